@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The p11ca command: shared state, the command table and helpers. */
+#ifndef P11CA_CLI_H
+#define P11CA_CLI_H
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "common/rc.h"
+#include "p11/p11.h"
+
+struct cli {
+    const char *module;      /* --module */
+    const char *pin_source;  /* --pin-source */
+    bool json;               /* --json */
+    bool single_session;     /* --single-session */
+    p11_ctx *p11;            /* made on first use */
+};
+
+/*
+ * A command: "group verb" (verb NULL for single-word commands), a one-line
+ * usage, a summary and the option help.  The help text and the man page
+ * are both made from this table.
+ */
+struct cli_cmd {
+    const char *group;
+    const char *verb;
+    const char *args;
+    const char *summary;
+    const char *options; /* "--opt ARG\tdescription\n" lines */
+    int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+extern const struct cli_cmd cli_token_cmds[];
+extern const struct cli_cmd cli_key_cmds[];
+extern const struct cli_cmd cli_cert_cmds[];
+
+/* Options every command accepts; their values start at CLI_OPT_COMMON. */
+#define CLI_OPT_COMMON 1000
+#define CLI_COMMON_OPTIONS                                          \
+    { "module", required_argument, NULL, CLI_OPT_COMMON + 0 },      \
+    { "pin-source", required_argument, NULL, CLI_OPT_COMMON + 1 },  \
+    { "json", no_argument, NULL, CLI_OPT_COMMON + 2 },              \
+    { "single-session", no_argument, NULL, CLI_OPT_COMMON + 3 },    \
+    { "help", no_argument, NULL, 'h' }
+
+/*
+ * cli_getopt - getopt_long over a command's @opts (which include
+ * CLI_COMMON_OPTIONS), handling the common ones itself.  Returns the next
+ * command-specific option, -1 at the end, 'h' for --help, '?' on error.
+ */
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
+               const struct option *opts);
+
+/* cli_usage_error - print @fmt and a hint to --help; returns P11CA_E_USAGE. */
+int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* cli_help - print the help of @cmd on stdout; returns P11CA_OK. */
+int cli_help(const struct cli_cmd *cmd);
+
+/* cli_cmd_find - the entry of @table for @verb, or NULL. */
+const struct cli_cmd *cli_cmd_find(const struct cli_cmd *table,
+                                   const char *verb);
+
+/* cli_p11 - the PKCS#11 context (made on first use); NULL on no memory. */
+p11_ctx *cli_p11(struct cli *cli);
+
+/*
+ * cli_fail - print "p11ca: <p11 layer message>" (with @what as context when
+ * given) and return the status code for @rv.
+ */
+int cli_fail(CK_RV rv, const char *what);
+
+/* cli_error - print "p11ca: <message>" to stderr; returns @rc. */
+int cli_error(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* cli_rc_from_rv - status code (exit-code class) for a p11 layer result. */
+int cli_rc_from_rv(CK_RV rv);
+
+/* cli_parse_uri - parse @str or print the reason; NULL @str gives NULL. */
+int cli_parse_uri(const char *str, p11_uri **out);
+
+/* cli_parse_hex - "01ab" or "01:ab" into @buf; returns length or -1. */
+int cli_parse_hex(const char *str, unsigned char *buf, size_t max);
+
+/* cli_hex - lower-case hex of @p into a malloc'd string. */
+char *cli_hex(const unsigned char *p, size_t n);
+
+/* cli_pin_prompt - the p11_pin_prompt_fn of the command: reads /dev/tty
+ * without echo.  Never prints the PIN. */
+int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
+                   void *arg);
+
+/* Output: json mode prints @j, text mode is printed by the caller. */
+int cli_json_print(json_t *j);
+
+/* cli_read_file - read at most @max bytes of @path; malloc'd, NUL-ended. */
+int cli_read_file(const char *path, size_t max, unsigned char **out,
+                  size_t *len);
+
+#endif

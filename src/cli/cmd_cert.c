@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* p11ca cert import|list (certificate objects on tokens) */
+#include "config.h"
+
+#include "cli.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CERT_FILE (1024 * 1024)
+
+static char *name_text(const X509_NAME *n)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *s = NULL, *p;
+    long len;
+
+    if (!b)
+        return NULL;
+    if (X509_NAME_print_ex(b, n, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+        len = BIO_get_mem_data(b, &p);
+        s = strndup(p, (size_t)len);
+    }
+    BIO_free(b);
+    return s;
+}
+
+static char *time_text(const ASN1_TIME *t)
+{
+    struct tm tm;
+    char buf[32];
+
+    if (!ASN1_TIME_to_tm(t, &tm))
+        return NULL;
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return strdup(buf);
+}
+
+static char *serial_text(const ASN1_INTEGER *i)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(i, NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL, *s = hex ? strdup(hex) : NULL;
+
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return s;
+}
+
+/* JSON description of a certificate object (and its parsed fields). */
+static json_t *cert_json(p11_obj *o)
+{
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    size_t len = 0, id_len;
+    const unsigned char *id = p11_obj_id(o, &id_len);
+    char *hex = cli_hex(id, id_len), *uri = p11_obj_uri(o);
+    char *subj = NULL, *iss = NULL, *nb = NULL, *na = NULL, *ser = NULL;
+    X509 *x = NULL;
+    json_t *j;
+
+    if (p11_obj_get_attr(o, CKA_VALUE, &der, &len) == CKR_OK) {
+        p = der;
+        x = d2i_X509(NULL, &p, (long)len);
+    }
+    if (x) {
+        subj = name_text(X509_get_subject_name(x));
+        iss = name_text(X509_get_issuer_name(x));
+        nb = time_text(X509_get0_notBefore(x));
+        na = time_text(X509_get0_notAfter(x));
+        ser = serial_text(X509_get0_serialNumber(x));
+    }
+    j = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
+                  "label", p11_obj_label(o), "id", hex ? hex : "",
+                  "token", p11_token_label(p11_obj_token(o)),
+                  "subject", subj, "issuer", iss, "serial", ser,
+                  "not_before", nb, "not_after", na, "uri", uri);
+    X509_free(x);
+    free(der);
+    free(hex);
+    free(uri);
+    free(subj);
+    free(iss);
+    free(nb);
+    free(na);
+    free(ser);
+    return j;
+}
+
+static void cert_print(json_t *c)
+{
+    static const char *const keys[] = { "label", "id", "token", "subject",
+                                        "issuer", "serial", "not_before",
+                                        "not_after", "uri" };
+
+    printf("Certificate \"%s\"\n",
+           json_string_value(json_object_get(c, "label")));
+    for (size_t i = 1; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *v = json_string_value(json_object_get(c, keys[i]));
+        printf("  %-11s %s\n", keys[i], v ? v : "-");
+    }
+}
+
+/* Read exactly one certificate (PEM or DER) from @path into @der. */
+static int read_cert(const char *path, unsigned char **der, size_t *der_len)
+{
+    unsigned char *buf = NULL, *out = NULL;
+    const unsigned char *p;
+    size_t len = 0;
+    X509 *x = NULL, *extra = NULL;
+    BIO *b = NULL;
+    int rc, n;
+
+    *der = NULL;
+    rc = cli_read_file(path, MAX_CERT_FILE, &buf, &len);
+    if (rc != P11CA_OK)
+        return rc;
+    b = BIO_new_mem_buf(buf, (int)len);
+    if (b && strstr((char *)buf, "-----BEGIN")) {
+        x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+        ERR_set_mark();
+        extra = x ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+        ERR_pop_to_mark();
+    } else {
+        p = buf;
+        x = d2i_X509(NULL, &p, (long)len);
+        if (x && p != buf + len) {
+            X509_free(x);
+            x = NULL;
+        }
+    }
+    ERR_clear_error();
+    if (!x) {
+        rc = cli_error(P11CA_E_INPUT, "%s: not a PEM or DER X.509 "
+                                      "certificate", path);
+        goto out;
+    }
+    if (extra) {
+        rc = cli_error(P11CA_E_INPUT, "%s holds more than one certificate; "
+                                      "import them one by one", path);
+        goto out;
+    }
+    n = i2d_X509(x, &out);
+    if (n <= 0) {
+        rc = cli_error(P11CA_E_INPUT, "%s: cannot encode the certificate",
+                       path);
+        goto out;
+    }
+    *der = out;
+    *der_len = (size_t)n;
+    rc = P11CA_OK;
+out:
+    X509_free(x);
+    X509_free(extra);
+    BIO_free(b);
+    free(buf);
+    return rc;
+}
+
+static int cmd_cert_import(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        { "label", required_argument, NULL, 'l' },
+        { "id", required_argument, NULL, 'i' },
+        { "authority", no_argument, NULL, 'a' },
+        { 0 },
+    };
+    const struct cli_cmd *me = &cli_cert_cmds[0];
+    const char *label = NULL, *idstr = NULL;
+    unsigned char idbuf[P11_MAX_ID_LEN], *der = NULL;
+    const unsigned char *id = NULL;
+    size_t id_len = 0, der_len = 0;
+    bool authority = false;
+    p11_token *tok = NULL;
+    p11_obj *obj = NULL;
+    p11_uri *uri = NULL;
+    p11_auth auth;
+    int c, rc, n;
+    CK_RV rv;
+
+    while ((c = cli_getopt(cli, argc, argv, "hl:i:a", opts)) != -1) {
+        switch (c) {
+        case 'h':
+            return cli_help(me);
+        case 'l':
+            label = optarg;
+            break;
+        case 'i':
+            idstr = optarg;
+            break;
+        case 'a':
+            authority = true;
+            break;
+        default:
+            return cli_usage_error(me, "bad option");
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage_error(me, "give a token URI and a certificate file");
+    rc = cli_parse_uri(argv[optind], &uri);
+    if (rc == P11CA_OK)
+        rc = read_cert(argv[optind + 1], &der, &der_len);
+    if (rc != P11CA_OK)
+        goto out;
+    if (idstr) {
+        n = cli_parse_hex(idstr, idbuf, sizeof(idbuf));
+        if (n < 0) {
+            rc = cli_error(P11CA_E_INPUT, "--id must be hex");
+            goto out;
+        }
+        id = idbuf;
+        id_len = (size_t)n;
+    } else {
+        id = p11_uri_get0_id(uri, &id_len);
+    }
+    if (!label)
+        label = p11_uri_get0_label(uri);
+    if (!cli_p11(cli)) {
+        rc = P11CA_E_NOMEM;
+        goto out;
+    }
+    rv = p11_token_find_one(cli->p11, uri, &tok);
+    if (rv == CKR_OK) {
+        p11_auth_from_uri(&auth, uri);
+        rv = p11_cert_import(tok, &auth, der, der_len, label, id, id_len,
+                             authority, &obj);
+    }
+    if (rv != CKR_OK) {
+        rc = cli_fail(rv, "cert import");
+        goto out;
+    }
+    if (cli->json) {
+        rc = cli_json_print(cert_json(obj));
+    } else {
+        json_t *j = cert_json(obj);
+        printf("imported certificate on %s\n", p11_token_describe(tok));
+        cert_print(j);
+        json_decref(j);
+    }
+out:
+    p11_obj_unref(obj);
+    OPENSSL_free(der);
+    p11_uri_free(uri);
+    return rc;
+}
+
+static int cmd_cert_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = { CLI_COMMON_OPTIONS, { 0 } };
+    const struct cli_cmd *me = &cli_cert_cmds[1];
+    p11_obj **objs = NULL;
+    p11_uri *uri = NULL;
+    size_t n = 0;
+    json_t *arr;
+    int c, rc;
+    CK_RV rv;
+
+    while ((c = cli_getopt(cli, argc, argv, "h", opts)) != -1)
+        return c == 'h' ? cli_help(me) : cli_usage_error(me, "bad option");
+    if (argc - optind > 1)
+        return cli_usage_error(me, "too many arguments");
+    rc = cli_parse_uri(argv[optind], &uri);
+    if (rc != P11CA_OK)
+        return rc;
+    if (!cli_p11(cli)) {
+        p11_uri_free(uri);
+        return P11CA_E_NOMEM;
+    }
+    rv = p11_obj_find(cli->p11, uri, CKO_CERTIFICATE, false, &objs, &n);
+    if (rv != CKR_OK) {
+        rc = cli_fail(rv, "cert list");
+        goto out;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, cert_json(objs[i]));
+    if (cli->json) {
+        rc = cli_json_print(arr);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            cert_print(json_array_get(arr, i));
+        if (n == 0)
+            fprintf(stderr, "p11ca: no certificate found\n");
+        json_decref(arr);
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        p11_obj_unref(objs[i]);
+    free(objs);
+    p11_uri_free(uri);
+    return rc;
+}
+
+const struct cli_cmd cli_cert_cmds[] = {
+    { "cert", "import", "[--label LABEL] [--id HEX] [--authority] URI FILE",
+      "Write the certificate in FILE (PEM or DER) to the token that URI "
+      "names, with the CKA_ID and label of its key (found by public key) "
+      "unless --id/--label or id=/object= in the URI say otherwise.",
+      "--label LABEL\tthe certificate label\n"
+      "--id HEX\tthe CKA_ID\n"
+      "--authority\tmark it as a CA certificate (CKA_CERTIFICATE_CATEGORY "
+      "2); no key needed",
+      cmd_cert_import },
+    { "cert", "list", "[URI]",
+      "List the certificates on the tokens that URI matches (all without "
+      "it).", "", cmd_cert_list },
+    { NULL, NULL, NULL, NULL, NULL, NULL },
+};

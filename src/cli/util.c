@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Helpers shared by the commands: options, errors, URIs, PIN prompt. */
+#include "config.h"
+
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
+               const struct option *opts)
+{
+    int c;
+
+    for (;;) {
+        c = getopt_long(argc, argv, shortopts, opts, NULL);
+        switch (c) {
+        case CLI_OPT_COMMON + 0:
+            cli->module = optarg;
+            continue;
+        case CLI_OPT_COMMON + 1:
+            cli->pin_source = optarg;
+            continue;
+        case CLI_OPT_COMMON + 2:
+            cli->json = true;
+            continue;
+        case CLI_OPT_COMMON + 3:
+            cli->single_session = true;
+            continue;
+        default:
+            return c;
+        }
+    }
+}
+
+int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("p11ca: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (cmd)
+        fprintf(stderr, "\nusage: p11ca %s%s%s %s\nsee: p11ca %s%s%s --help\n",
+                cmd->group, cmd->verb ? " " : "", cmd->verb ? cmd->verb : "",
+                cmd->args, cmd->group, cmd->verb ? " " : "",
+                cmd->verb ? cmd->verb : "");
+    else
+        fputs("\nsee: p11ca help\n", stderr);
+    return P11CA_E_USAGE;
+}
+
+static void print_options(FILE *f, const char *opts)
+{
+    const char *line = opts;
+
+    while (line && *line) {
+        const char *nl = strchr(line, '\n');
+        const char *tab = strchr(line, '\t');
+        int n = nl ? (int)(nl - line) : (int)strlen(line);
+        if (tab && (!nl || tab < nl))
+            fprintf(f, "  %-26.*s %.*s\n", (int)(tab - line), line,
+                    (int)(n - (tab - line) - 1), tab + 1);
+        else
+            fprintf(f, "  %.*s\n", n, line);
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
+int cli_help(const struct cli_cmd *cmd)
+{
+    printf("usage: p11ca %s%s%s %s\n\n%s\n", cmd->group, cmd->verb ? " " : "",
+           cmd->verb ? cmd->verb : "", cmd->args, cmd->summary);
+    if (cmd->options && *cmd->options) {
+        printf("\noptions:\n");
+        print_options(stdout, cmd->options);
+    }
+    printf("\ncommon options:\n");
+    print_options(stdout,
+                  "--module PATH\tuse this PKCS#11 module (default: "
+                  "$P11CA_MODULE, else every module registered with p11-kit)\n"
+                  "--pin-source FILE\tread the PIN from FILE (mode 0600)\n"
+                  "--json\tprint results as JSON\n"
+                  "--single-session\tuse one session per token (PIV cards)\n"
+                  "-h, --help\tthis help");
+    return P11CA_OK;
+}
+
+const struct cli_cmd *cli_cmd_find(const struct cli_cmd *table,
+                                   const char *verb)
+{
+    for (; table->group; table++)
+        if (verb && table->verb && strcmp(table->verb, verb) == 0)
+            return table;
+    return NULL;
+}
+
+p11_ctx *cli_p11(struct cli *cli)
+{
+    p11_config cfg = { 0 };
+
+    if (cli->p11)
+        return cli->p11;
+    cfg.module_path = cli->module;
+    cfg.pin_source = cli->pin_source;
+    cfg.single_session = cli->single_session;
+    cli->p11 = p11_ctx_new(&cfg);
+    if (cli->p11)
+        p11_ctx_set_prompt(cli->p11, cli_pin_prompt, NULL);
+    else
+        cli_error(P11CA_E_NOMEM, "out of memory");
+    return cli->p11;
+}
+
+int cli_rc_from_rv(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_OK:
+        return P11CA_OK;
+    case P11_RV_URI_INVALID:
+    case P11_RV_BAD_INPUT:
+    case P11_RV_AMBIGUOUS:
+    case P11_RV_EXISTS:
+        return P11CA_E_INPUT;
+    case P11_RV_PIN_SOURCE:
+    case P11_RV_PIN_REFUSED:
+    case P11_RV_NO_PIN:
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_INVALID:
+    case CKR_PIN_LEN_RANGE:
+    case CKR_PIN_EXPIRED:
+    case CKR_PIN_LOCKED:
+        return P11CA_E_PIN;
+    case CKR_HOST_MEMORY:
+        return P11CA_E_NOMEM;
+    default:
+        return P11CA_E_TOKEN;
+    }
+}
+
+int cli_error(int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("p11ca: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return rc;
+}
+
+int cli_fail(CK_RV rv, const char *what)
+{
+    if (what)
+        return cli_error(cli_rc_from_rv(rv), "%s: %s", what,
+                         p11_error_message());
+    return cli_error(cli_rc_from_rv(rv), "%s", p11_error_message());
+}
+
+int cli_parse_uri(const char *str, p11_uri **out)
+{
+    CK_RV rv;
+
+    *out = NULL;
+    if (!str)
+        return P11CA_OK;
+    rv = p11_uri_parse(str, out);
+    if (rv != CKR_OK)
+        return cli_fail(rv, "bad URI");
+    return P11CA_OK;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int cli_parse_hex(const char *str, unsigned char *buf, size_t max)
+{
+    size_t n = 0;
+
+    while (*str) {
+        int hi, lo;
+        if (*str == ':') {
+            str++;
+            continue;
+        }
+        hi = hexval(str[0]);
+        lo = str[1] ? hexval(str[1]) : -1;
+        if (hi < 0 || lo < 0 || n >= max)
+            return -1;
+        buf[n++] = (unsigned char)(hi << 4 | lo);
+        str += 2;
+    }
+    return n ? (int)n : -1;
+}
+
+char *cli_hex(const unsigned char *p, size_t n)
+{
+    static const char hx[] = "0123456789abcdef";
+    char *s = malloc(2 * n + 1);
+
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = hx[p[i] >> 4];
+        s[2 * i + 1] = hx[p[i] & 15];
+    }
+    s[2 * n] = '\0';
+    return s;
+}
+
+int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
+                   void *arg)
+{
+    struct termios old, noecho;
+    char buf[P11_MAX_PIN_LEN + 2];
+    int fd, n = -1;
+    FILE *tty;
+
+    (void)arg;
+    fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    tty = fdopen(fd, "r+");
+    if (!tty) {
+        close(fd);
+        return -1;
+    }
+    fprintf(tty, "Enter %sPIN for %s: ", ctx_specific ? "signature " : "",
+            what);
+    fflush(tty);
+    if (tcgetattr(fd, &old) == 0) {
+        noecho = old;
+        noecho.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(fd, TCSAFLUSH, &noecho);
+    }
+    if (fgets(buf, sizeof(buf), tty)) {
+        size_t len = strcspn(buf, "\r\n");
+        if (len <= max) {
+            memcpy(pin, buf, len);
+            n = (int)len;
+        }
+    }
+    tcsetattr(fd, TCSAFLUSH, &old);
+    fputc('\n', tty);
+    fclose(tty);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return n;
+}
+
+int cli_json_print(json_t *j)
+{
+    int r;
+
+    if (!j)
+        return cli_error(P11CA_E_NOMEM, "out of memory");
+    r = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(j);
+    return r == 0 ? P11CA_OK : cli_error(P11CA_E_IO, "cannot write output");
+}
+
+int cli_read_file(const char *path, size_t max, unsigned char **out,
+                  size_t *len)
+{
+    unsigned char *buf = NULL;
+    struct stat st;
+    size_t n = 0;
+    ssize_t r;
+    int fd, rc = P11CA_E_IO;
+
+    *out = NULL;
+    *len = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cli_error(P11CA_E_INPUT, "cannot open %s: %s", path,
+                         strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = cli_error(P11CA_E_INPUT, "%s is not a regular file", path);
+        goto out;
+    }
+    if ((size_t)st.st_size > max) {
+        rc = cli_error(P11CA_E_INPUT, "%s is larger than %zu bytes", path,
+                       max);
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        rc = cli_error(P11CA_E_NOMEM, "out of memory");
+        goto out;
+    }
+    while (n < (size_t)st.st_size) {
+        r = read(fd, buf + n, (size_t)st.st_size - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = cli_error(P11CA_E_IO, "cannot read %s: %s", path,
+                           r < 0 ? strerror(errno) : "file shrank");
+            goto out;
+        }
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    buf = NULL;
+    rc = P11CA_OK;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Status codes of the ca/registry/server/cli layers and the exit codes
+ * of the p11ca command. */
+#ifndef P11CA_RC_H
+#define P11CA_RC_H
+
+/* 0 = ok; failures are negative.  Text from p11ca_strerror(). */
+enum p11ca_rc {
+    P11CA_OK = 0,
+    P11CA_E_USAGE = -1,    /* bad command line */
+    P11CA_E_INPUT = -2,    /* input rejected: URI, file, policy */
+    P11CA_E_TOKEN = -3,    /* token, object or module problem */
+    P11CA_E_PIN = -4,      /* PIN missing, refused or locked */
+    P11CA_E_REGISTRY = -5, /* registry problem */
+    P11CA_E_INTERNAL = -6, /* bug or unexpected library failure */
+    P11CA_E_NOMEM = -7,    /* out of memory */
+    P11CA_E_IO = -8,       /* file or network I/O */
+};
+
+/* Process exit codes (documented in p11ca(1)). */
+enum p11ca_exit {
+    P11CA_EXIT_OK = 0,
+    P11CA_EXIT_USAGE = 1,
+    P11CA_EXIT_INPUT = 2,
+    P11CA_EXIT_TOKEN = 3,
+    P11CA_EXIT_REGISTRY = 4,
+    P11CA_EXIT_INTERNAL = 5,
+};
+
+/* p11ca_strerror - a short sentence for @rc (static string). */
+const char *p11ca_strerror(int rc);
+
+/* p11ca_exit_code - the exit code of the p11ca command for @rc. */
+int p11ca_exit_code(int rc);
+
+#endif

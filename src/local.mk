@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: Apache-2.0
+# src/: the shared code (common, p11) and the p11ca command.
+
+noinst_LTLIBRARIES += src/libp11ca-common.la src/libp11ca-p11.la
+
+src_libp11ca_common_la_SOURCES = \
+	src/common/log.c src/common/log.h \
+	src/common/rc.c src/common/rc.h
+
+src_libp11ca_p11_la_SOURCES = \
+	src/p11/p11.h src/p11/internal.h \
+	src/p11/ckr.c src/p11/fork.c src/p11/module.c src/p11/uri.c \
+	src/p11/pin.c src/p11/login.c src/p11/session.c src/p11/object.c \
+	src/p11/keygen.c src/p11/cert.c src/p11/ops.c \
+	src/p11/pubkey.c
+src_libp11ca_p11_la_LIBADD = src/libp11ca-common.la $(P11KIT_LIBS) \
+	$(CRYPTO_LIBS) -lpthread
+
+bin_PROGRAMS += src/p11ca
+src_p11ca_SOURCES = \
+	src/cli/main.c src/cli/cli.h src/cli/util.c \
+	src/cli/cmd_token.c src/cli/cmd_key.c \
+	src/cli/cmd_cert.c
+src_p11ca_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+src_p11ca_LDADD = src/libp11ca-p11.la $(JANSSON_LIBS) $(CRYPTO_LIBS) \
+	$(P11KIT_LIBS)

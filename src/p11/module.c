@@ -1,0 +1,748 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Contexts: loading PKCS#11 modules through p11-kit, enumerating tokens,
+ * re-initialising after fork(). */
+#include "config.h"
+
+#include "internal.h"
+
+#include <openssl/crypto.h>
+#include <p11-kit/p11-kit.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+p11_ctx *p11_ctx_new(const p11_config *cfg)
+{
+    p11_ctx *ctx = calloc(1, sizeof(*ctx));
+    const char *env;
+
+    if (!ctx)
+        return NULL;
+    pthread_mutex_init(&ctx->lock, NULL);
+    ctx->max_sessions = 8;
+    if (cfg) {
+        ctx->single_session = cfg->single_session;
+        if (cfg->max_sessions)
+            ctx->max_sessions = cfg->max_sessions;
+        if (cfg->module_path && *cfg->module_path)
+            ctx->module_path = strdup(cfg->module_path);
+        if (cfg->pin_source && *cfg->pin_source)
+            ctx->pin_source = strdup(cfg->pin_source);
+    }
+    /* Precedence: configuration, then the environment, then p11-kit. */
+    env = getenv("P11CA_MODULE");
+    if (!ctx->module_path && env && *env)
+        ctx->module_path = strdup(env);
+    ctx->pid = getpid();
+    ctx->fork_gen = atomic_load(&p11_fork_gen);
+    p11_fork_register(ctx);
+    return ctx;
+}
+
+void p11_ctx_set_prompt(p11_ctx *ctx, p11_pin_prompt_fn fn, void *arg)
+{
+    return_if_fail(ctx != NULL);
+    pthread_mutex_lock(&ctx->lock);
+    ctx->prompt = fn;
+    ctx->prompt_arg = arg;
+    pthread_mutex_unlock(&ctx->lock);
+}
+
+static void module_clear(struct p11_module *m, bool finalize)
+{
+    if (m->by_path && m->funcs) {
+        if (finalize)
+            p11_kit_module_finalize(m->funcs);
+        p11_kit_module_release(m->funcs);
+    }
+    free(m->name);
+    free(m->path);
+}
+
+void p11_ctx_free(p11_ctx *ctx)
+{
+    bool same_process;
+
+    if (!ctx)
+        return;
+    p11_fork_unregister(ctx);
+    /* In a forked child the parent's sessions are not ours to close. */
+    same_process = ctx->pid == getpid()
+                   && ctx->fork_gen == atomic_load(&p11_fork_gen);
+    for (size_t i = 0; i < ctx->n_tokens; i++) {
+        if (!same_process)
+            p11_token_reset(ctx->tokens[i]);
+        p11_token_free(ctx->tokens[i]);
+    }
+    free(ctx->tokens);
+    for (size_t i = 0; i < ctx->n_mods; i++)
+        module_clear(&ctx->mods[i], same_process);
+    free(ctx->mods);
+    if (ctx->kit_modules) {
+        if (same_process)
+            p11_kit_modules_finalize_and_release(ctx->kit_modules);
+        else
+            p11_kit_modules_release(ctx->kit_modules);
+    }
+    free(ctx->module_path);
+    free(ctx->pin_source);
+    pthread_mutex_destroy(&ctx->lock);
+    free(ctx);
+}
+
+static CK_RV add_module(p11_ctx *ctx, CK_FUNCTION_LIST *funcs, bool by_path,
+                        struct p11_module **out)
+{
+    struct p11_module *mods;
+    struct p11_module *m;
+
+    mods = realloc(ctx->mods, (ctx->n_mods + 1) * sizeof(*mods));
+    if (!mods)
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    ctx->mods = mods;
+    m = &mods[ctx->n_mods];
+    memset(m, 0, sizeof(*m));
+    m->funcs = funcs;
+    m->by_path = by_path;
+    m->path = p11_kit_module_get_filename(funcs);
+    m->name = p11_kit_module_get_name(funcs);
+    if (!m->name && m->path)
+        m->name = strdup(m->path);
+    ctx->n_mods++;
+    if (out)
+        *out = m;
+    return CKR_OK;
+}
+
+/* Load one module by path; caller holds ctx->lock. */
+static CK_RV load_path_locked(p11_ctx *ctx, const char *path,
+                              struct p11_module **out)
+{
+    CK_FUNCTION_LIST *funcs;
+    CK_RV rv;
+
+    for (size_t i = 0; i < ctx->n_mods; i++) {
+        if (ctx->mods[i].path && strcmp(ctx->mods[i].path, path) == 0) {
+            if (out)
+                *out = &ctx->mods[i];
+            return CKR_OK;
+        }
+    }
+    funcs = p11_kit_module_load(path, 0);
+    if (!funcs)
+        return p11_error_set(P11_RV_NO_MODULE, "loading module", NULL, NULL,
+                             "%s: %s", path, p11_kit_message());
+    /* p11-kit initialises the module with CKF_OS_LOCKING_OK. */
+    rv = p11_kit_module_initialize(funcs);
+    if (rv != CKR_OK) {
+        p11_kit_module_release(funcs);
+        return p11_error_set(rv, "C_Initialize", NULL, NULL, "module %s",
+                             path);
+    }
+    rv = add_module(ctx, funcs, true, out);
+    if (rv != CKR_OK) {
+        p11_kit_module_finalize(funcs);
+        p11_kit_module_release(funcs);
+    }
+    return rv;
+}
+
+static CK_RV load_locked(p11_ctx *ctx)
+{
+    CK_FUNCTION_LIST **kit;
+    CK_RV rv;
+
+    if (ctx->module_path)
+        return load_path_locked(ctx, ctx->module_path, NULL);
+
+    kit = p11_kit_modules_load_and_initialize(0);
+    if (!kit)
+        return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules",
+                             NULL, NULL, "%s", p11_kit_message());
+    for (size_t i = 0; kit[i]; i++) {
+        rv = add_module(ctx, kit[i], false, NULL);
+        if (rv != CKR_OK) {
+            p11_kit_modules_finalize_and_release(kit);
+            return rv;
+        }
+    }
+    ctx->kit_modules = kit;
+    if (ctx->n_mods == 0)
+        return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules",
+                             NULL, NULL,
+                             "no module is registered with p11-kit; name one "
+                             "with --module or P11CA_MODULE");
+    return CKR_OK;
+}
+
+/*
+ * In a forked child: forget the parent's sessions and logins (never close
+ * them: they belong to the parent) and initialise the modules again, which
+ * p11-kit turns into a fresh C_Initialize of the module in this process.
+ */
+static CK_RV reinit_after_fork_locked(p11_ctx *ctx)
+{
+    CK_RV rv;
+
+    LOG_DBG(P11, "fork detected: re-initialising %zu modules", ctx->n_mods);
+    for (size_t i = 0; i < ctx->n_tokens; i++)
+        p11_token_reset(ctx->tokens[i]);
+    for (size_t i = 0; i < ctx->n_mods; i++) {
+        rv = p11_kit_module_initialize(ctx->mods[i].funcs);
+        if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+            LOG_DBG(P11, "C_Initialize of %s after fork: %s",
+                    ctx->mods[i].name, p11_rv_name(rv));
+    }
+    ctx->pid = getpid();
+    ctx->fork_gen = atomic_load(&p11_fork_gen);
+    return CKR_OK;
+}
+
+CK_RV p11_ctx_ensure(p11_ctx *ctx)
+{
+    CK_RV rv = CKR_OK;
+
+    if (atomic_load_explicit(&ctx->loaded, memory_order_acquire)
+        && ctx->fork_gen == atomic_load(&p11_fork_gen))
+        return CKR_OK;
+    pthread_mutex_lock(&ctx->lock);
+    if (!atomic_load(&ctx->loaded)) {
+        rv = load_locked(ctx);
+        if (rv == CKR_OK)
+            atomic_store_explicit(&ctx->loaded, true, memory_order_release);
+    } else if (ctx->fork_gen != atomic_load(&p11_fork_gen)) {
+        rv = reinit_after_fork_locked(ctx);
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return rv;
+}
+
+CK_RV p11_ctx_load(p11_ctx *ctx)
+{
+    return_val_if_fail(ctx != NULL, CKR_ARGUMENTS_BAD);
+    return p11_ctx_ensure(ctx);
+}
+
+CK_RV p11_ctx_load_module_path(p11_ctx *ctx, const char *path,
+                               struct p11_module **out)
+{
+    CK_RV rv;
+
+    pthread_mutex_lock(&ctx->lock);
+    rv = load_path_locked(ctx, path, out);
+    pthread_mutex_unlock(&ctx->lock);
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tokens                                                              */
+/* ------------------------------------------------------------------ */
+
+static void token_set_info(p11_token *tok, const CK_SLOT_INFO *si,
+                           const CK_TOKEN_INFO *ti)
+{
+    tok->slot_info = *si;
+    tok->info = *ti;
+    p11_copy_padded(tok->label, sizeof(tok->label), ti->label,
+                    sizeof(ti->label));
+    p11_copy_padded(tok->serial, sizeof(tok->serial), ti->serialNumber,
+                    sizeof(ti->serialNumber));
+    p11_copy_padded(tok->model, sizeof(tok->model), ti->model,
+                    sizeof(ti->model));
+    p11_copy_padded(tok->manufacturer, sizeof(tok->manufacturer),
+                    ti->manufacturerID, sizeof(ti->manufacturerID));
+}
+
+static p11_token *token_new(p11_ctx *ctx, struct p11_module *mod,
+                            CK_SLOT_ID slot)
+{
+    p11_token *tok = calloc(1, sizeof(*tok));
+
+    if (!tok)
+        return NULL;
+    tok->ctx = ctx;
+    tok->mod = mod;
+    tok->slot = slot;
+    pthread_mutex_init(&tok->lock, NULL);
+    pthread_mutex_init(&tok->login_lock, NULL);
+    pthread_cond_init(&tok->cond, NULL);
+    atomic_init(&tok->gen, 1);
+    return tok;
+}
+
+void p11_token_free(p11_token *tok)
+{
+    struct p11_session *s;
+
+    if (!tok)
+        return;
+    while ((s = tok->idle) != NULL) {
+        tok->idle = s->next;
+        tok->mod->funcs->C_CloseSession(s->h);
+        free(s);
+    }
+    p11_token_drop_pin(tok);
+    free(tok->mechs);
+    free(tok->mech_info);
+    pthread_cond_destroy(&tok->cond);
+    pthread_mutex_destroy(&tok->login_lock);
+    pthread_mutex_destroy(&tok->lock);
+    free(tok);
+}
+
+static p11_token *token_lookup_locked(p11_ctx *ctx, struct p11_module *mod,
+                                      CK_SLOT_ID slot)
+{
+    for (size_t i = 0; i < ctx->n_tokens; i++)
+        if (ctx->tokens[i]->mod == mod && ctx->tokens[i]->slot == slot)
+            return ctx->tokens[i];
+    return NULL;
+}
+
+/* Refresh the token list of one module; caller holds ctx->lock. */
+static CK_RV scan_module_locked(p11_ctx *ctx, struct p11_module *mod)
+{
+    CK_FUNCTION_LIST *f = mod->funcs;
+    CK_SLOT_ID *slots = NULL;
+    CK_ULONG n = 0;
+    CK_RV rv;
+
+    rv = f->C_GetSlotList(CK_TRUE, NULL, &n);
+    if (rv == CKR_OK && n > 0) {
+        slots = calloc(n, sizeof(*slots));
+        if (!slots)
+            return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+        rv = f->C_GetSlotList(CK_TRUE, slots, &n);
+    }
+    if (rv != CKR_OK) {
+        free(slots);
+        return p11_error_set(rv, "C_GetSlotList", NULL, NULL, "module %s",
+                             mod->name);
+    }
+    for (size_t i = 0; i < ctx->n_tokens; i++)
+        if (ctx->tokens[i]->mod == mod)
+            ctx->tokens[i]->present = false;
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_SLOT_INFO si;
+        CK_TOKEN_INFO ti;
+        p11_token *tok, **grown;
+
+        if (f->C_GetSlotInfo(slots[i], &si) != CKR_OK
+            || f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+            continue; /* token went away while we looked */
+        tok = token_lookup_locked(ctx, mod, slots[i]);
+        if (!tok) {
+            grown = realloc(ctx->tokens,
+                            (ctx->n_tokens + 1) * sizeof(*grown));
+            if (!grown || !(tok = token_new(ctx, mod, slots[i]))) {
+                if (grown)
+                    ctx->tokens = grown;
+                free(slots);
+                return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+            }
+            ctx->tokens = grown;
+            ctx->tokens[ctx->n_tokens++] = tok;
+        }
+        token_set_info(tok, &si, &ti);
+        tok->present = true;
+    }
+    free(slots);
+    return CKR_OK;
+}
+
+static CK_RV scan_locked(p11_ctx *ctx, const struct p11_module *only)
+{
+    CK_RV rv, first = CKR_OK;
+    size_t ok = 0;
+
+    for (size_t i = 0; i < ctx->n_mods; i++) {
+        if (only && &ctx->mods[i] != only)
+            continue;
+        rv = scan_module_locked(ctx, &ctx->mods[i]);
+        if (rv == CKR_OK)
+            ok++;
+        else if (first == CKR_OK)
+            first = rv;
+    }
+    /* One broken module must not hide the tokens of the others. */
+    return ok > 0 || first == CKR_OK ? CKR_OK : first;
+}
+
+static bool module_matches(const struct p11_module *m, const p11_uri *uri)
+{
+    const char *name = uri ? p11_uri_get0_module_name(uri) : NULL;
+    const char *path = uri ? p11_uri_get0_module_path(uri) : NULL;
+    CK_INFO info;
+
+    if (name && (!m->name || strcmp(name, m->name) != 0)) {
+        /* module-name= may also name the file ("libsofthsm2"). */
+        const char *base = m->path ? strrchr(m->path, '/') : NULL;
+        base = base ? base + 1 : m->path;
+        if (!base || strncmp(base, name, strlen(name)) != 0)
+            return false;
+    }
+    if (path && (!m->path || strcmp(path, m->path) != 0))
+        return false;
+    if (uri && m->funcs->C_GetInfo(&info) == CKR_OK
+        && !p11_kit_uri_match_module_info(p11_uri_get0_kit(uri), &info))
+        return false;
+    return true;
+}
+
+static bool token_matches(const p11_token *tok, const p11_uri *uri)
+{
+    P11KitUri *k;
+
+    if (!tok->present)
+        return false;
+    if (!uri)
+        return true;
+    k = p11_uri_get0_kit(uri);
+    if (!module_matches(tok->mod, uri))
+        return false;
+    if (!p11_kit_uri_match_slot_info(k, &tok->slot_info))
+        return false;
+    if (p11_kit_uri_get_slot_id(k) != (CK_SLOT_ID)-1
+        && p11_kit_uri_get_slot_id(k) != tok->slot)
+        return false;
+    return p11_kit_uri_match_token_info(k, &tok->info) != 0;
+}
+
+static CK_RV collect_locked(p11_ctx *ctx, const p11_uri *uri,
+                            p11_token ***out, size_t *n)
+{
+    p11_token **list = NULL;
+    size_t cnt = 0;
+
+    for (size_t i = 0; i < ctx->n_tokens; i++) {
+        if (!token_matches(ctx->tokens[i], uri))
+            continue;
+        p11_token **grown = realloc(list, (cnt + 1) * sizeof(*list));
+        if (!grown) {
+            free(list);
+            return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+        }
+        list = grown;
+        list[cnt++] = ctx->tokens[i];
+    }
+    *out = list;
+    *n = cnt;
+    return CKR_OK;
+}
+
+CK_RV p11_token_find(p11_ctx *ctx, const p11_uri *uri, p11_token ***out,
+                     size_t *n)
+{
+    const char *mpath = uri ? p11_uri_get0_module_path(uri) : NULL;
+    struct p11_module *only = NULL;
+    CK_RV rv;
+
+    return_val_if_fail(ctx && out && n, CKR_ARGUMENTS_BAD);
+    *out = NULL;
+    *n = 0;
+    rv = p11_ctx_ensure(ctx);
+    if (rv != CKR_OK)
+        return rv;
+    /* module-path= in a URI loads that module besides the configured ones. */
+    if (mpath) {
+        rv = p11_ctx_load_module_path(ctx, mpath, &only);
+        if (rv != CKR_OK)
+            return rv;
+    }
+    pthread_mutex_lock(&ctx->lock);
+    rv = collect_locked(ctx, uri, out, n);
+    /* Not known yet: a token may have been inserted since the last scan. */
+    if (rv == CKR_OK && *n == 0) {
+        rv = scan_locked(ctx, only);
+        if (rv == CKR_OK)
+            rv = collect_locked(ctx, uri, out, n);
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return rv;
+}
+
+static void list_tokens(p11_token **toks, size_t n, char *buf, size_t len)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && o + 1 < len; i++) {
+        int r = snprintf(buf + o, len - o, "%s%s (serial %s)", i ? ", " : "",
+                         p11_token_describe(toks[i]), toks[i]->serial);
+        if (r < 0)
+            break;
+        o += (size_t)r;
+    }
+}
+
+CK_RV p11_token_find_one(p11_ctx *ctx, const p11_uri *uri, p11_token **out)
+{
+    p11_token **toks = NULL;
+    char names[512];
+    char *desc;
+    size_t n = 0;
+    CK_RV rv;
+
+    return_val_if_fail(out != NULL, CKR_ARGUMENTS_BAD);
+    *out = NULL;
+    rv = p11_token_find(ctx, uri, &toks, &n);
+    if (rv != CKR_OK)
+        return rv;
+    if (n == 1) {
+        *out = toks[0];
+        free(toks);
+        return CKR_OK;
+    }
+    desc = uri ? p11_uri_format(uri) : NULL;
+    if (n == 0) {
+        rv = p11_error_set(P11_RV_NO_TOKEN, NULL, NULL, NULL,
+                           "no token matches %s", desc ? desc : "pkcs11:");
+    } else {
+        list_tokens(toks, n, names, sizeof(names));
+        rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, NULL, NULL,
+                           "%zu tokens match %s: %s; add token= or serial= "
+                           "to the URI", n, desc ? desc : "pkcs11:", names);
+    }
+    free(desc);
+    free(toks);
+    return rv;
+}
+
+/*
+ * Forget every session and the login of @tok without closing anything:
+ * used after fork() and after the token was removed.  Cached object handles
+ * become stale through the generation counter.
+ */
+void p11_token_reset(p11_token *tok)
+{
+    struct p11_session *s;
+
+    pthread_mutex_lock(&tok->lock);
+    while ((s = tok->idle) != NULL) {
+        tok->idle = s->next;
+        free(s);
+    }
+    tok->n_idle = 0;
+    tok->n_open = 0;
+    atomic_store(&tok->logged_in, false);
+    atomic_fetch_add(&tok->gen, 1);
+    pthread_cond_broadcast(&tok->cond);
+    pthread_mutex_unlock(&tok->lock);
+}
+
+const CK_TOKEN_INFO *p11_token_info(const p11_token *tok)
+{
+    return &tok->info;
+}
+
+const char *p11_token_label(const p11_token *tok)
+{
+    return tok->label;
+}
+
+const char *p11_token_serial(const p11_token *tok)
+{
+    return tok->serial;
+}
+
+const char *p11_token_model(const p11_token *tok)
+{
+    return tok->model;
+}
+
+const char *p11_token_manufacturer(const p11_token *tok)
+{
+    return tok->manufacturer;
+}
+
+const char *p11_token_module_name(const p11_token *tok)
+{
+    return tok->mod->name ? tok->mod->name : "";
+}
+
+CK_SLOT_ID p11_token_slot(const p11_token *tok)
+{
+    return tok->slot;
+}
+
+CK_FUNCTION_LIST *p11_token_module(const p11_token *tok)
+{
+    return tok->mod->funcs;
+}
+
+p11_ctx *p11_token_ctx(const p11_token *tok)
+{
+    return tok->ctx;
+}
+
+const char *p11_token_describe(const p11_token *tok)
+{
+    static _Thread_local char buf[96];
+
+    if (tok->label[0])
+        snprintf(buf, sizeof(buf), "token \"%s\"", tok->label);
+    else
+        snprintf(buf, sizeof(buf), "slot %lu", (unsigned long)tok->slot);
+    return buf;
+}
+
+static void load_mechs(p11_token *tok)
+{
+    CK_FUNCTION_LIST *f = tok->mod->funcs;
+    CK_ULONG n = 0;
+
+    if (f->C_GetMechanismList(tok->slot, NULL, &n) != CKR_OK || n == 0)
+        return;
+    tok->mechs = calloc(n, sizeof(*tok->mechs));
+    tok->mech_info = calloc(n, sizeof(*tok->mech_info));
+    if (!tok->mechs || !tok->mech_info
+        || f->C_GetMechanismList(tok->slot, tok->mechs, &n) != CKR_OK) {
+        free(tok->mechs);
+        free(tok->mech_info);
+        tok->mechs = NULL;
+        tok->mech_info = NULL;
+        return;
+    }
+    for (CK_ULONG i = 0; i < n; i++)
+        if (f->C_GetMechanismInfo(tok->slot, tok->mechs[i],
+                                  &tok->mech_info[i]) != CKR_OK)
+            memset(&tok->mech_info[i], 0, sizeof(tok->mech_info[i]));
+    tok->n_mechs = n;
+}
+
+bool p11_token_has_mechanism(p11_token *tok, CK_MECHANISM_TYPE mech,
+                             CK_FLAGS flags, CK_MECHANISM_INFO *info)
+{
+    return_val_if_fail(tok != NULL, false);
+    /* Read once per token; the pool lock is taken only that first time. */
+    if (!atomic_load_explicit(&tok->mechs_loaded, memory_order_acquire)) {
+        pthread_mutex_lock(&tok->lock);
+        if (!atomic_load(&tok->mechs_loaded)) {
+            load_mechs(tok);
+            atomic_store_explicit(&tok->mechs_loaded, true,
+                                  memory_order_release);
+        }
+        pthread_mutex_unlock(&tok->lock);
+    }
+    for (CK_ULONG i = 0; i < tok->n_mechs; i++) {
+        if (tok->mechs[i] != mech)
+            continue;
+        if (flags && (tok->mech_info[i].flags & flags) != flags)
+            return false;
+        if (info)
+            *info = tok->mech_info[i];
+        return true;
+    }
+    return false;
+}
+
+/* Close the idle sessions of @tok; fails if some are in use. */
+static CK_RV close_idle(p11_token *tok)
+{
+    struct p11_session *s;
+    CK_RV rv = CKR_OK;
+
+    pthread_mutex_lock(&tok->lock);
+    while ((s = tok->idle) != NULL) {
+        tok->idle = s->next;
+        tok->mod->funcs->C_CloseSession(s->h);
+        free(s);
+        tok->n_open--;
+    }
+    tok->n_idle = 0;
+    if (tok->n_open > 0)
+        rv = p11_error_set(CKR_SESSION_EXISTS, "C_InitToken", tok, NULL,
+                           "sessions are in use");
+    atomic_store(&tok->logged_in, false);
+    atomic_fetch_add(&tok->gen, 1);
+    pthread_mutex_unlock(&tok->lock);
+    return rv;
+}
+
+/* After C_InitToken: the token labelled @label, wherever it is now. */
+static p11_token *find_initialised(p11_ctx *ctx, p11_token *old,
+                                   const char *label)
+{
+    p11_token *found = NULL;
+
+    pthread_mutex_lock(&ctx->lock);
+    if (scan_locked(ctx, old->mod) == CKR_OK) {
+        for (size_t i = 0; i < ctx->n_tokens; i++) {
+            p11_token *t = ctx->tokens[i];
+            if (t->mod != old->mod || !t->present
+                || strcmp(t->label, label) != 0
+                || !(t->info.flags & CKF_TOKEN_INITIALIZED)
+                || (t->info.flags & CKF_USER_PIN_INITIALIZED))
+                continue;
+            /* The same slot wins; else the first fresh one. */
+            if (!found || t == old)
+                found = t;
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return found;
+}
+
+static CK_RV init_user_pin(p11_token *tok, const char *so_pin,
+                           const char *user_pin)
+{
+    CK_FUNCTION_LIST *f = tok->mod->funcs;
+    CK_SESSION_HANDLE h;
+    CK_RV rv;
+
+    rv = f->C_OpenSession(tok->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                          NULL, NULL, &h);
+    if (rv != CKR_OK)
+        return p11_error_set(rv, "C_OpenSession", tok, NULL, NULL);
+    rv = f->C_Login(h, CKU_SO, (CK_UTF8CHAR *)so_pin, strlen(so_pin));
+    if (rv != CKR_OK) {
+        p11_error_set(rv, "C_Login", tok, NULL, "as security officer");
+    } else {
+        rv = f->C_InitPIN(h, (CK_UTF8CHAR *)user_pin, strlen(user_pin));
+        if (rv != CKR_OK)
+            p11_error_set(rv, "C_InitPIN", tok, NULL, NULL);
+        f->C_Logout(h);
+    }
+    f->C_CloseSession(h);
+    return rv;
+}
+
+CK_RV p11_token_init(p11_token *tok, const char *so_pin, const char *label,
+                     const char *user_pin, p11_token **out)
+{
+    CK_UTF8CHAR padded[32];
+    p11_token *now;
+    CK_RV rv;
+
+    return_val_if_fail(tok && so_pin && label && user_pin, CKR_ARGUMENTS_BAD);
+    if (out)
+        *out = NULL;
+    if (strlen(label) == 0 || strlen(label) > sizeof(padded))
+        return p11_error_set(P11_RV_BAD_INPUT, "C_InitToken", tok, NULL,
+                             "a token label has 1 to 32 bytes");
+    memset(padded, ' ', sizeof(padded));
+    memcpy(padded, label, strlen(label));
+    rv = close_idle(tok);
+    if (rv != CKR_OK)
+        return rv;
+    p11_token_drop_pin(tok);
+    tok->has_refused = false;
+    rv = tok->mod->funcs->C_InitToken(tok->slot, (CK_UTF8CHAR *)so_pin,
+                                      strlen(so_pin), padded);
+    if (rv != CKR_OK)
+        return p11_error_set(rv, "C_InitToken", tok, NULL, NULL);
+    now = find_initialised(tok->ctx, tok, label);
+    if (!now)
+        return p11_error_set(P11_RV_NO_TOKEN, "C_InitToken", NULL, NULL,
+                             "the initialised token \"%s\" is not listed",
+                             label);
+    rv = init_user_pin(now, so_pin, user_pin);
+    if (rv != CKR_OK)
+        return rv;
+    pthread_mutex_lock(&tok->ctx->lock);
+    (void)scan_locked(tok->ctx, now->mod);
+    pthread_mutex_unlock(&tok->ctx->lock);
+    if (out)
+        *out = now;
+    return CKR_OK;
+}

@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Objects: finding keys and certificates by URI, their cached handles and
+ * attributes. */
+#include "config.h"
+
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+CK_RV p11_find_handles(p11_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                       CK_OBJECT_HANDLE **out, CK_ULONG *count)
+{
+    CK_FUNCTION_LIST *f = s->tok->mod->funcs;
+    CK_OBJECT_HANDLE *list = NULL, *grown;
+    CK_ULONG cnt = 0, got = 0;
+    CK_RV rv;
+
+    *out = NULL;
+    *count = 0;
+    rv = f->C_FindObjectsInit(s->h, tmpl, n);
+    if (rv != CKR_OK)
+        return p11_error_set(rv, "C_FindObjectsInit", s->tok, NULL, NULL);
+    do {
+        grown = realloc(list, (cnt + 64) * sizeof(*list));
+        if (!grown) {
+            rv = p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+            break;
+        }
+        list = grown;
+        rv = f->C_FindObjects(s->h, list + cnt, 64, &got);
+        if (rv != CKR_OK) {
+            p11_error_set(rv, "C_FindObjects", s->tok, NULL, NULL);
+            break;
+        }
+        cnt += got;
+    } while (got == 64);
+    /* Always end the search, or the session stays busy. */
+    f->C_FindObjectsFinal(s->h);
+    if (rv != CKR_OK) {
+        free(list);
+        return rv;
+    }
+    *out = list;
+    *count = cnt;
+    return CKR_OK;
+}
+
+static void obj_free(p11_obj *obj)
+{
+    pthread_mutex_destroy(&obj->lock);
+    free(obj->id);
+    free(obj->label);
+    free(obj);
+}
+
+/* Read CKA_ID and CKA_LABEL (any length) of @h into @obj. */
+static CK_RV read_id_label(p11_session *s, CK_OBJECT_HANDLE h, p11_obj *obj)
+{
+    CK_FUNCTION_LIST *f = s->tok->mod->funcs;
+    CK_ATTRIBUTE a[2] = { { CKA_ID, NULL, 0 }, { CKA_LABEL, NULL, 0 } };
+    CK_RV rv;
+
+    rv = f->C_GetAttributeValue(s->h, h, a, 2);
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID
+        && rv != CKR_ATTRIBUTE_SENSITIVE)
+        return p11_error_set(rv, "C_GetAttributeValue", s->tok, NULL,
+                             "reading CKA_ID and CKA_LABEL");
+    for (int i = 0; i < 2; i++) {
+        if (a[i].ulValueLen == (CK_ULONG)-1)
+            a[i].ulValueLen = 0;
+        a[i].pValue = calloc(1, a[i].ulValueLen + 1);
+    }
+    obj->id = a[0].pValue;
+    obj->label = a[1].pValue;
+    if (!obj->id || !obj->label)
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    if (a[0].ulValueLen || a[1].ulValueLen) {
+        CK_ATTRIBUTE b[2];
+        CK_ULONG nb = 0;
+        if (a[0].ulValueLen)
+            b[nb++] = a[0];
+        if (a[1].ulValueLen)
+            b[nb++] = a[1];
+        rv = f->C_GetAttributeValue(s->h, h, b, nb);
+        if (rv != CKR_OK)
+            return p11_error_set(rv, "C_GetAttributeValue", s->tok, NULL,
+                                 "reading CKA_ID and CKA_LABEL");
+    }
+    obj->id_len = a[0].ulValueLen;
+    return CKR_OK;
+}
+
+CK_RV p11_obj_from_handle(p11_token *tok, p11_session *s, CK_OBJECT_HANDLE h,
+                          p11_obj **out)
+{
+    CK_FUNCTION_LIST *f = tok->mod->funcs;
+    CK_BBOOL priv = CK_FALSE, always = CK_FALSE;
+    CK_ULONG subtype = (CK_ULONG)-1;
+    CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS)-1;
+    CK_ATTRIBUTE a[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_PRIVATE, &priv, sizeof(priv) },
+    };
+    CK_ATTRIBUTE b = { CKA_KEY_TYPE, &subtype, sizeof(subtype) };
+    CK_ATTRIBUTE c = { CKA_ALWAYS_AUTHENTICATE, &always, sizeof(always) };
+    p11_obj *obj = NULL;
+    CK_RV rv;
+
+    *out = NULL;
+    rv = f->C_GetAttributeValue(s->h, h, a, 2);
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID)
+        return p11_error_set(rv, "C_GetAttributeValue", tok, NULL, NULL);
+    if (cls == CKO_CERTIFICATE)
+        b.type = CKA_CERTIFICATE_TYPE;
+    if (cls == CKO_CERTIFICATE || cls == CKO_PUBLIC_KEY
+        || cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY)
+        (void)f->C_GetAttributeValue(s->h, h, &b, 1);
+    if (cls == CKO_PRIVATE_KEY)
+        (void)f->C_GetAttributeValue(s->h, h, &c, 1);
+    obj = calloc(1, sizeof(*obj));
+    if (!obj)
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    atomic_init(&obj->refs, 1);
+    pthread_mutex_init(&obj->lock, NULL);
+    obj->tok = tok;
+    obj->cls = cls;
+    obj->subtype = subtype;
+    obj->is_private = priv == CK_TRUE;
+    obj->always_auth = always == CK_TRUE;
+    obj->h = h;
+    obj->gen = s->gen;
+    rv = read_id_label(s, h, obj);
+    if (rv != CKR_OK) {
+        obj_free(obj);
+        return rv;
+    }
+    *out = obj;
+    return CKR_OK;
+}
+
+p11_obj *p11_obj_ref(p11_obj *obj)
+{
+    if (obj)
+        atomic_fetch_add(&obj->refs, 1);
+    return obj;
+}
+
+void p11_obj_unref(p11_obj *obj)
+{
+    if (obj && atomic_fetch_sub(&obj->refs, 1) == 1)
+        obj_free(obj);
+}
+
+void p11_obj_invalidate(p11_obj *obj)
+{
+    pthread_mutex_lock(&obj->lock);
+    obj->gen = 0;
+    pthread_mutex_unlock(&obj->lock);
+}
+
+/* Template that identifies @obj: class, id, label and key type. */
+static CK_ULONG obj_template(p11_obj *obj, CK_ATTRIBUTE *t)
+{
+    CK_ULONG n = 0;
+
+    t[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &obj->cls, sizeof(obj->cls) };
+    if (obj->id_len)
+        t[n++] = (CK_ATTRIBUTE){ CKA_ID, obj->id, obj->id_len };
+    if (obj->label[0])
+        t[n++] = (CK_ATTRIBUTE){ CKA_LABEL, obj->label, strlen(obj->label) };
+    if (obj->subtype != (CK_ULONG)-1)
+        t[n++] = (CK_ATTRIBUTE){ obj->cls == CKO_CERTIFICATE
+                                     ? CKA_CERTIFICATE_TYPE
+                                     : CKA_KEY_TYPE,
+                                 &obj->subtype, sizeof(obj->subtype) };
+    return n;
+}
+
+CK_RV p11_obj_handle(p11_obj *obj, p11_session *s, CK_OBJECT_HANDLE *h)
+{
+    CK_OBJECT_HANDLE *found = NULL;
+    CK_ATTRIBUTE t[4];
+    CK_ULONG n = 0;
+    CK_RV rv = CKR_OK;
+
+    pthread_mutex_lock(&obj->lock);
+    if (obj->gen == s->gen) {
+        *h = obj->h;
+        pthread_mutex_unlock(&obj->lock);
+        return CKR_OK;
+    }
+    /* The token was reset, or the handle went stale: find it again. */
+    rv = p11_find_handles(s, t, obj_template(obj, t), &found, &n);
+    if (rv == CKR_OK && n == 0)
+        rv = p11_error_set(P11_RV_NO_OBJECT, NULL, obj->tok,
+                           p11_obj_describe(obj),
+                           "the object is no longer on the token");
+    if (rv == CKR_OK) {
+        obj->h = found[0];
+        obj->gen = s->gen;
+        *h = obj->h;
+        LOG_DBG(P11, "found %s again", p11_obj_describe(obj));
+    }
+    pthread_mutex_unlock(&obj->lock);
+    free(found);
+    return rv;
+}
+
+struct find_arg {
+    CK_ATTRIBUTE *tmpl;
+    CK_ULONG n;
+    p11_obj **objs;
+    size_t count;
+};
+
+static CK_RV find_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
+{
+    struct find_arg *fa = arg;
+    CK_OBJECT_HANDLE *hs = NULL;
+    CK_ULONG n = 0;
+    p11_obj **grown;
+    CK_RV rv;
+
+    rv = p11_find_handles(s, fa->tmpl, fa->n, &hs, &n);
+    if (rv != CKR_OK)
+        return rv;
+    grown = realloc(fa->objs, (fa->count + n + 1) * sizeof(*grown));
+    if (!grown) {
+        free(hs);
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    }
+    fa->objs = grown;
+    for (CK_ULONG i = 0; i < n; i++) {
+        p11_obj *o;
+        rv = p11_obj_from_handle(s->tok, s, hs[i], &o);
+        if (rv == CKR_OBJECT_HANDLE_INVALID)
+            continue; /* deleted meanwhile */
+        if (rv != CKR_OK)
+            break;
+        fa->objs[fa->count++] = o;
+    }
+    free(hs);
+    return rv;
+}
+
+static void free_objs(p11_obj **objs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p11_obj_unref(objs[i]);
+    free(objs);
+}
+
+/* Build the search template: the URI's object attributes and @cls. */
+static CK_ULONG find_template(const p11_uri *uri, CK_OBJECT_CLASS *cls,
+                              CK_ATTRIBUTE *t, CK_ULONG max)
+{
+    CK_ATTRIBUTE *ua = NULL;
+    CK_ULONG un = 0, n = 0;
+
+    if (uri)
+        ua = p11_kit_uri_get_attributes(p11_uri_get0_kit(uri), &un);
+    for (CK_ULONG i = 0; i < un && n < max - 1; i++) {
+        if (ua[i].type == CKA_CLASS && *cls != (CK_OBJECT_CLASS)-1)
+            continue;
+        t[n++] = ua[i];
+    }
+    if (*cls != (CK_OBJECT_CLASS)-1)
+        t[n++] = (CK_ATTRIBUTE){ CKA_CLASS, cls, sizeof(*cls) };
+    return n;
+}
+
+CK_RV p11_obj_find(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
+                   bool login, p11_obj ***out, size_t *n)
+{
+    struct find_arg fa = { 0 };
+    CK_ATTRIBUTE tmpl[8];
+    p11_token **toks = NULL;
+    size_t ntok = 0;
+    CK_RV rv, first_err = CKR_OK;
+    p11_auth auth;
+    char err[1024] = "";
+
+    return_val_if_fail(ctx && out && n, CKR_ARGUMENTS_BAD);
+    *out = NULL;
+    *n = 0;
+    rv = p11_token_find(ctx, uri, &toks, &ntok);
+    if (rv != CKR_OK)
+        return rv;
+    if (ntok == 0) {
+        char *d = uri ? p11_uri_format(uri) : NULL;
+        rv = p11_error_set(P11_RV_NO_TOKEN, NULL, NULL, NULL,
+                           "no token matches %s", d ? d : "pkcs11:");
+        free(d);
+        return rv;
+    }
+    fa.tmpl = tmpl;
+    fa.n = find_template(uri, &cls, tmpl, 8);
+    p11_auth_from_uri(&auth, uri);
+    for (size_t i = 0; i < ntok; i++) {
+        unsigned flags = login && p11_token_needs_login(toks[i])
+                             ? P11_SESSION_LOGIN
+                             : 0;
+        rv = p11_run(toks[i], flags, &auth, NULL, find_fn, &fa);
+        if (rv != CKR_OK && first_err == CKR_OK) {
+            first_err = rv;
+            snprintf(err, sizeof(err), "%s", p11_error_message());
+        }
+    }
+    free(toks);
+    /*
+     * With several tokens, one that refuses us does not hide the objects of
+     * the others; with none found, its error is the answer.
+     */
+    if (fa.count == 0 && first_err != CKR_OK) {
+        free_objs(fa.objs, fa.count);
+        p11_error_restore(first_err, err);
+        return first_err;
+    }
+    *out = fa.objs;
+    *n = fa.count;
+    return CKR_OK;
+}
+
+CK_RV p11_obj_find_one(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
+                       bool login, p11_obj **out)
+{
+    p11_obj **objs = NULL;
+    size_t n = 0;
+    char *d;
+    CK_RV rv;
+
+    return_val_if_fail(out != NULL, CKR_ARGUMENTS_BAD);
+    *out = NULL;
+    rv = p11_obj_find(ctx, uri, cls, login, &objs, &n);
+    if (rv != CKR_OK)
+        return rv;
+    if (n == 1) {
+        *out = objs[0];
+        free(objs);
+        return CKR_OK;
+    }
+    d = uri ? p11_uri_format(uri) : NULL;
+    if (n == 0)
+        rv = p11_error_set(P11_RV_NO_OBJECT, NULL, NULL, NULL,
+                           "no %s matches %s%s",
+                           cls == CKO_PRIVATE_KEY   ? "private key"
+                           : cls == CKO_PUBLIC_KEY  ? "public key"
+                           : cls == CKO_CERTIFICATE ? "certificate"
+                                                    : "object",
+                           d ? d : "pkcs11:",
+                           login ? "" : " (without logging in)");
+    else
+        rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, NULL, NULL,
+                           "%zu objects match %s; add object= or id= to the "
+                           "URI", n, d ? d : "pkcs11:");
+    free(d);
+    free_objs(objs, n);
+    return rv;
+}
+
+CK_RV p11_obj_find_peer(p11_obj *obj, CK_OBJECT_CLASS cls, p11_obj **out)
+{
+    struct find_arg fa = { 0 };
+    CK_ATTRIBUTE t[2];
+    CK_RV rv;
+
+    return_val_if_fail(obj && out, CKR_ARGUMENTS_BAD);
+    *out = NULL;
+    t[0] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+    if (obj->id_len)
+        t[1] = (CK_ATTRIBUTE){ CKA_ID, obj->id, obj->id_len };
+    else
+        t[1] = (CK_ATTRIBUTE){ CKA_LABEL, obj->label, strlen(obj->label) };
+    fa.tmpl = t;
+    fa.n = 2;
+    rv = p11_run(obj->tok, cls == CKO_PRIVATE_KEY ? P11_SESSION_LOGIN : 0,
+                 NULL, NULL, find_fn, &fa);
+    if (rv == CKR_OK && fa.count == 0)
+        rv = p11_error_set(P11_RV_NO_OBJECT, NULL, obj->tok,
+                           p11_obj_describe(obj), "no %s with the same id",
+                           cls == CKO_PUBLIC_KEY ? "public key"
+                           : cls == CKO_CERTIFICATE ? "certificate"
+                                                    : "object");
+    if (rv == CKR_OK) {
+        *out = fa.objs[0];
+        fa.objs[0] = NULL;
+        for (size_t i = 1; i < fa.count; i++)
+            p11_obj_unref(fa.objs[i]);
+        free(fa.objs);
+        return CKR_OK;
+    }
+    free_objs(fa.objs, fa.count);
+    return rv;
+}
+
+p11_token *p11_obj_token(const p11_obj *obj)
+{
+    return obj->tok;
+}
+
+CK_OBJECT_CLASS p11_obj_class(const p11_obj *obj)
+{
+    return obj->cls;
+}
+
+CK_KEY_TYPE p11_obj_key_type(const p11_obj *obj)
+{
+    return obj->subtype;
+}
+
+CK_CERTIFICATE_TYPE p11_obj_cert_type(const p11_obj *obj)
+{
+    return obj->subtype;
+}
+
+const unsigned char *p11_obj_id(const p11_obj *obj, size_t *len)
+{
+    *len = obj->id_len;
+    return obj->id;
+}
+
+const char *p11_obj_label(const p11_obj *obj)
+{
+    return obj->label;
+}
+
+bool p11_obj_always_authenticate(const p11_obj *obj)
+{
+    return obj->always_auth;
+}
+
+const char *p11_obj_describe(const p11_obj *obj)
+{
+    static _Thread_local char buf[256];
+    char hex[40];
+    const char *kind;
+
+    switch (obj->cls) {
+    case CKO_PRIVATE_KEY:
+        kind = "private key";
+        break;
+    case CKO_PUBLIC_KEY:
+        kind = "public key";
+        break;
+    case CKO_CERTIFICATE:
+        kind = "certificate";
+        break;
+    default:
+        kind = "object";
+        break;
+    }
+    p11_hex(obj->id, obj->id_len, hex, sizeof(hex));
+    if (obj->label[0])
+        snprintf(buf, sizeof(buf), "%s \"%s\" (id %s)", kind, obj->label,
+                 obj->id_len ? hex : "none");
+    else
+        snprintf(buf, sizeof(buf), "%s with id %s", kind,
+                 obj->id_len ? hex : "none");
+    return buf;
+}
+
+char *p11_obj_uri(const p11_obj *obj)
+{
+    return p11_uri_for_object(obj->tok, obj->cls, obj->id, obj->id_len,
+                              obj->label);
+}
+
+struct attr_arg {
+    CK_ATTRIBUTE_TYPE type;
+    unsigned char *val;
+    size_t len;
+};
+
+static CK_RV get_attr_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
+{
+    CK_FUNCTION_LIST *f = s->tok->mod->funcs;
+    struct attr_arg *aa = arg;
+    CK_ATTRIBUTE a = { aa->type, NULL, 0 };
+    CK_RV rv;
+
+    free(aa->val);
+    aa->val = NULL;
+    rv = f->C_GetAttributeValue(s->h, h, &a, 1);
+    if (rv == CKR_OK && a.ulValueLen == (CK_ULONG)-1)
+        rv = CKR_ATTRIBUTE_TYPE_INVALID;
+    if (rv == CKR_OK) {
+        a.pValue = aa->val = malloc(a.ulValueLen ? a.ulValueLen : 1);
+        if (!a.pValue)
+            return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+        rv = f->C_GetAttributeValue(s->h, h, &a, 1);
+    }
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE)
+        return rv;
+    if (rv != CKR_OK)
+        return p11_error_set(rv, "C_GetAttributeValue", s->tok, NULL,
+                             "attribute 0x%lx", (unsigned long)aa->type);
+    aa->len = a.ulValueLen;
+    return CKR_OK;
+}
+
+CK_RV p11_obj_get_attr(p11_obj *obj, CK_ATTRIBUTE_TYPE type,
+                       unsigned char **out, size_t *len)
+{
+    struct attr_arg aa = { type, NULL, 0 };
+    CK_RV rv;
+
+    return_val_if_fail(obj && out && len, CKR_ARGUMENTS_BAD);
+    *out = NULL;
+    *len = 0;
+    rv = p11_run(obj->tok, obj->is_private ? P11_SESSION_LOGIN : 0, NULL,
+                 obj, get_attr_fn, &aa);
+    if (rv != CKR_OK) {
+        free(aa.val);
+        return rv;
+    }
+    *out = aa.val;
+    *len = aa.len;
+    return CKR_OK;
+}
+
+bool p11_obj_get_bool(p11_obj *obj, CK_ATTRIBUTE_TYPE type, bool dflt)
+{
+    unsigned char *v = NULL;
+    size_t n = 0;
+    bool r = dflt;
+
+    if (p11_obj_get_attr(obj, type, &v, &n) == CKR_OK && n == sizeof(CK_BBOOL))
+        r = v[0] == CK_TRUE;
+    free(v);
+    return r;
+}
+
+static CK_RV destroy_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
+{
+    CK_RV rv = s->tok->mod->funcs->C_DestroyObject(s->h, h);
+
+    if (rv != CKR_OK)
+        return p11_error_set(rv, "C_DestroyObject", s->tok,
+                             p11_obj_describe(arg), NULL);
+    return CKR_OK;
+}
+
+CK_RV p11_obj_destroy(p11_obj *obj, const p11_auth *auth)
+{
+    return_val_if_fail(obj != NULL, CKR_ARGUMENTS_BAD);
+    return p11_run(obj->tok, P11_SESSION_RW | P11_SESSION_LOGIN, auth, obj,
+                   destroy_fn, obj);
+}

@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The PKCS#11 access layer: modules, tokens, sessions, login, objects, keys. */
+#ifndef P11CA_P11_H
+#define P11CA_P11_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <p11-kit/pkcs11.h>
+#include <p11-kit/uri.h>
+
+#define P11CA_WUR __attribute__((warn_unused_result))
+
+/*
+ * Status codes: the layer speaks CK_RV.  Failures that have no PKCS#11 code
+ * use these vendor-defined values; p11_rv_name() and p11_rv_text() know them.
+ */
+#define P11_RV_BASE (CKR_VENDOR_DEFINED | 0x0CA000UL)
+#define P11_RV_URI_INVALID (P11_RV_BASE + 1)   /* URI does not parse */
+#define P11_RV_NO_TOKEN (P11_RV_BASE + 2)      /* no token matches */
+#define P11_RV_NO_OBJECT (P11_RV_BASE + 3)     /* no object matches */
+#define P11_RV_AMBIGUOUS (P11_RV_BASE + 4)     /* several match, one wanted */
+#define P11_RV_PIN_SOURCE (P11_RV_BASE + 5)    /* pin-source unusable */
+#define P11_RV_PIN_REFUSED (P11_RV_BASE + 6)   /* PIN refused before: not replayed */
+#define P11_RV_NO_PIN (P11_RV_BASE + 7)        /* login needed, no PIN available */
+#define P11_RV_BAD_INPUT (P11_RV_BASE + 8)     /* invalid argument (cert, key spec) */
+#define P11_RV_NO_MODULE (P11_RV_BASE + 9)     /* module cannot be loaded */
+#define P11_RV_NO_KEY_MATCH (P11_RV_BASE + 10) /* no key on the token for a cert */
+#define P11_RV_EXISTS (P11_RV_BASE + 11)       /* object with that id/label exists */
+
+#define P11_MAX_PIN_LEN 256
+#define P11_MAX_ID_LEN 64
+#define P11_MAX_LABEL_LEN 128
+
+typedef struct p11_ctx p11_ctx;
+typedef struct p11_token p11_token;
+typedef struct p11_session p11_session;
+typedef struct p11_obj p11_obj;
+typedef struct p11_uri p11_uri;
+
+/* ------------------------------------------------------------------ */
+/* Errors (ckr.c)                                                      */
+/* ------------------------------------------------------------------ */
+
+/* p11_rv_name - "CKR_PIN_INCORRECT" for @rv; "CKR_0x..." when unknown. */
+const char *p11_rv_name(CK_RV rv);
+
+/* p11_rv_text - a human sentence for @rv ("the PIN is incorrect"). */
+const char *p11_rv_text(CK_RV rv);
+
+/*
+ * The last error of the calling thread.  Every failing function of this
+ * layer sets it before returning: the call, the token, the object and the
+ * code, e.g. 'C_Sign on token "CA1", key "root": CKR_PIN_EXPIRED (the PIN
+ * has expired)'.  The strings are owned by the thread and valid until the
+ * next failing call on that thread.
+ */
+const char *p11_error_message(void);
+CK_RV p11_error_rv(void);
+void p11_error_clear(void);
+
+/*
+ * p11_error_set - record an error for this thread (used by the layer and
+ * by callers that add context).  @call may be NULL, @tok and @what (an
+ * object description) too.  The formatted @fmt detail, when given, is
+ * appended after the code.  Never pass a PIN here.  Returns @rv.
+ */
+CK_RV p11_error_set(CK_RV rv, const char *call, const p11_token *tok,
+                    const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* ------------------------------------------------------------------ */
+/* Context and modules (module.c)                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A PIN prompt.  Called when a login is needed and neither the URI nor the
+ * configuration supplies a PIN.  Writes at most @max bytes (no NUL needed)
+ * into @pin and returns the length, or -1 to give up.  @what describes the
+ * token ('token "CA1"'); @context_specific is set for a per-operation login.
+ */
+typedef int (*p11_pin_prompt_fn)(const char *what, bool context_specific,
+                                 char *pin, size_t max, void *arg);
+
+typedef struct p11_config {
+    /*
+     * Module to load.  NULL: every module registered with p11-kit, unless
+     * the environment variable P11CA_MODULE names one.  Precedence:
+     * module-path= in a URI > this field > P11CA_MODULE > p11-kit.
+     */
+    const char *module_path;
+    /* Default PIN source (file), used when a URI has no pin-value/source. */
+    const char *pin_source;
+    /* One session per token, serialised (PIV cards and similar). */
+    bool single_session;
+    /* Most idle sessions kept per token (0: default 8). */
+    unsigned max_sessions;
+} p11_config;
+
+/*
+ * p11_ctx_new - make a context from @cfg (copied; may be NULL).  Modules are
+ * loaded lazily, at the first call that needs a token, and initialised once
+ * with CKF_OS_LOCKING_OK.  A context is thread-safe and fork-safe: a child
+ * process re-initialises its modules and never uses the parent's sessions.
+ * Returns NULL on allocation failure only.  Free with p11_ctx_free().
+ */
+p11_ctx *p11_ctx_new(const p11_config *cfg);
+
+/* p11_ctx_free - close sessions, release modules and wipe cached PINs. */
+void p11_ctx_free(p11_ctx *ctx);
+
+/*
+ * p11_ctx_set_prompt - set the interactive PIN prompt (NULL: none; then a
+ * login without PIN fails with P11_RV_NO_PIN).
+ */
+void p11_ctx_set_prompt(p11_ctx *ctx, p11_pin_prompt_fn fn, void *arg);
+
+/*
+ * p11_ctx_load - load and initialise the modules now.  Returns CKR_OK or an
+ * error (P11_RV_NO_MODULE when nothing could be loaded).
+ */
+CK_RV p11_ctx_load(p11_ctx *ctx) P11CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* URIs (uri.c) - RFC 7512 through p11-kit's P11KitUri                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * p11_uri_parse - parse @str ("pkcs11:token=CA1;object=root;type=private").
+ * Unknown attributes are refused.  @out gets a new URI (free with
+ * p11_uri_free) or NULL.  Returns CKR_OK or P11_RV_URI_INVALID with the
+ * reason in the thread's error.
+ */
+CK_RV p11_uri_parse(const char *str, p11_uri **out) P11CA_WUR;
+void p11_uri_free(p11_uri *uri);
+
+/*
+ * p11_uri_format - format @uri for humans (logs, errors, listings): never
+ * contains pin-value.  Returns a malloc'd string or NULL.
+ */
+char *p11_uri_format(const p11_uri *uri);
+
+/* p11_uri_get0_kit - the underlying P11KitUri (borrowed). */
+P11KitUri *p11_uri_get0_kit(const p11_uri *uri);
+
+/* Accessors (borrowed; NULL when absent). */
+const char *p11_uri_get0_label(const p11_uri *uri);   /* object= */
+const unsigned char *p11_uri_get0_id(const p11_uri *uri, size_t *len);
+/* type= as CKO_*, or (CK_OBJECT_CLASS)-1 when absent. */
+CK_OBJECT_CLASS p11_uri_get_class(const p11_uri *uri);
+const char *p11_uri_get0_module_path(const p11_uri *uri);
+const char *p11_uri_get0_module_name(const p11_uri *uri);
+bool p11_uri_has_pin(const p11_uri *uri);
+
+/* p11_uri_for_object - "pkcs11:token=..;object=..;id=..;type=.." (malloc'd). */
+char *p11_uri_for_object(const p11_token *tok, CK_OBJECT_CLASS cls,
+                         const unsigned char *id, size_t id_len,
+                         const char *label);
+
+/* p11_uri_for_token - "pkcs11:model=..;manufacturer=..;serial=..;token=.." */
+char *p11_uri_for_token(const p11_token *tok);
+
+/* ------------------------------------------------------------------ */
+/* PINs (pin.c)                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * p11_pin_read_file - read a PIN from @path into @pin (at most @max bytes,
+ * one trailing newline dropped).  Refuses a file that is not a regular
+ * file, or that group or others can read, or that is larger than @max + 1.
+ * Returns the length or -1 with P11_RV_PIN_SOURCE and the reason set.
+ */
+int p11_pin_read_file(const char *path, char *pin, size_t max);
+
+/* ------------------------------------------------------------------ */
+/* Tokens (module.c, login.c)                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * p11_token_find - every token matching @uri (module, slot and token
+ * attributes; object attributes are ignored).  @uri NULL matches all.
+ * @out gets a malloc'd array of borrowed token pointers (valid as long as
+ * @ctx) and @n its length.  Returns CKR_OK (possibly with @n == 0) or an
+ * error.  Free the array with free().
+ */
+CK_RV p11_token_find(p11_ctx *ctx, const p11_uri *uri, p11_token ***out,
+                     size_t *n) P11CA_WUR;
+
+/*
+ * p11_token_find_one - exactly one token for @uri: P11_RV_NO_TOKEN when none,
+ * P11_RV_AMBIGUOUS when several (the message lists them).
+ */
+CK_RV p11_token_find_one(p11_ctx *ctx, const p11_uri *uri,
+                         p11_token **out) P11CA_WUR;
+
+/* Token facts (borrowed, valid as long as the context). */
+const CK_TOKEN_INFO *p11_token_info(const p11_token *tok);
+const char *p11_token_label(const p11_token *tok);     /* trimmed */
+const char *p11_token_serial(const p11_token *tok);    /* trimmed */
+const char *p11_token_model(const p11_token *tok);
+const char *p11_token_manufacturer(const p11_token *tok);
+const char *p11_token_module_name(const p11_token *tok);
+CK_SLOT_ID p11_token_slot(const p11_token *tok);
+CK_FUNCTION_LIST *p11_token_module(const p11_token *tok);
+p11_ctx *p11_token_ctx(const p11_token *tok);
+
+/*
+ * p11_token_has_mechanism - whether the token supports @mech (for @flags,
+ * e.g. CKF_SIGN; 0 for any).  The mechanism list is read once per token and
+ * cached.  @info (may be NULL) gets the mechanism info.
+ */
+bool p11_token_has_mechanism(p11_token *tok, CK_MECHANISM_TYPE mech,
+                             CK_FLAGS flags, CK_MECHANISM_INFO *info);
+
+/*
+ * A PIN source for one use: the URI's pin-value or pin-source, else the
+ * context's configured pin source, else the prompt.  Borrowed strings.
+ */
+typedef struct p11_auth {
+    const char *pin_value;  /* from pin-value= (may be NULL) */
+    const char *pin_source; /* from pin-source= (may be NULL) */
+} p11_auth;
+
+/* p11_auth_from_uri - fill @auth from @uri (strings borrowed from it). */
+void p11_auth_from_uri(p11_auth *auth, const p11_uri *uri);
+
+/*
+ * p11_token_login - log in as CKU_USER unless this process is logged in on
+ * @tok already.  The PIN comes from @auth (may be NULL), the context's pin
+ * source, or the prompt.  A PIN that the token refused is never offered
+ * again automatically (P11_RV_PIN_REFUSED); a PIN that worked is kept in
+ * the secure heap to log in again after the token logs us out.  The error
+ * names the remaining-tries flags (count low, final try, locked).
+ */
+CK_RV p11_token_login(p11_token *tok, const p11_auth *auth) P11CA_WUR;
+
+/* p11_token_logout - C_Logout and forget the cached PIN. */
+CK_RV p11_token_logout(p11_token *tok);
+
+/* p11_token_is_logged_in - whether this process holds a login on @tok. */
+bool p11_token_is_logged_in(const p11_token *tok);
+
+/*
+ * p11_token_describe - 'token "CA1"' (or 'slot 3' without a label) into a
+ * thread-local buffer, for messages.
+ */
+const char *p11_token_describe(const p11_token *tok);
+
+/*
+ * p11_token_init - C_InitToken on @tok with @so_pin and @label, then
+ * C_InitPIN with @user_pin (for test tokens: this erases the token).  Some
+ * modules (SoftHSM2) move an initialised token to a new slot: @out (may be
+ * NULL) gets the token as it is now.  Returns CKR_OK or the error.
+ */
+CK_RV p11_token_init(p11_token *tok, const char *so_pin, const char *label,
+                     const char *user_pin, p11_token **out) P11CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Sessions (session.c)                                                */
+/* ------------------------------------------------------------------ */
+
+enum {
+    P11_SESSION_RW = 1 << 0,    /* read-write session */
+    P11_SESSION_LOGIN = 1 << 1, /* log in first (with @auth) */
+};
+
+/*
+ * p11_session_acquire - a session on @tok from the pool, opening one when
+ * none is idle.  In single-session mode it waits for the one session.
+ * With P11_SESSION_LOGIN the token is logged in first.  Returns CKR_OK and
+ * sets @out, or the error.
+ */
+CK_RV p11_session_acquire(p11_token *tok, unsigned flags,
+                          const p11_auth *auth, p11_session **out) P11CA_WUR;
+
+/*
+ * p11_session_release - give @s back to the pool.  @rv is the result of
+ * the last call made on it: a session the token invalidated
+ * (CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED, CKR_DEVICE_REMOVED, ...)
+ * is dropped, never pooled again.  Accepts NULL.
+ */
+void p11_session_release(p11_session *s, CK_RV rv);
+
+/* p11_session_handle - the raw handle (valid until release). */
+CK_SESSION_HANDLE p11_session_handle(const p11_session *s);
+CK_FUNCTION_LIST *p11_session_module(const p11_session *s);
+p11_token *p11_session_token(const p11_session *s);
+
+/* p11_session_count - (idle, open) sessions of @tok, for tests. */
+void p11_session_count(p11_token *tok, unsigned *idle, unsigned *open);
+
+/*
+ * p11_run - run @fn on a pooled session of @tok and recover once from what
+ * a token can throw at a long-running process: a session the token dropped
+ * (opened again), a logout by a card reset (logged in again with the PIN
+ * that worked), a device removed and reinserted (sessions and login
+ * rebuilt), an object handle gone stale (@obj found again, if given).
+ * Recovery never replays a refused PIN.  @fn returns a CK_RV and must be
+ * safe to run twice.  Returns what @fn returned last, or the recovery error.
+ */
+typedef CK_RV (*p11_run_fn)(p11_session *s, CK_OBJECT_HANDLE h, void *arg);
+CK_RV p11_run(p11_token *tok, unsigned flags, const p11_auth *auth,
+              p11_obj *obj, p11_run_fn fn, void *arg) P11CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Objects (object.c)                                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A found object: token, class, key type, CKA_ID, label and a cached handle
+ * that is found again when the token invalidates it.  Reference counted
+ * and safe to share between threads.
+ */
+
+/*
+ * p11_obj_find - every object matching @uri (token and object attributes)
+ * of class @cls (or (CK_OBJECT_CLASS)-1 for the URI's type= or any).
+ * Logs in first when @login is set (private objects are then visible).
+ * @out gets a malloc'd array of new references, @n its length; free each
+ * with p11_obj_unref and the array with free().  Returns CKR_OK (possibly
+ * @n == 0), or the error.
+ */
+CK_RV p11_obj_find(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
+                   bool login, p11_obj ***out, size_t *n) P11CA_WUR;
+
+/*
+ * p11_obj_find_one - exactly one object: P11_RV_NO_OBJECT when none (with
+ * the URI in the message), P11_RV_AMBIGUOUS when several.
+ */
+CK_RV p11_obj_find_one(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
+                       bool login, p11_obj **out) P11CA_WUR;
+
+/*
+ * p11_obj_find_peer - the object of class @cls on the same token with the
+ * same CKA_ID (e.g. the public key or certificate of a private key).
+ * Returns CKR_OK and a new reference, or P11_RV_NO_OBJECT.
+ */
+CK_RV p11_obj_find_peer(p11_obj *obj, CK_OBJECT_CLASS cls,
+                        p11_obj **out) P11CA_WUR;
+
+p11_obj *p11_obj_ref(p11_obj *obj);
+void p11_obj_unref(p11_obj *obj);
+
+p11_token *p11_obj_token(const p11_obj *obj);
+CK_OBJECT_CLASS p11_obj_class(const p11_obj *obj);
+CK_KEY_TYPE p11_obj_key_type(const p11_obj *obj);         /* keys only */
+CK_CERTIFICATE_TYPE p11_obj_cert_type(const p11_obj *obj); /* certs only */
+const unsigned char *p11_obj_id(const p11_obj *obj, size_t *len);
+const char *p11_obj_label(const p11_obj *obj);      /* "" when none */
+bool p11_obj_always_authenticate(const p11_obj *obj);
+
+/* p11_obj_describe - 'key "root" (id 01ab)' in a thread-local buffer. */
+const char *p11_obj_describe(const p11_obj *obj);
+
+/* p11_obj_uri - the object's pkcs11: URI (malloc'd, no PIN). */
+char *p11_obj_uri(const p11_obj *obj);
+
+/*
+ * p11_obj_get_attr - read attribute @type: @out gets a malloc'd copy and
+ * @len its length.  CKR_ATTRIBUTE_TYPE_INVALID or CKR_ATTRIBUTE_SENSITIVE
+ * are returned as such (and not recorded as errors).
+ */
+CK_RV p11_obj_get_attr(p11_obj *obj, CK_ATTRIBUTE_TYPE type,
+                       unsigned char **out, size_t *len) P11CA_WUR;
+
+/* p11_obj_get_bool - read a CK_BBOOL attribute; @dflt when not present. */
+bool p11_obj_get_bool(p11_obj *obj, CK_ATTRIBUTE_TYPE type, bool dflt);
+
+/*
+ * p11_obj_key_info - size and curve of a key object: RSA modulus bits (from
+ * CKA_MODULUS_BITS or CKA_MODULUS), or the curve's OpenSSL NID from
+ * CKA_EC_PARAMS (named-curve OID or PKCS#11 3.0 curve name) with its bits.
+ * Returns CKR_OK or the error; unknown curves give NID_undef.
+ */
+CK_RV p11_obj_key_info(p11_obj *obj, unsigned *bits, int *curve_nid) P11CA_WUR;
+
+/*
+ * p11_obj_public_key - the public key of a key object as an EVP_PKEY made
+ * in @libctx (NULL: default) with @propq: from CKA_MODULUS and
+ * CKA_PUBLIC_EXPONENT (RSA), or CKA_EC_PARAMS and CKA_EC_POINT (EC, EdDSA;
+ * for a private key the point comes from its public key or certificate
+ * with the same CKA_ID).  EC keys carry the named curve, never explicit
+ * parameters.  @out gets a new key.  Returns CKR_OK or the error.
+ */
+struct evp_pkey_st;
+struct ossl_lib_ctx_st;
+CK_RV p11_obj_public_key(p11_obj *obj, struct ossl_lib_ctx_st *libctx,
+                         const char *propq,
+                         struct evp_pkey_st **out) P11CA_WUR;
+
+/* p11_obj_destroy - C_DestroyObject (logs in). */
+CK_RV p11_obj_destroy(p11_obj *obj, const p11_auth *auth) P11CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Key generation (keygen.c)                                           */
+/* ------------------------------------------------------------------ */
+
+typedef enum p11_key_kind {
+    P11_KEY_RSA = 1,
+    P11_KEY_EC,
+    P11_KEY_ED25519,
+} p11_key_kind;
+
+typedef struct p11_key_spec {
+    p11_key_kind kind;
+    unsigned bits;     /* RSA: 2048, 3072, 4096 */
+    int curve_nid;     /* EC: NID_X9_62_prime256v1, NID_secp384r1, ... */
+} p11_key_spec;
+
+/*
+ * p11_key_spec_parse - "rsa:3072", "rsa" (3072), "ec:P-256", "ec:prime256v1",
+ * "ec:P-384", "ec:P-521", "ed25519".  Returns CKR_OK or P11_RV_BAD_INPUT.
+ */
+CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec) P11CA_WUR;
+
+/* p11_key_spec_name - "rsa:3072", "ec:P-256", "ed25519" (static). */
+const char *p11_key_spec_name(const p11_key_spec *spec);
+
+/*
+ * p11_keygen_templates - fill the public and private templates for @spec
+ * with @label and @id.  The private key is always CKA_TOKEN, CKA_PRIVATE,
+ * CKA_SENSITIVE, not CKA_EXTRACTABLE.  @session_only makes both keys
+ * session objects (CKA_TOKEN=FALSE), for ephemeral keys.  The templates
+ * point into @buf, which must outlive them.  Returns CKR_OK or
+ * P11_RV_BAD_INPUT.
+ */
+typedef struct p11_keygen_tmpl {
+    CK_MECHANISM mech;
+    CK_ATTRIBUTE pub[16];
+    CK_ULONG n_pub;
+    CK_ATTRIBUTE priv[16];
+    CK_ULONG n_priv;
+    /* backing storage */
+    CK_BBOOL t, f;
+    CK_KEY_TYPE ktype;
+    CK_ULONG bits;
+    CK_OBJECT_CLASS pub_cls, priv_cls;
+    unsigned char exponent[3];
+    unsigned char params[32];
+    size_t params_len;
+    unsigned char id[P11_MAX_ID_LEN];
+    size_t id_len;
+    char label[P11_MAX_LABEL_LEN + 1];
+} p11_keygen_tmpl;
+
+CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
+                           const unsigned char *id, size_t id_len,
+                           bool session_only, p11_keygen_tmpl *t) P11CA_WUR;
+
+/*
+ * p11_keygen - generate a key pair ON @tok (logging in with @auth).  @id may
+ * be NULL: a fresh random 20-byte CKA_ID is used.  Refuses an @id or @label
+ * already used by a key on the token (P11_RV_EXISTS) unless @session_only.
+ * @pub/@priv (each may be NULL) get new references to the two objects.
+ */
+CK_RV p11_keygen(p11_token *tok, const p11_auth *auth,
+                 const p11_key_spec *spec, const char *label,
+                 const unsigned char *id, size_t id_len, bool session_only,
+                 p11_obj **pub, p11_obj **priv) P11CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Certificates (cert.c)                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * p11_cert_import - write the X.509 certificate @der as CKO_CERTIFICATE /
+ * CKC_X_509 with CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER and CKA_VALUE.
+ * CKA_ID and CKA_LABEL are @id/@label when given, else those of the key on
+ * the token whose public key matches the certificate (P11_RV_NO_KEY_MATCH
+ * when there is none and no @id was given).  @authority marks a CA cert
+ * (CKA_CERTIFICATE_CATEGORY = 2).  @out (may be NULL) gets the new object.
+ */
+CK_RV p11_cert_import(p11_token *tok, const p11_auth *auth,
+                      const unsigned char *der, size_t der_len,
+                      const char *label, const unsigned char *id,
+                      size_t id_len, bool authority, p11_obj **out) P11CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Operations with a private key (ops.c)                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * p11_sign - C_SignInit + C_Sign of @data with @key and @mech on a pooled
+ * session, with the recovery of p11_run() and a context-specific login for
+ * CKA_ALWAYS_AUTHENTICATE keys.  @sig has room for *@siglen bytes; on
+ * success *@siglen is the signature length.  @auth gives the PIN source.
+ */
+CK_RV p11_sign(p11_obj *key, const p11_auth *auth, CK_MECHANISM *mech,
+               const unsigned char *data, size_t len, unsigned char *sig,
+               size_t *siglen) P11CA_WUR;
+
+/* p11_decrypt - C_DecryptInit + C_Decrypt, as p11_sign. */
+CK_RV p11_decrypt(p11_obj *key, const p11_auth *auth, CK_MECHANISM *mech,
+                  const unsigned char *in, size_t inlen, unsigned char *out,
+                  size_t *outlen) P11CA_WUR;
+
+/*
+ * p11_derive_ecdh - CKM_ECDH1_DERIVE of @key with the peer's uncompressed
+ * point @peer, into a session-only CKO_SECRET_KEY of @outlen bytes whose
+ * value is read back into @out (the shared secret is the output of ECDH,
+ * as in software).  The derived key object is destroyed.
+ */
+CK_RV p11_derive_ecdh(p11_obj *key, const p11_auth *auth,
+                      const unsigned char *peer, size_t peer_len,
+                      unsigned char *out, size_t *outlen) P11CA_WUR;
+
+#endif

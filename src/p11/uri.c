@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* RFC 7512 pkcs11: URIs, parsed and formatted by p11-kit's P11KitUri; the
+ * PIN is kept apart so that no formatted URI ever shows it. */
+#include "config.h"
+
+#include "internal.h"
+
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct p11_uri {
+    P11KitUri *kit;
+    char *pin_value; /* secure heap */
+    char *pin_source;
+};
+
+static const char *kit_reason(int r)
+{
+    const char *m = p11_kit_uri_message(r);
+
+    return m ? m : "unknown error";
+}
+
+CK_RV p11_uri_parse(const char *str, p11_uri **out)
+{
+    p11_uri *uri = NULL;
+    const char *pin, *src;
+    CK_RV rv = P11_RV_URI_INVALID;
+    int r;
+
+    return_val_if_fail(out != NULL, CKR_ARGUMENTS_BAD);
+    *out = NULL;
+    if (!str || strncmp(str, "pkcs11:", 7) != 0)
+        return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
+                             "a pkcs11: URI must start with \"pkcs11:\"");
+    uri = calloc(1, sizeof(*uri));
+    if (!uri || !(uri->kit = p11_kit_uri_new())) {
+        rv = p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+        goto out;
+    }
+    r = p11_kit_uri_parse(str, P11_KIT_URI_FOR_ANY, uri->kit);
+    if (r != P11_KIT_URI_OK) {
+        p11_error_set(rv, NULL, NULL, NULL, "%s", kit_reason(r));
+        goto out;
+    }
+    if (p11_kit_uri_any_unrecognized(uri->kit)) {
+        p11_error_set(rv, NULL, NULL, NULL,
+                      "the URI has an attribute that is not in RFC 7512 "
+                      "(check the spelling of each name before '=')");
+        goto out;
+    }
+    pin = p11_kit_uri_get_pin_value(uri->kit);
+    if (pin) {
+        size_t n = strlen(pin);
+        if (n > P11_MAX_PIN_LEN) {
+            p11_error_set(rv, NULL, NULL, NULL, "pin-value is too long");
+            goto out;
+        }
+        uri->pin_value = OPENSSL_secure_malloc(n + 1);
+        if (!uri->pin_value) {
+            rv = p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+            goto out;
+        }
+        memcpy(uri->pin_value, pin, n + 1);
+        /* p11-kit frees its copy without wiping; overwrite it first. */
+        OPENSSL_cleanse((char *)pin, n);
+        p11_kit_uri_set_pin_value(uri->kit, NULL);
+    }
+    src = p11_kit_uri_get_pin_source(uri->kit);
+    if (src) {
+        if (strncmp(src, "file://", 7) == 0)
+            src += 7;
+        else if (strncmp(src, "file:", 5) == 0)
+            src += 5;
+        uri->pin_source = strdup(src);
+        if (!uri->pin_source) {
+            rv = p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+            goto out;
+        }
+    }
+    *out = uri;
+    uri = NULL;
+    rv = CKR_OK;
+out:
+    p11_uri_free(uri);
+    return rv;
+}
+
+void p11_uri_free(p11_uri *uri)
+{
+    if (!uri)
+        return;
+    if (uri->kit)
+        p11_kit_uri_free(uri->kit);
+    if (uri->pin_value)
+        OPENSSL_secure_clear_free(uri->pin_value, strlen(uri->pin_value));
+    free(uri->pin_source);
+    free(uri);
+}
+
+char *p11_uri_format(const p11_uri *uri)
+{
+    char *s = NULL;
+
+    return_val_if_fail(uri != NULL, NULL);
+    /* The PIN was taken out at parse time: nothing to hide here. */
+    if (p11_kit_uri_format(uri->kit, P11_KIT_URI_FOR_ANY, &s)
+        != P11_KIT_URI_OK)
+        return NULL;
+    return s;
+}
+
+P11KitUri *p11_uri_get0_kit(const p11_uri *uri)
+{
+    return uri->kit;
+}
+
+const char *p11_uri_get0_label(const p11_uri *uri)
+{
+    static _Thread_local char label[P11_MAX_LABEL_LEN + 1];
+    CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(uri->kit, CKA_LABEL);
+    size_t n;
+
+    if (!a || a->ulValueLen == (CK_ULONG)-1)
+        return NULL;
+    n = a->ulValueLen < P11_MAX_LABEL_LEN ? a->ulValueLen : P11_MAX_LABEL_LEN;
+    memcpy(label, a->pValue, n);
+    label[n] = '\0';
+    return label;
+}
+
+const unsigned char *p11_uri_get0_id(const p11_uri *uri, size_t *len)
+{
+    CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(uri->kit, CKA_ID);
+
+    if (!a || a->ulValueLen == (CK_ULONG)-1) {
+        *len = 0;
+        return NULL;
+    }
+    *len = a->ulValueLen;
+    return a->pValue;
+}
+
+CK_OBJECT_CLASS p11_uri_get_class(const p11_uri *uri)
+{
+    CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(uri->kit, CKA_CLASS);
+
+    if (!a || a->ulValueLen != sizeof(CK_OBJECT_CLASS))
+        return (CK_OBJECT_CLASS)-1;
+    return *(CK_OBJECT_CLASS *)a->pValue;
+}
+
+const char *p11_uri_get0_module_path(const p11_uri *uri)
+{
+    return p11_kit_uri_get_module_path(uri->kit);
+}
+
+const char *p11_uri_get0_module_name(const p11_uri *uri)
+{
+    return p11_kit_uri_get_module_name(uri->kit);
+}
+
+bool p11_uri_has_pin(const p11_uri *uri)
+{
+    return uri->pin_value != NULL || uri->pin_source != NULL;
+}
+
+void p11_auth_from_uri(p11_auth *auth, const p11_uri *uri)
+{
+    memset(auth, 0, sizeof(*auth));
+    if (!uri)
+        return;
+    auth->pin_value = uri->pin_value;
+    auth->pin_source = uri->pin_source;
+}
+
+static void set_token_fields(P11KitUri *k, const p11_token *tok)
+{
+    CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(k);
+
+    *ti = tok->info;
+}
+
+static char *format_kit(P11KitUri *k, P11KitUriType type)
+{
+    char *s = NULL;
+
+    if (p11_kit_uri_format(k, type, &s) != P11_KIT_URI_OK)
+        s = NULL;
+    p11_kit_uri_free(k);
+    return s;
+}
+
+char *p11_uri_for_object(const p11_token *tok, CK_OBJECT_CLASS cls,
+                         const unsigned char *id, size_t id_len,
+                         const char *label)
+{
+    P11KitUri *k = p11_kit_uri_new();
+    CK_ATTRIBUTE a;
+
+    if (!k)
+        return NULL;
+    set_token_fields(k, tok);
+    if (cls != (CK_OBJECT_CLASS)-1) {
+        a.type = CKA_CLASS;
+        a.pValue = &cls;
+        a.ulValueLen = sizeof(cls);
+        p11_kit_uri_set_attribute(k, &a);
+    }
+    if (id && id_len) {
+        a.type = CKA_ID;
+        a.pValue = (void *)id;
+        a.ulValueLen = id_len;
+        p11_kit_uri_set_attribute(k, &a);
+    }
+    if (label && *label) {
+        a.type = CKA_LABEL;
+        a.pValue = (void *)label;
+        a.ulValueLen = strlen(label);
+        p11_kit_uri_set_attribute(k, &a);
+    }
+    return format_kit(k, P11_KIT_URI_FOR_OBJECT_ON_TOKEN);
+}
+
+char *p11_uri_for_token(const p11_token *tok)
+{
+    P11KitUri *k = p11_kit_uri_new();
+
+    if (!k)
+        return NULL;
+    set_token_fields(k, tok);
+    return format_kit(k, P11_KIT_URI_FOR_TOKEN);
+}

@@ -1,0 +1,1157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Test-only PKCS#11 forwarder that injects faults, logs calls, checks forks. */
+
+#include <ctype.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
+
+#define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define ENV_MODULE "FAULTY_PKCS11_MODULE"
+#define ENV_FAULTS "FAULTY_PKCS11_FAULTS"
+#define ENV_LOG "FAULTY_PKCS11_LOG"
+#define MAX_SLEEP_MS 600000UL
+
+/* Every hooked function of the 2.40 list (C_GetFunctionList is not hooked). */
+#define FAULTY_FUNCTIONS(X)                                                  \
+    X(C_Initialize) X(C_Finalize) X(C_GetInfo) X(C_GetSlotList)              \
+    X(C_GetSlotInfo) X(C_GetTokenInfo) X(C_GetMechanismList)                 \
+    X(C_GetMechanismInfo) X(C_InitToken) X(C_InitPIN) X(C_SetPIN)            \
+    X(C_OpenSession) X(C_CloseSession) X(C_CloseAllSessions)                 \
+    X(C_GetSessionInfo) X(C_GetOperationState) X(C_SetOperationState)        \
+    X(C_Login) X(C_Logout) X(C_CreateObject) X(C_CopyObject)                 \
+    X(C_DestroyObject) X(C_GetObjectSize) X(C_GetAttributeValue)             \
+    X(C_SetAttributeValue) X(C_FindObjectsInit) X(C_FindObjects)             \
+    X(C_FindObjectsFinal) X(C_EncryptInit) X(C_Encrypt) X(C_EncryptUpdate)   \
+    X(C_EncryptFinal) X(C_DecryptInit) X(C_Decrypt) X(C_DecryptUpdate)       \
+    X(C_DecryptFinal) X(C_DigestInit) X(C_Digest) X(C_DigestUpdate)          \
+    X(C_DigestKey) X(C_DigestFinal) X(C_SignInit) X(C_Sign) X(C_SignUpdate)  \
+    X(C_SignFinal) X(C_SignRecoverInit) X(C_SignRecover) X(C_VerifyInit)     \
+    X(C_Verify) X(C_VerifyUpdate) X(C_VerifyFinal) X(C_VerifyRecoverInit)    \
+    X(C_VerifyRecover) X(C_DigestEncryptUpdate) X(C_DecryptDigestUpdate)     \
+    X(C_SignEncryptUpdate) X(C_DecryptVerifyUpdate) X(C_GenerateKey)         \
+    X(C_GenerateKeyPair) X(C_WrapKey) X(C_UnwrapKey) X(C_DeriveKey)          \
+    X(C_SeedRandom) X(C_GenerateRandom) X(C_GetFunctionStatus)               \
+    X(C_CancelFunction) X(C_WaitForSlotEvent)
+
+enum fn_id {
+#define X(name) FN_##name,
+    FAULTY_FUNCTIONS(X)
+#undef X
+    FN_COUNT
+};
+
+static const char *const fn_names[FN_COUNT] = {
+#define X(name) #name,
+    FAULTY_FUNCTIONS(X)
+#undef X
+};
+
+struct rv_name {
+    CK_RV rv;
+    const char *name;
+};
+
+#define R(code) { code, #code }
+static const struct rv_name rv_names[] = {
+    R(CKR_OK), R(CKR_CANCEL), R(CKR_HOST_MEMORY), R(CKR_SLOT_ID_INVALID),
+    R(CKR_GENERAL_ERROR), R(CKR_FUNCTION_FAILED), R(CKR_ARGUMENTS_BAD),
+    R(CKR_NO_EVENT), R(CKR_NEED_TO_CREATE_THREADS), R(CKR_CANT_LOCK),
+    R(CKR_ATTRIBUTE_READ_ONLY), R(CKR_ATTRIBUTE_SENSITIVE),
+    R(CKR_ATTRIBUTE_TYPE_INVALID), R(CKR_ATTRIBUTE_VALUE_INVALID),
+    R(CKR_ACTION_PROHIBITED), R(CKR_DATA_INVALID), R(CKR_DATA_LEN_RANGE),
+    R(CKR_DEVICE_ERROR), R(CKR_DEVICE_MEMORY), R(CKR_DEVICE_REMOVED),
+    R(CKR_ENCRYPTED_DATA_INVALID), R(CKR_ENCRYPTED_DATA_LEN_RANGE),
+    R(CKR_FUNCTION_CANCELED), R(CKR_FUNCTION_NOT_PARALLEL),
+    R(CKR_FUNCTION_NOT_SUPPORTED), R(CKR_KEY_HANDLE_INVALID),
+    R(CKR_KEY_SIZE_RANGE), R(CKR_KEY_TYPE_INCONSISTENT),
+    R(CKR_KEY_NOT_NEEDED), R(CKR_KEY_CHANGED), R(CKR_KEY_NEEDED),
+    R(CKR_KEY_INDIGESTIBLE), R(CKR_KEY_FUNCTION_NOT_PERMITTED),
+    R(CKR_KEY_NOT_WRAPPABLE), R(CKR_KEY_UNEXTRACTABLE),
+    R(CKR_MECHANISM_INVALID), R(CKR_MECHANISM_PARAM_INVALID),
+    R(CKR_OBJECT_HANDLE_INVALID), R(CKR_OPERATION_ACTIVE),
+    R(CKR_OPERATION_NOT_INITIALIZED), R(CKR_PIN_INCORRECT),
+    R(CKR_PIN_INVALID), R(CKR_PIN_LEN_RANGE), R(CKR_PIN_EXPIRED),
+    R(CKR_PIN_LOCKED), R(CKR_SESSION_CLOSED), R(CKR_SESSION_COUNT),
+    R(CKR_SESSION_HANDLE_INVALID), R(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
+    R(CKR_SESSION_READ_ONLY), R(CKR_SESSION_EXISTS),
+    R(CKR_SESSION_READ_ONLY_EXISTS), R(CKR_SESSION_READ_WRITE_SO_EXISTS),
+    R(CKR_SIGNATURE_INVALID), R(CKR_SIGNATURE_LEN_RANGE),
+    R(CKR_TEMPLATE_INCOMPLETE), R(CKR_TEMPLATE_INCONSISTENT),
+    R(CKR_TOKEN_NOT_PRESENT), R(CKR_TOKEN_NOT_RECOGNIZED),
+    R(CKR_TOKEN_WRITE_PROTECTED), R(CKR_UNWRAPPING_KEY_HANDLE_INVALID),
+    R(CKR_UNWRAPPING_KEY_SIZE_RANGE),
+    R(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT), R(CKR_USER_ALREADY_LOGGED_IN),
+    R(CKR_USER_NOT_LOGGED_IN), R(CKR_USER_PIN_NOT_INITIALIZED),
+    R(CKR_USER_TYPE_INVALID), R(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+    R(CKR_USER_TOO_MANY_TYPES), R(CKR_WRAPPED_KEY_INVALID),
+    R(CKR_WRAPPED_KEY_LEN_RANGE), R(CKR_WRAPPING_KEY_HANDLE_INVALID),
+    R(CKR_WRAPPING_KEY_SIZE_RANGE), R(CKR_WRAPPING_KEY_TYPE_INCONSISTENT),
+    R(CKR_RANDOM_SEED_NOT_SUPPORTED), R(CKR_RANDOM_NO_RNG),
+    R(CKR_DOMAIN_PARAMS_INVALID), R(CKR_CURVE_NOT_SUPPORTED),
+    R(CKR_BUFFER_TOO_SMALL), R(CKR_SAVED_STATE_INVALID),
+    R(CKR_INFORMATION_SENSITIVE), R(CKR_STATE_UNSAVEABLE),
+    R(CKR_CRYPTOKI_NOT_INITIALIZED), R(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+    R(CKR_MUTEX_BAD), R(CKR_MUTEX_NOT_LOCKED), R(CKR_NEW_PIN_MODE),
+    R(CKR_NEXT_OTP), R(CKR_EXCEEDED_MAX_ITERATIONS),
+    R(CKR_FIPS_SELF_TEST_FAILED), R(CKR_LIBRARY_LOAD_FAILED),
+    R(CKR_PIN_TOO_WEAK), R(CKR_PUBLIC_KEY_INVALID), R(CKR_FUNCTION_REJECTED),
+};
+#undef R
+
+/* One parsed FUNC:WHEN:EFFECT rule; calls lo..hi (1-based) of fn match. */
+struct rule {
+    enum fn_id fn;
+    unsigned long lo;
+    unsigned long hi;
+    bool is_sleep;
+    unsigned long sleep_ms;
+    CK_RV rv;
+};
+
+/* A session handle opened through us, with the slot and opening process. */
+struct session {
+    CK_SESSION_HANDLE handle;
+    CK_SLOT_ID slot;
+    pid_t pid;
+};
+
+enum arg_kind { ARG_NONE, ARG_SLOT, ARG_SESSION };
+
+/* Per-call state passed from call_begin() to call_end(). */
+struct call {
+    enum fn_id fn;
+    enum arg_kind kind;
+    CK_ULONG handle; /* slot id or session handle, per kind */
+    bool injected;
+    bool end_op;     /* injected error must end the real operation */
+    bool violation;
+};
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static void *real_dl;              /* never dlclose()d */
+static CK_FUNCTION_LIST_PTR real;  /* the real module's function list */
+
+static atomic_ulong call_counts[FN_COUNT];
+static _Atomic pid_t init_pid;     /* pid of last successful C_Initialize */
+
+/* state_lock guards everything below it. */
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t counts_pid;
+static struct rule *rules;
+static size_t n_rules;
+static struct session *sessions;
+static size_t n_sessions;
+static size_t cap_sessions;
+
+/* ---- output helpers ---------------------------------------------------- */
+
+static const char *rv_to_name(CK_RV rv, char *buf, size_t len)
+{
+    for (size_t i = 0; i < sizeof(rv_names) / sizeof(rv_names[0]); i++)
+        if (rv_names[i].rv == rv)
+            return rv_names[i].name;
+    snprintf(buf, len, "0x%lx", (unsigned long)rv);
+    return buf;
+}
+
+/* Appends one line to $FAULTY_PKCS11_LOG with a single O_APPEND write. */
+static void log_write(const char *line, size_t len)
+{
+    const char *path = getenv(ENV_LOG);
+    int saved = errno;
+    int fd;
+
+    if (path == NULL || *path == '\0')
+        return;
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        ssize_t w = write(fd, line, len);
+        (void)w;
+        close(fd);
+    }
+    errno = saved;
+}
+
+enum { TO_STDERR = 1, TO_LOG = 2 };
+
+/* Writes one formatted line to stderr and/or the log, one write(2) each. */
+__attribute__((format(printf, 2, 3)))
+static void emit(int where, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(line) - 2)
+        n = sizeof(line) - 2;
+    line[n++] = '\n';
+    if (where & TO_STDERR) {
+        ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+        (void)w;
+    }
+    if (where & TO_LOG)
+        log_write(line, (size_t)n);
+}
+
+/* ---- session tracking (caller holds state_lock) ------------------------ */
+
+static struct session *session_find(CK_SESSION_HANDLE handle)
+{
+    for (size_t i = 0; i < n_sessions; i++)
+        if (sessions[i].handle == handle)
+            return &sessions[i];
+    return NULL;
+}
+
+static void session_add(CK_SESSION_HANDLE handle, CK_SLOT_ID slot, pid_t pid)
+{
+    struct session *s = session_find(handle);
+
+    if (s == NULL) {
+        if (n_sessions == cap_sessions) {
+            size_t cap = cap_sessions ? cap_sessions * 2 : 16;
+            struct session *n = realloc(sessions, cap * sizeof(*n));
+
+            if (n == NULL)
+                return;
+            sessions = n;
+            cap_sessions = cap;
+        }
+        s = &sessions[n_sessions++];
+    }
+    s->handle = handle;
+    s->slot = slot;
+    s->pid = pid;
+}
+
+static void session_remove_at(size_t i)
+{
+    sessions[i] = sessions[--n_sessions];
+    if (n_sessions == 0) {
+        free(sessions);
+        sessions = NULL;
+        cap_sessions = 0;
+    }
+}
+
+static void session_forget(CK_SESSION_HANDLE handle)
+{
+    for (size_t i = 0; i < n_sessions; i++) {
+        if (sessions[i].handle == handle) {
+            session_remove_at(i);
+            return;
+        }
+    }
+}
+
+/* Forgets our pid's sessions, on one slot or (all_slots) on every slot. */
+static void session_forget_pid(pid_t pid, bool all_slots, CK_SLOT_ID slot)
+{
+    size_t i = 0;
+
+    while (i < n_sessions) {
+        if (sessions[i].pid == pid && (all_slots || sessions[i].slot == slot))
+            session_remove_at(i);
+        else
+            i++;
+    }
+}
+
+/* Copies our pid's sessions (optionally one slot's) out; caller frees. */
+static size_t session_snapshot(pid_t pid, bool all_slots, CK_SLOT_ID slot,
+                               struct session **out)
+{
+    size_t n = 0;
+
+    *out = NULL;
+    if (n_sessions == 0)
+        return 0;
+    *out = malloc(n_sessions * sizeof(**out));
+    if (*out == NULL)
+        return 0;
+    for (size_t i = 0; i < n_sessions; i++)
+        if (sessions[i].pid == pid && (all_slots || sessions[i].slot == slot))
+            (*out)[n++] = sessions[i];
+    return n;
+}
+
+/* ---- rule parsing ------------------------------------------------------ */
+
+static bool parse_ulong(const char *s, char **end, unsigned long *out)
+{
+    if (!isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    *out = strtoul(s, end, 10);
+    return errno == 0;
+}
+
+static const char *parse_when(const char *s, struct rule *r)
+{
+    char *end;
+
+    if (strcmp(s, "*") == 0) {
+        r->lo = 1;
+        r->hi = ULONG_MAX;
+        return NULL;
+    }
+    if (!parse_ulong(s, &end, &r->lo) || r->lo == 0)
+        return "WHEN must be N, N+, N-M or * with N >= 1";
+    if (*end == '\0') {
+        r->hi = r->lo;
+    } else if (strcmp(end, "+") == 0) {
+        r->hi = ULONG_MAX;
+    } else if (*end == '-') {
+        char *end2;
+
+        if (!parse_ulong(end + 1, &end2, &r->hi) || *end2 != '\0')
+            return "WHEN range must be N-M";
+        if (r->hi < r->lo)
+            return "WHEN range N-M needs M >= N";
+    } else {
+        return "WHEN must be N, N+, N-M or *";
+    }
+    return NULL;
+}
+
+static const char *parse_effect(const char *s, struct rule *r)
+{
+    char *end;
+
+    if (strncmp(s, "sleep=", 6) == 0) {
+        if (!parse_ulong(s + 6, &end, &r->sleep_ms) || strcmp(end, "ms") != 0)
+            return "sleep must be sleep=NNms";
+        if (r->sleep_ms > MAX_SLEEP_MS)
+            return "sleep too long";
+        r->is_sleep = true;
+        return NULL;
+    }
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        if (!isxdigit((unsigned char)s[2]))
+            return "bad hex CKR value";
+        errno = 0;
+        r->rv = strtoul(s + 2, &end, 16);
+        if (errno != 0 || *end != '\0')
+            return "bad hex CKR value";
+    } else {
+        size_t i, n = sizeof(rv_names) / sizeof(rv_names[0]);
+
+        for (i = 0; i < n; i++)
+            if (strcmp(s, rv_names[i].name) == 0)
+                break;
+        if (i == n)
+            return "unknown CKR name";
+        r->rv = rv_names[i].rv;
+    }
+    if (r->rv == CKR_OK)
+        return "CKR_OK cannot be injected";
+    return NULL;
+}
+
+/* Parses one FUNC:WHEN:EFFECT rule in place; returns an error or NULL. */
+static const char *parse_rule(char *text, struct rule *r)
+{
+    char *when = strchr(text, ':');
+    char *effect;
+    const char *err;
+    int i;
+
+    if (when == NULL)
+        return "expected FUNC:WHEN:EFFECT";
+    *when++ = '\0';
+    effect = strchr(when, ':');
+    if (effect == NULL)
+        return "expected FUNC:WHEN:EFFECT";
+    *effect++ = '\0';
+    if (strchr(effect, ':') != NULL)
+        return "expected FUNC:WHEN:EFFECT";
+
+    memset(r, 0, sizeof(*r));
+    for (i = 0; i < FN_COUNT; i++)
+        if (strcmp(text, fn_names[i]) == 0)
+            break;
+    if (i == FN_COUNT)
+        return "unknown function";
+    r->fn = (enum fn_id)i;
+    err = parse_when(when, r);
+    if (err == NULL)
+        err = parse_effect(effect, r);
+    return err;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* Parses $FAULTY_PKCS11_FAULTS; on error reports the bad rule and fails. */
+static bool parse_rules(const char *spec, struct rule **out, size_t *n_out)
+{
+    char *copy, *tok, *save = NULL;
+    struct rule *list = NULL;
+    size_t n = 0;
+    bool ok = true;
+
+    *out = NULL;
+    *n_out = 0;
+    if (spec == NULL || *spec == '\0')
+        return true;
+    copy = strdup(spec);
+    if (copy == NULL)
+        return false;
+    for (tok = strtok_r(copy, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *item = trim(tok);
+        char shown[256];
+        struct rule *grown;
+        const char *err;
+
+        if (*item == '\0')
+            continue;
+        snprintf(shown, sizeof(shown), "%s", item);
+        grown = realloc(list, (n + 1) * sizeof(*list));
+        if (grown == NULL) {
+            ok = false;
+            break;
+        }
+        list = grown;
+        err = parse_rule(item, &list[n]);
+        if (err != NULL) {
+            emit(TO_STDERR, "faulty-pkcs11: bad rule \"%s\" (%s)", shown,
+                 err);
+            ok = false;
+            break;
+        }
+        n++;
+    }
+    free(copy);
+    if (!ok) {
+        free(list);
+        return false;
+    }
+    *out = list;
+    *n_out = n;
+    return true;
+}
+
+static void rules_free(void)
+{
+    free(rules);
+    rules = NULL;
+    n_rules = 0;
+}
+
+/* ---- the common hooks -------------------------------------------------- */
+
+static void sleep_ms(unsigned long ms)
+{
+    struct timespec ts = {
+        .tv_sec = (time_t)(ms / 1000),
+        .tv_nsec = (long)(ms % 1000) * 1000000L,
+    };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static bool report_violation(struct call *c, CK_RV *rv, CK_RV code,
+                             const char *detail)
+{
+    emit(TO_STDERR | TO_LOG,
+         "faulty-pkcs11: FORK VIOLATION pid=%ld func=%s %s", (long)getpid(),
+         fn_names[c->fn], detail);
+    c->violation = true;
+    *rv = code;
+    return false;
+}
+
+/* Finds the slot behind a session: ask the module, else our table. */
+static bool session_slot(CK_SESSION_HANDLE handle, CK_SLOT_ID *slot)
+{
+    CK_SESSION_INFO info;
+    struct session *s;
+    bool found = false;
+
+    if (real->C_GetSessionInfo(handle, &info) == CKR_OK) {
+        *slot = info.slotID;
+        return true;
+    }
+    pthread_mutex_lock(&state_lock);
+    s = session_find(handle);
+    if (s != NULL) {
+        *slot = s->slot;
+        found = true;
+    }
+    pthread_mutex_unlock(&state_lock);
+    return found;
+}
+
+/*
+ * A failed C_Encrypt/C_Sign/... call ends the active operation (PKCS#11
+ * 2.40, section 5.2) but we did not forward it, so the real module would
+ * still have it active.  Single-part calls are finished by the forwarder
+ * (drain_single); multi-part ones here, through the family's Final with a
+ * scratch buffer.  Results are discarded.
+ */
+static void drain_single(CK_C_Sign fn, CK_SESSION_HANDLE session,
+                         CK_BYTE_PTR in, CK_ULONG in_len)
+{
+    unsigned char *buf;
+    CK_ULONG len = 0;
+
+    if (fn(session, in, in_len, NULL, &len) != CKR_OK)
+        return; /* an error already ended it */
+    buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL)
+        return;
+    fn(session, in, in_len, buf, &len);
+    explicit_bzero(buf, len);
+    free(buf);
+}
+
+static void terminate_operation(CK_SESSION_HANDLE session, enum fn_id fn)
+{
+    CK_C_SignFinal finish;
+    unsigned char *buf, dummy_sig[1] = { 0 };
+    CK_ULONG len = 0;
+
+    switch (fn) {
+    case FN_C_EncryptUpdate:
+    case FN_C_EncryptFinal:
+        finish = real->C_EncryptFinal;
+        break;
+    case FN_C_DecryptUpdate:
+    case FN_C_DecryptFinal:
+        finish = real->C_DecryptFinal;
+        break;
+    case FN_C_DigestUpdate:
+    case FN_C_DigestKey:
+    case FN_C_DigestFinal:
+        finish = real->C_DigestFinal;
+        break;
+    case FN_C_SignUpdate:
+    case FN_C_SignFinal:
+        finish = real->C_SignFinal;
+        break;
+    case FN_C_VerifyUpdate:
+    case FN_C_VerifyFinal:
+        /* Any answer but CKR_BUFFER_TOO_SMALL ends the operation. */
+        real->C_VerifyFinal(session, dummy_sig, sizeof(dummy_sig));
+        return;
+    default:
+        return;
+    }
+    if (finish(session, NULL, &len) != CKR_OK)
+        return; /* an error already ended it */
+    buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL)
+        return;
+    finish(session, buf, &len);
+    explicit_bzero(buf, len);
+    free(buf);
+}
+
+/* Makes the real module's state match the injected error code. */
+static void inject_side_effects(const struct call *c, CK_RV fault)
+{
+    pid_t pid = getpid();
+    struct session *snap;
+    size_t n;
+    CK_SLOT_ID slot;
+
+    switch (fault) {
+    case CKR_SESSION_HANDLE_INVALID:
+    case CKR_SESSION_CLOSED:
+        if (c->kind != ARG_SESSION)
+            break;
+        real->C_CloseSession(c->handle);
+        pthread_mutex_lock(&state_lock);
+        session_forget(c->handle);
+        pthread_mutex_unlock(&state_lock);
+        break;
+    case CKR_USER_NOT_LOGGED_IN:
+        if (c->kind == ARG_SESSION) {
+            terminate_operation(c->handle, c->fn);
+            real->C_Logout(c->handle);
+            break;
+        }
+        pthread_mutex_lock(&state_lock);
+        n = session_snapshot(pid, c->kind != ARG_SLOT, c->handle, &snap);
+        pthread_mutex_unlock(&state_lock);
+        for (size_t i = 0; i < n; i++)
+            real->C_Logout(snap[i].handle);
+        free(snap);
+        break;
+    case CKR_DEVICE_REMOVED:
+        if (c->kind == ARG_SLOT || c->kind == ARG_SESSION) {
+            if (c->kind == ARG_SLOT)
+                slot = c->handle;
+            else if (!session_slot(c->handle, &slot))
+                break;
+            real->C_CloseAllSessions(slot);
+            pthread_mutex_lock(&state_lock);
+            session_forget_pid(pid, false, slot);
+            pthread_mutex_unlock(&state_lock);
+            break;
+        }
+        /* No slot argument: remove every token we have sessions on. */
+        pthread_mutex_lock(&state_lock);
+        n = session_snapshot(pid, true, 0, &snap);
+        session_forget_pid(pid, true, 0);
+        pthread_mutex_unlock(&state_lock);
+        for (size_t i = 0; i < n; i++)
+            real->C_CloseAllSessions(snap[i].slot);
+        free(snap);
+        break;
+    default:
+        if (c->end_op)
+            terminate_operation(c->handle, c->fn);
+        break;
+    }
+}
+
+/*
+ * Runs before every forwarded call: fork checks, counting, latency and the
+ * fault decision.  Returns true if the call should be forwarded; otherwise
+ * *rv holds the code to return (side effects follow in call_end).
+ */
+static bool call_begin(struct call *c, CK_RV *rv)
+{
+    pid_t pid = getpid();
+    pid_t ipid = atomic_load(&init_pid);
+    unsigned long nth, total_sleep = 0;
+    bool fault = false;
+    CK_RV fault_rv = CKR_OK;
+
+    if (c->fn != FN_C_Initialize && ipid != 0 && ipid != pid) {
+        char detail[64];
+
+        snprintf(detail, sizeof(detail), "initialized_pid=%ld", (long)ipid);
+        return report_violation(c, rv, CKR_CRYPTOKI_NOT_INITIALIZED, detail);
+    }
+    if (c->kind == ARG_SESSION) {
+        struct session *s;
+        pid_t owner = 0;
+
+        pthread_mutex_lock(&state_lock);
+        s = session_find(c->handle);
+        if (s != NULL)
+            owner = s->pid;
+        pthread_mutex_unlock(&state_lock);
+        if (owner != 0 && owner != pid) {
+            char detail[96];
+
+            snprintf(detail, sizeof(detail), "session=%lu opened_by_pid=%ld",
+                     (unsigned long)c->handle, (long)owner);
+            return report_violation(c, rv, CKR_SESSION_HANDLE_INVALID,
+                                    detail);
+        }
+    }
+    if (real == NULL) {
+        *rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+        return false;
+    }
+
+    nth = atomic_fetch_add(&call_counts[c->fn], 1) + 1;
+
+    pthread_mutex_lock(&state_lock);
+    for (size_t i = 0; i < n_rules; i++) {
+        const struct rule *r = &rules[i];
+
+        if (r->fn != c->fn || nth < r->lo || nth > r->hi)
+            continue;
+        if (r->is_sleep) {
+            total_sleep += r->sleep_ms;
+        } else if (!fault) {
+            fault = true;
+            fault_rv = r->rv;
+        }
+    }
+    pthread_mutex_unlock(&state_lock);
+
+    if (total_sleep > 0)
+        sleep_ms(total_sleep);
+    if (!fault)
+        return true;
+    c->injected = true;
+    /* Lost sessions take their operations with them. */
+    c->end_op = c->kind == ARG_SESSION && fault_rv != CKR_BUFFER_TOO_SMALL &&
+                fault_rv != CKR_SESSION_HANDLE_INVALID &&
+                fault_rv != CKR_SESSION_CLOSED &&
+                fault_rv != CKR_DEVICE_REMOVED;
+    *rv = fault_rv;
+    return false;
+}
+
+/*
+ * Runs after every call: applies the side effects of an injected fault and
+ * logs "<pid> <FUNC> <CKR> [injected]".
+ */
+static CK_RV call_end(const struct call *c, CK_RV rv)
+{
+    char buf[200], rvbuf[24];
+    int n;
+
+    if (c->violation)
+        return rv;
+    if (c->injected)
+        inject_side_effects(c, rv);
+    n = snprintf(buf, sizeof(buf), "%ld %s %s%s\n", (long)getpid(),
+                 fn_names[c->fn], rv_to_name(rv, rvbuf, sizeof(rvbuf)),
+                 c->injected ? " [injected]" : "");
+    if (n > 0 && (size_t)n < sizeof(buf))
+        log_write(buf, (size_t)n);
+    return rv;
+}
+
+#define CALL(name, kind_, handle_) \
+    { .fn = FN_##name, .kind = (kind_), .handle = (CK_ULONG)(handle_) }
+
+/* ---- generated forwarders ---------------------------------------------- */
+
+/* drain: statement that ends the real operation after an injected fault. */
+#define FORWARD_DRAIN(name, kind_, handle_, decl, args, drain)            \
+    static CK_RV fw_##name decl                                           \
+    {                                                                     \
+        struct call c = CALL(name, kind_, handle_);                       \
+        CK_RV rv;                                                         \
+                                                                          \
+        if (call_begin(&c, &rv))                                          \
+            rv = real->name != NULL ? real->name args                     \
+                                    : CKR_FUNCTION_NOT_SUPPORTED;         \
+        else if (c.end_op && real->name != NULL)                          \
+            drain;                                                        \
+        return call_end(&c, rv);                                          \
+    }
+#define FORWARD(name, kind_, handle_, decl, args) \
+    FORWARD_DRAIN(name, kind_, handle_, decl, args, (void)0)
+
+#define FWD_NONE(name, decl, args) FORWARD(name, ARG_NONE, 0, decl, args)
+#define FWD_SLOT(name, decl, args) FORWARD(name, ARG_SLOT, slot, decl, args)
+#define FWD_SESS(name, decl, args) \
+    FORWARD(name, ARG_SESSION, session, decl, args)
+
+/* Common session-function shapes. */
+#define FWD_SESS_ONLY(name) \
+    FWD_SESS(name, (CK_SESSION_HANDLE session), (session))
+#define FWD_OP_INIT(name)                                                 \
+    FWD_SESS(name,                                                        \
+             (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,           \
+              CK_OBJECT_HANDLE key),                                      \
+             (session, mech, key))
+#define FWD_IN_OUT(name)                                                  \
+    FWD_SESS(name,                                                        \
+             (CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len, \
+              CK_BYTE_PTR out, CK_ULONG_PTR out_len),                     \
+             (session, in, in_len, out, out_len))
+/* Single-part operation: an injected error finishes the real one. */
+#define FWD_SINGLE(name)                                                  \
+    FORWARD_DRAIN(name, ARG_SESSION, session,                             \
+                  (CK_SESSION_HANDLE session, CK_BYTE_PTR in,             \
+                   CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len), \
+                  (session, in, in_len, out, out_len),                    \
+                  drain_single(real->name, session, in, in_len))
+#define FWD_IN(name)                                                      \
+    FWD_SESS(name,                                                        \
+             (CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len), \
+             (session, in, in_len))
+#define FWD_OUT(name)                                                     \
+    FWD_SESS(name,                                                        \
+             (CK_SESSION_HANDLE session, CK_BYTE_PTR out,                 \
+              CK_ULONG_PTR out_len),                                      \
+             (session, out, out_len))
+
+/* General and slot/token management. */
+FWD_NONE(C_GetSlotList,
+         (CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR n),
+         (present, list, n))
+FWD_NONE(C_WaitForSlotEvent,
+         (CK_FLAGS flags, CK_SLOT_ID_PTR slot_out, CK_VOID_PTR rsv),
+         (flags, slot_out, rsv))
+FWD_SLOT(C_GetSlotInfo, (CK_SLOT_ID slot, CK_SLOT_INFO_PTR info),
+         (slot, info))
+FWD_SLOT(C_GetTokenInfo, (CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info),
+         (slot, info))
+FWD_SLOT(C_GetMechanismList,
+         (CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR n),
+         (slot, list, n))
+FWD_SLOT(C_GetMechanismInfo,
+         (CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
+          CK_MECHANISM_INFO_PTR info),
+         (slot, type, info))
+FWD_SLOT(C_InitToken,
+         (CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
+          CK_UTF8CHAR_PTR label),
+         (slot, pin, pin_len, label))
+FWD_SESS(C_InitPIN,
+         (CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len),
+         (session, pin, pin_len))
+FWD_SESS(C_SetPIN,
+         (CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin,
+          CK_ULONG old_len, CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len),
+         (session, old_pin, old_len, new_pin, new_len))
+
+/* Session management (open/close are written out below). */
+FWD_SESS(C_GetSessionInfo,
+         (CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info),
+         (session, info))
+FWD_SESS(C_GetOperationState,
+         (CK_SESSION_HANDLE session, CK_BYTE_PTR state,
+          CK_ULONG_PTR state_len),
+         (session, state, state_len))
+FWD_SESS(C_SetOperationState,
+         (CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG state_len,
+          CK_OBJECT_HANDLE enc_key, CK_OBJECT_HANDLE auth_key),
+         (session, state, state_len, enc_key, auth_key))
+FWD_SESS(C_Login,
+         (CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
+          CK_ULONG pin_len),
+         (session, user, pin, pin_len))
+FWD_SESS_ONLY(C_Logout)
+
+/* Objects. */
+FWD_SESS(C_CreateObject,
+         (CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
+          CK_OBJECT_HANDLE_PTR obj),
+         (session, tmpl, n, obj))
+FWD_SESS(C_CopyObject,
+         (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj,
+          CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_HANDLE_PTR new_obj),
+         (session, obj, tmpl, n, new_obj))
+FWD_SESS(C_DestroyObject, (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj),
+         (session, obj))
+FWD_SESS(C_GetObjectSize,
+         (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj,
+          CK_ULONG_PTR size),
+         (session, obj, size))
+FWD_SESS(C_GetAttributeValue,
+         (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj,
+          CK_ATTRIBUTE_PTR tmpl, CK_ULONG n),
+         (session, obj, tmpl, n))
+FWD_SESS(C_SetAttributeValue,
+         (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj,
+          CK_ATTRIBUTE_PTR tmpl, CK_ULONG n),
+         (session, obj, tmpl, n))
+FWD_SESS(C_FindObjectsInit,
+         (CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n),
+         (session, tmpl, n))
+FWD_SESS(C_FindObjects,
+         (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objs,
+          CK_ULONG max, CK_ULONG_PTR n),
+         (session, objs, max, n))
+FWD_SESS_ONLY(C_FindObjectsFinal)
+
+/* Encryption, decryption, digests. */
+FWD_OP_INIT(C_EncryptInit)
+FWD_SINGLE(C_Encrypt)
+FWD_IN_OUT(C_EncryptUpdate)
+FWD_OUT(C_EncryptFinal)
+FWD_OP_INIT(C_DecryptInit)
+FWD_SINGLE(C_Decrypt)
+FWD_IN_OUT(C_DecryptUpdate)
+FWD_OUT(C_DecryptFinal)
+FWD_SESS(C_DigestInit, (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech),
+         (session, mech))
+FWD_SINGLE(C_Digest)
+FWD_IN(C_DigestUpdate)
+FWD_SESS(C_DigestKey, (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key),
+         (session, key))
+FWD_OUT(C_DigestFinal)
+
+/* Signatures. */
+FWD_OP_INIT(C_SignInit)
+FWD_SINGLE(C_Sign)
+FWD_IN(C_SignUpdate)
+FWD_OUT(C_SignFinal)
+FWD_OP_INIT(C_SignRecoverInit)
+FWD_SINGLE(C_SignRecover)
+FWD_OP_INIT(C_VerifyInit)
+FORWARD_DRAIN(C_Verify, ARG_SESSION, session,
+              (CK_SESSION_HANDLE session, CK_BYTE_PTR data,
+               CK_ULONG data_len, CK_BYTE_PTR sig, CK_ULONG sig_len),
+              (session, data, data_len, sig, sig_len),
+              real->C_Verify(session, data, data_len, sig, sig_len))
+FWD_IN(C_VerifyUpdate)
+FWD_IN(C_VerifyFinal)
+FWD_OP_INIT(C_VerifyRecoverInit)
+FWD_SINGLE(C_VerifyRecover)
+
+/* Dual-function operations. */
+FWD_IN_OUT(C_DigestEncryptUpdate)
+FWD_IN_OUT(C_DecryptDigestUpdate)
+FWD_IN_OUT(C_SignEncryptUpdate)
+FWD_IN_OUT(C_DecryptVerifyUpdate)
+
+/* Key management. */
+FWD_SESS(C_GenerateKey,
+         (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+          CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_HANDLE_PTR key),
+         (session, mech, tmpl, n, key))
+FWD_SESS(C_GenerateKeyPair,
+         (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+          CK_ATTRIBUTE_PTR pub_tmpl, CK_ULONG pub_n,
+          CK_ATTRIBUTE_PTR priv_tmpl, CK_ULONG priv_n,
+          CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv),
+         (session, mech, pub_tmpl, pub_n, priv_tmpl, priv_n, pub, priv))
+FWD_SESS(C_WrapKey,
+         (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+          CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key,
+          CK_BYTE_PTR wrapped, CK_ULONG_PTR wrapped_len),
+         (session, mech, wrapping_key, key, wrapped, wrapped_len))
+FWD_SESS(C_UnwrapKey,
+         (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+          CK_OBJECT_HANDLE unwrapping_key, CK_BYTE_PTR wrapped,
+          CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
+          CK_OBJECT_HANDLE_PTR key),
+         (session, mech, unwrapping_key, wrapped, wrapped_len, tmpl, n, key))
+FWD_SESS(C_DeriveKey,
+         (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+          CK_OBJECT_HANDLE base_key, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
+          CK_OBJECT_HANDLE_PTR key),
+         (session, mech, base_key, tmpl, n, key))
+
+/* Random numbers and legacy parallel functions. */
+FWD_IN(C_SeedRandom)
+FWD_SESS(C_GenerateRandom,
+         (CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG out_len),
+         (session, out, out_len))
+FWD_SESS_ONLY(C_GetFunctionStatus)
+FWD_SESS_ONLY(C_CancelFunction)
+
+/* ---- hand-written forwarders ------------------------------------------- */
+
+static void load_real(void)
+{
+    const char *path = getenv(ENV_MODULE);
+    CK_C_GetFunctionList get_list;
+    CK_FUNCTION_LIST_PTR list = NULL;
+
+    if (path == NULL || *path == '\0')
+        path = DEFAULT_MODULE;
+    real_dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (real_dl == NULL) {
+        emit(TO_STDERR, "faulty-pkcs11: cannot load %s: %s", path,
+             dlerror());
+        return;
+    }
+    get_list = (CK_C_GetFunctionList)dlsym(real_dl, "C_GetFunctionList");
+    if (get_list == NULL || get_list(&list) != CKR_OK || list == NULL) {
+        emit(TO_STDERR, "faulty-pkcs11: %s has no usable C_GetFunctionList",
+             path);
+        return;
+    }
+    real = list;
+}
+
+static CK_RV fw_C_Initialize(CK_VOID_PTR init_args)
+{
+    struct call c = CALL(C_Initialize, ARG_NONE, 0);
+    CK_C_INITIALIZE_ARGS_PTR args = init_args;
+    pid_t pid = getpid();
+    struct rule *parsed;
+    size_t n_parsed;
+    CK_RV rv;
+
+    pthread_once(&load_once, load_real);
+    if (real == NULL)
+        return call_end(&c, CKR_GENERAL_ERROR);
+    if (!parse_rules(getenv(ENV_FAULTS), &parsed, &n_parsed))
+        return call_end(&c, CKR_GENERAL_ERROR);
+
+    pthread_mutex_lock(&state_lock);
+    rules_free();
+    rules = parsed;
+    n_rules = n_parsed;
+    if (counts_pid != pid) {
+        /* First C_Initialize in this process (e.g. a forked child). */
+        for (int i = 0; i < FN_COUNT; i++)
+            atomic_store(&call_counts[i], 0);
+        counts_pid = pid;
+    }
+    pthread_mutex_unlock(&state_lock);
+
+    emit(TO_LOG, "%ld C_Initialize-args flags=0x%lx%s", (long)pid,
+         args != NULL ? (unsigned long)args->flags : 0UL,
+         args != NULL ? "" : " args=NULL");
+
+    if (call_begin(&c, &rv)) {
+        pid_t ipid = atomic_load(&init_pid);
+
+        rv = real->C_Initialize(init_args);
+        /* A forked child of a module that kept its state (no reset). */
+        if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && ipid != 0 &&
+            ipid != pid)
+            rv = CKR_OK;
+        if (rv == CKR_OK)
+            atomic_store(&init_pid, pid);
+    }
+    return call_end(&c, rv);
+}
+
+static CK_RV fw_C_Finalize(CK_VOID_PTR rsv)
+{
+    struct call c = CALL(C_Finalize, ARG_NONE, 0);
+    CK_RV rv;
+
+    if (call_begin(&c, &rv)) {
+        rv = real->C_Finalize(rsv);
+        if (rv == CKR_OK) {
+            pthread_mutex_lock(&state_lock);
+            session_forget_pid(getpid(), true, 0);
+            rules_free();
+            pthread_mutex_unlock(&state_lock);
+            atomic_store(&init_pid, 0);
+        }
+    }
+    return call_end(&c, rv);
+}
+
+static void blank_pad(unsigned char *field, size_t len, const char *text)
+{
+    size_t n = strlen(text);
+
+    memset(field, ' ', len);
+    memcpy(field, text, n < len ? n : len);
+}
+
+static CK_RV fw_C_GetInfo(CK_INFO_PTR info)
+{
+    struct call c = CALL(C_GetInfo, ARG_NONE, 0);
+    CK_RV rv;
+
+    if (call_begin(&c, &rv)) {
+        rv = real->C_GetInfo(info);
+        if (rv == CKR_OK && info != NULL) {
+            blank_pad(info->manufacturerID, sizeof(info->manufacturerID),
+                      "p11ca faulty");
+            blank_pad(info->libraryDescription,
+                      sizeof(info->libraryDescription),
+                      "p11ca fault injector");
+        }
+    }
+    return call_end(&c, rv);
+}
+
+static CK_RV fw_C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags,
+                              CK_VOID_PTR app, CK_NOTIFY notify,
+                              CK_SESSION_HANDLE_PTR session)
+{
+    struct call c = CALL(C_OpenSession, ARG_SLOT, slot);
+    CK_RV rv;
+
+    if (call_begin(&c, &rv)) {
+        rv = real->C_OpenSession(slot, flags, app, notify, session);
+        if (rv == CKR_OK && session != NULL) {
+            pthread_mutex_lock(&state_lock);
+            session_add(*session, slot, getpid());
+            pthread_mutex_unlock(&state_lock);
+        }
+    }
+    return call_end(&c, rv);
+}
+
+static CK_RV fw_C_CloseSession(CK_SESSION_HANDLE session)
+{
+    struct call c = CALL(C_CloseSession, ARG_SESSION, session);
+    CK_RV rv;
+
+    if (call_begin(&c, &rv)) {
+        rv = real->C_CloseSession(session);
+        if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID ||
+            rv == CKR_SESSION_CLOSED) {
+            pthread_mutex_lock(&state_lock);
+            session_forget(session);
+            pthread_mutex_unlock(&state_lock);
+        }
+    }
+    return call_end(&c, rv);
+}
+
+static CK_RV fw_C_CloseAllSessions(CK_SLOT_ID slot)
+{
+    struct call c = CALL(C_CloseAllSessions, ARG_SLOT, slot);
+    CK_RV rv;
+
+    if (call_begin(&c, &rv)) {
+        rv = real->C_CloseAllSessions(slot);
+        if (rv == CKR_OK) {
+            pthread_mutex_lock(&state_lock);
+            session_forget_pid(getpid(), false, slot);
+            pthread_mutex_unlock(&state_lock);
+        }
+    }
+    return call_end(&c, rv);
+}
+
+/* ---- the exported function list ---------------------------------------- */
+
+static CK_FUNCTION_LIST function_list = {
+    .version = { 2, 40 },
+#define X(name) .name = fw_##name,
+    FAULTY_FUNCTIONS(X)
+#undef X
+    .C_GetFunctionList = C_GetFunctionList,
+};
+
+CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+{
+    if (list == NULL)
+        return CKR_ARGUMENTS_BAD;
+    *list = &function_list;
+    return CKR_OK;
+}
+
+/* ---- process lifetime -------------------------------------------------- */
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&state_lock);
+}
+
+static void atfork_release(void)
+{
+    pthread_mutex_unlock(&state_lock);
+}
+
+__attribute__((constructor))
+static void faulty_init(void)
+{
+    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+}
+
+__attribute__((destructor))
+static void faulty_fini(void)
+{
+    pthread_mutex_lock(&state_lock);
+    rules_free();
+    free(sessions);
+    sessions = NULL;
+    n_sessions = 0;
+    cap_sessions = 0;
+    pthread_mutex_unlock(&state_lock);
+}
