@@ -1,4 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-# docs/: man pages (roff generated from Markdown, both committed) and guides.
+# docs/: man pages and guides. docs/p11ca.1 is made by `p11ca man` from the
+# command table that also prints --help; `make update-man` refreshes it and
+# tests/integration/cli-help.sh fails when it is stale.
 dist_man_MANS += docs/p11ca.1
-EXTRA_DIST += docs/p11ca.1.md docs/internals/p11.md
+EXTRA_DIST += docs/internals/p11.md
+
+update-man: src/p11ca$(EXEEXT)
+	$(top_builddir)/src/p11ca man >$(top_srcdir)/docs/p11ca.1
+.PHONY: update-man

@@ -1,5 +1,27 @@
 # SPDX-License-Identifier: Apache-2.0
 # tests/: the fault-injecting module, unit tests, C drivers, TAP scripts.
+# Every test speaks TAP; each assertion counts in the summary.
+
+TEST_EXTENSIONS = .sh
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+SH_LOG_DRIVER = $(LOG_DRIVER)
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = \
+	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
+	top_builddir='$(abs_top_builddir)'; export top_builddir; \
+	SOFTHSM_MODULE='$(SOFTHSM_MODULE)'; export SOFTHSM_MODULE; \
+	VALGRIND='$(VALGRIND_FOR_TESTS)'; export VALGRIND; \
+	CMOCKA_MESSAGE_OUTPUT=TAP; export CMOCKA_MESSAGE_OUTPUT; \
+	P11CA_STRICT=1; export P11CA_STRICT;
+
+# valgrind and ASan do not mix: sanitizer builds run without valgrind.
+if ENABLE_SANITIZERS
+VALGRIND_FOR_TESTS =
+else
+VALGRIND_FOR_TESTS = $(VALGRIND)
+endif
+
+EXTRA_DIST += tests/lib/tap.sh tests/lib/token.sh tests/valgrind.supp
 
 check_LTLIBRARIES += tests/faulty-pkcs11/libfaulty-pkcs11.la
 tests_faulty_pkcs11_libfaulty_pkcs11_la_SOURCES = tests/faulty-pkcs11/faulty-pkcs11.c
@@ -9,3 +31,7 @@ tests_faulty_pkcs11_libfaulty_pkcs11_la_LDFLAGS = -module -avoid-version \
 	-shared -rpath /nowhere -no-undefined
 tests_faulty_pkcs11_libfaulty_pkcs11_la_LIBADD = -ldl -lpthread
 EXTRA_DIST += tests/faulty-pkcs11/README.md
+
+include tests/unit/local.mk
+include tests/progs/local.mk
+include tests/integration/local.mk

@@ -112,9 +112,10 @@ static void print_man(void)
                 "--json\tPrint results as JSON.\n"
                 "--single-session\tUse one session per token, for tokens "
                 "that misbehave with several (PIV cards).\n");
+    printf(".SH COMMANDS\n");
     for (size_t g = 0; g < N_GROUPS; g++) {
         for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
-            printf(".SH p11ca %s %s\n.B p11ca %s %s\n", c->group, c->verb,
+            printf(".SS p11ca %s %s\n.B p11ca %s %s\n", c->group, c->verb,
                    c->group, c->verb);
             roff(c->args);
             printf("\n.PP\n");

@@ -129,6 +129,7 @@ int cli_rc_from_rv(CK_RV rv)
     case P11_RV_BAD_INPUT:
     case P11_RV_AMBIGUOUS:
     case P11_RV_EXISTS:
+    case P11_RV_NO_KEY_MATCH:
         return P11CA_E_INPUT;
     case P11_RV_PIN_SOURCE:
     case P11_RV_PIN_REFUSED:

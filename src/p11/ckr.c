@@ -222,12 +222,21 @@ CK_RV p11_error_set(CK_RV rv, const char *call, const p11_token *tok,
         append(buf, sizeof(buf), &n, "%s%s", n ? ", " : "", what);
     if (n)
         append(buf, sizeof(buf), &n, ": ");
-    append(buf, sizeof(buf), &n, "%s (%s)", p11_rv_name(rv), p11_rv_text(rv));
-    if (fmt) {
-        append(buf, sizeof(buf), &n, ": ");
+    if (rv >= P11_RV_BASE && rv < P11_RV_BASE + 0x100 && fmt) {
+        /* Our own codes: the detail says it all, the name is for grep. */
         va_start(ap, fmt);
         vappend(buf, sizeof(buf), &n, fmt, ap);
         va_end(ap);
+        append(buf, sizeof(buf), &n, " (%s)", p11_rv_name(rv));
+    } else {
+        append(buf, sizeof(buf), &n, "%s (%s)", p11_rv_name(rv),
+               p11_rv_text(rv));
+        if (fmt) {
+            append(buf, sizeof(buf), &n, ": ");
+            va_start(ap, fmt);
+            vappend(buf, sizeof(buf), &n, fmt, ap);
+            va_end(ap);
+        }
     }
     /* @buf may be built from the old message; copy at the end. */
     memcpy(err_msg, buf, sizeof(err_msg));

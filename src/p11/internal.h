@@ -15,6 +15,7 @@ struct p11_module {
     CK_FUNCTION_LIST *funcs;
     char *name;      /* p11-kit module name, or the path */
     char *path;      /* file name */
+    char *real;      /* realpath() of the file, for comparisons */
     bool by_path;    /* loaded with p11_kit_module_load */
 };
 

@@ -186,6 +186,9 @@ CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
     ADD(priv, nv, CKA_SENSITIVE, &t->t, sizeof(CK_BBOOL));
     ADD(priv, nv, CKA_EXTRACTABLE, &t->f, sizeof(CK_BBOOL));
     ADD(priv, nv, CKA_SIGN, &t->t, sizeof(CK_BBOOL));
+    /* Key wrapping is not a use of ours: say so rather than take defaults. */
+    ADD(priv, nv, CKA_UNWRAP, &t->f, sizeof(CK_BBOOL));
+    ADD(pub, np, CKA_WRAP, &t->f, sizeof(CK_BBOOL));
     if (t->id_len) {
         ADD(pub, np, CKA_ID, t->id, t->id_len);
         ADD(priv, nv, CKA_ID, t->id, t->id_len);

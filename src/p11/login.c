@@ -142,8 +142,9 @@ static CK_RV get_pin(p11_token *tok, const p11_auth *auth, bool ctx_specific,
         }
     }
     return p11_error_set(P11_RV_NO_PIN, "C_Login", tok, NULL,
-                         "give one with pin-value= or pin-source= in the "
-                         "URI, a pin source option, or run on a terminal");
+                         "a PIN is needed: give one with pin-source= or "
+                         "pin-value= in the URI or a PIN source option, or "
+                         "run on a terminal to be asked for it");
 }
 
 static const char *tries_left(p11_token *tok)

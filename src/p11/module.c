@@ -57,6 +57,7 @@ static void module_clear(struct p11_module *m, bool finalize)
     }
     free(m->name);
     free(m->path);
+    free(m->real);
 }
 
 void p11_ctx_free(p11_ctx *ctx)
@@ -108,10 +109,26 @@ static CK_RV add_module(p11_ctx *ctx, CK_FUNCTION_LIST *funcs, bool by_path,
     m->name = p11_kit_module_get_name(funcs);
     if (!m->name && m->path)
         m->name = strdup(m->path);
+    if (m->path)
+        m->real = realpath(m->path, NULL);
     ctx->n_mods++;
     if (out)
         *out = m;
     return CKR_OK;
+}
+
+/* Whether module @m was loaded from @path (symlinks resolved). */
+static bool same_file(const struct p11_module *m, const char *path)
+{
+    char *real;
+    bool same;
+
+    if (m->path && strcmp(m->path, path) == 0)
+        return true;
+    real = realpath(path, NULL);
+    same = real && m->real && strcmp(real, m->real) == 0;
+    free(real);
+    return same;
 }
 
 /* Load one module by path; caller holds ctx->lock. */
@@ -122,7 +139,7 @@ static CK_RV load_path_locked(p11_ctx *ctx, const char *path,
     CK_RV rv;
 
     for (size_t i = 0; i < ctx->n_mods; i++) {
-        if (ctx->mods[i].path && strcmp(ctx->mods[i].path, path) == 0) {
+        if (same_file(&ctx->mods[i], path)) {
             if (out)
                 *out = &ctx->mods[i];
             return CKR_OK;
@@ -381,7 +398,7 @@ static bool module_matches(const struct p11_module *m, const p11_uri *uri)
         if (!base || strncmp(base, name, strlen(name)) != 0)
             return false;
     }
-    if (path && (!m->path || strcmp(path, m->path) != 0))
+    if (path && !same_file(m, path))
         return false;
     if (uri && m->funcs->C_GetInfo(&info) == CKR_OK
         && !p11_kit_uri_match_module_info(p11_uri_get0_kit(uri), &info))

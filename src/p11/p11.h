@@ -167,8 +167,9 @@ char *p11_uri_for_token(const p11_token *tok);
 
 /*
  * p11_pin_read_file - read a PIN from @path into @pin (at most @max bytes,
- * one trailing newline dropped).  Refuses a file that is not a regular
- * file, or that group or others can read, or that is larger than @max + 1.
+ * one trailing newline dropped).  Refuses what is neither a regular file
+ * nor a pipe, a file that group or others can read or write, and more than
+ * @max bytes.
  * Returns the length or -1 with P11_RV_PIN_SOURCE and the reason set.
  */
 int p11_pin_read_file(const char *path, char *pin, size_t max);

@@ -31,9 +31,11 @@ int p11_pin_read_file(const char *path, char *pin, size_t max)
                       "cannot open PIN file %s: %s", path, strerror(errno));
         goto out;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    /* A pipe is fine too: `--pin-source <(pass show token)`. */
+    if (fstat(fd, &st) != 0
+        || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
         p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
-                      "PIN file %s is not a regular file", path);
+                      "PIN file %s is not a regular file or pipe", path);
         goto out;
     }
     if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {

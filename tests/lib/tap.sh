@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: Apache-2.0
+# TAP helpers for the integration scripts: plan, ok/not ok, assertions on
+# exit codes and messages, and the p11ca wrapper (valgrind when asked).
+# shellcheck shell=sh
+
+TAP_N=0
+TAP_FAILED=0
+
+# plan N | plan_skip "reason"
+plan() { echo "1..$1"; }
+plan_skip() { echo "1..0 # SKIP $*"; exit 0; }
+
+ok() {
+    TAP_N=$((TAP_N + 1))
+    echo "ok $TAP_N - $*"
+}
+
+not_ok() {
+    TAP_N=$((TAP_N + 1))
+    TAP_FAILED=$((TAP_FAILED + 1))
+    echo "not ok $TAP_N - $*"
+}
+
+skip() {
+    TAP_N=$((TAP_N + 1))
+    echo "ok $TAP_N # SKIP $*"
+}
+
+diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
+
+# check "description" command... : ok when the command succeeds.
+check() {
+    desc=$1
+    shift
+    if "$@" >"$TT/out" 2>"$TT/err"; then
+        ok "$desc"
+    else
+        not_ok "$desc (exit $?)"
+        diag "command: $*"
+        diag "$(tail -n 20 "$TT/err")"
+    fi
+}
+
+# should_fail CODE "regex" "description" command... : the command must exit
+# with CODE and print a message matching regex on stderr.
+should_fail() {
+    code=$1
+    re=$2
+    desc=$3
+    shift 3
+    "$@" >"$TT/out" 2>"$TT/err"
+    rc=$?
+    if [ "$rc" -ne "$code" ]; then
+        not_ok "$desc (exit $rc, wanted $code)"
+        diag "command: $*"
+        diag "$(tail -n 20 "$TT/err")"
+    elif ! grep -Eq -- "$re" "$TT/err"; then
+        not_ok "$desc (message does not match /$re/)"
+        diag "$(tail -n 20 "$TT/err")"
+    elif grep -Eq 'Segmentation|AddressSanitizer|runtime error|valgrind:.*errors' "$TT/err"; then
+        not_ok "$desc (crash or sanitizer report)"
+        diag "$(tail -n 20 "$TT/err")"
+    else
+        ok "$desc"
+    fi
+}
+
+# assert_grep "regex" file "description"
+assert_grep() {
+    if grep -Eq -- "$1" "$2"; then
+        ok "$3"
+    else
+        not_ok "$3 (no /$1/ in $2)"
+        diag "$(head -n 20 "$2")"
+    fi
+}
+
+# assert_eq actual expected "description"
+assert_eq() {
+    if [ "$1" = "$2" ]; then
+        ok "$3"
+    else
+        not_ok "$3 (got '$1', wanted '$2')"
+    fi
+}
+
+# The p11ca command; under valgrind memcheck when P11CA_VALGRIND=1.
+p11ca() {
+    if [ "${P11CA_VALGRIND:-0}" = 1 ] && [ -n "${VALGRIND:-}" ]; then
+        "$VALGRIND" -q --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect \
+            --show-leak-kinds=definite,indirect \
+            --suppressions="$top_srcdir/tests/valgrind.supp" \
+            "$top_builddir/src/p11ca" "$@"
+    else
+        "$top_builddir/src/p11ca" "$@"
+    fi
+}
+
+# Run a test program (tests/progs) the same way.
+run_prog() {
+    prog=$1
+    shift
+    if [ "${P11CA_VALGRIND:-0}" = 1 ] && [ -n "${VALGRIND:-}" ]; then
+        "$VALGRIND" -q --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect \
+            --show-leak-kinds=definite,indirect \
+            --suppressions="$top_srcdir/tests/valgrind.supp" \
+            "$top_builddir/tests/progs/$prog" "$@"
+    else
+        "$top_builddir/tests/progs/$prog" "$@"
+    fi
+}
+
+# done_testing: exit status for the TAP driver.
+done_testing() {
+    [ "$TAP_FAILED" -eq 0 ]
+}
