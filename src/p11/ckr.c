@@ -110,6 +110,7 @@ static const struct rv_desc rv_table[] = {
     RV(CKR_PIN_TOO_WEAK, "the PIN is too weak"),
     RV(CKR_PUBLIC_KEY_INVALID, "the public key is invalid"),
     RV(CKR_FUNCTION_REJECTED, "the user rejected the function"),
+    { 0xF0UL, "CKR_UNWRAPPING_KEY_HANDLE_INVALID", "the unwrapping key handle is invalid" },
     { 0x201UL, "CKR_TOKEN_RESOURCE_EXCEEDED", "the token ran out of resources" },
     { 0x202UL, "CKR_OPERATION_CANCEL_FAILED", "the operation could not be cancelled" },
     { 0x203UL, "CKR_KEY_EXHAUSTED", "the key has been used up" },
@@ -262,9 +263,10 @@ const char *p11_hex(const unsigned char *p, size_t n, char *buf, size_t len)
 {
     static const char hx[] = "0123456789abcdef";
     size_t o = 0;
+    bool fits = 2 * n + 1 <= len;
 
     for (size_t i = 0; i < n; i++) {
-        if (o + 6 > len) {
+        if (!fits && o + 6 > len) {
             memcpy(buf + o, "...", 4);
             return buf;
         }

@@ -40,9 +40,15 @@ CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec)
     arg = arg ? arg + 1 : NULL;
     if (strncasecmp(str, "rsa", 3) == 0 && (str[3] == '\0' || str[3] == ':')) {
         char *end = NULL;
-        unsigned long bits = arg ? strtoul(arg, &end, 10) : 3072;
-        if (arg && (end == arg || *end != '\0'))
-            return bad_spec(str);
+        unsigned long bits = 3072;
+        if (arg) {
+            /* Digits only: strtoul alone would take " 2048" or "+2048". */
+            if (arg[0] < '0' || arg[0] > '9')
+                return bad_spec(str);
+            bits = strtoul(arg, &end, 10);
+            if (*end != '\0')
+                return bad_spec(str);
+        }
         if (bits != 2048 && bits != 3072 && bits != 4096)
             return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
                                  "RSA keys of %lu bits are not supported: "

@@ -103,6 +103,8 @@ static CK_RV get_pin(p11_token *tok, const p11_auth *auth, bool ctx_specific,
                      struct pin *pin)
 {
     p11_ctx *ctx = tok->ctx;
+    p11_pin_prompt_fn prompt;
+    void *prompt_arg;
     char what[128];
     int n;
 
@@ -131,10 +133,11 @@ static CK_RV get_pin(p11_token *tok, const p11_auth *auth, bool ctx_specific,
         pin->origin = PIN_PAD;
         return CKR_OK;
     }
-    if (ctx->prompt) {
+    prompt = auth && auth->prompt ? auth->prompt : ctx->prompt;
+    prompt_arg = auth && auth->prompt ? auth->prompt_arg : ctx->prompt_arg;
+    if (prompt) {
         snprintf(what, sizeof(what), "%s", p11_token_describe(tok));
-        n = ctx->prompt(what, ctx_specific, pin->buf, P11_MAX_PIN_LEN,
-                        ctx->prompt_arg);
+        n = prompt(what, ctx_specific, pin->buf, P11_MAX_PIN_LEN, prompt_arg);
         if (n >= 0 && (size_t)n <= P11_MAX_PIN_LEN) {
             pin->len = (size_t)n;
             pin->origin = PIN_PROMPT;

@@ -166,8 +166,8 @@ char *p11_uri_for_token(const p11_token *tok);
 /* ------------------------------------------------------------------ */
 
 /*
- * p11_pin_read_file - read a PIN from @path into @pin (at most @max bytes,
- * one trailing newline dropped).  Refuses what is neither a regular file
+ * p11_pin_read_file - read a PIN from @path into @pin (at most @max bytes
+ * after one trailing newline or CRLF is dropped).  Refuses what is neither a regular file
  * nor a pipe, a file that group or others can read or write, and more than
  * @max bytes.
  * Returns the length or -1 with P11_RV_PIN_SOURCE and the reason set.
@@ -221,6 +221,12 @@ bool p11_token_has_mechanism(p11_token *tok, CK_MECHANISM_TYPE mech,
 typedef struct p11_auth {
     const char *pin_value;  /* from pin-value= (may be NULL) */
     const char *pin_source; /* from pin-source= (may be NULL) */
+    /*
+     * A prompt for this use only (e.g. the passphrase callback an OpenSSL
+     * application passed to OSSL_STORE); NULL: the context's prompt.
+     */
+    p11_pin_prompt_fn prompt;
+    void *prompt_arg;
 } p11_auth;
 
 /* p11_auth_from_uri - fill @auth from @uri (strings borrowed from it). */

@@ -6,10 +6,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <openssl/crypto.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* How long a PIN pipe (mkfifo) may keep us waiting for its writer. */
+#define PIPE_WAIT_MS 5000
 
 int p11_pin_read_file(const char *path, char *pin, size_t max)
 {
@@ -25,7 +29,8 @@ int p11_pin_read_file(const char *path, char *pin, size_t max)
     }
     if (max > P11_MAX_PIN_LEN)
         max = P11_MAX_PIN_LEN;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* Non-blocking, so that a FIFO without a writer cannot hang us here. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
                       "cannot open PIN file %s: %s", path, strerror(errno));
@@ -45,10 +50,33 @@ int p11_pin_read_file(const char *path, char *pin, size_t max)
                       (unsigned)(st.st_mode & 07777), path);
         goto out;
     }
+    /*
+     * A pipe reads as empty until its writer connects: wait for data (or
+     * the writer's hang-up), but not forever.
+     */
+    if (S_ISFIFO(st.st_mode)) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        if (poll(&pfd, 1, PIPE_WAIT_MS) <= 0) {
+            p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
+                          "no PIN arrived from pipe %s within %d s", path,
+                          PIPE_WAIT_MS / 1000);
+            goto out;
+        }
+    }
     while ((size_t)n < sizeof(buf)) {
         r = read(fd, buf + n, sizeof(buf) - (size_t)n);
         if (r < 0 && errno == EINTR)
             continue;
+        /* A pipe whose writer has not written yet: wait, but not forever. */
+        if (r < 0 && errno == EAGAIN) {
+            struct pollfd pfd = { fd, POLLIN, 0 };
+            if (poll(&pfd, 1, PIPE_WAIT_MS) > 0)
+                continue;
+            p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
+                          "no PIN arrived from pipe %s within %d s", path,
+                          PIPE_WAIT_MS / 1000);
+            goto out;
+        }
         if (r < 0) {
             p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
                           "cannot read PIN file %s: %s", path,

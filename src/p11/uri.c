@@ -8,11 +8,13 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct p11_uri {
     P11KitUri *kit;
     char *pin_value; /* secure heap */
     char *pin_source;
+    char *label;     /* object=, NUL-terminated copy */
 };
 
 static const char *kit_reason(int r)
@@ -20,6 +22,24 @@ static const char *kit_reason(int r)
     const char *m = p11_kit_uri_message(r);
 
     return m ? m : "unknown error";
+}
+
+/* Keep object= as a C string: no NUL inside, no longer than a label. */
+static CK_RV copy_label(p11_uri *uri)
+{
+    CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(uri->kit, CKA_LABEL);
+
+    if (!a || a->ulValueLen == (CK_ULONG)-1)
+        return CKR_OK;
+    if (a->ulValueLen > P11_MAX_LABEL_LEN
+        || memchr(a->pValue, '\0', a->ulValueLen))
+        return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
+                             "object= must be at most %d bytes without NUL",
+                             P11_MAX_LABEL_LEN);
+    uri->label = strndup(a->pValue, a->ulValueLen);
+    if (!uri->label)
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    return CKR_OK;
 }
 
 CK_RV p11_uri_parse(const char *str, p11_uri **out)
@@ -31,7 +51,7 @@ CK_RV p11_uri_parse(const char *str, p11_uri **out)
 
     return_val_if_fail(out != NULL, CKR_ARGUMENTS_BAD);
     *out = NULL;
-    if (!str || strncmp(str, "pkcs11:", 7) != 0)
+    if (!str || strncasecmp(str, "pkcs11:", 7) != 0)
         return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
                              "a pkcs11: URI must start with \"pkcs11:\"");
     uri = calloc(1, sizeof(*uri));
@@ -50,6 +70,10 @@ CK_RV p11_uri_parse(const char *str, p11_uri **out)
                       "(check the spelling of each name before '=')");
         goto out;
     }
+    rv = copy_label(uri);
+    if (rv != CKR_OK)
+        goto out;
+    rv = P11_RV_URI_INVALID;
     pin = p11_kit_uri_get_pin_value(uri->kit);
     if (pin) {
         size_t n = strlen(pin);
@@ -91,8 +115,14 @@ void p11_uri_free(p11_uri *uri)
 {
     if (!uri)
         return;
-    if (uri->kit)
+    if (uri->kit) {
+        /* A URI refused before its PIN was moved out still holds it. */
+        const char *pin = p11_kit_uri_get_pin_value(uri->kit);
+        if (pin)
+            OPENSSL_cleanse((char *)pin, strlen(pin));
         p11_kit_uri_free(uri->kit);
+    }
+    free(uri->label);
     if (uri->pin_value)
         OPENSSL_secure_clear_free(uri->pin_value, strlen(uri->pin_value));
     free(uri->pin_source);
@@ -118,16 +148,7 @@ P11KitUri *p11_uri_get0_kit(const p11_uri *uri)
 
 const char *p11_uri_get0_label(const p11_uri *uri)
 {
-    static _Thread_local char label[P11_MAX_LABEL_LEN + 1];
-    CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(uri->kit, CKA_LABEL);
-    size_t n;
-
-    if (!a || a->ulValueLen == (CK_ULONG)-1)
-        return NULL;
-    n = a->ulValueLen < P11_MAX_LABEL_LEN ? a->ulValueLen : P11_MAX_LABEL_LEN;
-    memcpy(label, a->pValue, n);
-    label[n] = '\0';
-    return label;
+    return uri->label;
 }
 
 const unsigned char *p11_uri_get0_id(const p11_uri *uri, size_t *len)
