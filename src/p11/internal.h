@@ -73,6 +73,7 @@ struct p11_ctx {
     char *module_path;
     char *pin_source;
     bool single_session;
+    bool no_finalize;
     unsigned max_sessions;
     p11_pin_prompt_fn prompt;
     void *prompt_arg;

@@ -22,6 +22,7 @@ p11_ctx *p11_ctx_new(const p11_config *cfg)
     ctx->max_sessions = 8;
     if (cfg) {
         ctx->single_session = cfg->single_session;
+        ctx->no_finalize = cfg->no_finalize;
         if (cfg->max_sessions)
             ctx->max_sessions = cfg->max_sessions;
         if (cfg->module_path && *cfg->module_path)
@@ -71,10 +72,13 @@ void p11_ctx_free(p11_ctx *ctx)
     same_process = ctx->pid == getpid()
                    && ctx->fork_gen == atomic_load(&p11_fork_gen);
     for (size_t i = 0; i < ctx->n_tokens; i++) {
-        if (!same_process)
+        /* Sessions are not closed when the module may be gone already. */
+        if (!same_process || ctx->no_finalize)
             p11_token_reset(ctx->tokens[i]);
         p11_token_free(ctx->tokens[i]);
     }
+    if (ctx->no_finalize)
+        same_process = false;
     free(ctx->tokens);
     for (size_t i = 0; i < ctx->n_mods; i++)
         module_clear(&ctx->mods[i], same_process);

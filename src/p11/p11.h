@@ -96,6 +96,12 @@ typedef struct p11_config {
     bool single_session;
     /* Most idle sessions kept per token (0: default 8). */
     unsigned max_sessions;
+    /*
+     * Do not C_Finalize modules in p11_ctx_free (only release them).  For
+     * code that may run at process exit after a module tore itself down
+     * (SoftHSM2 from its own destructors), such as a provider's teardown.
+     */
+    bool no_finalize;
 } p11_config;
 
 /*

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Key objects of the provider: a token private key with its public half
+ * cached in software, or a public key alone; reference counted. */
+#include "config.h"
+
+#include <openssl/crypto.h>
+#include <openssl/objects.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prov.h"
+
+const char *prov_key_type_name(prov_key_type type)
+{
+    switch (type) {
+    case PROV_KEY_RSA:
+        return "RSA";
+    case PROV_KEY_RSA_PSS:
+        return "RSA-PSS";
+    case PROV_KEY_EC:
+        return "EC";
+    case PROV_KEY_ED25519:
+        return "ED25519";
+    }
+    return "unknown";
+}
+
+static prov_key *key_alloc(prov_ctx *ctx, prov_key_type type)
+{
+    prov_key *key = calloc(1, sizeof(*key));
+
+    if (!key) {
+        prov_raise(ctx, PROV_R_INTERNAL, "out of memory");
+        return NULL;
+    }
+    atomic_init(&key->refs, 1);
+    key->ctx = ctx;
+    key->type = type;
+    return key;
+}
+
+prov_key *prov_key_new_public(prov_ctx *ctx, prov_key_type type)
+{
+    return key_alloc(ctx, type);
+}
+
+int prov_key_set_public(prov_key *key, EVP_PKEY *pk)
+{
+    char group[64];
+    size_t len = 0;
+
+    EVP_PKEY_free(key->pub);
+    key->pub = pk;
+    key->bits = (unsigned)EVP_PKEY_get_bits(pk);
+    key->max_sig = (size_t)EVP_PKEY_get_size(pk);
+    key->curve_nid = NID_undef;
+    if (key->type == PROV_KEY_EC
+        && EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME,
+                                          group, sizeof(group), &len))
+        key->curve_nid = OBJ_sn2nid(group);
+    return 1;
+}
+
+prov_key *prov_key_ref(prov_key *key)
+{
+    if (key)
+        atomic_fetch_add(&key->refs, 1);
+    return key;
+}
+
+void prov_key_unref(prov_key *key)
+{
+    if (!key || atomic_fetch_sub(&key->refs, 1) != 1)
+        return;
+    p11_obj_unref(key->priv);
+    EVP_PKEY_free(key->pub);
+    free(key->uri);
+    if (key->pin_value)
+        OPENSSL_secure_clear_free(key->pin_value, strlen(key->pin_value) + 1);
+    free(key->pin_source);
+    free(key->allowed);
+    free(key);
+}
+
+static int type_of(prov_ctx *ctx, p11_obj *obj, prov_key_type *type)
+{
+    switch (p11_obj_key_type(obj)) {
+    case CKK_RSA:
+        *type = PROV_KEY_RSA;
+        return 1;
+    case CKK_EC:
+        *type = PROV_KEY_EC;
+        return 1;
+    case CKK_EC_EDWARDS:
+        *type = PROV_KEY_ED25519;
+        return 1;
+    default:
+        prov_raise(ctx, PROV_R_UNSUPPORTED,
+                   "%s: key type 0x%lx is not supported (RSA, EC and "
+                   "Ed25519 are)", p11_obj_describe(obj),
+                   (unsigned long)p11_obj_key_type(obj));
+        return 0;
+    }
+}
+
+/* Keep the PIN sources of @uri to log in again later. */
+static int keep_auth(prov_key *key, const p11_uri *uri)
+{
+    p11_auth a;
+
+    p11_auth_from_uri(&a, uri);
+    if (a.pin_value) {
+        size_t n = strlen(a.pin_value);
+        key->pin_value = OPENSSL_secure_malloc(n + 1);
+        if (!key->pin_value)
+            return 0;
+        memcpy(key->pin_value, a.pin_value, n + 1);
+    }
+    if (a.pin_source && !(key->pin_source = strdup(a.pin_source)))
+        return 0;
+    return 1;
+}
+
+/* CKA_ALLOWED_MECHANISMS, when the token has it. */
+static void read_allowed(prov_key *key)
+{
+    unsigned char *v = NULL;
+    size_t n = 0;
+
+    if (p11_obj_get_attr(key->priv, CKA_ALLOWED_MECHANISMS, &v, &n) != CKR_OK
+        || n < sizeof(CK_MECHANISM_TYPE)) {
+        free(v);
+        return;
+    }
+    key->allowed = (CK_MECHANISM_TYPE *)(void *)v;
+    key->n_allowed = n / sizeof(CK_MECHANISM_TYPE);
+}
+
+prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri)
+{
+    prov_key_type type;
+    prov_key *key = NULL;
+    EVP_PKEY *pk = NULL;
+    CK_RV rv;
+
+    if (!type_of(ctx, priv, &type))
+        return NULL;
+    rv = p11_obj_public_key(priv, ctx->swctx, NULL, &pk);
+    if (rv != CKR_OK) {
+        prov_raise(ctx, rv == P11_RV_NO_OBJECT ? PROV_R_NO_PUBLIC_KEY
+                                               : PROV_R_TOKEN,
+                   "%s", p11_error_message());
+        return NULL;
+    }
+    if (type == PROV_KEY_ED25519 && !EVP_PKEY_is_a(pk, "ED25519")) {
+        prov_raise(ctx, PROV_R_UNSUPPORTED, "%s: only Ed25519 EdDSA keys "
+                   "are supported", p11_obj_describe(priv));
+        EVP_PKEY_free(pk);
+        return NULL;
+    }
+    key = key_alloc(ctx, type);
+    if (!key) {
+        EVP_PKEY_free(pk);
+        return NULL;
+    }
+    key->priv = p11_obj_ref(priv);
+    prov_key_set_public(key, pk);
+    key->uri = p11_obj_uri(priv);
+    if (!key->uri || (uri && !keep_auth(key, uri))) {
+        prov_raise(ctx, PROV_R_INTERNAL, "out of memory");
+        prov_key_unref(key);
+        return NULL;
+    }
+    read_allowed(key);
+    return key;
+}
+
+void prov_key_auth(const prov_key *key, p11_auth *auth)
+{
+    prov_auth_config(key->ctx, auth);
+    if (key->pin_value)
+        auth->pin_value = key->pin_value;
+    if (key->pin_source)
+        auth->pin_source = key->pin_source;
+}
+
+bool prov_key_allows(const prov_key *key, CK_MECHANISM_TYPE mech)
+{
+    if (!key->allowed)
+        return true;
+    for (size_t i = 0; i < key->n_allowed; i++)
+        if (key->allowed[i] == mech)
+            return true;
+    return false;
+}

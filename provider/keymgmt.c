@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* KEYMGMT for RSA, RSA-PSS, EC and Ed25519: token keys referenced by the
+ * store, public keys imported for matching and ECDH, and key generation on
+ * the token. */
+#include "config.h"
+
+#include <openssl/core_object.h>
+#include <openssl/objects.h>
+#include <openssl/params.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "prov.h"
+
+#define PRIV_SELECTED(s) (((s) & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
+#define PUB_SELECTED(s) (((s) & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0)
+
+static OSSL_FUNC_keymgmt_free_fn km_free;
+static OSSL_FUNC_keymgmt_load_fn km_load;
+static OSSL_FUNC_keymgmt_has_fn km_has;
+static OSSL_FUNC_keymgmt_match_fn km_match;
+static OSSL_FUNC_keymgmt_validate_fn km_validate;
+static OSSL_FUNC_keymgmt_get_params_fn km_get_params;
+static OSSL_FUNC_keymgmt_import_fn km_import;
+static OSSL_FUNC_keymgmt_export_fn km_export;
+static OSSL_FUNC_keymgmt_dup_fn km_dup;
+static OSSL_FUNC_keymgmt_gen_set_params_fn km_gen_set_params;
+static OSSL_FUNC_keymgmt_gen_fn km_gen;
+static OSSL_FUNC_keymgmt_gen_cleanup_fn km_gen_cleanup;
+
+static void km_free(void *keydata)
+{
+    prov_key_unref(keydata);
+}
+
+/* The store hands over a key pointer as reference; we take a reference. */
+static void *km_load(const void *reference, size_t reference_sz)
+{
+    prov_key *key;
+
+    if (!reference || reference_sz != sizeof(key))
+        return NULL;
+    memcpy(&key, reference, sizeof(key));
+    return prov_key_ref(key);
+}
+
+static int km_has(const void *keydata, int selection)
+{
+    const prov_key *key = keydata;
+
+    if (!key)
+        return 0;
+    if (PRIV_SELECTED(selection) && !key->priv)
+        return 0;
+    if ((PUB_SELECTED(selection)
+         || (selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS))
+        && !key->pub)
+        return 0;
+    return 1;
+}
+
+static int km_match(const void *keydata1, const void *keydata2,
+                    int selection)
+{
+    const prov_key *a = keydata1, *b = keydata2;
+
+    if (!a || !b || !a->pub || !b->pub)
+        return 0;
+    if (a->priv && b->priv && a->priv == b->priv)
+        return 1;
+    if (selection & OSSL_KEYMGMT_SELECT_KEYPAIR)
+        return EVP_PKEY_eq(a->pub, b->pub) == 1;
+    if (selection & OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)
+        return EVP_PKEY_parameters_eq(a->pub, b->pub) == 1;
+    return 1;
+}
+
+static int km_validate(const void *keydata, int selection, int checktype)
+{
+    const prov_key *key = keydata;
+    EVP_PKEY_CTX *pctx;
+    int ok = 1;
+
+    if (!km_has(keydata, selection))
+        return 0;
+    /* The private half is the token's; its public half can be checked. */
+    if (PUB_SELECTED(selection) && key->type != PROV_KEY_ED25519) {
+        pctx = EVP_PKEY_CTX_new_from_pkey(key->ctx->swctx, key->pub, NULL);
+        ok = pctx && EVP_PKEY_public_check(pctx) == 1;
+        EVP_PKEY_CTX_free(pctx);
+    }
+    return ok;
+}
+
+/*
+ * Parameters come from the software public half: bits, security bits,
+ * maximum signature size, default digest, group, encoded public key.
+ */
+static int km_get_params(void *keydata, OSSL_PARAM params[])
+{
+    prov_key *key = keydata;
+
+    if (!key || !key->pub)
+        return 1;
+    return EVP_PKEY_get_params(key->pub, params);
+}
+
+#define COMMON_GETTABLE                                                \
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),                        \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),           \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL)
+
+static const OSSL_PARAM rsa_gettable_tbl[] = {
+    COMMON_GETTABLE,
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM ec_gettable_tbl[] = {
+    COMMON_GETTABLE,
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_X, NULL, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_Y, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL,
+                           0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM ed_gettable_tbl[] = {
+    COMMON_GETTABLE,
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+/*
+ * Import: public parts only.  A private key is never taken into the
+ * provider (it would be a software key pretending to be a token key); the
+ * public half is enough to match a certificate or to be an ECDH peer.
+ */
+static int km_import_typed(prov_key *key, int selection,
+                           const OSSL_PARAM params[])
+{
+    const char *name = key->type == PROV_KEY_RSA_PSS
+                           ? "RSA-PSS"
+                           : prov_key_type_name(key->type);
+    int what = PUB_SELECTED(selection) ? EVP_PKEY_PUBLIC_KEY
+                                       : EVP_PKEY_KEY_PARAMETERS;
+    EVP_PKEY_CTX *pctx;
+    EVP_PKEY *pk = NULL;
+
+    if (key->priv) {
+        prov_raise(key->ctx, PROV_R_BAD_INPUT,
+                   "a token key cannot be replaced by imported data");
+        return 0;
+    }
+    pctx = EVP_PKEY_CTX_new_from_name(key->ctx->swctx, name, NULL);
+    if (!pctx || EVP_PKEY_fromdata_init(pctx) <= 0
+        || EVP_PKEY_fromdata(pctx, &pk, what, (OSSL_PARAM *)params) <= 0) {
+        EVP_PKEY_CTX_free(pctx);
+        prov_raise(key->ctx, PROV_R_BAD_INPUT, "cannot import %s key data",
+                   name);
+        return 0;
+    }
+    EVP_PKEY_CTX_free(pctx);
+    return prov_key_set_public(key, pk);
+}
+
+static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
+{
+    if (!keydata)
+        return 0;
+    return km_import_typed(keydata, selection, params);
+}
+
+static const OSSL_PARAM rsa_import_tbl[] = {
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM ec_import_tbl[] = {
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL,
+                           0),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM ed_import_tbl[] = {
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+/*
+ * Export: public parts and domain parameters, never private parts.  A
+ * request that includes the private key fails with a reason; OpenSSL then
+ * compares keys the other way round (importing the other key here).
+ */
+static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb,
+                     void *cbarg)
+{
+    prov_key *key = keydata;
+    OSSL_PARAM *params = NULL;
+    int what, ok;
+
+    if (!key || !key->pub)
+        return 0;
+    if (PRIV_SELECTED(selection)) {
+        if (key->priv)
+            prov_raise(key->ctx, PROV_R_NOT_EXPORTABLE,
+                       "%s: the private key stays on the token (export the "
+                       "public key, or use the key through its URI)",
+                       key->uri);
+        return 0;
+    }
+    what = PUB_SELECTED(selection) ? EVP_PKEY_PUBLIC_KEY
+                                   : EVP_PKEY_KEY_PARAMETERS;
+    if (EVP_PKEY_todata(key->pub, what, &params) <= 0) {
+        prov_raise(key->ctx, PROV_R_INTERNAL, "cannot export public key");
+        return 0;
+    }
+    ok = cb(params, cbarg);
+    OSSL_PARAM_free(params);
+    return ok;
+}
+
+static void *km_dup(const void *keydata_from, int selection)
+{
+    /* Keys are immutable once made: sharing is a copy. */
+    return prov_key_ref((prov_key *)keydata_from);
+}
+
+/* ------------------------------------------------------------------ */
+/* Key generation on the token                                         */
+/* ------------------------------------------------------------------ */
+
+#define GEN_PARAM_URI "p11ca-uri"
+#define GEN_PARAM_LABEL "p11ca-label"
+#define GEN_PARAM_ID "p11ca-id"
+#define GEN_PARAM_EPHEMERAL "p11ca-ephemeral"
+
+struct gen_ctx {
+    prov_ctx *ctx;
+    prov_key_type type;
+    p11_key_spec spec;
+    char *uri;
+    char *label;
+    char *id_hex;
+    int ephemeral;
+};
+
+static void *gen_init(prov_ctx *ctx, prov_key_type type, int selection,
+                      const OSSL_PARAM params[])
+{
+    struct gen_ctx *g;
+
+    if (!(selection & OSSL_KEYMGMT_SELECT_KEYPAIR))
+        return NULL; /* domain parameters alone: nothing to generate */
+    g = calloc(1, sizeof(*g));
+    if (!g) {
+        prov_raise(ctx, PROV_R_INTERNAL, "out of memory");
+        return NULL;
+    }
+    g->ctx = ctx;
+    g->type = type;
+    switch (type) {
+    case PROV_KEY_RSA:
+    case PROV_KEY_RSA_PSS:
+        g->spec.kind = P11_KEY_RSA;
+        g->spec.bits = 3072;
+        break;
+    case PROV_KEY_EC:
+        g->spec.kind = P11_KEY_EC;
+        g->spec.curve_nid = NID_X9_62_prime256v1;
+        g->spec.bits = 256;
+        break;
+    case PROV_KEY_ED25519:
+        g->spec.kind = P11_KEY_ED25519;
+        g->spec.bits = 256;
+        break;
+    }
+    if (!km_gen_set_params(g, params)) {
+        km_gen_cleanup(g);
+        return NULL;
+    }
+    return g;
+}
+
+static int set_str(const OSSL_PARAM *p, char **dst)
+{
+    char *v = NULL;
+
+    if (!p)
+        return 1;
+    if (!OSSL_PARAM_get_utf8_string(p, &v, 0))
+        return 0;
+    free(*dst);
+    *dst = strdup(v);
+    OPENSSL_free(v);
+    return *dst != NULL;
+}
+
+static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
+{
+    struct gen_ctx *g = genctx;
+    const OSSL_PARAM *p;
+    char spec[64];
+    char *group = NULL;
+    size_t bits;
+
+    if (!params)
+        return 1;
+    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_BITS);
+    if (p && g->spec.kind == P11_KEY_RSA) {
+        if (!OSSL_PARAM_get_size_t(p, &bits))
+            return 0;
+        snprintf(spec, sizeof(spec), "rsa:%zu", bits);
+        if (p11_key_spec_parse(spec, &g->spec) != CKR_OK)
+            return prov_raise_p11(g->ctx, p11_error_rv(), "key generation");
+    }
+    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
+    if (p && g->spec.kind == P11_KEY_EC) {
+        if (!OSSL_PARAM_get_utf8_string(p, &group, 0))
+            return 0;
+        snprintf(spec, sizeof(spec), "ec:%s", group);
+        OPENSSL_free(group);
+        if (p11_key_spec_parse(spec, &g->spec) != CKR_OK)
+            return prov_raise_p11(g->ctx, p11_error_rv(), "key generation");
+    }
+    p = OSSL_PARAM_locate_const(params, GEN_PARAM_EPHEMERAL);
+    if (p && !OSSL_PARAM_get_int(p, &g->ephemeral))
+        return 0;
+    return set_str(OSSL_PARAM_locate_const(params, GEN_PARAM_URI), &g->uri)
+           && set_str(OSSL_PARAM_locate_const(params, GEN_PARAM_LABEL),
+                      &g->label)
+           && set_str(OSSL_PARAM_locate_const(params, GEN_PARAM_ID),
+                      &g->id_hex);
+}
+
+static const OSSL_PARAM rsa_gen_tbl[] = {
+    OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, NULL),
+    OSSL_PARAM_utf8_string(GEN_PARAM_URI, NULL, 0),
+    OSSL_PARAM_utf8_string(GEN_PARAM_LABEL, NULL, 0),
+    OSSL_PARAM_utf8_string(GEN_PARAM_ID, NULL, 0),
+    OSSL_PARAM_int(GEN_PARAM_EPHEMERAL, NULL),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM ec_gen_tbl[] = {
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+    OSSL_PARAM_utf8_string(GEN_PARAM_URI, NULL, 0),
+    OSSL_PARAM_utf8_string(GEN_PARAM_LABEL, NULL, 0),
+    OSSL_PARAM_utf8_string(GEN_PARAM_ID, NULL, 0),
+    OSSL_PARAM_int(GEN_PARAM_EPHEMERAL, NULL),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM ed_gen_tbl[] = {
+    OSSL_PARAM_utf8_string(GEN_PARAM_URI, NULL, 0),
+    OSSL_PARAM_utf8_string(GEN_PARAM_LABEL, NULL, 0),
+    OSSL_PARAM_utf8_string(GEN_PARAM_ID, NULL, 0),
+    OSSL_PARAM_int(GEN_PARAM_EPHEMERAL, NULL),
+    OSSL_PARAM_END,
+};
+
+static int hex_id(const char *s, unsigned char *buf, size_t max, size_t *len)
+{
+    size_t n = 0;
+
+    for (; s[0] && s[1]; s += 2) {
+        unsigned int v;
+        if (s[0] == ':')
+            s--;
+        else if (n >= max || sscanf(s, "%2x", &v) != 1)
+            return 0;
+        else
+            buf[n++] = (unsigned char)v;
+    }
+    *len = n;
+    return *s == '\0';
+}
+
+/*
+ * Which token: the p11ca-uri parameter, else p11ca-default-token from the
+ * configuration; a key made without p11ca-uri is a session key (never
+ * stored on the token), as for an ephemeral TLS key.
+ */
+static int gen_target(struct gen_ctx *g, p11_uri **uri, bool *session_only)
+{
+    const char *str = g->uri ? g->uri : g->ctx->default_token;
+    CK_RV rv;
+
+    *session_only = !g->uri || g->ephemeral;
+    if (!str) {
+        prov_raise(g->ctx, PROV_R_BAD_INPUT,
+                   "key generation needs the token: -pkeyopt "
+                   "p11ca-uri:pkcs11:token=...;object=LABEL (or "
+                   "p11ca-default-token in the configuration)");
+        return 0;
+    }
+    rv = p11_uri_parse(str, uri);
+    if (rv != CKR_OK)
+        return prov_raise_p11(g->ctx, rv, "p11ca-uri");
+    return 1;
+}
+
+static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
+{
+    struct gen_ctx *g = genctx;
+    unsigned char idbuf[P11_MAX_ID_LEN];
+    const unsigned char *id = NULL;
+    size_t id_len = 0;
+    p11_uri *uri = NULL;
+    p11_token *tok = NULL;
+    p11_obj *priv = NULL;
+    prov_key *key = NULL;
+    bool session_only;
+    const char *label;
+    p11_auth auth;
+    CK_RV rv;
+
+    if (!gen_target(g, &uri, &session_only))
+        return NULL;
+    if (g->id_hex && !hex_id(g->id_hex, idbuf, sizeof(idbuf), &id_len)) {
+        prov_raise(g->ctx, PROV_R_BAD_INPUT, "p11ca-id must be hex");
+        goto out;
+    }
+    if (g->id_hex)
+        id = idbuf;
+    else
+        id = p11_uri_get0_id(uri, &id_len);
+    label = g->label ? g->label : p11_uri_get0_label(uri);
+    p11_auth_from_uri(&auth, uri);
+    if (!auth.pin_value && !auth.pin_source)
+        prov_auth_config(g->ctx, &auth);
+    rv = p11_token_find_one(prov_p11(g->ctx), uri, &tok);
+    if (rv == CKR_OK)
+        rv = p11_keygen(tok, &auth, &g->spec, label, id, id_len,
+                        session_only, NULL, &priv);
+    if (rv != CKR_OK) {
+        prov_raise_p11(g->ctx, rv, "key generation");
+        goto out;
+    }
+    key = prov_key_from_obj(g->ctx, priv, uri);
+    if (key && g->type == PROV_KEY_RSA_PSS)
+        key->type = PROV_KEY_RSA_PSS;
+out:
+    p11_obj_unref(priv);
+    p11_uri_free(uri);
+    return key;
+}
+
+static void km_gen_cleanup(void *genctx)
+{
+    struct gen_ctx *g = genctx;
+
+    if (!g)
+        return;
+    free(g->uri);
+    free(g->label);
+    free(g->id_hex);
+    free(g);
+}
+
+/* ------------------------------------------------------------------ */
+/* Per-type entry points and tables                                    */
+/* ------------------------------------------------------------------ */
+
+#define IMPL_KEYMGMT(prefix, TYPE, gettable, import_types, gen_settable,    \
+                     opname)                                                \
+    static OSSL_FUNC_keymgmt_new_fn prefix##_new;                           \
+    static OSSL_FUNC_keymgmt_gen_init_fn prefix##_gen_init;                 \
+    static OSSL_FUNC_keymgmt_gettable_params_fn prefix##_gettable;          \
+    static OSSL_FUNC_keymgmt_import_types_fn prefix##_import_types;         \
+    static OSSL_FUNC_keymgmt_export_types_fn prefix##_export_types;         \
+    static OSSL_FUNC_keymgmt_gen_settable_params_fn prefix##_gen_settable;  \
+    static OSSL_FUNC_keymgmt_query_operation_name_fn prefix##_opname;       \
+    static void *prefix##_new(void *provctx)                                \
+    {                                                                       \
+        return prov_key_new_public(provctx, TYPE);                          \
+    }                                                                       \
+    static void *prefix##_gen_init(void *provctx, int selection,            \
+                                   const OSSL_PARAM params[])               \
+    {                                                                       \
+        return gen_init(provctx, TYPE, selection, params);                  \
+    }                                                                       \
+    static const OSSL_PARAM *prefix##_gettable(void *provctx)               \
+    {                                                                       \
+        return gettable;                                                    \
+    }                                                                       \
+    static const OSSL_PARAM *prefix##_import_types(int selection)           \
+    {                                                                       \
+        return import_types;                                                \
+    }                                                                       \
+    static const OSSL_PARAM *prefix##_export_types(int selection)           \
+    {                                                                       \
+        return PRIV_SELECTED(selection) ? NULL : import_types;              \
+    }                                                                       \
+    static const OSSL_PARAM *prefix##_gen_settable(void *genctx,            \
+                                                   void *provctx)           \
+    {                                                                       \
+        return gen_settable;                                                \
+    }                                                                       \
+    static const char *prefix##_opname(int operation_id)                    \
+    {                                                                       \
+        return opname(operation_id);                                        \
+    }                                                                       \
+    const OSSL_DISPATCH prov_##prefix##_keymgmt_functions[] = {             \
+        { OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))prefix##_new },            \
+        { OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))km_free },                \
+        { OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))km_load },                \
+        { OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))km_has },                  \
+        { OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))km_match },              \
+        { OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))km_validate },        \
+        { OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))km_get_params },    \
+        { OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,                                \
+          (void (*)(void))prefix##_gettable },                              \
+        { OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))km_import },            \
+        { OSSL_FUNC_KEYMGMT_IMPORT_TYPES,                                   \
+          (void (*)(void))prefix##_import_types },                          \
+        { OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))km_export },            \
+        { OSSL_FUNC_KEYMGMT_EXPORT_TYPES,                                   \
+          (void (*)(void))prefix##_export_types },                          \
+        { OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))km_dup },                  \
+        { OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))prefix##_gen_init },  \
+        { OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,                                 \
+          (void (*)(void))km_gen_set_params },                              \
+        { OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                            \
+          (void (*)(void))prefix##_gen_settable },                          \
+        { OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))km_gen },                  \
+        { OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))km_gen_cleanup },  \
+        { OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,                           \
+          (void (*)(void))prefix##_opname },                                \
+        { 0, NULL },                                                        \
+    }
+
+static const char *rsa_operation_name(int op)
+{
+    return "RSA";
+}
+
+static const char *ec_operation_name(int op)
+{
+    return op == OSSL_OP_KEYEXCH ? "ECDH" : "ECDSA";
+}
+
+static const char *ed_operation_name(int op)
+{
+    return "ED25519";
+}
+
+IMPL_KEYMGMT(rsa, PROV_KEY_RSA, rsa_gettable_tbl, rsa_import_tbl,
+             rsa_gen_tbl, rsa_operation_name);
+IMPL_KEYMGMT(rsapss, PROV_KEY_RSA_PSS, rsa_gettable_tbl, rsa_import_tbl,
+             rsa_gen_tbl, rsa_operation_name);
+IMPL_KEYMGMT(ec, PROV_KEY_EC, ec_gettable_tbl, ec_import_tbl, ec_gen_tbl,
+             ec_operation_name);
+IMPL_KEYMGMT(ed25519, PROV_KEY_ED25519, ed_gettable_tbl, ed_import_tbl,
+             ed_gen_tbl, ed_operation_name);

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The p11ca provider: its context, key objects, shared helpers and the
+ * dispatch tables of every operation. */
+#ifndef P11CA_PROV_H
+#define P11CA_PROV_H
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "common/log.h"
+#include "p11/p11.h"
+
+#define PROV_NAME "p11ca"
+#define PROV_PROPS "provider=p11ca"
+
+/* Reason codes of our errors (text in provider.c). */
+enum prov_reason {
+    PROV_R_TOKEN = 1,        /* a PKCS#11 call failed: see the message */
+    PROV_R_BAD_URI,          /* the pkcs11: URI is invalid */
+    PROV_R_NOT_FOUND,        /* no token or object matches */
+    PROV_R_PIN,              /* PIN missing, refused or locked */
+    PROV_R_NOT_EXPORTABLE,   /* private keys never leave the token */
+    PROV_R_UNSUPPORTED,      /* algorithm, padding or parameter unsupported */
+    PROV_R_BAD_INPUT,        /* invalid input or parameter */
+    PROV_R_INTERNAL,         /* unexpected library failure */
+    PROV_R_NO_PUBLIC_KEY,    /* the public half of a token key is unknown */
+};
+
+typedef struct prov_ctx {
+    const OSSL_CORE_HANDLE *handle;
+    OSSL_LIB_CTX *swctx; /* our own context: the default provider, software */
+    p11_ctx *p11;
+    /* Core error upcalls. */
+    OSSL_FUNC_core_new_error_fn *up_new_error;
+    OSSL_FUNC_core_set_error_debug_fn *up_set_error_debug;
+    OSSL_FUNC_core_vset_error_fn *up_vset_error;
+    OSSL_FUNC_core_set_error_mark_fn *up_set_error_mark;
+    OSSL_FUNC_core_clear_last_error_mark_fn *up_clear_last_error_mark;
+    OSSL_FUNC_core_pop_error_to_mark_fn *up_pop_error_to_mark;
+    /* Configuration (openssl.cnf section, environment fallbacks). */
+    char *pin_source;   /* p11ca-pin-source */
+    char *pin_env;      /* p11ca-pin-env: name of a variable holding the PIN */
+    char *default_token; /* p11ca-default-token: for generated session keys */
+    bool login_on_load; /* p11ca-login-behavior = on-load (default) | on-use */
+} prov_ctx;
+
+/* ------------------------------------------------------------------ */
+/* Errors (err.c)                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * prov_raise - put an error on the application's error queue through the
+ * core, with @reason and a formatted message.  Logged at debug level too.
+ */
+void prov_raise_at(prov_ctx *ctx, int reason, const char *file, int line,
+                   const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+#define prov_raise(ctx, reason, ...) \
+    prov_raise_at((ctx), (reason), __FILE__, __LINE__, __func__, __VA_ARGS__)
+
+/*
+ * prov_raise_p11 - raise the PKCS#11 layer's last error (call, token,
+ * object, CKR name) with the reason that fits @rv, prefixed by @what.
+ * Returns 0 so that callbacks can `return prov_raise_p11(...)`.
+ */
+int prov_raise_p11_at(prov_ctx *ctx, CK_RV rv, const char *what,
+                      const char *file, int line, const char *func);
+#define prov_raise_p11(ctx, rv, what) \
+    prov_raise_p11_at((ctx), (rv), (what), __FILE__, __LINE__, __func__)
+
+/* Error marks around calls that may fail harmlessly. */
+void prov_set_mark(prov_ctx *ctx);
+void prov_pop_to_mark(prov_ctx *ctx);
+void prov_clear_mark(prov_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Keys (key.c)                                                        */
+/* ------------------------------------------------------------------ */
+
+typedef enum prov_key_type {
+    PROV_KEY_RSA = 1,
+    PROV_KEY_RSA_PSS,
+    PROV_KEY_EC,
+    PROV_KEY_ED25519,
+} prov_key_type;
+
+/*
+ * A key: a private key on a token (with its public half in software), or a
+ * public key alone (imported, e.g. a peer's ECDH key).  Immutable once
+ * made, reference counted, shared between threads.
+ */
+typedef struct prov_key {
+    _Atomic int refs;
+    prov_ctx *ctx;
+    prov_key_type type;
+    p11_obj *priv;      /* token private key, NULL for a public key */
+    EVP_PKEY *pub;      /* public half, in ctx->swctx */
+    unsigned bits;
+    int curve_nid;      /* EC: the curve */
+    size_t max_sig;     /* largest signature, in bytes */
+    char *uri;          /* the object's URI, for messages and text output */
+    /* PIN sources for logging in again (copies from the URI). */
+    char *pin_value;    /* secure heap */
+    char *pin_source;
+    /* CKA_ALLOWED_MECHANISMS, if the token lists them. */
+    CK_MECHANISM_TYPE *allowed;
+    size_t n_allowed;
+} prov_key;
+
+/*
+ * prov_key_from_obj - a key for the token private key @priv (takes a new
+ * reference): reads its public half (from the object, or its public key or
+ * certificate with the same CKA_ID) and caches what every operation needs.
+ * @uri (may be NULL) gives the PIN sources to log in again later.  Returns
+ * NULL with an error raised.
+ */
+prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv,
+                            const p11_uri *uri);
+
+/* prov_key_new_public - an empty public key of @type (for import). */
+prov_key *prov_key_new_public(prov_ctx *ctx, prov_key_type type);
+
+/* prov_key_set_public - take @pk (in ctx->swctx) as the key's public half. */
+int prov_key_set_public(prov_key *key, EVP_PKEY *pk);
+
+prov_key *prov_key_ref(prov_key *key);
+void prov_key_unref(prov_key *key);
+
+/* prov_key_auth - the key's PIN sources (config fallbacks included). */
+void prov_key_auth(const prov_key *key, p11_auth *auth);
+
+/* prov_key_allows - whether the token lets @key use @mech. */
+bool prov_key_allows(const prov_key *key, CK_MECHANISM_TYPE mech);
+
+/* prov_key_type_name - "RSA", "RSA-PSS", "EC", "ED25519". */
+const char *prov_key_type_name(prov_key_type type);
+
+/* prov_auth_config - fill @auth with the configured PIN sources. */
+void prov_auth_config(prov_ctx *ctx, p11_auth *auth);
+
+/*
+ * prov_p11 - the PKCS#11 context (modules load at first use, never in
+ * provider init: a module that uses OpenSSL may be initialising us).
+ */
+p11_ctx *prov_p11(prov_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Dispatch tables                                                     */
+/* ------------------------------------------------------------------ */
+
+extern const OSSL_DISPATCH prov_store_functions[];
+extern const OSSL_DISPATCH prov_rsa_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_rsapss_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_ec_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_ed25519_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_rsa_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_signature_functions[];
+extern const OSSL_DISPATCH prov_ed25519_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_asym_cipher_functions[];
+extern const OSSL_DISPATCH prov_ecdh_keyexch_functions[];
+extern const OSSL_ALGORITHM prov_encoders[];
+
+#endif

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The p11ca provider's entry point: configuration, algorithm tables,
+ * provider parameters, reason strings and teardown. */
+#include "config.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/params.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "prov.h"
+
+static OSSL_FUNC_provider_teardown_fn prov_teardown;
+static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
+static OSSL_FUNC_provider_get_params_fn prov_get_params;
+static OSSL_FUNC_provider_query_operation_fn prov_query_operation;
+static OSSL_FUNC_provider_get_reason_strings_fn prov_reason_strings;
+
+#define ALG(names, funcs) { names, PROV_PROPS, funcs, NULL }
+#define ALG_DESC(names, funcs, desc) { names, PROV_PROPS, funcs, desc }
+
+static const OSSL_ALGORITHM prov_stores[] = {
+    ALG_DESC("pkcs11", prov_store_functions,
+             "PKCS#11 tokens through RFC 7512 URIs"),
+    { NULL, NULL, NULL, NULL },
+};
+
+static const OSSL_ALGORITHM prov_keymgmts[] = {
+    ALG_DESC("RSA:rsaEncryption:1.2.840.113549.1.1.1",
+             prov_rsa_keymgmt_functions, "RSA keys on a PKCS#11 token"),
+    ALG_DESC("RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10",
+             prov_rsapss_keymgmt_functions,
+             "RSA-PSS keys on a PKCS#11 token"),
+    ALG_DESC("EC:id-ecPublicKey:1.2.840.10045.2.1", prov_ec_keymgmt_functions,
+             "EC keys on a PKCS#11 token"),
+    ALG_DESC("ED25519:1.3.101.112", prov_ed25519_keymgmt_functions,
+             "Ed25519 keys on a PKCS#11 token"),
+    { NULL, NULL, NULL, NULL },
+};
+
+static const OSSL_ALGORITHM prov_signatures[] = {
+    ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1",
+        prov_rsa_signature_functions),
+    ALG("ECDSA", prov_ecdsa_signature_functions),
+    ALG("ED25519:1.3.101.112", prov_ed25519_signature_functions),
+    { NULL, NULL, NULL, NULL },
+};
+
+static const OSSL_ALGORITHM prov_asym_ciphers[] = {
+    ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1",
+        prov_rsa_asym_cipher_functions),
+    { NULL, NULL, NULL, NULL },
+};
+
+static const OSSL_ALGORITHM prov_keyexchs[] = {
+    ALG("ECDH", prov_ecdh_keyexch_functions),
+    { NULL, NULL, NULL, NULL },
+};
+
+static const OSSL_ALGORITHM *prov_query_operation(void *provctx,
+                                                  int operation_id,
+                                                  int *no_cache)
+{
+    *no_cache = 0;
+    switch (operation_id) {
+    case OSSL_OP_STORE:
+        return prov_stores;
+    case OSSL_OP_KEYMGMT:
+        return prov_keymgmts;
+    case OSSL_OP_SIGNATURE:
+        return prov_signatures;
+    case OSSL_OP_ASYM_CIPHER:
+        return prov_asym_ciphers;
+    case OSSL_OP_KEYEXCH:
+        return prov_keyexchs;
+    case OSSL_OP_ENCODER:
+        return prov_encoders;
+    default:
+        return NULL;
+    }
+}
+
+static const OSSL_PARAM prov_param_types[] = {
+    OSSL_PARAM_DEFN(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR, NULL, 0),
+    OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL, 0),
+    OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL, 0),
+    OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM *prov_gettable_params(void *provctx)
+{
+    return prov_param_types;
+}
+
+static int prov_get_params(void *provctx, OSSL_PARAM params[])
+{
+    OSSL_PARAM *p;
+
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME);
+    if (p && !OSSL_PARAM_set_utf8_ptr(p, "p11ca PKCS#11 provider"))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
+    if (p && !OSSL_PARAM_set_utf8_ptr(p, PACKAGE_VERSION))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
+    if (p && !OSSL_PARAM_set_utf8_ptr(p, "p11ca " PACKAGE_VERSION))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
+    if (p && !OSSL_PARAM_set_int(p, 1))
+        return 0;
+    return 1;
+}
+
+static const OSSL_ITEM prov_reasons[] = {
+    { PROV_R_TOKEN, (void *)"PKCS#11 token error" },
+    { PROV_R_BAD_URI, (void *)"invalid pkcs11: URI" },
+    { PROV_R_NOT_FOUND, (void *)"no matching token or object" },
+    { PROV_R_PIN, (void *)"PIN missing, refused or locked" },
+    { PROV_R_NOT_EXPORTABLE, (void *)"private keys on a token cannot be exported" },
+    { PROV_R_UNSUPPORTED, (void *)"unsupported algorithm or parameter" },
+    { PROV_R_BAD_INPUT, (void *)"invalid input" },
+    { PROV_R_INTERNAL, (void *)"internal error" },
+    { PROV_R_NO_PUBLIC_KEY, (void *)"public key of a token key not found" },
+    { 0, NULL },
+};
+
+static const OSSL_ITEM *prov_reason_strings(void *provctx)
+{
+    return prov_reasons;
+}
+
+static void prov_teardown(void *provctx)
+{
+    prov_ctx *ctx = provctx;
+
+    if (!ctx)
+        return;
+    p11_ctx_free(ctx->p11);
+    OSSL_LIB_CTX_free(ctx->swctx);
+    free(ctx->pin_source);
+    free(ctx->pin_env);
+    free(ctx->default_token);
+    free(ctx);
+}
+
+static const OSSL_DISPATCH prov_dispatch[] = {
+    { OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))prov_teardown },
+    { OSSL_FUNC_PROVIDER_GETTABLE_PARAMS,
+      (void (*)(void))prov_gettable_params },
+    { OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))prov_get_params },
+    { OSSL_FUNC_PROVIDER_QUERY_OPERATION,
+      (void (*)(void))prov_query_operation },
+    { OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
+      (void (*)(void))prov_reason_strings },
+    { 0, NULL },
+};
+
+/* The configuration keys of our openssl.cnf section (see p11ca-provider.7). */
+struct prov_config {
+    const char *module_path;
+    const char *pin_source;
+    const char *pin_env;
+    const char *single_session;
+    const char *max_sessions;
+    const char *login_behavior;
+    const char *finalize;
+    const char *default_token;
+    const char *debug;
+    const char *debug_file;
+    const char *debug_level;
+};
+
+static int read_config(const OSSL_CORE_HANDLE *handle,
+                       OSSL_FUNC_core_get_params_fn *get_params,
+                       struct prov_config *c)
+{
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_utf8_ptr("p11ca-module-path", (char **)&c->module_path, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-pin-source", (char **)&c->pin_source, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-pin-env", (char **)&c->pin_env, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-single-session",
+                            (char **)&c->single_session, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-max-sessions", (char **)&c->max_sessions,
+                            0),
+        OSSL_PARAM_utf8_ptr("p11ca-login-behavior",
+                            (char **)&c->login_behavior, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-finalize", (char **)&c->finalize, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-default-token",
+                            (char **)&c->default_token, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level,
+                            0),
+        OSSL_PARAM_END,
+    };
+
+    memset(c, 0, sizeof(*c));
+    if (!get_params)
+        return 1;
+    return get_params(handle, p);
+}
+
+static const char *env_or(const char *value, const char *env)
+{
+    const char *e;
+
+    if (value && *value)
+        return value;
+    e = getenv(env);
+    return e && *e ? e : NULL;
+}
+
+static bool is_yes(const char *v)
+{
+    return v && (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0
+                 || strcmp(v, "1") == 0 || strcasecmp(v, "on") == 0);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int apply_config(prov_ctx *ctx, const struct prov_config *c)
+{
+    p11_config pc = { 0 };
+
+    /* Debug first, so that the rest can be traced. */
+    if (c->debug || c->debug_file || c->debug_level)
+        log_configure(c->debug ? c->debug : (c->debug_file ? "all" : NULL),
+                      c->debug_file,
+                      c->debug_level ? atoi(c->debug_level) : 0);
+    pc.module_path = c->module_path; /* P11CA_MODULE is the p11 fallback */
+    pc.pin_source = NULL;            /* per use, see prov_auth_config */
+    pc.single_session = is_yes(env_or(c->single_session,
+                                      "P11CA_SINGLE_SESSION"));
+    pc.max_sessions = c->max_sessions ? (unsigned)atoi(c->max_sessions) : 0;
+    pc.no_finalize = !is_yes(c->finalize);
+    ctx->p11 = p11_ctx_new(&pc);
+    ctx->pin_source = dup_or_null(env_or(c->pin_source, "P11CA_PIN_SOURCE"));
+    ctx->pin_env = dup_or_null(env_or(c->pin_env, "P11CA_PIN_ENV"));
+    ctx->default_token = dup_or_null(env_or(c->default_token,
+                                            "P11CA_DEFAULT_TOKEN"));
+    ctx->login_on_load = !(c->login_behavior
+                           && strcasecmp(c->login_behavior, "on-use") == 0);
+    return ctx->p11 != NULL;
+}
+
+static void get_upcalls(prov_ctx *ctx, const OSSL_DISPATCH *in,
+                        OSSL_FUNC_core_get_params_fn **get_params)
+{
+    for (; in->function_id; in++) {
+        switch (in->function_id) {
+        case OSSL_FUNC_CORE_GET_PARAMS:
+            *get_params = OSSL_FUNC_core_get_params(in);
+            break;
+        case OSSL_FUNC_CORE_NEW_ERROR:
+            ctx->up_new_error = OSSL_FUNC_core_new_error(in);
+            break;
+        case OSSL_FUNC_CORE_SET_ERROR_DEBUG:
+            ctx->up_set_error_debug = OSSL_FUNC_core_set_error_debug(in);
+            break;
+        case OSSL_FUNC_CORE_VSET_ERROR:
+            ctx->up_vset_error = OSSL_FUNC_core_vset_error(in);
+            break;
+        case OSSL_FUNC_CORE_SET_ERROR_MARK:
+            ctx->up_set_error_mark = OSSL_FUNC_core_set_error_mark(in);
+            break;
+        case OSSL_FUNC_CORE_CLEAR_LAST_ERROR_MARK:
+            ctx->up_clear_last_error_mark =
+                OSSL_FUNC_core_clear_last_error_mark(in);
+            break;
+        case OSSL_FUNC_CORE_POP_ERROR_TO_MARK:
+            ctx->up_pop_error_to_mark = OSSL_FUNC_core_pop_error_to_mark(in);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/*
+ * Provider entry point.  Nothing here touches a PKCS#11 module: when the
+ * provider is activated system-wide, the module (SoftHSM2, OpenSC) may be
+ * the one initialising OpenSSL right now.  Modules load at first use.
+ */
+__attribute__((visibility("default"))) OSSL_provider_init_fn
+    OSSL_provider_init;
+
+int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
+                       const OSSL_DISPATCH **out, void **provctx)
+{
+    OSSL_FUNC_core_get_params_fn *get_params = NULL;
+    struct prov_config cfg;
+    prov_ctx *ctx = calloc(1, sizeof(*ctx));
+
+    if (!ctx)
+        return 0;
+    ctx->handle = handle;
+    get_upcalls(ctx, in, &get_params);
+    if (!read_config(handle, get_params, &cfg) || !apply_config(ctx, &cfg))
+        goto fail;
+    /* A library context of our own for software work (digests, verify). */
+    ctx->swctx = OSSL_LIB_CTX_new();
+    if (!ctx->swctx)
+        goto fail;
+    LOG_DBG(PROV, "p11ca provider %s initialised", PACKAGE_VERSION);
+    *out = prov_dispatch;
+    *provctx = ctx;
+    return 1;
+fail:
+    prov_teardown(ctx);
+    return 0;
+}
+
+p11_ctx *prov_p11(prov_ctx *ctx)
+{
+    return ctx->p11;
+}
+
+void prov_auth_config(prov_ctx *ctx, p11_auth *auth)
+{
+    memset(auth, 0, sizeof(*auth));
+    if (ctx->pin_env) {
+        const char *v = getenv(ctx->pin_env);
+        if (v && *v)
+            auth->pin_value = v;
+    }
+    auth->pin_source = ctx->pin_source;
+}

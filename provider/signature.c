@@ -1,0 +1,5 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* placeholder */
+#include "config.h"
+
+#include "prov.h"
