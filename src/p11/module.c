@@ -229,8 +229,12 @@ CK_RV p11_ctx_ensure(p11_ctx *ctx)
     pthread_mutex_lock(&ctx->lock);
     if (!atomic_load(&ctx->loaded)) {
         rv = load_locked(ctx);
-        if (rv == CKR_OK)
+        if (rv == CKR_OK) {
+            /* First loaded in this process (maybe a child): current now. */
+            ctx->pid = getpid();
+            ctx->fork_gen = atomic_load(&p11_fork_gen);
             atomic_store_explicit(&ctx->loaded, true, memory_order_release);
+        }
     } else if (ctx->fork_gen != atomic_load(&p11_fork_gen)) {
         rv = reinit_after_fork_locked(ctx);
     }

@@ -178,6 +178,17 @@ static CK_ULONG obj_template(p11_obj *obj, CK_ATTRIBUTE *t)
     return n;
 }
 
+/* Whether the session is logged in as the user (state from the token). */
+static bool session_logged_in(p11_session *s)
+{
+    CK_SESSION_INFO si;
+
+    if (s->tok->mod->funcs->C_GetSessionInfo(s->h, &si) != CKR_OK)
+        return false;
+    return si.state == CKS_RO_USER_FUNCTIONS
+           || si.state == CKS_RW_USER_FUNCTIONS;
+}
+
 CK_RV p11_obj_handle(p11_obj *obj, p11_session *s, CK_OBJECT_HANDLE *h)
 {
     CK_OBJECT_HANDLE *found = NULL;
@@ -193,7 +204,12 @@ CK_RV p11_obj_handle(p11_obj *obj, p11_session *s, CK_OBJECT_HANDLE *h)
     }
     /* The token was reset, or the handle went stale: find it again. */
     rv = p11_find_handles(s, t, obj_template(obj, t), &found, &n);
-    if (rv == CKR_OK && n == 0)
+    if (rv == CKR_OK && n == 0 && obj->is_private && !session_logged_in(s))
+        /* Logged out elsewhere: private objects are hidden, not gone. */
+        rv = p11_error_set(CKR_USER_NOT_LOGGED_IN, "C_FindObjects", obj->tok,
+                           p11_obj_describe(obj),
+                           "the token logged us out");
+    else if (rv == CKR_OK && n == 0)
         rv = p11_error_set(P11_RV_NO_OBJECT, NULL, obj->tok,
                            p11_obj_describe(obj),
                            "the object is no longer on the token");

@@ -9,3 +9,4 @@ CLI_TESTS = \
 	tests/integration/cli-help.sh
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS)
+

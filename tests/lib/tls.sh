@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: Apache-2.0
+# TLS helpers: a free port on 127.0.0.1, an openssl s_server in the
+# background (stopped at exit), and waiting until it accepts.
+# shellcheck shell=sh
+
+# free_port: print a TCP port nobody listens on.
+free_port() {
+    while :; do
+        p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 ))
+        if ! (ss -ltn 2>/dev/null || netstat -ltn 2>/dev/null) | grep -q ":$p "; then
+            echo "$p"
+            return
+        fi
+    done
+}
+
+SERVER_PIDS=""
+# start_server LOGFILE ARGS...: s_server in the background; sets SERVER_PID.
+start_server() {
+    log=$1
+    shift
+    openssl s_server "$@" >"$log" 2>&1 </dev/null &
+    SERVER_PID=$!
+    SERVER_PIDS="$SERVER_PIDS $SERVER_PID"
+}
+
+# wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s).
+wait_port() {
+    i=0
+    while [ $i -lt 100 ]; do
+        if (ss -ltn 2>/dev/null || netstat -ltn 2>/dev/null) | grep -q "127.0.0.1:$1 "; then
+            return 0
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+stop_servers() {
+    for p in $SERVER_PIDS; do
+        kill "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    SERVER_PIDS=""
+}
