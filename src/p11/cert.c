@@ -202,7 +202,7 @@ static CK_RV import_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
         tmpl[n++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, id_len };
     if (label && *label)
         tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
-    rv = f->C_CreateObject(s->h, tmpl, n, &h);
+    rv = P11_C(f, C_CreateObject, s->h, tmpl, n, &h);
     if (rv != CKR_OK) {
         p11_error_set(rv, "C_CreateObject", s->tok, NULL,
                       "writing the certificate");

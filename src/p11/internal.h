@@ -107,6 +107,22 @@ struct p11_obj {
     unsigned long gen;
 };
 
+/*
+ * P11_C(funcs, C_Name, args...) - call a module function and, at debug
+ * level, log its name and result (never its arguments: they may hold a PIN).
+ */
+#define P11_C(f, fn, ...) \
+    p11_trace_rv(#fn, (f)->fn(__VA_ARGS__), __FILE__, __LINE__, __func__)
+
+static inline CK_RV p11_trace_rv(const char *fn, CK_RV rv, const char *file,
+                                 int line, const char *func)
+{
+    if (log_enabled(LOG_SUB_P11, LOG_LVL_DBG))
+        log_write(LOG_SUB_P11, LOG_LVL_DBG, file, line, func, "%s: %s", fn,
+                  p11_rv_name(rv));
+    return rv;
+}
+
 /* fork.c */
 extern _Atomic unsigned long p11_fork_gen;
 void p11_fork_register(p11_ctx *ctx);

@@ -264,7 +264,7 @@ static CK_RV keygen_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
         if (rv != CKR_OK)
             return rv;
     }
-    rv = f->C_GenerateKeyPair(s->h, &t->mech, t->pub, t->n_pub, t->priv,
+    rv = P11_C(f, C_GenerateKeyPair, s->h, &t->mech, t->pub, t->n_pub, t->priv,
                               t->n_priv, &hpub, &hpriv);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_GenerateKeyPair", s->tok, NULL, "%s key",
@@ -278,8 +278,8 @@ static CK_RV keygen_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
         rv = p11_obj_from_handle(s->tok, s, hpriv, &ka->priv);
     if (rv != CKR_OK) {
         /* Do not leave half a key pair behind. */
-        f->C_DestroyObject(s->h, hpriv);
-        f->C_DestroyObject(s->h, hpub);
+        P11_C(f, C_DestroyObject, s->h, hpriv);
+        P11_C(f, C_DestroyObject, s->h, hpub);
         p11_obj_unref(ka->pub);
         ka->pub = NULL;
     }

@@ -154,7 +154,7 @@ static const char *tries_left(p11_token *tok)
 {
     CK_TOKEN_INFO ti;
 
-    if (tok->mod->funcs->C_GetTokenInfo(tok->slot, &ti) != CKR_OK)
+    if (P11_C(tok->mod->funcs, C_GetTokenInfo, tok->slot, &ti) != CKR_OK)
         return "";
     tok->info.flags = ti.flags;
     if (ti.flags & CKF_USER_PIN_LOCKED)
@@ -186,7 +186,7 @@ static CK_RV do_login(p11_session *s, CK_USER_TYPE user, struct pin *pin,
             return p11_error_set(P11_RV_PIN_REFUSED, "C_Login", tok, what,
                                  NULL);
     }
-    rv = tok->mod->funcs->C_Login(s->h, user,
+    rv = P11_C(tok->mod->funcs, C_Login, s->h, user,
                                   pin->origin == PIN_PAD ? NULL
                                                          : (CK_UTF8CHAR *)pin->buf,
                                   pin->origin == PIN_PAD ? 0 : pin->len);
@@ -270,7 +270,7 @@ CK_RV p11_token_logout(p11_token *tok)
     p11_token_drop_pin(tok);
     rv = p11_session_acquire(tok, 0, NULL, &s);
     if (rv == CKR_OK) {
-        rv = tok->mod->funcs->C_Logout(s->h);
+        rv = P11_C(tok->mod->funcs, C_Logout, s->h);
         if (rv == CKR_USER_NOT_LOGGED_IN)
             rv = CKR_OK;
         if (rv != CKR_OK)

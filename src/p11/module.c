@@ -303,7 +303,7 @@ void p11_token_free(p11_token *tok)
         return;
     while ((s = tok->idle) != NULL) {
         tok->idle = s->next;
-        tok->mod->funcs->C_CloseSession(s->h);
+        P11_C(tok->mod->funcs, C_CloseSession, s->h);
         free(s);
     }
     p11_token_drop_pin(tok);
@@ -332,12 +332,12 @@ static CK_RV scan_module_locked(p11_ctx *ctx, struct p11_module *mod)
     CK_ULONG n = 0;
     CK_RV rv;
 
-    rv = f->C_GetSlotList(CK_TRUE, NULL, &n);
+    rv = P11_C(f, C_GetSlotList, CK_TRUE, NULL, &n);
     if (rv == CKR_OK && n > 0) {
         slots = calloc(n, sizeof(*slots));
         if (!slots)
             return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
-        rv = f->C_GetSlotList(CK_TRUE, slots, &n);
+        rv = P11_C(f, C_GetSlotList, CK_TRUE, slots, &n);
     }
     if (rv != CKR_OK) {
         free(slots);
@@ -352,8 +352,8 @@ static CK_RV scan_module_locked(p11_ctx *ctx, struct p11_module *mod)
         CK_TOKEN_INFO ti;
         p11_token *tok, **grown;
 
-        if (f->C_GetSlotInfo(slots[i], &si) != CKR_OK
-            || f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+        if (P11_C(f, C_GetSlotInfo, slots[i], &si) != CKR_OK
+            || P11_C(f, C_GetTokenInfo, slots[i], &ti) != CKR_OK)
             continue; /* token went away while we looked */
         tok = token_lookup_locked(ctx, mod, slots[i]);
         if (!tok) {
@@ -408,7 +408,7 @@ static bool module_matches(const struct p11_module *m, const p11_uri *uri)
     }
     if (path && !same_file(m, path))
         return false;
-    if (uri && m->funcs->C_GetInfo(&info) == CKR_OK
+    if (uri && P11_C(m->funcs, C_GetInfo, &info) == CKR_OK
         && !p11_kit_uri_match_module_info(p11_uri_get0_kit(uri), &info))
         return false;
     return true;
@@ -616,12 +616,12 @@ static void load_mechs(p11_token *tok)
     CK_FUNCTION_LIST *f = tok->mod->funcs;
     CK_ULONG n = 0;
 
-    if (f->C_GetMechanismList(tok->slot, NULL, &n) != CKR_OK || n == 0)
+    if (P11_C(f, C_GetMechanismList, tok->slot, NULL, &n) != CKR_OK || n == 0)
         return;
     tok->mechs = calloc(n, sizeof(*tok->mechs));
     tok->mech_info = calloc(n, sizeof(*tok->mech_info));
     if (!tok->mechs || !tok->mech_info
-        || f->C_GetMechanismList(tok->slot, tok->mechs, &n) != CKR_OK) {
+        || P11_C(f, C_GetMechanismList, tok->slot, tok->mechs, &n) != CKR_OK) {
         free(tok->mechs);
         free(tok->mech_info);
         tok->mechs = NULL;
@@ -629,7 +629,7 @@ static void load_mechs(p11_token *tok)
         return;
     }
     for (CK_ULONG i = 0; i < n; i++)
-        if (f->C_GetMechanismInfo(tok->slot, tok->mechs[i],
+        if (P11_C(f, C_GetMechanismInfo, tok->slot, tok->mechs[i],
                                   &tok->mech_info[i]) != CKR_OK)
             memset(&tok->mech_info[i], 0, sizeof(tok->mech_info[i]));
     tok->n_mechs = n;
@@ -670,7 +670,7 @@ static CK_RV close_idle(p11_token *tok)
     pthread_mutex_lock(&tok->lock);
     while ((s = tok->idle) != NULL) {
         tok->idle = s->next;
-        tok->mod->funcs->C_CloseSession(s->h);
+        P11_C(tok->mod->funcs, C_CloseSession, s->h);
         free(s);
         tok->n_open--;
     }
@@ -715,20 +715,20 @@ static CK_RV init_user_pin(p11_token *tok, const char *so_pin,
     CK_SESSION_HANDLE h;
     CK_RV rv;
 
-    rv = f->C_OpenSession(tok->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+    rv = P11_C(f, C_OpenSession, tok->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
                           NULL, NULL, &h);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_OpenSession", tok, NULL, NULL);
-    rv = f->C_Login(h, CKU_SO, (CK_UTF8CHAR *)so_pin, strlen(so_pin));
+    rv = P11_C(f, C_Login, h, CKU_SO, (CK_UTF8CHAR *)so_pin, strlen(so_pin));
     if (rv != CKR_OK) {
         p11_error_set(rv, "C_Login", tok, NULL, "as security officer");
     } else {
-        rv = f->C_InitPIN(h, (CK_UTF8CHAR *)user_pin, strlen(user_pin));
+        rv = P11_C(f, C_InitPIN, h, (CK_UTF8CHAR *)user_pin, strlen(user_pin));
         if (rv != CKR_OK)
             p11_error_set(rv, "C_InitPIN", tok, NULL, NULL);
-        f->C_Logout(h);
+        P11_C(f, C_Logout, h);
     }
-    f->C_CloseSession(h);
+    P11_C(f, C_CloseSession, h);
     return rv;
 }
 
@@ -752,7 +752,7 @@ CK_RV p11_token_init(p11_token *tok, const char *so_pin, const char *label,
         return rv;
     p11_token_drop_pin(tok);
     tok->has_refused = false;
-    rv = tok->mod->funcs->C_InitToken(tok->slot, (CK_UTF8CHAR *)so_pin,
+    rv = P11_C(tok->mod->funcs, C_InitToken, tok->slot, (CK_UTF8CHAR *)so_pin,
                                       strlen(so_pin), padded);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_InitToken", tok, NULL, NULL);

@@ -19,7 +19,7 @@ CK_RV p11_find_handles(p11_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 
     *out = NULL;
     *count = 0;
-    rv = f->C_FindObjectsInit(s->h, tmpl, n);
+    rv = P11_C(f, C_FindObjectsInit, s->h, tmpl, n);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_FindObjectsInit", s->tok, NULL, NULL);
     do {
@@ -29,7 +29,7 @@ CK_RV p11_find_handles(p11_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
             break;
         }
         list = grown;
-        rv = f->C_FindObjects(s->h, list + cnt, 64, &got);
+        rv = P11_C(f, C_FindObjects, s->h, list + cnt, 64, &got);
         if (rv != CKR_OK) {
             p11_error_set(rv, "C_FindObjects", s->tok, NULL, NULL);
             break;
@@ -37,7 +37,7 @@ CK_RV p11_find_handles(p11_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
         cnt += got;
     } while (got == 64);
     /* Always end the search, or the session stays busy. */
-    f->C_FindObjectsFinal(s->h);
+    P11_C(f, C_FindObjectsFinal, s->h);
     if (rv != CKR_OK) {
         free(list);
         return rv;
@@ -62,7 +62,7 @@ static CK_RV read_id_label(p11_session *s, CK_OBJECT_HANDLE h, p11_obj *obj)
     CK_ATTRIBUTE a[2] = { { CKA_ID, NULL, 0 }, { CKA_LABEL, NULL, 0 } };
     CK_RV rv;
 
-    rv = f->C_GetAttributeValue(s->h, h, a, 2);
+    rv = P11_C(f, C_GetAttributeValue, s->h, h, a, 2);
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID
         && rv != CKR_ATTRIBUTE_SENSITIVE)
         return p11_error_set(rv, "C_GetAttributeValue", s->tok, NULL,
@@ -83,7 +83,7 @@ static CK_RV read_id_label(p11_session *s, CK_OBJECT_HANDLE h, p11_obj *obj)
             b[nb++] = a[0];
         if (a[1].ulValueLen)
             b[nb++] = a[1];
-        rv = f->C_GetAttributeValue(s->h, h, b, nb);
+        rv = P11_C(f, C_GetAttributeValue, s->h, h, b, nb);
         if (rv != CKR_OK)
             return p11_error_set(rv, "C_GetAttributeValue", s->tok, NULL,
                                  "reading CKA_ID and CKA_LABEL");
@@ -109,16 +109,16 @@ CK_RV p11_obj_from_handle(p11_token *tok, p11_session *s, CK_OBJECT_HANDLE h,
     CK_RV rv;
 
     *out = NULL;
-    rv = f->C_GetAttributeValue(s->h, h, a, 2);
+    rv = P11_C(f, C_GetAttributeValue, s->h, h, a, 2);
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID)
         return p11_error_set(rv, "C_GetAttributeValue", tok, NULL, NULL);
     if (cls == CKO_CERTIFICATE)
         b.type = CKA_CERTIFICATE_TYPE;
     if (cls == CKO_CERTIFICATE || cls == CKO_PUBLIC_KEY
         || cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY)
-        (void)f->C_GetAttributeValue(s->h, h, &b, 1);
+        (void)P11_C(f, C_GetAttributeValue, s->h, h, &b, 1);
     if (cls == CKO_PRIVATE_KEY)
-        (void)f->C_GetAttributeValue(s->h, h, &c, 1);
+        (void)P11_C(f, C_GetAttributeValue, s->h, h, &c, 1);
     obj = calloc(1, sizeof(*obj));
     if (!obj)
         return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
@@ -183,7 +183,7 @@ static bool session_logged_in(p11_session *s)
 {
     CK_SESSION_INFO si;
 
-    if (s->tok->mod->funcs->C_GetSessionInfo(s->h, &si) != CKR_OK)
+    if (P11_C(s->tok->mod->funcs, C_GetSessionInfo, s->h, &si) != CKR_OK)
         return false;
     return si.state == CKS_RO_USER_FUNCTIONS
            || si.state == CKS_RW_USER_FUNCTIONS;
@@ -498,14 +498,14 @@ static CK_RV get_attr_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
 
     free(aa->val);
     aa->val = NULL;
-    rv = f->C_GetAttributeValue(s->h, h, &a, 1);
+    rv = P11_C(f, C_GetAttributeValue, s->h, h, &a, 1);
     if (rv == CKR_OK && a.ulValueLen == (CK_ULONG)-1)
         rv = CKR_ATTRIBUTE_TYPE_INVALID;
     if (rv == CKR_OK) {
         a.pValue = aa->val = malloc(a.ulValueLen ? a.ulValueLen : 1);
         if (!a.pValue)
             return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
-        rv = f->C_GetAttributeValue(s->h, h, &a, 1);
+        rv = P11_C(f, C_GetAttributeValue, s->h, h, &a, 1);
     }
     if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE)
         return rv;
@@ -550,7 +550,7 @@ bool p11_obj_get_bool(p11_obj *obj, CK_ATTRIBUTE_TYPE type, bool dflt)
 
 static CK_RV destroy_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
 {
-    CK_RV rv = s->tok->mod->funcs->C_DestroyObject(s->h, h);
+    CK_RV rv = P11_C(s->tok->mod->funcs, C_DestroyObject, s->h, h);
 
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_DestroyObject", s->tok,

@@ -41,14 +41,14 @@ static CK_RV sign_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
     CK_ULONG len = *oa->outlen;
     CK_RV rv;
 
-    rv = f->C_SignInit(s->h, oa->mech, h);
+    rv = P11_C(f, C_SignInit, s->h, oa->mech, h);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_SignInit", s->tok,
                              p11_obj_describe(oa->key), NULL);
     rv = maybe_ctx_login(s, oa);
     if (rv != CKR_OK)
         return rv;
-    rv = f->C_Sign(s->h, (CK_BYTE *)oa->in, oa->inlen, oa->out, &len);
+    rv = P11_C(f, C_Sign, s->h, (CK_BYTE *)oa->in, oa->inlen, oa->out, &len);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_Sign", s->tok, p11_obj_describe(oa->key),
                              NULL);
@@ -63,14 +63,14 @@ static CK_RV decrypt_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
     CK_ULONG len = *oa->outlen;
     CK_RV rv;
 
-    rv = f->C_DecryptInit(s->h, oa->mech, h);
+    rv = P11_C(f, C_DecryptInit, s->h, oa->mech, h);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_DecryptInit", s->tok,
                              p11_obj_describe(oa->key), NULL);
     rv = maybe_ctx_login(s, oa);
     if (rv != CKR_OK)
         return rv;
-    rv = f->C_Decrypt(s->h, (CK_BYTE *)oa->in, oa->inlen, oa->out, &len);
+    rv = P11_C(f, C_Decrypt, s->h, (CK_BYTE *)oa->in, oa->inlen, oa->out, &len);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_Decrypt", s->tok,
                              p11_obj_describe(oa->key), NULL);
@@ -136,12 +136,12 @@ static CK_RV derive_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
     CK_OBJECT_HANDLE secret = CK_INVALID_HANDLE;
     CK_RV rv;
 
-    rv = f->C_DeriveKey(s->h, &mech, h, tmpl, 6, &secret);
+    rv = P11_C(f, C_DeriveKey, s->h, &mech, h, tmpl, 6, &secret);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_DeriveKey", s->tok,
                              p11_obj_describe(da->key), "ECDH");
-    rv = f->C_GetAttributeValue(s->h, secret, &val, 1);
-    f->C_DestroyObject(s->h, secret);
+    rv = P11_C(f, C_GetAttributeValue, s->h, secret, &val, 1);
+    P11_C(f, C_DestroyObject, s->h, secret);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_GetAttributeValue", s->tok,
                              p11_obj_describe(da->key),

@@ -46,12 +46,12 @@ static CK_RV open_session(p11_token *tok, struct p11_session **out)
         return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
     s->tok = tok;
     s->gen = atomic_load(&tok->gen);
-    rv = f->C_OpenSession(tok->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+    rv = P11_C(f, C_OpenSession, tok->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
                           NULL, NULL, &s->h);
     s->rw = rv == CKR_OK;
     /* A write-protected token still serves read-only sessions. */
     if (rv == CKR_TOKEN_WRITE_PROTECTED)
-        rv = f->C_OpenSession(tok->slot, CKF_SERIAL_SESSION, NULL, NULL,
+        rv = P11_C(f, C_OpenSession, tok->slot, CKF_SERIAL_SESSION, NULL, NULL,
                               &s->h);
     if (rv != CKR_OK) {
         free(s);
@@ -142,7 +142,7 @@ void p11_session_release(p11_session *s, CK_RV rv)
     pthread_mutex_unlock(&tok->lock);
     if (s) {
         if (close_it)
-            tok->mod->funcs->C_CloseSession(s->h);
+            P11_C(tok->mod->funcs, C_CloseSession, s->h);
         free(s);
     }
 }

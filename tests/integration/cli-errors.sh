@@ -4,7 +4,7 @@
 # nothing changed, and never a PIN in any output, log or ps listing.
 set -u
 . "$top_srcdir/tests/lib/token.sh"
-plan 24
+plan 23
 
 p11ca --pin-source "$PINFILE" key gen --uri "$TOKURI;object=k1" --type ec:P-256 >/dev/null
 FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
