@@ -36,6 +36,24 @@ void prov_raise_at(prov_ctx *ctx, int reason, const char *file, int line,
     va_end(ap);
 }
 
+/* The core's vset_error with a real (empty) va_list and no format. */
+static void set_reason_only(prov_ctx *ctx, int reason, ...)
+{
+    va_list ap;
+
+    va_start(ap, reason);
+    ctx->up_vset_error(ctx->handle, (uint32_t)reason, NULL, ap);
+    va_end(ap);
+}
+
+void prov_raise_reason(prov_ctx *ctx, int reason)
+{
+    if (!ctx || !ctx->up_new_error || !ctx->up_vset_error)
+        return;
+    ctx->up_new_error(ctx->handle);
+    set_reason_only(ctx, reason);
+}
+
 static int reason_for(CK_RV rv)
 {
     switch (rv) {

@@ -44,13 +44,14 @@ prov_key *prov_key_new_public(prov_ctx *ctx, prov_key_type type)
     return key_alloc(ctx, type);
 }
 
-int prov_key_set_public(prov_key *key, EVP_PKEY *pk)
+int prov_key_set_public(prov_key *key, EVP_PKEY *pk, bool has_private)
 {
     char group[64];
     size_t len = 0;
 
     EVP_PKEY_free(key->pub);
     key->pub = pk;
+    key->sw_private = has_private && !key->priv;
     key->bits = (unsigned)EVP_PKEY_get_bits(pk);
     key->max_sig = (size_t)EVP_PKEY_get_size(pk);
     key->curve_nid = NID_undef;
@@ -164,7 +165,7 @@ prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri)
         return NULL;
     }
     key->priv = p11_obj_ref(priv);
-    prov_key_set_public(key, pk);
+    prov_key_set_public(key, pk, false);
     key->uri = p11_obj_uri(priv);
     if (!key->uri || (uri && !keep_auth(key, uri))) {
         prov_raise(ctx, PROV_R_INTERNAL, "out of memory");

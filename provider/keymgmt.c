@@ -6,7 +6,9 @@
 
 #include <openssl/core_object.h>
 #include <openssl/objects.h>
+#include <openssl/ec.h>
 #include <openssl/params.h>
+#include <openssl/rsa.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,6 +27,9 @@ static OSSL_FUNC_keymgmt_get_params_fn km_get_params;
 static OSSL_FUNC_keymgmt_import_fn km_import;
 static OSSL_FUNC_keymgmt_export_fn km_export;
 static OSSL_FUNC_keymgmt_dup_fn km_dup;
+static OSSL_FUNC_keymgmt_set_params_fn km_set_params;
+static OSSL_FUNC_keymgmt_settable_params_fn km_settable;
+static OSSL_FUNC_keymgmt_gen_set_template_fn km_gen_set_template;
 static OSSL_FUNC_keymgmt_gen_set_params_fn km_gen_set_params;
 static OSSL_FUNC_keymgmt_gen_fn km_gen;
 static OSSL_FUNC_keymgmt_gen_cleanup_fn km_gen_cleanup;
@@ -51,7 +56,7 @@ static int km_has(const void *keydata, int selection)
 
     if (!key)
         return 0;
-    if (PRIV_SELECTED(selection) && !key->priv)
+    if (PRIV_SELECTED(selection) && !key->priv && !key->sw_private)
         return 0;
     if ((PUB_SELECTED(selection)
          || (selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS))
@@ -141,44 +146,49 @@ static const OSSL_PARAM ed_gettable_tbl[] = {
     OSSL_PARAM_END,
 };
 
-/*
- * Import: public parts only.  A private key is never taken into the
- * provider (it would be a software key pretending to be a token key); the
- * public half is enough to match a certificate or to be an ECDH peer.
- */
-static int km_import_typed(prov_key *key, int selection,
-                           const OSSL_PARAM params[])
+/* Whether @params carry private key material. */
+static bool has_private_params(const OSSL_PARAM params[])
 {
-    const char *name = key->type == PROV_KEY_RSA_PSS
-                           ? "RSA-PSS"
-                           : prov_key_type_name(key->type);
-    int what = PUB_SELECTED(selection) ? EVP_PKEY_PUBLIC_KEY
-                                       : EVP_PKEY_KEY_PARAMETERS;
+    return OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY)
+           || OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_D);
+}
+
+/*
+ * Import makes a software key: public parts (a peer, a certificate's key)
+ * or a whole software keypair when OpenSSL gives us one (our keymgmt won a
+ * fetch by name).  Nothing is ever written to a token here, and a token
+ * key is never replaced by imported data.
+ */
+static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
+{
+    prov_key *key = keydata;
+    bool want_priv;
+    int what;
     EVP_PKEY_CTX *pctx;
     EVP_PKEY *pk = NULL;
 
+    if (!key)
+        return 0;
     if (key->priv) {
         prov_raise(key->ctx, PROV_R_BAD_INPUT,
                    "a token key cannot be replaced by imported data");
         return 0;
     }
-    pctx = EVP_PKEY_CTX_new_from_name(key->ctx->swctx, name, NULL);
+    want_priv = PRIV_SELECTED(selection) && has_private_params(params);
+    what = want_priv                   ? EVP_PKEY_KEYPAIR
+           : PUB_SELECTED(selection) ? EVP_PKEY_PUBLIC_KEY
+                                       : EVP_PKEY_KEY_PARAMETERS;
+    pctx = EVP_PKEY_CTX_new_from_name(key->ctx->swctx,
+                                      prov_key_type_name(key->type), NULL);
     if (!pctx || EVP_PKEY_fromdata_init(pctx) <= 0
         || EVP_PKEY_fromdata(pctx, &pk, what, (OSSL_PARAM *)params) <= 0) {
         EVP_PKEY_CTX_free(pctx);
         prov_raise(key->ctx, PROV_R_BAD_INPUT, "cannot import %s key data",
-                   name);
+                   prov_key_type_name(key->type));
         return 0;
     }
     EVP_PKEY_CTX_free(pctx);
-    return prov_key_set_public(key, pk);
-}
-
-static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
-{
-    if (!keydata)
-        return 0;
-    return km_import_typed(keydata, selection, params);
+    return prov_key_set_public(key, pk, want_priv);
 }
 
 static const OSSL_PARAM rsa_import_tbl[] = {
@@ -203,9 +213,10 @@ static const OSSL_PARAM ed_import_tbl[] = {
 };
 
 /*
- * Export: public parts and domain parameters, never private parts.  A
- * request that includes the private key fails with a reason; OpenSSL then
- * compares keys the other way round (importing the other key here).
+ * Export: a token key gives its public parts and domain parameters, never
+ * its private part (the request fails with a reason; OpenSSL then compares
+ * keys the other way round, importing the other key here).  A software key
+ * exports like any software key.
  */
 static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb,
                      void *cbarg)
@@ -216,18 +227,29 @@ static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb,
 
     if (!key || !key->pub)
         return 0;
-    if (PRIV_SELECTED(selection)) {
-        if (key->priv)
+    if (PRIV_SELECTED(selection) && key->priv) {
+        /*
+         * OpenSSL probes with "everything" at every operation init that
+         * tries another provider first, and drops the error: raising it
+         * there would cost time for nothing.  A real request is told why.
+         */
+        if (selection != OSSL_KEYMGMT_SELECT_ALL)
             prov_raise(key->ctx, PROV_R_NOT_EXPORTABLE,
                        "%s: the private key stays on the token (export the "
                        "public key, or use the key through its URI)",
                        key->uri);
+        else
+            prov_raise_reason(key->ctx, PROV_R_NOT_EXPORTABLE);
         return 0;
     }
-    what = PUB_SELECTED(selection) ? EVP_PKEY_PUBLIC_KEY
-                                   : EVP_PKEY_KEY_PARAMETERS;
+    if (PRIV_SELECTED(selection) && key->sw_private)
+        what = EVP_PKEY_KEYPAIR;
+    else if (PUB_SELECTED(selection) || PRIV_SELECTED(selection))
+        what = EVP_PKEY_PUBLIC_KEY;
+    else
+        what = EVP_PKEY_KEY_PARAMETERS;
     if (EVP_PKEY_todata(key->pub, what, &params) <= 0) {
-        prov_raise(key->ctx, PROV_R_INTERNAL, "cannot export public key");
+        prov_raise(key->ctx, PROV_R_INTERNAL, "cannot export key data");
         return 0;
     }
     ok = cb(params, cbarg);
@@ -237,8 +259,69 @@ static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb,
 
 static void *km_dup(const void *keydata_from, int selection)
 {
-    /* Keys are immutable once made: sharing is a copy. */
-    return prov_key_ref((prov_key *)keydata_from);
+    const prov_key *from = keydata_from;
+    prov_key *key;
+    EVP_PKEY *pk;
+
+    /* Token keys are immutable once made: sharing is a copy. */
+    if (!from || from->priv)
+        return prov_key_ref((prov_key *)from);
+    key = prov_key_new_public(from->ctx, from->type);
+    if (!key || !from->pub)
+        return key;
+    pk = EVP_PKEY_dup(from->pub);
+    if (!pk || !prov_key_set_public(key, pk, from->sw_private)) {
+        EVP_PKEY_free(pk);
+        prov_key_unref(key);
+        return NULL;
+    }
+    return key;
+}
+
+/*
+ * set_params: only for software keys; libssl sets the peer's encoded point
+ * on a key made from our parameters (EVP_PKEY_set1_encoded_public_key).
+ */
+/* Only include-public=1, which a token key always meets (`openssl ec`). */
+static bool token_key_unchanged(const OSSL_PARAM params[])
+{
+    int v;
+
+    for (const OSSL_PARAM *p = params; p->key; p++)
+        if (strcmp(p->key, OSSL_PKEY_PARAM_EC_INCLUDE_PUBLIC) != 0
+            || !OSSL_PARAM_get_int(p, &v) || v != 1)
+            return false;
+    return true;
+}
+
+static int km_set_params(void *keydata, const OSSL_PARAM params[])
+{
+    prov_key *key = keydata;
+
+    if (!key || !params || !params[0].key)
+        return 1;
+    if (key->priv && token_key_unchanged(params))
+        return 1;
+    if (key->priv || !key->pub) {
+        prov_raise(key->ctx, PROV_R_BAD_INPUT,
+                   "a token key's parameters cannot be changed");
+        return 0;
+    }
+    if (EVP_PKEY_set_params(key->pub, (OSSL_PARAM *)params) != 1)
+        return 0;
+    key->bits = (unsigned)EVP_PKEY_get_bits(key->pub);
+    key->max_sig = (size_t)EVP_PKEY_get_size(key->pub);
+    return 1;
+}
+
+static const OSSL_PARAM km_settable_tbl[] = {
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM *km_settable(void *provctx)
+{
+    return km_settable_tbl;
 }
 
 /* ------------------------------------------------------------------ */
@@ -254,6 +337,10 @@ struct gen_ctx {
     prov_ctx *ctx;
     prov_key_type type;
     p11_key_spec spec;
+    /* As given, for software keys (any size or curve OpenSSL knows). */
+    size_t rsa_bits;
+    char group[64];
+    bool params_only; /* domain parameters (libssl: an ECDHE group) */
     char *uri;
     char *label;
     char *id_hex;
@@ -265,8 +352,6 @@ static void *gen_init(prov_ctx *ctx, prov_key_type type, int selection,
 {
     struct gen_ctx *g;
 
-    if (!(selection & OSSL_KEYMGMT_SELECT_KEYPAIR))
-        return NULL; /* domain parameters alone: nothing to generate */
     g = calloc(1, sizeof(*g));
     if (!g) {
         prov_raise(ctx, PROV_R_INTERNAL, "out of memory");
@@ -274,6 +359,7 @@ static void *gen_init(prov_ctx *ctx, prov_key_type type, int selection,
     }
     g->ctx = ctx;
     g->type = type;
+    g->params_only = !(selection & OSSL_KEYMGMT_SELECT_KEYPAIR);
     switch (type) {
     case PROV_KEY_RSA:
     case PROV_KEY_RSA_PSS:
@@ -315,7 +401,6 @@ static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
 {
     struct gen_ctx *g = genctx;
     const OSSL_PARAM *p;
-    char spec[64];
     char *group = NULL;
     size_t bits;
 
@@ -325,18 +410,14 @@ static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
     if (p && g->spec.kind == P11_KEY_RSA) {
         if (!OSSL_PARAM_get_size_t(p, &bits))
             return 0;
-        snprintf(spec, sizeof(spec), "rsa:%zu", bits);
-        if (p11_key_spec_parse(spec, &g->spec) != CKR_OK)
-            return prov_raise_p11(g->ctx, p11_error_rv(), "key generation");
+        g->rsa_bits = bits;
     }
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
     if (p && g->spec.kind == P11_KEY_EC) {
         if (!OSSL_PARAM_get_utf8_string(p, &group, 0))
             return 0;
-        snprintf(spec, sizeof(spec), "ec:%s", group);
+        snprintf(g->group, sizeof(g->group), "%s", group);
         OPENSSL_free(group);
-        if (p11_key_spec_parse(spec, &g->spec) != CKR_OK)
-            return prov_raise_p11(g->ctx, p11_error_rv(), "key generation");
     }
     p = OSSL_PARAM_locate_const(params, GEN_PARAM_EPHEMERAL);
     if (p && !OSSL_PARAM_get_int(p, &g->ephemeral))
@@ -402,16 +483,77 @@ static int gen_target(struct gen_ctx *g, p11_uri **uri, bool *session_only)
     CK_RV rv;
 
     *session_only = !g->uri || g->ephemeral;
-    if (!str) {
-        prov_raise(g->ctx, PROV_R_BAD_INPUT,
-                   "key generation needs the token: -pkeyopt "
-                   "p11ca-uri:pkcs11:token=...;object=LABEL (or "
-                   "p11ca-default-token in the configuration)");
-        return 0;
-    }
     rv = p11_uri_parse(str, uri);
     if (rv != CKR_OK)
         return prov_raise_p11(g->ctx, rv, "p11ca-uri");
+    return 1;
+}
+
+/*
+ * No token named at all: a software key, as the default provider would
+ * make it.  This is what OpenSSL gets when our keymgmt wins a fetch by name
+ * (`-provider p11ca -provider default`, TLS ephemeral keys).
+ */
+static void *gen_software(struct gen_ctx *g)
+{
+    EVP_PKEY_CTX *pctx;
+    EVP_PKEY *pk = NULL;
+    prov_key *key = NULL;
+    int ok;
+
+    pctx = EVP_PKEY_CTX_new_from_name(g->ctx->swctx,
+                                      prov_key_type_name(g->type), NULL);
+    ok = pctx
+         && (g->params_only ? EVP_PKEY_paramgen_init(pctx)
+                            : EVP_PKEY_keygen_init(pctx)) > 0;
+    if (ok && g->spec.kind == P11_KEY_RSA && g->rsa_bits)
+        ok = EVP_PKEY_CTX_set_rsa_keygen_bits(pctx, (int)g->rsa_bits) > 0;
+    if (ok && g->spec.kind == P11_KEY_EC)
+        ok = EVP_PKEY_CTX_set_group_name(
+                 pctx, g->group[0] ? g->group : OBJ_nid2sn(g->spec.curve_nid))
+             > 0;
+    if (ok)
+        ok = EVP_PKEY_generate(pctx, &pk) > 0;
+    if (ok && (key = prov_key_new_public(g->ctx, g->type)) != NULL)
+        prov_key_set_public(key, pk, !g->params_only);
+    else
+        EVP_PKEY_free(pk);
+    if (!ok)
+        prov_raise(g->ctx, PROV_R_INTERNAL, "software key generation failed");
+    EVP_PKEY_CTX_free(pctx);
+    return key;
+}
+
+/* The token key's spec from what was asked: sizes and curves it supports. */
+static int gen_spec(struct gen_ctx *g)
+{
+    char spec[96];
+
+    if (g->spec.kind == P11_KEY_RSA && g->rsa_bits)
+        snprintf(spec, sizeof(spec), "rsa:%zu", g->rsa_bits);
+    else if (g->spec.kind == P11_KEY_EC && g->group[0])
+        snprintf(spec, sizeof(spec), "ec:%s", g->group);
+    else
+        return 1;
+    if (p11_key_spec_parse(spec, &g->spec) != CKR_OK)
+        return prov_raise_p11(g->ctx, p11_error_rv(), "key generation");
+    return 1;
+}
+
+/* A template key (libssl: the peer's parameters) gives the curve. */
+static int km_gen_set_template(void *genctx, void *templ)
+{
+    struct gen_ctx *g = genctx;
+    prov_key *t = templ;
+    char group[64];
+    size_t len = 0;
+
+    if (!g || !t || !t->pub || g->spec.kind != P11_KEY_EC)
+        return 1;
+    if (!EVP_PKEY_get_utf8_string_param(t->pub, OSSL_PKEY_PARAM_GROUP_NAME,
+                                        group, sizeof(group), &len))
+        return 0;
+    snprintf(g->group, sizeof(g->group), "%s", group);
     return 1;
 }
 
@@ -430,7 +572,9 @@ static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     p11_auth auth;
     CK_RV rv;
 
-    if (!gen_target(g, &uri, &session_only))
+    if (g->params_only || (!g->uri && !g->ctx->default_token))
+        return gen_software(g);
+    if (!gen_spec(g) || !gen_target(g, &uri, &session_only))
         return NULL;
     if (g->id_hex && !hex_id(g->id_hex, idbuf, sizeof(idbuf), &id_len)) {
         prov_raise(g->ctx, PROV_R_BAD_INPUT, "p11ca-id must be hex");
@@ -533,6 +677,10 @@ static void km_gen_cleanup(void *genctx)
         { OSSL_FUNC_KEYMGMT_EXPORT_TYPES,                                   \
           (void (*)(void))prefix##_export_types },                          \
         { OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))km_dup },                  \
+        { OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))km_set_params },    \
+        { OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, (void (*)(void))km_settable }, \
+        { OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,                               \
+          (void (*)(void))km_gen_set_template },                            \
         { OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))prefix##_gen_init },  \
         { OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,                                 \
           (void (*)(void))km_gen_set_params },                              \

@@ -45,7 +45,6 @@ typedef struct prov_ctx {
     char *pin_source;   /* p11ca-pin-source */
     char *pin_env;      /* p11ca-pin-env: name of a variable holding the PIN */
     char *default_token; /* p11ca-default-token: for generated session keys */
-    bool login_on_load; /* p11ca-login-behavior = on-load (default) | on-use */
 } prov_ctx;
 
 /* ------------------------------------------------------------------ */
@@ -61,6 +60,12 @@ void prov_raise_at(prov_ctx *ctx, int reason, const char *file, int line,
     __attribute__((format(printf, 6, 7)));
 #define prov_raise(ctx, reason, ...) \
     prov_raise_at((ctx), (reason), __FILE__, __LINE__, __func__, __VA_ARGS__)
+
+/*
+ * prov_raise_reason - raise @reason with its table text only: no formatting,
+ * for paths OpenSSL probes often and usually discards.
+ */
+void prov_raise_reason(prov_ctx *ctx, int reason);
 
 /*
  * prov_raise_p11 - raise the PKCS#11 layer's last error (call, token,
@@ -89,16 +94,23 @@ typedef enum prov_key_type {
 } prov_key_type;
 
 /*
- * A key: a private key on a token (with its public half in software), or a
- * public key alone (imported, e.g. a peer's ECDH key).  Immutable once
- * made, reference counted, shared between threads.
+ * A key, one of three kinds:
+ *  - a private key on a token (priv set), its public half in @pub;
+ *  - a software key (priv NULL): @pub in ctx->swctx holds the public half
+ *    and, when @sw_private, the private half too.  OpenSSL hands us such
+ *    keys whenever our keymgmt wins a fetch by name ("EC", "RSA"), e.g. for
+ *    TLS ephemeral keys or EVP_PKEY_fromdata(); every operation then runs
+ *    in software through the default provider, exactly as without us.
+ *  - a public key alone (an ECDH peer, a certificate's key to match).
+ * Token keys are immutable and shared by reference between threads.
  */
 typedef struct prov_key {
     _Atomic int refs;
     prov_ctx *ctx;
     prov_key_type type;
-    p11_obj *priv;      /* token private key, NULL for a public key */
-    EVP_PKEY *pub;      /* public half, in ctx->swctx */
+    p11_obj *priv;      /* token private key, NULL for a software key */
+    EVP_PKEY *pub;      /* public half (or software keypair), in swctx */
+    bool sw_private;    /* @pub holds a software private key */
     unsigned bits;
     int curve_nid;      /* EC: the curve */
     size_t max_sig;     /* largest signature, in bytes */
@@ -124,8 +136,17 @@ prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv,
 /* prov_key_new_public - an empty public key of @type (for import). */
 prov_key *prov_key_new_public(prov_ctx *ctx, prov_key_type type);
 
-/* prov_key_set_public - take @pk (in ctx->swctx) as the key's public half. */
-int prov_key_set_public(prov_key *key, EVP_PKEY *pk);
+/*
+ * prov_key_set_public - take @pk (in ctx->swctx) as the key's software half;
+ * @has_private says whether it holds a private key (software keys only).
+ */
+int prov_key_set_public(prov_key *key, EVP_PKEY *pk, bool has_private);
+
+/* prov_key_is_software - a software keypair: operations run in swctx. */
+static inline bool prov_key_is_software(const prov_key *key)
+{
+    return !key->priv && key->sw_private;
+}
 
 prov_key *prov_key_ref(prov_key *key);
 void prov_key_unref(prov_key *key);

@@ -17,6 +17,7 @@ static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
 static OSSL_FUNC_provider_get_params_fn prov_get_params;
 static OSSL_FUNC_provider_query_operation_fn prov_query_operation;
 static OSSL_FUNC_provider_get_reason_strings_fn prov_reason_strings;
+static OSSL_FUNC_provider_get_capabilities_fn prov_get_capabilities;
 
 #define ALG(names, funcs) { names, PROV_PROPS, funcs, NULL }
 #define ALG_DESC(names, funcs, desc) { names, PROV_PROPS, funcs, desc }
@@ -132,6 +133,59 @@ static const OSSL_ITEM *prov_reason_strings(void *provctx)
     return prov_reasons;
 }
 
+/*
+ * TLS groups of the EC curves.  libssl takes a group only from the provider
+ * whose keymgmt wins the fetch of its algorithm ("EC"); when that is ours
+ * (`-provider p11ca -provider default`), we must announce the groups, or
+ * ECDHE on P-256/P-384/P-521 disappears.  Ephemeral keys are then software
+ * keys in our keymgmt (or token session keys with p11ca-default-token).
+ */
+struct tls_group {
+    const char *name;
+    const char *internal;
+    unsigned int id;
+    unsigned int secbits;
+};
+
+static const struct tls_group tls_groups[] = {
+    { "secp256r1", "prime256v1", 23, 128 },
+    { "P-256", "prime256v1", 23, 128 },
+    { "secp384r1", "secp384r1", 24, 192 },
+    { "P-384", "secp384r1", 24, 192 },
+    { "secp521r1", "secp521r1", 25, 256 },
+    { "P-521", "secp521r1", 25, 256 },
+};
+
+static int prov_get_capabilities(void *provctx, const char *capability,
+                                 OSSL_CALLBACK *cb, void *arg)
+{
+    if (strcasecmp(capability, "TLS-GROUP") != 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(tls_groups) / sizeof(tls_groups[0]); i++) {
+        unsigned int id = tls_groups[i].id, bits = tls_groups[i].secbits;
+        int min_tls = 0x0301 /* TLS 1.0 */, max_tls = 0;
+        int min_dtls = 0xfeff /* DTLS 1.0 */, max_dtls = 0, kem = 0;
+        OSSL_PARAM p[] = {
+            OSSL_PARAM_utf8_string(OSSL_CAPABILITY_TLS_GROUP_NAME,
+                                   (char *)tls_groups[i].name, 0),
+            OSSL_PARAM_utf8_string(OSSL_CAPABILITY_TLS_GROUP_NAME_INTERNAL,
+                                   (char *)tls_groups[i].internal, 0),
+            OSSL_PARAM_utf8_string(OSSL_CAPABILITY_TLS_GROUP_ALG, (char *)"EC", 0),
+            OSSL_PARAM_uint(OSSL_CAPABILITY_TLS_GROUP_ID, &id),
+            OSSL_PARAM_uint(OSSL_CAPABILITY_TLS_GROUP_SECURITY_BITS, &bits),
+            OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_MIN_TLS, &min_tls),
+            OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_MAX_TLS, &max_tls),
+            OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_MIN_DTLS, &min_dtls),
+            OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_MAX_DTLS, &max_dtls),
+            OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_IS_KEM, &kem),
+            OSSL_PARAM_END,
+        };
+        if (!cb(p, arg))
+            return 0;
+    }
+    return 1;
+}
+
 static void prov_teardown(void *provctx)
 {
     prov_ctx *ctx = provctx;
@@ -155,6 +209,8 @@ static const OSSL_DISPATCH prov_dispatch[] = {
       (void (*)(void))prov_query_operation },
     { OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
       (void (*)(void))prov_reason_strings },
+    { OSSL_FUNC_PROVIDER_GET_CAPABILITIES,
+      (void (*)(void))prov_get_capabilities },
     { 0, NULL },
 };
 
@@ -165,7 +221,6 @@ struct prov_config {
     const char *pin_env;
     const char *single_session;
     const char *max_sessions;
-    const char *login_behavior;
     const char *finalize;
     const char *default_token;
     const char *debug;
@@ -185,8 +240,6 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
                             (char **)&c->single_session, 0),
         OSSL_PARAM_utf8_ptr("p11ca-max-sessions", (char **)&c->max_sessions,
                             0),
-        OSSL_PARAM_utf8_ptr("p11ca-login-behavior",
-                            (char **)&c->login_behavior, 0),
         OSSL_PARAM_utf8_ptr("p11ca-finalize", (char **)&c->finalize, 0),
         OSSL_PARAM_utf8_ptr("p11ca-default-token",
                             (char **)&c->default_token, 0),
@@ -244,8 +297,6 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     ctx->pin_env = dup_or_null(env_or(c->pin_env, "P11CA_PIN_ENV"));
     ctx->default_token = dup_or_null(env_or(c->default_token,
                                             "P11CA_DEFAULT_TOKEN"));
-    ctx->login_on_load = !(c->login_behavior
-                           && strcasecmp(c->login_behavior, "on-use") == 0);
     return ctx->p11 != NULL;
 }
 
@@ -303,8 +354,12 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     get_upcalls(ctx, in, &get_params);
     if (!read_config(handle, get_params, &cfg) || !apply_config(ctx, &cfg))
         goto fail;
-    /* A library context of our own for software work (digests, verify). */
-    ctx->swctx = OSSL_LIB_CTX_new();
+    /*
+     * A library context of our own for software work (digests, verify,
+     * public-key math), with the default provider.  Made from the core's
+     * dispatch so that BIO_new_from_core_bio() works in encoders.
+     */
+    ctx->swctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
     if (!ctx->swctx)
         goto fail;
     LOG_DBG(PROV, "p11ca provider %s initialised", PACKAGE_VERSION);

@@ -148,9 +148,11 @@ static int cmd_key_gen(struct cli *cli, int argc, char **argv)
         { "type", required_argument, NULL, 't' },
         { "label", required_argument, NULL, 'l' },
         { "id", required_argument, NULL, 'i' },
+        { "allowed-mechanisms", required_argument, NULL, 'm' },
         { 0 },
     };
     const struct cli_cmd *me = &cli_key_cmds[0];
+    const char *allowed = NULL;
     const char *uristr = NULL, *type = NULL, *label = NULL, *idstr = NULL;
     unsigned char idbuf[P11_MAX_ID_LEN];
     const unsigned char *id = NULL;
@@ -164,7 +166,7 @@ static int cmd_key_gen(struct cli *cli, int argc, char **argv)
     int c, rc, n;
     CK_RV rv;
 
-    while ((c = cli_getopt(cli, argc, argv, "hu:t:l:i:", opts)) != -1) {
+    while ((c = cli_getopt(cli, argc, argv, "hu:t:l:i:m:", opts)) != -1) {
         switch (c) {
         case 'h':
             return cli_help(me);
@@ -180,6 +182,9 @@ static int cmd_key_gen(struct cli *cli, int argc, char **argv)
         case 'i':
             idstr = optarg;
             break;
+        case 'm':
+            allowed = optarg;
+            break;
         default:
             return cli_usage_error(me, "bad option");
         }
@@ -192,6 +197,8 @@ static int cmd_key_gen(struct cli *cli, int argc, char **argv)
         return cli_usage_error(me, "too many arguments");
     if (p11_key_spec_parse(type, &spec) != CKR_OK)
         return cli_fail(p11_error_rv(), "--type");
+    if (allowed && p11_key_spec_allow(&spec, allowed) != CKR_OK)
+        return cli_fail(p11_error_rv(), "--allowed-mechanisms");
     rc = cli_parse_uri(uristr, &uri);
     if (rc != P11CA_OK)
         return rc;
@@ -398,7 +405,9 @@ const struct cli_cmd cli_key_cmds[] = {
       "--type TYPE\trsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, "
       "ec:P-521 or ed25519\n"
       "--label LABEL\tthe key label (default: object= of the URI)\n"
-      "--id HEX\tthe CKA_ID (default: id= of the URI, else 20 random bytes)",
+      "--id HEX\tthe CKA_ID (default: id= of the URI, else 20 random bytes)\n"
+      "--allowed-mechanisms LIST\trestrict the private key to these "
+      "mechanisms (CKA_ALLOWED_MECHANISMS), e.g. SHA256-RSA-PKCS,RSA-PKCS-PSS",
       cmd_key_gen },
     { "key", "list", "[--no-login] [URI]",
       "List the key pairs on the tokens that URI matches (all tokens without "

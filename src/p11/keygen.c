@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
+#include <stdio.h>
 
 static const struct {
     const char *names[4];
@@ -124,6 +126,8 @@ CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
     CK_RV rv;
 
     return_val_if_fail(spec && t, CKR_ARGUMENTS_BAD);
+    return_val_if_fail(spec->n_allowed <= P11_MAX_ALLOWED_MECHS,
+                       CKR_ARGUMENTS_BAD);
     memset(t, 0, sizeof(*t));
     if (id_len > sizeof(t->id) || (label && strlen(label) > P11_MAX_LABEL_LEN))
         return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
@@ -202,6 +206,12 @@ CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
     if (t->label[0]) {
         ADD(pub, np, CKA_LABEL, t->label, strlen(t->label));
         ADD(priv, nv, CKA_LABEL, t->label, strlen(t->label));
+    }
+    if (spec->n_allowed) {
+        memcpy(t->allowed, spec->allowed,
+               spec->n_allowed * sizeof(CK_MECHANISM_TYPE));
+        ADD(priv, nv, CKA_ALLOWED_MECHANISMS, t->allowed,
+            spec->n_allowed * sizeof(CK_MECHANISM_TYPE));
     }
     t->n_pub = np;
     t->n_priv = nv;
@@ -419,4 +429,84 @@ CK_RV p11_obj_key_info(p11_obj *obj, unsigned *bits, int *curve_nid)
     }
     free(v);
     return rv;
+}
+
+/* Mechanisms a key may be restricted to (CKA_ALLOWED_MECHANISMS). */
+static const struct {
+    CK_MECHANISM_TYPE mech;
+    const char *name;
+} mechs[] = {
+#define M(x) { x, #x }
+    M(CKM_RSA_PKCS), M(CKM_RSA_X_509), M(CKM_RSA_PKCS_OAEP),
+    M(CKM_RSA_PKCS_PSS), M(CKM_SHA1_RSA_PKCS), M(CKM_SHA224_RSA_PKCS),
+    M(CKM_SHA256_RSA_PKCS), M(CKM_SHA384_RSA_PKCS), M(CKM_SHA512_RSA_PKCS),
+    M(CKM_SHA1_RSA_PKCS_PSS), M(CKM_SHA224_RSA_PKCS_PSS),
+    M(CKM_SHA256_RSA_PKCS_PSS), M(CKM_SHA384_RSA_PKCS_PSS),
+    M(CKM_SHA512_RSA_PKCS_PSS), M(CKM_ECDSA), M(CKM_ECDSA_SHA1),
+    { 0x1043UL, "CKM_ECDSA_SHA224" }, { 0x1044UL, "CKM_ECDSA_SHA256" },
+    { 0x1045UL, "CKM_ECDSA_SHA384" }, { 0x1046UL, "CKM_ECDSA_SHA512" },
+    M(CKM_ECDH1_DERIVE), M(CKM_ECDH1_COFACTOR_DERIVE),
+    { 0x1057UL, "CKM_EDDSA" },
+#undef M
+};
+
+CK_RV p11_mech_parse(const char *name, CK_MECHANISM_TYPE *mech)
+{
+    char norm[64];
+    size_t n = 0;
+
+    return_val_if_fail(name && mech, CKR_ARGUMENTS_BAD);
+    /* Accept pkcs11-tool's spelling (SHA256-RSA-PKCS) and lower case. */
+    if (strncasecmp(name, "CKM_", 4) != 0)
+        n = (size_t)snprintf(norm, sizeof(norm), "CKM_");
+    for (const char *p = name; *p && n + 1 < sizeof(norm); p++)
+        norm[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    norm[n] = '\0';
+    for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++) {
+        if (strcmp(mechs[i].name, norm) == 0) {
+            *mech = mechs[i].mech;
+            return CKR_OK;
+        }
+    }
+    return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
+                         "unknown mechanism \"%s\"", name);
+}
+
+const char *p11_mech_name(CK_MECHANISM_TYPE mech)
+{
+    static _Thread_local char buf[32];
+
+    for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
+        if (mechs[i].mech == mech)
+            return mechs[i].name;
+    snprintf(buf, sizeof(buf), "CKM_0x%08lx", (unsigned long)mech);
+    return buf;
+}
+
+CK_RV p11_key_spec_allow(p11_key_spec *spec, const char *list)
+{
+    char item[64];
+    CK_RV rv;
+
+    return_val_if_fail(spec && list, CKR_ARGUMENTS_BAD);
+    spec->n_allowed = 0;
+    while (*list) {
+        size_t n = strcspn(list, ", ");
+        if (n == 0 || n >= sizeof(item))
+            return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
+                                 "bad mechanism list");
+        if (spec->n_allowed == P11_MAX_ALLOWED_MECHS)
+            return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
+                                 "at most %d mechanisms",
+                                 P11_MAX_ALLOWED_MECHS);
+        memcpy(item, list, n);
+        item[n] = '\0';
+        rv = p11_mech_parse(item, &spec->allowed[spec->n_allowed]);
+        if (rv != CKR_OK)
+            return rv;
+        spec->n_allowed++;
+        list += n;
+        list += strspn(list, ", ");
+    }
+    return CKR_OK;
 }

@@ -415,11 +415,31 @@ typedef enum p11_key_kind {
     P11_KEY_ED25519,
 } p11_key_kind;
 
+#define P11_MAX_ALLOWED_MECHS 16
+
 typedef struct p11_key_spec {
     p11_key_kind kind;
     unsigned bits;     /* RSA: 2048, 3072, 4096 */
     int curve_nid;     /* EC: NID_X9_62_prime256v1, NID_secp384r1, ... */
+    /* CKA_ALLOWED_MECHANISMS of the private key (none: not set). */
+    CK_MECHANISM_TYPE allowed[P11_MAX_ALLOWED_MECHS];
+    size_t n_allowed;
 } p11_key_spec;
+
+/*
+ * p11_mech_parse - "CKM_SHA256_RSA_PKCS", "SHA256-RSA-PKCS" or
+ * "sha256_rsa_pkcs" into @mech.  Returns CKR_OK or P11_RV_BAD_INPUT.
+ */
+CK_RV p11_mech_parse(const char *name, CK_MECHANISM_TYPE *mech) P11CA_WUR;
+
+/* p11_mech_name - "CKM_ECDSA" for @mech, "CKM_0x..." when unknown. */
+const char *p11_mech_name(CK_MECHANISM_TYPE mech);
+
+/*
+ * p11_key_spec_allow - parse a comma-separated list of mechanisms into
+ * @spec's allowed list.  Returns CKR_OK or P11_RV_BAD_INPUT.
+ */
+CK_RV p11_key_spec_allow(p11_key_spec *spec, const char *list) P11CA_WUR;
 
 /*
  * p11_key_spec_parse - "rsa:3072", "rsa" (3072), "ec:P-256", "ec:prime256v1",
@@ -442,7 +462,7 @@ typedef struct p11_keygen_tmpl {
     CK_MECHANISM mech;
     CK_ATTRIBUTE pub[16];
     CK_ULONG n_pub;
-    CK_ATTRIBUTE priv[16];
+    CK_ATTRIBUTE priv[20];
     CK_ULONG n_priv;
     /* backing storage */
     CK_BBOOL t, f;
@@ -455,6 +475,7 @@ typedef struct p11_keygen_tmpl {
     unsigned char id[P11_MAX_ID_LEN];
     size_t id_len;
     char label[P11_MAX_LABEL_LEN + 1];
+    CK_MECHANISM_TYPE allowed[P11_MAX_ALLOWED_MECHS];
 } p11_keygen_tmpl;
 
 CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,

@@ -10,3 +10,19 @@ CLI_TESTS = \
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS)
 
+# The provider through the openssl command and through EVP (tests/progs).
+PROVIDER_TESTS = \
+	tests/integration/provider-sign.sh \
+	tests/integration/provider-pki.sh \
+	tests/integration/provider-tls.sh \
+	tests/integration/provider-threads.sh \
+	tests/integration/provider-errors.sh \
+	tests/integration/provider-config.sh \
+	tests/integration/provider-order.sh \
+	tests/integration/provider-encode.sh \
+	tests/integration/provider-decrypt-derive.sh
+TESTS += $(PROVIDER_TESTS)
+EXTRA_DIST += $(PROVIDER_TESTS) tests/lib/tls.sh
+check_PROGRAMS += tests/progs/prov-evp
+tests_progs_prov_evp_SOURCES = tests/progs/prov-evp.c
+tests_progs_prov_evp_LDADD = $(CRYPTO_LIBS) -lpthread

@@ -13,7 +13,11 @@ if [ ! -f "$OPENSSL_MODULES/p11ca.so" ]; then
 fi
 # In sanitizer builds the provider needs the ASan runtime loaded first by
 # the (uninstrumented) openssl command; leaks of openssl itself are not ours.
+# OPENSSL_ENV is that environment for commands that start openssl
+# themselves: `env $OPENSSL_ENV setsid -w openssl ...`.
+OPENSSL_ENV="P11CA_TEST=1"
 if [ -n "${SANITIZER_PRELOAD:-}" ]; then
+    OPENSSL_ENV="LD_PRELOAD=$SANITIZER_PRELOAD ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
     openssl() {
         LD_PRELOAD="$SANITIZER_PRELOAD" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
             command openssl "$@"

@@ -1,0 +1,39 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# The provider under concurrency and fork, through EVP and OSSL_STORE:
+# many threads signing with one key, keys opened and freed while others
+# sign, forked children signing with their parent's key.
+set -u
+. "$top_srcdir/tests/lib/prov.sh"
+keygen tec ec:P-256
+keygen trsa rsa:2048
+keygen ted ed25519
+run() { # run the driver; its TAP lines are ours
+    if [ -n "${SANITIZER_PRELOAD:-}" ]; then
+        LD_PRELOAD=$SANITIZER_PRELOAD ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+            run_prog prov-evp "$@"
+    else
+        run_prog prov-evp "$@"
+    fi
+}
+{
+    run threads "$(privuri tec)" 8 100 | grep -v '^1\.\.'
+    run threads "$(privuri trsa)" 8 50 | grep -v '^1\.\.'
+    run threads "$(privuri ted)" 4 50 | grep -v '^1\.\.'
+    run fork "$(privuri tec)" 4 | grep -v '^1\.\.'
+    run fork "$(privuri trsa)" 2 | grep -v '^1\.\.'
+    if [ -n "${VALGRIND:-}" ]; then
+        P11CA_VALGRIND=1 run threads "$(privuri tec)" 4 10 >"$TT/vg.out" 2>&1
+        if [ $? -eq 0 ] && ! grep -q '^not ok' "$TT/vg.out"; then
+            echo "ok - threads under valgrind memcheck: no errors, no leaks"
+        else
+            echo "not ok - threads under valgrind memcheck"
+            sed 's/^/# /' "$TT/vg.out" | tail -n 40
+        fi
+    fi
+} >"$TT/tap"
+n=$(grep -cE '^(not )?ok' "$TT/tap")
+echo "1..$n"
+# Number the lines so the driver sees one sequence.
+awk '/^(not )?ok/ { sub(/ok [0-9]+ -|ok -/, "ok " ++i " -") } { print }' "$TT/tap"
+! grep -q '^not ok' "$TT/tap"

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Drives the provider through EVP and OSSL_STORE from many threads and
+ * from forked children; every signature is verified in software. */
+#include "config.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+#include <openssl/rand.h>
+#include <openssl/store.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static OSSL_LIB_CTX *libctx;
+static EVP_PKEY *verify_key; /* software copy of the public key */
+static _Atomic int failures;
+static int iterations = 100;
+static const char *key_uri;
+
+static void tap(int ok, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int tap_n;
+
+static void tap(int ok, const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("%sok %d - ", ok ? "" : "not ", ++tap_n);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+static void print_errors(void)
+{
+    unsigned long e;
+    char buf[256];
+
+    while ((e = ERR_get_error()) != 0) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+        printf("# %s\n", buf);
+    }
+}
+
+/* Load the private key at @uri through OSSL_STORE in our library context. */
+static EVP_PKEY *load_key(const char *uri)
+{
+    OSSL_STORE_CTX *sc;
+    EVP_PKEY *pk = NULL;
+
+    sc = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (!sc)
+        return NULL;
+    OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY);
+    while (!pk && !OSSL_STORE_eof(sc)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(sc);
+        if (info && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            pk = OSSL_STORE_INFO_get1_PKEY(info);
+        OSSL_STORE_INFO_free(info);
+        if (!info)
+            break;
+    }
+    OSSL_STORE_close(sc);
+    return pk;
+}
+
+/* A software public key (default library context) to check signatures. */
+static EVP_PKEY *software_public(EVP_PKEY *pk)
+{
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    EVP_PKEY *pub = NULL;
+    int n = i2d_PUBKEY(pk, &der);
+
+    if (n > 0) {
+        p = der;
+        pub = d2i_PUBKEY(NULL, &p, n);
+    }
+    OPENSSL_free(der);
+    return pub;
+}
+
+/* Sign a random message with @pk and verify it in software. */
+static int sign_once(EVP_PKEY *pk)
+{
+    unsigned char msg[64], sig[1024];
+    size_t siglen = sizeof(sig);
+    const char *md = EVP_PKEY_is_a(pk, "ED25519") ? NULL : "SHA256";
+    EVP_MD_CTX *m = EVP_MD_CTX_new(), *v = EVP_MD_CTX_new();
+    int ok = 0;
+
+    if (!m || !v || RAND_bytes(msg, sizeof(msg)) != 1)
+        goto out;
+    if (EVP_DigestSignInit_ex(m, NULL, md, libctx, NULL, pk, NULL) != 1
+        || EVP_DigestSign(m, sig, &siglen, msg, sizeof(msg)) != 1)
+        goto out;
+    if (EVP_DigestVerifyInit_ex(v, NULL, md, NULL, NULL, verify_key, NULL)
+            != 1
+        || EVP_DigestVerify(v, sig, siglen, msg, sizeof(msg)) != 1)
+        goto out;
+    ok = 1;
+out:
+    if (!ok)
+        print_errors();
+    EVP_MD_CTX_free(m);
+    EVP_MD_CTX_free(v);
+    return ok;
+}
+
+static void *signer(void *arg)
+{
+    EVP_PKEY *pk = arg;
+
+    for (int i = 0; i < iterations; i++)
+        if (!sign_once(pk))
+            atomic_fetch_add(&failures, 1);
+    return NULL;
+}
+
+/* Open and free the key again and again while others sign with it. */
+static void *churner(void *arg)
+{
+    for (int i = 0; i < iterations / 4 + 1; i++) {
+        EVP_PKEY *pk = load_key(key_uri);
+        if (!pk || !sign_once(pk)) {
+            print_errors();
+            atomic_fetch_add(&failures, 1);
+        }
+        EVP_PKEY_free(pk);
+    }
+    return NULL;
+}
+
+static void run_threads(EVP_PKEY *pk, int nthreads)
+{
+    pthread_t t[64];
+    int n = nthreads > 32 ? 32 : nthreads;
+
+    atomic_store(&failures, 0);
+    for (int i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, signer, pk);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    tap(atomic_load(&failures) == 0,
+        "%d threads x %d signatures with one key, all verified (%d failed)",
+        n, iterations, atomic_load(&failures));
+
+    atomic_store(&failures, 0);
+    for (int i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, i % 2 ? churner : signer, pk);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    tap(atomic_load(&failures) == 0,
+        "%d threads opening/freeing the key while others sign (%d failed)",
+        n, atomic_load(&failures));
+}
+
+static void run_fork(EVP_PKEY *pk, int children)
+{
+    int good = 0;
+
+    tap(sign_once(pk), "parent signs before fork");
+    for (int i = 0; i < children; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            int ok = 1;
+            for (int j = 0; j < 10; j++)
+                ok &= sign_once(pk);
+            fflush(stdout);
+            _exit(ok ? 0 : 1);
+        }
+        if (pid > 0) {
+            int st = 0;
+            waitpid(pid, &st, 0);
+            if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+                good++;
+        }
+    }
+    tap(good == children, "%d of %d forked children signed with the "
+        "parent's key", good, children);
+    tap(sign_once(pk), "parent signs after its children exited");
+}
+
+int main(int argc, char **argv)
+{
+    OSSL_PROVIDER *p11ca, *deflt;
+    EVP_PKEY *pk;
+    const char *mode;
+    int n;
+
+    if (argc < 4) {
+        fprintf(stderr, "usage: prov-evp threads|fork URI N [ITER]\n");
+        return 2;
+    }
+    mode = argv[1];
+    key_uri = argv[2];
+    n = atoi(argv[3]);
+    if (argc > 4)
+        iterations = atoi(argv[4]);
+    libctx = OSSL_LIB_CTX_new();
+    p11ca = OSSL_PROVIDER_load(libctx, "p11ca");
+    deflt = OSSL_PROVIDER_load(libctx, "default");
+    if (!p11ca || !deflt) {
+        print_errors();
+        printf("Bail out! cannot load the providers\n");
+        return 1;
+    }
+    pk = load_key(key_uri);
+    verify_key = pk ? software_public(pk) : NULL;
+    tap(pk && verify_key, "key loaded through OSSL_STORE");
+    if (!pk || !verify_key) {
+        print_errors();
+        return 1;
+    }
+    if (strcmp(mode, "threads") == 0)
+        run_threads(pk, n);
+    else
+        run_fork(pk, n);
+    EVP_PKEY_free(pk);
+    EVP_PKEY_free(verify_key);
+    OSSL_PROVIDER_unload(p11ca);
+    OSSL_PROVIDER_unload(deflt);
+    OSSL_LIB_CTX_free(libctx);
+    printf("1..%d\n", tap_n);
+    return 0;
+}
