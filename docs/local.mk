@@ -2,7 +2,7 @@
 # docs/: man pages and guides. docs/p11ca.1 is made by `p11ca man` from the
 # command table that also prints --help; `make update-man` refreshes it and
 # tests/integration/cli-help.sh fails when it is stale.
-dist_man_MANS += docs/p11ca.1
+dist_man_MANS += docs/p11ca.1 docs/p11ca-provider.7
 EXTRA_DIST += docs/internals/p11.md
 
 update-man: src/p11ca$(EXEEXT)

@@ -23,7 +23,7 @@ AM_TESTS_ENVIRONMENT = \
 # is not: tests preload the runtimes for openssl (tests/lib/prov.sh).
 if ENABLE_SANITIZERS
 VALGRIND_FOR_TESTS =
-SANITIZER_PRELOAD = $(ASAN_RUNTIME) $(UBSAN_RUNTIME)
+SANITIZER_PRELOAD = $(ASAN_RUNTIME):$(UBSAN_RUNTIME)
 TEST_ASAN_OPTIONS = detect_odr_violation=0:abort_on_error=0
 else
 VALGRIND_FOR_TESTS = $(VALGRIND)

@@ -6,7 +6,7 @@
 # explicit module path, a debug log without PINs.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 12
+plan 13
 
 keygen ck ec:P-256
 printf 'data\n' >"$TT/data"
@@ -16,7 +16,7 @@ T="timeout 120"
 # System-wide: OPENSSL_CONF activates p11ca and default for every program.
 export OPENSSL_CONF="$TT/openssl.cnf"
 check "openssl.cnf: a token key without -provider and without a PIN in the URI" \
-    $T openssl dgst -sha256 -sign "$TOKURI;object=ck;type=private" -out "$TT/sig" "$TT/data"
+    env $OPENSSL_ENV $T openssl dgst -sha256 -sign "$TOKURI;object=ck;type=private" -out "$TT/sig" "$TT/data"
 check "the signature verifies in software" \
     env -u OPENSSL_CONF openssl dgst -sha256 -verify "$TT/ck.pub" -signature "$TT/sig" "$TT/data"
 check "system-wide: softhsm2-util (SoftHSM2 uses OpenSSL) does not hang" \
@@ -26,8 +26,25 @@ check "system-wide: pkcs11-tool on SoftHSM2 does not hang" \
 check "system-wide: the p11ca command (provider loaded in its process too)" \
     env $OPENSSL_ENV $T "$top_builddir/src/p11ca" --pin-source "$PINFILE" key list "$TOKURI"
 check "system-wide: signing through SoftHSM2 while p11ca is active in its OpenSSL" \
-    $T openssl pkeyutl -sign -inkey "$TOKURI;object=ck;type=private" -in "$TT/ck.pub" -rawin -digest sha256 -out "$TT/sig2"
+    env $OPENSSL_ENV $T openssl pkeyutl -sign -inkey "$TOKURI;object=ck;type=private" -in "$TT/ck.pub" -rawin -digest sha256 -out "$TT/sig2"
 unset OPENSSL_CONF
+
+# No PIN anywhere: the openssl command asks on its terminal, through the
+# passphrase callback it gives the store (script(1) provides a terminal).
+if command -v script >/dev/null; then
+    (sleep 2; cat "$PINFILE"; printf '\n') | env $OPENSSL_ENV script -q -c \
+        "openssl pkey $PROV -in '$TOKURI;object=ck;type=private' -pubout" \
+        /dev/null >"$TT/prompt.out" 2>&1
+    if grep -q 'Enter pass phrase for token "p11ca-test":' "$TT/prompt.out" \
+        && grep -q 'BEGIN PUBLIC KEY' "$TT/prompt.out"; then
+        ok "the PIN is asked through the application's passphrase prompt"
+    else
+        not_ok "the PIN is asked through the application's passphrase prompt"
+        diag "$(head -n 5 "$TT/prompt.out")"
+    fi
+else
+    skip "script(1) not installed"
+fi
 
 # p11ca-pin-env: the PIN from an environment variable named in the config.
 sed -e "s|^p11ca-pin-source = .*|p11ca-pin-env = P11CA_TEST_TOKEN_PIN|" \
