@@ -194,3 +194,51 @@ bool prov_key_allows(const prov_key *key, CK_MECHANISM_TYPE mech)
             return true;
     return false;
 }
+
+#define KEY_CACHE_MAX 64
+
+prov_key *prov_key_cache_get(prov_ctx *ctx, p11_obj *obj)
+{
+    prov_key *found = NULL;
+
+    if (!ctx->cache_keys)
+        return NULL;
+    pthread_mutex_lock(&ctx->cache_lock);
+    for (size_t i = 0; i < ctx->n_cache && !found; i++)
+        if (p11_obj_same(ctx->cache[i]->priv, obj))
+            found = prov_key_ref(ctx->cache[i]);
+    pthread_mutex_unlock(&ctx->cache_lock);
+    return found;
+}
+
+void prov_key_cache_put(prov_ctx *ctx, prov_key *key)
+{
+    prov_key *evicted = NULL;
+
+    if (!ctx->cache_keys || !key->priv)
+        return;
+    pthread_mutex_lock(&ctx->cache_lock);
+    if (!ctx->cache)
+        ctx->cache = calloc(KEY_CACHE_MAX, sizeof(*ctx->cache));
+    if (ctx->cache) {
+        /* Full: the oldest goes (it stays alive while someone holds it). */
+        if (ctx->n_cache == KEY_CACHE_MAX) {
+            evicted = ctx->cache[0];
+            memmove(ctx->cache, ctx->cache + 1,
+                    (KEY_CACHE_MAX - 1) * sizeof(*ctx->cache));
+            ctx->n_cache--;
+        }
+        ctx->cache[ctx->n_cache++] = prov_key_ref(key);
+    }
+    pthread_mutex_unlock(&ctx->cache_lock);
+    prov_key_unref(evicted);
+}
+
+void prov_key_cache_clear(prov_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_cache; i++)
+        prov_key_unref(ctx->cache[i]);
+    free(ctx->cache);
+    ctx->cache = NULL;
+    ctx->n_cache = 0;
+}

@@ -8,6 +8,7 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -45,7 +46,19 @@ typedef struct prov_ctx {
     char *pin_source;   /* p11ca-pin-source */
     char *pin_env;      /* p11ca-pin-env: name of a variable holding the PIN */
     char *default_token; /* p11ca-default-token: for generated session keys */
+    int login;          /* p11ca-login-behavior: PROV_LOGIN_* */
+    /* p11ca-cache-keys: keys the store made, reused by later loads. */
+    bool cache_keys;
+    pthread_mutex_t cache_lock;
+    struct prov_key **cache;
+    size_t n_cache;
 } prov_ctx;
+
+enum {
+    PROV_LOGIN_AUTO = 0, /* when a private key is needed */
+    PROV_LOGIN_ALWAYS,   /* before any search (tokens hiding public objects) */
+    PROV_LOGIN_NEVER,    /* never (the application logs in, or no PINs) */
+};
 
 /* ------------------------------------------------------------------ */
 /* Errors (err.c)                                                      */
@@ -150,6 +163,19 @@ static inline bool prov_key_is_software(const prov_key *key)
 
 prov_key *prov_key_ref(prov_key *key);
 void prov_key_unref(prov_key *key);
+
+/*
+ * prov_key_cache_get - a key the store made before for the same token
+ * object as @obj (same token, class, id, label and handle), with a new
+ * reference; NULL when there is none or caching is off.
+ */
+prov_key *prov_key_cache_get(prov_ctx *ctx, p11_obj *obj);
+
+/* prov_key_cache_put - remember @key (takes its own reference). */
+void prov_key_cache_put(prov_ctx *ctx, prov_key *key);
+
+/* prov_key_cache_clear - drop every cached key (provider teardown). */
+void prov_key_cache_clear(prov_ctx *ctx);
 
 /* prov_key_auth - the key's PIN sources (config fallbacks included). */
 void prov_key_auth(const prov_key *key, p11_auth *auth);

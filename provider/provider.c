@@ -192,6 +192,8 @@ static void prov_teardown(void *provctx)
 
     if (!ctx)
         return;
+    prov_key_cache_clear(ctx);
+    pthread_mutex_destroy(&ctx->cache_lock);
     p11_ctx_free(ctx->p11);
     OSSL_LIB_CTX_free(ctx->swctx);
     free(ctx->pin_source);
@@ -223,6 +225,8 @@ struct prov_config {
     const char *max_sessions;
     const char *finalize;
     const char *default_token;
+    const char *login_behavior;
+    const char *cache_keys;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -243,6 +247,9 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
         OSSL_PARAM_utf8_ptr("p11ca-finalize", (char **)&c->finalize, 0),
         OSSL_PARAM_utf8_ptr("p11ca-default-token",
                             (char **)&c->default_token, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-login-behavior",
+                            (char **)&c->login_behavior, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-cache-keys", (char **)&c->cache_keys, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level,
@@ -277,6 +284,9 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+static int apply_login(prov_ctx *ctx, const char *v);
+static int apply_cache(prov_ctx *ctx, const char *v);
+
 static int apply_config(prov_ctx *ctx, const struct prov_config *c)
 {
     p11_config pc = { 0 };
@@ -297,7 +307,37 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     ctx->pin_env = dup_or_null(env_or(c->pin_env, "P11CA_PIN_ENV"));
     ctx->default_token = dup_or_null(env_or(c->default_token,
                                             "P11CA_DEFAULT_TOKEN"));
-    return ctx->p11 != NULL;
+    return apply_login(ctx, env_or(c->login_behavior, "P11CA_LOGIN_BEHAVIOR"))
+           && apply_cache(ctx, env_or(c->cache_keys, "P11CA_CACHE_KEYS"))
+           && ctx->p11 != NULL;
+}
+
+static int apply_login(prov_ctx *ctx, const char *v)
+{
+    if (!v || strcasecmp(v, "auto") == 0)
+        ctx->login = PROV_LOGIN_AUTO;
+    else if (strcasecmp(v, "always") == 0)
+        ctx->login = PROV_LOGIN_ALWAYS;
+    else if (strcasecmp(v, "never") == 0)
+        ctx->login = PROV_LOGIN_NEVER;
+    else {
+        prov_raise(ctx, PROV_R_BAD_INPUT, "p11ca-login-behavior = %s: use "
+                   "auto, always or never", v);
+        return 0;
+    }
+    return 1;
+}
+
+static int apply_cache(prov_ctx *ctx, const char *v)
+{
+    ctx->cache_keys = !v || is_yes(v);
+    if (!v || is_yes(v) || strcasecmp(v, "no") == 0
+        || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0
+        || strcasecmp(v, "off") == 0)
+        return 1;
+    prov_raise(ctx, PROV_R_BAD_INPUT, "p11ca-cache-keys = %s: use yes or no",
+               v);
+    return 0;
 }
 
 static void get_upcalls(prov_ctx *ctx, const OSSL_DISPATCH *in,
@@ -351,6 +391,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     if (!ctx)
         return 0;
     ctx->handle = handle;
+    pthread_mutex_init(&ctx->cache_lock, NULL);
     get_upcalls(ctx, in, &get_params);
     if (!read_config(handle, get_params, &cfg) || !apply_config(ctx, &cfg))
         goto fail;

@@ -108,12 +108,14 @@ static int search_class(struct store_ctx *sc, CK_OBJECT_CLASS cls,
     size_t n = 0;
     p11_auth auth;
     CK_RV rv;
+    bool login = sc->ctx->login == PROV_LOGIN_ALWAYS
+                 || (cls == CKO_PRIVATE_KEY
+                     && sc->ctx->login != PROV_LOGIN_NEVER);
 
-    if (cls == CKO_PRIVATE_KEY) {
+    if (login) {
         /* Log in first, with the application's prompt if needed. */
         p11_token **toks = NULL;
         size_t nt = 0;
-        prov_auth_config(sc->ctx, &auth);
         p11_auth_from_uri(&auth, sc->uri);
         if (!auth.pin_value && !auth.pin_source)
             prov_auth_config(sc->ctx, &auth);
@@ -126,8 +128,7 @@ static int search_class(struct store_ctx *sc, CK_OBJECT_CLASS cls,
         if (rv != CKR_OK)
             return prov_raise_p11(sc->ctx, rv, "loading a private key");
     }
-    rv = p11_obj_find(prov_p11(sc->ctx), sc->uri, cls,
-                      cls == CKO_PRIVATE_KEY, &objs, &n);
+    rv = p11_obj_find(prov_p11(sc->ctx), sc->uri, cls, login, &objs, &n);
     if (rv == P11_RV_NO_TOKEN)
         return prov_raise_p11(sc->ctx, rv, "pkcs11: store");
     if (rv != CKR_OK)
@@ -195,11 +196,15 @@ static int deliver_private(struct store_ctx *sc, p11_obj *obj,
                            OSSL_CALLBACK *cb, void *cbarg)
 {
     int type = OSSL_OBJECT_PKEY, ok;
-    prov_key *key = prov_key_from_obj(sc->ctx, obj, sc->uri);
+    prov_key *key = prov_key_cache_get(sc->ctx, obj);
     OSSL_PARAM params[5];
 
-    if (!key)
-        return 0;
+    if (!key) {
+        key = prov_key_from_obj(sc->ctx, obj, sc->uri);
+        if (!key)
+            return 0;
+        prov_key_cache_put(sc->ctx, key);
+    }
     params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
     params[1] = OSSL_PARAM_construct_utf8_string(
         OSSL_OBJECT_PARAM_DATA_TYPE, (char *)prov_key_type_name(key->type), 0);

@@ -564,3 +564,24 @@ CK_RV p11_obj_destroy(p11_obj *obj, const p11_auth *auth)
     return p11_run(obj->tok, P11_SESSION_RW | P11_SESSION_LOGIN, auth, obj,
                    destroy_fn, obj);
 }
+
+bool p11_obj_same(p11_obj *a, p11_obj *b)
+{
+    CK_OBJECT_HANDLE ha, hb;
+
+    if (a == b)
+        return true;
+    if (!a || !b || a->tok != b->tok || a->cls != b->cls
+        || a->subtype != b->subtype || a->id_len != b->id_len
+        || memcmp(a->id, b->id, a->id_len) != 0
+        || strcmp(a->label, b->label) != 0)
+        return false;
+    pthread_mutex_lock(&a->lock);
+    ha = a->gen ? a->h : CK_INVALID_HANDLE;
+    pthread_mutex_unlock(&a->lock);
+    pthread_mutex_lock(&b->lock);
+    hb = b->gen ? b->h : CK_INVALID_HANDLE;
+    pthread_mutex_unlock(&b->lock);
+    /* A key deleted and made again under the same name has a new handle. */
+    return ha != CK_INVALID_HANDLE && ha == hb;
+}

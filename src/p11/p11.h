@@ -363,6 +363,12 @@ const unsigned char *p11_obj_id(const p11_obj *obj, size_t *len);
 const char *p11_obj_label(const p11_obj *obj);      /* "" when none */
 bool p11_obj_always_authenticate(const p11_obj *obj);
 
+/*
+ * p11_obj_same - whether @a and @b are the same token object as far as
+ * their cached handles tell (same token, class, type, id, label, handle).
+ */
+bool p11_obj_same(p11_obj *a, p11_obj *b);
+
 /* p11_obj_describe - 'key "root" (id 01ab)' in a thread-local buffer. */
 const char *p11_obj_describe(const p11_obj *obj);
 

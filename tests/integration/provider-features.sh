@@ -1,0 +1,66 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Provider settings that change how it talks to the token: login behaviour,
+# the key cache, and TLS ephemeral keys made on the token as session
+# objects when token operations are preferred (?provider=p11ca).
+set -u
+. "$top_srcdir/tests/lib/prov.sh"
+. "$top_srcdir/tests/lib/tls.sh"
+trap 'stop_servers; rm -rf "$TT"' EXIT
+plan 10
+
+FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
+keygen fk ec:P-256
+printf 'data\n' >"$TT/data"
+
+# Login behaviour.
+P11CA_LOGIN_BEHAVIOR=never should_fail 1 'no private key matches' \
+    "login-behavior never: private keys are not searched with a login" \
+    openssl pkey $PROV -in "$(privuri fk)" -pubout
+P11CA_LOGIN_BEHAVIOR=always check "login-behavior always: certificates and keys after a login" \
+    openssl storeutl $PROV "$TOKURI;$PINQ"
+P11CA_LOGIN_BEHAVIOR=sometimes should_fail 1 'p11ca-login-behavior = sometimes' \
+    "a bad setting is refused with its name" openssl pkey $PROV -in "$(privuri fk)" -pubout
+
+# The key cache: a program that loads the same key again and again reads
+# its attributes once (counted in the fault module's call log).
+count_attr_reads() { # count_attr_reads yes|no
+    rm -f "$TT/calls.log"
+    P11CA_CACHE_KEYS=$1 P11CA_MODULE=$FAULTY FAULTY_PKCS11_MODULE=$SOFTHSM_MODULE \
+        FAULTY_PKCS11_LOG=$TT/calls.log run_prog prov-evp threads "$(privuri fk)" 2 20 \
+        >"$TT/evp.out" 2>&1 || echo "# prov-evp failed" >&2
+    grep -c ' C_GetAttributeValue ' "$TT/calls.log"
+}
+with=$(count_attr_reads yes)
+without=$(count_attr_reads no)
+if [ "$with" -gt 0 ] && [ "$with" -lt "$without" ]; then
+    ok "the key cache saves attribute reads ($with with it, $without without)"
+else
+    not_ok "the key cache saves attribute reads ($with with it, $without without)"
+fi
+assert_grep '^ok .*threads opening/freeing the key' "$TT/evp.out" "keys load and sign without the cache too"
+
+# Ephemeral ECDHE keys on the token: a session object, derived on the token.
+openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$TT/ca.key" -subj "/CN=Eph CA" -days 2 -out "$TT/ca.pem" 2>/dev/null
+openssl req $PROV -new -key "$(privuri fk)" -subj "/CN=server.test" -out "$TT/srv.csr"
+openssl x509 -req -in "$TT/srv.csr" -CA "$TT/ca.pem" -CAkey "$TT/ca.key" \
+    -CAcreateserial -days 1 -out "$TT/srv.pem" 2>/dev/null
+before=$(p11ca --pin-source "$PINFILE" key list --json "$TOKURI" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+port=$(free_port)
+rm -f "$TT/calls.log"
+P11CA_DEFAULT_TOKEN="$TOKURI;$PINQ" P11CA_MODULE=$FAULTY FAULTY_PKCS11_MODULE=$SOFTHSM_MODULE \
+    FAULTY_PKCS11_LOG=$TT/calls.log start_server "$TT/s.log" $PROV \
+    -propquery '?provider=p11ca' -accept "127.0.0.1:$port" -naccept 1 -www \
+    -tls1_3 -groups P-256 -cert "$TT/srv.pem" -key "$(privuri fk)"
+wait_port "$port"
+printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -connect "127.0.0.1:$port" -tls1_3 \
+    -groups P-256 -brief -ign_eof -CAfile "$TT/ca.pem" >"$TT/c.log" 2>&1
+wait "$SERVER_PID" 2>/dev/null
+assert_grep 'Verification: OK' "$TT/c.log" "TLS 1.3 handshake with token-preferred operations"
+assert_grep 'Server Temp Key: ECDH, prime256v1' "$TT/c.log" "ECDHE on P-256"
+assert_grep ' C_GenerateKeyPair CKR_OK' "$TT/calls.log" "the ephemeral key was generated on the token"
+assert_grep ' C_DeriveKey CKR_OK' "$TT/calls.log" "the shared secret was derived on the token"
+after=$(p11ca --pin-source "$PINFILE" key list --json "$TOKURI" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+assert_eq "$after" "$before" "the ephemeral key was a session object: nothing stored on the token"
+done_testing
