@@ -16,6 +16,8 @@ struct p11_module {
     char *name;      /* p11-kit module name, or the path */
     char *path;      /* file name */
     char *real;      /* realpath() of the file, for comparisons */
+    CK_INFO info;    /* C_GetInfo, read at load */
+    bool has_info;
     bool by_path;    /* loaded with p11_kit_module_load */
 };
 
@@ -65,6 +67,7 @@ struct p11_token {
     _Atomic bool mechs_loaded;
     CK_MECHANISM_TYPE *mechs;
     CK_MECHANISM_INFO *mech_info;
+    _Atomic unsigned char *mech_state; /* 1: mech_info[i] was read */
     CK_ULONG n_mechs;
 };
 

@@ -115,6 +115,8 @@ static CK_RV add_module(p11_ctx *ctx, CK_FUNCTION_LIST *funcs, bool by_path,
         m->name = strdup(m->path);
     if (m->path)
         m->real = realpath(m->path, NULL);
+    /* Read once: URIs with library-* attributes are matched against it. */
+    m->has_info = P11_C(funcs, C_GetInfo, &m->info) == CKR_OK;
     ctx->n_mods++;
     if (out)
         *out = m;
@@ -309,6 +311,7 @@ void p11_token_free(p11_token *tok)
     p11_token_drop_pin(tok);
     free(tok->mechs);
     free(tok->mech_info);
+    free(tok->mech_state);
     pthread_cond_destroy(&tok->cond);
     pthread_mutex_destroy(&tok->login_lock);
     pthread_mutex_destroy(&tok->lock);
@@ -397,7 +400,6 @@ static bool module_matches(const struct p11_module *m, const p11_uri *uri)
 {
     const char *name = uri ? p11_uri_get0_module_name(uri) : NULL;
     const char *path = uri ? p11_uri_get0_module_path(uri) : NULL;
-    CK_INFO info;
 
     if (name && (!m->name || strcmp(name, m->name) != 0)) {
         /* module-name= may also name the file ("libsofthsm2"). */
@@ -408,8 +410,9 @@ static bool module_matches(const struct p11_module *m, const p11_uri *uri)
     }
     if (path && !same_file(m, path))
         return false;
-    if (uri && P11_C(m->funcs, C_GetInfo, &info) == CKR_OK
-        && !p11_kit_uri_match_module_info(p11_uri_get0_kit(uri), &info))
+    if (uri && m->has_info
+        && !p11_kit_uri_match_module_info(p11_uri_get0_kit(uri),
+                                          (CK_INFO *)&m->info))
         return false;
     return true;
 }
@@ -620,19 +623,38 @@ static void load_mechs(p11_token *tok)
         return;
     tok->mechs = calloc(n, sizeof(*tok->mechs));
     tok->mech_info = calloc(n, sizeof(*tok->mech_info));
-    if (!tok->mechs || !tok->mech_info
+    tok->mech_state = calloc(n, sizeof(*tok->mech_state));
+    if (!tok->mechs || !tok->mech_info || !tok->mech_state
         || P11_C(f, C_GetMechanismList, tok->slot, tok->mechs, &n) != CKR_OK) {
         free(tok->mechs);
         free(tok->mech_info);
+        free(tok->mech_state);
         tok->mechs = NULL;
         tok->mech_info = NULL;
+        tok->mech_state = NULL;
         return;
     }
-    for (CK_ULONG i = 0; i < n; i++)
-        if (P11_C(f, C_GetMechanismInfo, tok->slot, tok->mechs[i],
-                                  &tok->mech_info[i]) != CKR_OK)
-            memset(&tok->mech_info[i], 0, sizeof(tok->mech_info[i]));
+    /* Mechanism details are read when someone asks (a token lists dozens). */
     tok->n_mechs = n;
+}
+
+/* The info of mechanism @i, read on first use and then kept. */
+static const CK_MECHANISM_INFO *mech_info(p11_token *tok, CK_ULONG i)
+{
+    CK_MECHANISM_INFO mi;
+
+    if (atomic_load_explicit(&tok->mech_state[i], memory_order_acquire))
+        return &tok->mech_info[i];
+    if (P11_C(tok->mod->funcs, C_GetMechanismInfo, tok->slot, tok->mechs[i],
+              &mi) != CKR_OK)
+        memset(&mi, 0, sizeof(mi));
+    pthread_mutex_lock(&tok->lock);
+    if (!atomic_load(&tok->mech_state[i])) {
+        tok->mech_info[i] = mi;
+        atomic_store_explicit(&tok->mech_state[i], 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&tok->lock);
+    return &tok->mech_info[i];
 }
 
 bool p11_token_has_mechanism(p11_token *tok, CK_MECHANISM_TYPE mech,
@@ -650,12 +672,16 @@ bool p11_token_has_mechanism(p11_token *tok, CK_MECHANISM_TYPE mech,
         pthread_mutex_unlock(&tok->lock);
     }
     for (CK_ULONG i = 0; i < tok->n_mechs; i++) {
+        const CK_MECHANISM_INFO *mi;
         if (tok->mechs[i] != mech)
             continue;
-        if (flags && (tok->mech_info[i].flags & flags) != flags)
+        if (!flags && !info)
+            return true;
+        mi = mech_info(tok, i);
+        if (flags && (mi->flags & flags) != flags)
             return false;
         if (info)
-            *info = tok->mech_info[i];
+            *info = *mi;
         return true;
     }
     return false;

@@ -7,7 +7,7 @@ set -u
 . "$top_srcdir/tests/lib/prov.sh"
 . "$top_srcdir/tests/lib/tls.sh"
 trap 'stop_servers; rm -rf "$TT"' EXIT
-plan 10
+plan 13
 
 FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
 keygen fk ec:P-256
@@ -39,6 +39,31 @@ else
     not_ok "the key cache saves attribute reads ($with with it, $without without)"
 fi
 assert_grep '^ok .*threads opening/freeing the key' "$TT/evp.out" "keys load and sign without the cache too"
+
+# Steady state: exactly two PKCS#11 calls per signature (C_SignInit and
+# C_Sign): the difference between 120 and 20 signatures in one process.
+calls_for() { # calls_for KEY N: the call log of a process making N signatures
+    rm -f "$TT/calls-$2.log"
+    P11CA_MODULE=$FAULTY FAULTY_PKCS11_MODULE=$SOFTHSM_MODULE \
+        FAULTY_PKCS11_LOG=$TT/calls-$2.log run_prog prov-evp sign "$(privuri "$1")" "$2" \
+        >/dev/null 2>&1
+    awk '{ print $2 }' "$TT/calls-$2.log" | sort | uniq -c | awk '{ print $2, $1 }' >"$TT/count-$2"
+}
+keygen fr rsa:2048
+for k in fk fr; do
+    calls_for $k 20
+    calls_for $k 120
+    delta=$(join -a1 -a2 -e 0 -o 0,1.2,2.2 "$TT/count-20" "$TT/count-120" \
+        | awk '$2 != $3 { printf "%s+%d ", $1, $3 - $2 }')
+    assert_eq "$delta" "C_Sign+100 C_SignInit+100 " \
+        "$k: 100 more signatures cost exactly 100 C_SignInit and 100 C_Sign"
+done
+keygen fe ed25519
+calls_for fe 20
+calls_for fe 120
+delta=$(join -a1 -a2 -e 0 -o 0,1.2,2.2 "$TT/count-20" "$TT/count-120" \
+    | awk '$2 != $3 { printf "%s+%d ", $1, $3 - $2 }')
+assert_eq "$delta" "C_Sign+100 C_SignInit+100 " "Ed25519: 2 calls per signature too"
 
 # Ephemeral ECDHE keys on the token: a session object, derived on the token.
 openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \

@@ -198,7 +198,7 @@ int main(int argc, char **argv)
     int n;
 
     if (argc < 4) {
-        fprintf(stderr, "usage: prov-evp threads|fork URI N [ITER]\n");
+        fprintf(stderr, "usage: prov-evp threads|fork|sign URI N [ITER]\n");
         return 2;
     }
     mode = argv[1];
@@ -221,10 +221,16 @@ int main(int argc, char **argv)
         print_errors();
         return 1;
     }
-    if (strcmp(mode, "threads") == 0)
+    if (strcmp(mode, "threads") == 0) {
         run_threads(pk, n);
-    else
+    } else if (strcmp(mode, "sign") == 0) {
+        int good = 0;
+        for (int i = 0; i < n; i++)
+            good += sign_once(pk);
+        tap(good == n, "%d of %d signatures made and verified", good, n);
+    } else {
         run_fork(pk, n);
+    }
     EVP_PKEY_free(pk);
     EVP_PKEY_free(verify_key);
     OSSL_PROVIDER_unload(p11ca);
