@@ -18,9 +18,13 @@ src_libp11ca_p11_la_LIBADD = src/libp11ca-common.la $(P11KIT_LIBS) \
 
 bin_PROGRAMS += src/p11ca
 src_p11ca_SOURCES = \
-	src/cli/main.c src/cli/cli.h src/cli/util.c \
+	src/cli/main.c src/cli/cli.h src/cli/util.c src/cli/zip.c \
+	src/cli/cmd_certreg.c src/cli/cmd_index.c src/cli/cmd_p12.c \
 	src/cli/cmd_token.c src/cli/cmd_key.c \
 	src/cli/cmd_cert.c
 src_p11ca_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 src_p11ca_LDADD = src/libp11ca-p11.la $(JANSSON_LIBS) $(CRYPTO_LIBS) \
 	$(P11KIT_LIBS)
+
+include src/registry/local.mk
+include src/ca/local.mk

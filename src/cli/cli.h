@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "common/rc.h"
@@ -36,6 +37,30 @@ struct cli_cmd {
 extern const struct cli_cmd cli_token_cmds[];
 extern const struct cli_cmd cli_key_cmds[];
 extern const struct cli_cmd cli_cert_cmds[];
+extern const struct cli_cmd cli_audit_cmds[];
+extern const struct cli_cmd cli_index_cmds[];
+extern const struct cli_cmd cli_p12_cmds[];
+extern const struct cli_cmd cli_ca_cmds[];    /* cmd_ca.c */
+extern const struct cli_cmd cli_issue_cmds[]; /* cmd_issue.c */
+extern const struct cli_cmd cli_crl_cmds[];   /* cmd_crl.c */
+
+/* Registry verbs of the cert group (cmd_certreg.c). */
+int cmd_certreg_list(struct cli *cli, int argc, char **argv);
+int cmd_cert_show(struct cli *cli, int argc, char **argv);
+int cmd_cert_activate(struct cli *cli, int argc, char **argv);
+int cmd_cert_deactivate(struct cli *cli, int argc, char **argv);
+int cmd_cert_revoke(struct cli *cli, int argc, char **argv);
+int cmd_cert_delete(struct cli *cli, int argc, char **argv);
+int cmd_cert_register(struct cli *cli, int argc, char **argv);
+int cmd_cert_register_ca(struct cli *cli, int argc, char **argv);
+
+struct ca;
+/* cli_open_ca - open the CA directory @dir (or $P11CA_CA_DIR); prints the
+ * error itself. */
+int cli_open_ca(const char *dir, struct ca **out);
+/* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix; durations: 30d, 12h, 90m, 2w. */
+int cli_parse_time(const char *s, int64_t *t);
+int cli_parse_duration(const char *s, int64_t *secs);
 
 /* Options every command accepts; their values start at CLI_OPT_COMMON. */
 #define CLI_OPT_COMMON 1000
@@ -101,5 +126,18 @@ int cli_json_print(json_t *j);
 /* cli_read_file - read at most @max bytes of @path; malloc'd, NUL-ended. */
 int cli_read_file(const char *path, size_t max, unsigned char **out,
                   size_t *len);
+
+/* A file for zip_write. */
+struct zip_entry {
+    const char *name;
+    unsigned char *data;
+    size_t len;
+};
+
+/*
+ * zip_write - a zip archive of @n stored (uncompressed) files to @f, for
+ * certificate downloads.  Returns P11CA_OK or P11CA_E_IO.
+ */
+int zip_write(FILE *f, const struct zip_entry *e, size_t n);
 
 #endif

@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_CERT_FILE (1024 * 1024)
 
@@ -248,9 +249,32 @@ out:
     return rc;
 }
 
+/* A pkcs11: URI or --token means the certificates on tokens. */
+static bool lists_tokens(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strncasecmp(argv[i], "pkcs11:", 7) == 0
+            || strcmp(argv[i], "--token") == 0)
+            return true;
+    return false;
+}
+
+static int cmd_token_certs(struct cli *cli, int argc, char **argv);
+
 static int cmd_cert_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, { 0 } };
+    if (!lists_tokens(argc, argv))
+        return cmd_certreg_list(cli, argc, argv);
+    return cmd_token_certs(cli, argc, argv);
+}
+
+static int cmd_token_certs(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        { "token", no_argument, NULL, 't' },
+        { 0 },
+    };
     const struct cli_cmd *me = &cli_cert_cmds[1];
     p11_obj **objs = NULL;
     p11_uri *uri = NULL;
@@ -260,7 +284,8 @@ static int cmd_cert_list(struct cli *cli, int argc, char **argv)
     CK_RV rv;
 
     while ((c = cli_getopt(cli, argc, argv, "h", opts)) != -1)
-        return c == 'h' ? cli_help(me) : cli_usage_error(me, "bad option");
+        if (c != 't')
+            return c == 'h' ? cli_help(me) : cli_usage_error(me, "bad option");
     if (argc - optind > 1)
         return cli_usage_error(me, "too many arguments");
     rc = cli_parse_uri(argv[optind], &uri);
@@ -305,8 +330,60 @@ const struct cli_cmd cli_cert_cmds[] = {
       "--authority\tmark it as a CA certificate (CKA_CERTIFICATE_CATEGORY "
       "2); no key needed",
       cmd_cert_import },
-    { "cert", "list", "[URI]",
-      "List the certificates on the tokens that URI matches (all without "
-      "it).", "", cmd_cert_list },
+    { "cert", "list", "[--dir DIR] [FILTERS] | [--token] [URI]",
+      "List the certificates of the CA's registry, filtered; or, with a "
+      "pkcs11: URI (or --token), the certificates on the tokens it matches.",
+      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
+      "--serial HEX, --cn CN, --ou OU, --client-id ID, --profile P\texact "
+      "matches\n"
+      "--status S\tactivated, not-activated, registered-not-activated, "
+      "revoked\n"
+      "--issued-after DATE, --issued-before DATE\twhen recorded\n"
+      "--expires-after DATE, --expires-before DATE\tnot-after range\n"
+      "--expiring DURATION\tvalid now and expiring within 30d, 12h, ...\n"
+      "--expired\talready expired\n"
+      "--valid\tvalid now\n"
+      "--limit N\tat most N\n"
+      "--token\tlist certificates on tokens (all of them without a URI)",
+      cmd_cert_list },
+    { "cert", "show", "[--dir DIR] [--pem] SERIAL",
+      "Show a certificate of the registry: its fields, status and status "
+      "history.",
+      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
+      "--pem\talso print the certificate",
+      cmd_cert_show },
+    { "cert", "activate", "[--dir DIR] [--why TEXT] SERIAL",
+      "Activate a not-activated or registered certificate (its client ID "
+      "must not be held by another activated certificate).",
+      "--why TEXT\tthe reason, for the audit trail", cmd_cert_activate },
+    { "cert", "deactivate", "[--dir DIR] [--why TEXT] SERIAL",
+      "Deactivate an activated certificate.",
+      "--why TEXT\tthe reason, for the audit trail", cmd_cert_deactivate },
+    { "cert", "revoke",
+      "[--dir DIR] [--reason R] [--invalidity DATE] [--why TEXT] "
+      "(SERIAL | FILTERS)",
+      "Revoke a certificate, or every certificate the filters match (one "
+      "audited action). Revocation is final. Lost card: --client-id ID.",
+      "--reason R\tRFC 5280 reason: unspecified, keyCompromise, "
+      "cACompromise, affiliationChanged, superseded, cessationOfOperation, "
+      "certificateHold, privilegeWithdrawn, aACompromise\n"
+      "--invalidity DATE\twhen the key is believed compromised\n"
+      "--why TEXT\tfree text for the audit trail\n"
+      "--client-id ID, --ou OU, --profile P, --issued-before DATE, ...\tbulk "
+      "revocation filters (as for cert list)",
+      cmd_cert_revoke },
+    { "cert", "delete", "[--dir DIR] [--why TEXT] SERIAL",
+      "Delete a certificate from the registry. Refused while it is activated, "
+      "and for a revoked certificate that has not expired (the CRL must "
+      "keep listing it).",
+      "--why TEXT\tthe reason, for the audit trail", cmd_cert_delete },
+    { "cert", "register", "[--dir DIR] [--client-id ID] CERT",
+      "Register a client certificate issued elsewhere, by a registered CA "
+      "(status registered-not-activated).",
+      "--client-id ID\tthe client ID (default: the subject CN)",
+      cmd_cert_register },
+    { "cert", "register-ca", "[--dir DIR] [--name NAME] CA-CERT",
+      "Register an external CA whose client certificates may be registered.",
+      "--name NAME\ta name for it", cmd_cert_register_ca },
     { NULL, NULL, NULL, NULL, NULL, NULL },
 };

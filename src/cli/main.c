@@ -14,7 +14,20 @@ static const struct {
 } groups[] = {
     { "token", "list and initialise tokens", cli_token_cmds },
     { "key", "generate and list key pairs on a token", cli_key_cmds },
-    { "cert", "write and list certificates on a token", cli_cert_cmds },
+    { "cert", "certificates: the CA's registry and those on tokens",
+      cli_cert_cmds },
+    { "audit", "the CA's tamper-evident audit trail", cli_audit_cmds },
+    { "import-index", "migrate from an openssl ca database",
+      cli_index_cmds + 0 },
+    { "export-index", "write an openssl ca database", cli_index_cmds + 1 },
+    { "ca", "create, install and show a certificate authority", cli_ca_cmds },
+    { "issue", "issue certificates from CSRs under a profile",
+      cli_issue_cmds },
+    { "crl", "make the CA's certificate revocation list", cli_crl_cmds },
+    { "export-p12", "PKCS#12 of a software key and its certificate",
+      cli_p12_cmds + 0 },
+    { "export-chain", "a certificate with its chain: PEM, PKCS#7, zip",
+      cli_p12_cmds + 1 },
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
@@ -24,9 +37,12 @@ static void usage(FILE *f)
     fprintf(f, "usage: p11ca [--module PATH] [--pin-source FILE] [--json] "
                "COMMAND [ARGS]\n\ncommands:\n");
     for (size_t g = 0; g < N_GROUPS; g++)
-        for (const struct cli_cmd *c = groups[g].cmds; c->group; c++)
+        for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
             fprintf(f, "  %-14s %s\n",
                     c->verb ? c->verb : c->group, c->summary);
+            if (!c->verb)
+                break;
+        }
     fprintf(f, "\n'p11ca help' lists the commands by group; "
                "'p11ca COMMAND --help' describes one.\n"
                "Exit codes: 0 ok, 1 usage, 2 input rejected, 3 token or PIN "
@@ -40,9 +56,13 @@ static void help_all(void)
            PACKAGE_VERSION);
     for (size_t g = 0; g < N_GROUPS; g++) {
         printf("\n%s: %s\n", groups[g].group, groups[g].summary);
-        for (const struct cli_cmd *c = groups[g].cmds; c->group; c++)
-            printf("  p11ca %s %s %s\n      %s\n", c->group, c->verb,
-                   c->args, c->summary);
+        for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
+            printf("  p11ca %s%s%s %s\n      %s\n", c->group,
+                   c->verb ? " " : "", c->verb ? c->verb : "", c->args,
+                   c->summary);
+            if (!c->verb)
+                break;
+        }
     }
     printf("\ncommon options (before or after the command):\n"
            "  --module PATH        PKCS#11 module; else $P11CA_MODULE; else "
@@ -115,13 +135,16 @@ static void print_man(void)
     printf(".SH COMMANDS\n");
     for (size_t g = 0; g < N_GROUPS; g++) {
         for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
-            printf(".SS p11ca %s %s\n.B p11ca %s %s\n", c->group, c->verb,
-                   c->group, c->verb);
+            const char *v = c->verb ? c->verb : "";
+            printf(".SS p11ca %s%s%s\n.B p11ca %s%s%s\n", c->group,
+                   *v ? " " : "", v, c->group, *v ? " " : "", v);
             roff(c->args);
             printf("\n.PP\n");
             roff(c->summary);
             printf("\n");
             man_options(c->options);
+            if (!c->verb)
+                break;
         }
     }
     printf(".SH PINS\nA PIN comes from pin\\-value= or pin\\-source= in the "
@@ -142,6 +165,20 @@ static int run_group(struct cli *cli, size_t g, int argc, char **argv)
 {
     const struct cli_cmd *cmd;
 
+    /* A command of one word: its table has one entry, without a verb. */
+    if (!groups[g].cmds[0].verb) {
+        optind = 0;
+        return groups[g].cmds[0].run(cli, argc, argv);
+    }
+
+    /* "p11ca audit" or "p11ca audit --dir D" means "p11ca audit list". */
+    if ((argc < 2 || (argv[1][0] == '-' && strcmp(argv[1], "--help") != 0
+                      && strcmp(argv[1], "-h") != 0))
+        && (cmd = cli_cmd_find(groups[g].cmds, "list")) != NULL
+        && strcmp(groups[g].group, "audit") == 0) {
+        optind = 0;
+        return cmd->run(cli, argc, argv);
+    }
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0
         || strcmp(argv[1], "-h") == 0) {
         FILE *f = argc < 2 ? stderr : stdout;

@@ -4,6 +4,10 @@
 
 #include "rc.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 static const struct {
     int rc;
     int exit_code;
@@ -18,7 +22,46 @@ static const struct {
     { P11CA_E_INTERNAL, P11CA_EXIT_INTERNAL, "internal error" },
     { P11CA_E_NOMEM, P11CA_EXIT_INTERNAL, "out of memory" },
     { P11CA_E_IO, P11CA_EXIT_INPUT, "input/output error" },
+    { P11CA_E_NOTFOUND, P11CA_EXIT_INPUT, "not found" },
+    { P11CA_E_EXISTS, P11CA_EXIT_INPUT, "already exists" },
+    { P11CA_E_STATE, P11CA_EXIT_INPUT, "not allowed in this state" },
+    { P11CA_E_RATE, P11CA_EXIT_REGISTRY, "rate limit reached" },
+    { P11CA_E_POLICY, P11CA_EXIT_INPUT, "refused by policy" },
+    { P11CA_E_CAKEY, P11CA_EXIT_TOKEN, "CA key check failed" },
 };
+
+static _Thread_local char err_msg[1024];
+static _Thread_local int err_rc;
+
+int p11ca_err_set(int rc, const char *fmt, ...)
+{
+    char buf[sizeof(err_msg)];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    /* @buf may quote the previous message: copy at the end. */
+    memcpy(err_msg, buf, sizeof(err_msg));
+    err_rc = rc;
+    return rc;
+}
+
+const char *p11ca_err_message(void)
+{
+    return err_msg[0] ? err_msg : p11ca_strerror(err_rc);
+}
+
+int p11ca_err_rc(void)
+{
+    return err_rc;
+}
+
+void p11ca_err_clear(void)
+{
+    err_msg[0] = '\0';
+    err_rc = P11CA_OK;
+}
 
 const char *p11ca_strerror(int rc)
 {

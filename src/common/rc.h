@@ -15,7 +15,25 @@ enum p11ca_rc {
     P11CA_E_INTERNAL = -6, /* bug or unexpected library failure */
     P11CA_E_NOMEM = -7,    /* out of memory */
     P11CA_E_IO = -8,       /* file or network I/O */
+    P11CA_E_NOTFOUND = -9, /* no such certificate, CA or entry */
+    P11CA_E_EXISTS = -10,  /* already there (serial, client ID, CA) */
+    P11CA_E_STATE = -11,   /* the lifecycle forbids this change */
+    P11CA_E_RATE = -12,    /* rate limit reached: try again later */
+    P11CA_E_POLICY = -13,  /* refused by the CA's policy or profile */
+    P11CA_E_CAKEY = -14,   /* the CA key is not the one it should be */
 };
+
+/*
+ * The last error of the calling thread for these layers: a status code and
+ * a message.  p11ca_err_set() records it (and returns @rc, so that callers
+ * can `return p11ca_err_set(...)`); the CLI prints p11ca_err_message().
+ * Never put a PIN or key material in a message.
+ */
+int p11ca_err_set(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+const char *p11ca_err_message(void);
+int p11ca_err_rc(void);
+void p11ca_err_clear(void);
 
 /* Process exit codes (documented in p11ca(1)). */
 enum p11ca_exit {

@@ -27,3 +27,10 @@ EXTRA_DIST += $(PROVIDER_TESTS) tests/lib/tls.sh
 check_PROGRAMS += tests/progs/prov-evp
 tests_progs_prov_evp_SOURCES = tests/progs/prov-evp.c
 tests_progs_prov_evp_LDADD = $(CRYPTO_LIBS) -lpthread
+
+# The registry through the p11ca command.
+REGISTRY_TESTS = \
+	tests/integration/registry-cli.sh \
+	tests/integration/registry-migrate.sh
+TESTS += $(REGISTRY_TESTS)
+EXTRA_DIST += $(REGISTRY_TESTS)

@@ -37,3 +37,33 @@ tests_unit_test_cli_SOURCES = tests/unit/test_cli.c src/cli/util.c
 tests_unit_test_cli_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_cli_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS)
 endif
+
+# The registry: three programs sharing the helpers (a fresh database per
+# test, test certificates) in test_registry_util.c.
+if HAVE_CMOCKA
+REGISTRY_UNIT_TESTS = \
+	tests/unit/test_registry \
+	tests/unit/test_registry_lifecycle \
+	tests/unit/test_registry_audit
+check_PROGRAMS += $(REGISTRY_UNIT_TESTS)
+TESTS += $(REGISTRY_UNIT_TESTS)
+
+REGISTRY_UNIT_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS)
+REGISTRY_UNIT_LDADD = src/libp11ca-registry.la $(CMOCKA_LIBS) \
+	$(SQLITE_LIBS) $(CRYPTO_LIBS)
+
+tests_unit_test_registry_SOURCES = tests/unit/test_registry.c \
+	tests/unit/test_registry_util.c
+tests_unit_test_registry_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
+tests_unit_test_registry_LDADD = $(REGISTRY_UNIT_LDADD)
+
+tests_unit_test_registry_lifecycle_SOURCES = \
+	tests/unit/test_registry_lifecycle.c tests/unit/test_registry_util.c
+tests_unit_test_registry_lifecycle_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
+tests_unit_test_registry_lifecycle_LDADD = $(REGISTRY_UNIT_LDADD)
+
+tests_unit_test_registry_audit_SOURCES = \
+	tests/unit/test_registry_audit.c tests/unit/test_registry_util.c
+tests_unit_test_registry_audit_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
+tests_unit_test_registry_audit_LDADD = $(REGISTRY_UNIT_LDADD)
+endif

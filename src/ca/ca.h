@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The certificate authority: its directory and configuration, profiles,
+ * CSR policy, issuance, CRLs.  Signs only through OpenSSL EVP with a key
+ * loaded by OSSL_STORE (the p11ca provider makes that the token). */
+#ifndef P11CA_CA_H
+#define P11CA_CA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "common/rc.h"
+#include "registry/registry.h"
+
+#define CA_WUR __attribute__((warn_unused_result))
+
+/*
+ * A CA directory:
+ *   DIR/ca.cnf     configuration in OpenSSL's config syntax (NCONF): the key
+ *                  URI or file, the certificate, the chain, the registry,
+ *                  the PIN source (never a PIN), the key's public-key hash
+ *                  recorded at init, CRL/AIA URLs, and the profiles;
+ *   DIR/ca.pem     the CA certificate;  DIR/chain.pem  the issuers above it;
+ *   DIR/registry.db  the SQLite registry (unless ca.cnf names another);
+ *   DIR/ca.csr     for an intermediate waiting for its certificate;
+ *   DIR/crl.pem    the last CRL.
+ * Status codes are P11CA_E_* with the message in p11ca_err_message().
+ */
+typedef struct ca ca;
+
+/* Limits on what the CA reads. */
+#define CA_MAX_CSR       (64 * 1024)   /* one CSR, PEM or DER */
+#define CA_MAX_CERT_FILE (1024 * 1024) /* a certificate or chain file */
+#define CA_MAX_CNF       (1024 * 1024) /* ca.cnf */
+
+/*
+ * ca_open - read DIR/ca.cnf and open the registry.  Does NOT load the key
+ * or ask for a PIN (listing and registry commands need neither); the key is
+ * loaded and checked by the first operation that signs.  @out gets the CA.
+ * Returns 0, P11CA_E_NOTFOUND (no CA in DIR), P11CA_E_INPUT (a bad
+ * ca.cnf: the message names the key and the section) or a registry error.
+ */
+int ca_open(const char *dir, ca **out) CA_WUR;
+void ca_close(ca *c);
+
+/*
+ * ca_set_access - how the key is reached, before the first signature:
+ * @module (may be NULL) is the PKCS#11 module for the token checks and the
+ * provider; @pin_source (may be NULL) overrides ca.cnf's pin_source.
+ * Strings are copied.  Returns 0 or P11CA_E_NOMEM.
+ */
+int ca_set_access(ca *c, const char *module, const char *pin_source) CA_WUR;
+
+/* Borrowed accessors. */
+reg *ca_registry(ca *c);
+int64_t ca_registry_id(ca *c); /* this CA in the registry's cas table */
+X509 *ca_cert(ca *c);          /* NULL while an intermediate waits */
+const char *ca_dir(ca *c);
+/* The issuers above the CA certificate (DIR/chain.pem), maybe empty. */
+STACK_OF(X509) * ca_chain(ca *c);
+
+/*
+ * ca_actor - "user@host" of the running process, for the audit trail
+ * (static buffer; the service passes its own actor instead).
+ */
+const char *ca_actor(void);
+
+/* The [ ca ] section of ca.cnf (borrowed strings; NULL when not set). */
+typedef struct ca_settings {
+    const char *name;
+    const char *key;        /* pkcs11: URI or a key file (absolute) */
+    const char *key_sha256; /* hex SHA-256 of the key's SPKI */
+    const char *pin_source; /* PIN file, or NULL: prompt */
+    const char *registry;   /* as written in ca.cnf */
+    const char *digest;     /* NULL: chosen by the key */
+    bool intermediate;
+    unsigned crl_days; /* default 7 */
+    const char *crl_url;
+    const char *ocsp_url;
+    const char *issuers_url;
+    unsigned rate_limit; /* per second; 0: none; default 15 */
+} ca_settings;
+
+const ca_settings *ca_get_settings(ca *c);
+
+/* ------------------------------------------------------------------ */
+/* Profiles (profile.c)                                                */
+/* ------------------------------------------------------------------ */
+
+typedef enum ca_san_rule {
+    CA_SAN_OPTIONAL = 0,
+    CA_SAN_REQUIRED,
+    CA_SAN_FORBIDDEN,
+} ca_san_rule;
+
+/* One allowed subject key type: RSA bit range, a curve, or EdDSA. */
+typedef struct ca_key_rule {
+    int base_id;       /* EVP_PKEY_RSA, EVP_PKEY_EC, EVP_PKEY_ED25519, ... */
+    unsigned min_bits; /* RSA */
+    unsigned max_bits; /* RSA */
+    int curve_nid;     /* EC */
+} ca_key_rule;
+
+#define CA_MAX_KEY_RULES 16
+
+/* A profile: one section of ca.cnf named in [ profiles ]. */
+typedef struct ca_profile {
+    char *name;
+    char *section;
+    char *description;
+    bool is_ca;          /* basic_constraints = ca */
+    int pathlen;         /* -1: none */
+    char *key_usage;     /* e.g. "digitalSignature" */
+    char *key_usage_rsa; /* added for RSA subject keys */
+    char *ext_key_usage; /* e.g. "serverAuth" */
+    bool ocsp_nocheck;
+    ca_san_rule san;
+    char *allowed_dns; /* comma list; NULL: any name */
+    char *key_types;   /* as written */
+    ca_key_rule rules[CA_MAX_KEY_RULES];
+    size_t n_rules;
+    unsigned default_days;
+    unsigned max_days;
+    bool subject_override;
+    char *extensions; /* an x509v3_config section, or NULL */
+} ca_profile;
+
+/* The profiles of @c, in ca.cnf order (borrowed). */
+size_t ca_profile_count(ca *c);
+const ca_profile *ca_profile_at(ca *c, size_t i);
+/* ca_profile_find - the profile @name, or NULL. */
+const ca_profile *ca_profile_find(ca *c, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Creating a CA (init.c)                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct ca_init_opts {
+    const char *dir;              /* created (0700) unless it exists */
+    const char *subject;          /* "/CN=Example Root/O=Example" */
+    const char *key_uri;          /* a pkcs11: URI (the token key) */
+    const char *key_file;         /* or a key file */
+    const char *generate;         /* "ec:P-384", "rsa:3072", "ed25519" */
+    unsigned days;                /* 0: 3650 */
+    int pathlen;                  /* -1: none */
+    const char *name_constraints; /* "permitted;DNS:.example.com,..." */
+    bool intermediate;            /* write DIR/ca.csr, no certificate */
+    const char *pin_source;       /* recorded in ca.cnf */
+    const char *registry;         /* NULL: registry.db in DIR */
+    const char *module;           /* PKCS#11 module (may be NULL) */
+    const char *name;             /* NULL: the subject's CN */
+} ca_init_opts;
+
+/*
+ * ca_init - make a CA in @o->dir: a key (generated on the token when
+ * @o->generate and @o->key_uri are given, in a new key file with
+ * @o->generate and @o->key_file, else the existing key), checked like every
+ * signing key; a self-signed certificate (DIR/ca.pem) or, with
+ * @o->intermediate, a CSR (DIR/ca.csr); the registry with this CA and an
+ * audit entry; DIR/ca.cnf last.  Refuses a directory that holds a CA
+ * (P11CA_E_EXISTS).  Returns 0 or an error; nothing is left in DIR that
+ * would make it look like a CA when it fails.
+ */
+int ca_init(const ca_init_opts *o) CA_WUR;
+
+/*
+ * ca_import_chain - install the certificate of an intermediate waiting in
+ * @dir: @cert_pem holds its certificate (and maybe the issuers after it),
+ * @chain_pem (may be NULL) the issuers up to a self-signed root.  The
+ * certificate must carry the key recorded at init, be a CA certificate
+ * with keyCertSign, and verify against the chain.  Writes DIR/chain.pem
+ * and DIR/ca.pem, registers the CA and audits.  P11CA_E_EXISTS when the
+ * CA has its certificate already.
+ */
+int ca_import_chain(const char *dir, const char *cert_pem,
+                    const char *chain_pem) CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Issuing (csr.c, issue.c)                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct ca_issue_opts {
+    const char *profile;
+    const char *san;       /* "DNS:a,IP:1.2.3.4,email:x@y,URI:u"; NULL: CSR's */
+    unsigned days;         /* 0: the profile's default_days */
+    const char *client_id; /* NULL: the CN */
+    const char *subject;   /* "/CN=..": replaces the CSR's if allowed */
+    bool not_activated;    /* status not-activated instead of activated */
+} ca_issue_opts;
+
+/* A request on its way to a certificate. */
+typedef struct ca_req ca_req;
+
+/*
+ * ca_req_new - parse @buf (one CSR, PEM or DER, at most CA_MAX_CSR bytes;
+ * @what names it in messages) and check it against the profile and @o: the
+ * CSR's signature, the key type and size, the names, the validity.  Needs
+ * no key and no PIN.  Rejections are P11CA_E_INPUT (not a CSR, bad
+ * signature, bad SAN syntax) or P11CA_E_POLICY (what the profile forbids),
+ * with a message that says why.  @out gets the request.
+ */
+int ca_req_new(ca *c, const unsigned char *buf, size_t len, const char *what,
+               const ca_issue_opts *o, ca_req **out) CA_WUR;
+
+/*
+ * ca_req_sign - build the certificate (a fresh random serial) and sign it
+ * with the CA key, loading and checking the key on first use (P11CA_E_CAKEY
+ * when it is not the CA's key).  Nothing is recorded yet.
+ */
+int ca_req_sign(ca *c, ca_req *r) CA_WUR;
+
+/*
+ * ca_req_record - record the signed certificate in the registry (durably,
+ * with the rate limit of ca.cnf) BEFORE the caller may hand it out; a
+ * serial that exists already gets a new serial and a new signature.
+ * Returns 0, P11CA_E_RATE, P11CA_E_EXISTS (the client ID is held by an
+ * activated certificate) or a registry error.
+ */
+int ca_req_record(ca *c, ca_req *r) CA_WUR;
+
+/*
+ * ca_req_record_batch - record @n signed requests in transactions of at
+ * most @group (group commit).  A request that cannot be recorded (client ID
+ * taken) is left unrecorded with its status and message in it (see
+ * ca_req_status); serial collisions are re-signed.  Returns 0 when the
+ * database worked (even if some requests were refused), else the error.
+ */
+int ca_req_record_batch(ca *c, ca_req **reqs, size_t n, size_t group) CA_WUR;
+
+/* After signing: the certificate (borrowed), its serial (lower-case hex). */
+X509 *ca_req_cert(const ca_req *r);
+const char *ca_req_serial(const ca_req *r);
+const char *ca_req_name(const ca_req *r); /* @what given to ca_req_new */
+const char *ca_req_client_id(const ca_req *r);
+/* ca_req_status - 0 once recorded, else the error that stopped it. */
+int ca_req_status(const ca_req *r, const char **msg);
+void ca_req_free(ca_req *r);
+
+/*
+ * ca_output_pem - @leaf as PEM, with @chain the CA certificate and its
+ * issuers after it, into @out.  ca_output_p7b - a PKCS#7 certs-only
+ * (DER) of the leaf, the CA certificate and its issuers.  Both return 0 or
+ * P11CA_E_INTERNAL.
+ */
+int ca_output_pem(ca *c, X509 *leaf, bool chain, BIO *out) CA_WUR;
+int ca_output_p7b(ca *c, X509 *leaf, BIO *out) CA_WUR;
+
+/*
+ * ca_issue_batch - issue every CSR of @source: a directory (each regular,
+ * non-hidden file, in name order) or "-" (PEM CSRs one after another on
+ * standard input).  Requests are checked and signed, recorded in groups of
+ * @group (0: 64) in one transaction each, and only then written to
+ * @outdir/<serial>.pem.  @fn (may be NULL) hears of every CSR: @serial and
+ * @msg (the file written) when issued, else @rc and @msg (why not).
+ * A rejected CSR does not stop the batch; *@rejected counts them.  Returns
+ * 0, or the error that stopped the batch (CA key, registry, output).
+ */
+typedef void (*ca_batch_fn)(const char *name, const char *serial, int rc,
+                            const char *msg, void *arg);
+int ca_issue_batch(ca *c, const char *source, const char *outdir,
+                   const ca_issue_opts *o, size_t group, ca_batch_fn fn,
+                   void *arg, size_t *issued, size_t *rejected) CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* CRL (crl.c)                                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * ca_crl_make - a v2 CRL of every revoked, unexpired certificate of the CA
+ * with the next CRL number, valid for @days (0: crl_days of ca.cnf), signed
+ * with the CA key; also written to DIR/crl.pem, and audited.  @out gets the
+ * CRL, @number (may be NULL) its number, @entries (may be NULL) its size.
+ * @progress (may be NULL) is called every 10,000 entries.
+ */
+typedef void (*ca_progress_fn)(size_t done, void *arg);
+int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
+                X509_CRL **out, uint64_t *number, size_t *entries) CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Files (io.c)                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * ca_file_read - read @path ("-": standard input) into a malloc'd,
+ * NUL-terminated buffer; refuses more than @max bytes (P11CA_E_INPUT).
+ */
+int ca_file_read(const char *path, size_t max, unsigned char **out,
+                 size_t *len) CA_WUR;
+
+/*
+ * An output file written atomically: created as a hidden temporary file
+ * next to @path at ca_outfile_open (so an unwritable place is found before
+ * anything is signed or recorded), renamed over @path at ca_outfile_commit
+ * after an fsync; ca_outfile_abort (or free without commit) removes it.
+ */
+typedef struct ca_outfile ca_outfile;
+int ca_outfile_open(const char *path, int mode, ca_outfile **out) CA_WUR;
+BIO *ca_outfile_bio(ca_outfile *f);
+/* ca_outfile_set_sync - false: no fsync at commit (default true). */
+void ca_outfile_set_sync(ca_outfile *f, bool sync);
+int ca_outfile_commit(ca_outfile *f) CA_WUR;
+void ca_outfile_free(ca_outfile *f);
+
+#endif

@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* CSR policy: parsing one request, its signature, its key, its names and
+ * the validity against the profile, before anything is signed. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "ca/internal.h"
+
+static int csr_parse(const unsigned char *buf, size_t len, const char *what,
+                     X509_REQ **out);
+static int csr_exts(ca_req *r, GENERAL_NAMES **csr_san);
+static bool dns_ok(const char *name);
+static bool email_ok(const char *v);
+static bool uri_ok(const char *v);
+static int gn_check(const GENERAL_NAME *gn, const char *what);
+static int san_check(ca_req *r);
+static bool dns_allowed(const char *name, const char *allowed);
+static int req_subject(ca *c, ca_req *r, const ca_issue_opts *o);
+static int req_validity(ca *c, ca_req *r, const ca_issue_opts *o);
+static int unknown_profile(ca *c, const char *name);
+
+/* Exactly one CSR, PEM or DER; truncated or trailing data is refused. */
+static int csr_parse(const unsigned char *buf, size_t len, const char *what,
+                     X509_REQ **out)
+{
+    X509_REQ *req = NULL, *extra = NULL;
+    const unsigned char *p = buf;
+    BIO *b = NULL;
+    int rc = P11CA_OK;
+
+    *out = NULL;
+    if (len > CA_MAX_CSR)
+        return p11ca_err_set(P11CA_E_INPUT,
+                             "%s is too large (%zu bytes, at "
+                             "most %d)",
+                             what, len, CA_MAX_CSR);
+    if (memmem(buf, len, "-----BEGIN", 10)) {
+        b = BIO_new_mem_buf(buf, (int)len);
+        req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+        ERR_set_mark();
+        extra = req ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+        ERR_pop_to_mark();
+    } else if (len > 0) {
+        req = d2i_X509_REQ(NULL, &p, (long)len);
+        if (req && p != buf + len) {
+            X509_REQ_free(req);
+            req = NULL;
+        }
+    }
+    if (!req)
+        rc = ca_ossl_err(P11CA_E_INPUT,
+                         "%s is not a certificate request "
+                         "(PEM or DER; truncated or damaged?)",
+                         what);
+    else if (extra)
+        rc = p11ca_err_set(P11CA_E_INPUT,
+                           "%s holds more than one "
+                           "certificate request",
+                           what);
+    if (rc == P11CA_OK) {
+        *out = req;
+        req = NULL;
+    }
+    X509_REQ_free(req);
+    X509_REQ_free(extra);
+    BIO_free(b);
+    ERR_clear_error();
+    return rc;
+}
+
+/* Look at what the CSR asks for: CA:TRUE, and its subjectAltName. */
+static int csr_exts(ca_req *r, GENERAL_NAMES **csr_san)
+{
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(r->req);
+    BASIC_CONSTRAINTS *bc;
+    int rc = P11CA_OK, crit = 0;
+
+    *csr_san = NULL;
+    ERR_clear_error();
+    bc = X509V3_get_d2i(exts, NID_basic_constraints, &crit, NULL);
+    if (bc && bc->ca && !r->profile->is_ca)
+        rc = p11ca_err_set(P11CA_E_POLICY,
+                           "%s asks for CA:TRUE "
+                           "(basicConstraints); profile "
+                           "\"%s\" issues end-entity "
+                           "certificates only",
+                           r->what, r->profile->name);
+    if (rc == P11CA_OK) {
+        *csr_san = X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL);
+        if (!*csr_san && crit == -2)
+            rc = p11ca_err_set(P11CA_E_INPUT,
+                               "%s has more than one "
+                               "subjectAltName",
+                               r->what);
+        else if (!*csr_san && crit >= 0)
+            rc = p11ca_err_set(P11CA_E_INPUT,
+                               "%s has a damaged "
+                               "subjectAltName",
+                               r->what);
+    }
+    BASIC_CONSTRAINTS_free(bc);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+    return rc;
+}
+
+/* A host name: LDH labels of 1-63 characters, 253 in all; "*." first ok. */
+static bool dns_ok(const char *name)
+{
+    size_t len = strlen(name), label = 0;
+    const char *p = name;
+
+    if (len == 0 || len > 253)
+        return false;
+    if (strncmp(p, "*.", 2) == 0)
+        p += 2;
+    for (; *p; p++) {
+        if (*p == '.') {
+            if (label == 0 || p[-1] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        if (!isalnum((unsigned char)*p) && *p != '-')
+            return false;
+        if ((*p == '-' && label == 0) || ++label > 63)
+            return false;
+    }
+    return label > 0 && p[-1] != '-';
+}
+
+static bool email_ok(const char *v)
+{
+    const char *at = strrchr(v, '@');
+
+    if (!at || at == v || at - v > 64)
+        return false;
+    for (const char *p = v; p < at; p++)
+        if (!isgraph((unsigned char)*p) || strchr("<>()[],;:\\\"", *p))
+            return false;
+    return dns_ok(at + 1) && at[1] != '*';
+}
+
+static bool uri_ok(const char *v)
+{
+    const char *p = v;
+
+    if (!isalpha((unsigned char)*p))
+        return false;
+    while (isalnum((unsigned char)*p) || strchr("+-.", *p))
+        p++;
+    if (*p != ':' || !p[1])
+        return false;
+    for (; *p; p++)
+        if (!isgraph((unsigned char)*p))
+            return false;
+    return true;
+}
+
+/* One name: DNS, IP, email or URI, each well-formed. */
+static int gn_check(const GENERAL_NAME *gn, const char *what)
+{
+    const ASN1_STRING *s = gn->d.ia5;
+    const char *v = s ? (const char *)ASN1_STRING_get0_data(s) : "";
+    bool text = s && (size_t)ASN1_STRING_length(s) == strlen(v);
+
+    switch (gn->type) {
+    case GEN_DNS:
+        if (text && dns_ok(v))
+            return P11CA_OK;
+        return p11ca_err_set(P11CA_E_INPUT,
+                             "%s: \"DNS:%s\" is not a host "
+                             "name",
+                             what, text ? v : "(binary)");
+    case GEN_EMAIL:
+        if (text && email_ok(v))
+            return P11CA_OK;
+        return p11ca_err_set(P11CA_E_INPUT,
+                             "%s: \"email:%s\" is not an "
+                             "e-mail address",
+                             what, text ? v : "(binary)");
+    case GEN_URI:
+        if (text && uri_ok(v))
+            return P11CA_OK;
+        return p11ca_err_set(P11CA_E_INPUT, "%s: \"URI:%s\" is not a URI", what,
+                             text ? v : "(binary)");
+    case GEN_IPADD:
+        if (gn->d.ip->length == 4 || gn->d.ip->length == 16)
+            return P11CA_OK;
+        return p11ca_err_set(P11CA_E_INPUT, "%s: an IP address of %d bytes",
+                             what, gn->d.ip->length);
+    default:
+        return p11ca_err_set(P11CA_E_POLICY,
+                             "%s: subjectAltName names of "
+                             "type %d are not issued (DNS, "
+                             "IP, email and URI are)",
+                             what, gn->type);
+    }
+}
+
+int ca_san_parse(const char *spec, GENERAL_NAMES **out)
+{
+    static const struct {
+        const char *prefix;
+        int type;
+    } types[] = {{"DNS:", GEN_DNS},
+                 {"IP:", GEN_IPADD},
+                 {"email:", GEN_EMAIL},
+                 {"URI:", GEN_URI}};
+    GENERAL_NAMES *gns = sk_GENERAL_NAME_new_null();
+    char *copy = strdup(spec), *save = NULL, *tok;
+    GENERAL_NAME *gn;
+    int rc = gns && copy ? P11CA_OK : P11CA_E_NOMEM;
+    size_t i;
+
+    for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && rc == P11CA_OK;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (isspace((unsigned char)*tok))
+            tok++;
+        for (i = 0;
+             i < 4
+             && strncasecmp(tok, types[i].prefix, strlen(types[i].prefix)) != 0;
+             i++)
+            ;
+        if (i == 4) {
+            rc = p11ca_err_set(P11CA_E_INPUT,
+                               "--san: \"%s\" is not DNS:, "
+                               "IP:, email: or URI:",
+                               tok);
+            break;
+        }
+        gn = a2i_GENERAL_NAME(NULL, NULL, NULL, types[i].type,
+                              tok + strlen(types[i].prefix), 0);
+        if (!gn || !sk_GENERAL_NAME_push(gns, gn)) {
+            GENERAL_NAME_free(gn);
+            rc = ca_ossl_err(P11CA_E_INPUT, "--san: \"%s\" is not valid", tok);
+        } else {
+            rc = gn_check(gn, "--san");
+        }
+    }
+    if (rc == P11CA_OK && sk_GENERAL_NAME_num(gns) == 0)
+        rc = p11ca_err_set(P11CA_E_INPUT, "--san is empty");
+    if (rc == P11CA_E_NOMEM)
+        p11ca_err_set(rc, "out of memory");
+    free(copy);
+    *out = rc == P11CA_OK ? gns : NULL;
+    if (rc != P11CA_OK)
+        GENERAL_NAMES_free(gns);
+    return rc;
+}
+
+/* "example.com" allows it and below; ".example.com" only below. */
+static bool dns_allowed(const char *name, const char *allowed)
+{
+    char *copy = strdup(allowed), *save = NULL, *tok;
+    size_t nl = strlen(name), tl;
+    bool ok = false;
+
+    for (tok = copy ? strtok_r(copy, ", \t", &save) : NULL; tok && !ok;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        tl = strlen(tok);
+        if (tok[0] == '.')
+            ok = nl > tl && strcasecmp(name + nl - tl, tok) == 0;
+        else
+            ok = strcasecmp(name, tok) == 0
+                 || (nl > tl + 1 && name[nl - tl - 1] == '.'
+                     && strcasecmp(name + nl - tl, tok) == 0);
+    }
+    free(copy);
+    return ok;
+}
+
+/* The names against the profile: presence, syntax, allowed DNS names. */
+static int san_check(ca_req *r)
+{
+    const ca_profile *p = r->profile;
+    int n = r->san ? sk_GENERAL_NAME_num(r->san) : 0, rc = P11CA_OK;
+
+    if (n == 0 && p->san == CA_SAN_REQUIRED)
+        return p11ca_err_set(P11CA_E_POLICY,
+                             "profile \"%s\" requires a "
+                             "subjectAltName: give --san "
+                             "DNS:name or put it in %s",
+                             p->name, r->what);
+    if (n > 0 && p->san == CA_SAN_FORBIDDEN)
+        return p11ca_err_set(P11CA_E_POLICY,
+                             "profile \"%s\" issues no "
+                             "subjectAltName (%s has one)",
+                             p->name, r->what);
+    for (int i = 0; rc == P11CA_OK && i < n; i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(r->san, i);
+        rc = gn_check(gn, r->what);
+        if (rc == P11CA_OK && gn->type == GEN_DNS && p->allowed_dns
+            && !dns_allowed((const char *)ASN1_STRING_get0_data(gn->d.ia5),
+                            p->allowed_dns))
+            rc = p11ca_err_set(P11CA_E_POLICY,
+                               "DNS:%s is not allowed by "
+                               "profile \"%s\" (allowed_dns: "
+                               "%s)",
+                               ASN1_STRING_get0_data(gn->d.ia5), p->name,
+                               p->allowed_dns);
+    }
+    return rc;
+}
+
+static int req_subject(ca *c, ca_req *r, const ca_issue_opts *o)
+{
+    int rc = P11CA_OK;
+
+    (void)c;
+    if (o->subject && !r->profile->subject_override)
+        return p11ca_err_set(P11CA_E_POLICY,
+                             "profile \"%s\" does not allow "
+                             "--subject (subject_override = "
+                             "no)",
+                             r->profile->name);
+    if (o->subject)
+        rc = ca_name_parse(o->subject, &r->subject);
+    else if (!(r->subject = X509_NAME_dup(X509_REQ_get_subject_name(r->req))))
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK && X509_NAME_entry_count(r->subject) == 0 && !r->san)
+        rc = p11ca_err_set(P11CA_E_POLICY,
+                           "%s has an empty subject and no "
+                           "subjectAltName",
+                           r->what);
+    if (rc == P11CA_OK && o->client_id && !*o->client_id)
+        rc = p11ca_err_set(P11CA_E_INPUT, "--client-id is empty");
+    if (rc == P11CA_OK && o->client_id
+        && !(r->client_id = strdup(o->client_id)))
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    return rc;
+}
+
+static int req_validity(ca *c, ca_req *r, const ca_issue_opts *o)
+{
+    const ca_profile *p = r->profile;
+    time_t end;
+
+    r->days = o->days ? o->days : p->default_days;
+    if (r->days > p->max_days)
+        return p11ca_err_set(P11CA_E_POLICY,
+                             "a validity of %u days is more "
+                             "than profile \"%s\" allows "
+                             "(max_days %u)",
+                             r->days, p->name, p->max_days);
+    end = time(NULL) + (time_t)r->days * 86400;
+    if (c->cert && X509_cmp_time(X509_get0_notAfter(c->cert), &end) < 0)
+        return p11ca_err_set(P11CA_E_POLICY,
+                             "a validity of %u days would "
+                             "outlive the CA certificate",
+                             r->days);
+    return P11CA_OK;
+}
+
+static int unknown_profile(ca *c, const char *name)
+{
+    char list[512] = "";
+
+    for (size_t i = 0; i < c->n_profiles; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+                 i ? ", " : "", c->profiles[i].name);
+    return p11ca_err_set(P11CA_E_POLICY,
+                         "unknown profile \"%s\" (this CA "
+                         "has: %s)",
+                         name ? name : "", list[0] ? list : "none");
+}
+
+int ca_req_new(ca *c, const unsigned char *buf, size_t len, const char *what,
+               const ca_issue_opts *o, ca_req **out)
+{
+    ca_req *r = calloc(1, sizeof(*r));
+    GENERAL_NAMES *csr_san = NULL;
+    int rc = P11CA_OK;
+
+    *out = NULL;
+    if (!r || !(r->what = strdup(what))) {
+        free(r);
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    }
+    r->status = CA_REQ_PENDING;
+    r->rec.reason = -1;
+    r->not_activated = o->not_activated;
+    r->profile = ca_profile_find(c, o->profile);
+    if (!r->profile)
+        rc = unknown_profile(c, o->profile);
+    if (rc == P11CA_OK)
+        rc = csr_parse(buf, len, what, &r->req);
+    if (rc == P11CA_OK && !(r->pub = X509_REQ_get0_pubkey(r->req)))
+        rc = ca_ossl_err(P11CA_E_INPUT, "%s: its public key cannot be read",
+                         what);
+    if (rc == P11CA_OK && X509_REQ_verify(r->req, r->pub) != 1)
+        rc = ca_ossl_err(P11CA_E_INPUT,
+                         "%s: the CSR's signature does not "
+                         "verify (altered, or not signed by "
+                         "its key)",
+                         what);
+    if (rc == P11CA_OK)
+        rc = ca_profile_check_key(r->profile, r->pub);
+    if (rc == P11CA_OK)
+        rc = csr_exts(r, &csr_san);
+    if (rc == P11CA_OK && o->san)
+        rc = ca_san_parse(o->san, &r->san);
+    else if (rc == P11CA_OK) {
+        r->san = csr_san;
+        csr_san = NULL;
+    }
+    if (rc == P11CA_OK)
+        rc = san_check(r);
+    if (rc == P11CA_OK)
+        rc = req_subject(c, r, o);
+    if (rc == P11CA_OK)
+        rc = req_validity(c, r, o);
+    GENERAL_NAMES_free(csr_san);
+    if (rc != P11CA_OK)
+        ca_req_free(r);
+    else
+        *out = r;
+    return rc;
+}
+
+void ca_req_free(ca_req *r)
+{
+    if (!r)
+        return;
+    free(r->what);
+    X509_REQ_free(r->req);
+    X509_NAME_free(r->subject);
+    GENERAL_NAMES_free(r->san);
+    free(r->client_id);
+    X509_free(r->cert);
+    reg_cert_clear(&r->rec);
+    free(r->msg);
+    free(r);
+}

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What the CA's own files share: the CA handle, the key, extensions,
+ * ca.cnf text, and small OpenSSL helpers. */
+#ifndef P11CA_CA_INTERNAL_H
+#define P11CA_CA_INTERNAL_H
+
+#include <openssl/conf.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca.h"
+
+#define CA_CNF              "ca.cnf"
+#define CA_CERT             "ca.pem"
+#define CA_CHAIN            "chain.pem"
+#define CA_CSR              "ca.csr"
+#define CA_CRL              "crl.pem"
+#define CA_REGISTRY_DEFAULT "registry.db"
+#define CA_RATE_DEFAULT     15
+#define CA_CRL_DAYS_DEFAULT 7
+
+/* ------------------------------------------------------------------ */
+/* The CA key (keys.c)                                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The CA's signing key: its own OSSL_LIB_CTX with the "p11ca" (for
+ * pkcs11: URIs) and "default" providers, the EVP_PKEY loaded through
+ * OSSL_STORE, a PKCS#11 context for the token checks, and the PIN, asked
+ * once (pin source or terminal) and kept in the secure heap.
+ */
+typedef struct ca_key ca_key;
+
+/* ca_key_new - an empty key handle.  Strings are copied. */
+int ca_key_new(const char *module, const char *pin_source, ca_key **out) CA_WUR;
+void ca_key_free(ca_key *k);
+
+/*
+ * ca_key_generate - make a key of @spec ("ec:P-384"): on the token that
+ * @where (a pkcs11: URI with object= and maybe id=) names, or in the new
+ * key file @where (mode 0600, refused if it exists).  *@location gets what
+ * ca.cnf records: the private key's URI, or the file's absolute path.
+ */
+int ca_key_generate(ca_key *k, const char *where, const char *spec,
+                    char **location) CA_WUR;
+
+/*
+ * ca_key_load - check and load the key at @location: on a token, the key
+ * must be CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE (else
+ * P11CA_E_CAKEY); then OSSL_STORE loads it.  @want_sha256 (may be NULL at
+ * init) must equal the SHA-256 of the loaded public key (else
+ * P11CA_E_CAKEY).
+ */
+int ca_key_load(ca_key *k, const char *location,
+                const char *want_sha256) CA_WUR;
+
+EVP_PKEY *ca_key_pkey(ca_key *k);
+OSSL_LIB_CTX *ca_key_libctx(ca_key *k);
+/* Hex SHA-256 of the loaded key's SubjectPublicKeyInfo. */
+const char *ca_key_sha256(ca_key *k);
+
+/* ca_pubkey_sha256 - hex SHA-256 of @pk's SPKI into @hex (65 bytes). */
+int ca_pubkey_sha256(EVP_PKEY *pk, char hex[65]) CA_WUR;
+
+/*
+ * ca_key_sign_cert / _req / _crl - sign through EVP_DigestSignInit_ex with
+ * @digest (NULL: by key: SHA-256, SHA-384 for P-384 and RSA >= 4096,
+ * SHA-512 for P-521, none for EdDSA).
+ */
+int ca_key_sign_cert(ca_key *k, const char *digest, X509 *x) CA_WUR;
+int ca_key_sign_req(ca_key *k, const char *digest, X509_REQ *r) CA_WUR;
+int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl) CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* A request on its way to a certificate (csr.c, issue.c)              */
+/* ------------------------------------------------------------------ */
+
+#define CA_REQ_PENDING 1 /* ca_req.status before it is recorded */
+
+struct ca_req {
+    char *what;                /* names the CSR in messages */
+    const ca_profile *profile; /* borrowed from the CA */
+    X509_REQ *req;
+    EVP_PKEY *pub; /* the CSR's key (owned by @req) */
+    X509_NAME *subject;
+    GENERAL_NAMES *san; /* NULL: none */
+    unsigned days;
+    char *client_id; /* NULL: the CN */
+    bool not_activated;
+    X509 *cert;   /* after ca_req_sign */
+    reg_cert rec; /* what the registry records */
+    int status;   /* CA_REQ_PENDING, 0 recorded, or error */
+    char *msg;    /* why it was refused */
+};
+
+/* ca_san_parse - "DNS:a,IP:1.2.3.4,email:x@y,URI:u" into @out, checked. */
+int ca_san_parse(const char *spec, GENERAL_NAMES **out) CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* The CA handle (config.c)                                            */
+/* ------------------------------------------------------------------ */
+
+struct ca {
+    char *dir;
+    CONF *conf;
+    ca_settings s;      /* strings owned (freed at close) */
+    char *registry_loc; /* resolved location */
+    ca_profile *profiles;
+    size_t n_profiles;
+    reg *reg;
+    int64_t reg_id;
+    X509 *cert;
+    STACK_OF(X509) * chain;
+    char *module;
+    char *pin_source; /* override of s.pin_source */
+    ca_key *key;      /* loaded by the first signature */
+};
+
+/* ca_signing_key - load and check the key on first use (see ca_key_load). */
+int ca_signing_key(ca *c, ca_key **out) CA_WUR;
+
+/*
+ * ca_registry_resolve - the registry location @loc of ca.cnf with a
+ * relative file ("registry.db", "sqlite:registry.db") made relative to @dir
+ * (malloc'd).
+ */
+char *ca_registry_resolve(const char *dir, const char *loc);
+
+/* ca_registry_self - set c->reg_id: this CA's certificate in the registry,
+ * found or added. */
+int ca_registry_self(ca *c) CA_WUR;
+
+/* ca_path - DIR/@name, or @name when absolute (malloc'd; NULL: no memory). */
+char *ca_path(const char *dir, const char *name);
+
+/* ca_conf_get - a value of ca.cnf, or NULL (no error left queued). */
+const char *ca_conf_get(CONF *conf, const char *section, const char *name);
+
+/* ca_conf_uint - a number of ca.cnf: @dflt when absent; P11CA_E_INPUT. */
+int ca_conf_uint(CONF *conf, const char *section, const char *name,
+                 unsigned dflt, unsigned max, unsigned *out) CA_WUR;
+
+/* ca_conf_bool - yes/no/true/false/1/0; P11CA_E_INPUT otherwise. */
+int ca_conf_bool(CONF *conf, const char *section, const char *name, bool dflt,
+                 bool *out) CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* ca.cnf text (profile.c, config.c)                                   */
+/* ------------------------------------------------------------------ */
+
+/* ca_profiles_load - parse [ profiles ] and every profile section. */
+int ca_profiles_load(ca *c) CA_WUR;
+void ca_profiles_free(ca *c);
+
+/* ca_profiles_default_text - the default profiles, as ca.cnf text. */
+void ca_profiles_write_default(BIO *out);
+
+/* ca_cnf_escape_write - "key = value" with NCONF's special characters
+ * escaped. */
+void ca_cnf_write_kv(BIO *out, const char *key, const char *value);
+
+/* ca_cnf_write_header - the comment block that documents ca.cnf. */
+void ca_cnf_write_header(BIO *out);
+
+/*
+ * ca_key_rule_match - whether @pk is allowed by @p's key_types; else
+ * P11CA_E_POLICY with a message naming the key and the allowed types.
+ */
+int ca_profile_check_key(const ca_profile *p, EVP_PKEY *pk) CA_WUR;
+
+/* ca_key_describe - "RSA 2048", "EC P-256", "ED25519" into @buf. */
+const char *ca_key_describe(EVP_PKEY *pk, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Extensions and names (ext.c)                                        */
+/* ------------------------------------------------------------------ */
+
+/* ca_ext_add - add extension @nid with openssl config text @value. */
+int ca_ext_add(X509V3_CTX *ctx, X509 *x, int nid, const char *value) CA_WUR;
+
+/* ca_ext_add_ski_aki - SKI (hash of the key) and AKI (keyid of @issuer). */
+int ca_ext_add_ski_aki(X509V3_CTX *ctx, X509 *x) CA_WUR;
+
+/* ca_ext_add_urls - CRL distribution point and AIA from ca.cnf. */
+int ca_ext_add_urls(ca *c, X509V3_CTX *ctx, X509 *x) CA_WUR;
+
+/*
+ * ca_name_parse - "/CN=a/O=b" (with \/ escapes) into a new X509_NAME
+ * (UTF-8 strings); P11CA_E_INPUT with the reason.
+ */
+int ca_name_parse(const char *str, X509_NAME **out) CA_WUR;
+
+/*
+ * ca_serial_random - a serial of 20 random bytes with the top bit clear
+ * (and a non-zero first byte, so it always has 20 octets).
+ */
+int ca_serial_random(X509 *x) CA_WUR;
+
+/* ca_name_cn - the first CN of @n as a malloc'd string, or NULL. */
+char *ca_name_cn(const X509_NAME *n);
+
+/*
+ * ca_name_constraints - openssl's nameConstraints text from "permitted;
+ * DNS:.a.com,DNS:.b.com,excluded;IP:..." (a prefix carries over to the
+ * items after it); malloc'd, or NULL with P11CA_E_INPUT set.
+ */
+char *ca_name_constraints(const char *spec);
+
+/* ------------------------------------------------------------------ */
+/* Small helpers (io.c)                                                */
+/* ------------------------------------------------------------------ */
+
+/* ca_ossl_err - append OpenSSL's last error text to @fmt; returns @rc. */
+int ca_ossl_err(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ca_write_file - write @len bytes atomically (tmp + fsync + rename). */
+int ca_write_file(const char *path, const void *data, size_t len,
+                  int mode) CA_WUR;
+
+/*
+ * ca_write_file_nosync - the same without fsync (tmp + rename only): for
+ * bulk output whose durable record is the registry; the caller syncs the
+ * file system once per group.
+ */
+int ca_write_file_nosync(const char *path, const void *data, size_t len,
+                         int mode) CA_WUR;
+
+/* ca_write_bio_file - the contents of memory BIO @b, as ca_write_file. */
+int ca_write_bio_file(const char *path, BIO *b, int mode) CA_WUR;
+
+/* ca_exists - whether @path exists. */
+bool ca_exists(const char *path);
+
+/* ca_serial_hex - lower-case hex of @i without leading zeros (malloc'd). */
+char *ca_serial_hex(const ASN1_INTEGER *i);
+
+/* ca_read_certs - every certificate of the PEM file @path (at least one). */
+int ca_read_certs(const char *path, STACK_OF(X509) * *out) CA_WUR;
+
+#endif

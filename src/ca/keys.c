@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The CA key: loaded through OSSL_STORE in the CA's own library context,
+ * checked against the token and the hash recorded at init, used to sign. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/provider.h>
+#include <openssl/store.h>
+#include <openssl/ui.h>
+
+#include "ca/internal.h"
+#include "common/log.h"
+#include "p11/p11.h"
+
+struct ca_key {
+    OSSL_LIB_CTX *libctx;
+    OSSL_PROVIDER *deflt;
+    OSSL_PROVIDER *p11ca;
+    EVP_PKEY *pkey;
+    char sha256[65];
+    p11_ctx *p11;
+    UI_METHOD *ui;
+    char *module;
+    char *pin_source;
+    char *pin;   /* secure heap, P11_MAX_PIN_LEN + 1 */
+    int pin_len; /* -1: not asked yet */
+    char pin_err[256];
+};
+
+static bool is_uri(const char *location);
+static int libctx_setup(ca_key *k, bool token);
+static int pin_get(ca_key *k);
+static int p11_prompt(const char *what, bool ctx_specific, char *pin,
+                      size_t max, void *arg);
+static int ui_read(UI *ui, UI_STRING *uis);
+static int key_p11(ca_key *k, p11_ctx **out);
+static int token_check(ca_key *k, const char *location);
+static int store_load(ca_key *k, const char *location);
+static int gen_token(ca_key *k, const char *where, const p11_key_spec *spec,
+                     char **location);
+static int gen_file(ca_key *k, const char *where, const p11_key_spec *spec,
+                    char **location);
+static const char *pick_digest(EVP_PKEY *pk, const char *digest);
+static int sign_init(ca_key *k, const char *digest, EVP_MD_CTX **out);
+
+static bool is_uri(const char *location)
+{
+    return strncmp(location, "pkcs11:", 7) == 0;
+}
+
+int ca_key_new(const char *module, const char *pin_source, ca_key **out)
+{
+    ca_key *k = calloc(1, sizeof(*k));
+    int rc = P11CA_OK;
+
+    *out = NULL;
+    if (!k)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    k->pin_len = -1;
+    k->module = module ? strdup(module) : NULL;
+    k->pin_source = pin_source ? strdup(pin_source) : NULL;
+    k->pin = OPENSSL_secure_zalloc(P11_MAX_PIN_LEN + 1);
+    k->ui = UI_create_method("p11ca CA key");
+    if ((module && !k->module) || (pin_source && !k->pin_source) || !k->pin
+        || !k->ui || UI_method_set_reader(k->ui, ui_read) != 0) {
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        ca_key_free(k);
+        return rc;
+    }
+    *out = k;
+    return rc;
+}
+
+void ca_key_free(ca_key *k)
+{
+    if (!k)
+        return;
+    EVP_PKEY_free(k->pkey);
+    OSSL_PROVIDER_unload(k->p11ca);
+    OSSL_PROVIDER_unload(k->deflt);
+    OSSL_LIB_CTX_free(k->libctx);
+    p11_ctx_free(k->p11);
+    UI_destroy_method(k->ui);
+    OPENSSL_secure_clear_free(k->pin, P11_MAX_PIN_LEN + 1);
+    free(k->module);
+    free(k->pin_source);
+    free(k);
+}
+
+EVP_PKEY *ca_key_pkey(ca_key *k)
+{
+    return k->pkey;
+}
+
+OSSL_LIB_CTX *ca_key_libctx(ca_key *k)
+{
+    return k->libctx;
+}
+
+const char *ca_key_sha256(ca_key *k)
+{
+    return k->sha256;
+}
+
+/* The CA's library context: "default", plus "p11ca" for a token key. */
+static int libctx_setup(ca_key *k, bool token)
+{
+    if (!k->libctx && !(k->libctx = OSSL_LIB_CTX_new()))
+        return ca_ossl_err(P11CA_E_NOMEM, "cannot make a library context");
+    if (!k->deflt && !(k->deflt = OSSL_PROVIDER_load(k->libctx, "default")))
+        return ca_ossl_err(P11CA_E_INTERNAL, "cannot load OpenSSL's default "
+                                             "provider");
+    if (!token || k->p11ca)
+        return P11CA_OK;
+    /* The provider reads its module from the environment (OpenSSL 3.0 has
+     * no way to hand parameters to a provider loaded by a program). */
+    if (k->module && setenv("P11CA_MODULE", k->module, 1) != 0)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    k->p11ca = OSSL_PROVIDER_load(k->libctx, "p11ca");
+    if (!k->p11ca)
+        return ca_ossl_err(P11CA_E_TOKEN, "cannot load the p11ca OpenSSL "
+                                          "provider (installed in OpenSSL's "
+                                          "modules directory, or set "
+                                          "OPENSSL_MODULES)");
+    return P11CA_OK;
+}
+
+/* The PIN, once: from the pin source, else from the terminal. */
+static int pin_get(ca_key *k)
+{
+    int n = -1;
+
+    if (k->pin_len >= 0)
+        return 0;
+    if (k->pin_source) {
+        n = p11_pin_read_file(k->pin_source, k->pin, P11_MAX_PIN_LEN);
+        if (n < 0)
+            snprintf(k->pin_err, sizeof(k->pin_err), "%s", p11_error_message());
+    } else if (isatty(STDIN_FILENO)) {
+        if (UI_UTIL_read_pw_string(k->pin, P11_MAX_PIN_LEN + 1,
+                                   "PIN for the CA key: ", 0)
+            == 0)
+            n = (int)strlen(k->pin);
+        else
+            snprintf(k->pin_err, sizeof(k->pin_err), "no PIN was entered");
+    } else {
+        snprintf(k->pin_err, sizeof(k->pin_err),
+                 "the CA key needs a PIN: set pin_source in ca.cnf or give "
+                 "--pin-source (no terminal to ask on)");
+    }
+    if (n < 0)
+        return -1;
+    k->pin_len = n;
+    return 0;
+}
+
+static int p11_prompt(const char *what, bool ctx_specific, char *pin,
+                      size_t max, void *arg)
+{
+    ca_key *k = arg;
+
+    (void)what;
+    (void)ctx_specific;
+    if (pin_get(k) != 0 || (size_t)k->pin_len > max)
+        return -1;
+    memcpy(pin, k->pin, (size_t)k->pin_len);
+    return k->pin_len;
+}
+
+/* The passphrase callback of OSSL_STORE: the provider asks it for the PIN
+ * (or the file loader for a key file's passphrase). */
+static int ui_read(UI *ui, UI_STRING *uis)
+{
+    ca_key *k = UI_get0_user_data(ui);
+
+    switch (UI_get_string_type(uis)) {
+    case UIT_PROMPT:
+    case UIT_VERIFY:
+        if (pin_get(k) != 0)
+            return 0;
+        return UI_set_result_ex(ui, uis, k->pin, k->pin_len) == 0 ? 1 : 0;
+    default:
+        return 1;
+    }
+}
+
+static int key_p11(ca_key *k, p11_ctx **out)
+{
+    p11_config cfg = {0};
+
+    if (!k->p11) {
+        cfg.module_path = k->module;
+        k->p11 = p11_ctx_new(&cfg);
+        if (!k->p11)
+            return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        p11_ctx_set_prompt(k->p11, p11_prompt, k);
+    }
+    *out = k->p11;
+    return P11CA_OK;
+}
+
+/* A token key must never have been outside the token. */
+static int token_check(ca_key *k, const char *location)
+{
+    p11_uri *uri = NULL;
+    p11_obj *obj = NULL;
+    p11_ctx *ctx = NULL;
+    int rc;
+    CK_RV rv;
+
+    rc = key_p11(k, &ctx);
+    if (rc != P11CA_OK)
+        return rc;
+    rv = p11_uri_parse(location, &uri);
+    if (rv == CKR_OK)
+        rv = p11_obj_find_one(ctx, uri, CKO_PRIVATE_KEY, true, &obj);
+    if (rv != CKR_OK) {
+        rc = p11ca_err_set(
+            rv == P11_RV_URI_INVALID ? P11CA_E_INPUT : P11CA_E_TOKEN,
+            "cannot find the CA key: %s%s%s", p11_error_message(),
+            k->pin_err[0] ? ": " : "", k->pin_err);
+    } else if (!p11_obj_get_bool(obj, CKA_ALWAYS_SENSITIVE, false)) {
+        rc = p11ca_err_set(P11CA_E_CAKEY,
+                           "the CA's %s on %s is not CKA_ALWAYS_SENSITIVE: "
+                           "it was once outside the token (imported or made "
+                           "readable); refusing to sign with it",
+                           p11_obj_describe(obj),
+                           p11_token_describe(p11_obj_token(obj)));
+    } else if (!p11_obj_get_bool(obj, CKA_NEVER_EXTRACTABLE, false)) {
+        rc = p11ca_err_set(P11CA_E_CAKEY,
+                           "the CA's %s on %s is not "
+                           "CKA_NEVER_EXTRACTABLE: it can be (or could have "
+                           "been) exported from the token; refusing to sign "
+                           "with it",
+                           p11_obj_describe(obj),
+                           p11_token_describe(p11_obj_token(obj)));
+    }
+    p11_obj_unref(obj);
+    p11_uri_free(uri);
+    return rc;
+}
+
+static int store_load(ca_key *k, const char *location)
+{
+    OSSL_STORE_CTX *sc;
+    OSSL_STORE_INFO *info;
+    int rc = P11CA_OK;
+
+    sc = OSSL_STORE_open_ex(location, k->libctx, NULL, k->ui, k, NULL, NULL,
+                            NULL);
+    if (sc && OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY) != 1) {
+        OSSL_STORE_close(sc);
+        sc = NULL;
+    }
+    while (sc && !k->pkey && !OSSL_STORE_eof(sc)) {
+        info = OSSL_STORE_load(sc);
+        if (info && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            k->pkey = OSSL_STORE_INFO_get1_PKEY(info);
+        OSSL_STORE_INFO_free(info);
+        if (!info && OSSL_STORE_error(sc))
+            break;
+    }
+    OSSL_STORE_close(sc);
+    if (!k->pkey)
+        rc = ca_ossl_err(is_uri(location) ? P11CA_E_TOKEN : P11CA_E_INPUT,
+                         "cannot load the CA key %s%s%s", location,
+                         k->pin_err[0] ? ": " : "", k->pin_err);
+    else
+        ERR_clear_error();
+    return rc;
+}
+
+int ca_pubkey_sha256(EVP_PKEY *pk, char hex[65])
+{
+    static const char hx[] = "0123456789abcdef";
+    unsigned char *der = NULL, md[32];
+    int n = i2d_PUBKEY(pk, &der);
+
+    if (n <= 0 || !EVP_Digest(der, (size_t)n, md, NULL, EVP_sha256(), NULL)) {
+        OPENSSL_free(der);
+        return ca_ossl_err(P11CA_E_INTERNAL, "cannot hash a public key");
+    }
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = hx[md[i] >> 4];
+        hex[2 * i + 1] = hx[md[i] & 15];
+    }
+    hex[64] = '\0';
+    OPENSSL_free(der);
+    return P11CA_OK;
+}
+
+int ca_key_load(ca_key *k, const char *location, const char *want_sha256)
+{
+    int rc;
+
+    rc = libctx_setup(k, is_uri(location));
+    if (rc == P11CA_OK && is_uri(location))
+        rc = token_check(k, location);
+    if (rc == P11CA_OK && !k->pkey)
+        rc = store_load(k, location);
+    if (rc == P11CA_OK)
+        rc = ca_pubkey_sha256(k->pkey, k->sha256);
+    if (rc == P11CA_OK && want_sha256 && strcmp(want_sha256, k->sha256) != 0)
+        rc = p11ca_err_set(P11CA_E_CAKEY,
+                           "the CA key %s is not the key this CA was created "
+                           "with: its public key has SHA-256 %s, ca.cnf "
+                           "records key_sha256 = %s; refusing to sign",
+                           location, k->sha256, want_sha256);
+    if (rc == P11CA_OK)
+        LOG_DBG(CA, "CA key %s loaded, SPKI SHA-256 %s", location, k->sha256);
+    return rc;
+}
+
+static int gen_token(ca_key *k, const char *where, const p11_key_spec *spec,
+                     char **location)
+{
+    p11_uri *uri = NULL;
+    p11_token *tok = NULL;
+    p11_obj *priv = NULL;
+    p11_ctx *ctx = NULL;
+    const unsigned char *id;
+    size_t id_len = 0;
+    p11_auth auth;
+    int rc;
+    CK_RV rv;
+
+    rc = key_p11(k, &ctx);
+    if (rc != P11CA_OK)
+        return rc;
+    rv = p11_uri_parse(where, &uri);
+    if (rv != CKR_OK) {
+        rc = p11ca_err_set(P11CA_E_INPUT, "--key-uri: %s", p11_error_message());
+        goto out;
+    }
+    if (!p11_uri_get0_label(uri)) {
+        rc = p11ca_err_set(P11CA_E_INPUT, "--key-uri must name the new key "
+                                          "with object=LABEL");
+        goto out;
+    }
+    id = p11_uri_get0_id(uri, &id_len);
+    p11_auth_from_uri(&auth, uri);
+    rv = p11_token_find_one(ctx, uri, &tok);
+    if (rv == CKR_OK)
+        rv = p11_keygen(tok, &auth, spec, p11_uri_get0_label(uri), id, id_len,
+                        false, NULL, &priv);
+    if (rv != CKR_OK) {
+        rc = p11ca_err_set(rv == P11_RV_EXISTS ? P11CA_E_EXISTS : P11CA_E_TOKEN,
+                           "CA key generation: %s%s%s", p11_error_message(),
+                           k->pin_err[0] ? ": " : "", k->pin_err);
+        goto out;
+    }
+    *location = p11_obj_uri(priv);
+    if (!*location)
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+out:
+    p11_obj_unref(priv);
+    p11_uri_free(uri);
+    return rc;
+}
+
+/* A software key in a new file (mode 0600). */
+static int gen_file(ca_key *k, const char *where, const p11_key_spec *spec,
+                    char **location)
+{
+    EVP_PKEY *pk = NULL;
+    BIO *mem = BIO_new(BIO_s_mem());
+    char *abs = NULL, cwd[4096];
+    int rc = libctx_setup(k, false);
+
+    if (rc != P11CA_OK)
+        goto out;
+    if (spec->kind == P11_KEY_RSA)
+        pk = EVP_PKEY_Q_keygen(k->libctx, NULL, "RSA", (size_t)spec->bits);
+    else if (spec->kind == P11_KEY_EC)
+        pk = EVP_PKEY_Q_keygen(k->libctx, NULL, "EC",
+                               OBJ_nid2sn(spec->curve_nid));
+    else
+        pk = EVP_PKEY_Q_keygen(k->libctx, NULL, "ED25519");
+    if (!pk || !mem
+        || !PEM_write_bio_PrivateKey(mem, pk, NULL, NULL, 0, NULL, NULL)) {
+        rc = ca_ossl_err(P11CA_E_INTERNAL, "cannot generate a %s key",
+                         p11_key_spec_name(spec));
+        goto out;
+    }
+    if (where[0] != '/' && getcwd(cwd, sizeof(cwd)))
+        abs = ca_path(cwd, where);
+    else
+        abs = strdup(where);
+    if (!abs) {
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (ca_exists(abs)) {
+        rc = p11ca_err_set(P11CA_E_EXISTS, "%s exists: not overwritten", abs);
+        goto out;
+    }
+    rc = ca_write_bio_file(abs, mem, 0600);
+    if (rc == P11CA_OK) {
+        *location = abs;
+        abs = NULL;
+    }
+out:
+    free(abs);
+    BIO_free(mem);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+int ca_key_generate(ca_key *k, const char *where, const char *spec,
+                    char **location)
+{
+    p11_key_spec ks;
+
+    *location = NULL;
+    if (p11_key_spec_parse(spec, &ks) != CKR_OK)
+        return p11ca_err_set(P11CA_E_INPUT, "--generate: %s",
+                             p11_error_message());
+    if (is_uri(where))
+        return gen_token(k, where, &ks, location);
+    return gen_file(k, where, &ks, location);
+}
+
+/* The digest: ca.cnf's, else one that matches the key's strength. */
+static const char *pick_digest(EVP_PKEY *pk, const char *digest)
+{
+    char group[64] = "";
+
+    if (EVP_PKEY_is_a(pk, "ED25519") || EVP_PKEY_is_a(pk, "ED448"))
+        return NULL;
+    if (digest)
+        return digest;
+    if (EVP_PKEY_is_a(pk, "EC")
+        && EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                          sizeof(group), NULL)) {
+        if (strcmp(group, "secp384r1") == 0)
+            return "SHA384";
+        if (strcmp(group, "secp521r1") == 0)
+            return "SHA512";
+    }
+    return "SHA256";
+}
+
+static int sign_init(ca_key *k, const char *digest, EVP_MD_CTX **out)
+{
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+
+    *out = NULL;
+    if (!k->pkey) {
+        EVP_MD_CTX_free(mctx);
+        return p11ca_err_set(P11CA_E_INTERNAL, "the CA key is not loaded");
+    }
+    if (!mctx
+        || EVP_DigestSignInit_ex(mctx, NULL, pick_digest(k->pkey, digest),
+                                 k->libctx, NULL, k->pkey, NULL)
+               != 1) {
+        EVP_MD_CTX_free(mctx);
+        return ca_ossl_err(P11CA_E_INTERNAL, "cannot start a signature with "
+                                             "the CA key");
+    }
+    *out = mctx;
+    return P11CA_OK;
+}
+
+int ca_key_sign_cert(ca_key *k, const char *digest, X509 *x)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = sign_init(k, digest, &mctx);
+
+    if (rc == P11CA_OK && X509_sign_ctx(x, mctx) <= 0)
+        rc = ca_ossl_err(P11CA_E_TOKEN, "signing the certificate failed");
+    EVP_MD_CTX_free(mctx);
+    return rc;
+}
+
+int ca_key_sign_req(ca_key *k, const char *digest, X509_REQ *r)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = sign_init(k, digest, &mctx);
+
+    if (rc == P11CA_OK && X509_REQ_sign_ctx(r, mctx) <= 0)
+        rc = ca_ossl_err(P11CA_E_TOKEN, "signing the CSR failed");
+    EVP_MD_CTX_free(mctx);
+    return rc;
+}
+
+int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = sign_init(k, digest, &mctx);
+
+    if (rc == P11CA_OK && X509_CRL_sign_ctx(crl, mctx) <= 0)
+        rc = ca_ossl_err(P11CA_E_TOKEN, "signing the CRL failed");
+    EVP_MD_CTX_free(mctx);
+    return rc;
+}

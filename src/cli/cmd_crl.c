@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* p11ca crl: a CRL of the CA's revoked certificates, signed with its key. */
+#include "config.h"
+
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include "ca/ca.h"
+
+extern const struct cli_cmd cli_crl_cmds[];
+
+enum { OPT_DIR = 1, OPT_OUT, OPT_DAYS };
+
+static void crl_progress(size_t done, void *arg);
+static int crl_write(X509_CRL *crl, const char *out);
+static void crl_report(struct cli *cli, ca *c, X509_CRL *crl, uint64_t num,
+                       size_t n, const char *out);
+
+static void crl_progress(size_t done, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "\r\033[KCRL: %zu entries", done);
+}
+
+/* --out FILE atomically, else standard output. */
+static int crl_write(X509_CRL *crl, const char *out)
+{
+    ca_outfile *f = NULL;
+    int rc = P11CA_OK;
+
+    if (!out)
+        return PEM_write_X509_CRL(stdout, crl) && fflush(stdout) == 0
+                   ? P11CA_OK
+                   : p11ca_err_set(P11CA_E_IO, "cannot write the CRL");
+    rc = ca_outfile_open(out, 0644, &f);
+    if (rc == P11CA_OK && !PEM_write_bio_X509_CRL(ca_outfile_bio(f), crl))
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK)
+        rc = ca_outfile_commit(f);
+    ca_outfile_free(f);
+    return rc;
+}
+
+static void crl_report(struct cli *cli, ca *c, X509_CRL *crl, uint64_t num,
+                       size_t n, const char *out)
+{
+    char next[64] = "";
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p = NULL;
+    long len;
+
+    if (b && ASN1_TIME_print(b, X509_CRL_get0_nextUpdate(crl))) {
+        len = BIO_get_mem_data(b, &p);
+        snprintf(next, sizeof(next), "%.*s", (int)len, p);
+    }
+    BIO_free(b);
+    if (cli->json)
+        (void)cli_json_print(json_pack(
+            "{s:I, s:I, s:s, s:s?, s:s}", "number", (json_int_t)num, "entries",
+            (json_int_t)n, "next_update", next, "file", out, "dir", ca_dir(c)));
+    else
+        fprintf(stderr,
+                "p11ca: CRL number %llu with %zu revoked "
+                "certificate(s), next update %s; also in %s/crl.pem\n",
+                (unsigned long long)num, n, next, ca_dir(c));
+}
+
+static int cmd_crl(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"days", required_argument, NULL, OPT_DAYS},
+        {0},
+    };
+    const struct cli_cmd *me = &cli_crl_cmds[0];
+    const char *dir = getenv("P11CA_CA_DIR"), *out = NULL;
+    unsigned long days = 0;
+    X509_CRL *crl = NULL;
+    uint64_t num = 0;
+    size_t n = 0;
+    char *end;
+    ca *c = NULL;
+    int o, rc;
+
+    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
+        if (o == 'h')
+            return cli_help(me);
+        if (o == OPT_DIR)
+            dir = optarg;
+        else if (o == OPT_OUT)
+            out = optarg;
+        else if (o == OPT_DAYS && (days = strtoul(optarg, &end, 10)) > 0
+                 && days <= 3650 && !*end && optarg[0] != '-')
+            continue;
+        else
+            return cli_usage_error(me, o == OPT_DAYS ? "--days: 1 to 3650"
+                                                     : "bad option");
+    }
+    if (!dir || !*dir || optind < argc)
+        return cli_usage_error(me, "give --dir DIR (or P11CA_CA_DIR)");
+    rc = ca_open(dir, &c);
+    if (rc == P11CA_OK)
+        rc = ca_set_access(c, cli->module, cli->pin_source);
+    if (rc == P11CA_OK)
+        rc = ca_crl_make(c, (unsigned)days,
+                         isatty(STDERR_FILENO) ? crl_progress : NULL, NULL,
+                         &crl, &num, &n);
+    if (rc == P11CA_OK && isatty(STDERR_FILENO) && n >= 10000)
+        fputs("\r\033[K", stderr);
+    if (rc == P11CA_OK && (out || !cli->json))
+        rc = crl_write(crl, out);
+    if (rc == P11CA_OK)
+        crl_report(cli, c, crl, num, n, out);
+    else
+        rc = cli_error(rc, "crl: %s", p11ca_err_message());
+    X509_CRL_free(crl);
+    ca_close(c);
+    return rc;
+}
+
+const struct cli_cmd cli_crl_cmds[] = {
+    {"crl", NULL, "--dir DIR [--out FILE] [--days N]",
+     "Make a CRL (v2) of every revoked, unexpired certificate of the CA: "
+     "the next CRL number, lastUpdate now, nextUpdate after crl_days of "
+     "ca.cnf, the authority key identifier, each entry's reason code and "
+     "invalidity date; signed with the CA key (after the same key checks "
+     "as issue). Written to DIR/crl.pem and to FILE (or standard output), "
+     "and audited. Progress on a terminal.",
+     "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)\n"
+     "--out FILE\twrite the CRL (PEM) to FILE instead of standard output\n"
+     "--days N\tvalidity (default crl_days of ca.cnf, 7)",
+     cmd_crl},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What the registry's own files share: the handle, serial normalisation,
+ * the audit append used inside transactions, the bounded details buffer. */
+#ifndef P11CA_REG_INTERNAL_H
+#define P11CA_REG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+#include "registry/registry.h"
+
+/* The opened registry: a backend and its connection. */
+struct reg {
+    const struct reg_backend *be;
+    void *db;
+};
+
+/* Hex SHA-256 as text: 64 digits and a NUL. */
+#define REG_HASH_HEX_LEN  64
+#define REG_HASH_HEX_SIZE (REG_HASH_HEX_LEN + 1)
+
+/*
+ * reg_serial_normalise - @in (hex, any case, optional "0x", leading zeros)
+ * to lower-case hex without leading zeros in @out ("0" for zero).
+ * Returns 0 or P11CA_E_INPUT (empty, not hex, longer than @outlen - 1).
+ */
+int reg_serial_normalise(const char *in, char *out, size_t outlen) REG_WUR;
+
+/*
+ * reg_filter_check - a checked copy of @f in @copy (NULL @f: match
+ * everything), its serial normalised into @serial (@len bytes).
+ * Returns 0 or P11CA_E_INPUT.
+ */
+int reg_filter_check(const reg_filter *f, reg_filter *copy, char *serial,
+                     size_t len) REG_WUR;
+
+/* reg_now - the registry's clock: Unix seconds. */
+int64_t reg_now(void);
+
+/*
+ * reg_x509_subject - the RFC 2253 subject of DER certificate @der, in
+ * *@subject (caller frees).  Returns 0 or P11CA_E_INPUT.
+ */
+int reg_x509_subject(const unsigned char *der, size_t len,
+                     char **subject) REG_WUR;
+
+/*
+ * reg_audit_append_tx - append one entry to the hash chain.  The caller
+ * holds a write transaction (so the sequence number and the previous hash
+ * cannot change underneath).  Returns 0 or an error.
+ */
+int reg_audit_append_tx(reg *r, int64_t at, const char *actor,
+                        const char *action, const char *object,
+                        const char *details) REG_WUR;
+
+/*
+ * Audit details as JSON, in a buffer that grows up to REG_DETAILS_MAX.
+ * Calls after a failure do nothing; reg_details_finish reports it.
+ */
+#define REG_DETAILS_MAX (64 * 1024)
+struct reg_details {
+    char *data;
+    size_t len;
+    size_t cap;
+    int rc;
+    bool first;
+};
+
+void reg_details_init(struct reg_details *d);
+void reg_details_str(struct reg_details *d, const char *key, const char *val);
+void reg_details_int(struct reg_details *d, const char *key, int64_t val);
+/* reg_details_finish - close the object; 0 and the text in d->data, or
+ * the first error (P11CA_E_INPUT: too long, P11CA_E_NOMEM). */
+int reg_details_finish(struct reg_details *d) REG_WUR;
+void reg_details_free(struct reg_details *d);
+
+#endif

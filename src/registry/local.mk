@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: Apache-2.0
+# src/registry: the certificate registry (lifecycle rules, audit chain) and
+# its SQLite backend.
+#
+# The schema migrations are plain SQL files, src/registry/schema/NNN_<what>.sql,
+# shipped in the tarball.  At build time schema/embed.awk turns them into
+# src/registry/schema_sql.c (one C string per migration, in order; see
+# schema.h), so the library needs no file at run time.  To add a migration,
+# add the next NNN_<what>.sql to REG_SCHEMA_SQL, never edit a released one.
+
+REG_SCHEMA_SQL = src/registry/schema/001_init.sql
+
+noinst_LTLIBRARIES += src/libp11ca-registry.la
+
+src_libp11ca_registry_la_SOURCES = \
+	src/registry/registry.h src/registry/internal.h \
+	src/registry/schema.h src/registry/sqlite_int.h \
+	src/registry/lifecycle.c src/registry/search.c src/registry/cert.c \
+	src/registry/audit.c src/registry/details.c \
+	src/registry/backend_sqlite.c src/registry/sqlite_certs.c
+nodist_src_libp11ca_registry_la_SOURCES = src/registry/schema_sql.c
+src_libp11ca_registry_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
+src_libp11ca_registry_la_LIBADD = src/libp11ca-common.la $(SQLITE_LIBS) \
+	$(CRYPTO_LIBS)
+
+src/registry/schema_sql.c: $(REG_SCHEMA_SQL:%=$(srcdir)/%) \
+		$(srcdir)/src/registry/schema/embed.awk
+	$(AM_V_GEN)$(MKDIR_P) src/registry && \
+	$(AWK) -f $(srcdir)/src/registry/schema/embed.awk \
+		$(REG_SCHEMA_SQL:%=$(srcdir)/%) > $@-t && mv -f $@-t $@
+
+CLEANFILES += src/registry/schema_sql.c
+EXTRA_DIST += $(REG_SCHEMA_SQL) src/registry/schema/embed.awk

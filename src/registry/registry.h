@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The certificate registry: every issued and registered certificate, its
+ * lifecycle, the audit trail; rules here, storage behind a backend. */
+#ifndef P11CA_REGISTRY_H
+#define P11CA_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/rc.h"
+
+#define REG_WUR __attribute__((warn_unused_result))
+
+/*
+ * Status codes: 0 ok, negative P11CA_E_* (common/rc.h) with the message in
+ * p11ca_err_message():
+ *   P11CA_E_NOTFOUND  no such certificate / CA / entry
+ *   P11CA_E_EXISTS    serial taken, client ID taken by an activated cert
+ *   P11CA_E_STATE     the lifecycle forbids the change (text says why)
+ *   P11CA_E_RATE      the sign-up rate limit is reached
+ *   P11CA_E_INPUT     a bad argument (unknown status name, bad filter)
+ *   P11CA_E_REGISTRY  the database failed (text names the SQL error)
+ */
+
+typedef struct reg reg;
+
+typedef enum reg_status {
+    REG_STATUS_ANY = 0,
+    REG_ACTIVATED = 1,
+    REG_NOT_ACTIVATED,
+    REG_REGISTERED_NOT_ACTIVATED,
+    REG_REVOKED,
+} reg_status;
+
+/* "activated", "not-activated", "registered-not-activated", "revoked". */
+const char *reg_status_name(reg_status st);
+/* reg_status_parse - the reverse; P11CA_E_INPUT for an unknown name. */
+int reg_status_parse(const char *name, reg_status *st) REG_WUR;
+
+/* CRL reason codes (RFC 5280) by name: "keyCompromise" -> 1, ... */
+int reg_reason_parse(const char *name, int *reason) REG_WUR;
+const char *reg_reason_name(int reason);
+
+/*
+ * One certificate as the registry knows it.  Strings and @der are owned by
+ * the struct (reg_cert_clear frees them).  Times are Unix seconds (UTC).
+ */
+typedef struct reg_cert {
+    char serial[64];     /* lower-case hex of the serial, no leading zeros */
+    int64_t ca_id;       /* the issuing CA (reg_ca_add), 0 if unknown */
+    char *subject;       /* RFC 2253 text */
+    char *issuer;        /* RFC 2253 text */
+    char *cn;            /* first CN of the subject, or NULL */
+    char *ou;            /* first OU of the subject, or NULL */
+    char *client_id;     /* default: the CN */
+    char *profile;       /* profile name; NULL for registered certs */
+    char *origin;        /* "issued" or "registered" */
+    reg_status status;
+    int64_t not_before;
+    int64_t not_after;
+    int64_t recorded_at; /* when the registry recorded it */
+    int64_t revoked_at;  /* 0 unless revoked */
+    int reason;          /* CRL reason code, -1 unless revoked */
+    int64_t invalidity;  /* invalidity date, 0 when not given */
+    char *replaces;      /* serial this one renews/re-keys, or NULL */
+    char *key_hash;      /* hex SHA-256 of the SubjectPublicKeyInfo */
+    unsigned char *der;
+    size_t der_len;
+} reg_cert;
+
+/* reg_cert_clear - free what @c owns and zero it (accepts a zeroed one). */
+void reg_cert_clear(reg_cert *c);
+
+/*
+ * reg_cert_from_der - fill @c from a DER certificate: serial, subject,
+ * issuer, cn, ou, validity, key_hash, der (copied).  client_id defaults to
+ * the CN.  Status, profile, origin are left for the caller.  Returns 0 or
+ * P11CA_E_INPUT (not a certificate).
+ */
+int reg_cert_from_der(reg_cert *c, const unsigned char *der,
+                      size_t len) REG_WUR;
+
+/*
+ * Search filter; zero fields do not filter.  Strings match exactly except
+ * @cn_like/@ou_like (SQL LIKE with % and _, ASCII case-insensitive, '\'
+ * escapes).  Times are Unix seconds; ranges are after <= t < before.
+ */
+typedef struct reg_filter {
+    const char *serial;
+    const char *cn;
+    const char *cn_like;
+    const char *ou;
+    const char *ou_like;
+    const char *client_id;
+    const char *profile;
+    reg_status status;
+    int64_t ca_id;
+    int64_t issued_after, issued_before;   /* recorded_at range */
+    int64_t expires_after, expires_before; /* not_after range */
+    int64_t valid_at;                      /* not_before <= t < not_after */
+    size_t limit;                          /* 0: no limit */
+    size_t offset;
+    bool newest_first;                     /* order by recorded_at desc */
+} reg_filter;
+
+/* Called for each match; return non-zero to stop (that value is returned). */
+typedef int (*reg_cert_cb)(const reg_cert *c, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Opening                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * reg_open - open (creating and migrating as needed) the registry at
+ * @location: "sqlite:/path/file.db", or a bare path (SQLite).  SQLite runs
+ * in WAL mode with synchronous=FULL (a commit is durable), foreign keys on,
+ * secure_delete on, and a busy timeout so that several processes can issue
+ * at once.  "postgresql:..." is refused for now (P11CA_E_INPUT: not built).
+ * @out gets the registry.  Returns 0 or an error.  A reg is used by one
+ * thread at a time; a forked child opens its own (never the parent's).
+ */
+int reg_open(const char *location, reg **out) REG_WUR;
+void reg_close(reg *r);
+
+/* reg_schema_version - the schema version after migrations (for tests). */
+int reg_schema_version(reg *r);
+
+/* ------------------------------------------------------------------ */
+/* Certificates                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * reg_record_issued - record a certificate the CA just signed, in one
+ * durable transaction with its first status-history entry and an audit
+ * entry, BEFORE the caller hands the certificate out.  @c->status is
+ * usually REG_ACTIVATED.  Refuses (changing nothing):
+ *  - a serial that exists (P11CA_E_EXISTS: the caller picks a new serial),
+ *  - an activated cert whose client ID is held by another activated cert
+ *    (P11CA_E_EXISTS),
+ *  - more than @rate_per_sec certificates recorded in the last second
+ *    (P11CA_E_RATE; 0 means no limit; counted per clock second, since
+ *    recorded_at has one-second resolution),
+ *  - a status other than activated / not-activated, a missing subject,
+ *    issuer or DER, an unknown @c->ca_id (P11CA_E_INPUT/P11CA_E_NOTFOUND).
+ * The serial is normalised; recorded_at is set here, origin is "issued",
+ * and revocation fields are ignored.
+ * @actor names who did it (user@host, "api:<client>").
+ */
+int reg_record_issued(reg *r, const reg_cert *c, const char *actor,
+                      unsigned rate_per_sec) REG_WUR;
+
+/*
+ * reg_record_batch - record @n certificates in one transaction (group
+ * commit for bulk issuance); all or nothing.  Same checks as above except
+ * the rate limit.  On P11CA_E_EXISTS *@bad is the index of the culprit.
+ * (@bad may be NULL; on any error tied to one certificate it is that
+ * index, otherwise @n.)
+ */
+int reg_record_batch(reg *r, const reg_cert *certs, size_t n,
+                     const char *actor, size_t *bad) REG_WUR;
+
+/*
+ * reg_register - record an externally issued certificate (status
+ * registered-not-activated, origin "registered").  The caller has checked
+ * it against a registered CA and sets @c->ca_id.
+ */
+int reg_register(reg *r, const reg_cert *c, const char *actor) REG_WUR;
+
+/* reg_get - the certificate with @serial (hex, any case, leading zeros ok).
+ * @out is overwritten (not freed first); free it with reg_cert_clear. */
+int reg_get(reg *r, const char *serial, reg_cert *out) REG_WUR;
+
+/* reg_search - every certificate matching @f, oldest first by default
+ * (@f NULL: all).  The callback must not change the registry. */
+int reg_search(reg *r, const reg_filter *f, reg_cert_cb cb,
+               void *arg) REG_WUR;
+
+/* reg_count - how many match @f (limit and offset ignored). */
+int reg_count(reg *r, const reg_filter *f, size_t *n) REG_WUR;
+
+/*
+ * reg_set_status - move @serial to @to, checking the lifecycle:
+ *  - revoked is final: nothing leaves it (P11CA_E_STATE);
+ *  - activate: from not-activated or registered-not-activated, and only if
+ *    no other activated cert holds its client ID (P11CA_E_EXISTS);
+ *  - deactivate (to not-activated): from activated;
+ *  - revoke: from any other status; @reason is a CRL reason code (0..10,
+ *    not 7), @invalidity 0 or a time.
+ * Records status history and an audit entry with @actor and @why.
+ */
+int reg_set_status(reg *r, const char *serial, reg_status to, int reason,
+                   int64_t invalidity, const char *actor,
+                   const char *why) REG_WUR;
+
+/*
+ * reg_delete - remove @serial: refused while activated (P11CA_E_STATE), and
+ * for a revoked certificate that has not expired (the CRL must keep listing
+ * it).  Audited; its status history goes with it.
+ */
+int reg_delete(reg *r, const char *serial, const char *actor,
+               const char *why) REG_WUR;
+
+/*
+ * reg_revoke_bulk - revoke every non-revoked certificate matching @f in one
+ * transaction recorded as ONE audit entry (with the count and the filter).
+ * *@count gets how many were revoked.  A filter without any criterion
+ * (only limit/offset/order) is refused (P11CA_E_INPUT).
+ */
+int reg_revoke_bulk(reg *r, const reg_filter *f, int reason,
+                    const char *actor, const char *why,
+                    size_t *count) REG_WUR;
+
+/* reg_set_replaces - record that @serial renews @old (renewal/re-key). */
+int reg_set_replaces(reg *r, const char *serial, const char *old) REG_WUR;
+
+/* Status history of one certificate, oldest first. */
+typedef struct reg_history {
+    int64_t at;
+    reg_status from; /* REG_STATUS_ANY for the first entry */
+    reg_status to;
+    const char *actor;
+    const char *reason;
+} reg_history;
+typedef int (*reg_history_cb)(const reg_history *h, void *arg);
+int reg_history_list(reg *r, const char *serial, reg_history_cb cb,
+                     void *arg) REG_WUR;
+
+/* ------------------------------------------------------------------ */
+/* CRL support                                                         */
+/* ------------------------------------------------------------------ */
+
+/* A revoked certificate, as a CRL entry needs it. */
+typedef struct reg_revoked {
+    const char *serial;
+    int64_t revoked_at;
+    int reason;
+    int64_t invalidity;
+} reg_revoked;
+typedef int (*reg_revoked_cb)(const reg_revoked *e, void *arg);
+
+/*
+ * reg_revoked_list - the revoked certificates of @ca_id (0: all) that had
+ * not expired at @now (0: include expired ones), in serial order; streams,
+ * so 100,000 entries take no more memory than one.
+ */
+int reg_revoked_list(reg *r, int64_t ca_id, int64_t now, reg_revoked_cb cb,
+                     void *arg) REG_WUR;
+
+/* reg_crl_number_next - the next CRL number of @ca_id (1, 2, ...), durably. */
+int reg_crl_number_next(reg *r, int64_t ca_id, uint64_t *n) REG_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Certification authorities                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * reg_ca_add - register a CA certificate (ours, or an external CA whose
+ * client certificates may be registered).  @id gets its id; an existing
+ * identical certificate gives its id (not an error).
+ */
+int reg_ca_add(reg *r, const unsigned char *der, size_t len,
+               const char *name, int64_t *id) REG_WUR;
+
+typedef struct reg_ca {
+    int64_t id;
+    const char *name;
+    const char *subject;
+    const unsigned char *der;
+    size_t der_len;
+} reg_ca;
+typedef int (*reg_ca_cb)(const reg_ca *ca, void *arg);
+int reg_ca_list(reg *r, reg_ca_cb cb, void *arg) REG_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Audit trail                                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every issuance and status change leaves an entry; each entry carries the
+ * SHA-256 of the previous entry and its own hash, so editing or deleting an
+ * entry breaks the chain.  reg_audit_add is for actions outside the
+ * certificate calls above (CA init, CRL made, import).
+ */
+typedef struct reg_audit {
+    int64_t seq;
+    int64_t at;
+    const char *actor;
+    const char *action;  /* "issue", "revoke", "activate", "crl", ... */
+    const char *object;  /* usually a serial */
+    const char *details; /* free text / JSON */
+    const char *prev_hash;
+    const char *hash;
+} reg_audit;
+typedef int (*reg_audit_cb)(const reg_audit *a, void *arg);
+
+int reg_audit_add(reg *r, const char *actor, const char *action,
+                  const char *object, const char *details) REG_WUR;
+int reg_audit_list(reg *r, int64_t since_seq, reg_audit_cb cb,
+                   void *arg) REG_WUR;
+
+/*
+ * reg_audit_verify - recompute the chain.  Returns 0 when intact; else
+ * P11CA_E_STATE with the message naming the first broken entry (edited,
+ * deleted, reordered).  *@entries (may be NULL) gets how many were checked.
+ */
+int reg_audit_verify(reg *r, size_t *entries) REG_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Storage backends                                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What a storage backend provides: plain storage, no rules.  The rules
+ * (lifecycle, uniqueness of activated client IDs, rate limit, audit chain)
+ * live in lifecycle.c and audit.c on top of these.  SQLite is built in;
+ * PostgreSQL (libpq) is the next backend.
+ */
+struct reg_backend {
+    const char *scheme;
+    int (*open)(const char *location, void **db);
+    void (*close)(void *db);
+    int (*schema_version)(void *db);
+    /* Transactions: write=true takes the write lock at once. */
+    int (*begin)(void *db, bool write);
+    int (*commit)(void *db);
+    void (*rollback)(void *db);
+    int (*cert_insert)(void *db, const reg_cert *c);
+    int (*cert_get)(void *db, const char *serial, reg_cert *out);
+    int (*cert_set_status)(void *db, const char *serial, reg_status st,
+                           int64_t revoked_at, int reason,
+                           int64_t invalidity);
+    int (*cert_delete)(void *db, const char *serial);
+    int (*cert_set_replaces)(void *db, const char *serial, const char *old);
+    int (*cert_search)(void *db, const reg_filter *f, reg_cert_cb cb,
+                       void *arg);
+    int (*cert_count)(void *db, const reg_filter *f, size_t *n);
+    int (*client_id_active)(void *db, const char *client_id,
+                            const char *except_serial, bool *taken);
+    int (*recorded_since)(void *db, int64_t since, size_t *n);
+    int (*history_add)(void *db, const char *serial, int64_t at,
+                       reg_status from, reg_status to, const char *actor,
+                       const char *reason);
+    int (*history_list)(void *db, const char *serial, reg_history_cb cb,
+                        void *arg);
+    int (*revoked_list)(void *db, int64_t ca_id, int64_t now,
+                        reg_revoked_cb cb, void *arg);
+    int (*crl_number_next)(void *db, int64_t ca_id, uint64_t *n);
+    int (*ca_add)(void *db, const unsigned char *der, size_t len,
+                  const char *name, const char *subject, int64_t *id);
+    int (*ca_list)(void *db, reg_ca_cb cb, void *arg);
+    int (*audit_append)(void *db, const reg_audit *a);
+    int (*audit_last)(void *db, int64_t *seq, char *hash, size_t hashlen);
+    int (*audit_list)(void *db, int64_t since_seq, reg_audit_cb cb,
+                      void *arg);
+};
+
+extern const struct reg_backend reg_backend_sqlite;
+
+#endif

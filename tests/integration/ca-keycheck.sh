@@ -1,0 +1,74 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# The CA refuses token keys that were ever outside the token or could leave
+# it (CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE), and keys that are not
+# the one recorded at init, with a clear reason (exit 3); nothing is
+# recorded and no CA is created.
+set -u
+. "$top_srcdir/tests/lib/prov.sh"
+command -v sqlite3 >/dev/null || plan_skip "sqlite3 is not installed"
+command -v pkcs11-tool >/dev/null || plan_skip "pkcs11-tool is not installed"
+plan 12
+D=$TT/kc
+mkdir -p "$D"
+PIN=$(cat "$PINFILE")
+nrows() { sqlite3 "$1/registry.db" 'select count(*) from certs'; }
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$TT/sw.key" 2>/dev/null
+openssl req -new -key "$TT/sw.key" -subj /CN=kc.test -out "$D/kc.csr"
+
+# pkcs11-tool --extractable: sensitive, but CKA_NEVER_EXTRACTABLE is false.
+pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$TOKEN" --login \
+    --pin "$PIN" --keypairgen --key-type EC:prime256v1 --label extr \
+    --id 0e01 --extractable >/dev/null 2>&1
+should_fail 3 'not CKA_NEVER_EXTRACTABLE' "ca init refuses an extractable token key" \
+    p11ca --pin-source "$PINFILE" ca init --dir "$D/extr" --subject /CN=extr \
+    --key-uri "$TOKURI;object=extr;type=private"
+if [ -e "$D/extr/ca.cnf" ]; then
+    not_ok "no CA was made with it"
+else
+    ok "no CA was made with it"
+fi
+
+# softhsm2-util --import: the key was outside: CKA_ALWAYS_SENSITIVE false.
+# The CA is made with the key file, then pointed at the imported copy: the
+# public key hash matches, only the token attributes tell.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+    -out "$TT/imp.key" 2>/dev/null
+softhsm2-util --import "$TT/imp.key" --token "$TOKEN" --label imported \
+    --id 0e02 --pin "$PIN" >/dev/null
+should_fail 3 'not CKA_ALWAYS_SENSITIVE' "ca init refuses an imported token key" \
+    p11ca --pin-source "$PINFILE" ca init --dir "$D/imp0" --subject /CN=imp \
+    --key-uri "$TOKURI;object=imported;type=private"
+check "a CA with the key file" \
+    p11ca ca init --dir "$D/imp" --subject /CN=imp --key "$TT/imp.key"
+check "it issues" \
+    p11ca issue --dir "$D/imp" --profile client --out "$D/ok.pem" "$D/kc.csr"
+sed -i "s|^key *=.*|key = $TOKURI;object=imported;type=private|" "$D/imp/ca.cnf"
+before=$(nrows "$D/imp")
+should_fail 3 'not CKA_ALWAYS_SENSITIVE.*refusing to sign' \
+    "issue refuses the imported token copy of the same key" \
+    p11ca --pin-source "$PINFILE" issue --dir "$D/imp" --profile server \
+    --san DNS:kc.test --out "$D/no.pem" "$D/kc.csr"
+should_fail 3 'not CKA_ALWAYS_SENSITIVE' "crl refuses it too" \
+    p11ca --pin-source "$PINFILE" crl --dir "$D/imp" --out "$D/no.crl"
+assert_eq "$(nrows "$D/imp")" "$before" "nothing recorded"
+if [ -e "$D/no.pem" ] || [ -e "$D/no.crl" ]; then
+    not_ok "nothing written"
+else
+    ok "nothing written"
+fi
+
+# A good token key, but not the CA's: the public-key hash tells.
+check "a CA with a token key" \
+    p11ca --pin-source "$PINFILE" ca init --dir "$D/tok" --subject /CN=tok \
+    --key-uri "$TOKURI;object=cakey" --generate ec:P-256
+keygen other ec:P-256
+sed -i "s|^key *=.*|key = $TOKURI;object=other;type=private|" "$D/tok/ca.cnf"
+should_fail 3 'not the key this CA was created with' \
+    "another token key under the same CA is refused" \
+    p11ca issue --dir "$D/tok" --profile server --san DNS:kc.test "$D/kc.csr"
+sed -i "s|^key *=.*|key = $TOKURI;object=cakey;type=private|" "$D/tok/ca.cnf"
+check "with its own key it signs again" \
+    p11ca issue --dir "$D/tok" --profile server --san DNS:kc.test "$D/kc.csr"
+done_testing

@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: Apache-2.0
+# tests/integration: the certificate authority (p11ca ca|issue|crl).
+# ca-token.sh and ca-file.sh run the same suite, ca-suite.sh, with the CA
+# keys on the token and in files.
+CA_TESTS = \
+	tests/integration/ca-token.sh \
+	tests/integration/ca-file.sh \
+	tests/integration/ca-keycheck.sh \
+	tests/integration/ca-crl-large.sh \
+	tests/integration/ca-valgrind.sh
+TESTS += $(CA_TESTS)
+EXTRA_DIST += $(CA_TESTS) tests/integration/ca-suite.sh

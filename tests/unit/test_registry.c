@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the registry: opening and migrations, certificates from
+ * DER, recording and reading, search. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+
+#include "registry/registry.h"
+
+/* test_registry_util.c */
+struct treg {
+    char dir[64];
+    char path[128];
+    char loc[160];
+    reg *r;
+};
+int treg_group_setup(void **state);
+int treg_group_teardown(void **state);
+int treg_setup(void **state);
+int treg_teardown(void **state);
+unsigned char *treg_der(const char *serial, const char *cn, const char *ou,
+                        int64_t not_before, int64_t not_after, size_t *len);
+void treg_cert(reg_cert *c, const char *serial, const char *cn, const char *ou,
+               int64_t not_before, int64_t not_after);
+void treg_record(struct treg *t, const char *serial, const char *cn,
+                 reg_status st);
+int treg_sql(struct treg *t, const char *sql);
+void treg_search(struct treg *t, const reg_filter *f, char *out, size_t len);
+size_t treg_count(struct treg *t, const reg_filter *f);
+
+/* Expect @rc from a call, with @what in the message. */
+#define assert_fails(call, rc, what)                                           \
+    do {                                                                       \
+        assert_int_equal((call), (rc));                                        \
+        if (!strstr(p11ca_err_message(), (what)))                              \
+            fail_msg("message \"%s\" lacks \"%s\"", p11ca_err_message(),       \
+                     (what));                                                  \
+    } while (0)
+
+#define ACTOR "alice@host"
+
+static int64_t now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void set_status(struct treg *t, const char *serial, reg_status to)
+{
+    if (reg_set_status(t->r, serial, to, 1, 0, ACTOR, "test") != 0)
+        fail_msg("%s -> %s: %s", serial, reg_status_name(to),
+                 p11ca_err_message());
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening                                                             */
+/* ------------------------------------------------------------------ */
+
+static void test_registry_open_migrates_to_version_1(void **state)
+{
+    struct treg *t = *state;
+
+    assert_int_equal(reg_schema_version(t->r), 1);
+}
+
+static void test_registry_reopen_keeps_version(void **state)
+{
+    struct treg *t = *state;
+
+    reg_close(t->r);
+    t->r = NULL;
+    assert_int_equal(reg_open(t->path, &t->r), 0); /* bare path */
+    assert_int_equal(reg_schema_version(t->r), 1);
+}
+
+static void test_registry_open_refuses_postgresql(void **state)
+{
+    reg *r = NULL;
+
+    assert_fails(reg_open("postgresql://u:secret@db/reg", &r), P11CA_E_INPUT,
+                 "PostgreSQL backend not built");
+    assert_null(r);
+    assert_null(strstr(p11ca_err_message(), "secret"));
+}
+
+static void test_registry_open_refuses_empty_location(void **state)
+{
+    reg *r = NULL;
+
+    assert_fails(reg_open("sqlite:", &r), P11CA_E_INPUT, "names no file");
+    assert_fails(reg_open("", &r), P11CA_E_INPUT, "no registry location");
+}
+
+static void test_registry_open_reports_unusable_path(void **state)
+{
+    reg *r = NULL;
+
+    assert_fails(reg_open("sqlite:/nonexistent/dir/reg.db", &r),
+                 P11CA_E_REGISTRY, "registry /nonexistent/dir/reg.db: open");
+    assert_null(r);
+}
+
+static void test_registry_open_refuses_newer_schema(void **state)
+{
+    struct treg *t = *state;
+    reg *r = NULL;
+
+    assert_int_equal(treg_sql(t, "INSERT INTO schema_version "
+                                 "VALUES (99, 'future', 0)"),
+                     0);
+    assert_fails(reg_open(t->loc, &r), P11CA_E_REGISTRY,
+                 "schema version 99 is newer");
+    assert_null(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Certificates from DER, names                                        */
+/* ------------------------------------------------------------------ */
+
+static void test_registry_cert_from_der_fields(void **state)
+{
+    size_t len = 0;
+    unsigned char *der =
+        treg_der("00AB01", "alice", "eng", 1000000000, 2000000000, &len);
+    reg_cert c;
+
+    assert_int_equal(reg_cert_from_der(&c, der, len), 0);
+    assert_string_equal(c.serial, "ab01");
+    assert_string_equal(c.subject, "CN=alice,OU=eng");
+    assert_string_equal(c.issuer, "CN=alice,OU=eng");
+    assert_string_equal(c.cn, "alice");
+    assert_string_equal(c.ou, "eng");
+    assert_string_equal(c.client_id, "alice");
+    assert_int_equal(c.not_before, 1000000000);
+    assert_int_equal(c.not_after, 2000000000);
+    assert_int_equal(strlen(c.key_hash), 64);
+    assert_int_equal(c.der_len, len);
+    assert_memory_equal(c.der, der, len);
+    assert_int_equal(c.reason, -1);
+    reg_cert_clear(&c);
+    OPENSSL_free(der);
+}
+
+static void test_registry_cert_from_der_refuses_garbage(void **state)
+{
+    static const unsigned char junk[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    reg_cert c;
+
+    assert_fails(reg_cert_from_der(&c, junk, sizeof(junk)), P11CA_E_INPUT,
+                 "not a DER certificate");
+    assert_null(c.subject);
+}
+
+static void test_registry_status_names_round_trip(void **state)
+{
+    reg_status st;
+
+    for (int i = REG_ACTIVATED; i <= REG_REVOKED; i++) {
+        assert_int_equal(reg_status_parse(reg_status_name(i), &st), 0);
+        assert_int_equal(st, i);
+    }
+    assert_string_equal(reg_status_name(REG_REGISTERED_NOT_ACTIVATED),
+                        "registered-not-activated");
+    assert_fails(reg_status_parse("active", &st), P11CA_E_INPUT,
+                 "unknown certificate status \"active\"");
+}
+
+static void test_registry_reason_names_case_insensitive(void **state)
+{
+    int reason = -1;
+
+    assert_int_equal(reg_reason_parse("KEYCOMPROMISE", &reason), 0);
+    assert_int_equal(reason, 1);
+    assert_int_equal(reg_reason_parse("aACompromise", &reason), 0);
+    assert_int_equal(reason, 10);
+    assert_int_equal(reg_reason_parse("removefromcrl", &reason), 0);
+    assert_int_equal(reason, 8);
+    assert_string_equal(reg_reason_name(5), "cessationOfOperation");
+    assert_string_equal(reg_reason_name(7), "unknown");
+    assert_fails(reg_reason_parse("stolen", &reason), P11CA_E_INPUT,
+                 "unknown revocation reason \"stolen\"");
+}
+
+/* ------------------------------------------------------------------ */
+/* Recording and reading                                               */
+/* ------------------------------------------------------------------ */
+
+static void test_registry_record_then_get(void **state)
+{
+    struct treg *t = *state;
+    int64_t before = now();
+    reg_cert c;
+
+    treg_record(t, "1f", "alice", REG_ACTIVATED);
+    assert_int_equal(reg_get(t->r, "1f", &c), 0);
+    assert_string_equal(c.serial, "1f");
+    assert_string_equal(c.cn, "alice");
+    assert_string_equal(c.ou, "eng");
+    assert_string_equal(c.client_id, "alice");
+    assert_string_equal(c.profile, "client");
+    assert_string_equal(c.origin, "issued");
+    assert_int_equal(c.status, REG_ACTIVATED);
+    assert_true(c.recorded_at >= before && c.recorded_at <= now());
+    assert_int_equal(c.reason, -1);
+    assert_int_equal(c.revoked_at, 0);
+    assert_true(c.der_len > 0);
+    reg_cert_clear(&c);
+}
+
+static void test_registry_get_accepts_leading_zeros_and_upper_case(void **state)
+{
+    struct treg *t = *state;
+    reg_cert c;
+
+    treg_record(t, "ab", "alice", REG_ACTIVATED);
+    assert_int_equal(reg_get(t->r, "00AB", &c), 0);
+    assert_string_equal(c.serial, "ab");
+    reg_cert_clear(&c);
+    assert_int_equal(reg_get(t->r, "0xaB", &c), 0);
+    reg_cert_clear(&c);
+}
+
+static void test_registry_record_normalises_serial(void **state)
+{
+    struct treg *t = *state;
+    int64_t n = now();
+    reg_cert c, got;
+
+    treg_cert(&c, "ab", "alice", NULL, n, n + 100);
+    memcpy(c.serial, "000AB", 6);
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+    assert_int_equal(reg_get(t->r, "ab", &got), 0);
+    assert_string_equal(got.serial, "ab");
+    reg_cert_clear(&got);
+    reg_cert_clear(&c);
+}
+
+static void test_registry_get_unknown_serial(void **state)
+{
+    struct treg *t = *state;
+    reg_cert c;
+
+    assert_fails(reg_get(t->r, "abc", &c), P11CA_E_NOTFOUND,
+                 "no certificate with serial abc");
+    assert_fails(reg_get(t->r, "xyz", &c), P11CA_E_INPUT, "bad serial");
+}
+
+static void test_registry_duplicate_serial_changes_nothing(void **state)
+{
+    struct treg *t = *state;
+    int64_t n = now();
+    reg_filter all = {0};
+    size_t entries = 0;
+    reg_cert c, got;
+
+    treg_record(t, "1a", "alice", REG_ACTIVATED);
+    /* Same client ID too: the serial is what the message names. */
+    treg_cert(&c, "1A", "alice", "ops", n, n + 100);
+    assert_fails(reg_record_issued(t->r, &c, ACTOR, 0), P11CA_E_EXISTS,
+                 "serial 1a is already in the registry");
+    assert_int_equal(treg_count(t, &all), 1);
+    assert_int_equal(reg_get(t->r, "1a", &got), 0);
+    assert_string_equal(got.ou, "eng");
+    assert_int_equal(reg_audit_verify(t->r, &entries), 0);
+    assert_int_equal(entries, 1);
+    reg_cert_clear(&got);
+    reg_cert_clear(&c);
+}
+
+static void test_registry_record_refuses_revoked_status(void **state)
+{
+    struct treg *t = *state;
+    int64_t n = now();
+    reg_cert c;
+
+    treg_cert(&c, "1", "alice", NULL, n, n + 100);
+    c.status = REG_REVOKED;
+    /* Revoked without its revocation time and reason: refused. */
+    assert_fails(reg_record_issued(t->r, &c, ACTOR, 0), P11CA_E_INPUT,
+                 "recorded as activated, not-activated");
+    c.status = REG_ACTIVATED;
+    assert_fails(reg_record_issued(t->r, &c, "", 0), P11CA_E_INPUT,
+                 "needs an actor");
+    reg_cert_clear(&c);
+}
+
+static void test_registry_record_takes_imported_revocation(void **state)
+{
+    struct treg *t = *state;
+    int64_t n = now();
+    reg_cert c, got;
+
+    /* import-index brings revoked certificates with their history. */
+    treg_cert(&c, "7", "bob", NULL, n - 100, n + 100);
+    c.status = REG_REVOKED;
+    c.revoked_at = n - 50;
+    c.reason = 4; /* superseded */
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), P11CA_OK);
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(reg_get(t->r, "7", &got), P11CA_OK);
+    assert_int_equal(got.status, REG_REVOKED);
+    assert_int_equal(got.revoked_at, n - 50);
+    assert_int_equal(got.reason, 4);
+    reg_cert_clear(&got);
+    reg_cert_clear(&c);
+}
+
+static void test_registry_record_refuses_unknown_ca(void **state)
+{
+    struct treg *t = *state;
+    int64_t n = now();
+    reg_cert c;
+
+    treg_cert(&c, "1", "alice", NULL, n, n + 100);
+    c.ca_id = 42;
+    assert_fails(reg_record_issued(t->r, &c, ACTOR, 0), P11CA_E_NOTFOUND,
+                 "no CA with id 42");
+    reg_cert_clear(&c);
+}
+
+static void test_registry_register_is_registered_not_activated(void **state)
+{
+    struct treg *t = *state;
+    int64_t n = now();
+    reg_cert c, got;
+
+    treg_cert(&c, "77", "device", NULL, n, n + 100);
+    assert_int_equal(reg_register(t->r, &c, ACTOR), 0);
+    assert_int_equal(reg_get(t->r, "77", &got), 0);
+    assert_int_equal(got.status, REG_REGISTERED_NOT_ACTIVATED);
+    assert_string_equal(got.origin, "registered");
+    assert_null(got.profile);
+    set_status(t, "77", REG_ACTIVATED);
+    reg_cert_clear(&got);
+    reg_cert_clear(&c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Search                                                              */
+/* ------------------------------------------------------------------ */
+
+/* a: alice/eng, b: bob/ops (not activated, profile server), c: carol/eng. */
+static void record_three(struct treg *t)
+{
+    int64_t n = now();
+    reg_cert c;
+
+    treg_record(t, "a", "alice", REG_ACTIVATED);
+    treg_cert(&c, "b", "bob", "ops", n - 10, n + 1000);
+    c.status = REG_NOT_ACTIVATED;
+    free(c.profile);
+    c.profile = strdup("server");
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+    reg_cert_clear(&c);
+    treg_record(t, "c", "carol", REG_ACTIVATED);
+}
+
+static void test_registry_search_by_strings(void **state)
+{
+    struct treg *t = *state;
+    char out[256];
+
+    record_three(t);
+    treg_search(t, &(reg_filter){.serial = "00C"}, out, sizeof(out));
+    assert_string_equal(out, "c");
+    treg_search(t, &(reg_filter){.cn = "bob"}, out, sizeof(out));
+    assert_string_equal(out, "b");
+    treg_search(t, &(reg_filter){.ou = "eng"}, out, sizeof(out));
+    assert_string_equal(out, "a,c");
+    treg_search(t, &(reg_filter){.client_id = "carol"}, out, sizeof(out));
+    assert_string_equal(out, "c");
+    treg_search(t, &(reg_filter){.profile = "server"}, out, sizeof(out));
+    assert_string_equal(out, "b");
+}
+
+static void test_registry_search_like(void **state)
+{
+    struct treg *t = *state;
+    char out[256];
+
+    record_three(t);
+    treg_search(t, &(reg_filter){.cn_like = "%o%"}, out, sizeof(out));
+    assert_string_equal(out, "b,c");
+    treg_search(t, &(reg_filter){.ou_like = "O_S"}, out, sizeof(out));
+    assert_string_equal(out, "b");
+    /* A quote in a value is data, never SQL. */
+    treg_search(t, &(reg_filter){.cn = "x' OR '1'='1"}, out, sizeof(out));
+    assert_string_equal(out, "");
+}
+
+static void test_registry_search_by_status_and_ca(void **state)
+{
+    struct treg *t = *state;
+    size_t len = 0;
+    unsigned char *der = treg_der("99", "CA", NULL, 0, 2000000000, &len);
+    int64_t n = now(), id = 0;
+    reg_cert c;
+    char out[256];
+
+    record_three(t);
+    treg_search(t, &(reg_filter){.status = REG_NOT_ACTIVATED}, out,
+                sizeof(out));
+    assert_string_equal(out, "b");
+    assert_int_equal(reg_ca_add(t->r, der, len, "root", &id), 0);
+    treg_cert(&c, "d", "dave", NULL, n, n + 100);
+    c.ca_id = id;
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+    treg_search(t, &(reg_filter){.ca_id = id}, out, sizeof(out));
+    assert_string_equal(out, "d");
+    reg_cert_clear(&c);
+    OPENSSL_free(der);
+}
+
+static void test_registry_search_by_recorded_range(void **state)
+{
+    struct treg *t = *state;
+    int64_t n = now();
+    char out[256];
+
+    record_three(t);
+    treg_search(t, &(reg_filter){.issued_after = n - 60}, out, sizeof(out));
+    assert_string_equal(out, "a,b,c");
+    treg_search(t, &(reg_filter){.issued_after = n + 60}, out, sizeof(out));
+    assert_string_equal(out, "");
+    treg_search(t, &(reg_filter){.issued_before = n - 60}, out, sizeof(out));
+    assert_string_equal(out, "");
+    treg_search(t,
+                &(reg_filter){.issued_after = n - 60, .issued_before = n + 60},
+                out, sizeof(out));
+    assert_string_equal(out, "a,b,c");
+}
+
+/* x: [1e9, 1.1e9), y: [1.05e9, 1.2e9) */
+static void record_dated(struct treg *t)
+{
+    reg_cert c;
+
+    treg_cert(&c, "e1", "x", NULL, 1000000000, 1100000000);
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+    reg_cert_clear(&c);
+    treg_cert(&c, "e2", "y", NULL, 1050000000, 1200000000);
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+    reg_cert_clear(&c);
+}
+
+static void test_registry_search_by_expiry_range(void **state)
+{
+    struct treg *t = *state;
+    char out[256];
+
+    record_dated(t);
+    treg_search(t,
+                &(reg_filter){.expires_after = 1100000000,
+                              .expires_before = 1150000000},
+                out, sizeof(out));
+    assert_string_equal(out, "e1");
+    treg_search(t, &(reg_filter){.expires_after = 1100000001}, out,
+                sizeof(out));
+    assert_string_equal(out, "e2");
+    treg_search(t, &(reg_filter){.expires_before = 1100000000}, out,
+                sizeof(out));
+    assert_string_equal(out, "");
+}
+
+static void test_registry_search_valid_at(void **state)
+{
+    struct treg *t = *state;
+    char out[256];
+
+    record_dated(t);
+    treg_search(t, &(reg_filter){.valid_at = 1020000000}, out, sizeof(out));
+    assert_string_equal(out, "e1");
+    treg_search(t, &(reg_filter){.valid_at = 1075000000}, out, sizeof(out));
+    assert_string_equal(out, "e1,e2");
+    treg_search(t, &(reg_filter){.valid_at = 1100000000}, out, sizeof(out));
+    assert_string_equal(out, "e2");
+}
+
+static void test_registry_search_paging_and_order(void **state)
+{
+    struct treg *t = *state;
+    char out[256];
+
+    record_three(t);
+    treg_record(t, "d", "dave", REG_ACTIVATED);
+    treg_search(t, &(reg_filter){.limit = 2}, out, sizeof(out));
+    assert_string_equal(out, "a,b");
+    treg_search(t, &(reg_filter){.limit = 2, .offset = 1}, out, sizeof(out));
+    assert_string_equal(out, "b,c");
+    treg_search(t, &(reg_filter){.offset = 3}, out, sizeof(out));
+    assert_string_equal(out, "d");
+    treg_search(t, &(reg_filter){.newest_first = true}, out, sizeof(out));
+    assert_string_equal(out, "d,c,b,a");
+    treg_search(t, &(reg_filter){.newest_first = true, .limit = 1}, out,
+                sizeof(out));
+    assert_string_equal(out, "d");
+}
+
+static void test_registry_count_ignores_paging(void **state)
+{
+    struct treg *t = *state;
+
+    record_three(t);
+    assert_int_equal(treg_count(t, NULL), 3);
+    assert_int_equal(treg_count(t, &(reg_filter){.ou = "eng", .limit = 1}), 2);
+}
+
+static void test_registry_search_refuses_bad_filter(void **state)
+{
+    struct treg *t = *state;
+    size_t n;
+
+    assert_fails(reg_count(t->r, &(reg_filter){.status = 17}, &n),
+                 P11CA_E_INPUT, "unknown status 17");
+    assert_fails(reg_count(t->r, &(reg_filter){.serial = "g"}, &n),
+                 P11CA_E_INPUT, "bad serial");
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, treg_setup, treg_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_registry_open_migrates_to_version_1),
+        T(test_registry_reopen_keeps_version),
+        T(test_registry_open_refuses_postgresql),
+        T(test_registry_open_refuses_empty_location),
+        T(test_registry_open_reports_unusable_path),
+        T(test_registry_open_refuses_newer_schema),
+        T(test_registry_cert_from_der_fields),
+        T(test_registry_cert_from_der_refuses_garbage),
+        T(test_registry_status_names_round_trip),
+        T(test_registry_reason_names_case_insensitive),
+        T(test_registry_record_then_get),
+        T(test_registry_get_accepts_leading_zeros_and_upper_case),
+        T(test_registry_record_normalises_serial),
+        T(test_registry_get_unknown_serial),
+        T(test_registry_duplicate_serial_changes_nothing),
+        T(test_registry_record_refuses_revoked_status),
+        T(test_registry_record_takes_imported_revocation),
+        T(test_registry_record_refuses_unknown_ca),
+        T(test_registry_register_is_registered_not_activated),
+        T(test_registry_search_by_strings),
+        T(test_registry_search_like),
+        T(test_registry_search_by_status_and_ca),
+        T(test_registry_search_by_recorded_range),
+        T(test_registry_search_by_expiry_range),
+        T(test_registry_search_valid_at),
+        T(test_registry_search_paging_and_order),
+        T(test_registry_count_ignores_paging),
+        T(test_registry_search_refuses_bad_filter),
+    };
+#undef T
+
+    /* TAP on stdout even when run by hand, one line per test. */
+    cmocka_set_message_output(CM_OUTPUT_TAP);
+    return cmocka_run_group_tests(tests, treg_group_setup, treg_group_teardown);
+}

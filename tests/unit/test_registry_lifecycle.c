@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the registry's rules: client-ID uniqueness, lifecycle
+ * transitions, deletion, history, rate limit, batches. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+
+#include "registry/registry.h"
+
+/* test_registry_util.c */
+struct treg {
+    char dir[64];
+    char path[128];
+    char loc[160];
+    reg *r;
+};
+int treg_group_setup(void **state);
+int treg_group_teardown(void **state);
+int treg_setup(void **state);
+int treg_teardown(void **state);
+unsigned char *treg_der(const char *serial, const char *cn, const char *ou,
+                        int64_t not_before, int64_t not_after, size_t *len);
+void treg_cert(reg_cert *c, const char *serial, const char *cn, const char *ou,
+               int64_t not_before, int64_t not_after);
+void treg_record(struct treg *t, const char *serial, const char *cn,
+                 reg_status st);
+int treg_sql(struct treg *t, const char *sql);
+void treg_search(struct treg *t, const reg_filter *f, char *out, size_t len);
+size_t treg_count(struct treg *t, const reg_filter *f);
+
+/* Expect @rc from a call, with @what in the message. */
+#define assert_fails(call, rc, what)                                           \
+    do {                                                                       \
+        assert_int_equal((call), (rc));                                        \
+        if (!strstr(p11ca_err_message(), (what)))                              \
+            fail_msg("message \"%s\" lacks \"%s\"", p11ca_err_message(),       \
+                     (what));                                                  \
+    } while (0)
+
+#define ACTOR "alice@host"
+
+static int64_t now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void set_status(struct treg *t, const char *serial, reg_status to)
+{
+    if (reg_set_status(t->r, serial, to, 1, 0, ACTOR, "test") != 0)
+        fail_msg("%s -> %s: %s", serial, reg_status_name(to),
+                 p11ca_err_message());
+}
+
+/* ------------------------------------------------------------------ */
+/* Client IDs                                                          */
+/* ------------------------------------------------------------------ */
+
+static void test_registry_client_id_shared_while_not_activated(void **state)
+{
+    struct treg *t = *state;
+
+    treg_record(t, "1", "alice", REG_NOT_ACTIVATED);
+    treg_record(t, "2", "alice", REG_NOT_ACTIVATED);
+    assert_int_equal(treg_count(t, &(reg_filter){.client_id = "alice"}), 2);
+}
+
+static void test_registry_activate_refused_when_client_id_held(void **state)
+{
+    struct treg *t = *state;
+
+    treg_record(t, "1", "alice", REG_NOT_ACTIVATED);
+    treg_record(t, "2", "alice", REG_NOT_ACTIVATED);
+    set_status(t, "1", REG_ACTIVATED);
+    assert_fails(reg_set_status(t->r, "2", REG_ACTIVATED, 0, 0, ACTOR, NULL),
+                 P11CA_E_EXISTS, "held by activated certificate 1");
+    set_status(t, "1", REG_NOT_ACTIVATED);
+    set_status(t, "2", REG_ACTIVATED);
+}
+
+static void test_registry_record_refused_when_client_id_held(void **state)
+{
+    struct treg *t = *state;
+    int64_t n = now();
+    reg_cert c;
+
+    treg_record(t, "1", "alice", REG_ACTIVATED);
+    treg_cert(&c, "2", "alice", NULL, n, n + 100);
+    assert_fails(reg_record_issued(t->r, &c, ACTOR, 0), P11CA_E_EXISTS,
+                 "client ID \"alice\" is held by activated certificate 1");
+    assert_int_equal(treg_count(t, NULL), 1);
+    reg_cert_clear(&c);
+}
+
+/* The partial unique index stops what bypasses lifecycle.c. */
+static void test_registry_index_enforces_one_activated_client_id(void **state)
+{
+    struct treg *t = *state;
+
+    treg_record(t, "1", "alice", REG_ACTIVATED);
+    treg_record(t, "2", "alice", REG_NOT_ACTIVATED);
+    assert_int_equal(treg_sql(t, "UPDATE certs SET status = 'activated' "
+                                 "WHERE serial = '2'"),
+                     SQLITE_CONSTRAINT_UNIQUE);
+    assert_int_equal(treg_sql(t, "UPDATE certs SET status = 'revoked' "
+                                 "WHERE serial = '1'"),
+                     0);
+    assert_int_equal(treg_sql(t, "UPDATE certs SET status = 'activated' "
+                                 "WHERE serial = '2'"),
+                     0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                           */
+/* ------------------------------------------------------------------ */
+
+static void test_registry_revoke_is_final(void **state)
+{
+    struct treg *t = *state;
+    reg_cert c;
+
+    treg_record(t, "1", "alice", REG_ACTIVATED);
+    assert_int_equal(reg_set_status(t->r, "1", REG_REVOKED, 1, 1500000000,
+                                    ACTOR, "lost laptop"),
+                     0);
+    assert_fails(reg_set_status(t->r, "1", REG_ACTIVATED, 0, 0, ACTOR, NULL),
+                 P11CA_E_STATE, "revocation is final");
+    assert_fails(
+        reg_set_status(t->r, "1", REG_NOT_ACTIVATED, 0, 0, ACTOR, NULL),
+        P11CA_E_STATE, "revocation is final");
+    assert_fails(reg_set_status(t->r, "1", REG_REVOKED, 0, 0, ACTOR, NULL),
+                 P11CA_E_STATE, "revocation is final");
+    assert_int_equal(reg_get(t->r, "1", &c), 0);
+    assert_int_equal(c.status, REG_REVOKED);
+    assert_int_equal(c.reason, 1);
+    assert_int_equal(c.invalidity, 1500000000);
+    assert_true(c.revoked_at > 0);
+    reg_cert_clear(&c);
+}
+
+static void test_registry_transitions_need_the_right_status(void **state)
+{
+    struct treg *t = *state;
+
+    treg_record(t, "1", "alice", REG_ACTIVATED);
+    treg_record(t, "2", "bob", REG_NOT_ACTIVATED);
+    assert_fails(reg_set_status(t->r, "1", REG_ACTIVATED, 0, 0, ACTOR, NULL),
+                 P11CA_E_STATE, "certificate 1 is activated");
+    assert_fails(
+        reg_set_status(t->r, "2", REG_NOT_ACTIVATED, 0, 0, ACTOR, NULL),
+        P11CA_E_STATE, "only an activated certificate");
+    assert_fails(reg_set_status(t->r, "2", REG_REGISTERED_NOT_ACTIVATED, 0, 0,
+                                ACTOR, NULL),
+                 P11CA_E_STATE, "no change leads to");
+    assert_fails(reg_set_status(t->r, "2", REG_REVOKED, 7, 0, ACTOR, NULL),
+                 P11CA_E_INPUT, "bad CRL reason code 7");
+    assert_fails(reg_set_status(t->r, "9", REG_REVOKED, 0, 0, ACTOR, NULL),
+                 P11CA_E_NOTFOUND, "no certificate with serial 9");
+}
+
+static void test_registry_delete_refused_while_activated(void **state)
+{
+    struct treg *t = *state;
+
+    treg_record(t, "1", "alice", REG_ACTIVATED);
+    assert_fails(reg_delete(t->r, "1", ACTOR, NULL), P11CA_E_STATE,
+                 "certificate 1 is activated");
+    assert_int_equal(treg_count(t, NULL), 1);
+}
+
+static void test_registry_delete_refused_for_revoked_unexpired(void **state)
+{
+    struct treg *t = *state;
+
+    treg_record(t, "1", "alice", REG_ACTIVATED);
+    set_status(t, "1", REG_REVOKED);
+    assert_fails(reg_delete(t->r, "1", ACTOR, NULL), P11CA_E_STATE,
+                 "the CRL must keep listing it");
+}
+
+static void test_registry_delete_of_revoked_expired(void **state)
+{
+    struct treg *t = *state;
+    int64_t n = now();
+    reg_cert c;
+
+    treg_cert(&c, "1", "alice", NULL, n - 2 * 86400, n - 86400);
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+    set_status(t, "1", REG_REVOKED);
+    assert_int_equal(reg_delete(t->r, "1", ACTOR, "expired"), 0);
+    assert_int_equal(treg_count(t, NULL), 0);
+    reg_cert_clear(&c);
+}
+
+static void test_registry_delete_of_not_activated(void **state)
+{
+    struct treg *t = *state;
+    reg_cert c;
+
+    treg_record(t, "1", "alice", REG_NOT_ACTIVATED);
+    assert_int_equal(reg_delete(t->r, "01", ACTOR, NULL), 0);
+    assert_int_equal(reg_get(t->r, "1", &c), P11CA_E_NOTFOUND);
+    assert_fails(reg_delete(t->r, "1", ACTOR, NULL), P11CA_E_NOTFOUND,
+                 "no certificate with serial 1");
+}
+
+struct hist {
+    int n;
+    char text[512];
+};
+
+static int hist_cb(const reg_history *h, void *arg)
+{
+    struct hist *hs = arg;
+    size_t used = strlen(hs->text);
+
+    snprintf(hs->text + used, sizeof(hs->text) - used, "%s>%s:%s:%s;",
+             reg_status_name(h->from), reg_status_name(h->to), h->actor,
+             h->reason ? h->reason : "-");
+    assert_true(h->at > 0);
+    hs->n++;
+    return 0;
+}
+
+static void test_registry_history_in_order(void **state)
+{
+    struct treg *t = *state;
+    struct hist hs = {0};
+
+    treg_record(t, "1", "alice", REG_NOT_ACTIVATED);
+    assert_int_equal(
+        reg_set_status(t->r, "1", REG_ACTIVATED, 0, 0, "bob", "approved"), 0);
+    assert_int_equal(
+        reg_set_status(t->r, "1", REG_REVOKED, 4, 0, "carol", "renewed"), 0);
+    assert_int_equal(reg_history_list(t->r, "1", hist_cb, &hs), 0);
+    assert_int_equal(hs.n, 3);
+    assert_string_equal(hs.text, "any>not-activated:tester:issued;"
+                                 "not-activated>activated:bob:approved;"
+                                 "activated>revoked:carol:renewed;");
+    assert_int_equal(reg_history_list(t->r, "2", hist_cb, &hs),
+                     P11CA_E_NOTFOUND);
+}
+
+static void test_registry_set_replaces(void **state)
+{
+    struct treg *t = *state;
+    reg_cert c;
+
+    treg_record(t, "1", "alice", REG_NOT_ACTIVATED);
+    treg_record(t, "2", "alice", REG_ACTIVATED);
+    assert_int_equal(reg_set_replaces(t->r, "2", "01"), 0);
+    assert_int_equal(reg_get(t->r, "2", &c), 0);
+    assert_string_equal(c.replaces, "1");
+    reg_cert_clear(&c);
+    assert_fails(reg_set_replaces(t->r, "2", "2"), P11CA_E_INPUT,
+                 "cannot replace itself");
+    assert_fails(reg_set_replaces(t->r, "2", "3"), P11CA_E_NOTFOUND,
+                 "no certificate with serial 3");
+}
+
+/* ------------------------------------------------------------------ */
+/* Rate limit and batches                                              */
+/* ------------------------------------------------------------------ */
+
+#define RATE 3
+
+/* Record RATE + 1 certificates within one clock second; 0 if the second
+ * changed on the way (try again), else 1. */
+static int rate_attempt(struct treg *t, int round)
+{
+    int64_t n = now(), start;
+    reg_cert c[RATE + 1];
+    char serial[16];
+    int rc, ok = 1;
+
+    for (int i = 0; i <= RATE; i++) {
+        snprintf(serial, sizeof(serial), "%x", round * 16 + i + 1);
+        treg_cert(&c[i], serial, serial, NULL, n, n + 100);
+    }
+    for (start = now(); now() == start;)
+        ; /* start at the beginning of a second */
+    start = now();
+    for (int i = 0; i < RATE; i++)
+        assert_int_equal(reg_record_issued(t->r, &c[i], ACTOR, RATE), 0);
+    rc = reg_record_issued(t->r, &c[RATE], ACTOR, RATE);
+    if (now() != start)
+        ok = 0;
+    else
+        assert_fails(rc, P11CA_E_RATE, "rate limit reached");
+    for (int i = 0; i <= RATE; i++)
+        reg_cert_clear(&c[i]);
+    return ok;
+}
+
+static void test_registry_rate_limit(void **state)
+{
+    struct treg *t = *state;
+    int round = 0;
+
+    while (!rate_attempt(t, round))
+        assert_true(++round < 5);
+}
+
+static void test_registry_rate_limit_zero_is_unlimited(void **state)
+{
+    struct treg *t = *state;
+    int64_t n = now();
+    char serial[16];
+    reg_cert c;
+
+    for (int i = 1; i <= 20; i++) {
+        snprintf(serial, sizeof(serial), "%x", i);
+        treg_cert(&c, serial, serial, NULL, n, n + 100);
+        assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+        reg_cert_clear(&c);
+    }
+    assert_int_equal(treg_count(t, NULL), 20);
+}
+
+static void make_batch(reg_cert *c, size_t n, const char *first)
+{
+    int64_t t = now();
+    char serial[16];
+
+    for (size_t i = 0; i < n; i++) {
+        snprintf(serial, sizeof(serial), "%zx", i + 0x100);
+        treg_cert(&c[i], i == 0 && first ? first : serial, serial, NULL, t,
+                  t + 100);
+    }
+}
+
+static void test_registry_batch_records_all(void **state)
+{
+    struct treg *t = *state;
+    reg_cert c[5];
+    size_t bad = 99, entries = 0;
+
+    make_batch(c, 5, NULL);
+    assert_int_equal(reg_record_batch(t->r, c, 5, ACTOR, &bad), 0);
+    assert_int_equal(treg_count(t, NULL), 5);
+    assert_int_equal(reg_audit_verify(t->r, &entries), 0);
+    assert_int_equal(entries, 5);
+    for (int i = 0; i < 5; i++)
+        reg_cert_clear(&c[i]);
+}
+
+static void test_registry_batch_is_all_or_nothing(void **state)
+{
+    struct treg *t = *state;
+    reg_cert c[5];
+    size_t bad = 99;
+
+    treg_record(t, "103", "x", REG_NOT_ACTIVATED);
+    make_batch(c, 5, NULL);
+    assert_fails(reg_record_batch(t->r, c, 5, ACTOR, &bad), P11CA_E_EXISTS,
+                 "serial 103 is already");
+    assert_int_equal(bad, 3);
+    assert_int_equal(treg_count(t, NULL), 1);
+    for (int i = 0; i < 5; i++)
+        reg_cert_clear(&c[i]);
+}
+
+static void test_registry_batch_client_id_clash_inside(void **state)
+{
+    struct treg *t = *state;
+    reg_cert c[3];
+    size_t bad = 99;
+
+    make_batch(c, 3, NULL);
+    free(c[2].client_id);
+    c[2].client_id = strdup(c[0].client_id);
+    assert_fails(reg_record_batch(t->r, c, 3, ACTOR, &bad), P11CA_E_EXISTS,
+                 "client ID");
+    assert_int_equal(bad, 2);
+    assert_int_equal(treg_count(t, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        reg_cert_clear(&c[i]);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, treg_setup, treg_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_registry_client_id_shared_while_not_activated),
+        T(test_registry_activate_refused_when_client_id_held),
+        T(test_registry_record_refused_when_client_id_held),
+        T(test_registry_index_enforces_one_activated_client_id),
+        T(test_registry_revoke_is_final),
+        T(test_registry_transitions_need_the_right_status),
+        T(test_registry_delete_refused_while_activated),
+        T(test_registry_delete_refused_for_revoked_unexpired),
+        T(test_registry_delete_of_revoked_expired),
+        T(test_registry_delete_of_not_activated),
+        T(test_registry_history_in_order),
+        T(test_registry_set_replaces),
+        T(test_registry_rate_limit),
+        T(test_registry_rate_limit_zero_is_unlimited),
+        T(test_registry_batch_records_all),
+        T(test_registry_batch_is_all_or_nothing),
+        T(test_registry_batch_client_id_clash_inside),
+    };
+#undef T
+
+    /* TAP on stdout even when run by hand, one line per test. */
+    cmocka_set_message_output(CM_OUTPUT_TAP);
+    return cmocka_run_group_tests(tests, treg_group_setup, treg_group_teardown);
+}
