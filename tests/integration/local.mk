@@ -34,3 +34,7 @@ REGISTRY_TESTS = \
 	tests/integration/registry-migrate.sh
 TESTS += $(REGISTRY_TESTS)
 EXTRA_DIST += $(REGISTRY_TESTS)
+
+# The operator guide, run as written.
+TESTS += tests/integration/docs-ca-guide.sh
+EXTRA_DIST += tests/integration/docs-ca-guide.sh
