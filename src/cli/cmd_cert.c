@@ -344,6 +344,7 @@ const struct cli_cmd cli_cert_cmds[] = {
       "--expired\talready expired\n"
       "--valid\tvalid now\n"
       "--limit N\tat most N\n"
+      "--count\tprint how many match, not the certificates\n"
       "--token\tlist certificates on tokens (all of them without a URI)",
       cmd_cert_list },
     { "cert", "show", "[--dir DIR] [--pem] SERIAL",

@@ -188,6 +188,7 @@ enum {
     OPT_PEM,
     OPT_SINCE,
     OPT_FORCE,
+    OPT_COUNT,
 };
 
 #define FILTER_OPTIONS                                                   \
@@ -275,6 +276,7 @@ int cmd_certreg_list(struct cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
         { "dir", required_argument, NULL, OPT_DIR },
+        { "count", no_argument, NULL, OPT_COUNT },
         FILTER_OPTIONS,
         { 0 },
     };
@@ -283,7 +285,8 @@ int cmd_certreg_list(struct cli *cli, int argc, char **argv)
     const char *dir = NULL;
     reg_filter f = { 0 };
     ca *c = NULL;
-    bool any = false;
+    bool any = false, count = false;
+    size_t n = 0;
     int o, rc;
 
     optind = 0;
@@ -292,6 +295,8 @@ int cmd_certreg_list(struct cli *cli, int argc, char **argv)
             return cli_help(me);
         if (o == OPT_DIR)
             dir = optarg;
+        else if (o == OPT_COUNT)
+            count = true;
         else if (o >= OPT_SERIAL && o <= OPT_LIMIT) {
             rc = filter_opt(me, o, optarg, &f, &any);
             if (rc != P11CA_OK)
@@ -304,6 +309,17 @@ int cmd_certreg_list(struct cli *cli, int argc, char **argv)
     rc = cli_open_ca(dir, &c);
     if (rc != P11CA_OK)
         return rc;
+    if (count) {
+        rc = reg_count(ca_registry(c), &f, &n);
+        if (rc != P11CA_OK)
+            rc = cli_error(rc, "%s", p11ca_err_message());
+        else if (cli->json)
+            rc = cli_json_print(json_pack("{s:I}", "count", (json_int_t)n));
+        else
+            printf("%zu\n", n);
+        ca_close(c);
+        return rc;
+    }
     lo.json = cli->json;
     lo.arr = json_array();
     if (!cli->json)
