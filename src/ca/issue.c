@@ -23,11 +23,51 @@ static int serial_taken(ca *c, const char *serial, bool *taken);
 static int refuse(ca_req *r, int rc);
 static int batch_group(ca *c, ca_req **reqs, size_t n);
 
+/*
+ * The CSR's SubjectPublicKeyInfo, copied field by field: X509_set_pubkey()
+ * would encode the key and decode it again through OpenSSL 3.0's decoder
+ * machinery, the most expensive step of an issuance.
+ */
+static int copy_spki(ca_req *r, X509 *x)
+{
+    X509_PUBKEY *from = X509_REQ_get_X509_PUBKEY(r->req);
+    const ASN1_OBJECT *alg_obj, *pobj;
+    const unsigned char *bits;
+    X509_ALGOR *alg;
+    const void *pval;
+    void *param = NULL;
+    unsigned char *copy;
+    int len, ptype;
+
+    if (!from || !X509_PUBKEY_get0_param(NULL, &bits, &len, &alg, from))
+        return 0;
+    X509_ALGOR_get0(&pobj, &ptype, &pval, alg);
+    alg_obj = pobj;
+    if (ptype == V_ASN1_OBJECT)
+        param = OBJ_dup(pval);
+    else if (ptype == V_ASN1_SEQUENCE)
+        param = ASN1_STRING_dup(pval);
+    copy = OPENSSL_memdup(bits, (size_t)len);
+    if ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !param)
+        goto fail;
+    if (copy && X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x),
+                                       OBJ_dup(alg_obj), ptype, param, copy,
+                                       len))
+        return 1;
+fail:
+    OPENSSL_free(copy);
+    if (ptype == V_ASN1_OBJECT)
+        ASN1_OBJECT_free(param);
+    else
+        ASN1_STRING_free(param);
+    return 0;
+}
+
 static int cert_base(ca *c, ca_req *r, X509 *x)
 {
     if (!X509_set_version(x, X509_VERSION_3)
         || !X509_set_issuer_name(x, X509_get_subject_name(c->cert))
-        || !X509_set_subject_name(x, r->subject) || !X509_set_pubkey(x, r->pub)
+        || !X509_set_subject_name(x, r->subject) || !copy_spki(r, x)
         || !X509_gmtime_adj(X509_getm_notBefore(x), 0)
         || !X509_time_adj_ex(X509_getm_notAfter(x), (int)r->days, 0, NULL))
         return ca_ossl_err(P11CA_E_NOMEM, "cannot make the certificate");
@@ -86,17 +126,13 @@ static int cert_user_exts(ca *c, ca_req *r, X509 *x)
     return P11CA_OK;
 }
 
-/* What the registry records: parsed from the DER, plus our fields. */
+/* What the registry records: from the certificate, plus our fields. */
 static int rec_fill(ca *c, ca_req *r)
 {
-    unsigned char *der = NULL;
-    int n = i2d_X509(r->cert, &der), rc;
+    int rc;
 
     reg_cert_clear(&r->rec);
-    rc = n > 0 ? reg_cert_from_der(&r->rec, der, (size_t)n)
-               : ca_ossl_err(P11CA_E_INTERNAL, "cannot encode the "
-                                               "certificate");
-    OPENSSL_free(der);
+    rc = reg_cert_from_x509(&r->rec, r->cert);
     if (rc != P11CA_OK)
         return rc;
     r->rec.ca_id = c->reg_id;

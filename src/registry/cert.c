@@ -318,6 +318,32 @@ out:
     return rc;
 }
 
+int reg_cert_from_x509(reg_cert *c, X509 *x)
+{
+    unsigned char *der = NULL;
+    int n, rc;
+
+    memset(c, 0, sizeof(*c));
+    c->reason = -1;
+    n = i2d_X509(x, &der);
+    if (n <= 0)
+        return p11ca_err_set(P11CA_E_INPUT, "cannot encode the certificate");
+    rc = cert_fill(c, x);
+    if (!rc) {
+        c->der = malloc((size_t)n);
+        if (!c->der)
+            rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        else {
+            memcpy(c->der, der, (size_t)n);
+            c->der_len = (size_t)n;
+        }
+    }
+    OPENSSL_free(der);
+    if (rc)
+        reg_cert_clear(c);
+    return rc;
+}
+
 int reg_x509_subject(const unsigned char *der, size_t len, char **subject)
 {
     X509 *x = NULL;

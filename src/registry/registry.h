@@ -82,6 +82,13 @@ int reg_cert_from_der(reg_cert *c, const unsigned char *der,
                       size_t len) REG_WUR;
 
 /*
+ * reg_cert_from_x509 - the same from a certificate object, without
+ * parsing it again (issuance: the CA has just built it).
+ */
+struct x509_st;
+int reg_cert_from_x509(reg_cert *c, struct x509_st *x) REG_WUR;
+
+/*
  * Search filter; zero fields do not filter.  Strings match exactly except
  * @cn_like/@ou_like (SQL LIKE with % and _, ASCII case-insensitive, '\'
  * escapes).  Times are Unix seconds; ranges are after <= t < before.
