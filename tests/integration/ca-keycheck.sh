@@ -7,20 +7,19 @@
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
 command -v sqlite3 >/dev/null || plan_skip "sqlite3 is not installed"
-command -v pkcs11-tool >/dev/null || plan_skip "pkcs11-tool is not installed"
 plan 12
 D=$TT/kc
 mkdir -p "$D"
-PIN=$(cat "$PINFILE")
+# Weak keys are made by a test helper that reads the PIN from its file
+# (pkcs11-tool and softhsm2-util would need it on their command line).
+weak() { run_prog weak-key "$SOFTHSM_MODULE" "$TOKEN" "$PINFILE" "$@"; }
 nrows() { sqlite3 "$1/registry.db" 'select count(*) from certs'; }
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out "$TT/sw.key" 2>/dev/null
 openssl req -new -key "$TT/sw.key" -subj /CN=kc.test -out "$D/kc.csr"
 
-# pkcs11-tool --extractable: sensitive, but CKA_NEVER_EXTRACTABLE is false.
-pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$TOKEN" --login \
-    --pin "$PIN" --keypairgen --key-type EC:prime256v1 --label extr \
-    --id 0e01 --extractable >/dev/null 2>&1
+# Generated extractable: sensitive, but CKA_NEVER_EXTRACTABLE is false.
+weak extractable extr 0e01
 should_fail 3 'not CKA_NEVER_EXTRACTABLE' "ca init refuses an extractable token key" \
     p11ca --pin-source "$PINFILE" ca init --dir "$D/extr" --subject /CN=extr \
     --key-uri "$TOKURI;object=extr;type=private"
@@ -30,13 +29,12 @@ else
     ok "no CA was made with it"
 fi
 
-# softhsm2-util --import: the key was outside: CKA_ALWAYS_SENSITIVE false.
+# Imported from a key file: the key was outside: CKA_ALWAYS_SENSITIVE false.
 # The CA is made with the key file, then pointed at the imported copy: the
 # public key hash matches, only the token attributes tell.
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
     -out "$TT/imp.key" 2>/dev/null
-softhsm2-util --import "$TT/imp.key" --token "$TOKEN" --label imported \
-    --id 0e02 --pin "$PIN" >/dev/null
+weak import imported 0e02 "$TT/imp.key"
 should_fail 3 'not CKA_ALWAYS_SENSITIVE' "ca init refuses an imported token key" \
     p11ca --pin-source "$PINFILE" ca init --dir "$D/imp0" --subject /CN=imp \
     --key-uri "$TOKURI;object=imported;type=private"

@@ -24,9 +24,11 @@ PROVIDER_TESTS = \
 	tests/integration/provider-features.sh
 TESTS += $(PROVIDER_TESTS)
 EXTRA_DIST += $(PROVIDER_TESTS) tests/lib/tls.sh
-check_PROGRAMS += tests/progs/prov-evp
+check_PROGRAMS += tests/progs/prov-evp tests/progs/weak-key
 tests_progs_prov_evp_SOURCES = tests/progs/prov-evp.c
 tests_progs_prov_evp_LDADD = $(CRYPTO_LIBS) -lpthread
+tests_progs_weak_key_SOURCES = tests/progs/weak-key.c
+tests_progs_weak_key_LDADD = src/libp11ca-p11.la $(CRYPTO_LIBS) $(P11KIT_LIBS)
 
 # The registry through the p11ca command.
 REGISTRY_TESTS = \
