@@ -559,9 +559,9 @@ out:
  * A software key (our keymgmt won a fetch by name): decryption in software,
  * with the same parameters, as the default provider would do it.
  */
-static int software_decrypt(rsa_enc_ctx *c, unsigned char *out,
-                            size_t *outlen, size_t outsize,
-                            const unsigned char *in, size_t inlen)
+static int software_decrypt(rsa_enc_ctx *c, unsigned char *out, size_t *outlen,
+                            size_t outsize, const unsigned char *in,
+                            size_t inlen)
 {
     EVP_PKEY_CTX *pctx;
     OSSL_PARAM params[7], *p;

@@ -96,8 +96,8 @@ static void raise_msg(prov_ctx *ctx, int reason, const char *file, int line,
 int prov_raise_p11_at(prov_ctx *ctx, CK_RV rv, const char *what,
                       const char *file, int line, const char *func)
 {
-    const char *msg = p11_error_rv() == rv ? p11_error_message()
-                                            : p11_rv_text(rv);
+    const char *msg =
+        p11_error_rv() == rv ? p11_error_message() : p11_rv_text(rv);
 
     if (what)
         raise_msg(ctx, reason_for(rv), file, line, func, "%s: %s", what, msg);

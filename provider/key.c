@@ -56,8 +56,8 @@ int prov_key_set_public(prov_key *key, EVP_PKEY *pk, bool has_private)
     key->max_sig = (size_t)EVP_PKEY_get_size(pk);
     key->curve_nid = NID_undef;
     if (key->type == PROV_KEY_EC
-        && EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME,
-                                          group, sizeof(group), &len))
+        && EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                          sizeof(group), &len))
         key->curve_nid = OBJ_sn2nid(group);
     return 1;
 }
@@ -98,8 +98,8 @@ static int type_of(prov_ctx *ctx, p11_obj *obj, prov_key_type *type)
     default:
         prov_raise(ctx, PROV_R_UNSUPPORTED,
                    "%s: key type 0x%lx is not supported (RSA, EC and "
-                   "Ed25519 are)", p11_obj_describe(obj),
-                   (unsigned long)p11_obj_key_type(obj));
+                   "Ed25519 are)",
+                   p11_obj_describe(obj), (unsigned long)p11_obj_key_type(obj));
         return 0;
     }
 }
@@ -148,14 +148,16 @@ prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri)
         return NULL;
     rv = p11_obj_public_key(priv, ctx->swctx, NULL, &pk);
     if (rv != CKR_OK) {
-        prov_raise(ctx, rv == P11_RV_NO_OBJECT ? PROV_R_NO_PUBLIC_KEY
-                                               : PROV_R_TOKEN,
+        prov_raise(ctx,
+                   rv == P11_RV_NO_OBJECT ? PROV_R_NO_PUBLIC_KEY : PROV_R_TOKEN,
                    "%s", p11_error_message());
         return NULL;
     }
     if (type == PROV_KEY_ED25519 && !EVP_PKEY_is_a(pk, "ED25519")) {
-        prov_raise(ctx, PROV_R_UNSUPPORTED, "%s: only Ed25519 EdDSA keys "
-                   "are supported", p11_obj_describe(priv));
+        prov_raise(ctx, PROV_R_UNSUPPORTED,
+                   "%s: only Ed25519 EdDSA keys "
+                   "are supported",
+                   p11_obj_describe(priv));
         EVP_PKEY_free(pk);
         return NULL;
     }

@@ -15,8 +15,8 @@
 
 #include "prov.h"
 
-#define PRIV_SELECTED(s) (((s) & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
-#define PUB_SELECTED(s) (((s) & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0)
+#define PRIV_SELECTED(s) (((s)&OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
+#define PUB_SELECTED(s)  (((s)&OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0)
 
 static OSSL_FUNC_keymgmt_free_fn km_free;
 static OSSL_FUNC_keymgmt_load_fn km_load;
@@ -65,8 +65,7 @@ static int km_has(const void *keydata, int selection)
     return 1;
 }
 
-static int km_match(const void *keydata1, const void *keydata2,
-                    int selection)
+static int km_match(const void *keydata1, const void *keydata2, int selection)
 {
     const prov_key *a = keydata1, *b = keydata2;
 
@@ -111,9 +110,9 @@ static int km_get_params(void *keydata, OSSL_PARAM params[])
     return EVP_PKEY_get_params(key->pub, params);
 }
 
-#define COMMON_GETTABLE                                                \
-    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),                        \
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),           \
+#define COMMON_GETTABLE                                                        \
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),                                \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),                   \
         OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL)
 
 static const OSSL_PARAM rsa_gettable_tbl[] = {
@@ -132,8 +131,7 @@ static const OSSL_PARAM ec_gettable_tbl[] = {
     OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
     OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_X, NULL, 0),
     OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_Y, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL,
-                           0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL, 0),
     OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
     OSSL_PARAM_END,
 };
@@ -175,9 +173,9 @@ static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
         return 0;
     }
     want_priv = PRIV_SELECTED(selection) && has_private_params(params);
-    what = want_priv                   ? EVP_PKEY_KEYPAIR
+    what = want_priv                 ? EVP_PKEY_KEYPAIR
            : PUB_SELECTED(selection) ? EVP_PKEY_PUBLIC_KEY
-                                       : EVP_PKEY_KEY_PARAMETERS;
+                                     : EVP_PKEY_KEY_PARAMETERS;
     pctx = EVP_PKEY_CTX_new_from_name(key->ctx->swctx,
                                       prov_key_type_name(key->type), NULL);
     if (!pctx || EVP_PKEY_fromdata_init(pctx) <= 0
@@ -202,8 +200,7 @@ static const OSSL_PARAM ec_import_tbl[] = {
     OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
     OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
     OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL,
-                           0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -328,9 +325,9 @@ static const OSSL_PARAM *km_settable(void *provctx)
 /* Key generation on the token                                         */
 /* ------------------------------------------------------------------ */
 
-#define GEN_PARAM_URI "p11ca-uri"
-#define GEN_PARAM_LABEL "p11ca-label"
-#define GEN_PARAM_ID "p11ca-id"
+#define GEN_PARAM_URI       "p11ca-uri"
+#define GEN_PARAM_LABEL     "p11ca-label"
+#define GEN_PARAM_ID        "p11ca-id"
 #define GEN_PARAM_EPHEMERAL "p11ca-ephemeral"
 
 struct gen_ctx {
@@ -505,7 +502,8 @@ static void *gen_software(struct gen_ctx *g)
                                       prov_key_type_name(g->type), NULL);
     ok = pctx
          && (g->params_only ? EVP_PKEY_paramgen_init(pctx)
-                            : EVP_PKEY_keygen_init(pctx)) > 0;
+                            : EVP_PKEY_keygen_init(pctx))
+                > 0;
     if (ok && g->spec.kind == P11_KEY_RSA && g->rsa_bits)
         ok = EVP_PKEY_CTX_set_rsa_keygen_bits(pctx, (int)g->rsa_bits) > 0;
     if (ok && g->spec.kind == P11_KEY_EC)
@@ -590,8 +588,8 @@ static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         prov_auth_config(g->ctx, &auth);
     rv = p11_token_find_one(prov_p11(g->ctx), uri, &tok);
     if (rv == CKR_OK)
-        rv = p11_keygen(tok, &auth, &g->spec, label, id, id_len,
-                        session_only, NULL, &priv);
+        rv = p11_keygen(tok, &auth, &g->spec, label, id, id_len, session_only,
+                        NULL, &priv);
     if (rv != CKR_OK) {
         prov_raise_p11(g->ctx, rv, "key generation");
         goto out;
@@ -621,76 +619,75 @@ static void km_gen_cleanup(void *genctx)
 /* Per-type entry points and tables                                    */
 /* ------------------------------------------------------------------ */
 
-#define IMPL_KEYMGMT(prefix, TYPE, gettable, import_types, gen_settable,    \
-                     opname)                                                \
-    static OSSL_FUNC_keymgmt_new_fn prefix##_new;                           \
-    static OSSL_FUNC_keymgmt_gen_init_fn prefix##_gen_init;                 \
-    static OSSL_FUNC_keymgmt_gettable_params_fn prefix##_gettable;          \
-    static OSSL_FUNC_keymgmt_import_types_fn prefix##_import_types;         \
-    static OSSL_FUNC_keymgmt_export_types_fn prefix##_export_types;         \
-    static OSSL_FUNC_keymgmt_gen_settable_params_fn prefix##_gen_settable;  \
-    static OSSL_FUNC_keymgmt_query_operation_name_fn prefix##_opname;       \
-    static void *prefix##_new(void *provctx)                                \
-    {                                                                       \
-        return prov_key_new_public(provctx, TYPE);                          \
-    }                                                                       \
-    static void *prefix##_gen_init(void *provctx, int selection,            \
-                                   const OSSL_PARAM params[])               \
-    {                                                                       \
-        return gen_init(provctx, TYPE, selection, params);                  \
-    }                                                                       \
-    static const OSSL_PARAM *prefix##_gettable(void *provctx)               \
-    {                                                                       \
-        return gettable;                                                    \
-    }                                                                       \
-    static const OSSL_PARAM *prefix##_import_types(int selection)           \
-    {                                                                       \
-        return import_types;                                                \
-    }                                                                       \
-    static const OSSL_PARAM *prefix##_export_types(int selection)           \
-    {                                                                       \
-        return PRIV_SELECTED(selection) ? NULL : import_types;              \
-    }                                                                       \
-    static const OSSL_PARAM *prefix##_gen_settable(void *genctx,            \
-                                                   void *provctx)           \
-    {                                                                       \
-        return gen_settable;                                                \
-    }                                                                       \
-    static const char *prefix##_opname(int operation_id)                    \
-    {                                                                       \
-        return opname(operation_id);                                        \
-    }                                                                       \
-    const OSSL_DISPATCH prov_##prefix##_keymgmt_functions[] = {             \
-        { OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))prefix##_new },            \
-        { OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))km_free },                \
-        { OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))km_load },                \
-        { OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))km_has },                  \
-        { OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))km_match },              \
-        { OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))km_validate },        \
-        { OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))km_get_params },    \
-        { OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,                                \
-          (void (*)(void))prefix##_gettable },                              \
-        { OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))km_import },            \
-        { OSSL_FUNC_KEYMGMT_IMPORT_TYPES,                                   \
-          (void (*)(void))prefix##_import_types },                          \
-        { OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))km_export },            \
-        { OSSL_FUNC_KEYMGMT_EXPORT_TYPES,                                   \
-          (void (*)(void))prefix##_export_types },                          \
-        { OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))km_dup },                  \
-        { OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))km_set_params },    \
-        { OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, (void (*)(void))km_settable }, \
-        { OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,                               \
-          (void (*)(void))km_gen_set_template },                            \
-        { OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))prefix##_gen_init },  \
-        { OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,                                 \
-          (void (*)(void))km_gen_set_params },                              \
-        { OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                            \
-          (void (*)(void))prefix##_gen_settable },                          \
-        { OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))km_gen },                  \
-        { OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))km_gen_cleanup },  \
-        { OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,                           \
-          (void (*)(void))prefix##_opname },                                \
-        { 0, NULL },                                                        \
+#define IMPL_KEYMGMT(prefix, TYPE, gettable, import_types, gen_settable,       \
+                     opname)                                                   \
+    static OSSL_FUNC_keymgmt_new_fn prefix##_new;                              \
+    static OSSL_FUNC_keymgmt_gen_init_fn prefix##_gen_init;                    \
+    static OSSL_FUNC_keymgmt_gettable_params_fn prefix##_gettable;             \
+    static OSSL_FUNC_keymgmt_import_types_fn prefix##_import_types;            \
+    static OSSL_FUNC_keymgmt_export_types_fn prefix##_export_types;            \
+    static OSSL_FUNC_keymgmt_gen_settable_params_fn prefix##_gen_settable;     \
+    static OSSL_FUNC_keymgmt_query_operation_name_fn prefix##_opname;          \
+    static void *prefix##_new(void *provctx)                                   \
+    {                                                                          \
+        return prov_key_new_public(provctx, TYPE);                             \
+    }                                                                          \
+    static void *prefix##_gen_init(void *provctx, int selection,               \
+                                   const OSSL_PARAM params[])                  \
+    {                                                                          \
+        return gen_init(provctx, TYPE, selection, params);                     \
+    }                                                                          \
+    static const OSSL_PARAM *prefix##_gettable(void *provctx)                  \
+    {                                                                          \
+        return gettable;                                                       \
+    }                                                                          \
+    static const OSSL_PARAM *prefix##_import_types(int selection)              \
+    {                                                                          \
+        return import_types;                                                   \
+    }                                                                          \
+    static const OSSL_PARAM *prefix##_export_types(int selection)              \
+    {                                                                          \
+        return PRIV_SELECTED(selection) ? NULL : import_types;                 \
+    }                                                                          \
+    static const OSSL_PARAM *prefix##_gen_settable(void *genctx,               \
+                                                   void *provctx)              \
+    {                                                                          \
+        return gen_settable;                                                   \
+    }                                                                          \
+    static const char *prefix##_opname(int operation_id)                       \
+    {                                                                          \
+        return opname(operation_id);                                           \
+    }                                                                          \
+    const OSSL_DISPATCH prov_##prefix##_keymgmt_functions[] = {                \
+        {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))prefix##_new},                 \
+        {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))km_free},                     \
+        {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))km_load},                     \
+        {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))km_has},                       \
+        {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))km_match},                   \
+        {OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))km_validate},             \
+        {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))km_get_params},         \
+        {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,                                    \
+         (void (*)(void))prefix##_gettable},                                   \
+        {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))km_import},                 \
+        {OSSL_FUNC_KEYMGMT_IMPORT_TYPES,                                       \
+         (void (*)(void))prefix##_import_types},                               \
+        {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))km_export},                 \
+        {OSSL_FUNC_KEYMGMT_EXPORT_TYPES,                                       \
+         (void (*)(void))prefix##_export_types},                               \
+        {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))km_dup},                       \
+        {OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))km_set_params},         \
+        {OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, (void (*)(void))km_settable},      \
+        {OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,                                   \
+         (void (*)(void))km_gen_set_template},                                 \
+        {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))prefix##_gen_init},       \
+        {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))km_gen_set_params}, \
+        {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                                \
+         (void (*)(void))prefix##_gen_settable},                               \
+        {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))km_gen},                       \
+        {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))km_gen_cleanup},       \
+        {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,                               \
+         (void (*)(void))prefix##_opname},                                     \
+        {0, NULL},                                                             \
     }
 
 static const char *rsa_operation_name(int op)
@@ -708,8 +705,8 @@ static const char *ed_operation_name(int op)
     return "ED25519";
 }
 
-IMPL_KEYMGMT(rsa, PROV_KEY_RSA, rsa_gettable_tbl, rsa_import_tbl,
-             rsa_gen_tbl, rsa_operation_name);
+IMPL_KEYMGMT(rsa, PROV_KEY_RSA, rsa_gettable_tbl, rsa_import_tbl, rsa_gen_tbl,
+             rsa_operation_name);
 IMPL_KEYMGMT(rsapss, PROV_KEY_RSA_PSS, rsa_gettable_tbl, rsa_import_tbl,
              rsa_gen_tbl, rsa_operation_name);
 IMPL_KEYMGMT(ec, PROV_KEY_EC, ec_gettable_tbl, ec_import_tbl, ec_gen_tbl,

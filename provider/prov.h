@@ -15,20 +15,20 @@
 #include "common/log.h"
 #include "p11/p11.h"
 
-#define PROV_NAME "p11ca"
+#define PROV_NAME  "p11ca"
 #define PROV_PROPS "provider=p11ca"
 
 /* Reason codes of our errors (text in provider.c). */
 enum prov_reason {
-    PROV_R_TOKEN = 1,        /* a PKCS#11 call failed: see the message */
-    PROV_R_BAD_URI,          /* the pkcs11: URI is invalid */
-    PROV_R_NOT_FOUND,        /* no token or object matches */
-    PROV_R_PIN,              /* PIN missing, refused or locked */
-    PROV_R_NOT_EXPORTABLE,   /* private keys never leave the token */
-    PROV_R_UNSUPPORTED,      /* algorithm, padding or parameter unsupported */
-    PROV_R_BAD_INPUT,        /* invalid input or parameter */
-    PROV_R_INTERNAL,         /* unexpected library failure */
-    PROV_R_NO_PUBLIC_KEY,    /* the public half of a token key is unknown */
+    PROV_R_TOKEN = 1,      /* a PKCS#11 call failed: see the message */
+    PROV_R_BAD_URI,        /* the pkcs11: URI is invalid */
+    PROV_R_NOT_FOUND,      /* no token or object matches */
+    PROV_R_PIN,            /* PIN missing, refused or locked */
+    PROV_R_NOT_EXPORTABLE, /* private keys never leave the token */
+    PROV_R_UNSUPPORTED,    /* algorithm, padding or parameter unsupported */
+    PROV_R_BAD_INPUT,      /* invalid input or parameter */
+    PROV_R_INTERNAL,       /* unexpected library failure */
+    PROV_R_NO_PUBLIC_KEY,  /* the public half of a token key is unknown */
 };
 
 typedef struct prov_ctx {
@@ -43,10 +43,10 @@ typedef struct prov_ctx {
     OSSL_FUNC_core_clear_last_error_mark_fn *up_clear_last_error_mark;
     OSSL_FUNC_core_pop_error_to_mark_fn *up_pop_error_to_mark;
     /* Configuration (openssl.cnf section, environment fallbacks). */
-    char *pin_source;   /* p11ca-pin-source */
-    char *pin_env;      /* p11ca-pin-env: name of a variable holding the PIN */
+    char *pin_source;    /* p11ca-pin-source */
+    char *pin_env;       /* p11ca-pin-env: name of a variable holding the PIN */
     char *default_token; /* p11ca-default-token: for generated session keys */
-    int login;          /* p11ca-login-behavior: PROV_LOGIN_* */
+    int login;           /* p11ca-login-behavior: PROV_LOGIN_* */
     /* p11ca-cache-keys: keys the store made, reused by later loads. */
     bool cache_keys;
     pthread_mutex_t cache_lock;
@@ -71,7 +71,7 @@ enum {
 void prov_raise_at(prov_ctx *ctx, int reason, const char *file, int line,
                    const char *func, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
-#define prov_raise(ctx, reason, ...) \
+#define prov_raise(ctx, reason, ...)                                           \
     prov_raise_at((ctx), (reason), __FILE__, __LINE__, __func__, __VA_ARGS__)
 
 /*
@@ -87,7 +87,7 @@ void prov_raise_reason(prov_ctx *ctx, int reason);
  */
 int prov_raise_p11_at(prov_ctx *ctx, CK_RV rv, const char *what,
                       const char *file, int line, const char *func);
-#define prov_raise_p11(ctx, rv, what) \
+#define prov_raise_p11(ctx, rv, what)                                          \
     prov_raise_p11_at((ctx), (rv), (what), __FILE__, __LINE__, __func__)
 
 /* Error marks around calls that may fail harmlessly. */
@@ -121,15 +121,15 @@ typedef struct prov_key {
     _Atomic int refs;
     prov_ctx *ctx;
     prov_key_type type;
-    p11_obj *priv;      /* token private key, NULL for a software key */
-    EVP_PKEY *pub;      /* public half (or software keypair), in swctx */
-    bool sw_private;    /* @pub holds a software private key */
+    p11_obj *priv;   /* token private key, NULL for a software key */
+    EVP_PKEY *pub;   /* public half (or software keypair), in swctx */
+    bool sw_private; /* @pub holds a software private key */
     unsigned bits;
-    int curve_nid;      /* EC: the curve */
-    size_t max_sig;     /* largest signature, in bytes */
-    char *uri;          /* the object's URI, for messages and text output */
+    int curve_nid;  /* EC: the curve */
+    size_t max_sig; /* largest signature, in bytes */
+    char *uri;      /* the object's URI, for messages and text output */
     /* PIN sources for logging in again (copies from the URI). */
-    char *pin_value;    /* secure heap */
+    char *pin_value; /* secure heap */
     char *pin_source;
     /* CKA_ALLOWED_MECHANISMS, if the token lists them. */
     CK_MECHANISM_TYPE *allowed;
@@ -143,8 +143,7 @@ typedef struct prov_key {
  * @uri (may be NULL) gives the PIN sources to log in again later.  Returns
  * NULL with an error raised.
  */
-prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv,
-                            const p11_uri *uri);
+prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri);
 
 /* prov_key_new_public - an empty public key of @type (for import). */
 prov_key *prov_key_new_public(prov_ctx *ctx, prov_key_type type);

@@ -19,50 +19,53 @@ static OSSL_FUNC_provider_query_operation_fn prov_query_operation;
 static OSSL_FUNC_provider_get_reason_strings_fn prov_reason_strings;
 static OSSL_FUNC_provider_get_capabilities_fn prov_get_capabilities;
 
-#define ALG(names, funcs) { names, PROV_PROPS, funcs, NULL }
-#define ALG_DESC(names, funcs, desc) { names, PROV_PROPS, funcs, desc }
+#define ALG(names, funcs)                                                      \
+    {                                                                          \
+        names, PROV_PROPS, funcs, NULL                                         \
+    }
+#define ALG_DESC(names, funcs, desc)                                           \
+    {                                                                          \
+        names, PROV_PROPS, funcs, desc                                         \
+    }
 
 static const OSSL_ALGORITHM prov_stores[] = {
     ALG_DESC("pkcs11", prov_store_functions,
              "PKCS#11 tokens through RFC 7512 URIs"),
-    { NULL, NULL, NULL, NULL },
+    {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM prov_keymgmts[] = {
     ALG_DESC("RSA:rsaEncryption:1.2.840.113549.1.1.1",
              prov_rsa_keymgmt_functions, "RSA keys on a PKCS#11 token"),
     ALG_DESC("RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10",
-             prov_rsapss_keymgmt_functions,
-             "RSA-PSS keys on a PKCS#11 token"),
+             prov_rsapss_keymgmt_functions, "RSA-PSS keys on a PKCS#11 token"),
     ALG_DESC("EC:id-ecPublicKey:1.2.840.10045.2.1", prov_ec_keymgmt_functions,
              "EC keys on a PKCS#11 token"),
     ALG_DESC("ED25519:1.3.101.112", prov_ed25519_keymgmt_functions,
              "Ed25519 keys on a PKCS#11 token"),
-    { NULL, NULL, NULL, NULL },
+    {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM prov_signatures[] = {
-    ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1",
-        prov_rsa_signature_functions),
+    ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1", prov_rsa_signature_functions),
     ALG("ECDSA", prov_ecdsa_signature_functions),
     ALG("ED25519:1.3.101.112", prov_ed25519_signature_functions),
-    { NULL, NULL, NULL, NULL },
+    {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM prov_asym_ciphers[] = {
     ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1",
         prov_rsa_asym_cipher_functions),
-    { NULL, NULL, NULL, NULL },
+    {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM prov_keyexchs[] = {
     ALG("ECDH", prov_ecdh_keyexch_functions),
-    { NULL, NULL, NULL, NULL },
+    {NULL, NULL, NULL, NULL},
 };
 
-static const OSSL_ALGORITHM *prov_query_operation(void *provctx,
-                                                  int operation_id,
-                                                  int *no_cache)
+static const OSSL_ALGORITHM *
+prov_query_operation(void *provctx, int operation_id, int *no_cache)
 {
     *no_cache = 0;
     switch (operation_id) {
@@ -116,16 +119,17 @@ static int prov_get_params(void *provctx, OSSL_PARAM params[])
 }
 
 static const OSSL_ITEM prov_reasons[] = {
-    { PROV_R_TOKEN, (void *)"PKCS#11 token error" },
-    { PROV_R_BAD_URI, (void *)"invalid pkcs11: URI" },
-    { PROV_R_NOT_FOUND, (void *)"no matching token or object" },
-    { PROV_R_PIN, (void *)"PIN missing, refused or locked" },
-    { PROV_R_NOT_EXPORTABLE, (void *)"private keys on a token cannot be exported" },
-    { PROV_R_UNSUPPORTED, (void *)"unsupported algorithm or parameter" },
-    { PROV_R_BAD_INPUT, (void *)"invalid input" },
-    { PROV_R_INTERNAL, (void *)"internal error" },
-    { PROV_R_NO_PUBLIC_KEY, (void *)"public key of a token key not found" },
-    { 0, NULL },
+    {PROV_R_TOKEN, (void *)"PKCS#11 token error"},
+    {PROV_R_BAD_URI, (void *)"invalid pkcs11: URI"},
+    {PROV_R_NOT_FOUND, (void *)"no matching token or object"},
+    {PROV_R_PIN, (void *)"PIN missing, refused or locked"},
+    {PROV_R_NOT_EXPORTABLE,
+     (void *)"private keys on a token cannot be exported"},
+    {PROV_R_UNSUPPORTED, (void *)"unsupported algorithm or parameter"},
+    {PROV_R_BAD_INPUT, (void *)"invalid input"},
+    {PROV_R_INTERNAL, (void *)"internal error"},
+    {PROV_R_NO_PUBLIC_KEY, (void *)"public key of a token key not found"},
+    {0, NULL},
 };
 
 static const OSSL_ITEM *prov_reason_strings(void *provctx)
@@ -148,12 +152,9 @@ struct tls_group {
 };
 
 static const struct tls_group tls_groups[] = {
-    { "secp256r1", "prime256v1", 23, 128 },
-    { "P-256", "prime256v1", 23, 128 },
-    { "secp384r1", "secp384r1", 24, 192 },
-    { "P-384", "secp384r1", 24, 192 },
-    { "secp521r1", "secp521r1", 25, 256 },
-    { "P-521", "secp521r1", 25, 256 },
+    {"secp256r1", "prime256v1", 23, 128}, {"P-256", "prime256v1", 23, 128},
+    {"secp384r1", "secp384r1", 24, 192},  {"P-384", "secp384r1", 24, 192},
+    {"secp521r1", "secp521r1", 25, 256},  {"P-521", "secp521r1", 25, 256},
 };
 
 static int prov_get_capabilities(void *provctx, const char *capability,
@@ -170,7 +171,8 @@ static int prov_get_capabilities(void *provctx, const char *capability,
                                    (char *)tls_groups[i].name, 0),
             OSSL_PARAM_utf8_string(OSSL_CAPABILITY_TLS_GROUP_NAME_INTERNAL,
                                    (char *)tls_groups[i].internal, 0),
-            OSSL_PARAM_utf8_string(OSSL_CAPABILITY_TLS_GROUP_ALG, (char *)"EC", 0),
+            OSSL_PARAM_utf8_string(OSSL_CAPABILITY_TLS_GROUP_ALG, (char *)"EC",
+                                   0),
             OSSL_PARAM_uint(OSSL_CAPABILITY_TLS_GROUP_ID, &id),
             OSSL_PARAM_uint(OSSL_CAPABILITY_TLS_GROUP_SECURITY_BITS, &bits),
             OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_MIN_TLS, &min_tls),
@@ -203,17 +205,15 @@ static void prov_teardown(void *provctx)
 }
 
 static const OSSL_DISPATCH prov_dispatch[] = {
-    { OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))prov_teardown },
-    { OSSL_FUNC_PROVIDER_GETTABLE_PARAMS,
-      (void (*)(void))prov_gettable_params },
-    { OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))prov_get_params },
-    { OSSL_FUNC_PROVIDER_QUERY_OPERATION,
-      (void (*)(void))prov_query_operation },
-    { OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
-      (void (*)(void))prov_reason_strings },
-    { OSSL_FUNC_PROVIDER_GET_CAPABILITIES,
-      (void (*)(void))prov_get_capabilities },
-    { 0, NULL },
+    {OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))prov_teardown},
+    {OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))prov_gettable_params},
+    {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))prov_get_params},
+    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))prov_query_operation},
+    {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
+     (void (*)(void))prov_reason_strings},
+    {OSSL_FUNC_PROVIDER_GET_CAPABILITIES,
+     (void (*)(void))prov_get_capabilities},
+    {0, NULL},
 };
 
 /* The configuration keys of our openssl.cnf section (see p11ca-provider.7). */
@@ -240,20 +240,18 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
         OSSL_PARAM_utf8_ptr("p11ca-module-path", (char **)&c->module_path, 0),
         OSSL_PARAM_utf8_ptr("p11ca-pin-source", (char **)&c->pin_source, 0),
         OSSL_PARAM_utf8_ptr("p11ca-pin-env", (char **)&c->pin_env, 0),
-        OSSL_PARAM_utf8_ptr("p11ca-single-session",
-                            (char **)&c->single_session, 0),
-        OSSL_PARAM_utf8_ptr("p11ca-max-sessions", (char **)&c->max_sessions,
+        OSSL_PARAM_utf8_ptr("p11ca-single-session", (char **)&c->single_session,
                             0),
+        OSSL_PARAM_utf8_ptr("p11ca-max-sessions", (char **)&c->max_sessions, 0),
         OSSL_PARAM_utf8_ptr("p11ca-finalize", (char **)&c->finalize, 0),
-        OSSL_PARAM_utf8_ptr("p11ca-default-token",
-                            (char **)&c->default_token, 0),
-        OSSL_PARAM_utf8_ptr("p11ca-login-behavior",
-                            (char **)&c->login_behavior, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-default-token", (char **)&c->default_token,
+                            0),
+        OSSL_PARAM_utf8_ptr("p11ca-login-behavior", (char **)&c->login_behavior,
+                            0),
         OSSL_PARAM_utf8_ptr("p11ca-cache-keys", (char **)&c->cache_keys, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
-        OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level,
-                            0),
+        OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
         OSSL_PARAM_END,
     };
 
@@ -275,8 +273,9 @@ static const char *env_or(const char *value, const char *env)
 
 static bool is_yes(const char *v)
 {
-    return v && (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0
-                 || strcmp(v, "1") == 0 || strcasecmp(v, "on") == 0);
+    return v
+           && (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0
+               || strcmp(v, "1") == 0 || strcasecmp(v, "on") == 0);
 }
 
 static char *dup_or_null(const char *s)
@@ -289,24 +288,23 @@ static int apply_cache(prov_ctx *ctx, const char *v);
 
 static int apply_config(prov_ctx *ctx, const struct prov_config *c)
 {
-    p11_config pc = { 0 };
+    p11_config pc = {0};
 
     /* Debug first, so that the rest can be traced. */
     if (c->debug || c->debug_file || c->debug_level)
         log_configure(c->debug ? c->debug : (c->debug_file ? "all" : NULL),
-                      c->debug_file,
-                      c->debug_level ? atoi(c->debug_level) : 0);
+                      c->debug_file, c->debug_level ? atoi(c->debug_level) : 0);
     pc.module_path = c->module_path; /* P11CA_MODULE is the p11 fallback */
     pc.pin_source = NULL;            /* per use, see prov_auth_config */
-    pc.single_session = is_yes(env_or(c->single_session,
-                                      "P11CA_SINGLE_SESSION"));
+    pc.single_session =
+        is_yes(env_or(c->single_session, "P11CA_SINGLE_SESSION"));
     pc.max_sessions = c->max_sessions ? (unsigned)atoi(c->max_sessions) : 0;
     pc.no_finalize = !is_yes(c->finalize);
     ctx->p11 = p11_ctx_new(&pc);
     ctx->pin_source = dup_or_null(env_or(c->pin_source, "P11CA_PIN_SOURCE"));
     ctx->pin_env = dup_or_null(env_or(c->pin_env, "P11CA_PIN_ENV"));
-    ctx->default_token = dup_or_null(env_or(c->default_token,
-                                            "P11CA_DEFAULT_TOKEN"));
+    ctx->default_token =
+        dup_or_null(env_or(c->default_token, "P11CA_DEFAULT_TOKEN"));
     return apply_login(ctx, env_or(c->login_behavior, "P11CA_LOGIN_BEHAVIOR"))
            && apply_cache(ctx, env_or(c->cache_keys, "P11CA_CACHE_KEYS"))
            && ctx->p11 != NULL;
@@ -321,8 +319,10 @@ static int apply_login(prov_ctx *ctx, const char *v)
     else if (strcasecmp(v, "never") == 0)
         ctx->login = PROV_LOGIN_NEVER;
     else {
-        prov_raise(ctx, PROV_R_BAD_INPUT, "p11ca-login-behavior = %s: use "
-                   "auto, always or never", v);
+        prov_raise(ctx, PROV_R_BAD_INPUT,
+                   "p11ca-login-behavior = %s: use "
+                   "auto, always or never",
+                   v);
         return 0;
     }
     return 1;
@@ -378,8 +378,7 @@ static void get_upcalls(prov_ctx *ctx, const OSSL_DISPATCH *in,
  * provider is activated system-wide, the module (SoftHSM2, OpenSC) may be
  * the one initialising OpenSSL right now.  Modules load at first use.
  */
-__attribute__((visibility("default"))) OSSL_provider_init_fn
-    OSSL_provider_init;
+__attribute__((visibility("default"))) OSSL_provider_init_fn OSSL_provider_init;
 
 int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                        const OSSL_DISPATCH **out, void **provctx)

@@ -24,9 +24,9 @@ static OSSL_FUNC_store_close_fn store_close;
 struct store_ctx {
     prov_ctx *ctx;
     p11_uri *uri;
-    int expect;        /* OSSL_STORE_INFO_* or 0 for anything */
+    int expect; /* OSSL_STORE_INFO_* or 0 for anything */
     bool searched;
-    p11_obj **objs;    /* what the search found, delivered one by one */
+    p11_obj **objs; /* what the search found, delivered one by one */
     size_t n, next;
 };
 
@@ -92,8 +92,8 @@ static int store_prompt(const char *what, bool ctx_specific, char *pin,
     /* OpenSSL's UI shows "Enter pass phrase for <info>:". */
     snprintf(info, sizeof(info), "%s%s", ctx_specific ? "signature on " : "",
              what);
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO,
-                                                 info, 0);
+    params[0] =
+        OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, info, 0);
     params[1] = OSSL_PARAM_construct_end();
     if (!b->cb(pin, max, &len, params, b->arg) || len > max)
         return -1;
@@ -108,9 +108,9 @@ static int search_class(struct store_ctx *sc, CK_OBJECT_CLASS cls,
     size_t n = 0;
     p11_auth auth;
     CK_RV rv;
-    bool login = sc->ctx->login == PROV_LOGIN_ALWAYS
-                 || (cls == CKO_PRIVATE_KEY
-                     && sc->ctx->login != PROV_LOGIN_NEVER);
+    bool login =
+        sc->ctx->login == PROV_LOGIN_ALWAYS
+        || (cls == CKO_PRIVATE_KEY && sc->ctx->login != PROV_LOGIN_NEVER);
 
     if (login) {
         /* Log in first, with the application's prompt if needed. */
@@ -211,8 +211,8 @@ static int deliver_private(struct store_ctx *sc, p11_obj *obj,
     /* The reference is the key pointer; keymgmt load() takes a reference. */
     params[2] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE,
                                                   &key, sizeof(key));
-    params[3] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC,
-                                                 key->uri, 0);
+    params[3] =
+        OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC, key->uri, 0);
     params[4] = OSSL_PARAM_construct_end();
     ok = cb(params, cbarg);
     prov_key_unref(key);
@@ -236,11 +236,11 @@ static int deliver_der(struct store_ctx *sc, p11_obj *obj, int type,
     if (structure)
         params[n++] = OSSL_PARAM_construct_utf8_string(
             OSSL_OBJECT_PARAM_DATA_STRUCTURE, (char *)structure, 0);
-    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA,
-                                                    der, len);
+    params[n++] =
+        OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, der, len);
     if (desc)
-        params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC,
-                                                       desc, 0);
+        params[n++] =
+            OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC, desc, 0);
     params[n] = OSSL_PARAM_construct_end();
     ok = cb(params, cbarg);
     free(desc);
@@ -248,8 +248,8 @@ static int deliver_der(struct store_ctx *sc, p11_obj *obj, int type,
 }
 
 /* A public key, as SubjectPublicKeyInfo for OpenSSL's own decoders. */
-static int deliver_public(struct store_ctx *sc, p11_obj *obj,
-                          OSSL_CALLBACK *cb, void *cbarg)
+static int deliver_public(struct store_ctx *sc, p11_obj *obj, OSSL_CALLBACK *cb,
+                          void *cbarg)
 {
     EVP_PKEY *pk = NULL;
     unsigned char *der = NULL;
@@ -297,7 +297,7 @@ static int store_load(void *loaderctx, OSSL_CALLBACK *object_cb,
                       void *pw_cbarg)
 {
     struct store_ctx *sc = loaderctx;
-    struct pw_bridge pw = { pw_cb, pw_cbarg };
+    struct pw_bridge pw = {pw_cb, pw_cbarg};
     p11_obj *obj;
 
     if (!sc->searched && !search(sc, &pw))
@@ -340,12 +340,12 @@ static int store_close(void *loaderctx)
 }
 
 const OSSL_DISPATCH prov_store_functions[] = {
-    { OSSL_FUNC_STORE_OPEN, (void (*)(void))store_open },
-    { OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS,
-      (void (*)(void))store_settable_ctx_params },
-    { OSSL_FUNC_STORE_SET_CTX_PARAMS, (void (*)(void))store_set_ctx_params },
-    { OSSL_FUNC_STORE_LOAD, (void (*)(void))store_load },
-    { OSSL_FUNC_STORE_EOF, (void (*)(void))store_eof },
-    { OSSL_FUNC_STORE_CLOSE, (void (*)(void))store_close },
-    { 0, NULL },
+    {OSSL_FUNC_STORE_OPEN, (void (*)(void))store_open},
+    {OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS,
+     (void (*)(void))store_settable_ctx_params},
+    {OSSL_FUNC_STORE_SET_CTX_PARAMS, (void (*)(void))store_set_ctx_params},
+    {OSSL_FUNC_STORE_LOAD, (void (*)(void))store_load},
+    {OSSL_FUNC_STORE_EOF, (void (*)(void))store_eof},
+    {OSSL_FUNC_STORE_CLOSE, (void (*)(void))store_close},
+    {0, NULL},
 };

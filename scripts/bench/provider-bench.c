@@ -18,12 +18,12 @@
 #define ROUNDS 5
 
 struct bench {
-    const char *module;    /* PKCS#11 module for the raw loop */
-    const char *token;     /* token label */
-    const char *label;     /* key label */
-    const char *pin;       /* PIN (benchmark token only) */
-    const char *uri;       /* key URI for the provider */
-    const char *kind;      /* "ec", "rsa" or "ed25519" */
+    const char *module; /* PKCS#11 module for the raw loop */
+    const char *token;  /* token label */
+    const char *label;  /* key label */
+    const char *pin;    /* PIN (benchmark token only) */
+    const char *uri;    /* key URI for the provider */
+    const char *kind;   /* "ec", "rsa" or "ed25519" */
     double seconds;
     int threads;
     long iter; /* > 0: a fixed number of signatures (instruction counts) */
@@ -63,8 +63,8 @@ static int raw_setup(struct raw_ctx *r, const struct bench *b)
     CK_ULONG n = 16, found = 0;
     CK_SESSION_HANDLE s;
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) },
-                          { CKA_LABEL, (void *)b->label, strlen(b->label) } };
+    CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof(cls)},
+                         {CKA_LABEL, (void *)b->label, strlen(b->label)}};
 
     r->b = b;
     r->f = p11_kit_module_load(b->module, 0);
@@ -103,11 +103,13 @@ static void *raw_loop(void *arg)
 {
     struct raw_ctx *r = arg;
     unsigned char in[64], sig[1024];
-    CK_MECHANISM m = { r->mech, NULL, 0 };
+    CK_MECHANISM m = {r->mech, NULL, 0};
     CK_SESSION_HANDLE s;
     CK_ULONG siglen;
     /* A SHA-256 DigestInfo, a SHA-256 value, or the whole 64-byte message */
-    size_t inlen = r->mech == CKM_RSA_PKCS ? 51 : r->mech == CKM_ECDSA ? 32 : 64;
+    size_t inlen = r->mech == CKM_RSA_PKCS ? 51
+                   : r->mech == CKM_ECDSA  ? 32
+                                           : 64;
     double end = now() + r->b->seconds;
 
     double c0;
@@ -180,8 +182,8 @@ static void *evp_loop(void *arg)
 
 static EVP_PKEY *load_uri(OSSL_LIB_CTX *lib, const char *uri)
 {
-    OSSL_STORE_CTX *sc = OSSL_STORE_open_ex(uri, lib, NULL, NULL, NULL, NULL,
-                                            NULL, NULL);
+    OSSL_STORE_CTX *sc =
+        OSSL_STORE_open_ex(uri, lib, NULL, NULL, NULL, NULL, NULL, NULL);
     EVP_PKEY *pk = NULL;
 
     while (sc && !pk && !OSSL_STORE_eof(sc)) {
@@ -256,9 +258,8 @@ static EVP_PKEY *software_key(const char *kind, EVP_PKEY *like)
     if (strcmp(kind, "ed25519") == 0)
         g = EVP_PKEY_CTX_new_from_name(NULL, "ED25519", NULL);
     else
-        g = EVP_PKEY_CTX_new_from_name(NULL, strcmp(kind, "rsa") == 0 ? "RSA"
-                                                                       : "EC",
-                                       NULL);
+        g = EVP_PKEY_CTX_new_from_name(
+            NULL, strcmp(kind, "rsa") == 0 ? "RSA" : "EC", NULL);
     ok = g && EVP_PKEY_keygen_init(g) > 0;
     if (ok && strcmp(kind, "rsa") == 0)
         ok = EVP_PKEY_CTX_set_rsa_keygen_bits(g, EVP_PKEY_get_bits(like)) > 0;
@@ -272,7 +273,7 @@ static EVP_PKEY *software_key(const char *kind, EVP_PKEY *like)
 
 int main(int argc, char **argv)
 {
-    struct bench b = { 0 };
+    struct bench b = {0};
     struct raw_ctx raw[64];
     struct evp_ctx tok[64], sw[64], fresh[64];
     OSSL_LIB_CTX *lib = OSSL_LIB_CTX_new();
@@ -327,11 +328,11 @@ int main(int argc, char **argv)
 
         /* Warm up first: fetches and caches are not per-signature costs. */
         b.iter = 10;
-        tok[0] = (struct evp_ctx){ lib, pk, &b, 0, 0, 0 };
+        tok[0] = (struct evp_ctx){lib, pk, &b, 0, 0, 0};
         raw_loop(&raw[0]);
         evp_loop(&tok[0]);
         b.iter = iter;
-        tok[0] = (struct evp_ctx){ lib, pk, &b, 0, 0, 0 };
+        tok[0] = (struct evp_ctx){lib, pk, &b, 0, 0, 0};
         raw[0].count = 0;
         count_raw(&raw[0]);
         count_p11ca(&tok[0]);
@@ -347,26 +348,22 @@ int main(int argc, char **argv)
     for (int round = 0; round < ROUNDS; round++) {
         for (int i = 0; i < b.threads; i++) {
             raw[i].count = 0;
-            tok[i] = (struct evp_ctx){ lib, pk, &b, 0, 0, 0 };
-            fresh[i] = (struct evp_ctx){ lib, pk, &b, 1, 0, 0 };
-            sw[i] = (struct evp_ctx){ NULL, swkey, &b, 0, 0, 0 };
+            tok[i] = (struct evp_ctx){lib, pk, &b, 0, 0, 0};
+            fresh[i] = (struct evp_ctx){lib, pk, &b, 1, 0, 0};
+            sw[i] = (struct evp_ctx){NULL, swkey, &b, 0, 0, 0};
         }
-        r_raw[round] = run(raw_loop, raw, sizeof(raw[0]),
-                           offsetof(struct raw_ctx, count),
-                           offsetof(struct raw_ctx, cpu), b.threads,
-                           b.seconds, &c_raw);
-        r_tok[round] = run(evp_loop, tok, sizeof(tok[0]),
-                           offsetof(struct evp_ctx, count),
-                           offsetof(struct evp_ctx, cpu), b.threads,
-                           b.seconds, &c_tok);
-        r_fresh[round] = run(evp_loop, fresh, sizeof(fresh[0]),
-                             offsetof(struct evp_ctx, count),
-                             offsetof(struct evp_ctx, cpu), b.threads,
-                             b.seconds, &c_fresh);
-        r_sw[round] = run(evp_loop, sw, sizeof(sw[0]),
-                          offsetof(struct evp_ctx, count),
-                          offsetof(struct evp_ctx, cpu), b.threads,
-                          b.seconds, &c_sw);
+        r_raw[round] =
+            run(raw_loop, raw, sizeof(raw[0]), offsetof(struct raw_ctx, count),
+                offsetof(struct raw_ctx, cpu), b.threads, b.seconds, &c_raw);
+        r_tok[round] =
+            run(evp_loop, tok, sizeof(tok[0]), offsetof(struct evp_ctx, count),
+                offsetof(struct evp_ctx, cpu), b.threads, b.seconds, &c_tok);
+        r_fresh[round] = run(
+            evp_loop, fresh, sizeof(fresh[0]), offsetof(struct evp_ctx, count),
+            offsetof(struct evp_ctx, cpu), b.threads, b.seconds, &c_fresh);
+        r_sw[round] =
+            run(evp_loop, sw, sizeof(sw[0]), offsetof(struct evp_ctx, count),
+                offsetof(struct evp_ctx, cpu), b.threads, b.seconds, &c_sw);
         q_tok[round] = r_tok[round] / r_raw[round];
         q_fresh[round] = r_fresh[round] / r_raw[round];
         q_sw[round] = r_raw[round] / r_sw[round];
@@ -378,8 +375,8 @@ int main(int argc, char **argv)
            "(CPU %.3f) | new ctx each %7.0f/s = %.3f x raw (CPU %.3f) | "
            "software %7.0f/s, raw = %.2f x software\n",
            b.kind, b.threads, median(r_raw), median(r_tok), median(q_tok),
-           median(k_tok), median(r_fresh), median(q_fresh),
-           median(k_fresh), median(r_sw), median(q_sw));
+           median(k_tok), median(r_fresh), median(q_fresh), median(k_fresh),
+           median(r_sw), median(q_sw));
     EVP_PKEY_free(swkey);
     EVP_PKEY_free(pk);
     OSSL_PROVIDER_unload(p11ca);

@@ -11,14 +11,14 @@ int main(int argc, char **argv)
 {
     CK_C_GetFunctionList get;
     CK_FUNCTION_LIST *f;
-    CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
+    CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
     CK_SLOT_ID slots[16], slot = 0;
     CK_ULONG n = 16, found = 0, siglen;
     CK_SESSION_HANDLE s;
     CK_OBJECT_HANDLE key;
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
-    unsigned char hash[32] = { 1 }, sig[512];
+    CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
+    unsigned char hash[32] = {1}, sig[512];
     char pin[128];
     FILE *pf;
     void *dl;
@@ -27,8 +27,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: raw-sign MODULE TOKEN LABEL PINFILE\n");
         return 2;
     }
-    CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) },
-                          { CKA_LABEL, argv[3], strlen(argv[3]) } };
+    CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof(cls)},
+                         {CKA_LABEL, argv[3], strlen(argv[3])}};
     pf = fopen(argv[4], "r");
     if (!pf || !fgets(pin, sizeof(pin), pf))
         return 2;

@@ -26,8 +26,8 @@ static int count_cb(const reg_cert *c, void *arg)
 int main(int argc, char **argv)
 {
     reg *r = NULL;
-    reg_cert c = { 0 };
-    reg_filter f = { 0 };
+    reg_cert c = {0};
+    reg_filter f = {0};
     size_t n = 0, found = 0;
     double t0, t1;
     int iter = 200;

@@ -50,9 +50,9 @@ static int copy_spki(ca_req *r, X509 *x)
     copy = OPENSSL_memdup(bits, (size_t)len);
     if ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !param)
         goto fail;
-    if (copy && X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x),
-                                       OBJ_dup(alg_obj), ptype, param, copy,
-                                       len))
+    if (copy
+        && X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_dup(alg_obj),
+                                  ptype, param, copy, len))
         return 1;
 fail:
     OPENSSL_free(copy);

@@ -22,7 +22,8 @@ static char *name_text(const X509_NAME *n)
 
     if (!b)
         return NULL;
-    if (X509_NAME_print_ex(b, n, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+    if (X509_NAME_print_ex(b, n, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB)
+        >= 0) {
         len = BIO_get_mem_data(b, &p);
         s = strndup(p, (size_t)len);
     }
@@ -75,10 +76,10 @@ static json_t *cert_json(p11_obj *o)
         ser = serial_text(X509_get0_serialNumber(x));
     }
     j = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
-                  "label", p11_obj_label(o), "id", hex ? hex : "",
-                  "token", p11_token_label(p11_obj_token(o)),
-                  "subject", subj, "issuer", iss, "serial", ser,
-                  "not_before", nb, "not_after", na, "uri", uri);
+                  "label", p11_obj_label(o), "id", hex ? hex : "", "token",
+                  p11_token_label(p11_obj_token(o)), "subject", subj, "issuer",
+                  iss, "serial", ser, "not_before", nb, "not_after", na, "uri",
+                  uri);
     X509_free(x);
     free(der);
     free(hex);
@@ -93,9 +94,9 @@ static json_t *cert_json(p11_obj *o)
 
 static void cert_print(json_t *c)
 {
-    static const char *const keys[] = { "label", "id", "token", "subject",
-                                        "issuer", "serial", "not_before",
-                                        "not_after", "uri" };
+    static const char *const keys[] = {"label",      "id",        "token",
+                                       "subject",    "issuer",    "serial",
+                                       "not_before", "not_after", "uri"};
 
     printf("Certificate \"%s\"\n",
            json_string_value(json_object_get(c, "label")));
@@ -135,19 +136,23 @@ static int read_cert(const char *path, unsigned char **der, size_t *der_len)
     }
     ERR_clear_error();
     if (!x) {
-        rc = cli_error(P11CA_E_INPUT, "%s: not a PEM or DER X.509 "
-                                      "certificate", path);
+        rc = cli_error(P11CA_E_INPUT,
+                       "%s: not a PEM or DER X.509 "
+                       "certificate",
+                       path);
         goto out;
     }
     if (extra) {
-        rc = cli_error(P11CA_E_INPUT, "%s holds more than one certificate; "
-                                      "import them one by one", path);
+        rc = cli_error(P11CA_E_INPUT,
+                       "%s holds more than one certificate; "
+                       "import them one by one",
+                       path);
         goto out;
     }
     n = i2d_X509(x, &out);
     if (n <= 0) {
-        rc = cli_error(P11CA_E_INPUT, "%s: cannot encode the certificate",
-                       path);
+        rc =
+            cli_error(P11CA_E_INPUT, "%s: cannot encode the certificate", path);
         goto out;
     }
     *der = out;
@@ -165,10 +170,10 @@ static int cmd_cert_import(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "label", required_argument, NULL, 'l' },
-        { "id", required_argument, NULL, 'i' },
-        { "authority", no_argument, NULL, 'a' },
-        { 0 },
+        {"label", required_argument, NULL, 'l'},
+        {"id", required_argument, NULL, 'i'},
+        {"authority", no_argument, NULL, 'a'},
+        {0},
     };
     const struct cli_cmd *me = &cli_cert_cmds[0];
     const char *label = NULL, *idstr = NULL;
@@ -272,8 +277,8 @@ static int cmd_token_certs(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "token", no_argument, NULL, 't' },
-        { 0 },
+        {"token", no_argument, NULL, 't'},
+        {0},
     };
     const struct cli_cmd *me = &cli_cert_cmds[1];
     p11_obj **objs = NULL;
@@ -321,70 +326,70 @@ out:
 }
 
 const struct cli_cmd cli_cert_cmds[] = {
-    { "cert", "import", "[--label LABEL] [--id HEX] [--authority] URI FILE",
-      "Write the certificate in FILE (PEM or DER) to the token that URI "
-      "names, with the CKA_ID and label of its key (found by public key) "
-      "unless --id/--label or id=/object= in the URI say otherwise.",
-      "--label LABEL\tthe certificate label\n"
-      "--id HEX\tthe CKA_ID\n"
-      "--authority\tmark it as a CA certificate (CKA_CERTIFICATE_CATEGORY "
-      "2); no key needed",
-      cmd_cert_import },
-    { "cert", "list", "[--dir DIR] [FILTERS] | [--token] [URI]",
-      "List the certificates of the CA's registry, filtered; or, with a "
-      "pkcs11: URI (or --token), the certificates on the tokens it matches.",
-      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
-      "--serial HEX, --cn CN, --ou OU, --client-id ID, --profile P\texact "
-      "matches\n"
-      "--status S\tactivated, not-activated, registered-not-activated, "
-      "revoked\n"
-      "--issued-after DATE, --issued-before DATE\twhen recorded\n"
-      "--expires-after DATE, --expires-before DATE\tnot-after range\n"
-      "--expiring DURATION\tvalid now and expiring within 30d, 12h, ...\n"
-      "--expired\talready expired\n"
-      "--valid\tvalid now\n"
-      "--limit N\tat most N\n"
-      "--count\tprint how many match, not the certificates\n"
-      "--token\tlist certificates on tokens (all of them without a URI)",
-      cmd_cert_list },
-    { "cert", "show", "[--dir DIR] [--pem] SERIAL",
-      "Show a certificate of the registry: its fields, status and status "
-      "history.",
-      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
-      "--pem\talso print the certificate",
-      cmd_cert_show },
-    { "cert", "activate", "[--dir DIR] [--why TEXT] SERIAL",
-      "Activate a not-activated or registered certificate (its client ID "
-      "must not be held by another activated certificate).",
-      "--why TEXT\tthe reason, for the audit trail", cmd_cert_activate },
-    { "cert", "deactivate", "[--dir DIR] [--why TEXT] SERIAL",
-      "Deactivate an activated certificate.",
-      "--why TEXT\tthe reason, for the audit trail", cmd_cert_deactivate },
-    { "cert", "revoke",
-      "[--dir DIR] [--reason R] [--invalidity DATE] [--why TEXT] "
-      "(SERIAL | FILTERS)",
-      "Revoke a certificate, or every certificate the filters match (one "
-      "audited action). Revocation is final. Lost card: --client-id ID.",
-      "--reason R\tRFC 5280 reason: unspecified, keyCompromise, "
-      "cACompromise, affiliationChanged, superseded, cessationOfOperation, "
-      "certificateHold, privilegeWithdrawn, aACompromise\n"
-      "--invalidity DATE\twhen the key is believed compromised\n"
-      "--why TEXT\tfree text for the audit trail\n"
-      "--client-id ID, --ou OU, --profile P, --issued-before DATE, ...\tbulk "
-      "revocation filters (as for cert list)",
-      cmd_cert_revoke },
-    { "cert", "delete", "[--dir DIR] [--why TEXT] SERIAL",
-      "Delete a certificate from the registry. Refused while it is activated, "
-      "and for a revoked certificate that has not expired (the CRL must "
-      "keep listing it).",
-      "--why TEXT\tthe reason, for the audit trail", cmd_cert_delete },
-    { "cert", "register", "[--dir DIR] [--client-id ID] CERT",
-      "Register a client certificate issued elsewhere, by a registered CA "
-      "(status registered-not-activated).",
-      "--client-id ID\tthe client ID (default: the subject CN)",
-      cmd_cert_register },
-    { "cert", "register-ca", "[--dir DIR] [--name NAME] CA-CERT",
-      "Register an external CA whose client certificates may be registered.",
-      "--name NAME\ta name for it", cmd_cert_register_ca },
-    { NULL, NULL, NULL, NULL, NULL, NULL },
+    {"cert", "import", "[--label LABEL] [--id HEX] [--authority] URI FILE",
+     "Write the certificate in FILE (PEM or DER) to the token that URI "
+     "names, with the CKA_ID and label of its key (found by public key) "
+     "unless --id/--label or id=/object= in the URI say otherwise.",
+     "--label LABEL\tthe certificate label\n"
+     "--id HEX\tthe CKA_ID\n"
+     "--authority\tmark it as a CA certificate (CKA_CERTIFICATE_CATEGORY "
+     "2); no key needed",
+     cmd_cert_import},
+    {"cert", "list", "[--dir DIR] [FILTERS] | [--token] [URI]",
+     "List the certificates of the CA's registry, filtered; or, with a "
+     "pkcs11: URI (or --token), the certificates on the tokens it matches.",
+     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
+     "--serial HEX, --cn CN, --ou OU, --client-id ID, --profile P\texact "
+     "matches\n"
+     "--status S\tactivated, not-activated, registered-not-activated, "
+     "revoked\n"
+     "--issued-after DATE, --issued-before DATE\twhen recorded\n"
+     "--expires-after DATE, --expires-before DATE\tnot-after range\n"
+     "--expiring DURATION\tvalid now and expiring within 30d, 12h, ...\n"
+     "--expired\talready expired\n"
+     "--valid\tvalid now\n"
+     "--limit N\tat most N\n"
+     "--count\tprint how many match, not the certificates\n"
+     "--token\tlist certificates on tokens (all of them without a URI)",
+     cmd_cert_list},
+    {"cert", "show", "[--dir DIR] [--pem] SERIAL",
+     "Show a certificate of the registry: its fields, status and status "
+     "history.",
+     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
+     "--pem\talso print the certificate",
+     cmd_cert_show},
+    {"cert", "activate", "[--dir DIR] [--why TEXT] SERIAL",
+     "Activate a not-activated or registered certificate (its client ID "
+     "must not be held by another activated certificate).",
+     "--why TEXT\tthe reason, for the audit trail", cmd_cert_activate},
+    {"cert", "deactivate", "[--dir DIR] [--why TEXT] SERIAL",
+     "Deactivate an activated certificate.",
+     "--why TEXT\tthe reason, for the audit trail", cmd_cert_deactivate},
+    {"cert", "revoke",
+     "[--dir DIR] [--reason R] [--invalidity DATE] [--why TEXT] "
+     "(SERIAL | FILTERS)",
+     "Revoke a certificate, or every certificate the filters match (one "
+     "audited action). Revocation is final. Lost card: --client-id ID.",
+     "--reason R\tRFC 5280 reason: unspecified, keyCompromise, "
+     "cACompromise, affiliationChanged, superseded, cessationOfOperation, "
+     "certificateHold, privilegeWithdrawn, aACompromise\n"
+     "--invalidity DATE\twhen the key is believed compromised\n"
+     "--why TEXT\tfree text for the audit trail\n"
+     "--client-id ID, --ou OU, --profile P, --issued-before DATE, ...\tbulk "
+     "revocation filters (as for cert list)",
+     cmd_cert_revoke},
+    {"cert", "delete", "[--dir DIR] [--why TEXT] SERIAL",
+     "Delete a certificate from the registry. Refused while it is activated, "
+     "and for a revoked certificate that has not expired (the CRL must "
+     "keep listing it).",
+     "--why TEXT\tthe reason, for the audit trail", cmd_cert_delete},
+    {"cert", "register", "[--dir DIR] [--client-id ID] CERT",
+     "Register a client certificate issued elsewhere, by a registered CA "
+     "(status registered-not-activated).",
+     "--client-id ID\tthe client ID (default: the subject CN)",
+     cmd_cert_register},
+    {"cert", "register-ca", "[--dir DIR] [--name NAME] CA-CERT",
+     "Register an external CA whose client certificates may be registered.",
+     "--name NAME\ta name for it", cmd_cert_register_ca},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -125,20 +125,17 @@ static json_t *json_time(int64_t t)
 
 static json_t *cert_json(const reg_cert *c)
 {
-    return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, "
-                     "s:o, s:o, s:o, s:s?, s:o, s:s?, s:s?}",
-                     "serial", c->serial, "status", reg_status_name(c->status),
-                     "subject", c->subject, "issuer", c->issuer, "cn", c->cn,
-                     "ou", c->ou, "client_id", c->client_id,
-                     "profile", c->profile,
-                     "not_before", json_time(c->not_before),
-                     "not_after", json_time(c->not_after),
-                     "recorded_at", json_time(c->recorded_at),
-                     "revoked_at", json_time(c->revoked_at),
-                     "reason", c->reason >= 0 ? reg_reason_name(c->reason)
-                                              : NULL,
-                     "invalidity", json_time(c->invalidity),
-                     "origin", c->origin, "replaces", c->replaces);
+    return json_pack(
+        "{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, "
+        "s:o, s:o, s:o, s:s?, s:o, s:s?, s:s?}",
+        "serial", c->serial, "status", reg_status_name(c->status), "subject",
+        c->subject, "issuer", c->issuer, "cn", c->cn, "ou", c->ou, "client_id",
+        c->client_id, "profile", c->profile, "not_before",
+        json_time(c->not_before), "not_after", json_time(c->not_after),
+        "recorded_at", json_time(c->recorded_at), "revoked_at",
+        json_time(c->revoked_at), "reason",
+        c->reason >= 0 ? reg_reason_name(c->reason) : NULL, "invalidity",
+        json_time(c->invalidity), "origin", c->origin, "replaces", c->replaces);
 }
 
 /* ------------------------------------------------------------------ */
@@ -161,8 +158,8 @@ static int list_one(const reg_cert *c, void *arg)
         return json_array_append_new(lo->arr, cert_json(c)) ? 1 : 0;
     fmt_time(c->not_after, na, sizeof(na));
     printf("%-40s  %-24s  %-20s  %s  %s\n", c->serial,
-           reg_status_name(c->status), c->client_id ? c->client_id : "-",
-           na, c->subject ? c->subject : "");
+           reg_status_name(c->status), c->client_id ? c->client_id : "-", na,
+           c->subject ? c->subject : "");
     return 0;
 }
 
@@ -191,21 +188,23 @@ enum {
     OPT_COUNT,
 };
 
-#define FILTER_OPTIONS                                                   \
-    { "serial", required_argument, NULL, OPT_SERIAL },                   \
-    { "cn", required_argument, NULL, OPT_CN },                           \
-    { "ou", required_argument, NULL, OPT_OU },                           \
-    { "status", required_argument, NULL, OPT_STATUS },                   \
-    { "client-id", required_argument, NULL, OPT_CLIENT },                \
-    { "profile", required_argument, NULL, OPT_PROFILE },                 \
-    { "issued-after", required_argument, NULL, OPT_ISSUED_AFTER },       \
-    { "issued-before", required_argument, NULL, OPT_ISSUED_BEFORE },     \
-    { "expires-after", required_argument, NULL, OPT_EXPIRES_AFTER },     \
-    { "expires-before", required_argument, NULL, OPT_EXPIRES_BEFORE },   \
-    { "expiring", required_argument, NULL, OPT_EXPIRING },               \
-    { "expired", no_argument, NULL, OPT_EXPIRED },                       \
-    { "valid", no_argument, NULL, OPT_VALID },                           \
-    { "limit", required_argument, NULL, OPT_LIMIT }
+#define FILTER_OPTIONS                                                         \
+    {"serial", required_argument, NULL, OPT_SERIAL},                           \
+        {"cn", required_argument, NULL, OPT_CN},                               \
+        {"ou", required_argument, NULL, OPT_OU},                               \
+        {"status", required_argument, NULL, OPT_STATUS},                       \
+        {"client-id", required_argument, NULL, OPT_CLIENT},                    \
+        {"profile", required_argument, NULL, OPT_PROFILE},                     \
+        {"issued-after", required_argument, NULL, OPT_ISSUED_AFTER},           \
+        {"issued-before", required_argument, NULL, OPT_ISSUED_BEFORE},         \
+        {"expires-after", required_argument, NULL, OPT_EXPIRES_AFTER},         \
+        {"expires-before", required_argument, NULL, OPT_EXPIRES_BEFORE},       \
+        {"expiring", required_argument, NULL, OPT_EXPIRING},                   \
+        {"expired", no_argument, NULL, OPT_EXPIRED},                           \
+        {"valid", no_argument, NULL, OPT_VALID},                               \
+    {                                                                          \
+        "limit", required_argument, NULL, OPT_LIMIT                            \
+    }
 
 /* Apply one filter option to @f; P11CA_OK, or a usage error. */
 static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
@@ -232,9 +231,10 @@ static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
         return P11CA_OK;
     case OPT_STATUS:
         if (reg_status_parse(arg, &f->status) != P11CA_OK)
-            return cli_usage_error(me, "unknown status \"%s\": activated, "
-                                       "not-activated, "
-                                       "registered-not-activated, revoked",
+            return cli_usage_error(me,
+                                   "unknown status \"%s\": activated, "
+                                   "not-activated, "
+                                   "registered-not-activated, revoked",
                                    arg);
         return P11CA_OK;
     case OPT_EXPIRED:
@@ -258,8 +258,10 @@ static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
         break;
     }
     if (cli_parse_time(arg, &v) != 0)
-        return cli_usage_error(me, "bad date \"%s\": use YYYY-MM-DD, "
-                                   "YYYY-MM-DDTHH:MM:SSZ or @unix", arg);
+        return cli_usage_error(me,
+                               "bad date \"%s\": use YYYY-MM-DD, "
+                               "YYYY-MM-DDTHH:MM:SSZ or @unix",
+                               arg);
     if (c == OPT_ISSUED_AFTER)
         f->issued_after = v;
     else if (c == OPT_ISSUED_BEFORE)
@@ -275,15 +277,15 @@ int cmd_certreg_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, OPT_DIR },
-        { "count", no_argument, NULL, OPT_COUNT },
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"count", no_argument, NULL, OPT_COUNT},
         FILTER_OPTIONS,
-        { 0 },
+        {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "list");
-    struct list_out lo = { 0 };
+    struct list_out lo = {0};
     const char *dir = NULL;
-    reg_filter f = { 0 };
+    reg_filter f = {0};
     ca *c = NULL;
     bool any = false, count = false;
     size_t n = 0;
@@ -394,13 +396,13 @@ int cmd_cert_show(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, OPT_DIR },
-        { "pem", no_argument, NULL, OPT_PEM },
-        { 0 },
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"pem", no_argument, NULL, OPT_PEM},
+        {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "show");
     const char *dir = NULL;
-    reg_cert rc_cert = { 0 };
+    reg_cert rc_cert = {0};
     json_t *j = NULL, *hist = NULL;
     bool pem = false;
     ca *c = NULL;
@@ -429,8 +431,8 @@ int cmd_cert_show(struct cli *cli, int argc, char **argv)
     if (cli->json) {
         j = cert_json(&rc_cert);
         hist = json_array();
-        rc = reg_history_list(ca_registry(c), rc_cert.serial, history_one,
-                              hist);
+        rc =
+            reg_history_list(ca_registry(c), rc_cert.serial, history_one, hist);
         json_object_set_new(j, "history", hist);
         rc = rc < 0 ? cli_error(rc, "%s", p11ca_err_message())
                     : cli_json_print(j);
@@ -466,9 +468,9 @@ static int simple_change(struct cli *cli, int argc, char **argv,
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, OPT_DIR },
-        { "why", required_argument, NULL, OPT_WHY },
-        { 0 },
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"why", required_argument, NULL, OPT_WHY},
+        {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, verb);
     const char *dir = NULL, *why = NULL;
@@ -496,8 +498,7 @@ static int simple_change(struct cli *cli, int argc, char **argv,
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert %s: %s", verb, p11ca_err_message());
     else if (!cli->json)
-        printf("%s: %s\n", argv[optind],
-               del ? "deleted" : reg_status_name(to));
+        printf("%s: %s\n", argv[optind], del ? "deleted" : reg_status_name(to));
     ca_close(c);
     return rc;
 }
@@ -539,17 +540,17 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, OPT_DIR },
-        { "reason", required_argument, NULL, OPT_REASON },
-        { "invalidity", required_argument, NULL, OPT_INVALIDITY },
-        { "why", required_argument, NULL, OPT_WHY },
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"reason", required_argument, NULL, OPT_REASON},
+        {"invalidity", required_argument, NULL, OPT_INVALIDITY},
+        {"why", required_argument, NULL, OPT_WHY},
         FILTER_OPTIONS,
-        { 0 },
+        {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "revoke");
     const char *dir = NULL, *why = NULL;
     int64_t invalidity = 0;
-    reg_filter f = { 0 };
+    reg_filter f = {0};
     bool filtered = false;
     int reason = 0, o, rc;
     ca *c = NULL;
@@ -566,9 +567,11 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
             break;
         case OPT_REASON:
             if (reg_reason_parse(optarg, &reason) != P11CA_OK)
-                return cli_usage_error(me, "unknown reason \"%s\" (e.g. "
-                                           "keyCompromise, superseded, "
-                                           "cessationOfOperation)", optarg);
+                return cli_usage_error(me,
+                                       "unknown reason \"%s\" (e.g. "
+                                       "keyCompromise, superseded, "
+                                       "cessationOfOperation)",
+                                       optarg);
             break;
         case OPT_INVALIDITY:
             if (cli_parse_time(optarg, &invalidity) != 0)
@@ -598,8 +601,7 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
         if (rc != P11CA_OK)
             rc = cli_error(rc, "cert revoke: %s", p11ca_err_message());
         else if (!cli->json)
-            printf("%s: revoked (%s)\n", argv[optind],
-                   reg_reason_name(reason));
+            printf("%s: revoked (%s)\n", argv[optind], reg_reason_name(reason));
     }
     ca_close(c);
     return rc;
@@ -632,8 +634,10 @@ static int load_cert(const char *path, X509 **out)
     }
     free(buf);
     if (!*out)
-        return cli_error(P11CA_E_INPUT, "%s: not a PEM or DER X.509 "
-                                        "certificate", path);
+        return cli_error(P11CA_E_INPUT,
+                         "%s: not a PEM or DER X.509 "
+                         "certificate",
+                         path);
     return P11CA_OK;
 }
 
@@ -663,15 +667,15 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, OPT_DIR },
-        { "client-id", required_argument, NULL, OPT_CLIENT },
-        { 0 },
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"client-id", required_argument, NULL, OPT_CLIENT},
+        {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "register");
     const char *dir = NULL, *client = NULL;
-    struct issuer_find f = { 0 };
+    struct issuer_find f = {0};
     unsigned char *der = NULL;
-    reg_cert rcert = { 0 };
+    reg_cert rcert = {0};
     ca *c = NULL;
     int o, rc, n;
 
@@ -698,9 +702,11 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
         goto out;
     }
     if (!f.id) {
-        rc = cli_error(P11CA_E_POLICY, "cert register: %s is not issued by "
+        rc = cli_error(P11CA_E_POLICY,
+                       "cert register: %s is not issued by "
                        "a registered CA (register its CA with 'p11ca cert "
-                       "register-ca')", argv[optind]);
+                       "register-ca')",
+                       argv[optind]);
         goto out;
     }
     n = i2d_X509(f.cert, &der);
@@ -718,10 +724,9 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert register: %s", p11ca_err_message());
     else if (cli->json)
-        rc = cli_json_print(json_pack("{s:s, s:s}", "serial", rcert.serial,
-                                      "status",
-                                      reg_status_name(
-                                          REG_REGISTERED_NOT_ACTIVATED)));
+        rc = cli_json_print(
+            json_pack("{s:s, s:s}", "serial", rcert.serial, "status",
+                      reg_status_name(REG_REGISTERED_NOT_ACTIVATED)));
     else
         printf("%s: %s\n", rcert.serial,
                reg_status_name(REG_REGISTERED_NOT_ACTIVATED));
@@ -737,9 +742,9 @@ int cmd_cert_register_ca(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, OPT_DIR },
-        { "name", required_argument, NULL, OPT_WHY },
-        { 0 },
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"name", required_argument, NULL, OPT_WHY},
+        {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "register-ca");
     const char *dir = NULL, *name = NULL;
@@ -797,11 +802,11 @@ static int audit_one(const reg_audit *a, void *arg)
 
     if (arr)
         return json_array_append_new(
-                   arr, json_pack("{s:I, s:o, s:s?, s:s?, s:s?, s:s?, s:s?}",
-                                  "seq", (json_int_t)a->seq, "at",
-                                  json_time(a->at), "actor", a->actor,
-                                  "action", a->action, "object", a->object,
-                                  "details", a->details, "hash", a->hash))
+                   arr,
+                   json_pack("{s:I, s:o, s:s?, s:s?, s:s?, s:s?, s:s?}", "seq",
+                             (json_int_t)a->seq, "at", json_time(a->at),
+                             "actor", a->actor, "action", a->action, "object",
+                             a->object, "details", a->details, "hash", a->hash))
                    ? 1
                    : 0;
     fmt_time(a->at, at, sizeof(at));
@@ -816,9 +821,9 @@ static int cmd_audit_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, OPT_DIR },
-        { "since", required_argument, NULL, OPT_SINCE },
-        { 0 },
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_audit_cmds, "list");
     const char *dir = NULL;
@@ -861,8 +866,8 @@ static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, OPT_DIR },
-        { 0 },
+        {"dir", required_argument, NULL, OPT_DIR},
+        {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_audit_cmds, "verify");
     const char *dir = NULL;
@@ -891,16 +896,15 @@ static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cli_audit_cmds[] = {
-    { "audit", "list", "[--dir DIR] [--since SEQ]",
-      "List the audit trail of the CA: every issuance and status change with "
-      "its time, actor and reason.",
-      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
-      "--since SEQ\tentries after this sequence number",
-      cmd_audit_list },
-    { "audit", "verify", "[--dir DIR]",
-      "Check the audit trail's hash chain: an edited or deleted entry is "
-      "named (exit 2).",
-      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)", cmd_audit_verify },
-    { NULL, NULL, NULL, NULL, NULL, NULL },
+    {"audit", "list", "[--dir DIR] [--since SEQ]",
+     "List the audit trail of the CA: every issuance and status change with "
+     "its time, actor and reason.",
+     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
+     "--since SEQ\tentries after this sequence number",
+     cmd_audit_list},
+    {"audit", "verify", "[--dir DIR]",
+     "Check the audit trail's hash chain: an edited or deleted entry is "
+     "named (exit 2).",
+     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)", cmd_audit_verify},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
 };
-

@@ -19,12 +19,14 @@
 #include "ca/ca.h"
 
 #define MAX_INDEX_FILE (512L * 1024 * 1024)
-#define MAX_CERT_FILE (1024 * 1024)
+#define MAX_CERT_FILE  (1024 * 1024)
 
 /* openssl ca's reason names (crypto/x509/v3_crld.c spelling). */
 static const char *const index_reasons[] = {
-    "unspecified", "keyCompromise", "CACompromise", "affiliationChanged",
-    "superseded", "cessationOfOperation", "certificateHold", NULL,
+    "unspecified",     "keyCompromise",
+    "CACompromise",    "affiliationChanged",
+    "superseded",      "cessationOfOperation",
+    "certificateHold", NULL,
     "removeFromCRL",
 };
 
@@ -59,8 +61,7 @@ static void format_asn1_time(int64_t t, char *buf, size_t len)
     /* UTCTime (two-digit year) until 2049, as openssl ca writes it. */
     if (tm.tm_year < 150)
         snprintf(buf, len, "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec);
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     else
         strftime(buf, len, "%Y%m%d%H%M%SZ", &tm);
 }
@@ -131,7 +132,7 @@ struct import_state {
 
 static bool client_taken(struct import_state *st, const char *id)
 {
-    reg_filter f = { 0 };
+    reg_filter f = {0};
     size_t n = 0;
 
     if (!id)
@@ -168,8 +169,8 @@ static int import_line(struct import_state *st, struct index_line *il,
     snprintf(path, sizeof(path), "%s/%s.pem", st->certs_dir, il->f[3]);
     rc = read_cert_der(path, &der, &len);
     if (rc != P11CA_OK)
-        return cli_error(rc, "%s: certificate %s missing (%s)", where,
-                         il->f[3], path);
+        return cli_error(rc, "%s: certificate %s missing (%s)", where, il->f[3],
+                         path);
     rc_cert = &st->certs[st->n];
     memset(rc_cert, 0, sizeof(*rc_cert));
     rc = reg_cert_from_der(rc_cert, der, (size_t)len);
@@ -177,8 +178,8 @@ static int import_line(struct import_state *st, struct index_line *il,
     norm_serial(il->f[3], serial, sizeof(serial));
     if (rc != P11CA_OK || strcmp(serial, rc_cert->serial) != 0) {
         reg_cert_clear(rc_cert);
-        return cli_error(P11CA_E_INPUT, "%s: %s does not hold serial %s",
-                         where, path, il->f[3]);
+        return cli_error(P11CA_E_INPUT, "%s: %s does not hold serial %s", where,
+                         path, il->f[3]);
     }
     st->n++;
     rc_cert->ca_id = ca_registry_id(st->c);
@@ -188,12 +189,14 @@ static int import_line(struct import_state *st, struct index_line *il,
         char *comma = strchr(il->f[2], ',');
         rc_cert->status = REG_REVOKED;
         rc_cert->reason = 0;
-        if (parse_asn1_time(il->f[2], comma ? (size_t)(comma - il->f[2])
-                                            : strlen(il->f[2]),
-                            &rc_cert->revoked_at) != 0)
+        if (parse_asn1_time(
+                il->f[2], comma ? (size_t)(comma - il->f[2]) : strlen(il->f[2]),
+                &rc_cert->revoked_at)
+            != 0)
             return cli_error(P11CA_E_INPUT, "%s: bad revocation date", where);
         for (int i = 0; comma && i < 9; i++)
-            if (index_reasons[i] && strcasecmp(comma + 1, index_reasons[i]) == 0)
+            if (index_reasons[i]
+                && strcasecmp(comma + 1, index_reasons[i]) == 0)
                 rc_cert->reason = i;
         return P11CA_OK;
     }
@@ -201,9 +204,10 @@ static int import_line(struct import_state *st, struct index_line *il,
     rc_cert->reason = -1;
     if (client_taken(st, rc_cert->client_id)) {
         rc_cert->status = REG_NOT_ACTIVATED;
-        fprintf(stderr, "p11ca: %s: client ID \"%s\" is taken; %s imported "
-                        "as not-activated\n", where, rc_cert->client_id,
-                rc_cert->serial);
+        fprintf(stderr,
+                "p11ca: %s: client ID \"%s\" is taken; %s imported "
+                "as not-activated\n",
+                where, rc_cert->client_id, rc_cert->serial);
     } else {
         rc_cert->status = REG_ACTIVATED;
         if (rc_cert->client_id)
@@ -225,7 +229,8 @@ static int parse_index(struct import_state *st, char *text, const char *name)
             continue;
         if (split_line(line, &il) != 0 || !strchr("VRE", il.f[0][0])
             || il.f[0][1])
-            return cli_error(P11CA_E_INPUT, "%s: not an index.txt line "
+            return cli_error(P11CA_E_INPUT,
+                             "%s: not an index.txt line "
                              "(six tab-separated fields, status V, R or E)",
                              where);
         rc = import_line(st, &il, where);
@@ -239,12 +244,12 @@ static int cmd_import_index(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, 'd' },
-        { "certs", required_argument, NULL, 'c' },
-        { 0 },
+        {"dir", required_argument, NULL, 'd'},
+        {"certs", required_argument, NULL, 'c'},
+        {0},
     };
     const struct cli_cmd *me = &cli_index_cmds[0];
-    struct import_state st = { 0 };
+    struct import_state st = {0};
     const char *dir = NULL;
     char *certs_default = NULL, *copy = NULL, details[64];
     unsigned char *text = NULL;
@@ -279,18 +284,19 @@ static int cmd_import_index(struct cli *cli, int argc, char **argv)
         rc = reg_record_batch(ca_registry(st.c), st.certs, st.n, ca_actor(),
                               &bad);
         if (rc != P11CA_OK)
-            rc = cli_error(rc, "import-index: %s (entry %zu, serial %s); "
-                           "nothing imported", p11ca_err_message(), bad + 1,
-                           st.certs[bad].serial);
+            rc = cli_error(rc,
+                           "import-index: %s (entry %zu, serial %s); "
+                           "nothing imported",
+                           p11ca_err_message(), bad + 1, st.certs[bad].serial);
     }
     if (rc == P11CA_OK) {
         snprintf(details, sizeof(details), "%zu certificates", st.n);
         if (reg_audit_add(ca_registry(st.c), ca_actor(), "import-index",
-                          argv[optind], details) != P11CA_OK)
+                          argv[optind], details)
+            != P11CA_OK)
             rc = cli_error(P11CA_E_REGISTRY, "%s", p11ca_err_message());
         else
-            printf("imported %zu certificate(s) from %s\n", st.n,
-                   argv[optind]);
+            printf("imported %zu certificate(s) from %s\n", st.n, argv[optind]);
     }
     for (size_t i = 0; i < st.n; i++)
         reg_cert_clear(&st.certs[i]);
@@ -374,13 +380,13 @@ static int cmd_export_index(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, 'd' },
-        { "certs", required_argument, NULL, 'c' },
-        { 0 },
+        {"dir", required_argument, NULL, 'd'},
+        {"certs", required_argument, NULL, 'c'},
+        {0},
     };
     const struct cli_cmd *me = &cli_index_cmds[1];
-    struct export_state st = { 0 };
-    reg_filter f = { 0 };
+    struct export_state st = {0};
+    reg_filter f = {0};
     char attr[4096];
     const char *dir = NULL;
     ca *c = NULL;
@@ -434,19 +440,19 @@ out:
 }
 
 const struct cli_cmd cli_index_cmds[] = {
-    { "import-index", NULL, "[--dir DIR] [--certs CERTDIR] INDEX",
-      "Load an `openssl ca` database (index.txt and its certificates, "
-      "CERTDIR/SERIAL.pem, default: newcerts next to INDEX) into the "
-      "registry, all or nothing.",
-      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
-      "--certs CERTDIR\twhere the certificates are",
-      cmd_import_index },
-    { "export-index", NULL, "[--dir DIR] --certs CERTDIR INDEX",
-      "Write the registry as an `openssl ca` database: INDEX (and "
-      "INDEX.attr) and CERTDIR/SERIAL.pem, so that existing scripts keep "
-      "working.",
-      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
-      "--certs CERTDIR\twhere to write the certificates",
-      cmd_export_index },
-    { NULL, NULL, NULL, NULL, NULL, NULL },
+    {"import-index", NULL, "[--dir DIR] [--certs CERTDIR] INDEX",
+     "Load an `openssl ca` database (index.txt and its certificates, "
+     "CERTDIR/SERIAL.pem, default: newcerts next to INDEX) into the "
+     "registry, all or nothing.",
+     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
+     "--certs CERTDIR\twhere the certificates are",
+     cmd_import_index},
+    {"export-index", NULL, "[--dir DIR] --certs CERTDIR INDEX",
+     "Write the registry as an `openssl ca` database: INDEX (and "
+     "INDEX.attr) and CERTDIR/SERIAL.pem, so that existing scripts keep "
+     "working.",
+     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
+     "--certs CERTDIR\twhere to write the certificates",
+     cmd_export_index},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
 };

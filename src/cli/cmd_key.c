@@ -54,18 +54,18 @@ static json_t *key_json(p11_obj *k)
         CK_ATTRIBUTE_TYPE type;
         const char *name;
     } attrs[] = {
-        { CKA_SENSITIVE, "sensitive" },
-        { CKA_ALWAYS_SENSITIVE, "always-sensitive" },
-        { CKA_EXTRACTABLE, "extractable" },
-        { CKA_NEVER_EXTRACTABLE, "never-extractable" },
-        { CKA_ALWAYS_AUTHENTICATE, "always-authenticate" },
-        { CKA_SIGN, "sign" },
-        { CKA_DECRYPT, "decrypt" },
-        { CKA_DERIVE, "derive" },
-        { CKA_VERIFY, "verify" },
-        { CKA_ENCRYPT, "encrypt" },
-        { CKA_TOKEN, "token" },
-        { CKA_PRIVATE, "private" },
+        {CKA_SENSITIVE, "sensitive"},
+        {CKA_ALWAYS_SENSITIVE, "always-sensitive"},
+        {CKA_EXTRACTABLE, "extractable"},
+        {CKA_NEVER_EXTRACTABLE, "never-extractable"},
+        {CKA_ALWAYS_AUTHENTICATE, "always-authenticate"},
+        {CKA_SIGN, "sign"},
+        {CKA_DECRYPT, "decrypt"},
+        {CKA_DERIVE, "derive"},
+        {CKA_VERIFY, "verify"},
+        {CKA_ENCRYPT, "encrypt"},
+        {CKA_TOKEN, "token"},
+        {CKA_PRIVATE, "private"},
     };
     bool priv = p11_obj_class(k) == CKO_PRIVATE_KEY;
     unsigned bits = 0;
@@ -78,32 +78,28 @@ static json_t *key_json(p11_obj *k)
     if (p11_obj_key_info(k, &bits, &nid) != CKR_OK)
         bits = 0;
     for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
-        if (!priv && (attrs[i].type == CKA_SENSITIVE
-                      || attrs[i].type == CKA_ALWAYS_SENSITIVE
-                      || attrs[i].type == CKA_EXTRACTABLE
-                      || attrs[i].type == CKA_NEVER_EXTRACTABLE
-                      || attrs[i].type == CKA_ALWAYS_AUTHENTICATE
-                      || attrs[i].type == CKA_SIGN
-                      || attrs[i].type == CKA_DECRYPT
-                      || attrs[i].type == CKA_DERIVE))
+        if (!priv
+            && (attrs[i].type == CKA_SENSITIVE
+                || attrs[i].type == CKA_ALWAYS_SENSITIVE
+                || attrs[i].type == CKA_EXTRACTABLE
+                || attrs[i].type == CKA_NEVER_EXTRACTABLE
+                || attrs[i].type == CKA_ALWAYS_AUTHENTICATE
+                || attrs[i].type == CKA_SIGN || attrs[i].type == CKA_DECRYPT
+                || attrs[i].type == CKA_DERIVE))
             continue;
-        if (priv && (attrs[i].type == CKA_VERIFY
-                     || attrs[i].type == CKA_ENCRYPT))
+        if (priv
+            && (attrs[i].type == CKA_VERIFY || attrs[i].type == CKA_ENCRYPT))
             continue;
-        json_object_set_new(flags, attrs[i].name,
-                            json_boolean(p11_obj_get_bool(k, attrs[i].type,
-                                                          false)));
+        json_object_set_new(
+            flags, attrs[i].name,
+            json_boolean(p11_obj_get_bool(k, attrs[i].type, false)));
     }
-    j = json_pack("{s:s, s:s, s:i, s:s?, s:s, s:s, s:s, s:s?, s:o}",
-                  "class", priv ? "private" : "public",
-                  "type", key_type_name(p11_obj_key_type(k)),
-                  "bits", (int)bits,
-                  "curve", curve_name(nid),
-                  "label", p11_obj_label(k),
-                  "id", hex ? hex : "",
-                  "token", p11_token_label(p11_obj_token(k)),
-                  "uri", uri,
-                  "attributes", flags);
+    j = json_pack("{s:s, s:s, s:i, s:s?, s:s, s:s, s:s, s:s?, s:o}", "class",
+                  priv ? "private" : "public", "type",
+                  key_type_name(p11_obj_key_type(k)), "bits", (int)bits,
+                  "curve", curve_name(nid), "label", p11_obj_label(k), "id",
+                  hex ? hex : "", "token", p11_token_label(p11_obj_token(k)),
+                  "uri", uri, "attributes", flags);
     free(hex);
     free(uri);
     return j;
@@ -116,8 +112,8 @@ static void key_print(json_t *k)
     json_t *v;
     int first = 1;
 
-    bool priv = strcmp(json_string_value(json_object_get(k, "class")),
-                       "private") == 0;
+    bool priv =
+        strcmp(json_string_value(json_object_get(k, "class")), "private") == 0;
 
     printf("%s key  %s ", priv ? "Private" : "Public",
            json_string_value(json_object_get(k, "type")));
@@ -126,12 +122,15 @@ static void key_print(json_t *k)
     else
         printf("%lld\n",
                (long long)json_integer_value(json_object_get(k, "bits")));
-    printf("  label:      %s\n", json_string_value(json_object_get(k, "label")));
+    printf("  label:      %s\n",
+           json_string_value(json_object_get(k, "label")));
     printf("  id:         %s\n", json_string_value(json_object_get(k, "id")));
-    printf("  token:      %s\n", json_string_value(json_object_get(k, "token")));
+    printf("  token:      %s\n",
+           json_string_value(json_object_get(k, "token")));
     printf("  uri:        %s\n", json_string_value(json_object_get(k, "uri")));
     printf("  attributes:");
-    json_object_foreach(json_object_get(k, "attributes"), key, v) {
+    json_object_foreach(json_object_get(k, "attributes"), key, v)
+    {
         if (json_is_true(v)) {
             printf("%s %s", first ? "" : ",", key);
             first = 0;
@@ -144,12 +143,12 @@ static int cmd_key_gen(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "uri", required_argument, NULL, 'u' },
-        { "type", required_argument, NULL, 't' },
-        { "label", required_argument, NULL, 'l' },
-        { "id", required_argument, NULL, 'i' },
-        { "allowed-mechanisms", required_argument, NULL, 'm' },
-        { 0 },
+        {"uri", required_argument, NULL, 'u'},
+        {"type", required_argument, NULL, 't'},
+        {"label", required_argument, NULL, 'l'},
+        {"id", required_argument, NULL, 'i'},
+        {"allowed-mechanisms", required_argument, NULL, 'm'},
+        {0},
     };
     const struct cli_cmd *me = &cli_key_cmds[0];
     const char *allowed = NULL;
@@ -272,8 +271,8 @@ static int cmd_key_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "no-login", no_argument, NULL, 'n' },
-        { 0 },
+        {"no-login", no_argument, NULL, 'n'},
+        {0},
     };
     const struct cli_cmd *me = &cli_key_cmds[1];
     CK_OBJECT_CLASS cls;
@@ -312,8 +311,7 @@ static int cmd_key_list(struct cli *cli, int argc, char **argv)
     }
     if (login && (cls == (CK_OBJECT_CLASS)-1 || cls == CKO_PRIVATE_KEY))
         rc = list_class(cli, uri, CKO_PRIVATE_KEY, true, arr);
-    if (rc == P11CA_OK
-        && (cls == (CK_OBJECT_CLASS)-1 || cls == CKO_PUBLIC_KEY))
+    if (rc == P11CA_OK && (cls == (CK_OBJECT_CLASS)-1 || cls == CKO_PUBLIC_KEY))
         rc = list_class(cli, uri, CKO_PUBLIC_KEY, login, arr);
     if (rc != P11CA_OK)
         goto out;
@@ -336,8 +334,8 @@ static int cmd_key_pubout(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "out", required_argument, NULL, 'o' },
-        { 0 },
+        {"out", required_argument, NULL, 'o'},
+        {0},
     };
     const struct cli_cmd *me = &cli_key_cmds[2];
     const char *outpath = NULL;
@@ -384,9 +382,9 @@ static int cmd_key_pubout(struct cli *cli, int argc, char **argv)
         rc = cli_error(P11CA_E_IO, "cannot write %s", outpath);
         goto out;
     }
-    rc = PEM_write_PUBKEY(f, pk) ? P11CA_OK
-                                 : cli_error(P11CA_E_INTERNAL,
-                                             "cannot encode the public key");
+    rc = PEM_write_PUBKEY(f, pk)
+             ? P11CA_OK
+             : cli_error(P11CA_E_INTERNAL, "cannot encode the public key");
     if (f != stdout && fclose(f) != 0 && rc == P11CA_OK)
         rc = cli_error(P11CA_E_IO, "cannot write %s", outpath);
 out:
@@ -397,25 +395,25 @@ out:
 }
 
 const struct cli_cmd cli_key_cmds[] = {
-    { "key", "gen", "--uri URI --type TYPE [--label LABEL] [--id HEX]",
-      "Generate a key pair on the token that URI names. The private key is "
-      "sensitive and never extractable; the public key has the same id and "
-      "label.",
-      "--uri URI\tthe token (object= and id= in it name the key)\n"
-      "--type TYPE\trsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, "
-      "ec:P-521 or ed25519\n"
-      "--label LABEL\tthe key label (default: object= of the URI)\n"
-      "--id HEX\tthe CKA_ID (default: id= of the URI, else 20 random bytes)\n"
-      "--allowed-mechanisms LIST\trestrict the private key to these "
-      "mechanisms (CKA_ALLOWED_MECHANISMS), e.g. SHA256-RSA-PKCS,RSA-PKCS-PSS",
-      cmd_key_gen },
-    { "key", "list", "[--no-login] [URI]",
-      "List the key pairs on the tokens that URI matches (all tokens without "
-      "it), with their attributes.",
-      "--no-login\tdo not log in: public keys only", cmd_key_list },
-    { "key", "pubout", "[--out FILE] URI",
-      "Write the public key of the key that URI names as PEM "
-      "(SubjectPublicKeyInfo). Private keys are never exported.",
-      "--out FILE\twrite to FILE instead of standard output", cmd_key_pubout },
-    { NULL, NULL, NULL, NULL, NULL, NULL },
+    {"key", "gen", "--uri URI --type TYPE [--label LABEL] [--id HEX]",
+     "Generate a key pair on the token that URI names. The private key is "
+     "sensitive and never extractable; the public key has the same id and "
+     "label.",
+     "--uri URI\tthe token (object= and id= in it name the key)\n"
+     "--type TYPE\trsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, "
+     "ec:P-521 or ed25519\n"
+     "--label LABEL\tthe key label (default: object= of the URI)\n"
+     "--id HEX\tthe CKA_ID (default: id= of the URI, else 20 random bytes)\n"
+     "--allowed-mechanisms LIST\trestrict the private key to these "
+     "mechanisms (CKA_ALLOWED_MECHANISMS), e.g. SHA256-RSA-PKCS,RSA-PKCS-PSS",
+     cmd_key_gen},
+    {"key", "list", "[--no-login] [URI]",
+     "List the key pairs on the tokens that URI matches (all tokens without "
+     "it), with their attributes.",
+     "--no-login\tdo not log in: public keys only", cmd_key_list},
+    {"key", "pubout", "[--out FILE] URI",
+     "Write the public key of the key that URI names as PEM "
+     "(SubjectPublicKeyInfo). Private keys are never exported.",
+     "--out FILE\twrite to FILE instead of standard output", cmd_key_pubout},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -68,7 +68,7 @@ static int load_key_file(const char *path, EVP_PKEY **out)
 }
 
 /* Every certificate of a PEM file (bounded), appended to @sk. */
-static int load_certs(const char *path, STACK_OF(X509) *sk)
+static int load_certs(const char *path, STACK_OF(X509) * sk)
 {
     BIO *b = BIO_new_file(path, "r");
     X509 *x;
@@ -100,14 +100,14 @@ static int cmd_export_p12(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "key", required_argument, NULL, 'k' },
-        { "cert", required_argument, NULL, 'c' },
-        { "chain", required_argument, NULL, 'C' },
-        { "out", required_argument, NULL, 'o' },
-        { "password-file", required_argument, NULL, 'p' },
-        { "name", required_argument, NULL, 'n' },
-        { "legacy", no_argument, NULL, 'l' },
-        { 0 },
+        {"key", required_argument, NULL, 'k'},
+        {"cert", required_argument, NULL, 'c'},
+        {"chain", required_argument, NULL, 'C'},
+        {"out", required_argument, NULL, 'o'},
+        {"password-file", required_argument, NULL, 'p'},
+        {"name", required_argument, NULL, 'n'},
+        {"legacy", no_argument, NULL, 'l'},
+        {0},
     };
     const struct cli_cmd *me = &cli_p12_cmds[0];
     const char *keyf = NULL, *certf = NULL, *chainf = NULL, *out = NULL;
@@ -124,13 +124,27 @@ static int cmd_export_p12(struct cli *cli, int argc, char **argv)
         case 'h':
             rc = cli_help(me);
             goto out;
-        case 'k': keyf = optarg; break;
-        case 'c': certf = optarg; break;
-        case 'C': chainf = optarg; break;
-        case 'o': out = optarg; break;
-        case 'p': pwf = optarg; break;
-        case 'n': name = optarg; break;
-        case 'l': legacy = true; break;
+        case 'k':
+            keyf = optarg;
+            break;
+        case 'c':
+            certf = optarg;
+            break;
+        case 'C':
+            chainf = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'p':
+            pwf = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'l':
+            legacy = true;
+            break;
         default:
             rc = cli_usage_error(me, "bad option");
             goto out;
@@ -141,10 +155,12 @@ static int cmd_export_p12(struct cli *cli, int argc, char **argv)
         goto out;
     }
     if (is_token_key(keyf)) {
-        rc = cli_error(P11CA_E_INPUT, "export-p12: %s is a key on a token; "
+        rc = cli_error(P11CA_E_INPUT,
+                       "export-p12: %s is a key on a token; "
                        "it cannot leave the token, so it cannot go into a "
                        "PKCS#12 file (use the token itself, e.g. for mTLS, "
-                       "with its pkcs11: URI)", keyf);
+                       "with its pkcs11: URI)",
+                       keyf);
         goto out;
     }
     rc = load_key_file(keyf, &key);
@@ -152,7 +168,8 @@ static int cmd_export_p12(struct cli *cli, int argc, char **argv)
         rc = load_certs(certf, certs);
     if (rc == P11CA_OK && chainf)
         rc = load_certs(chainf, chain);
-    if (rc == P11CA_OK && X509_check_private_key(sk_X509_value(certs, 0), key) != 1)
+    if (rc == P11CA_OK
+        && X509_check_private_key(sk_X509_value(certs, 0), key) != 1)
         rc = cli_error(P11CA_E_INPUT, "export-p12: %s is not the key of %s",
                        keyf, certf);
     if (rc == P11CA_OK)
@@ -164,21 +181,23 @@ static int cmd_export_p12(struct cli *cli, int argc, char **argv)
     nid = legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : NID_aes_256_cbc;
     p12 = PKCS12_create_ex(pw, name, key, sk_X509_value(certs, 0), chain, nid,
                            nid, P12_ITER, -1, 0, NULL, NULL);
-    if (p12 && PKCS12_set_mac(p12, pw, -1, NULL, 0, P12_ITER,
-                              legacy ? EVP_sha1() : EVP_sha256()) != 1) {
+    if (p12
+        && PKCS12_set_mac(p12, pw, -1, NULL, 0, P12_ITER,
+                          legacy ? EVP_sha1() : EVP_sha256())
+               != 1) {
         PKCS12_free(p12);
         p12 = NULL;
     }
     OPENSSL_cleanse(pw, sizeof(pw));
     if (!p12) {
         rc = cli_error(P11CA_E_INTERNAL, "export-p12: cannot build the "
-                       "PKCS#12 file");
+                                         "PKCS#12 file");
         goto out;
     }
     rc = write_p12(p12, out);
     if (rc == P11CA_OK && !cli->json)
-        printf("wrote %s (%s)\n", out, legacy ? "3DES/SHA-1, legacy"
-                                              : "AES-256-CBC/PBKDF2/SHA-256");
+        printf("wrote %s (%s)\n", out,
+               legacy ? "3DES/SHA-1, legacy" : "AES-256-CBC/PBKDF2/SHA-256");
 out:
     PKCS12_free(p12);
     EVP_PKEY_free(key);
@@ -193,9 +212,9 @@ out:
 
 /* Leaf (from the registry), then the CA certificate, then chain.pem. */
 static int build_chain(ca *c, const char *serial, bool root,
-                       STACK_OF(X509) *sk)
+                       STACK_OF(X509) * sk)
 {
-    reg_cert rcert = { 0 };
+    reg_cert rcert = {0};
     const unsigned char *p;
     char path[4096];
     X509 *x;
@@ -208,8 +227,10 @@ static int build_chain(ca *c, const char *serial, bool root,
     x = d2i_X509(NULL, &p, (long)rcert.der_len);
     reg_cert_clear(&rcert);
     if (!x)
-        return cli_error(P11CA_E_REGISTRY, "%s: bad certificate in the "
-                         "registry", serial);
+        return cli_error(P11CA_E_REGISTRY,
+                         "%s: bad certificate in the "
+                         "registry",
+                         serial);
     sk_X509_push(sk, x);
     if (ca_cert(c) && X509_up_ref(ca_cert(c)))
         sk_X509_push(sk, ca_cert(c));
@@ -223,7 +244,7 @@ static int build_chain(ca *c, const char *serial, bool root,
     return P11CA_OK;
 }
 
-static int write_pem_bundle(STACK_OF(X509) *sk, FILE *f)
+static int write_pem_bundle(STACK_OF(X509) * sk, FILE *f)
 {
     for (int i = 0; i < sk_X509_num(sk); i++)
         if (!PEM_write_X509(f, sk_X509_value(sk, i)))
@@ -231,7 +252,7 @@ static int write_pem_bundle(STACK_OF(X509) *sk, FILE *f)
     return P11CA_OK;
 }
 
-static int write_p7b(STACK_OF(X509) *sk, FILE *f, bool pem)
+static int write_p7b(STACK_OF(X509) * sk, FILE *f, bool pem)
 {
     PKCS7 *p7 = PKCS7_new();
     int ok = 0;
@@ -249,7 +270,7 @@ static int write_p7b(STACK_OF(X509) *sk, FILE *f, bool pem)
     return ok ? P11CA_OK : P11CA_E_IO;
 }
 
-static int write_zip(STACK_OF(X509) *sk, FILE *f)
+static int write_zip(STACK_OF(X509) * sk, FILE *f)
 {
     struct zip_entry ents[16];
     char names[16][32];
@@ -282,11 +303,11 @@ static int cmd_export_chain(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "dir", required_argument, NULL, 'd' },
-        { "format", required_argument, NULL, 'f' },
-        { "out", required_argument, NULL, 'o' },
-        { "root", no_argument, NULL, 'r' },
-        { 0 },
+        {"dir", required_argument, NULL, 'd'},
+        {"format", required_argument, NULL, 'f'},
+        {"out", required_argument, NULL, 'o'},
+        {"root", no_argument, NULL, 'r'},
+        {0},
     };
     const struct cli_cmd *me = &cli_p12_cmds[1];
     const char *dir = NULL, *fmt = "pem", *out = NULL;
@@ -301,10 +322,18 @@ static int cmd_export_chain(struct cli *cli, int argc, char **argv)
         case 'h':
             rc = cli_help(me);
             goto out;
-        case 'd': dir = optarg; break;
-        case 'f': fmt = optarg; break;
-        case 'o': out = optarg; break;
-        case 'r': root = true; break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'r':
+            root = true;
+            break;
         default:
             rc = cli_usage_error(me, "bad option");
             goto out;
@@ -343,29 +372,29 @@ out:
 }
 
 const struct cli_cmd cli_p12_cmds[] = {
-    { "export-p12", NULL,
-      "--key KEY.pem --cert CERT.pem [--chain CHAIN.pem] --out OUT.p12 "
-      "[--password-file FILE] [--name NAME] [--legacy]",
-      "Bundle a SOFTWARE key with its certificate (and chain) as PKCS#12, "
-      "AES-256-CBC with PBKDF2 and a SHA-256 MAC; --legacy gives 3DES and "
-      "SHA-1 for older Windows/IIS. Token keys are refused: they cannot "
-      "leave the token.",
-      "--key KEY.pem\tthe private key file (never a pkcs11: URI)\n"
-      "--cert CERT.pem\tits certificate\n"
-      "--chain CHAIN.pem\tissuer certificates to include\n"
-      "--out OUT.p12\twhere to write\n"
-      "--password-file FILE\tthe export password (mode 0600); else asked\n"
-      "--name NAME\tthe friendly name\n"
-      "--legacy\t3DES/SHA-1 instead of AES-256/SHA-256",
-      cmd_export_p12 },
-    { "export-chain", NULL,
-      "[--dir DIR] --out FILE [--format pem|p7b|p7b-pem|zip] [--root] SERIAL",
-      "Write a certificate of the registry with its chain: a PEM bundle, a "
-      "PKCS#7 (.p7b), or a zip of certificate.crt, intermediate*.crt and "
-      "root.crt like commercial CAs' downloads.",
-      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
-      "--format F\tpem (default), p7b (DER), p7b-pem, zip\n"
-      "--root\tinclude the root certificate (always in a zip)",
-      cmd_export_chain },
-    { NULL, NULL, NULL, NULL, NULL, NULL },
+    {"export-p12", NULL,
+     "--key KEY.pem --cert CERT.pem [--chain CHAIN.pem] --out OUT.p12 "
+     "[--password-file FILE] [--name NAME] [--legacy]",
+     "Bundle a SOFTWARE key with its certificate (and chain) as PKCS#12, "
+     "AES-256-CBC with PBKDF2 and a SHA-256 MAC; --legacy gives 3DES and "
+     "SHA-1 for older Windows/IIS. Token keys are refused: they cannot "
+     "leave the token.",
+     "--key KEY.pem\tthe private key file (never a pkcs11: URI)\n"
+     "--cert CERT.pem\tits certificate\n"
+     "--chain CHAIN.pem\tissuer certificates to include\n"
+     "--out OUT.p12\twhere to write\n"
+     "--password-file FILE\tthe export password (mode 0600); else asked\n"
+     "--name NAME\tthe friendly name\n"
+     "--legacy\t3DES/SHA-1 instead of AES-256/SHA-256",
+     cmd_export_p12},
+    {"export-chain", NULL,
+     "[--dir DIR] --out FILE [--format pem|p7b|p7b-pem|zip] [--root] SERIAL",
+     "Write a certificate of the registry with its chain: a PEM bundle, a "
+     "PKCS#7 (.p7b), or a zip of certificate.crt, intermediate*.crt and "
+     "root.crt like commercial CAs' downloads.",
+     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
+     "--format F\tpem (default), p7b (DER), p7b-pem, zip\n"
+     "--root\tinclude the root certificate (always in a zip)",
+     cmd_export_chain},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
 };

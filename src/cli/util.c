@@ -105,7 +105,7 @@ const struct cli_cmd *cli_cmd_find(const struct cli_cmd *table,
 
 p11_ctx *cli_p11(struct cli *cli)
 {
-    p11_config cfg = { 0 };
+    p11_config cfg = {0};
 
     if (cli->p11)
         return cli->p11;
@@ -297,8 +297,7 @@ int cli_read_file(const char *path, size_t max, unsigned char **out,
         goto out;
     }
     if ((size_t)st.st_size > max) {
-        rc = cli_error(P11CA_E_INPUT, "%s is larger than %zu bytes", path,
-                       max);
+        rc = cli_error(P11CA_E_INPUT, "%s is larger than %zu bytes", path, max);
         goto out;
     }
     buf = malloc((size_t)st.st_size + 1);

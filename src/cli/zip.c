@@ -41,24 +41,24 @@ static void dos_now(unsigned *tm_out, unsigned *date_out)
 
     gmtime_r(&t, &tm);
     *tm_out = (unsigned)(tm.tm_hour << 11 | tm.tm_min << 5 | tm.tm_sec / 2);
-    *date_out = (unsigned)((tm.tm_year - 80) << 9 | (tm.tm_mon + 1) << 5
-                           | tm.tm_mday);
+    *date_out =
+        (unsigned)((tm.tm_year - 80) << 9 | (tm.tm_mon + 1) << 5 | tm.tm_mday);
 }
 
 /* The fields local and central headers share (from "version needed"). */
 static void common_fields(FILE *f, const struct zip_entry *e, uint32_t crc,
                           unsigned dt, unsigned dd)
 {
-    put16(f, 10);          /* version needed: stored */
-    put16(f, 0);           /* flags */
-    put16(f, 0);           /* method: stored */
+    put16(f, 10); /* version needed: stored */
+    put16(f, 0);  /* flags */
+    put16(f, 0);  /* method: stored */
     put16(f, dt);
     put16(f, dd);
     put32(f, crc);
     put32(f, (uint32_t)e->len);
     put32(f, (uint32_t)e->len);
     put16(f, (unsigned)strlen(e->name));
-    put16(f, 0);           /* extra length */
+    put16(f, 0); /* extra length */
 }
 
 int zip_write(FILE *f, const struct zip_entry *e, size_t n)
@@ -80,12 +80,12 @@ int zip_write(FILE *f, const struct zip_entry *e, size_t n)
     cd_start = (uint32_t)ftell(f);
     for (size_t i = 0; i < n; i++) {
         put32(f, 0x02014b50u);
-        put16(f, 20);      /* version made by */
+        put16(f, 20); /* version made by */
         common_fields(f, &e[i], crcs[i], dt, dd);
-        put16(f, 0);       /* comment length */
-        put16(f, 0);       /* disk number */
-        put16(f, 0);       /* internal attributes */
-        put32(f, 0);       /* external attributes */
+        put16(f, 0); /* comment length */
+        put16(f, 0); /* disk number */
+        put16(f, 0); /* internal attributes */
+        put32(f, 0); /* external attributes */
         put32(f, offs[i]);
         fputs(e[i].name, f);
     }

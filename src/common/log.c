@@ -23,9 +23,9 @@ static const struct {
     const char *name;
     unsigned bit;
 } sub_names[] = {
-    { "p11", LOG_SUB_P11 }, { "prov", LOG_SUB_PROV }, { "ca", LOG_SUB_CA },
-    { "reg", LOG_SUB_REG }, { "srv", LOG_SUB_SRV },   { "cli", LOG_SUB_CLI },
-    { "all", LOG_SUB_ALL },
+    {"p11", LOG_SUB_P11}, {"prov", LOG_SUB_PROV}, {"ca", LOG_SUB_CA},
+    {"reg", LOG_SUB_REG}, {"srv", LOG_SUB_SRV},   {"cli", LOG_SUB_CLI},
+    {"all", LOG_SUB_ALL},
 };
 
 static unsigned parse_subs(const char *s)
@@ -92,7 +92,7 @@ int log_enabled(enum log_sub sub, enum log_level level)
 void log_write(enum log_sub sub, enum log_level level, const char *file,
                int line, const char *func, const char *fmt, ...)
 {
-    static const char *lvl[] = { "", "error", "info", "debug" };
+    static const char *lvl[] = {"", "error", "info", "debug"};
     char buf[1024];
     struct timeval tv;
     struct tm tm;

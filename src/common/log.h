@@ -42,12 +42,15 @@ void log_write(enum log_sub sub, enum log_level level, const char *file,
                int line, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-#define LOG_ERR(sub, ...) \
-    log_write(LOG_SUB_##sub, LOG_LVL_ERR, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define LOG_INFO(sub, ...) \
-    log_write(LOG_SUB_##sub, LOG_LVL_INFO, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define LOG_DBG(sub, ...) \
-    log_write(LOG_SUB_##sub, LOG_LVL_DBG, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define LOG_ERR(sub, ...)                                                      \
+    log_write(LOG_SUB_##sub, LOG_LVL_ERR, __FILE__, __LINE__, __func__,        \
+              __VA_ARGS__)
+#define LOG_INFO(sub, ...)                                                     \
+    log_write(LOG_SUB_##sub, LOG_LVL_INFO, __FILE__, __LINE__, __func__,       \
+              __VA_ARGS__)
+#define LOG_DBG(sub, ...)                                                      \
+    log_write(LOG_SUB_##sub, LOG_LVL_DBG, __FILE__, __LINE__, __func__,        \
+              __VA_ARGS__)
 
 /*
  * return_val_if_fail - guard against programmer errors (not bad input).
@@ -55,19 +58,19 @@ void log_write(enum log_sub sub, enum log_level level, const char *file,
  */
 void log_precondition_failed(const char *expr, const char *file, int line,
                              const char *func);
-#define return_val_if_fail(expr, val)                                       \
-    do {                                                                    \
-        if (!(expr)) {                                                      \
-            log_precondition_failed(#expr, __FILE__, __LINE__, __func__);   \
-            return (val);                                                   \
-        }                                                                   \
+#define return_val_if_fail(expr, val)                                          \
+    do {                                                                       \
+        if (!(expr)) {                                                         \
+            log_precondition_failed(#expr, __FILE__, __LINE__, __func__);      \
+            return (val);                                                      \
+        }                                                                      \
     } while (0)
-#define return_if_fail(expr)                                                \
-    do {                                                                    \
-        if (!(expr)) {                                                      \
-            log_precondition_failed(#expr, __FILE__, __LINE__, __func__);   \
-            return;                                                         \
-        }                                                                   \
+#define return_if_fail(expr)                                                   \
+    do {                                                                       \
+        if (!(expr)) {                                                         \
+            log_precondition_failed(#expr, __FILE__, __LINE__, __func__);      \
+            return;                                                            \
+        }                                                                      \
     } while (0)
 
 #endif

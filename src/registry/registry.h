@@ -47,15 +47,15 @@ const char *reg_reason_name(int reason);
  * the struct (reg_cert_clear frees them).  Times are Unix seconds (UTC).
  */
 typedef struct reg_cert {
-    char serial[64];     /* lower-case hex of the serial, no leading zeros */
-    int64_t ca_id;       /* the issuing CA (reg_ca_add), 0 if unknown */
-    char *subject;       /* RFC 2253 text */
-    char *issuer;        /* RFC 2253 text */
-    char *cn;            /* first CN of the subject, or NULL */
-    char *ou;            /* first OU of the subject, or NULL */
-    char *client_id;     /* default: the CN */
-    char *profile;       /* profile name; NULL for registered certs */
-    char *origin;        /* "issued" or "registered" */
+    char serial[64]; /* lower-case hex of the serial, no leading zeros */
+    int64_t ca_id;   /* the issuing CA (reg_ca_add), 0 if unknown */
+    char *subject;   /* RFC 2253 text */
+    char *issuer;    /* RFC 2253 text */
+    char *cn;        /* first CN of the subject, or NULL */
+    char *ou;        /* first OU of the subject, or NULL */
+    char *client_id; /* default: the CN */
+    char *profile;   /* profile name; NULL for registered certs */
+    char *origin;    /* "issued" or "registered" */
     reg_status status;
     int64_t not_before;
     int64_t not_after;
@@ -108,7 +108,7 @@ typedef struct reg_filter {
     int64_t valid_at;                      /* not_before <= t < not_after */
     size_t limit;                          /* 0: no limit */
     size_t offset;
-    bool newest_first;                     /* order by recorded_at desc */
+    bool newest_first; /* order by recorded_at desc */
 } reg_filter;
 
 /* Called for each match; return non-zero to stop (that value is returned). */
@@ -164,8 +164,8 @@ int reg_record_issued(reg *r, const reg_cert *c, const char *actor,
  * (@bad may be NULL; on any error tied to one certificate it is that
  * index, otherwise @n.)
  */
-int reg_record_batch(reg *r, const reg_cert *certs, size_t n,
-                     const char *actor, size_t *bad) REG_WUR;
+int reg_record_batch(reg *r, const reg_cert *certs, size_t n, const char *actor,
+                     size_t *bad) REG_WUR;
 
 /*
  * reg_register - record an externally issued certificate (status
@@ -180,8 +180,7 @@ int reg_get(reg *r, const char *serial, reg_cert *out) REG_WUR;
 
 /* reg_search - every certificate matching @f, oldest first by default
  * (@f NULL: all).  The callback must not change the registry. */
-int reg_search(reg *r, const reg_filter *f, reg_cert_cb cb,
-               void *arg) REG_WUR;
+int reg_search(reg *r, const reg_filter *f, reg_cert_cb cb, void *arg) REG_WUR;
 
 /* reg_count - how many match @f (limit and offset ignored). */
 int reg_count(reg *r, const reg_filter *f, size_t *n) REG_WUR;
@@ -214,9 +213,8 @@ int reg_delete(reg *r, const char *serial, const char *actor,
  * *@count gets how many were revoked.  A filter without any criterion
  * (only limit/offset/order) is refused (P11CA_E_INPUT).
  */
-int reg_revoke_bulk(reg *r, const reg_filter *f, int reason,
-                    const char *actor, const char *why,
-                    size_t *count) REG_WUR;
+int reg_revoke_bulk(reg *r, const reg_filter *f, int reason, const char *actor,
+                    const char *why, size_t *count) REG_WUR;
 
 /* reg_set_replaces - record that @serial renews @old (renewal/re-key). */
 int reg_set_replaces(reg *r, const char *serial, const char *old) REG_WUR;
@@ -266,8 +264,8 @@ int reg_crl_number_next(reg *r, int64_t ca_id, uint64_t *n) REG_WUR;
  * client certificates may be registered).  @id gets its id; an existing
  * identical certificate gives its id (not an error).
  */
-int reg_ca_add(reg *r, const unsigned char *der, size_t len,
-               const char *name, int64_t *id) REG_WUR;
+int reg_ca_add(reg *r, const unsigned char *der, size_t len, const char *name,
+               int64_t *id) REG_WUR;
 
 typedef struct reg_ca {
     int64_t id;
@@ -335,8 +333,7 @@ struct reg_backend {
     int (*cert_insert)(void *db, const reg_cert *c);
     int (*cert_get)(void *db, const char *serial, reg_cert *out);
     int (*cert_set_status)(void *db, const char *serial, reg_status st,
-                           int64_t revoked_at, int reason,
-                           int64_t invalidity);
+                           int64_t revoked_at, int reason, int64_t invalidity);
     int (*cert_delete)(void *db, const char *serial);
     int (*cert_set_replaces)(void *db, const char *serial, const char *old);
     int (*cert_search)(void *db, const reg_filter *f, reg_cert_cb cb,
@@ -350,16 +347,15 @@ struct reg_backend {
                        const char *reason);
     int (*history_list)(void *db, const char *serial, reg_history_cb cb,
                         void *arg);
-    int (*revoked_list)(void *db, int64_t ca_id, int64_t now,
-                        reg_revoked_cb cb, void *arg);
+    int (*revoked_list)(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
+                        void *arg);
     int (*crl_number_next)(void *db, int64_t ca_id, uint64_t *n);
     int (*ca_add)(void *db, const unsigned char *der, size_t len,
                   const char *name, const char *subject, int64_t *id);
     int (*ca_list)(void *db, reg_ca_cb cb, void *arg);
     int (*audit_append)(void *db, const reg_audit *a);
     int (*audit_last)(void *db, int64_t *seq, char *hash, size_t hashlen);
-    int (*audit_list)(void *db, int64_t since_seq, reg_audit_cb cb,
-                      void *arg);
+    int (*audit_list)(void *db, int64_t since_seq, reg_audit_cb cb, void *arg);
 };
 
 extern const struct reg_backend reg_backend_sqlite;

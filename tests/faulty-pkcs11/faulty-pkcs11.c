@@ -19,38 +19,48 @@
 #include <p11-kit/pkcs11.h>
 
 #define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
-#define ENV_MODULE "FAULTY_PKCS11_MODULE"
-#define ENV_FAULTS "FAULTY_PKCS11_FAULTS"
-#define ENV_LOG "FAULTY_PKCS11_LOG"
-#define MAX_SLEEP_MS 600000UL
+#define ENV_MODULE     "FAULTY_PKCS11_MODULE"
+#define ENV_FAULTS     "FAULTY_PKCS11_FAULTS"
+#define ENV_LOG        "FAULTY_PKCS11_LOG"
+#define MAX_SLEEP_MS   600000UL
 
 /* Every hooked function of the 2.40 list (C_GetFunctionList is not hooked). */
-#define FAULTY_FUNCTIONS(X)                                                  \
-    X(C_Initialize) X(C_Finalize) X(C_GetInfo) X(C_GetSlotList)              \
-    X(C_GetSlotInfo) X(C_GetTokenInfo) X(C_GetMechanismList)                 \
-    X(C_GetMechanismInfo) X(C_InitToken) X(C_InitPIN) X(C_SetPIN)            \
-    X(C_OpenSession) X(C_CloseSession) X(C_CloseAllSessions)                 \
-    X(C_GetSessionInfo) X(C_GetOperationState) X(C_SetOperationState)        \
-    X(C_Login) X(C_Logout) X(C_CreateObject) X(C_CopyObject)                 \
-    X(C_DestroyObject) X(C_GetObjectSize) X(C_GetAttributeValue)             \
-    X(C_SetAttributeValue) X(C_FindObjectsInit) X(C_FindObjects)             \
-    X(C_FindObjectsFinal) X(C_EncryptInit) X(C_Encrypt) X(C_EncryptUpdate)   \
-    X(C_EncryptFinal) X(C_DecryptInit) X(C_Decrypt) X(C_DecryptUpdate)       \
-    X(C_DecryptFinal) X(C_DigestInit) X(C_Digest) X(C_DigestUpdate)          \
-    X(C_DigestKey) X(C_DigestFinal) X(C_SignInit) X(C_Sign) X(C_SignUpdate)  \
-    X(C_SignFinal) X(C_SignRecoverInit) X(C_SignRecover) X(C_VerifyInit)     \
-    X(C_Verify) X(C_VerifyUpdate) X(C_VerifyFinal) X(C_VerifyRecoverInit)    \
-    X(C_VerifyRecover) X(C_DigestEncryptUpdate) X(C_DecryptDigestUpdate)     \
-    X(C_SignEncryptUpdate) X(C_DecryptVerifyUpdate) X(C_GenerateKey)         \
-    X(C_GenerateKeyPair) X(C_WrapKey) X(C_UnwrapKey) X(C_DeriveKey)          \
-    X(C_SeedRandom) X(C_GenerateRandom) X(C_GetFunctionStatus)               \
-    X(C_CancelFunction) X(C_WaitForSlotEvent)
+#define FAULTY_FUNCTIONS(X)                                                         \
+    X(C_Initialize)                                                                 \
+    X(C_Finalize) X(C_GetInfo) X(C_GetSlotList) X(C_GetSlotInfo) X(                 \
+        C_GetTokenInfo) X(C_GetMechanismList) X(C_GetMechanismInfo)                 \
+        X(C_InitToken) X(C_InitPIN) X(C_SetPIN) X(C_OpenSession) X(                 \
+            C_CloseSession) X(C_CloseAllSessions) X(C_GetSessionInfo)               \
+            X(C_GetOperationState) X(C_SetOperationState) X(C_Login) X(             \
+                C_Logout) X(C_CreateObject) X(C_CopyObject) X(C_DestroyObject)      \
+                X(C_GetObjectSize) X(C_GetAttributeValue) X(                        \
+                    C_SetAttributeValue) X(C_FindObjectsInit) X(C_FindObjects)      \
+                    X(C_FindObjectsFinal) X(C_EncryptInit) X(C_Encrypt) X(          \
+                        C_EncryptUpdate) X(C_EncryptFinal) X(C_DecryptInit)         \
+                        X(C_Decrypt) X(C_DecryptUpdate) X(C_DecryptFinal) X(        \
+                            C_DigestInit) X(C_Digest) X(C_DigestUpdate)             \
+                            X(C_DigestKey) X(C_DigestFinal) X(C_SignInit) X(        \
+                                C_Sign) X(C_SignUpdate) X(C_SignFinal)              \
+                                X(C_SignRecoverInit) X(C_SignRecover) X(            \
+                                    C_VerifyInit) X(C_Verify) X(C_VerifyUpdate)     \
+                                    X(C_VerifyFinal) X(C_VerifyRecoverInit) X(      \
+                                        C_VerifyRecover) X(C_DigestEncryptUpdate)   \
+                                        X(C_DecryptDigestUpdate) X(                 \
+                                            C_SignEncryptUpdate)                    \
+                                            X(C_DecryptVerifyUpdate) X(             \
+                                                C_GenerateKey) X(C_GenerateKeyPair) \
+                                                X(C_WrapKey) X(C_UnwrapKey) X(      \
+                                                    C_DeriveKey) X(C_SeedRandom)    \
+                                                    X(C_GenerateRandom) X(          \
+                                                        C_GetFunctionStatus)        \
+                                                        X(C_CancelFunction) X(      \
+                                                            C_WaitForSlotEvent)
 
 enum fn_id {
 #define X(name) FN_##name,
     FAULTY_FUNCTIONS(X)
 #undef X
-    FN_COUNT
+        FN_COUNT
 };
 
 static const char *const fn_names[FN_COUNT] = {
@@ -64,50 +74,105 @@ struct rv_name {
     const char *name;
 };
 
-#define R(code) { code, #code }
+#define R(code)                                                                \
+    {                                                                          \
+        code, #code                                                            \
+    }
 static const struct rv_name rv_names[] = {
-    R(CKR_OK), R(CKR_CANCEL), R(CKR_HOST_MEMORY), R(CKR_SLOT_ID_INVALID),
-    R(CKR_GENERAL_ERROR), R(CKR_FUNCTION_FAILED), R(CKR_ARGUMENTS_BAD),
-    R(CKR_NO_EVENT), R(CKR_NEED_TO_CREATE_THREADS), R(CKR_CANT_LOCK),
-    R(CKR_ATTRIBUTE_READ_ONLY), R(CKR_ATTRIBUTE_SENSITIVE),
-    R(CKR_ATTRIBUTE_TYPE_INVALID), R(CKR_ATTRIBUTE_VALUE_INVALID),
-    R(CKR_ACTION_PROHIBITED), R(CKR_DATA_INVALID), R(CKR_DATA_LEN_RANGE),
-    R(CKR_DEVICE_ERROR), R(CKR_DEVICE_MEMORY), R(CKR_DEVICE_REMOVED),
-    R(CKR_ENCRYPTED_DATA_INVALID), R(CKR_ENCRYPTED_DATA_LEN_RANGE),
-    R(CKR_FUNCTION_CANCELED), R(CKR_FUNCTION_NOT_PARALLEL),
-    R(CKR_FUNCTION_NOT_SUPPORTED), R(CKR_KEY_HANDLE_INVALID),
-    R(CKR_KEY_SIZE_RANGE), R(CKR_KEY_TYPE_INCONSISTENT),
-    R(CKR_KEY_NOT_NEEDED), R(CKR_KEY_CHANGED), R(CKR_KEY_NEEDED),
-    R(CKR_KEY_INDIGESTIBLE), R(CKR_KEY_FUNCTION_NOT_PERMITTED),
-    R(CKR_KEY_NOT_WRAPPABLE), R(CKR_KEY_UNEXTRACTABLE),
-    R(CKR_MECHANISM_INVALID), R(CKR_MECHANISM_PARAM_INVALID),
-    R(CKR_OBJECT_HANDLE_INVALID), R(CKR_OPERATION_ACTIVE),
-    R(CKR_OPERATION_NOT_INITIALIZED), R(CKR_PIN_INCORRECT),
-    R(CKR_PIN_INVALID), R(CKR_PIN_LEN_RANGE), R(CKR_PIN_EXPIRED),
-    R(CKR_PIN_LOCKED), R(CKR_SESSION_CLOSED), R(CKR_SESSION_COUNT),
-    R(CKR_SESSION_HANDLE_INVALID), R(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
-    R(CKR_SESSION_READ_ONLY), R(CKR_SESSION_EXISTS),
-    R(CKR_SESSION_READ_ONLY_EXISTS), R(CKR_SESSION_READ_WRITE_SO_EXISTS),
-    R(CKR_SIGNATURE_INVALID), R(CKR_SIGNATURE_LEN_RANGE),
-    R(CKR_TEMPLATE_INCOMPLETE), R(CKR_TEMPLATE_INCONSISTENT),
-    R(CKR_TOKEN_NOT_PRESENT), R(CKR_TOKEN_NOT_RECOGNIZED),
-    R(CKR_TOKEN_WRITE_PROTECTED), R(CKR_UNWRAPPING_KEY_HANDLE_INVALID),
+    R(CKR_OK),
+    R(CKR_CANCEL),
+    R(CKR_HOST_MEMORY),
+    R(CKR_SLOT_ID_INVALID),
+    R(CKR_GENERAL_ERROR),
+    R(CKR_FUNCTION_FAILED),
+    R(CKR_ARGUMENTS_BAD),
+    R(CKR_NO_EVENT),
+    R(CKR_NEED_TO_CREATE_THREADS),
+    R(CKR_CANT_LOCK),
+    R(CKR_ATTRIBUTE_READ_ONLY),
+    R(CKR_ATTRIBUTE_SENSITIVE),
+    R(CKR_ATTRIBUTE_TYPE_INVALID),
+    R(CKR_ATTRIBUTE_VALUE_INVALID),
+    R(CKR_ACTION_PROHIBITED),
+    R(CKR_DATA_INVALID),
+    R(CKR_DATA_LEN_RANGE),
+    R(CKR_DEVICE_ERROR),
+    R(CKR_DEVICE_MEMORY),
+    R(CKR_DEVICE_REMOVED),
+    R(CKR_ENCRYPTED_DATA_INVALID),
+    R(CKR_ENCRYPTED_DATA_LEN_RANGE),
+    R(CKR_FUNCTION_CANCELED),
+    R(CKR_FUNCTION_NOT_PARALLEL),
+    R(CKR_FUNCTION_NOT_SUPPORTED),
+    R(CKR_KEY_HANDLE_INVALID),
+    R(CKR_KEY_SIZE_RANGE),
+    R(CKR_KEY_TYPE_INCONSISTENT),
+    R(CKR_KEY_NOT_NEEDED),
+    R(CKR_KEY_CHANGED),
+    R(CKR_KEY_NEEDED),
+    R(CKR_KEY_INDIGESTIBLE),
+    R(CKR_KEY_FUNCTION_NOT_PERMITTED),
+    R(CKR_KEY_NOT_WRAPPABLE),
+    R(CKR_KEY_UNEXTRACTABLE),
+    R(CKR_MECHANISM_INVALID),
+    R(CKR_MECHANISM_PARAM_INVALID),
+    R(CKR_OBJECT_HANDLE_INVALID),
+    R(CKR_OPERATION_ACTIVE),
+    R(CKR_OPERATION_NOT_INITIALIZED),
+    R(CKR_PIN_INCORRECT),
+    R(CKR_PIN_INVALID),
+    R(CKR_PIN_LEN_RANGE),
+    R(CKR_PIN_EXPIRED),
+    R(CKR_PIN_LOCKED),
+    R(CKR_SESSION_CLOSED),
+    R(CKR_SESSION_COUNT),
+    R(CKR_SESSION_HANDLE_INVALID),
+    R(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
+    R(CKR_SESSION_READ_ONLY),
+    R(CKR_SESSION_EXISTS),
+    R(CKR_SESSION_READ_ONLY_EXISTS),
+    R(CKR_SESSION_READ_WRITE_SO_EXISTS),
+    R(CKR_SIGNATURE_INVALID),
+    R(CKR_SIGNATURE_LEN_RANGE),
+    R(CKR_TEMPLATE_INCOMPLETE),
+    R(CKR_TEMPLATE_INCONSISTENT),
+    R(CKR_TOKEN_NOT_PRESENT),
+    R(CKR_TOKEN_NOT_RECOGNIZED),
+    R(CKR_TOKEN_WRITE_PROTECTED),
+    R(CKR_UNWRAPPING_KEY_HANDLE_INVALID),
     R(CKR_UNWRAPPING_KEY_SIZE_RANGE),
-    R(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT), R(CKR_USER_ALREADY_LOGGED_IN),
-    R(CKR_USER_NOT_LOGGED_IN), R(CKR_USER_PIN_NOT_INITIALIZED),
-    R(CKR_USER_TYPE_INVALID), R(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
-    R(CKR_USER_TOO_MANY_TYPES), R(CKR_WRAPPED_KEY_INVALID),
-    R(CKR_WRAPPED_KEY_LEN_RANGE), R(CKR_WRAPPING_KEY_HANDLE_INVALID),
-    R(CKR_WRAPPING_KEY_SIZE_RANGE), R(CKR_WRAPPING_KEY_TYPE_INCONSISTENT),
-    R(CKR_RANDOM_SEED_NOT_SUPPORTED), R(CKR_RANDOM_NO_RNG),
-    R(CKR_DOMAIN_PARAMS_INVALID), R(CKR_CURVE_NOT_SUPPORTED),
-    R(CKR_BUFFER_TOO_SMALL), R(CKR_SAVED_STATE_INVALID),
-    R(CKR_INFORMATION_SENSITIVE), R(CKR_STATE_UNSAVEABLE),
-    R(CKR_CRYPTOKI_NOT_INITIALIZED), R(CKR_CRYPTOKI_ALREADY_INITIALIZED),
-    R(CKR_MUTEX_BAD), R(CKR_MUTEX_NOT_LOCKED), R(CKR_NEW_PIN_MODE),
-    R(CKR_NEXT_OTP), R(CKR_EXCEEDED_MAX_ITERATIONS),
-    R(CKR_FIPS_SELF_TEST_FAILED), R(CKR_LIBRARY_LOAD_FAILED),
-    R(CKR_PIN_TOO_WEAK), R(CKR_PUBLIC_KEY_INVALID), R(CKR_FUNCTION_REJECTED),
+    R(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT),
+    R(CKR_USER_ALREADY_LOGGED_IN),
+    R(CKR_USER_NOT_LOGGED_IN),
+    R(CKR_USER_PIN_NOT_INITIALIZED),
+    R(CKR_USER_TYPE_INVALID),
+    R(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+    R(CKR_USER_TOO_MANY_TYPES),
+    R(CKR_WRAPPED_KEY_INVALID),
+    R(CKR_WRAPPED_KEY_LEN_RANGE),
+    R(CKR_WRAPPING_KEY_HANDLE_INVALID),
+    R(CKR_WRAPPING_KEY_SIZE_RANGE),
+    R(CKR_WRAPPING_KEY_TYPE_INCONSISTENT),
+    R(CKR_RANDOM_SEED_NOT_SUPPORTED),
+    R(CKR_RANDOM_NO_RNG),
+    R(CKR_DOMAIN_PARAMS_INVALID),
+    R(CKR_CURVE_NOT_SUPPORTED),
+    R(CKR_BUFFER_TOO_SMALL),
+    R(CKR_SAVED_STATE_INVALID),
+    R(CKR_INFORMATION_SENSITIVE),
+    R(CKR_STATE_UNSAVEABLE),
+    R(CKR_CRYPTOKI_NOT_INITIALIZED),
+    R(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+    R(CKR_MUTEX_BAD),
+    R(CKR_MUTEX_NOT_LOCKED),
+    R(CKR_NEW_PIN_MODE),
+    R(CKR_NEXT_OTP),
+    R(CKR_EXCEEDED_MAX_ITERATIONS),
+    R(CKR_FIPS_SELF_TEST_FAILED),
+    R(CKR_LIBRARY_LOAD_FAILED),
+    R(CKR_PIN_TOO_WEAK),
+    R(CKR_PUBLIC_KEY_INVALID),
+    R(CKR_FUNCTION_REJECTED),
 };
 #undef R
 
@@ -136,16 +201,16 @@ struct call {
     enum arg_kind kind;
     CK_ULONG handle; /* slot id or session handle, per kind */
     bool injected;
-    bool end_op;     /* injected error must end the real operation */
+    bool end_op; /* injected error must end the real operation */
     bool violation;
 };
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static void *real_dl;              /* never dlclose()d */
-static CK_FUNCTION_LIST_PTR real;  /* the real module's function list */
+static void *real_dl;             /* never dlclose()d */
+static CK_FUNCTION_LIST_PTR real; /* the real module's function list */
 
 static atomic_ulong call_counts[FN_COUNT];
-static _Atomic pid_t init_pid;     /* pid of last successful C_Initialize */
+static _Atomic pid_t init_pid; /* pid of last successful C_Initialize */
 
 /* state_lock guards everything below it. */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -188,8 +253,8 @@ static void log_write(const char *line, size_t len)
 enum { TO_STDERR = 1, TO_LOG = 2 };
 
 /* Writes one formatted line to stderr and/or the log, one write(2) each. */
-__attribute__((format(printf, 2, 3)))
-static void emit(int where, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void emit(int where,
+                                                       const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -442,8 +507,7 @@ static bool parse_rules(const char *spec, struct rule **out, size_t *n_out)
         list = grown;
         err = parse_rule(item, &list[n]);
         if (err != NULL) {
-            emit(TO_STDERR, "faulty-pkcs11: bad rule \"%s\" (%s)", shown,
-                 err);
+            emit(TO_STDERR, "faulty-pkcs11: bad rule \"%s\" (%s)", shown, err);
             ok = false;
             break;
         }
@@ -482,9 +546,8 @@ static void sleep_ms(unsigned long ms)
 static bool report_violation(struct call *c, CK_RV *rv, CK_RV code,
                              const char *detail)
 {
-    emit(TO_STDERR | TO_LOG,
-         "faulty-pkcs11: FORK VIOLATION pid=%ld func=%s %s", (long)getpid(),
-         fn_names[c->fn], detail);
+    emit(TO_STDERR | TO_LOG, "faulty-pkcs11: FORK VIOLATION pid=%ld func=%s %s",
+         (long)getpid(), fn_names[c->fn], detail);
     c->violation = true;
     *rv = code;
     return false;
@@ -537,7 +600,7 @@ static void drain_single(CK_C_Sign fn, CK_SESSION_HANDLE session,
 static void terminate_operation(CK_SESSION_HANDLE session, enum fn_id fn)
 {
     CK_C_SignFinal finish;
-    unsigned char *buf, dummy_sig[1] = { 0 };
+    unsigned char *buf, dummy_sig[1] = {0};
     CK_ULONG len = 0;
 
     switch (fn) {
@@ -668,8 +731,7 @@ static bool call_begin(struct call *c, CK_RV *rv)
 
             snprintf(detail, sizeof(detail), "session=%lu opened_by_pid=%ld",
                      (unsigned long)c->handle, (long)owner);
-            return report_violation(c, rv, CKR_SESSION_HANDLE_INVALID,
-                                    detail);
+            return report_violation(c, rv, CKR_SESSION_HANDLE_INVALID, detail);
         }
     }
     if (real == NULL) {
@@ -700,10 +762,10 @@ static bool call_begin(struct call *c, CK_RV *rv)
         return true;
     c->injected = true;
     /* Lost sessions take their operations with them. */
-    c->end_op = c->kind == ARG_SESSION && fault_rv != CKR_BUFFER_TOO_SMALL &&
-                fault_rv != CKR_SESSION_HANDLE_INVALID &&
-                fault_rv != CKR_SESSION_CLOSED &&
-                fault_rv != CKR_DEVICE_REMOVED;
+    c->end_op = c->kind == ARG_SESSION && fault_rv != CKR_BUFFER_TOO_SMALL
+                && fault_rv != CKR_SESSION_HANDLE_INVALID
+                && fault_rv != CKR_SESSION_CLOSED
+                && fault_rv != CKR_DEVICE_REMOVED;
     *rv = fault_rv;
     return false;
 }
@@ -729,80 +791,79 @@ static CK_RV call_end(const struct call *c, CK_RV rv)
     return rv;
 }
 
-#define CALL(name, kind_, handle_) \
-    { .fn = FN_##name, .kind = (kind_), .handle = (CK_ULONG)(handle_) }
+#define CALL(name, kind_, handle_)                                             \
+    {                                                                          \
+        .fn = FN_##name, .kind = (kind_), .handle = (CK_ULONG)(handle_)        \
+    }
 
 /* ---- generated forwarders ---------------------------------------------- */
 
 /* drain: statement that ends the real operation after an injected fault. */
-#define FORWARD_DRAIN(name, kind_, handle_, decl, args, drain)            \
-    static CK_RV fw_##name decl                                           \
-    {                                                                     \
-        struct call c = CALL(name, kind_, handle_);                       \
-        CK_RV rv;                                                         \
-                                                                          \
-        if (call_begin(&c, &rv))                                          \
-            rv = real->name != NULL ? real->name args                     \
-                                    : CKR_FUNCTION_NOT_SUPPORTED;         \
-        else if (c.end_op && real->name != NULL)                          \
-            drain;                                                        \
-        return call_end(&c, rv);                                          \
+#define FORWARD_DRAIN(name, kind_, handle_, decl, args, drain)                 \
+    static CK_RV fw_##name decl                                                \
+    {                                                                          \
+        struct call c = CALL(name, kind_, handle_);                            \
+        CK_RV rv;                                                              \
+                                                                               \
+        if (call_begin(&c, &rv))                                               \
+            rv = real->name != NULL ? real->name args                          \
+                                    : CKR_FUNCTION_NOT_SUPPORTED;              \
+        else if (c.end_op && real->name != NULL)                               \
+            drain;                                                             \
+        return call_end(&c, rv);                                               \
     }
-#define FORWARD(name, kind_, handle_, decl, args) \
+#define FORWARD(name, kind_, handle_, decl, args)                              \
     FORWARD_DRAIN(name, kind_, handle_, decl, args, (void)0)
 
 #define FWD_NONE(name, decl, args) FORWARD(name, ARG_NONE, 0, decl, args)
 #define FWD_SLOT(name, decl, args) FORWARD(name, ARG_SLOT, slot, decl, args)
-#define FWD_SESS(name, decl, args) \
+#define FWD_SESS(name, decl, args)                                             \
     FORWARD(name, ARG_SESSION, session, decl, args)
 
 /* Common session-function shapes. */
-#define FWD_SESS_ONLY(name) \
+#define FWD_SESS_ONLY(name)                                                    \
     FWD_SESS(name, (CK_SESSION_HANDLE session), (session))
-#define FWD_OP_INIT(name)                                                 \
-    FWD_SESS(name,                                                        \
-             (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,           \
-              CK_OBJECT_HANDLE key),                                      \
+#define FWD_OP_INIT(name)                                                      \
+    FWD_SESS(name,                                                             \
+             (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,                \
+              CK_OBJECT_HANDLE key),                                           \
              (session, mech, key))
-#define FWD_IN_OUT(name)                                                  \
-    FWD_SESS(name,                                                        \
-             (CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len, \
-              CK_BYTE_PTR out, CK_ULONG_PTR out_len),                     \
+#define FWD_IN_OUT(name)                                                       \
+    FWD_SESS(name,                                                             \
+             (CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,      \
+              CK_BYTE_PTR out, CK_ULONG_PTR out_len),                          \
              (session, in, in_len, out, out_len))
 /* Single-part operation: an injected error finishes the real one. */
-#define FWD_SINGLE(name)                                                  \
-    FORWARD_DRAIN(name, ARG_SESSION, session,                             \
-                  (CK_SESSION_HANDLE session, CK_BYTE_PTR in,             \
-                   CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len), \
-                  (session, in, in_len, out, out_len),                    \
+#define FWD_SINGLE(name)                                                       \
+    FORWARD_DRAIN(name, ARG_SESSION, session,                                  \
+                  (CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len, \
+                   CK_BYTE_PTR out, CK_ULONG_PTR out_len),                     \
+                  (session, in, in_len, out, out_len),                         \
                   drain_single(real->name, session, in, in_len))
-#define FWD_IN(name)                                                      \
-    FWD_SESS(name,                                                        \
-             (CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len), \
+#define FWD_IN(name)                                                           \
+    FWD_SESS(name,                                                             \
+             (CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len),     \
              (session, in, in_len))
-#define FWD_OUT(name)                                                     \
-    FWD_SESS(name,                                                        \
-             (CK_SESSION_HANDLE session, CK_BYTE_PTR out,                 \
-              CK_ULONG_PTR out_len),                                      \
-             (session, out, out_len))
+#define FWD_OUT(name)                                                          \
+    FWD_SESS(                                                                  \
+        name,                                                                  \
+        (CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len),    \
+        (session, out, out_len))
 
 /* General and slot/token management. */
-FWD_NONE(C_GetSlotList,
-         (CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR n),
+FWD_NONE(C_GetSlotList, (CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR n),
          (present, list, n))
 FWD_NONE(C_WaitForSlotEvent,
          (CK_FLAGS flags, CK_SLOT_ID_PTR slot_out, CK_VOID_PTR rsv),
          (flags, slot_out, rsv))
-FWD_SLOT(C_GetSlotInfo, (CK_SLOT_ID slot, CK_SLOT_INFO_PTR info),
-         (slot, info))
+FWD_SLOT(C_GetSlotInfo, (CK_SLOT_ID slot, CK_SLOT_INFO_PTR info), (slot, info))
 FWD_SLOT(C_GetTokenInfo, (CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info),
          (slot, info))
 FWD_SLOT(C_GetMechanismList,
          (CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR n),
          (slot, list, n))
 FWD_SLOT(C_GetMechanismInfo,
-         (CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
-          CK_MECHANISM_INFO_PTR info),
+         (CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info),
          (slot, type, info))
 FWD_SLOT(C_InitToken,
          (CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
@@ -812,17 +873,15 @@ FWD_SESS(C_InitPIN,
          (CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len),
          (session, pin, pin_len))
 FWD_SESS(C_SetPIN,
-         (CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin,
-          CK_ULONG old_len, CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len),
+         (CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
+          CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len),
          (session, old_pin, old_len, new_pin, new_len))
 
 /* Session management (open/close are written out below). */
 FWD_SESS(C_GetSessionInfo,
-         (CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info),
-         (session, info))
+         (CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info), (session, info))
 FWD_SESS(C_GetOperationState,
-         (CK_SESSION_HANDLE session, CK_BYTE_PTR state,
-          CK_ULONG_PTR state_len),
+         (CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG_PTR state_len),
          (session, state, state_len))
 FWD_SESS(C_SetOperationState,
          (CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG state_len,
@@ -846,8 +905,7 @@ FWD_SESS(C_CopyObject,
 FWD_SESS(C_DestroyObject, (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj),
          (session, obj))
 FWD_SESS(C_GetObjectSize,
-         (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj,
-          CK_ULONG_PTR size),
+         (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj, CK_ULONG_PTR size),
          (session, obj, size))
 FWD_SESS(C_GetAttributeValue,
          (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj,
@@ -861,8 +919,8 @@ FWD_SESS(C_FindObjectsInit,
          (CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n),
          (session, tmpl, n))
 FWD_SESS(C_FindObjects,
-         (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objs,
-          CK_ULONG max, CK_ULONG_PTR n),
+         (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objs, CK_ULONG max,
+          CK_ULONG_PTR n),
          (session, objs, max, n))
 FWD_SESS_ONLY(C_FindObjectsFinal)
 
@@ -892,8 +950,8 @@ FWD_OP_INIT(C_SignRecoverInit)
 FWD_SINGLE(C_SignRecover)
 FWD_OP_INIT(C_VerifyInit)
 FORWARD_DRAIN(C_Verify, ARG_SESSION, session,
-              (CK_SESSION_HANDLE session, CK_BYTE_PTR data,
-               CK_ULONG data_len, CK_BYTE_PTR sig, CK_ULONG sig_len),
+              (CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
+               CK_BYTE_PTR sig, CK_ULONG sig_len),
               (session, data, data_len, sig, sig_len),
               real->C_Verify(session, data, data_len, sig, sig_len))
 FWD_IN(C_VerifyUpdate)
@@ -914,9 +972,8 @@ FWD_SESS(C_GenerateKey,
          (session, mech, tmpl, n, key))
 FWD_SESS(C_GenerateKeyPair,
          (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
-          CK_ATTRIBUTE_PTR pub_tmpl, CK_ULONG pub_n,
-          CK_ATTRIBUTE_PTR priv_tmpl, CK_ULONG priv_n,
-          CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv),
+          CK_ATTRIBUTE_PTR pub_tmpl, CK_ULONG pub_n, CK_ATTRIBUTE_PTR priv_tmpl,
+          CK_ULONG priv_n, CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv),
          (session, mech, pub_tmpl, pub_n, priv_tmpl, priv_n, pub, priv))
 FWD_SESS(C_WrapKey,
          (CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
@@ -955,8 +1012,7 @@ static void load_real(void)
         path = DEFAULT_MODULE;
     real_dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (real_dl == NULL) {
-        emit(TO_STDERR, "faulty-pkcs11: cannot load %s: %s", path,
-             dlerror());
+        emit(TO_STDERR, "faulty-pkcs11: cannot load %s: %s", path, dlerror());
         return;
     }
     get_list = (CK_C_GetFunctionList)dlsym(real_dl, "C_GetFunctionList");
@@ -1004,8 +1060,7 @@ static CK_RV fw_C_Initialize(CK_VOID_PTR init_args)
 
         rv = real->C_Initialize(init_args);
         /* A forked child of a module that kept its state (no reset). */
-        if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && ipid != 0 &&
-            ipid != pid)
+        if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && ipid != 0 && ipid != pid)
             rv = CKR_OK;
         if (rv == CKR_OK)
             atomic_store(&init_pid, pid);
@@ -1050,16 +1105,14 @@ static CK_RV fw_C_GetInfo(CK_INFO_PTR info)
             blank_pad(info->manufacturerID, sizeof(info->manufacturerID),
                       "p11ca faulty");
             blank_pad(info->libraryDescription,
-                      sizeof(info->libraryDescription),
-                      "p11ca fault injector");
+                      sizeof(info->libraryDescription), "p11ca fault injector");
         }
     }
     return call_end(&c, rv);
 }
 
-static CK_RV fw_C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags,
-                              CK_VOID_PTR app, CK_NOTIFY notify,
-                              CK_SESSION_HANDLE_PTR session)
+static CK_RV fw_C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
+                              CK_NOTIFY notify, CK_SESSION_HANDLE_PTR session)
 {
     struct call c = CALL(C_OpenSession, ARG_SLOT, slot);
     CK_RV rv;
@@ -1082,8 +1135,8 @@ static CK_RV fw_C_CloseSession(CK_SESSION_HANDLE session)
 
     if (call_begin(&c, &rv)) {
         rv = real->C_CloseSession(session);
-        if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID ||
-            rv == CKR_SESSION_CLOSED) {
+        if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID
+            || rv == CKR_SESSION_CLOSED) {
             pthread_mutex_lock(&state_lock);
             session_forget(session);
             pthread_mutex_unlock(&state_lock);
@@ -1111,11 +1164,11 @@ static CK_RV fw_C_CloseAllSessions(CK_SLOT_ID slot)
 /* ---- the exported function list ---------------------------------------- */
 
 static CK_FUNCTION_LIST function_list = {
-    .version = { 2, 40 },
+    .version = {2, 40},
 #define X(name) .name = fw_##name,
     FAULTY_FUNCTIONS(X)
 #undef X
-    .C_GetFunctionList = C_GetFunctionList,
+        .C_GetFunctionList = C_GetFunctionList,
 };
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
@@ -1138,14 +1191,12 @@ static void atfork_release(void)
     pthread_mutex_unlock(&state_lock);
 }
 
-__attribute__((constructor))
-static void faulty_init(void)
+__attribute__((constructor)) static void faulty_init(void)
 {
     pthread_atfork(atfork_prepare, atfork_release, atfork_release);
 }
 
-__attribute__((destructor))
-static void faulty_fini(void)
+__attribute__((destructor)) static void faulty_fini(void)
 {
     pthread_mutex_lock(&state_lock);
     rules_free();

@@ -103,8 +103,7 @@ static int sign_once(EVP_PKEY *pk)
     if (EVP_DigestSignInit_ex(m, NULL, md, libctx, NULL, pk, NULL) != 1
         || EVP_DigestSign(m, sig, &siglen, msg, sizeof(msg)) != 1)
         goto out;
-    if (EVP_DigestVerifyInit_ex(v, NULL, md, NULL, NULL, verify_key, NULL)
-            != 1
+    if (EVP_DigestVerifyInit_ex(v, NULL, md, NULL, NULL, verify_key, NULL) != 1
         || EVP_DigestVerify(v, sig, siglen, msg, sizeof(msg)) != 1)
         goto out;
     ok = 1;
@@ -151,8 +150,8 @@ static void run_threads(EVP_PKEY *pk, int nthreads)
     for (int i = 0; i < n; i++)
         pthread_join(t[i], NULL);
     tap(atomic_load(&failures) == 0,
-        "%d threads x %d signatures with one key, all verified (%d failed)",
-        n, iterations, atomic_load(&failures));
+        "%d threads x %d signatures with one key, all verified (%d failed)", n,
+        iterations, atomic_load(&failures));
 
     atomic_store(&failures, 0);
     for (int i = 0; i < n; i++)
@@ -160,8 +159,8 @@ static void run_threads(EVP_PKEY *pk, int nthreads)
     for (int i = 0; i < n; i++)
         pthread_join(t[i], NULL);
     tap(atomic_load(&failures) == 0,
-        "%d threads opening/freeing the key while others sign (%d failed)",
-        n, atomic_load(&failures));
+        "%d threads opening/freeing the key while others sign (%d failed)", n,
+        atomic_load(&failures));
 }
 
 static void run_fork(EVP_PKEY *pk, int children)
@@ -185,8 +184,10 @@ static void run_fork(EVP_PKEY *pk, int children)
                 good++;
         }
     }
-    tap(good == children, "%d of %d forked children signed with the "
-        "parent's key", good, children);
+    tap(good == children,
+        "%d of %d forked children signed with the "
+        "parent's key",
+        good, children);
     tap(sign_once(pk), "parent signs after its children exited");
 }
 

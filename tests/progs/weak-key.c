@@ -39,8 +39,8 @@ static int open_token(struct ctx *c, const char *module, const char *label,
             && memcmp(ti.label, label, l) == 0
             && (l == 32 || ti.label[l] == ' ')) {
             rv = c->f->C_OpenSession(slots[i],
-                                     CKF_SERIAL_SESSION | CKF_RW_SESSION,
-                                     NULL, NULL, &c->s);
+                                     CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+                                     NULL, &c->s);
             if (rv == CKR_OK)
                 rv = c->f->C_Login(c->s, CKU_USER, (CK_UTF8CHAR *)pin,
                                    (CK_ULONG)len);
@@ -54,23 +54,25 @@ static int open_token(struct ctx *c, const char *module, const char *label,
 /* An EC P-256 key pair generated with CKA_EXTRACTABLE=TRUE. */
 static int extractable(struct ctx *c, const char *label, unsigned char id)
 {
-    static const unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
-                                          0x3d, 0x03, 0x01, 0x07 };
-    CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                         0xce, 0x3d, 0x03, 0x01, 0x07};
+    CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
     CK_BBOOL t = CK_TRUE;
     CK_OBJECT_HANDLE hpub, hpriv;
     CK_ATTRIBUTE pub[] = {
-        { CKA_TOKEN, &t, sizeof(t) },
-        { CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
-        { CKA_LABEL, (void *)label, strlen(label) },
-        { CKA_ID, &id, 1 },
+        {CKA_TOKEN, &t, sizeof(t)},
+        {CKA_EC_PARAMS, (void *)p256, sizeof(p256)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ID, &id, 1},
     };
     CK_ATTRIBUTE priv[] = {
-        { CKA_TOKEN, &t, sizeof(t) },     { CKA_PRIVATE, &t, sizeof(t) },
-        { CKA_SENSITIVE, &t, sizeof(t) }, { CKA_EXTRACTABLE, &t, sizeof(t) },
-        { CKA_SIGN, &t, sizeof(t) },
-        { CKA_LABEL, (void *)label, strlen(label) },
-        { CKA_ID, &id, 1 },
+        {CKA_TOKEN, &t, sizeof(t)},
+        {CKA_PRIVATE, &t, sizeof(t)},
+        {CKA_SENSITIVE, &t, sizeof(t)},
+        {CKA_EXTRACTABLE, &t, sizeof(t)},
+        {CKA_SIGN, &t, sizeof(t)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ID, &id, 1},
     };
 
     return c->f->C_GenerateKeyPair(c->s, &m, pub, 4, priv, 7, &hpub, &hpriv)
@@ -89,18 +91,21 @@ static int import_rsa(struct ctx *c, const char *label, unsigned char id,
         OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
     };
     static const CK_ATTRIBUTE_TYPE types[] = {
-        CKA_MODULUS,  CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1,
-        CKA_PRIME_2,  CKA_EXPONENT_1,      CKA_EXPONENT_2,       CKA_COEFFICIENT,
+        CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1,
+        CKA_PRIME_2, CKA_EXPONENT_1,      CKA_EXPONENT_2,       CKA_COEFFICIENT,
     };
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
     CK_KEY_TYPE kt = CKK_RSA;
     CK_BBOOL t = CK_TRUE;
     CK_ATTRIBUTE a[16] = {
-        { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
-        { CKA_TOKEN, &t, sizeof(t) },     { CKA_PRIVATE, &t, sizeof(t) },
-        { CKA_SENSITIVE, &t, sizeof(t) }, { CKA_SIGN, &t, sizeof(t) },
-        { CKA_LABEL, (void *)label, strlen(label) },
-        { CKA_ID, &id, 1 },
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &t, sizeof(t)},
+        {CKA_PRIVATE, &t, sizeof(t)},
+        {CKA_SENSITIVE, &t, sizeof(t)},
+        {CKA_SIGN, &t, sizeof(t)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ID, &id, 1},
     };
     unsigned char bufs[8][1024];
     CK_OBJECT_HANDLE h;
@@ -115,7 +120,7 @@ static int import_rsa(struct ctx *c, const char *label, unsigned char id,
         int n;
         ok = EVP_PKEY_get_bn_param(pk, names[i], &bn);
         n = ok ? BN_bn2bin(bn, bufs[i]) : 0;
-        a[8 + i] = (CK_ATTRIBUTE){ types[i], bufs[i], (CK_ULONG)n };
+        a[8 + i] = (CK_ATTRIBUTE){types[i], bufs[i], (CK_ULONG)n};
         BN_free(bn);
     }
     ok = ok && c->f->C_CreateObject(c->s, a, 16, &h) == CKR_OK;
@@ -125,7 +130,7 @@ static int import_rsa(struct ctx *c, const char *label, unsigned char id,
 
 int main(int argc, char **argv)
 {
-    struct ctx c = { 0 };
+    struct ctx c = {0};
     int ok;
 
     if (argc < 7) {
@@ -138,7 +143,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (strcmp(argv[4], "extractable") == 0)
-        ok = extractable(&c, argv[5], (unsigned char)strtoul(argv[6], NULL, 16));
+        ok =
+            extractable(&c, argv[5], (unsigned char)strtoul(argv[6], NULL, 16));
     else
         ok = argc > 7
              && import_rsa(&c, argv[5],
