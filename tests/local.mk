@@ -47,3 +47,4 @@ include tests/unit/local.mk
 include tests/progs/local.mk
 include tests/integration/local.mk
 include tests/integration/ca.mk
+include tests/integration/enroll.mk

@@ -13,11 +13,11 @@
 #include "p11/p11.h"
 
 struct cli {
-    const char *module;      /* --module */
-    const char *pin_source;  /* --pin-source */
-    bool json;               /* --json */
-    bool single_session;     /* --single-session */
-    p11_ctx *p11;            /* made on first use */
+    const char *module;     /* --module */
+    const char *pin_source; /* --pin-source */
+    bool json;              /* --json */
+    bool single_session;    /* --single-session */
+    p11_ctx *p11;           /* made on first use */
 };
 
 /*
@@ -40,9 +40,10 @@ extern const struct cli_cmd cli_cert_cmds[];
 extern const struct cli_cmd cli_audit_cmds[];
 extern const struct cli_cmd cli_index_cmds[];
 extern const struct cli_cmd cli_p12_cmds[];
-extern const struct cli_cmd cli_ca_cmds[];    /* cmd_ca.c */
-extern const struct cli_cmd cli_issue_cmds[]; /* cmd_issue.c */
-extern const struct cli_cmd cli_crl_cmds[];   /* cmd_crl.c */
+extern const struct cli_cmd cli_ca_cmds[];     /* cmd_ca.c */
+extern const struct cli_cmd cli_issue_cmds[];  /* cmd_issue.c */
+extern const struct cli_cmd cli_crl_cmds[];    /* cmd_crl.c */
+extern const struct cli_cmd cli_enroll_cmds[]; /* cmd_enroll.c */
 
 /* Registry verbs of the cert group (cmd_certreg.c). */
 int cmd_certreg_list(struct cli *cli, int argc, char **argv);
@@ -64,12 +65,14 @@ int cli_parse_duration(const char *s, int64_t *secs);
 
 /* Options every command accepts; their values start at CLI_OPT_COMMON. */
 #define CLI_OPT_COMMON 1000
-#define CLI_COMMON_OPTIONS                                          \
-    { "module", required_argument, NULL, CLI_OPT_COMMON + 0 },      \
-    { "pin-source", required_argument, NULL, CLI_OPT_COMMON + 1 },  \
-    { "json", no_argument, NULL, CLI_OPT_COMMON + 2 },              \
-    { "single-session", no_argument, NULL, CLI_OPT_COMMON + 3 },    \
-    { "help", no_argument, NULL, 'h' }
+#define CLI_COMMON_OPTIONS                                                     \
+    {"module", required_argument, NULL, CLI_OPT_COMMON + 0},                   \
+        {"pin-source", required_argument, NULL, CLI_OPT_COMMON + 1},           \
+        {"json", no_argument, NULL, CLI_OPT_COMMON + 2},                       \
+        {"single-session", no_argument, NULL, CLI_OPT_COMMON + 3},             \
+    {                                                                          \
+        "help", no_argument, NULL, 'h'                                         \
+    }
 
 /*
  * cli_getopt - getopt_long over a command's @opts (which include

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* p11ca token list|init */
+/* p11ca token list|init|show */
 #include "config.h"
 
 #include "cli.h"
+#include "cmd_enroll.h"
 
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define EXPIRY_WARN_DAYS 30
 
 static json_t *token_json(p11_token *tok)
 {
@@ -18,30 +22,27 @@ static json_t *token_json(p11_token *tok)
         CK_FLAGS bit;
         const char *name;
     } fl[] = {
-        { CKF_TOKEN_INITIALIZED, "initialized" },
-        { CKF_LOGIN_REQUIRED, "login-required" },
-        { CKF_USER_PIN_INITIALIZED, "user-pin-initialized" },
-        { CKF_PROTECTED_AUTHENTICATION_PATH, "pin-pad" },
-        { CKF_WRITE_PROTECTED, "write-protected" },
-        { CKF_USER_PIN_COUNT_LOW, "user-pin-count-low" },
-        { CKF_USER_PIN_FINAL_TRY, "user-pin-final-try" },
-        { CKF_USER_PIN_LOCKED, "user-pin-locked" },
-        { CKF_USER_PIN_TO_BE_CHANGED, "user-pin-to-be-changed" },
-        { CKF_RNG, "rng" },
+        {CKF_TOKEN_INITIALIZED, "initialized"},
+        {CKF_LOGIN_REQUIRED, "login-required"},
+        {CKF_USER_PIN_INITIALIZED, "user-pin-initialized"},
+        {CKF_PROTECTED_AUTHENTICATION_PATH, "pin-pad"},
+        {CKF_WRITE_PROTECTED, "write-protected"},
+        {CKF_USER_PIN_COUNT_LOW, "user-pin-count-low"},
+        {CKF_USER_PIN_FINAL_TRY, "user-pin-final-try"},
+        {CKF_USER_PIN_LOCKED, "user-pin-locked"},
+        {CKF_USER_PIN_TO_BE_CHANGED, "user-pin-to-be-changed"},
+        {CKF_RNG, "rng"},
     };
 
     for (size_t i = 0; i < sizeof(fl) / sizeof(fl[0]); i++)
         if (ti->flags & fl[i].bit)
             json_array_append_new(flags, json_string(fl[i].name));
-    j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:s?}",
-                  "label", p11_token_label(tok),
-                  "serial", p11_token_serial(tok),
-                  "model", p11_token_model(tok),
-                  "manufacturer", p11_token_manufacturer(tok),
-                  "module", p11_token_module_name(tok),
-                  "slot", (json_int_t)p11_token_slot(tok),
-                  "flags", flags,
-                  "uri", uri);
+    j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:s?}", "label",
+                  p11_token_label(tok), "serial", p11_token_serial(tok),
+                  "model", p11_token_model(tok), "manufacturer",
+                  p11_token_manufacturer(tok), "module",
+                  p11_token_module_name(tok), "slot",
+                  (json_int_t)p11_token_slot(tok), "flags", flags, "uri", uri);
     free(uri);
     return j;
 }
@@ -52,8 +53,10 @@ static void token_print(json_t *t)
     size_t i;
 
     printf("Token \"%s\"\n", json_string_value(json_object_get(t, "label")));
-    printf("  serial:       %s\n", json_string_value(json_object_get(t, "serial")));
-    printf("  model:        %s\n", json_string_value(json_object_get(t, "model")));
+    printf("  serial:       %s\n",
+           json_string_value(json_object_get(t, "serial")));
+    printf("  model:        %s\n",
+           json_string_value(json_object_get(t, "model")));
     printf("  manufacturer: %s\n",
            json_string_value(json_object_get(t, "manufacturer")));
     printf("  module:       %s (slot %lld)\n",
@@ -68,7 +71,7 @@ static void token_print(json_t *t)
 
 static int cmd_token_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, { 0 } };
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
     p11_token **toks = NULL;
     p11_uri *uri = NULL;
     json_t *arr = NULL;
@@ -127,8 +130,8 @@ static int read_pin_opt(const char *path, const char *what, char *pin)
 }
 
 /* The token to initialise: the URI's, else the first uninitialised one. */
-static int pick_uninitialised(struct cli *cli, const p11_uri *uri,
-                              bool force, p11_token **out)
+static int pick_uninitialised(struct cli *cli, const p11_uri *uri, bool force,
+                              p11_token **out)
 {
     p11_token **toks = NULL;
     size_t n = 0;
@@ -162,10 +165,10 @@ static int cmd_token_init(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "label", required_argument, NULL, 'l' },
-        { "so-pin-source", required_argument, NULL, 's' },
-        { "force", no_argument, NULL, 'f' },
-        { 0 },
+        {"label", required_argument, NULL, 'l'},
+        {"so-pin-source", required_argument, NULL, 's'},
+        {"force", no_argument, NULL, 'f'},
+        {0},
     };
     const struct cli_cmd *me = &cli_token_cmds[1];
     const char *label = NULL, *so_src = NULL;
@@ -226,17 +229,299 @@ static int cmd_token_init(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* token show                                                          */
+/* ------------------------------------------------------------------ */
+
+struct show {
+    struct cli *cli;
+    p11_token *tok;
+    enroll_issuer *is; /* NULL: no registry */
+    json_t *keys, *lone, *cas, *warnings;
+};
+
+static void show_warn(struct show *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void show_warn(struct show *s, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    json_array_append_new(s->warnings, json_string(buf));
+}
+
+/* What the registry says of @serial: null when none is reachable. */
+static json_t *show_registry(struct show *s, const char *serial)
+{
+    reg_cert rec = {0};
+    json_t *j;
+    int rc;
+
+    if (!s->is)
+        return json_null();
+    rc = enroll_get(s->is, serial, &rec);
+    if (rc == P11CA_E_NOTFOUND)
+        return json_pack("{s:s}", "status", "unknown");
+    if (rc != P11CA_OK)
+        return json_pack("{s:s, s:s}", "status", "error", "error",
+                         p11ca_err_message());
+    j = json_pack("{s:s, s:s?, s:s?, s:s?}", "status",
+                  reg_status_name(rec.status), "client_id", rec.client_id,
+                  "profile", rec.profile, "replaces", rec.replaces);
+    reg_cert_clear(&rec);
+    return j;
+}
+
+/* A certificate; @user: a user certificate (registry status, expiry
+ * warnings), else a CA certificate. */
+static json_t *show_cert(struct show *s, p11_obj *obj, X509 *x, bool user)
+{
+    size_t id_len = 0;
+    const unsigned char *idb = p11_obj_id(obj, &id_len);
+    char *id = cli_hex(idb, id_len), *uri = p11_obj_uri(obj);
+    char *subj = x ? enr_subject(x) : NULL, serial[64] = "", until[64] = "";
+    int days = x ? enr_days_left(x) : 0;
+    json_t *j;
+
+    if (x) {
+        enr_serial(x, serial, sizeof(serial));
+        enr_time(X509_get0_notAfter(x), until, sizeof(until));
+    }
+    j = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:i, s:s?, s:o}", "label",
+                  p11_obj_label(obj), "id", id ? id : "", "subject", subj,
+                  "serial", serial, "not_after", until, "days_left", days,
+                  "uri", uri, "registry",
+                  x && user ? show_registry(s, serial) : json_null());
+    if (user && x && days < 0)
+        show_warn(s, "certificate \"%s\" (serial %s) expired on %s",
+                  p11_obj_label(obj), serial, until);
+    else if (user && x && days <= EXPIRY_WARN_DAYS)
+        show_warn(s,
+                  "certificate \"%s\" (serial %s) expires in %d day(s), "
+                  "on %s: renew it (p11ca enroll --renew --label %s)",
+                  p11_obj_label(obj), serial, days, until, p11_obj_label(obj));
+    free(id);
+    free(uri);
+    free(subj);
+    return j;
+}
+
+static int show_key(struct show *s, p11_obj *priv)
+{
+    struct enr_pair p = {0};
+    size_t id_len = 0;
+    const unsigned char *idb = p11_obj_id(priv, &id_len);
+    char *id = cli_hex(idb, id_len), *uri = p11_obj_uri(priv), desc[64];
+    json_t *certs = json_array();
+    CK_RV rv = enr_pair_for_key(s->cli->p11, priv, &p);
+
+    for (size_t i = 0; rv == CKR_OK && i < p.n; i++)
+        json_array_append_new(certs, show_cert(s, p.certs[i], p.x509[i], true));
+    if (rv == CKR_OK && !p.n)
+        show_warn(s,
+                  "key \"%s\" (id %s) has no certificate: an enrollment "
+                  "did not finish (p11ca enroll --resume or --cleanup)",
+                  p11_obj_label(priv), id ? id : "");
+    json_array_append_new(
+        s->keys, json_pack("{s:s, s:s, s:s, s:s?, s:o}", "label",
+                           p11_obj_label(priv), "id", id ? id : "", "type",
+                           enr_key_desc(priv, desc, sizeof(desc)), "uri", uri,
+                           "certificates", certs));
+    enr_pair_clear(&p);
+    free(id);
+    free(uri);
+    return rv == CKR_OK ? P11CA_OK : cli_fail(rv, "token show");
+}
+
+/* Whether one of @keys has the CKA_ID of @cert. */
+static bool has_key(p11_obj *cert, p11_obj **keys, size_t n)
+{
+    size_t a = 0, b = 0;
+    const unsigned char *ida = p11_obj_id(cert, &a);
+
+    for (size_t i = 0; a && i < n; i++) {
+        const unsigned char *idb = p11_obj_id(keys[i], &b);
+        if (a == b && memcmp(ida, idb, a) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* CA certificates, and user certificates whose key is not here. */
+static int show_other_certs(struct show *s, p11_obj **keys, size_t nkeys)
+{
+    p11_obj **certs = NULL;
+    size_t n = 0;
+    CK_RV rv = enr_find(s->cli->p11, s->tok, CKO_CERTIFICATE, NULL, 0, NULL,
+                        false, &certs, &n);
+
+    for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+        X509 *x = enr_cert_x509(certs[i]);
+        if (enr_cert_is_authority(certs[i])) {
+            json_array_append_new(s->cas, show_cert(s, certs[i], x, false));
+        } else if (!has_key(certs[i], keys, nkeys)) {
+            json_array_append_new(s->lone, show_cert(s, certs[i], x, true));
+            show_warn(s, "certificate \"%s\" has no key on this token",
+                      p11_obj_label(certs[i]));
+        }
+        X509_free(x);
+    }
+    enr_objs_free(certs, n);
+    return rv == CKR_OK ? P11CA_OK : cli_fail(rv, "token show");
+}
+
+/* A string member of @j, or @dflt. */
+static const char *jstr(json_t *j, const char *key, const char *dflt)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+
+    return v ? v : dflt;
+}
+
+static void show_print_cert(json_t *c, const char *indent)
+{
+    json_t *rg = json_object_get(c, "registry");
+
+    printf("%scertificate \"%s\": %s\n", indent, jstr(c, "label", ""),
+           jstr(c, "subject", "(unreadable)"));
+    printf("%s  serial %s, expires %s (in %lld days)\n", indent,
+           jstr(c, "serial", ""), jstr(c, "not_after", ""),
+           (long long)json_integer_value(json_object_get(c, "days_left")));
+    if (json_is_object(rg))
+        printf("%s  registry: %s%s%s%s%s\n", indent, jstr(rg, "status", ""),
+               jstr(rg, "client_id", NULL) ? ", client ID " : "",
+               jstr(rg, "client_id", ""),
+               jstr(rg, "replaces", NULL) ? ", replaces " : "",
+               jstr(rg, "replaces", ""));
+}
+
+static void show_print(struct show *s)
+{
+    json_t *k, *c;
+    size_t i, j;
+
+    printf("token \"%s\" (serial %s, %s)\n", p11_token_label(s->tok),
+           p11_token_serial(s->tok), p11_token_model(s->tok));
+    json_array_foreach(s->keys, i, k)
+    {
+        printf("key \"%s\" (id %s): %s\n",
+               json_string_value(json_object_get(k, "label")),
+               json_string_value(json_object_get(k, "id")),
+               json_string_value(json_object_get(k, "type")));
+        json_array_foreach(json_object_get(k, "certificates"), j, c)
+            show_print_cert(c, "  ");
+    }
+    json_array_foreach(s->lone, i, c) show_print_cert(c, "");
+    json_array_foreach(s->cas, i, c)
+    {
+        printf("CA ");
+        show_print_cert(c, "");
+    }
+    json_array_foreach(s->warnings, i, c)
+        printf("warning: %s\n", json_string_value(c));
+}
+
+static int show_run(struct show *s, const p11_uri *uri)
+{
+    p11_obj **keys = NULL;
+    size_t n = 0;
+    p11_auth auth;
+    int rc = P11CA_OK;
+    CK_RV rv = p11_token_find_one(s->cli->p11, uri, &s->tok);
+
+    p11_auth_from_uri(&auth, uri);
+    if (rv == CKR_OK)
+        rv = p11_token_login(s->tok, &auth);
+    if (rv == CKR_OK)
+        rv = enr_find(s->cli->p11, s->tok, CKO_PRIVATE_KEY, NULL, 0, NULL, true,
+                      &keys, &n);
+    if (rv != CKR_OK)
+        return cli_fail(rv, "token show");
+    for (size_t i = 0; i < n && rc == P11CA_OK; i++)
+        rc = show_key(s, keys[i]);
+    if (rc == P11CA_OK)
+        rc = show_other_certs(s, keys, n);
+    enr_objs_free(keys, n);
+    if (rc == P11CA_OK && s->cli->json)
+        rc = cli_json_print(json_pack(
+            "{s:s, s:s, s:O, s:O, s:O, s:O}", "token", p11_token_label(s->tok),
+            "serial", p11_token_serial(s->tok), "keys", s->keys,
+            "certificates_without_key", s->lone, "ca_certificates", s->cas,
+            "warnings", s->warnings));
+    else if (rc == P11CA_OK)
+        show_print(s);
+    return rc;
+}
+
+static int cmd_token_show(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"dir", required_argument, NULL, 'd'},
+        {0},
+    };
+    const struct cli_cmd *me = &cli_token_cmds[2];
+    struct show s = {.cli = cli};
+    const char *dir = getenv("P11CA_CA_DIR");
+    p11_uri *uri = NULL;
+    int c, rc;
+
+    while ((c = cli_getopt(cli, argc, argv, "hd:", opts)) != -1) {
+        if (c == 'h')
+            return cli_help(me);
+        if (c != 'd')
+            return cli_usage_error(me, "bad option");
+        dir = optarg;
+    }
+    if (argc - optind != 1)
+        return cli_usage_error(me, "give one token URI");
+    rc = cli_parse_uri(argv[optind], &uri);
+    if (rc == P11CA_OK && dir && *dir
+        && (rc = enroll_issuer_local(dir, NULL, NULL, &s.is)) != P11CA_OK)
+        rc = cli_error(rc, "token show: %s", p11ca_err_message());
+    if (rc == P11CA_OK && !cli_p11(cli))
+        rc = P11CA_E_NOMEM;
+    s.keys = json_array();
+    s.lone = json_array();
+    s.cas = json_array();
+    s.warnings = json_array();
+    if (rc == P11CA_OK)
+        rc = show_run(&s, uri);
+    json_decref(s.keys);
+    json_decref(s.lone);
+    json_decref(s.cas);
+    json_decref(s.warnings);
+    enroll_issuer_free(s.is);
+    p11_uri_free(uri);
+    return rc;
+}
+
 const struct cli_cmd cli_token_cmds[] = {
-    { "token", "list", "[URI]", "List the tokens (all, or those matching URI).",
-      "", cmd_token_list },
-    { "token", "init", "--label LABEL --so-pin-source FILE --pin-source FILE [URI]",
-      "Initialise a token (C_InitToken, then C_InitPIN): the token URI "
-      "names, else the first uninitialised one. Erases the token: meant for "
-      "test tokens such as SoftHSM2.",
-      "--label LABEL\tthe new token label (1 to 32 bytes)\n"
-      "--so-pin-source FILE\tfile with the security officer PIN\n"
-      "--pin-source FILE\tfile with the new user PIN\n"
-      "--force\tre-initialise a token that is initialised already",
-      cmd_token_init },
-    { NULL, NULL, NULL, NULL, NULL, NULL },
+    {"token", "list", "[URI]", "List the tokens (all, or those matching URI).",
+     "", cmd_token_list},
+    {"token", "init",
+     "--label LABEL --so-pin-source FILE --pin-source FILE [URI]",
+     "Initialise a token (C_InitToken, then C_InitPIN): the token URI "
+     "names, else the first uninitialised one. Erases the token: meant for "
+     "test tokens such as SoftHSM2.",
+     "--label LABEL\tthe new token label (1 to 32 bytes)\n"
+     "--so-pin-source FILE\tfile with the security officer PIN\n"
+     "--pin-source FILE\tfile with the new user PIN\n"
+     "--force\tre-initialise a token that is initialised already",
+     cmd_token_init},
+    {"token", "show", "[--dir CA] URI",
+     "Show the key/certificate pairs on the token URI names: each private "
+     "key (label, id, type) with the certificates of the same CKA_ID "
+     "(subject, serial, expiry) and, with a CA directory, their status in "
+     "its registry; then the CA certificates. Warns about keys without a "
+     "certificate (an unfinished enrollment), certificates without a key "
+     "and certificates that expire within 30 days.",
+     "--dir CA\tthe CA directory whose registry gives each certificate's "
+     "status (default $P11CA_CA_DIR)",
+     cmd_token_show},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
 };

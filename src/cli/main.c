@@ -12,22 +12,22 @@ static const struct {
     const char *summary;
     const struct cli_cmd *cmds;
 } groups[] = {
-    { "token", "list and initialise tokens", cli_token_cmds },
-    { "key", "generate and list key pairs on a token", cli_key_cmds },
-    { "cert", "certificates: the CA's registry and those on tokens",
-      cli_cert_cmds },
-    { "audit", "the CA's tamper-evident audit trail", cli_audit_cmds },
-    { "import-index", "migrate from an openssl ca database",
-      cli_index_cmds + 0 },
-    { "export-index", "write an openssl ca database", cli_index_cmds + 1 },
-    { "ca", "create, install and show a certificate authority", cli_ca_cmds },
-    { "issue", "issue certificates from CSRs under a profile",
-      cli_issue_cmds },
-    { "crl", "make the CA's certificate revocation list", cli_crl_cmds },
-    { "export-p12", "PKCS#12 of a software key and its certificate",
-      cli_p12_cmds + 0 },
-    { "export-chain", "a certificate with its chain: PEM, PKCS#7, zip",
-      cli_p12_cmds + 1 },
+    {"token", "list and initialise tokens", cli_token_cmds},
+    {"key", "generate and list key pairs on a token", cli_key_cmds},
+    {"cert", "certificates: the CA's registry and those on tokens",
+     cli_cert_cmds},
+    {"audit", "the CA's tamper-evident audit trail", cli_audit_cmds},
+    {"import-index", "migrate from an openssl ca database", cli_index_cmds + 0},
+    {"export-index", "write an openssl ca database", cli_index_cmds + 1},
+    {"ca", "create, install and show a certificate authority", cli_ca_cmds},
+    {"issue", "issue certificates from CSRs under a profile", cli_issue_cmds},
+    {"crl", "make the CA's certificate revocation list", cli_crl_cmds},
+    {"export-p12", "PKCS#12 of a software key and its certificate",
+     cli_p12_cmds + 0},
+    {"export-chain", "a certificate with its chain: PEM, PKCS#7, zip",
+     cli_p12_cmds + 1},
+    {"enroll", "enroll a smartcard: key on the token, certificate from the CA",
+     cli_enroll_cmds},
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
@@ -38,8 +38,8 @@ static void usage(FILE *f)
                "COMMAND [ARGS]\n\ncommands:\n");
     for (size_t g = 0; g < N_GROUPS; g++)
         for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
-            fprintf(f, "  %-14s %s\n",
-                    c->verb ? c->verb : c->group, c->summary);
+            fprintf(f, "  %-14s %s\n", c->verb ? c->verb : c->group,
+                    c->summary);
             if (!c->verb)
                 break;
         }
@@ -172,15 +172,16 @@ static int run_group(struct cli *cli, size_t g, int argc, char **argv)
     }
 
     /* "p11ca audit" or "p11ca audit --dir D" means "p11ca audit list". */
-    if ((argc < 2 || (argv[1][0] == '-' && strcmp(argv[1], "--help") != 0
-                      && strcmp(argv[1], "-h") != 0))
+    if ((argc < 2
+         || (argv[1][0] == '-' && strcmp(argv[1], "--help") != 0
+             && strcmp(argv[1], "-h") != 0))
         && (cmd = cli_cmd_find(groups[g].cmds, "list")) != NULL
         && strcmp(groups[g].group, "audit") == 0) {
         optind = 0;
         return cmd->run(cli, argc, argv);
     }
-    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0
-        || strcmp(argv[1], "-h") == 0) {
+    if (argc < 2 || strcmp(argv[1], "help") == 0
+        || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         FILE *f = argc < 2 ? stderr : stdout;
         fprintf(f, "usage: p11ca %s COMMAND\n\n", groups[g].group);
         for (cmd = groups[g].cmds; cmd->group; cmd++)
@@ -200,10 +201,10 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
     };
-    struct cli cli = { 0 };
+    struct cli cli = {0};
     int c, rc = P11CA_E_USAGE;
 
     while ((c = cli_getopt(&cli, argc, argv, "+hV", opts)) != -1) {

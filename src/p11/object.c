@@ -59,7 +59,7 @@ static void obj_free(p11_obj *obj)
 static CK_RV read_id_label(p11_session *s, CK_OBJECT_HANDLE h, p11_obj *obj)
 {
     CK_FUNCTION_LIST *f = s->tok->mod->funcs;
-    CK_ATTRIBUTE a[2] = { { CKA_ID, NULL, 0 }, { CKA_LABEL, NULL, 0 } };
+    CK_ATTRIBUTE a[2] = {{CKA_ID, NULL, 0}, {CKA_LABEL, NULL, 0}};
     CK_RV rv;
 
     rv = P11_C(f, C_GetAttributeValue, s->h, h, a, 2);
@@ -100,11 +100,11 @@ CK_RV p11_obj_from_handle(p11_token *tok, p11_session *s, CK_OBJECT_HANDLE h,
     CK_ULONG subtype = (CK_ULONG)-1;
     CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS)-1;
     CK_ATTRIBUTE a[] = {
-        { CKA_CLASS, &cls, sizeof(cls) },
-        { CKA_PRIVATE, &priv, sizeof(priv) },
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_PRIVATE, &priv, sizeof(priv)},
     };
-    CK_ATTRIBUTE b = { CKA_KEY_TYPE, &subtype, sizeof(subtype) };
-    CK_ATTRIBUTE c = { CKA_ALWAYS_AUTHENTICATE, &always, sizeof(always) };
+    CK_ATTRIBUTE b = {CKA_KEY_TYPE, &subtype, sizeof(subtype)};
+    CK_ATTRIBUTE c = {CKA_ALWAYS_AUTHENTICATE, &always, sizeof(always)};
     p11_obj *obj = NULL;
     CK_RV rv;
 
@@ -165,16 +165,15 @@ static CK_ULONG obj_template(p11_obj *obj, CK_ATTRIBUTE *t)
 {
     CK_ULONG n = 0;
 
-    t[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &obj->cls, sizeof(obj->cls) };
+    t[n++] = (CK_ATTRIBUTE){CKA_CLASS, &obj->cls, sizeof(obj->cls)};
     if (obj->id_len)
-        t[n++] = (CK_ATTRIBUTE){ CKA_ID, obj->id, obj->id_len };
+        t[n++] = (CK_ATTRIBUTE){CKA_ID, obj->id, obj->id_len};
     if (obj->label[0])
-        t[n++] = (CK_ATTRIBUTE){ CKA_LABEL, obj->label, strlen(obj->label) };
+        t[n++] = (CK_ATTRIBUTE){CKA_LABEL, obj->label, strlen(obj->label)};
     if (obj->subtype != (CK_ULONG)-1)
-        t[n++] = (CK_ATTRIBUTE){ obj->cls == CKO_CERTIFICATE
-                                     ? CKA_CERTIFICATE_TYPE
-                                     : CKA_KEY_TYPE,
-                                 &obj->subtype, sizeof(obj->subtype) };
+        t[n++] = (CK_ATTRIBUTE){
+            obj->cls == CKO_CERTIFICATE ? CKA_CERTIFICATE_TYPE : CKA_KEY_TYPE,
+            &obj->subtype, sizeof(obj->subtype)};
     return n;
 }
 
@@ -207,8 +206,7 @@ CK_RV p11_obj_handle(p11_obj *obj, p11_session *s, CK_OBJECT_HANDLE *h)
     if (rv == CKR_OK && n == 0 && obj->is_private && !session_logged_in(s))
         /* Logged out elsewhere: private objects are hidden, not gone. */
         rv = p11_error_set(CKR_USER_NOT_LOGGED_IN, "C_FindObjects", obj->tok,
-                           p11_obj_describe(obj),
-                           "the token logged us out");
+                           p11_obj_describe(obj), "the token logged us out");
     else if (rv == CKR_OK && n == 0)
         rv = p11_error_set(P11_RV_NO_OBJECT, NULL, obj->tok,
                            p11_obj_describe(obj),
@@ -283,14 +281,14 @@ static CK_ULONG find_template(const p11_uri *uri, CK_OBJECT_CLASS *cls,
         t[n++] = ua[i];
     }
     if (*cls != (CK_OBJECT_CLASS)-1)
-        t[n++] = (CK_ATTRIBUTE){ CKA_CLASS, cls, sizeof(*cls) };
+        t[n++] = (CK_ATTRIBUTE){CKA_CLASS, cls, sizeof(*cls)};
     return n;
 }
 
 CK_RV p11_obj_find(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
                    bool login, p11_obj ***out, size_t *n)
 {
-    struct find_arg fa = { 0 };
+    struct find_arg fa = {0};
     CK_ATTRIBUTE tmpl[8];
     p11_token **toks = NULL;
     size_t ntok = 0;
@@ -315,9 +313,8 @@ CK_RV p11_obj_find(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
     fa.n = find_template(uri, &cls, tmpl, 8);
     p11_auth_from_uri(&auth, uri);
     for (size_t i = 0; i < ntok; i++) {
-        unsigned flags = login && p11_token_needs_login(toks[i])
-                             ? P11_SESSION_LOGIN
-                             : 0;
+        unsigned flags =
+            login && p11_token_needs_login(toks[i]) ? P11_SESSION_LOGIN : 0;
         rv = p11_run(toks[i], flags, &auth, NULL, find_fn, &fa);
         if (rv != CKR_OK && first_err == CKR_OK) {
             first_err = rv;
@@ -359,18 +356,18 @@ CK_RV p11_obj_find_one(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
     }
     d = uri ? p11_uri_format(uri) : NULL;
     if (n == 0)
-        rv = p11_error_set(P11_RV_NO_OBJECT, NULL, NULL, NULL,
-                           "no %s matches %s%s",
-                           cls == CKO_PRIVATE_KEY   ? "private key"
-                           : cls == CKO_PUBLIC_KEY  ? "public key"
-                           : cls == CKO_CERTIFICATE ? "certificate"
-                                                    : "object",
-                           d ? d : "pkcs11:",
-                           login ? "" : " (without logging in)");
+        rv = p11_error_set(
+            P11_RV_NO_OBJECT, NULL, NULL, NULL, "no %s matches %s%s",
+            cls == CKO_PRIVATE_KEY   ? "private key"
+            : cls == CKO_PUBLIC_KEY  ? "public key"
+            : cls == CKO_CERTIFICATE ? "certificate"
+                                     : "object",
+            d ? d : "pkcs11:", login ? "" : " (without logging in)");
     else
         rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, NULL, NULL,
                            "%zu objects match %s; add object= or id= to the "
-                           "URI", n, d ? d : "pkcs11:");
+                           "URI",
+                           n, d ? d : "pkcs11:");
     free(d);
     free_objs(objs, n);
     return rv;
@@ -378,25 +375,25 @@ CK_RV p11_obj_find_one(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
 
 CK_RV p11_obj_find_peer(p11_obj *obj, CK_OBJECT_CLASS cls, p11_obj **out)
 {
-    struct find_arg fa = { 0 };
+    struct find_arg fa = {0};
     CK_ATTRIBUTE t[2];
     CK_RV rv;
 
     return_val_if_fail(obj && out, CKR_ARGUMENTS_BAD);
     *out = NULL;
-    t[0] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+    t[0] = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof(cls)};
     if (obj->id_len)
-        t[1] = (CK_ATTRIBUTE){ CKA_ID, obj->id, obj->id_len };
+        t[1] = (CK_ATTRIBUTE){CKA_ID, obj->id, obj->id_len};
     else
-        t[1] = (CK_ATTRIBUTE){ CKA_LABEL, obj->label, strlen(obj->label) };
+        t[1] = (CK_ATTRIBUTE){CKA_LABEL, obj->label, strlen(obj->label)};
     fa.tmpl = t;
     fa.n = 2;
-    rv = p11_run(obj->tok, cls == CKO_PRIVATE_KEY ? P11_SESSION_LOGIN : 0,
-                 NULL, NULL, find_fn, &fa);
+    rv = p11_run(obj->tok, cls == CKO_PRIVATE_KEY ? P11_SESSION_LOGIN : 0, NULL,
+                 NULL, find_fn, &fa);
     if (rv == CKR_OK && fa.count == 0)
         rv = p11_error_set(P11_RV_NO_OBJECT, NULL, obj->tok,
                            p11_obj_describe(obj), "no %s with the same id",
-                           cls == CKO_PUBLIC_KEY ? "public key"
+                           cls == CKO_PUBLIC_KEY    ? "public key"
                            : cls == CKO_CERTIFICATE ? "certificate"
                                                     : "object");
     if (rv == CKR_OK) {
@@ -493,7 +490,7 @@ static CK_RV get_attr_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
 {
     CK_FUNCTION_LIST *f = s->tok->mod->funcs;
     struct attr_arg *aa = arg;
-    CK_ATTRIBUTE a = { aa->type, NULL, 0 };
+    CK_ATTRIBUTE a = {aa->type, NULL, 0};
     CK_RV rv;
 
     free(aa->val);
@@ -519,14 +516,14 @@ static CK_RV get_attr_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
 CK_RV p11_obj_get_attr(p11_obj *obj, CK_ATTRIBUTE_TYPE type,
                        unsigned char **out, size_t *len)
 {
-    struct attr_arg aa = { type, NULL, 0 };
+    struct attr_arg aa = {type, NULL, 0};
     CK_RV rv;
 
     return_val_if_fail(obj && out && len, CKR_ARGUMENTS_BAD);
     *out = NULL;
     *len = 0;
-    rv = p11_run(obj->tok, obj->is_private ? P11_SESSION_LOGIN : 0, NULL,
-                 obj, get_attr_fn, &aa);
+    rv = p11_run(obj->tok, obj->is_private ? P11_SESSION_LOGIN : 0, NULL, obj,
+                 get_attr_fn, &aa);
     if (rv != CKR_OK) {
         free(aa.val);
         return rv;
@@ -563,6 +560,48 @@ CK_RV p11_obj_destroy(p11_obj *obj, const p11_auth *auth)
     return_val_if_fail(obj != NULL, CKR_ARGUMENTS_BAD);
     return p11_run(obj->tok, P11_SESSION_RW | P11_SESSION_LOGIN, auth, obj,
                    destroy_fn, obj);
+}
+
+struct label_arg {
+    p11_obj *obj;
+    const char *label;
+};
+
+static CK_RV set_label_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
+{
+    struct label_arg *la = arg;
+    CK_ATTRIBUTE a = {CKA_LABEL, (void *)la->label, strlen(la->label)};
+    CK_RV rv = P11_C(s->tok->mod->funcs, C_SetAttributeValue, s->h, h, &a, 1);
+
+    if (rv != CKR_OK)
+        return p11_error_set(rv, "C_SetAttributeValue", s->tok,
+                             p11_obj_describe(la->obj), "setting CKA_LABEL");
+    return CKR_OK;
+}
+
+CK_RV p11_obj_set_label(p11_obj *obj, const p11_auth *auth, const char *label)
+{
+    struct label_arg la = {obj, label};
+    char *copy, *old;
+    CK_RV rv;
+
+    return_val_if_fail(obj && label, CKR_ARGUMENTS_BAD);
+    copy = strdup(label);
+    if (!copy)
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    rv = p11_run(obj->tok, P11_SESSION_RW | P11_SESSION_LOGIN, auth, obj,
+                 set_label_fn, &la);
+    if (rv != CKR_OK) {
+        free(copy);
+        return rv;
+    }
+    /* The cached label finds the object again after a token reset. */
+    pthread_mutex_lock(&obj->lock);
+    old = obj->label;
+    obj->label = copy;
+    pthread_mutex_unlock(&obj->lock);
+    free(old);
+    return CKR_OK;
 }
 
 bool p11_obj_same(p11_obj *a, p11_obj *b)

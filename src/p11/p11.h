@@ -16,21 +16,24 @@
  * Status codes: the layer speaks CK_RV.  Failures that have no PKCS#11 code
  * use these vendor-defined values; p11_rv_name() and p11_rv_text() know them.
  */
-#define P11_RV_BASE (CKR_VENDOR_DEFINED | 0x0CA000UL)
-#define P11_RV_URI_INVALID (P11_RV_BASE + 1)   /* URI does not parse */
-#define P11_RV_NO_TOKEN (P11_RV_BASE + 2)      /* no token matches */
-#define P11_RV_NO_OBJECT (P11_RV_BASE + 3)     /* no object matches */
-#define P11_RV_AMBIGUOUS (P11_RV_BASE + 4)     /* several match, one wanted */
-#define P11_RV_PIN_SOURCE (P11_RV_BASE + 5)    /* pin-source unusable */
-#define P11_RV_PIN_REFUSED (P11_RV_BASE + 6)   /* PIN refused before: not replayed */
-#define P11_RV_NO_PIN (P11_RV_BASE + 7)        /* login needed, no PIN available */
-#define P11_RV_BAD_INPUT (P11_RV_BASE + 8)     /* invalid argument (cert, key spec) */
-#define P11_RV_NO_MODULE (P11_RV_BASE + 9)     /* module cannot be loaded */
-#define P11_RV_NO_KEY_MATCH (P11_RV_BASE + 10) /* no key on the token for a cert */
-#define P11_RV_EXISTS (P11_RV_BASE + 11)       /* object with that id/label exists */
+#define P11_RV_BASE        (CKR_VENDOR_DEFINED | 0x0CA000UL)
+#define P11_RV_URI_INVALID (P11_RV_BASE + 1) /* URI does not parse */
+#define P11_RV_NO_TOKEN    (P11_RV_BASE + 2) /* no token matches */
+#define P11_RV_NO_OBJECT   (P11_RV_BASE + 3) /* no object matches */
+#define P11_RV_AMBIGUOUS   (P11_RV_BASE + 4) /* several match, one wanted */
+#define P11_RV_PIN_SOURCE  (P11_RV_BASE + 5) /* pin-source unusable */
+#define P11_RV_PIN_REFUSED                                                     \
+    (P11_RV_BASE + 6)                   /* PIN refused before: not replayed */
+#define P11_RV_NO_PIN (P11_RV_BASE + 7) /* login needed, no PIN available */
+#define P11_RV_BAD_INPUT                                                       \
+    (P11_RV_BASE + 8) /* invalid argument (cert, key spec) */
+#define P11_RV_NO_MODULE (P11_RV_BASE + 9) /* module cannot be loaded */
+#define P11_RV_NO_KEY_MATCH                                                    \
+    (P11_RV_BASE + 10)                   /* no key on the token for a cert */
+#define P11_RV_EXISTS (P11_RV_BASE + 11) /* object with that id/label exists */
 
-#define P11_MAX_PIN_LEN 256
-#define P11_MAX_ID_LEN 64
+#define P11_MAX_PIN_LEN   256
+#define P11_MAX_ID_LEN    64
 #define P11_MAX_LABEL_LEN 128
 
 typedef struct p11_ctx p11_ctx;
@@ -151,7 +154,7 @@ char *p11_uri_format(const p11_uri *uri);
 P11KitUri *p11_uri_get0_kit(const p11_uri *uri);
 
 /* Accessors (borrowed; NULL when absent). */
-const char *p11_uri_get0_label(const p11_uri *uri);   /* object= */
+const char *p11_uri_get0_label(const p11_uri *uri); /* object= */
 const unsigned char *p11_uri_get0_id(const p11_uri *uri, size_t *len);
 /* type= as CKO_*, or (CK_OBJECT_CLASS)-1 when absent. */
 CK_OBJECT_CLASS p11_uri_get_class(const p11_uri *uri);
@@ -203,8 +206,8 @@ CK_RV p11_token_find_one(p11_ctx *ctx, const p11_uri *uri,
 
 /* Token facts (borrowed, valid as long as the context). */
 const CK_TOKEN_INFO *p11_token_info(const p11_token *tok);
-const char *p11_token_label(const p11_token *tok);     /* trimmed */
-const char *p11_token_serial(const p11_token *tok);    /* trimmed */
+const char *p11_token_label(const p11_token *tok);  /* trimmed */
+const char *p11_token_serial(const p11_token *tok); /* trimmed */
 const char *p11_token_model(const p11_token *tok);
 const char *p11_token_manufacturer(const p11_token *tok);
 const char *p11_token_module_name(const p11_token *tok);
@@ -284,8 +287,8 @@ enum {
  * With P11_SESSION_LOGIN the token is logged in first.  Returns CKR_OK and
  * sets @out, or the error.
  */
-CK_RV p11_session_acquire(p11_token *tok, unsigned flags,
-                          const p11_auth *auth, p11_session **out) P11CA_WUR;
+CK_RV p11_session_acquire(p11_token *tok, unsigned flags, const p11_auth *auth,
+                          p11_session **out) P11CA_WUR;
 
 /*
  * p11_session_release - give @s back to the pool.  @rv is the result of
@@ -357,10 +360,10 @@ void p11_obj_unref(p11_obj *obj);
 
 p11_token *p11_obj_token(const p11_obj *obj);
 CK_OBJECT_CLASS p11_obj_class(const p11_obj *obj);
-CK_KEY_TYPE p11_obj_key_type(const p11_obj *obj);         /* keys only */
+CK_KEY_TYPE p11_obj_key_type(const p11_obj *obj);          /* keys only */
 CK_CERTIFICATE_TYPE p11_obj_cert_type(const p11_obj *obj); /* certs only */
 const unsigned char *p11_obj_id(const p11_obj *obj, size_t *len);
-const char *p11_obj_label(const p11_obj *obj);      /* "" when none */
+const char *p11_obj_label(const p11_obj *obj); /* "" when none */
 bool p11_obj_always_authenticate(const p11_obj *obj);
 
 /*
@@ -405,11 +408,19 @@ CK_RV p11_obj_key_info(p11_obj *obj, unsigned *bits, int *curve_nid) P11CA_WUR;
 struct evp_pkey_st;
 struct ossl_lib_ctx_st;
 CK_RV p11_obj_public_key(p11_obj *obj, struct ossl_lib_ctx_st *libctx,
-                         const char *propq,
-                         struct evp_pkey_st **out) P11CA_WUR;
+                         const char *propq, struct evp_pkey_st **out) P11CA_WUR;
 
 /* p11_obj_destroy - C_DestroyObject (logs in). */
 CK_RV p11_obj_destroy(p11_obj *obj, const p11_auth *auth) P11CA_WUR;
+
+/*
+ * p11_obj_set_label - C_SetAttributeValue of CKA_LABEL to @label (logs in;
+ * a read-write session).  On success the cached label follows, and a
+ * string p11_obj_label() returned before is no longer valid.  Returns
+ * CKR_OK or the error (CKR_ATTRIBUTE_READ_ONLY on tokens that refuse).
+ */
+CK_RV p11_obj_set_label(p11_obj *obj, const p11_auth *auth,
+                        const char *label) P11CA_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Key generation (keygen.c)                                           */
@@ -425,8 +436,8 @@ typedef enum p11_key_kind {
 
 typedef struct p11_key_spec {
     p11_key_kind kind;
-    unsigned bits;     /* RSA: 2048, 3072, 4096 */
-    int curve_nid;     /* EC: NID_X9_62_prime256v1, NID_secp384r1, ... */
+    unsigned bits; /* RSA: 2048, 3072, 4096 */
+    int curve_nid; /* EC: NID_X9_62_prime256v1, NID_secp384r1, ... */
     /* CKA_ALLOWED_MECHANISMS of the private key (none: not set). */
     CK_MECHANISM_TYPE allowed[P11_MAX_ALLOWED_MECHS];
     size_t n_allowed;
@@ -494,10 +505,9 @@ CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
  * already used by a key on the token (P11_RV_EXISTS) unless @session_only.
  * @pub/@priv (each may be NULL) get new references to the two objects.
  */
-CK_RV p11_keygen(p11_token *tok, const p11_auth *auth,
-                 const p11_key_spec *spec, const char *label,
-                 const unsigned char *id, size_t id_len, bool session_only,
-                 p11_obj **pub, p11_obj **priv) P11CA_WUR;
+CK_RV p11_keygen(p11_token *tok, const p11_auth *auth, const p11_key_spec *spec,
+                 const char *label, const unsigned char *id, size_t id_len,
+                 bool session_only, p11_obj **pub, p11_obj **priv) P11CA_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Certificates (cert.c)                                               */
@@ -513,8 +523,8 @@ CK_RV p11_keygen(p11_token *tok, const p11_auth *auth,
  */
 CK_RV p11_cert_import(p11_token *tok, const p11_auth *auth,
                       const unsigned char *der, size_t der_len,
-                      const char *label, const unsigned char *id,
-                      size_t id_len, bool authority, p11_obj **out) P11CA_WUR;
+                      const char *label, const unsigned char *id, size_t id_len,
+                      bool authority, p11_obj **out) P11CA_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Operations with a private key (ops.c)                               */

@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* p11ca enroll: options, PINs, the names of an enrollment (label, client
+ * ID, subject, profile), the report; the flows are in cmd_enroll_flow.c. */
+#include "config.h"
+
+#include "cmd_enroll.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+enum {
+    OPT_TOKEN = 1,
+    OPT_PROFILE,
+    OPT_SUBJECT,
+    OPT_CLIENT_ID,
+    OPT_TYPE,
+    OPT_LABEL,
+    OPT_CA,
+    OPT_DAYS,
+    OPT_WITH_CHAIN,
+    OPT_RESUME,
+    OPT_CLEANUP,
+    OPT_RENEW,
+    OPT_REKEY,
+    OPT_REMOVE_OLD,
+    OPT_CA_PIN_SOURCE,
+    OPT_CA_MODULE,
+};
+
+static int enr_opt(const struct cli_cmd *me, int o, struct enr_args *a);
+static int enr_args_check(const struct cli_cmd *me, struct enr_args *a);
+static int enr_prompt(const char *what, bool ctx_specific, char *pin,
+                      size_t max, void *arg);
+static int enr_open_token(struct enr *e);
+static int enr_names(struct enr *e);
+static void enr_report(struct enr *e);
+static void enr_free(struct enr *e);
+
+static int enr_opt(const struct cli_cmd *me, int o, struct enr_args *a)
+{
+    char *end = NULL;
+    unsigned long n;
+
+    switch (o) {
+    case OPT_TOKEN:
+        a->token = optarg;
+        break;
+    case OPT_PROFILE:
+        a->profile = optarg;
+        break;
+    case OPT_SUBJECT:
+        a->subject = optarg;
+        break;
+    case OPT_CLIENT_ID:
+        a->client_id = optarg;
+        break;
+    case OPT_TYPE:
+        a->type = optarg;
+        break;
+    case OPT_LABEL:
+        a->label = optarg;
+        break;
+    case OPT_CA:
+        a->dir = optarg;
+        break;
+    case OPT_WITH_CHAIN:
+        a->with_chain = true;
+        break;
+    case OPT_RESUME:
+        a->resume = true;
+        break;
+    case OPT_CLEANUP:
+        a->cleanup = true;
+        break;
+    case OPT_RENEW:
+        a->renew = true;
+        break;
+    case OPT_REKEY:
+        a->rekey = true;
+        break;
+    case OPT_REMOVE_OLD:
+        a->remove_old = true;
+        break;
+    case OPT_CA_PIN_SOURCE:
+        a->ca_pin_source = optarg;
+        break;
+    case OPT_CA_MODULE:
+        a->ca_module = optarg;
+        break;
+    case OPT_DAYS:
+        n = strtoul(optarg, &end, 10);
+        if (!*optarg || *end || optarg[0] == '-' || n == 0 || n > 36500)
+            return cli_usage_error(me, "--days: a number from 1 to 36500");
+        a->days = (unsigned)n;
+        break;
+    default:
+        return cli_usage_error(me, "bad option");
+    }
+    return P11CA_OK;
+}
+
+static int enr_args_check(const struct cli_cmd *me, struct enr_args *a)
+{
+    const char *env = getenv("P11CA_CA_DIR");
+
+    if (!a->dir && env && *env)
+        a->dir = env;
+    if (!a->token || !a->dir)
+        return cli_usage_error(me, "give --token URI and --ca DIR");
+    if (a->resume && a->cleanup)
+        return cli_usage_error(me, "--resume and --cleanup exclude each "
+                                   "other");
+    if (a->renew && a->rekey)
+        return cli_usage_error(me, "--renew and --rekey exclude each other");
+    if (a->renew && (a->resume || a->cleanup || a->type))
+        return cli_usage_error(me, "--renew keeps the key: no --type, "
+                                   "--resume or --cleanup");
+    if (a->remove_old && !a->rekey)
+        return cli_usage_error(me, "--remove-old goes with --rekey");
+    if (!a->renew && !a->rekey && !a->profile)
+        return cli_usage_error(me, "give --profile NAME (e.g. client)");
+    if (a->label && (!*a->label || strlen(a->label) > P11_MAX_LABEL_LEN - 16))
+        return cli_usage_error(me, "--label: 1 to %d bytes",
+                               P11_MAX_LABEL_LEN - 16);
+    if (a->client_id && !*a->client_id)
+        return cli_usage_error(me, "--client-id is empty");
+    return P11CA_OK;
+}
+
+/*
+ * The PIN prompt of the p11 layer.  The PIN typed is kept (secure heap)
+ * for the provider, which logs in on its own and asks again; the p11
+ * layer never replays it to C_Login once refused.
+ */
+static int enr_prompt(const char *what, bool ctx_specific, char *pin,
+                      size_t max, void *arg)
+{
+    struct enr *e = arg;
+    int n = cli_pin_prompt(what, ctx_specific, pin, max, NULL);
+
+    if (n >= 0 && e->pin && n <= P11_MAX_PIN_LEN) {
+        memcpy(e->pin, pin, (size_t)n);
+        e->pin_len = n;
+    }
+    return n;
+}
+
+int enr_store_pin(char *pin, size_t max, void *arg)
+{
+    struct enr *e = arg;
+    const char *src =
+        e->auth.pin_source ? e->auth.pin_source : e->cli->pin_source;
+    size_t n;
+
+    if (e->auth.pin_value) {
+        n = strlen(e->auth.pin_value);
+        if (n > max)
+            return -1;
+        memcpy(pin, e->auth.pin_value, n);
+        return (int)n;
+    }
+    if (src)
+        return p11_pin_read_file(src, pin, max);
+    if (e->pin_len >= 0 && (size_t)e->pin_len <= max) {
+        memcpy(pin, e->pin, (size_t)e->pin_len);
+        return e->pin_len;
+    }
+    return enr_prompt(p11_token_describe(e->tok), false, pin, max, e);
+}
+
+/* The user's token, logged in: a wrong PIN stops everything here. */
+static int enr_open_token(struct enr *e)
+{
+    int rc = cli_parse_uri(e->a.token, &e->turi);
+    CK_RV rv;
+
+    if (rc != P11CA_OK)
+        return rc;
+    if (!cli_p11(e->cli))
+        return P11CA_E_NOMEM;
+    p11_auth_from_uri(&e->auth, e->turi);
+    e->auth.prompt = enr_prompt;
+    e->auth.prompt_arg = e;
+    rv = p11_token_find_one(e->cli->p11, e->turi, &e->tok);
+    if (rv != CKR_OK)
+        return cli_fail(rv, "enroll: the user's token");
+    rv = p11_token_login(e->tok, &e->auth);
+    if (rv != CKR_OK)
+        return cli_fail(rv, "enroll: logging in to the user's token");
+    return P11CA_OK;
+}
+
+/* The first CN of @n into @buf; false when there is none. */
+static bool name_cn(const X509_NAME *n, char *buf, size_t len)
+{
+    return n && X509_NAME_get_text_by_NID(n, NID_commonName, buf, (int)len) > 0;
+}
+
+/* Label, client ID and subject from the options (renewals: see
+ * enr_names_from for what the old certificate adds). */
+static int enr_names(struct enr *e)
+{
+    const char *obj = p11_uri_get0_label(e->turi);
+    char cn[256] = "", subj[300];
+    int rc = P11CA_OK;
+
+    if (e->a.subject)
+        rc = enroll_name_parse(e->a.subject, &e->subject);
+    if (rc != P11CA_OK)
+        return cli_error(rc, "enroll: --subject: %s", p11ca_err_message());
+    name_cn(e->subject, cn, sizeof(cn));
+    snprintf(e->client_id, sizeof(e->client_id), "%s",
+             e->a.client_id ? e->a.client_id : cn);
+    snprintf(e->label, sizeof(e->label), "%s",
+             e->a.label ? e->a.label
+             : obj      ? obj
+                        : e->client_id);
+    if (!e->label[0])
+        return cli_usage_error(&cli_enroll_cmds[0],
+                               "give --subject /CN=.., --client-id or "
+                               "--label");
+    if (strlen(e->label) > P11_MAX_LABEL_LEN - 16)
+        return cli_usage_error(&cli_enroll_cmds[0],
+                               "the label \"%s\" is longer than %d bytes: "
+                               "give a shorter --label",
+                               e->label, P11_MAX_LABEL_LEN - 16);
+    if (e->a.renew || e->a.rekey)
+        return P11CA_OK;
+    if (!e->client_id[0])
+        return cli_usage_error(&cli_enroll_cmds[0],
+                               "give --client-id, or --subject with a CN");
+    snprintf(subj, sizeof(subj), "/CN=%s", e->client_id);
+    if (!e->subject && enroll_name_parse(subj, &e->subject) != P11CA_OK)
+        return cli_error(P11CA_E_INPUT, "enroll: %s", p11ca_err_message());
+    e->profile = strdup(e->a.profile);
+    return e->profile ? P11CA_OK : cli_error(P11CA_E_NOMEM, "out of memory");
+}
+
+int enr_names_from(struct enr *e, X509 *x)
+{
+    char serial[64], cn[256] = "";
+    reg_cert rec = {0};
+    int rc;
+
+    rc = enroll_get(e->is, enr_serial(x, serial, sizeof(serial)), &rec);
+    if (rc == P11CA_OK)
+        snprintf(e->old_serial, sizeof(e->old_serial), "%s", rec.serial);
+    else if (rc != P11CA_E_NOTFOUND)
+        return cli_error(rc, "enroll: %s", p11ca_err_message());
+    else
+        fprintf(stderr,
+                "p11ca: note: certificate %s is unknown to %s: the "
+                "new one will not be linked to it\n",
+                serial, enroll_issuer_name(e->is));
+    name_cn(X509_get_subject_name(x), cn, sizeof(cn));
+    if (!e->a.client_id)
+        snprintf(e->client_id, sizeof(e->client_id), "%s",
+                 rc == P11CA_OK && rec.client_id ? rec.client_id : cn);
+    if (!e->subject)
+        e->subject = X509_NAME_dup(X509_get_subject_name(x));
+    if (!e->profile)
+        e->profile = e->a.profile                    ? strdup(e->a.profile)
+                     : rc == P11CA_OK && rec.profile ? strdup(rec.profile)
+                                                     : NULL;
+    reg_cert_clear(&rec);
+    if (!e->subject)
+        return cli_error(P11CA_E_NOMEM, "out of memory");
+    if (!e->profile)
+        return cli_usage_error(&cli_enroll_cmds[0],
+                               "give --profile: the registry does not know "
+                               "the certificate being replaced");
+    return P11CA_OK;
+}
+
+/* --type, else the profile's first key type. */
+int enr_key_type(struct enr *e)
+{
+    int rc = P11CA_OK;
+
+    if (e->a.type && p11_key_spec_parse(e->a.type, &e->spec) != CKR_OK)
+        return cli_fail(p11_error_rv(), "enroll: --type");
+    e->spec_given = e->a.type != NULL;
+    if (!e->a.type && e->profile)
+        rc = enroll_default_key(e->is, e->profile, &e->spec);
+    if (rc != P11CA_OK)
+        return cli_error(rc, "enroll: %s", p11ca_err_message());
+    return P11CA_OK;
+}
+
+static json_t *report_json(struct enr *e, const char *id, const char *subj,
+                           const char *key_uri, const char *cert_uri,
+                           const char *until, const char *kdesc)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, "
+        "s:s?, s:s?, s:b, s:i, s:s}",
+        "action", e->action, "token", p11_token_label(e->tok), "label",
+        e->label, "id", id ? id : "", "key", kdesc, "serial", e->serial,
+        "subject", subj ? subj : "", "client_id", e->client_id, "profile",
+        e->profile, "replaces", e->old_serial[0] ? e->old_serial : NULL,
+        "key_uri", key_uri, "cert_uri", cert_uri, "reused", e->reused,
+        "chain_written", e->chain_written, "not_after", until);
+}
+
+static void enr_report(struct enr *e)
+{
+    size_t id_len = 0;
+    const unsigned char *idb = p11_obj_id(e->key, &id_len);
+    char *id = cli_hex(idb, id_len), *subj = enr_subject(e->cert);
+    char *key_uri = p11_obj_uri(e->key);
+    char *cert_uri = e->cert_obj ? p11_obj_uri(e->cert_obj) : NULL;
+    char until[64], kdesc[64];
+
+    enr_time(X509_get0_notAfter(e->cert), until, sizeof(until));
+    enr_key_desc(e->key, kdesc, sizeof(kdesc));
+    if (e->cli->json) {
+        (void)cli_json_print(
+            report_json(e, id, subj, key_uri, cert_uri, until, kdesc));
+    } else {
+        printf("%s \"%s\" on %s: %s key (id %s), certificate %s for %s "
+               "(client ID %s, profile %s) valid until %s, from %s\n",
+               e->action, e->label, p11_token_describe(e->tok), kdesc,
+               id ? id : "", e->serial, subj ? subj : "", e->client_id,
+               e->profile, until, enroll_issuer_name(e->is));
+        if (e->old_serial[0])
+            printf("  replaces:    %s\n", e->old_serial);
+        if (e->reused)
+            printf("  (issued before the enrollment was interrupted: no new "
+                   "certificate)\n");
+        printf("  key:         %s\n  certificate: %s\n", key_uri ? key_uri : "",
+               cert_uri ? cert_uri : "");
+        if (e->a.with_chain)
+            printf("  CA certificates written: %d\n", e->chain_written);
+    }
+    free(id);
+    free(subj);
+    free(key_uri);
+    free(cert_uri);
+}
+
+static void enr_free(struct enr *e)
+{
+    enr_pair_clear(&e->cur);
+    enr_pair_clear(&e->pend);
+    p11_obj_unref(e->key);
+    p11_obj_unref(e->cert_obj);
+    X509_free(e->cert);
+    X509_NAME_free(e->subject);
+    free(e->profile);
+    enroll_issuer_free(e->is);
+    p11_uri_free(e->turi);
+    OPENSSL_secure_clear_free(e->pin, P11_MAX_PIN_LEN + 1);
+}
+
+static int enr_run(struct enr *e)
+{
+    int rc;
+
+    /* The provider that signs the CSR reads this from the environment. */
+    if (e->cli->single_session && setenv("P11CA_SINGLE_SESSION", "yes", 1))
+        return cli_error(P11CA_E_NOMEM, "out of memory");
+    rc = enroll_issuer_local(e->a.dir,
+                             e->a.ca_module ? e->a.ca_module : e->cli->module,
+                             e->a.ca_pin_source, &e->is);
+    if (rc != P11CA_OK)
+        return cli_error(rc, "enroll: %s", p11ca_err_message());
+    rc = enr_open_token(e);
+    if (rc == P11CA_OK)
+        rc = enr_names(e);
+    if (rc == P11CA_OK && !e->a.renew && !e->a.rekey)
+        rc = enr_key_type(e);
+    if (rc == P11CA_OK && e->a.renew)
+        rc = enr_flow_renew(e);
+    else if (rc == P11CA_OK && e->a.rekey)
+        rc = enr_flow_rekey(e);
+    else if (rc == P11CA_OK)
+        rc = enr_flow_enroll(e);
+    if (rc == P11CA_OK)
+        enr_report(e);
+    return rc;
+}
+
+static int cmd_enroll(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"profile", required_argument, NULL, OPT_PROFILE},
+        {"subject", required_argument, NULL, OPT_SUBJECT},
+        {"client-id", required_argument, NULL, OPT_CLIENT_ID},
+        {"type", required_argument, NULL, OPT_TYPE},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"dir", required_argument, NULL, OPT_CA},
+        {"days", required_argument, NULL, OPT_DAYS},
+        {"with-chain", no_argument, NULL, OPT_WITH_CHAIN},
+        {"resume", no_argument, NULL, OPT_RESUME},
+        {"cleanup", no_argument, NULL, OPT_CLEANUP},
+        {"renew", no_argument, NULL, OPT_RENEW},
+        {"rekey", no_argument, NULL, OPT_REKEY},
+        {"remove-old", no_argument, NULL, OPT_REMOVE_OLD},
+        {"ca-pin-source", required_argument, NULL, OPT_CA_PIN_SOURCE},
+        {"ca-module", required_argument, NULL, OPT_CA_MODULE},
+        {0},
+    };
+    const struct cli_cmd *me = &cli_enroll_cmds[0];
+    struct enr e = {.cli = cli, .pin_len = -1};
+    int o, rc;
+
+    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
+        if (o == 'h')
+            return cli_help(me);
+        rc = enr_opt(me, o, &e.a);
+        if (rc != P11CA_OK)
+            return rc;
+    }
+    if (optind < argc)
+        return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
+    rc = enr_args_check(me, &e.a);
+    if (rc != P11CA_OK)
+        return rc;
+    e.pin = OPENSSL_secure_zalloc(P11_MAX_PIN_LEN + 1);
+    rc = e.pin ? enr_run(&e) : cli_error(P11CA_E_NOMEM, "out of memory");
+    enr_free(&e);
+    return rc;
+}
+
+const struct cli_cmd cli_enroll_cmds[] = {
+    {"enroll", NULL,
+     "--token URI --ca DIR --profile NAME [--subject /CN=..] [--client-id ID] "
+     "[--type TYPE] [--label LABEL] [--days N] [--with-chain] [--resume | "
+     "--cleanup] [--renew | --rekey [--remove-old]]",
+     "Enroll a smartcard or token: generate the key pair ON the token "
+     "(sensitive, never extractable), sign a CSR with it through the p11ca "
+     "provider, have the CA in DIR check, sign and record the certificate, "
+     "verify that it carries the token's public key, and write it to the "
+     "token with the key's CKA_ID and label (what OpenSSL, GnuTLS and NSS "
+     "look for). An enrollment that did not finish (a key labelled LABEL "
+     "without a certificate) is reported and refused (exit 2) until it is "
+     "finished with --resume or removed with --cleanup. --renew gets a new "
+     "certificate for the same key; --rekey a new key and certificate. "
+     "Both link the new certificate to the old one in the registry, write "
+     "the new one before removing the old and move the client ID to it. "
+     "After a lost card, revoke its certificate (p11ca cert revoke "
+     "--client-id ID) and enroll a new card.",
+     "--token URI\tthe user's token (pkcs11:token=..); pin-source= in it, "
+     "--pin-source or a prompt gives its PIN\n"
+     "--ca DIR\tthe CA directory (default $P11CA_CA_DIR; --dir too)\n"
+     "--profile NAME\tthe CA's profile (client); renewals default to the "
+     "old certificate's\n"
+     "--subject /CN=..\tthe subject (default /CN=CLIENT-ID; renewals: the "
+     "old certificate's)\n"
+     "--client-id ID\tthe registry's client ID (default: the CN)\n"
+     "--type TYPE\tec:P-256, rsa:2048, ed25519, ... (default: the first "
+     "key_types entry of the profile, else ec:P-256)\n"
+     "--label LABEL\tlabel of the key and certificate (default: object= of "
+     "the URI, else the client ID)\n"
+     "--days N\tvalidity (default: the profile's default_days)\n"
+     "--with-chain\talso write the CA certificates (CKA_CERTIFICATE_CATEGORY "
+     "authority), unless the token has them\n"
+     "--resume\tfinish an enrollment that stopped after the key was made: "
+     "the certificate the CA issued for that key, else a new one\n"
+     "--cleanup\tdelete the key of an unfinished enrollment (revoking what "
+     "was issued for it) and enroll afresh\n"
+     "--renew\ta new certificate for the enrolled key\n"
+     "--rekey\ta new key and certificate; the old objects stay on the token "
+     "(relabelled LABEL.old-SERIAL) unless --remove-old\n"
+     "--remove-old\twith --rekey: delete the old key and certificate once "
+     "the new certificate is on the token\n"
+     "--ca-pin-source FILE\tthe PIN of the CA key (default: pin_source of "
+     "ca.cnf)\n"
+     "--ca-module PATH\tPKCS#11 module of the CA key (default: --module)",
+     cmd_enroll},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
