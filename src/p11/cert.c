@@ -57,7 +57,8 @@ static size_t key_probes(EVP_PKEY *pk, struct key_probe *p)
         rawlen = (size_t)BN_num_bytes(bn);
         raw = OPENSSL_malloc(rawlen);
         if (raw && BN_bn2bin(bn, raw) > 0) {
-            p[n++] = (struct key_probe){ CKO_PUBLIC_KEY, CKA_MODULUS, raw, rawlen };
+            p[n++] =
+                (struct key_probe){CKO_PUBLIC_KEY, CKA_MODULUS, raw, rawlen};
             p[n] = p[n - 1];
             p[n].cls = CKO_PRIVATE_KEY;
             p[n].val = OPENSSL_memdup(raw, rawlen);
@@ -86,7 +87,7 @@ static size_t key_probes(EVP_PKEY *pk, struct key_probe *p)
         p[n].type = CKA_EC_POINT;
         n++;
     }
-    p[n++] = (struct key_probe){ CKO_PUBLIC_KEY, CKA_EC_POINT, raw, rawlen };
+    p[n++] = (struct key_probe){CKO_PUBLIC_KEY, CKA_EC_POINT, raw, rawlen};
     return n;
 }
 
@@ -114,8 +115,8 @@ static CK_RV match_key(p11_session *s, X509 *x, p11_obj **key)
         CK_OBJECT_HANDLE *hs = NULL;
         CK_ULONG cnt = 0;
         CK_ATTRIBUTE q[2] = {
-            { CKA_CLASS, &p[i].cls, sizeof(p[i].cls) },
-            { p[i].type, p[i].val, p[i].len },
+            {CKA_CLASS, &p[i].cls, sizeof(p[i].cls)},
+            {p[i].type, p[i].val, p[i].len},
         };
         rv = p11_find_handles(s, q, 2, &hs, &cnt);
         if (rv == CKR_OK && cnt > 0)
@@ -132,8 +133,8 @@ static CK_RV check_absent(p11_session *s, const struct import_arg *ia)
 {
     CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
     CK_ATTRIBUTE q[2] = {
-        { CKA_CLASS, &cls, sizeof(cls) },
-        { CKA_VALUE, (void *)ia->der, ia->der_len },
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_VALUE, (void *)ia->der, ia->der_len},
     };
     CK_OBJECT_HANDLE *hs = NULL;
     CK_ULONG n = 0;
@@ -189,19 +190,22 @@ static CK_RV import_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
         if (key && !label && key->label[0])
             label = key->label;
     }
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype) };
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_TOKEN, &t, sizeof(t) };
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_PRIVATE, &fls, sizeof(fls) };
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_SUBJECT, cf.subject, (CK_ULONG)cf.subject_len };
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_ISSUER, cf.issuer, (CK_ULONG)cf.issuer_len };
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_SERIAL_NUMBER, cf.serial, (CK_ULONG)cf.serial_len };
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_VALUE, (void *)ia->der, ia->der_len };
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_CERTIFICATE_CATEGORY, &category, sizeof(category) };
+    tmpl[n++] = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof(cls)};
+    tmpl[n++] = (CK_ATTRIBUTE){CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype)};
+    tmpl[n++] = (CK_ATTRIBUTE){CKA_TOKEN, &t, sizeof(t)};
+    tmpl[n++] = (CK_ATTRIBUTE){CKA_PRIVATE, &fls, sizeof(fls)};
+    tmpl[n++] =
+        (CK_ATTRIBUTE){CKA_SUBJECT, cf.subject, (CK_ULONG)cf.subject_len};
+    tmpl[n++] = (CK_ATTRIBUTE){CKA_ISSUER, cf.issuer, (CK_ULONG)cf.issuer_len};
+    tmpl[n++] =
+        (CK_ATTRIBUTE){CKA_SERIAL_NUMBER, cf.serial, (CK_ULONG)cf.serial_len};
+    tmpl[n++] = (CK_ATTRIBUTE){CKA_VALUE, (void *)ia->der, ia->der_len};
+    tmpl[n++] =
+        (CK_ATTRIBUTE){CKA_CERTIFICATE_CATEGORY, &category, sizeof(category)};
     if (id_len)
-        tmpl[n++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, id_len };
+        tmpl[n++] = (CK_ATTRIBUTE){CKA_ID, (void *)id, id_len};
     if (label && *label)
-        tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
+        tmpl[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
     rv = P11_C(f, C_CreateObject, s->h, tmpl, n, &h);
     if (rv != CKR_OK) {
         p11_error_set(rv, "C_CreateObject", s->tok, NULL,
@@ -217,10 +221,10 @@ out:
 
 CK_RV p11_cert_import(p11_token *tok, const p11_auth *auth,
                       const unsigned char *der, size_t der_len,
-                      const char *label, const unsigned char *id,
-                      size_t id_len, bool authority, p11_obj **out)
+                      const char *label, const unsigned char *id, size_t id_len,
+                      bool authority, p11_obj **out)
 {
-    struct import_arg ia = { 0 };
+    struct import_arg ia = {0};
     const unsigned char *p = der;
     CK_RV rv;
 
@@ -239,8 +243,8 @@ CK_RV p11_cert_import(p11_token *tok, const p11_auth *auth,
     ia.id = id;
     ia.id_len = id ? id_len : 0;
     ia.authority = authority;
-    rv = p11_run(tok, P11_SESSION_RW | P11_SESSION_LOGIN, auth, NULL,
-                 import_fn, &ia);
+    rv = p11_run(tok, P11_SESSION_RW | P11_SESSION_LOGIN, auth, NULL, import_fn,
+                 &ia);
     X509_free(ia.x);
     if (rv == CKR_OK && out)
         *out = ia.out;

@@ -13,19 +13,19 @@
 
 struct p11_module {
     CK_FUNCTION_LIST *funcs;
-    char *name;      /* p11-kit module name, or the path */
-    char *path;      /* file name */
-    char *real;      /* realpath() of the file, for comparisons */
-    CK_INFO info;    /* C_GetInfo, read at load */
+    char *name;   /* p11-kit module name, or the path */
+    char *path;   /* file name */
+    char *real;   /* realpath() of the file, for comparisons */
+    CK_INFO info; /* C_GetInfo, read at load */
     bool has_info;
-    bool by_path;    /* loaded with p11_kit_module_load */
+    bool by_path; /* loaded with p11_kit_module_load */
 };
 
 struct p11_session {
     p11_token *tok;
     CK_SESSION_HANDLE h;
     bool rw;
-    bool broken; /* an operation was left open: close, do not pool */
+    bool broken;       /* an operation was left open: close, do not pool */
     unsigned long gen; /* token generation when opened */
     struct p11_session *next;
 };
@@ -58,7 +58,7 @@ struct p11_token {
     /* Login: @login_lock serialises C_Login; never held by the pool. */
     pthread_mutex_t login_lock;
     _Atomic bool logged_in;
-    char *pin;        /* secure heap; the PIN that worked last */
+    char *pin; /* secure heap; the PIN that worked last */
     size_t pin_len;
     unsigned char refused[32]; /* salted hash of the last refused PIN */
     bool has_refused;
@@ -98,10 +98,10 @@ struct p11_obj {
     _Atomic int refs;
     p11_token *tok;
     CK_OBJECT_CLASS cls;
-    CK_ULONG subtype; /* key type or certificate type */
+    CK_ULONG subtype;  /* key type or certificate type */
     unsigned char *id; /* CKA_ID (may be empty) */
     size_t id_len;
-    char *label;       /* CKA_LABEL, "" when none */
+    char *label; /* CKA_LABEL, "" when none */
     bool is_private;
     bool always_auth;
     /* Cached handle and the token generation it belongs to. */
@@ -114,7 +114,7 @@ struct p11_obj {
  * P11_C(funcs, C_Name, args...) - call a module function and, at debug
  * level, log its name and result (never its arguments: they may hold a PIN).
  */
-#define P11_C(f, fn, ...) \
+#define P11_C(f, fn, ...)                                                      \
     p11_trace_rv(#fn, (f)->fn(__VA_ARGS__), __FILE__, __LINE__, __func__)
 
 static inline CK_RV p11_trace_rv(const char *fn, CK_RV rv, const char *file,
@@ -151,8 +151,8 @@ bool p11_token_needs_login(const p11_token *tok);
 /* object.c */
 CK_RV p11_obj_handle(p11_obj *obj, p11_session *s, CK_OBJECT_HANDLE *h);
 void p11_obj_invalidate(p11_obj *obj);
-CK_RV p11_obj_from_handle(p11_token *tok, p11_session *s,
-                          CK_OBJECT_HANDLE h, p11_obj **out);
+CK_RV p11_obj_from_handle(p11_token *tok, p11_session *s, CK_OBJECT_HANDLE h,
+                          p11_obj **out);
 CK_RV p11_find_handles(p11_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                        CK_OBJECT_HANDLE **out, CK_ULONG *count);
 

@@ -17,9 +17,11 @@ static const struct {
     int nid;
     const char *display;
 } curves[] = {
-    { { "P-256", "prime256v1", "secp256r1", NULL }, NID_X9_62_prime256v1, "ec:P-256" },
-    { { "P-384", "secp384r1", NULL, NULL }, NID_secp384r1, "ec:P-384" },
-    { { "P-521", "secp521r1", NULL, NULL }, NID_secp521r1, "ec:P-521" },
+    {{"P-256", "prime256v1", "secp256r1", NULL},
+     NID_X9_62_prime256v1,
+     "ec:P-256"},
+    {{"P-384", "secp384r1", NULL, NULL}, NID_secp384r1, "ec:P-384"},
+    {{"P-521", "secp521r1", NULL, NULL}, NID_secp521r1, "ec:P-521"},
 };
 
 static CK_RV bad_spec(const char *str)
@@ -54,7 +56,8 @@ CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec)
         if (bits != 2048 && bits != 3072 && bits != 4096)
             return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
                                  "RSA keys of %lu bits are not supported: "
-                                 "use 2048, 3072 or 4096", bits);
+                                 "use 2048, 3072 or 4096",
+                                 bits);
         spec->kind = P11_KEY_RSA;
         spec->bits = (unsigned)bits;
         return CKR_OK;
@@ -99,8 +102,7 @@ const char *p11_key_spec_name(const p11_key_spec *spec)
 }
 
 /* DER of the curve's OID, for CKA_EC_PARAMS. */
-static CK_RV curve_params(int nid, unsigned char *buf, size_t max,
-                          size_t *len)
+static CK_RV curve_params(int nid, unsigned char *buf, size_t max, size_t *len)
 {
     ASN1_OBJECT *obj = OBJ_nid2obj(nid);
     unsigned char *p = buf;
@@ -114,8 +116,8 @@ static CK_RV curve_params(int nid, unsigned char *buf, size_t max,
     return CKR_OK;
 }
 
-#define ADD(arr, cnt, typ, ptr, size) \
-    ((arr)[(cnt)++] = (CK_ATTRIBUTE){ (typ), (void *)(ptr), (size) })
+#define ADD(arr, cnt, typ, ptr, size)                                          \
+    ((arr)[(cnt)++] = (CK_ATTRIBUTE){(typ), (void *)(ptr), (size)})
 
 CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
                            const unsigned char *id, size_t id_len,
@@ -234,9 +236,9 @@ static CK_RV check_unique(p11_session *s, const p11_keygen_tmpl *t)
     CK_RV rv;
     char hex[40];
 
-    q[0] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+    q[0] = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof(cls)};
     if (t->id_len) {
-        q[1] = (CK_ATTRIBUTE){ CKA_ID, (void *)t->id, t->id_len };
+        q[1] = (CK_ATTRIBUTE){CKA_ID, (void *)t->id, t->id_len};
         rv = p11_find_handles(s, q, 2, &hs, &n);
         free(hs);
         if (rv != CKR_OK)
@@ -247,8 +249,7 @@ static CK_RV check_unique(p11_session *s, const p11_keygen_tmpl *t)
                                  p11_hex(t->id, t->id_len, hex, sizeof(hex)));
     }
     if (t->label[0]) {
-        q[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)t->label,
-                               strlen(t->label) };
+        q[1] = (CK_ATTRIBUTE){CKA_LABEL, (void *)t->label, strlen(t->label)};
         rv = p11_find_handles(s, q, 2, &hs, &n);
         free(hs);
         if (rv != CKR_OK)
@@ -275,14 +276,13 @@ static CK_RV keygen_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
             return rv;
     }
     rv = P11_C(f, C_GenerateKeyPair, s->h, &t->mech, t->pub, t->n_pub, t->priv,
-                              t->n_priv, &hpub, &hpriv);
+               t->n_priv, &hpub, &hpriv);
     if (rv != CKR_OK)
-        return p11_error_set(rv, "C_GenerateKeyPair", s->tok, NULL, "%s key",
-                             t->mech.mechanism == CKM_RSA_PKCS_KEY_PAIR_GEN
-                                 ? "RSA"
-                             : t->mech.mechanism == CKM_EC_KEY_PAIR_GEN
-                                 ? "EC"
-                                 : "Ed25519");
+        return p11_error_set(
+            rv, "C_GenerateKeyPair", s->tok, NULL, "%s key",
+            t->mech.mechanism == CKM_RSA_PKCS_KEY_PAIR_GEN ? "RSA"
+            : t->mech.mechanism == CKM_EC_KEY_PAIR_GEN     ? "EC"
+                                                           : "Ed25519");
     rv = p11_obj_from_handle(s->tok, s, hpub, &ka->pub);
     if (rv == CKR_OK)
         rv = p11_obj_from_handle(s->tok, s, hpriv, &ka->priv);
@@ -296,12 +296,11 @@ static CK_RV keygen_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
     return rv;
 }
 
-CK_RV p11_keygen(p11_token *tok, const p11_auth *auth,
-                 const p11_key_spec *spec, const char *label,
-                 const unsigned char *id, size_t id_len, bool session_only,
-                 p11_obj **pub, p11_obj **priv)
+CK_RV p11_keygen(p11_token *tok, const p11_auth *auth, const p11_key_spec *spec,
+                 const char *label, const unsigned char *id, size_t id_len,
+                 bool session_only, p11_obj **pub, p11_obj **priv)
 {
-    struct keygen_arg ka = { 0 };
+    struct keygen_arg ka = {0};
     p11_keygen_tmpl *t = NULL;
     unsigned char rid[20];
     CK_RV rv;
@@ -326,8 +325,8 @@ CK_RV p11_keygen(p11_token *tok, const p11_auth *auth,
         goto out;
     ka.t = t;
     ka.session_only = session_only;
-    rv = p11_run(tok, P11_SESSION_RW | P11_SESSION_LOGIN, auth, NULL,
-                 keygen_fn, &ka);
+    rv = p11_run(tok, P11_SESSION_RW | P11_SESSION_LOGIN, auth, NULL, keygen_fn,
+                 &ka);
     if (rv != CKR_OK)
         goto out;
     LOG_DBG(P11, "generated %s key pair on %s", p11_key_spec_name(spec),
@@ -436,17 +435,33 @@ static const struct {
     CK_MECHANISM_TYPE mech;
     const char *name;
 } mechs[] = {
-#define M(x) { x, #x }
-    M(CKM_RSA_PKCS), M(CKM_RSA_X_509), M(CKM_RSA_PKCS_OAEP),
-    M(CKM_RSA_PKCS_PSS), M(CKM_SHA1_RSA_PKCS), M(CKM_SHA224_RSA_PKCS),
-    M(CKM_SHA256_RSA_PKCS), M(CKM_SHA384_RSA_PKCS), M(CKM_SHA512_RSA_PKCS),
-    M(CKM_SHA1_RSA_PKCS_PSS), M(CKM_SHA224_RSA_PKCS_PSS),
-    M(CKM_SHA256_RSA_PKCS_PSS), M(CKM_SHA384_RSA_PKCS_PSS),
-    M(CKM_SHA512_RSA_PKCS_PSS), M(CKM_ECDSA), M(CKM_ECDSA_SHA1),
-    { 0x1043UL, "CKM_ECDSA_SHA224" }, { 0x1044UL, "CKM_ECDSA_SHA256" },
-    { 0x1045UL, "CKM_ECDSA_SHA384" }, { 0x1046UL, "CKM_ECDSA_SHA512" },
-    M(CKM_ECDH1_DERIVE), M(CKM_ECDH1_COFACTOR_DERIVE),
-    { 0x1057UL, "CKM_EDDSA" },
+#define M(x)                                                                   \
+    {                                                                          \
+        x, #x                                                                  \
+    }
+    M(CKM_RSA_PKCS),
+    M(CKM_RSA_X_509),
+    M(CKM_RSA_PKCS_OAEP),
+    M(CKM_RSA_PKCS_PSS),
+    M(CKM_SHA1_RSA_PKCS),
+    M(CKM_SHA224_RSA_PKCS),
+    M(CKM_SHA256_RSA_PKCS),
+    M(CKM_SHA384_RSA_PKCS),
+    M(CKM_SHA512_RSA_PKCS),
+    M(CKM_SHA1_RSA_PKCS_PSS),
+    M(CKM_SHA224_RSA_PKCS_PSS),
+    M(CKM_SHA256_RSA_PKCS_PSS),
+    M(CKM_SHA384_RSA_PKCS_PSS),
+    M(CKM_SHA512_RSA_PKCS_PSS),
+    M(CKM_ECDSA),
+    M(CKM_ECDSA_SHA1),
+    {0x1043UL, "CKM_ECDSA_SHA224"},
+    {0x1044UL, "CKM_ECDSA_SHA256"},
+    {0x1045UL, "CKM_ECDSA_SHA384"},
+    {0x1046UL, "CKM_ECDSA_SHA512"},
+    M(CKM_ECDH1_DERIVE),
+    M(CKM_ECDH1_COFACTOR_DERIVE),
+    {0x1057UL, "CKM_EDDSA"},
 #undef M
 };
 

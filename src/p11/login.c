@@ -187,9 +187,8 @@ static CK_RV do_login(p11_session *s, CK_USER_TYPE user, struct pin *pin,
                                  NULL);
     }
     rv = P11_C(tok->mod->funcs, C_Login, s->h, user,
-                                  pin->origin == PIN_PAD ? NULL
-                                                         : (CK_UTF8CHAR *)pin->buf,
-                                  pin->origin == PIN_PAD ? 0 : pin->len);
+               pin->origin == PIN_PAD ? NULL : (CK_UTF8CHAR *)pin->buf,
+               pin->origin == PIN_PAD ? 0 : pin->len);
     if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
         if (pin->origin != PIN_PAD && user == CKU_USER)
             cache_pin(tok, pin);

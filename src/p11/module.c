@@ -69,8 +69,8 @@ void p11_ctx_free(p11_ctx *ctx)
         return;
     p11_fork_unregister(ctx);
     /* In a forked child the parent's sessions are not ours to close. */
-    same_process = ctx->pid == getpid()
-                   && ctx->fork_gen == atomic_load(&p11_fork_gen);
+    same_process =
+        ctx->pid == getpid() && ctx->fork_gen == atomic_load(&p11_fork_gen);
     for (size_t i = 0; i < ctx->n_tokens; i++) {
         /* Sessions are not closed when the module may be gone already. */
         if (!same_process || ctx->no_finalize)
@@ -159,8 +159,7 @@ static CK_RV load_path_locked(p11_ctx *ctx, const char *path,
     rv = p11_kit_module_initialize(funcs);
     if (rv != CKR_OK) {
         p11_kit_module_release(funcs);
-        return p11_error_set(rv, "C_Initialize", NULL, NULL, "module %s",
-                             path);
+        return p11_error_set(rv, "C_Initialize", NULL, NULL, "module %s", path);
     }
     rv = add_module(ctx, funcs, true, out);
     if (rv != CKR_OK) {
@@ -180,8 +179,8 @@ static CK_RV load_locked(p11_ctx *ctx)
 
     kit = p11_kit_modules_load_and_initialize(0);
     if (!kit)
-        return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules",
-                             NULL, NULL, "%s", p11_kit_message());
+        return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules", NULL,
+                             NULL, "%s", p11_kit_message());
     for (size_t i = 0; kit[i]; i++) {
         rv = add_module(ctx, kit[i], false, NULL);
         if (rv != CKR_OK) {
@@ -191,8 +190,8 @@ static CK_RV load_locked(p11_ctx *ctx)
     }
     ctx->kit_modules = kit;
     if (ctx->n_mods == 0)
-        return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules",
-                             NULL, NULL,
+        return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules", NULL,
+                             NULL,
                              "no module is registered with p11-kit; name one "
                              "with --module or P11CA_MODULE");
     return CKR_OK;
@@ -213,8 +212,8 @@ static CK_RV reinit_after_fork_locked(p11_ctx *ctx)
     for (size_t i = 0; i < ctx->n_mods; i++) {
         rv = p11_kit_module_initialize(ctx->mods[i].funcs);
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-            LOG_DBG(P11, "C_Initialize of %s after fork: %s",
-                    ctx->mods[i].name, p11_rv_name(rv));
+            LOG_DBG(P11, "C_Initialize of %s after fork: %s", ctx->mods[i].name,
+                    p11_rv_name(rv));
     }
     ctx->pid = getpid();
     ctx->fork_gen = atomic_load(&p11_fork_gen);
@@ -360,8 +359,7 @@ static CK_RV scan_module_locked(p11_ctx *ctx, struct p11_module *mod)
             continue; /* token went away while we looked */
         tok = token_lookup_locked(ctx, mod, slots[i]);
         if (!tok) {
-            grown = realloc(ctx->tokens,
-                            (ctx->n_tokens + 1) * sizeof(*grown));
+            grown = realloc(ctx->tokens, (ctx->n_tokens + 1) * sizeof(*grown));
             if (!grown || !(tok = token_new(ctx, mod, slots[i]))) {
                 if (grown)
                     ctx->tokens = grown;
@@ -436,8 +434,8 @@ static bool token_matches(const p11_token *tok, const p11_uri *uri)
     return p11_kit_uri_match_token_info(k, &tok->info) != 0;
 }
 
-static CK_RV collect_locked(p11_ctx *ctx, const p11_uri *uri,
-                            p11_token ***out, size_t *n)
+static CK_RV collect_locked(p11_ctx *ctx, const p11_uri *uri, p11_token ***out,
+                            size_t *n)
 {
     p11_token **list = NULL;
     size_t cnt = 0;
@@ -529,7 +527,8 @@ CK_RV p11_token_find_one(p11_ctx *ctx, const p11_uri *uri, p11_token **out)
         list_tokens(toks, n, names, sizeof(names));
         rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, NULL, NULL,
                            "%zu tokens match %s: %s; add token= or serial= "
-                           "to the URI", n, desc ? desc : "pkcs11:", names);
+                           "to the URI",
+                           n, desc ? desc : "pkcs11:", names);
     }
     free(desc);
     free(toks);
@@ -646,7 +645,8 @@ static const CK_MECHANISM_INFO *mech_info(p11_token *tok, CK_ULONG i)
     if (atomic_load_explicit(&tok->mech_state[i], memory_order_acquire))
         return &tok->mech_info[i];
     if (P11_C(tok->mod->funcs, C_GetMechanismInfo, tok->slot, tok->mechs[i],
-              &mi) != CKR_OK)
+              &mi)
+        != CKR_OK)
         memset(&mi, 0, sizeof(mi));
     pthread_mutex_lock(&tok->lock);
     if (!atomic_load(&tok->mech_state[i])) {
@@ -742,7 +742,7 @@ static CK_RV init_user_pin(p11_token *tok, const char *so_pin,
     CK_RV rv;
 
     rv = P11_C(f, C_OpenSession, tok->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
-                          NULL, NULL, &h);
+               NULL, NULL, &h);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_OpenSession", tok, NULL, NULL);
     rv = P11_C(f, C_Login, h, CKU_SO, (CK_UTF8CHAR *)so_pin, strlen(so_pin));
@@ -779,7 +779,7 @@ CK_RV p11_token_init(p11_token *tok, const char *so_pin, const char *label,
     p11_token_drop_pin(tok);
     tok->has_refused = false;
     rv = P11_C(tok->mod->funcs, C_InitToken, tok->slot, (CK_UTF8CHAR *)so_pin,
-                                      strlen(so_pin), padded);
+               strlen(so_pin), padded);
     if (rv != CKR_OK)
         return p11_error_set(rv, "C_InitToken", tok, NULL, NULL);
     now = find_initialised(tok->ctx, tok, label);

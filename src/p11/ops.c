@@ -72,8 +72,8 @@ static CK_RV decrypt_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
         return rv;
     rv = P11_C(f, C_Decrypt, s->h, (CK_BYTE *)oa->in, oa->inlen, oa->out, &len);
     if (rv != CKR_OK)
-        return p11_error_set(rv, "C_Decrypt", s->tok,
-                             p11_obj_describe(oa->key), NULL);
+        return p11_error_set(rv, "C_Decrypt", s->tok, p11_obj_describe(oa->key),
+                             NULL);
     *oa->outlen = len;
     return CKR_OK;
 }
@@ -82,7 +82,7 @@ static CK_RV run_op(p11_obj *key, const p11_auth *auth, CK_MECHANISM *mech,
                     const unsigned char *in, size_t inlen, unsigned char *out,
                     size_t *outlen, p11_run_fn fn)
 {
-    struct op_arg oa = { key, auth, mech, in, inlen, out, outlen };
+    struct op_arg oa = {key, auth, mech, in, inlen, out, outlen};
     unsigned flags = p11_token_needs_login(key->tok) ? P11_SESSION_LOGIN : 0;
 
     return p11_run(key->tok, flags, auth, key, fn, &oa);
@@ -117,22 +117,20 @@ static CK_RV derive_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
 {
     struct derive_arg *da = arg;
     CK_FUNCTION_LIST *f = s->tok->mod->funcs;
-    CK_ECDH1_DERIVE_PARAMS params = { CKD_NULL, 0, NULL, da->peer_len,
-                                      (CK_BYTE *)da->peer };
-    CK_MECHANISM mech = { CKM_ECDH1_DERIVE, &params, sizeof(params) };
+    CK_ECDH1_DERIVE_PARAMS params = {CKD_NULL, 0, NULL, da->peer_len,
+                                     (CK_BYTE *)da->peer};
+    CK_MECHANISM mech = {CKM_ECDH1_DERIVE, &params, sizeof(params)};
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
     CK_BBOOL t = CK_TRUE, fls = CK_FALSE;
     CK_ULONG vlen = *da->outlen;
     CK_ATTRIBUTE tmpl[] = {
-        { CKA_CLASS, &cls, sizeof(cls) },
-        { CKA_KEY_TYPE, &kt, sizeof(kt) },
-        { CKA_TOKEN, &fls, sizeof(fls) },     /* a session object only */
-        { CKA_SENSITIVE, &fls, sizeof(fls) },
-        { CKA_EXTRACTABLE, &t, sizeof(t) },
-        { CKA_VALUE_LEN, &vlen, sizeof(vlen) },
+        {CKA_CLASS, &cls, sizeof(cls)},       {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &fls, sizeof(fls)}, /* a session object only */
+        {CKA_SENSITIVE, &fls, sizeof(fls)},   {CKA_EXTRACTABLE, &t, sizeof(t)},
+        {CKA_VALUE_LEN, &vlen, sizeof(vlen)},
     };
-    CK_ATTRIBUTE val = { CKA_VALUE, da->out, *da->outlen };
+    CK_ATTRIBUTE val = {CKA_VALUE, da->out, *da->outlen};
     CK_OBJECT_HANDLE secret = CK_INVALID_HANDLE;
     CK_RV rv;
 
@@ -154,7 +152,7 @@ CK_RV p11_derive_ecdh(p11_obj *key, const p11_auth *auth,
                       const unsigned char *peer, size_t peer_len,
                       unsigned char *out, size_t *outlen)
 {
-    struct derive_arg da = { key, auth, peer, peer_len, out, outlen };
+    struct derive_arg da = {key, auth, peer, peer_len, out, outlen};
     unsigned flags;
 
     return_val_if_fail(key && peer && out && outlen, CKR_ARGUMENTS_BAD);

@@ -37,8 +37,7 @@ int p11_pin_read_file(const char *path, char *pin, size_t max)
         goto out;
     }
     /* A pipe is fine too: `--pin-source <(pass show token)`. */
-    if (fstat(fd, &st) != 0
-        || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
+    if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
         p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
                       "PIN file %s is not a regular file or pipe", path);
         goto out;
@@ -46,8 +45,8 @@ int p11_pin_read_file(const char *path, char *pin, size_t max)
     if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
         p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
                       "PIN file %s is accessible by group or others (mode "
-                      "%04o); refusing to use it: run chmod 600 %s", path,
-                      (unsigned)(st.st_mode & 07777), path);
+                      "%04o); refusing to use it: run chmod 600 %s",
+                      path, (unsigned)(st.st_mode & 07777), path);
         goto out;
     }
     /*
@@ -55,7 +54,7 @@ int p11_pin_read_file(const char *path, char *pin, size_t max)
      * the writer's hang-up), but not forever.
      */
     if (S_ISFIFO(st.st_mode)) {
-        struct pollfd pfd = { fd, POLLIN, 0 };
+        struct pollfd pfd = {fd, POLLIN, 0};
         if (poll(&pfd, 1, PIPE_WAIT_MS) <= 0) {
             p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
                           "no PIN arrived from pipe %s within %d s", path,
@@ -69,7 +68,7 @@ int p11_pin_read_file(const char *path, char *pin, size_t max)
             continue;
         /* A pipe whose writer has not written yet: wait, but not forever. */
         if (r < 0 && errno == EAGAIN) {
-            struct pollfd pfd = { fd, POLLIN, 0 };
+            struct pollfd pfd = {fd, POLLIN, 0};
             if (poll(&pfd, 1, PIPE_WAIT_MS) > 0)
                 continue;
             p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
@@ -79,8 +78,7 @@ int p11_pin_read_file(const char *path, char *pin, size_t max)
         }
         if (r < 0) {
             p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
-                          "cannot read PIN file %s: %s", path,
-                          strerror(errno));
+                          "cannot read PIN file %s: %s", path, strerror(errno));
             goto out;
         }
         if (r == 0)

@@ -128,8 +128,7 @@ static CK_RV ec_point(p11_obj *obj, unsigned char **pt, size_t *len)
     free(der);
     if (x) {
         unsigned char *enc = NULL;
-        size_t n = EVP_PKEY_get1_encoded_public_key(X509_get0_pubkey(x),
-                                                    &enc);
+        size_t n = EVP_PKEY_get1_encoded_public_key(X509_get0_pubkey(x), &enc);
         if (n > 0 && (*pt = malloc(n)) != NULL) {
             memcpy(*pt, enc, n);
             *len = n;
@@ -169,8 +168,8 @@ static CK_RV ec_public(p11_obj *obj, OSSL_LIB_CTX *libctx, const char *propq,
         goto out;
     }
     /* Named curve only: explicit parameters break strict verifiers. */
-    params[0] = OSSL_PARAM_construct_utf8_string(
-        OSSL_PKEY_PARAM_GROUP_NAME, (char *)OBJ_nid2sn(nid), 0);
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                 (char *)OBJ_nid2sn(nid), 0);
     params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
                                                   (void *)raw, rl);
     params[2] = OSSL_PARAM_construct_end();
@@ -184,8 +183,8 @@ out:
     return rv;
 }
 
-CK_RV p11_obj_public_key(p11_obj *obj, OSSL_LIB_CTX *libctx,
-                         const char *propq, EVP_PKEY **out)
+CK_RV p11_obj_public_key(p11_obj *obj, OSSL_LIB_CTX *libctx, const char *propq,
+                         EVP_PKEY **out)
 {
     return_val_if_fail(obj && out, CKR_ARGUMENTS_BAD);
     *out = NULL;

@@ -26,8 +26,8 @@ bool p11_rv_session_lost(CK_RV rv)
     case CKR_SESSION_HANDLE_INVALID:
     case CKR_SESSION_CLOSED:
     case CKR_SESSION_COUNT:
-    case CKR_OPERATION_ACTIVE:   /* an operation we could not finish */
-    case CKR_BUFFER_TOO_SMALL:   /* leaves the operation active */
+    case CKR_OPERATION_ACTIVE: /* an operation we could not finish */
+    case CKR_BUFFER_TOO_SMALL: /* leaves the operation active */
     case CKR_DEVICE_ERROR:
     case CKR_GENERAL_ERROR:
         return true;
@@ -47,12 +47,12 @@ static CK_RV open_session(p11_token *tok, struct p11_session **out)
     s->tok = tok;
     s->gen = atomic_load(&tok->gen);
     rv = P11_C(f, C_OpenSession, tok->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
-                          NULL, NULL, &s->h);
+               NULL, NULL, &s->h);
     s->rw = rv == CKR_OK;
     /* A write-protected token still serves read-only sessions. */
     if (rv == CKR_TOKEN_WRITE_PROTECTED)
         rv = P11_C(f, C_OpenSession, tok->slot, CKF_SERIAL_SESSION, NULL, NULL,
-                              &s->h);
+                   &s->h);
     if (rv != CKR_OK) {
         free(s);
         return p11_error_set(rv, "C_OpenSession", tok, NULL, NULL);
@@ -61,8 +61,8 @@ static CK_RV open_session(p11_token *tok, struct p11_session **out)
     return CKR_OK;
 }
 
-CK_RV p11_session_acquire(p11_token *tok, unsigned flags,
-                          const p11_auth *auth, p11_session **out)
+CK_RV p11_session_acquire(p11_token *tok, unsigned flags, const p11_auth *auth,
+                          p11_session **out)
 {
     struct p11_session *s = NULL;
     CK_RV rv;
@@ -184,8 +184,9 @@ static bool recover(p11_token *tok, p11_obj *obj, CK_RV rv, unsigned *flags,
         kind = 2;
     else if (rv == CKR_USER_NOT_LOGGED_IN)
         kind = 4;
-    else if (obj && (rv == CKR_OBJECT_HANDLE_INVALID
-                     || rv == CKR_KEY_HANDLE_INVALID))
+    else if (obj
+             && (rv == CKR_OBJECT_HANDLE_INVALID
+                 || rv == CKR_KEY_HANDLE_INVALID))
         kind = 8;
     else
         return false;

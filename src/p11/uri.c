@@ -14,7 +14,7 @@ struct p11_uri {
     P11KitUri *kit;
     char *pin_value; /* secure heap */
     char *pin_source;
-    char *label;     /* object=, NUL-terminated copy */
+    char *label; /* object=, NUL-terminated copy */
 };
 
 static const char *kit_reason(int r)
@@ -135,8 +135,7 @@ char *p11_uri_format(const p11_uri *uri)
 
     return_val_if_fail(uri != NULL, NULL);
     /* The PIN was taken out at parse time: nothing to hide here. */
-    if (p11_kit_uri_format(uri->kit, P11_KIT_URI_FOR_ANY, &s)
-        != P11_KIT_URI_OK)
+    if (p11_kit_uri_format(uri->kit, P11_KIT_URI_FOR_ANY, &s) != P11_KIT_URI_OK)
         return NULL;
     return s;
 }
