@@ -171,7 +171,9 @@ curl_login() {
 }
 # Under the sanitizer runtime curl's libraries (p11-kit through GnuTLS)
 # deadlock at exit: curl runs in the plain build only.
-if [ -n "${SANITIZER_PRELOAD:-}" ]; then
+if ! command -v curl >/dev/null; then
+    skip "curl is not installed"
+elif [ -n "${SANITIZER_PRELOAD:-}" ]; then
     skip "curl is not run with the sanitizer runtime preloaded (plain build only)"
 else
     curl_login
