@@ -330,6 +330,28 @@ out:
     return rc;
 }
 
+/*
+ * A failed init leaves no generated key behind: the error @rc gets a note
+ * of what was removed, or of what could not be.
+ */
+static int init_undo_key(struct init_state *st, int rc)
+{
+    char *msg = strdup(p11ca_err_message()), what[512];
+    int rc2;
+
+    if (!msg)
+        return rc;
+    rc2 = ca_key_discard_generated(st->key, what, sizeof(what));
+    if (rc2 != P11CA_OK)
+        rc = p11ca_err_set(rc, "%s; the key generated for the CA stays: %s",
+                           msg, p11ca_err_message());
+    else if (what[0])
+        rc = p11ca_err_set(rc, "%s; the %s generated for the CA was removed",
+                           msg, what);
+    free(msg);
+    return rc;
+}
+
 int ca_init(const ca_init_opts *o)
 {
     struct init_state st = {0};
@@ -352,6 +374,10 @@ int ca_init(const ca_init_opts *o)
     /* ca.cnf last: a directory without it is not a CA. */
     if (rc == P11CA_OK)
         rc = write_cnf(&st);
+    if (rc == P11CA_OK && st.key)
+        ca_key_keep_generated(st.key);
+    else if (st.key)
+        rc = init_undo_key(&st, rc);
     X509_free(st.cert);
     X509_REQ_free(st.req);
     EVP_PKEY_free(st.pub);

@@ -44,6 +44,17 @@ int ca_key_generate(ca_key *k, const char *where, const char *spec,
                     char **location) CA_WUR;
 
 /*
+ * ca_key_discard_generated - undo ca_key_generate after a later step
+ * failed: destroy the private and public key objects it made (or remove
+ * its key file).  @what gets a description of what was removed ("" when
+ * nothing was generated).  P11CA_E_TOKEN / P11CA_E_IO when it cannot.
+ */
+int ca_key_discard_generated(ca_key *k, char *what, size_t len) CA_WUR;
+
+/* ca_key_keep_generated - the generated key is the CA's now: forget it. */
+void ca_key_keep_generated(ca_key *k);
+
+/*
  * ca_key_load - check and load the key at @location: on a token, the key
  * must be CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE (else
  * P11CA_E_CAKEY); then OSSL_STORE loads it.  @want_sha256 (may be NULL at

@@ -33,6 +33,9 @@ struct ca_key {
     char *pin;   /* secure heap, P11_MAX_PIN_LEN + 1 */
     int pin_len; /* -1: not asked yet */
     char pin_err[256];
+    /* What ca_key_generate made, until ca_key_keep_generated(). */
+    p11_obj *gen_priv, *gen_pub;
+    char *gen_file;
 };
 
 static bool is_uri(const char *location);
@@ -84,6 +87,9 @@ void ca_key_free(ca_key *k)
     if (!k)
         return;
     EVP_PKEY_free(k->pkey);
+    p11_obj_unref(k->gen_priv);
+    p11_obj_unref(k->gen_pub);
+    free(k->gen_file);
     OSSL_PROVIDER_unload(k->p11ca);
     OSSL_PROVIDER_unload(k->deflt);
     OSSL_LIB_CTX_free(k->libctx);
@@ -350,13 +356,14 @@ static int gen_token(ca_key *k, const char *where, const p11_key_spec *spec,
     rv = p11_token_find_one(ctx, uri, &tok);
     if (rv == CKR_OK)
         rv = p11_keygen(tok, &auth, spec, p11_uri_get0_label(uri), id, id_len,
-                        false, NULL, &priv);
+                        false, &k->gen_pub, &priv);
     if (rv != CKR_OK) {
         rc = p11ca_err_set(rv == P11_RV_EXISTS ? P11CA_E_EXISTS : P11CA_E_TOKEN,
                            "CA key generation: %s%s%s", p11_error_message(),
                            k->pin_err[0] ? ": " : "", k->pin_err);
         goto out;
     }
+    k->gen_priv = p11_obj_ref(priv);
     *location = p11_obj_uri(priv);
     if (!*location)
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
@@ -403,6 +410,8 @@ static int gen_file(ca_key *k, const char *where, const p11_key_spec *spec,
         goto out;
     }
     rc = ca_write_bio_file(abs, mem, 0600);
+    if (rc == P11CA_OK && !(k->gen_file = strdup(abs)))
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK) {
         *location = abs;
         abs = NULL;
@@ -426,6 +435,40 @@ int ca_key_generate(ca_key *k, const char *where, const char *spec,
     if (is_uri(where))
         return gen_token(k, where, &ks, location);
     return gen_file(k, where, &ks, location);
+}
+
+void ca_key_keep_generated(ca_key *k)
+{
+    p11_obj_unref(k->gen_priv);
+    p11_obj_unref(k->gen_pub);
+    free(k->gen_file);
+    k->gen_priv = k->gen_pub = NULL;
+    k->gen_file = NULL;
+}
+
+int ca_key_discard_generated(ca_key *k, char *what, size_t len)
+{
+    p11_obj *objs[2] = {k->gen_priv, k->gen_pub};
+    CK_RV rv = CKR_OK;
+
+    what[0] = '\0';
+    if (k->gen_file) {
+        snprintf(what, len, "key file %s", k->gen_file);
+        if (unlink(k->gen_file) != 0 && errno != ENOENT)
+            return p11ca_err_set(P11CA_E_IO, "cannot remove %s: %s",
+                                 k->gen_file, strerror(errno));
+    } else if (k->gen_priv) {
+        snprintf(what, len, "key \"%s\" on %s", p11_obj_label(k->gen_priv),
+                 p11_token_describe(p11_obj_token(k->gen_priv)));
+        /* The context logged in to make the key: no PIN is asked again. */
+        for (int i = 0; i < 2 && rv == CKR_OK; i++)
+            if (objs[i])
+                rv = p11_obj_destroy(objs[i], NULL);
+        if (rv != CKR_OK)
+            return p11ca_err_set(P11CA_E_TOKEN, "%s", p11_error_message());
+    }
+    ca_key_keep_generated(k);
+    return P11CA_OK;
 }
 
 /* The digest: ca.cnf's, else one that matches the key's strength. */

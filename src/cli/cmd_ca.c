@@ -364,7 +364,7 @@ const struct cli_cmd cli_ca_cmds[] = {
      "--key FILE\ta key file instead (with --generate: a new file, mode "
      "0600)\n"
      "--generate TYPE\tgenerate the key: rsa:3072, rsa:4096, ec:P-256, "
-     "ec:P-384, ec:P-521, ed25519\n"
+     "ec:P-384, ec:P-521, ed25519; removed again if a later step fails\n"
      "--days N\tvalidity of a root certificate (default 3650)\n"
      "--pathlen N\tthe path length constraint (default: none)\n"
      "--name-constraints SPEC\tcritical nameConstraints, e.g. "

@@ -3,11 +3,12 @@
 # The CA refuses token keys that were ever outside the token or could leave
 # it (CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE), and keys that are not
 # the one recorded at init, with a clear reason (exit 3); nothing is
-# recorded and no CA is created.
+# recorded and no CA is created.  A ca init that fails after generating its
+# key leaves no key behind.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
 command -v sqlite3 >/dev/null || plan_skip "sqlite3 is not installed"
-plan 12
+plan 16
 D=$TT/kc
 mkdir -p "$D"
 # Weak keys are made by a test helper that reads the PIN from its file
@@ -69,4 +70,20 @@ should_fail 3 'not the key this CA was created with' \
 sed -i "s|^key *=.*|key = $TOKURI;object=cakey;type=private|" "$D/tok/ca.cnf"
 check "with its own key it signs again" \
     p11ca issue --dir "$D/tok" --profile server --san DNS:kc.test "$D/kc.csr"
+
+# ca init --generate that fails after the key was made removes the key.
+should_fail 4 'key "gone" on token .* generated for the CA was removed' \
+    "a failed ca init says it removed the token key it generated" \
+    p11ca --pin-source "$PINFILE" ca init --dir "$D/gone" --subject /CN=gone \
+    --key-uri "$TOKURI;object=gone" --generate ec:P-256 \
+    --registry "$TT/no/such/dir/registry.db"
+p11ca --pin-source "$PINFILE" key list "$TOKURI;object=gone" >"$D/gone.txt" 2>&1
+assert_grep 'no key found' "$D/gone.txt" "no key labelled gone is left on the token"
+should_fail 4 "key file $TT/gone.key generated for the CA was removed" \
+    "a failed ca init removes the key file it generated" \
+    p11ca ca init --dir "$D/gonef" --subject /CN=gone --key "$TT/gone.key" \
+    --generate ec:P-256 --registry "$TT/no/such/dir/registry.db"
+check "the same ca init with a usable registry then succeeds" \
+    p11ca --pin-source "$PINFILE" ca init --dir "$D/gone" --subject /CN=gone \
+    --key-uri "$TOKURI;object=gone" --generate ec:P-256
 done_testing

@@ -5,7 +5,7 @@
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
 [ -n "${VALGRIND:-}" ] || plan_skip "valgrind not available (or sanitizer build)"
-plan 12
+plan 13
 P11CA_VALGRIND=1
 D=$TT/vg
 mkdir -p "$D"
@@ -20,6 +20,11 @@ cp "$D/c.csr" "$D/d.csr" "$D/batch/"
 check "valgrind: ca init (token key generated)" \
     p11ca --pin-source "$PINFILE" ca init --dir "$D/root" --subject /CN=vg \
     --key-uri "$TOKURI;object=vgroot" --generate ec:P-256
+should_fail 4 'generated for the CA was removed' \
+    "valgrind: a failed ca init removes the token key it generated" \
+    p11ca --pin-source "$PINFILE" ca init --dir "$D/gone" --subject /CN=vg \
+    --key-uri "$TOKURI;object=vggone" --generate ec:P-256 \
+    --registry "$TT/no/such/dir/registry.db"
 check "valgrind: ca init --intermediate (key file)" \
     p11ca ca init --dir "$D/inter" --subject /CN=vgi --intermediate \
     --key "$TT/inter.key" --generate ec:P-256
