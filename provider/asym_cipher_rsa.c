@@ -188,7 +188,7 @@ static void *rsa_enc_dupctx(void *vctx)
 static int enc_init(rsa_enc_ctx *c, prov_key *key, const OSSL_PARAM params[],
                     bool decrypt)
 {
-    if (!key || !key->pub || key->type != PROV_KEY_RSA) {
+    if (!key || key->type != PROV_KEY_RSA || !prov_key_pub(key)) {
         prov_raise(c->ctx, PROV_R_BAD_INPUT,
                    "RSA encryption needs an RSA key (this one is %s)",
                    key ? prov_key_type_name(key->type) : "missing");

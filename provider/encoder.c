@@ -209,7 +209,7 @@ static const prov_key *enc_key(struct enc_ctx *ec, const void *obj_raw)
                    "the p11ca encoders only encode p11ca keys");
         return NULL;
     }
-    if (!key->pub) {
+    if (!prov_key_pub(key)) {
         prov_raise(ec->ctx, PROV_R_NO_PUBLIC_KEY,
                    "%s: the public key is not known",
                    key->uri ? key->uri : "key");

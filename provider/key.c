@@ -33,6 +33,11 @@ static prov_key *key_alloc(prov_ctx *ctx, prov_key_type type)
         prov_raise(ctx, PROV_R_INTERNAL, "out of memory");
         return NULL;
     }
+    if (pthread_mutex_init(&key->pub_lock, NULL) != 0) {
+        free(key);
+        prov_raise(ctx, PROV_R_INTERNAL, "cannot make a lock");
+        return NULL;
+    }
     atomic_init(&key->refs, 1);
     key->ctx = ctx;
     key->type = type;
@@ -75,6 +80,7 @@ void prov_key_unref(prov_key *key)
         return;
     p11_obj_unref(key->priv);
     EVP_PKEY_free(key->pub);
+    pthread_mutex_destroy(&key->pub_lock);
     free(key->uri);
     if (key->pin_value)
         OPENSSL_secure_clear_free(key->pin_value, strlen(key->pin_value) + 1);
@@ -137,16 +143,12 @@ static void read_allowed(prov_key *key)
     key->n_allowed = n / sizeof(CK_MECHANISM_TYPE);
 }
 
-prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri)
+/* The public half of the token key @priv, as a software key. */
+static EVP_PKEY *read_public(prov_ctx *ctx, p11_obj *priv, prov_key_type type)
 {
-    prov_key_type type;
-    prov_key *key = NULL;
     EVP_PKEY *pk = NULL;
-    CK_RV rv;
+    CK_RV rv = p11_obj_public_key(priv, ctx->swctx, NULL, &pk);
 
-    if (!type_of(ctx, priv, &type))
-        return NULL;
-    rv = p11_obj_public_key(priv, ctx->swctx, NULL, &pk);
     if (rv != CKR_OK) {
         prov_raise(ctx,
                    rv == P11_RV_NO_OBJECT ? PROV_R_NO_PUBLIC_KEY : PROV_R_TOKEN,
@@ -155,19 +157,77 @@ prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri)
     }
     if (type == PROV_KEY_ED25519 && !EVP_PKEY_is_a(pk, "ED25519")) {
         prov_raise(ctx, PROV_R_UNSUPPORTED,
-                   "%s: only Ed25519 EdDSA keys "
-                   "are supported",
+                   "%s: only Ed25519 EdDSA keys are supported",
                    p11_obj_describe(priv));
         EVP_PKEY_free(pk);
         return NULL;
     }
-    key = key_alloc(ctx, type);
-    if (!key) {
-        EVP_PKEY_free(pk);
-        return NULL;
+    return pk;
+}
+
+/* The DER size of an ECDSA-Sig-Value for a curve whose order has @bits. */
+static size_t ecdsa_sig_size(unsigned bits)
+{
+    size_t n = (bits + 7) / 8 + (bits % 8 == 0 ? 1 : 0);
+    size_t integer = 1 + (n < 128 ? 1 : 2) + n;
+    size_t body = 2 * integer;
+
+    return 1 + (body < 128 ? 1 : body < 256 ? 2 : 3) + body;
+}
+
+/*
+ * What OpenSSL asks of every key when it is loaded (size, bits, maximum
+ * signature size), from the token's attributes: EC keys on a named curve
+ * and Ed25519.  The public half is read only when an operation needs it.
+ * Returns 0 when the key needs its public half now (RSA: OpenSSL's
+ * security-bits formula for RSA changes between versions).
+ */
+static int info_from_token(prov_key *key)
+{
+    unsigned bits = 0;
+    int nid = NID_undef;
+
+    if (key->type != PROV_KEY_EC && key->type != PROV_KEY_ED25519)
+        return 0;
+    if (p11_obj_key_info(key->priv, &bits, &nid) != CKR_OK) {
+        p11_error_clear();
+        return 0;
     }
+    if (key->type == PROV_KEY_ED25519) {
+        if (nid != NID_ED25519)
+            return 0;
+        key->bits = 256;
+        key->max_sig = 64;
+        return 1;
+    }
+    if (nid == NID_undef || bits == 0)
+        return 0;
+    key->bits = bits;
+    key->curve_nid = nid;
+    key->max_sig = ecdsa_sig_size(bits);
+    return 1;
+}
+
+prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri)
+{
+    prov_key_type type;
+    prov_key *key;
+    EVP_PKEY *pk;
+
+    if (!type_of(ctx, priv, &type))
+        return NULL;
+    key = key_alloc(ctx, type);
+    if (!key)
+        return NULL;
     key->priv = p11_obj_ref(priv);
-    prov_key_set_public(key, pk, false);
+    if (!info_from_token(key)) {
+        pk = read_public(ctx, priv, type);
+        if (!pk) {
+            prov_key_unref(key);
+            return NULL;
+        }
+        prov_key_set_public(key, pk, false);
+    }
     key->uri = p11_obj_uri(priv);
     if (!key->uri || (uri && !keep_auth(key, uri))) {
         prov_raise(ctx, PROV_R_INTERNAL, "out of memory");
@@ -176,6 +236,24 @@ prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri)
     }
     read_allowed(key);
     return key;
+}
+
+EVP_PKEY *prov_key_pub(const prov_key *ckey)
+{
+    /* A cache filled once under the lock: logically const. */
+    prov_key *key = (prov_key *)ckey;
+    EVP_PKEY *pk = key->pub;
+
+    if (pk || !key->priv)
+        return pk;
+    pthread_mutex_lock(&key->pub_lock);
+    pk = key->pub;
+    if (!pk) {
+        pk = read_public(key->ctx, key->priv, key->type);
+        key->pub = pk;
+    }
+    pthread_mutex_unlock(&key->pub_lock);
+    return pk;
 }
 
 void prov_key_auth(const prov_key *key, p11_auth *auth)

@@ -154,7 +154,7 @@ static int ecdh_init(void *vctx, void *provkey, const OSSL_PARAM params[])
     prov_key *key = provkey;
     size_t flen;
 
-    if (!key || key->type != PROV_KEY_EC || !key->pub) {
+    if (!key || key->type != PROV_KEY_EC || !prov_key_pub(key)) {
         prov_raise(c->ctx, PROV_R_BAD_INPUT,
                    "ECDH needs an EC key (this one is %s)",
                    key ? prov_key_type_name(key->type) : "missing");
@@ -187,7 +187,7 @@ static int ecdh_set_peer(void *vctx, void *provkey)
         prov_raise(c->ctx, PROV_R_BAD_INPUT, "ECDH: no key (init first)");
         return 0;
     }
-    if (!peer || peer->type != PROV_KEY_EC || !peer->pub) {
+    if (!peer || peer->type != PROV_KEY_EC || !prov_key_pub(peer)) {
         prov_raise(
             c->ctx, PROV_R_BAD_INPUT,
             "ECDH: the peer key must be an EC public key (this one is %s)",

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <openssl/core_object.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/ec.h>
 #include <openssl/params.h>
@@ -53,30 +54,37 @@ static void *km_load(const void *reference, size_t reference_sz)
 static int km_has(const void *keydata, int selection)
 {
     const prov_key *key = keydata;
+    int ok = 1;
 
     if (!key)
         return 0;
     if (PRIV_SELECTED(selection) && !key->priv && !key->sw_private)
         return 0;
-    if ((PUB_SELECTED(selection)
-         || (selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS))
-        && !key->pub)
-        return 0;
-    return 1;
+    if (PUB_SELECTED(selection)
+        || (selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS)) {
+        /* A question, not an operation: no error is left behind. */
+        ERR_set_mark();
+        ok = prov_key_pub(key) != NULL;
+        ERR_pop_to_mark();
+    }
+    return ok;
 }
 
 static int km_match(const void *keydata1, const void *keydata2, int selection)
 {
     const prov_key *a = keydata1, *b = keydata2;
+    EVP_PKEY *pa, *pb;
 
-    if (!a || !b || !a->pub || !b->pub)
+    if (!a || !b)
         return 0;
     if (a->priv && b->priv && a->priv == b->priv)
         return 1;
+    if (!(pa = prov_key_pub(a)) || !(pb = prov_key_pub(b)))
+        return 0;
     if (selection & OSSL_KEYMGMT_SELECT_KEYPAIR)
-        return EVP_PKEY_eq(a->pub, b->pub) == 1;
+        return EVP_PKEY_eq(pa, pb) == 1;
     if (selection & OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)
-        return EVP_PKEY_parameters_eq(a->pub, b->pub) == 1;
+        return EVP_PKEY_parameters_eq(pa, pb) == 1;
     return 1;
 }
 
@@ -90,24 +98,77 @@ static int km_validate(const void *keydata, int selection, int checktype)
         return 0;
     /* The private half is the token's; its public half can be checked. */
     if (PUB_SELECTED(selection) && key->type != PROV_KEY_ED25519) {
-        pctx = EVP_PKEY_CTX_new_from_pkey(key->ctx->swctx, key->pub, NULL);
+        pctx = EVP_PKEY_CTX_new_from_pkey(key->ctx->swctx, prov_key_pub(key),
+                                          NULL);
         ok = pctx && EVP_PKEY_public_check(pctx) == 1;
         EVP_PKEY_CTX_free(pctx);
     }
     return ok;
 }
 
+/* EC security bits as OpenSSL counts them (from the order's size). */
+static int ec_security_bits(unsigned bits)
+{
+    return bits >= 512   ? 256
+           : bits >= 384 ? 192
+           : bits >= 256 ? 128
+           : bits >= 224 ? 112
+           : bits >= 160 ? 80
+                         : (int)bits / 2;
+}
+
 /*
- * Parameters come from the software public half: bits, security bits,
- * maximum signature size, default digest, group, encoded public key.
+ * What every load asks (bits, security bits, maximum size; the group and
+ * default digest of an EC key) without the public half: 1 when @params
+ * asked nothing else and all is answered, 0 when the public half is needed.
+ */
+static int km_get_cheap(const prov_key *key, OSSL_PARAM params[])
+{
+    bool ec = key->type == PROV_KEY_EC;
+    int sec = ec ? ec_security_bits(key->bits) : 128;
+    OSSL_PARAM *p;
+
+    for (p = params; p->key; p++) {
+        const char *k = p->key;
+        int ok;
+
+        if (strcmp(k, OSSL_PKEY_PARAM_BITS) == 0)
+            ok = OSSL_PARAM_set_int(p, (int)key->bits);
+        else if (strcmp(k, OSSL_PKEY_PARAM_SECURITY_BITS) == 0)
+            ok = OSSL_PARAM_set_int(p, sec);
+        else if (strcmp(k, OSSL_PKEY_PARAM_MAX_SIZE) == 0)
+            ok = OSSL_PARAM_set_int(p, (int)key->max_sig);
+        else if (ec && strcmp(k, OSSL_PKEY_PARAM_GROUP_NAME) == 0)
+            ok = OSSL_PARAM_set_utf8_string(p, OBJ_nid2sn(key->curve_nid));
+        else if (ec && strcmp(k, OSSL_PKEY_PARAM_DEFAULT_DIGEST) == 0)
+            ok = OSSL_PARAM_set_utf8_string(p, "SHA256");
+        else
+            return 0;
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Parameters come from the software public half (bits, security bits,
+ * maximum signature size, default digest, group, encoded public key); for
+ * a token key whose public half has not been needed yet, the first ones
+ * come from the token's attributes, read at load.
  */
 static int km_get_params(void *keydata, OSSL_PARAM params[])
 {
     prov_key *key = keydata;
+    EVP_PKEY *pk;
 
-    if (!key || !key->pub)
+    if (!key)
         return 1;
-    return EVP_PKEY_get_params(key->pub, params);
+    if (key->priv && !prov_key_pub_loaded(key) && km_get_cheap(key, params))
+        return 1;
+    pk = prov_key_pub(key);
+    if (!pk)
+        return 0;
+    return EVP_PKEY_get_params(pk, params);
 }
 
 #define COMMON_GETTABLE                                                        \
@@ -220,9 +281,10 @@ static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb,
 {
     prov_key *key = keydata;
     OSSL_PARAM *params = NULL;
+    EVP_PKEY *pk;
     int what, ok;
 
-    if (!key || !key->pub)
+    if (!key)
         return 0;
     if (PRIV_SELECTED(selection) && key->priv) {
         /*
@@ -245,7 +307,9 @@ static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb,
         what = EVP_PKEY_PUBLIC_KEY;
     else
         what = EVP_PKEY_KEY_PARAMETERS;
-    if (EVP_PKEY_todata(key->pub, what, &params) <= 0) {
+    if (!(pk = prov_key_pub(key)))
+        return 0;
+    if (EVP_PKEY_todata(pk, what, &params) <= 0) {
         prov_raise(key->ctx, PROV_R_INTERNAL, "cannot export key data");
         return 0;
     }
@@ -546,7 +610,7 @@ static int km_gen_set_template(void *genctx, void *templ)
     char group[64];
     size_t len = 0;
 
-    if (!g || !t || !t->pub || g->spec.kind != P11_KEY_EC)
+    if (!g || !t || g->spec.kind != P11_KEY_EC || !prov_key_pub(t))
         return 1;
     if (!EVP_PKEY_get_utf8_string_param(t->pub, OSSL_PKEY_PARAM_GROUP_NAME,
                                         group, sizeof(group), &len))

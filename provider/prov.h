@@ -121,8 +121,14 @@ typedef struct prov_key {
     _Atomic int refs;
     prov_ctx *ctx;
     prov_key_type type;
-    p11_obj *priv;   /* token private key, NULL for a software key */
-    EVP_PKEY *pub;   /* public half (or software keypair), in swctx */
+    p11_obj *priv; /* token private key, NULL for a software key */
+    /*
+     * The public half (or software keypair), in swctx.  For a token EC or
+     * Ed25519 key it is read from the token at its first use
+     * (prov_key_pub); once set it never changes.
+     */
+    EVP_PKEY *_Atomic pub;
+    pthread_mutex_t pub_lock;
     bool sw_private; /* @pub holds a software private key */
     unsigned bits;
     int curve_nid;  /* EC: the curve */
@@ -144,6 +150,19 @@ typedef struct prov_key {
  * NULL with an error raised.
  */
 prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri);
+
+/*
+ * prov_key_pub - the key's public half, read from the token at the first
+ * call for a key loaded without it.  NULL (with an error raised) when the
+ * token has neither the public key nor a certificate for it.
+ */
+EVP_PKEY *prov_key_pub(const prov_key *key);
+
+/* prov_key_pub_loaded - whether the public half is at hand already. */
+static inline bool prov_key_pub_loaded(const prov_key *key)
+{
+    return key->pub != NULL;
+}
 
 /* prov_key_new_public - an empty public key of @type (for import). */
 prov_key *prov_key_new_public(prov_ctx *ctx, prov_key_type type);

@@ -276,7 +276,8 @@ int sig_init(sig_ctx *s, void *vkey, int op, bool digest_op)
             s->alg->name, sig_key_name(key));
         return 0;
     }
-    if (!key->pub) {
+    /* A token key signs without its public half; the rest needs it. */
+    if ((op != EVP_PKEY_OP_SIGN || !key->priv) && !prov_key_pub(key)) {
         prov_raise(s->ctx, PROV_R_NO_PUBLIC_KEY,
                    "%s signature: the public half of %s is unknown",
                    s->alg->name, sig_key_name(key));

@@ -7,7 +7,7 @@ set -u
 . "$top_srcdir/tests/lib/prov.sh"
 . "$top_srcdir/tests/lib/tls.sh"
 trap 'stop_servers; rm -rf "$TT"' EXIT
-plan 13
+plan 17
 
 FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
 keygen fk ec:P-256
@@ -88,4 +88,19 @@ assert_grep ' C_GenerateKeyPair CKR_OK' "$TT/calls.log" "the ephemeral key was g
 assert_grep ' C_DeriveKey CKR_OK' "$TT/calls.log" "the shared secret was derived on the token"
 after=$(p11ca --pin-source "$PINFILE" key list --json "$TOKURI" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 assert_eq "$after" "$before" "the ephemeral key was a session object: nothing stored on the token"
+
+# A private key whose public key object is gone (and which has no
+# certificate) still signs: its public half is read only when an
+# operation needs it, and then the error says what is missing.
+keygen nopub ec:P-256
+p11ca key pubout "$TOKURI;object=nopub" >"$TT/nopub.pub"
+check "the public key object of a key pair is removed" \
+    run_prog weak-key "$SOFTHSM_MODULE" "$TOKEN" "$PINFILE" drop-public nopub 00
+printf 'signed without a public half\n' >"$TT/nopub.txt"
+check "the private key alone signs (openssl dgst)" \
+    openssl dgst -sha256 $PROV -sign "$(privuri nopub)" -out "$TT/nopub.sig" "$TT/nopub.txt"
+check "the signature verifies with the public key saved before" \
+    openssl dgst -sha256 -verify "$TT/nopub.pub" -signature "$TT/nopub.sig" "$TT/nopub.txt"
+should_fail 1 'no public key' "asking it for its public key says what is missing" \
+    openssl pkey $PROV -in "$(privuri nopub)" -pubout
 done_testing

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The provider under concurrency and fork, through EVP and OSSL_STORE:
 # many threads signing with one key, keys opened and freed while others
-# sign, forked children signing with their parent's key.
+# sign, forked children signing with their parent's key, threads reading a
+# key's public half at the same moment.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
 keygen tec ec:P-256
@@ -21,6 +22,11 @@ run() { # run the driver; its TAP lines are ours
     run threads "$(privuri trsa)" 8 50 | grep -v '^1\.\.'
     run threads "$(privuri ted)" 4 50 | grep -v '^1\.\.'
     run fork "$(privuri tec)" 4 | grep -v '^1\.\.'
+    # What OpenSSL caches at load equals the public half read later; 8
+    # threads read that public half at the same moment.
+    run info "$(privuri tec)" 8 | grep -v '^1\.\.'
+    run info "$(privuri trsa)" 4 | grep -v '^1\.\.'
+    run info "$(privuri ted)" 4 | grep -v '^1\.\.'
     run fork "$(privuri trsa)" 2 | grep -v '^1\.\.'
     if [ -n "${VALGRIND:-}" ]; then
         P11CA_VALGRIND=1 run threads "$(privuri tec)" 4 10 >"$TT/vg.out" 2>&1

@@ -191,6 +191,65 @@ static void run_fork(EVP_PKEY *pk, int children)
     tap(sign_once(pk), "parent signs after its children exited");
 }
 
+/* Threads that ask a freshly loaded key for its public half at once. */
+struct pub_arg {
+    EVP_PKEY *pk;
+    unsigned char *der;
+    int len;
+};
+
+static void *pub_reader(void *arg)
+{
+    struct pub_arg *a = arg;
+
+    a->len = i2d_PUBKEY(a->pk, &a->der);
+    return NULL;
+}
+
+/*
+ * info: what OpenSSL caches of a token key at load (bits, security bits,
+ * maximum size, group) equals what its public half says once read; @n
+ * threads read that public half at the same moment, and all get one key.
+ */
+static void run_info(EVP_PKEY *pk, int n)
+{
+    int bits = EVP_PKEY_get_bits(pk), sec = EVP_PKEY_get_security_bits(pk);
+    int size = EVP_PKEY_get_size(pk);
+    char g1[64] = "", g2[64] = "";
+    struct pub_arg args[16];
+    pthread_t th[16];
+    int same = 1;
+    EVP_PKEY *pub;
+
+    EVP_PKEY_get_group_name(pk, g1, sizeof(g1), NULL);
+    n = n < 1 ? 1 : n > 16 ? 16 : n;
+    for (int i = 0; i < n; i++) {
+        args[i] = (struct pub_arg){pk, NULL, 0};
+        pthread_create(&th[i], NULL, pub_reader, &args[i]);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < n; i++)
+        same = same && args[i].len > 0 && args[i].len == args[0].len
+               && memcmp(args[i].der, args[0].der, (size_t)args[0].len) == 0;
+    for (int i = 0; i < n; i++)
+        OPENSSL_free(args[i].der);
+    tap(same, "%d threads read the public half at once and agree", n);
+    pub = software_public(pk);
+    tap(pub != NULL, "the public half exports");
+    if (!pub)
+        return;
+    EVP_PKEY_get_group_name(pub, g2, sizeof(g2), NULL);
+    tap(bits == EVP_PKEY_get_bits(pub), "bits at load %d = %d", bits,
+        EVP_PKEY_get_bits(pub));
+    tap(sec == EVP_PKEY_get_security_bits(pub), "security bits at load %d = %d",
+        sec, EVP_PKEY_get_security_bits(pub));
+    tap(size == EVP_PKEY_get_size(pub), "maximum size at load %d = %d", size,
+        EVP_PKEY_get_size(pub));
+    tap(strcmp(g1, g2) == 0, "group at load '%s' = '%s'", g1, g2);
+    EVP_PKEY_free(pub);
+}
+
 int main(int argc, char **argv)
 {
     OSSL_PROVIDER *p11ca, *deflt;
@@ -199,7 +258,8 @@ int main(int argc, char **argv)
     int n;
 
     if (argc < 4) {
-        fprintf(stderr, "usage: prov-evp threads|fork|sign URI N [ITER]\n");
+        fprintf(stderr,
+                "usage: prov-evp threads|fork|sign|info URI N [ITER]\n");
         return 2;
     }
     mode = argv[1];
@@ -216,6 +276,16 @@ int main(int argc, char **argv)
         return 1;
     }
     pk = load_key(key_uri);
+    if (pk && strcmp(mode, "info") == 0) {
+        tap(1, "key loaded through OSSL_STORE");
+        run_info(pk, n);
+        EVP_PKEY_free(pk);
+        OSSL_PROVIDER_unload(p11ca);
+        OSSL_PROVIDER_unload(deflt);
+        OSSL_LIB_CTX_free(libctx);
+        printf("1..%d\n", tap_n);
+        return 0;
+    }
     verify_key = pk ? software_public(pk) : NULL;
     tap(pk && verify_key, "key loaded through OSSL_STORE");
     if (!pk || !verify_key) {

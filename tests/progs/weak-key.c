@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Test helper that puts the kind of key p11ca must refuse as a CA key on a
  * token: one generated extractable, or one imported from a key file (never
- * "always sensitive").  Raw PKCS#11, PIN from a file, nothing on argv. */
+ * "always sensitive"); or takes the public key object away from a key pair
+ * (drop-public).  Raw PKCS#11, PIN from a file, nothing on argv. */
 #include "config.h"
 
 #include <openssl/core_names.h>
@@ -128,6 +129,23 @@ static int import_rsa(struct ctx *c, const char *label, unsigned char id,
     return ok;
 }
 
+/* Destroy the public key object labelled @label: a private key alone. */
+static int drop_public(struct ctx *c, const char *label)
+{
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+    };
+    CK_OBJECT_HANDLE h;
+    CK_ULONG n = 0;
+    int ok = c->f->C_FindObjectsInit(c->s, t, 2) == CKR_OK
+             && c->f->C_FindObjects(c->s, &h, 1, &n) == CKR_OK;
+
+    c->f->C_FindObjectsFinal(c->s);
+    return ok && n == 1 && c->f->C_DestroyObject(c->s, h) == CKR_OK;
+}
+
 int main(int argc, char **argv)
 {
     struct ctx c = {0};
@@ -135,7 +153,7 @@ int main(int argc, char **argv)
 
     if (argc < 7) {
         fprintf(stderr, "usage: weak-key MODULE TOKEN PINFILE "
-                        "extractable|import LABEL ID [KEYFILE]\n");
+                        "extractable|import|drop-public LABEL ID [KEYFILE]\n");
         return 2;
     }
     if (!open_token(&c, argv[1], argv[2], argv[3])) {
@@ -145,6 +163,8 @@ int main(int argc, char **argv)
     if (strcmp(argv[4], "extractable") == 0)
         ok =
             extractable(&c, argv[5], (unsigned char)strtoul(argv[6], NULL, 16));
+    else if (strcmp(argv[4], "drop-public") == 0)
+        ok = drop_public(&c, argv[5]);
     else
         ok = argc > 7
              && import_rsa(&c, argv[5],
