@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,11 +26,12 @@ struct init_state {
     EVP_PKEY *pub;
     X509 *cert;    /* a root's certificate */
     X509_REQ *req; /* an intermediate's CSR */
+    bool made_dir; /* the directory is this run's: removed on failure */
 };
 
 static int init_validate(const ca_init_opts *o);
 static int init_names(struct init_state *st);
-static int init_check_dir(const char *dir);
+static int init_check_dir(const char *dir, bool *made);
 static int init_key(struct init_state *st);
 static int ca_basic_exts(struct init_state *st, X509V3_CTX *ctx,
                          STACK_OF(X509_EXTENSION) * *out);
@@ -80,13 +82,14 @@ static int init_names(struct init_state *st)
     return P11CA_OK;
 }
 
-static int init_check_dir(const char *dir)
+static int init_check_dir(const char *dir, bool *made)
 {
     static const char *const names[] = {CA_CNF, CA_CERT, CA_CSR};
     int rc = P11CA_OK;
     char *p;
 
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    *made = mkdir(dir, 0700) == 0;
+    if (!*made && errno != EEXIST)
         return p11ca_err_set(P11CA_E_IO, "cannot make %s: %s", dir,
                              strerror(errno));
     for (size_t i = 0; rc == P11CA_OK && i < 3; i++) {
@@ -330,6 +333,35 @@ out:
     return rc;
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/*
+ * A failed init into a directory it made removes that directory and what
+ * it wrote there (the registry, the certificate), so that the same command
+ * can simply be run again; @rc's message says so when it cannot.
+ */
+static int init_remove_dir(const char *dir, int rc)
+{
+    char *msg;
+
+    if (nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0)
+        return rc;
+    msg = strdup(p11ca_err_message());
+    if (msg)
+        rc = p11ca_err_set(rc,
+                           "%s; %s stays behind (remove it before "
+                           "trying again): %s",
+                           msg, dir, strerror(errno));
+    free(msg);
+    return rc;
+}
+
 /*
  * A failed init leaves no generated key behind: the error @rc gets a note
  * of what was removed, or of what could not be.
@@ -362,7 +394,7 @@ int ca_init(const ca_init_opts *o)
     if (rc == P11CA_OK)
         rc = init_names(&st);
     if (rc == P11CA_OK)
-        rc = init_check_dir(o->dir);
+        rc = init_check_dir(o->dir, &st.made_dir);
     if (rc == P11CA_OK)
         rc = init_key(&st);
     if (rc == P11CA_OK)
@@ -378,6 +410,8 @@ int ca_init(const ca_init_opts *o)
         ca_key_keep_generated(st.key);
     else if (st.key)
         rc = init_undo_key(&st, rc);
+    if (rc != P11CA_OK && st.made_dir)
+        rc = init_remove_dir(o->dir, rc);
     X509_free(st.cert);
     X509_REQ_free(st.req);
     EVP_PKEY_free(st.pub);

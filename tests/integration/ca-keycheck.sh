@@ -4,11 +4,11 @@
 # it (CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE), and keys that are not
 # the one recorded at init, with a clear reason (exit 3); nothing is
 # recorded and no CA is created.  A ca init that fails after generating its
-# key leaves no key behind.
+# key leaves no key behind, nor the directory it made.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
 command -v sqlite3 >/dev/null || plan_skip "sqlite3 is not installed"
-plan 16
+plan 17
 D=$TT/kc
 mkdir -p "$D"
 # Weak keys are made by a test helper that reads the PIN from its file
@@ -79,6 +79,11 @@ should_fail 4 'key "gone" on token .* generated for the CA was removed' \
     --registry "$TT/no/such/dir/registry.db"
 p11ca --pin-source "$PINFILE" key list "$TOKURI;object=gone" >"$D/gone.txt" 2>&1
 assert_grep 'no key found' "$D/gone.txt" "no key labelled gone is left on the token"
+if [ -e "$D/gone" ]; then
+    not_ok "the directory the failed ca init made is removed"
+else
+    ok "the directory the failed ca init made is removed"
+fi
 should_fail 4 "key file $TT/gone.key generated for the CA was removed" \
     "a failed ca init removes the key file it generated" \
     p11ca ca init --dir "$D/gonef" --subject /CN=gone --key "$TT/gone.key" \
