@@ -6,10 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/provider.h>
-#include <openssl/store.h>
 #include <openssl/ui.h>
 
 #include "ca/enroll.h"
@@ -17,9 +14,7 @@
 
 /* The library context, its providers and the token key. */
 struct csr_signer {
-    OSSL_LIB_CTX *libctx;
-    OSSL_PROVIDER *deflt;
-    OSSL_PROVIDER *p11ca;
+    ca_evp evp;
     UI_METHOD *ui;
     EVP_PKEY *pkey;
     enroll_pin_fn pin;
@@ -30,7 +25,6 @@ static int ui_read(UI *ui, UI_STRING *uis);
 static int signer_setup(struct csr_signer *s, const char *module);
 static int signer_load(struct csr_signer *s, const char *uri);
 static void signer_clear(struct csr_signer *s);
-static const char *csr_digest(EVP_PKEY *pk);
 static int csr_sign(struct csr_signer *s, const X509_NAME *subject,
                     X509_REQ **out);
 
@@ -54,80 +48,30 @@ static int ui_read(UI *ui, UI_STRING *uis)
 static int signer_setup(struct csr_signer *s, const char *module)
 {
     s->ui = UI_create_method("p11ca enrollment key");
-    if (!s->ui || UI_method_set_reader(s->ui, ui_read) != 0
-        || !(s->libctx = OSSL_LIB_CTX_new()))
+    if (!s->ui || UI_method_set_reader(s->ui, ui_read) != 0)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    if (!(s->deflt = OSSL_PROVIDER_load(s->libctx, "default")))
-        return ca_ossl_err(P11CA_E_INTERNAL, "cannot load OpenSSL's default "
-                                             "provider");
-    /* OpenSSL 3.0 cannot hand parameters to a provider a program loads: the
-     * provider reads its module from the environment (as the CA does). */
-    if (module && setenv("P11CA_MODULE", module, 1) != 0)
-        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    if (!(s->p11ca = OSSL_PROVIDER_load(s->libctx, "p11ca")))
-        return ca_ossl_err(P11CA_E_TOKEN, "cannot load the p11ca OpenSSL "
-                                          "provider (installed in OpenSSL's "
-                                          "modules directory, or set "
-                                          "OPENSSL_MODULES)");
-    return P11CA_OK;
+    return ca_evp_setup(&s->evp, module, true);
 }
 
 static int signer_load(struct csr_signer *s, const char *uri)
 {
-    OSSL_STORE_CTX *sc;
-    OSSL_STORE_INFO *info;
-
-    sc = OSSL_STORE_open_ex(uri, s->libctx, NULL, s->ui, s, NULL, NULL, NULL);
-    if (sc && OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY) != 1) {
-        OSSL_STORE_close(sc);
-        sc = NULL;
-    }
-    while (sc && !s->pkey && !OSSL_STORE_eof(sc)) {
-        info = OSSL_STORE_load(sc);
-        if (info && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            s->pkey = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-        if (!info && OSSL_STORE_error(sc))
-            break;
-    }
-    OSSL_STORE_close(sc);
+    s->pkey = ca_store_load_pkey(s->evp.libctx, uri, s->ui, s);
     if (!s->pkey)
         return ca_ossl_err(P11CA_E_TOKEN, "cannot load the token key %s", uri);
-    ERR_clear_error();
     return P11CA_OK;
 }
 
 static void signer_clear(struct csr_signer *s)
 {
     EVP_PKEY_free(s->pkey);
-    OSSL_PROVIDER_unload(s->p11ca);
-    OSSL_PROVIDER_unload(s->deflt);
-    OSSL_LIB_CTX_free(s->libctx);
+    ca_evp_clear(&s->evp);
     UI_destroy_method(s->ui);
-}
-
-/* A digest that matches the key's strength; none for EdDSA. */
-static const char *csr_digest(EVP_PKEY *pk)
-{
-    char group[64] = "";
-
-    if (EVP_PKEY_is_a(pk, "ED25519") || EVP_PKEY_is_a(pk, "ED448"))
-        return NULL;
-    if (EVP_PKEY_is_a(pk, "EC")
-        && EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                          sizeof(group), NULL)) {
-        if (strcmp(group, "secp384r1") == 0)
-            return "SHA384";
-        if (strcmp(group, "secp521r1") == 0)
-            return "SHA512";
-    }
-    return "SHA256";
 }
 
 static int csr_sign(struct csr_signer *s, const X509_NAME *subject,
                     X509_REQ **out)
 {
-    X509_REQ *req = X509_REQ_new_ex(s->libctx, NULL);
+    X509_REQ *req = X509_REQ_new_ex(s->evp.libctx, NULL);
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     int rc = P11CA_E_NOMEM;
 
@@ -138,8 +82,8 @@ static int csr_sign(struct csr_signer *s, const X509_NAME *subject,
         rc = ca_ossl_err(P11CA_E_INTERNAL, "cannot make the request");
         goto out;
     }
-    if (EVP_DigestSignInit_ex(mctx, NULL, csr_digest(s->pkey), s->libctx, NULL,
-                              s->pkey, NULL)
+    if (EVP_DigestSignInit_ex(mctx, NULL, ca_sign_digest(s->pkey, NULL),
+                              s->evp.libctx, NULL, s->pkey, NULL)
             != 1
         || X509_REQ_sign_ctx(req, mctx) <= 0) {
         rc = ca_ossl_err(P11CA_E_TOKEN, "the token key did not sign the "

@@ -5,6 +5,7 @@
 #define P11CA_CA_INTERNAL_H
 
 #include <openssl/conf.h>
+#include <openssl/ui.h>
 #include <openssl/x509v3.h>
 
 #include "ca/ca.h"
@@ -29,6 +30,30 @@
  * once (pin source or terminal) and kept in the secure heap.
  */
 typedef struct ca_key ca_key;
+
+/* A library context of its own with OpenSSL's "default" provider, plus
+ * "p11ca" for keys on a token: where the CA and enrollment sign. */
+typedef struct ca_evp {
+    OSSL_LIB_CTX *libctx;
+    OSSL_PROVIDER *deflt;
+    OSSL_PROVIDER *p11ca;
+} ca_evp;
+
+/* ca_evp_setup - make @e (again: what is there stays); with @token the
+ * p11ca provider too, for the PKCS#11 @module (NULL: the default). */
+int ca_evp_setup(ca_evp *e, const char *module, bool token) CA_WUR;
+void ca_evp_clear(ca_evp *e);
+
+/* ca_store_load_pkey - the first private key OSSL_STORE finds at
+ * @location (a pkcs11: URI or a key file), asking @ui for the PIN or
+ * passphrase; NULL with OpenSSL's errors queued. */
+EVP_PKEY *ca_store_load_pkey(OSSL_LIB_CTX *libctx, const char *location,
+                             const UI_METHOD *ui, void *ui_data);
+
+/* ca_sign_digest - @digest if given, else the digest matching @pk's
+ * strength (SHA-384 for P-384, SHA-512 for P-521, SHA-256 otherwise);
+ * NULL for EdDSA, which takes none. */
+const char *ca_sign_digest(EVP_PKEY *pk, const char *digest);
 
 /* ca_key_new - an empty key handle.  Strings are copied. */
 int ca_key_new(const char *module, const char *pin_source, ca_key **out) CA_WUR;

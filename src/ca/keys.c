@@ -21,9 +21,7 @@
 #include "p11/p11.h"
 
 struct ca_key {
-    OSSL_LIB_CTX *libctx;
-    OSSL_PROVIDER *deflt;
-    OSSL_PROVIDER *p11ca;
+    ca_evp evp;
     EVP_PKEY *pkey;
     char sha256[65];
     p11_ctx *p11;
@@ -39,7 +37,6 @@ struct ca_key {
 };
 
 static bool is_uri(const char *location);
-static int libctx_setup(ca_key *k, bool token);
 static int pin_get(ca_key *k);
 static int p11_prompt(const char *what, bool ctx_specific, char *pin,
                       size_t max, void *arg);
@@ -51,7 +48,6 @@ static int gen_token(ca_key *k, const char *where, const p11_key_spec *spec,
                      char **location);
 static int gen_file(ca_key *k, const char *where, const p11_key_spec *spec,
                     char **location);
-static const char *pick_digest(EVP_PKEY *pk, const char *digest);
 static int sign_init(ca_key *k, const char *digest, EVP_MD_CTX **out);
 
 static bool is_uri(const char *location)
@@ -90,9 +86,7 @@ void ca_key_free(ca_key *k)
     p11_obj_unref(k->gen_priv);
     p11_obj_unref(k->gen_pub);
     free(k->gen_file);
-    OSSL_PROVIDER_unload(k->p11ca);
-    OSSL_PROVIDER_unload(k->deflt);
-    OSSL_LIB_CTX_free(k->libctx);
+    ca_evp_clear(&k->evp);
     p11_ctx_free(k->p11);
     UI_destroy_method(k->ui);
     OPENSSL_secure_clear_free(k->pin, P11_MAX_PIN_LEN + 1);
@@ -108,7 +102,7 @@ EVP_PKEY *ca_key_pkey(ca_key *k)
 
 OSSL_LIB_CTX *ca_key_libctx(ca_key *k)
 {
-    return k->libctx;
+    return k->evp.libctx;
 }
 
 const char *ca_key_sha256(ca_key *k)
@@ -116,27 +110,61 @@ const char *ca_key_sha256(ca_key *k)
     return k->sha256;
 }
 
-/* The CA's library context: "default", plus "p11ca" for a token key. */
-static int libctx_setup(ca_key *k, bool token)
+int ca_evp_setup(ca_evp *e, const char *module, bool token)
 {
-    if (!k->libctx && !(k->libctx = OSSL_LIB_CTX_new()))
+    if (!e->libctx && !(e->libctx = OSSL_LIB_CTX_new()))
         return ca_ossl_err(P11CA_E_NOMEM, "cannot make a library context");
-    if (!k->deflt && !(k->deflt = OSSL_PROVIDER_load(k->libctx, "default")))
+    if (!e->deflt && !(e->deflt = OSSL_PROVIDER_load(e->libctx, "default")))
         return ca_ossl_err(P11CA_E_INTERNAL, "cannot load OpenSSL's default "
                                              "provider");
-    if (!token || k->p11ca)
+    if (!token || e->p11ca)
         return P11CA_OK;
     /* The provider reads its module from the environment (OpenSSL 3.0 has
      * no way to hand parameters to a provider loaded by a program). */
-    if (k->module && setenv("P11CA_MODULE", k->module, 1) != 0)
+    if (module && setenv("P11CA_MODULE", module, 1) != 0)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    k->p11ca = OSSL_PROVIDER_load(k->libctx, "p11ca");
-    if (!k->p11ca)
+    e->p11ca = OSSL_PROVIDER_load(e->libctx, "p11ca");
+    if (!e->p11ca)
         return ca_ossl_err(P11CA_E_TOKEN, "cannot load the p11ca OpenSSL "
                                           "provider (installed in OpenSSL's "
                                           "modules directory, or set "
                                           "OPENSSL_MODULES)");
     return P11CA_OK;
+}
+
+void ca_evp_clear(ca_evp *e)
+{
+    OSSL_PROVIDER_unload(e->p11ca);
+    OSSL_PROVIDER_unload(e->deflt);
+    OSSL_LIB_CTX_free(e->libctx);
+    *e = (ca_evp){0};
+}
+
+EVP_PKEY *ca_store_load_pkey(OSSL_LIB_CTX *libctx, const char *location,
+                             const UI_METHOD *ui, void *ui_data)
+{
+    OSSL_STORE_CTX *sc;
+    OSSL_STORE_INFO *info;
+    EVP_PKEY *pk = NULL;
+
+    sc = OSSL_STORE_open_ex(location, libctx, NULL, ui, ui_data, NULL, NULL,
+                            NULL);
+    if (sc && OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY) != 1) {
+        OSSL_STORE_close(sc);
+        sc = NULL;
+    }
+    while (sc && !pk && !OSSL_STORE_eof(sc)) {
+        info = OSSL_STORE_load(sc);
+        if (info && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            pk = OSSL_STORE_INFO_get1_PKEY(info);
+        OSSL_STORE_INFO_free(info);
+        if (!info && OSSL_STORE_error(sc))
+            break;
+    }
+    OSSL_STORE_close(sc);
+    if (pk)
+        ERR_clear_error();
+    return pk;
 }
 
 /* The PIN, once: from the pin source, else from the terminal. */
@@ -256,32 +284,12 @@ static int token_check(ca_key *k, const char *location)
 
 static int store_load(ca_key *k, const char *location)
 {
-    OSSL_STORE_CTX *sc;
-    OSSL_STORE_INFO *info;
-    int rc = P11CA_OK;
-
-    sc = OSSL_STORE_open_ex(location, k->libctx, NULL, k->ui, k, NULL, NULL,
-                            NULL);
-    if (sc && OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY) != 1) {
-        OSSL_STORE_close(sc);
-        sc = NULL;
-    }
-    while (sc && !k->pkey && !OSSL_STORE_eof(sc)) {
-        info = OSSL_STORE_load(sc);
-        if (info && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            k->pkey = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-        if (!info && OSSL_STORE_error(sc))
-            break;
-    }
-    OSSL_STORE_close(sc);
+    k->pkey = ca_store_load_pkey(k->evp.libctx, location, k->ui, k);
     if (!k->pkey)
-        rc = ca_ossl_err(is_uri(location) ? P11CA_E_TOKEN : P11CA_E_INPUT,
-                         "cannot load the CA key %s%s%s", location,
-                         k->pin_err[0] ? ": " : "", k->pin_err);
-    else
-        ERR_clear_error();
-    return rc;
+        return ca_ossl_err(is_uri(location) ? P11CA_E_TOKEN : P11CA_E_INPUT,
+                           "cannot load the CA key %s%s%s", location,
+                           k->pin_err[0] ? ": " : "", k->pin_err);
+    return P11CA_OK;
 }
 
 int ca_pubkey_sha256(EVP_PKEY *pk, char hex[65])
@@ -307,7 +315,7 @@ int ca_key_load(ca_key *k, const char *location, const char *want_sha256)
 {
     int rc;
 
-    rc = libctx_setup(k, is_uri(location));
+    rc = ca_evp_setup(&k->evp, k->module, is_uri(location));
     if (rc == P11CA_OK && is_uri(location))
         rc = token_check(k, location);
     if (rc == P11CA_OK && !k->pkey)
@@ -380,17 +388,17 @@ static int gen_file(ca_key *k, const char *where, const p11_key_spec *spec,
     EVP_PKEY *pk = NULL;
     BIO *mem = BIO_new(BIO_s_mem());
     char *abs = NULL, cwd[4096];
-    int rc = libctx_setup(k, false);
+    int rc = ca_evp_setup(&k->evp, k->module, false);
 
     if (rc != P11CA_OK)
         goto out;
     if (spec->kind == P11_KEY_RSA)
-        pk = EVP_PKEY_Q_keygen(k->libctx, NULL, "RSA", (size_t)spec->bits);
+        pk = EVP_PKEY_Q_keygen(k->evp.libctx, NULL, "RSA", (size_t)spec->bits);
     else if (spec->kind == P11_KEY_EC)
-        pk = EVP_PKEY_Q_keygen(k->libctx, NULL, "EC",
+        pk = EVP_PKEY_Q_keygen(k->evp.libctx, NULL, "EC",
                                OBJ_nid2sn(spec->curve_nid));
     else
-        pk = EVP_PKEY_Q_keygen(k->libctx, NULL, "ED25519");
+        pk = EVP_PKEY_Q_keygen(k->evp.libctx, NULL, "ED25519");
     if (!pk || !mem
         || !PEM_write_bio_PrivateKey(mem, pk, NULL, NULL, 0, NULL, NULL)) {
         rc = ca_ossl_err(P11CA_E_INTERNAL, "cannot generate a %s key",
@@ -471,8 +479,7 @@ int ca_key_discard_generated(ca_key *k, char *what, size_t len)
     return P11CA_OK;
 }
 
-/* The digest: ca.cnf's, else one that matches the key's strength. */
-static const char *pick_digest(EVP_PKEY *pk, const char *digest)
+const char *ca_sign_digest(EVP_PKEY *pk, const char *digest)
 {
     char group[64] = "";
 
@@ -501,8 +508,8 @@ static int sign_init(ca_key *k, const char *digest, EVP_MD_CTX **out)
         return p11ca_err_set(P11CA_E_INTERNAL, "the CA key is not loaded");
     }
     if (!mctx
-        || EVP_DigestSignInit_ex(mctx, NULL, pick_digest(k->pkey, digest),
-                                 k->libctx, NULL, k->pkey, NULL)
+        || EVP_DigestSignInit_ex(mctx, NULL, ca_sign_digest(k->pkey, digest),
+                                 k->evp.libctx, NULL, k->pkey, NULL)
                != 1) {
         EVP_MD_CTX_free(mctx);
         return ca_ossl_err(P11CA_E_INTERNAL, "cannot start a signature with "

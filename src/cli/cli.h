@@ -56,8 +56,11 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv);
 int cmd_cert_register_ca(struct cli *cli, int argc, char **argv);
 
 struct ca;
-/* cli_open_ca - open the CA directory @dir (or $P11CA_CA_DIR); prints the
- * error itself. */
+/* cli_ca_dir - the CA directory: @dir (--dir), else a non-empty
+ * $P11CA_CA_DIR, else NULL. */
+const char *cli_ca_dir(const char *dir);
+/* cli_open_ca - open the CA directory cli_ca_dir(@dir); prints the error
+ * itself. */
 int cli_open_ca(const char *dir, struct ca **out);
 /* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix; durations: 30d, 12h, 90m, 2w. */
 int cli_parse_time(const char *s, int64_t *t);
@@ -117,6 +120,14 @@ int cli_parse_hex(const char *str, unsigned char *buf, size_t max);
 
 /* cli_hex - lower-case hex of @p into a malloc'd string. */
 char *cli_hex(const unsigned char *p, size_t n);
+
+struct X509_name_st;
+struct asn1_string_st;
+/* cli_name_text - @n printed with X509_NAME_print_ex @flags (malloc'd;
+ * NULL when it cannot be printed). */
+char *cli_name_text(const struct X509_name_st *n, unsigned long flags);
+/* cli_time_iso - "2026-11-22T10:00:00Z" of @t (malloc'd; NULL if bad). */
+char *cli_time_iso(const struct asn1_string_st *t);
 
 /* cli_pin_prompt - the p11_pin_prompt_fn of the command: reads /dev/tty
  * without echo.  Never prints the PIN. */

@@ -30,23 +30,12 @@ enum {
     OPT_NAME,
 };
 
-static const char *dir_arg(const char *dir);
 static int parse_uint(const struct cli_cmd *me, const char *opt, const char *v,
                       unsigned max, unsigned *out);
-static char *x509_name_text(const X509_NAME *n);
-static char *x509_time_text(const ASN1_TIME *t);
 static json_t *profile_json(const ca_profile *p);
 static json_t *ca_json(ca *c);
 static void ca_print(json_t *j);
 static int show_dir(struct cli *cli, const char *dir);
-
-/* --dir, else $P11CA_CA_DIR. */
-static const char *dir_arg(const char *dir)
-{
-    const char *env = getenv("P11CA_CA_DIR");
-
-    return dir ? dir : env && *env ? env : NULL;
-}
 
 static int parse_uint(const struct cli_cmd *me, const char *opt, const char *v,
                       unsigned max, unsigned *out)
@@ -135,7 +124,7 @@ static int cmd_ca_init(struct cli *cli, int argc, char **argv)
         if (rc != P11CA_OK)
             return rc;
     }
-    io.dir = dir_arg(io.dir);
+    io.dir = cli_ca_dir(io.dir);
     if (optind < argc)
         return cli_usage_error(me, "too many arguments");
     if (!io.dir || !io.subject || !io.key_uri == !io.key_file)
@@ -175,7 +164,7 @@ static int cmd_ca_import_chain(struct cli *cli, int argc, char **argv)
             return cli_usage_error(me, "bad option");
         dir = optarg;
     }
-    dir = dir_arg(dir);
+    dir = cli_ca_dir(dir);
     if (!dir || argc - optind < 1 || argc - optind > 2)
         return cli_usage_error(me, "give --dir DIR, the certificate and the "
                                    "chain");
@@ -184,31 +173,6 @@ static int cmd_ca_import_chain(struct cli *cli, int argc, char **argv)
     if (rc != P11CA_OK)
         return cli_error(rc, "ca import-chain: %s", p11ca_err_message());
     return show_dir(cli, dir);
-}
-
-static char *x509_name_text(const X509_NAME *n)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    char *s = NULL, *p;
-    long len;
-
-    if (b && X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0) {
-        len = BIO_get_mem_data(b, &p);
-        s = strndup(p, (size_t)len);
-    }
-    BIO_free(b);
-    return s;
-}
-
-static char *x509_time_text(const ASN1_TIME *t)
-{
-    struct tm tm;
-    char buf[32];
-
-    if (!ASN1_TIME_to_tm(t, &tm))
-        return NULL;
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return strdup(buf);
 }
 
 static json_t *profile_json(const ca_profile *p)
@@ -239,10 +203,10 @@ static json_t *ca_json(ca *c)
     for (size_t i = 0; i < ca_profile_count(c); i++)
         json_array_append_new(profiles, profile_json(ca_profile_at(c, i)));
     if (x) {
-        subj = x509_name_text(X509_get_subject_name(x));
-        iss = x509_name_text(X509_get_issuer_name(x));
-        nb = x509_time_text(X509_get0_notBefore(x));
-        na = x509_time_text(X509_get0_notAfter(x));
+        subj = cli_name_text(X509_get_subject_name(x), XN_FLAG_RFC2253);
+        iss = cli_name_text(X509_get_issuer_name(x), XN_FLAG_RFC2253);
+        nb = cli_time_iso(X509_get0_notBefore(x));
+        na = cli_time_iso(X509_get0_notAfter(x));
         bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
         ser = bn ? BN_bn2hex(bn) : NULL;
     }
@@ -336,7 +300,7 @@ static int cmd_ca_show(struct cli *cli, int argc, char **argv)
             return cli_usage_error(me, "bad option");
         dir = optarg;
     }
-    dir = dir_arg(dir);
+    dir = cli_ca_dir(dir);
     if (!dir || optind < argc)
         return cli_usage_error(me, "give --dir DIR (or P11CA_CA_DIR)");
     return show_dir(cli, dir);

@@ -13,34 +13,8 @@
 #include <strings.h>
 
 #define MAX_CERT_FILE (1024 * 1024)
-
-static char *name_text(const X509_NAME *n)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    char *s = NULL, *p;
-    long len;
-
-    if (!b)
-        return NULL;
-    if (X509_NAME_print_ex(b, n, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB)
-        >= 0) {
-        len = BIO_get_mem_data(b, &p);
-        s = strndup(p, (size_t)len);
-    }
-    BIO_free(b);
-    return s;
-}
-
-static char *time_text(const ASN1_TIME *t)
-{
-    struct tm tm;
-    char buf[32];
-
-    if (!ASN1_TIME_to_tm(t, &tm))
-        return NULL;
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return strdup(buf);
-}
+/* One line, UTF-8 kept as it is. */
+#define NAME_FLAGS (XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB)
 
 static char *serial_text(const ASN1_INTEGER *i)
 {
@@ -69,10 +43,10 @@ static json_t *cert_json(p11_obj *o)
         x = d2i_X509(NULL, &p, (long)len);
     }
     if (x) {
-        subj = name_text(X509_get_subject_name(x));
-        iss = name_text(X509_get_issuer_name(x));
-        nb = time_text(X509_get0_notBefore(x));
-        na = time_text(X509_get0_notAfter(x));
+        subj = cli_name_text(X509_get_subject_name(x), NAME_FLAGS);
+        iss = cli_name_text(X509_get_issuer_name(x), NAME_FLAGS);
+        nb = cli_time_iso(X509_get0_notBefore(x));
+        na = cli_time_iso(X509_get0_notAfter(x));
         ser = serial_text(X509_get0_serialNumber(x));
     }
     j = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",

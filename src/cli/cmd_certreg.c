@@ -23,13 +23,18 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-int cli_open_ca(const char *dir, ca **out)
+const char *cli_ca_dir(const char *dir)
 {
     const char *env = getenv("P11CA_CA_DIR");
+
+    return dir ? dir : env && *env ? env : NULL;
+}
+
+int cli_open_ca(const char *dir, ca **out)
+{
     int rc;
 
-    if (!dir)
-        dir = env && *env ? env : NULL;
+    dir = cli_ca_dir(dir);
     if (!dir)
         return cli_error(P11CA_E_USAGE, "give the CA directory with --dir "
                                         "DIR (or P11CA_CA_DIR)");

@@ -81,7 +81,7 @@ static int cmd_crl(struct cli *cli, int argc, char **argv)
         {0},
     };
     const struct cli_cmd *me = &cli_crl_cmds[0];
-    const char *dir = getenv("P11CA_CA_DIR"), *out = NULL;
+    const char *dir = NULL, *out = NULL;
     unsigned long days = 0;
     X509_CRL *crl = NULL;
     uint64_t num = 0;
@@ -104,6 +104,7 @@ static int cmd_crl(struct cli *cli, int argc, char **argv)
             return cli_usage_error(me, o == OPT_DAYS ? "--days: 1 to 3650"
                                                      : "bad option");
     }
+    dir = cli_ca_dir(dir);
     if (!dir || !*dir || optind < argc)
         return cli_usage_error(me, "give --dir DIR (or P11CA_CA_DIR)");
     rc = ca_open(dir, &c);

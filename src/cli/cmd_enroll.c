@@ -103,10 +103,7 @@ static int enr_opt(const struct cli_cmd *me, int o, struct enr_args *a)
 
 static int enr_args_check(const struct cli_cmd *me, struct enr_args *a)
 {
-    const char *env = getenv("P11CA_CA_DIR");
-
-    if (!a->dir && env && *env)
-        a->dir = env;
+    a->dir = cli_ca_dir(a->dir);
     if (!a->token || !a->dir)
         return cli_usage_error(me, "give --token URI and --ca DIR");
     if (a->resume && a->cleanup)

@@ -229,19 +229,8 @@ const char *enr_serial(X509 *x, char *buf, size_t len)
 
 char *enr_subject(X509 *x)
 {
-    BIO *b = BIO_new(BIO_s_mem());
-    char *s = NULL, *data;
-    long n;
-
-    if (b
-        && X509_NAME_print_ex(b, X509_get_subject_name(x), 0,
-                              XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB)
-               >= 0) {
-        n = BIO_get_mem_data(b, &data);
-        s = strndup(data, (size_t)n);
-    }
-    BIO_free(b);
-    return s;
+    return cli_name_text(X509_get_subject_name(x),
+                         XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
 }
 
 int enr_days_left(X509 *x)

@@ -120,10 +120,7 @@ static int issue_opt(const struct cli_cmd *me, int o, struct issue_args *a)
 
 static int issue_args_check(const struct cli_cmd *me, struct issue_args *a)
 {
-    const char *env = getenv("P11CA_CA_DIR");
-
-    if (!a->dir && env && *env)
-        a->dir = env;
+    a->dir = cli_ca_dir(a->dir);
     if (!a->dir || !a->o.profile)
         return cli_usage_error(me, "give --dir DIR and --profile NAME");
     if (a->batch && (a->csr || !a->outdir))

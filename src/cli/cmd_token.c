@@ -466,7 +466,7 @@ static int cmd_token_show(struct cli *cli, int argc, char **argv)
     };
     const struct cli_cmd *me = &cli_token_cmds[2];
     struct show s = {.cli = cli};
-    const char *dir = getenv("P11CA_CA_DIR");
+    const char *dir = NULL;
     p11_uri *uri = NULL;
     int c, rc;
 
@@ -479,6 +479,7 @@ static int cmd_token_show(struct cli *cli, int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage_error(me, "give one token URI");
+    dir = cli_ca_dir(dir);
     rc = cli_parse_uri(argv[optind], &uri);
     if (rc == P11CA_OK && dir && *dir
         && (rc = enroll_issuer_local(dir, NULL, NULL, &s.is)) != P11CA_OK)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,31 @@ int cli_parse_hex(const char *str, unsigned char *buf, size_t max)
         str += 2;
     }
     return n ? (int)n : -1;
+}
+
+char *cli_name_text(const X509_NAME *n, unsigned long flags)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *s = NULL, *p;
+    long len;
+
+    if (b && X509_NAME_print_ex(b, n, 0, flags) >= 0) {
+        len = BIO_get_mem_data(b, &p);
+        s = strndup(p ? p : "", len > 0 ? (size_t)len : 0);
+    }
+    BIO_free(b);
+    return s;
+}
+
+char *cli_time_iso(const ASN1_TIME *t)
+{
+    struct tm tm;
+    char buf[32];
+
+    if (!t || !ASN1_TIME_to_tm(t, &tm))
+        return NULL;
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return strdup(buf);
 }
 
 char *cli_hex(const unsigned char *p, size_t n)

@@ -53,17 +53,19 @@ REGISTRY_UNIT_LDADD = src/libp11ca-registry.la $(CMOCKA_LIBS) \
 	$(SQLITE_LIBS) $(CRYPTO_LIBS)
 
 tests_unit_test_registry_SOURCES = tests/unit/test_registry.c \
-	tests/unit/test_registry_util.c
+	tests/unit/test_registry_util.c tests/unit/treg.h
 tests_unit_test_registry_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_LDADD = $(REGISTRY_UNIT_LDADD)
 
 tests_unit_test_registry_lifecycle_SOURCES = \
-	tests/unit/test_registry_lifecycle.c tests/unit/test_registry_util.c
+	tests/unit/test_registry_lifecycle.c tests/unit/test_registry_util.c \
+	tests/unit/treg.h
 tests_unit_test_registry_lifecycle_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_lifecycle_LDADD = $(REGISTRY_UNIT_LDADD)
 
 tests_unit_test_registry_audit_SOURCES = \
-	tests/unit/test_registry_audit.c tests/unit/test_registry_util.c
+	tests/unit/test_registry_audit.c tests/unit/test_registry_util.c \
+	tests/unit/treg.h
 tests_unit_test_registry_audit_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_audit_LDADD = $(REGISTRY_UNIT_LDADD)
 endif

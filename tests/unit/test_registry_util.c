@@ -20,27 +20,7 @@
 #include <sqlite3.h>
 
 #include "registry/registry.h"
-
-/* The helpers' interface: the same block opens each test_registry*.c. */
-struct treg {
-    char dir[64];
-    char path[128];
-    char loc[160];
-    reg *r;
-};
-int treg_group_setup(void **state);
-int treg_group_teardown(void **state);
-int treg_setup(void **state);
-int treg_teardown(void **state);
-unsigned char *treg_der(const char *serial, const char *cn, const char *ou,
-                        int64_t not_before, int64_t not_after, size_t *len);
-void treg_cert(reg_cert *c, const char *serial, const char *cn, const char *ou,
-               int64_t not_before, int64_t not_after);
-void treg_record(struct treg *t, const char *serial, const char *cn,
-                 reg_status st);
-int treg_sql(struct treg *t, const char *sql);
-void treg_search(struct treg *t, const reg_filter *f, char *out, size_t len);
-size_t treg_count(struct treg *t, const reg_filter *f);
+#include "treg.h"
 
 /* One key signs every test certificate: P-256 is quick to use. */
 static EVP_PKEY *treg_key;
