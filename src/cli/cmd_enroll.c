@@ -278,7 +278,6 @@ int enr_key_type(struct enr *e)
 
     if (e->a.type && p11_key_spec_parse(e->a.type, &e->spec) != CKR_OK)
         return cli_fail(p11_error_rv(), "enroll: --type");
-    e->spec_given = e->a.type != NULL;
     if (!e->a.type && e->profile)
         rc = enroll_default_key(e->is, e->profile, &e->spec);
     if (rc != P11CA_OK)

@@ -124,7 +124,6 @@ struct enr {
     char *profile;
     X509_NAME *subject;
     p11_key_spec spec;
-    bool spec_given;
     char old_serial[64];  /* renew/rekey: the certificate replaced, if known */
     struct enr_pair cur;  /* the objects labelled @label */
     struct enr_pair pend; /* rekey: the new key while it has a work label */
