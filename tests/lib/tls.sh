@@ -3,11 +3,23 @@
 # background (stopped at exit), and waiting until it accepts.
 # shellcheck shell=sh
 
-# free_port: print a TCP port nobody listens on.
+# free_port: print a TCP port nobody listens on, reserved for this test:
+# tests run in parallel, and two that picked the same port would talk to
+# each other's servers.  A reservation is a directory made atomically
+# (mkdir) in a per-user folder; reservations older than 30 minutes (runs
+# that ended) are taken back.
 free_port() {
+    pdir=${TMPDIR:-/tmp}/p11ca-test-ports-$(id -u)
+    mkdir -p "$pdir" 2>/dev/null
+    find "$pdir" -mindepth 1 -maxdepth 1 -mmin +30 -exec rmdir {} + 2>/dev/null
+    tries=0
     while :; do
         p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 ))
-        if ! (ss -ltn 2>/dev/null || netstat -ltn 2>/dev/null) | grep -q ":$p "; then
+        tries=$((tries + 1))
+        if (ss -ltn 2>/dev/null || netstat -ltn 2>/dev/null) | grep -q ":$p "; then
+            continue
+        fi
+        if mkdir "$pdir/$p" 2>/dev/null || [ $tries -gt 1000 ]; then
             echo "$p"
             return
         fi
