@@ -223,7 +223,7 @@ static void sw_params(rsa_enc_ctx *c, OSSL_PARAM *p)
 {
     *p++ = OSSL_PARAM_construct_int(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, &c->pad);
     if (c->pad == RSA_PKCS1_OAEP_PADDING) {
-        /* Properties name the caller's providers: not used in swctx. */
+        /* Properties name the caller's providers: not used here. */
         *p++ = OSSL_PARAM_construct_utf8_string(
             OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, (char *)eff_md(c)->name, 0);
         *p++ = OSSL_PARAM_construct_utf8_string(
@@ -256,7 +256,8 @@ static int rsa_enc_encrypt(void *vctx, unsigned char *out, size_t *outlen,
         return 0;
     }
     sw_params(c, params);
-    pctx = EVP_PKEY_CTX_new_from_pkey(c->ctx->swctx, c->key->pub, NULL);
+    pctx = EVP_PKEY_CTX_new_from_pkey(prov_swctx(c->ctx), c->key->pub,
+                                      prov_swprops(c->ctx));
     if (!pctx || EVP_PKEY_encrypt_init_ex(pctx, params) <= 0
         || EVP_PKEY_encrypt(pctx, out, &len, in, inlen) <= 0) {
         prov_raise(
@@ -530,7 +531,7 @@ static int decrypt_tls(rsa_enc_ctx *c, unsigned char *out, size_t *outlen,
     }
     if (!mech_usable(c, CKM_RSA_PKCS))
         return 0;
-    if (RAND_priv_bytes_ex(c->ctx->swctx, rnd, sizeof(rnd), 0) <= 0
+    if (RAND_priv_bytes_ex(prov_swctx(c->ctx), rnd, sizeof(rnd), 0) <= 0
         || !(buf = OPENSSL_zalloc(k < TLS_PREMASTER_LEN ? TLS_PREMASTER_LEN
                                                         : k))) {
         prov_raise(c->ctx, PROV_R_INTERNAL,
@@ -578,7 +579,8 @@ static int software_decrypt(rsa_enc_ctx *c, unsigned char *out, size_t *outlen,
             OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, &c->alt_version);
         *p = OSSL_PARAM_construct_end();
     }
-    pctx = EVP_PKEY_CTX_new_from_pkey(c->ctx->swctx, c->key->pub, NULL);
+    pctx = EVP_PKEY_CTX_new_from_pkey(prov_swctx(c->ctx), c->key->pub,
+                                      prov_swprops(c->ctx));
     ok = pctx && EVP_PKEY_decrypt_init_ex(pctx, params) > 0
          && EVP_PKEY_decrypt(pctx, out, &len, in, inlen) > 0;
     EVP_PKEY_CTX_free(pctx);
@@ -705,7 +707,7 @@ static int lookup_md(prov_ctx *ctx, const OSSL_PARAM *p, const char *what,
         return 0;
     }
     prov_set_mark(ctx);
-    md = EVP_MD_fetch(ctx->swctx, name, NULL);
+    md = EVP_MD_fetch(prov_swctx(ctx), name, prov_swprops(ctx));
     prov_pop_to_mark(ctx);
     for (size_t i = 0; md && i < sizeof(oaep_mds) / sizeof(*oaep_mds); i++)
         if (EVP_MD_is_a(md, oaep_mds[i].name))

@@ -221,7 +221,7 @@ static const prov_key *enc_key(struct enc_ctx *ec, const void *obj_raw)
 /* A BIO in our library context on the core's BIO; NULL with an error. */
 static BIO *enc_bio(struct enc_ctx *ec, OSSL_CORE_BIO *cout)
 {
-    BIO *out = BIO_new_from_core_bio(ec->ctx->swctx, cout);
+    BIO *out = BIO_new_from_core_bio(ec->ctx->corectx, cout);
 
     if (!out)
         prov_raise(ec->ctx, PROV_R_INTERNAL, "cannot wrap the output BIO");

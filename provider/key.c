@@ -147,7 +147,8 @@ static void read_allowed(prov_key *key)
 static EVP_PKEY *read_public(prov_ctx *ctx, p11_obj *priv, prov_key_type type)
 {
     EVP_PKEY *pk = NULL;
-    CK_RV rv = p11_obj_public_key(priv, ctx->swctx, NULL, &pk);
+    CK_RV rv =
+        p11_obj_public_key(priv, prov_swctx(ctx), prov_swprops(ctx), &pk);
 
     if (rv != CKR_OK) {
         prov_raise(ctx,

@@ -32,8 +32,8 @@ typedef struct ecdh_ctx {
     size_t field_len;   /* bytes of the shared secret */
     int cofactor_mode;  /* -1 (the key's: none) or 0 */
     bool x963;          /* X9.63 KDF on the shared secret */
-    EVP_MD *kdf_md;     /* fetched in swctx */
-    char *kdf_md_props; /* kept for completeness; swctx has one provider */
+    EVP_MD *kdf_md;     /* fetched in prov_swctx() */
+    char *kdf_md_props; /* kept for completeness; not used */
     size_t kdf_outlen;
     unsigned char *ukm;
     size_t ukm_len;
@@ -140,8 +140,8 @@ static void *ecdh_dupctx(void *vctx)
 /* The size of the shared secret: the field size of the curve. */
 static size_t field_len(prov_ctx *ctx, const prov_key *key)
 {
-    EC_GROUP *g =
-        EC_GROUP_new_by_curve_name_ex(ctx->swctx, NULL, key->curve_nid);
+    EC_GROUP *g = EC_GROUP_new_by_curve_name_ex(
+        prov_swctx(ctx), prov_swprops(ctx), key->curve_nid);
     int degree = g ? EC_GROUP_get_degree(g) : 0;
 
     EC_GROUP_free(g);
@@ -271,7 +271,8 @@ static int software_derive(ecdh_ctx *c, unsigned char *z)
     size_t zlen = c->field_len;
     int ok;
 
-    pctx = EVP_PKEY_CTX_new_from_pkey(c->ctx->swctx, c->key->pub, NULL);
+    pctx = EVP_PKEY_CTX_new_from_pkey(prov_swctx(c->ctx), c->key->pub,
+                                      prov_swprops(c->ctx));
     ok = pctx && EVP_PKEY_derive_init(pctx) > 0
          && EVP_PKEY_derive_set_peer(pctx, c->peer->pub) > 0
          && EVP_PKEY_derive(pctx, z, &zlen) > 0 && zlen == c->field_len;
@@ -358,7 +359,8 @@ static int x963_kdf(ecdh_ctx *c, const unsigned char *z, unsigned char *out)
         *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, c->ukm,
                                                  c->ukm_len);
     *p = OSSL_PARAM_construct_end();
-    kdf = EVP_KDF_fetch(c->ctx->swctx, OSSL_KDF_NAME_X963KDF, NULL);
+    kdf = EVP_KDF_fetch(prov_swctx(c->ctx), OSSL_KDF_NAME_X963KDF,
+                        prov_swprops(c->ctx));
     kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
     ok = kctx && EVP_KDF_derive(kctx, out, c->kdf_outlen, params) > 0;
     EVP_KDF_CTX_free(kctx);
@@ -475,7 +477,7 @@ static int set_kdf_md(ecdh_ctx *c, const OSSL_PARAM params[],
     }
     /* The caller's properties name its providers, not ours: not used. */
     prov_set_mark(c->ctx);
-    md = EVP_MD_fetch(c->ctx->swctx, name, NULL);
+    md = EVP_MD_fetch(prov_swctx(c->ctx), name, prov_swprops(c->ctx));
     prov_pop_to_mark(c->ctx);
     if (!md || (props && !(props_copy = strdup(props)))) {
         prov_raise(c->ctx, PROV_R_UNSUPPORTED,

@@ -98,8 +98,8 @@ static int km_validate(const void *keydata, int selection, int checktype)
         return 0;
     /* The private half is the token's; its public half can be checked. */
     if (PUB_SELECTED(selection) && key->type != PROV_KEY_ED25519) {
-        pctx = EVP_PKEY_CTX_new_from_pkey(key->ctx->swctx, prov_key_pub(key),
-                                          NULL);
+        pctx = EVP_PKEY_CTX_new_from_pkey(
+            prov_swctx(key->ctx), prov_key_pub(key), prov_swprops(key->ctx));
         ok = pctx && EVP_PKEY_public_check(pctx) == 1;
         EVP_PKEY_CTX_free(pctx);
     }
@@ -237,8 +237,9 @@ static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
     what = want_priv                 ? EVP_PKEY_KEYPAIR
            : PUB_SELECTED(selection) ? EVP_PKEY_PUBLIC_KEY
                                      : EVP_PKEY_KEY_PARAMETERS;
-    pctx = EVP_PKEY_CTX_new_from_name(key->ctx->swctx,
-                                      prov_key_type_name(key->type), NULL);
+    pctx = EVP_PKEY_CTX_new_from_name(prov_swctx(key->ctx),
+                                      prov_key_type_name(key->type),
+                                      prov_swprops(key->ctx));
     if (!pctx || EVP_PKEY_fromdata_init(pctx) <= 0
         || EVP_PKEY_fromdata(pctx, &pk, what, (OSSL_PARAM *)params) <= 0) {
         EVP_PKEY_CTX_free(pctx);
@@ -562,8 +563,8 @@ static void *gen_software(struct gen_ctx *g)
     prov_key *key = NULL;
     int ok;
 
-    pctx = EVP_PKEY_CTX_new_from_name(g->ctx->swctx,
-                                      prov_key_type_name(g->type), NULL);
+    pctx = EVP_PKEY_CTX_new_from_name(
+        prov_swctx(g->ctx), prov_key_type_name(g->type), prov_swprops(g->ctx));
     ok = pctx
          && (g->params_only ? EVP_PKEY_paramgen_init(pctx)
                             : EVP_PKEY_keygen_init(pctx))

@@ -33,7 +33,16 @@ enum prov_reason {
 
 typedef struct prov_ctx {
     const OSSL_CORE_HANDLE *handle;
-    OSSL_LIB_CTX *swctx; /* our own context: the default provider, software */
+    /*
+     * Software work (digests, public-key operations, RAND) runs in swctx
+     * with the properties swprops; see prov_swctx().  corectx is our own
+     * context, made from the core's dispatch (core BIOs work in it).
+     */
+    OSSL_LIB_CTX *corectx;
+    OSSL_LIB_CTX *swctx; /* NULL (the default context) or corectx */
+    const char *swprops; /* "provider=default" or NULL */
+    int sw_ready;        /* set (atomically) once swctx is chosen */
+    pthread_mutex_t sw_lock;
     p11_ctx *p11;
     /* Core error upcalls. */
     OSSL_FUNC_core_new_error_fn *up_new_error;
@@ -42,6 +51,7 @@ typedef struct prov_ctx {
     OSSL_FUNC_core_set_error_mark_fn *up_set_error_mark;
     OSSL_FUNC_core_clear_last_error_mark_fn *up_clear_last_error_mark;
     OSSL_FUNC_core_pop_error_to_mark_fn *up_pop_error_to_mark;
+    OSSL_FUNC_core_get_libctx_fn *up_get_libctx;
     /* Configuration (openssl.cnf section, environment fallbacks). */
     char *pin_source;    /* p11ca-pin-source */
     char *pin_env;       /* p11ca-pin-env: name of a variable holding the PIN */
@@ -53,6 +63,32 @@ typedef struct prov_ctx {
     struct prov_key **cache;
     size_t n_cache;
 } prov_ctx;
+
+void prov_sw_choose(prov_ctx *ctx);
+
+/*
+ * prov_swctx - the library context for the provider's software work, and
+ * prov_swprops the properties every fetch there must use.  When the
+ * application's default library context has the default provider, that is
+ * it (with "provider=default", so that nothing there can come back to us):
+ * its method store and name map already exist, where a context of our own
+ * costs about 3 M instructions (1 ms) to build at the first software
+ * operation of a process.  Otherwise a context of our own, where the
+ * default provider is the only one.  Chosen at the first use.
+ */
+static inline OSSL_LIB_CTX *prov_swctx(prov_ctx *ctx)
+{
+    if (!__atomic_load_n(&ctx->sw_ready, __ATOMIC_ACQUIRE))
+        prov_sw_choose(ctx);
+    return ctx->swctx;
+}
+
+static inline const char *prov_swprops(prov_ctx *ctx)
+{
+    if (!__atomic_load_n(&ctx->sw_ready, __ATOMIC_ACQUIRE))
+        prov_sw_choose(ctx);
+    return ctx->swprops;
+}
 
 enum {
     PROV_LOGIN_AUTO = 0, /* when a private key is needed */
@@ -109,7 +145,7 @@ typedef enum prov_key_type {
 /*
  * A key, one of three kinds:
  *  - a private key on a token (priv set), its public half in @pub;
- *  - a software key (priv NULL): @pub in ctx->swctx holds the public half
+ *  - a software key (priv NULL): @pub in prov_swctx() holds the public half
  *    and, when @sw_private, the private half too.  OpenSSL hands us such
  *    keys whenever our keymgmt wins a fetch by name ("EC", "RSA"), e.g. for
  *    TLS ephemeral keys or EVP_PKEY_fromdata(); every operation then runs
@@ -123,7 +159,7 @@ typedef struct prov_key {
     prov_key_type type;
     p11_obj *priv; /* token private key, NULL for a software key */
     /*
-     * The public half (or software keypair), in swctx.  For a token EC or
+     * The public half (or software keypair), in prov_swctx().  For a token EC or
      * Ed25519 key it is read from the token at its first use
      * (prov_key_pub); once set it never changes.
      */
@@ -168,12 +204,12 @@ static inline bool prov_key_pub_loaded(const prov_key *key)
 prov_key *prov_key_new_public(prov_ctx *ctx, prov_key_type type);
 
 /*
- * prov_key_set_public - take @pk (in ctx->swctx) as the key's software half;
+ * prov_key_set_public - take @pk (in prov_swctx()) as the key's software half;
  * @has_private says whether it holds a private key (software keys only).
  */
 int prov_key_set_public(prov_key *key, EVP_PKEY *pk, bool has_private);
 
-/* prov_key_is_software - a software keypair: operations run in swctx. */
+/* prov_key_is_software - a software keypair: operations run in prov_swctx(). */
 static inline bool prov_key_is_software(const prov_key *key)
 {
     return !key->priv && key->sw_private;

@@ -5,7 +5,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/provider.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -197,7 +199,8 @@ static void prov_teardown(void *provctx)
     prov_key_cache_clear(ctx);
     pthread_mutex_destroy(&ctx->cache_lock);
     p11_ctx_free(ctx->p11);
-    OSSL_LIB_CTX_free(ctx->swctx);
+    pthread_mutex_destroy(&ctx->sw_lock);
+    OSSL_LIB_CTX_free(ctx->corectx);
     free(ctx->pin_source);
     free(ctx->pin_env);
     free(ctx->default_token);
@@ -367,6 +370,9 @@ static void get_upcalls(prov_ctx *ctx, const OSSL_DISPATCH *in,
         case OSSL_FUNC_CORE_POP_ERROR_TO_MARK:
             ctx->up_pop_error_to_mark = OSSL_FUNC_core_pop_error_to_mark(in);
             break;
+        case OSSL_FUNC_CORE_GET_LIBCTX:
+            ctx->up_get_libctx = OSSL_FUNC_core_get_libctx(in);
+            break;
         default:
             break;
         }
@@ -391,16 +397,17 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         return 0;
     ctx->handle = handle;
     pthread_mutex_init(&ctx->cache_lock, NULL);
+    pthread_mutex_init(&ctx->sw_lock, NULL);
     get_upcalls(ctx, in, &get_params);
     if (!read_config(handle, get_params, &cfg) || !apply_config(ctx, &cfg))
         goto fail;
     /*
-     * A library context of our own for software work (digests, verify,
-     * public-key math), with the default provider.  Made from the core's
-     * dispatch so that BIO_new_from_core_bio() works in encoders.
+     * A library context of our own, made from the core's dispatch so that
+     * BIO_new_from_core_bio() works in encoders; software work runs there
+     * unless the application's default context can do it (prov_swctx()).
      */
-    ctx->swctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
-    if (!ctx->swctx)
+    ctx->corectx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
+    if (!ctx->corectx)
         goto fail;
     LOG_DBG(PROV, "p11ca provider %s initialised", PACKAGE_VERSION);
     *out = prov_dispatch;
@@ -409,6 +416,46 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
 fail:
     prov_teardown(ctx);
     return 0;
+}
+
+/*
+ * Where software work runs (see prov_swctx() in prov.h).  The application's
+ * default context is used only when we were loaded into it (the core's
+ * library context is OpenSSL's global default: then it is also the same
+ * libcrypto as ours) and the default provider is active there with nothing
+ * in the way (a default property query such as "fips=yes" would refuse
+ * it: the trial fetch fails).  A provider loaded into a context of the
+ * application's own leaves the default context alone.
+ */
+void prov_sw_choose(prov_ctx *ctx)
+{
+    pthread_mutex_lock(&ctx->sw_lock);
+    if (!ctx->sw_ready) {
+        const void *core = ctx; /* unknown: not the default context */
+        EVP_MD *md = NULL;
+
+        if (ctx->up_get_libctx)
+            core = ctx->up_get_libctx(ctx->handle);
+
+        ctx->swctx = ctx->corectx;
+        ctx->swprops = NULL;
+        if (!core || core == (void *)OSSL_LIB_CTX_get0_global_default()) {
+            prov_set_mark(ctx);
+            if (OSSL_PROVIDER_available(NULL, "default"))
+                md = EVP_MD_fetch(NULL, "SHA2-256", "provider=default");
+            prov_pop_to_mark(ctx);
+        }
+        if (md) {
+            ctx->swctx = NULL;
+            ctx->swprops = "provider=default";
+        }
+        EVP_MD_free(md);
+        LOG_DBG(PROV, "software operations in %s",
+                md ? "the application's default library context"
+                   : "the provider's own library context");
+        __atomic_store_n(&ctx->sw_ready, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&ctx->sw_lock);
 }
 
 p11_ctx *prov_p11(prov_ctx *ctx)

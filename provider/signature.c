@@ -313,12 +313,12 @@ EVP_MD *sig_fetch_md(sig_ctx *s, const char *name, const char *props)
      */
     if (props && *props) {
         prov_set_mark(s->ctx);
-        md = EVP_MD_fetch(s->ctx->swctx, name, props);
+        md = EVP_MD_fetch(prov_swctx(s->ctx), name, props);
         prov_pop_to_mark(s->ctx);
         if (md)
             return md;
     }
-    md = EVP_MD_fetch(s->ctx->swctx, name, NULL);
+    md = EVP_MD_fetch(prov_swctx(s->ctx), name, prov_swprops(s->ctx));
     if (!md)
         prov_raise(s->ctx, PROV_R_UNSUPPORTED,
                    "%s signature: digest %s is not available", s->alg->name,
@@ -661,8 +661,8 @@ static int sig_sw_ctx(sig_ctx *s)
     int rc;
 
     if (!s->swpctx) {
-        s->swpctx =
-            EVP_PKEY_CTX_new_from_pkey(s->ctx->swctx, s->key->pub, NULL);
+        s->swpctx = EVP_PKEY_CTX_new_from_pkey(prov_swctx(s->ctx), s->key->pub,
+                                               prov_swprops(s->ctx));
         rc = !s->swpctx                  ? 0
              : s->op == EVP_PKEY_OP_SIGN ? EVP_PKEY_sign_init(s->swpctx)
                                          : EVP_PKEY_verify_init(s->swpctx);

@@ -106,8 +106,8 @@ static int ed_sw_sign(sig_ctx *s, unsigned char *sig, size_t *siglen,
     int ok;
 
     ok = m
-         && EVP_DigestSignInit_ex(m, NULL, NULL, s->ctx->swctx, NULL,
-                                  s->key->pub, NULL)
+         && EVP_DigestSignInit_ex(m, NULL, NULL, prov_swctx(s->ctx),
+                                  prov_swprops(s->ctx), s->key->pub, NULL)
                 == 1
          && EVP_DigestSign(m, sig, &out, tbs, tbslen) == 1;
     EVP_MD_CTX_free(m);
@@ -150,8 +150,8 @@ static int ed_digest_verify(void *vctx, const unsigned char *sig, size_t siglen,
         return sig_not_ready(s, "digest verify");
     m = EVP_MD_CTX_new();
     if (!m
-        || EVP_DigestVerifyInit_ex(m, NULL, NULL, s->ctx->swctx, NULL,
-                                   s->key->pub, NULL)
+        || EVP_DigestVerifyInit_ex(m, NULL, NULL, prov_swctx(s->ctx),
+                                   prov_swprops(s->ctx), s->key->pub, NULL)
                != 1) {
         prov_raise(s->ctx, PROV_R_INTERNAL,
                    "Ed25519 verification: cannot set up the public key");

@@ -256,7 +256,8 @@ static int deliver_public(struct store_ctx *sc, p11_obj *obj, OSSL_CALLBACK *cb,
     int len, ok = 0;
     CK_RV rv;
 
-    rv = p11_obj_public_key(obj, sc->ctx->swctx, NULL, &pk);
+    rv = p11_obj_public_key(obj, prov_swctx(sc->ctx), prov_swprops(sc->ctx),
+                            &pk);
     if (rv != CKR_OK)
         return prov_raise_p11(sc->ctx, rv, "reading a public key");
     len = i2d_PUBKEY(pk, &der);

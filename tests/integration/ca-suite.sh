@@ -400,14 +400,17 @@ done
 before=$(nrows "$ROOT")
 worker() {
     for i in 1 2 3 4 5; do
-        for _ in 1 2 3; do
+        for try in 1 2 3 4 5 6; do
             p11ca issue --dir "$ROOT" --profile client \
                 --out "$D/cc$1-$i.pem" "$D/cc$1-$i.csr" >/dev/null \
                 2>"$TT/cc$1-$i.err"
             rc=$?
-            # PITFALLS: a concurrent SoftHSM2 login may see no token.
+            # PITFALLS: a concurrent SoftHSM2 login may see no token (its
+            # file backend rewrites the token around every login); under
+            # load, three tries in a row were seen to hit it: back off.
             [ "$rc" -eq 3 ] || break
             echo "retry $1-$i: $(head -n 1 "$TT/cc$1-$i.err")" >>"$TT/cc.retries"
+            sleep "0.$try"
         done
         echo "$rc" >"$TT/cc$1-$i.rc"
     done

@@ -6,7 +6,7 @@
 # explicit module path, a debug log without PINs.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 13
+plan 14
 
 keygen ck ec:P-256
 printf 'data\n' >"$TT/data"
@@ -71,6 +71,8 @@ assert_grep ' C_Sign CKR_OK' "$TT/calls.log" "p11ca-module-path: the configured 
 check "... and the signature verifies" \
     openssl dgst -sha256 -verify "$TT/ck.pub" -signature "$TT/sig3" "$TT/data"
 assert_grep 'C_Login|logged in' "$TT/debug.log" "p11ca-debug-file: a debug log is written"
+assert_grep "software operations in the application's default library context" \
+    "$TT/debug.log" "activated in openssl.cnf: software work shares the default context"
 if grep -q "$TEST_PIN" "$TT/debug.log" "$TT/calls.log" "$TT/err"; then
     not_ok "no PIN in the debug log"
 else

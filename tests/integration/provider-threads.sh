@@ -28,6 +28,29 @@ run() { # run the driver; its TAP lines are ours
     run info "$(privuri trsa)" 4 | grep -v '^1\.\.'
     run info "$(privuri ted)" 4 | grep -v '^1\.\.'
     run fork "$(privuri trsa)" 2 | grep -v '^1\.\.'
+    # Software work (digests, verification) runs in the application's
+    # default context when the provider was loaded there with the default
+    # provider, else in a context of the provider's own: both, 8 threads
+    # making the choice at once.
+    for where in own default; do
+        if [ $where = default ]; then
+            export PROV_EVP_DEFAULT_CTX=1
+            want="the application's default library context"
+        else
+            want="the provider's own library context"
+        fi
+        P11CA_DEBUG=prov P11CA_DEBUG_FILE=$TT/sw-$where.log \
+            run threads "$(privuri tec)" 8 20 | grep -v '^1\.\.'
+        run fork "$(privuri ted)" 2 | grep -v '^1\.\.'
+        unset PROV_EVP_DEFAULT_CTX
+        if [ "$(grep -c 'software operations in' "$TT/sw-$where.log")" = 1 ] \
+            && grep -q "software operations in $want" "$TT/sw-$where.log"; then
+            echo "ok - providers in the $where context: software work in $want, chosen once"
+        else
+            echo "not ok - providers in the $where context: software work in $want, chosen once"
+            grep 'software operations' "$TT/sw-$where.log" | sed 's/^/# /'
+        fi
+    done
     if [ -n "${VALGRIND:-}" ]; then
         P11CA_VALGRIND=1 run threads "$(privuri tec)" 4 10 >"$TT/vg.out" 2>&1
         if [ $? -eq 0 ] && ! grep -q '^not ok' "$TT/vg.out"; then

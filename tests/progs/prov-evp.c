@@ -267,7 +267,10 @@ int main(int argc, char **argv)
     n = atoi(argv[3]);
     if (argc > 4)
         iterations = atoi(argv[4]);
-    libctx = OSSL_LIB_CTX_new();
+    /* PROV_EVP_DEFAULT_CTX: the providers in OpenSSL's default context
+     * (as openssl.cnf or `openssl -provider` load them), else in one of
+     * the program's own. */
+    libctx = getenv("PROV_EVP_DEFAULT_CTX") ? NULL : OSSL_LIB_CTX_new();
     p11ca = OSSL_PROVIDER_load(libctx, "p11ca");
     deflt = OSSL_PROVIDER_load(libctx, "default");
     if (!p11ca || !deflt) {
