@@ -28,10 +28,15 @@ free_port() {
 
 SERVER_PIDS=""
 # start_server LOGFILE ARGS...: s_server in the background; sets SERVER_PID.
+# Started through env(1), not through the sanitizer builds' openssl()
+# function: SERVER_PID is then the server itself, which stop_servers can
+# kill (a function would run in a subshell, and kill would leave the
+# server behind).
 start_server() {
     log=$1
     shift
-    openssl s_server "$@" >"$log" 2>&1 </dev/null &
+    # shellcheck disable=SC2086 # OPENSSL_ENV holds several assignments
+    env ${OPENSSL_ENV:-} openssl s_server "$@" >"$log" 2>&1 </dev/null &
     SERVER_PID=$!
     SERVER_PIDS="$SERVER_PIDS $SERVER_PID"
 }
