@@ -194,6 +194,7 @@ CK_RV p11_obj_handle(p11_obj *obj, p11_session *s, CK_OBJECT_HANDLE *h)
     CK_ATTRIBUTE t[4];
     CK_ULONG n = 0;
     CK_RV rv = CKR_OK;
+    bool in_before = true;
 
     pthread_mutex_lock(&obj->lock);
     if (obj->gen == s->gen) {
@@ -201,9 +202,17 @@ CK_RV p11_obj_handle(p11_obj *obj, p11_session *s, CK_OBJECT_HANDLE *h)
         pthread_mutex_unlock(&obj->lock);
         return CKR_OK;
     }
-    /* The token was reset, or the handle went stale: find it again. */
+    /*
+     * The token was reset, or the handle went stale: find it again.  The
+     * login state is the token's, shared by every session and thread: it
+     * is read before and after the search, so that a login by another
+     * thread in between does not turn a hidden object into a missing one.
+     */
+    if (obj->is_private)
+        in_before = session_logged_in(s);
     rv = p11_find_handles(s, t, obj_template(obj, t), &found, &n);
-    if (rv == CKR_OK && n == 0 && obj->is_private && !session_logged_in(s))
+    if (rv == CKR_OK && n == 0 && obj->is_private
+        && (!in_before || !session_logged_in(s)))
         /* Logged out elsewhere: private objects are hidden, not gone. */
         rv = p11_error_set(CKR_USER_NOT_LOGGED_IN, "C_FindObjects", obj->tok,
                            p11_obj_describe(obj), "the token logged us out");

@@ -181,7 +181,10 @@ static bool recover(p11_token *tok, p11_obj *obj, CK_RV rv, unsigned *flags,
     if (p11_rv_token_lost(rv))
         kind = 1;
     else if (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED)
-        kind = 2;
+        /* Lost again, on another session: the token dropped all of them
+         * (a removal, a logout or C_CloseAllSessions by another thread of
+         * the application), and the idle ones in the pool are dead too. */
+        kind = (*done & 2) ? 1 : 2;
     else if (rv == CKR_USER_NOT_LOGGED_IN)
         kind = 4;
     else if (obj

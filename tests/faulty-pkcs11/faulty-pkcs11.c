@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Test-only PKCS#11 forwarder that injects faults, logs calls, checks forks. */
+#include "config.h"
 
 #include <ctype.h>
 #include <dlfcn.h>
@@ -212,6 +213,27 @@ static CK_FUNCTION_LIST_PTR real; /* the real module's function list */
 
 static atomic_ulong call_counts[FN_COUNT];
 static _Atomic pid_t init_pid; /* pid of last successful C_Initialize */
+
+/*
+ * Every call into the real module holds removal_lock for reading; a
+ * simulated removal or logout of the whole token (real C_CloseAllSessions,
+ * C_Logout of every session) holds it for writing, so that it lands
+ * between calls.  A real module copes with its device vanishing while a
+ * thread is inside one of its calls; SoftHSM2 crashes when its sessions
+ * are closed under such a thread, which is not what the tests are about.
+ * Writers are preferred, so that a removal is not starved by signers.
+ */
+static pthread_rwlock_t removal_lock;
+
+static void real_enter(void)
+{
+    pthread_rwlock_rdlock(&removal_lock);
+}
+
+static void real_leave(void)
+{
+    pthread_rwlock_unlock(&removal_lock);
+}
 
 /* state_lock guards everything below it. */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -667,8 +689,10 @@ static void inject_side_effects(const struct call *c, CK_RV fault)
         pthread_mutex_lock(&state_lock);
         n = session_snapshot(pid, c->kind != ARG_SLOT, c->handle, &snap);
         pthread_mutex_unlock(&state_lock);
+        pthread_rwlock_wrlock(&removal_lock);
         for (size_t i = 0; i < n; i++)
             real->C_Logout(snap[i].handle);
+        pthread_rwlock_unlock(&removal_lock);
         free(snap);
         break;
     case CKR_DEVICE_REMOVED:
@@ -677,7 +701,9 @@ static void inject_side_effects(const struct call *c, CK_RV fault)
                 slot = c->handle;
             else if (!session_slot(c->handle, &slot))
                 break;
+            pthread_rwlock_wrlock(&removal_lock);
             real->C_CloseAllSessions(slot);
+            pthread_rwlock_unlock(&removal_lock);
             pthread_mutex_lock(&state_lock);
             session_forget_pid(pid, false, slot);
             pthread_mutex_unlock(&state_lock);
@@ -688,8 +714,10 @@ static void inject_side_effects(const struct call *c, CK_RV fault)
         n = session_snapshot(pid, true, 0, &snap);
         session_forget_pid(pid, true, 0);
         pthread_mutex_unlock(&state_lock);
+        pthread_rwlock_wrlock(&removal_lock);
         for (size_t i = 0; i < n; i++)
             real->C_CloseAllSessions(snap[i].slot);
+        pthread_rwlock_unlock(&removal_lock);
         free(snap);
         break;
     default:
@@ -806,11 +834,16 @@ static CK_RV call_end(const struct call *c, CK_RV rv)
         struct call c = CALL(name, kind_, handle_);                            \
         CK_RV rv;                                                              \
                                                                                \
-        if (call_begin(&c, &rv))                                               \
+        if (call_begin(&c, &rv)) {                                             \
+            real_enter();                                                      \
             rv = real->name != NULL ? real->name args                          \
                                     : CKR_FUNCTION_NOT_SUPPORTED;              \
-        else if (c.end_op && real->name != NULL)                               \
+            real_leave();                                                      \
+        } else if (c.end_op && real->name != NULL) {                           \
+            real_enter();                                                      \
             drain;                                                             \
+            real_leave();                                                      \
+        }                                                                      \
         return call_end(&c, rv);                                               \
     }
 #define FORWARD(name, kind_, handle_, decl, args)                              \
@@ -1119,7 +1152,9 @@ static CK_RV fw_C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
     CK_RV rv;
 
     if (call_begin(&c, &rv)) {
+        real_enter();
         rv = real->C_OpenSession(slot, flags, app, notify, session);
+        real_leave();
         if (rv == CKR_OK && session != NULL) {
             pthread_mutex_lock(&state_lock);
             session_add(*session, slot, getpid());
@@ -1135,7 +1170,9 @@ static CK_RV fw_C_CloseSession(CK_SESSION_HANDLE session)
     CK_RV rv;
 
     if (call_begin(&c, &rv)) {
+        real_enter();
         rv = real->C_CloseSession(session);
+        real_leave();
         if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID
             || rv == CKR_SESSION_CLOSED) {
             pthread_mutex_lock(&state_lock);
@@ -1152,7 +1189,9 @@ static CK_RV fw_C_CloseAllSessions(CK_SLOT_ID slot)
     CK_RV rv;
 
     if (call_begin(&c, &rv)) {
+        pthread_rwlock_wrlock(&removal_lock);
         rv = real->C_CloseAllSessions(slot);
+        pthread_rwlock_unlock(&removal_lock);
         if (rv == CKR_OK) {
             pthread_mutex_lock(&state_lock);
             session_forget_pid(getpid(), false, slot);
@@ -1184,17 +1223,39 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 
 static void atfork_prepare(void)
 {
+    pthread_rwlock_wrlock(&removal_lock);
     pthread_mutex_lock(&state_lock);
 }
 
-static void atfork_release(void)
+static void removal_lock_init(void)
+{
+    pthread_rwlockattr_t a;
+
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&removal_lock, &a);
+    pthread_rwlockattr_destroy(&a);
+}
+
+static void atfork_parent(void)
 {
     pthread_mutex_unlock(&state_lock);
+    pthread_rwlock_unlock(&removal_lock);
+}
+
+/* The child's one thread has a new thread id, which glibc's rwlock would
+ * not recognise as its writer: a fresh lock instead of an unlock. */
+static void atfork_child(void)
+{
+    pthread_mutex_unlock(&state_lock);
+    removal_lock_init();
 }
 
 __attribute__((constructor)) static void faulty_init(void)
 {
-    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+    removal_lock_init();
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 __attribute__((destructor)) static void faulty_fini(void)

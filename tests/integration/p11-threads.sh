@@ -9,7 +9,7 @@ set -eu
 . "$top_srcdir/tests/lib/token.sh"
 . "$top_srcdir/tests/progs/drive.sh"
 
-plan 9
+plan 12
 
 drive "generate the P-256 and RSA-2048 test keys on the token" \
     prog p11-threads setup
@@ -33,6 +33,20 @@ drive "8 threads keep signing through dropped sessions and a stale handle" \
     faulty "$log" "$rules" p11-threads -j 8 -n 100 sign
 assert_eq "$(count '\[injected\]' "$log")" 3 \
     "the three faults were injected"
+
+# A token removal in the middle: every session of the process closed, the
+# login gone, while the other threads are between their calls.  Every
+# thread logs in again through the shared context and goes on signing.
+log=$TT/removed.log
+drive "8 threads keep signing through a token removal (all sessions closed, login lost)" \
+    faulty "$log" "C_Sign:300:CKR_DEVICE_REMOVED" p11-threads -j 8 -n 100 sign
+assert_eq "$(count '\[injected\]' "$log")" 1 "the removal was injected once"
+logins=$(count ' C_Login CKR_OK' "$log")
+if [ "$logins" -ge 2 ] && [ "$logins" -le 9 ]; then
+    ok "logged in again after the removal ($logins logins in all, not one per signature)"
+else
+    not_ok "logged in again after the removal ($logins logins in all)"
+fi
 
 if [ -n "${VALGRIND:-}" ]; then
     drive "valgrind: churn, 8 threads x 10" \

@@ -51,6 +51,18 @@ run() { # run the driver; its TAP lines are ours
             grep 'software operations' "$TT/sw-$where.log" | sed 's/^/# /'
         fi
     done
+    # A token removal (every session closed, the login lost) while 8
+    # threads sign through the provider: all of them go on, every
+    # signature verifies.
+    P11CA_MODULE=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so \
+        FAULTY_PKCS11_MODULE=$SOFTHSM_MODULE FAULTY_PKCS11_LOG=$TT/removed.log \
+        FAULTY_PKCS11_FAULTS=C_Sign:150:CKR_DEVICE_REMOVED \
+        run threads "$(privuri tec)" 8 50 | grep -v '^1\.\.'
+    if [ "$(grep -c '\[injected\]' "$TT/removed.log")" = 1 ]; then
+        echo "ok - ... through a token removal injected in the middle"
+    else
+        echo "not ok - ... through a token removal injected in the middle"
+    fi
     if [ -n "${VALGRIND:-}" ]; then
         P11CA_VALGRIND=1 run threads "$(privuri tec)" 4 10 >"$TT/vg.out" 2>&1
         if [ $? -eq 0 ] && ! grep -q '^not ok' "$TT/vg.out"; then
