@@ -616,15 +616,27 @@ const char *p11_token_describe(const p11_token *tok)
 static void load_mechs(p11_token *tok)
 {
     CK_FUNCTION_LIST *f = tok->mod->funcs;
-    CK_ULONG n = 0;
+    /* Room for what tokens list (SoftHSM2: 70); a longer list is sized. */
+    CK_MECHANISM_TYPE first[192];
+    CK_ULONG n = sizeof(first) / sizeof(*first);
+    CK_RV rv;
+    bool have;
 
-    if (P11_C(f, C_GetMechanismList, tok->slot, NULL, &n) != CKR_OK || n == 0)
+    rv = P11_C(f, C_GetMechanismList, tok->slot, first, &n);
+    have = rv == CKR_OK && n <= sizeof(first) / sizeof(*first);
+    if (!have && (rv == CKR_BUFFER_TOO_SMALL || rv == CKR_OK))
+        rv = P11_C(f, C_GetMechanismList, tok->slot, NULL, &n);
+    if (rv != CKR_OK || n == 0)
         return;
     tok->mechs = calloc(n, sizeof(*tok->mechs));
     tok->mech_info = calloc(n, sizeof(*tok->mech_info));
     tok->mech_state = calloc(n, sizeof(*tok->mech_state));
+    if (tok->mechs && have)
+        memcpy(tok->mechs, first, n * sizeof(*first));
     if (!tok->mechs || !tok->mech_info || !tok->mech_state
-        || P11_C(f, C_GetMechanismList, tok->slot, tok->mechs, &n) != CKR_OK) {
+        || (!have
+            && P11_C(f, C_GetMechanismList, tok->slot, tok->mechs, &n)
+                   != CKR_OK)) {
         free(tok->mechs);
         free(tok->mech_info);
         free(tok->mech_state);

@@ -5,6 +5,7 @@
 
 #include "internal.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,20 +56,29 @@ static void obj_free(p11_obj *obj)
     free(obj);
 }
 
-/* Read CKA_ID and CKA_LABEL (any length) of @h into @obj. */
-static CK_RV read_id_label(p11_session *s, CK_OBJECT_HANDLE h, p11_obj *obj)
+/*
+ * Read CKA_ID and CKA_LABEL of @h into @obj.  @a holds their lengths when
+ * the caller read them already; otherwise (NULL) they are asked first.
+ */
+static CK_RV read_id_label(p11_session *s, CK_OBJECT_HANDLE h, p11_obj *obj,
+                           const CK_ATTRIBUTE *known)
 {
     CK_FUNCTION_LIST *f = s->tok->mod->funcs;
     CK_ATTRIBUTE a[2] = {{CKA_ID, NULL, 0}, {CKA_LABEL, NULL, 0}};
     CK_RV rv;
 
-    rv = P11_C(f, C_GetAttributeValue, s->h, h, a, 2);
-    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID
-        && rv != CKR_ATTRIBUTE_SENSITIVE)
-        return p11_error_set(rv, "C_GetAttributeValue", s->tok, NULL,
-                             "reading CKA_ID and CKA_LABEL");
+    if (known) {
+        a[0].ulValueLen = known[0].ulValueLen;
+        a[1].ulValueLen = known[1].ulValueLen;
+    } else {
+        rv = P11_C(f, C_GetAttributeValue, s->h, h, a, 2);
+        if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID
+            && rv != CKR_ATTRIBUTE_SENSITIVE)
+            return p11_error_set(rv, "C_GetAttributeValue", s->tok, NULL,
+                                 "reading CKA_ID and CKA_LABEL");
+    }
     for (int i = 0; i < 2; i++) {
-        if (a[i].ulValueLen == (CK_ULONG)-1)
+        if (a[i].ulValueLen == CK_UNAVAILABLE_INFORMATION)
             a[i].ulValueLen = 0;
         a[i].pValue = calloc(1, a[i].ulValueLen + 1);
     }
@@ -92,33 +102,74 @@ static CK_RV read_id_label(p11_session *s, CK_OBJECT_HANDLE h, p11_obj *obj)
     return CKR_OK;
 }
 
+/*
+ * A length no token writes: an attribute whose length still reads this
+ * after C_GetAttributeValue was not processed.  The specification has a
+ * token process every attribute of a template, marking the ones an object
+ * lacks; some stop at the first one instead.
+ */
+#define LEN_UNSEEN ((CK_ULONG)-2)
+
 CK_RV p11_obj_from_handle(p11_token *tok, p11_session *s, CK_OBJECT_HANDLE h,
                           p11_obj **out)
 {
     CK_FUNCTION_LIST *f = tok->mod->funcs;
     CK_BBOOL priv = CK_FALSE, always = CK_FALSE;
-    CK_ULONG subtype = (CK_ULONG)-1;
+    CK_ULONG key_type = (CK_ULONG)-1, cert_type = (CK_ULONG)-1;
     CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS)-1;
+    /* One call for what the object is, and the lengths of its id and
+     * label: a second one reads those (most tokens: two calls, not five). */
     CK_ATTRIBUTE a[] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_PRIVATE, &priv, sizeof(priv)},
+        {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+        {CKA_CERTIFICATE_TYPE, &cert_type, sizeof(cert_type)},
+        {CKA_ALWAYS_AUTHENTICATE, &always, sizeof(always)},
+        {CKA_ID, NULL, LEN_UNSEEN},
+        {CKA_LABEL, NULL, LEN_UNSEEN},
     };
-    CK_ATTRIBUTE b = {CKA_KEY_TYPE, &subtype, sizeof(subtype)};
-    CK_ATTRIBUTE c = {CKA_ALWAYS_AUTHENTICATE, &always, sizeof(always)};
     p11_obj *obj = NULL;
+    bool all = true;
     CK_RV rv;
 
     *out = NULL;
-    rv = P11_C(f, C_GetAttributeValue, s->h, h, a, 2);
-    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID)
+    rv = P11_C(f, C_GetAttributeValue, s->h, h, a, 7);
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID
+        && rv != CKR_ATTRIBUTE_SENSITIVE)
         return p11_error_set(rv, "C_GetAttributeValue", tok, NULL, NULL);
-    if (cls == CKO_CERTIFICATE)
-        b.type = CKA_CERTIFICATE_TYPE;
-    if (cls == CKO_CERTIFICATE || cls == CKO_PUBLIC_KEY
-        || cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY)
-        (void)P11_C(f, C_GetAttributeValue, s->h, h, &b, 1);
-    if (cls == CKO_PRIVATE_KEY)
-        (void)P11_C(f, C_GetAttributeValue, s->h, h, &c, 1);
+    if (a[5].ulValueLen == LEN_UNSEEN || a[6].ulValueLen == LEN_UNSEEN) {
+        /* A token that stopped early: one question at a time. */
+        CK_ATTRIBUTE t = {CKA_KEY_TYPE, &key_type, sizeof(key_type)};
+        CK_ATTRIBUTE c = {CKA_ALWAYS_AUTHENTICATE, &always, sizeof(always)};
+
+        all = false;
+        key_type = cert_type = (CK_ULONG)-1;
+        always = CK_FALSE;
+        a[0].ulValueLen = sizeof(cls);
+        a[1].ulValueLen = sizeof(priv);
+        rv = P11_C(f, C_GetAttributeValue, s->h, h, a, 2);
+        if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID)
+            return p11_error_set(rv, "C_GetAttributeValue", tok, NULL, NULL);
+        if (cls == CKO_CERTIFICATE)
+            t = (CK_ATTRIBUTE){CKA_CERTIFICATE_TYPE, &cert_type,
+                               sizeof(cert_type)};
+        if (cls == CKO_CERTIFICATE || cls == CKO_PUBLIC_KEY
+            || cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY)
+            (void)P11_C(f, C_GetAttributeValue, s->h, h, &t, 1);
+        if (cls == CKO_PRIVATE_KEY)
+            (void)P11_C(f, C_GetAttributeValue, s->h, h, &c, 1);
+    }
+    if (all) {
+        /* What an object lacks reads CK_UNAVAILABLE_INFORMATION. */
+        if (a[1].ulValueLen != sizeof(priv))
+            priv = CK_FALSE;
+        if (a[2].ulValueLen != sizeof(key_type))
+            key_type = (CK_ULONG)-1;
+        if (a[3].ulValueLen != sizeof(cert_type))
+            cert_type = (CK_ULONG)-1;
+        if (a[4].ulValueLen != sizeof(always))
+            always = CK_FALSE;
+    }
     obj = calloc(1, sizeof(*obj));
     if (!obj)
         return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
@@ -126,12 +177,12 @@ CK_RV p11_obj_from_handle(p11_token *tok, p11_session *s, CK_OBJECT_HANDLE h,
     pthread_mutex_init(&obj->lock, NULL);
     obj->tok = tok;
     obj->cls = cls;
-    obj->subtype = subtype;
+    obj->subtype = cls == CKO_CERTIFICATE ? cert_type : key_type;
     obj->is_private = priv == CK_TRUE;
-    obj->always_auth = always == CK_TRUE;
+    obj->always_auth = cls == CKO_PRIVATE_KEY && always == CK_TRUE;
     obj->h = h;
     obj->gen = s->gen;
-    rv = read_id_label(s, h, obj);
+    rv = read_id_label(s, h, obj, all ? &a[5] : NULL);
     if (rv != CKR_OK) {
         obj_free(obj);
         return rv;
@@ -499,12 +550,27 @@ static CK_RV get_attr_fn(p11_session *s, CK_OBJECT_HANDLE h, void *arg)
 {
     CK_FUNCTION_LIST *f = s->tok->mod->funcs;
     struct attr_arg *aa = arg;
-    CK_ATTRIBUTE a = {aa->type, NULL, 0};
+    /* Most values (EC parameters and points, an RSA-2048 modulus, flags)
+     * fit here: one call; a longer one is sized first. */
+    unsigned char small[320];
+    CK_ATTRIBUTE a = {aa->type, small, sizeof(small)};
     CK_RV rv;
 
     free(aa->val);
     aa->val = NULL;
     rv = P11_C(f, C_GetAttributeValue, s->h, h, &a, 1);
+    if (rv == CKR_OK && a.ulValueLen <= sizeof(small)) {
+        aa->val = malloc(a.ulValueLen ? a.ulValueLen : 1);
+        if (!aa->val)
+            return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+        memcpy(aa->val, small, a.ulValueLen);
+        aa->len = a.ulValueLen;
+        OPENSSL_cleanse(small, sizeof(small));
+        return CKR_OK;
+    }
+    a = (CK_ATTRIBUTE){aa->type, NULL, 0};
+    if (rv == CKR_BUFFER_TOO_SMALL || rv == CKR_OK)
+        rv = P11_C(f, C_GetAttributeValue, s->h, h, &a, 1);
     if (rv == CKR_OK && a.ulValueLen == (CK_ULONG)-1)
         rv = CKR_ATTRIBUTE_TYPE_INVALID;
     if (rv == CKR_OK) {
