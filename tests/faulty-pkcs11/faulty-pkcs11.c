@@ -19,17 +19,19 @@
 
 #include <p11-kit/pkcs11.h>
 
-#define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
-#define ENV_MODULE     "FAULTY_PKCS11_MODULE"
-#define ENV_FAULTS     "FAULTY_PKCS11_FAULTS"
-#define ENV_LOG        "FAULTY_PKCS11_LOG"
-#define MAX_SLEEP_MS   600000UL
+#define DEFAULT_MODULE    "/usr/lib/softhsm/libsofthsm2.so"
+#define ENV_MODULE        "FAULTY_PKCS11_MODULE"
+#define ENV_FAULTS        "FAULTY_PKCS11_FAULTS"
+#define ENV_LOG           "FAULTY_PKCS11_LOG"
+#define ENV_GETATTR_STOPS "FAULTY_PKCS11_GETATTR_STOPS"
+#define MAX_SLEEP_MS      600000UL
 
 /* Every hooked function of the 2.40 list (C_GetFunctionList is not hooked). */
 #define FAULTY_FUNCTIONS(X)                                                        \
     X(C_Initialize)                                                                \
     X(C_Finalize)                                                                  \
-    X(C_GetInfo) X(C_GetSlotList) X(C_GetSlotInfo) X(C_GetTokenInfo) X(            \
+    X(C_GetInfo)                                                                   \
+    X(C_GetSlotList) X(C_GetSlotInfo) X(C_GetTokenInfo) X(                         \
         C_GetMechanismList) X(C_GetMechanismInfo) X(C_InitToken) X(C_InitPIN)      \
         X(C_SetPIN) X(C_OpenSession) X(C_CloseSession) X(C_CloseAllSessions) X(    \
             C_GetSessionInfo) X(C_GetOperationState) X(C_SetOperationState)        \
@@ -941,10 +943,35 @@ FWD_SESS(C_DestroyObject, (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj),
 FWD_SESS(C_GetObjectSize,
          (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj, CK_ULONG_PTR size),
          (session, obj, size))
-FWD_SESS(C_GetAttributeValue,
-         (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj,
-          CK_ATTRIBUTE_PTR tmpl, CK_ULONG n),
-         (session, obj, tmpl, n))
+/*
+ * FAULTY_PKCS11_GETATTR_STOPS=1: C_GetAttributeValue behaves like the
+ * tokens that stop at the first attribute they cannot return (one the
+ * object lacks, a sensitive one, a buffer too small), leaving the rest of
+ * the template as the caller set it; the specification has them go on.
+ */
+static CK_RV fw_C_GetAttributeValue(CK_SESSION_HANDLE session,
+                                    CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_PTR tmpl,
+                                    CK_ULONG n)
+{
+    struct call c = CALL(C_GetAttributeValue, ARG_SESSION, session);
+    const char *stops = getenv(ENV_GETATTR_STOPS);
+    CK_RV rv;
+
+    if (call_begin(&c, &rv)) {
+        real_enter();
+        if (real->C_GetAttributeValue == NULL) {
+            rv = CKR_FUNCTION_NOT_SUPPORTED;
+        } else if (!stops || strcmp(stops, "1") != 0 || tmpl == NULL) {
+            rv = real->C_GetAttributeValue(session, obj, tmpl, n);
+        } else {
+            rv = CKR_OK;
+            for (CK_ULONG i = 0; i < n && rv == CKR_OK; i++)
+                rv = real->C_GetAttributeValue(session, obj, &tmpl[i], 1);
+        }
+        real_leave();
+    }
+    return call_end(&c, rv);
+}
 FWD_SESS(C_SetAttributeValue,
          (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj,
           CK_ATTRIBUTE_PTR tmpl, CK_ULONG n),
