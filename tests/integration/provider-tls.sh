@@ -7,7 +7,7 @@ set -u
 . "$top_srcdir/tests/lib/prov.sh"
 . "$top_srcdir/tests/lib/tls.sh"
 trap 'stop_servers; rm -rf "$TT"' EXIT
-plan 26
+plan 29
 
 keygen srvrsa rsa:2048
 keygen srvec ec:P-256
@@ -138,4 +138,30 @@ if grep -qiE 'error|segmentation' "$D/many.log"; then
 else
     ok "the server logged no error"
 fi
+
+# The token goes away under a running server (every session closed, the
+# login lost: injected by the fault module at the server's 4th signature)
+# and comes back: the handshake that met it and every later one succeed.
+port=$(free_port)
+P11CA_MODULE=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so \
+    FAULTY_PKCS11_MODULE=$SOFTHSM_MODULE FAULTY_PKCS11_LOG=$D/removed.log \
+    FAULTY_PKCS11_FAULTS=C_Sign:4:CKR_DEVICE_REMOVED \
+    start_server "$D/removed.out" $PROV -accept "127.0.0.1:$port" -naccept 10 -www \
+    -cert "$D/srvec.pem" -key "$(privuri srvec)"
+wait_port "$port"
+good=0
+i=0
+while [ $i -lt 10 ]; do
+    if printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -connect "127.0.0.1:$port" \
+        -CAfile "$D/ca.pem" -verify_return_error -quiet -ign_eof >/dev/null 2>&1; then
+        good=$((good + 1))
+    fi
+    i=$((i + 1))
+done
+wait "$SERVER_PID" 2>/dev/null
+assert_eq "$good" 10 "a token removal under a running server: all 10 handshakes succeed"
+assert_eq "$(grep -c 'C_Sign CKR_DEVICE_REMOVED \[injected\]' "$D/removed.log")" 1 \
+    "... the removal was injected at a handshake's signature"
+assert_eq "$(grep -c ' C_Login CKR_OK' "$D/removed.log")" 2 \
+    "... and the server logged in again by itself (2 logins in all)"
 done_testing
