@@ -20,7 +20,7 @@ static int cert_profile_exts(ca *c, ca_req *r, X509V3_CTX *ctx, X509 *x);
 static int cert_user_exts(ca *c, ca_req *r, X509 *x);
 static int rec_fill(ca *c, ca_req *r);
 static int serial_taken(ca *c, const char *serial, bool *taken);
-static int refuse(ca_req *r, int rc);
+static int refuse(ca_req *r, int rc, const char *msg);
 static int batch_group(ca *c, ca_req **reqs, size_t n);
 
 /*
@@ -219,11 +219,11 @@ int ca_req_record(ca *c, ca_req *r)
     return rc;
 }
 
-/* Mark @r refused with the current message; returns @rc. */
-static int refuse(ca_req *r, int rc)
+/* Mark @r refused with @msg (NULL: the current message); returns @rc. */
+static int refuse(ca_req *r, int rc, const char *msg)
 {
     free(r->msg);
-    r->msg = strdup(p11ca_err_message());
+    r->msg = strdup(msg ? msg : p11ca_err_message());
     r->status = rc;
     return rc;
 }
@@ -233,6 +233,7 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
 {
     reg_cert *recs = calloc(n ? n : 1, sizeof(*recs));
     size_t *idx = calloc(n ? n : 1, sizeof(*idx)), m, bad;
+    char msg[1024];
     bool taken;
     int rc = recs && idx ? P11CA_E_EXISTS : P11CA_E_NOMEM;
 
@@ -248,12 +249,14 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
         rc = m ? reg_record_batch(c->reg, recs, m, ca_actor(), &bad) : P11CA_OK;
         if (rc != P11CA_E_EXISTS || bad >= m)
             break;
+        /* Kept: the serial lookup below sets a message of its own. */
+        snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
         if (serial_taken(c, recs[bad].serial, &taken) != P11CA_OK)
             break;
-        if (!taken)
-            refuse(reqs[idx[bad]], P11CA_E_EXISTS);
+        if (!taken) /* not the serial: the client ID is held */
+            refuse(reqs[idx[bad]], P11CA_E_EXISTS, msg);
         else if (ca_req_sign(c, reqs[idx[bad]]) != P11CA_OK)
-            refuse(reqs[idx[bad]], p11ca_err_rc());
+            refuse(reqs[idx[bad]], p11ca_err_rc(), NULL);
     }
     for (size_t i = 0; rc == P11CA_OK && i < n; i++)
         if (reqs[i]->status == CA_REQ_PENDING)

@@ -460,6 +460,42 @@ check "issue --batch - (PEM CSRs on standard input)" \
     sh -c "\"$top_builddir/src/p11ca\" issue --dir \"$ROOT\" --profile client --batch - --outdir \"$D/sout\" <\"$D/stream.pem\""
 assert_eq "$(npem "$D/sout")" 3 "3 certificates from the stream"
 
+# --- The CA token goes away in the middle of a batch --------------------------
+# (the fault module closes every session and loses the login at the 3rd
+# signature): the CA logs in again by itself and issues every certificate.
+if [ "$CA_KEY_MODE" = token ]; then
+    mkdir -p "$D/rbatch" "$D/rout"
+    for i in 1 2 3 4 5 6 7 8; do
+        openssl req -new -key "$TT/sw.key" -subj "/CN=removal$i.test" \
+            -out "$D/rbatch/r$i.csr"
+    done
+    before=$(nrows "$ROOT")
+    check "issue --batch through a removal of the CA token" \
+        env FAULTY_PKCS11_MODULE="$SOFTHSM_MODULE" FAULTY_PKCS11_LOG="$TT/removed.log" \
+        FAULTY_PKCS11_FAULTS=C_Sign:3:CKR_DEVICE_REMOVED \
+        "$top_builddir/src/p11ca" --module "$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so" \
+        issue --dir "$ROOT" --profile client --batch "$D/rbatch" --outdir "$D/rout"
+    assert_eq "$(grep -c 'CKR_DEVICE_REMOVED \[injected\]' "$TT/removed.log")" 1 \
+        "... the removal was injected"
+    assert_eq "$(npem "$D/rout")" 8 "... all 8 certificates written"
+    assert_eq "$(nrows "$ROOT")" "$((before + 8))" "... and recorded"
+    bad=0
+    for f in "$D"/rout/*.pem; do
+        openssl verify -CAfile "$ROOT/ca.pem" "$f" >/dev/null 2>&1 || bad=$((bad + 1))
+    done
+    assert_eq "$bad" 0 "... every one verifies against the CA"
+fi
+
+# The same batch again: every client ID is held by an activated certificate,
+# and each refusal says so (it used to name the new serial as "not found").
+mkdir -p "$D/again" "$D/aout"
+cp "$D"/batch/b*.csr "$D/again/"
+before=$(nrows "$ROOT")
+should_fail 2 'b1.csr: client ID "batch1.test" is held by activated certificate [0-9a-f]+: deactivate or revoke it first' \
+    "issue --batch of client IDs already held: each refusal names the holder" \
+    p11ca issue --dir "$ROOT" --profile client --batch "$D/again" --outdir "$D/aout"
+assert_eq "$(nrows "$ROOT")" "$before" "... and nothing is recorded"
+
 # --- kill -9 of a batch at random points ---------------------------------------
 mkdir -p "$D/kbatch"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
