@@ -267,5 +267,24 @@ else
     skip "script (util-linux) is not installed"
 fi
 
+# --- The card pulled and put back at each step --------------------------------
+# A removal (every session closed, the login lost) injected at the key
+# generation, the CSR's signature and the certificate write: each enrollment
+# logs in again by itself and ends with one key pair and its certificate.
+n=0
+for call in C_GenerateKeyPair C_Sign C_CreateObject; do
+    n=$((n + 1))
+    card "card-r$n"
+    rm -f "$D/calls.log"
+    check "a removal at $call: the enrollment finishes" \
+        faulty "$call:1:CKR_DEVICE_REMOVED" p11ca --module "$FAULTY" enroll \
+        --token "$(cardq "card-r$n")" --ca "$CA" --profile client \
+        --subject "/CN=r$n-user" --type ec:P-256
+    assert_eq "$(grep -c "$call CKR_DEVICE_REMOVED \[injected\]" "$D/calls.log") $(nobj "card-r$n" private) $(nobj "card-r$n" cert)" \
+        "1 1 1" "... the removal was injected; one key and one certificate on the card"
+    assert_eq "$(id_of "card-r$n" "r$n-user" cert)" "$(id_of "card-r$n" "r$n-user" private)" \
+        "... the certificate carries the key's CKA_ID"
+done
+
 echo "1..$TAP_N"
 done_testing
