@@ -613,7 +613,8 @@ const char *p11_token_describe(const p11_token *tok)
     return buf;
 }
 
-static void load_mechs(p11_token *tok)
+/* Read the mechanism list of @tok; false if the token did not answer. */
+static bool load_mechs(p11_token *tok)
 {
     CK_FUNCTION_LIST *f = tok->mod->funcs;
     /* Room for what tokens list (SoftHSM2: 70); a longer list is sized. */
@@ -626,8 +627,13 @@ static void load_mechs(p11_token *tok)
     have = rv == CKR_OK && n <= sizeof(first) / sizeof(*first);
     if (!have && (rv == CKR_BUFFER_TOO_SMALL || rv == CKR_OK))
         rv = P11_C(f, C_GetMechanismList, tok->slot, NULL, &n);
-    if (rv != CKR_OK || n == 0)
-        return;
+    if (rv != CKR_OK) {
+        LOG_DBG(P11, "%s: no mechanism list (%s); asked again at next use",
+                p11_token_describe(tok), p11_rv_name(rv));
+        return false;
+    }
+    if (n == 0)
+        return true;
     tok->mechs = calloc(n, sizeof(*tok->mechs));
     tok->mech_info = calloc(n, sizeof(*tok->mech_info));
     tok->mech_state = calloc(n, sizeof(*tok->mech_state));
@@ -643,13 +649,15 @@ static void load_mechs(p11_token *tok)
         tok->mechs = NULL;
         tok->mech_info = NULL;
         tok->mech_state = NULL;
-        return;
+        return false;
     }
     /* Mechanism details are read when someone asks (a token lists dozens). */
     tok->n_mechs = n;
+    return true;
 }
 
-/* The info of mechanism @i, read on first use and then kept. */
+/* The info of mechanism @i, read on first use and then kept; NULL if the
+ * token did not answer. */
 static const CK_MECHANISM_INFO *mech_info(p11_token *tok, CK_ULONG i)
 {
     CK_MECHANISM_INFO mi;
@@ -659,7 +667,7 @@ static const CK_MECHANISM_INFO *mech_info(p11_token *tok, CK_ULONG i)
     if (P11_C(tok->mod->funcs, C_GetMechanismInfo, tok->slot, tok->mechs[i],
               &mi)
         != CKR_OK)
-        memset(&mi, 0, sizeof(mi));
+        return NULL; /* not kept: asked again next time */
     pthread_mutex_lock(&tok->lock);
     if (!atomic_load(&tok->mech_state[i])) {
         tok->mech_info[i] = mi;
@@ -673,15 +681,26 @@ bool p11_token_has_mechanism(p11_token *tok, CK_MECHANISM_TYPE mech,
                              CK_FLAGS flags, CK_MECHANISM_INFO *info)
 {
     return_val_if_fail(tok != NULL, false);
-    /* Read once per token; the pool lock is taken only that first time. */
+    /*
+     * Read once per token; the pool lock is taken only that first time.
+     * A token that cannot answer now (busy, just removed) is not taken to
+     * support nothing for the rest of the process: the answer is "maybe",
+     * the operation itself tells, and the list is asked for again next time.
+     */
     if (!atomic_load_explicit(&tok->mechs_loaded, memory_order_acquire)) {
+        bool loaded;
+
         pthread_mutex_lock(&tok->lock);
-        if (!atomic_load(&tok->mechs_loaded)) {
-            load_mechs(tok);
+        loaded = atomic_load(&tok->mechs_loaded) || load_mechs(tok);
+        if (loaded)
             atomic_store_explicit(&tok->mechs_loaded, true,
                                   memory_order_release);
-        }
         pthread_mutex_unlock(&tok->lock);
+        if (!loaded) {
+            if (info)
+                memset(info, 0, sizeof(*info));
+            return true;
+        }
     }
     for (CK_ULONG i = 0; i < tok->n_mechs; i++) {
         const CK_MECHANISM_INFO *mi;
@@ -690,6 +709,11 @@ bool p11_token_has_mechanism(p11_token *tok, CK_MECHANISM_TYPE mech,
         if (!flags && !info)
             return true;
         mi = mech_info(tok, i);
+        if (!mi) { /* unknown now: let the operation tell */
+            if (info)
+                memset(info, 0, sizeof(*info));
+            return true;
+        }
         if (flags && (mi->flags & flags) != flags)
             return false;
         if (info)

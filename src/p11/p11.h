@@ -218,7 +218,9 @@ p11_ctx *p11_token_ctx(const p11_token *tok);
 /*
  * p11_token_has_mechanism - whether the token supports @mech (for @flags,
  * e.g. CKF_SIGN; 0 for any).  The mechanism list is read once per token and
- * cached.  @info (may be NULL) gets the mechanism info.
+ * cached.  @info (may be NULL) gets the mechanism info.  When the token
+ * cannot tell now (its list or the mechanism's info failed to read), true,
+ * with @info zeroed: the operation will say; nothing failed is cached.
  */
 bool p11_token_has_mechanism(p11_token *tok, CK_MECHANISM_TYPE mech,
                              CK_FLAGS flags, CK_MECHANISM_INFO *info);

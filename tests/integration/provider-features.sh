@@ -7,7 +7,7 @@ set -u
 . "$top_srcdir/tests/lib/prov.sh"
 . "$top_srcdir/tests/lib/tls.sh"
 trap 'stop_servers; rm -rf "$TT"' EXIT
-plan 20
+plan 22
 
 FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
 keygen fk ec:P-256
@@ -130,4 +130,17 @@ check "... and its key signs" \
 openssl pkey $PROV -in "$(pubkuri fk)" -pubin -pubout -out "$TT/fk.pub" 2>/dev/null
 check "... a signature that verifies" \
     openssl dgst -sha256 -verify "$TT/fk.pub" -signature "$TT/one.sig" "$TT/nopub.txt"
+
+# The mechanism list could not be read at the first signature (a busy or
+# just re-inserted token): that is not taken as "supports nothing" for the
+# rest of the process; the signature still happens and the list is read
+# again at the next one.
+rm -f "$TT/mechs.log"
+P11CA_MODULE=$FAULTY FAULTY_PKCS11_MODULE=$SOFTHSM_MODULE \
+    FAULTY_PKCS11_LOG=$TT/mechs.log FAULTY_PKCS11_FAULTS=C_GetMechanismList:1:CKR_DEVICE_ERROR \
+    run_prog prov-evp sign "$(privuri fk)" 5 >"$TT/mechs.out" 2>&1
+assert_grep '^ok .* 5 of 5 signatures made and verified' "$TT/mechs.out" \
+    "a failed C_GetMechanismList: every signature of the process is made"
+assert_eq "$(grep -c 'C_GetMechanismList CKR_DEVICE_ERROR \[injected\]' "$TT/mechs.log") $(grep -c 'C_GetMechanismList CKR_OK' "$TT/mechs.log")" \
+    "1 1" "... and the list was read again, once"
 done_testing
