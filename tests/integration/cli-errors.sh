@@ -76,7 +76,7 @@ p11ca --pin-source "$PINFILE" key list "$TOKURI" >"$TT/o1" 2>&1
 p11ca --pin-source "$TT/wrong.pin" key list "$TOKURI" >"$TT/o2" 2>&1
 p11ca --pin-source "$PINFILE" key gen --uri "$TOKURI;object=k2" --type ec:P-256 >"$TT/o3" 2>&1
 unset P11CA_DEBUG P11CA_DEBUG_FILE
-test -s "$TT/debug.log" && ok "debug log written" || not_ok "debug log written"
+if test -s "$TT/debug.log"; then ok "debug log written"; else not_ok "debug log written"; fi
 if grep -l -e "$TEST_PIN" -e 'wrong-pin-0000' "$TT"/o1 "$TT"/o2 "$TT"/o3 "$TT/debug.log" "$TT/err" >/dev/null 2>&1; then
     not_ok "no PIN in any output or debug log"
 else

@@ -17,7 +17,7 @@ plan 6
 GUIDE=$top_srcdir/docs/smartcard-login.md
 awk '/^```sh$/ { on = 1; next } /^```/ { on = 0 } on' "$GUIDE" >"$TT/guide.sh"
 n=$(grep -c '^```sh$' "$GUIDE")
-[ "$n" -ge 8 ] && ok "the guide has $n runnable blocks" || not_ok "the guide has runnable blocks ($n)"
+if [ "$n" -ge 8 ]; then ok "the guide has $n runnable blocks"; else not_ok "the guide has runnable blocks ($n)"; fi
 
 mkdir -p "$TT/run/bin"
 ln -s "$top_builddir/src/p11ca" "$TT/run/bin/p11ca"

@@ -39,13 +39,14 @@ if ! p11ca --pin-source "$PINFILE" ca init --dir "$CA" \
     exit 1
 fi
 keygen srv ec:P-256
-openssl req $PROV -new -key "$(privuri srv)" -subj /CN=server.test \
-    -out "$D/srv.csr" &&
-    p11ca issue --dir "$CA" --profile server --san DNS:server.test,IP:127.0.0.1 \
-        --out "$D/srv.pem" "$D/srv.csr" >/dev/null || {
+# shellcheck disable=SC2086 # $PROV is an option list
+if ! openssl req $PROV -new -key "$(privuri srv)" -subj /CN=server.test \
+    -out "$D/srv.csr" ||
+    ! p11ca issue --dir "$CA" --profile server --san DNS:server.test,IP:127.0.0.1 \
+        --out "$D/srv.pem" "$D/srv.csr" >/dev/null; then
     echo "Bail out! cannot issue the server certificate"
     exit 1
-}
+fi
 p11ca crl --dir "$CA" --out "$D/ca.crl" 2>/dev/null
 
 # www PROTO [CRL]: an s_server that requires a client certificate of the CA

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck disable=SC2086 # $PROV, $P and the like are option lists, split on purpose
 # p11ca enroll onto user cards (RSA-2048, P-256, Ed25519), the objects as
 # p11tool and pkcs11-tool see them, then logins with clients we did not
 # write: openssl s_client (TLS 1.2 and 1.3, certificate and key from the

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck disable=SC2086 # $PROV, $P and the like are option lists, split on purpose
 # The provider configured in openssl.cnf: activated system-wide (also in
 # processes whose PKCS#11 module itself uses OpenSSL: no hang, no
 # recursion), PIN from a file, from a named environment variable, an

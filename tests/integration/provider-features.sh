@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck disable=SC2086 # $PROV, $P and the like are option lists, split on purpose
 # Provider settings that change how it talks to the token: login behaviour,
 # the key cache, and TLS ephemeral keys made on the token as session
 # objects when token operations are preferred (?provider=p11ca).

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck disable=SC2086 # $PROV, $P and the like are option lists, split on purpose
 # Whatever the order of -provider p11ca and -provider default, OpenSSL keeps
 # working: when our keymgmt wins a fetch by name ("EC", "RSA"), software
 # keys stay software keys (generated, written as PKCS#8, used for ECDHE in
@@ -11,6 +12,7 @@ trap 'stop_servers; rm -rf "$TT"' EXIT
 plan 12
 
 FIRST="-provider p11ca -provider default"
+# shellcheck disable=SC2034 # LAST is read through eval below
 LAST="-provider default -provider p11ca"
 printf 'data\n' >"$TT/data"
 

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck disable=SC2086 # $PROV, $P and the like are option lists, split on purpose
 # A whole PKI with the CA keys on the token, driven by the stock openssl
 # commands through the provider, and checked by plain openssl: root and
 # intermediate, server (SAN, serverAuth) and client (clientAuth) certs,

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck disable=SC2086 # $PROV, $P and the like are option lists, split on purpose
 # TLS 1.2 and 1.3 with token keys on both ends (mTLS): openssl s_server and
 # s_client through the provider, RSA and EC; both sides must report the
 # protocol and the verified peer; then 200 handshakes against one server.
@@ -129,8 +130,11 @@ while [ $i -lt 20 ]; do
     i=$((i + 1))
 done
 assert_eq "$goodm" 20 "20 mutual-TLS handshakes with token keys on both ends"
-kill -0 "$SERVER_PID" 2>/dev/null && ok "the server is alive after 220 handshakes" \
-    || not_ok "the server is alive after 220 handshakes"
+if kill -0 "$SERVER_PID" 2>/dev/null; then
+    ok "the server is alive after 220 handshakes"
+else
+    not_ok "the server is alive after 220 handshakes"
+fi
 stop_servers
 if grep -qiE 'error|segmentation' "$D/many.log"; then
     not_ok "the server logged no error"

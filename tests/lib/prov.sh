@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck disable=SC2034 # sets variables for the test scripts that source it
 # Provider tests: a per-run token (token.sh) plus the built p11ca.so made
 # visible to the openssl command, and helpers to make keys and certificates.
 # shellcheck shell=sh
