@@ -31,7 +31,7 @@ SANITIZER_PRELOAD =
 TEST_ASAN_OPTIONS =
 endif
 
-EXTRA_DIST += tests/lib/tap.sh tests/lib/token.sh tests/lib/prov.sh \
+EXTRA_DIST += tests/lib/tap.sh tests/lib/token.sh tests/lib/prov.sh tests/lib/guide.sh \
 	tests/valgrind.supp tests/lsan.supp
 
 check_LTLIBRARIES += tests/faulty-pkcs11/libfaulty-pkcs11.la

@@ -331,10 +331,45 @@ static int finish(struct enr *e, bool resume, const char *label)
     return rc;
 }
 
+/*
+ * A new key under @label, where the pair @p (loaded from that label) may
+ * be left from an enrollment that stopped: taken on --resume (*resumed
+ * set, no new key), refused without --cleanup, removed with it.  The
+ * request is checked against the CA before a key is made.  @cmd and
+ * @afresh name the command in messages.
+ */
+static int new_key(struct enr *e, struct enr_pair *p, const char *label,
+                   const char *cmd, const char *afresh, bool *resumed)
+{
+    bool left = p->priv || p->n;
+    enroll_req rq;
+    int rc = P11CA_OK;
+
+    *resumed = false;
+    if (p->priv && e->a.resume) {
+        e->key = p11_obj_ref(p->priv);
+        *resumed = true;
+        return P11CA_OK;
+    }
+    if (left && !e->a.cleanup)
+        return unfinished(e, p, afresh);
+    if (e->a.resume)
+        return cli_error(P11CA_E_INPUT,
+                         "%s --resume: %s has no key labelled \"%s\": "
+                         "nothing to resume",
+                         cmd, p11_token_describe(e->tok), label);
+    if (left)
+        rc = cleanup_pair(e, p);
+    enr_req(e, &rq);
+    if (rc == P11CA_OK && (rc = enroll_check(e->is, &rq, &e->spec)))
+        rc = cli_error(rc, "%s: %s", cmd, p11ca_err_message());
+    return rc == P11CA_OK ? keygen(e, label) : rc;
+}
+
 int enr_flow_enroll(struct enr *e)
 {
     CK_RV rv = enr_pair_load(e->cli->p11, e->tok, e->label, &e->cur);
-    enroll_req rq;
+    bool resumed;
     int rc;
 
     if (rv != CKR_OK)
@@ -345,26 +380,9 @@ int enr_flow_enroll(struct enr *e)
                          "already: use --renew or --rekey (p11ca token show "
                          "lists it)",
                          p11_token_describe(e->tok), e->label);
-    if (e->cur.priv && e->a.resume) {
-        e->key = p11_obj_ref(e->cur.priv);
-        e->action = "resumed";
-        return finish(e, true, e->label);
-    }
-    if ((e->cur.priv || e->cur.n) && !e->a.cleanup)
-        return unfinished(e, &e->cur, "enroll afresh");
-    if (e->a.resume)
-        return cli_error(P11CA_E_INPUT,
-                         "enroll --resume: %s has no key labelled \"%s\": "
-                         "nothing to resume",
-                         p11_token_describe(e->tok), e->label);
-    rc = e->cur.priv || e->cur.n ? cleanup_pair(e, &e->cur) : P11CA_OK;
-    enr_req(e, &rq);
-    if (rc == P11CA_OK && (rc = enroll_check(e->is, &rq, &e->spec)))
-        rc = cli_error(rc, "enroll: %s", p11ca_err_message());
-    if (rc == P11CA_OK)
-        rc = keygen(e, e->label);
-    e->action = "enrolled";
-    return rc == P11CA_OK ? finish(e, false, e->label) : rc;
+    rc = new_key(e, &e->cur, e->label, "enroll", "enroll afresh", &resumed);
+    e->action = resumed ? "resumed" : "enrolled";
+    return rc == P11CA_OK ? finish(e, resumed, e->label) : rc;
 }
 
 int enr_flow_renew(struct enr *e)
@@ -397,30 +415,12 @@ int enr_flow_renew(struct enr *e)
 static int rekey_new_key(struct enr *e, const char *work, bool *resume)
 {
     CK_RV rv = enr_pair_load(e->cli->p11, e->tok, work, &e->pend);
-    enroll_req rq;
-    int rc = P11CA_OK;
 
     *resume = false;
     if (rv != CKR_OK)
         return cli_fail(rv, "enroll --rekey");
-    if (e->pend.priv && e->a.resume) {
-        e->key = p11_obj_ref(e->pend.priv);
-        *resume = true;
-        return P11CA_OK;
-    }
-    if ((e->pend.priv || e->pend.n) && !e->a.cleanup)
-        return unfinished(e, &e->pend, "re-key afresh");
-    if (e->a.resume)
-        return cli_error(P11CA_E_INPUT,
-                         "enroll --rekey --resume: no key "
-                         "labelled \"%s\": nothing to resume",
-                         work);
-    if (e->pend.priv || e->pend.n)
-        rc = cleanup_pair(e, &e->pend);
-    enr_req(e, &rq);
-    if (rc == P11CA_OK && (rc = enroll_check(e->is, &rq, &e->spec)))
-        rc = cli_error(rc, "enroll --rekey: %s", p11ca_err_message());
-    return rc == P11CA_OK ? keygen(e, work) : rc;
+    return new_key(e, &e->pend, work, "enroll --rekey", "re-key afresh",
+                   resume);
 }
 
 /* Re-key, last part: the old objects go (or step aside), the new ones

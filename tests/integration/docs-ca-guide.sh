@@ -6,18 +6,14 @@
 set -u
 : "${top_srcdir:=.}" "${top_builddir:=.}"
 . "$top_srcdir/tests/lib/tap.sh"
+. "$top_srcdir/tests/lib/guide.sh"
 command -v softhsm2-util >/dev/null || plan_skip "SoftHSM2 is not installed"
 TT=$(mktemp -d)
 trap 'rm -rf "$TT"' EXIT
 plan 3
 
 GUIDE=$top_srcdir/docs/ca-operator-guide.md
-awk '/^```sh$/ { on = 1; next } /^```/ { on = 0 } on' "$GUIDE" >"$TT/guide.sh"
-n=$(grep -c '^```sh$' "$GUIDE")
-if [ "$n" -ge 8 ]; then ok "the guide has $n runnable blocks"; else not_ok "the guide has runnable blocks ($n)"; fi
-
-mkdir -p "$TT/run/bin"
-ln -s "$top_builddir/src/p11ca" "$TT/run/bin/p11ca"
+guide_prepare "$GUIDE" "$TT"
 (
     cd "$TT/run" || exit 1
     PATH="$TT/run/bin:$PATH"

@@ -6,6 +6,7 @@
 set -u
 : "${top_srcdir:=.}" "${top_builddir:=.}"
 . "$top_srcdir/tests/lib/tap.sh"
+. "$top_srcdir/tests/lib/guide.sh"
 . "$top_srcdir/tests/lib/tls.sh"
 for t in softhsm2-util gnutls-cli p11tool certutil modutil; do
     command -v $t >/dev/null || plan_skip "$t is not installed"
@@ -15,12 +16,7 @@ trap 'kill "$(cat "$TT/run/smartcard/server.pid" 2>/dev/null)" 2>/dev/null; rm -
 plan 6
 
 GUIDE=$top_srcdir/docs/smartcard-login.md
-awk '/^```sh$/ { on = 1; next } /^```/ { on = 0 } on' "$GUIDE" >"$TT/guide.sh"
-n=$(grep -c '^```sh$' "$GUIDE")
-if [ "$n" -ge 8 ]; then ok "the guide has $n runnable blocks"; else not_ok "the guide has runnable blocks ($n)"; fi
-
-mkdir -p "$TT/run/bin"
-ln -s "$top_builddir/src/p11ca" "$TT/run/bin/p11ca"
+guide_prepare "$GUIDE" "$TT"
 (
     cd "$TT/run" || exit 1
     PATH="$TT/run/bin:$PATH"

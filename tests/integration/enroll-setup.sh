@@ -122,6 +122,7 @@ login_refused() {
         ok "$4"
     else
         not_ok "$4"
-        diag "$(tail -n 5 "$D/server.log")"
+        diag "server: $(grep -iE 'error|verify' "$D/server.log" | head -n 5)"
+        diag "client: $(tail -n 5 "$D/client.log")"
     fi
 }

@@ -138,7 +138,7 @@ card_cert card-rev rev-user "$D/rev.pem"
 login_openssl tls1_3 card-rev rev-user rev-user
 check "revoke the card's certificate" \
     p11ca cert revoke --dir "$CA" --reason keyCompromise "$(cert_serial "$D/rev.pem")"
-p11ca crl --dir "$CA" --out "$D/ca.crl" 2>/dev/null
+check "a CRL that lists it" p11ca crl --dir "$CA" --out "$D/ca.crl"
 login_refused card-rev rev-user 'certificate revoked' \
     "the server refuses the revoked card (CRL)"
 login_openssl tls1_3 card-ec ec-user ec-user

@@ -109,27 +109,25 @@ port=$(free_port)
 start_server "$D/many.log" $PROV -accept "127.0.0.1:$port" -naccept 1000 -www \
     -cert "$D/srvec.pem" -key "$(privuri srvec)" -CAfile "$D/ca.pem" -verify 1
 wait_port "$port"
-good=0
-i=0
-while [ $i -lt 200 ]; do
-    if printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -connect "127.0.0.1:$port" \
-        -CAfile "$D/ca.pem" -verify_return_error -quiet -ign_eof >/dev/null 2>&1; then
-        good=$((good + 1))
-    fi
-    i=$((i + 1))
-done
-assert_eq "$good" 200 "200 handshakes against one server with a token key"
-goodm=0
-i=0
-while [ $i -lt 20 ]; do
-    if printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client $PROV -connect "127.0.0.1:$port" \
-        -CAfile "$D/ca.pem" -verify_return_error -quiet -ign_eof \
-        -cert "$D/cliec.pem" -key "$(privuri cliec)" >/dev/null 2>&1; then
-        goodm=$((goodm + 1))
-    fi
-    i=$((i + 1))
-done
-assert_eq "$goodm" 20 "20 mutual-TLS handshakes with token keys on both ends"
+# handshakes N [s_client options...]: how many of N verified requests to
+# the server on $port succeed.
+handshakes() {
+    n=$1
+    shift
+    good=0
+    i=0
+    while [ $i -lt "$n" ]; do
+        if printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -connect "127.0.0.1:$port" \
+            -CAfile "$D/ca.pem" -verify_return_error -quiet -ign_eof "$@" >/dev/null 2>&1; then
+            good=$((good + 1))
+        fi
+        i=$((i + 1))
+    done
+    echo "$good"
+}
+assert_eq "$(handshakes 200)" 200 "200 handshakes against one server with a token key"
+assert_eq "$(handshakes 20 $PROV -cert "$D/cliec.pem" -key "$(privuri cliec)")" 20 \
+    "20 mutual-TLS handshakes with token keys on both ends"
 if kill -0 "$SERVER_PID" 2>/dev/null; then
     ok "the server is alive after 220 handshakes"
 else
@@ -153,15 +151,7 @@ P11CA_MODULE=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so \
     start_server "$D/removed.out" $PROV -accept "127.0.0.1:$port" -naccept 10 -www \
     -cert "$D/srvec.pem" -key "$(privuri srvec)"
 wait_port "$port"
-good=0
-i=0
-while [ $i -lt 10 ]; do
-    if printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -connect "127.0.0.1:$port" \
-        -CAfile "$D/ca.pem" -verify_return_error -quiet -ign_eof >/dev/null 2>&1; then
-        good=$((good + 1))
-    fi
-    i=$((i + 1))
-done
+good=$(handshakes 10)
 wait "$SERVER_PID" 2>/dev/null
 assert_eq "$good" 10 "a token removal under a running server: all 10 handshakes succeed"
 assert_eq "$(grep -c 'C_Sign CKR_DEVICE_REMOVED \[injected\]' "$D/removed.log")" 1 \
