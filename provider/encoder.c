@@ -36,7 +36,8 @@
  *    their place would be silently wrong.
  *
  * Public output (SubjectPublicKeyInfo, text) comes from the software public
- * half, key->pub, which lives in our own library context.
+ * half, key->pub (prov_key_pub(), read from the token at the first need;
+ * enc_key() makes sure of it), which lives in prov_swctx().
  *
  * Software keys (prov_key_is_software: made by our keymgmt when OpenSSL
  * fetched it by name, e.g. `openssl genpkey -algorithm EC` without
