@@ -256,6 +256,7 @@ int ca_open(const char *dir, ca **out)
         rc = p11ca_err_set(rc, "out of memory");
         goto out;
     }
+    c->wait = CA_WAIT_DEFAULT;
     if (!ca_exists(cnf)) {
         rc = p11ca_err_set(P11CA_E_NOTFOUND,
                            "no CA in %s (no ca.cnf; make "
@@ -391,6 +392,35 @@ const ca_settings *ca_get_settings(ca *c)
     return &c->s;
 }
 
+void ca_set_wait(ca *c, unsigned seconds)
+{
+    c->wait = seconds < CA_WAIT_MAX ? seconds : CA_WAIT_MAX;
+}
+
+void ca_signup_limit(ca *c, reg_limit *out)
+{
+    *out = (reg_limit){
+        .per_sec = c->s.rate_limit,
+        .wait = c->wait,
+        .what = "the sign-up limit (rate_limit in [ ca ] of ca.cnf)",
+    };
+}
+
+void ca_profile_limit(ca *c, const ca_profile *p, reg_limit *out, char *what,
+                      size_t len)
+{
+    snprintf(what, len,
+             "the limit of profile \"%s\" (rate_limit in [ %s ] "
+             "of ca.cnf)",
+             p->name, p->section);
+    *out = (reg_limit){
+        .per_sec = p->rate_limit,
+        .wait = c->wait,
+        .profile = p->name,
+        .what = what,
+    };
+}
+
 const char *ca_actor(void)
 {
     static char buf[320];
@@ -456,9 +486,11 @@ static const char cnf_header[] =
     "#   issuers_url   where the CA certificate is published "
     "(authorityInfoAccess\n"
     "#                 caIssuers)\n"
-    "#   rate_limit    most certificates issued per second, 0 = no "
-    "limit\n"
-    "#                 (default 15)\n"
+    "#   rate_limit    the sign-up limit: most registrations (p11ca cert\n"
+    "#                 register; the service's enrollments and\n"
+    "#                 auto-registrations) per second, 0 = no limit\n"
+    "#                 (default 15).  An operator's own issuance is not\n"
+    "#                 held by it; see rate_limit of a profile.\n"
     "#\n"
     "# [ profiles ]  NAME = SECTION, one line per profile; `p11ca issue\n"
     "#   --profile NAME` applies SECTION.  Keys of a profile section:\n"
@@ -491,6 +523,10 @@ static const char cnf_header[] =
     "applied\n"
     "#                     last, as with `openssl ca -extensions` (e.g.\n"
     "#                     certificatePolicies)\n"
+    "#   rate_limit        most certificates issued under this profile per\n"
+    "#                     second (p11ca issue, issue --batch, enroll);\n"
+    "#                     absent or 0: no limit.  A command waits for a\n"
+    "#                     free second (--wait, default 5 s), then fails.\n"
     "# Extensions a CSR asks for are never copied, except its\n"
     "# subjectAltName when --san is not given; a CSR asking for CA:TRUE "
     "is\n"

@@ -33,6 +33,9 @@ typedef struct enroll_req {
     const char *client_id; /* the registry's client ID (never NULL) */
     unsigned days;         /* 0: the profile's default */
     const char *replaces;  /* serial this certificate renews, or NULL */
+    unsigned wait; /* seconds to wait for a slot under the profile's rate
+                      limit (an operator's enrollment is issuance, not a
+                      sign-up); 0: refuse at once */
 } enroll_req;
 
 struct enroll_issuer_ops {

@@ -20,7 +20,7 @@ static const char *const profile_keys[] = {
     "description",      "basic_constraints", "pathlen",      "key_usage",
     "key_usage_rsa",    "ext_key_usage",     "ocsp_nocheck", "san",
     "allowed_dns",      "key_types",         "default_days", "max_days",
-    "subject_override", "extensions",
+    "subject_override", "extensions",        "rate_limit",
 };
 
 static int profile_load(ca *c, const char *name, const char *section,
@@ -224,6 +224,8 @@ static int profile_numbers(ca *c, ca_profile *p)
     if (rc == P11CA_OK)
         rc = ca_conf_bool(c->conf, s, "subject_override", false,
                           &p->subject_override);
+    if (rc == P11CA_OK)
+        rc = ca_conf_uint(c->conf, s, "rate_limit", 0, 1000000, &p->rate_limit);
     return rc;
 }
 

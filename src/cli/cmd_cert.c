@@ -357,10 +357,13 @@ const struct cli_cmd cli_cert_cmds[] = {
      "and for a revoked certificate that has not expired (the CRL must "
      "keep listing it).",
      "--why TEXT\tthe reason, for the audit trail", cmd_cert_delete},
-    {"cert", "register", "[--dir DIR] [--client-id ID] CERT",
+    {"cert", "register", "[--dir DIR] [--client-id ID] [--wait SECONDS] CERT",
      "Register a client certificate issued elsewhere, by a registered CA "
-     "(status registered-not-activated).",
-     "--client-id ID\tthe client ID (default: the subject CN)",
+     "(status registered-not-activated). A registration is a sign-up: the "
+     "sign-up limit of ca.cnf (rate_limit in [ ca ], default 15 per "
+     "second) holds it; when a second is full, the command waits for the "
+     "next one (--wait), then fails with exit 4 and records nothing.",
+     "--client-id ID\tthe client ID (default: the subject CN)\n" CLI_WAIT_HELP,
      cmd_cert_register},
     {"cert", "register-ca", "[--dir DIR] [--name NAME] CA-CERT",
      "Register an external CA whose client certificates may be registered.",

@@ -44,6 +44,20 @@ int cli_open_ca(const char *dir, ca **out)
     return P11CA_OK;
 }
 
+int cli_parse_wait(const struct cli_cmd *cmd, const char *arg, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long n;
+
+    errno = 0;
+    n = strtoul(arg, &end, 10);
+    if (!*arg || *end || arg[0] == '-' || errno || n > CA_WAIT_MAX)
+        return cli_usage_error(cmd, "--wait: a number of seconds from 0 to %d",
+                               CA_WAIT_MAX);
+    *out = (unsigned)n;
+    return P11CA_OK;
+}
+
 /* "2026-11-22", "2026-11-22T10:00:00Z", "2026-11-22 10:00:00" or "@unix". */
 int cli_parse_time(const char *s, int64_t *t)
 {
@@ -191,6 +205,7 @@ enum {
     OPT_SINCE,
     OPT_FORCE,
     OPT_COUNT,
+    OPT_WAIT,
 };
 
 #define FILTER_OPTIONS                                                         \
@@ -674,13 +689,16 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
         CLI_COMMON_OPTIONS,
         {"dir", required_argument, NULL, OPT_DIR},
         {"client-id", required_argument, NULL, OPT_CLIENT},
+        {"wait", required_argument, NULL, OPT_WAIT},
         {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "register");
     const char *dir = NULL, *client = NULL;
     struct issuer_find f = {0};
     unsigned char *der = NULL;
+    unsigned wait = CA_WAIT_DEFAULT;
     reg_cert rcert = {0};
+    reg_limit lim;
     ca *c = NULL;
     int o, rc, n;
 
@@ -691,7 +709,10 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
             dir = optarg;
         else if (o == OPT_CLIENT)
             client = optarg;
-        else
+        else if (o == OPT_WAIT) {
+            if ((rc = cli_parse_wait(me, optarg, &wait)) != P11CA_OK)
+                return rc;
+        } else
             return cli_usage_error(me, "bad option");
     }
     if (argc - optind != 1)
@@ -725,7 +746,9 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
         free(rcert.client_id);
         rcert.client_id = strdup(client);
     }
-    rc = reg_register(ca_registry(c), &rcert, ca_actor());
+    ca_set_wait(c, wait);
+    ca_signup_limit(c, &lim);
+    rc = reg_register(ca_registry(c), &rcert, ca_actor(), &lim);
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert register: %s", p11ca_err_message());
     else if (cli->json)

@@ -10,7 +10,7 @@ set -u
 command -v softhsm2-util >/dev/null || plan_skip "SoftHSM2 is not installed"
 TT=$(mktemp -d)
 trap 'rm -rf "$TT"' EXIT
-plan 3
+plan 4
 
 GUIDE=$top_srcdir/docs/ca-operator-guide.md
 guide_prepare "$GUIDE" "$TT"
@@ -41,5 +41,12 @@ if grep -q 'issuing/ca.pem: OK' "$TT/out" && grep -q 'www.pem: OK' "$TT/out" \
 else
     not_ok "the guide's results"
     diag "$(grep -E ': OK|revoked|intact' "$TT/out")"
+fi
+if [ "$(find "$TT/run" -path '*/device-certs/*.pem' | wc -l)" -eq 3 ] &&
+    grep -q 'devices .*at most 50 per second' "$TT/out"; then
+    ok "a profile with a rate limit of its own: its batch is issued"
+else
+    not_ok "a profile with a rate limit of its own: its batch is issued"
+    diag "$(grep -E 'devices|issued' "$TT/out")"
 fi
 done_testing

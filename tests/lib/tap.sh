@@ -84,6 +84,20 @@ assert_eq() {
     fi
 }
 
+# at_clock SECONDS command...: the command with the registry's clock set
+# to the test clock (P11CA_TEST_CLOCK, docs/internals/registry.md): it
+# starts at SECONDS and moves only when the command waits for a slot of a
+# rate limit, without sleeping.  Rate limits then give the same outcome on
+# any machine, at any load.
+at_clock() {
+    (
+        P11CA_TEST_CLOCK=$1
+        export P11CA_TEST_CLOCK
+        shift
+        "$@"
+    )
+}
+
 # The p11ca command; under valgrind memcheck when P11CA_VALGRIND=1.
 p11ca() {
     if [ "${P11CA_VALGRIND:-0}" = 1 ] && [ -n "${VALGRIND:-}" ]; then
