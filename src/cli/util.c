@@ -257,6 +257,7 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
 {
     struct termios old, noecho;
     char buf[P11_MAX_PIN_LEN + 2];
+    bool restore = false;
     int fd, n = -1;
     FILE *tty;
 
@@ -269,14 +270,17 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
         close(fd);
         return -1;
     }
-    fprintf(tty, "Enter %sPIN for %s: ", ctx_specific ? "signature " : "",
-            what);
-    fflush(tty);
+    /* Echo off before the prompt shows (as readpassphrase(3) does): what
+     * is typed once the prompt is visible is neither echoed nor flushed
+     * away by TCSAFLUSH. */
     if (tcgetattr(fd, &old) == 0) {
         noecho = old;
         noecho.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(fd, TCSAFLUSH, &noecho);
+        restore = tcsetattr(fd, TCSAFLUSH, &noecho) == 0;
     }
+    fprintf(tty, "Enter %sPIN for %s: ", ctx_specific ? "signature " : "",
+            what);
+    fflush(tty);
     if (fgets(buf, sizeof(buf), tty)) {
         size_t len = strcspn(buf, "\r\n");
         if (len <= max) {
@@ -284,7 +288,8 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
             n = (int)len;
         }
     }
-    tcsetattr(fd, TCSAFLUSH, &old);
+    if (restore)
+        tcsetattr(fd, TCSAFLUSH, &old);
     fputc('\n', tty);
     fclose(tty);
     OPENSSL_cleanse(buf, sizeof(buf));
