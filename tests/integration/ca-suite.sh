@@ -87,11 +87,7 @@ want=$(openssl x509 -in "$ROOT/ca.pem" -noout -pubkey |
     openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
 assert_grep "^key_sha256 *= *$want\$" "$ROOT/ca.cnf" \
     "ca.cnf records the SHA-256 of the key's SubjectPublicKeyInfo"
-if grep -q "$TEST_PIN" "$ROOT/ca.cnf"; then
-    not_ok "ca.cnf holds no PIN"
-else
-    ok "ca.cnf holds no PIN (pin_source only)"
-fi
+assert_no_grep "$TEST_PIN" "$ROOT/ca.cnf" "ca.cnf holds no PIN (pin_source only)"
 assert_grep '^# \[ profiles \]' "$ROOT/ca.cnf" "ca.cnf documents its syntax"
 check "ca show --json" p11ca ca show --dir "$ROOT" --json
 assert_grep "\"key_sha256\": \"$want\"" "$TT/out" "ca show gives the key hash"
