@@ -105,9 +105,27 @@ p11_ctx *cli_p11(struct cli *cli);
  */
 int cli_fail(CK_RV rv, const char *what);
 
-/* cli_error - print "p11ca: <message>" to stderr; returns @rc. */
+/* cli_error - print "p11ca: <message>" to stderr, through cli_esc;
+ * returns @rc. */
 int cli_error(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * cli_esc - @s (NULL: "") as text for a terminal.  Names from CSRs,
+ * certificates, tokens and the registry are data, not terminal control:
+ * every human-readable output passes them through here (JSON output is
+ * escaped by jansson).  Control characters (C0 and DEL) and bytes that are
+ * not UTF-8 become \xHH; C1 controls and the invisible code points that
+ * reorder or break a line (bidi marks, embeddings, overrides, isolates,
+ * U+2028/U+2029) become \uXXXX; other UTF-8 text is kept.  Backslashes are
+ * kept, so RFC 2253 names read as before.  The result lives in one of
+ * CLI_ESC_SLOTS static buffers, reused round-robin (so up to that many may
+ * appear in one printf; single-threaded use only), and is cut with "..."
+ * past CLI_ESC_MAX bytes.
+ */
+#define CLI_ESC_MAX   4096
+#define CLI_ESC_SLOTS 8
+const char *cli_esc(const char *s);
 
 /* cli_rc_from_rv - status code (exit-code class) for a p11 layer result. */
 int cli_rc_from_rv(CK_RV rv);

@@ -242,10 +242,11 @@ static void ca_print(json_t *j)
     json_t *v, *p;
     size_t i;
 
-    printf("CA \"%s\"\n", json_string_value(json_object_get(j, "name")));
+    printf("CA \"%s\"\n",
+           cli_esc(json_string_value(json_object_get(j, "name"))));
     for (i = 1; i < sizeof(keys) / sizeof(keys[0]); i++)
         if ((v = json_object_get(j, keys[i])) && json_is_string(v))
-            printf("  %-12s %s\n", keys[i], json_string_value(v));
+            printf("  %-12s %s\n", keys[i], cli_esc(json_string_value(v)));
     printf("  %-12s %lld issuer certificate(s) above it\n", "chain",
            (long long)json_integer_value(json_object_get(j, "chain")));
     printf("  %-12s %lld days\n  %-12s %lld per second\n", "crl_days",

@@ -73,10 +73,10 @@ static void cert_print(json_t *c)
                                        "not_before", "not_after", "uri"};
 
     printf("Certificate \"%s\"\n",
-           json_string_value(json_object_get(c, "label")));
+           cli_esc(json_string_value(json_object_get(c, "label"))));
     for (size_t i = 1; i < sizeof(keys) / sizeof(keys[0]); i++) {
         const char *v = json_string_value(json_object_get(c, keys[i]));
-        printf("  %-11s %s\n", keys[i], v ? v : "-");
+        printf("  %-11s %s\n", keys[i], v ? cli_esc(v) : "-");
     }
 }
 
@@ -217,7 +217,8 @@ static int cmd_cert_import(struct cli *cli, int argc, char **argv)
         rc = cli_json_print(cert_json(obj));
     } else {
         json_t *j = cert_json(obj);
-        printf("imported certificate on %s\n", p11_token_describe(tok));
+        printf("imported certificate on %s\n",
+               cli_esc(p11_token_describe(tok)));
         cert_print(j);
         json_decref(j);
     }

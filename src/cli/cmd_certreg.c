@@ -163,8 +163,8 @@ static int list_one(const reg_cert *c, void *arg)
         return json_array_append_new(lo->arr, cert_json(c)) ? 1 : 0;
     fmt_time(c->not_after, na, sizeof(na));
     printf("%-40s  %-24s  %-20s  %s  %s\n", c->serial,
-           reg_status_name(c->status), c->client_id ? c->client_id : "-", na,
-           c->subject ? c->subject : "");
+           reg_status_name(c->status),
+           c->client_id ? cli_esc(c->client_id) : "-", na, cli_esc(c->subject));
     return 0;
 }
 
@@ -368,8 +368,8 @@ static int history_one(const reg_history *h, void *arg)
     fmt_time(h->at, at, sizeof(at));
     printf("  %s  %-24s -> %-24s  %s%s%s\n", at,
            h->from ? reg_status_name(h->from) : "(recorded)",
-           reg_status_name(h->to), h->actor ? h->actor : "",
-           h->reason && *h->reason ? ": " : "", h->reason ? h->reason : "");
+           reg_status_name(h->to), cli_esc(h->actor),
+           h->reason && *h->reason ? ": " : "", cli_esc(h->reason));
     return 0;
 }
 
@@ -385,10 +385,10 @@ static void print_cert_text(const reg_cert *c)
            "issuer:      %s\nclient id:   %s\nprofile:     %s\n"
            "origin:      %s\nnot before:  %s\nnot after:   %s\n"
            "recorded:    %s\n",
-           c->serial, reg_status_name(c->status), c->subject ? c->subject : "",
-           c->issuer ? c->issuer : "", c->client_id ? c->client_id : "-",
-           c->profile ? c->profile : "-", c->origin ? c->origin : "-", nb, na,
-           rec);
+           c->serial, reg_status_name(c->status), cli_esc(c->subject),
+           cli_esc(c->issuer), c->client_id ? cli_esc(c->client_id) : "-",
+           c->profile ? cli_esc(c->profile) : "-",
+           c->origin ? cli_esc(c->origin) : "-", nb, na, rec);
     if (c->status == REG_REVOKED)
         printf("revoked:     %s (%s)\n", rev,
                c->reason >= 0 ? reg_reason_name(c->reason) : "unspecified");
@@ -816,9 +816,9 @@ static int audit_one(const reg_audit *a, void *arg)
                    : 0;
     fmt_time(a->at, at, sizeof(at));
     printf("%6lld  %s  %-18s %-12s %s%s%s\n", (long long)a->seq, at,
-           a->actor ? a->actor : "-", a->action ? a->action : "-",
-           a->object ? a->object : "", a->details && *a->details ? "  " : "",
-           a->details ? a->details : "");
+           a->actor ? cli_esc(a->actor) : "-",
+           a->action ? cli_esc(a->action) : "-", cli_esc(a->object),
+           a->details && *a->details ? "  " : "", cli_esc(a->details));
     return 0;
 }
 

@@ -317,16 +317,17 @@ static void enr_report(struct enr *e)
     } else {
         printf("%s \"%s\" on %s: %s key (id %s), certificate %s for %s "
                "(client ID %s, profile %s) valid until %s, from %s\n",
-               e->action, e->label, p11_token_describe(e->tok), kdesc,
-               id ? id : "", e->serial, subj ? subj : "", e->client_id,
-               e->profile, until, enroll_issuer_name(e->is));
+               e->action, cli_esc(e->label),
+               cli_esc(p11_token_describe(e->tok)), kdesc, id ? id : "",
+               e->serial, cli_esc(subj), cli_esc(e->client_id),
+               cli_esc(e->profile), until, cli_esc(enroll_issuer_name(e->is)));
         if (e->old_serial[0])
             printf("  replaces:    %s\n", e->old_serial);
         if (e->reused)
             printf("  (issued before the enrollment was interrupted: no new "
                    "certificate)\n");
-        printf("  key:         %s\n  certificate: %s\n", key_uri ? key_uri : "",
-               cert_uri ? cert_uri : "");
+        printf("  key:         %s\n  certificate: %s\n", cli_esc(key_uri),
+               cli_esc(cert_uri));
         if (e->a.with_chain)
             printf("  CA certificates written: %d\n", e->chain_written);
     }

@@ -178,9 +178,10 @@ static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a)
         (void)cli_json_print(j);
     } else if (a->out) {
         printf("issued %s (profile %s, client ID %s, %s) to %s\n",
-               ca_req_serial(r), a->o.profile,
-               ca_req_client_id(r) ? ca_req_client_id(r) : "-",
-               a->o.not_activated ? "not-activated" : "activated", a->out);
+               ca_req_serial(r), cli_esc(a->o.profile),
+               ca_req_client_id(r) ? cli_esc(ca_req_client_id(r)) : "-",
+               a->o.not_activated ? "not-activated" : "activated",
+               cli_esc(a->out));
     }
 }
 
@@ -232,15 +233,15 @@ static void batch_item(const char *name, const char *serial, int rc,
     if (p->tty)
         fputs("\r\033[K", stderr);
     if (rc != P11CA_OK && strstr(msg, name))
-        fprintf(stderr, "p11ca: %s\n", msg);
+        fprintf(stderr, "p11ca: %s\n", cli_esc(msg));
     else if (rc != P11CA_OK)
-        fprintf(stderr, "p11ca: %s: %s\n", name, msg);
+        fprintf(stderr, "p11ca: %s: %s\n", cli_esc(name), cli_esc(msg));
     if (rc == P11CA_OK && p->json)
         json_array_append_new(p->items,
                               json_pack("{s:s, s:s, s:s}", "csr", name,
                                         "serial", serial, "file", msg));
     else if (rc == P11CA_OK)
-        printf("%s\t%s\n", serial, msg);
+        printf("%s\t%s\n", serial, cli_esc(msg));
     if (p->tty)
         fprintf(stderr, "issued %zu, rejected %zu", p->issued, p->rejected);
 }
