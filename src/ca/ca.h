@@ -106,6 +106,16 @@ typedef struct ca_key_rule {
 
 #define CA_MAX_KEY_RULES 16
 
+/* One allowed_ip entry: a network, IPv4 (4 bytes) or IPv6 (16 bytes). */
+typedef struct ca_ip_range {
+    unsigned char addr[16];
+    int len;         /* 4 or 16 */
+    unsigned prefix; /* bits of @addr that must match */
+} ca_ip_range;
+
+#define CA_MAX_IP_RANGES     64
+#define CA_MAX_SUBJECT_ATTRS 32
+
 /* A profile: one section of ca.cnf named in [ profiles ]. */
 typedef struct ca_profile {
     char *name;
@@ -118,8 +128,24 @@ typedef struct ca_profile {
     char *ext_key_usage; /* e.g. "serverAuth" */
     bool ocsp_nocheck;
     ca_san_rule san;
-    char *allowed_dns; /* comma list; NULL: any name */
-    char *key_types;   /* as written */
+    /* subjectAltName names by type, as written (see ca_policy_san).  A
+     * profile that sets any of the four refuses the types it does not set;
+     * "*" allows every name of its type. */
+    char *allowed_dns;   /* "example.com" and below, ".example.com" below */
+    char *allowed_ip;    /* CIDR networks, IPv4 and IPv6 */
+    char *allowed_email; /* mailbox, "example.com" or ".example.com" */
+    char *allowed_uri;   /* prefixes */
+    ca_ip_range ip_ranges[CA_MAX_IP_RANGES]; /* allowed_ip parsed */
+    size_t n_ip_ranges;
+    /* The subject (see ca_policy_subject); NULL: any, none. */
+    char *subject_allowed;  /* attribute names, as written */
+    char *subject_required; /* attribute names, as written */
+    int subject_allowed_nids[CA_MAX_SUBJECT_ATTRS];
+    size_t n_subject_allowed;
+    int subject_required_nids[CA_MAX_SUBJECT_ATTRS];
+    size_t n_subject_required;
+    bool cn_in_san;  /* every CN must be one of the subjectAltName names */
+    char *key_types; /* as written */
     ca_key_rule rules[CA_MAX_KEY_RULES];
     size_t n_rules;
     unsigned default_days;

@@ -132,6 +132,37 @@ struct ca_req {
 int ca_san_parse(const char *spec, GENERAL_NAMES **out) CA_WUR;
 
 /* ------------------------------------------------------------------ */
+/* A profile's name policy (policy.c)                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * ca_policy_load - check and parse @p's allowed_ip, allowed_email,
+ * allowed_uri, subject_allowed and subject_required (read already) into
+ * @p.  P11CA_E_INPUT naming the section, the key and the bad item.
+ */
+int ca_policy_load(ca_profile *p) CA_WUR;
+
+/*
+ * ca_policy_san - whether @p allows the (well-formed) name @gn.  With none
+ * of allowed_dns, allowed_ip, allowed_email and allowed_uri every name is
+ * allowed; with any of them a name must match the key of its type, and a
+ * type without its key is refused.  P11CA_E_POLICY names the name, the
+ * profile and the rule; @what names the request.
+ */
+int ca_policy_san(const ca_profile *p, const GENERAL_NAME *gn,
+                  const char *what) CA_WUR;
+
+/*
+ * ca_policy_subject - @subject against @p: every attribute in
+ * subject_allowed (when set), every attribute of subject_required present,
+ * and with cn_in_san every CN equal to one of @san's names (DNS ignoring
+ * case, IP by address, email and URI exactly).  P11CA_E_POLICY naming the
+ * rule and the value.
+ */
+int ca_policy_subject(const ca_profile *p, const X509_NAME *subject,
+                      const GENERAL_NAMES *san, const char *what) CA_WUR;
+
+/* ------------------------------------------------------------------ */
 /* The CA handle (config.c)                                            */
 /* ------------------------------------------------------------------ */
 

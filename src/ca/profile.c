@@ -17,10 +17,11 @@
 #define RSA_MAX_BITS 16384
 
 static const char *const profile_keys[] = {
-    "description",      "basic_constraints", "pathlen",      "key_usage",
-    "key_usage_rsa",    "ext_key_usage",     "ocsp_nocheck", "san",
-    "allowed_dns",      "key_types",         "default_days", "max_days",
-    "subject_override", "extensions",
+    "description",     "basic_constraints", "pathlen",          "key_usage",
+    "key_usage_rsa",   "ext_key_usage",     "ocsp_nocheck",     "san",
+    "allowed_dns",     "allowed_ip",        "allowed_email",    "allowed_uri",
+    "subject_allowed", "subject_required",  "cn_in_san",        "key_types",
+    "default_days",    "max_days",          "subject_override", "extensions",
 };
 
 static int profile_load(ca *c, const char *name, const char *section,
@@ -91,6 +92,11 @@ static void profile_clear(ca_profile *p)
     free(p->key_usage_rsa);
     free(p->ext_key_usage);
     free(p->allowed_dns);
+    free(p->allowed_ip);
+    free(p->allowed_email);
+    free(p->allowed_uri);
+    free(p->subject_allowed);
+    free(p->subject_required);
     free(p->key_types);
     free(p->extensions);
     memset(p, 0, sizeof(*p));
@@ -143,6 +149,16 @@ static int profile_strings(ca *c, ca_profile *p)
         rc = dup_opt(c, s, "ext_key_usage", &p->ext_key_usage);
     if (rc == P11CA_OK)
         rc = dup_opt(c, s, "allowed_dns", &p->allowed_dns);
+    if (rc == P11CA_OK)
+        rc = dup_opt(c, s, "allowed_ip", &p->allowed_ip);
+    if (rc == P11CA_OK)
+        rc = dup_opt(c, s, "allowed_email", &p->allowed_email);
+    if (rc == P11CA_OK)
+        rc = dup_opt(c, s, "allowed_uri", &p->allowed_uri);
+    if (rc == P11CA_OK)
+        rc = dup_opt(c, s, "subject_allowed", &p->subject_allowed);
+    if (rc == P11CA_OK)
+        rc = dup_opt(c, s, "subject_required", &p->subject_required);
     if (rc == P11CA_OK)
         rc = dup_opt(c, s, "key_types", &p->key_types);
     if (rc == P11CA_OK)
@@ -224,6 +240,8 @@ static int profile_numbers(ca *c, ca_profile *p)
     if (rc == P11CA_OK)
         rc = ca_conf_bool(c->conf, s, "subject_override", false,
                           &p->subject_override);
+    if (rc == P11CA_OK)
+        rc = ca_conf_bool(c->conf, s, "cn_in_san", false, &p->cn_in_san);
     return rc;
 }
 
@@ -243,6 +261,8 @@ static int profile_load(ca *c, const char *name, const char *section,
         rc = profile_numbers(c, p);
     if (rc == P11CA_OK)
         rc = rules_parse(p);
+    if (rc == P11CA_OK)
+        rc = ca_policy_load(p);
     return rc;
 }
 
@@ -397,6 +417,7 @@ static const char default_profiles[] =
     "key_usage_rsa    = keyEncipherment\n"
     "ext_key_usage    = serverAuth\n"
     "san              = required\n"
+    "cn_in_san        = yes\n"
     "key_types        = rsa:2048+, ec:P-256, ec:P-384, ec:P-521, "
     "ed25519\n"
     "default_days     = 397\n"

@@ -178,17 +178,30 @@ static int cmd_ca_import_chain(struct cli *cli, int argc, char **argv)
 static json_t *profile_json(const ca_profile *p)
 {
     static const char *const san[] = {"optional", "required", "forbidden"};
+    json_t *j, *pol;
 
-    return json_pack("{s:s, s:s?, s:b, s:i, s:s?, s:s?, s:s?, s:b, s:s, "
-                     "s:s?, s:s?, s:i, s:i, s:b, s:s?}",
-                     "name", p->name, "description", p->description, "ca",
-                     p->is_ca, "pathlen", p->pathlen, "key_usage", p->key_usage,
-                     "key_usage_rsa", p->key_usage_rsa, "ext_key_usage",
-                     p->ext_key_usage, "ocsp_nocheck", p->ocsp_nocheck, "san",
-                     san[p->san], "allowed_dns", p->allowed_dns, "key_types",
-                     p->key_types, "default_days", (int)p->default_days,
-                     "max_days", (int)p->max_days, "subject_override",
-                     p->subject_override, "extensions", p->extensions);
+    j = json_pack("{s:s, s:s?, s:b, s:i, s:s?, s:s?, s:s?, s:b, s:s, "
+                  "s:s?, s:s?, s:i, s:i, s:b, s:s?}",
+                  "name", p->name, "description", p->description, "ca",
+                  p->is_ca, "pathlen", p->pathlen, "key_usage", p->key_usage,
+                  "key_usage_rsa", p->key_usage_rsa, "ext_key_usage",
+                  p->ext_key_usage, "ocsp_nocheck", p->ocsp_nocheck, "san",
+                  san[p->san], "allowed_dns", p->allowed_dns, "key_types",
+                  p->key_types, "default_days", (int)p->default_days,
+                  "max_days", (int)p->max_days, "subject_override",
+                  p->subject_override, "extensions", p->extensions);
+    /* The name policy (policy.c's keys). */
+    pol = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:b}", "allowed_ip",
+                    p->allowed_ip, "allowed_email", p->allowed_email,
+                    "allowed_uri", p->allowed_uri, "subject_allowed",
+                    p->subject_allowed, "subject_required", p->subject_required,
+                    "cn_in_san", p->cn_in_san);
+    if (!j || !pol || json_object_update(j, pol) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    json_decref(pol);
+    return j;
 }
 
 /* The CA: settings, certificate, profiles. */

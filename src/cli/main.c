@@ -111,6 +111,47 @@ static void man_options(const char *opts)
     }
 }
 
+/* ca.cnf keys that the comment block of a new ca.cnf does not show to
+ * every reader: the name policy of a profile. */
+static void print_man_cnf(void)
+{
+    printf(".SH CA.CNF\n"
+           "p11ca ca init writes DIR/ca.cnf (OpenSSL config syntax) with a "
+           "comment block that describes every key. Keys of a profile section "
+           "that restrict what is issued:\n");
+    man_options(
+        "allowed_dns = LIST\tDNS names of the subjectAltName: example.com "
+        "allows it and the names below it, .example.com only the names below "
+        "it.\n"
+        "allowed_ip = LIST\tIP addresses of the subjectAltName: networks in "
+        "CIDR notation or single addresses, IPv4 and IPv6 (192.0.2.0/24, "
+        "2001:db8::/32). An IPv4 network does not match IPv4-mapped IPv6 "
+        "addresses.\n"
+        "allowed_email = LIST\te-mail addresses of the subjectAltName, as in "
+        "RFC 5280 name constraints: a mailbox (alice@example.com; the local "
+        "part compared exactly), a host (example.com: mailboxes at that host, "
+        "not below it) or .example.com (mailboxes at hosts below it).\n"
+        "allowed_uri = LIST\tURIs of the subjectAltName: prefixes compared "
+        "byte for byte; end a prefix with / after the host (https://"
+        "id.example.com/) so that it cannot be extended "
+        "(https://id.example.com.evil.test).\n"
+        "(the four allowed_ keys)\tA profile with none of them issues every "
+        "well-formed DNS, IP, email and URI name. A profile with any of them "
+        "is restricted: a name must match the key of its type, and a type "
+        "whose key is absent is refused (allowed_dns alone refuses IP, email "
+        "and URI names). * allows every name of its type.\n"
+        "subject_allowed = LIST\tthe subject attributes allowed (CN, O, OU, "
+        "C, ... or OIDs); absent: any.\n"
+        "subject_required = LIST\tthe subject attributes that must be "
+        "present; a subset of subject_allowed.\n"
+        "cn_in_san = yes|no\tevery CN of the subject must be one of the "
+        "subjectAltName names (DNS in any case, IP by address, email and URI "
+        "exactly). The server profile of a new CA sets it.\n"
+        "(all of them)\tapply to the CSR's names and subject and to --san "
+        "and --subject alike; a refusal exits 2, names the rule and the "
+        "value, and records nothing.\n");
+}
+
 /* The man page, made from the same table as the help text. */
 static void print_man(void)
 {
@@ -147,6 +188,7 @@ static void print_man(void)
                 break;
         }
     }
+    print_man_cnf();
     printf(".SH PINS\nA PIN comes from pin\\-value= or pin\\-source= in the "
            "URI, from \\-\\-pin\\-source, or from a prompt on the terminal "
            "(without echo). PINs are never printed or logged. A PIN that the "

@@ -150,12 +150,13 @@ for k in $KEYS; do
     c=$D/server-$k.pem
     check "server x $k: issued by the intermediate" \
         p11ca issue --dir "$INTER" --profile server --client-id "server-$k" \
-        --san "DNS:$k.server.test,IP:192.0.2.7" --out "$c" "$D/$k.csr"
+        --san "DNS:$k.suite.test,DNS:$k.server.test,IP:192.0.2.7" \
+        --out "$c" "$D/$k.csr"
     check "server x $k: verify -purpose sslserver" \
         openssl verify -purpose sslserver -CAfile "$ROOT/ca.pem" \
         -untrusted "$INTER/ca.pem" "$c"
     assert_text "$c" "server x $k: SAN, serverAuth, key usage, SKI/AKI, CDP, AIA" \
-        "DNS:$k.server.test, IP Address:192.0.2.7" \
+        "DNS:$k.suite.test, DNS:$k.server.test, IP Address:192.0.2.7" \
         'TLS Web Server Authentication' "$ku" 'CA:FALSE' \
         'Subject Key Identifier' 'Authority Key Identifier' \
         'sha256WithRSAEncryption' 'URI:http://pki.test/inter.crl' \
