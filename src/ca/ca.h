@@ -82,6 +82,10 @@ typedef struct ca_settings {
     const char *ocsp_url;
     const char *issuers_url;
     unsigned rate_limit; /* per second; 0: none; default 15 */
+    /* A signed audit head is due after this many entries / minutes since
+     * the last one (0: never for that reason); see ca_audit_checkpoint. */
+    unsigned audit_sign_every;   /* default 100 */
+    unsigned audit_sign_minutes; /* default 60 */
 } ca_settings;
 
 const ca_settings *ca_get_settings(ca *c);
@@ -304,6 +308,66 @@ int ca_issue_batch(ca *c, const char *source, const char *outdir,
 typedef void (*ca_progress_fn)(size_t done, void *arg);
 int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
                 X509_CRL **out, uint64_t *number, size_t *entries) CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* The signed head of the audit trail (audit.c)                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The registry chains its audit entries with SHA-256; anyone who can write
+ * the database can still rewrite the chain or cut its tail.  The CA key
+ * signs the chain's head: a DER SignedAuditHead (shaped like a
+ * certificate: the signed AuditHead, the algorithm, the signature) over
+ * the newest entry's sequence number and hash, the time, and the CA
+ * certificate's SHA-256 and subject.  Heads are stored in the registry;
+ * a witness keeps copies (ca_audit_head_export).
+ */
+typedef struct ca_audit_head_info {
+    int64_t seq;   /* the newest entry it covers; 0: none */
+    char hash[65]; /* that entry's hash */
+    int64_t at;    /* when it was signed */
+} ca_audit_head_info;
+
+/*
+ * ca_audit_checkpoint - sign the head when it is due: with @force (every
+ * CRL; p11ca audit sign), when this CA has no head yet, or when
+ * audit_sign_every entries or audit_sign_minutes have passed since its
+ * last head; never when no entry was added since.  Loads the CA key if
+ * this process has not (asking for the PIN).  Commands that sign call it
+ * at their end, where the key is loaded anyway.  @info (may be NULL) gets
+ * the head signed (seq 0: none was due).  Does nothing for a CA without
+ * its certificate.  Returns 0 or an error (the key, the registry).
+ */
+int ca_audit_checkpoint(ca *c, bool force, ca_audit_head_info *info) CA_WUR;
+
+/* What ca_audit_verify found. */
+typedef struct ca_audit_report {
+    size_t entries;     /* entries in the chain, all verified */
+    size_t certs;       /* certificates, each at its audited status */
+    size_t heads;       /* heads of this CA, each verified */
+    size_t other_heads; /* heads of other CAs sharing the registry */
+    int64_t head_seq;   /* the newest head's entry; 0: none */
+    int64_t head_at;    /* when it was signed */
+    size_t after_head;  /* entries after it (covered by the chain only) */
+} ca_audit_report;
+
+/*
+ * ca_audit_verify - the chain (reg_audit_verify); every signed head of this
+ * CA: its signature with the CA certificate, in order, its entry present
+ * with the hash it signs (a deleted tail or a rewritten trail fails);
+ * at least one head when the CA has its certificate; and every
+ * certificate's status against its audited history
+ * (reg_audit_verify_status).  Needs no key.  Returns 0 or P11CA_E_STATE
+ * saying what is wrong; @rep is filled as far as it got.
+ */
+int ca_audit_verify(ca *c, ca_audit_report *rep) CA_WUR;
+
+/*
+ * ca_audit_head_export - write the newest signed head of this CA (DER,
+ * verified first) to @out; @info gets what it says.  P11CA_E_NOTFOUND
+ * when the CA has signed none.
+ */
+int ca_audit_head_export(ca *c, BIO *out, ca_audit_head_info *info) CA_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Files (io.c)                                                        */

@@ -146,6 +146,14 @@ static int settings_load(ca *c)
     if (rc == P11CA_OK)
         rc = ca_conf_uint(c->conf, "ca", "rate_limit", CA_RATE_DEFAULT, 1000000,
                           &c->s.rate_limit);
+    if (rc == P11CA_OK)
+        rc = ca_conf_uint(c->conf, "ca", "audit_sign_every",
+                          CA_AUDIT_EVERY_DEFAULT, 1000000,
+                          &c->s.audit_sign_every);
+    if (rc == P11CA_OK)
+        rc = ca_conf_uint(c->conf, "ca", "audit_sign_minutes",
+                          CA_AUDIT_MINUTES_DEFAULT, 525600,
+                          &c->s.audit_sign_minutes);
     if (rc == P11CA_OK && type && strcmp(type, "root") != 0
         && strcmp(type, "intermediate") != 0)
         rc = p11ca_err_set(P11CA_E_INPUT,
@@ -459,6 +467,12 @@ static const char cnf_header[] =
     "#   rate_limit    most certificates issued per second, 0 = no "
     "limit\n"
     "#                 (default 15)\n"
+    "#   audit_sign_every   the CA key signs the audit trail's head at\n"
+    "#                 init, with every CRL, and at the end of a command that\n"
+    "#                 signs (issue, enroll) once this many entries (default\n"
+    "#                 100) or audit_sign_minutes (default 60) have passed\n"
+    "#                 since the last head; 0 turns a trigger off.  p11ca\n"
+    "#                 audit sign signs one now (from cron, say).\n"
     "#\n"
     "# [ profiles ]  NAME = SECTION, one line per profile; `p11ca issue\n"
     "#   --profile NAME` applies SECTION.  Keys of a profile section:\n"

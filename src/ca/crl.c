@@ -172,6 +172,9 @@ int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
         rc = ca_key_sign_crl(k, c->s.digest, f.crl);
     if (rc == P11CA_OK)
         rc = crl_save(c, f.crl, num, f.n, days);
+    /* Every CRL signs the audit trail's head too (its entry included). */
+    if (rc == P11CA_OK)
+        rc = ca_audit_checkpoint(c, true, NULL);
     if (rc == P11CA_OK) {
         *out = f.crl;
         f.crl = NULL;

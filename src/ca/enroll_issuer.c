@@ -11,6 +11,7 @@
 
 #include "ca/enroll.h"
 #include "ca/internal.h"
+#include "common/log.h"
 
 #define CRL_REASON_CESSATION 5
 
@@ -273,6 +274,11 @@ static int local_issue(enroll_issuer *is, const enroll_req *rq,
         rc = ca_req_record(c, r);
     if (rc == P11CA_OK && !(*out = X509_dup(ca_req_cert(r))))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    /* The key is loaded: sign the audit head if it is due.  A failure
+     * does not undo the issuance; the next signing command signs it. */
+    if (rc == P11CA_OK && ca_audit_checkpoint(c, false, NULL) != P11CA_OK)
+        LOG_ERR(CA, "enroll: the audit head was not signed: %s",
+                p11ca_err_message());
     ca_req_free(r);
     return rc;
 }

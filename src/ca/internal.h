@@ -10,14 +10,16 @@
 
 #include "ca/ca.h"
 
-#define CA_CNF              "ca.cnf"
-#define CA_CERT             "ca.pem"
-#define CA_CHAIN            "chain.pem"
-#define CA_CSR              "ca.csr"
-#define CA_CRL              "crl.pem"
-#define CA_REGISTRY_DEFAULT "registry.db"
-#define CA_RATE_DEFAULT     15
-#define CA_CRL_DAYS_DEFAULT 7
+#define CA_CNF                   "ca.cnf"
+#define CA_CERT                  "ca.pem"
+#define CA_CHAIN                 "chain.pem"
+#define CA_CSR                   "ca.csr"
+#define CA_CRL                   "crl.pem"
+#define CA_REGISTRY_DEFAULT      "registry.db"
+#define CA_RATE_DEFAULT          15
+#define CA_CRL_DAYS_DEFAULT      7
+#define CA_AUDIT_EVERY_DEFAULT   100
+#define CA_AUDIT_MINUTES_DEFAULT 60
 
 /* ------------------------------------------------------------------ */
 /* The CA key (keys.c)                                                 */
@@ -106,6 +108,15 @@ int ca_key_sign_cert(ca_key *k, const char *digest, X509 *x) CA_WUR;
 int ca_key_sign_req(ca_key *k, const char *digest, X509_REQ *r) CA_WUR;
 int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl) CA_WUR;
 
+/*
+ * ca_key_sign_asn1 - sign the DER of @tbs, of ASN.1 type @it, as X.509
+ * signs a certificate (ASN1_item_sign_ctx): @alg gets the algorithm, @sig
+ * the signature.  @what names it in the error.
+ */
+int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
+                     void *tbs, X509_ALGOR *alg, ASN1_BIT_STRING *sig,
+                     const char *what) CA_WUR;
+
 /* ------------------------------------------------------------------ */
 /* A request on its way to a certificate (csr.c, issue.c)              */
 /* ------------------------------------------------------------------ */
@@ -161,6 +172,15 @@ int ca_policy_san(const ca_profile *p, const GENERAL_NAME *gn,
  */
 int ca_policy_subject(const ca_profile *p, const X509_NAME *subject,
                       const GENERAL_NAMES *san, const char *what) CA_WUR;
+
+/*
+ * ca_audit_sign_head - sign the head of @r's trail (its newest entry) with
+ * @k for the CA certificate @cacert (@ca_id in the registry) and store it;
+ * @info (may be NULL) gets what was signed.  For ca_init, which has no CA
+ * handle yet; others use ca_audit_checkpoint.
+ */
+int ca_audit_sign_head(reg *r, ca_key *k, const char *digest, X509 *cacert,
+                       int64_t ca_id, ca_audit_head_info *info) CA_WUR;
 
 /* ------------------------------------------------------------------ */
 /* The CA handle (config.c)                                            */

@@ -551,3 +551,17 @@ int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl)
     EVP_MD_CTX_free(mctx);
     return rc;
 }
+
+int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
+                     void *tbs, X509_ALGOR *alg, ASN1_BIT_STRING *sig,
+                     const char *what)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = sign_init(k, digest, &mctx);
+
+    if (rc == P11CA_OK
+        && ASN1_item_sign_ctx(it, alg, NULL, sig, tbs, mctx) <= 0)
+        rc = ca_ossl_err(P11CA_E_TOKEN, "signing the %s failed", what);
+    EVP_MD_CTX_free(mctx);
+    return rc;
+}

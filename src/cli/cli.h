@@ -54,6 +54,8 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv);
 int cmd_cert_delete(struct cli *cli, int argc, char **argv);
 int cmd_cert_register(struct cli *cli, int argc, char **argv);
 int cmd_cert_register_ca(struct cli *cli, int argc, char **argv);
+/* p11ca audit list (cmd_certreg.c); verify, head, sign are cmd_audit.c's. */
+int cmd_audit_list(struct cli *cli, int argc, char **argv);
 
 struct ca;
 /* cli_ca_dir - the CA directory: @dir (--dir), else a non-empty
@@ -62,6 +64,10 @@ const char *cli_ca_dir(const char *dir);
 /* cli_open_ca - open the CA directory cli_ca_dir(@dir); prints the error
  * itself. */
 int cli_open_ca(const char *dir, struct ca **out);
+/* cli_audit_checkpoint - at the end of a command that signed with the CA
+ * key: sign the audit trail's head if it is due (ca_audit_checkpoint); a
+ * failure is a warning, the command's result stands. */
+void cli_audit_checkpoint(struct ca *c);
 /* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix; durations: 30d, 12h, 90m, 2w. */
 int cli_parse_time(const char *s, int64_t *t);
 int cli_parse_duration(const char *s, int64_t *secs);

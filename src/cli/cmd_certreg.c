@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* p11ca cert list|show|activate|deactivate|revoke|delete|register and
- * p11ca audit: the certificate registry of a CA directory. */
+ * p11ca audit list: the certificate registry of a CA directory. */
 #include "config.h"
 
 #include "cli.h"
@@ -822,7 +822,7 @@ static int audit_one(const reg_audit *a, void *arg)
     return 0;
 }
 
-static int cmd_audit_list(struct cli *cli, int argc, char **argv)
+int cmd_audit_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
@@ -866,50 +866,3 @@ static int cmd_audit_list(struct cli *cli, int argc, char **argv)
     ca_close(c);
     return rc;
 }
-
-static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"dir", required_argument, NULL, OPT_DIR},
-        {0},
-    };
-    const struct cli_cmd *me = cli_cmd_find(cli_audit_cmds, "verify");
-    const char *dir = NULL;
-    size_t n = 0;
-    ca *c = NULL;
-    int o, rc;
-
-    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
-        if (o == 'h')
-            return cli_help(me);
-        if (o == OPT_DIR)
-            dir = optarg;
-        else
-            return cli_usage_error(me, "bad option");
-    }
-    rc = cli_open_ca(dir, &c);
-    if (rc != P11CA_OK)
-        return rc;
-    rc = reg_audit_verify(ca_registry(c), &n);
-    if (rc != P11CA_OK)
-        rc = cli_error(rc, "audit verify: %s", p11ca_err_message());
-    else
-        printf("audit trail intact: %zu entries\n", n);
-    ca_close(c);
-    return rc;
-}
-
-const struct cli_cmd cli_audit_cmds[] = {
-    {"audit", "list", "[--dir DIR] [--since SEQ]",
-     "List the audit trail of the CA: every issuance and status change with "
-     "its time, actor and reason.",
-     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
-     "--since SEQ\tentries after this sequence number",
-     cmd_audit_list},
-    {"audit", "verify", "[--dir DIR]",
-     "Check the audit trail's hash chain: an edited or deleted entry is "
-     "named (exit 2).",
-     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)", cmd_audit_verify},
-    {NULL, NULL, NULL, NULL, NULL, NULL},
-};

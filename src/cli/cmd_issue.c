@@ -212,6 +212,8 @@ static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
         rc = issue_outputs(c, r, a, out, p7b);
     if (rc == P11CA_OK)
         issue_report(cli, r, a);
+    if (rc == P11CA_OK)
+        cli_audit_checkpoint(c);
     else
         rc = cli_error(rc, "issue: %s", p11ca_err_message());
     ca_outfile_free(out);
@@ -265,6 +267,8 @@ static int issue_batch(struct cli *cli, ca *c, struct issue_args *a)
         (void)cli_json_print(p.items);
     else
         json_decref(p.items);
+    if (issued)
+        cli_audit_checkpoint(c);
     if (rc != P11CA_OK)
         return cli_error(rc, "issue --batch stopped: %s", p11ca_err_message());
     return rejected ? P11CA_E_POLICY : P11CA_OK;

@@ -112,13 +112,27 @@ static void man_options(const char *opts)
 }
 
 /* ca.cnf keys that the comment block of a new ca.cnf does not show to
- * every reader: the name policy of a profile. */
+ * every reader: the signed audit head, the name policy of a profile. */
 static void print_man_cnf(void)
 {
     printf(".SH CA.CNF\n"
            "p11ca ca init writes DIR/ca.cnf (OpenSSL config syntax) with a "
-           "comment block that describes every key. Keys of a profile section "
-           "that restrict what is issued:\n");
+           "comment block that describes every key. Keys of the [ ca ] "
+           "section for the audit trail:\n");
+    man_options(
+        "audit_sign_every = N\tThe CA key signs the audit trail's head "
+        "(the newest entry's number and hash, the time, the CA certificate's "
+        "SHA-256 and subject) at ca init, with every CRL, and at the end of "
+        "issue and enroll once N entries (default 100) have been added since "
+        "its last head; 0: not by count.\n"
+        "audit_sign_minutes = M\tthe same once M minutes (default 60) have "
+        "passed since the last head and entries were added; 0: not by time. "
+        "Commands that do not sign (revoke, activate, delete) leave entries "
+        "after the last head until the next signing command or p11ca audit "
+        "sign (run it from cron for a head at least every M minutes). p11ca "
+        "audit verify reports those entries; p11ca audit head exports the "
+        "newest head for a witness.\n");
+    printf(".PP\nKeys of a profile section that restrict what is issued:\n");
     man_options(
         "allowed_dns = LIST\tDNS names of the subjectAltName: example.com "
         "allows it and the names below it, .example.com only the names below "

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The SQLite backend: connection settings, busy handling, migrations,
- * transactions, every SQL statement, CAs, CRL numbers and the audit table. */
+ * transactions, every SQL statement, CAs, CRL numbers, the audit table and
+ * its signed heads. */
 #include "config.h"
 
 #include <errno.h>
@@ -56,6 +57,13 @@ static const char *const sq_sql[SQ_N] = {
     [SQ_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
     [SQ_AUDIT_LIST] = "SELECT seq, at, actor, action, object, details, "
                       "prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq",
+    [SQ_HEAD_ADD] = "INSERT INTO audit_heads (seq, hash, at, ca_id, signed) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [SQ_HEAD_LIST] = "SELECT id, seq, hash, at, ca_id, signed FROM audit_heads "
+                     "WHERE ?1 = 0 OR ca_id = ?1 ORDER BY id",
+    [SQ_HEAD_LIST_DESC] = "SELECT id, seq, hash, at, ca_id, signed "
+                          "FROM audit_heads WHERE ?1 = 0 OR ca_id = ?1 "
+                          "ORDER BY id DESC",
     [SQ_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_version",
 };
 
@@ -84,6 +92,9 @@ static int sq_audit_append(void *db, const reg_audit *a);
 static int sq_audit_last(void *db, int64_t *seq, char *hash, size_t hashlen);
 static int sq_audit_list(void *db, int64_t since_seq, reg_audit_cb cb,
                          void *arg);
+static int sq_head_add(void *db, const reg_audit_head *h);
+static int sq_head_list(void *db, int64_t ca_id, bool newest_first,
+                        reg_audit_head_cb cb, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Helpers shared with sqlite_certs.c                                  */
@@ -625,6 +636,62 @@ out:
     return rc;
 }
 
+static int sq_head_add(void *db, const reg_audit_head *h)
+{
+    struct sqldb *d = db;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if ((rc = sq_stmt(d, SQ_HEAD_ADD, &st)))
+        goto out;
+    sqlite3_bind_int64(st, 1, h->seq);
+    sqlite3_bind_int64(st, 3, h->at);
+    if (h->ca_id > 0)
+        sqlite3_bind_int64(st, 4, h->ca_id);
+    if ((rc = sq_bind_text(d, st, 2, h->hash)))
+        goto out;
+    if (sqlite3_bind_blob(st, 5, h->der, (int)h->der_len, SQLITE_TRANSIENT)
+        != SQLITE_OK) {
+        rc = sq_err(d, "bind");
+        goto out;
+    }
+    rc = sq_step_done(d, st, "store a signed audit head");
+out:
+    sq_done(st);
+    return rc;
+}
+
+static int sq_head_list(void *db, int64_t ca_id, bool newest_first,
+                        reg_audit_head_cb cb, void *arg)
+{
+    struct sqldb *d = db;
+    sqlite3_stmt *st = NULL;
+    reg_audit_head h;
+    int rc, step;
+
+    if ((rc = sq_stmt(d, newest_first ? SQ_HEAD_LIST_DESC : SQ_HEAD_LIST, &st)))
+        goto out;
+    sqlite3_bind_int64(st, 1, ca_id);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        h = (reg_audit_head){
+            .id = sqlite3_column_int64(st, 0),
+            .seq = sqlite3_column_int64(st, 1),
+            .hash = (const char *)sqlite3_column_text(st, 2),
+            .at = sqlite3_column_int64(st, 3),
+            .ca_id = sqlite3_column_int64(st, 4),
+            .der = sqlite3_column_blob(st, 5),
+            .der_len = (size_t)sqlite3_column_bytes(st, 5),
+        };
+        if ((rc = cb(&h, arg)))
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = sq_err(d, "list the signed audit heads");
+out:
+    sq_done(st);
+    return rc;
+}
+
 const struct reg_backend reg_backend_sqlite = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -651,4 +718,6 @@ const struct reg_backend reg_backend_sqlite = {
     .audit_append = sq_audit_append,
     .audit_last = sq_audit_last,
     .audit_list = sq_audit_list,
+    .head_add = sq_head_add,
+    .head_list = sq_head_list,
 };

@@ -99,6 +99,8 @@ static int lc_set_status_tx(reg *r, void *arg);
 static int lc_delete_tx(reg *r, void *arg);
 static int lc_bulk_collect(const reg_cert *c, void *arg);
 static void lc_details_filter(struct reg_details *d, const reg_filter *f);
+static int lc_bulk_audit_item(reg *r, int64_t now, const struct lc_bulk *b,
+                              const struct lc_bulk_item *it);
 static int lc_bulk_audit(reg *r, int64_t now, const struct lc_bulk *b);
 static int lc_bulk_tx(reg *r, void *arg);
 static int lc_replaces_tx(reg *r, void *arg);
@@ -667,6 +669,28 @@ static void lc_details_filter(struct reg_details *d, const reg_filter *f)
         reg_details_int(d, "filter.valid_at", f->valid_at);
 }
 
+/* Each certificate's revocation in the trail (its history is the trail:
+ * reg_audit_verify_status replays it), as reg_set_status writes it. */
+static int lc_bulk_audit_item(reg *r, int64_t now, const struct lc_bulk *b,
+                              const struct lc_bulk_item *it)
+{
+    struct reg_details d;
+    int rc;
+
+    reg_details_init(&d);
+    reg_details_str(&d, "from", reg_status_name(it->from));
+    reg_details_str(&d, "to", reg_status_name(REG_REVOKED));
+    reg_details_str(&d, "reason", reg_reason_name(b->reason));
+    reg_details_str(&d, "why", b->why);
+    reg_details_str(&d, "via", "revoke-bulk");
+    rc = reg_details_finish(&d);
+    if (!rc)
+        rc =
+            reg_audit_append_tx(r, now, b->actor, "revoke", it->serial, d.data);
+    reg_details_free(&d);
+    return rc;
+}
+
 static int lc_bulk_audit(reg *r, int64_t now, const struct lc_bulk *b)
 {
     struct reg_details d;
@@ -699,7 +723,8 @@ static int lc_bulk_tx(reg *r, void *arg)
         if ((rc = r->be->cert_set_status(r->db, it->serial, REG_REVOKED, now,
                                          b->reason, 0))
             || (rc = r->be->history_add(r->db, it->serial, now, it->from,
-                                        REG_REVOKED, b->actor, b->why)))
+                                        REG_REVOKED, b->actor, b->why))
+            || (rc = lc_bulk_audit_item(r, now, b, it)))
             return rc;
     }
     return lc_bulk_audit(r, now, b);

@@ -209,9 +209,12 @@ int reg_delete(reg *r, const char *serial, const char *actor,
 
 /*
  * reg_revoke_bulk - revoke every non-revoked certificate matching @f in one
- * transaction recorded as ONE audit entry (with the count and the filter).
- * *@count gets how many were revoked.  A filter without any criterion
- * (only limit/offset/order) is refused (P11CA_E_INPUT).
+ * transaction, recorded as one audited action: a "revoke" entry per
+ * certificate (as reg_set_status writes, with "via":"revoke-bulk"; the
+ * audit trail is each certificate's history) and then one "revoke-bulk"
+ * entry with the count and the filter.  *@count gets how many were
+ * revoked.  A filter without any criterion (only limit/offset/order) is
+ * refused (P11CA_E_INPUT).
  */
 int reg_revoke_bulk(reg *r, const reg_filter *f, int reason, const char *actor,
                     const char *why, size_t *count) REG_WUR;
@@ -311,6 +314,61 @@ int reg_audit_list(reg *r, int64_t since_seq, reg_audit_cb cb,
  */
 int reg_audit_verify(reg *r, size_t *entries) REG_WUR;
 
+/*
+ * reg_audit_verify_status - replay the audit trail: each certificate's
+ * status is the one its entries lead to ("issue"/"register" with their
+ * "status", then every entry with a "to", "delete"), and so is its
+ * revocation reason when an entry names it.  Every certificate of the
+ * registry must have that status, and every certificate the trail has not
+ * deleted must be in the registry.  Run in one read transaction.  Returns
+ * 0, or P11CA_E_STATE naming the first certificate that differs (changed,
+ * added or removed outside the registry's rules); *@certs (may be NULL)
+ * gets how many certificates were checked.  Check the chain first
+ * (reg_audit_verify): the replay trusts the entries' text.
+ */
+int reg_audit_verify_status(reg *r, size_t *certs) REG_WUR;
+
+/* reg_audit_tip - the newest entry: *@seq (0 when the trail is empty) and
+ * its hash in @hash ("" then). */
+int reg_audit_tip(reg *r, int64_t *seq, char hash[65]) REG_WUR;
+
+/* reg_audit_entry_hash - the hash of entry @seq; P11CA_E_NOTFOUND when the
+ * trail has no such entry. */
+int reg_audit_entry_hash(reg *r, int64_t seq, char hash[65]) REG_WUR;
+
+/*
+ * A signed head of the audit trail: the CA's signature over an entry's
+ * sequence number and hash.  The registry stores the signed bytes as the
+ * CA made them (@der) with @seq, @hash, @at and @ca_id for look-ups; it
+ * does not check signatures (the CA does, with its certificate).
+ */
+typedef struct reg_audit_head {
+    int64_t id;       /* given by reg_audit_head_add */
+    int64_t seq;      /* the newest entry it covers */
+    const char *hash; /* that entry's hash (64 hex digits) */
+    int64_t at;       /* when it was signed (Unix seconds) */
+    int64_t ca_id;    /* the CA that signed it */
+    const unsigned char *der;
+    size_t der_len;
+} reg_audit_head;
+typedef int (*reg_audit_head_cb)(const reg_audit_head *h, void *arg);
+
+/*
+ * reg_audit_head_add - store @h (its id is ignored) after checking, in the
+ * same write transaction, that entry @h->seq exists with @h->hash
+ * (P11CA_E_STATE otherwise: the trail changed under the signer).
+ */
+int reg_audit_head_add(reg *r, const reg_audit_head *h) REG_WUR;
+
+/*
+ * reg_audit_heads - the stored heads of @ca_id (0: every CA) in the order
+ * they were added, or newest first; @cb may stop the walk by returning
+ * non-zero (that value is returned).  Strings and bytes are borrowed for
+ * the call.
+ */
+int reg_audit_heads(reg *r, int64_t ca_id, bool newest_first,
+                    reg_audit_head_cb cb, void *arg) REG_WUR;
+
 /* ------------------------------------------------------------------ */
 /* Storage backends                                                    */
 /* ------------------------------------------------------------------ */
@@ -356,6 +414,10 @@ struct reg_backend {
     int (*audit_append)(void *db, const reg_audit *a);
     int (*audit_last)(void *db, int64_t *seq, char *hash, size_t hashlen);
     int (*audit_list)(void *db, int64_t since_seq, reg_audit_cb cb, void *arg);
+    /* Signed heads: @h->id is ignored by head_add. */
+    int (*head_add)(void *db, const reg_audit_head *h);
+    int (*head_list)(void *db, int64_t ca_id, bool newest_first,
+                     reg_audit_head_cb cb, void *arg);
 };
 
 extern const struct reg_backend reg_backend_sqlite;

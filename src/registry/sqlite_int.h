@@ -28,6 +28,9 @@ enum sq_stmt {
     SQ_AUDIT_APPEND,
     SQ_AUDIT_LAST,
     SQ_AUDIT_LIST,
+    SQ_HEAD_ADD,
+    SQ_HEAD_LIST,
+    SQ_HEAD_LIST_DESC,
     SQ_VERSION,
     SQ_N
 };

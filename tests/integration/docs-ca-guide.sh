@@ -36,10 +36,11 @@ else
     diag "$(tail -n 30 "$TT/out")"
 fi
 if grep -q 'issuing/ca.pem: OK' "$TT/out" && grep -q 'www.pem: OK' "$TT/out" \
-    && grep -q 'alice.pem: OK' "$TT/out" && grep -q 'audit trail intact' "$TT/out"; then
-    ok "root, intermediate, server and client certificates verify; the audit trail is intact"
+    && grep -q 'alice.pem: OK' "$TT/out" && grep -q 'audit trail intact' "$TT/out" \
+    && grep -q 'Signature Verified Successfully' "$TT/out"; then
+    ok "root, intermediate, server and client certificates verify; the audit trail is intact; openssl verifies its signed head"
 else
     not_ok "the guide's results"
-    diag "$(grep -E ': OK|revoked|intact' "$TT/out")"
+    diag "$(grep -E ': OK|revoked|intact|Verified' "$TT/out")"
 fi
 done_testing

@@ -44,13 +44,14 @@ if HAVE_CMOCKA
 REGISTRY_UNIT_TESTS = \
 	tests/unit/test_registry \
 	tests/unit/test_registry_lifecycle \
-	tests/unit/test_registry_audit
+	tests/unit/test_registry_audit \
+	tests/unit/test_registry_replay
 check_PROGRAMS += $(REGISTRY_UNIT_TESTS)
 TESTS += $(REGISTRY_UNIT_TESTS)
 
 REGISTRY_UNIT_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS)
 REGISTRY_UNIT_LDADD = src/libp11ca-registry.la $(CMOCKA_LIBS) \
-	$(SQLITE_LIBS) $(CRYPTO_LIBS)
+	$(SQLITE_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 tests_unit_test_registry_SOURCES = tests/unit/test_registry.c \
 	tests/unit/test_registry_util.c tests/unit/treg.h
@@ -68,4 +69,10 @@ tests_unit_test_registry_audit_SOURCES = \
 	tests/unit/treg.h
 tests_unit_test_registry_audit_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_audit_LDADD = $(REGISTRY_UNIT_LDADD)
+
+tests_unit_test_registry_replay_SOURCES = \
+	tests/unit/test_registry_replay.c tests/unit/test_registry_util.c \
+	tests/unit/treg.h
+tests_unit_test_registry_replay_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
+tests_unit_test_registry_replay_LDADD = $(REGISTRY_UNIT_LDADD)
 endif

@@ -199,8 +199,10 @@ static void test_registry_revoke_bulk(void **state)
     assert_int_equal(count, 2);
     assert_int_equal(treg_count(t, &(reg_filter){.status = REG_REVOKED}), 3);
     assert_int_equal(reg_audit_list(t->r, 4, audit_cb, &s), 0);
-    assert_int_equal(s.n, 1); /* one entry for the whole revocation */
-    assert_string_equal(s.text, "5:" ACTOR ":revoke-bulk:-;");
+    /* Each certificate's revocation, then the action with its filter. */
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.text, "5:" ACTOR ":revoke:1;6:" ACTOR ":revoke:2;"
+                                "7:" ACTOR ":revoke-bulk:-;");
     assert_int_equal(reg_audit_verify(t->r, NULL), 0);
 }
 
