@@ -152,6 +152,8 @@ static void replay_reduce(struct replay *rp)
 {
     size_t out = 0;
 
+    if (rp->n == 0) /* no array at all: qsort wants one */
+        return;
     qsort(rp->ev, rp->n, sizeof(*rp->ev), replay_cmp);
     for (size_t i = 0; i < rp->n; i++) {
         if (out > 0 && strcmp(rp->ev[out - 1].serial, rp->ev[i].serial) == 0) {
@@ -175,7 +177,9 @@ static int replay_cert(const reg_cert *c, void *arg)
     rp->certs++;
     memset(&key, 0, sizeof(key));
     memcpy(key.serial, c->serial, sizeof(key.serial));
-    ev = bsearch(&key, rp->ev, rp->n, sizeof(*rp->ev), replay_cmp_serial);
+    ev = rp->n
+             ? bsearch(&key, rp->ev, rp->n, sizeof(*rp->ev), replay_cmp_serial)
+             : NULL;
     if (!ev)
         return p11ca_err_set(
             P11CA_E_STATE,
