@@ -783,20 +783,21 @@ struct bulk_args {
     bool dry_run;
 };
 
-/* A person at a terminal says "yes" to revoking @n certificates. */
-static bool bulk_confirmed(size_t n, int reason)
+/* Ask at the terminal to revoke @n certificates: 1 when the answer is
+ * "yes", 0 for another answer, -1 without a terminal to ask at. */
+static int bulk_confirmed(size_t n, int reason)
 {
     char answer[16] = "";
 
     if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
-        return false;
+        return -1;
     fprintf(stderr,
             "p11ca: revoke %zu certificate(s) with reason %s? This is final. "
             "Type yes to go on: ",
             n, reg_reason_name(reason));
     fflush(stderr);
     if (!fgets(answer, sizeof(answer), stdin))
-        return false;
+        return 0;
     answer[strcspn(answer, "\r\n")] = '\0';
     return strcmp(answer, "yes") == 0;
 }
@@ -807,7 +808,7 @@ static int revoke_bulk(struct cli *cli, const struct cli_cmd *me, ca *c,
                        reg_filter *f, const struct bulk_args *b)
 {
     size_t n = 0, done = 0;
-    int rc;
+    int rc, yes;
 
     f->not_revoked = true;
     rc = reg_count(ca_registry(c), f, &n);
@@ -825,12 +826,16 @@ static int revoke_bulk(struct cli *cli, const struct cli_cmd *me, ca *c,
         return cli_error(P11CA_E_NOTFOUND,
                          "cert revoke: no certificate matched (revoked ones "
                          "are left out)");
-    if (!b->yes && !bulk_confirmed(n, b->reason))
+    yes = b->yes ? 1 : bulk_confirmed(n, b->reason);
+    if (yes < 0)
         return cli_usage_error(me,
                                "%zu certificate(s) match: nothing was revoked; "
                                "add --yes to revoke them (--dry-run lists "
                                "them)",
                                n);
+    if (!yes)
+        return cli_error(P11CA_E_USAGE,
+                         "cert revoke: not confirmed: nothing was revoked");
     rc = reg_revoke_bulk(ca_registry(c), f, b->reason, ca_actor(), b->why, n,
                          &done);
     if (rc != P11CA_OK)
