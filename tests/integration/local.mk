@@ -33,6 +33,7 @@ tests_progs_weak_key_LDADD = src/libp11ca-p11.la $(CRYPTO_LIBS) $(P11KIT_LIBS)
 # The registry through the p11ca command.
 REGISTRY_TESTS = \
 	tests/integration/registry-cli.sh \
+	tests/integration/registry-rules.sh \
 	tests/integration/registry-migrate.sh
 TESTS += $(REGISTRY_TESTS)
 EXTRA_DIST += $(REGISTRY_TESTS)
