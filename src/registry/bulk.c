@@ -364,7 +364,7 @@ static int bulk_revoke_one_due(reg *r, int64_t now, const struct bulk_item *it)
     return rc;
 }
 
-int reg_revoke_due_tx(reg *r, int64_t now)
+int reg_revoke_due_tx(reg *r, int64_t now, size_t *count)
 {
     reg_filter f = {.revoke_due = now, .not_revoked = true};
     struct bulk_set set = {0};
@@ -372,6 +372,25 @@ int reg_revoke_due_tx(reg *r, int64_t now)
 
     for (size_t i = 0; !rc && i < set.n; i++)
         rc = bulk_revoke_one_due(r, now, &set.items[i]);
+    if (!rc && count)
+        *count = set.n;
     free(set.items);
+    return rc;
+}
+
+int reg_revoke_due(reg *r, size_t *count)
+{
+    int rc;
+
+    return_val_if_fail(r, P11CA_E_INTERNAL);
+    if (count)
+        *count = 0;
+    if ((rc = r->be->begin(r->db, true)))
+        return rc;
+    rc = reg_revoke_due_tx(r, reg_now(), count);
+    if (!rc)
+        rc = r->be->commit(r->db);
+    if (rc)
+        r->be->rollback(r->db);
     return rc;
 }

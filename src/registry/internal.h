@@ -68,8 +68,9 @@ int reg_change_tx(reg *r, int64_t now, const reg_cert *c, reg_status to,
                   const char *why) REG_WUR;
 
 /* reg_revoke_due_tx - revoke (superseded) every certificate whose
- * scheduled revocation is at or before @now; inside a write transaction. */
-int reg_revoke_due_tx(reg *r, int64_t now) REG_WUR;
+ * scheduled revocation is at or before @now, inside a write transaction;
+ * *@count (may be NULL) gets how many. */
+int reg_revoke_due_tx(reg *r, int64_t now, size_t *count) REG_WUR;
 
 /* The CRL reason "superseded" (RFC 5280 5.3.1). */
 #define REG_REASON_SUPERSEDED 4

@@ -95,7 +95,7 @@ int reg_tx(reg *r, int (*fn)(reg *r, void *arg), void *arg)
 
     if (rc)
         return rc;
-    rc = reg_revoke_due_tx(r, reg_now());
+    rc = reg_revoke_due_tx(r, reg_now(), NULL);
     if (!rc)
         rc = fn(r, arg);
     if (!rc)

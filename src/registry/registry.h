@@ -272,12 +272,20 @@ typedef enum reg_supersede_how {
  * (@how GRACE; audited as "schedule-revoke"), or left as it is (KEEP).
  * A scheduled revocation is carried out by the first registry write at or
  * after its time (every write transaction starts with it; actor
- * "registry:scheduled"), e.g. the next CRL.  Refuses a revoked @serial or
+ * "registry:scheduled"), or by reg_revoke_due (the next CRL).  Refuses a revoked @serial or
  * @old (P11CA_E_STATE) and @serial == @old (P11CA_E_INPUT).
  */
 int reg_supersede(reg *r, int64_t ca_id, const char *serial, const char *old,
                   reg_supersede_how how, int64_t grace,
                   const char *actor) REG_WUR;
+
+/*
+ * reg_revoke_due - carry out the scheduled revocations that are due now
+ * (what every write does first), in a transaction of their own: a CRL run
+ * calls it before it reads the revoked list.  *@count (may be NULL) gets
+ * how many were revoked.
+ */
+int reg_revoke_due(reg *r, size_t *count) REG_WUR;
 
 /* Status history of one certificate, oldest first. */
 typedef struct reg_history {
