@@ -283,7 +283,6 @@ enum {
     OPT_FORMAT,
     OPT_YES,
     OPT_DRY_RUN,
-    OPT_ALLOW_EXPIRED,
 };
 
 /* --issuer is resolved once the CA is open (filter_issuer). */

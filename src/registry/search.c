@@ -13,6 +13,10 @@
 /* How many issuers of one serial a message names. */
 #define SEARCH_ISSUERS_MAX 8
 
+/* The longest pattern of a filter (a name is far shorter; SQLite refuses
+ * LIKE patterns past 50,000 bytes as an error of its own). */
+#define SEARCH_PATTERN_MAX 1024
+
 /* The CAs that have one serial, while reg_search walks. */
 struct search_issuers {
     int64_t ids[SEARCH_ISSUERS_MAX];
@@ -128,6 +132,11 @@ int reg_filter_check(const reg_filter *f, reg_filter *copy, char *serial,
     if (copy->ca_id < 0 || copy->revoke_due < 0)
         return p11ca_err_set(P11CA_E_INPUT,
                              "bad filter: negative CA id or time");
+    if ((copy->cn_match && strlen(copy->cn_match) > SEARCH_PATTERN_MAX)
+        || (copy->ou_match && strlen(copy->ou_match) > SEARCH_PATTERN_MAX))
+        return p11ca_err_set(P11CA_E_INPUT,
+                             "bad filter: a pattern longer than %d bytes",
+                             SEARCH_PATTERN_MAX);
     if (copy->serial) {
         if ((rc = reg_serial_normalise(copy->serial, serial, len)))
             return rc;

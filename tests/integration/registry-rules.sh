@@ -7,7 +7,7 @@
 # CSV, ca list).  Checked with openssl, sqlite3 and python3's json and csv.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 70
+plan 71
 
 D=$TT/ca
 W=$TT/work
@@ -232,6 +232,8 @@ assert_eq "$(field cn --cn-like 'EXP-?')" "exp-1 exp-2" "--cn-like: ? and ASCII 
 p11ca cert list --dir "$D" --cn-like 'b?' --sort -cn --json >"$TT/s2.json"
 assert_eq "$(python3 -c 'import json,sys; print(" ".join(c["cn"] for c in json.load(open(sys.argv[1]))))' "$TT/s2.json")" \
     "b3 b2 b1" "--sort -cn"
+should_fail 2 'a pattern longer than 1024 bytes' "--cn-like of 2000 bytes is refused" \
+    p11ca cert list --dir "$D" --cn-like "$(head -c 2000 /dev/zero | tr '\0' '%')"
 should_fail 1 '--sort "subject": one of issued, serial' "--sort takes listed fields only" \
     p11ca cert list --dir "$D" --sort subject
 p11ca cert list --dir "$D" --format csv >"$TT/list.csv" 2>/dev/null
