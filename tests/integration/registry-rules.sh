@@ -7,7 +7,7 @@
 # CSV, ca list).  Checked with openssl, sqlite3 and python3's json and csv.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 71
+plan 73
 
 D=$TT/ca
 W=$TT/work
@@ -29,6 +29,7 @@ field() {
     p11ca cert list --dir "$D" --json "$@" |
         python3 -c 'import json,sys; print(" ".join(sorted(str(c[sys.argv[1]]) for c in json.load(sys.stdin))))' "$k"
 }
+q_count() { sqlite3 "$D/registry.db" "select count(*) from certs where $1"; }
 revoked_count() { sqlite3 "$D/registry.db" "select count(*) from certs where status = 'revoked' $1"; }
 
 # --- Client IDs by profile -------------------------------------------------
@@ -252,5 +253,8 @@ should_fail 1 '--format "xml": text, json or csv' "--format takes text, json or 
 p11ca ca list --dir "$D" --json >"$TT/cas.json"
 assert_eq "$(python3 -c 'import json,sys; print(" ".join(c["name"] + ":" + c["kind"] for c in json.load(open(sys.argv[1]))))' "$TT/cas.json")" \
     "Rules Test CA:this CA vendor1:external vendor2:external" "ca list: this CA and the external ones"
+check "export-index" p11ca export-index --dir "$D" --certs "$W/idx" "$W/index.txt"
+assert_eq "$(wc -l <"$W/index.txt") $(grep -c '	4E	' "$W/index.txt")" \
+    "$(q_count "origin = 'issued'") 0" "export-index writes this CA's certificates only"
 check "audit verify: intact" p11ca audit verify --dir "$D"
 done_testing
