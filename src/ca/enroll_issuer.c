@@ -244,7 +244,7 @@ static int local_find_for_key(enroll_issuer *is, const char *client_id,
                               const char *key_sha256, X509 **out)
 {
     struct key_find kf = {.key_sha256 = key_sha256, .now = time(NULL)};
-    reg_filter f = {.client_id = client_id};
+    reg_filter f = {.client_id = client_id, .ca_id = ca_registry_id(lca(is))};
     const unsigned char *p;
     int rc;
 
