@@ -19,7 +19,8 @@ src_libp11ca_p11_la_LIBADD = src/libp11ca-common.la $(P11KIT_LIBS) \
 bin_PROGRAMS += src/p11ca
 src_p11ca_SOURCES = \
 	src/cli/main.c src/cli/cli.h src/cli/util.c src/cli/zip.c \
-	src/cli/cmd_certreg.c src/cli/cmd_index.c src/cli/cmd_p12.c \
+	src/cli/cmd_certreg.c src/cli/cmd_register.c src/cli/cmd_index.c \
+	src/cli/cmd_p12.c \
 	src/cli/cmd_token.c src/cli/cmd_key.c \
 	src/cli/cmd_cert.c \
 	src/cli/cmd_enroll.c src/cli/cmd_enroll.h src/cli/cmd_enroll_flow.c \

@@ -328,6 +328,13 @@ int ca_set_access(ca *c, const char *module, const char *pin_source)
     return P11CA_OK;
 }
 
+int ca_check_signing(ca *c)
+{
+    ca_key *k = NULL;
+
+    return ca_signing_key(c, &k);
+}
+
 int ca_signing_key(ca *c, ca_key **out)
 {
     char hex[65];
@@ -491,6 +498,18 @@ static const char cnf_header[] =
     "applied\n"
     "#                     last, as with `openssl ca -extensions` (e.g.\n"
     "#                     certificatePolicies)\n"
+    "#   client_id         cn: the client ID is --client-id, else the CN\n"
+    "#                     (one activated certificate per client ID);\n"
+    "#                     none: no client ID (servers); required:\n"
+    "#                     --client-id must be given.  Default: cn when\n"
+    "#                     ext_key_usage allows clientAuth (or is absent),\n"
+    "#                     else none\n"
+    "#   supersede         what a renewal (p11ca enroll --renew/--rekey)\n"
+    "#                     does to the old certificate: revoke (default:\n"
+    "#                     reason superseded), keep (not-activated, still\n"
+    "#                     valid), grace:DURATION (revoked by the first\n"
+    "#                     registry write after e.g. grace:7d, such as the\n"
+    "#                     next p11ca crl)\n"
     "# Extensions a CSR asks for are never copied, except its\n"
     "# subjectAltName when --san is not given; a CSR asking for CA:TRUE "
     "is\n"

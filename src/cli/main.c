@@ -111,6 +111,42 @@ static void man_options(const char *opts)
     }
 }
 
+/* The rules of the certificate registry that several commands share. */
+static void print_man_registry(void)
+{
+    printf(
+        ".SH CERTIFICATE REGISTRY\n"
+        "A certificate is identified by its issuer and serial: the issuer is "
+        "a CA of the registry (\\fBp11ca ca list\\fR shows their ids and "
+        "names), and registered certificates of other CAs may have the serial "
+        "of one of ours. A serial that several CAs have is refused as "
+        "ambiguous; \\-\\-issuer (an id or a name) chooses.\n"
+        ".PP\n"
+        "Client IDs: one activated certificate per client ID. The profile "
+        "key \\fBclient_id\\fR of ca.cnf says which certificates take one: "
+        "\\fBcn\\fR (\\-\\-client\\-id, else the subject CN; the default "
+        "of profiles whose ext_key_usage allows clientAuth or that have "
+        "none), \\fBnone\\fR (no client ID, \\-\\-client\\-id refused; "
+        "the default otherwise, so that a server certificate can be renewed "
+        "while the old one is in use), \\fBrequired\\fR (\\-\\-client\\-id "
+        "must be given).\n"
+        ".PP\n"
+        "Renewal: after \\fBp11ca enroll \\-\\-renew\\fR or "
+        "\\fB\\-\\-rekey\\fR the old certificate is revoked with reason "
+        "superseded (profile key \\fBsupersede = revoke\\fR, the default), "
+        "or left not-activated and revoked by the first registry write after "
+        "a grace period (\\fBsupersede = grace:7d\\fR; \\fBp11ca crl\\fR "
+        "carries such revocations out before it lists the revoked "
+        "certificates, audited with the actor registry:scheduled), or kept "
+        "(\\fBsupersede = keep\\fR).\n"
+        ".PP\n"
+        "Bulk revocation: \\fBp11ca cert revoke\\fR with filters (other "
+        "than \\-\\-serial alone) revokes only with \\-\\-yes or after "
+        "\\fByes\\fR is typed at the terminal, where it shows how many "
+        "certificates match; \\-\\-dry\\-run lists them. The audit entry "
+        "(revoke\\-bulk) names every certificate revoked.\n");
+}
+
 /* The man page, made from the same table as the help text. */
 static void print_man(void)
 {
@@ -147,6 +183,7 @@ static void print_man(void)
                 break;
         }
     }
+    print_man_registry();
     printf(".SH PINS\nA PIN comes from pin\\-value= or pin\\-source= in the "
            "URI, from \\-\\-pin\\-source, or from a prompt on the terminal "
            "(without echo). PINs are never printed or logged. A PIN that the "

@@ -33,9 +33,13 @@ tests_progs_weak_key_LDADD = src/libp11ca-p11.la $(CRYPTO_LIBS) $(P11KIT_LIBS)
 # The registry through the p11ca command.
 REGISTRY_TESTS = \
 	tests/integration/registry-cli.sh \
+	tests/integration/registry-rules.sh \
+	tests/integration/registry-schema.sh \
 	tests/integration/registry-migrate.sh
 TESTS += $(REGISTRY_TESTS)
-EXTRA_DIST += $(REGISTRY_TESTS)
+EXTRA_DIST += $(REGISTRY_TESTS) tests/data/registry-v1/ca.cnf.in \
+	tests/data/registry-v1/ca.pem tests/data/registry-v1/ca.key \
+	tests/data/registry-v1/registry.sql
 
 # The operator guide, run as written.
 TESTS += tests/integration/docs-ca-guide.sh

@@ -38,13 +38,14 @@ tests_unit_test_cli_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_cli_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS)
 endif
 
-# The registry: three programs sharing the helpers (a fresh database per
+# The registry: four programs sharing the helpers (a fresh database per
 # test, test certificates) in test_registry_util.c.
 if HAVE_CMOCKA
 REGISTRY_UNIT_TESTS = \
 	tests/unit/test_registry \
 	tests/unit/test_registry_lifecycle \
-	tests/unit/test_registry_audit
+	tests/unit/test_registry_audit \
+	tests/unit/test_registry_issuer
 check_PROGRAMS += $(REGISTRY_UNIT_TESTS)
 TESTS += $(REGISTRY_UNIT_TESTS)
 
@@ -68,4 +69,10 @@ tests_unit_test_registry_audit_SOURCES = \
 	tests/unit/treg.h
 tests_unit_test_registry_audit_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_audit_LDADD = $(REGISTRY_UNIT_LDADD)
+
+tests_unit_test_registry_issuer_SOURCES = \
+	tests/unit/test_registry_issuer.c tests/unit/test_registry_util.c \
+	tests/unit/treg.h
+tests_unit_test_registry_issuer_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
+tests_unit_test_registry_issuer_LDADD = $(REGISTRY_UNIT_LDADD)
 endif
