@@ -131,6 +131,7 @@ static const OSSL_ITEM prov_reasons[] = {
     {PROV_R_BAD_INPUT, (void *)"invalid input"},
     {PROV_R_INTERNAL, (void *)"internal error"},
     {PROV_R_NO_PUBLIC_KEY, (void *)"public key of a token key not found"},
+    {PROV_R_AMBIGUOUS, (void *)"several keys match the URI, one is wanted"},
     {0, NULL},
 };
 
