@@ -206,6 +206,8 @@ int main(int argc, char **argv)
     };
     struct cli cli = {0};
     int c, rc = P11CA_E_USAGE;
+    const char *wait;
+    long wait_ms;
 
     while ((c = cli_getopt(&cli, argc, argv, "+hV", opts)) != -1) {
         switch (c) {
@@ -237,6 +239,13 @@ int main(int argc, char **argv)
     if (strcmp(argv[0], "man") == 0) {
         print_man();
         return P11CA_EXIT_OK;
+    }
+    /* The p11 layer falls back to the default on a bad value: say it. */
+    wait = getenv("P11CA_TOKEN_WAIT");
+    if (wait && *wait && p11_token_wait_parse(wait, &wait_ms) != CKR_OK) {
+        rc = cli_error(P11CA_E_USAGE, "P11CA_TOKEN_WAIT: %s",
+                       p11_error_message());
+        goto out;
     }
     for (size_t g = 0; g < N_GROUPS; g++)
         if (strcmp(argv[0], groups[g].group) == 0) {

@@ -533,13 +533,32 @@ CK_RV p11_find_look(p11_ctx *ctx, const p11_uri *uri,
     return rv;
 }
 
+/* 'token "CA1" ' or 'token with serial 01ab ' for a URI that names one. */
+static void uri_token_name(const p11_uri *uri, char *buf, size_t len)
+{
+    const CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(p11_uri_get0_kit(uri));
+    char label[33], serial[17];
+
+    p11_copy_padded(label, sizeof(label), ti->label, sizeof(ti->label));
+    p11_copy_padded(serial, sizeof(serial), ti->serialNumber,
+                    sizeof(ti->serialNumber));
+    buf[0] = '\0';
+    if (label[0])
+        snprintf(buf, len, "token \"%s\" ", label);
+    else if (serial[0])
+        snprintf(buf, len, "token with serial %s ", serial);
+}
+
 CK_RV p11_find_no_token(p11_ctx *ctx, const p11_uri *uri, bool named,
                         const struct skipped *sk, const struct p11_wait *w)
 {
     char *desc = uri ? p11_uri_format(uri) : NULL;
-    char waited[96] = "", skip[128] = "";
+    char name[80] = "", waited[96] = "", skip[128] = "";
     CK_RV rv;
 
+    (void)ctx;
+    if (named)
+        uri_token_name(uri, name, sizeof(name));
     if (w->started)
         snprintf(waited, sizeof(waited), "; waited %.1f s for it (token wait)",
                  (double)p11_wait_elapsed(w, p11_now_ms()) / 1000.0);
@@ -547,10 +566,15 @@ CK_RV p11_find_no_token(p11_ctx *ctx, const p11_uri *uri, bool named,
     if (named && sk->uninitialised)
         snprintf(skip, sizeof(skip), " (%s%s matches but is not initialised)",
                  sk->first, sk->uninitialised > 1 ? " and others" : "");
-    rv = p11_error_set(P11_RV_NO_TOKEN, NULL, NULL, NULL,
-                       "no %stoken matches %s%s%s",
-                       sk->uninitialised ? "initialised " : "",
-                       desc ? desc : "pkcs11:", skip, waited);
+    if (name[0] && !sk->uninitialised)
+        rv = p11_error_set(P11_RV_NO_TOKEN, NULL, NULL, NULL,
+                           "%sis not present: no token matches %s%s", name,
+                           desc ? desc : "pkcs11:", waited);
+    else
+        rv = p11_error_set(P11_RV_NO_TOKEN, NULL, NULL, NULL,
+                           "no %stoken matches %s%s%s",
+                           sk->uninitialised ? "initialised " : "",
+                           desc ? desc : "pkcs11:", skip, waited);
     free(desc);
     return rv;
 }
