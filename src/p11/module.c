@@ -343,12 +343,19 @@ static CK_RV scan_module_locked(p11_ctx *ctx, struct p11_module *mod)
     CK_ULONG n = 0;
     CK_RV rv;
 
-    rv = P11_C(f, C_GetSlotList, CK_TRUE, NULL, &n);
-    if (rv == CKR_OK && n > 0) {
+    /* A reader plugged in between the two calls: ask again (a few times). */
+    for (int tries = 0; tries < 4; tries++) {
+        free(slots);
+        slots = NULL;
+        rv = P11_C(f, C_GetSlotList, CK_TRUE, NULL, &n);
+        if (rv != CKR_OK || n == 0)
+            break;
         slots = calloc(n, sizeof(*slots));
         if (!slots)
             return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
         rv = P11_C(f, C_GetSlotList, CK_TRUE, slots, &n);
+        if (rv != CKR_BUFFER_TOO_SMALL)
+            break;
     }
     if (rv != CKR_OK) {
         free(slots);
