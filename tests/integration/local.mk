@@ -21,7 +21,8 @@ PROVIDER_TESTS = \
 	tests/integration/provider-order.sh \
 	tests/integration/provider-encode.sh \
 	tests/integration/provider-decrypt-derive.sh \
-	tests/integration/provider-features.sh
+	tests/integration/provider-features.sh \
+	tests/integration/provider-slots.sh
 TESTS += $(PROVIDER_TESTS)
 EXTRA_DIST += $(PROVIDER_TESTS) tests/lib/tls.sh
 check_PROGRAMS += tests/progs/prov-evp tests/progs/weak-key
