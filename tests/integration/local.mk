@@ -6,6 +6,7 @@ CLI_TESTS = \
 	tests/integration/cli-errors.sh \
 	tests/integration/cli-p11kit.sh \
 	tests/integration/cli-valgrind.sh \
+	tests/integration/cli-slots.sh \
 	tests/integration/cli-help.sh
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS)
