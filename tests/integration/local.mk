@@ -32,6 +32,11 @@ tests_progs_prov_evp_LDADD = $(CRYPTO_LIBS) -lpthread
 tests_progs_weak_key_SOURCES = tests/progs/weak-key.c
 tests_progs_weak_key_LDADD = src/libp11ca-p11.la $(CRYPTO_LIBS) $(P11KIT_LIBS)
 
+# A token that goes away for a while (the fault module's vanish window):
+# under s_server, p11ca issue and a key load.
+TESTS += tests/integration/p11-vanish.sh
+EXTRA_DIST += tests/integration/p11-vanish.sh
+
 # The registry through the p11ca command.
 REGISTRY_TESTS = \
 	tests/integration/registry-cli.sh \
