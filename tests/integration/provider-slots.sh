@@ -35,7 +35,7 @@ check "... and the signature verifies with plain openssl (key read by pkcs11-too
     -signature "$D/solo.sig" "$D/data"
 # As the issue wrote it: no PIN in the URI, the PIN from openssl.cnf.
 check "the same with the PIN from openssl.cnf (p11ca-pin-source)" \
-    env OPENSSL_CONF="$TT/openssl.cnf" openssl dgst -sha256 -sign \
+    env $OPENSSL_ENV OPENSSL_CONF="$TT/openssl.cnf" openssl dgst -sha256 -sign \
     'pkcs11:object=solo;type=private' $PROV -out "$D/solo2.sig" "$D/data"
 check "... verifies too" openssl dgst -sha256 -verify "$D/solo.pub.der" \
     -keyform DER -signature "$D/solo2.sig" "$D/data"
