@@ -480,7 +480,7 @@ static CK_RV collect_locked(p11_ctx *ctx, const p11_uri *uri, unsigned flags,
             continue;
         if ((flags & P11_TOKENS_USABLE)
             && !(tok->info.flags & CKF_TOKEN_INITIALIZED)) {
-            /* Found by `token list` to be initialised; never searched. */
+            /* Listed by `token list` (to be initialised), never searched. */
             LOG_DBG(P11, "%s of module %s: not initialised: skipped",
                     p11_token_describe(tok), tok->mod->name);
             if (sk->uninitialised++ == 0)
@@ -937,21 +937,29 @@ static bool load_mechs(p11_token *tok)
  * token did not answer. */
 static const CK_MECHANISM_INFO *mech_info(p11_token *tok, CK_ULONG i)
 {
+    const CK_MECHANISM_INFO *ret = &tok->mech_info[i];
     CK_MECHANISM_INFO mi;
 
     if (atomic_load_explicit(&tok->mech_state[i], memory_order_acquire))
-        return &tok->mech_info[i];
-    if (P11_C(tok->mod->funcs, C_GetMechanismInfo, tok->slot, tok->mechs[i],
-              &mi)
-        != CKR_OK)
-        return NULL; /* not kept: asked again next time */
+        return ret;
+    /*
+     * Asked under the pool lock, once per mechanism: a call without a
+     * session must not run while p11_ctx_refresh initialises the module
+     * again (it holds the pool locks of the module's tokens).
+     */
     pthread_mutex_lock(&tok->lock);
     if (!atomic_load(&tok->mech_state[i])) {
-        tok->mech_info[i] = mi;
-        atomic_store_explicit(&tok->mech_state[i], 1, memory_order_release);
+        if (P11_C(tok->mod->funcs, C_GetMechanismInfo, tok->slot, tok->mechs[i],
+                  &mi)
+            == CKR_OK) {
+            tok->mech_info[i] = mi;
+            atomic_store_explicit(&tok->mech_state[i], 1, memory_order_release);
+        } else {
+            ret = NULL; /* not kept: asked again next time */
+        }
     }
     pthread_mutex_unlock(&tok->lock);
-    return &tok->mech_info[i];
+    return ret;
 }
 
 bool p11_token_has_mechanism(p11_token *tok, CK_MECHANISM_TYPE mech,
