@@ -111,6 +111,7 @@ static int refuse_ambiguous(struct store_ctx *sc, p11_obj **objs, size_t n)
 {
     char names[1024];
     size_t o = 0, keys = 0;
+    bool full = false;
     char *d;
 
     names[0] = '\0';
@@ -121,14 +122,18 @@ static int refuse_ambiguous(struct store_ctx *sc, p11_obj **objs, size_t n)
         if (p11_obj_class(objs[i]) != CKO_PRIVATE_KEY)
             continue;
         keys++;
+        if (full) /* counted, no longer listed */
+            continue;
         u = p11_obj_uri(objs[i]); /* never with a PIN */
         r = snprintf(names + o, sizeof(names) - o, "%s%s", o ? ", " : "",
                      u ? u : p11_obj_describe(objs[i]));
         free(u);
-        if (r < 0 || (size_t)r >= sizeof(names) - o)
-            memcpy(names + sizeof(names) - 4, "...", 4);
-        else
+        if (r >= 0 && (size_t)r < sizeof(names) - o) {
             o += (size_t)r;
+        } else { /* cut, and said so */
+            memcpy(names + sizeof(names) - 4, "...", 4);
+            full = true;
+        }
     }
     if (keys < 2)
         return 1;
