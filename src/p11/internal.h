@@ -245,7 +245,8 @@ CK_RV p11_token_list_ambiguous(p11_token **toks, size_t n, const p11_uri *uri,
  * modules read their tokens at C_Initialize only: SoftHSM2 keeps a token
  * it read while another process was saving it as absent, or without a user
  * PIN, until then.  With p11-kit's managed modules, the module itself is
- * initialised again only when no other context of the process holds it.
+ * initialised again only when no other context of the process holds it;
+ * an unmanaged module (p11-kit "managed: no") is never initialised again.
  * Returns how many modules were initialised again.
  */
 size_t p11_ctx_refresh(p11_ctx *ctx, const struct p11_module *only);

@@ -761,7 +761,15 @@ size_t p11_ctx_refresh(p11_ctx *ctx, const struct p11_module *only)
     for (size_t i = 0; i < ctx->n_mods; i++) {
         struct p11_module *m = &ctx->mods[i];
 
-        if ((only && m != only) || !module_lock_idle(ctx, m))
+        /*
+         * An unmanaged module (p11-kit's "managed: no") is the same
+         * instance for every context of the process: another one may be
+         * inside a call right now.  A managed one starts again only when
+         * no other context holds it.
+         */
+        if ((only && m != only)
+            || (p11_kit_module_get_flags(m->funcs) & P11_KIT_MODULE_UNMANAGED)
+            || !module_lock_idle(ctx, m))
             continue;
         module_reinit_locked(ctx, m);
         done++;
