@@ -12,7 +12,7 @@ src_libp11ca_p11_la_SOURCES = \
 	src/p11/ckr.c src/p11/fork.c src/p11/module.c src/p11/uri.c \
 	src/p11/pin.c src/p11/login.c src/p11/session.c src/p11/object.c \
 	src/p11/keygen.c src/p11/cert.c src/p11/ops.c \
-	src/p11/pubkey.c
+	src/p11/pubkey.c src/p11/wait.c
 src_libp11ca_p11_la_LIBADD = src/libp11ca-common.la $(P11KIT_LIBS) \
 	$(CRYPTO_LIBS) -lpthread
 

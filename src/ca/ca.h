@@ -74,6 +74,7 @@ typedef struct ca_settings {
     const char *key;        /* pkcs11: URI or a key file (absolute) */
     const char *key_sha256; /* hex SHA-256 of the key's SPKI */
     const char *pin_source; /* PIN file, or NULL: prompt */
+    long token_wait_ms;     /* p11_config.token_wait_ms (0: default) */
     const char *registry;   /* as written in ca.cnf */
     const char *digest;     /* NULL: chosen by the key */
     bool intermediate;

@@ -6,6 +6,7 @@ CLI_TESTS = \
 	tests/integration/cli-errors.sh \
 	tests/integration/cli-p11kit.sh \
 	tests/integration/cli-valgrind.sh \
+	tests/integration/cli-slots.sh \
 	tests/integration/cli-help.sh
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS)
@@ -21,7 +22,8 @@ PROVIDER_TESTS = \
 	tests/integration/provider-order.sh \
 	tests/integration/provider-encode.sh \
 	tests/integration/provider-decrypt-derive.sh \
-	tests/integration/provider-features.sh
+	tests/integration/provider-features.sh \
+	tests/integration/provider-slots.sh
 TESTS += $(PROVIDER_TESTS)
 EXTRA_DIST += $(PROVIDER_TESTS) tests/lib/tls.sh
 check_PROGRAMS += tests/progs/prov-evp tests/progs/weak-key
@@ -29,6 +31,11 @@ tests_progs_prov_evp_SOURCES = tests/progs/prov-evp.c
 tests_progs_prov_evp_LDADD = $(CRYPTO_LIBS) -lpthread
 tests_progs_weak_key_SOURCES = tests/progs/weak-key.c
 tests_progs_weak_key_LDADD = src/libp11ca-p11.la $(CRYPTO_LIBS) $(P11KIT_LIBS)
+
+# A token that goes away for a while (the fault module's vanish window):
+# under s_server, p11ca issue and a key load.
+TESTS += tests/integration/p11-vanish.sh
+EXTRA_DIST += tests/integration/p11-vanish.sh
 
 # The registry through the p11ca command.
 REGISTRY_TESTS = \

@@ -7,6 +7,7 @@ UNIT_TESTS = \
 	tests/unit/test_pin \
 	tests/unit/test_ckr \
 	tests/unit/test_keygen \
+	tests/unit/test_wait \
 	tests/unit/test_cli
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -26,6 +27,10 @@ tests_unit_test_pin_LDADD = $(UNIT_LDADD)
 tests_unit_test_ckr_SOURCES = tests/unit/test_ckr.c
 tests_unit_test_ckr_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_ckr_LDADD = $(UNIT_LDADD) -lpthread
+
+tests_unit_test_wait_SOURCES = tests/unit/test_wait.c
+tests_unit_test_wait_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_wait_LDADD = $(UNIT_LDADD) -lpthread
 
 tests_unit_test_keygen_SOURCES = tests/unit/test_keygen.c
 tests_unit_test_keygen_CFLAGS = $(UNIT_CFLAGS)
