@@ -74,6 +74,7 @@ typedef struct ca_settings {
     const char *key;        /* pkcs11: URI or a key file (absolute) */
     const char *key_sha256; /* hex SHA-256 of the key's SPKI */
     const char *pin_source; /* PIN file, or NULL: prompt */
+    long token_wait_ms;     /* p11_config.token_wait_ms (0: default) */
     const char *registry;   /* as written in ca.cnf */
     const char *digest;     /* NULL: chosen by the key */
     bool intermediate;
@@ -120,6 +121,22 @@ typedef struct ca_ip_range {
 #define CA_MAX_IP_RANGES     64
 #define CA_MAX_SUBJECT_ATTRS 32
 
+/*
+ * Whether a profile's certificates take a client ID (the registry's key of
+ * a client: one activated certificate per client ID).  Default: CN for a
+ * profile whose certificates can authenticate clients (ext_key_usage with
+ * clientAuth or anyExtendedKeyUsage, or none at all), NONE otherwise (a
+ * server renews while its old certificate is still in use).
+ */
+typedef enum ca_client_id_rule {
+    CA_CLIENT_ID_CN = 0,   /* --client-id, else the subject CN */
+    CA_CLIENT_ID_NONE,     /* no client ID; --client-id is refused */
+    CA_CLIENT_ID_REQUIRED, /* --client-id must be given */
+} ca_client_id_rule;
+
+/* The longest grace period of supersede = grace:DURATION (10 years). */
+#define CA_SUPERSEDE_GRACE_MAX ((int64_t)3650 * 86400)
+
 /* A profile: one section of ca.cnf named in [ profiles ]. */
 typedef struct ca_profile {
     char *name;
@@ -156,6 +173,11 @@ typedef struct ca_profile {
     unsigned max_days;
     bool subject_override;
     char *extensions; /* an x509v3_config section, or NULL */
+    ca_client_id_rule client_id;
+    /* What a renewal does to the certificate it replaces: supersede =
+     * revoke (default) | keep | grace:DURATION (e.g. 7d, 12h). */
+    reg_supersede_how supersede;
+    int64_t supersede_grace; /* seconds, for REG_SUPERSEDE_GRACE */
 } ca_profile;
 
 /* The profiles of @c, in ca.cnf order (borrowed). */
@@ -163,6 +185,9 @@ size_t ca_profile_count(ca *c);
 const ca_profile *ca_profile_at(ca *c, size_t i);
 /* ca_profile_find - the profile @name, or NULL. */
 const ca_profile *ca_profile_find(ca *c, const char *name);
+
+/* ca_client_id_rule_name - "cn", "none" or "required". */
+const char *ca_client_id_rule_name(ca_client_id_rule rule);
 
 /* ------------------------------------------------------------------ */
 /* Creating a CA (init.c)                                              */
@@ -234,6 +259,25 @@ typedef struct ca_req ca_req;
  */
 int ca_req_new(ca *c, const unsigned char *buf, size_t len, const char *what,
                const ca_issue_opts *o, ca_req **out) CA_WUR;
+
+/*
+ * ca_req_precheck - what ca_req_new would refuse about a request before
+ * there is a CSR (an enrollment checks before it makes a key on a card):
+ * an unknown profile, a @subject (NULL: not checked; no subjectAltName
+ * assumed) that the profile's policy refuses, the client ID @o->client_id
+ * against the profile's client_id rule, the validity @o->days.  Same codes
+ * and messages as ca_req_new.
+ */
+int ca_req_precheck(ca *c, const ca_issue_opts *o,
+                    const X509_NAME *subject) CA_WUR;
+
+/*
+ * ca_check_signing - load and check the CA key now, as the first signature
+ * would (the PIN, the key's hash and attributes): P11CA_E_STATE (no
+ * certificate yet), P11CA_E_PIN, P11CA_E_TOKEN or P11CA_E_CAKEY when the
+ * CA could not sign.  The key stays loaded for the signatures.
+ */
+int ca_check_signing(ca *c) CA_WUR;
 
 /*
  * ca_req_sign - build the certificate (a fresh random serial) and sign it

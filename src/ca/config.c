@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 
 #include "ca/internal.h"
+#include "p11/p11.h"
 
 static int settings_load(ca *c);
 static int settings_urls(ca *c);
@@ -119,6 +120,18 @@ static int settings_urls(ca *c)
     return rc;
 }
 
+/* token_wait: seconds to wait for the key's token when it is away. */
+static int settings_token_wait(ca *c)
+{
+    const char *v = ca_conf_get(c->conf, "ca", "token_wait");
+
+    c->s.token_wait_ms = 0;
+    if (v && p11_token_wait_parse(v, &c->s.token_wait_ms) != CKR_OK)
+        return p11ca_err_set(P11CA_E_INPUT, "ca.cnf [ ca ] token_wait = %s: %s",
+                             v, p11_error_message());
+    return P11CA_OK;
+}
+
 static int settings_load(ca *c)
 {
     const char *type = ca_conf_get(c->conf, "ca", "type");
@@ -136,6 +149,8 @@ static int settings_load(ca *c)
         rc = dup_value(c, "name", false, &c->s.name);
     if (rc == P11CA_OK)
         rc = dup_value(c, "pin_source", true, &c->s.pin_source);
+    if (rc == P11CA_OK)
+        rc = settings_token_wait(c);
     if (rc == P11CA_OK)
         rc = dup_value(c, "registry", false, &c->s.registry);
     if (rc == P11CA_OK)
@@ -336,6 +351,13 @@ int ca_set_access(ca *c, const char *module, const char *pin_source)
     return P11CA_OK;
 }
 
+int ca_check_signing(ca *c)
+{
+    ca_key *k = NULL;
+
+    return ca_signing_key(c, &k);
+}
+
 int ca_signing_key(ca *c, ca_key **out)
 {
     char hex[65];
@@ -351,8 +373,10 @@ int ca_signing_key(ca *c, ca_key **out)
                              c->dir, c->dir);
     rc = ca_key_new(c->module, c->pin_source ? c->pin_source : c->s.pin_source,
                     &c->key);
-    if (rc == P11CA_OK)
+    if (rc == P11CA_OK) {
+        ca_key_set_token_wait(c->key, c->s.token_wait_ms);
         rc = ca_key_load(c->key, c->s.key, c->s.key_sha256);
+    }
     if (rc == P11CA_OK)
         rc = ca_pubkey_sha256(X509_get0_pubkey(c->cert), hex);
     if (rc == P11CA_OK && strcmp(hex, c->s.key_sha256) != 0)
@@ -450,6 +474,12 @@ static const char cnf_header[] =
     "file's\n"
     "#                 passphrase; without it the PIN is asked on the "
     "terminal\n"
+    "#   token_wait    seconds to wait for the key's token when it is away "
+    "for a\n"
+    "#                 moment (a reader that blinks; SoftHSM2 while another "
+    "process\n"
+    "#                 logs in), default 5 (or $P11CA_TOKEN_WAIT); 0: do not "
+    "wait\n"
     "#   certificate   the CA certificate (default ca.pem)\n"
     "#   chain         the issuers above it, up to the root (default "
     "chain.pem)\n"
@@ -511,8 +541,33 @@ static const char cnf_header[] =
     "#   cn_in_san         yes: every CN of the subject must be one of\n"
     "#                     the SAN names (DNS in any case, IP by address,\n"
     "#                     email and URI exactly)\n"
-    "# These rules apply to the CSR's names and subject and to those given\n"
-    "# with --san and --subject alike.\n"
+    "#                     allowed_*, subject_* and cn_in_san apply to\n"
+    "#                     the CSR's names and subject and to those given\n"
+    "#                     with --san and --subject alike\n"
+    "#   key_types         subject keys allowed: rsa:2048+ (at least), "
+    "rsa:3072\n"
+    "#                     (exactly), ec:P-256, ec:P-384, ec:P-521, "
+    "ed25519,\n"
+    "#                     ed448\n"
+    "#   default_days      validity when --days is not given\n"
+    "#   max_days          the longest validity allowed\n"
+    "#   subject_override  yes: --subject may replace the CSR's subject\n"
+    "#   extensions        the name of an openssl x509v3_config section "
+    "applied\n"
+    "#                     last, as with `openssl ca -extensions` (e.g.\n"
+    "#                     certificatePolicies)\n"
+    "#   client_id         cn: the client ID is --client-id, else the CN\n"
+    "#                     (one activated certificate per client ID);\n"
+    "#                     none: no client ID (servers); required:\n"
+    "#                     --client-id must be given.  Default: cn when\n"
+    "#                     ext_key_usage allows clientAuth (or is absent),\n"
+    "#                     else none\n"
+    "#   supersede         what a renewal (p11ca enroll --renew/--rekey)\n"
+    "#                     does to the old certificate: revoke (default:\n"
+    "#                     reason superseded), keep (not-activated, still\n"
+    "#                     valid), grace:DURATION (revoked by the first\n"
+    "#                     registry write after e.g. grace:7d, such as the\n"
+    "#                     next p11ca crl)\n"
     "# Extensions a CSR asks for are never copied, except its\n"
     "# subjectAltName when --san is not given; a CSR asking for CA:TRUE "
     "is\n"

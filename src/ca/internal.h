@@ -62,6 +62,13 @@ int ca_key_new(const char *module, const char *pin_source, ca_key **out) CA_WUR;
 void ca_key_free(ca_key *k);
 
 /*
+ * ca_key_set_token_wait - how long to wait for the key's token when it is
+ * away (p11_config.token_wait_ms: 0 default, P11_TOKEN_WAIT_NONE).  Takes
+ * effect for the next token access.
+ */
+void ca_key_set_token_wait(ca_key *k, long ms);
+
+/*
  * ca_key_generate - make a key of @spec ("ec:P-384"): on the token that
  * @where (a pkcs11: URI with object= and maybe id=) names, or in the new
  * key file @where (mode 0600, refused if it exists).  *@location gets what

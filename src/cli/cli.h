@@ -52,8 +52,10 @@ int cmd_cert_activate(struct cli *cli, int argc, char **argv);
 int cmd_cert_deactivate(struct cli *cli, int argc, char **argv);
 int cmd_cert_revoke(struct cli *cli, int argc, char **argv);
 int cmd_cert_delete(struct cli *cli, int argc, char **argv);
+/* cert register, register-ca and ca list (cmd_register.c). */
 int cmd_cert_register(struct cli *cli, int argc, char **argv);
 int cmd_cert_register_ca(struct cli *cli, int argc, char **argv);
+int cmd_ca_list(struct cli *cli, int argc, char **argv);
 /* p11ca audit list (cmd_certreg.c); verify, head, sign are cmd_audit.c's. */
 int cmd_audit_list(struct cli *cli, int argc, char **argv);
 
@@ -68,7 +70,12 @@ int cli_open_ca(const char *dir, struct ca **out);
  * key: sign the audit trail's head if it is due (ca_audit_checkpoint); a
  * failure is a warning, the command's result stands. */
 void cli_audit_checkpoint(struct ca *c);
-/* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix; durations: 30d, 12h, 90m, 2w. */
+/* The last time a certificate can carry: 9999-12-31T23:59:59Z. */
+#define CLI_TIME_MAX INT64_C(253402300799)
+/* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix, a real date up to
+ * CLI_TIME_MAX; durations: a positive number and a unit, 30d, 12h, 90m,
+ * 3600s, 2w.  0, -1 (not a date or duration), or -2 (a duration longer
+ * than CLI_TIME_MAX seconds). */
 int cli_parse_time(const char *s, int64_t *t);
 int cli_parse_duration(const char *s, int64_t *secs);
 

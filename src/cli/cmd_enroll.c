@@ -439,9 +439,13 @@ const struct cli_cmd cli_enroll_cmds[] = {
      "finished with --resume or removed with --cleanup. --renew gets a new "
      "certificate for the same key; --rekey a new key and certificate. "
      "Both link the new certificate to the old one in the registry, write "
-     "the new one before removing the old and move the client ID to it. "
-     "After a lost card, revoke its certificate (p11ca cert revoke "
-     "--client-id ID) and enroll a new card.",
+     "the new one before removing the old and move the client ID to it; "
+     "then the old certificate is revoked (reason superseded), or kept for "
+     "a grace period or for good, as the profile's supersede key says. "
+     "Before a key is made, the CA side is checked: the CA key loads with "
+     "its PIN, the profile exists and allows the subject, client ID, key "
+     "type and validity. After a lost card, revoke its certificate (p11ca "
+     "cert revoke --client-id ID --yes) and enroll a new card.",
      "--token URI\tthe user's token (pkcs11:token=..); pin-source= in it, "
      "--pin-source or a prompt gives its PIN\n"
      "--ca DIR\tthe CA directory (default $P11CA_CA_DIR; --dir too)\n"

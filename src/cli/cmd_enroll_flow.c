@@ -51,6 +51,7 @@ static void enr_req(struct enr *e, enroll_req *rq)
     rq->client_id = e->client_id;
     rq->days = e->a.days;
     rq->replaces = e->old_serial[0] ? e->old_serial : NULL;
+    rq->subject = e->subject;
 }
 
 /*

@@ -9,14 +9,16 @@
 # add the next NNN_<what>.sql to REG_SCHEMA_SQL, never edit a released one.
 
 REG_SCHEMA_SQL = src/registry/schema/001_init.sql \
-	src/registry/schema/002_audit_heads.sql
+	src/registry/schema/002_issuer_serial.sql \
+	src/registry/schema/003_audit_heads.sql
 
 noinst_LTLIBRARIES += src/libp11ca-registry.la
 
 src_libp11ca_registry_la_SOURCES = \
 	src/registry/registry.h src/registry/internal.h \
 	src/registry/schema.h src/registry/sqlite_int.h \
-	src/registry/lifecycle.c src/registry/search.c src/registry/cert.c \
+	src/registry/lifecycle.c src/registry/bulk.c src/registry/search.c \
+	src/registry/cert.c \
 	src/registry/audit.c src/registry/audit_replay.c \
 	src/registry/details.c \
 	src/registry/backend_sqlite.c src/registry/sqlite_certs.c

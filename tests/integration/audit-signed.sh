@@ -151,10 +151,10 @@ should_fail 2 'audit entry 5 is not the one the CA signed \(head [0-9]+\): the t
     p11ca audit verify --dir "$T"
 
 tamper "UPDATE certs SET status = 'activated', revoked_at = NULL, reason = NULL WHERE serial = '$S2'"
-should_fail 2 "certificate $S2 is activated in the registry, but its audited history leads to revoked \(audit entry 8\)" \
+should_fail 2 "certificate $S2 of CA [0-9]+ is activated in the registry, but its audited history leads to revoked \(audit entry 8\)" \
     "an un-revoke written into the certs table is found" p11ca audit verify --dir "$T"
 tamper "UPDATE certs SET status = 'revoked', revoked_at = 1, reason = 1 WHERE serial = '$S3'"
-should_fail 2 "certificate $S3 is revoked in the registry, but its audited history leads to activated" \
+should_fail 2 "certificate $S3 of CA [0-9]+ is revoked in the registry, but its audited history leads to activated" \
     "... and so is a revocation written there" p11ca audit verify --dir "$T"
 tamper "UPDATE audit_heads SET signed = substr(signed, 1, length(signed) - 1) || CASE WHEN substr(signed, -1) = X'00' THEN X'01' ELSE X'00' END WHERE id = (SELECT max(id) FROM audit_heads)"
 should_fail 2 'signed audit head [0-9]+ \(entry 8\) does not verify with the CA certificate: forged or damaged' \

@@ -10,7 +10,7 @@ set -u
 command -v softhsm2-util >/dev/null || plan_skip "SoftHSM2 is not installed"
 TT=$(mktemp -d)
 trap 'rm -rf "$TT"' EXIT
-plan 3
+plan 4
 
 GUIDE=$top_srcdir/docs/ca-operator-guide.md
 guide_prepare "$GUIDE" "$TT"
@@ -42,5 +42,13 @@ if grep -q 'issuing/ca.pem: OK' "$TT/out" && grep -q 'www.pem: OK' "$TT/out" \
 else
     not_ok "the guide's results"
     diag "$(grep -E ': OK|revoked|intact|Verified' "$TT/out")"
+fi
+if grep -q 'www-next.pem: OK' "$TT/out" && grep -q 'would revoke 1 certificate' "$TT/out" &&
+    grep -q '^4e: registered-not-activated (CA ' "$TT/out" &&
+    grep -Eq '^[0-9]+ +external +vendor ' "$TT/out"; then
+    ok "a renewed server certificate, a confirmed revocation, a vendor's certificate"
+else
+    not_ok "a renewed server certificate, a confirmed revocation, a vendor's certificate"
+    diag "$(grep -E 'www-next|would revoke|registered|external' "$TT/out")"
 fi
 done_testing

@@ -81,7 +81,7 @@ assert_eq "$(count "where serial = '$S_DAVE'")" 0 "dave is gone from the registr
 csr alice2 alice people
 should_fail 2 'client ID' "a second activated certificate for alice is refused" issue alice2 30
 assert_eq "$(count "where cn = 'alice'")" 1 "... and nothing was recorded"
-check "lost card: revoke by client ID" p11ca cert revoke --dir "$D" --client-id alice --reason keyCompromise
+check "lost card: revoke by client ID" p11ca cert revoke --dir "$D" --client-id alice --reason keyCompromise --yes
 check "alice's next enrollment gets a new certificate" issue alice2 30
 assert_eq "$(j --client-id alice --status revoked)" "alice" "the old card stays revoked"
 
@@ -98,9 +98,10 @@ check "register eve's certificate" p11ca cert register --dir "$D" "$W/eve.pem"
 assert_eq "$(j --status registered-not-activated)" "eve" "eve is registered-not-activated"
 
 # Bulk revocation: one audited action (an entry per certificate, the
-# certificate's history, and one for the action with its filter).
+# certificate's history, and one for the action with its filter and the
+# certificates it revoked).
 before=$(sqlite3 "$D/registry.db" "select max(seq) from audit")
-p11ca cert revoke --dir "$D" --ou staff --reason cessationOfOperation >"$TT/bulk" 2>&1
+p11ca cert revoke --dir "$D" --ou staff --reason cessationOfOperation --yes >"$TT/bulk" 2>&1
 assert_grep 'revoked 1 certificate' "$TT/bulk" "bulk revoke by OU"
 assert_eq "$(sqlite3 "$D/registry.db" "select group_concat(action, ' ') from (select action from audit where seq > $before order by seq)")" \
     "revoke revoke-bulk" "the bulk revocation: the certificate's revoke entry, then the action's"

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the audit trail's replay (each certificate's status as its
- * entries lead to, against the certificates table) and of the stored
- * signed heads (the registry's side: entry hashes, storage, order). */
+ * entries lead to, against the certificates table; certificates of
+ * several CAs with one serial; entries written by older schemas) and of
+ * the stored signed heads (the registry's side: entry hashes, storage,
+ * order). */
 #include "config.h"
 
 #include <setjmp.h>
@@ -15,6 +17,7 @@
 #include <cmocka.h>
 #include <openssl/crypto.h>
 
+#include "registry/internal.h"
 #include "registry/registry.h"
 #include "treg.h"
 
@@ -43,6 +46,56 @@ static void verify_ok(struct treg *t, size_t want)
     assert_int_equal(certs, want);
 }
 
+/* An external CA named @name (its certificate is a throwaway). */
+static int64_t add_ca(struct treg *t, const char *serial, const char *name)
+{
+    size_t len = 0;
+    unsigned char *der = treg_der(serial, name, NULL, 0, 2000000000, &len);
+    int64_t id = 0;
+
+    assert_int_equal(reg_ca_add_external(t->r, der, len, name, &id), 0);
+    OPENSSL_free(der);
+    return id;
+}
+
+/* Certificate @serial (CN and client ID @cn) of CA @ca_id, registered and
+ * activated. */
+static void reg_of(struct treg *t, int64_t ca_id, const char *serial,
+                   const char *cn)
+{
+    reg_cert c;
+
+    treg_cert(&c, serial, cn, "dev", now() - 3600, now() + 86400);
+    c.ca_id = ca_id;
+    if (reg_register(t->r, &c, ACTOR) != 0
+        || reg_set_status(t->r, ca_id, serial, REG_ACTIVATED, -1, 0, ACTOR,
+                          NULL)
+               != 0)
+        fail_msg("register %s: %s", serial, p11ca_err_message());
+    reg_cert_clear(&c);
+}
+
+/* Run printf-formatted SQL behind the registry's back. */
+static int sqlf(struct treg *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int sqlf(struct treg *t, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    return treg_sql(t, sql);
+}
+
+static int64_t fake_now;
+
+static int64_t fake_clock(void)
+{
+    return fake_now;
+}
+
 /* ---- The replay ---- */
 
 static void test_replay_lifecycle_matches(void **state)
@@ -53,9 +106,9 @@ static void test_replay_lifecycle_matches(void **state)
     four_certs(t);
     set_status(t, "4", REG_ACTIVATED);
     set_status(t, "4", REG_NOT_ACTIVATED);
-    assert_int_equal(reg_delete(t->r, "4", ACTOR, "gone"), 0);
+    assert_int_equal(reg_delete(t->r, 0, "4", ACTOR, "gone"), 0);
     assert_int_equal(reg_revoke_bulk(t->r, &(reg_filter){.cn = "carol"}, 4,
-                                     ACTOR, "bulk", &n),
+                                     ACTOR, "bulk", 0, &n),
                      0);
     assert_int_equal(n, 1);
     verify_ok(t, 3);
@@ -86,9 +139,9 @@ static void test_replay_detects_unrevoked_bulk_cert(void **state)
     size_t n = 0;
 
     four_certs(t);
-    assert_int_equal(
-        reg_revoke_bulk(t->r, &(reg_filter){.ou = "eng"}, 1, ACTOR, "lost", &n),
-        0);
+    assert_int_equal(reg_revoke_bulk(t->r, &(reg_filter){.ou = "eng"}, 1, ACTOR,
+                                     "lost", 0, &n),
+                     0);
     assert_int_equal(n, 3);
     verify_ok(t, 4);
     assert_int_equal(treg_sql(t, "UPDATE certs SET status = 'activated' "
@@ -146,7 +199,7 @@ static void test_replay_detects_deleted_cert_put_back(void **state)
     assert_int_equal(treg_sql(t, "CREATE TABLE keep AS SELECT * FROM certs "
                                  "WHERE serial = '4'"),
                      0);
-    assert_int_equal(reg_delete(t->r, "4", ACTOR, NULL), 0);
+    assert_int_equal(reg_delete(t->r, 0, "4", ACTOR, NULL), 0);
     verify_ok(t, 3);
     assert_int_equal(treg_sql(t, "INSERT INTO certs SELECT * FROM keep"), 0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
@@ -182,6 +235,194 @@ static void test_replay_refuses_entry_without_status(void **state)
     assert_int_equal(reg_audit_add(t->r, ACTOR, "issue", "77", "{}"), 0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
                  "audit entry 1 (issue 77) does not say which status");
+}
+
+/* ---- Certificates of several CAs with one serial ---- */
+
+/* Each (CA, serial) has its own history: a change of one is not the
+ * other's, and a change written into the table names the CA. */
+static void test_replay_same_serial_of_two_cas(void **state)
+{
+    struct treg *t = *state;
+    int64_t v1 = add_ca(t, "a1", "vendor1"), v2 = add_ca(t, "a2", "vendor2");
+    char want[128];
+    size_t n = 0;
+
+    reg_of(t, v1, "4e", "dev-1");
+    reg_of(t, v2, "4e", "dev-2");
+    reg_of(t, v2, "5", "dev-3");
+    assert_int_equal(
+        reg_set_status(t->r, v2, "4e", REG_REVOKED, 1, 0, ACTOR, "lost"), 0);
+    assert_int_equal(reg_revoke_bulk(t->r,
+                                     &(reg_filter){.ca_id = v2, .ou = "dev"}, 5,
+                                     ACTOR, "vendor 2 gone", 1, &n),
+                     0);
+    assert_int_equal(n, 1);
+    verify_ok(t, 3);
+    assert_int_equal(sqlf(t,
+                          "UPDATE certs SET status = 'activated', "
+                          "revoked_at = NULL, reason = NULL "
+                          "WHERE serial = '4e' AND ca_id = %lld",
+                          (long long)v2),
+                     0);
+    snprintf(want, sizeof(want),
+             "certificate 4e of CA %lld is activated in the registry, but "
+             "its audited history leads to revoked",
+             (long long)v2);
+    assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE, want);
+}
+
+/* One of two certificates with the same serial deleted: the other stays. */
+static void test_replay_same_serial_one_deleted(void **state)
+{
+    struct treg *t = *state;
+    int64_t v1 = add_ca(t, "a1", "vendor1"), v2 = add_ca(t, "a2", "vendor2");
+    char want[128];
+
+    reg_of(t, v1, "4e", "dev-1");
+    reg_of(t, v2, "4e", "dev-2");
+    assert_int_equal(
+        reg_set_status(t->r, v1, "4e", REG_NOT_ACTIVATED, -1, 0, ACTOR, NULL),
+        0);
+    assert_int_equal(reg_delete(t->r, v1, "4e", ACTOR, NULL), 0);
+    verify_ok(t, 1);
+    assert_int_equal(
+        sqlf(t, "DELETE FROM certs WHERE ca_id = %lld", (long long)v2), 0);
+    snprintf(want, sizeof(want),
+             "certificate 4e of CA %lld is missing from the registry",
+             (long long)v2);
+    assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE, want);
+}
+
+/* ---- Entries of older schemas ---- */
+
+/* Schema 1 wrote status changes and deletions without "ca_id": such an
+ * entry is about the one certificate of its serial the trail had then. */
+static void test_replay_schema1_entries_name_the_serial_only(void **state)
+{
+    struct treg *t = *state;
+    int64_t v1 = add_ca(t, "a1", "vendor1"), v2 = add_ca(t, "a2", "vendor2");
+
+    reg_of(t, v1, "5", "eve");
+    reg_of(t, v1, "6", "frank");
+    assert_int_equal(reg_audit_add(t->r, ACTOR, "revoke", "5",
+                                   "{\"from\":\"activated\",\"to\":\"revoked\","
+                                   "\"reason\":\"keyCompromise\"}"),
+                     0);
+    assert_int_equal(treg_sql(t, "UPDATE certs SET status = 'revoked', "
+                                 "reason = 1, revoked_at = 1 "
+                                 "WHERE serial = '5'"),
+                     0);
+    assert_int_equal(
+        reg_audit_add(t->r, ACTOR, "deactivate", "6",
+                      "{\"from\":\"activated\",\"to\":\"not-activated\"}"),
+        0);
+    assert_int_equal(reg_audit_add(t->r, ACTOR, "delete", "6",
+                                   "{\"status\":\"not-activated\"}"),
+                     0);
+    assert_int_equal(treg_sql(t, "DELETE FROM certs WHERE serial = '6'"), 0);
+    verify_ok(t, 1);
+    /* Since schema 2 another CA may have these serials: the old entries
+     * still belong to vendor 1's certificates. */
+    reg_of(t, v2, "5", "eve-2");
+    reg_of(t, v2, "6", "frank-2");
+    verify_ok(t, 3);
+    /* An entry without a CA once two certificates have its serial. */
+    assert_int_equal(
+        reg_audit_add(t->r, ACTOR, "deactivate", "5",
+                      "{\"from\":\"activated\",\"to\":\"not-activated\"}"),
+        0);
+    assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
+                 "changes certificate 5 without naming its CA, and the trail "
+                 "has one of CA");
+}
+
+static void test_replay_refuses_unnamed_entry_of_unknown_cert(void **state)
+{
+    struct treg *t = *state;
+
+    four_certs(t);
+    assert_int_equal(
+        reg_audit_add(t->r, ACTOR, "revoke", "77", "{\"to\":\"revoked\"}"), 0);
+    assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
+                 "audit entry 6 changes certificate 77 without naming its "
+                 "CA, and the trail records no such certificate before it");
+}
+
+/* Schema 1's bulk revocation: one summary entry, no certificate named.
+ * Certificates revoked in the table at its time with its reason, whose
+ * history ends before it, are taken as its doing, "count" of them. */
+static void test_replay_schema1_bulk_summary(void **state)
+{
+    struct treg *t = *state;
+
+    fake_now = now();
+    reg_clock_set(fake_clock);
+    four_certs(t);
+    assert_int_equal(reg_audit_add(t->r, ACTOR, "revoke-bulk", NULL,
+                                   "{\"count\":2,\"reason\":"
+                                   "\"cessationOfOperation\",\"filter.ou\":"
+                                   "\"eng\"}"),
+                     0);
+    assert_int_equal(sqlf(t,
+                          "UPDATE certs SET status = 'revoked', reason = 5, "
+                          "revoked_at = %lld WHERE serial IN ('3', '4')",
+                          (long long)fake_now),
+                     0);
+    verify_ok(t, 4);
+    /* Another certificate revoked at that time: more than its count. */
+    assert_int_equal(sqlf(t,
+                          "UPDATE certs SET status = 'revoked', reason = 5, "
+                          "revoked_at = %lld WHERE serial = '1'",
+                          (long long)fake_now),
+                     0);
+    assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
+                 "is revoked in the registry, but its audited history leads "
+                 "to");
+    /* Not at its time, or with another reason: not its doing. */
+    assert_int_equal(sqlf(t,
+                          "UPDATE certs SET status = 'activated', reason = "
+                          "NULL, revoked_at = NULL WHERE serial = '1';"
+                          "UPDATE certs SET revoked_at = %lld "
+                          "WHERE serial = '3'",
+                          (long long)fake_now + 1),
+                     0);
+    assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
+                 "certificate 3 is revoked in the registry");
+    assert_int_equal(sqlf(t,
+                          "UPDATE certs SET revoked_at = %lld, reason = 1 "
+                          "WHERE serial = '3'",
+                          (long long)fake_now),
+                     0);
+    assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
+                 "certificate 3 is revoked in the registry");
+    reg_clock_set(NULL);
+}
+
+/* A "revoke-bulk" that lists its certificates stands for their revocation
+ * (its first version wrote no entry per certificate). */
+static void test_replay_bulk_list_alone(void **state)
+{
+    struct treg *t = *state;
+
+    four_certs(t);
+    assert_int_equal(reg_audit_add(t->r, ACTOR, "revoke-bulk", NULL,
+                                   "{\"count\":1,\"reason\":"
+                                   "\"cessationOfOperation\",\"certs\":"
+                                   "[{\"ca_id\":0,\"serial\":\"3\"}]}"),
+                     0);
+    assert_int_equal(treg_sql(t, "UPDATE certs SET status = 'revoked', "
+                                 "reason = 5, revoked_at = 1 "
+                                 "WHERE serial = '3'"),
+                     0);
+    verify_ok(t, 4);
+    assert_int_equal(reg_audit_add(t->r, ACTOR, "revoke-bulk", NULL,
+                                   "{\"count\":1,\"reason\":\"unspecified\","
+                                   "\"certs\":[{\"serial\":\"1\"}]}"),
+                     0);
+    assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
+                 "audit entry 7 (revoke-bulk) lists a certificate without its "
+                 "CA id and serial");
 }
 
 /* ---- Entry hashes and signed heads ---- */
@@ -311,6 +552,12 @@ int main(void)
         T(test_replay_detects_deleted_cert_put_back),
         T(test_replay_imported_and_registered),
         T(test_replay_refuses_entry_without_status),
+        T(test_replay_same_serial_of_two_cas),
+        T(test_replay_same_serial_one_deleted),
+        T(test_replay_schema1_entries_name_the_serial_only),
+        T(test_replay_refuses_unnamed_entry_of_unknown_cert),
+        T(test_replay_schema1_bulk_summary),
+        T(test_replay_bulk_list_alone),
         T(test_heads_tip_and_entry_hash),
         T(test_heads_stored_in_order_per_ca),
         T(test_heads_refuse_a_hash_that_is_not_the_entry),

@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: Apache-2.0
--- Registry schema, version 2: signed heads of the audit trail.  A head is
+-- Registry schema, version 3: signed heads of the audit trail.  A head is
 -- the CA's signature over one entry's sequence number and hash (with the
 -- time and the CA's identity; the signed bytes are src/ca/audit.c's, the
 -- registry keeps them as they are).  seq, hash, at and ca_id repeat what
