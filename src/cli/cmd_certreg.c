@@ -178,10 +178,12 @@ struct list_out {
     size_t n;
 };
 
-/* One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or
- * LF, its quotes doubled; NULL is an empty field. */
-static void csv_field(const char *s, bool last)
+/* One CSV field (RFC 4180): escaped for the terminal as all text output
+ * (cli_esc: names are data), then quoted when it holds a comma, a quote,
+ * CR or LF, its quotes doubled; NULL is an empty field. */
+static void csv_field(const char *raw, bool last)
 {
+    const char *s = raw ? cli_esc(raw) : NULL;
     bool quote = s && strpbrk(s, ",\"\r\n") != NULL;
 
     if (quote) {

@@ -359,8 +359,8 @@ static int ca_list_one(const reg_ca *rca, void *arg)
                       "not_after", until, "certificates", (json_int_t)n));
     else if (lo->rc == P11CA_OK)
         printf("%-4lld  %-8s  %-20s  %-20s  %8zu  %s\n", (long long)rca->id,
-               kind, rca->name ? rca->name : "-", until ? until : "-", n,
-               rca->subject ? rca->subject : "");
+               kind, rca->name ? cli_esc(rca->name) : "-", until ? until : "-",
+               n, cli_esc(rca->subject));
     free(until);
     X509_free(x);
     return lo->rc;

@@ -3,11 +3,12 @@
 # Names from CSRs, certificates and tokens are data, not terminal control:
 # a CN with ESC sequences, BEL, a newline, a C1 CSI and a right-to-left
 # override reaches the terminal escaped (\x1b, \x0a, \u009b, \u202e) from
-# issue, issue --batch, cert list, cert show, audit, the error messages and
-# key list, while --json keeps the exact value (jansson's escapes).
+# issue, issue --batch, cert list (text and CSV), cert show, audit, ca list,
+# the error messages and key list, while --json keeps the exact value
+# (jansson's escapes).
 set -u
 . "$top_srcdir/tests/lib/token.sh"
-plan 15
+plan 19
 
 D=$TT/ca
 W=$TT/work
@@ -50,6 +51,10 @@ p11ca cert list --dir "$D" >"$TT/list.txt" 2>&1
 no_raw "$TT/list.txt" "cert list: client ID and subject escaped"
 assert_eq "$(p11ca cert list --dir "$D" 2>/dev/null | wc -l)" 2 \
     "cert list: a header and one line for the certificate"
+p11ca cert list --dir "$D" --format csv >"$TT/list.csv" 2>&1
+no_raw "$TT/list.csv" "cert list --format csv: fields escaped"
+assert_eq "$(p11ca cert list --dir "$D" --format csv 2>/dev/null | wc -l)" 2 \
+    "cert list --format csv: a header and one row (the newline is \\x0a)"
 SERIAL=$(openssl x509 -in "$W/evil.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//')
 p11ca cert show --dir "$D" "$SERIAL" >"$TT/show.txt" 2>&1
 no_raw "$TT/show.txt" "cert show: subject and client ID escaped"
@@ -61,6 +66,16 @@ p11ca cert list --dir "$D" --json >"$TT/list.json"
 v=$(python3 -c 'import json,sys; print(repr(json.load(open(sys.argv[1]))[0]["client_id"]))' "$TT/list.json")
 assert_eq "$v" "'evil\\x1b[2J\\x1b]0;pwned\\x07x\\nINJECTED \\x9b1m \\u202egpj.exe'" \
     "cert list --json: the exact client ID"
+
+# An external CA's subject and name, as ca list shows them.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$W/ext.key" -config "$W/req.cnf" -days 30 \
+    -addext basicConstraints=critical,CA:TRUE -out "$W/ext.pem" 2>/dev/null
+p11ca cert register-ca --dir "$D" --name "vendor${ESC}[2J" "$W/ext.pem" \
+    >/dev/null 2>&1
+p11ca ca list --dir "$D" >"$TT/cas.txt" 2>&1
+no_raw "$TT/cas.txt" "ca list: the name and subject of a registered CA escaped"
+assert_grep 'external +vendor\\x1b\[2J ' "$TT/cas.txt" "ca list: ... as \\x1b"
 
 # A refusal quotes the CSR: the message is escaped too.
 printf '[req]\nprompt = no\ndistinguished_name = dn\nreq_extensions = ext\n[dn]\nCN = x\n[ext]\nsubjectAltName = DNS:a\033[31mb.example.com\n' >"$W/san.cnf"
