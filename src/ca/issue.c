@@ -20,6 +20,7 @@ static int cert_profile_exts(ca *c, ca_req *r, X509V3_CTX *ctx, X509 *x);
 static int cert_user_exts(ca *c, ca_req *r, X509 *x);
 static int rec_fill(ca *c, ca_req *r);
 static int serial_taken(ca *c, const char *serial, bool *taken);
+static int client_id_held(const char *msg);
 static int refuse(ca_req *r, int rc, const char *msg);
 static int batch_group(ca *c, ca_req **reqs, size_t n);
 
@@ -139,9 +140,9 @@ static int rec_fill(ca *c, ca_req *r)
     r->rec.status = r->not_activated ? REG_NOT_ACTIVATED : REG_ACTIVATED;
     r->rec.profile = strdup(r->profile->name);
     r->rec.origin = strdup("issued");
-    if (r->client_id) {
+    if (r->client_id || r->profile->client_id == CA_CLIENT_ID_NONE) {
         free(r->rec.client_id);
-        r->rec.client_id = strdup(r->client_id);
+        r->rec.client_id = r->client_id ? strdup(r->client_id) : NULL;
     }
     if (!r->rec.profile || !r->rec.origin
         || (r->client_id && !r->rec.client_id))
@@ -188,10 +189,21 @@ static int serial_taken(ca *c, const char *serial, bool *taken)
     int rc;
 
     memset(&rc_cert, 0, sizeof(rc_cert));
-    rc = reg_get(c->reg, serial, &rc_cert);
+    rc = reg_get(c->reg, c->reg_id, serial, &rc_cert);
     reg_cert_clear(&rc_cert);
     *taken = rc == P11CA_OK;
     return rc == P11CA_OK || rc == P11CA_E_NOTFOUND ? P11CA_OK : rc;
+}
+
+/* The registry's refusal @msg (a client ID held by another activated
+ * certificate) with the ways out that issuance has. */
+static int client_id_held(const char *msg)
+{
+    return p11ca_err_set(P11CA_E_EXISTS,
+                         "%s, or issue this one with --not-activated (and "
+                         "activate it later) or under another --client-id; "
+                         "a card renews with p11ca enroll --renew or --rekey",
+                         msg);
 }
 
 int ca_req_record(ca *c, ca_req *r)
@@ -210,7 +222,7 @@ int ca_req_record(ca *c, ca_req *r)
             break;
         snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
         if (serial_taken(c, r->rec.serial, &taken) != P11CA_OK || !taken) {
-            rc = p11ca_err_set(P11CA_E_EXISTS, "%s", msg);
+            rc = client_id_held(msg);
             break;
         }
         rc = ca_req_sign(c, r);
@@ -261,7 +273,7 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
         if (serial_taken(c, recs[bad].serial, &taken) != P11CA_OK)
             break;
         if (!taken) /* not the serial: the client ID is held */
-            refuse(reqs[idx[bad]], P11CA_E_EXISTS, msg);
+            refuse(reqs[idx[bad]], client_id_held(msg), NULL);
         else if (ca_req_sign(c, reqs[idx[bad]]) != P11CA_OK)
             refuse(reqs[idx[bad]], p11ca_err_rc(), NULL);
     }

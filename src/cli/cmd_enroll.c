@@ -320,16 +320,17 @@ static void enr_report(struct enr *e)
     } else {
         printf("%s \"%s\" on %s: %s key (id %s), certificate %s for %s "
                "(client ID %s, profile %s) valid until %s, from %s\n",
-               e->action, e->label, p11_token_describe(e->tok), kdesc,
-               id ? id : "", e->serial, subj ? subj : "", e->client_id,
-               e->profile, until, enroll_issuer_name(e->is));
+               e->action, cli_esc(e->label),
+               cli_esc(p11_token_describe(e->tok)), kdesc, id ? id : "",
+               e->serial, cli_esc(subj), cli_esc(e->client_id),
+               cli_esc(e->profile), until, cli_esc(enroll_issuer_name(e->is)));
         if (e->old_serial[0])
             printf("  replaces:    %s\n", e->old_serial);
         if (e->reused)
             printf("  (issued before the enrollment was interrupted: no new "
                    "certificate)\n");
-        printf("  key:         %s\n  certificate: %s\n", key_uri ? key_uri : "",
-               cert_uri ? cert_uri : "");
+        printf("  key:         %s\n  certificate: %s\n", cli_esc(key_uri),
+               cli_esc(cert_uri));
         if (e->a.with_chain)
             printf("  CA certificates written: %d\n", e->chain_written);
     }
@@ -442,12 +443,16 @@ const struct cli_cmd cli_enroll_cmds[] = {
      "finished with --resume or removed with --cleanup. --renew gets a new "
      "certificate for the same key; --rekey a new key and certificate. "
      "Both link the new certificate to the old one in the registry, write "
-     "the new one before removing the old and move the client ID to it. "
-     "After a lost card, revoke its certificate (p11ca cert revoke "
-     "--client-id ID) and enroll a new card. An enrollment by the operator "
-     "is issuance, not a sign-up: the sign-up limit of ca.cnf does not "
-     "hold it, the profile's rate_limit (if set) does, with --wait as for "
-     "p11ca issue.",
+     "the new one before removing the old and move the client ID to it; "
+     "then the old certificate is revoked (reason superseded), or kept for "
+     "a grace period or for good, as the profile's supersede key says. "
+     "Before a key is made, the CA side is checked: the CA key loads with "
+     "its PIN, the profile exists and allows the subject, client ID, key "
+     "type and validity. After a lost card, revoke its certificate (p11ca "
+     "cert revoke --client-id ID --yes) and enroll a new card. An enrollment "
+     "by the operator is issuance, not a sign-up: the sign-up limit of "
+     "ca.cnf does not hold it, the profile's rate_limit (if set) does, with "
+     "--wait as for p11ca issue.",
      "--token URI\tthe user's token (pkcs11:token=..); pin-source= in it, "
      "--pin-source or a prompt gives its PIN\n"
      "--ca DIR\tthe CA directory (default $P11CA_CA_DIR; --dir too)\n"

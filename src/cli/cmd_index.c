@@ -419,6 +419,9 @@ static int cmd_export_index(struct cli *cli, int argc, char **argv)
         goto out;
     }
     st.now = (int64_t)time(NULL);
+    /* An openssl ca database is one CA's: registered certificates of other
+     * CAs (which may reuse its serials) stay out. */
+    f.ca_id = ca_registry_id(c);
     rc = reg_search(ca_registry(c), &f, export_one, &st);
     if (rc < 0)
         rc = cli_error(rc, "%s", p11ca_err_message());

@@ -182,9 +182,10 @@ static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a)
         (void)cli_json_print(j);
     } else if (a->out) {
         printf("issued %s (profile %s, client ID %s, %s) to %s\n",
-               ca_req_serial(r), a->o.profile,
-               ca_req_client_id(r) ? ca_req_client_id(r) : "-",
-               a->o.not_activated ? "not-activated" : "activated", a->out);
+               ca_req_serial(r), cli_esc(a->o.profile),
+               ca_req_client_id(r) ? cli_esc(ca_req_client_id(r)) : "-",
+               a->o.not_activated ? "not-activated" : "activated",
+               cli_esc(a->out));
     }
 }
 
@@ -215,6 +216,8 @@ static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
         rc = issue_outputs(c, r, a, out, p7b);
     if (rc == P11CA_OK)
         issue_report(cli, r, a);
+    if (rc == P11CA_OK)
+        cli_audit_checkpoint(c);
     else
         rc = cli_error(rc, "issue: %s", p11ca_err_message());
     ca_outfile_free(out);
@@ -236,15 +239,15 @@ static void batch_item(const char *name, const char *serial, int rc,
     if (p->tty)
         fputs("\r\033[K", stderr);
     if (rc != P11CA_OK && strstr(msg, name))
-        fprintf(stderr, "p11ca: %s\n", msg);
+        fprintf(stderr, "p11ca: %s\n", cli_esc(msg));
     else if (rc != P11CA_OK)
-        fprintf(stderr, "p11ca: %s: %s\n", name, msg);
+        fprintf(stderr, "p11ca: %s: %s\n", cli_esc(name), cli_esc(msg));
     if (rc == P11CA_OK && p->json)
         json_array_append_new(p->items,
                               json_pack("{s:s, s:s, s:s}", "csr", name,
                                         "serial", serial, "file", msg));
     else if (rc == P11CA_OK)
-        printf("%s\t%s\n", serial, msg);
+        printf("%s\t%s\n", serial, cli_esc(msg));
     if (p->tty)
         fprintf(stderr, "issued %zu, rejected %zu", p->issued, p->rejected);
 }
@@ -268,6 +271,8 @@ static int issue_batch(struct cli *cli, ca *c, struct issue_args *a)
         (void)cli_json_print(p.items);
     else
         json_decref(p.items);
+    if (issued)
+        cli_audit_checkpoint(c);
     if (rc != P11CA_OK)
         return cli_error(rc, "issue --batch stopped: %s", p11ca_err_message());
     return rejected ? P11CA_E_POLICY : P11CA_OK;
@@ -333,9 +338,12 @@ const struct cli_cmd cli_issue_cmds[] = {
      "[--not-activated] [--wait SECONDS] CSR.pem | --batch DIR|- --outdir "
      "DIR [--group N] [--wait SECONDS]",
      "Issue a certificate for a CSR under a profile of the CA in DIR. The "
-     "CSR's signature, key type and size, names (syntax, allowed_dns), "
-     "requested CA:TRUE and validity are checked first: a rejection says "
-     "why, exits 2 and records nothing. The serial is 20 random bytes; "
+     "CSR's signature, key type and size, names (syntax; the profile's "
+     "allowed_dns, allowed_ip, allowed_email and allowed_uri), subject "
+     "(subject_allowed, subject_required, cn_in_san), requested CA:TRUE and "
+     "validity are checked first, for the CSR's names and subject and for "
+     "--san and --subject alike: a rejection says why, exits 2 and records "
+     "nothing. The serial is 20 random bytes; "
      "extensions come from the profile (CSR extensions are not copied, "
      "except the subjectAltName when --san is not given), with SKI/AKI and "
      "the CRL and AIA URLs of ca.cnf. The certificate is recorded in the "
@@ -349,13 +357,16 @@ const struct cli_cmd cli_issue_cmds[] = {
      "--profile NAME\ta profile of ca.cnf: server, client, intermediate, "
      "ocsp or your own\n"
      "--san NAMES\tthe subjectAltName instead of the CSR's: "
-     "DNS:host,IP:1.2.3.4,email:a@b,URI:https://x\n"
+     "DNS:host,IP:1.2.3.4,email:a@b,URI:https://x (checked against the "
+     "profile like the CSR's)\n"
      "--days N\tvalidity (default: the profile's default_days; at most "
      "max_days)\n"
-     "--client-id ID\tthe registry's client ID (default: the subject CN; "
-     "unique among activated certificates)\n"
+     "--client-id ID\tthe registry's client ID, unique among activated "
+     "certificates (default: the subject CN under a profile with client_id "
+     "= cn; refused by client_id = none, the default of server profiles; "
+     "required by client_id = required)\n"
      "--subject /CN=..\treplace the CSR's subject (profiles with "
-     "subject_override = yes)\n"
+     "subject_override = yes; checked against the profile like the CSR's)\n"
      "--out FILE\twrite the certificate (PEM) to FILE, atomically\n"
      "--chain\tadd the CA certificate and its issuers after the leaf\n"
      "--p7b FILE\talso write a PKCS#7 (DER, certs-only) of the leaf and "

@@ -145,13 +145,14 @@ for k in $KEYS; do
     case $k in rsa*) ku='Digital Signature, Key Encipherment' ;; esac
     c=$D/server-$k.pem
     check "server x $k: issued by the intermediate" \
-        p11ca issue --dir "$INTER" --profile server --client-id "server-$k" \
-        --san "DNS:$k.server.test,IP:192.0.2.7" --out "$c" "$D/$k.csr"
+        p11ca issue --dir "$INTER" --profile server \
+        --san "DNS:$k.suite.test,DNS:$k.server.test,IP:192.0.2.7" \
+        --out "$c" "$D/$k.csr"
     check "server x $k: verify -purpose sslserver" \
         openssl verify -purpose sslserver -CAfile "$ROOT/ca.pem" \
         -untrusted "$INTER/ca.pem" "$c"
     assert_text "$c" "server x $k: SAN, serverAuth, key usage, SKI/AKI, CDP, AIA" \
-        "DNS:$k.server.test, IP Address:192.0.2.7" \
+        "DNS:$k.suite.test, DNS:$k.server.test, IP Address:192.0.2.7" \
         'TLS Web Server Authentication' "$ku" 'CA:FALSE' \
         'Subject Key Identifier' 'Authority Key Identifier' \
         'sha256WithRSAEncryption' 'URI:http://pki.test/inter.crl' \
@@ -170,7 +171,7 @@ for k in $KEYS; do
 
     c=$D/ocsp-$k.pem
     check "ocsp x $k: issued by the intermediate" \
-        p11ca issue --dir "$INTER" --profile ocsp --client-id "ocsp-$k" \
+        p11ca issue --dir "$INTER" --profile ocsp \
         --out "$c" "$D/$k.csr"
     check "ocsp x $k: verifies" \
         openssl verify -CAfile "$ROOT/ca.pem" -untrusted "$INTER/ca.pem" "$c"
@@ -180,7 +181,7 @@ for k in $KEYS; do
     c=$D/intermediate-$k.pem
     check "intermediate x $k: issued by the root" \
         p11ca issue --dir "$ROOT" --profile intermediate \
-        --client-id "intermediate-$k" --out "$c" "$D/$k.csr"
+        --out "$c" "$D/$k.csr"
     check "intermediate x $k: verifies" \
         openssl verify -CAfile "$ROOT/ca.pem" "$c"
     assert_text "$c" "intermediate x $k: CA:TRUE pathlen 0, keyCertSign" \

@@ -179,8 +179,8 @@ assert_grep "certificate \"r-user\" \\(serial $r1\\) expires in (9|10) day" "$D/
 assert_grep "registry: activated, client ID r-user" "$D/show.txt" "token show gives the registry status"
 check "enroll --renew" enroll card-r --renew --label r-user --json
 r2=$(json "$TT/out" 'd["serial"]')
-assert_eq "$(replaces "$r2") $(status "$r2") $(status "$r1")" "$r1 activated not-activated" \
-    "registry: the new certificate replaces the old, the client ID moved to it"
+assert_eq "$(replaces "$r2") $(status "$r2") $(status "$r1")" "$r1 activated revoked" \
+    "registry: the new certificate replaces the old, the client ID moved to it, the old one is revoked"
 assert_eq "$(serial_on card-r r-user) $(nobj card-r cert) $(id_of card-r r-user cert)" \
     "$r2 1 $key_id" "the card holds the new certificate only, next to the same key"
 login_openssl tls1_3 card-r r-user r-user
@@ -189,8 +189,8 @@ login_openssl tls1_3 card-r r-user r-user
 check "enroll --rekey" enroll card-r --rekey --label r-user --json
 r3=$(json "$TT/out" 'd["serial"]')
 k3=$(id_of card-r r-user private)
-assert_eq "$(replaces "$r3") $(status "$r3") $(status "$r2")" "$r2 activated not-activated" \
-    "registry: the re-keyed certificate replaces the renewed one"
+assert_eq "$(replaces "$r3") $(status "$r3") $(status "$r2")" "$r2 activated revoked" \
+    "registry: the re-keyed certificate replaces the renewed one, which is revoked"
 if [ -n "$k3" ] && [ "$k3" != "$key_id" ] && [ "$(id_of card-r r-user cert)" = "$k3" ] &&
     [ "$(serial_on card-r r-user)" = "$r3" ]; then
     ok "the new key has a new CKA_ID and the label, with its certificate"
@@ -222,7 +222,7 @@ else
     not_ok "--remove-old: the previous key and certificate are gone"
     diag "$(objs card-r)"
 fi
-assert_eq "$(replaces "$r4") $(status "$r4") $(status "$r3")" "$r3 activated not-activated" \
+assert_eq "$(replaces "$r4") $(status "$r4") $(status "$r3")" "$r3 activated revoked" \
     "registry: the link survives the interruption"
 login_openssl tls1_3 card-r r-user r-user
 
@@ -235,7 +235,7 @@ should_fail 2 'held by activated certificate' "a second card for the client ID i
     enroll card-l2 --profile client --subject /CN=l-user --type ec:P-256
 assert_eq "$(objs card-l2 | grep -c 'type=')" 0 "no key was made on the second card"
 check "lost card: cert revoke --client-id" \
-    p11ca cert revoke --dir "$CA" --client-id l-user --reason keyCompromise
+    p11ca cert revoke --dir "$CA" --client-id l-user --reason keyCompromise --yes
 check "a CRL that lists the lost card" p11ca crl --dir "$CA" --out "$D/ca.crl"
 check "the replacement card is enrolled for the same client ID" \
     enroll card-l2 --profile client --subject /CN=l-user --type ec:P-256

@@ -24,11 +24,14 @@
 /* Opening                                                             */
 /* ------------------------------------------------------------------ */
 
-static void test_registry_open_migrates_to_version_1(void **state)
+/* The newest schema: 3 (002_issuer_serial, 003_audit_heads). */
+#define SCHEMA_NEWEST 3
+
+static void test_registry_open_migrates_to_the_last_version(void **state)
 {
     struct treg *t = *state;
 
-    assert_int_equal(reg_schema_version(t->r), 1);
+    assert_int_equal(reg_schema_version(t->r), SCHEMA_NEWEST);
 }
 
 static void test_registry_reopen_keeps_version(void **state)
@@ -38,7 +41,7 @@ static void test_registry_reopen_keeps_version(void **state)
     reg_close(t->r);
     t->r = NULL;
     assert_int_equal(reg_open(t->path, &t->r), 0); /* bare path */
-    assert_int_equal(reg_schema_version(t->r), 1);
+    assert_int_equal(reg_schema_version(t->r), SCHEMA_NEWEST);
 }
 
 static void test_registry_open_refuses_postgresql(void **state)
@@ -160,7 +163,7 @@ static void test_registry_record_then_get(void **state)
     reg_cert c;
 
     treg_record(t, "1f", "alice", REG_ACTIVATED);
-    assert_int_equal(reg_get(t->r, "1f", &c), 0);
+    assert_int_equal(reg_get(t->r, 0, "1f", &c), 0);
     assert_string_equal(c.serial, "1f");
     assert_string_equal(c.cn, "alice");
     assert_string_equal(c.ou, "eng");
@@ -181,10 +184,10 @@ static void test_registry_get_accepts_leading_zeros_and_upper_case(void **state)
     reg_cert c;
 
     treg_record(t, "ab", "alice", REG_ACTIVATED);
-    assert_int_equal(reg_get(t->r, "00AB", &c), 0);
+    assert_int_equal(reg_get(t->r, 0, "00AB", &c), 0);
     assert_string_equal(c.serial, "ab");
     reg_cert_clear(&c);
-    assert_int_equal(reg_get(t->r, "0xaB", &c), 0);
+    assert_int_equal(reg_get(t->r, 0, "0xaB", &c), 0);
     reg_cert_clear(&c);
 }
 
@@ -197,7 +200,7 @@ static void test_registry_record_normalises_serial(void **state)
     treg_cert(&c, "ab", "alice", NULL, n, n + 100);
     memcpy(c.serial, "000AB", 6);
     assert_int_equal(reg_record_issued(t->r, &c, ACTOR, NULL), 0);
-    assert_int_equal(reg_get(t->r, "ab", &got), 0);
+    assert_int_equal(reg_get(t->r, 0, "ab", &got), 0);
     assert_string_equal(got.serial, "ab");
     reg_cert_clear(&got);
     reg_cert_clear(&c);
@@ -208,9 +211,9 @@ static void test_registry_get_unknown_serial(void **state)
     struct treg *t = *state;
     reg_cert c;
 
-    assert_fails(reg_get(t->r, "abc", &c), P11CA_E_NOTFOUND,
+    assert_fails(reg_get(t->r, 0, "abc", &c), P11CA_E_NOTFOUND,
                  "no certificate with serial abc");
-    assert_fails(reg_get(t->r, "xyz", &c), P11CA_E_INPUT, "bad serial");
+    assert_fails(reg_get(t->r, 0, "xyz", &c), P11CA_E_INPUT, "bad serial");
 }
 
 static void test_registry_duplicate_serial_changes_nothing(void **state)
@@ -227,7 +230,7 @@ static void test_registry_duplicate_serial_changes_nothing(void **state)
     assert_fails(reg_record_issued(t->r, &c, ACTOR, NULL), P11CA_E_EXISTS,
                  "serial 1a is already in the registry");
     assert_int_equal(treg_count(t, &all), 1);
-    assert_int_equal(reg_get(t->r, "1a", &got), 0);
+    assert_int_equal(reg_get(t->r, 0, "1a", &got), 0);
     assert_string_equal(got.ou, "eng");
     assert_int_equal(reg_audit_verify(t->r, &entries), 0);
     assert_int_equal(entries, 1);
@@ -265,7 +268,7 @@ static void test_registry_record_takes_imported_revocation(void **state)
     c.reason = 4; /* superseded */
     assert_int_equal(reg_record_issued(t->r, &c, ACTOR, NULL), P11CA_OK);
     memset(&got, 0, sizeof(got));
-    assert_int_equal(reg_get(t->r, "7", &got), P11CA_OK);
+    assert_int_equal(reg_get(t->r, 0, "7", &got), P11CA_OK);
     assert_int_equal(got.status, REG_REVOKED);
     assert_int_equal(got.revoked_at, n - 50);
     assert_int_equal(got.reason, 4);
@@ -294,7 +297,7 @@ static void test_registry_register_is_registered_not_activated(void **state)
 
     treg_cert(&c, "77", "device", NULL, n, n + 100);
     assert_int_equal(reg_register(t->r, &c, ACTOR, NULL), 0);
-    assert_int_equal(reg_get(t->r, "77", &got), 0);
+    assert_int_equal(reg_get(t->r, 0, "77", &got), 0);
     assert_int_equal(got.status, REG_REGISTERED_NOT_ACTIVATED);
     assert_string_equal(got.origin, "registered");
     assert_null(got.profile);
@@ -347,9 +350,9 @@ static void test_registry_search_like(void **state)
     char out[256];
 
     record_three(t);
-    treg_search(t, &(reg_filter){.cn_like = "%o%"}, out, sizeof(out));
+    treg_search(t, &(reg_filter){.cn_match = "o"}, out, sizeof(out));
     assert_string_equal(out, "b,c");
-    treg_search(t, &(reg_filter){.ou_like = "O_S"}, out, sizeof(out));
+    treg_search(t, &(reg_filter){.ou_match = "O?S"}, out, sizeof(out));
     assert_string_equal(out, "b");
     /* A quote in a value is data, never SQL. */
     treg_search(t, &(reg_filter){.cn = "x' OR '1'='1"}, out, sizeof(out));
@@ -459,9 +462,9 @@ static void test_registry_search_paging_and_order(void **state)
     assert_string_equal(out, "b,c");
     treg_search(t, &(reg_filter){.offset = 3}, out, sizeof(out));
     assert_string_equal(out, "d");
-    treg_search(t, &(reg_filter){.newest_first = true}, out, sizeof(out));
+    treg_search(t, &(reg_filter){.descending = true}, out, sizeof(out));
     assert_string_equal(out, "d,c,b,a");
-    treg_search(t, &(reg_filter){.newest_first = true, .limit = 1}, out,
+    treg_search(t, &(reg_filter){.descending = true, .limit = 1}, out,
                 sizeof(out));
     assert_string_equal(out, "d");
 }
@@ -490,7 +493,7 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, treg_setup, treg_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_registry_open_migrates_to_version_1),
+        T(test_registry_open_migrates_to_the_last_version),
         T(test_registry_reopen_keeps_version),
         T(test_registry_open_refuses_postgresql),
         T(test_registry_open_refuses_empty_location),

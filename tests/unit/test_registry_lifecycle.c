@@ -40,7 +40,7 @@ static void test_registry_activate_refused_when_client_id_held(void **state)
     treg_record(t, "1", "alice", REG_NOT_ACTIVATED);
     treg_record(t, "2", "alice", REG_NOT_ACTIVATED);
     set_status(t, "1", REG_ACTIVATED);
-    assert_fails(reg_set_status(t->r, "2", REG_ACTIVATED, 0, 0, ACTOR, NULL),
+    assert_fails(reg_set_status(t->r, 0, "2", REG_ACTIVATED, 0, 0, ACTOR, NULL),
                  P11CA_E_EXISTS, "held by activated certificate 1");
     set_status(t, "1", REG_NOT_ACTIVATED);
     set_status(t, "2", REG_ACTIVATED);
@@ -88,17 +88,17 @@ static void test_registry_revoke_is_final(void **state)
     reg_cert c;
 
     treg_record(t, "1", "alice", REG_ACTIVATED);
-    assert_int_equal(reg_set_status(t->r, "1", REG_REVOKED, 1, 1500000000,
+    assert_int_equal(reg_set_status(t->r, 0, "1", REG_REVOKED, 1, 1500000000,
                                     ACTOR, "lost laptop"),
                      0);
-    assert_fails(reg_set_status(t->r, "1", REG_ACTIVATED, 0, 0, ACTOR, NULL),
+    assert_fails(reg_set_status(t->r, 0, "1", REG_ACTIVATED, 0, 0, ACTOR, NULL),
                  P11CA_E_STATE, "revocation is final");
     assert_fails(
-        reg_set_status(t->r, "1", REG_NOT_ACTIVATED, 0, 0, ACTOR, NULL),
+        reg_set_status(t->r, 0, "1", REG_NOT_ACTIVATED, 0, 0, ACTOR, NULL),
         P11CA_E_STATE, "revocation is final");
-    assert_fails(reg_set_status(t->r, "1", REG_REVOKED, 0, 0, ACTOR, NULL),
+    assert_fails(reg_set_status(t->r, 0, "1", REG_REVOKED, 0, 0, ACTOR, NULL),
                  P11CA_E_STATE, "revocation is final");
-    assert_int_equal(reg_get(t->r, "1", &c), 0);
+    assert_int_equal(reg_get(t->r, 0, "1", &c), 0);
     assert_int_equal(c.status, REG_REVOKED);
     assert_int_equal(c.reason, 1);
     assert_int_equal(c.invalidity, 1500000000);
@@ -112,17 +112,17 @@ static void test_registry_transitions_need_the_right_status(void **state)
 
     treg_record(t, "1", "alice", REG_ACTIVATED);
     treg_record(t, "2", "bob", REG_NOT_ACTIVATED);
-    assert_fails(reg_set_status(t->r, "1", REG_ACTIVATED, 0, 0, ACTOR, NULL),
+    assert_fails(reg_set_status(t->r, 0, "1", REG_ACTIVATED, 0, 0, ACTOR, NULL),
                  P11CA_E_STATE, "certificate 1 is activated");
     assert_fails(
-        reg_set_status(t->r, "2", REG_NOT_ACTIVATED, 0, 0, ACTOR, NULL),
+        reg_set_status(t->r, 0, "2", REG_NOT_ACTIVATED, 0, 0, ACTOR, NULL),
         P11CA_E_STATE, "only an activated certificate");
-    assert_fails(reg_set_status(t->r, "2", REG_REGISTERED_NOT_ACTIVATED, 0, 0,
-                                ACTOR, NULL),
+    assert_fails(reg_set_status(t->r, 0, "2", REG_REGISTERED_NOT_ACTIVATED, 0,
+                                0, ACTOR, NULL),
                  P11CA_E_STATE, "no change leads to");
-    assert_fails(reg_set_status(t->r, "2", REG_REVOKED, 7, 0, ACTOR, NULL),
+    assert_fails(reg_set_status(t->r, 0, "2", REG_REVOKED, 7, 0, ACTOR, NULL),
                  P11CA_E_INPUT, "bad CRL reason code 7");
-    assert_fails(reg_set_status(t->r, "9", REG_REVOKED, 0, 0, ACTOR, NULL),
+    assert_fails(reg_set_status(t->r, 0, "9", REG_REVOKED, 0, 0, ACTOR, NULL),
                  P11CA_E_NOTFOUND, "no certificate with serial 9");
 }
 
@@ -131,7 +131,7 @@ static void test_registry_delete_refused_while_activated(void **state)
     struct treg *t = *state;
 
     treg_record(t, "1", "alice", REG_ACTIVATED);
-    assert_fails(reg_delete(t->r, "1", ACTOR, NULL), P11CA_E_STATE,
+    assert_fails(reg_delete(t->r, 0, "1", ACTOR, NULL), P11CA_E_STATE,
                  "certificate 1 is activated");
     assert_int_equal(treg_count(t, NULL), 1);
 }
@@ -142,7 +142,7 @@ static void test_registry_delete_refused_for_revoked_unexpired(void **state)
 
     treg_record(t, "1", "alice", REG_ACTIVATED);
     set_status(t, "1", REG_REVOKED);
-    assert_fails(reg_delete(t->r, "1", ACTOR, NULL), P11CA_E_STATE,
+    assert_fails(reg_delete(t->r, 0, "1", ACTOR, NULL), P11CA_E_STATE,
                  "the CRL must keep listing it");
 }
 
@@ -155,7 +155,7 @@ static void test_registry_delete_of_revoked_expired(void **state)
     treg_cert(&c, "1", "alice", NULL, n - 2 * 86400, n - 86400);
     assert_int_equal(reg_record_issued(t->r, &c, ACTOR, NULL), 0);
     set_status(t, "1", REG_REVOKED);
-    assert_int_equal(reg_delete(t->r, "1", ACTOR, "expired"), 0);
+    assert_int_equal(reg_delete(t->r, 0, "1", ACTOR, "expired"), 0);
     assert_int_equal(treg_count(t, NULL), 0);
     reg_cert_clear(&c);
 }
@@ -166,9 +166,9 @@ static void test_registry_delete_of_not_activated(void **state)
     reg_cert c;
 
     treg_record(t, "1", "alice", REG_NOT_ACTIVATED);
-    assert_int_equal(reg_delete(t->r, "01", ACTOR, NULL), 0);
-    assert_int_equal(reg_get(t->r, "1", &c), P11CA_E_NOTFOUND);
-    assert_fails(reg_delete(t->r, "1", ACTOR, NULL), P11CA_E_NOTFOUND,
+    assert_int_equal(reg_delete(t->r, 0, "01", ACTOR, NULL), 0);
+    assert_int_equal(reg_get(t->r, 0, "1", &c), P11CA_E_NOTFOUND);
+    assert_fails(reg_delete(t->r, 0, "1", ACTOR, NULL), P11CA_E_NOTFOUND,
                  "no certificate with serial 1");
 }
 
@@ -197,15 +197,16 @@ static void test_registry_history_in_order(void **state)
 
     treg_record(t, "1", "alice", REG_NOT_ACTIVATED);
     assert_int_equal(
-        reg_set_status(t->r, "1", REG_ACTIVATED, 0, 0, "bob", "approved"), 0);
+        reg_set_status(t->r, 0, "1", REG_ACTIVATED, 0, 0, "bob", "approved"),
+        0);
     assert_int_equal(
-        reg_set_status(t->r, "1", REG_REVOKED, 4, 0, "carol", "renewed"), 0);
-    assert_int_equal(reg_history_list(t->r, "1", hist_cb, &hs), 0);
+        reg_set_status(t->r, 0, "1", REG_REVOKED, 4, 0, "carol", "renewed"), 0);
+    assert_int_equal(reg_history_list(t->r, 0, "1", hist_cb, &hs), 0);
     assert_int_equal(hs.n, 3);
     assert_string_equal(hs.text, "any>not-activated:tester:issued;"
                                  "not-activated>activated:bob:approved;"
                                  "activated>revoked:carol:renewed;");
-    assert_int_equal(reg_history_list(t->r, "2", hist_cb, &hs),
+    assert_int_equal(reg_history_list(t->r, 0, "2", hist_cb, &hs),
                      P11CA_E_NOTFOUND);
 }
 
@@ -216,14 +217,15 @@ static void test_registry_set_replaces(void **state)
 
     treg_record(t, "1", "alice", REG_NOT_ACTIVATED);
     treg_record(t, "2", "alice", REG_ACTIVATED);
-    assert_int_equal(reg_set_replaces(t->r, "2", "01"), 0);
-    assert_int_equal(reg_get(t->r, "2", &c), 0);
+    assert_int_equal(
+        reg_supersede(t->r, 0, "2", "01", REG_SUPERSEDE_KEEP, 0, ACTOR), 0);
+    assert_int_equal(reg_get(t->r, 0, "2", &c), 0);
     assert_string_equal(c.replaces, "1");
     reg_cert_clear(&c);
-    assert_fails(reg_set_replaces(t->r, "2", "2"), P11CA_E_INPUT,
-                 "cannot replace itself");
-    assert_fails(reg_set_replaces(t->r, "2", "3"), P11CA_E_NOTFOUND,
-                 "no certificate with serial 3");
+    assert_fails(reg_supersede(t->r, 0, "2", "2", REG_SUPERSEDE_KEEP, 0, ACTOR),
+                 P11CA_E_INPUT, "cannot replace itself");
+    assert_fails(reg_supersede(t->r, 0, "2", "3", REG_SUPERSEDE_KEEP, 0, ACTOR),
+                 P11CA_E_NOTFOUND, "no certificate with serial 3");
 }
 
 /* ------------------------------------------------------------------ */
@@ -260,7 +262,7 @@ static int64_t recorded_at(struct treg *t, const reg_cert *c)
     reg_cert got;
     int64_t at;
 
-    assert_int_equal(reg_get(t->r, c->serial, &got), 0);
+    assert_int_equal(reg_get(t->r, c->ca_id, c->serial, &got), 0);
     at = got.recorded_at;
     reg_cert_clear(&got);
     return at;
