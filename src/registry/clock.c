@@ -13,8 +13,7 @@
 #include "registry/internal.h"
 
 static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
-static int64_t (*clock_fn)(void); /* reg_clock_set: unit tests */
-static int64_t clock_test_base;   /* 0: the real clock */
+static int64_t clock_test_base; /* 0: the real clock */
 /* Seconds the virtual clock moved while the process "waited". */
 static _Atomic int64_t clock_test_waited;
 
@@ -46,15 +45,8 @@ static void clock_init(void)
     LOG_INFO(REG, "the registry's clock is the test clock, from %lld", v);
 }
 
-void reg_clock_set(int64_t (*now)(void))
-{
-    clock_fn = now;
-}
-
 int64_t reg_now(void)
 {
-    if (clock_fn)
-        return clock_fn();
     pthread_once(&clock_once, clock_init);
     if (clock_test_base)
         return clock_test_base + atomic_load(&clock_test_waited);
@@ -72,8 +64,6 @@ void reg_clock_wait(int64_t now)
 {
     struct timespec ts, left;
 
-    if (clock_fn)
-        return; /* the unit test moves its clock itself */
     pthread_once(&clock_once, clock_init);
     if (clock_test_base) {
         /* At least to @now + 1, as a real wait would be. */

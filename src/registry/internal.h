@@ -42,6 +42,19 @@ int reg_filter_check(const reg_filter *f, reg_filter *copy, char *serial,
  */
 int64_t reg_now(void);
 
+/*
+ * reg_clock_wait - return once reg_now() is past @now: sleeps to the next
+ * second on the real clock; moves the virtual clock and returns at once.
+ */
+void reg_clock_wait(int64_t now);
+
+/*
+ * reg_clock_test_set - unit tests only: the virtual clock of
+ * P11CA_TEST_CLOCK, set to @base (0: the real clock again); a test of a
+ * time-dependent rule moves the clock by setting it again.
+ */
+void reg_clock_test_set(int64_t base);
+
 /* reg_tx - run @fn in a write transaction: scheduled revocations that are
  * due go first (reg_supersede), then @fn; commit on success, else roll
  * back everything.  Returns what @fn or the database returned. */
@@ -73,23 +86,6 @@ int reg_revoke_due_tx(reg *r, int64_t now, size_t *count) REG_WUR;
 
 /* The CRL reason "superseded" (RFC 5280 5.3.1). */
 #define REG_REASON_SUPERSEDED 4
-
-/*
- * reg_clock_wait - return once reg_now() is past @now: sleeps to the next
- * second on the real clock; moves the virtual clock and returns at once.
- */
-void reg_clock_wait(int64_t now);
-
-/*
- * reg_clock_test_set - unit tests only: the virtual clock of
- * P11CA_TEST_CLOCK, set to @base (0: the real clock again).
- */
-void reg_clock_test_set(int64_t base);
-
-/* reg_clock_set - make reg_now() call @now instead of the clocks above
- * (NULL: back to them), and reg_clock_wait return at once; for the unit
- * tests of time-dependent rules. */
-void reg_clock_set(int64_t (*now)(void));
 
 /*
  * reg_x509_subject - the RFC 2253 subject of DER certificate @der, in

@@ -91,11 +91,6 @@ static int sqlf(struct treg *t, const char *fmt, ...)
 
 static int64_t fake_now;
 
-static int64_t fake_clock(void)
-{
-    return fake_now;
-}
-
 /* ---- The replay ---- */
 
 static void test_replay_lifecycle_matches(void **state)
@@ -357,7 +352,7 @@ static void test_replay_schema1_bulk_summary(void **state)
     struct treg *t = *state;
 
     fake_now = now();
-    reg_clock_set(fake_clock);
+    reg_clock_test_set(fake_now);
     four_certs(t);
     assert_int_equal(reg_audit_add(t->r, ACTOR, "revoke-bulk", NULL,
                                    "{\"count\":2,\"reason\":"
@@ -396,7 +391,7 @@ static void test_replay_schema1_bulk_summary(void **state)
                      0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
                  "certificate 3 is revoked in the registry");
-    reg_clock_set(NULL);
+    reg_clock_test_set(0);
 }
 
 /* A "revoke-bulk" that lists its certificates stands for their revocation
