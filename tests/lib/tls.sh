@@ -4,20 +4,50 @@
 # waiting for a one-shot server to finish.
 # shellcheck shell=sh
 
-# free_port: print a TCP port nobody listens on, reserved for this test:
-# tests run in parallel, and two that picked the same port would talk to
-# each other's servers.  A reservation is a directory made atomically
-# (mkdir) in a per-user folder; reservations older than 30 minutes (runs
-# that ended) are taken back.  Never prints a port it could not reserve.
+# free_port_band: "LO HI", the ports free_port picks from: outside the
+# kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), from
+# which every process's outgoing connections take their local port, so
+# that no connection of another process can hold a port between
+# free_port and the server's bind (s_server then fails with "Address
+# already in use").  Below the range from 10000 when that leaves 1024
+# ports, else above it; 10000-32767 when /proc cannot be read (32768 is
+# Linux's default start of the range).  Fails (1) when neither side has
+# 1024 ports.
+free_port_band() {
+    if read -r elo ehi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null &&
+        [ "$elo" -gt 0 ] 2>/dev/null && [ "$ehi" -ge "$elo" ] 2>/dev/null; then
+        if [ "$elo" -ge 11024 ]; then
+            echo "10000 $((elo - 1))"
+        elif [ "$ehi" -le 64511 ]; then
+            echo "$((ehi + 1)) 65535"
+        else
+            echo "free_port: the ephemeral range $elo-$ehi leaves no 1024 ports outside it above 10000" >&2
+            return 1
+        fi
+    else
+        echo "10000 32767"
+    fi
+}
+
+# free_port: print a TCP port with no socket on it, in free_port_band,
+# reserved for this test: tests run in parallel, and two that picked the
+# same port would talk to each other's servers.  A reservation is a
+# directory made atomically (mkdir) in a per-user folder; reservations
+# older than 30 minutes (runs that ended) are taken back.  Never prints a
+# port it could not reserve.
 free_port() {
+    band=$(free_port_band) || return 1
+    blo=${band% *}
+    bhi=${band#* }
     pdir=${TMPDIR:-/tmp}/p11ca-test-ports-$(id -u)
     mkdir -p "$pdir" 2>/dev/null
     find "$pdir" -mindepth 1 -maxdepth 1 -mmin +30 -exec rmdir {} + 2>/dev/null
     tries=0
     while [ $tries -lt 1000 ]; do
-        p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 ))
+        p=$((blo + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % (bhi - blo + 1)))
         tries=$((tries + 1))
-        if (ss -ltn 2>/dev/null || netstat -ltn 2>/dev/null) | grep -q ":$p "; then
+        # Any socket on it, listening or not, local or remote end.
+        if (ss -Htan 2>/dev/null || netstat -tan 2>/dev/null) | grep -q ":$p "; then
             continue
         fi
         if mkdir "$pdir/$p" 2>/dev/null; then
@@ -36,11 +66,14 @@ SERVER_PIDS=""
 # (and flushes) after listen(2): nothing connects to find out, so a
 # one-shot server (-naccept 1) is left for the test's own client.  A
 # server that exits first, or is not ready within 120 s, fails the test:
-# its log is shown and the script bails out.  -brief and -quiet hide the
-# ACCEPT line and are refused; so is a server without -www, -WWW or -HTTP:
-# in its interactive mode s_server (unless -quiet) takes the end of its
-# standard input, /dev/null, as its operator quitting, in the middle of
-# the first client's handshake.
+# its log is shown and the script bails out.  A port that is taken
+# (s_server: "Address already in use") is said so, not retried: with
+# free_port's reservations and band, only a process outside the test
+# suite can have bound it, and a retry would hide that.  -brief and
+# -quiet hide the ACCEPT line and are refused; so is a server without
+# -www, -WWW or -HTTP: in its interactive mode s_server (unless -quiet)
+# takes the end of its standard input, /dev/null, as its operator
+# quitting, in the middle of the first client's handshake.
 # Started through env(1), not through the sanitizer builds' openssl()
 # function: SERVER_PID is then the server itself, which stop_servers can
 # kill (a function would run in a subshell, and kill would leave the
@@ -49,7 +82,11 @@ start_server_ready() {
     log=$1
     shift
     web=
+    accept=
+    prev=
     for a in "$@"; do
+        [ "$prev" = -accept ] && accept=$a
+        prev=$a
         case $a in
         -brief | -quiet)
             echo "Bail out! start_server_ready: s_server $a hides the ACCEPT line it waits for"
@@ -73,9 +110,16 @@ start_server_ready() {
     while ! grep -q '^ACCEPT' "$log"; do
         if ! kill -0 "$SERVER_PID" 2>/dev/null || [ $i -ge 1200 ]; then
             grep -q '^ACCEPT' "$log" && return 0
-            diag "s_server (log $log) did not get ready:"
+            if [ $i -ge 1200 ]; then
+                why="did not listen within 120 s"
+            elif grep -q 'Address already in use' "$log"; then
+                why="could not listen on ${accept:-its port}: another process has a socket on that port (not a test of this suite: free_port reserves its ports)"
+            else
+                why="exited before it listened"
+            fi
+            diag "s_server $why; its log ($log):"
             diag "$(cat "$log")"
-            echo "Bail out! s_server did not start (its log is above)"
+            echo "Bail out! s_server $why (its log is above)"
             exit 1
         fi
         sleep 0.1
