@@ -11,6 +11,7 @@
 
 #include "fuzz.h"
 
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 
 #include "fuzz-ca.h"
@@ -172,6 +173,13 @@ static void check_request(const ca_profile *p, const ca_req *r)
     FUZZ_CHECK(p->san != CA_SAN_REQUIRED || n > 0);
     FUZZ_CHECK(p->san != CA_SAN_FORBIDDEN || n == 0);
     FUZZ_CHECK(ca_profile_check_key(p, r->pub) == P11CA_OK);
+    /* EC keys by the name of their curve only (RFC 5480). */
+    if (EVP_PKEY_is_a(r->pub, "EC")) {
+        char enc[32] = "";
+        FUZZ_CHECK(EVP_PKEY_get_utf8_string_param(
+            r->pub, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), NULL));
+        FUZZ_CHECK(strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) == 0);
+    }
     for (int i = 0; i < n; i++) {
         int type = sk_GENERAL_NAME_value(r->san, i)->type;
         FUZZ_CHECK(type == GEN_DNS || type == GEN_IPADD || type == GEN_EMAIL

@@ -7,7 +7,7 @@
 # shellcheck disable=SC1091,SC2154
 set -u
 . "$top_srcdir/tests/lib/tap.sh"
-plan 6
+plan 8
 
 TT=$(mktemp -d "${TMPDIR:-/tmp}/p11ca-test.XXXXXX")
 trap 'rm -rf "$TT"' EXIT
@@ -37,3 +37,8 @@ refused 'subjectAltName names of type 8 are not issued' \
     "a registeredID in the SAN" client san-rid.der
 refused 'subjectAltName names of type 0 are not issued' \
     "an otherName in the SAN" server san-othername.der
+
+# Explicit EC parameters equal to P-256's passed as ec:P-256, and the
+# certificate was one that openssl verify refuses (X509 error 94).
+refused "the CSR's key \\(EC with explicit parameters\\) is not allowed by profile \"client\"" \
+    "an EC key with explicit parameters" client explicit-ec.der
