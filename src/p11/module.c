@@ -11,30 +11,44 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A copy of the setting @s (none when NULL or empty) into @out; false
+ * when the copy failed. */
+static bool copy_setting(const char *s, char **out)
+{
+    if (!s || !*s)
+        return true;
+    *out = strdup(s);
+    return *out != NULL;
+}
+
 p11_ctx *p11_ctx_new(const p11_config *cfg)
 {
     p11_ctx *ctx = calloc(1, sizeof(*ctx));
-    const char *env;
 
     if (!ctx)
         return NULL;
-    pthread_mutex_init(&ctx->lock, NULL);
     ctx->max_sessions = 8;
     if (cfg) {
         ctx->single_session = cfg->single_session;
         ctx->no_finalize = cfg->no_finalize;
         if (cfg->max_sessions)
             ctx->max_sessions = cfg->max_sessions;
-        if (cfg->module_path && *cfg->module_path)
-            ctx->module_path = strdup(cfg->module_path);
-        if (cfg->pin_source && *cfg->pin_source)
-            ctx->pin_source = strdup(cfg->pin_source);
     }
+    /*
+     * Precedence: configuration, then the environment, then p11-kit.  A
+     * copy that fails fails the context: going on would quietly change
+     * the configuration (every p11-kit module instead of the one named).
+     */
+    if (!copy_setting(cfg ? cfg->module_path : NULL, &ctx->module_path)
+        || (!ctx->module_path
+            && !copy_setting(getenv("P11CA_MODULE"), &ctx->module_path))
+        || !copy_setting(cfg ? cfg->pin_source : NULL, &ctx->pin_source)) {
+        free(ctx->module_path);
+        free(ctx);
+        return NULL;
+    }
+    pthread_mutex_init(&ctx->lock, NULL);
     ctx->token_wait_ms = p11_token_wait_resolve(cfg ? cfg->token_wait_ms : 0);
-    /* Precedence: configuration, then the environment, then p11-kit. */
-    env = getenv("P11CA_MODULE");
-    if (!ctx->module_path && env && *env)
-        ctx->module_path = strdup(env);
     ctx->pid = getpid();
     ctx->fork_gen = atomic_load(&p11_fork_gen);
     p11_fork_register(ctx);
