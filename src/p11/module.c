@@ -126,8 +126,12 @@ static CK_RV add_module(p11_ctx *ctx, CK_FUNCTION_LIST *funcs, bool by_path,
     m->by_path = by_path;
     m->path = p11_kit_module_get_filename(funcs);
     m->name = p11_kit_module_get_name(funcs);
-    if (!m->name && m->path)
-        m->name = strdup(m->path);
+    if (!m->name && m->path && !(m->name = strdup(m->path))) {
+        /* Not counted in n_mods yet: nobody else frees it. */
+        free(m->path);
+        m->path = NULL;
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    }
     if (m->path)
         m->real = realpath(m->path, NULL);
     /* Read once: URIs with library-* attributes are matched against it. */
