@@ -11,6 +11,15 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Why p11-kit could not load a module: it may say nothing (without
+ * memory, for one), and NULL is no argument for "%s". */
+static const char *kit_message(void)
+{
+    const char *m = p11_kit_message();
+
+    return m && *m ? m : "p11-kit gave no reason";
+}
+
 /* A copy of the setting @s (none when NULL or empty) into @out; false
  * when the copy failed. */
 static bool copy_setting(const char *s, char **out)
@@ -173,7 +182,7 @@ static CK_RV load_path_locked(p11_ctx *ctx, const char *path,
     funcs = p11_kit_module_load(path, 0);
     if (!funcs)
         return p11_error_set(P11_RV_NO_MODULE, "loading module", NULL, NULL,
-                             "%s: %s", path, p11_kit_message());
+                             "%s: %s", path, kit_message());
     /* p11-kit initialises the module with CKF_OS_LOCKING_OK. */
     rv = p11_kit_module_initialize(funcs);
     if (rv != CKR_OK) {
@@ -199,7 +208,7 @@ static CK_RV load_locked(p11_ctx *ctx)
     kit = p11_kit_modules_load_and_initialize(0);
     if (!kit)
         return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules", NULL,
-                             NULL, "%s", p11_kit_message());
+                             NULL, "%s", kit_message());
     for (size_t i = 0; kit[i]; i++) {
         rv = add_module(ctx, kit[i], false, NULL);
         if (rv != CKR_OK) {
