@@ -227,6 +227,8 @@ static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The function behind the macro of p11.h. */
+#undef p11_error_set
 CK_RV p11_error_set(CK_RV rv, const char *call, const p11_token *tok,
                     const char *what, const char *fmt, ...)
 {
