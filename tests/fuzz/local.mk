@@ -40,7 +40,7 @@ AM_TESTS_ENVIRONMENT += \
 	FUZZ_ENGINE='$(FUZZ_ENGINE)'; export FUZZ_ENGINE;
 EXTRA_DIST += tests/fuzz/regress.sh tests/fuzz/fuzz.h tests/fuzz/fuzz-ca.h \
 	tests/fuzz/corpus tests/fuzz/uri.dict tests/fuzz/cnf-profiles.dict \
-	scripts/fuzz
+	scripts/fuzz scripts/scan
 
 # The targets by name, for scripts/fuzz and tests/fuzz/regress.sh.
 fuzz-targets:
