@@ -10,6 +10,9 @@
 
 static void raise_v(prov_ctx *ctx, int reason, const char *file, int line,
                     const char *func, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+static void raise_v(prov_ctx *ctx, int reason, const char *file, int line,
+                    const char *func, const char *fmt, va_list ap)
 {
     char msg[1024];
     va_list ap2;
@@ -83,6 +86,9 @@ static int reason_for(CK_RV rv)
 }
 
 /* Wrapper so that the message is passed as data, never as a format. */
+static void raise_msg(prov_ctx *ctx, int reason, const char *file, int line,
+                      const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 static void raise_msg(prov_ctx *ctx, int reason, const char *file, int line,
                       const char *func, const char *fmt, ...)
 {

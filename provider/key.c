@@ -243,7 +243,7 @@ EVP_PKEY *prov_key_pub(const prov_key *ckey)
 {
     /* A cache filled once under the lock: logically const. */
     prov_key *key = (prov_key *)ckey;
-    EVP_PKEY *pk = __atomic_load_n(&key->pub, __ATOMIC_ACQUIRE);
+    EVP_PKEY *pk = atomic_load_explicit(&key->pub, memory_order_acquire);
 
     if (pk || !key->priv)
         return pk;
@@ -251,7 +251,7 @@ EVP_PKEY *prov_key_pub(const prov_key *ckey)
     pk = key->pub;
     if (!pk) {
         pk = read_public(key->ctx, key->priv, key->type);
-        __atomic_store_n(&key->pub, pk, __ATOMIC_RELEASE);
+        atomic_store_explicit(&key->pub, pk, memory_order_release);
     }
     pthread_mutex_unlock(&key->pub_lock);
     return pk;

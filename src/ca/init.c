@@ -3,6 +3,7 @@
  * CSR, ca.cnf, the registry; installing an intermediate's certificate. */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdlib.h>
@@ -116,6 +117,7 @@ static int init_key(struct init_state *st)
     char cwd[4096];
     int n, rc;
 
+    assert(where != NULL); /* init_validate: one of key_uri and key_file */
     rc = ca_key_new(o->module, o->pin_source, &st->key);
     if (rc == P11CA_OK && o->generate)
         rc = ca_key_generate(st->key, where, o->generate, &st->location);

@@ -459,13 +459,21 @@ static int rules_parse(ca_profile *p)
     return rc;
 }
 
-/* The named curve of an EC key, NID_undef for explicit parameters. */
+/*
+ * The named curve of an EC key, NID_undef for explicit parameters: OpenSSL
+ * names the curve of explicit parameters that equal a named curve's, but a
+ * certificate may carry only the name (RFC 5480; openssl verify refuses
+ * the others with X509 error 94).
+ */
 static int key_curve(EVP_PKEY *pk)
 {
-    char group[64];
+    char group[64], enc[32];
 
-    if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                        sizeof(group), NULL))
+    if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_EC_ENCODING, enc,
+                                        sizeof(enc), NULL)
+        || strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0
+        || !EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME,
+                                           group, sizeof(group), NULL))
         return NID_undef;
     return curve_nid(group);
 }

@@ -277,14 +277,18 @@ int enr_names_from(struct enr *e, X509 *x)
 /* --type, else the profile's first key type. */
 int enr_key_type(struct enr *e)
 {
+    p11_key_spec spec;
     int rc = P11CA_OK;
 
     if (e->a.type && p11_key_spec_parse(e->a.type, &e->spec) != CKR_OK)
         return cli_fail(p11_error_rv(), "enroll: --type");
+    /* Into a local, and e->spec only when it worked. */
     if (!e->a.type && e->profile)
-        rc = enroll_default_key(e->is, e->profile, &e->spec);
+        rc = enroll_default_key(e->is, e->profile, &spec);
     if (rc != P11CA_OK)
         return cli_error(rc, "enroll: %s", p11ca_err_message());
+    if (!e->a.type && e->profile)
+        e->spec = spec;
     return P11CA_OK;
 }
 

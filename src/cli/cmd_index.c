@@ -157,13 +157,16 @@ static int import_line(struct import_state *st, struct index_line *il,
     if (st->n == st->cap) {
         size_t cap = st->cap ? st->cap * 2 : 64;
         reg_cert *g = realloc(st->certs, cap * sizeof(*g));
-        char **cl = realloc(st->clients, cap * sizeof(*cl));
-        if (!g || !cl) {
-            free(g == st->certs ? NULL : g);
+        char **cl;
+
+        /* Each array is st's as soon as it moved: the caller frees it. */
+        if (g)
+            st->certs = g;
+        cl = g ? realloc(st->clients, cap * sizeof(*cl)) : NULL;
+        if (cl)
+            st->clients = cl;
+        if (!g || !cl)
             return cli_error(P11CA_E_NOMEM, "out of memory");
-        }
-        st->certs = g;
-        st->clients = cl;
         st->cap = cap;
     }
     snprintf(path, sizeof(path), "%s/%s.pem", st->certs_dir, il->f[3]);

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -197,6 +198,7 @@ static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
     ca_req *r = NULL;
     int rc;
 
+    assert(a->csr != NULL); /* issue_args_check refused no CSR */
     rc = ca_file_read(a->csr, CA_MAX_CSR, &buf, &len);
     if (rc == P11CA_OK)
         rc = ca_req_new(c, buf, len,

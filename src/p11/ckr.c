@@ -205,6 +205,8 @@ void p11_error_restore(CK_RV rv, const char *msg)
 static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void vappend(char *buf, size_t size, size_t *n, const char *fmt,
+                    va_list ap) __attribute__((format(printf, 4, 0)));
+static void vappend(char *buf, size_t size, size_t *n, const char *fmt,
                     va_list ap)
 {
     int r;
@@ -225,6 +227,8 @@ static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The function behind the macro of p11.h. */
+#undef p11_error_set
 CK_RV p11_error_set(CK_RV rv, const char *call, const p11_token *tok,
                     const char *what, const char *fmt, ...)
 {

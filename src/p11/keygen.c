@@ -68,7 +68,7 @@ CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec)
         return CKR_OK;
     }
     if (strncasecmp(str, "ec:", 3) == 0 || strncasecmp(str, "P-", 2) == 0) {
-        const char *name = strncasecmp(str, "ec:", 3) == 0 ? arg : str;
+        const char *name = strncasecmp(str, "ec:", 3) == 0 ? str + 3 : str;
         for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
             for (size_t j = 0; curves[i].names[j]; j++) {
                 if (strcasecmp(name, curves[i].names[j]) == 0) {

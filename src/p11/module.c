@@ -11,30 +11,53 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Why p11-kit could not load a module: it may say nothing (without
+ * memory, for one), and NULL is no argument for "%s". */
+static const char *kit_message(void)
+{
+    const char *m = p11_kit_message();
+
+    return m && *m ? m : "p11-kit gave no reason";
+}
+
+/* A copy of the setting @s (none when NULL or empty) into @out; false
+ * when the copy failed. */
+static bool copy_setting(const char *s, char **out)
+{
+    if (!s || !*s)
+        return true;
+    *out = strdup(s);
+    return *out != NULL;
+}
+
 p11_ctx *p11_ctx_new(const p11_config *cfg)
 {
     p11_ctx *ctx = calloc(1, sizeof(*ctx));
-    const char *env;
 
     if (!ctx)
         return NULL;
-    pthread_mutex_init(&ctx->lock, NULL);
     ctx->max_sessions = 8;
     if (cfg) {
         ctx->single_session = cfg->single_session;
         ctx->no_finalize = cfg->no_finalize;
         if (cfg->max_sessions)
             ctx->max_sessions = cfg->max_sessions;
-        if (cfg->module_path && *cfg->module_path)
-            ctx->module_path = strdup(cfg->module_path);
-        if (cfg->pin_source && *cfg->pin_source)
-            ctx->pin_source = strdup(cfg->pin_source);
     }
+    /*
+     * Precedence: configuration, then the environment, then p11-kit.  A
+     * copy that fails fails the context: going on would quietly change
+     * the configuration (every p11-kit module instead of the one named).
+     */
+    if (!copy_setting(cfg ? cfg->module_path : NULL, &ctx->module_path)
+        || (!ctx->module_path
+            && !copy_setting(getenv("P11CA_MODULE"), &ctx->module_path))
+        || !copy_setting(cfg ? cfg->pin_source : NULL, &ctx->pin_source)) {
+        free(ctx->module_path);
+        free(ctx);
+        return NULL;
+    }
+    pthread_mutex_init(&ctx->lock, NULL);
     ctx->token_wait_ms = p11_token_wait_resolve(cfg ? cfg->token_wait_ms : 0);
-    /* Precedence: configuration, then the environment, then p11-kit. */
-    env = getenv("P11CA_MODULE");
-    if (!ctx->module_path && env && *env)
-        ctx->module_path = strdup(env);
     ctx->pid = getpid();
     ctx->fork_gen = atomic_load(&p11_fork_gen);
     p11_fork_register(ctx);
@@ -112,8 +135,12 @@ static CK_RV add_module(p11_ctx *ctx, CK_FUNCTION_LIST *funcs, bool by_path,
     m->by_path = by_path;
     m->path = p11_kit_module_get_filename(funcs);
     m->name = p11_kit_module_get_name(funcs);
-    if (!m->name && m->path)
-        m->name = strdup(m->path);
+    if (!m->name && m->path && !(m->name = strdup(m->path))) {
+        /* Not counted in n_mods yet: nobody else frees it. */
+        free(m->path);
+        m->path = NULL;
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    }
     if (m->path)
         m->real = realpath(m->path, NULL);
     /* Read once: URIs with library-* attributes are matched against it. */
@@ -155,7 +182,7 @@ static CK_RV load_path_locked(p11_ctx *ctx, const char *path,
     funcs = p11_kit_module_load(path, 0);
     if (!funcs)
         return p11_error_set(P11_RV_NO_MODULE, "loading module", NULL, NULL,
-                             "%s: %s", path, p11_kit_message());
+                             "%s: %s", path, kit_message());
     /* p11-kit initialises the module with CKF_OS_LOCKING_OK. */
     rv = p11_kit_module_initialize(funcs);
     if (rv != CKR_OK) {
@@ -181,7 +208,7 @@ static CK_RV load_locked(p11_ctx *ctx)
     kit = p11_kit_modules_load_and_initialize(0);
     if (!kit)
         return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules", NULL,
-                             NULL, "%s", p11_kit_message());
+                             NULL, "%s", kit_message());
     for (size_t i = 0; kit[i]; i++) {
         rv = add_module(ctx, kit[i], false, NULL);
         if (rv != CKR_OK) {

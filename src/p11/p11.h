@@ -72,6 +72,14 @@ void p11_error_clear(void);
 CK_RV p11_error_set(CK_RV rv, const char *call, const p11_token *tok,
                     const char *what, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* A macro evaluating to @rv where the caller sees it, for clang's static
+ * analyzer, as p11ca_err_set in common/rc.h.  @rv is evaluated once. */
+#define p11_error_set(rv, ...)                                                 \
+    __extension__({                                                            \
+        CK_RV p11_error_rv_ = (rv);                                            \
+        (void)(p11_error_set)(p11_error_rv_, __VA_ARGS__);                     \
+        p11_error_rv_;                                                         \
+    })
 
 /* ------------------------------------------------------------------ */
 /* Context and modules (module.c)                                      */

@@ -60,6 +60,11 @@ CK_RV p11_uri_parse(const char *str, p11_uri **out)
         goto out;
     }
     r = p11_kit_uri_parse(str, P11_KIT_URI_FOR_ANY, uri->kit);
+    if (r == P11_KIT_URI_NO_MEMORY) {
+        /* Not the URI's fault: not an input error (exit 2) either. */
+        rv = p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+        goto out;
+    }
     if (r != P11_KIT_URI_OK) {
         p11_error_set(rv, NULL, NULL, NULL, "%s", kit_reason(r));
         goto out;

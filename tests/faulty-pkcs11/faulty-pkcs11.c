@@ -1308,7 +1308,7 @@ static CK_RV slot_list_present(CK_SLOT_ID_PTR list, CK_ULONG_PTR n)
             all[kept++] = all[i];
     if (rv == CKR_OK && list != NULL && *n < kept)
         rv = CKR_BUFFER_TOO_SMALL;
-    else if (rv == CKR_OK && list != NULL)
+    else if (rv == CKR_OK && list != NULL && kept > 0)
         memcpy(list, all, kept * sizeof(*all));
     if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL)
         *n = kept;
