@@ -12,6 +12,12 @@
 
 #include "common/log.h"
 
+/*
+ * A loaded module.  Its address and @funcs never change while the context
+ * lives (p11_ctx_refresh and a fork initialise the same function list
+ * again), so a token's @mod and @mod->funcs may be read without the
+ * context lock.
+ */
 struct p11_module {
     CK_FUNCTION_LIST *funcs;
     char *name;   /* p11-kit module name, or the path */
@@ -92,7 +98,11 @@ struct p11_ctx {
     _Atomic bool loaded;
     CK_RV load_rv;
     CK_FUNCTION_LIST **kit_modules; /* p11_kit_modules_load_and_initialize */
-    struct p11_module *mods;
+    /*
+     * One allocation per module, never moved or freed before the context:
+     * tokens keep pointers to them (see add_module in module.c).
+     */
+    struct p11_module **mods;
     size_t n_mods;
     p11_token **tokens;
     size_t n_tokens;

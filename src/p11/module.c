@@ -50,8 +50,10 @@ void p11_ctx_set_prompt(p11_ctx *ctx, p11_pin_prompt_fn fn, void *arg)
     pthread_mutex_unlock(&ctx->lock);
 }
 
-static void module_clear(struct p11_module *m, bool finalize)
+static void module_free(struct p11_module *m, bool finalize)
 {
+    if (!m)
+        return;
     if (m->by_path && m->funcs) {
         if (finalize)
             p11_kit_module_finalize(m->funcs);
@@ -60,6 +62,7 @@ static void module_clear(struct p11_module *m, bool finalize)
     free(m->name);
     free(m->path);
     free(m->real);
+    free(m);
 }
 
 void p11_ctx_free(p11_ctx *ctx)
@@ -82,7 +85,7 @@ void p11_ctx_free(p11_ctx *ctx)
         same_process = false;
     free(ctx->tokens);
     for (size_t i = 0; i < ctx->n_mods; i++)
-        module_clear(&ctx->mods[i], same_process);
+        module_free(ctx->mods[i], same_process);
     free(ctx->mods);
     if (ctx->kit_modules) {
         if (same_process)
@@ -96,18 +99,26 @@ void p11_ctx_free(p11_ctx *ctx)
     free(ctx);
 }
 
+/*
+ * Add @funcs to the context's modules; caller holds ctx->lock.  Each module
+ * is an allocation of its own that stays where it is until p11_ctx_free:
+ * tokens point to theirs, and threads call tok->mod->funcs without the
+ * context lock (the array of pointers may grow, the modules never move).
+ * On failure nothing is kept and @funcs stays the caller's.
+ */
 static CK_RV add_module(p11_ctx *ctx, CK_FUNCTION_LIST *funcs, bool by_path,
                         struct p11_module **out)
 {
-    struct p11_module *mods;
+    struct p11_module **mods;
     struct p11_module *m;
 
     mods = realloc(ctx->mods, (ctx->n_mods + 1) * sizeof(*mods));
     if (!mods)
         return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
     ctx->mods = mods;
-    m = &mods[ctx->n_mods];
-    memset(m, 0, sizeof(*m));
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
     m->funcs = funcs;
     m->by_path = by_path;
     m->path = p11_kit_module_get_filename(funcs);
@@ -118,7 +129,7 @@ static CK_RV add_module(p11_ctx *ctx, CK_FUNCTION_LIST *funcs, bool by_path,
         m->real = realpath(m->path, NULL);
     /* Read once: URIs with library-* attributes are matched against it. */
     m->has_info = P11_C(funcs, C_GetInfo, &m->info) == CKR_OK;
-    ctx->n_mods++;
+    mods[ctx->n_mods++] = m;
     if (out)
         *out = m;
     return CKR_OK;
@@ -146,9 +157,9 @@ static CK_RV load_path_locked(p11_ctx *ctx, const char *path,
     CK_RV rv;
 
     for (size_t i = 0; i < ctx->n_mods; i++) {
-        if (same_file(&ctx->mods[i], path)) {
+        if (same_file(ctx->mods[i], path)) {
             if (out)
-                *out = &ctx->mods[i];
+                *out = ctx->mods[i];
             return CKR_OK;
         }
     }
@@ -173,7 +184,8 @@ static CK_RV load_path_locked(p11_ctx *ctx, const char *path,
 static CK_RV load_locked(p11_ctx *ctx)
 {
     CK_FUNCTION_LIST **kit;
-    CK_RV rv;
+    size_t first = ctx->n_mods;
+    CK_RV rv = CKR_OK;
 
     if (ctx->module_path)
         return load_path_locked(ctx, ctx->module_path, NULL);
@@ -182,19 +194,20 @@ static CK_RV load_locked(p11_ctx *ctx)
     if (!kit)
         return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules", NULL,
                              NULL, "%s", p11_kit_message());
-    for (size_t i = 0; kit[i]; i++) {
+    for (size_t i = 0; kit[i] && rv == CKR_OK; i++)
         rv = add_module(ctx, kit[i], false, NULL);
-        if (rv != CKR_OK) {
-            p11_kit_modules_finalize_and_release(kit);
-            return rv;
-        }
+    if (rv == CKR_OK && ctx->n_mods == first)
+        rv = p11_error_set(
+            P11_RV_NO_MODULE, "loading p11-kit modules", NULL, NULL,
+            "no module is registered with p11-kit; name one with --module or P11CA_MODULE");
+    if (rv != CKR_OK) {
+        /* Nothing of this attempt stays: no token was made from them. */
+        while (ctx->n_mods > first)
+            module_free(ctx->mods[--ctx->n_mods], false);
+        p11_kit_modules_finalize_and_release(kit);
+        return rv;
     }
     ctx->kit_modules = kit;
-    if (ctx->n_mods == 0)
-        return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules", NULL,
-                             NULL,
-                             "no module is registered with p11-kit; name one "
-                             "with --module or P11CA_MODULE");
     return CKR_OK;
 }
 
@@ -211,10 +224,10 @@ static CK_RV reinit_after_fork_locked(p11_ctx *ctx)
     for (size_t i = 0; i < ctx->n_tokens; i++)
         p11_token_reset(ctx->tokens[i]);
     for (size_t i = 0; i < ctx->n_mods; i++) {
-        rv = p11_kit_module_initialize(ctx->mods[i].funcs);
+        rv = p11_kit_module_initialize(ctx->mods[i]->funcs);
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-            LOG_DBG(P11, "C_Initialize of %s after fork: %s", ctx->mods[i].name,
-                    p11_rv_name(rv));
+            LOG_DBG(P11, "C_Initialize of %s after fork: %s",
+                    ctx->mods[i]->name, p11_rv_name(rv));
     }
     ctx->pid = getpid();
     ctx->fork_gen = atomic_load(&p11_fork_gen);
@@ -414,9 +427,9 @@ static CK_RV scan_locked(p11_ctx *ctx, const struct p11_module *only)
 
     ctx->scan_lost = 0;
     for (size_t i = 0; i < ctx->n_mods; i++) {
-        if (only && &ctx->mods[i] != only)
+        if (only && ctx->mods[i] != only)
             continue;
-        rv = scan_module_locked(ctx, &ctx->mods[i]);
+        rv = scan_module_locked(ctx, ctx->mods[i]);
         if (rv == CKR_OK)
             ok++;
         else if (first == CKR_OK)
@@ -759,7 +772,7 @@ size_t p11_ctx_refresh(p11_ctx *ctx, const struct p11_module *only)
 
     pthread_mutex_lock(&ctx->lock);
     for (size_t i = 0; i < ctx->n_mods; i++) {
-        struct p11_module *m = &ctx->mods[i];
+        struct p11_module *m = ctx->mods[i];
 
         /*
          * An unmanaged module (p11-kit's "managed: no") is the same

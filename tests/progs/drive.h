@@ -53,6 +53,10 @@ p11_ctx *drive_ctx_new(const struct drive_opts *o);
  */
 char *drive_key_uri(const struct drive_opts *o, const char *label);
 
+/* drive_key_uri_module - drive_key_uri with "&module-path=@module_path". */
+char *drive_key_uri_module(const struct drive_opts *o, const char *label,
+                           const char *module_path);
+
 /*
  * drive_key_open - find the private key @label (logging in with the -p
  * file) and its public key.  @k is filled; close it with drive_key_close.

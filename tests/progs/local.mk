@@ -14,6 +14,7 @@ tests_progs_p11_faults_SOURCES = tests/progs/p11-faults.c $(PROGS_COMMON)
 tests_progs_p11_faults_LDADD = $(PROGS_LDADD)
 
 TESTS += tests/integration/p11-threads.sh tests/integration/p11-fork.sh \
-	tests/integration/p11-faults.sh
+	tests/integration/p11-faults.sh tests/integration/p11-two-modules.sh
 EXTRA_DIST += tests/integration/p11-threads.sh tests/integration/p11-fork.sh \
-	tests/integration/p11-faults.sh tests/progs/drive.sh
+	tests/integration/p11-faults.sh tests/integration/p11-two-modules.sh \
+	tests/progs/drive.sh

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ static EVP_PKEY *verify_key; /* software copy of the public key */
 static _Atomic int failures;
 static int iterations = 100;
 static const char *key_uri;
+static const char *other_uri; /* "modules": the key through another module */
 
 static void tap(int ok, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -163,6 +165,52 @@ static void run_threads(EVP_PKEY *pk, int nthreads)
         atomic_load(&failures));
 }
 
+/*
+ * Load the key through @key_uri and @other_uri in turn (the same token key
+ * through two PKCS#11 modules) and sign with what was loaded: every load
+ * matches the URI against the tokens of both modules.
+ */
+static void *module_loader(void *arg)
+{
+    int first = (int)(intptr_t)arg;
+
+    for (int i = 0; i < iterations; i++) {
+        EVP_PKEY *pk = load_key((first + i) % 2 ? other_uri : key_uri);
+        if (!pk || !sign_once(pk)) {
+            print_errors();
+            atomic_fetch_add(&failures, 1);
+        }
+        EVP_PKEY_free(pk);
+    }
+    return NULL;
+}
+
+/*
+ * modules: the first load through @other_uri loads a second module while
+ * the tokens of the first one are known; then @n threads load through both
+ * URIs at once.
+ */
+static void run_modules(EVP_PKEY *pk, int n)
+{
+    pthread_t t[32];
+    EVP_PKEY *other = load_key(other_uri);
+
+    tap(other && sign_once(other) && sign_once(pk),
+        "the key through a second module, then through the first again");
+    if (!other)
+        print_errors();
+    EVP_PKEY_free(other);
+    n = n < 1 ? 1 : n > 32 ? 32 : n;
+    atomic_store(&failures, 0);
+    for (int i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, module_loader, (void *)(intptr_t)i);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    tap(atomic_load(&failures) == 0,
+        "%d threads x %d loads through the two modules in turn, signed and verified (%d failed)",
+        n, iterations, atomic_load(&failures));
+}
+
 static void run_fork(EVP_PKEY *pk, int children)
 {
     int good = 0;
@@ -258,8 +306,8 @@ int main(int argc, char **argv)
     int n;
 
     if (argc < 4) {
-        fprintf(stderr,
-                "usage: prov-evp threads|fork|sign|info URI N [ITER]\n");
+        fprintf(stderr, "usage: prov-evp threads|fork|sign|info URI N [ITER]\n"
+                        "       prov-evp modules URI N ITER URI2\n");
         return 2;
     }
     mode = argv[1];
@@ -267,6 +315,11 @@ int main(int argc, char **argv)
     n = atoi(argv[3]);
     if (argc > 4)
         iterations = atoi(argv[4]);
+    if (strcmp(mode, "modules") == 0 && argc < 6) {
+        fprintf(stderr, "usage: prov-evp modules URI N ITER URI2\n");
+        return 2;
+    }
+    other_uri = argc > 5 ? argv[5] : NULL;
     /* PROV_EVP_DEFAULT_CTX: the providers in OpenSSL's default context
      * (as openssl.cnf or `openssl -provider` load them), else in one of
      * the program's own. */
@@ -297,6 +350,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "threads") == 0) {
         run_threads(pk, n);
+    } else if (strcmp(mode, "modules") == 0) {
+        run_modules(pk, n);
     } else if (strcmp(mode, "sign") == 0) {
         int good = 0;
         for (int i = 0; i < n; i++)
