@@ -50,7 +50,6 @@ typedef struct prov_ctx {
     OSSL_FUNC_core_set_error_debug_fn *up_set_error_debug;
     OSSL_FUNC_core_vset_error_fn *up_vset_error;
     OSSL_FUNC_core_set_error_mark_fn *up_set_error_mark;
-    OSSL_FUNC_core_clear_last_error_mark_fn *up_clear_last_error_mark;
     OSSL_FUNC_core_pop_error_to_mark_fn *up_pop_error_to_mark;
     OSSL_FUNC_core_get_libctx_fn *up_get_libctx;
     /* Configuration (openssl.cnf section, environment fallbacks). */
@@ -130,7 +129,6 @@ int prov_raise_p11_at(prov_ctx *ctx, CK_RV rv, const char *what,
 /* Error marks around calls that may fail harmlessly. */
 void prov_set_mark(prov_ctx *ctx);
 void prov_pop_to_mark(prov_ctx *ctx);
-void prov_clear_mark(prov_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* Keys (key.c)                                                        */

@@ -131,7 +131,8 @@ static const OSSL_ITEM prov_reasons[] = {
     {PROV_R_BAD_INPUT, (void *)"invalid input"},
     {PROV_R_INTERNAL, (void *)"internal error"},
     {PROV_R_NO_PUBLIC_KEY, (void *)"public key of a token key not found"},
-    {PROV_R_AMBIGUOUS, (void *)"several keys match the URI, one is wanted"},
+    {PROV_R_AMBIGUOUS,
+     (void *)"several tokens or keys match the URI where one is wanted"},
     {0, NULL},
 };
 
@@ -379,10 +380,6 @@ static void get_upcalls(prov_ctx *ctx, const OSSL_DISPATCH *in,
             break;
         case OSSL_FUNC_CORE_SET_ERROR_MARK:
             ctx->up_set_error_mark = OSSL_FUNC_core_set_error_mark(in);
-            break;
-        case OSSL_FUNC_CORE_CLEAR_LAST_ERROR_MARK:
-            ctx->up_clear_last_error_mark =
-                OSSL_FUNC_core_clear_last_error_mark(in);
             break;
         case OSSL_FUNC_CORE_POP_ERROR_TO_MARK:
             ctx->up_pop_error_to_mark = OSSL_FUNC_core_pop_error_to_mark(in);

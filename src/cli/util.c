@@ -125,27 +125,16 @@ p11_ctx *cli_p11(struct cli *cli)
 
 int cli_rc_from_rv(CK_RV rv)
 {
-    switch (rv) {
-    case CKR_OK:
+    switch (p11_rv_class(rv)) {
+    case P11_CLASS_OK:
         return P11CA_OK;
-    case P11_RV_URI_INVALID:
-    case P11_RV_BAD_INPUT:
-    case P11_RV_AMBIGUOUS:
-    case P11_RV_EXISTS:
-    case P11_RV_NO_KEY_MATCH:
+    case P11_CLASS_INPUT:
         return P11CA_E_INPUT;
-    case P11_RV_PIN_SOURCE:
-    case P11_RV_PIN_REFUSED:
-    case P11_RV_NO_PIN:
-    case CKR_PIN_INCORRECT:
-    case CKR_PIN_INVALID:
-    case CKR_PIN_LEN_RANGE:
-    case CKR_PIN_EXPIRED:
-    case CKR_PIN_LOCKED:
+    case P11_CLASS_PIN:
         return P11CA_E_PIN;
-    case CKR_HOST_MEMORY:
+    case P11_CLASS_NO_MEMORY:
         return P11CA_E_NOMEM;
-    default:
+    default: /* not found, unsupported, token: exit 3 */
         return P11CA_E_TOKEN;
     }
 }

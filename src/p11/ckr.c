@@ -154,6 +154,39 @@ static const struct rv_desc *rv_lookup(CK_RV rv)
     return NULL;
 }
 
+enum p11_class p11_rv_class(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_OK:
+        return P11_CLASS_OK;
+    case P11_RV_URI_INVALID:
+    case P11_RV_BAD_INPUT:
+    case P11_RV_AMBIGUOUS:
+    case P11_RV_EXISTS:
+    case P11_RV_NO_KEY_MATCH:
+        return P11_CLASS_INPUT;
+    case P11_RV_NO_TOKEN:
+    case P11_RV_NO_OBJECT:
+        return P11_CLASS_NOT_FOUND;
+    case P11_RV_PIN_SOURCE:
+    case P11_RV_PIN_REFUSED:
+    case P11_RV_NO_PIN:
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_INVALID:
+    case CKR_PIN_LEN_RANGE:
+    case CKR_PIN_EXPIRED:
+    case CKR_PIN_LOCKED:
+        return P11_CLASS_PIN;
+    case CKR_MECHANISM_INVALID:
+    case CKR_MECHANISM_PARAM_INVALID:
+        return P11_CLASS_UNSUPPORTED;
+    case CKR_HOST_MEMORY:
+        return P11_CLASS_NO_MEMORY;
+    default:
+        return P11_CLASS_TOKEN;
+    }
+}
+
 const char *p11_rv_name(CK_RV rv)
 {
     static _Thread_local char buf[32];

@@ -890,16 +890,6 @@ CK_SLOT_ID p11_token_slot(const p11_token *tok)
     return tok->slot;
 }
 
-CK_FUNCTION_LIST *p11_token_module(const p11_token *tok)
-{
-    return tok->mod->funcs;
-}
-
-p11_ctx *p11_token_ctx(const p11_token *tok)
-{
-    return tok->ctx;
-}
-
 const char *p11_token_describe(const p11_token *tok)
 {
     static _Thread_local char buf[96];

@@ -426,19 +426,7 @@ static CK_RV pass_logins(p11_ctx *ctx, const p11_uri *uri, p11_find *f,
 /* A failed login, as opposed to a token that failed. */
 static bool rv_login_failed(CK_RV rv)
 {
-    switch (rv) {
-    case P11_RV_NO_PIN:
-    case P11_RV_PIN_REFUSED:
-    case P11_RV_PIN_SOURCE:
-    case CKR_PIN_INCORRECT:
-    case CKR_PIN_INVALID:
-    case CKR_PIN_LEN_RANGE:
-    case CKR_PIN_EXPIRED:
-    case CKR_PIN_LOCKED:
-        return true;
-    default:
-        return false;
-    }
+    return p11_rv_class(rv) == P11_CLASS_PIN;
 }
 
 /*

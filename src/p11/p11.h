@@ -52,6 +52,26 @@ const char *p11_rv_name(CK_RV rv);
 /* p11_rv_text - a human sentence for @rv ("the PIN is incorrect"). */
 const char *p11_rv_text(CK_RV rv);
 
+/* What a status code means to the caller: one table for every user. */
+enum p11_class {
+    P11_CLASS_OK = 0,
+    /* The request is wrong: a bad URI or argument, several matches where
+     * one is wanted, an object that exists, a module a URI may not load. */
+    P11_CLASS_INPUT,
+    P11_CLASS_NOT_FOUND, /* no token or object matches */
+    P11_CLASS_PIN,       /* PIN missing, unusable, refused, withheld, locked */
+    P11_CLASS_UNSUPPORTED, /* a mechanism or parameter the token lacks */
+    P11_CLASS_NO_MEMORY,   /* CKR_HOST_MEMORY */
+    P11_CLASS_TOKEN,       /* anything else the module or token said */
+};
+
+/*
+ * p11_rv_class - the class of @rv.  The CLI's exit codes and the
+ * provider's error reasons are both made from it, so a code means the same
+ * thing to both.
+ */
+enum p11_class p11_rv_class(CK_RV rv);
+
 /*
  * The last error of the calling thread.  Every failing function of this
  * layer sets it before returning: the call, the token, the object and the
@@ -263,8 +283,6 @@ const char *p11_token_model(const p11_token *tok);
 const char *p11_token_manufacturer(const p11_token *tok);
 const char *p11_token_module_name(const p11_token *tok);
 CK_SLOT_ID p11_token_slot(const p11_token *tok);
-CK_FUNCTION_LIST *p11_token_module(const p11_token *tok);
-p11_ctx *p11_token_ctx(const p11_token *tok);
 
 /*
  * p11_token_has_mechanism - whether the token supports @mech (for @flags,
@@ -356,8 +374,6 @@ void p11_session_release(p11_session *s, CK_RV rv);
 
 /* p11_session_handle - the raw handle (valid until release). */
 CK_SESSION_HANDLE p11_session_handle(const p11_session *s);
-CK_FUNCTION_LIST *p11_session_module(const p11_session *s);
-p11_token *p11_session_token(const p11_session *s);
 
 /* p11_session_count - (idle, open) sessions of @tok, for tests. */
 void p11_session_count(p11_token *tok, unsigned *idle, unsigned *open);

@@ -372,6 +372,45 @@ static void test_ckr_error_is_per_thread(void **state)
     assert_int_equal(p11_error_rv(), CKR_PIN_INCORRECT);
 }
 
+/* ---- p11_rv_class: one table for the CLI and the provider ---- */
+
+static void test_ckr_class_of_request_errors_is_input(void **state)
+{
+    static const CK_RV rvs[] = {P11_RV_URI_INVALID, P11_RV_BAD_INPUT,
+                                P11_RV_AMBIGUOUS, P11_RV_EXISTS,
+                                P11_RV_NO_KEY_MATCH};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rvs) / sizeof(rvs[0]); i++)
+        assert_int_equal(p11_rv_class(rvs[i]), P11_CLASS_INPUT);
+}
+
+static void test_ckr_class_of_pin_errors_is_pin(void **state)
+{
+    static const CK_RV rvs[] = {
+        CKR_PIN_INCORRECT,  CKR_PIN_INVALID, CKR_PIN_LEN_RANGE,
+        CKR_PIN_EXPIRED,    CKR_PIN_LOCKED,  P11_RV_PIN_SOURCE,
+        P11_RV_PIN_REFUSED, P11_RV_NO_PIN,
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rvs) / sizeof(rvs[0]); i++)
+        assert_int_equal(p11_rv_class(rvs[i]), P11_CLASS_PIN);
+}
+
+static void test_ckr_class_of_other_codes(void **state)
+{
+    (void)state;
+    assert_int_equal(p11_rv_class(CKR_OK), P11_CLASS_OK);
+    assert_int_equal(p11_rv_class(P11_RV_NO_TOKEN), P11_CLASS_NOT_FOUND);
+    assert_int_equal(p11_rv_class(P11_RV_NO_OBJECT), P11_CLASS_NOT_FOUND);
+    assert_int_equal(p11_rv_class(CKR_MECHANISM_INVALID),
+                     P11_CLASS_UNSUPPORTED);
+    assert_int_equal(p11_rv_class(CKR_HOST_MEMORY), P11_CLASS_NO_MEMORY);
+    assert_int_equal(p11_rv_class(CKR_DEVICE_ERROR), P11_CLASS_TOKEN);
+    assert_int_equal(p11_rv_class(P11_RV_NO_MODULE), P11_CLASS_TOKEN);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup(name, clear_error)
@@ -396,6 +435,9 @@ int main(void)
         T(test_ckr_error_truncates_overlong_detail),
         T(test_ckr_error_truncates_overlong_call_name),
         T(test_ckr_error_is_per_thread),
+        T(test_ckr_class_of_request_errors_is_input),
+        T(test_ckr_class_of_pin_errors_is_pin),
+        T(test_ckr_class_of_other_codes),
     };
 #undef T
 
