@@ -344,8 +344,9 @@ static void raise_decrypt(rsa_enc_ctx *c, CK_RV rv)
 {
     /*
      * Tokens refuse OAEP parameters they do not implement with
-     * CKR_MECHANISM_PARAM_INVALID, or CKR_ARGUMENTS_BAD (SoftHSM2: SHA-1
-     * and no label only).  Say which parameters, not just the code.
+     * CKR_MECHANISM_PARAM_INVALID or CKR_ARGUMENTS_BAD (SoftHSM2 2.6:
+     * anything but SHA-1 for the hash and MGF1).  Say which parameters,
+     * not just the code.
      */
     if (c->pad == RSA_PKCS1_OAEP_PADDING && !oaep_is_default(c)
         && (rv == CKR_MECHANISM_PARAM_INVALID || rv == CKR_ARGUMENTS_BAD)) {
@@ -358,7 +359,11 @@ static void raise_decrypt(rsa_enc_ctx *c, CK_RV rv)
         return;
     }
     if (c->pad == RSA_PKCS1_OAEP_PADDING && c->label) {
-        /* SoftHSM2 2.6 accepts a label and ignores it: decryption fails. */
+        /*
+         * SoftHSM2 2.6 takes a label at C_DecryptInit and ignores it: a
+         * ciphertext made with the label fails (CKR_GENERAL_ERROR), one
+         * made without it decrypts although the label was given.
+         */
         prov_raise_p11(
             c->ctx, rv,
             "RSA-OAEP decryption with a label (a wrong key or ciphertext, or a token that ignores OAEP labels)");

@@ -78,7 +78,8 @@ for bits in 2048 3072; do
         diag "the token does not do OAEP with SHA-256"
     fi
 
-    # OAEP with a label: SoftHSM2 2.6 accepts a label and ignores it.
+    # OAEP with a label: SoftHSM2 2.6 takes a label and ignores it (a
+    # labelled ciphertext fails, an unlabelled one decrypts with a label).
     swenc "$l" "$D/msg" "$D/$l.label" $OAEP -pkeyopt rsa_oaep_label:0a0b0c0d
     if decrypt "$l" "$D/$l.label" "$D/$l.label.out" $OAEP \
         -pkeyopt rsa_oaep_label:0a0b0c0d 2>"$D/err"; then
