@@ -54,14 +54,17 @@ void prov_raise_reason(prov_ctx *ctx, int reason)
     set_reason_only(ctx, reason);
 }
 
-/* The reason for @rv: its class (p11_rv_class), refined for a bad URI and
- * for several matches, which have reasons of their own. */
+/* The reason for @rv: its class (p11_rv_class), refined for the input
+ * errors that have reasons of their own (a bad URI, several matches, a
+ * module a URI may not load). */
 static int reason_for(CK_RV rv)
 {
     if (rv == P11_RV_URI_INVALID)
         return PROV_R_BAD_URI;
     if (rv == P11_RV_AMBIGUOUS)
         return PROV_R_AMBIGUOUS;
+    if (rv == P11_RV_URI_MODULE)
+        return PROV_R_URI_MODULE;
     switch (p11_rv_class(rv)) {
     case P11_CLASS_INPUT:
         return PROV_R_BAD_INPUT;

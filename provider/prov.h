@@ -30,6 +30,7 @@ enum prov_reason {
     PROV_R_INTERNAL,       /* unexpected library failure */
     PROV_R_NO_PUBLIC_KEY,  /* the public half of a token key is unknown */
     PROV_R_AMBIGUOUS,      /* several keys match where one is wanted */
+    PROV_R_URI_MODULE,     /* a URI's module-path= would load a module */
 };
 
 typedef struct prov_ctx {

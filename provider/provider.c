@@ -133,6 +133,7 @@ static const OSSL_ITEM prov_reasons[] = {
     {PROV_R_NO_PUBLIC_KEY, (void *)"public key of a token key not found"},
     {PROV_R_AMBIGUOUS,
      (void *)"several tokens or keys match the URI where one is wanted"},
+    {PROV_R_URI_MODULE, (void *)"a pkcs11: URI may not load a PKCS#11 module"},
     {0, NULL},
 };
 
@@ -233,6 +234,7 @@ struct prov_config {
     const char *login_behavior;
     const char *cache_keys;
     const char *token_wait;
+    const char *allow_uri_module_path;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -256,6 +258,8 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
                             0),
         OSSL_PARAM_utf8_ptr("p11ca-cache-keys", (char **)&c->cache_keys, 0),
         OSSL_PARAM_utf8_ptr("p11ca-token-wait", (char **)&c->token_wait, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-allow-uri-module-path",
+                            (char **)&c->allow_uri_module_path, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
@@ -293,6 +297,28 @@ static char *dup_or_null(const char *s)
 static int apply_login(prov_ctx *ctx, const char *v);
 static int apply_cache(prov_ctx *ctx, const char *v);
 
+static bool is_no(const char *v)
+{
+    return v
+           && (strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0
+               || strcmp(v, "0") == 0 || strcasecmp(v, "off") == 0);
+}
+
+/* A yes/no key into @out (P11_URI_MODULE_* style: 0 unset, then @no, @yes). */
+static int apply_bool(prov_ctx *ctx, const char *key, const char *v, int no,
+                      int yes, int *out)
+{
+    *out = 0;
+    if (!v)
+        return 1;
+    if (is_yes(v) || is_no(v)) {
+        *out = is_yes(v) ? yes : no;
+        return 1;
+    }
+    prov_raise(ctx, PROV_R_BAD_INPUT, "%s = %s: use yes or no", key, v);
+    return 0;
+}
+
 /* p11ca-token-wait (or P11CA_TOKEN_WAIT): seconds, into @ms. */
 static int apply_token_wait(prov_ctx *ctx, const char *v, long *ms)
 {
@@ -320,6 +346,11 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     pc.no_finalize = !is_yes(c->finalize);
     if (!apply_token_wait(ctx, env_or(c->token_wait, "P11CA_TOKEN_WAIT"),
                           &pc.token_wait_ms))
+        return 0;
+    /* Unset: the p11 layer reads P11CA_ALLOW_URI_MODULE_PATH. */
+    if (!apply_bool(ctx, "p11ca-allow-uri-module-path",
+                    c->allow_uri_module_path, P11_URI_MODULE_REFUSE,
+                    P11_URI_MODULE_ALLOW, &pc.allow_uri_module_path))
         return 0;
     ctx->p11 = p11_ctx_new(&pc);
     ctx->pin_source = dup_or_null(env_or(c->pin_source, "P11CA_PIN_SOURCE"));
@@ -352,9 +383,7 @@ static int apply_login(prov_ctx *ctx, const char *v)
 static int apply_cache(prov_ctx *ctx, const char *v)
 {
     ctx->cache_keys = !v || is_yes(v);
-    if (!v || is_yes(v) || strcasecmp(v, "no") == 0
-        || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0
-        || strcasecmp(v, "off") == 0)
+    if (!v || is_yes(v) || is_no(v))
         return 1;
     prov_raise(ctx, PROV_R_BAD_INPUT, "p11ca-cache-keys = %s: use yes or no",
                v);

@@ -218,15 +218,13 @@ static void print_man(void)
            "keys are generated on the token and never leave it.\n",
            PACKAGE_VERSION);
     printf(".SH COMMON OPTIONS\n");
-    man_options("--module PATH\tLoad this PKCS#11 module. Precedence: "
-                "module-path= in a URI, then --module, then the environment "
-                "variable P11CA_MODULE, then every module registered with "
-                "p11-kit.\n"
-                "--pin-source FILE\tRead the PIN from FILE, which must not be "
-                "readable by group or others.\n"
-                "--json\tPrint results as JSON.\n"
-                "--single-session\tUse one session per token, for tokens "
-                "that misbehave with several (PIV cards).\n");
+    man_options(
+        "--module PATH\tLoad this PKCS#11 module. Precedence: --module, then the environment variable P11CA_MODULE, then every module registered with p11-kit. module-name= and module-path= in a URI select one of the loaded modules; module-path= loads another file only with P11CA_ALLOW_URI_MODULE_PATH=yes (a URI does not load code), and is refused otherwise (exit 2).\n"
+        "--pin-source FILE\tRead the PIN from FILE, which must not be "
+        "readable by group or others.\n"
+        "--json\tPrint results as JSON.\n"
+        "--single-session\tUse one session per token, for tokens "
+        "that misbehave with several (PIV cards).\n");
     printf(".SH COMMANDS\n");
     for (size_t g = 0; g < N_GROUPS; g++) {
         for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
@@ -269,18 +267,20 @@ static void print_man(void)
            "names the token and how long it waited. PKCS#11 cannot tell a "
            "token away for a moment from one that never existed: a misspelt "
            "token= costs the wait (P11CA_TOKEN_WAIT=0 fails at once).\n");
-    printf(".SH ENVIRONMENT\n.TP\n.B P11CA_MODULE\nPKCS#11 module to load "
-           "instead of the p11-kit registered modules.\n.TP\n"
-           ".B P11CA_TOKEN_WAIT\nSeconds to wait for a token that is away "
-           "(0 to 600, up to three decimals; 0: do not wait; default 5). A "
-           "value that is not a number of seconds is refused (exit 1).\n"
-           ".TP\n.B P11CA_DEBUG\n"
-           "Comma-separated debug subsystems (p11, prov, ca, reg, srv, cli, "
-           "all), written to stderr or to P11CA_DEBUG_FILE.\n"
-           ".SH EXIT STATUS\n.TP\n0\nsuccess\n.TP\n1\nusage error\n.TP\n2\n"
-           "input rejected (bad URI, bad file, policy)\n.TP\n3\ntoken or PIN "
-           "problem (no token, no object, PIN refused or missing, module "
-           "error)\n.TP\n4\nregistry problem\n.TP\n5\ninternal error\n");
+    printf(
+        ".SH ENVIRONMENT\n.TP\n.B P11CA_MODULE\nPKCS#11 module to load "
+        "instead of the p11-kit registered modules.\n.TP\n"
+        ".B P11CA_ALLOW_URI_MODULE_PATH\nyes: module-path= in a URI may load a module that is not loaded (default: no, such a URI is refused with exit 2). Also read by the provider when openssl.cnf does not set p11ca-allow-uri-module-path.\n.TP\n"
+        ".B P11CA_TOKEN_WAIT\nSeconds to wait for a token that is away "
+        "(0 to 600, up to three decimals; 0: do not wait; default 5). A "
+        "value that is not a number of seconds is refused (exit 1).\n"
+        ".TP\n.B P11CA_DEBUG\n"
+        "Comma-separated debug subsystems (p11, prov, ca, reg, srv, cli, "
+        "all), written to stderr or to P11CA_DEBUG_FILE.\n"
+        ".SH EXIT STATUS\n.TP\n0\nsuccess\n.TP\n1\nusage error\n.TP\n2\n"
+        "input rejected (bad URI, bad file, policy)\n.TP\n3\ntoken or PIN "
+        "problem (no token, no object, PIN refused or missing, module "
+        "error)\n.TP\n4\nregistry problem\n.TP\n5\ninternal error\n");
 }
 
 static int run_group(struct cli *cli, size_t g, int argc, char **argv)

@@ -144,6 +144,8 @@ static const struct rv_desc rv_table[] = {
      "no key on the token matches the certificate"},
     {P11_RV_EXISTS, "P11CA_EXISTS",
      "an object with this id or label exists already"},
+    {P11_RV_URI_MODULE, "P11CA_URI_MODULE",
+     "a pkcs11: URI may not load a PKCS#11 module"},
 };
 
 static const struct rv_desc *rv_lookup(CK_RV rv)
@@ -164,6 +166,7 @@ enum p11_class p11_rv_class(CK_RV rv)
     case P11_RV_AMBIGUOUS:
     case P11_RV_EXISTS:
     case P11_RV_NO_KEY_MATCH:
+    case P11_RV_URI_MODULE:
         return P11_CLASS_INPUT;
     case P11_RV_NO_TOKEN:
     case P11_RV_NO_OBJECT:

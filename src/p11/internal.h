@@ -90,6 +90,7 @@ struct p11_ctx {
     char *pin_source;
     bool single_session;
     bool no_finalize;
+    bool allow_uri_module_path; /* module-path= in a URI may load a module */
     unsigned max_sessions;
     long token_wait_ms; /* resolved bound, 0: do not wait */
     p11_pin_prompt_fn prompt;

@@ -9,7 +9,20 @@
 #include <p11-kit/p11-kit.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+
+/* Whether a URI's module-path= may load a module, for a configured @v. */
+static bool uri_module_allowed(int v)
+{
+    const char *env = secure_getenv("P11CA_ALLOW_URI_MODULE_PATH");
+
+    if (v != P11_URI_MODULE_DEFAULT)
+        return v == P11_URI_MODULE_ALLOW;
+    return env
+           && (strcasecmp(env, "yes") == 0 || strcasecmp(env, "true") == 0
+               || strcmp(env, "1") == 0 || strcasecmp(env, "on") == 0);
+}
 
 p11_ctx *p11_ctx_new(const p11_config *cfg)
 {
@@ -31,6 +44,8 @@ p11_ctx *p11_ctx_new(const p11_config *cfg)
             ctx->pin_source = strdup(cfg->pin_source);
     }
     ctx->token_wait_ms = p11_token_wait_resolve(cfg ? cfg->token_wait_ms : 0);
+    ctx->allow_uri_module_path =
+        uri_module_allowed(cfg ? cfg->allow_uri_module_path : 0);
     /* Precedence: configuration, then the environment, then p11-kit. */
     env = getenv("P11CA_MODULE");
     if (!ctx->module_path && env && *env)
@@ -514,6 +529,19 @@ static CK_RV collect_locked(p11_ctx *ctx, const p11_uri *uri, unsigned flags,
     return CKR_OK;
 }
 
+/* The loaded module that @path names (symlinks resolved), or NULL. */
+static struct p11_module *loaded_module(p11_ctx *ctx, const char *path)
+{
+    struct p11_module *m = NULL;
+
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < ctx->n_mods && !m; i++)
+        if (same_file(ctx->mods[i], path))
+            m = ctx->mods[i];
+    pthread_mutex_unlock(&ctx->lock);
+    return m;
+}
+
 CK_RV p11_find_prepare(p11_ctx *ctx, const p11_uri *uri,
                        struct p11_module **only)
 {
@@ -522,12 +550,22 @@ CK_RV p11_find_prepare(p11_ctx *ctx, const p11_uri *uri,
 
     *only = NULL;
     rv = p11_ctx_ensure(ctx);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK || !mpath)
         return rv;
-    /* module-path= in a URI loads that module besides the configured ones. */
-    if (mpath)
-        rv = p11_ctx_load_module_path(ctx, mpath, only);
-    return rv;
+    /*
+     * module-path= selects one of the loaded modules.  Loading the file it
+     * names would run its code: whoever writes a URI (a less trusted input
+     * than the configuration) could make the application dlopen anything.
+     */
+    *only = loaded_module(ctx, mpath);
+    if (*only)
+        return CKR_OK;
+    if (!ctx->allow_uri_module_path)
+        return p11_error_set(
+            P11_RV_URI_MODULE, NULL, NULL, NULL,
+            "module-path=%s in the URI names a module that is not loaded, and a URI does not load code: configure the module (p11ca-module-path, --module, P11CA_MODULE) or register it with p11-kit and select it with module-name=; p11ca-allow-uri-module-path = yes in the provider's openssl.cnf section, or P11CA_ALLOW_URI_MODULE_PATH=yes, lets URIs load modules",
+            mpath);
+    return p11_ctx_load_module_path(ctx, mpath, only);
 }
 
 CK_RV p11_find_look(p11_ctx *ctx, const p11_uri *uri,

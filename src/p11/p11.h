@@ -31,6 +31,8 @@
 #define P11_RV_NO_KEY_MATCH                                                    \
     (P11_RV_BASE + 10)                   /* no key on the token for a cert */
 #define P11_RV_EXISTS (P11_RV_BASE + 11) /* object with that id/label exists */
+/* module-path= in a URI names a module that is not loaded: not loaded */
+#define P11_RV_URI_MODULE (P11_RV_BASE + 12)
 
 #define P11_MAX_PIN_LEN   256
 #define P11_MAX_ID_LEN    64
@@ -109,10 +111,19 @@ typedef int (*p11_pin_prompt_fn)(const char *what, bool context_specific,
 typedef struct p11_config {
     /*
      * Module to load.  NULL: every module registered with p11-kit, unless
-     * the environment variable P11CA_MODULE names one.  Precedence:
-     * module-path= in a URI > this field > P11CA_MODULE > p11-kit.
+     * the environment variable P11CA_MODULE names one.  module-path= in a
+     * URI selects one of the loaded modules (see allow_uri_module_path).
      */
     const char *module_path;
+    /*
+     * Whether module-path= in a URI may load a module that is not loaded
+     * (dlopen: code from a file a URI names).  P11_URI_MODULE_DEFAULT: as
+     * the environment variable P11CA_ALLOW_URI_MODULE_PATH says (yes/no),
+     * else refused; refused with P11_RV_URI_MODULE.  A module-path= that
+     * names a loaded module (the configured one, one registered with
+     * p11-kit) always selects it.
+     */
+    int allow_uri_module_path; /* P11_URI_MODULE_* */
     /* Default PIN source (file), used when a URI has no pin-value/source. */
     const char *pin_source;
     /* One session per token, serialised (PIV cards and similar). */
@@ -134,6 +145,12 @@ typedef struct p11_config {
      */
     long token_wait_ms;
 } p11_config;
+
+enum {
+    P11_URI_MODULE_DEFAULT = 0, /* P11CA_ALLOW_URI_MODULE_PATH, else refuse */
+    P11_URI_MODULE_REFUSE,
+    P11_URI_MODULE_ALLOW,
+};
 
 #define P11_TOKEN_WAIT_DEFAULT_MS 5000
 #define P11_TOKEN_WAIT_MAX_MS     600000

@@ -19,7 +19,10 @@ uri1="$TOKURI;object=tm;type=private;$PINQ?module-name=libsofthsm2"
 uri2="$TOKURI;object=tm;type=private;$PINQ?module-path=$FAULTY"
 FAULTY_PKCS11_MODULE=$SOFTHSM_MODULE
 FAULTY_PKCS11_LOG=$TT/calls.log
-export FAULTY_PKCS11_MODULE FAULTY_PKCS11_LOG
+# A URI loads a module only where the configuration allows it (the
+# provider and the p11 layer read this variable; p11-uri-module.sh).
+P11CA_ALLOW_URI_MODULE_PATH=yes
+export FAULTY_PKCS11_MODULE FAULTY_PKCS11_LOG P11CA_ALLOW_URI_MODULE_PATH
 
 # evp N ITER: prov-evp's modules mode (the provider needs the sanitizer
 # runtime preloaded in sanitizer builds); its TAP lines become ours, and a
