@@ -83,7 +83,7 @@ void prov_key_unref(prov_key *key)
     pthread_mutex_destroy(&key->pub_lock);
     free(key->uri);
     if (key->pin_value)
-        OPENSSL_secure_clear_free(key->pin_value, strlen(key->pin_value) + 1);
+        p11_secure_free(key->pin_value, strlen(key->pin_value) + 1);
     free(key->pin_source);
     free(key->allowed);
     free(key);
@@ -118,7 +118,8 @@ static int keep_auth(prov_key *key, const p11_uri *uri)
     p11_auth_from_uri(&a, uri);
     if (a.pin_value) {
         size_t n = strlen(a.pin_value);
-        key->pin_value = OPENSSL_secure_malloc(n + 1);
+        /* Locked pages (the application may have no secure heap). */
+        key->pin_value = p11_secure_zalloc(n + 1);
         if (!key->pin_value)
             return 0;
         memcpy(key->pin_value, a.pin_value, n + 1);

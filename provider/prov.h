@@ -171,7 +171,7 @@ typedef struct prov_key {
     size_t max_sig; /* largest signature, in bytes */
     char *uri;      /* the object's URI, for messages and text output */
     /* PIN sources for logging in again (copies from the URI). */
-    char *pin_value; /* secure heap */
+    char *pin_value; /* p11_secure_zalloc */
     char *pin_source;
     /* CKA_ALLOWED_MECHANISMS, if the token lists them. */
     CK_MECHANISM_TYPE *allowed;

@@ -235,6 +235,7 @@ struct prov_config {
     const char *cache_keys;
     const char *token_wait;
     const char *allow_uri_module_path;
+    const char *cache_pin;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -260,6 +261,7 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
         OSSL_PARAM_utf8_ptr("p11ca-token-wait", (char **)&c->token_wait, 0),
         OSSL_PARAM_utf8_ptr("p11ca-allow-uri-module-path",
                             (char **)&c->allow_uri_module_path, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-cache-pin", (char **)&c->cache_pin, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
@@ -333,6 +335,7 @@ static int apply_token_wait(prov_ctx *ctx, const char *v, long *ms)
 static int apply_config(prov_ctx *ctx, const struct prov_config *c)
 {
     p11_config pc = {0};
+    int cache;
 
     /* Debug first, so that the rest can be traced. */
     if (c->debug || c->debug_file || c->debug_level)
@@ -347,6 +350,12 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     if (!apply_token_wait(ctx, env_or(c->token_wait, "P11CA_TOKEN_WAIT"),
                           &pc.token_wait_ms))
         return 0;
+    /* Off unless asked: a PIN kept in the process for its whole life is
+     * one more copy to protect (pkcs11-provider's default too). */
+    if (!apply_bool(ctx, "p11ca-cache-pin",
+                    env_or(c->cache_pin, "P11CA_CACHE_PIN"), 0, 1, &cache))
+        return 0;
+    pc.cache_pin = cache == 1;
     /* Unset: the p11 layer reads P11CA_ALLOW_URI_MODULE_PATH. */
     if (!apply_bool(ctx, "p11ca-allow-uri-module-path",
                     c->allow_uri_module_path, P11_URI_MODULE_REFUSE,

@@ -50,7 +50,7 @@ static int signer_setup(struct csr_signer *s, const char *module)
     s->ui = UI_create_method("p11ca enrollment key");
     if (!s->ui || UI_method_set_reader(s->ui, ui_read) != 0)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    ca_prov_conf pc = {.module = module};
+    ca_prov_conf pc = {.module = module, .cache_pin = true};
 
     return ca_evp_setup(&s->evp, &pc);
 }

@@ -50,6 +50,10 @@ typedef struct ca_prov_conf {
     const char *module; /* p11ca-module-path; NULL: the provider's default */
     long token_wait_ms; /* p11ca-token-wait (p11_config.token_wait_ms); 0:
                            the provider's default */
+    /* p11ca-cache-pin = yes: the process keeps the PIN anyway (the CA key's,
+     * asked once; the card's during an enrollment), so the provider may
+     * log in again with it after a card reset. */
+    bool cache_pin;
 } ca_prov_conf;
 
 /*

@@ -150,7 +150,8 @@ static int p11ca_conf_text(BIO *b, const ca_prov_conf *pc)
             "the PKCS#11 module's file name holds a line break: %s",
             pc->module);
     snprintf(wait, sizeof(wait), "%ld.%03ld", ms / 1000, ms % 1000);
-    if (pc->token_wait_ms && !conf_line(b, "p11ca-token-wait", wait))
+    if ((pc->token_wait_ms && !conf_line(b, "p11ca-token-wait", wait))
+        || (pc->cache_pin && !conf_line(b, "p11ca-cache-pin", "yes")))
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     return P11CA_OK;
 }
@@ -296,6 +297,7 @@ static int key_p11(ca_key *k, p11_ctx **out)
         /* SoftHSM2 hides its token for a moment whenever another process
          * logs in: concurrent issuers wait for it instead of failing. */
         cfg.token_wait_ms = k->token_wait_ms;
+        cfg.cache_pin = true; /* k->pin holds it for the process anyway */
         k->p11 = p11_ctx_new(&cfg);
         if (!k->p11)
             return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
@@ -377,7 +379,9 @@ int ca_pubkey_sha256(EVP_PKEY *pk, char hex[65])
 
 int ca_key_load(ca_key *k, const char *location, const char *want_sha256)
 {
-    ca_prov_conf pc = {.module = k->module, .token_wait_ms = k->token_wait_ms};
+    ca_prov_conf pc = {.module = k->module,
+                       .token_wait_ms = k->token_wait_ms,
+                       .cache_pin = true};
     int rc;
 
     rc = ca_evp_setup(&k->evp, is_uri(location) ? &pc : NULL);

@@ -3,7 +3,9 @@
 #include "config.h"
 
 #include "cli.h"
+#include "common/log.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +33,9 @@ static const struct {
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
+
+/* The secure heap for PINs: a few buffers of P11_MAX_PIN_LEN bytes. */
+#define CLI_SECURE_HEAP 65536
 
 static void usage(FILE *f)
 {
@@ -242,13 +247,8 @@ static void print_man(void)
     }
     print_man_cnf();
     print_man_registry();
-    printf(".SH PINS\nA PIN comes from pin\\-value= or pin\\-source= in the "
-           "URI, from \\-\\-pin\\-source, or from a prompt on the terminal "
-           "(without echo). PINs are never printed or logged. A PIN that the "
-           "token refused is never tried again automatically. A PIN from the "
-           "URI or \\-\\-pin\\-source is used on one token only: when a "
-           "command would log in to several tokens with it, it fails and "
-           "names them (exit 2); add token= or serial= to the URI.\n");
+    printf(
+        ".SH PINS\nA PIN comes from pin\\-value= or pin\\-source= in the URI, from \\-\\-pin\\-source, or from a prompt on the terminal (without echo; what was typed ahead is kept, and the terminal is given back as it was on every path, ^C included). PINs are never printed, logged or stored. A PIN from the URI or \\-\\-pin\\-source is used on one token only: when a command would log in to several tokens with it, it fails and names them (exit 2); add token= or serial= to the URI.\n.PP\nSuch a PIN is not sent when the token reports its last try (CKF_USER_PIN_FINAL_TRY: the prompt is still offered and says LAST TRY) or a locked PIN (then nothing is sent, exit 3). When the token refuses it, p11ca notes which source that was (a PIN file by its name, inode, size and time; any pin\\-value= as one source) and when, in a file per token in $P11CA_STATE_DIR, else $XDG_STATE_HOME/p11ca, else ~/.local/state/p11ca (directory 0700, file 0600; never a PIN or a hash of one). No later command sends that source again until it changes (the PIN file edited), a login on that token succeeds, or that file is removed; the error says so and names the file (exit 3). A PIN typed at the prompt is always sent.\n.PP\nKeys with CKA_ALWAYS_AUTHENTICATE need the PIN again for each use: it is read again from the PIN source or asked again at the prompt (\"Enter signature PIN\"), never replayed from the login. The command keeps a PIN that worked in OpenSSL's secure heap, to log in again after a card reset.\n");
     printf(".SH TOKENS\nA URI without a token (pkcs11:object=LABEL, "
            "pkcs11:id=%%01, pkcs11:) searches every initialised token. A slot "
            "without a token, with a token that is not initialised (SoftHSM2 "
@@ -271,6 +271,7 @@ static void print_man(void)
         ".SH ENVIRONMENT\n.TP\n.B P11CA_MODULE\nPKCS#11 module to load "
         "instead of the p11-kit registered modules.\n.TP\n"
         ".B P11CA_ALLOW_URI_MODULE_PATH\nyes: module-path= in a URI may load a module that is not loaded (default: no, such a URI is refused with exit 2). Also read by the provider when openssl.cnf does not set p11ca-allow-uri-module-path.\n.TP\n"
+        ".B P11CA_STATE_DIR\nThe directory of the PIN state files (see PINS); default $XDG_STATE_HOME/p11ca, else ~/.local/state/p11ca.\n.TP\n"
         ".B P11CA_TOKEN_WAIT\nSeconds to wait for a token that is away "
         "(0 to 600, up to three decimals; 0: do not wait; default 5). A "
         "value that is not a number of seconds is refused (exit 1).\n"
@@ -328,9 +329,19 @@ int main(int argc, char **argv)
     };
     struct cli cli = {0};
     int c, rc = P11CA_E_USAGE;
+    int secure_heap;
     const char *wait;
     long wait_ms;
 
+    /*
+     * PINs that are kept (the PKCS#11 layer's cache, the CA key's PIN, the
+     * enrollment's) go to OpenSSL's secure heap: locked in memory, out of
+     * core dumps.  Without it (RLIMIT_MEMLOCK) OpenSSL falls back to plain
+     * memory, which the p11 layer replaces with pages of its own.
+     */
+    secure_heap = CRYPTO_secure_malloc_init(CLI_SECURE_HEAP, 16);
+    if (secure_heap == 0)
+        LOG_DBG(CLI, "no secure heap: PIN buffers in locked pages instead");
     while ((c = cli_getopt(&cli, argc, argv, "+hV", opts)) != -1) {
         switch (c) {
         case 'h':
@@ -377,5 +388,7 @@ int main(int argc, char **argv)
     rc = cli_usage_error(NULL, "unknown command \"%s\"", argv[0]);
 out:
     p11_ctx_free(cli.p11);
+    if (secure_heap)
+        CRYPTO_secure_malloc_done();
     return p11ca_exit_code(rc);
 }

@@ -115,6 +115,9 @@ p11_ctx *cli_p11(struct cli *cli)
     cfg.module_path = cli->module;
     cfg.pin_source = cli->pin_source;
     cfg.single_session = cli->single_session;
+    /* A command lives seconds; a PIN typed once serves a re-login after a
+     * card reset (in the secure heap main() set up). */
+    cfg.cache_pin = true;
     cli->p11 = p11_ctx_new(&cfg);
     if (cli->p11)
         p11_ctx_set_prompt(cli->p11, cli_pin_prompt, NULL);
@@ -306,45 +309,6 @@ char *cli_hex(const unsigned char *p, size_t n)
     }
     s[2 * n] = '\0';
     return s;
-}
-
-int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
-                   void *arg)
-{
-    struct termios old, noecho;
-    char buf[P11_MAX_PIN_LEN + 2];
-    int fd, n = -1;
-    FILE *tty;
-
-    (void)arg;
-    fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -1;
-    tty = fdopen(fd, "r+");
-    if (!tty) {
-        close(fd);
-        return -1;
-    }
-    fprintf(tty, "Enter %sPIN for %s: ", ctx_specific ? "signature " : "",
-            what);
-    fflush(tty);
-    if (tcgetattr(fd, &old) == 0) {
-        noecho = old;
-        noecho.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(fd, TCSAFLUSH, &noecho);
-    }
-    if (fgets(buf, sizeof(buf), tty)) {
-        size_t len = strcspn(buf, "\r\n");
-        if (len <= max) {
-            memcpy(pin, buf, len);
-            n = (int)len;
-        }
-    }
-    tcsetattr(fd, TCSAFLUSH, &old);
-    fputc('\n', tty);
-    fclose(tty);
-    OPENSSL_cleanse(buf, sizeof(buf));
-    return n;
 }
 
 int cli_json_print(json_t *j)

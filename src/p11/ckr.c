@@ -135,7 +135,7 @@ static const struct rv_desc rv_table[] = {
      "several objects match where one is needed"},
     {P11_RV_PIN_SOURCE, "P11CA_PIN_SOURCE", "the PIN source cannot be used"},
     {P11_RV_PIN_REFUSED, "P11CA_PIN_REFUSED",
-     "this PIN was refused before and is not tried again, so that the token is not locked"},
+     "this PIN was refused before and is not tried again automatically, so that the token is not locked"},
     {P11_RV_NO_PIN, "P11CA_NO_PIN", "a PIN is needed but none was given"},
     {P11_RV_BAD_INPUT, "P11CA_BAD_INPUT", "the input is invalid"},
     {P11_RV_NO_MODULE, "P11CA_NO_MODULE",

@@ -35,6 +35,7 @@ p11_ctx *p11_ctx_new(const p11_config *cfg)
     ctx->max_sessions = 8;
     if (cfg) {
         ctx->single_session = cfg->single_session;
+        ctx->cache_pin = cfg->cache_pin;
         ctx->no_finalize = cfg->no_finalize;
         if (cfg->max_sessions)
             ctx->max_sessions = cfg->max_sessions;

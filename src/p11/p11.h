@@ -22,9 +22,9 @@
 #define P11_RV_NO_OBJECT   (P11_RV_BASE + 3) /* no object matches */
 #define P11_RV_AMBIGUOUS   (P11_RV_BASE + 4) /* several match, one wanted */
 #define P11_RV_PIN_SOURCE  (P11_RV_BASE + 5) /* pin-source unusable */
-#define P11_RV_PIN_REFUSED                                                     \
-    (P11_RV_BASE + 6)                   /* PIN refused before: not replayed */
-#define P11_RV_NO_PIN (P11_RV_BASE + 7) /* login needed, no PIN available */
+/* An automatic PIN withheld: refused before, or the token's last try. */
+#define P11_RV_PIN_REFUSED (P11_RV_BASE + 6)
+#define P11_RV_NO_PIN      (P11_RV_BASE + 7) /* login needed, no PIN available */
 #define P11_RV_BAD_INPUT                                                       \
     (P11_RV_BASE + 8) /* invalid argument (cert, key spec) */
 #define P11_RV_NO_MODULE (P11_RV_BASE + 9) /* module cannot be loaded */
@@ -126,6 +126,12 @@ typedef struct p11_config {
     int allow_uri_module_path; /* P11_URI_MODULE_* */
     /* Default PIN source (file), used when a URI has no pin-value/source. */
     const char *pin_source;
+    /*
+     * Keep the PIN that worked (p11_secure_zalloc) to log in again after the
+     * token logs us out (a card reset), instead of asking the PIN source or
+     * the prompt again.  Never used for a context-specific login.
+     */
+    bool cache_pin;
     /* One session per token, serialised (PIV cards and similar). */
     bool single_session;
     /* Most idle sessions kept per token (0: default 8). */
@@ -247,6 +253,18 @@ char *p11_uri_for_token(const p11_token *tok);
  */
 int p11_pin_read_file(const char *path, char *pin, size_t max);
 
+/*
+ * p11_secure_zalloc - @n zeroed bytes for a PIN kept beyond one call: in
+ * OpenSSL's secure heap when the process has one (CRYPTO_secure_malloc_init,
+ * which the p11ca command sets up and a provider cannot), else in pages of
+ * their own, locked in memory (mlock) and left out of core dumps
+ * (MADV_DONTDUMP).  NULL without memory.  Free with p11_secure_free.
+ */
+void *p11_secure_zalloc(size_t n);
+
+/* p11_secure_free - wipe and free @p (@n: the size asked for); accepts NULL. */
+void p11_secure_free(void *p, size_t n);
+
 /* ------------------------------------------------------------------ */
 /* Tokens (module.c, login.c)                                          */
 /* ------------------------------------------------------------------ */
@@ -331,11 +349,17 @@ void p11_auth_from_uri(p11_auth *auth, const p11_uri *uri);
 
 /*
  * p11_token_login - log in as CKU_USER unless this process is logged in on
- * @tok already.  The PIN comes from @auth (may be NULL), the context's pin
- * source, or the prompt.  A PIN that the token refused is never offered
- * again automatically (P11_RV_PIN_REFUSED); a PIN that worked is kept in
- * the secure heap to log in again after the token logs us out.  The error
- * names the remaining-tries flags (count low, final try, locked).
+ * @tok already.  The PIN comes from the cache (p11_config.cache_pin), @auth
+ * (may be NULL), the context's pin source, a PIN pad, or the prompt.
+ *
+ * An automatic PIN (cached, pin-value=, a PIN file or pipe) is not sent:
+ * when the token reports CKF_USER_PIN_FINAL_TRY or CKF_USER_PIN_LOCKED
+ * (read again just before; locked: nothing is sent, not even a typed PIN),
+ * when this process saw the token refuse it, or when the PIN state file of
+ * the token (~/.local/state/p11ca, see pinstate.c) says the token refused
+ * that source and it has not changed since: P11_RV_PIN_REFUSED (or
+ * CKR_PIN_LOCKED) with the reason.  A login that works clears the state.
+ * The error of a refused PIN names the tries the token says are left.
  */
 CK_RV p11_token_login(p11_token *tok, const p11_auth *auth) P11CA_WUR;
 

@@ -42,6 +42,11 @@ EXTRA_DIST += tests/integration/p11-vanish.sh
 TESTS += tests/integration/p11-uri-module.sh
 EXTRA_DIST += tests/integration/p11-uri-module.sh
 
+# PINs: refused sources remembered across processes, a token's last try,
+# the prompt, the provider's PIN cache.
+TESTS += tests/integration/p11-pin-policy.sh
+EXTRA_DIST += tests/integration/p11-pin-policy.sh tests/lib/ptyrun.py
+
 # The registry through the p11ca command.
 REGISTRY_TESTS = \
 	tests/integration/registry-cli.sh \

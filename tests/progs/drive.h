@@ -10,6 +10,8 @@
 /* Test keys that "setup" generates on the token. */
 #define DRIVE_EC_LABEL  "drive-ec"  /* ec:P-256 */
 #define DRIVE_RSA_LABEL "drive-rsa" /* rsa:2048 */
+/* A P-256 key with CKA_ALWAYS_AUTHENTICATE (tests/progs/weak-key makes it). */
+#define DRIVE_AA_LABEL "drive-aa"
 
 /* Exit codes of the drivers: all checks passed, some failed, bad usage. */
 enum { DRIVE_PASS = 0, DRIVE_FAIL = 1, DRIVE_USAGE = 2 };

@@ -8,6 +8,7 @@
 #include <openssl/provider.h>
 #include <openssl/rand.h>
 #include <openssl/store.h>
+#include <openssl/ui.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -53,13 +54,46 @@ static void print_errors(void)
     }
 }
 
+/*
+ * PROV_EVP_PASSIN=FILE: the passphrase callback answers with the content of
+ * FILE, as a user typing the PIN at a prompt would (the provider cannot
+ * tell the two apart).
+ */
+static int passin_read(UI *ui, UI_STRING *uis)
+{
+    const char *path = getenv("PROV_EVP_PASSIN");
+    char pin[256] = "";
+    size_t n = 0;
+    FILE *f;
+    int ok;
+
+    if (UI_get_string_type(uis) != UIT_PROMPT)
+        return 1;
+    f = path ? fopen(path, "r") : NULL;
+    if (f) {
+        n = fread(pin, 1, sizeof(pin) - 1, f);
+        fclose(f);
+    }
+    pin[n] = '\0';
+    pin[strcspn(pin, "\r\n")] = '\0';
+    ok = f && UI_set_result(ui, uis, pin) == 0;
+    OPENSSL_cleanse(pin, sizeof(pin));
+    return ok;
+}
+
 /* Load the private key at @uri through OSSL_STORE in our library context. */
 static EVP_PKEY *load_key(const char *uri)
 {
+    static UI_METHOD *ui;
     OSSL_STORE_CTX *sc;
     EVP_PKEY *pk = NULL;
 
-    sc = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (!ui && getenv("PROV_EVP_PASSIN")) {
+        ui = UI_create_method("prov-evp passin");
+        if (ui)
+            UI_method_set_reader(ui, passin_read);
+    }
+    sc = OSSL_STORE_open_ex(uri, libctx, NULL, ui, NULL, NULL, NULL, NULL);
     if (!sc)
         return NULL;
     OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY);

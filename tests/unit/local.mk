@@ -38,7 +38,8 @@ tests_unit_test_keygen_LDADD = $(UNIT_LDADD)
 
 # The CLI helpers live in the p11ca program, not in a library: compile
 # util.c into the test.
-tests_unit_test_cli_SOURCES = tests/unit/test_cli.c src/cli/util.c
+tests_unit_test_cli_SOURCES = tests/unit/test_cli.c src/cli/util.c \
+	src/cli/prompt.c
 tests_unit_test_cli_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_cli_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS)
 endif
