@@ -86,6 +86,7 @@ void prov_key_unref(prov_key *key)
         p11_secure_free(key->pin_value, strlen(key->pin_value) + 1);
     free(key->pin_source);
     free(key->allowed);
+    p11_secure_free(key->ir_key, 32);
     free(key);
 }
 

@@ -236,6 +236,7 @@ struct prov_config {
     const char *token_wait;
     const char *allow_uri_module_path;
     const char *cache_pin;
+    const char *rsa_pkcs1_decrypt;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -262,6 +263,8 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
         OSSL_PARAM_utf8_ptr("p11ca-allow-uri-module-path",
                             (char **)&c->allow_uri_module_path, 0),
         OSSL_PARAM_utf8_ptr("p11ca-cache-pin", (char **)&c->cache_pin, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-rsa-pkcs1-decrypt",
+                            (char **)&c->rsa_pkcs1_decrypt, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
@@ -335,7 +338,7 @@ static int apply_token_wait(prov_ctx *ctx, const char *v, long *ms)
 static int apply_config(prov_ctx *ctx, const struct prov_config *c)
 {
     p11_config pc = {0};
-    int cache;
+    int v;
 
     /* Debug first, so that the rest can be traced. */
     if (c->debug || c->debug_file || c->debug_level)
@@ -353,9 +356,14 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     /* Off unless asked: a PIN kept in the process for its whole life is
      * one more copy to protect (pkcs11-provider's default too). */
     if (!apply_bool(ctx, "p11ca-cache-pin",
-                    env_or(c->cache_pin, "P11CA_CACHE_PIN"), 0, 1, &cache))
+                    env_or(c->cache_pin, "P11CA_CACHE_PIN"), 0, 1, &v))
         return 0;
-    pc.cache_pin = cache == 1;
+    pc.cache_pin = v == 1;
+    if (!apply_bool(ctx, "p11ca-rsa-pkcs1-decrypt",
+                    env_or(c->rsa_pkcs1_decrypt, "P11CA_RSA_PKCS1_DECRYPT"), 0,
+                    1, &v))
+        return 0;
+    ctx->rsa_pkcs1_decrypt = v == 1;
     /* Unset: the p11 layer reads P11CA_ALLOW_URI_MODULE_PATH. */
     if (!apply_bool(ctx, "p11ca-allow-uri-module-path",
                     c->allow_uri_module_path, P11_URI_MODULE_REFUSE,
