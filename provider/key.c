@@ -103,10 +103,10 @@ static int type_of(prov_ctx *ctx, p11_obj *obj, prov_key_type *type)
         *type = PROV_KEY_ED25519;
         return 1;
     default:
-        prov_raise(ctx, PROV_R_UNSUPPORTED,
-                   "%s: key type 0x%lx is not supported (RSA, EC and "
-                   "Ed25519 are)",
-                   p11_obj_describe(obj), (unsigned long)p11_obj_key_type(obj));
+        prov_raise(
+            ctx, PROV_R_UNSUPPORTED,
+            "%s: key type 0x%lx is not supported (RSA, EC and Ed25519 are)",
+            p11_obj_describe(obj), (unsigned long)p11_obj_key_type(obj));
         return 0;
     }
 }

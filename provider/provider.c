@@ -389,9 +389,7 @@ static int apply_login(prov_ctx *ctx, const char *v)
         ctx->login = PROV_LOGIN_NEVER;
     else {
         prov_raise(ctx, PROV_R_BAD_INPUT,
-                   "p11ca-login-behavior = %s: use "
-                   "auto, always or never",
-                   v);
+                   "p11ca-login-behavior = %s: use auto, always or never", v);
         return 0;
     }
     return 1;

@@ -88,8 +88,8 @@ static int csr_sign(struct csr_signer *s, const X509_NAME *subject,
                               s->evp.libctx, NULL, s->pkey, NULL)
             != 1
         || X509_REQ_sign_ctx(req, mctx) <= 0) {
-        rc = ca_ossl_err(P11CA_E_TOKEN, "the token key did not sign the "
-                                        "request");
+        rc = ca_ossl_err(P11CA_E_TOKEN,
+                         "the token key did not sign the request");
         goto out;
     }
     *out = req;

@@ -248,9 +248,9 @@ static int pin_get(ca_key *k)
         else
             snprintf(k->pin_err, sizeof(k->pin_err), "no PIN was entered");
     } else {
-        snprintf(k->pin_err, sizeof(k->pin_err),
-                 "the CA key needs a PIN: set pin_source in ca.cnf or give "
-                 "--pin-source (no terminal to ask on)");
+        snprintf(
+            k->pin_err, sizeof(k->pin_err),
+            "the CA key needs a PIN: set pin_source in ca.cnf or give --pin-source (no terminal to ask on)");
     }
     if (n < 0)
         return -1;
@@ -328,20 +328,15 @@ static int token_check(ca_key *k, const char *location)
             "cannot find the CA key: %s%s%s", p11_error_message(),
             k->pin_err[0] ? ": " : "", k->pin_err);
     } else if (!p11_obj_get_bool(obj, CKA_ALWAYS_SENSITIVE, false)) {
-        rc = p11ca_err_set(P11CA_E_CAKEY,
-                           "the CA's %s on %s is not CKA_ALWAYS_SENSITIVE: "
-                           "it was once outside the token (imported or made "
-                           "readable); refusing to sign with it",
-                           p11_obj_describe(obj),
-                           p11_token_describe(p11_obj_token(obj)));
+        rc = p11ca_err_set(
+            P11CA_E_CAKEY,
+            "the CA's %s on %s is not CKA_ALWAYS_SENSITIVE: it was once outside the token (imported or made readable); refusing to sign with it",
+            p11_obj_describe(obj), p11_token_describe(p11_obj_token(obj)));
     } else if (!p11_obj_get_bool(obj, CKA_NEVER_EXTRACTABLE, false)) {
-        rc = p11ca_err_set(P11CA_E_CAKEY,
-                           "the CA's %s on %s is not "
-                           "CKA_NEVER_EXTRACTABLE: it can be (or could have "
-                           "been) exported from the token; refusing to sign "
-                           "with it",
-                           p11_obj_describe(obj),
-                           p11_token_describe(p11_obj_token(obj)));
+        rc = p11ca_err_set(
+            P11CA_E_CAKEY,
+            "the CA's %s on %s is not CKA_NEVER_EXTRACTABLE: it can be (or could have been) exported from the token; refusing to sign with it",
+            p11_obj_describe(obj), p11_token_describe(p11_obj_token(obj)));
     }
     p11_obj_unref(obj);
     p11_uri_free(uri);
@@ -392,11 +387,10 @@ int ca_key_load(ca_key *k, const char *location, const char *want_sha256)
     if (rc == P11CA_OK)
         rc = ca_pubkey_sha256(k->pkey, k->sha256);
     if (rc == P11CA_OK && want_sha256 && strcmp(want_sha256, k->sha256) != 0)
-        rc = p11ca_err_set(P11CA_E_CAKEY,
-                           "the CA key %s is not the key this CA was created "
-                           "with: its public key has SHA-256 %s, ca.cnf "
-                           "records key_sha256 = %s; refusing to sign",
-                           location, k->sha256, want_sha256);
+        rc = p11ca_err_set(
+            P11CA_E_CAKEY,
+            "the CA key %s is not the key this CA was created with: its public key has SHA-256 %s, ca.cnf records key_sha256 = %s; refusing to sign",
+            location, k->sha256, want_sha256);
     if (rc == P11CA_OK)
         LOG_DBG(CA, "CA key %s loaded, SPKI SHA-256 %s", location, k->sha256);
     return rc;
@@ -424,8 +418,8 @@ static int gen_token(ca_key *k, const char *where, const p11_key_spec *spec,
         goto out;
     }
     if (!p11_uri_get0_label(uri)) {
-        rc = p11ca_err_set(P11CA_E_INPUT, "--key-uri must name the new key "
-                                          "with object=LABEL");
+        rc = p11ca_err_set(P11CA_E_INPUT,
+                           "--key-uri must name the new key with object=LABEL");
         goto out;
     }
     id = p11_uri_get0_id(uri, &id_len);
@@ -581,8 +575,8 @@ static int sign_init(ca_key *k, const char *digest, EVP_MD_CTX **out)
                                  k->evp.libctx, NULL, k->pkey, NULL)
                != 1) {
         EVP_MD_CTX_free(mctx);
-        return ca_ossl_err(P11CA_E_INTERNAL, "cannot start a signature with "
-                                             "the CA key");
+        return ca_ossl_err(P11CA_E_INTERNAL,
+                           "cannot start a signature with the CA key");
     }
     *out = mctx;
     return P11CA_OK;

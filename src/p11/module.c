@@ -409,8 +409,7 @@ static CK_RV scan_module_locked(p11_ctx *ctx, struct p11_module *mod)
              * saves the token at its C_Login): not there for this scan.
              */
             LOG_DBG(P11,
-                    "slot %lu of module %s: no token there now (%s): "
-                    "skipped",
+                    "slot %lu of module %s: no token there now (%s): skipped",
                     (unsigned long)slots[i], mod->name, p11_rv_name(rv));
             ctx->scan_lost++;
             continue;
@@ -717,10 +716,10 @@ CK_RV p11_token_list_ambiguous(p11_token **toks, size_t n, const p11_uri *uri,
     CK_RV rv;
 
     list_tokens(toks, n, names, sizeof(names));
-    rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, NULL, NULL,
-                       "%s%zu tokens match %s: %s; add token= or serial= to "
-                       "the URI",
-                       why ? why : "", n, desc ? desc : "pkcs11:", names);
+    rv = p11_error_set(
+        P11_RV_AMBIGUOUS, NULL, NULL, NULL,
+        "%s%zu tokens match %s: %s; add token= or serial= to the URI",
+        why ? why : "", n, desc ? desc : "pkcs11:", names);
     free(desc);
     return rv;
 }

@@ -44,10 +44,10 @@ int p11_pin_read_file_st(const char *path, char *pin, size_t max,
         goto out;
     }
     if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
-        p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
-                      "PIN file %s is accessible by group or others (mode "
-                      "%04o); refusing to use it: run chmod 600 %s",
-                      path, (unsigned)(st.st_mode & 07777), path);
+        p11_error_set(
+            P11_RV_PIN_SOURCE, NULL, NULL, NULL,
+            "PIN file %s is accessible by group or others (mode %04o); refusing to use it: run chmod 600 %s",
+            path, (unsigned)(st.st_mode & 07777), path);
         goto out;
     }
     if (st_out)

@@ -219,8 +219,9 @@ CK_RV p11_pinstate_open(p11_token *tok, bool create, struct p11_pinstate **out)
     *out = NULL;
     if (!state_dir(dir, sizeof(dir)) || !state_name(tok, name, sizeof(name))
         || (create && !make_dir(dir))) {
-        LOG_DBG(P11, "no PIN state directory: refused PINs are remembered "
-                     "by this process only");
+        LOG_DBG(
+            P11,
+            "no PIN state directory: refused PINs are remembered by this process only");
         return CKR_OK;
     }
     st = calloc(1, sizeof(*st));

@@ -267,9 +267,8 @@ static void run_fork(EVP_PKEY *pk, int children)
         }
     }
     tap(good == children,
-        "%d of %d forked children signed with the "
-        "parent's key",
-        good, children);
+        "%d of %d forked children signed with the parent's key", good,
+        children);
     tap(sign_once(pk), "parent signs after its children exited");
 }
 

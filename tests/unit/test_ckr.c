@@ -240,9 +240,9 @@ static void test_ckr_error_set_formats_call_code_and_detail(void **state)
     (void)state;
     p11_error_set(CKR_PIN_EXPIRED, "C_Sign", NULL, NULL, "change it with %s",
                   "p11tool");
-    assert_string_equal(p11_error_message(),
-                        "C_Sign: CKR_PIN_EXPIRED (the PIN has expired): "
-                        "change it with p11tool");
+    assert_string_equal(
+        p11_error_message(),
+        "C_Sign: CKR_PIN_EXPIRED (the PIN has expired): change it with p11tool");
 }
 
 static void test_ckr_error_set_names_token_and_object(void **state)
@@ -254,9 +254,9 @@ static void test_ckr_error_set_names_token_and_object(void **state)
     strcpy(tok.label, "CA1");
     p11_error_set(CKR_PIN_EXPIRED, "C_Sign", &tok, "key \"root\"", "%s",
                   "detail");
-    assert_string_equal(p11_error_message(),
-                        "C_Sign on token \"CA1\", key \"root\": "
-                        "CKR_PIN_EXPIRED (the PIN has expired): detail");
+    assert_string_equal(
+        p11_error_message(),
+        "C_Sign on token \"CA1\", key \"root\": CKR_PIN_EXPIRED (the PIN has expired): detail");
     assert_int_equal(p11_error_rv(), CKR_PIN_EXPIRED);
 }
 
@@ -284,9 +284,9 @@ static void test_ckr_error_set_can_wrap_previous_message(void **state)
     /* The old message is an argument of the new one: no overlap damage. */
     p11_error_set(CKR_PIN_LOCKED, "signing", NULL, NULL, "%s",
                   p11_error_message());
-    assert_string_equal(p11_error_message(),
-                        "signing: CKR_PIN_LOCKED (the PIN is locked): "
-                        "C_Login: CKR_PIN_LOCKED (the PIN is locked)");
+    assert_string_equal(
+        p11_error_message(),
+        "signing: CKR_PIN_LOCKED (the PIN is locked): C_Login: CKR_PIN_LOCKED (the PIN is locked)");
 }
 
 static void test_ckr_error_clear_resets_to_no_error(void **state)
@@ -362,9 +362,8 @@ static void test_ckr_error_is_per_thread(void **state)
 
     /* The new thread started clean and saw only its own error... */
     assert_string_equal(r.before, "no error");
-    assert_string_equal(r.after,
-                        "C_Sign: CKR_DEVICE_ERROR (the token or its reader "
-                        "failed)");
+    assert_string_equal(
+        r.after, "C_Sign: CKR_DEVICE_ERROR (the token or its reader failed)");
     assert_int_equal(r.rv, CKR_DEVICE_ERROR);
     /* ...and left this thread's error alone. */
     assert_string_equal(p11_error_message(),
