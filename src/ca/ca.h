@@ -82,7 +82,7 @@ typedef struct ca_settings {
     const char *crl_url;
     const char *ocsp_url;
     const char *issuers_url;
-    unsigned rate_limit; /* per second; 0: none; default 15 */
+    unsigned rate_limit; /* the sign-up limit, per second; 0: none; 15 */
     /* A signed audit head is due after this many entries / minutes since
      * the last one (0: never for that reason); see ca_audit_checkpoint. */
     unsigned audit_sign_every;   /* default 100 */
@@ -90,6 +90,28 @@ typedef struct ca_settings {
 } ca_settings;
 
 const ca_settings *ca_get_settings(ca *c);
+
+/*
+ * Rate limits.  The sign-up limit (rate_limit in [ ca ], default 15 per
+ * second) holds devices and clients signing up: registrations (`p11ca cert
+ * register`; the service's enrollment and auto-registration).  An
+ * operator's own issuance (`p11ca issue`, `issue --batch`, `p11ca enroll`)
+ * is limited only by its profile's rate_limit, when ca.cnf sets one.
+ * Where a limit applies, recording waits for a free second, up to the
+ * CA's wait (default CA_WAIT_DEFAULT seconds), then fails with
+ * P11CA_E_RATE naming the limit and how long it waited.
+ */
+#define CA_WAIT_DEFAULT 5
+#define CA_WAIT_MAX     3600
+
+/* ca_set_wait - how long recording waits for a slot (0: refuse at once). */
+void ca_set_wait(ca *c, unsigned seconds);
+
+/*
+ * ca_signup_limit - the sign-up limit with the CA's wait, for
+ * reg_register() through this CA (strings borrowed from @c).
+ */
+void ca_signup_limit(ca *c, reg_limit *out);
 
 /* ------------------------------------------------------------------ */
 /* Profiles (profile.c)                                                */
@@ -172,7 +194,8 @@ typedef struct ca_profile {
     unsigned default_days;
     unsigned max_days;
     bool subject_override;
-    char *extensions; /* an x509v3_config section, or NULL */
+    char *extensions;    /* an x509v3_config section, or NULL */
+    unsigned rate_limit; /* issuances per second; 0: none (default) */
     ca_client_id_rule client_id;
     /* What a renewal does to the certificate it replaces: supersede =
      * revoke (default) | keep | grace:DURATION (e.g. 7d, 12h). */
@@ -288,16 +311,19 @@ int ca_req_sign(ca *c, ca_req *r) CA_WUR;
 
 /*
  * ca_req_record - record the signed certificate in the registry (durably,
- * with the rate limit of ca.cnf) BEFORE the caller may hand it out; a
- * serial that exists already gets a new serial and a new signature.
- * Returns 0, P11CA_E_RATE, P11CA_E_EXISTS (the client ID is held by an
- * activated certificate) or a registry error.
+ * under its profile's rate limit, if any) BEFORE the caller may hand it
+ * out; a serial that exists already gets a new serial and a new signature.
+ * Returns 0, P11CA_E_RATE (after the CA's wait), P11CA_E_EXISTS (the
+ * client ID is held by an activated certificate) or a registry error.
  */
 int ca_req_record(ca *c, ca_req *r) CA_WUR;
 
 /*
- * ca_req_record_batch - record @n signed requests in transactions of at
- * most @group (group commit).  A request that cannot be recorded (client ID
+ * ca_req_record_batch - record @n signed requests (all of one profile:
+ * P11CA_E_INTERNAL otherwise) in transactions of at
+ * most @group (group commit; under a profile's rate limit at most that
+ * limit, and each transaction waits for a second with room for it, like
+ * ca_req_record).  A request that cannot be recorded (client ID
  * taken) is left unrecorded with its status and message in it (see
  * ca_req_status); serial collisions are re-signed.  Returns 0 when the
  * database worked (even if some requests were refused), else the error.
@@ -326,7 +352,8 @@ int ca_output_p7b(ca *c, X509 *leaf, BIO *out) CA_WUR;
  * ca_issue_batch - issue every CSR of @source: a directory (each regular,
  * non-hidden file, in name order) or "-" (PEM CSRs one after another on
  * standard input).  Requests are checked and signed, recorded in groups of
- * @group (0: 64) in one transaction each, and only then written to
+ * @group (0: 64; at most the profile's rate_limit when it has one) in one
+ * transaction each, and only then written to
  * @outdir/<serial>.pem.  @fn (may be NULL) hears of every CSR: @serial and
  * @msg (the file written) when issued, else @rc and @msg (why not).
  * A rejected CSR does not stop the batch; *@rejected counts them.  Returns

@@ -274,6 +274,7 @@ int ca_open(const char *dir, ca **out)
         rc = p11ca_err_set(rc, "out of memory");
         goto out;
     }
+    c->wait = CA_WAIT_DEFAULT;
     if (!ca_exists(cnf)) {
         rc = p11ca_err_set(
             P11CA_E_NOTFOUND,
@@ -416,6 +417,34 @@ const ca_settings *ca_get_settings(ca *c)
     return &c->s;
 }
 
+void ca_set_wait(ca *c, unsigned seconds)
+{
+    c->wait = seconds < CA_WAIT_MAX ? seconds : CA_WAIT_MAX;
+}
+
+void ca_signup_limit(ca *c, reg_limit *out)
+{
+    *out = (reg_limit){
+        .per_sec = c->s.rate_limit,
+        .wait = c->wait,
+        .what = "the sign-up limit (rate_limit in [ ca ] of ca.cnf)",
+    };
+}
+
+void ca_profile_limit(ca *c, const ca_profile *p, reg_limit *out, char *what,
+                      size_t len)
+{
+    snprintf(what, len,
+             "the limit of profile \"%s\" (rate_limit in [ %s ] of ca.cnf)",
+             p->name, p->section);
+    *out = (reg_limit){
+        .per_sec = p->rate_limit,
+        .wait = c->wait,
+        .profile = p->name,
+        .what = what,
+    };
+}
+
 const char *ca_actor(void)
 {
     static char buf[320];
@@ -487,9 +516,11 @@ static const char cnf_header[] =
     "#   issuers_url   where the CA certificate is published "
     "(authorityInfoAccess\n"
     "#                 caIssuers)\n"
-    "#   rate_limit    most certificates issued per second, 0 = no "
-    "limit\n"
-    "#                 (default 15)\n"
+    "#   rate_limit    the sign-up limit: most registrations (p11ca cert\n"
+    "#                 register; the service's enrollments and\n"
+    "#                 auto-registrations) per second, 0 = no limit\n"
+    "#                 (default 15).  An operator's own issuance is not\n"
+    "#                 held by it; see rate_limit of a profile.\n"
     "#   audit_sign_every   the CA key signs the audit trail's head at\n"
     "#                 init, with every CRL, and at the end of a command that\n"
     "#                 signs (issue, enroll) once this many entries (default\n"
@@ -549,6 +580,10 @@ static const char cnf_header[] =
     "applied\n"
     "#                     last, as with `openssl ca -extensions` (e.g.\n"
     "#                     certificatePolicies)\n"
+    "#   rate_limit        most certificates issued under this profile per\n"
+    "#                     second (p11ca issue, issue --batch, enroll);\n"
+    "#                     absent or 0: no limit.  A command waits for a\n"
+    "#                     free second (--wait, default 5 s), then fails.\n"
     "#   client_id         cn: the client ID is --client-id, else the CN\n"
     "#                     (one activated certificate per client ID);\n"
     "#                     none: no client ID (servers); required:\n"

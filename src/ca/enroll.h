@@ -36,6 +36,9 @@ typedef struct enroll_req {
     unsigned days;            /* 0: the profile's default */
     const char *replaces;     /* serial this certificate renews, or NULL */
     const X509_NAME *subject; /* what the CSR will carry (NULL: unknown) */
+    unsigned wait; /* seconds to wait for a slot under the profile's rate
+                      limit (an operator's enrollment is issuance, not a
+                      sign-up); 0: refuse at once */
 } enroll_req;
 
 struct enroll_issuer_ops {

@@ -287,6 +287,7 @@ static int local_issue(enroll_issuer *is, const enroll_req *rq,
     /* The old certificate keeps the client ID until the new one is on the
      * token: enroll_supersede swaps them. */
     o.not_activated = rq->replaces && is_activated(c, rq->replaces);
+    ca_set_wait(c, rq->wait);
     rc = ca_req_new(c, csr, len, "the enrollment request", &o, &r);
     if (rc == P11CA_OK)
         rc = ca_req_sign(c, r);

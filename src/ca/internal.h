@@ -227,7 +227,16 @@ struct ca {
     char *module;
     char *pin_source; /* override of s.pin_source */
     ca_key *key;      /* loaded by the first signature */
+    unsigned wait;    /* seconds recording waits for a slot (ca_set_wait) */
 };
+
+/*
+ * ca_profile_limit - the rate limit of profile @p with the CA's wait in
+ * @out (per_sec 0 when the profile has none); @what (@len bytes) holds
+ * its name for messages.
+ */
+void ca_profile_limit(ca *c, const ca_profile *p, reg_limit *out, char *what,
+                      size_t len);
 
 /* ca_signing_key - load and check the key on first use (see ca_key_load). */
 int ca_signing_key(ca *c, ca_key **out) CA_WUR;

@@ -207,14 +207,16 @@ static int client_id_held(const char *msg)
 
 int ca_req_record(ca *c, ca_req *r)
 {
-    char msg[1024];
+    char msg[1024], what[256];
+    reg_limit lim;
     bool taken = false;
     int rc = P11CA_E_INTERNAL;
 
     if (!r->cert)
         return p11ca_err_set(rc, "record before sign");
+    ca_profile_limit(c, r->profile, &lim, what, sizeof(what));
     for (int i = 0; i < MAX_RESIGN; i++) {
-        rc = reg_record_issued(c->reg, &r->rec, ca_actor(), c->s.rate_limit);
+        rc = reg_record_issued(c->reg, &r->rec, ca_actor(), &lim);
         if (rc != P11CA_E_EXISTS)
             break;
         snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
@@ -244,10 +246,14 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
 {
     reg_cert *recs = calloc(n ? n : 1, sizeof(*recs));
     size_t *idx = calloc(n ? n : 1, sizeof(*idx)), m, bad;
-    char msg[1024];
+    char msg[1024], what[256];
+    reg_limit lim = {0};
     bool taken;
     int rc = recs && idx ? P11CA_E_EXISTS : P11CA_E_NOMEM;
 
+    /* A batch is one profile's (ca_issue_batch). */
+    if (n)
+        ca_profile_limit(c, reqs[0]->profile, &lim, what, sizeof(what));
     for (int tries = 0; rc == P11CA_E_EXISTS && tries < (int)n + MAX_RESIGN;
          tries++) {
         m = 0;
@@ -257,7 +263,8 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
                 idx[m++] = i;
             }
         bad = m;
-        rc = m ? reg_record_batch(c->reg, recs, m, ca_actor(), &bad) : P11CA_OK;
+        rc = m ? reg_record_batch(c->reg, recs, m, ca_actor(), &lim, &bad)
+               : P11CA_OK;
         if (rc != P11CA_E_EXISTS || bad >= m)
             break;
         /* Kept: the serial lookup below sets a message of its own. */
@@ -281,10 +288,18 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
 
 int ca_req_record_batch(ca *c, ca_req **reqs, size_t n, size_t group)
 {
+    unsigned limit = n ? reqs[0]->profile->rate_limit : 0;
     int rc = P11CA_OK;
 
+    for (size_t i = 1; i < n; i++)
+        if (reqs[i]->profile != reqs[0]->profile)
+            return p11ca_err_set(P11CA_E_INTERNAL,
+                                 "a batch of several profiles");
     if (group == 0)
         group = 64;
+    /* A transaction larger than the limit would never fit in a second. */
+    if (limit && group > limit)
+        group = limit;
     for (size_t i = 0; rc == P11CA_OK && i < n; i += group)
         rc = batch_group(c, reqs + i, n - i < group ? n - i : group);
     return rc;

@@ -23,7 +23,7 @@ static const char *const profile_keys[] = {
     "allowed_dns",     "allowed_ip",        "allowed_email",    "allowed_uri",
     "subject_allowed", "subject_required",  "cn_in_san",        "key_types",
     "default_days",    "max_days",          "subject_override", "extensions",
-    "client_id",       "supersede",
+    "client_id",       "supersede",         "rate_limit",
 };
 
 static int profile_load(ca *c, const char *name, const char *section,
@@ -256,6 +256,8 @@ static int profile_numbers(ca *c, ca_profile *p)
                           &p->subject_override);
     if (rc == P11CA_OK)
         rc = ca_conf_bool(c->conf, s, "cn_in_san", false, &p->cn_in_san);
+    if (rc == P11CA_OK)
+        rc = ca_conf_uint(c->conf, s, "rate_limit", 0, 1000000, &p->rate_limit);
     return rc;
 }
 

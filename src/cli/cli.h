@@ -66,6 +66,15 @@ const char *cli_ca_dir(const char *dir);
 /* cli_open_ca - open the CA directory cli_ca_dir(@dir); prints the error
  * itself. */
 int cli_open_ca(const char *dir, struct ca **out);
+/*
+ * cli_parse_wait - the SECONDS of --wait (0 to CA_WAIT_MAX) into @out;
+ * a usage error of @cmd otherwise.  CLI_WAIT_HELP is its help line.
+ */
+int cli_parse_wait(const struct cli_cmd *cmd, const char *arg, unsigned *out);
+#define CLI_WAIT_HELP                                                          \
+    "--wait SECONDS\twhen a rate limit of ca.cnf is full, wait up to "         \
+    "SECONDS for a free second, then fail (exit 4); default 5, 0: fail at "    \
+    "once"
 /* cli_audit_checkpoint - at the end of a command that signed with the CA
  * key: sign the audit trail's head if it is due (ca_audit_checkpoint); a
  * failure is a warning, the command's result stands. */

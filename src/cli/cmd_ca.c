@@ -196,16 +196,16 @@ static json_t *profile_json(const ca_profile *p)
     json_t *j, *pol;
 
     supersede_text(p, supersede, sizeof(supersede));
-    j = json_pack("{s:s, s:s?, s:b, s:i, s:s?, s:s?, s:s?, s:b, s:s, "
-                  "s:s?, s:s?, s:i, s:i, s:b, s:s?}",
-                  "name", p->name, "description", p->description, "ca",
-                  p->is_ca, "pathlen", p->pathlen, "key_usage", p->key_usage,
-                  "key_usage_rsa", p->key_usage_rsa, "ext_key_usage",
-                  p->ext_key_usage, "ocsp_nocheck", p->ocsp_nocheck, "san",
-                  san[p->san], "allowed_dns", p->allowed_dns, "key_types",
-                  p->key_types, "default_days", (int)p->default_days,
-                  "max_days", (int)p->max_days, "subject_override",
-                  p->subject_override, "extensions", p->extensions);
+    j = json_pack(
+        "{s:s, s:s?, s:b, s:i, s:s?, s:s?, s:s?, s:b, s:s, "
+        "s:s?, s:s?, s:i, s:i, s:b, s:s?, s:i}",
+        "name", p->name, "description", p->description, "ca", p->is_ca,
+        "pathlen", p->pathlen, "key_usage", p->key_usage, "key_usage_rsa",
+        p->key_usage_rsa, "ext_key_usage", p->ext_key_usage, "ocsp_nocheck",
+        p->ocsp_nocheck, "san", san[p->san], "allowed_dns", p->allowed_dns,
+        "key_types", p->key_types, "default_days", (int)p->default_days,
+        "max_days", (int)p->max_days, "subject_override", p->subject_override,
+        "extensions", p->extensions, "rate_limit", (int)p->rate_limit);
     if (j) {
         json_object_set_new(j, "client_id",
                             json_string(ca_client_id_rule_name(p->client_id)));
@@ -283,21 +283,29 @@ static void ca_print(json_t *j)
             printf("  %-12s %s\n", keys[i], cli_esc(json_string_value(v)));
     printf("  %-12s %lld issuer certificate(s) above it\n", "chain",
            (long long)json_integer_value(json_object_get(j, "chain")));
-    printf("  %-12s %lld days\n  %-12s %lld per second\n", "crl_days",
+    printf("  %-12s %lld days\n  %-12s %lld sign-ups per second\n", "crl_days",
            (long long)json_integer_value(json_object_get(j, "crl_days")),
            "rate_limit",
            (long long)json_integer_value(json_object_get(j, "rate_limit")));
     printf("  profiles:\n");
-    json_array_foreach(json_object_get(j, "profiles"), i, p) printf(
-        "    %-14s %s (%lld days, at most %lld; client ID %s; renewal: %s)\n",
-        json_string_value(json_object_get(p, "name")),
-        json_string_value(json_object_get(p, "description"))
-            ? json_string_value(json_object_get(p, "description"))
-            : "",
-        (long long)json_integer_value(json_object_get(p, "default_days")),
-        (long long)json_integer_value(json_object_get(p, "max_days")),
-        json_string_value(json_object_get(p, "client_id")),
-        json_string_value(json_object_get(p, "supersede")));
+    json_array_foreach(json_object_get(j, "profiles"), i, p)
+    {
+        printf(
+            "    %-14s %s (%lld days, at most %lld; client ID %s; renewal: %s",
+            json_string_value(json_object_get(p, "name")),
+            json_string_value(json_object_get(p, "description"))
+                ? json_string_value(json_object_get(p, "description"))
+                : "",
+            (long long)json_integer_value(json_object_get(p, "default_days")),
+            (long long)json_integer_value(json_object_get(p, "max_days")),
+            json_string_value(json_object_get(p, "client_id")),
+            json_string_value(json_object_get(p, "supersede")));
+        if (json_integer_value(json_object_get(p, "rate_limit")))
+            printf("; at most %lld per second",
+                   (long long)json_integer_value(
+                       json_object_get(p, "rate_limit")));
+        printf(")\n");
+    }
 }
 
 static int show_dir(struct cli *cli, const char *dir)

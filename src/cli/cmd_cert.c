@@ -390,7 +390,8 @@ const struct cli_cmd cli_cert_cmds[] = {
      "--why TEXT\tthe reason, for the audit trail",
      cmd_cert_delete},
     {"cert", "register",
-     "[--dir DIR] [--issuer CA] [--client-id ID] [--allow-expired] CERT",
+     "[--dir DIR] [--issuer CA] [--client-id ID] [--allow-expired] "
+     "[--wait SECONDS] CERT",
      "Register a client certificate issued elsewhere (status "
      "registered-not-activated). It must chain to a registered CA (the one "
      "--issuer names, else the first that verifies it, signature and CA "
@@ -398,10 +399,14 @@ const struct cli_cmd cli_cert_cmds[] = {
      "(basicConstraints CA:TRUE: use register-ca). An expired certificate is "
      "refused unless --allow-expired (then it is kept for the record and "
      "can never be activated); one that expires within 30 days is "
-     "registered with a warning.",
+     "registered with a warning. A registration is a sign-up: the sign-up "
+     "limit of ca.cnf (rate_limit in [ ca ], default 15 per second) holds "
+     "it; when a second is full, the command waits for the next one "
+     "(--wait), then fails with exit 4 and records nothing.",
      "--issuer CA\tthe registered CA it must chain to: its id or name\n"
      "--client-id ID\tthe client ID (default: the subject CN)\n"
-     "--allow-expired\tregister an expired certificate, for the record",
+     "--allow-expired\tregister an expired certificate, for the "
+     "record\n" CLI_WAIT_HELP,
      cmd_cert_register},
     {"cert", "register-ca", "[--dir DIR] [--name NAME] CA-CERT",
      "Register an external CA whose client certificates may be registered "

@@ -43,6 +43,20 @@ int cli_open_ca(const char *dir, ca **out)
     return P11CA_OK;
 }
 
+int cli_parse_wait(const struct cli_cmd *cmd, const char *arg, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long n;
+
+    errno = 0;
+    n = strtoul(arg, &end, 10);
+    if (!*arg || *end || arg[0] == '-' || errno || n > CA_WAIT_MAX)
+        return cli_usage_error(cmd, "--wait: a number of seconds from 0 to %d",
+                               CA_WAIT_MAX);
+    *out = (unsigned)n;
+    return P11CA_OK;
+}
+
 /* "2026-11-22", "2026-11-22T10:00:00Z", "2026-11-22 10:00:00" or "@unix",
  * a date that exists (2027-02-30 does not) from 1970 to CLI_TIME_MAX. */
 int cli_parse_time(const char *s, int64_t *t)

@@ -50,6 +50,7 @@ static void enr_req(struct enr *e, enroll_req *rq)
     rq->profile = e->profile;
     rq->client_id = e->client_id;
     rq->days = e->a.days;
+    rq->wait = e->a.wait;
     rq->replaces = e->old_serial[0] ? e->old_serial : NULL;
     rq->subject = e->subject;
 }

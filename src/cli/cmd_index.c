@@ -280,9 +280,10 @@ static int cmd_import_index(struct cli *cli, int argc, char **argv)
     if (rc == P11CA_OK)
         rc = parse_index(&st, (char *)text, argv[optind]);
     if (rc == P11CA_OK && st.n) {
-        /* All or nothing: one transaction. */
+        /* All or nothing: one transaction.  History brought in is no
+         * issuance of today: no rate limit. */
         rc = reg_record_batch(ca_registry(st.c), st.certs, st.n, ca_actor(),
-                              &bad);
+                              NULL, &bad);
         if (rc != P11CA_OK)
             rc = cli_error(
                 rc, "import-index: %s (entry %zu, serial %s); nothing imported",

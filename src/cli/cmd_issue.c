@@ -30,6 +30,7 @@ enum {
     OPT_BATCH,
     OPT_OUTDIR,
     OPT_GROUP,
+    OPT_WAIT,
 };
 
 struct issue_args {
@@ -41,6 +42,7 @@ struct issue_args {
     const char *batch;
     const char *outdir;
     unsigned group;
+    unsigned wait;
     const char *csr;
 };
 
@@ -113,6 +115,8 @@ static int issue_opt(const struct cli_cmd *me, int o, struct issue_args *a)
         return P11CA_OK;
     case OPT_GROUP:
         return parse_num(me, "--group", 10000, &a->group);
+    case OPT_WAIT:
+        return cli_parse_wait(me, optarg, &a->wait);
     default:
         return cli_usage_error(me, "bad option");
     }
@@ -290,10 +294,11 @@ static int cmd_issue(struct cli *cli, int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"outdir", required_argument, NULL, OPT_OUTDIR},
         {"group", required_argument, NULL, OPT_GROUP},
+        {"wait", required_argument, NULL, OPT_WAIT},
         {0},
     };
     const struct cli_cmd *me = &cli_issue_cmds[0];
-    struct issue_args a = {0};
+    struct issue_args a = {.wait = CA_WAIT_DEFAULT};
     ca *c = NULL;
     int o, rc;
 
@@ -311,8 +316,10 @@ static int cmd_issue(struct cli *cli, int argc, char **argv)
     if (rc != P11CA_OK)
         return rc;
     rc = ca_open(a.dir, &c);
-    if (rc == P11CA_OK)
+    if (rc == P11CA_OK) {
+        ca_set_wait(c, a.wait);
         rc = ca_set_access(c, cli->module, cli->pin_source);
+    }
     if (rc != P11CA_OK)
         rc = cli_error(rc, "%s", p11ca_err_message());
     else if (a.batch)
@@ -327,7 +334,8 @@ const struct cli_cmd cli_issue_cmds[] = {
     {"issue", NULL,
      "--dir DIR --profile NAME [--san NAMES] [--days N] [--client-id ID] "
      "[--subject /CN=..] [--out FILE] [--chain] [--p7b FILE] "
-     "[--not-activated] CSR.pem | --batch DIR|- --outdir DIR",
+     "[--not-activated] [--wait SECONDS] CSR.pem | --batch DIR|- --outdir "
+     "DIR [--group N] [--wait SECONDS]",
      "Issue a certificate for a CSR under a profile of the CA in DIR. The "
      "CSR's signature, key type and size, names (syntax; the profile's "
      "allowed_dns, allowed_ip, allowed_email and allowed_uri), subject "
@@ -338,9 +346,12 @@ const struct cli_cmd cli_issue_cmds[] = {
      "extensions come from the profile (CSR extensions are not copied, "
      "except the subjectAltName when --san is not given), with SKI/AKI and "
      "the CRL and AIA URLs of ca.cnf. The certificate is recorded in the "
-     "registry before it is written out; the sign-up rate limit of ca.cnf "
-     "(rate_limit, default 15 per second) refuses the excess with exit 4. "
-     "Without --out the certificate goes to standard output.",
+     "registry before it is written out. Without --out the certificate goes "
+     "to standard output. The sign-up limit of ca.cnf (rate_limit in [ ca "
+     "]) is for registrations and does not hold an operator's issuance; a "
+     "profile with a rate_limit of its own does: when its second is full, "
+     "the command waits for the next one (--wait), then fails with exit 4 "
+     "and records nothing.",
      "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)\n"
      "--profile NAME\ta profile of ca.cnf: server, client, intermediate, "
      "ocsp or your own\n"
@@ -367,7 +378,7 @@ const struct cli_cmd cli_issue_cmds[] = {
      "certificate, progress on a terminal; exit 2 if any CSR was rejected\n"
      "--outdir DIR\twhere --batch writes the certificates\n"
      "--group N\tcertificates per registry transaction in a batch "
-     "(default 64)",
+     "(default 64; at most the profile's rate_limit)\n" CLI_WAIT_HELP,
      cmd_issue},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

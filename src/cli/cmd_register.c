@@ -26,6 +26,7 @@ enum {
     OPT_ISSUER,
     OPT_ALLOW_EXPIRED,
     OPT_NAME,
+    OPT_WAIT,
 };
 
 /* The registered CA that issued a certificate, while reg_ca_list walks. */
@@ -43,7 +44,7 @@ static int issuer_one(const reg_ca *rca, void *arg);
 static int register_checks(const char *path, X509 *x, bool allow_expired);
 static int register_issuer(ca *c, const char *path, struct issuer_find *f);
 static int register_record(struct cli *cli, ca *c, X509 *x, int64_t ca_id,
-                           const char *client);
+                           const char *client, unsigned wait);
 
 /* Read one certificate (PEM or DER) from @path. */
 static int load_cert(const char *path, X509 **out)
@@ -184,11 +185,14 @@ static int register_issuer(ca *c, const char *path, struct issuer_find *f)
         f->err ? X509_verify_cert_error_string(f->err) : "");
 }
 
+/* A registration is a sign-up: the sign-up limit holds it, waiting up to
+ * @wait seconds for a free second. */
 static int register_record(struct cli *cli, ca *c, X509 *x, int64_t ca_id,
-                           const char *client)
+                           const char *client, unsigned wait)
 {
     unsigned char *der = NULL;
     reg_cert rcert = {0};
+    reg_limit lim;
     int n = i2d_X509(x, &der);
     int rc = n > 0 ? reg_cert_from_der(&rcert, der, (size_t)n) : P11CA_E_INPUT;
 
@@ -198,8 +202,10 @@ static int register_record(struct cli *cli, ca *c, X509 *x, int64_t ca_id,
         if (!(rcert.client_id = strdup(client)))
             rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     }
+    ca_set_wait(c, wait);
+    ca_signup_limit(c, &lim);
     if (rc == P11CA_OK)
-        rc = reg_register(ca_registry(c), &rcert, ca_actor());
+        rc = reg_register(ca_registry(c), &rcert, ca_actor(), &lim);
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert register: %s", p11ca_err_message());
     else if (cli->json)
@@ -223,11 +229,13 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
         {"client-id", required_argument, NULL, OPT_CLIENT},
         {"issuer", required_argument, NULL, OPT_ISSUER},
         {"allow-expired", no_argument, NULL, OPT_ALLOW_EXPIRED},
+        {"wait", required_argument, NULL, OPT_WAIT},
         {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "register");
     const char *dir = NULL, *client = NULL, *issuer = NULL;
     struct issuer_find f = {0};
+    unsigned wait = CA_WAIT_DEFAULT;
     bool allow_expired = false;
     ca *c = NULL;
     int o, rc;
@@ -243,7 +251,10 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
             issuer = optarg;
         else if (o == OPT_ALLOW_EXPIRED)
             allow_expired = true;
-        else
+        else if (o == OPT_WAIT) {
+            if ((rc = cli_parse_wait(me, optarg, &wait)) != P11CA_OK)
+                return rc;
+        } else
             return cli_usage_error(me, "bad option");
     }
     if (argc - optind != 1)
@@ -261,7 +272,7 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
     if (rc == P11CA_OK)
         rc = register_issuer(c, argv[optind], &f);
     if (rc == P11CA_OK)
-        rc = register_record(cli, c, f.cert, f.id, client);
+        rc = register_record(cli, c, f.cert, f.id, client, wait);
     X509_free(f.cert);
     ca_close(c);
     return rc;

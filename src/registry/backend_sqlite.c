@@ -35,7 +35,6 @@ static const char *const sq_sql[SQ_N] = {
     [SQ_CLIENT_ID_ACTIVE] =
         "SELECT 1 FROM certs WHERE client_id = ?3 AND status = 'activated' "
         "AND NOT (" SQ_CERT_KEY ") LIMIT 1",
-    [SQ_RECORDED_SINCE] = "SELECT count(*) FROM certs WHERE recorded_at >= ?1",
     [SQ_HISTORY_ADD] =
         "INSERT INTO status_history (cert_id, at, from_status, to_status, "
         "actor, reason) SELECT id, ?3, ?4, ?5, ?6, ?7 FROM certs "
@@ -724,7 +723,6 @@ const struct reg_backend reg_backend_sqlite = {
     .cert_search = sq_cert_search,
     .cert_count = sq_cert_count,
     .client_id_active = sq_client_id_active,
-    .recorded_since = sq_recorded_since,
     .history_add = sq_history_add,
     .history_list = sq_history_list,
     .revoked_list = sq_revoked_list,

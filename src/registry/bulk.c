@@ -99,10 +99,10 @@ static int bulk_collect(const reg_cert *c, void *arg)
 static bool bulk_filter_empty(const reg_filter *f)
 {
     return !f->serial && !f->cn && !f->cn_match && !f->ou && !f->ou_match
-           && !f->client_id && !f->profile && f->status == REG_STATUS_ANY
-           && !f->ca_id && !f->issued_after && !f->issued_before
-           && !f->expires_after && !f->expires_before && !f->valid_at
-           && !f->revoke_due;
+           && !f->client_id && !f->profile && !f->origin
+           && f->status == REG_STATUS_ANY && !f->ca_id && !f->issued_after
+           && !f->issued_before && !f->expires_after && !f->expires_before
+           && !f->valid_at && !f->revoke_due;
 }
 
 static void bulk_details_filter(struct reg_details *d, const reg_filter *f)
@@ -114,6 +114,7 @@ static void bulk_details_filter(struct reg_details *d, const reg_filter *f)
     reg_details_str(d, "filter.ou_match", f->ou_match);
     reg_details_str(d, "filter.client_id", f->client_id);
     reg_details_str(d, "filter.profile", f->profile);
+    reg_details_str(d, "filter.origin", f->origin);
     if (f->status != REG_STATUS_ANY)
         reg_details_str(d, "filter.status", reg_status_name(f->status));
     if (f->ca_id)

@@ -105,18 +105,6 @@ void reg_cert_clear(reg_cert *c)
     memset(c, 0, sizeof(*c));
 }
 
-static int64_t (*reg_clock)(void);
-
-void reg_clock_set(int64_t (*now)(void))
-{
-    reg_clock = now;
-}
-
-int64_t reg_now(void)
-{
-    return reg_clock ? reg_clock() : (int64_t)time(NULL);
-}
-
 int reg_serial_normalise(const char *in, char *out, size_t outlen)
 {
     const char *p = in;

@@ -36,12 +36,24 @@ int reg_serial_normalise(const char *in, char *out, size_t outlen) REG_WUR;
 int reg_filter_check(const reg_filter *f, reg_filter *copy, char *serial,
                      size_t len) REG_WUR;
 
-/* reg_now - the registry's clock: Unix seconds. */
+/*
+ * reg_now - the registry's clock: Unix seconds (clock.c; the test suite's
+ * virtual clock when P11CA_TEST_CLOCK is set).
+ */
 int64_t reg_now(void);
 
-/* reg_clock_set - make reg_now() call @now instead of time() (NULL: back
- * to time()); for the unit tests of time-dependent rules. */
-void reg_clock_set(int64_t (*now)(void));
+/*
+ * reg_clock_wait - return once reg_now() is past @now: sleeps to the next
+ * second on the real clock; moves the virtual clock and returns at once.
+ */
+void reg_clock_wait(int64_t now);
+
+/*
+ * reg_clock_test_set - unit tests only: the virtual clock of
+ * P11CA_TEST_CLOCK, set to @base (0: the real clock again); a test of a
+ * time-dependent rule moves the clock by setting it again.
+ */
+void reg_clock_test_set(int64_t base);
 
 /* reg_tx - run @fn in a write transaction: scheduled revocations that are
  * due go first (reg_supersede), then @fn; commit on success, else roll

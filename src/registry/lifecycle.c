@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The registry's changes: opening by location, and the lifecycle rules
- * (uniqueness, rate limit, transitions, deletion), each change one
+ * (uniqueness, rate limits, transitions, deletion), each change one
  * transaction with its status history and audit entry. */
 #include "config.h"
 
@@ -13,9 +13,11 @@ struct lc_record {
     const reg_cert *certs;
     size_t n;
     const char *actor;
-    unsigned rate;   /* 0: no limit */
-    bool registered; /* reg_register rather than reg_record_* */
-    size_t bad;      /* index of the failing certificate */
+    const reg_limit *limit; /* NULL: none */
+    bool registered;        /* reg_register rather than reg_record_* */
+    size_t bad;             /* index of the failing certificate */
+    int64_t now;            /* the second of the last attempt */
+    size_t seen;            /* what the limit counted when it refused */
 };
 
 struct lc_status {
@@ -66,7 +68,8 @@ static int lc_holder_cb(const reg_cert *c, void *arg);
 static int lc_serial_free(reg *r, const reg_cert *c);
 static int lc_client_id_free(reg *r, const char *client_id,
                              int64_t except_ca_id, const char *except);
-static int lc_rate_check(reg *r, int64_t now, unsigned rate);
+static int lc_rate_check(reg *r, int64_t now, struct lc_record *rec);
+static int lc_rate_refused(const struct lc_record *rec, int64_t first);
 static int lc_audit_cert(reg *r, int64_t now, const reg_cert *c,
                          const char *actor, const char *action);
 static int lc_record_one(reg *r, const reg_cert *in, struct lc_record *rec,
@@ -293,24 +296,45 @@ static int lc_client_id_free(reg *r, const char *client_id,
         client_id, h.serial);
 }
 
-/* Counted inside the write transaction, so concurrent issuers cannot
- * both slip under the limit.  "The last second" is the current second of
- * the clock (recorded_at has one-second resolution). */
-static int lc_rate_check(reg *r, int64_t now, unsigned rate)
+/* Counted inside the write transaction, so concurrent recorders cannot
+ * both slip under the limit.  A second of the registry's clock is the
+ * window (recorded_at has one-second resolution); what is counted is the
+ * limit's kind: one profile's issued certificates, or sign-ups. */
+static int lc_rate_check(reg *r, int64_t now, struct lc_record *rec)
 {
+    const reg_limit *l = rec->limit;
+    reg_filter f = {.issued_after = now};
     size_t n = 0;
     int rc;
 
-    if (!rate)
+    if (!l || !l->per_sec)
         return 0;
-    if ((rc = r->be->recorded_since(r->db, now, &n)))
+    f.profile = l->profile;
+    f.origin = l->profile ? lc_origin_issued : lc_origin_registered;
+    if ((rc = r->be->cert_count(r->db, &f, &n)))
         return rc;
-    if (n >= rate)
+    if (n < l->per_sec)
+        return 0;
+    rec->seen = n;
+    /* The message is made once the waiting is over (lc_rate_refused). */
+    return P11CA_E_RATE;
+}
+
+/* The refusal, once @rec waited from the second @first on. */
+static int lc_rate_refused(const struct lc_record *rec, int64_t first)
+{
+    const reg_limit *l = rec->limit;
+    const char *what = l->what ? l->what : "the rate limit";
+
+    if (rec->now <= first)
         return p11ca_err_set(
             P11CA_E_RATE,
-            "rate limit reached: %zu certificates recorded in the last second (limit %u); try again later",
-            n, rate);
-    return 0;
+            "rate limit reached: %s allows %u per second and %zu were recorded in this second; not waiting for a slot",
+            what, l->per_sec, rec->seen);
+    return p11ca_err_set(
+        P11CA_E_RATE,
+        "rate limit reached: %s allows %u per second; waited %lld s and every second was full (%zu recorded in the last one)",
+        what, l->per_sec, (long long)(rec->now - first), rec->seen);
 }
 
 static int lc_audit_cert(reg *r, int64_t now, const reg_cert *c,
@@ -344,7 +368,7 @@ static int lc_record_one(reg *r, const reg_cert *in, struct lc_record *rec,
     if ((rc = lc_prepare(in, rec->registered, &c, replaces, sizeof(replaces))))
         return rc;
     c.recorded_at = now;
-    if ((rc = lc_rate_check(r, now, rec->rate)))
+    if ((rc = lc_rate_check(r, now, rec)))
         return rc;
     if ((rc = lc_serial_free(r, &c)))
         return rc;
@@ -363,58 +387,83 @@ static int lc_record_one(reg *r, const reg_cert *in, struct lc_record *rec,
 static int lc_record_tx(reg *r, void *arg)
 {
     struct lc_record *rec = arg;
-    int64_t now = reg_now();
     int rc = 0;
 
+    rec->now = reg_now();
     for (rec->bad = 0; rec->bad < rec->n; rec->bad++)
-        if ((rc = lc_record_one(r, &rec->certs[rec->bad], rec, now)))
+        if ((rc = lc_record_one(r, &rec->certs[rec->bad], rec, rec->now)))
             return rc;
     return 0;
 }
 
+/*
+ * One transaction; when the limit's second is full, again in the next
+ * second (outside any transaction), until the limit's wait is used up.
+ */
 static int lc_record(reg *r, struct lc_record *rec, size_t *bad)
 {
+    int64_t first = 0;
     int rc;
 
     return_val_if_fail(r && (rec->certs || !rec->n), P11CA_E_INTERNAL);
+    return_val_if_fail(!rec->limit || !rec->registered || !rec->limit->profile,
+                       P11CA_E_INTERNAL);
     rec->bad = rec->n; /* stays so if no certificate is to blame */
     if (bad)
         *bad = rec->n;
     if ((rc = lc_check_actor(rec->actor)))
         return rc;
-    rc = reg_tx(r, lc_record_tx, rec);
+    for (;;) {
+        rc = reg_tx(r, lc_record_tx, rec);
+        if (rc != P11CA_E_RATE)
+            break;
+        if (!first)
+            first = rec->now;
+        if (rec->now - first >= (int64_t)rec->limit->wait) {
+            rc = lc_rate_refused(rec, first);
+            break;
+        }
+        reg_clock_wait(rec->now);
+    }
     if (rc && bad)
         *bad = rec->bad;
     return rc;
 }
 
 int reg_record_issued(reg *r, const reg_cert *c, const char *actor,
-                      unsigned rate_per_sec)
+                      const reg_limit *limit)
 {
     struct lc_record rec = {
         .certs = c,
         .n = 1,
         .actor = actor,
-        .rate = rate_per_sec,
+        .limit = limit,
     };
 
     return lc_record(r, &rec, NULL);
 }
 
 int reg_record_batch(reg *r, const reg_cert *certs, size_t n, const char *actor,
-                     size_t *bad)
+                     const reg_limit *limit, size_t *bad)
 {
-    struct lc_record rec = {.certs = certs, .n = n, .actor = actor};
+    struct lc_record rec = {
+        .certs = certs,
+        .n = n,
+        .actor = actor,
+        .limit = limit,
+    };
 
     return lc_record(r, &rec, bad);
 }
 
-int reg_register(reg *r, const reg_cert *c, const char *actor)
+int reg_register(reg *r, const reg_cert *c, const char *actor,
+                 const reg_limit *limit)
 {
     struct lc_record rec = {
         .certs = c,
         .n = 1,
         .actor = actor,
+        .limit = limit,
         .registered = true,
     };
 

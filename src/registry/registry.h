@@ -18,7 +18,7 @@
  *   P11CA_E_NOTFOUND  no such certificate / CA / entry
  *   P11CA_E_EXISTS    serial taken, client ID taken by an activated cert
  *   P11CA_E_STATE     the lifecycle forbids the change (text says why)
- *   P11CA_E_RATE      the sign-up rate limit is reached
+ *   P11CA_E_RATE      a rate limit is reached (reg_limit)
  *   P11CA_E_INPUT     a bad argument (unknown status name, bad filter), or
  *                     a serial that several issuers have (text names them)
  *   P11CA_E_REGISTRY  the database failed (text names the SQL error)
@@ -124,6 +124,7 @@ typedef struct reg_filter {
     const char *ou_match;
     const char *client_id;
     const char *profile;
+    const char *origin; /* "issued" or "registered" */
     reg_status status;
     bool not_revoked; /* leave revoked certificates out */
     int64_t ca_id;
@@ -164,6 +165,26 @@ int reg_schema_version(reg *r);
 /* ------------------------------------------------------------------ */
 
 /*
+ * A rate limit on recording: at most @per_sec certificates of its kind are
+ * recorded in one second of the registry's clock (recorded_at has
+ * one-second resolution).  Its kind is what it counts: with @profile, the
+ * certificates issued under that profile; without, sign-ups (registered
+ * certificates).  The count is taken inside the write transaction, so
+ * concurrent recorders cannot both slip under the limit.  When the second
+ * is full, recording waits for the next one, up to @wait seconds (0: it
+ * refuses at once), then refuses with P11CA_E_RATE, changing nothing; the
+ * message names the limit (@what, e.g. "the sign-up limit (rate_limit in
+ * [ ca ] of ca.cnf)"), how many were recorded in the second and how long
+ * it waited.  Strings are borrowed for the call.
+ */
+typedef struct reg_limit {
+    unsigned per_sec;    /* 0: no limit */
+    unsigned wait;       /* seconds to wait for a slot */
+    const char *profile; /* NULL: count sign-ups */
+    const char *what;    /* names the limit in messages */
+} reg_limit;
+
+/*
  * reg_record_issued - record a certificate the CA just signed, in one
  * durable transaction with its first status-history entry and an audit
  * entry, BEFORE the caller hands the certificate out.  @c->status is
@@ -172,9 +193,8 @@ int reg_schema_version(reg *r);
  *    caller picks a new serial),
  *  - an activated cert whose client ID is held by another activated cert
  *    (P11CA_E_EXISTS),
- *  - more than @rate_per_sec certificates recorded in the last second
- *    (P11CA_E_RATE; 0 means no limit; counted per clock second, since
- *    recorded_at has one-second resolution),
+ *  - a full second under @limit (P11CA_E_RATE after its wait; NULL: no
+ *    limit),
  *  - a status other than activated / not-activated, a missing subject,
  *    issuer or DER, an unknown @c->ca_id (P11CA_E_INPUT/P11CA_E_NOTFOUND).
  * The serial is normalised; recorded_at is set here, origin is "issued",
@@ -183,24 +203,27 @@ int reg_schema_version(reg *r);
  * @actor names who did it (user@host, "api:<client>").
  */
 int reg_record_issued(reg *r, const reg_cert *c, const char *actor,
-                      unsigned rate_per_sec) REG_WUR;
+                      const reg_limit *limit) REG_WUR;
 
 /*
  * reg_record_batch - record @n certificates in one transaction (group
- * commit for bulk issuance); all or nothing.  Same checks as above except
- * the rate limit.  On P11CA_E_EXISTS *@bad is the index of the culprit.
- * (@bad may be NULL; on any error tied to one certificate it is that
- * index, otherwise @n.)
+ * commit for bulk issuance); all or nothing.  Same checks as above; under
+ * @limit (may be NULL) the whole group must fit in one second, so a
+ * caller keeps groups at most @limit->per_sec long.  On P11CA_E_EXISTS
+ * *@bad is the index of the culprit.  (@bad may be NULL; on any error tied
+ * to one certificate it is that index, otherwise @n.)
  */
 int reg_record_batch(reg *r, const reg_cert *certs, size_t n, const char *actor,
-                     size_t *bad) REG_WUR;
+                     const reg_limit *limit, size_t *bad) REG_WUR;
 
 /*
  * reg_register - record an externally issued certificate (status
- * registered-not-activated, origin "registered").  The caller has checked
+ * registered-not-activated, origin "registered"): a sign-up, under
+ * @limit (may be NULL; its @profile must be NULL).  The caller has checked
  * it against a registered CA and sets @c->ca_id.
  */
-int reg_register(reg *r, const reg_cert *c, const char *actor) REG_WUR;
+int reg_register(reg *r, const reg_cert *c, const char *actor,
+                 const reg_limit *limit) REG_WUR;
 
 /* reg_get - the certificate @serial (hex, any case, leading zeros ok) of
  * the CA @ca_id (0: whichever has it; refused when ambiguous).  @out is
@@ -499,7 +522,6 @@ struct reg_backend {
     int (*client_id_active)(void *db, const char *client_id,
                             int64_t except_ca_id, const char *except_serial,
                             bool *taken);
-    int (*recorded_since)(void *db, int64_t since, size_t *n);
     int (*history_add)(void *db, int64_t ca_id, const char *serial, int64_t at,
                        reg_status from, reg_status to, const char *actor,
                        const char *reason);

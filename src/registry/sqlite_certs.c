@@ -363,6 +363,7 @@ static int sq_where(const reg_filter *f, char *sql, size_t len)
         {f->ou_match != NULL, " AND ou LIKE :ou_match ESCAPE '\\'"},
         {f->client_id != NULL, " AND client_id = :client_id"},
         {f->profile != NULL, " AND profile = :profile"},
+        {f->origin != NULL, " AND origin = :origin"},
         {f->status != REG_STATUS_ANY, " AND status = :status"},
         {f->not_revoked, " AND status <> 'revoked'"},
         {f->ca_id != 0, " AND ca_id = :ca_id"},
@@ -461,6 +462,7 @@ static int sq_bind_filter(struct sqldb *d, sqlite3_stmt *st,
         || (rc = sq_bind_pattern(d, st, ":ou_match", f->ou_match))
         || (rc = sq_bind_named(d, st, ":client_id", f->client_id))
         || (rc = sq_bind_named(d, st, ":profile", f->profile))
+        || (rc = sq_bind_named(d, st, ":origin", f->origin))
         || (rc = sq_bind_named(d, st, ":status", status)))
         return rc;
     sq_bind_named_int(st, ":ca_id", f->ca_id);
@@ -564,26 +566,6 @@ int sq_client_id_active(void *db, const char *client_id, int64_t except_ca_id,
         *taken = true;
     else if (step != SQLITE_DONE)
         rc = sq_err(d, "look up a client ID");
-out:
-    sq_done(st);
-    return rc;
-}
-
-int sq_recorded_since(void *db, int64_t since, size_t *n)
-{
-    struct sqldb *d = db;
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    *n = 0;
-    if ((rc = sq_stmt(d, SQ_RECORDED_SINCE, &st)))
-        goto out;
-    sqlite3_bind_int64(st, 1, since);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = sq_err(d, "count recent certificates");
-        goto out;
-    }
-    *n = (size_t)sqlite3_column_int64(st, 0);
 out:
     sq_done(st);
     return rc;

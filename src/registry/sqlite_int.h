@@ -17,7 +17,6 @@ enum sq_stmt {
     SQ_CERT_SET_REPLACES,
     SQ_CERT_SET_REVOKE_AFTER,
     SQ_CLIENT_ID_ACTIVE,
-    SQ_RECORDED_SINCE,
     SQ_HISTORY_ADD,
     SQ_HISTORY_LIST,
     SQ_REVOKED_LIST,
@@ -89,7 +88,6 @@ int sq_cert_search(void *db, const reg_filter *f, reg_cert_cb cb, void *arg);
 int sq_cert_count(void *db, const reg_filter *f, size_t *n);
 int sq_client_id_active(void *db, const char *client_id, int64_t except_ca_id,
                         const char *except_serial, bool *taken);
-int sq_recorded_since(void *db, int64_t since, size_t *n);
 int sq_history_add(void *db, int64_t ca_id, const char *serial, int64_t at,
                    reg_status from, reg_status to, const char *actor,
                    const char *reason);

@@ -10,7 +10,7 @@ set -u
 command -v softhsm2-util >/dev/null || plan_skip "SoftHSM2 is not installed"
 TT=$(mktemp -d)
 trap 'rm -rf "$TT"' EXIT
-plan 4
+plan 5
 
 GUIDE=$top_srcdir/docs/ca-operator-guide.md
 guide_prepare "$GUIDE" "$TT"
@@ -50,5 +50,12 @@ if grep -q 'www-next.pem: OK' "$TT/out" && grep -q 'would revoke 1 certificate' 
 else
     not_ok "a renewed server certificate, a confirmed revocation, a vendor's certificate"
     diag "$(grep -E 'www-next|would revoke|registered|external' "$TT/out")"
+fi
+if [ "$(find "$TT/run" -path '*/device-certs/*.pem' | wc -l)" -eq 3 ] &&
+    grep -q 'devices .*at most 50 per second' "$TT/out"; then
+    ok "a profile with a rate limit of its own: its batch is issued"
+else
+    not_ok "a profile with a rate limit of its own: its batch is issued"
+    diag "$(grep -E 'devices|issued' "$TT/out")"
 fi
 done_testing

@@ -4,7 +4,8 @@
 # generation and certificate write (faulty-pkcs11), then --resume and,
 # separately, --cleanup; refusals that change nothing; a wrong PIN three
 # times (no C_Login replay); renewal and re-key with the registry link and
-# the token objects checked; a lost card; p11ca token show and its warnings.
+# the token objects checked; a lost card; p11ca token show and its warnings;
+# rate limits (an enrollment is the operator's issuance, not a sign-up).
 set -u
 . "$top_srcdir/tests/integration/enroll-setup.sh"
 FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
@@ -171,11 +172,9 @@ case $flags in
         ok "the token reports no remaining tries: the message claims none"
     fi ;;
 esac
-if grep -rq "$TEST_PIN" "$D"/pin*.err; then
-    not_ok "no PIN in the messages"
-else
-    ok "no PIN in the messages"
-fi
+for i in 1 2 3; do
+    assert_no_grep "$TEST_PIN" "$D/pin$i.err" "no PIN in the message of attempt $i"
+done
 check "the right PIN works after three wrong ones (SoftHSM2 does not lock)" \
     enroll card-w --profile client --subject /CN=w-user --type ec:P-256
 
@@ -260,19 +259,54 @@ fi
 login_refused card-l1 l-user 'certificate revoked' "the lost card is refused (CRL)"
 login_openssl tls1_3 card-l2 l-user l-user
 
+# --- Rate limits: an enrollment by the operator is issuance, not a sign-up ----
+# On the registry's test clock (at_clock): every command starts in second T.
+T=2000000000
+sed -i 's|^rate_limit *=.*|rate_limit = 1|' "$CA/ca.cnf"
+sed -i 's/^client *= *profile_client$/&\nlimited = profile_limited/' "$CA/ca.cnf"
+cat >>"$CA/ca.cnf" <<'CNF'
+
+[ profile_limited ]
+key_usage     = digitalSignature
+ext_key_usage = clientAuth
+rate_limit    = 1
+CNF
+for n in 1 2 3 4; do
+    card "card-q$n"
+done
+check "sign-up limit 1 per second: an enrollment in second T" \
+    at_clock $T enroll card-q1 --profile client --subject /CN=q1-user \
+    --type ec:P-256 --wait 0
+check "a second enrollment in second T: the sign-up limit does not hold it" \
+    at_clock $T enroll card-q2 --profile client --subject /CN=q2-user \
+    --type ec:P-256 --wait 0
+check "a profile limited to 1 per second: an enrollment in second T" \
+    at_clock $T enroll card-q3 --profile limited --subject /CN=q3-user \
+    --type ec:P-256 --wait 0
+before=$(p11ca cert list --dir "$CA" --count)
+should_fail 4 'rate limit reached: the limit of profile "limited" \(rate_limit in \[ profile_limited \] of ca\.cnf\) allows 1 per second and 1 were recorded in this second; not waiting for a slot' \
+    "--wait 0: another enrollment under that profile in second T is refused" \
+    at_clock $T enroll card-q4 --profile limited --subject /CN=q4-user \
+    --type ec:P-256 --wait 0
+assert_eq "$(p11ca cert list --dir "$CA" --count) $(nobj card-q4 cert)" "$before 0" \
+    "... nothing recorded, no certificate on the card"
+check "--resume --wait 1: it waits for second T+1 and finishes" \
+    at_clock $T enroll card-q4 --profile limited --subject /CN=q4-user \
+    --type ec:P-256 --resume --wait 1
+assert_eq "$(p11ca cert list --dir "$CA" --client-id q4-user --count \
+    --issued-after @$((T + 1)) --issued-before @$((T + 2))) $(nobj card-q4 cert)" \
+    "1 1" "... recorded in second T+1, the certificate on the card"
+sed -i '0,/^rate_limit *=/s|^rate_limit *=.*|rate_limit = 15|' "$CA/ca.cnf"
+
 # --- The PIN typed at the prompt: asked once, for the card and the provider ----
 if command -v script >/dev/null; then
     card card-t
-    (sleep 1; cat "$PINFILE"; printf '\n'; sleep 5) | script -qec \
-        "\"$top_builddir/src/p11ca\" enroll --token pkcs11:token=card-t --ca \"$CA\" --profile client --subject /CN=t-user --type ec:P-256" \
-        /dev/null >"$D/tty.log" 2>&1
+    # The PIN is typed once the prompt is on the terminal (tap.sh).
+    tty_answer "$D/tty.log" 'Enter PIN for token "card-t"' "$PINFILE" \
+        "\"$top_builddir/src/p11ca\" enroll --token pkcs11:token=card-t --ca \"$CA\" --profile client --subject /CN=t-user --type ec:P-256"
     assert_eq "$(grep -c 'Enter PIN for token "card-t"' "$D/tty.log") $(nobj card-t cert)" "1 1" \
         "a PIN typed at the prompt is asked once, for the card and the provider"
-    if grep -q "$TEST_PIN" "$D/tty.log"; then
-        not_ok "the typed PIN is not echoed"
-    else
-        ok "the typed PIN is not echoed"
-    fi
+    assert_no_grep "$TEST_PIN" "$D/tty.log" "the typed PIN is not echoed"
 else
     skip "script (util-linux) is not installed"
     skip "script (util-linux) is not installed"

@@ -39,16 +39,6 @@ should_fail 1 'bad FAULTY_PKCS11_VANISH "C_Sign:2:soon"' \
     FAULTY_PKCS11_MODULE="$SOFTHSM_MODULE" FAULTY_PKCS11_VANISH=C_Sign:2:soon \
     openssl pkey $PROV -in "$(privuri srv)" -pubout
 
-# wait_accept LOG: until s_server says it accepts (30 s: sanitizer builds).
-wait_accept() {
-    n=0
-    while ! grep -q '^ACCEPT' "$1" 2>/dev/null; do
-        n=$((n + 1))
-        [ $n -gt 300 ] && return 1
-        kill -0 "$SERVER_PID" 2>/dev/null || return 1
-        sleep 0.1
-    done
-}
 # handshakes N PORT: how many of N sequential TLS handshakes succeed.
 handshakes() {
     good=0
@@ -64,39 +54,34 @@ handshakes() {
     echo "$good"
 }
 # server NAME SPEC: s_server on a token key, the token vanishing as SPEC
-# says; its token wait (60 s) is far longer than any window here.
+# says; its token wait (60 s) is far longer than any window here.  Returns
+# once the server listens (a server that does not start fails the test,
+# with its log).
 server() {
     vanish "$2" "$D/$1.log"
     export P11CA_TOKEN_WAIT=60
     port=$(free_port)
-    start_server "$D/$1.out" $PROV -accept "127.0.0.1:$port" -naccept 10 \
-        -www -cert "$D/srv.pem" -key "$(privuri srv)"
+    start_server_ready "$D/$1.out" $PROV -accept "127.0.0.1:$port" \
+        -naccept 10 -www -cert "$D/srv.pem" -key "$(privuri srv)"
     unset P11CA_TOKEN_WAIT
     vanish ""
-    if ! wait_accept "$D/$1.out"; then
-        not_ok "$1: the server did not start"
-        diag "$(tail -n 20 "$D/$1.out")"
-        return 1
-    fi
 }
 
 # --- Under a server's signatures ------------------------------------------------
-if server timed C_Sign:4:1000ms; then
-    good=$(handshakes 10 "$port")
-    wait "$SERVER_PID" 2>/dev/null
-    assert_eq "$good" 10 "the token away for 1 s at the 4th signature: all 10 handshakes succeed"
-fi
+server timed C_Sign:4:1000ms
+good=$(handshakes 10 "$port")
+server_done
+assert_eq "$good" 10 "the token away for 1 s at the 4th signature: all 10 handshakes succeed"
 assert_grep 'C_Sign CKR_DEVICE_REMOVED \[injected\]' "$D/timed.log" \
     "... it went away at a handshake's signature"
 assert_grep 'vanish-end' "$D/timed.log" "... and came back while the server waited"
 assert_eq "$(grep -c ' C_Login CKR_OK' "$D/timed.log")" 2 \
     "... the server logged in again by itself"
 
-if server counted C_Sign:2:60calls; then
-    good=$(handshakes 10 "$port")
-    wait "$SERVER_PID" 2>/dev/null
-    assert_eq "$good" 10 "the token away for 60 calls at the 2nd signature: all 10 handshakes succeed"
-fi
+server counted C_Sign:2:60calls
+good=$(handshakes 10 "$port")
+server_done
+assert_eq "$good" 10 "the token away for 60 calls at the 2nd signature: all 10 handshakes succeed"
 assert_grep 'vanish-end' "$D/counted.log" "... the window ended while the server waited"
 
 # --- Under p11ca issue -------------------------------------------------------------

@@ -191,9 +191,12 @@ check "--dry-run" p11ca cert revoke --dir "$D" --ou bulk --dry-run
 assert_grep "would revoke 3 certificate" "$TT/out" "--dry-run says how many"
 assert_grep "$(serial_of "$W/b2.pem")" "$TT/out" "--dry-run lists them"
 assert_eq "$(revoked_count "and ou = 'bulk'")" 0 "... and revokes nothing"
-# At a terminal (script(1) gives the command one), the count is shown.
-printf 'no\n' | script -qec "$top_builddir/src/p11ca cert revoke --dir $D --ou bulk" /dev/null \
-    >"$TT/tty" 2>&1
+# At a terminal (tty_answer: script(1) gives the command one, and the
+# answer is typed once the question is on it), the count is shown.
+printf no >"$TT/no"
+printf yes >"$TT/yes"
+tty_answer "$TT/tty" 'Type yes to go on: ' "$TT/no" \
+    "$top_builddir/src/p11ca cert revoke --dir $D --ou bulk"
 rc=$?
 if [ $rc -eq 1 ] && grep -q 'revoke 3 certificate(s) with reason unspecified? This is final' "$TT/tty" &&
     grep -q 'not confirmed: nothing was revoked' "$TT/tty"; then
@@ -203,8 +206,8 @@ else
     diag "$(cat "$TT/tty")"
 fi
 before=$(sqlite3 "$D/registry.db" "select max(seq) from audit")
-printf 'yes\n' | script -qec "$top_builddir/src/p11ca cert revoke --dir $D --ou bulk --why 'team gone'" /dev/null \
-    >"$TT/tty" 2>&1
+tty_answer "$TT/tty" 'Type yes to go on: ' "$TT/yes" \
+    "$top_builddir/src/p11ca cert revoke --dir $D --ou bulk --why 'team gone'"
 assert_grep 'revoked 3 certificate' "$TT/tty" "at a terminal: yes revokes them"
 p11ca audit --dir "$D" --since "$before" --json >"$TT/audit.json"
 v=$(python3 - "$TT/audit.json" "$(serial_of "$W/b1.pem")" "$(serial_of "$W/b2.pem")" "$(serial_of "$W/b3.pem")" <<'PY'

@@ -275,7 +275,7 @@ static void test_registry_revoked_list_excludes_expired(void **state)
     reg_cert c;
 
     treg_cert(&c, "5", "old", NULL, n - 2 * 86400, n - 86400);
-    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, NULL), 0);
     reg_cert_clear(&c);
     treg_record(t, "6", "current", REG_ACTIVATED);
     revoke_cert(t, "5", 1, 0);
@@ -299,7 +299,7 @@ static void test_registry_revoked_list_per_ca(void **state)
     assert_int_equal(reg_ca_add(t->r, der, len, "root", &id), 0);
     treg_cert(&c, "7", "ours", NULL, n, n + 100);
     c.ca_id = id;
-    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, NULL), 0);
     treg_record(t, "8", "other", REG_ACTIVATED);
     revoke_cert(t, "7", 1, 0);
     revoke_cert(t, "8", 1, 0);
@@ -330,7 +330,7 @@ static void test_registry_revoked_list_large(void **state)
         snprintf(serial, sizeof(serial), "%x", i + 1);
         treg_cert(&c[i], serial, serial, "bulk", n, n + 100);
     }
-    assert_int_equal(reg_record_batch(t->r, c, 1000, ACTOR, &bad), 0);
+    assert_int_equal(reg_record_batch(t->r, c, 1000, ACTOR, NULL, &bad), 0);
     assert_int_equal(reg_revoke_bulk(t->r, &(reg_filter){.ou = "bulk"}, 3,
                                      ACTOR, NULL, 0, &count),
                      0);
@@ -463,7 +463,7 @@ static int writer(const char *loc, int id)
     for (int i = 0; i < PER_WRITER && !bad; i++) {
         snprintf(serial, sizeof(serial), "%x", id * 0x1000 + i + 1);
         treg_cert(&c, serial, serial, NULL, n, n + 100);
-        if (reg_record_issued(r, &c, actor, 0) != 0) {
+        if (reg_record_issued(r, &c, actor, NULL) != 0) {
             fprintf(stderr, "# writer %d: %s\n", id, p11ca_err_message());
             bad = 1;
         }

@@ -67,7 +67,7 @@ static void reg_of(struct treg *t, int64_t ca_id, const char *serial,
 
     treg_cert(&c, serial, cn, "dev", now() - 3600, now() + 86400);
     c.ca_id = ca_id;
-    if (reg_register(t->r, &c, ACTOR) != 0
+    if (reg_register(t->r, &c, ACTOR, NULL) != 0
         || reg_set_status(t->r, ca_id, serial, REG_ACTIVATED, -1, 0, ACTOR,
                           NULL)
                != 0)
@@ -90,11 +90,6 @@ static int sqlf(struct treg *t, const char *fmt, ...)
 }
 
 static int64_t fake_now;
-
-static int64_t fake_clock(void)
-{
-    return fake_now;
-}
 
 /* ---- The replay ---- */
 
@@ -217,10 +212,10 @@ static void test_replay_imported_and_registered(void **state)
     c.status = REG_REVOKED;
     c.revoked_at = now() - 50;
     c.reason = 1;
-    assert_int_equal(reg_record_batch(t->r, &c, 1, ACTOR, NULL), 0);
+    assert_int_equal(reg_record_batch(t->r, &c, 1, ACTOR, NULL, NULL), 0);
     reg_cert_clear(&c);
     treg_cert(&c, "b2", "ext", "eng", now() - 100, now() + 100);
-    assert_int_equal(reg_register(t->r, &c, ACTOR), 0);
+    assert_int_equal(reg_register(t->r, &c, ACTOR, NULL), 0);
     reg_cert_clear(&c);
     set_status(t, "b2", REG_ACTIVATED);
     verify_ok(t, 2);
@@ -357,7 +352,7 @@ static void test_replay_schema1_bulk_summary(void **state)
     struct treg *t = *state;
 
     fake_now = now();
-    reg_clock_set(fake_clock);
+    reg_clock_test_set(fake_now);
     four_certs(t);
     assert_int_equal(reg_audit_add(t->r, ACTOR, "revoke-bulk", NULL,
                                    "{\"count\":2,\"reason\":"
@@ -396,7 +391,7 @@ static void test_replay_schema1_bulk_summary(void **state)
                      0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
                  "certificate 3 is revoked in the registry");
-    reg_clock_set(NULL);
+    reg_clock_test_set(0);
 }
 
 /* A "revoke-bulk" that lists its certificates stands for their revocation
