@@ -226,8 +226,10 @@ struct skipped {
 };
 
 /*
- * p11_find_prepare - load the modules, and the module-path= of @uri into
- * @only (NULL when the URI has none).
+ * p11_find_prepare - load the modules, and put the loaded module that
+ * module-path= of @uri names into @only (NULL when the URI has none).  A
+ * module-path= that names no loaded module is loaded only when the context
+ * allows it (allow_uri_module_path), else P11_RV_URI_MODULE.
  */
 CK_RV p11_find_prepare(p11_ctx *ctx, const p11_uri *uri,
                        struct p11_module **only);

@@ -10,7 +10,7 @@
 # naming them.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 20
+plan 21
 
 FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
 D=$TT/slots
