@@ -116,8 +116,7 @@ static int crl_exts(ca *c, X509_CRL *crl, uint64_t number)
     X509_EXTENSION_free(aki);
     ASN1_INTEGER_free(num);
     return ok ? P11CA_OK
-              : ca_ossl_err(P11CA_E_INTERNAL, "cannot make the CRL "
-                                              "extensions");
+              : ca_ossl_err(P11CA_E_INTERNAL, "cannot make the CRL extensions");
 }
 
 /* DIR/crl.pem and the audit entry. */

@@ -66,9 +66,8 @@ int ca_file_read(const char *path, size_t max, unsigned char **out, size_t *len)
         rc = p11ca_err_set(P11CA_E_INPUT, "%s is not a file", path);
     else if (S_ISREG(st.st_mode) && (size_t)st.st_size > max)
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s is too large (%lld bytes, at "
-                           "most %zu)",
-                           path, (long long)st.st_size, max);
+                           "%s is too large (%lld bytes, at most %zu)", path,
+                           (long long)st.st_size, max);
     else
         rc = read_fd(fd, path, max, out, len);
     close(fd);
@@ -105,9 +104,7 @@ static int read_fd(int fd, const char *name, size_t max, unsigned char **out,
         goto out;
     if (n > max) {
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s is too large (more than %zu "
-                           "bytes)",
-                           name, max);
+                           "%s is too large (more than %zu bytes)", name, max);
         goto out;
     }
     buf[n] = '\0';

@@ -129,16 +129,17 @@ static int issue_args_check(const struct cli_cmd *me, struct issue_args *a)
     if (!a->dir || !a->o.profile)
         return cli_usage_error(me, "give --dir DIR and --profile NAME");
     if (a->batch && (a->csr || !a->outdir))
-        return cli_usage_error(me, "--batch takes --outdir DIR and no CSR "
-                                   "argument");
+        return cli_usage_error(
+            me, "--batch takes --outdir DIR and no CSR argument");
     if (a->batch
         && (a->out || a->p7b || a->chain || a->o.client_id || a->o.subject
             || a->o.san))
-        return cli_usage_error(me, "--batch takes none of --out, --p7b, "
-                                   "--chain, --client-id, --subject, --san");
+        return cli_usage_error(
+            me,
+            "--batch takes none of --out, --p7b, --chain, --client-id, --subject, --san");
     if (!a->batch && !a->csr)
-        return cli_usage_error(me, "give the CSR file (or - for standard "
-                                   "input)");
+        return cli_usage_error(me,
+                               "give the CSR file (or - for standard input)");
     if (!a->batch && a->outdir)
         return cli_usage_error(me, "--outdir goes with --batch");
     return P11CA_OK;
@@ -265,9 +266,7 @@ static int issue_batch(struct cli *cli, ca *c, struct issue_args *a)
                         &issued, &rejected);
     if (p.tty)
         fputs("\r\033[K", stderr);
-    fprintf(stderr,
-            "p11ca: issued %zu certificate(s) into %s, rejected "
-            "%zu\n",
+    fprintf(stderr, "p11ca: issued %zu certificate(s) into %s, rejected %zu\n",
             issued, a->outdir, rejected);
     if (cli->json)
         (void)cli_json_print(p.items);

@@ -3,7 +3,9 @@
 #include "config.h"
 
 #include "cli.h"
+#include "common/log.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,10 +34,14 @@ static const struct {
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
 
+/* The secure heap for PINs: a few buffers of P11_MAX_PIN_LEN bytes. */
+#define CLI_SECURE_HEAP 65536
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: p11ca [--module PATH] [--pin-source FILE] [--json] "
-               "COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(
+        f,
+        "usage: p11ca [--module PATH] [--pin-source FILE] [--json] COMMAND [ARGS]\n\ncommands:\n");
     for (size_t g = 0; g < N_GROUPS; g++)
         for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
             fprintf(f, "  %-14s %s\n", c->verb ? c->verb : c->group,
@@ -43,17 +49,17 @@ static void usage(FILE *f)
             if (!c->verb)
                 break;
         }
-    fprintf(f, "\n'p11ca help' lists the commands by group; "
-               "'p11ca COMMAND --help' describes one.\n"
-               "Exit codes: 0 ok, 1 usage, 2 input rejected, 3 token or PIN "
-               "problem, 4 registry problem, 5 internal error.\n");
+    fprintf(
+        f,
+        "\n'p11ca help' lists the commands by group; 'p11ca COMMAND --help' describes one.\n"
+        "Exit codes: 0 ok, 1 usage, 2 input rejected, 3 token or PIN problem, 4 registry problem, 5 internal error.\n");
 }
 
 static void help_all(void)
 {
-    printf("p11ca %s - certificate authority and token tool for PKCS#11 "
-           "keys\n\nusage: p11ca [COMMON OPTIONS] GROUP COMMAND [ARGS]\n",
-           PACKAGE_VERSION);
+    printf(
+        "p11ca %s - certificate authority and token tool for PKCS#11 keys\n\nusage: p11ca [COMMON OPTIONS] GROUP COMMAND [ARGS]\n",
+        PACKAGE_VERSION);
     for (size_t g = 0; g < N_GROUPS; g++) {
         printf("\n%s: %s\n", groups[g].group, groups[g].summary);
         for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
@@ -64,19 +70,15 @@ static void help_all(void)
                 break;
         }
     }
-    printf("\ncommon options (before or after the command):\n"
-           "  --module PATH        PKCS#11 module; else $P11CA_MODULE; else "
-           "p11-kit's modules\n"
-           "  --pin-source FILE    read the PIN from FILE (mode 0600)\n"
-           "  --json               print results as JSON\n"
-           "  --single-session     one session per token (PIV cards)\n"
-           "\nPINs: pin-value= or pin-source= in the URI, --pin-source, or a "
-           "prompt on the terminal.\n"
-           "Tokens: a URI without a token searches every initialised token; "
-           "one that is away is waited for up to $P11CA_TOKEN_WAIT seconds "
-           "(default 5; ca.cnf: token_wait).\n"
-           "Exit codes: 0 ok, 1 usage, 2 input rejected, 3 token or PIN "
-           "problem, 4 registry problem, 5 internal error.\n");
+    printf(
+        "\ncommon options (before or after the command):\n"
+        "  --module PATH        PKCS#11 module; else $P11CA_MODULE; else p11-kit's modules\n"
+        "  --pin-source FILE    read the PIN from FILE (mode 0600)\n"
+        "  --json               print results as JSON\n"
+        "  --single-session     one session per token (PIV cards)\n"
+        "\nPINs: pin-value= or pin-source= in the URI, --pin-source, or a prompt on the terminal.\n"
+        "Tokens: a URI without a token searches every initialised token; one that is away is waited for up to $P11CA_TOKEN_WAIT seconds (default 5; ca.cnf: token_wait).\n"
+        "Exit codes: 0 ok, 1 usage, 2 input rejected, 3 token or PIN problem, 4 registry problem, 5 internal error.\n");
 }
 
 /* Roff escape: backslashes and leading dots/quotes. */
@@ -118,10 +120,9 @@ static void man_options(const char *opts)
  * every reader: the signed audit head, the name policy of a profile. */
 static void print_man_cnf(void)
 {
-    printf(".SH CA.CNF\n"
-           "p11ca ca init writes DIR/ca.cnf (OpenSSL config syntax) with a "
-           "comment block that describes every key. Keys of the [ ca ] "
-           "section for the audit trail:\n");
+    printf(
+        ".SH CA.CNF\n"
+        "p11ca ca init writes DIR/ca.cnf (OpenSSL config syntax) with a comment block that describes every key. Keys of the [ ca ] section for the audit trail:\n");
     man_options(
         "audit_sign_every = N\tThe CA key signs the audit trail's head "
         "(the newest entry's number and hash, the time, the CA certificate's "
@@ -174,59 +175,31 @@ static void print_man_registry(void)
 {
     printf(
         ".SH CERTIFICATE REGISTRY\n"
-        "A certificate is identified by its issuer and serial: the issuer is "
-        "a CA of the registry (\\fBp11ca ca list\\fR shows their ids and "
-        "names), and registered certificates of other CAs may have the serial "
-        "of one of ours. A serial that several CAs have is refused as "
-        "ambiguous; \\-\\-issuer (an id or a name) chooses.\n"
+        "A certificate is identified by its issuer and serial: the issuer is a CA of the registry (\\fBp11ca ca list\\fR shows their ids and names), and registered certificates of other CAs may have the serial of one of ours. A serial that several CAs have is refused as ambiguous; \\-\\-issuer (an id or a name) chooses.\n"
         ".PP\n"
-        "Client IDs: one activated certificate per client ID. The profile "
-        "key \\fBclient_id\\fR of ca.cnf says which certificates take one: "
-        "\\fBcn\\fR (\\-\\-client\\-id, else the subject CN; the default "
-        "of profiles whose ext_key_usage allows clientAuth or that have "
-        "none), \\fBnone\\fR (no client ID, \\-\\-client\\-id refused; "
-        "the default otherwise, so that a server certificate can be renewed "
-        "while the old one is in use), \\fBrequired\\fR (\\-\\-client\\-id "
-        "must be given).\n"
+        "Client IDs: one activated certificate per client ID. The profile key \\fBclient_id\\fR of ca.cnf says which certificates take one: \\fBcn\\fR (\\-\\-client\\-id, else the subject CN; the default of profiles whose ext_key_usage allows clientAuth or that have none), \\fBnone\\fR (no client ID, \\-\\-client\\-id refused; the default otherwise, so that a server certificate can be renewed while the old one is in use), \\fBrequired\\fR (\\-\\-client\\-id must be given).\n"
         ".PP\n"
-        "Renewal: after \\fBp11ca enroll \\-\\-renew\\fR or "
-        "\\fB\\-\\-rekey\\fR the old certificate is revoked with reason "
-        "superseded (profile key \\fBsupersede = revoke\\fR, the default), "
-        "or left not-activated and revoked by the first registry write after "
-        "a grace period (\\fBsupersede = grace:7d\\fR; \\fBp11ca crl\\fR "
-        "carries such revocations out before it lists the revoked "
-        "certificates, audited with the actor registry:scheduled), or kept "
-        "(\\fBsupersede = keep\\fR).\n"
+        "Renewal: after \\fBp11ca enroll \\-\\-renew\\fR or \\fB\\-\\-rekey\\fR the old certificate is revoked with reason superseded (profile key \\fBsupersede = revoke\\fR, the default), or left not-activated and revoked by the first registry write after a grace period (\\fBsupersede = grace:7d\\fR; \\fBp11ca crl\\fR carries such revocations out before it lists the revoked certificates, audited with the actor registry:scheduled), or kept (\\fBsupersede = keep\\fR).\n"
         ".PP\n"
-        "Bulk revocation: \\fBp11ca cert revoke\\fR with filters (other "
-        "than \\-\\-serial alone) revokes only with \\-\\-yes or after "
-        "\\fByes\\fR is typed at the terminal, where it shows how many "
-        "certificates match; \\-\\-dry\\-run lists them. The audit trail "
-        "gets a revoke entry for each certificate (its history) and a "
-        "revoke\\-bulk entry that names them all.\n");
+        "Bulk revocation: \\fBp11ca cert revoke\\fR with filters (other than \\-\\-serial alone) revokes only with \\-\\-yes or after \\fByes\\fR is typed at the terminal, where it shows how many certificates match; \\-\\-dry\\-run lists them. The audit trail gets a revoke entry for each certificate (its history) and a revoke\\-bulk entry that names them all.\n");
 }
 
 /* The man page, made from the same table as the help text. */
 static void print_man(void)
 {
-    printf(".TH P11CA 1 \"\" \"p11ca %s\" \"User Commands\"\n"
-           ".SH NAME\np11ca \\- certificate authority and token tool for "
-           "PKCS#11 keys\n.SH SYNOPSIS\n.B p11ca\n[\\-\\-module PATH] "
-           "[\\-\\-pin\\-source FILE] [\\-\\-json] GROUP COMMAND [ARGS]\n"
-           ".SH DESCRIPTION\nManages keys and certificates on PKCS#11 tokens "
-           "(HSMs, smartcards) addressed by RFC 7512 pkcs11: URIs. Private "
-           "keys are generated on the token and never leave it.\n",
-           PACKAGE_VERSION);
+    printf(
+        ".TH P11CA 1 \"\" \"p11ca %s\" \"User Commands\"\n"
+        ".SH NAME\np11ca \\- certificate authority and token tool for PKCS#11 keys\n.SH SYNOPSIS\n.B p11ca\n[\\-\\-module PATH] [\\-\\-pin\\-source FILE] [\\-\\-json] GROUP COMMAND [ARGS]\n"
+        ".SH DESCRIPTION\nManages keys and certificates on PKCS#11 tokens (HSMs, smartcards) addressed by RFC 7512 pkcs11: URIs. Private keys are generated on the token and never leave it.\n",
+        PACKAGE_VERSION);
     printf(".SH COMMON OPTIONS\n");
-    man_options("--module PATH\tLoad this PKCS#11 module. Precedence: "
-                "module-path= in a URI, then --module, then the environment "
-                "variable P11CA_MODULE, then every module registered with "
-                "p11-kit.\n"
-                "--pin-source FILE\tRead the PIN from FILE, which must not be "
-                "readable by group or others.\n"
-                "--json\tPrint results as JSON.\n"
-                "--single-session\tUse one session per token, for tokens "
-                "that misbehave with several (PIV cards).\n");
+    man_options(
+        "--module PATH\tLoad this PKCS#11 module. Precedence: --module, then the environment variable P11CA_MODULE, then every module registered with p11-kit. module-name= and module-path= in a URI select one of the loaded modules; module-path= loads another file only with P11CA_ALLOW_URI_MODULE_PATH=yes (a URI does not load code), and is refused otherwise (exit 2).\n"
+        "--pin-source FILE\tRead the PIN from FILE, which must not be "
+        "readable by group or others.\n"
+        "--json\tPrint results as JSON.\n"
+        "--single-session\tUse one session per token, for tokens "
+        "that misbehave with several (PIV cards).\n");
     printf(".SH COMMANDS\n");
     for (size_t g = 0; g < N_GROUPS; g++) {
         for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
@@ -244,60 +217,23 @@ static void print_man(void)
     }
     print_man_cnf();
     print_man_registry();
-    printf(".SH PINS\nA PIN comes from pin\\-value= or pin\\-source= in the "
-           "URI, from \\-\\-pin\\-source, or from a prompt on the terminal "
-           "(without echo). PINs are never printed or logged. A PIN that the "
-           "token refused is never tried again automatically. A PIN from the "
-           "URI or \\-\\-pin\\-source is used on one token only: when a "
-           "command would log in to several tokens with it, it fails and "
-           "names them (exit 2); add token= or serial= to the URI.\n");
-    printf(".SH TOKENS\nA URI without a token (pkcs11:object=LABEL, "
-           "pkcs11:id=%%01, pkcs11:) searches every initialised token. A slot "
-           "without a token, with a token that is not initialised (SoftHSM2 "
-           "always shows one), or whose token answers that it is absent, "
-           "unrecognised or removed is skipped; P11CA_DEBUG=p11 prints a line "
-           "for each. token list shows uninitialised tokens (to find one for "
-           "token init). When nothing matches, the error names the URI.\n"
-           ".PP\nA token that is away for a moment (a card reader that blinks; "
-           "SoftHSM2 while another process logs in) is waited for: when a URI "
-           "names a token that is not present, when a command that needs one "
-           "object (key pubout, the CA key of issue and crl) finds none while "
-           "a token seems away, and when a token goes away under an "
-           "operation. The slots are looked at again after 10 ms, 20 ms, 40 "
-           "ms and so on, then every 200 ms, up to P11CA_TOKEN_WAIT seconds "
-           "(default 5; for the CA key, token_wait in ca.cnf); then the error "
-           "names the token and how long it waited. PKCS#11 cannot tell a "
-           "token away for a moment from one that never existed: a misspelt "
-           "token= costs the wait (P11CA_TOKEN_WAIT=0 fails at once).\n");
-    printf(".SH RATE LIMITS\nThe sign-up limit, rate_limit in [ ca ] of "
-           "ca.cnf (default 15 per second, 0: none), holds devices and "
-           "clients signing up: p11ca cert register (and the registry "
-           "service's enrollment and auto-registration). An operator's own "
-           "p11ca issue, issue \\-\\-batch and p11ca enroll are not held by "
-           "it; a profile of ca.cnf may set a rate_limit of its own, which "
-           "then holds every issuance under that profile (a batch records at "
-           "most that many certificates per second). Each limit counts the "
-           "certificates of its kind recorded in one second of the "
-           "registry's clock. When the second is full, the command waits for "
-           "the next one, up to \\-\\-wait SECONDS (default 5; 0: not at "
-           "all), then fails with exit 4, records nothing, and says which "
-           "limit was reached and how long it waited.\n");
-    printf(".SH ENVIRONMENT\n.TP\n.B P11CA_MODULE\nPKCS#11 module to load "
-           "instead of the p11-kit registered modules.\n.TP\n"
-           ".B P11CA_TOKEN_WAIT\nSeconds to wait for a token that is away "
-           "(0 to 600, up to three decimals; 0: do not wait; default 5). A "
-           "value that is not a number of seconds is refused (exit 1).\n"
-           ".TP\n.B P11CA_DEBUG\n"
-           "Comma-separated debug subsystems (p11, prov, ca, reg, srv, cli, "
-           "all), written to stderr or to P11CA_DEBUG_FILE.\n.TP\n"
-           ".B P11CA_TEST_CLOCK\nFor the test suite only: the registry's "
-           "clock starts at these Unix seconds and moves only when a command "
-           "waits for a rate-limit slot, without sleeping "
-           "(docs/internals/registry.md). Never set it in production.\n"
-           ".SH EXIT STATUS\n.TP\n0\nsuccess\n.TP\n1\nusage error\n.TP\n2\n"
-           "input rejected (bad URI, bad file, policy)\n.TP\n3\ntoken or PIN "
-           "problem (no token, no object, PIN refused or missing, module "
-           "error)\n.TP\n4\nregistry problem\n.TP\n5\ninternal error\n");
+    printf(
+        ".SH PINS\nA PIN comes from pin\\-value= or pin\\-source= in the URI, from \\-\\-pin\\-source, or from a prompt on the terminal (without echo; what was typed ahead is kept, and the terminal is given back as it was on every path, ^C included). PINs are never printed, logged or stored. A PIN from the URI or \\-\\-pin\\-source is used on one token only: when a command would log in to several tokens with it, it fails and names them (exit 2); add token= or serial= to the URI.\n.PP\nSuch a PIN is not sent when the token reports its last try (CKF_USER_PIN_FINAL_TRY: the prompt is still offered and says LAST TRY) or a locked PIN (then nothing is sent, exit 3). When the token refuses it, p11ca notes which source that was (a PIN file by its name, inode, size and time; any pin\\-value= as one source) and when, in a file per token in $P11CA_STATE_DIR, else $XDG_STATE_HOME/p11ca, else ~/.local/state/p11ca (directory 0700, file 0600; never a PIN or a hash of one). No later command sends that source again until it changes (the PIN file edited), a login on that token succeeds, or that file is removed; the error says so and names the file (exit 3). A PIN typed at the prompt is always sent.\n.PP\nKeys with CKA_ALWAYS_AUTHENTICATE need the PIN again for each use: it is read again from the PIN source or asked again at the prompt (\"Enter signature PIN\"), never replayed from the login. The command keeps a PIN that worked in OpenSSL's secure heap, to log in again after a card reset.\n");
+    printf(
+        ".SH TOKENS\nA URI without a token (pkcs11:object=LABEL, pkcs11:id=%%01, pkcs11:) searches every initialised token. A slot without a token, with a token that is not initialised (SoftHSM2 always shows one), or whose token answers that it is absent, unrecognised or removed is skipped; P11CA_DEBUG=p11 prints a line for each. token list shows uninitialised tokens (to find one for token init). When nothing matches, the error names the URI.\n"
+        ".PP\nA token that is away for a moment (a card reader that blinks; SoftHSM2 while another process logs in) is waited for: when a URI names a token that is not present, when a command that needs one object (key pubout, the CA key of issue and crl) finds none while a token seems away, and when a token goes away under an operation. The slots are looked at again after 10 ms, 20 ms, 40 ms and so on, then every 200 ms, up to P11CA_TOKEN_WAIT seconds (default 5; for the CA key, token_wait in ca.cnf); then the error names the token and how long it waited. PKCS#11 cannot tell a token away for a moment from one that never existed: a misspelt token= costs the wait (P11CA_TOKEN_WAIT=0 fails at once).\n");
+    printf(
+        ".SH RATE LIMITS\nThe sign-up limit, rate_limit in [ ca ] of ca.cnf (default 15 per second, 0: none), holds devices and clients signing up: p11ca cert register (and the registry service's enrollment and auto-registration). An operator's own p11ca issue, issue \\-\\-batch and p11ca enroll are not held by it; a profile of ca.cnf may set a rate_limit of its own, which then holds every issuance under that profile (a batch records at most that many certificates per second). Each limit counts the certificates of its kind recorded in one second of the registry's clock. When the second is full, the command waits for the next one, up to \\-\\-wait SECONDS (default 5; 0: not at all), then fails with exit 4, records nothing, and says which limit was reached and how long it waited.\n");
+    printf(
+        ".SH ENVIRONMENT\n.TP\n.B P11CA_MODULE\nPKCS#11 module to load instead of the p11-kit registered modules.\n.TP\n"
+        ".B P11CA_ALLOW_URI_MODULE_PATH\nyes: module-path= in a URI may load a module that is not loaded (default: no, such a URI is refused with exit 2). Also read by the provider when openssl.cnf does not set p11ca-allow-uri-module-path.\n.TP\n"
+        ".B P11CA_STATE_DIR\nThe directory of the PIN state files (see PINS); default $XDG_STATE_HOME/p11ca, else ~/.local/state/p11ca.\n.TP\n"
+        ".B P11CA_TOKEN_WAIT\nSeconds to wait for a token that is away (0 to 600, up to three decimals; 0: do not wait; default 5). A value that is not a number of seconds is refused (exit 1).\n"
+        ".TP\n.B P11CA_DEBUG\n"
+        "Comma-separated debug subsystems (p11, prov, ca, reg, srv, cli, all), written to stderr or to P11CA_DEBUG_FILE.\n.TP\n"
+        ".B P11CA_TEST_CLOCK\nFor the test suite only: the registry's clock starts at these Unix seconds and moves only when a command waits for a rate-limit slot, without sleeping (docs/internals/registry.md). Never set it in production.\n"
+        ".SH EXIT STATUS\n.TP\n0\nsuccess\n.TP\n1\nusage error\n.TP\n2\n"
+        "input rejected (bad URI, bad file, policy)\n.TP\n3\ntoken or PIN problem (no token, no object, PIN refused or missing, module error)\n.TP\n4\nregistry problem\n.TP\n5\ninternal error\n");
 }
 
 static int run_group(struct cli *cli, size_t g, int argc, char **argv)
@@ -345,9 +281,19 @@ int main(int argc, char **argv)
     };
     struct cli cli = {0};
     int c, rc = P11CA_E_USAGE;
+    int secure_heap;
     const char *wait;
     long wait_ms;
 
+    /*
+     * PINs that are kept (the PKCS#11 layer's cache, the CA key's PIN, the
+     * enrollment's) go to OpenSSL's secure heap: locked in memory, out of
+     * core dumps.  Without it (RLIMIT_MEMLOCK) OpenSSL falls back to plain
+     * memory, which the p11 layer replaces with pages of its own.
+     */
+    secure_heap = CRYPTO_secure_malloc_init(CLI_SECURE_HEAP, 16);
+    if (secure_heap == 0)
+        LOG_DBG(CLI, "no secure heap: PIN buffers in locked pages instead");
     while ((c = cli_getopt(&cli, argc, argv, "+hV", opts)) != -1) {
         switch (c) {
         case 'h':
@@ -394,5 +340,7 @@ int main(int argc, char **argv)
     rc = cli_usage_error(NULL, "unknown command \"%s\"", argv[0]);
 out:
     p11_ctx_free(cli.p11);
+    if (secure_heap)
+        CRYPTO_secure_malloc_done();
     return p11ca_exit_code(rc);
 }

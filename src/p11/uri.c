@@ -70,9 +70,9 @@ CK_RV p11_uri_parse(const char *str, p11_uri **out)
         goto out;
     }
     if (p11_kit_uri_any_unrecognized(uri->kit)) {
-        p11_error_set(rv, NULL, NULL, NULL,
-                      "the URI has an attribute that is not in RFC 7512 "
-                      "(check the spelling of each name before '=')");
+        p11_error_set(
+            rv, NULL, NULL, NULL,
+            "the URI has an attribute that is not in RFC 7512 (check the spelling of each name before '=')");
         goto out;
     }
     rv = copy_label(uri);

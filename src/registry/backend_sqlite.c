@@ -268,10 +268,10 @@ static int sq_journal_wal(struct sqldb *d)
     if (rc != SQLITE_ROW)
         return sq_err(d, "PRAGMA journal_mode = WAL");
     if (strcmp(mode, "wal") != 0 && strcmp(d->path, ":memory:") != 0)
-        return p11ca_err_set(P11CA_E_REGISTRY,
-                             "registry %s: cannot use WAL mode (journal mode "
-                             "is \"%s\")",
-                             d->path, mode);
+        return p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "registry %s: cannot use WAL mode (journal mode is \"%s\")",
+            d->path, mode);
     return 0;
 }
 
@@ -357,10 +357,10 @@ static int sq_migrate_locked(struct sqldb *d)
         if (m->version <= have)
             continue;
         if (m->version != have + 1)
-            return p11ca_err_set(P11CA_E_INTERNAL,
-                                 "schema migration %s does not follow "
-                                 "version %d",
-                                 m->name, have);
+            return p11ca_err_set(
+                P11CA_E_INTERNAL,
+                "schema migration %s does not follow version %d", m->name,
+                have);
         if ((rc = sq_apply(d, m)))
             return rc;
         have = m->version;
@@ -377,10 +377,10 @@ static int sq_migrate(struct sqldb *d)
     if ((rc = sq_read_version(d, &have)))
         return rc;
     if (have > want)
-        return p11ca_err_set(P11CA_E_REGISTRY,
-                             "registry %s: schema version %d is newer than "
-                             "this p11ca knows (%d)",
-                             d->path, have, want);
+        return p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "registry %s: schema version %d is newer than this p11ca knows (%d)",
+            d->path, have, want);
     if (have == want)
         return 0;
     if ((rc = sq_exec_retry(d, "BEGIN IMMEDIATE", "begin migration")))

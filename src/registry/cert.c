@@ -61,10 +61,10 @@ int reg_status_parse(const char *name, reg_status *st)
             return 0;
         }
     }
-    return p11ca_err_set(P11CA_E_INPUT,
-                         "unknown certificate status \"%s\" (activated, "
-                         "not-activated, registered-not-activated, revoked)",
-                         name ? name : "");
+    return p11ca_err_set(
+        P11CA_E_INPUT,
+        "unknown certificate status \"%s\" (activated, not-activated, registered-not-activated, revoked)",
+        name ? name : "");
 }
 
 int reg_reason_parse(const char *name, int *reason)
@@ -75,13 +75,10 @@ int reg_reason_parse(const char *name, int *reason)
             return 0;
         }
     }
-    return p11ca_err_set(P11CA_E_INPUT,
-                         "unknown revocation reason \"%s\" (RFC 5280 names: "
-                         "unspecified, keyCompromise, cACompromise, "
-                         "affiliationChanged, superseded, "
-                         "cessationOfOperation, certificateHold, "
-                         "removeFromCRL, privilegeWithdrawn, aACompromise)",
-                         name ? name : "");
+    return p11ca_err_set(
+        P11CA_E_INPUT,
+        "unknown revocation reason \"%s\" (RFC 5280 names: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, removeFromCRL, privilegeWithdrawn, aACompromise)",
+        name ? name : "");
 }
 
 const char *reg_reason_name(int reason)

@@ -14,9 +14,10 @@ tests_progs_p11_faults_SOURCES = tests/progs/p11-faults.c $(PROGS_COMMON)
 tests_progs_p11_faults_LDADD = $(PROGS_LDADD)
 
 TESTS += tests/integration/p11-threads.sh tests/integration/p11-fork.sh \
-	tests/integration/p11-faults.sh
+	tests/integration/p11-faults.sh tests/integration/p11-two-modules.sh
 EXTRA_DIST += tests/integration/p11-threads.sh tests/integration/p11-fork.sh \
-	tests/integration/p11-faults.sh tests/progs/drive.sh
+	tests/integration/p11-faults.sh tests/integration/p11-two-modules.sh \
+	tests/progs/drive.sh
 
 # Allocation failures in the p11 layer (tests/integration/p11-alloc.sh):
 # every allocation call of the code linked into the driver goes through
