@@ -17,3 +17,9 @@ TESTS += tests/integration/p11-threads.sh tests/integration/p11-fork.sh \
 	tests/integration/p11-faults.sh
 EXTRA_DIST += tests/integration/p11-threads.sh tests/integration/p11-fork.sh \
 	tests/integration/p11-faults.sh tests/progs/drive.sh
+
+# The OCSP responder in one long-lived process (as p11ca serve runs it).
+check_PROGRAMS += tests/progs/ocsp-drive
+tests_progs_ocsp_drive_SOURCES = tests/progs/ocsp-drive.c
+tests_progs_ocsp_drive_LDADD = src/libp11ca-ca.la $(CRYPTO_LIBS) \
+	$(P11KIT_LIBS) -lpthread

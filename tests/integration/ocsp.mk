@@ -1,0 +1,8 @@
+# SPDX-License-Identifier: Apache-2.0
+# tests/integration: the OCSP responder (p11ca ocsp respond, the delegated
+# signer, the cache and faults through tests/progs/ocsp-drive), with the
+# shared setup ocsp-setup.sh.
+OCSP_TESTS = \
+	tests/integration/ocsp-respond.sh
+TESTS += $(OCSP_TESTS)
+EXTRA_DIST += $(OCSP_TESTS) tests/integration/ocsp-setup.sh
