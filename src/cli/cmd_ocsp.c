@@ -115,8 +115,11 @@ static int resp_rc(const ca_ocsp_resp *resp, const ca_ocsp_info *info)
     case CA_OCSP_MALFORMED:
     case CA_OCSP_UNAUTHORIZED:
         return P11CA_E_INPUT;
+    case CA_OCSP_TRY_LATER:
+        /* The token (exit 3) or the registry (exit 4). */
+        return info->rc;
     default:
-        return info->rc ? info->rc : P11CA_E_INTERNAL;
+        return P11CA_E_INTERNAL;
     }
 }
 

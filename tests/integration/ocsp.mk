@@ -3,6 +3,7 @@
 # signer, the cache and faults through tests/progs/ocsp-drive), with the
 # shared setup ocsp-setup.sh.
 OCSP_TESTS = \
-	tests/integration/ocsp-respond.sh
+	tests/integration/ocsp-respond.sh \
+	tests/integration/ocsp-signer.sh
 TESTS += $(OCSP_TESTS)
 EXTRA_DIST += $(OCSP_TESTS) tests/integration/ocsp-setup.sh
