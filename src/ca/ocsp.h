@@ -184,7 +184,7 @@ typedef struct ca_ocsp_cache_stats {
     size_t responses; /* cached responses */
     size_t certs;     /* certificates with responses */
     uint64_t hits;    /* ca_ocsp_cache_get that found one */
-    uint64_t misses;  /* ... that did not */
+    uint64_t misses;  /* ... that did not (a worker looks again) */
     uint64_t evicted; /* responses dropped for the bound */
     uint64_t dropped; /* puts refused as older than a change */
     uint64_t expired; /* responses dropped past their nextUpdate */

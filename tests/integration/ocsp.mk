@@ -4,6 +4,7 @@
 # shared setup ocsp-setup.sh.
 OCSP_TESTS = \
 	tests/integration/ocsp-respond.sh \
-	tests/integration/ocsp-signer.sh
+	tests/integration/ocsp-signer.sh \
+	tests/integration/ocsp-cache.sh
 TESTS += $(OCSP_TESTS)
 EXTRA_DIST += $(OCSP_TESTS) tests/integration/ocsp-setup.sh
