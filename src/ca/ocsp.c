@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The OCSP responder: [ ocsp ] of ca.cnf, requests checked (size, CertIDs,
+/* The OCSP responder's answers: requests checked (size, CertIDs,
  * extensions, RFC 9654 nonces, the issuer), each certificate's status from
  * the registry, responses signed through EVP by the CA key or a delegated
- * signer, and the cache kept current (changes, refresh before nextUpdate). */
+ * signer, the cache looked up first. */
 #include "config.h"
 
-#include <ctype.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,59 +13,11 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
 
-#include "ca/internal.h"
-#include "ca/ocsp.h"
+#include "ca/ocsp_int.h"
 #include "common/log.h"
 
-#define SECTION             "ocsp"
-#define NEXT_UPDATE_DEFAULT 86400
-#define NEXT_UPDATE_MIN     60
-#define NEXT_UPDATE_MAX     (366 * 86400)
-#define CACHE_DEFAULT       100000
-#define CACHE_MAX           10000000
-#define SIGNER_CERT_DEFAULT "ocsp-signer.pem"
-#define SYNC_MAX_ENTRIES    10000 /* audit entries read by one refresh */
-#define N_HASHES            5
-#define REASON_SUPERSEDED   4
-#define REASON_HOLD         6
-#define N_RSTATUS           7
-
-static const char *const ocsp_keys[] = {
-    "next_update",   "refresh_before", "not_activated", "ignore_nonce",
-    "cache_entries", "signer_key",     "signer_cert",   "digest",
-};
-
-/* The CA certificate's CertID hashes under one algorithm. */
-struct issuer_hash {
-    int nid;
-    unsigned len;
-    unsigned char name[EVP_MAX_MD_SIZE];
-    unsigned char key[EVP_MAX_MD_SIZE];
-};
-
-struct ca_ocsp {
-    ca *c;         /* borrowed; the responder's alone */
-    int64_t ca_id; /* the CA in the registry */
-    X509 *issuer;  /* the CA certificate */
-    struct issuer_hash hashes[N_HASHES];
-    size_t n_hashes;
-    /* [ ocsp ] */
-    int64_t next_update;
-    int64_t refresh_before;
-    bool hold;
-    bool ignore_nonce;
-    unsigned cache_entries;
-    char *signer_key; /* a delegated signer's key; NULL: the CA key */
-    char *digest;
-    X509 *signer; /* the certificate of the key that signs */
-    char signer_sha256[65];
-    /* The signing key, loaded once (under @mu), then shared. */
-    pthread_mutex_t mu;
-    ca_key *key; /* the delegated signer's own, or the CA's (of @c) */
-    ca_ocsp_cache *cache;
-    int64_t audit_seq; /* ca_ocsp_refresh has read the trail up to here */
-    ca_ocsp_resp *err[N_RSTATUS]; /* unsigned responses by status */
-};
+#define REASON_SUPERSEDED 4
+#define REASON_HOLD       6
 
 /* A request taken apart. */
 struct req {
@@ -76,16 +26,8 @@ struct req {
     bool nonce;
 };
 
-static int conf_load(ca_ocsp *o);
-static int signer_cert_load(ca_ocsp *o, const char *path);
-static int hashes_init(ca_ocsp *o);
-static int err_responses(ca_ocsp *o);
 static int req_parse(ca_ocsp *o, const unsigned char *der, size_t len,
                      struct req *q, char *why, size_t wl);
-static int sign_certids(ca_ocsp *o, reg *r, OCSP_CERTID **ids, int n,
-                        OCSP_REQUEST *nonce_of, int64_t now, ca_ocsp_resp **out,
-                        ca_ocsp_state *first, ca_ocsp_info *info);
-static int resign(ca_ocsp *o, reg *r, const ca_ocsp_certid *id, int64_t now);
 
 const char *ca_ocsp_rstatus_name(int status)
 {
@@ -105,265 +47,6 @@ const char *ca_ocsp_rstatus_name(int status)
     default:
         return "unknown status";
     }
-}
-
-/* ------------------------------------------------------------------ */
-/* [ ocsp ] of ca.cnf                                                  */
-/* ------------------------------------------------------------------ */
-
-/* Refuse keys [ ocsp ] does not know (a typo would be ignored). */
-static int conf_check_keys(ca *c)
-{
-    STACK_OF(CONF_VALUE) * sk;
-    size_t nk = sizeof(ocsp_keys) / sizeof(ocsp_keys[0]), j;
-
-    ERR_set_mark();
-    sk = NCONF_get_section(c->conf, SECTION);
-    ERR_pop_to_mark();
-    for (int i = 0; sk && i < sk_CONF_VALUE_num(sk); i++) {
-        const char *name = sk_CONF_VALUE_value(sk, i)->name;
-        for (j = 0; j < nk && strcmp(name, ocsp_keys[j]) != 0; j++)
-            ;
-        if (j == nk)
-            return p11ca_err_set(P11CA_E_INPUT,
-                                 "ca.cnf [ ocsp ]: unknown key \"%s\"", name);
-    }
-    return P11CA_OK;
-}
-
-static int conf_duration(ca *c, const char *key, int64_t dflt, int64_t min,
-                         int64_t max, int64_t *out)
-{
-    const char *v = ca_conf_get(c->conf, SECTION, key);
-
-    *out = dflt;
-    if (v && (ca_duration_parse(v, max, out) != 0 || *out < min))
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ ocsp ] %s = %s: a duration from %llds "
-                             "to %lldd, e.g. 1d, 12h, 30m",
-                             key, v, (long long)min, (long long)max / 86400);
-    return P11CA_OK;
-}
-
-static int conf_strings(ca_ocsp *o)
-{
-    ca *c = o->c;
-    const char *v = ca_conf_get(c->conf, SECTION, "not_activated");
-    const char *digest = ca_conf_get(c->conf, SECTION, "digest");
-
-    o->hold = v && strcmp(v, "hold") == 0;
-    if (v && !o->hold && strcmp(v, "good") != 0)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ ocsp ] not_activated = %s: say good "
-                             "or hold",
-                             v);
-    if (!digest)
-        digest = c->s.digest;
-    if (digest && !EVP_get_digestbyname(digest))
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ ocsp ] digest = %s: unknown digest",
-                             digest);
-    v = ca_conf_get(c->conf, SECTION, "signer_key");
-    if ((digest && !(o->digest = strdup(digest)))
-        || (v
-            && !(o->signer_key = strncmp(v, "pkcs11:", 7) == 0
-                                     ? strdup(v)
-                                     : ca_path(c->dir, v))))
-        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    return P11CA_OK;
-}
-
-static int conf_load(ca_ocsp *o)
-{
-    ca *c = o->c;
-    const char *cert = ca_conf_get(c->conf, SECTION, "signer_cert");
-    int rc = conf_check_keys(c);
-
-    if (rc == P11CA_OK)
-        rc = conf_duration(c, "next_update", NEXT_UPDATE_DEFAULT,
-                           NEXT_UPDATE_MIN, NEXT_UPDATE_MAX, &o->next_update);
-    if (rc == P11CA_OK)
-        rc = conf_duration(c, "refresh_before", o->next_update / 2, 1,
-                           NEXT_UPDATE_MAX, &o->refresh_before);
-    if (rc == P11CA_OK && o->refresh_before >= o->next_update)
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "ca.cnf [ ocsp ] refresh_before must be shorter "
-                           "than next_update (%llds)",
-                           (long long)o->next_update);
-    if (rc == P11CA_OK)
-        rc = ca_conf_bool(c->conf, SECTION, "ignore_nonce", false,
-                          &o->ignore_nonce);
-    if (rc == P11CA_OK)
-        rc = ca_conf_uint(c->conf, SECTION, "cache_entries", CACHE_DEFAULT,
-                          CACHE_MAX, &o->cache_entries);
-    if (rc == P11CA_OK)
-        rc = conf_strings(o);
-    if (rc == P11CA_OK && cert && !o->signer_key)
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "ca.cnf [ ocsp ] has signer_cert but no "
-                           "signer_key");
-    if (rc == P11CA_OK && o->signer_key)
-        rc = signer_cert_load(o, cert ? cert : SIGNER_CERT_DEFAULT);
-    return rc;
-}
-
-/* The delegated signer's certificate: issued by this CA for OCSP signing
- * (RFC 6960 4.2.2.2), or the responder would answer with responses that
- * no client accepts. */
-static int signer_cert_load(ca_ocsp *o, const char *name)
-{
-    char *path = ca_path(o->c->dir, name);
-    STACK_OF(X509) *sk = NULL;
-    X509 *x;
-    int rc;
-
-    if (!path)
-        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    rc = ca_read_certs(path, &sk);
-    if (rc != P11CA_OK)
-        goto out;
-    x = sk_X509_value(sk, 0);
-    if (X509_check_issued(o->issuer, x) != X509_V_OK
-        || X509_verify(x, X509_get0_pubkey(o->issuer)) != 1)
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s (signer_cert of [ ocsp ]) was not issued by "
-                           "this CA",
-                           path);
-    else if (!(X509_get_extension_flags(x) & EXFLAG_XKUSAGE)
-             || !(X509_get_extended_key_usage(x) & XKU_OCSP_SIGN))
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s (signer_cert of [ ocsp ]) is not an OCSP "
-                           "signer: no extendedKeyUsage OCSPSigning",
-                           path);
-    if (rc == P11CA_OK)
-        rc = ca_pubkey_sha256(X509_get0_pubkey(x), o->signer_sha256);
-    if (rc == P11CA_OK && X509_up_ref(x))
-        o->signer = x;
-out:
-    ERR_clear_error();
-    sk_X509_pop_free(sk, X509_free);
-    free(path);
-    return rc;
-}
-
-/* The CA certificate's name and key hashes under each CertID algorithm. */
-static int hashes_init(ca_ocsp *o)
-{
-    static const int nids[N_HASHES] = {NID_sha1, NID_sha224, NID_sha256,
-                                       NID_sha384, NID_sha512};
-    const ASN1_BIT_STRING *key = X509_get0_pubkey_bitstr(o->issuer);
-    unsigned char *name = NULL;
-    int nlen = i2d_X509_NAME(X509_get_subject_name(o->issuer), &name);
-    int rc = P11CA_OK;
-
-    for (size_t i = 0; i < N_HASHES && nlen > 0 && key; i++) {
-        const EVP_MD *md = EVP_get_digestbynid(nids[i]);
-        struct issuer_hash *h = &o->hashes[o->n_hashes];
-        unsigned kl = 0;
-
-        if (!md || !EVP_Digest(name, (size_t)nlen, h->name, &h->len, md, NULL)
-            || !EVP_Digest(key->data, (size_t)key->length, h->key, &kl, md,
-                           NULL))
-            continue; /* an algorithm this OpenSSL does not have */
-        h->nid = nids[i];
-        o->n_hashes++;
-    }
-    if (nlen <= 0 || !key || o->n_hashes == 0)
-        rc = ca_ossl_err(P11CA_E_INTERNAL, "cannot hash the CA certificate's "
-                                           "name and key");
-    OPENSSL_free(name);
-    return rc;
-}
-
-/* The responses that need no signature (RFC 6960 4.2.1: a status without
- * responseBytes). */
-static int err_responses(ca_ocsp *o)
-{
-    static const int st[] = {CA_OCSP_MALFORMED, CA_OCSP_INTERNAL_ERROR,
-                             CA_OCSP_TRY_LATER, CA_OCSP_UNAUTHORIZED};
-
-    for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
-        OCSP_RESPONSE *resp = OCSP_response_create(st[i], NULL);
-        unsigned char *der = NULL;
-        int len = resp ? i2d_OCSP_RESPONSE(resp, &der) : -1;
-
-        if (len > 0)
-            o->err[st[i]] = ca_ocsp_resp_new(der, (size_t)len, st[i], 0, 0, 0);
-        OPENSSL_free(der);
-        OCSP_RESPONSE_free(resp);
-        if (!o->err[st[i]])
-            return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    }
-    return P11CA_OK;
-}
-
-int ca_ocsp_new(ca *c, ca_ocsp **out)
-{
-    ca_ocsp *o = calloc(1, sizeof(*o));
-    char hash[65];
-    int rc = P11CA_OK;
-
-    *out = NULL;
-    if (!o)
-        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    pthread_mutex_init(&o->mu, NULL);
-    o->c = c;
-    o->ca_id = ca_registry_id(c);
-    if (!c->cert)
-        rc = p11ca_err_set(P11CA_E_STATE,
-                           "the CA in %s has no certificate yet: it cannot "
-                           "answer OCSP requests",
-                           c->dir);
-    else if (!X509_up_ref(c->cert))
-        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    else
-        o->issuer = c->cert;
-    if (rc == P11CA_OK)
-        rc = hashes_init(o);
-    if (rc == P11CA_OK)
-        rc = conf_load(o);
-    if (rc == P11CA_OK && !o->signer && X509_up_ref(o->issuer))
-        o->signer = o->issuer;
-    if (rc == P11CA_OK)
-        rc = err_responses(o);
-    if (rc == P11CA_OK && o->cache_entries > 0)
-        rc = ca_ocsp_cache_new(o->cache_entries, &o->cache);
-    if (rc == P11CA_OK)
-        rc = reg_audit_tip(c->reg, &o->audit_seq, hash);
-    if (rc != P11CA_OK) {
-        ca_ocsp_free(o);
-        return rc;
-    }
-    *out = o;
-    return P11CA_OK;
-}
-
-void ca_ocsp_free(ca_ocsp *o)
-{
-    if (!o)
-        return;
-    /* The CA key belongs to the ca handle; only a delegated one is ours. */
-    if (o->signer_key)
-        ca_key_free(o->key);
-    ca_ocsp_cache_free(o->cache);
-    for (int i = 0; i < N_RSTATUS; i++)
-        ca_ocsp_resp_unref(o->err[i]);
-    X509_free(o->signer);
-    X509_free(o->issuer);
-    free(o->signer_key);
-    free(o->digest);
-    pthread_mutex_destroy(&o->mu);
-    free(o);
-}
-
-bool ca_ocsp_delegated(const ca_ocsp *o)
-{
-    return o->signer_key != NULL;
-}
-
-ca_ocsp_cache *ca_ocsp_cache_of(ca_ocsp *o)
-{
-    return o->cache;
 }
 
 /* ------------------------------------------------------------------ */
@@ -536,7 +219,7 @@ static bool issuer_ours(const ca_ocsp *o, OCSP_CERTID *cid)
         return false;
     nid = OBJ_obj2nid(md);
     for (size_t i = 0; i < o->n_hashes; i++) {
-        const struct issuer_hash *h = &o->hashes[i];
+        const struct ca_ocsp_issuer_hash *h = &o->hashes[i];
         if (h->nid == nid && ASN1_STRING_length(name) == (int)h->len
             && ASN1_STRING_length(key) == (int)h->len
             && memcmp(ASN1_STRING_get0_data(name), h->name, h->len) == 0
@@ -657,8 +340,8 @@ static int hold_since(const reg_history *h, void *arg)
 }
 
 /* What the registry says of (this CA, @serial) at @now, as OCSP says it. */
-static int cert_state(ca_ocsp *o, reg *r, const char *serial, int64_t now,
-                      ca_ocsp_state *st)
+int ca_ocsp_cert_state(ca_ocsp *o, reg *r, const char *serial, int64_t now,
+                       ca_ocsp_state *st)
 {
     reg_cert rc = {0};
     int64_t since;
@@ -801,9 +484,9 @@ static void failed(ca_ocsp *o, int rc, ca_ocsp_resp **out, ca_ocsp_info *info)
 
 /* Answer @ids (@n CertIDs of this CA) from @r, signed; the nonce of
  * @nonce_of (may be NULL) echoed.  @first gets the first one's state. */
-static int sign_certids(ca_ocsp *o, reg *r, OCSP_CERTID **ids, int n,
-                        OCSP_REQUEST *nonce_of, int64_t now, ca_ocsp_resp **out,
-                        ca_ocsp_state *first, ca_ocsp_info *info)
+int ca_ocsp_sign(ca_ocsp *o, reg *r, OCSP_CERTID **ids, int n,
+                 OCSP_REQUEST *nonce_of, int64_t now, ca_ocsp_resp **out,
+                 ca_ocsp_state *first, ca_ocsp_info *info)
 {
     OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
     ASN1_INTEGER *sn = NULL;
@@ -817,7 +500,7 @@ static int sign_certids(ca_ocsp *o, reg *r, OCSP_CERTID **ids, int n,
         st = (ca_ocsp_state){V_OCSP_CERTSTATUS_UNKNOWN, -1, 0, 0, 0};
         if (OCSP_id_get0_info(NULL, NULL, NULL, &sn, ids[i])
             && serial_hex(sn, serial))
-            rc = cert_state(o, r, serial, now, &st);
+            rc = ca_ocsp_cert_state(o, r, serial, now, &st);
         if (rc == P11CA_OK)
             rc = add_single(o, bs, ids[i], &st, now, &next);
         if (i == 0) {
@@ -843,8 +526,8 @@ static int sign_certids(ca_ocsp *o, reg *r, OCSP_CERTID **ids, int n,
 /* Cache the response to the single CertID of @cid, signed from a read
  * that began at @epoch; unknown certificates are not cached (anyone can
  * ask about any serial: they would only push real ones out). */
-static bool cache_put(ca_ocsp *o, OCSP_CERTID *cid, const ca_ocsp_state *st,
-                      uint64_t epoch, ca_ocsp_resp *resp)
+bool ca_ocsp_store(ca_ocsp *o, OCSP_CERTID *cid, const ca_ocsp_state *st,
+                   uint64_t epoch, ca_ocsp_resp *resp)
 {
     unsigned char *der = NULL;
     char serial[64];
@@ -870,7 +553,7 @@ static int answer(ca_ocsp *o, reg *r, const struct req *q, int64_t now,
 
     for (int i = 0; i < q->n; i++)
         ids[i] = OCSP_onereq_get0_id(OCSP_request_onereq_get0(q->req, i));
-    rc = sign_certids(o, r, ids, q->n,
+    rc = ca_ocsp_sign(o, r, ids, q->n,
                       q->nonce && !o->ignore_nonce ? q->req : NULL, now, out,
                       &first, info);
     if (rc != P11CA_OK) {
@@ -878,7 +561,7 @@ static int answer(ca_ocsp *o, reg *r, const struct req *q, int64_t now,
         return P11CA_OK;
     }
     if (cache)
-        info->stored = cache_put(o, ids[0], &first, epoch, *out);
+        info->stored = ca_ocsp_store(o, ids[0], &first, epoch, *out);
     return P11CA_OK;
 }
 
@@ -903,207 +586,5 @@ int ca_ocsp_respond(ca_ocsp *o, reg *r, const unsigned char *der, size_t len,
     OCSP_REQUEST_free(q.req);
     if (rc == P11CA_OK && !*out)
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* Keeping the cache current                                           */
-/* ------------------------------------------------------------------ */
-
-/* Sign the cached CertID @id again from the registry and cache it. */
-static int resign(ca_ocsp *o, reg *r, const ca_ocsp_certid *id, int64_t now)
-{
-    const unsigned char *p = id->der;
-    OCSP_CERTID *cid = d2i_OCSP_CERTID(NULL, &p, (long)id->len);
-    uint64_t epoch = ca_ocsp_cache_epoch(o->cache);
-    ca_ocsp_info info = {0};
-    ca_ocsp_resp *resp = NULL;
-    ca_ocsp_state st;
-    int rc = cid ? P11CA_OK
-                 : p11ca_err_set(P11CA_E_INTERNAL, "a cached CertID does "
-                                                   "not decode");
-
-    if (rc == P11CA_OK)
-        rc = sign_certids(o, r, &cid, 1, NULL, now, &resp, &st, &info);
-    if (rc == P11CA_OK)
-        cache_put(o, cid, &st, epoch, resp);
-    ca_ocsp_resp_unref(resp);
-    OCSP_CERTID_free(cid);
-    return rc;
-}
-
-/* The SHA-1 CertID of this CA's certificate @serial (RFC 5019 2.1.1), as
- * OpenSSL's clients make it (OCSP_cert_to_id). */
-static int certid_sha1(ca_ocsp *o, const char *serial, ca_ocsp_certid *id)
-{
-    BIGNUM *bn = NULL;
-    ASN1_INTEGER *sn = NULL;
-    OCSP_CERTID *cid = NULL;
-    unsigned char *der = NULL;
-    int len = -1;
-
-    if (BN_hex2bn(&bn, serial) && (sn = BN_to_ASN1_INTEGER(bn, NULL))
-        && (cid = OCSP_cert_id_new(
-                EVP_sha1(), X509_get_subject_name(o->issuer),
-                (ASN1_BIT_STRING *)X509_get0_pubkey_bitstr(o->issuer), sn)))
-        len = i2d_OCSP_CERTID(cid, &der);
-    if (len > 0 && (id->der = malloc((size_t)len))) {
-        memcpy(id->der, der, (size_t)len);
-        id->len = (size_t)len;
-    }
-    OPENSSL_free(der);
-    OCSP_CERTID_free(cid);
-    ASN1_INTEGER_free(sn);
-    BN_free(bn);
-    return id->der ? P11CA_OK
-                   : ca_ossl_err(P11CA_E_NOMEM, "cannot make a CertID");
-}
-
-/* @serial as the registry writes it, into @out; false if not hex. */
-static bool serial_norm(const char *serial, char out[64])
-{
-    size_t n;
-
-    while (serial[0] == '0' && serial[1])
-        serial++;
-    n = strlen(serial);
-    if (n == 0 || n >= 64 || strspn(serial, "0123456789abcdefABCDEF") != n)
-        return false;
-    for (size_t i = 0; i <= n; i++)
-        out[i] = (char)tolower((unsigned char)serial[i]);
-    return true;
-}
-
-int ca_ocsp_cert_changed(ca_ocsp *o, reg *r, int64_t ca_id, const char *serial,
-                         bool issued, int64_t now)
-{
-    ca_ocsp_certid ids[CA_OCSP_CACHE_FORMS] = {0};
-    char norm[64];
-    size_t n = 0;
-    int rc, err;
-
-    if (!o->cache || ca_id != o->ca_id || !serial_norm(serial, norm))
-        return P11CA_OK;
-    rc = ca_ocsp_cache_invalidate(o->cache, ca_id, norm, ids, &n);
-    if (rc == P11CA_OK && n == 0 && issued) {
-        rc = certid_sha1(o, norm, &ids[0]);
-        n = rc == P11CA_OK;
-    }
-    for (size_t i = 0; i < n; i++)
-        if ((err = resign(o, r, &ids[i], now)) != P11CA_OK && rc == P11CA_OK)
-            rc = err;
-    ca_ocsp_certids_free(ids, n);
-    return rc;
-}
-
-/* The serials that the audit trail shows changing since the last call. */
-struct sync {
-    char (*serials)[64];
-    size_t n, cap;
-    int64_t last_seq;
-    int rc;
-};
-
-static int sync_cb(const reg_audit *a, void *arg)
-{
-    struct sync *s = arg;
-    char norm[64], (*grown)[64];
-
-    if (s->n >= SYNC_MAX_ENTRIES)
-        return 1; /* the rest at the next call */
-    s->last_seq = a->seq;
-    if (!a->object || !serial_norm(a->object, norm))
-        return 0;
-    if (s->n == s->cap) {
-        grown = realloc(s->serials, (s->cap ? s->cap * 2 : 64) * 64);
-        if (!grown) {
-            s->rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-            return 1;
-        }
-        s->serials = grown;
-        s->cap = s->cap ? s->cap * 2 : 64;
-    }
-    memcpy(s->serials[s->n++], norm, 64);
-    return 0;
-}
-
-static bool state_eq(const ca_ocsp_state *a, const ca_ocsp_state *b)
-{
-    return a->status == b->status && a->reason == b->reason
-           && a->revoked_at == b->revoked_at && a->invalidity == b->invalidity
-           && a->until == b->until;
-}
-
-/* One changed serial: mark it, then compare what the cache says with the
- * registry; invalidate (and sign again, within @budget) when they
- * differ. */
-static int sync_one(ca_ocsp *o, reg *r, const char *serial, int64_t now,
-                    size_t *budget, ca_ocsp_refresh_stats *st)
-{
-    ca_ocsp_certid ids[CA_OCSP_CACHE_FORMS] = {0};
-    ca_ocsp_state cached, cur;
-    size_t n = 0;
-    int rc, err;
-
-    if (!ca_ocsp_cache_mark(o->cache, o->ca_id, serial, &cached))
-        return P11CA_OK;
-    rc = cert_state(o, r, serial, now, &cur);
-    if (rc == P11CA_OK && state_eq(&cached, &cur))
-        return P11CA_OK;
-    st->changes++;
-    err = ca_ocsp_cache_invalidate(o->cache, o->ca_id, serial, ids, &n);
-    if (rc == P11CA_OK)
-        rc = err;
-    for (size_t i = 0; rc == P11CA_OK && i<n && * budget> 0; i++) {
-        (*budget)--;
-        err = resign(o, r, &ids[i], now);
-        st->resigned += err == P11CA_OK;
-        st->failed += err != P11CA_OK;
-        if (err != P11CA_OK)
-            rc = err;
-    }
-    ca_ocsp_certids_free(ids, n);
-    return rc;
-}
-
-int ca_ocsp_refresh(ca_ocsp *o, reg *r, int64_t now, size_t max_sign,
-                    ca_ocsp_refresh_stats *st)
-{
-    ca_ocsp_refresh_stats scratch = {0};
-    struct sync s = {0};
-    ca_ocsp_certid *due = NULL;
-    size_t n = 0, budget = max_sign;
-    int rc, err;
-
-    if (!st)
-        st = &scratch;
-    memset(st, 0, sizeof(*st));
-    if (!o->cache)
-        return P11CA_OK;
-    s.last_seq = o->audit_seq;
-    rc = reg_audit_list(r, o->audit_seq, sync_cb, &s);
-    if (rc > 0)
-        rc = s.rc;
-    /* Every change is looked at, whatever the budget: a change beyond it
-     * is dropped from the cache rather than left stale. */
-    for (size_t i = 0; rc == P11CA_OK && i < s.n; i++)
-        if ((err = sync_one(o, r, s.serials[i], now, &budget, st)) != P11CA_OK
-            && err != P11CA_E_TOKEN && err != P11CA_E_PIN)
-            rc = err;
-    if (rc == P11CA_OK)
-        o->audit_seq = s.last_seq;
-    free(s.serials);
-    if (rc == P11CA_OK && budget > 0)
-        rc = ca_ocsp_cache_due(o->cache, now, now + o->refresh_before, budget,
-                               &due, &n);
-    for (size_t i = 0; i < n; i++) {
-        err = resign(o, r, &due[i], now);
-        st->resigned += err == P11CA_OK;
-        st->failed += err != P11CA_OK;
-        if (err != P11CA_OK && rc == P11CA_OK)
-            rc = err;
-    }
-    ca_ocsp_certids_free(due, n);
-    free(due);
     return rc;
 }

@@ -5,6 +5,7 @@
 OCSP_TESTS = \
 	tests/integration/ocsp-respond.sh \
 	tests/integration/ocsp-signer.sh \
-	tests/integration/ocsp-cache.sh
+	tests/integration/ocsp-cache.sh \
+	tests/integration/ocsp-faults.sh
 TESTS += $(OCSP_TESTS)
 EXTRA_DIST += $(OCSP_TESTS) tests/integration/ocsp-setup.sh
