@@ -77,7 +77,7 @@ const char *ca_ocsp_resp_etag(const ca_ocsp_resp *r); /* 64 hex digits */
  * Signed single-certificate responses without a nonce, by certificate
  * (registry CA id and serial) and CertID (its DER: the hash algorithm and
  * the issuer hashes; a response must carry the CertID the client asked
- * with).  Bounded: at most @max responses (0.3 to 1 kB each, see
+ * with).  Bounded: at most @max responses (0.3 to 1.5 kB each, see
  * docs/ocsp.md); past it the least recently used certificate goes with all
  * its responses.  In memory
  * only (see docs/ocsp.md for persisting it).  Every call takes one mutex

@@ -190,7 +190,7 @@ static void print_man_cnf(void)
         "responders do (the response has no nonce; default no: signed for "
         "the request, nonce echoed).\n"
         "cache_entries = N\tthe service's cache of signed responses holds at "
-        "most N (default 100000, about 30 to 100 MB; 0: no cache).\n"
+        "most N (default 100000: 55 to 150 MB at most; 0: no cache).\n"
         "signer_key = URI|FILE\tthe delegated OCSP signer's key (written by "
         "p11ca ocsp signer init); without it the CA key signs.\n"
         "signer_cert = FILE\tits certificate (default ocsp-signer.pem), "
