@@ -53,8 +53,9 @@ const char *ca_ocsp_rstatus_name(int status)
 /* The signing key                                                     */
 /* ------------------------------------------------------------------ */
 
-/* The delegated signer's key, checked like the CA key and against its
- * certificate (o->mu held). */
+/* The signing key (o->mu held): the CA key, through the handle, or the
+ * delegated signer's, checked like the CA key and against its
+ * certificate. */
 static int signer_load(ca_ocsp *o)
 {
     ca *c = o->c;

@@ -72,7 +72,7 @@ static int default_subject(struct signer *s)
 static int key_get(struct signer *s)
 {
     const char *where = s->o->key_uri ? s->o->key_uri : s->o->key_file;
-    char abs[PATH_MAX];
+    char abs[PATH_MAX], msg[512];
     int rc;
 
     rc = ca_key_new(s->c->module,
@@ -93,6 +93,11 @@ static int key_get(struct signer *s)
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK)
         rc = ca_key_load(s->key, s->location, NULL);
+    if (rc != P11CA_OK) {
+        /* The key's messages speak of "the CA key": say which it is. */
+        snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
+        rc = p11ca_err_set(rc, "the OCSP signer's key: %s", msg);
+    }
     return rc;
 }
 

@@ -265,6 +265,8 @@ static int cmd_ocsp_signer(struct cli *cli, int argc, char **argv)
         rc = ca_set_access(c, cli->module, cli->pin_source);
     if (rc == P11CA_OK)
         rc = ca_ocsp_signer_init(c, &so, &serial);
+    if (rc == P11CA_OK)
+        cli_audit_checkpoint(c);
     if (rc != P11CA_OK) {
         rc = cli_error(rc, "ocsp signer init: %s", p11ca_err_message());
     } else if (cli->json) {
@@ -275,7 +277,6 @@ static int cmd_ocsp_signer(struct cli *cli, int argc, char **argv)
         printf("OCSP signer %s: certificate %s/ocsp-signer.pem; [ ocsp ] "
                "signer_key and signer_cert set in %s/ca.cnf\n",
                serial, dir, dir);
-        cli_audit_checkpoint(c);
     }
     free(serial);
     ca_close(c);

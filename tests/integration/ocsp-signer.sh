@@ -14,7 +14,7 @@ command -v ocsptool >/dev/null || plan_skip "gnutls ocsptool is not installed"
 command -v pkcs11-tool >/dev/null || plan_skip "pkcs11-tool is not installed"
 command -v sqlite3 >/dev/null || plan_skip "sqlite3 is not installed"
 FT=$(find /usr/lib -path '*/faketime/libfaketime.so.1' 2>/dev/null | head -n 1)
-plan 36
+plan 42
 
 # later DAYS CMD...: CMD with the clock DAYS days ahead (libfaketime; the
 # ASan runtime first in sanitizer builds).
@@ -49,6 +49,12 @@ should_fail 2 'unknown profile|no profile' \
 assert_eq "$(nkeys wrong-signer)" 0 "... and its key removed too"
 should_fail 1 'one of --key-uri and --key' "signer init without a key: usage" \
     p11ca ocsp signer init --dir "$CA"
+# A key that could leave the token (generated extractable) is refused.
+run_prog weak-key "$SOFTHSM_MODULE" "$TOKEN" "$PINFILE" extractable extr 0e01
+should_fail 3 "the OCSP signer's key: .*not CKA_NEVER_EXTRACTABLE" \
+    "signer init with an extractable key: refused, exit 3" \
+    p11ca ocsp signer init --dir "$CA" --key-uri "$TOKURI;object=extr;type=private"
+assert_eq "$(nocsp)" 0 "... nothing recorded"
 assert_no_grep '^\[ ocsp \]' "$CA/ca.cnf" "ca.cnf is as it was"
 
 # --- The signer --------------------------------------------------------------------
@@ -139,6 +145,16 @@ assert_grep 'object=ocsp-signer-2' "$CA/ca.cnf" "... the new one"
 assert_eq "$?" 0 "ocsp-signer.pem is the new certificate"
 check "responses are signed by the new signer" respond "$D/dev1.der" "$D/new.resp"
 assert_status "$D/new.resp" "$D/dev1.pem" good "... verified: good"
+
+# --- A key made beforehand --------------------------------------------------------
+p11ca --pin-source "$PINFILE" key gen --uri "$TOKURI;object=made-before" \
+    --type ec:P-384 >/dev/null 2>&1
+check "ocsp signer init with a key already on the token (no --generate)" \
+    p11ca ocsp signer init --dir "$CA" --key-uri "$TOKURI;object=made-before"
+assert_grep "^signer_key += $TOKURI;object=made-before\$" "$CA/ca.cnf" \
+    "... ca.cnf names it as given"
+check "... responses are signed with it" respond "$D/dev1.der" "$D/p384.resp"
+assert_status "$D/p384.resp" "$D/dev1.pem" good "... verified: good"
 
 # --- A signer certificate that is not one -----------------------------------------
 cp "$CA/ca.cnf" "$D/ca.cnf.good"
