@@ -289,8 +289,9 @@ int ca_ocsp_respond(ca_ocsp *o, reg *r, const unsigned char *req, size_t len,
  * (@issued), or revoked, activated, deactivated or deleted, through @r (a
  * service's own registry write): its cached responses are dropped at
  * once, then the CertIDs it had are signed again from the registry; a new
- * certificate of this CA gets its SHA-1 CertID signed (the form RFC 5019
- * clients ask with, and what openssl ocsp sends).  A response that cannot
+ * certificate of this CA gets its SHA-256 and SHA-1 CertIDs signed (the
+ * forms RFC 9919 and RFC 5019 clients ask with; openssl ocsp sends SHA-1
+ * unless told otherwise).  A response that cannot
  * be signed now is left out (a query signs it).  Does nothing without a
  * cache or for another CA.  Returns 0 or the error that stopped the
  * signing (the cache is consistent either way).

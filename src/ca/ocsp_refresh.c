@@ -15,10 +15,6 @@
 
 #define SYNC_MAX_ENTRIES 10000 /* audit entries read by one refresh */
 
-/* ------------------------------------------------------------------ */
-/* Keeping the cache current                                           */
-/* ------------------------------------------------------------------ */
-
 /* Sign the cached CertID @id again from the registry and cache it. */
 static int resign(ca_ocsp *o, reg *r, const ca_ocsp_certid *id, int64_t now)
 {
@@ -41,9 +37,10 @@ static int resign(ca_ocsp *o, reg *r, const ca_ocsp_certid *id, int64_t now)
     return rc;
 }
 
-/* The SHA-1 CertID of this CA's certificate @serial (RFC 5019 2.1.1), as
- * OpenSSL's clients make it (OCSP_cert_to_id). */
-static int certid_sha1(ca_ocsp *o, const char *serial, ca_ocsp_certid *id)
+/* The CertID of this CA's certificate @serial with @md, as OpenSSL's
+ * clients make it (OCSP_cert_to_id). */
+static int certid_make(ca_ocsp *o, const EVP_MD *md, const char *serial,
+                       ca_ocsp_certid *id)
 {
     BIGNUM *bn = NULL;
     ASN1_INTEGER *sn = NULL;
@@ -53,7 +50,7 @@ static int certid_sha1(ca_ocsp *o, const char *serial, ca_ocsp_certid *id)
 
     if (BN_hex2bn(&bn, serial) && (sn = BN_to_ASN1_INTEGER(bn, NULL))
         && (cid = OCSP_cert_id_new(
-                EVP_sha1(), X509_get_subject_name(o->issuer),
+                md, X509_get_subject_name(o->issuer),
                 (ASN1_BIT_STRING *)X509_get0_pubkey_bitstr(o->issuer), sn)))
         len = i2d_OCSP_CERTID(cid, &der);
     if (len > 0 && (id->der = malloc((size_t)len))) {
@@ -94,14 +91,18 @@ int ca_ocsp_cert_changed(ca_ocsp *o, reg *r, int64_t ca_id, const char *serial,
     if (!o->cache || ca_id != o->ca_id || !serial_norm(serial, norm))
         return P11CA_OK;
     rc = ca_ocsp_cache_invalidate(o->cache, ca_id, norm, ids, &n);
+    /* A new certificate: the CertID forms clients send, SHA-256 (RFC 9919
+     * 2.1.1) and SHA-1 (RFC 5019 clients, openssl ocsp by default). */
     if (rc == P11CA_OK && n == 0 && issued) {
-        rc = certid_sha1(o, norm, &ids[0]);
-        n = rc == P11CA_OK;
+        rc = certid_make(o, EVP_sha256(), norm, &ids[0]);
+        if (rc == P11CA_OK)
+            rc = certid_make(o, EVP_sha1(), norm, &ids[1]);
+        n = rc == P11CA_OK ? 2 : 0;
     }
     for (size_t i = 0; i < n; i++)
         if ((err = resign(o, r, &ids[i], now)) != P11CA_OK && rc == P11CA_OK)
             rc = err;
-    ca_ocsp_certids_free(ids, n);
+    ca_ocsp_certids_free(ids, CA_OCSP_CACHE_FORMS);
     return rc;
 }
 
@@ -163,7 +164,9 @@ static int sync_one(ca_ocsp *o, reg *r, const char *serial, int64_t now,
     err = ca_ocsp_cache_invalidate(o->cache, o->ca_id, serial, ids, &n);
     if (rc == P11CA_OK)
         rc = err;
-    for (size_t i = 0; rc == P11CA_OK && i<n && * budget> 0; i++) {
+    for (size_t i = 0; rc == P11CA_OK && i < n; i++) {
+        if (*budget == 0)
+            break; /* dropped: signed on demand */
         (*budget)--;
         err = resign(o, r, &ids[i], now);
         st->resigned += err == P11CA_OK;

@@ -98,10 +98,12 @@ assert_eq "$(line 5)" "refresh changes=0 resigned=0 failed=0 rc=0" \
 device dev3
 S3=$(serial_of "$D/dev3.pem")
 request "$D/r3.der" -issuer "$CA/ca.pem" -cert "$D/dev3.pem" -no_nonce
+request "$D/r3s.der" -issuer "$CA/ca.pem" -sha256 -cert "$D/dev3.pem" -no_nonce
 check "ocsp-drive: a new certificate (issued)" drive \
-    issued "$S3" ask "$D/r3.der" "$D/a.resp"
-assert_eq "$(line 1) / $(line 2)" "issued rc=0 / hit successful" \
-    "a new certificate is pre-signed (SHA-1): its first query is a hit"
+    issued "$S3" ask "$D/r3.der" "$D/a.resp" ask "$D/r3s.der" "$D/b.resp"
+assert_eq "$(line 1) / $(line 2) / $(line 3)" \
+    "issued rc=0 / hit successful / hit successful" \
+    "a new certificate is pre-signed (SHA-1 and SHA-256): first queries are hits"
 assert_status "$D/a.resp" "$D/dev3.pem" good "... good"
 
 # --- The refresh window, on the process's clock --------------------------------------

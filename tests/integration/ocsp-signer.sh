@@ -14,7 +14,7 @@ command -v ocsptool >/dev/null || plan_skip "gnutls ocsptool is not installed"
 command -v pkcs11-tool >/dev/null || plan_skip "pkcs11-tool is not installed"
 command -v sqlite3 >/dev/null || plan_skip "sqlite3 is not installed"
 FT=$(find /usr/lib -path '*/faketime/libfaketime.so.1' 2>/dev/null | head -n 1)
-plan 42
+plan 43
 
 # later DAYS CMD...: CMD with the clock DAYS days ahead (libfaketime; the
 # ASan runtime first in sanitizer builds).
@@ -73,6 +73,8 @@ assert_grep 'OCSP Signing' "$TT/x509" "... extendedKeyUsage OCSPSigning"
 assert_grep 'OCSP No Check' "$TT/x509" "... id-pkix-ocsp-nocheck"
 assert_grep 'Subject: CN = OCSP Responder, O = p11ca tests' "$TT/x509" \
     "... subject: the CA's, with CN OCSP Responder"
+assert_no_grep 'OCSP - URI|CRL Distribution' "$TT/x509" \
+    "... no responder URL and no CRL (RFC 9919: it is not checked)"
 assert_eq "$(nocsp)" 1 "... recorded in the registry (profile ocsp)"
 pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$TOKEN" --login \
     --pin "$TEST_PIN" -O --type privkey --label ocsp-signer >"$TT/p11" 2>&1
