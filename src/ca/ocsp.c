@@ -74,10 +74,8 @@ static int signer_load(ca_ocsp *o)
     if (rc != P11CA_OK) {
         /* The key's messages speak of "the CA key": say which it is. */
         snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
-        rc = p11ca_err_set(rc,
-                           "the OCSP signer's key (signer_key of "
-                           "[ ocsp ]): %s",
-                           msg);
+        rc = p11ca_err_set(
+            rc, "the OCSP signer's key (signer_key of [ ocsp ]): %s", msg);
         ca_key_free(k);
         return rc;
     }
@@ -101,10 +99,9 @@ static int signer_get(ca_ocsp *o, int64_t now, ca_key **out)
     if (rc == P11CA_OK && o->signer_key
         && (X509_cmp_time(X509_get0_notAfter(o->signer), &t) < 0
             || X509_cmp_time(X509_get0_notBefore(o->signer), &t) > 0))
-        rc = p11ca_err_set(P11CA_E_STATE,
-                           "the OCSP signer's certificate (signer_cert of "
-                           "[ ocsp ]) is not valid now: make a new one with "
-                           "p11ca ocsp signer init");
+        rc = p11ca_err_set(
+            P11CA_E_STATE,
+            "the OCSP signer's certificate (signer_cert of [ ocsp ]) is not valid now: make a new one with p11ca ocsp signer init");
     return rc;
 }
 
@@ -158,9 +155,7 @@ static bool nonce_ok(X509_EXTENSION *ext, char *why, size_t wl)
 
     ASN1_OCTET_STRING_free(inner);
     if (n < 0 || p != end)
-        snprintf(why, wl,
-                 "the nonce is not an OCTET STRING (RFC 6960 "
-                 "4.4.1)");
+        snprintf(why, wl, "the nonce is not an OCTET STRING (RFC 6960 4.4.1)");
     else if (n < 1 || n > CA_OCSP_MAX_NONCE)
         snprintf(why, wl, "a nonce of %d octets (RFC 9654: 1 to %d)", n,
                  CA_OCSP_MAX_NONCE);
@@ -187,8 +182,7 @@ static bool req_exts(struct req *q, char *why, size_t wl)
             q->nonce = true;
         } else if (X509_EXTENSION_get_critical(ext)) {
             snprintf(why, wl,
-                     "a critical request extension it does not "
-                     "support");
+                     "a critical request extension it does not support");
             return false;
         }
     }
@@ -202,8 +196,7 @@ static bool onereq_ok(OCSP_ONEREQ *one, char *why, size_t wl)
     for (int i = 0; i < n; i++)
         if (X509_EXTENSION_get_critical(OCSP_ONEREQ_get_ext(one, i))) {
             snprintf(why, wl,
-                     "a critical singleRequestExtension it does "
-                     "not support");
+                     "a critical singleRequestExtension it does not support");
             return false;
         }
     return true;
@@ -263,10 +256,10 @@ static int req_parse(ca_ocsp *o, const unsigned char *der, size_t len,
     for (i = 0; i < q->n; i++)
         if (!issuer_ours(
                 o, OCSP_onereq_get0_id(OCSP_request_onereq_get0(q->req, i)))) {
-            snprintf(why, wl,
-                     "CertID %d names an issuer this responder "
-                     "does not answer for",
-                     i + 1);
+            snprintf(
+                why, wl,
+                "CertID %d names an issuer this responder does not answer for",
+                i + 1);
             return CA_OCSP_UNAUTHORIZED;
         }
     return CA_OCSP_SUCCESSFUL;

@@ -59,10 +59,10 @@ static int conf_duration(ca *c, const char *key, int64_t dflt, int64_t min,
 
     *out = dflt;
     if (v && (ca_duration_parse(v, max, out) != 0 || *out < min))
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ ocsp ] %s = %s: a duration from %llds "
-                             "to %lldd, e.g. 1d, 12h, 30m",
-                             key, v, (long long)min, (long long)max / 86400);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "ca.cnf [ ocsp ] %s = %s: a duration from %llds to %lldd, e.g. 1d, 12h, 30m",
+            key, v, (long long)min, (long long)max / 86400);
     return P11CA_OK;
 }
 
@@ -74,10 +74,9 @@ static int conf_strings(ca_ocsp *o)
 
     o->hold = v && strcmp(v, "hold") == 0;
     if (v && !o->hold && strcmp(v, "good") != 0)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ ocsp ] not_activated = %s: say good "
-                             "or hold",
-                             v);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "ca.cnf [ ocsp ] not_activated = %s: say good or hold", v);
     if (!digest)
         digest = c->s.digest;
     if (digest && !EVP_get_digestbyname(digest))
@@ -107,10 +106,10 @@ static int conf_load(ca_ocsp *o)
         rc = conf_duration(c, "refresh_before", o->next_update / 2, 1,
                            NEXT_UPDATE_MAX, &o->refresh_before);
     if (rc == P11CA_OK && o->refresh_before >= o->next_update)
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "ca.cnf [ ocsp ] refresh_before must be shorter "
-                           "than next_update (%llds)",
-                           (long long)o->next_update);
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "ca.cnf [ ocsp ] refresh_before must be shorter than next_update (%llds)",
+            (long long)o->next_update);
     if (rc == P11CA_OK)
         rc = ca_conf_bool(c->conf, SECTION, "ignore_nonce", false,
                           &o->ignore_nonce);
@@ -121,8 +120,7 @@ static int conf_load(ca_ocsp *o)
         rc = conf_strings(o);
     if (rc == P11CA_OK && cert && !o->signer_key)
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "ca.cnf [ ocsp ] has signer_cert but no "
-                           "signer_key");
+                           "ca.cnf [ ocsp ] has signer_cert but no signer_key");
     if (rc == P11CA_OK && o->signer_key)
         rc = signer_cert_load(o, cert ? cert : SIGNER_CERT_DEFAULT);
     return rc;
@@ -146,16 +144,15 @@ static int signer_cert_load(ca_ocsp *o, const char *name)
     x = sk_X509_value(sk, 0);
     if (X509_check_issued(o->issuer, x) != X509_V_OK
         || X509_verify(x, X509_get0_pubkey(o->issuer)) != 1)
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s (signer_cert of [ ocsp ]) was not issued by "
-                           "this CA",
-                           path);
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "%s (signer_cert of [ ocsp ]) was not issued by this CA", path);
     else if (!(X509_get_extension_flags(x) & EXFLAG_XKUSAGE)
              || !(X509_get_extended_key_usage(x) & XKU_OCSP_SIGN))
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s (signer_cert of [ ocsp ]) is not an OCSP "
-                           "signer: no extendedKeyUsage OCSPSigning",
-                           path);
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "%s (signer_cert of [ ocsp ]) is not an OCSP signer: no extendedKeyUsage OCSPSigning",
+            path);
     if (rc == P11CA_OK)
         rc = ca_pubkey_sha256(X509_get0_pubkey(x), o->signer_sha256);
     if (rc == P11CA_OK && X509_up_ref(x))
@@ -190,8 +187,8 @@ static int hashes_init(ca_ocsp *o)
         o->n_hashes++;
     }
     if (nlen <= 0 || !key || o->n_hashes == 0)
-        rc = ca_ossl_err(P11CA_E_INTERNAL, "cannot hash the CA certificate's "
-                                           "name and key");
+        rc = ca_ossl_err(P11CA_E_INTERNAL,
+                         "cannot hash the CA certificate's name and key");
     OPENSSL_free(name);
     return rc;
 }
@@ -231,10 +228,10 @@ int ca_ocsp_new(ca *c, ca_ocsp **out)
     o->c = c;
     o->ca_id = ca_registry_id(c);
     if (!c->cert)
-        rc = p11ca_err_set(P11CA_E_STATE,
-                           "the CA in %s has no certificate yet: it cannot "
-                           "answer OCSP requests",
-                           c->dir);
+        rc = p11ca_err_set(
+            P11CA_E_STATE,
+            "the CA in %s has no certificate yet: it cannot answer OCSP requests",
+            c->dir);
     else if (!X509_up_ref(c->cert))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     else

@@ -25,8 +25,8 @@ static int resign(ca_ocsp *o, reg *r, const ca_ocsp_certid *id, int64_t now)
     ca_ocsp_resp *resp = NULL;
     ca_ocsp_state st;
     int rc = cid ? P11CA_OK
-                 : p11ca_err_set(P11CA_E_INTERNAL, "a cached CertID does "
-                                                   "not decode");
+                 : p11ca_err_set(P11CA_E_INTERNAL,
+                                 "a cached CertID does not decode");
 
     if (rc == P11CA_OK)
         rc = ca_ocsp_sign(o, r, &cid, 1, NULL, now, &resp, &st, &info);

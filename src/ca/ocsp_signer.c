@@ -144,10 +144,10 @@ static int cert_issue(struct signer *s, const unsigned char *der, int len)
     x = ca_req_cert(s->r);
     if (!(X509_get_extension_flags(x) & EXFLAG_XKUSAGE)
         || !(X509_get_extended_key_usage(x) & XKU_OCSP_SIGN))
-        return p11ca_err_set(P11CA_E_POLICY,
-                             "profile \"%s\" does not issue OCSP signers: "
-                             "its ext_key_usage has no OCSPSigning",
-                             io.profile);
+        return p11ca_err_set(
+            P11CA_E_POLICY,
+            "profile \"%s\" does not issue OCSP signers: its ext_key_usage has no OCSPSigning",
+            io.profile);
     return P11CA_OK;
 }
 

@@ -97,11 +97,11 @@ static void resp_report(struct cli *cli, const ca_ocsp_resp *resp,
                       (json_int_t)info->unknown, "nonce", info->nonce, "why",
                       info->why[0] ? info->why : NULL, "file", path));
     } else if (st == CA_OCSP_SUCCESSFUL) {
-        fprintf(stderr,
-                "p11ca: OCSP response for %zu certificate(s): %zu good, %zu "
-                "revoked, %zu unknown%s\n",
-                info->n_certs, info->good, info->revoked, info->unknown,
-                info->nonce ? "; nonce echoed" : "");
+        fprintf(
+            stderr,
+            "p11ca: OCSP response for %zu certificate(s): %zu good, %zu revoked, %zu unknown%s\n",
+            info->n_certs, info->good, info->revoked, info->unknown,
+            info->nonce ? "; nonce echoed" : "");
     }
 }
 
@@ -156,8 +156,8 @@ static int cmd_ocsp_respond(struct cli *cli, int argc, char **argv)
     }
     dir = cli_ca_dir(dir);
     if (!dir || !reqin || !respout || optind < argc)
-        return cli_usage_error(me, "give --dir DIR, --reqin FILE and "
-                                   "--respout FILE");
+        return cli_usage_error(
+            me, "give --dir DIR, --reqin FILE and --respout FILE");
     rc = req_read(reqin, &req, &len);
     if (rc == P11CA_OK)
         rc = ca_open(dir, &c);
@@ -258,8 +258,8 @@ static int cmd_ocsp_signer(struct cli *cli, int argc, char **argv)
     }
     dir = cli_ca_dir(dir);
     if (!dir || optind < argc || !so.key_uri == !so.key_file)
-        return cli_usage_error(me, "give --dir DIR and one of --key-uri and "
-                                   "--key");
+        return cli_usage_error(me,
+                               "give --dir DIR and one of --key-uri and --key");
     rc = ca_open(dir, &c);
     if (rc == P11CA_OK)
         rc = ca_set_access(c, cli->module, cli->pin_source);
@@ -274,9 +274,9 @@ static int cmd_ocsp_signer(struct cli *cli, int argc, char **argv)
                                        "certificate", "ocsp-signer.pem", "dir",
                                        dir));
     } else {
-        printf("OCSP signer %s: certificate %s/ocsp-signer.pem; [ ocsp ] "
-               "signer_key and signer_cert set in %s/ca.cnf\n",
-               serial, dir, dir);
+        printf(
+            "OCSP signer %s: certificate %s/ocsp-signer.pem; [ ocsp ] signer_key and signer_cert set in %s/ca.cnf\n",
+            serial, dir, dir);
     }
     free(serial);
     ca_close(c);

@@ -169,10 +169,8 @@ static void print_man_cnf(void)
         "(all of them)\tapply to the CSR's names and subject and to --san "
         "and --subject alike; a refusal exits 2, names the rule and the "
         "value, and records nothing.\n");
-    printf(".PP\nKeys of the [ ocsp ] section (the OCSP responder of p11ca "
-           "ocsp respond and p11ca serve; docs/ocsp.md). ocsp_url of [ ca ] "
-           "puts the responder's URL in the authorityInfoAccess of issued "
-           "certificates. An unknown key is refused.\n");
+    printf(
+        ".PP\nKeys of the [ ocsp ] section (the OCSP responder of p11ca ocsp respond and p11ca serve; docs/ocsp.md). ocsp_url of [ ca ] puts the responder's URL in the authorityInfoAccess of issued certificates. An unknown key is refused.\n");
     man_options(
         "next_update = DURATION\tnextUpdate minus thisUpdate of every "
         "response (1m to 366d; default 1d): how long a client may rely on "

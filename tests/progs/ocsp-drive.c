@@ -159,8 +159,7 @@ static void step_stats(struct drive *d)
     ca_ocsp_cache_stats st = {0};
 
     ca_ocsp_cache_get_stats(ca_ocsp_cache_of(d->o), &st);
-    printf("stats responses=%zu certs=%zu hits=%llu misses=%llu "
-           "dropped=%llu\n",
+    printf("stats responses=%zu certs=%zu hits=%llu misses=%llu dropped=%llu\n",
            st.responses, st.certs, (unsigned long long)st.hits,
            (unsigned long long)st.misses, (unsigned long long)st.dropped);
 }
