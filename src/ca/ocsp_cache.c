@@ -228,6 +228,16 @@ static void due_append(ca_ocsp_cache *c, struct form *f)
     c->due_tail = f;
 }
 
+/* Free @f, already out of its node's list: out of the due list too. */
+static void form_free(ca_ocsp_cache *c, struct form *f)
+{
+    c->n_forms--;
+    due_unlink(c, f);
+    ca_ocsp_resp_unref(f->resp);
+    free(f->certid);
+    free(f);
+}
+
 /* Take @f out of its node and the due list, and free it. */
 static void form_remove(ca_ocsp_cache *c, struct form *f)
 {
@@ -238,11 +248,7 @@ static void form_remove(ca_ocsp_cache *c, struct form *f)
         pp = &(*pp)->next;
     *pp = f->next;
     n->n_forms--;
-    c->n_forms--;
-    due_unlink(c, f);
-    ca_ocsp_resp_unref(f->resp);
-    free(f->certid);
-    free(f);
+    form_free(c, f);
 }
 
 /* Remove @n and its forms; a put older than its last change must still
@@ -250,9 +256,14 @@ static void form_remove(ca_ocsp_cache *c, struct form *f)
 static void node_remove(ca_ocsp_cache *c, struct node *n)
 {
     struct node **pp = &c->buckets[n->hash & (c->n_buckets - 1)];
+    struct form *f, *next;
 
-    while (n->forms)
-        form_remove(c, n->forms);
+    for (f = n->forms; f; f = next) {
+        next = f->next;
+        form_free(c, f);
+    }
+    n->forms = NULL;
+    n->n_forms = 0;
     if (n->changed_epoch > c->floor_epoch)
         c->floor_epoch = n->changed_epoch;
     while (*pp != n)
