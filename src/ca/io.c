@@ -3,9 +3,11 @@
  * OpenSSL error text for messages. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +21,21 @@
 
 #include "ca/internal.h"
 
+/*
+ * An output: a regular file (new or existing) is written to @tmp and
+ * renamed over @path; a character device or a FIFO is written through
+ * (@through: @fd is the device itself, opened at ca_outfile_open).
+ */
+/* Symbolic links followed (with CA_OUT_FOLLOW_SYMLINKS) before giving up,
+ * as the kernel's limit for path lookups. */
+#define OUT_MAX_LINKS 40
+
 struct ca_outfile {
-    char *path;
-    char *tmp;
+    char *path; /* the file written: a symbolic link resolved */
+    char *tmp;  /* NULL when written through */
     int fd;
     bool sync;
+    bool through;
     BIO *mem;
 };
 
@@ -31,8 +43,10 @@ static int read_fd(int fd, const char *name, size_t max, unsigned char **out,
                    size_t *len);
 static int write_all(int fd, const void *data, size_t len);
 static int sync_dir(const char *path);
+static int out_resolve(ca_outfile *f, unsigned flags, struct stat *st);
+static int out_through(ca_outfile *f, const struct stat *st);
 static int write_file(const char *path, const void *data, size_t len, int mode,
-                      bool sync);
+                      bool sync, unsigned flags);
 
 int ca_ossl_err(int rc, const char *fmt, ...)
 {
@@ -168,9 +182,116 @@ static char *tmp_name(const char *path)
     return t;
 }
 
-int ca_outfile_open(const char *path, int mode, ca_outfile **out)
+/* The path a symbolic link points to, relative to the link's directory
+ * (malloc'd; NULL with errno set). */
+static char *link_next(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char buf[PATH_MAX], *next;
+    ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+
+    if (n < 0)
+        return NULL;
+    buf[n] = '\0';
+    if (buf[0] == '/')
+        dlen = 0;
+    next = malloc(dlen + (size_t)n + 1);
+    if (next) {
+        memcpy(next, path, dlen);
+        memcpy(next + dlen, buf, (size_t)n + 1);
+    }
+    return next;
+}
+
+/*
+ * What @f->path is: nothing yet (0 in st_mode) or a regular file (renamed
+ * over), a character device or FIFO (written through), a symbolic link
+ * (refused unless CA_OUT_FOLLOW_SYMLINKS; then what it points to, which
+ * may not exist yet), or something never written (a directory, a block
+ * device, a socket).
+ */
+static int out_resolve(ca_outfile *f, unsigned flags, struct stat *st)
+{
+    char *next;
+
+    for (int depth = 0;; depth++) {
+        if (lstat(f->path, st) != 0) {
+            memset(st, 0, sizeof(*st));
+            if (errno == ENOENT)
+                return P11CA_OK;
+            return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
+                                 strerror(errno));
+        }
+        if (!S_ISLNK(st->st_mode))
+            break;
+        if (!(flags & CA_OUT_FOLLOW_SYMLINKS))
+            return p11ca_err_set(P11CA_E_INPUT,
+                                 "%s is a symbolic link: not replaced, not "
+                                 "followed (--follow-symlinks writes to the "
+                                 "file it points to)",
+                                 f->path);
+        /* What the kernel reaches through the link (/dev/stdout's
+         * /proc/self/fd/1 too): a regular file is then known by its real
+         * name, a device or FIFO is opened through the link. */
+        if (stat(f->path, st) == 0) {
+            if (S_ISREG(st->st_mode) && (next = realpath(f->path, NULL))) {
+                free(f->path);
+                f->path = next;
+            }
+            break;
+        }
+        /* A link to nothing yet: its target is made, as `>` would. */
+        if (errno != ENOENT || depth == OUT_MAX_LINKS
+            || !(next = link_next(f->path)))
+            return p11ca_err_set(
+                P11CA_E_INPUT, "cannot follow the symbolic link %s: %s",
+                f->path,
+                depth == OUT_MAX_LINKS ? strerror(ELOOP) : strerror(errno));
+        free(f->path);
+        f->path = next;
+    }
+    if (S_ISDIR(st->st_mode))
+        return p11ca_err_set(P11CA_E_INPUT,
+                             "%s is a directory: give a file name", f->path);
+    if (!S_ISREG(st->st_mode) && !S_ISCHR(st->st_mode)
+        && !S_ISFIFO(st->st_mode))
+        return p11ca_err_set(P11CA_E_INPUT,
+                             "%s is a %s: p11ca writes regular files, "
+                             "character devices and FIFOs only",
+                             f->path,
+                             S_ISBLK(st->st_mode) ? "block device" : "socket");
+    return P11CA_OK;
+}
+
+/*
+ * Open the device or FIFO @f->path for writing, as a shell redirection
+ * would (a FIFO waits here for its reader, before anything is signed);
+ * never created, truncated or replaced.
+ */
+static int out_through(ca_outfile *f, const struct stat *st)
+{
+    struct stat now;
+
+    f->fd = open(f->path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    if (f->fd < 0)
+        return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
+                             strerror(errno));
+    /* Still the device or FIFO that was checked? */
+    if (fstat(f->fd, &now) != 0 || now.st_dev != st->st_dev
+        || now.st_ino != st->st_ino)
+        return p11ca_err_set(P11CA_E_IO, "%s changed while it was opened",
+                             f->path);
+    f->through = true;
+    f->sync = false; /* fsync means nothing to a device or a pipe */
+    return P11CA_OK;
+}
+
+int ca_outfile_open(const char *path, int mode, unsigned flags,
+                    ca_outfile **out)
 {
     ca_outfile *f = calloc(1, sizeof(*f));
+    struct stat st;
     int rc = P11CA_E_NOMEM;
 
     *out = NULL;
@@ -179,22 +300,37 @@ int ca_outfile_open(const char *path, int mode, ca_outfile **out)
     f->fd = -1;
     f->sync = true;
     f->path = strdup(path);
-    f->tmp = tmp_name(path);
     f->mem = BIO_new(BIO_s_mem());
-    if (!f->path || !f->tmp || !f->mem) {
+    if (!f->path || !f->mem) {
         rc = p11ca_err_set(rc, "out of memory");
+        goto out;
+    }
+    rc = out_resolve(f, flags, &st);
+    if (rc == P11CA_OK && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+        rc = out_through(f, &st);
+        goto done;
+    }
+    if (rc != P11CA_OK)
+        goto out;
+    f->tmp = tmp_name(f->path);
+    if (!f->tmp) {
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
         goto out;
     }
     f->fd = mkstemp(f->tmp);
     if (f->fd < 0) {
-        rc = p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", path,
+        rc = p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
                            strerror(errno));
+        free(f->tmp);
+        f->tmp = NULL;
         goto out;
     }
     (void)fchmod(f->fd, (mode_t)mode);
-    *out = f;
-    f = NULL;
-    rc = P11CA_OK;
+done:
+    if (rc == P11CA_OK) {
+        *out = f;
+        f = NULL;
+    }
 out:
     ca_outfile_free(f);
     return rc;
@@ -205,18 +341,34 @@ BIO *ca_outfile_bio(ca_outfile *f)
     return f->mem;
 }
 
+const char *ca_outfile_path(const ca_outfile *f)
+{
+    return f->path;
+}
+
 int ca_outfile_commit(ca_outfile *f)
 {
     char *data = NULL;
     long n = BIO_get_mem_data(f->mem, &data);
+    struct stat st;
+    int e = 0;
 
     if (n < 0 || write_all(f->fd, data, (size_t)n) != 0
-        || (f->sync && fsync(f->fd) != 0) || close(f->fd) != 0) {
-        f->fd = -1;
-        return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
-                             strerror(errno));
-    }
+        || (f->sync && fsync(f->fd) != 0))
+        e = n < 0 ? EINVAL : errno;
+    if (close(f->fd) != 0 && !e)
+        e = errno;
     f->fd = -1;
+    if (e)
+        return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
+                             strerror(e));
+    if (f->through)
+        return P11CA_OK;
+    /* Only a regular file (or nothing) is ever replaced. */
+    if (lstat(f->path, &st) == 0 && !S_ISREG(st.st_mode))
+        return p11ca_err_set(P11CA_E_IO,
+                             "%s is no longer a regular file: not replaced",
+                             f->path);
     if (rename(f->tmp, f->path) != 0)
         return p11ca_err_set(P11CA_E_IO, "cannot rename to %s: %s", f->path,
                              strerror(errno));
@@ -248,14 +400,14 @@ void ca_outfile_set_sync(ca_outfile *f, bool sync)
 }
 
 static int write_file(const char *path, const void *data, size_t len, int mode,
-                      bool sync)
+                      bool sync, unsigned flags)
 {
     ca_outfile *f = NULL;
     int rc;
 
-    rc = ca_outfile_open(path, mode, &f);
+    rc = ca_outfile_open(path, mode, flags, &f);
     if (rc == P11CA_OK)
-        f->sync = sync;
+        f->sync = f->sync && sync;
     if (rc == P11CA_OK
         && BIO_write(ca_outfile_bio(f), data, (int)len) != (int)len)
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
@@ -267,23 +419,23 @@ static int write_file(const char *path, const void *data, size_t len, int mode,
 
 int ca_write_file(const char *path, const void *data, size_t len, int mode)
 {
-    return write_file(path, data, len, mode, true);
+    return write_file(path, data, len, mode, true, 0);
 }
 
 int ca_write_file_nosync(const char *path, const void *data, size_t len,
                          int mode)
 {
-    return write_file(path, data, len, mode, false);
+    return write_file(path, data, len, mode, false, 0);
 }
 
-int ca_write_bio_file(const char *path, BIO *b, int mode)
+int ca_write_bio_file(const char *path, BIO *b, int mode, unsigned flags)
 {
     char *data = NULL;
     long n = BIO_get_mem_data(b, &data);
 
     if (n < 0)
         return p11ca_err_set(P11CA_E_INTERNAL, "no data for %s", path);
-    return ca_write_file(path, data, (size_t)n, mode);
+    return write_file(path, data, (size_t)n, mode, true, flags);
 }
 
 bool ca_exists(const char *path)
@@ -307,6 +459,39 @@ char *ca_serial_hex(const ASN1_INTEGER *i)
     OPENSSL_free(hex);
     BN_free(bn);
     return s;
+}
+
+void ca_serial_text(const char *hex, char *out, size_t len)
+{
+    size_t n = 0, i = 0;
+
+    if (strncmp(hex, "0x", 2) == 0 || strncmp(hex, "0X", 2) == 0)
+        hex += 2;
+    while (*hex == '0' || *hex == ':')
+        hex++;
+    for (const char *p = hex; *p; p++)
+        if (*p != ':')
+            n++;
+    if (len < 3) {
+        if (len)
+            out[0] = '\0';
+        return;
+    }
+    /* An odd count gets a leading 0; zero is "00". */
+    if (n % 2 || n == 0)
+        out[i++] = '0';
+    if (n == 0)
+        out[i++] = '0';
+    for (; *hex && i + 1 < len; hex++) {
+        if (*hex == ':')
+            continue;
+        if (!isxdigit((unsigned char)*hex)) {
+            snprintf(out, len, "?");
+            return;
+        }
+        out[i++] = (char)toupper((unsigned char)*hex);
+    }
+    out[i] = '\0';
 }
 
 int ca_read_certs(const char *path, STACK_OF(X509) * *out)

@@ -17,6 +17,7 @@ struct cli {
     const char *pin_source; /* --pin-source */
     bool json;              /* --json */
     bool single_session;    /* --single-session */
+    bool follow_symlinks;   /* --follow-symlinks */
     p11_ctx *p11;           /* made on first use */
 };
 
@@ -62,6 +63,9 @@ const char *cli_ca_dir(const char *dir);
 /* cli_open_ca - open the CA directory cli_ca_dir(@dir); prints the error
  * itself. */
 int cli_open_ca(const char *dir, struct ca **out);
+/* cli_open_ca_ro - the same with ca_open_readonly, for the commands that
+ * only read (list, show, verify, export). */
+int cli_open_ca_ro(const char *dir, struct ca **out);
 /* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix; durations: 30d, 12h, 90m, 2w. */
 int cli_parse_time(const char *s, int64_t *t);
 int cli_parse_duration(const char *s, int64_t *secs);
@@ -73,6 +77,7 @@ int cli_parse_duration(const char *s, int64_t *secs);
         {"pin-source", required_argument, NULL, CLI_OPT_COMMON + 1},           \
         {"json", no_argument, NULL, CLI_OPT_COMMON + 2},                       \
         {"single-session", no_argument, NULL, CLI_OPT_COMMON + 3},             \
+        {"follow-symlinks", no_argument, NULL, CLI_OPT_COMMON + 4},            \
     {                                                                          \
         "help", no_argument, NULL, 'h'                                         \
     }
@@ -136,6 +141,18 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
 
 /* Output: json mode prints @j, text mode is printed by the caller. */
 int cli_json_print(json_t *j);
+
+/* cli_out_flags - the ca_outfile_open flags of the common options. */
+unsigned cli_out_flags(const struct cli *cli);
+
+/*
+ * cli_write_out - write @len bytes to @path through a ca_outfile (see
+ * ca_outfile_open in ca/ca.h: regular files atomically, devices and FIFOs
+ * written through, symbolic links only with --follow-symlinks); prints
+ * the error.  Returns P11CA_OK or the error's status.
+ */
+int cli_write_out(struct cli *cli, const char *path, int mode, const void *data,
+                  size_t len);
 
 /* cli_read_file - read at most @max bytes of @path; malloc'd, NUL-ended. */
 int cli_read_file(const char *path, size_t max, unsigned char **out,

@@ -267,7 +267,7 @@ static int show_dir(struct cli *cli, const char *dir)
 {
     ca *c = NULL;
     json_t *j;
-    int rc = ca_open(dir, &c);
+    int rc = ca_open_readonly(dir, &c);
 
     if (rc != P11CA_OK)
         return cli_error(rc, "%s", p11ca_err_message());

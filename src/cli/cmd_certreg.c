@@ -30,7 +30,7 @@ const char *cli_ca_dir(const char *dir)
     return dir ? dir : env && *env ? env : NULL;
 }
 
-int cli_open_ca(const char *dir, ca **out)
+static int open_ca(const char *dir, bool readonly, ca **out)
 {
     int rc;
 
@@ -38,10 +38,20 @@ int cli_open_ca(const char *dir, ca **out)
     if (!dir)
         return cli_error(P11CA_E_USAGE, "give the CA directory with --dir "
                                         "DIR (or P11CA_CA_DIR)");
-    rc = ca_open(dir, out);
+    rc = readonly ? ca_open_readonly(dir, out) : ca_open(dir, out);
     if (rc != P11CA_OK)
         return cli_error(rc, "%s", p11ca_err_message());
     return P11CA_OK;
+}
+
+int cli_open_ca(const char *dir, ca **out)
+{
+    return open_ca(dir, false, out);
+}
+
+int cli_open_ca_ro(const char *dir, ca **out)
+{
+    return open_ca(dir, true, out);
 }
 
 /* "2026-11-22", "2026-11-22T10:00:00Z", "2026-11-22 10:00:00" or "@unix". */
@@ -313,7 +323,7 @@ int cmd_certreg_list(struct cli *cli, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc != P11CA_OK)
         return rc;
     if (count) {
@@ -425,7 +435,7 @@ int cmd_cert_show(struct cli *cli, int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage_error(me, "give one serial number");
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc != P11CA_OK)
         return rc;
     rc = reg_get(ca_registry(c), argv[optind], &rc_cert);
@@ -849,7 +859,7 @@ static int cmd_audit_list(struct cli *cli, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(me, "unexpected argument");
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc != P11CA_OK)
         return rc;
     if (cli->json)
@@ -888,7 +898,7 @@ static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
         else
             return cli_usage_error(me, "bad option");
     }
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc != P11CA_OK)
         return rc;
     rc = reg_audit_verify(ca_registry(c), &n);

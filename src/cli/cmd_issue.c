@@ -5,6 +5,7 @@
 
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,7 +56,10 @@ static int issue_opt(const struct cli_cmd *me, int o, struct issue_args *a);
 static int issue_args_check(const struct cli_cmd *me, struct issue_args *a);
 static int issue_outputs(ca *c, ca_req *r, struct issue_args *a,
                          ca_outfile *out, ca_outfile *p7b);
-static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a);
+static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a,
+                         bool written);
+static int issue_undelivered(struct cli *cli, ca *c, ca_req *r,
+                             struct issue_args *a, int rc);
 static int issue_one(struct cli *cli, ca *c, struct issue_args *a);
 static void batch_item(const char *name, const char *serial, int rc,
                        const char *msg, void *arg);
@@ -153,9 +157,12 @@ static int issue_outputs(ca *c, ca_req *r, struct issue_args *a,
     } else {
         std = BIO_new_fp(stdout, BIO_NOCLOSE);
         rc = std ? ca_output_pem(c, ca_req_cert(r), a->chain, std)
-                 : P11CA_E_NOMEM;
+                 : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
         BIO_free(std);
-        fflush(stdout);
+        if (rc == P11CA_OK && (fflush(stdout) != 0 || ferror(stdout)))
+            rc =
+                p11ca_err_set(P11CA_E_IO, "cannot write to standard output: %s",
+                              strerror(errno));
     }
     if (rc == P11CA_OK && p7b) {
         rc = ca_output_p7b(c, ca_req_cert(r), ca_outfile_bio(p7b));
@@ -165,23 +172,46 @@ static int issue_outputs(ca *c, ca_req *r, struct issue_args *a,
     return rc;
 }
 
-static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a)
+static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a,
+                         bool written)
 {
+    char serial[CA_SERIAL_TEXT_MAX];
     json_t *j;
 
+    ca_serial_text(ca_req_serial(r), serial, sizeof(serial));
     if (cli->json) {
-        j = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s?}", "serial",
-                      ca_req_serial(r), "profile", a->o.profile, "client_id",
+        j = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s?, s:b}", "serial",
+                      serial, "profile", a->o.profile, "client_id",
                       ca_req_client_id(r), "status",
                       a->o.not_activated ? "not-activated" : "activated",
-                      "file", a->out, "p7b", a->p7b);
+                      "file", a->out, "p7b", a->p7b, "written", written);
         (void)cli_json_print(j);
-    } else if (a->out) {
-        printf("issued %s (profile %s, client ID %s, %s) to %s\n",
-               ca_req_serial(r), a->o.profile,
-               ca_req_client_id(r) ? ca_req_client_id(r) : "-",
-               a->o.not_activated ? "not-activated" : "activated", a->out);
+    } else if (a->out || !written) {
+        printf("issued %s (profile %s, client ID %s, %s)%s%s\n", serial,
+               a->o.profile, ca_req_client_id(r) ? ca_req_client_id(r) : "-",
+               a->o.not_activated ? "not-activated" : "activated",
+               written ? " to " : ", NOT written", written ? a->out : "");
     }
+}
+
+/*
+ * The certificate is recorded (and activated unless --not-activated) but
+ * an output failed: say so, with its serial and where to get it, on
+ * standard output and in the error.
+ */
+static int issue_undelivered(struct cli *cli, ca *c, ca_req *r,
+                             struct issue_args *a, int rc)
+{
+    char serial[CA_SERIAL_TEXT_MAX], why[512];
+
+    ca_serial_text(ca_req_serial(r), serial, sizeof(serial));
+    snprintf(why, sizeof(why), "%s", p11ca_err_message());
+    issue_report(cli, r, a, false);
+    return cli_error(rc,
+                     "issue: certificate %s is issued and recorded in the "
+                     "registry, but was not delivered: %s; "
+                     "'p11ca cert show --dir %s --pem %s' prints it",
+                     serial, why, ca_dir(c), serial);
 }
 
 static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
@@ -190,6 +220,7 @@ static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
     size_t len = 0;
     ca_outfile *out = NULL, *p7b = NULL;
     ca_req *r = NULL;
+    bool recorded;
     int rc;
 
     rc = ca_file_read(a->csr, CA_MAX_CSR, &buf, &len);
@@ -198,19 +229,24 @@ static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
                         strcmp(a->csr, "-") == 0 ? "the CSR on standard input"
                                                  : a->csr,
                         &a->o, &r);
-    /* Output files exist before anything is signed or recorded. */
+    /* Output files are checked (and made) before anything is signed or
+     * recorded: a directory, a symbolic link or an unwritable place is
+     * refused here. */
     if (rc == P11CA_OK && a->out)
-        rc = ca_outfile_open(a->out, 0644, &out);
+        rc = ca_outfile_open(a->out, 0644, cli_out_flags(cli), &out);
     if (rc == P11CA_OK && a->p7b)
-        rc = ca_outfile_open(a->p7b, 0644, &p7b);
+        rc = ca_outfile_open(a->p7b, 0644, cli_out_flags(cli), &p7b);
     if (rc == P11CA_OK)
         rc = ca_req_sign(c, r);
     if (rc == P11CA_OK)
         rc = ca_req_record(c, r);
+    recorded = rc == P11CA_OK;
     if (rc == P11CA_OK)
         rc = issue_outputs(c, r, a, out, p7b);
     if (rc == P11CA_OK)
-        issue_report(cli, r, a);
+        issue_report(cli, r, a, true);
+    else if (recorded)
+        rc = issue_undelivered(cli, c, r, a, rc);
     else
         rc = cli_error(rc, "issue: %s", p11ca_err_message());
     ca_outfile_free(out);
@@ -333,6 +369,10 @@ const struct cli_cmd cli_issue_cmds[] = {
      "the CRL and AIA URLs of ca.cnf. The certificate is recorded in the "
      "registry before it is written out; the sign-up rate limit of ca.cnf "
      "(rate_limit, default 15 per second) refuses the excess with exit 4. "
+     "Output files are checked before anything is signed (a directory or a "
+     "symbolic link is refused); if one still cannot be written once the "
+     "certificate is recorded, p11ca prints its serial, says so and exits "
+     "2: p11ca cert show --pem SERIAL gives it. "
      "Without --out the certificate goes to standard output.",
      "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)\n"
      "--profile NAME\ta profile of ca.cnf: server, client, intermediate, "
@@ -345,7 +385,7 @@ const struct cli_cmd cli_issue_cmds[] = {
      "unique among activated certificates)\n"
      "--subject /CN=..\treplace the CSR's subject (profiles with "
      "subject_override = yes)\n"
-     "--out FILE\twrite the certificate (PEM) to FILE, atomically\n"
+     "--out FILE\twrite the certificate (PEM) to FILE (see OUTPUT FILES)\n"
      "--chain\tadd the CA certificate and its issuers after the leaf\n"
      "--p7b FILE\talso write a PKCS#7 (DER, certs-only) of the leaf and "
      "its chain\n"

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,7 @@ static void help_all(void)
            "  --pin-source FILE    read the PIN from FILE (mode 0600)\n"
            "  --json               print results as JSON\n"
            "  --single-session     one session per token (PIV cards)\n"
+           "  --follow-symlinks    let an output file be a symbolic link\n"
            "\nPINs: pin-value= or pin-source= in the URI, --pin-source, or a "
            "prompt on the terminal.\n"
            "Exit codes: 0 ok, 1 usage, 2 input rejected, 3 token or PIN "
@@ -131,7 +133,11 @@ static void print_man(void)
                 "readable by group or others.\n"
                 "--json\tPrint results as JSON.\n"
                 "--single-session\tUse one session per token, for tokens "
-                "that misbehave with several (PIV cards).\n");
+                "that misbehave with several (PIV cards).\n"
+                "--follow-symlinks\tAn output file given on the command line "
+                "(--out, --p7b, export files) may be a symbolic link: write "
+                "to the file it points to. Without it a symbolic link is "
+                "refused (exit 2).\n");
     printf(".SH COMMANDS\n");
     for (size_t g = 0; g < N_GROUPS; g++) {
         for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
@@ -147,6 +153,17 @@ static void print_man(void)
                 break;
         }
     }
+    printf(".SH OUTPUT FILES\nEvery command writes the files it is given "
+           "the same way, after checking the place before anything is "
+           "signed or recorded. A new or existing regular file is written "
+           "to a temporary file next to it, synced, and renamed over it. A "
+           "character device (/dev/null) or a FIFO is written through and "
+           "stays what it is; p11ca waits for a FIFO's reader before it "
+           "signs. A symbolic link is refused unless \\-\\-follow\\-symlinks "
+           "is given; a directory, a block device or a socket is refused. "
+           "When a certificate was recorded but its file could not be "
+           "written, p11ca says so with its serial (exit 2), and "
+           "\\fBp11ca cert show \\-\\-pem\\fR SERIAL prints it.\n");
     printf(".SH PINS\nA PIN comes from pin\\-value= or pin\\-source= in the "
            "URI, from \\-\\-pin\\-source, or from a prompt on the terminal "
            "(without echo). PINs are never printed or logged. A PIN that the "
@@ -159,6 +176,15 @@ static void print_man(void)
            "input rejected (bad URI, bad file, policy)\n.TP\n3\ntoken or PIN "
            "problem (no token, no object, PIN refused or missing, module "
            "error)\n.TP\n4\nregistry problem\n.TP\n5\ninternal error\n");
+    printf(".SH THE REGISTRY\nOnly \\fBp11ca ca init\\fR creates a CA's "
+           "registry. Every other command refuses a CA whose registry is "
+           "missing or empty (exit 4) and says how to restore it: copy back "
+           "the backup made with sqlite3 DIR/registry.db \".backup FILE\". "
+           "Commands that only read (cert list, cert show, audit, ca show, "
+           "export\\-chain, export\\-index) open the registry read-only and "
+           "work for a user who may read the CA directory but not write it; "
+           "the commands that write keep the registry's \\-wal and \\-shm "
+           "files for them.\n");
 }
 
 static int run_group(struct cli *cli, size_t g, int argc, char **argv)
@@ -206,6 +232,10 @@ int main(int argc, char **argv)
     };
     struct cli cli = {0};
     int c, rc = P11CA_E_USAGE;
+
+    /* A reader that goes away (a FIFO given to --out, `| head`) is a write
+     * error to report, not a reason to die half-way. */
+    signal(SIGPIPE, SIG_IGN);
 
     while ((c = cli_getopt(&cli, argc, argv, "+hV", opts)) != -1) {
         switch (c) {

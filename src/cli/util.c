@@ -15,6 +15,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ca/ca.h"
+
 int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
                const struct option *opts)
 {
@@ -34,6 +36,9 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
             continue;
         case CLI_OPT_COMMON + 3:
             cli->single_session = true;
+            continue;
+        case CLI_OPT_COMMON + 4:
+            cli->follow_symlinks = true;
             continue;
         default:
             return c;
@@ -91,6 +96,8 @@ int cli_help(const struct cli_cmd *cmd)
                   "--pin-source FILE\tread the PIN from FILE (mode 0600)\n"
                   "--json\tprint results as JSON\n"
                   "--single-session\tuse one session per token (PIV cards)\n"
+                  "--follow-symlinks\tlet an output file name be a symbolic "
+                  "link (written to its target)\n"
                   "-h, --help\tthis help");
     return P11CA_OK;
 }
@@ -351,4 +358,25 @@ out:
     free(buf);
     close(fd);
     return rc;
+}
+
+unsigned cli_out_flags(const struct cli *cli)
+{
+    return cli->follow_symlinks ? CA_OUT_FOLLOW_SYMLINKS : 0;
+}
+
+int cli_write_out(struct cli *cli, const char *path, int mode, const void *data,
+                  size_t len)
+{
+    ca_outfile *f = NULL;
+    int rc;
+
+    rc = ca_outfile_open(path, mode, cli_out_flags(cli), &f);
+    if (rc == P11CA_OK
+        && BIO_write(ca_outfile_bio(f), data, (int)len) != (int)len)
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK)
+        rc = ca_outfile_commit(f);
+    ca_outfile_free(f);
+    return rc == P11CA_OK ? rc : cli_error(rc, "%s", p11ca_err_message());
 }

@@ -147,6 +147,11 @@ static int lc_location(const char *location, const struct reg_backend **be,
 
 int reg_open(const char *location, reg **out)
 {
+    return reg_open_ex(location, REG_OPEN_CREATE, out);
+}
+
+int reg_open_ex(const char *location, unsigned flags, reg **out)
+{
     const struct reg_backend *be = NULL;
     const char *path = NULL;
     reg *r = NULL;
@@ -162,7 +167,7 @@ int reg_open(const char *location, reg **out)
         goto out;
     }
     r->be = be;
-    if ((rc = be->open(path, &r->db)))
+    if ((rc = be->open(path, flags, &r->db)))
         goto out;
     *out = r;
     r = NULL;
@@ -791,6 +796,13 @@ int reg_crl_number_next(reg *r, int64_t ca_id, uint64_t *n)
         return rc;
     *n = c.n;
     return 0;
+}
+
+int reg_crl_number_last(reg *r, int64_t ca_id, uint64_t *n)
+{
+    return_val_if_fail(r && n, P11CA_E_INTERNAL);
+    *n = 0;
+    return r->be->crl_number_last(r->db, ca_id, n);
 }
 
 static int lc_ca_tx(reg *r, void *arg)

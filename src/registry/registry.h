@@ -128,6 +128,24 @@ typedef int (*reg_cert_cb)(const reg_cert *c, void *arg);
  * thread at a time; a forked child opens its own (never the parent's).
  */
 int reg_open(const char *location, reg **out) REG_WUR;
+
+/*
+ * reg_open_ex - reg_open with @flags:
+ *   REG_OPEN_CREATE    create the file and its schema when missing, and
+ *                      migrate (what reg_open does; only `ca init` and
+ *                      explicit migrations should ask for it);
+ *   REG_OPEN_READONLY  read only: no migration, no journal-mode change, no
+ *                      file created; works for a user who may read the
+ *                      registry but not write its directory (the writers
+ *                      keep the WAL's -wal and -shm files, which SQLite
+ *                      needs then).  Every change is refused by SQLite.
+ * Without REG_OPEN_CREATE, a missing file or one without a schema is
+ * P11CA_E_NOTFOUND (the message names the file) and nothing is created;
+ * an older schema is migrated, unless REG_OPEN_READONLY (P11CA_E_REGISTRY).
+ */
+#define REG_OPEN_CREATE   0x1u
+#define REG_OPEN_READONLY 0x2u
+int reg_open_ex(const char *location, unsigned flags, reg **out) REG_WUR;
 void reg_close(reg *r);
 
 /* reg_schema_version - the schema version after migrations (for tests). */
@@ -255,6 +273,10 @@ int reg_revoked_list(reg *r, int64_t ca_id, int64_t now, reg_revoked_cb cb,
 /* reg_crl_number_next - the next CRL number of @ca_id (1, 2, ...), durably. */
 int reg_crl_number_next(reg *r, int64_t ca_id, uint64_t *n) REG_WUR;
 
+/* reg_crl_number_last - the last CRL number reg_crl_number_next gave for
+ * @ca_id (0: none yet), without taking one. */
+int reg_crl_number_last(reg *r, int64_t ca_id, uint64_t *n) REG_WUR;
+
 /* ------------------------------------------------------------------ */
 /* Certification authorities                                           */
 /* ------------------------------------------------------------------ */
@@ -323,7 +345,7 @@ int reg_audit_verify(reg *r, size_t *entries) REG_WUR;
  */
 struct reg_backend {
     const char *scheme;
-    int (*open)(const char *location, void **db);
+    int (*open)(const char *location, unsigned flags, void **db);
     void (*close)(void *db);
     int (*schema_version)(void *db);
     /* Transactions: write=true takes the write lock at once. */
@@ -350,6 +372,7 @@ struct reg_backend {
     int (*revoked_list)(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
                         void *arg);
     int (*crl_number_next)(void *db, int64_t ca_id, uint64_t *n);
+    int (*crl_number_last)(void *db, int64_t ca_id, uint64_t *n);
     int (*ca_add)(void *db, const unsigned char *der, size_t len,
                   const char *name, const char *subject, int64_t *id);
     int (*ca_list)(void *db, reg_ca_cb cb, void *arg);

@@ -30,8 +30,11 @@ cert_serial() {
     openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' |
         sed 's/^0*//'
 }
+# in_registry DIR SERIAL: the SERIAL (as openssl prints it, or the
+# registry's lower-case form) is in DIR's registry.
 in_registry() {
-    sqlite3 "$1/registry.db" "select count(*) from certs where serial='$2'"
+    sqlite3 "$1/registry.db" "select count(*) from certs where serial='$(
+        printf '%s' "$2" | tr 'A-F' 'a-f' | sed 's/^0*//')'"
 }
 # assert_text FILE "description" regex...: all of them in `x509 -text`.
 assert_text() {
@@ -449,7 +452,9 @@ assert_eq "$(nrows "$ROOT")" "$((before + 8))" "8 recorded"
 bad=0
 for f in "$D"/bout/*.pem; do
     s=$(basename "$f" .pem)
-    [ "$(cert_serial "$f")" = "$s" ] && [ "$(in_registry "$ROOT" "$s")" = 1 ] ||
+    # Named as openssl prints the serial (upper case, even length).
+    [ "$(openssl x509 -in "$f" -noout -serial)" = "serial=$s" ] &&
+        [ "$(in_registry "$ROOT" "$s")" = 1 ] ||
         bad=$((bad + 1))
 done
 assert_eq "$bad" 0 "each OUTDIR/SERIAL.pem is that certificate, recorded"

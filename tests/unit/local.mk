@@ -35,7 +35,7 @@ tests_unit_test_keygen_LDADD = $(UNIT_LDADD)
 # util.c into the test.
 tests_unit_test_cli_SOURCES = tests/unit/test_cli.c src/cli/util.c
 tests_unit_test_cli_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
-tests_unit_test_cli_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS)
+tests_unit_test_cli_LDADD = src/libp11ca-ca.la $(UNIT_LDADD) $(JANSSON_LIBS)
 endif
 
 # The registry: three programs sharing the helpers (a fresh database per
