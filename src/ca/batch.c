@@ -159,13 +159,13 @@ static void tell(struct batch *b, const char *name, const char *serial, int rc,
 static int write_cert(struct batch *b, ca_req *r)
 {
     BIO *mem = BIO_new(BIO_s_mem());
-    char serial[CA_SERIAL_TEXT_MAX];
+    char serial[REG_SERIAL_TEXT_MAX];
     char *path = malloc(strlen(b->outdir) + sizeof(serial) + 6);
     char *data = NULL;
     long n;
     int rc = P11CA_E_NOMEM;
 
-    ca_serial_text(ca_req_serial(r), serial, sizeof(serial));
+    reg_serial_text(ca_req_serial(r), serial, sizeof(serial));
     if (mem && path && PEM_write_bio_X509(mem, ca_req_cert(r))) {
         sprintf(path, "%s/%s.pem", b->outdir, serial);
         n = BIO_get_mem_data(mem, &data);

@@ -313,16 +313,6 @@ int ca_file_read(const char *path, size_t max, unsigned char **out,
                  size_t *len) CA_WUR;
 
 /*
- * ca_serial_text - a serial as `openssl x509 -serial` prints it: upper-case
- * hex, an even number of digits ("0A", "00" for zero), no leading zero
- * octets.  @hex is hex in any case, with or without "0x", colons or
- * leading zeros (the registry's form, user input).  @out gets at most
- * @len - 1 characters ("?" when @hex is not hex).
- */
-#define CA_SERIAL_TEXT_MAX 80
-void ca_serial_text(const char *hex, char *out, size_t len);
-
-/*
  * An output file: the one way every command writes a file it was given.
  * ca_outfile_open looks at @path before anything is signed or recorded:
  *  - nothing there, or a regular file: a hidden temporary file is made

@@ -150,31 +150,35 @@ static int check_client_id(ca *c, const enroll_req *rq)
 {
     struct holder h = {.except = rq->replaces};
     reg_filter f = {.client_id = rq->client_id, .status = REG_ACTIVATED};
+    char shown[REG_SERIAL_TEXT_MAX];
     int rc = reg_search(ca_registry(c), &f, holder_cb, &h);
 
     if (rc < 0)
         return rc;
     if (!h.serial[0])
         return P11CA_OK;
+    reg_serial_text(h.serial, shown, sizeof(shown));
     return p11ca_err_set(P11CA_E_EXISTS,
                          "client ID \"%s\" is held by activated certificate "
                          "%s. On the card that holds it, use --renew or "
                          "--rekey; if that card is lost, revoke it first "
                          "(p11ca cert revoke --client-id %s)",
-                         rq->client_id, h.serial, rq->client_id);
+                         rq->client_id, shown, rq->client_id);
 }
 
 static int check_replaces(ca *c, const char *serial)
 {
+    char shown[REG_SERIAL_TEXT_MAX];
     reg_cert old = {0};
     int rc = reg_get(ca_registry(c), serial, &old);
 
+    reg_serial_text(serial, shown, sizeof(shown));
     if (rc == P11CA_OK && old.status == REG_REVOKED)
         rc = p11ca_err_set(P11CA_E_STATE,
                            "certificate %s is revoked: it cannot be renewed; "
                            "enroll again (with --cleanup to remove the old "
                            "objects from the card)",
-                           serial);
+                           shown);
     reg_cert_clear(&old);
     return rc;
 }

@@ -48,19 +48,76 @@ static int out_through(ca_outfile *f, const struct stat *st);
 static int write_file(const char *path, const void *data, size_t len, int mode,
                       bool sync, unsigned flags);
 
+/* "LIB: REASON: DATA" of one queued error (the parts it has). */
+static void err_text(char *buf, size_t len, unsigned long e, const char *data,
+                     int flags)
+{
+    const char *lib = ERR_lib_error_string(e);
+    const char *why = ERR_reason_error_string(e);
+    char num[32];
+
+    if (!why) {
+        snprintf(num, sizeof(num), "error %d", ERR_GET_REASON(e));
+        why = num;
+    }
+    snprintf(buf, len, "%s%s%s%s%s", lib ? lib : "", lib ? ": " : "", why,
+             (flags & ERR_TXT_STRING) && data && *data ? ": " : "",
+             (flags & ERR_TXT_STRING) && data ? data : "");
+}
+
+static bool err_ours(unsigned long e)
+{
+    const char *lib = ERR_lib_error_string(e);
+
+    return lib && strcmp(lib, "p11ca") == 0;
+}
+
+/*
+ * The OpenSSL error queue as one message: the p11ca provider's errors, in
+ * the order raised (they say what the token did); only without them the
+ * newest other error.  With a pkcs11: URI, OSSL_STORE goes on to its other
+ * loaders after ours failed ("scheme=file", "calling stat(pkcs11:...)"),
+ * and libcrypto queues what it tried on the way (engines): the last error
+ * is then not the reason a user needs to read.
+ */
+static void err_queue(char *out, size_t len)
+{
+    unsigned long e[16];
+    char text[16][512];
+    const char *data;
+    size_t n = 0, used = 0;
+    bool any = false;
+    int flags;
+
+    out[0] = '\0';
+    while (n < 16
+           && (e[n] = ERR_get_error_all(NULL, NULL, NULL, &data, &flags))
+                  != 0) {
+        err_text(text[n], sizeof(text[n]), e[n], data, flags);
+        any = any || err_ours(e[n]);
+        n++;
+    }
+    ERR_clear_error();
+    for (size_t i = 0; any && i < n && used + 1 < len; i++) {
+        if (!err_ours(e[i]))
+            continue;
+        snprintf(out + used, len - used, "%s%s", used ? "; " : "", text[i]);
+        used = strlen(out);
+    }
+    if (!any && n > 0)
+        snprintf(out, len, "%s", text[n - 1]);
+}
+
 int ca_ossl_err(int rc, const char *fmt, ...)
 {
-    char msg[512], detail[256] = "";
-    unsigned long e = ERR_peek_last_error();
+    char msg[512], detail[1024];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (e)
-        ERR_error_string_n(e, detail, sizeof(detail));
-    ERR_clear_error();
-    return p11ca_err_set(rc, "%s%s%s", msg, e ? ": " : "", detail);
+    err_queue(detail, sizeof(detail));
+    return p11ca_err_set(rc, "%s%s%s", msg, detail[0] ? ": " : "", detail);
 }
 
 int ca_file_read(const char *path, size_t max, unsigned char **out, size_t *len)
@@ -459,39 +516,6 @@ char *ca_serial_hex(const ASN1_INTEGER *i)
     OPENSSL_free(hex);
     BN_free(bn);
     return s;
-}
-
-void ca_serial_text(const char *hex, char *out, size_t len)
-{
-    size_t n = 0, i = 0;
-
-    if (strncmp(hex, "0x", 2) == 0 || strncmp(hex, "0X", 2) == 0)
-        hex += 2;
-    while (*hex == '0' || *hex == ':')
-        hex++;
-    for (const char *p = hex; *p; p++)
-        if (*p != ':')
-            n++;
-    if (len < 3) {
-        if (len)
-            out[0] = '\0';
-        return;
-    }
-    /* An odd count gets a leading 0; zero is "00". */
-    if (n % 2 || n == 0)
-        out[i++] = '0';
-    if (n == 0)
-        out[i++] = '0';
-    for (; *hex && i + 1 < len; hex++) {
-        if (*hex == ':')
-            continue;
-        if (!isxdigit((unsigned char)*hex)) {
-            snprintf(out, len, "?");
-            return;
-        }
-        out[i++] = (char)toupper((unsigned char)*hex);
-    }
-    out[i] = '\0';
 }
 
 int ca_read_certs(const char *path, STACK_OF(X509) * *out)

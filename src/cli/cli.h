@@ -90,7 +90,12 @@ int cli_parse_duration(const char *s, int64_t *secs);
 int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
                const struct option *opts);
 
-/* cli_usage_error - print @fmt and a hint to --help; returns P11CA_E_USAGE. */
+/*
+ * cli_usage_error - "p11ca GROUP VERB: @fmt" with the usage and a hint to
+ * --help (a JSON error with --json); when cli_getopt has just refused an
+ * option, its message (naming the option) replaces @fmt.  Returns
+ * P11CA_E_USAGE.
+ */
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -110,9 +115,17 @@ p11_ctx *cli_p11(struct cli *cli);
  */
 int cli_fail(CK_RV rv, const char *what);
 
-/* cli_error - print "p11ca: <message>" to stderr; returns @rc. */
+/*
+ * cli_error - print "p11ca: <message>" to stderr; with --json, one line
+ * {"error": {"code": p11ca_rc_name(@rc), "message": ..., "exit": N}} on
+ * stderr instead.  Returns @rc.
+ */
 int cli_error(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* cli_set_json_errors - errors as JSON (main sets it when --json is
+ * anywhere on the command line, so that even option errors are JSON). */
+void cli_set_json_errors(bool on);
 
 /* cli_rc_from_rv - status code (exit-code class) for a p11 layer result. */
 int cli_rc_from_rv(CK_RV rv);
@@ -131,6 +144,21 @@ struct asn1_string_st;
 /* cli_name_text - @n printed with X509_NAME_print_ex @flags (malloc'd;
  * NULL when it cannot be printed). */
 char *cli_name_text(const struct X509_name_st *n, unsigned long flags);
+/*
+ * cli_name_show - @n as p11ca prints every subject and issuer: in the
+ * certificate's order, as `openssl x509 -nameopt utf8,sep_comma_plus_space`
+ * prints it ("C=US, O=Example, CN=www.example.com"), control characters
+ * and RFC 2253 specials escaped (malloc'd; NULL when it cannot be printed).
+ */
+char *cli_name_show(const struct X509_name_st *n);
+
+/*
+ * cli_der_names - the subject and issuer of the DER certificate @der as
+ * cli_name_show prints them (malloc'd; both NULL when @der does not decode).
+ */
+void cli_der_names(const unsigned char *der, size_t len, char **subject,
+                   char **issuer);
+
 /* cli_time_iso - "2026-11-22T10:00:00Z" of @t (malloc'd; NULL if bad). */
 char *cli_time_iso(const struct asn1_string_st *t);
 

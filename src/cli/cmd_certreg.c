@@ -138,19 +138,61 @@ static json_t *json_time(int64_t t)
     return json_string(buf);
 }
 
+/* How a registry certificate's fields are shown: the serial as openssl
+ * prints it, the names in the certificate's order (from its DER; the
+ * registry's RFC 2253 text if that does not decode). */
+struct shown {
+    char serial[REG_SERIAL_TEXT_MAX];
+    char replaces[REG_SERIAL_TEXT_MAX];
+    char *subject;
+    char *issuer;
+};
+
+static void shown_init(struct shown *s, const reg_cert *c)
+{
+    reg_serial_text(c->serial, s->serial, sizeof(s->serial));
+    s->replaces[0] = '\0';
+    if (c->replaces)
+        reg_serial_text(c->replaces, s->replaces, sizeof(s->replaces));
+    cli_der_names(c->der, c->der_len, &s->subject, &s->issuer);
+}
+
+static const char *shown_subject(const struct shown *s, const reg_cert *c)
+{
+    return s->subject ? s->subject : c->subject ? c->subject : "";
+}
+
+static const char *shown_issuer(const struct shown *s, const reg_cert *c)
+{
+    return s->issuer ? s->issuer : c->issuer ? c->issuer : "";
+}
+
+static void shown_clear(struct shown *s)
+{
+    free(s->subject);
+    free(s->issuer);
+}
+
 static json_t *cert_json(const reg_cert *c)
 {
-    return json_pack(
+    struct shown s;
+    json_t *j;
+
+    shown_init(&s, c);
+    j = json_pack(
         "{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, "
         "s:o, s:o, s:o, s:s?, s:o, s:s?, s:s?}",
-        "serial", c->serial, "status", reg_status_name(c->status), "subject",
-        c->subject, "issuer", c->issuer, "cn", c->cn, "ou", c->ou, "client_id",
-        c->client_id, "profile", c->profile, "not_before",
+        "serial", s.serial, "status", reg_status_name(c->status), "subject",
+        shown_subject(&s, c), "issuer", shown_issuer(&s, c), "cn", c->cn, "ou",
+        c->ou, "client_id", c->client_id, "profile", c->profile, "not_before",
         json_time(c->not_before), "not_after", json_time(c->not_after),
         "recorded_at", json_time(c->recorded_at), "revoked_at",
         json_time(c->revoked_at), "reason",
         c->reason >= 0 ? reg_reason_name(c->reason) : NULL, "invalidity",
-        json_time(c->invalidity), "origin", c->origin, "replaces", c->replaces);
+        json_time(c->invalidity), "origin", c->origin, "replaces",
+        c->replaces ? s.replaces : NULL);
+    shown_clear(&s);
+    return j;
 }
 
 /* ------------------------------------------------------------------ */
@@ -168,13 +210,17 @@ static int list_one(const reg_cert *c, void *arg)
     struct list_out *lo = arg;
     char na[32];
 
+    struct shown s;
+
     lo->n++;
     if (lo->json)
         return json_array_append_new(lo->arr, cert_json(c)) ? 1 : 0;
     fmt_time(c->not_after, na, sizeof(na));
-    printf("%-40s  %-24s  %-20s  %s  %s\n", c->serial,
+    shown_init(&s, c);
+    printf("%-40s  %-24s  %-20s  %s  %s\n", s.serial,
            reg_status_name(c->status), c->client_id ? c->client_id : "-", na,
-           c->subject ? c->subject : "");
+           shown_subject(&s, c));
+    shown_clear(&s);
     return 0;
 }
 
@@ -386,7 +432,9 @@ static int history_one(const reg_history *h, void *arg)
 static void print_cert_text(const reg_cert *c)
 {
     char nb[32], na[32], rec[32], rev[32];
+    struct shown s;
 
+    shown_init(&s, c);
     fmt_time(c->not_before, nb, sizeof(nb));
     fmt_time(c->not_after, na, sizeof(na));
     fmt_time(c->recorded_at, rec, sizeof(rec));
@@ -395,16 +443,17 @@ static void print_cert_text(const reg_cert *c)
            "issuer:      %s\nclient id:   %s\nprofile:     %s\n"
            "origin:      %s\nnot before:  %s\nnot after:   %s\n"
            "recorded:    %s\n",
-           c->serial, reg_status_name(c->status), c->subject ? c->subject : "",
-           c->issuer ? c->issuer : "", c->client_id ? c->client_id : "-",
+           s.serial, reg_status_name(c->status), shown_subject(&s, c),
+           shown_issuer(&s, c), c->client_id ? c->client_id : "-",
            c->profile ? c->profile : "-", c->origin ? c->origin : "-", nb, na,
            rec);
     if (c->status == REG_REVOKED)
         printf("revoked:     %s (%s)\n", rev,
                c->reason >= 0 ? reg_reason_name(c->reason) : "unspecified");
     if (c->replaces)
-        printf("replaces:    %s\n", c->replaces);
+        printf("replaces:    %s\n", s.replaces);
     printf("history:\n");
+    shown_clear(&s);
 }
 
 int cmd_cert_show(struct cli *cli, int argc, char **argv)
@@ -477,6 +526,39 @@ out:
 /* Status changes                                                      */
 /* ------------------------------------------------------------------ */
 
+/* Whether @c is already where a change to @to would take it. */
+static bool already(const reg_cert *c, reg_status to)
+{
+    if (to == REG_NOT_ACTIVATED)
+        return c->status == REG_NOT_ACTIVATED
+               || c->status == REG_REGISTERED_NOT_ACTIVATED;
+    return c->status == to;
+}
+
+/*
+ * "SERIAL: activated", or "SERIAL: already activated" when nothing
+ * changed (@to REG_STATUS_ANY: deleted); with --json an object saying
+ * the same.
+ */
+static int change_done(struct cli *cli, const reg_cert *c, reg_status to,
+                       bool changed)
+{
+    char serial[REG_SERIAL_TEXT_MAX], reason[64] = "";
+
+    reg_serial_text(c->serial, serial, sizeof(serial));
+    if (to == REG_REVOKED)
+        snprintf(reason, sizeof(reason), " (%s)",
+                 reg_reason_name(c->reason >= 0 ? c->reason : 0));
+    if (cli->json)
+        return cli_json_print(
+            json_pack("{s:s, s:s, s:b}", "serial", serial, "status",
+                      to == REG_STATUS_ANY ? "deleted" : reg_status_name(to),
+                      "changed", changed));
+    printf("%s: %s%s%s\n", serial, changed ? "" : "already ",
+           to == REG_STATUS_ANY ? "deleted" : reg_status_name(to), reason);
+    return P11CA_OK;
+}
+
 /* Common parsing of "cert activate|deactivate|delete SERIAL [--why T]". */
 static int simple_change(struct cli *cli, int argc, char **argv,
                          const char *verb, reg_status to, bool del)
@@ -489,6 +571,7 @@ static int simple_change(struct cli *cli, int argc, char **argv,
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, verb);
     const char *dir = NULL, *why = NULL;
+    reg_cert cur = {0};
     ca *c = NULL;
     int o, rc;
 
@@ -507,13 +590,23 @@ static int simple_change(struct cli *cli, int argc, char **argv,
     rc = cli_open_ca(dir, &c);
     if (rc != P11CA_OK)
         return rc;
-    rc = del ? reg_delete(ca_registry(c), argv[optind], ca_actor(), why)
-             : reg_set_status(ca_registry(c), argv[optind], to, -1, 0,
-                              ca_actor(), why);
+    rc = reg_get(ca_registry(c), argv[optind], &cur);
+    if (rc != P11CA_OK)
+        goto out;
+    /* Asked for what is already so: nothing to do, and say it. */
+    if (!del && already(&cur, to)) {
+        rc = change_done(cli, &cur, cur.status, false);
+        goto out;
+    }
+    rc = del ? reg_delete(ca_registry(c), cur.serial, ca_actor(), why)
+             : reg_set_status(ca_registry(c), cur.serial, to, -1, 0, ca_actor(),
+                              why);
+    if (rc == P11CA_OK)
+        rc = change_done(cli, &cur, del ? REG_STATUS_ANY : to, true);
+out:
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert %s: %s", verb, p11ca_err_message());
-    else if (!cli->json)
-        printf("%s: %s\n", argv[optind], del ? "deleted" : reg_status_name(to));
+    reg_cert_clear(&cur);
     ca_close(c);
     return rc;
 }
@@ -549,6 +642,42 @@ static int revoke_bulk(struct cli *cli, ca *c, const reg_filter *f, int reason,
     return n ? P11CA_OK
              : cli_error(P11CA_E_NOTFOUND,
                          "cert revoke: no certificate matched");
+}
+
+/*
+ * Revoke @serial.  Revoking it again with the same reason is done already
+ * (exit 0, "already revoked"); with another reason it is refused, since
+ * revocation is final and its reason is the one recorded first.
+ */
+static int revoke_one(struct cli *cli, ca *c, const char *serial, int reason,
+                      int64_t invalidity, const char *why)
+{
+    char shown[REG_SERIAL_TEXT_MAX];
+    reg_cert cur = {0};
+    int rc = reg_get(ca_registry(c), serial, &cur);
+
+    if (rc == P11CA_OK && cur.status == REG_REVOKED
+        && (cur.reason >= 0 ? cur.reason : 0) == reason) {
+        rc = change_done(cli, &cur, REG_REVOKED, false);
+    } else if (rc == P11CA_OK && cur.status == REG_REVOKED) {
+        reg_serial_text(cur.serial, shown, sizeof(shown));
+        rc = p11ca_err_set(P11CA_E_STATE,
+                           "certificate %s is already revoked (%s): "
+                           "revocation is final and keeps its first reason, "
+                           "so it is not revoked again as %s",
+                           shown, reg_reason_name(cur.reason),
+                           reg_reason_name(reason));
+    } else if (rc == P11CA_OK) {
+        rc = reg_set_status(ca_registry(c), cur.serial, REG_REVOKED, reason,
+                            invalidity, ca_actor(), why);
+        cur.reason = reason;
+        if (rc == P11CA_OK)
+            rc = change_done(cli, &cur, REG_REVOKED, true);
+    }
+    if (rc != P11CA_OK)
+        rc = cli_error(rc, "cert revoke: %s", p11ca_err_message());
+    reg_cert_clear(&cur);
+    return rc;
 }
 
 int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
@@ -611,12 +740,7 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
     if (filtered) {
         rc = revoke_bulk(cli, c, &f, reason, why);
     } else {
-        rc = reg_set_status(ca_registry(c), argv[optind], REG_REVOKED, reason,
-                            invalidity, ca_actor(), why);
-        if (rc != P11CA_OK)
-            rc = cli_error(rc, "cert revoke: %s", p11ca_err_message());
-        else if (!cli->json)
-            printf("%s: revoked (%s)\n", argv[optind], reg_reason_name(reason));
+        rc = revoke_one(cli, c, argv[optind], reason, invalidity, why);
     }
     ca_close(c);
     return rc;
@@ -688,6 +812,7 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "register");
     const char *dir = NULL, *client = NULL;
+    char shown[REG_SERIAL_TEXT_MAX];
     struct issuer_find f = {0};
     unsigned char *der = NULL;
     reg_cert rcert = {0};
@@ -736,14 +861,15 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
         rcert.client_id = strdup(client);
     }
     rc = reg_register(ca_registry(c), &rcert, ca_actor());
+    reg_serial_text(rcert.serial, shown, sizeof(shown));
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert register: %s", p11ca_err_message());
     else if (cli->json)
         rc = cli_json_print(
-            json_pack("{s:s, s:s}", "serial", rcert.serial, "status",
+            json_pack("{s:s, s:s}", "serial", shown, "status",
                       reg_status_name(REG_REGISTERED_NOT_ACTIVATED)));
     else
-        printf("%s: %s\n", rcert.serial,
+        printf("%s: %s\n", shown,
                reg_status_name(REG_REGISTERED_NOT_ACTIVATED));
 out:
     OPENSSL_free(der);
@@ -810,25 +936,46 @@ out:
 /* audit                                                               */
 /* ------------------------------------------------------------------ */
 
+/* The entries whose object is a certificate's serial. */
+static bool audit_on_cert(const reg_audit *a)
+{
+    static const char *const acts[] = {"issue",      "register", "activate",
+                                       "deactivate", "revoke",   "delete"};
+
+    for (size_t i = 0; a->action && i < sizeof(acts) / sizeof(acts[0]); i++)
+        if (strcmp(a->action, acts[i]) == 0)
+            return a->object != NULL;
+    return false;
+}
+
+/* Text: a certificate's serial as openssl prints it; JSON: "object" as
+ * recorded (it is hashed into the chain) and "serial" as printed. */
 static int audit_one(const reg_audit *a, void *arg)
 {
+    char serial[REG_SERIAL_TEXT_MAX] = "";
     json_t *arr = arg;
     char at[32];
 
+    if (audit_on_cert(a))
+        reg_serial_text(a->object, serial, sizeof(serial));
     if (arr)
         return json_array_append_new(
                    arr,
-                   json_pack("{s:I, s:o, s:s?, s:s?, s:s?, s:s?, s:s?}", "seq",
-                             (json_int_t)a->seq, "at", json_time(a->at),
+                   json_pack("{s:I, s:o, s:s?, s:s?, s:s?, s:s?, s:s?, "
+                             "s:s?}",
+                             "seq", (json_int_t)a->seq, "at", json_time(a->at),
                              "actor", a->actor, "action", a->action, "object",
-                             a->object, "details", a->details, "hash", a->hash))
+                             a->object, "serial", serial[0] ? serial : NULL,
+                             "details", a->details, "hash", a->hash))
                    ? 1
                    : 0;
     fmt_time(a->at, at, sizeof(at));
     printf("%6lld  %s  %-18s %-12s %s%s%s\n", (long long)a->seq, at,
            a->actor ? a->actor : "-", a->action ? a->action : "-",
-           a->object ? a->object : "", a->details && *a->details ? "  " : "",
-           a->details ? a->details : "");
+           serial[0]   ? serial
+           : a->object ? a->object
+                       : "",
+           a->details && *a->details ? "  " : "", a->details ? a->details : "");
     return 0;
 }
 

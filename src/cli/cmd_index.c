@@ -330,7 +330,7 @@ static int export_one(const reg_cert *c, void *arg)
     long len;
 
     /* openssl ca writes serials in upper case, an even number of digits. */
-    ca_serial_text(c->serial, serial, sizeof(serial));
+    reg_serial_text(c->serial, serial, sizeof(serial));
     if (!x || !b) {
         st->rc = cli_error(x ? P11CA_E_NOMEM : P11CA_E_REGISTRY, "%s: bad DER",
                            serial);

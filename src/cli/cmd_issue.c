@@ -175,10 +175,10 @@ static int issue_outputs(ca *c, ca_req *r, struct issue_args *a,
 static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a,
                          bool written)
 {
-    char serial[CA_SERIAL_TEXT_MAX];
+    char serial[REG_SERIAL_TEXT_MAX];
     json_t *j;
 
-    ca_serial_text(ca_req_serial(r), serial, sizeof(serial));
+    reg_serial_text(ca_req_serial(r), serial, sizeof(serial));
     if (cli->json) {
         j = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s?, s:b}", "serial",
                       serial, "profile", a->o.profile, "client_id",
@@ -202,9 +202,9 @@ static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a,
 static int issue_undelivered(struct cli *cli, ca *c, ca_req *r,
                              struct issue_args *a, int rc)
 {
-    char serial[CA_SERIAL_TEXT_MAX], why[512];
+    char serial[REG_SERIAL_TEXT_MAX], why[512];
 
-    ca_serial_text(ca_req_serial(r), serial, sizeof(serial));
+    reg_serial_text(ca_req_serial(r), serial, sizeof(serial));
     snprintf(why, sizeof(why), "%s", p11ca_err_message());
     issue_report(cli, r, a, false);
     return cli_error(rc,
@@ -267,10 +267,11 @@ static void batch_item(const char *name, const char *serial, int rc,
         p->rejected++;
     if (p->tty)
         fputs("\r\033[K", stderr);
+    /* A rejection is an error of its own (JSON with --json). */
     if (rc != P11CA_OK && strstr(msg, name))
-        fprintf(stderr, "p11ca: %s\n", msg);
+        (void)cli_error(rc, "%s", msg);
     else if (rc != P11CA_OK)
-        fprintf(stderr, "p11ca: %s: %s\n", name, msg);
+        (void)cli_error(rc, "%s: %s", name, msg);
     if (rc == P11CA_OK && p->json)
         json_array_append_new(p->items,
                               json_pack("{s:s, s:s, s:s}", "csr", name,
@@ -292,10 +293,11 @@ static int issue_batch(struct cli *cli, ca *c, struct issue_args *a)
                         &issued, &rejected);
     if (p.tty)
         fputs("\r\033[K", stderr);
-    fprintf(stderr,
-            "p11ca: issued %zu certificate(s) into %s, rejected "
-            "%zu\n",
-            issued, a->outdir, rejected);
+    if (!cli->json)
+        fprintf(stderr,
+                "p11ca: issued %zu certificate(s) into %s, rejected "
+                "%zu\n",
+                issued, a->outdir, rejected);
     if (cli->json)
         (void)cli_json_print(p.items);
     else

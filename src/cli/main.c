@@ -33,21 +33,59 @@ static const struct {
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
 
+#define EXIT_CODES                                                             \
+    "Exit codes: 0 ok, 1 usage, 2 input rejected, 3 token or PIN problem,\n"   \
+    "4 registry problem, 5 internal error.\n"
+
+/* The first sentence of @s (up to ". "), cut to @max columns ("..." when
+ * cut). */
+static void print_brief(FILE *f, const char *s, int max)
+{
+    const char *end = strstr(s, ". ");
+    int n = end ? (int)(end - s) + 1 : (int)strlen(s);
+
+    if (n <= max) {
+        fprintf(f, "%.*s\n", n, s);
+        return;
+    }
+    n = max - 3;
+    while (n > 0 && s[n] != ' ')
+        n--;
+    fprintf(f, "%.*s...\n", n > 0 ? n : max - 3, s);
+}
+
+/*
+ * Group @g under its heading: each command's name and the first sentence
+ * of its summary (@brief), or its usage line and whole summary.
+ */
+static void group_list(FILE *f, size_t g, bool brief)
+{
+    fprintf(f, "\n%s: %s\n", groups[g].group, groups[g].summary);
+    for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
+        char name[48];
+
+        snprintf(name, sizeof(name), "p11ca %s%s%s", c->group,
+                 c->verb ? " " : "", c->verb ? c->verb : "");
+        if (brief) {
+            fprintf(f, "  %-24s ", name);
+            print_brief(f, c->summary, 80 - 27);
+        } else {
+            fprintf(f, "  %s %s\n      %s\n", name, c->args, c->summary);
+        }
+        if (!c->verb)
+            break;
+    }
+}
+
+/* `p11ca` alone: the commands under their group headings. */
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: p11ca [--module PATH] [--pin-source FILE] [--json] "
-               "COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(f, "usage: p11ca [COMMON OPTIONS] GROUP COMMAND [ARGS]\n");
     for (size_t g = 0; g < N_GROUPS; g++)
-        for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
-            fprintf(f, "  %-14s %s\n", c->verb ? c->verb : c->group,
-                    c->summary);
-            if (!c->verb)
-                break;
-        }
-    fprintf(f, "\n'p11ca help' lists the commands by group; "
-               "'p11ca COMMAND --help' describes one.\n"
-               "Exit codes: 0 ok, 1 usage, 2 input rejected, 3 token or PIN "
-               "problem, 4 registry problem, 5 internal error.\n");
+        group_list(f, g, true);
+    fprintf(f, "\n'p11ca help' describes every command and the common "
+               "options,\n'p11ca help GROUP' one group, 'p11ca GROUP COMMAND "
+               "--help' one command.\n" EXIT_CODES);
 }
 
 static void help_all(void)
@@ -55,28 +93,93 @@ static void help_all(void)
     printf("p11ca %s - certificate authority and token tool for PKCS#11 "
            "keys\n\nusage: p11ca [COMMON OPTIONS] GROUP COMMAND [ARGS]\n",
            PACKAGE_VERSION);
-    for (size_t g = 0; g < N_GROUPS; g++) {
-        printf("\n%s: %s\n", groups[g].group, groups[g].summary);
-        for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
-            printf("  p11ca %s%s%s %s\n      %s\n", c->group,
-                   c->verb ? " " : "", c->verb ? c->verb : "", c->args,
-                   c->summary);
-            if (!c->verb)
-                break;
-        }
-    }
+    for (size_t g = 0; g < N_GROUPS; g++)
+        group_list(stdout, g, false);
     printf("\ncommon options (before or after the command):\n"
            "  --module PATH        PKCS#11 module; else $P11CA_MODULE; else "
            "p11-kit's modules\n"
            "  --pin-source FILE    read the PIN from FILE (mode 0600)\n"
-           "  --json               print results as JSON\n"
+           "  --json               print results as JSON (and errors as "
+           "JSON on standard error)\n"
            "  --single-session     one session per token (PIV cards)\n"
            "  --follow-symlinks    let an output file be a symbolic link\n"
            "\nPINs: pin-value= or pin-source= in the URI, --pin-source, or a "
-           "prompt on the terminal.\n"
-           "Exit codes: 0 ok, 1 usage, 2 input rejected, 3 token or PIN "
-           "problem, 4 registry problem, 5 internal error.\n");
+           "prompt on the terminal.\n" EXIT_CODES);
 }
+
+static ssize_t group_find(const char *name)
+{
+    for (size_t g = 0; g < N_GROUPS; g++)
+        if (strcmp(name, groups[g].group) == 0)
+            return (ssize_t)g;
+    return -1;
+}
+
+/* `p11ca help [GROUP [COMMAND]]`. */
+static int help(int argc, char **argv)
+{
+    const struct cli_cmd *cmd;
+    ssize_t g;
+
+    if (argc < 2) {
+        help_all();
+        return P11CA_OK;
+    }
+    g = group_find(argv[1]);
+    if (g < 0)
+        return cli_usage_error(NULL, "no command group \"%s\"", argv[1]);
+    if (argc < 3 || !groups[g].cmds[0].verb) {
+        printf("usage: p11ca %s%s [ARGS]\n", argv[1],
+               groups[g].cmds[0].verb ? " COMMAND" : "");
+        group_list(stdout, (size_t)g, false);
+        printf("\n'p11ca %s%s --help' describes one.\n", argv[1],
+               groups[g].cmds[0].verb ? " COMMAND" : "");
+        return P11CA_OK;
+    }
+    cmd = cli_cmd_find(groups[g].cmds, argv[2]);
+    if (!cmd)
+        return cli_usage_error(NULL, "no command \"%s %s\"", argv[1], argv[2]);
+    return cli_help(cmd);
+}
+
+/* Every variable the code reads (getenv), for the man page's
+ * ENVIRONMENT; tests/integration/cli-help.sh checks that none is missing. */
+static const struct {
+    const char *name;
+    const char *text;
+} env_vars[] = {
+    {"P11CA_MODULE", "PKCS#11 module to load instead of the modules "
+                     "registered with p11-kit (--module and module-path= in "
+                     "a URI come first)."},
+    {"P11CA_CA_DIR", "The CA directory of the commands that take --dir, "
+                     "when --dir is not given."},
+    {"P11CA_DEBUG", "Comma-separated debug subsystems: p11 (PKCS#11 calls), "
+                    "prov (the provider), ca (the CA key), reg (the "
+                    "registry), or all; written to standard error or to "
+                    "P11CA_DEBUG_FILE. Never holds a PIN."},
+    {"P11CA_DEBUG_FILE", "Append the debug output to this file instead."},
+    {"P11CA_DEBUG_LEVEL", "1 errors, 2 information, 3 debug (default)."},
+    {"P11CA_PIN_SOURCE", "For the p11ca provider, which p11ca loads to sign "
+                         "with a token key: a PIN file to use when neither "
+                         "the URI nor the command gives a PIN. See "
+                         "p11ca-provider(7)."},
+    {"P11CA_PIN_ENV", "For the p11ca provider: the name of an environment "
+                      "variable that holds the PIN. See p11ca-provider(7)."},
+    {"P11CA_SINGLE_SESSION", "For the p11ca provider: yes to use one "
+                             "session per token, as --single-session."},
+    {"P11CA_DEFAULT_TOKEN", "For the p11ca provider: the token a URI "
+                            "without token attributes means."},
+    {"P11CA_LOGIN_BEHAVIOR", "For the p11ca provider: auto, always or "
+                             "never. See p11ca-provider(7)."},
+    {"P11CA_CACHE_KEYS", "For the p11ca provider: yes (default) or no, "
+                         "keep the keys it made for later loads. See "
+                         "p11ca-provider(7)."},
+    {"P11CA_STRICT", "1: abort on a broken internal precondition instead of "
+                     "reporting it (for the test suite)."},
+    {"OPENSSL_MODULES", "Where OpenSSL (and so p11ca) finds the p11ca "
+                        "provider, p11ca.so, when it is not installed in "
+                        "OpenSSL's modules directory."},
+};
 
 /* Roff escape: backslashes and leading dots/quotes. */
 static void roff(const char *s)
@@ -131,7 +234,8 @@ static void print_man(void)
                 "p11-kit.\n"
                 "--pin-source FILE\tRead the PIN from FILE, which must not be "
                 "readable by group or others.\n"
-                "--json\tPrint results as JSON.\n"
+                "--json\tPrint results as JSON on standard output, and each "
+                "error as one line of JSON on standard error (see JSON).\n"
                 "--single-session\tUse one session per token, for tokens "
                 "that misbehave with several (PIV cards).\n"
                 "--follow-symlinks\tAn output file given on the command line "
@@ -153,6 +257,24 @@ static void print_man(void)
                 break;
         }
     }
+    printf(".SH JSON\nWith \\-\\-json, results are JSON on standard output "
+           "and each error is one line on standard error: "
+           "{\"error\": {\"code\": \"not\\-found\", \"message\": \"...\", "
+           "\"exit\": 2}}, where code is one of usage, input, token, pin, "
+           "registry, internal, no\\-memory, io, not\\-found, exists, state, "
+           "rate, policy, ca\\-key, and exit the exit status. Standard "
+           "output then holds nothing, except for a certificate that was "
+           "issued but not written (its serial, \"written\": false). Every "
+           "time is ISO 8601 UTC (2026\\-11\\-22T10:00:00Z). Progress and "
+           "notes on standard error stay text.\n"
+           ".SH SERIALS AND NAMES\nSerials are printed as openssl x509 "
+           "\\-serial prints them: upper\\-case hexadecimal, an even number "
+           "of digits (0A1B...). Commands accept them in any common form: "
+           "lower case, colons between the digits (0a:1b), an odd number of "
+           "digits, a leading 0x. Subjects and issuers are printed in the "
+           "certificate's order, as openssl x509 \\-nameopt "
+           "utf8,sep_comma_plus_space prints them (C=US, O=Example, "
+           "CN=www.example.com).\n");
     printf(".SH OUTPUT FILES\nEvery command writes the files it is given "
            "the same way, after checking the place before anything is "
            "signed or recorded. A new or existing regular file is written "
@@ -168,11 +290,13 @@ static void print_man(void)
            "URI, from \\-\\-pin\\-source, or from a prompt on the terminal "
            "(without echo). PINs are never printed or logged. A PIN that the "
            "token refused is never tried again automatically.\n"
-           ".SH ENVIRONMENT\n.TP\n.B P11CA_MODULE\nPKCS#11 module to load "
-           "instead of the p11-kit registered modules.\n.TP\n.B P11CA_DEBUG\n"
-           "Comma-separated debug subsystems (p11, prov, ca, reg, srv, cli, "
-           "all), written to stderr or to P11CA_DEBUG_FILE.\n"
-           ".SH EXIT STATUS\n.TP\n0\nsuccess\n.TP\n1\nusage error\n.TP\n2\n"
+           ".SH ENVIRONMENT\n");
+    for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++) {
+        printf(".TP\n.B %s\n", env_vars[i].name);
+        roff(env_vars[i].text);
+        printf("\n");
+    }
+    printf(".SH EXIT STATUS\n.TP\n0\nsuccess\n.TP\n1\nusage error\n.TP\n2\n"
            "input rejected (bad URI, bad file, policy)\n.TP\n3\ntoken or PIN "
            "problem (no token, no object, PIN refused or missing, module "
            "error)\n.TP\n4\nregistry problem\n.TP\n5\ninternal error\n");
@@ -209,16 +333,18 @@ static int run_group(struct cli *cli, size_t g, int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "help") == 0
         || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: p11ca %s COMMAND\n\n", groups[g].group);
-        for (cmd = groups[g].cmds; cmd->group; cmd++)
-            fprintf(f, "  p11ca %s %s %s\n      %s\n", cmd->group, cmd->verb,
-                    cmd->args, cmd->summary);
+        fprintf(f, "usage: p11ca %s COMMAND [ARGS]\n", groups[g].group);
+        group_list(f, g, false);
+        fprintf(f, "\n'p11ca %s COMMAND --help' describes one.\n",
+                groups[g].group);
         return argc < 2 ? P11CA_E_USAGE : P11CA_OK;
     }
     cmd = cli_cmd_find(groups[g].cmds, argv[1]);
     if (!cmd)
-        return cli_usage_error(NULL, "unknown command \"%s %s\"",
-                               groups[g].group, argv[1]);
+        return cli_usage_error(NULL,
+                               "unknown command \"%s %s\" (p11ca help %s "
+                               "lists them)",
+                               groups[g].group, argv[1], groups[g].group);
     optind = 0; /* GNU getopt: start over for the command's options */
     return cmd->run(cli, argc - 1, argv + 1);
 }
@@ -236,6 +362,11 @@ int main(int argc, char **argv)
     /* A reader that goes away (a FIFO given to --out, `| head`) is a write
      * error to report, not a reason to die half-way. */
     signal(SIGPIPE, SIG_IGN);
+    /* Errors are JSON as soon as --json is anywhere, even an error about
+     * an option that comes before it. */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            cli_set_json_errors(true);
 
     while ((c = cli_getopt(&cli, argc, argv, "+hV", opts)) != -1) {
         switch (c) {
@@ -257,8 +388,8 @@ int main(int argc, char **argv)
         return P11CA_EXIT_USAGE;
     }
     if (strcmp(argv[0], "help") == 0) {
-        help_all();
-        return P11CA_EXIT_OK;
+        rc = help(argc, argv);
+        goto out;
     }
     if (strcmp(argv[0], "version") == 0) {
         printf("p11ca %s\n", PACKAGE_VERSION);
@@ -268,12 +399,13 @@ int main(int argc, char **argv)
         print_man();
         return P11CA_EXIT_OK;
     }
-    for (size_t g = 0; g < N_GROUPS; g++)
-        if (strcmp(argv[0], groups[g].group) == 0) {
-            rc = run_group(&cli, g, argc, argv);
-            goto out;
-        }
-    rc = cli_usage_error(NULL, "unknown command \"%s\"", argv[0]);
+    if (group_find(argv[0]) >= 0)
+        rc = run_group(&cli, (size_t)group_find(argv[0]), argc, argv);
+    else
+        rc = cli_usage_error(NULL,
+                             "unknown command \"%s\" (p11ca help lists "
+                             "them)",
+                             argv[0]);
 out:
     p11_ctx_free(cli.p11);
     return p11ca_exit_code(rc);

@@ -488,6 +488,8 @@ static int sq_open(const char *location, unsigned flags, void **db)
         rc = sq_ro_hint(d);
     if (rc)
         goto out;
+    LOG_DBG(REG, "registry %s opened %s", location,
+            ro ? "read-only" : "for reading and writing");
     *db = d;
     d = NULL;
     rc = 0;

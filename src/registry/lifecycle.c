@@ -222,12 +222,12 @@ static int lc_prepare(const reg_cert *in, bool registered, reg_cert *c,
         return p11ca_err_set(P11CA_E_INPUT,
                              "certificate %s: subject, issuer and DER are "
                              "required",
-                             c->serial);
+                             reg_serial_shown(c->serial));
     if (in->not_after < in->not_before || in->ca_id < 0)
         return p11ca_err_set(P11CA_E_INPUT,
                              "certificate %s: notAfter before notBefore, or "
                              "a negative CA id",
-                             c->serial);
+                             reg_serial_shown(c->serial));
     if (registered) {
         c->status = REG_REGISTERED_NOT_ACTIVATED;
         c->origin = lc_origin_registered;
@@ -244,7 +244,8 @@ static int lc_prepare(const reg_cert *in, bool registered, reg_cert *c,
                              "certificate %s: an issued certificate is "
                              "recorded as activated, not-activated or (with "
                              "its revocation time and reason) revoked, not %s",
-                             c->serial, reg_status_name(in->status));
+                             reg_serial_shown(c->serial),
+                             reg_status_name(in->status));
     }
     c->revoked_at = 0;
     c->reason = -1;
@@ -274,7 +275,7 @@ static int lc_serial_free(reg *r, const char *serial)
     if (rc || !n)
         return rc;
     return p11ca_err_set(P11CA_E_EXISTS, "serial %s is already in the registry",
-                         serial);
+                         reg_serial_shown(serial));
 }
 
 /* P11CA_E_EXISTS, naming the holder, if another activated certificate
@@ -295,7 +296,7 @@ static int lc_client_id_free(reg *r, const char *client_id, const char *except)
     return p11ca_err_set(P11CA_E_EXISTS,
                          "client ID \"%s\" is held by activated certificate "
                          "%s: deactivate or revoke it first",
-                         client_id, h.serial);
+                         client_id, reg_serial_shown(h.serial));
 }
 
 /* Counted inside the write transaction, so concurrent issuers cannot
@@ -445,7 +446,7 @@ static int lc_transition(reg *r, const reg_cert *c, reg_status to)
     if (c->status == REG_REVOKED)
         return p11ca_err_set(P11CA_E_STATE,
                              "certificate %s is revoked: revocation is final",
-                             c->serial);
+                             reg_serial_shown(c->serial));
     switch (to) {
     case REG_ACTIVATED:
         if (c->status != REG_NOT_ACTIVATED
@@ -454,21 +455,21 @@ static int lc_transition(reg *r, const reg_cert *c, reg_status to)
                                  "certificate %s is %s: only a not-activated "
                                  "or registered-not-activated certificate "
                                  "can be activated",
-                                 c->serial, from);
+                                 reg_serial_shown(c->serial), from);
         return c->client_id ? lc_client_id_free(r, c->client_id, c->serial) : 0;
     case REG_NOT_ACTIVATED:
         if (c->status != REG_ACTIVATED)
             return p11ca_err_set(P11CA_E_STATE,
                                  "certificate %s is %s: only an activated "
                                  "certificate can be deactivated",
-                                 c->serial, from);
+                                 reg_serial_shown(c->serial), from);
         return 0;
     case REG_REVOKED:
         return 0;
     default:
         return p11ca_err_set(P11CA_E_STATE,
-                             "certificate %s: no change leads to %s", c->serial,
-                             reg_status_name(to));
+                             "certificate %s: no change leads to %s",
+                             reg_serial_shown(c->serial), reg_status_name(to));
     }
 }
 
@@ -571,14 +572,14 @@ static int lc_delete_tx(reg *r, void *arg)
         rc = p11ca_err_set(P11CA_E_STATE,
                            "certificate %s is activated: deactivate or "
                            "revoke it before deleting it",
-                           c.serial);
+                           reg_serial_shown(c.serial));
         goto out;
     }
     if (c.status == REG_REVOKED && c.not_after >= now) {
         rc = p11ca_err_set(P11CA_E_STATE,
                            "certificate %s is revoked and has not expired: "
                            "the CRL must keep listing it",
-                           c.serial);
+                           reg_serial_shown(c.serial));
         goto out;
     }
     reg_details_str(&d, "status", reg_status_name(c.status));
@@ -767,7 +768,8 @@ int reg_set_replaces(reg *r, const char *serial, const char *old)
         return rc;
     if (strcmp(p.serial, p.old) == 0)
         return p11ca_err_set(P11CA_E_INPUT,
-                             "certificate %s cannot replace itself", p.serial);
+                             "certificate %s cannot replace itself",
+                             reg_serial_shown(p.serial));
     return lc_tx(r, lc_replaces_tx, &p);
 }
 

@@ -38,6 +38,16 @@ const char *reg_status_name(reg_status st);
 /* reg_status_parse - the reverse; P11CA_E_INPUT for an unknown name. */
 int reg_status_parse(const char *name, reg_status *st) REG_WUR;
 
+/*
+ * reg_serial_text - a serial as `openssl x509 -serial` prints it, the one
+ * way p11ca prints serials: upper-case hex, an even number of digits ("0A",
+ * "00" for zero).  @hex is hex in any case, with or without "0x", colons or
+ * leading zeros (the registry's own lower-case form, user input).  @out
+ * gets at most @len - 1 characters; "?" when @hex is not hex.
+ */
+#define REG_SERIAL_TEXT_MAX 80
+void reg_serial_text(const char *hex, char *out, size_t len);
+
 /* CRL reason codes (RFC 5280) by name: "keyCompromise" -> 1, ... */
 int reg_reason_parse(const char *name, int *reason) REG_WUR;
 const char *reg_reason_name(int reason);

@@ -176,7 +176,7 @@ int sq_cert_get(void *db, const char *serial, reg_cert *out)
         rc = sq_row_cert(d, st, out);
     else if (step == SQLITE_DONE)
         rc = p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                           serial);
+                           reg_serial_shown(serial));
     else
         rc = sq_err(d, "read a certificate");
 out:
@@ -210,7 +210,7 @@ int sq_cert_set_status(void *db, const char *serial, reg_status to,
                  : sq_err(d, "change a certificate's status");
     else if (sqlite3_changes(d->db) != 1)
         rc = p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                           serial);
+                           reg_serial_shown(serial));
 out:
     sq_done(st);
     return rc;
@@ -228,7 +228,7 @@ int sq_cert_delete(void *db, const char *serial)
         goto out;
     if (sqlite3_changes(d->db) != 1)
         rc = p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                           serial);
+                           reg_serial_shown(serial));
 out:
     sq_done(st);
     return rc;
@@ -247,7 +247,7 @@ int sq_cert_set_replaces(void *db, const char *serial, const char *old)
         goto out;
     if (sqlite3_changes(d->db) != 1)
         rc = p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                           serial);
+                           reg_serial_shown(serial));
 out:
     sq_done(st);
     return rc;

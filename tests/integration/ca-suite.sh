@@ -496,7 +496,7 @@ fi
 mkdir -p "$D/again" "$D/aout"
 cp "$D"/batch/b*.csr "$D/again/"
 before=$(nrows "$ROOT")
-should_fail 2 'b1.csr: client ID "batch1.test" is held by activated certificate [0-9a-f]+: deactivate or revoke it first' \
+should_fail 2 'b1.csr: client ID "batch1.test" is held by activated certificate [0-9A-F]+: deactivate or revoke it first' \
     "issue --batch of client IDs already held: each refusal names the holder" \
     p11ca issue --dir "$ROOT" --profile client --batch "$D/again" --outdir "$D/aout"
 assert_eq "$(nrows "$ROOT")" "$before" "... and nothing is recorded"

@@ -36,8 +36,9 @@ else
     diag "$(tail -n 30 "$TT/out")"
 fi
 if grep -q 'issuing/ca.pem: OK' "$TT/out" && grep -q 'www.pem: OK' "$TT/out" \
-    && grep -q 'alice.pem: OK' "$TT/out" && grep -q 'audit trail intact' "$TT/out"; then
-    ok "root, intermediate, server and client certificates verify; the audit trail is intact"
+    && grep -q 'alice.pem: OK' "$TT/out" && grep -q 'audit trail intact' "$TT/out" \
+    && grep -Eq '^[0-9A-F]+: already activated$' "$TT/out"; then
+    ok "root, intermediate, server and client certificates verify; the audit trail is intact; activating twice says already"
 else
     not_ok "the guide's results"
     diag "$(grep -E ': OK|revoked|intact' "$TT/out")"

@@ -6,7 +6,8 @@ CLI_TESTS = \
 	tests/integration/cli-errors.sh \
 	tests/integration/cli-p11kit.sh \
 	tests/integration/cli-valgrind.sh \
-	tests/integration/cli-help.sh
+	tests/integration/cli-help.sh \
+	tests/integration/cli-interfaces.sh
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS)
 

@@ -40,7 +40,7 @@ static void test_registry_activate_refused_when_client_id_held(void **state)
     treg_record(t, "2", "alice", REG_NOT_ACTIVATED);
     set_status(t, "1", REG_ACTIVATED);
     assert_fails(reg_set_status(t->r, "2", REG_ACTIVATED, 0, 0, ACTOR, NULL),
-                 P11CA_E_EXISTS, "held by activated certificate 1");
+                 P11CA_E_EXISTS, "held by activated certificate 01");
     set_status(t, "1", REG_NOT_ACTIVATED);
     set_status(t, "2", REG_ACTIVATED);
 }
@@ -54,7 +54,7 @@ static void test_registry_record_refused_when_client_id_held(void **state)
     treg_record(t, "1", "alice", REG_ACTIVATED);
     treg_cert(&c, "2", "alice", NULL, n, n + 100);
     assert_fails(reg_record_issued(t->r, &c, ACTOR, 0), P11CA_E_EXISTS,
-                 "client ID \"alice\" is held by activated certificate 1");
+                 "client ID \"alice\" is held by activated certificate 01");
     assert_int_equal(treg_count(t, NULL), 1);
     reg_cert_clear(&c);
 }
@@ -112,7 +112,7 @@ static void test_registry_transitions_need_the_right_status(void **state)
     treg_record(t, "1", "alice", REG_ACTIVATED);
     treg_record(t, "2", "bob", REG_NOT_ACTIVATED);
     assert_fails(reg_set_status(t->r, "1", REG_ACTIVATED, 0, 0, ACTOR, NULL),
-                 P11CA_E_STATE, "certificate 1 is activated");
+                 P11CA_E_STATE, "certificate 01 is activated");
     assert_fails(
         reg_set_status(t->r, "2", REG_NOT_ACTIVATED, 0, 0, ACTOR, NULL),
         P11CA_E_STATE, "only an activated certificate");
@@ -122,7 +122,7 @@ static void test_registry_transitions_need_the_right_status(void **state)
     assert_fails(reg_set_status(t->r, "2", REG_REVOKED, 7, 0, ACTOR, NULL),
                  P11CA_E_INPUT, "bad CRL reason code 7");
     assert_fails(reg_set_status(t->r, "9", REG_REVOKED, 0, 0, ACTOR, NULL),
-                 P11CA_E_NOTFOUND, "no certificate with serial 9");
+                 P11CA_E_NOTFOUND, "no certificate with serial 09");
 }
 
 static void test_registry_delete_refused_while_activated(void **state)
@@ -131,7 +131,7 @@ static void test_registry_delete_refused_while_activated(void **state)
 
     treg_record(t, "1", "alice", REG_ACTIVATED);
     assert_fails(reg_delete(t->r, "1", ACTOR, NULL), P11CA_E_STATE,
-                 "certificate 1 is activated");
+                 "certificate 01 is activated");
     assert_int_equal(treg_count(t, NULL), 1);
 }
 
@@ -168,7 +168,7 @@ static void test_registry_delete_of_not_activated(void **state)
     assert_int_equal(reg_delete(t->r, "01", ACTOR, NULL), 0);
     assert_int_equal(reg_get(t->r, "1", &c), P11CA_E_NOTFOUND);
     assert_fails(reg_delete(t->r, "1", ACTOR, NULL), P11CA_E_NOTFOUND,
-                 "no certificate with serial 1");
+                 "no certificate with serial 01");
 }
 
 struct hist {
@@ -222,7 +222,7 @@ static void test_registry_set_replaces(void **state)
     assert_fails(reg_set_replaces(t->r, "2", "2"), P11CA_E_INPUT,
                  "cannot replace itself");
     assert_fails(reg_set_replaces(t->r, "2", "3"), P11CA_E_NOTFOUND,
-                 "no certificate with serial 3");
+                 "no certificate with serial 03");
 }
 
 /* ------------------------------------------------------------------ */
@@ -320,7 +320,7 @@ static void test_registry_batch_is_all_or_nothing(void **state)
     treg_record(t, "103", "x", REG_NOT_ACTIVATED);
     make_batch(c, 5, NULL);
     assert_fails(reg_record_batch(t->r, c, 5, ACTOR, &bad), P11CA_E_EXISTS,
-                 "serial 103 is already");
+                 "serial 0103 is already");
     assert_int_equal(bad, 3);
     assert_int_equal(treg_count(t, NULL), 1);
     for (int i = 0; i < 5; i++)
