@@ -332,8 +332,6 @@ typedef struct ca_outfile ca_outfile;
 int ca_outfile_open(const char *path, int mode, unsigned flags,
                     ca_outfile **out) CA_WUR;
 BIO *ca_outfile_bio(ca_outfile *f);
-/* ca_outfile_path - the file written (a followed link's target). */
-const char *ca_outfile_path(const ca_outfile *f);
 /* ca_outfile_set_sync - false: no fsync at commit (default true). */
 void ca_outfile_set_sync(ca_outfile *f, bool sync);
 int ca_outfile_commit(ca_outfile *f) CA_WUR;

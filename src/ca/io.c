@@ -21,15 +21,15 @@
 
 #include "ca/internal.h"
 
+/* Symbolic links followed (with CA_OUT_FOLLOW_SYMLINKS) before giving up,
+ * as the kernel's limit for path lookups. */
+#define OUT_MAX_LINKS 40
+
 /*
  * An output: a regular file (new or existing) is written to @tmp and
  * renamed over @path; a character device or a FIFO is written through
  * (@through: @fd is the device itself, opened at ca_outfile_open).
  */
-/* Symbolic links followed (with CA_OUT_FOLLOW_SYMLINKS) before giving up,
- * as the kernel's limit for path lookups. */
-#define OUT_MAX_LINKS 40
-
 struct ca_outfile {
     char *path; /* the file written: a symbolic link resolved */
     char *tmp;  /* NULL when written through */
@@ -45,6 +45,7 @@ static int write_all(int fd, const void *data, size_t len);
 static int sync_dir(const char *path);
 static int out_resolve(ca_outfile *f, unsigned flags, struct stat *st);
 static int out_through(ca_outfile *f, const struct stat *st);
+static int out_temp(ca_outfile *f, int mode);
 static int write_file(const char *path, const void *data, size_t len, int mode,
                       bool sync, unsigned flags);
 
@@ -344,6 +345,24 @@ static int out_through(ca_outfile *f, const struct stat *st)
     return P11CA_OK;
 }
 
+/* The hidden temporary file next to @f->path, renamed over it at commit. */
+static int out_temp(ca_outfile *f, int mode)
+{
+    f->tmp = tmp_name(f->path);
+    if (!f->tmp)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    f->fd = mkstemp(f->tmp);
+    if (f->fd < 0) {
+        int e = errno;
+        free(f->tmp);
+        f->tmp = NULL;
+        return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
+                             strerror(e));
+    }
+    (void)fchmod(f->fd, (mode_t)mode);
+    return P11CA_OK;
+}
+
 int ca_outfile_open(const char *path, int mode, unsigned flags,
                     ca_outfile **out)
 {
@@ -363,27 +382,10 @@ int ca_outfile_open(const char *path, int mode, unsigned flags,
         goto out;
     }
     rc = out_resolve(f, flags, &st);
-    if (rc == P11CA_OK && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+    if (rc == P11CA_OK && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)))
         rc = out_through(f, &st);
-        goto done;
-    }
-    if (rc != P11CA_OK)
-        goto out;
-    f->tmp = tmp_name(f->path);
-    if (!f->tmp) {
-        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-        goto out;
-    }
-    f->fd = mkstemp(f->tmp);
-    if (f->fd < 0) {
-        rc = p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
-                           strerror(errno));
-        free(f->tmp);
-        f->tmp = NULL;
-        goto out;
-    }
-    (void)fchmod(f->fd, (mode_t)mode);
-done:
+    else if (rc == P11CA_OK)
+        rc = out_temp(f, mode);
     if (rc == P11CA_OK) {
         *out = f;
         f = NULL;
@@ -396,11 +398,6 @@ out:
 BIO *ca_outfile_bio(ca_outfile *f)
 {
     return f->mem;
-}
-
-const char *ca_outfile_path(const ca_outfile *f)
-{
-    return f->path;
 }
 
 int ca_outfile_commit(ca_outfile *f)
