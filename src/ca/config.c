@@ -258,15 +258,6 @@ int ca_registry_self(ca *c)
     return rc;
 }
 
-/* Has the registry ever been this CA's?  `ca init` leaves an audit entry:
- * a registry without any is empty, whatever its tables. */
-static int audit_any(const reg_audit *a, void *arg)
-{
-    (void)a;
-    *(bool *)arg = true;
-    return 1;
-}
-
 /*
  * ca.cnf exists, so this CA was initialised and its registry holds every
  * certificate it issued and revoked: a registry that is missing or empty
@@ -275,20 +266,9 @@ static int audit_any(const reg_audit *a, void *arg)
  */
 static int registry_open(ca *c, bool readonly)
 {
-    bool any = false;
-    int rc;
-
-    rc =
+    int rc =
         reg_open_ex(c->registry_loc, readonly ? REG_OPEN_READONLY : 0, &c->reg);
-    if (rc == P11CA_OK) {
-        rc = reg_audit_list(c->reg, 0, audit_any, &any);
-        rc = rc > 0 ? P11CA_OK : rc;
-    }
-    if (rc == P11CA_OK && !any)
-        rc = p11ca_err_set(P11CA_E_NOTFOUND,
-                           "registry %s is empty (no audit entry, not even "
-                           "ca-init)",
-                           c->registry_loc);
+
     if (rc == P11CA_E_NOTFOUND)
         rc = p11ca_err_set(P11CA_E_REGISTRY,
                            "%s; the CA in %s was initialised (ca.cnf), so "

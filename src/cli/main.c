@@ -377,8 +377,7 @@ int main(int argc, char **argv)
             printf("p11ca %s\n", PACKAGE_VERSION);
             return P11CA_EXIT_OK;
         default:
-            usage(stderr);
-            return P11CA_EXIT_USAGE;
+            return p11ca_exit_code(cli_usage_error(NULL, "bad option"));
         }
     }
     argc -= optind;

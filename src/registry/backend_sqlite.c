@@ -71,7 +71,6 @@ static int sq_apply(struct sqldb *d, const struct reg_migration *m);
 static int sq_migrate(struct sqldb *d);
 static int sq_migrate_locked(struct sqldb *d);
 static int sq_check_schema(struct sqldb *d, unsigned flags);
-static int sq_settings_ro(struct sqldb *d);
 static int sq_ro_hint(struct sqldb *d);
 static int sq_open_err(struct sqldb *d, const char *location, unsigned flags);
 static int sq_open(const char *location, unsigned flags, void **db);
@@ -202,22 +201,27 @@ static int sq_exec_retry(struct sqldb *d, const char *sql, const char *what)
     return rc == SQLITE_OK ? 0 : sq_err(d, what);
 }
 
-/* A one-row, one-column integer query (not cached: used at open). */
+/* A one-row, one-column integer query (not cached: used at open).  Like
+ * sq_exec_retry, it waits out an SQLITE_BUSY that came without the busy
+ * handler (another process recovering the WAL, switching modes). */
 static int sq_query_int(struct sqldb *d, const char *sql, int64_t *v)
 {
+    int64_t deadline = sq_clock_ms() + SQ_BUSY_TIMEOUT_MS;
     sqlite3_stmt *st = NULL;
-    int rc = P11CA_E_REGISTRY;
+    unsigned attempt = 0;
+    int rc;
 
-    if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK
-        || sqlite3_step(st) != SQLITE_ROW) {
-        sq_err(d, "read the schema version");
-        goto out;
+    for (;;) {
+        rc = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            *v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (!sq_is_busy(rc) || sq_clock_ms() >= deadline)
+            break;
+        sq_backoff(attempt++);
     }
-    *v = sqlite3_column_int64(st, 0);
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    return rc;
+    return rc == SQLITE_ROW ? 0 : sq_err(d, "read the schema version");
 }
 
 /* ------------------------------------------------------------------ */
@@ -263,8 +267,6 @@ static int sq_settings(struct sqldb *d)
 {
     int rc;
 
-    sqlite3_extended_result_codes(d->db, 1);
-    sqlite3_busy_timeout(d->db, SQ_BUSY_TIMEOUT_MS);
     if ((rc = sq_journal_wal(d)))
         return rc;
     return sq_exec_retry(d,
@@ -389,11 +391,16 @@ static void sq_close(void *db)
     free(d);
 }
 
-/* A registry opened without REG_OPEN_CREATE must be one already: a
- * schema, at this p11ca's version or one it migrates (not read-only). */
+/*
+ * A registry opened without REG_OPEN_CREATE must be one already: a schema
+ * and an audit trail (`ca init` leaves its first entry: a registry without
+ * any is empty, whatever its tables), at this p11ca's version or one it
+ * migrates (not read-only).
+ */
 static int sq_check_schema(struct sqldb *d, unsigned flags)
 {
     int want = reg_sqlite_migrations[reg_sqlite_migrations_n - 1].version;
+    int64_t entries = 0;
     int have = 0, rc;
 
     if ((rc = sq_read_version(d, &have)))
@@ -409,14 +416,17 @@ static int sq_check_schema(struct sqldb *d, unsigned flags)
                              "this p11ca's (%d): a command that writes "
                              "migrates it; reading it as it is is refused",
                              d->path, have, want);
-    return 0;
-}
-
-/* Read only: no journal-mode switch, no migration, nothing written. */
-static int sq_settings_ro(struct sqldb *d)
-{
-    sqlite3_extended_result_codes(d->db, 1);
-    sqlite3_busy_timeout(d->db, SQ_BUSY_TIMEOUT_MS);
+    if (!(flags & REG_OPEN_CREATE)
+        && (rc = sq_query_int(d,
+                              "SELECT count(*) FROM "
+                              "(SELECT 1 FROM audit LIMIT 1)",
+                              &entries)))
+        return rc;
+    if (!(flags & REG_OPEN_CREATE) && entries == 0)
+        return p11ca_err_set(P11CA_E_NOTFOUND,
+                             "registry %s is empty (no audit entry, not even "
+                             "ca-init)",
+                             d->path);
     return 0;
 }
 
@@ -470,6 +480,9 @@ static int sq_open(const char *location, unsigned flags, void **db)
         rc = sq_open_err(d, location, flags);
         goto out;
     }
+    /* Before the first read: another process may be writing. */
+    sqlite3_extended_result_codes(d->db, 1);
+    sqlite3_busy_timeout(d->db, SQ_BUSY_TIMEOUT_MS);
     /*
      * Writers keep the WAL's -wal and -shm files when they close (SQLite's
      * persistent WAL): a read-only connection by a user who cannot write
@@ -478,12 +491,17 @@ static int sq_open(const char *location, unsigned flags, void **db)
     if (!ro)
         (void)sqlite3_file_control(d->db, "main", SQLITE_FCNTL_PERSIST_WAL,
                                    &persist);
-    if (ro)
-        rc = sq_settings_ro(d);
-    else if ((flags & REG_OPEN_CREATE) || !(rc = sq_check_schema(d, flags)))
+    /* Read only: no journal-mode switch, no migration, nothing written.
+     * Otherwise an existing registry is checked before the journal-mode
+     * switch writes to the file. */
+    if (ro || !(flags & REG_OPEN_CREATE))
+        rc = sq_check_schema(d, flags);
+    else
+        rc = 0;
+    if (!rc && !ro)
         rc = sq_settings(d);
-    if (!rc)
-        rc = ro ? sq_check_schema(d, flags) : sq_migrate(d);
+    if (!rc && !ro)
+        rc = sq_migrate(d);
     if (rc == P11CA_E_REGISTRY && ro)
         rc = sq_ro_hint(d);
     if (rc)

@@ -149,7 +149,8 @@ int reg_open(const char *location, reg **out) REG_WUR;
  *                      registry but not write its directory (the writers
  *                      keep the WAL's -wal and -shm files, which SQLite
  *                      needs then).  Every change is refused by SQLite.
- * Without REG_OPEN_CREATE, a missing file or one without a schema is
+ * Without REG_OPEN_CREATE, a missing file, one without a schema or one
+ * without any audit entry (every registry starts with one) is
  * P11CA_E_NOTFOUND (the message names the file) and nothing is created;
  * an older schema is migrated, unless REG_OPEN_READONLY (P11CA_E_REGISTRY).
  */
