@@ -31,6 +31,7 @@ enum {
     OPT_BATCH,
     OPT_OUTDIR,
     OPT_GROUP,
+    OPT_WAIT,
 };
 
 struct issue_args {
@@ -42,6 +43,7 @@ struct issue_args {
     const char *batch;
     const char *outdir;
     unsigned group;
+    unsigned wait;
     const char *csr;
 };
 
@@ -117,6 +119,8 @@ static int issue_opt(const struct cli_cmd *me, int o, struct issue_args *a)
         return P11CA_OK;
     case OPT_GROUP:
         return parse_num(me, "--group", 10000, &a->group);
+    case OPT_WAIT:
+        return cli_parse_wait(me, optarg, &a->wait);
     default:
         return cli_usage_error(me, "bad option");
     }
@@ -188,9 +192,11 @@ static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a,
         (void)cli_json_print(j);
     } else if (a->out || !written) {
         printf("issued %s (profile %s, client ID %s, %s)%s%s\n", serial,
-               a->o.profile, ca_req_client_id(r) ? ca_req_client_id(r) : "-",
+               cli_esc(a->o.profile),
+               ca_req_client_id(r) ? cli_esc(ca_req_client_id(r)) : "-",
                a->o.not_activated ? "not-activated" : "activated",
-               written ? " to " : ", NOT written", written ? a->out : "");
+               written ? " to " : ", NOT written",
+               written ? cli_esc(a->out) : "");
     }
 }
 
@@ -249,6 +255,9 @@ static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
         rc = issue_undelivered(cli, c, r, a, rc);
     else
         rc = cli_error(rc, "issue: %s", p11ca_err_message());
+    /* A recorded certificate is an audit entry, delivered or not. */
+    if (recorded)
+        cli_audit_checkpoint(c);
     ca_outfile_free(out);
     ca_outfile_free(p7b);
     ca_req_free(r);
@@ -277,7 +286,7 @@ static void batch_item(const char *name, const char *serial, int rc,
                               json_pack("{s:s, s:s, s:s}", "csr", name,
                                         "serial", serial, "file", msg));
     else if (rc == P11CA_OK)
-        printf("%s\t%s\n", serial, msg);
+        printf("%s\t%s\n", serial, cli_esc(msg));
     if (p->tty)
         fprintf(stderr, "issued %zu, rejected %zu", p->issued, p->rejected);
 }
@@ -302,6 +311,8 @@ static int issue_batch(struct cli *cli, ca *c, struct issue_args *a)
         (void)cli_json_print(p.items);
     else
         json_decref(p.items);
+    if (issued)
+        cli_audit_checkpoint(c);
     if (rc != P11CA_OK)
         return cli_error(rc, "issue --batch stopped: %s", p11ca_err_message());
     return rejected ? P11CA_E_POLICY : P11CA_OK;
@@ -324,10 +335,11 @@ static int cmd_issue(struct cli *cli, int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"outdir", required_argument, NULL, OPT_OUTDIR},
         {"group", required_argument, NULL, OPT_GROUP},
+        {"wait", required_argument, NULL, OPT_WAIT},
         {0},
     };
     const struct cli_cmd *me = &cli_issue_cmds[0];
-    struct issue_args a = {0};
+    struct issue_args a = {.wait = CA_WAIT_DEFAULT};
     ca *c = NULL;
     int o, rc;
 
@@ -345,8 +357,10 @@ static int cmd_issue(struct cli *cli, int argc, char **argv)
     if (rc != P11CA_OK)
         return rc;
     rc = ca_open(a.dir, &c);
-    if (rc == P11CA_OK)
+    if (rc == P11CA_OK) {
+        ca_set_wait(c, a.wait);
         rc = ca_set_access(c, cli->module, cli->pin_source);
+    }
     if (rc != P11CA_OK)
         rc = cli_error(rc, "%s", p11ca_err_message());
     else if (a.batch)
@@ -361,32 +375,42 @@ const struct cli_cmd cli_issue_cmds[] = {
     {"issue", NULL,
      "--dir DIR --profile NAME [--san NAMES] [--days N] [--client-id ID] "
      "[--subject /CN=..] [--out FILE] [--chain] [--p7b FILE] "
-     "[--not-activated] CSR.pem | --batch DIR|- --outdir DIR",
+     "[--not-activated] [--wait SECONDS] CSR.pem | --batch DIR|- --outdir "
+     "DIR [--group N] [--wait SECONDS]",
      "Issue a certificate for a CSR under a profile of the CA in DIR. The "
-     "CSR's signature, key type and size, names (syntax, allowed_dns), "
-     "requested CA:TRUE and validity are checked first: a rejection says "
-     "why, exits 2 and records nothing. The serial is 20 random bytes; "
+     "CSR's signature, key type and size, names (syntax; the profile's "
+     "allowed_dns, allowed_ip, allowed_email and allowed_uri), subject "
+     "(subject_allowed, subject_required, cn_in_san), requested CA:TRUE and "
+     "validity are checked first, for the CSR's names and subject and for "
+     "--san and --subject alike: a rejection says why, exits 2 and records "
+     "nothing. The serial is 20 random bytes; "
      "extensions come from the profile (CSR extensions are not copied, "
      "except the subjectAltName when --san is not given), with SKI/AKI and "
      "the CRL and AIA URLs of ca.cnf. The certificate is recorded in the "
-     "registry before it is written out; the sign-up rate limit of ca.cnf "
-     "(rate_limit, default 15 per second) refuses the excess with exit 4. "
-     "Output files are checked before anything is signed (a directory or a "
-     "symbolic link is refused); if one still cannot be written once the "
-     "certificate is recorded, p11ca prints its serial, says so and exits "
-     "2: p11ca cert show --pem SERIAL gives it. "
-     "Without --out the certificate goes to standard output.",
+     "registry before it is written out. Without --out the certificate goes "
+     "to standard output. Output files are checked before anything is "
+     "signed (a directory or a symbolic link is refused); if one still "
+     "cannot be written once the certificate is recorded, p11ca prints its "
+     "serial, says so and exits 2: p11ca cert show --pem SERIAL gives it. "
+     "The sign-up limit of ca.cnf (rate_limit in [ ca ]) is for "
+     "registrations and does not hold an operator's issuance; a profile "
+     "with a rate_limit of its own does: when its second is full, the "
+     "command waits for the next one (--wait), then fails with exit 4 and "
+     "records nothing.",
      "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)\n"
      "--profile NAME\ta profile of ca.cnf: server, client, intermediate, "
      "ocsp or your own\n"
      "--san NAMES\tthe subjectAltName instead of the CSR's: "
-     "DNS:host,IP:1.2.3.4,email:a@b,URI:https://x\n"
+     "DNS:host,IP:1.2.3.4,email:a@b,URI:https://x (checked against the "
+     "profile like the CSR's)\n"
      "--days N\tvalidity (default: the profile's default_days; at most "
      "max_days)\n"
-     "--client-id ID\tthe registry's client ID (default: the subject CN; "
-     "unique among activated certificates)\n"
+     "--client-id ID\tthe registry's client ID, unique among activated "
+     "certificates (default: the subject CN under a profile with client_id "
+     "= cn; refused by client_id = none, the default of server profiles; "
+     "required by client_id = required)\n"
      "--subject /CN=..\treplace the CSR's subject (profiles with "
-     "subject_override = yes)\n"
+     "subject_override = yes; checked against the profile like the CSR's)\n"
      "--out FILE\twrite the certificate (PEM) to FILE (see OUTPUT FILES)\n"
      "--chain\tadd the CA certificate and its issuers after the leaf\n"
      "--p7b FILE\talso write a PKCS#7 (DER, certs-only) of the leaf and "
@@ -399,7 +423,7 @@ const struct cli_cmd cli_issue_cmds[] = {
      "certificate, progress on a terminal; exit 2 if any CSR was rejected\n"
      "--outdir DIR\twhere --batch writes the certificates\n"
      "--group N\tcertificates per registry transaction in a batch "
-     "(default 64)",
+     "(default 64; at most the profile's rate_limit)\n" CLI_WAIT_HELP,
      cmd_issue},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/asn1.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
@@ -126,20 +127,21 @@ static json_t *json_text(const char *s)
     return j;
 }
 
-/* One error: "WHO: MESSAGE" on stderr, or with --json one line
- * {"error": {"code", "message", "exit"}} on stderr. */
+/* One error: "WHO: MESSAGE" on stderr (MESSAGE through cli_esc), or
+ * with --json one line {"error": {"code", "message", "exit"}} on stderr
+ * (jansson escapes it). */
 static void print_error(const char *who, int rc, const char *msg)
 {
     json_t *j;
 
     if (!json_errors) {
-        fprintf(stderr, "%s: %s\n", who, msg);
+        fprintf(stderr, "%s: %s\n", who, cli_esc(msg));
         return;
     }
     j = json_pack("{s:{s:s, s:o, s:i}}", "error", "code", p11ca_rc_name(rc),
                   "message", json_text(msg), "exit", p11ca_exit_code(rc));
     if (!j || json_dumpf(j, stderr, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0)
-        fprintf(stderr, "%s: %s\n", who, msg);
+        fprintf(stderr, "%s: %s\n", who, cli_esc(msg));
     else
         fputc('\n', stderr);
     json_decref(j);
@@ -147,7 +149,7 @@ static void print_error(const char *who, int rc, const char *msg)
 
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 {
-    char who[128], msg[1024];
+    char who[128], msg[CLI_ESC_MAX];
     va_list ap;
 
     va_start(ap, fmt);
@@ -162,14 +164,15 @@ int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
              cmd ? cmd->group : "", cmd && cmd->verb ? " " : "",
              cmd && cmd->verb ? cmd->verb : "");
     if (json_errors) {
-        char full[1200];
+        char full[sizeof(who) + sizeof(msg) + 2];
+
         snprintf(full, sizeof(full), "%s: %s", who, msg);
         print_error(who, P11CA_E_USAGE, full);
     } else if (cmd) {
-        fprintf(stderr, "%s: %s\nusage: %s %s\nsee: %s --help\n", who, msg, who,
-                cmd->args, who);
+        fprintf(stderr, "%s: %s\nusage: %s %s\nsee: %s --help\n", who,
+                cli_esc(msg), who, cmd->args, who);
     } else {
-        fprintf(stderr, "%s: %s\nsee: p11ca help\n", who, msg);
+        fprintf(stderr, "%s: %s\nsee: p11ca help\n", who, cli_esc(msg));
     }
     return P11CA_E_USAGE;
 }
@@ -265,9 +268,10 @@ int cli_rc_from_rv(CK_RV rv)
     }
 }
 
+/* Messages quote names from CSRs, certificates and tokens: escaped. */
 int cli_error(int rc, const char *fmt, ...)
 {
-    char msg[2048];
+    char msg[CLI_ESC_MAX];
     va_list ap;
 
     va_start(ap, fmt);
@@ -275,6 +279,70 @@ int cli_error(int rc, const char *fmt, ...)
     va_end(ap);
     print_error("p11ca", rc, msg);
     return rc;
+}
+
+/* Whether code point @u is printed as \uXXXX: C1 controls, and the
+ * invisible ones that reorder or break lines (bidi marks, embeddings,
+ * overrides and isolates; line and paragraph separators). */
+static bool esc_code_point(unsigned long u)
+{
+    return (u >= 0x80 && u <= 0x9f) || u == 0x061c || u == 0x200e || u == 0x200f
+           || (u >= 0x2028 && u <= 0x202e) || (u >= 0x2066 && u <= 0x2069);
+}
+
+/* Append @add to @out (@len used of CLI_ESC_MAX); false when it is full. */
+static bool esc_put(char *out, size_t *len, const char *add, size_t n)
+{
+    if (*len + n + sizeof("...") > CLI_ESC_MAX) {
+        memcpy(out + *len, "...", sizeof("..."));
+        *len += 3;
+        return false;
+    }
+    memcpy(out + *len, add, n);
+    *len += n;
+    out[*len] = '\0';
+    return true;
+}
+
+/* The length of the UTF-8 character at @p (at most @rest bytes) and its
+ * code point; 0 when it is not well-formed UTF-8 (surrogates and code
+ * points past U+10FFFF included). */
+static int esc_utf8(const unsigned char *p, size_t rest, unsigned long *u)
+{
+    int n = UTF8_getc(p, (int)(rest < 6 ? rest : 6), u);
+
+    if (n < 2 || *u > 0x10ffff || (*u >= 0xd800 && *u <= 0xdfff))
+        return 0;
+    return n;
+}
+
+const char *cli_esc(const char *s)
+{
+    static char slots[CLI_ESC_SLOTS][CLI_ESC_MAX];
+    static unsigned next;
+    const unsigned char *p = (const unsigned char *)s;
+    char *out = slots[next++ % CLI_ESC_SLOTS], hex[12];
+    size_t len = 0, rest = s ? strlen(s) : 0, n;
+    unsigned long u = 0;
+    bool ok = true;
+
+    out[0] = '\0';
+    while (ok && rest > 0) {
+        n = *p < 0x80 ? 1 : (size_t)esc_utf8(p, rest, &u);
+        if ((n == 1 && (*p < 0x20 || *p == 0x7f)) || n == 0) {
+            snprintf(hex, sizeof(hex), "\\x%02x", *p);
+            n = 1;
+        } else if (n > 1 && esc_code_point(u)) {
+            snprintf(hex, sizeof(hex), "\\u%04lx", u);
+        } else {
+            hex[0] = '\0';
+        }
+        ok = hex[0] ? esc_put(out, &len, hex, strlen(hex))
+                    : esc_put(out, &len, (const char *)p, n);
+        p += n;
+        rest -= n;
+    }
+    return out;
 }
 
 int cli_fail(CK_RV rv, const char *what)
@@ -392,6 +460,7 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
 {
     struct termios old, noecho;
     char buf[P11_MAX_PIN_LEN + 2];
+    bool restore = false;
     int fd, n = -1;
     FILE *tty;
 
@@ -404,14 +473,17 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
         close(fd);
         return -1;
     }
-    fprintf(tty, "Enter %sPIN for %s: ", ctx_specific ? "signature " : "",
-            what);
-    fflush(tty);
+    /* Echo off before the prompt shows (as readpassphrase(3) does): what
+     * is typed once the prompt is visible is neither echoed nor flushed
+     * away by TCSAFLUSH. */
     if (tcgetattr(fd, &old) == 0) {
         noecho = old;
         noecho.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(fd, TCSAFLUSH, &noecho);
+        restore = tcsetattr(fd, TCSAFLUSH, &noecho) == 0;
     }
+    fprintf(tty, "Enter %sPIN for %s: ", ctx_specific ? "signature " : "",
+            what);
+    fflush(tty);
     if (fgets(buf, sizeof(buf), tty)) {
         size_t len = strcspn(buf, "\r\n");
         if (len <= max) {
@@ -419,7 +491,8 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
             n = (int)len;
         }
     }
-    tcsetattr(fd, TCSAFLUSH, &old);
+    if (restore)
+        tcsetattr(fd, TCSAFLUSH, &old);
     fputc('\n', tty);
     fclose(tty);
     OPENSSL_cleanse(buf, sizeof(buf));

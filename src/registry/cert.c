@@ -108,11 +108,6 @@ void reg_cert_clear(reg_cert *c)
     memset(c, 0, sizeof(*c));
 }
 
-int64_t reg_now(void)
-{
-    return (int64_t)time(NULL);
-}
-
 /* reg_serial_normalise without a message: 0, or -1 (not hex), -2 (too
  * long). */
 static int serial_norm(const char *in, char *out, size_t outlen)
@@ -185,6 +180,18 @@ const char *reg_serial_shown(const char *serial)
     static _Thread_local char buf[REG_SERIAL_TEXT_MAX];
 
     reg_serial_text(serial, buf, sizeof(buf));
+    return buf;
+}
+
+const char *reg_cert_shown(int64_t ca_id, const char *serial)
+{
+    static _Thread_local char buf[REG_SERIAL_TEXT_MAX + 32];
+    size_t n;
+
+    reg_serial_text(serial, buf, REG_SERIAL_TEXT_MAX);
+    n = strlen(buf);
+    if (ca_id)
+        snprintf(buf + n, sizeof(buf) - n, " of CA %lld", (long long)ca_id);
     return buf;
 }
 

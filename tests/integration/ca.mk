@@ -6,8 +6,10 @@ CA_TESTS = \
 	tests/integration/ca-token.sh \
 	tests/integration/ca-file.sh \
 	tests/integration/ca-keycheck.sh \
+	tests/integration/ca-concurrent.sh \
 	tests/integration/ca-crl-large.sh \
 	tests/integration/ca-valgrind.sh \
+	tests/integration/ca-policy.sh \
 	tests/integration/ca-outputs.sh \
 	tests/integration/ca-registry-safety.sh
 TESTS += $(CA_TESTS)
