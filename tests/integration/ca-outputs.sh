@@ -148,11 +148,8 @@ else
     not_ok "the serial is printed on standard output"
     diag "$(cat "$TT/out")"
 fi
-if grep -q 'records nothing' "$TT/err"; then
-    not_ok "the message does not claim that nothing was recorded"
-else
-    ok "the message does not claim that nothing was recorded"
-fi
+assert_no_grep 'records nothing' "$TT/err" \
+    "the message does not claim that nothing was recorded"
 p11ca cert show --dir "$D" --pem "$S" >"$W/g.show" 2>&1
 openssl x509 -in "$W/g.show" -noout -serial >"$W/g.serial" 2>&1
 assert_eq "$(cat "$W/g.serial")" "serial=$S" \
