@@ -11,7 +11,7 @@ set -u
 . "$top_srcdir/tests/lib/tap.sh"
 TT=$(mktemp -d "${TMPDIR:-/tmp}/p11ca-test.XXXXXX")
 trap 'rm -rf "$TT"' EXIT
-plan 39
+plan 46
 
 D=$TT/ca
 W=$TT/w
@@ -52,8 +52,12 @@ if [ -n "$NULLDEV" ]; then
         "$(sqlite3 "$D/registry.db" 'select serial from certs limit 1')"
     assert_eq "$(stat -c '%F %t,%T' "$NULLDEV")" "character special file 1,3" \
         "export-chain left the device alone too"
+    check "audit head --out a character device (null)" \
+        p11ca audit head --dir "$D" --out "$NULLDEV"
+    assert_eq "$(stat -c '%F %t,%T' "$NULLDEV")" "character special file 1,3" \
+        "audit head left the device alone too"
 else
-    for _ in 1 2 3 4 5 6; do skip "no character device to write to (mknod failed)"; done
+    for _ in 1 2 3 4 5 6 7 8; do skip "no character device to write to (mknod failed)"; done
 fi
 
 # A FIFO: the reader is started first; the writer's open waits for it.
@@ -188,4 +192,19 @@ should_fail 2 'symbolic link' "export-chain --out a symbolic link is refused" \
     p11ca export-chain --dir "$D" --out "$W/link2.pem" "$S"
 should_fail 2 'symbolic link' "export-index to a symbolic link is refused" \
     p11ca export-index --dir "$D" --certs "$W/newcerts" "$W/link2.pem"
+should_fail 2 'link2.pem is a symbolic link: not replaced.*--follow-symlinks' \
+    "audit head --out a symbolic link is refused" \
+    p11ca audit head --dir "$D" --out "$W/link2.pem"
+assert_eq "$(readlink "$W/link2.pem"):$(test -e "$W/target2.pem" || echo absent)" \
+    "target2.pem:absent" "... the link and its (missing) target untouched"
+check "audit head --follow-symlinks writes to the link's target" \
+    p11ca audit head --dir "$D" --follow-symlinks --out "$W/link2.pem"
+if openssl asn1parse -inform DER -in "$W/target2.pem" >"$W/head.asn1" 2>&1; then
+    assert_grep 'p11ca audit head' "$W/head.asn1" "... a signed audit head (DER)"
+else
+    not_ok "... a signed audit head (DER)"
+    diag "$(cat "$W/head.asn1")"
+fi
+should_fail 2 'is a directory' "audit head --out DIR is refused" \
+    p11ca audit head --dir "$D" --out "$W/outdir"
 done_testing

@@ -5,14 +5,14 @@
 # CRL would restart at number 1 without the revocations, the audit trail
 # at 0 entries); after a restore from backup everything is back; CRL
 # numbers never go back, even with a registry restored from an older
-# backup; listing, showing, verifying and exporting work for a user who
-# may read the CA directory but not write it.
+# backup; listing, showing, verifying and exporting (audit head too) work
+# for a user who may read the CA directory but not write it.
 set -u
 : "${top_srcdir:=.}" "${top_builddir:=.}"
 . "$top_srcdir/tests/lib/tap.sh"
 TT=$(mktemp -d "${TMPDIR:-/tmp}/p11ca-test.XXXXXX")
 trap 'rm -rf "$TT"' EXIT
-plan 32
+plan 34
 
 D=$TT/ca
 W=$TT/w
@@ -103,7 +103,7 @@ echo 3 >"$D/last-crl-number"
 cp "$W/backup3.db" "$D/registry.db"
 check "a write (CRL 4) as the owner" p11ca crl --dir "$D" --out "$W/crl4.pem"
 if [ "$(id -u)" != 0 ] || ! id nobody >/dev/null 2>&1; then
-    for _ in 1 2 3 4 5 6 7; do skip "read-only use needs root (runuser -u nobody)"; done
+    for _ in 1 2 3 4 5 6 7 8 9; do skip "read-only use needs root (runuser -u nobody)"; done
 else
     chmod 755 "$TT" "$D" "$W"
     mkdir "$TT/nobody" && chown nobody "$TT/nobody"
@@ -115,6 +115,9 @@ else
     check "ca show as nobody" as_nobody ca show --dir "$D"
     check "export-chain as nobody" as_nobody export-chain --dir "$D" \
         --out "$TT/nobody/chain.pem" "$S_ALICE"
+    check "ca list as nobody" as_nobody ca list --dir "$D"
+    check "audit head as nobody" as_nobody audit head --dir "$D" \
+        --out "$TT/nobody/head.der"
     should_fail 4 'readonly|read-only' "a change as nobody is refused by the database" \
         as_nobody cert revoke --dir "$D" "$(openssl x509 -in "$W/bob.pem" -noout -serial | cut -d= -f2)"
 fi
