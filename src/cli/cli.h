@@ -186,8 +186,10 @@ char *cli_name_text(const struct X509_name_st *n, unsigned long flags);
 /*
  * cli_name_show - @n as p11ca prints every subject and issuer: in the
  * certificate's order, as `openssl x509 -nameopt utf8,sep_comma_plus_space`
- * prints it ("C=US, O=Example, CN=www.example.com"), control characters
- * and RFC 2253 specials escaped (malloc'd; NULL when it cannot be printed).
+ * prints it ("C=US, O=Example, CN=www.example.com"), RFC 2253 specials
+ * escaped.  Control characters are left as they are (a NUL byte becomes
+ * the text \x00): text output passes the result through cli_esc like any
+ * name, JSON takes it as it is.  Malloc'd; NULL when it cannot be printed.
  */
 char *cli_name_show(const struct X509_name_st *n);
 

@@ -395,7 +395,11 @@ static void print_man(void)
            "digits, a leading 0x. Subjects and issuers are printed in the "
            "certificate's order, as openssl x509 \\-nameopt "
            "utf8,sep_comma_plus_space prints them (C=US, O=Example, "
-           "CN=www.example.com).\n");
+           "CN=www.example.com), with one difference: a control character "
+           "in a name, a client ID or any other text from a CSR, a "
+           "certificate or a token is printed as \\ex1b (C1 controls and "
+           "invisible bidi marks as \\eu009b, \\eu202e), the same "
+           "everywhere, CSV included; JSON has the exact value.\n");
     printf(".SH OUTPUT FILES\nEvery command writes the files it is given "
            "the same way, after checking the place before anything is "
            "signed or recorded. A new or existing regular file is written "

@@ -397,25 +397,47 @@ int cli_parse_hex(const char *str, unsigned char *buf, size_t max)
     return n ? (int)n : -1;
 }
 
+/* A NUL byte in a name becomes the text \x00, so that nothing after it
+ * is hidden; every other byte is left for cli_esc or jansson. */
 char *cli_name_text(const X509_NAME *n, unsigned long flags)
 {
     BIO *b = BIO_new(BIO_s_mem());
-    char *s = NULL, *p;
-    long len;
+    char *s = NULL, *p = NULL;
+    size_t nuls = 0, j = 0;
+    long len = 0;
 
-    if (b && X509_NAME_print_ex(b, n, 0, flags) >= 0) {
-        len = BIO_get_mem_data(b, &p);
-        s = strndup(p ? p : "", len > 0 ? (size_t)len : 0);
+    if (!b || X509_NAME_print_ex(b, n, 0, flags) < 0)
+        goto out;
+    len = BIO_get_mem_data(b, &p);
+    for (long i = 0; i < len; i++)
+        nuls += p[i] == '\0';
+    if (len < 0 || !(s = malloc((size_t)len + 3 * nuls + 1)))
+        goto out;
+    for (long i = 0; i < len; i++) {
+        if (p[i] == '\0') {
+            memcpy(s + j, "\\x00", 4);
+            j += 4;
+        } else {
+            s[j++] = p[i];
+        }
     }
+    s[j] = '\0';
+out:
     BIO_free(b);
     return s;
 }
 
+/*
+ * openssl's -nameopt utf8,sep_comma_plus_space without esc_ctrl: RFC 2253
+ * specials are escaped here, control characters are not, since every
+ * output escapes them in one place (cli_esc for text, jansson for JSON).
+ */
 char *cli_name_show(const X509_NAME *n)
 {
-    return cli_name_text(n,
-                         XN_FLAG_SEP_CPLUS_SPC
-                             | (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB));
+    return cli_name_text(n, XN_FLAG_SEP_CPLUS_SPC | ASN1_STRFLGS_ESC_2253
+                                | ASN1_STRFLGS_UTF8_CONVERT
+                                | ASN1_STRFLGS_DUMP_UNKNOWN
+                                | ASN1_STRFLGS_DUMP_DER);
 }
 
 void cli_der_names(const unsigned char *der, size_t len, char **subject,
