@@ -341,7 +341,8 @@ const struct cli_cmd cli_cert_cmds[] = {
      "profile, not-before, not-after; -FIELD sorts descending\n"
      "--format F\ttext (default), json (as --json) or csv (RFC 4180: a "
      "header line, CRLF line ends, fields with commas or quotes quoted; "
-     "control characters of names escaped as \\xHH, as in text)\n"
+     "control characters of names escaped as \\xHH, as in text); "
+     "--json with text or csv is refused\n"
      "--count\tprint how many match, not the certificates\n"
      "--token\tlist certificates on tokens (all of them without a URI)",
      cmd_cert_list},

@@ -630,7 +630,10 @@ int cmd_certreg_list(struct cli *cli, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
-    if (cli->json && !fmt_given)
+    if (cli->json && fmt_given && fmt != LIST_JSON)
+        return cli_usage_error(me, "--json asks for JSON and --format for "
+                                   "another format: give one of them");
+    if (cli->json)
         fmt = LIST_JSON;
     rc = cli_open_ca_ro(dir, &c);
     if (rc == P11CA_OK)

@@ -9,7 +9,7 @@
 # lists every environment variable the code reads.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 60
+plan 64
 
 D=$TT/ca
 W=$TT/w
@@ -42,6 +42,21 @@ rc=$?
 v=$(py 'import json,sys; e=json.load(open(sys.argv[1]))["error"]; print(e["code"], e["exit"], e["message"])' "$W/j.err" 2>&1)
 assert_eq "$rc:$v" "1:usage 1 p11ca cert list: unknown option --bogus" \
     "--json: a usage error too, even with --json before the bad option"
+# jerr FILE: "code exit message" of the JSON error in FILE.
+jerr() { py 'import json,sys; e=json.load(open(sys.argv[1]))["error"]; print(e["code"], e["exit"], e["message"])' "$1" 2>&1; }
+p11ca --json ca list --dir "$TT/none" >"$W/j.out" 2>"$W/j.err"
+assert_eq "$?:$(jerr "$W/j.err" | cut -d' ' -f1,2):$(wc -c <"$W/j.out")" "2:not-found 2:0" \
+    "--json: ca list's error is JSON too"
+p11ca --json audit head --dir "$D" >"$W/j.out" 2>"$W/j.err"
+assert_eq "$?:$(jerr "$W/j.err")" \
+    "1:usage 1 p11ca audit head: give --out FILE (- for standard output)" \
+    "--json: audit head's usage error is JSON and names the command"
+p11ca --json audit sign --dir "$TT/none" >"$W/j.out" 2>"$W/j.err"
+assert_eq "$?:$(jerr "$W/j.err" | cut -d' ' -f1,2)" "2:not-found 2" \
+    "--json: audit sign's error is JSON"
+p11ca --json cert list --dir "$D" --format csv >"$W/j.out" 2>"$W/j.err"
+assert_eq "$?:$(jerr "$W/j.err" | cut -d' ' -f1,2):$(wc -c <"$W/j.out")" "1:usage 1:0" \
+    "--json with --format csv is a usage error (JSON), not CSV with JSON errors"
 p11ca --json crl --dir "$D" --out "$W/crl.pem" >"$W/crl.json"
 next=$(openssl crl -in "$W/crl.pem" -noout -nextupdate | cut -d= -f2)
 v=$(py 'import json,sys,datetime
