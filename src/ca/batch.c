@@ -64,9 +64,7 @@ static int src_open(struct batch_src *s, const char *source)
     s->dir = source;
     s->n = scandir(source, &s->list, src_filter, alphasort);
     if (s->n < 0)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "cannot read the directory %s: "
-                             "%s",
+        return p11ca_err_set(P11CA_E_INPUT, "cannot read the directory %s: %s",
                              source, strerror(errno));
     return P11CA_OK;
 }
@@ -128,9 +126,8 @@ static int src_next_pem(struct batch_src *s, unsigned char **buf, size_t *len)
              ++s->count);
     if (big)
         return p11ca_err_set(P11CA_E_INPUT,
-                             "%s is too large (more than %d "
-                             "bytes)",
-                             s->name, CA_MAX_CSR);
+                             "%s is too large (more than %d bytes)", s->name,
+                             CA_MAX_CSR);
     *buf = (unsigned char *)s->block;
     *len = s->len;
     return 1;
@@ -174,12 +171,10 @@ static int write_cert(struct batch *b, ca_req *r)
     if (rc == P11CA_OK)
         tell(b, ca_req_name(r), serial, rc, path);
     else
-        rc = p11ca_err_set(rc,
-                           "certificate %s is recorded, but %s could not "
-                           "be written (%s); `p11ca cert show --pem %s` "
-                           "gives it",
-                           serial, path ? path : b->outdir, p11ca_err_message(),
-                           serial);
+        rc = p11ca_err_set(
+            rc,
+            "certificate %s is recorded, but %s could not be written (%s); `p11ca cert show --pem %s` gives it",
+            serial, path ? path : b->outdir, p11ca_err_message(), serial);
     BIO_free(mem);
     free(path);
     return rc;

@@ -56,8 +56,7 @@ int ca_conf_uint(CONF *conf, const char *section, const char *name,
     n = strtoul(v, &end, 10);
     if (!isdigit((unsigned char)v[0]) || *end || n > max)
         return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ %s ] %s = %s: not a "
-                             "number from 0 to %u",
+                             "ca.cnf [ %s ] %s = %s: not a number from 0 to %u",
                              section, name, v, max);
     *out = (unsigned)n;
     return P11CA_OK;
@@ -79,9 +78,7 @@ int ca_conf_bool(CONF *conf, const char *section, const char *name, bool dflt,
             return P11CA_OK;
         }
     }
-    return p11ca_err_set(P11CA_E_INPUT,
-                         "ca.cnf [ %s ] %s = %s: say yes or "
-                         "no",
+    return p11ca_err_set(P11CA_E_INPUT, "ca.cnf [ %s ] %s = %s: say yes or no",
                          section, name, v);
 }
 
@@ -114,8 +111,7 @@ static int settings_urls(ca *c)
         rc = dup_value(c, "digest", false, &c->s.digest);
     if (rc == P11CA_OK && c->s.digest && !EVP_get_digestbyname(c->s.digest))
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "ca.cnf [ ca ] digest = %s: "
-                           "unknown digest",
+                           "ca.cnf [ ca ] digest = %s: unknown digest",
                            c->s.digest);
     return rc;
 }
@@ -141,10 +137,10 @@ static int settings_load(ca *c)
         rc = dup_value(c, "key_sha256", false, &c->s.key_sha256);
     if (rc == P11CA_OK
         && (!c->s.key || !c->s.key_sha256 || strlen(c->s.key_sha256) != 64))
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "%s/ca.cnf: [ ca ] needs key and "
-                             "key_sha256 (64 hex digits)",
-                             c->dir);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "%s/ca.cnf: [ ca ] needs key and key_sha256 (64 hex digits)",
+            c->dir);
     if (rc == P11CA_OK)
         rc = dup_value(c, "name", false, &c->s.name);
     if (rc == P11CA_OK)
@@ -172,8 +168,7 @@ static int settings_load(ca *c)
     if (rc == P11CA_OK && type && strcmp(type, "root") != 0
         && strcmp(type, "intermediate") != 0)
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "ca.cnf [ ca ] type = %s: say root "
-                           "or intermediate",
+                           "ca.cnf [ ca ] type = %s: say root or intermediate",
                            type);
     c->s.intermediate = type && strcmp(type, "intermediate") == 0;
     return rc;
@@ -255,8 +250,8 @@ static int registry_find_self(ca *c)
         return P11CA_OK;
     f.len = i2d_X509(c->cert, &f.der);
     if (f.len <= 0)
-        return ca_ossl_err(P11CA_E_INTERNAL, "cannot encode the CA "
-                                             "certificate");
+        return ca_ossl_err(P11CA_E_INTERNAL,
+                           "cannot encode the CA certificate");
     rc = reg_ca_list(c->reg, find_ca_cb, &f);
     if (rc > 0)
         rc = P11CA_OK;
@@ -275,8 +270,8 @@ int ca_registry_self(ca *c)
         return rc;
     n = i2d_X509(c->cert, &der);
     rc = n > 0 ? reg_ca_add(c->reg, der, (size_t)n, c->s.name, &c->reg_id)
-               : ca_ossl_err(P11CA_E_INTERNAL, "cannot encode the CA "
-                                               "certificate");
+               : ca_ossl_err(P11CA_E_INTERNAL,
+                             "cannot encode the CA certificate");
     OPENSSL_free(der);
     return rc;
 }
@@ -293,13 +288,10 @@ static int registry_open(ca *c, bool readonly)
         reg_open_ex(c->registry_loc, readonly ? REG_OPEN_READONLY : 0, &c->reg);
 
     if (rc == P11CA_E_NOTFOUND)
-        rc = p11ca_err_set(P11CA_E_REGISTRY,
-                           "%s; the CA in %s was initialised (ca.cnf), so "
-                           "p11ca will not start a new registry: that would "
-                           "forget its certificates and revocations. Restore "
-                           "the registry from your backup (e.g. cp BACKUP.db "
-                           "%s, the backup made with sqlite3 \".backup\")",
-                           p11ca_err_message(), c->dir, c->registry_loc);
+        rc = p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "%s; the CA in %s was initialised (ca.cnf), so p11ca will not start a new registry: that would forget its certificates and revocations. Restore the registry from your backup (e.g. cp BACKUP.db %s, the backup made with sqlite3 \".backup\")",
+            p11ca_err_message(), c->dir, c->registry_loc);
     return rc;
 }
 
@@ -318,10 +310,9 @@ static int open_dir(const char *dir, bool readonly, ca **out)
     }
     c->wait = CA_WAIT_DEFAULT;
     if (!ca_exists(cnf)) {
-        rc = p11ca_err_set(P11CA_E_NOTFOUND,
-                           "no CA in %s (no ca.cnf; make "
-                           "one with p11ca ca init)",
-                           dir);
+        rc = p11ca_err_set(
+            P11CA_E_NOTFOUND,
+            "no CA in %s (no ca.cnf; make one with p11ca ca init)", dir);
         goto out;
     }
     if (NCONF_load(c->conf, cnf, &eline) <= 0) {
@@ -420,10 +411,10 @@ int ca_signing_key(ca *c, ca_key **out)
     if (c->key)
         return P11CA_OK;
     if (!c->cert)
-        return p11ca_err_set(P11CA_E_STATE,
-                             "the CA in %s has no certificate yet: have %s/"
-                             "ca.csr signed, then run p11ca ca import-chain",
-                             c->dir, c->dir);
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "the CA in %s has no certificate yet: have %s/ca.csr signed, then run p11ca ca import-chain",
+            c->dir, c->dir);
     rc = ca_key_new(c->module, c->pin_source ? c->pin_source : c->s.pin_source,
                     &c->key);
     if (rc == P11CA_OK) {
@@ -433,11 +424,10 @@ int ca_signing_key(ca *c, ca_key **out)
     if (rc == P11CA_OK)
         rc = ca_pubkey_sha256(X509_get0_pubkey(c->cert), hex);
     if (rc == P11CA_OK && strcmp(hex, c->s.key_sha256) != 0)
-        rc = p11ca_err_set(P11CA_E_CAKEY,
-                           "the CA certificate in %s does not "
-                           "carry the CA key (its public key "
-                           "has SHA-256 %s); refusing to sign",
-                           c->dir, hex);
+        rc = p11ca_err_set(
+            P11CA_E_CAKEY,
+            "the CA certificate in %s does not carry the CA key (its public key has SHA-256 %s); refusing to sign",
+            c->dir, hex);
     if (rc != P11CA_OK) {
         ca_key_free(c->key);
         c->key = NULL;
@@ -494,8 +484,7 @@ void ca_profile_limit(ca *c, const ca_profile *p, reg_limit *out, char *what,
                       size_t len)
 {
     snprintf(what, len,
-             "the limit of profile \"%s\" (rate_limit in [ %s ] "
-             "of ca.cnf)",
+             "the limit of profile \"%s\" (rate_limit in [ %s ] of ca.cnf)",
              p->name, p->section);
     *out = (reg_limit){
         .per_sec = p->rate_limit,

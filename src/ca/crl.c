@@ -125,8 +125,7 @@ static int crl_exts(ca *c, X509_CRL *crl, uint64_t number)
     X509_EXTENSION_free(aki);
     ASN1_INTEGER_free(num);
     return ok ? P11CA_OK
-              : ca_ossl_err(P11CA_E_INTERNAL, "cannot make the CRL "
-                                              "extensions");
+              : ca_ossl_err(P11CA_E_INTERNAL, "cannot make the CRL extensions");
 }
 
 /* DIR/crl.pem and the audit entry. */
@@ -178,10 +177,10 @@ static int floor_read(const char *path, uint64_t *last)
     errno = 0;
     *last = strtoull((char *)buf, &end, 10);
     if (!isdigit(buf[0]) || errno || (*end && strcmp(end, "\n") != 0))
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s does not hold a CRL number; it records the "
-                           "last CRL this CA issued (never edit it)",
-                           path);
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "%s does not hold a CRL number; it records the last CRL this CA issued (never edit it)",
+            path);
     free(buf);
     return rc;
 }
@@ -196,10 +195,7 @@ static int floor_check(ca *c, const char *path)
     if (rc == P11CA_OK && reg_last < last)
         rc = p11ca_err_set(
             P11CA_E_REGISTRY,
-            "CRL number %llu was issued (%s), but the registry's last CRL "
-            "number is %llu: the registry is older than the last CRL and may "
-            "lack revocations made since; refusing to issue a CRL from it. "
-            "Restore the newest backup of %s",
+            "CRL number %llu was issued (%s), but the registry's last CRL number is %llu: the registry is older than the last CRL and may lack revocations made since; refusing to issue a CRL from it. Restore the newest backup of %s",
             (unsigned long long)last, path, (unsigned long long)reg_last,
             c->registry_loc);
     return rc;

@@ -42,9 +42,29 @@ typedef struct ca_evp {
     OSSL_PROVIDER *p11ca;
 } ca_evp;
 
-/* ca_evp_setup - make @e (again: what is there stays); with @token the
- * p11ca provider too, for the PKCS#11 @module (NULL: the default). */
-int ca_evp_setup(ca_evp *e, const char *module, bool token) CA_WUR;
+/*
+ * What the CA hands the p11ca provider it loads, as the provider's section
+ * of openssl.cnf would (p11ca-provider(7)); unset values leave the
+ * provider's defaults (and environment fallbacks) in place.
+ */
+typedef struct ca_prov_conf {
+    const char *module; /* p11ca-module-path; NULL: the provider's default */
+    long token_wait_ms; /* p11ca-token-wait (p11_config.token_wait_ms); 0:
+                           the provider's default */
+    /* p11ca-cache-pin = yes: the process keeps the PIN anyway (the CA key's,
+     * asked once; the card's during an enrollment), so the provider may
+     * log in again with it after a card reset. */
+    bool cache_pin;
+} ca_prov_conf;
+
+/*
+ * ca_evp_setup - make @e (again: what is there stays); with @token the
+ * p11ca provider too, configured with @token through an openssl.cnf made
+ * in memory for @e's library context (no environment variable is set:
+ * OpenSSL 3.0 has no other way to hand parameters to a provider a program
+ * loads, and setenv is not safe in a threaded process).
+ */
+int ca_evp_setup(ca_evp *e, const ca_prov_conf *token) CA_WUR;
 void ca_evp_clear(ca_evp *e);
 
 /* ca_store_load_pkey - the first private key OSSL_STORE finds at

@@ -138,9 +138,8 @@ int ca_file_read(const char *path, size_t max, unsigned char **out, size_t *len)
         rc = p11ca_err_set(P11CA_E_INPUT, "%s is not a file", path);
     else if (S_ISREG(st.st_mode) && (size_t)st.st_size > max)
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s is too large (%lld bytes, at "
-                           "most %zu)",
-                           path, (long long)st.st_size, max);
+                           "%s is too large (%lld bytes, at most %zu)", path,
+                           (long long)st.st_size, max);
     else
         rc = read_fd(fd, path, max, out, len);
     close(fd);
@@ -177,9 +176,7 @@ static int read_fd(int fd, const char *name, size_t max, unsigned char **out,
         goto out;
     if (n > max) {
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s is too large (more than %zu "
-                           "bytes)",
-                           name, max);
+                           "%s is too large (more than %zu bytes)", name, max);
         goto out;
     }
     buf[n] = '\0';
@@ -284,11 +281,10 @@ static int out_resolve(ca_outfile *f, unsigned flags, struct stat *st)
         if (!S_ISLNK(st->st_mode))
             break;
         if (!(flags & CA_OUT_FOLLOW_SYMLINKS))
-            return p11ca_err_set(P11CA_E_INPUT,
-                                 "%s is a symbolic link: not replaced, not "
-                                 "followed (--follow-symlinks writes to the "
-                                 "file it points to)",
-                                 f->path);
+            return p11ca_err_set(
+                P11CA_E_INPUT,
+                "%s is a symbolic link: not replaced, not followed (--follow-symlinks writes to the file it points to)",
+                f->path);
         /* What the kernel reaches through the link (/dev/stdout's
          * /proc/self/fd/1 too): a regular file is then known by its real
          * name, a device or FIFO is opened through the link. */
@@ -314,11 +310,10 @@ static int out_resolve(ca_outfile *f, unsigned flags, struct stat *st)
                              "%s is a directory: give a file name", f->path);
     if (!S_ISREG(st->st_mode) && !S_ISCHR(st->st_mode)
         && !S_ISFIFO(st->st_mode))
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "%s is a %s: p11ca writes regular files, "
-                             "character devices and FIFOs only",
-                             f->path,
-                             S_ISBLK(st->st_mode) ? "block device" : "socket");
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "%s is a %s: p11ca writes regular files, character devices and FIFOs only",
+            f->path, S_ISBLK(st->st_mode) ? "block device" : "socket");
     return P11CA_OK;
 }
 

@@ -59,10 +59,10 @@ static int audit_args(struct cli *cli, int argc, char **argv, const char *verb,
 void cli_audit_checkpoint(ca *c)
 {
     if (ca_audit_checkpoint(c, false, NULL) != P11CA_OK)
-        fprintf(stderr,
-                "p11ca: warning: the audit trail's head was not signed (the "
-                "next command that signs will): %s\n",
-                cli_esc(p11ca_err_message()));
+        fprintf(
+            stderr,
+            "p11ca: warning: the audit trail's head was not signed (the next command that signs will): %s\n",
+            cli_esc(p11ca_err_message()));
 }
 
 static void verify_report(struct cli *cli, ca *c, const ca_audit_report *rep)
@@ -85,17 +85,17 @@ static void verify_report(struct cli *cli, ca *c, const ca_audit_report *rep)
     }
     printf("audit trail intact: %zu entries\n", rep->entries);
     if (rep->heads)
-        printf("signed head: entry %lld, signed %s with the CA key (%zu "
-               "head(s) verified); %zu entries after the last signed head\n",
-               (long long)rep->head_seq, at, rep->heads, rep->after_head);
+        printf(
+            "signed head: entry %lld, signed %s with the CA key (%zu head(s) verified); %zu entries after the last signed head\n",
+            (long long)rep->head_seq, at, rep->heads, rep->after_head);
     else if (!ca_cert(c))
         printf("signed head: none (the CA has no certificate yet)\n");
     if (rep->other_heads)
         printf("heads of other CAs in this registry: %zu (not checked)\n",
                rep->other_heads);
-    printf("certificates: %zu, each with the status its audited history "
-           "leads to\n",
-           rep->certs);
+    printf(
+        "certificates: %zu, each with the status its audited history leads to\n",
+        rep->certs);
 }
 
 static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
@@ -153,9 +153,9 @@ static int cmd_audit_head(struct cli *cli, int argc, char **argv)
                 json_pack("{s:I, s:s, s:s, s:s}", "entry", (json_int_t)info.seq,
                           "hash", info.hash, "signed_at", at, "file", out));
         else
-            printf("audit head: entry %lld (hash %s), signed %s, written to "
-                   "%s\n",
-                   (long long)info.seq, info.hash, at, cli_esc(out));
+            printf(
+                "audit head: entry %lld (hash %s), signed %s, written to %s\n",
+                (long long)info.seq, info.hash, at, cli_esc(out));
     }
     BIO_free(std);
     ca_outfile_free(f);

@@ -128,19 +128,18 @@ static int cmd_ca_init(struct cli *cli, int argc, char **argv)
     if (optind < argc)
         return cli_usage_error(me, "too many arguments");
     if (!io.dir || !io.subject || !io.key_uri == !io.key_file)
-        return cli_usage_error(me, "give --dir, --subject and one of "
-                                   "--key-uri and --key");
+        return cli_usage_error(
+            me, "give --dir, --subject and one of --key-uri and --key");
     io.pin_source = cli->pin_source;
     io.module = cli->module;
     rc = ca_init(&io);
     if (rc != P11CA_OK)
         return cli_error(rc, "ca init: %s", p11ca_err_message());
     if (io.intermediate && !cli->json) {
-        printf("intermediate CA prepared in %s: its CSR is %s/ca.csr\n"
-               "have it signed (p11ca issue --profile intermediate on the "
-               "parent CA), then run\n  p11ca ca import-chain --dir %s "
-               "CERT.pem CHAIN.pem\n",
-               io.dir, io.dir, io.dir);
+        printf(
+            "intermediate CA prepared in %s: its CSR is %s/ca.csr\n"
+            "have it signed (p11ca issue --profile intermediate on the parent CA), then run\n  p11ca ca import-chain --dir %s CERT.pem CHAIN.pem\n",
+            io.dir, io.dir, io.dir);
         return P11CA_OK;
     }
     return show_dir(cli, io.dir);
@@ -166,8 +165,8 @@ static int cmd_ca_import_chain(struct cli *cli, int argc, char **argv)
     }
     dir = cli_ca_dir(dir);
     if (!dir || argc - optind < 1 || argc - optind > 2)
-        return cli_usage_error(me, "give --dir DIR, the certificate and the "
-                                   "chain");
+        return cli_usage_error(me,
+                               "give --dir DIR, the certificate and the chain");
     rc = ca_import_chain(dir, argv[optind],
                          argc - optind == 2 ? argv[optind + 1] : NULL);
     if (rc != P11CA_OK)

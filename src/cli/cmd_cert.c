@@ -112,17 +112,14 @@ static int read_cert(const char *path, unsigned char **der, size_t *der_len)
     }
     ERR_clear_error();
     if (!x) {
-        rc = cli_error(P11CA_E_INPUT,
-                       "%s: not a PEM or DER X.509 "
-                       "certificate",
+        rc = cli_error(P11CA_E_INPUT, "%s: not a PEM or DER X.509 certificate",
                        path);
         goto out;
     }
     if (extra) {
-        rc = cli_error(P11CA_E_INPUT,
-                       "%s holds more than one certificate; "
-                       "import them one by one",
-                       path);
+        rc = cli_error(
+            P11CA_E_INPUT,
+            "%s holds more than one certificate; import them one by one", path);
         goto out;
     }
     n = i2d_X509(x, &out);

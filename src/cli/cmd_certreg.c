@@ -34,8 +34,9 @@ static int open_ca(const char *dir, bool readonly, ca **out)
 
     dir = cli_ca_dir(dir);
     if (!dir)
-        return cli_error(P11CA_E_USAGE, "give the CA directory with --dir "
-                                        "DIR (or P11CA_CA_DIR)");
+        return cli_error(
+            P11CA_E_USAGE,
+            "give the CA directory with --dir DIR (or P11CA_CA_DIR)");
     rc = readonly ? ca_open_readonly(dir, out) : ca_open(dir, out);
     if (rc != P11CA_OK)
         return cli_error(rc, "%s", p11ca_err_message());
@@ -275,9 +276,9 @@ static void csv_time(int64_t t, bool last)
 
 static void csv_header(void)
 {
-    fputs("serial,status,ca_id,client_id,cn,ou,profile,not_before,not_after,"
-          "recorded_at,revoked_at,reason,issuer,subject\r\n",
-          stdout);
+    fputs(
+        "serial,status,ca_id,client_id,cn,ou,profile,not_before,not_after,recorded_at,revoked_at,reason,issuer,subject\r\n",
+        stdout);
 }
 
 static void csv_row(const reg_cert *c)
@@ -397,10 +398,9 @@ static int parse_limit(const struct cli_cmd *me, const char *arg, size_t *n)
     errno = 0;
     v = isdigit((unsigned char)arg[0]) ? strtoull(arg, &e, 10) : 0;
     if (!e || *e || errno || v == 0 || v > INT64_MAX || v > SIZE_MAX)
-        return cli_usage_error(me,
-                               "--limit \"%s\": give a whole number from 1 "
-                               "to %lld",
-                               arg, (long long)INT64_MAX);
+        return cli_usage_error(
+            me, "--limit \"%s\": give a whole number from 1 to %lld", arg,
+            (long long)INT64_MAX);
     *n = (size_t)v;
     return P11CA_OK;
 }
@@ -413,16 +413,15 @@ static int parse_expiring(const struct cli_cmd *me, const char *arg,
     int bad = cli_parse_duration(arg, &v);
 
     if (bad == -1)
-        return cli_usage_error(me,
-                               "--expiring \"%s\": give a duration with its "
-                               "unit, like 30d, 12h, 90m, 3600s or 2w",
-                               arg);
+        return cli_usage_error(
+            me,
+            "--expiring \"%s\": give a duration with its unit, like 30d, 12h, 90m, 3600s or 2w",
+            arg);
     if (bad || v > CLI_TIME_MAX - now)
-        return cli_usage_error(me,
-                               "--expiring %s reaches past "
-                               "9999-12-31T23:59:59Z, the last time a "
-                               "certificate can carry",
-                               arg);
+        return cli_usage_error(
+            me,
+            "--expiring %s reaches past 9999-12-31T23:59:59Z, the last time a certificate can carry",
+            arg);
     f->expires_after = now;
     f->expires_before = now + v;
     f->not_revoked = true;
@@ -464,11 +463,10 @@ static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
         return P11CA_OK;
     case OPT_STATUS:
         if (reg_status_parse(arg, &f->status) != P11CA_OK)
-            return cli_usage_error(me,
-                                   "unknown status \"%s\": activated, "
-                                   "not-activated, "
-                                   "registered-not-activated, revoked",
-                                   arg);
+            return cli_usage_error(
+                me,
+                "unknown status \"%s\": activated, not-activated, registered-not-activated, revoked",
+                arg);
         return P11CA_OK;
     case OPT_EXPIRED:
         f->expires_before = now;
@@ -487,11 +485,10 @@ static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
         break;
     }
     if (cli_parse_time(arg, &v) != 0)
-        return cli_usage_error(me,
-                               "bad date \"%s\": use a real date as "
-                               "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @unix "
-                               "(up to 9999-12-31)",
-                               arg);
+        return cli_usage_error(
+            me,
+            "bad date \"%s\": use a real date as YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @unix (up to 9999-12-31)",
+            arg);
     if (c == OPT_ISSUED_AFTER)
         f->issued_after = v;
     else if (c == OPT_ISSUED_BEFORE)
@@ -533,11 +530,10 @@ static int parse_sort(const struct cli_cmd *me, const char *arg, reg_filter *f)
             f->descending = arg[0] == '-';
             return P11CA_OK;
         }
-    return cli_usage_error(me,
-                           "--sort \"%s\": one of issued, serial, cn, "
-                           "client-id, status, profile, not-before, "
-                           "not-after (-FIELD: descending)",
-                           arg);
+    return cli_usage_error(
+        me,
+        "--sort \"%s\": one of issued, serial, cn, client-id, status, profile, not-before, not-after (-FIELD: descending)",
+        arg);
 }
 
 static int parse_format(const struct cli_cmd *me, const char *arg,
@@ -631,8 +627,9 @@ int cmd_certreg_list(struct cli *cli, int argc, char **argv)
     if (optind < argc)
         return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
     if (cli->json && fmt_given && fmt != LIST_JSON)
-        return cli_usage_error(me, "--json asks for JSON and --format for "
-                                   "another format: give one of them");
+        return cli_usage_error(
+            me,
+            "--json asks for JSON and --format for another format: give one of them");
     if (cli->json)
         fmt = LIST_JSON;
     rc = cli_open_ca_ro(dir, &c);
@@ -931,10 +928,10 @@ static int bulk_confirmed(size_t n, int reason)
 
     if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
         return -1;
-    fprintf(stderr,
-            "p11ca: revoke %zu certificate(s) with reason %s? This is final. "
-            "Type yes to go on: ",
-            n, reg_reason_name(reason));
+    fprintf(
+        stderr,
+        "p11ca: revoke %zu certificate(s) with reason %s? This is final. Type yes to go on: ",
+        n, reg_reason_name(reason));
     fflush(stderr);
     if (!fgets(answer, sizeof(answer), stdin))
         return 0;
@@ -957,22 +954,21 @@ static int revoke_bulk(struct cli *cli, const struct cli_cmd *me, ca *c,
     if (b->dry_run) {
         rc = list_print(c, f, cli->json ? LIST_JSON : LIST_TEXT);
         if (rc == P11CA_OK && !cli->json)
-            printf("would revoke %zu certificate(s) (--dry-run: nothing "
-                   "changed)\n",
-                   n);
+            printf(
+                "would revoke %zu certificate(s) (--dry-run: nothing changed)\n",
+                n);
         return rc;
     }
     if (n == 0)
-        return cli_error(P11CA_E_NOTFOUND,
-                         "cert revoke: no certificate matched (revoked ones "
-                         "are left out)");
+        return cli_error(
+            P11CA_E_NOTFOUND,
+            "cert revoke: no certificate matched (revoked ones are left out)");
     yes = b->yes ? 1 : bulk_confirmed(n, b->reason);
     if (yes < 0)
-        return cli_usage_error(me,
-                               "%zu certificate(s) match: nothing was revoked; "
-                               "add --yes to revoke them (--dry-run lists "
-                               "them)",
-                               n);
+        return cli_usage_error(
+            me,
+            "%zu certificate(s) match: nothing was revoked; add --yes to revoke them (--dry-run lists them)",
+            n);
     if (!yes)
         return cli_error(P11CA_E_USAGE,
                          "cert revoke: not confirmed: nothing was revoked");
@@ -1002,13 +998,11 @@ static int revoke_one(struct cli *cli, ca *c, int64_t ca_id, const char *serial,
         && (cur.reason >= 0 ? cur.reason : 0) == b->reason) {
         rc = change_done(cli, &cur, REG_REVOKED, false);
     } else if (rc == P11CA_OK && cur.status == REG_REVOKED) {
-        rc = p11ca_err_set(P11CA_E_STATE,
-                           "certificate %s is already revoked (%s): "
-                           "revocation is final and keeps its first reason, "
-                           "so it is not revoked again as %s",
-                           reg_cert_shown(cur.ca_id, cur.serial),
-                           reg_reason_name(cur.reason),
-                           reg_reason_name(b->reason));
+        rc = p11ca_err_set(
+            P11CA_E_STATE,
+            "certificate %s is already revoked (%s): revocation is final and keeps its first reason, so it is not revoked again as %s",
+            reg_cert_shown(cur.ca_id, cur.serial), reg_reason_name(cur.reason),
+            reg_reason_name(b->reason));
     } else if (rc == P11CA_OK) {
         rc = reg_set_status(ca_registry(c), cur.ca_id, cur.serial, REG_REVOKED,
                             b->reason, invalidity, ca_actor(), b->why);
@@ -1037,11 +1031,10 @@ static int revoke_opt(const struct cli_cmd *me, int o, struct bulk_args *b,
         return P11CA_OK;
     case OPT_REASON:
         if (reg_reason_parse(optarg, &b->reason) != P11CA_OK)
-            return cli_usage_error(me,
-                                   "unknown reason \"%s\" (e.g. "
-                                   "keyCompromise, superseded, "
-                                   "cessationOfOperation)",
-                                   optarg);
+            return cli_usage_error(
+                me,
+                "unknown reason \"%s\" (e.g. keyCompromise, superseded, cessationOfOperation)",
+                optarg);
         return P11CA_OK;
     case OPT_INVALIDITY:
         if (cli_parse_time(optarg, invalidity) != 0)
@@ -1079,8 +1072,8 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
         if (o == 'h')
             return cli_help(me);
         if (o == OPT_LIMIT)
-            return cli_usage_error(me, "--limit is for listing: narrow the "
-                                       "filters instead");
+            return cli_usage_error(
+                me, "--limit is for listing: narrow the filters instead");
         if (o == OPT_DIR)
             dir = optarg;
         else if (o >= OPT_SERIAL && o <= OPT_LIMIT)
@@ -1094,17 +1087,17 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
     }
     if (argc - optind > 1 || (argc - optind == 1 && criteria)
         || (argc - optind == 0 && !fa.any))
-        return cli_usage_error(me, "give one serial number, or filters "
-                                   "(--client-id, --ou, --profile, "
-                                   "--issued-before, ...) for a bulk "
-                                   "revocation");
+        return cli_usage_error(
+            me,
+            "give one serial number, or filters (--client-id, --ou, --profile, --issued-before, ...) for a bulk revocation");
     /* A filter of --serial alone (and --issuer) names one certificate. */
     serial = optind < argc                  ? argv[optind]
              : fa.f.serial && criteria == 1 ? fa.f.serial
                                             : NULL;
     if (serial && (b.yes || b.dry_run))
-        return cli_usage_error(me, "--yes and --dry-run go with filters, "
-                                   "not with one serial number");
+        return cli_usage_error(
+            me,
+            "--yes and --dry-run go with filters, not with one serial number");
     rc = cli_open_ca(dir, &c);
     if (rc == P11CA_OK)
         rc = filter_issuer(c, &fa);

@@ -52,10 +52,10 @@ static void crl_report(struct cli *cli, ca *c, X509_CRL *crl, uint64_t num,
             "entries", (json_int_t)n, "last_update", last, "next_update", next,
             "file", out, "dir", ca_dir(c)));
     else
-        fprintf(stderr,
-                "p11ca: CRL number %llu with %zu revoked "
-                "certificate(s), next update %s; also in %s/crl.pem\n",
-                (unsigned long long)num, n, next ? next : "?", ca_dir(c));
+        fprintf(
+            stderr,
+            "p11ca: CRL number %llu with %zu revoked certificate(s), next update %s; also in %s/crl.pem\n",
+            (unsigned long long)num, n, next ? next : "?", ca_dir(c));
     free(next);
     free(last);
 }

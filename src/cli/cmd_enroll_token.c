@@ -129,10 +129,10 @@ CK_RV enr_pair_load(p11_ctx *ctx, p11_token *tok, const char *label,
     enr_pair_clear(p);
     rv = enr_find(ctx, tok, CKO_PRIVATE_KEY, NULL, 0, label, true, &keys, &n);
     if (rv == CKR_OK && n > 1)
-        rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, tok, NULL,
-                           "%zu private keys are labelled \"%s\"; give "
-                           "--label of one (p11ca token show lists them)",
-                           n, label);
+        rv = p11_error_set(
+            P11_RV_AMBIGUOUS, NULL, tok, NULL,
+            "%zu private keys are labelled \"%s\"; give --label of one (p11ca token show lists them)",
+            n, label);
     else if (rv == CKR_OK && n == 1)
         rv = enr_pair_for_key(ctx, keys[0], p);
     else if (rv == CKR_OK)

@@ -157,13 +157,16 @@ static int import_line(struct import_state *st, struct index_line *il,
     if (st->n == st->cap) {
         size_t cap = st->cap ? st->cap * 2 : 64;
         reg_cert *g = realloc(st->certs, cap * sizeof(*g));
-        char **cl = realloc(st->clients, cap * sizeof(*cl));
-        if (!g || !cl) {
-            free(g == st->certs ? NULL : g);
+        char **cl;
+
+        /* Each array is st's as soon as it moved: the caller frees it. */
+        if (g)
+            st->certs = g;
+        cl = g ? realloc(st->clients, cap * sizeof(*cl)) : NULL;
+        if (cl)
+            st->clients = cl;
+        if (!g || !cl)
             return cli_error(P11CA_E_NOMEM, "out of memory");
-        }
-        st->certs = g;
-        st->clients = cl;
         st->cap = cap;
     }
     snprintf(path, sizeof(path), "%s/%s.pem", st->certs_dir, il->f[3]);
@@ -204,10 +207,10 @@ static int import_line(struct import_state *st, struct index_line *il,
     rc_cert->reason = -1;
     if (client_taken(st, rc_cert->client_id)) {
         rc_cert->status = REG_NOT_ACTIVATED;
-        fprintf(stderr,
-                "p11ca: %s: client ID \"%s\" is taken; %s imported "
-                "as not-activated\n",
-                where, rc_cert->client_id, rc_cert->serial);
+        fprintf(
+            stderr,
+            "p11ca: %s: client ID \"%s\" is taken; %s imported as not-activated\n",
+            where, rc_cert->client_id, rc_cert->serial);
     } else {
         rc_cert->status = REG_ACTIVATED;
         if (rc_cert->client_id)
@@ -229,10 +232,10 @@ static int parse_index(struct import_state *st, char *text, const char *name)
             continue;
         if (split_line(line, &il) != 0 || !strchr("VRE", il.f[0][0])
             || il.f[0][1])
-            return cli_error(P11CA_E_INPUT,
-                             "%s: not an index.txt line "
-                             "(six tab-separated fields, status V, R or E)",
-                             where);
+            return cli_error(
+                P11CA_E_INPUT,
+                "%s: not an index.txt line (six tab-separated fields, status V, R or E)",
+                where);
         rc = import_line(st, &il, where);
         if (rc != P11CA_OK)
             return rc;
@@ -285,10 +288,9 @@ static int cmd_import_index(struct cli *cli, int argc, char **argv)
         rc = reg_record_batch(ca_registry(st.c), st.certs, st.n, ca_actor(),
                               NULL, &bad);
         if (rc != P11CA_OK)
-            rc = cli_error(rc,
-                           "import-index: %s (entry %zu, serial %s); "
-                           "nothing imported",
-                           p11ca_err_message(), bad + 1, st.certs[bad].serial);
+            rc = cli_error(
+                rc, "import-index: %s (entry %zu, serial %s); nothing imported",
+                p11ca_err_message(), bad + 1, st.certs[bad].serial);
     }
     if (rc == P11CA_OK) {
         snprintf(details, sizeof(details), "%zu certificates", st.n);
@@ -408,8 +410,8 @@ static int cmd_export_index(struct cli *cli, int argc, char **argv)
             return cli_usage_error(me, "bad option");
     }
     if (argc - optind != 1 || !st.certs_dir)
-        return cli_usage_error(me, "give --certs DIR and the index.txt to "
-                                   "write");
+        return cli_usage_error(me,
+                               "give --certs DIR and the index.txt to write");
     if (mkdir_p(st.certs_dir) != 0)
         return cli_error(P11CA_E_IO, "cannot create %s: %s", st.certs_dir,
                          strerror(errno));

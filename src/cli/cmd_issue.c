@@ -5,6 +5,7 @@
 
 #include "cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,16 +133,17 @@ static int issue_args_check(const struct cli_cmd *me, struct issue_args *a)
     if (!a->dir || !a->o.profile)
         return cli_usage_error(me, "give --dir DIR and --profile NAME");
     if (a->batch && (a->csr || !a->outdir))
-        return cli_usage_error(me, "--batch takes --outdir DIR and no CSR "
-                                   "argument");
+        return cli_usage_error(
+            me, "--batch takes --outdir DIR and no CSR argument");
     if (a->batch
         && (a->out || a->p7b || a->chain || a->o.client_id || a->o.subject
             || a->o.san))
-        return cli_usage_error(me, "--batch takes none of --out, --p7b, "
-                                   "--chain, --client-id, --subject, --san");
+        return cli_usage_error(
+            me,
+            "--batch takes none of --out, --p7b, --chain, --client-id, --subject, --san");
     if (!a->batch && !a->csr)
-        return cli_usage_error(me, "give the CSR file (or - for standard "
-                                   "input)");
+        return cli_usage_error(me,
+                               "give the CSR file (or - for standard input)");
     if (!a->batch && a->outdir)
         return cli_usage_error(me, "--outdir goes with --batch");
     return P11CA_OK;
@@ -213,11 +215,10 @@ static int issue_undelivered(struct cli *cli, ca *c, ca_req *r,
     reg_serial_text(ca_req_serial(r), serial, sizeof(serial));
     snprintf(why, sizeof(why), "%s", p11ca_err_message());
     issue_report(cli, r, a, false);
-    return cli_error(rc,
-                     "issue: certificate %s is issued and recorded in the "
-                     "registry, but was not delivered: %s; "
-                     "'p11ca cert show --dir %s --pem %s' prints it",
-                     serial, why, ca_dir(c), serial);
+    return cli_error(
+        rc,
+        "issue: certificate %s is issued and recorded in the registry, but was not delivered: %s; 'p11ca cert show --dir %s --pem %s' prints it",
+        serial, why, ca_dir(c), serial);
 }
 
 static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
@@ -229,6 +230,7 @@ static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
     bool recorded;
     int rc;
 
+    assert(a->csr != NULL); /* issue_args_check refused no CSR */
     rc = ca_file_read(a->csr, CA_MAX_CSR, &buf, &len);
     if (rc == P11CA_OK)
         rc = ca_req_new(c, buf, len,
@@ -304,8 +306,7 @@ static int issue_batch(struct cli *cli, ca *c, struct issue_args *a)
         fputs("\r\033[K", stderr);
     if (!cli->json)
         fprintf(stderr,
-                "p11ca: issued %zu certificate(s) into %s, rejected "
-                "%zu\n",
+                "p11ca: issued %zu certificate(s) into %s, rejected %zu\n",
                 issued, a->outdir, rejected);
     if (cli->json)
         (void)cli_json_print(p.items);

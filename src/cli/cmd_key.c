@@ -306,8 +306,8 @@ static int cmd_key_list(struct cli *cli, int argc, char **argv)
     cls = uri ? p11_uri_get_class(uri) : (CK_OBJECT_CLASS)-1;
     if (cls != (CK_OBJECT_CLASS)-1 && cls != CKO_PRIVATE_KEY
         && cls != CKO_PUBLIC_KEY) {
-        rc = cli_error(P11CA_E_INPUT, "key list: type= must be private or "
-                                      "public");
+        rc = cli_error(P11CA_E_INPUT,
+                       "key list: type= must be private or public");
         goto out;
     }
     if (login && (cls == (CK_OBJECT_CLASS)-1 || cls == CKO_PRIVATE_KEY))

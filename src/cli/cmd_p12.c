@@ -50,8 +50,8 @@ static int read_password(const char *file, char *pw, size_t max)
         return P11CA_OK;
     }
     if (EVP_read_pw_string(pw, (int)max, "PKCS#12 export password:", 1) != 0)
-        return cli_error(P11CA_E_INPUT, "no export password (give "
-                                        "--password-file FILE)");
+        return cli_error(P11CA_E_INPUT,
+                         "no export password (give --password-file FILE)");
     return P11CA_OK;
 }
 
@@ -161,12 +161,10 @@ static int cmd_export_p12(struct cli *cli, int argc, char **argv)
         goto out;
     }
     if (is_token_key(keyf)) {
-        rc = cli_error(P11CA_E_INPUT,
-                       "export-p12: %s is a key on a token; "
-                       "it cannot leave the token, so it cannot go into a "
-                       "PKCS#12 file (use the token itself, e.g. for mTLS, "
-                       "with its pkcs11: URI)",
-                       keyf);
+        rc = cli_error(
+            P11CA_E_INPUT,
+            "export-p12: %s is a key on a token; it cannot leave the token, so it cannot go into a PKCS#12 file (use the token itself, e.g. for mTLS, with its pkcs11: URI)",
+            keyf);
         goto out;
     }
     rc = load_key_file(keyf, &key);
@@ -196,8 +194,8 @@ static int cmd_export_p12(struct cli *cli, int argc, char **argv)
     }
     OPENSSL_cleanse(pw, sizeof(pw));
     if (!p12) {
-        rc = cli_error(P11CA_E_INTERNAL, "export-p12: cannot build the "
-                                         "PKCS#12 file");
+        rc = cli_error(P11CA_E_INTERNAL,
+                       "export-p12: cannot build the PKCS#12 file");
         goto out;
     }
     rc = write_p12(cli, p12, out);
@@ -235,9 +233,7 @@ static int build_chain(ca *c, const char *serial, bool root,
     reg_cert_clear(&rcert);
     if (!x)
         return cli_error(P11CA_E_REGISTRY,
-                         "%s: bad certificate in the "
-                         "registry",
-                         serial);
+                         "%s: bad certificate in the registry", serial);
     sk_X509_push(sk, x);
     if (ca_cert(c) && X509_up_ref(ca_cert(c)))
         sk_X509_push(sk, ca_cert(c));

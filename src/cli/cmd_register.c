@@ -71,9 +71,7 @@ static int load_cert(const char *path, X509 **out)
     ERR_clear_error();
     if (!*out)
         return cli_error(P11CA_E_INPUT,
-                         "%s: not a PEM or DER X.509 "
-                         "certificate",
-                         path);
+                         "%s: not a PEM or DER X.509 certificate", path);
     return P11CA_OK;
 }
 
@@ -144,22 +142,20 @@ static int register_checks(const char *path, X509 *x, bool allow_expired)
 
     soon = now + (time_t)REGISTER_WARN_DAYS * 86400;
     if (X509_get_extension_flags(x) & EXFLAG_CA)
-        rc = cli_error(P11CA_E_POLICY,
-                       "cert register: %s is a CA certificate "
-                       "(basicConstraints CA:TRUE): register a CA with p11ca "
-                       "cert register-ca",
-                       path);
+        rc = cli_error(
+            P11CA_E_POLICY,
+            "cert register: %s is a CA certificate (basicConstraints CA:TRUE): register a CA with p11ca cert register-ca",
+            path);
     else if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0 && !allow_expired)
-        rc = cli_error(P11CA_E_POLICY,
-                       "cert register: %s expired on %s: nothing was "
-                       "registered (--allow-expired records it, never to be "
-                       "activated)",
-                       path, until ? until : "?");
+        rc = cli_error(
+            P11CA_E_POLICY,
+            "cert register: %s expired on %s: nothing was registered (--allow-expired records it, never to be activated)",
+            path, until ? until : "?");
     else if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0)
-        fprintf(stderr,
-                "p11ca: note: %s expired on %s: it is registered for the "
-                "record and can never be activated\n",
-                cli_esc(path), until ? until : "?");
+        fprintf(
+            stderr,
+            "p11ca: note: %s expired on %s: it is registered for the record and can never be activated\n",
+            cli_esc(path), until ? until : "?");
     else if (X509_cmp_time(X509_get0_notAfter(x), &soon) <= 0)
         fprintf(stderr, "p11ca: warning: %s expires on %s, within %d days\n",
                 cli_esc(path), until ? until : "?", REGISTER_WARN_DAYS);
@@ -179,15 +175,14 @@ static int register_issuer(ca *c, const char *path, struct issuer_find *f)
         return P11CA_OK;
     if (f->want)
         return cli_error(P11CA_E_POLICY,
-                         "cert register: %s does not chain to CA %lld "
-                         "(%s): %s",
+                         "cert register: %s does not chain to CA %lld (%s): %s",
                          path, (long long)f->want, f->name,
                          X509_verify_cert_error_string(f->err));
-    return cli_error(P11CA_E_POLICY,
-                     "cert register: %s is not issued by a registered CA "
-                     "(register its CA with 'p11ca cert register-ca')%s%s",
-                     path, f->err ? ": " : "",
-                     f->err ? X509_verify_cert_error_string(f->err) : "");
+    return cli_error(
+        P11CA_E_POLICY,
+        "cert register: %s is not issued by a registered CA (register its CA with 'p11ca cert register-ca')%s%s",
+        path, f->err ? ": " : "",
+        f->err ? X509_verify_cert_error_string(f->err) : "");
 }
 
 /* A registration is a sign-up: the sign-up limit holds it, waiting up to

@@ -3,7 +3,9 @@
 #include "config.h"
 
 #include "cli.h"
+#include "common/log.h"
 
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,9 @@ static const struct {
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
+
+/* The secure heap for PINs: a few buffers of P11_MAX_PIN_LEN bytes. */
+#define CLI_SECURE_HEAP 65536
 
 #define EXIT_CODES                                                             \
     "Exit codes: 0 ok, 1 usage, 2 input rejected, 3 token or PIN problem,\n"   \
@@ -83,31 +88,27 @@ static void usage(FILE *f)
     fprintf(f, "usage: p11ca [COMMON OPTIONS] GROUP COMMAND [ARGS]\n");
     for (size_t g = 0; g < N_GROUPS; g++)
         group_list(f, g, true);
-    fprintf(f, "\n'p11ca help' describes every command and the common "
-               "options,\n'p11ca help GROUP' one group, 'p11ca GROUP COMMAND "
-               "--help' one command.\n" EXIT_CODES);
+    fprintf(
+        f,
+        "\n'p11ca help' describes every command and the common options,\n'p11ca help GROUP' one group, 'p11ca GROUP COMMAND --help' one command.\n" EXIT_CODES);
 }
 
 static void help_all(void)
 {
-    printf("p11ca %s - certificate authority and token tool for PKCS#11 "
-           "keys\n\nusage: p11ca [COMMON OPTIONS] GROUP COMMAND [ARGS]\n",
-           PACKAGE_VERSION);
+    printf(
+        "p11ca %s - certificate authority and token tool for PKCS#11 keys\n\nusage: p11ca [COMMON OPTIONS] GROUP COMMAND [ARGS]\n",
+        PACKAGE_VERSION);
     for (size_t g = 0; g < N_GROUPS; g++)
         group_list(stdout, g, false);
-    printf("\ncommon options (before or after the command):\n"
-           "  --module PATH        PKCS#11 module; else $P11CA_MODULE; else "
-           "p11-kit's modules\n"
-           "  --pin-source FILE    read the PIN from FILE (mode 0600)\n"
-           "  --json               print results as JSON (and errors as "
-           "JSON on standard error)\n"
-           "  --single-session     one session per token (PIV cards)\n"
-           "  --follow-symlinks    let an output file be a symbolic link\n"
-           "\nPINs: pin-value= or pin-source= in the URI, --pin-source, or a "
-           "prompt on the terminal.\n"
-           "Tokens: a URI without a token searches every initialised token; "
-           "one that is away is waited for up to $P11CA_TOKEN_WAIT seconds "
-           "(default 5; ca.cnf: token_wait).\n" EXIT_CODES);
+    printf(
+        "\ncommon options (before or after the command):\n"
+        "  --module PATH        PKCS#11 module; else $P11CA_MODULE; else p11-kit's modules\n"
+        "  --pin-source FILE    read the PIN from FILE (mode 0600)\n"
+        "  --json               print results as JSON (and errors as JSON on standard error)\n"
+        "  --single-session     one session per token (PIV cards)\n"
+        "  --follow-symlinks    let an output file be a symbolic link\n"
+        "\nPINs: pin-value= or pin-source= in the URI, --pin-source, or a prompt on the terminal.\n"
+        "Tokens: a URI without a token searches every initialised token; one that is away is waited for up to $P11CA_TOKEN_WAIT seconds (default 5; ca.cnf: token_wait).\n" EXIT_CODES);
 }
 
 static ssize_t group_find(const char *name)
@@ -152,8 +153,14 @@ static const struct {
     const char *text;
 } env_vars[] = {
     {"P11CA_MODULE", "PKCS#11 module to load instead of the modules "
-                     "registered with p11-kit (--module and module-path= in "
-                     "a URI come first)."},
+                     "registered with p11-kit (--module comes first)."},
+    {"P11CA_ALLOW_URI_MODULE_PATH",
+     "yes: module-path= in a URI may load a module that is not loaded "
+     "(default: no, such a URI is refused with exit 2). Also read by the "
+     "provider when openssl.cnf does not set p11ca-allow-uri-module-path."},
+    {"P11CA_STATE_DIR", "The directory of the PIN state files (see PINS); "
+                        "default $XDG_STATE_HOME/p11ca, else "
+                        "~/.local/state/p11ca."},
     {"P11CA_CA_DIR", "The CA directory of the commands that take --dir, "
                      "when --dir is not given."},
     {"P11CA_TOKEN_WAIT", "Seconds to wait for a token that is away (0 to "
@@ -178,6 +185,10 @@ static const struct {
                             "without token attributes means."},
     {"P11CA_LOGIN_BEHAVIOR", "For the p11ca provider: auto, always or "
                              "never. See p11ca-provider(7)."},
+    {"P11CA_CACHE_PIN", "For the p11ca provider: yes to keep the PIN that "
+                        "logged in to a token, to log in again after the "
+                        "token logged the application out (default no). See "
+                        "p11ca-provider(7)."},
     {"P11CA_CACHE_KEYS", "For the p11ca provider: yes (default) or no, "
                          "keep the keys it made for later loads. See "
                          "p11ca-provider(7)."},
@@ -232,10 +243,9 @@ static void man_options(const char *opts)
  * every reader: the signed audit head, the name policy of a profile. */
 static void print_man_cnf(void)
 {
-    printf(".SH CA.CNF\n"
-           "p11ca ca init writes DIR/ca.cnf (OpenSSL config syntax) with a "
-           "comment block that describes every key. Keys of the [ ca ] "
-           "section for the audit trail:\n");
+    printf(
+        ".SH CA.CNF\n"
+        "p11ca ca init writes DIR/ca.cnf (OpenSSL config syntax) with a comment block that describes every key. Keys of the [ ca ] section for the audit trail:\n");
     man_options(
         "audit_sign_every = N\tThe CA key signs the audit trail's head "
         "(the newest entry's number and hash, the time, the CA certificate's "
@@ -288,81 +298,34 @@ static void print_man_registry(void)
 {
     printf(
         ".SH CERTIFICATE REGISTRY\n"
-        "A certificate is identified by its issuer and serial: the issuer is "
-        "a CA of the registry (\\fBp11ca ca list\\fR shows their ids and "
-        "names), and registered certificates of other CAs may have the serial "
-        "of one of ours. A serial that several CAs have is refused as "
-        "ambiguous; \\-\\-issuer (an id or a name) chooses.\n"
+        "A certificate is identified by its issuer and serial: the issuer is a CA of the registry (\\fBp11ca ca list\\fR shows their ids and names), and registered certificates of other CAs may have the serial of one of ours. A serial that several CAs have is refused as ambiguous; \\-\\-issuer (an id or a name) chooses.\n"
         ".PP\n"
-        "Client IDs: one activated certificate per client ID. The profile "
-        "key \\fBclient_id\\fR of ca.cnf says which certificates take one: "
-        "\\fBcn\\fR (\\-\\-client\\-id, else the subject CN; the default "
-        "of profiles whose ext_key_usage allows clientAuth or that have "
-        "none), \\fBnone\\fR (no client ID, \\-\\-client\\-id refused; "
-        "the default otherwise, so that a server certificate can be renewed "
-        "while the old one is in use), \\fBrequired\\fR (\\-\\-client\\-id "
-        "must be given).\n"
+        "Client IDs: one activated certificate per client ID. The profile key \\fBclient_id\\fR of ca.cnf says which certificates take one: \\fBcn\\fR (\\-\\-client\\-id, else the subject CN; the default of profiles whose ext_key_usage allows clientAuth or that have none), \\fBnone\\fR (no client ID, \\-\\-client\\-id refused; the default otherwise, so that a server certificate can be renewed while the old one is in use), \\fBrequired\\fR (\\-\\-client\\-id must be given).\n"
         ".PP\n"
-        "Renewal: after \\fBp11ca enroll \\-\\-renew\\fR or "
-        "\\fB\\-\\-rekey\\fR the old certificate is revoked with reason "
-        "superseded (profile key \\fBsupersede = revoke\\fR, the default), "
-        "or left not-activated and revoked by the first registry write after "
-        "a grace period (\\fBsupersede = grace:7d\\fR; \\fBp11ca crl\\fR "
-        "carries such revocations out before it lists the revoked "
-        "certificates, audited with the actor registry:scheduled), or kept "
-        "(\\fBsupersede = keep\\fR).\n"
+        "Renewal: after \\fBp11ca enroll \\-\\-renew\\fR or \\fB\\-\\-rekey\\fR the old certificate is revoked with reason superseded (profile key \\fBsupersede = revoke\\fR, the default), or left not-activated and revoked by the first registry write after a grace period (\\fBsupersede = grace:7d\\fR; \\fBp11ca crl\\fR carries such revocations out before it lists the revoked certificates, audited with the actor registry:scheduled), or kept (\\fBsupersede = keep\\fR).\n"
         ".PP\n"
-        "Bulk revocation: \\fBp11ca cert revoke\\fR with filters (other "
-        "than \\-\\-serial alone) revokes only with \\-\\-yes or after "
-        "\\fByes\\fR is typed at the terminal, where it shows how many "
-        "certificates match; \\-\\-dry\\-run lists them. The audit trail "
-        "gets a revoke entry for each certificate (its history) and a "
-        "revoke\\-bulk entry that names them all.\n"
+        "Bulk revocation: \\fBp11ca cert revoke\\fR with filters (other than \\-\\-serial alone) revokes only with \\-\\-yes or after \\fByes\\fR is typed at the terminal, where it shows how many certificates match; \\-\\-dry\\-run lists them. The audit trail gets a revoke entry for each certificate (its history) and a revoke\\-bulk entry that names them all.\n"
         ".PP\n"
-        "Only \\fBp11ca ca init\\fR creates a CA's registry. Every other "
-        "command refuses a CA whose registry is missing or empty (exit 4) and "
-        "says how to restore it: copy back the backup made with sqlite3 "
-        "DIR/registry.db \".backup FILE\". CRL numbers never go back: "
-        "DIR/last\\-crl\\-number keeps the last one, and \\fBp11ca crl\\fR "
-        "refuses a registry whose CRL number is below it.\n"
+        "Only \\fBp11ca ca init\\fR creates a CA's registry. Every other command refuses a CA whose registry is missing or empty (exit 4) and says how to restore it: copy back the backup made with sqlite3 DIR/registry.db \".backup FILE\". CRL numbers never go back: DIR/last\\-crl\\-number keeps the last one, and \\fBp11ca crl\\fR refuses a registry whose CRL number is below it.\n"
         ".PP\n"
-        "Commands that only read (cert list, cert show, audit list, audit "
-        "verify, audit head, ca show, ca list, export\\-chain, "
-        "export\\-index) open the registry read-only and work for a user who "
-        "may read the CA directory but not write it; the commands that write "
-        "keep the registry's \\-wal and \\-shm files for them. A read-only "
-        "command never migrates: a registry made by an older p11ca is "
-        "refused (exit 4) until a command that writes (\\fBp11ca audit "
-        "sign\\fR, which an upgraded registry needs anyway) has migrated "
-        "it.\n");
+        "Commands that only read (cert list, cert show, audit list, audit verify, audit head, ca show, ca list, export\\-chain, export\\-index) open the registry read-only and work for a user who may read the CA directory but not write it; the commands that write keep the registry's \\-wal and \\-shm files for them. A read-only command never migrates: a registry made by an older p11ca is refused (exit 4) until a command that writes (\\fBp11ca audit sign\\fR, which an upgraded registry needs anyway) has migrated it.\n");
 }
 
 /* The man page, made from the same table as the help text. */
 static void print_man(void)
 {
-    printf(".TH P11CA 1 \"\" \"p11ca %s\" \"User Commands\"\n"
-           ".SH NAME\np11ca \\- certificate authority and token tool for "
-           "PKCS#11 keys\n.SH SYNOPSIS\n.B p11ca\n[\\-\\-module PATH] "
-           "[\\-\\-pin\\-source FILE] [\\-\\-json] GROUP COMMAND [ARGS]\n"
-           ".SH DESCRIPTION\nManages keys and certificates on PKCS#11 tokens "
-           "(HSMs, smartcards) addressed by RFC 7512 pkcs11: URIs. Private "
-           "keys are generated on the token and never leave it.\n",
-           PACKAGE_VERSION);
+    printf(
+        ".TH P11CA 1 \"\" \"p11ca %s\" \"User Commands\"\n"
+        ".SH NAME\np11ca \\- certificate authority and token tool for PKCS#11 keys\n.SH SYNOPSIS\n.B p11ca\n[\\-\\-module PATH] [\\-\\-pin\\-source FILE] [\\-\\-json] GROUP COMMAND [ARGS]\n"
+        ".SH DESCRIPTION\nManages keys and certificates on PKCS#11 tokens (HSMs, smartcards) addressed by RFC 7512 pkcs11: URIs. Private keys are generated on the token and never leave it.\n",
+        PACKAGE_VERSION);
     printf(".SH COMMON OPTIONS\n");
-    man_options("--module PATH\tLoad this PKCS#11 module. Precedence: "
-                "module-path= in a URI, then --module, then the environment "
-                "variable P11CA_MODULE, then every module registered with "
-                "p11-kit.\n"
-                "--pin-source FILE\tRead the PIN from FILE, which must not be "
-                "readable by group or others.\n"
-                "--json\tPrint results as JSON on standard output, and each "
-                "error as one line of JSON on standard error (see JSON).\n"
-                "--single-session\tUse one session per token, for tokens "
-                "that misbehave with several (PIV cards).\n"
-                "--follow-symlinks\tAn output file given on the command line "
-                "(--out, --p7b, export files) may be a symbolic link: write "
-                "to the file it points to. Without it a symbolic link is "
-                "refused (exit 2).\n");
+    man_options(
+        "--module PATH\tLoad this PKCS#11 module. Precedence: --module, then the environment variable P11CA_MODULE, then every module registered with p11-kit. module-name= and module-path= in a URI select one of the loaded modules; module-path= loads another file only with P11CA_ALLOW_URI_MODULE_PATH=yes (a URI does not load code), and is refused otherwise (exit 2).\n"
+        "--pin-source FILE\tRead the PIN from FILE, which must not be readable by group or others.\n"
+        "--json\tPrint results as JSON on standard output, and each error as one line of JSON on standard error (see JSON).\n"
+        "--single-session\tUse one session per token, for tokens that misbehave with several (PIV cards).\n"
+        "--follow-symlinks\tAn output file given on the command line (--out, --p7b, export files) may be a symbolic link: write to the file it points to. Without it a symbolic link is refused (exit 2).\n");
     printf(".SH COMMANDS\n");
     for (size_t g = 0; g < N_GROUPS; g++) {
         for (const struct cli_cmd *c = groups[g].cmds; c->group; c++) {
@@ -378,89 +341,29 @@ static void print_man(void)
                 break;
         }
     }
-    printf(".SH JSON\nWith \\-\\-json, results are JSON on standard output "
-           "and each error is one line on standard error: "
-           "{\"error\": {\"code\": \"not\\-found\", \"message\": \"...\", "
-           "\"exit\": 2}}, where code is one of usage, input, token, pin, "
-           "registry, internal, no\\-memory, io, not\\-found, exists, state, "
-           "rate, policy, ca\\-key, and exit the exit status. Standard "
-           "output then holds nothing, except for a certificate that was "
-           "issued but not written (its serial, \"written\": false). Every "
-           "time is ISO 8601 UTC (2026\\-11\\-22T10:00:00Z). Progress and "
-           "notes on standard error stay text.\n"
-           ".SH SERIALS AND NAMES\nSerials are printed as openssl x509 "
-           "\\-serial prints them: upper\\-case hexadecimal, an even number "
-           "of digits (0A1B...). Commands accept them in any common form: "
-           "lower case, colons between the digits (0a:1b), an odd number of "
-           "digits, a leading 0x. Subjects and issuers are printed in the "
-           "certificate's order, as openssl x509 \\-nameopt "
-           "utf8,sep_comma_plus_space prints them (C=US, O=Example, "
-           "CN=www.example.com), with one difference: a control character "
-           "in a name, a client ID or any other text from a CSR, a "
-           "certificate or a token is printed as \\ex1b (C1 controls and "
-           "invisible bidi marks as \\eu009b, \\eu202e), the same "
-           "everywhere, CSV included; JSON has the exact value.\n");
-    printf(".SH OUTPUT FILES\nEvery command writes the files it is given "
-           "the same way, after checking the place before anything is "
-           "signed or recorded. A new or existing regular file is written "
-           "to a temporary file next to it, synced, and renamed over it. A "
-           "character device (/dev/null) or a FIFO is written through and "
-           "stays what it is; p11ca waits for a FIFO's reader before it "
-           "signs. A symbolic link is refused unless \\-\\-follow\\-symlinks "
-           "is given; a directory, a block device or a socket is refused. "
-           "When a certificate was recorded but its file could not be "
-           "written, p11ca says so with its serial (exit 2), and "
-           "\\fBp11ca cert show \\-\\-pem\\fR SERIAL prints it.\n");
+    printf(
+        ".SH JSON\nWith \\-\\-json, results are JSON on standard output and each error is one line on standard error: {\"error\": {\"code\": \"not\\-found\", \"message\": \"...\", \"exit\": 2}}, where code is one of usage, input, token, pin, registry, internal, no\\-memory, io, not\\-found, exists, state, rate, policy, ca\\-key, and exit the exit status. Standard output then holds nothing, except for a certificate that was issued but not written (its serial, \"written\": false). Every time is ISO 8601 UTC (2026\\-11\\-22T10:00:00Z). Progress and notes on standard error stay text.\n"
+        ".SH SERIALS AND NAMES\nSerials are printed as openssl x509 \\-serial prints them: upper\\-case hexadecimal, an even number of digits (0A1B...). Commands accept them in any common form: lower case, colons between the digits (0a:1b), an odd number of digits, a leading 0x. Subjects and issuers are printed in the certificate's order, as openssl x509 \\-nameopt utf8,sep_comma_plus_space prints them (C=US, O=Example, CN=www.example.com), with one difference: a control character in a name, a client ID or any other text from a CSR, a certificate or a token is printed as \\ex1b (C1 controls and invisible bidi marks as \\eu009b, \\eu202e), the same everywhere, CSV included; JSON has the exact value.\n");
+    printf(
+        ".SH OUTPUT FILES\nEvery command writes the files it is given the same way, after checking the place before anything is signed or recorded. A new or existing regular file is written to a temporary file next to it, synced, and renamed over it. A character device (/dev/null) or a FIFO is written through and stays what it is; p11ca waits for a FIFO's reader before it signs. A symbolic link is refused unless \\-\\-follow\\-symlinks is given; a directory, a block device or a socket is refused. When a certificate was recorded but its file could not be written, p11ca says so with its serial (exit 2), and \\fBp11ca cert show \\-\\-pem\\fR SERIAL prints it.\n");
     print_man_cnf();
     print_man_registry();
-    printf(".SH PINS\nA PIN comes from pin\\-value= or pin\\-source= in the "
-           "URI, from \\-\\-pin\\-source, or from a prompt on the terminal "
-           "(without echo). PINs are never printed or logged. A PIN that the "
-           "token refused is never tried again automatically. A PIN from the "
-           "URI or \\-\\-pin\\-source is used on one token only: when a "
-           "command would log in to several tokens with it, it fails and "
-           "names them (exit 2); add token= or serial= to the URI.\n");
-    printf(".SH TOKENS\nA URI without a token (pkcs11:object=LABEL, "
-           "pkcs11:id=%%01, pkcs11:) searches every initialised token. A slot "
-           "without a token, with a token that is not initialised (SoftHSM2 "
-           "always shows one), or whose token answers that it is absent, "
-           "unrecognised or removed is skipped; P11CA_DEBUG=p11 prints a line "
-           "for each. token list shows uninitialised tokens (to find one for "
-           "token init). When nothing matches, the error names the URI.\n"
-           ".PP\nA token that is away for a moment (a card reader that blinks; "
-           "SoftHSM2 while another process logs in) is waited for: when a URI "
-           "names a token that is not present, when a command that needs one "
-           "object (key pubout, the CA key of issue and crl) finds none while "
-           "a token seems away, and when a token goes away under an "
-           "operation. The slots are looked at again after 10 ms, 20 ms, 40 "
-           "ms and so on, then every 200 ms, up to P11CA_TOKEN_WAIT seconds "
-           "(default 5; for the CA key, token_wait in ca.cnf); then the error "
-           "names the token and how long it waited. PKCS#11 cannot tell a "
-           "token away for a moment from one that never existed: a misspelt "
-           "token= costs the wait (P11CA_TOKEN_WAIT=0 fails at once).\n");
-    printf(".SH RATE LIMITS\nThe sign-up limit, rate_limit in [ ca ] of "
-           "ca.cnf (default 15 per second, 0: none), holds devices and "
-           "clients signing up: p11ca cert register (and the registry "
-           "service's enrollment and auto-registration). An operator's own "
-           "p11ca issue, issue \\-\\-batch and p11ca enroll are not held by "
-           "it; a profile of ca.cnf may set a rate_limit of its own, which "
-           "then holds every issuance under that profile (a batch records at "
-           "most that many certificates per second). Each limit counts the "
-           "certificates of its kind recorded in one second of the "
-           "registry's clock. When the second is full, the command waits for "
-           "the next one, up to \\-\\-wait SECONDS (default 5; 0: not at "
-           "all), then fails with exit 4, records nothing, and says which "
-           "limit was reached and how long it waited.\n");
+    printf(
+        ".SH PINS\nA PIN comes from pin\\-value= or pin\\-source= in the URI, from \\-\\-pin\\-source, or from a prompt on the terminal (without echo; what was typed ahead is kept, and the terminal is given back as it was on every path, ^C included). PINs are never printed, logged or stored. A PIN from the URI or \\-\\-pin\\-source is used on one token only: when a command would log in to several tokens with it, it fails and names them (exit 2); add token= or serial= to the URI.\n.PP\nSuch a PIN is not sent when the token reports its last try (CKF_USER_PIN_FINAL_TRY: the prompt is still offered and says LAST TRY) or a locked PIN (then nothing is sent, exit 3). When the token refuses it, p11ca notes which source that was (a PIN file by its name, inode, size and time; any pin\\-value= as one source) and when, in a file per token in $P11CA_STATE_DIR, else $XDG_STATE_HOME/p11ca, else ~/.local/state/p11ca (directory 0700, file 0600; never a PIN or a hash of one). No later command sends that source again until it changes (the PIN file edited), a login on that token succeeds, or that file is removed; the error says so and names the file (exit 3). A PIN typed at the prompt is always sent.\n.PP\nKeys with CKA_ALWAYS_AUTHENTICATE need the PIN again for each use: it is read again from the PIN source or asked again at the prompt (\"Enter signature PIN\"), never replayed from the login. The command keeps a PIN that worked in OpenSSL's secure heap, to log in again after a card reset.\n");
+    printf(
+        ".SH TOKENS\nA URI without a token (pkcs11:object=LABEL, pkcs11:id=%%01, pkcs11:) searches every initialised token. A slot without a token, with a token that is not initialised (SoftHSM2 always shows one), or whose token answers that it is absent, unrecognised or removed is skipped; P11CA_DEBUG=p11 prints a line for each. token list shows uninitialised tokens (to find one for token init). When nothing matches, the error names the URI.\n"
+        ".PP\nA token that is away for a moment (a card reader that blinks; SoftHSM2 while another process logs in) is waited for: when a URI names a token that is not present, when a command that needs one object (key pubout, the CA key of issue and crl) finds none while a token seems away, and when a token goes away under an operation. The slots are looked at again after 10 ms, 20 ms, 40 ms and so on, then every 200 ms, up to P11CA_TOKEN_WAIT seconds (default 5; for the CA key, token_wait in ca.cnf); then the error names the token and how long it waited. PKCS#11 cannot tell a token away for a moment from one that never existed: a misspelt token= costs the wait (P11CA_TOKEN_WAIT=0 fails at once).\n");
+    printf(
+        ".SH RATE LIMITS\nThe sign-up limit, rate_limit in [ ca ] of ca.cnf (default 15 per second, 0: none), holds devices and clients signing up: p11ca cert register (and the registry service's enrollment and auto-registration). An operator's own p11ca issue, issue \\-\\-batch and p11ca enroll are not held by it; a profile of ca.cnf may set a rate_limit of its own, which then holds every issuance under that profile (a batch records at most that many certificates per second). Each limit counts the certificates of its kind recorded in one second of the registry's clock. When the second is full, the command waits for the next one, up to \\-\\-wait SECONDS (default 5; 0: not at all), then fails with exit 4, records nothing, and says which limit was reached and how long it waited.\n");
     printf(".SH ENVIRONMENT\n");
     for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++) {
         printf(".TP\n.B %s\n", env_vars[i].name);
         roff(env_vars[i].text);
         printf("\n");
     }
-    printf(".SH EXIT STATUS\n.TP\n0\nsuccess\n.TP\n1\nusage error\n.TP\n2\n"
-           "input rejected (bad URI, bad file, policy)\n.TP\n3\ntoken or PIN "
-           "problem (no token, no object, PIN refused or missing, module "
-           "error)\n.TP\n4\nregistry problem\n.TP\n5\ninternal error\n");
+    printf(
+        ".SH EXIT STATUS\n.TP\n0\nsuccess\n.TP\n1\nusage error\n.TP\n2\n"
+        "input rejected (bad URI, bad file, policy)\n.TP\n3\ntoken or PIN problem (no token, no object, PIN refused or missing, module error)\n.TP\n4\nregistry problem\n.TP\n5\ninternal error\n");
 }
 
 static int run_group(struct cli *cli, size_t g, int argc, char **argv)
@@ -493,10 +396,9 @@ static int run_group(struct cli *cli, size_t g, int argc, char **argv)
     }
     cmd = cli_cmd_find(groups[g].cmds, argv[1]);
     if (!cmd)
-        return cli_usage_error(NULL,
-                               "unknown command \"%s %s\" (p11ca help %s "
-                               "lists them)",
-                               groups[g].group, argv[1], groups[g].group);
+        return cli_usage_error(
+            NULL, "unknown command \"%s %s\" (p11ca help %s lists them)",
+            groups[g].group, argv[1], groups[g].group);
     optind = 0; /* GNU getopt: start over for the command's options */
     return cmd->run(cli, argc - 1, argv + 1);
 }
@@ -510,6 +412,7 @@ int main(int argc, char **argv)
     };
     struct cli cli = {0};
     int c, rc = P11CA_E_USAGE;
+    int secure_heap;
     const char *wait;
     long wait_ms;
 
@@ -522,6 +425,15 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--json") == 0)
             cli_set_json_errors(true);
 
+    /*
+     * PINs that are kept (the PKCS#11 layer's cache, the CA key's PIN, the
+     * enrollment's) go to OpenSSL's secure heap: locked in memory, out of
+     * core dumps.  Without it (RLIMIT_MEMLOCK) OpenSSL falls back to plain
+     * memory, which the p11 layer replaces with pages of its own.
+     */
+    secure_heap = CRYPTO_secure_malloc_init(CLI_SECURE_HEAP, 16);
+    if (secure_heap == 0)
+        LOG_DBG(CLI, "no secure heap: PIN buffers in locked pages instead");
     while ((c = cli_getopt(&cli, argc, argv, "+hV", opts)) != -1) {
         switch (c) {
         case 'h':
@@ -562,11 +474,11 @@ int main(int argc, char **argv)
     if (group_find(argv[0]) >= 0)
         rc = run_group(&cli, (size_t)group_find(argv[0]), argc, argv);
     else
-        rc = cli_usage_error(NULL,
-                             "unknown command \"%s\" (p11ca help lists "
-                             "them)",
-                             argv[0]);
+        rc = cli_usage_error(
+            NULL, "unknown command \"%s\" (p11ca help lists them)", argv[0]);
 out:
     p11_ctx_free(cli.p11);
+    if (secure_heap)
+        CRYPTO_secure_malloc_done();
     return p11ca_exit_code(rc);
 }

@@ -233,6 +233,9 @@ p11_ctx *cli_p11(struct cli *cli)
     cfg.module_path = cli->module;
     cfg.pin_source = cli->pin_source;
     cfg.single_session = cli->single_session;
+    /* A command lives seconds; a PIN typed once serves a re-login after a
+     * card reset (in the secure heap main() set up). */
+    cfg.cache_pin = true;
     cli->p11 = p11_ctx_new(&cfg);
     if (cli->p11)
         p11_ctx_set_prompt(cli->p11, cli_pin_prompt, NULL);
@@ -243,27 +246,16 @@ p11_ctx *cli_p11(struct cli *cli)
 
 int cli_rc_from_rv(CK_RV rv)
 {
-    switch (rv) {
-    case CKR_OK:
+    switch (p11_rv_class(rv)) {
+    case P11_CLASS_OK:
         return P11CA_OK;
-    case P11_RV_URI_INVALID:
-    case P11_RV_BAD_INPUT:
-    case P11_RV_AMBIGUOUS:
-    case P11_RV_EXISTS:
-    case P11_RV_NO_KEY_MATCH:
+    case P11_CLASS_INPUT:
         return P11CA_E_INPUT;
-    case P11_RV_PIN_SOURCE:
-    case P11_RV_PIN_REFUSED:
-    case P11_RV_NO_PIN:
-    case CKR_PIN_INCORRECT:
-    case CKR_PIN_INVALID:
-    case CKR_PIN_LEN_RANGE:
-    case CKR_PIN_EXPIRED:
-    case CKR_PIN_LOCKED:
+    case P11_CLASS_PIN:
         return P11CA_E_PIN;
-    case CKR_HOST_MEMORY:
+    case P11_CLASS_NO_MEMORY:
         return P11CA_E_NOMEM;
-    default:
+    default: /* not found, unsupported, token: exit 3 */
         return P11CA_E_TOKEN;
     }
 }
@@ -475,50 +467,6 @@ char *cli_hex(const unsigned char *p, size_t n)
     }
     s[2 * n] = '\0';
     return s;
-}
-
-int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
-                   void *arg)
-{
-    struct termios old, noecho;
-    char buf[P11_MAX_PIN_LEN + 2];
-    bool restore = false;
-    int fd, n = -1;
-    FILE *tty;
-
-    (void)arg;
-    fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -1;
-    tty = fdopen(fd, "r+");
-    if (!tty) {
-        close(fd);
-        return -1;
-    }
-    /* Echo off before the prompt shows (as readpassphrase(3) does): what
-     * is typed once the prompt is visible is neither echoed nor flushed
-     * away by TCSAFLUSH. */
-    if (tcgetattr(fd, &old) == 0) {
-        noecho = old;
-        noecho.c_lflag &= ~(tcflag_t)ECHO;
-        restore = tcsetattr(fd, TCSAFLUSH, &noecho) == 0;
-    }
-    fprintf(tty, "Enter %sPIN for %s: ", ctx_specific ? "signature " : "",
-            what);
-    fflush(tty);
-    if (fgets(buf, sizeof(buf), tty)) {
-        size_t len = strcspn(buf, "\r\n");
-        if (len <= max) {
-            memcpy(pin, buf, len);
-            n = (int)len;
-        }
-    }
-    if (restore)
-        tcsetattr(fd, TCSAFLUSH, &old);
-    fputc('\n', tty);
-    fclose(tty);
-    OPENSSL_cleanse(buf, sizeof(buf));
-    return n;
 }
 
 int cli_json_print(json_t *j)

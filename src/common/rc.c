@@ -34,6 +34,8 @@ static const struct {
 static _Thread_local char err_msg[1024];
 static _Thread_local int err_rc;
 
+/* The function behind the macro of rc.h. */
+#undef p11ca_err_set
 int p11ca_err_set(int rc, const char *fmt, ...)
 {
     char buf[sizeof(err_msg)];

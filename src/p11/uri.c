@@ -105,29 +105,29 @@ static CK_RV uri_check_attr(const char *a, size_t n, bool query, bool *seen)
     if (i == N_URI_ATTRS && query)
         return CKR_OK;
     if (i == N_URI_ATTRS)
-        return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
-                             "the attribute %.*s= is not in RFC 7512 (check "
-                             "the spelling of its name)",
-                             (int)(nlen > 64 ? 64 : nlen), a);
+        return p11_error_set(
+            P11_RV_URI_INVALID, NULL, NULL, NULL,
+            "the attribute %.*s= is not in RFC 7512 (check the spelling of its name)",
+            (int)(nlen > 64 ? 64 : nlen), a);
     if (seen[i])
         return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
                              "%s= appears twice in the URI: give it once",
                              uri_attrs[i].name);
     seen[i] = true;
     if (strcmp(uri_attrs[i].name, "type") == 0 && !type_ok(v, vlen))
-        return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
-                             "type=%.*s is not an object type: cert, data, "
-                             "private, public or secret-key",
-                             (int)(vlen > 64 ? 64 : vlen), v);
+        return p11_error_set(
+            P11_RV_URI_INVALID, NULL, NULL, NULL,
+            "type=%.*s is not an object type: cert, data, private, public or secret-key",
+            (int)(vlen > 64 ? 64 : vlen), v);
     if (uri_attrs[i].max && decoded_len(v, vlen) > uri_attrs[i].max)
         return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
                              "%s= is %zu bytes long: at most %zu fit the %s",
                              uri_attrs[i].name, decoded_len(v, vlen),
                              uri_attrs[i].max, uri_attrs[i].what);
     if (strcmp(uri_attrs[i].name, "pin-value") == 0 && has_nul(v, vlen))
-        return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
-                             "pin-value= holds a NUL byte (%%00): a PIN is "
-                             "text");
+        return p11_error_set(
+            P11_RV_URI_INVALID, NULL, NULL, NULL,
+            "pin-value= holds a NUL byte (%%00): a PIN is text");
     return CKR_OK;
 }
 
@@ -188,6 +188,11 @@ CK_RV p11_uri_parse(const char *str, p11_uri **out)
         goto out;
     }
     r = p11_kit_uri_parse(str, P11_KIT_URI_FOR_ANY, uri->kit);
+    if (r == P11_KIT_URI_NO_MEMORY) {
+        /* Not the URI's fault: not an input error (exit 2) either. */
+        rv = p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+        goto out;
+    }
     if (r != P11_KIT_URI_OK) {
         p11_error_set(rv, NULL, NULL, NULL, "%s", kit_reason(r));
         goto out;
@@ -197,9 +202,9 @@ CK_RV p11_uri_parse(const char *str, p11_uri **out)
         goto out;
     rv = P11_RV_URI_INVALID;
     if (p11_kit_uri_any_unrecognized(uri->kit)) {
-        p11_error_set(rv, NULL, NULL, NULL,
-                      "the URI has an attribute that is not in RFC 7512 "
-                      "(check the spelling of each name before '=')");
+        p11_error_set(
+            rv, NULL, NULL, NULL,
+            "the URI has an attribute that is not in RFC 7512 (check the spelling of each name before '=')");
         goto out;
     }
     rv = copy_label(uri);

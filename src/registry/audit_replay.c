@@ -182,10 +182,10 @@ static int replay_legacy_add(struct replay *rp, const reg_audit *a,
                              "revoked, or why");
     if (rp->nbulk == rp->capbulk) {
         if (rp->capbulk >= REPLAY_MAX_LEGACY)
-            return p11ca_err_set(P11CA_E_REGISTRY,
-                                 "the audit trail has more than %d bulk "
-                                 "revocations: too many to replay",
-                                 REPLAY_MAX_LEGACY);
+            return p11ca_err_set(
+                P11CA_E_REGISTRY,
+                "the audit trail has more than %d bulk revocations: too many to replay",
+                REPLAY_MAX_LEGACY);
         cap = rp->capbulk ? rp->capbulk * 2 : 16;
         b = realloc(rp->bulk, cap * sizeof(*b));
         if (!b)
@@ -318,19 +318,17 @@ static int replay_resolve(struct replay_event *group, size_t states,
         return 0;
     }
     if (!live)
-        return p11ca_err_set(P11CA_E_STATE,
-                             "audit entry %" PRId64
-                             " changes certificate %s without naming its CA, "
-                             "and the trail records no such certificate "
-                             "before it",
-                             e->seq, reg_serial_shown(e->serial));
-    return p11ca_err_set(P11CA_E_STATE,
-                         "audit entry %" PRId64
-                         " changes certificate %s without naming its CA, "
-                         "and the trail has one of CA %lld and one of CA "
-                         "%lld: it does not say which",
-                         e->seq, reg_serial_shown(e->serial), (long long)ca_id,
-                         (long long)other);
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "audit entry %" PRId64
+            " changes certificate %s without naming its CA, and the trail records no such certificate before it",
+            e->seq, reg_serial_shown(e->serial));
+    return p11ca_err_set(
+        P11CA_E_STATE,
+        "audit entry %" PRId64
+        " changes certificate %s without naming its CA, and the trail has one of CA %lld and one of CA %lld: it does not say which",
+        e->seq, reg_serial_shown(e->serial), (long long)ca_id,
+        (long long)other);
 }
 
 /*

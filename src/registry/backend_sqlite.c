@@ -277,10 +277,10 @@ static int sq_journal_wal(struct sqldb *d)
     if (rc != SQLITE_ROW)
         return sq_err(d, "PRAGMA journal_mode = WAL");
     if (strcmp(mode, "wal") != 0 && strcmp(d->path, ":memory:") != 0)
-        return p11ca_err_set(P11CA_E_REGISTRY,
-                             "registry %s: cannot use WAL mode (journal mode "
-                             "is \"%s\")",
-                             d->path, mode);
+        return p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "registry %s: cannot use WAL mode (journal mode is \"%s\")",
+            d->path, mode);
     return 0;
 }
 
@@ -364,10 +364,10 @@ static int sq_migrate_locked(struct sqldb *d)
         if (m->version <= have)
             continue;
         if (m->version != have + 1)
-            return p11ca_err_set(P11CA_E_INTERNAL,
-                                 "schema migration %s does not follow "
-                                 "version %d",
-                                 m->name, have);
+            return p11ca_err_set(
+                P11CA_E_INTERNAL,
+                "schema migration %s does not follow version %d", m->name,
+                have);
         if ((rc = sq_apply(d, m)))
             return rc;
         have = m->version;
@@ -384,10 +384,10 @@ static int sq_migrate(struct sqldb *d)
     if ((rc = sq_read_version(d, &have)))
         return rc;
     if (have > want)
-        return p11ca_err_set(P11CA_E_REGISTRY,
-                             "registry %s: schema version %d is newer than "
-                             "this p11ca knows (%d)",
-                             d->path, have, want);
+        return p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "registry %s: schema version %d is newer than this p11ca knows (%d)",
+            d->path, have, want);
     if (have == want)
         return 0;
     if ((rc = sq_exec_retry(d, "BEGIN IMMEDIATE", "begin migration")))
@@ -433,19 +433,14 @@ static int sq_check_schema(struct sqldb *d, unsigned flags)
     if ((rc = sq_read_version(d, &have)))
         return ro && rc == P11CA_E_REGISTRY ? sq_ro_hint(d) : rc;
     if (have == 0 && !(flags & REG_OPEN_CREATE))
-        return p11ca_err_set(P11CA_E_NOTFOUND,
-                             "registry %s is empty (it holds no registry "
-                             "tables)",
-                             d->path);
+        return p11ca_err_set(
+            P11CA_E_NOTFOUND,
+            "registry %s is empty (it holds no registry tables)", d->path);
     if (have < want && ro)
-        return p11ca_err_set(P11CA_E_REGISTRY,
-                             "registry %s has schema version %d, older than "
-                             "this p11ca's (%d): a command that only reads "
-                             "does not migrate it. Migrate it first, as the "
-                             "registry's owner, with a command that writes: "
-                             "p11ca audit sign (which an upgraded registry "
-                             "needs anyway)",
-                             d->path, have, want);
+        return p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "registry %s has schema version %d, older than this p11ca's (%d): a command that only reads does not migrate it. Migrate it first, as the registry's owner, with a command that writes: p11ca audit sign (which an upgraded registry needs anyway)",
+            d->path, have, want);
     if (!(flags & REG_OPEN_CREATE)
         && (rc = sq_query_int(d,
                               "SELECT count(*) FROM "
@@ -453,10 +448,9 @@ static int sq_check_schema(struct sqldb *d, unsigned flags)
                               &entries)))
         return ro && rc == P11CA_E_REGISTRY ? sq_ro_hint(d) : rc;
     if (!(flags & REG_OPEN_CREATE) && entries == 0)
-        return p11ca_err_set(P11CA_E_NOTFOUND,
-                             "registry %s is empty (no audit entry, not even "
-                             "ca-init)",
-                             d->path);
+        return p11ca_err_set(
+            P11CA_E_NOTFOUND,
+            "registry %s is empty (no audit entry, not even ca-init)", d->path);
     return 0;
 }
 
@@ -472,13 +466,10 @@ static int sq_ro_hint(struct sqldb *d)
     snprintf(shm, sizeof(shm), "%s-shm", d->path);
     if (access(shm, F_OK) == 0 || errno != ENOENT)
         return P11CA_E_REGISTRY;
-    return p11ca_err_set(P11CA_E_REGISTRY,
-                         "%s; reading it without write access to its "
-                         "directory needs %s (SQLite's WAL index): run one "
-                         "command that writes the registry (e.g. p11ca crl) "
-                         "as its owner, and p11ca keeps that file from then "
-                         "on",
-                         p11ca_err_message(), shm);
+    return p11ca_err_set(
+        P11CA_E_REGISTRY,
+        "%s; reading it without write access to its directory needs %s (SQLite's WAL index): run one command that writes the registry (e.g. p11ca crl) as its owner, and p11ca keeps that file from then on",
+        p11ca_err_message(), shm);
 }
 
 static int sq_open_err(struct sqldb *d, const char *location, unsigned flags)

@@ -61,10 +61,10 @@ int reg_status_parse(const char *name, reg_status *st)
             return 0;
         }
     }
-    return p11ca_err_set(P11CA_E_INPUT,
-                         "unknown certificate status \"%s\" (activated, "
-                         "not-activated, registered-not-activated, revoked)",
-                         name ? name : "");
+    return p11ca_err_set(
+        P11CA_E_INPUT,
+        "unknown certificate status \"%s\" (activated, not-activated, registered-not-activated, revoked)",
+        name ? name : "");
 }
 
 int reg_reason_parse(const char *name, int *reason)
@@ -75,13 +75,10 @@ int reg_reason_parse(const char *name, int *reason)
             return 0;
         }
     }
-    return p11ca_err_set(P11CA_E_INPUT,
-                         "unknown revocation reason \"%s\" (RFC 5280 names: "
-                         "unspecified, keyCompromise, cACompromise, "
-                         "affiliationChanged, superseded, "
-                         "cessationOfOperation, certificateHold, "
-                         "removeFromCRL, privilegeWithdrawn, aACompromise)",
-                         name ? name : "");
+    return p11ca_err_set(
+        P11CA_E_INPUT,
+        "unknown revocation reason \"%s\" (RFC 5280 names: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, removeFromCRL, privilegeWithdrawn, aACompromise)",
+        name ? name : "");
 }
 
 const char *reg_reason_name(int reason)
@@ -140,11 +137,10 @@ int reg_serial_normalise(const char *in, char *out, size_t outlen)
     int r = serial_norm(in, out, outlen);
 
     if (r == -1)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "bad serial \"%.80s\": expected hexadecimal, "
-                             "as openssl x509 -serial prints it (colons "
-                             "between the digits and 0x are accepted)",
-                             in ? in : "");
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "bad serial \"%.80s\": expected hexadecimal, as openssl x509 -serial prints it (colons between the digits and 0x are accepted)",
+            in ? in : "");
     if (r == -2)
         return p11ca_err_set(P11CA_E_INPUT,
                              "bad serial \"%.80s\": longer than %zu digits", in,

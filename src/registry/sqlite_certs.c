@@ -142,10 +142,10 @@ static int sq_insert_failed(struct sqldb *d, const reg_cert *c)
             return p11ca_err_set(P11CA_E_EXISTS,
                                  "serial %s is already in the registry",
                                  reg_cert_shown(c->ca_id, c->serial));
-        return p11ca_err_set(P11CA_E_EXISTS,
-                             "client ID \"%s\" is held by another activated "
-                             "certificate",
-                             c->client_id ? c->client_id : "");
+        return p11ca_err_set(
+            P11CA_E_EXISTS,
+            "client ID \"%s\" is held by another activated certificate",
+            c->client_id ? c->client_id : "");
     case SQLITE_CONSTRAINT_FOREIGNKEY:
         return p11ca_err_set(P11CA_E_NOTFOUND, "no CA with id %lld",
                              (long long)c->ca_id);
@@ -229,12 +229,13 @@ int sq_cert_set_status(void *db, int64_t ca_id, const char *serial,
     if (invalidity)
         sqlite3_bind_int64(st, 6, invalidity);
     if (sqlite3_step(st) != SQLITE_DONE)
-        rc = sqlite3_extended_errcode(d->db) == SQLITE_CONSTRAINT_UNIQUE
-                 ? p11ca_err_set(P11CA_E_EXISTS,
-                                 "certificate %s: its client ID is held by "
-                                 "another activated certificate",
-                                 reg_cert_shown(ca_id, serial))
-                 : sq_err(d, "change a certificate's status");
+        rc =
+            sqlite3_extended_errcode(d->db) == SQLITE_CONSTRAINT_UNIQUE
+                ? p11ca_err_set(
+                    P11CA_E_EXISTS,
+                    "certificate %s: its client ID is held by another activated certificate",
+                    reg_cert_shown(ca_id, serial))
+                : sq_err(d, "change a certificate's status");
     else if (sqlite3_changes(d->db) != 1)
         rc = sq_no_cert(ca_id, serial);
 out:

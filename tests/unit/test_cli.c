@@ -269,8 +269,7 @@ static void test_cli_esc_keeps_utf8_and_backslashes(void **state)
     /* "Zoë", "名前", an RFC 2253 escape: printed as they are. */
     assert_string_equal(cli_esc("Zo\xc3\xab \xe5\x90\x8d\xe5\x89\x8d "
                                 "CN=a\\,b\\1B"),
-                        "Zo\xc3\xab \xe5\x90\x8d\xe5\x89\x8d "
-                        "CN=a\\,b\\1B");
+                        "Zo\xc3\xab \xe5\x90\x8d\xe5\x89\x8d CN=a\\,b\\1B");
 }
 
 /* A subject: RFC 2253 specials escaped by cli_name_show, control

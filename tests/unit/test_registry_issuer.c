@@ -235,20 +235,10 @@ static void test_registry_migrates_version_1(void **state)
     for (char *p = hex, *q = hex;; p++)
         if (*p != ':' && !(*q++ = *p))
             break;
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO cas VALUES (1, 'ours', 'CN=ours', X'01', 1);"
-             "INSERT INTO cas VALUES (2, 'vendor', 'CN=vendor', X'02', 1);"
-             "INSERT INTO certs VALUES ('4e', 1, 'CN=a', 'CN=ours', 'a', "
-             "NULL, 'a', 'client', 'issued', 'revoked', 1, 2000000000, 10, "
-             "20, 1, NULL, NULL, NULL, X'%s');"
-             "INSERT INTO certs VALUES ('7', 2, 'CN=d', 'CN=vendor', 'd', "
-             "NULL, 'd', NULL, 'registered', 'registered-not-activated', 1, "
-             "2000000000, 11, NULL, NULL, NULL, NULL, NULL, X'%s');"
-             "INSERT INTO status_history (serial, at, from_status, to_status, "
-             "actor, reason) VALUES ('4e', 10, NULL, 'activated', 'x', "
-             "'issued'), ('7', 11, NULL, 'registered-not-activated', 'x', "
-             "'registered'), ('4e', 20, 'activated', 'revoked', 'x', NULL);",
-             hex, hex);
+    snprintf(
+        sql, sizeof(sql),
+        "INSERT INTO cas VALUES (1, 'ours', 'CN=ours', X'01', 1);INSERT INTO cas VALUES (2, 'vendor', 'CN=vendor', X'02', 1);INSERT INTO certs VALUES ('4e', 1, 'CN=a', 'CN=ours', 'a', NULL, 'a', 'client', 'issued', 'revoked', 1, 2000000000, 10, 20, 1, NULL, NULL, NULL, X'%s');INSERT INTO certs VALUES ('7', 2, 'CN=d', 'CN=vendor', 'd', NULL, 'd', NULL, 'registered', 'registered-not-activated', 1, 2000000000, 11, NULL, NULL, NULL, NULL, NULL, X'%s');INSERT INTO status_history (serial, at, from_status, to_status, actor, reason) VALUES ('4e', 10, NULL, 'activated', 'x', 'issued'), ('7', 11, NULL, 'registered-not-activated', 'x', 'registered'), ('4e', 20, 'activated', 'revoked', 'x', NULL);",
+        hex, hex);
     OPENSSL_free(hex);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);

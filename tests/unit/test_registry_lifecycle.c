@@ -203,9 +203,9 @@ static void test_registry_history_in_order(void **state)
         reg_set_status(t->r, 0, "1", REG_REVOKED, 4, 0, "carol", "renewed"), 0);
     assert_int_equal(reg_history_list(t->r, 0, "1", hist_cb, &hs), 0);
     assert_int_equal(hs.n, 3);
-    assert_string_equal(hs.text, "any>not-activated:tester:issued;"
-                                 "not-activated>activated:bob:approved;"
-                                 "activated>revoked:carol:renewed;");
+    assert_string_equal(
+        hs.text,
+        "any>not-activated:tester:issued;not-activated>activated:bob:approved;activated>revoked:carol:renewed;");
     assert_int_equal(reg_history_list(t->r, 0, "2", hist_cb, &hs),
                      P11CA_E_NOTFOUND);
 }

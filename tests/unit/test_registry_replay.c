@@ -260,10 +260,10 @@ static void test_replay_same_serial_of_two_cas(void **state)
                           "WHERE serial = '4e' AND ca_id = %lld",
                           (long long)v2),
                      0);
-    snprintf(want, sizeof(want),
-             "certificate 4E of CA %lld is activated in the registry, but "
-             "its audited history leads to revoked",
-             (long long)v2);
+    snprintf(
+        want, sizeof(want),
+        "certificate 4E of CA %lld is activated in the registry, but its audited history leads to revoked",
+        (long long)v2);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE, want);
 }
 
