@@ -5,6 +5,7 @@
 #define P11CA_CA_INTERNAL_H
 
 #include <openssl/conf.h>
+#include <openssl/ocsp.h>
 #include <openssl/ui.h>
 #include <openssl/x509v3.h>
 
@@ -141,6 +142,16 @@ int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl) CA_WUR;
  * signs a certificate (ASN1_item_sign_ctx): @alg gets the algorithm, @sig
  * the signature.  @what names it in the error.
  */
+/*
+ * ca_key_sign_ocsp - sign the OCSP response @br with OCSP_basic_sign_ctx
+ * as @signer (the certificate of @k's key) with @flags (OCSP_NOCERTS,
+ * OCSP_RESPID_KEY, OCSP_NOTIME) and @certs (may be NULL) included.
+ * P11CA_E_TOKEN when the signature fails.
+ */
+int ca_key_sign_ocsp(ca_key *k, const char *digest, OCSP_BASICRESP *br,
+                     X509 *signer, STACK_OF(X509) * certs,
+                     unsigned long flags) CA_WUR;
+
 int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
                      void *tbs, X509_ALGOR *alg, ASN1_BIT_STRING *sig,
                      const char *what) CA_WUR;
@@ -263,6 +274,13 @@ const char *ca_conf_get(CONF *conf, const char *section, const char *name);
 /* ca_conf_uint - a number of ca.cnf: @dflt when absent; P11CA_E_INPUT. */
 int ca_conf_uint(CONF *conf, const char *section, const char *name,
                  unsigned dflt, unsigned max, unsigned *out) CA_WUR;
+
+/*
+ * ca_duration_parse - "7d", "12h", "90m", "3600s", "2w" (a unit is
+ * required) into *@secs: at least a second, at most @max seconds.
+ * Returns 0, or -1 (nothing set) for anything else.
+ */
+int ca_duration_parse(const char *s, int64_t max, int64_t *secs);
 
 /* ca_conf_bool - yes/no/true/false/1/0; P11CA_E_INPUT otherwise. */
 int ca_conf_bool(CONF *conf, const char *section, const char *name, bool dflt,

@@ -615,6 +615,19 @@ int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl)
     return rc;
 }
 
+int ca_key_sign_ocsp(ca_key *k, const char *digest, OCSP_BASICRESP *br,
+                     X509 *signer, STACK_OF(X509) * certs, unsigned long flags)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = sign_init(k, digest, &mctx);
+
+    if (rc == P11CA_OK
+        && OCSP_basic_sign_ctx(br, signer, mctx, certs, flags) <= 0)
+        rc = ca_ossl_err(P11CA_E_TOKEN, "signing the OCSP response failed");
+    EVP_MD_CTX_free(mctx);
+    return rc;
+}
+
 int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
                      void *tbs, X509_ALGOR *alg, ASN1_BIT_STRING *sig,
                      const char *what)

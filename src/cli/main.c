@@ -25,6 +25,7 @@ static const struct {
     {"ca", "create, install and show a certificate authority", cli_ca_cmds},
     {"issue", "issue certificates from CSRs under a profile", cli_issue_cmds},
     {"crl", "make the CA's certificate revocation list", cli_crl_cmds},
+    {"ocsp", "answer OCSP requests; the delegated OCSP signer", cli_ocsp_cmds},
     {"export-p12", "PKCS#12 of a software key and its certificate",
      cli_p12_cmds + 0},
     {"export-chain", "a certificate with its chain: PEM, PKCS#7, zip",
@@ -291,6 +292,33 @@ static void print_man_cnf(void)
         "(all of them)\tapply to the CSR's names and subject and to --san "
         "and --subject alike; a refusal exits 2, names the rule and the "
         "value, and records nothing.\n");
+    printf(
+        ".PP\nKeys of the [ ocsp ] section (the OCSP responder of p11ca ocsp respond and p11ca serve; docs/ocsp.md). ocsp_url of [ ca ] puts the responder's URL in the authorityInfoAccess of issued certificates. An unknown key is refused.\n");
+    man_options(
+        "next_update = DURATION\tnextUpdate minus thisUpdate of every "
+        "response (1m to 366d; default 1d): how long a client may rely on "
+        "it. A response is never later than the delegated signer's "
+        "certificate or a scheduled revocation (supersede = grace).\n"
+        "refresh_before = DURATION\tthe service signs a cached response "
+        "again when its nextUpdate is this close (default: half of "
+        "next_update; less than next_update).\n"
+        "not_activated = good|hold\twhat a not-activated (deactivated, or "
+        "issued with --not-activated) certificate is: good (default: it is "
+        "not revoked, and the CRL does not list it either) or hold (revoked "
+        "with reason certificateHold, from the time it was deactivated; good "
+        "again once activated; RFC 6960 2.2, RFC 5280 5.3.1).\n"
+        "ignore_nonce = yes|no\tyes: a request's nonce is ignored, so that "
+        "the service answers it from its cache of signed responses, as large "
+        "responders do (the response has no nonce; default no: signed for "
+        "the request, nonce echoed).\n"
+        "cache_entries = N\tthe service's cache of signed responses holds at "
+        "most N (default 100000: 55 to 150 MB at most; 0: no cache).\n"
+        "signer_key = URI|FILE\tthe delegated OCSP signer's key (written by "
+        "p11ca ocsp signer init); without it the CA key signs.\n"
+        "signer_cert = FILE\tits certificate (default ocsp-signer.pem), "
+        "which must be issued by this CA with extendedKeyUsage OCSPSigning.\n"
+        "digest = NAME\tthe digest of the responses' signatures (default: "
+        "digest of [ ca ], else by key).\n");
 }
 
 /* The rules of the certificate registry that several commands share. */

@@ -97,3 +97,13 @@ tests_unit_test_registry_issuer_SOURCES = \
 tests_unit_test_registry_issuer_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_issuer_LDADD = $(REGISTRY_UNIT_LDADD)
 endif
+
+# The OCSP response cache (src/ca/ocsp_cache.c), on a clock passed in.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_ocsp_cache
+TESTS += tests/unit/test_ocsp_cache
+tests_unit_test_ocsp_cache_SOURCES = tests/unit/test_ocsp_cache.c
+tests_unit_test_ocsp_cache_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ocsp_cache_LDADD = src/libp11ca-ca.la $(CMOCKA_LIBS) \
+	$(CRYPTO_LIBS) -lpthread
+endif
