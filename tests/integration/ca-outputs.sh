@@ -11,7 +11,7 @@ set -u
 . "$top_srcdir/tests/lib/tap.sh"
 TT=$(mktemp -d "${TMPDIR:-/tmp}/p11ca-test.XXXXXX")
 trap 'rm -rf "$TT"' EXIT
-plan 46
+plan 47
 
 D=$TT/ca
 W=$TT/w
@@ -207,4 +207,9 @@ else
 fi
 should_fail 2 'is a directory' "audit head --out DIR is refused" \
     p11ca audit head --dir "$D" --out "$W/outdir"
+openssl ocsp -issuer "$D/ca.pem" -cert "$W/e.pem" -no_nonce \
+    -reqout "$W/req.der" >/dev/null 2>&1
+should_fail 2 'link2.pem is a symbolic link: not replaced' \
+    "ocsp respond --respout a symbolic link is refused" \
+    p11ca ocsp respond --dir "$D" --reqin "$W/req.der" --respout "$W/link2.pem"
 done_testing
