@@ -16,6 +16,7 @@
 #define CA_CHAIN                 "chain.pem"
 #define CA_CSR                   "ca.csr"
 #define CA_CRL                   "crl.pem"
+#define CA_CRL_NUMBER            "last-crl-number"
 #define CA_REGISTRY_DEFAULT      "registry.db"
 #define CA_RATE_DEFAULT          15
 #define CA_CRL_DAYS_DEFAULT      7
@@ -236,9 +237,10 @@ struct ca {
     X509 *cert;
     STACK_OF(X509) * chain;
     char *module;
-    char *pin_source; /* override of s.pin_source */
-    ca_key *key;      /* loaded by the first signature */
-    unsigned wait;    /* seconds recording waits for a slot (ca_set_wait) */
+    char *pin_source;   /* override of s.pin_source */
+    ca_key *key;        /* loaded by the first signature */
+    unsigned wait;      /* seconds recording waits for a slot (ca_set_wait) */
+    unsigned out_flags; /* ca_outfile_open flags for DIR/crl.pem */
 };
 
 /*
@@ -354,7 +356,8 @@ char *ca_name_constraints(const char *spec);
 int ca_ossl_err(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* ca_write_file - write @len bytes atomically (tmp + fsync + rename). */
+/* ca_write_file - write @len bytes through a ca_outfile (atomically for a
+ * regular file: tmp + fsync + rename). */
 int ca_write_file(const char *path, const void *data, size_t len,
                   int mode) CA_WUR;
 
@@ -366,8 +369,10 @@ int ca_write_file(const char *path, const void *data, size_t len,
 int ca_write_file_nosync(const char *path, const void *data, size_t len,
                          int mode) CA_WUR;
 
-/* ca_write_bio_file - the contents of memory BIO @b, as ca_write_file. */
-int ca_write_bio_file(const char *path, BIO *b, int mode) CA_WUR;
+/* ca_write_bio_file - the contents of memory BIO @b, as ca_write_file,
+ * with ca_outfile_open's @flags. */
+int ca_write_bio_file(const char *path, BIO *b, int mode,
+                      unsigned flags) CA_WUR;
 
 /* ca_exists - whether @path exists. */
 bool ca_exists(const char *path);

@@ -480,7 +480,7 @@ static int gen_file(ca_key *k, const char *where, const p11_key_spec *spec,
         rc = p11ca_err_set(P11CA_E_EXISTS, "%s exists: not overwritten", abs);
         goto out;
     }
-    rc = ca_write_bio_file(abs, mem, 0600);
+    rc = ca_write_bio_file(abs, mem, 0600, 0);
     if (rc == P11CA_OK && !(k->gen_file = strdup(abs)))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK) {

@@ -233,7 +233,7 @@ static int cnf_update(struct signer *s)
         ca_cnf_write_kv(b, "signer_cert", SIGNER_CERT);
     }
     if (rc == P11CA_OK)
-        rc = ca_write_bio_file(path, b, 0600);
+        rc = ca_write_bio_file(path, b, 0600, 0);
     BIO_free(b);
     free(text);
     free(path);
@@ -279,7 +279,7 @@ int ca_ocsp_signer_init(ca *c, const ca_ocsp_signer_opts *o, char **serial)
     if (rc == P11CA_OK && !(path = ca_path(c->dir, SIGNER_CERT)))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK)
-        rc = ca_outfile_open(path, 0644, &s.out);
+        rc = ca_outfile_open(path, 0644, c->out_flags, &s.out);
     if (rc == P11CA_OK)
         rc = key_get(&s);
     if (rc == P11CA_OK)

@@ -61,7 +61,8 @@ static int req_read(const char *path, unsigned char **out, size_t *len)
     return P11CA_OK;
 }
 
-static int resp_write(const ca_ocsp_resp *resp, const char *path)
+static int resp_write(struct cli *cli, const ca_ocsp_resp *resp,
+                      const char *path)
 {
     ca_outfile *f = NULL;
     size_t len;
@@ -72,7 +73,7 @@ static int resp_write(const ca_ocsp_resp *resp, const char *path)
         return fwrite(der, 1, len, stdout) == len && fflush(stdout) == 0
                    ? P11CA_OK
                    : p11ca_err_set(P11CA_E_IO, "cannot write the response");
-    rc = ca_outfile_open(path, 0644, &f);
+    rc = ca_outfile_open(path, 0644, cli_out_flags(cli), &f);
     if (rc == P11CA_OK
         && BIO_write(ca_outfile_bio(f), der, (int)len) != (int)len)
         rc = p11ca_err_set(P11CA_E_IO, "cannot write %s", path);
@@ -169,7 +170,7 @@ static int cmd_ocsp_respond(struct cli *cli, int argc, char **argv)
         rc = ca_ocsp_respond(o, ca_registry(c), req, len, (int64_t)time(NULL),
                              &resp, &info);
     if (rc == P11CA_OK)
-        rc = resp_write(resp, respout);
+        rc = resp_write(cli, resp, respout);
     if (rc != P11CA_OK) {
         rc = cli_error(rc, "ocsp respond: %s", p11ca_err_message());
         goto out;
@@ -239,7 +240,7 @@ static int cmd_ocsp_signer(struct cli *cli, int argc, char **argv)
     const struct cli_cmd *me = cli_cmd_find(cli_ocsp_cmds, "signer");
     ca_ocsp_signer_opts so = {0};
     const char *dir = NULL;
-    char *serial = NULL;
+    char *serial = NULL, shown[REG_SERIAL_TEXT_MAX] = "";
     ca *c = NULL;
     int o, rc;
 
@@ -261,22 +262,26 @@ static int cmd_ocsp_signer(struct cli *cli, int argc, char **argv)
         return cli_usage_error(me,
                                "give --dir DIR and one of --key-uri and --key");
     rc = ca_open(dir, &c);
-    if (rc == P11CA_OK)
+    if (rc == P11CA_OK) {
+        ca_set_out_flags(c, cli_out_flags(cli));
         rc = ca_set_access(c, cli->module, cli->pin_source);
+    }
     if (rc == P11CA_OK)
         rc = ca_ocsp_signer_init(c, &so, &serial);
+    if (serial)
+        reg_serial_text(serial, shown, sizeof(shown));
     if (rc == P11CA_OK)
         cli_audit_checkpoint(c);
     if (rc != P11CA_OK) {
         rc = cli_error(rc, "ocsp signer init: %s", p11ca_err_message());
     } else if (cli->json) {
-        (void)cli_json_print(json_pack("{s:s, s:s, s:s}", "serial", serial,
+        (void)cli_json_print(json_pack("{s:s, s:s, s:s}", "serial", shown,
                                        "certificate", "ocsp-signer.pem", "dir",
                                        dir));
     } else {
         printf(
             "OCSP signer %s: certificate %s/ocsp-signer.pem; [ ocsp ] signer_key and signer_cert set in %s/ca.cnf\n",
-            serial, dir, dir);
+            shown, cli_esc(dir), cli_esc(dir));
     }
     free(serial);
     ca_close(c);

@@ -49,7 +49,7 @@ tests_unit_test_rsa_implicit_LDADD = $(UNIT_LDADD)
 tests_unit_test_cli_SOURCES = tests/unit/test_cli.c src/cli/util.c \
 	src/cli/prompt.c
 tests_unit_test_cli_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
-tests_unit_test_cli_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS)
+tests_unit_test_cli_LDADD = src/libp11ca-ca.la $(UNIT_LDADD) $(JANSSON_LIBS)
 endif
 
 # The registry: five programs sharing the helpers (a fresh database per
