@@ -261,9 +261,20 @@ int ca_registry_self(ca *c)
     return rc;
 }
 
-int ca_open(const char *dir, ca **out)
+ca *ca_alloc(void)
 {
     ca *c = calloc(1, sizeof(*c));
+
+    if (c && pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+int ca_open(const char *dir, ca **out)
+{
+    ca *c = ca_alloc();
     char *cnf = NULL;
     long eline = 0;
     int rc = P11CA_E_NOMEM;
@@ -313,6 +324,10 @@ void ca_close(ca *c)
 {
     if (!c)
         return;
+    ca_tmpls_free(c);
+    ca_csr_cache_free(c->csr_cache);
+    OPENSSL_free(c->algid);
+    pthread_mutex_destroy(&c->lock);
     ca_key_free(c->key);
     reg_close(c->reg);
     ca_profiles_free(c);
