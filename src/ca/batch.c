@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Bulk issuance as a pipeline: CSRs from a directory or a PEM stream are
  * read, checked and built by worker threads (one per CPU), signed by
- * signer threads (one session each), recorded in group commits and written
- * out by the calling thread, each one only once recorded, and reported in
- * the order they came.  A ring of slots bounds what is in flight, so a
- * stream of any length runs in constant memory. */
+ * signer threads (one session each), recorded in group commits by a
+ * recorder thread and written out by the calling thread, each one only
+ * once recorded, and reported in the order they came.  A ring of slots
+ * bounds what is in flight, so a stream of any length runs in constant
+ * memory. */
 #include "config.h"
 
 #include <dirent.h>
@@ -54,12 +55,25 @@ enum slot_state { SLOT_FREE, SLOT_TO_SIGN, SLOT_DONE };
 
 /* One CSR on its way; slot seq % cap of the ring holds CSR number seq. */
 struct slot {
+    size_t seq;
     char *name;
     ca_req *r;  /* NULL when refused, or when the batch stops here */
     int rc;     /* why it was refused, or why the batch stops */
     char *msg;  /* ... in words */
     bool fatal; /* the batch stops here (CA key, token, memory, source) */
     enum slot_state state;
+};
+
+/* A window of CSRs the recorder is done with, for the writer. */
+struct rec_window {
+    size_t k;  /* its CSRs: the next k of the ring */
+    int rc;    /* 0, or the registry's error (nothing of it recorded) */
+    char *msg; /* ... in words */
+};
+
+struct signer_arg {
+    struct pipe *p;
+    ca_signer *s;
 };
 
 struct pipe {
@@ -72,12 +86,16 @@ struct pipe {
     size_t issued, rejected;
     /* Under @lock. */
     pthread_mutex_t lock;
-    pthread_cond_t room;    /* a slot was retired (workers wait) */
-    pthread_cond_t to_sign; /* a request waits for a signer */
-    pthread_cond_t done;    /* a slot is done (the recorder waits) */
+    pthread_cond_t room;     /* a slot was retired (workers wait) */
+    pthread_cond_t to_sign;  /* a request waits for a signer */
+    pthread_cond_t done;     /* the slot the recorder waits for is done */
+    pthread_cond_t recorded; /* a window is recorded (the writer waits) */
     struct slot *ring;
     size_t cap;
-    size_t tail;  /* the oldest CSR not retired */
+    size_t tail;     /* the oldest CSR not retired (by the writer) */
+    size_t rec_tail; /* the first CSR of the recorder's next window */
+    size_t rec_want; /* with @rec_waits: the CSR it waits for */
+    bool rec_waits;
     size_t taken; /* slots reserved or in use */
     size_t peak;  /* the most ever taken */
     size_t busy;  /* CSRs being checked or signed */
@@ -86,16 +104,19 @@ struct pipe {
     size_t *signq; /* CSRs waiting for a signer, in order */
     size_t sq_head, sq_n;
     unsigned workers_left;
+    struct rec_window *wq; /* recorded windows, in order */
+    size_t wq_head, wq_n;
+    bool rec_done; /* the recorder has finished */
     /* Under @src_lock: one worker reads at a time, in order. */
     pthread_mutex_t src_lock;
     struct batch_src src;
     size_t next_seq;
     int wake[2]; /* written when the batch stops */
-};
-
-struct signer_arg {
-    struct pipe *p;
-    ca_signer *s;
+    /* The threads: @nw workers, @ns signers (with @sa), the recorder. */
+    unsigned nw, ns;
+    struct signer_arg sa[MAX_THREADS];
+    pthread_t threads[2 * MAX_THREADS + 1];
+    unsigned n_threads;
 };
 
 static int line_get(struct lines *l, char *line, size_t max);
@@ -109,13 +130,15 @@ static void slot_refuse(struct slot *sl, int rc, bool fatal);
 static void check_one(struct pipe *p, struct slot *sl, int got,
                       unsigned char *buf, size_t len);
 static bool reserve(struct pipe *p);
+static void done_wake(struct pipe *p, size_t seq);
 static void *worker(void *arg);
 static void *signer(void *arg);
 static void tell(struct pipe *p, const char *name, const char *serial, int rc,
                  const char *msg);
 static int write_cert(struct pipe *p, ca_req *r);
 static size_t window(struct pipe *p, ca_req **reqs, size_t *n, bool *end);
-static int window_finish(struct pipe *p, ca_req **reqs, size_t n, size_t k);
+static void *recorder(void *arg);
+static int window_write(struct pipe *p, const struct rec_window *w);
 static void retire(struct pipe *p, size_t k);
 static void pipe_stop(struct pipe *p);
 static unsigned cpus(void);
@@ -134,9 +157,7 @@ static int line_get(struct lines *l, char *line, size_t max)
     while (n + 1 < max) {
         if (l->pos == l->len && !l->eof) {
             if (poll(fds, 2, -1) < 0 && errno != EINTR)
-                return p11ca_err_set(P11CA_E_IO, "standard input: %s",
-                                     strerror(errno)),
-                       -1;
+                goto fail;
             if (fds[1].revents)
                 return -1;
             if (!fds[0].revents)
@@ -145,9 +166,7 @@ static int line_get(struct lines *l, char *line, size_t max)
             if (got < 0 && (errno == EINTR || errno == EAGAIN))
                 continue;
             if (got < 0)
-                return p11ca_err_set(P11CA_E_IO, "standard input: %s",
-                                     strerror(errno)),
-                       -1;
+                goto fail;
             l->eof = got == 0;
             l->pos = 0;
             l->len = (size_t)got;
@@ -160,6 +179,9 @@ static int line_get(struct lines *l, char *line, size_t max)
     }
     line[n] = '\0';
     return n > 0;
+fail:
+    p11ca_err_set(P11CA_E_IO, "standard input: %s", strerror(errno));
+    return -1;
 }
 
 static int src_filter(const struct dirent *d)
@@ -314,6 +336,14 @@ static bool reserve(struct pipe *p)
     return ok;
 }
 
+/* Wake the recorder (under the lock) when CSR @seq is the one it waits
+ * for, or when nothing is being processed any more (see window). */
+static void done_wake(struct pipe *p, size_t seq)
+{
+    if (p->rec_waits && (seq == p->rec_want || p->busy == 0))
+        pthread_cond_signal(&p->done);
+}
+
 static void *worker(void *arg)
 {
     struct pipe *p = arg;
@@ -338,7 +368,10 @@ static void *worker(void *arg)
             p->end = seq;
         }
         p->busy += got != 0;
-        pthread_cond_broadcast(got == 0 ? &p->done : &p->room);
+        if (got == 0) { /* the others see the end too */
+            pthread_cond_broadcast(&p->done);
+            pthread_cond_broadcast(&p->room);
+        }
         pthread_mutex_unlock(&p->lock);
         if (got == 0)
             break;
@@ -349,6 +382,7 @@ static void *worker(void *arg)
         check_one(p, sl, got, buf, len);
         free(buf);
         pthread_mutex_lock(&p->lock);
+        sl->seq = seq;
         if (sl->r) {
             sl->state = SLOT_TO_SIGN;
             p->signq[(p->sq_head + p->sq_n++) % p->cap] = seq;
@@ -356,7 +390,7 @@ static void *worker(void *arg)
         } else {
             sl->state = SLOT_DONE;
             p->busy--;
-            pthread_cond_broadcast(&p->done);
+            done_wake(p, seq);
         }
         /* A source that fails (not a bad CSR) is read no further. */
         if (sl->fatal && !p->ended) {
@@ -400,7 +434,7 @@ static void *signer(void *arg)
         pthread_mutex_lock(&p->lock);
         sl->state = SLOT_DONE;
         p->busy--;
-        pthread_cond_broadcast(&p->done);
+        done_wake(p, seq);
         pthread_mutex_unlock(&p->lock);
     }
     ERR_clear_error();
@@ -448,11 +482,11 @@ static int write_cert(struct pipe *p, ca_req *r)
 }
 
 /*
- * The next window of CSRs, in order: up to @p->group requests to record
- * (in @reqs, *@n of them) with the refusals between them, ending early at
- * the end of the source (*@end), at a CSR that stops the batch, or, for a
- * stream, when nothing more is on its way (so that a slow producer gets
- * its certificates).  Returns the window's length.
+ * The recorder's next window of CSRs, in order: up to @p->group requests
+ * to record (in @reqs, *@n of them) with the refusals between them, ending
+ * early at the end of the source or a CSR that stops the batch (*@end
+ * set), or, for a stream, when nothing more is on its way (so that a slow
+ * producer gets its certificates).  Returns the window's length.
  */
 static size_t window(struct pipe *p, ca_req **reqs, size_t *n, bool *end)
 {
@@ -463,20 +497,26 @@ static size_t window(struct pipe *p, ca_req **reqs, size_t *n, bool *end)
     *end = false;
     pthread_mutex_lock(&p->lock);
     while (k < p->cap && *n < p->group) {
-        sl = &p->ring[(p->tail + k) % p->cap];
-        if (p->ended && p->tail + k >= p->end) {
+        sl = &p->ring[(p->rec_tail + k) % p->cap];
+        if (p->stop || (p->ended && p->rec_tail + k >= p->end)) {
             *end = true;
             break;
         }
-        if (sl->state != SLOT_DONE) {
+        /* Until the writer retires it, the slot holds an older CSR. */
+        if (sl->state != SLOT_DONE || sl->seq != p->rec_tail + k) {
             if (!p->src.dir && *n > 0 && p->busy == 0)
                 break;
+            p->rec_want = p->rec_tail + k;
+            p->rec_waits = true;
             pthread_cond_wait(&p->done, &p->lock);
+            p->rec_waits = false;
             continue;
         }
         k++;
-        if (sl->fatal)
+        if (sl->fatal) {
+            *end = true;
             break;
+        }
         if (sl->r)
             reqs[(*n)++] = sl->r;
     }
@@ -485,33 +525,65 @@ static size_t window(struct pipe *p, ca_req **reqs, size_t *n, bool *end)
 }
 
 /*
- * Record the window's requests in group commits, then write and report
- * its CSRs in order: a certificate is written only once recorded.  Returns
- * 0, or the error that stops the batch.
+ * Record window after window in group commits (one transaction per group,
+ * each under the profile's rate limit), handing each one to the writer.
+ * A registry error ends it: that window is not recorded.
  */
-static int window_finish(struct pipe *p, ca_req **reqs, size_t n, size_t k)
+static void *recorder(void *arg)
+{
+    struct pipe *p = arg;
+    ca_req **reqs = calloc(p->group, sizeof(*reqs));
+    struct rec_window w;
+    bool end = !reqs;
+    size_t n;
+
+    while (!end) {
+        w = (struct rec_window){0};
+        w.k = window(p, reqs, &n, &end);
+        w.rc = ca_req_record_batch(p->c, reqs, n, p->group);
+        if (w.rc != P11CA_OK) {
+            w.msg = strdup(p11ca_err_message());
+            end = true;
+        }
+        pthread_mutex_lock(&p->lock);
+        p->rec_tail += w.k;
+        p->wq[(p->wq_head + p->wq_n++) % (p->cap + 1)] = w;
+        pthread_cond_signal(&p->recorded);
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->rec_done = true;
+    pthread_cond_signal(&p->recorded);
+    pthread_mutex_unlock(&p->lock);
+    free(reqs);
+    ERR_clear_error();
+    return NULL;
+}
+
+/*
+ * Write and report the CSRs of a recorded window in order: a certificate
+ * is written only once recorded, and not at all when its window could not
+ * be recorded.  Returns 0, or the error that stops the batch.
+ */
+static int window_write(struct pipe *p, const struct rec_window *w)
 {
     const char *msg;
     struct slot *sl;
-    int rc, st, fd;
+    int rc = P11CA_OK, st, fd;
 
-    rc = ca_req_record_batch(p->c, reqs, n, p->group);
-    for (size_t i = 0; i < k; i++) {
+    for (size_t i = 0; i < w->k; i++) {
         sl = &p->ring[(p->tail + i) % p->cap];
         if (sl->fatal) {
-            if (rc == P11CA_OK)
+            if (rc == P11CA_OK && w->rc == P11CA_OK)
                 rc = p11ca_err_set(sl->rc, "%s", sl->msg ? sl->msg : "");
             break;
         }
-        if (!sl->r) {
+        if (!sl->r)
             tell(p, sl->name, NULL, sl->rc,
                  sl->msg ? sl->msg : p11ca_strerror(sl->rc));
-            continue;
-        }
-        if (rc != P11CA_OK)
-            continue; /* not recorded: not written, not told */
-        st = ca_req_status(sl->r, &msg);
-        if (st == P11CA_OK)
+        else if (w->rc != P11CA_OK || rc != P11CA_OK)
+            continue; /* not recorded, or the output failed: not told */
+        else if ((st = ca_req_status(sl->r, &msg)) == P11CA_OK)
             rc = write_cert(p, sl->r);
         else
             tell(p, ca_req_name(sl->r), NULL, st, msg);
@@ -521,6 +593,8 @@ static int window_finish(struct pipe *p, ca_req **reqs, size_t n, size_t k)
         (void)syncfs(fd);
         close(fd);
     }
+    if (w->rc != P11CA_OK)
+        rc = p11ca_err_set(w->rc, "%s", w->msg ? w->msg : "out of memory");
     return rc;
 }
 
@@ -550,6 +624,7 @@ static void pipe_stop(struct pipe *p)
     pthread_cond_broadcast(&p->room);
     pthread_cond_broadcast(&p->to_sign);
     pthread_cond_broadcast(&p->done);
+    pthread_cond_broadcast(&p->recorded);
     pthread_mutex_unlock(&p->lock);
     if (write(p->wake[1], "", 1) < 0) {
         /* nothing to do: the pipe is ours and empty */
@@ -563,47 +638,126 @@ static unsigned cpus(void)
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
-/* Start @nw workers and the signers of @sa (@ns of them). */
-static int pipe_start(struct pipe *p, pthread_t *tw, unsigned nw,
-                      struct signer_arg *sa, pthread_t *ts, unsigned ns,
-                      unsigned *started_w, unsigned *started_s)
+/* Start the workers, the signers and the recorder.  When one cannot be
+ * started, those running are stopped by pipe_stop and joined. */
+static int pipe_start(struct pipe *p)
 {
-    *started_w = *started_s = 0;
-    p->workers_left = nw;
-    for (unsigned i = 0; i < nw; i++) {
-        if (pthread_create(&tw[i], NULL, worker, p) != 0)
-            break;
-        (*started_w)++;
-    }
-    for (unsigned i = 0; *started_w == nw && i < ns; i++) {
-        if (pthread_create(&ts[i], NULL, signer, &sa[i]) != 0)
-            break;
-        (*started_s)++;
-    }
-    if (*started_w == nw && *started_s == ns)
+    bool ok = true;
+
+    p->workers_left = p->nw;
+    for (unsigned i = 0; ok && i < p->nw; i++)
+        ok = pthread_create(&p->threads[p->n_threads++], NULL, worker, p) == 0;
+    for (unsigned i = 0; ok && i < p->ns; i++)
+        ok =
+            pthread_create(&p->threads[p->n_threads++], NULL, signer, &p->sa[i])
+            == 0;
+    if (ok)
+        ok =
+            pthread_create(&p->threads[p->n_threads++], NULL, recorder, p) == 0;
+    if (ok)
         return P11CA_OK;
-    pthread_mutex_lock(&p->lock);
-    p->workers_left -= nw - *started_w;
-    pthread_mutex_unlock(&p->lock);
+    p->n_threads--;
     return p11ca_err_set(P11CA_E_INTERNAL, "cannot start a thread: %s",
                          strerror(errno));
 }
 
-/* The records and output of the whole batch, window by window. */
+/* The output of the whole batch, window by window as the recorder is done
+ * with them. */
 static int pipe_run(struct pipe *p)
 {
-    ca_req **reqs = calloc(p->group, sizeof(*reqs));
-    bool end = false;
-    size_t n, k;
-    int rc = reqs ? P11CA_OK : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    struct rec_window w;
+    int rc = P11CA_OK;
 
-    while (rc == P11CA_OK && !end) {
-        k = window(p, reqs, &n, &end);
-        rc = window_finish(p, reqs, n, k);
-        retire(p, k);
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (p->wq_n == 0 && !p->rec_done)
+            pthread_cond_wait(&p->recorded, &p->lock);
+        if (p->wq_n == 0) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        w = p->wq[p->wq_head];
+        p->wq_head = (p->wq_head + 1) % (p->cap + 1);
+        p->wq_n--;
+        pthread_mutex_unlock(&p->lock);
+        rc = window_write(p, &w);
+        retire(p, w.k);
+        free(w.msg);
+        if (rc != P11CA_OK)
+            break;
     }
-    free(reqs);
     return rc;
+}
+
+/*
+ * The pipe for @c: its threads' numbers, the ring (@bo and the profile's
+ * rate limit), the signers, the source.  The CA key must be loaded.
+ */
+static int pipe_init(struct pipe *p, ca_key *k, const char *source,
+                     const ca_batch_opts *bo)
+{
+    const ca_profile *prof = ca_profile_find(p->c, p->o->profile);
+    int rc = P11CA_OK;
+
+    p->group = bo && bo->group ? bo->group : 64;
+    /* Groups are transactions: under a profile's rate limit each must fit
+     * in one second (ca_req_record_batch). */
+    if (prof && prof->rate_limit && p->group > prof->rate_limit)
+        p->group = prof->rate_limit;
+    p->nw = bo && bo->workers ? bo->workers : cpus();
+    p->ns = bo && bo->signers                      ? bo->signers
+            : EVP_PKEY_is_a(ca_key_pkey(k), "RSA") ? cpus()
+                                                   : 1;
+    p->nw = p->nw > MAX_THREADS ? MAX_THREADS : p->nw;
+    p->ns = p->ns > MAX_THREADS ? MAX_THREADS : p->ns;
+    p->cap = 2 * p->group + SLOTS_PER_THREAD * (p->nw + p->ns);
+    p->ring = calloc(p->cap, sizeof(*p->ring));
+    p->signq = calloc(p->cap, sizeof(*p->signq));
+    p->wq = calloc(p->cap + 1, sizeof(*p->wq));
+    if (!p->ring || !p->signq || !p->wq || pipe2(p->wake, O_CLOEXEC) != 0)
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    for (unsigned i = 0; rc == P11CA_OK && i < p->ns; i++) {
+        p->sa[i].p = p;
+        rc = ca_signer_new(k, p->c->s.digest, &p->sa[i].s);
+    }
+    if (rc == P11CA_OK)
+        rc = src_open(&p->src, source, p->wake[0]);
+    LOG_DBG(CA, "batch: %u workers, %u signers, %zu slots, groups of %zu",
+            p->nw, p->ns, p->cap, p->group);
+    return rc;
+}
+
+/* Everything of @p, its threads joined first. */
+static void pipe_free(struct pipe *p)
+{
+    pipe_stop(p);
+    for (unsigned i = 0; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
+    LOG_DBG(CA, "batch: at most %zu of %zu slots in use", p->peak, p->cap);
+    /* What was read and not retired (the batch stopped). */
+    for (size_t i = 0; p->ring && i < p->cap; i++) {
+        ca_req_free(p->ring[i].r);
+        free(p->ring[i].name);
+        free(p->ring[i].msg);
+    }
+    for (size_t i = 0; i < p->wq_n; i++)
+        free(p->wq[(p->wq_head + i) % (p->cap + 1)].msg);
+    for (unsigned i = 0; i < p->ns; i++)
+        ca_signer_free(p->sa[i].s);
+    pthread_cond_destroy(&p->room);
+    pthread_cond_destroy(&p->to_sign);
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->recorded);
+    pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->src_lock);
+    src_close(&p->src);
+    if (p->wake[0] >= 0) {
+        close(p->wake[0]);
+        close(p->wake[1]);
+    }
+    free(p->ring);
+    free(p->signq);
+    free(p->wq);
 }
 
 int ca_issue_batch(ca *c, const char *source, const char *outdir,
@@ -616,83 +770,28 @@ int ca_issue_batch(ca *c, const char *source, const char *outdir,
                      .fn = fn,
                      .arg = arg,
                      .wake = {-1, -1}};
-    unsigned nw = bo && bo->workers ? bo->workers : cpus(), ns = 0;
-    unsigned started_w = 0, started_s = 0;
-    struct signer_arg sa[MAX_THREADS];
-    pthread_t tw[MAX_THREADS], ts[MAX_THREADS];
-    const ca_profile *prof;
     ca_key *k = NULL;
     int rc;
 
     *issued = *rejected = 0;
-    p.group = bo && bo->group ? bo->group : 64;
-    /* Groups are transactions: under a profile's rate limit each must fit
-     * in one second (ca_req_record_batch). */
-    prof = ca_profile_find(c, o->profile);
-    if (prof && prof->rate_limit && p.group > prof->rate_limit)
-        p.group = prof->rate_limit;
     if (access(outdir, W_OK | X_OK) != 0)
         return p11ca_err_set(P11CA_E_INPUT, "cannot write into %s: %s", outdir,
                              strerror(errno));
-    /* The key first: its PIN is asked before anything is read. */
-    rc = ca_signing_key(c, &k);
-    if (rc == P11CA_OK) {
-        ns = bo && bo->signers                      ? bo->signers
-             : EVP_PKEY_is_a(ca_key_pkey(k), "RSA") ? cpus()
-                                                    : 1;
-        nw = nw > MAX_THREADS ? MAX_THREADS : nw;
-        ns = ns > MAX_THREADS ? MAX_THREADS : ns;
-        p.cap = 2 * p.group + SLOTS_PER_THREAD * (nw + ns);
-        p.ring = calloc(p.cap, sizeof(*p.ring));
-        p.signq = calloc(p.cap, sizeof(*p.signq));
-        if (!p.ring || !p.signq || pipe2(p.wake, O_CLOEXEC) != 0)
-            rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    }
-    for (unsigned i = 0; rc == P11CA_OK && i < ns; i++) {
-        sa[i].p = &p;
-        rc = ca_signer_new(k, c->s.digest, &sa[i].s);
-        if (rc != P11CA_OK)
-            ns = i;
-    }
-    if (rc == P11CA_OK)
-        rc = src_open(&p.src, source, p.wake[0]);
-    LOG_DBG(CA, "batch: %u workers, %u signers, %zu slots, groups of %zu", nw,
-            ns, p.cap, p.group);
     pthread_mutex_init(&p.lock, NULL);
     pthread_mutex_init(&p.src_lock, NULL);
     pthread_cond_init(&p.room, NULL);
     pthread_cond_init(&p.to_sign, NULL);
     pthread_cond_init(&p.done, NULL);
+    pthread_cond_init(&p.recorded, NULL);
+    /* The key first: its PIN is asked before anything is read. */
+    rc = ca_signing_key(c, &k);
     if (rc == P11CA_OK)
-        rc = pipe_start(&p, tw, nw, sa, ts, ns, &started_w, &started_s);
+        rc = pipe_init(&p, k, source, bo);
+    if (rc == P11CA_OK)
+        rc = pipe_start(&p);
     if (rc == P11CA_OK)
         rc = pipe_run(&p);
-    pipe_stop(&p);
-    for (unsigned i = 0; i < started_w; i++)
-        pthread_join(tw[i], NULL);
-    for (unsigned i = 0; i < started_s; i++)
-        pthread_join(ts[i], NULL);
-    LOG_DBG(CA, "batch: at most %zu of %zu slots in use", p.peak, p.cap);
-    /* What was read and not retired (the batch stopped). */
-    for (size_t i = 0; p.ring && i < p.cap; i++) {
-        ca_req_free(p.ring[i].r);
-        free(p.ring[i].name);
-        free(p.ring[i].msg);
-    }
-    for (unsigned i = 0; i < ns; i++)
-        ca_signer_free(sa[i].s);
-    pthread_cond_destroy(&p.room);
-    pthread_cond_destroy(&p.to_sign);
-    pthread_cond_destroy(&p.done);
-    pthread_mutex_destroy(&p.lock);
-    pthread_mutex_destroy(&p.src_lock);
-    src_close(&p.src);
-    if (p.wake[0] >= 0) {
-        close(p.wake[0]);
-        close(p.wake[1]);
-    }
-    free(p.ring);
-    free(p.signq);
+    pipe_free(&p);
     *issued = p.issued;
     *rejected = p.rejected;
     return rc;
