@@ -26,6 +26,8 @@
 #define LINE_MAX_LEN 4096
 #define STREAM_BUF   65536
 #define MAX_THREADS  64
+/* RSA's default signers, one per CPU: at most this many sessions. */
+#define MAX_DEFAULT_SIGNERS 8
 /* Slots per thread beyond two groups: work that waits for the recorder. */
 #define SLOTS_PER_THREAD 4
 
@@ -533,10 +535,18 @@ static void *recorder(void *arg)
 {
     struct pipe *p = arg;
     ca_req **reqs = calloc(p->group, sizeof(*reqs));
-    struct rec_window w;
-    bool end = !reqs;
+    struct rec_window w = {0};
+    bool end = false;
     size_t n;
 
+    if (!reqs) { /* told to the writer as a window that failed */
+        w.rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        w.msg = strdup(p11ca_err_message());
+        end = true;
+        pthread_mutex_lock(&p->lock);
+        p->wq[(p->wq_head + p->wq_n++) % (p->cap + 1)] = w;
+        pthread_mutex_unlock(&p->lock);
+    }
     while (!end) {
         w = (struct rec_window){0};
         w.k = window(p, reqs, &n, &end);
@@ -708,6 +718,8 @@ static int pipe_init(struct pipe *p, ca_key *k, const char *source,
     p->ns = bo && bo->signers                      ? bo->signers
             : EVP_PKEY_is_a(ca_key_pkey(k), "RSA") ? cpus()
                                                    : 1;
+    if (!(bo && bo->signers) && p->ns > MAX_DEFAULT_SIGNERS)
+        p->ns = MAX_DEFAULT_SIGNERS;
     p->nw = p->nw > MAX_THREADS ? MAX_THREADS : p->nw;
     p->ns = p->ns > MAX_THREADS ? MAX_THREADS : p->ns;
     p->cap = 2 * p->group + SLOTS_PER_THREAD * (p->nw + p->ns);

@@ -352,7 +352,7 @@ int ca_output_p7b(ca *c, X509 *leaf, BIO *out) CA_WUR;
 typedef struct ca_batch_opts {
     size_t group;     /* certificates per registry transaction (64) */
     unsigned signers; /* signing threads, a token session each (RSA CA
-                         key: one per CPU; others: 1) */
+                         key: one per CPU, at most 8; others: 1) */
     unsigned workers; /* threads reading and checking CSRs (one per CPU) */
 } ca_batch_opts;
 

@@ -423,9 +423,9 @@ const struct cli_cmd cli_issue_cmds[] = {
      "--group N\tcertificates per registry transaction in a batch "
      "(default 64; at most the profile's rate_limit)\n"
      "--signers N\tthreads signing on the token in a batch, one session "
-     "each (default: one per CPU for an RSA CA key, whose token signatures "
-     "scale over sessions; 1 for EC and EdDSA keys, which SoftHSM2 signs "
-     "one at a time)\n" CLI_WAIT_HELP,
+     "each (default: one per CPU, at most 8, for an RSA CA key, whose token "
+     "signatures scale over sessions; 1 for EC and EdDSA keys, which "
+     "SoftHSM2 signs one at a time)\n" CLI_WAIT_HELP,
      cmd_issue},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
