@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -454,30 +455,32 @@ static void tell(struct pipe *p, const char *name, const char *serial, int rc,
         p->fn(name, serial, rc, msg, p->arg);
 }
 
-/* OUTDIR/<serial>.pem of a recorded certificate, from its DER. */
+/* OUTDIR/<SERIAL>.pem of a recorded certificate, from its DER (the serial
+ * as openssl prints it, as `openssl ca` names its newcerts files). */
 static int write_cert(struct pipe *p, ca_req *r)
 {
     BIO *mem = BIO_new(BIO_s_mem());
-    char *path = malloc(strlen(p->outdir) + strlen(ca_req_serial(r)) + 6);
+    char serial[REG_SERIAL_TEXT_MAX];
+    char *path = malloc(strlen(p->outdir) + sizeof(serial) + 6);
     char *data = NULL;
     long n;
     int rc = P11CA_E_NOMEM;
 
+    reg_serial_text(ca_req_serial(r), serial, sizeof(serial));
     if (mem && path
         && PEM_write_bio(mem, PEM_STRING_X509, "", r->der, (long)r->der_len)
                > 0) {
-        sprintf(path, "%s/%s.pem", p->outdir, ca_req_serial(r));
+        sprintf(path, "%s/%s.pem", p->outdir, serial);
         n = BIO_get_mem_data(mem, &data);
         rc = ca_write_file_nosync(path, data, (size_t)n, 0644);
     }
     if (rc == P11CA_OK)
-        tell(p, ca_req_name(r), ca_req_serial(r), rc, path);
+        tell(p, ca_req_name(r), serial, rc, path);
     else
         rc = p11ca_err_set(
             rc,
             "certificate %s is recorded, but %s could not be written (%s); `p11ca cert show --pem %s` gives it",
-            ca_req_serial(r), path ? path : p->outdir, p11ca_err_message(),
-            ca_req_serial(r));
+            serial, path ? path : p->outdir, p11ca_err_message(), serial);
     BIO_free(mem);
     free(path);
     return rc;
@@ -772,6 +775,21 @@ static void pipe_free(struct pipe *p)
     free(p->wq);
 }
 
+/* --outdir is a directory we may write into: checked before anything is
+ * signed or recorded. */
+static int outdir_check(const char *outdir)
+{
+    struct stat st;
+
+    if (stat(outdir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return p11ca_err_set(
+            P11CA_E_INPUT, "%s is not a directory: --outdir takes one", outdir);
+    if (stat(outdir, &st) != 0 || access(outdir, W_OK | X_OK) != 0)
+        return p11ca_err_set(P11CA_E_INPUT, "cannot write into %s: %s", outdir,
+                             strerror(errno));
+    return P11CA_OK;
+}
+
 int ca_issue_batch(ca *c, const char *source, const char *outdir,
                    const ca_issue_opts *o, const ca_batch_opts *bo,
                    ca_batch_fn fn, void *arg, size_t *issued, size_t *rejected)
@@ -786,9 +804,9 @@ int ca_issue_batch(ca *c, const char *source, const char *outdir,
     int rc;
 
     *issued = *rejected = 0;
-    if (access(outdir, W_OK | X_OK) != 0)
-        return p11ca_err_set(P11CA_E_INPUT, "cannot write into %s: %s", outdir,
-                             strerror(errno));
+    rc = outdir_check(outdir);
+    if (rc != P11CA_OK)
+        return rc;
     pthread_mutex_init(&p.lock, NULL);
     pthread_mutex_init(&p.src_lock, NULL);
     pthread_cond_init(&p.room, NULL);

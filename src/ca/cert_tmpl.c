@@ -172,7 +172,9 @@ static int tmpl_exts(ca *c, const ca_profile *p, bool rsa, struct ca_tmpl *t)
     first_tail = X509_get_ext_count(x);
     if (rc == P11CA_OK)
         rc = ca_ext_add(&ctx, x, NID_authority_key_identifier, "keyid:always");
-    if (rc == P11CA_OK)
+    /* An OCSP signer's certificate (ocsp_nocheck) points to no CRL and no
+     * responder: its status is not checked (RFC 9919 4.2.2.2). */
+    if (rc == P11CA_OK && !p->ocsp_nocheck)
         rc = ca_ext_add_urls(c, &ctx, x);
     n = X509_get_ext_count(x);
     for (int i = 0; rc == P11CA_OK && i < n; i++) {

@@ -38,8 +38,11 @@ want=$(grep -c issued "$D/expected")
 
 # npem DIR: the certificates written into DIR.
 npem() { find "$1" -maxdepth 1 -name '*.pem' | wc -l | tr -d ' '; }
-# Rows of the registry: serial and CN.
-rows() { sqlite3 -separator ' ' "$1/registry.db" "select serial, cn from certs where profile = 'client' order by serial"; }
+# A registry row's serial as p11ca prints it (as openssl does: upper case,
+# an even number of digits).
+SHOWN="upper(case when length(serial) % 2 then '0' || serial else serial end)"
+# Rows of the registry: serial (as printed) and CN.
+rows() { sqlite3 -separator ' ' "$1/registry.db" "select $SHOWN, cn from certs where profile = 'client' order by serial"; }
 
 P11CA_DEBUG=ca
 P11CA_DEBUG_FILE=$D/debug.log
@@ -133,7 +136,7 @@ fi
 missing=0
 for f in "$D"/fout/*.pem; do
     s=$(basename "$f" .pem)
-    [ "$(sqlite3 "$D/ca/registry.db" "select count(*) from certs where serial = '$s'")" = 1 ] ||
+    [ "$(sqlite3 "$D/ca/registry.db" "select count(*) from certs where $SHOWN = '$s'")" = 1 ] ||
         missing=$((missing + 1))
 done
 assert_eq "$missing" 0 "... each file written is in the registry"

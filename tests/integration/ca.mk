@@ -11,7 +11,9 @@ CA_TESTS = \
 	tests/integration/ca-valgrind.sh \
 	tests/integration/ca-policy.sh \
 	tests/integration/ca-csr-fuzz.sh \
-	tests/integration/ca-batch.sh
+	tests/integration/ca-batch.sh \
+	tests/integration/ca-outputs.sh \
+	tests/integration/ca-registry-safety.sh
 TESTS += $(CA_TESTS)
 # CSRs by the thousand for ca-batch.sh (openssl req makes a few hundred a
 # second).
