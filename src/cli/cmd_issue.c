@@ -291,9 +291,8 @@ static void progress_show(struct progress *p, double t)
     double secs = t - p->start;
 
     p->shown = t;
-    fprintf(stderr, "\r\033[Kissued %zu, rejected %zu", p->issued, p->rejected);
-    if (secs > 0)
-        fprintf(stderr, ", %.0f certificates/s", (double)p->issued / secs);
+    fprintf(stderr, "\r\033[Kissued %zu, rejected %zu, %.0f certificates/s",
+            p->issued, p->rejected, secs > 0 ? (double)p->issued / secs : 0.0);
 }
 
 static void batch_item(const char *name, const char *serial, int rc,

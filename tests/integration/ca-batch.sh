@@ -8,12 +8,13 @@
 # registry and every certificate recorded was written, the requests in
 # flight never pass the ring's bound (the debug log says how many slots
 # were ever in use: structural, not timing), a directory is issued in name
-# order with two signers, and a token that fails for good in the middle
+# order with two signers, on a terminal the progress line gives the rate
+# in certificates per second, and a token that fails for good in the middle
 # of a stream stops the batch at once, with what was recorded before it
 # written, although the producer keeps standard input open.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 19
+plan 21
 
 D=$TT/batch
 N=2000
@@ -101,6 +102,17 @@ awk 'NR == FNR { cn[$1] = $2; next } { print cn[$1] }' "$D/rows" "$TT/out" >"$D/
 awk 'BEGIN { for (i = 300; i >= 1; i--) print "dir-" i }' >"$D/want-dir"
 check "... in the order of the file names" cmp "$D/got-dir" "$D/want-dir"
 assert_eq "$(npem "$D/dout")" 300 "... 300 written"
+# On a terminal (script(1)): the progress line, redrawn at each refusal.
+mkdir -p "$D/tdir" "$D/tout"
+"$top_builddir/tests/progs/csr-stream" "$D/k.key" 2 tty |
+    awk '/BEGIN/ { n++; f = sprintf("%s/c%04d.csr", dir, n) } { print >f }' \
+        dir="$D/tdir"
+echo 'not a CSR' >"$D/tdir/c0000.csr"
+script -qfec "'$top_builddir/src/p11ca' issue --dir '$D/ca' --profile client --batch '$D/tdir' --outdir '$D/tout'" \
+    /dev/null </dev/null >"$D/tty.log" 2>&1
+assert_grep 'issued 0, rejected 1, [0-9]+ certificates/s' "$D/tty.log" \
+    "on a terminal: the progress line in certificates per second"
+assert_eq "$(npem "$D/tout")" 2 "... and the other 2 issued"
 should_fail 1 'signers goes with --batch' "--signers without --batch: usage" \
     p11ca issue --dir "$D/ca" --profile client --signers 2 "$D/dir/c0001.csr"
 
