@@ -690,6 +690,7 @@ static int pipe_run(struct pipe *p)
             break;
         }
         w = p->wq[p->wq_head];
+        p->wq[p->wq_head].msg = NULL; /* ours now: freed below */
         p->wq_head = (p->wq_head + 1) % (p->cap + 1);
         p->wq_n--;
         pthread_mutex_unlock(&p->lock);
@@ -755,8 +756,12 @@ static void pipe_free(struct pipe *p)
         free(p->ring[i].name);
         free(p->ring[i].msg);
     }
-    for (size_t i = 0; i < p->wq_n; i++)
-        free(p->wq[(p->wq_head + i) % (p->cap + 1)].msg);
+    /* Windows the writer did not take (the batch stopped). */
+    for (; p->wq_n > 0; p->wq_n--) {
+        free(p->wq[p->wq_head].msg);
+        p->wq[p->wq_head].msg = NULL;
+        p->wq_head = (p->wq_head + 1) % (p->cap + 1);
+    }
     for (unsigned i = 0; i < p->ns; i++)
         ca_signer_free(p->sa[i].s);
     pthread_cond_destroy(&p->room);

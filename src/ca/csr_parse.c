@@ -241,7 +241,7 @@ int ca_csr_parse(const unsigned char *buf, size_t len, const char *what,
                            "%s holds more than one certificate request", what);
     else if (!(csr = calloc(1, sizeof(*csr))))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    if (rc == P11CA_OK) {
+    if (rc == P11CA_OK && asn && csr) {
         /* As X509_PUBKEY_set0_param: a key's bits have no unused bits. */
         asn->info->spki->bits->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
         asn->info->spki->bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;

@@ -715,11 +715,11 @@ int ca_signer_new(ca_key *k, const char *digest, ca_signer **out)
         rc = sign_init(k, digest, &s->mctx);
     if (rc == P11CA_OK)
         rc = signer_algid(s);
-    s->ready = rc == P11CA_OK;
     if (rc != P11CA_OK) {
         ca_signer_free(s);
         return rc;
     }
+    s->ready = true;
     *out = s;
     return P11CA_OK;
 }
