@@ -87,6 +87,11 @@ void prov_key_unref(prov_key *key)
     free(key->pin_source);
     free(key->allowed);
     p11_secure_free(key->ir_key, 32);
+    for (size_t i = 0; i < PROV_KEY_MDS; i++)
+        if (key->mds[i]) {
+            EVP_MD_free(key->mds[i]->md);
+            free(key->mds[i]);
+        }
     free(key);
 }
 

@@ -159,6 +159,13 @@ typedef enum prov_key_type {
  *  - a public key alone (an ECDH peer, a certificate's key to match).
  * Token keys are immutable and shared by reference between threads.
  */
+/* A digest fetched under a name (prov_key.mds). */
+#define PROV_KEY_MDS 4
+struct prov_key_md {
+    EVP_MD *md;
+    char name[]; /* as asked for */
+};
+
 typedef struct prov_key {
     _Atomic int refs;
     prov_ctx *ctx;
@@ -188,6 +195,13 @@ typedef struct prov_key {
      * v1.5 decryption (asym_cipher_rsa.c) and kept; under @pub_lock.
      */
     unsigned char *_Atomic ir_key;
+    /*
+     * Digests fetched for this key's signatures, by the name asked for:
+     * each slot is set once (compare-and-swap) and freed with the key, so
+     * that a new signature context (a TLS server makes one per handshake)
+     * does not fetch again (see sig_fetch_md).
+     */
+    struct prov_key_md *_Atomic mds[PROV_KEY_MDS];
 } prov_key;
 
 /*

@@ -4,8 +4,10 @@
 #ifndef P11CA_SIGNATURE_H
 #define P11CA_SIGNATURE_H
 
+#include <openssl/asn1.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <string.h>
 
 #include "prov.h"
 
@@ -64,6 +66,57 @@ typedef struct sig_md_info {
 } sig_md_info;
 
 typedef struct sig_ctx sig_ctx;
+
+/* The DER INTEGER of the unsigned big-endian @n (@len bytes): its size,
+ * and with @p, written at *@p (which moves past it).  No leading zero
+ * byte but one before a set top bit (X.690 8.3.2); zero is one byte. */
+static inline size_t sig_der_uint(unsigned char **p, const unsigned char *n,
+                                  size_t len)
+{
+    size_t pad;
+
+    while (len > 1 && n[0] == 0) {
+        n++;
+        len--;
+    }
+    pad = len == 0 || (n[0] & 0x80) ? 1 : 0;
+    if (p) {
+        ASN1_put_object(p, 0, (int)(len + pad), V_ASN1_INTEGER,
+                        V_ASN1_UNIVERSAL);
+        if (pad)
+            *(*p)++ = 0;
+        if (len)
+            memcpy(*p, n, len);
+        *p += len;
+    }
+    return (size_t)ASN1_object_size(0, (int)(len + pad), V_ASN1_INTEGER);
+}
+
+/*
+ * sig_ecdsa_der - a token's ECDSA signature r||s (two halves of @rslen
+ * bytes) as the DER ECDSA-Sig-Value of RFC 3279 into @sig (@sigsize
+ * bytes); its length, or 0 when @rslen is odd, zero or more than 1024, or
+ * @sig is too small.  What i2d_ECDSA_SIG writes, without making two
+ * BIGNUMs and an ECDSA_SIG for it on every signature.
+ */
+static inline size_t sig_ecdsa_der(const unsigned char *rs, size_t rslen,
+                                   unsigned char *sig, size_t sigsize)
+{
+    size_t half = rslen / 2, content, total;
+    unsigned char *p = sig;
+
+    if (rslen == 0 || rslen % 2 || rslen > 1024)
+        return 0;
+    content =
+        sig_der_uint(NULL, rs, half) + sig_der_uint(NULL, rs + half, half);
+    total = (size_t)ASN1_object_size(1, (int)content, V_ASN1_SEQUENCE);
+    if (total > sigsize)
+        return 0;
+    ASN1_put_object(&p, 1, (int)content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    sig_der_uint(&p, rs, half);
+    sig_der_uint(&p, rs + half, half);
+    return total;
+}
 
 /*
  * What differs between algorithms.  Every hook raises an error before it

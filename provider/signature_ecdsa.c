@@ -45,39 +45,17 @@ static int ecdsa_choose(sig_ctx *s)
 static int ecdsa_to_der(sig_ctx *s, const unsigned char *rs, size_t rslen,
                         unsigned char *sig, size_t *siglen, size_t sigsize)
 {
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = NULL, *sv = NULL;
-    unsigned char *p = sig;
-    int len, ok = 0;
+    size_t len = sig_ecdsa_der(rs, rslen, sig, sigsize);
 
-    if (!es || rslen == 0 || rslen % 2)
-        goto out;
-    r = BN_bin2bn(rs, (int)(rslen / 2), NULL);
-    sv = BN_bin2bn(rs + rslen / 2, (int)(rslen / 2), NULL);
-    if (!r || !sv || !ECDSA_SIG_set0(es, r, sv))
-        goto out;
-    r = sv = NULL; /* owned by es */
-    /* Callers give room for the largest signature: size only otherwise. */
-    if (sigsize < s->key->max_sig) {
-        len = i2d_ECDSA_SIG(es, NULL);
-        if (len <= 0 || (size_t)len > sigsize)
-            goto out;
-    }
-    len = i2d_ECDSA_SIG(es, &p);
-    if (len <= 0)
-        goto out;
-    *siglen = (size_t)len;
-    ok = 1;
-out:
-    if (!ok)
+    if (len == 0) {
         prov_raise(
             s->ctx, PROV_R_TOKEN,
             "ECDSA signature with %s: cannot encode the token's signature of %zu bytes as DER",
             sig_key_name(s->key), rslen);
-    BN_free(r);
-    BN_free(sv);
-    ECDSA_SIG_free(es);
-    return ok;
+        return 0;
+    }
+    *siglen = len;
+    return 1;
 }
 
 /* A digest of the set digest's size; without one, at most the order. */
