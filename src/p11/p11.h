@@ -471,6 +471,8 @@ enum {
     P11_FIND_PUBLIC_IF_SHARED = 1 << 2,
 };
 
+#define P11_FIND_MAX_MATCH 6
+
 /* What p11_obj_search looks for, and how. */
 typedef struct p11_find {
     /* Classes in the order wanted (n_classes 0: the URI's type= or any). */
@@ -478,6 +480,14 @@ typedef struct p11_find {
     size_t n_classes;
     unsigned flags;       /* P11_FIND_* */
     const p11_auth *auth; /* NULL: the URI's pin-value or pin-source */
+    /*
+     * More attributes every object must have, added to the search template
+     * (at most P11_FIND_MAX_MATCH; borrowed): CKA_SUBJECT, CKA_ISSUER,
+     * CKA_SERIAL_NUMBER, CKA_LABEL...  One of a type the URI has too
+     * (CKA_LABEL for object=) replaces the URI's.
+     */
+    const CK_ATTRIBUTE *match;
+    size_t n_match;
     /* Out: an automatic PIN was withheld (P11_FIND_PUBLIC_IF_SHARED). */
     bool pin_withheld;
     /* Out: how many tokens were searched. */
