@@ -238,6 +238,11 @@ prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri)
         return NULL;
     }
     read_allowed(key);
+    /* An RSA key that may sign with PSS only is an RSA-PSS key. */
+    if (!prov_rsa_pss_adopt(key)) {
+        prov_key_unref(key);
+        return NULL;
+    }
     return key;
 }
 

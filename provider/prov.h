@@ -66,6 +66,12 @@ typedef struct prov_ctx {
      * rsa_pkcs1_implicit_rejection:0), a padding oracle.
      */
     bool rsa_pkcs1_decrypt;
+    /*
+     * p11ca-rsa-pss-keys: RSA keys that may sign with PSS only are shown as
+     * RSA-PSS keys (rsa_pss.c); off for rsaEncryption certificates issued
+     * for such keys before.
+     */
+    bool rsa_pss_keys;
     pthread_mutex_t cache_lock;
     struct prov_key **cache;
     size_t n_cache;
@@ -183,6 +189,13 @@ typedef struct prov_key {
     CK_MECHANISM_TYPE *allowed;
     size_t n_allowed;
     /*
+     * RSA-PSS token keys (rsa_pss.c): the digest their allowed mechanisms
+     * restrict them to (MGF1 with it, a salt of at least pss_saltlen_min
+     * bytes), NID_undef when they allow any.
+     */
+    int pss_md_nid;
+    int pss_saltlen_min;
+    /*
      * RSA: the secret behind implicit rejection's key derivation keys (32
      * bytes, p11_secure_zalloc), made from the token at the first PKCS#1
      * v1.5 decryption (asym_cipher_rsa.c) and kept; under @pub_lock.
@@ -248,6 +261,15 @@ void prov_key_auth(const prov_key *key, p11_auth *auth);
 
 /* prov_key_allows - whether the token lets @key use @mech. */
 bool prov_key_allows(const prov_key *key, CK_MECHANISM_TYPE mech);
+
+/*
+ * prov_rsa_pss_adopt - an RSA token key whose CKA_ALLOWED_MECHANISMS are
+ * all PSS signatures becomes an RSA-PSS key (rsa_pss.c): its type, its
+ * restrictions, and its public half an RSA-PSS key with them, so that
+ * certificates, CSRs and TLS name RSASSA-PSS.  Other keys are left alone.
+ * Returns 1, or 0 with an error raised.
+ */
+int prov_rsa_pss_adopt(prov_key *key);
 
 /* prov_key_type_name - "RSA", "RSA-PSS", "EC", "ED25519". */
 const char *prov_key_type_name(prov_key_type type);

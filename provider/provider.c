@@ -237,6 +237,7 @@ struct prov_config {
     const char *allow_uri_module_path;
     const char *cache_pin;
     const char *rsa_pkcs1_decrypt;
+    const char *rsa_pss_keys;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -265,6 +266,7 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
         OSSL_PARAM_utf8_ptr("p11ca-cache-pin", (char **)&c->cache_pin, 0),
         OSSL_PARAM_utf8_ptr("p11ca-rsa-pkcs1-decrypt",
                             (char **)&c->rsa_pkcs1_decrypt, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-rsa-pss-keys", (char **)&c->rsa_pss_keys, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
@@ -364,6 +366,11 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
                     1, &v))
         return 0;
     ctx->rsa_pkcs1_decrypt = v == 1;
+    /* On unless refused: PSS-only RSA keys are RSA-PSS keys. */
+    if (!apply_bool(ctx, "p11ca-rsa-pss-keys",
+                    env_or(c->rsa_pss_keys, "P11CA_RSA_PSS_KEYS"), 2, 1, &v))
+        return 0;
+    ctx->rsa_pss_keys = v != 2;
     /* Unset: the p11 layer reads P11CA_ALLOW_URI_MODULE_PATH. */
     if (!apply_bool(ctx, "p11ca-allow-uri-module-path",
                     c->allow_uri_module_path, P11_URI_MODULE_REFUSE,
