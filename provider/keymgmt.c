@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* KEYMGMT for RSA, RSA-PSS, EC and Ed25519: token keys referenced by the
+/* KEYMGMT for RSA, RSA-PSS, EC, Ed25519 and Ed448: token keys referenced by the
  * store, public keys imported for matching and ECDH, and key generation on
  * the token. */
 #include "config.h"
@@ -97,7 +97,8 @@ static int km_validate(const void *keydata, int selection, int checktype)
     if (!km_has(keydata, selection))
         return 0;
     /* The private half is the token's; its public half can be checked. */
-    if (PUB_SELECTED(selection) && key->type != PROV_KEY_ED25519) {
+    if (PUB_SELECTED(selection) && key->type != PROV_KEY_ED25519
+        && key->type != PROV_KEY_ED448) {
         pctx = EVP_PKEY_CTX_new_from_pkey(
             prov_swctx(key->ctx), prov_key_pub(key), prov_swprops(key->ctx));
         ok = pctx && EVP_PKEY_public_check(pctx) == 1;
@@ -125,7 +126,9 @@ static int ec_security_bits(unsigned bits)
 static int km_get_cheap(const prov_key *key, OSSL_PARAM params[])
 {
     bool ec = key->type == PROV_KEY_EC;
-    int sec = ec ? ec_security_bits(key->bits) : 128;
+    int sec = ec                            ? ec_security_bits(key->bits)
+              : key->type == PROV_KEY_ED448 ? 224
+                                            : 128;
     OSSL_PARAM *p;
 
     for (p = params; p->key; p++) {
@@ -436,6 +439,10 @@ static void *gen_init(prov_ctx *ctx, prov_key_type type, int selection,
     case PROV_KEY_ED25519:
         g->spec.kind = P11_KEY_ED25519;
         g->spec.bits = 256;
+        break;
+    case PROV_KEY_ED448:
+        g->spec.kind = P11_KEY_ED448;
+        g->spec.bits = 456;
         break;
     }
     if (!km_gen_set_params(g, params)) {
@@ -770,6 +777,11 @@ static const char *ed_operation_name(int op)
     return "ED25519";
 }
 
+static const char *ed448_operation_name(int op)
+{
+    return "ED448";
+}
+
 IMPL_KEYMGMT(rsa, PROV_KEY_RSA, rsa_gettable_tbl, rsa_import_tbl, rsa_gen_tbl,
              rsa_operation_name);
 IMPL_KEYMGMT(rsapss, PROV_KEY_RSA_PSS, rsa_gettable_tbl, rsa_import_tbl,
@@ -778,3 +790,5 @@ IMPL_KEYMGMT(ec, PROV_KEY_EC, ec_gettable_tbl, ec_import_tbl, ec_gen_tbl,
              ec_operation_name);
 IMPL_KEYMGMT(ed25519, PROV_KEY_ED25519, ed_gettable_tbl, ed_import_tbl,
              ed_gen_tbl, ed_operation_name);
+IMPL_KEYMGMT(ed448, PROV_KEY_ED448, ed_gettable_tbl, ed_import_tbl, ed_gen_tbl,
+             ed448_operation_name);

@@ -152,6 +152,7 @@ typedef enum prov_key_type {
     PROV_KEY_RSA_PSS,
     PROV_KEY_EC,
     PROV_KEY_ED25519,
+    PROV_KEY_ED448,
 } prov_key_type;
 
 /*
@@ -271,7 +272,7 @@ bool prov_key_allows(const prov_key *key, CK_MECHANISM_TYPE mech);
  */
 int prov_rsa_pss_adopt(prov_key *key);
 
-/* prov_key_type_name - "RSA", "RSA-PSS", "EC", "ED25519". */
+/* prov_key_type_name - "RSA", "RSA-PSS", "EC", "ED25519", "ED448". */
 const char *prov_key_type_name(prov_key_type type);
 
 /* prov_auth_config - fill @auth with the configured PIN sources. */
@@ -336,9 +337,11 @@ extern const OSSL_DISPATCH prov_rsa_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_rsapss_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_ec_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_ed25519_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_ed448_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_rsa_signature_functions[];
 extern const OSSL_DISPATCH prov_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH prov_ed25519_signature_functions[];
+extern const OSSL_DISPATCH prov_ed448_signature_functions[];
 extern const OSSL_DISPATCH prov_rsa_asym_cipher_functions[];
 extern const OSSL_DISPATCH prov_ecdh_keyexch_functions[];
 extern const OSSL_ALGORITHM prov_encoders[];

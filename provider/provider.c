@@ -45,6 +45,8 @@ static const OSSL_ALGORITHM prov_keymgmts[] = {
              "EC keys on a PKCS#11 token"),
     ALG_DESC("ED25519:1.3.101.112", prov_ed25519_keymgmt_functions,
              "Ed25519 keys on a PKCS#11 token"),
+    ALG_DESC("ED448:1.3.101.113", prov_ed448_keymgmt_functions,
+             "Ed448 keys on a PKCS#11 token"),
     {NULL, NULL, NULL, NULL},
 };
 
@@ -52,6 +54,7 @@ static const OSSL_ALGORITHM prov_signatures[] = {
     ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1", prov_rsa_signature_functions),
     ALG("ECDSA", prov_ecdsa_signature_functions),
     ALG("ED25519:1.3.101.112", prov_ed25519_signature_functions),
+    ALG("ED448:1.3.101.113", prov_ed448_signature_functions),
     {NULL, NULL, NULL, NULL},
 };
 

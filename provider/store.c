@@ -683,9 +683,10 @@ static int deliver_public(struct store_ctx *sc, p11_obj *obj, OSSL_CALLBACK *cb,
     len = i2d_PUBKEY(pk, &der);
     if (len > 0)
         ok = deliver_der(sc, obj, OSSL_OBJECT_PKEY,
-                         EVP_PKEY_is_a(pk, "RSA")  ? "RSA"
-                         : EVP_PKEY_is_a(pk, "EC") ? "EC"
-                                                   : "ED25519",
+                         EVP_PKEY_is_a(pk, "RSA")     ? "RSA"
+                         : EVP_PKEY_is_a(pk, "EC")    ? "EC"
+                         : EVP_PKEY_is_a(pk, "ED448") ? "ED448"
+                                                      : "ED25519",
                          "SubjectPublicKeyInfo", der, (size_t)len, cb, cbarg);
     else
         prov_raise(sc->ctx, PROV_R_INTERNAL, "cannot encode a public key");

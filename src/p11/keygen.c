@@ -28,7 +28,7 @@ static CK_RV bad_spec(const char *str)
 {
     return p11_error_set(
         P11_RV_BAD_INPUT, NULL, NULL, NULL,
-        "unknown key type \"%s\": use rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521 or ed25519",
+        "unknown key type \"%s\": use rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ed25519 or ed448",
         str);
 }
 
@@ -67,6 +67,11 @@ CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec)
         spec->bits = 256;
         return CKR_OK;
     }
+    if (strcasecmp(str, "ed448") == 0) {
+        spec->kind = P11_KEY_ED448;
+        spec->bits = 456;
+        return CKR_OK;
+    }
     if (strncasecmp(str, "ec:", 3) == 0 || strncasecmp(str, "P-", 2) == 0) {
         const char *name = strncasecmp(str, "ec:", 3) == 0 ? str + 3 : str;
         for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
@@ -97,6 +102,8 @@ const char *p11_key_spec_name(const p11_key_spec *spec)
         return "ec";
     case P11_KEY_ED25519:
         return "ed25519";
+    case P11_KEY_ED448:
+        return "ed448";
     }
     return "unknown";
 }
@@ -169,10 +176,11 @@ CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
         ADD(priv, nv, CKA_DECRYPT, &t->f, sizeof(CK_BBOOL));
         break;
     case P11_KEY_ED25519:
+    case P11_KEY_ED448:
         t->mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
         t->ktype = CKK_EC_EDWARDS;
-        rv = curve_params(NID_ED25519, t->params, sizeof(t->params),
-                          &t->params_len);
+        rv = curve_params(spec->kind == P11_KEY_ED448 ? NID_ED448 : NID_ED25519,
+                          t->params, sizeof(t->params), &t->params_len);
         if (rv != CKR_OK)
             return rv;
         ADD(pub, np, CKA_EC_PARAMS, t->params, t->params_len);
@@ -282,7 +290,7 @@ static CK_RV keygen_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
             rv, "C_GenerateKeyPair", s->tok, NULL, "%s key",
             t->mech.mechanism == CKM_RSA_PKCS_KEY_PAIR_GEN ? "RSA"
             : t->mech.mechanism == CKM_EC_KEY_PAIR_GEN     ? "EC"
-                                                           : "Ed25519");
+                                                           : "EdDSA");
     rv = p11_obj_from_handle(s->tok, s, hpub, &ka->pub);
     if (rv == CKR_OK)
         rv = p11_obj_from_handle(s->tok, s, hpriv, &ka->priv);

@@ -610,6 +610,7 @@ typedef enum p11_key_kind {
     P11_KEY_RSA = 1,
     P11_KEY_EC,
     P11_KEY_ED25519,
+    P11_KEY_ED448,
 } p11_key_kind;
 
 #define P11_MAX_ALLOWED_MECHS 16
@@ -640,11 +641,12 @@ CK_RV p11_key_spec_allow(p11_key_spec *spec, const char *list) P11CA_WUR;
 
 /*
  * p11_key_spec_parse - "rsa:3072", "rsa" (3072), "ec:P-256", "ec:prime256v1",
- * "ec:P-384", "ec:P-521", "ed25519".  Returns CKR_OK or P11_RV_BAD_INPUT.
+ * "ec:P-384", "ec:P-521", "ed25519", "ed448".  Returns CKR_OK or
+ * P11_RV_BAD_INPUT.
  */
 CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec) P11CA_WUR;
 
-/* p11_key_spec_name - "rsa:3072", "ec:P-256", "ed25519" (static). */
+/* p11_key_spec_name - "rsa:3072", "ec:P-256", "ed25519", "ed448" (static). */
 const char *p11_key_spec_name(const p11_key_spec *spec);
 
 /*

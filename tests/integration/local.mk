@@ -26,7 +26,8 @@ PROVIDER_TESTS = \
 	tests/integration/provider-features.sh \
 	tests/integration/provider-slots.sh \
 	tests/integration/provider-store-search.sh \
-	tests/integration/provider-rsa-pss.sh
+	tests/integration/provider-rsa-pss.sh \
+	tests/integration/provider-ed448.sh
 TESTS += $(PROVIDER_TESTS)
 EXTRA_DIST += $(PROVIDER_TESTS) tests/lib/tls.sh
 check_PROGRAMS += tests/progs/prov-evp tests/progs/weak-key \
