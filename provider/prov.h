@@ -72,6 +72,14 @@ typedef struct prov_ctx {
      * for such keys before.
      */
     bool rsa_pss_keys;
+    /*
+     * p11ca-rand: offer the RAND "P11CA-RAND" (rand.c), from the token of
+     * p11ca-rand-token (else p11ca-default-token, else the only one),
+     * found at its first use.
+     */
+    bool rand;
+    char *rand_token;
+    p11_token *_Atomic rand_tok;
     pthread_mutex_t cache_lock;
     struct prov_key **cache;
     size_t n_cache;
@@ -345,5 +353,6 @@ extern const OSSL_DISPATCH prov_ed448_signature_functions[];
 extern const OSSL_DISPATCH prov_rsa_asym_cipher_functions[];
 extern const OSSL_DISPATCH prov_ecdh_keyexch_functions[];
 extern const OSSL_ALGORITHM prov_encoders[];
+extern const OSSL_DISPATCH prov_rand_functions[];
 
 #endif

@@ -69,11 +69,21 @@ static const OSSL_ALGORITHM prov_keyexchs[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+static const OSSL_ALGORITHM prov_rands[] = {
+    ALG_DESC("P11CA-RAND", prov_rand_functions,
+             "the token's random generator (C_GenerateRandom)"),
+    {NULL, NULL, NULL, NULL},
+};
+
 static const OSSL_ALGORITHM *
 prov_query_operation(void *provctx, int operation_id, int *no_cache)
 {
+    prov_ctx *ctx = provctx;
+
     *no_cache = 0;
     switch (operation_id) {
+    case OSSL_OP_RAND:
+        return ctx->rand ? prov_rands : NULL;
     case OSSL_OP_STORE:
         return prov_stores;
     case OSSL_OP_KEYMGMT:
@@ -210,6 +220,7 @@ static void prov_teardown(void *provctx)
     free(ctx->pin_source);
     free(ctx->pin_env);
     free(ctx->default_token);
+    free(ctx->rand_token);
     free(ctx);
 }
 
@@ -241,6 +252,8 @@ struct prov_config {
     const char *cache_pin;
     const char *rsa_pkcs1_decrypt;
     const char *rsa_pss_keys;
+    const char *rand;
+    const char *rand_token;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -270,6 +283,8 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
         OSSL_PARAM_utf8_ptr("p11ca-rsa-pkcs1-decrypt",
                             (char **)&c->rsa_pkcs1_decrypt, 0),
         OSSL_PARAM_utf8_ptr("p11ca-rsa-pss-keys", (char **)&c->rsa_pss_keys, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-rand", (char **)&c->rand, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-rand-token", (char **)&c->rand_token, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
@@ -374,6 +389,9 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
                     env_or(c->rsa_pss_keys, "P11CA_RSA_PSS_KEYS"), 2, 1, &v))
         return 0;
     ctx->rsa_pss_keys = v != 2;
+    if (!apply_bool(ctx, "p11ca-rand", env_or(c->rand, "P11CA_RAND"), 0, 1, &v))
+        return 0;
+    ctx->rand = v == 1;
     /* Unset: the p11 layer reads P11CA_ALLOW_URI_MODULE_PATH. */
     if (!apply_bool(ctx, "p11ca-allow-uri-module-path",
                     c->allow_uri_module_path, P11_URI_MODULE_REFUSE,
@@ -384,6 +402,7 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     ctx->pin_env = dup_or_null(env_or(c->pin_env, "P11CA_PIN_ENV"));
     ctx->default_token =
         dup_or_null(env_or(c->default_token, "P11CA_DEFAULT_TOKEN"));
+    ctx->rand_token = dup_or_null(env_or(c->rand_token, "P11CA_RAND_TOKEN"));
     return apply_login(ctx, env_or(c->login_behavior, "P11CA_LOGIN_BEHAVIOR"))
            && apply_cache(ctx, env_or(c->cache_keys, "P11CA_CACHE_KEYS"))
            && ctx->p11 != NULL;

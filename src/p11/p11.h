@@ -197,6 +197,15 @@ void p11_ctx_free(p11_ctx *ctx);
 void p11_ctx_set_prompt(p11_ctx *ctx, p11_pin_prompt_fn fn, void *arg);
 
 /*
+ * p11_thread_in_module - whether the calling thread is inside a call into
+ * a PKCS#11 module now: the module called back into the process (SoftHSM2
+ * asks OpenSSL for random bytes in C_Initialize and C_GenerateRandom).
+ * Such a callback must not call this layer again (it may hold the
+ * context's locks, and would re-enter the module).
+ */
+bool p11_thread_in_module(void);
+
+/*
  * p11_ctx_load - load and initialise the modules now.  Returns CKR_OK or an
  * error (P11_RV_NO_MODULE when nothing could be loaded).
  */
@@ -736,5 +745,13 @@ CK_RV p11_decrypt(p11_obj *key, const p11_auth *auth, CK_MECHANISM *mech,
 CK_RV p11_derive_ecdh(p11_obj *key, const p11_auth *auth,
                       const unsigned char *peer, size_t peer_len,
                       unsigned char *out, size_t *outlen) P11CA_WUR;
+
+/*
+ * p11_generate_random - @len bytes from the token's random generator
+ * (C_GenerateRandom on a pooled session, without a login; with the
+ * recovery of p11_run()).  Returns CKR_OK or the error.
+ */
+CK_RV p11_generate_random(p11_token *tok, unsigned char *out,
+                          size_t len) P11CA_WUR;
 
 #endif

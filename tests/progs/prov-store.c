@@ -12,15 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The error queue with each error's data (the provider's message). */
 static void print_errors(void)
 {
-    unsigned long e;
-    char buf[256];
-
-    while ((e = ERR_get_error()) != 0) {
-        ERR_error_string_n(e, buf, sizeof(buf));
-        fprintf(stderr, "%s\n", buf);
-    }
+    ERR_print_errors_fp(stderr);
 }
 
 static int usage(void)
