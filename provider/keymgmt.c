@@ -397,6 +397,7 @@ static const OSSL_PARAM *km_settable(void *provctx)
 #define GEN_PARAM_LABEL     "p11ca-label"
 #define GEN_PARAM_ID        "p11ca-id"
 #define GEN_PARAM_EPHEMERAL "p11ca-ephemeral"
+#define GEN_PARAM_KEY_USAGE "p11ca-key-usage"
 
 struct gen_ctx {
     prov_ctx *ctx;
@@ -410,6 +411,7 @@ struct gen_ctx {
     char *label;
     char *id_hex;
     int ephemeral;
+    unsigned usage; /* P11_USAGE_*, 0: the type's */
 };
 
 static void *gen_init(prov_ctx *ctx, prov_key_type type, int selection,
@@ -466,6 +468,21 @@ static int set_str(const OSSL_PARAM *p, char **dst)
     return *dst != NULL;
 }
 
+/* p11ca-key-usage: "sign", "sign,decrypt", "derive"... */
+static int gen_usage(struct gen_ctx *g, const OSSL_PARAM *p)
+{
+    const char *v = NULL;
+
+    if (!OSSL_PARAM_get_utf8_string_ptr(p, &v)) {
+        prov_raise(g->ctx, PROV_R_BAD_INPUT,
+                   GEN_PARAM_KEY_USAGE " must be a string");
+        return 0;
+    }
+    if (p11_key_usage_parse(v, &g->usage) != CKR_OK)
+        return prov_raise_p11(g->ctx, p11_error_rv(), GEN_PARAM_KEY_USAGE);
+    return 1;
+}
+
 static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
 {
     struct gen_ctx *g = genctx;
@@ -491,6 +508,9 @@ static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, GEN_PARAM_EPHEMERAL);
     if (p && !OSSL_PARAM_get_int(p, &g->ephemeral))
         return 0;
+    p = OSSL_PARAM_locate_const(params, GEN_PARAM_KEY_USAGE);
+    if (p && !gen_usage(g, p))
+        return 0;
     return set_str(OSSL_PARAM_locate_const(params, GEN_PARAM_URI), &g->uri)
            && set_str(OSSL_PARAM_locate_const(params, GEN_PARAM_LABEL),
                       &g->label)
@@ -504,6 +524,7 @@ static const OSSL_PARAM rsa_gen_tbl[] = {
     OSSL_PARAM_utf8_string(GEN_PARAM_LABEL, NULL, 0),
     OSSL_PARAM_utf8_string(GEN_PARAM_ID, NULL, 0),
     OSSL_PARAM_int(GEN_PARAM_EPHEMERAL, NULL),
+    OSSL_PARAM_utf8_string(GEN_PARAM_KEY_USAGE, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -513,6 +534,7 @@ static const OSSL_PARAM ec_gen_tbl[] = {
     OSSL_PARAM_utf8_string(GEN_PARAM_LABEL, NULL, 0),
     OSSL_PARAM_utf8_string(GEN_PARAM_ID, NULL, 0),
     OSSL_PARAM_int(GEN_PARAM_EPHEMERAL, NULL),
+    OSSL_PARAM_utf8_string(GEN_PARAM_KEY_USAGE, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -521,6 +543,7 @@ static const OSSL_PARAM ed_gen_tbl[] = {
     OSSL_PARAM_utf8_string(GEN_PARAM_LABEL, NULL, 0),
     OSSL_PARAM_utf8_string(GEN_PARAM_ID, NULL, 0),
     OSSL_PARAM_int(GEN_PARAM_EPHEMERAL, NULL),
+    OSSL_PARAM_utf8_string(GEN_PARAM_KEY_USAGE, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -642,10 +665,19 @@ static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     p11_auth auth;
     CK_RV rv;
 
-    if (g->params_only || (!g->uri && !g->ctx->default_token))
+    if (g->params_only || (!g->uri && !g->ctx->default_token)) {
+        if (g->usage && !g->params_only) {
+            prov_raise(
+                g->ctx, PROV_R_BAD_INPUT,
+                GEN_PARAM_KEY_USAGE
+                " is for keys made on a token: name it with " GEN_PARAM_URI);
+            return NULL;
+        }
         return gen_software(g);
+    }
     if (!gen_spec(g) || !gen_target(g, &uri, &session_only))
         return NULL;
+    g->spec.usage = g->usage;
     if (g->id_hex && !hex_id(g->id_hex, idbuf, sizeof(idbuf), &id_len)) {
         prov_raise(g->ctx, PROV_R_BAD_INPUT, "p11ca-id must be hex");
         goto out;

@@ -631,7 +631,27 @@ typedef struct p11_key_spec {
     /* CKA_ALLOWED_MECHANISMS of the private key (none: not set). */
     CK_MECHANISM_TYPE allowed[P11_MAX_ALLOWED_MECHS];
     size_t n_allowed;
+    /*
+     * P11_USAGE_* bits: the private key gets CKA_SIGN, CKA_DECRYPT and
+     * CKA_DERIVE for these only (the public key CKA_VERIFY, CKA_ENCRYPT);
+     * 0: every use of its type (RSA sign and decrypt, EC sign and derive,
+     * EdDSA sign).  A use the type cannot have is refused.
+     */
+    unsigned usage;
 } p11_key_spec;
+
+enum {
+    P11_USAGE_SIGN = 1 << 0,
+    P11_USAGE_DECRYPT = 1 << 1,
+    P11_USAGE_DERIVE = 1 << 2,
+};
+
+/*
+ * p11_key_usage_parse - "sign", "sign,decrypt", "derive sign" into
+ * P11_USAGE_* bits.  Returns CKR_OK or P11_RV_BAD_INPUT (an unknown or no
+ * use).
+ */
+CK_RV p11_key_usage_parse(const char *list, unsigned *usage) P11CA_WUR;
 
 /*
  * p11_mech_parse - "CKM_SHA256_RSA_PKCS", "SHA256-RSA-PKCS" or

@@ -28,7 +28,8 @@ PROVIDER_TESTS = \
 	tests/integration/provider-store-search.sh \
 	tests/integration/provider-rsa-pss.sh \
 	tests/integration/provider-ed448.sh \
-	tests/integration/provider-rand.sh
+	tests/integration/provider-rand.sh \
+	tests/integration/provider-genpkey.sh
 TESTS += $(PROVIDER_TESTS)
 EXTRA_DIST += $(PROVIDER_TESTS) tests/lib/tls.sh
 check_PROGRAMS += tests/progs/prov-evp tests/progs/weak-key \
