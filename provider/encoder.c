@@ -501,7 +501,10 @@ static int token_refuse(struct enc_ctx *ec, OSSL_CORE_BIO *cout,
     return refuse(ec, key, as, "use its URI");
 }
 
-/* A token key as PEM PrivateKeyInfo: its URI (no PIN), one line. */
+/*
+ * A token key as PEM PrivateKeyInfo: its URI (no PIN), on one line, or
+ * with p11ca-key-file = uri-pem as a PKCS#11 PROVIDER URI file.
+ */
 static int token_uri(struct enc_ctx *ec, OSSL_CORE_BIO *cout,
                      const prov_key *key, const char *as)
 {
@@ -517,6 +520,11 @@ static int token_uri(struct enc_ctx *ec, OSSL_CORE_BIO *cout,
     }
     if (!(out = enc_bio(ec, cout)))
         return 0;
+    if (ec->ctx->key_file_pem) {
+        ok = prov_uri_pem_write(ec->ctx, out, key->uri);
+        BIO_free(out);
+        return ok;
+    }
     ok = BIO_printf(out, "%s\n", key->uri) > 0;
     if (!ok)
         prov_raise(ec->ctx, PROV_R_INTERNAL, "%s: cannot write the URI",

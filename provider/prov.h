@@ -6,6 +6,7 @@
 
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
+#include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -79,6 +80,11 @@ typedef struct prov_ctx {
      */
     bool rand;
     char *rand_token;
+    /*
+     * p11ca-key-file = uri-pem: a token key's PEM key file (genpkey -out,
+     * pkey -out) is a PKCS#11 PROVIDER URI file, not its URI on one line.
+     */
+    bool key_file_pem;
     p11_token *_Atomic rand_tok;
     pthread_mutex_t cache_lock;
     struct prov_key **cache;
@@ -292,6 +298,30 @@ void prov_auth_config(prov_ctx *ctx, p11_auth *auth);
  */
 p11_ctx *prov_p11(prov_ctx *ctx);
 
+/*
+ * prov_store_fetch_key - the one private key that @uri names, loaded as
+ * the store loads it for an application that wants a key (the PIN from
+ * the URI, the configuration or @pw_cb; several matches refused; the
+ * module-path= rules of URIs).  A new reference, or NULL with an error.
+ */
+prov_key *prov_store_fetch_key(prov_ctx *ctx, const char *uri,
+                               OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg);
+
+/* ------------------------------------------------------------------ */
+/* Key files naming a token key (decoder.c)                            */
+/* ------------------------------------------------------------------ */
+
+/* The PEM label and description of pkcs11-provider's URI files. */
+#define PROV_URI_PEM_LABEL "PKCS#11 PROVIDER URI"
+#define PROV_URI_PEM_DESC  "PKCS#11 Provider URI v1.0"
+
+/*
+ * prov_uri_pem_write - write @uri to @out as a "PKCS#11 PROVIDER URI" PEM
+ * file (SEQUENCE { VisibleString description, UTF8String uri }).
+ * Returns 1, or 0 with an error raised.
+ */
+int prov_uri_pem_write(prov_ctx *ctx, BIO *out, const char *uri);
+
 /* ------------------------------------------------------------------ */
 /* RSA PKCS#1 v1.5 decryption with implicit rejection (rsa_implicit.c) */
 /* ------------------------------------------------------------------ */
@@ -353,6 +383,7 @@ extern const OSSL_DISPATCH prov_ed448_signature_functions[];
 extern const OSSL_DISPATCH prov_rsa_asym_cipher_functions[];
 extern const OSSL_DISPATCH prov_ecdh_keyexch_functions[];
 extern const OSSL_ALGORITHM prov_encoders[];
+extern const OSSL_ALGORITHM prov_decoders[];
 extern const OSSL_DISPATCH prov_rand_functions[];
 
 #endif

@@ -96,6 +96,8 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
         return prov_keyexchs;
     case OSSL_OP_ENCODER:
         return prov_encoders;
+    case OSSL_OP_DECODER:
+        return prov_decoders;
     default:
         return NULL;
     }
@@ -254,6 +256,7 @@ struct prov_config {
     const char *rsa_pss_keys;
     const char *rand;
     const char *rand_token;
+    const char *key_file;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -285,6 +288,7 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
         OSSL_PARAM_utf8_ptr("p11ca-rsa-pss-keys", (char **)&c->rsa_pss_keys, 0),
         OSSL_PARAM_utf8_ptr("p11ca-rand", (char **)&c->rand, 0),
         OSSL_PARAM_utf8_ptr("p11ca-rand-token", (char **)&c->rand_token, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-key-file", (char **)&c->key_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
@@ -321,6 +325,7 @@ static char *dup_or_null(const char *s)
 
 static int apply_login(prov_ctx *ctx, const char *v);
 static int apply_cache(prov_ctx *ctx, const char *v);
+static int apply_key_file(prov_ctx *ctx, const char *v);
 
 static bool is_no(const char *v)
 {
@@ -392,6 +397,8 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     if (!apply_bool(ctx, "p11ca-rand", env_or(c->rand, "P11CA_RAND"), 0, 1, &v))
         return 0;
     ctx->rand = v == 1;
+    if (!apply_key_file(ctx, env_or(c->key_file, "P11CA_KEY_FILE")))
+        return 0;
     /* Unset: the p11 layer reads P11CA_ALLOW_URI_MODULE_PATH. */
     if (!apply_bool(ctx, "p11ca-allow-uri-module-path",
                     c->allow_uri_module_path, P11_URI_MODULE_REFUSE,
@@ -406,6 +413,17 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     return apply_login(ctx, env_or(c->login_behavior, "P11CA_LOGIN_BEHAVIOR"))
            && apply_cache(ctx, env_or(c->cache_keys, "P11CA_CACHE_KEYS"))
            && ctx->p11 != NULL;
+}
+
+/* p11ca-key-file: what a token key's PEM key file holds. */
+static int apply_key_file(prov_ctx *ctx, const char *v)
+{
+    ctx->key_file_pem = v && strcasecmp(v, "uri-pem") == 0;
+    if (!v || ctx->key_file_pem || strcasecmp(v, "uri") == 0)
+        return 1;
+    prov_raise(ctx, PROV_R_BAD_INPUT, "p11ca-key-file = %s: use uri or uri-pem",
+               v);
+    return 0;
 }
 
 static int apply_login(prov_ctx *ctx, const char *v)

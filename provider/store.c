@@ -773,3 +773,41 @@ const OSSL_DISPATCH prov_store_functions[] = {
     {OSSL_FUNC_STORE_CLOSE, (void (*)(void))store_close},
     {0, NULL},
 };
+
+/* Keeps the first private key a load delivers (a new reference). */
+static int keep_key(const OSSL_PARAM params[], void *arg)
+{
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, OSSL_OBJECT_PARAM_REFERENCE);
+    prov_key **out = arg, *key = NULL;
+
+    if (*out || !p || p->data_size != sizeof(key))
+        return 1;
+    memcpy(&key, p->data, sizeof(key));
+    *out = prov_key_ref(key);
+    return 1;
+}
+
+prov_key *prov_store_fetch_key(prov_ctx *ctx, const char *uri,
+                               OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+    struct store_ctx *sc = store_open(ctx, uri);
+    prov_key *key = NULL;
+
+    if (!sc)
+        return NULL;
+    /* One key is wanted: several that match are refused, as for -key. */
+    sc->expect = OSSL_STORE_INFO_PKEY;
+    while (!key && !store_eof(sc))
+        if (!store_load(sc, keep_key, &key, pw_cb, pw_cbarg))
+            break;
+    if (!key && sc->searched && sc->n > 0) {
+        char *d = p11_uri_format(sc->uri);
+
+        prov_raise(ctx, PROV_R_NOT_FOUND, "no private key matches %s",
+                   d ? d : "the URI");
+        free(d);
+    }
+    store_close(sc);
+    return key;
+}
