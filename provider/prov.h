@@ -85,6 +85,12 @@ typedef struct prov_ctx {
      * pkey -out) is a PKCS#11 PROVIDER URI file, not its URI on one line.
      */
     bool key_file_pem;
+    /*
+     * p11ca-pin-prompt: when the application gives no way to ask for a PIN
+     * (OSSL_STORE_open without a UI method) and standard input is a
+     * terminal, ask there (default yes).
+     */
+    bool pin_prompt;
     p11_token *_Atomic rand_tok;
     pthread_mutex_t cache_lock;
     struct prov_key **cache;

@@ -257,6 +257,7 @@ struct prov_config {
     const char *rand;
     const char *rand_token;
     const char *key_file;
+    const char *pin_prompt;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -289,6 +290,7 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
         OSSL_PARAM_utf8_ptr("p11ca-rand", (char **)&c->rand, 0),
         OSSL_PARAM_utf8_ptr("p11ca-rand-token", (char **)&c->rand_token, 0),
         OSSL_PARAM_utf8_ptr("p11ca-key-file", (char **)&c->key_file, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-pin-prompt", (char **)&c->pin_prompt, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
@@ -399,6 +401,10 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     ctx->rand = v == 1;
     if (!apply_key_file(ctx, env_or(c->key_file, "P11CA_KEY_FILE")))
         return 0;
+    if (!apply_bool(ctx, "p11ca-pin-prompt",
+                    env_or(c->pin_prompt, "P11CA_PIN_PROMPT"), 2, 1, &v))
+        return 0;
+    ctx->pin_prompt = v != 2;
     /* Unset: the p11 layer reads P11CA_ALLOW_URI_MODULE_PATH. */
     if (!apply_bool(ctx, "p11ca-allow-uri-module-path",
                     c->allow_uri_module_path, P11_URI_MODULE_REFUSE,

@@ -7,12 +7,15 @@
 #include <openssl/core_object.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/params.h>
 #include <openssl/store.h>
+#include <openssl/ui.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "prov.h"
 
@@ -258,7 +261,43 @@ static int store_set_ctx_params(void *loaderctx, const OSSL_PARAM params[])
 struct pw_bridge {
     OSSL_PASSPHRASE_CALLBACK *cb;
     void *arg;
+    prov_ctx *ctx;
 };
+
+/*
+ * Whether the application's callback failed for want of any way to ask:
+ * OSSL_STORE_open() without a UI method, where libcrypto's callback says
+ * "No password method specified" (ERR_R_PASSED_INVALID_ARGUMENT).
+ */
+static bool no_ui_method(void)
+{
+    unsigned long e = ERR_peek_last_error();
+
+    return ERR_GET_LIB(e) == ERR_LIB_CRYPTO
+           && ERR_GET_REASON(e) == ERR_R_PASSED_INVALID_ARGUMENT;
+}
+
+/*
+ * The PIN from the terminal, as OpenSSL's own UI asks for a passphrase
+ * ("Enter pass phrase for <info>:", not echoed).  Returns its length, or -1.
+ */
+static int tty_prompt(const char *info, char *pin, size_t max)
+{
+    char buf[P11_MAX_PIN_LEN + 1];
+    int most = max < P11_MAX_PIN_LEN ? (int)max : P11_MAX_PIN_LEN, n = -1;
+    UI *ui = UI_new_method(UI_OpenSSL());
+    char *prompt = ui ? UI_construct_prompt(ui, "pass phrase", info) : NULL;
+
+    if (prompt && UI_add_input_string(ui, prompt, 0, buf, 1, most) >= 0
+        && UI_process(ui) == 0) {
+        n = (int)strnlen(buf, (size_t)most);
+        memcpy(pin, buf, (size_t)n);
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+    OPENSSL_free(prompt);
+    UI_free(ui);
+    return n;
+}
 
 static int store_prompt(const char *what, bool ctx_specific, char *pin,
                         size_t max, void *arg)
@@ -268,17 +307,38 @@ static int store_prompt(const char *what, bool ctx_specific, char *pin,
     char info[160];
     size_t len = 0;
 
-    if (!b->cb)
-        return -1;
     /* OpenSSL's UI shows "Enter pass phrase for <info>:". */
     snprintf(info, sizeof(info), "%s%s", ctx_specific ? "signature on " : "",
              what);
     params[0] =
         OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, info, 0);
     params[1] = OSSL_PARAM_construct_end();
-    if (!b->cb(pin, max, &len, params, b->arg) || len > max)
+    ERR_set_mark();
+    if (b->cb && b->cb(pin, max, &len, params, b->arg) && len <= max) {
+        ERR_pop_to_mark();
+        return (int)len;
+    }
+    /* The application's answer (a cancelled prompt): its errors stay. */
+    if (b->cb && !no_ui_method()) {
+        ERR_clear_last_mark();
         return -1;
-    return (int)len;
+    }
+    /* No way to ask was given: the terminal, as OpenSSL's UI would. */
+    ERR_pop_to_mark();
+    if (!isatty(STDIN_FILENO)) {
+        prov_raise(
+            b->ctx, PROV_R_PIN,
+            "%s: the application gave no way to ask for the PIN (no UI method) and standard input is not a terminal",
+            what);
+        return -1;
+    }
+    if (!b->ctx->pin_prompt) {
+        prov_raise(b->ctx, PROV_R_PIN,
+                   "%s: not asking on the terminal (p11ca-pin-prompt = no)",
+                   what);
+        return -1;
+    }
+    return tty_prompt(info, pin, max);
 }
 
 /*
@@ -719,7 +779,7 @@ static int store_load(void *loaderctx, OSSL_CALLBACK *object_cb,
                       void *pw_cbarg)
 {
     struct store_ctx *sc = loaderctx;
-    struct pw_bridge pw = {pw_cb, pw_cbarg};
+    struct pw_bridge pw = {pw_cb, pw_cbarg, sc->ctx};
     p11_obj *obj;
 
     if (!sc->searched && !search(sc, &pw))

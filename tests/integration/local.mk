@@ -30,7 +30,8 @@ PROVIDER_TESTS = \
 	tests/integration/provider-ed448.sh \
 	tests/integration/provider-rand.sh \
 	tests/integration/provider-genpkey.sh \
-	tests/integration/provider-uri-file.sh
+	tests/integration/provider-uri-file.sh \
+	tests/integration/provider-pin-prompt.sh
 TESTS += $(PROVIDER_TESTS)
 EXTRA_DIST += $(PROVIDER_TESTS) tests/lib/tls.sh
 check_PROGRAMS += tests/progs/prov-evp tests/progs/weak-key \
