@@ -215,6 +215,15 @@ static bool has_private_params(const OSSL_PARAM params[])
            || OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_D);
 }
 
+/* Whether @params carry a public key. */
+static bool has_public_params(const OSSL_PARAM params[])
+{
+    return OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PUB_KEY)
+           || OSSL_PARAM_locate_const(params,
+                                      OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY)
+           || OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_N);
+}
+
 /*
  * Import makes a software key: public parts (a peer, a certificate's key)
  * or a whole software keypair when OpenSSL gives us one (our keymgmt won a
@@ -237,9 +246,18 @@ static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
         return 0;
     }
     want_priv = PRIV_SELECTED(selection) && has_private_params(params);
-    what = want_priv                 ? EVP_PKEY_KEYPAIR
-           : PUB_SELECTED(selection) ? EVP_PKEY_PUBLIC_KEY
-                                     : EVP_PKEY_KEY_PARAMETERS;
+    /*
+     * Any key-pair bit takes the public key that comes, as OpenSSL's own EC
+     * key manager does: OpenSSL 3.5 imports the EC share of a hybrid TLS
+     * group (SecP256r1MLKEM768) with DOMAIN_PARAMETERS | PRIVATE_KEY and a
+     * public key only, and dropping it failed the handshake.
+     */
+    what = want_priv ? EVP_PKEY_KEYPAIR
+           : PUB_SELECTED(selection)
+                   || ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR)
+                       && has_public_params(params))
+               ? EVP_PKEY_PUBLIC_KEY
+               : EVP_PKEY_KEY_PARAMETERS;
     pctx = EVP_PKEY_CTX_new_from_name(prov_swctx(key->ctx),
                                       prov_key_type_name(key->type),
                                       prov_swprops(key->ctx));
