@@ -386,6 +386,18 @@ extern const OSSL_DISPATCH prov_rsa_signature_functions[];
 extern const OSSL_DISPATCH prov_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH prov_ed25519_signature_functions[];
 extern const OSSL_DISPATCH prov_ed448_signature_functions[];
+/* OpenSSL 3.4's signature algorithms with a digest (signature_{rsa,ecdsa}.c,
+ * built with 3.4+ headers only: see P11CA_MESSAGE_SIGN). */
+extern const OSSL_DISPATCH prov_rsa_sha1_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_sha224_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_sha256_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_sha384_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_sha512_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_sha1_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_sha224_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_sha256_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_sha384_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_sha512_signature_functions[];
 extern const OSSL_DISPATCH prov_rsa_asym_cipher_functions[];
 extern const OSSL_DISPATCH prov_ecdh_keyexch_functions[];
 extern const OSSL_ALGORITHM prov_encoders[];

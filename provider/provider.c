@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "prov.h"
+#include "signature.h"
 
 static OSSL_FUNC_provider_teardown_fn prov_teardown;
 static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
@@ -50,13 +51,59 @@ static const OSSL_ALGORITHM prov_keymgmts[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+#define SIGNATURES_BASE                                                        \
+    ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1",                              \
+        prov_rsa_signature_functions),                                         \
+        ALG("ECDSA", prov_ecdsa_signature_functions),                          \
+        ALG("ED25519:1.3.101.112", prov_ed25519_signature_functions),          \
+        ALG("ED448:1.3.101.113", prov_ed448_signature_functions)
+
 static const OSSL_ALGORITHM prov_signatures[] = {
-    ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1", prov_rsa_signature_functions),
-    ALG("ECDSA", prov_ecdsa_signature_functions),
-    ALG("ED25519:1.3.101.112", prov_ed25519_signature_functions),
-    ALG("ED448:1.3.101.113", prov_ed448_signature_functions),
+    SIGNATURES_BASE,
     {NULL, NULL, NULL, NULL},
 };
+
+#if P11CA_MESSAGE_SIGN
+/*
+ * With OpenSSL 3.4+ (headers and library): the signature algorithms of its
+ * message-signing API too, under the default provider's names.  Older
+ * libraries know some of these names as digests: not offered there.
+ */
+static const OSSL_ALGORITHM prov_signatures_34[] = {
+    SIGNATURES_BASE,
+    ALG("RSA-SHA1:RSA-SHA-1:sha1WithRSAEncryption:1.2.840.113549.1.1.5",
+        prov_rsa_sha1_signature_functions),
+    ALG("RSA-SHA2-224:RSA-SHA224:sha224WithRSAEncryption:1.2.840.113549.1.1.14",
+        prov_rsa_sha224_signature_functions),
+    ALG("RSA-SHA2-256:RSA-SHA256:sha256WithRSAEncryption:1.2.840.113549.1.1.11",
+        prov_rsa_sha256_signature_functions),
+    ALG("RSA-SHA2-384:RSA-SHA384:sha384WithRSAEncryption:1.2.840.113549.1.1.12",
+        prov_rsa_sha384_signature_functions),
+    ALG("RSA-SHA2-512:RSA-SHA512:sha512WithRSAEncryption:1.2.840.113549.1.1.13",
+        prov_rsa_sha512_signature_functions),
+    ALG("ECDSA-SHA1:ECDSA-SHA-1:ecdsa-with-SHA1:1.2.840.10045.4.1",
+        prov_ecdsa_sha1_signature_functions),
+    ALG("ECDSA-SHA2-224:ECDSA-SHA224:ecdsa-with-SHA224:1.2.840.10045.4.3.1",
+        prov_ecdsa_sha224_signature_functions),
+    ALG("ECDSA-SHA2-256:ECDSA-SHA256:ecdsa-with-SHA256:1.2.840.10045.4.3.2",
+        prov_ecdsa_sha256_signature_functions),
+    ALG("ECDSA-SHA2-384:ECDSA-SHA384:ecdsa-with-SHA384:1.2.840.10045.4.3.3",
+        prov_ecdsa_sha384_signature_functions),
+    ALG("ECDSA-SHA2-512:ECDSA-SHA512:ecdsa-with-SHA512:1.2.840.10045.4.3.4",
+        prov_ecdsa_sha512_signature_functions),
+    {NULL, NULL, NULL, NULL},
+};
+#endif
+
+static const OSSL_ALGORITHM *signatures(void)
+{
+#if P11CA_MESSAGE_SIGN
+    if (OPENSSL_version_major() > 3
+        || (OPENSSL_version_major() == 3 && OPENSSL_version_minor() >= 4))
+        return prov_signatures_34;
+#endif
+    return prov_signatures;
+}
 
 static const OSSL_ALGORITHM prov_asym_ciphers[] = {
     ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1",
@@ -89,7 +136,7 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
     case OSSL_OP_KEYMGMT:
         return prov_keymgmts;
     case OSSL_OP_SIGNATURE:
-        return prov_signatures;
+        return signatures();
     case OSSL_OP_ASYM_CIPHER:
         return prov_asym_ciphers;
     case OSSL_OP_KEYEXCH:

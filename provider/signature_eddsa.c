@@ -279,16 +279,68 @@ static const OSSL_PARAM *ed_settable_ctx_params(void *vctx, void *provctx)
          (void (*)(void))ed_gettable_ctx_params},                              \
         {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,                                   \
          (void (*)(void))ed_set_ctx_params},                                   \
-        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,                              \
-         (void (*)(void))ed_settable_ctx_params},                              \
     {                                                                          \
-        0, NULL                                                                \
+        OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,                               \
+            (void (*)(void))ed_settable_ctx_params                             \
     }
+
+#if P11CA_MESSAGE_SIGN
+/*
+ * OpenSSL 3.4's message-signing API: EVP_PKEY_sign_message_init with
+ * "ED25519" or "ED448", then one EVP_PKEY_sign over the message (pure
+ * EdDSA cannot stream).
+ */
+static OSSL_FUNC_signature_sign_message_init_fn ed_message_init;
+static OSSL_FUNC_signature_sign_fn ed_message_sign;
+static OSSL_FUNC_signature_query_key_types_fn ed25519_key_types;
+static OSSL_FUNC_signature_query_key_types_fn ed448_key_types;
+
+static int ed_message_init(void *vctx, void *key, const OSSL_PARAM params[])
+{
+    return ed_init(vctx, NULL, key, EVP_PKEY_OP_SIGN, params);
+}
+
+static int ed_message_sign(void *vctx, unsigned char *sig, size_t *siglen,
+                           size_t sigsize, const unsigned char *tbs,
+                           size_t tbslen)
+{
+    return ed_digest_sign(vctx, sig, siglen, sigsize, tbs, tbslen);
+}
+
+static const char **ed25519_key_types(void)
+{
+    static const char *types[] = {"ED25519", NULL};
+
+    return types;
+}
+
+static const char **ed448_key_types(void)
+{
+    static const char *types[] = {"ED448", NULL};
+
+    return types;
+}
+
+#define ED_MESSAGE_FUNCTIONS(key_types)                                        \
+    {OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT, (void (*)(void))ed_message_init},  \
+        {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))ed_message_sign},           \
+    {                                                                          \
+        OSSL_FUNC_SIGNATURE_QUERY_KEY_TYPES, (void (*)(void))key_types         \
+    }
+#endif
 
 const OSSL_DISPATCH prov_ed25519_signature_functions[] = {
     ED_SIGNATURE_FUNCTIONS(ed_newctx),
+#if P11CA_MESSAGE_SIGN
+    ED_MESSAGE_FUNCTIONS(ed25519_key_types),
+#endif
+    {0, NULL},
 };
 
 const OSSL_DISPATCH prov_ed448_signature_functions[] = {
     ED_SIGNATURE_FUNCTIONS(ed448_newctx),
+#if P11CA_MESSAGE_SIGN
+    ED_MESSAGE_FUNCTIONS(ed448_key_types),
+#endif
+    {0, NULL},
 };
