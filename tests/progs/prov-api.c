@@ -19,10 +19,10 @@ static OSSL_LIB_CTX *libctx;
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: prov-api import-ec-public\n"
-            "       prov-api sign-message ALGORITHM PROPQ KEY-URI IN OUT "
-            "[oneshot]\n");
+    fprintf(stderr, "usage: prov-api import-ec-public\n");
+    fprintf(
+        stderr,
+        "       prov-api sign-message ALGORITHM PROPQ KEY-URI IN OUT [oneshot]\n");
     return 2;
 }
 
