@@ -86,8 +86,8 @@ if [ "$(calls C_GenerateRandom "$D/cnf.log")" -ge 1 ]; then
 else
     not_ok "... with its bytes from C_GenerateRandom"
 fi
-check "... and a key pair and certificate are made under it (openssl req -newkey ec)" \
-    env OPENSSL_CONF="$D/random.cnf" openssl req -new -x509 -newkey ec \
+OPENSSL_CONF=$D/random.cnf check "... and a key pair and certificate are made under it (openssl req -newkey ec)" \
+    openssl req -new -x509 -newkey ec \
     -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/k.pem" -subj /CN=rand -days 1 \
     -out "$D/c.pem"
 check "... which plain openssl verifies" openssl verify -CAfile "$D/c.pem" "$D/c.pem"
@@ -99,7 +99,7 @@ rand_cnf "$D/seed.cnf" "seed = P11CA-RAND
 seed_properties = provider=p11ca"
 should_fail 1 'P11CA-RAND: C_GenerateRandom on token "p11ca-test": CKR_GENERAL_ERROR' \
     "seed = P11CA-RAND with SoftHSM2: the token's error, no hang" \
-    env OPENSSL_CONF="$D/seed.cnf" timeout 60 openssl rand -hex 8
+    timeout 60 env $OPENSSL_ENV OPENSSL_CONF="$D/seed.cnf" openssl rand -hex 8
 
 # Errors: the token refuses, a token that is not there, a bad setting.
 P11CA_RAND=yes faulty "$D/f.log" env FAULTY_PKCS11_FAULTS=C_GenerateRandom:1:CKR_DEVICE_ERROR \
@@ -109,5 +109,5 @@ assert_grep 'C_GenerateRandom on token "p11ca-test": CKR_DEVICE_ERROR' "$D/f.err
 P11CA_RAND=yes P11CA_RAND_TOKEN="pkcs11:token=absent" P11CA_TOKEN_WAIT=0 \
     run_prog prov-rand source 16 >"$D/t.out" 2>"$D/t.err"
 assert_grep 'token.*absent' "$D/t.err" "p11ca-rand-token naming an absent token: the error names it"
-should_fail 1 'p11ca-rand = maybe: use yes or no' "p11ca-rand = maybe is refused with its name" \
-    env P11CA_RAND=maybe openssl list -random-generators $PROV
+P11CA_RAND=maybe should_fail 1 'p11ca-rand = maybe: use yes or no' \
+    "p11ca-rand = maybe is refused with its name" openssl list -random-generators $PROV

@@ -55,9 +55,9 @@ should_fail 1 'PKCS#11 PROVIDER URI file that is not SEQUENCE \{ VisibleString "
     "another description: refused, with what such a file holds" \
     openssl pkey $PROV -in "$D/baddesc.pem" -pubout
 uri_pem "$D/nokey.pem" "$DESC" "$TOKURI;object=nosuchkey;type=private"
-should_fail 1 'no private key matches pkcs11:token=p11ca-test;object=nosuchkey;type=private' \
+P11CA_TOKEN_WAIT=0 should_fail 1 'no private key matches pkcs11:token=p11ca-test;object=nosuchkey;type=private' \
     "a file naming no key on the token: the URI in the message" \
-    env P11CA_TOKEN_WAIT=0 openssl pkey $PROV -in "$D/nokey.pem" -pubout
+    openssl pkey $PROV -in "$D/nokey.pem" -pubout
 uri_pem "$D/https.pem" "$DESC" "https://example.invalid/key"
 should_fail 1 'names no pkcs11: URI' "a file naming something else than a pkcs11: URI is refused" \
     openssl pkey $PROV -in "$D/https.pem" -pubout
@@ -93,5 +93,5 @@ assert_no_grep "$TEST_PIN|pin-value|pin-source" "$D/written.asn1" "... without a
 openssl pkey $PROV -in "$D/written.pem" -pubout -out "$D/written.pub"
 openssl pkey $PROV -pubin -in "$(pubkuri written)" -pubout -out "$D/written-token.pub"
 check "... and it loads the key again" cmp "$D/written.pub" "$D/written-token.pub"
-should_fail 1 'p11ca-key-file = pem: use uri or uri-pem' "p11ca-key-file = pem is refused with its name" \
-    env P11CA_KEY_FILE=pem openssl pkey $PROV -in "$(privuri written)" -pubout
+P11CA_KEY_FILE=pem should_fail 1 'p11ca-key-file = pem: use uri or uri-pem' \
+    "p11ca-key-file = pem is refused with its name" openssl pkey $PROV -in "$(privuri written)" -pubout
