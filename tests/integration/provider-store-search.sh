@@ -41,8 +41,9 @@ else
 fi
 
 fp() { openssl x509 -noout -fingerprint -sha256 -in "$1" | sed 's/.*=//'; }
-# found FILE: the count storeutl printed ("Total found: N").
-found() { sed -n 's/^Total found: //p' "$1"; }
+# found FILE: how many objects storeutl listed ("N: Certificate" lines;
+# OpenSSL 3.5 prints no "Total found: 0" when it found nothing).
+found() { grep -c '^[0-9][0-9]*: ' "$1"; }
 
 run() { # run NAME storeutl-arguments...: output in $TT/NAME.out, .err
     name=$1
