@@ -434,7 +434,8 @@ static const unsigned char *ir_key(rsa_enc_ctx *c)
 {
     prov_key *key = c->key;
     size_t k = prov_rsa_enc_size(c);
-    unsigned char *secret = __atomic_load_n(&key->ir_key, __ATOMIC_ACQUIRE);
+    unsigned char *secret =
+        atomic_load_explicit(&key->ir_key, memory_order_acquire);
     unsigned char *x = NULL, *s = NULL;
     CK_RV rv = CKR_OK;
 
@@ -454,7 +455,7 @@ static const unsigned char *ir_key(rsa_enc_ctx *c)
             secret = ir_key_from(c, s, k);
     }
     if (secret && !key->ir_key)
-        __atomic_store_n(&key->ir_key, secret, __ATOMIC_RELEASE);
+        atomic_store_explicit(&key->ir_key, secret, memory_order_release);
     pthread_mutex_unlock(&key->pub_lock);
     if (rv != CKR_OK)
         raise_decrypt(c, rv);

@@ -49,3 +49,4 @@ include tests/fuzz/local.mk
 include tests/integration/local.mk
 include tests/integration/ca.mk
 include tests/integration/enroll.mk
+include tests/integration/ocsp.mk

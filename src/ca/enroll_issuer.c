@@ -31,8 +31,9 @@ struct key_find {
 
 /* Who holds a client ID (activated), while reg_search walks. */
 struct holder {
-    int64_t ca_id;
+    int64_t ca_id; /* the CA of @except */
     const char *except;
+    int64_t holder_ca_id;
     char serial[64];
 };
 
@@ -139,6 +140,7 @@ static int holder_cb(const reg_cert *c, void *arg)
     if (h->except && c->ca_id == h->ca_id && strcmp(h->except, c->serial) == 0)
         return 0;
     snprintf(h->serial, sizeof(h->serial), "%s", c->serial);
+    h->holder_ca_id = c->ca_id;
     return 1;
 }
 
@@ -158,7 +160,7 @@ static int check_client_id(ca *c, const ca_profile *p, const enroll_req *rq)
     return p11ca_err_set(
         P11CA_E_EXISTS,
         "client ID \"%s\" is held by activated certificate %s. On the card that holds it, use --renew or --rekey; if that card is lost, revoke it first (p11ca cert revoke --client-id %s)",
-        rq->client_id, h.serial, rq->client_id);
+        rq->client_id, reg_cert_shown(h.holder_ca_id, h.serial), rq->client_id);
 }
 
 static int check_replaces(ca *c, const char *serial)
@@ -170,7 +172,7 @@ static int check_replaces(ca *c, const char *serial)
         rc = p11ca_err_set(
             P11CA_E_STATE,
             "certificate %s is revoked: it cannot be renewed; enroll again (with --cleanup to remove the old objects from the card)",
-            serial);
+            reg_cert_shown(old.ca_id, old.serial));
     reg_cert_clear(&old);
     return rc;
 }

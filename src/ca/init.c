@@ -292,7 +292,7 @@ static int write_out(struct init_state *st)
         rc = ca_ossl_err(P11CA_E_NOMEM, "cannot encode the %s",
                          st->cert ? "certificate" : "CSR");
     if (rc == P11CA_OK)
-        rc = ca_write_bio_file(path, b, 0644);
+        rc = ca_write_bio_file(path, b, 0644, 0);
     BIO_free(b);
     free(path);
     return rc;
@@ -333,7 +333,7 @@ static int write_cnf(struct init_state *st)
                CA_CRL_DAYS_DEFAULT, CA_RATE_DEFAULT, CA_AUDIT_EVERY_DEFAULT,
                CA_AUDIT_MINUTES_DEFAULT);
     ca_profiles_write_default(b);
-    rc = ca_write_bio_file(path, b, 0644);
+    rc = ca_write_bio_file(path, b, 0644, 0);
 out:
     free(pin);
     free(path);
@@ -515,9 +515,9 @@ static int import_write(ca *c, STACK_OF(X509) * verified)
         rc = reg_audit_add(c->reg, ca_actor(), "ca-import-chain",
                            c->s.name ? c->s.name : c->dir, details);
     if (rc == P11CA_OK)
-        rc = ca_write_bio_file(chain, cb, 0644);
+        rc = ca_write_bio_file(chain, cb, 0644, 0);
     if (rc == P11CA_OK)
-        rc = ca_write_bio_file(cert, kb, 0644);
+        rc = ca_write_bio_file(cert, kb, 0644, 0);
     BIO_free(cb);
     BIO_free(kb);
     free(chain);

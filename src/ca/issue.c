@@ -166,7 +166,9 @@ int ca_req_sign(ca *c, ca_req *r)
         rc = cert_profile_exts(c, r, &ctx, x);
     if (rc == P11CA_OK)
         rc = ca_ext_add_ski_aki(&ctx, x);
-    if (rc == P11CA_OK)
+    /* An OCSP signer's certificate (ocsp_nocheck) points to no CRL and no
+     * responder: its status is not checked (RFC 9919 4.2.2.2). */
+    if (rc == P11CA_OK && !r->profile->ocsp_nocheck)
         rc = ca_ext_add_urls(c, &ctx, x);
     if (rc == P11CA_OK)
         rc = cert_user_exts(c, r, x);

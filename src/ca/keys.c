@@ -480,7 +480,7 @@ static int gen_file(ca_key *k, const char *where, const p11_key_spec *spec,
         rc = p11ca_err_set(P11CA_E_EXISTS, "%s exists: not overwritten", abs);
         goto out;
     }
-    rc = ca_write_bio_file(abs, mem, 0600);
+    rc = ca_write_bio_file(abs, mem, 0600, 0);
     if (rc == P11CA_OK && !(k->gen_file = strdup(abs)))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK) {
@@ -611,6 +611,19 @@ int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl)
 
     if (rc == P11CA_OK && X509_CRL_sign_ctx(crl, mctx) <= 0)
         rc = ca_ossl_err(P11CA_E_TOKEN, "signing the CRL failed");
+    EVP_MD_CTX_free(mctx);
+    return rc;
+}
+
+int ca_key_sign_ocsp(ca_key *k, const char *digest, OCSP_BASICRESP *br,
+                     X509 *signer, STACK_OF(X509) * certs, unsigned long flags)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = sign_init(k, digest, &mctx);
+
+    if (rc == P11CA_OK
+        && OCSP_basic_sign_ctx(br, signer, mctx, certs, flags) <= 0)
+        rc = ca_ossl_err(P11CA_E_TOKEN, "signing the OCSP response failed");
     EVP_MD_CTX_free(mctx);
     return rc;
 }

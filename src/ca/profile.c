@@ -40,7 +40,6 @@ static void profile_clear(ca_profile *p);
 static bool rule_matches(const ca_key_rule *r, EVP_PKEY *pk);
 static bool eku_for_clients(const char *eku);
 static int profile_client_id(ca *c, ca_profile *p);
-static int grace_parse(const char *s, int64_t *secs);
 static int profile_supersede(ca *c, ca_profile *p);
 
 size_t ca_profile_count(ca *c)
@@ -331,9 +330,7 @@ static int profile_client_id(ca *c, ca_profile *p)
     return P11CA_OK;
 }
 
-/* "7d", "12h", "90m", "3600s", "2w": at least a second, at most
- * CA_SUPERSEDE_GRACE_MAX; a unit is required. */
-static int grace_parse(const char *s, int64_t *secs)
+int ca_duration_parse(const char *s, int64_t max, int64_t *secs)
 {
     static const struct {
         char unit;
@@ -350,8 +347,7 @@ static int grace_parse(const char *s, int64_t *secs)
         return -1;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
         if (*end == units[i].unit) {
-            if (v
-                > (unsigned long long)(CA_SUPERSEDE_GRACE_MAX / units[i].secs))
+            if (v > (unsigned long long)(max / units[i].secs))
                 return -1;
             *secs = (int64_t)v * units[i].secs;
             return 0;
@@ -373,7 +369,8 @@ static int profile_supersede(ca *c, ca_profile *p)
         return P11CA_OK;
     }
     if (strncmp(v, "grace:", 6) == 0
-        && grace_parse(v + 6, &p->supersede_grace) == 0) {
+        && ca_duration_parse(v + 6, CA_SUPERSEDE_GRACE_MAX, &p->supersede_grace)
+               == 0) {
         p->supersede = REG_SUPERSEDE_GRACE;
         return P11CA_OK;
     }

@@ -294,15 +294,18 @@ static json_t *report_json(struct enr *e, const char *id, const char *subj,
                            const char *key_uri, const char *cert_uri,
                            const char *until, const char *kdesc)
 {
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, "
-        "s:s?, s:s?, s:b, s:i, s:s}",
-        "action", e->action, "token", p11_token_label(e->tok), "label",
-        e->label, "id", id ? id : "", "key", kdesc, "serial", e->serial,
-        "subject", subj ? subj : "", "client_id", e->client_id, "profile",
-        e->profile, "replaces", e->old_serial[0] ? e->old_serial : NULL,
-        "key_uri", key_uri, "cert_uri", cert_uri, "reused", e->reused,
-        "chain_written", e->chain_written, "not_after", until);
+    char old[REG_SERIAL_TEXT_MAX];
+
+    reg_serial_text(e->old_serial, old, sizeof(old));
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, "
+                     "s:s?, s:s?, s:b, s:i, s:s}",
+                     "action", e->action, "token", p11_token_label(e->tok),
+                     "label", e->label, "id", id ? id : "", "key", kdesc,
+                     "serial", e->serial, "subject", subj ? subj : "",
+                     "client_id", e->client_id, "profile", e->profile,
+                     "replaces", e->old_serial[0] ? old : NULL, "key_uri",
+                     key_uri, "cert_uri", cert_uri, "reused", e->reused,
+                     "chain_written", e->chain_written, "not_after", until);
 }
 
 static void enr_report(struct enr *e)
@@ -326,8 +329,11 @@ static void enr_report(struct enr *e)
             kdesc, id ? id : "", e->serial, cli_esc(subj),
             cli_esc(e->client_id), cli_esc(e->profile), until,
             cli_esc(enroll_issuer_name(e->is)));
-        if (e->old_serial[0])
-            printf("  replaces:    %s\n", e->old_serial);
+        if (e->old_serial[0]) {
+            char old[REG_SERIAL_TEXT_MAX];
+            reg_serial_text(e->old_serial, old, sizeof(old));
+            printf("  replaces:    %s\n", old);
+        }
         if (e->reused)
             printf(
                 "  (issued before the enrollment was interrupted: no new certificate)\n");

@@ -419,11 +419,13 @@ static int rekey_new_key(struct enr *e, const char *work, bool *resume)
  * take the label. */
 static int rekey_swap(struct enr *e)
 {
-    char old[300];
+    char old[300], serial[REG_SERIAL_TEXT_MAX];
     CK_RV rv;
 
+    /* The old serial's first digits, as p11ca prints serials. */
+    reg_serial_text(e->old_serial, serial, sizeof(serial));
     snprintf(old, sizeof(old), "%s.old-%.8s", e->label,
-             e->old_serial[0] ? e->old_serial : "unknown");
+             e->old_serial[0] ? serial : "unknown");
     if (e->a.remove_old)
         rv = enr_pair_destroy(&e->cur, &e->auth, NULL, true);
     else

@@ -313,7 +313,8 @@ static int cmd_import_index(struct cli *cli, int argc, char **argv)
 }
 
 struct export_state {
-    FILE *index;
+    struct cli *cli;
+    FILE *index; /* open_memstream: written out with cli_write_out */
     const char *certs_dir;
     int64_t now;
     int rc;
@@ -323,22 +324,23 @@ static int export_one(const reg_cert *c, void *arg)
 {
     struct export_state *st = arg;
     const unsigned char *p = c->der;
-    char exp[20], rev[40] = "", path[4096], serial[80], *subj = NULL;
+    char exp[20], rev[40] = "", path[4096], serial[80], *subj = NULL, *pem;
     X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
     char status = c->status == REG_REVOKED ? 'R'
                   : c->not_after < st->now ? 'E'
                                            : 'V';
-    FILE *f;
-    size_t n = strlen(c->serial);
+    BIO *b = BIO_new(BIO_s_mem());
+    long len;
 
-    if (!x) {
-        st->rc = cli_error(P11CA_E_REGISTRY, "%s: bad DER", c->serial);
+    /* openssl ca writes serials in upper case, an even number of digits. */
+    reg_serial_text(c->serial, serial, sizeof(serial));
+    if (!x || !b) {
+        st->rc = cli_error(x ? P11CA_E_NOMEM : P11CA_E_REGISTRY, "%s: bad DER",
+                           serial);
+        X509_free(x);
+        BIO_free(b);
         return 1;
     }
-    /* openssl ca writes serials in upper case, an even number of digits. */
-    snprintf(serial, sizeof(serial), "%s%s", n % 2 ? "0" : "", c->serial);
-    for (char *q = serial; *q; q++)
-        *q = (char)toupper((unsigned char)*q);
     format_asn1_time(c->not_after, exp, sizeof(exp));
     if (status == 'R') {
         format_asn1_time(c->revoked_at, rev, sizeof(rev));
@@ -351,13 +353,13 @@ static int export_one(const reg_cert *c, void *arg)
     fprintf(st->index, "%c\t%s\t%s\t%s\tunknown\t%s\n", status, exp, rev,
             serial, subj ? subj : "");
     snprintf(path, sizeof(path), "%s/%s.pem", st->certs_dir, serial);
-    f = fopen(path, "w");
-    if (!f || !PEM_write_X509(f, x) || fclose(f) != 0) {
-        st->rc = cli_error(P11CA_E_IO, "cannot write %s", path);
-        f = NULL;
-    }
+    if (!PEM_write_bio_X509(b, x) || (len = BIO_get_mem_data(b, &pem)) < 0)
+        st->rc = cli_error(P11CA_E_NOMEM, "out of memory");
+    else
+        st->rc = cli_write_out(st->cli, path, 0644, pem, (size_t)len);
     OPENSSL_free(subj);
     X509_free(x);
+    BIO_free(b);
     return st->rc != P11CA_OK;
 }
 
@@ -389,11 +391,12 @@ static int cmd_export_index(struct cli *cli, int argc, char **argv)
     };
     const struct cli_cmd *me = &cli_index_cmds[1];
     struct export_state st = {0};
+    static const char attr_text[] = "unique_subject = no\n";
     reg_filter f = {0};
-    char attr[4096];
+    char attr[4096], *text = NULL;
+    size_t len = 0;
     const char *dir = NULL;
     ca *c = NULL;
-    FILE *af;
     int o, rc;
 
     while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
@@ -412,12 +415,13 @@ static int cmd_export_index(struct cli *cli, int argc, char **argv)
     if (mkdir_p(st.certs_dir) != 0)
         return cli_error(P11CA_E_IO, "cannot create %s: %s", st.certs_dir,
                          strerror(errno));
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc != P11CA_OK)
         return rc;
-    st.index = fopen(argv[optind], "w");
+    st.cli = cli;
+    st.index = open_memstream(&text, &len);
     if (!st.index) {
-        rc = cli_error(P11CA_E_IO, "cannot write %s", argv[optind]);
+        rc = cli_error(P11CA_E_NOMEM, "out of memory");
         goto out;
     }
     st.now = (int64_t)time(NULL);
@@ -430,17 +434,17 @@ static int cmd_export_index(struct cli *cli, int argc, char **argv)
     else
         rc = st.rc;
     if (fclose(st.index) != 0 && rc == P11CA_OK)
-        rc = cli_error(P11CA_E_IO, "cannot write %s", argv[optind]);
+        rc = cli_error(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK)
+        rc = cli_write_out(cli, argv[optind], 0644, text, len);
     snprintf(attr, sizeof(attr), "%s.attr", argv[optind]);
-    af = fopen(attr, "w");
-    if (af) {
-        fputs("unique_subject = no\n", af);
-        fclose(af);
-    }
+    if (rc == P11CA_OK)
+        rc = cli_write_out(cli, attr, 0644, attr_text, strlen(attr_text));
     if (rc == P11CA_OK)
         printf("wrote %s and the certificates in %s\n", argv[optind],
                st.certs_dir);
 out:
+    free(text);
     ca_close(c);
     return rc;
 }

@@ -16,11 +16,71 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ca/ca.h"
+
+/* Errors as JSON (--json anywhere on the command line). */
+static bool json_errors;
+
+/* What getopt_long found wrong, for the next cli_usage_error. */
+static char getopt_msg[256];
+
+void cli_set_json_errors(bool on)
+{
+    json_errors = on;
+}
+
+/*
+ * The message for the option getopt_long refused (it prints nothing:
+ * opterr is 0), naming the option as the user wrote it.
+ */
+static void getopt_problem(int argc, char **argv, const char *shortopts,
+                           const struct option *opts)
+{
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    const struct option *hit = NULL;
+    size_t n;
+    int hits = 0;
+
+    if (strncmp(arg, "--", 2) != 0) {
+        const char *p = optopt ? strchr(shortopts, optopt) : NULL;
+        snprintf(getopt_msg, sizeof(getopt_msg),
+                 p && p[1] == ':' ? "option -%c needs an argument"
+                                  : "unknown option -%c",
+                 optopt ? optopt : '?');
+        return;
+    }
+    n = strcspn(arg + 2, "=");
+    for (const struct option *o = opts; o->name; o++) {
+        if (strncmp(o->name, arg + 2, n) != 0)
+            continue;
+        hit = o;
+        if (strlen(o->name) == n) {
+            hits = 1;
+            break;
+        }
+        hits++;
+    }
+    if (!hit)
+        snprintf(getopt_msg, sizeof(getopt_msg), "unknown option --%.*s",
+                 (int)(n > 100 ? 100 : n), arg + 2);
+    else if (hits > 1)
+        snprintf(getopt_msg, sizeof(getopt_msg), "option --%.*s is ambiguous",
+                 (int)(n > 100 ? 100 : n), arg + 2);
+    else if (hit->has_arg == required_argument)
+        snprintf(getopt_msg, sizeof(getopt_msg),
+                 "option --%s needs an argument", hit->name);
+    else
+        snprintf(getopt_msg, sizeof(getopt_msg),
+                 "option --%s takes no argument", hit->name);
+}
+
 int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
                const struct option *opts)
 {
     int c;
 
+    getopt_msg[0] = '\0';
+    opterr = 0;
     for (;;) {
         c = getopt_long(argc, argv, shortopts, opts, NULL);
         switch (c) {
@@ -32,32 +92,88 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
             continue;
         case CLI_OPT_COMMON + 2:
             cli->json = true;
+            json_errors = true;
             continue;
         case CLI_OPT_COMMON + 3:
             cli->single_session = true;
             continue;
+        case CLI_OPT_COMMON + 4:
+            cli->follow_symlinks = true;
+            continue;
+        case '?':
+        case ':':
+            getopt_problem(argc, argv, shortopts, opts);
+            return '?';
         default:
             return c;
         }
     }
 }
 
+/* A string for JSON: jansson takes UTF-8 only, so other bytes become '?'
+ * (a file name or a subject may hold anything). */
+static json_t *json_text(const char *s)
+{
+    json_t *j = json_string(s);
+    char *copy;
+
+    if (j || !s || !(copy = strdup(s)))
+        return j;
+    for (unsigned char *p = (unsigned char *)copy; *p; p++)
+        if (*p >= 0x80)
+            *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+/* One error: "WHO: MESSAGE" on stderr (MESSAGE through cli_esc), or
+ * with --json one line {"error": {"code", "message", "exit"}} on stderr
+ * (jansson escapes it). */
+static void print_error(const char *who, int rc, const char *msg)
+{
+    json_t *j;
+
+    if (!json_errors) {
+        fprintf(stderr, "%s: %s\n", who, cli_esc(msg));
+        return;
+    }
+    j = json_pack("{s:{s:s, s:o, s:i}}", "error", "code", p11ca_rc_name(rc),
+                  "message", json_text(msg), "exit", p11ca_exit_code(rc));
+    if (!j || json_dumpf(j, stderr, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0)
+        fprintf(stderr, "%s: %s\n", who, cli_esc(msg));
+    else
+        fputc('\n', stderr);
+    json_decref(j);
+}
+
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 {
-    char msg[CLI_ESC_MAX];
+    char who[128], msg[CLI_ESC_MAX];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "p11ca: %s", cli_esc(msg));
-    if (cmd)
-        fprintf(stderr, "\nusage: p11ca %s%s%s %s\nsee: p11ca %s%s%s --help\n",
-                cmd->group, cmd->verb ? " " : "", cmd->verb ? cmd->verb : "",
-                cmd->args, cmd->group, cmd->verb ? " " : "",
-                cmd->verb ? cmd->verb : "");
-    else
-        fputs("\nsee: p11ca help\n", stderr);
+    /* getopt's own finding says more than the command's "bad option". */
+    if (getopt_msg[0]) {
+        snprintf(msg, sizeof(msg), "%s", getopt_msg);
+        getopt_msg[0] = '\0';
+    }
+    snprintf(who, sizeof(who), "p11ca%s%s%s%s", cmd ? " " : "",
+             cmd ? cmd->group : "", cmd && cmd->verb ? " " : "",
+             cmd && cmd->verb ? cmd->verb : "");
+    if (json_errors) {
+        char full[sizeof(who) + sizeof(msg) + 2];
+
+        snprintf(full, sizeof(full), "%s: %s", who, msg);
+        print_error(who, P11CA_E_USAGE, full);
+    } else if (cmd) {
+        fprintf(stderr, "%s: %s\nusage: %s %s\nsee: %s --help\n", who,
+                cli_esc(msg), who, cmd->args, who);
+    } else {
+        fprintf(stderr, "%s: %s\nsee: p11ca help\n", who, cli_esc(msg));
+    }
     return P11CA_E_USAGE;
 }
 
@@ -91,8 +207,10 @@ int cli_help(const struct cli_cmd *cmd)
                   "--module PATH\tuse this PKCS#11 module (default: "
                   "$P11CA_MODULE, else every module registered with p11-kit)\n"
                   "--pin-source FILE\tread the PIN from FILE (mode 0600)\n"
-                  "--json\tprint results as JSON\n"
+                  "--json\tprint results as JSON (errors: JSON on stderr)\n"
                   "--single-session\tuse one session per token (PIV cards)\n"
+                  "--follow-symlinks\tlet an output file name be a symbolic "
+                  "link (written to its target)\n"
                   "-h, --help\tthis help");
     return P11CA_OK;
 }
@@ -151,7 +269,7 @@ int cli_error(int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "p11ca: %s\n", cli_esc(msg));
+    print_error("p11ca", rc, msg);
     return rc;
 }
 
@@ -271,18 +389,58 @@ int cli_parse_hex(const char *str, unsigned char *buf, size_t max)
     return n ? (int)n : -1;
 }
 
+/* A NUL byte in a name becomes the text \x00, so that nothing after it
+ * is hidden; every other byte is left for cli_esc or jansson. */
 char *cli_name_text(const X509_NAME *n, unsigned long flags)
 {
     BIO *b = BIO_new(BIO_s_mem());
-    char *s = NULL, *p;
-    long len;
+    char *s = NULL, *p = NULL;
+    size_t nuls = 0, j = 0;
+    long len = 0;
 
-    if (b && X509_NAME_print_ex(b, n, 0, flags) >= 0) {
-        len = BIO_get_mem_data(b, &p);
-        s = strndup(p ? p : "", len > 0 ? (size_t)len : 0);
+    if (!b || X509_NAME_print_ex(b, n, 0, flags) < 0)
+        goto out;
+    len = BIO_get_mem_data(b, &p);
+    for (long i = 0; i < len; i++)
+        nuls += p[i] == '\0';
+    if (len < 0 || !(s = malloc((size_t)len + 3 * nuls + 1)))
+        goto out;
+    for (long i = 0; i < len; i++) {
+        if (p[i] == '\0') {
+            memcpy(s + j, "\\x00", 4);
+            j += 4;
+        } else {
+            s[j++] = p[i];
+        }
     }
+    s[j] = '\0';
+out:
     BIO_free(b);
     return s;
+}
+
+/*
+ * openssl's -nameopt utf8,sep_comma_plus_space without esc_ctrl: RFC 2253
+ * specials are escaped here, control characters are not, since every
+ * output escapes them in one place (cli_esc for text, jansson for JSON).
+ */
+char *cli_name_show(const X509_NAME *n)
+{
+    return cli_name_text(n, XN_FLAG_SEP_CPLUS_SPC | ASN1_STRFLGS_ESC_2253
+                                | ASN1_STRFLGS_UTF8_CONVERT
+                                | ASN1_STRFLGS_DUMP_UNKNOWN
+                                | ASN1_STRFLGS_DUMP_DER);
+}
+
+void cli_der_names(const unsigned char *der, size_t len, char **subject,
+                   char **issuer)
+{
+    const unsigned char *p = der;
+    X509 *x = der ? d2i_X509(NULL, &p, (long)len) : NULL;
+
+    *subject = x ? cli_name_show(X509_get_subject_name(x)) : NULL;
+    *issuer = x ? cli_name_show(X509_get_issuer_name(x)) : NULL;
+    X509_free(x);
 }
 
 char *cli_time_iso(const ASN1_TIME *t)
@@ -371,4 +529,25 @@ out:
     free(buf);
     close(fd);
     return rc;
+}
+
+unsigned cli_out_flags(const struct cli *cli)
+{
+    return cli->follow_symlinks ? CA_OUT_FOLLOW_SYMLINKS : 0;
+}
+
+int cli_write_out(struct cli *cli, const char *path, int mode, const void *data,
+                  size_t len)
+{
+    ca_outfile *f = NULL;
+    int rc;
+
+    rc = ca_outfile_open(path, mode, cli_out_flags(cli), &f);
+    if (rc == P11CA_OK
+        && BIO_write(ca_outfile_bio(f), data, (int)len) != (int)len)
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK)
+        rc = ca_outfile_commit(f);
+    ca_outfile_free(f);
+    return rc == P11CA_OK ? rc : cli_error(rc, "%s", p11ca_err_message());
 }

@@ -57,6 +57,10 @@ enum p11ca_exit {
     P11CA_EXIT_INTERNAL = 5,
 };
 
+/* p11ca_rc_name - a stable name for @rc, for machines ("input",
+ * "not-found", "registry", ...; static string). */
+const char *p11ca_rc_name(int rc);
+
 /* p11ca_strerror - a short sentence for @rc (static string). */
 const char *p11ca_strerror(int rc);
 

@@ -103,6 +103,15 @@ int p11_pin_read_file_st(const char *path, char *pin, size_t max,
                       "PIN file %s is empty", path);
         goto out;
     }
+    /* C_Login takes a length, but every other reader of the PIN stops at
+     * a NUL: a PIN is text, and the token never sees this one. */
+    if (memchr(buf, '\0', (size_t)n)) {
+        p11_error_set(
+            P11_RV_PIN_SOURCE, NULL, NULL, NULL,
+            "PIN file %s holds a NUL byte: a PIN is text; refusing it before it reaches the token",
+            path);
+        goto out;
+    }
     memcpy(pin, buf, (size_t)n);
     ret = (int)n;
 out:

@@ -322,12 +322,13 @@ static int replay_resolve(struct replay_event *group, size_t states,
             P11CA_E_STATE,
             "audit entry %" PRId64
             " changes certificate %s without naming its CA, and the trail records no such certificate before it",
-            e->seq, e->serial);
+            e->seq, reg_serial_shown(e->serial));
     return p11ca_err_set(
         P11CA_E_STATE,
         "audit entry %" PRId64
         " changes certificate %s without naming its CA, and the trail has one of CA %lld and one of CA %lld: it does not say which",
-        e->seq, e->serial, (long long)ca_id, (long long)other);
+        e->seq, reg_serial_shown(e->serial), (long long)ca_id,
+        (long long)other);
 }
 
 /*
@@ -365,16 +366,12 @@ static int replay_reduce(struct replay *rp)
     return 0;
 }
 
-/* "certificate 4e of CA 2", or "certificate 4e" when its issuer is
- * unknown. */
+/* "certificate 4E of CA 2", or "certificate 4E" when its issuer is
+ * unknown (reg_cert_shown). */
 static void replay_name(char *buf, size_t len, const char *serial,
                         int64_t ca_id)
 {
-    if (ca_id)
-        snprintf(buf, len, "certificate %s of CA %lld", serial,
-                 (long long)ca_id);
-    else
-        snprintf(buf, len, "certificate %s", serial);
+    snprintf(buf, len, "certificate %s", reg_cert_shown(ca_id, serial));
 }
 
 /* Whether a schema 1 bulk revocation accounts for @c, revoked in the

@@ -90,12 +90,12 @@ int reg_resolve(reg *r, int64_t ca_id, const char *serial, int64_t *found)
     }
     if (s.n == 0)
         return p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                             serial);
+                             reg_serial_shown(serial));
     search_ids_text(s.ids, s.n, ids, sizeof(ids));
     return p11ca_err_set(
         P11CA_E_INPUT,
         "serial %s is ambiguous: the CAs %s each have a certificate with it; give the issuer (its CA id or name)",
-        serial, ids);
+        reg_serial_shown(serial), ids);
 }
 
 int reg_get(reg *r, int64_t ca_id, const char *serial, reg_cert *out)

@@ -3,8 +3,8 @@
  * input is written to a file of mode 0600 in a directory of this process
  * (the checks of the file's type and mode are not what is fuzzed), read
  * back with two limits, and the result compared with the rule: one
- * trailing newline or CRLF dropped, empty or too long refused, the PIN
- * never in the message. */
+ * trailing newline or CRLF dropped, empty or too long refused, a NUL byte
+ * in the PIN refused, the PIN never in the message. */
 #include "config.h"
 
 #include "fuzz.h"
@@ -48,7 +48,9 @@ static long expected_pin(const uint8_t *data, size_t size, size_t max)
         size--;
     if (size > 0 && data[size - 1] == '\r')
         size--;
-    return size == 0 || size > max ? -1 : (long)size;
+    if (size == 0 || size > max || memchr(data, '\0', size))
+        return -1;
+    return (long)size;
 }
 
 static void write_pin_file(const uint8_t *data, size_t size)
@@ -60,8 +62,8 @@ static void write_pin_file(const uint8_t *data, size_t size)
     FUZZ_CHECK(close(fd) == 0);
 }
 
-/* @data with every byte but the newline the rule drops replaced: a PIN
- * file refused for the same reason (malloc'd). */
+/* @data with every byte but the newline the rule drops and NUL bytes
+ * replaced: a PIN file refused for the same reason (malloc'd). */
 static uint8_t *masked(const uint8_t *data, size_t size)
 {
     uint8_t *m = malloc(size ? size : 1);
@@ -72,7 +74,8 @@ static uint8_t *masked(const uint8_t *data, size_t size)
         keep--;
     if (keep > 0 && data[keep - 1] == '\r')
         keep--;
-    memset(m, 'x', keep);
+    for (size_t i = 0; i < keep; i++)
+        m[i] = data[i] == '\0' ? '\0' : 'x';
     memcpy(m + keep, data + keep, size - keep);
     return m;
 }

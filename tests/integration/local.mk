@@ -8,7 +8,8 @@ CLI_TESTS = \
 	tests/integration/cli-valgrind.sh \
 	tests/integration/cli-slots.sh \
 	tests/integration/cli-help.sh \
-	tests/integration/cli-escape.sh
+	tests/integration/cli-escape.sh \
+	tests/integration/cli-interfaces.sh
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS)
 

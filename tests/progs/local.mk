@@ -35,3 +35,9 @@ tests_progs_p11_alloc_LDFLAGS = $(AM_LDFLAGS) $(ALLOC_FAIL_LINK)
 tests_progs_p11_alloc_LDADD = $(PROGS_LDADD)
 TESTS += tests/integration/p11-alloc.sh
 EXTRA_DIST += tests/integration/p11-alloc.sh
+
+# The OCSP responder in one long-lived process (as p11ca serve runs it).
+check_PROGRAMS += tests/progs/ocsp-drive
+tests_progs_ocsp_drive_SOURCES = tests/progs/ocsp-drive.c
+tests_progs_ocsp_drive_LDADD = src/libp11ca-ca.la $(CRYPTO_LIBS) \
+	$(P11KIT_LIBS) -lpthread

@@ -49,7 +49,7 @@ tests_unit_test_rsa_implicit_LDADD = $(UNIT_LDADD)
 tests_unit_test_cli_SOURCES = tests/unit/test_cli.c src/cli/util.c \
 	src/cli/prompt.c
 tests_unit_test_cli_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
-tests_unit_test_cli_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS)
+tests_unit_test_cli_LDADD = src/libp11ca-ca.la $(UNIT_LDADD) $(JANSSON_LIBS)
 endif
 
 # The registry: five programs sharing the helpers (a fresh database per
@@ -96,4 +96,14 @@ tests_unit_test_registry_issuer_SOURCES = \
 	tests/unit/treg.h
 tests_unit_test_registry_issuer_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_issuer_LDADD = $(REGISTRY_UNIT_LDADD)
+endif
+
+# The OCSP response cache (src/ca/ocsp_cache.c), on a clock passed in.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_ocsp_cache
+TESTS += tests/unit/test_ocsp_cache
+tests_unit_test_ocsp_cache_SOURCES = tests/unit/test_ocsp_cache.c
+tests_unit_test_ocsp_cache_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ocsp_cache_LDADD = src/libp11ca-ca.la $(CMOCKA_LIBS) \
+	$(CRYPTO_LIBS) -lpthread
 endif
