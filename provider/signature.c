@@ -849,3 +849,48 @@ int sig_set_algid(sig_ctx *s, OSSL_PARAM *p, const X509_ALGOR *alg)
             s->alg->name, len);
     return ok;
 }
+
+#if P11CA_MESSAGE_SIGN
+/* ------------------------------------------------------------------ */
+/* OpenSSL 3.4's signature algorithms with a fixed digest              */
+/* ------------------------------------------------------------------ */
+
+sig_ctx *sig_sigalg_newctx(void *provctx, const sig_alg *alg,
+                           const char *mdname)
+{
+    sig_ctx *s = sig_newctx(provctx, alg);
+
+    if (s && !sig_set_md(s, mdname, NULL)) {
+        sig_freectx(s);
+        return NULL;
+    }
+    return s;
+}
+
+int sig_sigalg_fixed_md(sig_ctx *s, const OSSL_PARAM params[])
+{
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
+    const char *name = NULL;
+
+    if (!p
+        || (OSSL_PARAM_get_utf8_string_ptr(p, &name) && s->md
+            && EVP_MD_is_a(s->md, name)))
+        return 1;
+    prov_raise(
+        s->ctx, PROV_R_BAD_INPUT,
+        "%s signature with %s: the algorithm fixes the digest; %s is not it",
+        s->alg->name, s->mdname, name ? name : "that");
+    return 0;
+}
+
+int sig_sigalg_sign(void *vctx, unsigned char *sig, size_t *siglen,
+                    size_t sigsize, const unsigned char *tbs, size_t tbslen)
+{
+    sig_ctx *s = vctx;
+
+    if (s->digest_op)
+        return sig_digest_sign(vctx, sig, siglen, sigsize, tbs, tbslen);
+    return sig_sign(vctx, sig, siglen, sigsize, tbs, tbslen);
+}
+#endif

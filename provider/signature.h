@@ -5,11 +5,25 @@
 #define P11CA_SIGNATURE_H
 
 #include <openssl/asn1.h>
+#include <openssl/core_dispatch.h>
 #include <openssl/evp.h>
+#include <openssl/opensslv.h>
 #include <openssl/x509.h>
 #include <string.h>
 
 #include "prov.h"
+
+/*
+ * OpenSSL 3.4's message-signing API (EVP_PKEY_sign_message_init and the
+ * "RSA-SHA256", "ECDSA-SHA256" signature algorithms), where the headers
+ * have it: a provider built on 3.4+ offers it when it runs on 3.4+.
+ */
+#if OPENSSL_VERSION_NUMBER >= 0x30400000L                                      \
+    && defined(OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT)
+#define P11CA_MESSAGE_SIGN 1
+#else
+#define P11CA_MESSAGE_SIGN 0
+#endif
 
 /* Largest message buffered when the token hashes (fallback mechanisms). */
 #define SIG_MAX_BUFFERED ((size_t)16 << 20)
@@ -319,5 +333,25 @@ int sig_set_md_params(sig_ctx *s, const OSSL_PARAM params[]);
  * or 0 with an error.
  */
 int sig_set_algid(sig_ctx *s, OSSL_PARAM *p, const X509_ALGOR *alg);
+
+#if P11CA_MESSAGE_SIGN
+/*
+ * The signature algorithms of OpenSSL 3.4's message-signing API
+ * (EVP_PKEY_sign_message_init with "RSA-SHA256", "ECDSA-SHA256", ...):
+ * each fixes its digest at newctx; sign_init then takes a digest,
+ * sign_message_init the message (update/final, or one sign()).
+ */
+
+/* sig_sigalg_newctx - a context for @alg with the digest @mdname fixed. */
+sig_ctx *sig_sigalg_newctx(void *provctx, const sig_alg *alg,
+                           const char *mdname);
+
+/* sig_sigalg_fixed_md - refuse a digest parameter other than the fixed one. */
+int sig_sigalg_fixed_md(sig_ctx *s, const OSSL_PARAM params[]);
+
+/* sign() of such algorithms: the message after sign_message_init, the
+ * digest after sign_init. */
+OSSL_FUNC_signature_sign_fn sig_sigalg_sign;
+#endif
 
 #endif

@@ -253,3 +253,79 @@ const OSSL_DISPATCH prov_ecdsa_signature_functions[] = {
      (void (*)(void))ecdsa_settable_ctx_params},
     {0, NULL},
 };
+
+#if P11CA_MESSAGE_SIGN
+/* ------------------------------------------------------------------ */
+/* ECDSA-SHA256 and friends (OpenSSL 3.4's message-signing API)        */
+/* ------------------------------------------------------------------ */
+
+static OSSL_FUNC_signature_sign_init_fn ecdsa_sigalg_sign_init;
+static OSSL_FUNC_signature_sign_message_init_fn ecdsa_sigalg_message_init;
+static OSSL_FUNC_signature_set_ctx_params_fn ecdsa_sigalg_set_ctx_params;
+static OSSL_FUNC_signature_query_key_types_fn ecdsa_sigalg_key_types;
+
+static const char **ecdsa_sigalg_key_types(void)
+{
+    static const char *types[] = {"EC", NULL};
+
+    return types;
+}
+
+static int ecdsa_sigalg_set_ctx_params(void *vctx, const OSSL_PARAM params[])
+{
+    return sig_sigalg_fixed_md(vctx, params)
+           && ecdsa_set_ctx_params(vctx, params);
+}
+
+static int ecdsa_sigalg_sign_init(void *vctx, void *key,
+                                  const OSSL_PARAM params[])
+{
+    return sig_init(vctx, key, EVP_PKEY_OP_SIGN, false)
+           && ecdsa_sigalg_set_ctx_params(vctx, params);
+}
+
+static int ecdsa_sigalg_message_init(void *vctx, void *key,
+                                     const OSSL_PARAM params[])
+{
+    return sig_init(vctx, key, EVP_PKEY_OP_SIGN, true)
+           && ecdsa_sigalg_set_ctx_params(vctx, params);
+}
+
+#define IMPL_ECDSA_SIGALG(md, MD)                                              \
+    static OSSL_FUNC_signature_newctx_fn ecdsa_##md##_newctx;                  \
+    static void *ecdsa_##md##_newctx(void *provctx, const char *propq)         \
+    {                                                                          \
+        return sig_sigalg_newctx(provctx, &ecdsa_alg, MD);                     \
+    }                                                                          \
+    const OSSL_DISPATCH prov_ecdsa_##md##_signature_functions[] = {            \
+        {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))ecdsa_##md##_newctx},     \
+        {OSSL_FUNC_SIGNATURE_SIGN_INIT,                                        \
+         (void (*)(void))ecdsa_sigalg_sign_init},                              \
+        {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))sig_sigalg_sign},           \
+        {OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT,                                \
+         (void (*)(void))ecdsa_sigalg_message_init},                           \
+        {OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_UPDATE,                              \
+         (void (*)(void))sig_digest_update},                                   \
+        {OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_FINAL,                               \
+         (void (*)(void))sig_digest_sign_final},                               \
+        {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},            \
+        {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},              \
+        {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,                                   \
+         (void (*)(void))ecdsa_get_ctx_params},                                \
+        {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,                              \
+         (void (*)(void))ecdsa_gettable_ctx_params},                           \
+        {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,                                   \
+         (void (*)(void))ecdsa_sigalg_set_ctx_params},                         \
+        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,                              \
+         (void (*)(void))ecdsa_settable_ctx_params},                           \
+        {OSSL_FUNC_SIGNATURE_QUERY_KEY_TYPES,                                  \
+         (void (*)(void))ecdsa_sigalg_key_types},                              \
+        {0, NULL},                                                             \
+    }
+
+IMPL_ECDSA_SIGALG(sha1, "SHA1");
+IMPL_ECDSA_SIGALG(sha224, "SHA2-224");
+IMPL_ECDSA_SIGALG(sha256, "SHA2-256");
+IMPL_ECDSA_SIGALG(sha384, "SHA2-384");
+IMPL_ECDSA_SIGALG(sha512, "SHA2-512");
+#endif
