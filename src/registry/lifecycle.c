@@ -4,6 +4,7 @@
  * transaction with its status history and audit entry. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,9 +20,10 @@ struct lc_record {
     const reg_cert *certs;
     size_t n;
     const char *actor;
-    unsigned rate;   /* 0: no limit */
-    bool registered; /* reg_register rather than reg_record_* */
-    size_t bad;      /* index of the failing certificate */
+    unsigned rate;         /* 0: no limit */
+    bool registered;       /* reg_register rather than reg_record_* */
+    reg_status reg_status; /* of a registered certificate */
+    size_t bad;            /* index of the failing certificate */
 };
 
 struct lc_status {
@@ -70,6 +72,13 @@ struct lc_crl {
     uint64_t n;
 };
 
+struct lc_ca_auto {
+    int64_t id;
+    bool on;
+    reg_status st;
+    const char *actor;
+};
+
 static char lc_origin_issued[] = "issued";
 static char lc_origin_registered[] = "registered";
 
@@ -77,8 +86,8 @@ static int lc_tx(reg *r, lc_tx_fn fn, void *arg);
 static int lc_location(const char *location, const struct reg_backend **be,
                        const char **path);
 static int lc_check_actor(const char *actor);
-static int lc_prepare(const reg_cert *in, bool registered, reg_cert *c,
-                      char *replaces, size_t rlen);
+static int lc_prepare(const reg_cert *in, const struct lc_record *rec,
+                      reg_cert *c, char *replaces, size_t rlen);
 static int lc_holder_cb(const reg_cert *c, void *arg);
 static int lc_serial_free(reg *r, const char *serial);
 static int lc_client_id_free(reg *r, const char *client_id, const char *except);
@@ -104,6 +113,7 @@ static int lc_bulk_tx(reg *r, void *arg);
 static int lc_replaces_tx(reg *r, void *arg);
 static int lc_crl_tx(reg *r, void *arg);
 static int lc_ca_tx(reg *r, void *arg);
+static int lc_ca_auto_tx(reg *r, void *arg);
 
 /* Run @fn in a write transaction: commit on success, else roll back. */
 static int lc_tx(reg *r, lc_tx_fn fn, void *arg)
@@ -202,8 +212,8 @@ static int lc_check_actor(const char *actor)
  * status of a registered certificate, recorded_at (set later), no
  * revocation.  @c shares @in's strings: never clear it.
  */
-static int lc_prepare(const reg_cert *in, bool registered, reg_cert *c,
-                      char *replaces, size_t rlen)
+static int lc_prepare(const reg_cert *in, const struct lc_record *rec,
+                      reg_cert *c, char *replaces, size_t rlen)
 {
     int rc;
 
@@ -223,8 +233,8 @@ static int lc_prepare(const reg_cert *in, bool registered, reg_cert *c,
                              "certificate %s: notAfter before notBefore, or "
                              "a negative CA id",
                              c->serial);
-    if (registered) {
-        c->status = REG_REGISTERED_NOT_ACTIVATED;
+    if (rec->registered) {
+        c->status = rec->reg_status;
         c->origin = lc_origin_registered;
         c->profile = NULL;
     } else if (in->status == REG_ACTIVATED || in->status == REG_NOT_ACTIVATED) {
@@ -341,7 +351,7 @@ static int lc_record_one(reg *r, const reg_cert *in, struct lc_record *rec,
     reg_cert c;
     int rc;
 
-    if ((rc = lc_prepare(in, rec->registered, &c, replaces, sizeof(replaces))))
+    if ((rc = lc_prepare(in, rec, &c, replaces, sizeof(replaces))))
         return rc;
     c.recorded_at = now;
     if ((rc = lc_rate_check(r, now, rec->rate)))
@@ -410,13 +420,24 @@ int reg_record_batch(reg *r, const reg_cert *certs, size_t n, const char *actor,
 
 int reg_register(reg *r, const reg_cert *c, const char *actor)
 {
+    return reg_register_as(r, c, REG_REGISTERED_NOT_ACTIVATED, actor);
+}
+
+int reg_register_as(reg *r, const reg_cert *c, reg_status st, const char *actor)
+{
     struct lc_record rec = {
         .certs = c,
         .n = 1,
         .actor = actor,
         .registered = true,
+        .reg_status = st,
     };
 
+    if (st != REG_REGISTERED_NOT_ACTIVATED && st != REG_ACTIVATED)
+        return p11ca_err_set(P11CA_E_INPUT,
+                             "a registered certificate starts activated or "
+                             "registered-not-activated, not %s",
+                             reg_status_name(st));
     return lc_record(r, &rec, NULL);
 }
 
@@ -819,4 +840,42 @@ int reg_ca_add(reg *r, const unsigned char *der, size_t len, const char *name,
 out:
     free(subject);
     return rc;
+}
+
+static int lc_ca_auto_tx(reg *r, void *arg)
+{
+    struct lc_ca_auto *a = arg;
+    struct reg_details d;
+    char id[32];
+    int rc;
+
+    if ((rc = r->be->ca_set_auto(r->db, a->id, a->on, a->st)))
+        return rc;
+    snprintf(id, sizeof(id), "%lld", (long long)a->id);
+    reg_details_init(&d);
+    reg_details_str(&d, "auto_register", a->on ? "on" : "off");
+    reg_details_str(&d, "auto_status", reg_status_name(a->st));
+    rc = reg_details_finish(&d);
+    if (!rc)
+        rc = reg_audit_append_tx(r, reg_now(), a->actor, "ca-auto-register", id,
+                                 d.data);
+    reg_details_free(&d);
+    return rc;
+}
+
+int reg_ca_set_auto(reg *r, int64_t id, bool on, reg_status st,
+                    const char *actor)
+{
+    struct lc_ca_auto a = {.id = id, .on = on, .st = st, .actor = actor};
+    int rc;
+
+    return_val_if_fail(r, P11CA_E_INTERNAL);
+    if ((rc = lc_check_actor(actor)))
+        return rc;
+    if (st != REG_ACTIVATED && st != REG_REGISTERED_NOT_ACTIVATED)
+        return p11ca_err_set(P11CA_E_INPUT,
+                             "auto-registered certificates start activated "
+                             "or registered-not-activated, not %s",
+                             reg_status_name(st));
+    return lc_tx(r, lc_ca_auto_tx, &a);
 }

@@ -8,7 +8,8 @@
 # schema.h), so the library needs no file at run time.  To add a migration,
 # add the next NNN_<what>.sql to REG_SCHEMA_SQL, never edit a released one.
 
-REG_SCHEMA_SQL = src/registry/schema/001_init.sql
+REG_SCHEMA_SQL = src/registry/schema/001_init.sql \
+	src/registry/schema/002_ca_autoreg.sql
 
 noinst_LTLIBRARIES += src/libp11ca-registry.la
 

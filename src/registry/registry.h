@@ -174,6 +174,15 @@ int reg_record_batch(reg *r, const reg_cert *certs, size_t n, const char *actor,
  */
 int reg_register(reg *r, const reg_cert *c, const char *actor) REG_WUR;
 
+/*
+ * reg_register_as - the same with status @st: REG_REGISTERED_NOT_ACTIVATED
+ * or REG_ACTIVATED (auto-registration of a CA whose default status is
+ * activated; refused with P11CA_E_EXISTS when an activated certificate
+ * holds the client ID).  Other statuses: P11CA_E_INPUT.
+ */
+int reg_register_as(reg *r, const reg_cert *c, reg_status st,
+                    const char *actor) REG_WUR;
+
 /* reg_get - the certificate with @serial (hex, any case, leading zeros ok).
  * @out is overwritten (not freed first); free it with reg_cert_clear. */
 int reg_get(reg *r, const char *serial, reg_cert *out) REG_WUR;
@@ -273,9 +282,23 @@ typedef struct reg_ca {
     const char *subject;
     const unsigned char *der;
     size_t der_len;
+    /* Auto-registration (p11ca serve): a certificate of this CA that the
+     * registry does not know is recorded at its first connection with
+     * @auto_status (activated or registered-not-activated). */
+    bool auto_register;
+    reg_status auto_status;
 } reg_ca;
 typedef int (*reg_ca_cb)(const reg_ca *ca, void *arg);
 int reg_ca_list(reg *r, reg_ca_cb cb, void *arg) REG_WUR;
+
+/*
+ * reg_ca_set_auto - turn auto-registration of CA @id on or off, with the
+ * status its devices get (@st: REG_ACTIVATED or
+ * REG_REGISTERED_NOT_ACTIVATED, else P11CA_E_INPUT); audited
+ * ("ca-auto-register") with @actor.  P11CA_E_NOTFOUND for an unknown id.
+ */
+int reg_ca_set_auto(reg *r, int64_t id, bool on, reg_status st,
+                    const char *actor) REG_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Audit trail                                                         */
@@ -353,6 +376,8 @@ struct reg_backend {
     int (*ca_add)(void *db, const unsigned char *der, size_t len,
                   const char *name, const char *subject, int64_t *id);
     int (*ca_list)(void *db, reg_ca_cb cb, void *arg);
+    /* P11CA_E_NOTFOUND when no CA has @id. */
+    int (*ca_set_auto)(void *db, int64_t id, bool on, reg_status st);
     int (*audit_append)(void *db, const reg_audit *a);
     int (*audit_last)(void *db, int64_t *seq, char *hash, size_t hashlen);
     int (*audit_list)(void *db, int64_t since_seq, reg_audit_cb cb, void *arg);

@@ -44,7 +44,8 @@ if HAVE_CMOCKA
 REGISTRY_UNIT_TESTS = \
 	tests/unit/test_registry \
 	tests/unit/test_registry_lifecycle \
-	tests/unit/test_registry_audit
+	tests/unit/test_registry_audit \
+	tests/unit/test_registry_cas
 check_PROGRAMS += $(REGISTRY_UNIT_TESTS)
 TESTS += $(REGISTRY_UNIT_TESTS)
 
@@ -68,4 +69,10 @@ tests_unit_test_registry_audit_SOURCES = \
 	tests/unit/treg.h
 tests_unit_test_registry_audit_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_audit_LDADD = $(REGISTRY_UNIT_LDADD)
+
+tests_unit_test_registry_cas_SOURCES = \
+	tests/unit/test_registry_cas.c tests/unit/test_registry_util.c \
+	tests/unit/treg.h
+tests_unit_test_registry_cas_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
+tests_unit_test_registry_cas_LDADD = $(REGISTRY_UNIT_LDADD)
 endif

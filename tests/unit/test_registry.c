@@ -23,11 +23,11 @@
 /* Opening                                                             */
 /* ------------------------------------------------------------------ */
 
-static void test_registry_open_migrates_to_version_1(void **state)
+static void test_registry_open_migrates_to_version_2(void **state)
 {
     struct treg *t = *state;
 
-    assert_int_equal(reg_schema_version(t->r), 1);
+    assert_int_equal(reg_schema_version(t->r), 2);
 }
 
 static void test_registry_reopen_keeps_version(void **state)
@@ -37,7 +37,7 @@ static void test_registry_reopen_keeps_version(void **state)
     reg_close(t->r);
     t->r = NULL;
     assert_int_equal(reg_open(t->path, &t->r), 0); /* bare path */
-    assert_int_equal(reg_schema_version(t->r), 1);
+    assert_int_equal(reg_schema_version(t->r), 2);
 }
 
 static void test_registry_open_refuses_postgresql(void **state)
@@ -487,7 +487,7 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, treg_setup, treg_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_registry_open_migrates_to_version_1),
+        T(test_registry_open_migrates_to_version_2),
         T(test_registry_reopen_keeps_version),
         T(test_registry_open_refuses_postgresql),
         T(test_registry_open_refuses_empty_location),
