@@ -68,6 +68,61 @@ STACK_OF(X509) * ca_chain(ca *c);
  */
 const char *ca_actor(void);
 
+/* ------------------------------------------------------------------ */
+/* A service's handles (service.c)                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A ca handle is used by one thread at a time (its registry connection is
+ * the registry's: see reg_open).  A service gives each thread a handle of
+ * its own with ca_open_shared: every handle opened from one handle shares
+ * its loaded signing key, which several threads may sign with at once
+ * (one EVP_PKEY in one library context; the p11ca provider is
+ * thread-safe), so the PIN is asked and the token logged in once.
+ */
+
+/*
+ * ca_load_key - load and check the signing key now (see ca_key_load;
+ * the PIN is asked now) rather than at the first signature.  Returns 0,
+ * P11CA_E_STATE (no certificate yet), P11CA_E_CAKEY, P11CA_E_TOKEN, ...
+ */
+int ca_load_key(ca *c) CA_WUR;
+
+/*
+ * ca_open_shared - another handle on @c's directory: ca.cnf read again, a
+ * registry connection of its own, @c's module, PIN source and actor, and
+ * @c's signing key (when loaded) shared rather than loaded again.  Refuses
+ * (P11CA_E_CAKEY) when ca.cnf or the CA certificate now name another key
+ * than the one loaded.  @out gets the handle; ca_close it.
+ */
+int ca_open_shared(ca *c, ca **out) CA_WUR;
+
+/*
+ * ca_set_actor - who the audit trail names for what this handle does
+ * (issuance, CRLs): "api:..." for a service; NULL: ca_actor().  Copied.
+ * ca_get_actor - that actor.  Returns 0 or P11CA_E_NOMEM.
+ */
+int ca_set_actor(ca *c, const char *actor) CA_WUR;
+const char *ca_get_actor(ca *c);
+
+/*
+ * ca_libctx - the library context the signing key lives in (its providers:
+ * "default", and "p11ca" for keys on a token); NULL before ca_load_key.
+ * Borrowed: valid while a handle sharing the key is open.
+ */
+OSSL_LIB_CTX *ca_libctx(ca *c);
+
+/*
+ * ca_load_pkey - another private key at @location (a pkcs11: URI or a key
+ * file) through OSSL_STORE in ca_libctx(@c), e.g. the service's TLS key:
+ * a key on the CA key's token uses its login; one on another token needs
+ * pin-source= in its URI (the CA's PIN is never offered to it).
+ * ca_load_cert - a certificate the same way (a pkcs11: URI or a file).
+ * Call ca_load_key first.  @out gets the object (caller frees).
+ */
+int ca_load_pkey(ca *c, const char *location, EVP_PKEY **out) CA_WUR;
+int ca_load_cert(ca *c, const char *location, X509 **out) CA_WUR;
+
 /* The [ ca ] section of ca.cnf (borrowed strings; NULL when not set). */
 typedef struct ca_settings {
     const char *name;

@@ -313,6 +313,7 @@ void ca_close(ca *c)
     free(c->registry_loc);
     free(c->module);
     free(c->pin_source);
+    free(c->actor);
     free(c->dir);
     free(c);
 }

@@ -135,7 +135,7 @@ static int crl_save(ca *c, X509_CRL *crl, uint64_t number, size_t n,
     snprintf(num, sizeof(num), "%llu", (unsigned long long)number);
     snprintf(details, sizeof(details), "entries=%zu days=%u", n, days);
     if (rc == P11CA_OK)
-        rc = reg_audit_add(c->reg, ca_actor(), "crl", num, details);
+        rc = reg_audit_add(c->reg, ca_get_actor(c), "crl", num, details);
     BIO_free(b);
     free(path);
     return rc;

@@ -203,7 +203,8 @@ int ca_req_record(ca *c, ca_req *r)
     if (!r->cert)
         return p11ca_err_set(rc, "record before sign");
     for (int i = 0; i < MAX_RESIGN; i++) {
-        rc = reg_record_issued(c->reg, &r->rec, ca_actor(), c->s.rate_limit);
+        rc = reg_record_issued(c->reg, &r->rec, ca_get_actor(c),
+                               c->s.rate_limit);
         if (rc != P11CA_E_EXISTS)
             break;
         snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
@@ -246,7 +247,8 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
                 idx[m++] = i;
             }
         bad = m;
-        rc = m ? reg_record_batch(c->reg, recs, m, ca_actor(), &bad) : P11CA_OK;
+        rc = m ? reg_record_batch(c->reg, recs, m, ca_get_actor(c), &bad)
+               : P11CA_OK;
         if (rc != P11CA_E_EXISTS || bad >= m)
             break;
         /* Kept: the serial lookup below sets a message of its own. */

@@ -8,7 +8,7 @@ src_libp11ca_ca_la_SOURCES = \
 	src/ca/ca.h src/ca/internal.h \
 	src/ca/config.c src/ca/profile.c src/ca/keys.c src/ca/ext.c \
 	src/ca/init.c src/ca/csr.c src/ca/issue.c src/ca/batch.c \
-	src/ca/crl.c src/ca/io.c
+	src/ca/crl.c src/ca/io.c src/ca/service.c
 src_libp11ca_ca_la_LIBADD = src/libp11ca-registry.la src/libp11ca-p11.la \
 	$(CRYPTO_LIBS) $(P11KIT_LIBS)
 
