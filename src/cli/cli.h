@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "common/rc.h"
+#include "common/timeparse.h"
 #include "p11/p11.h"
 
 struct cli {
@@ -62,9 +63,16 @@ const char *cli_ca_dir(const char *dir);
 /* cli_open_ca - open the CA directory cli_ca_dir(@dir); prints the error
  * itself. */
 int cli_open_ca(const char *dir, struct ca **out);
-/* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix; durations: 30d, 12h, 90m, 2w. */
-int cli_parse_time(const char *s, int64_t *t);
-int cli_parse_duration(const char *s, int64_t *secs);
+/* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix; durations: 30d, 12h, 90m, 2w
+ * (common/timeparse.h, shared with the service's queries). */
+static inline int cli_parse_time(const char *s, int64_t *t)
+{
+    return p11ca_parse_time(s, t);
+}
+static inline int cli_parse_duration(const char *s, int64_t *secs)
+{
+    return p11ca_parse_duration(s, secs);
+}
 
 /* Options every command accepts; their values start at CLI_OPT_COMMON. */
 #define CLI_OPT_COMMON 1000
