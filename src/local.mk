@@ -32,3 +32,4 @@ src_p11ca_LDADD = src/libp11ca-p11.la $(JANSSON_LIBS) $(CRYPTO_LIBS) \
 
 include src/registry/local.mk
 include src/ca/local.mk
+include src/server/local.mk

@@ -45,6 +45,7 @@ extern const struct cli_cmd cli_ca_cmds[];     /* cmd_ca.c */
 extern const struct cli_cmd cli_issue_cmds[];  /* cmd_issue.c */
 extern const struct cli_cmd cli_crl_cmds[];    /* cmd_crl.c */
 extern const struct cli_cmd cli_enroll_cmds[]; /* cmd_enroll.c */
+extern const struct cli_cmd cli_serve_cmds[];  /* cmd_serve.c */
 
 /* Registry verbs of the cert group (cmd_certreg.c). */
 int cmd_certreg_list(struct cli *cli, int argc, char **argv);

@@ -28,6 +28,8 @@ static const struct {
      cli_p12_cmds + 1},
     {"enroll", "enroll a smartcard: key on the token, certificate from the CA",
      cli_enroll_cmds},
+    {"serve", "run the registry service (HTTPS with client certificates)",
+     cli_serve_cmds},
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
