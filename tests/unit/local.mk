@@ -76,3 +76,15 @@ tests_unit_test_registry_cas_SOURCES = \
 tests_unit_test_registry_cas_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_cas_LDADD = $(REGISTRY_UNIT_LDADD)
 endif
+
+# The service's pure parts (token bucket, [serve] values, routes, problem
+# details), linked with the server library.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_server
+TESTS += tests/unit/test_server
+tests_unit_test_server_SOURCES = tests/unit/test_server.c
+tests_unit_test_server_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBEVENT_CFLAGS) $(SSL_CFLAGS)
+tests_unit_test_server_LDADD = src/libp11ca-server.la $(CMOCKA_LIBS) \
+	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)
+endif
