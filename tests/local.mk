@@ -48,3 +48,4 @@ include tests/progs/local.mk
 include tests/integration/local.mk
 include tests/integration/ca.mk
 include tests/integration/enroll.mk
+include tests/integration/serve.mk

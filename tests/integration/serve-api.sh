@@ -1,0 +1,269 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# p11ca serve's REST API through curl: health, metrics, the CRL, searches
+# with filters and cursor paging, one certificate, the lifecycle and its
+# refusals, registration, registered CAs and their auto-registration, who
+# may do what (401, 403 audited), and every error path (malformed JSON,
+# oversized bodies, unknown serial, 404, 405); TLS 1.2 and 1.3, IPv6;
+# SIGTERM ends it with status 0.
+set -u
+. "$top_srcdir/tests/integration/serve-setup.sh"
+
+serve_config ""
+serve_start || { echo "Bail out! the service did not start"; exit 1; }
+DAVE=$(cert_serial "$D/dave.pem")
+ALICE=$(cert_serial "$D/alice.pem")
+
+# --- Public routes -------------------------------------------------------
+api none GET /healthz
+expect 200 .status ok "GET /healthz answers without a client certificate"
+api none GET /metrics
+if [ "$CODE" = 200 ] && grep -qi '^content-type: text/plain; version=0.0.4' "$D/hdr" &&
+    grep -q '^p11ca_requests_total{route="GET /healthz",code="200"} 1$' "$D/body" &&
+    grep -q '^p11ca_registry_certificates{status="activated"} 5$' "$D/body" &&
+    grep -q '^# TYPE p11ca_request_duration_seconds histogram$' "$D/body"; then
+    ok "GET /metrics: Prometheus text with requests by route and code, the registry by status"
+else
+    not_ok "GET /metrics: Prometheus text (status $CODE)"
+    diag "$(head -n 20 "$D/body")"
+fi
+api none GET /v1/crl
+cp "$D/body" "$D/crl1.der"
+if [ "$CODE" = 200 ] && grep -qi '^content-type: application/pkix-crl' "$D/hdr" &&
+    openssl crl -inform DER -in "$D/crl1.der" -CAfile "$CA/ca.pem" -noout 2>&1 |
+    grep -q 'verify OK'; then
+    ok "GET /v1/crl: a DER CRL that verifies against the CA"
+else
+    not_ok "GET /v1/crl: a DER CRL that verifies against the CA (status $CODE)"
+fi
+
+# --- Who may do what -----------------------------------------------------
+api none GET /v1/certs
+expect_problem 401 unauthenticated 'needs a client certificate' \
+    "GET /v1/certs without a client certificate: 401"
+api carol GET /v1/certs
+expect 200 '.items | length' 5 "the auditor lists the 5 certificates"
+api dave GET "/v1/certs/$DAVE"
+expect 200 .serial "$DAVE" "a device reads its own entry"
+api dave GET "/v1/certs/$ALICE"
+expect_problem 403 forbidden 'needs the auditor role or the certificate.s own client \(the caller is device\)' \
+    "a device cannot read another certificate's entry: 403"
+api dave GET /v1/certs
+expect_problem 403 forbidden 'needs the auditor role' "a device cannot search: 403"
+api carol POST "/v1/certs/$DAVE/deactivate"
+expect_problem 403 forbidden 'needs the operator role \(the caller is auditor\)' \
+    "an auditor cannot change a status: 403"
+api bob POST /v1/cas -d '{}'
+expect_problem 403 forbidden 'needs the admin role' "an operator cannot register a CA: 403"
+# Refused calls are audited with the caller (written by a worker).
+if wait_audit "api:O=p11ca tests,CN=dave serial=$DAVE +api-denied +GET /v1/certs/$ALICE"; then
+    ok "a 403 lands in the audit trail with the caller's identity"
+else
+    not_ok "a 403 lands in the audit trail with the caller's identity"
+    diag "$(tail -n 5 "$D/audit.txt")"
+fi
+
+# --- Searches and paging ---------------------------------------------------
+api carol GET '/v1/certs?cn=alice'
+expect 200 '.items[0].serial' "$ALICE" "?cn= finds alice"
+api carol GET '/v1/certs?status=revoked'
+expect 200 '.items | length' 0 "?status=revoked: none yet"
+api carol GET '/v1/certs?expiring=5000d&valid=true'
+expect 200 '.items | length' 5 "?expiring=5000d&valid=true: all 5"
+api carol GET '/v1/certs?issued_after=2000-01-01&expires_before=@1'
+expect 200 '.items | length' 0 "date filters: expires_before=@1 finds none"
+api carol GET '/v1/certs?status=bogus'
+expect_problem 400 bad-request 'bad value "bogus" for status' "an unknown status: 400"
+api carol GET '/v1/certs?colour=red'
+expect_problem 400 unknown-parameter 'unknown query parameter "colour"' \
+    "an unknown query parameter: 400"
+api carol GET '/v1/certs?limit=0'
+expect_problem 400 bad-request 'for limit' "limit=0: 400"
+api carol GET '/v1/certs?cursor=%21%21'
+expect_problem 400 bad-request 'for cursor' "a forged cursor: 400"
+: >"$D/pages"
+next="" pages=0
+while :; do
+    api carol GET "/v1/certs?limit=2${next:+&cursor=$next}"
+    [ "$CODE" = 200 ] || break
+    jq -r '.items[].serial' "$D/body" >>"$D/pages"
+    pages=$((pages + 1))
+    next=$(jq -r '.next_cursor // empty' "$D/body")
+    if [ -z "$next" ] || [ $pages -ge 10 ]; then
+        break
+    fi
+done
+p11ca cert list --dir "$CA" --json | jq -r '.[].serial' >"$D/all"
+if [ $pages -eq 3 ] && [ "$(sort "$D/pages")" = "$(sort "$D/all")" ]; then
+    ok "cursor paging: 3 pages of 2 give every certificate once"
+else
+    not_ok "cursor paging: 3 pages of 2 give every certificate once ($pages pages)"
+    diag "$(cat "$D/pages")"
+fi
+api carol GET "/v1/certs/$DAVE"
+if [ "$CODE" = 200 ] && [ "$(jq -r '.history[0].to' "$D/body")" = activated ] &&
+    [ "$(jq -r .client_id "$D/body")" = dave ] &&
+    jq -j .pem "$D/body" >"$D/dave-api.pem" &&
+    cmp -s "$D/dave-api.pem" "$D/dave.pem"; then
+    ok "GET /v1/certs/{serial}: details, client ID, status history, the certificate"
+else
+    not_ok "GET /v1/certs/{serial}: details, client ID, status history, the certificate"
+    diag "$(head -c 600 "$D/body")"
+fi
+api carol GET /v1/certs/0123456789abcdef
+expect_problem 404 not-found 'no certificate with serial 123456789abcdef' \
+    "an unknown serial: 404"
+api carol GET /v1/certs/not-hex
+expect_problem 404 not-found 'not a certificate serial' "a path that is no serial: 404"
+
+# --- Lifecycle --------------------------------------------------------------
+issue_key erin "/CN=erin" client
+ERIN=$(cert_serial "$D/erin.pem")
+api bob POST "/v1/certs/$DAVE/deactivate" -d '{"why": "lost"}'
+expect 200 .status not-activated "the operator (by subject) deactivates a certificate"
+p11ca cert show --dir "$CA" --json "$DAVE" >"$D/show.json"
+assert_eq "$(jq -r '.history[-1].actor' "$D/show.json")" \
+    "api:O=p11ca tests,CN=bob serial=$(cert_serial "$D/bob.pem")" \
+    "the registry records the caller as the actor"
+api bob POST "/v1/certs/$DAVE/deactivate"
+expect_problem 409 lifecycle 'only an activated certificate can be deactivated' \
+    "deactivating twice: 409 with the registry's reason"
+api bob POST "/v1/certs/$ERIN/activate"
+expect_problem 409 lifecycle 'only a not-activated or registered-not-activated' \
+    "activating an activated certificate: 409"
+api bob DELETE "/v1/certs/$ERIN"
+expect_problem 409 lifecycle 'is activated: deactivate or revoke it before deleting it' \
+    "an activated certificate cannot be deleted: 409"
+api bob POST "/v1/certs/$ERIN/revoke" -d '{"reason": "sometimes"}'
+expect_problem 400 bad-request 'unknown reason "sometimes"' "an unknown revocation reason: 400"
+api bob POST "/v1/certs/$ERIN/revoke" -d '{"reason": "keyCompromise", "why": "stolen"}'
+expect 200 .reason keyCompromise "revoke with a reason"
+api bob POST "/v1/certs/$ERIN/activate"
+expect_problem 409 lifecycle 'revocation is final' "revoked is final: 409"
+api bob DELETE "/v1/certs/$ERIN"
+expect_problem 409 lifecycle 'the CRL must keep listing it' \
+    "a revoked certificate that has not expired cannot be deleted: 409"
+# The revocation makes a new CRL through a worker.
+i=0
+while [ $i -lt 300 ]; do
+    api none GET /v1/crl
+    openssl crl -inform DER -in "$D/body" -noout -text 2>/dev/null |
+        grep -qi "Serial Number: *0*$ERIN" && break
+    sleep 0.1
+    i=$((i + 1))
+done
+if openssl crl -inform DER -in "$D/body" -noout -text 2>/dev/null |
+    grep -A4 -i "Serial Number: *0*$ERIN" | grep -q 'Key Compromise' &&
+    [ "$(openssl crl -inform DER -in "$D/body" -noout -crlnumber | cut -d= -f2)" != \
+        "$(openssl crl -inform DER -in "$D/crl1.der" -noout -crlnumber | cut -d= -f2)" ]; then
+    ok "the revocation is in a new CRL (new number, reason keyCompromise)"
+else
+    not_ok "the revocation is in a new CRL"
+fi
+api bob DELETE "/v1/certs/$DAVE?why=gone"
+expect 204 "a not-activated certificate is deleted: 204"
+api carol GET "/v1/certs/$DAVE"
+expect_problem 404 not-found 'no certificate' "a deleted certificate: 404"
+api bob DELETE "/v1/certs/$DAVE?force=1"
+expect_problem 400 unknown-parameter 'force' "DELETE with an unknown parameter: 400"
+
+# --- Registered CAs and registration -----------------------------------------
+fleet_device dev-a
+fleet_device dev-b
+fleet_device dev-c
+FLEET=$(jq -Rs . "$D/fleet-ca.pem")
+n0=$(p11ca cert list --dir "$CA" --count)
+api bob POST /v1/certs -d "{\"certificate\": $(jq -Rs . "$D/dev-a.pem")}"
+expect_problem 400 issuer-not-registered 'not issued by a registered CA' \
+    "registering a certificate of an unregistered CA: 400"
+api alice POST /v1/cas -d "{\"certificate\": $(jq -Rs . "$D/erin.pem")}"
+expect_problem 400 not-a-ca 'not a CA certificate' "registering a leaf as a CA: 400"
+api alice POST /v1/cas -d "{\"certificate\": $FLEET, \"name\": \"fleet\", \"size\": 3}"
+expect_problem 400 bad-request 'unknown member "size"' "an unknown member: 400"
+api alice POST /v1/cas -d "{\"certificate\": $FLEET, \"name\": \"fleet\"}"
+expect 201 .auto_register false "the admin registers the fleet CA (auto-registration off)"
+FLEET_ID=$(jq -r .id "$D/body")
+assert_grep "^[Ll]ocation: /v1/cas/$FLEET_ID" "$D/hdr" "201 names the new CA in Location"
+api alice POST /v1/cas -d "{\"certificate\": $FLEET}"
+expect_problem 409 conflict "registered already \\(id $FLEET_ID\\)" "registering a CA twice: 409"
+api carol GET /v1/cas
+expect 200 '[.items[] | select(.this_ca)] | length' 1 "GET /v1/cas lists this CA and the fleet CA"
+api alice PATCH "/v1/cas/$FLEET_ID" -d '{"auto_status": "revoked"}'
+expect_problem 400 bad-request 'auto_status is' "PATCH with a bad auto_status: 400"
+api alice PATCH "/v1/cas/$FLEET_ID" -d '{}'
+expect_problem 400 bad-request 'give auto_register' "PATCH with nothing to change: 400"
+api alice PATCH /v1/cas/999 -d '{"auto_register": true}'
+expect_problem 404 not-found 'no registered CA with id 999' "PATCH of an unknown CA: 404"
+api alice PATCH "/v1/cas/$FLEET_ID" -d '{"auto_register": true, "auto_status": "activated"}'
+expect 200 '"\(.auto_register) \(.auto_status)"' "true activated" \
+    "PATCH turns auto-registration on with status activated"
+p11ca audit list --dir "$CA" >"$D/audit.txt"
+assert_grep "api:O=p11ca tests,CN=alice serial=$ALICE +ca-auto-register +$FLEET_ID" \
+    "$D/audit.txt" "the change is audited with the admin as actor"
+api bob POST /v1/certs -d "{\"certificate\": $(jq -Rs . "$D/dev-a.pem")}"
+expect 201 .status registered-not-activated "an operator registers a fleet device"
+assert_grep "^[Ll]ocation: /v1/certs/$(cert_serial "$D/dev-a.pem")" "$D/hdr" \
+    "201 names the certificate in Location"
+api bob POST /v1/certs -d "{\"certificate\": $(jq -Rs . "$D/dev-a.pem")}"
+expect_problem 409 conflict 'already in the registry' "registering it again: 409"
+api bob POST /v1/certs -d "{\"certificate\": $(jq -Rs . "$D/dev-b.pem"), \"client_id\": \"pump-7\", \"status\": \"activated\"}"
+expect 201 '"\(.status) \(.client_id)"' "activated pump-7" \
+    "registration with a client ID and status activated"
+n1=$(p11ca cert list --dir "$CA" --count)
+assert_eq "$n1" $((n0 + 2)) "two registrations, two records"
+
+# --- Bad bodies change nothing ---------------------------------------------------
+api bob POST /v1/certs -d '{"certificate": '
+expect_problem 400 malformed-json 'not JSON' "malformed JSON: 400"
+api bob POST /v1/certs -d '["a"]'
+expect_problem 400 malformed-json 'must be a JSON object' "a JSON array: 400"
+api bob POST /v1/certs -d '{"certificate": "not a PEM"}'
+expect_problem 400 bad-request 'PEM certificate' "a certificate that is no PEM: 400"
+api bob POST /v1/certs -d '{"certificate": 7}'
+expect_problem 400 bad-request 'certificate is a string' "a certificate that is no string: 400"
+head -c 100000 /dev/zero | tr '\0' a >"$D/big"
+api bob POST /v1/certs -H 'Content-Type: application/json' --data-binary @"$D/big"
+expect_problem 413 body-too-large 'has 100000 bytes; at most 65536' \
+    "a 100 kB body: 413 problem"
+head -c 400000 /dev/zero | tr '\0' a >"$D/huge"
+api bob POST /v1/certs --data-binary @"$D/huge"
+expect 413 "a 400 kB body: 413 from libevent's own limit (4 x max_body_bytes)"
+assert_eq "$(p11ca cert list --dir "$CA" --count)" "$n1" "refused bodies recorded nothing"
+
+# --- Methods, paths, TLS versions, IPv6 ----------------------------------------
+api carol PUT /v1/certs
+if [ "$CODE" = 405 ] && grep -qi '^allow: GET, POST' "$D/hdr" &&
+    [ "$(jq -r .code "$D/body")" = method-not-allowed ]; then
+    ok "PUT /v1/certs: 405 with Allow: GET, POST"
+else
+    not_ok "PUT /v1/certs: 405 with Allow (status $CODE)"
+fi
+api carol GET /v2/certs
+expect_problem 404 not-found 'no resource /v2/certs' "an unknown path: 404"
+for v in 1.2 1.3; do
+    curl -sS -v --tlsv1.2 --tls-max "$v" --cacert "$CA/ca.pem" \
+        "https://127.0.0.1:$PORT/healthz" >"$D/body" 2>"$D/curl.v"
+    if grep -q "SSL connection using TLSv$v" "$D/curl.v" &&
+        [ "$(jq -r .status "$D/body")" = ok ]; then
+        ok "TLS $v"
+    else
+        not_ok "TLS $v"
+        diag "$(grep -i 'SSL' "$D/curl.v" | head -n 5)"
+    fi
+done
+if [ "$(curl -sS --cacert "$CA/ca.pem" "https://[::1]:$PORT/healthz" | jq -r .status)" = ok ]; then
+    ok "IPv6: [::1] answers"
+else
+    not_ok "IPv6: [::1] answers"
+fi
+
+# --- Access log and shutdown -----------------------------------------------------
+assert_grep "^[0-9T:.-]+Z 127\.0\.0\.1:[0-9]+ \"GET /v1/certs/$DAVE\" 200 serial=$DAVE role=device [0-9.]+ms\$" \
+    "$D/access.log" "the access log: method, path, status, peer serial, duration"
+serve_stop
+assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
+assert_grep 'SIGTERM: no new connections' "$D/serve.log" "SIGTERM is logged"
+check "the audit trail is intact" p11ca audit verify --dir "$CA"
+
+echo "1..$TAP_N"
+done_testing

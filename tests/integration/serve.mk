@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: Apache-2.0
+# tests/integration: p11ca serve (the registry service), with the shared
+# setup serve-setup.sh.
+SERVE_TESTS = \
+	tests/integration/serve-api.sh
+TESTS += $(SERVE_TESTS)
+EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh
