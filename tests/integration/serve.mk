@@ -2,6 +2,7 @@
 # tests/integration: p11ca serve (the registry service), with the shared
 # setup serve-setup.sh.
 SERVE_TESTS = \
-	tests/integration/serve-api.sh
+	tests/integration/serve-api.sh \
+	tests/integration/serve-tls.sh
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh
