@@ -3,6 +3,7 @@
 # setup serve-setup.sh.
 SERVE_TESTS = \
 	tests/integration/serve-api.sh \
-	tests/integration/serve-tls.sh
+	tests/integration/serve-tls.sh \
+	tests/integration/serve-limits.sh
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh
