@@ -37,7 +37,14 @@ static int write_file(const char *path, const void *data, size_t len, int mode,
 int ca_ossl_err(int rc, const char *fmt, ...)
 {
     char msg[512], detail[256] = "";
+    const char *data = NULL;
+    int flags = 0;
+    /* The first error is the cause (the provider's, naming the token call
+     * and its CKR code); the last one says where OpenSSL gave up. */
+    unsigned long first = ERR_peek_error_data(&data, &flags);
     unsigned long e = ERR_peek_last_error();
+    bool cause =
+        first && first != e && data && *data && (flags & ERR_TXT_STRING);
     va_list ap;
 
     va_start(ap, fmt);
@@ -45,8 +52,12 @@ int ca_ossl_err(int rc, const char *fmt, ...)
     va_end(ap);
     if (e)
         ERR_error_string_n(e, detail, sizeof(detail));
+    if (cause)
+        p11ca_err_set(rc, "%s: %s (%s)", msg, data, detail);
+    else
+        p11ca_err_set(rc, "%s%s%s", msg, e ? ": " : "", detail);
     ERR_clear_error();
-    return p11ca_err_set(rc, "%s%s%s", msg, e ? ": " : "", detail);
+    return rc;
 }
 
 int ca_file_read(const char *path, size_t max, unsigned char **out, size_t *len)

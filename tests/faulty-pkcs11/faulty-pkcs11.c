@@ -24,6 +24,8 @@
 #define ENV_FAULTS        "FAULTY_PKCS11_FAULTS"
 #define ENV_LOG           "FAULTY_PKCS11_LOG"
 #define ENV_GETATTR_STOPS "FAULTY_PKCS11_GETATTR_STOPS"
+#define ENV_HOLD          "FAULTY_PKCS11_HOLD"
+#define HOLD_POLL_MS      10UL
 #define MAX_SLEEP_MS      600000UL
 
 /* Every hooked function of the 2.40 list (C_GetFunctionList is not hooked). */
@@ -225,6 +227,7 @@ struct rule {
     unsigned long hi;
     bool is_sleep;
     unsigned long sleep_ms;
+    bool is_hold;
     CK_RV rv;
 };
 
@@ -464,6 +467,10 @@ static const char *parse_effect(const char *s, struct rule *r)
 {
     char *end;
 
+    if (strcmp(s, "hold") == 0) {
+        r->is_hold = true;
+        return NULL;
+    }
     if (strncmp(s, "sleep=", 6) == 0) {
         if (!parse_ulong(s + 6, &end, &r->sleep_ms) || strcmp(end, "ms") != 0)
             return "sleep must be sleep=NNms";
@@ -604,6 +611,20 @@ static void sleep_ms(unsigned long ms)
 
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+/* A "hold" rule: wait while the file FAULTY_PKCS11_HOLD names exists
+ * (polled, at most MAX_SLEEP_MS), so that a test decides when a slow
+ * token answers instead of guessing how long it takes. */
+static void hold_while_gate(void)
+{
+    const char *gate = getenv(ENV_HOLD);
+    unsigned long waited = 0;
+
+    while (gate && *gate && access(gate, F_OK) == 0 && waited < MAX_SLEEP_MS) {
+        sleep_ms(HOLD_POLL_MS);
+        waited += HOLD_POLL_MS;
+    }
 }
 
 static bool report_violation(struct call *c, CK_RV *rv, CK_RV code,
@@ -777,7 +798,7 @@ static bool call_begin(struct call *c, CK_RV *rv)
     pid_t pid = getpid();
     pid_t ipid = atomic_load(&init_pid);
     unsigned long nth, total_sleep = 0;
-    bool fault = false;
+    bool fault = false, hold = false;
     CK_RV fault_rv = CKR_OK;
 
     if (c->fn != FN_C_Initialize && ipid != 0 && ipid != pid) {
@@ -818,6 +839,8 @@ static bool call_begin(struct call *c, CK_RV *rv)
             continue;
         if (r->is_sleep) {
             total_sleep += r->sleep_ms;
+        } else if (r->is_hold) {
+            hold = true;
         } else if (!fault) {
             fault = true;
             fault_rv = r->rv;
@@ -827,6 +850,8 @@ static bool call_begin(struct call *c, CK_RV *rv)
 
     if (total_sleep > 0)
         sleep_ms(total_sleep);
+    if (hold)
+        hold_while_gate();
     if (!fault)
         return true;
     c->injected = true;

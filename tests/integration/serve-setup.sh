@@ -32,6 +32,9 @@ if ! p11ca --pin-source "$PINFILE" ca init --dir "$CA" \
     echo "Bail out! cannot make the test CA"
     exit 1
 fi
+# The tests issue many certificates at once with the CLI: its rate limit
+# (ca.cnf [ ca ] rate_limit) off.  The service's sign-up limits are tested.
+sed -i 's/^rate_limit *= *[0-9]*$/rate_limit = 0/' "$CA/ca.cnf"
 cp "$CA/ca.cnf" "$CA/ca.cnf.base"
 
 # issue_key NAME SUBJECT PROFILE [SAN]: a key file NAME.key and its
@@ -93,7 +96,8 @@ fleet_device() {
 }
 
 # serve_config [EXTRA]: the [serve] section of ca.cnf, with EXTRA lines in
-# it and $SERVE_SECTIONS after it; sets PORT.
+# it and $SERVE_SECTIONS after it; the TLS key and certificate are the
+# token's unless SERVE_TLS_KEY/SERVE_TLS_CERT name others; sets PORT.
 serve_config() {
     PORT=$(free_port)
     {
@@ -102,8 +106,8 @@ serve_config() {
 
 [ serve ]
 listen = 127.0.0.1:$PORT, [::1]:$PORT
-tls_key = $TOKURI;object=serve-tls;type=private
-tls_certificate = $D/tls.pem
+tls_key = ${SERVE_TLS_KEY:-$TOKURI;object=serve-tls;type=private}
+tls_certificate = ${SERVE_TLS_CERT:-$D/tls.pem}
 access_log = $D/access.log
 roles = serve_roles
 workers = ${SERVE_WORKERS:-2}
@@ -245,4 +249,28 @@ tls_client() {
             -connect "127.0.0.1:$PORT" -servername localhost -ign_eof \
             -CAfile "$CA/ca.pem" -verify_return_error -key "$2" -cert "$3" \
             >"$D/client.log" 2>&1
+}
+
+# The fault-injecting module in front of SoftHSM2 (tests/faulty-pkcs11):
+# faulty_env RULES sets SERVE_ENV so that the service's token calls go
+# through it, C_Sign calls held while $D/gate exists ("hold").
+FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
+faulty_env() {
+    SERVE_ENV="P11CA_MODULE=$FAULTY FAULTY_PKCS11_MODULE=$SOFTHSM_MODULE FAULTY_PKCS11_FAULTS=$1 FAULTY_PKCS11_HOLD=$D/gate FAULTY_PKCS11_LOG=$D/calls.log"
+}
+
+# metric NAME: its value in a fresh GET /metrics.
+metric() {
+    curl -sS --cacert "$CA/ca.pem" "https://127.0.0.1:$PORT/metrics" |
+        sed -n "s/^$1 //p"
+}
+
+# wait_metric NAME VALUE: until the metric has that value (30 s).
+wait_metric() {
+    i=0
+    while [ "$(metric "$1")" != "$2" ]; do
+        [ $i -ge 300 ] && return 1
+        sleep 0.1
+        i=$((i + 1))
+    done
 }

@@ -4,6 +4,7 @@
 SERVE_TESTS = \
 	tests/integration/serve-api.sh \
 	tests/integration/serve-tls.sh \
-	tests/integration/serve-limits.sh
+	tests/integration/serve-limits.sh \
+	tests/integration/serve-slow-token.sh
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh
