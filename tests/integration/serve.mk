@@ -5,6 +5,7 @@ SERVE_TESTS = \
 	tests/integration/serve-api.sh \
 	tests/integration/serve-tls.sh \
 	tests/integration/serve-limits.sh \
-	tests/integration/serve-slow-token.sh
+	tests/integration/serve-slow-token.sh \
+	tests/integration/serve-signals.sh
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh

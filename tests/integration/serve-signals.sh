@@ -1,0 +1,142 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck disable=SC2034,SC2086 # settings read by serve-setup.sh; option lists
+# p11ca serve and signals.  SIGTERM with calls in flight (a CRL held on
+# the token, a deactivation queued behind it): new connections are
+# refused, the service waits, and when the token answers the waiting
+# client gets its 200, the change is in the registry, the service exits 0.
+# SIGHUP reloads [serve] (a new operator), the registered CAs and the CRL
+# without dropping an open keep-alive connection; a broken ca.cnf is not
+# taken and the old settings stay.
+set -u
+. "$top_srcdir/tests/integration/serve-setup.sh"
+[ -f "$FAULTY" ] || plan_skip "faulty-pkcs11 is not built (make check builds it)"
+
+issue_key tlsfile /CN=serve-file server DNS:localhost,IP:127.0.0.1,IP:::1
+SERVE_TLS_KEY=$D/tlsfile.key
+SERVE_TLS_CERT=$D/tlsfile.pem
+p11ca crl --dir "$CA" --out "$D/first.crl" >/dev/null 2>&1
+issue_key s1 /CN=s1 client
+issue_key s2 /CN=s2 client
+S1=$(cert_serial "$D/s1.pem")
+S2=$(cert_serial "$D/s2.pem")
+
+# --- SIGTERM with calls in flight ---------------------------------------------
+SERVE_WORKERS=1
+serve_config ""
+touch "$D/gate"
+faulty_env 'C_Sign:*:hold'
+serve_start || { echo "Bail out! the service did not start"; exit 1; }
+api bob POST "/v1/certs/$S1/revoke"
+expect 200 .status revoked "revoke s1: the CRL that follows is held on the token"
+wait_metric p11ca_worker_jobs_running 1 || not_ok "the CRL job is running"
+curl -sS -o "$D/inflight.body" -w '%{http_code}' --cacert "$CA/ca.pem" \
+    --cert "$D/bob.pem" --key "$D/bob.key" -X POST \
+    "https://127.0.0.1:$PORT/v1/certs/$S2/deactivate" >"$D/inflight.code" 2>&1 &
+INFLIGHT=$!
+wait_metric p11ca_worker_queue_depth 1 || not_ok "the deactivation is queued"
+kill -TERM "$SERVE_PID"
+if wait_log 'SIGTERM: no new connections; finishing 1 requests and 2 jobs' "$D/serve.log"; then
+    ok "SIGTERM: one request and two jobs to finish"
+else
+    not_ok "SIGTERM: one request and two jobs to finish"
+    diag "$(tail -n 3 "$D/serve.log")"
+fi
+if curl -sS --cacert "$CA/ca.pem" "https://127.0.0.1:$PORT/healthz" >"$D/late" 2>&1; then
+    not_ok "a new connection after SIGTERM is refused"
+else
+    ok "a new connection after SIGTERM is refused"
+fi
+if kill -0 "$SERVE_PID" 2>/dev/null && kill -0 "$INFLIGHT" 2>/dev/null; then
+    ok "the service waits for the call in flight"
+else
+    not_ok "the service waits for the call in flight"
+fi
+rm -f "$D/gate"
+wait "$INFLIGHT"
+assert_eq "$(cat "$D/inflight.code") $(jq -r .status "$D/inflight.body")" "200 not-activated" \
+    "the token answers: the waiting client gets its 200"
+wait "$SERVE_PID"
+SERVE_RC=$?
+SERVE_PID=""
+assert_eq "$SERVE_RC" 0 "then the service exits with status 0"
+assert_grep 'stopped: 0 requests and 0 jobs left unfinished' "$D/serve.log" \
+    "nothing was left unfinished"
+assert_eq "$(p11ca cert show --dir "$CA" --json "$S2" | jq -r .status)" not-activated \
+    "the deactivation is in the registry"
+if openssl crl -in "$CA/crl.pem" -noout -text | grep -qi "Serial Number: *0*$S1"; then
+    ok "the CRL held at SIGTERM was finished and written (crl.pem lists s1)"
+else
+    not_ok "the CRL held at SIGTERM was finished and written"
+fi
+
+# --- SIGHUP -------------------------------------------------------------------
+issue_key frank "/CN=frank/O=p11ca tests" client
+SERVE_ENV=""
+SERVE_WORKERS=2
+serve_config ""
+serve_start || { echo "Bail out! the service did not start again"; exit 1; }
+api frank GET /v1/certs
+expect_problem 403 forbidden 'the caller is device' "frank is no operator yet"
+# A keep-alive connection, kept open across the reload.
+mkfifo "$D/ka.in"
+env $OPENSSL_ENV openssl s_client -quiet -connect "127.0.0.1:$PORT" \
+    -CAfile "$CA/ca.pem" <"$D/ka.in" >"$D/ka.out" 2>"$D/ka.err" &
+KA=$!
+exec 7>"$D/ka.in"
+printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n' >&7
+wait_log '^HTTP/1.1 200' "$D/ka.out" || not_ok "the first request on the open connection"
+# frank becomes an auditor; the CLI makes a CRL and registers a CA.
+sed -i "s/^carol = auditor .*/&\nfrank = auditor sha256:$(cert_sha256 "$D/frank.pem")/" "$CA/ca.cnf"
+p11ca crl --dir "$CA" --out "$D/cli.crl" >/dev/null 2>&1
+CLINUM=$(openssl crl -in "$CA/crl.pem" -noout -crlnumber | cut -d= -f2)
+p11ca cert register-ca --dir "$CA" --name fleet "$D/fleet-ca.pem" >/dev/null
+kill -HUP "$SERVE_PID"
+if wait_log 'SIGHUP: reloaded: 2 registered CAs, 4 operators' "$D/serve.log"; then
+    ok "SIGHUP: [serve] and the registered CAs read again"
+else
+    not_ok "SIGHUP: [serve] and the registered CAs read again"
+    diag "$(tail -n 3 "$D/serve.log")"
+fi
+printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n' >&7
+i=0
+until [ "$(grep -c '^HTTP/1.1 200' "$D/ka.out")" -ge 2 ] || [ $i -ge 300 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+exec 7>&-
+wait "$KA"
+ports=$(grep '"GET /healthz" 200 serial=- role=anonymous' "$D/access.log" |
+    awk '{ print $2 }' | sort -u | wc -l)
+if [ "$(grep -c '^HTTP/1.1 200' "$D/ka.out")" -eq 2 ] && [ "$ports" -eq 1 ]; then
+    ok "the open connection survived the reload (two answers, one client port)"
+else
+    not_ok "the open connection survived the reload ($ports ports)"
+    diag "$(grep healthz "$D/access.log")"
+fi
+api frank GET /v1/certs
+expect 200 '.items | length' 9 "frank is an auditor now"
+api carol GET /v1/cas
+expect 200 '.items | length' 2 "the CA registered with the CLI is there"
+api none GET /v1/crl
+assert_eq "$(openssl crl -inform DER -in "$D/body" -noout -crlnumber | cut -d= -f2)" "$CLINUM" \
+    "the CRL made with the CLI is served"
+# A broken ca.cnf is not taken.
+cp "$CA/ca.cnf" "$D/good.cnf"
+sed -i 's/^workers = .*/workers = many/' "$CA/ca.cnf"
+kill -HUP "$SERVE_PID"
+if wait_log 'SIGHUP: not reloaded \(the old settings stay\): ca.cnf \[ serve \] workers = many' \
+    "$D/serve.log"; then
+    ok "a broken [serve] is not taken, and the log says why"
+else
+    not_ok "a broken [serve] is not taken"
+    diag "$(tail -n 3 "$D/serve.log")"
+fi
+api frank GET /v1/certs
+expect 200 '.items | length' 9 "the old settings stay"
+cp "$D/good.cnf" "$CA/ca.cnf"
+serve_stop
+assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
+
+echo "1..$TAP_N"
+done_testing
