@@ -265,5 +265,20 @@ assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
 assert_grep 'SIGTERM: no new connections' "$D/serve.log" "SIGTERM is logged"
 check "the audit trail is intact" p11ca audit verify --dir "$CA"
 
+# The example systemd unit is valid (with this build's p11ca).
+if command -v systemd-analyze >/dev/null; then
+    sed -e "s|/usr/local/bin/p11ca|$P11CA|" -e '/^Documentation=/d' \
+        "$top_srcdir/docs/p11ca-serve.service" >"$D/p11ca-serve.service"
+    if systemd-analyze verify "$D/p11ca-serve.service" >"$D/sa.out" 2>&1 &&
+        [ ! -s "$D/sa.out" ]; then
+        ok "docs/p11ca-serve.service passes systemd-analyze verify"
+    else
+        not_ok "docs/p11ca-serve.service passes systemd-analyze verify"
+        diag "$(cat "$D/sa.out")"
+    fi
+else
+    skip "systemd-analyze is not installed"
+fi
+
 echo "1..$TAP_N"
 done_testing
