@@ -43,6 +43,7 @@
 #define SRV_MAX_PARAMS          2    /* {name} segments in a route */
 #define SRV_ACTOR_MAX           320
 #define SRV_MSG_MAX             512
+#define SRV_STUCK_GRACE_MS      1000 /* after the shutdown timeout */
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */
@@ -258,7 +259,10 @@ struct srv_pool {
 /* srv_pool_start - @n workers, each with a handle from ca_open_shared. */
 int srv_pool_start(struct srv *s, unsigned n);
 /* srv_pool_stop - the workers finish the job they run and exit; queued
- * jobs are handed back through their done function with P11CA_E_STATE. */
+ * jobs are handed back through their done function with P11CA_E_STATE.
+ * After the shutdown timeout a worker that does not stop within
+ * SRV_STUCK_GRACE_MS (a token that never answers) is left behind: the
+ * process exits at once with P11CA_EXIT_INTERNAL. */
 void srv_pool_stop(struct srv *s);
 /* srv_pool_reload - give each worker a fresh handle (after SIGHUP). */
 int srv_pool_reload(struct srv *s);
@@ -496,6 +500,7 @@ struct srv {
     /* Shutdown and reload. */
     struct event *ev_term, *ev_int, *ev_hup, *ev_deadline;
     bool draining;
+    bool timed_out; /* shutdown_timeout_ms passed with work left */
     size_t n_conns;
     size_t inflight; /* requests whose response is not written yet */
     size_t jobs;     /* jobs submitted and not posted back */

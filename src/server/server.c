@@ -179,6 +179,7 @@ static void drain_deadline(evutil_socket_t fd, short what, void *arg)
     srv_log("shutdown_timeout_ms reached with %zu requests and %zu jobs "
             "unfinished: exiting",
             s->inflight, s->jobs);
+    s->timed_out = true;
     event_base_loopexit(s->base, NULL);
 }
 
@@ -403,6 +404,11 @@ int srv_run(ca *c, const char *listen)
         event_base_dispatch(s->base);
         srv_log("stopped: %zu requests and %zu jobs left unfinished",
                 s->inflight, s->jobs);
+        if (s->timed_out)
+            rc = p11ca_err_set(P11CA_E_INTERNAL,
+                               "shutdown_timeout_ms passed with %zu requests "
+                               "and %zu jobs unfinished",
+                               s->inflight, s->jobs);
     }
     /* Keep the message of a failed start: stopping may set another. */
     if (rc != P11CA_OK) {

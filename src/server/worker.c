@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "server/internal.h"
 
@@ -121,6 +123,31 @@ int srv_pool_start(struct srv *s, unsigned n)
     return rc;
 }
 
+/* Join a worker; after the shutdown timeout, only for a while: a job
+ * stuck on the token cannot be interrupted, and freeing what it uses
+ * under it would be worse than leaving. */
+static void worker_join(struct srv *s, pthread_t t)
+{
+    struct timespec ts;
+
+    if (!s->timed_out) {
+        pthread_join(t, NULL);
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += SRV_STUCK_GRACE_MS / 1000;
+    ts.tv_nsec += (long)(SRV_STUCK_GRACE_MS % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    if (pthread_timedjoin_np(t, NULL, &ts) == 0)
+        return;
+    srv_log("a worker is still in a job (a token that does not answer?): "
+            "exiting without it");
+    _exit(P11CA_EXIT_INTERNAL);
+}
+
 void srv_pool_stop(struct srv *s)
 {
     struct srv_pool *p = &s->pool;
@@ -133,7 +160,7 @@ void srv_pool_stop(struct srv *s)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (size_t i = 0; i < p->n; i++)
-        pthread_join(p->threads[i], NULL);
+        worker_join(s, p->threads[i]);
     /* Jobs no worker took: answered as refused. */
     for (j = p->head; j; j = next) {
         next = j->next;

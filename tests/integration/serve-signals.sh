@@ -7,7 +7,8 @@
 # client gets its 200, the change is in the registry, the service exits 0.
 # SIGHUP reloads [serve] (a new operator), the registered CAs and the CRL
 # without dropping an open keep-alive connection; a broken ca.cnf is not
-# taken and the old settings stay.
+# taken and the old settings stay.  A token that never answers: after
+# shutdown_timeout_ms the service leaves with status 5.
 set -u
 . "$top_srcdir/tests/integration/serve-setup.sh"
 [ -f "$FAULTY" ] || plan_skip "faulty-pkcs11 is not built (make check builds it)"
@@ -70,6 +71,26 @@ else
     not_ok "the CRL held at SIGTERM was finished and written"
 fi
 
+# --- A token that never answers: shutdown_timeout_ms ---------------------------
+issue_key s3 /CN=s3 client
+serve_config "shutdown_timeout_ms = 500"
+touch "$D/gate"
+faulty_env 'C_Sign:*:hold'
+serve_start || { echo "Bail out! the service did not start"; exit 1; }
+api bob POST "/v1/certs/$(cert_serial "$D/s3.pem")/revoke"
+expect 200 .status revoked "revoke s3: its CRL is held on the token for good"
+wait_metric p11ca_worker_jobs_running 1 || not_ok "the CRL job is running"
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID"
+SERVE_RC=$?
+SERVE_PID=""
+rm -f "$D/gate"
+assert_eq "$SERVE_RC" 5 "after shutdown_timeout_ms with a worker stuck on the token: exit status 5"
+assert_grep 'shutdown_timeout_ms reached with 0 requests and 1 jobs unfinished' \
+    "$D/serve.log" "... the log says what was left"
+assert_grep 'a worker is still in a job \(a token that does not answer\?\): exiting without it' \
+    "$D/serve.log" "... and that a worker was left behind"
+
 # --- SIGHUP -------------------------------------------------------------------
 issue_key frank "/CN=frank/O=p11ca tests" client
 SERVE_ENV=""
@@ -115,7 +136,7 @@ else
     diag "$(grep healthz "$D/access.log")"
 fi
 api frank GET /v1/certs
-expect 200 '.items | length' 9 "frank is an auditor now"
+expect 200 '.items | length' 10 "frank is an auditor now"
 api carol GET /v1/cas
 expect 200 '.items | length' 2 "the CA registered with the CLI is there"
 api none GET /v1/crl
@@ -133,7 +154,7 @@ else
     diag "$(tail -n 3 "$D/serve.log")"
 fi
 api frank GET /v1/certs
-expect 200 '.items | length' 9 "the old settings stay"
+expect 200 '.items | length' 10 "the old settings stay"
 cp "$D/good.cnf" "$CA/ca.cnf"
 serve_stop
 assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
