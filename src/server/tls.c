@@ -542,13 +542,15 @@ static int ctx_key(struct srv *s, SSL_CTX *ctx)
     EVP_PKEY *pk = NULL;
     int rc = ca_load_pkey(s->ca, s->cfg.tls_key, &pk);
 
-    if (rc == P11CA_OK && SSL_CTX_use_PrivateKey(ctx, pk) != 1)
-        rc =
-            p11ca_err_set(P11CA_E_INPUT, "tls_key %s: refused", s->cfg.tls_key);
-    if (rc == P11CA_OK && SSL_CTX_check_private_key(ctx) != 1)
+    /* Compares the public halves: no signature on the token. */
+    if (rc == P11CA_OK
+        && X509_check_private_key(SSL_CTX_get0_certificate(ctx), pk) != 1)
         rc = p11ca_err_set(P11CA_E_INPUT,
                            "tls_key %s is not the key of tls_certificate %s",
                            s->cfg.tls_key, s->cfg.tls_cert);
+    if (rc == P11CA_OK && SSL_CTX_use_PrivateKey(ctx, pk) != 1)
+        rc = p11ca_err_set(P11CA_E_INPUT, "tls_key %s: refused by OpenSSL",
+                           s->cfg.tls_key);
     EVP_PKEY_free(pk);
     return rc;
 }
