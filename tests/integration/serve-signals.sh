@@ -24,10 +24,18 @@ S2=$(cert_serial "$D/s2.pem")
 
 # --- SIGTERM with calls in flight ---------------------------------------------
 SERVE_WORKERS=1
-serve_config ""
+serve_config "max_queued_jobs = 1"
 touch "$D/gate"
 faulty_env 'C_Sign:*:hold'
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
+# A keep-alive connection, open before SIGTERM.
+mkfifo "$D/ka0.in"
+env $OPENSSL_ENV openssl s_client -quiet -connect "127.0.0.1:$PORT" \
+    -CAfile "$CA/ca.pem" <"$D/ka0.in" >"$D/ka0.out" 2>"$D/ka0.err" &
+KA0=$!
+exec 6>"$D/ka0.in"
+printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n' >&6
+wait_log '^HTTP/1.1 200' "$D/ka0.out" || not_ok "the keep-alive connection answers"
 api bob POST "/v1/certs/$S1/revoke"
 expect 200 .status revoked "revoke s1: the CRL that follows is held on the token"
 wait_metric p11ca_worker_jobs_running 1 || not_ok "the CRL job is running"
@@ -36,6 +44,14 @@ curl -sS -o "$D/inflight.body" -w '%{http_code}' --cacert "$CA/ca.pem" \
     "https://127.0.0.1:$PORT/v1/certs/$S2/deactivate" >"$D/inflight.code" 2>&1 &
 INFLIGHT=$!
 wait_metric p11ca_worker_queue_depth 1 || not_ok "the deactivation is queued"
+api bob POST "/v1/certs/$S1/deactivate"
+if [ "$CODE" = 503 ] && [ "$(jq -r .code "$D/body")" = busy ] &&
+    grep -qi '^retry-after: 1' "$D/hdr"; then
+    ok "max_queued_jobs reached: 503 busy with Retry-After"
+else
+    not_ok "max_queued_jobs reached: 503 busy with Retry-After (status $CODE)"
+    diag "$(head -c 300 "$D/body")"
+fi
 kill -TERM "$SERVE_PID"
 if wait_log 'SIGTERM: no new connections; finishing 1 requests and 2 jobs' "$D/serve.log"; then
     ok "SIGTERM: one request and two jobs to finish"
@@ -47,6 +63,17 @@ if curl -sS --cacert "$CA/ca.pem" "https://127.0.0.1:$PORT/healthz" >"$D/late" 2
     not_ok "a new connection after SIGTERM is refused"
 else
     ok "a new connection after SIGTERM is refused"
+fi
+printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n' >&6
+wait_log '^HTTP/1.1 503' "$D/ka0.out"
+exec 6>&-
+wait "$KA0"
+if grep -q '^HTTP/1.1 503' "$D/ka0.out" && grep -qi '^connection: close' "$D/ka0.out" &&
+    grep -q '"code":"shutting-down"' "$D/ka0.out"; then
+    ok "a request on an open connection after SIGTERM: 503 shutting-down, Connection: close"
+else
+    not_ok "a request on an open connection after SIGTERM: 503 shutting-down"
+    diag "$(tail -n 8 "$D/ka0.out")"
 fi
 if kill -0 "$SERVE_PID" 2>/dev/null && kill -0 "$INFLIGHT" 2>/dev/null; then
     ok "the service waits for the call in flight"
@@ -100,6 +127,7 @@ serve_start || { echo "Bail out! the service did not start again"; exit 1; }
 api frank GET /v1/certs
 expect_problem 403 forbidden 'the caller is device' "frank is no operator yet"
 # A keep-alive connection, kept open across the reload.
+base=$(wc -l <"$D/access.log")
 mkfifo "$D/ka.in"
 env $OPENSSL_ENV openssl s_client -quiet -connect "127.0.0.1:$PORT" \
     -CAfile "$CA/ca.pem" <"$D/ka.in" >"$D/ka.out" 2>"$D/ka.err" &
@@ -127,7 +155,8 @@ until [ "$(grep -c '^HTTP/1.1 200' "$D/ka.out")" -ge 2 ] || [ $i -ge 300 ]; do
 done
 exec 7>&-
 wait "$KA"
-ports=$(grep '"GET /healthz" 200 serial=- role=anonymous' "$D/access.log" |
+ports=$(tail -n "+$((base + 1))" "$D/access.log" |
+    grep '"GET /healthz" 200 serial=- role=anonymous' |
     awk '{ print $2 }' | sort -u | wc -l)
 if [ "$(grep -c '^HTTP/1.1 200' "$D/ka.out")" -eq 2 ] && [ "$ports" -eq 1 ]; then
     ok "the open connection survived the reload (two answers, one client port)"
