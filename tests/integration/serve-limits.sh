@@ -36,7 +36,7 @@ max_connections = $2"
     sed -i "s/^listen = .*/listen = 127.0.0.1:$PORT, [::1]:$PORT/" "$CA/ca.cnf"
 }
 KEEP_PORT=$(free_port)
-limits_config 60000 100
+limits_config 600000 100
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
 
 # --- A burst of 100 registrations --------------------------------------------
@@ -147,7 +147,7 @@ case $CODE in
 esac
 
 # --- The connection cap -------------------------------------------------------------
-limits_config 60000 3
+limits_config 600000 3
 kill -HUP "$SERVE_PID"
 wait_log 'SIGHUP: reloaded' "$D/serve.log" || not_ok "SIGHUP reloaded"
 # The slow client holds one connection; two idle clients make three.
