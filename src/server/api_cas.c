@@ -105,28 +105,6 @@ static bool parse_auto(struct srv_req *r, json_t *body, struct cas_job *cj)
     return true;
 }
 
-/* Members other than @allowed (NULL-ended) are refused. */
-static bool only_members(struct srv_req *r, json_t *body,
-                         const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(body, key, v)
-    {
-        size_t i;
-
-        (void)v;
-        for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
-            ;
-        if (!allowed[i]) {
-            srv_problem(r, 400, "bad-request", "unknown member \"%s\"", key);
-            return false;
-        }
-    }
-    return true;
-}
-
 static void cas_run(struct srv_job *j, ca *wc)
 {
     struct cas_job *cj = (struct cas_job *)j;
@@ -217,7 +195,7 @@ static void cas_add(struct srv_req *r)
     if (!srv_req_authorize(r, false))
         return;
     /* 1. parse */
-    if (!(body = srv_req_json(r, false)) || !only_members(r, body, members)
+    if (!(body = srv_req_json(r, false)) || !srv_json_only(r, body, members)
         || !(x = body_ca_cert(r, body)))
         goto out;
     name = json_object_get(body, "name");
@@ -287,7 +265,7 @@ static void cas_patch(struct srv_req *r)
         srv_problem(r, 404, "not-found", "no registered CA with id %s", idp);
         return;
     }
-    if (!(body = srv_req_json(r, false)) || !only_members(r, body, members))
+    if (!(body = srv_req_json(r, false)) || !srv_json_only(r, body, members))
         goto out;
     if (!(cj = calloc(1, sizeof(*cj)))) {
         srv_problem(r, 503, "busy", "out of memory");

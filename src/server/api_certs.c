@@ -443,27 +443,6 @@ static bool str_member(struct srv_req *r, json_t *body, const char *name,
     return true;
 }
 
-static bool only_members(struct srv_req *r, json_t *body,
-                         const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(body, key, v)
-    {
-        size_t i;
-
-        (void)v;
-        for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
-            ;
-        if (!allowed[i]) {
-            srv_problem(r, 400, "bad-request", "unknown member \"%s\"", key);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* POST /v1/certs/{serial}/activate|deactivate|revoke {"why", "reason",
  * "invalidity"} */
 static void cert_status(struct srv_req *r, reg_status to)
@@ -483,7 +462,7 @@ static void cert_status(struct srv_req *r, reg_status to)
         return;
     if (!(body = srv_req_json(r, true)))
         return;
-    if (!only_members(r, body, to == REG_REVOKED ? rmembers : members)
+    if (!srv_json_only(r, body, to == REG_REVOKED ? rmembers : members)
         || !str_member(r, body, "why", &why)
         || !str_member(r, body, "reason", &reason)
         || !str_member(r, body, "invalidity", &inval)
@@ -589,7 +568,7 @@ static X509 *register_parse(struct srv_req *r, json_t *body,
     X509 *x = NULL;
     BIO *b;
 
-    if (!only_members(r, body, members)
+    if (!srv_json_only(r, body, members)
         || !str_member(r, body, "certificate", &pem)
         || !str_member(r, body, "client_id", &client)
         || !str_member(r, body, "status", &st))

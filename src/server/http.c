@@ -38,7 +38,7 @@ static const struct {
     {EVHTTP_REQ_PATCH, "PATCH"},
 };
 
-static const char *method_name(enum evhttp_cmd_type m)
+const char *srv_method_name(enum evhttp_cmd_type m)
 {
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
         if (methods[i].m == m)
@@ -131,7 +131,7 @@ int srv_route_match(enum evhttp_cmd_type method, const char *path, char *buf,
             }
             other = true;
             snprintf(allow + strlen(allow), allow_len - strlen(allow), "%s%s",
-                     *allow ? ", " : "", method_name(r->method));
+                     *allow ? ", " : "", srv_method_name(r->method));
         }
     }
     return other ? -2 : -1;
@@ -272,12 +272,12 @@ bool srv_req_authorize(struct srv_req *r, bool self_ok)
     if (r->role == SRV_ROLE_ANON) {
         r->s->m.refusals[SRV_REFUSE_UNAUTHENTICATED]++;
         srv_problem(r, 401, "unauthenticated",
-                    "%s %s needs a client certificate", method_name(rt->method),
-                    rt->pattern);
+                    "%s %s needs a client certificate",
+                    srv_method_name(rt->method), rt->pattern);
         return false;
     }
     r->s->m.refusals[SRV_REFUSE_FORBIDDEN]++;
-    snprintf(what, sizeof(what), "%s %s", method_name(rt->method), r->path);
+    snprintf(what, sizeof(what), "%s %s", srv_method_name(rt->method), r->path);
     srv_audit_denied(r->s, r->actor, what,
                      rt->self ? "not the caller's own certificate, and the "
                                 "caller has no operator role"
@@ -441,6 +441,26 @@ json_t *srv_req_json(struct srv_req *r, bool empty_ok)
     return j;
 }
 
+bool srv_json_only(struct srv_req *r, json_t *body, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(body, key, v)
+    {
+        size_t i;
+
+        (void)v;
+        for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
+            ;
+        if (!allowed[i]) {
+            srv_problem(r, 400, "bad-request", "unknown member \"%s\"", key);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* Replies                                                             */
 /* ------------------------------------------------------------------ */
@@ -497,8 +517,8 @@ static void reply(struct srv_req *r, int status, const char *type,
         srv_set_header(r, "Connection", "close");
     srv_metrics_request(&s->m, r->route, status, secs);
     srv_access(s, "%s \"%s %s\" %d serial=%s role=%s %.3fms", c->peer,
-               method_name(evhttp_request_get_command(r->er)), r->path, status,
-               c->serial[0] ? c->serial : "-", srv_role_name(r->role),
+               srv_method_name(evhttp_request_get_command(r->er)), r->path,
+               status, c->serial[0] ? c->serial : "-", srv_role_name(r->role),
                secs * 1000);
     evhttp_send_reply(r->er, status, srv_status_title(status), body);
     deadline_arm(c, s->cfg.idle_timeout_ms);

@@ -387,6 +387,13 @@ bool srv_req_authorize(struct srv_req *r, bool self_ok);
  */
 json_t *srv_req_json(struct srv_req *r, bool empty_ok);
 
+/* srv_json_only - whether @body has only members named in @allowed
+ * (NULL-ended); else 400 is answered and false returned. */
+bool srv_json_only(struct srv_req *r, json_t *body, const char *const *allowed);
+
+/* srv_method_name - "GET", "POST", ... */
+const char *srv_method_name(enum evhttp_cmd_type m);
+
 /* The body as bytes (at most max_body_bytes, else 413 answered: NULL). */
 unsigned char *srv_req_body(struct srv_req *r, size_t *len);
 

@@ -84,33 +84,11 @@ void srv_metrics_request(struct srv_metrics *m, int route, int status,
 static void route_label(size_t i, char *buf, size_t len)
 {
     const struct srv_route *r = srv_route_at(i);
-    const char *m;
 
-    if (!r) {
+    if (r)
+        snprintf(buf, len, "%s %s", srv_method_name(r->method), r->pattern);
+    else
         snprintf(buf, len, "unmatched");
-        return;
-    }
-    switch (r->method) {
-    case EVHTTP_REQ_GET:
-        m = "GET";
-        break;
-    case EVHTTP_REQ_POST:
-        m = "POST";
-        break;
-    case EVHTTP_REQ_DELETE:
-        m = "DELETE";
-        break;
-    case EVHTTP_REQ_PATCH:
-        m = "PATCH";
-        break;
-    case EVHTTP_REQ_PUT:
-        m = "PUT";
-        break;
-    default:
-        m = "OTHER";
-        break;
-    }
-    snprintf(buf, len, "%s %s", m, r->pattern);
 }
 
 static void requests_text(struct srv *s, struct evbuffer *out)
