@@ -29,6 +29,7 @@ enum prov_reason {
     PROV_R_BAD_INPUT,      /* invalid input or parameter */
     PROV_R_INTERNAL,       /* unexpected library failure */
     PROV_R_NO_PUBLIC_KEY,  /* the public half of a token key is unknown */
+    PROV_R_AMBIGUOUS,      /* several keys match where one is wanted */
 };
 
 typedef struct prov_ctx {

@@ -131,6 +131,7 @@ static const OSSL_ITEM prov_reasons[] = {
     {PROV_R_BAD_INPUT, (void *)"invalid input"},
     {PROV_R_INTERNAL, (void *)"internal error"},
     {PROV_R_NO_PUBLIC_KEY, (void *)"public key of a token key not found"},
+    {PROV_R_AMBIGUOUS, (void *)"several keys match the URI, one is wanted"},
     {0, NULL},
 };
 
@@ -230,6 +231,7 @@ struct prov_config {
     const char *default_token;
     const char *login_behavior;
     const char *cache_keys;
+    const char *token_wait;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -252,6 +254,7 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
         OSSL_PARAM_utf8_ptr("p11ca-login-behavior", (char **)&c->login_behavior,
                             0),
         OSSL_PARAM_utf8_ptr("p11ca-cache-keys", (char **)&c->cache_keys, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-token-wait", (char **)&c->token_wait, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
@@ -289,6 +292,17 @@ static char *dup_or_null(const char *s)
 static int apply_login(prov_ctx *ctx, const char *v);
 static int apply_cache(prov_ctx *ctx, const char *v);
 
+/* p11ca-token-wait (or P11CA_TOKEN_WAIT): seconds, into @ms. */
+static int apply_token_wait(prov_ctx *ctx, const char *v, long *ms)
+{
+    *ms = 0;
+    if (!v || p11_token_wait_parse(v, ms) == CKR_OK)
+        return 1;
+    prov_raise(ctx, PROV_R_BAD_INPUT, "p11ca-token-wait = %s: %s", v,
+               p11_error_message());
+    return 0;
+}
+
 static int apply_config(prov_ctx *ctx, const struct prov_config *c)
 {
     p11_config pc = {0};
@@ -303,6 +317,9 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
         is_yes(env_or(c->single_session, "P11CA_SINGLE_SESSION"));
     pc.max_sessions = c->max_sessions ? (unsigned)atoi(c->max_sessions) : 0;
     pc.no_finalize = !is_yes(c->finalize);
+    if (!apply_token_wait(ctx, env_or(c->token_wait, "P11CA_TOKEN_WAIT"),
+                          &pc.token_wait_ms))
+        return 0;
     ctx->p11 = p11_ctx_new(&pc);
     ctx->pin_source = dup_or_null(env_or(c->pin_source, "P11CA_PIN_SOURCE"));
     ctx->pin_env = dup_or_null(env_or(c->pin_env, "P11CA_PIN_ENV"));

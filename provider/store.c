@@ -9,6 +9,7 @@
 #include <openssl/params.h>
 #include <openssl/store.h>
 #include <openssl/x509.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,67 +101,67 @@ static int store_prompt(const char *what, bool ctx_specific, char *pin,
     return (int)len;
 }
 
-/* Add the objects of class @cls to the results. */
-static int search_class(struct store_ctx *sc, CK_OBJECT_CLASS cls,
-                        struct pw_bridge *pw)
+/*
+ * Refuse to pick one of several private keys for a caller that loads one
+ * key: OpenSSL's applications (load_key: pkey -in, dgst -sign, s_server
+ * -key, req -key, ...) set the expected type to a key and take the first
+ * they get, so the choice would be the token's object order.
+ */
+static int refuse_ambiguous(struct store_ctx *sc, p11_obj **objs, size_t n)
 {
-    p11_obj **objs = NULL, **grown;
-    size_t n = 0;
-    p11_auth auth;
-    CK_RV rv;
-    bool login =
-        sc->ctx->login == PROV_LOGIN_ALWAYS
-        || (cls == CKO_PRIVATE_KEY && sc->ctx->login != PROV_LOGIN_NEVER);
+    char names[1024];
+    size_t o = 0, keys = 0;
+    bool full = false;
+    char *d;
 
-    if (login) {
-        /* Log in first, with the application's prompt if needed. */
-        p11_token **toks = NULL;
-        size_t nt = 0;
-        p11_auth_from_uri(&auth, sc->uri);
-        if (!auth.pin_value && !auth.pin_source)
-            prov_auth_config(sc->ctx, &auth);
-        auth.prompt = store_prompt;
-        auth.prompt_arg = pw;
-        rv = p11_token_find(prov_p11(sc->ctx), sc->uri, &toks, &nt);
-        for (size_t i = 0; rv == CKR_OK && i < nt; i++)
-            rv = p11_token_login(toks[i], &auth);
-        free(toks);
-        if (rv != CKR_OK)
-            return prov_raise_p11(sc->ctx, rv, "loading a private key");
+    names[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char *u;
+        int r;
+
+        if (p11_obj_class(objs[i]) != CKO_PRIVATE_KEY)
+            continue;
+        keys++;
+        if (full) /* counted, no longer listed */
+            continue;
+        u = p11_obj_uri(objs[i]); /* never with a PIN */
+        r = snprintf(names + o, sizeof(names) - o, "%s%s", o ? ", " : "",
+                     u ? u : p11_obj_describe(objs[i]));
+        free(u);
+        if (r >= 0 && (size_t)r < sizeof(names) - o) {
+            o += (size_t)r;
+        } else { /* cut, and said so */
+            memcpy(names + sizeof(names) - 4, "...", 4);
+            full = true;
+        }
     }
-    rv = p11_obj_find(prov_p11(sc->ctx), sc->uri, cls, login, &objs, &n);
-    if (rv == P11_RV_NO_TOKEN)
-        return prov_raise_p11(sc->ctx, rv, "pkcs11: store");
-    if (rv != CKR_OK)
-        return prov_raise_p11(sc->ctx, rv, "pkcs11: store");
-    if (n == 0) {
-        free(objs);
+    if (keys < 2)
         return 1;
-    }
-    grown = realloc(sc->objs, (sc->n + n) * sizeof(*grown));
-    if (!grown) {
-        for (size_t i = 0; i < n; i++)
-            p11_obj_unref(objs[i]);
-        free(objs);
-        prov_raise(sc->ctx, PROV_R_INTERNAL, "out of memory");
-        return 0;
-    }
-    sc->objs = grown;
-    memcpy(sc->objs + sc->n, objs, n * sizeof(*objs));
-    sc->n += n;
-    free(objs);
-    return 1;
+    d = p11_uri_format(sc->uri);
+    prov_raise(sc->ctx, PROV_R_AMBIGUOUS,
+               "%zu private keys match %s, and one key is wanted: %s; add "
+               "object=, id= or token= to the URI (storeutl without -keys "
+               "lists them all)",
+               keys, d ? d : "the URI", names);
+    free(d);
+    return 0;
 }
 
 /*
  * What to look for: the URI's type=, else what the application expects,
- * else everything.  Private keys come first: an application that wants a
- * private key takes the first key it gets.
+ * else everything, on every initialised token the URI matches.  Private
+ * keys come first: an application that wants a private key takes the first
+ * key it gets.  Logins: see the PIN rules in p11ca-provider(7).
  */
 static int search(struct store_ctx *sc, struct pw_bridge *pw)
 {
-    CK_OBJECT_CLASS cls = p11_uri_get_class(sc->uri);
-    bool priv, pub, cert;
+    CK_OBJECT_CLASS cls = p11_uri_get_class(sc->uri), classes[3];
+    p11_find f = {.classes = classes};
+    p11_obj **objs = NULL;
+    bool priv, pub, cert, one_key = sc->expect == OSSL_STORE_INFO_PKEY;
+    p11_auth auth;
+    size_t n = 0;
+    CK_RV rv;
 
     sc->searched = true;
     if (cls != (CK_OBJECT_CLASS)-1) {
@@ -172,12 +173,47 @@ static int search(struct store_ctx *sc, struct pw_bridge *pw)
         pub = sc->expect == 0 || sc->expect == OSSL_STORE_INFO_PUBKEY;
         cert = sc->expect == 0 || sc->expect == OSSL_STORE_INFO_CERT;
     }
-    if (priv && !search_class(sc, CKO_PRIVATE_KEY, pw))
+    if (priv)
+        classes[f.n_classes++] = CKO_PRIVATE_KEY;
+    if (pub)
+        classes[f.n_classes++] = CKO_PUBLIC_KEY;
+    if (cert)
+        classes[f.n_classes++] = CKO_CERTIFICATE;
+    if (f.n_classes == 0) {
+        /* type=data or type=secret-key: nothing this store delivers. */
+        prov_raise(sc->ctx, PROV_R_NOT_FOUND, "no object of that type");
         return 0;
-    if (pub && !search_class(sc, CKO_PUBLIC_KEY, pw))
+    }
+    if ((priv && sc->ctx->login != PROV_LOGIN_NEVER)
+        || sc->ctx->login == PROV_LOGIN_ALWAYS)
+        f.flags |= P11_FIND_LOGIN;
+    /* Something definite is loaded: wait for a token that seems away. */
+    if (sc->expect != 0 || cls != (CK_OBJECT_CLASS)-1)
+        f.flags |= P11_FIND_EXPECT;
+    /* A listing shows the public objects when one PIN would serve several
+     * tokens; loading a private key fails and says to name the token. */
+    if (!(priv && f.n_classes == 1))
+        f.flags |= P11_FIND_PUBLIC_IF_SHARED;
+    p11_auth_from_uri(&auth, sc->uri);
+    if (!auth.pin_value && !auth.pin_source)
+        prov_auth_config(sc->ctx, &auth);
+    auth.prompt = store_prompt;
+    auth.prompt_arg = pw;
+    f.auth = &auth;
+    rv = p11_obj_search(prov_p11(sc->ctx), sc->uri, &f, &objs, &n);
+    if (rv != CKR_OK)
+        return prov_raise_p11(sc->ctx, rv, "pkcs11: store");
+    if (f.pin_withheld)
+        LOG_DBG(PROV, "private objects not listed: one PIN for %zu tokens",
+                f.n_tokens);
+    if (one_key && !refuse_ambiguous(sc, objs, n)) {
+        for (size_t i = 0; i < n; i++)
+            p11_obj_unref(objs[i]);
+        free(objs);
         return 0;
-    if (cert && !search_class(sc, CKO_CERTIFICATE, pw))
-        return 0;
+    }
+    sc->objs = objs;
+    sc->n = n;
     if (sc->n == 0) {
         char *d = p11_uri_format(sc->uri);
         prov_raise(sc->ctx, PROV_R_NOT_FOUND, "no %s matches %s",

@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     }
     t0 = now_ms();
     for (int i = 0; i < iter; i++) {
-        if (reg_get(r, argv[2], &c) != 0)
+        if (reg_get(r, 0, argv[2], &c) != 0)
             return 1;
         reg_cert_clear(&c);
     }

@@ -249,6 +249,7 @@ int ca_issue_batch(ca *c, const char *source, const char *outdir,
                    void *arg, size_t *issued, size_t *rejected)
 {
     struct batch b = {c, outdir, o, fn, arg, 0, 0};
+    const ca_profile *p;
     struct batch_src s;
     ca_req **reqs;
     bool end = false;
@@ -256,6 +257,11 @@ int ca_issue_batch(ca *c, const char *source, const char *outdir,
     int rc;
 
     group = group ? group : 64;
+    /* Groups are transactions: under a profile's rate limit each must fit
+     * in one second (ca_req_record_batch). */
+    p = ca_profile_find(c, o->profile);
+    if (p && p->rate_limit && group > p->rate_limit)
+        group = p->rate_limit;
     reqs = calloc(group, sizeof(*reqs));
     if (!reqs)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");

@@ -90,8 +90,9 @@ int ca_load_key(ca *c) CA_WUR;
 
 /*
  * ca_open_shared - another handle on @c's directory: ca.cnf read again, a
- * registry connection of its own, @c's module, PIN source and actor, and
- * @c's signing key (when loaded) shared rather than loaded again.  Refuses
+ * registry connection of its own, @c's module, PIN source, actor and
+ * wait (ca_set_wait), and @c's signing key (when loaded) shared rather
+ * than loaded again.  Refuses
  * (P11CA_E_CAKEY) when ca.cnf or the CA certificate now name another key
  * than the one loaded.  @out gets the handle; ca_close it.
  */
@@ -129,6 +130,7 @@ typedef struct ca_settings {
     const char *key;        /* pkcs11: URI or a key file (absolute) */
     const char *key_sha256; /* hex SHA-256 of the key's SPKI */
     const char *pin_source; /* PIN file, or NULL: prompt */
+    long token_wait_ms;     /* p11_config.token_wait_ms (0: default) */
     const char *registry;   /* as written in ca.cnf */
     const char *digest;     /* NULL: chosen by the key */
     bool intermediate;
@@ -136,10 +138,36 @@ typedef struct ca_settings {
     const char *crl_url;
     const char *ocsp_url;
     const char *issuers_url;
-    unsigned rate_limit; /* per second; 0: none; default 15 */
+    unsigned rate_limit; /* the sign-up limit, per second; 0: none; 15 */
+    /* A signed audit head is due after this many entries / minutes since
+     * the last one (0: never for that reason); see ca_audit_checkpoint. */
+    unsigned audit_sign_every;   /* default 100 */
+    unsigned audit_sign_minutes; /* default 60 */
 } ca_settings;
 
 const ca_settings *ca_get_settings(ca *c);
+
+/*
+ * Rate limits.  The sign-up limit (rate_limit in [ ca ], default 15 per
+ * second) holds devices and clients signing up: registrations (`p11ca cert
+ * register`; the service's enrollment and auto-registration).  An
+ * operator's own issuance (`p11ca issue`, `issue --batch`, `p11ca enroll`)
+ * is limited only by its profile's rate_limit, when ca.cnf sets one.
+ * Where a limit applies, recording waits for a free second, up to the
+ * CA's wait (default CA_WAIT_DEFAULT seconds), then fails with
+ * P11CA_E_RATE naming the limit and how long it waited.
+ */
+#define CA_WAIT_DEFAULT 5
+#define CA_WAIT_MAX     3600
+
+/* ca_set_wait - how long recording waits for a slot (0: refuse at once). */
+void ca_set_wait(ca *c, unsigned seconds);
+
+/*
+ * ca_signup_limit - the sign-up limit with the CA's wait, for
+ * reg_register() through this CA (strings borrowed from @c).
+ */
+void ca_signup_limit(ca *c, reg_limit *out);
 
 /* ------------------------------------------------------------------ */
 /* Profiles (profile.c)                                                */
@@ -161,6 +189,32 @@ typedef struct ca_key_rule {
 
 #define CA_MAX_KEY_RULES 16
 
+/* One allowed_ip entry: a network, IPv4 (4 bytes) or IPv6 (16 bytes). */
+typedef struct ca_ip_range {
+    unsigned char addr[16];
+    int len;         /* 4 or 16 */
+    unsigned prefix; /* bits of @addr that must match */
+} ca_ip_range;
+
+#define CA_MAX_IP_RANGES     64
+#define CA_MAX_SUBJECT_ATTRS 32
+
+/*
+ * Whether a profile's certificates take a client ID (the registry's key of
+ * a client: one activated certificate per client ID).  Default: CN for a
+ * profile whose certificates can authenticate clients (ext_key_usage with
+ * clientAuth or anyExtendedKeyUsage, or none at all), NONE otherwise (a
+ * server renews while its old certificate is still in use).
+ */
+typedef enum ca_client_id_rule {
+    CA_CLIENT_ID_CN = 0,   /* --client-id, else the subject CN */
+    CA_CLIENT_ID_NONE,     /* no client ID; --client-id is refused */
+    CA_CLIENT_ID_REQUIRED, /* --client-id must be given */
+} ca_client_id_rule;
+
+/* The longest grace period of supersede = grace:DURATION (10 years). */
+#define CA_SUPERSEDE_GRACE_MAX ((int64_t)3650 * 86400)
+
 /* A profile: one section of ca.cnf named in [ profiles ]. */
 typedef struct ca_profile {
     char *name;
@@ -173,14 +227,36 @@ typedef struct ca_profile {
     char *ext_key_usage; /* e.g. "serverAuth" */
     bool ocsp_nocheck;
     ca_san_rule san;
-    char *allowed_dns; /* comma list; NULL: any name */
-    char *key_types;   /* as written */
+    /* subjectAltName names by type, as written (see ca_policy_san).  A
+     * profile that sets any of the four refuses the types it does not set;
+     * "*" allows every name of its type. */
+    char *allowed_dns;   /* "example.com" and below, ".example.com" below */
+    char *allowed_ip;    /* CIDR networks, IPv4 and IPv6 */
+    char *allowed_email; /* mailbox, "example.com" or ".example.com" */
+    char *allowed_uri;   /* prefixes */
+    ca_ip_range ip_ranges[CA_MAX_IP_RANGES]; /* allowed_ip parsed */
+    size_t n_ip_ranges;
+    /* The subject (see ca_policy_subject); NULL: any, none. */
+    char *subject_allowed;  /* attribute names, as written */
+    char *subject_required; /* attribute names, as written */
+    int subject_allowed_nids[CA_MAX_SUBJECT_ATTRS];
+    size_t n_subject_allowed;
+    int subject_required_nids[CA_MAX_SUBJECT_ATTRS];
+    size_t n_subject_required;
+    bool cn_in_san;  /* every CN must be one of the subjectAltName names */
+    char *key_types; /* as written */
     ca_key_rule rules[CA_MAX_KEY_RULES];
     size_t n_rules;
     unsigned default_days;
     unsigned max_days;
     bool subject_override;
-    char *extensions; /* an x509v3_config section, or NULL */
+    char *extensions;    /* an x509v3_config section, or NULL */
+    unsigned rate_limit; /* issuances per second; 0: none (default) */
+    ca_client_id_rule client_id;
+    /* What a renewal does to the certificate it replaces: supersede =
+     * revoke (default) | keep | grace:DURATION (e.g. 7d, 12h). */
+    reg_supersede_how supersede;
+    int64_t supersede_grace; /* seconds, for REG_SUPERSEDE_GRACE */
 } ca_profile;
 
 /* The profiles of @c, in ca.cnf order (borrowed). */
@@ -188,6 +264,9 @@ size_t ca_profile_count(ca *c);
 const ca_profile *ca_profile_at(ca *c, size_t i);
 /* ca_profile_find - the profile @name, or NULL. */
 const ca_profile *ca_profile_find(ca *c, const char *name);
+
+/* ca_client_id_rule_name - "cn", "none" or "required". */
+const char *ca_client_id_rule_name(ca_client_id_rule rule);
 
 /* ------------------------------------------------------------------ */
 /* Creating a CA (init.c)                                              */
@@ -261,6 +340,25 @@ int ca_req_new(ca *c, const unsigned char *buf, size_t len, const char *what,
                const ca_issue_opts *o, ca_req **out) CA_WUR;
 
 /*
+ * ca_req_precheck - what ca_req_new would refuse about a request before
+ * there is a CSR (an enrollment checks before it makes a key on a card):
+ * an unknown profile, a @subject (NULL: not checked; no subjectAltName
+ * assumed) that the profile's policy refuses, the client ID @o->client_id
+ * against the profile's client_id rule, the validity @o->days.  Same codes
+ * and messages as ca_req_new.
+ */
+int ca_req_precheck(ca *c, const ca_issue_opts *o,
+                    const X509_NAME *subject) CA_WUR;
+
+/*
+ * ca_check_signing - load and check the CA key now, as the first signature
+ * would (the PIN, the key's hash and attributes): P11CA_E_STATE (no
+ * certificate yet), P11CA_E_PIN, P11CA_E_TOKEN or P11CA_E_CAKEY when the
+ * CA could not sign.  The key stays loaded for the signatures.
+ */
+int ca_check_signing(ca *c) CA_WUR;
+
+/*
  * ca_req_sign - build the certificate (a fresh random serial) and sign it
  * with the CA key, loading and checking the key on first use (P11CA_E_CAKEY
  * when it is not the CA's key).  Nothing is recorded yet.
@@ -269,16 +367,19 @@ int ca_req_sign(ca *c, ca_req *r) CA_WUR;
 
 /*
  * ca_req_record - record the signed certificate in the registry (durably,
- * with the rate limit of ca.cnf) BEFORE the caller may hand it out; a
- * serial that exists already gets a new serial and a new signature.
- * Returns 0, P11CA_E_RATE, P11CA_E_EXISTS (the client ID is held by an
- * activated certificate) or a registry error.
+ * under its profile's rate limit, if any) BEFORE the caller may hand it
+ * out; a serial that exists already gets a new serial and a new signature.
+ * Returns 0, P11CA_E_RATE (after the CA's wait), P11CA_E_EXISTS (the
+ * client ID is held by an activated certificate) or a registry error.
  */
 int ca_req_record(ca *c, ca_req *r) CA_WUR;
 
 /*
- * ca_req_record_batch - record @n signed requests in transactions of at
- * most @group (group commit).  A request that cannot be recorded (client ID
+ * ca_req_record_batch - record @n signed requests (all of one profile:
+ * P11CA_E_INTERNAL otherwise) in transactions of at
+ * most @group (group commit; under a profile's rate limit at most that
+ * limit, and each transaction waits for a second with room for it, like
+ * ca_req_record).  A request that cannot be recorded (client ID
  * taken) is left unrecorded with its status and message in it (see
  * ca_req_status); serial collisions are re-signed.  Returns 0 when the
  * database worked (even if some requests were refused), else the error.
@@ -307,7 +408,8 @@ int ca_output_p7b(ca *c, X509 *leaf, BIO *out) CA_WUR;
  * ca_issue_batch - issue every CSR of @source: a directory (each regular,
  * non-hidden file, in name order) or "-" (PEM CSRs one after another on
  * standard input).  Requests are checked and signed, recorded in groups of
- * @group (0: 64) in one transaction each, and only then written to
+ * @group (0: 64; at most the profile's rate_limit when it has one) in one
+ * transaction each, and only then written to
  * @outdir/<serial>.pem.  @fn (may be NULL) hears of every CSR: @serial and
  * @msg (the file written) when issued, else @rc and @msg (why not).
  * A rejected CSR does not stop the batch; *@rejected counts them.  Returns
@@ -333,6 +435,66 @@ int ca_issue_batch(ca *c, const char *source, const char *outdir,
 typedef void (*ca_progress_fn)(size_t done, void *arg);
 int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
                 X509_CRL **out, uint64_t *number, size_t *entries) CA_WUR;
+
+/* ------------------------------------------------------------------ */
+/* The signed head of the audit trail (audit.c)                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The registry chains its audit entries with SHA-256; anyone who can write
+ * the database can still rewrite the chain or cut its tail.  The CA key
+ * signs the chain's head: a DER SignedAuditHead (shaped like a
+ * certificate: the signed AuditHead, the algorithm, the signature) over
+ * the newest entry's sequence number and hash, the time, and the CA
+ * certificate's SHA-256 and subject.  Heads are stored in the registry;
+ * a witness keeps copies (ca_audit_head_export).
+ */
+typedef struct ca_audit_head_info {
+    int64_t seq;   /* the newest entry it covers; 0: none */
+    char hash[65]; /* that entry's hash */
+    int64_t at;    /* when it was signed */
+} ca_audit_head_info;
+
+/*
+ * ca_audit_checkpoint - sign the head when it is due: with @force (every
+ * CRL; p11ca audit sign), when this CA has no head yet, or when
+ * audit_sign_every entries or audit_sign_minutes have passed since its
+ * last head; never when no entry was added since.  Loads the CA key if
+ * this process has not (asking for the PIN).  Commands that sign call it
+ * at their end, where the key is loaded anyway.  @info (may be NULL) gets
+ * the head signed (seq 0: none was due).  Does nothing for a CA without
+ * its certificate.  Returns 0 or an error (the key, the registry).
+ */
+int ca_audit_checkpoint(ca *c, bool force, ca_audit_head_info *info) CA_WUR;
+
+/* What ca_audit_verify found. */
+typedef struct ca_audit_report {
+    size_t entries;     /* entries in the chain, all verified */
+    size_t certs;       /* certificates, each at its audited status */
+    size_t heads;       /* heads of this CA, each verified */
+    size_t other_heads; /* heads of other CAs sharing the registry */
+    int64_t head_seq;   /* the newest head's entry; 0: none */
+    int64_t head_at;    /* when it was signed */
+    size_t after_head;  /* entries after it (covered by the chain only) */
+} ca_audit_report;
+
+/*
+ * ca_audit_verify - the chain (reg_audit_verify); every signed head of this
+ * CA: its signature with the CA certificate, in order, its entry present
+ * with the hash it signs (a deleted tail or a rewritten trail fails);
+ * at least one head when the CA has its certificate; and every
+ * certificate's status against its audited history
+ * (reg_audit_verify_status).  Needs no key.  Returns 0 or P11CA_E_STATE
+ * saying what is wrong; @rep is filled as far as it got.
+ */
+int ca_audit_verify(ca *c, ca_audit_report *rep) CA_WUR;
+
+/*
+ * ca_audit_head_export - write the newest signed head of this CA (DER,
+ * verified first) to @out; @info gets what it says.  P11CA_E_NOTFOUND
+ * when the CA has signed none.
+ */
+int ca_audit_head_export(ca *c, BIO *out, ca_audit_head_info *info) CA_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Files (io.c)                                                        */

@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 
 #include "ca/internal.h"
+#include "p11/p11.h"
 
 static int settings_load(ca *c);
 static int settings_urls(ca *c);
@@ -119,6 +120,18 @@ static int settings_urls(ca *c)
     return rc;
 }
 
+/* token_wait: seconds to wait for the key's token when it is away. */
+static int settings_token_wait(ca *c)
+{
+    const char *v = ca_conf_get(c->conf, "ca", "token_wait");
+
+    c->s.token_wait_ms = 0;
+    if (v && p11_token_wait_parse(v, &c->s.token_wait_ms) != CKR_OK)
+        return p11ca_err_set(P11CA_E_INPUT, "ca.cnf [ ca ] token_wait = %s: %s",
+                             v, p11_error_message());
+    return P11CA_OK;
+}
+
 static int settings_load(ca *c)
 {
     const char *type = ca_conf_get(c->conf, "ca", "type");
@@ -137,6 +150,8 @@ static int settings_load(ca *c)
     if (rc == P11CA_OK)
         rc = dup_value(c, "pin_source", true, &c->s.pin_source);
     if (rc == P11CA_OK)
+        rc = settings_token_wait(c);
+    if (rc == P11CA_OK)
         rc = dup_value(c, "registry", false, &c->s.registry);
     if (rc == P11CA_OK)
         rc = settings_urls(c);
@@ -146,6 +161,14 @@ static int settings_load(ca *c)
     if (rc == P11CA_OK)
         rc = ca_conf_uint(c->conf, "ca", "rate_limit", CA_RATE_DEFAULT, 1000000,
                           &c->s.rate_limit);
+    if (rc == P11CA_OK)
+        rc = ca_conf_uint(c->conf, "ca", "audit_sign_every",
+                          CA_AUDIT_EVERY_DEFAULT, 1000000,
+                          &c->s.audit_sign_every);
+    if (rc == P11CA_OK)
+        rc = ca_conf_uint(c->conf, "ca", "audit_sign_minutes",
+                          CA_AUDIT_MINUTES_DEFAULT, 525600,
+                          &c->s.audit_sign_minutes);
     if (rc == P11CA_OK && type && strcmp(type, "root") != 0
         && strcmp(type, "intermediate") != 0)
         rc = p11ca_err_set(P11CA_E_INPUT,
@@ -256,6 +279,7 @@ int ca_open(const char *dir, ca **out)
         rc = p11ca_err_set(rc, "out of memory");
         goto out;
     }
+    c->wait = CA_WAIT_DEFAULT;
     if (!ca_exists(cnf)) {
         rc = p11ca_err_set(P11CA_E_NOTFOUND,
                            "no CA in %s (no ca.cnf; make "
@@ -329,6 +353,13 @@ int ca_set_access(ca *c, const char *module, const char *pin_source)
     return P11CA_OK;
 }
 
+int ca_check_signing(ca *c)
+{
+    ca_key *k = NULL;
+
+    return ca_signing_key(c, &k);
+}
+
 int ca_signing_key(ca *c, ca_key **out)
 {
     char hex[65];
@@ -344,8 +375,10 @@ int ca_signing_key(ca *c, ca_key **out)
                              c->dir, c->dir);
     rc = ca_key_new(c->module, c->pin_source ? c->pin_source : c->s.pin_source,
                     &c->key);
-    if (rc == P11CA_OK)
+    if (rc == P11CA_OK) {
+        ca_key_set_token_wait(c->key, c->s.token_wait_ms);
         rc = ca_key_load(c->key, c->s.key, c->s.key_sha256);
+    }
     if (rc == P11CA_OK)
         rc = ca_pubkey_sha256(X509_get0_pubkey(c->cert), hex);
     if (rc == P11CA_OK && strcmp(hex, c->s.key_sha256) != 0)
@@ -390,6 +423,35 @@ const char *ca_dir(ca *c)
 const ca_settings *ca_get_settings(ca *c)
 {
     return &c->s;
+}
+
+void ca_set_wait(ca *c, unsigned seconds)
+{
+    c->wait = seconds < CA_WAIT_MAX ? seconds : CA_WAIT_MAX;
+}
+
+void ca_signup_limit(ca *c, reg_limit *out)
+{
+    *out = (reg_limit){
+        .per_sec = c->s.rate_limit,
+        .wait = c->wait,
+        .what = "the sign-up limit (rate_limit in [ ca ] of ca.cnf)",
+    };
+}
+
+void ca_profile_limit(ca *c, const ca_profile *p, reg_limit *out, char *what,
+                      size_t len)
+{
+    snprintf(what, len,
+             "the limit of profile \"%s\" (rate_limit in [ %s ] "
+             "of ca.cnf)",
+             p->name, p->section);
+    *out = (reg_limit){
+        .per_sec = p->rate_limit,
+        .wait = c->wait,
+        .profile = p->name,
+        .what = what,
+    };
 }
 
 const char *ca_actor(void)
@@ -443,6 +505,12 @@ static const char cnf_header[] =
     "file's\n"
     "#                 passphrase; without it the PIN is asked on the "
     "terminal\n"
+    "#   token_wait    seconds to wait for the key's token when it is away "
+    "for a\n"
+    "#                 moment (a reader that blinks; SoftHSM2 while another "
+    "process\n"
+    "#                 logs in), default 5 (or $P11CA_TOKEN_WAIT); 0: do not "
+    "wait\n"
     "#   certificate   the CA certificate (default ca.pem)\n"
     "#   chain         the issuers above it, up to the root (default "
     "chain.pem)\n"
@@ -457,9 +525,17 @@ static const char cnf_header[] =
     "#   issuers_url   where the CA certificate is published "
     "(authorityInfoAccess\n"
     "#                 caIssuers)\n"
-    "#   rate_limit    most certificates issued per second, 0 = no "
-    "limit\n"
-    "#                 (default 15)\n"
+    "#   rate_limit    the sign-up limit: most registrations (p11ca cert\n"
+    "#                 register; the service's enrollments and\n"
+    "#                 auto-registrations) per second, 0 = no limit\n"
+    "#                 (default 15).  An operator's own issuance is not\n"
+    "#                 held by it; see rate_limit of a profile.\n"
+    "#   audit_sign_every   the CA key signs the audit trail's head at\n"
+    "#                 init, with every CRL, and at the end of a command that\n"
+    "#                 signs (issue, enroll) once this many entries (default\n"
+    "#                 100) or audit_sign_minutes (default 60) have passed\n"
+    "#                 since the last head; 0 turns a trigger off.  p11ca\n"
+    "#                 audit sign signs one now (from cron, say).\n"
     "#\n"
     "# [ profiles ]  NAME = SECTION, one line per profile; `p11ca issue\n"
     "#   --profile NAME` applies SECTION.  Keys of a profile section:\n"
@@ -479,7 +555,28 @@ static const char cnf_header[] =
     "(subjectAltName)\n"
     "#   allowed_dns       DNS names allowed in the SAN, comma-separated:\n"
     "#                     \"example.com\" allows it and its subdomains,\n"
-    "#                     \".example.com\" only subdomains (absent: any)\n"
+    "#                     \".example.com\" only subdomains\n"
+    "#   allowed_ip        IP addresses allowed in the SAN: networks\n"
+    "#                     (10.0.0.0/8, 2001:db8::/32) or addresses\n"
+    "#   allowed_email     e-mail addresses allowed in the SAN: a mailbox\n"
+    "#                     (a@example.com), a host (example.com: mailboxes\n"
+    "#                     there, not below) or .example.com (mailboxes\n"
+    "#                     at hosts below it), as in RFC 5280\n"
+    "#   allowed_uri       URIs allowed in the SAN: prefixes, compared\n"
+    "#                     byte for byte (end one with / to pin the host)\n"
+    "#                     A profile without any allowed_* key issues\n"
+    "#                     every well-formed DNS, IP, email and URI name;\n"
+    "#                     one with any of them refuses the types it does\n"
+    "#                     not name.  \"*\" allows every name of a type.\n"
+    "#   subject_allowed   subject attributes allowed, e.g. CN, O, OU, C\n"
+    "#                     (absent: any)\n"
+    "#   subject_required  subject attributes required, e.g. CN\n"
+    "#   cn_in_san         yes: every CN of the subject must be one of\n"
+    "#                     the SAN names (DNS in any case, IP by address,\n"
+    "#                     email and URI exactly)\n"
+    "#                     allowed_*, subject_* and cn_in_san apply to\n"
+    "#                     the CSR's names and subject and to those given\n"
+    "#                     with --san and --subject alike\n"
     "#   key_types         subject keys allowed: rsa:2048+ (at least), "
     "rsa:3072\n"
     "#                     (exactly), ec:P-256, ec:P-384, ec:P-521, "
@@ -492,6 +589,22 @@ static const char cnf_header[] =
     "applied\n"
     "#                     last, as with `openssl ca -extensions` (e.g.\n"
     "#                     certificatePolicies)\n"
+    "#   rate_limit        most certificates issued under this profile per\n"
+    "#                     second (p11ca issue, issue --batch, enroll);\n"
+    "#                     absent or 0: no limit.  A command waits for a\n"
+    "#                     free second (--wait, default 5 s), then fails.\n"
+    "#   client_id         cn: the client ID is --client-id, else the CN\n"
+    "#                     (one activated certificate per client ID);\n"
+    "#                     none: no client ID (servers); required:\n"
+    "#                     --client-id must be given.  Default: cn when\n"
+    "#                     ext_key_usage allows clientAuth (or is absent),\n"
+    "#                     else none\n"
+    "#   supersede         what a renewal (p11ca enroll --renew/--rekey)\n"
+    "#                     does to the old certificate: revoke (default:\n"
+    "#                     reason superseded), keep (not-activated, still\n"
+    "#                     valid), grace:DURATION (revoked by the first\n"
+    "#                     registry write after e.g. grace:7d, such as the\n"
+    "#                     next p11ca crl)\n"
     "# Extensions a CSR asks for are never copied, except its\n"
     "# subjectAltName when --san is not given; a CSR asking for CA:TRUE "
     "is\n"
@@ -505,6 +618,10 @@ static const char cnf_header[] =
     "#   key_usage       = digitalSignature\n"
     "#   san             = required\n"
     "#   allowed_dns     = example.com, .example.net\n"
+    "#   allowed_ip      = 192.0.2.0/24, 2001:db8::/32\n"
+    "#   subject_allowed = CN, O, OU, C\n"
+    "#   subject_required = CN\n"
+    "#   cn_in_san       = yes\n"
     "#   key_types       = ec:P-256, ec:P-384\n"
     "#   default_days    = 90\n"
     "#   max_days        = 90\n"

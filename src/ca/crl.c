@@ -158,6 +158,10 @@ int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK)
         rc = crl_head(c, f.crl, now, days);
+    /* A superseded certificate whose grace period ended is revoked now,
+     * so that this CRL lists it. */
+    if (rc == P11CA_OK)
+        rc = reg_revoke_due(c->reg, NULL);
     if (rc == P11CA_OK)
         rc = reg_revoked_list(c->reg, c->reg_id, (int64_t)now, add_entry, &f);
     if (rc != P11CA_OK || f.rc != P11CA_OK)
@@ -172,6 +176,9 @@ int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
         rc = ca_key_sign_crl(k, c->s.digest, f.crl);
     if (rc == P11CA_OK)
         rc = crl_save(c, f.crl, num, f.n, days);
+    /* Every CRL signs the audit trail's head too (its entry included). */
+    if (rc == P11CA_OK)
+        rc = ca_audit_checkpoint(c, true, NULL);
     if (rc == P11CA_OK) {
         *out = f.crl;
         f.crl = NULL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* CSR policy: parsing one request, its signature, its key, its names and
- * the validity against the profile, before anything is signed. */
+ * the validity against the profile (the name rules are policy.c's),
+ * before anything is signed. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -22,9 +23,10 @@ static bool dns_ok(const char *name);
 static bool email_ok(const char *v);
 static bool uri_ok(const char *v);
 static int gn_check(const GENERAL_NAME *gn, const char *what);
-static int san_check(ca_req *r);
-static bool dns_allowed(const char *name, const char *allowed);
+static int san_check(ca_req *r, const char *from);
 static int req_subject(ca *c, ca_req *r, const ca_issue_opts *o);
+static int req_client_id(ca_req *r, const ca_issue_opts *o);
+static int subject_policy(const ca_req *r, const X509_NAME *subject);
 static int req_validity(ca *c, ca_req *r, const ca_issue_opts *o);
 static int unknown_profile(ca *c, const char *name);
 
@@ -258,29 +260,9 @@ int ca_san_parse(const char *spec, GENERAL_NAMES **out)
     return rc;
 }
 
-/* "example.com" allows it and below; ".example.com" only below. */
-static bool dns_allowed(const char *name, const char *allowed)
-{
-    char *copy = strdup(allowed), *save = NULL, *tok;
-    size_t nl = strlen(name), tl;
-    bool ok = false;
-
-    for (tok = copy ? strtok_r(copy, ", \t", &save) : NULL; tok && !ok;
-         tok = strtok_r(NULL, ", \t", &save)) {
-        tl = strlen(tok);
-        if (tok[0] == '.')
-            ok = nl > tl && strcasecmp(name + nl - tl, tok) == 0;
-        else
-            ok = strcasecmp(name, tok) == 0
-                 || (nl > tl + 1 && name[nl - tl - 1] == '.'
-                     && strcasecmp(name + nl - tl, tok) == 0);
-    }
-    free(copy);
-    return ok;
-}
-
-/* The names against the profile: presence, syntax, allowed DNS names. */
-static int san_check(ca_req *r)
+/* The names against the profile: presence, syntax, the allowed names of
+ * each type; @from names where they came from (the CSR or --san). */
+static int san_check(ca_req *r, const char *from)
 {
     const ca_profile *p = r->profile;
     int n = r->san ? sk_GENERAL_NAME_num(r->san) : 0, rc = P11CA_OK;
@@ -295,19 +277,12 @@ static int san_check(ca_req *r)
         return p11ca_err_set(P11CA_E_POLICY,
                              "profile \"%s\" issues no "
                              "subjectAltName (%s has one)",
-                             p->name, r->what);
+                             p->name, from);
     for (int i = 0; rc == P11CA_OK && i < n; i++) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(r->san, i);
-        rc = gn_check(gn, r->what);
-        if (rc == P11CA_OK && gn->type == GEN_DNS && p->allowed_dns
-            && !dns_allowed((const char *)ASN1_STRING_get0_data(gn->d.ia5),
-                            p->allowed_dns))
-            rc = p11ca_err_set(P11CA_E_POLICY,
-                               "DNS:%s is not allowed by "
-                               "profile \"%s\" (allowed_dns: "
-                               "%s)",
-                               ASN1_STRING_get0_data(gn->d.ia5), p->name,
-                               p->allowed_dns);
+        rc = gn_check(gn, from);
+        if (rc == P11CA_OK)
+            rc = ca_policy_san(p, gn, from);
     }
     return rc;
 }
@@ -327,17 +302,47 @@ static int req_subject(ca *c, ca_req *r, const ca_issue_opts *o)
         rc = ca_name_parse(o->subject, &r->subject);
     else if (!(r->subject = X509_NAME_dup(X509_REQ_get_subject_name(r->req))))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    if (rc == P11CA_OK && X509_NAME_entry_count(r->subject) == 0 && !r->san)
-        rc = p11ca_err_set(P11CA_E_POLICY,
-                           "%s has an empty subject and no "
-                           "subjectAltName",
-                           r->what);
-    if (rc == P11CA_OK && o->client_id && !*o->client_id)
-        rc = p11ca_err_set(P11CA_E_INPUT, "--client-id is empty");
-    if (rc == P11CA_OK && o->client_id
-        && !(r->client_id = strdup(o->client_id)))
-        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK)
+        rc = subject_policy(r, r->subject);
+    if (rc == P11CA_OK)
+        rc = req_client_id(r, o);
     return rc;
+}
+
+/* What the profile of @r allows as a subject (its names are checked
+ * already): the one place for subject rules, used before a CSR exists
+ * too (ca_req_precheck). */
+static int subject_policy(const ca_req *r, const X509_NAME *subject)
+{
+    if (X509_NAME_entry_count(subject) == 0 && !r->san)
+        return p11ca_err_set(P11CA_E_POLICY,
+                             "%s has an empty subject and no "
+                             "subjectAltName",
+                             r->what);
+    return P11CA_OK;
+}
+
+/* The client ID the profile's client_id rule gives (see ca_client_id_rule);
+ * for CA_CLIENT_ID_CN without --client-id, rec_fill takes the CN. */
+static int req_client_id(ca_req *r, const ca_issue_opts *o)
+{
+    const ca_profile *p = r->profile;
+
+    if (o->client_id && !*o->client_id)
+        return p11ca_err_set(P11CA_E_INPUT, "--client-id is empty");
+    if (o->client_id && p->client_id == CA_CLIENT_ID_NONE)
+        return p11ca_err_set(P11CA_E_POLICY,
+                             "profile \"%s\" issues certificates without a "
+                             "client ID (client_id = none): drop --client-id",
+                             p->name);
+    if (!o->client_id && p->client_id == CA_CLIENT_ID_REQUIRED)
+        return p11ca_err_set(P11CA_E_POLICY,
+                             "profile \"%s\" requires a client ID "
+                             "(client_id = required): give --client-id",
+                             p->name);
+    if (o->client_id && !(r->client_id = strdup(o->client_id)))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    return P11CA_OK;
 }
 
 static int req_validity(ca *c, ca_req *r, const ca_issue_opts *o)
@@ -414,9 +419,12 @@ int ca_req_new(ca *c, const unsigned char *buf, size_t len, const char *what,
         csr_san = NULL;
     }
     if (rc == P11CA_OK)
-        rc = san_check(r);
+        rc = san_check(r, o->san ? "--san" : what);
     if (rc == P11CA_OK)
         rc = req_subject(c, r, o);
+    if (rc == P11CA_OK)
+        rc = ca_policy_subject(r->profile, r->subject, r->san,
+                               o->subject ? "--subject" : what);
     if (rc == P11CA_OK)
         rc = req_validity(c, r, o);
     GENERAL_NAMES_free(csr_san);
@@ -424,6 +432,25 @@ int ca_req_new(ca *c, const unsigned char *buf, size_t len, const char *what,
         ca_req_free(r);
     else
         *out = r;
+    return rc;
+}
+
+int ca_req_precheck(ca *c, const ca_issue_opts *o, const X509_NAME *subject)
+{
+    char what[] = "the request";
+    ca_req r = {.what = what, .status = CA_REQ_PENDING};
+    int rc = P11CA_OK;
+
+    r.profile = ca_profile_find(c, o->profile);
+    if (!r.profile)
+        return unknown_profile(c, o->profile);
+    if (subject)
+        rc = subject_policy(&r, subject);
+    if (rc == P11CA_OK)
+        rc = req_client_id(&r, o);
+    if (rc == P11CA_OK)
+        rc = req_validity(c, &r, o);
+    free(r.client_id);
     return rc;
 }
 

@@ -29,10 +29,16 @@ typedef struct enroll_issuer enroll_issuer;
 
 /* What the enrollment asks for. */
 typedef struct enroll_req {
-    const char *profile;   /* a profile of the issuer ("client") */
-    const char *client_id; /* the registry's client ID (never NULL) */
-    unsigned days;         /* 0: the profile's default */
-    const char *replaces;  /* serial this certificate renews, or NULL */
+    const char *profile;      /* a profile of the issuer ("client") */
+    const char *client_id;    /* the registry's client ID (never NULL); not
+                            * recorded under a profile with client_id =
+                            * none */
+    unsigned days;            /* 0: the profile's default */
+    const char *replaces;     /* serial this certificate renews, or NULL */
+    const X509_NAME *subject; /* what the CSR will carry (NULL: unknown) */
+    unsigned wait; /* seconds to wait for a slot under the profile's rate
+                      limit (an operator's enrollment is issuance, not a
+                      sign-up); 0: refuse at once */
 } enroll_req;
 
 struct enroll_issuer_ops {
@@ -82,8 +88,9 @@ int enroll_default_key(enroll_issuer *is, const char *profile,
 
 /*
  * enroll_check - whether @rq can be served, before anything is made on the
- * token: the profile exists, makes end-entity certificates, needs no
- * subjectAltName, allows @rq->days and @spec (may be NULL: not checked);
+ * token: the CA can sign (its key loads and checks, PIN included); the
+ * profile exists, makes end-entity certificates, needs no subjectAltName,
+ * allows @rq->days, @rq->subject and @spec (may be NULL: not checked);
  * the client ID is not held by an activated certificate other than
  * @rq->replaces (P11CA_E_EXISTS, naming the holder); @rq->replaces, when
  * given, is known and not revoked (P11CA_E_STATE).
@@ -119,7 +126,9 @@ int enroll_get(enroll_issuer *is, const char *serial, reg_cert *out) ENROLL_WUR;
 
 /*
  * enroll_supersede - @serial now renews @old: the link is recorded, @old is
- * deactivated if it was activated, and @serial activated if it was not.
+ * deactivated if it was activated, and @serial activated if it was not;
+ * then @old is revoked (superseded), scheduled for that revocation or kept,
+ * as the supersede rule of @serial's profile says (reg_supersede).
  */
 int enroll_supersede(enroll_issuer *is, const char *serial,
                      const char *old) ENROLL_WUR;

@@ -11,6 +11,7 @@
 
 #include "ca/enroll.h"
 #include "ca/internal.h"
+#include "common/log.h"
 
 #define CRL_REASON_CESSATION 5
 
@@ -30,6 +31,7 @@ struct key_find {
 
 /* Who holds a client ID (activated), while reg_search walks. */
 struct holder {
+    int64_t ca_id;
     const char *except;
     char serial[64];
 };
@@ -116,7 +118,7 @@ static int check_key(const ca_profile *p, const p11_key_spec *spec)
 }
 
 /* What the enrollment CSR cannot satisfy, refused before a key is made. */
-static int check_profile(const ca_profile *p, const enroll_req *rq)
+static int check_profile(const ca_profile *p)
 {
     if (p->is_ca)
         return p11ca_err_set(P11CA_E_POLICY,
@@ -128,11 +130,6 @@ static int check_profile(const ca_profile *p, const enroll_req *rq)
                              "profile \"%s\" requires a subjectAltName, "
                              "which an enrollment request does not carry",
                              p->name);
-    if (rq->days > p->max_days)
-        return p11ca_err_set(P11CA_E_POLICY,
-                             "a validity of %u days is more than profile "
-                             "\"%s\" allows (max_days %u)",
-                             rq->days, p->name, p->max_days);
     return P11CA_OK;
 }
 
@@ -140,18 +137,21 @@ static int holder_cb(const reg_cert *c, void *arg)
 {
     struct holder *h = arg;
 
-    if (h->except && strcmp(h->except, c->serial) == 0)
+    if (h->except && c->ca_id == h->ca_id && strcmp(h->except, c->serial) == 0)
         return 0;
     snprintf(h->serial, sizeof(h->serial), "%s", c->serial);
     return 1;
 }
 
-static int check_client_id(ca *c, const enroll_req *rq)
+static int check_client_id(ca *c, const ca_profile *p, const enroll_req *rq)
 {
-    struct holder h = {.except = rq->replaces};
+    struct holder h = {.ca_id = ca_registry_id(c), .except = rq->replaces};
     reg_filter f = {.client_id = rq->client_id, .status = REG_ACTIVATED};
-    int rc = reg_search(ca_registry(c), &f, holder_cb, &h);
+    int rc;
 
+    if (p->client_id == CA_CLIENT_ID_NONE)
+        return P11CA_OK;
+    rc = reg_search(ca_registry(c), &f, holder_cb, &h);
     if (rc < 0)
         return rc;
     if (!h.serial[0])
@@ -167,7 +167,7 @@ static int check_client_id(ca *c, const enroll_req *rq)
 static int check_replaces(ca *c, const char *serial)
 {
     reg_cert old = {0};
-    int rc = reg_get(ca_registry(c), serial, &old);
+    int rc = reg_get(ca_registry(c), ca_registry_id(c), serial, &old);
 
     if (rc == P11CA_OK && old.status == REG_REVOKED)
         rc = p11ca_err_set(P11CA_E_STATE,
@@ -179,24 +179,45 @@ static int check_replaces(ca *c, const char *serial)
     return rc;
 }
 
+/* The issue options of @rq under @p: no client ID for client_id = none. */
+static ca_issue_opts issue_opts(const ca_profile *p, const enroll_req *rq)
+{
+    ca_issue_opts o = {
+        .profile = rq->profile,
+        .days = rq->days,
+        .client_id = p->client_id == CA_CLIENT_ID_NONE ? NULL : rq->client_id,
+    };
+
+    return o;
+}
+
+/* Everything the CA side can refuse, before the card makes a key: the
+ * request against the profile and the policy, then the CA key itself. */
 static int local_check(enroll_issuer *is, const enroll_req *rq,
                        const p11_key_spec *spec)
 {
     ca *c = lca(is);
     const ca_profile *p = profile_get(c, rq->profile);
+    ca_issue_opts o;
     int rc = p ? P11CA_OK : P11CA_E_POLICY;
 
     if (rc == P11CA_OK && !ca_cert(c))
         rc = p11ca_err_set(P11CA_E_STATE, "the CA in %s has no certificate yet",
                            ca_dir(c));
     if (rc == P11CA_OK)
-        rc = check_profile(p, rq);
+        rc = check_profile(p);
+    if (rc == P11CA_OK) {
+        o = issue_opts(p, rq);
+        rc = ca_req_precheck(c, &o, rq->subject);
+    }
     if (rc == P11CA_OK && spec)
         rc = check_key(p, spec);
     if (rc == P11CA_OK && rq->replaces)
         rc = check_replaces(c, rq->replaces);
     if (rc == P11CA_OK)
-        rc = check_client_id(c, rq);
+        rc = check_client_id(c, p, rq);
+    if (rc == P11CA_OK)
+        rc = ca_check_signing(c);
     return rc;
 }
 
@@ -224,7 +245,7 @@ static int local_find_for_key(enroll_issuer *is, const char *client_id,
                               const char *key_sha256, X509 **out)
 {
     struct key_find kf = {.key_sha256 = key_sha256, .now = time(NULL)};
-    reg_filter f = {.client_id = client_id};
+    reg_filter f = {.client_id = client_id, .ca_id = ca_registry_id(lca(is))};
     const unsigned char *p;
     int rc;
 
@@ -246,8 +267,9 @@ static int local_find_for_key(enroll_issuer *is, const char *client_id,
 static bool is_activated(ca *c, const char *serial)
 {
     reg_cert rec = {0};
-    bool yes = reg_get(ca_registry(c), serial, &rec) == P11CA_OK
-               && rec.status == REG_ACTIVATED;
+    bool yes =
+        reg_get(ca_registry(c), ca_registry_id(c), serial, &rec) == P11CA_OK
+        && rec.status == REG_ACTIVATED;
 
     reg_cert_clear(&rec);
     return yes;
@@ -257,15 +279,19 @@ static int local_issue(enroll_issuer *is, const enroll_req *rq,
                        const unsigned char *csr, size_t len, X509 **out)
 {
     ca *c = lca(is);
-    ca_issue_opts o = {
-        .profile = rq->profile, .days = rq->days, .client_id = rq->client_id};
+    const ca_profile *p = profile_get(c, rq->profile);
+    ca_issue_opts o;
     ca_req *r = NULL;
     int rc;
 
     *out = NULL;
+    if (!p)
+        return P11CA_E_POLICY;
+    o = issue_opts(p, rq);
     /* The old certificate keeps the client ID until the new one is on the
      * token: enroll_supersede swaps them. */
     o.not_activated = rq->replaces && is_activated(c, rq->replaces);
+    ca_set_wait(c, rq->wait);
     rc = ca_req_new(c, csr, len, "the enrollment request", &o, &r);
     if (rc == P11CA_OK)
         rc = ca_req_sign(c, r);
@@ -273,6 +299,11 @@ static int local_issue(enroll_issuer *is, const enroll_req *rq,
         rc = ca_req_record(c, r);
     if (rc == P11CA_OK && !(*out = X509_dup(ca_req_cert(r))))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    /* The key is loaded: sign the audit head if it is due.  A failure
+     * does not undo the issuance; the next signing command signs it. */
+    if (rc == P11CA_OK && ca_audit_checkpoint(c, false, NULL) != P11CA_OK)
+        LOG_ERR(CA, "enroll: the audit head was not signed: %s",
+                p11ca_err_message());
     ca_req_free(r);
     return rc;
 }
@@ -299,29 +330,42 @@ static int local_chain(enroll_issuer *is, STACK_OF(X509) * *out)
 
 static int local_get(enroll_issuer *is, const char *serial, reg_cert *out)
 {
-    return reg_get(ca_registry(lca(is)), serial, out);
+    ca *c = lca(is);
+
+    return reg_get(ca_registry(c), ca_registry_id(c), serial, out);
 }
 
+/* The renewal as the new certificate's profile wants it (a profile gone
+ * from ca.cnf since: the default, revoke). */
 static int local_supersede(enroll_issuer *is, const char *serial,
                            const char *old)
 {
-    reg *r = ca_registry(lca(is));
-    char why[160];
-    int rc = reg_set_replaces(r, serial, old);
+    ca *c = lca(is);
+    reg_supersede_how how = REG_SUPERSEDE_REVOKE;
+    const ca_profile *p;
+    int64_t grace = 0;
+    reg_cert rec = {0};
+    int rc = reg_get(ca_registry(c), ca_registry_id(c), serial, &rec);
 
-    snprintf(why, sizeof(why), "renewed by %s", serial);
-    if (rc == P11CA_OK && is_activated(lca(is), old))
-        rc = reg_set_status(r, old, REG_NOT_ACTIVATED, 0, 0, ca_actor(), why);
-    snprintf(why, sizeof(why), "renews %s", old);
-    if (rc == P11CA_OK && !is_activated(lca(is), serial))
-        rc = reg_set_status(r, serial, REG_ACTIVATED, 0, 0, ca_actor(), why);
+    p = rc == P11CA_OK ? ca_profile_find(c, rec.profile) : NULL;
+    if (p) {
+        how = p->supersede;
+        grace = p->supersede_grace;
+    }
+    if (rc == P11CA_OK)
+        rc = reg_supersede(ca_registry(c), ca_registry_id(c), serial, old, how,
+                           grace, ca_actor());
+    reg_cert_clear(&rec);
     return rc;
 }
 
 static int local_retire(enroll_issuer *is, const char *serial, const char *why)
 {
-    return reg_set_status(ca_registry(lca(is)), serial, REG_REVOKED,
-                          CRL_REASON_CESSATION, 0, ca_actor(), why);
+    ca *c = lca(is);
+
+    return reg_set_status(ca_registry(c), ca_registry_id(c), serial,
+                          REG_REVOKED, CRL_REASON_CESSATION, 0, ca_actor(),
+                          why);
 }
 
 static void local_free(enroll_issuer *is)

@@ -243,7 +243,8 @@ static int inter_csr(struct init_state *st)
     return rc;
 }
 
-/* The registry: created now, with a root registered; audited. */
+/* The registry: created now, with a root registered; audited, and a
+ * root's first audit head signed. */
 static int init_registry(struct init_state *st)
 {
     const ca_init_opts *o = st->o;
@@ -268,6 +269,10 @@ static int init_registry(struct init_state *st)
              ca_key_sha256(st->key));
     if (rc == P11CA_OK)
         rc = reg_audit_add(r, ca_actor(), "ca-init", st->name, details);
+    /* A root's trail starts under a signed head: a registry whose heads
+     * are all gone fails p11ca audit verify. */
+    if (rc == P11CA_OK && st->cert)
+        rc = ca_audit_sign_head(r, st->key, NULL, st->cert, id, NULL);
     reg_close(r);
     OPENSSL_free(der);
     free(loc);
@@ -319,11 +324,13 @@ static int write_cnf(struct init_state *st)
                     o->registry ? o->registry : CA_REGISTRY_DEFAULT);
     BIO_printf(b,
                "crl_days         = %d\nrate_limit       = %d\n"
+               "audit_sign_every = %d\naudit_sign_minutes = %d\n"
                "# digest         = sha256\n"
                "# crl_url        = http://pki.example.com/ca.crl\n"
                "# ocsp_url       = http://ocsp.example.com\n"
                "# issuers_url    = http://pki.example.com/ca.pem\n\n",
-               CA_CRL_DAYS_DEFAULT, CA_RATE_DEFAULT);
+               CA_CRL_DAYS_DEFAULT, CA_RATE_DEFAULT, CA_AUDIT_EVERY_DEFAULT,
+               CA_AUDIT_MINUTES_DEFAULT);
     ca_profiles_write_default(b);
     rc = ca_write_bio_file(path, b, 0644);
 out:

@@ -10,14 +10,16 @@
 
 #include "ca/ca.h"
 
-#define CA_CNF              "ca.cnf"
-#define CA_CERT             "ca.pem"
-#define CA_CHAIN            "chain.pem"
-#define CA_CSR              "ca.csr"
-#define CA_CRL              "crl.pem"
-#define CA_REGISTRY_DEFAULT "registry.db"
-#define CA_RATE_DEFAULT     15
-#define CA_CRL_DAYS_DEFAULT 7
+#define CA_CNF                   "ca.cnf"
+#define CA_CERT                  "ca.pem"
+#define CA_CHAIN                 "chain.pem"
+#define CA_CSR                   "ca.csr"
+#define CA_CRL                   "crl.pem"
+#define CA_REGISTRY_DEFAULT      "registry.db"
+#define CA_RATE_DEFAULT          15
+#define CA_CRL_DAYS_DEFAULT      7
+#define CA_AUDIT_EVERY_DEFAULT   100
+#define CA_AUDIT_MINUTES_DEFAULT 60
 
 /* ------------------------------------------------------------------ */
 /* The CA key (keys.c)                                                 */
@@ -74,6 +76,13 @@ int ca_key_load_other(ca_key *k, const char *location, EVP_PKEY **out) CA_WUR;
 int ca_key_load_cert(ca_key *k, const char *location, X509 **out) CA_WUR;
 
 /*
+ * ca_key_set_token_wait - how long to wait for the key's token when it is
+ * away (p11_config.token_wait_ms: 0 default, P11_TOKEN_WAIT_NONE).  Takes
+ * effect for the next token access.
+ */
+void ca_key_set_token_wait(ca_key *k, long ms);
+
+/*
  * ca_key_generate - make a key of @spec ("ec:P-384"): on the token that
  * @where (a pkcs11: URI with object= and maybe id=) names, or in the new
  * key file @where (mode 0600, refused if it exists).  *@location gets what
@@ -120,6 +129,15 @@ int ca_key_sign_cert(ca_key *k, const char *digest, X509 *x) CA_WUR;
 int ca_key_sign_req(ca_key *k, const char *digest, X509_REQ *r) CA_WUR;
 int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl) CA_WUR;
 
+/*
+ * ca_key_sign_asn1 - sign the DER of @tbs, of ASN.1 type @it, as X.509
+ * signs a certificate (ASN1_item_sign_ctx): @alg gets the algorithm, @sig
+ * the signature.  @what names it in the error.
+ */
+int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
+                     void *tbs, X509_ALGOR *alg, ASN1_BIT_STRING *sig,
+                     const char *what) CA_WUR;
+
 /* ------------------------------------------------------------------ */
 /* A request on its way to a certificate (csr.c, issue.c)              */
 /* ------------------------------------------------------------------ */
@@ -146,6 +164,46 @@ struct ca_req {
 int ca_san_parse(const char *spec, GENERAL_NAMES **out) CA_WUR;
 
 /* ------------------------------------------------------------------ */
+/* A profile's name policy (policy.c)                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * ca_policy_load - check and parse @p's allowed_ip, allowed_email,
+ * allowed_uri, subject_allowed and subject_required (read already) into
+ * @p.  P11CA_E_INPUT naming the section, the key and the bad item.
+ */
+int ca_policy_load(ca_profile *p) CA_WUR;
+
+/*
+ * ca_policy_san - whether @p allows the (well-formed) name @gn.  With none
+ * of allowed_dns, allowed_ip, allowed_email and allowed_uri every name is
+ * allowed; with any of them a name must match the key of its type, and a
+ * type without its key is refused.  P11CA_E_POLICY names the name, the
+ * profile and the rule; @what names the request.
+ */
+int ca_policy_san(const ca_profile *p, const GENERAL_NAME *gn,
+                  const char *what) CA_WUR;
+
+/*
+ * ca_policy_subject - @subject against @p: every attribute in
+ * subject_allowed (when set), every attribute of subject_required present,
+ * and with cn_in_san every CN equal to one of @san's names (DNS ignoring
+ * case, IP by address, email and URI exactly).  P11CA_E_POLICY naming the
+ * rule and the value.
+ */
+int ca_policy_subject(const ca_profile *p, const X509_NAME *subject,
+                      const GENERAL_NAMES *san, const char *what) CA_WUR;
+
+/*
+ * ca_audit_sign_head - sign the head of @r's trail (its newest entry) with
+ * @k for the CA certificate @cacert (@ca_id in the registry) and store it;
+ * @info (may be NULL) gets what was signed.  For ca_init, which has no CA
+ * handle yet; others use ca_audit_checkpoint.
+ */
+int ca_audit_sign_head(reg *r, ca_key *k, const char *digest, X509 *cacert,
+                       int64_t ca_id, ca_audit_head_info *info) CA_WUR;
+
+/* ------------------------------------------------------------------ */
 /* The CA handle (config.c)                                            */
 /* ------------------------------------------------------------------ */
 
@@ -164,7 +222,16 @@ struct ca {
     char *pin_source; /* override of s.pin_source */
     ca_key *key;      /* loaded by the first signature; maybe shared */
     char *actor;      /* ca_set_actor; NULL: ca_actor() */
+    unsigned wait;    /* seconds recording waits for a slot (ca_set_wait) */
 };
+
+/*
+ * ca_profile_limit - the rate limit of profile @p with the CA's wait in
+ * @out (per_sec 0 when the profile has none); @what (@len bytes) holds
+ * its name for messages.
+ */
+void ca_profile_limit(ca *c, const ca_profile *p, reg_limit *out, char *what,
+                      size_t len);
 
 /* ca_signing_key - load and check the key on first use (see ca_key_load). */
 int ca_signing_key(ca *c, ca_key **out) CA_WUR;

@@ -20,6 +20,7 @@ static int cert_profile_exts(ca *c, ca_req *r, X509V3_CTX *ctx, X509 *x);
 static int cert_user_exts(ca *c, ca_req *r, X509 *x);
 static int rec_fill(ca *c, ca_req *r);
 static int serial_taken(ca *c, const char *serial, bool *taken);
+static int client_id_held(const char *msg);
 static int refuse(ca_req *r, int rc, const char *msg);
 static int batch_group(ca *c, ca_req **reqs, size_t n);
 
@@ -139,9 +140,9 @@ static int rec_fill(ca *c, ca_req *r)
     r->rec.status = r->not_activated ? REG_NOT_ACTIVATED : REG_ACTIVATED;
     r->rec.profile = strdup(r->profile->name);
     r->rec.origin = strdup("issued");
-    if (r->client_id) {
+    if (r->client_id || r->profile->client_id == CA_CLIENT_ID_NONE) {
         free(r->rec.client_id);
-        r->rec.client_id = strdup(r->client_id);
+        r->rec.client_id = r->client_id ? strdup(r->client_id) : NULL;
     }
     if (!r->rec.profile || !r->rec.origin
         || (r->client_id && !r->rec.client_id))
@@ -188,28 +189,40 @@ static int serial_taken(ca *c, const char *serial, bool *taken)
     int rc;
 
     memset(&rc_cert, 0, sizeof(rc_cert));
-    rc = reg_get(c->reg, serial, &rc_cert);
+    rc = reg_get(c->reg, c->reg_id, serial, &rc_cert);
     reg_cert_clear(&rc_cert);
     *taken = rc == P11CA_OK;
     return rc == P11CA_OK || rc == P11CA_E_NOTFOUND ? P11CA_OK : rc;
 }
 
+/* The registry's refusal @msg (a client ID held by another activated
+ * certificate) with the ways out that issuance has. */
+static int client_id_held(const char *msg)
+{
+    return p11ca_err_set(P11CA_E_EXISTS,
+                         "%s, or issue this one with --not-activated (and "
+                         "activate it later) or under another --client-id; "
+                         "a card renews with p11ca enroll --renew or --rekey",
+                         msg);
+}
+
 int ca_req_record(ca *c, ca_req *r)
 {
-    char msg[1024];
+    char msg[1024], what[256];
+    reg_limit lim;
     bool taken = false;
     int rc = P11CA_E_INTERNAL;
 
     if (!r->cert)
         return p11ca_err_set(rc, "record before sign");
+    ca_profile_limit(c, r->profile, &lim, what, sizeof(what));
     for (int i = 0; i < MAX_RESIGN; i++) {
-        rc = reg_record_issued(c->reg, &r->rec, ca_get_actor(c),
-                               c->s.rate_limit);
+        rc = reg_record_issued(c->reg, &r->rec, ca_get_actor(c), &lim);
         if (rc != P11CA_E_EXISTS)
             break;
         snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
         if (serial_taken(c, r->rec.serial, &taken) != P11CA_OK || !taken) {
-            rc = p11ca_err_set(P11CA_E_EXISTS, "%s", msg);
+            rc = client_id_held(msg);
             break;
         }
         rc = ca_req_sign(c, r);
@@ -234,10 +247,14 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
 {
     reg_cert *recs = calloc(n ? n : 1, sizeof(*recs));
     size_t *idx = calloc(n ? n : 1, sizeof(*idx)), m, bad;
-    char msg[1024];
+    char msg[1024], what[256];
+    reg_limit lim = {0};
     bool taken;
     int rc = recs && idx ? P11CA_E_EXISTS : P11CA_E_NOMEM;
 
+    /* A batch is one profile's (ca_issue_batch). */
+    if (n)
+        ca_profile_limit(c, reqs[0]->profile, &lim, what, sizeof(what));
     for (int tries = 0; rc == P11CA_E_EXISTS && tries < (int)n + MAX_RESIGN;
          tries++) {
         m = 0;
@@ -247,7 +264,7 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
                 idx[m++] = i;
             }
         bad = m;
-        rc = m ? reg_record_batch(c->reg, recs, m, ca_get_actor(c), &bad)
+        rc = m ? reg_record_batch(c->reg, recs, m, ca_get_actor(c), &lim, &bad)
                : P11CA_OK;
         if (rc != P11CA_E_EXISTS || bad >= m)
             break;
@@ -256,7 +273,7 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
         if (serial_taken(c, recs[bad].serial, &taken) != P11CA_OK)
             break;
         if (!taken) /* not the serial: the client ID is held */
-            refuse(reqs[idx[bad]], P11CA_E_EXISTS, msg);
+            refuse(reqs[idx[bad]], client_id_held(msg), NULL);
         else if (ca_req_sign(c, reqs[idx[bad]]) != P11CA_OK)
             refuse(reqs[idx[bad]], p11ca_err_rc(), NULL);
     }
@@ -272,10 +289,18 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
 
 int ca_req_record_batch(ca *c, ca_req **reqs, size_t n, size_t group)
 {
+    unsigned limit = n ? reqs[0]->profile->rate_limit : 0;
     int rc = P11CA_OK;
 
+    for (size_t i = 1; i < n; i++)
+        if (reqs[i]->profile != reqs[0]->profile)
+            return p11ca_err_set(P11CA_E_INTERNAL, "a batch of several "
+                                                   "profiles");
     if (group == 0)
         group = 64;
+    /* A transaction larger than the limit would never fit in a second. */
+    if (limit && group > limit)
+        group = limit;
     for (size_t i = 0; rc == P11CA_OK && i < n; i += group)
         rc = batch_group(c, reqs + i, n - i < group ? n - i : group);
     return rc;

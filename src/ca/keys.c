@@ -32,6 +32,7 @@ struct ca_key {
     char *pin;   /* secure heap, P11_MAX_PIN_LEN + 1 */
     int pin_len; /* -1: not asked yet */
     char pin_err[256];
+    long token_wait_ms; /* p11_config.token_wait_ms */
     /* What ca_key_generate made, until ca_key_keep_generated(). */
     p11_obj *gen_priv, *gen_pub;
     char *gen_file;
@@ -101,6 +102,11 @@ void ca_key_free(ca_key *k)
     free(k->module);
     free(k->pin_source);
     free(k);
+}
+
+void ca_key_set_token_wait(ca_key *k, long ms)
+{
+    k->token_wait_ms = ms;
 }
 
 EVP_PKEY *ca_key_pkey(ca_key *k)
@@ -240,6 +246,9 @@ static int key_p11(ca_key *k, p11_ctx **out)
 
     if (!k->p11) {
         cfg.module_path = k->module;
+        /* SoftHSM2 hides its token for a moment whenever another process
+         * logs in: concurrent issuers wait for it instead of failing. */
+        cfg.token_wait_ms = k->token_wait_ms;
         k->p11 = p11_ctx_new(&cfg);
         if (!k->p11)
             return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
@@ -634,5 +643,19 @@ int ca_key_load_cert(ca_key *k, const char *location, X509 **out)
                          "cannot load a certificate from %s", location);
     if (*out)
         ERR_clear_error();
+    return rc;
+}
+
+int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
+                     void *tbs, X509_ALGOR *alg, ASN1_BIT_STRING *sig,
+                     const char *what)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = sign_init(k, digest, &mctx);
+
+    if (rc == P11CA_OK
+        && ASN1_item_sign_ctx(it, alg, NULL, sig, tbs, mctx) <= 0)
+        rc = ca_ossl_err(P11CA_E_TOKEN, "signing the %s failed", what);
+    EVP_MD_CTX_free(mctx);
     return rc;
 }

@@ -7,10 +7,12 @@ noinst_LTLIBRARIES += src/libp11ca-ca.la
 src_libp11ca_ca_la_SOURCES = \
 	src/ca/ca.h src/ca/internal.h \
 	src/ca/config.c src/ca/profile.c src/ca/keys.c src/ca/ext.c \
-	src/ca/init.c src/ca/csr.c src/ca/issue.c src/ca/batch.c \
-	src/ca/crl.c src/ca/io.c src/ca/service.c
+	src/ca/init.c src/ca/csr.c src/ca/policy.c src/ca/issue.c \
+	src/ca/batch.c \
+	src/ca/crl.c src/ca/io.c src/ca/audit.c src/ca/service.c
 src_libp11ca_ca_la_LIBADD = src/libp11ca-registry.la src/libp11ca-p11.la \
 	$(CRYPTO_LIBS) $(P11KIT_LIBS)
 
-src_p11ca_SOURCES += src/cli/cmd_ca.c src/cli/cmd_issue.c src/cli/cmd_crl.c
+src_p11ca_SOURCES += src/cli/cmd_ca.c src/cli/cmd_issue.c src/cli/cmd_crl.c \
+	src/cli/cmd_audit.c
 src_p11ca_LDADD += src/libp11ca-ca.la

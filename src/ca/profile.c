@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,10 +18,12 @@
 #define RSA_MAX_BITS 16384
 
 static const char *const profile_keys[] = {
-    "description",      "basic_constraints", "pathlen",      "key_usage",
-    "key_usage_rsa",    "ext_key_usage",     "ocsp_nocheck", "san",
-    "allowed_dns",      "key_types",         "default_days", "max_days",
-    "subject_override", "extensions",
+    "description",     "basic_constraints", "pathlen",          "key_usage",
+    "key_usage_rsa",   "ext_key_usage",     "ocsp_nocheck",     "san",
+    "allowed_dns",     "allowed_ip",        "allowed_email",    "allowed_uri",
+    "subject_allowed", "subject_required",  "cn_in_san",        "key_types",
+    "default_days",    "max_days",          "subject_override", "extensions",
+    "client_id",       "supersede",         "rate_limit",
 };
 
 static int profile_load(ca *c, const char *name, const char *section,
@@ -35,6 +38,10 @@ static int rule_parse(const char *tok, ca_key_rule *r);
 static int curve_nid(const char *name);
 static void profile_clear(ca_profile *p);
 static bool rule_matches(const ca_key_rule *r, EVP_PKEY *pk);
+static bool eku_for_clients(const char *eku);
+static int profile_client_id(ca *c, ca_profile *p);
+static int grace_parse(const char *s, int64_t *secs);
+static int profile_supersede(ca *c, ca_profile *p);
 
 size_t ca_profile_count(ca *c)
 {
@@ -52,6 +59,18 @@ const ca_profile *ca_profile_find(ca *c, const char *name)
         if (strcmp(c->profiles[i].name, name) == 0)
             return &c->profiles[i];
     return NULL;
+}
+
+const char *ca_client_id_rule_name(ca_client_id_rule rule)
+{
+    switch (rule) {
+    case CA_CLIENT_ID_NONE:
+        return "none";
+    case CA_CLIENT_ID_REQUIRED:
+        return "required";
+    default:
+        return "cn";
+    }
 }
 
 int ca_profiles_load(ca *c)
@@ -91,6 +110,11 @@ static void profile_clear(ca_profile *p)
     free(p->key_usage_rsa);
     free(p->ext_key_usage);
     free(p->allowed_dns);
+    free(p->allowed_ip);
+    free(p->allowed_email);
+    free(p->allowed_uri);
+    free(p->subject_allowed);
+    free(p->subject_required);
     free(p->key_types);
     free(p->extensions);
     memset(p, 0, sizeof(*p));
@@ -143,6 +167,16 @@ static int profile_strings(ca *c, ca_profile *p)
         rc = dup_opt(c, s, "ext_key_usage", &p->ext_key_usage);
     if (rc == P11CA_OK)
         rc = dup_opt(c, s, "allowed_dns", &p->allowed_dns);
+    if (rc == P11CA_OK)
+        rc = dup_opt(c, s, "allowed_ip", &p->allowed_ip);
+    if (rc == P11CA_OK)
+        rc = dup_opt(c, s, "allowed_email", &p->allowed_email);
+    if (rc == P11CA_OK)
+        rc = dup_opt(c, s, "allowed_uri", &p->allowed_uri);
+    if (rc == P11CA_OK)
+        rc = dup_opt(c, s, "subject_allowed", &p->subject_allowed);
+    if (rc == P11CA_OK)
+        rc = dup_opt(c, s, "subject_required", &p->subject_required);
     if (rc == P11CA_OK)
         rc = dup_opt(c, s, "key_types", &p->key_types);
     if (rc == P11CA_OK)
@@ -224,6 +258,10 @@ static int profile_numbers(ca *c, ca_profile *p)
     if (rc == P11CA_OK)
         rc = ca_conf_bool(c->conf, s, "subject_override", false,
                           &p->subject_override);
+    if (rc == P11CA_OK)
+        rc = ca_conf_bool(c->conf, s, "cn_in_san", false, &p->cn_in_san);
+    if (rc == P11CA_OK)
+        rc = ca_conf_uint(c->conf, s, "rate_limit", 0, 1000000, &p->rate_limit);
     return rc;
 }
 
@@ -243,7 +281,110 @@ static int profile_load(ca *c, const char *name, const char *section,
         rc = profile_numbers(c, p);
     if (rc == P11CA_OK)
         rc = rules_parse(p);
+    if (rc == P11CA_OK)
+        rc = ca_policy_load(p);
+    if (rc == P11CA_OK)
+        rc = profile_client_id(c, p);
+    if (rc == P11CA_OK)
+        rc = profile_supersede(c, p);
     return rc;
+}
+
+/* Whether an ext_key_usage value (already checked to parse) lets the
+ * certificate authenticate a client: clientAuth or anyExtendedKeyUsage. */
+static bool eku_for_clients(const char *eku)
+{
+    X509_EXTENSION *ext =
+        X509V3_EXT_nconf_nid(NULL, NULL, NID_ext_key_usage, eku);
+    EXTENDED_KEY_USAGE *ku = ext ? X509V3_EXT_d2i(ext) : NULL;
+    bool yes = false;
+
+    for (int i = 0; ku && i < sk_ASN1_OBJECT_num(ku) && !yes; i++) {
+        int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(ku, i));
+
+        yes = nid == NID_client_auth || nid == NID_anyExtendedKeyUsage;
+    }
+    EXTENDED_KEY_USAGE_free(ku);
+    X509_EXTENSION_free(ext);
+    ERR_clear_error();
+    return yes;
+}
+
+/* client_id = cn | none | required; the default by the key usage. */
+static int profile_client_id(ca *c, ca_profile *p)
+{
+    const char *v = ca_conf_get(c->conf, p->section, "client_id");
+
+    if (!v)
+        p->client_id =
+            !p->is_ca
+                    && (!p->ext_key_usage || eku_for_clients(p->ext_key_usage))
+                ? CA_CLIENT_ID_CN
+                : CA_CLIENT_ID_NONE;
+    else if (strcmp(v, "cn") == 0)
+        p->client_id = CA_CLIENT_ID_CN;
+    else if (strcmp(v, "none") == 0)
+        p->client_id = CA_CLIENT_ID_NONE;
+    else if (strcmp(v, "required") == 0)
+        p->client_id = CA_CLIENT_ID_REQUIRED;
+    else
+        return p11ca_err_set(P11CA_E_INPUT,
+                             "ca.cnf [ %s ] client_id = %s: say cn, none or "
+                             "required",
+                             p->section, v);
+    return P11CA_OK;
+}
+
+/* "7d", "12h", "90m", "3600s", "2w": at least a second, at most
+ * CA_SUPERSEDE_GRACE_MAX; a unit is required. */
+static int grace_parse(const char *s, int64_t *secs)
+{
+    static const struct {
+        char unit;
+        int64_t secs;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
+    char *end = NULL;
+    unsigned long long v;
+
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || v == 0 || !end[0] || end[1])
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (*end == units[i].unit) {
+            if (v
+                > (unsigned long long)(CA_SUPERSEDE_GRACE_MAX / units[i].secs))
+                return -1;
+            *secs = (int64_t)v * units[i].secs;
+            return 0;
+        }
+    return -1;
+}
+
+/* supersede = revoke | keep | grace:DURATION */
+static int profile_supersede(ca *c, ca_profile *p)
+{
+    const char *v = ca_conf_get(c->conf, p->section, "supersede");
+
+    p->supersede = REG_SUPERSEDE_REVOKE;
+    p->supersede_grace = 0;
+    if (!v || strcmp(v, "revoke") == 0)
+        return P11CA_OK;
+    if (strcmp(v, "keep") == 0) {
+        p->supersede = REG_SUPERSEDE_KEEP;
+        return P11CA_OK;
+    }
+    if (strncmp(v, "grace:", 6) == 0
+        && grace_parse(v + 6, &p->supersede_grace) == 0) {
+        p->supersede = REG_SUPERSEDE_GRACE;
+        return P11CA_OK;
+    }
+    return p11ca_err_set(P11CA_E_INPUT,
+                         "ca.cnf [ %s ] supersede = %s: say revoke, keep or "
+                         "grace:DURATION (1s to 3650d, e.g. grace:7d)",
+                         p->section, v);
 }
 
 static int curve_nid(const char *name)
@@ -397,11 +538,14 @@ static const char default_profiles[] =
     "key_usage_rsa    = keyEncipherment\n"
     "ext_key_usage    = serverAuth\n"
     "san              = required\n"
+    "cn_in_san        = yes\n"
     "key_types        = rsa:2048+, ec:P-256, ec:P-384, ec:P-521, "
     "ed25519\n"
     "default_days     = 397\n"
     "max_days         = 397\n"
-    "subject_override = no\n\n"
+    "subject_override = no\n"
+    "client_id        = none\n"
+    "supersede        = revoke\n\n"
     "[ profile_client ]\n"
     "description      = TLS client\n"
     "basic_constraints = leaf\n"
@@ -412,7 +556,9 @@ static const char default_profiles[] =
     "ed25519\n"
     "default_days     = 365\n"
     "max_days         = 825\n"
-    "subject_override = yes\n\n"
+    "subject_override = yes\n"
+    "client_id        = cn\n"
+    "supersede        = revoke\n\n"
     "[ profile_intermediate ]\n"
     "description      = subordinate CA\n"
     "basic_constraints = ca\n"

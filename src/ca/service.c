@@ -50,6 +50,8 @@ int ca_open_shared(ca *c, ca **out)
         rc = ca_set_access(n, c->module, c->pin_source);
     if (rc == P11CA_OK)
         rc = ca_set_actor(n, c->actor);
+    if (rc == P11CA_OK)
+        n->wait = c->wait;
     if (rc == P11CA_OK && c->key)
         rc = shared_key_check(n, c->key);
     if (rc == P11CA_OK && c->key)

@@ -54,8 +54,12 @@ int cmd_cert_activate(struct cli *cli, int argc, char **argv);
 int cmd_cert_deactivate(struct cli *cli, int argc, char **argv);
 int cmd_cert_revoke(struct cli *cli, int argc, char **argv);
 int cmd_cert_delete(struct cli *cli, int argc, char **argv);
+/* cert register, register-ca and ca list (cmd_register.c). */
 int cmd_cert_register(struct cli *cli, int argc, char **argv);
 int cmd_cert_register_ca(struct cli *cli, int argc, char **argv);
+int cmd_ca_list(struct cli *cli, int argc, char **argv);
+/* p11ca audit list (cmd_certreg.c); verify, head, sign are cmd_audit.c's. */
+int cmd_audit_list(struct cli *cli, int argc, char **argv);
 
 struct ca;
 /* cli_ca_dir - the CA directory: @dir (--dir), else a non-empty
@@ -64,8 +68,26 @@ const char *cli_ca_dir(const char *dir);
 /* cli_open_ca - open the CA directory cli_ca_dir(@dir); prints the error
  * itself. */
 int cli_open_ca(const char *dir, struct ca **out);
-/* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix; durations: 30d, 12h, 90m, 2w
- * (common/timeparse.h, shared with the service's queries). */
+/*
+ * cli_parse_wait - the SECONDS of --wait (0 to CA_WAIT_MAX) into @out;
+ * a usage error of @cmd otherwise.  CLI_WAIT_HELP is its help line.
+ */
+int cli_parse_wait(const struct cli_cmd *cmd, const char *arg, unsigned *out);
+#define CLI_WAIT_HELP                                                          \
+    "--wait SECONDS\twhen a rate limit of ca.cnf is full, wait up to "         \
+    "SECONDS for a free second, then fail (exit 4); default 5, 0: fail at "    \
+    "once"
+/* cli_audit_checkpoint - at the end of a command that signed with the CA
+ * key: sign the audit trail's head if it is due (ca_audit_checkpoint); a
+ * failure is a warning, the command's result stands. */
+void cli_audit_checkpoint(struct ca *c);
+/* The last time a certificate can carry: 9999-12-31T23:59:59Z. */
+#define CLI_TIME_MAX P11CA_TIME_MAX
+/* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix, a real date up to
+ * CLI_TIME_MAX; durations: a positive number and a unit, 30d, 12h, 90m,
+ * 3600s, 2w.  0, -1 (not a date or duration), or -2 (a duration longer
+ * than CLI_TIME_MAX seconds).  common/timeparse.h, shared with the
+ * service's queries. */
 static inline int cli_parse_time(const char *s, int64_t *t)
 {
     return p11ca_parse_time(s, t);
@@ -114,9 +136,27 @@ p11_ctx *cli_p11(struct cli *cli);
  */
 int cli_fail(CK_RV rv, const char *what);
 
-/* cli_error - print "p11ca: <message>" to stderr; returns @rc. */
+/* cli_error - print "p11ca: <message>" to stderr, through cli_esc;
+ * returns @rc. */
 int cli_error(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * cli_esc - @s (NULL: "") as text for a terminal.  Names from CSRs,
+ * certificates, tokens and the registry are data, not terminal control:
+ * every human-readable output passes them through here (JSON output is
+ * escaped by jansson).  Control characters (C0 and DEL) and bytes that are
+ * not UTF-8 become \xHH; C1 controls and the invisible code points that
+ * reorder or break a line (bidi marks, embeddings, overrides, isolates,
+ * U+2028/U+2029) become \uXXXX; other UTF-8 text is kept.  Backslashes are
+ * kept, so RFC 2253 names read as before.  The result lives in one of
+ * CLI_ESC_SLOTS static buffers, reused round-robin (so up to that many may
+ * appear in one printf; single-threaded use only), and is cut with "..."
+ * past CLI_ESC_MAX bytes.
+ */
+#define CLI_ESC_MAX   4096
+#define CLI_ESC_SLOTS 8
+const char *cli_esc(const char *s);
 
 /* cli_rc_from_rv - status code (exit-code class) for a p11 layer result. */
 int cli_rc_from_rv(CK_RV rv);

@@ -175,20 +175,55 @@ static int cmd_ca_import_chain(struct cli *cli, int argc, char **argv)
     return show_dir(cli, dir);
 }
 
+/* "revoke", "keep", "grace:7d" (the grace period in whole days, else
+ * seconds). */
+static void supersede_text(const ca_profile *p, char *buf, size_t len)
+{
+    if (p->supersede == REG_SUPERSEDE_KEEP)
+        snprintf(buf, len, "keep");
+    else if (p->supersede != REG_SUPERSEDE_GRACE)
+        snprintf(buf, len, "revoke");
+    else if (p->supersede_grace % 86400 == 0)
+        snprintf(buf, len, "grace:%lldd",
+                 (long long)(p->supersede_grace / 86400));
+    else
+        snprintf(buf, len, "grace:%llds", (long long)p->supersede_grace);
+}
+
 static json_t *profile_json(const ca_profile *p)
 {
     static const char *const san[] = {"optional", "required", "forbidden"};
+    char supersede[32];
+    json_t *j, *pol;
 
-    return json_pack("{s:s, s:s?, s:b, s:i, s:s?, s:s?, s:s?, s:b, s:s, "
-                     "s:s?, s:s?, s:i, s:i, s:b, s:s?}",
-                     "name", p->name, "description", p->description, "ca",
-                     p->is_ca, "pathlen", p->pathlen, "key_usage", p->key_usage,
-                     "key_usage_rsa", p->key_usage_rsa, "ext_key_usage",
-                     p->ext_key_usage, "ocsp_nocheck", p->ocsp_nocheck, "san",
-                     san[p->san], "allowed_dns", p->allowed_dns, "key_types",
-                     p->key_types, "default_days", (int)p->default_days,
-                     "max_days", (int)p->max_days, "subject_override",
-                     p->subject_override, "extensions", p->extensions);
+    supersede_text(p, supersede, sizeof(supersede));
+    j = json_pack(
+        "{s:s, s:s?, s:b, s:i, s:s?, s:s?, s:s?, s:b, s:s, "
+        "s:s?, s:s?, s:i, s:i, s:b, s:s?, s:i}",
+        "name", p->name, "description", p->description, "ca", p->is_ca,
+        "pathlen", p->pathlen, "key_usage", p->key_usage, "key_usage_rsa",
+        p->key_usage_rsa, "ext_key_usage", p->ext_key_usage, "ocsp_nocheck",
+        p->ocsp_nocheck, "san", san[p->san], "allowed_dns", p->allowed_dns,
+        "key_types", p->key_types, "default_days", (int)p->default_days,
+        "max_days", (int)p->max_days, "subject_override", p->subject_override,
+        "extensions", p->extensions, "rate_limit", (int)p->rate_limit);
+    if (j) {
+        json_object_set_new(j, "client_id",
+                            json_string(ca_client_id_rule_name(p->client_id)));
+        json_object_set_new(j, "supersede", json_string(supersede));
+    }
+    /* The name policy (policy.c's keys). */
+    pol = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:b}", "allowed_ip",
+                    p->allowed_ip, "allowed_email", p->allowed_email,
+                    "allowed_uri", p->allowed_uri, "subject_allowed",
+                    p->subject_allowed, "subject_required", p->subject_required,
+                    "cn_in_san", p->cn_in_san);
+    if (!j || !pol || json_object_update(j, pol) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    json_decref(pol);
+    return j;
 }
 
 /* The CA: settings, certificate, profiles. */
@@ -242,25 +277,36 @@ static void ca_print(json_t *j)
     json_t *v, *p;
     size_t i;
 
-    printf("CA \"%s\"\n", json_string_value(json_object_get(j, "name")));
+    printf("CA \"%s\"\n",
+           cli_esc(json_string_value(json_object_get(j, "name"))));
     for (i = 1; i < sizeof(keys) / sizeof(keys[0]); i++)
         if ((v = json_object_get(j, keys[i])) && json_is_string(v))
-            printf("  %-12s %s\n", keys[i], json_string_value(v));
+            printf("  %-12s %s\n", keys[i], cli_esc(json_string_value(v)));
     printf("  %-12s %lld issuer certificate(s) above it\n", "chain",
            (long long)json_integer_value(json_object_get(j, "chain")));
-    printf("  %-12s %lld days\n  %-12s %lld per second\n", "crl_days",
+    printf("  %-12s %lld days\n  %-12s %lld sign-ups per second\n", "crl_days",
            (long long)json_integer_value(json_object_get(j, "crl_days")),
            "rate_limit",
            (long long)json_integer_value(json_object_get(j, "rate_limit")));
     printf("  profiles:\n");
-    json_array_foreach(json_object_get(j, "profiles"), i, p) printf(
-        "    %-14s %s (%lld days, at most %lld)\n",
-        json_string_value(json_object_get(p, "name")),
-        json_string_value(json_object_get(p, "description"))
-            ? json_string_value(json_object_get(p, "description"))
-            : "",
-        (long long)json_integer_value(json_object_get(p, "default_days")),
-        (long long)json_integer_value(json_object_get(p, "max_days")));
+    json_array_foreach(json_object_get(j, "profiles"), i, p)
+    {
+        printf(
+            "    %-14s %s (%lld days, at most %lld; client ID %s; renewal: %s",
+            json_string_value(json_object_get(p, "name")),
+            json_string_value(json_object_get(p, "description"))
+                ? json_string_value(json_object_get(p, "description"))
+                : "",
+            (long long)json_integer_value(json_object_get(p, "default_days")),
+            (long long)json_integer_value(json_object_get(p, "max_days")),
+            json_string_value(json_object_get(p, "client_id")),
+            json_string_value(json_object_get(p, "supersede")));
+        if (json_integer_value(json_object_get(p, "rate_limit")))
+            printf("; at most %lld per second",
+                   (long long)json_integer_value(
+                       json_object_get(p, "rate_limit")));
+        printf(")\n");
+    }
 }
 
 static int show_dir(struct cli *cli, const char *dir)
@@ -354,5 +400,12 @@ const struct cli_cmd cli_ca_cmds[] = {
      "Describe the CA: its certificate, key, registry, CRL and AIA "
      "settings and its profiles. Needs no PIN.",
      "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)", cmd_ca_show},
+    {"ca", "list", "[--dir DIR] [--json]",
+     "List the CAs the registry knows: this CA and the external CAs "
+     "registered with p11ca cert register-ca, each with its id (what "
+     "--issuer takes, as well as its name), its kind (this CA; issuing: "
+     "another CA whose issuance this registry records; external), name, "
+     "end of validity, number of certificates and subject. Needs no PIN.",
+     "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)", cmd_ca_list},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

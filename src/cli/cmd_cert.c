@@ -73,10 +73,10 @@ static void cert_print(json_t *c)
                                        "not_before", "not_after", "uri"};
 
     printf("Certificate \"%s\"\n",
-           json_string_value(json_object_get(c, "label")));
+           cli_esc(json_string_value(json_object_get(c, "label"))));
     for (size_t i = 1; i < sizeof(keys) / sizeof(keys[0]); i++) {
         const char *v = json_string_value(json_object_get(c, keys[i]));
-        printf("  %-11s %s\n", keys[i], v ? v : "-");
+        printf("  %-11s %s\n", keys[i], v ? cli_esc(v) : "-");
     }
 }
 
@@ -217,7 +217,8 @@ static int cmd_cert_import(struct cli *cli, int argc, char **argv)
         rc = cli_json_print(cert_json(obj));
     } else {
         json_t *j = cert_json(obj);
-        printf("imported certificate on %s\n", p11_token_describe(tok));
+        printf("imported certificate on %s\n",
+               cli_esc(p11_token_describe(tok)));
         cert_print(j);
         json_decref(j);
     }
@@ -309,61 +310,112 @@ const struct cli_cmd cli_cert_cmds[] = {
      "--authority\tmark it as a CA certificate (CKA_CERTIFICATE_CATEGORY "
      "2); no key needed",
      cmd_cert_import},
-    {"cert", "list", "[--dir DIR] [FILTERS] | [--token] [URI]",
+    {"cert", "list",
+     "[--dir DIR] [FILTERS] [--sort FIELD] [--format text|json|csv] "
+     "[--count] | [--token] [URI]",
      "List the certificates of the CA's registry, filtered; or, with a "
-     "pkcs11: URI (or --token), the certificates on the tokens it matches.",
+     "pkcs11: URI (or --token), the certificates on the tokens it matches. "
+     "A certificate is identified by its issuer and serial: registered "
+     "certificates of other CAs may have the serial of one of ours.",
      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
      "--serial HEX, --cn CN, --ou OU, --client-id ID, --profile P\texact "
      "matches\n"
+     "--cn-like PATTERN, --ou-like PATTERN\tthe CN (OU) contains PATTERN; "
+     "with * (any run) or ? (one character) PATTERN matches the whole "
+     "value; \\ takes the next character literally; ASCII case is "
+     "ignored\n"
+     "--issuer CA\tcertificates of one CA: its id or name (p11ca ca list)\n"
      "--status S\tactivated, not-activated, registered-not-activated, "
      "revoked\n"
-     "--issued-after DATE, --issued-before DATE\twhen recorded\n"
+     "--issued-after DATE, --issued-before DATE\twhen recorded "
+     "(YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @unix; a real date)\n"
      "--expires-after DATE, --expires-before DATE\tnot-after range\n"
-     "--expiring DURATION\tvalid now and expiring within 30d, 12h, ...\n"
-     "--expired\talready expired\n"
-     "--valid\tvalid now\n"
-     "--limit N\tat most N\n"
+     "--expiring DURATION\tvalid now, not revoked, and expiring within "
+     "DURATION: a number and its unit, 30d, 12h, 90m, 3600s, 2w\n"
+     "--expired\talready expired (revoked or not)\n"
+     "--valid\tvalid now and not revoked\n"
+     "--limit N\tat most N (a whole number, 1 or more)\n"
+     "--sort FIELD\tissued (default), serial, cn, client-id, status, "
+     "profile, not-before, not-after; -FIELD sorts descending\n"
+     "--format F\ttext (default), json (as --json) or csv (RFC 4180: a "
+     "header line, CRLF line ends, fields with commas or quotes quoted; "
+     "control characters of names escaped as \\xHH, as in text)\n"
      "--count\tprint how many match, not the certificates\n"
      "--token\tlist certificates on tokens (all of them without a URI)",
      cmd_cert_list},
-    {"cert", "show", "[--dir DIR] [--pem] SERIAL",
+    {"cert", "show", "[--dir DIR] [--issuer CA] [--pem] SERIAL",
      "Show a certificate of the registry: its fields, status and status "
-     "history.",
+     "history. A serial that certificates of several CAs have is refused as "
+     "ambiguous: --issuer chooses.",
      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
+     "--issuer CA\tthe issuing CA: its id or name (p11ca ca list)\n"
      "--pem\talso print the certificate",
      cmd_cert_show},
-    {"cert", "activate", "[--dir DIR] [--why TEXT] SERIAL",
+    {"cert", "activate", "[--dir DIR] [--issuer CA] [--why TEXT] SERIAL",
      "Activate a not-activated or registered certificate (its client ID "
-     "must not be held by another activated certificate).",
-     "--why TEXT\tthe reason, for the audit trail", cmd_cert_activate},
-    {"cert", "deactivate", "[--dir DIR] [--why TEXT] SERIAL",
+     "must not be held by another activated certificate; an expired "
+     "certificate is never activated).",
+     "--issuer CA\tthe issuing CA, when the serial is ambiguous\n"
+     "--why TEXT\tthe reason, for the audit trail",
+     cmd_cert_activate},
+    {"cert", "deactivate", "[--dir DIR] [--issuer CA] [--why TEXT] SERIAL",
      "Deactivate an activated certificate.",
-     "--why TEXT\tthe reason, for the audit trail", cmd_cert_deactivate},
+     "--issuer CA\tthe issuing CA, when the serial is ambiguous\n"
+     "--why TEXT\tthe reason, for the audit trail",
+     cmd_cert_deactivate},
     {"cert", "revoke",
      "[--dir DIR] [--reason R] [--invalidity DATE] [--why TEXT] "
-     "(SERIAL | FILTERS)",
-     "Revoke a certificate, or every certificate the filters match (one "
-     "audited action). Revocation is final. Lost card: --client-id ID.",
+     "([--issuer CA] SERIAL | FILTERS [--yes | --dry-run])",
+     "Revoke a certificate, or every certificate the filters match. "
+     "Revocation is final. Filters (other than --serial alone) need --yes, "
+     "or a \"yes\" typed at the terminal after the count is shown; "
+     "--dry-run lists what would be revoked. A bulk revocation is one "
+     "audited action naming every certificate; if the count changed since "
+     "it was confirmed, nothing is revoked. Lost card: --client-id ID "
+     "--yes.",
      "--reason R\tRFC 5280 reason: unspecified, keyCompromise, "
      "cACompromise, affiliationChanged, superseded, cessationOfOperation, "
      "certificateHold, privilegeWithdrawn, aACompromise\n"
      "--invalidity DATE\twhen the key is believed compromised\n"
      "--why TEXT\tfree text for the audit trail\n"
+     "--issuer CA\twith SERIAL: the issuing CA, when the serial is "
+     "ambiguous; alone: every certificate of that CA\n"
      "--client-id ID, --ou OU, --profile P, --issued-before DATE, ...\tbulk "
-     "revocation filters (as for cert list)",
+     "revocation filters (as for cert list; not --limit)\n"
+     "--yes\trevoke what the filters match without asking\n"
+     "--dry-run\tlist what the filters match, revoke nothing",
      cmd_cert_revoke},
-    {"cert", "delete", "[--dir DIR] [--why TEXT] SERIAL",
+    {"cert", "delete", "[--dir DIR] [--issuer CA] [--why TEXT] SERIAL",
      "Delete a certificate from the registry. Refused while it is activated, "
-     "and for a revoked certificate that has not expired (the CRL must "
-     "keep listing it).",
-     "--why TEXT\tthe reason, for the audit trail", cmd_cert_delete},
-    {"cert", "register", "[--dir DIR] [--client-id ID] CERT",
-     "Register a client certificate issued elsewhere, by a registered CA "
-     "(status registered-not-activated).",
-     "--client-id ID\tthe client ID (default: the subject CN)",
+     "and for a revoked certificate that has not expired when this CA's CRL "
+     "lists it (a revoked certificate of an external CA can be deleted).",
+     "--issuer CA\tthe issuing CA, when the serial is ambiguous\n"
+     "--why TEXT\tthe reason, for the audit trail",
+     cmd_cert_delete},
+    {"cert", "register",
+     "[--dir DIR] [--issuer CA] [--client-id ID] [--allow-expired] "
+     "[--wait SECONDS] CERT",
+     "Register a client certificate issued elsewhere (status "
+     "registered-not-activated). It must chain to a registered CA (the one "
+     "--issuer names, else the first that verifies it, signature and CA "
+     "constraints checked by OpenSSL) and must not be a CA certificate "
+     "(basicConstraints CA:TRUE: use register-ca). An expired certificate is "
+     "refused unless --allow-expired (then it is kept for the record and "
+     "can never be activated); one that expires within 30 days is "
+     "registered with a warning. A registration is a sign-up: the sign-up "
+     "limit of ca.cnf (rate_limit in [ ca ], default 15 per second) holds "
+     "it; when a second is full, the command waits for the next one "
+     "(--wait), then fails with exit 4 and records nothing.",
+     "--issuer CA\tthe registered CA it must chain to: its id or name\n"
+     "--client-id ID\tthe client ID (default: the subject CN)\n"
+     "--allow-expired\tregister an expired certificate, for the "
+     "record\n" CLI_WAIT_HELP,
      cmd_cert_register},
     {"cert", "register-ca", "[--dir DIR] [--name NAME] CA-CERT",
-     "Register an external CA whose client certificates may be registered.",
-     "--name NAME\ta name for it", cmd_cert_register_ca},
+     "Register an external CA whose client certificates may be registered "
+     "(p11ca ca list shows its id). Its certificates are identified by this "
+     "CA and their serial; this CA's CRL never lists them.",
+     "--name NAME\ta name for it (what --issuer takes, as well as the id)",
+     cmd_cert_register_ca},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

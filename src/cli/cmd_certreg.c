@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* p11ca cert list|show|activate|deactivate|revoke|delete|register and
- * p11ca audit: the certificate registry of a CA directory. */
+ * p11ca audit list: the certificate registry of a CA directory. */
 #include "config.h"
 
 #include "cli.h"
@@ -16,8 +16,6 @@
 #include <unistd.h>
 
 #include "ca/ca.h"
-
-#define MAX_CERT_FILE (1024 * 1024)
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -41,6 +39,20 @@ int cli_open_ca(const char *dir, ca **out)
     rc = ca_open(dir, out);
     if (rc != P11CA_OK)
         return cli_error(rc, "%s", p11ca_err_message());
+    return P11CA_OK;
+}
+
+int cli_parse_wait(const struct cli_cmd *cmd, const char *arg, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long n;
+
+    errno = 0;
+    n = strtoul(arg, &end, 10);
+    if (!*arg || *end || arg[0] == '-' || errno || n > CA_WAIT_MAX)
+        return cli_usage_error(cmd, "--wait: a number of seconds from 0 to %d",
+                               CA_WAIT_MAX);
+    *out = (unsigned)n;
     return P11CA_OK;
 }
 
@@ -69,7 +81,7 @@ static json_t *json_time(int64_t t)
 
 static json_t *cert_json(const reg_cert *c)
 {
-    return json_pack(
+    json_t *j = json_pack(
         "{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, "
         "s:o, s:o, s:o, s:s?, s:o, s:s?, s:s?}",
         "serial", c->serial, "status", reg_status_name(c->status), "subject",
@@ -80,17 +92,98 @@ static json_t *cert_json(const reg_cert *c)
         json_time(c->revoked_at), "reason",
         c->reason >= 0 ? reg_reason_name(c->reason) : NULL, "invalidity",
         json_time(c->invalidity), "origin", c->origin, "replaces", c->replaces);
+
+    if (j)
+        json_object_set_new(j, "ca_id",
+                            c->ca_id ? json_integer(c->ca_id) : json_null());
+    if (j && c->revoke_after)
+        json_object_set_new(j, "revoke_after", json_time(c->revoke_after));
+    return j;
+}
+
+/* The issuer that --issuer names (NULL: 0, any), as a registered CA id. */
+static int issuer_id(ca *c, const char *issuer, int64_t *id)
+{
+    int rc;
+
+    *id = 0;
+    if (!issuer)
+        return P11CA_OK;
+    rc = reg_ca_find(ca_registry(c), issuer, id);
+    if (rc != P11CA_OK)
+        return cli_error(rc, "--issuer: %s", p11ca_err_message());
+    return P11CA_OK;
 }
 
 /* ------------------------------------------------------------------ */
 /* cert list                                                           */
 /* ------------------------------------------------------------------ */
 
+enum list_format { LIST_TEXT, LIST_JSON, LIST_CSV };
+
 struct list_out {
-    bool json;
+    enum list_format format;
     json_t *arr;
     size_t n;
 };
+
+/* One CSV field (RFC 4180): escaped for the terminal as all text output
+ * (cli_esc: names are data), then quoted when it holds a comma, a quote,
+ * CR or LF, its quotes doubled; NULL is an empty field. */
+static void csv_field(const char *raw, bool last)
+{
+    const char *s = raw ? cli_esc(raw) : NULL;
+    bool quote = s && strpbrk(s, ",\"\r\n") != NULL;
+
+    if (quote) {
+        putchar('"');
+        for (; *s; s++) {
+            if (*s == '"')
+                putchar('"');
+            putchar(*s);
+        }
+        putchar('"');
+    } else if (s) {
+        fputs(s, stdout);
+    }
+    fputs(last ? "\r\n" : ",", stdout);
+}
+
+static void csv_time(int64_t t, bool last)
+{
+    char buf[32];
+
+    fmt_time(t, buf, sizeof(buf));
+    csv_field(t ? buf : NULL, last);
+}
+
+static void csv_header(void)
+{
+    fputs("serial,status,ca_id,client_id,cn,ou,profile,not_before,not_after,"
+          "recorded_at,revoked_at,reason,issuer,subject\r\n",
+          stdout);
+}
+
+static void csv_row(const reg_cert *c)
+{
+    char ca_id[24];
+
+    snprintf(ca_id, sizeof(ca_id), "%lld", (long long)c->ca_id);
+    csv_field(c->serial, false);
+    csv_field(reg_status_name(c->status), false);
+    csv_field(c->ca_id ? ca_id : NULL, false);
+    csv_field(c->client_id, false);
+    csv_field(c->cn, false);
+    csv_field(c->ou, false);
+    csv_field(c->profile, false);
+    csv_time(c->not_before, false);
+    csv_time(c->not_after, false);
+    csv_time(c->recorded_at, false);
+    csv_time(c->revoked_at, false);
+    csv_field(c->reason >= 0 ? reg_reason_name(c->reason) : NULL, false);
+    csv_field(c->issuer, false);
+    csv_field(c->subject, true);
+}
 
 static int list_one(const reg_cert *c, void *arg)
 {
@@ -98,12 +191,16 @@ static int list_one(const reg_cert *c, void *arg)
     char na[32];
 
     lo->n++;
-    if (lo->json)
+    if (lo->format == LIST_JSON)
         return json_array_append_new(lo->arr, cert_json(c)) ? 1 : 0;
+    if (lo->format == LIST_CSV) {
+        csv_row(c);
+        return 0;
+    }
     fmt_time(c->not_after, na, sizeof(na));
     printf("%-40s  %-24s  %-20s  %s  %s\n", c->serial,
-           reg_status_name(c->status), c->client_id ? c->client_id : "-", na,
-           c->subject ? c->subject : "");
+           reg_status_name(c->status),
+           c->client_id ? cli_esc(c->client_id) : "-", na, cli_esc(c->subject));
     return 0;
 }
 
@@ -111,10 +208,13 @@ enum {
     OPT_DIR = 1,
     OPT_SERIAL,
     OPT_CN,
+    OPT_CN_LIKE,
     OPT_OU,
+    OPT_OU_LIKE,
     OPT_STATUS,
     OPT_CLIENT,
     OPT_PROFILE,
+    OPT_ISSUER,
     OPT_ISSUED_AFTER,
     OPT_ISSUED_BEFORE,
     OPT_EXPIRES_AFTER,
@@ -130,15 +230,23 @@ enum {
     OPT_SINCE,
     OPT_FORCE,
     OPT_COUNT,
+    OPT_SORT,
+    OPT_FORMAT,
+    OPT_YES,
+    OPT_DRY_RUN,
 };
 
+/* --issuer is resolved once the CA is open (filter_issuer). */
 #define FILTER_OPTIONS                                                         \
     {"serial", required_argument, NULL, OPT_SERIAL},                           \
         {"cn", required_argument, NULL, OPT_CN},                               \
+        {"cn-like", required_argument, NULL, OPT_CN_LIKE},                     \
         {"ou", required_argument, NULL, OPT_OU},                               \
+        {"ou-like", required_argument, NULL, OPT_OU_LIKE},                     \
         {"status", required_argument, NULL, OPT_STATUS},                       \
         {"client-id", required_argument, NULL, OPT_CLIENT},                    \
         {"profile", required_argument, NULL, OPT_PROFILE},                     \
+        {"issuer", required_argument, NULL, OPT_ISSUER},                       \
         {"issued-after", required_argument, NULL, OPT_ISSUED_AFTER},           \
         {"issued-before", required_argument, NULL, OPT_ISSUED_BEFORE},         \
         {"expires-after", required_argument, NULL, OPT_EXPIRES_AFTER},         \
@@ -150,13 +258,62 @@ enum {
         "limit", required_argument, NULL, OPT_LIMIT                            \
     }
 
-/* Apply one filter option to @f; P11CA_OK, or a usage error. */
-static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
-                      reg_filter *f, bool *any)
+/* A filter and what needs the open CA (the issuer's name). */
+struct filter_args {
+    reg_filter f;
+    const char *issuer;
+    bool any; /* a criterion was given */
+};
+
+/* --limit: a whole number, at least 1. */
+static int parse_limit(const struct cli_cmd *me, const char *arg, size_t *n)
 {
+    unsigned long long v;
+    char *e = NULL;
+
+    errno = 0;
+    v = isdigit((unsigned char)arg[0]) ? strtoull(arg, &e, 10) : 0;
+    if (!e || *e || errno || v == 0 || v > INT64_MAX || v > SIZE_MAX)
+        return cli_usage_error(me,
+                               "--limit \"%s\": give a whole number from 1 "
+                               "to %lld",
+                               arg, (long long)INT64_MAX);
+    *n = (size_t)v;
+    return P11CA_OK;
+}
+
+/* --expiring DURATION: still valid now, expiring within it. */
+static int parse_expiring(const struct cli_cmd *me, const char *arg,
+                          int64_t now, reg_filter *f)
+{
+    int64_t v = 0;
+    int bad = cli_parse_duration(arg, &v);
+
+    if (bad == -1)
+        return cli_usage_error(me,
+                               "--expiring \"%s\": give a duration with its "
+                               "unit, like 30d, 12h, 90m, 3600s or 2w",
+                               arg);
+    if (bad || v > CLI_TIME_MAX - now)
+        return cli_usage_error(me,
+                               "--expiring %s reaches past "
+                               "9999-12-31T23:59:59Z, the last time a "
+                               "certificate can carry",
+                               arg);
+    f->expires_after = now;
+    f->expires_before = now + v;
+    f->not_revoked = true;
+    return P11CA_OK;
+}
+
+/* Apply one filter option to @fa; P11CA_OK, or a usage error. */
+static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
+                      struct filter_args *fa)
+{
+    reg_filter *f = &fa->f;
     int64_t v, now = (int64_t)time(NULL);
 
-    *any = true;
+    fa->any = true;
     switch (c) {
     case OPT_SERIAL:
         f->serial = arg;
@@ -164,14 +321,23 @@ static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
     case OPT_CN:
         f->cn = arg;
         return P11CA_OK;
+    case OPT_CN_LIKE:
+        f->cn_match = arg;
+        return P11CA_OK;
     case OPT_OU:
         f->ou = arg;
+        return P11CA_OK;
+    case OPT_OU_LIKE:
+        f->ou_match = arg;
         return P11CA_OK;
     case OPT_CLIENT:
         f->client_id = arg;
         return P11CA_OK;
     case OPT_PROFILE:
         f->profile = arg;
+        return P11CA_OK;
+    case OPT_ISSUER:
+        fa->issuer = arg;
         return P11CA_OK;
     case OPT_STATUS:
         if (reg_status_parse(arg, &f->status) != P11CA_OK)
@@ -185,26 +351,23 @@ static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
         f->expires_before = now;
         return P11CA_OK;
     case OPT_VALID:
+        /* Valid means usable: within its validity and not revoked. */
         f->valid_at = now;
+        f->not_revoked = true;
         return P11CA_OK;
     case OPT_LIMIT:
-        f->limit = (size_t)strtoul(arg, NULL, 10);
-        return P11CA_OK;
+        fa->any = false; /* paging, not a criterion */
+        return parse_limit(me, arg, &f->limit);
     case OPT_EXPIRING:
-        if (cli_parse_duration(arg, &v) != 0)
-            return cli_usage_error(me, "--expiring takes a duration like "
-                                       "30d, 12h or 90m");
-        /* Still valid now, expiring within the window. */
-        f->expires_after = now;
-        f->expires_before = now + v;
-        return P11CA_OK;
+        return parse_expiring(me, arg, now, f);
     default:
         break;
     }
     if (cli_parse_time(arg, &v) != 0)
         return cli_usage_error(me,
-                               "bad date \"%s\": use YYYY-MM-DD, "
-                               "YYYY-MM-DDTHH:MM:SSZ or @unix",
+                               "bad date \"%s\": use a real date as "
+                               "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @unix "
+                               "(up to 9999-12-31)",
                                arg);
     if (c == OPT_ISSUED_AFTER)
         f->issued_after = v;
@@ -217,64 +380,74 @@ static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
     return P11CA_OK;
 }
 
-int cmd_certreg_list(struct cli *cli, int argc, char **argv)
+/* --issuer NAME|ID into the filter, once the CA is open. */
+static int filter_issuer(ca *c, struct filter_args *fa)
 {
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"dir", required_argument, NULL, OPT_DIR},
-        {"count", no_argument, NULL, OPT_COUNT},
-        FILTER_OPTIONS,
-        {0},
-    };
-    const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "list");
-    struct list_out lo = {0};
-    const char *dir = NULL;
-    reg_filter f = {0};
-    ca *c = NULL;
-    bool any = false, count = false;
-    size_t n = 0;
-    int o, rc;
+    return issuer_id(c, fa->issuer, &fa->f.ca_id);
+}
 
-    optind = 0;
-    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
-        if (o == 'h')
-            return cli_help(me);
-        if (o == OPT_DIR)
-            dir = optarg;
-        else if (o == OPT_COUNT)
-            count = true;
-        else if (o >= OPT_SERIAL && o <= OPT_LIMIT) {
-            rc = filter_opt(me, o, optarg, &f, &any);
-            if (rc != P11CA_OK)
-                return rc;
-        } else
-            return cli_usage_error(me, "bad option");
-    }
-    if (optind < argc)
-        return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
-    rc = cli_open_ca(dir, &c);
-    if (rc != P11CA_OK)
-        return rc;
-    if (count) {
-        rc = reg_count(ca_registry(c), &f, &n);
-        if (rc != P11CA_OK)
-            rc = cli_error(rc, "%s", p11ca_err_message());
-        else if (cli->json)
-            rc = cli_json_print(json_pack("{s:I}", "count", (json_int_t)n));
-        else
-            printf("%zu\n", n);
-        ca_close(c);
-        return rc;
-    }
-    lo.json = cli->json;
-    lo.arr = json_array();
-    if (!cli->json)
+/* --sort FIELD or -FIELD (descending), from a fixed list. */
+static int parse_sort(const struct cli_cmd *me, const char *arg, reg_filter *f)
+{
+    static const struct {
+        const char *name;
+        reg_sort sort;
+    } fields[] = {
+        {"issued", REG_SORT_RECORDED},
+        {"serial", REG_SORT_SERIAL},
+        {"cn", REG_SORT_CN},
+        {"client-id", REG_SORT_CLIENT_ID},
+        {"status", REG_SORT_STATUS},
+        {"profile", REG_SORT_PROFILE},
+        {"not-before", REG_SORT_NOT_BEFORE},
+        {"not-after", REG_SORT_NOT_AFTER},
+    };
+    const char *name = arg[0] == '-' ? arg + 1 : arg;
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (strcmp(name, fields[i].name) == 0) {
+            f->sort = fields[i].sort;
+            f->descending = arg[0] == '-';
+            return P11CA_OK;
+        }
+    return cli_usage_error(me,
+                           "--sort \"%s\": one of issued, serial, cn, "
+                           "client-id, status, profile, not-before, "
+                           "not-after (-FIELD: descending)",
+                           arg);
+}
+
+static int parse_format(const struct cli_cmd *me, const char *arg,
+                        enum list_format *fmt)
+{
+    if (strcmp(arg, "text") == 0)
+        *fmt = LIST_TEXT;
+    else if (strcmp(arg, "json") == 0)
+        *fmt = LIST_JSON;
+    else if (strcmp(arg, "csv") == 0)
+        *fmt = LIST_CSV;
+    else
+        return cli_usage_error(me, "--format \"%s\": text, json or csv", arg);
+    return P11CA_OK;
+}
+
+/* The certificates of @fa in @fmt on stdout (the count on stderr). */
+static int list_print(ca *c, const reg_filter *f, enum list_format fmt)
+{
+    struct list_out lo = {.format = fmt};
+    int rc;
+
+    if (fmt == LIST_JSON && !(lo.arr = json_array()))
+        return cli_error(P11CA_E_NOMEM, "out of memory");
+    if (fmt == LIST_TEXT)
         printf("%-40s  %-24s  %-20s  %-20s  %s\n", "SERIAL", "STATUS",
                "CLIENT ID", "NOT AFTER", "SUBJECT");
-    rc = reg_search(ca_registry(c), &f, list_one, &lo);
+    else if (fmt == LIST_CSV)
+        csv_header();
+    rc = reg_search(ca_registry(c), f, list_one, &lo);
     if (rc < 0) {
         rc = cli_error(rc, "%s", p11ca_err_message());
-    } else if (cli->json) {
+    } else if (fmt == LIST_JSON) {
         rc = cli_json_print(lo.arr);
         lo.arr = NULL;
     } else {
@@ -282,6 +455,77 @@ int cmd_certreg_list(struct cli *cli, int argc, char **argv)
         rc = P11CA_OK;
     }
     json_decref(lo.arr);
+    return rc;
+}
+
+int cmd_certreg_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"count", no_argument, NULL, OPT_COUNT},
+        {"sort", required_argument, NULL, OPT_SORT},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        FILTER_OPTIONS,
+        {0},
+    };
+    const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "list");
+    enum list_format fmt = LIST_TEXT;
+    struct filter_args fa = {0};
+    const char *dir = NULL;
+    bool count = false, fmt_given = false;
+    ca *c = NULL;
+    size_t n = 0;
+    int o, rc;
+
+    optind = 0;
+    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
+        rc = P11CA_OK;
+        switch (o) {
+        case 'h':
+            return cli_help(me);
+        case OPT_DIR:
+            dir = optarg;
+            break;
+        case OPT_COUNT:
+            count = true;
+            break;
+        case OPT_SORT:
+            rc = parse_sort(me, optarg, &fa.f);
+            break;
+        case OPT_FORMAT:
+            rc = parse_format(me, optarg, &fmt);
+            fmt_given = true;
+            break;
+        default:
+            if (o < OPT_SERIAL || o > OPT_LIMIT)
+                return cli_usage_error(me, "bad option");
+            rc = filter_opt(me, o, optarg, &fa);
+        }
+        if (rc != P11CA_OK)
+            return rc;
+    }
+    if (optind < argc)
+        return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
+    if (cli->json && !fmt_given)
+        fmt = LIST_JSON;
+    rc = cli_open_ca(dir, &c);
+    if (rc == P11CA_OK)
+        rc = filter_issuer(c, &fa);
+    if (rc != P11CA_OK)
+        goto out;
+    if (!count) {
+        rc = list_print(c, &fa.f, fmt);
+        goto out;
+    }
+    rc = reg_count(ca_registry(c), &fa.f, &n);
+    if (rc != P11CA_OK)
+        rc = cli_error(rc, "%s", p11ca_err_message());
+    else if (fmt == LIST_JSON)
+        rc = cli_json_print(json_pack("{s:I}", "count", (json_int_t)n));
+    else
+        printf("%zu\n", n);
+out:
     ca_close(c);
     return rc;
 }
@@ -307,8 +551,8 @@ static int history_one(const reg_history *h, void *arg)
     fmt_time(h->at, at, sizeof(at));
     printf("  %s  %-24s -> %-24s  %s%s%s\n", at,
            h->from ? reg_status_name(h->from) : "(recorded)",
-           reg_status_name(h->to), h->actor ? h->actor : "",
-           h->reason && *h->reason ? ": " : "", h->reason ? h->reason : "");
+           reg_status_name(h->to), cli_esc(h->actor),
+           h->reason && *h->reason ? ": " : "", cli_esc(h->reason));
     return 0;
 }
 
@@ -321,18 +565,23 @@ static void print_cert_text(const reg_cert *c)
     fmt_time(c->recorded_at, rec, sizeof(rec));
     fmt_time(c->revoked_at, rev, sizeof(rev));
     printf("serial:      %s\nstatus:      %s\nsubject:     %s\n"
-           "issuer:      %s\nclient id:   %s\nprofile:     %s\n"
+           "issuer:      %s (CA %lld)\nclient id:   %s\nprofile:     %s\n"
            "origin:      %s\nnot before:  %s\nnot after:   %s\n"
            "recorded:    %s\n",
-           c->serial, reg_status_name(c->status), c->subject ? c->subject : "",
-           c->issuer ? c->issuer : "", c->client_id ? c->client_id : "-",
-           c->profile ? c->profile : "-", c->origin ? c->origin : "-", nb, na,
-           rec);
+           c->serial, reg_status_name(c->status), cli_esc(c->subject),
+           cli_esc(c->issuer), (long long)c->ca_id,
+           c->client_id ? cli_esc(c->client_id) : "-",
+           c->profile ? cli_esc(c->profile) : "-",
+           c->origin ? cli_esc(c->origin) : "-", nb, na, rec);
     if (c->status == REG_REVOKED)
         printf("revoked:     %s (%s)\n", rev,
                c->reason >= 0 ? reg_reason_name(c->reason) : "unspecified");
     if (c->replaces)
         printf("replaces:    %s\n", c->replaces);
+    if (c->revoke_after) {
+        fmt_time(c->revoke_after, rev, sizeof(rev));
+        printf("revoke at:   %s (superseded; grace period)\n", rev);
+    }
     printf("history:\n");
 }
 
@@ -342,12 +591,14 @@ int cmd_cert_show(struct cli *cli, int argc, char **argv)
         CLI_COMMON_OPTIONS,
         {"dir", required_argument, NULL, OPT_DIR},
         {"pem", no_argument, NULL, OPT_PEM},
+        {"issuer", required_argument, NULL, OPT_ISSUER},
         {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "show");
-    const char *dir = NULL;
+    const char *dir = NULL, *issuer = NULL;
     reg_cert rc_cert = {0};
     json_t *j = NULL, *hist = NULL;
+    int64_t ca_id = 0;
     bool pem = false;
     ca *c = NULL;
     int o, rc;
@@ -359,6 +610,8 @@ int cmd_cert_show(struct cli *cli, int argc, char **argv)
             dir = optarg;
         else if (o == OPT_PEM)
             pem = true;
+        else if (o == OPT_ISSUER)
+            issuer = optarg;
         else
             return cli_usage_error(me, "bad option");
     }
@@ -367,7 +620,9 @@ int cmd_cert_show(struct cli *cli, int argc, char **argv)
     rc = cli_open_ca(dir, &c);
     if (rc != P11CA_OK)
         return rc;
-    rc = reg_get(ca_registry(c), argv[optind], &rc_cert);
+    if ((rc = issuer_id(c, issuer, &ca_id)) != P11CA_OK)
+        goto out;
+    rc = reg_get(ca_registry(c), ca_id, argv[optind], &rc_cert);
     if (rc != P11CA_OK) {
         rc = cli_error(rc, "%s", p11ca_err_message());
         goto out;
@@ -375,15 +630,16 @@ int cmd_cert_show(struct cli *cli, int argc, char **argv)
     if (cli->json) {
         j = cert_json(&rc_cert);
         hist = json_array();
-        rc =
-            reg_history_list(ca_registry(c), rc_cert.serial, history_one, hist);
+        rc = reg_history_list(ca_registry(c), rc_cert.ca_id, rc_cert.serial,
+                              history_one, hist);
         json_object_set_new(j, "history", hist);
         rc = rc < 0 ? cli_error(rc, "%s", p11ca_err_message())
                     : cli_json_print(j);
         goto out;
     }
     print_cert_text(&rc_cert);
-    rc = reg_history_list(ca_registry(c), rc_cert.serial, history_one, NULL);
+    rc = reg_history_list(ca_registry(c), rc_cert.ca_id, rc_cert.serial,
+                          history_one, NULL);
     if (rc < 0) {
         rc = cli_error(rc, "%s", p11ca_err_message());
         goto out;
@@ -414,10 +670,12 @@ static int simple_change(struct cli *cli, int argc, char **argv,
         CLI_COMMON_OPTIONS,
         {"dir", required_argument, NULL, OPT_DIR},
         {"why", required_argument, NULL, OPT_WHY},
+        {"issuer", required_argument, NULL, OPT_ISSUER},
         {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, verb);
-    const char *dir = NULL, *why = NULL;
+    const char *dir = NULL, *why = NULL, *issuer = NULL;
+    int64_t ca_id = 0;
     ca *c = NULL;
     int o, rc;
 
@@ -428,6 +686,8 @@ static int simple_change(struct cli *cli, int argc, char **argv,
             dir = optarg;
         else if (o == OPT_WHY)
             why = optarg;
+        else if (o == OPT_ISSUER)
+            issuer = optarg;
         else
             return cli_usage_error(me, "bad option");
     }
@@ -436,13 +696,16 @@ static int simple_change(struct cli *cli, int argc, char **argv,
     rc = cli_open_ca(dir, &c);
     if (rc != P11CA_OK)
         return rc;
-    rc = del ? reg_delete(ca_registry(c), argv[optind], ca_actor(), why)
-             : reg_set_status(ca_registry(c), argv[optind], to, -1, 0,
+    if ((rc = issuer_id(c, issuer, &ca_id)) != P11CA_OK)
+        goto out;
+    rc = del ? reg_delete(ca_registry(c), ca_id, argv[optind], ca_actor(), why)
+             : reg_set_status(ca_registry(c), ca_id, argv[optind], to, -1, 0,
                               ca_actor(), why);
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert %s: %s", verb, p11ca_err_message());
     else if (!cli->json)
         printf("%s: %s\n", argv[optind], del ? "deleted" : reg_status_name(to));
+out:
     ca_close(c);
     return rc;
 }
@@ -463,21 +726,119 @@ int cmd_cert_delete(struct cli *cli, int argc, char **argv)
     return simple_change(cli, argc, argv, "delete", REG_STATUS_ANY, true);
 }
 
-/* Revoke what @f matches (one audited action), or the client's certs. */
-static int revoke_bulk(struct cli *cli, ca *c, const reg_filter *f, int reason,
-                       const char *why)
-{
-    size_t n = 0;
-    int rc = reg_revoke_bulk(ca_registry(c), f, reason, ca_actor(), why, &n);
+/* Options of a bulk revocation. */
+struct bulk_args {
+    int reason;
+    const char *why;
+    bool yes;
+    bool dry_run;
+};
 
+/* Ask at the terminal to revoke @n certificates: 1 when the answer is
+ * "yes", 0 for another answer, -1 without a terminal to ask at. */
+static int bulk_confirmed(size_t n, int reason)
+{
+    char answer[16] = "";
+
+    if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
+        return -1;
+    fprintf(stderr,
+            "p11ca: revoke %zu certificate(s) with reason %s? This is final. "
+            "Type yes to go on: ",
+            n, reg_reason_name(reason));
+    fflush(stderr);
+    if (!fgets(answer, sizeof(answer), stdin))
+        return 0;
+    answer[strcspn(answer, "\r\n")] = '\0';
+    return strcmp(answer, "yes") == 0;
+}
+
+/* Revoke what @f matches, once confirmed (--yes, or at a terminal), as
+ * one audited action that names every certificate; --dry-run lists them. */
+static int revoke_bulk(struct cli *cli, const struct cli_cmd *me, ca *c,
+                       reg_filter *f, const struct bulk_args *b)
+{
+    size_t n = 0, done = 0;
+    int rc, yes;
+
+    f->not_revoked = true;
+    rc = reg_count(ca_registry(c), f, &n);
+    if (rc != P11CA_OK)
+        return cli_error(rc, "cert revoke: %s", p11ca_err_message());
+    if (b->dry_run) {
+        rc = list_print(c, f, cli->json ? LIST_JSON : LIST_TEXT);
+        if (rc == P11CA_OK && !cli->json)
+            printf("would revoke %zu certificate(s) (--dry-run: nothing "
+                   "changed)\n",
+                   n);
+        return rc;
+    }
+    if (n == 0)
+        return cli_error(P11CA_E_NOTFOUND,
+                         "cert revoke: no certificate matched (revoked ones "
+                         "are left out)");
+    yes = b->yes ? 1 : bulk_confirmed(n, b->reason);
+    if (yes < 0)
+        return cli_usage_error(me,
+                               "%zu certificate(s) match: nothing was revoked; "
+                               "add --yes to revoke them (--dry-run lists "
+                               "them)",
+                               n);
+    if (!yes)
+        return cli_error(P11CA_E_USAGE,
+                         "cert revoke: not confirmed: nothing was revoked");
+    rc = reg_revoke_bulk(ca_registry(c), f, b->reason, ca_actor(), b->why, n,
+                         &done);
     if (rc != P11CA_OK)
         return cli_error(rc, "cert revoke: %s", p11ca_err_message());
     if (cli->json)
-        return cli_json_print(json_pack("{s:I}", "revoked", (json_int_t)n));
-    printf("revoked %zu certificate(s)\n", n);
-    return n ? P11CA_OK
-             : cli_error(P11CA_E_NOTFOUND,
-                         "cert revoke: no certificate matched");
+        return cli_json_print(json_pack("{s:I}", "revoked", (json_int_t)done));
+    printf("revoked %zu certificate(s)\n", done);
+    return P11CA_OK;
+}
+
+/* Revoke one certificate: SERIAL, or a filter that is only --serial. */
+static int revoke_one(struct cli *cli, ca *c, int64_t ca_id, const char *serial,
+                      const struct bulk_args *b, int64_t invalidity)
+{
+    int rc = reg_set_status(ca_registry(c), ca_id, serial, REG_REVOKED,
+                            b->reason, invalidity, ca_actor(), b->why);
+
+    if (rc != P11CA_OK)
+        return cli_error(rc, "cert revoke: %s", p11ca_err_message());
+    if (!cli->json)
+        printf("%s: revoked (%s)\n", serial, reg_reason_name(b->reason));
+    return P11CA_OK;
+}
+
+static int revoke_opt(const struct cli_cmd *me, int o, struct bulk_args *b,
+                      int64_t *invalidity)
+{
+    switch (o) {
+    case OPT_WHY:
+        b->why = optarg;
+        return P11CA_OK;
+    case OPT_YES:
+        b->yes = true;
+        return P11CA_OK;
+    case OPT_DRY_RUN:
+        b->dry_run = true;
+        return P11CA_OK;
+    case OPT_REASON:
+        if (reg_reason_parse(optarg, &b->reason) != P11CA_OK)
+            return cli_usage_error(me,
+                                   "unknown reason \"%s\" (e.g. "
+                                   "keyCompromise, superseded, "
+                                   "cessationOfOperation)",
+                                   optarg);
+        return P11CA_OK;
+    case OPT_INVALIDITY:
+        if (cli_parse_time(optarg, invalidity) != 0)
+            return cli_usage_error(me, "bad --invalidity date");
+        return P11CA_OK;
+    default:
+        return cli_usage_error(me, "bad option");
+    }
 }
 
 int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
@@ -488,249 +849,58 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
         {"reason", required_argument, NULL, OPT_REASON},
         {"invalidity", required_argument, NULL, OPT_INVALIDITY},
         {"why", required_argument, NULL, OPT_WHY},
+        {"yes", no_argument, NULL, OPT_YES},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         FILTER_OPTIONS,
         {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "revoke");
-    const char *dir = NULL, *why = NULL;
+    struct bulk_args b = {0};
+    struct filter_args fa = {0};
+    const char *dir = NULL, *serial;
     int64_t invalidity = 0;
-    reg_filter f = {0};
-    bool filtered = false;
-    int reason = 0, o, rc;
+    unsigned criteria = 0;
+    int o, rc;
     ca *c = NULL;
 
     while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
+        rc = P11CA_OK;
         if (o == 'h')
             return cli_help(me);
-        switch (o) {
-        case OPT_DIR:
+        if (o == OPT_LIMIT)
+            return cli_usage_error(me, "--limit is for listing: narrow the "
+                                       "filters instead");
+        if (o == OPT_DIR)
             dir = optarg;
-            break;
-        case OPT_WHY:
-            why = optarg;
-            break;
-        case OPT_REASON:
-            if (reg_reason_parse(optarg, &reason) != P11CA_OK)
-                return cli_usage_error(me,
-                                       "unknown reason \"%s\" (e.g. "
-                                       "keyCompromise, superseded, "
-                                       "cessationOfOperation)",
-                                       optarg);
-            break;
-        case OPT_INVALIDITY:
-            if (cli_parse_time(optarg, &invalidity) != 0)
-                return cli_usage_error(me, "bad --invalidity date");
-            break;
-        default:
-            if (o < OPT_SERIAL || o > OPT_LIMIT)
-                return cli_usage_error(me, "bad option");
-            rc = filter_opt(me, o, optarg, &f, &filtered);
-            if (rc != P11CA_OK)
-                return rc;
-        }
+        else if (o >= OPT_SERIAL && o <= OPT_LIMIT)
+            rc = filter_opt(me, o, optarg, &fa);
+        else
+            rc = revoke_opt(me, o, &b, &invalidity);
+        /* --issuer chooses among serials or is a filter of its own. */
+        criteria += o >= OPT_SERIAL && o <= OPT_LIMIT && o != OPT_ISSUER;
+        if (rc != P11CA_OK)
+            return rc;
     }
-    if (argc - optind > 1 || (argc - optind == 1) == filtered)
+    if (argc - optind > 1 || (argc - optind == 1 && criteria)
+        || (argc - optind == 0 && !fa.any))
         return cli_usage_error(me, "give one serial number, or filters "
                                    "(--client-id, --ou, --profile, "
                                    "--issued-before, ...) for a bulk "
                                    "revocation");
+    /* A filter of --serial alone (and --issuer) names one certificate. */
+    serial = optind < argc                  ? argv[optind]
+             : fa.f.serial && criteria == 1 ? fa.f.serial
+                                            : NULL;
+    if (serial && (b.yes || b.dry_run))
+        return cli_usage_error(me, "--yes and --dry-run go with filters, "
+                                   "not with one serial number");
     rc = cli_open_ca(dir, &c);
-    if (rc != P11CA_OK)
-        return rc;
-    if (filtered) {
-        rc = revoke_bulk(cli, c, &f, reason, why);
-    } else {
-        rc = reg_set_status(ca_registry(c), argv[optind], REG_REVOKED, reason,
-                            invalidity, ca_actor(), why);
-        if (rc != P11CA_OK)
-            rc = cli_error(rc, "cert revoke: %s", p11ca_err_message());
-        else if (!cli->json)
-            printf("%s: revoked (%s)\n", argv[optind], reg_reason_name(reason));
-    }
-    ca_close(c);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* cert register, cert register-ca                                     */
-/* ------------------------------------------------------------------ */
-
-/* Read one certificate (PEM or DER) from @path. */
-static int load_cert(const char *path, X509 **out)
-{
-    unsigned char *buf = NULL;
-    const unsigned char *p;
-    size_t len = 0;
-    BIO *b;
-    int rc;
-
-    *out = NULL;
-    rc = cli_read_file(path, MAX_CERT_FILE, &buf, &len);
-    if (rc != P11CA_OK)
-        return rc;
-    if (strstr((char *)buf, "-----BEGIN")) {
-        b = BIO_new_mem_buf(buf, (int)len);
-        *out = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-        BIO_free(b);
-    } else {
-        p = buf;
-        *out = d2i_X509(NULL, &p, (long)len);
-    }
-    free(buf);
-    if (!*out)
-        return cli_error(P11CA_E_INPUT,
-                         "%s: not a PEM or DER X.509 "
-                         "certificate",
-                         path);
-    return P11CA_OK;
-}
-
-struct issuer_find {
-    X509 *cert;
-    int64_t id;
-};
-
-/* Is @ca the issuer of the certificate, with a signature that verifies? */
-static int issuer_one(const reg_ca *rca, void *arg)
-{
-    struct issuer_find *f = arg;
-    const unsigned char *p = rca->der;
-    X509 *x = d2i_X509(NULL, &p, (long)rca->der_len);
-    int hit = 0;
-
-    if (x && X509_check_issued(x, f->cert) == X509_V_OK
-        && X509_verify(f->cert, X509_get0_pubkey(x)) == 1) {
-        f->id = rca->id;
-        hit = 1;
-    }
-    X509_free(x);
-    return hit;
-}
-
-int cmd_cert_register(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"dir", required_argument, NULL, OPT_DIR},
-        {"client-id", required_argument, NULL, OPT_CLIENT},
-        {0},
-    };
-    const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "register");
-    const char *dir = NULL, *client = NULL;
-    struct issuer_find f = {0};
-    unsigned char *der = NULL;
-    reg_cert rcert = {0};
-    ca *c = NULL;
-    int o, rc, n;
-
-    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
-        if (o == 'h')
-            return cli_help(me);
-        if (o == OPT_DIR)
-            dir = optarg;
-        else if (o == OPT_CLIENT)
-            client = optarg;
-        else
-            return cli_usage_error(me, "bad option");
-    }
-    if (argc - optind != 1)
-        return cli_usage_error(me, "give one certificate file");
-    rc = load_cert(argv[optind], &f.cert);
     if (rc == P11CA_OK)
-        rc = cli_open_ca(dir, &c);
-    if (rc != P11CA_OK)
-        goto out;
-    rc = reg_ca_list(ca_registry(c), issuer_one, &f);
-    if (rc < 0) {
-        rc = cli_error(rc, "%s", p11ca_err_message());
-        goto out;
-    }
-    if (!f.id) {
-        rc = cli_error(P11CA_E_POLICY,
-                       "cert register: %s is not issued by "
-                       "a registered CA (register its CA with 'p11ca cert "
-                       "register-ca')",
-                       argv[optind]);
-        goto out;
-    }
-    n = i2d_X509(f.cert, &der);
-    rc = n > 0 ? reg_cert_from_der(&rcert, der, (size_t)n) : P11CA_E_INPUT;
-    if (rc != P11CA_OK) {
-        rc = cli_error(rc, "%s", p11ca_err_message());
-        goto out;
-    }
-    rcert.ca_id = f.id;
-    if (client) {
-        free(rcert.client_id);
-        rcert.client_id = strdup(client);
-    }
-    rc = reg_register(ca_registry(c), &rcert, ca_actor());
-    if (rc != P11CA_OK)
-        rc = cli_error(rc, "cert register: %s", p11ca_err_message());
-    else if (cli->json)
-        rc = cli_json_print(
-            json_pack("{s:s, s:s}", "serial", rcert.serial, "status",
-                      reg_status_name(REG_REGISTERED_NOT_ACTIVATED)));
-    else
-        printf("%s: %s\n", rcert.serial,
-               reg_status_name(REG_REGISTERED_NOT_ACTIVATED));
-out:
-    OPENSSL_free(der);
-    reg_cert_clear(&rcert);
-    X509_free(f.cert);
-    ca_close(c);
-    return rc;
-}
-
-int cmd_cert_register_ca(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"dir", required_argument, NULL, OPT_DIR},
-        {"name", required_argument, NULL, OPT_WHY},
-        {0},
-    };
-    const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "register-ca");
-    const char *dir = NULL, *name = NULL;
-    unsigned char *der = NULL;
-    int64_t id = 0;
-    X509 *x = NULL;
-    ca *c = NULL;
-    int o, rc, n;
-
-    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
-        if (o == 'h')
-            return cli_help(me);
-        if (o == OPT_DIR)
-            dir = optarg;
-        else if (o == OPT_WHY)
-            name = optarg;
-        else
-            return cli_usage_error(me, "bad option");
-    }
-    if (argc - optind != 1)
-        return cli_usage_error(me, "give one CA certificate file");
-    rc = load_cert(argv[optind], &x);
-    if (rc == P11CA_OK && X509_check_ca(x) < 1)
-        rc = cli_error(P11CA_E_POLICY, "%s is not a CA certificate",
-                       argv[optind]);
-    if (rc == P11CA_OK)
-        rc = cli_open_ca(dir, &c);
-    if (rc != P11CA_OK)
-        goto out;
-    n = i2d_X509(x, &der);
-    rc = n > 0 ? reg_ca_add(ca_registry(c), der, (size_t)n, name, &id)
-               : P11CA_E_INPUT;
-    if (rc == P11CA_OK)
-        rc = reg_audit_add(ca_registry(c), ca_actor(), "register-ca",
-                           name ? name : argv[optind], NULL);
-    if (rc != P11CA_OK)
-        rc = cli_error(rc, "cert register-ca: %s", p11ca_err_message());
-    else
-        printf("registered CA %lld\n", (long long)id);
-out:
-    OPENSSL_free(der);
-    X509_free(x);
+        rc = filter_issuer(c, &fa);
+    if (rc == P11CA_OK && serial)
+        rc = revoke_one(cli, c, fa.f.ca_id, serial, &b, invalidity);
+    else if (rc == P11CA_OK)
+        rc = revoke_bulk(cli, me, c, &fa.f, &b);
     ca_close(c);
     return rc;
 }
@@ -755,13 +925,13 @@ static int audit_one(const reg_audit *a, void *arg)
                    : 0;
     fmt_time(a->at, at, sizeof(at));
     printf("%6lld  %s  %-18s %-12s %s%s%s\n", (long long)a->seq, at,
-           a->actor ? a->actor : "-", a->action ? a->action : "-",
-           a->object ? a->object : "", a->details && *a->details ? "  " : "",
-           a->details ? a->details : "");
+           a->actor ? cli_esc(a->actor) : "-",
+           a->action ? cli_esc(a->action) : "-", cli_esc(a->object),
+           a->details && *a->details ? "  " : "", cli_esc(a->details));
     return 0;
 }
 
-static int cmd_audit_list(struct cli *cli, int argc, char **argv)
+int cmd_audit_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
@@ -805,50 +975,3 @@ static int cmd_audit_list(struct cli *cli, int argc, char **argv)
     ca_close(c);
     return rc;
 }
-
-static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"dir", required_argument, NULL, OPT_DIR},
-        {0},
-    };
-    const struct cli_cmd *me = cli_cmd_find(cli_audit_cmds, "verify");
-    const char *dir = NULL;
-    size_t n = 0;
-    ca *c = NULL;
-    int o, rc;
-
-    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
-        if (o == 'h')
-            return cli_help(me);
-        if (o == OPT_DIR)
-            dir = optarg;
-        else
-            return cli_usage_error(me, "bad option");
-    }
-    rc = cli_open_ca(dir, &c);
-    if (rc != P11CA_OK)
-        return rc;
-    rc = reg_audit_verify(ca_registry(c), &n);
-    if (rc != P11CA_OK)
-        rc = cli_error(rc, "audit verify: %s", p11ca_err_message());
-    else
-        printf("audit trail intact: %zu entries\n", n);
-    ca_close(c);
-    return rc;
-}
-
-const struct cli_cmd cli_audit_cmds[] = {
-    {"audit", "list", "[--dir DIR] [--since SEQ]",
-     "List the audit trail of the CA: every issuance and status change with "
-     "its time, actor and reason.",
-     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
-     "--since SEQ\tentries after this sequence number",
-     cmd_audit_list},
-    {"audit", "verify", "[--dir DIR]",
-     "Check the audit trail's hash chain: an edited or deleted entry is "
-     "named (exit 2).",
-     "--dir DIR\tthe CA directory (or P11CA_CA_DIR)", cmd_audit_verify},
-    {NULL, NULL, NULL, NULL, NULL, NULL},
-};

@@ -27,6 +27,7 @@ enum {
     OPT_REMOVE_OLD,
     OPT_CA_PIN_SOURCE,
     OPT_CA_MODULE,
+    OPT_WAIT,
 };
 
 static int enr_opt(const struct cli_cmd *me, int o, struct enr_args *a);
@@ -89,6 +90,8 @@ static int enr_opt(const struct cli_cmd *me, int o, struct enr_args *a)
     case OPT_CA_MODULE:
         a->ca_module = optarg;
         break;
+    case OPT_WAIT:
+        return cli_parse_wait(me, optarg, &a->wait);
     case OPT_DAYS:
         n = strtoul(optarg, &end, 10);
         if (!*optarg || *end || optarg[0] == '-' || n == 0 || n > 36500)
@@ -317,16 +320,17 @@ static void enr_report(struct enr *e)
     } else {
         printf("%s \"%s\" on %s: %s key (id %s), certificate %s for %s "
                "(client ID %s, profile %s) valid until %s, from %s\n",
-               e->action, e->label, p11_token_describe(e->tok), kdesc,
-               id ? id : "", e->serial, subj ? subj : "", e->client_id,
-               e->profile, until, enroll_issuer_name(e->is));
+               e->action, cli_esc(e->label),
+               cli_esc(p11_token_describe(e->tok)), kdesc, id ? id : "",
+               e->serial, cli_esc(subj), cli_esc(e->client_id),
+               cli_esc(e->profile), until, cli_esc(enroll_issuer_name(e->is)));
         if (e->old_serial[0])
             printf("  replaces:    %s\n", e->old_serial);
         if (e->reused)
             printf("  (issued before the enrollment was interrupted: no new "
                    "certificate)\n");
-        printf("  key:         %s\n  certificate: %s\n", key_uri ? key_uri : "",
-               cert_uri ? cert_uri : "");
+        printf("  key:         %s\n  certificate: %s\n", cli_esc(key_uri),
+               cli_esc(cert_uri));
         if (e->a.with_chain)
             printf("  CA certificates written: %d\n", e->chain_written);
     }
@@ -399,10 +403,11 @@ static int cmd_enroll(struct cli *cli, int argc, char **argv)
         {"remove-old", no_argument, NULL, OPT_REMOVE_OLD},
         {"ca-pin-source", required_argument, NULL, OPT_CA_PIN_SOURCE},
         {"ca-module", required_argument, NULL, OPT_CA_MODULE},
+        {"wait", required_argument, NULL, OPT_WAIT},
         {0},
     };
     const struct cli_cmd *me = &cli_enroll_cmds[0];
-    struct enr e = {.cli = cli, .pin_len = -1};
+    struct enr e = {.cli = cli, .pin_len = -1, .a.wait = CA_WAIT_DEFAULT};
     int o, rc;
 
     while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
@@ -427,7 +432,7 @@ const struct cli_cmd cli_enroll_cmds[] = {
     {"enroll", NULL,
      "--token URI --ca DIR --profile NAME [--subject /CN=..] [--client-id ID] "
      "[--type TYPE] [--label LABEL] [--days N] [--with-chain] [--resume | "
-     "--cleanup] [--renew | --rekey [--remove-old]]",
+     "--cleanup] [--renew | --rekey [--remove-old]] [--wait SECONDS]",
      "Enroll a smartcard or token: generate the key pair ON the token "
      "(sensitive, never extractable), sign a CSR with it through the p11ca "
      "provider, have the CA in DIR check, sign and record the certificate, "
@@ -438,9 +443,16 @@ const struct cli_cmd cli_enroll_cmds[] = {
      "finished with --resume or removed with --cleanup. --renew gets a new "
      "certificate for the same key; --rekey a new key and certificate. "
      "Both link the new certificate to the old one in the registry, write "
-     "the new one before removing the old and move the client ID to it. "
-     "After a lost card, revoke its certificate (p11ca cert revoke "
-     "--client-id ID) and enroll a new card.",
+     "the new one before removing the old and move the client ID to it; "
+     "then the old certificate is revoked (reason superseded), or kept for "
+     "a grace period or for good, as the profile's supersede key says. "
+     "Before a key is made, the CA side is checked: the CA key loads with "
+     "its PIN, the profile exists and allows the subject, client ID, key "
+     "type and validity. After a lost card, revoke its certificate (p11ca "
+     "cert revoke --client-id ID --yes) and enroll a new card. An enrollment "
+     "by the operator is issuance, not a sign-up: the sign-up limit of "
+     "ca.cnf does not hold it, the profile's rate_limit (if set) does, with "
+     "--wait as for p11ca issue.",
      "--token URI\tthe user's token (pkcs11:token=..); pin-source= in it, "
      "--pin-source or a prompt gives its PIN\n"
      "--ca DIR\tthe CA directory (default $P11CA_CA_DIR; --dir too)\n"
@@ -467,7 +479,8 @@ const struct cli_cmd cli_enroll_cmds[] = {
      "the new certificate is on the token\n"
      "--ca-pin-source FILE\tthe PIN of the CA key (default: pin_source of "
      "ca.cnf)\n"
-     "--ca-module PATH\tPKCS#11 module of the CA key (default: --module)",
+     "--ca-module PATH\tPKCS#11 module of the CA key (default: "
+     "--module)\n" CLI_WAIT_HELP,
      cmd_enroll},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

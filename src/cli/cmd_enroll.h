@@ -102,6 +102,7 @@ struct enr_args {
     const char *ca_pin_source;
     const char *ca_module;
     unsigned days;
+    unsigned wait; /* --wait: seconds for a slot under a rate limit */
     bool with_chain;
     bool resume;
     bool cleanup;

@@ -50,7 +50,9 @@ static void enr_req(struct enr *e, enroll_req *rq)
     rq->profile = e->profile;
     rq->client_id = e->client_id;
     rq->days = e->a.days;
+    rq->wait = e->a.wait;
     rq->replaces = e->old_serial[0] ? e->old_serial : NULL;
+    rq->subject = e->subject;
 }
 
 /*
@@ -146,13 +148,14 @@ static int write_cert(struct enr *e, const char *label)
         return find_cert_obj(e, label);
     if (rv == CKR_OK)
         return P11CA_OK;
+    /* Two lines: cli_error escapes a newline inside a message. */
+    cli_error(cli_rc_from_rv(rv), "enroll: writing certificate %s to %s: %s",
+              e->serial, p11_token_describe(e->tok), p11_error_message());
     return cli_error(cli_rc_from_rv(rv),
-                     "enroll: writing certificate %s to %s: %s\np11ca: key "
-                     "\"%s\" stays on the token without a certificate; %s "
-                     "has recorded certificate %s for it. Run the same "
+                     "key \"%s\" stays on the token without a certificate; "
+                     "%s has recorded certificate %s for it. Run the same "
                      "command with --resume to write it, or with --cleanup "
                      "to delete the key and start over.",
-                     e->serial, p11_token_describe(e->tok), p11_error_message(),
                      label, enroll_issuer_name(e->is), e->serial);
 }
 

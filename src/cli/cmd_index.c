@@ -280,9 +280,10 @@ static int cmd_import_index(struct cli *cli, int argc, char **argv)
     if (rc == P11CA_OK)
         rc = parse_index(&st, (char *)text, argv[optind]);
     if (rc == P11CA_OK && st.n) {
-        /* All or nothing: one transaction. */
+        /* All or nothing: one transaction.  History brought in is no
+         * issuance of today: no rate limit. */
         rc = reg_record_batch(ca_registry(st.c), st.certs, st.n, ca_actor(),
-                              &bad);
+                              NULL, &bad);
         if (rc != P11CA_OK)
             rc = cli_error(rc,
                            "import-index: %s (entry %zu, serial %s); "
@@ -418,6 +419,9 @@ static int cmd_export_index(struct cli *cli, int argc, char **argv)
         goto out;
     }
     st.now = (int64_t)time(NULL);
+    /* An openssl ca database is one CA's: registered certificates of other
+     * CAs (which may reuse its serials) stay out. */
+    f.ca_id = ca_registry_id(c);
     rc = reg_search(ca_registry(c), &f, export_one, &st);
     if (rc < 0)
         rc = cli_error(rc, "%s", p11ca_err_message());

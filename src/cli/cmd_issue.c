@@ -30,6 +30,7 @@ enum {
     OPT_BATCH,
     OPT_OUTDIR,
     OPT_GROUP,
+    OPT_WAIT,
 };
 
 struct issue_args {
@@ -41,6 +42,7 @@ struct issue_args {
     const char *batch;
     const char *outdir;
     unsigned group;
+    unsigned wait;
     const char *csr;
 };
 
@@ -113,6 +115,8 @@ static int issue_opt(const struct cli_cmd *me, int o, struct issue_args *a)
         return P11CA_OK;
     case OPT_GROUP:
         return parse_num(me, "--group", 10000, &a->group);
+    case OPT_WAIT:
+        return cli_parse_wait(me, optarg, &a->wait);
     default:
         return cli_usage_error(me, "bad option");
     }
@@ -178,9 +182,10 @@ static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a)
         (void)cli_json_print(j);
     } else if (a->out) {
         printf("issued %s (profile %s, client ID %s, %s) to %s\n",
-               ca_req_serial(r), a->o.profile,
-               ca_req_client_id(r) ? ca_req_client_id(r) : "-",
-               a->o.not_activated ? "not-activated" : "activated", a->out);
+               ca_req_serial(r), cli_esc(a->o.profile),
+               ca_req_client_id(r) ? cli_esc(ca_req_client_id(r)) : "-",
+               a->o.not_activated ? "not-activated" : "activated",
+               cli_esc(a->out));
     }
 }
 
@@ -211,6 +216,8 @@ static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
         rc = issue_outputs(c, r, a, out, p7b);
     if (rc == P11CA_OK)
         issue_report(cli, r, a);
+    if (rc == P11CA_OK)
+        cli_audit_checkpoint(c);
     else
         rc = cli_error(rc, "issue: %s", p11ca_err_message());
     ca_outfile_free(out);
@@ -232,15 +239,15 @@ static void batch_item(const char *name, const char *serial, int rc,
     if (p->tty)
         fputs("\r\033[K", stderr);
     if (rc != P11CA_OK && strstr(msg, name))
-        fprintf(stderr, "p11ca: %s\n", msg);
+        fprintf(stderr, "p11ca: %s\n", cli_esc(msg));
     else if (rc != P11CA_OK)
-        fprintf(stderr, "p11ca: %s: %s\n", name, msg);
+        fprintf(stderr, "p11ca: %s: %s\n", cli_esc(name), cli_esc(msg));
     if (rc == P11CA_OK && p->json)
         json_array_append_new(p->items,
                               json_pack("{s:s, s:s, s:s}", "csr", name,
                                         "serial", serial, "file", msg));
     else if (rc == P11CA_OK)
-        printf("%s\t%s\n", serial, msg);
+        printf("%s\t%s\n", serial, cli_esc(msg));
     if (p->tty)
         fprintf(stderr, "issued %zu, rejected %zu", p->issued, p->rejected);
 }
@@ -264,6 +271,8 @@ static int issue_batch(struct cli *cli, ca *c, struct issue_args *a)
         (void)cli_json_print(p.items);
     else
         json_decref(p.items);
+    if (issued)
+        cli_audit_checkpoint(c);
     if (rc != P11CA_OK)
         return cli_error(rc, "issue --batch stopped: %s", p11ca_err_message());
     return rejected ? P11CA_E_POLICY : P11CA_OK;
@@ -286,10 +295,11 @@ static int cmd_issue(struct cli *cli, int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"outdir", required_argument, NULL, OPT_OUTDIR},
         {"group", required_argument, NULL, OPT_GROUP},
+        {"wait", required_argument, NULL, OPT_WAIT},
         {0},
     };
     const struct cli_cmd *me = &cli_issue_cmds[0];
-    struct issue_args a = {0};
+    struct issue_args a = {.wait = CA_WAIT_DEFAULT};
     ca *c = NULL;
     int o, rc;
 
@@ -307,8 +317,10 @@ static int cmd_issue(struct cli *cli, int argc, char **argv)
     if (rc != P11CA_OK)
         return rc;
     rc = ca_open(a.dir, &c);
-    if (rc == P11CA_OK)
+    if (rc == P11CA_OK) {
+        ca_set_wait(c, a.wait);
         rc = ca_set_access(c, cli->module, cli->pin_source);
+    }
     if (rc != P11CA_OK)
         rc = cli_error(rc, "%s", p11ca_err_message());
     else if (a.batch)
@@ -323,28 +335,38 @@ const struct cli_cmd cli_issue_cmds[] = {
     {"issue", NULL,
      "--dir DIR --profile NAME [--san NAMES] [--days N] [--client-id ID] "
      "[--subject /CN=..] [--out FILE] [--chain] [--p7b FILE] "
-     "[--not-activated] CSR.pem | --batch DIR|- --outdir DIR",
+     "[--not-activated] [--wait SECONDS] CSR.pem | --batch DIR|- --outdir "
+     "DIR [--group N] [--wait SECONDS]",
      "Issue a certificate for a CSR under a profile of the CA in DIR. The "
-     "CSR's signature, key type and size, names (syntax, allowed_dns), "
-     "requested CA:TRUE and validity are checked first: a rejection says "
-     "why, exits 2 and records nothing. The serial is 20 random bytes; "
+     "CSR's signature, key type and size, names (syntax; the profile's "
+     "allowed_dns, allowed_ip, allowed_email and allowed_uri), subject "
+     "(subject_allowed, subject_required, cn_in_san), requested CA:TRUE and "
+     "validity are checked first, for the CSR's names and subject and for "
+     "--san and --subject alike: a rejection says why, exits 2 and records "
+     "nothing. The serial is 20 random bytes; "
      "extensions come from the profile (CSR extensions are not copied, "
      "except the subjectAltName when --san is not given), with SKI/AKI and "
      "the CRL and AIA URLs of ca.cnf. The certificate is recorded in the "
-     "registry before it is written out; the sign-up rate limit of ca.cnf "
-     "(rate_limit, default 15 per second) refuses the excess with exit 4. "
-     "Without --out the certificate goes to standard output.",
+     "registry before it is written out. Without --out the certificate goes "
+     "to standard output. The sign-up limit of ca.cnf (rate_limit in [ ca "
+     "]) is for registrations and does not hold an operator's issuance; a "
+     "profile with a rate_limit of its own does: when its second is full, "
+     "the command waits for the next one (--wait), then fails with exit 4 "
+     "and records nothing.",
      "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)\n"
      "--profile NAME\ta profile of ca.cnf: server, client, intermediate, "
      "ocsp or your own\n"
      "--san NAMES\tthe subjectAltName instead of the CSR's: "
-     "DNS:host,IP:1.2.3.4,email:a@b,URI:https://x\n"
+     "DNS:host,IP:1.2.3.4,email:a@b,URI:https://x (checked against the "
+     "profile like the CSR's)\n"
      "--days N\tvalidity (default: the profile's default_days; at most "
      "max_days)\n"
-     "--client-id ID\tthe registry's client ID (default: the subject CN; "
-     "unique among activated certificates)\n"
+     "--client-id ID\tthe registry's client ID, unique among activated "
+     "certificates (default: the subject CN under a profile with client_id "
+     "= cn; refused by client_id = none, the default of server profiles; "
+     "required by client_id = required)\n"
      "--subject /CN=..\treplace the CSR's subject (profiles with "
-     "subject_override = yes)\n"
+     "subject_override = yes; checked against the profile like the CSR's)\n"
      "--out FILE\twrite the certificate (PEM) to FILE, atomically\n"
      "--chain\tadd the CA certificate and its issuers after the leaf\n"
      "--p7b FILE\talso write a PKCS#7 (DER, certs-only) of the leaf and "
@@ -357,7 +379,7 @@ const struct cli_cmd cli_issue_cmds[] = {
      "certificate, progress on a terminal; exit 2 if any CSR was rejected\n"
      "--outdir DIR\twhere --batch writes the certificates\n"
      "--group N\tcertificates per registry transaction in a batch "
-     "(default 64)",
+     "(default 64; at most the profile's rate_limit)\n" CLI_WAIT_HELP,
      cmd_issue},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -123,11 +123,12 @@ static void key_print(json_t *k)
         printf("%lld\n",
                (long long)json_integer_value(json_object_get(k, "bits")));
     printf("  label:      %s\n",
-           json_string_value(json_object_get(k, "label")));
+           cli_esc(json_string_value(json_object_get(k, "label"))));
     printf("  id:         %s\n", json_string_value(json_object_get(k, "id")));
     printf("  token:      %s\n",
-           json_string_value(json_object_get(k, "token")));
-    printf("  uri:        %s\n", json_string_value(json_object_get(k, "uri")));
+           cli_esc(json_string_value(json_object_get(k, "token"))));
+    printf("  uri:        %s\n",
+           cli_esc(json_string_value(json_object_get(k, "uri"))));
     printf("  attributes:");
     json_object_foreach(json_object_get(k, "attributes"), key, v)
     {

@@ -220,7 +220,8 @@ static int build_chain(ca *c, const char *serial, bool root,
     X509 *x;
     int rc;
 
-    rc = reg_get(ca_registry(c), serial, &rcert);
+    /* The chain is this CA's: the certificate must be one it issued. */
+    rc = reg_get(ca_registry(c), ca_registry_id(c), serial, &rcert);
     if (rc != P11CA_OK)
         return cli_error(rc, "%s", p11ca_err_message());
     p = rcert.der;

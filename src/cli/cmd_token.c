@@ -12,6 +12,8 @@
 
 #define EXPIRY_WARN_DAYS 30
 
+static const char *jstr(json_t *j, const char *key, const char *dflt);
+
 static json_t *token_json(p11_token *tok)
 {
     const CK_TOKEN_INFO *ti = p11_token_info(tok);
@@ -52,21 +54,16 @@ static void token_print(json_t *t)
     json_t *f;
     size_t i;
 
-    printf("Token \"%s\"\n", json_string_value(json_object_get(t, "label")));
-    printf("  serial:       %s\n",
-           json_string_value(json_object_get(t, "serial")));
-    printf("  model:        %s\n",
-           json_string_value(json_object_get(t, "model")));
-    printf("  manufacturer: %s\n",
-           json_string_value(json_object_get(t, "manufacturer")));
-    printf("  module:       %s (slot %lld)\n",
-           json_string_value(json_object_get(t, "module")),
+    printf("Token \"%s\"\n", cli_esc(jstr(t, "label", "")));
+    printf("  serial:       %s\n", cli_esc(jstr(t, "serial", "")));
+    printf("  model:        %s\n", cli_esc(jstr(t, "model", "")));
+    printf("  manufacturer: %s\n", cli_esc(jstr(t, "manufacturer", "")));
+    printf("  module:       %s (slot %lld)\n", cli_esc(jstr(t, "module", "")),
            (long long)json_integer_value(json_object_get(t, "slot")));
     printf("  flags:       ");
     json_array_foreach(json_object_get(t, "flags"), i, f)
         printf("%s %s", i ? "," : "", json_string_value(f));
-    printf("\n  uri:          %s\n",
-           json_string_value(json_object_get(t, "uri")));
+    printf("\n  uri:          %s\n", cli_esc(jstr(t, "uri", "")));
 }
 
 static int cmd_token_list(struct cli *cli, int argc, char **argv)
@@ -219,8 +216,8 @@ static int cmd_token_init(struct cli *cli, int argc, char **argv)
         if (cli->json) {
             rc = cli_json_print(token_json(now));
         } else {
-            printf("initialised token \"%s\" (serial %s)\n", label,
-                   p11_token_serial(now));
+            printf("initialised token \"%s\" (serial %s)\n", cli_esc(label),
+                   cli_esc(p11_token_serial(now)));
         }
     }
     OPENSSL_cleanse(so_pin, sizeof(so_pin));
@@ -386,15 +383,15 @@ static void show_print_cert(json_t *c, const char *indent)
 {
     json_t *rg = json_object_get(c, "registry");
 
-    printf("%scertificate \"%s\": %s\n", indent, jstr(c, "label", ""),
-           jstr(c, "subject", "(unreadable)"));
+    printf("%scertificate \"%s\": %s\n", indent, cli_esc(jstr(c, "label", "")),
+           cli_esc(jstr(c, "subject", "(unreadable)")));
     printf("%s  serial %s, expires %s (in %lld days)\n", indent,
-           jstr(c, "serial", ""), jstr(c, "not_after", ""),
+           cli_esc(jstr(c, "serial", "")), jstr(c, "not_after", ""),
            (long long)json_integer_value(json_object_get(c, "days_left")));
     if (json_is_object(rg))
         printf("%s  registry: %s%s%s%s%s\n", indent, jstr(rg, "status", ""),
                jstr(rg, "client_id", NULL) ? ", client ID " : "",
-               jstr(rg, "client_id", ""),
+               cli_esc(jstr(rg, "client_id", "")),
                jstr(rg, "replaces", NULL) ? ", replaces " : "",
                jstr(rg, "replaces", ""));
 }
@@ -404,12 +401,11 @@ static void show_print(struct show *s)
     json_t *k, *c;
     size_t i, j;
 
-    printf("token \"%s\" (serial %s, %s)\n", p11_token_label(s->tok),
-           p11_token_serial(s->tok), p11_token_model(s->tok));
+    printf("token \"%s\" (serial %s, %s)\n", cli_esc(p11_token_label(s->tok)),
+           cli_esc(p11_token_serial(s->tok)), cli_esc(p11_token_model(s->tok)));
     json_array_foreach(s->keys, i, k)
     {
-        printf("key \"%s\" (id %s): %s\n",
-               json_string_value(json_object_get(k, "label")),
+        printf("key \"%s\" (id %s): %s\n", cli_esc(jstr(k, "label", "")),
                json_string_value(json_object_get(k, "id")),
                json_string_value(json_object_get(k, "type")));
         json_array_foreach(json_object_get(k, "certificates"), j, c)
@@ -422,7 +418,7 @@ static void show_print(struct show *s)
         show_print_cert(c, "");
     }
     json_array_foreach(s->warnings, i, c)
-        printf("warning: %s\n", json_string_value(c));
+        printf("warning: %s\n", cli_esc(json_string_value(c)));
 }
 
 static int show_run(struct show *s, const p11_uri *uri)

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/asn1.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
@@ -43,12 +44,13 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 {
+    char msg[CLI_ESC_MAX];
     va_list ap;
 
-    fputs("p11ca: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    fprintf(stderr, "p11ca: %s", cli_esc(msg));
     if (cmd)
         fprintf(stderr, "\nusage: p11ca %s%s%s %s\nsee: p11ca %s%s%s --help\n",
                 cmd->group, cmd->verb ? " " : "", cmd->verb ? cmd->verb : "",
@@ -148,16 +150,81 @@ int cli_rc_from_rv(CK_RV rv)
     }
 }
 
+/* Messages quote names from CSRs, certificates and tokens: escaped. */
 int cli_error(int rc, const char *fmt, ...)
 {
+    char msg[CLI_ESC_MAX];
     va_list ap;
 
-    fputs("p11ca: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "p11ca: %s\n", cli_esc(msg));
     return rc;
+}
+
+/* Whether code point @u is printed as \uXXXX: C1 controls, and the
+ * invisible ones that reorder or break lines (bidi marks, embeddings,
+ * overrides and isolates; line and paragraph separators). */
+static bool esc_code_point(unsigned long u)
+{
+    return (u >= 0x80 && u <= 0x9f) || u == 0x061c || u == 0x200e || u == 0x200f
+           || (u >= 0x2028 && u <= 0x202e) || (u >= 0x2066 && u <= 0x2069);
+}
+
+/* Append @add to @out (@len used of CLI_ESC_MAX); false when it is full. */
+static bool esc_put(char *out, size_t *len, const char *add, size_t n)
+{
+    if (*len + n + sizeof("...") > CLI_ESC_MAX) {
+        memcpy(out + *len, "...", sizeof("..."));
+        *len += 3;
+        return false;
+    }
+    memcpy(out + *len, add, n);
+    *len += n;
+    out[*len] = '\0';
+    return true;
+}
+
+/* The length of the UTF-8 character at @p (at most @rest bytes) and its
+ * code point; 0 when it is not well-formed UTF-8 (surrogates and code
+ * points past U+10FFFF included). */
+static int esc_utf8(const unsigned char *p, size_t rest, unsigned long *u)
+{
+    int n = UTF8_getc(p, (int)(rest < 6 ? rest : 6), u);
+
+    if (n < 2 || *u > 0x10ffff || (*u >= 0xd800 && *u <= 0xdfff))
+        return 0;
+    return n;
+}
+
+const char *cli_esc(const char *s)
+{
+    static char slots[CLI_ESC_SLOTS][CLI_ESC_MAX];
+    static unsigned next;
+    const unsigned char *p = (const unsigned char *)s;
+    char *out = slots[next++ % CLI_ESC_SLOTS], hex[12];
+    size_t len = 0, rest = s ? strlen(s) : 0, n;
+    unsigned long u = 0;
+    bool ok = true;
+
+    out[0] = '\0';
+    while (ok && rest > 0) {
+        n = *p < 0x80 ? 1 : (size_t)esc_utf8(p, rest, &u);
+        if ((n == 1 && (*p < 0x20 || *p == 0x7f)) || n == 0) {
+            snprintf(hex, sizeof(hex), "\\x%02x", *p);
+            n = 1;
+        } else if (n > 1 && esc_code_point(u)) {
+            snprintf(hex, sizeof(hex), "\\u%04lx", u);
+        } else {
+            hex[0] = '\0';
+        }
+        ok = hex[0] ? esc_put(out, &len, hex, strlen(hex))
+                    : esc_put(out, &len, (const char *)p, n);
+        p += n;
+        rest -= n;
+    }
+    return out;
 }
 
 int cli_fail(CK_RV rv, const char *what)
@@ -257,6 +324,7 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
 {
     struct termios old, noecho;
     char buf[P11_MAX_PIN_LEN + 2];
+    bool restore = false;
     int fd, n = -1;
     FILE *tty;
 
@@ -269,14 +337,17 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
         close(fd);
         return -1;
     }
-    fprintf(tty, "Enter %sPIN for %s: ", ctx_specific ? "signature " : "",
-            what);
-    fflush(tty);
+    /* Echo off before the prompt shows (as readpassphrase(3) does): what
+     * is typed once the prompt is visible is neither echoed nor flushed
+     * away by TCSAFLUSH. */
     if (tcgetattr(fd, &old) == 0) {
         noecho = old;
         noecho.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(fd, TCSAFLUSH, &noecho);
+        restore = tcsetattr(fd, TCSAFLUSH, &noecho) == 0;
     }
+    fprintf(tty, "Enter %sPIN for %s: ", ctx_specific ? "signature " : "",
+            what);
+    fflush(tty);
     if (fgets(buf, sizeof(buf), tty)) {
         size_t len = strcspn(buf, "\r\n");
         if (len <= max) {
@@ -284,7 +355,8 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
             n = (int)len;
         }
     }
-    tcsetattr(fd, TCSAFLUSH, &old);
+    if (restore)
+        tcsetattr(fd, TCSAFLUSH, &old);
     fputc('\n', tty);
     fclose(tty);
     OPENSSL_cleanse(buf, sizeof(buf));

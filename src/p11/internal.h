@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/log.h"
@@ -41,6 +42,12 @@ struct p11_token {
     char model[17];
     char manufacturer[33];
     bool present;
+    /*
+     * Seen present and initialised by an earlier scan: when it is missing
+     * now, it is away for a moment as far as we can tell (a search that
+     * expects an object waits for it).
+     */
+    bool was_usable;
 
     /* Session pool: @lock guards everything below except the login data. */
     pthread_mutex_t lock;
@@ -78,6 +85,7 @@ struct p11_ctx {
     bool single_session;
     bool no_finalize;
     unsigned max_sessions;
+    long token_wait_ms; /* resolved bound, 0: do not wait */
     p11_pin_prompt_fn prompt;
     void *prompt_arg;
 
@@ -88,6 +96,8 @@ struct p11_ctx {
     size_t n_mods;
     p11_token **tokens;
     size_t n_tokens;
+    /* Slots whose token did not answer C_GetTokenInfo at the last scan. */
+    unsigned scan_lost;
 
     unsigned long fork_gen; /* p11_fork_gen when last (re)initialised */
     pid_t pid;
@@ -126,6 +136,49 @@ static inline CK_RV p11_trace_rv(const char *fn, CK_RV rv, const char *file,
     return rv;
 }
 
+/* wait.c: a bounded wait with growing pauses on the monotonic clock. */
+#define P11_WAIT_FIRST_PAUSE_MS 10
+#define P11_WAIT_MAX_PAUSE_MS   200
+
+struct p11_wait {
+    uint64_t start_ms;
+    uint64_t deadline_ms;
+    unsigned pause_ms; /* the next pause */
+    unsigned rounds;   /* pauses taken */
+    bool started;
+    unsigned refreshed; /* p11_wait_refresh: the round of the last one */
+};
+
+/* p11_now_ms - milliseconds of CLOCK_MONOTONIC. */
+uint64_t p11_now_ms(void);
+
+/* p11_wait_start - a wait of @bound_ms from @now_ms. */
+void p11_wait_start(struct p11_wait *w, long bound_ms, uint64_t now_ms);
+
+/*
+ * p11_wait_next - the pause to take at @now_ms before looking again (10 ms,
+ * doubling up to P11_WAIT_MAX_PAUSE_MS, never past the deadline), or -1
+ * when the bound has passed (or the wait was never started).
+ */
+long p11_wait_next(struct p11_wait *w, uint64_t now_ms);
+
+/* p11_wait_elapsed - milliseconds since the start (0 if not started). */
+long p11_wait_elapsed(const struct p11_wait *w, uint64_t now_ms);
+
+/*
+ * p11_wait_pause - start @w with @bound_ms if it is not started, then
+ * sleep its next pause.  Returns false, without sleeping, when the bound
+ * has passed or is 0: the caller gives up after its last look.
+ */
+bool p11_wait_pause(struct p11_wait *w, long bound_ms);
+
+/*
+ * p11_token_wait_resolve - the bound in effect for a configured @cfg_ms
+ * (p11_config.token_wait_ms): the configuration, else P11CA_TOKEN_WAIT,
+ * else P11_TOKEN_WAIT_DEFAULT_MS; 0 means do not wait.
+ */
+long p11_token_wait_resolve(long cfg_ms);
+
 /* fork.c */
 extern _Atomic unsigned long p11_fork_gen;
 void p11_fork_register(p11_ctx *ctx);
@@ -137,6 +190,77 @@ CK_RV p11_ctx_load_module_path(p11_ctx *ctx, const char *path,
                                struct p11_module **out);
 void p11_token_reset(p11_token *tok);
 void p11_token_free(p11_token *tok);
+/*
+ * p11_token_wait_back - after @tok went away: rescan its module until it is
+ * present and initialised again with the same serial, pausing as @w says,
+ * up to @bound_ms.  Returns CKR_OK when it is back, P11_RV_NO_TOKEN when
+ * the bound passed (no error message set: the caller knows the context).
+ */
+CK_RV p11_token_wait_back(p11_token *tok, struct p11_wait *w, long bound_ms);
+/* What a token search left out, for its messages. */
+struct skipped {
+    size_t uninitialised; /* matching tokens that are not initialised */
+    char first[64];       /* the first of them, described */
+};
+
+/*
+ * p11_find_prepare - load the modules, and the module-path= of @uri into
+ * @only (NULL when the URI has none).
+ */
+CK_RV p11_find_prepare(p11_ctx *ctx, const p11_uri *uri,
+                       struct p11_module **only);
+
+/*
+ * p11_find_look - one look for the tokens that match @uri (flags
+ * P11_TOKENS_USABLE): the known ones, else (none, or @rescan) after a scan.
+ * @out is malloc'd (possibly with @n == 0); @sk says what was skipped.
+ */
+CK_RV p11_find_look(p11_ctx *ctx, const p11_uri *uri,
+                    const struct p11_module *only, unsigned flags, bool rescan,
+                    p11_token ***out, size_t *n, struct skipped *sk);
+
+/*
+ * p11_find_no_token - P11_RV_NO_TOKEN for @uri, with what was skipped (when
+ * the URI is @named) and how long @w waited.
+ */
+CK_RV p11_find_no_token(p11_ctx *ctx, const p11_uri *uri, bool named,
+                        const struct skipped *sk, const struct p11_wait *w);
+
+/*
+ * p11_tokens_seem_away - whether the last scan met a slot whose token did
+ * not answer, or a token seen initialised before is missing now.
+ */
+bool p11_tokens_seem_away(p11_ctx *ctx);
+
+/*
+ * p11_token_list_ambiguous - P11_RV_AMBIGUOUS: "@why<n> tokens match <uri>:
+ * token "A" (serial ..), ...; add token= or serial= to the URI".
+ */
+CK_RV p11_token_list_ambiguous(p11_token **toks, size_t n, const p11_uri *uri,
+                               const char *why);
+/*
+ * p11_ctx_refresh - C_Finalize and C_Initialize the modules of @ctx (only
+ * @only when given) that no thread of @ctx is using a session of, and
+ * rescan: their sessions and logins are forgotten, as after fork().  Some
+ * modules read their tokens at C_Initialize only: SoftHSM2 keeps a token
+ * it read while another process was saving it as absent, or without a user
+ * PIN, until then.  With p11-kit's managed modules, the module itself is
+ * initialised again only when no other context of the process holds it;
+ * an unmanaged module (p11-kit "managed: no") is never initialised again.
+ * Returns how many modules were initialised again.
+ */
+size_t p11_ctx_refresh(p11_ctx *ctx, const struct p11_module *only);
+
+/*
+ * p11_wait_refresh - p11_ctx_refresh after a pause of @w: when @now (a
+ * token answered as if read while being rewritten: a module may keep that
+ * until initialised again), else after the 2nd, 4th, 8th ... pause that
+ * did not bring the token back (the refresh itself may meet the moment).
+ */
+void p11_wait_refresh(p11_ctx *ctx, struct p11_wait *w,
+                      const struct p11_module *only, bool now);
+/* p11_rv_token_away - a code that says the token is not there (now). */
+bool p11_rv_token_away(CK_RV rv);
 
 /* session.c */
 bool p11_rv_session_lost(CK_RV rv);

@@ -30,6 +30,7 @@ p11_ctx *p11_ctx_new(const p11_config *cfg)
         if (cfg->pin_source && *cfg->pin_source)
             ctx->pin_source = strdup(cfg->pin_source);
     }
+    ctx->token_wait_ms = p11_token_wait_resolve(cfg ? cfg->token_wait_ms : 0);
     /* Precedence: configuration, then the environment, then p11-kit. */
     env = getenv("P11CA_MODULE");
     if (!ctx->module_path && env && *env)
@@ -267,7 +268,15 @@ CK_RV p11_ctx_load_module_path(p11_ctx *ctx, const char *path,
 static void token_set_info(p11_token *tok, const CK_SLOT_INFO *si,
                            const CK_TOKEN_INFO *ti)
 {
-    tok->slot_info = *si;
+    /*
+     * Threads read these without the context lock (labels in messages,
+     * flags at login): a rescan writes only what changed, which for a
+     * token that is simply still there is nothing.
+     */
+    if (memcmp(&tok->slot_info, si, sizeof(*si)) != 0)
+        tok->slot_info = *si;
+    if (memcmp(&tok->info, ti, sizeof(*ti)) == 0)
+        return;
     tok->info = *ti;
     p11_copy_padded(tok->label, sizeof(tok->label), ti->label,
                     sizeof(ti->label));
@@ -334,12 +343,19 @@ static CK_RV scan_module_locked(p11_ctx *ctx, struct p11_module *mod)
     CK_ULONG n = 0;
     CK_RV rv;
 
-    rv = P11_C(f, C_GetSlotList, CK_TRUE, NULL, &n);
-    if (rv == CKR_OK && n > 0) {
+    /* A reader plugged in between the two calls: ask again (a few times). */
+    for (int tries = 0; tries < 4; tries++) {
+        free(slots);
+        slots = NULL;
+        rv = P11_C(f, C_GetSlotList, CK_TRUE, NULL, &n);
+        if (rv != CKR_OK || n == 0)
+            break;
         slots = calloc(n, sizeof(*slots));
         if (!slots)
             return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
         rv = P11_C(f, C_GetSlotList, CK_TRUE, slots, &n);
+        if (rv != CKR_BUFFER_TOO_SMALL)
+            break;
     }
     if (rv != CKR_OK) {
         free(slots);
@@ -354,9 +370,22 @@ static CK_RV scan_module_locked(p11_ctx *ctx, struct p11_module *mod)
         CK_TOKEN_INFO ti;
         p11_token *tok, **grown;
 
-        if (P11_C(f, C_GetSlotInfo, slots[i], &si) != CKR_OK
-            || P11_C(f, C_GetTokenInfo, slots[i], &ti) != CKR_OK)
-            continue; /* token went away while we looked */
+        rv = P11_C(f, C_GetSlotInfo, slots[i], &si);
+        if (rv == CKR_OK)
+            rv = P11_C(f, C_GetTokenInfo, slots[i], &ti);
+        if (rv != CKR_OK) {
+            /*
+             * The token went away while we looked, or is being rewritten
+             * (SoftHSM2 answers CKR_GENERAL_ERROR while another process
+             * saves the token at its C_Login): not there for this scan.
+             */
+            LOG_DBG(P11,
+                    "slot %lu of module %s: no token there now (%s): "
+                    "skipped",
+                    (unsigned long)slots[i], mod->name, p11_rv_name(rv));
+            ctx->scan_lost++;
+            continue;
+        }
         tok = token_lookup_locked(ctx, mod, slots[i]);
         if (!tok) {
             grown = realloc(ctx->tokens, (ctx->n_tokens + 1) * sizeof(*grown));
@@ -371,6 +400,8 @@ static CK_RV scan_module_locked(p11_ctx *ctx, struct p11_module *mod)
         }
         token_set_info(tok, &si, &ti);
         tok->present = true;
+        if (ti.flags & CKF_TOKEN_INITIALIZED)
+            tok->was_usable = true;
     }
     free(slots);
     return CKR_OK;
@@ -381,6 +412,7 @@ static CK_RV scan_locked(p11_ctx *ctx, const struct p11_module *only)
     CK_RV rv, first = CKR_OK;
     size_t ok = 0;
 
+    ctx->scan_lost = 0;
     for (size_t i = 0; i < ctx->n_mods; i++) {
         if (only && &ctx->mods[i] != only)
             continue;
@@ -434,57 +466,181 @@ static bool token_matches(const p11_token *tok, const p11_uri *uri)
     return p11_kit_uri_match_token_info(k, &tok->info) != 0;
 }
 
-static CK_RV collect_locked(p11_ctx *ctx, const p11_uri *uri, p11_token ***out,
-                            size_t *n)
+static CK_RV collect_locked(p11_ctx *ctx, const p11_uri *uri, unsigned flags,
+                            p11_token ***out, size_t *n, struct skipped *sk)
 {
     p11_token **list = NULL;
     size_t cnt = 0;
 
+    memset(sk, 0, sizeof(*sk));
     for (size_t i = 0; i < ctx->n_tokens; i++) {
-        if (!token_matches(ctx->tokens[i], uri))
+        p11_token *tok = ctx->tokens[i];
+
+        if (!token_matches(tok, uri))
             continue;
+        if ((flags & P11_TOKENS_USABLE)
+            && !(tok->info.flags & CKF_TOKEN_INITIALIZED)) {
+            /* Listed by `token list` (to be initialised), never searched. */
+            LOG_DBG(P11, "%s of module %s: not initialised: skipped",
+                    p11_token_describe(tok), tok->mod->name);
+            if (sk->uninitialised++ == 0)
+                snprintf(sk->first, sizeof(sk->first), "%s",
+                         p11_token_describe(tok));
+            continue;
+        }
         p11_token **grown = realloc(list, (cnt + 1) * sizeof(*list));
         if (!grown) {
             free(list);
             return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
         }
         list = grown;
-        list[cnt++] = ctx->tokens[i];
+        list[cnt++] = tok;
     }
     *out = list;
     *n = cnt;
     return CKR_OK;
 }
 
-CK_RV p11_token_find(p11_ctx *ctx, const p11_uri *uri, p11_token ***out,
-                     size_t *n)
+CK_RV p11_find_prepare(p11_ctx *ctx, const p11_uri *uri,
+                       struct p11_module **only)
 {
     const char *mpath = uri ? p11_uri_get0_module_path(uri) : NULL;
+    CK_RV rv;
+
+    *only = NULL;
+    rv = p11_ctx_ensure(ctx);
+    if (rv != CKR_OK)
+        return rv;
+    /* module-path= in a URI loads that module besides the configured ones. */
+    if (mpath)
+        rv = p11_ctx_load_module_path(ctx, mpath, only);
+    return rv;
+}
+
+CK_RV p11_find_look(p11_ctx *ctx, const p11_uri *uri,
+                    const struct p11_module *only, unsigned flags, bool rescan,
+                    p11_token ***out, size_t *n, struct skipped *sk)
+{
+    CK_RV rv = CKR_OK;
+
+    pthread_mutex_lock(&ctx->lock);
+    if (rescan)
+        rv = scan_locked(ctx, only);
+    if (rv == CKR_OK)
+        rv = collect_locked(ctx, uri, flags, out, n, sk);
+    /* Not known yet: a token may have been inserted since the last scan. */
+    if (rv == CKR_OK && *n == 0 && !rescan) {
+        free(*out);
+        *out = NULL;
+        rv = scan_locked(ctx, only);
+        if (rv == CKR_OK)
+            rv = collect_locked(ctx, uri, flags, out, n, sk);
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return rv;
+}
+
+/* 'token "CA1" ' or 'token with serial 01ab ' for a URI that names one. */
+static void uri_token_name(const p11_uri *uri, char *buf, size_t len)
+{
+    const CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(p11_uri_get0_kit(uri));
+    char label[33], serial[17];
+
+    p11_copy_padded(label, sizeof(label), ti->label, sizeof(ti->label));
+    p11_copy_padded(serial, sizeof(serial), ti->serialNumber,
+                    sizeof(ti->serialNumber));
+    buf[0] = '\0';
+    if (label[0])
+        snprintf(buf, len, "token \"%s\" ", label);
+    else if (serial[0])
+        snprintf(buf, len, "token with serial %s ", serial);
+}
+
+CK_RV p11_find_no_token(p11_ctx *ctx, const p11_uri *uri, bool named,
+                        const struct skipped *sk, const struct p11_wait *w)
+{
+    char *desc = uri ? p11_uri_format(uri) : NULL;
+    char name[80] = "", waited[96] = "", skip[128] = "";
+    CK_RV rv;
+
+    (void)ctx;
+    if (named)
+        uri_token_name(uri, name, sizeof(name));
+    if (w->started)
+        snprintf(waited, sizeof(waited), "; waited %.1f s for it (token wait)",
+                 (double)p11_wait_elapsed(w, p11_now_ms()) / 1000.0);
+    /* An empty slot that "pkcs11:" matches is no news; a named one is. */
+    if (named && sk->uninitialised)
+        snprintf(skip, sizeof(skip), " (%s%s matches but is not initialised)",
+                 sk->first, sk->uninitialised > 1 ? " and others" : "");
+    if (name[0] && !sk->uninitialised)
+        rv = p11_error_set(P11_RV_NO_TOKEN, NULL, NULL, NULL,
+                           "%sis not present: no token matches %s%s", name,
+                           desc ? desc : "pkcs11:", waited);
+    else
+        rv = p11_error_set(P11_RV_NO_TOKEN, NULL, NULL, NULL,
+                           "no %stoken matches %s%s%s",
+                           sk->uninitialised ? "initialised " : "",
+                           desc ? desc : "pkcs11:", skip, waited);
+    free(desc);
+    return rv;
+}
+
+CK_RV p11_token_find_ex(p11_ctx *ctx, const p11_uri *uri, unsigned flags,
+                        p11_token ***out, size_t *n)
+{
     struct p11_module *only = NULL;
+    struct p11_wait w = {0};
+    bool named = p11_uri_names_token(uri), wait;
+    struct skipped sk;
     CK_RV rv;
 
     return_val_if_fail(ctx && out && n, CKR_ARGUMENTS_BAD);
     *out = NULL;
     *n = 0;
-    rv = p11_ctx_ensure(ctx);
+    rv = p11_find_prepare(ctx, uri, &only);
     if (rv != CKR_OK)
         return rv;
-    /* module-path= in a URI loads that module besides the configured ones. */
-    if (mpath) {
-        rv = p11_ctx_load_module_path(ctx, mpath, &only);
-        if (rv != CKR_OK)
+    wait =
+        (flags & P11_TOKENS_WAIT) && ((flags & P11_TOKENS_WAIT_ANY) || named);
+    for (;;) {
+        rv = p11_find_look(ctx, uri, only, flags, w.started, out, n, &sk);
+        if (rv != CKR_OK || *n > 0)
             return rv;
+        free(*out);
+        *out = NULL;
+        /*
+         * PKCS#11 cannot tell a token pulled for a moment (a reader that
+         * blinks, SoftHSM2 rewriting its file) from one that never was:
+         * the token wait bounds the cost of a misspelt name.  The token a
+         * URI names that is there but not initialised is not away.
+         */
+        if (!wait || (named && sk.uninitialised)
+            || !p11_wait_pause(&w, ctx->token_wait_ms))
+            break;
+        p11_wait_refresh(ctx, &w, only, false);
     }
+    if (!(flags & P11_TOKENS_WAIT))
+        return CKR_OK;
+    return p11_find_no_token(ctx, uri, named, &sk, &w);
+}
+
+CK_RV p11_token_find(p11_ctx *ctx, const p11_uri *uri, p11_token ***out,
+                     size_t *n)
+{
+    return p11_token_find_ex(ctx, uri, 0, out, n);
+}
+
+bool p11_tokens_seem_away(p11_ctx *ctx)
+{
+    bool away;
+
     pthread_mutex_lock(&ctx->lock);
-    rv = collect_locked(ctx, uri, out, n);
-    /* Not known yet: a token may have been inserted since the last scan. */
-    if (rv == CKR_OK && *n == 0) {
-        rv = scan_locked(ctx, only);
-        if (rv == CKR_OK)
-            rv = collect_locked(ctx, uri, out, n);
-    }
+    away = ctx->scan_lost > 0;
+    for (size_t i = 0; i < ctx->n_tokens && !away; i++)
+        away = ctx->tokens[i]->was_usable && !ctx->tokens[i]->present;
     pthread_mutex_unlock(&ctx->lock);
-    return rv;
+    return away;
 }
 
 static void list_tokens(p11_token **toks, size_t n, char *buf, size_t len)
@@ -501,38 +657,167 @@ static void list_tokens(p11_token **toks, size_t n, char *buf, size_t len)
     }
 }
 
+CK_RV p11_token_list_ambiguous(p11_token **toks, size_t n, const p11_uri *uri,
+                               const char *why)
+{
+    char names[512];
+    char *desc = uri ? p11_uri_format(uri) : NULL;
+    CK_RV rv;
+
+    list_tokens(toks, n, names, sizeof(names));
+    rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, NULL, NULL,
+                       "%s%zu tokens match %s: %s; add token= or serial= to "
+                       "the URI",
+                       why ? why : "", n, desc ? desc : "pkcs11:", names);
+    free(desc);
+    return rv;
+}
+
 CK_RV p11_token_find_one(p11_ctx *ctx, const p11_uri *uri, p11_token **out)
 {
     p11_token **toks = NULL;
-    char names[512];
-    char *desc;
     size_t n = 0;
     CK_RV rv;
 
     return_val_if_fail(out != NULL, CKR_ARGUMENTS_BAD);
     *out = NULL;
-    rv = p11_token_find(ctx, uri, &toks, &n);
+    rv = p11_token_find_ex(
+        ctx, uri, P11_TOKENS_USABLE | P11_TOKENS_WAIT | P11_TOKENS_WAIT_ANY,
+        &toks, &n);
     if (rv != CKR_OK)
         return rv;
-    if (n == 1) {
+    if (n == 1)
         *out = toks[0];
-        free(toks);
-        return CKR_OK;
-    }
-    desc = uri ? p11_uri_format(uri) : NULL;
-    if (n == 0) {
-        rv = p11_error_set(P11_RV_NO_TOKEN, NULL, NULL, NULL,
-                           "no token matches %s", desc ? desc : "pkcs11:");
-    } else {
-        list_tokens(toks, n, names, sizeof(names));
-        rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, NULL, NULL,
-                           "%zu tokens match %s: %s; add token= or serial= "
-                           "to the URI",
-                           n, desc ? desc : "pkcs11:", names);
-    }
-    free(desc);
+    else
+        rv = p11_token_list_ambiguous(toks, n, uri, NULL);
     free(toks);
     return rv;
+}
+
+/*
+ * Lock the session pools of every token of @m, if none has a session out
+ * of its pool (in use by a thread): then no thread of this context is
+ * inside a call of @m on a session, nor can start one.  Caller holds
+ * ctx->lock.
+ */
+static bool module_lock_idle(p11_ctx *ctx, const struct p11_module *m)
+{
+    size_t i;
+
+    for (i = 0; i < ctx->n_tokens; i++) {
+        p11_token *t = ctx->tokens[i];
+
+        if (t->mod != m)
+            continue;
+        pthread_mutex_lock(&t->lock);
+        if (t->n_open != t->n_idle) {
+            pthread_mutex_unlock(&t->lock);
+            break;
+        }
+    }
+    if (i == ctx->n_tokens)
+        return true;
+    while (i-- > 0)
+        if (ctx->tokens[i]->mod == m)
+            pthread_mutex_unlock(&ctx->tokens[i]->lock);
+    return false;
+}
+
+/* C_Finalize and C_Initialize @m; its tokens' pools are locked and idle. */
+static void module_reinit_locked(p11_ctx *ctx, struct p11_module *m)
+{
+    CK_RV rv;
+
+    for (size_t i = 0; i < ctx->n_tokens; i++) {
+        p11_token *t = ctx->tokens[i];
+        struct p11_session *s;
+
+        if (t->mod != m)
+            continue;
+        /* Closed by C_Finalize: forget them, as after fork(). */
+        while ((s = t->idle) != NULL) {
+            t->idle = s->next;
+            free(s);
+        }
+        t->n_idle = t->n_open = 0;
+        atomic_store(&t->logged_in, false);
+        atomic_fetch_add(&t->gen, 1);
+    }
+    (void)p11_kit_module_finalize(m->funcs);
+    rv = p11_kit_module_initialize(m->funcs);
+    LOG_DBG(P11, "module %s initialised again: %s", m->name, p11_rv_name(rv));
+    for (size_t i = 0; i < ctx->n_tokens; i++)
+        if (ctx->tokens[i]->mod == m) {
+            pthread_cond_broadcast(&ctx->tokens[i]->cond);
+            pthread_mutex_unlock(&ctx->tokens[i]->lock);
+        }
+}
+
+size_t p11_ctx_refresh(p11_ctx *ctx, const struct p11_module *only)
+{
+    size_t done = 0;
+
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < ctx->n_mods; i++) {
+        struct p11_module *m = &ctx->mods[i];
+
+        /*
+         * An unmanaged module (p11-kit's "managed: no") is the same
+         * instance for every context of the process: another one may be
+         * inside a call right now.  A managed one starts again only when
+         * no other context holds it.
+         */
+        if ((only && m != only)
+            || (p11_kit_module_get_flags(m->funcs) & P11_KIT_MODULE_UNMANAGED)
+            || !module_lock_idle(ctx, m))
+            continue;
+        module_reinit_locked(ctx, m);
+        done++;
+    }
+    if (done)
+        (void)scan_locked(ctx, only);
+    pthread_mutex_unlock(&ctx->lock);
+    return done;
+}
+
+void p11_wait_refresh(p11_ctx *ctx, struct p11_wait *w,
+                      const struct p11_module *only, bool now)
+{
+    unsigned r = w->rounds;
+
+    if (w->refreshed == r
+        || (!now && (r < 2 || (r & (r - 1)) != 0))) /* not a power of 2 */
+        return;
+    w->refreshed = r;
+    p11_ctx_refresh(ctx, only);
+}
+
+CK_RV p11_token_wait_back(p11_token *tok, struct p11_wait *w, long bound_ms)
+{
+    p11_ctx *ctx = tok->ctx;
+    char serial[sizeof(tok->serial)];
+    bool back;
+
+    memcpy(serial, tok->serial, sizeof(serial));
+    for (;;) {
+        /*
+         * A full scan of its module, not C_GetTokenInfo on its slot: some
+         * modules (SoftHSM2) look for tokens again only when listed.
+         */
+        pthread_mutex_lock(&ctx->lock);
+        (void)scan_locked(ctx, tok->mod);
+        back = tok->present && (tok->info.flags & CKF_TOKEN_INITIALIZED)
+               && strcmp(tok->serial, serial) == 0;
+        pthread_mutex_unlock(&ctx->lock);
+        if (back) {
+            LOG_DBG(P11, "%s is back after %ld ms", p11_token_describe(tok),
+                    p11_wait_elapsed(w, p11_now_ms()));
+            return CKR_OK;
+        }
+        if (!p11_wait_pause(w, bound_ms))
+            return P11_RV_NO_TOKEN;
+        p11_wait_refresh(ctx, w, tok->mod, false);
+    }
 }
 
 /*
@@ -660,21 +945,29 @@ static bool load_mechs(p11_token *tok)
  * token did not answer. */
 static const CK_MECHANISM_INFO *mech_info(p11_token *tok, CK_ULONG i)
 {
+    const CK_MECHANISM_INFO *ret = &tok->mech_info[i];
     CK_MECHANISM_INFO mi;
 
     if (atomic_load_explicit(&tok->mech_state[i], memory_order_acquire))
-        return &tok->mech_info[i];
-    if (P11_C(tok->mod->funcs, C_GetMechanismInfo, tok->slot, tok->mechs[i],
-              &mi)
-        != CKR_OK)
-        return NULL; /* not kept: asked again next time */
+        return ret;
+    /*
+     * Asked under the pool lock, once per mechanism: a call without a
+     * session must not run while p11_ctx_refresh initialises the module
+     * again (it holds the pool locks of the module's tokens).
+     */
     pthread_mutex_lock(&tok->lock);
     if (!atomic_load(&tok->mech_state[i])) {
-        tok->mech_info[i] = mi;
-        atomic_store_explicit(&tok->mech_state[i], 1, memory_order_release);
+        if (P11_C(tok->mod->funcs, C_GetMechanismInfo, tok->slot, tok->mechs[i],
+                  &mi)
+            == CKR_OK) {
+            tok->mech_info[i] = mi;
+            atomic_store_explicit(&tok->mech_state[i], 1, memory_order_release);
+        } else {
+            ret = NULL; /* not kept: asked again next time */
+        }
     }
     pthread_mutex_unlock(&tok->lock);
-    return &tok->mech_info[i];
+    return ret;
 }
 
 bool p11_token_has_mechanism(p11_token *tok, CK_MECHANISM_TYPE mech,

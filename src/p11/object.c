@@ -345,68 +345,314 @@ static CK_ULONG find_template(const p11_uri *uri, CK_OBJECT_CLASS *cls,
     return n;
 }
 
-CK_RV p11_obj_find(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
-                   bool login, p11_obj ***out, size_t *n)
+/*
+ * Whether a login on @tok would use an automatic PIN: the search's
+ * pin-value or pin-source, else the context's PIN source (see get_pin in
+ * login.c); a prompt names the token it asks for, and a PIN pad is its own.
+ */
+static bool pin_automatic(const p11_ctx *ctx, const p11_auth *auth)
 {
-    struct find_arg fa = {0};
-    CK_ATTRIBUTE tmpl[8];
-    p11_token **toks = NULL;
-    size_t ntok = 0;
-    CK_RV rv, first_err = CKR_OK;
-    p11_auth auth;
-    char err[1024] = "";
+    return (auth && (auth->pin_value || auth->pin_source))
+           || ctx->pin_source != NULL;
+}
 
-    return_val_if_fail(ctx && out && n, CKR_ARGUMENTS_BAD);
-    *out = NULL;
-    *n = 0;
-    rv = p11_token_find(ctx, uri, &toks, &ntok);
+/* One pass over the tokens of a search. */
+struct pass {
+    p11_token **toks;
+    size_t ntok;
+    unsigned *tflags; /* per token: P11_SESSION_* for p11_run, or SKIP */
+    bool answered_away;
+    bool transient; /* a token answered as if being rewritten */
+    bool hard_err;  /* an error that waiting will not cure */
+    CK_RV first_err;
+    char err[1024];
+    CK_ATTRIBUTE tmpl[8]; /* the search template of the class at hand */
+};
+
+#define TOKEN_SKIP (1u << 31)
+
+static void pass_free(struct pass *ps)
+{
+    free(ps->toks);
+    free(ps->tflags);
+    memset(ps, 0, sizeof(*ps));
+}
+
+/*
+ * Who gets logged in.  A PIN that comes by itself is tried on one token
+ * only: on several it would cost a try on each card it does not belong to
+ * (a PIV card locks after three).
+ */
+static CK_RV pass_logins(p11_ctx *ctx, const p11_uri *uri, p11_find *f,
+                         const p11_auth *auth, struct pass *ps)
+{
+    p11_token **need;
+    size_t n = 0;
+    CK_RV rv = CKR_OK;
+
+    if (!(f->flags & P11_FIND_LOGIN))
+        return CKR_OK;
+    need = calloc(ps->ntok ? ps->ntok : 1, sizeof(*need));
+    if (!need)
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    for (size_t i = 0; i < ps->ntok; i++)
+        if (p11_token_needs_login(ps->toks[i])
+            && !p11_token_is_logged_in(ps->toks[i]))
+            need[n++] = ps->toks[i];
+    if (n > 1 && pin_automatic(ctx, auth)) {
+        if (!(f->flags & P11_FIND_PUBLIC_IF_SHARED)) {
+            rv = p11_token_list_ambiguous(
+                need, n, uri,
+                "a PIN from pin-value=, pin-source= or a PIN source option "
+                "is used on one token only, and ");
+            free(need);
+            return rv;
+        }
+        LOG_DBG(P11,
+                "not logging in: one PIN for %zu tokens; objects "
+                "visible without a login only",
+                n);
+        f->pin_withheld = true;
+        free(need);
+        return CKR_OK;
+    }
+    free(need);
+    for (size_t i = 0; i < ps->ntok; i++)
+        if (p11_token_needs_login(ps->toks[i]))
+            ps->tflags[i] |= P11_SESSION_LOGIN;
+    return rv;
+}
+
+/* A failed login, as opposed to a token that failed. */
+static bool rv_login_failed(CK_RV rv)
+{
+    switch (rv) {
+    case P11_RV_NO_PIN:
+    case P11_RV_PIN_REFUSED:
+    case P11_RV_PIN_SOURCE:
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_INVALID:
+    case CKR_PIN_LEN_RANGE:
+    case CKR_PIN_EXPIRED:
+    case CKR_PIN_LOCKED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * An error that a token being rewritten gives: SoftHSM2 answers C_Login
+ * and C_GetTokenInfo with CKR_GENERAL_ERROR, or says its user PIN is not
+ * initialised, while another process saves the token file (at every
+ * C_Login).  Searches that expect an object look again after a pause.
+ */
+static bool rv_transient(const p11_token *tok, CK_RV rv)
+{
+    return rv == CKR_GENERAL_ERROR
+           || (rv == CKR_USER_PIN_NOT_INITIALIZED
+               && (tok->info.flags & CKF_USER_PIN_INITIALIZED));
+}
+
+static void pass_error(struct pass *ps, CK_RV rv)
+{
+    if (ps->first_err != CKR_OK)
+        return;
+    ps->first_err = rv;
+    snprintf(ps->err, sizeof(ps->err), "%s", p11_error_message());
+}
+
+/*
+ * Search one token for one class.  A token that is not there is skipped; a
+ * token whose login failed is searched without it (its public objects),
+ * and not asked for a PIN again for the next class.
+ */
+static void pass_token(struct pass *ps, size_t i, const p11_auth *auth,
+                       struct find_arg *fa)
+{
+    CK_RV rv;
+
+    if (ps->tflags[i] & TOKEN_SKIP)
+        return;
+    rv = p11_run(ps->toks[i], ps->tflags[i], auth, NULL, find_fn, fa);
+    if (rv != CKR_OK && (ps->tflags[i] & P11_SESSION_LOGIN)
+        && rv_login_failed(rv)) {
+        pass_error(ps, rv);
+        ps->hard_err = true;
+        ps->tflags[i] &= ~(unsigned)P11_SESSION_LOGIN;
+        rv = p11_run(ps->toks[i], ps->tflags[i], auth, NULL, find_fn, fa);
+    }
+    if (rv == CKR_OK)
+        return;
+    ps->tflags[i] |= TOKEN_SKIP;
+    if (p11_rv_token_away(rv)) {
+        LOG_DBG(P11, "%s: %s: skipped", p11_token_describe(ps->toks[i]),
+                p11_error_message());
+        ps->answered_away = true;
+        return;
+    }
+    if (rv_transient(ps->toks[i], rv))
+        ps->answered_away = ps->transient = true;
+    else
+        ps->hard_err = true;
+    pass_error(ps, rv);
+}
+
+static CK_RV pass_run(p11_ctx *ctx, const p11_uri *uri, p11_find *f,
+                      const p11_auth *auth, struct pass *ps,
+                      struct find_arg *fa)
+{
+    CK_OBJECT_CLASS any = (CK_OBJECT_CLASS)-1;
+    const CK_OBJECT_CLASS *cls = f->n_classes ? f->classes : &any;
+    size_t ncls = f->n_classes ? f->n_classes : 1;
+    CK_RV rv;
+
+    ps->tflags = calloc(ps->ntok, sizeof(*ps->tflags));
+    if (!ps->tflags)
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    for (size_t i = 0; i < ps->ntok; i++)
+        ps->tflags[i] = P11_SESSION_NO_WAIT;
+    rv = pass_logins(ctx, uri, f, auth, ps);
     if (rv != CKR_OK)
         return rv;
-    if (ntok == 0) {
-        char *d = uri ? p11_uri_format(uri) : NULL;
-        rv = p11_error_set(P11_RV_NO_TOKEN, NULL, NULL, NULL,
-                           "no token matches %s", d ? d : "pkcs11:");
-        free(d);
+    for (size_t c = 0; c < ncls; c++) {
+        CK_OBJECT_CLASS want = cls[c];
+
+        fa->tmpl = ps->tmpl;
+        fa->n = find_template(uri, &want, ps->tmpl, 8);
+        for (size_t i = 0; i < ps->ntok; i++)
+            pass_token(ps, i, auth, fa);
+        fa->tmpl = NULL; /* @want is gone */
+    }
+    return CKR_OK;
+}
+
+CK_RV p11_obj_search(p11_ctx *ctx, const p11_uri *uri, p11_find *f,
+                     p11_obj ***out, size_t *n)
+{
+    bool named = p11_uri_names_token(uri);
+    struct p11_module *only = NULL;
+    struct find_arg fa = {0};
+    struct p11_wait w = {0};
+    struct skipped sk;
+    struct pass ps = {0};
+    p11_auth uauth;
+    const p11_auth *auth;
+    CK_RV rv;
+
+    return_val_if_fail(ctx && f && out && n, CKR_ARGUMENTS_BAD);
+    *out = NULL;
+    *n = 0;
+    f->pin_withheld = false;
+    f->n_tokens = 0;
+    p11_auth_from_uri(&uauth, uri);
+    auth = f->auth ? f->auth : &uauth;
+    rv = p11_find_prepare(ctx, uri, &only);
+    if (rv != CKR_OK)
         return rv;
+    for (;;) {
+        rv = p11_find_look(ctx, uri, only, P11_TOKENS_USABLE, w.started,
+                           &ps.toks, &ps.ntok, &sk);
+        if (rv == CKR_OK && ps.ntok > 0)
+            rv = pass_run(ctx, uri, f, auth, &ps, &fa);
+        if (rv != CKR_OK)
+            break;
+        f->n_tokens = ps.ntok;
+        /*
+         * Nothing, where something was expected or a token was named, and a
+         * token seems away: look again after a pause (see P11_FIND_EXPECT).
+         * A token named and present but not initialised is not away.
+         */
+        if (fa.count > 0 || ps.hard_err || (named && sk.uninitialised))
+            break;
+        if (ps.ntok == 0
+                ? !(named || (f->flags & P11_FIND_EXPECT))
+                : !((f->flags & P11_FIND_EXPECT)
+                    && (ps.answered_away || p11_tokens_seem_away(ctx))))
+            break;
+        if (!p11_wait_pause(&w, ctx->token_wait_ms))
+            break;
+        p11_wait_refresh(ctx, &w, only, ps.transient);
+        pass_free(&ps);
     }
-    fa.tmpl = tmpl;
-    fa.n = find_template(uri, &cls, tmpl, 8);
-    p11_auth_from_uri(&auth, uri);
-    for (size_t i = 0; i < ntok; i++) {
-        unsigned flags =
-            login && p11_token_needs_login(toks[i]) ? P11_SESSION_LOGIN : 0;
-        rv = p11_run(toks[i], flags, &auth, NULL, find_fn, &fa);
-        if (rv != CKR_OK && first_err == CKR_OK) {
-            first_err = rv;
-            snprintf(err, sizeof(err), "%s", p11_error_message());
-        }
-    }
-    free(toks);
+    if (rv == CKR_OK && ps.ntok == 0)
+        rv = p11_find_no_token(ctx, uri, named, &sk, &w);
     /*
      * With several tokens, one that refuses us does not hide the objects of
      * the others; with none found, its error is the answer.
      */
-    if (fa.count == 0 && first_err != CKR_OK) {
-        free_objs(fa.objs, fa.count);
-        p11_error_restore(first_err, err);
-        return first_err;
+    if (rv == CKR_OK && fa.count == 0 && ps.first_err != CKR_OK) {
+        size_t len = strlen(ps.err);
+
+        if (w.started)
+            snprintf(ps.err + len, sizeof(ps.err) - len,
+                     "; waited %.1f s for the token (token wait)",
+                     (double)p11_wait_elapsed(&w, p11_now_ms()) / 1000.0);
+        p11_error_restore(ps.first_err, ps.err);
+        rv = ps.first_err;
     }
+    pass_free(&ps);
+    if (rv != CKR_OK) {
+        free_objs(fa.objs, fa.count);
+        return rv;
+    }
+    if (fa.count == 0 && w.started)
+        LOG_DBG(P11, "nothing found after waiting %ld ms for a token",
+                p11_wait_elapsed(&w, p11_now_ms()));
     *out = fa.objs;
     *n = fa.count;
     return CKR_OK;
 }
 
+CK_RV p11_obj_find(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
+                   bool login, p11_obj ***out, size_t *n)
+{
+    p11_find f = {
+        .classes = &cls,
+        .n_classes = cls == (CK_OBJECT_CLASS)-1 ? 0 : 1,
+        .flags = login ? P11_FIND_LOGIN : 0,
+    };
+
+    return p11_obj_search(ctx, uri, &f, out, n);
+}
+
+/* "pkcs11:...;object=a, pkcs11:...;object=b" into @buf (cut with "..."). */
+static void list_objs(p11_obj **objs, size_t n, char *buf, size_t len)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char *u = p11_obj_uri(objs[i]);
+        int r = snprintf(buf + o, len - o, "%s%s", i ? ", " : "",
+                         u ? u : p11_obj_describe(objs[i]));
+        free(u);
+        if (r < 0 || (size_t)r >= len - o) {
+            if (len > 4)
+                memcpy(buf + len - 4, "...", 4);
+            return;
+        }
+        o += (size_t)r;
+    }
+}
+
 CK_RV p11_obj_find_one(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
                        bool login, p11_obj **out)
 {
+    p11_find f = {
+        .classes = &cls,
+        .n_classes = cls == (CK_OBJECT_CLASS)-1 ? 0 : 1,
+        .flags = (login ? P11_FIND_LOGIN : 0) | P11_FIND_EXPECT,
+    };
     p11_obj **objs = NULL;
+    char names[1024];
     size_t n = 0;
     char *d;
     CK_RV rv;
 
     return_val_if_fail(out != NULL, CKR_ARGUMENTS_BAD);
     *out = NULL;
-    rv = p11_obj_find(ctx, uri, cls, login, &objs, &n);
+    rv = p11_obj_search(ctx, uri, &f, &objs, &n);
     if (rv != CKR_OK)
         return rv;
     if (n == 1) {
@@ -415,7 +661,7 @@ CK_RV p11_obj_find_one(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
         return CKR_OK;
     }
     d = uri ? p11_uri_format(uri) : NULL;
-    if (n == 0)
+    if (n == 0) {
         rv = p11_error_set(
             P11_RV_NO_OBJECT, NULL, NULL, NULL, "no %s matches %s%s",
             cls == CKO_PRIVATE_KEY   ? "private key"
@@ -423,11 +669,13 @@ CK_RV p11_obj_find_one(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
             : cls == CKO_CERTIFICATE ? "certificate"
                                      : "object",
             d ? d : "pkcs11:", login ? "" : " (without logging in)");
-    else
+    } else {
+        list_objs(objs, n, names, sizeof(names));
         rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, NULL, NULL,
-                           "%zu objects match %s; add object= or id= to the "
-                           "URI",
-                           n, d ? d : "pkcs11:");
+                           "%zu objects match %s: %s; add object= or id= to "
+                           "the URI",
+                           n, d ? d : "pkcs11:", names);
+    }
     free(d);
     free_objs(objs, n);
     return rv;

@@ -105,7 +105,27 @@ typedef struct p11_config {
      * (SoftHSM2 from its own destructors), such as a provider's teardown.
      */
     bool no_finalize;
+    /*
+     * How long to wait for a token that is away (milliseconds): one that a
+     * URI names and that is not present, one that a search expecting an
+     * object finds no trace of, one removed under an operation.  0: the
+     * environment variable P11CA_TOKEN_WAIT (seconds), else
+     * P11_TOKEN_WAIT_DEFAULT_MS; P11_TOKEN_WAIT_NONE: do not wait.
+     */
+    long token_wait_ms;
 } p11_config;
+
+#define P11_TOKEN_WAIT_DEFAULT_MS 5000
+#define P11_TOKEN_WAIT_MAX_MS     600000
+#define P11_TOKEN_WAIT_NONE       (-1L)
+
+/*
+ * p11_token_wait_parse - a token wait in seconds ("5", "2.5", "0.25"; at
+ * most P11_TOKEN_WAIT_MAX_MS, three decimals) into @ms for
+ * p11_config.token_wait_ms; "0" gives P11_TOKEN_WAIT_NONE.  Returns CKR_OK
+ * or P11_RV_BAD_INPUT with the reason.
+ */
+CK_RV p11_token_wait_parse(const char *s, long *ms) P11CA_WUR;
 
 /*
  * p11_ctx_new - make a context from @cfg (copied; may be NULL).  Modules are
@@ -162,6 +182,13 @@ const char *p11_uri_get0_module_path(const p11_uri *uri);
 const char *p11_uri_get0_module_name(const p11_uri *uri);
 bool p11_uri_has_pin(const p11_uri *uri);
 
+/*
+ * p11_uri_names_token - whether @uri says which token (token=, serial=,
+ * model=, manufacturer=, slot-id=, slot-description=, slot-manufacturer=).
+ * module-name= and module-path= choose a module, not a token.
+ */
+bool p11_uri_names_token(const p11_uri *uri);
+
 /* p11_uri_for_object - "pkcs11:token=..;object=..;id=..;type=.." (malloc'd). */
 char *p11_uri_for_object(const p11_token *tok, CK_OBJECT_CLASS cls,
                          const unsigned char *id, size_t id_len,
@@ -189,7 +216,8 @@ int p11_pin_read_file(const char *path, char *pin, size_t max);
 
 /*
  * p11_token_find - every token matching @uri (module, slot and token
- * attributes; object attributes are ignored).  @uri NULL matches all.
+ * attributes; object attributes are ignored), initialised or not, as the
+ * modules list them now (no waiting).  @uri NULL matches all.
  * @out gets a malloc'd array of borrowed token pointers (valid as long as
  * @ctx) and @n its length.  Returns CKR_OK (possibly with @n == 0) or an
  * error.  Free the array with free().
@@ -197,9 +225,32 @@ int p11_pin_read_file(const char *path, char *pin, size_t max);
 CK_RV p11_token_find(p11_ctx *ctx, const p11_uri *uri, p11_token ***out,
                      size_t *n) P11CA_WUR;
 
+enum {
+    /* Initialised tokens only: the others are skipped (debug log). */
+    P11_TOKENS_USABLE = 1 << 0,
+    /*
+     * When no token matches and @uri names a token: rescan with growing
+     * pauses up to the context's token wait, then fail with
+     * P11_RV_NO_TOKEN naming the URI and the time waited.
+     */
+    P11_TOKENS_WAIT = 1 << 1,
+    /* With P11_TOKENS_WAIT: wait even when @uri names no token. */
+    P11_TOKENS_WAIT_ANY = 1 << 2,
+};
+
 /*
- * p11_token_find_one - exactly one token for @uri: P11_RV_NO_TOKEN when none,
- * P11_RV_AMBIGUOUS when several (the message lists them).
+ * p11_token_find_ex - p11_token_find with @flags (P11_TOKENS_*).  Without a
+ * wait flag, no match is CKR_OK with @n == 0; with one it is
+ * P11_RV_NO_TOKEN once the wait is over.
+ */
+CK_RV p11_token_find_ex(p11_ctx *ctx, const p11_uri *uri, unsigned flags,
+                        p11_token ***out, size_t *n) P11CA_WUR;
+
+/*
+ * p11_token_find_one - exactly one initialised token for @uri (uninitialised
+ * ones are skipped), waiting for it as P11_TOKENS_WAIT | P11_TOKENS_WAIT_ANY
+ * say: P11_RV_NO_TOKEN when none, P11_RV_AMBIGUOUS when several (the
+ * message lists them).
  */
 CK_RV p11_token_find_one(p11_ctx *ctx, const p11_uri *uri,
                          p11_token **out) P11CA_WUR;
@@ -281,6 +332,9 @@ CK_RV p11_token_init(p11_token *tok, const char *so_pin, const char *label,
 enum {
     P11_SESSION_RW = 1 << 0,    /* read-write session */
     P11_SESSION_LOGIN = 1 << 1, /* log in first (with @auth) */
+    /* p11_run: a token that went away is not waited for (searches that
+     * skip it and look again themselves). */
+    P11_SESSION_NO_WAIT = 1 << 2,
 };
 
 /*
@@ -313,7 +367,9 @@ void p11_session_count(p11_token *tok, unsigned *idle, unsigned *open);
  * a token can throw at a long-running process: a session the token dropped
  * (opened again), a logout by a card reset (logged in again with the PIN
  * that worked), a device removed and reinserted (sessions and login
- * rebuilt), an object handle gone stale (@obj found again, if given).
+ * rebuilt: the token is waited for up to the context's token wait, unless
+ * P11_SESSION_NO_WAIT), an object handle gone stale (@obj found again, if
+ * given).
  * Recovery never replays a refused PIN.  @fn returns a CK_RV and must be
  * safe to run twice.  Returns what @fn returned last, or the recovery error.
  */
@@ -331,20 +387,67 @@ CK_RV p11_run(p11_token *tok, unsigned flags, const p11_auth *auth,
  * and safe to share between threads.
  */
 
+enum {
+    /* Log in to the tokens that need it: private objects are visible. */
+    P11_FIND_LOGIN = 1 << 0,
+    /*
+     * The caller expects an object: when none is found and a token seems
+     * away (none is present, one seen before is missing, or one answered
+     * that it is not there), rescan and search again up to the token wait.
+     */
+    P11_FIND_EXPECT = 1 << 1,
+    /*
+     * An automatic PIN (pin-value=, pin-source=, the configured PIN source)
+     * is used on one token only.  When several tokens need a login, the
+     * search fails with P11_RV_AMBIGUOUS naming them, unless this flag
+     * is set: then no token is logged in (the PIN is withheld) and the
+     * search returns what is visible without a login.
+     */
+    P11_FIND_PUBLIC_IF_SHARED = 1 << 2,
+};
+
+/* What p11_obj_search looks for, and how. */
+typedef struct p11_find {
+    /* Classes in the order wanted (n_classes 0: the URI's type= or any). */
+    const CK_OBJECT_CLASS *classes;
+    size_t n_classes;
+    unsigned flags;       /* P11_FIND_* */
+    const p11_auth *auth; /* NULL: the URI's pin-value or pin-source */
+    /* Out: an automatic PIN was withheld (P11_FIND_PUBLIC_IF_SHARED). */
+    bool pin_withheld;
+    /* Out: how many tokens were searched. */
+    size_t n_tokens;
+} p11_find;
+
 /*
- * p11_obj_find - every object matching @uri (token and object attributes)
- * of class @cls (or (CK_OBJECT_CLASS)-1 for the URI's type= or any).
- * Logs in first when @login is set (private objects are then visible).
- * @out gets a malloc'd array of new references, @n its length; free each
- * with p11_obj_unref and the array with free().  Returns CKR_OK (possibly
- * @n == 0), or the error.
+ * p11_obj_search - every object matching @uri (token and object attributes)
+ * of the classes @f names, on every initialised token the URI matches: a
+ * slot without token, with an uninitialised token, or whose token answers
+ * that it is absent, unrecognised or removed is skipped (debug log).  A
+ * URI that names a token waits for it (P11_TOKENS_WAIT); see P11_FIND_* for
+ * logins and waits.  @out gets a malloc'd array of new references, @n its
+ * length (objects of the first class first).  Returns CKR_OK (possibly @n
+ * == 0: then, with P11_FIND_EXPECT, after the wait), P11_RV_NO_TOKEN when
+ * no initialised token matches, P11_RV_AMBIGUOUS (shared PIN), or the
+ * first error of a token when no token gave an object.
+ */
+CK_RV p11_obj_search(p11_ctx *ctx, const p11_uri *uri, p11_find *f,
+                     p11_obj ***out, size_t *n) P11CA_WUR;
+
+/*
+ * p11_obj_find - p11_obj_search for class @cls (or (CK_OBJECT_CLASS)-1 for
+ * the URI's type= or any), with P11_FIND_LOGIN when @login is set.  @out
+ * gets a malloc'd array of new references, @n its length; free each with
+ * p11_obj_unref and the array with free().  Returns CKR_OK (possibly @n ==
+ * 0), or the error.
  */
 CK_RV p11_obj_find(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
                    bool login, p11_obj ***out, size_t *n) P11CA_WUR;
 
 /*
- * p11_obj_find_one - exactly one object: P11_RV_NO_OBJECT when none (with
- * the URI in the message), P11_RV_AMBIGUOUS when several.
+ * p11_obj_find_one - exactly one object (a search with P11_FIND_EXPECT):
+ * P11_RV_NO_OBJECT when none (with the URI in the message),
+ * P11_RV_AMBIGUOUS when several (the message names their URIs).
  */
 CK_RV p11_obj_find_one(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
                        bool login, p11_obj **out) P11CA_WUR;

@@ -6,18 +6,26 @@
 #include "internal.h"
 
 #include <p11-kit/p11-kit.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-bool p11_rv_token_lost(CK_RV rv)
+bool p11_rv_token_away(CK_RV rv)
 {
     switch (rv) {
     case CKR_DEVICE_REMOVED:
     case CKR_TOKEN_NOT_PRESENT:
-    case CKR_CRYPTOKI_NOT_INITIALIZED:
+    case CKR_TOKEN_NOT_RECOGNIZED:
+    case CKR_SLOT_ID_INVALID:
         return true;
     default:
         return false;
     }
+}
+
+bool p11_rv_token_lost(CK_RV rv)
+{
+    return p11_rv_token_away(rv) || rv == CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
 bool p11_rv_session_lost(CK_RV rv)
@@ -172,9 +180,36 @@ void p11_session_count(p11_token *tok, unsigned *idle, unsigned *open)
     pthread_mutex_unlock(&tok->lock);
 }
 
-/* How p11_run recovers from @rv; false when it cannot. */
-static bool recover(p11_token *tok, p11_obj *obj, CK_RV rv, unsigned *flags,
-                    unsigned *done)
+/*
+ * The token went away under an operation: every session and the login are
+ * gone.  Wait for it to come back (a reader that blinked, a card pulled and
+ * put back) up to the token wait, so that a server does not fail a
+ * handshake for it.  Returns CKR_OK to try again, or @rv with the reason.
+ */
+static CK_RV recover_lost(p11_token *tok, CK_RV rv, unsigned flags,
+                          struct p11_wait *w)
+{
+    long bound = tok->ctx->token_wait_ms;
+    char msg[1024];
+
+    p11_token_reset(tok);
+    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED)
+        p11_kit_module_initialize(tok->mod->funcs);
+    if ((flags & P11_SESSION_NO_WAIT) || bound <= 0)
+        return CKR_OK; /* one more try, as it is */
+    snprintf(msg, sizeof(msg), "%s", p11_error_message());
+    if (p11_token_wait_back(tok, w, bound) == CKR_OK)
+        return CKR_OK;
+    snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+             "; %s did not come back within %.1f s (token wait)",
+             p11_token_describe(tok), (double)bound / 1000.0);
+    p11_error_restore(rv, msg);
+    return rv;
+}
+
+/* How p11_run recovers from @rv: CKR_OK to try again, else what to return. */
+static CK_RV recover(p11_token *tok, p11_obj *obj, CK_RV rv, unsigned *flags,
+                     unsigned *done, struct p11_wait *w)
 {
     unsigned kind;
 
@@ -192,19 +227,15 @@ static bool recover(p11_token *tok, p11_obj *obj, CK_RV rv, unsigned *flags,
                  || rv == CKR_KEY_HANDLE_INVALID))
         kind = 8;
     else
-        return false;
+        return rv;
     if (*done & kind)
-        return false; /* each kind of recovery once per call */
+        return rv; /* each kind of recovery once per call */
     *done |= kind;
     LOG_DBG(P11, "recovering from %s on %s", p11_rv_name(rv),
             p11_token_describe(tok));
     switch (kind) {
     case 1:
-        /* Removed and maybe back: every session and the login are gone. */
-        p11_token_reset(tok);
-        if (rv == CKR_CRYPTOKI_NOT_INITIALIZED)
-            p11_kit_module_initialize(tok->mod->funcs);
-        break;
+        return recover_lost(tok, rv, *flags, w);
     case 4:
         atomic_store(&tok->logged_in, false);
         *flags |= P11_SESSION_LOGIN;
@@ -215,12 +246,13 @@ static bool recover(p11_token *tok, p11_obj *obj, CK_RV rv, unsigned *flags,
     default:
         break;
     }
-    return true;
+    return CKR_OK;
 }
 
 CK_RV p11_run(p11_token *tok, unsigned flags, const p11_auth *auth,
               p11_obj *obj, p11_run_fn fn, void *arg)
 {
+    struct p11_wait w = {0};
     unsigned done = 0;
     p11_session *s;
     CK_OBJECT_HANDLE h;
@@ -235,7 +267,7 @@ CK_RV p11_run(p11_token *tok, unsigned flags, const p11_auth *auth,
         if (rv == CKR_OK)
             rv = fn(s, h, arg);
         p11_session_release(s, rv);
-        if (rv == CKR_OK || !recover(tok, obj, rv, &flags, &done))
+        if (rv == CKR_OK || recover(tok, obj, rv, &flags, &done, &w) != CKR_OK)
             return rv;
     }
 }

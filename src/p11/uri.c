@@ -186,6 +186,23 @@ bool p11_uri_has_pin(const p11_uri *uri)
     return uri->pin_value != NULL || uri->pin_source != NULL;
 }
 
+bool p11_uri_names_token(const p11_uri *uri)
+{
+    /* p11-kit leaves a field it did not parse zeroed; one given (even
+     * empty, "token=") is blank-padded, so its first byte is not 0. */
+    const CK_TOKEN_INFO *ti;
+    const CK_SLOT_INFO *si;
+
+    if (!uri)
+        return false;
+    ti = p11_kit_uri_get_token_info(uri->kit);
+    si = p11_kit_uri_get_slot_info(uri->kit);
+    return ti->label[0] || ti->serialNumber[0] || ti->model[0]
+           || ti->manufacturerID[0] || si->slotDescription[0]
+           || si->manufacturerID[0]
+           || p11_kit_uri_get_slot_id(uri->kit) != (CK_SLOT_ID)-1;
+}
+
 void p11_auth_from_uri(p11_auth *auth, const p11_uri *uri)
 {
     memset(auth, 0, sizeof(*auth));

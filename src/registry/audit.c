@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The audit trail: a SHA-256 hash chain over every entry, appended inside
- * the caller's transaction and verified entry by entry. */
+ * the caller's transaction and verified entry by entry; its signed heads
+ * (stored as the CA signed them). */
 #include "config.h"
 
 #include <inttypes.h>
@@ -208,4 +209,84 @@ int reg_audit_verify(reg *r, size_t *entries)
     if (entries)
         *entries = v.checked;
     return rc;
+}
+
+int reg_audit_tip(reg *r, int64_t *seq, char hash[REG_HASH_HEX_SIZE])
+{
+    return_val_if_fail(r && seq && hash, P11CA_E_INTERNAL);
+    return r->be->audit_last(r->db, seq, hash, REG_HASH_HEX_SIZE);
+}
+
+struct audit_one_hash {
+    int64_t seq;
+    char *hash;
+};
+
+static int audit_hash_cb(const reg_audit *a, void *arg)
+{
+    struct audit_one_hash *h = arg;
+
+    if (a->seq == h->seq && a->hash)
+        snprintf(h->hash, REG_HASH_HEX_SIZE, "%s", a->hash);
+    return 1; /* the first entry after seq - 1 is the only one wanted */
+}
+
+int reg_audit_entry_hash(reg *r, int64_t seq, char hash[REG_HASH_HEX_SIZE])
+{
+    struct audit_one_hash h = {.seq = seq, .hash = hash};
+    int rc;
+
+    return_val_if_fail(r && hash, P11CA_E_INTERNAL);
+    hash[0] = '\0';
+    if (seq < 1)
+        return p11ca_err_set(P11CA_E_INPUT, "audit entries start at 1");
+    rc = r->be->audit_list(r->db, seq - 1, audit_hash_cb, &h);
+    if (rc < 0)
+        return rc;
+    if (!hash[0])
+        return p11ca_err_set(P11CA_E_NOTFOUND,
+                             "the audit trail has no entry %" PRId64, seq);
+    return 0;
+}
+
+/* reg_audit_head_add's work, in a write transaction. */
+static int audit_head_add_tx(reg *r, const reg_audit_head *h)
+{
+    char hash[REG_HASH_HEX_SIZE];
+    int rc = reg_audit_entry_hash(r, h->seq, hash);
+
+    if (rc == P11CA_E_NOTFOUND || (!rc && strcmp(hash, h->hash) != 0))
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "audit entry %" PRId64
+            " is not the one signed (the trail changed while its head was signed)",
+            h->seq);
+    return rc ? rc : r->be->head_add(r->db, h);
+}
+
+int reg_audit_head_add(reg *r, const reg_audit_head *h)
+{
+    int rc;
+
+    return_val_if_fail(r && h, P11CA_E_INTERNAL);
+    if (!h->hash || strlen(h->hash) != REG_HASH_HEX_LEN || !h->der
+        || !h->der_len || h->seq < 1)
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "a signed audit head needs an entry, its hash and the signed bytes");
+    if ((rc = r->be->begin(r->db, true)))
+        return rc;
+    rc = audit_head_add_tx(r, h);
+    if (!rc)
+        rc = r->be->commit(r->db);
+    if (rc)
+        r->be->rollback(r->db);
+    return rc;
+}
+
+int reg_audit_heads(reg *r, int64_t ca_id, bool newest_first,
+                    reg_audit_head_cb cb, void *arg)
+{
+    return_val_if_fail(r && cb, P11CA_E_INTERNAL);
+    return r->be->head_list(r->db, ca_id, newest_first, cb, arg);
 }

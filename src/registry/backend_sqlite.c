@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The SQLite backend: connection settings, busy handling, migrations,
- * transactions, every SQL statement, CAs, CRL numbers and the audit table. */
+ * transactions, every SQL statement, CAs, CRL numbers, the audit table and
+ * its signed heads. */
 #include "config.h"
 
 #include <errno.h>
@@ -21,21 +22,27 @@
 static const char *const sq_sql[SQ_N] = {
     [SQ_CERT_INSERT] =
         "INSERT INTO certs (" SQ_CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, "
-        "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-    [SQ_CERT_GET] = "SELECT " SQ_CERT_COLS " FROM certs WHERE serial = ?1",
-    [SQ_CERT_SET_STATUS] = "UPDATE certs SET status = ?2, revoked_at = ?3, "
-                           "reason = ?4, invalidity = ?5 WHERE serial = ?1",
-    [SQ_CERT_DELETE] = "DELETE FROM certs WHERE serial = ?1",
-    [SQ_CERT_SET_REPLACES] = "UPDATE certs SET replaces = ?2 WHERE serial = ?1",
+        "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+        "?20)",
+    [SQ_CERT_GET] = "SELECT " SQ_CERT_COLS " FROM certs WHERE " SQ_CERT_KEY,
+    [SQ_CERT_SET_STATUS] = "UPDATE certs SET status = ?3, revoked_at = ?4, "
+                           "reason = ?5, invalidity = ?6 WHERE " SQ_CERT_KEY,
+    [SQ_CERT_DELETE] = "DELETE FROM certs WHERE " SQ_CERT_KEY,
+    [SQ_CERT_SET_REPLACES] =
+        "UPDATE certs SET replaces = ?3 WHERE " SQ_CERT_KEY,
+    [SQ_CERT_SET_REVOKE_AFTER] =
+        "UPDATE certs SET revoke_after = ?3 WHERE " SQ_CERT_KEY,
     [SQ_CLIENT_ID_ACTIVE] =
-        "SELECT 1 FROM certs WHERE client_id = ?1 AND status = 'activated' "
-        "AND serial <> ?2 LIMIT 1",
-    [SQ_RECORDED_SINCE] = "SELECT count(*) FROM certs WHERE recorded_at >= ?1",
+        "SELECT 1 FROM certs WHERE client_id = ?3 AND status = 'activated' "
+        "AND NOT (" SQ_CERT_KEY ") LIMIT 1",
     [SQ_HISTORY_ADD] =
-        "INSERT INTO status_history (serial, at, from_status, to_status, "
-        "actor, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [SQ_HISTORY_LIST] = "SELECT at, from_status, to_status, actor, reason "
-                        "FROM status_history WHERE serial = ?1 ORDER BY id",
+        "INSERT INTO status_history (cert_id, at, from_status, to_status, "
+        "actor, reason) SELECT id, ?3, ?4, ?5, ?6, ?7 FROM certs "
+        "WHERE " SQ_CERT_KEY,
+    [SQ_HISTORY_LIST] =
+        "SELECT h.at, h.from_status, h.to_status, h.actor, h.reason "
+        "FROM status_history h WHERE h.cert_id = "
+        "(SELECT id FROM certs WHERE " SQ_CERT_KEY ") ORDER BY h.id",
     /* INDEXED BY: rows come in order from the partial index, no sort, so
      * the list streams; SQLite refuses the statement if it cannot. */
     [SQ_REVOKED_LIST] =
@@ -46,10 +53,13 @@ static const char *const sq_sql[SQ_N] = {
     [SQ_CRL_BUMP] = "INSERT INTO crl_numbers (ca_id, last) VALUES (?1, 1) "
                     "ON CONFLICT (ca_id) DO UPDATE SET last = last + 1",
     [SQ_CRL_GET] = "SELECT last FROM crl_numbers WHERE ca_id = ?1",
-    [SQ_CA_INSERT] = "INSERT INTO cas (name, subject, der, added_at) "
-                     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (der) DO NOTHING",
+    /* Ours wins: a CA registered as external that turns out to be this
+     * registry's own stops being external. */
+    [SQ_CA_INSERT] = "INSERT INTO cas (name, subject, der, added_at, external) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (der) DO UPDATE "
+                     "SET external = 0 WHERE excluded.external = 0",
     [SQ_CA_FIND] = "SELECT id FROM cas WHERE der = ?1",
-    [SQ_CA_LIST] = "SELECT id, name, subject, der, auto_register, "
+    [SQ_CA_LIST] = "SELECT id, name, subject, der, external, auto_register, "
                    "auto_status FROM cas ORDER BY id",
     [SQ_CA_SET_AUTO] = "UPDATE cas SET auto_register = ?2, auto_status = ?3 "
                        "WHERE id = ?1",
@@ -59,6 +69,13 @@ static const char *const sq_sql[SQ_N] = {
     [SQ_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
     [SQ_AUDIT_LIST] = "SELECT seq, at, actor, action, object, details, "
                       "prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq",
+    [SQ_HEAD_ADD] = "INSERT INTO audit_heads (seq, hash, at, ca_id, signed) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [SQ_HEAD_LIST] = "SELECT id, seq, hash, at, ca_id, signed FROM audit_heads "
+                     "WHERE ?1 = 0 OR ca_id = ?1 ORDER BY id",
+    [SQ_HEAD_LIST_DESC] = "SELECT id, seq, hash, at, ca_id, signed "
+                          "FROM audit_heads WHERE ?1 = 0 OR ca_id = ?1 "
+                          "ORDER BY id DESC",
     [SQ_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_version",
 };
 
@@ -81,13 +98,17 @@ static int sq_commit(void *db);
 static void sq_rollback(void *db);
 static int sq_crl_number_next(void *db, int64_t ca_id, uint64_t *n);
 static int sq_ca_add(void *db, const unsigned char *der, size_t len,
-                     const char *name, const char *subject, int64_t *id);
+                     const char *name, const char *subject, bool external,
+                     int64_t *id);
 static int sq_ca_list(void *db, reg_ca_cb cb, void *arg);
 static int sq_ca_set_auto(void *db, int64_t id, bool on, reg_status st);
 static int sq_audit_append(void *db, const reg_audit *a);
 static int sq_audit_last(void *db, int64_t *seq, char *hash, size_t hashlen);
 static int sq_audit_list(void *db, int64_t since_seq, reg_audit_cb cb,
                          void *arg);
+static int sq_head_add(void *db, const reg_audit_head *h);
+static int sq_head_list(void *db, int64_t ca_id, bool newest_first,
+                        reg_audit_head_cb cb, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Helpers shared with sqlite_certs.c                                  */
@@ -488,7 +509,8 @@ out:
 }
 
 static int sq_ca_add(void *db, const unsigned char *der, size_t len,
-                     const char *name, const char *subject, int64_t *id)
+                     const char *name, const char *subject, bool external,
+                     int64_t *id)
 {
     struct sqldb *d = db;
     sqlite3_stmt *st = NULL;
@@ -500,6 +522,7 @@ static int sq_ca_add(void *db, const unsigned char *der, size_t len,
         goto out;
     sqlite3_bind_blob64(st, 3, der, len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, reg_now());
+    sqlite3_bind_int(st, 5, external ? 1 : 0);
     if ((rc = sq_step_done(d, st, "add a CA")))
         goto out;
     sq_done(st);
@@ -533,11 +556,12 @@ static int sq_ca_list(void *db, reg_ca_cb cb, void *arg)
             .subject = (const char *)sqlite3_column_text(st, 2),
             .der = sqlite3_column_blob(st, 3),
             .der_len = (size_t)sqlite3_column_bytes(st, 3),
-            .auto_register = sqlite3_column_int(st, 4) != 0,
+            .external = sqlite3_column_int(st, 4) != 0,
+            .auto_register = sqlite3_column_int(st, 5) != 0,
             .auto_status = REG_REGISTERED_NOT_ACTIVATED,
         };
-        if (sqlite3_column_text(st, 5)
-            && reg_status_parse((const char *)sqlite3_column_text(st, 5),
+        if (sqlite3_column_text(st, 6)
+            && reg_status_parse((const char *)sqlite3_column_text(st, 6),
                                 &ca.auto_status)
                    != 0) {
             rc = p11ca_err_set(P11CA_E_REGISTRY,
@@ -661,6 +685,62 @@ out:
     return rc;
 }
 
+static int sq_head_add(void *db, const reg_audit_head *h)
+{
+    struct sqldb *d = db;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if ((rc = sq_stmt(d, SQ_HEAD_ADD, &st)))
+        goto out;
+    sqlite3_bind_int64(st, 1, h->seq);
+    sqlite3_bind_int64(st, 3, h->at);
+    if (h->ca_id > 0)
+        sqlite3_bind_int64(st, 4, h->ca_id);
+    if ((rc = sq_bind_text(d, st, 2, h->hash)))
+        goto out;
+    if (sqlite3_bind_blob(st, 5, h->der, (int)h->der_len, SQLITE_TRANSIENT)
+        != SQLITE_OK) {
+        rc = sq_err(d, "bind");
+        goto out;
+    }
+    rc = sq_step_done(d, st, "store a signed audit head");
+out:
+    sq_done(st);
+    return rc;
+}
+
+static int sq_head_list(void *db, int64_t ca_id, bool newest_first,
+                        reg_audit_head_cb cb, void *arg)
+{
+    struct sqldb *d = db;
+    sqlite3_stmt *st = NULL;
+    reg_audit_head h;
+    int rc, step;
+
+    if ((rc = sq_stmt(d, newest_first ? SQ_HEAD_LIST_DESC : SQ_HEAD_LIST, &st)))
+        goto out;
+    sqlite3_bind_int64(st, 1, ca_id);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        h = (reg_audit_head){
+            .id = sqlite3_column_int64(st, 0),
+            .seq = sqlite3_column_int64(st, 1),
+            .hash = (const char *)sqlite3_column_text(st, 2),
+            .at = sqlite3_column_int64(st, 3),
+            .ca_id = sqlite3_column_int64(st, 4),
+            .der = sqlite3_column_blob(st, 5),
+            .der_len = (size_t)sqlite3_column_bytes(st, 5),
+        };
+        if ((rc = cb(&h, arg)))
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = sq_err(d, "list the signed audit heads");
+out:
+    sq_done(st);
+    return rc;
+}
+
 const struct reg_backend reg_backend_sqlite = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -674,10 +754,10 @@ const struct reg_backend reg_backend_sqlite = {
     .cert_set_status = sq_cert_set_status,
     .cert_delete = sq_cert_delete,
     .cert_set_replaces = sq_cert_set_replaces,
+    .cert_set_revoke_after = sq_cert_set_revoke_after,
     .cert_search = sq_cert_search,
     .cert_count = sq_cert_count,
     .client_id_active = sq_client_id_active,
-    .recorded_since = sq_recorded_since,
     .history_add = sq_history_add,
     .history_list = sq_history_list,
     .revoked_list = sq_revoked_list,
@@ -688,4 +768,6 @@ const struct reg_backend reg_backend_sqlite = {
     .audit_append = sq_audit_append,
     .audit_last = sq_audit_last,
     .audit_list = sq_audit_list,
+    .head_add = sq_head_add,
+    .head_list = sq_head_list,
 };

@@ -108,11 +108,6 @@ void reg_cert_clear(reg_cert *c)
     memset(c, 0, sizeof(*c));
 }
 
-int64_t reg_now(void)
-{
-    return (int64_t)time(NULL);
-}
-
 int reg_serial_normalise(const char *in, char *out, size_t outlen)
 {
     const char *p = in;

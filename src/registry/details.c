@@ -105,6 +105,34 @@ void reg_details_int(struct reg_details *d, const char *key, int64_t val)
     details_add(d, num, strlen(num));
 }
 
+void reg_details_certs_open(struct reg_details *d, const char *key)
+{
+    details_key(d, key);
+    details_add(d, "[", 1);
+    d->first = true;
+}
+
+void reg_details_cert(struct reg_details *d, int64_t ca_id, const char *serial)
+{
+    char num[32];
+
+    if (!d->first)
+        details_add(d, ",", 1);
+    d->first = false;
+    snprintf(num, sizeof(num), "%" PRId64, ca_id);
+    details_add(d, "{\"ca_id\":", 9);
+    details_add(d, num, strlen(num));
+    details_add(d, ",\"serial\":", 10);
+    details_add_escaped(d, serial);
+    details_add(d, "}", 1);
+}
+
+void reg_details_certs_close(struct reg_details *d)
+{
+    details_add(d, "]", 1);
+    d->first = false;
+}
+
 int reg_details_finish(struct reg_details *d)
 {
     details_add(d, "}", 1);

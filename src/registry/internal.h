@@ -36,8 +36,56 @@ int reg_serial_normalise(const char *in, char *out, size_t outlen) REG_WUR;
 int reg_filter_check(const reg_filter *f, reg_filter *copy, char *serial,
                      size_t len) REG_WUR;
 
-/* reg_now - the registry's clock: Unix seconds. */
+/*
+ * reg_now - the registry's clock: Unix seconds (clock.c; the test suite's
+ * virtual clock when P11CA_TEST_CLOCK is set).
+ */
 int64_t reg_now(void);
+
+/*
+ * reg_clock_wait - return once reg_now() is past @now: sleeps to the next
+ * second on the real clock; moves the virtual clock and returns at once.
+ */
+void reg_clock_wait(int64_t now);
+
+/*
+ * reg_clock_test_set - unit tests only: the virtual clock of
+ * P11CA_TEST_CLOCK, set to @base (0: the real clock again); a test of a
+ * time-dependent rule moves the clock by setting it again.
+ */
+void reg_clock_test_set(int64_t base);
+
+/* reg_tx - run @fn in a write transaction: scheduled revocations that are
+ * due go first (reg_supersede), then @fn; commit on success, else roll
+ * back everything.  Returns what @fn or the database returned. */
+int reg_tx(reg *r, int (*fn)(reg *r, void *arg), void *arg) REG_WUR;
+
+/*
+ * reg_resolve - the CA of the certificate with (normalised) @serial: @ca_id
+ * itself when it is not 0, else the one CA that has this serial (*@found
+ * 0 when its issuer is unknown).  P11CA_E_NOTFOUND when no CA has it,
+ * P11CA_E_INPUT (ambiguous, naming the CAs) when several have.
+ */
+int reg_resolve(reg *r, int64_t ca_id, const char *serial,
+                int64_t *found) REG_WUR;
+
+/*
+ * reg_change_tx - move @c (read in the current write transaction) to @to
+ * at @now, checking the lifecycle (reg_set_status), with its status
+ * history and an audit entry (@actor, @why).  @reason and @invalidity are
+ * for a revocation.  A revocation also drops a scheduled one.
+ */
+int reg_change_tx(reg *r, int64_t now, const reg_cert *c, reg_status to,
+                  int reason, int64_t invalidity, const char *actor,
+                  const char *why) REG_WUR;
+
+/* reg_revoke_due_tx - revoke (superseded) every certificate whose
+ * scheduled revocation is at or before @now, inside a write transaction;
+ * *@count (may be NULL) gets how many. */
+int reg_revoke_due_tx(reg *r, int64_t now, size_t *count) REG_WUR;
+
+/* The CRL reason "superseded" (RFC 5280 5.3.1). */
+#define REG_REASON_SUPERSEDED 4
 
 /*
  * reg_x509_subject - the RFC 2253 subject of DER certificate @der, in
@@ -71,6 +119,11 @@ struct reg_details {
 void reg_details_init(struct reg_details *d);
 void reg_details_str(struct reg_details *d, const char *key, const char *val);
 void reg_details_int(struct reg_details *d, const char *key, int64_t val);
+/* An array of certificates: "key": [{"ca_id": 1, "serial": "4e"}, ...],
+ * opened, filled and closed in that order. */
+void reg_details_certs_open(struct reg_details *d, const char *key);
+void reg_details_cert(struct reg_details *d, int64_t ca_id, const char *serial);
+void reg_details_certs_close(struct reg_details *d);
 /* reg_details_finish - close the object; 0 and the text in d->data, or
  * the first error (P11CA_E_INPUT: too long, P11CA_E_NOMEM). */
 int reg_details_finish(struct reg_details *d) REG_WUR;

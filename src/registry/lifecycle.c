@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The registry's changes: opening by location, and the lifecycle rules
- * (uniqueness, rate limit, transitions, deletion), each change one
+ * (uniqueness, rate limits, transitions, deletion), each change one
  * transaction with its status history and audit entry. */
 #include "config.h"
 
@@ -10,23 +10,20 @@
 
 #include "registry/internal.h"
 
-/* reg_revoke_bulk holds the matching serials while it revokes them. */
-#define LC_BULK_MAX 1000000
-
-/* A unit of work run inside one write transaction by lc_tx(). */
-typedef int (*lc_tx_fn)(reg *r, void *arg);
-
 struct lc_record {
     const reg_cert *certs;
     size_t n;
     const char *actor;
-    unsigned rate;         /* 0: no limit */
-    bool registered;       /* reg_register rather than reg_record_* */
-    reg_status reg_status; /* of a registered certificate */
-    size_t bad;            /* index of the failing certificate */
+    const reg_limit *limit; /* NULL: none */
+    bool registered;        /* reg_register rather than reg_record_* */
+    reg_status reg_status;  /* of a registered certificate */
+    size_t bad;             /* index of the failing certificate */
+    int64_t now;            /* the second of the last attempt */
+    size_t seen;            /* what the limit counted when it refused */
 };
 
 struct lc_status {
+    int64_t ca_id;
     char serial[sizeof(((reg_cert *)0)->serial)];
     reg_status to;
     int reason;
@@ -35,28 +32,10 @@ struct lc_status {
     const char *why;
 };
 
-struct lc_bulk_item {
-    char serial[sizeof(((reg_cert *)0)->serial)];
-    reg_status from;
-};
-
-struct lc_bulk {
-    const reg_filter *f;
-    int reason;
-    const char *actor;
-    const char *why;
-    struct lc_bulk_item *items;
-    size_t n, cap;
-};
-
 struct lc_holder {
+    int64_t except_ca_id;
     const char *except;
     char serial[sizeof(((reg_cert *)0)->serial)];
-};
-
-struct lc_pair {
-    char serial[sizeof(((reg_cert *)0)->serial)];
-    char old[sizeof(((reg_cert *)0)->serial)];
 };
 
 struct lc_ca {
@@ -64,12 +43,19 @@ struct lc_ca {
     size_t len;
     const char *name;
     const char *subject;
+    bool external;
     int64_t id;
 };
 
 struct lc_crl {
     int64_t ca_id;
     uint64_t n;
+};
+
+struct lc_ca_find {
+    int64_t id;
+    bool found;
+    bool external;
 };
 
 struct lc_ca_auto {
@@ -82,47 +68,49 @@ struct lc_ca_auto {
 static char lc_origin_issued[] = "issued";
 static char lc_origin_registered[] = "registered";
 
-static int lc_tx(reg *r, lc_tx_fn fn, void *arg);
 static int lc_location(const char *location, const struct reg_backend **be,
                        const char **path);
 static int lc_check_actor(const char *actor);
 static int lc_prepare(const reg_cert *in, const struct lc_record *rec,
                       reg_cert *c, char *replaces, size_t rlen);
 static int lc_holder_cb(const reg_cert *c, void *arg);
-static int lc_serial_free(reg *r, const char *serial);
-static int lc_client_id_free(reg *r, const char *client_id, const char *except);
-static int lc_rate_check(reg *r, int64_t now, unsigned rate);
+static int lc_serial_free(reg *r, const reg_cert *c);
+static int lc_client_id_free(reg *r, const char *client_id,
+                             int64_t except_ca_id, const char *except);
+static int lc_rate_check(reg *r, int64_t now, struct lc_record *rec);
+static int lc_rate_refused(const struct lc_record *rec, int64_t first);
 static int lc_audit_cert(reg *r, int64_t now, const reg_cert *c,
                          const char *actor, const char *action);
 static int lc_record_one(reg *r, const reg_cert *in, struct lc_record *rec,
                          int64_t now);
 static int lc_record_tx(reg *r, void *arg);
 static int lc_record(reg *r, struct lc_record *rec, size_t *bad);
-static bool lc_filter_empty(const reg_filter *f);
 static int lc_reason_check(int reason);
-static int lc_transition(reg *r, const reg_cert *c, reg_status to);
+static int lc_transition(reg *r, int64_t now, const reg_cert *c, reg_status to);
 static const char *lc_action(reg_status to);
 static int lc_audit_status(reg *r, int64_t now, const reg_cert *c,
                            const struct lc_status *s);
 static int lc_set_status_tx(reg *r, void *arg);
+static int lc_ca_find_cb(const reg_ca *ca, void *arg);
+static int lc_ca_external(reg *r, int64_t ca_id, bool *external);
+static int lc_delete_check(reg *r, int64_t now, const reg_cert *c);
 static int lc_delete_tx(reg *r, void *arg);
-static int lc_bulk_collect(const reg_cert *c, void *arg);
-static void lc_details_filter(struct reg_details *d, const reg_filter *f);
-static int lc_bulk_audit(reg *r, int64_t now, const struct lc_bulk *b);
-static int lc_bulk_tx(reg *r, void *arg);
-static int lc_replaces_tx(reg *r, void *arg);
 static int lc_crl_tx(reg *r, void *arg);
 static int lc_ca_tx(reg *r, void *arg);
+static int lc_ca_add(reg *r, const unsigned char *der, size_t len,
+                     const char *name, bool external, int64_t *id);
 static int lc_ca_auto_tx(reg *r, void *arg);
 
-/* Run @fn in a write transaction: commit on success, else roll back. */
-static int lc_tx(reg *r, lc_tx_fn fn, void *arg)
+/* Write transactions: what is due goes first, then @fn; all or nothing. */
+int reg_tx(reg *r, int (*fn)(reg *r, void *arg), void *arg)
 {
     int rc = r->be->begin(r->db, true);
 
     if (rc)
         return rc;
-    rc = fn(r, arg);
+    rc = reg_revoke_due_tx(r, reg_now(), NULL);
+    if (!rc)
+        rc = fn(r, arg);
     if (!rc)
         rc = r->be->commit(r->db);
     if (rc)
@@ -218,6 +206,7 @@ static int lc_prepare(const reg_cert *in, const struct lc_record *rec,
     int rc;
 
     *c = *in;
+    c->revoke_after = 0;
     if ((rc = reg_serial_normalise(in->serial, c->serial, sizeof(c->serial)))
         || (in->replaces
             && (rc = reg_serial_normalise(in->replaces, replaces, rlen))))
@@ -261,7 +250,8 @@ static int lc_holder_cb(const reg_cert *c, void *arg)
 {
     struct lc_holder *h = arg;
 
-    if (h->except && strcmp(c->serial, h->except) == 0)
+    if (h->except && c->ca_id == h->except_ca_id
+        && strcmp(c->serial, h->except) == 0)
         return 0;
     memcpy(h->serial, c->serial, sizeof(h->serial));
     return 1;
@@ -269,29 +259,44 @@ static int lc_holder_cb(const reg_cert *c, void *arg)
 
 /* Checked before the client ID (and before the insert, where SQLite may
  * report the client-ID index first): a taken serial must say so, since
- * the CA answers it by picking another serial. */
-static int lc_serial_free(reg *r, const char *serial)
+ * the CA answers it by picking another serial.  Serials are unique per
+ * CA only: another CA's certificate may have the same one. */
+static int lc_serial_free(reg *r, const reg_cert *c)
 {
-    reg_filter f = {.serial = serial};
-    size_t n = 0;
-    int rc = r->be->cert_count(r->db, &f, &n);
+    reg_cert have = {0};
+    int rc = r->be->cert_get(r->db, c->ca_id, c->serial, &have);
 
-    if (rc || !n)
+    reg_cert_clear(&have);
+    if (rc == P11CA_E_NOTFOUND) {
+        p11ca_err_clear();
+        return 0;
+    }
+    if (rc)
         return rc;
-    return p11ca_err_set(P11CA_E_EXISTS, "serial %s is already in the registry",
-                         serial);
+    if (!c->ca_id)
+        return p11ca_err_set(P11CA_E_EXISTS,
+                             "serial %s is already in the registry", c->serial);
+    return p11ca_err_set(P11CA_E_EXISTS,
+                         "serial %s is already in the registry for CA %lld",
+                         c->serial, (long long)c->ca_id);
 }
 
 /* P11CA_E_EXISTS, naming the holder, if another activated certificate
- * than @except holds @client_id. */
-static int lc_client_id_free(reg *r, const char *client_id, const char *except)
+ * than (@except_ca_id, @except) holds @client_id. */
+static int lc_client_id_free(reg *r, const char *client_id,
+                             int64_t except_ca_id, const char *except)
 {
-    struct lc_holder h = {.except = except, .serial = "?"};
+    struct lc_holder h = {
+        .except_ca_id = except_ca_id,
+        .except = except,
+        .serial = "?",
+    };
     reg_filter f = {.client_id = client_id, .status = REG_ACTIVATED};
     bool taken = false;
     int rc;
 
-    if ((rc = r->be->client_id_active(r->db, client_id, except, &taken))
+    if ((rc = r->be->client_id_active(r->db, client_id, except_ca_id, except,
+                                      &taken))
         || !taken)
         return rc;
     rc = r->be->cert_search(r->db, &f, lc_holder_cb, &h);
@@ -303,24 +308,48 @@ static int lc_client_id_free(reg *r, const char *client_id, const char *except)
                          client_id, h.serial);
 }
 
-/* Counted inside the write transaction, so concurrent issuers cannot
- * both slip under the limit.  "The last second" is the current second of
- * the clock (recorded_at has one-second resolution). */
-static int lc_rate_check(reg *r, int64_t now, unsigned rate)
+/* Counted inside the write transaction, so concurrent recorders cannot
+ * both slip under the limit.  A second of the registry's clock is the
+ * window (recorded_at has one-second resolution); what is counted is the
+ * limit's kind: one profile's issued certificates, or sign-ups. */
+static int lc_rate_check(reg *r, int64_t now, struct lc_record *rec)
 {
+    const reg_limit *l = rec->limit;
+    reg_filter f = {.issued_after = now};
     size_t n = 0;
     int rc;
 
-    if (!rate)
+    if (!l || !l->per_sec)
         return 0;
-    if ((rc = r->be->recorded_since(r->db, now, &n)))
+    f.profile = l->profile;
+    f.origin = l->profile ? lc_origin_issued : lc_origin_registered;
+    if ((rc = r->be->cert_count(r->db, &f, &n)))
         return rc;
-    if (n >= rate)
+    if (n < l->per_sec)
+        return 0;
+    rec->seen = n;
+    /* The message is made once the waiting is over (lc_rate_refused). */
+    return P11CA_E_RATE;
+}
+
+/* The refusal, once @rec waited from the second @first on. */
+static int lc_rate_refused(const struct lc_record *rec, int64_t first)
+{
+    const reg_limit *l = rec->limit;
+    const char *what = l->what ? l->what : "the rate limit";
+
+    if (rec->now <= first)
         return p11ca_err_set(P11CA_E_RATE,
-                             "rate limit reached: %zu certificates recorded "
-                             "in the last second (limit %u); try again later",
-                             n, rate);
-    return 0;
+                             "rate limit reached: %s allows %u per second "
+                             "and %zu were recorded in this second; not "
+                             "waiting for a slot",
+                             what, l->per_sec, rec->seen);
+    return p11ca_err_set(P11CA_E_RATE,
+                         "rate limit reached: %s allows %u per second; "
+                         "waited %lld s and every second was full (%zu "
+                         "recorded in the last one)",
+                         what, l->per_sec, (long long)(rec->now - first),
+                         rec->seen);
 }
 
 static int lc_audit_cert(reg *r, int64_t now, const reg_cert *c,
@@ -354,16 +383,17 @@ static int lc_record_one(reg *r, const reg_cert *in, struct lc_record *rec,
     if ((rc = lc_prepare(in, rec, &c, replaces, sizeof(replaces))))
         return rc;
     c.recorded_at = now;
-    if ((rc = lc_rate_check(r, now, rec->rate)))
+    if ((rc = lc_rate_check(r, now, rec)))
         return rc;
-    if ((rc = lc_serial_free(r, c.serial)))
+    if ((rc = lc_serial_free(r, &c)))
         return rc;
     if (c.status == REG_ACTIVATED && c.client_id
-        && (rc = lc_client_id_free(r, c.client_id, NULL)))
+        && (rc = lc_client_id_free(r, c.client_id, 0, NULL)))
         return rc;
     if ((rc = r->be->cert_insert(r->db, &c))
-        || (rc = r->be->history_add(r->db, c.serial, now, REG_STATUS_ANY,
-                                    c.status, rec->actor, c.origin)))
+        || (rc = r->be->history_add(r->db, c.ca_id, c.serial, now,
+                                    REG_STATUS_ANY, c.status, rec->actor,
+                                    c.origin)))
         return rc;
     return lc_audit_cert(r, now, &c, rec->actor,
                          rec->registered ? "register" : "issue");
@@ -372,63 +402,89 @@ static int lc_record_one(reg *r, const reg_cert *in, struct lc_record *rec,
 static int lc_record_tx(reg *r, void *arg)
 {
     struct lc_record *rec = arg;
-    int64_t now = reg_now();
     int rc = 0;
 
+    rec->now = reg_now();
     for (rec->bad = 0; rec->bad < rec->n; rec->bad++)
-        if ((rc = lc_record_one(r, &rec->certs[rec->bad], rec, now)))
+        if ((rc = lc_record_one(r, &rec->certs[rec->bad], rec, rec->now)))
             return rc;
     return 0;
 }
 
+/*
+ * One transaction; when the limit's second is full, again in the next
+ * second (outside any transaction), until the limit's wait is used up.
+ */
 static int lc_record(reg *r, struct lc_record *rec, size_t *bad)
 {
+    int64_t first = 0;
     int rc;
 
     return_val_if_fail(r && (rec->certs || !rec->n), P11CA_E_INTERNAL);
+    return_val_if_fail(!rec->limit || !rec->registered || !rec->limit->profile,
+                       P11CA_E_INTERNAL);
     rec->bad = rec->n; /* stays so if no certificate is to blame */
     if (bad)
         *bad = rec->n;
     if ((rc = lc_check_actor(rec->actor)))
         return rc;
-    rc = lc_tx(r, lc_record_tx, rec);
+    for (;;) {
+        rc = reg_tx(r, lc_record_tx, rec);
+        if (rc != P11CA_E_RATE)
+            break;
+        if (!first)
+            first = rec->now;
+        if (rec->now - first >= (int64_t)rec->limit->wait) {
+            rc = lc_rate_refused(rec, first);
+            break;
+        }
+        reg_clock_wait(rec->now);
+    }
     if (rc && bad)
         *bad = rec->bad;
     return rc;
 }
 
 int reg_record_issued(reg *r, const reg_cert *c, const char *actor,
-                      unsigned rate_per_sec)
+                      const reg_limit *limit)
 {
     struct lc_record rec = {
         .certs = c,
         .n = 1,
         .actor = actor,
-        .rate = rate_per_sec,
+        .limit = limit,
     };
 
     return lc_record(r, &rec, NULL);
 }
 
 int reg_record_batch(reg *r, const reg_cert *certs, size_t n, const char *actor,
-                     size_t *bad)
+                     const reg_limit *limit, size_t *bad)
 {
-    struct lc_record rec = {.certs = certs, .n = n, .actor = actor};
+    struct lc_record rec = {
+        .certs = certs,
+        .n = n,
+        .actor = actor,
+        .limit = limit,
+    };
 
     return lc_record(r, &rec, bad);
 }
 
-int reg_register(reg *r, const reg_cert *c, const char *actor)
+int reg_register(reg *r, const reg_cert *c, const char *actor,
+                 const reg_limit *limit)
 {
-    return reg_register_as(r, c, REG_REGISTERED_NOT_ACTIVATED, actor);
+    return reg_register_as(r, c, REG_REGISTERED_NOT_ACTIVATED, actor, limit);
 }
 
-int reg_register_as(reg *r, const reg_cert *c, reg_status st, const char *actor)
+int reg_register_as(reg *r, const reg_cert *c, reg_status st, const char *actor,
+                    const reg_limit *limit)
 {
     struct lc_record rec = {
         .certs = c,
         .n = 1,
         .actor = actor,
+        .limit = limit,
         .registered = true,
         .reg_status = st,
     };
@@ -453,8 +509,8 @@ static int lc_reason_check(int reason)
     return 0;
 }
 
-/* Whether @c may move to @to (see reg_set_status in registry.h). */
-static int lc_transition(reg *r, const reg_cert *c, reg_status to)
+/* Whether @c may move to @to at @now (see reg_set_status in registry.h). */
+static int lc_transition(reg *r, int64_t now, const reg_cert *c, reg_status to)
 {
     const char *from = reg_status_name(c->status);
 
@@ -471,7 +527,15 @@ static int lc_transition(reg *r, const reg_cert *c, reg_status to)
                                  "or registered-not-activated certificate "
                                  "can be activated",
                                  c->serial, from);
-        return c->client_id ? lc_client_id_free(r, c->client_id, c->serial) : 0;
+        if (c->not_after <= now)
+            return p11ca_err_set(P11CA_E_STATE,
+                                 "certificate %s has expired: an expired "
+                                 "certificate is kept for the record, never "
+                                 "activated",
+                                 c->serial);
+        return c->client_id
+                   ? lc_client_id_free(r, c->client_id, c->ca_id, c->serial)
+                   : 0;
     case REG_NOT_ACTIVATED:
         if (c->status != REG_ACTIVATED)
             return p11ca_err_set(P11CA_E_STATE,
@@ -507,6 +571,7 @@ static int lc_audit_status(reg *r, int64_t now, const reg_cert *c,
     int rc;
 
     reg_details_init(&d);
+    reg_details_int(&d, "ca_id", c->ca_id);
     reg_details_str(&d, "from", reg_status_name(c->status));
     reg_details_str(&d, "to", reg_status_name(s->to));
     if (s->to == REG_REVOKED)
@@ -522,34 +587,58 @@ static int lc_audit_status(reg *r, int64_t now, const reg_cert *c,
     return rc;
 }
 
+int reg_change_tx(reg *r, int64_t now, const reg_cert *c, reg_status to,
+                  int reason, int64_t invalidity, const char *actor,
+                  const char *why)
+{
+    struct lc_status s = {
+        .ca_id = c->ca_id,
+        .to = to,
+        .reason = reason,
+        .invalidity = invalidity,
+        .actor = actor,
+        .why = why,
+    };
+    bool revoke = to == REG_REVOKED;
+    int rc;
+
+    if ((rc = lc_transition(r, now, c, to)))
+        return rc;
+    rc =
+        r->be->cert_set_status(r->db, c->ca_id, c->serial, to, revoke ? now : 0,
+                               revoke ? reason : -1, revoke ? invalidity : 0);
+    if (!rc && revoke && c->revoke_after)
+        rc = r->be->cert_set_revoke_after(r->db, c->ca_id, c->serial, 0);
+    if (rc
+        || (rc = r->be->history_add(r->db, c->ca_id, c->serial, now, c->status,
+                                    to, actor, why)))
+        return rc;
+    return lc_audit_status(r, now, c, &s);
+}
+
 static int lc_set_status_tx(reg *r, void *arg)
 {
     struct lc_status *s = arg;
-    bool revoke = s->to == REG_REVOKED;
-    int64_t now = reg_now();
+    int64_t ca_id = 0;
     reg_cert c = {0};
     int rc;
 
-    if ((rc = r->be->cert_get(r->db, s->serial, &c))
-        || (rc = lc_transition(r, &c, s->to)))
+    if ((rc = reg_resolve(r, s->ca_id, s->serial, &ca_id))
+        || (rc = r->be->cert_get(r->db, ca_id, s->serial, &c)))
         goto out;
-    rc = r->be->cert_set_status(r->db, s->serial, s->to, revoke ? now : 0,
-                                revoke ? s->reason : -1,
-                                revoke ? s->invalidity : 0);
-    if (rc
-        || (rc = r->be->history_add(r->db, s->serial, now, c.status, s->to,
-                                    s->actor, s->why)))
-        goto out;
-    rc = lc_audit_status(r, now, &c, s);
+    rc = reg_change_tx(r, reg_now(), &c, s->to, s->reason, s->invalidity,
+                       s->actor, s->why);
 out:
     reg_cert_clear(&c);
     return rc;
 }
 
-int reg_set_status(reg *r, const char *serial, reg_status to, int reason,
-                   int64_t invalidity, const char *actor, const char *why)
+int reg_set_status(reg *r, int64_t ca_id, const char *serial, reg_status to,
+                   int reason, int64_t invalidity, const char *actor,
+                   const char *why)
 {
     struct lc_status s = {
+        .ca_id = ca_id,
         .to = to,
         .reason = reason,
         .invalidity = invalidity,
@@ -568,40 +657,78 @@ int reg_set_status(reg *r, const char *serial, reg_status to, int reason,
         return rc;
     if (to == REG_REVOKED && invalidity < 0)
         return p11ca_err_set(P11CA_E_INPUT, "bad invalidity date");
-    return lc_tx(r, lc_set_status_tx, &s);
+    if (ca_id < 0)
+        return p11ca_err_set(P11CA_E_INPUT, "bad CA id %lld", (long long)ca_id);
+    return reg_tx(r, lc_set_status_tx, &s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Deletion                                                            */
+/* ------------------------------------------------------------------ */
+
+static int lc_ca_find_cb(const reg_ca *ca, void *arg)
+{
+    struct lc_ca_find *f = arg;
+
+    if (ca->id != f->id)
+        return 0;
+    f->found = true;
+    f->external = ca->external;
+    return 1;
+}
+
+/* Whether @ca_id is an external CA (false for an unknown issuer). */
+static int lc_ca_external(reg *r, int64_t ca_id, bool *external)
+{
+    struct lc_ca_find f = {.id = ca_id};
+    int rc = ca_id ? r->be->ca_list(r->db, lc_ca_find_cb, &f) : 0;
+
+    *external = f.found && f.external;
+    return rc < 0 ? rc : 0;
+}
+
+/* Refused: an activated certificate, and a revoked, unexpired one that a
+ * CRL of this registry lists (its CA is ours, or unknown). */
+static int lc_delete_check(reg *r, int64_t now, const reg_cert *c)
+{
+    bool external = false;
+    int rc;
+
+    if (c->status == REG_ACTIVATED)
+        return p11ca_err_set(P11CA_E_STATE,
+                             "certificate %s is activated: deactivate or "
+                             "revoke it before deleting it",
+                             c->serial);
+    if (c->status != REG_REVOKED || c->not_after < now)
+        return 0;
+    if ((rc = lc_ca_external(r, c->ca_id, &external)) || external)
+        return rc;
+    return p11ca_err_set(P11CA_E_STATE,
+                         "certificate %s is revoked and has not expired: "
+                         "the CRL must keep listing it",
+                         c->serial);
 }
 
 /* reg_delete's work; @arg is a struct lc_status (to unused). */
 static int lc_delete_tx(reg *r, void *arg)
 {
     struct lc_status *s = arg;
-    int64_t now = reg_now();
+    int64_t now = reg_now(), ca_id = 0;
     struct reg_details d;
     reg_cert c = {0};
     int rc;
 
     reg_details_init(&d);
-    if ((rc = r->be->cert_get(r->db, s->serial, &c)))
+    if ((rc = reg_resolve(r, s->ca_id, s->serial, &ca_id))
+        || (rc = r->be->cert_get(r->db, ca_id, s->serial, &c))
+        || (rc = lc_delete_check(r, now, &c)))
         goto out;
-    if (c.status == REG_ACTIVATED) {
-        rc = p11ca_err_set(P11CA_E_STATE,
-                           "certificate %s is activated: deactivate or "
-                           "revoke it before deleting it",
-                           c.serial);
-        goto out;
-    }
-    if (c.status == REG_REVOKED && c.not_after >= now) {
-        rc = p11ca_err_set(P11CA_E_STATE,
-                           "certificate %s is revoked and has not expired: "
-                           "the CRL must keep listing it",
-                           c.serial);
-        goto out;
-    }
+    reg_details_int(&d, "ca_id", c.ca_id);
     reg_details_str(&d, "status", reg_status_name(c.status));
     reg_details_str(&d, "subject", c.subject);
     reg_details_str(&d, "why", s->why);
     if ((rc = reg_details_finish(&d))
-        || (rc = r->be->cert_delete(r->db, c.serial)))
+        || (rc = r->be->cert_delete(r->db, c.ca_id, c.serial)))
         goto out;
     rc = reg_audit_append_tx(r, now, s->actor, "delete", c.serial, d.data);
 out:
@@ -610,181 +737,19 @@ out:
     return rc;
 }
 
-int reg_delete(reg *r, const char *serial, const char *actor, const char *why)
+int reg_delete(reg *r, int64_t ca_id, const char *serial, const char *actor,
+               const char *why)
 {
-    struct lc_status s = {.actor = actor, .why = why};
+    struct lc_status s = {.ca_id = ca_id, .actor = actor, .why = why};
     int rc;
 
     return_val_if_fail(r, P11CA_E_INTERNAL);
     if ((rc = reg_serial_normalise(serial, s.serial, sizeof(s.serial)))
         || (rc = lc_check_actor(actor)))
         return rc;
-    return lc_tx(r, lc_delete_tx, &s);
-}
-
-/* ------------------------------------------------------------------ */
-/* Bulk revocation                                                     */
-/* ------------------------------------------------------------------ */
-
-/* No criterion at all (paging and order are not criteria). */
-static bool lc_filter_empty(const reg_filter *f)
-{
-    return !f->serial && !f->cn && !f->cn_like && !f->ou && !f->ou_like
-           && !f->client_id && !f->profile && f->status == REG_STATUS_ANY
-           && !f->ca_id && !f->issued_after && !f->issued_before
-           && !f->expires_after && !f->expires_before && !f->valid_at;
-}
-
-/* Collect first, change after: no update under a running SELECT. */
-static int lc_bulk_collect(const reg_cert *c, void *arg)
-{
-    struct lc_bulk *b = arg;
-    struct lc_bulk_item *items;
-    size_t cap;
-
-    if (c->status == REG_REVOKED)
-        return 0;
-    if (b->n == b->cap) {
-        if (b->cap >= LC_BULK_MAX)
-            return p11ca_err_set(P11CA_E_INPUT,
-                                 "more than %d certificates match: narrow "
-                                 "the filter",
-                                 LC_BULK_MAX);
-        cap = b->cap ? b->cap * 2 : 64;
-        cap = cap > LC_BULK_MAX ? LC_BULK_MAX : cap;
-        items = realloc(b->items, cap * sizeof(*items));
-        if (!items)
-            return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-        b->items = items;
-        b->cap = cap;
-    }
-    memcpy(b->items[b->n].serial, c->serial, sizeof(c->serial));
-    b->items[b->n++].from = c->status;
-    return 0;
-}
-
-static void lc_details_filter(struct reg_details *d, const reg_filter *f)
-{
-    reg_details_str(d, "filter.serial", f->serial);
-    reg_details_str(d, "filter.cn", f->cn);
-    reg_details_str(d, "filter.cn_like", f->cn_like);
-    reg_details_str(d, "filter.ou", f->ou);
-    reg_details_str(d, "filter.ou_like", f->ou_like);
-    reg_details_str(d, "filter.client_id", f->client_id);
-    reg_details_str(d, "filter.profile", f->profile);
-    if (f->status != REG_STATUS_ANY)
-        reg_details_str(d, "filter.status", reg_status_name(f->status));
-    if (f->ca_id)
-        reg_details_int(d, "filter.ca_id", f->ca_id);
-    if (f->issued_after)
-        reg_details_int(d, "filter.issued_after", f->issued_after);
-    if (f->issued_before)
-        reg_details_int(d, "filter.issued_before", f->issued_before);
-    if (f->expires_after)
-        reg_details_int(d, "filter.expires_after", f->expires_after);
-    if (f->expires_before)
-        reg_details_int(d, "filter.expires_before", f->expires_before);
-    if (f->valid_at)
-        reg_details_int(d, "filter.valid_at", f->valid_at);
-}
-
-static int lc_bulk_audit(reg *r, int64_t now, const struct lc_bulk *b)
-{
-    struct reg_details d;
-    int rc;
-
-    reg_details_init(&d);
-    reg_details_int(&d, "count", (int64_t)b->n);
-    reg_details_str(&d, "reason", reg_reason_name(b->reason));
-    reg_details_str(&d, "why", b->why);
-    lc_details_filter(&d, b->f);
-    rc = reg_details_finish(&d);
-    if (!rc)
-        rc = reg_audit_append_tx(r, now, b->actor, "revoke-bulk", NULL, d.data);
-    reg_details_free(&d);
-    return rc;
-}
-
-static int lc_bulk_tx(reg *r, void *arg)
-{
-    struct lc_bulk *b = arg;
-    int64_t now = reg_now();
-    int rc;
-
-    b->n = 0;
-    if ((rc = r->be->cert_search(r->db, b->f, lc_bulk_collect, b)))
-        return rc;
-    for (size_t i = 0; i < b->n; i++) {
-        const struct lc_bulk_item *it = &b->items[i];
-
-        if ((rc = r->be->cert_set_status(r->db, it->serial, REG_REVOKED, now,
-                                         b->reason, 0))
-            || (rc = r->be->history_add(r->db, it->serial, now, it->from,
-                                        REG_REVOKED, b->actor, b->why)))
-            return rc;
-    }
-    return lc_bulk_audit(r, now, b);
-}
-
-int reg_revoke_bulk(reg *r, const reg_filter *f, int reason, const char *actor,
-                    const char *why, size_t *count)
-{
-    char serial[sizeof(((reg_cert *)0)->serial)];
-    struct lc_bulk b = {
-        .reason = reason,
-        .actor = actor,
-        .why = why,
-    };
-    reg_filter copy;
-    int rc;
-
-    return_val_if_fail(r && count, P11CA_E_INTERNAL);
-    *count = 0;
-    if ((rc = lc_check_actor(actor)) || (rc = lc_reason_check(reason))
-        || (rc = reg_filter_check(f, &copy, serial, sizeof(serial))))
-        goto out;
-    if (lc_filter_empty(&copy)) {
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "refusing to revoke every certificate: the "
-                           "filter is empty");
-        goto out;
-    }
-    b.f = &copy;
-    if ((rc = lc_tx(r, lc_bulk_tx, &b)))
-        goto out;
-    *count = b.n;
-out:
-    free(b.items);
-    return rc;
-}
-
-static int lc_replaces_tx(reg *r, void *arg)
-{
-    struct lc_pair *p = arg;
-    reg_cert c = {0};
-    int rc;
-
-    if ((rc = r->be->cert_get(r->db, p->old, &c)))
-        goto out;
-    rc = r->be->cert_set_replaces(r->db, p->serial, p->old);
-out:
-    reg_cert_clear(&c);
-    return rc;
-}
-
-int reg_set_replaces(reg *r, const char *serial, const char *old)
-{
-    struct lc_pair p;
-    int rc;
-
-    return_val_if_fail(r, P11CA_E_INTERNAL);
-    if ((rc = reg_serial_normalise(serial, p.serial, sizeof(p.serial)))
-        || (rc = reg_serial_normalise(old, p.old, sizeof(p.old))))
-        return rc;
-    if (strcmp(p.serial, p.old) == 0)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "certificate %s cannot replace itself", p.serial);
-    return lc_tx(r, lc_replaces_tx, &p);
+    if (ca_id < 0)
+        return p11ca_err_set(P11CA_E_INPUT, "bad CA id %lld", (long long)ca_id);
+    return reg_tx(r, lc_delete_tx, &s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -808,7 +773,7 @@ int reg_crl_number_next(reg *r, int64_t ca_id, uint64_t *n)
     if (ca_id <= 0)
         return p11ca_err_set(P11CA_E_INPUT,
                              "CRL numbers belong to a registered CA (id > 0)");
-    if ((rc = lc_tx(r, lc_crl_tx, &c)))
+    if ((rc = reg_tx(r, lc_crl_tx, &c)))
         return rc;
     *n = c.n;
     return 0;
@@ -819,13 +784,18 @@ static int lc_ca_tx(reg *r, void *arg)
     struct lc_ca *ca = arg;
 
     return r->be->ca_add(r->db, ca->der, ca->len, ca->name, ca->subject,
-                         &ca->id);
+                         ca->external, &ca->id);
 }
 
-int reg_ca_add(reg *r, const unsigned char *der, size_t len, const char *name,
-               int64_t *id)
+static int lc_ca_add(reg *r, const unsigned char *der, size_t len,
+                     const char *name, bool external, int64_t *id)
 {
-    struct lc_ca ca = {.der = der, .len = len, .name = name};
+    struct lc_ca ca = {
+        .der = der,
+        .len = len,
+        .name = name,
+        .external = external,
+    };
     char *subject = NULL;
     int rc;
 
@@ -834,7 +804,7 @@ int reg_ca_add(reg *r, const unsigned char *der, size_t len, const char *name,
     if ((rc = reg_x509_subject(der, len, &subject)))
         goto out;
     ca.subject = subject;
-    if ((rc = lc_tx(r, lc_ca_tx, &ca)))
+    if ((rc = reg_tx(r, lc_ca_tx, &ca)))
         goto out;
     *id = ca.id;
 out:
@@ -877,5 +847,17 @@ int reg_ca_set_auto(reg *r, int64_t id, bool on, reg_status st,
                              "auto-registered certificates start activated "
                              "or registered-not-activated, not %s",
                              reg_status_name(st));
-    return lc_tx(r, lc_ca_auto_tx, &a);
+    return reg_tx(r, lc_ca_auto_tx, &a);
+}
+
+int reg_ca_add(reg *r, const unsigned char *der, size_t len, const char *name,
+               int64_t *id)
+{
+    return lc_ca_add(r, der, len, name, false, id);
+}
+
+int reg_ca_add_external(reg *r, const unsigned char *der, size_t len,
+                        const char *name, int64_t *id)
+{
+    return lc_ca_add(r, der, len, name, true, id);
 }

@@ -9,20 +9,25 @@
 # add the next NNN_<what>.sql to REG_SCHEMA_SQL, never edit a released one.
 
 REG_SCHEMA_SQL = src/registry/schema/001_init.sql \
-	src/registry/schema/002_ca_autoreg.sql
+	src/registry/schema/002_issuer_serial.sql \
+	src/registry/schema/003_audit_heads.sql \
+	src/registry/schema/004_ca_autoreg.sql
 
 noinst_LTLIBRARIES += src/libp11ca-registry.la
 
 src_libp11ca_registry_la_SOURCES = \
 	src/registry/registry.h src/registry/internal.h \
 	src/registry/schema.h src/registry/sqlite_int.h \
-	src/registry/lifecycle.c src/registry/search.c src/registry/cert.c \
-	src/registry/audit.c src/registry/details.c \
+	src/registry/lifecycle.c src/registry/bulk.c src/registry/search.c \
+	src/registry/cert.c src/registry/clock.c \
+	src/registry/audit.c src/registry/audit_replay.c \
+	src/registry/details.c \
 	src/registry/backend_sqlite.c src/registry/sqlite_certs.c
 nodist_src_libp11ca_registry_la_SOURCES = src/registry/schema_sql.c
-src_libp11ca_registry_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
+src_libp11ca_registry_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) \
+	$(JANSSON_CFLAGS)
 src_libp11ca_registry_la_LIBADD = src/libp11ca-common.la $(SQLITE_LIBS) \
-	$(CRYPTO_LIBS)
+	$(CRYPTO_LIBS) $(JANSSON_LIBS) -lpthread
 
 src/registry/schema_sql.c: $(REG_SCHEMA_SQL:%=$(srcdir)/%) \
 		$(srcdir)/src/registry/schema/embed.awk

@@ -18,9 +18,15 @@
  *   P11CA_E_NOTFOUND  no such certificate / CA / entry
  *   P11CA_E_EXISTS    serial taken, client ID taken by an activated cert
  *   P11CA_E_STATE     the lifecycle forbids the change (text says why)
- *   P11CA_E_RATE      the sign-up rate limit is reached
- *   P11CA_E_INPUT     a bad argument (unknown status name, bad filter)
+ *   P11CA_E_RATE      a rate limit is reached (reg_limit)
+ *   P11CA_E_INPUT     a bad argument (unknown status name, bad filter), or
+ *                     a serial that several issuers have (text names them)
  *   P11CA_E_REGISTRY  the database failed (text names the SQL error)
+ *
+ * A certificate is identified by its issuer and serial: the issuer is a
+ * registered CA (reg_ca_add), named by its id.  Calls that take a @ca_id
+ * and a @serial accept @ca_id 0 for "whichever CA has this serial", and
+ * refuse it (P11CA_E_INPUT, "ambiguous") when several have.
  */
 
 typedef struct reg reg;
@@ -59,12 +65,13 @@ typedef struct reg_cert {
     reg_status status;
     int64_t not_before;
     int64_t not_after;
-    int64_t recorded_at; /* when the registry recorded it */
-    int64_t revoked_at;  /* 0 unless revoked */
-    int reason;          /* CRL reason code, -1 unless revoked */
-    int64_t invalidity;  /* invalidity date, 0 when not given */
-    char *replaces;      /* serial this one renews/re-keys, or NULL */
-    char *key_hash;      /* hex SHA-256 of the SubjectPublicKeyInfo */
+    int64_t recorded_at;  /* when the registry recorded it */
+    int64_t revoked_at;   /* 0 unless revoked */
+    int reason;           /* CRL reason code, -1 unless revoked */
+    int64_t invalidity;   /* invalidity date, 0 when not given */
+    char *replaces;       /* serial this one renews/re-keys (same CA) */
+    int64_t revoke_after; /* a scheduled revocation (reg_supersede), or 0 */
+    char *key_hash;       /* hex SHA-256 of the SubjectPublicKeyInfo */
     unsigned char *der;
     size_t der_len;
 } reg_cert;
@@ -88,27 +95,47 @@ int reg_cert_from_der(reg_cert *c, const unsigned char *der,
 struct x509_st;
 int reg_cert_from_x509(reg_cert *c, struct x509_st *x) REG_WUR;
 
+/* The orders a search can return; every one ends with the recording
+ * order, so that equal keys come in a stable order. */
+typedef enum reg_sort {
+    REG_SORT_RECORDED = 0, /* when the registry recorded them (default) */
+    REG_SORT_SERIAL,       /* numerically */
+    REG_SORT_CN,
+    REG_SORT_CLIENT_ID,
+    REG_SORT_STATUS,
+    REG_SORT_PROFILE,
+    REG_SORT_NOT_BEFORE,
+    REG_SORT_NOT_AFTER,
+} reg_sort;
+
 /*
  * Search filter; zero fields do not filter.  Strings match exactly except
- * @cn_like/@ou_like (SQL LIKE with % and _, ASCII case-insensitive, '\'
- * escapes).  Times are Unix seconds; ranges are after <= t < before.
+ * @cn_match/@ou_match, which are patterns: '*' matches any run of
+ * characters, '?' one character, '\' takes the next one literally; a
+ * pattern without '*' or '?' matches anywhere in the value.  Patterns are
+ * ASCII case-insensitive.  Times are Unix seconds; ranges are
+ * after <= t < before.
  */
 typedef struct reg_filter {
     const char *serial;
     const char *cn;
-    const char *cn_like;
+    const char *cn_match;
     const char *ou;
-    const char *ou_like;
+    const char *ou_match;
     const char *client_id;
     const char *profile;
+    const char *origin; /* "issued" or "registered" */
     reg_status status;
+    bool not_revoked; /* leave revoked certificates out */
     int64_t ca_id;
     int64_t issued_after, issued_before;   /* recorded_at range */
     int64_t expires_after, expires_before; /* not_after range */
     int64_t valid_at;                      /* not_before <= t < not_after */
-    size_t limit;                          /* 0: no limit */
+    int64_t revoke_due; /* revoke_after set and <= this time */
+    size_t limit;       /* 0: no limit */
     size_t offset;
-    bool newest_first; /* order by recorded_at desc */
+    reg_sort sort;
+    bool descending;
 } reg_filter;
 
 /* Called for each match; return non-zero to stop (that value is returned). */
@@ -138,95 +165,162 @@ int reg_schema_version(reg *r);
 /* ------------------------------------------------------------------ */
 
 /*
+ * A rate limit on recording: at most @per_sec certificates of its kind are
+ * recorded in one second of the registry's clock (recorded_at has
+ * one-second resolution).  Its kind is what it counts: with @profile, the
+ * certificates issued under that profile; without, sign-ups (registered
+ * certificates).  The count is taken inside the write transaction, so
+ * concurrent recorders cannot both slip under the limit.  When the second
+ * is full, recording waits for the next one, up to @wait seconds (0: it
+ * refuses at once), then refuses with P11CA_E_RATE, changing nothing; the
+ * message names the limit (@what, e.g. "the sign-up limit (rate_limit in
+ * [ ca ] of ca.cnf)"), how many were recorded in the second and how long
+ * it waited.  Strings are borrowed for the call.
+ */
+typedef struct reg_limit {
+    unsigned per_sec;    /* 0: no limit */
+    unsigned wait;       /* seconds to wait for a slot */
+    const char *profile; /* NULL: count sign-ups */
+    const char *what;    /* names the limit in messages */
+} reg_limit;
+
+/*
  * reg_record_issued - record a certificate the CA just signed, in one
  * durable transaction with its first status-history entry and an audit
  * entry, BEFORE the caller hands the certificate out.  @c->status is
  * usually REG_ACTIVATED.  Refuses (changing nothing):
- *  - a serial that exists (P11CA_E_EXISTS: the caller picks a new serial),
+ *  - a serial that the same CA (@c->ca_id) has already (P11CA_E_EXISTS: the
+ *    caller picks a new serial),
  *  - an activated cert whose client ID is held by another activated cert
  *    (P11CA_E_EXISTS),
- *  - more than @rate_per_sec certificates recorded in the last second
- *    (P11CA_E_RATE; 0 means no limit; counted per clock second, since
- *    recorded_at has one-second resolution),
+ *  - a full second under @limit (P11CA_E_RATE after its wait; NULL: no
+ *    limit),
  *  - a status other than activated / not-activated, a missing subject,
  *    issuer or DER, an unknown @c->ca_id (P11CA_E_INPUT/P11CA_E_NOTFOUND).
  * The serial is normalised; recorded_at is set here, origin is "issued",
- * and revocation fields are ignored.
+ * and revocation fields are ignored.  A certificate without a client ID
+ * (@c->client_id NULL: a server) holds none.
  * @actor names who did it (user@host, "api:<client>").
  */
 int reg_record_issued(reg *r, const reg_cert *c, const char *actor,
-                      unsigned rate_per_sec) REG_WUR;
+                      const reg_limit *limit) REG_WUR;
 
 /*
  * reg_record_batch - record @n certificates in one transaction (group
- * commit for bulk issuance); all or nothing.  Same checks as above except
- * the rate limit.  On P11CA_E_EXISTS *@bad is the index of the culprit.
- * (@bad may be NULL; on any error tied to one certificate it is that
- * index, otherwise @n.)
+ * commit for bulk issuance); all or nothing.  Same checks as above; under
+ * @limit (may be NULL) the whole group must fit in one second, so a
+ * caller keeps groups at most @limit->per_sec long.  On P11CA_E_EXISTS
+ * *@bad is the index of the culprit.  (@bad may be NULL; on any error tied
+ * to one certificate it is that index, otherwise @n.)
  */
 int reg_record_batch(reg *r, const reg_cert *certs, size_t n, const char *actor,
-                     size_t *bad) REG_WUR;
+                     const reg_limit *limit, size_t *bad) REG_WUR;
 
 /*
  * reg_register - record an externally issued certificate (status
- * registered-not-activated, origin "registered").  The caller has checked
+ * registered-not-activated, origin "registered"): a sign-up, under
+ * @limit (may be NULL; its @profile must be NULL).  The caller has checked
  * it against a registered CA and sets @c->ca_id.
  */
-int reg_register(reg *r, const reg_cert *c, const char *actor) REG_WUR;
+int reg_register(reg *r, const reg_cert *c, const char *actor,
+                 const reg_limit *limit) REG_WUR;
 
 /*
  * reg_register_as - the same with status @st: REG_REGISTERED_NOT_ACTIVATED
  * or REG_ACTIVATED (auto-registration of a CA whose default status is
  * activated; refused with P11CA_E_EXISTS when an activated certificate
- * holds the client ID).  Other statuses: P11CA_E_INPUT.
+ * holds the client ID), a sign-up under @limit as reg_register's.
+ * Other statuses: P11CA_E_INPUT.
  */
-int reg_register_as(reg *r, const reg_cert *c, reg_status st,
-                    const char *actor) REG_WUR;
+int reg_register_as(reg *r, const reg_cert *c, reg_status st, const char *actor,
+                    const reg_limit *limit) REG_WUR;
 
-/* reg_get - the certificate with @serial (hex, any case, leading zeros ok).
- * @out is overwritten (not freed first); free it with reg_cert_clear. */
-int reg_get(reg *r, const char *serial, reg_cert *out) REG_WUR;
+/* reg_get - the certificate @serial (hex, any case, leading zeros ok) of
+ * the CA @ca_id (0: whichever has it; refused when ambiguous).  @out is
+ * overwritten (not freed first); free it with reg_cert_clear. */
+int reg_get(reg *r, int64_t ca_id, const char *serial, reg_cert *out) REG_WUR;
 
-/* reg_search - every certificate matching @f, oldest first by default
- * (@f NULL: all).  The callback must not change the registry. */
+/* reg_search - every certificate matching @f, in the order of @f->sort
+ * (@f NULL: all, oldest first).  The callback must not change the
+ * registry. */
 int reg_search(reg *r, const reg_filter *f, reg_cert_cb cb, void *arg) REG_WUR;
 
 /* reg_count - how many match @f (limit and offset ignored). */
 int reg_count(reg *r, const reg_filter *f, size_t *n) REG_WUR;
 
 /*
- * reg_set_status - move @serial to @to, checking the lifecycle:
+ * reg_set_status - move the certificate (@ca_id, @serial) to @to, checking
+ * the lifecycle:
  *  - revoked is final: nothing leaves it (P11CA_E_STATE);
- *  - activate: from not-activated or registered-not-activated, and only if
- *    no other activated cert holds its client ID (P11CA_E_EXISTS);
+ *  - activate: from not-activated or registered-not-activated, not once it
+ *    has expired, and only if no other activated cert holds its client ID
+ *    (P11CA_E_EXISTS);
  *  - deactivate (to not-activated): from activated;
  *  - revoke: from any other status; @reason is a CRL reason code (0..10,
  *    not 7), @invalidity 0 or a time.
  * Records status history and an audit entry with @actor and @why.
  */
-int reg_set_status(reg *r, const char *serial, reg_status to, int reason,
-                   int64_t invalidity, const char *actor,
+int reg_set_status(reg *r, int64_t ca_id, const char *serial, reg_status to,
+                   int reason, int64_t invalidity, const char *actor,
                    const char *why) REG_WUR;
 
 /*
- * reg_delete - remove @serial: refused while activated (P11CA_E_STATE), and
- * for a revoked certificate that has not expired (the CRL must keep listing
+ * reg_delete - remove the certificate (@ca_id, @serial): refused while
+ * activated (P11CA_E_STATE), and for a revoked certificate that has not
+ * expired when its CA is not external (that CA's CRL must keep listing
  * it).  Audited; its status history goes with it.
  */
-int reg_delete(reg *r, const char *serial, const char *actor,
+int reg_delete(reg *r, int64_t ca_id, const char *serial, const char *actor,
                const char *why) REG_WUR;
 
 /*
  * reg_revoke_bulk - revoke every non-revoked certificate matching @f in one
- * transaction recorded as ONE audit entry (with the count and the filter).
- * *@count gets how many were revoked.  A filter without any criterion
- * (only limit/offset/order) is refused (P11CA_E_INPUT).
+ * transaction, recorded as one audited action: a "revoke" entry per
+ * certificate (as reg_set_status writes, with "via":"revoke-bulk"; the
+ * audit trail is each certificate's history), then one "revoke-bulk"
+ * entry with the count, the reason, @why, the filter and every
+ * certificate revoked ("certs": [{"ca_id": 1, "serial": "4e"}, ...]);
+ * past REG_BULK_AUDIT_CERTS certificates the list continues in further
+ * "revoke-bulk" entries ("part" i of "parts" n).  @expect (0: any) is the
+ * count the caller confirmed: if the filter matches another number now,
+ * nothing changes (P11CA_E_STATE).  *@count gets how many were revoked.
+ * A filter without any criterion (only limit/offset/order) is refused
+ * (P11CA_E_INPUT).
  */
+#define REG_BULK_AUDIT_CERTS 400
 int reg_revoke_bulk(reg *r, const reg_filter *f, int reason, const char *actor,
-                    const char *why, size_t *count) REG_WUR;
+                    const char *why, size_t expect, size_t *count) REG_WUR;
 
-/* reg_set_replaces - record that @serial renews @old (renewal/re-key). */
-int reg_set_replaces(reg *r, const char *serial, const char *old) REG_WUR;
+/* What happens to the certificate a renewal or re-key supersedes. */
+typedef enum reg_supersede_how {
+    REG_SUPERSEDE_REVOKE = 0, /* revoked now, reason superseded */
+    REG_SUPERSEDE_GRACE,      /* revoked once a grace period has passed */
+    REG_SUPERSEDE_KEEP,       /* left not-activated, unrevoked */
+} reg_supersede_how;
+
+/*
+ * reg_supersede - the certificate (@ca_id, @serial) renews @old (of the
+ * same CA), in one transaction: the link is recorded, @old is deactivated
+ * if it was activated and @serial activated if it was not (each with its
+ * history and audit entry), then @old is revoked with reason superseded
+ * (@how REVOKE), or scheduled for that revocation @grace seconds from now
+ * (@how GRACE; audited as "schedule-revoke"), or left as it is (KEEP).
+ * A scheduled revocation is carried out by the first registry write at or
+ * after its time (every write transaction starts with it; actor
+ * "registry:scheduled"), or by reg_revoke_due (the next CRL).  Refuses a revoked @serial or
+ * @old (P11CA_E_STATE) and @serial == @old (P11CA_E_INPUT).
+ */
+int reg_supersede(reg *r, int64_t ca_id, const char *serial, const char *old,
+                  reg_supersede_how how, int64_t grace,
+                  const char *actor) REG_WUR;
+
+/*
+ * reg_revoke_due - carry out the scheduled revocations that are due now
+ * (what every write does first), in a transaction of their own: a CRL run
+ * calls it before it reads the revoked list.  *@count (may be NULL) gets
+ * how many were revoked.
+ */
+int reg_revoke_due(reg *r, size_t *count) REG_WUR;
 
 /* Status history of one certificate, oldest first. */
 typedef struct reg_history {
@@ -237,8 +331,8 @@ typedef struct reg_history {
     const char *reason;
 } reg_history;
 typedef int (*reg_history_cb)(const reg_history *h, void *arg);
-int reg_history_list(reg *r, const char *serial, reg_history_cb cb,
-                     void *arg) REG_WUR;
+int reg_history_list(reg *r, int64_t ca_id, const char *serial,
+                     reg_history_cb cb, void *arg) REG_WUR;
 
 /* ------------------------------------------------------------------ */
 /* CRL support                                                         */
@@ -261,7 +355,8 @@ typedef int (*reg_revoked_cb)(const reg_revoked *e, void *arg);
 int reg_revoked_list(reg *r, int64_t ca_id, int64_t now, reg_revoked_cb cb,
                      void *arg) REG_WUR;
 
-/* reg_crl_number_next - the next CRL number of @ca_id (1, 2, ...), durably. */
+/* reg_crl_number_next - the next CRL number of @ca_id (1, 2, ...), durably
+ * (a write: scheduled revocations that are due happen first). */
 int reg_crl_number_next(reg *r, int64_t ca_id, uint64_t *n) REG_WUR;
 
 /* ------------------------------------------------------------------ */
@@ -269,12 +364,16 @@ int reg_crl_number_next(reg *r, int64_t ca_id, uint64_t *n) REG_WUR;
 /* ------------------------------------------------------------------ */
 
 /*
- * reg_ca_add - register a CA certificate (ours, or an external CA whose
- * client certificates may be registered).  @id gets its id; an existing
- * identical certificate gives its id (not an error).
+ * reg_ca_add - register the certificate of a CA whose issuance this
+ * registry records and whose CRLs it makes.  reg_ca_add_external - an
+ * external CA, whose certificates are only registered (reg_register).
+ * @id gets its id; an existing identical certificate gives its id (not an
+ * error); reg_ca_add marks an existing external one as ours.
  */
 int reg_ca_add(reg *r, const unsigned char *der, size_t len, const char *name,
                int64_t *id) REG_WUR;
+int reg_ca_add_external(reg *r, const unsigned char *der, size_t len,
+                        const char *name, int64_t *id) REG_WUR;
 
 typedef struct reg_ca {
     int64_t id;
@@ -282,6 +381,7 @@ typedef struct reg_ca {
     const char *subject;
     const unsigned char *der;
     size_t der_len;
+    bool external;
     /* Auto-registration (p11ca serve): a certificate of this CA that the
      * registry does not know is recorded at its first connection with
      * @auto_status (activated or registered-not-activated). */
@@ -290,6 +390,13 @@ typedef struct reg_ca {
 } reg_ca;
 typedef int (*reg_ca_cb)(const reg_ca *ca, void *arg);
 int reg_ca_list(reg *r, reg_ca_cb cb, void *arg) REG_WUR;
+
+/*
+ * reg_ca_find - the id of the registered CA that @what names: its id in
+ * decimal, its name, or its subject (RFC 2253).  P11CA_E_NOTFOUND when
+ * none does, P11CA_E_INPUT when several do (the message names their ids).
+ */
+int reg_ca_find(reg *r, const char *what, int64_t *id) REG_WUR;
 
 /*
  * reg_ca_set_auto - turn auto-registration of CA @id on or off, with the
@@ -334,15 +441,82 @@ int reg_audit_list(reg *r, int64_t since_seq, reg_audit_cb cb,
  */
 int reg_audit_verify(reg *r, size_t *entries) REG_WUR;
 
+/*
+ * reg_audit_verify_status - replay the audit trail: each certificate
+ * (CA id and serial) has the status its entries lead to ("issue"/"register"
+ * with their "status", then every entry with a "to", "delete", and the
+ * "certs" of "revoke-bulk"), and so is its revocation reason when an entry
+ * names it.  Entries of schema 1 registries, which name a serial only,
+ * are about the one certificate with that serial the trail had then (see
+ * audit_replay.c).  Every certificate of the registry must have that
+ * status, and every certificate the trail has not deleted must be in the
+ * registry.  Run in one read transaction.  Returns 0, or P11CA_E_STATE
+ * naming the first certificate that differs (changed, added or removed
+ * outside the registry's rules) or the entry that does not say which
+ * certificate it changes; *@certs (may be NULL) gets how many
+ * certificates were checked.  Check the chain first (reg_audit_verify):
+ * the replay trusts the entries' text.
+ */
+int reg_audit_verify_status(reg *r, size_t *certs) REG_WUR;
+
+/* reg_audit_tip - the newest entry: *@seq (0 when the trail is empty) and
+ * its hash in @hash ("" then). */
+int reg_audit_tip(reg *r, int64_t *seq, char hash[65]) REG_WUR;
+
+/* reg_audit_entry_hash - the hash of entry @seq; P11CA_E_NOTFOUND when the
+ * trail has no such entry. */
+int reg_audit_entry_hash(reg *r, int64_t seq, char hash[65]) REG_WUR;
+
+/*
+ * A signed head of the audit trail: the CA's signature over an entry's
+ * sequence number and hash.  The registry stores the signed bytes as the
+ * CA made them (@der) with @seq, @hash, @at and @ca_id for look-ups; it
+ * does not check signatures (the CA does, with its certificate).
+ */
+typedef struct reg_audit_head {
+    int64_t id;       /* given by reg_audit_head_add */
+    int64_t seq;      /* the newest entry it covers */
+    const char *hash; /* that entry's hash (64 hex digits) */
+    int64_t at;       /* when it was signed (Unix seconds) */
+    int64_t ca_id;    /* the CA that signed it */
+    const unsigned char *der;
+    size_t der_len;
+} reg_audit_head;
+typedef int (*reg_audit_head_cb)(const reg_audit_head *h, void *arg);
+
+/*
+ * reg_audit_head_add - store @h (its id is ignored) after checking, in the
+ * same write transaction, that entry @h->seq exists with @h->hash
+ * (P11CA_E_STATE otherwise: the trail changed under the signer).
+ */
+int reg_audit_head_add(reg *r, const reg_audit_head *h) REG_WUR;
+
+/*
+ * reg_audit_heads - the stored heads of @ca_id (0: every CA) in the order
+ * they were added, or newest first; @cb may stop the walk by returning
+ * non-zero (that value is returned).  Strings and bytes are borrowed for
+ * the call.
+ */
+int reg_audit_heads(reg *r, int64_t ca_id, bool newest_first,
+                    reg_audit_head_cb cb, void *arg) REG_WUR;
+
 /* ------------------------------------------------------------------ */
 /* Storage backends                                                    */
 /* ------------------------------------------------------------------ */
 
 /*
  * What a storage backend provides: plain storage, no rules.  The rules
- * (lifecycle, uniqueness of activated client IDs, rate limit, audit chain)
- * live in lifecycle.c and audit.c on top of these.  SQLite is built in;
- * PostgreSQL (libpq) is the next backend.
+ * (lifecycle, uniqueness of activated client IDs, rate limit, audit chain,
+ * ambiguous serials, scheduled revocations) live in lifecycle.c, search.c
+ * and audit.c on top of these.  SQLite is built in; PostgreSQL (libpq) is
+ * the next backend.
+ *
+ * A certificate is addressed by (@ca_id, @serial), exactly: @ca_id 0 is
+ * the certificate whose issuer is unknown (stored without a CA), never
+ * "any"; @serial is normalised.  A missing certificate is
+ * P11CA_E_NOTFOUND.  Filters come checked (reg_filter_check); the
+ * patterns of reg_filter are the backend's to translate, and the order of
+ * @f->sort is the backend's to apply, with the recording order last.
  */
 struct reg_backend {
     const char *scheme;
@@ -354,33 +528,47 @@ struct reg_backend {
     int (*commit)(void *db);
     void (*rollback)(void *db);
     int (*cert_insert)(void *db, const reg_cert *c);
-    int (*cert_get)(void *db, const char *serial, reg_cert *out);
-    int (*cert_set_status)(void *db, const char *serial, reg_status st,
-                           int64_t revoked_at, int reason, int64_t invalidity);
-    int (*cert_delete)(void *db, const char *serial);
-    int (*cert_set_replaces)(void *db, const char *serial, const char *old);
+    int (*cert_get)(void *db, int64_t ca_id, const char *serial, reg_cert *out);
+    int (*cert_set_status)(void *db, int64_t ca_id, const char *serial,
+                           reg_status st, int64_t revoked_at, int reason,
+                           int64_t invalidity);
+    int (*cert_delete)(void *db, int64_t ca_id, const char *serial);
+    int (*cert_set_replaces)(void *db, int64_t ca_id, const char *serial,
+                             const char *old);
+    /* @at 0 clears the scheduled revocation. */
+    int (*cert_set_revoke_after)(void *db, int64_t ca_id, const char *serial,
+                                 int64_t at);
     int (*cert_search)(void *db, const reg_filter *f, reg_cert_cb cb,
                        void *arg);
     int (*cert_count)(void *db, const reg_filter *f, size_t *n);
+    /* Whether an activated certificate other than (@except_ca_id,
+     * @except_serial) (NULL serial: no exception) holds @client_id. */
     int (*client_id_active)(void *db, const char *client_id,
-                            const char *except_serial, bool *taken);
-    int (*recorded_since)(void *db, int64_t since, size_t *n);
-    int (*history_add)(void *db, const char *serial, int64_t at,
+                            int64_t except_ca_id, const char *except_serial,
+                            bool *taken);
+    int (*history_add)(void *db, int64_t ca_id, const char *serial, int64_t at,
                        reg_status from, reg_status to, const char *actor,
                        const char *reason);
-    int (*history_list)(void *db, const char *serial, reg_history_cb cb,
-                        void *arg);
+    int (*history_list)(void *db, int64_t ca_id, const char *serial,
+                        reg_history_cb cb, void *arg);
     int (*revoked_list)(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
                         void *arg);
     int (*crl_number_next)(void *db, int64_t ca_id, uint64_t *n);
+    /* Insert the CA unless its DER is there; @external only for a new
+     * row, except that !@external makes an existing row ours. */
     int (*ca_add)(void *db, const unsigned char *der, size_t len,
-                  const char *name, const char *subject, int64_t *id);
+                  const char *name, const char *subject, bool external,
+                  int64_t *id);
     int (*ca_list)(void *db, reg_ca_cb cb, void *arg);
     /* P11CA_E_NOTFOUND when no CA has @id. */
     int (*ca_set_auto)(void *db, int64_t id, bool on, reg_status st);
     int (*audit_append)(void *db, const reg_audit *a);
     int (*audit_last)(void *db, int64_t *seq, char *hash, size_t hashlen);
     int (*audit_list)(void *db, int64_t since_seq, reg_audit_cb cb, void *arg);
+    /* Signed heads: @h->id is ignored by head_add. */
+    int (*head_add)(void *db, const reg_audit_head *h);
+    int (*head_list)(void *db, int64_t ca_id, bool newest_first,
+                     reg_audit_head_cb cb, void *arg);
 };
 
 extern const struct reg_backend reg_backend_sqlite;

@@ -3,6 +3,7 @@
  * from fixed fragments, values bound), status history, revoked list. */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,15 @@ static int sq_bind_named_int(sqlite3_stmt *st, const char *name, int64_t v);
 static int sq_bind_filter(struct sqldb *d, sqlite3_stmt *st,
                           const reg_filter *f);
 static int sq_prepare_filter(struct sqldb *d, const reg_filter *f,
-                             const char *head, const char *tail,
-                             sqlite3_stmt **st);
+                             const char *head, const char *order,
+                             const char *tail, sqlite3_stmt **st);
+static int sq_no_cert(int64_t ca_id, const char *serial);
+static int sq_cert_update(struct sqldb *d, enum sq_stmt id, int64_t ca_id,
+                          const char *serial, const char *text, int64_t v,
+                          const char *what);
+static const char *sq_order(const reg_filter *f);
+static int sq_bind_pattern(struct sqldb *d, sqlite3_stmt *st, const char *name,
+                           const char *pattern);
 
 /* Text status of column @i; a value no code wrote means a damaged file. */
 static int sq_status_col(struct sqldb *d, sqlite3_stmt *st, int i,
@@ -76,6 +84,7 @@ static int sq_row_cert(struct sqldb *d, sqlite3_stmt *st, reg_cert *c)
         || (rc = sq_col_strdup(st, 16, &c->replaces))
         || (rc = sq_col_strdup(st, 17, &c->key_hash)))
         goto out;
+    c->revoke_after = sqlite3_column_int64(st, 19);
     c->der_len = (size_t)sqlite3_column_bytes(st, 18);
     if (c->der_len && !(c->der = malloc(c->der_len))) {
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
@@ -118,17 +127,22 @@ static int sq_bind_cert(struct sqldb *d, sqlite3_stmt *st, const reg_cert *c)
     if (c->invalidity)
         sqlite3_bind_int64(st, 16, c->invalidity);
     sqlite3_bind_blob64(st, 19, c->der, c->der_len, SQLITE_STATIC);
+    if (c->revoke_after)
+        sqlite3_bind_int64(st, 20, c->revoke_after);
     return 0;
 }
 
-/* Constraint failures are the caller's input; name what clashed. */
+/* Constraint failures are the caller's input; name what clashed (two
+ * unique indexes: the certificate's key, and the activated client IDs). */
 static int sq_insert_failed(struct sqldb *d, const reg_cert *c)
 {
     switch (sqlite3_extended_errcode(d->db)) {
-    case SQLITE_CONSTRAINT_PRIMARYKEY:
-        return p11ca_err_set(P11CA_E_EXISTS,
-                             "serial %s is already in the registry", c->serial);
     case SQLITE_CONSTRAINT_UNIQUE:
+        if (strstr(sqlite3_errmsg(d->db), "certs_issuer_serial"))
+            return p11ca_err_set(P11CA_E_EXISTS,
+                                 "serial %s is already in the registry for "
+                                 "CA %lld",
+                                 c->serial, (long long)c->ca_id);
         return p11ca_err_set(P11CA_E_EXISTS,
                              "client ID \"%s\" is held by another activated "
                              "certificate",
@@ -161,7 +175,25 @@ out:
     return rc;
 }
 
-int sq_cert_get(void *db, const char *serial, reg_cert *out)
+int sq_bind_key(struct sqldb *d, sqlite3_stmt *st, int64_t ca_id,
+                const char *serial)
+{
+    sqlite3_bind_int64(st, 1, ca_id);
+    return sq_bind_text(d, st, 2, serial);
+}
+
+/* NOTFOUND naming the certificate. */
+static int sq_no_cert(int64_t ca_id, const char *serial)
+{
+    if (ca_id)
+        return p11ca_err_set(P11CA_E_NOTFOUND,
+                             "no certificate with serial %s of CA %lld", serial,
+                             (long long)ca_id);
+    return p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
+                         serial);
+}
+
+int sq_cert_get(void *db, int64_t ca_id, const char *serial, reg_cert *out)
 {
     struct sqldb *d = db;
     sqlite3_stmt *st = NULL;
@@ -169,14 +201,13 @@ int sq_cert_get(void *db, const char *serial, reg_cert *out)
 
     memset(out, 0, sizeof(*out));
     if ((rc = sq_stmt(d, SQ_CERT_GET, &st))
-        || (rc = sq_bind_text(d, st, 1, serial)))
+        || (rc = sq_bind_key(d, st, ca_id, serial)))
         goto out;
     step = sqlite3_step(st);
     if (step == SQLITE_ROW)
         rc = sq_row_cert(d, st, out);
     else if (step == SQLITE_DONE)
-        rc = p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                           serial);
+        rc = sq_no_cert(ca_id, serial);
     else
         rc = sq_err(d, "read a certificate");
 out:
@@ -184,23 +215,24 @@ out:
     return rc;
 }
 
-int sq_cert_set_status(void *db, const char *serial, reg_status to,
-                       int64_t revoked_at, int reason, int64_t invalidity)
+int sq_cert_set_status(void *db, int64_t ca_id, const char *serial,
+                       reg_status to, int64_t revoked_at, int reason,
+                       int64_t invalidity)
 {
     struct sqldb *d = db;
     sqlite3_stmt *st = NULL;
     int rc;
 
     if ((rc = sq_stmt(d, SQ_CERT_SET_STATUS, &st))
-        || (rc = sq_bind_text(d, st, 1, serial))
-        || (rc = sq_bind_text(d, st, 2, reg_status_name(to))))
+        || (rc = sq_bind_key(d, st, ca_id, serial))
+        || (rc = sq_bind_text(d, st, 3, reg_status_name(to))))
         goto out;
     if (revoked_at)
-        sqlite3_bind_int64(st, 3, revoked_at);
+        sqlite3_bind_int64(st, 4, revoked_at);
     if (reason >= 0)
-        sqlite3_bind_int(st, 4, reason);
+        sqlite3_bind_int(st, 5, reason);
     if (invalidity)
-        sqlite3_bind_int64(st, 5, invalidity);
+        sqlite3_bind_int64(st, 6, invalidity);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = sqlite3_extended_errcode(d->db) == SQLITE_CONSTRAINT_UNIQUE
                  ? p11ca_err_set(P11CA_E_EXISTS,
@@ -209,48 +241,54 @@ int sq_cert_set_status(void *db, const char *serial, reg_status to,
                                  serial)
                  : sq_err(d, "change a certificate's status");
     else if (sqlite3_changes(d->db) != 1)
-        rc = p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                           serial);
+        rc = sq_no_cert(ca_id, serial);
 out:
     sq_done(st);
     return rc;
 }
 
-int sq_cert_delete(void *db, const char *serial)
+/* Run the cached statement @id on one certificate, with @bind (may be
+ * NULL) binding what follows the key; NOTFOUND when no row changed. */
+static int sq_cert_update(struct sqldb *d, enum sq_stmt id, int64_t ca_id,
+                          const char *serial, const char *text, int64_t v,
+                          const char *what)
 {
-    struct sqldb *d = db;
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if ((rc = sq_stmt(d, SQ_CERT_DELETE, &st))
-        || (rc = sq_bind_text(d, st, 1, serial))
-        || (rc = sq_step_done(d, st, "delete a certificate")))
+    if ((rc = sq_stmt(d, id, &st)) || (rc = sq_bind_key(d, st, ca_id, serial)))
+        goto out;
+    if (text)
+        rc = sq_bind_text(d, st, 3, text);
+    else if (v)
+        sqlite3_bind_int64(st, 3, v);
+    if (rc || (rc = sq_step_done(d, st, what)))
         goto out;
     if (sqlite3_changes(d->db) != 1)
-        rc = p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                           serial);
+        rc = sq_no_cert(ca_id, serial);
 out:
     sq_done(st);
     return rc;
 }
 
-int sq_cert_set_replaces(void *db, const char *serial, const char *old)
+int sq_cert_delete(void *db, int64_t ca_id, const char *serial)
 {
-    struct sqldb *d = db;
-    sqlite3_stmt *st = NULL;
-    int rc;
+    return sq_cert_update(db, SQ_CERT_DELETE, ca_id, serial, NULL, 0,
+                          "delete a certificate");
+}
 
-    if ((rc = sq_stmt(d, SQ_CERT_SET_REPLACES, &st))
-        || (rc = sq_bind_text(d, st, 1, serial))
-        || (rc = sq_bind_text(d, st, 2, old))
-        || (rc = sq_step_done(d, st, "record a renewal")))
-        goto out;
-    if (sqlite3_changes(d->db) != 1)
-        rc = p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                           serial);
-out:
-    sq_done(st);
-    return rc;
+int sq_cert_set_replaces(void *db, int64_t ca_id, const char *serial,
+                         const char *old)
+{
+    return sq_cert_update(db, SQ_CERT_SET_REPLACES, ca_id, serial, old, 0,
+                          "record a renewal");
+}
+
+int sq_cert_set_revoke_after(void *db, int64_t ca_id, const char *serial,
+                             int64_t at)
+{
+    return sq_cert_update(db, SQ_CERT_SET_REVOKE_AFTER, ca_id, serial, NULL, at,
+                          "schedule a revocation");
 }
 
 /* Append a fixed fragment to @sql (of size @len), never truncating. */
@@ -261,6 +299,49 @@ static int sq_append(char *sql, size_t len, const char *frag)
     if (n >= len - used)
         return p11ca_err_set(P11CA_E_INTERNAL, "search SQL too long");
     memcpy(sql + used, frag, n + 1);
+    return 0;
+}
+
+/*
+ * A reg_filter pattern ('*', '?', '\' escapes; no wildcard: anywhere) as
+ * LIKE text with '\' as the ESCAPE character: '%', '_' and '\' of the
+ * pattern are matched literally.  At most 2 bytes per input byte, plus
+ * the two '%' of a substring match.
+ */
+int sq_like_pattern(const char *pattern, char **out)
+{
+    size_t n = strlen(pattern);
+    bool wild = false;
+    char *q;
+
+    *out = NULL;
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '*' || *p == '?')
+            wild = true;
+    }
+    if (n > (SIZE_MAX - 3) / 2 || !(q = malloc(2 * n + 3)))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    *out = q;
+    if (!wild)
+        *q++ = '%';
+    for (const char *p = pattern; *p; p++) {
+        char ch = *p;
+
+        if (ch == '\\' && p[1])
+            ch = *++p;
+        else if (ch == '*' || ch == '?') {
+            *q++ = ch == '*' ? '%' : '_';
+            continue;
+        }
+        if (ch == '%' || ch == '_' || ch == '\\')
+            *q++ = '\\';
+        *q++ = ch;
+    }
+    if (!wild)
+        *q++ = '%';
+    *q = '\0';
     return 0;
 }
 
@@ -276,12 +357,14 @@ static int sq_where(const reg_filter *f, char *sql, size_t len)
     } conds[] = {
         {f->serial != NULL, " AND serial = :serial"},
         {f->cn != NULL, " AND cn = :cn"},
-        {f->cn_like != NULL, " AND cn LIKE :cn_like ESCAPE '\\'"},
+        {f->cn_match != NULL, " AND cn LIKE :cn_match ESCAPE '\\'"},
         {f->ou != NULL, " AND ou = :ou"},
-        {f->ou_like != NULL, " AND ou LIKE :ou_like ESCAPE '\\'"},
+        {f->ou_match != NULL, " AND ou LIKE :ou_match ESCAPE '\\'"},
         {f->client_id != NULL, " AND client_id = :client_id"},
         {f->profile != NULL, " AND profile = :profile"},
+        {f->origin != NULL, " AND origin = :origin"},
         {f->status != REG_STATUS_ANY, " AND status = :status"},
+        {f->not_revoked, " AND status <> 'revoked'"},
         {f->ca_id != 0, " AND ca_id = :ca_id"},
         {f->issued_after != 0, " AND recorded_at >= :issued_after"},
         {f->issued_before != 0, " AND recorded_at < :issued_before"},
@@ -289,6 +372,8 @@ static int sq_where(const reg_filter *f, char *sql, size_t len)
         {f->expires_before != 0, " AND not_after < :expires_before"},
         {f->valid_at != 0,
          " AND not_before <= :valid_at AND not_after > :valid_at"},
+        {f->revoke_due != 0,
+         " AND revoke_after IS NOT NULL AND revoke_after <= :revoke_due"},
     };
     int rc = 0;
 
@@ -296,6 +381,36 @@ static int sq_where(const reg_filter *f, char *sql, size_t len)
         if (conds[i].on)
             rc = sq_append(sql, len, conds[i].frag);
     return rc;
+}
+
+/* The ORDER BY of each reg_sort, ascending and descending: fixed text, the
+ * recording order (id breaks ties within a second) last. */
+static const char *sq_order(const reg_filter *f)
+{
+#define SQ_ORDER(key)                                                          \
+    {                                                                          \
+        " ORDER BY " key ", recorded_at, id",                                  \
+            " ORDER BY " key " DESC, recorded_at DESC, id DESC"                \
+    }
+    static const char *const orders[][2] = {
+        [REG_SORT_RECORDED] = {" ORDER BY recorded_at, id",
+                               " ORDER BY recorded_at DESC, id DESC"},
+        [REG_SORT_SERIAL] = {" ORDER BY length(serial), serial, id",
+                             " ORDER BY length(serial) DESC, serial DESC, "
+                             "id DESC"},
+        [REG_SORT_CN] = SQ_ORDER("cn COLLATE NOCASE"),
+        [REG_SORT_CLIENT_ID] = SQ_ORDER("client_id"),
+        [REG_SORT_STATUS] = SQ_ORDER("status"),
+        [REG_SORT_PROFILE] = SQ_ORDER("profile"),
+        [REG_SORT_NOT_BEFORE] = SQ_ORDER("not_before"),
+        [REG_SORT_NOT_AFTER] = SQ_ORDER("not_after"),
+    };
+#undef SQ_ORDER
+    size_t i = (size_t)f->sort < sizeof(orders) / sizeof(orders[0])
+                   ? (size_t)f->sort
+                   : REG_SORT_RECORDED;
+
+    return orders[i][f->descending ? 1 : 0];
 }
 
 /* Bind @s to parameter @name if the statement has it. */
@@ -316,6 +431,22 @@ static int sq_bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
     return 0;
 }
 
+/* A pattern of @f, as LIKE text, to parameter @name. */
+static int sq_bind_pattern(struct sqldb *d, sqlite3_stmt *st, const char *name,
+                           const char *pattern)
+{
+    char *like = NULL;
+    int rc;
+
+    if (!pattern)
+        return 0;
+    if ((rc = sq_like_pattern(pattern, &like)))
+        return rc;
+    rc = sq_bind_named(d, st, name, like);
+    free(like);
+    return rc;
+}
+
 static int sq_bind_filter(struct sqldb *d, sqlite3_stmt *st,
                           const reg_filter *f)
 {
@@ -325,11 +456,12 @@ static int sq_bind_filter(struct sqldb *d, sqlite3_stmt *st,
 
     if ((rc = sq_bind_named(d, st, ":serial", f->serial))
         || (rc = sq_bind_named(d, st, ":cn", f->cn))
-        || (rc = sq_bind_named(d, st, ":cn_like", f->cn_like))
+        || (rc = sq_bind_pattern(d, st, ":cn_match", f->cn_match))
         || (rc = sq_bind_named(d, st, ":ou", f->ou))
-        || (rc = sq_bind_named(d, st, ":ou_like", f->ou_like))
+        || (rc = sq_bind_pattern(d, st, ":ou_match", f->ou_match))
         || (rc = sq_bind_named(d, st, ":client_id", f->client_id))
         || (rc = sq_bind_named(d, st, ":profile", f->profile))
+        || (rc = sq_bind_named(d, st, ":origin", f->origin))
         || (rc = sq_bind_named(d, st, ":status", status)))
         return rc;
     sq_bind_named_int(st, ":ca_id", f->ca_id);
@@ -338,6 +470,7 @@ static int sq_bind_filter(struct sqldb *d, sqlite3_stmt *st,
     sq_bind_named_int(st, ":expires_after", f->expires_after);
     sq_bind_named_int(st, ":expires_before", f->expires_before);
     sq_bind_named_int(st, ":valid_at", f->valid_at);
+    sq_bind_named_int(st, ":revoke_due", f->revoke_due);
     /* LIMIT -1: no limit.  Past INT64_MAX rows nothing is left anyway. */
     sq_bind_named_int(st, ":limit",
                       f->limit && f->limit <= INT64_MAX ? (int64_t)f->limit
@@ -347,10 +480,10 @@ static int sq_bind_filter(struct sqldb *d, sqlite3_stmt *st,
     return 0;
 }
 
-/* @head + WHERE of @f + @tail, prepared (not cached) and bound. */
+/* @head + WHERE of @f + @order + @tail, prepared (not cached) and bound. */
 static int sq_prepare_filter(struct sqldb *d, const reg_filter *f,
-                             const char *head, const char *tail,
-                             sqlite3_stmt **st)
+                             const char *head, const char *order,
+                             const char *tail, sqlite3_stmt **st)
 {
     char sql[SQ_SEARCH_MAX] = "";
     int rc;
@@ -359,6 +492,7 @@ static int sq_prepare_filter(struct sqldb *d, const reg_filter *f,
     if ((rc = sq_append(sql, sizeof(sql), head))
         || (rc = sq_append(sql, sizeof(sql), " WHERE 1 = 1"))
         || (rc = sq_where(f, sql, sizeof(sql)))
+        || (rc = sq_append(sql, sizeof(sql), order))
         || (rc = sq_append(sql, sizeof(sql), tail)))
         return rc;
     if (sqlite3_prepare_v2(d->db, sql, -1, st, NULL) != SQLITE_OK)
@@ -373,14 +507,8 @@ int sq_cert_search(void *db, const reg_filter *f, reg_cert_cb cb, void *arg)
     reg_cert c;
     int rc, step;
 
-    /* rowid breaks ties in the same second: insertion order. */
     rc = sq_prepare_filter(d, f, "SELECT " SQ_CERT_COLS " FROM certs",
-                           f->newest_first
-                               ? " ORDER BY recorded_at DESC, rowid DESC"
-                                 " LIMIT :limit OFFSET :offset"
-                               : " ORDER BY recorded_at, rowid"
-                                 " LIMIT :limit OFFSET :offset",
-                           &st);
+                           sq_order(f), " LIMIT :limit OFFSET :offset", &st);
     if (rc)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -405,7 +533,8 @@ int sq_cert_count(void *db, const reg_filter *f, size_t *n)
     int rc;
 
     *n = 0;
-    if ((rc = sq_prepare_filter(d, f, "SELECT count(*) FROM certs", "", &st)))
+    if ((rc = sq_prepare_filter(d, f, "SELECT count(*) FROM certs", "", "",
+                                &st)))
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW) {
         rc = sq_err(d, "count certificates");
@@ -417,7 +546,7 @@ out:
     return rc;
 }
 
-int sq_client_id_active(void *db, const char *client_id,
+int sq_client_id_active(void *db, const char *client_id, int64_t except_ca_id,
                         const char *except_serial, bool *taken)
 {
     struct sqldb *d = db;
@@ -427,8 +556,9 @@ int sq_client_id_active(void *db, const char *client_id,
     *taken = false;
     /* "" is never a serial: no exception. */
     if ((rc = sq_stmt(d, SQ_CLIENT_ID_ACTIVE, &st))
-        || (rc = sq_bind_text(d, st, 1, client_id))
-        || (rc = sq_bind_text(d, st, 2, except_serial ? except_serial : "")))
+        || (rc = sq_bind_key(d, st, except_ca_id,
+                             except_serial ? except_serial : ""))
+        || (rc = sq_bind_text(d, st, 3, client_id)))
         goto out;
     step = sqlite3_step(st);
     if (step == SQLITE_ROW)
@@ -440,50 +570,35 @@ out:
     return rc;
 }
 
-int sq_recorded_since(void *db, int64_t since, size_t *n)
-{
-    struct sqldb *d = db;
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    *n = 0;
-    if ((rc = sq_stmt(d, SQ_RECORDED_SINCE, &st)))
-        goto out;
-    sqlite3_bind_int64(st, 1, since);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = sq_err(d, "count recent certificates");
-        goto out;
-    }
-    *n = (size_t)sqlite3_column_int64(st, 0);
-out:
-    sq_done(st);
-    return rc;
-}
-
-int sq_history_add(void *db, const char *serial, int64_t at, reg_status from,
-                   reg_status to, const char *actor, const char *reason)
+int sq_history_add(void *db, int64_t ca_id, const char *serial, int64_t at,
+                   reg_status from, reg_status to, const char *actor,
+                   const char *reason)
 {
     struct sqldb *d = db;
     sqlite3_stmt *st = NULL;
     int rc;
 
     if ((rc = sq_stmt(d, SQ_HISTORY_ADD, &st))
-        || (rc = sq_bind_text(d, st, 1, serial))
-        || (rc = sq_bind_text(d, st, 3,
+        || (rc = sq_bind_key(d, st, ca_id, serial))
+        || (rc = sq_bind_text(d, st, 4,
                               from == REG_STATUS_ANY ? NULL
                                                      : reg_status_name(from)))
-        || (rc = sq_bind_text(d, st, 4, reg_status_name(to)))
-        || (rc = sq_bind_text(d, st, 5, actor))
-        || (rc = sq_bind_text(d, st, 6, reason)))
+        || (rc = sq_bind_text(d, st, 5, reg_status_name(to)))
+        || (rc = sq_bind_text(d, st, 6, actor))
+        || (rc = sq_bind_text(d, st, 7, reason)))
         goto out;
-    sqlite3_bind_int64(st, 2, at);
-    rc = sq_step_done(d, st, "add to the status history");
+    sqlite3_bind_int64(st, 3, at);
+    if ((rc = sq_step_done(d, st, "add to the status history")))
+        goto out;
+    if (sqlite3_changes(d->db) != 1)
+        rc = sq_no_cert(ca_id, serial);
 out:
     sq_done(st);
     return rc;
 }
 
-int sq_history_list(void *db, const char *serial, reg_history_cb cb, void *arg)
+int sq_history_list(void *db, int64_t ca_id, const char *serial,
+                    reg_history_cb cb, void *arg)
 {
     struct sqldb *d = db;
     sqlite3_stmt *st = NULL;
@@ -491,7 +606,7 @@ int sq_history_list(void *db, const char *serial, reg_history_cb cb, void *arg)
     int rc, step;
 
     if ((rc = sq_stmt(d, SQ_HISTORY_LIST, &st))
-        || (rc = sq_bind_text(d, st, 1, serial)))
+        || (rc = sq_bind_key(d, st, ca_id, serial)))
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         h = (reg_history){

@@ -15,8 +15,8 @@ enum sq_stmt {
     SQ_CERT_SET_STATUS,
     SQ_CERT_DELETE,
     SQ_CERT_SET_REPLACES,
+    SQ_CERT_SET_REVOKE_AFTER,
     SQ_CLIENT_ID_ACTIVE,
-    SQ_RECORDED_SINCE,
     SQ_HISTORY_ADD,
     SQ_HISTORY_LIST,
     SQ_REVOKED_LIST,
@@ -29,6 +29,9 @@ enum sq_stmt {
     SQ_AUDIT_APPEND,
     SQ_AUDIT_LAST,
     SQ_AUDIT_LIST,
+    SQ_HEAD_ADD,
+    SQ_HEAD_LIST,
+    SQ_HEAD_LIST_DESC,
     SQ_VERSION,
     SQ_N
 };
@@ -43,7 +46,12 @@ struct sqldb {
 #define SQ_CERT_COLS                                                           \
     "serial, ca_id, subject, issuer, cn, ou, client_id, profile, origin, "     \
     "status, not_before, not_after, recorded_at, revoked_at, reason, "         \
-    "invalidity, replaces, key_hash, der"
+    "invalidity, replaces, key_hash, der, revoke_after"
+
+/* The key of one certificate in a WHERE clause, ?1 and ?2 bound to its
+ * CA id (0: none) and serial; the unique index certs_issuer_serial is on
+ * exactly this expression, so the lookup uses it. */
+#define SQ_CERT_KEY "coalesce(ca_id, 0) = ?1 AND serial = ?2"
 
 /* sq_stmt - the cached statement @id, reset and unbound; 0 or an error. */
 int sq_stmt(struct sqldb *d, enum sq_stmt id, sqlite3_stmt **st) REG_WUR;
@@ -59,21 +67,33 @@ int sq_step_done(struct sqldb *d, sqlite3_stmt *st, const char *what) REG_WUR;
 /* sq_col_strdup - a copy of text column @i, NULL for SQL NULL. */
 int sq_col_strdup(sqlite3_stmt *st, int i, char **out) REG_WUR;
 
+/* sq_bind_key - bind (@ca_id, @serial) to ?1 and ?2; 0 or an error. */
+int sq_bind_key(struct sqldb *d, sqlite3_stmt *st, int64_t ca_id,
+                const char *serial) REG_WUR;
+/* sq_like_pattern - a reg_filter pattern as a LIKE pattern with '\' as
+ * its escape (malloc'd in *@out). */
+int sq_like_pattern(const char *pattern, char **out) REG_WUR;
+
 /* The certificate operations (sqlite_certs.c). */
 int sq_cert_insert(void *db, const reg_cert *c);
-int sq_cert_get(void *db, const char *serial, reg_cert *out);
-int sq_cert_set_status(void *db, const char *serial, reg_status st,
-                       int64_t revoked_at, int reason, int64_t invalidity);
-int sq_cert_delete(void *db, const char *serial);
-int sq_cert_set_replaces(void *db, const char *serial, const char *old);
+int sq_cert_get(void *db, int64_t ca_id, const char *serial, reg_cert *out);
+int sq_cert_set_status(void *db, int64_t ca_id, const char *serial,
+                       reg_status st, int64_t revoked_at, int reason,
+                       int64_t invalidity);
+int sq_cert_delete(void *db, int64_t ca_id, const char *serial);
+int sq_cert_set_replaces(void *db, int64_t ca_id, const char *serial,
+                         const char *old);
+int sq_cert_set_revoke_after(void *db, int64_t ca_id, const char *serial,
+                             int64_t at);
 int sq_cert_search(void *db, const reg_filter *f, reg_cert_cb cb, void *arg);
 int sq_cert_count(void *db, const reg_filter *f, size_t *n);
-int sq_client_id_active(void *db, const char *client_id,
+int sq_client_id_active(void *db, const char *client_id, int64_t except_ca_id,
                         const char *except_serial, bool *taken);
-int sq_recorded_since(void *db, int64_t since, size_t *n);
-int sq_history_add(void *db, const char *serial, int64_t at, reg_status from,
-                   reg_status to, const char *actor, const char *reason);
-int sq_history_list(void *db, const char *serial, reg_history_cb cb, void *arg);
+int sq_history_add(void *db, int64_t ca_id, const char *serial, int64_t at,
+                   reg_status from, reg_status to, const char *actor,
+                   const char *reason);
+int sq_history_list(void *db, int64_t ca_id, const char *serial,
+                    reg_history_cb cb, void *arg);
 int sq_revoked_list(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
                     void *arg);
 

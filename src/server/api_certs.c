@@ -191,11 +191,11 @@ static bool filter_param(struct srv_req *r, const char *k, const char *v,
     else if (strcmp(k, "cn") == 0)
         f->cn = v;
     else if (strcmp(k, "cn_like") == 0)
-        f->cn_like = v;
+        f->cn_match = v;
     else if (strcmp(k, "ou") == 0)
         f->ou = v;
     else if (strcmp(k, "ou_like") == 0)
-        f->ou_like = v;
+        f->ou_match = v;
     else if (strcmp(k, "client_id") == 0)
         f->client_id = v;
     else if (strcmp(k, "profile") == 0)
@@ -226,7 +226,7 @@ static bool filter_param(struct srv_req *r, const char *k, const char *v,
     } else if (strcmp(k, "order") == 0) {
         if (strcmp(v, "newest") != 0 && strcmp(v, "oldest") != 0)
             goto bad;
-        f->newest_first = strcmp(v, "newest") == 0;
+        f->descending = strcmp(v, "newest") == 0;
     } else if (strcmp(k, "issued_after") == 0 || strcmp(k, "issued_before") == 0
                || strcmp(k, "expires_after") == 0
                || strcmp(k, "expires_before") == 0) {
@@ -322,7 +322,7 @@ static void cert_get(struct srv_req *r)
                                   && strcmp(serial, r->conn->serial) == 0))
         return;
     /* 3. the registry */
-    rc = reg_get(ca_registry(r->s->ca), serial, &c);
+    rc = reg_get(ca_registry(r->s->ca), 0, serial, &c);
     if (rc != P11CA_OK) {
         srv_problem_rc(r, rc, p11ca_err_message());
         return;
@@ -330,7 +330,8 @@ static void cert_get(struct srv_req *r)
     j = srv_cert_json(&c);
     hist = json_array();
     if (j && hist
-        && reg_history_list(ca_registry(r->s->ca), c.serial, history_one, hist)
+        && reg_history_list(ca_registry(r->s->ca), c.ca_id, c.serial,
+                            history_one, hist)
                == P11CA_OK) {
         json_object_set_new(j, "history", hist);
         hist = NULL;
@@ -358,19 +359,19 @@ static void cert_run(struct srv_job *j, ca *wc)
 
     switch (cj->op) {
     case OP_STATUS:
-        rc = reg_set_status(rg, cj->serial, cj->to, cj->reason, cj->invalidity,
-                            j->actor, why);
+        rc = reg_set_status(rg, 0, cj->serial, cj->to, cj->reason,
+                            cj->invalidity, j->actor, why);
         break;
     case OP_DELETE:
-        rc = reg_delete(rg, cj->serial, j->actor, why);
+        rc = reg_delete(rg, 0, cj->serial, j->actor, why);
         break;
     default:
-        rc = reg_register_as(rg, &cj->rec, cj->to, j->actor);
+        rc = reg_register_as(rg, &cj->rec, cj->to, j->actor, NULL);
         snprintf(cj->serial, sizeof(cj->serial), "%s", cj->rec.serial);
         break;
     }
     if (rc == P11CA_OK && cj->op != OP_DELETE)
-        rc = reg_get(rg, cj->serial, &cj->out);
+        rc = reg_get(rg, 0, cj->serial, &cj->out);
     if (rc != P11CA_OK)
         srv_job_set_error(j, rc);
 }

@@ -279,7 +279,7 @@ static int pending_add_conn(struct srv_pending *p, struct srv_conn *c)
 static void autoreg_run(struct srv_job *j, ca *wc)
 {
     struct autoreg_job *a = (struct autoreg_job *)j;
-    int rc = reg_register_as(ca_registry(wc), &a->rec, a->st, j->actor);
+    int rc = reg_register_as(ca_registry(wc), &a->rec, a->st, j->actor, NULL);
 
     if (rc != P11CA_OK)
         srv_job_set_error(j, rc);
@@ -409,7 +409,7 @@ static int check_registry(struct srv_conn *c, X509_STORE_CTX *xs,
     reg_cert rc_cert = {0};
     unsigned char *der = NULL;
     int n = i2d_X509(leaf, &der), ret;
-    int rc = reg_get(ca_registry(c->s->ca), c->serial, &rc_cert);
+    int rc = reg_get(ca_registry(c->s->ca), sca->id, c->serial, &rc_cert);
 
     if (rc == P11CA_E_NOTFOUND)
         ret = check_unknown(c, xs, sca, leaf);

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #define ENV_GETATTR_STOPS "FAULTY_PKCS11_GETATTR_STOPS"
 #define ENV_HOLD          "FAULTY_PKCS11_HOLD"
 #define HOLD_POLL_MS      10UL
+#define ENV_VANISH        "FAULTY_PKCS11_VANISH"
 #define MAX_SLEEP_MS      600000UL
 
 /* Every hooked function of the 2.40 list (C_GetFunctionList is not hooked). */
@@ -248,6 +250,27 @@ struct call {
     bool injected;
     bool end_op; /* injected error must end the real operation */
     bool violation;
+    bool vanished; /* answered for a token that is away (see vanish) */
+};
+
+/*
+ * FAULTY_PKCS11_VANISH=FUNC:N:DURATION: the token goes away at the Nth
+ * call of FUNC and comes back after DURATION, "NNNms" (monotonic clock) or
+ * "NNNcalls" (calls of any function after the Nth).  One window per
+ * process; the state survives C_Finalize/C_Initialize in the process.
+ */
+struct vanish {
+    bool set;
+    enum fn_id fn;
+    unsigned long nth;
+    bool by_time;
+    unsigned long amount; /* ms or calls */
+    /* The window: */
+    bool active, over;
+    bool all_slots; /* the trigger named no slot: every slot is away */
+    CK_SLOT_ID slot;
+    uint64_t start_ms;
+    unsigned long start_call;
 };
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -255,7 +278,8 @@ static void *real_dl;             /* never dlclose()d */
 static CK_FUNCTION_LIST_PTR real; /* the real module's function list */
 
 static atomic_ulong call_counts[FN_COUNT];
-static _Atomic pid_t init_pid; /* pid of last successful C_Initialize */
+static atomic_ulong total_calls; /* every call, for vanish windows */
+static _Atomic pid_t init_pid;   /* pid of last successful C_Initialize */
 
 /*
  * Every call into the real module holds removal_lock for reading; a
@@ -286,6 +310,7 @@ static size_t n_rules;
 static struct session *sessions;
 static size_t n_sessions;
 static size_t cap_sessions;
+static struct vanish vanish;
 
 /* ---- output helpers ---------------------------------------------------- */
 
@@ -593,6 +618,107 @@ static bool parse_rules(const char *spec, struct rule **out, size_t *n_out)
     return true;
 }
 
+/* Parses $FAULTY_PKCS11_VANISH into @v; on error reports it and fails. */
+static bool parse_vanish(const char *spec, struct vanish *v)
+{
+    char copy[256], *when, *dur, *end;
+    const char *err = NULL;
+    struct rule r;
+    int i;
+
+    memset(v, 0, sizeof(*v));
+    if (spec == NULL || *spec == '\0')
+        return true;
+    snprintf(copy, sizeof(copy), "%s", spec);
+    when = strchr(copy, ':');
+    dur = when ? strchr(when + 1, ':') : NULL;
+    if (!when || !dur) {
+        err = "expected FUNC:N:NNNms or FUNC:N:NNNcalls";
+        goto out;
+    }
+    *when++ = '\0';
+    *dur++ = '\0';
+    for (i = 0; i < FN_COUNT; i++)
+        if (strcmp(copy, fn_names[i]) == 0)
+            break;
+    if (i == FN_COUNT) {
+        err = "unknown function";
+        goto out;
+    }
+    v->fn = (enum fn_id)i;
+    memset(&r, 0, sizeof(r));
+    if (parse_when(when, &r) != NULL || r.lo != r.hi) {
+        err = "N must be one call number, N >= 1";
+        goto out;
+    }
+    v->nth = r.lo;
+    if (!parse_ulong(dur, &end, &v->amount)) {
+        err = "DURATION must be NNNms or NNNcalls";
+    } else if (strcmp(end, "ms") == 0) {
+        v->by_time = true;
+        if (v->amount > MAX_SLEEP_MS)
+            err = "a window of at most 600000ms";
+    } else if (strcmp(end, "calls") != 0) {
+        err = "DURATION must be NNNms or NNNcalls";
+    }
+out:
+    if (err != NULL) {
+        emit(TO_STDERR, "faulty-pkcs11: bad %s \"%s\" (%s)", ENV_VANISH, spec,
+             err);
+        memset(v, 0, sizeof(*v));
+        return false;
+    }
+    v->set = true;
+    return true;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Ends the window when its time or calls are used up; state_lock held. */
+static void vanish_expire_locked(unsigned long call_no)
+{
+    if (!vanish.active)
+        return;
+    if (vanish.by_time ? now_ms() - vanish.start_ms < vanish.amount
+                       : call_no - vanish.start_call <= vanish.amount)
+        return;
+    vanish.active = false;
+    vanish.over = true;
+    emit(TO_LOG, "%ld vanish-end", (long)getpid());
+}
+
+/* Whether @slot is away now; state_lock held. */
+static bool vanished_slot_locked(CK_SLOT_ID slot)
+{
+    return vanish.active && (vanish.all_slots || vanish.slot == slot);
+}
+
+static bool vanish_active(void)
+{
+    bool active;
+
+    pthread_mutex_lock(&state_lock);
+    active = vanish.active;
+    pthread_mutex_unlock(&state_lock);
+    return active;
+}
+
+static bool vanished_slot(CK_SLOT_ID slot)
+{
+    bool away;
+
+    pthread_mutex_lock(&state_lock);
+    away = vanished_slot_locked(slot);
+    pthread_mutex_unlock(&state_lock);
+    return away;
+}
+
 static void rules_free(void)
 {
     free(rules);
@@ -789,6 +915,65 @@ static void inject_side_effects(const struct call *c, CK_RV fault)
 }
 
 /*
+ * The vanish window: it starts at the Nth call of its function (a removal:
+ * that call fails with CKR_DEVICE_REMOVED and the sessions on the slot are
+ * closed; a call that names no slot, such as C_GetSlotList, removes every
+ * token and goes on), and while it lasts the token is away: C_GetSlotList
+ * leaves its slot out, C_GetSlotInfo clears CKF_TOKEN_PRESENT, calls on the
+ * slot answer CKR_TOKEN_NOT_PRESENT and calls on its sessions
+ * CKR_DEVICE_REMOVED.  Returns true when @rv holds the answer.
+ */
+static bool vanish_call(struct call *c, unsigned long nth,
+                        unsigned long call_no, CK_RV *rv)
+{
+    struct call all = {.fn = c->fn, .kind = ARG_NONE};
+    CK_SLOT_ID slot = 0;
+    bool have_slot = false, start = false, away = false;
+    struct session *s;
+
+    pthread_mutex_lock(&state_lock);
+    if (!vanish.set) {
+        pthread_mutex_unlock(&state_lock);
+        return false;
+    }
+    if (c->kind == ARG_SLOT) {
+        slot = c->handle;
+        have_slot = true;
+    } else if (c->kind == ARG_SESSION && (s = session_find(c->handle))) {
+        slot = s->slot;
+        have_slot = true;
+    }
+    vanish_expire_locked(call_no);
+    if (!vanish.active && !vanish.over && c->fn == vanish.fn
+        && nth == vanish.nth) {
+        vanish.active = start = true;
+        vanish.all_slots = !have_slot;
+        vanish.slot = slot;
+        vanish.start_ms = now_ms();
+        vanish.start_call = call_no;
+    } else if (have_slot && vanished_slot_locked(slot)) {
+        away = true;
+    }
+    pthread_mutex_unlock(&state_lock);
+    if (start) {
+        emit(TO_LOG, "%ld vanish-start %s", (long)getpid(),
+             have_slot ? "slot" : "all-slots");
+        if (!have_slot) {
+            inject_side_effects(&all, CKR_DEVICE_REMOVED);
+            return false;
+        }
+        c->injected = true;
+        *rv = CKR_DEVICE_REMOVED;
+        return true;
+    }
+    if (!away || c->fn == FN_C_GetSlotInfo)
+        return false; /* C_GetSlotInfo: its wrapper clears the flag */
+    c->vanished = true;
+    *rv = c->kind == ARG_SESSION ? CKR_DEVICE_REMOVED : CKR_TOKEN_NOT_PRESENT;
+    return true;
+}
+
+/*
  * Runs before every forwarded call: fork checks, counting, latency and the
  * fault decision.  Returns true if the call should be forwarded; otherwise
  * *rv holds the code to return (side effects follow in call_end).
@@ -830,6 +1015,8 @@ static bool call_begin(struct call *c, CK_RV *rv)
     }
 
     nth = atomic_fetch_add(&call_counts[c->fn], 1) + 1;
+    if (vanish_call(c, nth, atomic_fetch_add(&total_calls, 1) + 1, rv))
+        return false;
 
     pthread_mutex_lock(&state_lock);
     for (size_t i = 0; i < n_rules; i++) {
@@ -879,7 +1066,9 @@ static CK_RV call_end(const struct call *c, CK_RV rv)
         inject_side_effects(c, rv);
     n = snprintf(buf, sizeof(buf), "%ld %s %s%s\n", (long)getpid(),
                  fn_names[c->fn], rv_to_name(rv, rvbuf, sizeof(rvbuf)),
-                 c->injected ? " [injected]" : "");
+                 c->injected   ? " [injected]"
+                 : c->vanished ? " [vanished]"
+                               : "");
     if (n > 0 && (size_t)n < sizeof(buf))
         log_write(buf, (size_t)n);
     return rv;
@@ -950,12 +1139,9 @@ static CK_RV call_end(const struct call *c, CK_RV rv)
         (session, out, out_len))
 
 /* General and slot/token management. */
-FWD_NONE(C_GetSlotList, (CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR n),
-         (present, list, n))
 FWD_NONE(C_WaitForSlotEvent,
          (CK_FLAGS flags, CK_SLOT_ID_PTR slot_out, CK_VOID_PTR rsv),
          (flags, slot_out, rsv))
-FWD_SLOT(C_GetSlotInfo, (CK_SLOT_ID slot, CK_SLOT_INFO_PTR info), (slot, info))
 FWD_SLOT(C_GetTokenInfo, (CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info),
          (slot, info))
 FWD_SLOT(C_GetMechanismList,
@@ -1126,6 +1312,69 @@ FWD_SESS_ONLY(C_CancelFunction)
 
 /* ---- hand-written forwarders ------------------------------------------- */
 
+/* The real slot list without the slots that are away (a vanish window). */
+static CK_RV slot_list_present(CK_SLOT_ID_PTR list, CK_ULONG_PTR n)
+{
+    CK_SLOT_ID *all = NULL;
+    CK_ULONG cnt = 0, kept = 0;
+    CK_RV rv;
+
+    do { /* the list may grow between the two calls */
+        free(all);
+        all = NULL;
+        rv = real->C_GetSlotList(CK_TRUE, NULL, &cnt);
+        if (rv == CKR_OK && cnt > 0 && !(all = calloc(cnt, sizeof(*all))))
+            return CKR_HOST_MEMORY;
+        if (rv == CKR_OK && cnt > 0)
+            rv = real->C_GetSlotList(CK_TRUE, all, &cnt);
+    } while (rv == CKR_BUFFER_TOO_SMALL);
+    for (CK_ULONG i = 0; rv == CKR_OK && i < cnt; i++)
+        if (!vanished_slot(all[i]))
+            all[kept++] = all[i];
+    if (rv == CKR_OK && list != NULL && *n < kept)
+        rv = CKR_BUFFER_TOO_SMALL;
+    else if (rv == CKR_OK && list != NULL)
+        memcpy(list, all, kept * sizeof(*all));
+    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL)
+        *n = kept;
+    free(all);
+    return rv;
+}
+
+static CK_RV fw_C_GetSlotList(CK_BBOOL present, CK_SLOT_ID_PTR list,
+                              CK_ULONG_PTR n)
+{
+    struct call c = CALL(C_GetSlotList, ARG_NONE, 0);
+    CK_RV rv;
+
+    if (call_begin(&c, &rv)) {
+        real_enter();
+        if (present && n != NULL && vanish_active())
+            rv = slot_list_present(list, n);
+        else
+            rv = real->C_GetSlotList(present, list, n);
+        real_leave();
+    }
+    return call_end(&c, rv);
+}
+
+static CK_RV fw_C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
+{
+    struct call c = CALL(C_GetSlotInfo, ARG_SLOT, slot);
+    CK_RV rv;
+
+    if (call_begin(&c, &rv)) {
+        real_enter();
+        rv = real->C_GetSlotInfo(slot, info);
+        real_leave();
+        if (rv == CKR_OK && info != NULL && vanished_slot(slot)) {
+            info->flags &= ~(CK_FLAGS)CKF_TOKEN_PRESENT;
+            c.vanished = true;
+        }
+    }
+    return call_end(&c, rv);
+}
+
 static void load_real(void)
 {
     const char *path = getenv(ENV_MODULE);
@@ -1154,6 +1403,7 @@ static CK_RV fw_C_Initialize(CK_VOID_PTR init_args)
     CK_C_INITIALIZE_ARGS_PTR args = init_args;
     pid_t pid = getpid();
     struct rule *parsed;
+    struct vanish v;
     size_t n_parsed;
     CK_RV rv;
 
@@ -1162,15 +1412,22 @@ static CK_RV fw_C_Initialize(CK_VOID_PTR init_args)
         return call_end(&c, CKR_GENERAL_ERROR);
     if (!parse_rules(getenv(ENV_FAULTS), &parsed, &n_parsed))
         return call_end(&c, CKR_GENERAL_ERROR);
+    if (!parse_vanish(getenv(ENV_VANISH), &v)) {
+        free(parsed);
+        return call_end(&c, CKR_GENERAL_ERROR);
+    }
 
     pthread_mutex_lock(&state_lock);
     rules_free();
     rules = parsed;
     n_rules = n_parsed;
     if (counts_pid != pid) {
-        /* First C_Initialize in this process (e.g. a forked child). */
+        /* First C_Initialize in this process (e.g. a forked child); a
+         * later one (C_Finalize, C_Initialize) keeps the vanish window. */
         for (int i = 0; i < FN_COUNT; i++)
             atomic_store(&call_counts[i], 0);
+        atomic_store(&total_calls, 0);
+        vanish = v;
         counts_pid = pid;
     }
     pthread_mutex_unlock(&state_lock);

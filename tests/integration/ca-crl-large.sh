@@ -1,15 +1,17 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # A CRL of 100,000 revoked certificates, the CA key on the token: made in
-# under 5 s and 200 MB (streamed from the registry), and accepted by
-# openssl.  The revoked rows are written with sqlite3 straight into the
-# registry's table: only a load generator, the CA reads them through the
-# registry API.
+# under 200 MB (streamed from the registry) and accepted by openssl.  How
+# long it takes is a benchmark figure, not a test (a test's outcome must
+# not depend on the machine's speed or load): scripts/bench/issue measures
+# it against the 5 s target.  The revoked rows are written with sqlite3
+# straight into the registry's table: only a load generator, the CA reads
+# them through the registry API.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
 command -v sqlite3 >/dev/null || plan_skip "sqlite3 is not installed"
 [ -x /usr/bin/time ] || plan_skip "GNU time (/usr/bin/time) is not installed"
-plan 6
+plan 5
 D=$TT/big
 N=100000
 p11ca --pin-source "$PINFILE" ca init --dir "$D" --subject "/CN=Big CRL CA" \
@@ -38,19 +40,11 @@ read -r secs kb <"$TT/time"
 diag "p11ca crl of $N entries: ${secs}s, max RSS ${kb} KB"
 assert_eq "$rc" 0 "p11ca crl of $N entries"
 if [ -n "${SANITIZER_PRELOAD:-}" ]; then
-    skip "time and memory limits (sanitizer build)"
-    skip "time and memory limits (sanitizer build)"
+    skip "memory limit (sanitizer build)"
+elif [ "$kb" -lt 204800 ]; then
+    ok "in under 200 MB (${kb} KB)"
 else
-    if awk "BEGIN { exit !($secs < 5) }"; then
-        ok "in under 5 s (${secs}s)"
-    else
-        not_ok "in under 5 s (${secs}s)"
-    fi
-    if [ "$kb" -lt 204800 ]; then
-        ok "in under 200 MB (${kb} KB)"
-    else
-        not_ok "in under 200 MB (${kb} KB)"
-    fi
+    not_ok "in under 200 MB (${kb} KB)"
 fi
 openssl crl -in "$D/big.crl" -CAfile "$D/ca.pem" -noout -verify >"$TT/v" 2>&1
 assert_grep 'verify OK' "$TT/v" "openssl crl -verify accepts it"

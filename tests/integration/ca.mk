@@ -6,7 +6,9 @@ CA_TESTS = \
 	tests/integration/ca-token.sh \
 	tests/integration/ca-file.sh \
 	tests/integration/ca-keycheck.sh \
+	tests/integration/ca-concurrent.sh \
 	tests/integration/ca-crl-large.sh \
-	tests/integration/ca-valgrind.sh
+	tests/integration/ca-valgrind.sh \
+	tests/integration/ca-policy.sh
 TESTS += $(CA_TESTS)
 EXTRA_DIST += $(CA_TESTS) tests/integration/ca-suite.sh

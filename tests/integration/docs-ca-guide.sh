@@ -10,7 +10,7 @@ set -u
 command -v softhsm2-util >/dev/null || plan_skip "SoftHSM2 is not installed"
 TT=$(mktemp -d)
 trap 'rm -rf "$TT"' EXIT
-plan 3
+plan 5
 
 GUIDE=$top_srcdir/docs/ca-operator-guide.md
 guide_prepare "$GUIDE" "$TT"
@@ -36,10 +36,26 @@ else
     diag "$(tail -n 30 "$TT/out")"
 fi
 if grep -q 'issuing/ca.pem: OK' "$TT/out" && grep -q 'www.pem: OK' "$TT/out" \
-    && grep -q 'alice.pem: OK' "$TT/out" && grep -q 'audit trail intact' "$TT/out"; then
-    ok "root, intermediate, server and client certificates verify; the audit trail is intact"
+    && grep -q 'alice.pem: OK' "$TT/out" && grep -q 'audit trail intact' "$TT/out" \
+    && grep -q 'Signature Verified Successfully' "$TT/out"; then
+    ok "root, intermediate, server and client certificates verify; the audit trail is intact; openssl verifies its signed head"
 else
     not_ok "the guide's results"
-    diag "$(grep -E ': OK|revoked|intact' "$TT/out")"
+    diag "$(grep -E ': OK|revoked|intact|Verified' "$TT/out")"
+fi
+if grep -q 'www-next.pem: OK' "$TT/out" && grep -q 'would revoke 1 certificate' "$TT/out" &&
+    grep -q '^4e: registered-not-activated (CA ' "$TT/out" &&
+    grep -Eq '^[0-9]+ +external +vendor ' "$TT/out"; then
+    ok "a renewed server certificate, a confirmed revocation, a vendor's certificate"
+else
+    not_ok "a renewed server certificate, a confirmed revocation, a vendor's certificate"
+    diag "$(grep -E 'www-next|would revoke|registered|external' "$TT/out")"
+fi
+if [ "$(find "$TT/run" -path '*/device-certs/*.pem' | wc -l)" -eq 3 ] &&
+    grep -q 'devices .*at most 50 per second' "$TT/out"; then
+    ok "a profile with a rate limit of its own: its batch is issued"
+else
+    not_ok "a profile with a rate limit of its own: its batch is issued"
+    diag "$(grep -E 'devices|issued' "$TT/out")"
 fi
 done_testing

@@ -4,7 +4,8 @@
 # generation and certificate write (faulty-pkcs11), then --resume and,
 # separately, --cleanup; refusals that change nothing; a wrong PIN three
 # times (no C_Login replay); renewal and re-key with the registry link and
-# the token objects checked; a lost card; p11ca token show and its warnings.
+# the token objects checked; a lost card; p11ca token show and its warnings;
+# rate limits (an enrollment is the operator's issuance, not a sign-up).
 set -u
 . "$top_srcdir/tests/integration/enroll-setup.sh"
 FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
@@ -160,11 +161,9 @@ case $flags in
         ok "the token reports no remaining tries: the message claims none"
     fi ;;
 esac
-if grep -rq "$TEST_PIN" "$D"/pin*.err; then
-    not_ok "no PIN in the messages"
-else
-    ok "no PIN in the messages"
-fi
+for i in 1 2 3; do
+    assert_no_grep "$TEST_PIN" "$D/pin$i.err" "no PIN in the message of attempt $i"
+done
 check "the right PIN works after three wrong ones (SoftHSM2 does not lock)" \
     enroll card-w --profile client --subject /CN=w-user --type ec:P-256
 
@@ -180,8 +179,8 @@ assert_grep "certificate \"r-user\" \\(serial $r1\\) expires in (9|10) day" "$D/
 assert_grep "registry: activated, client ID r-user" "$D/show.txt" "token show gives the registry status"
 check "enroll --renew" enroll card-r --renew --label r-user --json
 r2=$(json "$TT/out" 'd["serial"]')
-assert_eq "$(replaces "$r2") $(status "$r2") $(status "$r1")" "$r1 activated not-activated" \
-    "registry: the new certificate replaces the old, the client ID moved to it"
+assert_eq "$(replaces "$r2") $(status "$r2") $(status "$r1")" "$r1 activated revoked" \
+    "registry: the new certificate replaces the old, the client ID moved to it, the old one is revoked"
 assert_eq "$(serial_on card-r r-user) $(nobj card-r cert) $(id_of card-r r-user cert)" \
     "$r2 1 $key_id" "the card holds the new certificate only, next to the same key"
 login_openssl tls1_3 card-r r-user r-user
@@ -190,8 +189,8 @@ login_openssl tls1_3 card-r r-user r-user
 check "enroll --rekey" enroll card-r --rekey --label r-user --json
 r3=$(json "$TT/out" 'd["serial"]')
 k3=$(id_of card-r r-user private)
-assert_eq "$(replaces "$r3") $(status "$r3") $(status "$r2")" "$r2 activated not-activated" \
-    "registry: the re-keyed certificate replaces the renewed one"
+assert_eq "$(replaces "$r3") $(status "$r3") $(status "$r2")" "$r2 activated revoked" \
+    "registry: the re-keyed certificate replaces the renewed one, which is revoked"
 if [ -n "$k3" ] && [ "$k3" != "$key_id" ] && [ "$(id_of card-r r-user cert)" = "$k3" ] &&
     [ "$(serial_on card-r r-user)" = "$r3" ]; then
     ok "the new key has a new CKA_ID and the label, with its certificate"
@@ -223,7 +222,7 @@ else
     not_ok "--remove-old: the previous key and certificate are gone"
     diag "$(objs card-r)"
 fi
-assert_eq "$(replaces "$r4") $(status "$r4") $(status "$r3")" "$r3 activated not-activated" \
+assert_eq "$(replaces "$r4") $(status "$r4") $(status "$r3")" "$r3 activated revoked" \
     "registry: the link survives the interruption"
 login_openssl tls1_3 card-r r-user r-user
 
@@ -236,7 +235,7 @@ should_fail 2 'held by activated certificate' "a second card for the client ID i
     enroll card-l2 --profile client --subject /CN=l-user --type ec:P-256
 assert_eq "$(objs card-l2 | grep -c 'type=')" 0 "no key was made on the second card"
 check "lost card: cert revoke --client-id" \
-    p11ca cert revoke --dir "$CA" --client-id l-user --reason keyCompromise
+    p11ca cert revoke --dir "$CA" --client-id l-user --reason keyCompromise --yes
 check "a CRL that lists the lost card" p11ca crl --dir "$CA" --out "$D/ca.crl"
 check "the replacement card is enrolled for the same client ID" \
     enroll card-l2 --profile client --subject /CN=l-user --type ec:P-256
@@ -249,19 +248,54 @@ fi
 login_refused card-l1 l-user 'certificate revoked' "the lost card is refused (CRL)"
 login_openssl tls1_3 card-l2 l-user l-user
 
+# --- Rate limits: an enrollment by the operator is issuance, not a sign-up ----
+# On the registry's test clock (at_clock): every command starts in second T.
+T=2000000000
+sed -i 's|^rate_limit *=.*|rate_limit = 1|' "$CA/ca.cnf"
+sed -i 's/^client *= *profile_client$/&\nlimited = profile_limited/' "$CA/ca.cnf"
+cat >>"$CA/ca.cnf" <<'CNF'
+
+[ profile_limited ]
+key_usage     = digitalSignature
+ext_key_usage = clientAuth
+rate_limit    = 1
+CNF
+for n in 1 2 3 4; do
+    card "card-q$n"
+done
+check "sign-up limit 1 per second: an enrollment in second T" \
+    at_clock $T enroll card-q1 --profile client --subject /CN=q1-user \
+    --type ec:P-256 --wait 0
+check "a second enrollment in second T: the sign-up limit does not hold it" \
+    at_clock $T enroll card-q2 --profile client --subject /CN=q2-user \
+    --type ec:P-256 --wait 0
+check "a profile limited to 1 per second: an enrollment in second T" \
+    at_clock $T enroll card-q3 --profile limited --subject /CN=q3-user \
+    --type ec:P-256 --wait 0
+before=$(p11ca cert list --dir "$CA" --count)
+should_fail 4 'rate limit reached: the limit of profile "limited" \(rate_limit in \[ profile_limited \] of ca\.cnf\) allows 1 per second and 1 were recorded in this second; not waiting for a slot' \
+    "--wait 0: another enrollment under that profile in second T is refused" \
+    at_clock $T enroll card-q4 --profile limited --subject /CN=q4-user \
+    --type ec:P-256 --wait 0
+assert_eq "$(p11ca cert list --dir "$CA" --count) $(nobj card-q4 cert)" "$before 0" \
+    "... nothing recorded, no certificate on the card"
+check "--resume --wait 1: it waits for second T+1 and finishes" \
+    at_clock $T enroll card-q4 --profile limited --subject /CN=q4-user \
+    --type ec:P-256 --resume --wait 1
+assert_eq "$(p11ca cert list --dir "$CA" --client-id q4-user --count \
+    --issued-after @$((T + 1)) --issued-before @$((T + 2))) $(nobj card-q4 cert)" \
+    "1 1" "... recorded in second T+1, the certificate on the card"
+sed -i '0,/^rate_limit *=/s|^rate_limit *=.*|rate_limit = 15|' "$CA/ca.cnf"
+
 # --- The PIN typed at the prompt: asked once, for the card and the provider ----
 if command -v script >/dev/null; then
     card card-t
-    (sleep 1; cat "$PINFILE"; printf '\n'; sleep 5) | script -qec \
-        "\"$top_builddir/src/p11ca\" enroll --token pkcs11:token=card-t --ca \"$CA\" --profile client --subject /CN=t-user --type ec:P-256" \
-        /dev/null >"$D/tty.log" 2>&1
+    # The PIN is typed once the prompt is on the terminal (tap.sh).
+    tty_answer "$D/tty.log" 'Enter PIN for token "card-t"' "$PINFILE" \
+        "\"$top_builddir/src/p11ca\" enroll --token pkcs11:token=card-t --ca \"$CA\" --profile client --subject /CN=t-user --type ec:P-256"
     assert_eq "$(grep -c 'Enter PIN for token "card-t"' "$D/tty.log") $(nobj card-t cert)" "1 1" \
         "a PIN typed at the prompt is asked once, for the card and the provider"
-    if grep -q "$TEST_PIN" "$D/tty.log"; then
-        not_ok "the typed PIN is not echoed"
-    else
-        ok "the typed PIN is not echoed"
-    fi
+    assert_no_grep "$TEST_PIN" "$D/tty.log" "the typed PIN is not echoed"
 else
     skip "script (util-linux) is not installed"
     skip "script (util-linux) is not installed"

@@ -51,24 +51,13 @@ p11ca crl --dir "$CA" --out "$D/ca.crl" 2>/dev/null
 
 # www PROTO [CRL]: an s_server that requires a client certificate of the CA
 # (checked against CRL, default the current one) and answers one request
-# with its -www status page; sets PORT.
+# with its -www status page, listening when www returns; sets PORT.  Each
+# login ends with server_done (tests/lib/tls.sh).
 www() {
     PORT=$(free_port)
-    start_server "$D/server.log" $PROV -accept "127.0.0.1:$PORT" -naccept 1 \
+    start_server_ready "$D/server.log" $PROV -accept "127.0.0.1:$PORT" -naccept 1 \
         -"$1" -www -cert "$D/srv.pem" -key "$(privuri srv)" -CAfile "$CA/ca.pem" \
         -Verify 1 -verify_return_error -crl_check -CRL "${2:-$D/ca.crl}"
-    wait_port "$PORT"
-}
-
-# server_done: the one-shot server has exited (5 s), else it is stopped (a
-# client that failed before connecting leaves it waiting).
-server_done() {
-    i=0
-    while kill -0 "$SERVER_PID" 2>/dev/null && [ $i -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    stop_servers
 }
 
 # want PROTO: the protocol name the tools print.

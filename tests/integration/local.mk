@@ -6,7 +6,9 @@ CLI_TESTS = \
 	tests/integration/cli-errors.sh \
 	tests/integration/cli-p11kit.sh \
 	tests/integration/cli-valgrind.sh \
-	tests/integration/cli-help.sh
+	tests/integration/cli-slots.sh \
+	tests/integration/cli-help.sh \
+	tests/integration/cli-escape.sh
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS)
 
@@ -21,7 +23,8 @@ PROVIDER_TESTS = \
 	tests/integration/provider-order.sh \
 	tests/integration/provider-encode.sh \
 	tests/integration/provider-decrypt-derive.sh \
-	tests/integration/provider-features.sh
+	tests/integration/provider-features.sh \
+	tests/integration/provider-slots.sh
 TESTS += $(PROVIDER_TESTS)
 EXTRA_DIST += $(PROVIDER_TESTS) tests/lib/tls.sh
 check_PROGRAMS += tests/progs/prov-evp tests/progs/weak-key
@@ -30,12 +33,22 @@ tests_progs_prov_evp_LDADD = $(CRYPTO_LIBS) -lpthread
 tests_progs_weak_key_SOURCES = tests/progs/weak-key.c
 tests_progs_weak_key_LDADD = src/libp11ca-p11.la $(CRYPTO_LIBS) $(P11KIT_LIBS)
 
+# A token that goes away for a while (the fault module's vanish window):
+# under s_server, p11ca issue and a key load.
+TESTS += tests/integration/p11-vanish.sh
+EXTRA_DIST += tests/integration/p11-vanish.sh
+
 # The registry through the p11ca command.
 REGISTRY_TESTS = \
 	tests/integration/registry-cli.sh \
-	tests/integration/registry-migrate.sh
+	tests/integration/registry-rules.sh \
+	tests/integration/registry-schema.sh \
+	tests/integration/registry-migrate.sh \
+	tests/integration/audit-signed.sh
 TESTS += $(REGISTRY_TESTS)
-EXTRA_DIST += $(REGISTRY_TESTS)
+EXTRA_DIST += $(REGISTRY_TESTS) tests/data/registry-v1/ca.cnf.in \
+	tests/data/registry-v1/ca.pem tests/data/registry-v1/ca.key \
+	tests/data/registry-v1/registry.sql
 
 # The operator guide, run as written.
 TESTS += tests/integration/docs-ca-guide.sh

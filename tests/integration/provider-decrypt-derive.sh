@@ -142,14 +142,13 @@ check "TLS: certificate for the token RSA key" \
     -CAcreateserial -force_pubkey "$D/rsa2048.pub" -extfile "$D/srv.ext" \
     -days 2 -out "$D/srv.pem"
 port=$(free_port)
-start_server "$D/server.log" $PROV -accept "127.0.0.1:$port" -naccept 1 \
+start_server_ready "$D/server.log" $PROV -accept "127.0.0.1:$port" -naccept 1 \
     -tls1_2 -cipher AES128-GCM-SHA256 -www -cert "$D/srv.pem" \
     -key "$(privuri rsa2048)"
-wait_port "$port"
 printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -connect "127.0.0.1:$port" \
     -tls1_2 -cipher AES128-GCM-SHA256 -CAfile "$D/ca.pem" -verify_return_error \
     -ign_eof >"$D/client.log" 2>&1
-stop_servers
+server_done
 if grep -q 'Cipher is AES128-GCM-SHA256' "$D/client.log" \
     && grep -q 'Verify return code: 0' "$D/client.log"; then
     ok "TLS 1.2 RSA key transport: premaster decrypted on the token"

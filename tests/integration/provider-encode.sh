@@ -26,16 +26,6 @@ ossl() {
     fi
 }
 
-# assert_no_grep "regex" file "description"
-assert_no_grep() {
-    if grep -Eq -- "$1" "$2"; then
-        not_ok "$3 (found /$1/ in $2)"
-        diag "$(grep -E -- "$1" "$2" | head -n 5)"
-    else
-        ok "$3"
-    fi
-}
-
 # assert_named_curve OID-NAME NIST-NAME textfile label: the public key names
 # its curve; explicit parameters would print "Field Type:" and no OID.
 assert_named_curve() {

@@ -76,13 +76,12 @@ before=$(p11ca --pin-source "$PINFILE" key list --json "$TOKURI" | python3 -c 'i
 port=$(free_port)
 rm -f "$TT/calls.log"
 P11CA_DEFAULT_TOKEN="$TOKURI;$PINQ" P11CA_MODULE=$FAULTY FAULTY_PKCS11_MODULE=$SOFTHSM_MODULE \
-    FAULTY_PKCS11_LOG=$TT/calls.log start_server "$TT/s.log" $PROV \
+    FAULTY_PKCS11_LOG=$TT/calls.log start_server_ready "$TT/s.log" $PROV \
     -propquery '?provider=p11ca' -accept "127.0.0.1:$port" -naccept 1 -www \
     -tls1_3 -groups P-256 -cert "$TT/srv.pem" -key "$(privuri fk)"
-wait_port "$port"
 printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -connect "127.0.0.1:$port" -tls1_3 \
     -groups P-256 -brief -ign_eof -CAfile "$TT/ca.pem" >"$TT/c.log" 2>&1
-wait "$SERVER_PID" 2>/dev/null
+server_done
 assert_grep 'Verification: OK' "$TT/c.log" "TLS 1.3 handshake with token-preferred operations"
 assert_grep 'Server Temp Key: ECDH, prime256v1' "$TT/c.log" "ECDHE on P-256"
 assert_grep ' C_GenerateKeyPair CKR_OK' "$TT/calls.log" "the ephemeral key was generated on the token"

@@ -38,15 +38,14 @@ openssl x509 -req -in "$TT/srv.csr" -CA "$TT/ca.pem" -CAkey "$TT/ca.key" \
 for proto in tls1_3 tls1_2; do
     for group in P-256 P-384; do
         port=$(free_port)
-        start_server "$TT/s.log" $FIRST -accept "127.0.0.1:$port" -naccept 1 -www \
+        start_server_ready "$TT/s.log" $FIRST -accept "127.0.0.1:$port" -naccept 1 -www \
             -"$proto" -groups "$group" -cert "$TT/srv.pem" -key "$(privuri ordsrv)"
-        wait_port "$port"
         # TLS 1.2 also uses the client's groups for the ECDSA certificate.
         cgroups=$( [ "$group" = P-256 ] && echo P-256 || echo "$group:P-256" )
         printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client $FIRST -connect "127.0.0.1:$port" \
             -"$proto" -groups "$cgroups" -brief -ign_eof -CAfile "$TT/ca.pem" \
             -verify_return_error >"$TT/c.log" 2>&1
-        wait "$SERVER_PID" 2>/dev/null
+        server_done
         curve=$( [ "$group" = P-256 ] && echo prime256v1 || echo secp384r1 )
         if grep -q 'Verification: OK' "$TT/c.log" \
             && grep -q "Server Temp Key: ECDH, $curve" "$TT/c.log"; then

@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # The registry from the p11ca command: search filters (incl. --expiring
 # with certificates of crafted validity), show, the lifecycle rules, lost
-# card, registration of external certificates, bulk revocation as one
-# audited action, the audit chain and its tamper detection.
+# card, registration of external certificates under the sign-up limit,
+# bulk revocation as one audited action, the audit chain and its tamper detection.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 43
+plan 51
 
 D=$TT/ca
 W=$TT/work
@@ -81,7 +81,7 @@ assert_eq "$(count "where serial = '$S_DAVE'")" 0 "dave is gone from the registr
 csr alice2 alice people
 should_fail 2 'client ID' "a second activated certificate for alice is refused" issue alice2 30
 assert_eq "$(count "where cn = 'alice'")" 1 "... and nothing was recorded"
-check "lost card: revoke by client ID" p11ca cert revoke --dir "$D" --client-id alice --reason keyCompromise
+check "lost card: revoke by client ID" p11ca cert revoke --dir "$D" --client-id alice --reason keyCompromise --yes
 check "alice's next enrollment gets a new certificate" issue alice2 30
 assert_eq "$(j --client-id alice --status revoked)" "alice" "the old card stays revoked"
 
@@ -97,12 +97,44 @@ check "register the external CA" p11ca cert register-ca --dir "$D" --name extern
 check "register eve's certificate" p11ca cert register --dir "$D" "$W/eve.pem"
 assert_eq "$(j --status registered-not-activated)" "eve" "eve is registered-not-activated"
 
-# Bulk revocation: one audited action.
-before=$(sqlite3 "$D/registry.db" "select count(*) from audit")
-p11ca cert revoke --dir "$D" --ou staff --reason cessationOfOperation >"$TT/bulk" 2>&1
+# The sign-up limit (rate_limit of [ ca ]) holds registrations, on the
+# registry's test clock (at_clock): every command starts in second T.
+T=2000000000
+sed -i 's|^rate_limit *=.*|rate_limit = 2|' "$D/ca.cnf"
+for u in frank gina hank; do
+    csr "$u" "$u" devices
+    openssl x509 -req -in "$W/$u.csr" -CA "$W/ext-ca.pem" -CAkey "$W/ext-ca.key" \
+        -CAcreateserial -days 10 -out "$W/$u.pem" 2>/dev/null
+done
+check "sign-up limit 2: the 1st registration in second T" \
+    at_clock $T p11ca cert register --dir "$D" --wait 0 "$W/frank.pem"
+check "sign-up limit 2: the 2nd registration in second T" \
+    at_clock $T p11ca cert register --dir "$D" --wait 0 "$W/gina.pem"
+before=$(count "")
+should_fail 4 'rate limit reached: the sign-up limit \(rate_limit in \[ ca \] of ca\.cnf\) allows 2 per second and 2 were recorded in this second; not waiting for a slot' \
+    "--wait 0: the 3rd registration in second T is refused, with the limit" \
+    at_clock $T p11ca cert register --dir "$D" --wait 0 "$W/hank.pem"
+assert_eq "$(count "")" "$before" "... nothing recorded"
+csr ivan ivan people
+check "an operator's issue in that full second is not held by the sign-up limit" \
+    at_clock $T p11ca issue --dir "$D" --profile client --days 30 --wait 0 \
+    --out "$W/ivan.pem" "$W/ivan.csr"
+check "--wait 1: the 3rd registration waits for second T+1" \
+    at_clock $T p11ca cert register --dir "$D" --wait 1 "$W/hank.pem"
+assert_eq "$(count "where cn = 'hank' and recorded_at = $((T + 1))")" 1 \
+    "... and is recorded in second T+1"
+should_fail 1 'a number of seconds from 0 to 3600' "cert register --wait takes seconds" \
+    p11ca cert register --dir "$D" --wait 3601 "$W/hank.pem"
+sed -i 's|^rate_limit *=.*|rate_limit = 15|' "$D/ca.cnf"
+
+# Bulk revocation: one audited action (an entry per certificate, the
+# certificate's history, and one for the action with its filter and the
+# certificates it revoked).
+before=$(sqlite3 "$D/registry.db" "select max(seq) from audit")
+p11ca cert revoke --dir "$D" --ou staff --reason cessationOfOperation --yes >"$TT/bulk" 2>&1
 assert_grep 'revoked 1 certificate' "$TT/bulk" "bulk revoke by OU"
-after=$(sqlite3 "$D/registry.db" "select count(*) from audit")
-assert_eq "$((after - before))" 1 "the bulk revocation is one audit entry"
+assert_eq "$(sqlite3 "$D/registry.db" "select group_concat(action, ' ') from (select action from audit where seq > $before order by seq)")" \
+    "revoke revoke-bulk" "the bulk revocation: the certificate's revoke entry, then the action's"
 
 # Audit chain.
 check "audit verify: intact" p11ca audit verify --dir "$D"

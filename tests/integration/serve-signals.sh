@@ -13,7 +13,9 @@ set -u
 . "$top_srcdir/tests/integration/serve-setup.sh"
 [ -f "$FAULTY" ] || plan_skip "faulty-pkcs11 is not built (make check builds it)"
 
-issue_key tlsfile /CN=serve-file server DNS:localhost,IP:127.0.0.1,IP:::1
+# The server profile wants the CN among the subjectAltName names.
+issue_key tlsfile /CN=localhost server DNS:localhost,IP:127.0.0.1,IP:::1 ||
+    { echo "Bail out! cannot issue the TLS certificate file"; exit 1; }
 SERVE_TLS_KEY=$D/tlsfile.key
 SERVE_TLS_CERT=$D/tlsfile.pem
 p11ca crl --dir "$CA" --out "$D/first.crl" >/dev/null 2>&1

@@ -14,7 +14,9 @@ set -u
 
 # TLS with a key file: a token TLS key would sign each handshake on the
 # event loop (see docs/serve.md), and the gate would hold those too.
-issue_key tlsfile /CN=serve-file server DNS:localhost,IP:127.0.0.1,IP:::1
+# The server profile wants the CN among the subjectAltName names.
+issue_key tlsfile /CN=localhost server DNS:localhost,IP:127.0.0.1,IP:::1 ||
+    { echo "Bail out! cannot issue the TLS certificate file"; exit 1; }
 SERVE_TLS_KEY=$D/tlsfile.key
 SERVE_TLS_CERT=$D/tlsfile.pem
 p11ca crl --dir "$CA" --out "$D/first.crl" >/dev/null 2>&1
@@ -27,7 +29,9 @@ done
 SERVE_WORKERS=1
 serve_config ""
 touch "$D/gate"
-faulty_env 'C_Sign:*:hold,C_Sign:*:sleep=50ms,C_Sign:2:CKR_DEVICE_ERROR'
+# Every CRL is two signatures: the CRL, then the audit trail's head.  The
+# third C_Sign is the second CRL's.
+faulty_env 'C_Sign:*:hold,C_Sign:*:sleep=50ms,C_Sign:3:CKR_DEVICE_ERROR'
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
 
 R1=$(cert_serial "$D/r1.pem")
@@ -75,7 +79,7 @@ while [ $i -le 10 ]; do
     i=$((i + 1))
 done
 assert_eq "$answered" 9 "the gate opens: all nine revocations answered 200"
-# The second signature fails (injected), the third CRL lists all ten.
+# The second CRL's signature fails (injected), the third CRL lists all ten.
 all=1
 i=0
 while [ $i -lt 300 ]; do
@@ -92,7 +96,8 @@ done
 assert_eq "$all" 1 "the CRL served lists the ten revocations"
 assert_eq "$(metric p11ca_token_errors_total)" 1 "the failed signature counts as a token error"
 assert_grep 'CRL not made: .*CKR_DEVICE_ERROR' "$D/serve.log" "... and is logged with the token's code"
-assert_eq "$(grep -c ' C_Sign ' "$D/calls.log")" 3 "three CRL signatures on the token, no more"
+assert_eq "$(grep -c ' C_Sign ' "$D/calls.log")" 5 \
+    "five signatures on the token, no more: two CRLs with their audit heads, the failed one"
 serve_stop
 assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
 

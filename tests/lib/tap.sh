@@ -75,6 +75,67 @@ assert_grep() {
     fi
 }
 
+# assert_no_grep "regex" file "description": ok when FILE exists and has
+# no line matching regex.  A missing or unreadable file is a failure: a
+# negative check ("no PIN in this output") must not pass on nothing.
+assert_no_grep() {
+    if [ ! -f "$2" ] || [ ! -r "$2" ]; then
+        not_ok "$3 ($2 is missing)"
+    elif grep -Eq -- "$1" "$2"; then
+        not_ok "$3 (found in $2)"
+        # The lines, with what matched masked (it may be a PIN).
+        sep=$(printf '\001')
+        diag "$(grep -En -- "$1" "$2" | head -n 5 |
+            sed -E "s${sep}$1${sep}[match]${sep}g")"
+    else
+        ok "$3"
+    fi
+}
+
+# wait_for SECONDS command...: run the command every 0.1 s until it
+# succeeds (0) or SECONDS have passed (1).  For waiting on a condition
+# (a prompt, a process), never for a guessed time.
+wait_for() {
+    n=$(($1 * 10))
+    shift
+    i=0
+    while ! "$@"; do
+        [ $i -lt "$n" ] || return 1
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 0
+}
+
+# tty_answer LOG PROMPT ANSWER COMMAND: COMMAND (one string for sh -c) on
+# a terminal of its own (script(1)), its terminal output in LOG.  Once
+# PROMPT (a fixed string) is on the terminal, the content of the file
+# ANSWER and a newline are typed, not before; the terminal stays open until
+# COMMAND ends.  Returns COMMAND's status; a prompt that does not come
+# within 120 s ends COMMAND (status 124).
+tty_answer() {
+    tlog=$1 tprompt=$2 tanswer=$3
+    tfifo=$TT/tty.$$.fifo
+    rm -f "$tfifo"
+    mkfifo "$tfifo" || return 1
+    : >"$tlog" # before the command starts: no earlier prompt in it
+    timeout 600 script -qfec "$4" /dev/null <"$tfifo" >>"$tlog" 2>&1 &
+    tpid=$!
+    exec 9>"$tfifo"
+    if wait_for 120 grep -qF -- "$tprompt" "$tlog"; then
+        { cat "$tanswer"; printf '\n'; } >&9
+    else
+        diag "no \"$tprompt\" on the terminal within 120 s"
+        kill "$tpid" 2>/dev/null
+    fi
+    wait "$tpid"
+    trc=$?
+    exec 9>&-
+    rm -f "$tfifo"
+    [ "$trc" -eq 143 ] && trc=124
+    return "$trc"
+}
+
 # assert_eq actual expected "description"
 assert_eq() {
     if [ "$1" = "$2" ]; then
@@ -82,6 +143,20 @@ assert_eq() {
     else
         not_ok "$3 (got '$1', wanted '$2')"
     fi
+}
+
+# at_clock SECONDS command...: the command with the registry's clock set
+# to the test clock (P11CA_TEST_CLOCK, docs/internals/registry.md): it
+# starts at SECONDS and moves only when the command waits for a slot of a
+# rate limit, without sleeping.  Rate limits then give the same outcome on
+# any machine, at any load.
+at_clock() {
+    (
+        P11CA_TEST_CLOCK=$1
+        export P11CA_TEST_CLOCK
+        shift
+        "$@"
+    )
 }
 
 # The p11ca command; under valgrind memcheck when P11CA_VALGRIND=1.

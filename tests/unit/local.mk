@@ -7,6 +7,7 @@ UNIT_TESTS = \
 	tests/unit/test_pin \
 	tests/unit/test_ckr \
 	tests/unit/test_keygen \
+	tests/unit/test_wait \
 	tests/unit/test_cli
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -27,6 +28,10 @@ tests_unit_test_ckr_SOURCES = tests/unit/test_ckr.c
 tests_unit_test_ckr_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_ckr_LDADD = $(UNIT_LDADD) -lpthread
 
+tests_unit_test_wait_SOURCES = tests/unit/test_wait.c
+tests_unit_test_wait_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_wait_LDADD = $(UNIT_LDADD) -lpthread
+
 tests_unit_test_keygen_SOURCES = tests/unit/test_keygen.c
 tests_unit_test_keygen_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_keygen_LDADD = $(UNIT_LDADD)
@@ -38,20 +43,22 @@ tests_unit_test_cli_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_cli_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS)
 endif
 
-# The registry: three programs sharing the helpers (a fresh database per
+# The registry: the programs sharing the helpers (a fresh database per
 # test, test certificates) in test_registry_util.c.
 if HAVE_CMOCKA
 REGISTRY_UNIT_TESTS = \
 	tests/unit/test_registry \
 	tests/unit/test_registry_lifecycle \
 	tests/unit/test_registry_audit \
+	tests/unit/test_registry_replay \
+	tests/unit/test_registry_issuer \
 	tests/unit/test_registry_cas
 check_PROGRAMS += $(REGISTRY_UNIT_TESTS)
 TESTS += $(REGISTRY_UNIT_TESTS)
 
 REGISTRY_UNIT_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS)
 REGISTRY_UNIT_LDADD = src/libp11ca-registry.la $(CMOCKA_LIBS) \
-	$(SQLITE_LIBS) $(CRYPTO_LIBS)
+	$(SQLITE_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 tests_unit_test_registry_SOURCES = tests/unit/test_registry.c \
 	tests/unit/test_registry_util.c tests/unit/treg.h
@@ -69,6 +76,18 @@ tests_unit_test_registry_audit_SOURCES = \
 	tests/unit/treg.h
 tests_unit_test_registry_audit_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_audit_LDADD = $(REGISTRY_UNIT_LDADD)
+
+tests_unit_test_registry_replay_SOURCES = \
+	tests/unit/test_registry_replay.c tests/unit/test_registry_util.c \
+	tests/unit/treg.h
+tests_unit_test_registry_replay_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
+tests_unit_test_registry_replay_LDADD = $(REGISTRY_UNIT_LDADD)
+
+tests_unit_test_registry_issuer_SOURCES = \
+	tests/unit/test_registry_issuer.c tests/unit/test_registry_util.c \
+	tests/unit/treg.h
+tests_unit_test_registry_issuer_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
+tests_unit_test_registry_issuer_LDADD = $(REGISTRY_UNIT_LDADD)
 
 tests_unit_test_registry_cas_SOURCES = \
 	tests/unit/test_registry_cas.c tests/unit/test_registry_util.c \

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of the CLI helpers: status and exit codes, hex ids, URIs. */
+/* Unit tests of the CLI helpers: status and exit codes, hex ids, URIs,
+ * escaping for the terminal. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -252,6 +253,83 @@ static void test_cli_cmd_find_unknown_verb_is_null(void **state)
     assert_null(cli_cmd_find(test_cmds, NULL));
 }
 
+/* ---- cli_esc ---- */
+
+static void test_cli_esc_escapes_c0_and_del(void **state)
+{
+    (void)state;
+    assert_string_equal(cli_esc("a\x1b[2Jb\nc\td\x7f\x07"),
+                        "a\\x1b[2Jb\\x0ac\\x09d\\x7f\\x07");
+}
+
+static void test_cli_esc_keeps_utf8_and_backslashes(void **state)
+{
+    (void)state;
+    /* "Zoë", "名前", an RFC 2253 escape: printed as they are. */
+    assert_string_equal(cli_esc("Zo\xc3\xab \xe5\x90\x8d\xe5\x89\x8d "
+                                "CN=a\\,b\\1B"),
+                        "Zo\xc3\xab \xe5\x90\x8d\xe5\x89\x8d "
+                        "CN=a\\,b\\1B");
+}
+
+static void test_cli_esc_escapes_c1_and_bidi(void **state)
+{
+    (void)state;
+    /* U+009B (CSI), U+202E (right-to-left override), U+2028. */
+    assert_string_equal(cli_esc("a\xc2\x9b"
+                                "1mb\xe2\x80\xaegpj.exe\xe2\x80\xa8"),
+                        "a\\u009b1mb\\u202egpj.exe\\u2028");
+}
+
+static void test_cli_esc_escapes_bytes_that_are_not_utf8(void **state)
+{
+    (void)state;
+    /* A lone C1 byte (CSI in 8-bit terminals), a cut sequence, an
+     * overlong "/" and a surrogate. */
+    assert_string_equal(cli_esc("\x9b"
+                                "2J \xe5\x90 \xc0\xaf \xed\xa0\x80"),
+                        "\\x9b2J \\xe5\\x90 \\xc0\\xaf \\xed\\xa0\\x80");
+}
+
+static void test_cli_esc_null_and_empty(void **state)
+{
+    (void)state;
+    assert_string_equal(cli_esc(NULL), "");
+    assert_string_equal(cli_esc(""), "");
+}
+
+static void test_cli_esc_results_coexist_in_one_printf(void **state)
+{
+    const char *r[CLI_ESC_SLOTS];
+    char want[8];
+
+    (void)state;
+    for (int i = 0; i < CLI_ESC_SLOTS; i++) {
+        snprintf(want, sizeof(want), "s%d\n", i);
+        r[i] = cli_esc(want);
+    }
+    for (int i = 0; i < CLI_ESC_SLOTS; i++) {
+        snprintf(want, sizeof(want), "s%d\\x0a", i);
+        assert_string_equal(r[i], want);
+    }
+}
+
+static void test_cli_esc_cuts_long_text(void **state)
+{
+    char *big = malloc(3 * CLI_ESC_MAX);
+    const char *r;
+
+    (void)state;
+    assert_non_null(big);
+    memset(big, '\x1b', 3 * CLI_ESC_MAX - 1);
+    big[3 * CLI_ESC_MAX - 1] = '\0';
+    r = cli_esc(big);
+    assert_true(strlen(r) < CLI_ESC_MAX);
+    assert_string_equal(r + strlen(r) - 3, "...");
+    assert_null(strchr(r, '\x1b'));
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +357,13 @@ int main(void)
         cmocka_unit_test(test_cli_parse_uri_invalid_is_input_error),
         cmocka_unit_test(test_cli_cmd_find_by_verb),
         cmocka_unit_test(test_cli_cmd_find_unknown_verb_is_null),
+        cmocka_unit_test(test_cli_esc_escapes_c0_and_del),
+        cmocka_unit_test(test_cli_esc_keeps_utf8_and_backslashes),
+        cmocka_unit_test(test_cli_esc_escapes_c1_and_bidi),
+        cmocka_unit_test(test_cli_esc_escapes_bytes_that_are_not_utf8),
+        cmocka_unit_test(test_cli_esc_null_and_empty),
+        cmocka_unit_test(test_cli_esc_results_coexist_in_one_printf),
+        cmocka_unit_test(test_cli_esc_cuts_long_text),
     };
 
     /* TAP on stdout even when run by hand, one line per test. */

@@ -170,11 +170,12 @@ static void test_registry_audit_details_are_escaped_json(void **state)
     char details[256];
 
     treg_record(t, "1", "alice", REG_ACTIVATED);
-    assert_int_equal(reg_set_status(t->r, "1", REG_REVOKED, 1, 0, ACTOR,
+    assert_int_equal(reg_set_status(t->r, 0, "1", REG_REVOKED, 1, 0, ACTOR,
                                     "said \"lost\"\n\\"),
                      0);
     assert_int_equal(reg_audit_list(t->r, 1, details_cb, details), 0);
-    assert_string_equal(details, "{\"from\":\"activated\",\"to\":\"revoked\","
+    assert_string_equal(details, "{\"ca_id\":0,"
+                                 "\"from\":\"activated\",\"to\":\"revoked\","
                                  "\"reason\":\"keyCompromise\","
                                  "\"why\":\"said \\\"lost\\\"\\u000a\\\\\"}");
 }
@@ -194,13 +195,15 @@ static void test_registry_revoke_bulk(void **state)
     treg_record(t, "3", "carol", REG_ACTIVATED);
     set_status(t, "3", REG_REVOKED); /* already revoked: skipped */
     assert_int_equal(reg_revoke_bulk(t->r, &(reg_filter){.ou = "eng"}, 5, ACTOR,
-                                     "office closed", &count),
+                                     "office closed", 0, &count),
                      0);
     assert_int_equal(count, 2);
     assert_int_equal(treg_count(t, &(reg_filter){.status = REG_REVOKED}), 3);
     assert_int_equal(reg_audit_list(t->r, 4, audit_cb, &s), 0);
-    assert_int_equal(s.n, 1); /* one entry for the whole revocation */
-    assert_string_equal(s.text, "5:" ACTOR ":revoke-bulk:-;");
+    /* Each certificate's revocation, then the action with its filter. */
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.text, "5:" ACTOR ":revoke:1;6:" ACTOR ":revoke:2;"
+                                "7:" ACTOR ":revoke-bulk:-;");
     assert_int_equal(reg_audit_verify(t->r, NULL), 0);
 }
 
@@ -211,11 +214,11 @@ static void test_registry_revoke_bulk_refuses_empty_filter(void **state)
 
     treg_record(t, "1", "alice", REG_ACTIVATED);
     assert_fails(reg_revoke_bulk(t->r, &(reg_filter){.limit = 5}, 0, ACTOR,
-                                 NULL, &count),
+                                 NULL, 0, &count),
                  P11CA_E_INPUT, "filter is empty");
     assert_int_equal(count, 0);
     assert_fails(reg_revoke_bulk(t->r, &(reg_filter){.cn = "alice"}, 7, ACTOR,
-                                 NULL, &count),
+                                 NULL, 0, &count),
                  P11CA_E_INPUT, "bad CRL reason code 7");
     assert_int_equal(treg_count(t, &(reg_filter){.status = REG_REVOKED}), 0);
 }
@@ -244,7 +247,7 @@ static int revoked_cb(const reg_revoked *e, void *arg)
 static void revoke_cert(struct treg *t, const char *serial, int reason,
                         int64_t invalidity)
 {
-    if (reg_set_status(t->r, serial, REG_REVOKED, reason, invalidity, ACTOR,
+    if (reg_set_status(t->r, 0, serial, REG_REVOKED, reason, invalidity, ACTOR,
                        NULL))
         fail_msg("revoke %s: %s", serial, p11ca_err_message());
 }
@@ -272,7 +275,7 @@ static void test_registry_revoked_list_excludes_expired(void **state)
     reg_cert c;
 
     treg_cert(&c, "5", "old", NULL, n - 2 * 86400, n - 86400);
-    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, NULL), 0);
     reg_cert_clear(&c);
     treg_record(t, "6", "current", REG_ACTIVATED);
     revoke_cert(t, "5", 1, 0);
@@ -296,7 +299,7 @@ static void test_registry_revoked_list_per_ca(void **state)
     assert_int_equal(reg_ca_add(t->r, der, len, "root", &id), 0);
     treg_cert(&c, "7", "ours", NULL, n, n + 100);
     c.ca_id = id;
-    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, 0), 0);
+    assert_int_equal(reg_record_issued(t->r, &c, ACTOR, NULL), 0);
     treg_record(t, "8", "other", REG_ACTIVATED);
     revoke_cert(t, "7", 1, 0);
     revoke_cert(t, "8", 1, 0);
@@ -327,9 +330,9 @@ static void test_registry_revoked_list_large(void **state)
         snprintf(serial, sizeof(serial), "%x", i + 1);
         treg_cert(&c[i], serial, serial, "bulk", n, n + 100);
     }
-    assert_int_equal(reg_record_batch(t->r, c, 1000, ACTOR, &bad), 0);
+    assert_int_equal(reg_record_batch(t->r, c, 1000, ACTOR, NULL, &bad), 0);
     assert_int_equal(reg_revoke_bulk(t->r, &(reg_filter){.ou = "bulk"}, 3,
-                                     ACTOR, NULL, &count),
+                                     ACTOR, NULL, 0, &count),
                      0);
     assert_int_equal(count, 1000);
     assert_int_equal(reg_revoked_list(t->r, 0, n, stop_at_500, &seen), 42);
@@ -427,7 +430,7 @@ static void test_registry_reopen_keeps_everything(void **state)
     reg_close(t->r);
     t->r = NULL;
     assert_int_equal(reg_open(t->loc, &t->r), 0);
-    assert_int_equal(reg_get(t->r, "2", &c), 0);
+    assert_int_equal(reg_get(t->r, 0, "2", &c), 0);
     assert_int_equal(c.status, REG_REVOKED);
     assert_int_equal(c.reason, 1);
     reg_cert_clear(&c);
@@ -460,7 +463,7 @@ static int writer(const char *loc, int id)
     for (int i = 0; i < PER_WRITER && !bad; i++) {
         snprintf(serial, sizeof(serial), "%x", id * 0x1000 + i + 1);
         treg_cert(&c, serial, serial, NULL, n, n + 100);
-        if (reg_record_issued(r, &c, actor, 0) != 0) {
+        if (reg_record_issued(r, &c, actor, NULL) != 0) {
             fprintf(stderr, "# writer %d: %s\n", id, p11ca_err_message());
             bad = 1;
         }

@@ -115,8 +115,8 @@ static void test_registry_register_as_activated(void **state)
 
     treg_cert(&c, "0d01", "dev-1", NULL, now() - 60, now() + 86400);
     c.ca_id = add_ca(t, "0c04");
-    assert_int_equal(reg_register_as(t->r, &c, REG_ACTIVATED, ACTOR), 0);
-    assert_int_equal(reg_get(t->r, "0d01", &got), 0);
+    assert_int_equal(reg_register_as(t->r, &c, REG_ACTIVATED, ACTOR, NULL), 0);
+    assert_int_equal(reg_get(t->r, c.ca_id, "0d01", &got), 0);
     assert_int_equal(got.status, REG_ACTIVATED);
     assert_string_equal(got.origin, "registered");
     assert_null(got.profile);
@@ -132,11 +132,12 @@ test_registry_register_as_activated_needs_free_client_id(void **state)
 
     treg_record(t, "0e01", "dev-2", REG_ACTIVATED);
     treg_cert(&c, "0e02", "dev-2", NULL, now() - 60, now() + 86400);
-    assert_fails(reg_register_as(t->r, &c, REG_ACTIVATED, ACTOR),
+    assert_fails(reg_register_as(t->r, &c, REG_ACTIVATED, ACTOR, NULL),
                  P11CA_E_EXISTS, "client ID \"dev-2\" is held");
     /* Registered-not-activated does not need the client ID. */
     assert_int_equal(
-        reg_register_as(t->r, &c, REG_REGISTERED_NOT_ACTIVATED, ACTOR), 0);
+        reg_register_as(t->r, &c, REG_REGISTERED_NOT_ACTIVATED, ACTOR, NULL),
+        0);
     reg_cert_clear(&c);
 }
 
@@ -147,10 +148,10 @@ static void test_registry_register_as_refuses_other_status(void **state)
     reg_filter f = {0};
 
     treg_cert(&c, "0f01", "dev-3", NULL, now() - 60, now() + 86400);
-    assert_fails(reg_register_as(t->r, &c, REG_NOT_ACTIVATED, ACTOR),
+    assert_fails(reg_register_as(t->r, &c, REG_NOT_ACTIVATED, ACTOR, NULL),
                  P11CA_E_INPUT, "not not-activated");
-    assert_fails(reg_register_as(t->r, &c, REG_REVOKED, ACTOR), P11CA_E_INPUT,
-                 "not revoked");
+    assert_fails(reg_register_as(t->r, &c, REG_REVOKED, ACTOR, NULL),
+                 P11CA_E_INPUT, "not revoked");
     assert_int_equal(treg_count(t, &f), 0);
     reg_cert_clear(&c);
 }

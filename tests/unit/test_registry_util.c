@@ -150,7 +150,7 @@ void treg_record(struct treg *t, const char *serial, const char *cn,
 
     treg_cert(&c, serial, cn, "eng", now - 3600, now + 365 * 86400);
     c.status = st;
-    if (reg_record_issued(t->r, &c, "tester", 0) != 0)
+    if (reg_record_issued(t->r, &c, "tester", NULL) != 0)
         fail_msg("record %s: %s", serial, p11ca_err_message());
     reg_cert_clear(&c);
 }

@@ -49,7 +49,7 @@ static inline int64_t now(void)
 
 static inline void set_status(struct treg *t, const char *serial, reg_status to)
 {
-    if (reg_set_status(t->r, serial, to, 1, 0, ACTOR, "test") != 0)
+    if (reg_set_status(t->r, 0, serial, to, 1, 0, ACTOR, "test") != 0)
         fail_msg("%s -> %s: %s", serial, reg_status_name(to),
                  p11ca_err_message());
 }

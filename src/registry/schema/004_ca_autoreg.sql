@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: Apache-2.0
--- Registry schema, version 2: auto-registration of a registered CA's
+-- Registry schema, version 4: auto-registration of a registered CA's
 -- devices (p11ca serve).  A certificate that chains to a CA with
 -- auto_register = 1 and is not in the registry yet is recorded at its
 -- first TLS connection with the status auto_status.

@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Certificates from elsewhere: p11ca cert register (checked against the
+ * registered CA that issued it), cert register-ca, and ca list. */
+#include "config.h"
+
+#include "cli.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca/ca.h"
+
+#define MAX_CERT_FILE (1024 * 1024)
+
+/* A registered certificate this close to its end gets a warning. */
+#define REGISTER_WARN_DAYS 30
+
+enum {
+    OPT_DIR = 1,
+    OPT_CLIENT,
+    OPT_ISSUER,
+    OPT_ALLOW_EXPIRED,
+    OPT_NAME,
+    OPT_WAIT,
+};
+
+/* The registered CA that issued a certificate, while reg_ca_list walks. */
+struct issuer_find {
+    X509 *cert;
+    int64_t want; /* the CA --issuer names; 0: any */
+    int64_t id;   /* the CA found */
+    int err;      /* X509_V_ERR of the last CA tried */
+    char name[256];
+};
+
+static int load_cert(const char *path, X509 **out);
+static int chains_to(X509 *cert, X509 *anchor, int *err);
+static int issuer_one(const reg_ca *rca, void *arg);
+static int register_checks(const char *path, X509 *x, bool allow_expired);
+static int register_issuer(ca *c, const char *path, struct issuer_find *f);
+static int register_record(struct cli *cli, ca *c, X509 *x, int64_t ca_id,
+                           const char *client, unsigned wait);
+
+/* Read one certificate (PEM or DER) from @path. */
+static int load_cert(const char *path, X509 **out)
+{
+    unsigned char *buf = NULL;
+    const unsigned char *p;
+    size_t len = 0;
+    BIO *b;
+    int rc;
+
+    *out = NULL;
+    rc = cli_read_file(path, MAX_CERT_FILE, &buf, &len);
+    if (rc != P11CA_OK)
+        return rc;
+    if (strstr((char *)buf, "-----BEGIN")) {
+        b = BIO_new_mem_buf(buf, (int)len);
+        *out = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+    } else {
+        p = buf;
+        *out = d2i_X509(NULL, &p, (long)len);
+    }
+    free(buf);
+    ERR_clear_error();
+    if (!*out)
+        return cli_error(P11CA_E_INPUT,
+                         "%s: not a PEM or DER X.509 "
+                         "certificate",
+                         path);
+    return P11CA_OK;
+}
+
+/*
+ * Whether @cert chains to @anchor, verified by OpenSSL: @anchor as the trust
+ * anchor even when it is an intermediate (partial chain), its signature,
+ * the CA's constraints and key usage.  Times are left out: an expired
+ * certificate gets its own message (register_checks).  1 yes, 0 no (with
+ * *@err), -1 when the check could not run.
+ */
+static int chains_to(X509 *cert, X509 *anchor, int *err)
+{
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    int ok = -1;
+
+    *err = X509_V_OK;
+    if (!store || !ctx || !X509_STORE_add_cert(store, anchor)
+        || !X509_STORE_CTX_init(ctx, store, cert, NULL))
+        goto out;
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN
+                                      | X509_V_FLAG_NO_CHECK_TIME);
+    ok = X509_verify_cert(ctx) == 1;
+    if (!ok)
+        *err = X509_STORE_CTX_get_error(ctx);
+out:
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    ERR_clear_error();
+    return ok;
+}
+
+/* Is @rca (or the one --issuer names) the issuer of the certificate? */
+static int issuer_one(const reg_ca *rca, void *arg)
+{
+    struct issuer_find *f = arg;
+    const unsigned char *p = rca->der;
+    X509 *x = NULL;
+    int ok = 0;
+
+    if (f->want && rca->id != f->want)
+        return 0;
+    x = d2i_X509(NULL, &p, (long)rca->der_len);
+    if (!x)
+        return 0;
+    if (f->want || X509_check_issued(x, f->cert) == X509_V_OK) {
+        ok = chains_to(f->cert, x, &f->err);
+        snprintf(f->name, sizeof(f->name), "%s",
+                 rca->name      ? rca->name
+                 : rca->subject ? rca->subject
+                                : "");
+    }
+    X509_free(x);
+    if (ok < 0)
+        return p11ca_err_set(P11CA_E_INTERNAL, "cannot verify a chain");
+    if (ok)
+        f->id = rca->id;
+    return ok;
+}
+
+/* What the certificate itself must be: no CA, not expired (unless
+ * --allow-expired); a warning when it expires soon. */
+static int register_checks(const char *path, X509 *x, bool allow_expired)
+{
+    char *until = cli_time_iso(X509_get0_notAfter(x));
+    time_t now = time(NULL), soon;
+    int rc = P11CA_OK;
+
+    soon = now + (time_t)REGISTER_WARN_DAYS * 86400;
+    if (X509_get_extension_flags(x) & EXFLAG_CA)
+        rc = cli_error(P11CA_E_POLICY,
+                       "cert register: %s is a CA certificate "
+                       "(basicConstraints CA:TRUE): register a CA with p11ca "
+                       "cert register-ca",
+                       path);
+    else if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0 && !allow_expired)
+        rc = cli_error(P11CA_E_POLICY,
+                       "cert register: %s expired on %s: nothing was "
+                       "registered (--allow-expired records it, never to be "
+                       "activated)",
+                       path, until ? until : "?");
+    else if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0)
+        fprintf(stderr,
+                "p11ca: note: %s expired on %s: it is registered for the "
+                "record and can never be activated\n",
+                path, until ? until : "?");
+    else if (X509_cmp_time(X509_get0_notAfter(x), &soon) <= 0)
+        fprintf(stderr, "p11ca: warning: %s expires on %s, within %d days\n",
+                path, until ? until : "?", REGISTER_WARN_DAYS);
+    free(until);
+    return rc;
+}
+
+/* The registered CA that issued it: the one --issuer names, which must
+ * verify, else the first registered CA that does. */
+static int register_issuer(ca *c, const char *path, struct issuer_find *f)
+{
+    int rc = reg_ca_list(ca_registry(c), issuer_one, f);
+
+    if (rc < 0)
+        return cli_error(rc, "cert register: %s", p11ca_err_message());
+    if (f->id)
+        return P11CA_OK;
+    if (f->want)
+        return cli_error(P11CA_E_POLICY,
+                         "cert register: %s does not chain to CA %lld "
+                         "(%s): %s",
+                         path, (long long)f->want, f->name,
+                         X509_verify_cert_error_string(f->err));
+    return cli_error(P11CA_E_POLICY,
+                     "cert register: %s is not issued by a registered CA "
+                     "(register its CA with 'p11ca cert register-ca')%s%s",
+                     path, f->err ? ": " : "",
+                     f->err ? X509_verify_cert_error_string(f->err) : "");
+}
+
+/* A registration is a sign-up: the sign-up limit holds it, waiting up to
+ * @wait seconds for a free second. */
+static int register_record(struct cli *cli, ca *c, X509 *x, int64_t ca_id,
+                           const char *client, unsigned wait)
+{
+    unsigned char *der = NULL;
+    reg_cert rcert = {0};
+    reg_limit lim;
+    int n = i2d_X509(x, &der);
+    int rc = n > 0 ? reg_cert_from_der(&rcert, der, (size_t)n) : P11CA_E_INPUT;
+
+    rcert.ca_id = ca_id;
+    if (rc == P11CA_OK && client) {
+        free(rcert.client_id);
+        if (!(rcert.client_id = strdup(client)))
+            rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    }
+    ca_set_wait(c, wait);
+    ca_signup_limit(c, &lim);
+    if (rc == P11CA_OK)
+        rc = reg_register(ca_registry(c), &rcert, ca_actor(), &lim);
+    if (rc != P11CA_OK)
+        rc = cli_error(rc, "cert register: %s", p11ca_err_message());
+    else if (cli->json)
+        rc = cli_json_print(
+            json_pack("{s:s, s:I, s:s}", "serial", rcert.serial, "ca_id",
+                      (json_int_t)ca_id, "status",
+                      reg_status_name(REG_REGISTERED_NOT_ACTIVATED)));
+    else
+        printf("%s: %s (CA %lld)\n", rcert.serial,
+               reg_status_name(REG_REGISTERED_NOT_ACTIVATED), (long long)ca_id);
+    OPENSSL_free(der);
+    reg_cert_clear(&rcert);
+    return rc;
+}
+
+int cmd_cert_register(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"client-id", required_argument, NULL, OPT_CLIENT},
+        {"issuer", required_argument, NULL, OPT_ISSUER},
+        {"allow-expired", no_argument, NULL, OPT_ALLOW_EXPIRED},
+        {"wait", required_argument, NULL, OPT_WAIT},
+        {0},
+    };
+    const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "register");
+    const char *dir = NULL, *client = NULL, *issuer = NULL;
+    struct issuer_find f = {0};
+    unsigned wait = CA_WAIT_DEFAULT;
+    bool allow_expired = false;
+    ca *c = NULL;
+    int o, rc;
+
+    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
+        if (o == 'h')
+            return cli_help(me);
+        if (o == OPT_DIR)
+            dir = optarg;
+        else if (o == OPT_CLIENT)
+            client = optarg;
+        else if (o == OPT_ISSUER)
+            issuer = optarg;
+        else if (o == OPT_ALLOW_EXPIRED)
+            allow_expired = true;
+        else if (o == OPT_WAIT) {
+            if ((rc = cli_parse_wait(me, optarg, &wait)) != P11CA_OK)
+                return rc;
+        } else
+            return cli_usage_error(me, "bad option");
+    }
+    if (argc - optind != 1)
+        return cli_usage_error(me, "give one certificate file");
+    if (client && !*client)
+        return cli_usage_error(me, "--client-id is empty");
+    rc = load_cert(argv[optind], &f.cert);
+    if (rc == P11CA_OK)
+        rc = register_checks(argv[optind], f.cert, allow_expired);
+    if (rc == P11CA_OK)
+        rc = cli_open_ca(dir, &c);
+    if (rc == P11CA_OK && issuer
+        && (rc = reg_ca_find(ca_registry(c), issuer, &f.want)) != P11CA_OK)
+        rc = cli_error(rc, "cert register: --issuer: %s", p11ca_err_message());
+    if (rc == P11CA_OK)
+        rc = register_issuer(c, argv[optind], &f);
+    if (rc == P11CA_OK)
+        rc = register_record(cli, c, f.cert, f.id, client, wait);
+    X509_free(f.cert);
+    ca_close(c);
+    return rc;
+}
+
+int cmd_cert_register_ca(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"name", required_argument, NULL, OPT_NAME},
+        {0},
+    };
+    const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "register-ca");
+    const char *dir = NULL, *name = NULL;
+    unsigned char *der = NULL;
+    int64_t id = 0;
+    X509 *x = NULL;
+    ca *c = NULL;
+    int o, rc, n;
+
+    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
+        if (o == 'h')
+            return cli_help(me);
+        if (o == OPT_DIR)
+            dir = optarg;
+        else if (o == OPT_NAME)
+            name = optarg;
+        else
+            return cli_usage_error(me, "bad option");
+    }
+    if (argc - optind != 1)
+        return cli_usage_error(me, "give one CA certificate file");
+    rc = load_cert(argv[optind], &x);
+    if (rc == P11CA_OK && X509_check_ca(x) < 1)
+        rc = cli_error(P11CA_E_POLICY, "%s is not a CA certificate",
+                       argv[optind]);
+    if (rc == P11CA_OK)
+        rc = cli_open_ca(dir, &c);
+    if (rc != P11CA_OK)
+        goto out;
+    n = i2d_X509(x, &der);
+    rc = n > 0 ? reg_ca_add_external(ca_registry(c), der, (size_t)n, name, &id)
+               : P11CA_E_INPUT;
+    if (rc == P11CA_OK)
+        rc = reg_audit_add(ca_registry(c), ca_actor(), "register-ca",
+                           name ? name : argv[optind], NULL);
+    if (rc != P11CA_OK)
+        rc = cli_error(rc, "cert register-ca: %s", p11ca_err_message());
+    else if (cli->json)
+        rc = cli_json_print(json_pack("{s:I}", "id", (json_int_t)id));
+    else
+        printf("registered CA %lld\n", (long long)id);
+out:
+    OPENSSL_free(der);
+    X509_free(x);
+    ca_close(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* ca list                                                             */
+/* ------------------------------------------------------------------ */
+
+struct ca_list_out {
+    ca *c;
+    json_t *arr;
+    int rc;
+};
+
+static int ca_list_one(const reg_ca *rca, void *arg)
+{
+    struct ca_list_out *lo = arg;
+    const unsigned char *p = rca->der;
+    X509 *x = d2i_X509(NULL, &p, (long)rca->der_len);
+    char *until = x ? cli_time_iso(X509_get0_notAfter(x)) : NULL;
+    reg_filter f = {.ca_id = rca->id};
+    const char *kind = rca->id == ca_registry_id(lo->c) ? "this CA"
+                       : rca->external                  ? "external"
+                                                        : "issuing";
+    size_t n = 0;
+
+    lo->rc = reg_count(ca_registry(lo->c), &f, &n);
+    if (lo->rc == P11CA_OK && lo->arr)
+        json_array_append_new(
+            lo->arr,
+            json_pack("{s:I, s:s?, s:s?, s:s, s:b, s:s?, s:I}", "id",
+                      (json_int_t)rca->id, "name", rca->name, "subject",
+                      rca->subject, "kind", kind, "external", rca->external,
+                      "not_after", until, "certificates", (json_int_t)n));
+    else if (lo->rc == P11CA_OK)
+        printf("%-4lld  %-8s  %-20s  %-20s  %8zu  %s\n", (long long)rca->id,
+               kind, rca->name ? cli_esc(rca->name) : "-", until ? until : "-",
+               n, cli_esc(rca->subject));
+    free(until);
+    X509_free(x);
+    return lo->rc;
+}
+
+int cmd_ca_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"dir", required_argument, NULL, OPT_DIR},
+        {0},
+    };
+    const struct cli_cmd *me = cli_cmd_find(cli_ca_cmds, "list");
+    struct ca_list_out lo = {0};
+    const char *dir = NULL;
+    int o, rc;
+
+    while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
+        if (o == 'h')
+            return cli_help(me);
+        if (o == OPT_DIR)
+            dir = optarg;
+        else
+            return cli_usage_error(me, "bad option");
+    }
+    if (optind < argc)
+        return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
+    rc = cli_open_ca(dir, &lo.c);
+    if (rc != P11CA_OK)
+        return rc;
+    if (cli->json && !(lo.arr = json_array()))
+        rc = cli_error(P11CA_E_NOMEM, "out of memory");
+    else if (!cli->json)
+        printf("%-4s  %-8s  %-20s  %-20s  %8s  %s\n", "ID", "KIND", "NAME",
+               "NOT AFTER", "CERTS", "SUBJECT");
+    if (rc == P11CA_OK)
+        rc = reg_ca_list(ca_registry(lo.c), ca_list_one, &lo);
+    if (rc != P11CA_OK)
+        rc = cli_error(rc, "ca list: %s", p11ca_err_message());
+    else if (lo.arr) {
+        rc = cli_json_print(lo.arr);
+        lo.arr = NULL;
+    }
+    json_decref(lo.arr);
+    ca_close(lo.c);
+    return rc;
+}
