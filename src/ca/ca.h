@@ -150,9 +150,10 @@ const ca_settings *ca_get_settings(ca *c);
 /*
  * Rate limits.  The sign-up limit (rate_limit in [ ca ], default 15 per
  * second) holds devices and clients signing up: registrations (`p11ca cert
- * register`; the service's enrollment and auto-registration).  An
- * operator's own issuance (`p11ca issue`, `issue --batch`, `p11ca enroll`)
- * is limited only by its profile's rate_limit, when ca.cnf sets one.
+ * register`; p11ca serve's auto-registrations and POST /v1/certs, with
+ * a wait of 0).  An operator's own issuance (`p11ca issue`, `issue
+ * --batch`, `p11ca enroll`) is limited only by its profile's rate_limit,
+ * when ca.cnf sets one.
  * Where a limit applies, recording waits for a free second, up to the
  * CA's wait (default CA_WAIT_DEFAULT seconds), then fails with
  * P11CA_E_RATE naming the limit and how long it waited.

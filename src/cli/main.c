@@ -273,8 +273,10 @@ static void print_man(void)
            "token= costs the wait (P11CA_TOKEN_WAIT=0 fails at once).\n");
     printf(".SH RATE LIMITS\nThe sign-up limit, rate_limit in [ ca ] of "
            "ca.cnf (default 15 per second, 0: none), holds devices and "
-           "clients signing up: p11ca cert register (and the registry "
-           "service's enrollment and auto-registration). An operator's own "
+           "clients signing up: p11ca cert register, and p11ca serve's "
+           "auto-registrations and POST /v1/certs (behind the service's own "
+           "signup_limit per CA; the service does not wait for a slot and "
+           "answers 429 with Retry-After: 1). An operator's own "
            "p11ca issue, issue \\-\\-batch and p11ca enroll are not held by "
            "it; a profile of ca.cnf may set a rate_limit of its own, which "
            "then holds every issuance under that profile (a batch records at "

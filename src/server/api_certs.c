@@ -355,6 +355,7 @@ static void cert_run(struct srv_job *j, ca *wc)
     struct cert_job *cj = (struct cert_job *)j;
     reg *rg = ca_registry(wc);
     const char *why = cj->has_why ? cj->why : NULL;
+    reg_limit lim;
     int rc;
 
     switch (cj->op) {
@@ -366,7 +367,9 @@ static void cert_run(struct srv_job *j, ca *wc)
         rc = reg_delete(rg, 0, cj->serial, j->actor, why);
         break;
     default:
-        rc = reg_register_as(rg, &cj->rec, cj->to, j->actor, NULL);
+        /* A sign-up: the registry's sign-up limit holds it too. */
+        ca_signup_limit(wc, &lim);
+        rc = reg_register_as(rg, &cj->rec, cj->to, j->actor, &lim);
         snprintf(cj->serial, sizeof(cj->serial), "%s", cj->rec.serial);
         break;
     }
@@ -383,6 +386,8 @@ static void cert_done(struct srv_job *j)
     char loc[96];
 
     if (j->rc != P11CA_OK) {
+        if (j->rc == P11CA_E_RATE) /* the registry's sign-up limit */
+            j->s->m.refusals[SRV_REFUSE_RATE]++;
         srv_problem_job(r, j);
     } else if (cj->op == OP_DELETE) {
         srv_reply_bytes(r, 204, NULL, NULL, 0);

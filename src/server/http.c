@@ -229,8 +229,8 @@ void srv_conn_registered(struct srv_conn *c, int rc, const char *msg)
     struct srv_req *r = c->parked;
 
     c->reg_pending = false;
-    c->reg_failed = rc != P11CA_OK;
-    if (c->reg_failed)
+    c->reg_rc = rc;
+    if (rc != P11CA_OK)
         snprintf(c->reg_msg, sizeof(c->reg_msg), "%s", msg);
     c->parked = NULL;
     if (r)
@@ -513,7 +513,7 @@ static void reply(struct srv_req *r, int status, const char *type,
     if (type)
         srv_set_header(r, "Content-Type", type);
     srv_set_header(r, "Cache-Control", "no-store");
-    if (s->draining || c->reg_failed)
+    if (s->draining || c->reg_rc != P11CA_OK)
         srv_set_header(r, "Connection", "close");
     srv_metrics_request(&s->m, r->route, status, secs);
     srv_access(s, "%s \"%s %s\" %d serial=%s role=%s %.3fms", c->peer,
@@ -609,6 +609,8 @@ void srv_problem_rc(struct srv_req *r, int rc, const char *msg)
         srv_problem(r, 400, "policy", "%s", msg);
         break;
     case P11CA_E_RATE:
+        /* The registry's limits count one-second windows. */
+        srv_set_header(r, "Retry-After", "1");
         srv_problem(r, 429, "rate-limited", "%s", msg);
         break;
     case P11CA_E_REGISTRY:
@@ -660,7 +662,14 @@ void srv_dispatch_req(struct srv_req *r)
         c->parked = r; /* srv_conn_registered resumes it */
         return;
     }
-    if (c->reg_failed) {
+    if (c->reg_rc == P11CA_E_RATE) {
+        /* The registry's sign-up limit counts one-second windows. */
+        srv_set_header(r, "Retry-After", "1");
+        srv_problem(r, 429, "rate-limited",
+                    "this certificate could not be registered: %s", c->reg_msg);
+        return;
+    }
+    if (c->reg_rc != P11CA_OK) {
         srv_problem(r, 403, "registration-refused",
                     "this certificate could not be registered: %s", c->reg_msg);
         return;

@@ -310,7 +310,7 @@ struct srv_conn {
     int64_t ca_id;
     /* Auto-registration of this certificate at this connection. */
     bool reg_pending;
-    bool reg_failed;
+    int reg_rc; /* P11CA_OK, or why it failed (with reg_msg) */
     char reg_msg[SRV_MSG_MAX];
     struct srv_req *parked; /* a request waiting for the registration */
 };

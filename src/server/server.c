@@ -326,6 +326,10 @@ static int start(struct srv *s, ca *c)
 
     if (rc == P11CA_OK)
         rc = ca_load_key(c);
+    /* A worker never waits for a second of the registry's sign-up limit:
+     * a full second is 429 at once (every handle below inherits it). */
+    if (rc == P11CA_OK)
+        ca_set_wait(c, 0);
     if (rc == P11CA_OK)
         rc = ca_open_shared(c, &s->ca);
     if (rc == P11CA_OK)

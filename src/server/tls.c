@@ -276,11 +276,15 @@ static int pending_add_conn(struct srv_pending *p, struct srv_conn *c)
     return P11CA_OK;
 }
 
+/* A sign-up: the registry's sign-up limit holds it too (ca_signup_limit). */
 static void autoreg_run(struct srv_job *j, ca *wc)
 {
     struct autoreg_job *a = (struct autoreg_job *)j;
-    int rc = reg_register_as(ca_registry(wc), &a->rec, a->st, j->actor, NULL);
+    reg_limit lim;
+    int rc;
 
+    ca_signup_limit(wc, &lim);
+    rc = reg_register_as(ca_registry(wc), &a->rec, a->st, j->actor, &lim);
     if (rc != P11CA_OK)
         srv_job_set_error(j, rc);
 }
@@ -300,7 +304,8 @@ static void autoreg_done(struct srv_job *j)
         srv_log("auto-registered %s (%s) as %s", a->rec.serial, a->subject,
                 reg_status_name(a->st));
     } else {
-        s->m.refusals[SRV_REFUSE_REGISTRATION]++;
+        s->m.refusals[j->rc == P11CA_E_RATE ? SRV_REFUSE_RATE
+                                            : SRV_REFUSE_REGISTRATION]++;
         srv_log("auto-registration of %s (%s) failed: %s", a->rec.serial,
                 a->subject, j->msg);
     }

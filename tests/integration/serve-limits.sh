@@ -5,8 +5,11 @@
 # of auto-registrations the same at the handshake), a slow-loris client
 # that does not delay others and is cut at request_timeout_ms, the
 # connection cap (a new client waits until one closes), the header limit.
-# Deterministic: the buckets never refill (RATE 0), the limits come from
-# ca.cnf through SIGHUP, waits are for log lines.
+# Behind the buckets, the registry's sign-up limit (rate_limit of ca.cnf)
+# refuses what its second cannot take, with 429 too.  Deterministic: the
+# buckets never refill (RATE 0), the limits come from ca.cnf through
+# SIGHUP, the registry's clock is the test clock, waits are for log lines
+# and states.
 set -u
 . "$top_srcdir/tests/integration/serve-setup.sh"
 
@@ -207,6 +210,62 @@ fi
 kill -TERM -- "-$LORIS2" "-$LORIS1" 2>/dev/null
 serve_stop
 assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
+
+# --- The registry's sign-up limit behind the buckets -----------------------------
+# rate_limit in [ ca ] of ca.cnf counts the sign-ups recorded in a second of
+# the registry's clock, whichever CA and process made them: the backstop
+# behind the service's buckets.  The service never waits for a slot: 429
+# with Retry-After: 1.  The registry's clock is the test clock
+# (P11CA_TEST_CLOCK): one second for the whole run, whatever the load.
+sed -i 's/^rate_limit *= *[0-9]*$/rate_limit = 3/' "$CA/ca.cnf.base"
+serve_config "signup_limit = off"
+SERVE_ENV="P11CA_TEST_CLOCK=2000000000"
+serve_start || { echo "Bail out! the service did not start"; exit 1; }
+n0=$(p11ca cert list --dir "$CA" --count)
+created=0
+limited=0
+i=1
+while [ $i -le 5 ]; do
+    openssl x509 -req -in "$D/burst.csr" -subj "/CN=backstop-$i" -CA "$D/fleet-ca.pem" \
+        -CAkey "$D/fleet-ca.key" -set_serial "$((0x300000 + i))" -days 30 \
+        -out "$D/backstop-$i.pem" 2>/dev/null
+    api bob POST /v1/certs -d "{\"certificate\": $(jq -Rs . "$D/backstop-$i.pem")}"
+    [ "$CODE" = 201 ] && created=$((created + 1))
+    [ "$CODE" = 429 ] && limited=$((limited + 1))
+    i=$((i + 1))
+done
+assert_eq "$created $limited" "3 2" \
+    "buckets off, rate_limit = 3: 3 registrations created, 2 refused with 429"
+expect_problem 429 rate-limited \
+    'the sign-up limit \(rate_limit in \[ ca \] of ca.cnf\) allows 3 per second and 3 were recorded in this second; not waiting' \
+    "... a rate-limited problem naming the registry's limit"
+assert_grep '^[Rr]etry-[Aa]fter: 1' "$D/hdr" "... with Retry-After: 1 (the limit's window)"
+openssl x509 -req -in "$D/burst.csr" -subj /CN=auto-late -CA "$D/fleet2-ca.pem" \
+    -CAkey "$D/fleet2-ca.key" -set_serial 0x2000ff -days 30 \
+    -out "$D/auto-late.pem" 2>/dev/null
+tls_client tls1_3 "$D/burst.key" "$D/auto-late.pem"
+if grep -q '^HTTP/1.1 429' "$D/client.log" &&
+    grep -qi '^retry-after: 1' "$D/client.log" &&
+    grep -q 'could not be registered: rate limit reached: the sign-up limit' "$D/client.log"; then
+    ok "an auto-registration in the full second: the connection's request gets 429"
+else
+    not_ok "an auto-registration in the full second: the connection's request gets 429"
+    diag "$(grep -E '^HTTP|code' "$D/client.log")"
+fi
+openssl x509 -req -in "$D/burst.csr" -subj /CN=cli-late -CA "$D/fleet-ca.pem" \
+    -CAkey "$D/fleet-ca.key" -set_serial 0x3000ff -days 30 \
+    -out "$D/cli-late.pem" 2>/dev/null
+should_fail 4 'sign-up limit .* allows 3 per second and 3 were recorded' \
+    "p11ca cert register in the same second: the service's sign-ups count" \
+    at_clock 2000000000 p11ca cert register --dir "$CA" --wait 0 "$D/cli-late.pem"
+assert_eq "$(p11ca cert list --dir "$CA" --count)" $((n0 + 3)) \
+    "3 sign-ups recorded in that second, nothing else"
+api none GET /metrics
+assert_grep '^p11ca_refusals_total\{reason="rate-limit"\} 3$' "$D/body" \
+    "metrics: the 3 refusals count as rate-limit"
+serve_stop
+assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
+check "the audit trail is intact" p11ca audit verify --dir "$CA"
 
 echo "1..$TAP_N"
 done_testing

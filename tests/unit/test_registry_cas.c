@@ -14,8 +14,11 @@
 #include <cmocka.h>
 #include <openssl/crypto.h>
 
+#include "registry/internal.h"
 #include "registry/registry.h"
 #include "treg.h"
+
+#define T0 1900000000 /* the virtual clock's start (2030) */
 
 struct ca_seen {
     int64_t id;
@@ -156,6 +159,85 @@ static void test_registry_register_as_refuses_other_status(void **state)
     reg_cert_clear(&c);
 }
 
+/* The audit replay (audit verify) reads an auto-registration as the
+ * status it recorded, and the changes after it. */
+static void test_registry_register_as_replays(void **state)
+{
+    struct treg *t = *state;
+    size_t certs = 0;
+    reg_cert c;
+
+    treg_cert(&c, "1001", "dev-4", NULL, now() - 60, now() + 86400);
+    c.ca_id = add_ca(t, "0c05");
+    assert_int_equal(reg_register_as(t->r, &c, REG_ACTIVATED, ACTOR, NULL), 0);
+    assert_int_equal(reg_audit_verify_status(t->r, &certs), 0);
+    assert_int_equal(certs, 1);
+    assert_int_equal(reg_set_status(t->r, c.ca_id, "1001", REG_NOT_ACTIVATED,
+                                    -1, 0, ACTOR, "test"),
+                     0);
+    assert_int_equal(reg_audit_verify_status(t->r, &certs), 0);
+    /* A status written around the registry is found. */
+    assert_int_equal(
+        treg_sql(t, "UPDATE certs SET status = 'activated' WHERE serial = "
+                    "'1001'"),
+        0);
+    assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE, "1001");
+    reg_cert_clear(&c);
+}
+
+/* Another CA's device may have a serial the registry has already. */
+static void test_registry_register_as_same_serial_other_ca(void **state)
+{
+    struct treg *t = *state;
+    reg_cert a, b, got = {0};
+
+    treg_cert(&a, "4e", "vendor-1-dev", NULL, now() - 60, now() + 86400);
+    treg_cert(&b, "4e", "vendor-2-dev", NULL, now() - 60, now() + 86400);
+    a.ca_id = add_ca(t, "0c06");
+    b.ca_id = add_ca(t, "0c07");
+    assert_int_equal(reg_register_as(t->r, &a, REG_ACTIVATED, ACTOR, NULL), 0);
+    assert_int_equal(reg_register_as(t->r, &b, REG_ACTIVATED, ACTOR, NULL), 0);
+    assert_fails(reg_register_as(t->r, &b, REG_ACTIVATED, ACTOR, NULL),
+                 P11CA_E_EXISTS, "already in the registry for CA");
+    assert_int_equal(reg_get(t->r, b.ca_id, "4e", &got), 0);
+    assert_string_equal(got.cn, "vendor-2-dev");
+    reg_cert_clear(&got);
+    assert_fails(reg_get(t->r, 0, "4e", &got), P11CA_E_INPUT, "ambiguous");
+    assert_int_equal(reg_audit_verify_status(t->r, NULL), 0);
+    reg_cert_clear(&a);
+    reg_cert_clear(&b);
+}
+
+/* An auto-registration is a sign-up: the registry's sign-up limit holds
+ * it, counted with the other registrations (test clock: one second). */
+static void test_registry_register_as_under_signup_limit(void **state)
+{
+    struct treg *t = *state;
+    reg_limit l = {.per_sec = 2, .what = "SIGNUPS"};
+    reg_cert c[3];
+    char serial[8];
+    int64_t ca;
+
+    reg_clock_test_set(T0);
+    ca = add_ca(t, "0c08");
+    for (int i = 0; i < 3; i++) {
+        snprintf(serial, sizeof(serial), "11%02x", i);
+        treg_cert(&c[i], serial, serial, NULL, now() - 60, now() + 86400);
+        c[i].ca_id = ca;
+    }
+    assert_int_equal(reg_register(t->r, &c[0], ACTOR, &l), 0);
+    assert_int_equal(reg_register_as(t->r, &c[1], REG_ACTIVATED, ACTOR, &l), 0);
+    assert_fails(reg_register_as(t->r, &c[2], REG_ACTIVATED, ACTOR, &l),
+                 P11CA_E_RATE,
+                 "SIGNUPS allows 2 per second and 2 were recorded");
+    assert_int_equal(treg_count(t, NULL), 2);
+    reg_clock_test_set(T0 + 1);
+    assert_int_equal(reg_register_as(t->r, &c[2], REG_ACTIVATED, ACTOR, &l), 0);
+    reg_clock_test_set(0);
+    for (int i = 0; i < 3; i++)
+        reg_cert_clear(&c[i]);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, treg_setup, treg_teardown)
@@ -167,6 +249,9 @@ int main(void)
         T(test_registry_register_as_activated),
         T(test_registry_register_as_activated_needs_free_client_id),
         T(test_registry_register_as_refuses_other_status),
+        T(test_registry_register_as_replays),
+        T(test_registry_register_as_same_serial_other_ca),
+        T(test_registry_register_as_under_signup_limit),
     };
 #undef T
 
