@@ -47,10 +47,10 @@ static json_t *ca_json(struct srv *s, const struct srv_ca *sca)
         pem = NULL;
     BIO_free(b);
     j = json_pack(
-        "{s:I, s:s?, s:s, s:s, s:b, s:b, s:s, s:o, s:s?}", "id",
+        "{s:I, s:s?, s:s, s:s, s:b, s:b, s:b, s:s, s:o, s:s?}", "id",
         (json_int_t)sca->id, "name", sca->name, "subject", sca->subject,
-        "sha256", hex, "this_ca", sca->id == ca_registry_id(s->ca),
-        "auto_register", sca->auto_register, "auto_status",
+        "sha256", hex, "this_ca", sca->id == ca_registry_id(s->ca), "external",
+        sca->external, "auto_register", sca->auto_register, "auto_status",
         reg_status_name(sca->auto_status), "signup_limit",
         rate->unlimited ? json_string("off")
                         : json_pack("{s:f, s:f}", "per_sec", rate->per_sec,
@@ -112,8 +112,10 @@ static void cas_run(struct srv_job *j, ca *wc)
     int rc = P11CA_OK;
 
     if (cj->der) {
-        rc = reg_ca_add(rg, cj->der, cj->len, cj->has_name ? cj->name : NULL,
-                        &cj->id);
+        /* As p11ca cert register-ca: a CA whose certificates are only
+         * registered here (this registry makes no CRL for it). */
+        rc = reg_ca_add_external(rg, cj->der, cj->len,
+                                 cj->has_name ? cj->name : NULL, &cj->id);
         if (rc == P11CA_OK)
             rc = reg_audit_add(rg, j->actor, "register-ca",
                                cj->has_name ? cj->name : "(unnamed)", NULL);

@@ -31,6 +31,7 @@ struct cert_job {
     struct srv_job j;
     struct srv_req *r;
     enum cert_op op;
+    int64_t ca_id; /* the issuer: with @serial, the certificate */
     char serial[64];
     reg_status to;
     int reason;
@@ -137,6 +138,109 @@ static bool path_serial(struct srv_req *r, char *out, size_t len)
     return false;
 }
 
+/*
+ * The query of a /v1/certs/{serial} route: "issuer" (a CA id or name, as
+ * GET /v1/cas lists them) and the names in @more (NULL-ended, may be
+ * NULL); false when answered (400).  @issuer gets the issuer's text or
+ * NULL.
+ */
+static bool cert_query(struct srv_req *r, const char *const *more,
+                       const char **issuer)
+{
+    struct evkeyvalq *q = srv_req_query(r);
+    bool known;
+
+    *issuer = NULL;
+    for (struct evkeyval *kv = q->tqh_first; kv; kv = kv->next.tqe_next) {
+        known = strcmp(kv->key, "issuer") == 0;
+        for (size_t i = 0; more && more[i] && !known; i++)
+            known = strcmp(kv->key, more[i]) == 0;
+        if (!known) {
+            srv_problem(r, 400, "unknown-parameter",
+                        "unknown query parameter \"%s\"", kv->key);
+            return false;
+        }
+    }
+    *issuer = evhttp_find_header(q, "issuer");
+    if (*issuer && !**issuer) {
+        srv_problem(r, 400, "bad-request",
+                    "issuer is empty: give a CA id or name (GET /v1/cas)");
+        return false;
+    }
+    return true;
+}
+
+struct issuers {
+    int64_t ids[8];
+    size_t n;
+};
+
+static int issuers_one(const reg_cert *c, void *arg)
+{
+    struct issuers *is = arg;
+
+    if (is->n < sizeof(is->ids) / sizeof(is->ids[0]))
+        is->ids[is->n] = c->ca_id;
+    is->n++;
+    return 0;
+}
+
+/*
+ * Step 3 of a /v1/certs/{serial} route: the CA of the certificate
+ * (@issuer, @serial) into @ca_id; false when answered.  A certificate is
+ * its issuer and serial: without @issuer, a device means its own CA, and
+ * anyone else the one CA that has @serial (409 when several have it: the
+ * client adds ?issuer=).
+ */
+static bool cert_locate(struct srv_req *r, const char *issuer,
+                        const char *serial, int64_t *ca_id)
+{
+    reg *rg = ca_registry(r->s->ca);
+    reg_filter f = {.serial = serial};
+    struct issuers is = {.n = 0};
+    char ids[128] = "";
+    size_t used;
+    int rc;
+
+    *ca_id = 0;
+    if (issuer) {
+        rc = reg_ca_find(rg, issuer, ca_id);
+        if (rc != P11CA_OK)
+            srv_problem_rc(r, rc, p11ca_err_message());
+        return rc == P11CA_OK;
+    }
+    if (r->role == SRV_ROLE_DEVICE) {
+        *ca_id = r->conn->ca_id;
+        return true;
+    }
+    rc = reg_search(rg, &f, issuers_one, &is);
+    if (rc != P11CA_OK) {
+        srv_problem_rc(r, rc, p11ca_err_message());
+        return false;
+    }
+    if (is.n == 1) {
+        *ca_id = is.ids[0];
+        return true;
+    }
+    if (is.n == 0) {
+        srv_problem(r, 404, "not-found", "no certificate with serial %s",
+                    serial);
+        return false;
+    }
+    for (size_t i = 0; i < is.n && i < sizeof(is.ids) / sizeof(is.ids[0]);
+         i++) {
+        used = strlen(ids);
+        snprintf(ids + used, sizeof(ids) - used, "%s%lld", i ? ", " : "",
+                 (long long)is.ids[i]);
+    }
+    srv_problem(r, 409, "ambiguous-serial",
+                "serial %s is ambiguous: the CAs %s%s each have a certificate "
+                "with it; add ?issuer=ID (GET /v1/cas lists the CAs)",
+                serial, ids,
+                is.n > sizeof(is.ids) / sizeof(is.ids[0]) ? " and more" : "");
+    return false;
+}
+
 static bool flag_value(const char *v)
 {
     return !*v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0
@@ -185,6 +289,7 @@ static bool filter_param(struct srv_req *r, const char *k, const char *v,
     int64_t t, now = (int64_t)time(NULL);
     char *end = NULL;
     unsigned long n;
+    int rc;
 
     if (strcmp(k, "serial") == 0)
         f->serial = v;
@@ -207,13 +312,24 @@ static bool filter_param(struct srv_req *r, const char *k, const char *v,
         if (flag_value(v))
             f->expires_before = now;
     } else if (strcmp(k, "valid") == 0) {
-        if (flag_value(v))
+        /* Valid means usable: within its validity and not revoked. */
+        if (flag_value(v)) {
             f->valid_at = now;
+            f->not_revoked = true;
+        }
     } else if (strcmp(k, "expiring") == 0) {
-        if (p11ca_parse_duration(v, &t) != 0)
+        if (p11ca_parse_duration(v, &t) != 0 || t > P11CA_TIME_MAX - now)
             goto bad;
         f->expires_after = now;
         f->expires_before = now + t;
+        f->not_revoked = true;
+    } else if (strcmp(k, "issuer") == 0) {
+        rc = reg_ca_find(ca_registry(r->s->ca), v, &f->ca_id);
+        if (rc != P11CA_OK) {
+            srv_problem(r, 400, "bad-request", "issuer: %s",
+                        p11ca_err_message());
+            return false;
+        }
     } else if (strcmp(k, "limit") == 0) {
         n = strtoul(v, &end, 10);
         if (!isdigit((unsigned char)*v) || *end || n < 1
@@ -226,6 +342,7 @@ static bool filter_param(struct srv_req *r, const char *k, const char *v,
     } else if (strcmp(k, "order") == 0) {
         if (strcmp(v, "newest") != 0 && strcmp(v, "oldest") != 0)
             goto bad;
+        f->sort = REG_SORT_RECORDED;
         f->descending = strcmp(v, "newest") == 0;
     } else if (strcmp(k, "issued_after") == 0 || strcmp(k, "issued_before") == 0
                || strcmp(k, "expires_after") == 0
@@ -246,8 +363,8 @@ bad:
     srv_problem(r, 400, "bad-request",
                 "bad value \"%s\" for %s (statuses: activated, not-activated, "
                 "registered-not-activated, revoked; dates: YYYY-MM-DD, "
-                "YYYY-MM-DDTHH:MM:SSZ or @unix; durations: 30d, 12h; limit: "
-                "1 to %d)",
+                "YYYY-MM-DDTHH:MM:SSZ or @unix, up to 9999-12-31; durations: "
+                "30d, 12h, 90m, 3600s, 2w; limit: 1 to %d)",
                 v, k, SRV_PAGE_LIMIT_MAX);
     return false;
 }
@@ -310,19 +427,25 @@ static void certs_list(struct srv_req *r)
 static void cert_get(struct srv_req *r)
 {
     char serial[64], *pem;
+    const char *issuer;
     reg_cert c = {0};
     json_t *j, *hist;
+    int64_t ca_id;
+    bool self;
     int rc;
 
     /* 1. parse */
-    if (!path_serial(r, serial, sizeof(serial)))
+    if (!path_serial(r, serial, sizeof(serial))
+        || !cert_query(r, NULL, &issuer))
         return;
-    /* 2. authorize: a device reads its own entry only */
-    if (!srv_req_authorize(r, r->conn->has_cert
-                                  && strcmp(serial, r->conn->serial) == 0))
+    /* 2. authorize: a device reads its own entry only (its serial here,
+     * its issuer once located) */
+    self = r->conn->has_cert && strcmp(serial, r->conn->serial) == 0;
+    if (!srv_req_authorize(r, self) || !cert_locate(r, issuer, serial, &ca_id)
+        || !srv_req_authorize(r, self && ca_id == r->conn->ca_id))
         return;
     /* 3. the registry */
-    rc = reg_get(ca_registry(r->s->ca), 0, serial, &c);
+    rc = reg_get(ca_registry(r->s->ca), ca_id, serial, &c);
     if (rc != P11CA_OK) {
         srv_problem_rc(r, rc, p11ca_err_message());
         return;
@@ -360,21 +483,22 @@ static void cert_run(struct srv_job *j, ca *wc)
 
     switch (cj->op) {
     case OP_STATUS:
-        rc = reg_set_status(rg, 0, cj->serial, cj->to, cj->reason,
+        rc = reg_set_status(rg, cj->ca_id, cj->serial, cj->to, cj->reason,
                             cj->invalidity, j->actor, why);
         break;
     case OP_DELETE:
-        rc = reg_delete(rg, 0, cj->serial, j->actor, why);
+        rc = reg_delete(rg, cj->ca_id, cj->serial, j->actor, why);
         break;
     default:
         /* A sign-up: the registry's sign-up limit holds it too. */
         ca_signup_limit(wc, &lim);
         rc = reg_register_as(rg, &cj->rec, cj->to, j->actor, &lim);
+        cj->ca_id = cj->rec.ca_id;
         snprintf(cj->serial, sizeof(cj->serial), "%s", cj->rec.serial);
         break;
     }
     if (rc == P11CA_OK && cj->op != OP_DELETE)
-        rc = reg_get(rg, 0, cj->serial, &cj->out);
+        rc = reg_get(rg, cj->ca_id, cj->serial, &cj->out);
     if (rc != P11CA_OK)
         srv_job_set_error(j, rc);
 }
@@ -383,7 +507,7 @@ static void cert_done(struct srv_job *j)
 {
     struct cert_job *cj = (struct cert_job *)j;
     struct srv_req *r = cj->r;
-    char loc[96];
+    char loc[128];
 
     if (j->rc != P11CA_OK) {
         if (j->rc == P11CA_E_RATE) /* the registry's sign-up limit */
@@ -393,11 +517,13 @@ static void cert_done(struct srv_job *j)
         srv_reply_bytes(r, 204, NULL, NULL, 0);
     } else if (cj->op == OP_REGISTER) {
         j->s->m.signups_api++;
-        snprintf(loc, sizeof(loc), "/v1/certs/%s", cj->serial);
+        snprintf(loc, sizeof(loc), "/v1/certs/%s?issuer=%lld", cj->serial,
+                 (long long)cj->ca_id);
         srv_set_header(r, "Location", loc);
         srv_reply_json(r, 201, srv_cert_json(&cj->out));
     } else {
-        if (cj->to == REG_REVOKED)
+        /* Only this CA's certificates are on its CRL. */
+        if (cj->to == REG_REVOKED && cj->ca_id == ca_registry_id(j->s->ca))
             srv_crl_regenerate(j->s, j->actor);
         srv_reply_json(r, 200, srv_cert_json(&cj->out));
     }
@@ -455,16 +581,18 @@ static void cert_status(struct srv_req *r, reg_status to)
 {
     static const char *const members[] = {"why", NULL};
     static const char *const rmembers[] = {"why", "reason", "invalidity", NULL};
-    const char *why = NULL, *reason = NULL, *inval = NULL;
+    const char *why = NULL, *reason = NULL, *inval = NULL, *issuer;
     struct cert_job *cj;
     char serial[64];
+    int64_t ca_id;
     json_t *body;
 
     /* 1. parse */
-    if (!path_serial(r, serial, sizeof(serial)))
+    if (!path_serial(r, serial, sizeof(serial))
+        || !cert_query(r, NULL, &issuer))
         return;
-    /* 2. authorize (before reading the body) */
-    if (!srv_req_authorize(r, false))
+    /* 2. authorize (before reading the body or the registry) */
+    if (!srv_req_authorize(r, false) || !cert_locate(r, issuer, serial, &ca_id))
         return;
     if (!(body = srv_req_json(r, true)))
         return;
@@ -476,6 +604,7 @@ static void cert_status(struct srv_req *r, reg_status to)
         json_decref(body);
         return;
     }
+    cj->ca_id = ca_id;
     snprintf(cj->serial, sizeof(cj->serial), "%s", serial);
     cj->to = to;
     cj->reason = to == REG_REVOKED ? 0 : -1;
@@ -521,26 +650,26 @@ static void cert_revoke(struct srv_req *r)
     cert_status(r, REG_REVOKED);
 }
 
-/* DELETE /v1/certs/{serial}[?why=TEXT] */
+/* DELETE /v1/certs/{serial}[?issuer=ID][&why=TEXT] */
 static void cert_delete(struct srv_req *r)
 {
+    static const char *const more[] = {"why", NULL};
     struct evkeyvalq *q;
     struct cert_job *cj;
+    const char *issuer;
     char serial[64];
+    int64_t ca_id;
 
     /* 1. parse */
-    if (!path_serial(r, serial, sizeof(serial)))
+    if (!path_serial(r, serial, sizeof(serial))
+        || !cert_query(r, more, &issuer))
         return;
     q = srv_req_query(r);
-    for (struct evkeyval *kv = q->tqh_first; kv; kv = kv->next.tqe_next)
-        if (strcmp(kv->key, "why") != 0) {
-            srv_problem(r, 400, "unknown-parameter",
-                        "unknown query parameter \"%s\"", kv->key);
-            return;
-        }
     /* 2. authorize */
-    if (!srv_req_authorize(r, false) || !(cj = cert_job_new(r, OP_DELETE)))
+    if (!srv_req_authorize(r, false) || !cert_locate(r, issuer, serial, &ca_id)
+        || !(cj = cert_job_new(r, OP_DELETE)))
         return;
+    cj->ca_id = ca_id;
     snprintf(cj->serial, sizeof(cj->serial), "%s", serial);
     if (evhttp_find_header(q, "why")) {
         snprintf(cj->why, sizeof(cj->why), "%s", evhttp_find_header(q, "why"));

@@ -172,6 +172,7 @@ struct srv_ca {
     char *name;
     char *subject;
     X509 *x;
+    bool external; /* its certificates are only registered here */
     bool auto_register;
     reg_status auto_status;
     struct srv_bucket bucket; /* sign-ups of this CA */

@@ -118,6 +118,7 @@ static int cas_one(const reg_ca *rca, void *arg)
         return p11ca_err_set(P11CA_E_NOMEM, "registered CA %lld unreadable",
                              (long long)rca->id);
     sca->id = rca->id;
+    sca->external = rca->external;
     sca->auto_register = rca->auto_register;
     sca->auto_status = rca->auto_status;
     old = srv_ca_by_id(f->s, rca->id);
@@ -414,6 +415,7 @@ static int check_registry(struct srv_conn *c, X509_STORE_CTX *xs,
     reg_cert rc_cert = {0};
     unsigned char *der = NULL;
     int n = i2d_X509(leaf, &der), ret;
+    /* (issuer, serial): another CA's certificate may have this serial. */
     int rc = reg_get(ca_registry(c->s->ca), sca->id, c->serial, &rc_cert);
 
     if (rc == P11CA_E_NOTFOUND)
@@ -424,8 +426,9 @@ static int check_registry(struct srv_conn *c, X509_STORE_CTX *xs,
     else if (n <= 0 || rc_cert.der_len != (size_t)n
              || memcmp(rc_cert.der, der, (size_t)n) != 0)
         ret = refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_MISMATCH,
-                     "the registry holds another certificate with this "
-                     "serial");
+                     "the registry holds another certificate of CA %lld "
+                     "with this serial",
+                     (long long)sca->id);
     else if (rc_cert.status == REG_REVOKED)
         ret = refuse(c, xs, X509_V_ERR_CERT_REVOKED, SRV_REFUSE_REVOKED,
                      "revoked");

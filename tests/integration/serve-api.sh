@@ -212,6 +212,53 @@ expect 201 '"\(.status) \(.client_id)"' "activated pump-7" \
 n1=$(p11ca cert list --dir "$CA" --count)
 assert_eq "$n1" $((n0 + 2)) "two registrations, two records"
 
+# --- One serial, two issuers ---------------------------------------------------
+# A certificate is (issuer, serial): a fleet device may have alice's serial.
+api carol GET /v1/cas
+THIS_ID=$(jq -r '.items[] | select(.this_ca) | .id' "$D/body")
+fleet_device twin file "$ALICE"
+api bob POST /v1/certs -d "{\"certificate\": $(jq -Rs . "$D/twin.pem")}"
+expect 201 '"\(.serial) \(.ca_id)"' "$ALICE $FLEET_ID" \
+    "a fleet device with alice's serial is registered (serials are unique per issuer)"
+assert_grep "^[Ll]ocation: /v1/certs/$ALICE\\?issuer=$FLEET_ID" "$D/hdr" \
+    "... and Location names it by serial and issuer"
+api carol GET "/v1/certs/$ALICE"
+expect_problem 409 ambiguous-serial \
+    "serial $ALICE is ambiguous: the CAs $THIS_ID, $FLEET_ID each have a certificate with it; add \\?issuer=ID" \
+    "a serial that two CAs have, without issuer: 409 ambiguous-serial"
+api carol GET "/v1/certs/$ALICE?issuer=fleet"
+expect 200 '"\(.cn) \(.ca_id)"' "twin $FLEET_ID" "?issuer=NAME: the fleet device"
+api carol GET "/v1/certs/$ALICE?issuer=$THIS_ID"
+expect 200 '"\(.cn) \(.ca_id) \(.history | length)"' "alice $THIS_ID 1" \
+    "?issuer=ID: alice's certificate, with its own history"
+api carol GET "/v1/certs/$ALICE?issuer=nosuch"
+expect_problem 404 not-found 'no registered CA "nosuch"' "an unknown issuer: 404"
+api carol GET "/v1/certs/$ALICE?issuer="
+expect_problem 400 bad-request 'issuer is empty' "an empty issuer: 400"
+api carol GET "/v1/certs/$ALICE?color=red"
+expect_problem 400 unknown-parameter 'unknown query parameter "color"' \
+    "GET /v1/certs/{serial} with an unknown parameter: 400"
+api carol GET "/v1/certs?serial=$ALICE"
+expect 200 '.items | length' 2 "a search by serial lists both"
+api carol GET "/v1/certs?serial=$ALICE&issuer=$FLEET_ID"
+expect 200 '[.items[].cn] | join(",")' twin "... and ?issuer= narrows it to one CA"
+api carol GET '/v1/certs?issuer=nosuch'
+expect_problem 400 bad-request 'issuer: no registered CA "nosuch"' \
+    "a search with an unknown issuer: 400"
+api bob POST "/v1/certs/$ALICE/activate"
+expect_problem 409 ambiguous-serial 'add \?issuer=' "a change without issuer: 409, nothing changed"
+api bob POST "/v1/certs/$ALICE/activate?issuer=$FLEET_ID"
+expect 200 '"\(.cn) \(.status)"' "twin activated" "activate ?issuer=: the fleet device only"
+api bob POST "/v1/certs/$ALICE/revoke?issuer=$FLEET_ID" -d '{"reason": "superseded"}'
+expect 200 '"\(.cn) \(.status)"' "twin revoked" "revoke ?issuer=: the fleet device only"
+api bob DELETE "/v1/certs/$ALICE?issuer=$FLEET_ID&why=test"
+expect 204 "a revoked certificate of an external CA is deleted (this CA's CRL never lists it)"
+p11ca cert show --dir "$CA" --json --issuer "$THIS_ID" "$ALICE" >"$D/alice.json"
+assert_eq "$(jq -r '"\(.status) \(.history | length)"' "$D/alice.json")" "activated 1" \
+    "alice's certificate was not touched"
+api carol GET "/v1/certs/$ALICE"
+expect 200 .cn alice "one issuer again: the serial alone finds alice"
+
 # --- Bad bodies change nothing ---------------------------------------------------
 api bob POST /v1/certs -d '{"certificate": '
 expect_problem 400 malformed-json 'not JSON' "malformed JSON: 400"

@@ -77,8 +77,9 @@ openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -addext keyUsage=critical,keyCertSign,cRLSign \
     -out "$D/fleet-ca.pem" 2>/dev/null ||
     { echo "Bail out! cannot make the fleet CA"; exit 1; }
-# fleet_device NAME [token]: NAME.pem from the fleet CA, the key in
-# NAME.key or (token) on the test token with label NAME.
+# fleet_device NAME [token|file [SERIAL]]: NAME.pem from the fleet CA, the
+# key in NAME.key or (token) on the test token with label NAME; a random
+# serial unless SERIAL (hex) is given.
 fleet_device() {
     if [ "${2:-}" = token ]; then
         keygen "$1" ec:P-256 &&
@@ -90,7 +91,8 @@ fleet_device() {
     fi &&
         printf 'extendedKeyUsage=clientAuth\n' >"$D/ext.cnf" &&
         openssl x509 -req -in "$D/$1.csr" -CA "$D/fleet-ca.pem" \
-            -CAkey "$D/fleet-ca.key" -set_serial "0x$(openssl rand -hex 12)" \
+            -CAkey "$D/fleet-ca.key" \
+            -set_serial "0x${3:-$(openssl rand -hex 12)}" \
             -days 30 -extfile "$D/ext.cnf" -out "$D/$1.pem" 2>/dev/null
 }
 

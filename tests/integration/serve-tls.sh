@@ -194,16 +194,32 @@ refused tls1_3 "$D/old.key" "$D/old.pem" 1d expired 'certificate expired' \
     "an expired certificate is refused (alert certificate expired)"
 assert_eq "$(p11ca cert list --dir "$CA" --cn old --count)" 0 "... and not auto-registered"
 
+# --- One serial, two issuers -------------------------------------------------------
+# A fleet device with the serial of dev1 (this CA's, revoked): the
+# handshake looks it up by its issuer from the verified chain and the
+# serial, so it is a new device of the fleet CA, not dev1.
+fleet_device twin file "$DEV1"
+tls_client tls1_3 "$D/twin.key" "$D/twin.pem" "/v1/certs/$DEV1"
+assert_grep '^HTTP/1.1 200 OK' "$D/client.log" \
+    "a fleet device with a revoked device's serial is auto-registered and served"
+assert_grep "\"serial\":\"$DEV1\",\"status\":\"activated\",\"ca_id\":$FLEET_ID" \
+    "$D/client.log" "... and reads its own entry (the fleet CA's), not dev1's"
+refused tls1_3 "$(privuri dev1)" "$D/dev1.pem" "$DEV1" revoked 'certificate revoked' \
+    "dev1, of this CA, is still refused as revoked"
+
 api none GET /metrics
-if grep -q '^p11ca_refusals_total{reason="revoked"} 1$' "$D/body" &&
-    grep -q '^p11ca_signups_total{kind="auto-registration"} 4$' "$D/body"; then
-    ok "metrics: refusals by reason, 4 auto-registrations"
+if grep -q '^p11ca_refusals_total{reason="revoked"} 2$' "$D/body" &&
+    grep -q '^p11ca_signups_total{kind="auto-registration"} 5$' "$D/body"; then
+    ok "metrics: refusals by reason, 5 auto-registrations"
 else
-    not_ok "metrics: refusals by reason, 4 auto-registrations"
+    not_ok "metrics: refusals by reason, 5 auto-registrations"
     diag "$(grep -E 'refusals|signups' "$D/body")"
 fi
 serve_stop
 assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
+check "the audit trail is intact" p11ca audit verify --dir "$CA"
+assert_grep 'certificates: [0-9]+, each with the status its audited history leads to' \
+    "$TT/out" "... and the auto-registrations and status changes replay to the registry's statuses"
 
 echo "1..$TAP_N"
 done_testing
