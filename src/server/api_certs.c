@@ -679,18 +679,64 @@ static void cert_delete(struct srv_req *r)
     cert_job_submit(r, cj);
 }
 
-/* The registered CA that issued @x (signature checked), or NULL. */
+/*
+ * Whether @x chains to @cax, verified by OpenSSL as p11ca cert register
+ * does: @cax the trust anchor even when it is an intermediate, the
+ * signature, the CA's constraints and key usage; times left out (an
+ * expired certificate has its own answer).
+ */
+static bool chains_to(X509 *x, X509 *cax)
+{
+    X509_STORE *st = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    bool ok = false;
+
+    if (st && ctx && X509_STORE_add_cert(st, cax)
+        && X509_STORE_CTX_init(ctx, st, x, NULL)) {
+        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN
+                                          | X509_V_FLAG_NO_CHECK_TIME);
+        ok = X509_verify_cert(ctx) == 1;
+    }
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(st);
+    ERR_clear_error();
+    return ok;
+}
+
+/* The registered CA that issued @x (its chain verified), or NULL. */
 static struct srv_ca *issuer_of(struct srv *s, X509 *x)
 {
     for (size_t i = 0; i < s->cas.n; i++) {
         X509 *cax = s->cas.v[i].x;
 
-        if (X509_check_issued(cax, x) == X509_V_OK
-            && X509_verify(x, X509_get0_pubkey(cax)) == 1)
+        if (X509_check_issued(cax, x) == X509_V_OK && chains_to(x, cax))
             return &s->cas.v[i];
     }
     ERR_clear_error();
     return NULL;
+}
+
+/* What a registered certificate must be (as p11ca cert register checks):
+ * not a CA, not expired; false when answered (400). */
+static bool register_checks(struct srv_req *r, X509 *x)
+{
+    const ASN1_TIME *na = X509_get0_notAfter(x);
+    char until[32] = "?";
+    struct tm tm;
+
+    if (X509_get_extension_flags(x) & EXFLAG_CA) {
+        srv_problem(r, 400, "policy",
+                    "the certificate is a CA certificate (basicConstraints "
+                    "CA:TRUE): POST /v1/cas registers a CA");
+        return false;
+    }
+    if (X509_cmp_current_time(na) > 0)
+        return true;
+    if (ASN1_TIME_to_tm(na, &tm) == 1)
+        strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    srv_problem(r, 400, "policy",
+                "the certificate expired on %s: nothing was registered", until);
+    return false;
 }
 
 /* Step 1 of POST /v1/certs: the certificate, its issuer, the status. */
@@ -765,6 +811,8 @@ static void cert_register(struct srv_req *r)
         srv_problem_rc(r, rc, p11ca_err_message());
         goto out;
     }
+    if (!register_checks(r, x))
+        goto out;
     if (!(sca = issuer_of(r->s, x))) {
         srv_problem(r, 400, "issuer-not-registered",
                     "the certificate is not issued by a registered CA "

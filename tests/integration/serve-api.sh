@@ -200,6 +200,17 @@ expect 200 '"\(.auto_register) \(.auto_status)"' "true activated" \
 p11ca audit list --dir "$CA" >"$D/audit.txt"
 assert_grep "api:O=p11ca tests,CN=alice serial=$ALICE +ca-auto-register +$FLEET_ID" \
     "$D/audit.txt" "the change is audited with the admin as actor"
+# What p11ca cert register refuses, the API refuses too.
+api bob POST /v1/certs -d "{\"certificate\": $FLEET}"
+expect_problem 400 policy 'is a CA certificate \(basicConstraints CA:TRUE\): POST /v1/cas registers a CA' \
+    "registering a CA certificate as a device: 400"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$D/old.key" -subj /CN=old -out "$D/old.csr" 2>/dev/null
+faketime -f '-3d' openssl x509 -req -in "$D/old.csr" -CA "$D/fleet-ca.pem" \
+    -CAkey "$D/fleet-ca.key" -set_serial 0x01d -days 1 -out "$D/old.pem" 2>/dev/null
+api bob POST /v1/certs -d "{\"certificate\": $(jq -Rs . "$D/old.pem")}"
+expect_problem 400 policy 'expired on [0-9-]+T[0-9:]+Z: nothing was registered' \
+    "registering an expired certificate: 400"
 api bob POST /v1/certs -d "{\"certificate\": $(jq -Rs . "$D/dev-a.pem")}"
 expect 201 .status registered-not-activated "an operator registers a fleet device"
 assert_grep "^[Ll]ocation: /v1/certs/$(cert_serial "$D/dev-a.pem")" "$D/hdr" \
