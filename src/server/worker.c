@@ -21,6 +21,25 @@ struct worker_arg {
 
 static void job_posted(evutil_socket_t fd, short what, void *arg);
 
+/*
+ * After a job that changed the registry: the CA key signs the audit
+ * trail's head when one is due (audit_sign_every entries or
+ * audit_sign_minutes since the last, ca.cnf), as the CLI's signing
+ * commands do at their end; here, on the worker, where token work
+ * belongs.  A failure is logged: the job's result stands, and the next
+ * job tries again.
+ */
+static void audit_checkpoint(struct srv_job *j, ca *wc)
+{
+    char msg[SRV_MSG_MAX];
+
+    if (j->rc != P11CA_OK || ca_audit_checkpoint(wc, false, NULL) == P11CA_OK)
+        return;
+    snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
+    p11ca_err_clear();
+    srv_log("audit head not signed (after %s): %s", j->kind, msg);
+}
+
 void srv_job_set_error(struct srv_job *j, int rc)
 {
     j->rc = rc;
@@ -68,6 +87,7 @@ static void *worker_main(void *arg)
         p11ca_err_clear();
         j->rc = P11CA_OK;
         j->run(j, p->cas[i]);
+        audit_checkpoint(j, p->cas[i]);
         pthread_mutex_lock(&p->mu);
         p->running--;
         pthread_mutex_unlock(&p->mu);

@@ -9,6 +9,9 @@
 set -u
 . "$top_srcdir/tests/integration/serve-setup.sh"
 
+# The CA key signs the audit trail's head after every change (a worker
+# does, when a head is due: here after each entry).
+sed -i 's/^audit_sign_every *= *[0-9]*$/audit_sign_every = 1/' "$CA/ca.cnf.base"
 serve_config ""
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
 DAVE=$(cert_serial "$D/dave.pem")
@@ -322,6 +325,10 @@ serve_stop
 assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
 assert_grep 'SIGTERM: no new connections' "$D/serve.log" "SIGTERM is logged"
 check "the audit trail is intact" p11ca audit verify --dir "$CA"
+assert_grep 'certificates: [0-9]+, each with the status its audited history leads to' \
+    "$TT/out" "... and every status the API set is the one its audited history leads to"
+assert_grep '; 0 entries after the last signed head' "$TT/out" \
+    "... and the service's workers signed the head after the last change (audit_sign_every = 1)"
 
 # The example systemd unit is valid (with this build's p11ca).
 if command -v systemd-analyze >/dev/null; then
