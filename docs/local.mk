@@ -4,7 +4,9 @@
 # tests/integration/cli-help.sh fails when it is stale.
 dist_man_MANS += docs/p11ca.1 docs/p11ca-provider.7
 EXTRA_DIST += docs/internals/p11.md docs/internals/registry.md \
-	docs/performance.md docs/ca-operator-guide.md docs/serve.md \
+	docs/internals/fuzzing.md docs/performance.md \
+	docs/ocsp.md docs/internals/ocsp.md \
+	docs/ca-operator-guide.md docs/serve.md \
 	docs/p11ca-serve.service docs/internals/server.md
 
 update-man: src/p11ca$(EXEEXT)

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ASYM_CIPHER for RSA: decryption on the token (PKCS#1 v1.5, OAEP, raw RSA
- * and TLS premaster secrets), encryption in software with the public half. */
+/* ASYM_CIPHER for RSA: the context, its parameters, and encryption in
+ * software with the public half (decryption: asym_cipher_rsa_dec.c). */
 #include "config.h"
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
@@ -10,30 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asym_cipher_rsa.h"
 #include "prov.h"
-
-/* SSL_MAX_MASTER_KEY_LENGTH: the TLS RSA premaster secret. */
-#define TLS_PREMASTER_LEN 48
 
 static OSSL_FUNC_asym_cipher_newctx_fn rsa_enc_newctx;
 static OSSL_FUNC_asym_cipher_encrypt_init_fn rsa_enc_encrypt_init;
 static OSSL_FUNC_asym_cipher_encrypt_fn rsa_enc_encrypt;
 static OSSL_FUNC_asym_cipher_decrypt_init_fn rsa_enc_decrypt_init;
-static OSSL_FUNC_asym_cipher_decrypt_fn rsa_enc_decrypt;
 static OSSL_FUNC_asym_cipher_freectx_fn rsa_enc_freectx;
 static OSSL_FUNC_asym_cipher_dupctx_fn rsa_enc_dupctx;
 static OSSL_FUNC_asym_cipher_get_ctx_params_fn rsa_enc_get_ctx_params;
 static OSSL_FUNC_asym_cipher_gettable_ctx_params_fn rsa_enc_gettable_ctx_params;
 static OSSL_FUNC_asym_cipher_set_ctx_params_fn rsa_enc_set_ctx_params;
 static OSSL_FUNC_asym_cipher_settable_ctx_params_fn rsa_enc_settable_ctx_params;
-
-/* The digests that PKCS#11 OAEP can name, for the label hash and MGF1. */
-typedef struct oaep_md {
-    const char *name;    /* OpenSSL's canonical name */
-    const char *display; /* for messages */
-    CK_MECHANISM_TYPE ckm;
-    CK_RSA_PKCS_MGF_TYPE mgf;
-} oaep_md;
 
 static const oaep_md oaep_mds[] = {
     {"SHA1", "SHA-1", CKM_SHA_1, CKG_MGF1_SHA1},
@@ -55,41 +46,15 @@ static const struct pad_name {
     {0, NULL},
 };
 
-typedef struct rsa_enc_ctx {
-    prov_ctx *ctx;
-    prov_key *key;
-    int pad;             /* RSA_*_PADDING */
-    const oaep_md *md;   /* OAEP label hash; NULL: SHA-1 */
-    const oaep_md *mgf1; /* MGF1 hash; NULL: the OAEP hash */
-    char *md_props;      /* kept for get_ctx_params only */
-    char *mgf1_props;
-    unsigned char *label; /* OAEP label; NULL: empty */
-    size_t label_len;
-    unsigned int client_version; /* TLS: version in the ClientHello */
-    unsigned int alt_version;    /* TLS: negotiated (rollback bug) */
-} rsa_enc_ctx;
-
-static const oaep_md *eff_md(const rsa_enc_ctx *c)
+const oaep_md *prov_rsa_enc_md(const rsa_enc_ctx *c)
 {
     return c->md ? c->md : OAEP_SHA1;
 }
 
 /* OpenSSL's rule: an unset MGF1 digest follows the OAEP digest. */
-static const oaep_md *eff_mgf1(const rsa_enc_ctx *c)
+const oaep_md *prov_rsa_enc_mgf1(const rsa_enc_ctx *c)
 {
-    return c->mgf1 ? c->mgf1 : eff_md(c);
-}
-
-static size_t modulus_len(const rsa_enc_ctx *c)
-{
-    int n = EVP_PKEY_get_size(c->key->pub);
-
-    return n > 0 ? (size_t)n : 0;
-}
-
-static const char *key_name(const prov_key *key)
-{
-    return key->uri ? key->uri : "the imported public key";
+    return c->mgf1 ? c->mgf1 : prov_rsa_enc_md(c);
 }
 
 /* A public key where the operation needs the token's private key. */
@@ -122,6 +87,7 @@ static void *rsa_enc_newctx(void *provctx)
     }
     c->ctx = provctx;
     c->pad = RSA_PKCS1_PADDING;
+    c->implicit_rejection = 1;
     return c;
 }
 
@@ -136,6 +102,7 @@ static void reset_params(rsa_enc_ctx *c)
     c->label = NULL;
     c->label_len = 0;
     c->client_version = c->alt_version = 0;
+    c->implicit_rejection = 1;
 }
 
 static void rsa_enc_freectx(void *vctx)
@@ -219,15 +186,17 @@ static int rsa_enc_decrypt_init(void *vctx, void *provkey,
 /* ------------------------------------------------------------------ */
 
 /* The context's settings as parameters for the default provider. */
-static void sw_params(rsa_enc_ctx *c, OSSL_PARAM *p)
+void prov_rsa_enc_sw_params(rsa_enc_ctx *c, OSSL_PARAM *p)
 {
     *p++ = OSSL_PARAM_construct_int(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, &c->pad);
     if (c->pad == RSA_PKCS1_OAEP_PADDING) {
         /* Properties name the caller's providers: not used here. */
         *p++ = OSSL_PARAM_construct_utf8_string(
-            OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, (char *)eff_md(c)->name, 0);
+            OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST,
+            (char *)prov_rsa_enc_md(c)->name, 0);
         *p++ = OSSL_PARAM_construct_utf8_string(
-            OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, (char *)eff_mgf1(c)->name, 0);
+            OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST,
+            (char *)prov_rsa_enc_mgf1(c)->name, 0);
         if (c->label)
             *p++ = OSSL_PARAM_construct_octet_string(
                 OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, c->label, c->label_len);
@@ -246,7 +215,7 @@ static int rsa_enc_encrypt(void *vctx, unsigned char *out, size_t *outlen,
     int ok = 0;
 
     if (!out) {
-        *outlen = modulus_len(c);
+        *outlen = prov_rsa_enc_size(c);
         return 1;
     }
     if (c->pad == RSA_PKCS1_WITH_TLS_PADDING) {
@@ -255,7 +224,7 @@ static int rsa_enc_encrypt(void *vctx, unsigned char *out, size_t *outlen,
             "RSA encryption: the TLS padding mode is for decryption only (use pkcs1)");
         return 0;
     }
-    sw_params(c, params);
+    prov_rsa_enc_sw_params(c, params);
     pctx = EVP_PKEY_CTX_new_from_pkey(prov_swctx(c->ctx), c->key->pub,
                                       prov_swprops(c->ctx));
     if (!pctx || EVP_PKEY_encrypt_init_ex(pctx, params) <= 0
@@ -263,7 +232,7 @@ static int rsa_enc_encrypt(void *vctx, unsigned char *out, size_t *outlen,
         prov_raise(
             c->ctx, PROV_R_BAD_INPUT,
             "RSA encryption with the public key of %s failed (%zu bytes in, padding %d)",
-            key_name(c->key), inlen, c->pad);
+            prov_rsa_enc_key_name(c->key), inlen, c->pad);
         goto out;
     }
     *outlen = len;
@@ -271,353 +240,6 @@ static int rsa_enc_encrypt(void *vctx, unsigned char *out, size_t *outlen,
 out:
     EVP_PKEY_CTX_free(pctx);
     return ok;
-}
-
-/* ------------------------------------------------------------------ */
-/* Decryption: on the token                                            */
-/* ------------------------------------------------------------------ */
-
-static bool oaep_is_default(const rsa_enc_ctx *c)
-{
-    return eff_md(c) == OAEP_SHA1 && eff_mgf1(c) == OAEP_SHA1 && !c->label;
-}
-
-static void mechanism_for(rsa_enc_ctx *c, CK_MECHANISM *mech,
-                          CK_RSA_PKCS_OAEP_PARAMS *oaep)
-{
-    memset(mech, 0, sizeof(*mech));
-    switch (c->pad) {
-    case RSA_PKCS1_OAEP_PADDING:
-        /* An unset digest is SHA-1, never 0 (PKCS#11 has no default). */
-        oaep->hashAlg = eff_md(c)->ckm;
-        oaep->mgf = eff_mgf1(c)->mgf;
-        oaep->source = CKZ_DATA_SPECIFIED;
-        oaep->pSourceData = c->label;
-        oaep->ulSourceDataLen = c->label ? c->label_len : 0;
-        mech->mechanism = CKM_RSA_PKCS_OAEP;
-        mech->pParameter = oaep;
-        mech->ulParameterLen = sizeof(*oaep);
-        break;
-    case RSA_NO_PADDING:
-        mech->mechanism = CKM_RSA_X_509;
-        break;
-    default: /* PKCS#1 v1.5, TLS */
-        mech->mechanism = CKM_RSA_PKCS;
-        break;
-    }
-}
-
-static const char *mech_name(CK_MECHANISM_TYPE m)
-{
-    switch (m) {
-    case CKM_RSA_PKCS_OAEP:
-        return "CKM_RSA_PKCS_OAEP";
-    case CKM_RSA_X_509:
-        return "CKM_RSA_X_509";
-    default:
-        return "CKM_RSA_PKCS";
-    }
-}
-
-/* Whether the token and the key allow @mech (a clear error if not). */
-static int mech_usable(rsa_enc_ctx *c, CK_MECHANISM_TYPE m)
-{
-    p11_token *tok = p11_obj_token(c->key->priv);
-
-    if (!p11_token_has_mechanism(tok, m, CKF_DECRYPT, NULL)) {
-        prov_raise(c->ctx, PROV_R_UNSUPPORTED,
-                   "RSA decryption: %s does not support %s for decryption",
-                   p11_token_describe(tok), mech_name(m));
-        return 0;
-    }
-    if (!prov_key_allows(c->key, m)) {
-        prov_raise(
-            c->ctx, PROV_R_UNSUPPORTED,
-            "RSA decryption: CKA_ALLOWED_MECHANISMS of %s does not include %s",
-            key_name(c->key), mech_name(m));
-        return 0;
-    }
-    return 1;
-}
-
-static void raise_decrypt(rsa_enc_ctx *c, CK_RV rv)
-{
-    /*
-     * Tokens refuse OAEP parameters they do not implement with
-     * CKR_MECHANISM_PARAM_INVALID, or CKR_ARGUMENTS_BAD (SoftHSM2: SHA-1
-     * and no label only).  Say which parameters, not just the code.
-     */
-    if (c->pad == RSA_PKCS1_OAEP_PADDING && !oaep_is_default(c)
-        && (rv == CKR_MECHANISM_PARAM_INVALID || rv == CKR_ARGUMENTS_BAD)) {
-        prov_raise(
-            c->ctx, PROV_R_UNSUPPORTED,
-            "the token does not support OAEP with %s, MGF1 with %s%s (%s): %s",
-            eff_md(c)->display, eff_mgf1(c)->display,
-            c->label ? " and a label" : "", p11_rv_name(rv),
-            p11_error_rv() == rv ? p11_error_message() : p11_rv_text(rv));
-        return;
-    }
-    if (c->pad == RSA_PKCS1_OAEP_PADDING && c->label) {
-        /* SoftHSM2 2.6 accepts a label and ignores it: decryption fails. */
-        prov_raise_p11(
-            c->ctx, rv,
-            "RSA-OAEP decryption with a label (a wrong key or ciphertext, or a token that ignores OAEP labels)");
-        return;
-    }
-    prov_raise_p11(c->ctx, rv, "RSA decryption");
-}
-
-/*
- * p11_decrypt inside an error mark: a module built on libcrypto (SoftHSM2)
- * leaves its own errors on this thread's queue ("padding check failed"),
- * which would outlive a successful call or, for TLS, tell a padding error
- * from a good one.  Our own error, with the CKR code, is raised after.
- */
-static CK_RV token_decrypt(rsa_enc_ctx *c, const p11_auth *auth,
-                           CK_MECHANISM *mech, const unsigned char *in,
-                           size_t inlen, unsigned char *out, size_t *outlen)
-{
-    CK_RV rv;
-
-    prov_set_mark(c->ctx);
-    rv = p11_decrypt(c->key->priv, auth, mech, in, inlen, out, outlen);
-    prov_pop_to_mark(c->ctx);
-    return rv;
-}
-
-static int decrypt_token(rsa_enc_ctx *c, unsigned char *out, size_t *outlen,
-                         size_t outsize, const unsigned char *in, size_t inlen)
-{
-    CK_RSA_PKCS_OAEP_PARAMS oaep;
-    CK_MECHANISM mech;
-    size_t k = modulus_len(c), len = k;
-    unsigned char *buf = NULL;
-    p11_auth auth;
-    CK_RV rv;
-    int ok = 0;
-
-    mechanism_for(c, &mech, &oaep);
-    if (!mech_usable(c, mech.mechanism))
-        return 0;
-    if (!(buf = OPENSSL_zalloc(k))) {
-        prov_raise(c->ctx, PROV_R_INTERNAL, "out of memory");
-        return 0;
-    }
-    prov_key_auth(c->key, &auth);
-    rv = token_decrypt(c, &auth, &mech, in, inlen, buf, &len);
-    if (rv != CKR_OK) {
-        raise_decrypt(c, rv);
-        goto out;
-    }
-    if (c->pad == RSA_NO_PADDING && len < k) {
-        /* Raw RSA gives k bytes in software: put back leading zeros. */
-        memmove(buf + (k - len), buf, len);
-        memset(buf, 0, k - len);
-        len = k;
-    }
-    if (len > outsize) {
-        prov_raise(
-            c->ctx, PROV_R_BAD_INPUT,
-            "RSA decryption: the output buffer has %zu bytes, %zu are needed",
-            outsize, len);
-        goto out;
-    }
-    memcpy(out, buf, len);
-    *outlen = len;
-    ok = 1;
-out:
-    OPENSSL_clear_free(buf, k);
-    return ok;
-}
-
-/*
- * Errors that do not depend on the ciphertext (login, session, mechanism,
- * token gone): reported.  Anything else may be a padding oracle and is
- * answered with a random premaster secret, like a bad padding.
- */
-static bool tls_error_is_fatal(CK_RV rv)
-{
-    if (rv > P11_RV_BASE && rv <= P11_RV_BASE + 0xff)
-        return true; /* our layer: URI, PIN source, no token... */
-    switch (rv) {
-    case CKR_HOST_MEMORY:
-    case CKR_CANT_LOCK:
-    case CKR_CRYPTOKI_NOT_INITIALIZED:
-    case CKR_FUNCTION_NOT_SUPPORTED:
-    case CKR_DEVICE_REMOVED:
-    case CKR_TOKEN_NOT_PRESENT:
-    case CKR_TOKEN_NOT_RECOGNIZED:
-    case CKR_SESSION_CLOSED:
-    case CKR_SESSION_HANDLE_INVALID:
-    case CKR_SESSION_COUNT:
-    case CKR_OPERATION_ACTIVE:
-    case CKR_KEY_HANDLE_INVALID:
-    case CKR_OBJECT_HANDLE_INVALID:
-    case CKR_KEY_TYPE_INCONSISTENT:
-    case CKR_KEY_FUNCTION_NOT_PERMITTED:
-    case CKR_MECHANISM_INVALID:
-    case CKR_MECHANISM_PARAM_INVALID:
-    case CKR_USER_NOT_LOGGED_IN:
-    case CKR_PIN_INCORRECT:
-    case CKR_PIN_INVALID:
-    case CKR_PIN_LEN_RANGE:
-    case CKR_PIN_EXPIRED:
-    case CKR_PIN_LOCKED:
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* All ones when @a is zero, else zero; no branch on @a. */
-static unsigned int ct_is_zero(size_t a)
-{
-    return 0u - (unsigned int)((~a & (a - 1)) >> (sizeof(a) * 8 - 1));
-}
-
-static unsigned int ct_eq(size_t a, size_t b)
-{
-    return ct_is_zero(a ^ b);
-}
-
-/*
- * The premaster secret is good when the token decrypted it, it has 48
- * bytes and starts with the client's version (or the negotiated one when
- * the caller tolerates the rollback bug).  Constant time in the plaintext.
- */
-static unsigned int tls_good(const rsa_enc_ctx *c, CK_RV rv,
-                             const unsigned char *pm, size_t len)
-{
-    unsigned int good, version, alt;
-
-    good = ct_eq(rv, CKR_OK) & ct_eq(len, TLS_PREMASTER_LEN);
-    version = ct_eq(pm[0], (c->client_version >> 8) & 0xff)
-              & ct_eq(pm[1], c->client_version & 0xff);
-    alt = ct_eq(pm[0], (c->alt_version >> 8) & 0xff)
-          & ct_eq(pm[1], c->alt_version & 0xff);
-    version |= alt & ~ct_is_zero(c->alt_version);
-    return good & version;
-}
-
-/*
- * TLS RSA key transport (Bleichenbacher countermeasure, RFC 5246 7.4.7.1):
- * any failure of the padding, the length or the version yields a random
- * premaster secret and success; the handshake then fails at Finished.
- * The token decrypts with CKM_RSA_PKCS: whether it found the padding good
- * is only visible in its return code, which is not reported.
- */
-static int decrypt_tls(rsa_enc_ctx *c, unsigned char *out, size_t *outlen,
-                       size_t outsize, const unsigned char *in, size_t inlen)
-{
-    unsigned char rnd[TLS_PREMASTER_LEN];
-    CK_MECHANISM mech = {CKM_RSA_PKCS, NULL, 0};
-    size_t k = modulus_len(c), len = k;
-    unsigned char *buf = NULL;
-    unsigned int good;
-    p11_auth auth;
-    CK_RV rv;
-    int ok = 0;
-
-    if (!out) {
-        *outlen = TLS_PREMASTER_LEN;
-        return 1;
-    }
-    if (outsize < TLS_PREMASTER_LEN || c->client_version == 0) {
-        prov_raise(
-            c->ctx, PROV_R_BAD_INPUT,
-            "TLS premaster decryption needs a %d-byte buffer (%zu given) and the client version (%u)",
-            TLS_PREMASTER_LEN, outsize, c->client_version);
-        return 0;
-    }
-    if (!mech_usable(c, CKM_RSA_PKCS))
-        return 0;
-    if (RAND_priv_bytes_ex(prov_swctx(c->ctx), rnd, sizeof(rnd), 0) <= 0
-        || !(buf = OPENSSL_zalloc(k < TLS_PREMASTER_LEN ? TLS_PREMASTER_LEN
-                                                        : k))) {
-        prov_raise(c->ctx, PROV_R_INTERNAL,
-                   "TLS premaster decryption: no random bytes or no memory");
-        goto out;
-    }
-    prov_key_auth(c->key, &auth);
-    rv = token_decrypt(c, &auth, &mech, in, inlen, buf, &len);
-    if (rv != CKR_OK && tls_error_is_fatal(rv)) {
-        prov_raise_p11(c->ctx, rv, "TLS premaster decryption");
-        goto out;
-    }
-    p11_error_clear();
-    good = tls_good(c, rv, buf, len);
-    for (size_t i = 0; i < TLS_PREMASTER_LEN; i++)
-        out[i] = (unsigned char)((buf[i] & good) | (rnd[i] & ~good));
-    *outlen = TLS_PREMASTER_LEN;
-    ok = 1;
-out:
-    OPENSSL_cleanse(rnd, sizeof(rnd));
-    OPENSSL_clear_free(buf, k < TLS_PREMASTER_LEN ? TLS_PREMASTER_LEN : k);
-    return ok;
-}
-
-/*
- * A software key (our keymgmt won a fetch by name): decryption in software,
- * with the same parameters, as the default provider would do it.
- */
-static int software_decrypt(rsa_enc_ctx *c, unsigned char *out, size_t *outlen,
-                            size_t outsize, const unsigned char *in,
-                            size_t inlen)
-{
-    EVP_PKEY_CTX *pctx;
-    OSSL_PARAM params[7], *p;
-    size_t len = outsize;
-    int ok;
-
-    sw_params(c, params);
-    if (c->pad == RSA_PKCS1_WITH_TLS_PADDING) {
-        for (p = params; p->key; p++)
-            ;
-        *p++ = OSSL_PARAM_construct_uint(
-            OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, &c->client_version);
-        *p++ = OSSL_PARAM_construct_uint(
-            OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, &c->alt_version);
-        *p = OSSL_PARAM_construct_end();
-    }
-    pctx = EVP_PKEY_CTX_new_from_pkey(prov_swctx(c->ctx), c->key->pub,
-                                      prov_swprops(c->ctx));
-    ok = pctx && EVP_PKEY_decrypt_init_ex(pctx, params) > 0
-         && EVP_PKEY_decrypt(pctx, out, &len, in, inlen) > 0;
-    EVP_PKEY_CTX_free(pctx);
-    if (!ok) {
-        prov_raise(c->ctx, PROV_R_BAD_INPUT,
-                   "RSA decryption with a software key failed");
-        return 0;
-    }
-    *outlen = len;
-    return 1;
-}
-
-static int rsa_enc_decrypt(void *vctx, unsigned char *out, size_t *outlen,
-                           size_t outsize, const unsigned char *in,
-                           size_t inlen)
-{
-    rsa_enc_ctx *c = vctx;
-
-    if (c->key && prov_key_is_software(c->key)) {
-        if (!out) {
-            *outlen = modulus_len(c);
-            return 1;
-        }
-        return software_decrypt(c, out, outlen, outsize, in, inlen);
-    }
-    if (!c->key || !c->key->priv) {
-        prov_raise(c->ctx, PROV_R_BAD_INPUT,
-                   "RSA decryption needs the private key on the token");
-        return 0;
-    }
-    if (c->pad == RSA_PKCS1_WITH_TLS_PADDING)
-        return decrypt_tls(c, out, outlen, outsize, in, inlen);
-    if (!out) {
-        *outlen = modulus_len(c);
-        return 1;
-    }
-    return decrypt_token(c, out, outlen, outsize, in, inlen);
 }
 
 /* ------------------------------------------------------------------ */
@@ -659,10 +281,10 @@ static int rsa_enc_get_ctx_params(void *vctx, OSSL_PARAM params[])
         && !get_pad(c, p))
         return 0;
     if ((p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST))
-        && !OSSL_PARAM_set_utf8_string(p, eff_md(c)->name))
+        && !OSSL_PARAM_set_utf8_string(p, prov_rsa_enc_md(c)->name))
         return 0;
     if ((p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST))
-        && !OSSL_PARAM_set_utf8_string(p, eff_mgf1(c)->name))
+        && !OSSL_PARAM_set_utf8_string(p, prov_rsa_enc_mgf1(c)->name))
         return 0;
     if ((p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL))
         && !OSSL_PARAM_set_octet_ptr(p, c->label, c->label_len))
@@ -675,6 +297,12 @@ static int rsa_enc_get_ctx_params(void *vctx, OSSL_PARAM params[])
                                OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION))
         && !OSSL_PARAM_set_uint(p, c->alt_version))
         return 0;
+    if ((p = OSSL_PARAM_locate(params, PARAM_IMPLICIT_REJECTION))
+        && !OSSL_PARAM_set_uint(p, c->implicit_rejection))
+        return 0;
+    if ((p = OSSL_PARAM_locate(params, PARAM_IMPLICIT_REJECTION_CTRL))
+        && !OSSL_PARAM_set_uint(p, c->implicit_rejection))
+        return 0;
     return 1;
 }
 
@@ -686,6 +314,8 @@ static const OSSL_PARAM gettable_tbl[] = {
                     NULL, 0),
     OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, NULL),
     OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, NULL),
+    OSSL_PARAM_uint(PARAM_IMPLICIT_REJECTION, NULL),
+    OSSL_PARAM_uint(PARAM_IMPLICIT_REJECTION_CTRL, NULL),
     OSSL_PARAM_END,
 };
 
@@ -806,6 +436,24 @@ static int set_uint(rsa_enc_ctx *c, const OSSL_PARAM params[], const char *key,
     return 1;
 }
 
+/* implicit-rejection (or the -pkeyopt name) into @v: 0 or 1. */
+static int get_implicit(rsa_enc_ctx *c, const OSSL_PARAM params[],
+                        unsigned int *v)
+{
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, PARAM_IMPLICIT_REJECTION);
+
+    if (!p)
+        p = OSSL_PARAM_locate_const(params, PARAM_IMPLICIT_REJECTION_CTRL);
+    if (!p)
+        return 1;
+    if (!OSSL_PARAM_get_uint(p, v) || *v > 1) {
+        prov_raise(c->ctx, PROV_R_BAD_INPUT, "%s: 0 or 1", p->key);
+        return 0;
+    }
+    return 1;
+}
+
 /*
  * All values are checked before the context changes: a refused parameter
  * leaves the previous settings in place.
@@ -815,6 +463,7 @@ static int rsa_enc_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     rsa_enc_ctx *c = vctx;
     const OSSL_PARAM *p;
     const oaep_md *md = c->md, *mgf1 = c->mgf1;
+    unsigned int implicit = c->implicit_rejection;
     int pad = c->pad;
 
     if (!params)
@@ -831,6 +480,9 @@ static int rsa_enc_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL);
     if (p && !set_label(c, p))
         return 0;
+    if (!get_implicit(c, params, &implicit))
+        return 0;
+    c->implicit_rejection = implicit;
     c->pad = pad;
     c->md = md;
     c->mgf1 = mgf1;
@@ -857,6 +509,8 @@ static const OSSL_PARAM settable_tbl[] = {
     OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
     OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, NULL),
     OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, NULL),
+    OSSL_PARAM_uint(PARAM_IMPLICIT_REJECTION, NULL),
+    OSSL_PARAM_uint(PARAM_IMPLICIT_REJECTION_CTRL, NULL),
     OSSL_PARAM_END,
 };
 
@@ -870,7 +524,7 @@ const OSSL_DISPATCH prov_rsa_asym_cipher_functions[] = {
     {OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, (void (*)(void))rsa_enc_encrypt_init},
     {OSSL_FUNC_ASYM_CIPHER_ENCRYPT, (void (*)(void))rsa_enc_encrypt},
     {OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, (void (*)(void))rsa_enc_decrypt_init},
-    {OSSL_FUNC_ASYM_CIPHER_DECRYPT, (void (*)(void))rsa_enc_decrypt},
+    {OSSL_FUNC_ASYM_CIPHER_DECRYPT, (void (*)(void))prov_rsa_enc_decrypt},
     {OSSL_FUNC_ASYM_CIPHER_FREECTX, (void (*)(void))rsa_enc_freectx},
     {OSSL_FUNC_ASYM_CIPHER_DUPCTX, (void (*)(void))rsa_enc_dupctx},
     {OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS,

@@ -10,6 +10,9 @@
 
 static void raise_v(prov_ctx *ctx, int reason, const char *file, int line,
                     const char *func, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+static void raise_v(prov_ctx *ctx, int reason, const char *file, int line,
+                    const char *func, const char *fmt, va_list ap)
 {
     char msg[1024];
     va_list ap2;
@@ -54,35 +57,37 @@ void prov_raise_reason(prov_ctx *ctx, int reason)
     set_reason_only(ctx, reason);
 }
 
+/* The reason for @rv: its class (p11_rv_class), refined for the input
+ * errors that have reasons of their own (a bad URI, several matches, a
+ * module a URI may not load). */
 static int reason_for(CK_RV rv)
 {
-    switch (rv) {
-    case P11_RV_URI_INVALID:
+    if (rv == P11_RV_URI_INVALID)
         return PROV_R_BAD_URI;
-    case P11_RV_NO_TOKEN:
-    case P11_RV_NO_OBJECT:
-    case P11_RV_AMBIGUOUS:
-        return PROV_R_NOT_FOUND;
-    case P11_RV_PIN_SOURCE:
-    case P11_RV_PIN_REFUSED:
-    case P11_RV_NO_PIN:
-    case CKR_PIN_INCORRECT:
-    case CKR_PIN_INVALID:
-    case CKR_PIN_LEN_RANGE:
-    case CKR_PIN_EXPIRED:
-    case CKR_PIN_LOCKED:
-        return PROV_R_PIN;
-    case P11_RV_BAD_INPUT:
+    if (rv == P11_RV_AMBIGUOUS)
+        return PROV_R_AMBIGUOUS;
+    if (rv == P11_RV_URI_MODULE)
+        return PROV_R_URI_MODULE;
+    switch (p11_rv_class(rv)) {
+    case P11_CLASS_INPUT:
         return PROV_R_BAD_INPUT;
-    case CKR_MECHANISM_INVALID:
-    case CKR_MECHANISM_PARAM_INVALID:
+    case P11_CLASS_NOT_FOUND:
+        return PROV_R_NOT_FOUND;
+    case P11_CLASS_PIN:
+        return PROV_R_PIN;
+    case P11_CLASS_UNSUPPORTED:
         return PROV_R_UNSUPPORTED;
+    case P11_CLASS_NO_MEMORY:
+        return PROV_R_INTERNAL;
     default:
         return PROV_R_TOKEN;
     }
 }
 
 /* Wrapper so that the message is passed as data, never as a format. */
+static void raise_msg(prov_ctx *ctx, int reason, const char *file, int line,
+                      const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 static void raise_msg(prov_ctx *ctx, int reason, const char *file, int line,
                       const char *func, const char *fmt, ...)
 {
@@ -116,10 +121,4 @@ void prov_pop_to_mark(prov_ctx *ctx)
 {
     if (ctx->up_pop_error_to_mark)
         ctx->up_pop_error_to_mark(ctx->handle);
-}
-
-void prov_clear_mark(prov_ctx *ctx)
-{
-    if (ctx->up_clear_last_error_mark)
-        ctx->up_clear_last_error_mark(ctx->handle);
 }

@@ -83,9 +83,10 @@ void prov_key_unref(prov_key *key)
     pthread_mutex_destroy(&key->pub_lock);
     free(key->uri);
     if (key->pin_value)
-        OPENSSL_secure_clear_free(key->pin_value, strlen(key->pin_value) + 1);
+        p11_secure_free(key->pin_value, strlen(key->pin_value) + 1);
     free(key->pin_source);
     free(key->allowed);
+    p11_secure_free(key->ir_key, 32);
     free(key);
 }
 
@@ -102,10 +103,10 @@ static int type_of(prov_ctx *ctx, p11_obj *obj, prov_key_type *type)
         *type = PROV_KEY_ED25519;
         return 1;
     default:
-        prov_raise(ctx, PROV_R_UNSUPPORTED,
-                   "%s: key type 0x%lx is not supported (RSA, EC and "
-                   "Ed25519 are)",
-                   p11_obj_describe(obj), (unsigned long)p11_obj_key_type(obj));
+        prov_raise(
+            ctx, PROV_R_UNSUPPORTED,
+            "%s: key type 0x%lx is not supported (RSA, EC and Ed25519 are)",
+            p11_obj_describe(obj), (unsigned long)p11_obj_key_type(obj));
         return 0;
     }
 }
@@ -118,7 +119,8 @@ static int keep_auth(prov_key *key, const p11_uri *uri)
     p11_auth_from_uri(&a, uri);
     if (a.pin_value) {
         size_t n = strlen(a.pin_value);
-        key->pin_value = OPENSSL_secure_malloc(n + 1);
+        /* Locked pages (the application may have no secure heap). */
+        key->pin_value = p11_secure_zalloc(n + 1);
         if (!key->pin_value)
             return 0;
         memcpy(key->pin_value, a.pin_value, n + 1);
@@ -243,7 +245,7 @@ EVP_PKEY *prov_key_pub(const prov_key *ckey)
 {
     /* A cache filled once under the lock: logically const. */
     prov_key *key = (prov_key *)ckey;
-    EVP_PKEY *pk = __atomic_load_n(&key->pub, __ATOMIC_ACQUIRE);
+    EVP_PKEY *pk = atomic_load_explicit(&key->pub, memory_order_acquire);
 
     if (pk || !key->priv)
         return pk;
@@ -251,7 +253,7 @@ EVP_PKEY *prov_key_pub(const prov_key *ckey)
     pk = key->pub;
     if (!pk) {
         pk = read_public(key->ctx, key->priv, key->type);
-        __atomic_store_n(&key->pub, pk, __ATOMIC_RELEASE);
+        atomic_store_explicit(&key->pub, pk, memory_order_release);
     }
     pthread_mutex_unlock(&key->pub_lock);
     return pk;

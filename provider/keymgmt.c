@@ -294,10 +294,10 @@ static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb,
          * there would cost time for nothing.  A real request is told why.
          */
         if (selection != OSSL_KEYMGMT_SELECT_ALL)
-            prov_raise(key->ctx, PROV_R_NOT_EXPORTABLE,
-                       "%s: the private key stays on the token (export the "
-                       "public key, or use the key through its URI)",
-                       key->uri);
+            prov_raise(
+                key->ctx, PROV_R_NOT_EXPORTABLE,
+                "%s: the private key stays on the token (export the public key, or use the key through its URI)",
+                key->uri);
         else
             prov_raise_reason(key->ctx, PROV_R_NOT_EXPORTABLE);
         return 0;

@@ -30,6 +30,7 @@ enum prov_reason {
     PROV_R_INTERNAL,       /* unexpected library failure */
     PROV_R_NO_PUBLIC_KEY,  /* the public half of a token key is unknown */
     PROV_R_AMBIGUOUS,      /* several keys match where one is wanted */
+    PROV_R_URI_MODULE,     /* a URI's module-path= would load a module */
 };
 
 typedef struct prov_ctx {
@@ -50,7 +51,6 @@ typedef struct prov_ctx {
     OSSL_FUNC_core_set_error_debug_fn *up_set_error_debug;
     OSSL_FUNC_core_vset_error_fn *up_vset_error;
     OSSL_FUNC_core_set_error_mark_fn *up_set_error_mark;
-    OSSL_FUNC_core_clear_last_error_mark_fn *up_clear_last_error_mark;
     OSSL_FUNC_core_pop_error_to_mark_fn *up_pop_error_to_mark;
     OSSL_FUNC_core_get_libctx_fn *up_get_libctx;
     /* Configuration (openssl.cnf section, environment fallbacks). */
@@ -60,6 +60,12 @@ typedef struct prov_ctx {
     int login;           /* p11ca-login-behavior: PROV_LOGIN_* */
     /* p11ca-cache-keys: keys the store made, reused by later loads. */
     bool cache_keys;
+    /*
+     * p11ca-rsa-pkcs1-decrypt: PKCS#1 v1.5 decryption outside TLS where it
+     * reports bad paddings (the token's own CKM_RSA_PKCS, or
+     * rsa_pkcs1_implicit_rejection:0), a padding oracle.
+     */
+    bool rsa_pkcs1_decrypt;
     pthread_mutex_t cache_lock;
     struct prov_key **cache;
     size_t n_cache;
@@ -130,7 +136,6 @@ int prov_raise_p11_at(prov_ctx *ctx, CK_RV rv, const char *what,
 /* Error marks around calls that may fail harmlessly. */
 void prov_set_mark(prov_ctx *ctx);
 void prov_pop_to_mark(prov_ctx *ctx);
-void prov_clear_mark(prov_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* Keys (key.c)                                                        */
@@ -172,11 +177,17 @@ typedef struct prov_key {
     size_t max_sig; /* largest signature, in bytes */
     char *uri;      /* the object's URI, for messages and text output */
     /* PIN sources for logging in again (copies from the URI). */
-    char *pin_value; /* secure heap */
+    char *pin_value; /* p11_secure_zalloc */
     char *pin_source;
     /* CKA_ALLOWED_MECHANISMS, if the token lists them. */
     CK_MECHANISM_TYPE *allowed;
     size_t n_allowed;
+    /*
+     * RSA: the secret behind implicit rejection's key derivation keys (32
+     * bytes, p11_secure_zalloc), made from the token at the first PKCS#1
+     * v1.5 decryption (asym_cipher_rsa.c) and kept; under @pub_lock.
+     */
+    unsigned char *_Atomic ir_key;
 } prov_key;
 
 /*
@@ -249,6 +260,50 @@ void prov_auth_config(prov_ctx *ctx, p11_auth *auth);
  * provider init: a module that uses OpenSSL may be initialising us).
  */
 p11_ctx *prov_p11(prov_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* RSA PKCS#1 v1.5 decryption with implicit rejection (rsa_implicit.c) */
+/* ------------------------------------------------------------------ */
+
+/*
+ * prov_rsa_kdk - the key derivation key of a ciphertext: HMAC-SHA256 under
+ * @key (a secret of the RSA key, 32 bytes) of @ct, the ciphertext as @k
+ * bytes (left-padded with zeros).  Returns 1, or 0 when HMAC fails.
+ */
+int prov_rsa_kdk(OSSL_LIB_CTX *libctx, const char *propq,
+                 const unsigned char key[32], const unsigned char *ct, size_t k,
+                 unsigned char kdk[32]);
+
+/*
+ * prov_rsa_prf - @len bytes (at most 8191) of the implicit rejection PRF:
+ * HMAC-SHA256(@kdk, 16-bit counter || @label || 16-bit length in bits) in
+ * counter mode, as OpenSSL 3.2 and draft-irtf-cfrg-rsa-guidance define it.
+ * Returns 1, or 0 on failure.
+ */
+int prov_rsa_prf(OSSL_LIB_CTX *libctx, const char *propq,
+                 const unsigned char kdk[32], const char *label,
+                 unsigned char *out, size_t len);
+
+/*
+ * prov_rsa_unpad_implicit - the message in the decrypted block @em (@k
+ * bytes, the modulus length) when its PKCS#1 v1.5 type 2 padding is good
+ * and the message fits in @outsize bytes, else the synthetic message of
+ * @kdk (its length drawn from the PRF too); either way *@outlen gets the
+ * length and 1 is returned.  Constant time in @em: no branch and no memory
+ * index depends on it, the result does not say which it is.  0 only for a
+ * size that is wrong whatever the ciphertext (or no memory).
+ */
+int prov_rsa_unpad_implicit(OSSL_LIB_CTX *libctx, const char *propq,
+                            const unsigned char kdk[32],
+                            const unsigned char *em, size_t k,
+                            unsigned char *out, size_t outsize, size_t *outlen);
+
+/*
+ * prov_rsa_align_right - move the first @len bytes of @buf (@k bytes, the
+ * rest zero) to its end, zeros before them, in constant time in @len: a
+ * token may return a decrypted block without its leading zero bytes.
+ */
+void prov_rsa_align_right(unsigned char *buf, size_t len, size_t k);
 
 /* ------------------------------------------------------------------ */
 /* Dispatch tables                                                     */

@@ -131,7 +131,9 @@ static const OSSL_ITEM prov_reasons[] = {
     {PROV_R_BAD_INPUT, (void *)"invalid input"},
     {PROV_R_INTERNAL, (void *)"internal error"},
     {PROV_R_NO_PUBLIC_KEY, (void *)"public key of a token key not found"},
-    {PROV_R_AMBIGUOUS, (void *)"several keys match the URI, one is wanted"},
+    {PROV_R_AMBIGUOUS,
+     (void *)"several tokens or keys match the URI where one is wanted"},
+    {PROV_R_URI_MODULE, (void *)"a pkcs11: URI may not load a PKCS#11 module"},
     {0, NULL},
 };
 
@@ -232,6 +234,9 @@ struct prov_config {
     const char *login_behavior;
     const char *cache_keys;
     const char *token_wait;
+    const char *allow_uri_module_path;
+    const char *cache_pin;
+    const char *rsa_pkcs1_decrypt;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -255,6 +260,11 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
                             0),
         OSSL_PARAM_utf8_ptr("p11ca-cache-keys", (char **)&c->cache_keys, 0),
         OSSL_PARAM_utf8_ptr("p11ca-token-wait", (char **)&c->token_wait, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-allow-uri-module-path",
+                            (char **)&c->allow_uri_module_path, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-cache-pin", (char **)&c->cache_pin, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-rsa-pkcs1-decrypt",
+                            (char **)&c->rsa_pkcs1_decrypt, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
@@ -292,6 +302,28 @@ static char *dup_or_null(const char *s)
 static int apply_login(prov_ctx *ctx, const char *v);
 static int apply_cache(prov_ctx *ctx, const char *v);
 
+static bool is_no(const char *v)
+{
+    return v
+           && (strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0
+               || strcmp(v, "0") == 0 || strcasecmp(v, "off") == 0);
+}
+
+/* A yes/no key into @out (P11_URI_MODULE_* style: 0 unset, then @no, @yes). */
+static int apply_bool(prov_ctx *ctx, const char *key, const char *v, int no,
+                      int yes, int *out)
+{
+    *out = 0;
+    if (!v)
+        return 1;
+    if (is_yes(v) || is_no(v)) {
+        *out = is_yes(v) ? yes : no;
+        return 1;
+    }
+    prov_raise(ctx, PROV_R_BAD_INPUT, "%s = %s: use yes or no", key, v);
+    return 0;
+}
+
 /* p11ca-token-wait (or P11CA_TOKEN_WAIT): seconds, into @ms. */
 static int apply_token_wait(prov_ctx *ctx, const char *v, long *ms)
 {
@@ -306,6 +338,7 @@ static int apply_token_wait(prov_ctx *ctx, const char *v, long *ms)
 static int apply_config(prov_ctx *ctx, const struct prov_config *c)
 {
     p11_config pc = {0};
+    int v;
 
     /* Debug first, so that the rest can be traced. */
     if (c->debug || c->debug_file || c->debug_level)
@@ -319,6 +352,22 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     pc.no_finalize = !is_yes(c->finalize);
     if (!apply_token_wait(ctx, env_or(c->token_wait, "P11CA_TOKEN_WAIT"),
                           &pc.token_wait_ms))
+        return 0;
+    /* Off unless asked: a PIN kept in the process for its whole life is
+     * one more copy to protect (pkcs11-provider's default too). */
+    if (!apply_bool(ctx, "p11ca-cache-pin",
+                    env_or(c->cache_pin, "P11CA_CACHE_PIN"), 0, 1, &v))
+        return 0;
+    pc.cache_pin = v == 1;
+    if (!apply_bool(ctx, "p11ca-rsa-pkcs1-decrypt",
+                    env_or(c->rsa_pkcs1_decrypt, "P11CA_RSA_PKCS1_DECRYPT"), 0,
+                    1, &v))
+        return 0;
+    ctx->rsa_pkcs1_decrypt = v == 1;
+    /* Unset: the p11 layer reads P11CA_ALLOW_URI_MODULE_PATH. */
+    if (!apply_bool(ctx, "p11ca-allow-uri-module-path",
+                    c->allow_uri_module_path, P11_URI_MODULE_REFUSE,
+                    P11_URI_MODULE_ALLOW, &pc.allow_uri_module_path))
         return 0;
     ctx->p11 = p11_ctx_new(&pc);
     ctx->pin_source = dup_or_null(env_or(c->pin_source, "P11CA_PIN_SOURCE"));
@@ -340,9 +389,7 @@ static int apply_login(prov_ctx *ctx, const char *v)
         ctx->login = PROV_LOGIN_NEVER;
     else {
         prov_raise(ctx, PROV_R_BAD_INPUT,
-                   "p11ca-login-behavior = %s: use "
-                   "auto, always or never",
-                   v);
+                   "p11ca-login-behavior = %s: use auto, always or never", v);
         return 0;
     }
     return 1;
@@ -351,9 +398,7 @@ static int apply_login(prov_ctx *ctx, const char *v)
 static int apply_cache(prov_ctx *ctx, const char *v)
 {
     ctx->cache_keys = !v || is_yes(v);
-    if (!v || is_yes(v) || strcasecmp(v, "no") == 0
-        || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0
-        || strcasecmp(v, "off") == 0)
+    if (!v || is_yes(v) || is_no(v))
         return 1;
     prov_raise(ctx, PROV_R_BAD_INPUT, "p11ca-cache-keys = %s: use yes or no",
                v);
@@ -379,10 +424,6 @@ static void get_upcalls(prov_ctx *ctx, const OSSL_DISPATCH *in,
             break;
         case OSSL_FUNC_CORE_SET_ERROR_MARK:
             ctx->up_set_error_mark = OSSL_FUNC_core_set_error_mark(in);
-            break;
-        case OSSL_FUNC_CORE_CLEAR_LAST_ERROR_MARK:
-            ctx->up_clear_last_error_mark =
-                OSSL_FUNC_core_clear_last_error_mark(in);
             break;
         case OSSL_FUNC_CORE_POP_ERROR_TO_MARK:
             ctx->up_pop_error_to_mark = OSSL_FUNC_core_pop_error_to_mark(in);

@@ -138,11 +138,10 @@ static int refuse_ambiguous(struct store_ctx *sc, p11_obj **objs, size_t n)
     if (keys < 2)
         return 1;
     d = p11_uri_format(sc->uri);
-    prov_raise(sc->ctx, PROV_R_AMBIGUOUS,
-               "%zu private keys match %s, and one key is wanted: %s; add "
-               "object=, id= or token= to the URI (storeutl without -keys "
-               "lists them all)",
-               keys, d ? d : "the URI", names);
+    prov_raise(
+        sc->ctx, PROV_R_AMBIGUOUS,
+        "%zu private keys match %s, and one key is wanted: %s; add object=, id= or token= to the URI (storeutl without -keys lists them all)",
+        keys, d ? d : "the URI", names);
     free(d);
     return 0;
 }

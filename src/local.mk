@@ -13,13 +13,14 @@ src_libp11ca_p11_la_SOURCES = \
 	src/p11/ckr.c src/p11/fork.c src/p11/module.c src/p11/uri.c \
 	src/p11/pin.c src/p11/login.c src/p11/session.c src/p11/object.c \
 	src/p11/keygen.c src/p11/cert.c src/p11/ops.c \
-	src/p11/pubkey.c src/p11/wait.c
+	src/p11/pubkey.c src/p11/wait.c src/p11/pinstate.c src/p11/secmem.c
 src_libp11ca_p11_la_LIBADD = src/libp11ca-common.la $(P11KIT_LIBS) \
 	$(CRYPTO_LIBS) -lpthread
 
 bin_PROGRAMS += src/p11ca
 src_p11ca_SOURCES = \
-	src/cli/main.c src/cli/cli.h src/cli/util.c src/cli/zip.c \
+	src/cli/main.c src/cli/cli.h src/cli/util.c src/cli/prompt.c \
+	src/cli/zip.c \
 	src/cli/cmd_certreg.c src/cli/cmd_register.c src/cli/cmd_index.c \
 	src/cli/cmd_p12.c \
 	src/cli/cmd_token.c src/cli/cmd_key.c \

@@ -45,7 +45,9 @@ EXTRA_DIST += tests/faulty-pkcs11/README.md
 
 include tests/unit/local.mk
 include tests/progs/local.mk
+include tests/fuzz/local.mk
 include tests/integration/local.mk
 include tests/integration/ca.mk
 include tests/integration/enroll.mk
+include tests/integration/ocsp.mk
 include tests/integration/serve.mk

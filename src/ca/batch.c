@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -63,9 +64,7 @@ static int src_open(struct batch_src *s, const char *source)
     s->dir = source;
     s->n = scandir(source, &s->list, src_filter, alphasort);
     if (s->n < 0)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "cannot read the directory %s: "
-                             "%s",
+        return p11ca_err_set(P11CA_E_INPUT, "cannot read the directory %s: %s",
                              source, strerror(errno));
     return P11CA_OK;
 }
@@ -127,9 +126,8 @@ static int src_next_pem(struct batch_src *s, unsigned char **buf, size_t *len)
              ++s->count);
     if (big)
         return p11ca_err_set(P11CA_E_INPUT,
-                             "%s is too large (more than %d "
-                             "bytes)",
-                             s->name, CA_MAX_CSR);
+                             "%s is too large (more than %d bytes)", s->name,
+                             CA_MAX_CSR);
     *buf = (unsigned char *)s->block;
     *len = s->len;
     return 1;
@@ -153,29 +151,30 @@ static void tell(struct batch *b, const char *name, const char *serial, int rc,
         b->fn(name, serial, rc, msg, b->arg);
 }
 
-/* OUTDIR/<serial>.pem of a recorded certificate. */
+/* OUTDIR/<SERIAL>.pem of a recorded certificate (the serial as openssl
+ * prints it, as `openssl ca` names its newcerts files). */
 static int write_cert(struct batch *b, ca_req *r)
 {
     BIO *mem = BIO_new(BIO_s_mem());
-    char *path = malloc(strlen(b->outdir) + strlen(ca_req_serial(r)) + 6);
+    char serial[REG_SERIAL_TEXT_MAX];
+    char *path = malloc(strlen(b->outdir) + sizeof(serial) + 6);
     char *data = NULL;
     long n;
     int rc = P11CA_E_NOMEM;
 
+    reg_serial_text(ca_req_serial(r), serial, sizeof(serial));
     if (mem && path && PEM_write_bio_X509(mem, ca_req_cert(r))) {
-        sprintf(path, "%s/%s.pem", b->outdir, ca_req_serial(r));
+        sprintf(path, "%s/%s.pem", b->outdir, serial);
         n = BIO_get_mem_data(mem, &data);
         rc = ca_write_file_nosync(path, data, (size_t)n, 0644);
     }
     if (rc == P11CA_OK)
-        tell(b, ca_req_name(r), ca_req_serial(r), rc, path);
+        tell(b, ca_req_name(r), serial, rc, path);
     else
-        rc = p11ca_err_set(rc,
-                           "certificate %s is recorded, but %s could not "
-                           "be written (%s); `p11ca cert show --pem %s` "
-                           "gives it",
-                           ca_req_serial(r), path ? path : b->outdir,
-                           p11ca_err_message(), ca_req_serial(r));
+        rc = p11ca_err_set(
+            rc,
+            "certificate %s is recorded, but %s could not be written (%s); `p11ca cert show --pem %s` gives it",
+            serial, path ? path : b->outdir, p11ca_err_message(), serial);
     BIO_free(mem);
     free(path);
     return rc;
@@ -244,6 +243,21 @@ static int group_finish(struct batch *b, ca_req **reqs, size_t n)
     return rc;
 }
 
+/* --outdir is a directory we may write into: checked before anything is
+ * signed or recorded. */
+static int outdir_check(const char *outdir)
+{
+    struct stat st;
+
+    if (stat(outdir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return p11ca_err_set(
+            P11CA_E_INPUT, "%s is not a directory: --outdir takes one", outdir);
+    if (stat(outdir, &st) != 0 || access(outdir, W_OK | X_OK) != 0)
+        return p11ca_err_set(P11CA_E_INPUT, "cannot write into %s: %s", outdir,
+                             strerror(errno));
+    return P11CA_OK;
+}
+
 int ca_issue_batch(ca *c, const char *source, const char *outdir,
                    const ca_issue_opts *o, size_t group, ca_batch_fn fn,
                    void *arg, size_t *issued, size_t *rejected)
@@ -265,10 +279,10 @@ int ca_issue_batch(ca *c, const char *source, const char *outdir,
     reqs = calloc(group, sizeof(*reqs));
     if (!reqs)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    if (access(outdir, W_OK | X_OK) != 0) {
+    rc = outdir_check(outdir);
+    if (rc != P11CA_OK) {
         free(reqs);
-        return p11ca_err_set(P11CA_E_INPUT, "cannot write into %s: %s", outdir,
-                             strerror(errno));
+        return rc;
     }
     rc = src_open(&s, source);
     while (rc == P11CA_OK && !end) {

@@ -26,7 +26,10 @@
  *   DIR/ca.pem     the CA certificate;  DIR/chain.pem  the issuers above it;
  *   DIR/registry.db  the SQLite registry (unless ca.cnf names another);
  *   DIR/ca.csr     for an intermediate waiting for its certificate;
- *   DIR/crl.pem    the last CRL.
+ *   DIR/crl.pem    the last CRL;
+ *   DIR/last-crl-number  the number of the last CRL, kept outside the
+ *                  registry too: a CRL is refused if the registry's numbers
+ *                  are behind it (a registry older than the last CRL).
  * Status codes are P11CA_E_* with the message in p11ca_err_message().
  */
 typedef struct ca ca;
@@ -40,10 +43,22 @@ typedef struct ca ca;
  * ca_open - read DIR/ca.cnf and open the registry.  Does NOT load the key
  * or ask for a PIN (listing and registry commands need neither); the key is
  * loaded and checked by the first operation that signs.  @out gets the CA.
+ * The registry must exist and hold this CA's trail: one that is missing or
+ * empty is refused (P11CA_E_REGISTRY, saying how to restore it), never made
+ * again; only ca_init creates one.
  * Returns 0, P11CA_E_NOTFOUND (no CA in DIR), P11CA_E_INPUT (a bad
  * ca.cnf: the message names the key and the section) or a registry error.
  */
 int ca_open(const char *dir, ca **out) CA_WUR;
+
+/*
+ * ca_open_readonly - ca_open for commands that only read (list, show,
+ * verify, export): the registry is opened read-only (REG_OPEN_READONLY),
+ * so a user who may read the CA directory but not write it can use them;
+ * nothing is written, not even this CA's registry entry (ca_registry_id
+ * is 0 if it is not there).
+ */
+int ca_open_readonly(const char *dir, ca **out) CA_WUR;
 void ca_close(ca *c);
 
 /*
@@ -53,6 +68,10 @@ void ca_close(ca *c);
  * Strings are copied.  Returns 0 or P11CA_E_NOMEM.
  */
 int ca_set_access(ca *c, const char *module, const char *pin_source) CA_WUR;
+
+/* ca_set_out_flags - ca_outfile_open @flags for the files the CA writes
+ * into its directory (DIR/crl.pem); default 0. */
+void ca_set_out_flags(ca *c, unsigned flags);
 
 /* Borrowed accessors. */
 reg *ca_registry(ca *c);
@@ -429,7 +448,10 @@ int ca_issue_batch(ca *c, const char *source, const char *outdir,
 /*
  * ca_crl_make - a v2 CRL of every revoked, unexpired certificate of the CA
  * with the next CRL number, valid for @days (0: crl_days of ca.cnf), signed
- * with the CA key; also written to DIR/crl.pem, and audited.  @out gets the
+ * with the CA key; also written to DIR/crl.pem, and audited.  CRL numbers
+ * never go back: DIR/last-crl-number records the last one, and a registry
+ * whose last number is below it is refused (P11CA_E_REGISTRY: it is older
+ * than the last CRL and may lack revocations).  @out gets the
  * CRL, @number (may be NULL) its number, @entries (may be NULL) its size.
  * @progress (may be NULL) is called every 10,000 entries.
  */
@@ -509,13 +531,24 @@ int ca_file_read(const char *path, size_t max, unsigned char **out,
                  size_t *len) CA_WUR;
 
 /*
- * An output file written atomically: created as a hidden temporary file
- * next to @path at ca_outfile_open (so an unwritable place is found before
- * anything is signed or recorded), renamed over @path at ca_outfile_commit
- * after an fsync; ca_outfile_abort (or free without commit) removes it.
+ * An output file: the one way every command writes a file it was given.
+ * ca_outfile_open looks at @path before anything is signed or recorded:
+ *  - nothing there, or a regular file: a hidden temporary file is made
+ *    next to it now and renamed over @path at ca_outfile_commit, after an
+ *    fsync (only a regular file is ever replaced);
+ *  - a character device or a FIFO (/dev/null, a named pipe): opened now
+ *    (a FIFO waits for its reader here) and written through at commit,
+ *    never replaced;
+ *  - a symbolic link: refused (P11CA_E_INPUT) unless @flags has
+ *    CA_OUT_FOLLOW_SYMLINKS, which applies the rules above to its target;
+ *  - a directory, a block device, a socket: refused (P11CA_E_INPUT).
+ * Until commit nothing reaches @path; ca_outfile_free without commit
+ * removes the temporary file.  P11CA_E_IO when the place is not writable.
  */
+#define CA_OUT_FOLLOW_SYMLINKS 0x1u
 typedef struct ca_outfile ca_outfile;
-int ca_outfile_open(const char *path, int mode, ca_outfile **out) CA_WUR;
+int ca_outfile_open(const char *path, int mode, unsigned flags,
+                    ca_outfile **out) CA_WUR;
 BIO *ca_outfile_bio(ca_outfile *f);
 /* ca_outfile_set_sync - false: no fsync at commit (default true). */
 void ca_outfile_set_sync(ca_outfile *f, bool sync);

@@ -56,8 +56,7 @@ int ca_conf_uint(CONF *conf, const char *section, const char *name,
     n = strtoul(v, &end, 10);
     if (!isdigit((unsigned char)v[0]) || *end || n > max)
         return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ %s ] %s = %s: not a "
-                             "number from 0 to %u",
+                             "ca.cnf [ %s ] %s = %s: not a number from 0 to %u",
                              section, name, v, max);
     *out = (unsigned)n;
     return P11CA_OK;
@@ -79,9 +78,7 @@ int ca_conf_bool(CONF *conf, const char *section, const char *name, bool dflt,
             return P11CA_OK;
         }
     }
-    return p11ca_err_set(P11CA_E_INPUT,
-                         "ca.cnf [ %s ] %s = %s: say yes or "
-                         "no",
+    return p11ca_err_set(P11CA_E_INPUT, "ca.cnf [ %s ] %s = %s: say yes or no",
                          section, name, v);
 }
 
@@ -114,8 +111,7 @@ static int settings_urls(ca *c)
         rc = dup_value(c, "digest", false, &c->s.digest);
     if (rc == P11CA_OK && c->s.digest && !EVP_get_digestbyname(c->s.digest))
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "ca.cnf [ ca ] digest = %s: "
-                           "unknown digest",
+                           "ca.cnf [ ca ] digest = %s: unknown digest",
                            c->s.digest);
     return rc;
 }
@@ -141,10 +137,10 @@ static int settings_load(ca *c)
         rc = dup_value(c, "key_sha256", false, &c->s.key_sha256);
     if (rc == P11CA_OK
         && (!c->s.key || !c->s.key_sha256 || strlen(c->s.key_sha256) != 64))
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "%s/ca.cnf: [ ca ] needs key and "
-                             "key_sha256 (64 hex digits)",
-                             c->dir);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "%s/ca.cnf: [ ca ] needs key and key_sha256 (64 hex digits)",
+            c->dir);
     if (rc == P11CA_OK)
         rc = dup_value(c, "name", false, &c->s.name);
     if (rc == P11CA_OK)
@@ -172,8 +168,7 @@ static int settings_load(ca *c)
     if (rc == P11CA_OK && type && strcmp(type, "root") != 0
         && strcmp(type, "intermediate") != 0)
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "ca.cnf [ ca ] type = %s: say root "
-                           "or intermediate",
+                           "ca.cnf [ ca ] type = %s: say root or intermediate",
                            type);
     c->s.intermediate = type && strcmp(type, "intermediate") == 0;
     return rc;
@@ -244,29 +239,63 @@ static int find_ca_cb(const reg_ca *rc, void *arg)
     return 0;
 }
 
-/* This CA's id in the registry: found, or added on first use. */
-int ca_registry_self(ca *c)
+/* This CA's id in the registry, if it is there (0 if not). */
+static int registry_find_self(ca *c)
 {
     struct find_ca f = {NULL, 0, 0};
     int rc;
 
+    c->reg_id = 0;
     if (!c->cert)
         return P11CA_OK;
     f.len = i2d_X509(c->cert, &f.der);
     if (f.len <= 0)
-        return ca_ossl_err(P11CA_E_INTERNAL, "cannot encode the CA "
-                                             "certificate");
+        return ca_ossl_err(P11CA_E_INTERNAL,
+                           "cannot encode the CA certificate");
     rc = reg_ca_list(c->reg, find_ca_cb, &f);
     if (rc > 0)
         rc = P11CA_OK;
-    if (rc == P11CA_OK && f.id == 0)
-        rc = reg_ca_add(c->reg, f.der, (size_t)f.len, c->s.name, &f.id);
     c->reg_id = f.id;
     OPENSSL_free(f.der);
     return rc;
 }
 
-int ca_open(const char *dir, ca **out)
+/* This CA's id in the registry: found, or added on first use. */
+int ca_registry_self(ca *c)
+{
+    unsigned char *der = NULL;
+    int rc = registry_find_self(c), n;
+
+    if (rc != P11CA_OK || !c->cert || c->reg_id != 0)
+        return rc;
+    n = i2d_X509(c->cert, &der);
+    rc = n > 0 ? reg_ca_add(c->reg, der, (size_t)n, c->s.name, &c->reg_id)
+               : ca_ossl_err(P11CA_E_INTERNAL,
+                             "cannot encode the CA certificate");
+    OPENSSL_free(der);
+    return rc;
+}
+
+/*
+ * ca.cnf exists, so this CA was initialised and its registry holds every
+ * certificate it issued and revoked: a registry that is missing or empty
+ * is refused, never started again (a new one would forget revocations,
+ * restart CRL numbers and the audit trail).
+ */
+static int registry_open(ca *c, bool readonly)
+{
+    int rc =
+        reg_open_ex(c->registry_loc, readonly ? REG_OPEN_READONLY : 0, &c->reg);
+
+    if (rc == P11CA_E_NOTFOUND)
+        rc = p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "%s; the CA in %s was initialised (ca.cnf), so p11ca will not start a new registry: that would forget its certificates and revocations. Restore the registry from your backup (e.g. cp BACKUP.db %s, the backup made with sqlite3 \".backup\")",
+            p11ca_err_message(), c->dir, c->registry_loc);
+    return rc;
+}
+
+static int open_dir(const char *dir, bool readonly, ca **out)
 {
     ca *c = calloc(1, sizeof(*c));
     char *cnf = NULL;
@@ -281,10 +310,9 @@ int ca_open(const char *dir, ca **out)
     }
     c->wait = CA_WAIT_DEFAULT;
     if (!ca_exists(cnf)) {
-        rc = p11ca_err_set(P11CA_E_NOTFOUND,
-                           "no CA in %s (no ca.cnf; make "
-                           "one with p11ca ca init)",
-                           dir);
+        rc = p11ca_err_set(
+            P11CA_E_NOTFOUND,
+            "no CA in %s (no ca.cnf; make one with p11ca ca init)", dir);
         goto out;
     }
     if (NCONF_load(c->conf, cnf, &eline) <= 0) {
@@ -298,13 +326,13 @@ int ca_open(const char *dir, ca **out)
     if (rc == P11CA_OK) {
         c->registry_loc = ca_registry_resolve(
             dir, c->s.registry ? c->s.registry : CA_REGISTRY_DEFAULT);
-        rc = c->registry_loc ? reg_open(c->registry_loc, &c->reg)
+        rc = c->registry_loc ? registry_open(c, readonly)
                              : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     }
     if (rc == P11CA_OK)
         rc = certs_load(c);
     if (rc == P11CA_OK)
-        rc = ca_registry_self(c);
+        rc = readonly ? registry_find_self(c) : ca_registry_self(c);
     if (rc == P11CA_OK) {
         *out = c;
         c = NULL;
@@ -313,6 +341,16 @@ out:
     free(cnf);
     ca_close(c);
     return rc;
+}
+
+int ca_open(const char *dir, ca **out)
+{
+    return open_dir(dir, false, out);
+}
+
+int ca_open_readonly(const char *dir, ca **out)
+{
+    return open_dir(dir, true, out);
 }
 
 void ca_close(ca *c)
@@ -353,6 +391,11 @@ int ca_set_access(ca *c, const char *module, const char *pin_source)
     return P11CA_OK;
 }
 
+void ca_set_out_flags(ca *c, unsigned flags)
+{
+    c->out_flags = flags;
+}
+
 int ca_check_signing(ca *c)
 {
     ca_key *k = NULL;
@@ -369,10 +412,10 @@ int ca_signing_key(ca *c, ca_key **out)
     if (c->key)
         return P11CA_OK;
     if (!c->cert)
-        return p11ca_err_set(P11CA_E_STATE,
-                             "the CA in %s has no certificate yet: have %s/"
-                             "ca.csr signed, then run p11ca ca import-chain",
-                             c->dir, c->dir);
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "the CA in %s has no certificate yet: have %s/ca.csr signed, then run p11ca ca import-chain",
+            c->dir, c->dir);
     rc = ca_key_new(c->module, c->pin_source ? c->pin_source : c->s.pin_source,
                     &c->key);
     if (rc == P11CA_OK) {
@@ -382,11 +425,10 @@ int ca_signing_key(ca *c, ca_key **out)
     if (rc == P11CA_OK)
         rc = ca_pubkey_sha256(X509_get0_pubkey(c->cert), hex);
     if (rc == P11CA_OK && strcmp(hex, c->s.key_sha256) != 0)
-        rc = p11ca_err_set(P11CA_E_CAKEY,
-                           "the CA certificate in %s does not "
-                           "carry the CA key (its public key "
-                           "has SHA-256 %s); refusing to sign",
-                           c->dir, hex);
+        rc = p11ca_err_set(
+            P11CA_E_CAKEY,
+            "the CA certificate in %s does not carry the CA key (its public key has SHA-256 %s); refusing to sign",
+            c->dir, hex);
     if (rc != P11CA_OK) {
         ca_key_free(c->key);
         c->key = NULL;
@@ -443,8 +485,7 @@ void ca_profile_limit(ca *c, const ca_profile *p, reg_limit *out, char *what,
                       size_t len)
 {
     snprintf(what, len,
-             "the limit of profile \"%s\" (rate_limit in [ %s ] "
-             "of ca.cnf)",
+             "the limit of profile \"%s\" (rate_limit in [ %s ] of ca.cnf)",
              p->name, p->section);
     *out = (reg_limit){
         .per_sec = p->rate_limit,
@@ -537,6 +578,19 @@ static const char cnf_header[] =
     "#                 since the last head; 0 turns a trigger off.  p11ca\n"
     "#                 audit sign signs one now (from cron, say).\n"
     "#\n"
+    "# [ ocsp ]  the OCSP responder (p11ca ocsp respond, p11ca serve), all\n"
+    "#   optional; p11ca(1) and docs/ocsp.md say more\n"
+    "#   next_update    nextUpdate - thisUpdate of responses (default 1d)\n"
+    "#   refresh_before cached responses are signed again this long before\n"
+    "#                  their nextUpdate (default half of next_update)\n"
+    "#   not_activated  good (default) | hold: a not-activated certificate\n"
+    "#                  is revoked with reason certificateHold\n"
+    "#   ignore_nonce   yes: nonces are ignored, answers come from the cache\n"
+    "#   cache_entries  signed responses the service keeps (default 100000)\n"
+    "#   signer_key, signer_cert  the delegated signer (p11ca ocsp signer\n"
+    "#                  init); without them the CA key signs\n"
+    "#   digest         of the responses' signatures (default: as [ ca ])\n"
+    "#\n"
     "# [ profiles ]  NAME = SECTION, one line per profile; `p11ca issue\n"
     "#   --profile NAME` applies SECTION.  Keys of a profile section:\n"
     "#   description       free text\n"
@@ -550,7 +604,8 @@ static const char cnf_header[] =
     "#   ext_key_usage     extendedKeyUsage: serverAuth, clientAuth,\n"
     "#                     OCSPSigning, codeSigning, emailProtection, an "
     "OID\n"
-    "#   ocsp_nocheck      yes: add id-pkix-ocsp-nocheck\n"
+    "#   ocsp_nocheck      yes: add id-pkix-ocsp-nocheck (and no CRL or AIA\n"
+    "#                     URLs: an OCSP signer is not checked)\n"
     "#   san               required | optional | forbidden "
     "(subjectAltName)\n"
     "#   allowed_dns       DNS names allowed in the SAN, comma-separated:\n"
@@ -609,7 +664,8 @@ static const char cnf_header[] =
     "# subjectAltName when --san is not given; a CSR asking for CA:TRUE "
     "is\n"
     "# refused by leaf profiles.  SKI and AKI are always set; the CRL\n"
-    "# distribution point and AIA come from [ ca ].\n"
+    "# distribution point and AIA come from [ ca ] (not for ocsp_nocheck\n"
+    "# profiles: a responder's certificate is not checked).\n"
     "#\n"
     "# A profile of your own, for example:\n"
     "#   [ profiles ]     ...   web = profile_web\n"

@@ -4,9 +4,14 @@
  * through EVP with the CA key. */
 #include "config.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -30,6 +35,10 @@ static int crl_head(ca *c, X509_CRL *crl, time_t now, unsigned days);
 static int crl_exts(ca *c, X509_CRL *crl, uint64_t number);
 static int crl_save(ca *c, X509_CRL *crl, uint64_t number, size_t n,
                     unsigned days);
+static int crl_lock(ca *c, int *fd);
+static int floor_read(const char *path, uint64_t *last);
+static int floor_check(ca *c, const char *path);
+static int floor_write(const char *path, uint64_t number);
 
 /* The reason code (not for "unspecified") and the invalidity date. */
 static int entry_exts(X509_REVOKED *rev, const reg_revoked *e)
@@ -116,8 +125,7 @@ static int crl_exts(ca *c, X509_CRL *crl, uint64_t number)
     X509_EXTENSION_free(aki);
     ASN1_INTEGER_free(num);
     return ok ? P11CA_OK
-              : ca_ossl_err(P11CA_E_INTERNAL, "cannot make the CRL "
-                                              "extensions");
+              : ca_ossl_err(P11CA_E_INTERNAL, "cannot make the CRL extensions");
 }
 
 /* DIR/crl.pem and the audit entry. */
@@ -131,7 +139,7 @@ static int crl_save(ca *c, X509_CRL *crl, uint64_t number, size_t n,
     if (!b || !path || !PEM_write_bio_X509_CRL(b, crl))
         rc = ca_ossl_err(P11CA_E_NOMEM, "cannot encode the CRL");
     if (rc == P11CA_OK)
-        rc = ca_write_bio_file(path, b, 0644);
+        rc = ca_write_bio_file(path, b, 0644, c->out_flags);
     snprintf(num, sizeof(num), "%llu", (unsigned long long)number);
     snprintf(details, sizeof(details), "entries=%zu days=%u", n, days);
     if (rc == P11CA_OK)
@@ -141,19 +149,85 @@ static int crl_save(ca *c, X509_CRL *crl, uint64_t number, size_t n,
     return rc;
 }
 
+/* One CRL maker at a time per CA directory, from the number check to the
+ * write of DIR/last-crl-number (flock on the directory itself). */
+static int crl_lock(ca *c, int *fd)
+{
+    *fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0 || flock(*fd, LOCK_EX) != 0)
+        return p11ca_err_set(P11CA_E_IO, "cannot lock %s: %s", c->dir,
+                             strerror(errno));
+    return P11CA_OK;
+}
+
+/* DIR/last-crl-number: decimal digits and a newline; 0 when absent. */
+static int floor_read(const char *path, uint64_t *last)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    char *end = NULL;
+    int rc;
+
+    *last = 0;
+    if (!ca_exists(path))
+        return P11CA_OK;
+    rc = ca_file_read(path, 32, &buf, &len);
+    if (rc != P11CA_OK)
+        return rc;
+    errno = 0;
+    *last = strtoull((char *)buf, &end, 10);
+    if (!isdigit(buf[0]) || errno || (*end && strcmp(end, "\n") != 0))
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "%s does not hold a CRL number; it records the last CRL this CA issued (never edit it)",
+            path);
+    free(buf);
+    return rc;
+}
+
+static int floor_check(ca *c, const char *path)
+{
+    uint64_t last = 0, reg_last = 0;
+    int rc = floor_read(path, &last);
+
+    if (rc == P11CA_OK)
+        rc = reg_crl_number_last(c->reg, c->reg_id, &reg_last);
+    if (rc == P11CA_OK && reg_last < last)
+        rc = p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "CRL number %llu was issued (%s), but the registry's last CRL number is %llu: the registry is older than the last CRL and may lack revocations made since; refusing to issue a CRL from it. Restore the newest backup of %s",
+            (unsigned long long)last, path, (unsigned long long)reg_last,
+            c->registry_loc);
+    return rc;
+}
+
+static int floor_write(const char *path, uint64_t number)
+{
+    char text[32];
+    int n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)number);
+
+    return ca_write_file(path, text, (size_t)n, 0644);
+}
+
 int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
                 X509_CRL **out, uint64_t *number, size_t *entries)
 {
     struct crl_fill f = {X509_CRL_new(), 0, P11CA_OK, progress, arg};
+    char *floor_path = ca_path(c->dir, CA_CRL_NUMBER);
     time_t now = time(NULL);
     uint64_t num = 0;
     ca_key *k = NULL;
-    int rc;
+    int lock = -1, rc;
 
     *out = NULL;
     if (days == 0)
         days = c->s.crl_days ? c->s.crl_days : CA_CRL_DAYS_DEFAULT;
-    rc = ca_signing_key(c, &k);
+    rc = floor_path ? crl_lock(c, &lock)
+                    : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK)
+        rc = floor_check(c, floor_path);
+    if (rc == P11CA_OK)
+        rc = ca_signing_key(c, &k);
     if (rc == P11CA_OK && !f.crl)
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK)
@@ -175,6 +249,8 @@ int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
     if (rc == P11CA_OK)
         rc = ca_key_sign_crl(k, c->s.digest, f.crl);
     if (rc == P11CA_OK)
+        rc = floor_write(floor_path, num);
+    if (rc == P11CA_OK)
         rc = crl_save(c, f.crl, num, f.n, days);
     /* Every CRL signs the audit trail's head too (its entry included). */
     if (rc == P11CA_OK)
@@ -188,5 +264,8 @@ int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
             *entries = f.n;
     }
     X509_CRL_free(f.crl);
+    if (lock >= 0)
+        close(lock); /* releases the flock */
+    free(floor_path);
     return rc;
 }

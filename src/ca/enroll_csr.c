@@ -50,7 +50,9 @@ static int signer_setup(struct csr_signer *s, const char *module)
     s->ui = UI_create_method("p11ca enrollment key");
     if (!s->ui || UI_method_set_reader(s->ui, ui_read) != 0)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    return ca_evp_setup(&s->evp, module, true);
+    ca_prov_conf pc = {.module = module, .cache_pin = true};
+
+    return ca_evp_setup(&s->evp, &pc);
 }
 
 static int signer_load(struct csr_signer *s, const char *uri)
@@ -86,8 +88,8 @@ static int csr_sign(struct csr_signer *s, const X509_NAME *subject,
                               s->evp.libctx, NULL, s->pkey, NULL)
             != 1
         || X509_REQ_sign_ctx(req, mctx) <= 0) {
-        rc = ca_ossl_err(P11CA_E_TOKEN, "the token key did not sign the "
-                                        "request");
+        rc = ca_ossl_err(P11CA_E_TOKEN,
+                         "the token key did not sign the request");
         goto out;
     }
     *out = req;

@@ -31,8 +31,9 @@ struct key_find {
 
 /* Who holds a client ID (activated), while reg_search walks. */
 struct holder {
-    int64_t ca_id;
+    int64_t ca_id; /* the CA of @except */
     const char *except;
+    int64_t holder_ca_id;
     char serial[64];
 };
 
@@ -110,26 +111,25 @@ static int check_key(const ca_profile *p, const p11_key_spec *spec)
     for (size_t i = 0; i < p->n_rules; i++)
         if (rule_allows(&p->rules[i], spec))
             return P11CA_OK;
-    return p11ca_err_set(P11CA_E_POLICY,
-                         "profile \"%s\" does not allow %s keys (key_types: "
-                         "%s)",
-                         p->name, p11_key_spec_name(spec),
-                         p->key_types ? p->key_types : "the default list");
+    return p11ca_err_set(
+        P11CA_E_POLICY, "profile \"%s\" does not allow %s keys (key_types: %s)",
+        p->name, p11_key_spec_name(spec),
+        p->key_types ? p->key_types : "the default list");
 }
 
 /* What the enrollment CSR cannot satisfy, refused before a key is made. */
 static int check_profile(const ca_profile *p)
 {
     if (p->is_ca)
-        return p11ca_err_set(P11CA_E_POLICY,
-                             "profile \"%s\" makes CA certificates; "
-                             "enrollment is for end-entity certificates",
-                             p->name);
+        return p11ca_err_set(
+            P11CA_E_POLICY,
+            "profile \"%s\" makes CA certificates; enrollment is for end-entity certificates",
+            p->name);
     if (p->san == CA_SAN_REQUIRED)
-        return p11ca_err_set(P11CA_E_POLICY,
-                             "profile \"%s\" requires a subjectAltName, "
-                             "which an enrollment request does not carry",
-                             p->name);
+        return p11ca_err_set(
+            P11CA_E_POLICY,
+            "profile \"%s\" requires a subjectAltName, which an enrollment request does not carry",
+            p->name);
     return P11CA_OK;
 }
 
@@ -140,6 +140,7 @@ static int holder_cb(const reg_cert *c, void *arg)
     if (h->except && c->ca_id == h->ca_id && strcmp(h->except, c->serial) == 0)
         return 0;
     snprintf(h->serial, sizeof(h->serial), "%s", c->serial);
+    h->holder_ca_id = c->ca_id;
     return 1;
 }
 
@@ -156,12 +157,10 @@ static int check_client_id(ca *c, const ca_profile *p, const enroll_req *rq)
         return rc;
     if (!h.serial[0])
         return P11CA_OK;
-    return p11ca_err_set(P11CA_E_EXISTS,
-                         "client ID \"%s\" is held by activated certificate "
-                         "%s. On the card that holds it, use --renew or "
-                         "--rekey; if that card is lost, revoke it first "
-                         "(p11ca cert revoke --client-id %s)",
-                         rq->client_id, h.serial, rq->client_id);
+    return p11ca_err_set(
+        P11CA_E_EXISTS,
+        "client ID \"%s\" is held by activated certificate %s. On the card that holds it, use --renew or --rekey; if that card is lost, revoke it first (p11ca cert revoke --client-id %s)",
+        rq->client_id, reg_cert_shown(h.holder_ca_id, h.serial), rq->client_id);
 }
 
 static int check_replaces(ca *c, const char *serial)
@@ -170,11 +169,10 @@ static int check_replaces(ca *c, const char *serial)
     int rc = reg_get(ca_registry(c), ca_registry_id(c), serial, &old);
 
     if (rc == P11CA_OK && old.status == REG_REVOKED)
-        rc = p11ca_err_set(P11CA_E_STATE,
-                           "certificate %s is revoked: it cannot be renewed; "
-                           "enroll again (with --cleanup to remove the old "
-                           "objects from the card)",
-                           serial);
+        rc = p11ca_err_set(
+            P11CA_E_STATE,
+            "certificate %s is revoked: it cannot be renewed; enroll again (with --cleanup to remove the old objects from the card)",
+            reg_cert_shown(old.ca_id, old.serial));
     reg_cert_clear(&old);
     return rc;
 }
@@ -255,9 +253,9 @@ static int local_find_for_key(enroll_issuer *is, const char *client_id,
         p = kf.der;
         *out = d2i_X509(NULL, &p, (long)kf.der_len);
         if (!*out)
-            rc = p11ca_err_set(P11CA_E_REGISTRY, "the registry holds a "
-                                                 "certificate that does not "
-                                                 "parse");
+            rc = p11ca_err_set(
+                P11CA_E_REGISTRY,
+                "the registry holds a certificate that does not parse");
     }
     free(kf.der);
     return rc;

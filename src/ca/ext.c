@@ -41,10 +41,9 @@ int ca_ext_add_ski_aki(X509V3_CTX *ctx, X509 *x)
 static int url_ok(const char *key, const char *url)
 {
     if (strpbrk(url, ", \t\r\n") || !strchr(url, ':'))
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ ca ] %s = %s: not a "
-                             "URL (no commas or spaces)",
-                             key, url);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "ca.cnf [ ca ] %s = %s: not a URL (no commas or spaces)", key, url);
     return P11CA_OK;
 }
 
@@ -92,9 +91,7 @@ static int name_add(X509_NAME *n, const char *field, const char *value)
     int nid = OBJ_txt2nid(field);
 
     if (nid == NID_undef)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "subject: unknown attribute "
-                             "\"%s\"",
+        return p11ca_err_set(P11CA_E_INPUT, "subject: unknown attribute \"%s\"",
                              field);
     if (!*value)
         return p11ca_err_set(P11CA_E_INPUT, "subject: %s is empty", field);
@@ -119,9 +116,7 @@ int ca_name_parse(const char *str, X509_NAME **out)
     }
     if (*p != '/' || !p[1]) {
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "subject \"%s\": write it as "
-                           "/CN=name/O=org",
-                           str);
+                           "subject \"%s\": write it as /CN=name/O=org", str);
         goto out;
     }
     while (rc == P11CA_OK && *p == '/') {
@@ -135,9 +130,8 @@ int ca_name_parse(const char *str, X509_NAME **out)
         *w = '\0';
         if (!eq) {
             rc = p11ca_err_set(P11CA_E_INPUT,
-                               "subject \"%s\": \"%s\" is not "
-                               "TYPE=value",
-                               str, buf);
+                               "subject \"%s\": \"%s\" is not TYPE=value", str,
+                               buf);
             break;
         }
         *eq = '\0';
@@ -193,11 +187,10 @@ char *ca_name_constraints(const char *spec)
             item = strchr(tok, ';') + 1;
         }
         if (!prefix[0] || !*item) {
-            p11ca_err_set(P11CA_E_INPUT,
-                          "--name-constraints: \"%s\": write "
-                          "permitted;DNS:.example.com,"
-                          "excluded;IP:10.0.0.0/255.0.0.0",
-                          tok);
+            p11ca_err_set(
+                P11CA_E_INPUT,
+                "--name-constraints: \"%s\": write permitted;DNS:.example.com,excluded;IP:10.0.0.0/255.0.0.0",
+                tok);
             goto fail;
         }
         sprintf(out + strlen(out), ",%s%s", prefix, item);

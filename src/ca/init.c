@@ -3,6 +3,7 @@
  * CSR, ca.cnf, the registry; installing an intermediate's certificate. */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdlib.h>
@@ -50,11 +51,9 @@ static int init_validate(const ca_init_opts *o)
     if (!o->dir || !o->subject)
         return p11ca_err_set(P11CA_E_USAGE, "give --dir and --subject");
     if (!o->key_uri == !o->key_file)
-        return p11ca_err_set(P11CA_E_USAGE, "give one of --key-uri and "
-                                            "--key");
+        return p11ca_err_set(P11CA_E_USAGE, "give one of --key-uri and --key");
     if (o->key_uri && strncmp(o->key_uri, "pkcs11:", 7) != 0)
-        return p11ca_err_set(P11CA_E_INPUT, "--key-uri must be a pkcs11: "
-                                            "URI");
+        return p11ca_err_set(P11CA_E_INPUT, "--key-uri must be a pkcs11: URI");
     if (o->days > 36500)
         return p11ca_err_set(P11CA_E_INPUT, "--days: at most 36500");
     if (o->pathlen > 32)
@@ -98,8 +97,7 @@ static int init_check_dir(const char *dir, bool *made)
             rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
         else if (ca_exists(p))
             rc = p11ca_err_set(P11CA_E_EXISTS,
-                               "%s holds a CA already (%s): "
-                               "not overwritten",
+                               "%s holds a CA already (%s): not overwritten",
                                dir, p);
         free(p);
     }
@@ -116,6 +114,7 @@ static int init_key(struct init_state *st)
     char cwd[4096];
     int n, rc;
 
+    assert(where != NULL); /* init_validate: one of key_uri and key_file */
     rc = ca_key_new(o->module, o->pin_source, &st->key);
     if (rc == P11CA_OK && o->generate)
         rc = ca_key_generate(st->key, where, o->generate, &st->location);
@@ -203,8 +202,9 @@ static int root_cert(struct init_state *st)
     if (rc == P11CA_OK)
         rc = ca_key_sign_cert(st->key, NULL, x);
     if (rc == P11CA_OK && X509_verify(x, st->pub) != 1)
-        rc = ca_ossl_err(P11CA_E_CAKEY, "the CA key made a signature its "
-                                        "public key does not verify");
+        rc = ca_ossl_err(
+            P11CA_E_CAKEY,
+            "the CA key made a signature its public key does not verify");
     if (rc == P11CA_OK) {
         st->cert = x;
         x = NULL;
@@ -232,8 +232,9 @@ static int inter_csr(struct init_state *st)
     if (rc == P11CA_OK)
         rc = ca_key_sign_req(st->key, NULL, req);
     if (rc == P11CA_OK && X509_REQ_verify(req, st->pub) != 1)
-        rc = ca_ossl_err(P11CA_E_CAKEY, "the CA key made a signature its "
-                                        "public key does not verify");
+        rc = ca_ossl_err(
+            P11CA_E_CAKEY,
+            "the CA key made a signature its public key does not verify");
     if (rc == P11CA_OK) {
         st->req = req;
         req = NULL;
@@ -261,8 +262,8 @@ static int init_registry(struct init_state *st)
     if (rc == P11CA_OK && st->cert) {
         n = i2d_X509(st->cert, &der);
         rc = n > 0 ? reg_ca_add(r, der, (size_t)n, st->name, &id)
-                   : ca_ossl_err(P11CA_E_INTERNAL, "cannot encode the CA "
-                                                   "certificate");
+                   : ca_ossl_err(P11CA_E_INTERNAL,
+                                 "cannot encode the CA certificate");
     }
     snprintf(details, sizeof(details), "type=%s key=%s key_sha256=%s",
              o->intermediate ? "intermediate" : "root", st->location,
@@ -291,7 +292,7 @@ static int write_out(struct init_state *st)
         rc = ca_ossl_err(P11CA_E_NOMEM, "cannot encode the %s",
                          st->cert ? "certificate" : "CSR");
     if (rc == P11CA_OK)
-        rc = ca_write_bio_file(path, b, 0644);
+        rc = ca_write_bio_file(path, b, 0644, 0);
     BIO_free(b);
     free(path);
     return rc;
@@ -332,7 +333,7 @@ static int write_cnf(struct init_state *st)
                CA_CRL_DAYS_DEFAULT, CA_RATE_DEFAULT, CA_AUDIT_EVERY_DEFAULT,
                CA_AUDIT_MINUTES_DEFAULT);
     ca_profiles_write_default(b);
-    rc = ca_write_bio_file(path, b, 0644);
+    rc = ca_write_bio_file(path, b, 0644, 0);
 out:
     free(pin);
     free(path);
@@ -361,10 +362,9 @@ static int init_remove_dir(const char *dir, int rc)
         return rc;
     msg = strdup(p11ca_err_message());
     if (msg)
-        rc = p11ca_err_set(rc,
-                           "%s; %s stays behind (remove it before "
-                           "trying again): %s",
-                           msg, dir, strerror(errno));
+        rc = p11ca_err_set(
+            rc, "%s; %s stays behind (remove it before trying again): %s", msg,
+            dir, strerror(errno));
     free(msg);
     return rc;
 }
@@ -448,16 +448,15 @@ static int chain_verify(X509 *leaf, STACK_OF(X509) * chain,
     if (rc != P11CA_OK)
         rc = p11ca_err_set(rc, "out of memory");
     else if (roots == 0)
-        rc = p11ca_err_set(P11CA_E_INPUT, "the chain has no self-signed root "
-                                          "certificate: give the issuers up "
-                                          "to the root");
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "the chain has no self-signed root certificate: give the issuers up to the root");
     else if (!X509_STORE_CTX_init(ctx, store, leaf, chain))
         rc = ca_ossl_err(P11CA_E_INTERNAL, "cannot verify the chain");
     else if (X509_verify_cert(ctx) != 1)
         rc = p11ca_err_set(
             P11CA_E_INPUT,
-            "the certificate does not verify "
-            "against the chain: %s",
+            "the certificate does not verify against the chain: %s",
             X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
     else if (!(path = X509_STORE_CTX_get1_chain(ctx)))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
@@ -477,23 +476,20 @@ static int import_check(ca *c, X509 *leaf)
     int rc;
 
     if (c->cert)
-        return p11ca_err_set(P11CA_E_EXISTS,
-                             "the CA in %s has its "
-                             "certificate already",
-                             c->dir);
+        return p11ca_err_set(
+            P11CA_E_EXISTS, "the CA in %s has its certificate already", c->dir);
     rc = ca_pubkey_sha256(X509_get0_pubkey(leaf), hex);
     if (rc == P11CA_OK && strcmp(hex, c->s.key_sha256) != 0)
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "the certificate is not for this "
-                           "CA's key (its public key has "
-                           "SHA-256 %s, ca.cnf records %s)",
-                           hex, c->s.key_sha256);
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "the certificate is not for this CA's key (its public key has SHA-256 %s, ca.cnf records %s)",
+            hex, c->s.key_sha256);
     if (rc == P11CA_OK
         && (X509_check_ca(leaf) != 1
             || !(X509_get_key_usage(leaf) & KU_KEY_CERT_SIGN)))
-        rc = p11ca_err_set(P11CA_E_INPUT, "the certificate is not a CA "
-                                          "certificate (basicConstraints "
-                                          "CA:TRUE and keyCertSign needed)");
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "the certificate is not a CA certificate (basicConstraints CA:TRUE and keyCertSign needed)");
     return rc;
 }
 
@@ -519,9 +515,9 @@ static int import_write(ca *c, STACK_OF(X509) * verified)
         rc = reg_audit_add(c->reg, ca_actor(), "ca-import-chain",
                            c->s.name ? c->s.name : c->dir, details);
     if (rc == P11CA_OK)
-        rc = ca_write_bio_file(chain, cb, 0644);
+        rc = ca_write_bio_file(chain, cb, 0644, 0);
     if (rc == P11CA_OK)
-        rc = ca_write_bio_file(cert, kb, 0644);
+        rc = ca_write_bio_file(cert, kb, 0644, 0);
     BIO_free(cb);
     BIO_free(kb);
     free(chain);

@@ -5,6 +5,7 @@
 #define P11CA_CA_INTERNAL_H
 
 #include <openssl/conf.h>
+#include <openssl/ocsp.h>
 #include <openssl/ui.h>
 #include <openssl/x509v3.h>
 
@@ -15,6 +16,7 @@
 #define CA_CHAIN                 "chain.pem"
 #define CA_CSR                   "ca.csr"
 #define CA_CRL                   "crl.pem"
+#define CA_CRL_NUMBER            "last-crl-number"
 #define CA_REGISTRY_DEFAULT      "registry.db"
 #define CA_RATE_DEFAULT          15
 #define CA_CRL_DAYS_DEFAULT      7
@@ -41,9 +43,29 @@ typedef struct ca_evp {
     OSSL_PROVIDER *p11ca;
 } ca_evp;
 
-/* ca_evp_setup - make @e (again: what is there stays); with @token the
- * p11ca provider too, for the PKCS#11 @module (NULL: the default). */
-int ca_evp_setup(ca_evp *e, const char *module, bool token) CA_WUR;
+/*
+ * What the CA hands the p11ca provider it loads, as the provider's section
+ * of openssl.cnf would (p11ca-provider(7)); unset values leave the
+ * provider's defaults (and environment fallbacks) in place.
+ */
+typedef struct ca_prov_conf {
+    const char *module; /* p11ca-module-path; NULL: the provider's default */
+    long token_wait_ms; /* p11ca-token-wait (p11_config.token_wait_ms); 0:
+                           the provider's default */
+    /* p11ca-cache-pin = yes: the process keeps the PIN anyway (the CA key's,
+     * asked once; the card's during an enrollment), so the provider may
+     * log in again with it after a card reset. */
+    bool cache_pin;
+} ca_prov_conf;
+
+/*
+ * ca_evp_setup - make @e (again: what is there stays); with @token the
+ * p11ca provider too, configured with @token through an openssl.cnf made
+ * in memory for @e's library context (no environment variable is set:
+ * OpenSSL 3.0 has no other way to hand parameters to a provider a program
+ * loads, and setenv is not safe in a threaded process).
+ */
+int ca_evp_setup(ca_evp *e, const ca_prov_conf *token) CA_WUR;
 void ca_evp_clear(ca_evp *e);
 
 /* ca_store_load_pkey - the first private key OSSL_STORE finds at
@@ -134,6 +156,16 @@ int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl) CA_WUR;
  * signs a certificate (ASN1_item_sign_ctx): @alg gets the algorithm, @sig
  * the signature.  @what names it in the error.
  */
+/*
+ * ca_key_sign_ocsp - sign the OCSP response @br with OCSP_basic_sign_ctx
+ * as @signer (the certificate of @k's key) with @flags (OCSP_NOCERTS,
+ * OCSP_RESPID_KEY, OCSP_NOTIME) and @certs (may be NULL) included.
+ * P11CA_E_TOKEN when the signature fails.
+ */
+int ca_key_sign_ocsp(ca_key *k, const char *digest, OCSP_BASICRESP *br,
+                     X509 *signer, STACK_OF(X509) * certs,
+                     unsigned long flags) CA_WUR;
+
 int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
                      void *tbs, X509_ALGOR *alg, ASN1_BIT_STRING *sig,
                      const char *what) CA_WUR;
@@ -219,10 +251,11 @@ struct ca {
     X509 *cert;
     STACK_OF(X509) * chain;
     char *module;
-    char *pin_source; /* override of s.pin_source */
-    ca_key *key;      /* loaded by the first signature; maybe shared */
-    char *actor;      /* ca_set_actor; NULL: ca_actor() */
-    unsigned wait;    /* seconds recording waits for a slot (ca_set_wait) */
+    char *pin_source;   /* override of s.pin_source */
+    ca_key *key;        /* loaded by the first signature; maybe shared */
+    char *actor;        /* ca_set_actor; NULL: ca_actor() */
+    unsigned wait;      /* seconds recording waits for a slot (ca_set_wait) */
+    unsigned out_flags; /* ca_outfile_open flags for DIR/crl.pem */
 };
 
 /*
@@ -256,6 +289,13 @@ const char *ca_conf_get(CONF *conf, const char *section, const char *name);
 /* ca_conf_uint - a number of ca.cnf: @dflt when absent; P11CA_E_INPUT. */
 int ca_conf_uint(CONF *conf, const char *section, const char *name,
                  unsigned dflt, unsigned max, unsigned *out) CA_WUR;
+
+/*
+ * ca_duration_parse - "7d", "12h", "90m", "3600s", "2w" (a unit is
+ * required) into *@secs: at least a second, at most @max seconds.
+ * Returns 0, or -1 (nothing set) for anything else.
+ */
+int ca_duration_parse(const char *s, int64_t max, int64_t *secs);
 
 /* ca_conf_bool - yes/no/true/false/1/0; P11CA_E_INPUT otherwise. */
 int ca_conf_bool(CONF *conf, const char *section, const char *name, bool dflt,
@@ -331,7 +371,8 @@ char *ca_name_constraints(const char *spec);
 int ca_ossl_err(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* ca_write_file - write @len bytes atomically (tmp + fsync + rename). */
+/* ca_write_file - write @len bytes through a ca_outfile (atomically for a
+ * regular file: tmp + fsync + rename). */
 int ca_write_file(const char *path, const void *data, size_t len,
                   int mode) CA_WUR;
 
@@ -343,8 +384,10 @@ int ca_write_file(const char *path, const void *data, size_t len,
 int ca_write_file_nosync(const char *path, const void *data, size_t len,
                          int mode) CA_WUR;
 
-/* ca_write_bio_file - the contents of memory BIO @b, as ca_write_file. */
-int ca_write_bio_file(const char *path, BIO *b, int mode) CA_WUR;
+/* ca_write_bio_file - the contents of memory BIO @b, as ca_write_file,
+ * with ca_outfile_open's @flags. */
+int ca_write_bio_file(const char *path, BIO *b, int mode,
+                      unsigned flags) CA_WUR;
 
 /* ca_exists - whether @path exists. */
 bool ca_exists(const char *path);

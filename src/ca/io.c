@@ -3,9 +3,11 @@
  * OpenSSL error text for messages. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +21,21 @@
 
 #include "ca/internal.h"
 
+/* Symbolic links followed (with CA_OUT_FOLLOW_SYMLINKS) before giving up,
+ * as the kernel's limit for path lookups. */
+#define OUT_MAX_LINKS 40
+
+/*
+ * An output: a regular file (new or existing) is written to @tmp and
+ * renamed over @path; a character device or a FIFO is written through
+ * (@through: @fd is the device itself, opened at ca_outfile_open).
+ */
 struct ca_outfile {
-    char *path;
-    char *tmp;
+    char *path; /* the file written: a symbolic link resolved */
+    char *tmp;  /* NULL when written through */
     int fd;
     bool sync;
+    bool through;
     BIO *mem;
 };
 
@@ -31,33 +43,82 @@ static int read_fd(int fd, const char *name, size_t max, unsigned char **out,
                    size_t *len);
 static int write_all(int fd, const void *data, size_t len);
 static int sync_dir(const char *path);
+static int out_resolve(ca_outfile *f, unsigned flags, struct stat *st);
+static int out_through(ca_outfile *f, const struct stat *st);
+static int out_temp(ca_outfile *f, int mode);
 static int write_file(const char *path, const void *data, size_t len, int mode,
-                      bool sync);
+                      bool sync, unsigned flags);
+
+/* "LIB: REASON: DATA" of one queued error (the parts it has). */
+static void err_text(char *buf, size_t len, unsigned long e, const char *data,
+                     int flags)
+{
+    const char *lib = ERR_lib_error_string(e);
+    const char *why = ERR_reason_error_string(e);
+    char num[32];
+
+    if (!why) {
+        snprintf(num, sizeof(num), "error %d", ERR_GET_REASON(e));
+        why = num;
+    }
+    snprintf(buf, len, "%s%s%s%s%s", lib ? lib : "", lib ? ": " : "", why,
+             (flags & ERR_TXT_STRING) && data && *data ? ": " : "",
+             (flags & ERR_TXT_STRING) && data ? data : "");
+}
+
+static bool err_ours(unsigned long e)
+{
+    const char *lib = ERR_lib_error_string(e);
+
+    return lib && strcmp(lib, "p11ca") == 0;
+}
+
+/*
+ * The OpenSSL error queue as one message: the p11ca provider's errors, in
+ * the order raised (they say what the token did); only without them the
+ * newest other error.  With a pkcs11: URI, OSSL_STORE goes on to its other
+ * loaders after ours failed ("scheme=file", "calling stat(pkcs11:...)"),
+ * and libcrypto queues what it tried on the way (engines): the last error
+ * is then not the reason a user needs to read.
+ */
+static void err_queue(char *out, size_t len)
+{
+    unsigned long e[16];
+    char text[16][512];
+    const char *data;
+    size_t n = 0, used = 0;
+    bool any = false;
+    int flags;
+
+    out[0] = '\0';
+    while (n < 16
+           && (e[n] = ERR_get_error_all(NULL, NULL, NULL, &data, &flags))
+                  != 0) {
+        err_text(text[n], sizeof(text[n]), e[n], data, flags);
+        any = any || err_ours(e[n]);
+        n++;
+    }
+    ERR_clear_error();
+    for (size_t i = 0; any && i < n && used + 1 < len; i++) {
+        if (!err_ours(e[i]))
+            continue;
+        snprintf(out + used, len - used, "%s%s", used ? "; " : "", text[i]);
+        used = strlen(out);
+    }
+    if (!any && n > 0)
+        snprintf(out, len, "%s", text[n - 1]);
+}
 
 int ca_ossl_err(int rc, const char *fmt, ...)
 {
-    char msg[512], detail[256] = "";
-    const char *data = NULL;
-    int flags = 0;
-    /* The first error is the cause (the provider's, naming the token call
-     * and its CKR code); the last one says where OpenSSL gave up. */
-    unsigned long first = ERR_peek_error_data(&data, &flags);
-    unsigned long e = ERR_peek_last_error();
-    bool cause =
-        first && first != e && data && *data && (flags & ERR_TXT_STRING);
+    char msg[512], detail[1024];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (e)
-        ERR_error_string_n(e, detail, sizeof(detail));
-    if (cause)
-        p11ca_err_set(rc, "%s: %s (%s)", msg, data, detail);
-    else
-        p11ca_err_set(rc, "%s%s%s", msg, e ? ": " : "", detail);
-    ERR_clear_error();
-    return rc;
+    err_queue(detail, sizeof(detail));
+    return p11ca_err_set(rc, "%s%s%s", msg, detail[0] ? ": " : "", detail);
 }
 
 int ca_file_read(const char *path, size_t max, unsigned char **out, size_t *len)
@@ -77,9 +138,8 @@ int ca_file_read(const char *path, size_t max, unsigned char **out, size_t *len)
         rc = p11ca_err_set(P11CA_E_INPUT, "%s is not a file", path);
     else if (S_ISREG(st.st_mode) && (size_t)st.st_size > max)
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s is too large (%lld bytes, at "
-                           "most %zu)",
-                           path, (long long)st.st_size, max);
+                           "%s is too large (%lld bytes, at most %zu)", path,
+                           (long long)st.st_size, max);
     else
         rc = read_fd(fd, path, max, out, len);
     close(fd);
@@ -116,9 +176,7 @@ static int read_fd(int fd, const char *name, size_t max, unsigned char **out,
         goto out;
     if (n > max) {
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s is too large (more than %zu "
-                           "bytes)",
-                           name, max);
+                           "%s is too large (more than %zu bytes)", name, max);
         goto out;
     }
     buf[n] = '\0';
@@ -179,9 +237,132 @@ static char *tmp_name(const char *path)
     return t;
 }
 
-int ca_outfile_open(const char *path, int mode, ca_outfile **out)
+/* The path a symbolic link points to, relative to the link's directory
+ * (malloc'd; NULL with errno set). */
+static char *link_next(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char buf[PATH_MAX], *next;
+    ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+
+    if (n < 0)
+        return NULL;
+    buf[n] = '\0';
+    if (buf[0] == '/')
+        dlen = 0;
+    next = malloc(dlen + (size_t)n + 1);
+    if (next) {
+        memcpy(next, path, dlen);
+        memcpy(next + dlen, buf, (size_t)n + 1);
+    }
+    return next;
+}
+
+/*
+ * What @f->path is: nothing yet (0 in st_mode) or a regular file (renamed
+ * over), a character device or FIFO (written through), a symbolic link
+ * (refused unless CA_OUT_FOLLOW_SYMLINKS; then what it points to, which
+ * may not exist yet), or something never written (a directory, a block
+ * device, a socket).
+ */
+static int out_resolve(ca_outfile *f, unsigned flags, struct stat *st)
+{
+    char *next;
+
+    for (int depth = 0;; depth++) {
+        if (lstat(f->path, st) != 0) {
+            memset(st, 0, sizeof(*st));
+            if (errno == ENOENT)
+                return P11CA_OK;
+            return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
+                                 strerror(errno));
+        }
+        if (!S_ISLNK(st->st_mode))
+            break;
+        if (!(flags & CA_OUT_FOLLOW_SYMLINKS))
+            return p11ca_err_set(
+                P11CA_E_INPUT,
+                "%s is a symbolic link: not replaced, not followed (--follow-symlinks writes to the file it points to)",
+                f->path);
+        /* What the kernel reaches through the link (/dev/stdout's
+         * /proc/self/fd/1 too): a regular file is then known by its real
+         * name, a device or FIFO is opened through the link. */
+        if (stat(f->path, st) == 0) {
+            if (S_ISREG(st->st_mode) && (next = realpath(f->path, NULL))) {
+                free(f->path);
+                f->path = next;
+            }
+            break;
+        }
+        /* A link to nothing yet: its target is made, as `>` would. */
+        if (errno != ENOENT || depth == OUT_MAX_LINKS
+            || !(next = link_next(f->path)))
+            return p11ca_err_set(
+                P11CA_E_INPUT, "cannot follow the symbolic link %s: %s",
+                f->path,
+                depth == OUT_MAX_LINKS ? strerror(ELOOP) : strerror(errno));
+        free(f->path);
+        f->path = next;
+    }
+    if (S_ISDIR(st->st_mode))
+        return p11ca_err_set(P11CA_E_INPUT,
+                             "%s is a directory: give a file name", f->path);
+    if (!S_ISREG(st->st_mode) && !S_ISCHR(st->st_mode)
+        && !S_ISFIFO(st->st_mode))
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "%s is a %s: p11ca writes regular files, character devices and FIFOs only",
+            f->path, S_ISBLK(st->st_mode) ? "block device" : "socket");
+    return P11CA_OK;
+}
+
+/*
+ * Open the device or FIFO @f->path for writing, as a shell redirection
+ * would (a FIFO waits here for its reader, before anything is signed);
+ * never created, truncated or replaced.
+ */
+static int out_through(ca_outfile *f, const struct stat *st)
+{
+    struct stat now;
+
+    f->fd = open(f->path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    if (f->fd < 0)
+        return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
+                             strerror(errno));
+    /* Still the device or FIFO that was checked? */
+    if (fstat(f->fd, &now) != 0 || now.st_dev != st->st_dev
+        || now.st_ino != st->st_ino)
+        return p11ca_err_set(P11CA_E_IO, "%s changed while it was opened",
+                             f->path);
+    f->through = true;
+    f->sync = false; /* fsync means nothing to a device or a pipe */
+    return P11CA_OK;
+}
+
+/* The hidden temporary file next to @f->path, renamed over it at commit. */
+static int out_temp(ca_outfile *f, int mode)
+{
+    f->tmp = tmp_name(f->path);
+    if (!f->tmp)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    f->fd = mkstemp(f->tmp);
+    if (f->fd < 0) {
+        int e = errno;
+        free(f->tmp);
+        f->tmp = NULL;
+        return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
+                             strerror(e));
+    }
+    (void)fchmod(f->fd, (mode_t)mode);
+    return P11CA_OK;
+}
+
+int ca_outfile_open(const char *path, int mode, unsigned flags,
+                    ca_outfile **out)
 {
     ca_outfile *f = calloc(1, sizeof(*f));
+    struct stat st;
     int rc = P11CA_E_NOMEM;
 
     *out = NULL;
@@ -190,22 +371,20 @@ int ca_outfile_open(const char *path, int mode, ca_outfile **out)
     f->fd = -1;
     f->sync = true;
     f->path = strdup(path);
-    f->tmp = tmp_name(path);
     f->mem = BIO_new(BIO_s_mem());
-    if (!f->path || !f->tmp || !f->mem) {
+    if (!f->path || !f->mem) {
         rc = p11ca_err_set(rc, "out of memory");
         goto out;
     }
-    f->fd = mkstemp(f->tmp);
-    if (f->fd < 0) {
-        rc = p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", path,
-                           strerror(errno));
-        goto out;
+    rc = out_resolve(f, flags, &st);
+    if (rc == P11CA_OK && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)))
+        rc = out_through(f, &st);
+    else if (rc == P11CA_OK)
+        rc = out_temp(f, mode);
+    if (rc == P11CA_OK) {
+        *out = f;
+        f = NULL;
     }
-    (void)fchmod(f->fd, (mode_t)mode);
-    *out = f;
-    f = NULL;
-    rc = P11CA_OK;
 out:
     ca_outfile_free(f);
     return rc;
@@ -220,14 +399,25 @@ int ca_outfile_commit(ca_outfile *f)
 {
     char *data = NULL;
     long n = BIO_get_mem_data(f->mem, &data);
+    struct stat st;
+    int e = 0;
 
     if (n < 0 || write_all(f->fd, data, (size_t)n) != 0
-        || (f->sync && fsync(f->fd) != 0) || close(f->fd) != 0) {
-        f->fd = -1;
-        return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
-                             strerror(errno));
-    }
+        || (f->sync && fsync(f->fd) != 0))
+        e = n < 0 ? EINVAL : errno;
+    if (close(f->fd) != 0 && !e)
+        e = errno;
     f->fd = -1;
+    if (e)
+        return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
+                             strerror(e));
+    if (f->through)
+        return P11CA_OK;
+    /* Only a regular file (or nothing) is ever replaced. */
+    if (lstat(f->path, &st) == 0 && !S_ISREG(st.st_mode))
+        return p11ca_err_set(P11CA_E_IO,
+                             "%s is no longer a regular file: not replaced",
+                             f->path);
     if (rename(f->tmp, f->path) != 0)
         return p11ca_err_set(P11CA_E_IO, "cannot rename to %s: %s", f->path,
                              strerror(errno));
@@ -259,14 +449,14 @@ void ca_outfile_set_sync(ca_outfile *f, bool sync)
 }
 
 static int write_file(const char *path, const void *data, size_t len, int mode,
-                      bool sync)
+                      bool sync, unsigned flags)
 {
     ca_outfile *f = NULL;
     int rc;
 
-    rc = ca_outfile_open(path, mode, &f);
+    rc = ca_outfile_open(path, mode, flags, &f);
     if (rc == P11CA_OK)
-        f->sync = sync;
+        f->sync = f->sync && sync;
     if (rc == P11CA_OK
         && BIO_write(ca_outfile_bio(f), data, (int)len) != (int)len)
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
@@ -278,23 +468,23 @@ static int write_file(const char *path, const void *data, size_t len, int mode,
 
 int ca_write_file(const char *path, const void *data, size_t len, int mode)
 {
-    return write_file(path, data, len, mode, true);
+    return write_file(path, data, len, mode, true, 0);
 }
 
 int ca_write_file_nosync(const char *path, const void *data, size_t len,
                          int mode)
 {
-    return write_file(path, data, len, mode, false);
+    return write_file(path, data, len, mode, false, 0);
 }
 
-int ca_write_bio_file(const char *path, BIO *b, int mode)
+int ca_write_bio_file(const char *path, BIO *b, int mode, unsigned flags)
 {
     char *data = NULL;
     long n = BIO_get_mem_data(b, &data);
 
     if (n < 0)
         return p11ca_err_set(P11CA_E_INTERNAL, "no data for %s", path);
-    return ca_write_file(path, data, (size_t)n, mode);
+    return write_file(path, data, (size_t)n, mode, true, flags);
 }
 
 bool ca_exists(const char *path)

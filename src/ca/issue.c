@@ -120,10 +120,10 @@ static int cert_user_exts(ca *c, ca_req *r, X509 *x)
     X509V3_set_ctx(&ctx, c->cert, x, NULL, NULL, X509V3_CTX_REPLACE);
     X509V3_set_nconf(&ctx, c->conf);
     if (!X509V3_EXT_add_nconf(c->conf, &ctx, r->profile->extensions, x))
-        return ca_ossl_err(P11CA_E_INPUT,
-                           "ca.cnf [ %s ]: cannot apply the "
-                           "extensions of profile \"%s\"",
-                           r->profile->extensions, r->profile->name);
+        return ca_ossl_err(
+            P11CA_E_INPUT,
+            "ca.cnf [ %s ]: cannot apply the extensions of profile \"%s\"",
+            r->profile->extensions, r->profile->name);
     return P11CA_OK;
 }
 
@@ -166,7 +166,9 @@ int ca_req_sign(ca *c, ca_req *r)
         rc = cert_profile_exts(c, r, &ctx, x);
     if (rc == P11CA_OK)
         rc = ca_ext_add_ski_aki(&ctx, x);
-    if (rc == P11CA_OK)
+    /* An OCSP signer's certificate (ocsp_nocheck) points to no CRL and no
+     * responder: its status is not checked (RFC 9919 4.2.2.2). */
+    if (rc == P11CA_OK && !r->profile->ocsp_nocheck)
         rc = ca_ext_add_urls(c, &ctx, x);
     if (rc == P11CA_OK)
         rc = cert_user_exts(c, r, x);
@@ -199,11 +201,10 @@ static int serial_taken(ca *c, const char *serial, bool *taken)
  * certificate) with the ways out that issuance has. */
 static int client_id_held(const char *msg)
 {
-    return p11ca_err_set(P11CA_E_EXISTS,
-                         "%s, or issue this one with --not-activated (and "
-                         "activate it later) or under another --client-id; "
-                         "a card renews with p11ca enroll --renew or --rekey",
-                         msg);
+    return p11ca_err_set(
+        P11CA_E_EXISTS,
+        "%s, or issue this one with --not-activated (and activate it later) or under another --client-id; a card renews with p11ca enroll --renew or --rekey",
+        msg);
 }
 
 int ca_req_record(ca *c, ca_req *r)
@@ -294,8 +295,8 @@ int ca_req_record_batch(ca *c, ca_req **reqs, size_t n, size_t group)
 
     for (size_t i = 1; i < n; i++)
         if (reqs[i]->profile != reqs[0]->profile)
-            return p11ca_err_set(P11CA_E_INTERNAL, "a batch of several "
-                                                   "profiles");
+            return p11ca_err_set(P11CA_E_INTERNAL,
+                                 "a batch of several profiles");
     if (group == 0)
         group = 64;
     /* A transaction larger than the limit would never fit in a second. */
@@ -342,8 +343,7 @@ int ca_output_pem(ca *c, X509 *leaf, bool chain, BIO *out)
     for (int i = 0; chain && ok && i < sk_X509_num(c->chain); i++)
         ok = PEM_write_bio_X509(out, sk_X509_value(c->chain, i));
     return ok ? P11CA_OK
-              : ca_ossl_err(P11CA_E_INTERNAL, "cannot write the "
-                                              "certificate");
+              : ca_ossl_err(P11CA_E_INTERNAL, "cannot write the certificate");
 }
 
 int ca_output_p7b(ca *c, X509 *leaf, BIO *out)
@@ -360,6 +360,5 @@ int ca_output_p7b(ca *c, X509 *leaf, BIO *out)
     ok = ok && i2d_PKCS7_bio(out, p7);
     PKCS7_free(p7);
     return ok ? P11CA_OK
-              : ca_ossl_err(P11CA_E_INTERNAL, "cannot write the PKCS#7 "
-                                              "chain");
+              : ca_ossl_err(P11CA_E_INTERNAL, "cannot write the PKCS#7 chain");
 }

@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/conf.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -21,7 +23,7 @@
 #include "p11/p11.h"
 
 struct ca_key {
-    int refs; /* atomic: handles of ca_open_shared share the key */
+    _Atomic int refs; /* handles of ca_open_shared share the key */
     ca_evp evp;
     EVP_PKEY *pkey;
     char sha256[65];
@@ -83,13 +85,13 @@ int ca_key_new(const char *module, const char *pin_source, ca_key **out)
 
 ca_key *ca_key_up_ref(ca_key *k)
 {
-    __atomic_add_fetch(&k->refs, 1, __ATOMIC_RELAXED);
+    atomic_fetch_add_explicit(&k->refs, 1, memory_order_relaxed);
     return k;
 }
 
 void ca_key_free(ca_key *k)
 {
-    if (!k || __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) > 0)
+    if (!k || atomic_fetch_sub_explicit(&k->refs, 1, memory_order_acq_rel) > 1)
         return;
     EVP_PKEY_free(k->pkey);
     p11_obj_unref(k->gen_priv);
@@ -124,26 +126,81 @@ const char *ca_key_sha256(ca_key *k)
     return k->sha256;
 }
 
-int ca_evp_setup(ca_evp *e, const char *module, bool token)
+/*
+ * Append "KEY = VALUE" to @b for an openssl.cnf section: the value in
+ * double quotes, \\ and " escaped (nothing is expanded inside quotes).
+ * False for what a config line cannot hold (a line break).
+ */
+static bool conf_line(BIO *b, const char *key, const char *value)
+{
+    if (strpbrk(value, "\r\n") || BIO_printf(b, "%s = \"", key) <= 0)
+        return false;
+    for (const char *p = value; *p; p++)
+        if ((*p == '\\' || *p == '"') ? BIO_printf(b, "\\%c", *p) <= 0
+                                      : BIO_write(b, p, 1) != 1)
+            return false;
+    return BIO_puts(b, "\"\n") > 0;
+}
+
+/* The provider section for @pc, as openssl.cnf text in @b. */
+static int p11ca_conf_text(BIO *b, const ca_prov_conf *pc)
+{
+    char wait[32];
+    long ms = pc->token_wait_ms == P11_TOKEN_WAIT_NONE ? 0 : pc->token_wait_ms;
+
+    if (BIO_puts(b, "p11ca_ca = p11ca_init\n[p11ca_init]\n"
+                    "providers = p11ca_providers\n[p11ca_providers]\n"
+                    "p11ca = p11ca_sect\n[p11ca_sect]\nactivate = 1\n")
+        <= 0)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (pc->module && !conf_line(b, "p11ca-module-path", pc->module))
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "the PKCS#11 module's file name holds a line break: %s",
+            pc->module);
+    snprintf(wait, sizeof(wait), "%ld.%03ld", ms / 1000, ms % 1000);
+    if ((pc->token_wait_ms && !conf_line(b, "p11ca-token-wait", wait))
+        || (pc->cache_pin && !conf_line(b, "p11ca-cache-pin", "yes")))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    return P11CA_OK;
+}
+
+/* Load p11ca into @e's library context, configured with @pc. */
+static int load_p11ca(ca_evp *e, const ca_prov_conf *pc)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    CONF *conf = NULL;
+    long line = 0;
+    int rc;
+
+    if (!b)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    rc = p11ca_conf_text(b, pc);
+    if (rc != P11CA_OK)
+        goto out;
+    conf = NCONF_new_ex(e->libctx, NULL);
+    if (!conf || NCONF_load_bio(conf, b, &line) <= 0
+        || CONF_modules_load(conf, "p11ca_ca", CONF_MFLAGS_NO_DSO) <= 0
+        || !(e->p11ca = OSSL_PROVIDER_load(e->libctx, "p11ca")))
+        rc = ca_ossl_err(
+            P11CA_E_TOKEN,
+            "cannot load the p11ca OpenSSL provider (installed in OpenSSL's modules directory, or set OPENSSL_MODULES)");
+out:
+    NCONF_free(conf);
+    BIO_free(b);
+    return rc;
+}
+
+int ca_evp_setup(ca_evp *e, const ca_prov_conf *token)
 {
     if (!e->libctx && !(e->libctx = OSSL_LIB_CTX_new()))
         return ca_ossl_err(P11CA_E_NOMEM, "cannot make a library context");
     if (!e->deflt && !(e->deflt = OSSL_PROVIDER_load(e->libctx, "default")))
-        return ca_ossl_err(P11CA_E_INTERNAL, "cannot load OpenSSL's default "
-                                             "provider");
+        return ca_ossl_err(P11CA_E_INTERNAL,
+                           "cannot load OpenSSL's default provider");
     if (!token || e->p11ca)
         return P11CA_OK;
-    /* The provider reads its module from the environment (OpenSSL 3.0 has
-     * no way to hand parameters to a provider loaded by a program). */
-    if (module && setenv("P11CA_MODULE", module, 1) != 0)
-        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    e->p11ca = OSSL_PROVIDER_load(e->libctx, "p11ca");
-    if (!e->p11ca)
-        return ca_ossl_err(P11CA_E_TOKEN, "cannot load the p11ca OpenSSL "
-                                          "provider (installed in OpenSSL's "
-                                          "modules directory, or set "
-                                          "OPENSSL_MODULES)");
-    return P11CA_OK;
+    return load_p11ca(e, token);
 }
 
 void ca_evp_clear(ca_evp *e)
@@ -200,9 +257,9 @@ static int pin_get(ca_key *k)
         else
             snprintf(k->pin_err, sizeof(k->pin_err), "no PIN was entered");
     } else {
-        snprintf(k->pin_err, sizeof(k->pin_err),
-                 "the CA key needs a PIN: set pin_source in ca.cnf or give "
-                 "--pin-source (no terminal to ask on)");
+        snprintf(
+            k->pin_err, sizeof(k->pin_err),
+            "the CA key needs a PIN: set pin_source in ca.cnf or give --pin-source (no terminal to ask on)");
     }
     if (n < 0)
         return -1;
@@ -249,6 +306,7 @@ static int key_p11(ca_key *k, p11_ctx **out)
         /* SoftHSM2 hides its token for a moment whenever another process
          * logs in: concurrent issuers wait for it instead of failing. */
         cfg.token_wait_ms = k->token_wait_ms;
+        cfg.cache_pin = true; /* k->pin holds it for the process anyway */
         k->p11 = p11_ctx_new(&cfg);
         if (!k->p11)
             return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
@@ -279,20 +337,15 @@ static int token_check(ca_key *k, const char *location)
             "cannot find the CA key: %s%s%s", p11_error_message(),
             k->pin_err[0] ? ": " : "", k->pin_err);
     } else if (!p11_obj_get_bool(obj, CKA_ALWAYS_SENSITIVE, false)) {
-        rc = p11ca_err_set(P11CA_E_CAKEY,
-                           "the CA's %s on %s is not CKA_ALWAYS_SENSITIVE: "
-                           "it was once outside the token (imported or made "
-                           "readable); refusing to sign with it",
-                           p11_obj_describe(obj),
-                           p11_token_describe(p11_obj_token(obj)));
+        rc = p11ca_err_set(
+            P11CA_E_CAKEY,
+            "the CA's %s on %s is not CKA_ALWAYS_SENSITIVE: it was once outside the token (imported or made readable); refusing to sign with it",
+            p11_obj_describe(obj), p11_token_describe(p11_obj_token(obj)));
     } else if (!p11_obj_get_bool(obj, CKA_NEVER_EXTRACTABLE, false)) {
-        rc = p11ca_err_set(P11CA_E_CAKEY,
-                           "the CA's %s on %s is not "
-                           "CKA_NEVER_EXTRACTABLE: it can be (or could have "
-                           "been) exported from the token; refusing to sign "
-                           "with it",
-                           p11_obj_describe(obj),
-                           p11_token_describe(p11_obj_token(obj)));
+        rc = p11ca_err_set(
+            P11CA_E_CAKEY,
+            "the CA's %s on %s is not CKA_NEVER_EXTRACTABLE: it can be (or could have been) exported from the token; refusing to sign with it",
+            p11_obj_describe(obj), p11_token_describe(p11_obj_token(obj)));
     }
     p11_obj_unref(obj);
     p11_uri_free(uri);
@@ -328,11 +381,27 @@ int ca_pubkey_sha256(EVP_PKEY *pk, char hex[65])
     return P11CA_OK;
 }
 
+/*
+ * @k's library context, with the p11ca provider when @location is a
+ * pkcs11: URI.  The provider is configured once, for the CA key (its
+ * module, token_wait, and the PIN kept for a login after a card reset):
+ * another key loaded later in the same context (the service's TLS key)
+ * gets the same provider, loaded now if the CA key is a file.
+ */
+static int key_evp_setup(ca_key *k, const char *location)
+{
+    ca_prov_conf pc = {.module = k->module,
+                       .token_wait_ms = k->token_wait_ms,
+                       .cache_pin = true};
+
+    return ca_evp_setup(&k->evp, is_uri(location) ? &pc : NULL);
+}
+
 int ca_key_load(ca_key *k, const char *location, const char *want_sha256)
 {
     int rc;
 
-    rc = ca_evp_setup(&k->evp, k->module, is_uri(location));
+    rc = key_evp_setup(k, location);
     if (rc == P11CA_OK && is_uri(location))
         rc = token_check(k, location);
     if (rc == P11CA_OK && !k->pkey)
@@ -340,11 +409,10 @@ int ca_key_load(ca_key *k, const char *location, const char *want_sha256)
     if (rc == P11CA_OK)
         rc = ca_pubkey_sha256(k->pkey, k->sha256);
     if (rc == P11CA_OK && want_sha256 && strcmp(want_sha256, k->sha256) != 0)
-        rc = p11ca_err_set(P11CA_E_CAKEY,
-                           "the CA key %s is not the key this CA was created "
-                           "with: its public key has SHA-256 %s, ca.cnf "
-                           "records key_sha256 = %s; refusing to sign",
-                           location, k->sha256, want_sha256);
+        rc = p11ca_err_set(
+            P11CA_E_CAKEY,
+            "the CA key %s is not the key this CA was created with: its public key has SHA-256 %s, ca.cnf records key_sha256 = %s; refusing to sign",
+            location, k->sha256, want_sha256);
     if (rc == P11CA_OK)
         LOG_DBG(CA, "CA key %s loaded, SPKI SHA-256 %s", location, k->sha256);
     return rc;
@@ -372,8 +440,8 @@ static int gen_token(ca_key *k, const char *where, const p11_key_spec *spec,
         goto out;
     }
     if (!p11_uri_get0_label(uri)) {
-        rc = p11ca_err_set(P11CA_E_INPUT, "--key-uri must name the new key "
-                                          "with object=LABEL");
+        rc = p11ca_err_set(P11CA_E_INPUT,
+                           "--key-uri must name the new key with object=LABEL");
         goto out;
     }
     id = p11_uri_get0_id(uri, &id_len);
@@ -405,7 +473,7 @@ static int gen_file(ca_key *k, const char *where, const p11_key_spec *spec,
     EVP_PKEY *pk = NULL;
     BIO *mem = BIO_new(BIO_s_mem());
     char *abs = NULL, cwd[4096];
-    int rc = ca_evp_setup(&k->evp, k->module, false);
+    int rc = ca_evp_setup(&k->evp, NULL);
 
     if (rc != P11CA_OK)
         goto out;
@@ -434,7 +502,7 @@ static int gen_file(ca_key *k, const char *where, const p11_key_spec *spec,
         rc = p11ca_err_set(P11CA_E_EXISTS, "%s exists: not overwritten", abs);
         goto out;
     }
-    rc = ca_write_bio_file(abs, mem, 0600);
+    rc = ca_write_bio_file(abs, mem, 0600, 0);
     if (rc == P11CA_OK && !(k->gen_file = strdup(abs)))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK) {
@@ -529,8 +597,8 @@ static int sign_init(ca_key *k, const char *digest, EVP_MD_CTX **out)
                                  k->evp.libctx, NULL, k->pkey, NULL)
                != 1) {
         EVP_MD_CTX_free(mctx);
-        return ca_ossl_err(P11CA_E_INTERNAL, "cannot start a signature with "
-                                             "the CA key");
+        return ca_ossl_err(P11CA_E_INTERNAL,
+                           "cannot start a signature with the CA key");
     }
     *out = mctx;
     return P11CA_OK;
@@ -598,7 +666,7 @@ static UI_METHOD *ui_refusing(void)
 int ca_key_load_other(ca_key *k, const char *location, EVP_PKEY **out)
 {
     UI_METHOD *ui = NULL;
-    int rc = ca_evp_setup(&k->evp, k->module, is_uri(location));
+    int rc = key_evp_setup(k, location);
 
     *out = NULL;
     if (rc == P11CA_OK && !(ui = ui_refusing()))
@@ -616,7 +684,7 @@ int ca_key_load_cert(ca_key *k, const char *location, X509 **out)
     OSSL_STORE_CTX *sc = NULL;
     OSSL_STORE_INFO *info;
     UI_METHOD *ui = NULL;
-    int rc = ca_evp_setup(&k->evp, k->module, is_uri(location));
+    int rc = key_evp_setup(k, location);
 
     *out = NULL;
     if (rc == P11CA_OK && !(ui = ui_refusing()))
@@ -643,6 +711,19 @@ int ca_key_load_cert(ca_key *k, const char *location, X509 **out)
                          "cannot load a certificate from %s", location);
     if (*out)
         ERR_clear_error();
+    return rc;
+}
+
+int ca_key_sign_ocsp(ca_key *k, const char *digest, OCSP_BASICRESP *br,
+                     X509 *signer, STACK_OF(X509) * certs, unsigned long flags)
+{
+    EVP_MD_CTX *mctx = NULL;
+    int rc = sign_init(k, digest, &mctx);
+
+    if (rc == P11CA_OK
+        && OCSP_basic_sign_ctx(br, signer, mctx, certs, flags) <= 0)
+        rc = ca_ossl_err(P11CA_E_TOKEN, "signing the OCSP response failed");
+    EVP_MD_CTX_free(mctx);
     return rc;
 }
 

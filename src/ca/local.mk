@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-# src/ca: the certificate authority (profiles, CSR policy, issuance, CRLs)
-# and its commands: p11ca ca init|import-chain|show, p11ca issue, p11ca crl.
+# src/ca: the certificate authority (profiles, CSR policy, issuance, CRLs,
+# the OCSP responder) and its commands: p11ca ca init|import-chain|show,
+# p11ca issue, p11ca crl, p11ca ocsp.
 
 noinst_LTLIBRARIES += src/libp11ca-ca.la
 
@@ -9,10 +10,12 @@ src_libp11ca_ca_la_SOURCES = \
 	src/ca/config.c src/ca/profile.c src/ca/keys.c src/ca/ext.c \
 	src/ca/init.c src/ca/csr.c src/ca/policy.c src/ca/issue.c \
 	src/ca/batch.c \
-	src/ca/crl.c src/ca/io.c src/ca/audit.c src/ca/service.c
+	src/ca/crl.c src/ca/io.c src/ca/audit.c src/ca/service.c \
+	src/ca/ocsp.h src/ca/ocsp_int.h src/ca/ocsp.c src/ca/ocsp_conf.c \
+	src/ca/ocsp_refresh.c src/ca/ocsp_cache.c src/ca/ocsp_signer.c
 src_libp11ca_ca_la_LIBADD = src/libp11ca-registry.la src/libp11ca-p11.la \
 	$(CRYPTO_LIBS) $(P11KIT_LIBS)
 
 src_p11ca_SOURCES += src/cli/cmd_ca.c src/cli/cmd_issue.c src/cli/cmd_crl.c \
-	src/cli/cmd_audit.c
+	src/cli/cmd_audit.c src/cli/cmd_ocsp.c
 src_p11ca_LDADD += src/libp11ca-ca.la

@@ -40,7 +40,6 @@ static void profile_clear(ca_profile *p);
 static bool rule_matches(const ca_key_rule *r, EVP_PKEY *pk);
 static bool eku_for_clients(const char *eku);
 static int profile_client_id(ca *c, ca_profile *p);
-static int grace_parse(const char *s, int64_t *secs);
 static int profile_supersede(ca *c, ca_profile *p);
 
 size_t ca_profile_count(ca *c)
@@ -129,8 +128,7 @@ static int profile_check_keys(ca *c, const char *section)
     ERR_clear_error();
     if (!sk)
         return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf: the profile section [ "
-                             "%s ] is missing",
+                             "ca.cnf: the profile section [ %s ] is missing",
                              section);
     for (int i = 0; i < sk_CONF_VALUE_num(sk); i++) {
         const char *name = sk_CONF_VALUE_value(sk, i)->name;
@@ -138,9 +136,8 @@ static int profile_check_keys(ca *c, const char *section)
             ;
         if (j == nk)
             return p11ca_err_set(P11CA_E_INPUT,
-                                 "ca.cnf [ %s ]: unknown key "
-                                 "\"%s\"",
-                                 section, name);
+                                 "ca.cnf [ %s ]: unknown key \"%s\"", section,
+                                 name);
     }
     return P11CA_OK;
 }
@@ -192,9 +189,8 @@ static int profile_strings(ca *c, ca_profile *p)
     if (rc == P11CA_OK && p->extensions
         && !NCONF_get_section(c->conf, p->extensions))
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "ca.cnf [ %s ] extensions = %s: no "
-                           "such section",
-                           s, p->extensions);
+                           "ca.cnf [ %s ] extensions = %s: no such section", s,
+                           p->extensions);
     ERR_clear_error();
     return rc;
 }
@@ -223,18 +219,17 @@ static int profile_numbers(ca *c, ca_profile *p)
 
     bc = ca_conf_get(c->conf, s, "basic_constraints");
     if (bc && strcmp(bc, "ca") != 0 && strcmp(bc, "leaf") != 0)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ %s ] basic_constraints "
-                             "= %s: say ca or leaf",
-                             s, bc);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "ca.cnf [ %s ] basic_constraints = %s: say ca or leaf", s, bc);
     p->is_ca = bc && strcmp(bc, "ca") == 0;
     san = ca_conf_get(c->conf, s, "san");
     if (san && strcmp(san, "required") != 0 && strcmp(san, "optional") != 0
         && strcmp(san, "forbidden") != 0)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ %s ] san = %s: say "
-                             "required, optional or forbidden",
-                             s, san);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "ca.cnf [ %s ] san = %s: say required, optional or forbidden", s,
+            san);
     p->san = !san || strcmp(san, "optional") == 0 ? CA_SAN_OPTIONAL
              : strcmp(san, "required") == 0       ? CA_SAN_REQUIRED
                                                   : CA_SAN_FORBIDDEN;
@@ -249,10 +244,10 @@ static int profile_numbers(ca *c, ca_profile *p)
     p->max_days = md ? md : dd ? dd : 365;
     p->default_days = dd ? dd : p->max_days < 365 ? p->max_days : 365;
     if (rc == P11CA_OK && p->default_days > p->max_days)
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "ca.cnf [ %s ]: default_days %u is "
-                           "more than max_days %u",
-                           s, p->default_days, p->max_days);
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "ca.cnf [ %s ]: default_days %u is more than max_days %u", s,
+            p->default_days, p->max_days);
     if (rc == P11CA_OK)
         rc = ca_conf_bool(c->conf, s, "ocsp_nocheck", false, &p->ocsp_nocheck);
     if (rc == P11CA_OK)
@@ -328,16 +323,14 @@ static int profile_client_id(ca *c, ca_profile *p)
     else if (strcmp(v, "required") == 0)
         p->client_id = CA_CLIENT_ID_REQUIRED;
     else
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ %s ] client_id = %s: say cn, none or "
-                             "required",
-                             p->section, v);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "ca.cnf [ %s ] client_id = %s: say cn, none or required",
+            p->section, v);
     return P11CA_OK;
 }
 
-/* "7d", "12h", "90m", "3600s", "2w": at least a second, at most
- * CA_SUPERSEDE_GRACE_MAX; a unit is required. */
-static int grace_parse(const char *s, int64_t *secs)
+int ca_duration_parse(const char *s, int64_t max, int64_t *secs)
 {
     static const struct {
         char unit;
@@ -354,8 +347,7 @@ static int grace_parse(const char *s, int64_t *secs)
         return -1;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
         if (*end == units[i].unit) {
-            if (v
-                > (unsigned long long)(CA_SUPERSEDE_GRACE_MAX / units[i].secs))
+            if (v > (unsigned long long)(max / units[i].secs))
                 return -1;
             *secs = (int64_t)v * units[i].secs;
             return 0;
@@ -377,14 +369,15 @@ static int profile_supersede(ca *c, ca_profile *p)
         return P11CA_OK;
     }
     if (strncmp(v, "grace:", 6) == 0
-        && grace_parse(v + 6, &p->supersede_grace) == 0) {
+        && ca_duration_parse(v + 6, CA_SUPERSEDE_GRACE_MAX, &p->supersede_grace)
+               == 0) {
         p->supersede = REG_SUPERSEDE_GRACE;
         return P11CA_OK;
     }
-    return p11ca_err_set(P11CA_E_INPUT,
-                         "ca.cnf [ %s ] supersede = %s: say revoke, keep or "
-                         "grace:DURATION (1s to 3650d, e.g. grace:7d)",
-                         p->section, v);
+    return p11ca_err_set(
+        P11CA_E_INPUT,
+        "ca.cnf [ %s ] supersede = %s: say revoke, keep or grace:DURATION (1s to 3650d, e.g. grace:7d)",
+        p->section, v);
 }
 
 static int curve_nid(const char *name)
@@ -441,16 +434,13 @@ static int rules_parse(ca_profile *p)
          tok && rc == P11CA_OK; tok = strtok_r(NULL, ", \t", &save)) {
         if (p->n_rules == CA_MAX_KEY_RULES)
             rc = p11ca_err_set(P11CA_E_INPUT,
-                               "ca.cnf [ %s ] key_types: more "
-                               "than %d types",
+                               "ca.cnf [ %s ] key_types: more than %d types",
                                p->section, CA_MAX_KEY_RULES);
         else if (rule_parse(tok, &p->rules[p->n_rules++]) != 0)
-            rc = p11ca_err_set(P11CA_E_INPUT,
-                               "ca.cnf [ %s ] key_types: "
-                               "\"%s\" is not one of rsa, "
-                               "rsa:BITS, rsa:BITS+, ec:CURVE, "
-                               "ed25519, ed448",
-                               p->section, tok);
+            rc = p11ca_err_set(
+                P11CA_E_INPUT,
+                "ca.cnf [ %s ] key_types: \"%s\" is not one of rsa, rsa:BITS, rsa:BITS+, ec:CURVE, ed25519, ed448",
+                p->section, tok);
     }
     if (rc == P11CA_OK && p->n_rules == 0)
         rc = p11ca_err_set(P11CA_E_INPUT, "ca.cnf [ %s ] key_types is empty",
@@ -459,13 +449,21 @@ static int rules_parse(ca_profile *p)
     return rc;
 }
 
-/* The named curve of an EC key, NID_undef for explicit parameters. */
+/*
+ * The named curve of an EC key, NID_undef for explicit parameters: OpenSSL
+ * names the curve of explicit parameters that equal a named curve's, but a
+ * certificate may carry only the name (RFC 5480; openssl verify refuses
+ * the others with X509 error 94).
+ */
 static int key_curve(EVP_PKEY *pk)
 {
-    char group[64];
+    char group[64], enc[32];
 
-    if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                        sizeof(group), NULL))
+    if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_EC_ENCODING, enc,
+                                        sizeof(enc), NULL)
+        || strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0
+        || !EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME,
+                                           group, sizeof(group), NULL))
         return NID_undef;
     return curve_nid(group);
 }
@@ -516,13 +514,12 @@ int ca_profile_check_key(const ca_profile *p, EVP_PKEY *pk)
     for (size_t i = 0; i < p->n_rules; i++)
         if (rule_matches(&p->rules[i], pk))
             return P11CA_OK;
-    return p11ca_err_set(P11CA_E_POLICY,
-                         "the CSR's key (%s) is not allowed "
-                         "by profile \"%s\" (key_types: %s)",
-                         ca_key_describe(pk, desc, sizeof(desc)), p->name,
-                         p->key_types ? p->key_types
-                                      : "rsa:2048+, ec:P-256, ec:P-384, "
-                                        "ec:P-521, ed25519");
+    return p11ca_err_set(
+        P11CA_E_POLICY,
+        "the CSR's key (%s) is not allowed by profile \"%s\" (key_types: %s)",
+        ca_key_describe(pk, desc, sizeof(desc)), p->name,
+        p->key_types ? p->key_types
+                     : "rsa:2048+, ec:P-256, ec:P-384, ec:P-521, ed25519");
 }
 
 static const char default_profiles[] =

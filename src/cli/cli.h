@@ -18,6 +18,7 @@ struct cli {
     const char *pin_source; /* --pin-source */
     bool json;              /* --json */
     bool single_session;    /* --single-session */
+    bool follow_symlinks;   /* --follow-symlinks */
     p11_ctx *p11;           /* made on first use */
 };
 
@@ -45,6 +46,7 @@ extern const struct cli_cmd cli_ca_cmds[];     /* cmd_ca.c */
 extern const struct cli_cmd cli_issue_cmds[];  /* cmd_issue.c */
 extern const struct cli_cmd cli_crl_cmds[];    /* cmd_crl.c */
 extern const struct cli_cmd cli_enroll_cmds[]; /* cmd_enroll.c */
+extern const struct cli_cmd cli_ocsp_cmds[];   /* cmd_ocsp.c */
 extern const struct cli_cmd cli_serve_cmds[];  /* cmd_serve.c */
 
 /* Registry verbs of the cert group (cmd_certreg.c). */
@@ -68,6 +70,9 @@ const char *cli_ca_dir(const char *dir);
 /* cli_open_ca - open the CA directory cli_ca_dir(@dir); prints the error
  * itself. */
 int cli_open_ca(const char *dir, struct ca **out);
+/* cli_open_ca_ro - the same with ca_open_readonly, for the commands that
+ * only read (list, show, verify, export). */
+int cli_open_ca_ro(const char *dir, struct ca **out);
 /*
  * cli_parse_wait - the SECONDS of --wait (0 to CA_WAIT_MAX) into @out;
  * a usage error of @cmd otherwise.  CLI_WAIT_HELP is its help line.
@@ -104,6 +109,7 @@ static inline int cli_parse_duration(const char *s, int64_t *secs)
         {"pin-source", required_argument, NULL, CLI_OPT_COMMON + 1},           \
         {"json", no_argument, NULL, CLI_OPT_COMMON + 2},                       \
         {"single-session", no_argument, NULL, CLI_OPT_COMMON + 3},             \
+        {"follow-symlinks", no_argument, NULL, CLI_OPT_COMMON + 4},            \
     {                                                                          \
         "help", no_argument, NULL, 'h'                                         \
     }
@@ -116,7 +122,12 @@ static inline int cli_parse_duration(const char *s, int64_t *secs)
 int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
                const struct option *opts);
 
-/* cli_usage_error - print @fmt and a hint to --help; returns P11CA_E_USAGE. */
+/*
+ * cli_usage_error - "p11ca GROUP VERB: @fmt" with the usage and a hint to
+ * --help (a JSON error with --json); when cli_getopt has just refused an
+ * option, its message (naming the option) replaces @fmt.  Returns
+ * P11CA_E_USAGE.
+ */
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -136,10 +147,17 @@ p11_ctx *cli_p11(struct cli *cli);
  */
 int cli_fail(CK_RV rv, const char *what);
 
-/* cli_error - print "p11ca: <message>" to stderr, through cli_esc;
- * returns @rc. */
+/*
+ * cli_error - print "p11ca: <message>" to stderr, through cli_esc; with
+ * --json, one line {"error": {"code": p11ca_rc_name(@rc), "message": ...,
+ * "exit": N}} on stderr instead (jansson escapes it).  Returns @rc.
+ */
 int cli_error(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* cli_set_json_errors - errors as JSON (main sets it when --json is
+ * anywhere on the command line, so that even option errors are JSON). */
+void cli_set_json_errors(bool on);
 
 /*
  * cli_esc - @s (NULL: "") as text for a terminal.  Names from CSRs,
@@ -175,6 +193,23 @@ struct asn1_string_st;
 /* cli_name_text - @n printed with X509_NAME_print_ex @flags (malloc'd;
  * NULL when it cannot be printed). */
 char *cli_name_text(const struct X509_name_st *n, unsigned long flags);
+/*
+ * cli_name_show - @n as p11ca prints every subject and issuer: in the
+ * certificate's order, as `openssl x509 -nameopt utf8,sep_comma_plus_space`
+ * prints it ("C=US, O=Example, CN=www.example.com"), RFC 2253 specials
+ * escaped.  Control characters are left as they are (a NUL byte becomes
+ * the text \x00): text output passes the result through cli_esc like any
+ * name, JSON takes it as it is.  Malloc'd; NULL when it cannot be printed.
+ */
+char *cli_name_show(const struct X509_name_st *n);
+
+/*
+ * cli_der_names - the subject and issuer of the DER certificate @der as
+ * cli_name_show prints them (malloc'd; both NULL when @der does not decode).
+ */
+void cli_der_names(const unsigned char *der, size_t len, char **subject,
+                   char **issuer);
+
 /* cli_time_iso - "2026-11-22T10:00:00Z" of @t (malloc'd; NULL if bad). */
 char *cli_time_iso(const struct asn1_string_st *t);
 
@@ -185,6 +220,18 @@ int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
 
 /* Output: json mode prints @j, text mode is printed by the caller. */
 int cli_json_print(json_t *j);
+
+/* cli_out_flags - the ca_outfile_open flags of the common options. */
+unsigned cli_out_flags(const struct cli *cli);
+
+/*
+ * cli_write_out - write @len bytes to @path through a ca_outfile (see
+ * ca_outfile_open in ca/ca.h: regular files atomically, devices and FIFOs
+ * written through, symbolic links only with --follow-symlinks); prints
+ * the error.  Returns P11CA_OK or the error's status.
+ */
+int cli_write_out(struct cli *cli, const char *path, int mode, const void *data,
+                  size_t len);
 
 /* cli_read_file - read at most @max bytes of @path; malloc'd, NUL-ended. */
 int cli_read_file(const char *path, size_t max, unsigned char **out,

@@ -55,13 +55,14 @@ static int audit_args(struct cli *cli, int argc, char **argv, const char *verb,
     return P11CA_OK;
 }
 
+/* A note, not the command's error: text on stderr even with --json. */
 void cli_audit_checkpoint(ca *c)
 {
     if (ca_audit_checkpoint(c, false, NULL) != P11CA_OK)
-        cli_error(
-            P11CA_OK,
-            "warning: the audit trail's head was not signed (the next command that signs will): %s",
-            p11ca_err_message());
+        fprintf(
+            stderr,
+            "p11ca: warning: the audit trail's head was not signed (the next command that signs will): %s\n",
+            cli_esc(p11ca_err_message()));
 }
 
 static void verify_report(struct cli *cli, ca *c, const ca_audit_report *rep)
@@ -84,17 +85,17 @@ static void verify_report(struct cli *cli, ca *c, const ca_audit_report *rep)
     }
     printf("audit trail intact: %zu entries\n", rep->entries);
     if (rep->heads)
-        printf("signed head: entry %lld, signed %s with the CA key (%zu "
-               "head(s) verified); %zu entries after the last signed head\n",
-               (long long)rep->head_seq, at, rep->heads, rep->after_head);
+        printf(
+            "signed head: entry %lld, signed %s with the CA key (%zu head(s) verified); %zu entries after the last signed head\n",
+            (long long)rep->head_seq, at, rep->heads, rep->after_head);
     else if (!ca_cert(c))
         printf("signed head: none (the CA has no certificate yet)\n");
     if (rep->other_heads)
         printf("heads of other CAs in this registry: %zu (not checked)\n",
                rep->other_heads);
-    printf("certificates: %zu, each with the status its audited history "
-           "leads to\n",
-           rep->certs);
+    printf(
+        "certificates: %zu, each with the status its audited history leads to\n",
+        rep->certs);
 }
 
 static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
@@ -106,7 +107,7 @@ static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
 
     if (rc != P11CA_OK)
         return rc > 0 ? P11CA_OK : rc;
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc != P11CA_OK)
         return rc;
     rc = ca_audit_verify(c, &rep);
@@ -130,13 +131,15 @@ static int cmd_audit_head(struct cli *cli, int argc, char **argv)
 
     if (rc != P11CA_OK)
         return rc > 0 ? P11CA_OK : rc;
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc != P11CA_OK)
         return rc;
     if (strcmp(out, "-") == 0)
-        rc = (std = BIO_new_fp(stdout, BIO_NOCLOSE)) ? P11CA_OK : P11CA_E_NOMEM;
+        rc = (std = BIO_new_fp(stdout, BIO_NOCLOSE))
+                 ? P11CA_OK
+                 : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     else
-        rc = ca_outfile_open(out, 0644, &f);
+        rc = ca_outfile_open(out, 0644, cli_out_flags(cli), &f);
     if (rc == P11CA_OK)
         rc = ca_audit_head_export(c, std ? std : ca_outfile_bio(f), &info);
     if (rc == P11CA_OK && f)
@@ -150,9 +153,9 @@ static int cmd_audit_head(struct cli *cli, int argc, char **argv)
                 json_pack("{s:I, s:s, s:s, s:s}", "entry", (json_int_t)info.seq,
                           "hash", info.hash, "signed_at", at, "file", out));
         else
-            printf("audit head: entry %lld (hash %s), signed %s, written to "
-                   "%s\n",
-                   (long long)info.seq, info.hash, at, cli_esc(out));
+            printf(
+                "audit head: entry %lld (hash %s), signed %s, written to %s\n",
+                (long long)info.seq, info.hash, at, cli_esc(out));
     }
     BIO_free(std);
     ca_outfile_free(f);
@@ -231,7 +234,8 @@ const struct cli_cmd cli_audit_cmds[] = {
      "audit_sign_minutes have passed (ca.cnf, default 100 and 60), and by "
      "p11ca audit sign.",
      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
-     "--out FILE\twhere to write it, atomically (- for standard output)",
+     "--out FILE\twhere to write it (see OUTPUT FILES; - for standard "
+     "output)",
      cmd_audit_head},
     {"audit", "sign", "[--dir DIR]",
      "Sign the audit trail's head now with the CA key (asks for the PIN "

@@ -128,19 +128,18 @@ static int cmd_ca_init(struct cli *cli, int argc, char **argv)
     if (optind < argc)
         return cli_usage_error(me, "too many arguments");
     if (!io.dir || !io.subject || !io.key_uri == !io.key_file)
-        return cli_usage_error(me, "give --dir, --subject and one of "
-                                   "--key-uri and --key");
+        return cli_usage_error(
+            me, "give --dir, --subject and one of --key-uri and --key");
     io.pin_source = cli->pin_source;
     io.module = cli->module;
     rc = ca_init(&io);
     if (rc != P11CA_OK)
         return cli_error(rc, "ca init: %s", p11ca_err_message());
     if (io.intermediate && !cli->json) {
-        printf("intermediate CA prepared in %s: its CSR is %s/ca.csr\n"
-               "have it signed (p11ca issue --profile intermediate on the "
-               "parent CA), then run\n  p11ca ca import-chain --dir %s "
-               "CERT.pem CHAIN.pem\n",
-               io.dir, io.dir, io.dir);
+        printf(
+            "intermediate CA prepared in %s: its CSR is %s/ca.csr\n"
+            "have it signed (p11ca issue --profile intermediate on the parent CA), then run\n  p11ca ca import-chain --dir %s CERT.pem CHAIN.pem\n",
+            io.dir, io.dir, io.dir);
         return P11CA_OK;
     }
     return show_dir(cli, io.dir);
@@ -166,8 +165,8 @@ static int cmd_ca_import_chain(struct cli *cli, int argc, char **argv)
     }
     dir = cli_ca_dir(dir);
     if (!dir || argc - optind < 1 || argc - optind > 2)
-        return cli_usage_error(me, "give --dir DIR, the certificate and the "
-                                   "chain");
+        return cli_usage_error(me,
+                               "give --dir DIR, the certificate and the chain");
     rc = ca_import_chain(dir, argv[optind],
                          argc - optind == 2 ? argv[optind + 1] : NULL);
     if (rc != P11CA_OK)
@@ -232,18 +231,21 @@ static json_t *ca_json(ca *c)
     const ca_settings *s = ca_get_settings(c);
     X509 *x = ca_cert(c);
     json_t *profiles = json_array(), *j;
-    char *subj = NULL, *iss = NULL, *nb = NULL, *na = NULL, *ser = NULL;
+    char *subj = NULL, *iss = NULL, *nb = NULL, *na = NULL, *hex = NULL;
+    char ser[REG_SERIAL_TEXT_MAX] = "";
     BIGNUM *bn = NULL;
 
     for (size_t i = 0; i < ca_profile_count(c); i++)
         json_array_append_new(profiles, profile_json(ca_profile_at(c, i)));
     if (x) {
-        subj = cli_name_text(X509_get_subject_name(x), XN_FLAG_RFC2253);
-        iss = cli_name_text(X509_get_issuer_name(x), XN_FLAG_RFC2253);
+        subj = cli_name_show(X509_get_subject_name(x));
+        iss = cli_name_show(X509_get_issuer_name(x));
         nb = cli_time_iso(X509_get0_notBefore(x));
         na = cli_time_iso(X509_get0_notAfter(x));
         bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-        ser = bn ? BN_bn2hex(bn) : NULL;
+        hex = bn ? BN_bn2hex(bn) : NULL;
+        if (hex)
+            reg_serial_text(hex, ser, sizeof(ser));
     }
     j = json_pack("{s:s?, s:s, s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, "
                   "s:s?, s:s?, s:I, s:i, s:i, s:s?, s:s?, s:s?, s:s?, "
@@ -252,13 +254,13 @@ static json_t *ca_json(ca *c)
                   s->intermediate ? "intermediate" : "root", "status",
                   x ? "ready" : "waiting for its certificate", "key", s->key,
                   "key_sha256", s->key_sha256, "subject", subj, "issuer", iss,
-                  "serial", ser, "not_before", nb, "not_after", na,
-                  "registry_id", (json_int_t)ca_registry_id(c), "chain",
+                  "serial", ser[0] ? ser : NULL, "not_before", nb, "not_after",
+                  na, "registry_id", (json_int_t)ca_registry_id(c), "chain",
                   (int)sk_X509_num(ca_chain(c)), "crl_days", (int)s->crl_days,
                   "crl_url", s->crl_url, "ocsp_url", s->ocsp_url, "issuers_url",
                   s->issuers_url, "pin_source", s->pin_source, "rate_limit",
                   (int)s->rate_limit, "profiles", profiles);
-    OPENSSL_free(ser);
+    OPENSSL_free(hex);
     BN_free(bn);
     free(subj);
     free(iss);
@@ -313,7 +315,7 @@ static int show_dir(struct cli *cli, const char *dir)
 {
     ca *c = NULL;
     json_t *j;
-    int rc = ca_open(dir, &c);
+    int rc = ca_open_readonly(dir, &c);
 
     if (rc != P11CA_OK)
         return cli_error(rc, "%s", p11ca_err_message());

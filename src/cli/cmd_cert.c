@@ -12,18 +12,20 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_CERT_FILE (1024 * 1024)
-/* One line, UTF-8 kept as it is. */
-#define NAME_FLAGS (XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB)
+#include "registry/registry.h"
 
+#define MAX_CERT_FILE (1024 * 1024)
+
+/* The serial as openssl prints it (reg_serial_text). */
 static char *serial_text(const ASN1_INTEGER *i)
 {
     BIGNUM *bn = ASN1_INTEGER_to_BN(i, NULL);
-    char *hex = bn ? BN_bn2hex(bn) : NULL, *s = hex ? strdup(hex) : NULL;
+    char *hex = bn ? BN_bn2hex(bn) : NULL, buf[REG_SERIAL_TEXT_MAX];
 
+    reg_serial_text(hex ? hex : "?", buf, sizeof(buf));
     OPENSSL_free(hex);
     BN_free(bn);
-    return s;
+    return strdup(buf);
 }
 
 /* JSON description of a certificate object (and its parsed fields). */
@@ -43,8 +45,8 @@ static json_t *cert_json(p11_obj *o)
         x = d2i_X509(NULL, &p, (long)len);
     }
     if (x) {
-        subj = cli_name_text(X509_get_subject_name(x), NAME_FLAGS);
-        iss = cli_name_text(X509_get_issuer_name(x), NAME_FLAGS);
+        subj = cli_name_show(X509_get_subject_name(x));
+        iss = cli_name_show(X509_get_issuer_name(x));
         nb = cli_time_iso(X509_get0_notBefore(x));
         na = cli_time_iso(X509_get0_notAfter(x));
         ser = serial_text(X509_get0_serialNumber(x));
@@ -110,17 +112,14 @@ static int read_cert(const char *path, unsigned char **der, size_t *der_len)
     }
     ERR_clear_error();
     if (!x) {
-        rc = cli_error(P11CA_E_INPUT,
-                       "%s: not a PEM or DER X.509 "
-                       "certificate",
+        rc = cli_error(P11CA_E_INPUT, "%s: not a PEM or DER X.509 certificate",
                        path);
         goto out;
     }
     if (extra) {
-        rc = cli_error(P11CA_E_INPUT,
-                       "%s holds more than one certificate; "
-                       "import them one by one",
-                       path);
+        rc = cli_error(
+            P11CA_E_INPUT,
+            "%s holds more than one certificate; import them one by one", path);
         goto out;
     }
     n = i2d_X509(x, &out);
@@ -339,7 +338,8 @@ const struct cli_cmd cli_cert_cmds[] = {
      "profile, not-before, not-after; -FIELD sorts descending\n"
      "--format F\ttext (default), json (as --json) or csv (RFC 4180: a "
      "header line, CRLF line ends, fields with commas or quotes quoted; "
-     "control characters of names escaped as \\xHH, as in text)\n"
+     "control characters of names escaped as \\xHH, as in text); "
+     "--json with text or csv is refused\n"
      "--count\tprint how many match, not the certificates\n"
      "--token\tlist certificates on tokens (all of them without a URI)",
      cmd_cert_list},
@@ -352,14 +352,17 @@ const struct cli_cmd cli_cert_cmds[] = {
      "--pem\talso print the certificate",
      cmd_cert_show},
     {"cert", "activate", "[--dir DIR] [--issuer CA] [--why TEXT] SERIAL",
-     "Activate a not-activated or registered certificate (its client ID "
-     "must not be held by another activated certificate; an expired "
-     "certificate is never activated).",
+     "Activate a not-activated or registered-not-activated certificate "
+     "(its client ID must not be held by another activated certificate; an "
+     "expired certificate is never activated). An activated one is left as "
+     "it is: \"already activated\", exit 0.",
      "--issuer CA\tthe issuing CA, when the serial is ambiguous\n"
      "--why TEXT\tthe reason, for the audit trail",
      cmd_cert_activate},
     {"cert", "deactivate", "[--dir DIR] [--issuer CA] [--why TEXT] SERIAL",
-     "Deactivate an activated certificate.",
+     "Deactivate an activated certificate. A not-activated or "
+     "registered-not-activated one is left as it is: \"already "
+     "not-activated\", exit 0.",
      "--issuer CA\tthe issuing CA, when the serial is ambiguous\n"
      "--why TEXT\tthe reason, for the audit trail",
      cmd_cert_deactivate},
@@ -367,11 +370,13 @@ const struct cli_cmd cli_cert_cmds[] = {
      "[--dir DIR] [--reason R] [--invalidity DATE] [--why TEXT] "
      "([--issuer CA] SERIAL | FILTERS [--yes | --dry-run])",
      "Revoke a certificate, or every certificate the filters match. "
-     "Revocation is final. Filters (other than --serial alone) need --yes, "
-     "or a \"yes\" typed at the terminal after the count is shown; "
-     "--dry-run lists what would be revoked. A bulk revocation is one "
-     "audited action naming every certificate; if the count changed since "
-     "it was confirmed, nothing is revoked. Lost card: --client-id ID "
+     "Revocation is final: revoking a revoked certificate with the same "
+     "reason says \"already revoked\" (exit 0); with another reason it is "
+     "refused (exit 2), the first reason stays. Filters (other than --serial "
+     "alone) need --yes, or a \"yes\" typed at the terminal after the count "
+     "is shown; --dry-run lists what would be revoked. A bulk revocation is "
+     "one audited action naming every certificate; if the count changed "
+     "since it was confirmed, nothing is revoked. Lost card: --client-id ID "
      "--yes.",
      "--reason R\tRFC 5280 reason: unspecified, keyCompromise, "
      "cACompromise, affiliationChanged, superseded, cessationOfOperation, "

@@ -28,18 +28,29 @@ const char *cli_ca_dir(const char *dir)
     return dir ? dir : env && *env ? env : NULL;
 }
 
-int cli_open_ca(const char *dir, ca **out)
+static int open_ca(const char *dir, bool readonly, ca **out)
 {
     int rc;
 
     dir = cli_ca_dir(dir);
     if (!dir)
-        return cli_error(P11CA_E_USAGE, "give the CA directory with --dir "
-                                        "DIR (or P11CA_CA_DIR)");
-    rc = ca_open(dir, out);
+        return cli_error(
+            P11CA_E_USAGE,
+            "give the CA directory with --dir DIR (or P11CA_CA_DIR)");
+    rc = readonly ? ca_open_readonly(dir, out) : ca_open(dir, out);
     if (rc != P11CA_OK)
         return cli_error(rc, "%s", p11ca_err_message());
     return P11CA_OK;
+}
+
+int cli_open_ca(const char *dir, ca **out)
+{
+    return open_ca(dir, false, out);
+}
+
+int cli_open_ca_ro(const char *dir, ca **out)
+{
+    return open_ca(dir, true, out);
 }
 
 int cli_parse_wait(const struct cli_cmd *cmd, const char *arg, unsigned *out)
@@ -79,20 +90,61 @@ static json_t *json_time(int64_t t)
     return json_string(buf);
 }
 
+/* How a registry certificate's fields are shown: the serial as openssl
+ * prints it, the names in the certificate's order (from its DER; the
+ * registry's RFC 2253 text if that does not decode).  Text output passes
+ * them through cli_esc like every name; JSON takes them as they are. */
+struct shown {
+    char serial[REG_SERIAL_TEXT_MAX];
+    char replaces[REG_SERIAL_TEXT_MAX];
+    char *subject;
+    char *issuer;
+};
+
+static void shown_init(struct shown *s, const reg_cert *c)
+{
+    reg_serial_text(c->serial, s->serial, sizeof(s->serial));
+    s->replaces[0] = '\0';
+    if (c->replaces)
+        reg_serial_text(c->replaces, s->replaces, sizeof(s->replaces));
+    cli_der_names(c->der, c->der_len, &s->subject, &s->issuer);
+}
+
+static const char *shown_subject(const struct shown *s, const reg_cert *c)
+{
+    return s->subject ? s->subject : c->subject ? c->subject : "";
+}
+
+static const char *shown_issuer(const struct shown *s, const reg_cert *c)
+{
+    return s->issuer ? s->issuer : c->issuer ? c->issuer : "";
+}
+
+static void shown_clear(struct shown *s)
+{
+    free(s->subject);
+    free(s->issuer);
+}
+
 static json_t *cert_json(const reg_cert *c)
 {
-    json_t *j = json_pack(
+    struct shown s;
+    json_t *j;
+
+    shown_init(&s, c);
+    j = json_pack(
         "{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, "
         "s:o, s:o, s:o, s:s?, s:o, s:s?, s:s?}",
-        "serial", c->serial, "status", reg_status_name(c->status), "subject",
-        c->subject, "issuer", c->issuer, "cn", c->cn, "ou", c->ou, "client_id",
-        c->client_id, "profile", c->profile, "not_before",
+        "serial", s.serial, "status", reg_status_name(c->status), "subject",
+        shown_subject(&s, c), "issuer", shown_issuer(&s, c), "cn", c->cn, "ou",
+        c->ou, "client_id", c->client_id, "profile", c->profile, "not_before",
         json_time(c->not_before), "not_after", json_time(c->not_after),
         "recorded_at", json_time(c->recorded_at), "revoked_at",
         json_time(c->revoked_at), "reason",
         c->reason >= 0 ? reg_reason_name(c->reason) : NULL, "invalidity",
-        json_time(c->invalidity), "origin", c->origin, "replaces", c->replaces);
-
+        json_time(c->invalidity), "origin", c->origin, "replaces",
+        c->replaces ? s.replaces : NULL);
+    shown_clear(&s);
     if (j)
         json_object_set_new(j, "ca_id",
                             c->ca_id ? json_integer(c->ca_id) : json_null());
@@ -159,17 +211,19 @@ static void csv_time(int64_t t, bool last)
 
 static void csv_header(void)
 {
-    fputs("serial,status,ca_id,client_id,cn,ou,profile,not_before,not_after,"
-          "recorded_at,revoked_at,reason,issuer,subject\r\n",
-          stdout);
+    fputs(
+        "serial,status,ca_id,client_id,cn,ou,profile,not_before,not_after,recorded_at,revoked_at,reason,issuer,subject\r\n",
+        stdout);
 }
 
 static void csv_row(const reg_cert *c)
 {
     char ca_id[24];
+    struct shown s;
 
+    shown_init(&s, c);
     snprintf(ca_id, sizeof(ca_id), "%lld", (long long)c->ca_id);
-    csv_field(c->serial, false);
+    csv_field(s.serial, false);
     csv_field(reg_status_name(c->status), false);
     csv_field(c->ca_id ? ca_id : NULL, false);
     csv_field(c->client_id, false);
@@ -181,13 +235,15 @@ static void csv_row(const reg_cert *c)
     csv_time(c->recorded_at, false);
     csv_time(c->revoked_at, false);
     csv_field(c->reason >= 0 ? reg_reason_name(c->reason) : NULL, false);
-    csv_field(c->issuer, false);
-    csv_field(c->subject, true);
+    csv_field(shown_issuer(&s, c), false);
+    csv_field(shown_subject(&s, c), true);
+    shown_clear(&s);
 }
 
 static int list_one(const reg_cert *c, void *arg)
 {
     struct list_out *lo = arg;
+    struct shown s;
     char na[32];
 
     lo->n++;
@@ -198,9 +254,12 @@ static int list_one(const reg_cert *c, void *arg)
         return 0;
     }
     fmt_time(c->not_after, na, sizeof(na));
-    printf("%-40s  %-24s  %-20s  %s  %s\n", c->serial,
+    shown_init(&s, c);
+    printf("%-40s  %-24s  %-20s  %s  %s\n", s.serial,
            reg_status_name(c->status),
-           c->client_id ? cli_esc(c->client_id) : "-", na, cli_esc(c->subject));
+           c->client_id ? cli_esc(c->client_id) : "-", na,
+           cli_esc(shown_subject(&s, c)));
+    shown_clear(&s);
     return 0;
 }
 
@@ -274,10 +333,9 @@ static int parse_limit(const struct cli_cmd *me, const char *arg, size_t *n)
     errno = 0;
     v = isdigit((unsigned char)arg[0]) ? strtoull(arg, &e, 10) : 0;
     if (!e || *e || errno || v == 0 || v > INT64_MAX || v > SIZE_MAX)
-        return cli_usage_error(me,
-                               "--limit \"%s\": give a whole number from 1 "
-                               "to %lld",
-                               arg, (long long)INT64_MAX);
+        return cli_usage_error(
+            me, "--limit \"%s\": give a whole number from 1 to %lld", arg,
+            (long long)INT64_MAX);
     *n = (size_t)v;
     return P11CA_OK;
 }
@@ -290,16 +348,15 @@ static int parse_expiring(const struct cli_cmd *me, const char *arg,
     int bad = cli_parse_duration(arg, &v);
 
     if (bad == -1)
-        return cli_usage_error(me,
-                               "--expiring \"%s\": give a duration with its "
-                               "unit, like 30d, 12h, 90m, 3600s or 2w",
-                               arg);
+        return cli_usage_error(
+            me,
+            "--expiring \"%s\": give a duration with its unit, like 30d, 12h, 90m, 3600s or 2w",
+            arg);
     if (bad || v > CLI_TIME_MAX - now)
-        return cli_usage_error(me,
-                               "--expiring %s reaches past "
-                               "9999-12-31T23:59:59Z, the last time a "
-                               "certificate can carry",
-                               arg);
+        return cli_usage_error(
+            me,
+            "--expiring %s reaches past 9999-12-31T23:59:59Z, the last time a certificate can carry",
+            arg);
     f->expires_after = now;
     f->expires_before = now + v;
     f->not_revoked = true;
@@ -341,11 +398,10 @@ static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
         return P11CA_OK;
     case OPT_STATUS:
         if (reg_status_parse(arg, &f->status) != P11CA_OK)
-            return cli_usage_error(me,
-                                   "unknown status \"%s\": activated, "
-                                   "not-activated, "
-                                   "registered-not-activated, revoked",
-                                   arg);
+            return cli_usage_error(
+                me,
+                "unknown status \"%s\": activated, not-activated, registered-not-activated, revoked",
+                arg);
         return P11CA_OK;
     case OPT_EXPIRED:
         f->expires_before = now;
@@ -364,11 +420,10 @@ static int filter_opt(const struct cli_cmd *me, int c, const char *arg,
         break;
     }
     if (cli_parse_time(arg, &v) != 0)
-        return cli_usage_error(me,
-                               "bad date \"%s\": use a real date as "
-                               "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @unix "
-                               "(up to 9999-12-31)",
-                               arg);
+        return cli_usage_error(
+            me,
+            "bad date \"%s\": use a real date as YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @unix (up to 9999-12-31)",
+            arg);
     if (c == OPT_ISSUED_AFTER)
         f->issued_after = v;
     else if (c == OPT_ISSUED_BEFORE)
@@ -410,11 +465,10 @@ static int parse_sort(const struct cli_cmd *me, const char *arg, reg_filter *f)
             f->descending = arg[0] == '-';
             return P11CA_OK;
         }
-    return cli_usage_error(me,
-                           "--sort \"%s\": one of issued, serial, cn, "
-                           "client-id, status, profile, not-before, "
-                           "not-after (-FIELD: descending)",
-                           arg);
+    return cli_usage_error(
+        me,
+        "--sort \"%s\": one of issued, serial, cn, client-id, status, profile, not-before, not-after (-FIELD: descending)",
+        arg);
 }
 
 static int parse_format(const struct cli_cmd *me, const char *arg,
@@ -507,9 +561,13 @@ int cmd_certreg_list(struct cli *cli, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
-    if (cli->json && !fmt_given)
+    if (cli->json && fmt_given && fmt != LIST_JSON)
+        return cli_usage_error(
+            me,
+            "--json asks for JSON and --format for another format: give one of them");
+    if (cli->json)
         fmt = LIST_JSON;
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc == P11CA_OK)
         rc = filter_issuer(c, &fa);
     if (rc != P11CA_OK)
@@ -559,7 +617,9 @@ static int history_one(const reg_history *h, void *arg)
 static void print_cert_text(const reg_cert *c)
 {
     char nb[32], na[32], rec[32], rev[32];
+    struct shown s;
 
+    shown_init(&s, c);
     fmt_time(c->not_before, nb, sizeof(nb));
     fmt_time(c->not_after, na, sizeof(na));
     fmt_time(c->recorded_at, rec, sizeof(rec));
@@ -568,8 +628,8 @@ static void print_cert_text(const reg_cert *c)
            "issuer:      %s (CA %lld)\nclient id:   %s\nprofile:     %s\n"
            "origin:      %s\nnot before:  %s\nnot after:   %s\n"
            "recorded:    %s\n",
-           c->serial, reg_status_name(c->status), cli_esc(c->subject),
-           cli_esc(c->issuer), (long long)c->ca_id,
+           s.serial, reg_status_name(c->status), cli_esc(shown_subject(&s, c)),
+           cli_esc(shown_issuer(&s, c)), (long long)c->ca_id,
            c->client_id ? cli_esc(c->client_id) : "-",
            c->profile ? cli_esc(c->profile) : "-",
            c->origin ? cli_esc(c->origin) : "-", nb, na, rec);
@@ -577,12 +637,13 @@ static void print_cert_text(const reg_cert *c)
         printf("revoked:     %s (%s)\n", rev,
                c->reason >= 0 ? reg_reason_name(c->reason) : "unspecified");
     if (c->replaces)
-        printf("replaces:    %s\n", c->replaces);
+        printf("replaces:    %s\n", s.replaces);
     if (c->revoke_after) {
         fmt_time(c->revoke_after, rev, sizeof(rev));
         printf("revoke at:   %s (superseded; grace period)\n", rev);
     }
     printf("history:\n");
+    shown_clear(&s);
 }
 
 int cmd_cert_show(struct cli *cli, int argc, char **argv)
@@ -617,7 +678,7 @@ int cmd_cert_show(struct cli *cli, int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage_error(me, "give one serial number");
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc != P11CA_OK)
         return rc;
     if ((rc = issuer_id(c, issuer, &ca_id)) != P11CA_OK)
@@ -662,6 +723,70 @@ out:
 /* Status changes                                                      */
 /* ------------------------------------------------------------------ */
 
+/* Whether @c is already where a change to @to would take it. */
+static bool already(const reg_cert *c, reg_status to)
+{
+    if (to == REG_NOT_ACTIVATED)
+        return c->status == REG_NOT_ACTIVATED
+               || c->status == REG_REGISTERED_NOT_ACTIVATED;
+    return c->status == to;
+}
+
+/*
+ * "SERIAL: activated", or "SERIAL: already activated" when nothing
+ * changed (@to REG_STATUS_ANY: deleted); with --json an object saying
+ * the same, with the certificate's CA.
+ */
+static int change_done(struct cli *cli, const reg_cert *c, reg_status to,
+                       bool changed)
+{
+    char serial[REG_SERIAL_TEXT_MAX], reason[64] = "";
+
+    reg_serial_text(c->serial, serial, sizeof(serial));
+    if (to == REG_REVOKED)
+        snprintf(reason, sizeof(reason), " (%s)",
+                 reg_reason_name(c->reason >= 0 ? c->reason : 0));
+    if (cli->json)
+        return cli_json_print(
+            json_pack("{s:s, s:o, s:s, s:b}", "serial", serial, "ca_id",
+                      c->ca_id ? json_integer(c->ca_id) : json_null(), "status",
+                      to == REG_STATUS_ANY ? "deleted" : reg_status_name(to),
+                      "changed", changed));
+    printf("%s: %s%s%s\n", serial, changed ? "" : "already ",
+           to == REG_STATUS_ANY ? "deleted" : reg_status_name(to), reason);
+    return P11CA_OK;
+}
+
+/*
+ * Change the certificate (@ca_id, @serial) to @to (delete with @del).
+ * Asked for what is already so, nothing is written (no audit entry: the
+ * trail records changes only) and the answer says "already".  The change
+ * addresses the certificate by the CA id it was found under, so that a
+ * serial the issuer resolved once cannot name another one.
+ */
+static int change_one(struct cli *cli, ca *c, int64_t ca_id, const char *serial,
+                      reg_status to, bool del, const char *why)
+{
+    reg_cert cur = {0};
+    int rc = reg_get(ca_registry(c), ca_id, serial, &cur);
+
+    if (rc != P11CA_OK)
+        goto out;
+    if (!del && already(&cur, to)) {
+        rc = change_done(cli, &cur, cur.status, false);
+        goto out;
+    }
+    rc =
+        del ? reg_delete(ca_registry(c), cur.ca_id, cur.serial, ca_actor(), why)
+            : reg_set_status(ca_registry(c), cur.ca_id, cur.serial, to, -1, 0,
+                             ca_actor(), why);
+    if (rc == P11CA_OK)
+        rc = change_done(cli, &cur, del ? REG_STATUS_ANY : to, true);
+out:
+    reg_cert_clear(&cur);
+    return rc;
+}
+
 /* Common parsing of "cert activate|deactivate|delete SERIAL [--why T]". */
 static int simple_change(struct cli *cli, int argc, char **argv,
                          const char *verb, reg_status to, bool del)
@@ -698,13 +823,9 @@ static int simple_change(struct cli *cli, int argc, char **argv,
         return rc;
     if ((rc = issuer_id(c, issuer, &ca_id)) != P11CA_OK)
         goto out;
-    rc = del ? reg_delete(ca_registry(c), ca_id, argv[optind], ca_actor(), why)
-             : reg_set_status(ca_registry(c), ca_id, argv[optind], to, -1, 0,
-                              ca_actor(), why);
+    rc = change_one(cli, c, ca_id, argv[optind], to, del, why);
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert %s: %s", verb, p11ca_err_message());
-    else if (!cli->json)
-        printf("%s: %s\n", argv[optind], del ? "deleted" : reg_status_name(to));
 out:
     ca_close(c);
     return rc;
@@ -742,10 +863,10 @@ static int bulk_confirmed(size_t n, int reason)
 
     if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
         return -1;
-    fprintf(stderr,
-            "p11ca: revoke %zu certificate(s) with reason %s? This is final. "
-            "Type yes to go on: ",
-            n, reg_reason_name(reason));
+    fprintf(
+        stderr,
+        "p11ca: revoke %zu certificate(s) with reason %s? This is final. Type yes to go on: ",
+        n, reg_reason_name(reason));
     fflush(stderr);
     if (!fgets(answer, sizeof(answer), stdin))
         return 0;
@@ -768,22 +889,21 @@ static int revoke_bulk(struct cli *cli, const struct cli_cmd *me, ca *c,
     if (b->dry_run) {
         rc = list_print(c, f, cli->json ? LIST_JSON : LIST_TEXT);
         if (rc == P11CA_OK && !cli->json)
-            printf("would revoke %zu certificate(s) (--dry-run: nothing "
-                   "changed)\n",
-                   n);
+            printf(
+                "would revoke %zu certificate(s) (--dry-run: nothing changed)\n",
+                n);
         return rc;
     }
     if (n == 0)
-        return cli_error(P11CA_E_NOTFOUND,
-                         "cert revoke: no certificate matched (revoked ones "
-                         "are left out)");
+        return cli_error(
+            P11CA_E_NOTFOUND,
+            "cert revoke: no certificate matched (revoked ones are left out)");
     yes = b->yes ? 1 : bulk_confirmed(n, b->reason);
     if (yes < 0)
-        return cli_usage_error(me,
-                               "%zu certificate(s) match: nothing was revoked; "
-                               "add --yes to revoke them (--dry-run lists "
-                               "them)",
-                               n);
+        return cli_usage_error(
+            me,
+            "%zu certificate(s) match: nothing was revoked; add --yes to revoke them (--dry-run lists them)",
+            n);
     if (!yes)
         return cli_error(P11CA_E_USAGE,
                          "cert revoke: not confirmed: nothing was revoked");
@@ -797,18 +917,38 @@ static int revoke_bulk(struct cli *cli, const struct cli_cmd *me, ca *c,
     return P11CA_OK;
 }
 
-/* Revoke one certificate: SERIAL, or a filter that is only --serial. */
+/*
+ * Revoke one certificate: SERIAL, or a filter that is only --serial.
+ * Revoking it again with the same reason is done already (exit 0,
+ * "already revoked", nothing written); with another reason it is refused,
+ * since revocation is final and its reason is the one recorded first.
+ */
 static int revoke_one(struct cli *cli, ca *c, int64_t ca_id, const char *serial,
                       const struct bulk_args *b, int64_t invalidity)
 {
-    int rc = reg_set_status(ca_registry(c), ca_id, serial, REG_REVOKED,
-                            b->reason, invalidity, ca_actor(), b->why);
+    reg_cert cur = {0};
+    int rc = reg_get(ca_registry(c), ca_id, serial, &cur);
 
+    if (rc == P11CA_OK && cur.status == REG_REVOKED
+        && (cur.reason >= 0 ? cur.reason : 0) == b->reason) {
+        rc = change_done(cli, &cur, REG_REVOKED, false);
+    } else if (rc == P11CA_OK && cur.status == REG_REVOKED) {
+        rc = p11ca_err_set(
+            P11CA_E_STATE,
+            "certificate %s is already revoked (%s): revocation is final and keeps its first reason, so it is not revoked again as %s",
+            reg_cert_shown(cur.ca_id, cur.serial), reg_reason_name(cur.reason),
+            reg_reason_name(b->reason));
+    } else if (rc == P11CA_OK) {
+        rc = reg_set_status(ca_registry(c), cur.ca_id, cur.serial, REG_REVOKED,
+                            b->reason, invalidity, ca_actor(), b->why);
+        cur.reason = b->reason;
+        if (rc == P11CA_OK)
+            rc = change_done(cli, &cur, REG_REVOKED, true);
+    }
     if (rc != P11CA_OK)
-        return cli_error(rc, "cert revoke: %s", p11ca_err_message());
-    if (!cli->json)
-        printf("%s: revoked (%s)\n", serial, reg_reason_name(b->reason));
-    return P11CA_OK;
+        rc = cli_error(rc, "cert revoke: %s", p11ca_err_message());
+    reg_cert_clear(&cur);
+    return rc;
 }
 
 static int revoke_opt(const struct cli_cmd *me, int o, struct bulk_args *b,
@@ -826,11 +966,10 @@ static int revoke_opt(const struct cli_cmd *me, int o, struct bulk_args *b,
         return P11CA_OK;
     case OPT_REASON:
         if (reg_reason_parse(optarg, &b->reason) != P11CA_OK)
-            return cli_usage_error(me,
-                                   "unknown reason \"%s\" (e.g. "
-                                   "keyCompromise, superseded, "
-                                   "cessationOfOperation)",
-                                   optarg);
+            return cli_usage_error(
+                me,
+                "unknown reason \"%s\" (e.g. keyCompromise, superseded, cessationOfOperation)",
+                optarg);
         return P11CA_OK;
     case OPT_INVALIDITY:
         if (cli_parse_time(optarg, invalidity) != 0)
@@ -868,8 +1007,8 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
         if (o == 'h')
             return cli_help(me);
         if (o == OPT_LIMIT)
-            return cli_usage_error(me, "--limit is for listing: narrow the "
-                                       "filters instead");
+            return cli_usage_error(
+                me, "--limit is for listing: narrow the filters instead");
         if (o == OPT_DIR)
             dir = optarg;
         else if (o >= OPT_SERIAL && o <= OPT_LIMIT)
@@ -883,17 +1022,17 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
     }
     if (argc - optind > 1 || (argc - optind == 1 && criteria)
         || (argc - optind == 0 && !fa.any))
-        return cli_usage_error(me, "give one serial number, or filters "
-                                   "(--client-id, --ou, --profile, "
-                                   "--issued-before, ...) for a bulk "
-                                   "revocation");
+        return cli_usage_error(
+            me,
+            "give one serial number, or filters (--client-id, --ou, --profile, --issued-before, ...) for a bulk revocation");
     /* A filter of --serial alone (and --issuer) names one certificate. */
     serial = optind < argc                  ? argv[optind]
              : fa.f.serial && criteria == 1 ? fa.f.serial
                                             : NULL;
     if (serial && (b.yes || b.dry_run))
-        return cli_usage_error(me, "--yes and --dry-run go with filters, "
-                                   "not with one serial number");
+        return cli_usage_error(
+            me,
+            "--yes and --dry-run go with filters, not with one serial number");
     rc = cli_open_ca(dir, &c);
     if (rc == P11CA_OK)
         rc = filter_issuer(c, &fa);
@@ -909,24 +1048,46 @@ int cmd_cert_revoke(struct cli *cli, int argc, char **argv)
 /* audit                                                               */
 /* ------------------------------------------------------------------ */
 
+/* The entries whose object is a certificate's serial. */
+static bool audit_on_cert(const reg_audit *a)
+{
+    static const char *const acts[] = {
+        "issue",  "register", "activate",        "deactivate",
+        "revoke", "delete",   "schedule-revoke",
+    };
+
+    for (size_t i = 0; a->action && i < sizeof(acts) / sizeof(acts[0]); i++)
+        if (strcmp(a->action, acts[i]) == 0)
+            return a->object != NULL;
+    return false;
+}
+
+/* Text: a certificate's serial as openssl prints it; JSON: "object" as
+ * recorded (it is hashed into the chain) and "serial" as printed. */
 static int audit_one(const reg_audit *a, void *arg)
 {
+    char serial[REG_SERIAL_TEXT_MAX] = "";
     json_t *arr = arg;
     char at[32];
 
+    if (audit_on_cert(a))
+        reg_serial_text(a->object, serial, sizeof(serial));
     if (arr)
         return json_array_append_new(
                    arr,
-                   json_pack("{s:I, s:o, s:s?, s:s?, s:s?, s:s?, s:s?}", "seq",
-                             (json_int_t)a->seq, "at", json_time(a->at),
+                   json_pack("{s:I, s:o, s:s?, s:s?, s:s?, s:s?, s:s?, "
+                             "s:s?}",
+                             "seq", (json_int_t)a->seq, "at", json_time(a->at),
                              "actor", a->actor, "action", a->action, "object",
-                             a->object, "details", a->details, "hash", a->hash))
+                             a->object, "serial", serial[0] ? serial : NULL,
+                             "details", a->details, "hash", a->hash))
                    ? 1
                    : 0;
     fmt_time(a->at, at, sizeof(at));
     printf("%6lld  %s  %-18s %-12s %s%s%s\n", (long long)a->seq, at,
            a->actor ? cli_esc(a->actor) : "-",
-           a->action ? cli_esc(a->action) : "-", cli_esc(a->object),
+           a->action ? cli_esc(a->action) : "-",
+           serial[0] ? serial : cli_esc(a->object),
            a->details && *a->details ? "  " : "", cli_esc(a->details));
     return 0;
 }
@@ -958,7 +1119,7 @@ int cmd_audit_list(struct cli *cli, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(me, "unexpected argument");
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc != P11CA_OK)
         return rc;
     if (cli->json)

@@ -18,7 +18,7 @@ extern const struct cli_cmd cli_crl_cmds[];
 enum { OPT_DIR = 1, OPT_OUT, OPT_DAYS };
 
 static void crl_progress(size_t done, void *arg);
-static int crl_write(X509_CRL *crl, const char *out);
+static int crl_write(X509_CRL *crl, ca_outfile *f);
 static void crl_report(struct cli *cli, ca *c, X509_CRL *crl, uint64_t num,
                        size_t n, const char *out);
 
@@ -28,47 +28,36 @@ static void crl_progress(size_t done, void *arg)
     fprintf(stderr, "\r\033[KCRL: %zu entries", done);
 }
 
-/* --out FILE atomically, else standard output. */
-static int crl_write(X509_CRL *crl, const char *out)
+/* Into @f (--out, opened before signing), else standard output. */
+static int crl_write(X509_CRL *crl, ca_outfile *f)
 {
-    ca_outfile *f = NULL;
-    int rc = P11CA_OK;
-
-    if (!out)
+    if (!f)
         return PEM_write_X509_CRL(stdout, crl) && fflush(stdout) == 0
                    ? P11CA_OK
                    : p11ca_err_set(P11CA_E_IO, "cannot write the CRL");
-    rc = ca_outfile_open(out, 0644, &f);
-    if (rc == P11CA_OK && !PEM_write_bio_X509_CRL(ca_outfile_bio(f), crl))
-        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    if (rc == P11CA_OK)
-        rc = ca_outfile_commit(f);
-    ca_outfile_free(f);
-    return rc;
+    if (!PEM_write_bio_X509_CRL(ca_outfile_bio(f), crl))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    return ca_outfile_commit(f);
 }
 
 static void crl_report(struct cli *cli, ca *c, X509_CRL *crl, uint64_t num,
                        size_t n, const char *out)
 {
-    char next[64] = "";
-    BIO *b = BIO_new(BIO_s_mem());
-    char *p = NULL;
-    long len;
+    char *next = cli_time_iso(X509_CRL_get0_nextUpdate(crl));
+    char *last = cli_time_iso(X509_CRL_get0_lastUpdate(crl));
 
-    if (b && ASN1_TIME_print(b, X509_CRL_get0_nextUpdate(crl))) {
-        len = BIO_get_mem_data(b, &p);
-        snprintf(next, sizeof(next), "%.*s", (int)len, p);
-    }
-    BIO_free(b);
     if (cli->json)
         (void)cli_json_print(json_pack(
-            "{s:I, s:I, s:s, s:s?, s:s}", "number", (json_int_t)num, "entries",
-            (json_int_t)n, "next_update", next, "file", out, "dir", ca_dir(c)));
+            "{s:I, s:I, s:s?, s:s?, s:s?, s:s}", "number", (json_int_t)num,
+            "entries", (json_int_t)n, "last_update", last, "next_update", next,
+            "file", out, "dir", ca_dir(c)));
     else
-        fprintf(stderr,
-                "p11ca: CRL number %llu with %zu revoked "
-                "certificate(s), next update %s; also in %s/crl.pem\n",
-                (unsigned long long)num, n, next, ca_dir(c));
+        fprintf(
+            stderr,
+            "p11ca: CRL number %llu with %zu revoked certificate(s), next update %s; also in %s/crl.pem\n",
+            (unsigned long long)num, n, next ? next : "?", ca_dir(c));
+    free(next);
+    free(last);
 }
 
 static int cmd_crl(struct cli *cli, int argc, char **argv)
@@ -83,6 +72,7 @@ static int cmd_crl(struct cli *cli, int argc, char **argv)
     const struct cli_cmd *me = &cli_crl_cmds[0];
     const char *dir = NULL, *out = NULL;
     unsigned long days = 0;
+    ca_outfile *f = NULL;
     X509_CRL *crl = NULL;
     uint64_t num = 0;
     size_t n = 0;
@@ -111,17 +101,23 @@ static int cmd_crl(struct cli *cli, int argc, char **argv)
     if (rc == P11CA_OK)
         rc = ca_set_access(c, cli->module, cli->pin_source);
     if (rc == P11CA_OK)
+        ca_set_out_flags(c, cli_out_flags(cli));
+    /* --out is checked before a CRL number is taken or anything signed. */
+    if (rc == P11CA_OK && out)
+        rc = ca_outfile_open(out, 0644, cli_out_flags(cli), &f);
+    if (rc == P11CA_OK)
         rc = ca_crl_make(c, (unsigned)days,
                          isatty(STDERR_FILENO) ? crl_progress : NULL, NULL,
                          &crl, &num, &n);
     if (rc == P11CA_OK && isatty(STDERR_FILENO) && n >= 10000)
         fputs("\r\033[K", stderr);
     if (rc == P11CA_OK && (out || !cli->json))
-        rc = crl_write(crl, out);
+        rc = crl_write(crl, f);
     if (rc == P11CA_OK)
         crl_report(cli, c, crl, num, n, out);
     else
         rc = cli_error(rc, "crl: %s", p11ca_err_message());
+    ca_outfile_free(f);
     X509_CRL_free(crl);
     ca_close(c);
     return rc;
@@ -134,9 +130,13 @@ const struct cli_cmd cli_crl_cmds[] = {
      "ca.cnf, the authority key identifier, each entry's reason code and "
      "invalidity date; signed with the CA key (after the same key checks "
      "as issue). Written to DIR/crl.pem and to FILE (or standard output), "
-     "and audited. Progress on a terminal.",
+     "and audited. Progress on a terminal. CRL numbers never go back: "
+     "DIR/last-crl-number keeps the last one outside the registry, and a "
+     "registry whose numbers are behind it (restored from an older backup) "
+     "is refused with exit 4.",
      "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)\n"
-     "--out FILE\twrite the CRL (PEM) to FILE instead of standard output\n"
+     "--out FILE\twrite the CRL (PEM) to FILE instead of standard output "
+     "(see OUTPUT FILES)\n"
      "--days N\tvalidity (default crl_days of ca.cnf, 7)",
      cmd_crl},
     {NULL, NULL, NULL, NULL, NULL, NULL},

@@ -110,13 +110,12 @@ static int enr_args_check(const struct cli_cmd *me, struct enr_args *a)
     if (!a->token || !a->dir)
         return cli_usage_error(me, "give --token URI and --ca DIR");
     if (a->resume && a->cleanup)
-        return cli_usage_error(me, "--resume and --cleanup exclude each "
-                                   "other");
+        return cli_usage_error(me, "--resume and --cleanup exclude each other");
     if (a->renew && a->rekey)
         return cli_usage_error(me, "--renew and --rekey exclude each other");
     if (a->renew && (a->resume || a->cleanup || a->type))
-        return cli_usage_error(me, "--renew keeps the key: no --type, "
-                                   "--resume or --cleanup");
+        return cli_usage_error(
+            me, "--renew keeps the key: no --type, --resume or --cleanup");
     if (a->remove_old && !a->rekey)
         return cli_usage_error(me, "--remove-old goes with --rekey");
     if (!a->renew && !a->rekey && !a->profile)
@@ -219,13 +218,12 @@ static int enr_names(struct enr *e)
                         : e->client_id);
     if (!e->label[0])
         return cli_usage_error(&cli_enroll_cmds[0],
-                               "give --subject /CN=.., --client-id or "
-                               "--label");
+                               "give --subject /CN=.., --client-id or --label");
     if (strlen(e->label) > P11_MAX_LABEL_LEN - 16)
-        return cli_usage_error(&cli_enroll_cmds[0],
-                               "the label \"%s\" is longer than %d bytes: "
-                               "give a shorter --label",
-                               e->label, P11_MAX_LABEL_LEN - 16);
+        return cli_usage_error(
+            &cli_enroll_cmds[0],
+            "the label \"%s\" is longer than %d bytes: give a shorter --label",
+            e->label, P11_MAX_LABEL_LEN - 16);
     if (e->a.renew || e->a.rekey)
         return P11CA_OK;
     if (!e->client_id[0])
@@ -250,10 +248,10 @@ int enr_names_from(struct enr *e, X509 *x)
     else if (rc != P11CA_E_NOTFOUND)
         return cli_error(rc, "enroll: %s", p11ca_err_message());
     else
-        fprintf(stderr,
-                "p11ca: note: certificate %s is unknown to %s: the "
-                "new one will not be linked to it\n",
-                serial, enroll_issuer_name(e->is));
+        fprintf(
+            stderr,
+            "p11ca: note: certificate %s is unknown to %s: the new one will not be linked to it\n",
+            serial, enroll_issuer_name(e->is));
     name_cn(X509_get_subject_name(x), cn, sizeof(cn));
     if (!e->a.client_id)
         snprintf(e->client_id, sizeof(e->client_id), "%s",
@@ -268,23 +266,27 @@ int enr_names_from(struct enr *e, X509 *x)
     if (!e->subject)
         return cli_error(P11CA_E_NOMEM, "out of memory");
     if (!e->profile)
-        return cli_usage_error(&cli_enroll_cmds[0],
-                               "give --profile: the registry does not know "
-                               "the certificate being replaced");
+        return cli_usage_error(
+            &cli_enroll_cmds[0],
+            "give --profile: the registry does not know the certificate being replaced");
     return P11CA_OK;
 }
 
 /* --type, else the profile's first key type. */
 int enr_key_type(struct enr *e)
 {
+    p11_key_spec spec;
     int rc = P11CA_OK;
 
     if (e->a.type && p11_key_spec_parse(e->a.type, &e->spec) != CKR_OK)
         return cli_fail(p11_error_rv(), "enroll: --type");
+    /* Into a local, and e->spec only when it worked. */
     if (!e->a.type && e->profile)
-        rc = enroll_default_key(e->is, e->profile, &e->spec);
+        rc = enroll_default_key(e->is, e->profile, &spec);
     if (rc != P11CA_OK)
         return cli_error(rc, "enroll: %s", p11ca_err_message());
+    if (!e->a.type && e->profile)
+        e->spec = spec;
     return P11CA_OK;
 }
 
@@ -292,15 +294,18 @@ static json_t *report_json(struct enr *e, const char *id, const char *subj,
                            const char *key_uri, const char *cert_uri,
                            const char *until, const char *kdesc)
 {
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, "
-        "s:s?, s:s?, s:b, s:i, s:s}",
-        "action", e->action, "token", p11_token_label(e->tok), "label",
-        e->label, "id", id ? id : "", "key", kdesc, "serial", e->serial,
-        "subject", subj ? subj : "", "client_id", e->client_id, "profile",
-        e->profile, "replaces", e->old_serial[0] ? e->old_serial : NULL,
-        "key_uri", key_uri, "cert_uri", cert_uri, "reused", e->reused,
-        "chain_written", e->chain_written, "not_after", until);
+    char old[REG_SERIAL_TEXT_MAX];
+
+    reg_serial_text(e->old_serial, old, sizeof(old));
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, "
+                     "s:s?, s:s?, s:b, s:i, s:s}",
+                     "action", e->action, "token", p11_token_label(e->tok),
+                     "label", e->label, "id", id ? id : "", "key", kdesc,
+                     "serial", e->serial, "subject", subj ? subj : "",
+                     "client_id", e->client_id, "profile", e->profile,
+                     "replaces", e->old_serial[0] ? old : NULL, "key_uri",
+                     key_uri, "cert_uri", cert_uri, "reused", e->reused,
+                     "chain_written", e->chain_written, "not_after", until);
 }
 
 static void enr_report(struct enr *e)
@@ -318,17 +323,20 @@ static void enr_report(struct enr *e)
         (void)cli_json_print(
             report_json(e, id, subj, key_uri, cert_uri, until, kdesc));
     } else {
-        printf("%s \"%s\" on %s: %s key (id %s), certificate %s for %s "
-               "(client ID %s, profile %s) valid until %s, from %s\n",
-               e->action, cli_esc(e->label),
-               cli_esc(p11_token_describe(e->tok)), kdesc, id ? id : "",
-               e->serial, cli_esc(subj), cli_esc(e->client_id),
-               cli_esc(e->profile), until, cli_esc(enroll_issuer_name(e->is)));
-        if (e->old_serial[0])
-            printf("  replaces:    %s\n", e->old_serial);
+        printf(
+            "%s \"%s\" on %s: %s key (id %s), certificate %s for %s (client ID %s, profile %s) valid until %s, from %s\n",
+            e->action, cli_esc(e->label), cli_esc(p11_token_describe(e->tok)),
+            kdesc, id ? id : "", e->serial, cli_esc(subj),
+            cli_esc(e->client_id), cli_esc(e->profile), until,
+            cli_esc(enroll_issuer_name(e->is)));
+        if (e->old_serial[0]) {
+            char old[REG_SERIAL_TEXT_MAX];
+            reg_serial_text(e->old_serial, old, sizeof(old));
+            printf("  replaces:    %s\n", old);
+        }
         if (e->reused)
-            printf("  (issued before the enrollment was interrupted: no new "
-                   "certificate)\n");
+            printf(
+                "  (issued before the enrollment was interrupted: no new certificate)\n");
         printf("  key:         %s\n  certificate: %s\n", cli_esc(key_uri),
                cli_esc(cert_uri));
         if (e->a.with_chain)

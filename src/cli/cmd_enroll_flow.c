@@ -91,10 +91,10 @@ static int obtain_cert(struct enr *e, bool resume)
     enr_serial(e->cert, e->serial, sizeof(e->serial));
     rc = enroll_spki_sha256(X509_get0_pubkey(e->cert), got);
     if (rc == P11CA_OK && strcmp(want, got) != 0)
-        rc = p11ca_err_set(P11CA_E_INTERNAL,
-                           "certificate %s from %s does not carry the public "
-                           "key of the token key: nothing was written",
-                           e->serial, enroll_issuer_name(e->is));
+        rc = p11ca_err_set(
+            P11CA_E_INTERNAL,
+            "certificate %s from %s does not carry the public key of the token key: nothing was written",
+            e->serial, enroll_issuer_name(e->is));
     if (rc != P11CA_OK)
         rc = cli_error(rc, "enroll: %s", p11ca_err_message());
 out:
@@ -122,10 +122,10 @@ static int find_cert_obj(struct enr *e, const char *label)
     }
     enr_objs_free(objs, n);
     if (rv == CKR_OK && !e->cert_obj)
-        rv = p11_error_set(P11_RV_NO_OBJECT, NULL, e->tok, NULL,
-                           "certificate %s is on the token under another "
-                           "id or label",
-                           e->serial);
+        rv = p11_error_set(
+            P11_RV_NO_OBJECT, NULL, e->tok, NULL,
+            "certificate %s is on the token under another id or label",
+            e->serial);
     return rv == CKR_OK ? P11CA_OK : cli_fail(rv, "enroll");
 }
 
@@ -139,8 +139,8 @@ static int write_cert(struct enr *e, const char *label)
     CK_RV rv;
 
     if (n <= 0)
-        return cli_error(P11CA_E_INTERNAL, "enroll: cannot encode the "
-                                           "certificate");
+        return cli_error(P11CA_E_INTERNAL,
+                         "enroll: cannot encode the certificate");
     rv = p11_cert_import(e->tok, &e->auth, der, (size_t)n, label, id, id_len,
                          false, &e->cert_obj);
     OPENSSL_free(der);
@@ -151,12 +151,10 @@ static int write_cert(struct enr *e, const char *label)
     /* Two lines: cli_error escapes a newline inside a message. */
     cli_error(cli_rc_from_rv(rv), "enroll: writing certificate %s to %s: %s",
               e->serial, p11_token_describe(e->tok), p11_error_message());
-    return cli_error(cli_rc_from_rv(rv),
-                     "key \"%s\" stays on the token without a certificate; "
-                     "%s has recorded certificate %s for it. Run the same "
-                     "command with --resume to write it, or with --cleanup "
-                     "to delete the key and start over.",
-                     label, enroll_issuer_name(e->is), e->serial);
+    return cli_error(
+        cli_rc_from_rv(rv),
+        "key \"%s\" stays on the token without a certificate; %s has recorded certificate %s for it. Run the same command with --resume to write it, or with --cleanup to delete the key and start over.",
+        label, enroll_issuer_name(e->is), e->serial);
 }
 
 /* The CA certificates as authority objects, unless the token has them. */
@@ -213,10 +211,10 @@ static int cleanup_pair(struct enr *e, struct enr_pair *p)
     int rc = P11CA_OK;
     CK_RV rv;
 
-    snprintf(why, sizeof(why),
-             "enroll --cleanup: key \"%s\" deleted from the "
-             "token before its certificate was written",
-             p->priv ? p11_obj_label(p->priv) : e->label);
+    snprintf(
+        why, sizeof(why),
+        "enroll --cleanup: key \"%s\" deleted from the token before its certificate was written",
+        p->priv ? p11_obj_label(p->priv) : e->label);
     if (p->priv)
         rc = key_hash(p->priv, hex);
     for (int i = 0; p->priv && rc == P11CA_OK && i < MAX_RETIRE; i++) {
@@ -228,10 +226,10 @@ static int cleanup_pair(struct enr *e, struct enr_pair *p)
         x = NULL;
         rc = enroll_retire(e->is, serial, why);
         if (rc == P11CA_OK)
-            fprintf(stderr,
-                    "p11ca: revoked certificate %s, issued for the "
-                    "deleted key\n",
-                    serial);
+            fprintf(
+                stderr,
+                "p11ca: revoked certificate %s, issued for the deleted key\n",
+                serial);
     }
     if (rc != P11CA_OK)
         return cli_error(rc, "enroll --cleanup: %s", p11ca_err_message());
@@ -254,20 +252,16 @@ static int unfinished(struct enr *e, const struct enr_pair *p, const char *how)
     int rc;
 
     if (p->priv)
-        rc = cli_error(P11CA_E_INPUT,
-                       "enroll: %s holds key \"%s\" (id %s) without a "
-                       "certificate: an earlier enrollment did not finish. "
-                       "Run the same command with --resume to finish it with "
-                       "that key, or with --cleanup to delete it and %s.",
-                       p11_token_describe(e->tok), p11_obj_label(p->priv),
-                       hex ? hex : "", how);
+        rc = cli_error(
+            P11CA_E_INPUT,
+            "enroll: %s holds key \"%s\" (id %s) without a certificate: an earlier enrollment did not finish. Run the same command with --resume to finish it with that key, or with --cleanup to delete it and %s.",
+            p11_token_describe(e->tok), p11_obj_label(p->priv), hex ? hex : "",
+            how);
     else
-        rc = cli_error(P11CA_E_INPUT,
-                       "enroll: %s holds a certificate labelled \"%s\" "
-                       "without its key. Run the same command with --cleanup "
-                       "to delete it and %s.",
-                       p11_token_describe(e->tok), p11_obj_label(p->certs[0]),
-                       how);
+        rc = cli_error(
+            P11CA_E_INPUT,
+            "enroll: %s holds a certificate labelled \"%s\" without its key. Run the same command with --cleanup to delete it and %s.",
+            p11_token_describe(e->tok), p11_obj_label(p->certs[0]), how);
     free(hex);
     return rc;
 }
@@ -301,23 +295,19 @@ static int load_enrolled(struct enr *e)
     if (rv != CKR_OK)
         return cli_fail(rv, "enroll");
     if (!e->cur.priv)
-        return cli_error(P11CA_E_INPUT,
-                         "enroll: %s has no key labelled \"%s\": nothing to "
-                         "renew (p11ca token show lists the token)",
-                         p11_token_describe(e->tok), e->label);
+        return cli_error(
+            P11CA_E_INPUT,
+            "enroll: %s has no key labelled \"%s\": nothing to renew (p11ca token show lists the token)",
+            p11_token_describe(e->tok), e->label);
     if (!e->cur.n)
-        return cli_error(P11CA_E_INPUT,
-                         "enroll: %s holds key \"%s\" without a certificate: "
-                         "an earlier enrollment did not finish, and there is "
-                         "nothing to renew yet. Finish it with p11ca enroll "
-                         "--resume (with its --profile and --subject), or "
-                         "delete it with --cleanup.",
-                         p11_token_describe(e->tok), e->label);
+        return cli_error(
+            P11CA_E_INPUT,
+            "enroll: %s holds key \"%s\" without a certificate: an earlier enrollment did not finish, and there is nothing to renew yet. Finish it with p11ca enroll --resume (with its --profile and --subject), or delete it with --cleanup.",
+            p11_token_describe(e->tok), e->label);
     i = pick_current(e, &e->cur);
     if (i < 0)
         return cli_error(P11CA_E_INPUT,
-                         "enroll: the certificate of key "
-                         "\"%s\" cannot be read",
+                         "enroll: the certificate of key \"%s\" cannot be read",
                          e->label);
     return enr_names_from(e, e->cur.x509[i]);
 }
@@ -357,10 +347,10 @@ static int new_key(struct enr *e, struct enr_pair *p, const char *label,
     if (left && !e->a.cleanup)
         return unfinished(e, p, afresh);
     if (e->a.resume)
-        return cli_error(P11CA_E_INPUT,
-                         "%s --resume: %s has no key labelled \"%s\": "
-                         "nothing to resume",
-                         cmd, p11_token_describe(e->tok), label);
+        return cli_error(
+            P11CA_E_INPUT,
+            "%s --resume: %s has no key labelled \"%s\": nothing to resume",
+            cmd, p11_token_describe(e->tok), label);
     if (left)
         rc = cleanup_pair(e, p);
     enr_req(e, &rq);
@@ -378,11 +368,10 @@ int enr_flow_enroll(struct enr *e)
     if (rv != CKR_OK)
         return cli_fail(rv, "enroll");
     if (e->cur.priv && e->cur.n)
-        return cli_error(P11CA_E_INPUT,
-                         "enroll: %s has key \"%s\" with a certificate "
-                         "already: use --renew or --rekey (p11ca token show "
-                         "lists it)",
-                         p11_token_describe(e->tok), e->label);
+        return cli_error(
+            P11CA_E_INPUT,
+            "enroll: %s has key \"%s\" with a certificate already: use --renew or --rekey (p11ca token show lists it)",
+            p11_token_describe(e->tok), e->label);
     rc = new_key(e, &e->cur, e->label, "enroll", "enroll afresh", &resumed);
     e->action = resumed ? "resumed" : "enrolled";
     return rc == P11CA_OK ? finish(e, resumed, e->label) : rc;
@@ -408,8 +397,8 @@ int enr_flow_renew(struct enr *e)
         rc = cli_error(rc, "enroll --renew: %s", p11ca_err_message());
     if (rc == P11CA_OK
         && enr_pair_destroy(&e->cur, &e->auth, e->cert_obj, false) != CKR_OK)
-        rc = cli_fail(p11_error_rv(), "enroll --renew: removing the old "
-                                      "certificate");
+        rc = cli_fail(p11_error_rv(),
+                      "enroll --renew: removing the old certificate");
     return rc;
 }
 
@@ -430,11 +419,13 @@ static int rekey_new_key(struct enr *e, const char *work, bool *resume)
  * take the label. */
 static int rekey_swap(struct enr *e)
 {
-    char old[300];
+    char old[300], serial[REG_SERIAL_TEXT_MAX];
     CK_RV rv;
 
+    /* The old serial's first digits, as p11ca prints serials. */
+    reg_serial_text(e->old_serial, serial, sizeof(serial));
     snprintf(old, sizeof(old), "%s.old-%.8s", e->label,
-             e->old_serial[0] ? e->old_serial : "unknown");
+             e->old_serial[0] ? serial : "unknown");
     if (e->a.remove_old)
         rv = enr_pair_destroy(&e->cur, &e->auth, NULL, true);
     else
@@ -452,10 +443,10 @@ static int rekey_swap(struct enr *e)
         if (e->pend.x509[i] && X509_cmp(e->pend.x509[i], e->cert) == 0)
             e->cert_obj = p11_obj_ref(e->pend.certs[i]);
     if (!e->a.remove_old)
-        fprintf(stderr,
-                "p11ca: the old key and certificate stay on the token "
-                "as \"%s\"\n",
-                old);
+        fprintf(
+            stderr,
+            "p11ca: the old key and certificate stay on the token as \"%s\"\n",
+            old);
     return P11CA_OK;
 }
 

@@ -129,10 +129,10 @@ CK_RV enr_pair_load(p11_ctx *ctx, p11_token *tok, const char *label,
     enr_pair_clear(p);
     rv = enr_find(ctx, tok, CKO_PRIVATE_KEY, NULL, 0, label, true, &keys, &n);
     if (rv == CKR_OK && n > 1)
-        rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, tok, NULL,
-                           "%zu private keys are labelled \"%s\"; give "
-                           "--label of one (p11ca token show lists them)",
-                           n, label);
+        rv = p11_error_set(
+            P11_RV_AMBIGUOUS, NULL, tok, NULL,
+            "%zu private keys are labelled \"%s\"; give --label of one (p11ca token show lists them)",
+            n, label);
     else if (rv == CKR_OK && n == 1)
         rv = enr_pair_for_key(ctx, keys[0], p);
     else if (rv == CKR_OK)
@@ -206,7 +206,7 @@ const char *enr_time(const ASN1_TIME *t, char *buf, size_t len)
     if (!t || !ASN1_TIME_to_tm(t, &tm))
         snprintf(buf, len, "?");
     else
-        strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+        strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
 }
 
@@ -214,14 +214,8 @@ const char *enr_serial(X509 *x, char *buf, size_t len)
 {
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
     char *hex = bn ? BN_bn2hex(bn) : NULL;
-    const char *p = hex ? hex : "?";
 
-    while (*p == '0' && p[1])
-        p++;
-    snprintf(buf, len, "%s", p);
-    for (char *c = buf; *c; c++)
-        if (*c >= 'A' && *c <= 'F')
-            *c = (char)(*c - 'A' + 'a');
+    reg_serial_text(hex ? hex : "?", buf, len);
     OPENSSL_free(hex);
     BN_free(bn);
     return buf;
@@ -229,8 +223,7 @@ const char *enr_serial(X509 *x, char *buf, size_t len)
 
 char *enr_subject(X509 *x)
 {
-    return cli_name_text(X509_get_subject_name(x),
-                         XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+    return cli_name_show(X509_get_subject_name(x));
 }
 
 int enr_days_left(X509 *x)

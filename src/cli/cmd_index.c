@@ -157,13 +157,16 @@ static int import_line(struct import_state *st, struct index_line *il,
     if (st->n == st->cap) {
         size_t cap = st->cap ? st->cap * 2 : 64;
         reg_cert *g = realloc(st->certs, cap * sizeof(*g));
-        char **cl = realloc(st->clients, cap * sizeof(*cl));
-        if (!g || !cl) {
-            free(g == st->certs ? NULL : g);
+        char **cl;
+
+        /* Each array is st's as soon as it moved: the caller frees it. */
+        if (g)
+            st->certs = g;
+        cl = g ? realloc(st->clients, cap * sizeof(*cl)) : NULL;
+        if (cl)
+            st->clients = cl;
+        if (!g || !cl)
             return cli_error(P11CA_E_NOMEM, "out of memory");
-        }
-        st->certs = g;
-        st->clients = cl;
         st->cap = cap;
     }
     snprintf(path, sizeof(path), "%s/%s.pem", st->certs_dir, il->f[3]);
@@ -204,10 +207,10 @@ static int import_line(struct import_state *st, struct index_line *il,
     rc_cert->reason = -1;
     if (client_taken(st, rc_cert->client_id)) {
         rc_cert->status = REG_NOT_ACTIVATED;
-        fprintf(stderr,
-                "p11ca: %s: client ID \"%s\" is taken; %s imported "
-                "as not-activated\n",
-                where, rc_cert->client_id, rc_cert->serial);
+        fprintf(
+            stderr,
+            "p11ca: %s: client ID \"%s\" is taken; %s imported as not-activated\n",
+            where, rc_cert->client_id, rc_cert->serial);
     } else {
         rc_cert->status = REG_ACTIVATED;
         if (rc_cert->client_id)
@@ -229,10 +232,10 @@ static int parse_index(struct import_state *st, char *text, const char *name)
             continue;
         if (split_line(line, &il) != 0 || !strchr("VRE", il.f[0][0])
             || il.f[0][1])
-            return cli_error(P11CA_E_INPUT,
-                             "%s: not an index.txt line "
-                             "(six tab-separated fields, status V, R or E)",
-                             where);
+            return cli_error(
+                P11CA_E_INPUT,
+                "%s: not an index.txt line (six tab-separated fields, status V, R or E)",
+                where);
         rc = import_line(st, &il, where);
         if (rc != P11CA_OK)
             return rc;
@@ -285,10 +288,9 @@ static int cmd_import_index(struct cli *cli, int argc, char **argv)
         rc = reg_record_batch(ca_registry(st.c), st.certs, st.n, ca_actor(),
                               NULL, &bad);
         if (rc != P11CA_OK)
-            rc = cli_error(rc,
-                           "import-index: %s (entry %zu, serial %s); "
-                           "nothing imported",
-                           p11ca_err_message(), bad + 1, st.certs[bad].serial);
+            rc = cli_error(
+                rc, "import-index: %s (entry %zu, serial %s); nothing imported",
+                p11ca_err_message(), bad + 1, st.certs[bad].serial);
     }
     if (rc == P11CA_OK) {
         snprintf(details, sizeof(details), "%zu certificates", st.n);
@@ -311,7 +313,8 @@ static int cmd_import_index(struct cli *cli, int argc, char **argv)
 }
 
 struct export_state {
-    FILE *index;
+    struct cli *cli;
+    FILE *index; /* open_memstream: written out with cli_write_out */
     const char *certs_dir;
     int64_t now;
     int rc;
@@ -321,22 +324,23 @@ static int export_one(const reg_cert *c, void *arg)
 {
     struct export_state *st = arg;
     const unsigned char *p = c->der;
-    char exp[20], rev[40] = "", path[4096], serial[80], *subj = NULL;
+    char exp[20], rev[40] = "", path[4096], serial[80], *subj = NULL, *pem;
     X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
     char status = c->status == REG_REVOKED ? 'R'
                   : c->not_after < st->now ? 'E'
                                            : 'V';
-    FILE *f;
-    size_t n = strlen(c->serial);
+    BIO *b = BIO_new(BIO_s_mem());
+    long len;
 
-    if (!x) {
-        st->rc = cli_error(P11CA_E_REGISTRY, "%s: bad DER", c->serial);
+    /* openssl ca writes serials in upper case, an even number of digits. */
+    reg_serial_text(c->serial, serial, sizeof(serial));
+    if (!x || !b) {
+        st->rc = cli_error(x ? P11CA_E_NOMEM : P11CA_E_REGISTRY, "%s: bad DER",
+                           serial);
+        X509_free(x);
+        BIO_free(b);
         return 1;
     }
-    /* openssl ca writes serials in upper case, an even number of digits. */
-    snprintf(serial, sizeof(serial), "%s%s", n % 2 ? "0" : "", c->serial);
-    for (char *q = serial; *q; q++)
-        *q = (char)toupper((unsigned char)*q);
     format_asn1_time(c->not_after, exp, sizeof(exp));
     if (status == 'R') {
         format_asn1_time(c->revoked_at, rev, sizeof(rev));
@@ -349,13 +353,13 @@ static int export_one(const reg_cert *c, void *arg)
     fprintf(st->index, "%c\t%s\t%s\t%s\tunknown\t%s\n", status, exp, rev,
             serial, subj ? subj : "");
     snprintf(path, sizeof(path), "%s/%s.pem", st->certs_dir, serial);
-    f = fopen(path, "w");
-    if (!f || !PEM_write_X509(f, x) || fclose(f) != 0) {
-        st->rc = cli_error(P11CA_E_IO, "cannot write %s", path);
-        f = NULL;
-    }
+    if (!PEM_write_bio_X509(b, x) || (len = BIO_get_mem_data(b, &pem)) < 0)
+        st->rc = cli_error(P11CA_E_NOMEM, "out of memory");
+    else
+        st->rc = cli_write_out(st->cli, path, 0644, pem, (size_t)len);
     OPENSSL_free(subj);
     X509_free(x);
+    BIO_free(b);
     return st->rc != P11CA_OK;
 }
 
@@ -387,11 +391,12 @@ static int cmd_export_index(struct cli *cli, int argc, char **argv)
     };
     const struct cli_cmd *me = &cli_index_cmds[1];
     struct export_state st = {0};
+    static const char attr_text[] = "unique_subject = no\n";
     reg_filter f = {0};
-    char attr[4096];
+    char attr[4096], *text = NULL;
+    size_t len = 0;
     const char *dir = NULL;
     ca *c = NULL;
-    FILE *af;
     int o, rc;
 
     while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
@@ -405,17 +410,18 @@ static int cmd_export_index(struct cli *cli, int argc, char **argv)
             return cli_usage_error(me, "bad option");
     }
     if (argc - optind != 1 || !st.certs_dir)
-        return cli_usage_error(me, "give --certs DIR and the index.txt to "
-                                   "write");
+        return cli_usage_error(me,
+                               "give --certs DIR and the index.txt to write");
     if (mkdir_p(st.certs_dir) != 0)
         return cli_error(P11CA_E_IO, "cannot create %s: %s", st.certs_dir,
                          strerror(errno));
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc != P11CA_OK)
         return rc;
-    st.index = fopen(argv[optind], "w");
+    st.cli = cli;
+    st.index = open_memstream(&text, &len);
     if (!st.index) {
-        rc = cli_error(P11CA_E_IO, "cannot write %s", argv[optind]);
+        rc = cli_error(P11CA_E_NOMEM, "out of memory");
         goto out;
     }
     st.now = (int64_t)time(NULL);
@@ -428,17 +434,17 @@ static int cmd_export_index(struct cli *cli, int argc, char **argv)
     else
         rc = st.rc;
     if (fclose(st.index) != 0 && rc == P11CA_OK)
-        rc = cli_error(P11CA_E_IO, "cannot write %s", argv[optind]);
+        rc = cli_error(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK)
+        rc = cli_write_out(cli, argv[optind], 0644, text, len);
     snprintf(attr, sizeof(attr), "%s.attr", argv[optind]);
-    af = fopen(attr, "w");
-    if (af) {
-        fputs("unique_subject = no\n", af);
-        fclose(af);
-    }
+    if (rc == P11CA_OK)
+        rc = cli_write_out(cli, attr, 0644, attr_text, strlen(attr_text));
     if (rc == P11CA_OK)
         printf("wrote %s and the certificates in %s\n", argv[optind],
                st.certs_dir);
 out:
+    free(text);
     ca_close(c);
     return rc;
 }

@@ -5,6 +5,8 @@
 
 #include "cli.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,7 +59,10 @@ static int issue_opt(const struct cli_cmd *me, int o, struct issue_args *a);
 static int issue_args_check(const struct cli_cmd *me, struct issue_args *a);
 static int issue_outputs(ca *c, ca_req *r, struct issue_args *a,
                          ca_outfile *out, ca_outfile *p7b);
-static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a);
+static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a,
+                         bool written);
+static int issue_undelivered(struct cli *cli, ca *c, ca_req *r,
+                             struct issue_args *a, int rc);
 static int issue_one(struct cli *cli, ca *c, struct issue_args *a);
 static void batch_item(const char *name, const char *serial, int rc,
                        const char *msg, void *arg);
@@ -128,16 +133,17 @@ static int issue_args_check(const struct cli_cmd *me, struct issue_args *a)
     if (!a->dir || !a->o.profile)
         return cli_usage_error(me, "give --dir DIR and --profile NAME");
     if (a->batch && (a->csr || !a->outdir))
-        return cli_usage_error(me, "--batch takes --outdir DIR and no CSR "
-                                   "argument");
+        return cli_usage_error(
+            me, "--batch takes --outdir DIR and no CSR argument");
     if (a->batch
         && (a->out || a->p7b || a->chain || a->o.client_id || a->o.subject
             || a->o.san))
-        return cli_usage_error(me, "--batch takes none of --out, --p7b, "
-                                   "--chain, --client-id, --subject, --san");
+        return cli_usage_error(
+            me,
+            "--batch takes none of --out, --p7b, --chain, --client-id, --subject, --san");
     if (!a->batch && !a->csr)
-        return cli_usage_error(me, "give the CSR file (or - for standard "
-                                   "input)");
+        return cli_usage_error(me,
+                               "give the CSR file (or - for standard input)");
     if (!a->batch && a->outdir)
         return cli_usage_error(me, "--outdir goes with --batch");
     return P11CA_OK;
@@ -157,9 +163,12 @@ static int issue_outputs(ca *c, ca_req *r, struct issue_args *a,
     } else {
         std = BIO_new_fp(stdout, BIO_NOCLOSE);
         rc = std ? ca_output_pem(c, ca_req_cert(r), a->chain, std)
-                 : P11CA_E_NOMEM;
+                 : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
         BIO_free(std);
-        fflush(stdout);
+        if (rc == P11CA_OK && (fflush(stdout) != 0 || ferror(stdout)))
+            rc =
+                p11ca_err_set(P11CA_E_IO, "cannot write to standard output: %s",
+                              strerror(errno));
     }
     if (rc == P11CA_OK && p7b) {
         rc = ca_output_p7b(c, ca_req_cert(r), ca_outfile_bio(p7b));
@@ -169,24 +178,47 @@ static int issue_outputs(ca *c, ca_req *r, struct issue_args *a,
     return rc;
 }
 
-static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a)
+static void issue_report(struct cli *cli, ca_req *r, struct issue_args *a,
+                         bool written)
 {
+    char serial[REG_SERIAL_TEXT_MAX];
     json_t *j;
 
+    reg_serial_text(ca_req_serial(r), serial, sizeof(serial));
     if (cli->json) {
-        j = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s?}", "serial",
-                      ca_req_serial(r), "profile", a->o.profile, "client_id",
+        j = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s?, s:b}", "serial",
+                      serial, "profile", a->o.profile, "client_id",
                       ca_req_client_id(r), "status",
                       a->o.not_activated ? "not-activated" : "activated",
-                      "file", a->out, "p7b", a->p7b);
+                      "file", a->out, "p7b", a->p7b, "written", written);
         (void)cli_json_print(j);
-    } else if (a->out) {
-        printf("issued %s (profile %s, client ID %s, %s) to %s\n",
-               ca_req_serial(r), cli_esc(a->o.profile),
+    } else if (a->out || !written) {
+        printf("issued %s (profile %s, client ID %s, %s)%s%s\n", serial,
+               cli_esc(a->o.profile),
                ca_req_client_id(r) ? cli_esc(ca_req_client_id(r)) : "-",
                a->o.not_activated ? "not-activated" : "activated",
-               cli_esc(a->out));
+               written ? " to " : ", NOT written",
+               written ? cli_esc(a->out) : "");
     }
+}
+
+/*
+ * The certificate is recorded (and activated unless --not-activated) but
+ * an output failed: say so, with its serial and where to get it, on
+ * standard output and in the error.
+ */
+static int issue_undelivered(struct cli *cli, ca *c, ca_req *r,
+                             struct issue_args *a, int rc)
+{
+    char serial[REG_SERIAL_TEXT_MAX], why[512];
+
+    reg_serial_text(ca_req_serial(r), serial, sizeof(serial));
+    snprintf(why, sizeof(why), "%s", p11ca_err_message());
+    issue_report(cli, r, a, false);
+    return cli_error(
+        rc,
+        "issue: certificate %s is issued and recorded in the registry, but was not delivered: %s; 'p11ca cert show --dir %s --pem %s' prints it",
+        serial, why, ca_dir(c), serial);
 }
 
 static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
@@ -195,31 +227,39 @@ static int issue_one(struct cli *cli, ca *c, struct issue_args *a)
     size_t len = 0;
     ca_outfile *out = NULL, *p7b = NULL;
     ca_req *r = NULL;
+    bool recorded;
     int rc;
 
+    assert(a->csr != NULL); /* issue_args_check refused no CSR */
     rc = ca_file_read(a->csr, CA_MAX_CSR, &buf, &len);
     if (rc == P11CA_OK)
         rc = ca_req_new(c, buf, len,
                         strcmp(a->csr, "-") == 0 ? "the CSR on standard input"
                                                  : a->csr,
                         &a->o, &r);
-    /* Output files exist before anything is signed or recorded. */
+    /* Output files are checked (and made) before anything is signed or
+     * recorded: a directory, a symbolic link or an unwritable place is
+     * refused here. */
     if (rc == P11CA_OK && a->out)
-        rc = ca_outfile_open(a->out, 0644, &out);
+        rc = ca_outfile_open(a->out, 0644, cli_out_flags(cli), &out);
     if (rc == P11CA_OK && a->p7b)
-        rc = ca_outfile_open(a->p7b, 0644, &p7b);
+        rc = ca_outfile_open(a->p7b, 0644, cli_out_flags(cli), &p7b);
     if (rc == P11CA_OK)
         rc = ca_req_sign(c, r);
     if (rc == P11CA_OK)
         rc = ca_req_record(c, r);
+    recorded = rc == P11CA_OK;
     if (rc == P11CA_OK)
         rc = issue_outputs(c, r, a, out, p7b);
     if (rc == P11CA_OK)
-        issue_report(cli, r, a);
-    if (rc == P11CA_OK)
-        cli_audit_checkpoint(c);
+        issue_report(cli, r, a, true);
+    else if (recorded)
+        rc = issue_undelivered(cli, c, r, a, rc);
     else
         rc = cli_error(rc, "issue: %s", p11ca_err_message());
+    /* A recorded certificate is an audit entry, delivered or not. */
+    if (recorded)
+        cli_audit_checkpoint(c);
     ca_outfile_free(out);
     ca_outfile_free(p7b);
     ca_req_free(r);
@@ -238,10 +278,11 @@ static void batch_item(const char *name, const char *serial, int rc,
         p->rejected++;
     if (p->tty)
         fputs("\r\033[K", stderr);
+    /* A rejection is an error of its own (JSON with --json). */
     if (rc != P11CA_OK && strstr(msg, name))
-        fprintf(stderr, "p11ca: %s\n", cli_esc(msg));
+        (void)cli_error(rc, "%s", msg);
     else if (rc != P11CA_OK)
-        fprintf(stderr, "p11ca: %s: %s\n", cli_esc(name), cli_esc(msg));
+        (void)cli_error(rc, "%s: %s", name, msg);
     if (rc == P11CA_OK && p->json)
         json_array_append_new(p->items,
                               json_pack("{s:s, s:s, s:s}", "csr", name,
@@ -263,10 +304,10 @@ static int issue_batch(struct cli *cli, ca *c, struct issue_args *a)
                         &issued, &rejected);
     if (p.tty)
         fputs("\r\033[K", stderr);
-    fprintf(stderr,
-            "p11ca: issued %zu certificate(s) into %s, rejected "
-            "%zu\n",
-            issued, a->outdir, rejected);
+    if (!cli->json)
+        fprintf(stderr,
+                "p11ca: issued %zu certificate(s) into %s, rejected %zu\n",
+                issued, a->outdir, rejected);
     if (cli->json)
         (void)cli_json_print(p.items);
     else
@@ -348,11 +389,15 @@ const struct cli_cmd cli_issue_cmds[] = {
      "except the subjectAltName when --san is not given), with SKI/AKI and "
      "the CRL and AIA URLs of ca.cnf. The certificate is recorded in the "
      "registry before it is written out. Without --out the certificate goes "
-     "to standard output. The sign-up limit of ca.cnf (rate_limit in [ ca "
-     "]) is for registrations and does not hold an operator's issuance; a "
-     "profile with a rate_limit of its own does: when its second is full, "
-     "the command waits for the next one (--wait), then fails with exit 4 "
-     "and records nothing.",
+     "to standard output. Output files are checked before anything is "
+     "signed (a directory or a symbolic link is refused); if one still "
+     "cannot be written once the certificate is recorded, p11ca prints its "
+     "serial, says so and exits 2: p11ca cert show --pem SERIAL gives it. "
+     "The sign-up limit of ca.cnf (rate_limit in [ ca ]) is for "
+     "registrations and does not hold an operator's issuance; a profile "
+     "with a rate_limit of its own does: when its second is full, the "
+     "command waits for the next one (--wait), then fails with exit 4 and "
+     "records nothing.",
      "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)\n"
      "--profile NAME\ta profile of ca.cnf: server, client, intermediate, "
      "ocsp or your own\n"
@@ -367,7 +412,7 @@ const struct cli_cmd cli_issue_cmds[] = {
      "required by client_id = required)\n"
      "--subject /CN=..\treplace the CSR's subject (profiles with "
      "subject_override = yes; checked against the profile like the CSR's)\n"
-     "--out FILE\twrite the certificate (PEM) to FILE, atomically\n"
+     "--out FILE\twrite the certificate (PEM) to FILE (see OUTPUT FILES)\n"
      "--chain\tadd the CA certificate and its issuers after the leaf\n"
      "--p7b FILE\talso write a PKCS#7 (DER, certs-only) of the leaf and "
      "its chain\n"

@@ -306,8 +306,8 @@ static int cmd_key_list(struct cli *cli, int argc, char **argv)
     cls = uri ? p11_uri_get_class(uri) : (CK_OBJECT_CLASS)-1;
     if (cls != (CK_OBJECT_CLASS)-1 && cls != CKO_PRIVATE_KEY
         && cls != CKO_PUBLIC_KEY) {
-        rc = cli_error(P11CA_E_INPUT, "key list: type= must be private or "
-                                      "public");
+        rc = cli_error(P11CA_E_INPUT,
+                       "key list: type= must be private or public");
         goto out;
     }
     if (login && (cls == (CK_OBJECT_CLASS)-1 || cls == CKO_PRIVATE_KEY))
@@ -344,7 +344,9 @@ static int cmd_key_pubout(struct cli *cli, int argc, char **argv)
     p11_obj *obj = NULL;
     p11_uri *uri = NULL;
     CK_OBJECT_CLASS cls;
-    FILE *f = stdout;
+    BIO *b = NULL;
+    char *pem = NULL;
+    long len = -1;
     int c, rc;
     CK_RV rv;
 
@@ -379,16 +381,20 @@ static int cmd_key_pubout(struct cli *cli, int argc, char **argv)
         rc = cli_fail(rv, "key pubout");
         goto out;
     }
-    if (outpath && !(f = fopen(outpath, "w"))) {
-        rc = cli_error(P11CA_E_IO, "cannot write %s", outpath);
-        goto out;
-    }
-    rc = PEM_write_PUBKEY(f, pk)
-             ? P11CA_OK
-             : cli_error(P11CA_E_INTERNAL, "cannot encode the public key");
-    if (f != stdout && fclose(f) != 0 && rc == P11CA_OK)
-        rc = cli_error(P11CA_E_IO, "cannot write %s", outpath);
+    b = BIO_new(BIO_s_mem());
+    if (b && PEM_write_bio_PUBKEY(b, pk))
+        len = BIO_get_mem_data(b, &pem);
+    if (len < 0)
+        rc = cli_error(P11CA_E_INTERNAL, "cannot encode the public key");
+    else if (outpath)
+        rc = cli_write_out(cli, outpath, 0644, pem, (size_t)len);
+    else if (fwrite(pem, 1, (size_t)len, stdout) != (size_t)len
+             || fflush(stdout) != 0)
+        rc = cli_error(P11CA_E_IO, "cannot write to standard output");
+    else
+        rc = P11CA_OK;
 out:
+    BIO_free(b);
     EVP_PKEY_free(pk);
     p11_obj_unref(obj);
     p11_uri_free(uri);

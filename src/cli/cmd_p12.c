@@ -50,8 +50,8 @@ static int read_password(const char *file, char *pw, size_t max)
         return P11CA_OK;
     }
     if (EVP_read_pw_string(pw, (int)max, "PKCS#12 export password:", 1) != 0)
-        return cli_error(P11CA_E_INPUT, "no export password (give "
-                                        "--password-file FILE)");
+        return cli_error(P11CA_E_INPUT,
+                         "no export password (give --password-file FILE)");
     return P11CA_OK;
 }
 
@@ -86,14 +86,20 @@ static int load_certs(const char *path, STACK_OF(X509) * sk)
              : cli_error(P11CA_E_INPUT, "%s: no PEM certificate", path);
 }
 
-static int write_p12(PKCS12 *p12, const char *out)
+/* Mode 0600: the file holds a private key, encrypted or not. */
+static int write_p12(struct cli *cli, PKCS12 *p12, const char *out)
 {
-    BIO *b = BIO_new_file(out, "wb");
-    int ok = b && i2d_PKCS12_bio(b, p12) == 1;
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long len = -1;
+    int rc;
 
-    if (BIO_free(b) != 1)
-        ok = 0;
-    return ok ? P11CA_OK : cli_error(P11CA_E_IO, "cannot write %s", out);
+    if (b && i2d_PKCS12_bio(b, p12) == 1)
+        len = BIO_get_mem_data(b, &data);
+    rc = len < 0 ? cli_error(P11CA_E_NOMEM, "cannot encode the PKCS#12")
+                 : cli_write_out(cli, out, 0600, data, (size_t)len);
+    BIO_free(b);
+    return rc;
 }
 
 static int cmd_export_p12(struct cli *cli, int argc, char **argv)
@@ -155,12 +161,10 @@ static int cmd_export_p12(struct cli *cli, int argc, char **argv)
         goto out;
     }
     if (is_token_key(keyf)) {
-        rc = cli_error(P11CA_E_INPUT,
-                       "export-p12: %s is a key on a token; "
-                       "it cannot leave the token, so it cannot go into a "
-                       "PKCS#12 file (use the token itself, e.g. for mTLS, "
-                       "with its pkcs11: URI)",
-                       keyf);
+        rc = cli_error(
+            P11CA_E_INPUT,
+            "export-p12: %s is a key on a token; it cannot leave the token, so it cannot go into a PKCS#12 file (use the token itself, e.g. for mTLS, with its pkcs11: URI)",
+            keyf);
         goto out;
     }
     rc = load_key_file(keyf, &key);
@@ -190,11 +194,11 @@ static int cmd_export_p12(struct cli *cli, int argc, char **argv)
     }
     OPENSSL_cleanse(pw, sizeof(pw));
     if (!p12) {
-        rc = cli_error(P11CA_E_INTERNAL, "export-p12: cannot build the "
-                                         "PKCS#12 file");
+        rc = cli_error(P11CA_E_INTERNAL,
+                       "export-p12: cannot build the PKCS#12 file");
         goto out;
     }
-    rc = write_p12(p12, out);
+    rc = write_p12(cli, p12, out);
     if (rc == P11CA_OK && !cli->json)
         printf("wrote %s (%s)\n", out,
                legacy ? "3DES/SHA-1, legacy" : "AES-256-CBC/PBKDF2/SHA-256");
@@ -229,9 +233,7 @@ static int build_chain(ca *c, const char *serial, bool root,
     reg_cert_clear(&rcert);
     if (!x)
         return cli_error(P11CA_E_REGISTRY,
-                         "%s: bad certificate in the "
-                         "registry",
-                         serial);
+                         "%s: bad certificate in the registry", serial);
     sk_X509_push(sk, x);
     if (ca_cert(c) && X509_up_ref(ca_cert(c)))
         sk_X509_push(sk, ca_cert(c));
@@ -314,6 +316,8 @@ static int cmd_export_chain(struct cli *cli, int argc, char **argv)
     const char *dir = NULL, *fmt = "pem", *out = NULL;
     STACK_OF(X509) *sk = sk_X509_new_null();
     bool root = false;
+    char *buf = NULL;
+    size_t len = 0;
     FILE *f = NULL;
     ca *c = NULL;
     int o, rc;
@@ -349,25 +353,29 @@ static int cmd_export_chain(struct cli *cli, int argc, char **argv)
         rc = cli_usage_error(me, "--format is pem, p7b, p7b-pem or zip");
         goto out;
     }
-    rc = cli_open_ca(dir, &c);
+    rc = cli_open_ca_ro(dir, &c);
     if (rc == P11CA_OK)
         rc = build_chain(c, argv[optind], root || !strcmp(fmt, "zip"), sk);
     if (rc != P11CA_OK)
         goto out;
-    f = fopen(out, "wb");
+    /* Made in memory, then written like every output (cli_write_out). */
+    f = open_memstream(&buf, &len);
     if (!f) {
-        rc = cli_error(P11CA_E_IO, "cannot write %s", out);
+        rc = cli_error(P11CA_E_NOMEM, "out of memory");
         goto out;
     }
     rc = !strcmp(fmt, "pem")   ? write_pem_bundle(sk, f)
          : !strcmp(fmt, "zip") ? write_zip(sk, f)
                                : write_p7b(sk, f, !strcmp(fmt, "p7b-pem"));
     if (fclose(f) != 0 || rc != P11CA_OK)
-        rc = cli_error(P11CA_E_IO, "cannot write %s", out);
-    else if (!cli->json)
+        rc = cli_error(P11CA_E_INTERNAL, "cannot encode the chain");
+    else
+        rc = cli_write_out(cli, out, 0644, buf, len);
+    if (rc == P11CA_OK && !cli->json)
         printf("wrote %s (%d certificates, %s)\n", out, sk_X509_num(sk), fmt);
 out:
     sk_X509_pop_free(sk, X509_free);
+    free(buf);
     ca_close(c);
     return rc;
 }

@@ -71,9 +71,7 @@ static int load_cert(const char *path, X509 **out)
     ERR_clear_error();
     if (!*out)
         return cli_error(P11CA_E_INPUT,
-                         "%s: not a PEM or DER X.509 "
-                         "certificate",
-                         path);
+                         "%s: not a PEM or DER X.509 certificate", path);
     return P11CA_OK;
 }
 
@@ -144,25 +142,23 @@ static int register_checks(const char *path, X509 *x, bool allow_expired)
 
     soon = now + (time_t)REGISTER_WARN_DAYS * 86400;
     if (X509_get_extension_flags(x) & EXFLAG_CA)
-        rc = cli_error(P11CA_E_POLICY,
-                       "cert register: %s is a CA certificate "
-                       "(basicConstraints CA:TRUE): register a CA with p11ca "
-                       "cert register-ca",
-                       path);
+        rc = cli_error(
+            P11CA_E_POLICY,
+            "cert register: %s is a CA certificate (basicConstraints CA:TRUE): register a CA with p11ca cert register-ca",
+            path);
     else if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0 && !allow_expired)
-        rc = cli_error(P11CA_E_POLICY,
-                       "cert register: %s expired on %s: nothing was "
-                       "registered (--allow-expired records it, never to be "
-                       "activated)",
-                       path, until ? until : "?");
+        rc = cli_error(
+            P11CA_E_POLICY,
+            "cert register: %s expired on %s: nothing was registered (--allow-expired records it, never to be activated)",
+            path, until ? until : "?");
     else if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0)
-        fprintf(stderr,
-                "p11ca: note: %s expired on %s: it is registered for the "
-                "record and can never be activated\n",
-                path, until ? until : "?");
+        fprintf(
+            stderr,
+            "p11ca: note: %s expired on %s: it is registered for the record and can never be activated\n",
+            cli_esc(path), until ? until : "?");
     else if (X509_cmp_time(X509_get0_notAfter(x), &soon) <= 0)
         fprintf(stderr, "p11ca: warning: %s expires on %s, within %d days\n",
-                path, until ? until : "?", REGISTER_WARN_DAYS);
+                cli_esc(path), until ? until : "?", REGISTER_WARN_DAYS);
     free(until);
     return rc;
 }
@@ -179,15 +175,14 @@ static int register_issuer(ca *c, const char *path, struct issuer_find *f)
         return P11CA_OK;
     if (f->want)
         return cli_error(P11CA_E_POLICY,
-                         "cert register: %s does not chain to CA %lld "
-                         "(%s): %s",
+                         "cert register: %s does not chain to CA %lld (%s): %s",
                          path, (long long)f->want, f->name,
                          X509_verify_cert_error_string(f->err));
-    return cli_error(P11CA_E_POLICY,
-                     "cert register: %s is not issued by a registered CA "
-                     "(register its CA with 'p11ca cert register-ca')%s%s",
-                     path, f->err ? ": " : "",
-                     f->err ? X509_verify_cert_error_string(f->err) : "");
+    return cli_error(
+        P11CA_E_POLICY,
+        "cert register: %s is not issued by a registered CA (register its CA with 'p11ca cert register-ca')%s%s",
+        path, f->err ? ": " : "",
+        f->err ? X509_verify_cert_error_string(f->err) : "");
 }
 
 /* A registration is a sign-up: the sign-up limit holds it, waiting up to
@@ -195,6 +190,7 @@ static int register_issuer(ca *c, const char *path, struct issuer_find *f)
 static int register_record(struct cli *cli, ca *c, X509 *x, int64_t ca_id,
                            const char *client, unsigned wait)
 {
+    char shown[REG_SERIAL_TEXT_MAX];
     unsigned char *der = NULL;
     reg_cert rcert = {0};
     reg_limit lim;
@@ -211,15 +207,15 @@ static int register_record(struct cli *cli, ca *c, X509 *x, int64_t ca_id,
     ca_signup_limit(c, &lim);
     if (rc == P11CA_OK)
         rc = reg_register(ca_registry(c), &rcert, ca_actor(), &lim);
+    reg_serial_text(rcert.serial, shown, sizeof(shown));
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert register: %s", p11ca_err_message());
     else if (cli->json)
-        rc = cli_json_print(
-            json_pack("{s:s, s:I, s:s}", "serial", rcert.serial, "ca_id",
-                      (json_int_t)ca_id, "status",
-                      reg_status_name(REG_REGISTERED_NOT_ACTIVATED)));
+        rc = cli_json_print(json_pack(
+            "{s:s, s:I, s:s}", "serial", shown, "ca_id", (json_int_t)ca_id,
+            "status", reg_status_name(REG_REGISTERED_NOT_ACTIVATED)));
     else
-        printf("%s: %s (CA %lld)\n", rcert.serial,
+        printf("%s: %s (CA %lld)\n", shown,
                reg_status_name(REG_REGISTERED_NOT_ACTIVATED), (long long)ca_id);
     OPENSSL_free(der);
     reg_cert_clear(&rcert);
@@ -354,6 +350,9 @@ static int ca_list_one(const reg_ca *rca, void *arg)
     const unsigned char *p = rca->der;
     X509 *x = d2i_X509(NULL, &p, (long)rca->der_len);
     char *until = x ? cli_time_iso(X509_get0_notAfter(x)) : NULL;
+    /* In the certificate's order, as every subject is printed. */
+    char *shown = x ? cli_name_show(X509_get_subject_name(x)) : NULL;
+    const char *subject = shown ? shown : rca->subject;
     reg_filter f = {.ca_id = rca->id};
     const char *kind = rca->id == ca_registry_id(lo->c) ? "this CA"
                        : rca->external                  ? "external"
@@ -366,12 +365,13 @@ static int ca_list_one(const reg_ca *rca, void *arg)
             lo->arr,
             json_pack("{s:I, s:s?, s:s?, s:s, s:b, s:s?, s:I}", "id",
                       (json_int_t)rca->id, "name", rca->name, "subject",
-                      rca->subject, "kind", kind, "external", rca->external,
+                      subject, "kind", kind, "external", rca->external,
                       "not_after", until, "certificates", (json_int_t)n));
     else if (lo->rc == P11CA_OK)
         printf("%-4lld  %-8s  %-20s  %-20s  %8zu  %s\n", (long long)rca->id,
                kind, rca->name ? cli_esc(rca->name) : "-", until ? until : "-",
-               n, cli_esc(rca->subject));
+               n, cli_esc(subject));
+    free(shown);
     free(until);
     X509_free(x);
     return lo->rc;
@@ -399,7 +399,7 @@ int cmd_ca_list(struct cli *cli, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
-    rc = cli_open_ca(dir, &lo.c);
+    rc = cli_open_ca_ro(dir, &lo.c);
     if (rc != P11CA_OK)
         return rc;
     if (cli->json && !(lo.arr = json_array()))

@@ -194,8 +194,8 @@ static int cmd_token_init(struct cli *cli, int argc, char **argv)
         }
     }
     if (!label || !so_src || !cli->pin_source)
-        return cli_usage_error(me, "--label, --so-pin-source and "
-                                   "--pin-source are required");
+        return cli_usage_error(
+            me, "--label, --so-pin-source and --pin-source are required");
     if (argc - optind > 1)
         return cli_usage_error(me, "too many arguments");
     rc = read_pin_opt(so_src, "SO PIN", so_pin);
@@ -297,10 +297,10 @@ static json_t *show_cert(struct show *s, p11_obj *obj, X509 *x, bool user)
         show_warn(s, "certificate \"%s\" (serial %s) expired on %s",
                   p11_obj_label(obj), serial, until);
     else if (user && x && days <= EXPIRY_WARN_DAYS)
-        show_warn(s,
-                  "certificate \"%s\" (serial %s) expires in %d day(s), "
-                  "on %s: renew it (p11ca enroll --renew --label %s)",
-                  p11_obj_label(obj), serial, days, until, p11_obj_label(obj));
+        show_warn(
+            s,
+            "certificate \"%s\" (serial %s) expires in %d day(s), on %s: renew it (p11ca enroll --renew --label %s)",
+            p11_obj_label(obj), serial, days, until, p11_obj_label(obj));
     free(id);
     free(uri);
     free(subj);
@@ -319,10 +319,10 @@ static int show_key(struct show *s, p11_obj *priv)
     for (size_t i = 0; rv == CKR_OK && i < p.n; i++)
         json_array_append_new(certs, show_cert(s, p.certs[i], p.x509[i], true));
     if (rv == CKR_OK && !p.n)
-        show_warn(s,
-                  "key \"%s\" (id %s) has no certificate: an enrollment "
-                  "did not finish (p11ca enroll --resume or --cleanup)",
-                  p11_obj_label(priv), id ? id : "");
+        show_warn(
+            s,
+            "key \"%s\" (id %s) has no certificate: an enrollment did not finish (p11ca enroll --resume or --cleanup)",
+            p11_obj_label(priv), id ? id : "");
     json_array_append_new(
         s->keys, json_pack("{s:s, s:s, s:s, s:s?, s:o}", "label",
                            p11_obj_label(priv), "id", id ? id : "", "type",

@@ -16,11 +16,71 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ca/ca.h"
+
+/* Errors as JSON (--json anywhere on the command line). */
+static bool json_errors;
+
+/* What getopt_long found wrong, for the next cli_usage_error. */
+static char getopt_msg[256];
+
+void cli_set_json_errors(bool on)
+{
+    json_errors = on;
+}
+
+/*
+ * The message for the option getopt_long refused (it prints nothing:
+ * opterr is 0), naming the option as the user wrote it.
+ */
+static void getopt_problem(int argc, char **argv, const char *shortopts,
+                           const struct option *opts)
+{
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    const struct option *hit = NULL;
+    size_t n;
+    int hits = 0;
+
+    if (strncmp(arg, "--", 2) != 0) {
+        const char *p = optopt ? strchr(shortopts, optopt) : NULL;
+        snprintf(getopt_msg, sizeof(getopt_msg),
+                 p && p[1] == ':' ? "option -%c needs an argument"
+                                  : "unknown option -%c",
+                 optopt ? optopt : '?');
+        return;
+    }
+    n = strcspn(arg + 2, "=");
+    for (const struct option *o = opts; o->name; o++) {
+        if (strncmp(o->name, arg + 2, n) != 0)
+            continue;
+        hit = o;
+        if (strlen(o->name) == n) {
+            hits = 1;
+            break;
+        }
+        hits++;
+    }
+    if (!hit)
+        snprintf(getopt_msg, sizeof(getopt_msg), "unknown option --%.*s",
+                 (int)(n > 100 ? 100 : n), arg + 2);
+    else if (hits > 1)
+        snprintf(getopt_msg, sizeof(getopt_msg), "option --%.*s is ambiguous",
+                 (int)(n > 100 ? 100 : n), arg + 2);
+    else if (hit->has_arg == required_argument)
+        snprintf(getopt_msg, sizeof(getopt_msg),
+                 "option --%s needs an argument", hit->name);
+    else
+        snprintf(getopt_msg, sizeof(getopt_msg),
+                 "option --%s takes no argument", hit->name);
+}
+
 int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
                const struct option *opts)
 {
     int c;
 
+    getopt_msg[0] = '\0';
+    opterr = 0;
     for (;;) {
         c = getopt_long(argc, argv, shortopts, opts, NULL);
         switch (c) {
@@ -32,32 +92,88 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
             continue;
         case CLI_OPT_COMMON + 2:
             cli->json = true;
+            json_errors = true;
             continue;
         case CLI_OPT_COMMON + 3:
             cli->single_session = true;
             continue;
+        case CLI_OPT_COMMON + 4:
+            cli->follow_symlinks = true;
+            continue;
+        case '?':
+        case ':':
+            getopt_problem(argc, argv, shortopts, opts);
+            return '?';
         default:
             return c;
         }
     }
 }
 
+/* A string for JSON: jansson takes UTF-8 only, so other bytes become '?'
+ * (a file name or a subject may hold anything). */
+static json_t *json_text(const char *s)
+{
+    json_t *j = json_string(s);
+    char *copy;
+
+    if (j || !s || !(copy = strdup(s)))
+        return j;
+    for (unsigned char *p = (unsigned char *)copy; *p; p++)
+        if (*p >= 0x80)
+            *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+/* One error: "WHO: MESSAGE" on stderr (MESSAGE through cli_esc), or
+ * with --json one line {"error": {"code", "message", "exit"}} on stderr
+ * (jansson escapes it). */
+static void print_error(const char *who, int rc, const char *msg)
+{
+    json_t *j;
+
+    if (!json_errors) {
+        fprintf(stderr, "%s: %s\n", who, cli_esc(msg));
+        return;
+    }
+    j = json_pack("{s:{s:s, s:o, s:i}}", "error", "code", p11ca_rc_name(rc),
+                  "message", json_text(msg), "exit", p11ca_exit_code(rc));
+    if (!j || json_dumpf(j, stderr, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0)
+        fprintf(stderr, "%s: %s\n", who, cli_esc(msg));
+    else
+        fputc('\n', stderr);
+    json_decref(j);
+}
+
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 {
-    char msg[CLI_ESC_MAX];
+    char who[128], msg[CLI_ESC_MAX];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "p11ca: %s", cli_esc(msg));
-    if (cmd)
-        fprintf(stderr, "\nusage: p11ca %s%s%s %s\nsee: p11ca %s%s%s --help\n",
-                cmd->group, cmd->verb ? " " : "", cmd->verb ? cmd->verb : "",
-                cmd->args, cmd->group, cmd->verb ? " " : "",
-                cmd->verb ? cmd->verb : "");
-    else
-        fputs("\nsee: p11ca help\n", stderr);
+    /* getopt's own finding says more than the command's "bad option". */
+    if (getopt_msg[0]) {
+        snprintf(msg, sizeof(msg), "%s", getopt_msg);
+        getopt_msg[0] = '\0';
+    }
+    snprintf(who, sizeof(who), "p11ca%s%s%s%s", cmd ? " " : "",
+             cmd ? cmd->group : "", cmd && cmd->verb ? " " : "",
+             cmd && cmd->verb ? cmd->verb : "");
+    if (json_errors) {
+        char full[sizeof(who) + sizeof(msg) + 2];
+
+        snprintf(full, sizeof(full), "%s: %s", who, msg);
+        print_error(who, P11CA_E_USAGE, full);
+    } else if (cmd) {
+        fprintf(stderr, "%s: %s\nusage: %s %s\nsee: %s --help\n", who,
+                cli_esc(msg), who, cmd->args, who);
+    } else {
+        fprintf(stderr, "%s: %s\nsee: p11ca help\n", who, cli_esc(msg));
+    }
     return P11CA_E_USAGE;
 }
 
@@ -91,8 +207,10 @@ int cli_help(const struct cli_cmd *cmd)
                   "--module PATH\tuse this PKCS#11 module (default: "
                   "$P11CA_MODULE, else every module registered with p11-kit)\n"
                   "--pin-source FILE\tread the PIN from FILE (mode 0600)\n"
-                  "--json\tprint results as JSON\n"
+                  "--json\tprint results as JSON (errors: JSON on stderr)\n"
                   "--single-session\tuse one session per token (PIV cards)\n"
+                  "--follow-symlinks\tlet an output file name be a symbolic "
+                  "link (written to its target)\n"
                   "-h, --help\tthis help");
     return P11CA_OK;
 }
@@ -115,6 +233,9 @@ p11_ctx *cli_p11(struct cli *cli)
     cfg.module_path = cli->module;
     cfg.pin_source = cli->pin_source;
     cfg.single_session = cli->single_session;
+    /* A command lives seconds; a PIN typed once serves a re-login after a
+     * card reset (in the secure heap main() set up). */
+    cfg.cache_pin = true;
     cli->p11 = p11_ctx_new(&cfg);
     if (cli->p11)
         p11_ctx_set_prompt(cli->p11, cli_pin_prompt, NULL);
@@ -125,27 +246,16 @@ p11_ctx *cli_p11(struct cli *cli)
 
 int cli_rc_from_rv(CK_RV rv)
 {
-    switch (rv) {
-    case CKR_OK:
+    switch (p11_rv_class(rv)) {
+    case P11_CLASS_OK:
         return P11CA_OK;
-    case P11_RV_URI_INVALID:
-    case P11_RV_BAD_INPUT:
-    case P11_RV_AMBIGUOUS:
-    case P11_RV_EXISTS:
-    case P11_RV_NO_KEY_MATCH:
+    case P11_CLASS_INPUT:
         return P11CA_E_INPUT;
-    case P11_RV_PIN_SOURCE:
-    case P11_RV_PIN_REFUSED:
-    case P11_RV_NO_PIN:
-    case CKR_PIN_INCORRECT:
-    case CKR_PIN_INVALID:
-    case CKR_PIN_LEN_RANGE:
-    case CKR_PIN_EXPIRED:
-    case CKR_PIN_LOCKED:
+    case P11_CLASS_PIN:
         return P11CA_E_PIN;
-    case CKR_HOST_MEMORY:
+    case P11_CLASS_NO_MEMORY:
         return P11CA_E_NOMEM;
-    default:
+    default: /* not found, unsupported, token: exit 3 */
         return P11CA_E_TOKEN;
     }
 }
@@ -159,7 +269,7 @@ int cli_error(int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "p11ca: %s\n", cli_esc(msg));
+    print_error("p11ca", rc, msg);
     return rc;
 }
 
@@ -279,18 +389,58 @@ int cli_parse_hex(const char *str, unsigned char *buf, size_t max)
     return n ? (int)n : -1;
 }
 
+/* A NUL byte in a name becomes the text \x00, so that nothing after it
+ * is hidden; every other byte is left for cli_esc or jansson. */
 char *cli_name_text(const X509_NAME *n, unsigned long flags)
 {
     BIO *b = BIO_new(BIO_s_mem());
-    char *s = NULL, *p;
-    long len;
+    char *s = NULL, *p = NULL;
+    size_t nuls = 0, j = 0;
+    long len = 0;
 
-    if (b && X509_NAME_print_ex(b, n, 0, flags) >= 0) {
-        len = BIO_get_mem_data(b, &p);
-        s = strndup(p ? p : "", len > 0 ? (size_t)len : 0);
+    if (!b || X509_NAME_print_ex(b, n, 0, flags) < 0)
+        goto out;
+    len = BIO_get_mem_data(b, &p);
+    for (long i = 0; i < len; i++)
+        nuls += p[i] == '\0';
+    if (len < 0 || !(s = malloc((size_t)len + 3 * nuls + 1)))
+        goto out;
+    for (long i = 0; i < len; i++) {
+        if (p[i] == '\0') {
+            memcpy(s + j, "\\x00", 4);
+            j += 4;
+        } else {
+            s[j++] = p[i];
+        }
     }
+    s[j] = '\0';
+out:
     BIO_free(b);
     return s;
+}
+
+/*
+ * openssl's -nameopt utf8,sep_comma_plus_space without esc_ctrl: RFC 2253
+ * specials are escaped here, control characters are not, since every
+ * output escapes them in one place (cli_esc for text, jansson for JSON).
+ */
+char *cli_name_show(const X509_NAME *n)
+{
+    return cli_name_text(n, XN_FLAG_SEP_CPLUS_SPC | ASN1_STRFLGS_ESC_2253
+                                | ASN1_STRFLGS_UTF8_CONVERT
+                                | ASN1_STRFLGS_DUMP_UNKNOWN
+                                | ASN1_STRFLGS_DUMP_DER);
+}
+
+void cli_der_names(const unsigned char *der, size_t len, char **subject,
+                   char **issuer)
+{
+    const unsigned char *p = der;
+    X509 *x = der ? d2i_X509(NULL, &p, (long)len) : NULL;
+
+    *subject = x ? cli_name_show(X509_get_subject_name(x)) : NULL;
+    *issuer = x ? cli_name_show(X509_get_issuer_name(x)) : NULL;
+    X509_free(x);
 }
 
 char *cli_time_iso(const ASN1_TIME *t)
@@ -317,50 +467,6 @@ char *cli_hex(const unsigned char *p, size_t n)
     }
     s[2 * n] = '\0';
     return s;
-}
-
-int cli_pin_prompt(const char *what, bool ctx_specific, char *pin, size_t max,
-                   void *arg)
-{
-    struct termios old, noecho;
-    char buf[P11_MAX_PIN_LEN + 2];
-    bool restore = false;
-    int fd, n = -1;
-    FILE *tty;
-
-    (void)arg;
-    fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -1;
-    tty = fdopen(fd, "r+");
-    if (!tty) {
-        close(fd);
-        return -1;
-    }
-    /* Echo off before the prompt shows (as readpassphrase(3) does): what
-     * is typed once the prompt is visible is neither echoed nor flushed
-     * away by TCSAFLUSH. */
-    if (tcgetattr(fd, &old) == 0) {
-        noecho = old;
-        noecho.c_lflag &= ~(tcflag_t)ECHO;
-        restore = tcsetattr(fd, TCSAFLUSH, &noecho) == 0;
-    }
-    fprintf(tty, "Enter %sPIN for %s: ", ctx_specific ? "signature " : "",
-            what);
-    fflush(tty);
-    if (fgets(buf, sizeof(buf), tty)) {
-        size_t len = strcspn(buf, "\r\n");
-        if (len <= max) {
-            memcpy(pin, buf, len);
-            n = (int)len;
-        }
-    }
-    if (restore)
-        tcsetattr(fd, TCSAFLUSH, &old);
-    fputc('\n', tty);
-    fclose(tty);
-    OPENSSL_cleanse(buf, sizeof(buf));
-    return n;
 }
 
 int cli_json_print(json_t *j)
@@ -423,4 +529,25 @@ out:
     free(buf);
     close(fd);
     return rc;
+}
+
+unsigned cli_out_flags(const struct cli *cli)
+{
+    return cli->follow_symlinks ? CA_OUT_FOLLOW_SYMLINKS : 0;
+}
+
+int cli_write_out(struct cli *cli, const char *path, int mode, const void *data,
+                  size_t len)
+{
+    ca_outfile *f = NULL;
+    int rc;
+
+    rc = ca_outfile_open(path, mode, cli_out_flags(cli), &f);
+    if (rc == P11CA_OK
+        && BIO_write(ca_outfile_bio(f), data, (int)len) != (int)len)
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK)
+        rc = ca_outfile_commit(f);
+    ca_outfile_free(f);
+    return rc == P11CA_OK ? rc : cli_error(rc, "%s", p11ca_err_message());
 }

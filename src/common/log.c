@@ -23,9 +23,10 @@ static const struct {
     const char *name;
     unsigned bit;
 } sub_names[] = {
+    /* Only subsystems that log something are named (p11ca(1)): "srv"
+     * comes with the service. */
     {"p11", LOG_SUB_P11}, {"prov", LOG_SUB_PROV}, {"ca", LOG_SUB_CA},
-    {"reg", LOG_SUB_REG}, {"srv", LOG_SUB_SRV},   {"cli", LOG_SUB_CLI},
-    {"all", LOG_SUB_ALL},
+    {"reg", LOG_SUB_REG}, {"all", LOG_SUB_ALL},
 };
 
 static unsigned parse_subs(const char *s)

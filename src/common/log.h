@@ -5,7 +5,8 @@
 
 #include <stdarg.h>
 
-/* Subsystems, switched on by P11CA_DEBUG=p11,prov,ca,reg,srv,cli (or "all"). */
+/* Subsystems, switched on by P11CA_DEBUG=p11,prov,ca,reg (or "all"); SRV
+ * and CLI get names once something logs under them. */
 enum log_sub {
     LOG_SUB_P11 = 1 << 0,
     LOG_SUB_PROV = 1 << 1,

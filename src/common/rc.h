@@ -31,6 +31,18 @@ enum p11ca_rc {
  */
 int p11ca_err_set(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/*
+ * The same as a macro that evaluates to @rc where the caller sees it, so
+ * that clang's static analyzer (which does not follow calls to variadic
+ * functions) knows that `rc = p11ca_err_set(P11CA_E_NOMEM, ...)` is a
+ * failure.  @rc is evaluated once.
+ */
+#define p11ca_err_set(rc, ...)                                                 \
+    __extension__({                                                            \
+        int p11ca_err_rc_ = (rc);                                              \
+        (void)(p11ca_err_set)(p11ca_err_rc_, __VA_ARGS__);                     \
+        p11ca_err_rc_;                                                         \
+    })
 const char *p11ca_err_message(void);
 int p11ca_err_rc(void);
 void p11ca_err_clear(void);
@@ -44,6 +56,10 @@ enum p11ca_exit {
     P11CA_EXIT_REGISTRY = 4,
     P11CA_EXIT_INTERNAL = 5,
 };
+
+/* p11ca_rc_name - a stable name for @rc, for machines ("input",
+ * "not-found", "registry", ...; static string). */
+const char *p11ca_rc_name(int rc);
 
 /* p11ca_strerror - a short sentence for @rc (static string). */
 const char *p11ca_strerror(int rc);

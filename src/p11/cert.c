@@ -178,11 +178,9 @@ static CK_RV import_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
         if (rv != CKR_OK)
             goto out;
         if (!key && !id_len && !ia->authority) {
-            rv = p11_error_set(P11_RV_NO_KEY_MATCH, NULL, s->tok, NULL,
-                               "no key on the token matches the "
-                               "certificate's public key; give the key's "
-                               "id= in the URI, or --authority for a CA "
-                               "certificate");
+            rv = p11_error_set(
+                P11_RV_NO_KEY_MATCH, NULL, s->tok, NULL,
+                "no key on the token matches the certificate's public key; give the key's id= in the URI, or --authority for a CA certificate");
             goto out;
         }
         if (key && !id_len)

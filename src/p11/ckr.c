@@ -135,7 +135,7 @@ static const struct rv_desc rv_table[] = {
      "several objects match where one is needed"},
     {P11_RV_PIN_SOURCE, "P11CA_PIN_SOURCE", "the PIN source cannot be used"},
     {P11_RV_PIN_REFUSED, "P11CA_PIN_REFUSED",
-     "this PIN was refused before and is not tried again, so that the token is not locked"},
+     "this PIN was refused before and is not tried again automatically, so that the token is not locked"},
     {P11_RV_NO_PIN, "P11CA_NO_PIN", "a PIN is needed but none was given"},
     {P11_RV_BAD_INPUT, "P11CA_BAD_INPUT", "the input is invalid"},
     {P11_RV_NO_MODULE, "P11CA_NO_MODULE",
@@ -144,6 +144,8 @@ static const struct rv_desc rv_table[] = {
      "no key on the token matches the certificate"},
     {P11_RV_EXISTS, "P11CA_EXISTS",
      "an object with this id or label exists already"},
+    {P11_RV_URI_MODULE, "P11CA_URI_MODULE",
+     "a pkcs11: URI may not load a PKCS#11 module"},
 };
 
 static const struct rv_desc *rv_lookup(CK_RV rv)
@@ -152,6 +154,40 @@ static const struct rv_desc *rv_lookup(CK_RV rv)
         if (rv_table[i].rv == rv)
             return &rv_table[i];
     return NULL;
+}
+
+enum p11_class p11_rv_class(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_OK:
+        return P11_CLASS_OK;
+    case P11_RV_URI_INVALID:
+    case P11_RV_BAD_INPUT:
+    case P11_RV_AMBIGUOUS:
+    case P11_RV_EXISTS:
+    case P11_RV_NO_KEY_MATCH:
+    case P11_RV_URI_MODULE:
+        return P11_CLASS_INPUT;
+    case P11_RV_NO_TOKEN:
+    case P11_RV_NO_OBJECT:
+        return P11_CLASS_NOT_FOUND;
+    case P11_RV_PIN_SOURCE:
+    case P11_RV_PIN_REFUSED:
+    case P11_RV_NO_PIN:
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_INVALID:
+    case CKR_PIN_LEN_RANGE:
+    case CKR_PIN_EXPIRED:
+    case CKR_PIN_LOCKED:
+        return P11_CLASS_PIN;
+    case CKR_MECHANISM_INVALID:
+    case CKR_MECHANISM_PARAM_INVALID:
+        return P11_CLASS_UNSUPPORTED;
+    case CKR_HOST_MEMORY:
+        return P11_CLASS_NO_MEMORY;
+    default:
+        return P11_CLASS_TOKEN;
+    }
 }
 
 const char *p11_rv_name(CK_RV rv)
@@ -205,6 +241,8 @@ void p11_error_restore(CK_RV rv, const char *msg)
 static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void vappend(char *buf, size_t size, size_t *n, const char *fmt,
+                    va_list ap) __attribute__((format(printf, 4, 0)));
+static void vappend(char *buf, size_t size, size_t *n, const char *fmt,
                     va_list ap)
 {
     int r;
@@ -225,6 +263,8 @@ static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The function behind the macro of p11.h. */
+#undef p11_error_set
 CK_RV p11_error_set(CK_RV rv, const char *call, const p11_token *tok,
                     const char *what, const char *fmt, ...)
 {

@@ -8,10 +8,17 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "common/log.h"
 
+/*
+ * A loaded module.  Its address and @funcs never change while the context
+ * lives (p11_ctx_refresh and a fork initialise the same function list
+ * again), so a token's @mod and @mod->funcs may be read without the
+ * context lock.
+ */
 struct p11_module {
     CK_FUNCTION_LIST *funcs;
     char *name;   /* p11-kit module name, or the path */
@@ -20,6 +27,14 @@ struct p11_module {
     CK_INFO info; /* C_GetInfo, read at load */
     bool has_info;
     bool by_path; /* loaded with p11_kit_module_load */
+};
+
+/* A PIN source as the state file knows it: never the PIN itself. */
+struct p11_pin_src {
+    unsigned char
+        id[32];     /* SHA-256 of what names the source, and its version */
+    char desc[160]; /* 'PIN file /x', for messages */
+    bool known;     /* @id is set */
 };
 
 struct p11_session {
@@ -65,9 +80,10 @@ struct p11_token {
     /* Login: @login_lock serialises C_Login; never held by the pool. */
     pthread_mutex_t login_lock;
     _Atomic bool logged_in;
-    char *pin; /* secure heap; the PIN that worked last */
+    char *pin; /* p11_secure_zalloc; the PIN that worked (cache_pin) */
     size_t pin_len;
-    unsigned char refused[32]; /* salted hash of the last refused PIN */
+    struct p11_pin_src pin_src; /* where @pin came from */
+    unsigned char refused[32];  /* salted hash of the last refused PIN */
     bool has_refused;
 
     /* Mechanism cache (read once). */
@@ -84,6 +100,8 @@ struct p11_ctx {
     char *pin_source;
     bool single_session;
     bool no_finalize;
+    bool allow_uri_module_path; /* module-path= in a URI may load a module */
+    bool cache_pin;             /* p11_config.cache_pin */
     unsigned max_sessions;
     long token_wait_ms; /* resolved bound, 0: do not wait */
     p11_pin_prompt_fn prompt;
@@ -92,7 +110,11 @@ struct p11_ctx {
     _Atomic bool loaded;
     CK_RV load_rv;
     CK_FUNCTION_LIST **kit_modules; /* p11_kit_modules_load_and_initialize */
-    struct p11_module *mods;
+    /*
+     * One allocation per module, never moved or freed before the context:
+     * tokens keep pointers to them (see add_module in module.c).
+     */
+    struct p11_module **mods;
     size_t n_mods;
     p11_token **tokens;
     size_t n_tokens;
@@ -204,8 +226,10 @@ struct skipped {
 };
 
 /*
- * p11_find_prepare - load the modules, and the module-path= of @uri into
- * @only (NULL when the URI has none).
+ * p11_find_prepare - load the modules, and put the loaded module that
+ * module-path= of @uri names into @only (NULL when the URI has none).  A
+ * module-path= that names no loaded module is loaded only when the context
+ * allows it (allow_uri_module_path), else P11_RV_URI_MODULE.
  */
 CK_RV p11_find_prepare(p11_ctx *ctx, const p11_uri *uri,
                        struct p11_module **only);
@@ -265,6 +289,41 @@ bool p11_rv_token_away(CK_RV rv);
 /* session.c */
 bool p11_rv_session_lost(CK_RV rv);
 bool p11_rv_token_lost(CK_RV rv);
+
+/* pin.c: p11_pin_read_file, and @st_out (may be NULL) gets the fstat of
+ * what was read. */
+int p11_pin_read_file_st(const char *path, char *pin, size_t max,
+                         struct stat *st_out);
+
+/* pinstate.c: refused PIN sources remembered across processes. */
+
+/* p11_pin_src_file - the PIN file or pipe @path, as fstat @st saw it. */
+void p11_pin_src_file(struct p11_pin_src *src, const char *path,
+                      const struct stat *st);
+/* p11_pin_src_value - a PIN given as a value (pin-value=, an environment
+ * variable): one source, whatever the value. */
+void p11_pin_src_value(struct p11_pin_src *src);
+
+struct p11_pinstate;
+/*
+ * p11_pinstate_open - the state file of @tok, locked against the other
+ * processes that log in to it (waiting up to 30 s), made when @create.
+ * @out is NULL when there is none (no home directory, a file or directory
+ * that is not ours alone, or !@create and no file): the caller goes on
+ * without it.  Returns CKR_OK, or an error when the lock cannot be had.
+ */
+CK_RV p11_pinstate_open(p11_token *tok, bool create, struct p11_pinstate **out);
+/* p11_pinstate_refused - when (unix time) the token refused @src, or 0. */
+int64_t p11_pinstate_refused(const struct p11_pinstate *st,
+                             const struct p11_pin_src *src);
+/* p11_pinstate_record - remember that the token refused @src. */
+void p11_pinstate_record(struct p11_pinstate *st,
+                         const struct p11_pin_src *src);
+/* p11_pinstate_clear - forget every refusal (the token took a PIN). */
+void p11_pinstate_clear(struct p11_pinstate *st);
+const char *p11_pinstate_path(const struct p11_pinstate *st);
+/* p11_pinstate_close - unlock and close; accepts NULL. */
+void p11_pinstate_close(struct p11_pinstate *st);
 
 /* login.c */
 CK_RV p11_login_context_specific(p11_session *s, p11_obj *obj,

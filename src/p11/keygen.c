@@ -26,10 +26,10 @@ static const struct {
 
 static CK_RV bad_spec(const char *str)
 {
-    return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
-                         "unknown key type \"%s\": use rsa:2048, rsa:3072, "
-                         "rsa:4096, ec:P-256, ec:P-384, ec:P-521 or ed25519",
-                         str);
+    return p11_error_set(
+        P11_RV_BAD_INPUT, NULL, NULL, NULL,
+        "unknown key type \"%s\": use rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521 or ed25519",
+        str);
 }
 
 CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec)
@@ -54,10 +54,10 @@ CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec)
                 return bad_spec(str);
         }
         if (bits != 2048 && bits != 3072 && bits != 4096)
-            return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
-                                 "RSA keys of %lu bits are not supported: "
-                                 "use 2048, 3072 or 4096",
-                                 bits);
+            return p11_error_set(
+                P11_RV_BAD_INPUT, NULL, NULL, NULL,
+                "RSA keys of %lu bits are not supported: use 2048, 3072 or 4096",
+                bits);
         spec->kind = P11_KEY_RSA;
         spec->bits = (unsigned)bits;
         return CKR_OK;
@@ -68,7 +68,7 @@ CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec)
         return CKR_OK;
     }
     if (strncasecmp(str, "ec:", 3) == 0 || strncasecmp(str, "P-", 2) == 0) {
-        const char *name = strncasecmp(str, "ec:", 3) == 0 ? arg : str;
+        const char *name = strncasecmp(str, "ec:", 3) == 0 ? str + 3 : str;
         for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
             for (size_t j = 0; curves[i].names[j]; j++) {
                 if (strcasecmp(name, curves[i].names[j]) == 0) {

@@ -9,32 +9,71 @@
 #include <p11-kit/p11-kit.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+
+/* Why p11-kit could not load a module: it may say nothing (without
+ * memory, for one), and NULL is no argument for "%s". */
+static const char *kit_message(void)
+{
+    const char *m = p11_kit_message();
+
+    return m && *m ? m : "p11-kit gave no reason";
+}
+
+/* A copy of the setting @s (none when NULL or empty) into @out; false
+ * when the copy failed. */
+static bool copy_setting(const char *s, char **out)
+{
+    if (!s || !*s)
+        return true;
+    *out = strdup(s);
+    return *out != NULL;
+}
+
+/* Whether a URI's module-path= may load a module, for a configured @v. */
+static bool uri_module_allowed(int v)
+{
+    const char *env = secure_getenv("P11CA_ALLOW_URI_MODULE_PATH");
+
+    if (v != P11_URI_MODULE_DEFAULT)
+        return v == P11_URI_MODULE_ALLOW;
+    return env
+           && (strcasecmp(env, "yes") == 0 || strcasecmp(env, "true") == 0
+               || strcmp(env, "1") == 0 || strcasecmp(env, "on") == 0);
+}
 
 p11_ctx *p11_ctx_new(const p11_config *cfg)
 {
     p11_ctx *ctx = calloc(1, sizeof(*ctx));
-    const char *env;
 
     if (!ctx)
         return NULL;
-    pthread_mutex_init(&ctx->lock, NULL);
     ctx->max_sessions = 8;
     if (cfg) {
         ctx->single_session = cfg->single_session;
+        ctx->cache_pin = cfg->cache_pin;
         ctx->no_finalize = cfg->no_finalize;
         if (cfg->max_sessions)
             ctx->max_sessions = cfg->max_sessions;
-        if (cfg->module_path && *cfg->module_path)
-            ctx->module_path = strdup(cfg->module_path);
-        if (cfg->pin_source && *cfg->pin_source)
-            ctx->pin_source = strdup(cfg->pin_source);
     }
+    /*
+     * Precedence: configuration, then the environment, then p11-kit.  A
+     * copy that fails fails the context: going on would quietly change
+     * the configuration (every p11-kit module instead of the one named).
+     */
+    if (!copy_setting(cfg ? cfg->module_path : NULL, &ctx->module_path)
+        || (!ctx->module_path
+            && !copy_setting(getenv("P11CA_MODULE"), &ctx->module_path))
+        || !copy_setting(cfg ? cfg->pin_source : NULL, &ctx->pin_source)) {
+        free(ctx->module_path);
+        free(ctx);
+        return NULL;
+    }
+    pthread_mutex_init(&ctx->lock, NULL);
     ctx->token_wait_ms = p11_token_wait_resolve(cfg ? cfg->token_wait_ms : 0);
-    /* Precedence: configuration, then the environment, then p11-kit. */
-    env = getenv("P11CA_MODULE");
-    if (!ctx->module_path && env && *env)
-        ctx->module_path = strdup(env);
+    ctx->allow_uri_module_path =
+        uri_module_allowed(cfg ? cfg->allow_uri_module_path : 0);
     ctx->pid = getpid();
     ctx->fork_gen = atomic_load(&p11_fork_gen);
     p11_fork_register(ctx);
@@ -50,8 +89,10 @@ void p11_ctx_set_prompt(p11_ctx *ctx, p11_pin_prompt_fn fn, void *arg)
     pthread_mutex_unlock(&ctx->lock);
 }
 
-static void module_clear(struct p11_module *m, bool finalize)
+static void module_free(struct p11_module *m, bool finalize)
 {
+    if (!m)
+        return;
     if (m->by_path && m->funcs) {
         if (finalize)
             p11_kit_module_finalize(m->funcs);
@@ -60,6 +101,7 @@ static void module_clear(struct p11_module *m, bool finalize)
     free(m->name);
     free(m->path);
     free(m->real);
+    free(m);
 }
 
 void p11_ctx_free(p11_ctx *ctx)
@@ -82,7 +124,7 @@ void p11_ctx_free(p11_ctx *ctx)
         same_process = false;
     free(ctx->tokens);
     for (size_t i = 0; i < ctx->n_mods; i++)
-        module_clear(&ctx->mods[i], same_process);
+        module_free(ctx->mods[i], same_process);
     free(ctx->mods);
     if (ctx->kit_modules) {
         if (same_process)
@@ -96,29 +138,41 @@ void p11_ctx_free(p11_ctx *ctx)
     free(ctx);
 }
 
+/*
+ * Add @funcs to the context's modules; caller holds ctx->lock.  Each module
+ * is an allocation of its own that stays where it is until p11_ctx_free:
+ * tokens point to theirs, and threads call tok->mod->funcs without the
+ * context lock (the array of pointers may grow, the modules never move).
+ * On failure nothing is kept and @funcs stays the caller's.
+ */
 static CK_RV add_module(p11_ctx *ctx, CK_FUNCTION_LIST *funcs, bool by_path,
                         struct p11_module **out)
 {
-    struct p11_module *mods;
+    struct p11_module **mods;
     struct p11_module *m;
 
     mods = realloc(ctx->mods, (ctx->n_mods + 1) * sizeof(*mods));
     if (!mods)
         return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
     ctx->mods = mods;
-    m = &mods[ctx->n_mods];
-    memset(m, 0, sizeof(*m));
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
     m->funcs = funcs;
     m->by_path = by_path;
     m->path = p11_kit_module_get_filename(funcs);
     m->name = p11_kit_module_get_name(funcs);
-    if (!m->name && m->path)
-        m->name = strdup(m->path);
+    if (!m->name && m->path && !(m->name = strdup(m->path))) {
+        /* Not counted in n_mods yet: nobody else frees it. */
+        free(m->path);
+        free(m);
+        return p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+    }
     if (m->path)
         m->real = realpath(m->path, NULL);
     /* Read once: URIs with library-* attributes are matched against it. */
     m->has_info = P11_C(funcs, C_GetInfo, &m->info) == CKR_OK;
-    ctx->n_mods++;
+    mods[ctx->n_mods++] = m;
     if (out)
         *out = m;
     return CKR_OK;
@@ -146,16 +200,16 @@ static CK_RV load_path_locked(p11_ctx *ctx, const char *path,
     CK_RV rv;
 
     for (size_t i = 0; i < ctx->n_mods; i++) {
-        if (same_file(&ctx->mods[i], path)) {
+        if (same_file(ctx->mods[i], path)) {
             if (out)
-                *out = &ctx->mods[i];
+                *out = ctx->mods[i];
             return CKR_OK;
         }
     }
     funcs = p11_kit_module_load(path, 0);
     if (!funcs)
         return p11_error_set(P11_RV_NO_MODULE, "loading module", NULL, NULL,
-                             "%s: %s", path, p11_kit_message());
+                             "%s: %s", path, kit_message());
     /* p11-kit initialises the module with CKF_OS_LOCKING_OK. */
     rv = p11_kit_module_initialize(funcs);
     if (rv != CKR_OK) {
@@ -173,7 +227,8 @@ static CK_RV load_path_locked(p11_ctx *ctx, const char *path,
 static CK_RV load_locked(p11_ctx *ctx)
 {
     CK_FUNCTION_LIST **kit;
-    CK_RV rv;
+    size_t first = ctx->n_mods;
+    CK_RV rv = CKR_OK;
 
     if (ctx->module_path)
         return load_path_locked(ctx, ctx->module_path, NULL);
@@ -181,20 +236,21 @@ static CK_RV load_locked(p11_ctx *ctx)
     kit = p11_kit_modules_load_and_initialize(0);
     if (!kit)
         return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules", NULL,
-                             NULL, "%s", p11_kit_message());
-    for (size_t i = 0; kit[i]; i++) {
+                             NULL, "%s", kit_message());
+    for (size_t i = 0; kit[i] && rv == CKR_OK; i++)
         rv = add_module(ctx, kit[i], false, NULL);
-        if (rv != CKR_OK) {
-            p11_kit_modules_finalize_and_release(kit);
-            return rv;
-        }
+    if (rv == CKR_OK && ctx->n_mods == first)
+        rv = p11_error_set(
+            P11_RV_NO_MODULE, "loading p11-kit modules", NULL, NULL,
+            "no module is registered with p11-kit; name one with --module or P11CA_MODULE");
+    if (rv != CKR_OK) {
+        /* Nothing of this attempt stays: no token was made from them. */
+        while (ctx->n_mods > first)
+            module_free(ctx->mods[--ctx->n_mods], false);
+        p11_kit_modules_finalize_and_release(kit);
+        return rv;
     }
     ctx->kit_modules = kit;
-    if (ctx->n_mods == 0)
-        return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules", NULL,
-                             NULL,
-                             "no module is registered with p11-kit; name one "
-                             "with --module or P11CA_MODULE");
     return CKR_OK;
 }
 
@@ -211,10 +267,10 @@ static CK_RV reinit_after_fork_locked(p11_ctx *ctx)
     for (size_t i = 0; i < ctx->n_tokens; i++)
         p11_token_reset(ctx->tokens[i]);
     for (size_t i = 0; i < ctx->n_mods; i++) {
-        rv = p11_kit_module_initialize(ctx->mods[i].funcs);
+        rv = p11_kit_module_initialize(ctx->mods[i]->funcs);
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-            LOG_DBG(P11, "C_Initialize of %s after fork: %s", ctx->mods[i].name,
-                    p11_rv_name(rv));
+            LOG_DBG(P11, "C_Initialize of %s after fork: %s",
+                    ctx->mods[i]->name, p11_rv_name(rv));
     }
     ctx->pid = getpid();
     ctx->fork_gen = atomic_load(&p11_fork_gen);
@@ -380,8 +436,7 @@ static CK_RV scan_module_locked(p11_ctx *ctx, struct p11_module *mod)
              * saves the token at its C_Login): not there for this scan.
              */
             LOG_DBG(P11,
-                    "slot %lu of module %s: no token there now (%s): "
-                    "skipped",
+                    "slot %lu of module %s: no token there now (%s): skipped",
                     (unsigned long)slots[i], mod->name, p11_rv_name(rv));
             ctx->scan_lost++;
             continue;
@@ -414,9 +469,9 @@ static CK_RV scan_locked(p11_ctx *ctx, const struct p11_module *only)
 
     ctx->scan_lost = 0;
     for (size_t i = 0; i < ctx->n_mods; i++) {
-        if (only && &ctx->mods[i] != only)
+        if (only && ctx->mods[i] != only)
             continue;
-        rv = scan_module_locked(ctx, &ctx->mods[i]);
+        rv = scan_module_locked(ctx, ctx->mods[i]);
         if (rv == CKR_OK)
             ok++;
         else if (first == CKR_OK)
@@ -501,6 +556,19 @@ static CK_RV collect_locked(p11_ctx *ctx, const p11_uri *uri, unsigned flags,
     return CKR_OK;
 }
 
+/* The loaded module that @path names (symlinks resolved), or NULL. */
+static struct p11_module *loaded_module(p11_ctx *ctx, const char *path)
+{
+    struct p11_module *m = NULL;
+
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < ctx->n_mods && !m; i++)
+        if (same_file(ctx->mods[i], path))
+            m = ctx->mods[i];
+    pthread_mutex_unlock(&ctx->lock);
+    return m;
+}
+
 CK_RV p11_find_prepare(p11_ctx *ctx, const p11_uri *uri,
                        struct p11_module **only)
 {
@@ -509,12 +577,22 @@ CK_RV p11_find_prepare(p11_ctx *ctx, const p11_uri *uri,
 
     *only = NULL;
     rv = p11_ctx_ensure(ctx);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK || !mpath)
         return rv;
-    /* module-path= in a URI loads that module besides the configured ones. */
-    if (mpath)
-        rv = p11_ctx_load_module_path(ctx, mpath, only);
-    return rv;
+    /*
+     * module-path= selects one of the loaded modules.  Loading the file it
+     * names would run its code: whoever writes a URI (a less trusted input
+     * than the configuration) could make the application dlopen anything.
+     */
+    *only = loaded_module(ctx, mpath);
+    if (*only)
+        return CKR_OK;
+    if (!ctx->allow_uri_module_path)
+        return p11_error_set(
+            P11_RV_URI_MODULE, NULL, NULL, NULL,
+            "module-path=%s in the URI names a module that is not loaded, and a URI does not load code: configure the module (p11ca-module-path, --module, P11CA_MODULE) or register it with p11-kit and select it with module-name=; p11ca-allow-uri-module-path = yes in the provider's openssl.cnf section, or P11CA_ALLOW_URI_MODULE_PATH=yes, lets URIs load modules",
+            mpath);
+    return p11_ctx_load_module_path(ctx, mpath, only);
 }
 
 CK_RV p11_find_look(p11_ctx *ctx, const p11_uri *uri,
@@ -665,10 +743,10 @@ CK_RV p11_token_list_ambiguous(p11_token **toks, size_t n, const p11_uri *uri,
     CK_RV rv;
 
     list_tokens(toks, n, names, sizeof(names));
-    rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, NULL, NULL,
-                       "%s%zu tokens match %s: %s; add token= or serial= to "
-                       "the URI",
-                       why ? why : "", n, desc ? desc : "pkcs11:", names);
+    rv = p11_error_set(
+        P11_RV_AMBIGUOUS, NULL, NULL, NULL,
+        "%s%zu tokens match %s: %s; add token= or serial= to the URI",
+        why ? why : "", n, desc ? desc : "pkcs11:", names);
     free(desc);
     return rv;
 }
@@ -759,7 +837,7 @@ size_t p11_ctx_refresh(p11_ctx *ctx, const struct p11_module *only)
 
     pthread_mutex_lock(&ctx->lock);
     for (size_t i = 0; i < ctx->n_mods; i++) {
-        struct p11_module *m = &ctx->mods[i];
+        struct p11_module *m = ctx->mods[i];
 
         /*
          * An unmanaged module (p11-kit's "managed: no") is the same
@@ -875,16 +953,6 @@ const char *p11_token_module_name(const p11_token *tok)
 CK_SLOT_ID p11_token_slot(const p11_token *tok)
 {
     return tok->slot;
-}
-
-CK_FUNCTION_LIST *p11_token_module(const p11_token *tok)
-{
-    return tok->mod->funcs;
-}
-
-p11_ctx *p11_token_ctx(const p11_token *tok)
-{
-    return tok->ctx;
 }
 
 const char *p11_token_describe(const p11_token *tok)

@@ -408,10 +408,10 @@ static CK_RV pass_logins(p11_ctx *ctx, const p11_uri *uri, p11_find *f,
             free(need);
             return rv;
         }
-        LOG_DBG(P11,
-                "not logging in: one PIN for %zu tokens; objects "
-                "visible without a login only",
-                n);
+        LOG_DBG(
+            P11,
+            "not logging in: one PIN for %zu tokens; objects visible without a login only",
+            n);
         f->pin_withheld = true;
         free(need);
         return CKR_OK;
@@ -426,19 +426,7 @@ static CK_RV pass_logins(p11_ctx *ctx, const p11_uri *uri, p11_find *f,
 /* A failed login, as opposed to a token that failed. */
 static bool rv_login_failed(CK_RV rv)
 {
-    switch (rv) {
-    case P11_RV_NO_PIN:
-    case P11_RV_PIN_REFUSED:
-    case P11_RV_PIN_SOURCE:
-    case CKR_PIN_INCORRECT:
-    case CKR_PIN_INVALID:
-    case CKR_PIN_LEN_RANGE:
-    case CKR_PIN_EXPIRED:
-    case CKR_PIN_LOCKED:
-        return true;
-    default:
-        return false;
-    }
+    return p11_rv_class(rv) == P11_CLASS_PIN;
 }
 
 /*
@@ -671,10 +659,10 @@ CK_RV p11_obj_find_one(p11_ctx *ctx, const p11_uri *uri, CK_OBJECT_CLASS cls,
             d ? d : "pkcs11:", login ? "" : " (without logging in)");
     } else {
         list_objs(objs, n, names, sizeof(names));
-        rv = p11_error_set(P11_RV_AMBIGUOUS, NULL, NULL, NULL,
-                           "%zu objects match %s: %s; add object= or id= to "
-                           "the URI",
-                           n, d ? d : "pkcs11:", names);
+        rv = p11_error_set(
+            P11_RV_AMBIGUOUS, NULL, NULL, NULL,
+            "%zu objects match %s: %s; add object= or id= to the URI", n,
+            d ? d : "pkcs11:", names);
     }
     free(d);
     free_objs(objs, n);

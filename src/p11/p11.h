@@ -22,15 +22,17 @@
 #define P11_RV_NO_OBJECT   (P11_RV_BASE + 3) /* no object matches */
 #define P11_RV_AMBIGUOUS   (P11_RV_BASE + 4) /* several match, one wanted */
 #define P11_RV_PIN_SOURCE  (P11_RV_BASE + 5) /* pin-source unusable */
-#define P11_RV_PIN_REFUSED                                                     \
-    (P11_RV_BASE + 6)                   /* PIN refused before: not replayed */
-#define P11_RV_NO_PIN (P11_RV_BASE + 7) /* login needed, no PIN available */
+/* An automatic PIN withheld: refused before, or the token's last try. */
+#define P11_RV_PIN_REFUSED (P11_RV_BASE + 6)
+#define P11_RV_NO_PIN      (P11_RV_BASE + 7) /* login needed, no PIN available */
 #define P11_RV_BAD_INPUT                                                       \
     (P11_RV_BASE + 8) /* invalid argument (cert, key spec) */
 #define P11_RV_NO_MODULE (P11_RV_BASE + 9) /* module cannot be loaded */
 #define P11_RV_NO_KEY_MATCH                                                    \
     (P11_RV_BASE + 10)                   /* no key on the token for a cert */
 #define P11_RV_EXISTS (P11_RV_BASE + 11) /* object with that id/label exists */
+/* module-path= in a URI names a module that is not loaded: not loaded */
+#define P11_RV_URI_MODULE (P11_RV_BASE + 12)
 
 #define P11_MAX_PIN_LEN   256
 #define P11_MAX_ID_LEN    64
@@ -52,6 +54,26 @@ const char *p11_rv_name(CK_RV rv);
 /* p11_rv_text - a human sentence for @rv ("the PIN is incorrect"). */
 const char *p11_rv_text(CK_RV rv);
 
+/* What a status code means to the caller: one table for every user. */
+enum p11_class {
+    P11_CLASS_OK = 0,
+    /* The request is wrong: a bad URI or argument, several matches where
+     * one is wanted, an object that exists, a module a URI may not load. */
+    P11_CLASS_INPUT,
+    P11_CLASS_NOT_FOUND, /* no token or object matches */
+    P11_CLASS_PIN,       /* PIN missing, unusable, refused, withheld, locked */
+    P11_CLASS_UNSUPPORTED, /* a mechanism or parameter the token lacks */
+    P11_CLASS_NO_MEMORY,   /* CKR_HOST_MEMORY */
+    P11_CLASS_TOKEN,       /* anything else the module or token said */
+};
+
+/*
+ * p11_rv_class - the class of @rv.  The CLI's exit codes and the
+ * provider's error reasons are both made from it, so a code means the same
+ * thing to both.
+ */
+enum p11_class p11_rv_class(CK_RV rv);
+
 /*
  * The last error of the calling thread.  Every failing function of this
  * layer sets it before returning: the call, the token, the object and the
@@ -72,6 +94,14 @@ void p11_error_clear(void);
 CK_RV p11_error_set(CK_RV rv, const char *call, const p11_token *tok,
                     const char *what, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* A macro evaluating to @rv where the caller sees it, for clang's static
+ * analyzer, as p11ca_err_set in common/rc.h.  @rv is evaluated once. */
+#define p11_error_set(rv, ...)                                                 \
+    __extension__({                                                            \
+        CK_RV p11_error_rv_ = (rv);                                            \
+        (void)(p11_error_set)(p11_error_rv_, __VA_ARGS__);                     \
+        p11_error_rv_;                                                         \
+    })
 
 /* ------------------------------------------------------------------ */
 /* Context and modules (module.c)                                      */
@@ -89,12 +119,27 @@ typedef int (*p11_pin_prompt_fn)(const char *what, bool context_specific,
 typedef struct p11_config {
     /*
      * Module to load.  NULL: every module registered with p11-kit, unless
-     * the environment variable P11CA_MODULE names one.  Precedence:
-     * module-path= in a URI > this field > P11CA_MODULE > p11-kit.
+     * the environment variable P11CA_MODULE names one.  module-path= in a
+     * URI selects one of the loaded modules (see allow_uri_module_path).
      */
     const char *module_path;
+    /*
+     * Whether module-path= in a URI may load a module that is not loaded
+     * (dlopen: code from a file a URI names).  P11_URI_MODULE_DEFAULT: as
+     * the environment variable P11CA_ALLOW_URI_MODULE_PATH says (yes/no),
+     * else refused; refused with P11_RV_URI_MODULE.  A module-path= that
+     * names a loaded module (the configured one, one registered with
+     * p11-kit) always selects it.
+     */
+    int allow_uri_module_path; /* P11_URI_MODULE_* */
     /* Default PIN source (file), used when a URI has no pin-value/source. */
     const char *pin_source;
+    /*
+     * Keep the PIN that worked (p11_secure_zalloc) to log in again after the
+     * token logs us out (a card reset), instead of asking the PIN source or
+     * the prompt again.  Never used for a context-specific login.
+     */
+    bool cache_pin;
     /* One session per token, serialised (PIV cards and similar). */
     bool single_session;
     /* Most idle sessions kept per token (0: default 8). */
@@ -114,6 +159,12 @@ typedef struct p11_config {
      */
     long token_wait_ms;
 } p11_config;
+
+enum {
+    P11_URI_MODULE_DEFAULT = 0, /* P11CA_ALLOW_URI_MODULE_PATH, else refuse */
+    P11_URI_MODULE_REFUSE,
+    P11_URI_MODULE_ALLOW,
+};
 
 #define P11_TOKEN_WAIT_DEFAULT_MS 5000
 #define P11_TOKEN_WAIT_MAX_MS     600000
@@ -210,6 +261,18 @@ char *p11_uri_for_token(const p11_token *tok);
  */
 int p11_pin_read_file(const char *path, char *pin, size_t max);
 
+/*
+ * p11_secure_zalloc - @n zeroed bytes for a PIN kept beyond one call: in
+ * OpenSSL's secure heap when the process has one (CRYPTO_secure_malloc_init,
+ * which the p11ca command sets up and a provider cannot), else in pages of
+ * their own, locked in memory (mlock) and left out of core dumps
+ * (MADV_DONTDUMP).  NULL without memory.  Free with p11_secure_free.
+ */
+void *p11_secure_zalloc(size_t n);
+
+/* p11_secure_free - wipe and free @p (@n: the size asked for); accepts NULL. */
+void p11_secure_free(void *p, size_t n);
+
 /* ------------------------------------------------------------------ */
 /* Tokens (module.c, login.c)                                          */
 /* ------------------------------------------------------------------ */
@@ -263,8 +326,6 @@ const char *p11_token_model(const p11_token *tok);
 const char *p11_token_manufacturer(const p11_token *tok);
 const char *p11_token_module_name(const p11_token *tok);
 CK_SLOT_ID p11_token_slot(const p11_token *tok);
-CK_FUNCTION_LIST *p11_token_module(const p11_token *tok);
-p11_ctx *p11_token_ctx(const p11_token *tok);
 
 /*
  * p11_token_has_mechanism - whether the token supports @mech (for @flags,
@@ -296,11 +357,17 @@ void p11_auth_from_uri(p11_auth *auth, const p11_uri *uri);
 
 /*
  * p11_token_login - log in as CKU_USER unless this process is logged in on
- * @tok already.  The PIN comes from @auth (may be NULL), the context's pin
- * source, or the prompt.  A PIN that the token refused is never offered
- * again automatically (P11_RV_PIN_REFUSED); a PIN that worked is kept in
- * the secure heap to log in again after the token logs us out.  The error
- * names the remaining-tries flags (count low, final try, locked).
+ * @tok already.  The PIN comes from the cache (p11_config.cache_pin), @auth
+ * (may be NULL), the context's pin source, a PIN pad, or the prompt.
+ *
+ * An automatic PIN (cached, pin-value=, a PIN file or pipe) is not sent:
+ * when the token reports CKF_USER_PIN_FINAL_TRY or CKF_USER_PIN_LOCKED
+ * (read again just before; locked: nothing is sent, not even a typed PIN),
+ * when this process saw the token refuse it, or when the PIN state file of
+ * the token (~/.local/state/p11ca, see pinstate.c) says the token refused
+ * that source and it has not changed since: P11_RV_PIN_REFUSED (or
+ * CKR_PIN_LOCKED) with the reason.  A login that works clears the state.
+ * The error of a refused PIN names the tries the token says are left.
  */
 CK_RV p11_token_login(p11_token *tok, const p11_auth *auth) P11CA_WUR;
 
@@ -356,8 +423,6 @@ void p11_session_release(p11_session *s, CK_RV rv);
 
 /* p11_session_handle - the raw handle (valid until release). */
 CK_SESSION_HANDLE p11_session_handle(const p11_session *s);
-CK_FUNCTION_LIST *p11_session_module(const p11_session *s);
-p11_token *p11_session_token(const p11_session *s);
 
 /* p11_session_count - (idle, open) sessions of @tok, for tests. */
 void p11_session_count(p11_token *tok, unsigned *idle, unsigned *open);

@@ -15,7 +15,8 @@
 /* How long a PIN pipe (mkfifo) may keep us waiting for its writer. */
 #define PIPE_WAIT_MS 5000
 
-int p11_pin_read_file(const char *path, char *pin, size_t max)
+int p11_pin_read_file_st(const char *path, char *pin, size_t max,
+                         struct stat *st_out)
 {
     char buf[P11_MAX_PIN_LEN + 3];
     struct stat st;
@@ -43,12 +44,14 @@ int p11_pin_read_file(const char *path, char *pin, size_t max)
         goto out;
     }
     if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
-        p11_error_set(P11_RV_PIN_SOURCE, NULL, NULL, NULL,
-                      "PIN file %s is accessible by group or others (mode "
-                      "%04o); refusing to use it: run chmod 600 %s",
-                      path, (unsigned)(st.st_mode & 07777), path);
+        p11_error_set(
+            P11_RV_PIN_SOURCE, NULL, NULL, NULL,
+            "PIN file %s is accessible by group or others (mode %04o); refusing to use it: run chmod 600 %s",
+            path, (unsigned)(st.st_mode & 07777), path);
         goto out;
     }
+    if (st_out)
+        *st_out = st; /* what was read, for the PIN state (pinstate.c) */
     /*
      * A pipe reads as empty until its writer connects: wait for data (or
      * the writer's hang-up), but not forever.
@@ -100,6 +103,15 @@ int p11_pin_read_file(const char *path, char *pin, size_t max)
                       "PIN file %s is empty", path);
         goto out;
     }
+    /* C_Login takes a length, but every other reader of the PIN stops at
+     * a NUL: a PIN is text, and the token never sees this one. */
+    if (memchr(buf, '\0', (size_t)n)) {
+        p11_error_set(
+            P11_RV_PIN_SOURCE, NULL, NULL, NULL,
+            "PIN file %s holds a NUL byte: a PIN is text; refusing it before it reaches the token",
+            path);
+        goto out;
+    }
     memcpy(pin, buf, (size_t)n);
     ret = (int)n;
 out:
@@ -107,4 +119,9 @@ out:
     if (fd >= 0)
         close(fd);
     return ret;
+}
+
+int p11_pin_read_file(const char *path, char *pin, size_t max)
+{
+    return p11_pin_read_file_st(path, pin, max, NULL);
 }

@@ -118,11 +118,9 @@ static CK_RV ec_point(p11_obj *obj, unsigned char **pt, size_t *len)
         rv = p11_obj_get_attr(peer, CKA_VALUE, &der, &dl);
     p11_obj_unref(peer);
     if (rv != CKR_OK)
-        return p11_error_set(P11_RV_NO_OBJECT, NULL, obj->tok,
-                             p11_obj_describe(obj),
-                             "the token holds no public key or certificate "
-                             "with this key's id, so its public point is "
-                             "unknown");
+        return p11_error_set(
+            P11_RV_NO_OBJECT, NULL, obj->tok, p11_obj_describe(obj),
+            "the token holds no public key or certificate with this key's id, so its public point is unknown");
     q = der;
     x = d2i_X509(NULL, &q, (long)dl);
     free(der);

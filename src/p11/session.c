@@ -160,16 +160,6 @@ CK_SESSION_HANDLE p11_session_handle(const p11_session *s)
     return s->h;
 }
 
-CK_FUNCTION_LIST *p11_session_module(const p11_session *s)
-{
-    return s->tok->mod->funcs;
-}
-
-p11_token *p11_session_token(const p11_session *s)
-{
-    return s->tok;
-}
-
 void p11_session_count(p11_token *tok, unsigned *idle, unsigned *open)
 {
     pthread_mutex_lock(&tok->lock);

@@ -24,6 +24,134 @@ static const char *kit_reason(int r)
     return m ? m : "unknown error";
 }
 
+/*
+ * The attributes of RFC 7512, with the size of the PKCS#11 field each one
+ * matches (0: no fixed size).  p11-kit takes the last of a repeated
+ * attribute and files a value too long for its field as "unrecognized":
+ * uri_check_attrs says what is wrong instead.
+ */
+static const struct {
+    const char *name;
+    size_t max;
+    const char *what;
+} uri_attrs[] = {
+    {"id", P11_MAX_ID_LEN, "CKA_ID"},
+    {"library-description", 32, "library description"},
+    {"library-manufacturer", 32, "library manufacturer"},
+    {"library-version", 0, NULL},
+    {"manufacturer", 32, "token manufacturer"},
+    {"model", 16, "token model"},
+    {"object", P11_MAX_LABEL_LEN, "object label"},
+    {"serial", 16, "token serial number"},
+    {"slot-description", 64, "slot description"},
+    {"slot-id", 0, NULL},
+    {"slot-manufacturer", 32, "slot manufacturer"},
+    {"token", 32, "token label"},
+    {"type", 0, NULL},
+    {"module-name", 0, NULL},
+    {"module-path", 0, NULL},
+    {"pin-source", 0, NULL},
+    {"pin-value", P11_MAX_PIN_LEN, "PIN"},
+};
+
+#define N_URI_ATTRS (sizeof(uri_attrs) / sizeof(uri_attrs[0]))
+
+/* Bytes of the percent-encoded @v (@n characters) once decoded. */
+static size_t decoded_len(const char *v, size_t n)
+{
+    size_t len = 0;
+
+    for (size_t i = 0; i < n; len++)
+        i += (v[i] == '%' && i + 2 < n) ? 3 : 1;
+    return len;
+}
+
+static bool type_ok(const char *v, size_t n)
+{
+    static const char *const types[] = {"cert", "data", "private", "public",
+                                        "secret-key"};
+
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strlen(types[i]) == n && strncmp(types[i], v, n) == 0)
+            return true;
+    return false;
+}
+
+/* Whether @v (@n characters) holds the encoded NUL "%00". */
+static bool has_nul(const char *v, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++)
+        if (v[i] == '%' && v[i + 1] == '0' && v[i + 2] == '0')
+            return true;
+    return false;
+}
+
+/*
+ * One "name=value" of the URI (@n characters at @a), in its path or its
+ * query (@query: other query attributes are p11-kit's to judge, as vendor
+ * attributes); @seen marks the attributes met before.
+ */
+static CK_RV uri_check_attr(const char *a, size_t n, bool query, bool *seen)
+{
+    const char *eq = memchr(a, '=', n);
+    size_t nlen = eq ? (size_t)(eq - a) : n, vlen = eq ? n - nlen - 1 : 0;
+    const char *v = eq ? eq + 1 : "";
+    size_t i;
+
+    for (i = 0; i < N_URI_ATTRS; i++)
+        if (strlen(uri_attrs[i].name) == nlen
+            && strncmp(uri_attrs[i].name, a, nlen) == 0)
+            break;
+    if (i == N_URI_ATTRS && query)
+        return CKR_OK;
+    if (i == N_URI_ATTRS)
+        return p11_error_set(
+            P11_RV_URI_INVALID, NULL, NULL, NULL,
+            "the attribute %.*s= is not in RFC 7512 (check the spelling of its name)",
+            (int)(nlen > 64 ? 64 : nlen), a);
+    if (seen[i])
+        return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
+                             "%s= appears twice in the URI: give it once",
+                             uri_attrs[i].name);
+    seen[i] = true;
+    if (strcmp(uri_attrs[i].name, "type") == 0 && !type_ok(v, vlen))
+        return p11_error_set(
+            P11_RV_URI_INVALID, NULL, NULL, NULL,
+            "type=%.*s is not an object type: cert, data, private, public or secret-key",
+            (int)(vlen > 64 ? 64 : vlen), v);
+    if (uri_attrs[i].max && decoded_len(v, vlen) > uri_attrs[i].max)
+        return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
+                             "%s= is %zu bytes long: at most %zu fit the %s",
+                             uri_attrs[i].name, decoded_len(v, vlen),
+                             uri_attrs[i].max, uri_attrs[i].what);
+    if (strcmp(uri_attrs[i].name, "pin-value") == 0 && has_nul(v, vlen))
+        return p11_error_set(
+            P11_RV_URI_INVALID, NULL, NULL, NULL,
+            "pin-value= holds a NUL byte (%%00): a PIN is text");
+    return CKR_OK;
+}
+
+/* Each attribute of the path (";") and the query ("&") of @str, which
+ * p11-kit has parsed already. */
+static CK_RV uri_check_attrs(const char *str)
+{
+    bool seen[N_URI_ATTRS] = {false}, query = false;
+    const char *p = str + 7; /* after "pkcs11:" */
+    CK_RV rv = CKR_OK;
+    size_t n;
+
+    while (*p && rv == CKR_OK) {
+        n = strcspn(p, query ? "&" : ";?");
+        if (n > 0)
+            rv = uri_check_attr(p, n, query, seen);
+        p += n;
+        query = query || *p == '?';
+        if (*p)
+            p++;
+    }
+    return rv;
+}
+
 /* Keep object= as a C string: no NUL inside, no longer than a label. */
 static CK_RV copy_label(p11_uri *uri)
 {
@@ -60,14 +188,23 @@ CK_RV p11_uri_parse(const char *str, p11_uri **out)
         goto out;
     }
     r = p11_kit_uri_parse(str, P11_KIT_URI_FOR_ANY, uri->kit);
+    if (r == P11_KIT_URI_NO_MEMORY) {
+        /* Not the URI's fault: not an input error (exit 2) either. */
+        rv = p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
+        goto out;
+    }
     if (r != P11_KIT_URI_OK) {
         p11_error_set(rv, NULL, NULL, NULL, "%s", kit_reason(r));
         goto out;
     }
+    rv = uri_check_attrs(str);
+    if (rv != CKR_OK)
+        goto out;
+    rv = P11_RV_URI_INVALID;
     if (p11_kit_uri_any_unrecognized(uri->kit)) {
-        p11_error_set(rv, NULL, NULL, NULL,
-                      "the URI has an attribute that is not in RFC 7512 "
-                      "(check the spelling of each name before '=')");
+        p11_error_set(
+            rv, NULL, NULL, NULL,
+            "the URI has an attribute that is not in RFC 7512 (check the spelling of each name before '=')");
         goto out;
     }
     rv = copy_label(uri);

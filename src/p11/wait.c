@@ -43,10 +43,10 @@ CK_RV p11_token_wait_parse(const char *s, long *ms)
         *ms = P11_TOKEN_WAIT_NONE;
     return CKR_OK;
 bad:
-    return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
-                         "token wait \"%s\": give seconds from 0 to %d, with "
-                         "at most three decimals (0: do not wait)",
-                         s ? s : "", P11_TOKEN_WAIT_MAX_MS / 1000);
+    return p11_error_set(
+        P11_RV_BAD_INPUT, NULL, NULL, NULL,
+        "token wait \"%s\": give seconds from 0 to %d, with at most three decimals (0: do not wait)",
+        s ? s : "", P11_TOKEN_WAIT_MAX_MS / 1000);
 }
 
 long p11_token_wait_resolve(long cfg_ms)
@@ -59,10 +59,10 @@ long p11_token_wait_resolve(long cfg_ms)
         if (env && *env && p11_token_wait_parse(env, &ms) == CKR_OK)
             cfg_ms = ms;
         else if (env && *env)
-            LOG_DBG(P11,
-                    "P11CA_TOKEN_WAIT=%s is not a number of seconds: "
-                    "the default applies",
-                    env);
+            LOG_DBG(
+                P11,
+                "P11CA_TOKEN_WAIT=%s is not a number of seconds: the default applies",
+                env);
     }
     if (cfg_ms == 0)
         return P11_TOKEN_WAIT_DEFAULT_MS;

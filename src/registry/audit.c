@@ -99,10 +99,10 @@ static int audit_check_args(const char *actor, const char *action,
                              "an audit entry needs an actor and an action");
     if (strlen(actor) > AUDIT_TEXT_MAX || strlen(action) > AUDIT_TEXT_MAX
         || (object && strlen(object) > AUDIT_TEXT_MAX))
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "audit actor, action and object are limited "
-                             "to %d bytes",
-                             AUDIT_TEXT_MAX);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "audit actor, action and object are limited to %d bytes",
+            AUDIT_TEXT_MAX);
     if (details && strlen(details) > REG_DETAILS_MAX)
         return p11ca_err_set(P11CA_E_INPUT,
                              "audit details are limited to %d bytes",
@@ -179,15 +179,16 @@ static int audit_verify_one(const reg_audit *a, void *arg)
         return p11ca_err_set(P11CA_E_STATE,
                              "audit entry %" PRId64 " was modified", a->seq);
     if (a->seq == 1 && (!a->prev_hash || strcmp(a->prev_hash, v->prev)))
-        return p11ca_err_set(P11CA_E_STATE,
-                             "audit entry 1 was replaced: it does not start "
-                             "the chain");
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "audit entry 1 was replaced: it does not start the chain");
     /* Its own hash holds, so the previous entry was rewritten (with a
      * recomputed hash) or this one was replaced wholesale. */
     if (!a->prev_hash || strcmp(a->prev_hash, v->prev) != 0)
         return p11ca_err_set(P11CA_E_STATE,
-                             "audit entry %" PRId64 " was modified or "
-                             "replaced: entry %" PRId64 " does not chain to it",
+                             "audit entry %" PRId64
+                             " was modified or replaced: entry %" PRId64
+                             " does not chain to it",
                              a->seq - 1, a->seq);
     memcpy(v->prev, hash, sizeof(v->prev));
     v->expected++;

@@ -182,10 +182,10 @@ static int replay_legacy_add(struct replay *rp, const reg_audit *a,
                              "revoked, or why");
     if (rp->nbulk == rp->capbulk) {
         if (rp->capbulk >= REPLAY_MAX_LEGACY)
-            return p11ca_err_set(P11CA_E_REGISTRY,
-                                 "the audit trail has more than %d bulk "
-                                 "revocations: too many to replay",
-                                 REPLAY_MAX_LEGACY);
+            return p11ca_err_set(
+                P11CA_E_REGISTRY,
+                "the audit trail has more than %d bulk revocations: too many to replay",
+                REPLAY_MAX_LEGACY);
         cap = rp->capbulk ? rp->capbulk * 2 : 16;
         b = realloc(rp->bulk, cap * sizeof(*b));
         if (!b)
@@ -318,18 +318,17 @@ static int replay_resolve(struct replay_event *group, size_t states,
         return 0;
     }
     if (!live)
-        return p11ca_err_set(P11CA_E_STATE,
-                             "audit entry %" PRId64
-                             " changes certificate %s without naming its CA, "
-                             "and the trail records no such certificate "
-                             "before it",
-                             e->seq, e->serial);
-    return p11ca_err_set(P11CA_E_STATE,
-                         "audit entry %" PRId64
-                         " changes certificate %s without naming its CA, "
-                         "and the trail has one of CA %lld and one of CA "
-                         "%lld: it does not say which",
-                         e->seq, e->serial, (long long)ca_id, (long long)other);
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "audit entry %" PRId64
+            " changes certificate %s without naming its CA, and the trail records no such certificate before it",
+            e->seq, reg_serial_shown(e->serial));
+    return p11ca_err_set(
+        P11CA_E_STATE,
+        "audit entry %" PRId64
+        " changes certificate %s without naming its CA, and the trail has one of CA %lld and one of CA %lld: it does not say which",
+        e->seq, reg_serial_shown(e->serial), (long long)ca_id,
+        (long long)other);
 }
 
 /*
@@ -367,16 +366,12 @@ static int replay_reduce(struct replay *rp)
     return 0;
 }
 
-/* "certificate 4e of CA 2", or "certificate 4e" when its issuer is
- * unknown. */
+/* "certificate 4E of CA 2", or "certificate 4E" when its issuer is
+ * unknown (reg_cert_shown). */
 static void replay_name(char *buf, size_t len, const char *serial,
                         int64_t ca_id)
 {
-    if (ca_id)
-        snprintf(buf, len, "certificate %s of CA %lld", serial,
-                 (long long)ca_id);
-    else
-        snprintf(buf, len, "certificate %s", serial);
+    snprintf(buf, len, "certificate %s", reg_cert_shown(ca_id, serial));
 }
 
 /* Whether a schema 1 bulk revocation accounts for @c, revoked in the

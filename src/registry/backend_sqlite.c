@@ -90,13 +90,17 @@ static int sq_read_version(struct sqldb *d, int *version);
 static int sq_apply(struct sqldb *d, const struct reg_migration *m);
 static int sq_migrate(struct sqldb *d);
 static int sq_migrate_locked(struct sqldb *d);
-static int sq_open(const char *location, void **db);
+static int sq_check_schema(struct sqldb *d, unsigned flags);
+static int sq_ro_hint(struct sqldb *d);
+static int sq_open_err(struct sqldb *d, const char *location, unsigned flags);
+static int sq_open(const char *location, unsigned flags, void **db);
 static void sq_close(void *db);
 static int sq_schema_version(void *db);
 static int sq_begin(void *db, bool write);
 static int sq_commit(void *db);
 static void sq_rollback(void *db);
 static int sq_crl_number_next(void *db, int64_t ca_id, uint64_t *n);
+static int sq_crl_number_last(void *db, int64_t ca_id, uint64_t *n);
 static int sq_ca_add(void *db, const unsigned char *der, size_t len,
                      const char *name, const char *subject, bool external,
                      int64_t *id);
@@ -222,22 +226,27 @@ static int sq_exec_retry(struct sqldb *d, const char *sql, const char *what)
     return rc == SQLITE_OK ? 0 : sq_err(d, what);
 }
 
-/* A one-row, one-column integer query (not cached: used at open). */
+/* A one-row, one-column integer query (not cached: used at open).  Like
+ * sq_exec_retry, it waits out an SQLITE_BUSY that came without the busy
+ * handler (another process recovering the WAL, switching modes). */
 static int sq_query_int(struct sqldb *d, const char *sql, int64_t *v)
 {
+    int64_t deadline = sq_clock_ms() + SQ_BUSY_TIMEOUT_MS;
     sqlite3_stmt *st = NULL;
-    int rc = P11CA_E_REGISTRY;
+    unsigned attempt = 0;
+    int rc;
 
-    if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK
-        || sqlite3_step(st) != SQLITE_ROW) {
-        sq_err(d, "read the schema version");
-        goto out;
+    for (;;) {
+        rc = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            *v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (!sq_is_busy(rc) || sq_clock_ms() >= deadline)
+            break;
+        sq_backoff(attempt++);
     }
-    *v = sqlite3_column_int64(st, 0);
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    return rc;
+    return rc == SQLITE_ROW ? 0 : sq_err(d, "read the schema version");
 }
 
 /* ------------------------------------------------------------------ */
@@ -271,10 +280,10 @@ static int sq_journal_wal(struct sqldb *d)
     if (rc != SQLITE_ROW)
         return sq_err(d, "PRAGMA journal_mode = WAL");
     if (strcmp(mode, "wal") != 0 && strcmp(d->path, ":memory:") != 0)
-        return p11ca_err_set(P11CA_E_REGISTRY,
-                             "registry %s: cannot use WAL mode (journal mode "
-                             "is \"%s\")",
-                             d->path, mode);
+        return p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "registry %s: cannot use WAL mode (journal mode is \"%s\")",
+            d->path, mode);
     return 0;
 }
 
@@ -283,8 +292,6 @@ static int sq_settings(struct sqldb *d)
 {
     int rc;
 
-    sqlite3_extended_result_codes(d->db, 1);
-    sqlite3_busy_timeout(d->db, SQ_BUSY_TIMEOUT_MS);
     if ((rc = sq_journal_wal(d)))
         return rc;
     return sq_exec_retry(d,
@@ -360,10 +367,10 @@ static int sq_migrate_locked(struct sqldb *d)
         if (m->version <= have)
             continue;
         if (m->version != have + 1)
-            return p11ca_err_set(P11CA_E_INTERNAL,
-                                 "schema migration %s does not follow "
-                                 "version %d",
-                                 m->name, have);
+            return p11ca_err_set(
+                P11CA_E_INTERNAL,
+                "schema migration %s does not follow version %d", m->name,
+                have);
         if ((rc = sq_apply(d, m)))
             return rc;
         have = m->version;
@@ -380,10 +387,10 @@ static int sq_migrate(struct sqldb *d)
     if ((rc = sq_read_version(d, &have)))
         return rc;
     if (have > want)
-        return p11ca_err_set(P11CA_E_REGISTRY,
-                             "registry %s: schema version %d is newer than "
-                             "this p11ca knows (%d)",
-                             d->path, have, want);
+        return p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "registry %s: schema version %d is newer than this p11ca knows (%d)",
+            d->path, have, want);
     if (have == want)
         return 0;
     if ((rc = sq_exec_retry(d, "BEGIN IMMEDIATE", "begin migration")))
@@ -409,25 +416,120 @@ static void sq_close(void *db)
     free(d);
 }
 
-static int sq_open(const char *location, void **db)
+static int sq_ro_hint(struct sqldb *d);
+
+/*
+ * A registry opened without REG_OPEN_CREATE must be one already: a schema
+ * and an audit trail (`ca init` leaves its first entry: a registry without
+ * any is empty, whatever its tables), at this p11ca's version or one it
+ * migrates (not read-only: a read-only open never migrates, and says so).
+ * A read that SQLite refuses to a read-only connection gets the hint of
+ * sq_ro_hint.
+ */
+static int sq_check_schema(struct sqldb *d, unsigned flags)
+{
+    int want = reg_sqlite_migrations[reg_sqlite_migrations_n - 1].version;
+    bool ro = (flags & REG_OPEN_READONLY) != 0;
+    int64_t entries = 0;
+    int have = 0, rc;
+
+    if ((rc = sq_read_version(d, &have)))
+        return ro && rc == P11CA_E_REGISTRY ? sq_ro_hint(d) : rc;
+    if (have == 0 && !(flags & REG_OPEN_CREATE))
+        return p11ca_err_set(
+            P11CA_E_NOTFOUND,
+            "registry %s is empty (it holds no registry tables)", d->path);
+    if (have < want && ro)
+        return p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "registry %s has schema version %d, older than this p11ca's (%d): a command that only reads does not migrate it. Migrate it first, as the registry's owner, with a command that writes: p11ca audit sign (which an upgraded registry needs anyway)",
+            d->path, have, want);
+    if (!(flags & REG_OPEN_CREATE)
+        && (rc = sq_query_int(d,
+                              "SELECT count(*) FROM "
+                              "(SELECT 1 FROM audit LIMIT 1)",
+                              &entries)))
+        return ro && rc == P11CA_E_REGISTRY ? sq_ro_hint(d) : rc;
+    if (!(flags & REG_OPEN_CREATE) && entries == 0)
+        return p11ca_err_set(
+            P11CA_E_NOTFOUND,
+            "registry %s is empty (no audit entry, not even ca-init)", d->path);
+    return 0;
+}
+
+/*
+ * A read-only connection to a WAL database needs its -shm file, unless it
+ * may create it: say so when it is missing (a registry restored with cp,
+ * or last closed by an older p11ca that did not keep it).
+ */
+static int sq_ro_hint(struct sqldb *d)
+{
+    char shm[4096];
+
+    snprintf(shm, sizeof(shm), "%s-shm", d->path);
+    if (access(shm, F_OK) == 0 || errno != ENOENT)
+        return P11CA_E_REGISTRY;
+    return p11ca_err_set(
+        P11CA_E_REGISTRY,
+        "%s; reading it without write access to its directory needs %s (SQLite's WAL index): run one command that writes the registry (e.g. p11ca crl) as its owner, and p11ca keeps that file from then on",
+        p11ca_err_message(), shm);
+}
+
+static int sq_open_err(struct sqldb *d, const char *location, unsigned flags)
+{
+    if (!d->db)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (!(flags & REG_OPEN_CREATE) && access(location, F_OK) != 0
+        && errno == ENOENT)
+        return p11ca_err_set(P11CA_E_NOTFOUND, "registry %s does not exist",
+                             location);
+    return sq_err(d, "open");
+}
+
+static int sq_open(const char *location, unsigned flags, void **db)
 {
     struct sqldb *d = calloc(1, sizeof(*d));
-    int rc = P11CA_E_NOMEM;
+    bool ro = (flags & REG_OPEN_READONLY) != 0;
+    int oflags = ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    int persist = 1, rc = P11CA_E_NOMEM;
 
     *db = NULL;
     if (!d || !(d->path = strdup(location))) {
         p11ca_err_set(rc, "out of memory");
         goto out;
     }
-    if (sqlite3_open_v2(location, &d->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
-        != SQLITE_OK) {
-        rc = d->db ? sq_err(d, "open")
-                   : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if ((flags & REG_OPEN_CREATE) && !ro)
+        oflags |= SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(location, &d->db, oflags, NULL) != SQLITE_OK) {
+        rc = sq_open_err(d, location, flags);
         goto out;
     }
-    if ((rc = sq_settings(d)) || (rc = sq_migrate(d)))
+    /* Before the first read: another process may be writing. */
+    sqlite3_extended_result_codes(d->db, 1);
+    sqlite3_busy_timeout(d->db, SQ_BUSY_TIMEOUT_MS);
+    /*
+     * Writers keep the WAL's -wal and -shm files when they close (SQLite's
+     * persistent WAL): a read-only connection by a user who cannot write
+     * the directory needs them to exist.
+     */
+    if (!ro)
+        (void)sqlite3_file_control(d->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+                                   &persist);
+    /* Read only: no journal-mode switch, no migration, nothing written.
+     * Otherwise an existing registry is checked before the journal-mode
+     * switch writes to the file. */
+    if (ro || !(flags & REG_OPEN_CREATE))
+        rc = sq_check_schema(d, flags);
+    else
+        rc = 0;
+    if (!rc && !ro)
+        rc = sq_settings(d);
+    if (!rc && !ro)
+        rc = sq_migrate(d);
+    if (rc)
         goto out;
+    LOG_DBG(REG, "registry %s opened %s", location,
+            ro ? "read-only" : "for reading and writing");
     *db = d;
     d = NULL;
     rc = 0;
@@ -503,6 +605,26 @@ static int sq_crl_number_next(void *db, int64_t ca_id, uint64_t *n)
         goto out;
     }
     *n = (uint64_t)sqlite3_column_int64(st, 0);
+out:
+    sq_done(st);
+    return rc;
+}
+
+static int sq_crl_number_last(void *db, int64_t ca_id, uint64_t *n)
+{
+    struct sqldb *d = db;
+    sqlite3_stmt *st = NULL;
+    int rc, step;
+
+    *n = 0;
+    if ((rc = sq_stmt(d, SQ_CRL_GET, &st)))
+        goto out;
+    sqlite3_bind_int64(st, 1, ca_id);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *n = (uint64_t)sqlite3_column_int64(st, 0);
+    else if (step != SQLITE_DONE)
+        rc = sq_err(d, "read the CRL number");
 out:
     sq_done(st);
     return rc;
@@ -762,6 +884,7 @@ const struct reg_backend reg_backend_sqlite = {
     .history_list = sq_history_list,
     .revoked_list = sq_revoked_list,
     .crl_number_next = sq_crl_number_next,
+    .crl_number_last = sq_crl_number_last,
     .ca_add = sq_ca_add,
     .ca_list = sq_ca_list,
     .ca_set_auto = sq_ca_set_auto,

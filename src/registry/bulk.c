@@ -73,10 +73,9 @@ static int bulk_collect(const reg_cert *c, void *arg)
         return 0;
     if (b->n == b->cap) {
         if (b->cap >= BULK_MAX)
-            return p11ca_err_set(P11CA_E_INPUT,
-                                 "more than %d certificates match: narrow "
-                                 "the filter",
-                                 BULK_MAX);
+            return p11ca_err_set(
+                P11CA_E_INPUT,
+                "more than %d certificates match: narrow the filter", BULK_MAX);
         cap = b->cap ? b->cap * 2 : 64;
         cap = cap > BULK_MAX ? BULK_MAX : cap;
         items = realloc(b->items, cap * sizeof(*items));
@@ -206,10 +205,10 @@ static int bulk_revoke_tx(reg *r, void *arg)
     if ((rc = r->be->cert_search(r->db, b->f, bulk_collect, &b->set)))
         return rc;
     if (b->expect && b->set.n != b->expect)
-        return p11ca_err_set(P11CA_E_STATE,
-                             "the filter matches %zu certificate(s) now, not "
-                             "the %zu confirmed: nothing was revoked",
-                             b->set.n, b->expect);
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "the filter matches %zu certificate(s) now, not the %zu confirmed: nothing was revoked",
+            b->set.n, b->expect);
     for (size_t i = 0; i < b->set.n; i++) {
         const struct bulk_item *it = &b->set.items[i];
 
@@ -255,9 +254,9 @@ int reg_revoke_bulk(reg *r, const reg_filter *f, int reason, const char *actor,
     if (rc)
         goto out;
     if (bulk_filter_empty(&copy)) {
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "refusing to revoke every certificate: the "
-                           "filter is empty");
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "refusing to revoke every certificate: the filter is empty");
         goto out;
     }
     copy.not_revoked = true;
@@ -280,10 +279,10 @@ static int bulk_get(reg *r, int64_t ca_id, const char *serial, reg_cert *c)
     int rc = r->be->cert_get(r->db, ca_id, serial, c);
 
     if (!rc && c->status == REG_REVOKED)
-        rc = p11ca_err_set(P11CA_E_STATE,
-                           "certificate %s is revoked: it takes no part in a "
-                           "renewal",
-                           serial);
+        rc = p11ca_err_set(
+            P11CA_E_STATE,
+            "certificate %s is revoked: it takes no part in a renewal",
+            reg_cert_shown(ca_id, serial));
     return rc;
 }
 
@@ -322,7 +321,7 @@ static int bulk_supersede_tx(reg *r, void *arg)
         || (rc = bulk_get(r, s->ca_id, s->old, &old))
         || (rc = r->be->cert_set_replaces(r->db, s->ca_id, s->serial, s->old)))
         goto out;
-    snprintf(why, sizeof(why), "renewed by %s", s->serial);
+    snprintf(why, sizeof(why), "renewed by %s", reg_serial_shown(s->serial));
     if (old.status == REG_ACTIVATED) {
         if ((rc = reg_change_tx(r, now, &old, REG_NOT_ACTIVATED, -1, 0,
                                 s->actor, why)))
@@ -330,12 +329,12 @@ static int bulk_supersede_tx(reg *r, void *arg)
         old.status = REG_NOT_ACTIVATED;
     }
     if (c.status != REG_ACTIVATED) {
-        snprintf(why, sizeof(why), "renews %s", s->old);
+        snprintf(why, sizeof(why), "renews %s", reg_serial_shown(s->old));
         if ((rc = reg_change_tx(r, now, &c, REG_ACTIVATED, -1, 0, s->actor,
                                 why)))
             goto out;
     }
-    snprintf(why, sizeof(why), "superseded by %s", s->serial);
+    snprintf(why, sizeof(why), "superseded by %s", reg_serial_shown(s->serial));
     if (s->how == REG_SUPERSEDE_REVOKE)
         rc = reg_change_tx(r, now, &old, REG_REVOKED, REG_REASON_SUPERSEDED, 0,
                            s->actor, why);
@@ -367,7 +366,8 @@ int reg_supersede(reg *r, int64_t ca_id, const char *serial, const char *old,
                              "every registry change needs an actor");
     if (strcmp(s.serial, s.old) == 0)
         return p11ca_err_set(P11CA_E_INPUT,
-                             "certificate %s cannot replace itself", s.serial);
+                             "certificate %s cannot replace itself",
+                             reg_cert_shown(ca_id, s.serial));
     if (ca_id < 0 || how < REG_SUPERSEDE_REVOKE || how > REG_SUPERSEDE_KEEP
         || (how == REG_SUPERSEDE_GRACE && grace <= 0))
         return p11ca_err_set(P11CA_E_INPUT,

@@ -61,10 +61,10 @@ int reg_status_parse(const char *name, reg_status *st)
             return 0;
         }
     }
-    return p11ca_err_set(P11CA_E_INPUT,
-                         "unknown certificate status \"%s\" (activated, "
-                         "not-activated, registered-not-activated, revoked)",
-                         name ? name : "");
+    return p11ca_err_set(
+        P11CA_E_INPUT,
+        "unknown certificate status \"%s\" (activated, not-activated, registered-not-activated, revoked)",
+        name ? name : "");
 }
 
 int reg_reason_parse(const char *name, int *reason)
@@ -75,13 +75,10 @@ int reg_reason_parse(const char *name, int *reason)
             return 0;
         }
     }
-    return p11ca_err_set(P11CA_E_INPUT,
-                         "unknown revocation reason \"%s\" (RFC 5280 names: "
-                         "unspecified, keyCompromise, cACompromise, "
-                         "affiliationChanged, superseded, "
-                         "cessationOfOperation, certificateHold, "
-                         "removeFromCRL, privilegeWithdrawn, aACompromise)",
-                         name ? name : "");
+    return p11ca_err_set(
+        P11CA_E_INPUT,
+        "unknown revocation reason \"%s\" (RFC 5280 names: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, removeFromCRL, privilegeWithdrawn, aACompromise)",
+        name ? name : "");
 }
 
 const char *reg_reason_name(int reason)
@@ -108,27 +105,90 @@ void reg_cert_clear(reg_cert *c)
     memset(c, 0, sizeof(*c));
 }
 
-int reg_serial_normalise(const char *in, char *out, size_t outlen)
+/* reg_serial_normalise without a message: 0, or -1 (not hex), -2 (too
+ * long). */
+static int serial_norm(const char *in, char *out, size_t outlen)
 {
     const char *p = in;
-    size_t n;
+    size_t n = 0, digits = 0;
 
     if (p && (strncmp(p, "0x", 2) == 0 || strncmp(p, "0X", 2) == 0))
         p += 2;
-    if (!p || !*p || strspn(p, "0123456789abcdefABCDEF") != strlen(p))
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "bad serial \"%.80s\": expected hexadecimal",
-                             in ? in : "");
-    while (p[0] == '0' && p[1])
+    for (const char *q = p; q && *q; q++)
+        digits += *q != ':';
+    if (!p || !digits || strspn(p, "0123456789abcdefABCDEF:") != strlen(p)
+        || p[0] == ':' || p[strlen(p) - 1] == ':' || strstr(p, "::"))
+        return -1;
+    while ((p[0] == '0' || p[0] == ':') && digits > 1) {
+        digits -= p[0] == '0';
         p++;
-    n = strlen(p);
-    if (n >= outlen)
+    }
+    if (digits >= outlen)
+        return -2;
+    for (; *p; p++)
+        if (*p != ':')
+            out[n++] = (char)tolower((unsigned char)*p);
+    out[n] = '\0';
+    return 0;
+}
+
+int reg_serial_normalise(const char *in, char *out, size_t outlen)
+{
+    int r = serial_norm(in, out, outlen);
+
+    if (r == -1)
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "bad serial \"%.80s\": expected hexadecimal, as openssl x509 -serial prints it (colons between the digits and 0x are accepted)",
+            in ? in : "");
+    if (r == -2)
         return p11ca_err_set(P11CA_E_INPUT,
                              "bad serial \"%.80s\": longer than %zu digits", in,
                              outlen - 1);
-    for (size_t i = 0; i <= n; i++)
-        out[i] = (char)tolower((unsigned char)p[i]);
     return 0;
+}
+
+void reg_serial_text(const char *hex, char *out, size_t len)
+{
+    char norm[REG_SERIAL_TEXT_MAX];
+    size_t n, i = 0;
+
+    if (len < 3) {
+        if (len)
+            out[0] = '\0';
+        return;
+    }
+    /* Quietly: a message being built must not be replaced. */
+    if (serial_norm(hex, norm, sizeof(norm)) != 0) {
+        snprintf(out, len, "?");
+        return;
+    }
+    n = strlen(norm);
+    if (n % 2)
+        out[i++] = '0';
+    for (const char *p = norm; *p && i + 1 < len; p++)
+        out[i++] = (char)toupper((unsigned char)*p);
+    out[i] = '\0';
+}
+
+const char *reg_serial_shown(const char *serial)
+{
+    static _Thread_local char buf[REG_SERIAL_TEXT_MAX];
+
+    reg_serial_text(serial, buf, sizeof(buf));
+    return buf;
+}
+
+const char *reg_cert_shown(int64_t ca_id, const char *serial)
+{
+    static _Thread_local char buf[REG_SERIAL_TEXT_MAX + 32];
+    size_t n;
+
+    reg_serial_text(serial, buf, REG_SERIAL_TEXT_MAX);
+    n = strlen(buf);
+    if (ca_id)
+        snprintf(buf + n, sizeof(buf) - n, " of CA %lld", (long long)ca_id);
+    return buf;
 }
 
 /* RFC 2253 text of @name (malloc'd). */

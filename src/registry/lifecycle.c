@@ -35,6 +35,7 @@ struct lc_status {
 struct lc_holder {
     int64_t except_ca_id;
     const char *except;
+    int64_t ca_id; /* the holder's */
     char serial[sizeof(((reg_cert *)0)->serial)];
 };
 
@@ -130,9 +131,9 @@ static int lc_location(const char *location, const struct reg_backend **be,
     /* Never echo a PostgreSQL location: it may carry a password. */
     if (strncmp(location, "postgresql:", 11) == 0
         || strncmp(location, "postgres:", 9) == 0)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "PostgreSQL backend not built: use a sqlite: "
-                             "registry location");
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "PostgreSQL backend not built: use a sqlite: registry location");
     *be = &reg_backend_sqlite;
     *path = location;
     if (strncmp(location, "sqlite:", 7) == 0)
@@ -144,6 +145,11 @@ static int lc_location(const char *location, const struct reg_backend **be,
 }
 
 int reg_open(const char *location, reg **out)
+{
+    return reg_open_ex(location, REG_OPEN_CREATE, out);
+}
+
+int reg_open_ex(const char *location, unsigned flags, reg **out)
 {
     const struct reg_backend *be = NULL;
     const char *path = NULL;
@@ -160,7 +166,7 @@ int reg_open(const char *location, reg **out)
         goto out;
     }
     r->be = be;
-    if ((rc = be->open(path, &r->db)))
+    if ((rc = be->open(path, flags, &r->db)))
         goto out;
     *out = r;
     r = NULL;
@@ -213,15 +219,15 @@ static int lc_prepare(const reg_cert *in, const struct lc_record *rec,
         return rc;
     c->replaces = in->replaces ? replaces : NULL;
     if (!in->subject || !in->issuer || !in->der || !in->der_len)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "certificate %s: subject, issuer and DER are "
-                             "required",
-                             c->serial);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "certificate %s: subject, issuer and DER are required",
+            reg_cert_shown(c->ca_id, c->serial));
     if (in->not_after < in->not_before || in->ca_id < 0)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "certificate %s: notAfter before notBefore, or "
-                             "a negative CA id",
-                             c->serial);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "certificate %s: notAfter before notBefore, or a negative CA id",
+            reg_serial_shown(c->serial));
     if (rec->registered) {
         c->status = rec->reg_status;
         c->origin = lc_origin_registered;
@@ -234,11 +240,10 @@ static int lc_prepare(const reg_cert *in, const struct lc_record *rec,
         c->origin = lc_origin_issued;
         return 0;
     } else {
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "certificate %s: an issued certificate is "
-                             "recorded as activated, not-activated or (with "
-                             "its revocation time and reason) revoked, not %s",
-                             c->serial, reg_status_name(in->status));
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "certificate %s: an issued certificate is recorded as activated, not-activated or (with its revocation time and reason) revoked, not %s",
+            reg_cert_shown(c->ca_id, c->serial), reg_status_name(in->status));
     }
     c->revoked_at = 0;
     c->reason = -1;
@@ -254,6 +259,7 @@ static int lc_holder_cb(const reg_cert *c, void *arg)
         && strcmp(c->serial, h->except) == 0)
         return 0;
     memcpy(h->serial, c->serial, sizeof(h->serial));
+    h->ca_id = c->ca_id;
     return 1;
 }
 
@@ -273,12 +279,8 @@ static int lc_serial_free(reg *r, const reg_cert *c)
     }
     if (rc)
         return rc;
-    if (!c->ca_id)
-        return p11ca_err_set(P11CA_E_EXISTS,
-                             "serial %s is already in the registry", c->serial);
-    return p11ca_err_set(P11CA_E_EXISTS,
-                         "serial %s is already in the registry for CA %lld",
-                         c->serial, (long long)c->ca_id);
+    return p11ca_err_set(P11CA_E_EXISTS, "serial %s is already in the registry",
+                         reg_cert_shown(c->ca_id, c->serial));
 }
 
 /* P11CA_E_EXISTS, naming the holder, if another activated certificate
@@ -302,10 +304,10 @@ static int lc_client_id_free(reg *r, const char *client_id,
     rc = r->be->cert_search(r->db, &f, lc_holder_cb, &h);
     if (rc < 0)
         return rc;
-    return p11ca_err_set(P11CA_E_EXISTS,
-                         "client ID \"%s\" is held by activated certificate "
-                         "%s: deactivate or revoke it first",
-                         client_id, h.serial);
+    return p11ca_err_set(
+        P11CA_E_EXISTS,
+        "client ID \"%s\" is held by activated certificate %s: deactivate or revoke it first",
+        client_id, reg_cert_shown(h.ca_id, h.serial));
 }
 
 /* Counted inside the write transaction, so concurrent recorders cannot
@@ -339,17 +341,14 @@ static int lc_rate_refused(const struct lc_record *rec, int64_t first)
     const char *what = l->what ? l->what : "the rate limit";
 
     if (rec->now <= first)
-        return p11ca_err_set(P11CA_E_RATE,
-                             "rate limit reached: %s allows %u per second "
-                             "and %zu were recorded in this second; not "
-                             "waiting for a slot",
-                             what, l->per_sec, rec->seen);
-    return p11ca_err_set(P11CA_E_RATE,
-                         "rate limit reached: %s allows %u per second; "
-                         "waited %lld s and every second was full (%zu "
-                         "recorded in the last one)",
-                         what, l->per_sec, (long long)(rec->now - first),
-                         rec->seen);
+        return p11ca_err_set(
+            P11CA_E_RATE,
+            "rate limit reached: %s allows %u per second and %zu were recorded in this second; not waiting for a slot",
+            what, l->per_sec, rec->seen);
+    return p11ca_err_set(
+        P11CA_E_RATE,
+        "rate limit reached: %s allows %u per second; waited %lld s and every second was full (%zu recorded in the last one)",
+        what, l->per_sec, (long long)(rec->now - first), rec->seen);
 }
 
 static int lc_audit_cert(reg *r, int64_t now, const reg_cert *c,
@@ -517,38 +516,36 @@ static int lc_transition(reg *r, int64_t now, const reg_cert *c, reg_status to)
     if (c->status == REG_REVOKED)
         return p11ca_err_set(P11CA_E_STATE,
                              "certificate %s is revoked: revocation is final",
-                             c->serial);
+                             reg_cert_shown(c->ca_id, c->serial));
     switch (to) {
     case REG_ACTIVATED:
         if (c->status != REG_NOT_ACTIVATED
             && c->status != REG_REGISTERED_NOT_ACTIVATED)
-            return p11ca_err_set(P11CA_E_STATE,
-                                 "certificate %s is %s: only a not-activated "
-                                 "or registered-not-activated certificate "
-                                 "can be activated",
-                                 c->serial, from);
+            return p11ca_err_set(
+                P11CA_E_STATE,
+                "certificate %s is %s: only a not-activated or registered-not-activated certificate can be activated",
+                reg_cert_shown(c->ca_id, c->serial), from);
         if (c->not_after <= now)
-            return p11ca_err_set(P11CA_E_STATE,
-                                 "certificate %s has expired: an expired "
-                                 "certificate is kept for the record, never "
-                                 "activated",
-                                 c->serial);
+            return p11ca_err_set(
+                P11CA_E_STATE,
+                "certificate %s has expired: an expired certificate is kept for the record, never activated",
+                reg_cert_shown(c->ca_id, c->serial));
         return c->client_id
                    ? lc_client_id_free(r, c->client_id, c->ca_id, c->serial)
                    : 0;
     case REG_NOT_ACTIVATED:
         if (c->status != REG_ACTIVATED)
-            return p11ca_err_set(P11CA_E_STATE,
-                                 "certificate %s is %s: only an activated "
-                                 "certificate can be deactivated",
-                                 c->serial, from);
+            return p11ca_err_set(
+                P11CA_E_STATE,
+                "certificate %s is %s: only an activated certificate can be deactivated",
+                reg_cert_shown(c->ca_id, c->serial), from);
         return 0;
     case REG_REVOKED:
         return 0;
     default:
-        return p11ca_err_set(P11CA_E_STATE,
-                             "certificate %s: no change leads to %s", c->serial,
-                             reg_status_name(to));
+        return p11ca_err_set(
+            P11CA_E_STATE, "certificate %s: no change leads to %s",
+            reg_cert_shown(c->ca_id, c->serial), reg_status_name(to));
     }
 }
 
@@ -695,18 +692,18 @@ static int lc_delete_check(reg *r, int64_t now, const reg_cert *c)
     int rc;
 
     if (c->status == REG_ACTIVATED)
-        return p11ca_err_set(P11CA_E_STATE,
-                             "certificate %s is activated: deactivate or "
-                             "revoke it before deleting it",
-                             c->serial);
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "certificate %s is activated: deactivate or revoke it before deleting it",
+            reg_cert_shown(c->ca_id, c->serial));
     if (c->status != REG_REVOKED || c->not_after < now)
         return 0;
     if ((rc = lc_ca_external(r, c->ca_id, &external)) || external)
         return rc;
-    return p11ca_err_set(P11CA_E_STATE,
-                         "certificate %s is revoked and has not expired: "
-                         "the CRL must keep listing it",
-                         c->serial);
+    return p11ca_err_set(
+        P11CA_E_STATE,
+        "certificate %s is revoked and has not expired: the CRL must keep listing it",
+        reg_cert_shown(c->ca_id, c->serial));
 }
 
 /* reg_delete's work; @arg is a struct lc_status (to unused). */
@@ -777,6 +774,13 @@ int reg_crl_number_next(reg *r, int64_t ca_id, uint64_t *n)
         return rc;
     *n = c.n;
     return 0;
+}
+
+int reg_crl_number_last(reg *r, int64_t ca_id, uint64_t *n)
+{
+    return_val_if_fail(r && n, P11CA_E_INTERNAL);
+    *n = 0;
+    return r->be->crl_number_last(r->db, ca_id, n);
 }
 
 static int lc_ca_tx(reg *r, void *arg)

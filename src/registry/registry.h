@@ -44,6 +44,26 @@ const char *reg_status_name(reg_status st);
 /* reg_status_parse - the reverse; P11CA_E_INPUT for an unknown name. */
 int reg_status_parse(const char *name, reg_status *st) REG_WUR;
 
+/*
+ * reg_serial_text - a serial as `openssl x509 -serial` prints it, the one
+ * way p11ca prints serials: upper-case hex, an even number of digits ("0A",
+ * "00" for zero).  @hex is hex in any case, with or without "0x", colons or
+ * leading zeros (the registry's own lower-case form, user input).  @out
+ * gets at most @len - 1 characters; "?" when @hex is not hex.
+ */
+#define REG_SERIAL_TEXT_MAX 80
+void reg_serial_text(const char *hex, char *out, size_t len);
+
+/*
+ * reg_cert_shown - a certificate as every message names it: its serial as
+ * reg_serial_text prints it, then " of CA N" when @ca_id is not 0 (a
+ * registered CA; 0 is a certificate whose issuer is unknown): "4E of CA
+ * 2", "4E".  Messages say "certificate %s", "no certificate with serial
+ * %s".  The text is in a buffer of the calling thread, valid until its
+ * next call there: one per message.
+ */
+const char *reg_cert_shown(int64_t ca_id, const char *serial);
+
 /* CRL reason codes (RFC 5280) by name: "keyCompromise" -> 1, ... */
 int reg_reason_parse(const char *name, int *reason) REG_WUR;
 const char *reg_reason_name(int reason);
@@ -155,6 +175,25 @@ typedef int (*reg_cert_cb)(const reg_cert *c, void *arg);
  * thread at a time; a forked child opens its own (never the parent's).
  */
 int reg_open(const char *location, reg **out) REG_WUR;
+
+/*
+ * reg_open_ex - reg_open with @flags:
+ *   REG_OPEN_CREATE    create the file and its schema when missing, and
+ *                      migrate (what reg_open does; only `ca init` and
+ *                      explicit migrations should ask for it);
+ *   REG_OPEN_READONLY  read only: no migration, no journal-mode change, no
+ *                      file created; works for a user who may read the
+ *                      registry but not write its directory (the writers
+ *                      keep the WAL's -wal and -shm files, which SQLite
+ *                      needs then).  Every change is refused by SQLite.
+ * Without REG_OPEN_CREATE, a missing file, one without a schema or one
+ * without any audit entry (every registry starts with one) is
+ * P11CA_E_NOTFOUND (the message names the file) and nothing is created;
+ * an older schema is migrated, unless REG_OPEN_READONLY (P11CA_E_REGISTRY).
+ */
+#define REG_OPEN_CREATE   0x1u
+#define REG_OPEN_READONLY 0x2u
+int reg_open_ex(const char *location, unsigned flags, reg **out) REG_WUR;
 void reg_close(reg *r);
 
 /* reg_schema_version - the schema version after migrations (for tests). */
@@ -359,6 +398,10 @@ int reg_revoked_list(reg *r, int64_t ca_id, int64_t now, reg_revoked_cb cb,
  * (a write: scheduled revocations that are due happen first). */
 int reg_crl_number_next(reg *r, int64_t ca_id, uint64_t *n) REG_WUR;
 
+/* reg_crl_number_last - the last CRL number reg_crl_number_next gave for
+ * @ca_id (0: none yet), without taking one. */
+int reg_crl_number_last(reg *r, int64_t ca_id, uint64_t *n) REG_WUR;
+
 /* ------------------------------------------------------------------ */
 /* Certification authorities                                           */
 /* ------------------------------------------------------------------ */
@@ -520,7 +563,7 @@ int reg_audit_heads(reg *r, int64_t ca_id, bool newest_first,
  */
 struct reg_backend {
     const char *scheme;
-    int (*open)(const char *location, void **db);
+    int (*open)(const char *location, unsigned flags, void **db);
     void (*close)(void *db);
     int (*schema_version)(void *db);
     /* Transactions: write=true takes the write lock at once. */
@@ -554,6 +597,7 @@ struct reg_backend {
     int (*revoked_list)(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
                         void *arg);
     int (*crl_number_next)(void *db, int64_t ca_id, uint64_t *n);
+    int (*crl_number_last)(void *db, int64_t ca_id, uint64_t *n);
     /* Insert the CA unless its DER is there; @external only for a new
      * row, except that !@external makes an existing row ours. */
     int (*ca_add)(void *db, const unsigned char *der, size_t len,

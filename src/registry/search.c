@@ -90,13 +90,12 @@ int reg_resolve(reg *r, int64_t ca_id, const char *serial, int64_t *found)
     }
     if (s.n == 0)
         return p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                             serial);
+                             reg_serial_shown(serial));
     search_ids_text(s.ids, s.n, ids, sizeof(ids));
-    return p11ca_err_set(P11CA_E_INPUT,
-                         "serial %s is ambiguous: the CAs %s each have a "
-                         "certificate with it; give the issuer (its CA id "
-                         "or name)",
-                         serial, ids);
+    return p11ca_err_set(
+        P11CA_E_INPUT,
+        "serial %s is ambiguous: the CAs %s each have a certificate with it; give the issuer (its CA id or name)",
+        reg_serial_shown(serial), ids);
 }
 
 int reg_get(reg *r, int64_t ca_id, const char *serial, reg_cert *out)
@@ -234,16 +233,15 @@ int reg_ca_find(reg *r, const char *what, int64_t *id)
     if ((rc = r->be->ca_list(r->db, search_ca_cb, &s)) < 0)
         return rc;
     if (s.n == 0)
-        return p11ca_err_set(P11CA_E_NOTFOUND,
-                             "no registered CA \"%.200s\" (by id, name or "
-                             "subject)",
-                             what);
+        return p11ca_err_set(
+            P11CA_E_NOTFOUND,
+            "no registered CA \"%.200s\" (by id, name or subject)", what);
     if (s.n > 1) {
         search_ids_text(s.ids, s.n, ids, sizeof(ids));
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "\"%.200s\" names several registered CAs (ids "
-                             "%s): give the id",
-                             what, ids);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "\"%.200s\" names several registered CAs (ids %s): give the id",
+            what, ids);
     }
     *id = s.ids[0];
     return 0;

@@ -140,21 +140,20 @@ static int sq_insert_failed(struct sqldb *d, const reg_cert *c)
     case SQLITE_CONSTRAINT_UNIQUE:
         if (strstr(sqlite3_errmsg(d->db), "certs_issuer_serial"))
             return p11ca_err_set(P11CA_E_EXISTS,
-                                 "serial %s is already in the registry for "
-                                 "CA %lld",
-                                 c->serial, (long long)c->ca_id);
-        return p11ca_err_set(P11CA_E_EXISTS,
-                             "client ID \"%s\" is held by another activated "
-                             "certificate",
-                             c->client_id ? c->client_id : "");
+                                 "serial %s is already in the registry",
+                                 reg_cert_shown(c->ca_id, c->serial));
+        return p11ca_err_set(
+            P11CA_E_EXISTS,
+            "client ID \"%s\" is held by another activated certificate",
+            c->client_id ? c->client_id : "");
     case SQLITE_CONSTRAINT_FOREIGNKEY:
         return p11ca_err_set(P11CA_E_NOTFOUND, "no CA with id %lld",
                              (long long)c->ca_id);
     case SQLITE_CONSTRAINT_CHECK:
     case SQLITE_CONSTRAINT_NOTNULL:
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "certificate %s refused by the registry: %s",
-                             c->serial, sqlite3_errmsg(d->db));
+        return p11ca_err_set(
+            P11CA_E_INPUT, "certificate %s refused by the registry: %s",
+            reg_cert_shown(c->ca_id, c->serial), sqlite3_errmsg(d->db));
     default:
         return sq_err(d, "insert a certificate");
     }
@@ -185,12 +184,8 @@ int sq_bind_key(struct sqldb *d, sqlite3_stmt *st, int64_t ca_id,
 /* NOTFOUND naming the certificate. */
 static int sq_no_cert(int64_t ca_id, const char *serial)
 {
-    if (ca_id)
-        return p11ca_err_set(P11CA_E_NOTFOUND,
-                             "no certificate with serial %s of CA %lld", serial,
-                             (long long)ca_id);
     return p11ca_err_set(P11CA_E_NOTFOUND, "no certificate with serial %s",
-                         serial);
+                         reg_cert_shown(ca_id, serial));
 }
 
 int sq_cert_get(void *db, int64_t ca_id, const char *serial, reg_cert *out)
@@ -234,12 +229,13 @@ int sq_cert_set_status(void *db, int64_t ca_id, const char *serial,
     if (invalidity)
         sqlite3_bind_int64(st, 6, invalidity);
     if (sqlite3_step(st) != SQLITE_DONE)
-        rc = sqlite3_extended_errcode(d->db) == SQLITE_CONSTRAINT_UNIQUE
-                 ? p11ca_err_set(P11CA_E_EXISTS,
-                                 "certificate %s: its client ID is held by "
-                                 "another activated certificate",
-                                 serial)
-                 : sq_err(d, "change a certificate's status");
+        rc =
+            sqlite3_extended_errcode(d->db) == SQLITE_CONSTRAINT_UNIQUE
+                ? p11ca_err_set(
+                    P11CA_E_EXISTS,
+                    "certificate %s: its client ID is held by another activated certificate",
+                    reg_cert_shown(ca_id, serial))
+                : sq_err(d, "change a certificate's status");
     else if (sqlite3_changes(d->db) != 1)
         rc = sq_no_cert(ca_id, serial);
 out:

@@ -28,6 +28,7 @@
 #define ENV_HOLD          "FAULTY_PKCS11_HOLD"
 #define HOLD_POLL_MS      10UL
 #define ENV_VANISH        "FAULTY_PKCS11_VANISH"
+#define ENV_TOKEN_FLAGS   "FAULTY_PKCS11_TOKEN_FLAGS"
 #define MAX_SLEEP_MS      600000UL
 
 /* Every hooked function of the 2.40 list (C_GetFunctionList is not hooked). */
@@ -250,7 +251,9 @@ struct call {
     bool injected;
     bool end_op; /* injected error must end the real operation */
     bool violation;
-    bool vanished; /* answered for a token that is away (see vanish) */
+    bool vanished;     /* answered for a token that is away (see vanish) */
+    unsigned long nth; /* this call's number among the calls of @fn */
+    const char *note;  /* added to the log line (C_Login: the user type) */
 };
 
 /*
@@ -726,6 +729,86 @@ static void rules_free(void)
     n_rules = 0;
 }
 
+static const struct flag_name {
+    const char *name;
+    CK_FLAGS flag;
+} flag_names[] = {
+    {"CKF_USER_PIN_COUNT_LOW", CKF_USER_PIN_COUNT_LOW},
+    {"CKF_USER_PIN_FINAL_TRY", CKF_USER_PIN_FINAL_TRY},
+    {"CKF_USER_PIN_LOCKED", CKF_USER_PIN_LOCKED},
+    {"CKF_USER_PIN_TO_BE_CHANGED", CKF_USER_PIN_TO_BE_CHANGED},
+    {"CKF_SO_PIN_COUNT_LOW", CKF_SO_PIN_COUNT_LOW},
+    {"CKF_SO_PIN_FINAL_TRY", CKF_SO_PIN_FINAL_TRY},
+    {"CKF_SO_PIN_LOCKED", CKF_SO_PIN_LOCKED},
+    {"CKF_PROTECTED_AUTHENTICATION_PATH", CKF_PROTECTED_AUTHENTICATION_PATH},
+};
+
+/* One flag: a CKF_* name above or a hex value; NULL, or what is wrong. */
+static const char *parse_flag(const char *s, CK_FLAGS *out)
+{
+    unsigned long v;
+    char *end;
+
+    for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+        if (strcmp(s, flag_names[i].name) == 0) {
+            *out = flag_names[i].flag;
+            return NULL;
+        }
+    if (strncmp(s, "0x", 2) != 0 || !isxdigit((unsigned char)s[2]))
+        return "FLAGS must be CKF_* names or 0x... values joined by |";
+    errno = 0;
+    v = strtoul(s + 2, &end, 16);
+    if (errno != 0 || *end != '\0' || v == 0)
+        return "a hex flag must be 0x followed by hex digits, not 0";
+    *out = (CK_FLAGS)v;
+    return NULL;
+}
+
+/*
+ * Parses $FAULTY_PKCS11_TOKEN_FLAGS, "FLAGS[:WHEN]", into @flags and the
+ * range of C_GetTokenInfo calls (every call without WHEN).
+ */
+static bool parse_token_flags(const char *spec, CK_FLAGS *flags,
+                              unsigned long *lo, unsigned long *hi)
+{
+    char *copy, *when, *tok, *save = NULL;
+    const char *err = NULL;
+    struct rule r = {0};
+
+    *flags = 0;
+    *lo = 1;
+    *hi = ULONG_MAX;
+    if (spec == NULL || *spec == '\0')
+        return true;
+    copy = strdup(spec);
+    if (copy == NULL)
+        return false;
+    when = strchr(copy, ':');
+    if (when != NULL) {
+        *when++ = '\0';
+        err = parse_when(when, &r);
+        *lo = r.lo;
+        *hi = r.hi;
+    }
+    for (tok = strtok_r(copy, "|", &save); tok != NULL && err == NULL;
+         tok = strtok_r(NULL, "|", &save)) {
+        CK_FLAGS f = 0;
+
+        err = parse_flag(trim(tok), &f);
+        *flags |= f;
+    }
+    if (err == NULL && *flags == 0)
+        err = "no flag given";
+    free(copy);
+    if (err != NULL) {
+        emit(TO_STDERR, "faulty-pkcs11: bad %s \"%s\" (%s)", ENV_TOKEN_FLAGS,
+             spec, err);
+        *flags = 0;
+        return false;
+    }
+    return true;
+}
+
 /* ---- the common hooks -------------------------------------------------- */
 
 static void sleep_ms(unsigned long ms)
@@ -1015,6 +1098,7 @@ static bool call_begin(struct call *c, CK_RV *rv)
     }
 
     nth = atomic_fetch_add(&call_counts[c->fn], 1) + 1;
+    c->nth = nth;
     if (vanish_call(c, nth, atomic_fetch_add(&total_calls, 1) + 1, rv))
         return false;
 
@@ -1064,8 +1148,9 @@ static CK_RV call_end(const struct call *c, CK_RV rv)
         return rv;
     if (c->injected)
         inject_side_effects(c, rv);
-    n = snprintf(buf, sizeof(buf), "%ld %s %s%s\n", (long)getpid(),
+    n = snprintf(buf, sizeof(buf), "%ld %s %s%s%s\n", (long)getpid(),
                  fn_names[c->fn], rv_to_name(rv, rvbuf, sizeof(rvbuf)),
+                 c->note ? c->note : "",
                  c->injected   ? " [injected]"
                  : c->vanished ? " [vanished]"
                                : "");
@@ -1142,8 +1227,30 @@ static CK_RV call_end(const struct call *c, CK_RV rv)
 FWD_NONE(C_WaitForSlotEvent,
          (CK_FLAGS flags, CK_SLOT_ID_PTR slot_out, CK_VOID_PTR rsv),
          (flags, slot_out, rsv))
-FWD_SLOT(C_GetTokenInfo, (CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info),
-         (slot, info))
+/*
+ * FAULTY_PKCS11_TOKEN_FLAGS=FLAGS[:WHEN]: the token also reports FLAGS
+ * (a PIN at its last try, or locked: SoftHSM2 never says so) in the calls
+ * WHEN numbers.  Read at every call, so that a test program can change it
+ * between two operations.
+ */
+static CK_RV fw_C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
+{
+    struct call c = CALL(C_GetTokenInfo, ARG_SLOT, slot);
+    unsigned long lo, hi;
+    CK_FLAGS add;
+    CK_RV rv;
+
+    if (call_begin(&c, &rv)) {
+        real_enter();
+        rv = real->C_GetTokenInfo(slot, info);
+        real_leave();
+        if (!parse_token_flags(getenv(ENV_TOKEN_FLAGS), &add, &lo, &hi))
+            rv = CKR_GENERAL_ERROR;
+        else if (rv == CKR_OK && info != NULL && c.nth >= lo && c.nth <= hi)
+            info->flags |= add;
+    }
+    return call_end(&c, rv);
+}
 FWD_SLOT(C_GetMechanismList,
          (CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR n),
          (slot, list, n))
@@ -1172,10 +1279,24 @@ FWD_SESS(C_SetOperationState,
          (CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG state_len,
           CK_OBJECT_HANDLE enc_key, CK_OBJECT_HANDLE auth_key),
          (session, state, state_len, enc_key, auth_key))
-FWD_SESS(C_Login,
-         (CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
-          CK_ULONG pin_len),
-         (session, user, pin, pin_len))
+/* The log line says which user logged in, when it is not CKU_USER:
+ * " so" or " context-specific" (never the PIN). */
+static CK_RV fw_C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user,
+                        CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
+{
+    struct call c = CALL(C_Login, ARG_SESSION, session);
+    CK_RV rv;
+
+    c.note = user == CKU_SO                 ? " so"
+             : user == CKU_CONTEXT_SPECIFIC ? " context-specific"
+                                            : NULL;
+    if (call_begin(&c, &rv)) {
+        real_enter();
+        rv = real->C_Login(session, user, pin, pin_len);
+        real_leave();
+    }
+    return call_end(&c, rv);
+}
 FWD_SESS_ONLY(C_Logout)
 
 /* Objects. */
@@ -1333,7 +1454,7 @@ static CK_RV slot_list_present(CK_SLOT_ID_PTR list, CK_ULONG_PTR n)
             all[kept++] = all[i];
     if (rv == CKR_OK && list != NULL && *n < kept)
         rv = CKR_BUFFER_TOO_SMALL;
-    else if (rv == CKR_OK && list != NULL)
+    else if (rv == CKR_OK && list != NULL && kept > 0)
         memcpy(list, all, kept * sizeof(*all));
     if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL)
         *n = kept;
@@ -1405,6 +1526,8 @@ static CK_RV fw_C_Initialize(CK_VOID_PTR init_args)
     struct rule *parsed;
     struct vanish v;
     size_t n_parsed;
+    CK_FLAGS flags;
+    unsigned long flags_lo, flags_hi;
     CK_RV rv;
 
     pthread_once(&load_once, load_real);
@@ -1412,7 +1535,9 @@ static CK_RV fw_C_Initialize(CK_VOID_PTR init_args)
         return call_end(&c, CKR_GENERAL_ERROR);
     if (!parse_rules(getenv(ENV_FAULTS), &parsed, &n_parsed))
         return call_end(&c, CKR_GENERAL_ERROR);
-    if (!parse_vanish(getenv(ENV_VANISH), &v)) {
+    if (!parse_vanish(getenv(ENV_VANISH), &v)
+        || !parse_token_flags(getenv(ENV_TOKEN_FLAGS), &flags, &flags_lo,
+                              &flags_hi)) {
         free(parsed);
         return call_end(&c, CKR_GENERAL_ERROR);
     }

@@ -19,7 +19,10 @@ mkdir -p "$W"
 heads() { sqlite3 "$1/registry.db" 'select count(*) from audit_heads'; }
 last_entry() { sqlite3 "$1/registry.db" 'select max(seq) from audit'; }
 set_cnf() { sed -i "s|^$2 *=.*|$2 = $3|" "$1/ca.cnf"; }
+# serial_of FILE: the serial as the registry stores it (lower case, no
+# leading zeros), for SQL; shown_of FILE: as p11ca prints it (openssl's).
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//'; }
+shown_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 # issue DIR NAME: a client certificate for CN=NAME.
 issue() {
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -151,10 +154,10 @@ should_fail 2 'audit entry 5 is not the one the CA signed \(head [0-9]+\): the t
     p11ca audit verify --dir "$T"
 
 tamper "UPDATE certs SET status = 'activated', revoked_at = NULL, reason = NULL WHERE serial = '$S2'"
-should_fail 2 "certificate $S2 of CA [0-9]+ is activated in the registry, but its audited history leads to revoked \(audit entry 8\)" \
+should_fail 2 "certificate $(shown_of "$W/u2.pem") of CA [0-9]+ is activated in the registry, but its audited history leads to revoked \(audit entry 8\)" \
     "an un-revoke written into the certs table is found" p11ca audit verify --dir "$T"
 tamper "UPDATE certs SET status = 'revoked', revoked_at = 1, reason = 1 WHERE serial = '$S3'"
-should_fail 2 "certificate $S3 of CA [0-9]+ is revoked in the registry, but its audited history leads to activated" \
+should_fail 2 "certificate $(shown_of "$W/u3.pem") of CA [0-9]+ is revoked in the registry, but its audited history leads to activated" \
     "... and so is a revocation written there" p11ca audit verify --dir "$T"
 tamper "UPDATE audit_heads SET signed = substr(signed, 1, length(signed) - 1) || CASE WHEN substr(signed, -1) = X'00' THEN X'01' ELSE X'00' END WHERE id = (SELECT max(id) FROM audit_heads)"
 should_fail 2 'signed audit head [0-9]+ \(entry 8\) does not verify with the CA certificate: forged or damaged' \

@@ -9,6 +9,9 @@ CA_TESTS = \
 	tests/integration/ca-concurrent.sh \
 	tests/integration/ca-crl-large.sh \
 	tests/integration/ca-valgrind.sh \
-	tests/integration/ca-policy.sh
+	tests/integration/ca-policy.sh \
+	tests/integration/ca-csr-fuzz.sh \
+	tests/integration/ca-outputs.sh \
+	tests/integration/ca-registry-safety.sh
 TESTS += $(CA_TESTS)
 EXTRA_DIST += $(CA_TESTS) tests/integration/ca-suite.sh

@@ -42,7 +42,7 @@ check "cert list --json parses" python3 -m json.tool "$TT/certs.json"
 v=$(python3 -c 'import json,sys
 d=json.load(open(sys.argv[1]))
 print(sorted((c["label"], c["subject"]) for c in d))' "$TT/certs.json")
-assert_eq "$v" "[('rsakey', 'CN = rsa.example'), ('srv', 'CN = srv.example')]" "cert list shows both certificates"
+assert_eq "$v" "[('rsakey', 'CN=rsa.example'), ('srv', 'CN=srv.example')]" "cert list shows both certificates"
 
 # Refusals.
 should_fail 2 'already' "importing the same certificate twice is refused" \

@@ -56,7 +56,7 @@ should_fail 1 'unknown command "frobnicate"' "an unknown command is a usage erro
     p11ca frobnicate
 should_fail 1 'unknown command "key frob"' "an unknown subcommand is a usage error (exit 1)" \
     p11ca key frob
-should_fail 1 'bad option' "an unknown option is a usage error (exit 1)" \
+should_fail 1 '^p11ca key list: unknown option --bogus$' "an unknown option is a usage error, naming the command (exit 1)" \
     p11ca key list --bogus
 check "p11ca help works" p11ca help
 check "p11ca key gen --help works" p11ca key gen --help

@@ -8,7 +8,7 @@
 # (jansson's escapes).
 set -u
 . "$top_srcdir/tests/lib/token.sh"
-plan 19
+plan 21
 
 D=$TT/ca
 W=$TT/work
@@ -51,6 +51,8 @@ assert_eq "$(p11ca cert list --dir "$D" --format csv 2>/dev/null | wc -l)" 2 \
 SERIAL=$(openssl x509 -in "$W/evil.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//')
 p11ca cert show --dir "$D" "$SERIAL" >"$TT/show.txt" 2>&1
 no_raw "$TT/show.txt" "cert show: subject and client ID escaped"
+assert_grep 'subject: +CN=evil\\x1b\[2J\\x1b\]0\\;pwned\\x07x\\x0aINJECTED ' "$TT/show.txt" \
+    "cert show: the subject's control characters escaped once, as \\x1b (RFC 2253's \\; kept)"
 p11ca audit --dir "$D" >"$TT/audit.txt" 2>&1
 no_raw "$TT/audit.txt" "audit list: escaped"
 
@@ -59,6 +61,8 @@ p11ca cert list --dir "$D" --json >"$TT/list.json"
 v=$(python3 -c 'import json,sys; print(repr(json.load(open(sys.argv[1]))[0]["client_id"]))' "$TT/list.json")
 assert_eq "$v" "'evil\\x1b[2J\\x1b]0;pwned\\x07x\\nINJECTED \\x9b1m \\u202egpj.exe'" \
     "cert list --json: the exact client ID"
+v=$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))[0]; print(c["subject"] == "CN=" + c["client_id"].replace(";", "\\;"))' "$TT/list.json")
+assert_eq "$v" True "cert list --json: the exact subject (only RFC 2253's specials escaped)"
 
 # An external CA's subject and name, as ca list shows them.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \

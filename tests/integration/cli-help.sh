@@ -8,7 +8,7 @@ set -u
 TT=$(mktemp -d)
 trap 'rm -rf "$TT"' EXIT
 
-CMDS="token:list token:init token:show key:gen key:list key:pubout cert:import cert:list enroll:"
+CMDS="token:list token:init token:show key:gen key:list key:pubout cert:import cert:list enroll: ocsp:respond ocsp:signer"
 plan $(( $(echo "$CMDS" | wc -w) + 4 ))
 for c in $CMDS; do
     g=${c%%:*}

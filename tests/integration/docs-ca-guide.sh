@@ -37,14 +37,15 @@ else
 fi
 if grep -q 'issuing/ca.pem: OK' "$TT/out" && grep -q 'www.pem: OK' "$TT/out" \
     && grep -q 'alice.pem: OK' "$TT/out" && grep -q 'audit trail intact' "$TT/out" \
-    && grep -q 'Signature Verified Successfully' "$TT/out"; then
-    ok "root, intermediate, server and client certificates verify; the audit trail is intact; openssl verifies its signed head"
+    && grep -q 'Signature Verified Successfully' "$TT/out" \
+    && grep -Eq '^[0-9A-F]+: already activated$' "$TT/out"; then
+    ok "root, intermediate, server and client certificates verify; the audit trail is intact; openssl verifies its signed head; activating twice says already"
 else
     not_ok "the guide's results"
     diag "$(grep -E ': OK|revoked|intact|Verified' "$TT/out")"
 fi
 if grep -q 'www-next.pem: OK' "$TT/out" && grep -q 'would revoke 1 certificate' "$TT/out" &&
-    grep -q '^4e: registered-not-activated (CA ' "$TT/out" &&
+    grep -q '^4E: registered-not-activated (CA ' "$TT/out" &&
     grep -Eq '^[0-9]+ +external +vendor ' "$TT/out"; then
     ok "a renewed server certificate, a confirmed revocation, a vendor's certificate"
 else

@@ -135,27 +135,38 @@ assert_eq "$(objs card-z | grep -c 'type=')" 0 "none of these left anything on t
 assert_eq "$(p11ca cert list --dir "$CA" --client-id z-user --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" 0 \
     "none of these recorded a certificate"
 
-# --- A wrong PIN, three times --------------------------------------------------
+# --- A wrong PIN, three times: sent once ---------------------------------------
+# The token refused the PIN file at the first attempt; the next processes do
+# not send it again (the token's PIN state in $XDG_STATE_HOME/p11ca), so a
+# retry loop cannot lock a card.
 card card-w
 printf 'wrong-%s' "$TEST_PIN" >"$D/bad.pin"
 chmod 600 "$D/bad.pin"
 rm -f "$D/calls.log"
 for i in 1 2 3; do
-    should_fail 3 'C_Login on token "card-w": CKR_PIN_INCORRECT .*the PIN was refused' \
-        "wrong PIN, attempt $i: the refusal is reported" \
+    re='not sending the PIN from PIN file .*/bad.pin: the token refused it at [0-9T:-]+Z'
+    [ $i = 1 ] && re='C_Login on token "card-w": CKR_PIN_INCORRECT .*the PIN was refused'
+    should_fail 3 "$re" "wrong PIN, attempt $i: the refusal is reported" \
         faulty "" p11ca --module "$FAULTY" enroll --token "pkcs11:token=card-w;pin-source=$D/bad.pin" \
         --ca "$CA" --profile client --subject /CN=w-user
     cp "$TT/err" "$D/pin$i.err"
 done
 assert_eq "$(grep -c ' C_Login ' "$D/calls.log") $(cut -d' ' -f1 "$D/calls.log" | sort -u | wc -l)" \
-    "3 3" "one C_Login per attempt: a refused PIN is never replayed"
+    "1 3" "three processes, one C_Login: a PIN file the token refused is not sent again"
+printf 'wrong-again-%s' "$TEST_PIN" >"$D/bad.pin"
+should_fail 3 'CKR_PIN_INCORRECT .*the PIN was refused' \
+    "the PIN file changed: sent once more (and refused)" \
+    faulty "" p11ca --module "$FAULTY" enroll --token "pkcs11:token=card-w;pin-source=$D/bad.pin" \
+    --ca "$CA" --profile client --subject /CN=w-user
+cp "$TT/err" "$D/pin4.err"
+assert_eq "$(grep -c ' C_Login ' "$D/calls.log")" 2 "... one more C_Login"
 p11ca token list --json "pkcs11:token=card-w" >"$D/w.json"
 flags=$(json "$D/w.json" '" ".join(d[0]["flags"])')
 case $flags in
 *user-pin-count-low* | *user-pin-final-try* | *user-pin-locked*)
-    assert_grep 'tries left|LOCKED' "$D/pin3.err" "the message passes on the tries left the token reports ($flags)" ;;
+    assert_grep 'tries left|LOCKED' "$D/pin4.err" "the message passes on the tries left the token reports ($flags)" ;;
 *)
-    if grep -q 'tries left' "$D/pin3.err"; then
+    if grep -q 'tries left' "$D/pin4.err"; then
         not_ok "no tries-left claim when the token reports none"
     else
         ok "the token reports no remaining tries: the message claims none"

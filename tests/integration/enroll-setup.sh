@@ -23,9 +23,9 @@ enroll() {
     p11ca enroll --token "$(cardq "$c")" --ca "$CA" "$@"
 }
 # The registry's form of a certificate serial (lower case, no leading 0).
+# cert_serial FILE: the serial as openssl (and p11ca) print it.
 cert_serial() {
-    openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' |
-        sed 's/^0*//'
+    openssl x509 -in "$1" -noout -serial | cut -d= -f2
 }
 # card_cert CARD LABEL FILE: the certificate object as PEM, through p11tool.
 card_cert() {

@@ -8,7 +8,8 @@ CLI_TESTS = \
 	tests/integration/cli-valgrind.sh \
 	tests/integration/cli-slots.sh \
 	tests/integration/cli-help.sh \
-	tests/integration/cli-escape.sh
+	tests/integration/cli-escape.sh \
+	tests/integration/cli-interfaces.sh
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS)
 
@@ -37,6 +38,15 @@ tests_progs_weak_key_LDADD = src/libp11ca-p11.la $(CRYPTO_LIBS) $(P11KIT_LIBS)
 # under s_server, p11ca issue and a key load.
 TESTS += tests/integration/p11-vanish.sh
 EXTRA_DIST += tests/integration/p11-vanish.sh
+
+# A URI does not load code (module-path=): the provider and the CLI.
+TESTS += tests/integration/p11-uri-module.sh
+EXTRA_DIST += tests/integration/p11-uri-module.sh
+
+# PINs: refused sources remembered across processes, a token's last try,
+# the prompt, the provider's PIN cache.
+TESTS += tests/integration/p11-pin-policy.sh
+EXTRA_DIST += tests/integration/p11-pin-policy.sh tests/lib/ptyrun.py
 
 # The registry through the p11ca command.
 REGISTRY_TESTS = \

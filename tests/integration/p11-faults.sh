@@ -9,7 +9,7 @@ set -eu
 . "$top_srcdir/tests/lib/token.sh"
 . "$top_srcdir/tests/progs/drive.sh"
 
-plan 18
+plan 22
 
 # fault MODE RULE [OPTIONS...]: one p11-faults scenario with its own call
 # log (the driver counts calls in it).
@@ -18,7 +18,13 @@ fault() {
     fault_rule=$2
     shift 2
     fault_log=$(mktemp "$TT/faults.XXXXXX")
-    faulty "$fault_log" "" p11-faults "$@" "$fault_mode" "$fault_rule"
+    # Each scenario remembers its refused PINs in a state of its own: an
+    # injected refusal of the right PIN file bars it until it changes.
+    (
+        P11CA_STATE_DIR=$(mktemp -d "$TT/state.XXXXXX")
+        export P11CA_STATE_DIR
+        faulty "$fault_log" "" p11-faults "$@" "$fault_mode" "$fault_rule"
+    )
 }
 
 drive "generate the test keys on the token" prog p11-faults setup
@@ -49,6 +55,15 @@ drive "a wrong PIN file: refused once, not replayed; the right PIN still works" 
     fault pin-refused '' -w "$TT/wrong.pin"
 drive "C_Login:2+:CKR_PIN_LOCKED: the message says refused and locked" \
     fault pin-locked 'C_Login:2+:CKR_PIN_LOCKED'
+
+drive "the token at its last try, then locked (its flags read again before the login): no C_Login, the reason given" \
+    fault pin-flags ''
+check "a P-256 key with CKA_ALWAYS_AUTHENTICATE on the token" \
+    run_prog weak-key "$SOFTHSM_MODULE" "$TOKEN" "$PINFILE" always-auth drive-aa 0a
+drive "always-authenticate: a context-specific login per signature from the PIN file, never the cached PIN, a prompt asked each time" \
+    fault always-auth ''
+assert_grep 'C_Login CKR_OK context-specific' "$fault_log" \
+    "... the fault module logged context-specific logins"
 
 drive "another context logs the process out: log in and find the key again" \
     fault logout-elsewhere ''

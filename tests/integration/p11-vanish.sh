@@ -12,7 +12,7 @@ set -u
 . "$top_srcdir/tests/lib/prov.sh"
 . "$top_srcdir/tests/lib/tls.sh"
 trap 'stop_servers; rm -rf "$TT"' EXIT
-plan 14
+plan 16
 
 FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
 D=$TT/vanish
@@ -104,6 +104,18 @@ vanish ""
 assert_grep 'vanish-end' "$D/issue.log" "... it waited for the token to come back"
 check "... and the certificate verifies with plain openssl" \
     openssl verify -CAfile "$CA/ca.pem" "$D/one.pem"
+
+# The provider the CA loads gets ca.cnf's token_wait as a provider
+# parameter, not through the environment: P11CA_TOKEN_WAIT=0 does not cut
+# the wait that ca.cnf asks for (the token is back after 50 calls).
+openssl req -new -key "$D/c.key" -subj /CN=three.test -out "$D/three.csr" 2>/dev/null
+vanish C_Sign:1:50calls "$D/param.log"
+check "p11ca issue with the CA token away at its first signature, P11CA_TOKEN_WAIT=0 and token_wait = 60 in ca.cnf: issued" \
+    env P11CA_TOKEN_WAIT=0 "$top_builddir/src/p11ca" issue --dir "$CA" \
+    --profile client --out "$D/three.pem" "$D/three.csr"
+vanish ""
+assert_grep 'C_Sign CKR_DEVICE_REMOVED \[injected\]' "$D/param.log" \
+    "... the token went away at the provider's signature, and the provider waited for it"
 
 # Away for longer than the bound (token_wait = 0.5): a clear error.
 sed -i 's/^token_wait = 60$/token_wait = 0.5/' "$CA/ca.cnf"

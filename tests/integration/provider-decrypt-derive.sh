@@ -11,7 +11,7 @@ set -u
 . "$top_srcdir/tests/lib/prov.sh"
 . "$top_srcdir/tests/lib/tls.sh"
 trap 'stop_servers; rm -rf "$TT"' EXIT
-plan 52
+plan 60
 
 D=$TT/dd
 mkdir -p "$D"
@@ -78,7 +78,8 @@ for bits in 2048 3072; do
         diag "the token does not do OAEP with SHA-256"
     fi
 
-    # OAEP with a label: SoftHSM2 2.6 accepts a label and ignores it.
+    # OAEP with a label: SoftHSM2 2.6 takes a label and ignores it (a
+    # labelled ciphertext fails, an unlabelled one decrypts with a label).
     swenc "$l" "$D/msg" "$D/$l.label" $OAEP -pkeyopt rsa_oaep_label:0a0b0c0d
     if decrypt "$l" "$D/$l.label" "$D/$l.label.out" $OAEP \
         -pkeyopt rsa_oaep_label:0a0b0c0d 2>"$D/err"; then
@@ -110,11 +111,62 @@ check "RSA: raw (no padding) decrypts on the token" \
     decrypt "$l" "$D/raw.enc" "$D/raw.out" -pkeyopt rsa_padding_mode:none
 same "$D/raw" "$D/raw.out" "RSA: raw plaintext, leading zero kept"
 
-# Errors.
+# PKCS#1 v1.5 with implicit rejection (the token decrypts raw, the padding
+# is checked in software in constant time): a tampered ciphertext is no
+# error, but a message derived from it and the key, the same every time.
 cp "$D/$l.pkcs1" "$D/bad"
 printf '\377\377\377\377' | dd of="$D/bad" bs=1 seek=100 conv=notrunc 2>/dev/null
-should_fail 1 'C_Decrypt on token .*CKR_' "RSA: a corrupted ciphertext names C_Decrypt and the CKR code" \
-    decrypt "$l" "$D/bad" "$D/bad.out"
+cp "$D/$l.pkcs1" "$D/bad2"
+printf '\001' | dd of="$D/bad2" bs=1 seek=7 conv=notrunc 2>/dev/null
+for i in 1 2; do
+    decrypt "$l" "$D/bad" "$D/bad.out$i" >"$D/bad.log$i" 2>&1
+    echo "rc=$?" >>"$D/bad.log$i"
+done
+if grep -q 'rc=0' "$D/bad.log1" && grep -q 'rc=0' "$D/bad.log2" &&
+    cmp -s "$D/bad.out1" "$D/bad.out2" && ! cmp -s "$D/bad.out1" "$D/msg"; then
+    ok "RSA: a tampered PKCS#1 v1.5 ciphertext decrypts to the same made-up message twice, without an error"
+else
+    not_ok "RSA: a tampered PKCS#1 v1.5 ciphertext decrypts to the same made-up message twice, without an error"
+    diag "$(cat "$D/bad.log1" "$D/bad.log2")"
+fi
+if grep -Eq 'CKR_|error' "$D/bad.log1" "$D/bad.log2"; then
+    not_ok "... and nothing tells it from a good one (no CKR code, no error)"
+else
+    ok "... and nothing tells it from a good one (no CKR code, no error)"
+fi
+decrypt "$l" "$D/bad2" "$D/bad2.out" 2>/dev/null
+if [ -e "$D/bad2.out" ] && ! cmp -s "$D/bad2.out" "$D/bad.out1"; then
+    ok "... another tampered ciphertext: another message"
+else
+    not_ok "... another tampered ciphertext: another message"
+fi
+should_fail 1 'rsa_pkcs1_implicit_rejection:0 reports bad paddings, a padding oracle .*p11ca-rsa-pkcs1-decrypt = yes' \
+    "RSA: rsa_pkcs1_implicit_rejection:0 is refused without p11ca-rsa-pkcs1-decrypt" \
+    decrypt "$l" "$D/$l.pkcs1" "$D/x" -pkeyopt rsa_pkcs1_implicit_rejection:0
+check "... with P11CA_RSA_PKCS1_DECRYPT=yes a good ciphertext decrypts" \
+    env $OPENSSL_ENV P11CA_RSA_PKCS1_DECRYPT=yes openssl pkeyutl -decrypt $PROV \
+    -inkey "$(privuri "$l")" -in "$D/$l.pkcs1" -out "$D/ex.out" \
+    -pkeyopt rsa_pkcs1_implicit_rejection:0
+same "$D/msg" "$D/ex.out" "... to the message"
+should_fail 1 'C_Decrypt on token .*CKR_' "... and a tampered one names C_Decrypt and the CKR code (explicit rejection, as asked)" \
+    env $OPENSSL_ENV P11CA_RSA_PKCS1_DECRYPT=yes openssl pkeyutl -decrypt $PROV \
+    -inkey "$(privuri "$l")" -in "$D/bad" -pkeyopt rsa_pkcs1_implicit_rejection:0
+# A key the token may not use raw (CKA_ALLOWED_MECHANISMS without
+# CKM_RSA_X_509): PKCS#1 v1.5 decryption only where openssl.cnf accepts the
+# token's own, which reports bad paddings.
+p11ca --pin-source "$PINFILE" key gen --uri "$TOKURI;object=rsanoraw" \
+    --type rsa:2048 --allowed-mechanisms RSA-PKCS,RSA-PKCS-OAEP >/dev/null
+openssl pkey $PROV -in "$(pubkuri rsanoraw)" -pubin -pubout -out "$D/noraw.pub"
+openssl pkeyutl -encrypt -pubin -inkey "$D/noraw.pub" -in "$D/msg" -out "$D/noraw.ct"
+should_fail 1 'implicit rejection needs raw RSA decryption on the token \(CKM_RSA_X_509\), and the key.s CKA_ALLOWED_MECHANISMS do not include it.*p11ca-rsa-pkcs1-decrypt = yes' \
+    "RSA: no raw decryption allowed: PKCS#1 v1.5 refused, naming the option" \
+    decrypt rsanoraw "$D/noraw.ct" "$D/x"
+env $OPENSSL_ENV P11CA_RSA_PKCS1_DECRYPT=yes openssl pkeyutl -decrypt $PROV \
+    -inkey "$(privuri rsanoraw)" -in "$D/noraw.ct" -out "$D/noraw.out" 2>/dev/null
+same "$D/msg" "$D/noraw.out" "... with P11CA_RSA_PKCS1_DECRYPT=yes it decrypts on the token's CKM_RSA_PKCS"
+l=rsa2048 # decrypt() set it
+
+# Errors.
 should_fail 1 'padding mode "pss" is not supported' "RSA: PSS padding is refused for decryption" \
     decrypt "$l" "$D/$l.pkcs1" "$D/x" -pkeyopt rsa_padding_mode:pss
 should_fail 1 'OAEP digest "md5" is not supported' "RSA: OAEP with MD5 is refused" \

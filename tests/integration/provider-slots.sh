@@ -10,7 +10,7 @@
 # naming them.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 20
+plan 21
 
 FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
 D=$TT/slots
@@ -102,6 +102,8 @@ should_fail 1 \
     "used on one token only, and 2 tokens match .*token \"($TOKEN|$SECOND)\".*token \"($TOKEN|$SECOND)\".*add token=" \
     "a key load with one PIN source and two tokens is refused, naming both" \
     openssl pkey $PROV -in "pkcs11:object=other;type=private;$PINQ" -pubout
+assert_grep 'several tokens or keys match the URI' "$TT/err" \
+    "... with the reason of an ambiguous URI, as the p11ca command classes it (not \"no matching token or object\")"
 faulty
 assert_eq "$(grep -c ' C_Login ' "$D/load2.log")" 0 "... without a C_Login"
 check "naming the token loads it" \

@@ -21,7 +21,10 @@ csr() {
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
         -keyout "$W/$1.key" -subj "$2" -out "$W/$1.csr" 2>/dev/null
 }
+# serial_of FILE: the serial as the registry stores it (lower case, no
+# leading zeros), for SQL; shown_of FILE: as p11ca prints it (openssl's).
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//'; }
+shown_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 # field KEY ARGS...: one field of every certificate cert list finds, sorted.
 field() {
     k=$1
@@ -101,7 +104,7 @@ check "register vendor 1's device certificate, serial 0x4e" \
 check "register vendor 2's device certificate with the same serial" \
     p11ca cert register --dir "$D" "$W/device-2.pem"
 assert_eq "$(field cn --serial 4e)" "device-1 device-2" "both are in the registry"
-should_fail 2 'serial 4e is ambiguous: the CAs [0-9]+ and [0-9]+ each have' \
+should_fail 2 'serial 4E is ambiguous: the CAs [0-9]+ and [0-9]+ each have' \
     "cert show of an ambiguous serial says so" p11ca cert show --dir "$D" 4e
 p11ca cert show --dir "$D" --issuer vendor2 --json 4E >"$TT/show.json"
 assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cn"])' "$TT/show.json")" \
@@ -189,7 +192,7 @@ should_fail 1 '3 certificate\(s\) match: nothing was revoked; add --yes' \
 assert_eq "$(revoked_count "and ou = 'bulk'")" 0 "... nothing was revoked"
 check "--dry-run" p11ca cert revoke --dir "$D" --ou bulk --dry-run
 assert_grep "would revoke 3 certificate" "$TT/out" "--dry-run says how many"
-assert_grep "$(serial_of "$W/b2.pem")" "$TT/out" "--dry-run lists them"
+assert_grep "$(shown_of "$W/b2.pem")" "$TT/out" "--dry-run lists them"
 assert_eq "$(revoked_count "and ou = 'bulk'")" 0 "... and revokes nothing"
 # At a terminal (tty_answer: script(1) gives the command one, and the
 # answer is typed once the question is on it), the count is shown.

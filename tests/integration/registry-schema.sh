@@ -1,11 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # A registry made by p11ca before schema 2 (certificates keyed on the
-# serial alone) migrates when a newer p11ca opens it, through 002 (issuer
-# and serial) and 003 (signed audit heads), and keeps working: every
-# certificate, its status and history, the audit chain and its replay
-# (whose old entries name a serial only), CRL numbers, the external CA;
-# then the same serial of another CA can be registered.
+# serial alone): a command that only reads refuses it as it is, says why
+# and writes nothing; the first command that writes migrates it, through
+# 002 (issuer and serial) and 003 (signed audit heads), and it keeps
+# working: every certificate, its status and history, the audit chain and
+# its replay (whose old entries name a serial only), CRL numbers, the
+# external CA; then the same serial of another CA can be registered.
 #
 # tests/data/registry-v1 was made by p11ca at 2bdc2cb (schema 1): ca init
 # with a key file (ca.key), alice and bob (client), carol (not-activated),
@@ -15,7 +16,7 @@
 # registry.db .dump`; ca.cnf.in is ca.cnf with its key path left open.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 23
+plan 25
 
 V1=$top_srcdir/tests/data/registry-v1
 D=$TT/ca
@@ -38,7 +39,19 @@ BOB=67e758af368f89cf8bbf9978da9ce962a308f470
 
 assert_eq "$(q 'select max(version) from schema_version')" 1 "the fixture is a schema 1 registry"
 before=$(q "select group_concat(serial || ':' || status || ':' || coalesce(client_id, '-'), ' ') from (select * from certs order by rowid)")
-check "cert list opens (and migrates) it" p11ca cert list --dir "$D"
+sum_before=$(cksum <"$D/registry.db")
+should_fail 4 'schema version 1, older than this p11ca.s \(4\).*p11ca audit sign' \
+    "cert list (read-only) refuses the old schema and says which command migrates it" \
+    p11ca cert list --dir "$D"
+assert_eq "$(q 'select max(version) from schema_version'):$(cksum <"$D/registry.db")" \
+    "1:$sum_before" "... and wrote nothing: still schema 1, the same bytes"
+# Another vendor, registered before anything else: the first write.
+openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$W/v2.key" -subj "/CN=Vendor Two CA" -days 365 \
+    -addext basicConstraints=critical,CA:TRUE -out "$W/v2.pem" 2>/dev/null
+check "register another vendor's CA: a command that writes migrates the registry" \
+    p11ca cert register-ca --dir "$D" --name vendor2 "$W/v2.pem"
+check "cert list reads it now" p11ca cert list --dir "$D"
 assert_eq "$(q 'select group_concat(version || ":" || name, " ") from schema_version')" \
     "1:001_init 2:002_issuer_serial 3:003_audit_heads 4:004_ca_autoreg" \
     "the registry went through 002, 003 and 004"
@@ -50,7 +63,7 @@ should_fail 2 'no signed audit head of this CA.*p11ca audit sign' \
     "audit verify: no head protects the old trail yet" p11ca audit verify --dir "$D"
 check "audit sign: the CA key signs the old trail's head" p11ca audit sign --dir "$D"
 check "audit verify: the chain made by the old version is intact" p11ca audit verify --dir "$D"
-assert_grep 'intact: 9 entries' "$TT/out" "... all 9 entries"
+assert_grep 'intact: 10 entries' "$TT/out" "... all 10 entries (vendor2's registration the last)"
 # Bob's revocation (entry 6) names no CA: it is his certificate's, the
 # only one with that serial when it was written.
 assert_grep 'certificates: 5, each with the status its audited history leads to' \
@@ -60,10 +73,10 @@ v=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["status
 assert_eq "$v" "revoked keyCompromise 1 ['activated', 'revoked']" "bob: status, reason, issuer and history"
 p11ca ca list --dir "$D" --json >"$TT/cas.json"
 assert_eq "$(python3 -c 'import json,sys; print(" ".join(c["name"] + ":" + c["kind"] for c in json.load(open(sys.argv[1]))))' "$TT/cas.json")" \
-    "Version 1 CA:this CA vendor1:external" "the CA registered with register-ca became external"
+    "Version 1 CA:this CA vendor1:external vendor2:external" "the CA registered with register-ca became external"
 assert_eq "$(q "select group_concat(auto_register || ':' || auto_status, ' ') from cas")" \
-    "0:registered-not-activated 0:registered-not-activated" \
-    "004: both CAs have auto-registration off, with its default status"
+    "0:registered-not-activated 0:registered-not-activated 0:registered-not-activated" \
+    "004: every CA has auto-registration off, with its default status"
 check "a CRL from the migrated registry" at_fixture p11ca crl --dir "$D" --out "$W/ca.crl"
 openssl crl -in "$W/ca.crl" -noout -text >"$TT/crl.txt"
 assert_grep 'X509v3 CRL Number: *$' "$TT/crl.txt" "the CRL has a number"
@@ -72,14 +85,10 @@ assert_eq "$(grep -A1 'X509v3 CRL Number' "$TT/crl.txt" | tail -n 1 | tr -d ' ')
 assert_grep "$(echo "$BOB" | tr 'a-f' 'A-F')" "$TT/crl.txt" "bob is on it"
 
 # The same serial from another vendor: refused by schema 1, taken now.
-openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$W/v2.key" -subj "/CN=Vendor Two CA" -days 365 \
-    -addext basicConstraints=critical,CA:TRUE -out "$W/v2.pem" 2>/dev/null
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$W/d2.key" -subj /CN=device-2 -out "$W/d2.csr" 2>/dev/null
 openssl x509 -req -in "$W/d2.csr" -CA "$W/v2.pem" -CAkey "$W/v2.key" \
     -set_serial 0x4e -days 90 -out "$W/d2.pem" 2>/dev/null
-check "register another vendor's CA" p11ca cert register-ca --dir "$D" --name vendor2 "$W/v2.pem"
 check "register its device with serial 0x4e, which vendor1's device has too" \
     p11ca cert register --dir "$D" "$W/d2.pem"
 should_fail 2 'ambiguous' "serial 4e is now ambiguous" p11ca cert show --dir "$D" 4e

@@ -33,7 +33,11 @@ library.reset_on_fork = ${SOFTHSM_RESET_ON_FORK:-true}
 CONF
 SOFTHSM2_CONF=$TT/softhsm2.conf
 P11CA_MODULE=$SOFTHSM_MODULE
-export SOFTHSM2_CONF P11CA_MODULE SOFTHSM_MODULE
+# Refused PIN sources are remembered per token in $XDG_STATE_HOME/p11ca
+# (pinstate.c): the test's own, never the user's.
+XDG_STATE_HOME=$TT/state
+unset P11CA_STATE_DIR
+export SOFTHSM2_CONF P11CA_MODULE SOFTHSM_MODULE XDG_STATE_HOME
 
 PINFILE=$TT/user.pin
 SOPINFILE=$TT/so.pin

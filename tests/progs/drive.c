@@ -130,10 +130,13 @@ static size_t uri_encode(char *out, const char *s)
     return n;
 }
 
-char *drive_key_uri(const struct drive_opts *o, const char *label)
+char *drive_key_uri_module(const struct drive_opts *o, const char *label,
+                           const char *module_path)
 {
-    size_t max =
-        64 + 3 * (strlen(o->token) + strlen(label) + strlen(o->pin_file));
+    size_t max = 80
+                 + 3
+                       * (strlen(o->token) + strlen(label) + strlen(o->pin_file)
+                          + (module_path ? strlen(module_path) : 0));
     char *uri = malloc(max);
     size_t n;
 
@@ -144,8 +147,18 @@ char *drive_key_uri(const struct drive_opts *o, const char *label)
     n += (size_t)sprintf(uri + n, ";object=");
     n += uri_encode(uri + n, label);
     n += (size_t)sprintf(uri + n, ";type=private?pin-source=");
-    uri_encode(uri + n, o->pin_file);
+    n += uri_encode(uri + n, o->pin_file);
+    if (module_path) {
+        n += (size_t)sprintf(uri + n, "&module-path=");
+        n += uri_encode(uri + n, module_path);
+    }
+    uri[n] = '\0';
     return uri;
+}
+
+char *drive_key_uri(const struct drive_opts *o, const char *label)
+{
+    return drive_key_uri_module(o, label, NULL);
 }
 
 CK_RV drive_key_open(p11_ctx *ctx, const struct drive_opts *o,

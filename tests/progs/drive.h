@@ -10,6 +10,8 @@
 /* Test keys that "setup" generates on the token. */
 #define DRIVE_EC_LABEL  "drive-ec"  /* ec:P-256 */
 #define DRIVE_RSA_LABEL "drive-rsa" /* rsa:2048 */
+/* A P-256 key with CKA_ALWAYS_AUTHENTICATE (tests/progs/weak-key makes it). */
+#define DRIVE_AA_LABEL "drive-aa"
 
 /* Exit codes of the drivers: all checks passed, some failed, bad usage. */
 enum { DRIVE_PASS = 0, DRIVE_FAIL = 1, DRIVE_USAGE = 2 };
@@ -52,6 +54,10 @@ p11_ctx *drive_ctx_new(const struct drive_opts *o);
  * (malloc'd, NULL without memory).  The PIN itself is never in it.
  */
 char *drive_key_uri(const struct drive_opts *o, const char *label);
+
+/* drive_key_uri_module - drive_key_uri with "&module-path=@module_path". */
+char *drive_key_uri_module(const struct drive_opts *o, const char *label,
+                           const char *module_path);
 
 /*
  * drive_key_open - find the private key @label (logging in with the -p

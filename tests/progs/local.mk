@@ -14,6 +14,30 @@ tests_progs_p11_faults_SOURCES = tests/progs/p11-faults.c $(PROGS_COMMON)
 tests_progs_p11_faults_LDADD = $(PROGS_LDADD)
 
 TESTS += tests/integration/p11-threads.sh tests/integration/p11-fork.sh \
-	tests/integration/p11-faults.sh
+	tests/integration/p11-faults.sh tests/integration/p11-two-modules.sh
 EXTRA_DIST += tests/integration/p11-threads.sh tests/integration/p11-fork.sh \
-	tests/integration/p11-faults.sh tests/progs/drive.sh
+	tests/integration/p11-faults.sh tests/integration/p11-two-modules.sh \
+	tests/progs/drive.sh
+
+# Allocation failures in the p11 layer (tests/integration/p11-alloc.sh):
+# every allocation call of the code linked into the driver goes through
+# the counting wrappers of alloc-fail.c.
+ALLOC_FAIL_WRAPS = malloc calloc realloc strdup strndup CRYPTO_malloc \
+	CRYPTO_zalloc CRYPTO_realloc CRYPTO_strdup CRYPTO_strndup CRYPTO_memdup \
+	CRYPTO_secure_malloc CRYPTO_secure_zalloc p11_kit_uri_new \
+	p11_kit_uri_parse p11_kit_uri_format p11_kit_module_load \
+	p11_kit_modules_load_and_initialize p11_kit_module_initialize
+ALLOC_FAIL_LINK = $(ALLOC_FAIL_WRAPS:%=-Wl,--wrap=%)
+check_PROGRAMS += tests/progs/p11-alloc
+tests_progs_p11_alloc_SOURCES = tests/progs/p11-alloc.c \
+	tests/progs/alloc-fail.c tests/progs/alloc-fail.h $(PROGS_COMMON)
+tests_progs_p11_alloc_LDFLAGS = $(AM_LDFLAGS) $(ALLOC_FAIL_LINK)
+tests_progs_p11_alloc_LDADD = $(PROGS_LDADD)
+TESTS += tests/integration/p11-alloc.sh
+EXTRA_DIST += tests/integration/p11-alloc.sh
+
+# The OCSP responder in one long-lived process (as p11ca serve runs it).
+check_PROGRAMS += tests/progs/ocsp-drive
+tests_progs_ocsp_drive_SOURCES = tests/progs/ocsp-drive.c
+tests_progs_ocsp_drive_LDADD = src/libp11ca-ca.la $(CRYPTO_LIBS) \
+	$(P11KIT_LIBS) -lpthread

@@ -14,7 +14,7 @@ static const char usage[] =
     "[-m faulty-module] [-p pinfile] [-w wrong-pinfile] [-t token]\n"
     "    setup | MODE RULE\n"
     "MODE: recover fatal permanent latency pin-refused pin-locked\n"
-    "    logout-elsewhere open-fails\n"
+    "    pin-flags always-auth logout-elsewhere open-fails\n"
     "RULE: FUNC:WHEN:EFFECT for FAULTY_PKCS11_FAULTS (recover and fatal\n"
     "    expect it to hit the third signature)";
 
@@ -261,6 +261,112 @@ static int mode_pin_locked(struct run *r)
     return expect_error(op(r, 2, NULL, &t), r->effect, words);
 }
 
+/* ---- pin-flags: the token at its last try, then locked --------------- */
+
+/*
+ * The key was found (and the token logged in) while the token reported no
+ * PIN flag; after a logout it reports CKF_USER_PIN_FINAL_TRY, then
+ * CKF_USER_PIN_LOCKED (faulty-pkcs11 reads FAULTY_PKCS11_TOKEN_FLAGS at
+ * every C_GetTokenInfo): the PIN file is not sent, no C_Login at all, and
+ * the message says why.  Without the flags it logs in again.
+ */
+static int mode_pin_flags(struct run *r)
+{
+    const char *final[] = {"not sending", "ONE try left", NULL};
+    const char *locked[] = {"not logging in", "LOCKED", NULL};
+    struct tally t2, t3, t4;
+
+    if (sign_then_logout(r) != DRIVE_PASS)
+        return DRIVE_FAIL;
+    setenv("FAULTY_PKCS11_TOKEN_FLAGS", "CKF_USER_PIN_FINAL_TRY", 1);
+    if (expect_error(op(r, 2, NULL, &t2), "P11CA_PIN_REFUSED", final)
+        != DRIVE_PASS)
+        return DRIVE_FAIL;
+    setenv("FAULTY_PKCS11_TOKEN_FLAGS",
+           "CKF_USER_PIN_LOCKED|CKF_USER_PIN_COUNT_LOW", 1);
+    if (expect_error(op(r, 3, NULL, &t3), "CKR_PIN_LOCKED", locked)
+        != DRIVE_PASS)
+        return DRIVE_FAIL;
+    unsetenv("FAULTY_PKCS11_TOKEN_FLAGS");
+    if (t2.login + t3.login != 0)
+        return drive_fail(
+            "%ld C_Login calls at the last try and locked, wanted none",
+            t2.login + t3.login);
+    if (op(r, 4, NULL, &t4) != CKR_OK || t4.login != 1)
+        return drive_fail("without the flags: %s, %ld C_Login",
+                          p11_error_message(), t4.login);
+    return DRIVE_PASS;
+}
+
+/* ---- always-auth: a context-specific login for every signature ------- */
+
+struct prompt_count {
+    const char *pin_file;
+    int calls;
+    bool ctx_specific;
+};
+
+/* A prompt that answers with the PIN file and counts its questions. */
+static int count_prompt(const char *what, bool ctx_specific, char *pin,
+                        size_t max, void *arg)
+{
+    struct prompt_count *pc = arg;
+
+    (void)what;
+    pc->calls++;
+    pc->ctx_specific = ctx_specific;
+    return p11_pin_read_file(pc->pin_file, pin, max);
+}
+
+/*
+ * The DRIVE_AA_LABEL key (CKA_ALWAYS_AUTHENTICATE, made by the script) on
+ * a context that caches PINs: each signature logs in for itself with the
+ * key's PIN file; without any PIN source the cached login PIN is not
+ * replayed (NO_PIN, no C_Login); a prompt is asked for each signature.
+ */
+static int mode_always_auth(struct run *r)
+{
+    const char *words[] = {"CKA_ALWAYS_AUTHENTICATE", "not replayed",
+                           "drive-aa", NULL};
+    p11_config cfg = {.module_path = r->o->module, .cache_pin = true};
+    struct prompt_count pc = {.pin_file = r->o->pin_file};
+    p11_auth none = {0}, asked = {0};
+    struct tally t1, t2, t3;
+
+    p11_ctx_free(r->ctx);
+    r->ctx = p11_ctx_new(&cfg);
+    if (!r->ctx
+        || drive_key_open(r->ctx, r->o, DRIVE_AA_LABEL, &r->key) != CKR_OK)
+        return drive_fail("finding the key: %s", p11_error_message());
+    if (!p11_obj_always_authenticate(r->key.obj))
+        return drive_fail("the key is not CKA_ALWAYS_AUTHENTICATE");
+    if (op(r, 1, NULL, &t1) != CKR_OK || t1.login != 1)
+        return drive_fail("signature 1 with the PIN file: %s, %ld C_Login",
+                          p11_error_message(), t1.login);
+    if (expect_error(op(r, 2, &none, &t2), "P11CA_NO_PIN", words) != DRIVE_PASS)
+        return DRIVE_FAIL;
+    if (t2.login != 0)
+        return drive_fail(
+            "%ld C_Login without a PIN source: the cached PIN was replayed",
+            t2.login);
+    asked.prompt = count_prompt;
+    asked.prompt_arg = &pc;
+    /*
+     * The session of the failed login was closed, and with it the login
+     * (the last session): signature 3 may log in as the user first.
+     */
+    for (int i = 3; i <= 4; i++)
+        if (op(r, i, &asked, &t3) != CKR_OK || t3.login < 1
+            || t3.login > (i == 3 ? 2 : 1))
+            return drive_fail("signature %d with a prompt: %s, %ld C_Login", i,
+                              p11_rv_name(p11_error_rv()), t3.login);
+    if (pc.calls != 2 || !pc.ctx_specific)
+        return drive_fail(
+            "the prompt was asked %d times (context-specific: %d), wanted 2",
+            pc.calls, pc.ctx_specific);
+    return DRIVE_PASS;
+}
+
 /* ---- logout-elsewhere: another context of this process logs out ----- */
 
 /*
@@ -326,6 +432,8 @@ static const struct mode {
     {"latency", mode_latency, true},
     {"pin-refused", mode_pin_refused, true},
     {"pin-locked", mode_pin_locked, true},
+    {"pin-flags", mode_pin_flags, true},
+    {"always-auth", mode_always_auth, false},
     {"logout-elsewhere", mode_logout_elsewhere, true},
     {"open-fails", mode_open_fails, false},
 };

@@ -15,12 +15,13 @@
 
 static const char usage[] =
     "[-m module] [-p pinfile] [-t token] [-j threads] [-n iterations]\n"
-    "    [-r rounds] setup|sign|first-use|churn";
+    "    [-r rounds] setup|sign|first-use|churn|modules MODULE2";
 
 struct shared {
     const struct drive_opts *o;
     p11_ctx *ctx;
     struct drive_key keys[2]; /* EC and RSA, shared by all threads */
+    const char *uri2;         /* modules: the EC key through MODULE2 */
     pthread_barrier_t start;
     atomic_uint running;
 };
@@ -211,11 +212,54 @@ static void *churn_main(void *arg)
     return NULL;
 }
 
+/* ---- modules: a second module loads while others sign --------------- */
+
+/* Find the EC key through the second module (the first find loads it) and
+ * sign with it. */
+static CK_RV module2_once(struct shared *sh, const p11_uri *uri)
+{
+    struct drive_key k = sh->keys[0]; /* its public key and mechanism */
+    p11_obj *found = NULL;
+    CK_RV rv;
+
+    rv = p11_obj_find_one(sh->ctx, uri, CKO_PRIVATE_KEY, true, &found);
+    if (rv == CKR_OK) {
+        k.obj = found;
+        rv = drive_sign_verify(&k, NULL);
+    }
+    p11_obj_unref(found);
+    return rv;
+}
+
+static void *modules_main(void *arg)
+{
+    struct worker *w = arg;
+    struct shared *sh = w->sh;
+    p11_uri *uri = NULL;
+
+    if (p11_uri_parse(sh->uri2, &uri) != CKR_OK)
+        worker_result(w, p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL,
+                                       "cannot parse the key URI"));
+    pthread_barrier_wait(&sh->start);
+    for (unsigned i = 0; uri && i < sh->o->iterations; i++) {
+        p11_error_clear();
+        /* Signers use the keys of the first module, read by the search of
+         * every other thread. */
+        if (w->idx % 2 == 0)
+            worker_result(w, drive_sign_verify(&sh->keys[i % 2], NULL));
+        else
+            worker_result(w, module2_once(sh, uri));
+    }
+    p11_uri_free(uri);
+    worker_done(w);
+    return NULL;
+}
+
 /* sign and churn: workers on a context whose keys main opened. */
 static int scenario_shared(const struct drive_opts *o, const char *what,
-                           void *(*fn)(void *))
+                           void *(*fn)(void *), const char *uri2)
 {
-    struct shared sh = {.o = o};
+    struct shared sh = {.o = o, .uri2 = uri2};
     struct worker *ws = calloc(o->threads, sizeof(*ws));
     unsigned peak = 0;
     double t0;
@@ -239,6 +283,23 @@ out:
     drive_key_close(&sh.keys[1]);
     p11_ctx_free(sh.ctx);
     free(ws);
+    return ret;
+}
+
+/*
+ * modules: keys opened through the configured module, then threads that
+ * sign with them while the others find the EC key through MODULE2 (the
+ * first of them loads it, with the URI's module-path=).
+ */
+static int scenario_modules(const struct drive_opts *o)
+{
+    char *uri2 = drive_key_uri_module(o, DRIVE_EC_LABEL, o->args[0]);
+    int ret;
+
+    if (!uri2)
+        return drive_fail("out of memory");
+    ret = scenario_shared(o, "modules", modules_main, uri2);
+    free(uri2);
     return ret;
 }
 
@@ -318,9 +379,11 @@ int main(int argc, char **argv)
     if (strcmp(o.cmd, "setup") == 0)
         return drive_setup(&o);
     if (strcmp(o.cmd, "sign") == 0)
-        return scenario_shared(&o, "sign", sign_main);
+        return scenario_shared(&o, "sign", sign_main, NULL);
     if (strcmp(o.cmd, "churn") == 0)
-        return scenario_shared(&o, "churn", churn_main);
+        return scenario_shared(&o, "churn", churn_main, NULL);
+    if (strcmp(o.cmd, "modules") == 0 && o.n_args == 1)
+        return scenario_modules(&o);
     if (strcmp(o.cmd, "first-use") == 0)
         return scenario_first_use(&o);
     fprintf(stderr, "usage: %s %s\n", argv[0], usage);

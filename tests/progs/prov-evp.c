@@ -8,10 +8,12 @@
 #include <openssl/provider.h>
 #include <openssl/rand.h>
 #include <openssl/store.h>
+#include <openssl/ui.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@ static EVP_PKEY *verify_key; /* software copy of the public key */
 static _Atomic int failures;
 static int iterations = 100;
 static const char *key_uri;
+static const char *other_uri; /* "modules": the key through another module */
 
 static void tap(int ok, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -51,13 +54,46 @@ static void print_errors(void)
     }
 }
 
+/*
+ * PROV_EVP_PASSIN=FILE: the passphrase callback answers with the content of
+ * FILE, as a user typing the PIN at a prompt would (the provider cannot
+ * tell the two apart).
+ */
+static int passin_read(UI *ui, UI_STRING *uis)
+{
+    const char *path = getenv("PROV_EVP_PASSIN");
+    char pin[256] = "";
+    size_t n = 0;
+    FILE *f;
+    int ok;
+
+    if (UI_get_string_type(uis) != UIT_PROMPT)
+        return 1;
+    f = path ? fopen(path, "r") : NULL;
+    if (f) {
+        n = fread(pin, 1, sizeof(pin) - 1, f);
+        fclose(f);
+    }
+    pin[n] = '\0';
+    pin[strcspn(pin, "\r\n")] = '\0';
+    ok = f && UI_set_result(ui, uis, pin) == 0;
+    OPENSSL_cleanse(pin, sizeof(pin));
+    return ok;
+}
+
 /* Load the private key at @uri through OSSL_STORE in our library context. */
 static EVP_PKEY *load_key(const char *uri)
 {
+    static UI_METHOD *ui;
     OSSL_STORE_CTX *sc;
     EVP_PKEY *pk = NULL;
 
-    sc = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (!ui && getenv("PROV_EVP_PASSIN")) {
+        ui = UI_create_method("prov-evp passin");
+        if (ui)
+            UI_method_set_reader(ui, passin_read);
+    }
+    sc = OSSL_STORE_open_ex(uri, libctx, NULL, ui, NULL, NULL, NULL, NULL);
     if (!sc)
         return NULL;
     OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY);
@@ -163,6 +199,52 @@ static void run_threads(EVP_PKEY *pk, int nthreads)
         atomic_load(&failures));
 }
 
+/*
+ * Load the key through @key_uri and @other_uri in turn (the same token key
+ * through two PKCS#11 modules) and sign with what was loaded: every load
+ * matches the URI against the tokens of both modules.
+ */
+static void *module_loader(void *arg)
+{
+    int first = (int)(intptr_t)arg;
+
+    for (int i = 0; i < iterations; i++) {
+        EVP_PKEY *pk = load_key((first + i) % 2 ? other_uri : key_uri);
+        if (!pk || !sign_once(pk)) {
+            print_errors();
+            atomic_fetch_add(&failures, 1);
+        }
+        EVP_PKEY_free(pk);
+    }
+    return NULL;
+}
+
+/*
+ * modules: the first load through @other_uri loads a second module while
+ * the tokens of the first one are known; then @n threads load through both
+ * URIs at once.
+ */
+static void run_modules(EVP_PKEY *pk, int n)
+{
+    pthread_t t[32];
+    EVP_PKEY *other = load_key(other_uri);
+
+    tap(other && sign_once(other) && sign_once(pk),
+        "the key through a second module, then through the first again");
+    if (!other)
+        print_errors();
+    EVP_PKEY_free(other);
+    n = n < 1 ? 1 : n > 32 ? 32 : n;
+    atomic_store(&failures, 0);
+    for (int i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, module_loader, (void *)(intptr_t)i);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    tap(atomic_load(&failures) == 0,
+        "%d threads x %d loads through the two modules in turn, signed and verified (%d failed)",
+        n, iterations, atomic_load(&failures));
+}
+
 static void run_fork(EVP_PKEY *pk, int children)
 {
     int good = 0;
@@ -185,9 +267,8 @@ static void run_fork(EVP_PKEY *pk, int children)
         }
     }
     tap(good == children,
-        "%d of %d forked children signed with the "
-        "parent's key",
-        good, children);
+        "%d of %d forked children signed with the parent's key", good,
+        children);
     tap(sign_once(pk), "parent signs after its children exited");
 }
 
@@ -258,8 +339,8 @@ int main(int argc, char **argv)
     int n;
 
     if (argc < 4) {
-        fprintf(stderr,
-                "usage: prov-evp threads|fork|sign|info URI N [ITER]\n");
+        fprintf(stderr, "usage: prov-evp threads|fork|sign|info URI N [ITER]\n"
+                        "       prov-evp modules URI N ITER URI2\n");
         return 2;
     }
     mode = argv[1];
@@ -267,6 +348,11 @@ int main(int argc, char **argv)
     n = atoi(argv[3]);
     if (argc > 4)
         iterations = atoi(argv[4]);
+    if (strcmp(mode, "modules") == 0 && argc < 6) {
+        fprintf(stderr, "usage: prov-evp modules URI N ITER URI2\n");
+        return 2;
+    }
+    other_uri = argc > 5 ? argv[5] : NULL;
     /* PROV_EVP_DEFAULT_CTX: the providers in OpenSSL's default context
      * (as openssl.cnf or `openssl -provider` load them), else in one of
      * the program's own. */
@@ -297,6 +383,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "threads") == 0) {
         run_threads(pk, n);
+    } else if (strcmp(mode, "modules") == 0) {
+        run_modules(pk, n);
     } else if (strcmp(mode, "sign") == 0) {
         int good = 0;
         for (int i = 0; i < n; i++)

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Test helper that puts the kind of key p11ca must refuse as a CA key on a
  * token: one generated extractable, or one imported from a key file (never
- * "always sensitive"); or takes the public key object away from a key pair
- * (drop-public).  Raw PKCS#11, PIN from a file, nothing on argv. */
+ * "always sensitive"); or one that needs the PIN at every use (always-auth);
+ * or takes the public key object away from a key pair (drop-public).  Raw
+ * PKCS#11, PIN from a file, nothing on argv. */
 #include "config.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <p11-kit/p11-kit.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,13 +54,16 @@ static int open_token(struct ctx *c, const char *module, const char *label,
     return rv == CKR_OK;
 }
 
-/* An EC P-256 key pair generated with CKA_EXTRACTABLE=TRUE. */
-static int extractable(struct ctx *c, const char *label, unsigned char id)
+/* An EC P-256 key pair generated with CKA_EXTRACTABLE=TRUE, or (when
+ * @always_auth) a sensitive one with CKA_ALWAYS_AUTHENTICATE=TRUE: every
+ * use needs a context-specific login (as on PIV cards). */
+static int generate(struct ctx *c, const char *label, unsigned char id,
+                    bool always_auth)
 {
     static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
                                          0xce, 0x3d, 0x03, 0x01, 0x07};
     CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
-    CK_BBOOL t = CK_TRUE;
+    CK_BBOOL t = CK_TRUE, f = CK_FALSE;
     CK_OBJECT_HANDLE hpub, hpriv;
     CK_ATTRIBUTE pub[] = {
         {CKA_TOKEN, &t, sizeof(t)},
@@ -70,13 +75,15 @@ static int extractable(struct ctx *c, const char *label, unsigned char id)
         {CKA_TOKEN, &t, sizeof(t)},
         {CKA_PRIVATE, &t, sizeof(t)},
         {CKA_SENSITIVE, &t, sizeof(t)},
-        {CKA_EXTRACTABLE, &t, sizeof(t)},
+        {CKA_EXTRACTABLE, always_auth ? &f : &t, sizeof(t)},
         {CKA_SIGN, &t, sizeof(t)},
         {CKA_LABEL, (void *)label, strlen(label)},
         {CKA_ID, &id, 1},
+        {CKA_ALWAYS_AUTHENTICATE, &t, sizeof(t)},
     };
 
-    return c->f->C_GenerateKeyPair(c->s, &m, pub, 4, priv, 7, &hpub, &hpriv)
+    return c->f->C_GenerateKeyPair(c->s, &m, pub, 4, priv, always_auth ? 8 : 7,
+                                   &hpub, &hpriv)
            == CKR_OK;
 }
 
@@ -152,17 +159,19 @@ int main(int argc, char **argv)
     int ok;
 
     if (argc < 7) {
-        fprintf(stderr, "usage: weak-key MODULE TOKEN PINFILE "
-                        "extractable|import|drop-public LABEL ID [KEYFILE]\n");
+        fprintf(
+            stderr,
+            "usage: weak-key MODULE TOKEN PINFILE extractable|always-auth|import|drop-public LABEL ID [KEYFILE]\n");
         return 2;
     }
     if (!open_token(&c, argv[1], argv[2], argv[3])) {
         fprintf(stderr, "weak-key: cannot open token %s\n", argv[2]);
         return 1;
     }
-    if (strcmp(argv[4], "extractable") == 0)
-        ok =
-            extractable(&c, argv[5], (unsigned char)strtoul(argv[6], NULL, 16));
+    if (strcmp(argv[4], "extractable") == 0
+        || strcmp(argv[4], "always-auth") == 0)
+        ok = generate(&c, argv[5], (unsigned char)strtoul(argv[6], NULL, 16),
+                      strcmp(argv[4], "always-auth") == 0);
     else if (strcmp(argv[4], "drop-public") == 0)
         ok = drop_public(&c, argv[5]);
     else

@@ -36,11 +36,20 @@ tests_unit_test_keygen_SOURCES = tests/unit/test_keygen.c
 tests_unit_test_keygen_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_keygen_LDADD = $(UNIT_LDADD)
 
+# The provider's implicit rejection (RSA PKCS#1 v1.5), compiled in.
+check_PROGRAMS += tests/unit/test_rsa_implicit
+TESTS += tests/unit/test_rsa_implicit
+tests_unit_test_rsa_implicit_SOURCES = tests/unit/test_rsa_implicit.c \
+	provider/rsa_implicit.c
+tests_unit_test_rsa_implicit_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_rsa_implicit_LDADD = $(UNIT_LDADD)
+
 # The CLI helpers live in the p11ca program, not in a library: compile
 # util.c into the test.
-tests_unit_test_cli_SOURCES = tests/unit/test_cli.c src/cli/util.c
+tests_unit_test_cli_SOURCES = tests/unit/test_cli.c src/cli/util.c \
+	src/cli/prompt.c
 tests_unit_test_cli_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
-tests_unit_test_cli_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS)
+tests_unit_test_cli_LDADD = src/libp11ca-ca.la $(UNIT_LDADD) $(JANSSON_LIBS)
 endif
 
 # The registry: the programs sharing the helpers (a fresh database per
@@ -106,4 +115,14 @@ tests_unit_test_server_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
 	$(LIBEVENT_CFLAGS) $(SSL_CFLAGS)
 tests_unit_test_server_LDADD = src/libp11ca-server.la $(CMOCKA_LIBS) \
 	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)
+endif
+
+# The OCSP response cache (src/ca/ocsp_cache.c), on a clock passed in.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_ocsp_cache
+TESTS += tests/unit/test_ocsp_cache
+tests_unit_test_ocsp_cache_SOURCES = tests/unit/test_ocsp_cache.c
+tests_unit_test_ocsp_cache_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ocsp_cache_LDADD = src/libp11ca-ca.la $(CMOCKA_LIBS) \
+	$(CRYPTO_LIBS) -lpthread
 endif

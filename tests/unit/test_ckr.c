@@ -240,9 +240,9 @@ static void test_ckr_error_set_formats_call_code_and_detail(void **state)
     (void)state;
     p11_error_set(CKR_PIN_EXPIRED, "C_Sign", NULL, NULL, "change it with %s",
                   "p11tool");
-    assert_string_equal(p11_error_message(),
-                        "C_Sign: CKR_PIN_EXPIRED (the PIN has expired): "
-                        "change it with p11tool");
+    assert_string_equal(
+        p11_error_message(),
+        "C_Sign: CKR_PIN_EXPIRED (the PIN has expired): change it with p11tool");
 }
 
 static void test_ckr_error_set_names_token_and_object(void **state)
@@ -254,9 +254,9 @@ static void test_ckr_error_set_names_token_and_object(void **state)
     strcpy(tok.label, "CA1");
     p11_error_set(CKR_PIN_EXPIRED, "C_Sign", &tok, "key \"root\"", "%s",
                   "detail");
-    assert_string_equal(p11_error_message(),
-                        "C_Sign on token \"CA1\", key \"root\": "
-                        "CKR_PIN_EXPIRED (the PIN has expired): detail");
+    assert_string_equal(
+        p11_error_message(),
+        "C_Sign on token \"CA1\", key \"root\": CKR_PIN_EXPIRED (the PIN has expired): detail");
     assert_int_equal(p11_error_rv(), CKR_PIN_EXPIRED);
 }
 
@@ -284,9 +284,9 @@ static void test_ckr_error_set_can_wrap_previous_message(void **state)
     /* The old message is an argument of the new one: no overlap damage. */
     p11_error_set(CKR_PIN_LOCKED, "signing", NULL, NULL, "%s",
                   p11_error_message());
-    assert_string_equal(p11_error_message(),
-                        "signing: CKR_PIN_LOCKED (the PIN is locked): "
-                        "C_Login: CKR_PIN_LOCKED (the PIN is locked)");
+    assert_string_equal(
+        p11_error_message(),
+        "signing: CKR_PIN_LOCKED (the PIN is locked): C_Login: CKR_PIN_LOCKED (the PIN is locked)");
 }
 
 static void test_ckr_error_clear_resets_to_no_error(void **state)
@@ -362,14 +362,52 @@ static void test_ckr_error_is_per_thread(void **state)
 
     /* The new thread started clean and saw only its own error... */
     assert_string_equal(r.before, "no error");
-    assert_string_equal(r.after,
-                        "C_Sign: CKR_DEVICE_ERROR (the token or its reader "
-                        "failed)");
+    assert_string_equal(
+        r.after, "C_Sign: CKR_DEVICE_ERROR (the token or its reader failed)");
     assert_int_equal(r.rv, CKR_DEVICE_ERROR);
     /* ...and left this thread's error alone. */
     assert_string_equal(p11_error_message(),
                         "C_Login: CKR_PIN_INCORRECT (the PIN is incorrect)");
     assert_int_equal(p11_error_rv(), CKR_PIN_INCORRECT);
+}
+
+/* ---- p11_rv_class: one table for the CLI and the provider ---- */
+
+static void test_ckr_class_of_request_errors_is_input(void **state)
+{
+    static const CK_RV rvs[] = {P11_RV_URI_INVALID, P11_RV_BAD_INPUT,
+                                P11_RV_AMBIGUOUS, P11_RV_EXISTS,
+                                P11_RV_NO_KEY_MATCH};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rvs) / sizeof(rvs[0]); i++)
+        assert_int_equal(p11_rv_class(rvs[i]), P11_CLASS_INPUT);
+}
+
+static void test_ckr_class_of_pin_errors_is_pin(void **state)
+{
+    static const CK_RV rvs[] = {
+        CKR_PIN_INCORRECT,  CKR_PIN_INVALID, CKR_PIN_LEN_RANGE,
+        CKR_PIN_EXPIRED,    CKR_PIN_LOCKED,  P11_RV_PIN_SOURCE,
+        P11_RV_PIN_REFUSED, P11_RV_NO_PIN,
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rvs) / sizeof(rvs[0]); i++)
+        assert_int_equal(p11_rv_class(rvs[i]), P11_CLASS_PIN);
+}
+
+static void test_ckr_class_of_other_codes(void **state)
+{
+    (void)state;
+    assert_int_equal(p11_rv_class(CKR_OK), P11_CLASS_OK);
+    assert_int_equal(p11_rv_class(P11_RV_NO_TOKEN), P11_CLASS_NOT_FOUND);
+    assert_int_equal(p11_rv_class(P11_RV_NO_OBJECT), P11_CLASS_NOT_FOUND);
+    assert_int_equal(p11_rv_class(CKR_MECHANISM_INVALID),
+                     P11_CLASS_UNSUPPORTED);
+    assert_int_equal(p11_rv_class(CKR_HOST_MEMORY), P11_CLASS_NO_MEMORY);
+    assert_int_equal(p11_rv_class(CKR_DEVICE_ERROR), P11_CLASS_TOKEN);
+    assert_int_equal(p11_rv_class(P11_RV_NO_MODULE), P11_CLASS_TOKEN);
 }
 
 int main(void)
@@ -396,6 +434,9 @@ int main(void)
         T(test_ckr_error_truncates_overlong_detail),
         T(test_ckr_error_truncates_overlong_call_name),
         T(test_ckr_error_is_per_thread),
+        T(test_ckr_class_of_request_errors_is_input),
+        T(test_ckr_class_of_pin_errors_is_pin),
+        T(test_ckr_class_of_other_codes),
     };
 #undef T
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/x509.h>
 
 #include "cli/cli.h"
 
@@ -268,8 +269,32 @@ static void test_cli_esc_keeps_utf8_and_backslashes(void **state)
     /* "Zoë", "名前", an RFC 2253 escape: printed as they are. */
     assert_string_equal(cli_esc("Zo\xc3\xab \xe5\x90\x8d\xe5\x89\x8d "
                                 "CN=a\\,b\\1B"),
-                        "Zo\xc3\xab \xe5\x90\x8d\xe5\x89\x8d "
-                        "CN=a\\,b\\1B");
+                        "Zo\xc3\xab \xe5\x90\x8d\xe5\x89\x8d CN=a\\,b\\1B");
+}
+
+/* A subject: RFC 2253 specials escaped by cli_name_show, control
+ * characters once, by cli_esc, in p11ca's one notation. */
+static void test_cli_name_show_then_esc_escapes_once(void **state)
+{
+    X509_NAME *n = X509_NAME_new();
+    char *s;
+
+    (void)state;
+    assert_non_null(n);
+    assert_int_equal(X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8,
+                                                (const unsigned char *)"Ex", -1,
+                                                -1, 0),
+                     1);
+    assert_int_equal(X509_NAME_add_entry_by_txt(
+                         n, "CN", MBSTRING_UTF8,
+                         (const unsigned char *)"a,b\x1b[2J\n", -1, -1, 0),
+                     1);
+    s = cli_name_show(n);
+    assert_non_null(s);
+    assert_string_equal(s, "O=Ex, CN=a\\,b\x1b[2J\n");
+    assert_string_equal(cli_esc(s), "O=Ex, CN=a\\,b\\x1b[2J\\x0a");
+    free(s);
+    X509_NAME_free(n);
 }
 
 static void test_cli_esc_escapes_c1_and_bidi(void **state)
@@ -359,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_cli_cmd_find_unknown_verb_is_null),
         cmocka_unit_test(test_cli_esc_escapes_c0_and_del),
         cmocka_unit_test(test_cli_esc_keeps_utf8_and_backslashes),
+        cmocka_unit_test(test_cli_name_show_then_esc_escapes_once),
         cmocka_unit_test(test_cli_esc_escapes_c1_and_bidi),
         cmocka_unit_test(test_cli_esc_escapes_bytes_that_are_not_utf8),
         cmocka_unit_test(test_cli_esc_null_and_empty),

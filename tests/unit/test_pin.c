@@ -215,6 +215,25 @@ static void test_pin_refuses_empty_file(void **state)
     read_fails(f, 16, "empty");
 }
 
+static void test_pin_refuses_nul_byte(void **state)
+{
+    struct fixture *f = *state;
+
+    write_pin(f,
+              "12\0"
+              "34",
+              5, 0600);
+    read_fails(f, 16, "NUL byte");
+}
+
+static void test_pin_refuses_nul_byte_before_newline(void **state)
+{
+    struct fixture *f = *state;
+
+    write_pin(f, "1234\0\n", 6, 0600);
+    read_fails(f, 16, "NUL byte");
+}
+
 static void test_pin_refuses_file_with_only_a_newline(void **state)
 {
     struct fixture *f = *state;
@@ -328,6 +347,8 @@ int main(void)
         T(test_pin_refuses_missing_file),
         T(test_pin_refuses_empty_path),
         T(test_pin_refuses_empty_file),
+        T(test_pin_refuses_nul_byte),
+        T(test_pin_refuses_nul_byte_before_newline),
         T(test_pin_refuses_file_with_only_a_newline),
         T(test_pin_refuses_file_longer_than_max),
         T(test_pin_accepts_exactly_max_bytes),

@@ -213,7 +213,7 @@ static void test_registry_get_unknown_serial(void **state)
     reg_cert c;
 
     assert_fails(reg_get(t->r, 0, "abc", &c), P11CA_E_NOTFOUND,
-                 "no certificate with serial abc");
+                 "no certificate with serial 0ABC");
     assert_fails(reg_get(t->r, 0, "xyz", &c), P11CA_E_INPUT, "bad serial");
 }
 
@@ -229,7 +229,7 @@ static void test_registry_duplicate_serial_changes_nothing(void **state)
     /* Same client ID too: the serial is what the message names. */
     treg_cert(&c, "1A", "alice", "ops", n, n + 100);
     assert_fails(reg_record_issued(t->r, &c, ACTOR, NULL), P11CA_E_EXISTS,
-                 "serial 1a is already in the registry");
+                 "serial 1A is already in the registry");
     assert_int_equal(treg_count(t, &all), 1);
     assert_int_equal(reg_get(t->r, 0, "1a", &got), 0);
     assert_string_equal(got.ou, "eng");

@@ -64,9 +64,9 @@ static void test_registry_audit_chain_verifies(void **state)
     assert_int_equal(reg_audit_verify(t->r, &entries), 0);
     assert_int_equal(entries, 5);
     assert_int_equal(reg_audit_list(t->r, 0, audit_cb, &s), 0);
-    assert_string_equal(s.text, "1:tester:issue:1;2:tester:issue:2;"
-                                "3:tester:issue:3;4:" ACTOR ":activate:1;"
-                                "5:" ACTOR ":revoke:2;");
+    assert_string_equal(
+        s.text, "1:tester:issue:1;2:tester:issue:2;3:tester:issue:3;4:" ACTOR
+                ":activate:1;5:" ACTOR ":revoke:2;");
 }
 
 static int first_prev_cb(const reg_audit *a, void *arg)
@@ -82,8 +82,9 @@ static void test_registry_audit_first_entry_links_to_zeros(void **state)
 
     assert_int_equal(reg_audit_add(t->r, ACTOR, "ca-init", "root", "{}"), 0);
     assert_int_equal(reg_audit_list(t->r, 0, first_prev_cb, prev), 1);
-    assert_string_equal(prev, "00000000000000000000000000000000"
-                              "00000000000000000000000000000000");
+    assert_string_equal(
+        prev,
+        "0000000000000000000000000000000000000000000000000000000000000000");
     assert_int_equal(reg_audit_verify(t->r, NULL), 0);
 }
 
@@ -174,10 +175,9 @@ static void test_registry_audit_details_are_escaped_json(void **state)
                                     "said \"lost\"\n\\"),
                      0);
     assert_int_equal(reg_audit_list(t->r, 1, details_cb, details), 0);
-    assert_string_equal(details, "{\"ca_id\":0,"
-                                 "\"from\":\"activated\",\"to\":\"revoked\","
-                                 "\"reason\":\"keyCompromise\","
-                                 "\"why\":\"said \\\"lost\\\"\\u000a\\\\\"}");
+    assert_string_equal(
+        details,
+        "{\"ca_id\":0,\"from\":\"activated\",\"to\":\"revoked\",\"reason\":\"keyCompromise\",\"why\":\"said \\\"lost\\\"\\u000a\\\\\"}");
 }
 
 /* ------------------------------------------------------------------ */
@@ -202,8 +202,8 @@ static void test_registry_revoke_bulk(void **state)
     assert_int_equal(reg_audit_list(t->r, 4, audit_cb, &s), 0);
     /* Each certificate's revocation, then the action with its filter. */
     assert_int_equal(s.n, 3);
-    assert_string_equal(s.text, "5:" ACTOR ":revoke:1;6:" ACTOR ":revoke:2;"
-                                "7:" ACTOR ":revoke-bulk:-;");
+    assert_string_equal(s.text, "5:" ACTOR ":revoke:1;6:" ACTOR
+                                ":revoke:2;7:" ACTOR ":revoke-bulk:-;");
     assert_int_equal(reg_audit_verify(t->r, NULL), 0);
 }
 

@@ -147,7 +147,7 @@ static void test_registry_same_serial_of_two_issuers(void **state)
     treg_cert(&c, "4e", "device-c", NULL, now(), now() + 100);
     c.ca_id = v1;
     assert_fails(reg_register(t->r, &c, ACTOR, NULL), P11CA_E_EXISTS,
-                 "serial 4e is already in the registry");
+                 "serial 4E of CA 1 is already in the registry");
     reg_cert_clear(&c);
     assert_int_equal(treg_count(t, NULL), 2);
 }
@@ -178,7 +178,7 @@ static void test_registry_ambiguous_serial_needs_the_issuer(void **state)
     assert_int_equal(reg_delete(t->r, v2, "4e", ACTOR, NULL), 0);
     assert_int_equal(status_of(t, 0, "4e"), REG_ACTIVATED);
     assert_fails(reg_get(t->r, v2, "4e", &c), P11CA_E_NOTFOUND,
-                 "no certificate with serial 4e of CA");
+                 "no certificate with serial 4E of CA");
 }
 
 static void test_registry_ca_find_by_id_name_subject(void **state)
@@ -235,20 +235,10 @@ static void test_registry_migrates_version_1(void **state)
     for (char *p = hex, *q = hex;; p++)
         if (*p != ':' && !(*q++ = *p))
             break;
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO cas VALUES (1, 'ours', 'CN=ours', X'01', 1);"
-             "INSERT INTO cas VALUES (2, 'vendor', 'CN=vendor', X'02', 1);"
-             "INSERT INTO certs VALUES ('4e', 1, 'CN=a', 'CN=ours', 'a', "
-             "NULL, 'a', 'client', 'issued', 'revoked', 1, 2000000000, 10, "
-             "20, 1, NULL, NULL, NULL, X'%s');"
-             "INSERT INTO certs VALUES ('7', 2, 'CN=d', 'CN=vendor', 'd', "
-             "NULL, 'd', NULL, 'registered', 'registered-not-activated', 1, "
-             "2000000000, 11, NULL, NULL, NULL, NULL, NULL, X'%s');"
-             "INSERT INTO status_history (serial, at, from_status, to_status, "
-             "actor, reason) VALUES ('4e', 10, NULL, 'activated', 'x', "
-             "'issued'), ('7', 11, NULL, 'registered-not-activated', 'x', "
-             "'registered'), ('4e', 20, 'activated', 'revoked', 'x', NULL);",
-             hex, hex);
+    snprintf(
+        sql, sizeof(sql),
+        "INSERT INTO cas VALUES (1, 'ours', 'CN=ours', X'01', 1);INSERT INTO cas VALUES (2, 'vendor', 'CN=vendor', X'02', 1);INSERT INTO certs VALUES ('4e', 1, 'CN=a', 'CN=ours', 'a', NULL, 'a', 'client', 'issued', 'revoked', 1, 2000000000, 10, 20, 1, NULL, NULL, NULL, X'%s');INSERT INTO certs VALUES ('7', 2, 'CN=d', 'CN=vendor', 'd', NULL, 'd', NULL, 'registered', 'registered-not-activated', 1, 2000000000, 11, NULL, NULL, NULL, NULL, NULL, X'%s');INSERT INTO status_history (serial, at, from_status, to_status, actor, reason) VALUES ('4e', 10, NULL, 'activated', 'x', 'issued'), ('7', 11, NULL, 'registered-not-activated', 'x', 'registered'), ('4e', 20, 'activated', 'revoked', 'x', NULL);",
+        hex, hex);
     OPENSSL_free(hex);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -308,7 +298,7 @@ static void test_registry_backend_addresses_issuer_and_serial(void **state)
     char path[160];
 
     snprintf(path, sizeof(path), "%s/backend.db", t->dir);
-    assert_int_equal(be->open(path, &db), 0);
+    assert_int_equal(be->open(path, REG_OPEN_CREATE, &db), 0);
     assert_int_equal(
         be->ca_add(db, der, len, "vendor1", "CN=vendor1", true, &v1), 0);
     treg_cert(&a, "4e", "unknown-issuer", NULL, n, n + 100);
@@ -320,7 +310,7 @@ static void test_registry_backend_addresses_issuer_and_serial(void **state)
     assert_int_equal(be->cert_insert(db, &a), 0);
     assert_int_equal(be->cert_insert(db, &b), 0);
     assert_fails(be->cert_insert(db, &b), P11CA_E_EXISTS,
-                 "serial 4e is already in the registry for CA");
+                 "serial 4E of CA 1 is already in the registry");
     assert_int_equal(be->cert_get(db, 0, "4e", &got), 0);
     assert_string_equal(got.cn, "unknown-issuer");
     reg_cert_clear(&got);
@@ -344,7 +334,7 @@ static void test_registry_backend_addresses_issuer_and_serial(void **state)
     assert_int_equal(hist, 0);
     assert_fails(be->history_add(db, 7, "4e", n, REG_STATUS_ANY, REG_ACTIVATED,
                                  ACTOR, NULL),
-                 P11CA_E_NOTFOUND, "no certificate with serial 4e of CA 7");
+                 P11CA_E_NOTFOUND, "no certificate with serial 4E of CA 7");
     /* The activated one is the exception itself: not taken. */
     assert_int_equal(
         be->client_id_active(db, "vendor-device", v1, "4e", &taken), 0);
@@ -358,7 +348,7 @@ static void test_registry_backend_addresses_issuer_and_serial(void **state)
     reg_cert_clear(&got);
     assert_int_equal(be->cert_delete(db, 0, "4e"), 0);
     assert_fails(be->cert_delete(db, 0, "4e"), P11CA_E_NOTFOUND,
-                 "no certificate with serial 4e");
+                 "no certificate with serial 4E");
     assert_int_equal(be->cert_get(db, v1, "4e", &got), 0);
     reg_cert_clear(&got);
     be->close(db);
@@ -468,7 +458,7 @@ static void test_registry_supersede_revokes_the_old(void **state)
     issue_of(t, ours, "3", "alice", REG_NOT_ACTIVATED);
     assert_fails(
         reg_supersede(t->r, ours, "3", "1", REG_SUPERSEDE_REVOKE, 0, ACTOR),
-        P11CA_E_STATE, "certificate 1 is revoked");
+        P11CA_E_STATE, "certificate 01 of CA 1 is revoked");
     assert_fails(
         reg_supersede(t->r, ours, "3", "2", REG_SUPERSEDE_GRACE, 0, ACTOR),
         P11CA_E_INPUT, "grace period");

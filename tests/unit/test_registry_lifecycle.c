@@ -41,7 +41,7 @@ static void test_registry_activate_refused_when_client_id_held(void **state)
     treg_record(t, "2", "alice", REG_NOT_ACTIVATED);
     set_status(t, "1", REG_ACTIVATED);
     assert_fails(reg_set_status(t->r, 0, "2", REG_ACTIVATED, 0, 0, ACTOR, NULL),
-                 P11CA_E_EXISTS, "held by activated certificate 1");
+                 P11CA_E_EXISTS, "held by activated certificate 01");
     set_status(t, "1", REG_NOT_ACTIVATED);
     set_status(t, "2", REG_ACTIVATED);
 }
@@ -55,7 +55,7 @@ static void test_registry_record_refused_when_client_id_held(void **state)
     treg_record(t, "1", "alice", REG_ACTIVATED);
     treg_cert(&c, "2", "alice", NULL, n, n + 100);
     assert_fails(reg_record_issued(t->r, &c, ACTOR, NULL), P11CA_E_EXISTS,
-                 "client ID \"alice\" is held by activated certificate 1");
+                 "client ID \"alice\" is held by activated certificate 01");
     assert_int_equal(treg_count(t, NULL), 1);
     reg_cert_clear(&c);
 }
@@ -113,7 +113,7 @@ static void test_registry_transitions_need_the_right_status(void **state)
     treg_record(t, "1", "alice", REG_ACTIVATED);
     treg_record(t, "2", "bob", REG_NOT_ACTIVATED);
     assert_fails(reg_set_status(t->r, 0, "1", REG_ACTIVATED, 0, 0, ACTOR, NULL),
-                 P11CA_E_STATE, "certificate 1 is activated");
+                 P11CA_E_STATE, "certificate 01 is activated");
     assert_fails(
         reg_set_status(t->r, 0, "2", REG_NOT_ACTIVATED, 0, 0, ACTOR, NULL),
         P11CA_E_STATE, "only an activated certificate");
@@ -123,7 +123,7 @@ static void test_registry_transitions_need_the_right_status(void **state)
     assert_fails(reg_set_status(t->r, 0, "2", REG_REVOKED, 7, 0, ACTOR, NULL),
                  P11CA_E_INPUT, "bad CRL reason code 7");
     assert_fails(reg_set_status(t->r, 0, "9", REG_REVOKED, 0, 0, ACTOR, NULL),
-                 P11CA_E_NOTFOUND, "no certificate with serial 9");
+                 P11CA_E_NOTFOUND, "no certificate with serial 09");
 }
 
 static void test_registry_delete_refused_while_activated(void **state)
@@ -132,7 +132,7 @@ static void test_registry_delete_refused_while_activated(void **state)
 
     treg_record(t, "1", "alice", REG_ACTIVATED);
     assert_fails(reg_delete(t->r, 0, "1", ACTOR, NULL), P11CA_E_STATE,
-                 "certificate 1 is activated");
+                 "certificate 01 is activated");
     assert_int_equal(treg_count(t, NULL), 1);
 }
 
@@ -169,7 +169,7 @@ static void test_registry_delete_of_not_activated(void **state)
     assert_int_equal(reg_delete(t->r, 0, "01", ACTOR, NULL), 0);
     assert_int_equal(reg_get(t->r, 0, "1", &c), P11CA_E_NOTFOUND);
     assert_fails(reg_delete(t->r, 0, "1", ACTOR, NULL), P11CA_E_NOTFOUND,
-                 "no certificate with serial 1");
+                 "no certificate with serial 01");
 }
 
 struct hist {
@@ -203,9 +203,9 @@ static void test_registry_history_in_order(void **state)
         reg_set_status(t->r, 0, "1", REG_REVOKED, 4, 0, "carol", "renewed"), 0);
     assert_int_equal(reg_history_list(t->r, 0, "1", hist_cb, &hs), 0);
     assert_int_equal(hs.n, 3);
-    assert_string_equal(hs.text, "any>not-activated:tester:issued;"
-                                 "not-activated>activated:bob:approved;"
-                                 "activated>revoked:carol:renewed;");
+    assert_string_equal(
+        hs.text,
+        "any>not-activated:tester:issued;not-activated>activated:bob:approved;activated>revoked:carol:renewed;");
     assert_int_equal(reg_history_list(t->r, 0, "2", hist_cb, &hs),
                      P11CA_E_NOTFOUND);
 }
@@ -225,7 +225,7 @@ static void test_registry_set_replaces(void **state)
     assert_fails(reg_supersede(t->r, 0, "2", "2", REG_SUPERSEDE_KEEP, 0, ACTOR),
                  P11CA_E_INPUT, "cannot replace itself");
     assert_fails(reg_supersede(t->r, 0, "2", "3", REG_SUPERSEDE_KEEP, 0, ACTOR),
-                 P11CA_E_NOTFOUND, "no certificate with serial 3");
+                 P11CA_E_NOTFOUND, "no certificate with serial 03");
 }
 
 /* ------------------------------------------------------------------ */
@@ -433,7 +433,7 @@ static void test_registry_batch_is_all_or_nothing(void **state)
     treg_record(t, "103", "x", REG_NOT_ACTIVATED);
     make_batch(c, 5, NULL);
     assert_fails(reg_record_batch(t->r, c, 5, ACTOR, NULL, &bad),
-                 P11CA_E_EXISTS, "serial 103 is already");
+                 P11CA_E_EXISTS, "serial 0103 is already");
     assert_int_equal(bad, 3);
     assert_int_equal(treg_count(t, NULL), 1);
     for (int i = 0; i < 5; i++)

@@ -124,7 +124,7 @@ static void test_replay_detects_unrevoked_cert(void **state)
                                  "WHERE serial = '2'"),
                      0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
-                 "certificate 2 is activated in the registry, but its "
+                 "certificate 02 is activated in the registry, but its "
                  "audited history leads to revoked (audit entry 5)");
 }
 
@@ -143,7 +143,7 @@ static void test_replay_detects_unrevoked_bulk_cert(void **state)
                                  "WHERE serial = '3'"),
                      0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
-                 "certificate 3 is activated in the registry, but its "
+                 "certificate 03 is activated in the registry, but its "
                  "audited history leads to revoked");
 }
 
@@ -156,7 +156,7 @@ static void test_replay_detects_changed_reason(void **state)
                                  "WHERE serial = '2'"),
                      0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
-                 "certificate 2 is revoked with reason superseded in the "
+                 "certificate 02 is revoked with reason superseded in the "
                  "registry, but audit entry 5 revoked it with reason "
                  "keyCompromise");
 }
@@ -171,7 +171,7 @@ static void test_replay_detects_added_cert(void **state)
                                  "WHERE serial = '4'"),
                      0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
-                 "certificate abc is in the registry but the audit trail "
+                 "certificate 0ABC is in the registry but the audit trail "
                  "never recorded it");
 }
 
@@ -182,7 +182,7 @@ static void test_replay_detects_removed_cert(void **state)
     four_certs(t);
     assert_int_equal(treg_sql(t, "DELETE FROM certs WHERE serial = '3'"), 0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
-                 "certificate 3 is missing from the registry, but the audit "
+                 "certificate 03 is missing from the registry, but the audit "
                  "trail never deleted it");
 }
 
@@ -198,7 +198,7 @@ static void test_replay_detects_deleted_cert_put_back(void **state)
     verify_ok(t, 3);
     assert_int_equal(treg_sql(t, "INSERT INTO certs SELECT * FROM keep"), 0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
-                 "certificate 4 is in the registry but audit entry 6 "
+                 "certificate 04 is in the registry but audit entry 6 "
                  "deleted it");
 }
 
@@ -260,10 +260,10 @@ static void test_replay_same_serial_of_two_cas(void **state)
                           "WHERE serial = '4e' AND ca_id = %lld",
                           (long long)v2),
                      0);
-    snprintf(want, sizeof(want),
-             "certificate 4e of CA %lld is activated in the registry, but "
-             "its audited history leads to revoked",
-             (long long)v2);
+    snprintf(
+        want, sizeof(want),
+        "certificate 4E of CA %lld is activated in the registry, but its audited history leads to revoked",
+        (long long)v2);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE, want);
 }
 
@@ -284,7 +284,7 @@ static void test_replay_same_serial_one_deleted(void **state)
     assert_int_equal(
         sqlf(t, "DELETE FROM certs WHERE ca_id = %lld", (long long)v2), 0);
     snprintf(want, sizeof(want),
-             "certificate 4e of CA %lld is missing from the registry",
+             "certificate 4E of CA %lld is missing from the registry",
              (long long)v2);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE, want);
 }
@@ -328,7 +328,7 @@ static void test_replay_schema1_entries_name_the_serial_only(void **state)
                       "{\"from\":\"activated\",\"to\":\"not-activated\"}"),
         0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
-                 "changes certificate 5 without naming its CA, and the trail "
+                 "changes certificate 05 without naming its CA, and the trail "
                  "has one of CA");
 }
 
@@ -383,14 +383,14 @@ static void test_replay_schema1_bulk_summary(void **state)
                           (long long)fake_now + 1),
                      0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
-                 "certificate 3 is revoked in the registry");
+                 "certificate 03 is revoked in the registry");
     assert_int_equal(sqlf(t,
                           "UPDATE certs SET revoked_at = %lld, reason = 1 "
                           "WHERE serial = '3'",
                           (long long)fake_now),
                      0);
     assert_fails(reg_audit_verify_status(t->r, NULL), P11CA_E_STATE,
-                 "certificate 3 is revoked in the registry");
+                 "certificate 03 is revoked in the registry");
     reg_clock_test_set(0);
 }
 

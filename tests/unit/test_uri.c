@@ -359,6 +359,69 @@ static void test_uri_rejects_unknown_type(void **state)
     parse_fails("pkcs11:object=k;type=bogus", "P11CA_URI_INVALID");
 }
 
+static void test_uri_rejects_repeated_attribute(void **state)
+{
+    (void)state;
+    parse_fails("pkcs11:token=a;token=b", "token= appears twice");
+    parse_fails("pkcs11:token=a;object=k;object=k", "object= appears twice");
+    parse_fails("pkcs11:token=a?pin-source=/x&pin-source=/y",
+                "pin-source= appears twice");
+}
+
+static void test_uri_names_the_unknown_type(void **state)
+{
+    (void)state;
+    parse_fails("pkcs11:token=a;type=banana",
+                "type=banana is not an object type");
+}
+
+static void test_uri_accepts_every_type(void **state)
+{
+    static const char *const types[] = {"cert", "data", "private", "public",
+                                        "secret-key"};
+    char buf[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        snprintf(buf, sizeof(buf), "pkcs11:token=a;type=%s", types[i]);
+        p11_uri_free(parse_ok(buf));
+    }
+}
+
+static void test_uri_rejects_oversized_token_label(void **state)
+{
+    char buf[128];
+
+    (void)state;
+    /* 33 bytes, 11 of them percent-encoded: counted decoded. */
+    snprintf(buf, sizeof(buf),
+             "pkcs11:token=%%41%%41%%41%%41%%41%%41%%41%%41%%41%%41%%41%s",
+             "aaaaaaaaaaaaaaaaaaaaaa");
+    parse_fails(buf, "token= is 33 bytes long: at most 32 fit the token "
+                     "label");
+    /* 32 bytes fit. */
+    p11_uri_free(parse_ok("pkcs11:token=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+static void test_uri_rejects_oversized_model_and_serial(void **state)
+{
+    (void)state;
+    parse_fails("pkcs11:model=aaaaaaaaaaaaaaaaa", "model= is 17 bytes long");
+    parse_fails("pkcs11:serial=aaaaaaaaaaaaaaaaa", "serial= is 17 bytes long");
+}
+
+static void test_uri_names_an_unknown_attribute(void **state)
+{
+    (void)state;
+    parse_fails("pkcs11:tokn=x", "the attribute tokn= is not in RFC 7512");
+}
+
+static void test_uri_rejects_pin_value_with_nul(void **state)
+{
+    (void)state;
+    parse_fails("pkcs11:token=a?pin-value=12%0034", "holds a NUL byte");
+}
+
 static void test_uri_error_names_uri_invalid_code(void **state)
 {
     (void)state;
@@ -451,6 +514,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uri_rejects_label_longer_than_max),
         cmocka_unit_test(test_uri_rejects_nul_in_label),
+        cmocka_unit_test(test_uri_rejects_repeated_attribute),
+        cmocka_unit_test(test_uri_names_the_unknown_type),
+        cmocka_unit_test(test_uri_accepts_every_type),
+        cmocka_unit_test(test_uri_rejects_oversized_token_label),
+        cmocka_unit_test(test_uri_rejects_oversized_model_and_serial),
+        cmocka_unit_test(test_uri_names_an_unknown_attribute),
+        cmocka_unit_test(test_uri_rejects_pin_value_with_nul),
         cmocka_unit_test(test_uri_scheme_is_case_insensitive),
         cmocka_unit_test(test_uri_parses_token_and_object),
         cmocka_unit_test(test_uri_parses_serial_manufacturer_model),
