@@ -23,19 +23,18 @@ static int shared_key_check(ca *n, ca_key *k)
     int rc;
 
     if (strcmp(n->s.key_sha256, ca_key_sha256(k)) != 0)
-        return p11ca_err_set(P11CA_E_CAKEY,
-                             "%s/ca.cnf now records key_sha256 = %s, not the "
-                             "key loaded (%s): restart the service to change "
-                             "the CA key",
-                             n->dir, n->s.key_sha256, ca_key_sha256(k));
+        return p11ca_err_set(
+            P11CA_E_CAKEY,
+            "%s/ca.cnf now records key_sha256 = %s, not the key loaded (%s): restart the service to change the CA key",
+            n->dir, n->s.key_sha256, ca_key_sha256(k));
     if (!n->cert)
         return P11CA_OK;
     rc = ca_pubkey_sha256(X509_get0_pubkey(n->cert), hex);
     if (rc == P11CA_OK && strcmp(hex, ca_key_sha256(k)) != 0)
-        rc = p11ca_err_set(P11CA_E_CAKEY,
-                           "the CA certificate in %s does not carry the "
-                           "loaded CA key (its public key has SHA-256 %s)",
-                           n->dir, hex);
+        rc = p11ca_err_set(
+            P11CA_E_CAKEY,
+            "the CA certificate in %s does not carry the loaded CA key (its public key has SHA-256 %s)",
+            n->dir, hex);
     return rc;
 }
 

@@ -152,10 +152,10 @@ static int listen_load(struct srv_config *cfg, const char *spec)
         if (cfg->n_listen == SRV_MAX_LISTEN)
             rc = bad_key(SECTION, "listen", spec, "at most 8 addresses");
         else if (srv_listen_parse(tok, &cfg->listen[cfg->n_listen]) != 0)
-            rc = p11ca_err_set(P11CA_E_INPUT,
-                               "listen address \"%s\": write ADDRESS:PORT "
-                               "(127.0.0.1:8443, [::1]:8443, :8443)",
-                               tok);
+            rc = p11ca_err_set(
+                P11CA_E_INPUT,
+                "listen address \"%s\": write ADDRESS:PORT (127.0.0.1:8443, [::1]:8443, :8443)",
+                tok);
         else
             cfg->n_listen++;
     }
@@ -215,10 +215,9 @@ static int rates_load(CONF *conf, struct srv_config *cfg, const char *section)
     int n = sk ? sk_CONF_VALUE_num(sk) : 0;
 
     if (!sk)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "ca.cnf [ serve ] signup_limits = %s: no such "
-                             "section",
-                             section);
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "ca.cnf [ serve ] signup_limits = %s: no such section", section);
     cfg->ca_rates = calloc((size_t)n + 1, sizeof(*cfg->ca_rates));
     if (!cfg->ca_rates)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
@@ -343,10 +342,10 @@ static int keys_check(CONF *conf)
             if (strcmp(v->name, serve_keys[k]) == 0)
                 break;
         if (k == nk)
-            return p11ca_err_set(P11CA_E_INPUT,
-                                 "ca.cnf [ serve ]: unknown key \"%s\" (see "
-                                 "p11ca serve --help)",
-                                 v->name);
+            return p11ca_err_set(
+                P11CA_E_INPUT,
+                "ca.cnf [ serve ]: unknown key \"%s\" (see p11ca serve --help)",
+                v->name);
     }
     return P11CA_OK;
 }
@@ -438,10 +437,10 @@ static int tls_load(CONF *conf, const char *dir, struct srv_config *cfg)
     if (rc == P11CA_OK)
         rc = conf_path(conf, dir, "access_log", &cfg->access_log);
     if (rc == P11CA_OK && (!cfg->tls_key || !cfg->tls_cert))
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s/ca.cnf: [ serve ] needs tls_key and "
-                           "tls_certificate (a pkcs11: URI or a file)",
-                           dir);
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "%s/ca.cnf: [ serve ] needs tls_key and tls_certificate (a pkcs11: URI or a file)",
+            dir);
     return rc;
 }
 

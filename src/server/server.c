@@ -409,10 +409,10 @@ int srv_run(ca *c, const char *listen)
         srv_log("stopped: %zu requests and %zu jobs left unfinished",
                 s->inflight, s->jobs);
         if (s->timed_out)
-            rc = p11ca_err_set(P11CA_E_INTERNAL,
-                               "shutdown_timeout_ms passed with %zu requests "
-                               "and %zu jobs unfinished",
-                               s->inflight, s->jobs);
+            rc = p11ca_err_set(
+                P11CA_E_INTERNAL,
+                "shutdown_timeout_ms passed with %zu requests and %zu jobs unfinished",
+                s->inflight, s->jobs);
     }
     /* Keep the message of a failed start: stopping may set another. */
     if (rc != P11CA_OK) {

@@ -249,10 +249,9 @@ int srv_job_submit(struct srv *s, struct srv_job *j)
     struct srv_pool *p = &s->pool;
 
     if (srv_pool_queued(s) >= s->cfg.max_queued_jobs)
-        return p11ca_err_set(P11CA_E_RATE,
-                             "%zu jobs are waiting for a worker: try again "
-                             "later",
-                             srv_pool_queued(s));
+        return p11ca_err_set(
+            P11CA_E_RATE, "%zu jobs are waiting for a worker: try again later",
+            srv_pool_queued(s));
     j->s = s;
     j->next = NULL;
     j->ev = event_new(s->base, -1, 0, job_posted, j);
