@@ -190,6 +190,51 @@ void ca_set_wait(ca *c, unsigned seconds);
 void ca_signup_limit(ca *c, reg_limit *out);
 
 /* ------------------------------------------------------------------ */
+/* Registration of certificates issued elsewhere (register.c)          */
+/* ------------------------------------------------------------------ */
+
+/* A certificate registered this close to its end deserves a warning. */
+#define CA_REGISTER_WARN_DAYS 30
+
+/* Why ca_register_check refused a certificate. */
+typedef enum ca_reg_refusal {
+    CA_REG_OK = 0,
+    CA_REG_IS_CA,     /* a CA certificate: registered as a CA instead */
+    CA_REG_EXPIRED,   /* expired, and allow_expired not set */
+    CA_REG_NO_ISSUER, /* not issued by a registered CA (or not by want) */
+} ca_reg_refusal;
+
+typedef struct ca_reg_check {
+    /* In. */
+    int64_t want;       /* the registered CA that must have issued it; 0: any */
+    bool allow_expired; /* an expired one passes (recorded for the record) */
+    /* Out. */
+    int64_t ca_id;          /* the registered CA that issued it */
+    ca_reg_refusal refusal; /* with P11CA_E_POLICY: which check refused */
+    bool expired;           /* it has expired (allow_expired let it pass) */
+    bool expires_soon;      /* within CA_REGISTER_WARN_DAYS */
+} ca_reg_check;
+
+/*
+ * ca_register_check - what p11ca cert register and the service's POST
+ * /v1/certs check before they record @x, a certificate issued elsewhere:
+ * it is not a CA certificate, it has not expired (unless
+ * @chk->allow_expired), and a CA registered in @c's registry issued it
+ * (@chk->want, or any), its chain to that CA verified by OpenSSL (the
+ * signature, the CA's constraints and key usage; the CA as trust anchor
+ * even when it is an intermediate; times left out).  @what names the
+ * certificate in messages ("dev.pem", "the certificate").  Fills
+ * @chk->ca_id, expired and expires_soon.  Returns 0; P11CA_E_POLICY with
+ * @chk->refusal and a message without a remedy, which differs between
+ * the callers ("WHAT is a CA certificate (basicConstraints CA:TRUE)",
+ * "WHAT expired on DATE: nothing was registered", "WHAT is not issued by
+ * a registered CA[: REASON]", "WHAT does not chain to CA N (NAME):
+ * REASON"); or a registry error.  Reads the registry only.
+ */
+int ca_register_check(ca *c, X509 *x, const char *what,
+                      ca_reg_check *chk) CA_WUR;
+
+/* ------------------------------------------------------------------ */
 /* Profiles (profile.c)                                                */
 /* ------------------------------------------------------------------ */
 

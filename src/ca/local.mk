@@ -11,6 +11,7 @@ src_libp11ca_ca_la_SOURCES = \
 	src/ca/init.c src/ca/csr.c src/ca/policy.c src/ca/issue.c \
 	src/ca/batch.c \
 	src/ca/crl.c src/ca/io.c src/ca/audit.c src/ca/service.c \
+	src/ca/register.c \
 	src/ca/ocsp.h src/ca/ocsp_int.h src/ca/ocsp.c src/ca/ocsp_conf.c \
 	src/ca/ocsp_refresh.c src/ca/ocsp_cache.c src/ca/ocsp_signer.c
 src_libp11ca_ca_la_LIBADD = src/libp11ca-registry.la src/libp11ca-p11.la \

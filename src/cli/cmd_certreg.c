@@ -723,15 +723,6 @@ out:
 /* Status changes                                                      */
 /* ------------------------------------------------------------------ */
 
-/* Whether @c is already where a change to @to would take it. */
-static bool already(const reg_cert *c, reg_status to)
-{
-    if (to == REG_NOT_ACTIVATED)
-        return c->status == REG_NOT_ACTIVATED
-               || c->status == REG_REGISTERED_NOT_ACTIVATED;
-    return c->status == to;
-}
-
 /*
  * "SERIAL: activated", or "SERIAL: already activated" when nothing
  * changed (@to REG_STATUS_ANY: deleted); with --json an object saying
@@ -768,21 +759,22 @@ static int change_one(struct cli *cli, ca *c, int64_t ca_id, const char *serial,
                       reg_status to, bool del, const char *why)
 {
     reg_cert cur = {0};
-    int rc = reg_get(ca_registry(c), ca_id, serial, &cur);
+    bool changed = false;
+    int rc;
 
-    if (rc != P11CA_OK)
-        goto out;
-    if (!del && already(&cur, to)) {
-        rc = change_done(cli, &cur, cur.status, false);
-        goto out;
+    if (del) {
+        rc = reg_get(ca_registry(c), ca_id, serial, &cur);
+        if (rc == P11CA_OK)
+            rc = reg_delete(ca_registry(c), cur.ca_id, cur.serial, ca_actor(),
+                            why);
+        if (rc == P11CA_OK)
+            rc = change_done(cli, &cur, REG_STATUS_ANY, true);
+    } else {
+        rc = reg_change_status(ca_registry(c), ca_id, serial, to, -1, 0,
+                               ca_actor(), why, &cur, &changed);
+        if (rc == P11CA_OK)
+            rc = change_done(cli, &cur, changed ? to : cur.status, changed);
     }
-    rc =
-        del ? reg_delete(ca_registry(c), cur.ca_id, cur.serial, ca_actor(), why)
-            : reg_set_status(ca_registry(c), cur.ca_id, cur.serial, to, -1, 0,
-                             ca_actor(), why);
-    if (rc == P11CA_OK)
-        rc = change_done(cli, &cur, del ? REG_STATUS_ANY : to, true);
-out:
     reg_cert_clear(&cur);
     return rc;
 }
@@ -927,24 +919,13 @@ static int revoke_one(struct cli *cli, ca *c, int64_t ca_id, const char *serial,
                       const struct bulk_args *b, int64_t invalidity)
 {
     reg_cert cur = {0};
-    int rc = reg_get(ca_registry(c), ca_id, serial, &cur);
+    bool changed = false;
+    int rc =
+        reg_change_status(ca_registry(c), ca_id, serial, REG_REVOKED, b->reason,
+                          invalidity, ca_actor(), b->why, &cur, &changed);
 
-    if (rc == P11CA_OK && cur.status == REG_REVOKED
-        && (cur.reason >= 0 ? cur.reason : 0) == b->reason) {
-        rc = change_done(cli, &cur, REG_REVOKED, false);
-    } else if (rc == P11CA_OK && cur.status == REG_REVOKED) {
-        rc = p11ca_err_set(
-            P11CA_E_STATE,
-            "certificate %s is already revoked (%s): revocation is final and keeps its first reason, so it is not revoked again as %s",
-            reg_cert_shown(cur.ca_id, cur.serial), reg_reason_name(cur.reason),
-            reg_reason_name(b->reason));
-    } else if (rc == P11CA_OK) {
-        rc = reg_set_status(ca_registry(c), cur.ca_id, cur.serial, REG_REVOKED,
-                            b->reason, invalidity, ca_actor(), b->why);
-        cur.reason = b->reason;
-        if (rc == P11CA_OK)
-            rc = change_done(cli, &cur, REG_REVOKED, true);
-    }
+    if (rc == P11CA_OK)
+        rc = change_done(cli, &cur, REG_REVOKED, changed);
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert revoke: %s", p11ca_err_message());
     reg_cert_clear(&cur);

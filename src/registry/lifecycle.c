@@ -489,10 +489,10 @@ int reg_register_as(reg *r, const reg_cert *c, reg_status st, const char *actor,
     };
 
     if (st != REG_REGISTERED_NOT_ACTIVATED && st != REG_ACTIVATED)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "a registered certificate starts activated or "
-                             "registered-not-activated, not %s",
-                             reg_status_name(st));
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "a registered certificate starts activated or registered-not-activated, not %s",
+            reg_status_name(st));
     return lc_record(r, &rec, NULL);
 }
 
@@ -847,10 +847,10 @@ int reg_ca_set_auto(reg *r, int64_t id, bool on, reg_status st,
     if ((rc = lc_check_actor(actor)))
         return rc;
     if (st != REG_ACTIVATED && st != REG_REGISTERED_NOT_ACTIVATED)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "auto-registered certificates start activated "
-                             "or registered-not-activated, not %s",
-                             reg_status_name(st));
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "auto-registered certificates start activated or registered-not-activated, not %s",
+            reg_status_name(st));
     return reg_tx(r, lc_ca_auto_tx, &a);
 }
 
@@ -864,4 +864,53 @@ int reg_ca_add_external(reg *r, const unsigned char *der, size_t len,
                         const char *name, int64_t *id)
 {
     return lc_ca_add(r, der, len, name, true, id);
+}
+
+/* Whether @c is already where a change to @to (with @reason) would take
+ * it. */
+static bool status_already(const reg_cert *c, reg_status to, int reason)
+{
+    if (to == REG_NOT_ACTIVATED)
+        return c->status == REG_NOT_ACTIVATED
+               || c->status == REG_REGISTERED_NOT_ACTIVATED;
+    if (to == REG_REVOKED)
+        return c->status == REG_REVOKED
+               && (c->reason >= 0 ? c->reason : 0) == reason;
+    return c->status == to;
+}
+
+int reg_change_status(reg *r, int64_t ca_id, const char *serial, reg_status to,
+                      int reason, int64_t invalidity, const char *actor,
+                      const char *why, reg_cert *out, bool *changed)
+{
+    int rc;
+
+    *changed = false;
+    memset(out, 0, sizeof(*out));
+    if (to == REG_REVOKED && reason < 0)
+        reason = 0;
+    if ((rc = reg_get(r, ca_id, serial, out)) != P11CA_OK)
+        return rc;
+    if (status_already(out, to, reason))
+        return P11CA_OK;
+    if (to == REG_REVOKED && out->status == REG_REVOKED)
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "certificate %s is already revoked (%s): revocation is final and keeps its first reason, so it is not revoked again as %s",
+            reg_cert_shown(out->ca_id, out->serial),
+            reg_reason_name(out->reason >= 0 ? out->reason : 0),
+            reg_reason_name(reason));
+    ca_id = out->ca_id;
+    rc = reg_set_status(r, ca_id, out->serial, to, reason, invalidity, actor,
+                        why);
+    if (rc == P11CA_OK) {
+        /* The same certificate, addressed by the CA it was found under. */
+        char norm[sizeof(out->serial)];
+
+        *changed = true;
+        snprintf(norm, sizeof(norm), "%s", out->serial);
+        reg_cert_clear(out);
+        rc = reg_get(r, ca_id, norm, out);
+    }
+    return rc;
 }

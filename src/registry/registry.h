@@ -55,6 +55,18 @@ int reg_status_parse(const char *name, reg_status *st) REG_WUR;
 void reg_serial_text(const char *hex, char *out, size_t len);
 
 /*
+ * reg_serial_normalise - a serial as a user or a client gives it (hex in
+ * any case, an optional "0x", colons between the digits as openssl and
+ * browsers show them, leading zeros, an odd number of digits) to the
+ * registry's own form in @out: lower-case hex without leading zeros ("0"
+ * for zero), what reg_cert.serial holds.  Every command and the service
+ * read serials through it, so all accept the same forms.  Returns 0 or
+ * P11CA_E_INPUT (empty, not hex, longer than @outlen - 1), with a message
+ * that says which forms are accepted.
+ */
+int reg_serial_normalise(const char *in, char *out, size_t outlen) REG_WUR;
+
+/*
  * reg_cert_shown - a certificate as every message names it: its serial as
  * reg_serial_text prints it, then " of CA N" when @ca_id is not 0 (a
  * registered CA; 0 is a certificate whose issuer is unknown): "4E of CA
@@ -302,6 +314,23 @@ int reg_count(reg *r, const reg_filter *f, size_t *n) REG_WUR;
 int reg_set_status(reg *r, int64_t ca_id, const char *serial, reg_status to,
                    int reason, int64_t invalidity, const char *actor,
                    const char *why) REG_WUR;
+
+/*
+ * reg_change_status - reg_set_status as a request to be somewhere: asked
+ * for what is already so (to not-activated from either not-activated
+ * form, to revoked with the reason it was revoked with), nothing is
+ * written (no audit entry: the trail records changes only) and
+ * *@changed is false; a revoked certificate asked to be revoked with
+ * another reason is refused (P11CA_E_STATE: revocation is final and keeps
+ * its first reason).  @reason -1 for revoked means 0 (unspecified).  The
+ * certificate as it is afterwards in @out (overwritten, not freed first;
+ * free it with reg_cert_clear, on failure too).  p11ca cert
+ * activate|deactivate|revoke and the service's lifecycle routes both
+ * change a status through it, so both answer the same.
+ */
+int reg_change_status(reg *r, int64_t ca_id, const char *serial, reg_status to,
+                      int reason, int64_t invalidity, const char *actor,
+                      const char *why, reg_cert *out, bool *changed) REG_WUR;
 
 /*
  * reg_delete - remove the certificate (@ca_id, @serial): refused while

@@ -15,7 +15,6 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include "common/timeparse.h"
 #include "server/internal.h"
@@ -40,6 +39,7 @@ struct cert_job {
     bool has_why;
     reg_cert rec; /* OP_REGISTER: what to record */
     reg_cert out; /* the certificate afterwards */
+    bool changed; /* OP_STATUS: false when it was so already */
 };
 
 /* ------------------------------------------------------------------ */
@@ -61,10 +61,16 @@ json_t *srv_time_json(int64_t t)
 
 json_t *srv_cert_json(const reg_cert *c)
 {
+    char serial[REG_SERIAL_TEXT_MAX], replaces[REG_SERIAL_TEXT_MAX];
+
+    /* Serials as the CLI's --json prints them (openssl's form). */
+    reg_serial_text(c->serial, serial, sizeof(serial));
+    if (c->replaces)
+        reg_serial_text(c->replaces, replaces, sizeof(replaces));
     return json_pack(
         "{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:o, "
         "s:o, s:o, s:s?, s:o, s:s?}",
-        "serial", c->serial, "status", reg_status_name(c->status), "ca_id",
+        "serial", serial, "status", reg_status_name(c->status), "ca_id",
         (json_int_t)c->ca_id, "subject", c->subject, "issuer", c->issuer, "cn",
         c->cn, "ou", c->ou, "client_id", c->client_id, "profile", c->profile,
         "origin", c->origin, "not_before", srv_time_json(c->not_before),
@@ -72,7 +78,8 @@ json_t *srv_cert_json(const reg_cert *c)
         srv_time_json(c->recorded_at), "revoked_at",
         srv_time_json(c->revoked_at), "reason",
         c->reason >= 0 ? reg_reason_name(c->reason) : NULL, "invalidity",
-        srv_time_json(c->invalidity), "replaces", c->replaces);
+        srv_time_json(c->invalidity), "replaces",
+        c->replaces ? replaces : NULL);
 }
 
 static int history_one(const reg_history *h, void *arg)
@@ -109,32 +116,14 @@ static char *cert_pem(const reg_cert *c)
 /* Parameters                                                          */
 /* ------------------------------------------------------------------ */
 
-/* A serial as the registry writes it (lower-case hex, no leading zeros);
- * -1 when @in is not one. */
-static int serial_norm(const char *in, char *out, size_t len)
-{
-    size_t n = 0;
-
-    if (strncmp(in, "0x", 2) == 0 || strncmp(in, "0X", 2) == 0)
-        in += 2;
-    while (in[0] == '0' && in[1])
-        in++;
-    for (; *in; in++) {
-        if (!isxdigit((unsigned char)*in) || n + 1 >= len)
-            return -1;
-        out[n++] = (char)tolower((unsigned char)*in);
-    }
-    out[n] = '\0';
-    return n ? 0 : -1;
-}
-
-/* The {serial} of the path, normalised; false when answered (404). */
+/* The {serial} of the path in the registry's form, read as every command
+ * reads a serial (any case, colons, 0x, odd digits); false when answered
+ * (404: no certificate has such a name). */
 static bool path_serial(struct srv_req *r, char *out, size_t len)
 {
-    if (serial_norm(srv_req_param(r, 0), out, len) == 0)
+    if (reg_serial_normalise(srv_req_param(r, 0), out, len) == P11CA_OK)
         return true;
-    srv_problem(r, 404, "not-found", "\"%s\" is not a certificate serial",
-                srv_req_param(r, 0));
+    srv_problem(r, 404, "not-found", "%s", p11ca_err_message());
     return false;
 }
 
@@ -224,7 +213,7 @@ static bool cert_locate(struct srv_req *r, const char *issuer,
     }
     if (is.n == 0) {
         srv_problem(r, 404, "not-found", "no certificate with serial %s",
-                    serial);
+                    reg_cert_shown(0, serial));
         return false;
     }
     for (size_t i = 0; i < is.n && i < sizeof(is.ids) / sizeof(is.ids[0]);
@@ -236,7 +225,7 @@ static bool cert_locate(struct srv_req *r, const char *issuer,
     srv_problem(r, 409, "ambiguous-serial",
                 "serial %s is ambiguous: the CAs %s%s each have a certificate "
                 "with it; add ?issuer=ID (GET /v1/cas lists the CAs)",
-                serial, ids,
+                reg_cert_shown(0, serial), ids,
                 is.n > sizeof(is.ids) / sizeof(is.ids[0]) ? " and more" : "");
     return false;
 }
@@ -483,9 +472,14 @@ static void cert_run(struct srv_job *j, ca *wc)
 
     switch (cj->op) {
     case OP_STATUS:
-        rc = reg_set_status(rg, cj->ca_id, cj->serial, cj->to, cj->reason,
-                            cj->invalidity, j->actor, why);
-        break;
+        /* As p11ca cert activate|deactivate|revoke: what is so already
+         * is answered as done, with "changed": false. */
+        rc = reg_change_status(rg, cj->ca_id, cj->serial, cj->to, cj->reason,
+                               cj->invalidity, j->actor, why, &cj->out,
+                               &cj->changed);
+        if (rc != P11CA_OK)
+            srv_job_set_error(j, rc);
+        return;
     case OP_DELETE:
         rc = reg_delete(rg, cj->ca_id, cj->serial, j->actor, why);
         break;
@@ -517,15 +511,20 @@ static void cert_done(struct srv_job *j)
         srv_reply_bytes(r, 204, NULL, NULL, 0);
     } else if (cj->op == OP_REGISTER) {
         j->s->m.signups_api++;
-        snprintf(loc, sizeof(loc), "/v1/certs/%s?issuer=%lld", cj->serial,
-                 (long long)cj->ca_id);
+        snprintf(loc, sizeof(loc), "/v1/certs/%s?issuer=%lld",
+                 reg_cert_shown(0, cj->serial), (long long)cj->ca_id);
         srv_set_header(r, "Location", loc);
         srv_reply_json(r, 201, srv_cert_json(&cj->out));
     } else {
+        json_t *o = srv_cert_json(&cj->out);
+
         /* Only this CA's certificates are on its CRL. */
-        if (cj->to == REG_REVOKED && cj->ca_id == ca_registry_id(j->s->ca))
+        if (cj->changed && cj->to == REG_REVOKED
+            && cj->out.ca_id == ca_registry_id(j->s->ca))
             srv_crl_regenerate(j->s, j->actor);
-        srv_reply_json(r, 200, srv_cert_json(&cj->out));
+        if (o)
+            json_object_set_new(o, "changed", json_boolean(cj->changed));
+        srv_reply_json(r, 200, o);
     }
     reg_cert_clear(&cj->rec);
     reg_cert_clear(&cj->out);
@@ -680,62 +679,29 @@ static void cert_delete(struct srv_req *r)
 }
 
 /*
- * Whether @x chains to @cax, verified by OpenSSL as p11ca cert register
- * does: @cax the trust anchor even when it is an intermediate, the
- * signature, the CA's constraints and key usage; times left out (an
- * expired certificate has its own answer).
+ * The checks p11ca cert register makes too (ca_register_check: not a CA,
+ * not expired, issued by a registered CA whose signature verifies), with
+ * the API's remedies; the issuing CA in *@ca_id.  False when answered
+ * (400, or the registry's error).
  */
-static bool chains_to(X509 *x, X509 *cax)
+static bool register_checks(struct srv_req *r, X509 *x, int64_t *ca_id)
 {
-    X509_STORE *st = X509_STORE_new();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    bool ok = false;
+    ca_reg_check chk = {0};
+    int rc = ca_register_check(r->s->ca, x, "the certificate", &chk);
 
-    if (st && ctx && X509_STORE_add_cert(st, cax)
-        && X509_STORE_CTX_init(ctx, st, x, NULL)) {
-        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN
-                                          | X509_V_FLAG_NO_CHECK_TIME);
-        ok = X509_verify_cert(ctx) == 1;
-    }
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(st);
-    ERR_clear_error();
-    return ok;
-}
-
-/* The registered CA that issued @x (its chain verified), or NULL. */
-static struct srv_ca *issuer_of(struct srv *s, X509 *x)
-{
-    for (size_t i = 0; i < s->cas.n; i++) {
-        X509 *cax = s->cas.v[i].x;
-
-        if (X509_check_issued(cax, x) == X509_V_OK && chains_to(x, cax))
-            return &s->cas.v[i];
-    }
-    ERR_clear_error();
-    return NULL;
-}
-
-/* What a registered certificate must be (as p11ca cert register checks):
- * not a CA, not expired; false when answered (400). */
-static bool register_checks(struct srv_req *r, X509 *x)
-{
-    const ASN1_TIME *na = X509_get0_notAfter(x);
-    char until[32] = "?";
-    struct tm tm;
-
-    if (X509_get_extension_flags(x) & EXFLAG_CA) {
-        srv_problem(r, 400, "policy",
-                    "the certificate is a CA certificate (basicConstraints "
-                    "CA:TRUE): POST /v1/cas registers a CA");
-        return false;
-    }
-    if (X509_cmp_current_time(na) > 0)
+    *ca_id = chk.ca_id;
+    if (rc == P11CA_OK)
         return true;
-    if (ASN1_TIME_to_tm(na, &tm) == 1)
-        strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    srv_problem(r, 400, "policy",
-                "the certificate expired on %s: nothing was registered", until);
+    if (chk.refusal == CA_REG_IS_CA)
+        srv_problem(r, 400, "policy", "%s: POST /v1/cas registers a CA",
+                    p11ca_err_message());
+    else if (chk.refusal == CA_REG_NO_ISSUER)
+        srv_problem(r, 400, "issuer-not-registered",
+                    "%s (POST /v1/cas registers one)", p11ca_err_message());
+    else if (chk.refusal != CA_REG_OK)
+        srv_problem(r, 400, "policy", "%s", p11ca_err_message());
+    else
+        srv_problem_rc(r, rc, p11ca_err_message());
     return false;
 }
 
@@ -811,17 +777,12 @@ static void cert_register(struct srv_req *r)
         srv_problem_rc(r, rc, p11ca_err_message());
         goto out;
     }
-    if (!register_checks(r, x))
+    if (!register_checks(r, x, &cj->rec.ca_id))
         goto out;
-    if (!(sca = issuer_of(r->s, x))) {
-        srv_problem(r, 400, "issuer-not-registered",
-                    "the certificate is not issued by a registered CA "
-                    "(POST /v1/cas registers one)");
-        goto out;
-    }
-    cj->rec.ca_id = sca->id;
-    /* Sign-up limit of the issuing CA. */
-    if (!srv_bucket_take(&sca->bucket, srv_now_ms(), &retry)) {
+    /* Sign-up limit of the issuing CA (one registered since the last
+     * reload has none here; the registry's own limit still holds). */
+    sca = srv_ca_by_id(r->s, cj->rec.ca_id);
+    if (sca && !srv_bucket_take(&sca->bucket, srv_now_ms(), &retry)) {
         r->s->m.refusals[SRV_REFUSE_RATE]++;
         snprintf(ra, sizeof(ra), "%u", retry);
         srv_set_header(r, "Retry-After", ra);

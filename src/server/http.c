@@ -176,7 +176,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
         return;
     c->s->m.timeouts++;
     srv_access(c->s, "%s \"-\" timeout serial=%s", c->peer,
-               c->serial[0] ? c->serial : "-");
+               c->serial[0] ? c->serial_shown : "-");
     sock = bufferevent_getfd(c->bev);
     if (sock >= 0)
         shutdown(sock, SHUT_RDWR);
@@ -518,8 +518,8 @@ static void reply(struct srv_req *r, int status, const char *type,
     srv_metrics_request(&s->m, r->route, status, secs);
     srv_access(s, "%s \"%s %s\" %d serial=%s role=%s %.3fms", c->peer,
                srv_method_name(evhttp_request_get_command(r->er)), r->path,
-               status, c->serial[0] ? c->serial : "-", srv_role_name(r->role),
-               secs * 1000);
+               status, c->serial[0] ? c->serial_shown : "-",
+               srv_role_name(r->role), secs * 1000);
     evhttp_send_reply(r->er, status, srv_status_title(status), body);
     deadline_arm(c, s->cfg.idle_timeout_ms);
     req_free(r);
@@ -677,7 +677,7 @@ void srv_dispatch_req(struct srv_req *r)
     r->role = conn_role(s, c);
     if (c->has_cert)
         snprintf(r->actor, sizeof(r->actor), "api:%s serial=%s",
-                 c->subject ? c->subject : "", c->serial);
+                 c->subject ? c->subject : "", c->serial_shown);
     else
         snprintf(r->actor, sizeof(r->actor), "api:anonymous");
     r->route = srv_route_match(evhttp_request_get_command(r->er), r->path, buf,

@@ -305,7 +305,8 @@ struct srv_conn {
     unsigned inflight; /* requests dispatched, response not written */
     /* The client certificate, once verified. */
     bool has_cert;
-    char serial[64];
+    char serial[64];                        /* the registry's form */
+    char serial_shown[REG_SERIAL_TEXT_MAX]; /* openssl's: logs, actors */
     char *subject;
     unsigned char sha256[32];
     int64_t ca_id;

@@ -206,8 +206,8 @@ static int refuse(struct srv_conn *c, X509_STORE_CTX *xs, int x509_err,
     va_end(ap);
     c->s->m.refusals[why]++;
     srv_access(c->s, "%s \"TLS handshake\" refused serial=%s reason=%s (%s)",
-               c->peer, c->serial[0] ? c->serial : "-", srv_refusal_name(why),
-               msg);
+               c->peer, c->serial[0] ? c->serial_shown : "-",
+               srv_refusal_name(why), msg);
     X509_STORE_CTX_set_error(xs, x509_err);
     return 0;
 }
@@ -226,6 +226,7 @@ static int conn_identity(struct srv_conn *c, X509 *leaf)
         rc = P11CA_E_INTERNAL;
     if (rc == P11CA_OK) {
         snprintf(c->serial, sizeof(c->serial), "%s", tmp.serial);
+        reg_serial_text(tmp.serial, c->serial_shown, sizeof(c->serial_shown));
         free(c->subject);
         c->subject = tmp.subject;
         tmp.subject = NULL;
@@ -302,13 +303,15 @@ static void autoreg_done(struct srv_job *j)
         *pp = a->p->next;
     if (j->rc == P11CA_OK) {
         s->m.signups_auto++;
-        srv_log("auto-registered %s (%s) as %s", a->rec.serial, a->subject,
+        srv_log("auto-registered %s (%s) as %s",
+                reg_cert_shown(a->rec.ca_id, a->rec.serial), a->subject,
                 reg_status_name(a->st));
     } else {
         s->m.refusals[j->rc == P11CA_E_RATE ? SRV_REFUSE_RATE
                                             : SRV_REFUSE_REGISTRATION]++;
-        srv_log("auto-registration of %s (%s) failed: %s", a->rec.serial,
-                a->subject, j->msg);
+        srv_log("auto-registration of %s (%s) failed: %s",
+                reg_cert_shown(a->rec.ca_id, a->rec.serial), a->subject,
+                j->msg);
     }
     for (size_t i = 0; i < a->p->n; i++) {
         srv_conn_registered(a->p->conns[i], j->rc, j->msg);
@@ -343,7 +346,7 @@ static int autoreg_submit(struct srv *s, struct srv_conn *c,
     a->j.done = autoreg_done;
     snprintf(a->subject, sizeof(a->subject), "%s", c->subject);
     snprintf(a->j.actor, sizeof(a->j.actor), "api:auto-register %s serial=%s",
-             c->subject, c->serial);
+             c->subject, c->serial_shown);
     a->p->ca_id = sca->id;
     snprintf(a->p->serial, sizeof(a->p->serial), "%s", c->serial);
     if (sca->auto_status == REG_ACTIVATED
@@ -426,9 +429,8 @@ static int check_registry(struct srv_conn *c, X509_STORE_CTX *xs,
     else if (n <= 0 || rc_cert.der_len != (size_t)n
              || memcmp(rc_cert.der, der, (size_t)n) != 0)
         ret = refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_MISMATCH,
-                     "the registry holds another certificate of CA %lld "
-                     "with this serial",
-                     (long long)sca->id);
+                     "the registry holds another certificate %s",
+                     reg_cert_shown(sca->id, c->serial));
     else if (rc_cert.status == REG_REVOKED)
         ret = refuse(c, xs, X509_V_ERR_CERT_REVOKED, SRV_REFUSE_REVOKED,
                      "revoked");
@@ -526,10 +528,10 @@ static int ctx_cert(struct srv *s, SSL_CTX *ctx)
 
     if (strncmp(where, "pkcs11:", 7) != 0) {
         if (SSL_CTX_use_certificate_chain_file(ctx, where) != 1)
-            return p11ca_err_set(P11CA_E_INPUT,
-                                 "tls_certificate %s: cannot read it (PEM: "
-                                 "the certificate, then its chain)",
-                                 where);
+            return p11ca_err_set(
+                P11CA_E_INPUT,
+                "tls_certificate %s: cannot read it (PEM: the certificate, then its chain)",
+                where);
         return P11CA_OK;
     }
     rc = ca_load_cert(s->ca, where, &x);

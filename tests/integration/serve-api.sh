@@ -114,10 +114,26 @@ else
     diag "$(head -c 600 "$D/body")"
 fi
 api carol GET /v1/certs/0123456789abcdef
-expect_problem 404 not-found 'no certificate with serial 123456789abcdef' \
-    "an unknown serial: 404"
+expect_problem 404 not-found 'no certificate with serial 0123456789ABCDEF' \
+    "an unknown serial: 404, named as openssl prints it"
 api carol GET /v1/certs/not-hex
-expect_problem 404 not-found 'not a certificate serial' "a path that is no serial: 404"
+expect_problem 404 not-found 'bad serial "not-hex": expected hexadecimal, as openssl x509 -serial prints it' \
+    "a path that is no serial: 404 with the CLI's message"
+# The serial in every form the CLI reads: lower case, colons between the
+# digits (openssl x509 -text), 0x, leading zeros; the JSON names it as
+# p11ca cert show --json does.
+p11ca cert show --dir "$CA" --json "$DAVE" >"$D/dave-cli.json"
+for form in "$(printf %s "$DAVE" | tr 'A-F' 'a-f')" \
+    "$(printf %s "$DAVE" | sed 's/../&:/g; s/:$//')" "0x$DAVE" "000$DAVE"; do
+    api carol GET "/v1/certs/$form"
+    expect 200 .serial "$(jq -r .serial "$D/dave-cli.json")" \
+        "GET /v1/certs/$form: the serial as p11ca cert show --json prints it"
+done
+api carol GET /v1/certs/not-hex
+p11ca cert show --dir "$CA" not-hex 2>"$D/cli.err" || true
+same_words "... and p11ca cert show refuses a bad serial with the same words"
+api carol GET "/v1/certs?serial=$(printf %s "$DAVE" | sed 's/../&:/g; s/:$//')"
+expect 200 '.items[0].serial' "$DAVE" "?serial= reads the colon form too"
 
 # --- Lifecycle --------------------------------------------------------------
 issue_key erin "/CN=erin" client
@@ -128,19 +144,36 @@ p11ca cert show --dir "$CA" --json "$DAVE" >"$D/show.json"
 assert_eq "$(jq -r '.history[-1].actor' "$D/show.json")" \
     "api:O=p11ca tests,CN=bob serial=$(cert_serial "$D/bob.pem")" \
     "the registry records the caller as the actor"
+# What is so already is done, as the CLI answers it: 200, "changed":
+# false, nothing written to the history or the audit trail.
+nh=$(jq '.history | length' "$D/show.json")
 api bob POST "/v1/certs/$DAVE/deactivate"
-expect_problem 409 lifecycle 'only an activated certificate can be deactivated' \
-    "deactivating twice: 409 with the registry's reason"
+expect 200 '"\(.status) \(.changed)"' "not-activated false" \
+    "deactivating twice: 200, changed false"
+assert_eq "$(p11ca cert show --dir "$CA" --json "$DAVE" | jq '.history | length')" \
+    "$nh" "... and nothing was written"
 api bob POST "/v1/certs/$ERIN/activate"
-expect_problem 409 lifecycle 'only a not-activated or registered-not-activated' \
-    "activating an activated certificate: 409"
+expect 200 '"\(.status) \(.changed)"' "activated false" \
+    "activating an activated certificate: 200, changed false"
+p11ca cert activate --dir "$CA" --json "$ERIN" >"$D/cli.json"
+assert_eq "$(jq -r '"\(.serial) \(.status) \(.changed)"' "$D/cli.json")" \
+    "$(jq -r '"\(.serial) \(.status) \(.changed)"' "$D/body")" \
+    "... as p11ca cert activate --json answers it"
 api bob DELETE "/v1/certs/$ERIN"
 expect_problem 409 lifecycle 'is activated: deactivate or revoke it before deleting it' \
     "an activated certificate cannot be deleted: 409"
 api bob POST "/v1/certs/$ERIN/revoke" -d '{"reason": "sometimes"}'
 expect_problem 400 bad-request 'unknown reason "sometimes"' "an unknown revocation reason: 400"
 api bob POST "/v1/certs/$ERIN/revoke" -d '{"reason": "keyCompromise", "why": "stolen"}'
-expect 200 .reason keyCompromise "revoke with a reason"
+expect 200 '"\(.reason) \(.changed)"' "keyCompromise true" "revoke with a reason"
+api bob POST "/v1/certs/$ERIN/revoke" -d '{"reason": "keyCompromise"}'
+expect 200 '"\(.status) \(.changed)"' "revoked false" \
+    "revoking again with the same reason: 200, changed false"
+api bob POST "/v1/certs/$ERIN/revoke" -d '{"reason": "superseded"}'
+expect_problem 409 lifecycle "certificate $ERIN of CA [0-9]+ is already revoked \(keyCompromise\): revocation is final and keeps its first reason, so it is not revoked again as superseded" \
+    "revoking again with another reason: 409 with the CLI's message"
+p11ca cert revoke --dir "$CA" --reason superseded "$ERIN" 2>"$D/cli.err" || true
+same_words "... the words p11ca cert revoke prints"
 api bob POST "/v1/certs/$ERIN/activate"
 expect_problem 409 lifecycle 'revocation is final' "revoked is final: 409"
 api bob DELETE "/v1/certs/$ERIN"

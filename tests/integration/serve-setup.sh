@@ -17,10 +17,10 @@ D=$TT/srv
 mkdir -p "$D"
 P11CA=$top_builddir/src/p11ca
 
-# The registry's form of a certificate serial (lower case, no leading 0).
+# A certificate serial as openssl x509 -serial prints it, the form p11ca
+# prints (upper case, an even number of digits).
 cert_serial() {
-    openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' |
-        sed 's/^0*//'
+    openssl x509 -in "$1" -noout -serial | cut -d= -f2
 }
 cert_sha256() {
     openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2
@@ -237,6 +237,19 @@ expect_problem() {
         not_ok "$4 (status $CODE; wanted $1 $2 /$3/)"
         diag "$(head -c 600 "$D/body")"
         diag "$(grep -i content-type "$D/hdr")"
+    fi
+}
+
+# same_words DESC: the last problem's detail is, word for word, in what
+# the CLI printed to $D/cli.err (the API and the CLI refuse alike).
+same_words() {
+    detail=$(jq -r .detail "$D/body" 2>/dev/null)
+    if [ -n "$detail" ] && grep -qF -- "$detail" "$D/cli.err"; then
+        ok "$1"
+    else
+        not_ok "$1"
+        diag "API: $detail"
+        diag "CLI: $(cat "$D/cli.err")"
     fi
 }
 

@@ -187,7 +187,7 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$D/old.key" -subj /CN=old -out "$D/old.csr" 2>/dev/null
 faketime -f '-3d' openssl x509 -req -in "$D/old.csr" -CA "$D/fleet-ca.pem" \
     -CAkey "$D/fleet-ca.key" -set_serial 0x01d -days 1 -out "$D/old.pem" 2>/dev/null
-refused tls1_3 "$D/old.key" "$D/old.pem" 1d expired 'certificate expired' \
+refused tls1_3 "$D/old.key" "$D/old.pem" 1D expired 'certificate expired' \
     "an expired certificate is refused (alert certificate expired)"
 assert_eq "$(p11ca cert list --dir "$CA" --cn old --count)" 0 "... and not auto-registered"
 
