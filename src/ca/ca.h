@@ -118,6 +118,14 @@ int ca_load_key(ca *c) CA_WUR;
 int ca_open_shared(ca *c, ca **out) CA_WUR;
 
 /*
+ * ca_open_shared_readonly - ca_open_shared with the registry opened
+ * read-only (as ca_open_readonly): for a thread that only reads, such as
+ * the service's event loop answering look-ups.  The key is shared all
+ * the same, so handles opened from this one (ca_open_shared) can sign.
+ */
+int ca_open_shared_readonly(ca *c, ca **out) CA_WUR;
+
+/*
  * ca_set_actor - who the audit trail names for what this handle does
  * (issuance, CRLs): "api:..." for a service; NULL: ca_actor().  Copied.
  * ca_get_actor - that actor.  Returns 0 or P11CA_E_NOMEM.

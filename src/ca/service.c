@@ -38,13 +38,14 @@ static int shared_key_check(ca *n, ca_key *k)
     return rc;
 }
 
-int ca_open_shared(ca *c, ca **out)
+/* ca_open_shared and ca_open_shared_readonly. */
+static int open_shared(ca *c, bool readonly, ca **out)
 {
     ca *n = NULL;
     int rc;
 
     *out = NULL;
-    rc = ca_open(c->dir, &n);
+    rc = readonly ? ca_open_readonly(c->dir, &n) : ca_open(c->dir, &n);
     if (rc == P11CA_OK)
         rc = ca_set_access(n, c->module, c->pin_source);
     if (rc == P11CA_OK)
@@ -61,6 +62,16 @@ int ca_open_shared(ca *c, ca **out)
     }
     ca_close(n);
     return rc;
+}
+
+int ca_open_shared(ca *c, ca **out)
+{
+    return open_shared(c, false, out);
+}
+
+int ca_open_shared_readonly(ca *c, ca **out)
+{
+    return open_shared(c, true, out);
 }
 
 int ca_set_actor(ca *c, const char *actor)

@@ -251,7 +251,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     rc = srv_config_load(ca_dir(s->ca), s->listen_override, &cfg);
-    if (rc == P11CA_OK && (rc = ca_open_shared(s->ca, &nc)) != P11CA_OK)
+    if (rc == P11CA_OK
+        && (rc = ca_open_shared_readonly(s->ca, &nc)) != P11CA_OK)
         srv_config_clear(&cfg);
     if (rc == P11CA_OK && (rc = reload_swap(s, &cfg, &nc)) != P11CA_OK) {
         srv_config_clear(&cfg);
@@ -319,7 +320,9 @@ static int signals_start(struct srv *s)
 }
 
 /* Everything before the loop; the PIN is asked here, not at a request.
- * The service works on a handle of its own (SIGHUP replaces it). */
+ * The service works on a handle of its own (SIGHUP replaces it): the
+ * loop only reads (look-ups, the handshake check), so its registry is
+ * opened read-only; the workers, which write, open their own. */
 static int start(struct srv *s, ca *c)
 {
     int rc = srv_config_load(ca_dir(c), s->listen_override, &s->cfg);
@@ -331,7 +334,7 @@ static int start(struct srv *s, ca *c)
     if (rc == P11CA_OK)
         ca_set_wait(c, 0);
     if (rc == P11CA_OK)
-        rc = ca_open_shared(c, &s->ca);
+        rc = ca_open_shared_readonly(c, &s->ca);
     if (rc == P11CA_OK)
         rc = srv_tls_init();
     if (rc == P11CA_OK)

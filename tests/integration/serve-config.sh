@@ -60,6 +60,14 @@ should_fail 2 'listen address "nowhere"' "a bad --listen" \
 should_fail 1 'unexpected argument "extra"' "an extra argument (usage, exit 1)" \
     "$P11CA" serve --dir "$CA" extra
 should_fail 2 'no CA in' "no CA directory" "$P11CA" serve --dir "$TT/none"
+# A missing registry is not a new one (as for every command): the service
+# refuses to start and makes none.
+mkdir "$TT/reg-away"
+mv "$CA"/registry.db* "$TT/reg-away/"
+should_fail 4 "registry $CA/registry.db does not exist; the CA in $CA was initialised \\(ca.cnf\\), so p11ca will not start a new registry.*Restore the registry from your backup" \
+    "a missing registry: refused (exit 4), not made anew" "$P11CA" serve --dir "$CA"
+check "... and no registry was made" test ! -e "$CA/registry.db"
+mv "$TT/reg-away"/registry.db* "$CA/"
 
 echo "1..$TAP_N"
 done_testing
