@@ -506,11 +506,21 @@ int ca_issue_batch(ca *c, const char *source, const char *outdir,
  * whose last number is below it is refused (P11CA_E_REGISTRY: it is older
  * than the last CRL and may lack revocations).  @out gets the
  * CRL, @number (may be NULL) its number, @entries (may be NULL) its size.
- * @progress (may be NULL) is called every 10,000 entries.
+ * @progress (may be NULL) is called every 10,000 entries.  The audit
+ * trail's head is signed after the CRL; when that fails the CRL stands
+ * and ca_warning says so (not an error).
  */
 typedef void (*ca_progress_fn)(size_t done, void *arg);
 int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
                 X509_CRL **out, uint64_t *number, size_t *entries) CA_WUR;
+
+/*
+ * ca_warning - what the last ca_crl_make on @c did not do although it
+ * succeeded (the audit trail's head could not be signed after the CRL),
+ * for the caller to show; NULL when nothing.  Borrowed: valid until the
+ * next ca_crl_make or ca_close.
+ */
+const char *ca_warning(ca *c);
 
 /* ------------------------------------------------------------------ */
 /* The signed head of the audit trail (audit.c)                        */

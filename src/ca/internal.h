@@ -256,6 +256,7 @@ struct ca {
     char *actor;        /* ca_set_actor; NULL: ca_actor() */
     unsigned wait;      /* seconds recording waits for a slot (ca_set_wait) */
     unsigned out_flags; /* ca_outfile_open flags for DIR/crl.pem */
+    char *warning;      /* ca_warning */
 };
 
 /*

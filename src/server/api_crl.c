@@ -18,6 +18,7 @@ struct crl_job {
     size_t len;
     uint64_t number;
     size_t entries;
+    char warning[512]; /* ca_warning of the CRL made */
 };
 
 int srv_crl_load(struct srv *s)
@@ -61,6 +62,8 @@ static void crl_run(struct srv_job *j, ca *wc)
 
     if (rc == P11CA_OK)
         rc = ca_crl_make(wc, 0, NULL, NULL, &crl, &cj->number, &cj->entries);
+    if (rc == P11CA_OK && ca_warning(wc))
+        snprintf(cj->warning, sizeof(cj->warning), "%s", ca_warning(wc));
     n = rc == P11CA_OK ? i2d_X509_CRL(crl, &der) : -1;
     if (rc == P11CA_OK && n > 0 && (cj->der = malloc((size_t)n))) {
         memcpy(cj->der, der, (size_t)n);
@@ -85,8 +88,9 @@ static void crl_done(struct srv_job *j)
         s->crl_der = cj->der;
         s->crl_len = cj->len;
         cj->der = NULL;
-        srv_log("CRL %llu made: %zu entries", (unsigned long long)cj->number,
-                cj->entries);
+        srv_log("CRL %llu made: %zu entries%s%s",
+                (unsigned long long)cj->number, cj->entries,
+                cj->warning[0] ? "; warning: " : "", cj->warning);
     } else if (!j->cancelled) {
         srv_log("CRL not made: %s", j->msg);
     }

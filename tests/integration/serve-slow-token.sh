@@ -20,6 +20,30 @@ issue_key tlsfile /CN=localhost server DNS:localhost,IP:127.0.0.1,IP:::1 ||
 SERVE_TLS_KEY=$D/tlsfile.key
 SERVE_TLS_CERT=$D/tlsfile.pem
 p11ca crl --dir "$CA" --out "$D/first.crl" >/dev/null 2>&1
+# p11ca crl signs the CRL, then the audit trail's head: when the token
+# fails between the two (the second C_Sign), the CRL stands, with a
+# warning; p11ca audit sign signs the head afterwards.
+n0=$(openssl crl -in "$D/first.crl" -noout -crlnumber | cut -d= -f2)
+if env P11CA_MODULE="$FAULTY" FAULTY_PKCS11_MODULE="$SOFTHSM_MODULE" \
+    FAULTY_PKCS11_FAULTS=C_Sign:2:CKR_DEVICE_ERROR \
+    FAULTY_PKCS11_LOG="$D/crl-calls.log" \
+    "$P11CA" crl --dir "$CA" --out "$D/warned.crl" >"$D/crl.out" 2>"$D/crl.err"; then
+    ok "p11ca crl: the audit head's signature fails, the CRL is made (exit 0)"
+else
+    not_ok "p11ca crl: the audit head's signature fails, the CRL is made (exit 0)"
+    diag "$(cat "$D/crl.err")"
+fi
+assert_eq "$(grep -c ' C_Sign ' "$D/crl-calls.log")" 2 \
+    "... two signatures: the CRL, then the refused head"
+assert_grep "^p11ca: warning: the CRL was made, but the audit trail's head was not signed: .*CKR_DEVICE_ERROR.* \(p11ca audit sign signs it\)" \
+    "$D/crl.err" "... with a warning that names the token's error and the remedy"
+check "... and the CRL verifies against the CA certificate" \
+    openssl crl -in "$D/warned.crl" -CAfile "$CA/ca.pem" -noout
+assert_eq "$(openssl crl -in "$D/warned.crl" -noout -crlnumber | cut -d= -f2)" \
+    "$(printf '0x%02X' $((n0 + 1)))" "... with the next CRL number"
+check "... and it is DIR/crl.pem" cmp -s "$D/warned.crl" "$CA/crl.pem"
+check "p11ca audit sign signs the head afterwards" p11ca audit sign --dir "$CA"
+check "... and the audit trail verifies" p11ca audit verify --dir "$CA"
 i=1
 while [ $i -le 10 ]; do
     issue_key "r$i" "/CN=r$i" client
