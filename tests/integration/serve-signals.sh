@@ -121,6 +121,21 @@ assert_grep 'a worker is still in a job \(a token that does not answer\?\): exit
     "$D/serve.log" "... and that a worker was left behind"
 
 # --- SIGHUP -------------------------------------------------------------------
+# A reload loads the TLS key again while workers run: nothing on that path
+# (the service, the CA, the token layer, the registry, the provider) sets
+# the environment, which is not thread-safe; the provider gets its module
+# and token wait as parameters (ca_evp_setup).
+envcalls=""
+for lib in "$top_builddir"/src/.libs/libp11ca-server.a \
+    "$top_builddir"/src/.libs/libp11ca-ca.a \
+    "$top_builddir"/src/.libs/libp11ca-p11.a \
+    "$top_builddir"/src/.libs/libp11ca-registry.a \
+    "$top_builddir"/src/.libs/libp11ca-common.a \
+    "$top_builddir"/provider/.libs/p11ca.so; do
+    [ -f "$lib" ] || envcalls="$envcalls $lib is missing"
+    envcalls="$envcalls$(nm -A "$lib" 2>/dev/null | grep -E ' U (setenv|unsetenv|putenv|clearenv)(@|$)')"
+done
+assert_eq "$envcalls" "" "no library of the service calls setenv, unsetenv, putenv or clearenv"
 issue_key frank "/CN=frank/O=p11ca tests" client
 SERVE_ENV=""
 SERVE_WORKERS=2
