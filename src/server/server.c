@@ -268,11 +268,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
                 s->cfg.workers);
     s->cfg.workers = workers;
     http_limits(s);
-    if ((rc = access_open(s)) != P11CA_OK)
+    if (access_open(s) != P11CA_OK)
         srv_log("SIGHUP: %s", p11ca_err_message());
-    if ((rc = srv_pool_reload(s)) != P11CA_OK)
+    if (srv_pool_reload(s) != P11CA_OK)
         srv_log("SIGHUP: workers keep their handles: %s", p11ca_err_message());
-    if ((rc = srv_crl_load(s)) != P11CA_OK)
+    if (srv_crl_load(s) != P11CA_OK)
         srv_log("SIGHUP: %s", p11ca_err_message());
     srv_log("SIGHUP: reloaded: %zu registered CAs, %zu operators", s->cas.n,
             s->cfg.n_ops);

@@ -169,7 +169,7 @@ static struct srv_ca *ca_by_cert(struct srv *s, X509 *x)
 
 static void peer_addr(SSL *ssl, char *buf, size_t len)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof(ss);
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
