@@ -169,12 +169,14 @@ static struct srv_ca *ca_by_cert(struct srv *s, X509 *x)
 
 static void peer_addr(SSL *ssl, char *buf, size_t len)
 {
-    struct sockaddr_storage ss = {0};
+    struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     int fd = SSL_get_fd(ssl);
 
+    /* Zeroed whole: the analyzer does not see getpeername fill it. */
+    memset(&ss, 0, sizeof(ss));
     if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
