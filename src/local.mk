@@ -5,7 +5,8 @@ noinst_LTLIBRARIES += src/libp11ca-common.la src/libp11ca-p11.la
 
 src_libp11ca_common_la_SOURCES = \
 	src/common/log.c src/common/log.h \
-	src/common/rc.c src/common/rc.h
+	src/common/rc.c src/common/rc.h \
+	src/common/timeparse.c src/common/timeparse.h
 
 src_libp11ca_p11_la_SOURCES = \
 	src/p11/p11.h src/p11/internal.h \
@@ -33,3 +34,4 @@ src_p11ca_LDADD = src/libp11ca-p11.la $(JANSSON_LIBS) $(CRYPTO_LIBS) \
 
 include src/registry/local.mk
 include src/ca/local.mk
+include src/server/local.mk

@@ -364,6 +364,11 @@ int ca_open_readonly(const char *dir, ca **out)
     return open_dir(dir, true, out);
 }
 
+const char *ca_warning(ca *c)
+{
+    return c->warning;
+}
+
 void ca_close(ca *c)
 {
     if (!c)
@@ -390,6 +395,8 @@ void ca_close(ca *c)
     free(c->registry_loc);
     free(c->module);
     free(c->pin_source);
+    free(c->actor);
+    free(c->warning);
     free(c->dir);
     free(c);
 }

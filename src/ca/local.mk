@@ -10,7 +10,8 @@ src_libp11ca_ca_la_SOURCES = \
 	src/ca/config.c src/ca/profile.c src/ca/keys.c src/ca/ext.c \
 	src/ca/init.c src/ca/csr.c src/ca/csr_parse.c src/ca/policy.c \
 	src/ca/issue.c src/ca/cert_tmpl.c src/ca/batch.c \
-	src/ca/crl.c src/ca/io.c src/ca/audit.c \
+	src/ca/crl.c src/ca/io.c src/ca/audit.c src/ca/service.c \
+	src/ca/register.c \
 	src/ca/ocsp.h src/ca/ocsp_int.h src/ca/ocsp.c src/ca/ocsp_conf.c \
 	src/ca/ocsp_refresh.c src/ca/ocsp_cache.c src/ca/ocsp_signer.c
 src_libp11ca_ca_la_LIBADD = src/libp11ca-registry.la src/libp11ca-p11.la \

@@ -10,7 +10,8 @@
 
 REG_SCHEMA_SQL = src/registry/schema/001_init.sql \
 	src/registry/schema/002_issuer_serial.sql \
-	src/registry/schema/003_audit_heads.sql
+	src/registry/schema/003_audit_heads.sql \
+	src/registry/schema/004_ca_autoreg.sql
 
 noinst_LTLIBRARIES += src/libp11ca-registry.la
 
