@@ -248,8 +248,8 @@ CK_RV enroll_pair_relabel(enroll_pair *p, const p11_auth *auth,
 /* enroll_time - "2026-05-01T12:00:00Z" of @t into @buf; returns @buf. */
 const char *enroll_time(const ASN1_TIME *t, char *buf, size_t len);
 
-/* enroll_serial - lower-case hex of @x's serial, no leading zeros (the
- * registry's form) into @buf; returns @buf. */
+/* enroll_serial - @x's serial as p11ca prints serials (reg_serial_text:
+ * what openssl x509 -serial shows) into @buf; returns @buf. */
 const char *enroll_serial(X509 *x, char *buf, size_t len);
 
 /* enroll_days_left - whole days until @x expires (negative: expired). */
@@ -346,8 +346,10 @@ typedef struct enroll_result {
     char label[272];     /* the objects' label */
     char client_id[256]; /* the registry's client ID */
     char *profile;       /* the profile used */
-    char serial[64];     /* the new certificate's, registry form */
-    char old_serial[64]; /* the one it replaces, or "" */
+    char serial[64];     /* the new certificate's, as p11ca prints serials
+                            (enroll_serial) */
+    char old_serial[64]; /* the one it replaces in the registry's form
+                            (reg_cert.serial), or "" */
     p11_obj *key;        /* the private key on the token */
     p11_obj *cert_obj;   /* the certificate object written (or found) */
     X509 *cert;          /* the certificate */
