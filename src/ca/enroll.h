@@ -26,7 +26,10 @@
  * Who turns a CSR into a certificate and keeps the record of it.  Every
  * call returns 0 or a negative P11CA_E_* with the message in
  * p11ca_err_message().  The local implementation opens a CA directory; a
- * registry-service client implements the same operations over HTTPS.
+ * registry-service client (p11ca enroll --server) implements the same
+ * operations over HTTPS.  An implementation embeds struct enroll_issuer as
+ * its first member, sets ops and name, and frees itself in ops->free
+ * (enroll_issuer_free).  One issuer serves one enrollment at a time.
  */
 typedef struct enroll_issuer enroll_issuer;
 
