@@ -26,9 +26,8 @@ CK_RV enroll_find_objs(p11_ctx *ctx, p11_token *tok, CK_OBJECT_CLASS cls,
 
     *out = NULL;
     *n = 0;
-    if (!s)
-        return p11_error_set(CKR_HOST_MEMORY, NULL, tok, NULL, NULL);
-    rv = p11_uri_parse(s, &uri);
+    rv = s ? p11_uri_parse(s, &uri)
+           : p11_error_set(CKR_HOST_MEMORY, NULL, tok, NULL, NULL);
     if (rv == CKR_OK)
         rv = p11_obj_find(ctx, uri, cls, login, out, n);
     p11_uri_free(uri);
@@ -82,23 +81,26 @@ static CK_RV pair_certs(p11_ctx *ctx, p11_token *tok, const unsigned char *id,
     rv = enroll_find_objs(ctx, tok, CKO_CERTIFICATE, id, id_len,
                           id ? NULL : label, false, &objs, &n);
     if (rv != CKR_OK)
-        return rv;
+        goto out;
     p->certs = calloc(n ? n : 1, sizeof(*p->certs));
     p->x509 = calloc(n ? n : 1, sizeof(*p->x509));
     if (!p->certs || !p->x509) {
-        enroll_objs_free(objs, n);
-        return p11_error_set(CKR_HOST_MEMORY, NULL, tok, NULL, NULL);
+        rv = p11_error_set(CKR_HOST_MEMORY, NULL, tok, NULL, NULL);
+        goto out;
     }
+    /* Each object moves to @p or is released: none is left in @objs. */
     for (size_t i = 0; i < n; i++) {
         if (enroll_cert_is_authority(objs[i])) {
             p11_obj_unref(objs[i]);
-            continue;
+        } else {
+            p->x509[p->n] = enroll_cert_x509(objs[i]);
+            p->certs[p->n++] = objs[i];
         }
-        p->x509[p->n] = enroll_cert_x509(objs[i]);
-        p->certs[p->n++] = objs[i];
+        objs[i] = NULL;
     }
-    free(objs);
-    return CKR_OK;
+out:
+    enroll_objs_free(objs, n);
+    return rv;
 }
 
 CK_RV enroll_pair_for_key(p11_ctx *ctx, p11_obj *priv, enroll_pair *p)
@@ -227,7 +229,7 @@ int enroll_days_left(X509 *x)
     int days = 0, secs = 0;
 
     if (!ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)))
-        return 0;
+        days = 0;
     return days;
 }
 
