@@ -25,9 +25,7 @@ src_p11ca_SOURCES = \
 	src/cli/cmd_p12.c \
 	src/cli/cmd_token.c src/cli/cmd_key.c \
 	src/cli/cmd_cert.c \
-	src/cli/cmd_enroll.c src/cli/cmd_enroll.h src/cli/cmd_enroll_flow.c \
-	src/cli/cmd_enroll_token.c \
-	src/ca/enroll.h src/ca/enroll_issuer.c src/ca/enroll_csr.c
+	src/cli/cmd_enroll.c src/cli/cmd_enroll.h
 src_p11ca_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 src_p11ca_LDADD = src/libp11ca-p11.la $(JANSSON_LIBS) $(CRYPTO_LIBS) \
 	$(P11KIT_LIBS)

@@ -58,6 +58,10 @@ typedef struct ca_prov_conf {
      * asked once; the card's during an enrollment), so the provider may
      * log in again with it after a card reset. */
     bool cache_pin;
+    /* p11ca-single-session = yes: one session per token (PIV cards), as
+     * the CLI's --single-session; passed here, never through the
+     * environment. */
+    bool single_session;
 } ca_prov_conf;
 
 /*

@@ -160,7 +160,8 @@ static int p11ca_conf_text(BIO *b, const ca_prov_conf *pc)
             pc->module);
     snprintf(wait, sizeof(wait), "%ld.%03ld", ms / 1000, ms % 1000);
     if ((pc->token_wait_ms && !conf_line(b, "p11ca-token-wait", wait))
-        || (pc->cache_pin && !conf_line(b, "p11ca-cache-pin", "yes")))
+        || (pc->cache_pin && !conf_line(b, "p11ca-cache-pin", "yes"))
+        || (pc->single_session && !conf_line(b, "p11ca-single-session", "yes")))
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     return P11CA_OK;
 }

@@ -176,7 +176,8 @@ void cli_set_json_errors(bool on);
 #define CLI_ESC_SLOTS 8
 const char *cli_esc(const char *s);
 
-/* cli_rc_from_rv - status code (exit-code class) for a p11 layer result. */
+/* cli_rc_from_rv - status code (exit-code class) for a p11 layer result
+ * (enroll_rc_from_rv). */
 int cli_rc_from_rv(CK_RV rv);
 
 /* cli_parse_uri - parse @str or print the reason; NULL @str gives NULL. */

@@ -133,3 +133,15 @@ tests_unit_test_ocsp_cache_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_ocsp_cache_LDADD = src/libp11ca-ca.la $(CMOCKA_LIBS) \
 	$(CRYPTO_LIBS) -lpthread
 endif
+
+# The enrollment flow (src/ca/enroll_flow.c) without the CLI: a per-run
+# SoftHSM2 token, a CA in a temporary directory, an issuer that fails on
+# demand behind the issuer seam.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_enroll
+TESTS += tests/unit/test_enroll
+tests_unit_test_enroll_SOURCES = tests/unit/test_enroll.c
+tests_unit_test_enroll_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_enroll_LDADD = src/libp11ca-ca.la $(CMOCKA_LIBS) \
+	$(CRYPTO_LIBS) $(P11KIT_LIBS) -lpthread
+endif
