@@ -23,7 +23,9 @@ struct init_state {
     char *constraints;
     char *name;
     ca_key *key;
-    char *location;
+    char *location;   /* what loads the key (a URI may hold its PIN) */
+    char *shown;      /* what ca.cnf, the trail and the output record */
+    char *pin_source; /* a URI's pin-source=, for ca.cnf */
     EVP_PKEY *pub;
     X509 *cert;    /* a root's certificate */
     X509_REQ *req; /* an intermediate's CSR */
@@ -127,6 +129,11 @@ static int init_key(struct init_state *st)
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK)
         rc = ca_key_load(st->key, st->location, NULL);
+    /* pin-value= is for this command only; pin-source= becomes ca.cnf's
+     * pin_source unless --pin-source names one. */
+    if (rc == P11CA_OK)
+        rc = ca_location_shown(st->location, &st->shown,
+                               o->pin_source ? NULL : &st->pin_source);
     if (rc != P11CA_OK)
         return rc;
     /* A software copy of the public key, for the certificate and checks. */
@@ -266,7 +273,7 @@ static int init_registry(struct init_state *st)
                                  "cannot encode the CA certificate");
     }
     snprintf(details, sizeof(details), "type=%s key=%s key_sha256=%s",
-             o->intermediate ? "intermediate" : "root", st->location,
+             o->intermediate ? "intermediate" : "root", st->shown,
              ca_key_sha256(st->key));
     if (rc == P11CA_OK)
         rc = reg_audit_add(r, ca_actor(), "ca-init", st->name, details);
@@ -303,22 +310,23 @@ static int write_cnf(struct init_state *st)
     const ca_init_opts *o = st->o;
     BIO *b = BIO_new(BIO_s_mem());
     char *path = ca_path(o->dir, CA_CNF), *pin = NULL, cwd[4096];
+    const char *pin_source = o->pin_source ? o->pin_source : st->pin_source;
     int rc = P11CA_E_NOMEM;
 
     if (!b || !path) {
         rc = p11ca_err_set(rc, "out of memory");
         goto out;
     }
-    if (o->pin_source && o->pin_source[0] != '/' && getcwd(cwd, sizeof(cwd)))
-        pin = ca_path(cwd, o->pin_source);
+    if (pin_source && pin_source[0] != '/' && getcwd(cwd, sizeof(cwd)))
+        pin = ca_path(cwd, pin_source);
     ca_cnf_write_header(b);
     BIO_puts(b, "[ ca ]\n");
     ca_cnf_write_kv(b, "name", st->name);
     ca_cnf_write_kv(b, "type", o->intermediate ? "intermediate" : "root");
-    ca_cnf_write_kv(b, "key", st->location);
+    ca_cnf_write_kv(b, "key", st->shown);
     ca_cnf_write_kv(b, "key_sha256", ca_key_sha256(st->key));
-    if (o->pin_source)
-        ca_cnf_write_kv(b, "pin_source", pin ? pin : o->pin_source);
+    if (pin_source)
+        ca_cnf_write_kv(b, "pin_source", pin ? pin : pin_source);
     ca_cnf_write_kv(b, "certificate", CA_CERT);
     ca_cnf_write_kv(b, "chain", CA_CHAIN);
     ca_cnf_write_kv(b, "registry",
@@ -423,6 +431,8 @@ int ca_init(const ca_init_opts *o)
     X509_REQ_free(st.req);
     EVP_PKEY_free(st.pub);
     free(st.location);
+    free(st.shown);
+    free(st.pin_source);
     ca_key_free(st.key);
     free(st.name);
     free(st.constraints);

@@ -120,6 +120,17 @@ int ca_key_generate(ca_key *k, const char *where, const char *spec,
                     char **location) CA_WUR;
 
 /*
+ * ca_location_shown - @location (a key's pkcs11: URI or file path) as
+ * ca.cnf, the audit trail and the output record it: a URI without its PIN
+ * attributes (pin-value=, pin-source=: the one formatting of p11_uri_format),
+ * anything else, and a URI without them, as given.  *@shown is malloc'd;
+ * *@pin_source (@pin_source may be NULL) gets the URI's pin-source= or NULL.
+ * Returns 0, P11CA_E_INPUT (a URI that does not parse) or P11CA_E_NOMEM.
+ */
+int ca_location_shown(const char *location, char **shown,
+                      char **pin_source) CA_WUR;
+
+/*
  * ca_key_discard_generated - undo ca_key_generate after a later step
  * failed: destroy the private and public key objects it made (or remove
  * its key file).  @what gets a description of what was removed ("" when

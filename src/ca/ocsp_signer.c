@@ -68,6 +68,18 @@ static int default_subject(struct signer *s)
     return P11CA_OK;
 }
 
+static int signer_location_shown(struct signer *s)
+{
+    char *shown = NULL;
+    int rc = ca_location_shown(s->location, &shown, NULL);
+
+    if (rc == P11CA_OK) {
+        free(s->location);
+        s->location = shown;
+    }
+    return rc;
+}
+
 /* The key: generated, or the one named (a file made absolute). */
 static int key_get(struct signer *s)
 {
@@ -93,6 +105,9 @@ static int key_get(struct signer *s)
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK)
         rc = ca_key_load(s->key, s->location, NULL);
+    /* ca.cnf records the key without a PIN its URI may hold. */
+    if (rc == P11CA_OK)
+        rc = signer_location_shown(s);
     if (rc != P11CA_OK) {
         /* The key's messages speak of "the CA key": say which it is. */
         snprintf(msg, sizeof(msg), "%s", p11ca_err_message());

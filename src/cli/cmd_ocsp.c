@@ -322,7 +322,8 @@ const struct cli_cmd cli_ocsp_cmds[] = {
      "and certificate are left as they are).",
      "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)\n"
      "--key-uri URI\tthe signer's key on a token (pkcs11: URI); with "
-     "--generate, the token and the new key's object= label (and id=)\n"
+     "--generate, the token and the new key's object= label (and id=); "
+     "ca.cnf records it without PIN attributes (pin-value=, pin-source=)\n"
      "--key FILE\ta key file instead (with --generate: a new file, mode "
      "0600)\n"
      "--generate TYPE\tgenerate the key: ec:P-256, ec:P-384, rsa:3072, "

@@ -225,8 +225,9 @@ CK_RV p11_uri_parse(const char *str, p11_uri **out) P11CA_WUR;
 void p11_uri_free(p11_uri *uri);
 
 /*
- * p11_uri_format - format @uri for humans (logs, errors, listings): never
- * contains pin-value.  Returns a malloc'd string or NULL.
+ * p11_uri_format - format @uri for humans (logs, errors, listings) and for
+ * storing: never a PIN attribute (pin-value=, pin-source=; the parse took
+ * them out).  Returns a malloc'd string or NULL.
  */
 char *p11_uri_format(const p11_uri *uri);
 

@@ -245,6 +245,8 @@ CK_RV p11_uri_parse(const char *str, p11_uri **out)
             rv = p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);
             goto out;
         }
+        /* Shown nowhere either: p11_uri_format prints no PIN attribute. */
+        p11_kit_uri_set_pin_source(uri->kit, NULL);
     }
     *out = uri;
     uri = NULL;

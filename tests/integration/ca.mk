@@ -6,6 +6,7 @@ CA_TESTS = \
 	tests/integration/ca-token.sh \
 	tests/integration/ca-file.sh \
 	tests/integration/ca-keycheck.sh \
+	tests/integration/ca-init-pin.sh \
 	tests/integration/ca-concurrent.sh \
 	tests/integration/ca-crl-large.sh \
 	tests/integration/ca-valgrind.sh \

@@ -294,6 +294,29 @@ static void test_uri_format_drops_pin_value_given_as_query(void **state)
     p11_uri_free(uri);
 }
 
+static void test_uri_format_drops_pin_source(void **state)
+{
+    p11_uri *uri = parse_ok("pkcs11:token=a;object=k?pin-source=/run/pin");
+    char *s = p11_uri_format(uri);
+
+    (void)state;
+    assert_non_null(s);
+    assert_null(strstr(s, "pin-source"));
+    assert_null(strstr(s, "/run/pin"));
+    /* The PIN source still reaches the login. */
+    assert_true(p11_uri_has_pin(uri));
+    free(s);
+    p11_uri_free(uri);
+    uri = parse_ok(
+        "pkcs11:token=a;object=k?pin-value=s3cr3t&pin-source=/run/pin");
+    s = p11_uri_format(uri);
+    assert_non_null(s);
+    assert_null(strstr(s, "pin"));
+    assert_non_null(strstr(s, "object=k"));
+    free(s);
+    p11_uri_free(uri);
+}
+
 static void test_uri_format_round_trips(void **state)
 {
     p11_uri *uri =
@@ -535,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_uri_rejects_nul_in_label),
         cmocka_unit_test(test_uri_rejects_repeated_attribute),
         cmocka_unit_test(test_uri_rejects_empty_path_attribute),
+        cmocka_unit_test(test_uri_format_drops_pin_source),
         cmocka_unit_test(test_uri_names_the_unknown_type),
         cmocka_unit_test(test_uri_accepts_every_type),
         cmocka_unit_test(test_uri_rejects_oversized_token_label),
