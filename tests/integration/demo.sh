@@ -48,7 +48,7 @@ assert_grep '^\{"serial":"[0-9A-F]+","subject":"CN=sensor-0001","client_id":"sen
     "$TT/out" "the device is auto-registered and served on its first connection"
 assert_grep '"actor":"api:auto-register CN=sensor-0001 serial=' "$TT/out" \
     "the operator's GET shows the entry's history (auto-registration)"
-assert_grep 'curl: \((35|56)\) .*alert bad certificate' "$TT/out" \
+assert_grep '^  s_client: .*alert bad certificate' "$TT/out" \
     "once deactivated, the device's next connection gets alert bad certificate"
 assert_grep '"TLS handshake" refused serial=[0-9A-F]+ reason=not-activated' \
     "$OUT/access.log" "... and the access log says why"
