@@ -78,3 +78,7 @@ EXTRA_DIST += $(REGISTRY_TESTS) tests/data/registry-v1/ca.cnf.in \
 # The operator guide, run as written.
 TESTS += tests/integration/docs-ca-guide.sh
 EXTRA_DIST += tests/integration/docs-ca-guide.sh
+
+# README's first command, scripts/demo, with this build.
+TESTS += tests/integration/demo.sh
+EXTRA_DIST += tests/integration/demo.sh
