@@ -11,7 +11,7 @@ set -u
 . "$top_srcdir/tests/lib/tap.sh"
 TT=$(mktemp -d "${TMPDIR:-/tmp}/p11ca-test.XXXXXX")
 trap 'rm -rf "$TT"' EXIT
-plan 47
+plan 48
 
 D=$TT/ca
 W=$TT/w
@@ -158,6 +158,28 @@ p11ca cert show --dir "$D" --pem "$S" >"$W/g.show" 2>&1
 openssl x509 -in "$W/g.show" -noout -serial >"$W/g.serial" 2>&1
 assert_eq "$(cat "$W/g.serial")" "serial=$S" \
     "cert show --pem gives the undelivered certificate"
+# The device's descriptor is closed on the failed write too (io.c leaked
+# it): strace shows the close of what openat of the device returned.
+if command -v strace >/dev/null; then
+    strace -f -e trace=openat,close -o "$W/g.strace" \
+        "$top_builddir/src/p11ca" issue --dir "$D" --profile client \
+        --client-id g3 --out "$FULLDEV" "$W/g.csr" >/dev/null 2>&1
+    fd=$(sed -n "s|.*openat(.*\"$FULLDEV\", .*) = \([0-9]*\)\$|\1|p" \
+        "$W/g.strace" | tail -n 1)
+    # Closed after that openat, before the number is handed out again.
+    closed=$(awk -v dev="\"$FULLDEV\"" -v fd="$fd" '
+        index($0, "openat(") && index($0, dev) && $NF == fd { open = 1; next }
+        open && $0 ~ ("close\\(" fd "\\) += 0") { print "yes"; exit }
+        open && index($0, "openat(") && $NF == fd { exit }' "$W/g.strace")
+    if [ -n "$fd" ] && [ "$closed" = yes ]; then
+        ok "the failed write closes the device's descriptor ($fd)"
+    else
+        not_ok "the failed write closes the device's descriptor (fd '${fd:-?}')"
+        diag "$(grep -E 'openat|close' "$W/g.strace" | tail -n 8)"
+    fi
+else
+    skip "strace is not installed"
+fi
 p11ca --json issue --dir "$D" --profile client --client-id g2 \
     --out "$FULLDEV" "$W/g.csr" >"$W/g.json" 2>/dev/null
 rc=$?
