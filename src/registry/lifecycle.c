@@ -60,6 +60,7 @@ struct lc_ca_find {
 static char lc_origin_issued[] = "issued";
 static char lc_origin_registered[] = "registered";
 
+static int lc_tx_once(reg *r, int (*fn)(reg *r, void *arg), void *arg);
 static int lc_location(const char *location, const struct reg_backend **be,
                        const char **path);
 static int lc_check_actor(const char *actor);
@@ -92,8 +93,8 @@ static int lc_ca_tx(reg *r, void *arg);
 static int lc_ca_add(reg *r, const unsigned char *der, size_t len,
                      const char *name, bool external, int64_t *id);
 
-/* Write transactions: what is due goes first, then @fn; all or nothing. */
-int reg_tx(reg *r, int (*fn)(reg *r, void *arg), void *arg)
+/* One attempt of reg_tx. */
+static int lc_tx_once(reg *r, int (*fn)(reg *r, void *arg), void *arg)
 {
     int rc = r->be->begin(r->db, true);
 
@@ -109,6 +110,28 @@ int reg_tx(reg *r, int (*fn)(reg *r, void *arg), void *arg)
     return rc;
 }
 
+/* Write transactions: what is due goes first, then @fn; all or nothing;
+ * one that lost to a concurrent transaction runs again from the start. */
+int reg_tx(reg *r, int (*fn)(reg *r, void *arg), void *arg)
+{
+    int rc = 0;
+
+    for (unsigned attempt = 1; attempt <= REG_TX_TRIES; attempt++) {
+        rc = lc_tx_once(r, fn, arg);
+        if (!rc || reg_last_fault(r) != REG_FAULT_CONFLICT)
+            break;
+        LOG_DBG(REG, "transaction conflict, attempt %u of %u: %s", attempt,
+                REG_TX_TRIES, p11ca_err_message());
+    }
+    return rc;
+}
+
+reg_fault reg_last_fault(reg *r)
+{
+    return_val_if_fail(r, REG_FAULT_NONE);
+    return r->be->fault ? r->be->fault(r->db) : REG_FAULT_NONE;
+}
+
 /* ------------------------------------------------------------------ */
 /* Opening                                                             */
 /* ------------------------------------------------------------------ */
@@ -118,12 +141,21 @@ static int lc_location(const char *location, const struct reg_backend **be,
 {
     if (!location || !*location)
         return p11ca_err_set(P11CA_E_INPUT, "no registry location given");
-    /* Never echo a PostgreSQL location: it may carry a password. */
+    /* The backend shows a PostgreSQL location without its password. */
     if (strncmp(location, "postgresql:", 11) == 0
-        || strncmp(location, "postgres:", 9) == 0)
-        return p11ca_err_set(
-            P11CA_E_INPUT,
-            "PostgreSQL backend not built: use a sqlite: registry location");
+        || strncmp(location, "postgres:", 9) == 0) {
+        const char *rest = strchr(location, ':') + 1;
+
+        *be = &reg_backend_pg;
+        /* A URI goes to libpq whole, a keyword string without the prefix. */
+        *path = strncmp(rest, "//", 2) == 0 ? location : rest;
+        if (!**path)
+            return p11ca_err_set(
+                P11CA_E_INPUT,
+                "registry location \"%s\" names no PostgreSQL database (write postgresql://HOST/DB or postgresql:KEYWORD=VALUE ...)",
+                location);
+        return 0;
+    }
     *be = &reg_backend_sqlite;
     *path = location;
     if (strncmp(location, "sqlite:", 7) == 0)

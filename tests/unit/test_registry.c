@@ -44,14 +44,43 @@ static void test_registry_reopen_keeps_version(void **state)
     assert_int_equal(reg_schema_version(t->r), SCHEMA_NEWEST);
 }
 
-static void test_registry_open_refuses_postgresql(void **state)
+/* PostgreSQL locations: a password never shows, whatever went wrong. */
+static void test_registry_open_hides_postgresql_password(void **state)
 {
     reg *r = NULL;
 
-    assert_fails(reg_open("postgresql://u:secret@db/reg", &r), P11CA_E_INPUT,
-                 "PostgreSQL backend not built");
+    /* Port 1 of the loopback: refused at once, no server needed. */
+    assert_fails(
+        reg_open("postgresql://u:secret@127.0.0.1:1/reg", &r), P11CA_E_REGISTRY,
+        "registry postgresql:host=127.0.0.1 port=1 dbname=reg user=u: cannot connect");
     assert_null(r);
     assert_null(strstr(p11ca_err_message(), "secret"));
+    assert_fails(reg_open("postgresql:host=127.0.0.1 port=1 password=s3cret "
+                          "dbname=reg",
+                          &r),
+                 P11CA_E_REGISTRY, "cannot connect");
+    assert_null(strstr(p11ca_err_message(), "s3cret"));
+    assert_null(r);
+}
+
+static void test_registry_open_refuses_bad_postgresql_location(void **state)
+{
+    reg *r = NULL;
+
+    /* libpq quotes what it choked on: here, part of the password. */
+    assert_fails(reg_open("postgresql:host=/x password=s3cret word", &r),
+                 P11CA_E_INPUT, "not a PostgreSQL connection string or URI");
+    assert_null(strstr(p11ca_err_message(), "s3cret"));
+    assert_null(strstr(p11ca_err_message(), "word"));
+    assert_fails(reg_open("postgresql:nosuchkeyword=1", &r), P11CA_E_INPUT,
+                 "invalid connection option");
+    /* libpq checks the port when it connects. */
+    assert_fails(reg_open("postgres://u:pw@h:notaport/db", &r),
+                 P11CA_E_REGISTRY, "cannot connect: invalid integer value");
+    assert_null(strstr(p11ca_err_message(), "pw"));
+    assert_fails(reg_open("postgresql:", &r), P11CA_E_INPUT,
+                 "names no PostgreSQL database");
+    assert_null(r);
 }
 
 static void test_registry_open_refuses_empty_location(void **state)
@@ -495,7 +524,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_registry_open_migrates_to_the_last_version),
         T(test_registry_reopen_keeps_version),
-        T(test_registry_open_refuses_postgresql),
+        T(test_registry_open_hides_postgresql_password),
+        T(test_registry_open_refuses_bad_postgresql_location),
         T(test_registry_open_refuses_empty_location),
         T(test_registry_open_reports_unusable_path),
         T(test_registry_open_refuses_newer_schema),
