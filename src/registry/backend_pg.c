@@ -277,21 +277,24 @@ static void pg_oneline(const char *msg, char *out, size_t outlen)
 }
 
 /*
- * d->shown: "postgresql:" and the keywords that say where the registry is
- * (service, host, hostaddr, port, dbname, user), never a password,
- * whatever form the location had.  A location libpq cannot parse is
- * refused here, before any connection.
+ * reg_pg_shown (internal.h): "postgresql:" and the keywords that say where
+ * the registry is (service, host, hostaddr, port, dbname, user), never a
+ * password, whatever form the location had.  A location libpq cannot
+ * parse is P11CA_E_INPUT, its message elided by pg_elide.
  */
-static int pg_shown(struct pgdb *d)
+int reg_pg_shown(const char *conninfo, char *out, size_t len)
 {
-    static const char *const keys[] = {"service", "host",   "hostaddr",
+    static const char *const keys[] = {"service", "host", "hostaddr",
                                        "port",    "dbname", "user"};
-    char shown[PG_SHOWN_MAX] = "postgresql:", why[PG_SHOWN_MAX];
+    const size_t prefix = strlen("postgresql:");
+    char why[PG_SHOWN_MAX];
     PQconninfoOption *opts = NULL;
     char *err = NULL;
-    size_t used = strlen(shown);
+    size_t used;
 
-    opts = PQconninfoParse(d->conninfo, &err);
+    snprintf(out, len, "postgresql:");
+    used = strlen(out);
+    opts = PQconninfoParse(conninfo, &err);
     if (!opts) {
         pg_elide(err ? err : "out of memory", why, sizeof(why));
         PQfreemem(err);
@@ -303,13 +306,23 @@ static int pg_shown(struct pgdb *d)
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
         for (PQconninfoOption *o = opts; o->keyword; o++)
             if (strcmp(o->keyword, keys[k]) == 0 && o->val && *o->val
-                && used < sizeof(shown))
-                used += (size_t)snprintf(shown + used, sizeof(shown) - used,
-                                         "%s%s=%s", used > 11 ? " " : "",
-                                         o->keyword, o->val);
+                && used < len)
+                used += (size_t)snprintf(out + used, len - used, "%s%s=%s",
+                                         used > prefix ? " " : "", o->keyword,
+                                         o->val);
     PQconninfoFree(opts);
-    if (used == 11)
-        snprintf(shown + used, sizeof(shown) - used, "(libpq defaults)");
+    if (used == prefix)
+        snprintf(out + used, len - used, "(libpq defaults)");
+    return 0;
+}
+
+static int pg_shown(struct pgdb *d)
+{
+    char shown[PG_SHOWN_MAX];
+    int rc = reg_pg_shown(d->conninfo, shown, sizeof(shown));
+
+    if (rc)
+        return rc;
     d->shown = strdup(shown);
     return d->shown ? 0 : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
 }

@@ -42,6 +42,14 @@ int reg_filter_check(const reg_filter *f, reg_filter *copy, char *serial,
                      size_t len) REG_WUR;
 
 /*
+ * reg_pg_shown - the PostgreSQL connection string or URI @conninfo as
+ * messages show it (backend_pg.c): "postgresql:" and its service, host,
+ * hostaddr, port, dbname and user, never a password, in @out (@len
+ * bytes).  0, or P11CA_E_INPUT when libpq cannot parse it.
+ */
+int reg_pg_shown(const char *conninfo, char *out, size_t len) REG_WUR;
+
+/*
  * reg_like_pattern - a reg_filter pattern ('*', '?', '\' escapes; no
  * wildcard: anywhere) as LIKE text with '\' as its ESCAPE character
  * (malloc'd in *@out): '%', '_' and '\' of the pattern match literally.

@@ -4,6 +4,7 @@
  * transaction with its status history and audit entry. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,8 +143,7 @@ static int lc_location(const char *location, const struct reg_backend **be,
     if (!location || !*location)
         return p11ca_err_set(P11CA_E_INPUT, "no registry location given");
     /* The backend shows a PostgreSQL location without its password. */
-    if (strncmp(location, "postgresql:", 11) == 0
-        || strncmp(location, "postgres:", 9) == 0) {
+    if (reg_location_is_pg(location)) {
         const char *rest = strchr(location, ':') + 1;
 
         *be = &reg_backend_pg;
@@ -164,6 +164,29 @@ static int lc_location(const char *location, const struct reg_backend **be,
         return p11ca_err_set(
             P11CA_E_INPUT, "registry location \"%s\" names no file", location);
     return 0;
+}
+
+bool reg_location_is_pg(const char *location)
+{
+    return location
+           && (strncmp(location, "postgresql:", 11) == 0
+               || strncmp(location, "postgres:", 9) == 0);
+}
+
+const char *reg_location_shown(const char *location)
+{
+    static __thread char shown[512];
+    const char *rest;
+
+    if (!reg_location_is_pg(location)) {
+        snprintf(shown, sizeof(shown), "%s", location ? location : "");
+        return shown;
+    }
+    rest = strchr(location, ':') + 1;
+    if (reg_pg_shown(strncmp(rest, "//", 2) == 0 ? location : rest, shown,
+                     sizeof(shown)))
+        snprintf(shown, sizeof(shown), "postgresql:(not a connection string)");
+    return shown;
 }
 
 int reg_open(const char *location, reg **out)

@@ -202,6 +202,17 @@ int reg_open(const char *location, reg **out) REG_WUR;
  * P11CA_E_NOTFOUND (the message names the file) and nothing is created;
  * an older schema is migrated, unless REG_OPEN_READONLY (P11CA_E_REGISTRY).
  */
+/*
+ * reg_location_shown - @location as a message may show it: a PostgreSQL
+ * location as "postgresql:" and its service, host, hostaddr, port, dbname
+ * and user (never a password; "postgresql:(not a connection string)"
+ * when libpq cannot parse it), any other as it is.  In a buffer of the
+ * calling thread, valid until its next call there.
+ */
+const char *reg_location_shown(const char *location);
+/* reg_location_is_pg - whether @location names a PostgreSQL registry. */
+bool reg_location_is_pg(const char *location);
+
 #define REG_OPEN_CREATE   0x1u
 #define REG_OPEN_READONLY 0x2u
 int reg_open_ex(const char *location, unsigned flags, reg **out) REG_WUR;
