@@ -284,7 +284,7 @@ static void pg_oneline(const char *msg, char *out, size_t outlen)
  */
 int reg_pg_shown(const char *conninfo, char *out, size_t len)
 {
-    static const char *const keys[] = {"service", "host", "hostaddr",
+    static const char *const keys[] = {"service", "host",   "hostaddr",
                                        "port",    "dbname", "user"};
     const size_t prefix = strlen("postgresql:");
     char why[PG_SHOWN_MAX];
