@@ -316,6 +316,18 @@ int reg_pg_shown(const char *conninfo, char *out, size_t len)
     return 0;
 }
 
+bool reg_pg_has_password(const char *conninfo)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    bool found = false;
+
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            found = true;
+    PQconninfoFree(opts);
+    return found;
+}
+
 static int pg_shown(struct pgdb *d)
 {
     char shown[PG_SHOWN_MAX];

@@ -48,6 +48,8 @@ int reg_filter_check(const reg_filter *f, reg_filter *copy, char *serial,
  * bytes).  0, or P11CA_E_INPUT when libpq cannot parse it.
  */
 int reg_pg_shown(const char *conninfo, char *out, size_t len) REG_WUR;
+/* reg_pg_has_password - whether @conninfo sets a password. */
+bool reg_pg_has_password(const char *conninfo);
 
 /*
  * reg_like_pattern - a reg_filter pattern ('*', '?', '\' escapes; no

@@ -62,6 +62,7 @@ static char lc_origin_issued[] = "issued";
 static char lc_origin_registered[] = "registered";
 
 static int lc_tx_once(reg *r, int (*fn)(reg *r, void *arg), void *arg);
+static const char *lc_conninfo(const char *location);
 static int lc_location(const char *location, const struct reg_backend **be,
                        const char **path);
 static int lc_check_actor(const char *actor);
@@ -144,11 +145,8 @@ static int lc_location(const char *location, const struct reg_backend **be,
         return p11ca_err_set(P11CA_E_INPUT, "no registry location given");
     /* The backend shows a PostgreSQL location without its password. */
     if (reg_location_is_pg(location)) {
-        const char *rest = strchr(location, ':') + 1;
-
         *be = &reg_backend_pg;
-        /* A URI goes to libpq whole, a keyword string without the prefix. */
-        *path = strncmp(rest, "//", 2) == 0 ? location : rest;
+        *path = lc_conninfo(location);
         if (!**path)
             return p11ca_err_set(
                 P11CA_E_INPUT,
@@ -173,18 +171,29 @@ bool reg_location_is_pg(const char *location)
                || strncmp(location, "postgres:", 9) == 0);
 }
 
+/* What libpq gets: a URI whole, a keyword string without the prefix. */
+static const char *lc_conninfo(const char *location)
+{
+    const char *rest = strchr(location, ':') + 1;
+
+    return strncmp(rest, "//", 2) == 0 ? location : rest;
+}
+
+bool reg_location_has_password(const char *location)
+{
+    return reg_location_is_pg(location)
+           && reg_pg_has_password(lc_conninfo(location));
+}
+
 const char *reg_location_shown(const char *location)
 {
     static __thread char shown[512];
-    const char *rest;
 
     if (!reg_location_is_pg(location)) {
         snprintf(shown, sizeof(shown), "%s", location ? location : "");
         return shown;
     }
-    rest = strchr(location, ':') + 1;
-    if (reg_pg_shown(strncmp(rest, "//", 2) == 0 ? location : rest, shown,
-                     sizeof(shown)))
+    if (reg_pg_shown(lc_conninfo(location), shown, sizeof(shown)))
         snprintf(shown, sizeof(shown), "postgresql:(not a connection string)");
     return shown;
 }

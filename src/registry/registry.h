@@ -212,6 +212,10 @@ int reg_open(const char *location, reg **out) REG_WUR;
 const char *reg_location_shown(const char *location);
 /* reg_location_is_pg - whether @location names a PostgreSQL registry. */
 bool reg_location_is_pg(const char *location);
+/* reg_location_has_password - whether @location is a PostgreSQL location
+ * that carries a password (a file that holds it must not be readable by
+ * others). */
+bool reg_location_has_password(const char *location);
 
 #define REG_OPEN_CREATE   0x1u
 #define REG_OPEN_READONLY 0x2u

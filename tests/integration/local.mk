@@ -54,6 +54,7 @@ REGISTRY_TESTS = \
 	tests/integration/registry-rules.sh \
 	tests/integration/registry-cli-pg.sh \
 	tests/integration/registry-rules-pg.sh \
+	tests/integration/registry-pg.sh \
 	tests/integration/registry-schema.sh \
 	tests/integration/registry-migrate.sh \
 	tests/integration/audit-signed.sh

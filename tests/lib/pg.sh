@@ -9,6 +9,8 @@
 # directory), PG_CONNINFO (libpq keywords of the test database "p11ca",
 # user "p11ca", trust authentication), PG_LOC ("postgresql:" PG_CONNINFO);
 # pg_sql SQL runs SQL there as the superuser p11ca and prints the rows.
+# PG_HBA_PREPEND (optional, before pg_start): pg_hba.conf lines that come
+# before the default "trust", e.g. password authentication for some roles.
 
 : "${PG_BINDIR:=}"
 if [ -z "$PG_BINDIR" ] || [ ! -x "$PG_BINDIR/initdb" ]; then
@@ -70,12 +72,13 @@ pg_start() {
         echo "Bail out! initdb failed"
         exit 1
     fi
+    if [ -n "${PG_HBA_PREPEND:-}" ]; then
+        { printf '%s\n' "$PG_HBA_PREPEND"; cat "$PG_DIR/data/pg_hba.conf"; } \
+            >"$PG_DIR/hba.tmp" && cat "$PG_DIR/hba.tmp" >"$PG_DIR/data/pg_hba.conf"
+    fi
     # No TCP port: only the socket in our directory.  fsync off: a test's
     # database need not survive a power cut.
-    if ! pg_as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
-        -o "-c listen_addresses= -c unix_socket_directories=$PG_SOCK -c fsync=off" \
-        -w start >/dev/null 2>&1 ||
-        ! pg_isready -q -h "$PG_SOCK" -U p11ca -d postgres; then
+    if ! pg_server_start 2>/dev/null; then
         diag "$(cat "$PG_DIR/server.log" 2>/dev/null)"
         echo "Bail out! the PostgreSQL test server did not start"
         exit 1
@@ -85,6 +88,17 @@ pg_start() {
     PG_CONNINFO="host=$PG_SOCK user=p11ca dbname=p11ca"
     PG_LOC="postgresql:$PG_CONNINFO"
     export PG_CONNINFO PG_LOC PG_SOCK PG_DIR
+}
+
+# pg_server_stop / pg_server_start: the server down and up again (the
+# data stays), waiting until it is stopped or answers.
+pg_server_stop() {
+    pg_as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+}
+pg_server_start() {
+    pg_as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
+        -o "-c listen_addresses= -c unix_socket_directories=$PG_SOCK -c fsync=off" \
+        -w start >/dev/null && pg_isready -q -h "$PG_SOCK" -U p11ca -d postgres
 }
 
 pg_sql() {
