@@ -7,6 +7,7 @@ CA_TESTS = \
 	tests/integration/ca-file.sh \
 	tests/integration/ca-keycheck.sh \
 	tests/integration/ca-concurrent.sh \
+	tests/integration/ca-concurrent-pg.sh \
 	tests/integration/ca-crl-large.sh \
 	tests/integration/ca-valgrind.sh \
 	tests/integration/ca-policy.sh \

@@ -4,9 +4,8 @@
 # that one script tests both backends.  Source after token.sh/prov.sh.
 # shellcheck shell=sh
 #
-# Sets REG_OPT: the option `p11ca ca init` needs ("" for SQLite,
-# "--registry postgresql:..." for PostgreSQL; unquoted, it holds no
-# space-separated words of its own but the location's).
+# Sets REG_LOC: the registry location of ca init ("" for SQLite: the
+# default file; PostgreSQL: postgresql:... of the test server).
 # regsql DIR SQL: run SQL on the registry of the CA in DIR, as someone with
 # the database's files would (PostgreSQL: the superuser with triggers off),
 # printing rows as sqlite3 does (columns joined by |).  group_concat(x)
@@ -35,11 +34,17 @@ else
     }
 fi
 
-# reg_init_opt: the arguments of ca init that choose the registry.
-reg_init() {
+# with_reg CMD...: a `ca init` command line, with the registry option at
+# its end when the test runs on PostgreSQL.
+with_reg() {
     if [ -n "$REG_LOC" ]; then
-        p11ca ca init "$@" --registry "$REG_LOC"
+        "$@" --registry "$REG_LOC"
     else
-        p11ca ca init "$@"
+        "$@"
     fi
+}
+
+# reg_init ARGS...: p11ca ca init ARGS on the test's registry.
+reg_init() {
+    with_reg p11ca ca init "$@"
 }
