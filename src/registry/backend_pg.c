@@ -764,6 +764,26 @@ static void pg_rollback(void *db)
     d->in_tx = false;
 }
 
+const char *pg_stmt_sql(enum pg_stmt id)
+{
+    return pg_sql[id];
+}
+
+int pg_tx_begin(struct pgdb *d, bool write)
+{
+    return pg_begin(d, write);
+}
+
+int pg_tx_commit(struct pgdb *d)
+{
+    return pg_commit(d);
+}
+
+void pg_tx_rollback(struct pgdb *d)
+{
+    pg_rollback(d);
+}
+
 static reg_fault pg_fault(void *db)
 {
     struct pgdb *d = db;

@@ -37,6 +37,18 @@ static void pg_q_like(struct pg_query *q, int slot, const char *fmt,
 static void pg_where(struct pg_query *q, const reg_filter *f);
 static const char *pg_order(const reg_filter *f);
 static void pg_query_free(struct pg_query *q);
+static int pg_fetch(struct pgdb *d, const char *name, pg_row_fn row, void *ctx,
+                    const char *what);
+static int pg_search_row(struct pgdb *d, const PGresult *res, int i, void *ctx);
+static int pg_revoked_row(struct pgdb *d, const PGresult *res, int i,
+                          void *ctx);
+
+/* What a walk's row functions call back. */
+struct pg_cb {
+    reg_cert_cb cert;
+    reg_revoked_cb revoked;
+    void *arg;
+};
 
 /* One row of PG_CERT_COLS into @c (owned by @c, zeroed first). */
 static int pg_row_cert(struct pgdb *d, const PGresult *res, int i, reg_cert *c)
@@ -252,6 +264,60 @@ int pg_cert_set_revoke_after(void *db, int64_t ca_id, const char *serial,
 }
 
 /* ------------------------------------------------------------------ */
+/* Cursors                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Every batch of cursor @name until it is empty or @row stops. */
+static int pg_fetch(struct pgdb *d, const char *name, pg_row_fn row, void *ctx,
+                    const char *what)
+{
+    char fetch[64];
+    PGresult *res = NULL;
+    int rc = 0, n;
+
+    snprintf(fetch, sizeof(fetch), "FETCH %d FROM %s", PG_WALK_ROWS, name);
+    do {
+        if ((rc = pg_run_sql(d, fetch, NULL, &res, what)))
+            break;
+        n = PQntuples(res);
+        for (int i = 0; !rc && i < n; i++)
+            rc = row(d, res, i, ctx);
+        PQclear(res);
+        res = NULL;
+    } while (!rc && n == PG_WALK_ROWS);
+    PQclear(res);
+    return rc;
+}
+
+int pg_walk(struct pgdb *d, const char *sql, const struct pg_params *p,
+            pg_row_fn row, void *ctx, const char *what)
+{
+    char decl[PG_SEARCH_MAX + 64], name[32], close[48];
+    bool own = !d->in_tx;
+    PGresult *res = NULL;
+    int rc;
+
+    if (own && (rc = pg_tx_begin(d, false)))
+        return rc;
+    /* A row function may walk again (nested cursors): names differ. */
+    snprintf(name, sizeof(name), "p11ca_walk_%u", d->walks++);
+    snprintf(decl, sizeof(decl), "DECLARE %s NO SCROLL CURSOR FOR %s", name,
+             sql);
+    if (!(rc = pg_run_sql(d, decl, p, &res, what)))
+        rc = pg_fetch(d, name, row, ctx, what);
+    PQclear(res);
+    res = NULL;
+    snprintf(close, sizeof(close), "CLOSE %s", name);
+    if (!rc && !(rc = pg_run_sql(d, close, NULL, &res, what)) && own)
+        rc = pg_tx_commit(d);
+    PQclear(res);
+    d->walks--;
+    if (rc && own)
+        pg_tx_rollback(d);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Search                                                              */
 /* ------------------------------------------------------------------ */
 
@@ -396,12 +462,24 @@ static void pg_query_free(struct pg_query *q)
     free(q->like[1]);
 }
 
+static int pg_search_row(struct pgdb *d, const PGresult *res, int i, void *ctx)
+{
+    struct pg_cb *cb = ctx;
+    reg_cert c;
+    int rc = pg_row_cert(d, res, i, &c);
+
+    if (rc)
+        return rc;
+    rc = cb->cert(&c, cb->arg);
+    reg_cert_clear(&c);
+    return rc;
+}
+
 int pg_cert_search(void *db, const reg_filter *f, reg_cert_cb cb, void *arg)
 {
     struct pgdb *d = db;
     struct pg_query q = {.sql = "SELECT " PG_CERT_COLS " FROM certs"};
-    PGresult *res = NULL;
-    reg_cert c;
+    struct pg_cb ctx = {.cert = cb, .arg = arg};
     int rc;
 
     pg_where(&q, f);
@@ -411,17 +489,9 @@ int pg_cert_search(void *db, const reg_filter *f, reg_cert_cb cb, void *arg)
         pg_q_int(&q, " LIMIT $%d::bigint", (int64_t)f->limit);
     pg_q_int(&q, " OFFSET $%d::bigint",
              f->offset <= INT64_MAX ? (int64_t)f->offset : INT64_MAX);
-    if ((rc = q.rc)
-        || (rc = pg_run_sql(d, q.sql, &q.p, &res, "search certificates")))
-        goto out;
-    for (int i = 0; !rc && i < PQntuples(res); i++) {
-        if ((rc = pg_row_cert(d, res, i, &c)))
-            break;
-        rc = cb(&c, arg);
-        reg_cert_clear(&c);
-    }
-out:
-    PQclear(res);
+    if (!(rc = q.rc))
+        rc =
+            pg_walk(d, q.sql, &q.p, pg_search_row, &ctx, "search certificates");
     pg_query_free(&q);
     return rc;
 }
@@ -513,30 +583,30 @@ out:
     return rc;
 }
 
+static int pg_revoked_row(struct pgdb *d, const PGresult *res, int i, void *ctx)
+{
+    struct pg_cb *cb = ctx;
+    reg_revoked e = {
+        .serial = PQgetvalue(res, i, 0),
+        .revoked_at = pg_int(res, i, 1),
+        .reason = (int)pg_int(res, i, 2),
+        .invalidity = pg_int(res, i, 3),
+    };
+
+    (void)d;
+    return cb->revoked(&e, cb->arg);
+}
+
+/* Through a cursor: a CRL of a million entries streams as SQLite's does. */
 int pg_revoked_list(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
                     void *arg)
 {
     struct pgdb *d = db;
     struct pg_params p = {0};
-    PGresult *res = NULL;
-    reg_revoked e;
-    int rc;
+    struct pg_cb ctx = {.revoked = cb, .arg = arg};
 
     pg_p_int(&p, ca_id);
     pg_p_int(&p, now);
-    if ((rc =
-             pg_run(d, PG_REVOKED_LIST, &p, &res, "list revoked certificates")))
-        goto out;
-    for (int i = 0; !rc && i < PQntuples(res); i++) {
-        e = (reg_revoked){
-            .serial = PQgetvalue(res, i, 0),
-            .revoked_at = pg_int(res, i, 1),
-            .reason = (int)pg_int(res, i, 2),
-            .invalidity = pg_int(res, i, 3),
-        };
-        rc = cb(&e, arg);
-    }
-out:
-    PQclear(res);
-    return rc;
+    return pg_walk(d, pg_stmt_sql(PG_REVOKED_LIST), &p, pg_revoked_row, &ctx,
+                   "list revoked certificates");
 }

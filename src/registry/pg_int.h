@@ -43,6 +43,7 @@ struct pgdb {
     bool in_tx;     /* between begin and commit/rollback */
     reg_fault fault;
     bool prepared[PG_N];
+    unsigned walks; /* cursors open (pg_walk), for their names */
 };
 
 /* The columns of a reg_cert, in the order pg_row_cert reads them. */
@@ -83,6 +84,24 @@ int pg_run(struct pgdb *d, enum pg_stmt id, const struct pg_params *p,
 /* pg_run_sql - the same for @sql built from fixed fragments (a search). */
 int pg_run_sql(struct pgdb *d, const char *sql, const struct pg_params *p,
                PGresult **res, const char *what) REG_WUR;
+/*
+ * pg_walk - run the fixed query @sql with @p through a cursor, fetching
+ * PG_WALK_ROWS rows at a time and calling @row on each (non-zero stops
+ * the walk and is returned): a list of millions of rows takes the memory
+ * of one batch, and @row may run other statements between fetches.  In
+ * the caller's transaction, or in a read-only one of its own.
+ */
+#define PG_WALK_ROWS 1000
+typedef int (*pg_row_fn)(struct pgdb *d, const PGresult *res, int i, void *ctx);
+int pg_walk(struct pgdb *d, const char *sql, const struct pg_params *p,
+            pg_row_fn row, void *ctx, const char *what) REG_WUR;
+/* The text of statement @id (for pg_walk). */
+const char *pg_stmt_sql(enum pg_stmt id);
+/* The backend's begin, commit and rollback (backend_pg.c). */
+int pg_tx_begin(struct pgdb *d, bool write) REG_WUR;
+int pg_tx_commit(struct pgdb *d) REG_WUR;
+void pg_tx_rollback(struct pgdb *d);
+
 /* pg_fail - P11CA_E_REGISTRY for the failed @res (may be NULL), naming
  * @what, and the fault it was (unreachable, conflict, other). */
 int pg_fail(struct pgdb *d, const PGresult *res, const char *what);

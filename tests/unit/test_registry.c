@@ -518,6 +518,67 @@ static void test_registry_search_refuses_bad_filter(void **state)
                  P11CA_E_INPUT, "bad serial");
 }
 
+/* More rows than one fetch of a PostgreSQL cursor (1,000): searches and
+ * the revoked list see every row once, in order. */
+#define MANY 2100
+
+struct many {
+    size_t n;
+    char last[64];
+    bool ordered;
+};
+
+static int many_cert_cb(const reg_cert *c, void *arg)
+{
+    struct many *m = arg;
+
+    m->n++;
+    return 0;
+}
+
+/* Serials as numbers: shorter first, then by text (lower-case hex). */
+static int many_revoked_cb(const reg_revoked *e, void *arg)
+{
+    struct many *m = arg;
+    size_t a = strlen(m->last), b = strlen(e->serial);
+
+    if (m->n && (a > b || (a == b && strcmp(m->last, e->serial) >= 0)))
+        m->ordered = false;
+    snprintf(m->last, sizeof(m->last), "%s", e->serial);
+    m->n++;
+    return 0;
+}
+
+static void test_registry_lists_past_one_fetch(void **state)
+{
+    struct treg *t = *state;
+    reg_cert *certs = calloc(MANY, sizeof(*certs));
+    struct many m = {0, "", true};
+    char serial[16];
+    size_t bad = 0, n = 0;
+    int64_t at = now();
+
+    assert_non_null(certs);
+    for (size_t i = 0; i < MANY; i++) {
+        snprintf(serial, sizeof(serial), "%zx", i + 1);
+        treg_cert(&certs[i], serial, serial, "many", at - 10, at + 86400);
+    }
+    assert_int_equal(reg_record_batch(t->r, certs, MANY, ACTOR, NULL, &bad), 0);
+    assert_int_equal(reg_search(t->r, NULL, many_cert_cb, &m), 0);
+    assert_int_equal(m.n, MANY);
+    assert_int_equal(reg_revoke_bulk(t->r, &(reg_filter){.ou = "many"}, 1,
+                                     ACTOR, "test", MANY, &n),
+                     0);
+    assert_int_equal(n, MANY);
+    m = (struct many){0, "", true};
+    assert_int_equal(reg_revoked_list(t->r, 0, 0, many_revoked_cb, &m), 0);
+    assert_int_equal(m.n, MANY);
+    assert_true(m.ordered);
+    for (size_t i = 0; i < MANY; i++)
+        reg_cert_clear(&certs[i]);
+    free(certs);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, treg_setup, treg_teardown)
@@ -551,6 +612,7 @@ int main(void)
         T(test_registry_search_paging_and_order),
         T(test_registry_count_ignores_paging),
         T(test_registry_search_refuses_bad_filter),
+        T(test_registry_lists_past_one_fetch),
     };
 #undef T
 
