@@ -723,6 +723,13 @@ static int pg_begin(void *db, bool write)
     struct pgdb *d = db;
     int rc;
 
+    /* PostgreSQL has no nested transactions: a BEGIN inside one would only
+     * warn, and its COMMIT would end the outer one (a search's cursor). */
+    if (d->in_tx)
+        return p11ca_err_set(
+            P11CA_E_INTERNAL,
+            "registry %s: a transaction began inside another (a search callback that writes?)",
+            d->shown);
     if ((rc = pg_ready(d)))
         return rc;
     if (write)
