@@ -413,6 +413,9 @@ static void print_type(BIO *out, const prov_key *key)
     case PROV_KEY_ED25519:
         BIO_printf(out, "Ed25519");
         break;
+    case PROV_KEY_ED448:
+        BIO_printf(out, "Ed448");
+        break;
     }
     BIO_printf(out, " (%u bits)\n", key->bits);
 }
@@ -498,7 +501,10 @@ static int token_refuse(struct enc_ctx *ec, OSSL_CORE_BIO *cout,
     return refuse(ec, key, as, "use its URI");
 }
 
-/* A token key as PEM PrivateKeyInfo: its URI (no PIN), one line. */
+/*
+ * A token key as PEM PrivateKeyInfo: its URI (no PIN), on one line, or
+ * with p11ca-key-file = uri-pem as a PKCS#11 PROVIDER URI file.
+ */
 static int token_uri(struct enc_ctx *ec, OSSL_CORE_BIO *cout,
                      const prov_key *key, const char *as)
 {
@@ -514,6 +520,11 @@ static int token_uri(struct enc_ctx *ec, OSSL_CORE_BIO *cout,
     }
     if (!(out = enc_bio(ec, cout)))
         return 0;
+    if (ec->ctx->key_file_pem) {
+        ok = prov_uri_pem_write(ec->ctx, out, key->uri);
+        BIO_free(out);
+        return ok;
+    }
     ok = BIO_printf(out, "%s\n", key->uri) > 0;
     if (!ok)
         prov_raise(ec->ctx, PROV_R_INTERNAL, "%s: cannot write the URI",
@@ -619,6 +630,7 @@ IMPL_ENCODER(ec_pem, priv_does_selection, ec_pem_encode);
 #define NAMES_RSAPSS  "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"
 #define NAMES_EC      "EC:id-ecPublicKey:1.2.840.10045.2.1"
 #define NAMES_ED25519 "ED25519:1.3.101.112"
+#define NAMES_ED448   "ED448:1.3.101.113"
 
 #define ENC(names, output, structure, impl)                                    \
     {                                                                          \
@@ -653,5 +665,6 @@ const OSSL_ALGORITHM prov_encoders[] = {
     ENCODERS_TRADITIONAL(NAMES_EC, "type-specific", ts),
     ENCODERS_TRADITIONAL(NAMES_EC, "ec", ec),
     ENCODERS_COMMON(NAMES_ED25519),
+    ENCODERS_COMMON(NAMES_ED448),
     {NULL, NULL, NULL, NULL},
 };

@@ -21,6 +21,8 @@ const char *prov_key_type_name(prov_key_type type)
         return "EC";
     case PROV_KEY_ED25519:
         return "ED25519";
+    case PROV_KEY_ED448:
+        return "ED448";
     }
     return "unknown";
 }
@@ -87,6 +89,11 @@ void prov_key_unref(prov_key *key)
     free(key->pin_source);
     free(key->allowed);
     p11_secure_free(key->ir_key, 32);
+    for (size_t i = 0; i < PROV_KEY_MDS; i++)
+        if (key->mds[i]) {
+            EVP_MD_free(key->mds[i]->md);
+            free(key->mds[i]);
+        }
     free(key);
 }
 
@@ -100,12 +107,13 @@ static int type_of(prov_ctx *ctx, p11_obj *obj, prov_key_type *type)
         *type = PROV_KEY_EC;
         return 1;
     case CKK_EC_EDWARDS:
+        /* Ed25519 or Ed448: the curve says (info_from_token, edwards). */
         *type = PROV_KEY_ED25519;
         return 1;
     default:
         prov_raise(
             ctx, PROV_R_UNSUPPORTED,
-            "%s: key type 0x%lx is not supported (RSA, EC and Ed25519 are)",
+            "%s: key type 0x%lx is not supported (RSA, EC, Ed25519 and Ed448 are)",
             p11_obj_describe(obj), (unsigned long)p11_obj_key_type(obj));
         return 0;
     }
@@ -158,9 +166,10 @@ static EVP_PKEY *read_public(prov_ctx *ctx, p11_obj *priv, prov_key_type type)
                    "%s", p11_error_message());
         return NULL;
     }
-    if (type == PROV_KEY_ED25519 && !EVP_PKEY_is_a(pk, "ED25519")) {
+    if ((type == PROV_KEY_ED25519 || type == PROV_KEY_ED448)
+        && !EVP_PKEY_is_a(pk, "ED25519") && !EVP_PKEY_is_a(pk, "ED448")) {
         prov_raise(ctx, PROV_R_UNSUPPORTED,
-                   "%s: only Ed25519 EdDSA keys are supported",
+                   "%s: only Ed25519 and Ed448 EdDSA keys are supported",
                    p11_obj_describe(priv));
         EVP_PKEY_free(pk);
         return NULL;
@@ -197,6 +206,12 @@ static int info_from_token(prov_key *key)
         return 0;
     }
     if (key->type == PROV_KEY_ED25519) {
+        if (nid == NID_ED448) {
+            key->type = PROV_KEY_ED448;
+            key->bits = 456;
+            key->max_sig = 114;
+            return 1;
+        }
         if (nid != NID_ED25519)
             return 0;
         key->bits = 256;
@@ -225,6 +240,8 @@ prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri)
     key->priv = p11_obj_ref(priv);
     if (!info_from_token(key)) {
         pk = read_public(ctx, priv, type);
+        if (pk && type == PROV_KEY_ED25519 && EVP_PKEY_is_a(pk, "ED448"))
+            key->type = PROV_KEY_ED448; /* CKA_EC_PARAMS did not say */
         if (!pk) {
             prov_key_unref(key);
             return NULL;
@@ -238,6 +255,11 @@ prov_key *prov_key_from_obj(prov_ctx *ctx, p11_obj *priv, const p11_uri *uri)
         return NULL;
     }
     read_allowed(key);
+    /* An RSA key that may sign with PSS only is an RSA-PSS key. */
+    if (!prov_rsa_pss_adopt(key)) {
+        prov_key_unref(key);
+        return NULL;
+    }
     return key;
 }
 

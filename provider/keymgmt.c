@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* KEYMGMT for RSA, RSA-PSS, EC and Ed25519: token keys referenced by the
+/* KEYMGMT for RSA, RSA-PSS, EC, Ed25519 and Ed448: token keys referenced by the
  * store, public keys imported for matching and ECDH, and key generation on
  * the token. */
 #include "config.h"
@@ -97,7 +97,8 @@ static int km_validate(const void *keydata, int selection, int checktype)
     if (!km_has(keydata, selection))
         return 0;
     /* The private half is the token's; its public half can be checked. */
-    if (PUB_SELECTED(selection) && key->type != PROV_KEY_ED25519) {
+    if (PUB_SELECTED(selection) && key->type != PROV_KEY_ED25519
+        && key->type != PROV_KEY_ED448) {
         pctx = EVP_PKEY_CTX_new_from_pkey(
             prov_swctx(key->ctx), prov_key_pub(key), prov_swprops(key->ctx));
         ok = pctx && EVP_PKEY_public_check(pctx) == 1;
@@ -125,7 +126,9 @@ static int ec_security_bits(unsigned bits)
 static int km_get_cheap(const prov_key *key, OSSL_PARAM params[])
 {
     bool ec = key->type == PROV_KEY_EC;
-    int sec = ec ? ec_security_bits(key->bits) : 128;
+    int sec = ec                            ? ec_security_bits(key->bits)
+              : key->type == PROV_KEY_ED448 ? 224
+                                            : 128;
     OSSL_PARAM *p;
 
     for (p = params; p->key; p++) {
@@ -212,6 +215,15 @@ static bool has_private_params(const OSSL_PARAM params[])
            || OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_D);
 }
 
+/* Whether @params carry a public key. */
+static bool has_public_params(const OSSL_PARAM params[])
+{
+    return OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PUB_KEY)
+           || OSSL_PARAM_locate_const(params,
+                                      OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY)
+           || OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_N);
+}
+
 /*
  * Import makes a software key: public parts (a peer, a certificate's key)
  * or a whole software keypair when OpenSSL gives us one (our keymgmt won a
@@ -234,9 +246,18 @@ static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
         return 0;
     }
     want_priv = PRIV_SELECTED(selection) && has_private_params(params);
-    what = want_priv                 ? EVP_PKEY_KEYPAIR
-           : PUB_SELECTED(selection) ? EVP_PKEY_PUBLIC_KEY
-                                     : EVP_PKEY_KEY_PARAMETERS;
+    /*
+     * Any key-pair bit takes the public key that comes, as OpenSSL's own EC
+     * key manager does: OpenSSL 3.5 imports the EC share of a hybrid TLS
+     * group (SecP256r1MLKEM768) with DOMAIN_PARAMETERS | PRIVATE_KEY and a
+     * public key only, and dropping it failed the handshake.
+     */
+    what = want_priv ? EVP_PKEY_KEYPAIR
+           : PUB_SELECTED(selection)
+                   || ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR)
+                       && has_public_params(params))
+               ? EVP_PKEY_PUBLIC_KEY
+               : EVP_PKEY_KEY_PARAMETERS;
     pctx = EVP_PKEY_CTX_new_from_name(prov_swctx(key->ctx),
                                       prov_key_type_name(key->type),
                                       prov_swprops(key->ctx));
@@ -394,6 +415,7 @@ static const OSSL_PARAM *km_settable(void *provctx)
 #define GEN_PARAM_LABEL     "p11ca-label"
 #define GEN_PARAM_ID        "p11ca-id"
 #define GEN_PARAM_EPHEMERAL "p11ca-ephemeral"
+#define GEN_PARAM_KEY_USAGE "p11ca-key-usage"
 
 struct gen_ctx {
     prov_ctx *ctx;
@@ -407,6 +429,7 @@ struct gen_ctx {
     char *label;
     char *id_hex;
     int ephemeral;
+    unsigned usage; /* P11_USAGE_*, 0: the type's */
 };
 
 static void *gen_init(prov_ctx *ctx, prov_key_type type, int selection,
@@ -437,6 +460,10 @@ static void *gen_init(prov_ctx *ctx, prov_key_type type, int selection,
         g->spec.kind = P11_KEY_ED25519;
         g->spec.bits = 256;
         break;
+    case PROV_KEY_ED448:
+        g->spec.kind = P11_KEY_ED448;
+        g->spec.bits = 456;
+        break;
     }
     if (!km_gen_set_params(g, params)) {
         km_gen_cleanup(g);
@@ -457,6 +484,21 @@ static int set_str(const OSSL_PARAM *p, char **dst)
     *dst = strdup(v);
     OPENSSL_free(v);
     return *dst != NULL;
+}
+
+/* p11ca-key-usage: "sign", "sign,decrypt", "derive"... */
+static int gen_usage(struct gen_ctx *g, const OSSL_PARAM *p)
+{
+    const char *v = NULL;
+
+    if (!OSSL_PARAM_get_utf8_string_ptr(p, &v)) {
+        prov_raise(g->ctx, PROV_R_BAD_INPUT,
+                   GEN_PARAM_KEY_USAGE " must be a string");
+        return 0;
+    }
+    if (p11_key_usage_parse(v, &g->usage) != CKR_OK)
+        return prov_raise_p11(g->ctx, p11_error_rv(), GEN_PARAM_KEY_USAGE);
+    return 1;
 }
 
 static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
@@ -484,6 +526,9 @@ static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, GEN_PARAM_EPHEMERAL);
     if (p && !OSSL_PARAM_get_int(p, &g->ephemeral))
         return 0;
+    p = OSSL_PARAM_locate_const(params, GEN_PARAM_KEY_USAGE);
+    if (p && !gen_usage(g, p))
+        return 0;
     return set_str(OSSL_PARAM_locate_const(params, GEN_PARAM_URI), &g->uri)
            && set_str(OSSL_PARAM_locate_const(params, GEN_PARAM_LABEL),
                       &g->label)
@@ -497,6 +542,7 @@ static const OSSL_PARAM rsa_gen_tbl[] = {
     OSSL_PARAM_utf8_string(GEN_PARAM_LABEL, NULL, 0),
     OSSL_PARAM_utf8_string(GEN_PARAM_ID, NULL, 0),
     OSSL_PARAM_int(GEN_PARAM_EPHEMERAL, NULL),
+    OSSL_PARAM_utf8_string(GEN_PARAM_KEY_USAGE, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -506,6 +552,7 @@ static const OSSL_PARAM ec_gen_tbl[] = {
     OSSL_PARAM_utf8_string(GEN_PARAM_LABEL, NULL, 0),
     OSSL_PARAM_utf8_string(GEN_PARAM_ID, NULL, 0),
     OSSL_PARAM_int(GEN_PARAM_EPHEMERAL, NULL),
+    OSSL_PARAM_utf8_string(GEN_PARAM_KEY_USAGE, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -514,6 +561,7 @@ static const OSSL_PARAM ed_gen_tbl[] = {
     OSSL_PARAM_utf8_string(GEN_PARAM_LABEL, NULL, 0),
     OSSL_PARAM_utf8_string(GEN_PARAM_ID, NULL, 0),
     OSSL_PARAM_int(GEN_PARAM_EPHEMERAL, NULL),
+    OSSL_PARAM_utf8_string(GEN_PARAM_KEY_USAGE, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -635,10 +683,19 @@ static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     p11_auth auth;
     CK_RV rv;
 
-    if (g->params_only || (!g->uri && !g->ctx->default_token))
+    if (g->params_only || (!g->uri && !g->ctx->default_token)) {
+        if (g->usage && !g->params_only) {
+            prov_raise(
+                g->ctx, PROV_R_BAD_INPUT,
+                GEN_PARAM_KEY_USAGE
+                " is for keys made on a token: name it with " GEN_PARAM_URI);
+            return NULL;
+        }
         return gen_software(g);
+    }
     if (!gen_spec(g) || !gen_target(g, &uri, &session_only))
         return NULL;
+    g->spec.usage = g->usage;
     if (g->id_hex && !hex_id(g->id_hex, idbuf, sizeof(idbuf), &id_len)) {
         prov_raise(g->ctx, PROV_R_BAD_INPUT, "p11ca-id must be hex");
         goto out;
@@ -770,6 +827,11 @@ static const char *ed_operation_name(int op)
     return "ED25519";
 }
 
+static const char *ed448_operation_name(int op)
+{
+    return "ED448";
+}
+
 IMPL_KEYMGMT(rsa, PROV_KEY_RSA, rsa_gettable_tbl, rsa_import_tbl, rsa_gen_tbl,
              rsa_operation_name);
 IMPL_KEYMGMT(rsapss, PROV_KEY_RSA_PSS, rsa_gettable_tbl, rsa_import_tbl,
@@ -778,3 +840,5 @@ IMPL_KEYMGMT(ec, PROV_KEY_EC, ec_gettable_tbl, ec_import_tbl, ec_gen_tbl,
              ec_operation_name);
 IMPL_KEYMGMT(ed25519, PROV_KEY_ED25519, ed_gettable_tbl, ed_import_tbl,
              ed_gen_tbl, ed_operation_name);
+IMPL_KEYMGMT(ed448, PROV_KEY_ED448, ed_gettable_tbl, ed_import_tbl, ed_gen_tbl,
+             ed448_operation_name);

@@ -10,8 +10,9 @@ provider_p11ca_la_SOURCES = \
 	provider/signature.h provider/signature.c provider/signature_rsa.c \
 	provider/signature_ecdsa.c provider/signature_eddsa.c \
 	provider/asym_cipher_rsa.h provider/asym_cipher_rsa.c \
-	provider/asym_cipher_rsa_dec.c provider/rsa_implicit.c \
-	provider/keyexch_ecdh.c provider/encoder.c
+	provider/asym_cipher_rsa_dec.c provider/rsa_implicit.c provider/rsa_pss.c \
+	provider/keyexch_ecdh.c provider/encoder.c provider/decoder.c \
+	provider/rand.c
 provider_p11ca_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
 provider_p11ca_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared \
 	-no-undefined -export-symbols-regex '^OSSL_provider_init$$'

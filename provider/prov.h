@@ -6,6 +6,7 @@
 
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
+#include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -66,6 +67,31 @@ typedef struct prov_ctx {
      * rsa_pkcs1_implicit_rejection:0), a padding oracle.
      */
     bool rsa_pkcs1_decrypt;
+    /*
+     * p11ca-rsa-pss-keys: RSA keys that may sign with PSS only are shown as
+     * RSA-PSS keys (rsa_pss.c); off for rsaEncryption certificates issued
+     * for such keys before.
+     */
+    bool rsa_pss_keys;
+    /*
+     * p11ca-rand: offer the RAND "P11CA-RAND" (rand.c), from the token of
+     * p11ca-rand-token (else p11ca-default-token, else the only one),
+     * found at its first use.
+     */
+    bool rand;
+    char *rand_token;
+    /*
+     * p11ca-key-file = uri-pem: a token key's PEM key file (genpkey -out,
+     * pkey -out) is a PKCS#11 PROVIDER URI file, not its URI on one line.
+     */
+    bool key_file_pem;
+    /*
+     * p11ca-pin-prompt: when the application gives no way to ask for a PIN
+     * (OSSL_STORE_open without a UI method) and standard input is a
+     * terminal, ask there (default yes).
+     */
+    bool pin_prompt;
+    p11_token *_Atomic rand_tok;
     pthread_mutex_t cache_lock;
     struct prov_key **cache;
     size_t n_cache;
@@ -146,6 +172,7 @@ typedef enum prov_key_type {
     PROV_KEY_RSA_PSS,
     PROV_KEY_EC,
     PROV_KEY_ED25519,
+    PROV_KEY_ED448,
 } prov_key_type;
 
 /*
@@ -159,6 +186,13 @@ typedef enum prov_key_type {
  *  - a public key alone (an ECDH peer, a certificate's key to match).
  * Token keys are immutable and shared by reference between threads.
  */
+/* A digest fetched under a name (prov_key.mds). */
+#define PROV_KEY_MDS 4
+struct prov_key_md {
+    EVP_MD *md;
+    char name[]; /* as asked for */
+};
+
 typedef struct prov_key {
     _Atomic int refs;
     prov_ctx *ctx;
@@ -183,11 +217,25 @@ typedef struct prov_key {
     CK_MECHANISM_TYPE *allowed;
     size_t n_allowed;
     /*
+     * RSA-PSS token keys (rsa_pss.c): the digest their allowed mechanisms
+     * restrict them to (MGF1 with it, a salt of at least pss_saltlen_min
+     * bytes), NID_undef when they allow any.
+     */
+    int pss_md_nid;
+    int pss_saltlen_min;
+    /*
      * RSA: the secret behind implicit rejection's key derivation keys (32
      * bytes, p11_secure_zalloc), made from the token at the first PKCS#1
      * v1.5 decryption (asym_cipher_rsa.c) and kept; under @pub_lock.
      */
     unsigned char *_Atomic ir_key;
+    /*
+     * Digests fetched for this key's signatures, by the name asked for:
+     * each slot is set once (compare-and-swap) and freed with the key, so
+     * that a new signature context (a TLS server makes one per handshake)
+     * does not fetch again (see sig_fetch_md).
+     */
+    struct prov_key_md *_Atomic mds[PROV_KEY_MDS];
 } prov_key;
 
 /*
@@ -249,7 +297,16 @@ void prov_key_auth(const prov_key *key, p11_auth *auth);
 /* prov_key_allows - whether the token lets @key use @mech. */
 bool prov_key_allows(const prov_key *key, CK_MECHANISM_TYPE mech);
 
-/* prov_key_type_name - "RSA", "RSA-PSS", "EC", "ED25519". */
+/*
+ * prov_rsa_pss_adopt - an RSA token key whose CKA_ALLOWED_MECHANISMS are
+ * all PSS signatures becomes an RSA-PSS key (rsa_pss.c): its type, its
+ * restrictions, and its public half an RSA-PSS key with them, so that
+ * certificates, CSRs and TLS name RSASSA-PSS.  Other keys are left alone.
+ * Returns 1, or 0 with an error raised.
+ */
+int prov_rsa_pss_adopt(prov_key *key);
+
+/* prov_key_type_name - "RSA", "RSA-PSS", "EC", "ED25519", "ED448". */
 const char *prov_key_type_name(prov_key_type type);
 
 /* prov_auth_config - fill @auth with the configured PIN sources. */
@@ -260,6 +317,30 @@ void prov_auth_config(prov_ctx *ctx, p11_auth *auth);
  * provider init: a module that uses OpenSSL may be initialising us).
  */
 p11_ctx *prov_p11(prov_ctx *ctx);
+
+/*
+ * prov_store_fetch_key - the one private key that @uri names, loaded as
+ * the store loads it for an application that wants a key (the PIN from
+ * the URI, the configuration or @pw_cb; several matches refused; the
+ * module-path= rules of URIs).  A new reference, or NULL with an error.
+ */
+prov_key *prov_store_fetch_key(prov_ctx *ctx, const char *uri,
+                               OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg);
+
+/* ------------------------------------------------------------------ */
+/* Key files naming a token key (decoder.c)                            */
+/* ------------------------------------------------------------------ */
+
+/* The PEM label and description of pkcs11-provider's URI files. */
+#define PROV_URI_PEM_LABEL "PKCS#11 PROVIDER URI"
+#define PROV_URI_PEM_DESC  "PKCS#11 Provider URI v1.0"
+
+/*
+ * prov_uri_pem_write - write @uri to @out as a "PKCS#11 PROVIDER URI" PEM
+ * file (SEQUENCE { VisibleString description, UTF8String uri }).
+ * Returns 1, or 0 with an error raised.
+ */
+int prov_uri_pem_write(prov_ctx *ctx, BIO *out, const char *uri);
 
 /* ------------------------------------------------------------------ */
 /* RSA PKCS#1 v1.5 decryption with implicit rejection (rsa_implicit.c) */
@@ -314,11 +395,27 @@ extern const OSSL_DISPATCH prov_rsa_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_rsapss_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_ec_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_ed25519_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_ed448_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_rsa_signature_functions[];
 extern const OSSL_DISPATCH prov_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH prov_ed25519_signature_functions[];
+extern const OSSL_DISPATCH prov_ed448_signature_functions[];
+/* OpenSSL 3.4's signature algorithms with a digest (signature_{rsa,ecdsa}.c,
+ * built with 3.4+ headers only: see P11CA_MESSAGE_SIGN). */
+extern const OSSL_DISPATCH prov_rsa_sha1_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_sha224_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_sha256_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_sha384_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_sha512_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_sha1_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_sha224_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_sha256_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_sha384_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_sha512_signature_functions[];
 extern const OSSL_DISPATCH prov_rsa_asym_cipher_functions[];
 extern const OSSL_DISPATCH prov_ecdh_keyexch_functions[];
 extern const OSSL_ALGORITHM prov_encoders[];
+extern const OSSL_ALGORITHM prov_decoders[];
+extern const OSSL_DISPATCH prov_rand_functions[];
 
 #endif

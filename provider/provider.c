@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "prov.h"
+#include "signature.h"
 
 static OSSL_FUNC_provider_teardown_fn prov_teardown;
 static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
@@ -45,15 +46,64 @@ static const OSSL_ALGORITHM prov_keymgmts[] = {
              "EC keys on a PKCS#11 token"),
     ALG_DESC("ED25519:1.3.101.112", prov_ed25519_keymgmt_functions,
              "Ed25519 keys on a PKCS#11 token"),
+    ALG_DESC("ED448:1.3.101.113", prov_ed448_keymgmt_functions,
+             "Ed448 keys on a PKCS#11 token"),
     {NULL, NULL, NULL, NULL},
 };
 
+#define SIGNATURES_BASE                                                        \
+    ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1",                              \
+        prov_rsa_signature_functions),                                         \
+        ALG("ECDSA", prov_ecdsa_signature_functions),                          \
+        ALG("ED25519:1.3.101.112", prov_ed25519_signature_functions),          \
+        ALG("ED448:1.3.101.113", prov_ed448_signature_functions)
+
 static const OSSL_ALGORITHM prov_signatures[] = {
-    ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1", prov_rsa_signature_functions),
-    ALG("ECDSA", prov_ecdsa_signature_functions),
-    ALG("ED25519:1.3.101.112", prov_ed25519_signature_functions),
+    SIGNATURES_BASE,
     {NULL, NULL, NULL, NULL},
 };
+
+#if P11CA_MESSAGE_SIGN
+/*
+ * With OpenSSL 3.4+ (headers and library): the signature algorithms of its
+ * message-signing API too, under the default provider's names.  Older
+ * libraries know some of these names as digests: not offered there.
+ */
+static const OSSL_ALGORITHM prov_signatures_34[] = {
+    SIGNATURES_BASE,
+    ALG("RSA-SHA1:RSA-SHA-1:sha1WithRSAEncryption:1.2.840.113549.1.1.5",
+        prov_rsa_sha1_signature_functions),
+    ALG("RSA-SHA2-224:RSA-SHA224:sha224WithRSAEncryption:1.2.840.113549.1.1.14",
+        prov_rsa_sha224_signature_functions),
+    ALG("RSA-SHA2-256:RSA-SHA256:sha256WithRSAEncryption:1.2.840.113549.1.1.11",
+        prov_rsa_sha256_signature_functions),
+    ALG("RSA-SHA2-384:RSA-SHA384:sha384WithRSAEncryption:1.2.840.113549.1.1.12",
+        prov_rsa_sha384_signature_functions),
+    ALG("RSA-SHA2-512:RSA-SHA512:sha512WithRSAEncryption:1.2.840.113549.1.1.13",
+        prov_rsa_sha512_signature_functions),
+    ALG("ECDSA-SHA1:ECDSA-SHA-1:ecdsa-with-SHA1:1.2.840.10045.4.1",
+        prov_ecdsa_sha1_signature_functions),
+    ALG("ECDSA-SHA2-224:ECDSA-SHA224:ecdsa-with-SHA224:1.2.840.10045.4.3.1",
+        prov_ecdsa_sha224_signature_functions),
+    ALG("ECDSA-SHA2-256:ECDSA-SHA256:ecdsa-with-SHA256:1.2.840.10045.4.3.2",
+        prov_ecdsa_sha256_signature_functions),
+    ALG("ECDSA-SHA2-384:ECDSA-SHA384:ecdsa-with-SHA384:1.2.840.10045.4.3.3",
+        prov_ecdsa_sha384_signature_functions),
+    ALG("ECDSA-SHA2-512:ECDSA-SHA512:ecdsa-with-SHA512:1.2.840.10045.4.3.4",
+        prov_ecdsa_sha512_signature_functions),
+    {NULL, NULL, NULL, NULL},
+};
+#endif
+
+static const OSSL_ALGORITHM *signatures(void)
+{
+#if P11CA_MESSAGE_SIGN
+    if (OPENSSL_version_major() > 3
+        || (OPENSSL_version_major() == 3 && OPENSSL_version_minor() >= 4))
+        return prov_signatures_34;
+#endif
+    return prov_signatures;
+}
 
 static const OSSL_ALGORITHM prov_asym_ciphers[] = {
     ALG("RSA:rsaEncryption:1.2.840.113549.1.1.1",
@@ -66,23 +116,35 @@ static const OSSL_ALGORITHM prov_keyexchs[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+static const OSSL_ALGORITHM prov_rands[] = {
+    ALG_DESC("P11CA-RAND", prov_rand_functions,
+             "the token's random generator (C_GenerateRandom)"),
+    {NULL, NULL, NULL, NULL},
+};
+
 static const OSSL_ALGORITHM *
 prov_query_operation(void *provctx, int operation_id, int *no_cache)
 {
+    prov_ctx *ctx = provctx;
+
     *no_cache = 0;
     switch (operation_id) {
+    case OSSL_OP_RAND:
+        return ctx->rand ? prov_rands : NULL;
     case OSSL_OP_STORE:
         return prov_stores;
     case OSSL_OP_KEYMGMT:
         return prov_keymgmts;
     case OSSL_OP_SIGNATURE:
-        return prov_signatures;
+        return signatures();
     case OSSL_OP_ASYM_CIPHER:
         return prov_asym_ciphers;
     case OSSL_OP_KEYEXCH:
         return prov_keyexchs;
     case OSSL_OP_ENCODER:
         return prov_encoders;
+    case OSSL_OP_DECODER:
+        return prov_decoders;
     default:
         return NULL;
     }
@@ -207,6 +269,7 @@ static void prov_teardown(void *provctx)
     free(ctx->pin_source);
     free(ctx->pin_env);
     free(ctx->default_token);
+    free(ctx->rand_token);
     free(ctx);
 }
 
@@ -237,6 +300,11 @@ struct prov_config {
     const char *allow_uri_module_path;
     const char *cache_pin;
     const char *rsa_pkcs1_decrypt;
+    const char *rsa_pss_keys;
+    const char *rand;
+    const char *rand_token;
+    const char *key_file;
+    const char *pin_prompt;
     const char *debug;
     const char *debug_file;
     const char *debug_level;
@@ -265,6 +333,11 @@ static int read_config(const OSSL_CORE_HANDLE *handle,
         OSSL_PARAM_utf8_ptr("p11ca-cache-pin", (char **)&c->cache_pin, 0),
         OSSL_PARAM_utf8_ptr("p11ca-rsa-pkcs1-decrypt",
                             (char **)&c->rsa_pkcs1_decrypt, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-rsa-pss-keys", (char **)&c->rsa_pss_keys, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-rand", (char **)&c->rand, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-rand-token", (char **)&c->rand_token, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-key-file", (char **)&c->key_file, 0),
+        OSSL_PARAM_utf8_ptr("p11ca-pin-prompt", (char **)&c->pin_prompt, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug", (char **)&c->debug, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-file", (char **)&c->debug_file, 0),
         OSSL_PARAM_utf8_ptr("p11ca-debug-level", (char **)&c->debug_level, 0),
@@ -301,6 +374,7 @@ static char *dup_or_null(const char *s)
 
 static int apply_login(prov_ctx *ctx, const char *v);
 static int apply_cache(prov_ctx *ctx, const char *v);
+static int apply_key_file(prov_ctx *ctx, const char *v);
 
 static bool is_no(const char *v)
 {
@@ -364,6 +438,20 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
                     1, &v))
         return 0;
     ctx->rsa_pkcs1_decrypt = v == 1;
+    /* On unless refused: PSS-only RSA keys are RSA-PSS keys. */
+    if (!apply_bool(ctx, "p11ca-rsa-pss-keys",
+                    env_or(c->rsa_pss_keys, "P11CA_RSA_PSS_KEYS"), 2, 1, &v))
+        return 0;
+    ctx->rsa_pss_keys = v != 2;
+    if (!apply_bool(ctx, "p11ca-rand", env_or(c->rand, "P11CA_RAND"), 0, 1, &v))
+        return 0;
+    ctx->rand = v == 1;
+    if (!apply_key_file(ctx, env_or(c->key_file, "P11CA_KEY_FILE")))
+        return 0;
+    if (!apply_bool(ctx, "p11ca-pin-prompt",
+                    env_or(c->pin_prompt, "P11CA_PIN_PROMPT"), 2, 1, &v))
+        return 0;
+    ctx->pin_prompt = v != 2;
     /* Unset: the p11 layer reads P11CA_ALLOW_URI_MODULE_PATH. */
     if (!apply_bool(ctx, "p11ca-allow-uri-module-path",
                     c->allow_uri_module_path, P11_URI_MODULE_REFUSE,
@@ -374,9 +462,21 @@ static int apply_config(prov_ctx *ctx, const struct prov_config *c)
     ctx->pin_env = dup_or_null(env_or(c->pin_env, "P11CA_PIN_ENV"));
     ctx->default_token =
         dup_or_null(env_or(c->default_token, "P11CA_DEFAULT_TOKEN"));
+    ctx->rand_token = dup_or_null(env_or(c->rand_token, "P11CA_RAND_TOKEN"));
     return apply_login(ctx, env_or(c->login_behavior, "P11CA_LOGIN_BEHAVIOR"))
            && apply_cache(ctx, env_or(c->cache_keys, "P11CA_CACHE_KEYS"))
            && ctx->p11 != NULL;
+}
+
+/* p11ca-key-file: what a token key's PEM key file holds. */
+static int apply_key_file(prov_ctx *ctx, const char *v)
+{
+    ctx->key_file_pem = v && strcasecmp(v, "uri-pem") == 0;
+    if (!v || ctx->key_file_pem || strcasecmp(v, "uri") == 0)
+        return 1;
+    prov_raise(ctx, PROV_R_BAD_INPUT, "p11ca-key-file = %s: use uri or uri-pem",
+               v);
+    return 0;
 }
 
 static int apply_login(prov_ctx *ctx, const char *v)

@@ -9,6 +9,7 @@
 #include <openssl/objects.h>
 #include <openssl/params.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "signature.h"
@@ -303,6 +304,40 @@ int sig_init(sig_ctx *s, void *vkey, int op, bool digest_op)
     return 1;
 }
 
+/* The digest @name fetched for @key before (a new reference), or NULL. */
+static EVP_MD *key_md_get(prov_key *key, const char *name)
+{
+    struct prov_key_md *e;
+
+    for (size_t i = 0; i < PROV_KEY_MDS; i++) {
+        e = atomic_load(&key->mds[i]);
+        if (e && strcmp(e->name, name) == 0 && EVP_MD_up_ref(e->md))
+            return e->md;
+    }
+    return NULL;
+}
+
+/* Keep @md for @key under @name, in a free slot (none free: not kept). */
+static void key_md_put(prov_key *key, const char *name, EVP_MD *md)
+{
+    size_t len = strlen(name) + 1;
+    struct prov_key_md *e = malloc(sizeof(*e) + len), *none;
+
+    if (!e || !EVP_MD_up_ref(md)) {
+        free(e);
+        return;
+    }
+    e->md = md;
+    memcpy(e->name, name, len);
+    for (size_t i = 0; i < PROV_KEY_MDS; i++) {
+        none = NULL;
+        if (atomic_compare_exchange_strong(&key->mds[i], &none, e))
+            return;
+    }
+    EVP_MD_free(md);
+    free(e);
+}
+
 EVP_MD *sig_fetch_md(sig_ctx *s, const char *name, const char *props)
 {
     EVP_MD *md;
@@ -318,11 +353,15 @@ EVP_MD *sig_fetch_md(sig_ctx *s, const char *name, const char *props)
         if (md)
             return md;
     }
+    if (s->key && (md = key_md_get(s->key, name)))
+        return md;
     md = EVP_MD_fetch(prov_swctx(s->ctx), name, prov_swprops(s->ctx));
     if (!md)
         prov_raise(s->ctx, PROV_R_UNSUPPORTED,
                    "%s signature: digest %s is not available", s->alg->name,
                    name);
+    else if (s->key)
+        key_md_put(s->key, name, md);
     return md;
 }
 
@@ -810,3 +849,48 @@ int sig_set_algid(sig_ctx *s, OSSL_PARAM *p, const X509_ALGOR *alg)
             s->alg->name, len);
     return ok;
 }
+
+#if P11CA_MESSAGE_SIGN
+/* ------------------------------------------------------------------ */
+/* OpenSSL 3.4's signature algorithms with a fixed digest              */
+/* ------------------------------------------------------------------ */
+
+sig_ctx *sig_sigalg_newctx(void *provctx, const sig_alg *alg,
+                           const char *mdname)
+{
+    sig_ctx *s = sig_newctx(provctx, alg);
+
+    if (s && !sig_set_md(s, mdname, NULL)) {
+        sig_freectx(s);
+        return NULL;
+    }
+    return s;
+}
+
+int sig_sigalg_fixed_md(sig_ctx *s, const OSSL_PARAM params[])
+{
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
+    const char *name = NULL;
+
+    if (!p
+        || (OSSL_PARAM_get_utf8_string_ptr(p, &name) && s->md
+            && EVP_MD_is_a(s->md, name)))
+        return 1;
+    prov_raise(
+        s->ctx, PROV_R_BAD_INPUT,
+        "%s signature with %s: the algorithm fixes the digest; %s is not it",
+        s->alg->name, s->mdname, name ? name : "that");
+    return 0;
+}
+
+int sig_sigalg_sign(void *vctx, unsigned char *sig, size_t *siglen,
+                    size_t sigsize, const unsigned char *tbs, size_t tbslen)
+{
+    sig_ctx *s = vctx;
+
+    if (s->digest_op)
+        return sig_digest_sign(vctx, sig, siglen, sigsize, tbs, tbslen);
+    return sig_sign(vctx, sig, siglen, sigsize, tbs, tbslen);
+}
+#endif

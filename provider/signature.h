@@ -4,10 +4,26 @@
 #ifndef P11CA_SIGNATURE_H
 #define P11CA_SIGNATURE_H
 
+#include <openssl/asn1.h>
+#include <openssl/core_dispatch.h>
 #include <openssl/evp.h>
+#include <openssl/opensslv.h>
 #include <openssl/x509.h>
+#include <string.h>
 
 #include "prov.h"
+
+/*
+ * OpenSSL 3.4's message-signing API (EVP_PKEY_sign_message_init and the
+ * "RSA-SHA256", "ECDSA-SHA256" signature algorithms), where the headers
+ * have it: a provider built on 3.4+ offers it when it runs on 3.4+.
+ */
+#if OPENSSL_VERSION_NUMBER >= 0x30400000L                                      \
+    && defined(OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT)
+#define P11CA_MESSAGE_SIGN 1
+#else
+#define P11CA_MESSAGE_SIGN 0
+#endif
 
 /* Largest message buffered when the token hashes (fallback mechanisms). */
 #define SIG_MAX_BUFFERED ((size_t)16 << 20)
@@ -64,6 +80,57 @@ typedef struct sig_md_info {
 } sig_md_info;
 
 typedef struct sig_ctx sig_ctx;
+
+/* The DER INTEGER of the unsigned big-endian @n (@len bytes): its size,
+ * and with @p, written at *@p (which moves past it).  No leading zero
+ * byte but one before a set top bit (X.690 8.3.2); zero is one byte. */
+static inline size_t sig_der_uint(unsigned char **p, const unsigned char *n,
+                                  size_t len)
+{
+    size_t pad;
+
+    while (len > 1 && n[0] == 0) {
+        n++;
+        len--;
+    }
+    pad = len == 0 || (n[0] & 0x80) ? 1 : 0;
+    if (p) {
+        ASN1_put_object(p, 0, (int)(len + pad), V_ASN1_INTEGER,
+                        V_ASN1_UNIVERSAL);
+        if (pad)
+            *(*p)++ = 0;
+        if (len)
+            memcpy(*p, n, len);
+        *p += len;
+    }
+    return (size_t)ASN1_object_size(0, (int)(len + pad), V_ASN1_INTEGER);
+}
+
+/*
+ * sig_ecdsa_der - a token's ECDSA signature r||s (two halves of @rslen
+ * bytes) as the DER ECDSA-Sig-Value of RFC 3279 into @sig (@sigsize
+ * bytes); its length, or 0 when @rslen is odd, zero or more than 1024, or
+ * @sig is too small.  What i2d_ECDSA_SIG writes, without making two
+ * BIGNUMs and an ECDSA_SIG for it on every signature.
+ */
+static inline size_t sig_ecdsa_der(const unsigned char *rs, size_t rslen,
+                                   unsigned char *sig, size_t sigsize)
+{
+    size_t half = rslen / 2, content, total;
+    unsigned char *p = sig;
+
+    if (rslen == 0 || rslen % 2 || rslen > 1024)
+        return 0;
+    content =
+        sig_der_uint(NULL, rs, half) + sig_der_uint(NULL, rs + half, half);
+    total = (size_t)ASN1_object_size(1, (int)content, V_ASN1_SEQUENCE);
+    if (total > sigsize)
+        return 0;
+    ASN1_put_object(&p, 1, (int)content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    sig_der_uint(&p, rs, half);
+    sig_der_uint(&p, rs + half, half);
+    return total;
+}
 
 /*
  * What differs between algorithms.  Every hook raises an error before it
@@ -266,5 +333,25 @@ int sig_set_md_params(sig_ctx *s, const OSSL_PARAM params[]);
  * or 0 with an error.
  */
 int sig_set_algid(sig_ctx *s, OSSL_PARAM *p, const X509_ALGOR *alg);
+
+#if P11CA_MESSAGE_SIGN
+/*
+ * The signature algorithms of OpenSSL 3.4's message-signing API
+ * (EVP_PKEY_sign_message_init with "RSA-SHA256", "ECDSA-SHA256", ...):
+ * each fixes its digest at newctx; sign_init then takes a digest,
+ * sign_message_init the message (update/final, or one sign()).
+ */
+
+/* sig_sigalg_newctx - a context for @alg with the digest @mdname fixed. */
+sig_ctx *sig_sigalg_newctx(void *provctx, const sig_alg *alg,
+                           const char *mdname);
+
+/* sig_sigalg_fixed_md - refuse a digest parameter other than the fixed one. */
+int sig_sigalg_fixed_md(sig_ctx *s, const OSSL_PARAM params[]);
+
+/* sign() of such algorithms: the message after sign_message_init, the
+ * digest after sign_init. */
+OSSL_FUNC_signature_sign_fn sig_sigalg_sign;
+#endif
 
 #endif

@@ -45,39 +45,17 @@ static int ecdsa_choose(sig_ctx *s)
 static int ecdsa_to_der(sig_ctx *s, const unsigned char *rs, size_t rslen,
                         unsigned char *sig, size_t *siglen, size_t sigsize)
 {
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = NULL, *sv = NULL;
-    unsigned char *p = sig;
-    int len, ok = 0;
+    size_t len = sig_ecdsa_der(rs, rslen, sig, sigsize);
 
-    if (!es || rslen == 0 || rslen % 2)
-        goto out;
-    r = BN_bin2bn(rs, (int)(rslen / 2), NULL);
-    sv = BN_bin2bn(rs + rslen / 2, (int)(rslen / 2), NULL);
-    if (!r || !sv || !ECDSA_SIG_set0(es, r, sv))
-        goto out;
-    r = sv = NULL; /* owned by es */
-    /* Callers give room for the largest signature: size only otherwise. */
-    if (sigsize < s->key->max_sig) {
-        len = i2d_ECDSA_SIG(es, NULL);
-        if (len <= 0 || (size_t)len > sigsize)
-            goto out;
-    }
-    len = i2d_ECDSA_SIG(es, &p);
-    if (len <= 0)
-        goto out;
-    *siglen = (size_t)len;
-    ok = 1;
-out:
-    if (!ok)
+    if (len == 0) {
         prov_raise(
             s->ctx, PROV_R_TOKEN,
             "ECDSA signature with %s: cannot encode the token's signature of %zu bytes as DER",
             sig_key_name(s->key), rslen);
-    BN_free(r);
-    BN_free(sv);
-    ECDSA_SIG_free(es);
-    return ok;
+        return 0;
+    }
+    *siglen = len;
+    return 1;
 }
 
 /* A digest of the set digest's size; without one, at most the order. */
@@ -275,3 +253,79 @@ const OSSL_DISPATCH prov_ecdsa_signature_functions[] = {
      (void (*)(void))ecdsa_settable_ctx_params},
     {0, NULL},
 };
+
+#if P11CA_MESSAGE_SIGN
+/* ------------------------------------------------------------------ */
+/* ECDSA-SHA256 and friends (OpenSSL 3.4's message-signing API)        */
+/* ------------------------------------------------------------------ */
+
+static OSSL_FUNC_signature_sign_init_fn ecdsa_sigalg_sign_init;
+static OSSL_FUNC_signature_sign_message_init_fn ecdsa_sigalg_message_init;
+static OSSL_FUNC_signature_set_ctx_params_fn ecdsa_sigalg_set_ctx_params;
+static OSSL_FUNC_signature_query_key_types_fn ecdsa_sigalg_key_types;
+
+static const char **ecdsa_sigalg_key_types(void)
+{
+    static const char *types[] = {"EC", NULL};
+
+    return types;
+}
+
+static int ecdsa_sigalg_set_ctx_params(void *vctx, const OSSL_PARAM params[])
+{
+    return sig_sigalg_fixed_md(vctx, params)
+           && ecdsa_set_ctx_params(vctx, params);
+}
+
+static int ecdsa_sigalg_sign_init(void *vctx, void *key,
+                                  const OSSL_PARAM params[])
+{
+    return sig_init(vctx, key, EVP_PKEY_OP_SIGN, false)
+           && ecdsa_sigalg_set_ctx_params(vctx, params);
+}
+
+static int ecdsa_sigalg_message_init(void *vctx, void *key,
+                                     const OSSL_PARAM params[])
+{
+    return sig_init(vctx, key, EVP_PKEY_OP_SIGN, true)
+           && ecdsa_sigalg_set_ctx_params(vctx, params);
+}
+
+#define IMPL_ECDSA_SIGALG(md, MD)                                              \
+    static OSSL_FUNC_signature_newctx_fn ecdsa_##md##_newctx;                  \
+    static void *ecdsa_##md##_newctx(void *provctx, const char *propq)         \
+    {                                                                          \
+        return sig_sigalg_newctx(provctx, &ecdsa_alg, MD);                     \
+    }                                                                          \
+    const OSSL_DISPATCH prov_ecdsa_##md##_signature_functions[] = {            \
+        {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))ecdsa_##md##_newctx},     \
+        {OSSL_FUNC_SIGNATURE_SIGN_INIT,                                        \
+         (void (*)(void))ecdsa_sigalg_sign_init},                              \
+        {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))sig_sigalg_sign},           \
+        {OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT,                                \
+         (void (*)(void))ecdsa_sigalg_message_init},                           \
+        {OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_UPDATE,                              \
+         (void (*)(void))sig_digest_update},                                   \
+        {OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_FINAL,                               \
+         (void (*)(void))sig_digest_sign_final},                               \
+        {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},            \
+        {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},              \
+        {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,                                   \
+         (void (*)(void))ecdsa_get_ctx_params},                                \
+        {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,                              \
+         (void (*)(void))ecdsa_gettable_ctx_params},                           \
+        {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,                                   \
+         (void (*)(void))ecdsa_sigalg_set_ctx_params},                         \
+        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,                              \
+         (void (*)(void))ecdsa_settable_ctx_params},                           \
+        {OSSL_FUNC_SIGNATURE_QUERY_KEY_TYPES,                                  \
+         (void (*)(void))ecdsa_sigalg_key_types},                              \
+        {0, NULL},                                                             \
+    }
+
+IMPL_ECDSA_SIGALG(sha1, "SHA1");
+IMPL_ECDSA_SIGALG(sha224, "SHA2-224");
+IMPL_ECDSA_SIGALG(sha256, "SHA2-256");
+IMPL_ECDSA_SIGALG(sha384, "SHA2-384");
+IMPL_ECDSA_SIGALG(sha512, "SHA2-512");
+#endif

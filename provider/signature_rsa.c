@@ -58,10 +58,57 @@ static bool pss_only(const sig_ctx *s)
     return s->key->type == PROV_KEY_RSA_PSS;
 }
 
+/* The digest an RSA-PSS key is restricted to (rsa_pss.c), else NULL. */
+static const char *pss_key_md(const prov_key *key)
+{
+    if (!key || key->type != PROV_KEY_RSA_PSS || key->pss_md_nid == NID_undef)
+        return NULL;
+    return OBJ_nid2sn(key->pss_md_nid);
+}
+
+/*
+ * A restricted RSA-PSS key signs with its digest, MGF1 with it and a salt
+ * of at least its minimum, as OpenSSL's own RSA-PSS keys do: the token
+ * allows no other (CKA_ALLOWED_MECHANISMS).  Raises the reason.
+ */
+static int pss_key_allows(sig_ctx *s, int md_nid, int mgf1_nid, int saltlen)
+{
+    const prov_key *k = s->key;
+    const char *what = NULL;
+    int bad = NID_undef;
+
+    if (!pss_key_md(k))
+        return 1;
+    if (md_nid != NID_undef && md_nid != k->pss_md_nid) {
+        what = "message digest";
+        bad = md_nid;
+    } else if (mgf1_nid != NID_undef && mgf1_nid != k->pss_md_nid) {
+        what = "MGF1 digest";
+        bad = mgf1_nid;
+    }
+    if (what) {
+        prov_raise(
+            s->ctx, PROV_R_BAD_INPUT,
+            "RSA-PSS signature with %s: the key may sign with %s only (its CKA_ALLOWED_MECHANISMS), not with %s as %s",
+            sig_key_name(k), OBJ_nid2sn(k->pss_md_nid), OBJ_nid2sn(bad), what);
+        return 0;
+    }
+    if (saltlen >= 0 && saltlen < k->pss_saltlen_min) {
+        prov_raise(
+            s->ctx, PROV_R_BAD_INPUT,
+            "RSA-PSS signature with %s: salt length %d is below the key's minimum of %d",
+            sig_key_name(k), saltlen, k->pss_saltlen_min);
+        return 0;
+    }
+    return 1;
+}
+
 static void rsa_reset(sig_ctx *s)
 {
     s->pad = pss_only(s) ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING;
-    s->saltlen = RSA_PSS_SALTLEN_AUTO;
+    /* A restricted RSA-PSS key starts at its minimum salt, as in OpenSSL. */
+    s->saltlen =
+        pss_key_md(s->key) ? s->key->pss_saltlen_min : RSA_PSS_SALTLEN_AUTO;
     EVP_MD_free(s->mgf1_md);
     s->mgf1_md = NULL;
     s->mgf1_mdi = NULL;
@@ -172,8 +219,13 @@ static int rsa_choose(sig_ctx *s)
             return 0;
         return s->token_hashes || !s->md || rsa_build_dinfo(s);
     case RSA_PKCS1_PSS_PADDING:
-        /* OpenSSL's default for PSS without a digest: SHA-1. */
-        if (!s->md && !sig_set_md(s, "SHA1", NULL))
+        /* OpenSSL's default for PSS without a digest: SHA-1 (a restricted
+         * RSA-PSS key's: its own). */
+        if (!s->md
+            && !sig_set_md(s, pss_key_md(s->key) ? pss_key_md(s->key) : "SHA1",
+                           NULL))
+            return 0;
+        if (!pss_key_allows(s, s->md_nid, eff_mgf1(s)->nid, pss_salt(s)))
             return 0;
         return pss_check(s)
                && sig_choose_mech(s, CKM_RSA_PKCS_PSS, s->mdi->rsa_pss);
@@ -319,17 +371,27 @@ static int rsa_verify_init(void *vctx, void *key, const OSSL_PARAM params[])
            && sig_set_md(s, NULL, NULL) && rsa_set_ctx_params(s, params);
 }
 
+/* No digest named: a restricted RSA-PSS key's own, else the default. */
+static const char *default_md(const sig_ctx *s, const char *mdname, void *key)
+{
+    const char *kmd = pss_key_md(key ? key : s->key);
+
+    return mdname && *mdname ? mdname : kmd;
+}
+
 static int rsa_digest_sign_init(void *vctx, const char *mdname, void *key,
                                 const OSSL_PARAM params[])
 {
-    return sig_digest_init(vctx, mdname, key, EVP_PKEY_OP_SIGN)
+    return sig_digest_init(vctx, default_md(vctx, mdname, key), key,
+                           EVP_PKEY_OP_SIGN)
            && rsa_set_ctx_params(vctx, params);
 }
 
 static int rsa_digest_verify_init(void *vctx, const char *mdname, void *key,
                                   const OSSL_PARAM params[])
 {
-    return sig_digest_init(vctx, mdname, key, EVP_PKEY_OP_VERIFY)
+    return sig_digest_init(vctx, default_md(vctx, mdname, key), key,
+                           EVP_PKEY_OP_VERIFY)
            && rsa_set_ctx_params(vctx, params);
 }
 
@@ -667,6 +729,10 @@ static int rsa_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     }
     if (p && !set_mgf1(s, params))
         return 0;
+    if (pad == RSA_PKCS1_PSS_PADDING
+        && !pss_key_allows(s, s->md_nid, s->mgf1_mdi ? s->mgf1_mdi->nid : 0,
+                           saltlen))
+        return 0;
     s->pad = pad;
     s->saltlen = saltlen;
     /* PSS without a digest signs with SHA-1, as in OpenSSL. */
@@ -721,3 +787,79 @@ const OSSL_DISPATCH prov_rsa_signature_functions[] = {
      (void (*)(void))rsa_settable_ctx_params},
     {0, NULL},
 };
+
+#if P11CA_MESSAGE_SIGN
+/* ------------------------------------------------------------------ */
+/* RSA-SHA256 and friends (OpenSSL 3.4's message-signing API)          */
+/* ------------------------------------------------------------------ */
+
+static OSSL_FUNC_signature_sign_init_fn rsa_sigalg_sign_init;
+static OSSL_FUNC_signature_sign_message_init_fn rsa_sigalg_message_init;
+static OSSL_FUNC_signature_set_ctx_params_fn rsa_sigalg_set_ctx_params;
+static OSSL_FUNC_signature_query_key_types_fn rsa_sigalg_key_types;
+
+/* PKCS#1 v1.5 with the algorithm's digest: RSA keys (not RSA-PSS ones). */
+static const char **rsa_sigalg_key_types(void)
+{
+    static const char *types[] = {"RSA", NULL};
+
+    return types;
+}
+
+static int rsa_sigalg_set_ctx_params(void *vctx, const OSSL_PARAM params[])
+{
+    return sig_sigalg_fixed_md(vctx, params)
+           && rsa_set_ctx_params(vctx, params);
+}
+
+static int rsa_sigalg_sign_init(void *vctx, void *key,
+                                const OSSL_PARAM params[])
+{
+    return sig_init(vctx, key, EVP_PKEY_OP_SIGN, false)
+           && rsa_sigalg_set_ctx_params(vctx, params);
+}
+
+static int rsa_sigalg_message_init(void *vctx, void *key,
+                                   const OSSL_PARAM params[])
+{
+    return sig_init(vctx, key, EVP_PKEY_OP_SIGN, true)
+           && rsa_sigalg_set_ctx_params(vctx, params);
+}
+
+#define IMPL_RSA_SIGALG(md, MD)                                                \
+    static OSSL_FUNC_signature_newctx_fn rsa_##md##_newctx;                    \
+    static void *rsa_##md##_newctx(void *provctx, const char *propq)           \
+    {                                                                          \
+        return sig_sigalg_newctx(provctx, &rsa_alg, MD);                       \
+    }                                                                          \
+    const OSSL_DISPATCH prov_rsa_##md##_signature_functions[] = {              \
+        {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))rsa_##md##_newctx},       \
+        {OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))rsa_sigalg_sign_init}, \
+        {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))sig_sigalg_sign},           \
+        {OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT,                                \
+         (void (*)(void))rsa_sigalg_message_init},                             \
+        {OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_UPDATE,                              \
+         (void (*)(void))sig_digest_update},                                   \
+        {OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_FINAL,                               \
+         (void (*)(void))sig_digest_sign_final},                               \
+        {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},            \
+        {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},              \
+        {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,                                   \
+         (void (*)(void))rsa_get_ctx_params},                                  \
+        {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,                              \
+         (void (*)(void))rsa_gettable_ctx_params},                             \
+        {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,                                   \
+         (void (*)(void))rsa_sigalg_set_ctx_params},                           \
+        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,                              \
+         (void (*)(void))rsa_settable_ctx_params},                             \
+        {OSSL_FUNC_SIGNATURE_QUERY_KEY_TYPES,                                  \
+         (void (*)(void))rsa_sigalg_key_types},                                \
+        {0, NULL},                                                             \
+    }
+
+IMPL_RSA_SIGALG(sha1, "SHA1");
+IMPL_RSA_SIGALG(sha224, "SHA2-224");
+IMPL_RSA_SIGALG(sha256, "SHA2-256");
+IMPL_RSA_SIGALG(sha384, "SHA2-384");
+IMPL_RSA_SIGALG(sha512, "SHA2-512");
+#endif

@@ -1,22 +1,46 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Bulk issuance: CSRs from a directory or a PEM stream, signed, recorded
- * in group commits, and written out only once recorded. */
+/* Bulk issuance as a pipeline: CSRs from a directory or a PEM stream are
+ * read, checked and built by worker threads (one per CPU), signed by
+ * signer threads (one session each), recorded in group commits by a
+ * recorder thread and written out by the calling thread, each one only
+ * once recorded, and reported in the order they came.  A ring of slots
+ * bounds what is in flight, so a stream of any length runs in constant
+ * memory. */
 #include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include "ca/internal.h"
+#include "common/log.h"
 
 #define LINE_MAX_LEN 4096
+#define STREAM_BUF   65536
+#define MAX_THREADS  64
+/* RSA's default signers, one per CPU: at most this many sessions. */
+#define MAX_DEFAULT_SIGNERS 8
+/* Slots per thread beyond two groups: work that waits for the recorder. */
+#define SLOTS_PER_THREAD 4
+
+/* Standard input through a buffer, polled together with a wake-up pipe:
+ * a batch that stops does not wait for a producer that keeps the pipe
+ * open and writes nothing. */
+struct lines {
+    int fd, wake;
+    char buf[STREAM_BUF];
+    size_t pos, len;
+    bool eof;
+};
 
 /* Where the CSRs come from. */
 struct batch_src {
@@ -27,40 +51,158 @@ struct batch_src {
     char *block;  /* the PEM block being read */
     size_t len;
     char name[512];
+    struct lines *in;
 };
 
-struct batch {
+enum slot_state { SLOT_FREE, SLOT_TO_SIGN, SLOT_DONE };
+
+/* One CSR on its way; slot seq % cap of the ring holds CSR number seq. */
+struct slot {
+    size_t seq;
+    char *name;
+    ca_req *r;  /* NULL when refused, or when the batch stops here */
+    int rc;     /* why it was refused, or why the batch stops */
+    char *msg;  /* ... in words */
+    bool fatal; /* the batch stops here (CA key, token, memory, source) */
+    enum slot_state state;
+};
+
+/* A window of CSRs the recorder is done with, for the writer. */
+struct rec_window {
+    size_t k;  /* its CSRs: the next k of the ring */
+    int rc;    /* 0, or the registry's error (nothing of it recorded) */
+    char *msg; /* ... in words */
+};
+
+struct signer_arg {
+    struct pipe *p;
+    ca_signer *s;
+};
+
+struct pipe {
     ca *c;
-    const char *outdir;
     const ca_issue_opts *o;
+    const char *outdir;
+    size_t group;
     ca_batch_fn fn;
     void *arg;
     size_t issued, rejected;
+    /* Under @lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t room;     /* a slot was retired (workers wait) */
+    pthread_cond_t to_sign;  /* a request waits for a signer */
+    pthread_cond_t done;     /* the slot the recorder waits for is done */
+    pthread_cond_t recorded; /* a window is recorded (the writer waits) */
+    struct slot *ring;
+    size_t cap;
+    size_t tail;     /* the oldest CSR not retired (by the writer) */
+    size_t rec_tail; /* the first CSR of the recorder's next window */
+    size_t rec_want; /* with @rec_waits: the CSR it waits for */
+    bool rec_waits;
+    size_t taken; /* slots reserved or in use */
+    size_t peak;  /* the most ever taken */
+    size_t busy;  /* CSRs being checked or signed */
+    size_t end;   /* with @ended: the number of CSRs */
+    bool ended, stop;
+    size_t *signq; /* CSRs waiting for a signer, in order */
+    size_t sq_head, sq_n;
+    unsigned workers_left;
+    struct rec_window *wq; /* recorded windows, in order */
+    size_t wq_head, wq_n;
+    bool rec_done; /* the recorder has finished */
+    /* Under @src_lock: one worker reads at a time, in order. */
+    pthread_mutex_t src_lock;
+    struct batch_src src;
+    size_t next_seq;
+    int wake[2]; /* written when the batch stops */
+    /* The threads: @nw workers, @ns signers (with @sa), the recorder. */
+    unsigned nw, ns;
+    struct signer_arg sa[MAX_THREADS];
+    pthread_t threads[2 * MAX_THREADS + 1];
+    unsigned n_threads;
 };
 
+static int line_get(struct lines *l, char *line, size_t max);
 static int src_filter(const struct dirent *d);
-static int src_open(struct batch_src *s, const char *source);
+static int src_open(struct batch_src *s, const char *source, int wake);
 static void src_close(struct batch_src *s);
 static int src_next_file(struct batch_src *s, unsigned char **buf, size_t *len);
 static int src_next_pem(struct batch_src *s, unsigned char **buf, size_t *len);
 static int src_next(struct batch_src *s, unsigned char **buf, size_t *len);
-static void tell(struct batch *b, const char *name, const char *serial, int rc,
+static void slot_refuse(struct slot *sl, int rc, bool fatal);
+static void check_one(struct pipe *p, struct slot *sl, int got,
+                      unsigned char *buf, size_t len);
+static bool reserve(struct pipe *p);
+static void done_wake(struct pipe *p, size_t seq);
+static void *worker(void *arg);
+static void *signer(void *arg);
+static void tell(struct pipe *p, const char *name, const char *serial, int rc,
                  const char *msg);
-static int write_cert(struct batch *b, ca_req *r);
-static int group_fill(struct batch *b, struct batch_src *s, ca_req **reqs,
-                      size_t max, size_t *n, bool *end);
-static int group_finish(struct batch *b, ca_req **reqs, size_t n);
+static int write_cert(struct pipe *p, ca_req *r);
+static size_t window(struct pipe *p, ca_req **reqs, size_t *n, bool *end);
+static void *recorder(void *arg);
+static int window_write(struct pipe *p, const struct rec_window *w);
+static void retire(struct pipe *p, size_t k);
+static void pipe_stop(struct pipe *p);
+static unsigned cpus(void);
+
+/*
+ * The next line of @l into @line as fgets would (at most @max - 1 bytes,
+ * the newline kept).  1: a line, 0: the end, -1: the batch stopped (or a
+ * read error, with the message set).
+ */
+static int line_get(struct lines *l, char *line, size_t max)
+{
+    struct pollfd fds[2] = {{l->fd, POLLIN, 0}, {l->wake, POLLIN, 0}};
+    size_t n = 0;
+    ssize_t got;
+
+    while (n + 1 < max) {
+        if (l->pos == l->len && !l->eof) {
+            if (poll(fds, 2, -1) < 0 && errno != EINTR)
+                goto fail;
+            if (fds[1].revents)
+                return -1;
+            if (!fds[0].revents)
+                continue;
+            got = read(l->fd, l->buf, sizeof(l->buf));
+            if (got < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (got < 0)
+                goto fail;
+            l->eof = got == 0;
+            l->pos = 0;
+            l->len = (size_t)got;
+        }
+        if (l->pos == l->len)
+            break;
+        line[n++] = l->buf[l->pos++];
+        if (line[n - 1] == '\n')
+            break;
+    }
+    line[n] = '\0';
+    return n > 0;
+fail:
+    p11ca_err_set(P11CA_E_IO, "standard input: %s", strerror(errno));
+    return -1;
+}
 
 static int src_filter(const struct dirent *d)
 {
     return d->d_name[0] != '.';
 }
 
-static int src_open(struct batch_src *s, const char *source)
+static int src_open(struct batch_src *s, const char *source, int wake)
 {
     memset(s, 0, sizeof(*s));
-    if (strcmp(source, "-") == 0)
+    if (strcmp(source, "-") == 0) {
+        s->in = malloc(sizeof(*s->in));
+        s->block = malloc(CA_MAX_CSR + 1);
+        if (!s->in || !s->block)
+            return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        *s->in = (struct lines){.fd = STDIN_FILENO, .wake = wake};
         return P11CA_OK;
+    }
     s->dir = source;
     s->n = scandir(source, &s->list, src_filter, alphasort);
     if (s->n < 0)
@@ -75,6 +217,7 @@ static void src_close(struct batch_src *s)
         free(s->list[i]);
     free(s->list);
     free(s->block);
+    free(s->in);
 }
 
 /* The next regular file of the directory. 1: got one, 0: end, <0: a bad
@@ -96,17 +239,16 @@ static int src_next_file(struct batch_src *s, unsigned char **buf, size_t *len)
 }
 
 /* The next "-----BEGIN ... -----END" block of standard input, at most
- * CA_MAX_CSR bytes; lines outside blocks are ignored. */
+ * CA_MAX_CSR bytes (a copy in *@buf); lines outside blocks are ignored. */
 static int src_next_pem(struct batch_src *s, unsigned char **buf, size_t *len)
 {
     char line[LINE_MAX_LEN];
     bool in = false, bol = true, big = false;
     size_t n;
+    int got;
 
-    if (!s->block && !(s->block = malloc(CA_MAX_CSR + 1)))
-        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     s->len = 0;
-    while (fgets(line, sizeof(line), stdin)) {
+    while ((got = line_get(s->in, line, sizeof(line))) > 0) {
         n = strlen(line);
         if (bol && !in && strncmp(line, "-----BEGIN", 10) == 0)
             in = true;
@@ -120,6 +262,8 @@ static int src_next_pem(struct batch_src *s, unsigned char **buf, size_t *len)
             break;
         bol = n > 0 && line[n - 1] == '\n';
     }
+    if (got < 0)
+        return p11ca_err_rc() ? p11ca_err_rc() : 0;
     if (!in)
         return 0;
     snprintf(s->name, sizeof(s->name), "CSR #%zu of standard input",
@@ -128,7 +272,10 @@ static int src_next_pem(struct batch_src *s, unsigned char **buf, size_t *len)
         return p11ca_err_set(P11CA_E_INPUT,
                              "%s is too large (more than %d bytes)", s->name,
                              CA_MAX_CSR);
-    *buf = (unsigned char *)s->block;
+    if (!(*buf = malloc(s->len + 1)))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    memcpy(*buf, s->block, s->len);
+    (*buf)[s->len] = '\0';
     *len = s->len;
     return 1;
 }
@@ -137,110 +284,500 @@ static int src_next(struct batch_src *s, unsigned char **buf, size_t *len)
 {
     *buf = NULL;
     *len = 0;
+    p11ca_err_clear();
     return s->dir ? src_next_file(s, buf, len) : src_next_pem(s, buf, len);
 }
 
-static void tell(struct batch *b, const char *name, const char *serial, int rc,
+/* @sl is refused with @rc and the thread's message (@fatal: the batch
+ * stops there). */
+static void slot_refuse(struct slot *sl, int rc, bool fatal)
+{
+    ca_req_free(sl->r);
+    sl->r = NULL;
+    sl->rc = rc;
+    sl->fatal = fatal;
+    sl->msg = strdup(p11ca_err_message());
+}
+
+/*
+ * Check and build one CSR (@got as src_next returned it).  A bad CSR is
+ * refused; what the certificate could not hold is that CSR's problem too;
+ * an error of the CA (key, memory) or of the source stops the batch.
+ */
+static void check_one(struct pipe *p, struct slot *sl, int got,
+                      unsigned char *buf, size_t len)
+{
+    int rc = got;
+
+    if (got < 0) {
+        slot_refuse(sl, got, got != P11CA_E_INPUT);
+        return;
+    }
+    rc = ca_req_new(p->c, buf, len, sl->name, p->o, &sl->r);
+    if (rc != P11CA_OK) {
+        slot_refuse(sl, rc, false);
+        return;
+    }
+    rc = ca_req_build(p->c, sl->r);
+    if (rc != P11CA_OK)
+        slot_refuse(sl, rc, rc != P11CA_E_INPUT && rc != P11CA_E_POLICY);
+}
+
+/* A slot for the next CSR, once one is free; false when there is no next
+ * one to read. */
+static bool reserve(struct pipe *p)
+{
+    bool ok;
+
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop && !p->ended && p->taken >= p->cap)
+        pthread_cond_wait(&p->room, &p->lock);
+    ok = !p->stop && !p->ended;
+    if (ok && ++p->taken > p->peak)
+        p->peak = p->taken;
+    pthread_mutex_unlock(&p->lock);
+    return ok;
+}
+
+/* Wake the recorder (under the lock) when CSR @seq is the one it waits
+ * for, or when nothing is being processed any more (see window). */
+static void done_wake(struct pipe *p, size_t seq)
+{
+    if (p->rec_waits && (seq == p->rec_want || p->busy == 0))
+        pthread_cond_signal(&p->done);
+}
+
+static void *worker(void *arg)
+{
+    struct pipe *p = arg;
+    unsigned char *buf;
+    struct slot *sl;
+    size_t len, seq;
+    char *name;
+    int got;
+
+    while (reserve(p)) {
+        pthread_mutex_lock(&p->src_lock);
+        got = src_next(&p->src, &buf, &len);
+        seq = p->next_seq;
+        if (got != 0)
+            p->next_seq++;
+        name = got != 0 ? strdup(p->src.name) : NULL;
+        pthread_mutex_unlock(&p->src_lock);
+        pthread_mutex_lock(&p->lock);
+        p->taken -= got == 0;
+        if (got == 0 && !p->ended) {
+            p->ended = true;
+            p->end = seq;
+        }
+        p->busy += got != 0;
+        if (got == 0) { /* the others see the end too */
+            pthread_cond_broadcast(&p->done);
+            pthread_cond_broadcast(&p->room);
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (got == 0)
+            break;
+        sl = &p->ring[seq % p->cap];
+        sl->name = name;
+        if (!name) /* the name is what tells the CSR: without memory, stop */
+            got = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        check_one(p, sl, got, buf, len);
+        free(buf);
+        pthread_mutex_lock(&p->lock);
+        sl->seq = seq;
+        if (sl->r) {
+            sl->state = SLOT_TO_SIGN;
+            p->signq[(p->sq_head + p->sq_n++) % p->cap] = seq;
+            pthread_cond_signal(&p->to_sign);
+        } else {
+            sl->state = SLOT_DONE;
+            p->busy--;
+            done_wake(p, seq);
+        }
+        /* A source that fails (not a bad CSR) is read no further. */
+        if (sl->fatal && !p->ended) {
+            p->ended = true;
+            p->end = seq + 1;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_lock(&p->lock);
+    if (--p->workers_left == 0)
+        pthread_cond_broadcast(&p->to_sign);
+    pthread_mutex_unlock(&p->lock);
+    ERR_clear_error();
+    return NULL;
+}
+
+static void *signer(void *arg)
+{
+    struct signer_arg *a = arg;
+    struct pipe *p = a->p;
+    struct slot *sl;
+    size_t seq;
+    int rc;
+
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (!p->stop && p->sq_n == 0 && p->workers_left > 0)
+            pthread_cond_wait(&p->to_sign, &p->lock);
+        if (p->stop || p->sq_n == 0) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        seq = p->signq[p->sq_head];
+        p->sq_head = (p->sq_head + 1) % p->cap;
+        p->sq_n--;
+        pthread_mutex_unlock(&p->lock);
+        sl = &p->ring[seq % p->cap];
+        rc = ca_req_sign_tbs(p->c, sl->r, a->s);
+        if (rc != P11CA_OK)
+            slot_refuse(sl, rc, rc != P11CA_E_INPUT && rc != P11CA_E_POLICY);
+        pthread_mutex_lock(&p->lock);
+        sl->state = SLOT_DONE;
+        p->busy--;
+        done_wake(p, seq);
+        pthread_mutex_unlock(&p->lock);
+    }
+    ERR_clear_error();
+    return NULL;
+}
+
+static void tell(struct pipe *p, const char *name, const char *serial, int rc,
                  const char *msg)
 {
     if (rc != P11CA_OK)
-        b->rejected++;
+        p->rejected++;
     else
-        b->issued++;
-    if (b->fn)
-        b->fn(name, serial, rc, msg, b->arg);
+        p->issued++;
+    if (p->fn)
+        p->fn(name, serial, rc, msg, p->arg);
 }
 
-/* OUTDIR/<SERIAL>.pem of a recorded certificate (the serial as openssl
- * prints it, as `openssl ca` names its newcerts files). */
-static int write_cert(struct batch *b, ca_req *r)
+/* OUTDIR/<SERIAL>.pem of a recorded certificate, from its DER (the serial
+ * as openssl prints it, as `openssl ca` names its newcerts files). */
+static int write_cert(struct pipe *p, ca_req *r)
 {
     BIO *mem = BIO_new(BIO_s_mem());
     char serial[REG_SERIAL_TEXT_MAX];
-    char *path = malloc(strlen(b->outdir) + sizeof(serial) + 6);
+    char *path = malloc(strlen(p->outdir) + sizeof(serial) + 6);
     char *data = NULL;
     long n;
     int rc = P11CA_E_NOMEM;
 
     reg_serial_text(ca_req_serial(r), serial, sizeof(serial));
-    if (mem && path && PEM_write_bio_X509(mem, ca_req_cert(r))) {
-        sprintf(path, "%s/%s.pem", b->outdir, serial);
+    if (mem && path
+        && PEM_write_bio(mem, PEM_STRING_X509, "", r->der, (long)r->der_len)
+               > 0) {
+        sprintf(path, "%s/%s.pem", p->outdir, serial);
         n = BIO_get_mem_data(mem, &data);
         rc = ca_write_file_nosync(path, data, (size_t)n, 0644);
     }
     if (rc == P11CA_OK)
-        tell(b, ca_req_name(r), serial, rc, path);
+        tell(p, ca_req_name(r), serial, rc, path);
     else
         rc = p11ca_err_set(
             rc,
             "certificate %s is recorded, but %s could not be written (%s); `p11ca cert show --pem %s` gives it",
-            serial, path ? path : b->outdir, p11ca_err_message(), serial);
+            serial, path ? path : p->outdir, p11ca_err_message(), serial);
     BIO_free(mem);
     free(path);
     return rc;
 }
 
-/* Read, check and sign up to @max requests.  A rejected CSR is reported
- * and skipped; an error of the CA (key, token) stops everything. */
-static int group_fill(struct batch *b, struct batch_src *s, ca_req **reqs,
-                      size_t max, size_t *n, bool *end)
+/*
+ * The recorder's next window of CSRs, in order: up to @p->group requests
+ * to record (in @reqs, *@n of them) with the refusals between them, ending
+ * early at the end of the source or a CSR that stops the batch (*@end
+ * set), or, for a stream, when nothing more is on its way (so that a slow
+ * producer gets its certificates).  Returns the window's length.
+ */
+static size_t window(struct pipe *p, ca_req **reqs, size_t *n, bool *end)
 {
-    unsigned char *buf;
-    size_t len;
-    int got, rc;
+    size_t k = 0;
+    struct slot *sl;
 
     *n = 0;
-    while (*n < max) {
-        got = src_next(s, &buf, &len);
-        if (got == 0) {
+    *end = false;
+    pthread_mutex_lock(&p->lock);
+    while (k < p->cap && *n < p->group) {
+        sl = &p->ring[(p->rec_tail + k) % p->cap];
+        if (p->stop || (p->ended && p->rec_tail + k >= p->end)) {
             *end = true;
             break;
         }
-        if (got < 0 && got != P11CA_E_INPUT)
-            return got;
-        rc = got < 0 ? got
-                     : ca_req_new(b->c, buf, len, s->name, b->o, &reqs[*n]);
-        if (s->dir)
-            free(buf);
-        if (rc != P11CA_OK) {
-            tell(b, s->name, NULL, rc, p11ca_err_message());
+        /* Until the writer retires it, the slot holds an older CSR. */
+        if (sl->state != SLOT_DONE || sl->seq != p->rec_tail + k) {
+            if (!p->src.dir && *n > 0 && p->busy == 0)
+                break;
+            p->rec_want = p->rec_tail + k;
+            p->rec_waits = true;
+            pthread_cond_wait(&p->done, &p->lock);
+            p->rec_waits = false;
             continue;
         }
-        rc = ca_req_sign(b->c, reqs[*n]);
-        /* What the certificate could not hold is that CSR's problem. */
-        if (rc == P11CA_E_INPUT || rc == P11CA_E_POLICY) {
-            tell(b, s->name, NULL, rc, p11ca_err_message());
-            ca_req_free(reqs[*n]);
-            reqs[*n] = NULL;
-            continue;
+        k++;
+        if (sl->fatal) {
+            *end = true;
+            break;
         }
-        (*n)++;
-        if (rc != P11CA_OK)
-            return rc;
+        if (sl->r)
+            reqs[(*n)++] = sl->r;
     }
-    return P11CA_OK;
+    pthread_mutex_unlock(&p->lock);
+    return k;
 }
 
-/* Record the group in one transaction, then write what was recorded. */
-static int group_finish(struct batch *b, ca_req **reqs, size_t n)
+/*
+ * Record window after window in group commits (one transaction per group,
+ * each under the profile's rate limit), handing each one to the writer.
+ * A registry error ends it: that window is not recorded.
+ */
+static void *recorder(void *arg)
+{
+    struct pipe *p = arg;
+    ca_req **reqs = calloc(p->group, sizeof(*reqs));
+    struct rec_window w = {0};
+    bool end = false;
+    size_t n;
+
+    if (!reqs) { /* told to the writer as a window that failed */
+        w.rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        w.msg = strdup(p11ca_err_message());
+        end = true;
+        pthread_mutex_lock(&p->lock);
+        p->wq[(p->wq_head + p->wq_n++) % (p->cap + 1)] = w;
+        pthread_mutex_unlock(&p->lock);
+    }
+    while (!end) {
+        w = (struct rec_window){0};
+        w.k = window(p, reqs, &n, &end);
+        w.rc = ca_req_record_batch(p->c, reqs, n, p->group);
+        if (w.rc != P11CA_OK) {
+            w.msg = strdup(p11ca_err_message());
+            end = true;
+        }
+        pthread_mutex_lock(&p->lock);
+        p->rec_tail += w.k;
+        p->wq[(p->wq_head + p->wq_n++) % (p->cap + 1)] = w;
+        pthread_cond_signal(&p->recorded);
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->rec_done = true;
+    pthread_cond_signal(&p->recorded);
+    pthread_mutex_unlock(&p->lock);
+    free(reqs);
+    ERR_clear_error();
+    return NULL;
+}
+
+/*
+ * Write and report the CSRs of a recorded window in order: a certificate
+ * is written only once recorded, and not at all when its window could not
+ * be recorded.  Returns 0, or the error that stops the batch.
+ */
+static int window_write(struct pipe *p, const struct rec_window *w)
 {
     const char *msg;
-    int rc, fd;
+    struct slot *sl;
+    int rc = P11CA_OK, st, fd;
 
-    rc = ca_req_record_batch(b->c, reqs, n, n);
-    for (size_t i = 0; rc == P11CA_OK && i < n; i++) {
-        int st = ca_req_status(reqs[i], &msg);
-        if (st == P11CA_OK)
-            rc = write_cert(b, reqs[i]);
+    for (size_t i = 0; i < w->k; i++) {
+        sl = &p->ring[(p->tail + i) % p->cap];
+        if (sl->fatal) {
+            if (rc == P11CA_OK && w->rc == P11CA_OK)
+                rc = p11ca_err_set(sl->rc, "%s", sl->msg ? sl->msg : "");
+            break;
+        }
+        if (!sl->r)
+            tell(p, sl->name, NULL, sl->rc,
+                 sl->msg ? sl->msg : p11ca_strerror(sl->rc));
+        else if (w->rc != P11CA_OK || rc != P11CA_OK)
+            continue; /* not recorded, or the output failed: not told */
+        else if ((st = ca_req_status(sl->r, &msg)) == P11CA_OK)
+            rc = write_cert(p, sl->r);
         else
-            tell(b, ca_req_name(reqs[i]), NULL, st, msg);
+            tell(p, ca_req_name(sl->r), NULL, st, msg);
     }
-    fd = open(b->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = open(p->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         (void)syncfs(fd);
         close(fd);
     }
+    if (w->rc != P11CA_OK)
+        rc = p11ca_err_set(w->rc, "%s", w->msg ? w->msg : "out of memory");
     return rc;
+}
+
+/* The window's @k slots are free again. */
+static void retire(struct pipe *p, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        struct slot *sl = &p->ring[(p->tail + i) % p->cap];
+
+        ca_req_free(sl->r);
+        free(sl->name);
+        free(sl->msg);
+        memset(sl, 0, sizeof(*sl));
+    }
+    pthread_mutex_lock(&p->lock);
+    p->tail += k;
+    p->taken -= k;
+    pthread_cond_broadcast(&p->room);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Every thread is to finish; a worker waiting for standard input too. */
+static void pipe_stop(struct pipe *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->room);
+    pthread_cond_broadcast(&p->to_sign);
+    pthread_cond_broadcast(&p->done);
+    pthread_cond_broadcast(&p->recorded);
+    pthread_mutex_unlock(&p->lock);
+    if (write(p->wake[1], "", 1) < 0) {
+        /* nothing to do: the pipe is ours and empty */
+    }
+}
+
+static unsigned cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+/* Start the workers, the signers and the recorder.  When one cannot be
+ * started, those running are stopped by pipe_stop and joined. */
+static int pipe_start(struct pipe *p)
+{
+    bool ok = true;
+
+    p->workers_left = p->nw;
+    for (unsigned i = 0; ok && i < p->nw; i++)
+        ok = pthread_create(&p->threads[p->n_threads++], NULL, worker, p) == 0;
+    for (unsigned i = 0; ok && i < p->ns; i++)
+        ok =
+            pthread_create(&p->threads[p->n_threads++], NULL, signer, &p->sa[i])
+            == 0;
+    if (ok)
+        ok =
+            pthread_create(&p->threads[p->n_threads++], NULL, recorder, p) == 0;
+    if (ok)
+        return P11CA_OK;
+    p->n_threads--;
+    return p11ca_err_set(P11CA_E_INTERNAL, "cannot start a thread: %s",
+                         strerror(errno));
+}
+
+/* The output of the whole batch, window by window as the recorder is done
+ * with them. */
+static int pipe_run(struct pipe *p)
+{
+    struct rec_window w;
+    int rc = P11CA_OK;
+
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (p->wq_n == 0 && !p->rec_done)
+            pthread_cond_wait(&p->recorded, &p->lock);
+        if (p->wq_n == 0) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        w = p->wq[p->wq_head];
+        p->wq[p->wq_head].msg = NULL; /* ours now: freed below */
+        p->wq_head = (p->wq_head + 1) % (p->cap + 1);
+        p->wq_n--;
+        pthread_mutex_unlock(&p->lock);
+        rc = window_write(p, &w);
+        retire(p, w.k);
+        free(w.msg);
+        if (rc != P11CA_OK)
+            break;
+    }
+    return rc;
+}
+
+/*
+ * The pipe for @c: its threads' numbers, the ring (@bo and the profile's
+ * rate limit), the signers, the source.  The CA key must be loaded.
+ */
+static int pipe_init(struct pipe *p, ca_key *k, const char *source,
+                     const ca_batch_opts *bo)
+{
+    const ca_profile *prof = ca_profile_find(p->c, p->o->profile);
+    int rc = P11CA_OK;
+
+    p->group = bo && bo->group ? bo->group : 64;
+    /* Groups are transactions: under a profile's rate limit each must fit
+     * in one second (ca_req_record_batch). */
+    if (prof && prof->rate_limit && p->group > prof->rate_limit)
+        p->group = prof->rate_limit;
+    p->nw = bo && bo->workers ? bo->workers : cpus();
+    p->ns = bo && bo->signers                      ? bo->signers
+            : EVP_PKEY_is_a(ca_key_pkey(k), "RSA") ? cpus()
+                                                   : 1;
+    if (!(bo && bo->signers) && p->ns > MAX_DEFAULT_SIGNERS)
+        p->ns = MAX_DEFAULT_SIGNERS;
+    p->nw = p->nw > MAX_THREADS ? MAX_THREADS : p->nw;
+    p->ns = p->ns > MAX_THREADS ? MAX_THREADS : p->ns;
+    p->cap = 2 * p->group + SLOTS_PER_THREAD * (p->nw + p->ns);
+    p->ring = calloc(p->cap, sizeof(*p->ring));
+    p->signq = calloc(p->cap, sizeof(*p->signq));
+    p->wq = calloc(p->cap + 1, sizeof(*p->wq));
+    if (!p->ring || !p->signq || !p->wq || pipe2(p->wake, O_CLOEXEC) != 0)
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    for (unsigned i = 0; rc == P11CA_OK && i < p->ns; i++) {
+        p->sa[i].p = p;
+        rc = ca_signer_new(k, p->c->s.digest, &p->sa[i].s);
+    }
+    if (rc == P11CA_OK)
+        rc = src_open(&p->src, source, p->wake[0]);
+    LOG_DBG(CA, "batch: %u workers, %u signers, %zu slots, groups of %zu",
+            p->nw, p->ns, p->cap, p->group);
+    return rc;
+}
+
+/* Everything of @p, its threads joined first. */
+static void pipe_free(struct pipe *p)
+{
+    pipe_stop(p);
+    for (unsigned i = 0; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
+    LOG_DBG(CA, "batch: at most %zu of %zu slots in use", p->peak, p->cap);
+    /* What was read and not retired (the batch stopped). */
+    for (size_t i = 0; p->ring && i < p->cap; i++) {
+        ca_req_free(p->ring[i].r);
+        free(p->ring[i].name);
+        free(p->ring[i].msg);
+    }
+    /* Windows the writer did not take (the batch stopped). */
+    for (; p->wq_n > 0; p->wq_n--) {
+        free(p->wq[p->wq_head].msg);
+        p->wq[p->wq_head].msg = NULL;
+        p->wq_head = (p->wq_head + 1) % (p->cap + 1);
+    }
+    for (unsigned i = 0; i < p->ns; i++)
+        ca_signer_free(p->sa[i].s);
+    pthread_cond_destroy(&p->room);
+    pthread_cond_destroy(&p->to_sign);
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->recorded);
+    pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->src_lock);
+    src_close(&p->src);
+    if (p->wake[0] >= 0) {
+        close(p->wake[0]);
+        close(p->wake[1]);
+    }
+    free(p->ring);
+    free(p->signq);
+    free(p->wq);
 }
 
 /* --outdir is a directory we may write into: checked before anything is
@@ -259,43 +796,38 @@ static int outdir_check(const char *outdir)
 }
 
 int ca_issue_batch(ca *c, const char *source, const char *outdir,
-                   const ca_issue_opts *o, size_t group, ca_batch_fn fn,
-                   void *arg, size_t *issued, size_t *rejected)
+                   const ca_issue_opts *o, const ca_batch_opts *bo,
+                   ca_batch_fn fn, void *arg, size_t *issued, size_t *rejected)
 {
-    struct batch b = {c, outdir, o, fn, arg, 0, 0};
-    const ca_profile *p;
-    struct batch_src s;
-    ca_req **reqs;
-    bool end = false;
-    size_t n = 0;
+    struct pipe p = {.c = c,
+                     .o = o,
+                     .outdir = outdir,
+                     .fn = fn,
+                     .arg = arg,
+                     .wake = {-1, -1}};
+    ca_key *k = NULL;
     int rc;
 
-    group = group ? group : 64;
-    /* Groups are transactions: under a profile's rate limit each must fit
-     * in one second (ca_req_record_batch). */
-    p = ca_profile_find(c, o->profile);
-    if (p && p->rate_limit && group > p->rate_limit)
-        group = p->rate_limit;
-    reqs = calloc(group, sizeof(*reqs));
-    if (!reqs)
-        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    *issued = *rejected = 0;
     rc = outdir_check(outdir);
-    if (rc != P11CA_OK) {
-        free(reqs);
+    if (rc != P11CA_OK)
         return rc;
-    }
-    rc = src_open(&s, source);
-    while (rc == P11CA_OK && !end) {
-        rc = group_fill(&b, &s, reqs, group, &n, &end);
-        if (rc == P11CA_OK && n > 0)
-            rc = group_finish(&b, reqs, n);
-        for (size_t i = 0; i < n; i++)
-            ca_req_free(reqs[i]);
-        n = 0;
-    }
-    src_close(&s);
-    free(reqs);
-    *issued = b.issued;
-    *rejected = b.rejected;
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_mutex_init(&p.src_lock, NULL);
+    pthread_cond_init(&p.room, NULL);
+    pthread_cond_init(&p.to_sign, NULL);
+    pthread_cond_init(&p.done, NULL);
+    pthread_cond_init(&p.recorded, NULL);
+    /* The key first: its PIN is asked before anything is read. */
+    rc = ca_signing_key(c, &k);
+    if (rc == P11CA_OK)
+        rc = pipe_init(&p, k, source, bo);
+    if (rc == P11CA_OK)
+        rc = pipe_start(&p);
+    if (rc == P11CA_OK)
+        rc = pipe_run(&p);
+    pipe_free(&p);
+    *issued = p.issued;
+    *rejected = p.rejected;
     return rc;
 }

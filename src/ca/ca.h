@@ -367,22 +367,35 @@ void ca_req_free(ca_req *r);
 int ca_output_pem(ca *c, X509 *leaf, bool chain, BIO *out) CA_WUR;
 int ca_output_p7b(ca *c, X509 *leaf, BIO *out) CA_WUR;
 
+/* How a batch runs (0 in a field: its default). */
+typedef struct ca_batch_opts {
+    size_t group;     /* certificates per registry transaction (64) */
+    unsigned signers; /* signing threads, a token session each (RSA CA
+                         key: one per CPU, at most 8; others: 1) */
+    unsigned workers; /* threads reading and checking CSRs (one per CPU) */
+} ca_batch_opts;
+
 /*
  * ca_issue_batch - issue every CSR of @source: a directory (each regular,
  * non-hidden file, in name order) or "-" (PEM CSRs one after another on
- * standard input).  Requests are checked and signed, recorded in groups of
- * @group (0: 64; at most the profile's rate_limit when it has one) in one
- * transaction each, and only then written to
- * @outdir/<serial>.pem.  @fn (may be NULL) hears of every CSR: @serial and
- * @msg (the file written) when issued, else @rc and @msg (why not).
- * A rejected CSR does not stop the batch; *@rejected counts them.  Returns
- * 0, or the error that stopped the batch (CA key, registry, output).
+ * standard input).  The CA key is loaded first.  Worker threads read,
+ * check and build the requests, signer threads sign them, and this thread
+ * records them in groups of @bo->group (at most the profile's rate_limit
+ * when it has one) in one transaction each, and only then writes them to
+ * @outdir/<serial>.pem; a bounded ring of requests keeps the memory
+ * constant, whatever the length of the source.  @fn (may be NULL) hears
+ * of every CSR, in the order of @source, from this thread: @serial and
+ * @msg (the file written) when issued, else @rc and @msg (why not).  A
+ * rejected CSR does not stop the batch; *@rejected counts them.  Returns
+ * 0, or the error that stopped the batch (CA key, registry, output); what
+ * was recorded before it is written and reported.
  */
 typedef void (*ca_batch_fn)(const char *name, const char *serial, int rc,
                             const char *msg, void *arg);
 int ca_issue_batch(ca *c, const char *source, const char *outdir,
-                   const ca_issue_opts *o, size_t group, ca_batch_fn fn,
-                   void *arg, size_t *issued, size_t *rejected) CA_WUR;
+                   const ca_issue_opts *o, const ca_batch_opts *bo,
+                   ca_batch_fn fn, void *arg, size_t *issued,
+                   size_t *rejected) CA_WUR;
 
 /* ------------------------------------------------------------------ */
 /* CRL (crl.c)                                                         */

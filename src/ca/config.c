@@ -300,9 +300,20 @@ static int registry_open(ca *c, bool readonly)
     return rc;
 }
 
-static int open_dir(const char *dir, bool readonly, ca **out)
+ca *ca_alloc(void)
 {
     ca *c = calloc(1, sizeof(*c));
+
+    if (c && pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static int open_dir(const char *dir, bool readonly, ca **out)
+{
+    ca *c = ca_alloc();
     char *cnf = NULL;
     long eline = 0;
     int rc = P11CA_E_NOMEM;
@@ -362,6 +373,10 @@ void ca_close(ca *c)
 {
     if (!c)
         return;
+    ca_tmpls_free(c);
+    ca_csr_cache_free(c->csr_cache);
+    OPENSSL_free(c->algid);
+    pthread_mutex_destroy(&c->lock);
     ca_key_free(c->key);
     reg_close(c->reg);
     ca_profiles_free(c);

@@ -17,8 +17,6 @@
 
 #include "ca/internal.h"
 
-static int csr_parse(const unsigned char *buf, size_t len, const char *what,
-                     X509_REQ **out);
 static int csr_exts(ca_req *r, GENERAL_NAMES **csr_san);
 static bool dns_ok(const char *name);
 static bool email_ok(const char *v);
@@ -31,56 +29,10 @@ static int subject_policy(const ca_req *r, const X509_NAME *subject);
 static int req_validity(ca *c, ca_req *r, const ca_issue_opts *o);
 static int unknown_profile(ca *c, const char *name);
 
-/* Exactly one CSR, PEM or DER; truncated or trailing data is refused. */
-static int csr_parse(const unsigned char *buf, size_t len, const char *what,
-                     X509_REQ **out)
-{
-    X509_REQ *req = NULL, *extra = NULL;
-    const unsigned char *p = buf;
-    BIO *b = NULL;
-    int rc = P11CA_OK;
-
-    *out = NULL;
-    if (len > CA_MAX_CSR)
-        return p11ca_err_set(P11CA_E_INPUT,
-                             "%s is too large (%zu bytes, at most %d)", what,
-                             len, CA_MAX_CSR);
-    if (memmem(buf, len, "-----BEGIN", 10)) {
-        b = BIO_new_mem_buf(buf, (int)len);
-        req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
-        ERR_set_mark();
-        extra = req ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
-        ERR_pop_to_mark();
-    } else if (len > 0) {
-        req = d2i_X509_REQ(NULL, &p, (long)len);
-        if (req && p != buf + len) {
-            X509_REQ_free(req);
-            req = NULL;
-        }
-    }
-    if (!req)
-        rc = ca_ossl_err(
-            P11CA_E_INPUT,
-            "%s is not a certificate request (PEM or DER; truncated or damaged?)",
-            what);
-    else if (extra)
-        rc = p11ca_err_set(P11CA_E_INPUT,
-                           "%s holds more than one certificate request", what);
-    if (rc == P11CA_OK) {
-        *out = req;
-        req = NULL;
-    }
-    X509_REQ_free(req);
-    X509_REQ_free(extra);
-    BIO_free(b);
-    ERR_clear_error();
-    return rc;
-}
-
 /* Look at what the CSR asks for: CA:TRUE, and its subjectAltName. */
 static int csr_exts(ca_req *r, GENERAL_NAMES **csr_san)
 {
-    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(r->req);
+    STACK_OF(X509_EXTENSION) *exts = ca_csr_extensions(r->csr);
     BASIC_CONSTRAINTS *bc;
     int rc = P11CA_OK, crit = 0;
 
@@ -292,8 +244,8 @@ static int req_subject(ca *c, ca_req *r, const ca_issue_opts *o)
             r->profile->name);
     if (o->subject)
         rc = ca_name_parse(o->subject, &r->subject);
-    else if (!(r->subject = X509_NAME_dup(X509_REQ_get_subject_name(r->req))))
-        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    else
+        r->subject = ca_csr_take_subject(r->csr);
     if (rc == P11CA_OK)
         rc = subject_policy(r, r->subject);
     if (rc == P11CA_OK)
@@ -367,11 +319,24 @@ static int unknown_profile(ca *c, const char *name)
                          name ? name : "", list[0] ? list : "none");
 }
 
+const ca_csr_cache *ca_csr_cache_get(ca *c)
+{
+    ca_csr_cache *cc;
+
+    pthread_mutex_lock(&c->lock);
+    if (!c->csr_cache && ca_csr_cache_new(&c->csr_cache) != P11CA_OK)
+        c->csr_cache = NULL;
+    cc = c->csr_cache;
+    pthread_mutex_unlock(&c->lock);
+    return cc;
+}
+
 int ca_req_new(ca *c, const unsigned char *buf, size_t len, const char *what,
                const ca_issue_opts *o, ca_req **out)
 {
     ca_req *r = calloc(1, sizeof(*r));
     GENERAL_NAMES *csr_san = NULL;
+    const ca_csr_cache *cc = NULL;
     int rc = P11CA_OK;
 
     *out = NULL;
@@ -388,12 +353,14 @@ int ca_req_new(ca *c, const unsigned char *buf, size_t len, const char *what,
     /* For clang's analyzer, which does not follow unknown_profile's loop:
      * it always fails. */
     assert(r->profile || rc != P11CA_OK);
+    if (rc == P11CA_OK && !(cc = ca_csr_cache_get(c)))
+        rc = p11ca_err_rc();
     if (rc == P11CA_OK)
-        rc = csr_parse(buf, len, what, &r->req);
-    if (rc == P11CA_OK && !(r->pub = X509_REQ_get0_pubkey(r->req)))
+        rc = ca_csr_parse(buf, len, what, &r->csr);
+    if (rc == P11CA_OK && !(r->pub = ca_csr_key(cc, r->csr)))
         rc = ca_ossl_err(P11CA_E_INPUT, "%s: its public key cannot be read",
                          what);
-    if (rc == P11CA_OK && X509_REQ_verify(r->req, r->pub) != 1)
+    if (rc == P11CA_OK && !ca_csr_verify(cc, r->csr, r->pub))
         rc = ca_ossl_err(
             P11CA_E_INPUT,
             "%s: the CSR's signature does not verify (altered, or not signed by its key)",
@@ -449,10 +416,14 @@ void ca_req_free(ca_req *r)
     if (!r)
         return;
     free(r->what);
-    X509_REQ_free(r->req);
+    ca_csr_free(r->csr);
+    EVP_PKEY_free(r->pub);
     X509_NAME_free(r->subject);
     GENERAL_NAMES_free(r->san);
     free(r->client_id);
+    OPENSSL_free(r->tbs);
+    OPENSSL_free(r->spki);
+    OPENSSL_free(r->der);
     X509_free(r->cert);
     reg_cert_clear(&r->rec);
     free(r->msg);

@@ -4,6 +4,8 @@
 #ifndef P11CA_CA_INTERNAL_H
 #define P11CA_CA_INTERNAL_H
 
+#include <pthread.h>
+
 #include <openssl/conf.h>
 #include <openssl/ocsp.h>
 #include <openssl/ui.h>
@@ -156,27 +158,166 @@ int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
                      void *tbs, X509_ALGOR *alg, ASN1_BIT_STRING *sig,
                      const char *what) CA_WUR;
 
+/*
+ * A signing context of the CA key for one thread: the certificates of a
+ * batch are signed by several at once.  Each signature starts a new
+ * EVP_DigestSignInit on the context's EVP_MD_CTX (OpenSSL 3.2 and later
+ * refuse a second EVP_DigestSign without one).
+ */
+typedef struct ca_signer ca_signer;
+
+/* ca_signer_new - a signer for @k (loaded) with @digest (see
+ * ca_key_sign_cert).  P11CA_E_INTERNAL when the key cannot sign. */
+int ca_signer_new(ca_key *k, const char *digest, ca_signer **out) CA_WUR;
+void ca_signer_free(ca_signer *s);
+
+/* ca_signer_algid - the DER AlgorithmIdentifier of its signatures, as
+ * X509_sign_ctx would put it in a certificate (borrowed). */
+const unsigned char *ca_signer_algid(const ca_signer *s, size_t *len);
+
+/*
+ * ca_signer_sign - sign @len bytes of @tbs; *@sig gets the signature
+ * (borrowed: valid until the next call), *@siglen its length.  Returns 0
+ * or P11CA_E_TOKEN with OpenSSL's (the provider's) reason.
+ */
+int ca_signer_sign(ca_signer *s, const unsigned char *tbs, size_t len,
+                   const unsigned char **sig, size_t *siglen) CA_WUR;
+
 /* ------------------------------------------------------------------ */
-/* A request on its way to a certificate (csr.c, issue.c)              */
+/* CSRs read without OpenSSL's decoder (csr_parse.c)                   */
+/* ------------------------------------------------------------------ */
+
+#define CA_CSR_MDS    3 /* SHA-256, SHA-384, SHA-512 */
+#define CA_CSR_CURVES 3 /* P-256, P-384, P-521 */
+
+/*
+ * What reading and issuing fetch once per CA rather than per request:
+ * digests, and for each common curve a key holding only its domain
+ * parameters, which a CSR's EC key is a copy of.  Read-only once made:
+ * shared by every thread.
+ */
+typedef struct ca_csr_cache {
+    EVP_MD *md[CA_CSR_MDS];
+    EVP_MD *sha1; /* the subject key identifier (RFC 5280, method 1) */
+    EVP_PKEY *ec[CA_CSR_CURVES];
+} ca_csr_cache;
+
+/* ca_csr_cache_new - fetch and make the above (in the default library
+ * context, where CSRs are read).  P11CA_E_INTERNAL when OpenSSL cannot. */
+int ca_csr_cache_new(ca_csr_cache **out) CA_WUR;
+void ca_csr_cache_free(ca_csr_cache *cc);
+
+/* ca_csr_cache_get - @c's cache, made at the first call (thread-safe);
+ * NULL with the error set. */
+const ca_csr_cache *ca_csr_cache_get(ca *c);
+
+/* A decoded CSR: its DER fields, the public key still as bits. */
+typedef struct ca_csr ca_csr;
+
+/*
+ * ca_csr_parse - exactly one CSR of @buf (PEM or DER, at most CA_MAX_CSR
+ * bytes; for DER nothing may follow it, for PEM no second request), read
+ * with an ASN.1 template that leaves the key as bits.  @what names it in
+ * messages.  P11CA_E_INPUT when it is not one request.
+ */
+int ca_csr_parse(const unsigned char *buf, size_t len, const char *what,
+                 ca_csr **out) CA_WUR;
+void ca_csr_free(ca_csr *csr);
+
+/* ca_csr_take_subject - the subject, handed over (the CSR keeps none). */
+X509_NAME *ca_csr_take_subject(ca_csr *csr);
+
+/*
+ * ca_csr_key - the CSR's public key (caller frees), made from its bits: a
+ * copy of @cc's key for P-256, P-384 and P-521 with the point set (checked
+ * to be on the curve), EVP_PKEY_fromdata for rsaEncryption, a raw key for
+ * Ed25519 and Ed448; any other key through OpenSSL's decoders, as
+ * d2i_X509_REQ would.  @cc may be NULL (no copies).  NULL when the key
+ * cannot be read (OpenSSL's error queued).
+ */
+EVP_PKEY *ca_csr_key(const ca_csr_cache *cc, const ca_csr *csr);
+
+/*
+ * ca_csr_verify - whether the CSR's signature verifies with @pk over the
+ * request's own DER: ECDSA and RSA with SHA-2 digests of @cc (may be
+ * NULL) and EVP_PKEY_verify, the others as X509_REQ_verify does.
+ */
+bool ca_csr_verify(const ca_csr_cache *cc, const ca_csr *csr, EVP_PKEY *pk);
+
+/* ca_csr_extensions - the extensions the CSR asks for, as
+ * X509_REQ_get_extensions (an empty stack when none; NULL when damaged). */
+STACK_OF(X509_EXTENSION) * ca_csr_extensions(const ca_csr *csr);
+
+/* ca_csr_spki_der - the DER SubjectPublicKeyInfo (malloc'd with
+ * OPENSSL_malloc, in *@der), as a certificate carries it; its length, or
+ * <= 0.  ca_csr_key_bits - the key's bits (borrowed). */
+int ca_csr_spki_der(const ca_csr *csr, unsigned char **der);
+const ASN1_BIT_STRING *ca_csr_key_bits(const ca_csr *csr);
+
+/* ca_csr_copy_key - the CSR's key into @to as it is, field by field (no
+ * EVP_PKEY is made).  1, or 0 without memory. */
+int ca_csr_copy_key(const ca_csr *csr, X509_PUBKEY *to);
+
+/* ------------------------------------------------------------------ */
+/* A request on its way to a certificate (csr.c, issue.c, cert_tmpl.c) */
 /* ------------------------------------------------------------------ */
 
 #define CA_REQ_PENDING 1 /* ca_req.status before it is recorded */
 
+/* A serial: 20 random bytes, as lower-case hex without leading zeros. */
+#define CA_SERIAL_BYTES 20
+
 struct ca_req {
     char *what;                /* names the CSR in messages */
     const ca_profile *profile; /* borrowed from the CA */
-    X509_REQ *req;
-    EVP_PKEY *pub; /* the CSR's key (owned by @req) */
+    ca_csr *csr;
+    EVP_PKEY *pub; /* the CSR's key */
     X509_NAME *subject;
     GENERAL_NAMES *san; /* NULL: none */
     unsigned days;
     char *client_id; /* NULL: the CN */
     bool not_activated;
-    X509 *cert;   /* after ca_req_sign */
+    /* After ca_req_build: the TBSCertificate's DER and what the registry
+     * is told about it. */
+    unsigned char *tbs;
+    size_t tbs_len;
+    unsigned char *spki; /* its SubjectPublicKeyInfo */
+    size_t spki_len;
+    const char *issuer_text; /* borrowed from the profile's template */
+    char serial[2 * CA_SERIAL_BYTES + 1];
+    int64_t not_before, not_after;
+    /* After ca_req_sign_tbs: the certificate's DER; after ca_req_sign
+     * also decoded (ca_req_cert). */
+    unsigned char *der;
+    size_t der_len;
+    X509 *cert;
     reg_cert rec; /* what the registry records */
     int status;   /* CA_REQ_PENDING, 0 recorded, or error */
     char *msg;    /* why it was refused */
 };
+
+/*
+ * ca_req_build - the TBSCertificate of the checked request @r into r->tbs:
+ * a fresh random serial, the validity from now, the subject and key, and
+ * the extensions: the profile's own (basicConstraints, keyUsage,
+ * extendedKeyUsage, OCSP no-check, AKI, CRL and AIA URLs) from a template
+ * of DER made once per profile, the subjectAltName and the SKI of this
+ * key, the profile's extensions section evaluated for this request.  Loads
+ * the CA key at the first call (the template holds its signature
+ * algorithm).  Thread-safe.  P11CA_E_INPUT for what the profile's
+ * extensions cannot make, else an error of the key or memory.
+ */
+int ca_req_build(ca *c, ca_req *r) CA_WUR;
+
+/*
+ * ca_req_sign_tbs - sign r->tbs with @s and make the certificate (r->der)
+ * and its record for the registry of @c (r->rec).  P11CA_E_TOKEN when the
+ * signature fails.
+ */
+int ca_req_sign_tbs(ca *c, ca_req *r, ca_signer *s) CA_WUR;
+
+/* ca_tmpls_free - the templates of @c (at ca_close). */
+void ca_tmpls_free(ca *c);
 
 /* ca_san_parse - "DNS:a,IP:1.2.3.4,email:x@y,URI:u" into @out, checked. */
 int ca_san_parse(const char *spec, GENERAL_NAMES **out) CA_WUR;
@@ -237,11 +378,20 @@ struct ca {
     X509 *cert;
     STACK_OF(X509) * chain;
     char *module;
-    char *pin_source;   /* override of s.pin_source */
-    ca_key *key;        /* loaded by the first signature */
-    unsigned wait;      /* seconds recording waits for a slot (ca_set_wait) */
+    char *pin_source; /* override of s.pin_source */
+    ca_key *key;      /* loaded by the first signature */
+    unsigned wait;    /* seconds recording waits for a slot (ca_set_wait) */
+    /* Made at first use, by whichever thread comes first, under @lock. */
+    pthread_mutex_t lock;
+    ca_csr_cache *csr_cache;
+    struct ca_tmpl **tmpls; /* per profile, RSA subject key or not */
+    unsigned char *algid;   /* the CA key's AlgorithmIdentifier */
+    size_t algid_len;
     unsigned out_flags; /* ca_outfile_open flags for DIR/crl.pem */
 };
+
+/* ca_alloc - an empty CA handle (its lock made); NULL without memory. */
+ca *ca_alloc(void);
 
 /*
  * ca_profile_limit - the rate limit of profile @p with the CA's wait in

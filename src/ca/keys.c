@@ -641,3 +641,121 @@ int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
     EVP_MD_CTX_free(mctx);
     return rc;
 }
+
+struct ca_signer {
+    ca_key *k;
+    const char *mdname; /* NULL for EdDSA */
+    EVP_MD_CTX *mctx;
+    unsigned char *algid;
+    size_t algid_len;
+    unsigned char *sig;
+    size_t sig_max;
+    bool ready; /* @mctx is initialised for the next signature */
+};
+
+/*
+ * The AlgorithmIdentifier of @mctx's signatures, as ASN1_item_sign_ctx
+ * gets it: from the provider (OSSL_SIGNATURE_PARAM_ALGORITHM_ID), or for
+ * a key with a legacy method the OID of the digest and key pair (NULL
+ * parameters for RSA).
+ */
+static int signer_algid(ca_signer *s)
+{
+    EVP_PKEY_CTX *pc = EVP_MD_CTX_get_pkey_ctx(s->mctx);
+    unsigned char aid[128];
+    OSSL_PARAM params[2];
+    X509_ALGOR *alg = NULL;
+    int signid, len;
+
+    params[0] = OSSL_PARAM_construct_octet_string(
+        OSSL_SIGNATURE_PARAM_ALGORITHM_ID, aid, sizeof(aid));
+    params[1] = OSSL_PARAM_construct_end();
+    ERR_set_mark();
+    if (pc && EVP_PKEY_CTX_get_params(pc, params) > 0
+        && params[0].return_size > 0) {
+        ERR_pop_to_mark();
+        s->algid = OPENSSL_memdup(aid, params[0].return_size);
+        s->algid_len = params[0].return_size;
+        return s->algid ? P11CA_OK
+                        : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    }
+    ERR_pop_to_mark();
+    if (!OBJ_find_sigid_by_algs(&signid,
+                                s->mdname ? OBJ_sn2nid(s->mdname) : NID_undef,
+                                EVP_PKEY_get_base_id(s->k->pkey))
+        || !(alg = X509_ALGOR_new())
+        || !X509_ALGOR_set0(
+            alg, OBJ_nid2obj(signid),
+            EVP_PKEY_is_a(s->k->pkey, "RSA") ? V_ASN1_NULL : V_ASN1_UNDEF, NULL)
+        || (len = i2d_X509_ALGOR(alg, &s->algid)) <= 0) {
+        X509_ALGOR_free(alg);
+        return ca_ossl_err(P11CA_E_INTERNAL,
+                           "cannot name the signature algorithm of the CA key");
+    }
+    s->algid_len = (size_t)len;
+    X509_ALGOR_free(alg);
+    return P11CA_OK;
+}
+
+int ca_signer_new(ca_key *k, const char *digest, ca_signer **out)
+{
+    ca_signer *s = calloc(1, sizeof(*s));
+    int rc = s ? P11CA_OK : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+
+    *out = NULL;
+    if (rc == P11CA_OK) {
+        s->k = k;
+        s->mdname = ca_sign_digest(k->pkey, digest);
+        s->sig_max = (size_t)EVP_PKEY_get_size(k->pkey);
+        s->sig = OPENSSL_malloc(s->sig_max ? s->sig_max : 1);
+        if (!s->sig)
+            rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    }
+    if (rc == P11CA_OK)
+        rc = sign_init(k, digest, &s->mctx);
+    if (rc == P11CA_OK)
+        rc = signer_algid(s);
+    if (rc != P11CA_OK) {
+        ca_signer_free(s);
+        return rc;
+    }
+    s->ready = true;
+    *out = s;
+    return P11CA_OK;
+}
+
+void ca_signer_free(ca_signer *s)
+{
+    if (!s)
+        return;
+    EVP_MD_CTX_free(s->mctx);
+    OPENSSL_free(s->algid);
+    OPENSSL_free(s->sig);
+    free(s);
+}
+
+const unsigned char *ca_signer_algid(const ca_signer *s, size_t *len)
+{
+    *len = s->algid_len;
+    return s->algid;
+}
+
+int ca_signer_sign(ca_signer *s, const unsigned char *tbs, size_t len,
+                   const unsigned char **sig, size_t *siglen)
+{
+    size_t n = s->sig_max;
+    int ok;
+
+    /* Initialised again on the same context, which keeps its
+     * EVP_PKEY_CTX: cheaper than a new context per signature. */
+    ok = s->ready
+         || EVP_DigestSignInit_ex(s->mctx, NULL, s->mdname, s->k->evp.libctx,
+                                  NULL, s->k->pkey, NULL)
+                == 1;
+    s->ready = false;
+    if (!ok || EVP_DigestSign(s->mctx, s->sig, &n, tbs, len) != 1)
+        return ca_ossl_err(P11CA_E_TOKEN, "signing the certificate failed");
+    *sig = s->sig;
+    *siglen = n;
+    return P11CA_OK;
+}

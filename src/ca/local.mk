@@ -8,8 +8,8 @@ noinst_LTLIBRARIES += src/libp11ca-ca.la
 src_libp11ca_ca_la_SOURCES = \
 	src/ca/ca.h src/ca/internal.h \
 	src/ca/config.c src/ca/profile.c src/ca/keys.c src/ca/ext.c \
-	src/ca/init.c src/ca/csr.c src/ca/policy.c src/ca/issue.c \
-	src/ca/batch.c \
+	src/ca/init.c src/ca/csr.c src/ca/csr_parse.c src/ca/policy.c \
+	src/ca/issue.c src/ca/cert_tmpl.c src/ca/batch.c \
 	src/ca/crl.c src/ca/io.c src/ca/audit.c \
 	src/ca/ocsp.h src/ca/ocsp_int.h src/ca/ocsp.c src/ca/ocsp_conf.c \
 	src/ca/ocsp_refresh.c src/ca/ocsp_cache.c src/ca/ocsp_signer.c

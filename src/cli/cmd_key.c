@@ -408,7 +408,7 @@ const struct cli_cmd cli_key_cmds[] = {
      "label.",
      "--uri URI\tthe token (object= and id= in it name the key)\n"
      "--type TYPE\trsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, "
-     "ec:P-521 or ed25519\n"
+     "ec:P-521, ed25519 or ed448\n"
      "--label LABEL\tthe key label (default: object= of the URI)\n"
      "--id HEX\tthe CKA_ID (default: id= of the URI, else 20 random bytes)\n"
      "--allowed-mechanisms LIST\trestrict the private key to these "

@@ -199,6 +199,20 @@ static const struct {
     {"P11CA_CACHE_KEYS", "For the p11ca provider: yes (default) or no, "
                          "keep the keys it made for later loads. See "
                          "p11ca-provider(7)."},
+    {"P11CA_RSA_PSS_KEYS", "For the p11ca provider: yes (default) or no, "
+                           "RSA keys that may sign with PSS only are RSA-PSS "
+                           "keys. See p11ca-provider(7)."},
+    {"P11CA_RAND", "For the p11ca provider: yes to offer P11CA-RAND, the "
+                   "token's random generator (default no). See "
+                   "p11ca-provider(7)."},
+    {"P11CA_RAND_TOKEN", "For the p11ca provider: the token whose generator "
+                         "P11CA-RAND uses."},
+    {"P11CA_KEY_FILE", "For the p11ca provider: uri (default) or uri-pem, "
+                       "what the PEM key file of a token key holds. See "
+                       "p11ca-provider(7)."},
+    {"P11CA_PIN_PROMPT", "For the p11ca provider: yes (default) or no, ask "
+                         "for a PIN on the terminal when the application "
+                         "gives no way to ask. See p11ca-provider(7)."},
     {"P11CA_STRICT", "1: abort on a broken internal precondition instead of "
                      "reporting it (for the test suite)."},
     {"P11CA_TEST_CLOCK", "For the test suite only: the registry's clock "

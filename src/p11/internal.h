@@ -147,7 +147,35 @@ struct p11_obj {
  * level, log its name and result (never its arguments: they may hold a PIN).
  */
 #define P11_C(f, fn, ...)                                                      \
-    p11_trace_rv(#fn, (f)->fn(__VA_ARGS__), __FILE__, __LINE__, __func__)
+    __extension__({                                                            \
+        CK_RV p11_c_rv_;                                                       \
+        p11_in_module++;                                                       \
+        p11_c_rv_ = (f)->fn(__VA_ARGS__);                                      \
+        p11_in_module--;                                                       \
+        p11_trace_rv(#fn, p11_c_rv_, __FILE__, __LINE__, __func__);            \
+    })
+
+/*
+ * Calls into a module that are not P11_C (p11-kit's load, initialise and
+ * finalise) go through P11_IN_MODULE(expr): p11_in_module counts them
+ * too.  A module may call back into OpenSSL (SoftHSM2 asks for random
+ * bytes in C_Initialize and C_GenerateRandom); see p11_thread_in_module().
+ */
+extern _Thread_local unsigned p11_in_module;
+#define P11_IN_MODULE(expr)                                                    \
+    __extension__({                                                            \
+        __typeof__(expr) p11_im_v_;                                            \
+        p11_in_module++;                                                       \
+        p11_im_v_ = (expr);                                                    \
+        p11_in_module--;                                                       \
+        p11_im_v_;                                                             \
+    })
+#define P11_IN_MODULE_VOID(expr)                                               \
+    do {                                                                       \
+        p11_in_module++;                                                       \
+        (expr);                                                                \
+        p11_in_module--;                                                       \
+    } while (0)
 
 static inline CK_RV p11_trace_rv(const char *fn, CK_RV rv, const char *file,
                                  int line, const char *func)

@@ -28,7 +28,7 @@ static CK_RV bad_spec(const char *str)
 {
     return p11_error_set(
         P11_RV_BAD_INPUT, NULL, NULL, NULL,
-        "unknown key type \"%s\": use rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521 or ed25519",
+        "unknown key type \"%s\": use rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ed25519 or ed448",
         str);
 }
 
@@ -67,6 +67,11 @@ CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec)
         spec->bits = 256;
         return CKR_OK;
     }
+    if (strcasecmp(str, "ed448") == 0) {
+        spec->kind = P11_KEY_ED448;
+        spec->bits = 456;
+        return CKR_OK;
+    }
     if (strncasecmp(str, "ec:", 3) == 0 || strncasecmp(str, "P-", 2) == 0) {
         const char *name = strncasecmp(str, "ec:", 3) == 0 ? str + 3 : str;
         for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
@@ -97,6 +102,8 @@ const char *p11_key_spec_name(const p11_key_spec *spec)
         return "ec";
     case P11_KEY_ED25519:
         return "ed25519";
+    case P11_KEY_ED448:
+        return "ed448";
     }
     return "unknown";
 }
@@ -116,6 +123,76 @@ static CK_RV curve_params(int nid, unsigned char *buf, size_t max, size_t *len)
     return CKR_OK;
 }
 
+/* The uses a key of @kind can have, and those it gets by default. */
+static unsigned usage_possible(p11_key_kind kind)
+{
+    switch (kind) {
+    case P11_KEY_RSA:
+        return P11_USAGE_SIGN | P11_USAGE_DECRYPT;
+    case P11_KEY_EC:
+        return P11_USAGE_SIGN | P11_USAGE_DERIVE;
+    default:
+        return P11_USAGE_SIGN;
+    }
+}
+
+static const struct {
+    unsigned bit;
+    const char *name;
+} usage_names[] = {
+    {P11_USAGE_SIGN, "sign"},
+    {P11_USAGE_DECRYPT, "decrypt"},
+    {P11_USAGE_DERIVE, "derive"},
+};
+
+/* @spec's uses, checked against its key type (0: the type's). */
+static CK_RV key_usage(const p11_key_spec *spec, unsigned *use)
+{
+    unsigned can = usage_possible(spec->kind), bad = spec->usage & ~can;
+    const char *uses = can & P11_USAGE_DECRYPT  ? "sign, decrypt"
+                       : can & P11_USAGE_DERIVE ? "sign, derive"
+                                                : "sign";
+
+    *use = spec->usage ? spec->usage : can;
+    for (size_t i = 0; i < sizeof(usage_names) / sizeof(usage_names[0]); i++)
+        if (bad & usage_names[i].bit)
+            return p11_error_set(
+                P11_RV_BAD_INPUT, NULL, NULL, NULL,
+                "key usage %s is not for a %s key (its uses: %s)",
+                usage_names[i].name, p11_key_spec_name(spec), uses);
+    return CKR_OK;
+}
+
+CK_RV p11_key_usage_parse(const char *list, unsigned *usage)
+{
+    const char *p = list;
+
+    return_val_if_fail(list && usage, CKR_ARGUMENTS_BAD);
+    *usage = 0;
+    while (*p) {
+        size_t n = strcspn(p, ", ");
+        size_t i;
+
+        for (i = 0; i < sizeof(usage_names) / sizeof(usage_names[0]); i++)
+            if (n == strlen(usage_names[i].name)
+                && strncasecmp(p, usage_names[i].name, n) == 0)
+                break;
+        if (n > 0 && i == sizeof(usage_names) / sizeof(usage_names[0]))
+            return p11_error_set(
+                P11_RV_BAD_INPUT, NULL, NULL, NULL,
+                "unknown key usage \"%.*s\": use sign, decrypt or derive",
+                (int)n, p);
+        if (n > 0)
+            *usage |= usage_names[i].bit;
+        p += n;
+        p += strspn(p, ", ");
+    }
+    if (*usage == 0)
+        return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
+                             "empty key usage: use sign, decrypt or derive");
+    return CKR_OK;
+}
+
 #define ADD(arr, cnt, typ, ptr, size)                                          \
     ((arr)[(cnt)++] = (CK_ATTRIBUTE){(typ), (void *)(ptr), (size)})
 
@@ -125,9 +202,13 @@ CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
 {
     CK_ATTRIBUTE *pub = t->pub, *priv = t->priv;
     CK_ULONG np = 0, nv = 0;
+    unsigned use;
     CK_RV rv;
 
     return_val_if_fail(spec && t, CKR_ARGUMENTS_BAD);
+    rv = key_usage(spec, &use);
+    if (rv != CKR_OK)
+        return rv;
     return_val_if_fail(spec->n_allowed <= P11_MAX_ALLOWED_MECHS,
                        CKR_ARGUMENTS_BAD);
     memset(t, 0, sizeof(*t));
@@ -152,9 +233,6 @@ CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
         memcpy(t->exponent, "\x01\x00\x01", 3);
         ADD(pub, np, CKA_MODULUS_BITS, &t->bits, sizeof(t->bits));
         ADD(pub, np, CKA_PUBLIC_EXPONENT, t->exponent, 3);
-        ADD(pub, np, CKA_ENCRYPT, &t->t, sizeof(CK_BBOOL));
-        ADD(priv, nv, CKA_DECRYPT, &t->t, sizeof(CK_BBOOL));
-        ADD(priv, nv, CKA_DERIVE, &t->f, sizeof(CK_BBOOL));
         break;
     case P11_KEY_EC:
         t->mech.mechanism = CKM_EC_KEY_PAIR_GEN;
@@ -164,21 +242,16 @@ CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
         if (rv != CKR_OK)
             return rv;
         ADD(pub, np, CKA_EC_PARAMS, t->params, t->params_len);
-        ADD(pub, np, CKA_ENCRYPT, &t->f, sizeof(CK_BBOOL));
-        ADD(priv, nv, CKA_DERIVE, &t->t, sizeof(CK_BBOOL));
-        ADD(priv, nv, CKA_DECRYPT, &t->f, sizeof(CK_BBOOL));
         break;
     case P11_KEY_ED25519:
+    case P11_KEY_ED448:
         t->mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
         t->ktype = CKK_EC_EDWARDS;
-        rv = curve_params(NID_ED25519, t->params, sizeof(t->params),
-                          &t->params_len);
+        rv = curve_params(spec->kind == P11_KEY_ED448 ? NID_ED448 : NID_ED25519,
+                          t->params, sizeof(t->params), &t->params_len);
         if (rv != CKR_OK)
             return rv;
         ADD(pub, np, CKA_EC_PARAMS, t->params, t->params_len);
-        ADD(pub, np, CKA_ENCRYPT, &t->f, sizeof(CK_BBOOL));
-        ADD(priv, nv, CKA_DERIVE, &t->f, sizeof(CK_BBOOL));
-        ADD(priv, nv, CKA_DECRYPT, &t->f, sizeof(CK_BBOOL));
         break;
     default:
         return p11_error_set(P11_RV_BAD_INPUT, NULL, NULL, NULL,
@@ -188,7 +261,11 @@ CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
     ADD(pub, np, CKA_KEY_TYPE, &t->ktype, sizeof(t->ktype));
     ADD(pub, np, CKA_TOKEN, session_only ? &t->f : &t->t, sizeof(CK_BBOOL));
     ADD(pub, np, CKA_PRIVATE, &t->f, sizeof(CK_BBOOL));
-    ADD(pub, np, CKA_VERIFY, &t->t, sizeof(CK_BBOOL));
+    /* The uses: the private key gets only those asked for, or the type's. */
+    ADD(pub, np, CKA_VERIFY, use & P11_USAGE_SIGN ? &t->t : &t->f,
+        sizeof(CK_BBOOL));
+    ADD(pub, np, CKA_ENCRYPT, use & P11_USAGE_DECRYPT ? &t->t : &t->f,
+        sizeof(CK_BBOOL));
 
     ADD(priv, nv, CKA_CLASS, &t->priv_cls, sizeof(t->priv_cls));
     ADD(priv, nv, CKA_KEY_TYPE, &t->ktype, sizeof(t->ktype));
@@ -197,7 +274,12 @@ CK_RV p11_keygen_templates(const p11_key_spec *spec, const char *label,
     ADD(priv, nv, CKA_PRIVATE, &t->t, sizeof(CK_BBOOL));
     ADD(priv, nv, CKA_SENSITIVE, &t->t, sizeof(CK_BBOOL));
     ADD(priv, nv, CKA_EXTRACTABLE, &t->f, sizeof(CK_BBOOL));
-    ADD(priv, nv, CKA_SIGN, &t->t, sizeof(CK_BBOOL));
+    ADD(priv, nv, CKA_SIGN, use & P11_USAGE_SIGN ? &t->t : &t->f,
+        sizeof(CK_BBOOL));
+    ADD(priv, nv, CKA_DECRYPT, use & P11_USAGE_DECRYPT ? &t->t : &t->f,
+        sizeof(CK_BBOOL));
+    ADD(priv, nv, CKA_DERIVE, use & P11_USAGE_DERIVE ? &t->t : &t->f,
+        sizeof(CK_BBOOL));
     /* Key wrapping is not a use of ours: say so rather than take defaults. */
     ADD(priv, nv, CKA_UNWRAP, &t->f, sizeof(CK_BBOOL));
     ADD(pub, np, CKA_WRAP, &t->f, sizeof(CK_BBOOL));
@@ -282,7 +364,7 @@ static CK_RV keygen_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
             rv, "C_GenerateKeyPair", s->tok, NULL, "%s key",
             t->mech.mechanism == CKM_RSA_PKCS_KEY_PAIR_GEN ? "RSA"
             : t->mech.mechanism == CKM_EC_KEY_PAIR_GEN     ? "EC"
-                                                           : "Ed25519");
+                                                           : "EdDSA");
     rv = p11_obj_from_handle(s->tok, s, hpub, &ka->pub);
     if (rv == CKR_OK)
         rv = p11_obj_from_handle(s->tok, s, hpriv, &ka->priv);

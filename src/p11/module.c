@@ -12,6 +12,14 @@
 #include <strings.h>
 #include <unistd.h>
 
+/* Calls into a module this thread is inside of now (internal.h). */
+_Thread_local unsigned p11_in_module;
+
+bool p11_thread_in_module(void)
+{
+    return p11_in_module > 0;
+}
+
 /* Why p11-kit could not load a module: it may say nothing (without
  * memory, for one), and NULL is no argument for "%s". */
 static const char *kit_message(void)
@@ -95,7 +103,7 @@ static void module_free(struct p11_module *m, bool finalize)
         return;
     if (m->by_path && m->funcs) {
         if (finalize)
-            p11_kit_module_finalize(m->funcs);
+            P11_IN_MODULE_VOID(p11_kit_module_finalize(m->funcs));
         p11_kit_module_release(m->funcs);
     }
     free(m->name);
@@ -128,7 +136,8 @@ void p11_ctx_free(p11_ctx *ctx)
     free(ctx->mods);
     if (ctx->kit_modules) {
         if (same_process)
-            p11_kit_modules_finalize_and_release(ctx->kit_modules);
+            P11_IN_MODULE_VOID(
+                p11_kit_modules_finalize_and_release(ctx->kit_modules));
         else
             p11_kit_modules_release(ctx->kit_modules);
     }
@@ -206,19 +215,19 @@ static CK_RV load_path_locked(p11_ctx *ctx, const char *path,
             return CKR_OK;
         }
     }
-    funcs = p11_kit_module_load(path, 0);
+    funcs = P11_IN_MODULE(p11_kit_module_load(path, 0));
     if (!funcs)
         return p11_error_set(P11_RV_NO_MODULE, "loading module", NULL, NULL,
                              "%s: %s", path, kit_message());
     /* p11-kit initialises the module with CKF_OS_LOCKING_OK. */
-    rv = p11_kit_module_initialize(funcs);
+    rv = P11_IN_MODULE(p11_kit_module_initialize(funcs));
     if (rv != CKR_OK) {
         p11_kit_module_release(funcs);
         return p11_error_set(rv, "C_Initialize", NULL, NULL, "module %s", path);
     }
     rv = add_module(ctx, funcs, true, out);
     if (rv != CKR_OK) {
-        p11_kit_module_finalize(funcs);
+        P11_IN_MODULE_VOID(p11_kit_module_finalize(funcs));
         p11_kit_module_release(funcs);
     }
     return rv;
@@ -233,7 +242,7 @@ static CK_RV load_locked(p11_ctx *ctx)
     if (ctx->module_path)
         return load_path_locked(ctx, ctx->module_path, NULL);
 
-    kit = p11_kit_modules_load_and_initialize(0);
+    kit = P11_IN_MODULE(p11_kit_modules_load_and_initialize(0));
     if (!kit)
         return p11_error_set(P11_RV_NO_MODULE, "loading p11-kit modules", NULL,
                              NULL, "%s", kit_message());
@@ -247,7 +256,7 @@ static CK_RV load_locked(p11_ctx *ctx)
         /* Nothing of this attempt stays: no token was made from them. */
         while (ctx->n_mods > first)
             module_free(ctx->mods[--ctx->n_mods], false);
-        p11_kit_modules_finalize_and_release(kit);
+        P11_IN_MODULE_VOID(p11_kit_modules_finalize_and_release(kit));
         return rv;
     }
     ctx->kit_modules = kit;
@@ -267,7 +276,7 @@ static CK_RV reinit_after_fork_locked(p11_ctx *ctx)
     for (size_t i = 0; i < ctx->n_tokens; i++)
         p11_token_reset(ctx->tokens[i]);
     for (size_t i = 0; i < ctx->n_mods; i++) {
-        rv = p11_kit_module_initialize(ctx->mods[i]->funcs);
+        rv = P11_IN_MODULE(p11_kit_module_initialize(ctx->mods[i]->funcs));
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
             LOG_DBG(P11, "C_Initialize of %s after fork: %s",
                     ctx->mods[i]->name, p11_rv_name(rv));
@@ -821,8 +830,8 @@ static void module_reinit_locked(p11_ctx *ctx, struct p11_module *m)
         atomic_store(&t->logged_in, false);
         atomic_fetch_add(&t->gen, 1);
     }
-    (void)p11_kit_module_finalize(m->funcs);
-    rv = p11_kit_module_initialize(m->funcs);
+    (void)P11_IN_MODULE(p11_kit_module_finalize(m->funcs));
+    rv = P11_IN_MODULE(p11_kit_module_initialize(m->funcs));
     LOG_DBG(P11, "module %s initialised again: %s", m->name, p11_rv_name(rv));
     for (size_t i = 0; i < ctx->n_tokens; i++)
         if (ctx->tokens[i]->mod == m) {

@@ -326,9 +326,23 @@ static void free_objs(p11_obj **objs, size_t n)
     free(objs);
 }
 
-/* Build the search template: the URI's object attributes and @cls. */
-static CK_ULONG find_template(const p11_uri *uri, CK_OBJECT_CLASS *cls,
-                              CK_ATTRIBUTE *t, CK_ULONG max)
+/* Whether @type is among the @n attributes of @match. */
+static bool has_type(const CK_ATTRIBUTE *match, size_t n,
+                     CK_ATTRIBUTE_TYPE type)
+{
+    for (size_t i = 0; i < n; i++)
+        if (match[i].type == type)
+            return true;
+    return false;
+}
+
+/*
+ * Build the search template: the URI's object attributes (but those the
+ * caller's @f->match replaces), the caller's, and @cls.
+ */
+static CK_ULONG find_template(const p11_uri *uri, const p11_find *f,
+                              CK_OBJECT_CLASS *cls, CK_ATTRIBUTE *t,
+                              CK_ULONG max)
 {
     CK_ATTRIBUTE *ua = NULL;
     CK_ULONG un = 0, n = 0;
@@ -338,8 +352,12 @@ static CK_ULONG find_template(const p11_uri *uri, CK_OBJECT_CLASS *cls,
     for (CK_ULONG i = 0; i < un && n < max - 1; i++) {
         if (ua[i].type == CKA_CLASS && *cls != (CK_OBJECT_CLASS)-1)
             continue;
+        if (has_type(f->match, f->n_match, ua[i].type))
+            continue;
         t[n++] = ua[i];
     }
+    for (size_t i = 0; i < f->n_match && n < max - 1; i++)
+        t[n++] = f->match[i];
     if (*cls != (CK_OBJECT_CLASS)-1)
         t[n++] = (CK_ATTRIBUTE){CKA_CLASS, cls, sizeof(*cls)};
     return n;
@@ -366,7 +384,9 @@ struct pass {
     bool hard_err;  /* an error that waiting will not cure */
     CK_RV first_err;
     char err[1024];
-    CK_ATTRIBUTE tmpl[8]; /* the search template of the class at hand */
+    /* The search template of the class at hand: the URI's class, label
+     * and id, the caller's attributes, the class. */
+    CK_ATTRIBUTE tmpl[4 + P11_FIND_MAX_MATCH];
 };
 
 #define TOKEN_SKIP (1u << 31)
@@ -507,7 +527,8 @@ static CK_RV pass_run(p11_ctx *ctx, const p11_uri *uri, p11_find *f,
         CK_OBJECT_CLASS want = cls[c];
 
         fa->tmpl = ps->tmpl;
-        fa->n = find_template(uri, &want, ps->tmpl, 8);
+        fa->n = find_template(uri, f, &want, ps->tmpl,
+                              sizeof(ps->tmpl) / sizeof(ps->tmpl[0]));
         for (size_t i = 0; i < ps->ntok; i++)
             pass_token(ps, i, auth, fa);
         fa->tmpl = NULL; /* @want is gone */
@@ -529,6 +550,7 @@ CK_RV p11_obj_search(p11_ctx *ctx, const p11_uri *uri, p11_find *f,
     CK_RV rv;
 
     return_val_if_fail(ctx && f && out && n, CKR_ARGUMENTS_BAD);
+    return_val_if_fail(f->n_match <= P11_FIND_MAX_MATCH, CKR_ARGUMENTS_BAD);
     *out = NULL;
     *n = 0;
     f->pin_withheld = false;

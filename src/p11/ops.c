@@ -159,3 +159,31 @@ CK_RV p11_derive_ecdh(p11_obj *key, const p11_auth *auth,
     flags = p11_token_needs_login(key->tok) ? P11_SESSION_LOGIN : 0;
     return p11_run(key->tok, flags, auth, key, derive_fn, &da);
 }
+
+struct random_arg {
+    unsigned char *out;
+    size_t len;
+};
+
+static CK_RV random_fn(p11_session *s, CK_OBJECT_HANDLE unused, void *arg)
+{
+    struct random_arg *ra = arg;
+    CK_FUNCTION_LIST *f = s->tok->mod->funcs;
+    CK_RV rv;
+
+    rv = P11_C(f, C_GenerateRandom, s->h, ra->out, (CK_ULONG)ra->len);
+    if (rv != CKR_OK)
+        return p11_error_set(rv, "C_GenerateRandom", s->tok, NULL, "%zu bytes",
+                             ra->len);
+    return CKR_OK;
+}
+
+CK_RV p11_generate_random(p11_token *tok, unsigned char *out, size_t len)
+{
+    struct random_arg ra = {out, len};
+
+    return_val_if_fail(tok && (out || len == 0), CKR_ARGUMENTS_BAD);
+    if (len == 0)
+        return CKR_OK;
+    return p11_run(tok, 0, NULL, NULL, random_fn, &ra);
+}

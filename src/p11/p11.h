@@ -197,6 +197,15 @@ void p11_ctx_free(p11_ctx *ctx);
 void p11_ctx_set_prompt(p11_ctx *ctx, p11_pin_prompt_fn fn, void *arg);
 
 /*
+ * p11_thread_in_module - whether the calling thread is inside a call into
+ * a PKCS#11 module now: the module called back into the process (SoftHSM2
+ * asks OpenSSL for random bytes in C_Initialize and C_GenerateRandom).
+ * Such a callback must not call this layer again (it may hold the
+ * context's locks, and would re-enter the module).
+ */
+bool p11_thread_in_module(void);
+
+/*
  * p11_ctx_load - load and initialise the modules now.  Returns CKR_OK or an
  * error (P11_RV_NO_MODULE when nothing could be loaded).
  */
@@ -471,6 +480,8 @@ enum {
     P11_FIND_PUBLIC_IF_SHARED = 1 << 2,
 };
 
+#define P11_FIND_MAX_MATCH 6
+
 /* What p11_obj_search looks for, and how. */
 typedef struct p11_find {
     /* Classes in the order wanted (n_classes 0: the URI's type= or any). */
@@ -478,6 +489,14 @@ typedef struct p11_find {
     size_t n_classes;
     unsigned flags;       /* P11_FIND_* */
     const p11_auth *auth; /* NULL: the URI's pin-value or pin-source */
+    /*
+     * More attributes every object must have, added to the search template
+     * (at most P11_FIND_MAX_MATCH; borrowed): CKA_SUBJECT, CKA_ISSUER,
+     * CKA_SERIAL_NUMBER, CKA_LABEL...  One of a type the URI has too
+     * (CKA_LABEL for object=) replaces the URI's.
+     */
+    const CK_ATTRIBUTE *match;
+    size_t n_match;
     /* Out: an automatic PIN was withheld (P11_FIND_PUBLIC_IF_SHARED). */
     bool pin_withheld;
     /* Out: how many tokens were searched. */
@@ -600,6 +619,7 @@ typedef enum p11_key_kind {
     P11_KEY_RSA = 1,
     P11_KEY_EC,
     P11_KEY_ED25519,
+    P11_KEY_ED448,
 } p11_key_kind;
 
 #define P11_MAX_ALLOWED_MECHS 16
@@ -611,7 +631,27 @@ typedef struct p11_key_spec {
     /* CKA_ALLOWED_MECHANISMS of the private key (none: not set). */
     CK_MECHANISM_TYPE allowed[P11_MAX_ALLOWED_MECHS];
     size_t n_allowed;
+    /*
+     * P11_USAGE_* bits: the private key gets CKA_SIGN, CKA_DECRYPT and
+     * CKA_DERIVE for these only (the public key CKA_VERIFY, CKA_ENCRYPT);
+     * 0: every use of its type (RSA sign and decrypt, EC sign and derive,
+     * EdDSA sign).  A use the type cannot have is refused.
+     */
+    unsigned usage;
 } p11_key_spec;
+
+enum {
+    P11_USAGE_SIGN = 1 << 0,
+    P11_USAGE_DECRYPT = 1 << 1,
+    P11_USAGE_DERIVE = 1 << 2,
+};
+
+/*
+ * p11_key_usage_parse - "sign", "sign,decrypt", "derive sign" into
+ * P11_USAGE_* bits.  Returns CKR_OK or P11_RV_BAD_INPUT (an unknown or no
+ * use).
+ */
+CK_RV p11_key_usage_parse(const char *list, unsigned *usage) P11CA_WUR;
 
 /*
  * p11_mech_parse - "CKM_SHA256_RSA_PKCS", "SHA256-RSA-PKCS" or
@@ -630,11 +670,12 @@ CK_RV p11_key_spec_allow(p11_key_spec *spec, const char *list) P11CA_WUR;
 
 /*
  * p11_key_spec_parse - "rsa:3072", "rsa" (3072), "ec:P-256", "ec:prime256v1",
- * "ec:P-384", "ec:P-521", "ed25519".  Returns CKR_OK or P11_RV_BAD_INPUT.
+ * "ec:P-384", "ec:P-521", "ed25519", "ed448".  Returns CKR_OK or
+ * P11_RV_BAD_INPUT.
  */
 CK_RV p11_key_spec_parse(const char *str, p11_key_spec *spec) P11CA_WUR;
 
-/* p11_key_spec_name - "rsa:3072", "ec:P-256", "ed25519" (static). */
+/* p11_key_spec_name - "rsa:3072", "ec:P-256", "ed25519", "ed448" (static). */
 const char *p11_key_spec_name(const p11_key_spec *spec);
 
 /*
@@ -724,5 +765,13 @@ CK_RV p11_decrypt(p11_obj *key, const p11_auth *auth, CK_MECHANISM *mech,
 CK_RV p11_derive_ecdh(p11_obj *key, const p11_auth *auth,
                       const unsigned char *peer, size_t peer_len,
                       unsigned char *out, size_t *outlen) P11CA_WUR;
+
+/*
+ * p11_generate_random - @len bytes from the token's random generator
+ * (C_GenerateRandom on a pooled session, without a login; with the
+ * recovery of p11_run()).  Returns CKR_OK or the error.
+ */
+CK_RV p11_generate_random(p11_token *tok, unsigned char *out,
+                          size_t len) P11CA_WUR;
 
 #endif

@@ -184,7 +184,7 @@ static CK_RV recover_lost(p11_token *tok, CK_RV rv, unsigned flags,
 
     p11_token_reset(tok);
     if (rv == CKR_CRYPTOKI_NOT_INITIALIZED)
-        p11_kit_module_initialize(tok->mod->funcs);
+        (void)P11_IN_MODULE(p11_kit_module_initialize(tok->mod->funcs));
     if ((flags & P11_SESSION_NO_WAIT) || bound <= 0)
         return CKR_OK; /* one more try, as it is */
     snprintf(msg, sizeof(msg), "%s", p11_error_message());

@@ -142,7 +142,13 @@ static CK_RV uri_check_attrs(const char *str)
 
     while (*p && rv == CKR_OK) {
         n = strcspn(p, query ? "&" : ";?");
-        if (n > 0)
+        /* p11-kit reads what follows an empty path attribute as one
+         * query attribute: "token=a;;object=b" would name no object. */
+        if (n == 0 && !query && *p == ';')
+            rv = p11_error_set(
+                P11_RV_URI_INVALID, NULL, NULL, NULL,
+                "the URI's path has an empty attribute (\";;\", or \";\" right after \"pkcs11:\"): remove the extra \";\"");
+        else if (n > 0)
             rv = uri_check_attr(p, n, query, seen);
         p += n;
         query = query || *p == '?';

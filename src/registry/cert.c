@@ -19,9 +19,11 @@
 #include "registry/internal.h"
 
 static int cert_name_text(const X509_NAME *name, char **out);
+static int cert_names(reg_cert *c, const X509_NAME *subj);
 static int cert_name_entry(const X509_NAME *name, int nid, char **out);
 static int cert_serial(const X509 *x, char *out, size_t outlen);
 static int cert_time(const ASN1_TIME *t, const char *which, int64_t *out);
+static int spki_hash(const unsigned char *spki, size_t len, char **out);
 static int cert_key_hash(const X509 *x, char **out);
 static int cert_fill(reg_cert *c, const X509 *x);
 static X509 *cert_parse(const unsigned char *der, size_t len);
@@ -278,11 +280,26 @@ static int cert_time(const ASN1_TIME *t, const char *which, int64_t *out)
     return 0;
 }
 
+/* Hex SHA-256 of @len bytes of DER SubjectPublicKeyInfo (malloc'd). */
+static int spki_hash(const unsigned char *spki, size_t len, char **out)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+
+    if (!EVP_Digest(spki, len, md, &mdlen, EVP_sha256(), NULL))
+        return p11ca_err_set(P11CA_E_INTERNAL, "SHA-256 failed");
+    *out = malloc(mdlen * 2 + 1);
+    if (!*out)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    for (unsigned i = 0; i < mdlen; i++)
+        snprintf(*out + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
 /* Hex SHA-256 of the DER SubjectPublicKeyInfo (malloc'd). */
 static int cert_key_hash(const X509 *x, char **out)
 {
-    unsigned char *spki = NULL, md[32];
-    unsigned int mdlen = 0;
+    unsigned char *spki = NULL;
     int len, rc = P11CA_E_INPUT;
 
     len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
@@ -290,40 +307,38 @@ static int cert_key_hash(const X509 *x, char **out)
         p11ca_err_set(rc, "certificate public key unreadable");
         goto out;
     }
-    if (!EVP_Digest(spki, (size_t)len, md, &mdlen, EVP_sha256(), NULL)) {
-        rc = p11ca_err_set(P11CA_E_INTERNAL, "SHA-256 failed");
-        goto out;
-    }
-    *out = malloc(mdlen * 2 + 1);
-    if (!*out) {
-        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-        goto out;
-    }
-    for (unsigned i = 0; i < mdlen; i++)
-        snprintf(*out + 2 * i, 3, "%02x", md[i]);
-    rc = 0;
+    rc = spki_hash(spki, (size_t)len, out);
 out:
     OPENSSL_free(spki);
     return rc;
 }
 
+/* The subject's text, CN, OU, and the client ID it gives by default. */
+static int cert_names(reg_cert *c, const X509_NAME *subj)
+{
+    int rc;
+
+    if ((rc = cert_name_text(subj, &c->subject))
+        || (rc = cert_name_entry(subj, NID_commonName, &c->cn))
+        || (rc = cert_name_entry(subj, NID_organizationalUnitName, &c->ou)))
+        return rc;
+    if (c->cn && !(c->client_id = strdup(c->cn)))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    return 0;
+}
+
 /* Everything but the DER copy. */
 static int cert_fill(reg_cert *c, const X509 *x)
 {
-    const X509_NAME *subj = X509_get_subject_name(x);
     int rc;
 
     if ((rc = cert_serial(x, c->serial, sizeof(c->serial)))
-        || (rc = cert_name_text(subj, &c->subject))
+        || (rc = cert_names(c, X509_get_subject_name(x)))
         || (rc = cert_name_text(X509_get_issuer_name(x), &c->issuer))
-        || (rc = cert_name_entry(subj, NID_commonName, &c->cn))
-        || (rc = cert_name_entry(subj, NID_organizationalUnitName, &c->ou))
         || (rc = cert_time(X509_get0_notBefore(x), "notBefore", &c->not_before))
         || (rc = cert_time(X509_get0_notAfter(x), "notAfter", &c->not_after))
         || (rc = cert_key_hash(x, &c->key_hash)))
         return rc;
-    if (c->cn && !(c->client_id = strdup(c->cn)))
-        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     return 0;
 }
 
@@ -412,4 +427,36 @@ int reg_x509_subject(const unsigned char *der, size_t len, char **subject)
 out:
     X509_free(x);
     return rc;
+}
+
+int reg_cert_from_parts(reg_cert *c, const reg_cert_parts *p)
+{
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->reason = -1;
+    c->not_before = p->not_before;
+    c->not_after = p->not_after;
+    if ((rc = reg_serial_normalise(p->serial, c->serial, sizeof(c->serial)))
+        || (rc = cert_names(c, p->subject))
+        || (rc = spki_hash(p->spki, p->spki_len, &c->key_hash)))
+        goto out;
+    c->issuer = strdup(p->issuer);
+    c->der = malloc(p->der_len ? p->der_len : 1);
+    if (!c->issuer || !c->der) {
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(c->der, p->der, p->der_len);
+    c->der_len = p->der_len;
+out:
+    if (rc)
+        reg_cert_clear(c);
+    return rc;
+}
+
+int reg_name_text(const X509_NAME *name, char **out)
+{
+    *out = NULL;
+    return cert_name_text(name, out);
 }

@@ -115,6 +115,31 @@ int reg_cert_from_der(reg_cert *c, const unsigned char *der,
 struct x509_st;
 int reg_cert_from_x509(reg_cert *c, struct x509_st *x) REG_WUR;
 
+/* What a CA knows of a certificate it has just encoded. */
+struct X509_name_st;
+typedef struct reg_cert_parts {
+    const char *serial; /* lower-case hex, no leading zeros */
+    const struct X509_name_st *subject;
+    const char *issuer; /* RFC 2253 text (reg_name_text) */
+    int64_t not_before, not_after;
+    const unsigned char *spki; /* DER SubjectPublicKeyInfo */
+    size_t spki_len;
+    const unsigned char *der; /* the certificate (copied) */
+    size_t der_len;
+} reg_cert_parts;
+
+/*
+ * reg_cert_from_parts - fill @c as reg_cert_from_der would, from the parts
+ * @p a CA has just put into a certificate, without decoding it (decoding
+ * makes OpenSSL 3.0 build the subject's key).  Returns 0, P11CA_E_INPUT
+ * (a subject attribute that is not text) or P11CA_E_NOMEM.
+ */
+int reg_cert_from_parts(reg_cert *c, const reg_cert_parts *p) REG_WUR;
+
+/* reg_name_text - @name as the registry stores names: RFC 2253 text
+ * (malloc'd, in *@out).  Returns 0 or P11CA_E_NOMEM. */
+int reg_name_text(const struct X509_name_st *name, char **out) REG_WUR;
+
 /* The orders a search can return; every one ends with the recording
  * order, so that equal keys come in a stable order. */
 typedef enum reg_sort {

@@ -167,7 +167,7 @@ static void check_request(const ca_profile *p, const ca_req *r)
 {
     int n = r->san ? sk_GENERAL_NAME_num(r->san) : 0;
 
-    FUZZ_CHECK(r->req != NULL && r->pub != NULL && r->subject != NULL);
+    FUZZ_CHECK(r->csr != NULL && r->pub != NULL && r->subject != NULL);
     FUZZ_CHECK(r->profile == p);
     FUZZ_CHECK(r->days == p->default_days && r->days <= p->max_days);
     FUZZ_CHECK(p->san != CA_SAN_REQUIRED || n > 0);

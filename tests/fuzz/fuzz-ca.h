@@ -19,7 +19,7 @@
  */
 static inline int fuzz_ca_load(const void *text, size_t len, ca **out)
 {
-    ca *c = calloc(1, sizeof(*c));
+    ca *c = ca_alloc();
     BIO *b = BIO_new_mem_buf(text, (int)len);
     long eline = 0;
     int rc = P11CA_OK;

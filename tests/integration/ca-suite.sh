@@ -41,7 +41,8 @@ assert_text() {
     f=$1
     desc=$2
     shift 2
-    openssl x509 -in "$f" -noout -text >"$TT/text" 2>&1
+    # -nameopt oneline: "CN = x" on every OpenSSL (3.2+ says "CN=x" by default).
+    openssl x509 -in "$f" -noout -text -nameopt oneline >"$TT/text" 2>&1
     for re in "$@"; do
         if ! grep -Eq -- "$re" "$TT/text"; then
             not_ok "$desc (no /$re/)"

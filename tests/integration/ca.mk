@@ -12,7 +12,13 @@ CA_TESTS = \
 	tests/integration/ca-valgrind.sh \
 	tests/integration/ca-policy.sh \
 	tests/integration/ca-csr-fuzz.sh \
+	tests/integration/ca-batch.sh \
 	tests/integration/ca-outputs.sh \
 	tests/integration/ca-registry-safety.sh
 TESTS += $(CA_TESTS)
+# CSRs by the thousand for ca-batch.sh (openssl req makes a few hundred a
+# second).
+check_PROGRAMS += tests/progs/csr-stream
+tests_progs_csr_stream_SOURCES = tests/progs/csr-stream.c
+tests_progs_csr_stream_LDADD = $(CRYPTO_LIBS)
 EXTRA_DIST += $(CA_TESTS) tests/integration/ca-suite.sh

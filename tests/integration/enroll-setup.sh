@@ -81,7 +81,7 @@ assert_server() {
 login_openssl() {
     www "$1"
     printf 'GET / HTTP/1.0\r\n\r\n' | env $OPENSSL_ENV timeout 60 openssl s_client $PROV \
-        -connect "127.0.0.1:$PORT" -"$1" -brief -ign_eof \
+        -connect "127.0.0.1:$PORT" -"$1" -brief -ign_eof -nameopt oneline \
         -servername server.test -verify_return_error -CAfile "$CA/ca.pem" \
         -cert "pkcs11:token=$2;object=$3;type=cert" \
         -key "pkcs11:token=$2;object=$3;type=private;$PINQ" >"$D/client.log" 2>&1

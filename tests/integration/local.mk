@@ -25,12 +25,27 @@ PROVIDER_TESTS = \
 	tests/integration/provider-encode.sh \
 	tests/integration/provider-decrypt-derive.sh \
 	tests/integration/provider-features.sh \
-	tests/integration/provider-slots.sh
+	tests/integration/provider-slots.sh \
+	tests/integration/provider-store-search.sh \
+	tests/integration/provider-rsa-pss.sh \
+	tests/integration/provider-ed448.sh \
+	tests/integration/provider-rand.sh \
+	tests/integration/provider-genpkey.sh \
+	tests/integration/provider-uri-file.sh \
+	tests/integration/provider-pin-prompt.sh \
+	tests/integration/provider-ossl35.sh
 TESTS += $(PROVIDER_TESTS)
 EXTRA_DIST += $(PROVIDER_TESTS) tests/lib/tls.sh
-check_PROGRAMS += tests/progs/prov-evp tests/progs/weak-key
+check_PROGRAMS += tests/progs/prov-evp tests/progs/weak-key \
+	tests/progs/prov-store tests/progs/prov-rand tests/progs/prov-api
 tests_progs_prov_evp_SOURCES = tests/progs/prov-evp.c
 tests_progs_prov_evp_LDADD = $(CRYPTO_LIBS) -lpthread
+tests_progs_prov_store_SOURCES = tests/progs/prov-store.c
+tests_progs_prov_store_LDADD = $(CRYPTO_LIBS)
+tests_progs_prov_rand_SOURCES = tests/progs/prov-rand.c
+tests_progs_prov_rand_LDADD = $(CRYPTO_LIBS)
+tests_progs_prov_api_SOURCES = tests/progs/prov-api.c
+tests_progs_prov_api_LDADD = $(CRYPTO_LIBS)
 tests_progs_weak_key_SOURCES = tests/progs/weak-key.c
 tests_progs_weak_key_LDADD = src/libp11ca-p11.la $(CRYPTO_LIBS) $(P11KIT_LIBS)
 

@@ -68,7 +68,7 @@ assert_grep '^signer_cert += ocsp-signer.pem$' "$CA/ca.cnf" "... and its certifi
 assert_no_grep "$TEST_PIN" "$CA/ca.cnf" "... and holds no PIN"
 check "the signer's certificate verifies under the CA" \
     openssl verify -CAfile "$CA/ca.pem" "$SIG"
-openssl x509 -in "$SIG" -noout -text >"$TT/x509"
+openssl x509 -in "$SIG" -noout -text -nameopt oneline >"$TT/x509"
 assert_grep 'OCSP Signing' "$TT/x509" "... extendedKeyUsage OCSPSigning"
 assert_grep 'OCSP No Check' "$TT/x509" "... id-pkix-ocsp-nocheck"
 assert_grep 'Subject: CN = OCSP Responder, O = p11ca tests' "$TT/x509" \

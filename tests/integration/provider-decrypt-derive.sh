@@ -148,9 +148,23 @@ check "... with P11CA_RSA_PKCS1_DECRYPT=yes a good ciphertext decrypts" \
     -inkey "$(privuri "$l")" -in "$D/$l.pkcs1" -out "$D/ex.out" \
     -pkeyopt rsa_pkcs1_implicit_rejection:0
 same "$D/msg" "$D/ex.out" "... to the message"
-should_fail 1 'C_Decrypt on token .*CKR_' "... and a tampered one names C_Decrypt and the CKR code (explicit rejection, as asked)" \
-    env $OPENSSL_ENV P11CA_RSA_PKCS1_DECRYPT=yes openssl pkeyutl -decrypt $PROV \
-    -inkey "$(privuri "$l")" -in "$D/bad" -pkeyopt rsa_pkcs1_implicit_rejection:0
+# The token's own CKM_RSA_PKCS answers a tampered ciphertext.  SoftHSM2
+# decrypts with the process's OpenSSL: 3.0 reports the bad padding (an
+# error naming C_Decrypt), 3.2+ rejects implicitly itself (a made-up
+# message, CKR_OK): either way the answer is the token's, unchanged.
+env $OPENSSL_ENV P11CA_RSA_PKCS1_DECRYPT=yes openssl pkeyutl -decrypt $PROV \
+    -inkey "$(privuri "$l")" -in "$D/bad" -out "$D/ex.bad" \
+    -pkeyopt rsa_pkcs1_implicit_rejection:0 >/dev/null 2>"$D/ex.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q 'C_Decrypt on token .*CKR_' "$D/ex.err"; then
+    ok "... and a tampered one names C_Decrypt and the CKR code (explicit rejection, as asked)"
+elif [ $rc -eq 0 ] && ! openssl version | grep -q '^OpenSSL 3\.[01]\.' &&
+    [ -s "$D/ex.bad" ] && ! cmp -s "$D/ex.bad" "$D/msg"; then
+    ok "... and a tampered one: the token's own answer (SoftHSM2 on OpenSSL $(openssl version | cut -d' ' -f2) rejects implicitly itself)"
+else
+    not_ok "... and a tampered one: an error naming C_Decrypt, or the token's own answer (exit $rc)"
+    diag "$(cat "$D/ex.err")"
+fi
 # A key the token may not use raw (CKA_ALLOWED_MECHANISMS without
 # CKM_RSA_X_509): PKCS#1 v1.5 decryption only where openssl.cnf accepts the
 # token's own, which reports bad paddings.
@@ -171,7 +185,7 @@ should_fail 1 'padding mode "pss" is not supported' "RSA: PSS padding is refused
     decrypt "$l" "$D/$l.pkcs1" "$D/x" -pkeyopt rsa_padding_mode:pss
 should_fail 1 'OAEP digest "md5" is not supported' "RSA: OAEP with MD5 is refused" \
     decrypt "$l" "$D/$l.oaep" "$D/x" $OAEP -pkeyopt rsa_oaep_md:md5
-should_fail 1 'Could not read private key|public key' "RSA: decrypt with a public-key URI fails cleanly" \
+should_fail 1 'Could not (read|find) private key|public key' "RSA: decrypt with a public-key URI fails cleanly" \
     openssl pkeyutl -decrypt $PROV -inkey "$(pubkuri "$l")" -in "$D/$l.pkcs1"
 
 # The label must bind: a ciphertext made without it must not decrypt.
@@ -252,7 +266,7 @@ should_fail 1 'cofactor mode is not supported' "ECDH: cofactor mode 1 is refused
 should_fail 1 'KDF "X942KDF-ASN1" is not supported' "ECDH: an unknown KDF is refused" \
     openssl pkeyutl -derive $PROV -inkey "$(privuri ecP-256)" \
     -peerkey "$D/peerP-256.pub" -pkeyopt kdf-type:X942KDF-ASN1
-should_fail 1 'Could not read private key|public key' \
+should_fail 1 'Could not (read|find) private key|public key' \
     "ECDH with a public-key URI fails cleanly" \
     openssl pkeyutl -derive $PROV -inkey "$(pubkuri ecP-256)" \
     -peerkey "$D/peerP-256.pub"

@@ -48,7 +48,7 @@ for proto in tls1_3 tls1_2; do
         server_done
         curve=$( [ "$group" = P-256 ] && echo prime256v1 || echo secp384r1 )
         if grep -q 'Verification: OK' "$TT/c.log" \
-            && grep -q "Server Temp Key: ECDH, $curve" "$TT/c.log"; then
+            && [ "$(temp_key "$TT/c.log")" = "ECDH, $curve" ]; then
             ok "$proto ECDHE $group with p11ca first and a token server key"
         else
             not_ok "$proto ECDHE $group with p11ca first and a token server key"

@@ -40,8 +40,8 @@ handshake() {
         -"$proto" -www -cert "$D/$skey.pem" -key "$(privuri "$skey")" \
         -CAfile "$D/ca.pem" -Verify 1 -verify_return_error
     printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client $PROV -connect "127.0.0.1:$port" \
-        -"$proto" -brief -ign_eof -servername server.test -verify_return_error \
-        -CAfile "$D/ca.pem" -cert "$D/$ckey.pem" -key "$(privuri "$ckey")" \
+        -"$proto" -brief -ign_eof -nameopt oneline -servername server.test \
+        -verify_return_error -CAfile "$D/ca.pem" -cert "$D/$ckey.pem" -key "$(privuri "$ckey")" \
         >"$D/client.log" 2>&1
     crc=$?
     server_done

@@ -96,7 +96,8 @@ check "export-chain --format pem" p11ca export-chain --dir "$W/ca" --root --out 
 assert_eq "$(grep -c 'BEGIN CERTIFICATE' "$W/c.pem")" 2 "PEM bundle: leaf and root"
 check "export-chain --format p7b" p11ca export-chain --dir "$W/ca" --format p7b --out "$W/c.p7b" "$s1"
 openssl pkcs7 -inform DER -in "$W/c.p7b" -print_certs -noout >"$TT/p7" 2>&1
-assert_grep 'subject=CN = u1' "$TT/p7" "the PKCS#7 holds the leaf"
+# "CN = u1" on OpenSSL 3.0, "CN=u1" on 3.2+ (pkcs7 takes no -nameopt).
+assert_grep '^subject= ?CN ?= ?u1$' "$TT/p7" "the PKCS#7 holds the leaf"
 check "export-chain --format zip" p11ca export-chain --dir "$W/ca" --format zip --out "$W/c.zip" "$s1"
 v=$(python3 -c 'import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); print(z.testzip(), sorted(z.namelist()))' "$W/c.zip")
 assert_eq "$v" "None ['certificate.crt', 'root.crt']" "the zip holds certificate.crt and root.crt"

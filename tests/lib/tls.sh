@@ -147,3 +147,10 @@ stop_servers() {
     done
     SERVER_PIDS=""
 }
+
+# temp_key LOG: the key exchange an s_client log names, "ECDH, prime256v1"
+# (OpenSSL 3.0 says "Server Temp Key: ECDH, prime256v1, 256 bits", 3.2+
+# "Peer Temp Key: ..."); empty when there is none.
+temp_key() {
+    sed -n 's/^\(Server\|Peer\) Temp Key: \([^,]*, [^,]*\).*/\2/p' "$1" | head -n 1
+}

@@ -44,6 +44,13 @@ tests_unit_test_rsa_implicit_SOURCES = tests/unit/test_rsa_implicit.c \
 tests_unit_test_rsa_implicit_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_rsa_implicit_LDADD = $(UNIT_LDADD)
 
+# The provider's ECDSA-Sig-Value encoding (a header function).
+check_PROGRAMS += tests/unit/test_ecdsa_der
+TESTS += tests/unit/test_ecdsa_der
+tests_unit_test_ecdsa_der_SOURCES = tests/unit/test_ecdsa_der.c
+tests_unit_test_ecdsa_der_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ecdsa_der_LDADD = $(UNIT_LDADD)
+
 # The CLI helpers live in the p11ca program, not in a library: compile
 # util.c into the test.
 tests_unit_test_cli_SOURCES = tests/unit/test_cli.c src/cli/util.c \

@@ -368,6 +368,25 @@ static void test_uri_rejects_repeated_attribute(void **state)
                 "pin-source= appears twice");
 }
 
+/* p11-kit reads what follows an empty path attribute as a query
+ * attribute named after the next one (found by tests/fuzz/uri). */
+static void test_uri_rejects_empty_path_attribute(void **state)
+{
+    p11_uri *uri = NULL;
+
+    (void)state;
+    parse_fails("pkcs11:token=CA1;;object=root", "empty attribute");
+    parse_fails("pkcs11:;object=root", "empty attribute");
+    parse_fails("pkcs11:token=CA1;;", "empty attribute");
+    /* One ";" at the end of the path is harmless. */
+    assert_int_equal(p11_uri_parse("pkcs11:token=CA1;", &uri), CKR_OK);
+    p11_uri_free(uri);
+    assert_int_equal(p11_uri_parse("pkcs11:object=k;?pin-value=1", &uri),
+                     CKR_OK);
+    assert_string_equal(p11_uri_get0_label(uri), "k");
+    p11_uri_free(uri);
+}
+
 static void test_uri_names_the_unknown_type(void **state)
 {
     (void)state;
@@ -515,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_uri_rejects_label_longer_than_max),
         cmocka_unit_test(test_uri_rejects_nul_in_label),
         cmocka_unit_test(test_uri_rejects_repeated_attribute),
+        cmocka_unit_test(test_uri_rejects_empty_path_attribute),
         cmocka_unit_test(test_uri_names_the_unknown_type),
         cmocka_unit_test(test_uri_accepts_every_type),
         cmocka_unit_test(test_uri_rejects_oversized_token_label),
