@@ -5,7 +5,8 @@ noinst_LTLIBRARIES += src/libp11ca-common.la src/libp11ca-p11.la
 
 src_libp11ca_common_la_SOURCES = \
 	src/common/log.c src/common/log.h \
-	src/common/rc.c src/common/rc.h
+	src/common/rc.c src/common/rc.h \
+	src/common/timeparse.c src/common/timeparse.h
 
 src_libp11ca_p11_la_SOURCES = \
 	src/p11/p11.h src/p11/internal.h \
@@ -24,12 +25,11 @@ src_p11ca_SOURCES = \
 	src/cli/cmd_p12.c \
 	src/cli/cmd_token.c src/cli/cmd_key.c \
 	src/cli/cmd_cert.c \
-	src/cli/cmd_enroll.c src/cli/cmd_enroll.h src/cli/cmd_enroll_flow.c \
-	src/cli/cmd_enroll_token.c \
-	src/ca/enroll.h src/ca/enroll_issuer.c src/ca/enroll_csr.c
+	src/cli/cmd_enroll.c src/cli/cmd_enroll.h
 src_p11ca_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 src_p11ca_LDADD = src/libp11ca-p11.la $(JANSSON_LIBS) $(CRYPTO_LIBS) \
 	$(P11KIT_LIBS)
 
 include src/registry/local.mk
 include src/ca/local.mk
+include src/server/local.mk

@@ -51,3 +51,4 @@ include tests/integration/local.mk
 include tests/integration/ca.mk
 include tests/integration/enroll.mk
 include tests/integration/ocsp.mk
+include tests/integration/serve.mk

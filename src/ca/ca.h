@@ -87,6 +87,70 @@ STACK_OF(X509) * ca_chain(ca *c);
  */
 const char *ca_actor(void);
 
+/* ------------------------------------------------------------------ */
+/* A service's handles (service.c)                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A ca handle is used by one thread at a time (its registry connection is
+ * the registry's: see reg_open).  A service gives each thread a handle of
+ * its own with ca_open_shared: every handle opened from one handle shares
+ * its loaded signing key, which several threads may sign with at once
+ * (one EVP_PKEY in one library context; the p11ca provider is
+ * thread-safe), so the PIN is asked and the token logged in once.
+ */
+
+/*
+ * ca_load_key - load and check the signing key now (see ca_key_load;
+ * the PIN is asked now) rather than at the first signature.  Returns 0,
+ * P11CA_E_STATE (no certificate yet), P11CA_E_CAKEY, P11CA_E_TOKEN, ...
+ */
+int ca_load_key(ca *c) CA_WUR;
+
+/*
+ * ca_open_shared - another handle on @c's directory: ca.cnf read again, a
+ * registry connection of its own, @c's module, PIN source, actor and
+ * wait (ca_set_wait), and @c's signing key (when loaded) shared rather
+ * than loaded again.  Refuses
+ * (P11CA_E_CAKEY) when ca.cnf or the CA certificate now name another key
+ * than the one loaded.  @out gets the handle; ca_close it.
+ */
+int ca_open_shared(ca *c, ca **out) CA_WUR;
+
+/*
+ * ca_open_shared_readonly - ca_open_shared with the registry opened
+ * read-only (as ca_open_readonly): for a thread that only reads, such as
+ * the service's event loop answering look-ups.  The key is shared all
+ * the same, so handles opened from this one (ca_open_shared) can sign.
+ */
+int ca_open_shared_readonly(ca *c, ca **out) CA_WUR;
+
+/*
+ * ca_set_actor - who the audit trail names for what this handle does
+ * (issuance, CRLs): "api:..." for a service; NULL: ca_actor().  Copied.
+ * ca_get_actor - that actor.  Returns 0 or P11CA_E_NOMEM.
+ */
+int ca_set_actor(ca *c, const char *actor) CA_WUR;
+const char *ca_get_actor(ca *c);
+
+/*
+ * ca_libctx - the library context the signing key lives in (its providers:
+ * "default", and "p11ca" for keys on a token); NULL before ca_load_key.
+ * Borrowed: valid while a handle sharing the key is open.
+ */
+OSSL_LIB_CTX *ca_libctx(ca *c);
+
+/*
+ * ca_load_pkey - another private key at @location (a pkcs11: URI or a key
+ * file) through OSSL_STORE in ca_libctx(@c), e.g. the service's TLS key:
+ * a key on the CA key's token uses its login; one on another token needs
+ * pin-source= in its URI (the CA's PIN is never offered to it).
+ * ca_load_cert - a certificate the same way (a pkcs11: URI or a file).
+ * Call ca_load_key first.  @out gets the object (caller frees).
+ */
+int ca_load_pkey(ca *c, const char *location, EVP_PKEY **out) CA_WUR;
+int ca_load_cert(ca *c, const char *location, X509 **out) CA_WUR;
+
 /* The [ ca ] section of ca.cnf (borrowed strings; NULL when not set). */
 typedef struct ca_settings {
     const char *name;
@@ -113,9 +177,10 @@ const ca_settings *ca_get_settings(ca *c);
 /*
  * Rate limits.  The sign-up limit (rate_limit in [ ca ], default 15 per
  * second) holds devices and clients signing up: registrations (`p11ca cert
- * register`; the service's enrollment and auto-registration).  An
- * operator's own issuance (`p11ca issue`, `issue --batch`, `p11ca enroll`)
- * is limited only by its profile's rate_limit, when ca.cnf sets one.
+ * register`; p11ca serve's auto-registrations and POST /v1/certs, with
+ * a wait of 0).  An operator's own issuance (`p11ca issue`, `issue
+ * --batch`, `p11ca enroll`) is limited only by its profile's rate_limit,
+ * when ca.cnf sets one.
  * Where a limit applies, recording waits for a free second, up to the
  * CA's wait (default CA_WAIT_DEFAULT seconds), then fails with
  * P11CA_E_RATE naming the limit and how long it waited.
@@ -131,6 +196,51 @@ void ca_set_wait(ca *c, unsigned seconds);
  * reg_register() through this CA (strings borrowed from @c).
  */
 void ca_signup_limit(ca *c, reg_limit *out);
+
+/* ------------------------------------------------------------------ */
+/* Registration of certificates issued elsewhere (register.c)          */
+/* ------------------------------------------------------------------ */
+
+/* A certificate registered this close to its end deserves a warning. */
+#define CA_REGISTER_WARN_DAYS 30
+
+/* Why ca_register_check refused a certificate. */
+typedef enum ca_reg_refusal {
+    CA_REG_OK = 0,
+    CA_REG_IS_CA,     /* a CA certificate: registered as a CA instead */
+    CA_REG_EXPIRED,   /* expired, and allow_expired not set */
+    CA_REG_NO_ISSUER, /* not issued by a registered CA (or not by want) */
+} ca_reg_refusal;
+
+typedef struct ca_reg_check {
+    /* In. */
+    int64_t want;       /* the registered CA that must have issued it; 0: any */
+    bool allow_expired; /* an expired one passes (recorded for the record) */
+    /* Out. */
+    int64_t ca_id;          /* the registered CA that issued it */
+    ca_reg_refusal refusal; /* with P11CA_E_POLICY: which check refused */
+    bool expired;           /* it has expired (allow_expired let it pass) */
+    bool expires_soon;      /* within CA_REGISTER_WARN_DAYS */
+} ca_reg_check;
+
+/*
+ * ca_register_check - what p11ca cert register and the service's POST
+ * /v1/certs check before they record @x, a certificate issued elsewhere:
+ * it is not a CA certificate, it has not expired (unless
+ * @chk->allow_expired), and a CA registered in @c's registry issued it
+ * (@chk->want, or any), its chain to that CA verified by OpenSSL (the
+ * signature, the CA's constraints and key usage; the CA as trust anchor
+ * even when it is an intermediate; times left out).  @what names the
+ * certificate in messages ("dev.pem", "the certificate").  Fills
+ * @chk->ca_id, expired and expires_soon.  Returns 0; P11CA_E_POLICY with
+ * @chk->refusal and a message without a remedy, which differs between
+ * the callers ("WHAT is a CA certificate (basicConstraints CA:TRUE)",
+ * "WHAT expired on DATE: nothing was registered", "WHAT is not issued by
+ * a registered CA[: REASON]", "WHAT does not chain to CA N (NAME):
+ * REASON"); or a registry error.  Reads the registry only.
+ */
+int ca_register_check(ca *c, X509 *x, const char *what,
+                      ca_reg_check *chk) CA_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Profiles (profile.c)                                                */
@@ -409,11 +519,21 @@ int ca_issue_batch(ca *c, const char *source, const char *outdir,
  * whose last number is below it is refused (P11CA_E_REGISTRY: it is older
  * than the last CRL and may lack revocations).  @out gets the
  * CRL, @number (may be NULL) its number, @entries (may be NULL) its size.
- * @progress (may be NULL) is called every 10,000 entries.
+ * @progress (may be NULL) is called every 10,000 entries.  The audit
+ * trail's head is signed after the CRL; when that fails the CRL stands
+ * and ca_warning says so (not an error).
  */
 typedef void (*ca_progress_fn)(size_t done, void *arg);
 int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
                 X509_CRL **out, uint64_t *number, size_t *entries) CA_WUR;
+
+/*
+ * ca_warning - what the last ca_crl_make on @c did not do although it
+ * succeeded (the audit trail's head could not be signed after the CRL),
+ * for the caller to show; NULL when nothing.  Borrowed: valid until the
+ * next ca_crl_make or ca_close.
+ */
+const char *ca_warning(ca *c);
 
 /* ------------------------------------------------------------------ */
 /* The signed head of the audit trail (audit.c)                        */

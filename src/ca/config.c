@@ -369,6 +369,11 @@ int ca_open_readonly(const char *dir, ca **out)
     return open_dir(dir, true, out);
 }
 
+const char *ca_warning(ca *c)
+{
+    return c->warning;
+}
+
 void ca_close(ca *c)
 {
     if (!c)
@@ -395,6 +400,8 @@ void ca_close(ca *c)
     free(c->registry_loc);
     free(c->module);
     free(c->pin_source);
+    free(c->actor);
+    free(c->warning);
     free(c->dir);
     free(c);
 }

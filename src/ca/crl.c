@@ -143,7 +143,7 @@ static int crl_save(ca *c, X509_CRL *crl, uint64_t number, size_t n,
     snprintf(num, sizeof(num), "%llu", (unsigned long long)number);
     snprintf(details, sizeof(details), "entries=%zu days=%u", n, days);
     if (rc == P11CA_OK)
-        rc = reg_audit_add(c->reg, ca_actor(), "crl", num, details);
+        rc = reg_audit_add(c->reg, ca_get_actor(c), "crl", num, details);
     BIO_free(b);
     free(path);
     return rc;
@@ -220,6 +220,8 @@ int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
     int lock = -1, rc;
 
     *out = NULL;
+    free(c->warning);
+    c->warning = NULL;
     if (days == 0)
         days = c->s.crl_days ? c->s.crl_days : CA_CRL_DAYS_DEFAULT;
     rc = floor_path ? crl_lock(c, &lock)
@@ -252,9 +254,17 @@ int ca_crl_make(ca *c, unsigned days, ca_progress_fn progress, void *arg,
         rc = floor_write(floor_path, num);
     if (rc == P11CA_OK)
         rc = crl_save(c, f.crl, num, f.n, days);
-    /* Every CRL signs the audit trail's head too (its entry included). */
-    if (rc == P11CA_OK)
-        rc = ca_audit_checkpoint(c, true, NULL);
+    /* Every CRL signs the audit trail's head too (its entry included).
+     * The CRL is made and recorded by now: a head that cannot be signed
+     * (the token failed between the two signatures) is a warning, and the
+     * next signature (p11ca audit sign, the next CRL) covers the entry. */
+    if (rc == P11CA_OK && ca_audit_checkpoint(c, true, NULL) != P11CA_OK
+        && asprintf(
+               &c->warning,
+               "the CRL was made, but the audit trail's head was not signed: %s (p11ca audit sign signs it)",
+               p11ca_err_message())
+               < 0)
+        c->warning = NULL;
     if (rc == P11CA_OK) {
         *out = f.crl;
         f.crl = NULL;

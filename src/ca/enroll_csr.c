@@ -22,7 +22,8 @@ struct csr_signer {
 };
 
 static int ui_read(UI *ui, UI_STRING *uis);
-static int signer_setup(struct csr_signer *s, const char *module);
+static int signer_setup(struct csr_signer *s, const char *module,
+                        bool single_session);
 static int signer_load(struct csr_signer *s, const char *uri);
 static void signer_clear(struct csr_signer *s);
 static int csr_sign(struct csr_signer *s, const X509_NAME *subject,
@@ -45,12 +46,14 @@ static int ui_read(UI *ui, UI_STRING *uis)
     return ok;
 }
 
-static int signer_setup(struct csr_signer *s, const char *module)
+static int signer_setup(struct csr_signer *s, const char *module,
+                        bool single_session)
 {
     s->ui = UI_create_method("p11ca enrollment key");
     if (!s->ui || UI_method_set_reader(s->ui, ui_read) != 0)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    ca_prov_conf pc = {.module = module, .cache_pin = true};
+    ca_prov_conf pc = {
+        .module = module, .cache_pin = true, .single_session = single_session};
 
     return ca_evp_setup(&s->evp, &pc);
 }
@@ -101,9 +104,9 @@ out:
     return rc;
 }
 
-int enroll_csr_make(const char *key_uri, const char *module, enroll_pin_fn pin,
-                    void *arg, const X509_NAME *subject, unsigned char **der,
-                    size_t *len)
+int enroll_csr_make(const char *key_uri, const char *module,
+                    bool single_session, enroll_pin_fn pin, void *arg,
+                    const X509_NAME *subject, unsigned char **der, size_t *len)
 {
     struct csr_signer s = {.pin = pin, .arg = arg};
     X509_REQ *req = NULL;
@@ -111,7 +114,7 @@ int enroll_csr_make(const char *key_uri, const char *module, enroll_pin_fn pin,
 
     *der = NULL;
     *len = 0;
-    rc = signer_setup(&s, module);
+    rc = signer_setup(&s, module, single_session);
     if (rc == P11CA_OK)
         rc = signer_load(&s, key_uri);
     if (rc == P11CA_OK)

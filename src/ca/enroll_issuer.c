@@ -352,7 +352,7 @@ static int local_supersede(enroll_issuer *is, const char *serial,
     }
     if (rc == P11CA_OK)
         rc = reg_supersede(ca_registry(c), ca_registry_id(c), serial, old, how,
-                           grace, ca_actor());
+                           grace, ca_get_actor(c));
     reg_cert_clear(&rec);
     return rc;
 }
@@ -362,7 +362,7 @@ static int local_retire(enroll_issuer *is, const char *serial, const char *why)
     ca *c = lca(is);
 
     return reg_set_status(ca_registry(c), ca_registry_id(c), serial,
-                          REG_REVOKED, CRL_REASON_CESSATION, 0, ca_actor(),
+                          REG_REVOKED, CRL_REASON_CESSATION, 0, ca_get_actor(c),
                           why);
 }
 

@@ -58,6 +58,10 @@ typedef struct ca_prov_conf {
      * asked once; the card's during an enrollment), so the provider may
      * log in again with it after a card reset. */
     bool cache_pin;
+    /* p11ca-single-session = yes: one session per token (PIV cards), as
+     * the CLI's --single-session; passed here, never through the
+     * environment. */
+    bool single_session;
 } ca_prov_conf;
 
 /*
@@ -83,7 +87,21 @@ const char *ca_sign_digest(EVP_PKEY *pk, const char *digest);
 
 /* ca_key_new - an empty key handle.  Strings are copied. */
 int ca_key_new(const char *module, const char *pin_source, ca_key **out) CA_WUR;
+/* ca_key_up_ref - one more owner of @k (thread-safe); returns @k.
+ * ca_key_free drops one, and frees the key with the last. */
+ca_key *ca_key_up_ref(ca_key *k);
 void ca_key_free(ca_key *k);
+
+/*
+ * ca_key_load_other - another private key (the service's TLS key) at
+ * @location, through OSSL_STORE in @k's library context (the provider
+ * added when @location is a pkcs11: URI).  No PIN is offered: a key on
+ * the CA key's token uses its login, a key on another token needs
+ * pin-source= in its URI.  ca_key_load_cert - the same for a certificate.
+ * @out gets the object (caller frees).  P11CA_E_TOKEN or P11CA_E_INPUT.
+ */
+int ca_key_load_other(ca_key *k, const char *location, EVP_PKEY **out) CA_WUR;
+int ca_key_load_cert(ca_key *k, const char *location, X509 **out) CA_WUR;
 
 /*
  * ca_key_set_token_wait - how long to wait for the key's token when it is
@@ -379,7 +397,8 @@ struct ca {
     STACK_OF(X509) * chain;
     char *module;
     char *pin_source; /* override of s.pin_source */
-    ca_key *key;      /* loaded by the first signature */
+    ca_key *key;      /* loaded by the first signature; maybe shared */
+    char *actor;      /* ca_set_actor; NULL: ca_actor() */
     unsigned wait;    /* seconds recording waits for a slot (ca_set_wait) */
     /* Made at first use, by whichever thread comes first, under @lock. */
     pthread_mutex_t lock;
@@ -388,6 +407,7 @@ struct ca {
     unsigned char *algid;   /* the CA key's AlgorithmIdentifier */
     size_t algid_len;
     unsigned out_flags; /* ca_outfile_open flags for DIR/crl.pem */
+    char *warning;      /* ca_warning */
 };
 
 /* ca_alloc - an empty CA handle (its lock made); NULL without memory. */

@@ -77,7 +77,7 @@ int ca_req_record(ca *c, ca_req *r)
         return p11ca_err_set(rc, "record before sign");
     ca_profile_limit(c, r->profile, &lim, what, sizeof(what));
     for (int i = 0; i < MAX_RESIGN; i++) {
-        rc = reg_record_issued(c->reg, &r->rec, ca_actor(), &lim);
+        rc = reg_record_issued(c->reg, &r->rec, ca_get_actor(c), &lim);
         if (rc != P11CA_E_EXISTS)
             break;
         snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
@@ -124,7 +124,7 @@ static int batch_group(ca *c, ca_req **reqs, size_t n)
                 idx[m++] = i;
             }
         bad = m;
-        rc = m ? reg_record_batch(c->reg, recs, m, ca_actor(), &lim, &bad)
+        rc = m ? reg_record_batch(c->reg, recs, m, ca_get_actor(c), &lim, &bad)
                : P11CA_OK;
         if (rc != P11CA_E_EXISTS || bad >= m)
             break;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "p11/p11.h"
 
 struct ca_key {
+    _Atomic int refs; /* handles of ca_open_shared share the key */
     ca_evp evp;
     EVP_PKEY *pkey;
     char sha256[65];
@@ -65,6 +67,7 @@ int ca_key_new(const char *module, const char *pin_source, ca_key **out)
     *out = NULL;
     if (!k)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    k->refs = 1;
     k->pin_len = -1;
     k->module = module ? strdup(module) : NULL;
     k->pin_source = pin_source ? strdup(pin_source) : NULL;
@@ -80,9 +83,15 @@ int ca_key_new(const char *module, const char *pin_source, ca_key **out)
     return rc;
 }
 
+ca_key *ca_key_up_ref(ca_key *k)
+{
+    atomic_fetch_add_explicit(&k->refs, 1, memory_order_relaxed);
+    return k;
+}
+
 void ca_key_free(ca_key *k)
 {
-    if (!k)
+    if (!k || atomic_fetch_sub_explicit(&k->refs, 1, memory_order_acq_rel) > 1)
         return;
     EVP_PKEY_free(k->pkey);
     p11_obj_unref(k->gen_priv);
@@ -151,7 +160,8 @@ static int p11ca_conf_text(BIO *b, const ca_prov_conf *pc)
             pc->module);
     snprintf(wait, sizeof(wait), "%ld.%03ld", ms / 1000, ms % 1000);
     if ((pc->token_wait_ms && !conf_line(b, "p11ca-token-wait", wait))
-        || (pc->cache_pin && !conf_line(b, "p11ca-cache-pin", "yes")))
+        || (pc->cache_pin && !conf_line(b, "p11ca-cache-pin", "yes"))
+        || (pc->single_session && !conf_line(b, "p11ca-single-session", "yes")))
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     return P11CA_OK;
 }
@@ -372,14 +382,27 @@ int ca_pubkey_sha256(EVP_PKEY *pk, char hex[65])
     return P11CA_OK;
 }
 
-int ca_key_load(ca_key *k, const char *location, const char *want_sha256)
+/*
+ * @k's library context, with the p11ca provider when @location is a
+ * pkcs11: URI.  The provider is configured once, for the CA key (its
+ * module, token_wait, and the PIN kept for a login after a card reset):
+ * another key loaded later in the same context (the service's TLS key)
+ * gets the same provider, loaded now if the CA key is a file.
+ */
+static int key_evp_setup(ca_key *k, const char *location)
 {
     ca_prov_conf pc = {.module = k->module,
                        .token_wait_ms = k->token_wait_ms,
                        .cache_pin = true};
+
+    return ca_evp_setup(&k->evp, is_uri(location) ? &pc : NULL);
+}
+
+int ca_key_load(ca_key *k, const char *location, const char *want_sha256)
+{
     int rc;
 
-    rc = ca_evp_setup(&k->evp, is_uri(location) ? &pc : NULL);
+    rc = key_evp_setup(k, location);
     if (rc == P11CA_OK && is_uri(location))
         rc = token_check(k, location);
     if (rc == P11CA_OK && !k->pkey)
@@ -612,6 +635,83 @@ int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl)
     if (rc == P11CA_OK && X509_CRL_sign_ctx(crl, mctx) <= 0)
         rc = ca_ossl_err(P11CA_E_TOKEN, "signing the CRL failed");
     EVP_MD_CTX_free(mctx);
+    return rc;
+}
+
+/* The UI of keys other than the CA key: it gives no PIN, so that the
+ * CA's PIN is never tried on another token (a key on the CA's token needs
+ * none: the provider is logged in already). */
+static int ui_refuse(UI *ui, UI_STRING *uis)
+{
+    (void)ui;
+    switch (UI_get_string_type(uis)) {
+    case UIT_PROMPT:
+    case UIT_VERIFY:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static UI_METHOD *ui_refusing(void)
+{
+    UI_METHOD *ui = UI_create_method("p11ca other key");
+
+    if (ui && UI_method_set_reader(ui, ui_refuse) != 0) {
+        UI_destroy_method(ui);
+        ui = NULL;
+    }
+    return ui;
+}
+
+int ca_key_load_other(ca_key *k, const char *location, EVP_PKEY **out)
+{
+    UI_METHOD *ui = NULL;
+    int rc = key_evp_setup(k, location);
+
+    *out = NULL;
+    if (rc == P11CA_OK && !(ui = ui_refusing()))
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK
+        && !(*out = ca_store_load_pkey(k->evp.libctx, location, ui, NULL)))
+        rc = ca_ossl_err(is_uri(location) ? P11CA_E_TOKEN : P11CA_E_INPUT,
+                         "cannot load the key %s", location);
+    UI_destroy_method(ui);
+    return rc;
+}
+
+int ca_key_load_cert(ca_key *k, const char *location, X509 **out)
+{
+    OSSL_STORE_CTX *sc = NULL;
+    OSSL_STORE_INFO *info;
+    UI_METHOD *ui = NULL;
+    int rc = key_evp_setup(k, location);
+
+    *out = NULL;
+    if (rc == P11CA_OK && !(ui = ui_refusing()))
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (rc == P11CA_OK)
+        sc = OSSL_STORE_open_ex(location, k->evp.libctx, NULL, ui, NULL, NULL,
+                                NULL, NULL);
+    if (sc && OSSL_STORE_expect(sc, OSSL_STORE_INFO_CERT) != 1) {
+        OSSL_STORE_close(sc);
+        sc = NULL;
+    }
+    while (sc && !*out && !OSSL_STORE_eof(sc)) {
+        info = OSSL_STORE_load(sc);
+        if (info && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_CERT)
+            *out = OSSL_STORE_INFO_get1_CERT(info);
+        OSSL_STORE_INFO_free(info);
+        if (!info && OSSL_STORE_error(sc))
+            break;
+    }
+    OSSL_STORE_close(sc);
+    UI_destroy_method(ui);
+    if (rc == P11CA_OK && !*out)
+        rc = ca_ossl_err(is_uri(location) ? P11CA_E_TOKEN : P11CA_E_INPUT,
+                         "cannot load a certificate from %s", location);
+    if (*out)
+        ERR_clear_error();
     return rc;
 }
 

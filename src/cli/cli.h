@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "common/rc.h"
+#include "common/timeparse.h"
 #include "p11/p11.h"
 
 struct cli {
@@ -46,6 +47,7 @@ extern const struct cli_cmd cli_issue_cmds[];  /* cmd_issue.c */
 extern const struct cli_cmd cli_crl_cmds[];    /* cmd_crl.c */
 extern const struct cli_cmd cli_enroll_cmds[]; /* cmd_enroll.c */
 extern const struct cli_cmd cli_ocsp_cmds[];   /* cmd_ocsp.c */
+extern const struct cli_cmd cli_serve_cmds[];  /* cmd_serve.c */
 
 /* Registry verbs of the cert group (cmd_certreg.c). */
 int cmd_certreg_list(struct cli *cli, int argc, char **argv);
@@ -85,13 +87,20 @@ int cli_parse_wait(const struct cli_cmd *cmd, const char *arg, unsigned *out);
  * failure is a warning, the command's result stands. */
 void cli_audit_checkpoint(struct ca *c);
 /* The last time a certificate can carry: 9999-12-31T23:59:59Z. */
-#define CLI_TIME_MAX INT64_C(253402300799)
+#define CLI_TIME_MAX P11CA_TIME_MAX
 /* Dates: YYYY-MM-DD[THH:MM:SS[Z]] or @unix, a real date up to
  * CLI_TIME_MAX; durations: a positive number and a unit, 30d, 12h, 90m,
  * 3600s, 2w.  0, -1 (not a date or duration), or -2 (a duration longer
- * than CLI_TIME_MAX seconds). */
-int cli_parse_time(const char *s, int64_t *t);
-int cli_parse_duration(const char *s, int64_t *secs);
+ * than CLI_TIME_MAX seconds).  common/timeparse.h, shared with the
+ * service's queries. */
+static inline int cli_parse_time(const char *s, int64_t *t)
+{
+    return p11ca_parse_time(s, t);
+}
+static inline int cli_parse_duration(const char *s, int64_t *secs)
+{
+    return p11ca_parse_duration(s, secs);
+}
 
 /* Options every command accepts; their values start at CLI_OPT_COMMON. */
 #define CLI_OPT_COMMON 1000
@@ -167,7 +176,8 @@ void cli_set_json_errors(bool on);
 #define CLI_ESC_SLOTS 8
 const char *cli_esc(const char *s);
 
-/* cli_rc_from_rv - status code (exit-code class) for a p11 layer result. */
+/* cli_rc_from_rv - status code (exit-code class) for a p11 layer result
+ * (enroll_rc_from_rv). */
 int cli_rc_from_rv(CK_RV rv);
 
 /* cli_parse_uri - parse @str or print the reason; NULL @str gives NULL. */

@@ -67,71 +67,6 @@ int cli_parse_wait(const struct cli_cmd *cmd, const char *arg, unsigned *out)
     return P11CA_OK;
 }
 
-/* "2026-11-22", "2026-11-22T10:00:00Z", "2026-11-22 10:00:00" or "@unix",
- * a date that exists (2027-02-30 does not) from 1970 to CLI_TIME_MAX. */
-int cli_parse_time(const char *s, int64_t *t)
-{
-    struct tm tm, back;
-    const char *end;
-    char *e = NULL;
-    long long u;
-    time_t v;
-
-    memset(&tm, 0, sizeof(tm));
-    if (s[0] == '@') {
-        errno = 0;
-        u = strtoll(s + 1, &e, 10);
-        if (e == s + 1 || *e || errno || u < 0 || u > CLI_TIME_MAX)
-            return -1;
-        *t = u;
-        return 0;
-    }
-    end = strptime(s, "%Y-%m-%d", &tm);
-    if (end && (*end == 'T' || *end == ' '))
-        end = strptime(end + 1, "%H:%M:%S", &tm);
-    if (end && *end == 'Z')
-        end++;
-    if (!end || *end)
-        return -1;
-    back = tm;
-    v = timegm(&tm);
-    /* timegm normalises: a day or second that does not exist moves. */
-    if (v < 0 || (int64_t)v > CLI_TIME_MAX || tm.tm_mday != back.tm_mday
-        || tm.tm_mon != back.tm_mon || tm.tm_year != back.tm_year
-        || tm.tm_hour != back.tm_hour || tm.tm_min != back.tm_min
-        || tm.tm_sec != back.tm_sec)
-        return -1;
-    *t = (int64_t)v;
-    return 0;
-}
-
-/* "30d", "12h", "90m", "3600s", "2w": a positive number and its unit;
- * -2 past CLI_TIME_MAX seconds. */
-int cli_parse_duration(const char *s, int64_t *secs)
-{
-    static const struct {
-        char unit;
-        int64_t secs;
-    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
-    unsigned long long v;
-    char *e = NULL;
-
-    if (!isdigit((unsigned char)s[0]))
-        return -1;
-    errno = 0;
-    v = strtoull(s, &e, 10);
-    if (v == 0 || !e[0] || e[1])
-        return -1;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-        if (*e == units[i].unit) {
-            if (errno || v > (unsigned long long)(CLI_TIME_MAX / units[i].secs))
-                return -2;
-            *secs = (int64_t)v * units[i].secs;
-            return 0;
-        }
-    return -1;
-}
-
 static void fmt_time(int64_t t, char *buf, size_t len)
 {
     time_t tt = (time_t)t;
@@ -788,15 +723,6 @@ out:
 /* Status changes                                                      */
 /* ------------------------------------------------------------------ */
 
-/* Whether @c is already where a change to @to would take it. */
-static bool already(const reg_cert *c, reg_status to)
-{
-    if (to == REG_NOT_ACTIVATED)
-        return c->status == REG_NOT_ACTIVATED
-               || c->status == REG_REGISTERED_NOT_ACTIVATED;
-    return c->status == to;
-}
-
 /*
  * "SERIAL: activated", or "SERIAL: already activated" when nothing
  * changed (@to REG_STATUS_ANY: deleted); with --json an object saying
@@ -833,21 +759,22 @@ static int change_one(struct cli *cli, ca *c, int64_t ca_id, const char *serial,
                       reg_status to, bool del, const char *why)
 {
     reg_cert cur = {0};
-    int rc = reg_get(ca_registry(c), ca_id, serial, &cur);
+    bool changed = false;
+    int rc;
 
-    if (rc != P11CA_OK)
-        goto out;
-    if (!del && already(&cur, to)) {
-        rc = change_done(cli, &cur, cur.status, false);
-        goto out;
+    if (del) {
+        rc = reg_get(ca_registry(c), ca_id, serial, &cur);
+        if (rc == P11CA_OK)
+            rc = reg_delete(ca_registry(c), cur.ca_id, cur.serial, ca_actor(),
+                            why);
+        if (rc == P11CA_OK)
+            rc = change_done(cli, &cur, REG_STATUS_ANY, true);
+    } else {
+        rc = reg_change_status(ca_registry(c), ca_id, serial, to, -1, 0,
+                               ca_actor(), why, &cur, &changed);
+        if (rc == P11CA_OK)
+            rc = change_done(cli, &cur, changed ? to : cur.status, changed);
     }
-    rc =
-        del ? reg_delete(ca_registry(c), cur.ca_id, cur.serial, ca_actor(), why)
-            : reg_set_status(ca_registry(c), cur.ca_id, cur.serial, to, -1, 0,
-                             ca_actor(), why);
-    if (rc == P11CA_OK)
-        rc = change_done(cli, &cur, del ? REG_STATUS_ANY : to, true);
-out:
     reg_cert_clear(&cur);
     return rc;
 }
@@ -992,24 +919,13 @@ static int revoke_one(struct cli *cli, ca *c, int64_t ca_id, const char *serial,
                       const struct bulk_args *b, int64_t invalidity)
 {
     reg_cert cur = {0};
-    int rc = reg_get(ca_registry(c), ca_id, serial, &cur);
+    bool changed = false;
+    int rc =
+        reg_change_status(ca_registry(c), ca_id, serial, REG_REVOKED, b->reason,
+                          invalidity, ca_actor(), b->why, &cur, &changed);
 
-    if (rc == P11CA_OK && cur.status == REG_REVOKED
-        && (cur.reason >= 0 ? cur.reason : 0) == b->reason) {
-        rc = change_done(cli, &cur, REG_REVOKED, false);
-    } else if (rc == P11CA_OK && cur.status == REG_REVOKED) {
-        rc = p11ca_err_set(
-            P11CA_E_STATE,
-            "certificate %s is already revoked (%s): revocation is final and keeps its first reason, so it is not revoked again as %s",
-            reg_cert_shown(cur.ca_id, cur.serial), reg_reason_name(cur.reason),
-            reg_reason_name(b->reason));
-    } else if (rc == P11CA_OK) {
-        rc = reg_set_status(ca_registry(c), cur.ca_id, cur.serial, REG_REVOKED,
-                            b->reason, invalidity, ca_actor(), b->why);
-        cur.reason = b->reason;
-        if (rc == P11CA_OK)
-            rc = change_done(cli, &cur, REG_REVOKED, true);
-    }
+    if (rc == P11CA_OK)
+        rc = change_done(cli, &cur, REG_REVOKED, changed);
     if (rc != P11CA_OK)
         rc = cli_error(rc, "cert revoke: %s", p11ca_err_message());
     reg_cert_clear(&cur);

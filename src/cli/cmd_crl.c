@@ -111,6 +111,8 @@ static int cmd_crl(struct cli *cli, int argc, char **argv)
                          &crl, &num, &n);
     if (rc == P11CA_OK && isatty(STDERR_FILENO) && n >= 10000)
         fputs("\r\033[K", stderr);
+    if (rc == P11CA_OK && ca_warning(c))
+        fprintf(stderr, "p11ca: warning: %s\n", ca_warning(c));
     if (rc == P11CA_OK && (out || !cli->json))
         rc = crl_write(crl, f);
     if (rc == P11CA_OK)
@@ -133,7 +135,9 @@ const struct cli_cmd cli_crl_cmds[] = {
      "and audited. Progress on a terminal. CRL numbers never go back: "
      "DIR/last-crl-number keeps the last one outside the registry, and a "
      "registry whose numbers are behind it (restored from an older backup) "
-     "is refused with exit 4.",
+     "is refused with exit 4. The audit trail's head is signed after the "
+     "CRL; if that signature fails, the CRL stands and a warning says so "
+     "(p11ca audit sign signs the head later).",
      "--dir DIR\tthe CA directory (default $P11CA_CA_DIR)\n"
      "--out FILE\twrite the CRL (PEM) to FILE instead of standard output "
      "(see OUTPUT FILES)\n"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* p11ca enroll: options, PINs, the names of an enrollment (label, client
- * ID, subject, profile), the report; the flows are in cmd_enroll_flow.c. */
+/* p11ca enroll: options, the user's token and its PIN, the report; the
+ * flow itself (enroll, resume, cleanup, renew, re-key) is enroll_run of
+ * src/ca/enroll_flow.c, which the service calls too. */
 #include "config.h"
 
 #include "cmd_enroll.h"
@@ -30,12 +31,47 @@ enum {
     OPT_WAIT,
 };
 
+/* The options of one run. */
+struct enr_args {
+    const char *token;
+    const char *profile;
+    const char *subject;
+    const char *client_id;
+    const char *type;
+    const char *label;
+    const char *dir;
+    const char *ca_pin_source;
+    const char *ca_module;
+    unsigned days;
+    unsigned wait; /* --wait: seconds for a slot under a rate limit */
+    bool with_chain;
+    bool resume;
+    bool cleanup;
+    bool renew;
+    bool rekey;
+    bool remove_old;
+};
+
+/* One run of p11ca enroll: the token, its PIN, the issuer, the outcome. */
+struct enr {
+    struct cli *cli;
+    struct enr_args a;
+    enroll_issuer *is;
+    p11_uri *turi;
+    p11_token *tok;
+    p11_auth auth;
+    char *pin; /* a PIN typed at the prompt (secure heap), for the provider */
+    int pin_len;
+    enroll_result r;
+};
+
 static int enr_opt(const struct cli_cmd *me, int o, struct enr_args *a);
 static int enr_args_check(const struct cli_cmd *me, struct enr_args *a);
 static int enr_prompt(const char *what, bool ctx_specific, char *pin,
                       size_t max, void *arg);
 static int enr_open_token(struct enr *e);
-static int enr_names(struct enr *e);
+static int enr_store_pin(char *pin, size_t max, void *arg);
+static void enr_note(int rc, const char *msg, void *arg);
 static void enr_report(struct enr *e);
 static void enr_free(struct enr *e);
 
@@ -146,7 +182,9 @@ static int enr_prompt(const char *what, bool ctx_specific, char *pin,
     return n;
 }
 
-int enr_store_pin(char *pin, size_t max, void *arg)
+/* The PIN for the provider's login while it signs the CSR
+ * (enroll_pin_fn): the URI's, the PIN file, the one typed, or a prompt. */
+static int enr_store_pin(char *pin, size_t max, void *arg)
 {
     struct enr *e = arg;
     const char *src =
@@ -191,156 +229,74 @@ static int enr_open_token(struct enr *e)
     return P11CA_OK;
 }
 
-/* The first CN of @n into @buf; false when there is none. */
-static bool name_cn(const X509_NAME *n, char *buf, size_t len)
+char *enr_subject(X509 *x)
 {
-    return n && X509_NAME_get_text_by_NID(n, NID_commonName, buf, (int)len) > 0;
+    return cli_name_show(X509_get_subject_name(x));
 }
 
-/* Label, client ID and subject from the options (renewals: see
- * enr_names_from for what the old certificate adds). */
-static int enr_names(struct enr *e)
+/* The flow's notices and earlier errors, on stderr as before the move. */
+static void enr_note(int rc, const char *msg, void *arg)
 {
-    const char *obj = p11_uri_get0_label(e->turi);
-    char cn[256] = "", subj[300];
-    int rc = P11CA_OK;
-
-    if (e->a.subject)
-        rc = enroll_name_parse(e->a.subject, &e->subject);
+    (void)arg;
     if (rc != P11CA_OK)
-        return cli_error(rc, "enroll: --subject: %s", p11ca_err_message());
-    name_cn(e->subject, cn, sizeof(cn));
-    snprintf(e->client_id, sizeof(e->client_id), "%s",
-             e->a.client_id ? e->a.client_id : cn);
-    snprintf(e->label, sizeof(e->label), "%s",
-             e->a.label ? e->a.label
-             : obj      ? obj
-                        : e->client_id);
-    if (!e->label[0])
-        return cli_usage_error(&cli_enroll_cmds[0],
-                               "give --subject /CN=.., --client-id or --label");
-    if (strlen(e->label) > P11_MAX_LABEL_LEN - 16)
-        return cli_usage_error(
-            &cli_enroll_cmds[0],
-            "the label \"%s\" is longer than %d bytes: give a shorter --label",
-            e->label, P11_MAX_LABEL_LEN - 16);
-    if (e->a.renew || e->a.rekey)
-        return P11CA_OK;
-    if (!e->client_id[0])
-        return cli_usage_error(&cli_enroll_cmds[0],
-                               "give --client-id, or --subject with a CN");
-    snprintf(subj, sizeof(subj), "/CN=%s", e->client_id);
-    if (!e->subject && enroll_name_parse(subj, &e->subject) != P11CA_OK)
-        return cli_error(P11CA_E_INPUT, "enroll: %s", p11ca_err_message());
-    e->profile = strdup(e->a.profile);
-    return e->profile ? P11CA_OK : cli_error(P11CA_E_NOMEM, "out of memory");
-}
-
-int enr_names_from(struct enr *e, X509 *x)
-{
-    char serial[64], cn[256] = "";
-    reg_cert rec = {0};
-    int rc;
-
-    rc = enroll_get(e->is, enr_serial(x, serial, sizeof(serial)), &rec);
-    if (rc == P11CA_OK)
-        snprintf(e->old_serial, sizeof(e->old_serial), "%s", rec.serial);
-    else if (rc != P11CA_E_NOTFOUND)
-        return cli_error(rc, "enroll: %s", p11ca_err_message());
+        cli_error(rc, "%s", msg);
     else
-        fprintf(
-            stderr,
-            "p11ca: note: certificate %s is unknown to %s: the new one will not be linked to it\n",
-            serial, enroll_issuer_name(e->is));
-    name_cn(X509_get_subject_name(x), cn, sizeof(cn));
-    if (!e->a.client_id)
-        snprintf(e->client_id, sizeof(e->client_id), "%s",
-                 rc == P11CA_OK && rec.client_id ? rec.client_id : cn);
-    if (!e->subject)
-        e->subject = X509_NAME_dup(X509_get_subject_name(x));
-    if (!e->profile)
-        e->profile = e->a.profile                    ? strdup(e->a.profile)
-                     : rc == P11CA_OK && rec.profile ? strdup(rec.profile)
-                                                     : NULL;
-    reg_cert_clear(&rec);
-    if (!e->subject)
-        return cli_error(P11CA_E_NOMEM, "out of memory");
-    if (!e->profile)
-        return cli_usage_error(
-            &cli_enroll_cmds[0],
-            "give --profile: the registry does not know the certificate being replaced");
-    return P11CA_OK;
-}
-
-/* --type, else the profile's first key type. */
-int enr_key_type(struct enr *e)
-{
-    p11_key_spec spec;
-    int rc = P11CA_OK;
-
-    if (e->a.type && p11_key_spec_parse(e->a.type, &e->spec) != CKR_OK)
-        return cli_fail(p11_error_rv(), "enroll: --type");
-    /* Into a local, and e->spec only when it worked. */
-    if (!e->a.type && e->profile)
-        rc = enroll_default_key(e->is, e->profile, &spec);
-    if (rc != P11CA_OK)
-        return cli_error(rc, "enroll: %s", p11ca_err_message());
-    if (!e->a.type && e->profile)
-        e->spec = spec;
-    return P11CA_OK;
+        fprintf(stderr, "p11ca: %s\n", msg);
 }
 
 static json_t *report_json(struct enr *e, const char *id, const char *subj,
                            const char *key_uri, const char *cert_uri,
                            const char *until, const char *kdesc)
 {
+    const enroll_result *r = &e->r;
     char old[REG_SERIAL_TEXT_MAX];
 
-    reg_serial_text(e->old_serial, old, sizeof(old));
+    reg_serial_text(r->old_serial, old, sizeof(old));
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, "
                      "s:s?, s:s?, s:b, s:i, s:s}",
-                     "action", e->action, "token", p11_token_label(e->tok),
-                     "label", e->label, "id", id ? id : "", "key", kdesc,
-                     "serial", e->serial, "subject", subj ? subj : "",
-                     "client_id", e->client_id, "profile", e->profile,
-                     "replaces", e->old_serial[0] ? old : NULL, "key_uri",
-                     key_uri, "cert_uri", cert_uri, "reused", e->reused,
-                     "chain_written", e->chain_written, "not_after", until);
+                     "action", r->action, "token", p11_token_label(e->tok),
+                     "label", r->label, "id", id ? id : "", "key", kdesc,
+                     "serial", r->serial, "subject", subj ? subj : "",
+                     "client_id", r->client_id, "profile", r->profile,
+                     "replaces", r->old_serial[0] ? old : NULL, "key_uri",
+                     key_uri, "cert_uri", cert_uri, "reused", r->reused,
+                     "chain_written", r->chain_written, "not_after", until);
 }
 
 static void enr_report(struct enr *e)
 {
+    const enroll_result *r = &e->r;
     size_t id_len = 0;
-    const unsigned char *idb = p11_obj_id(e->key, &id_len);
-    char *id = cli_hex(idb, id_len), *subj = enr_subject(e->cert);
-    char *key_uri = p11_obj_uri(e->key);
-    char *cert_uri = e->cert_obj ? p11_obj_uri(e->cert_obj) : NULL;
+    const unsigned char *idb = p11_obj_id(r->key, &id_len);
+    char *id = cli_hex(idb, id_len), *subj = enr_subject(r->cert);
+    char *key_uri = p11_obj_uri(r->key);
+    char *cert_uri = r->cert_obj ? p11_obj_uri(r->cert_obj) : NULL;
     char until[64], kdesc[64];
 
-    enr_time(X509_get0_notAfter(e->cert), until, sizeof(until));
-    enr_key_desc(e->key, kdesc, sizeof(kdesc));
+    enroll_time(X509_get0_notAfter(r->cert), until, sizeof(until));
+    enroll_key_desc(r->key, kdesc, sizeof(kdesc));
     if (e->cli->json) {
         (void)cli_json_print(
             report_json(e, id, subj, key_uri, cert_uri, until, kdesc));
     } else {
         printf(
             "%s \"%s\" on %s: %s key (id %s), certificate %s for %s (client ID %s, profile %s) valid until %s, from %s\n",
-            e->action, cli_esc(e->label), cli_esc(p11_token_describe(e->tok)),
-            kdesc, id ? id : "", e->serial, cli_esc(subj),
-            cli_esc(e->client_id), cli_esc(e->profile), until,
+            r->action, cli_esc(r->label), cli_esc(p11_token_describe(e->tok)),
+            kdesc, id ? id : "", r->serial, cli_esc(subj),
+            cli_esc(r->client_id), cli_esc(r->profile), until,
             cli_esc(enroll_issuer_name(e->is)));
-        if (e->old_serial[0]) {
+        if (r->old_serial[0]) {
             char old[REG_SERIAL_TEXT_MAX];
-            reg_serial_text(e->old_serial, old, sizeof(old));
+            reg_serial_text(r->old_serial, old, sizeof(old));
             printf("  replaces:    %s\n", old);
         }
-        if (e->reused)
+        if (r->reused)
             printf(
                 "  (issued before the enrollment was interrupted: no new certificate)\n");
         printf("  key:         %s\n  certificate: %s\n", cli_esc(key_uri),
                cli_esc(cert_uri));
         if (e->a.with_chain)
-            printf("  CA certificates written: %d\n", e->chain_written);
+            printf("  CA certificates written: %d\n", r->chain_written);
     }
     free(id);
     free(subj);
@@ -350,13 +306,7 @@ static void enr_report(struct enr *e)
 
 static void enr_free(struct enr *e)
 {
-    enr_pair_clear(&e->cur);
-    enr_pair_clear(&e->pend);
-    p11_obj_unref(e->key);
-    p11_obj_unref(e->cert_obj);
-    X509_free(e->cert);
-    X509_NAME_free(e->subject);
-    free(e->profile);
+    enroll_result_clear(&e->r);
     enroll_issuer_free(e->is);
     p11_uri_free(e->turi);
     OPENSSL_secure_clear_free(e->pin, P11_MAX_PIN_LEN + 1);
@@ -364,30 +314,54 @@ static void enr_free(struct enr *e)
 
 static int enr_run(struct enr *e)
 {
+    const struct enr_args *a = &e->a;
+    enroll_opts o = {
+        .mode = a->renew   ? ENROLL_RENEW
+                : a->rekey ? ENROLL_REKEY
+                           : ENROLL_NEW,
+        .profile = a->profile,
+        .subject = a->subject,
+        .client_id = a->client_id,
+        .key_type = a->type,
+        .label = a->label,
+        .days = a->days,
+        .wait = a->wait,
+        .with_chain = a->with_chain,
+        .resume = a->resume,
+        .cleanup = a->cleanup,
+        .remove_old = a->remove_old,
+    };
+    enroll_env env = {
+        .auth = &e->auth,
+        .module = e->cli->module,
+        .single_session = e->cli->single_session,
+        .pin = enr_store_pin,
+        .pin_arg = e,
+        .note = enr_note,
+    };
     int rc;
 
-    /* The provider that signs the CSR reads this from the environment. */
-    if (e->cli->single_session && setenv("P11CA_SINGLE_SESSION", "yes", 1))
-        return cli_error(P11CA_E_NOMEM, "out of memory");
-    rc = enroll_issuer_local(e->a.dir,
-                             e->a.ca_module ? e->a.ca_module : e->cli->module,
-                             e->a.ca_pin_source, &e->is);
+    rc = enroll_issuer_local(a->dir,
+                             a->ca_module ? a->ca_module : e->cli->module,
+                             a->ca_pin_source, &e->is);
     if (rc != P11CA_OK)
         return cli_error(rc, "enroll: %s", p11ca_err_message());
     rc = enr_open_token(e);
-    if (rc == P11CA_OK)
-        rc = enr_names(e);
-    if (rc == P11CA_OK && !e->a.renew && !e->a.rekey)
-        rc = enr_key_type(e);
-    if (rc == P11CA_OK && e->a.renew)
-        rc = enr_flow_renew(e);
-    else if (rc == P11CA_OK && e->a.rekey)
-        rc = enr_flow_rekey(e);
-    else if (rc == P11CA_OK)
-        rc = enr_flow_enroll(e);
-    if (rc == P11CA_OK)
-        enr_report(e);
-    return rc;
+    if (rc != P11CA_OK)
+        return rc;
+    /* The label: --label, else object= of the URI, else the client ID. */
+    if (!o.label)
+        o.label = p11_uri_get0_label(e->turi);
+    env.p11 = e->cli->p11;
+    env.tok = e->tok;
+    env.is = e->is;
+    rc = enroll_run(&env, &o, &e->r);
+    if (rc == P11CA_E_USAGE)
+        return cli_usage_error(&cli_enroll_cmds[0], "%s", p11ca_err_message());
+    if (rc != P11CA_OK)
+        return cli_error(rc, "%s", p11ca_err_message());
+    enr_report(e);
+    return P11CA_OK;
 }
 
 static int cmd_enroll(struct cli *cli, int argc, char **argv)

@@ -17,9 +17,6 @@
 
 #define MAX_CERT_FILE (1024 * 1024)
 
-/* A registered certificate this close to its end gets a warning. */
-#define REGISTER_WARN_DAYS 30
-
 enum {
     OPT_DIR = 1,
     OPT_CLIENT,
@@ -29,20 +26,8 @@ enum {
     OPT_WAIT,
 };
 
-/* The registered CA that issued a certificate, while reg_ca_list walks. */
-struct issuer_find {
-    X509 *cert;
-    int64_t want; /* the CA --issuer names; 0: any */
-    int64_t id;   /* the CA found */
-    int err;      /* X509_V_ERR of the last CA tried */
-    char name[256];
-};
-
 static int load_cert(const char *path, X509 **out);
-static int chains_to(X509 *cert, X509 *anchor, int *err);
-static int issuer_one(const reg_ca *rca, void *arg);
-static int register_checks(const char *path, X509 *x, bool allow_expired);
-static int register_issuer(ca *c, const char *path, struct issuer_find *f);
+static int register_check(ca *c, const char *path, X509 *x, ca_reg_check *chk);
 static int register_record(struct cli *cli, ca *c, X509 *x, int64_t ca_id,
                            const char *client, unsigned wait);
 
@@ -76,113 +61,43 @@ static int load_cert(const char *path, X509 **out)
 }
 
 /*
- * Whether @cert chains to @anchor, verified by OpenSSL: @anchor as the trust
- * anchor even when it is an intermediate (partial chain), its signature,
- * the CA's constraints and key usage.  Times are left out: an expired
- * certificate gets its own message (register_checks).  1 yes, 0 no (with
- * *@err), -1 when the check could not run.
+ * The checks every registration passes (ca_register_check, shared with the
+ * service's POST /v1/certs), with the CLI's remedies added to its
+ * refusals, and a note on an expired or expiring certificate.
  */
-static int chains_to(X509 *cert, X509 *anchor, int *err)
+static int register_check(ca *c, const char *path, X509 *x, ca_reg_check *chk)
 {
-    X509_STORE *store = X509_STORE_new();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    int ok = -1;
+    char *until = NULL;
+    int rc = ca_register_check(c, x, path, chk);
 
-    *err = X509_V_OK;
-    if (!store || !ctx || !X509_STORE_add_cert(store, anchor)
-        || !X509_STORE_CTX_init(ctx, store, cert, NULL))
-        goto out;
-    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN
-                                      | X509_V_FLAG_NO_CHECK_TIME);
-    ok = X509_verify_cert(ctx) == 1;
-    if (!ok)
-        *err = X509_STORE_CTX_get_error(ctx);
-out:
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(store);
-    ERR_clear_error();
-    return ok;
-}
-
-/* Is @rca (or the one --issuer names) the issuer of the certificate? */
-static int issuer_one(const reg_ca *rca, void *arg)
-{
-    struct issuer_find *f = arg;
-    const unsigned char *p = rca->der;
-    X509 *x = NULL;
-    int ok = 0;
-
-    if (f->want && rca->id != f->want)
-        return 0;
-    x = d2i_X509(NULL, &p, (long)rca->der_len);
-    if (!x)
-        return 0;
-    if (f->want || X509_check_issued(x, f->cert) == X509_V_OK) {
-        ok = chains_to(f->cert, x, &f->err);
-        snprintf(f->name, sizeof(f->name), "%s",
-                 rca->name      ? rca->name
-                 : rca->subject ? rca->subject
-                                : "");
-    }
-    X509_free(x);
-    if (ok < 0)
-        return p11ca_err_set(P11CA_E_INTERNAL, "cannot verify a chain");
-    if (ok)
-        f->id = rca->id;
-    return ok;
-}
-
-/* What the certificate itself must be: no CA, not expired (unless
- * --allow-expired); a warning when it expires soon. */
-static int register_checks(const char *path, X509 *x, bool allow_expired)
-{
-    char *until = cli_time_iso(X509_get0_notAfter(x));
-    time_t now = time(NULL), soon;
-    int rc = P11CA_OK;
-
-    soon = now + (time_t)REGISTER_WARN_DAYS * 86400;
-    if (X509_get_extension_flags(x) & EXFLAG_CA)
-        rc = cli_error(
-            P11CA_E_POLICY,
-            "cert register: %s is a CA certificate (basicConstraints CA:TRUE): register a CA with p11ca cert register-ca",
-            path);
-    else if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0 && !allow_expired)
-        rc = cli_error(
-            P11CA_E_POLICY,
-            "cert register: %s expired on %s: nothing was registered (--allow-expired records it, never to be activated)",
-            path, until ? until : "?");
-    else if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0)
+    if (rc != P11CA_OK && chk->refusal == CA_REG_IS_CA)
+        return cli_error(
+            rc, "cert register: %s: register a CA with p11ca cert register-ca",
+            p11ca_err_message());
+    if (rc != P11CA_OK && chk->refusal == CA_REG_EXPIRED)
+        return cli_error(
+            rc,
+            "cert register: %s (--allow-expired records it, never to be activated)",
+            p11ca_err_message());
+    if (rc != P11CA_OK && chk->refusal == CA_REG_NO_ISSUER && !chk->want)
+        return cli_error(
+            rc,
+            "cert register: %s (register its CA with 'p11ca cert register-ca')",
+            p11ca_err_message());
+    if (rc != P11CA_OK)
+        return cli_error(rc, "cert register: %s", p11ca_err_message());
+    if (chk->expired || chk->expires_soon)
+        until = cli_time_iso(X509_get0_notAfter(x));
+    if (chk->expired)
         fprintf(
             stderr,
             "p11ca: note: %s expired on %s: it is registered for the record and can never be activated\n",
             cli_esc(path), until ? until : "?");
-    else if (X509_cmp_time(X509_get0_notAfter(x), &soon) <= 0)
+    else if (chk->expires_soon)
         fprintf(stderr, "p11ca: warning: %s expires on %s, within %d days\n",
-                cli_esc(path), until ? until : "?", REGISTER_WARN_DAYS);
+                cli_esc(path), until ? until : "?", CA_REGISTER_WARN_DAYS);
     free(until);
-    return rc;
-}
-
-/* The registered CA that issued it: the one --issuer names, which must
- * verify, else the first registered CA that does. */
-static int register_issuer(ca *c, const char *path, struct issuer_find *f)
-{
-    int rc = reg_ca_list(ca_registry(c), issuer_one, f);
-
-    if (rc < 0)
-        return cli_error(rc, "cert register: %s", p11ca_err_message());
-    if (f->id)
-        return P11CA_OK;
-    if (f->want)
-        return cli_error(P11CA_E_POLICY,
-                         "cert register: %s does not chain to CA %lld (%s): %s",
-                         path, (long long)f->want, f->name,
-                         X509_verify_cert_error_string(f->err));
-    return cli_error(
-        P11CA_E_POLICY,
-        "cert register: %s is not issued by a registered CA (register its CA with 'p11ca cert register-ca')%s%s",
-        path, f->err ? ": " : "",
-        f->err ? X509_verify_cert_error_string(f->err) : "");
+    return P11CA_OK;
 }
 
 /* A registration is a sign-up: the sign-up limit holds it, waiting up to
@@ -235,9 +150,9 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
     };
     const struct cli_cmd *me = cli_cmd_find(cli_cert_cmds, "register");
     const char *dir = NULL, *client = NULL, *issuer = NULL;
-    struct issuer_find f = {0};
+    ca_reg_check chk = {0};
     unsigned wait = CA_WAIT_DEFAULT;
-    bool allow_expired = false;
+    X509 *x = NULL;
     ca *c = NULL;
     int o, rc;
 
@@ -251,7 +166,7 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
         else if (o == OPT_ISSUER)
             issuer = optarg;
         else if (o == OPT_ALLOW_EXPIRED)
-            allow_expired = true;
+            chk.allow_expired = true;
         else if (o == OPT_WAIT) {
             if ((rc = cli_parse_wait(me, optarg, &wait)) != P11CA_OK)
                 return rc;
@@ -262,19 +177,17 @@ int cmd_cert_register(struct cli *cli, int argc, char **argv)
         return cli_usage_error(me, "give one certificate file");
     if (client && !*client)
         return cli_usage_error(me, "--client-id is empty");
-    rc = load_cert(argv[optind], &f.cert);
-    if (rc == P11CA_OK)
-        rc = register_checks(argv[optind], f.cert, allow_expired);
+    rc = load_cert(argv[optind], &x);
     if (rc == P11CA_OK)
         rc = cli_open_ca(dir, &c);
     if (rc == P11CA_OK && issuer
-        && (rc = reg_ca_find(ca_registry(c), issuer, &f.want)) != P11CA_OK)
+        && (rc = reg_ca_find(ca_registry(c), issuer, &chk.want)) != P11CA_OK)
         rc = cli_error(rc, "cert register: --issuer: %s", p11ca_err_message());
     if (rc == P11CA_OK)
-        rc = register_issuer(c, argv[optind], &f);
+        rc = register_check(c, argv[optind], x, &chk);
     if (rc == P11CA_OK)
-        rc = register_record(cli, c, f.cert, f.id, client, wait);
-    X509_free(f.cert);
+        rc = register_record(cli, c, x, chk.ca_id, client, wait);
+    X509_free(x);
     ca_close(c);
     return rc;
 }

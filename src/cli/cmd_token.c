@@ -281,12 +281,12 @@ static json_t *show_cert(struct show *s, p11_obj *obj, X509 *x, bool user)
     const unsigned char *idb = p11_obj_id(obj, &id_len);
     char *id = cli_hex(idb, id_len), *uri = p11_obj_uri(obj);
     char *subj = x ? enr_subject(x) : NULL, serial[64] = "", until[64] = "";
-    int days = x ? enr_days_left(x) : 0;
+    int days = x ? enroll_days_left(x) : 0;
     json_t *j;
 
     if (x) {
-        enr_serial(x, serial, sizeof(serial));
-        enr_time(X509_get0_notAfter(x), until, sizeof(until));
+        enroll_serial(x, serial, sizeof(serial));
+        enroll_time(X509_get0_notAfter(x), until, sizeof(until));
     }
     j = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:i, s:s?, s:o}", "label",
                   p11_obj_label(obj), "id", id ? id : "", "subject", subj,
@@ -309,12 +309,12 @@ static json_t *show_cert(struct show *s, p11_obj *obj, X509 *x, bool user)
 
 static int show_key(struct show *s, p11_obj *priv)
 {
-    struct enr_pair p = {0};
+    enroll_pair p = {0};
     size_t id_len = 0;
     const unsigned char *idb = p11_obj_id(priv, &id_len);
     char *id = cli_hex(idb, id_len), *uri = p11_obj_uri(priv), desc[64];
     json_t *certs = json_array();
-    CK_RV rv = enr_pair_for_key(s->cli->p11, priv, &p);
+    CK_RV rv = enroll_pair_for_key(s->cli->p11, priv, &p);
 
     for (size_t i = 0; rv == CKR_OK && i < p.n; i++)
         json_array_append_new(certs, show_cert(s, p.certs[i], p.x509[i], true));
@@ -326,9 +326,9 @@ static int show_key(struct show *s, p11_obj *priv)
     json_array_append_new(
         s->keys, json_pack("{s:s, s:s, s:s, s:s?, s:o}", "label",
                            p11_obj_label(priv), "id", id ? id : "", "type",
-                           enr_key_desc(priv, desc, sizeof(desc)), "uri", uri,
-                           "certificates", certs));
-    enr_pair_clear(&p);
+                           enroll_key_desc(priv, desc, sizeof(desc)), "uri",
+                           uri, "certificates", certs));
+    enroll_pair_clear(&p);
     free(id);
     free(uri);
     return rv == CKR_OK ? P11CA_OK : cli_fail(rv, "token show");
@@ -353,12 +353,12 @@ static int show_other_certs(struct show *s, p11_obj **keys, size_t nkeys)
 {
     p11_obj **certs = NULL;
     size_t n = 0;
-    CK_RV rv = enr_find(s->cli->p11, s->tok, CKO_CERTIFICATE, NULL, 0, NULL,
-                        false, &certs, &n);
+    CK_RV rv = enroll_find_objs(s->cli->p11, s->tok, CKO_CERTIFICATE, NULL, 0,
+                                NULL, false, &certs, &n);
 
     for (size_t i = 0; rv == CKR_OK && i < n; i++) {
-        X509 *x = enr_cert_x509(certs[i]);
-        if (enr_cert_is_authority(certs[i])) {
+        X509 *x = enroll_cert_x509(certs[i]);
+        if (enroll_cert_is_authority(certs[i])) {
             json_array_append_new(s->cas, show_cert(s, certs[i], x, false));
         } else if (!has_key(certs[i], keys, nkeys)) {
             json_array_append_new(s->lone, show_cert(s, certs[i], x, true));
@@ -367,7 +367,7 @@ static int show_other_certs(struct show *s, p11_obj **keys, size_t nkeys)
         }
         X509_free(x);
     }
-    enr_objs_free(certs, n);
+    enroll_objs_free(certs, n);
     return rv == CKR_OK ? P11CA_OK : cli_fail(rv, "token show");
 }
 
@@ -433,15 +433,15 @@ static int show_run(struct show *s, const p11_uri *uri)
     if (rv == CKR_OK)
         rv = p11_token_login(s->tok, &auth);
     if (rv == CKR_OK)
-        rv = enr_find(s->cli->p11, s->tok, CKO_PRIVATE_KEY, NULL, 0, NULL, true,
-                      &keys, &n);
+        rv = enroll_find_objs(s->cli->p11, s->tok, CKO_PRIVATE_KEY, NULL, 0,
+                              NULL, true, &keys, &n);
     if (rv != CKR_OK)
         return cli_fail(rv, "token show");
     for (size_t i = 0; i < n && rc == P11CA_OK; i++)
         rc = show_key(s, keys[i]);
     if (rc == P11CA_OK)
         rc = show_other_certs(s, keys, n);
-    enr_objs_free(keys, n);
+    enroll_objs_free(keys, n);
     if (rc == P11CA_OK && s->cli->json)
         rc = cli_json_print(json_pack(
             "{s:s, s:s, s:O, s:O, s:O, s:O}", "token", p11_token_label(s->tok),

@@ -32,6 +32,8 @@ static const struct {
      cli_p12_cmds + 1},
     {"enroll", "enroll a smartcard: key on the token, certificate from the CA",
      cli_enroll_cmds},
+    {"serve", "run the registry service (HTTPS with client certificates)",
+     cli_serve_cmds},
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
@@ -402,7 +404,7 @@ static void print_man(void)
         ".SH TOKENS\nA URI without a token (pkcs11:object=LABEL, pkcs11:id=%%01, pkcs11:) searches every initialised token. A slot without a token, with a token that is not initialised (SoftHSM2 always shows one), or whose token answers that it is absent, unrecognised or removed is skipped; P11CA_DEBUG=p11 prints a line for each. token list shows uninitialised tokens (to find one for token init). When nothing matches, the error names the URI.\n"
         ".PP\nA token that is away for a moment (a card reader that blinks; SoftHSM2 while another process logs in) is waited for: when a URI names a token that is not present, when a command that needs one object (key pubout, the CA key of issue and crl) finds none while a token seems away, and when a token goes away under an operation. The slots are looked at again after 10 ms, 20 ms, 40 ms and so on, then every 200 ms, up to P11CA_TOKEN_WAIT seconds (default 5; for the CA key, token_wait in ca.cnf); then the error names the token and how long it waited. PKCS#11 cannot tell a token away for a moment from one that never existed: a misspelt token= costs the wait (P11CA_TOKEN_WAIT=0 fails at once).\n");
     printf(
-        ".SH RATE LIMITS\nThe sign-up limit, rate_limit in [ ca ] of ca.cnf (default 15 per second, 0: none), holds devices and clients signing up: p11ca cert register (and the registry service's enrollment and auto-registration). An operator's own p11ca issue, issue \\-\\-batch and p11ca enroll are not held by it; a profile of ca.cnf may set a rate_limit of its own, which then holds every issuance under that profile (a batch records at most that many certificates per second). Each limit counts the certificates of its kind recorded in one second of the registry's clock. When the second is full, the command waits for the next one, up to \\-\\-wait SECONDS (default 5; 0: not at all), then fails with exit 4, records nothing, and says which limit was reached and how long it waited.\n");
+        ".SH RATE LIMITS\nThe sign-up limit, rate_limit in [ ca ] of ca.cnf (default 15 per second, 0: none), holds devices and clients signing up: p11ca cert register, and p11ca serve's auto-registrations and POST /v1/certs (behind the service's own signup_limit per CA; the service does not wait for a slot and answers 429 with Retry-After: 1). An operator's own p11ca issue, issue \\-\\-batch and p11ca enroll are not held by it; a profile of ca.cnf may set a rate_limit of its own, which then holds every issuance under that profile (a batch records at most that many certificates per second). Each limit counts the certificates of its kind recorded in one second of the registry's clock. When the second is full, the command waits for the next one, up to \\-\\-wait SECONDS (default 5; 0: not at all), then fails with exit 4, records nothing, and says which limit was reached and how long it waited.\n");
     printf(".SH ENVIRONMENT\n");
     for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++) {
         printf(".TP\n.B %s\n", env_vars[i].name);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ca/ca.h"
+#include "ca/enroll.h"
 
 /* Errors as JSON (--json anywhere on the command line). */
 static bool json_errors;
@@ -246,18 +247,7 @@ p11_ctx *cli_p11(struct cli *cli)
 
 int cli_rc_from_rv(CK_RV rv)
 {
-    switch (p11_rv_class(rv)) {
-    case P11_CLASS_OK:
-        return P11CA_OK;
-    case P11_CLASS_INPUT:
-        return P11CA_E_INPUT;
-    case P11_CLASS_PIN:
-        return P11CA_E_PIN;
-    case P11_CLASS_NO_MEMORY:
-        return P11CA_E_NOMEM;
-    default: /* not found, unsupported, token: exit 3 */
-        return P11CA_E_TOKEN;
-    }
+    return enroll_rc_from_rv(rv);
 }
 
 /* Messages quote names from CSRs, certificates and tokens: escaped. */

@@ -31,7 +31,9 @@ static const struct {
     {P11CA_E_CAKEY, P11CA_EXIT_TOKEN, "ca-key", "CA key check failed"},
 };
 
-static _Thread_local char err_msg[1024];
+/* As long as the CLI prints (CLI_ESC_MAX): the enrollment's messages name
+ * a token, a label, an issuer and the token's own error at once. */
+static _Thread_local char err_msg[4096];
 static _Thread_local int err_rc;
 
 /* The function behind the macro of rc.h. */

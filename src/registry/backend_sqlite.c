@@ -59,8 +59,10 @@ static const char *const sq_sql[SQ_N] = {
                      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (der) DO UPDATE "
                      "SET external = 0 WHERE excluded.external = 0",
     [SQ_CA_FIND] = "SELECT id FROM cas WHERE der = ?1",
-    [SQ_CA_LIST] =
-        "SELECT id, name, subject, der, external FROM cas ORDER BY id",
+    [SQ_CA_LIST] = "SELECT id, name, subject, der, external, auto_register, "
+                   "auto_status FROM cas ORDER BY id",
+    [SQ_CA_SET_AUTO] = "UPDATE cas SET auto_register = ?2, auto_status = ?3 "
+                       "WHERE id = ?1",
     [SQ_AUDIT_APPEND] =
         "INSERT INTO audit (seq, at, actor, action, object, details, "
         "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -103,6 +105,7 @@ static int sq_ca_add(void *db, const unsigned char *der, size_t len,
                      const char *name, const char *subject, bool external,
                      int64_t *id);
 static int sq_ca_list(void *db, reg_ca_cb cb, void *arg);
+static int sq_ca_set_auto(void *db, int64_t id, bool on, reg_status st);
 static int sq_audit_append(void *db, const reg_audit *a);
 static int sq_audit_last(void *db, int64_t *seq, char *hash, size_t hashlen);
 static int sq_audit_list(void *db, int64_t since_seq, reg_audit_cb cb,
@@ -676,7 +679,18 @@ static int sq_ca_list(void *db, reg_ca_cb cb, void *arg)
             .der = sqlite3_column_blob(st, 3),
             .der_len = (size_t)sqlite3_column_bytes(st, 3),
             .external = sqlite3_column_int(st, 4) != 0,
+            .auto_register = sqlite3_column_int(st, 5) != 0,
+            .auto_status = REG_REGISTERED_NOT_ACTIVATED,
         };
+        if (sqlite3_column_text(st, 6)
+            && reg_status_parse((const char *)sqlite3_column_text(st, 6),
+                                &ca.auto_status)
+                   != 0) {
+            rc = p11ca_err_set(P11CA_E_REGISTRY,
+                               "registry %s: CA %lld has a bad auto_status",
+                               d->path, (long long)ca.id);
+            goto out;
+        }
         if ((rc = cb(&ca, arg)))
             goto out;
     }
@@ -684,6 +698,27 @@ static int sq_ca_list(void *db, reg_ca_cb cb, void *arg)
         rc = sq_err(d, "list CAs");
 out:
     sq_done(st);
+    return rc;
+}
+
+static int sq_ca_set_auto(void *db, int64_t id, bool on, reg_status st)
+{
+    struct sqldb *d = db;
+    sqlite3_stmt *st_ = NULL;
+    int rc;
+
+    if ((rc = sq_stmt(d, SQ_CA_SET_AUTO, &st_)))
+        goto out;
+    sqlite3_bind_int64(st_, 1, id);
+    sqlite3_bind_int(st_, 2, on ? 1 : 0);
+    if ((rc = sq_bind_text(d, st_, 3, reg_status_name(st)))
+        || (rc = sq_step_done(d, st_, "set a CA's auto-registration")))
+        goto out;
+    if (sqlite3_changes(d->db) == 0)
+        rc = p11ca_err_set(P11CA_E_NOTFOUND, "no CA with id %lld",
+                           (long long)id);
+out:
+    sq_done(st_);
     return rc;
 }
 
@@ -852,6 +887,7 @@ const struct reg_backend reg_backend_sqlite = {
     .crl_number_last = sq_crl_number_last,
     .ca_add = sq_ca_add,
     .ca_list = sq_ca_list,
+    .ca_set_auto = sq_ca_set_auto,
     .audit_append = sq_audit_append,
     .audit_last = sq_audit_last,
     .audit_list = sq_audit_list,

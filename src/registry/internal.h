@@ -21,14 +21,6 @@ struct reg {
 #define REG_HASH_HEX_LEN  64
 #define REG_HASH_HEX_SIZE (REG_HASH_HEX_LEN + 1)
 
-/*
- * reg_serial_normalise - @in (hex, any case, optional "0x", colons
- * between the digits as openssl and browsers show them, leading zeros)
- * to lower-case hex without leading zeros in @out ("0" for zero).
- * Returns 0 or P11CA_E_INPUT (empty, not hex, longer than @outlen - 1).
- */
-int reg_serial_normalise(const char *in, char *out, size_t outlen) REG_WUR;
-
 /* reg_serial_shown - reg_serial_text of @serial in a buffer of the calling
  * thread, for messages (valid until its next call on the thread). */
 const char *reg_serial_shown(const char *serial);

@@ -16,6 +16,7 @@ struct lc_record {
     const char *actor;
     const reg_limit *limit; /* NULL: none */
     bool registered;        /* reg_register rather than reg_record_* */
+    reg_status reg_status;  /* of a registered certificate */
     size_t bad;             /* index of the failing certificate */
     int64_t now;            /* the second of the last attempt */
     size_t seen;            /* what the limit counted when it refused */
@@ -58,6 +59,13 @@ struct lc_ca_find {
     bool external;
 };
 
+struct lc_ca_auto {
+    int64_t id;
+    bool on;
+    reg_status st;
+    const char *actor;
+};
+
 static char lc_origin_issued[] = "issued";
 static char lc_origin_registered[] = "registered";
 
@@ -66,8 +74,8 @@ static const char *lc_conninfo(const char *location);
 static int lc_location(const char *location, const struct reg_backend **be,
                        const char **path);
 static int lc_check_actor(const char *actor);
-static int lc_prepare(const reg_cert *in, bool registered, reg_cert *c,
-                      char *replaces, size_t rlen);
+static int lc_prepare(const reg_cert *in, const struct lc_record *rec,
+                      reg_cert *c, char *replaces, size_t rlen);
 static int lc_holder_cb(const reg_cert *c, void *arg);
 static int lc_serial_free(reg *r, const reg_cert *c);
 static int lc_client_id_free(reg *r, const char *client_id,
@@ -94,6 +102,7 @@ static int lc_crl_tx(reg *r, void *arg);
 static int lc_ca_tx(reg *r, void *arg);
 static int lc_ca_add(reg *r, const unsigned char *der, size_t len,
                      const char *name, bool external, int64_t *id);
+static int lc_ca_auto_tx(reg *r, void *arg);
 
 /* One attempt of reg_tx. */
 static int lc_tx_once(reg *r, int (*fn)(reg *r, void *arg), void *arg)
@@ -260,8 +269,8 @@ static int lc_check_actor(const char *actor)
  * status of a registered certificate, recorded_at (set later), no
  * revocation.  @c shares @in's strings: never clear it.
  */
-static int lc_prepare(const reg_cert *in, bool registered, reg_cert *c,
-                      char *replaces, size_t rlen)
+static int lc_prepare(const reg_cert *in, const struct lc_record *rec,
+                      reg_cert *c, char *replaces, size_t rlen)
 {
     int rc;
 
@@ -282,8 +291,8 @@ static int lc_prepare(const reg_cert *in, bool registered, reg_cert *c,
             P11CA_E_INPUT,
             "certificate %s: notAfter before notBefore, or a negative CA id",
             reg_serial_shown(c->serial));
-    if (registered) {
-        c->status = REG_REGISTERED_NOT_ACTIVATED;
+    if (rec->registered) {
+        c->status = rec->reg_status;
         c->origin = lc_origin_registered;
         c->profile = NULL;
     } else if (in->status == REG_ACTIVATED || in->status == REG_NOT_ACTIVATED) {
@@ -433,7 +442,7 @@ static int lc_record_one(reg *r, const reg_cert *in, struct lc_record *rec,
     reg_cert c;
     int rc;
 
-    if ((rc = lc_prepare(in, rec->registered, &c, replaces, sizeof(replaces))))
+    if ((rc = lc_prepare(in, rec, &c, replaces, sizeof(replaces))))
         return rc;
     c.recorded_at = now;
     if ((rc = lc_rate_check(r, now, rec)))
@@ -527,14 +536,26 @@ int reg_record_batch(reg *r, const reg_cert *certs, size_t n, const char *actor,
 int reg_register(reg *r, const reg_cert *c, const char *actor,
                  const reg_limit *limit)
 {
+    return reg_register_as(r, c, REG_REGISTERED_NOT_ACTIVATED, actor, limit);
+}
+
+int reg_register_as(reg *r, const reg_cert *c, reg_status st, const char *actor,
+                    const reg_limit *limit)
+{
     struct lc_record rec = {
         .certs = c,
         .n = 1,
         .actor = actor,
         .limit = limit,
         .registered = true,
+        .reg_status = st,
     };
 
+    if (st != REG_REGISTERED_NOT_ACTIVATED && st != REG_ACTIVATED)
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "a registered certificate starts activated or registered-not-activated, not %s",
+            reg_status_name(st));
     return lc_record(r, &rec, NULL);
 }
 
@@ -858,6 +879,44 @@ out:
     return rc;
 }
 
+static int lc_ca_auto_tx(reg *r, void *arg)
+{
+    struct lc_ca_auto *a = arg;
+    struct reg_details d;
+    char id[32];
+    int rc;
+
+    if ((rc = r->be->ca_set_auto(r->db, a->id, a->on, a->st)))
+        return rc;
+    snprintf(id, sizeof(id), "%lld", (long long)a->id);
+    reg_details_init(&d);
+    reg_details_str(&d, "auto_register", a->on ? "on" : "off");
+    reg_details_str(&d, "auto_status", reg_status_name(a->st));
+    rc = reg_details_finish(&d);
+    if (!rc)
+        rc = reg_audit_append_tx(r, reg_now(), a->actor, "ca-auto-register", id,
+                                 d.data);
+    reg_details_free(&d);
+    return rc;
+}
+
+int reg_ca_set_auto(reg *r, int64_t id, bool on, reg_status st,
+                    const char *actor)
+{
+    struct lc_ca_auto a = {.id = id, .on = on, .st = st, .actor = actor};
+    int rc;
+
+    return_val_if_fail(r, P11CA_E_INTERNAL);
+    if ((rc = lc_check_actor(actor)))
+        return rc;
+    if (st != REG_ACTIVATED && st != REG_REGISTERED_NOT_ACTIVATED)
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "auto-registered certificates start activated or registered-not-activated, not %s",
+            reg_status_name(st));
+    return reg_tx(r, lc_ca_auto_tx, &a);
+}
+
 int reg_ca_add(reg *r, const unsigned char *der, size_t len, const char *name,
                int64_t *id)
 {
@@ -868,4 +927,53 @@ int reg_ca_add_external(reg *r, const unsigned char *der, size_t len,
                         const char *name, int64_t *id)
 {
     return lc_ca_add(r, der, len, name, true, id);
+}
+
+/* Whether @c is already where a change to @to (with @reason) would take
+ * it. */
+static bool status_already(const reg_cert *c, reg_status to, int reason)
+{
+    if (to == REG_NOT_ACTIVATED)
+        return c->status == REG_NOT_ACTIVATED
+               || c->status == REG_REGISTERED_NOT_ACTIVATED;
+    if (to == REG_REVOKED)
+        return c->status == REG_REVOKED
+               && (c->reason >= 0 ? c->reason : 0) == reason;
+    return c->status == to;
+}
+
+int reg_change_status(reg *r, int64_t ca_id, const char *serial, reg_status to,
+                      int reason, int64_t invalidity, const char *actor,
+                      const char *why, reg_cert *out, bool *changed)
+{
+    int rc;
+
+    *changed = false;
+    memset(out, 0, sizeof(*out));
+    if (to == REG_REVOKED && reason < 0)
+        reason = 0;
+    if ((rc = reg_get(r, ca_id, serial, out)) != P11CA_OK)
+        return rc;
+    if (status_already(out, to, reason))
+        return P11CA_OK;
+    if (to == REG_REVOKED && out->status == REG_REVOKED)
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "certificate %s is already revoked (%s): revocation is final and keeps its first reason, so it is not revoked again as %s",
+            reg_cert_shown(out->ca_id, out->serial),
+            reg_reason_name(out->reason >= 0 ? out->reason : 0),
+            reg_reason_name(reason));
+    ca_id = out->ca_id;
+    rc = reg_set_status(r, ca_id, out->serial, to, reason, invalidity, actor,
+                        why);
+    if (rc == P11CA_OK) {
+        /* The same certificate, addressed by the CA it was found under. */
+        char norm[sizeof(out->serial)];
+
+        *changed = true;
+        snprintf(norm, sizeof(norm), "%s", out->serial);
+        reg_cert_clear(out);
+        rc = reg_get(r, ca_id, norm, out);
+    }
+    return rc;
 }

@@ -55,6 +55,18 @@ int reg_status_parse(const char *name, reg_status *st) REG_WUR;
 void reg_serial_text(const char *hex, char *out, size_t len);
 
 /*
+ * reg_serial_normalise - a serial as a user or a client gives it (hex in
+ * any case, an optional "0x", colons between the digits as openssl and
+ * browsers show them, leading zeros, an odd number of digits) to the
+ * registry's own form in @out: lower-case hex without leading zeros ("0"
+ * for zero), what reg_cert.serial holds.  Every command and the service
+ * read serials through it, so all accept the same forms.  Returns 0 or
+ * P11CA_E_INPUT (empty, not hex, longer than @outlen - 1), with a message
+ * that says which forms are accepted.
+ */
+int reg_serial_normalise(const char *in, char *out, size_t outlen) REG_WUR;
+
+/*
  * reg_cert_shown - a certificate as every message names it: its serial as
  * reg_serial_text prints it, then " of CA N" when @ca_id is not 0 (a
  * registered CA; 0 is a certificate whose issuer is unknown): "4E of CA
@@ -337,6 +349,16 @@ int reg_record_batch(reg *r, const reg_cert *certs, size_t n, const char *actor,
 int reg_register(reg *r, const reg_cert *c, const char *actor,
                  const reg_limit *limit) REG_WUR;
 
+/*
+ * reg_register_as - the same with status @st: REG_REGISTERED_NOT_ACTIVATED
+ * or REG_ACTIVATED (auto-registration of a CA whose default status is
+ * activated; refused with P11CA_E_EXISTS when an activated certificate
+ * holds the client ID), a sign-up under @limit as reg_register's.
+ * Other statuses: P11CA_E_INPUT.
+ */
+int reg_register_as(reg *r, const reg_cert *c, reg_status st, const char *actor,
+                    const reg_limit *limit) REG_WUR;
+
 /* reg_get - the certificate @serial (hex, any case, leading zeros ok) of
  * the CA @ca_id (0: whichever has it; refused when ambiguous).  @out is
  * overwritten (not freed first); free it with reg_cert_clear. */
@@ -365,6 +387,23 @@ int reg_count(reg *r, const reg_filter *f, size_t *n) REG_WUR;
 int reg_set_status(reg *r, int64_t ca_id, const char *serial, reg_status to,
                    int reason, int64_t invalidity, const char *actor,
                    const char *why) REG_WUR;
+
+/*
+ * reg_change_status - reg_set_status as a request to be somewhere: asked
+ * for what is already so (to not-activated from either not-activated
+ * form, to revoked with the reason it was revoked with), nothing is
+ * written (no audit entry: the trail records changes only) and
+ * *@changed is false; a revoked certificate asked to be revoked with
+ * another reason is refused (P11CA_E_STATE: revocation is final and keeps
+ * its first reason).  @reason -1 for revoked means 0 (unspecified).  The
+ * certificate as it is afterwards in @out (overwritten, not freed first;
+ * free it with reg_cert_clear, on failure too).  p11ca cert
+ * activate|deactivate|revoke and the service's lifecycle routes both
+ * change a status through it, so both answer the same.
+ */
+int reg_change_status(reg *r, int64_t ca_id, const char *serial, reg_status to,
+                      int reason, int64_t invalidity, const char *actor,
+                      const char *why, reg_cert *out, bool *changed) REG_WUR;
 
 /*
  * reg_delete - remove the certificate (@ca_id, @serial): refused while
@@ -488,6 +527,11 @@ typedef struct reg_ca {
     const unsigned char *der;
     size_t der_len;
     bool external;
+    /* Auto-registration (p11ca serve): a certificate of this CA that the
+     * registry does not know is recorded at its first connection with
+     * @auto_status (activated or registered-not-activated). */
+    bool auto_register;
+    reg_status auto_status;
 } reg_ca;
 typedef int (*reg_ca_cb)(const reg_ca *ca, void *arg);
 int reg_ca_list(reg *r, reg_ca_cb cb, void *arg) REG_WUR;
@@ -498,6 +542,15 @@ int reg_ca_list(reg *r, reg_ca_cb cb, void *arg) REG_WUR;
  * none does, P11CA_E_INPUT when several do (the message names their ids).
  */
 int reg_ca_find(reg *r, const char *what, int64_t *id) REG_WUR;
+
+/*
+ * reg_ca_set_auto - turn auto-registration of CA @id on or off, with the
+ * status its devices get (@st: REG_ACTIVATED or
+ * REG_REGISTERED_NOT_ACTIVATED, else P11CA_E_INPUT); audited
+ * ("ca-auto-register") with @actor.  P11CA_E_NOTFOUND for an unknown id.
+ */
+int reg_ca_set_auto(reg *r, int64_t id, bool on, reg_status st,
+                    const char *actor) REG_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Audit trail                                                         */
@@ -652,6 +705,8 @@ struct reg_backend {
                   const char *name, const char *subject, bool external,
                   int64_t *id);
     int (*ca_list)(void *db, reg_ca_cb cb, void *arg);
+    /* P11CA_E_NOTFOUND when no CA has @id. */
+    int (*ca_set_auto)(void *db, int64_t id, bool on, reg_status st);
     int (*audit_append)(void *db, const reg_audit *a);
     int (*audit_last)(void *db, int64_t *seq, char *hash, size_t hashlen);
     int (*audit_list)(void *db, int64_t since_seq, reg_audit_cb cb, void *arg);

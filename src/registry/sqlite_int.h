@@ -25,6 +25,7 @@ enum sq_stmt {
     SQ_CA_INSERT,
     SQ_CA_FIND,
     SQ_CA_LIST,
+    SQ_CA_SET_AUTO,
     SQ_AUDIT_APPEND,
     SQ_AUDIT_LAST,
     SQ_AUDIT_LIST,

@@ -25,6 +25,8 @@
 #define ENV_FAULTS        "FAULTY_PKCS11_FAULTS"
 #define ENV_LOG           "FAULTY_PKCS11_LOG"
 #define ENV_GETATTR_STOPS "FAULTY_PKCS11_GETATTR_STOPS"
+#define ENV_HOLD          "FAULTY_PKCS11_HOLD"
+#define HOLD_POLL_MS      10UL
 #define ENV_VANISH        "FAULTY_PKCS11_VANISH"
 #define ENV_TOKEN_FLAGS   "FAULTY_PKCS11_TOKEN_FLAGS"
 #define MAX_SLEEP_MS      600000UL
@@ -228,6 +230,7 @@ struct rule {
     unsigned long hi;
     bool is_sleep;
     unsigned long sleep_ms;
+    bool is_hold;
     CK_RV rv;
 };
 
@@ -492,6 +495,10 @@ static const char *parse_effect(const char *s, struct rule *r)
 {
     char *end;
 
+    if (strcmp(s, "hold") == 0) {
+        r->is_hold = true;
+        return NULL;
+    }
     if (strncmp(s, "sleep=", 6) == 0) {
         if (!parse_ulong(s + 6, &end, &r->sleep_ms) || strcmp(end, "ms") != 0)
             return "sleep must be sleep=NNms";
@@ -815,6 +822,20 @@ static void sleep_ms(unsigned long ms)
         ;
 }
 
+/* A "hold" rule: wait while the file FAULTY_PKCS11_HOLD names exists
+ * (polled, at most MAX_SLEEP_MS), so that a test decides when a slow
+ * token answers instead of guessing how long it takes. */
+static void hold_while_gate(void)
+{
+    const char *gate = getenv(ENV_HOLD);
+    unsigned long waited = 0;
+
+    while (gate && *gate && access(gate, F_OK) == 0 && waited < MAX_SLEEP_MS) {
+        sleep_ms(HOLD_POLL_MS);
+        waited += HOLD_POLL_MS;
+    }
+}
+
 static bool report_violation(struct call *c, CK_RV *rv, CK_RV code,
                              const char *detail)
 {
@@ -1045,7 +1066,7 @@ static bool call_begin(struct call *c, CK_RV *rv)
     pid_t pid = getpid();
     pid_t ipid = atomic_load(&init_pid);
     unsigned long nth, total_sleep = 0;
-    bool fault = false;
+    bool fault = false, hold = false;
     CK_RV fault_rv = CKR_OK;
 
     if (c->fn != FN_C_Initialize && ipid != 0 && ipid != pid) {
@@ -1089,6 +1110,8 @@ static bool call_begin(struct call *c, CK_RV *rv)
             continue;
         if (r->is_sleep) {
             total_sleep += r->sleep_ms;
+        } else if (r->is_hold) {
+            hold = true;
         } else if (!fault) {
             fault = true;
             fault_rv = r->rv;
@@ -1098,6 +1121,8 @@ static bool call_begin(struct call *c, CK_RV *rv)
 
     if (total_sleep > 0)
         sleep_ms(total_sleep);
+    if (hold)
+        hold_while_gate();
     if (!fault)
         return true;
     c->injected = true;

@@ -16,7 +16,7 @@
 # registry.db .dump`; ca.cnf.in is ca.cnf with its key path left open.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 24
+plan 25
 
 V1=$top_srcdir/tests/data/registry-v1
 D=$TT/ca
@@ -40,7 +40,7 @@ BOB=67e758af368f89cf8bbf9978da9ce962a308f470
 assert_eq "$(q 'select max(version) from schema_version')" 1 "the fixture is a schema 1 registry"
 before=$(q "select group_concat(serial || ':' || status || ':' || coalesce(client_id, '-'), ' ') from (select * from certs order by rowid)")
 sum_before=$(cksum <"$D/registry.db")
-should_fail 4 'schema version 1, older than this p11ca.s \(3\).*p11ca audit sign' \
+should_fail 4 'schema version 1, older than this p11ca.s \(4\).*p11ca audit sign' \
     "cert list (read-only) refuses the old schema and says which command migrates it" \
     p11ca cert list --dir "$D"
 assert_eq "$(q 'select max(version) from schema_version'):$(cksum <"$D/registry.db")" \
@@ -53,7 +53,8 @@ check "register another vendor's CA: a command that writes migrates the registry
     p11ca cert register-ca --dir "$D" --name vendor2 "$W/v2.pem"
 check "cert list reads it now" p11ca cert list --dir "$D"
 assert_eq "$(q 'select group_concat(version || ":" || name, " ") from schema_version')" \
-    "1:001_init 2:002_issuer_serial 3:003_audit_heads" "the registry went through 002 and 003"
+    "1:001_init 2:002_issuer_serial 3:003_audit_heads 4:004_ca_autoreg" \
+    "the registry went through 002, 003 and 004"
 after=$(q "select group_concat(serial || ':' || status || ':' || coalesce(client_id, '-'), ' ') from (select * from certs order by id)")
 assert_eq "$after" "$before" "every certificate kept its status and client ID, in the same order"
 assert_eq "$(q 'PRAGMA foreign_key_check')$(q 'PRAGMA integrity_check')" ok \
@@ -73,6 +74,9 @@ assert_eq "$v" "revoked keyCompromise 1 ['activated', 'revoked']" "bob: status, 
 p11ca ca list --dir "$D" --json >"$TT/cas.json"
 assert_eq "$(python3 -c 'import json,sys; print(" ".join(c["name"] + ":" + c["kind"] for c in json.load(open(sys.argv[1]))))' "$TT/cas.json")" \
     "Version 1 CA:this CA vendor1:external vendor2:external" "the CA registered with register-ca became external"
+assert_eq "$(q "select group_concat(auto_register || ':' || auto_status, ' ') from cas")" \
+    "0:registered-not-activated 0:registered-not-activated 0:registered-not-activated" \
+    "004: every CA has auto-registration off, with its default status"
 check "a CRL from the migrated registry" at_fixture p11ca crl --dir "$D" --out "$W/ca.crl"
 openssl crl -in "$W/ca.crl" -noout -text >"$TT/crl.txt"
 assert_grep 'X509v3 CRL Number: *$' "$TT/crl.txt" "the CRL has a number"

@@ -59,7 +59,7 @@ tests_unit_test_cli_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_cli_LDADD = src/libp11ca-ca.la $(UNIT_LDADD) $(JANSSON_LIBS)
 endif
 
-# The registry: five programs sharing the helpers (a fresh database per
+# The registry: the programs sharing the helpers (a fresh database per
 # test, test certificates) in test_registry_util.c.
 if HAVE_CMOCKA
 REGISTRY_UNIT_TESTS = \
@@ -67,7 +67,8 @@ REGISTRY_UNIT_TESTS = \
 	tests/unit/test_registry_lifecycle \
 	tests/unit/test_registry_audit \
 	tests/unit/test_registry_replay \
-	tests/unit/test_registry_issuer
+	tests/unit/test_registry_issuer \
+	tests/unit/test_registry_cas
 check_PROGRAMS += $(REGISTRY_UNIT_TESTS)
 # The same programs on PostgreSQL (skipped when it is not installed).
 TESTS += $(REGISTRY_UNIT_TESTS) tests/unit/registry-pg.sh
@@ -104,6 +105,24 @@ tests_unit_test_registry_issuer_SOURCES = \
 	tests/unit/treg.h
 tests_unit_test_registry_issuer_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
 tests_unit_test_registry_issuer_LDADD = $(REGISTRY_UNIT_LDADD)
+
+tests_unit_test_registry_cas_SOURCES = \
+	tests/unit/test_registry_cas.c tests/unit/test_registry_util.c \
+	tests/unit/treg.h
+tests_unit_test_registry_cas_CFLAGS = $(REGISTRY_UNIT_CFLAGS)
+tests_unit_test_registry_cas_LDADD = $(REGISTRY_UNIT_LDADD)
+endif
+
+# The service's pure parts (token bucket, [serve] values, routes, problem
+# details), linked with the server library.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_server
+TESTS += tests/unit/test_server
+tests_unit_test_server_SOURCES = tests/unit/test_server.c
+tests_unit_test_server_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBEVENT_CFLAGS) $(SSL_CFLAGS)
+tests_unit_test_server_LDADD = src/libp11ca-server.la $(CMOCKA_LIBS) \
+	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)
 endif
 EXTRA_DIST += tests/unit/registry-pg.sh
 
@@ -115,4 +134,16 @@ tests_unit_test_ocsp_cache_SOURCES = tests/unit/test_ocsp_cache.c
 tests_unit_test_ocsp_cache_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_ocsp_cache_LDADD = src/libp11ca-ca.la $(CMOCKA_LIBS) \
 	$(CRYPTO_LIBS) -lpthread
+endif
+
+# The enrollment flow (src/ca/enroll_flow.c) without the CLI: a per-run
+# SoftHSM2 token, a CA in a temporary directory, an issuer that fails on
+# demand behind the issuer seam.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_enroll
+TESTS += tests/unit/test_enroll
+tests_unit_test_enroll_SOURCES = tests/unit/test_enroll.c
+tests_unit_test_enroll_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_enroll_LDADD = src/libp11ca-ca.la $(CMOCKA_LIBS) \
+	$(CRYPTO_LIBS) $(P11KIT_LIBS) -lpthread
 endif

@@ -24,8 +24,9 @@
 /* Opening                                                             */
 /* ------------------------------------------------------------------ */
 
-/* The newest schema: 3 (002_issuer_serial, 003_audit_heads). */
-#define SCHEMA_NEWEST 3
+/* The newest schema: 4 (002_issuer_serial, 003_audit_heads,
+ * 004_ca_autoreg). */
+#define SCHEMA_NEWEST 4
 
 static void test_registry_open_migrates_to_the_last_version(void **state)
 {

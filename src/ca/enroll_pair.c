@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Key/certificate pairs on a token for p11ca enroll and token show: found
- * by label and CKA_ID, destroyed, relabelled, described. */
+/* Key/certificate pairs on a token, for the enrollment flow and p11ca
+ * token show: found by label and CKA_ID, destroyed, relabelled, described. */
 #include "config.h"
 
-#include "cmd_enroll.h"
+#include "ca/enroll.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +14,11 @@
 #include <openssl/objects.h>
 
 static CK_RV pair_certs(p11_ctx *ctx, p11_token *tok, const unsigned char *id,
-                        size_t id_len, const char *label, struct enr_pair *p);
+                        size_t id_len, const char *label, enroll_pair *p);
 
-CK_RV enr_find(p11_ctx *ctx, p11_token *tok, CK_OBJECT_CLASS cls,
-               const unsigned char *id, size_t id_len, const char *label,
-               bool login, p11_obj ***out, size_t *n)
+CK_RV enroll_find_objs(p11_ctx *ctx, p11_token *tok, CK_OBJECT_CLASS cls,
+                       const unsigned char *id, size_t id_len,
+                       const char *label, bool login, p11_obj ***out, size_t *n)
 {
     char *s = p11_uri_for_object(tok, cls, id, id_len, label);
     p11_uri *uri = NULL;
@@ -26,9 +26,8 @@ CK_RV enr_find(p11_ctx *ctx, p11_token *tok, CK_OBJECT_CLASS cls,
 
     *out = NULL;
     *n = 0;
-    if (!s)
-        return p11_error_set(CKR_HOST_MEMORY, NULL, tok, NULL, NULL);
-    rv = p11_uri_parse(s, &uri);
+    rv = s ? p11_uri_parse(s, &uri)
+           : p11_error_set(CKR_HOST_MEMORY, NULL, tok, NULL, NULL);
     if (rv == CKR_OK)
         rv = p11_obj_find(ctx, uri, cls, login, out, n);
     p11_uri_free(uri);
@@ -36,14 +35,14 @@ CK_RV enr_find(p11_ctx *ctx, p11_token *tok, CK_OBJECT_CLASS cls,
     return rv;
 }
 
-void enr_objs_free(p11_obj **objs, size_t n)
+void enroll_objs_free(p11_obj **objs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         p11_obj_unref(objs[i]);
     free(objs);
 }
 
-X509 *enr_cert_x509(p11_obj *cert)
+X509 *enroll_cert_x509(p11_obj *cert)
 {
     unsigned char *der = NULL;
     const unsigned char *p;
@@ -58,7 +57,7 @@ X509 *enr_cert_x509(p11_obj *cert)
     return x;
 }
 
-bool enr_cert_is_authority(p11_obj *cert)
+bool enroll_cert_is_authority(p11_obj *cert)
 {
     unsigned char *v = NULL;
     size_t len = 0;
@@ -73,41 +72,44 @@ bool enr_cert_is_authority(p11_obj *cert)
 
 /* The user certificates with @id (or, without @id, labelled @label). */
 static CK_RV pair_certs(p11_ctx *ctx, p11_token *tok, const unsigned char *id,
-                        size_t id_len, const char *label, struct enr_pair *p)
+                        size_t id_len, const char *label, enroll_pair *p)
 {
     p11_obj **objs = NULL;
     size_t n = 0;
     CK_RV rv;
 
-    rv = enr_find(ctx, tok, CKO_CERTIFICATE, id, id_len, id ? NULL : label,
-                  false, &objs, &n);
+    rv = enroll_find_objs(ctx, tok, CKO_CERTIFICATE, id, id_len,
+                          id ? NULL : label, false, &objs, &n);
     if (rv != CKR_OK)
-        return rv;
+        goto out;
     p->certs = calloc(n ? n : 1, sizeof(*p->certs));
     p->x509 = calloc(n ? n : 1, sizeof(*p->x509));
     if (!p->certs || !p->x509) {
-        enr_objs_free(objs, n);
-        return p11_error_set(CKR_HOST_MEMORY, NULL, tok, NULL, NULL);
+        rv = p11_error_set(CKR_HOST_MEMORY, NULL, tok, NULL, NULL);
+        goto out;
     }
+    /* Each object moves to @p or is released: none is left in @objs. */
     for (size_t i = 0; i < n; i++) {
-        if (enr_cert_is_authority(objs[i])) {
+        if (enroll_cert_is_authority(objs[i])) {
             p11_obj_unref(objs[i]);
-            continue;
+        } else {
+            p->x509[p->n] = enroll_cert_x509(objs[i]);
+            p->certs[p->n++] = objs[i];
         }
-        p->x509[p->n] = enr_cert_x509(objs[i]);
-        p->certs[p->n++] = objs[i];
+        objs[i] = NULL;
     }
-    free(objs);
-    return CKR_OK;
+out:
+    enroll_objs_free(objs, n);
+    return rv;
 }
 
-CK_RV enr_pair_for_key(p11_ctx *ctx, p11_obj *priv, struct enr_pair *p)
+CK_RV enroll_pair_for_key(p11_ctx *ctx, p11_obj *priv, enroll_pair *p)
 {
     size_t id_len = 0;
     const unsigned char *id = p11_obj_id(priv, &id_len);
     CK_RV rv;
 
-    enr_pair_clear(p);
+    enroll_pair_clear(p);
     p->priv = p11_obj_ref(priv);
     rv = p11_obj_find_peer(priv, CKO_PUBLIC_KEY, &p->pub);
     if (rv == P11_RV_NO_OBJECT) {
@@ -119,29 +121,30 @@ CK_RV enr_pair_for_key(p11_ctx *ctx, p11_obj *priv, struct enr_pair *p)
     return rv;
 }
 
-CK_RV enr_pair_load(p11_ctx *ctx, p11_token *tok, const char *label,
-                    struct enr_pair *p)
+CK_RV enroll_pair_load(p11_ctx *ctx, p11_token *tok, const char *label,
+                       enroll_pair *p)
 {
     p11_obj **keys = NULL;
     size_t n = 0;
     CK_RV rv;
 
-    enr_pair_clear(p);
-    rv = enr_find(ctx, tok, CKO_PRIVATE_KEY, NULL, 0, label, true, &keys, &n);
+    enroll_pair_clear(p);
+    rv = enroll_find_objs(ctx, tok, CKO_PRIVATE_KEY, NULL, 0, label, true,
+                          &keys, &n);
     if (rv == CKR_OK && n > 1)
         rv = p11_error_set(
             P11_RV_AMBIGUOUS, NULL, tok, NULL,
             "%zu private keys are labelled \"%s\"; give --label of one (p11ca token show lists them)",
             n, label);
     else if (rv == CKR_OK && n == 1)
-        rv = enr_pair_for_key(ctx, keys[0], p);
+        rv = enroll_pair_for_key(ctx, keys[0], p);
     else if (rv == CKR_OK)
         rv = pair_certs(ctx, tok, NULL, 0, label, p);
-    enr_objs_free(keys, n);
+    enroll_objs_free(keys, n);
     return rv;
 }
 
-void enr_pair_clear(struct enr_pair *p)
+void enroll_pair_clear(enroll_pair *p)
 {
     p11_obj_unref(p->priv);
     p11_obj_unref(p->pub);
@@ -154,7 +157,7 @@ void enr_pair_clear(struct enr_pair *p)
     memset(p, 0, sizeof(*p));
 }
 
-int enr_pair_newest(const struct enr_pair *p)
+int enroll_pair_newest(const enroll_pair *p)
 {
     int best = -1;
 
@@ -170,8 +173,8 @@ int enr_pair_newest(const struct enr_pair *p)
     return best;
 }
 
-CK_RV enr_pair_destroy(struct enr_pair *p, const p11_auth *auth, p11_obj *keep,
-                       bool keys)
+CK_RV enroll_pair_destroy(enroll_pair *p, const p11_auth *auth, p11_obj *keep,
+                          bool keys)
 {
     CK_RV rv = CKR_OK;
 
@@ -185,8 +188,8 @@ CK_RV enr_pair_destroy(struct enr_pair *p, const p11_auth *auth, p11_obj *keep,
     return rv;
 }
 
-CK_RV enr_pair_relabel(struct enr_pair *p, const p11_auth *auth,
-                       const char *label)
+CK_RV enroll_pair_relabel(enroll_pair *p, const p11_auth *auth,
+                          const char *label)
 {
     CK_RV rv = CKR_OK;
 
@@ -199,7 +202,7 @@ CK_RV enr_pair_relabel(struct enr_pair *p, const p11_auth *auth,
     return rv;
 }
 
-const char *enr_time(const ASN1_TIME *t, char *buf, size_t len)
+const char *enroll_time(const ASN1_TIME *t, char *buf, size_t len)
 {
     struct tm tm;
 
@@ -210,7 +213,7 @@ const char *enr_time(const ASN1_TIME *t, char *buf, size_t len)
     return buf;
 }
 
-const char *enr_serial(X509 *x, char *buf, size_t len)
+const char *enroll_serial(X509 *x, char *buf, size_t len)
 {
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
     char *hex = bn ? BN_bn2hex(bn) : NULL;
@@ -221,21 +224,16 @@ const char *enr_serial(X509 *x, char *buf, size_t len)
     return buf;
 }
 
-char *enr_subject(X509 *x)
-{
-    return cli_name_show(X509_get_subject_name(x));
-}
-
-int enr_days_left(X509 *x)
+int enroll_days_left(X509 *x)
 {
     int days = 0, secs = 0;
 
     if (!ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)))
-        return 0;
+        days = 0;
     return days;
 }
 
-const char *enr_key_desc(p11_obj *key, char *buf, size_t len)
+const char *enroll_key_desc(p11_obj *key, char *buf, size_t len)
 {
     unsigned bits = 0;
     int nid = NID_undef;
@@ -262,4 +260,20 @@ const char *enr_key_desc(p11_obj *key, char *buf, size_t len)
                  (unsigned long)p11_obj_key_type(key));
     }
     return buf;
+}
+
+int enroll_rc_from_rv(CK_RV rv)
+{
+    switch (p11_rv_class(rv)) {
+    case P11_CLASS_OK:
+        return P11CA_OK;
+    case P11_CLASS_INPUT:
+        return P11CA_E_INPUT;
+    case P11_CLASS_PIN:
+        return P11CA_E_PIN;
+    case P11_CLASS_NO_MEMORY:
+        return P11CA_E_NOMEM;
+    default: /* not found, unsupported, token: exit 3 */
+        return P11CA_E_TOKEN;
+    }
 }

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* GET /v1/crl: the last CRL (DER).  A revocation through the API makes a
+ * new one through a worker (the CA key signs it); revocations that come
+ * while one is made are folded into the next. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "server/internal.h"
+
+struct crl_job {
+    struct srv_job j;
+    unsigned char *der;
+    size_t len;
+    uint64_t number;
+    size_t entries;
+    char warning[512]; /* ca_warning of the CRL made */
+};
+
+int srv_crl_load(struct srv *s)
+{
+    char path[4096];
+    X509_CRL *crl = NULL;
+    unsigned char *der = NULL;
+    BIO *b;
+    int n;
+
+    snprintf(path, sizeof(path), "%s/crl.pem", ca_dir(s->ca));
+    b = BIO_new_file(path, "r");
+    if (!b) {
+        ERR_clear_error();
+        return P11CA_OK; /* none yet */
+    }
+    crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
+    BIO_free(b);
+    n = crl ? i2d_X509_CRL(crl, &der) : -1;
+    X509_CRL_free(crl);
+    if (n <= 0) {
+        ERR_clear_error();
+        return p11ca_err_set(P11CA_E_INPUT, "%s: not a PEM CRL", path);
+    }
+    free(s->crl_der);
+    s->crl_der = malloc((size_t)n);
+    if (s->crl_der)
+        memcpy(s->crl_der, der, (size_t)n);
+    s->crl_len = s->crl_der ? (size_t)n : 0;
+    OPENSSL_free(der);
+    return s->crl_der ? P11CA_OK
+                      : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+}
+
+static void crl_run(struct srv_job *j, ca *wc)
+{
+    struct crl_job *cj = (struct crl_job *)j;
+    X509_CRL *crl = NULL;
+    unsigned char *der = NULL;
+    int rc = ca_set_actor(wc, j->actor), n;
+
+    if (rc == P11CA_OK)
+        rc = ca_crl_make(wc, 0, NULL, NULL, &crl, &cj->number, &cj->entries);
+    if (rc == P11CA_OK && ca_warning(wc))
+        snprintf(cj->warning, sizeof(cj->warning), "%s", ca_warning(wc));
+    n = rc == P11CA_OK ? i2d_X509_CRL(crl, &der) : -1;
+    if (rc == P11CA_OK && n > 0 && (cj->der = malloc((size_t)n))) {
+        memcpy(cj->der, der, (size_t)n);
+        cj->len = (size_t)n;
+    } else if (rc == P11CA_OK) {
+        rc = p11ca_err_set(P11CA_E_NOMEM, "cannot encode the CRL");
+    }
+    if (rc != P11CA_OK)
+        srv_job_set_error(j, rc);
+    OPENSSL_free(der);
+    X509_CRL_free(crl);
+}
+
+static void crl_done(struct srv_job *j)
+{
+    struct crl_job *cj = (struct crl_job *)j;
+    struct srv *s = j->s;
+
+    s->crl_job = false;
+    if (j->rc == P11CA_OK) {
+        free(s->crl_der);
+        s->crl_der = cj->der;
+        s->crl_len = cj->len;
+        cj->der = NULL;
+        srv_log("CRL %llu made: %zu entries%s%s",
+                (unsigned long long)cj->number, cj->entries,
+                cj->warning[0] ? "; warning: " : "", cj->warning);
+    } else if (!j->cancelled) {
+        srv_log("CRL not made: %s", j->msg);
+    }
+    if (s->crl_again && !j->cancelled) {
+        s->crl_again = false;
+        srv_crl_regenerate(s, j->actor);
+    }
+    free(cj->der);
+    free(cj);
+}
+
+void srv_crl_regenerate(struct srv *s, const char *actor)
+{
+    struct crl_job *cj;
+
+    if (s->crl_job) {
+        s->crl_again = true;
+        return;
+    }
+    cj = calloc(1, sizeof(*cj));
+    if (!cj) {
+        srv_log("CRL not made: out of memory");
+        return;
+    }
+    cj->j.kind = "CRL";
+    cj->j.run = crl_run;
+    cj->j.done = crl_done;
+    snprintf(cj->j.actor, sizeof(cj->j.actor), "%s", actor);
+    if (srv_job_submit(s, &cj->j) != P11CA_OK) {
+        srv_log("CRL not made: %s", p11ca_err_message());
+        free(cj);
+        return;
+    }
+    s->crl_job = true;
+}
+
+/* GET /v1/crl: the CRL as DER (application/pkix-crl, RFC 5280). */
+static void crl_get(struct srv_req *r)
+{
+    /* 1. parse: nothing.  2. authorize: anyone (relying parties). */
+    if (!srv_req_authorize(r, false))
+        return;
+    /* 3. the last CRL made (in memory).  4. respond */
+    if (!r->s->crl_der) {
+        srv_set_header(r, "Retry-After", "1");
+        srv_problem(r, 503, "no-crl",
+                    "no CRL yet: the first one is being "
+                    "made");
+        return;
+    }
+    srv_reply_bytes(r, 200, "application/pkix-crl", r->s->crl_der,
+                    r->s->crl_len);
+}
+
+const struct srv_route srv_routes_crl[] = {
+    {EVHTTP_REQ_GET, "/v1/crl", crl_get, SRV_ROLE_ANON, false},
+    {0},
+};

@@ -1,0 +1,544 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What the service's files share: limits, the [serve] configuration, the
+ * server, connections, requests, routes, worker jobs, metrics. */
+#ifndef P11CA_SRV_INTERNAL_H
+#define P11CA_SRV_INTERNAL_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "ca/ca.h"
+#include "registry/registry.h"
+#include "server/server.h"
+
+/* ------------------------------------------------------------------ */
+/* Limits: the defaults; each has a [serve] key (config.c)             */
+/* ------------------------------------------------------------------ */
+
+#define SRV_MAX_BODY_BYTES      (64 * 1024) /* a request body we read */
+#define SRV_HARD_BODY_FACTOR    4 /* libevent's own cap: 4 x the above */
+#define SRV_MAX_HEADER_BYTES    (8 * 1024)
+#define SRV_REQUEST_TIMEOUT_MS  10000 /* handshake + first request */
+#define SRV_IDLE_TIMEOUT_MS     30000 /* the next request on keep-alive */
+#define SRV_SHUTDOWN_TIMEOUT_MS 30000 /* SIGTERM: finishing what runs */
+#define SRV_MAX_CONNECTIONS     1024
+#define SRV_WORKERS             4
+#define SRV_MAX_WORKERS         64
+#define SRV_MAX_QUEUED_JOBS     1024
+#define SRV_SIGNUPS_PER_SEC     15.0 /* token bucket per CA */
+#define SRV_SIGNUP_BURST        15.0
+#define SRV_PAGE_LIMIT          100 /* GET /v1/certs without limit= */
+#define SRV_PAGE_LIMIT_MAX      1000
+#define SRV_MAX_LISTEN          8
+#define SRV_RETRY_AFTER_MAX_S   3600 /* Retry-After when nothing refills */
+#define SRV_MAX_PARAMS          2    /* {name} segments in a route */
+#define SRV_ACTOR_MAX           320
+#define SRV_MSG_MAX             512
+#define SRV_STUCK_GRACE_MS      1000 /* after the shutdown timeout */
+
+/* ------------------------------------------------------------------ */
+/* Roles and the [serve] section (config.c)                            */
+/* ------------------------------------------------------------------ */
+
+/* Ordered: a role may do what the roles below it may. */
+enum srv_role {
+    SRV_ROLE_ANON = 0, /* no client certificate */
+    SRV_ROLE_DEVICE,   /* a verified client that is not an operator */
+    SRV_ROLE_AUDITOR,
+    SRV_ROLE_OPERATOR,
+    SRV_ROLE_ADMIN,
+};
+const char *srv_role_name(enum srv_role r);
+
+/* A token bucket's settings: @per_sec tokens a second, at most @burst. */
+struct srv_rate {
+    bool unlimited;
+    double per_sec;
+    double burst;
+};
+
+/* An operator: a certificate (by SHA-256 of its DER, or by subject when
+ * issued by this CA) and its role. */
+struct srv_operator {
+    char *label;
+    enum srv_role role;
+    bool by_sha256;
+    unsigned char sha256[32];
+    char *subject; /* RFC 2253, as p11ca cert list prints it */
+};
+
+struct srv_ca_rate {
+    int64_t ca_id;
+    struct srv_rate rate;
+};
+
+struct srv_listen {
+    char host[INET6_ADDRSTRLEN];
+    unsigned port;
+};
+
+struct srv_config {
+    struct srv_listen listen[SRV_MAX_LISTEN];
+    size_t n_listen;
+    char *tls_key;  /* pkcs11: URI or file */
+    char *tls_cert; /* file (PEM, with its chain) or pkcs11: URI */
+    unsigned workers;
+    unsigned max_connections;
+    unsigned max_queued_jobs;
+    size_t max_body_bytes;
+    size_t max_header_bytes;
+    unsigned request_timeout_ms;
+    unsigned idle_timeout_ms;
+    unsigned shutdown_timeout_ms;
+    char *access_log; /* NULL: standard error */
+    struct srv_rate signup;
+    struct srv_ca_rate *ca_rates;
+    size_t n_ca_rates;
+    struct srv_operator *ops;
+    size_t n_ops;
+    bool auto_register;     /* defaults of POST /v1/cas */
+    reg_status auto_status; /* activated or registered-not-activated */
+};
+
+/*
+ * srv_config_load - the [serve] section of @dir/ca.cnf into @cfg (zeroed
+ * first), with @listen (may be NULL) instead of its listen key.  Returns 0
+ * or P11CA_E_INPUT naming the key.  srv_config_clear frees what it holds.
+ */
+int srv_config_load(const char *dir, const char *listen,
+                    struct srv_config *cfg);
+void srv_config_clear(struct srv_config *cfg);
+
+/* srv_rate_parse - "RATE[/BURST]" (per second; BURST defaults to RATE, at
+ * least 1) or "off"; -1 when @text is neither. */
+int srv_rate_parse(const char *text, struct srv_rate *r);
+
+/* srv_listen_parse - "HOST:PORT", "[V6]:PORT" or ":PORT" (all IPv4). */
+int srv_listen_parse(const char *text, struct srv_listen *l);
+
+/* The sign-up limit of CA @ca_id: its own, else the default. */
+const struct srv_rate *srv_config_rate(const struct srv_config *cfg,
+                                       int64_t ca_id);
+
+/* ------------------------------------------------------------------ */
+/* Token bucket (ratelimit.c)                                          */
+/* ------------------------------------------------------------------ */
+
+/* Times are milliseconds of a monotonic clock, passed in (tests). */
+struct srv_bucket {
+    struct srv_rate rate;
+    double tokens;
+    int64_t last_ms;
+};
+
+/* srv_bucket_init - a full bucket with @r. */
+void srv_bucket_init(struct srv_bucket *b, const struct srv_rate *r,
+                     int64_t now_ms);
+/* srv_bucket_set_rate - new settings, keeping what is left (at most the
+ * new burst). */
+void srv_bucket_set_rate(struct srv_bucket *b, const struct srv_rate *r,
+                         int64_t now_ms);
+/*
+ * srv_bucket_take - take one token: true if there was one; else false and
+ * *@retry_after_s (may be NULL) gets the whole seconds until the next one
+ * (SRV_RETRY_AFTER_MAX_S when nothing refills).
+ */
+bool srv_bucket_take(struct srv_bucket *b, int64_t now_ms,
+                     unsigned *retry_after_s);
+
+/* srv_now_ms - CLOCK_MONOTONIC in milliseconds. */
+int64_t srv_now_ms(void);
+
+/* ------------------------------------------------------------------ */
+/* Registered CAs, trust and the handshake (tls.c)                     */
+/* ------------------------------------------------------------------ */
+
+struct srv;
+struct srv_conn;
+
+/* A registered CA as the server holds it (reloaded on SIGHUP and after
+ * POST/PATCH /v1/cas). */
+struct srv_ca {
+    int64_t id;
+    char *name;
+    char *subject;
+    X509 *x;
+    bool external; /* its certificates are only registered here */
+    bool auto_register;
+    reg_status auto_status;
+    struct srv_bucket bucket; /* sign-ups of this CA */
+};
+
+struct srv_cas {
+    struct srv_ca *v;
+    size_t n;
+};
+
+/* srv_cas_read - the registry's CAs into @out, with the sign-up limits of
+ * s->cfg (buckets of CAs in s->cas keep what is left).  Returns 0 or a
+ * registry error. */
+int srv_cas_read(struct srv *s, struct srv_cas *out);
+void srv_cas_clear(struct srv_cas *cas);
+struct srv_ca *srv_ca_by_id(struct srv *s, int64_t id);
+
+/*
+ * srv_tls_ctx_new - a server SSL_CTX in the CA key's library context: the
+ * TLS key and certificate of s->cfg, TLS 1.2 and 1.3, client certificates
+ * requested (not required) and checked against @cas and the registry at
+ * the handshake, no session resumption (every connection is checked).
+ * Returns 0 or an error.
+ */
+int srv_tls_ctx_new(struct srv *s, const struct srv_cas *cas, SSL_CTX **out);
+
+/* srv_trust_reload - the registered CAs read again and a new SSL_CTX
+ * trusting them, the TLS key and certificate loaded again (start and
+ * SIGHUP; new connections use it, open ones keep theirs).  On failure
+ * nothing changes. */
+int srv_trust_reload(struct srv *s);
+
+/* srv_cas_refresh - the registered CAs read again (auto-registration
+ * settings), the SSL_CTX kept.  srv_trust_add - trust one more CA in the
+ * current SSL_CTX (after POST /v1/cas). */
+int srv_cas_refresh(struct srv *s);
+int srv_trust_add(struct srv *s, X509 *cax);
+
+/* The SSL ex_data index of the connection state (srv_conn). */
+extern int srv_conn_idx;
+int srv_tls_init(void);
+
+/* ------------------------------------------------------------------ */
+/* Worker jobs (worker.c)                                              */
+/* ------------------------------------------------------------------ */
+
+struct srv_job;
+/* Runs on a worker thread with the worker's own CA handle. */
+typedef void srv_job_run_fn(struct srv_job *j, ca *wc);
+/* Runs on the event loop thread afterwards; frees the job. */
+typedef void srv_job_done_fn(struct srv_job *j);
+
+/*
+ * A unit of token or registry work.  Each kind of job embeds this first.
+ * The loop thread submits it; a worker runs it and posts it back
+ * (event_active on @ev), so that replies are only sent from the loop.
+ */
+struct srv_job {
+    srv_job_run_fn *run;
+    srv_job_done_fn *done;
+    struct srv *s;
+    struct event *ev;
+    struct srv_job *next;
+    const char *kind; /* for logs */
+    char actor[SRV_ACTOR_MAX];
+    bool cancelled; /* never ran: the service stopped first */
+    int rc;
+    char msg[SRV_MSG_MAX];
+};
+
+struct srv_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct srv_job *head, *tail;
+    size_t queued;  /* waiting for a worker */
+    size_t running; /* on a worker now */
+    bool stop;
+    size_t n;
+    pthread_t *threads;
+    ca **cas;      /* each worker's handle */
+    ca **next_cas; /* replacements after a reload, taken between jobs */
+    struct srv *s;
+};
+
+/* srv_pool_start - @n workers, each with a handle from ca_open_shared. */
+int srv_pool_start(struct srv *s, unsigned n);
+/* srv_pool_stop - the workers finish the job they run and exit; queued
+ * jobs are handed back through their done function with P11CA_E_STATE.
+ * After the shutdown timeout a worker that does not stop within
+ * SRV_STUCK_GRACE_MS (a token that never answers) is left behind: the
+ * process exits at once with P11CA_EXIT_INTERNAL. */
+void srv_pool_stop(struct srv *s);
+/* srv_pool_reload - give each worker a fresh handle (after SIGHUP). */
+int srv_pool_reload(struct srv *s);
+size_t srv_pool_queued(struct srv *s);
+size_t srv_pool_running(struct srv *s);
+
+/*
+ * srv_job_submit - queue @j (kind, run, done and actor set by the caller).
+ * Returns 0, or P11CA_E_RATE when max_queued_jobs are waiting (then @j is
+ * not taken: the caller frees it).
+ */
+int srv_job_submit(struct srv *s, struct srv_job *j);
+/* srv_job_set_error - record the thread's last p11ca error in @j. */
+void srv_job_set_error(struct srv_job *j, int rc);
+
+/* ------------------------------------------------------------------ */
+/* Connections and requests (http.c)                                   */
+/* ------------------------------------------------------------------ */
+
+struct srv_req;
+
+/* A pending auto-registration: the connections that wait for it. */
+struct srv_pending {
+    struct srv_pending *next;
+    int64_t ca_id;
+    char serial[64];
+    struct srv_conn **conns;
+    size_t n, cap;
+};
+
+/* One TLS connection; lives as long as its SSL (ex_data) and its users. */
+struct srv_conn {
+    unsigned refs;
+    struct srv *s;
+    struct bufferevent *bev;
+    bool closed; /* the SSL is gone */
+    struct event *deadline;
+    char peer[INET6_ADDRSTRLEN + 8];
+    unsigned inflight; /* requests dispatched, response not written */
+    /* The client certificate, once verified. */
+    bool has_cert;
+    char serial[64];                        /* the registry's form */
+    char serial_shown[REG_SERIAL_TEXT_MAX]; /* openssl's: logs, actors */
+    char *subject;
+    unsigned char sha256[32];
+    int64_t ca_id;
+    /* Auto-registration of this certificate at this connection. */
+    bool reg_pending;
+    int reg_rc; /* P11CA_OK, or why it failed (with reg_msg) */
+    char reg_msg[SRV_MSG_MAX];
+    struct srv_req *parked; /* a request waiting for the registration */
+};
+
+struct srv_conn *srv_conn_ref(struct srv_conn *c);
+void srv_conn_unref(struct srv_conn *c);
+/* srv_conn_registered - the registration @c waited for is over. */
+void srv_conn_registered(struct srv_conn *c, int rc, const char *msg);
+
+typedef void srv_handler_fn(struct srv_req *r);
+
+/* A route: a method and a path pattern whose "{name}" segments match one
+ * segment each; who may call it (SRV_ROLE_ANON: anyone); @self: a device
+ * may call it for its own certificate. */
+struct srv_route {
+    enum evhttp_cmd_type method;
+    const char *pattern;
+    srv_handler_fn *fn;
+    enum srv_role min_role;
+    bool self;
+};
+
+/* The route tables, one per resource file, each ending with {0}. */
+extern const struct srv_route srv_routes_health[];
+extern const struct srv_route srv_routes_certs[];
+extern const struct srv_route srv_routes_cas[];
+extern const struct srv_route srv_routes_crl[];
+
+/* Every route, in order (srv_route_at/srv_route_count for metrics). */
+size_t srv_route_count(void);
+const struct srv_route *srv_route_at(size_t i);
+
+/*
+ * srv_route_match - the route for @method and @path; the segments that
+ * match "{name}" go to @params (pointers into @buf, a copy of @path of
+ * @len bytes).  Returns the index, -1 (no such path: 404) or -2 (the path
+ * exists with other methods: 405; @allow gets them, comma-separated).
+ */
+int srv_route_match(enum evhttp_cmd_type method, const char *path, char *buf,
+                    size_t len, const char **params, char *allow,
+                    size_t allow_len);
+
+/* One request, from dispatch to reply. */
+struct srv_req {
+    struct srv *s;
+    struct evhttp_request *er;
+    struct srv_conn *conn;
+    int route;                          /* index, -1 before matching */
+    const char *params[SRV_MAX_PARAMS]; /* into @path_params */
+    char path[512];
+    char path_params[512];
+    struct evkeyvalq query;
+    bool query_parsed;
+    int64_t start_ns;
+    enum srv_role role;
+    char actor[SRV_ACTOR_MAX];
+};
+
+/* srv_req_param - the @i-th "{name}" segment. */
+const char *srv_req_param(struct srv_req *r, size_t i);
+
+/*
+ * srv_req_authorize - step 2 of a handler: whether the caller may use the
+ * route (@self_ok: the request names the caller's own certificate).
+ * Answers 401 (no certificate) or 403 (audited, with the caller as actor)
+ * itself and returns false.
+ */
+bool srv_req_authorize(struct srv_req *r, bool self_ok);
+
+/*
+ * srv_req_json - the body as a JSON object (at most max_body_bytes: 413;
+ * not JSON or not an object: 400).  NULL when answered already.  An empty
+ * body gives an empty object when @empty_ok.
+ */
+json_t *srv_req_json(struct srv_req *r, bool empty_ok);
+
+/* srv_json_only - whether @body has only members named in @allowed
+ * (NULL-ended); else 400 is answered and false returned. */
+bool srv_json_only(struct srv_req *r, json_t *body, const char *const *allowed);
+
+/* srv_method_name - "GET", "POST", ... */
+const char *srv_method_name(enum evhttp_cmd_type m);
+
+/* The body as bytes (at most max_body_bytes, else 413 answered: NULL). */
+unsigned char *srv_req_body(struct srv_req *r, size_t *len);
+
+/* srv_req_query - the query parameters (parsed on first use). */
+struct evkeyvalq *srv_req_query(struct srv_req *r);
+
+/* Replies: each sends, logs, counts and frees @r. */
+void srv_reply_json(struct srv_req *r, int status, json_t *body);
+void srv_reply_bytes(struct srv_req *r, int status, const char *type,
+                     const void *data, size_t len);
+void srv_problem(struct srv_req *r, int status, const char *code,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* srv_problem_rc - the problem for a p11ca status code @rc and @msg:
+ * NOTFOUND 404, EXISTS/STATE 409, INPUT/POLICY 400, RATE 429, REGISTRY,
+ * TOKEN, PIN, CAKEY 503, others 500. */
+void srv_problem_rc(struct srv_req *r, int rc, const char *msg);
+/* srv_problem_job - the problem for a job that failed (or was cancelled:
+ * 503 shutting-down). */
+void srv_problem_job(struct srv_req *r, const struct srv_job *j);
+/* srv_submit_or_answer - submit @j for @r; when the queue is full, answer
+ * 503 busy (Retry-After: 1) and return false (@j not taken). */
+bool srv_submit_or_answer(struct srv_req *r, struct srv_job *j);
+/* srv_set_header - an extra response header (before a reply). */
+void srv_set_header(struct srv_req *r, const char *name, const char *value);
+
+/* srv_problem_json - the RFC 9457 object (for tests too). */
+json_t *srv_problem_json(int status, const char *code, const char *detail);
+const char *srv_status_title(int status);
+
+/* The dispatcher: evhttp's general callback. */
+void srv_dispatch(struct evhttp_request *er, void *arg);
+/* Resume a request parked behind an auto-registration. */
+void srv_dispatch_req(struct srv_req *r);
+
+/* The bufferevent of a new connection (evhttp_set_bevcb). */
+struct bufferevent *srv_conn_new(struct event_base *base, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Metrics (metrics.c)                                                 */
+/* ------------------------------------------------------------------ */
+
+enum srv_refusal {
+    SRV_REFUSE_UNKNOWN_CA,    /* not issued by a registered CA */
+    SRV_REFUSE_INVALID,       /* chain or signature */
+    SRV_REFUSE_EXPIRED,       /* not valid now */
+    SRV_REFUSE_NOT_ACTIVATED, /* not-activated, registered-not-activated */
+    SRV_REFUSE_REVOKED,
+    SRV_REFUSE_UNKNOWN_CERT, /* not registered, auto-registration off */
+    SRV_REFUSE_MISMATCH,     /* the registry has another cert there */
+    SRV_REFUSE_RATE,         /* sign-up limit */
+    SRV_REFUSE_REGISTRATION, /* auto-registration failed */
+    SRV_REFUSE_REGISTRY,     /* the registry could not answer */
+    SRV_REFUSE_FORBIDDEN,    /* a role too low (403) */
+    SRV_REFUSE_UNAUTHENTICATED,
+    SRV_REFUSE_N
+};
+const char *srv_refusal_name(enum srv_refusal r);
+
+#define SRV_N_CODES   16
+#define SRV_N_BUCKETS 12
+
+struct srv_route_stats {
+    uint64_t by_code[SRV_N_CODES];
+    uint64_t hist[SRV_N_BUCKETS]; /* cumulative in the exposition only */
+    uint64_t count;
+    double sum_s;
+};
+
+/* Loop-thread only: workers' results are counted when posted back. */
+struct srv_metrics {
+    struct srv_route_stats *routes; /* srv_route_count() + 1 (unmatched) */
+    uint64_t signups_auto;
+    uint64_t signups_api;
+    uint64_t refusals[SRV_REFUSE_N];
+    uint64_t token_errors;
+    uint64_t handshakes;
+    uint64_t timeouts;
+};
+
+int srv_metrics_init(struct srv_metrics *m);
+void srv_metrics_clear(struct srv_metrics *m);
+void srv_metrics_request(struct srv_metrics *m, int route, int status,
+                         double seconds);
+/* srv_metrics_text - the Prometheus exposition (text format 0.0.4). */
+int srv_metrics_text(struct srv *s, struct evbuffer *out);
+
+/* ------------------------------------------------------------------ */
+/* The server (server.c)                                               */
+/* ------------------------------------------------------------------ */
+
+struct srv {
+    ca *ca; /* the loop thread's handle: registry reads */
+    const char *listen_override;
+    struct srv_config cfg;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound[SRV_MAX_LISTEN];
+    size_t n_bound;
+    bool paused; /* listeners off: max_connections reached */
+    SSL_CTX *ssl_ctx;
+    struct srv_cas cas;
+    struct srv_pool pool;
+    struct srv_metrics m;
+    struct srv_pending *pending;
+    int access_fd; /* -1: standard error */
+    /* The CRL served by GET /v1/crl, and its regeneration. */
+    unsigned char *crl_der;
+    size_t crl_len;
+    bool crl_job;   /* a CRL job is queued or running */
+    bool crl_again; /* a revocation came after it started */
+    /* Shutdown and reload. */
+    struct event *ev_term, *ev_int, *ev_hup, *ev_deadline;
+    bool draining;
+    bool timed_out; /* shutdown_timeout_ms passed with work left */
+    size_t n_conns;
+    size_t inflight; /* requests whose response is not written yet */
+    size_t jobs;     /* jobs submitted and not posted back */
+    int64_t started_ms;
+};
+
+/* srv_log - an operational line on standard error ("p11ca serve: ..."). */
+void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* srv_access - one line of the access log, time-stamped. */
+void srv_access(struct srv *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* srv_drain_check - after a request or job ends: exit the loop when
+ * draining and nothing is left. */
+void srv_drain_check(struct srv *s);
+/* srv_conns_changed - pause or resume the listeners at max_connections. */
+void srv_conns_changed(struct srv *s);
+
+/* srv_crl_regenerate - make a new CRL through a worker (coalesced). */
+void srv_crl_regenerate(struct srv *s, const char *actor);
+/* srv_crl_load - read DIR/crl.pem into s->crl_der (absent: no CRL yet). */
+int srv_crl_load(struct srv *s);
+
+/* srv_audit_denied - record a refused call in the audit trail (a job). */
+void srv_audit_denied(struct srv *s, const char *actor, const char *what,
+                      const char *why);
+
+/* srv_cert_json - a registry entry as the API shows it. */
+json_t *srv_cert_json(const reg_cert *c);
+json_t *srv_time_json(int64_t t);
+
+#endif

@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The service: the event loop (libevent evhttp over bufferevent_openssl),
+ * listeners and the connection cap, the worker pool, SIGTERM (stop
+ * accepting, finish what is in flight, exit 0) and SIGHUP (reload [serve],
+ * the registered CAs and the CRL without dropping connections), the
+ * operational log and the access log. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "server/internal.h"
+
+/* The audit entry of a refused call, written by a worker. */
+struct denied_job {
+    struct srv_job j;
+    char what[600];
+    char why[200];
+};
+
+void srv_log(const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    int n;
+
+    n = snprintf(buf, sizeof(buf), "p11ca serve: ");
+    va_start(ap, fmt);
+    vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    n = (int)strlen(buf);
+    buf[n++] = '\n';
+    /* One write per line: workers log too. */
+    if (write(STDERR_FILENO, buf, (size_t)n) < 0)
+        return;
+}
+
+void srv_access(struct srv *s, const char *fmt, ...)
+{
+    char buf[2048];
+    struct timeval tv;
+    struct tm tm;
+    va_list ap;
+    size_t n;
+
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03ldZ ",
+                          (long)(tv.tv_usec / 1000));
+    va_start(ap, fmt);
+    vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+    va_end(ap);
+    n = strlen(buf);
+    buf[n++] = '\n';
+    if (write(s->access_fd >= 0 ? s->access_fd : STDERR_FILENO, buf, n) < 0)
+        return;
+}
+
+static int access_open(struct srv *s)
+{
+    int fd;
+
+    if (!s->cfg.access_log) {
+        if (s->access_fd >= 0)
+            close(s->access_fd);
+        s->access_fd = -1;
+        return P11CA_OK;
+    }
+    fd = open(s->cfg.access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+              0640);
+    if (fd < 0)
+        return p11ca_err_set(P11CA_E_IO, "access_log %s: %s", s->cfg.access_log,
+                             strerror(errno));
+    if (s->access_fd >= 0)
+        close(s->access_fd);
+    s->access_fd = fd;
+    return P11CA_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Audit of refused calls                                              */
+/* ------------------------------------------------------------------ */
+
+static void denied_run(struct srv_job *j, ca *wc)
+{
+    struct denied_job *d = (struct denied_job *)j;
+    json_t *det = json_pack("{s:s}", "why", d->why);
+    char *text = det ? json_dumps(det, JSON_COMPACT) : NULL;
+    int rc = text ? reg_audit_add(ca_registry(wc), j->actor, "api-denied",
+                                  d->what, text)
+                  : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+
+    if (rc != P11CA_OK)
+        srv_job_set_error(j, rc);
+    free(text);
+    json_decref(det);
+}
+
+static void denied_done(struct srv_job *j)
+{
+    if (j->rc != P11CA_OK)
+        srv_log("cannot audit a refused call: %s", j->msg);
+    free(j);
+}
+
+void srv_audit_denied(struct srv *s, const char *actor, const char *what,
+                      const char *why)
+{
+    struct denied_job *d = calloc(1, sizeof(*d));
+
+    if (!d) {
+        srv_log("cannot audit a refused call (%s by %s): out of memory", what,
+                actor);
+        return;
+    }
+    d->j.kind = "audit";
+    d->j.run = denied_run;
+    d->j.done = denied_done;
+    snprintf(d->j.actor, sizeof(d->j.actor), "%s", actor);
+    snprintf(d->what, sizeof(d->what), "%s", what);
+    snprintf(d->why, sizeof(d->why), "%s", why);
+    if (srv_job_submit(s, &d->j) != P11CA_OK) {
+        srv_log("cannot audit a refused call (%s by %s): %s", what, actor,
+                p11ca_err_message());
+        free(d);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Listeners, shutdown, reload                                         */
+/* ------------------------------------------------------------------ */
+
+void srv_conns_changed(struct srv *s)
+{
+    bool full = s->n_conns >= s->cfg.max_connections;
+
+    if (full == s->paused || s->draining)
+        return;
+    for (size_t i = 0; i < s->n_bound; i++) {
+        struct evconnlistener *l =
+            evhttp_bound_socket_get_listener(s->bound[i]);
+
+        if (full)
+            evconnlistener_disable(l);
+        else
+            evconnlistener_enable(l);
+    }
+    s->paused = full;
+    if (full)
+        srv_log("%zu connections (max_connections): new ones wait until one "
+                "closes",
+                s->n_conns);
+}
+
+void srv_drain_check(struct srv *s)
+{
+    if (s->draining && s->inflight == 0 && s->jobs == 0)
+        event_base_loopexit(s->base, NULL);
+}
+
+static void drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct srv *s = arg;
+
+    (void)fd;
+    (void)what;
+    srv_log("shutdown_timeout_ms reached with %zu requests and %zu jobs "
+            "unfinished: exiting",
+            s->inflight, s->jobs);
+    s->timed_out = true;
+    event_base_loopexit(s->base, NULL);
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+    struct srv *s = arg;
+    unsigned ms = s->cfg.shutdown_timeout_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+    (void)what;
+    if (s->draining)
+        return;
+    srv_log("%s: no new connections; finishing %zu requests and %zu jobs",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", s->inflight, s->jobs);
+    s->draining = true;
+    for (size_t i = 0; i < s->n_bound; i++)
+        evhttp_del_accept_socket(s->http, s->bound[i]);
+    s->n_bound = 0;
+    s->ev_deadline = evtimer_new(s->base, drain_deadline, s);
+    if (s->ev_deadline)
+        evtimer_add(s->ev_deadline, &tv);
+    srv_drain_check(s);
+}
+
+/* evhttp's limits from the configuration. */
+static void http_limits(struct srv *s)
+{
+    unsigned ms = s->cfg.idle_timeout_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+    evhttp_set_max_headers_size(s->http, (ev_ssize_t)s->cfg.max_header_bytes);
+    /* Bodies up to max_body_bytes get a problem+json 413 from the routes;
+     * libevent answers larger ones itself (its HTML page) and closes. */
+    evhttp_set_max_body_size(
+        s->http, (ev_ssize_t)(s->cfg.max_body_bytes * SRV_HARD_BODY_FACTOR));
+    evhttp_set_timeout_tv(s->http, &tv);
+}
+
+/* Everything SIGHUP replaces, built first, swapped in only when whole. */
+static int reload_swap(struct srv *s, struct srv_config *cfg, ca **nc)
+{
+    struct srv_config old_cfg = s->cfg;
+    ca *old_ca = s->ca;
+    int rc;
+
+    s->cfg = *cfg;
+    s->ca = *nc;
+    rc = srv_trust_reload(s);
+    if (rc != P11CA_OK) {
+        s->cfg = old_cfg;
+        s->ca = old_ca;
+        return rc;
+    }
+    srv_config_clear(&old_cfg);
+    ca_close(old_ca);
+    *nc = NULL;
+    memset(cfg, 0, sizeof(*cfg));
+    return P11CA_OK;
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct srv *s = arg;
+    struct srv_config cfg;
+    unsigned workers = s->cfg.workers;
+    ca *nc = NULL;
+    int rc;
+
+    (void)sig;
+    (void)what;
+    rc = srv_config_load(ca_dir(s->ca), s->listen_override, &cfg);
+    if (rc == P11CA_OK
+        && (rc = ca_open_shared_readonly(s->ca, &nc)) != P11CA_OK)
+        srv_config_clear(&cfg);
+    if (rc == P11CA_OK && (rc = reload_swap(s, &cfg, &nc)) != P11CA_OK) {
+        srv_config_clear(&cfg);
+        ca_close(nc);
+    }
+    if (rc != P11CA_OK) {
+        srv_log("SIGHUP: not reloaded (the old settings stay): %s",
+                p11ca_err_message());
+        return;
+    }
+    if (s->cfg.workers != workers)
+        srv_log("SIGHUP: workers = %u takes effect at the next start",
+                s->cfg.workers);
+    s->cfg.workers = workers;
+    http_limits(s);
+    if (access_open(s) != P11CA_OK)
+        srv_log("SIGHUP: %s", p11ca_err_message());
+    if (srv_pool_reload(s) != P11CA_OK)
+        srv_log("SIGHUP: workers keep their handles: %s", p11ca_err_message());
+    if (srv_crl_load(s) != P11CA_OK)
+        srv_log("SIGHUP: %s", p11ca_err_message());
+    srv_log("SIGHUP: reloaded: %zu registered CAs, %zu operators", s->cas.n,
+            s->cfg.n_ops);
+}
+
+static int http_start(struct srv *s)
+{
+    const struct srv_listen *l;
+
+    s->http = evhttp_new(s->base);
+    if (!s->http)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    evhttp_set_bevcb(s->http, srv_conn_new, s);
+    evhttp_set_gencb(s->http, srv_dispatch, s);
+    evhttp_set_allowed_methods(
+        s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD
+                     | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS
+                     | EVHTTP_REQ_PATCH);
+    http_limits(s);
+    for (size_t i = 0; i < s->cfg.n_listen; i++) {
+        l = &s->cfg.listen[i];
+        s->bound[i] = evhttp_bind_socket_with_handle(s->http, l->host,
+                                                     (ev_uint16_t)l->port);
+        if (!s->bound[i])
+            return p11ca_err_set(P11CA_E_IO, "cannot listen on %s%s%s:%u: %s",
+                                 strchr(l->host, ':') ? "[" : "", l->host,
+                                 strchr(l->host, ':') ? "]" : "", l->port,
+                                 strerror(errno));
+        s->n_bound++;
+    }
+    return P11CA_OK;
+}
+
+static int signals_start(struct srv *s)
+{
+    signal(SIGPIPE, SIG_IGN);
+    s->ev_term = evsignal_new(s->base, SIGTERM, on_term, s);
+    s->ev_int = evsignal_new(s->base, SIGINT, on_term, s);
+    s->ev_hup = evsignal_new(s->base, SIGHUP, on_hup, s);
+    if (!s->ev_term || !s->ev_int || !s->ev_hup
+        || evsignal_add(s->ev_term, NULL) || evsignal_add(s->ev_int, NULL)
+        || evsignal_add(s->ev_hup, NULL))
+        return p11ca_err_set(P11CA_E_INTERNAL, "cannot watch signals");
+    return P11CA_OK;
+}
+
+/* Everything before the loop; the PIN is asked here, not at a request.
+ * The service works on a handle of its own (SIGHUP replaces it): the
+ * loop only reads (look-ups, the handshake check), so its registry is
+ * opened read-only; the workers, which write, open their own. */
+static int start(struct srv *s, ca *c)
+{
+    int rc = srv_config_load(ca_dir(c), s->listen_override, &s->cfg);
+
+    if (rc == P11CA_OK)
+        rc = ca_load_key(c);
+    /* A worker never waits for a second of the registry's sign-up limit:
+     * a full second is 429 at once (every handle below inherits it). */
+    if (rc == P11CA_OK)
+        ca_set_wait(c, 0);
+    if (rc == P11CA_OK)
+        rc = ca_open_shared_readonly(c, &s->ca);
+    if (rc == P11CA_OK)
+        rc = srv_tls_init();
+    if (rc == P11CA_OK)
+        rc = access_open(s);
+    if (rc == P11CA_OK)
+        rc = srv_metrics_init(&s->m);
+    if (rc == P11CA_OK && evthread_use_pthreads() != 0)
+        rc = p11ca_err_set(P11CA_E_INTERNAL, "libevent has no thread support");
+    if (rc == P11CA_OK && !(s->base = event_base_new()))
+        rc = p11ca_err_set(P11CA_E_NOMEM, "cannot make an event base");
+    if (rc == P11CA_OK)
+        rc = srv_trust_reload(s);
+    if (rc == P11CA_OK)
+        rc = srv_crl_load(s);
+    if (rc == P11CA_OK)
+        rc = srv_pool_start(s, s->cfg.workers);
+    if (rc == P11CA_OK)
+        rc = http_start(s);
+    if (rc == P11CA_OK)
+        rc = signals_start(s);
+    return rc;
+}
+
+static void stop(struct srv *s)
+{
+    if (s->base)
+        srv_pool_stop(s);
+    if (s->http)
+        evhttp_free(s->http); /* closes the idle connections */
+    if (s->ev_term)
+        event_free(s->ev_term);
+    if (s->ev_int)
+        event_free(s->ev_int);
+    if (s->ev_hup)
+        event_free(s->ev_hup);
+    if (s->ev_deadline)
+        event_free(s->ev_deadline);
+    SSL_CTX_free(s->ssl_ctx);
+    srv_cas_clear(&s->cas);
+    free(s->crl_der);
+    srv_metrics_clear(&s->m);
+    if (s->base)
+        event_base_free(s->base);
+    if (s->access_fd >= 0)
+        close(s->access_fd);
+    srv_config_clear(&s->cfg);
+    ca_close(s->ca);
+    s->ca = NULL;
+}
+
+int srv_run(ca *c, const char *listen)
+{
+    struct srv srv_ = {0}, *s = &srv_;
+    const struct srv_listen *l;
+    char actor[300];
+    int rc;
+
+    s->listen_override = listen;
+    s->access_fd = -1;
+    s->started_ms = srv_now_ms();
+    rc = start(s, c);
+    if (rc == P11CA_OK) {
+        snprintf(actor, sizeof(actor), "api:p11ca-serve %s", ca_actor());
+        if (!s->crl_der)
+            srv_crl_regenerate(s, actor);
+        for (size_t i = 0; i < s->cfg.n_listen; i++) {
+            l = &s->cfg.listen[i];
+            srv_log("listening on https://%s%s%s:%u/ (%u workers, %zu "
+                    "registered CAs)",
+                    strchr(l->host, ':') ? "[" : "", l->host,
+                    strchr(l->host, ':') ? "]" : "", l->port, s->cfg.workers,
+                    s->cas.n);
+        }
+        event_base_dispatch(s->base);
+        srv_log("stopped: %zu requests and %zu jobs left unfinished",
+                s->inflight, s->jobs);
+        if (s->timed_out)
+            rc = p11ca_err_set(
+                P11CA_E_INTERNAL,
+                "shutdown_timeout_ms passed with %zu requests and %zu jobs unfinished",
+                s->inflight, s->jobs);
+    }
+    /* Keep the message of a failed start: stopping may set another. */
+    if (rc != P11CA_OK) {
+        char msg[1024];
+
+        snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
+        stop(s);
+        p11ca_err_set(rc, "%s", msg);
+    } else {
+        stop(s);
+    }
+    libevent_global_shutdown();
+    return rc;
+}

@@ -1,0 +1,643 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* TLS: the SSL_CTX (TLS key and certificate loaded through OSSL_STORE in
+ * the CA key's library context), the registered CAs as trust anchors, and
+ * the client certificate check at the handshake: the registry's status,
+ * and auto-registration of devices of CAs that allow it. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "server/internal.h"
+
+int srv_conn_idx = -1;
+
+/* A registration at the first connection, run by a worker. */
+struct autoreg_job {
+    struct srv_job j;
+    struct srv_pending *p;
+    reg_cert rec;
+    reg_status st;
+    char subject[256];
+};
+
+static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                         long argl, void *argp);
+
+int srv_tls_init(void)
+{
+    if (srv_conn_idx < 0)
+        srv_conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_ex_free);
+    return srv_conn_idx < 0
+               ? p11ca_err_set(P11CA_E_INTERNAL, "SSL_get_ex_new_index failed")
+               : P11CA_OK;
+}
+
+/* The SSL is freed (the connection is over): the connection state loses
+ * its owner; users that still hold a reference see @closed. */
+static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                         long argl, void *argp)
+{
+    struct srv_conn *c = ptr;
+    struct srv *s;
+
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (!c)
+        return;
+    s = c->s;
+    c->closed = true;
+    c->bev = NULL;
+    s->inflight -= c->inflight;
+    c->inflight = 0;
+    if (c->deadline) {
+        event_free(c->deadline);
+        c->deadline = NULL;
+    }
+    s->n_conns--;
+    srv_conns_changed(s);
+    srv_conn_unref(c);
+    srv_drain_check(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Registered CAs                                                      */
+/* ------------------------------------------------------------------ */
+
+void srv_cas_clear(struct srv_cas *cas)
+{
+    for (size_t i = 0; i < cas->n; i++) {
+        free(cas->v[i].name);
+        free(cas->v[i].subject);
+        X509_free(cas->v[i].x);
+    }
+    free(cas->v);
+    cas->v = NULL;
+    cas->n = 0;
+}
+
+struct cas_fill {
+    struct srv *s;
+    struct srv_cas next;
+    size_t cap;
+    int64_t now;
+};
+
+static int cas_one(const reg_ca *rca, void *arg)
+{
+    struct cas_fill *f = arg;
+    const unsigned char *p = rca->der;
+    struct srv_ca *sca, *old;
+    void *v;
+
+    if (f->next.n == f->cap) {
+        f->cap = f->cap ? 2 * f->cap : 8;
+        v = realloc(f->next.v, f->cap * sizeof(*f->next.v));
+        if (!v)
+            return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        f->next.v = v;
+    }
+    sca = &f->next.v[f->next.n];
+    memset(sca, 0, sizeof(*sca));
+    sca->x = d2i_X509(NULL, &p, (long)rca->der_len);
+    sca->name = rca->name ? strdup(rca->name) : NULL;
+    sca->subject = strdup(rca->subject ? rca->subject : "");
+    f->next.n++;
+    if (!sca->x || !sca->subject || (rca->name && !sca->name))
+        return p11ca_err_set(P11CA_E_NOMEM, "registered CA %lld unreadable",
+                             (long long)rca->id);
+    sca->id = rca->id;
+    sca->external = rca->external;
+    sca->auto_register = rca->auto_register;
+    sca->auto_status = rca->auto_status;
+    old = srv_ca_by_id(f->s, rca->id);
+    if (old) {
+        sca->bucket = old->bucket;
+        srv_bucket_set_rate(&sca->bucket, srv_config_rate(&f->s->cfg, sca->id),
+                            f->now);
+    } else {
+        srv_bucket_init(&sca->bucket, srv_config_rate(&f->s->cfg, sca->id),
+                        f->now);
+    }
+    return 0;
+}
+
+int srv_cas_read(struct srv *s, struct srv_cas *out)
+{
+    struct cas_fill f = {.s = s, .now = srv_now_ms()};
+    int rc = reg_ca_list(ca_registry(s->ca), cas_one, &f);
+
+    *out = (struct srv_cas){0};
+    if (rc != P11CA_OK) {
+        srv_cas_clear(&f.next);
+        return rc < 0 ? rc : p11ca_err_rc();
+    }
+    *out = f.next;
+    return P11CA_OK;
+}
+
+struct srv_ca *srv_ca_by_id(struct srv *s, int64_t id)
+{
+    for (size_t i = 0; i < s->cas.n; i++)
+        if (s->cas.v[i].id == id)
+            return &s->cas.v[i];
+    return NULL;
+}
+
+static struct srv_ca *ca_by_cert(struct srv *s, X509 *x)
+{
+    for (size_t i = 0; i < s->cas.n; i++)
+        if (X509_cmp(s->cas.v[i].x, x) == 0)
+            return &s->cas.v[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The handshake check                                                 */
+/* ------------------------------------------------------------------ */
+
+static void peer_addr(SSL *ssl, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    int fd = SSL_get_fd(ssl);
+
+    /* Zeroed whole: the analyzer does not see getpeername fill it. */
+    memset(&ss, 0, sizeof(ss));
+    if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+            snprintf(buf, len, "[%s]:%u", host, port);
+            return;
+        }
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
+                  sizeof(host));
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    snprintf(buf, len, "%s:%u", host, port);
+}
+
+/* Refuse the handshake: an alert from @x509_err, a line in the access log. */
+static int refuse(struct srv_conn *c, X509_STORE_CTX *xs, int x509_err,
+                  enum srv_refusal why, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int refuse(struct srv_conn *c, X509_STORE_CTX *xs, int x509_err,
+                  enum srv_refusal why, const char *fmt, ...)
+{
+    char msg[SRV_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->s->m.refusals[why]++;
+    srv_access(c->s, "%s \"TLS handshake\" refused serial=%s reason=%s (%s)",
+               c->peer, c->serial[0] ? c->serial_shown : "-",
+               srv_refusal_name(why), msg);
+    X509_STORE_CTX_set_error(xs, x509_err);
+    return 0;
+}
+
+/* What the connection knows of its client certificate. */
+static int conn_identity(struct srv_conn *c, X509 *leaf)
+{
+    unsigned char *der = NULL;
+    unsigned int mdlen = 0;
+    reg_cert tmp = {0};
+    int n = i2d_X509(leaf, &der), rc;
+
+    rc = n > 0 ? reg_cert_from_der(&tmp, der, (size_t)n) : P11CA_E_INPUT;
+    if (rc == P11CA_OK
+        && !EVP_Digest(der, (size_t)n, c->sha256, &mdlen, EVP_sha256(), NULL))
+        rc = P11CA_E_INTERNAL;
+    if (rc == P11CA_OK) {
+        snprintf(c->serial, sizeof(c->serial), "%s", tmp.serial);
+        reg_serial_text(tmp.serial, c->serial_shown, sizeof(c->serial_shown));
+        free(c->subject);
+        c->subject = tmp.subject;
+        tmp.subject = NULL;
+        c->has_cert = true;
+    }
+    reg_cert_clear(&tmp);
+    OPENSSL_free(der);
+    return rc;
+}
+
+static enum srv_refusal chain_refusal(int err)
+{
+    switch (err) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return SRV_REFUSE_EXPIRED;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        return SRV_REFUSE_UNKNOWN_CA;
+    default:
+        return SRV_REFUSE_INVALID;
+    }
+}
+
+static struct srv_pending *pending_find(struct srv *s, int64_t ca_id,
+                                        const char *serial)
+{
+    for (struct srv_pending *p = s->pending; p; p = p->next)
+        if (p->ca_id == ca_id && strcmp(p->serial, serial) == 0)
+            return p;
+    return NULL;
+}
+
+static int pending_add_conn(struct srv_pending *p, struct srv_conn *c)
+{
+    void *v;
+
+    if (p->n == p->cap) {
+        v = realloc(p->conns, (p->cap ? 2 * p->cap : 4) * sizeof(*p->conns));
+        if (!v)
+            return P11CA_E_NOMEM;
+        p->conns = v;
+        p->cap = p->cap ? 2 * p->cap : 4;
+    }
+    p->conns[p->n++] = srv_conn_ref(c);
+    c->reg_pending = true;
+    return P11CA_OK;
+}
+
+/* A sign-up: the registry's sign-up limit holds it too (ca_signup_limit). */
+static void autoreg_run(struct srv_job *j, ca *wc)
+{
+    struct autoreg_job *a = (struct autoreg_job *)j;
+    reg_limit lim;
+    int rc;
+
+    ca_signup_limit(wc, &lim);
+    rc = reg_register_as(ca_registry(wc), &a->rec, a->st, j->actor, &lim);
+    if (rc != P11CA_OK)
+        srv_job_set_error(j, rc);
+}
+
+static void autoreg_done(struct srv_job *j)
+{
+    struct autoreg_job *a = (struct autoreg_job *)j;
+    struct srv *s = j->s;
+    struct srv_pending **pp;
+
+    for (pp = &s->pending; *pp && *pp != a->p; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = a->p->next;
+    if (j->rc == P11CA_OK) {
+        s->m.signups_auto++;
+        srv_log("auto-registered %s (%s) as %s",
+                reg_cert_shown(a->rec.ca_id, a->rec.serial), a->subject,
+                reg_status_name(a->st));
+    } else {
+        s->m.refusals[j->rc == P11CA_E_RATE ? SRV_REFUSE_RATE
+                                            : SRV_REFUSE_REGISTRATION]++;
+        srv_log("auto-registration of %s (%s) failed: %s",
+                reg_cert_shown(a->rec.ca_id, a->rec.serial), a->subject,
+                j->msg);
+    }
+    for (size_t i = 0; i < a->p->n; i++) {
+        srv_conn_registered(a->p->conns[i], j->rc, j->msg);
+        srv_conn_unref(a->p->conns[i]);
+    }
+    free(a->p->conns);
+    free(a->p);
+    reg_cert_clear(&a->rec);
+    free(a);
+}
+
+/* Record an unknown certificate of @ca with its default status, through a
+ * worker; @c waits for it when it may proceed. */
+static int autoreg_submit(struct srv *s, struct srv_conn *c,
+                          const struct srv_ca *sca, X509 *leaf)
+{
+    struct autoreg_job *a = calloc(1, sizeof(*a));
+    unsigned char *der = NULL;
+    int n = i2d_X509(leaf, &der), rc = P11CA_E_NOMEM;
+
+    if (a && n > 0)
+        rc = reg_cert_from_der(&a->rec, der, (size_t)n);
+    OPENSSL_free(der);
+    if (rc == P11CA_OK && !(a->p = calloc(1, sizeof(*a->p))))
+        rc = P11CA_E_NOMEM;
+    if (rc != P11CA_OK)
+        goto fail;
+    a->rec.ca_id = sca->id;
+    a->st = sca->auto_status;
+    a->j.kind = "auto-registration";
+    a->j.run = autoreg_run;
+    a->j.done = autoreg_done;
+    snprintf(a->subject, sizeof(a->subject), "%s", c->subject);
+    snprintf(a->j.actor, sizeof(a->j.actor), "api:auto-register %s serial=%s",
+             c->subject, c->serial_shown);
+    a->p->ca_id = sca->id;
+    snprintf(a->p->serial, sizeof(a->p->serial), "%s", c->serial);
+    if (sca->auto_status == REG_ACTIVATED
+        && (rc = pending_add_conn(a->p, c)) != P11CA_OK)
+        goto fail;
+    rc = srv_job_submit(s, &a->j);
+    if (rc != P11CA_OK)
+        goto fail;
+    a->p->next = s->pending;
+    s->pending = a->p;
+    return P11CA_OK;
+fail:
+    if (a && a->p) {
+        for (size_t i = 0; i < a->p->n; i++) {
+            a->p->conns[i]->reg_pending = false;
+            srv_conn_unref(a->p->conns[i]);
+        }
+        free(a->p->conns);
+        free(a->p);
+    }
+    if (a)
+        reg_cert_clear(&a->rec);
+    free(a);
+    return rc;
+}
+
+/* A certificate the registry does not know. */
+static int check_unknown(struct srv_conn *c, X509_STORE_CTX *xs,
+                         struct srv_ca *sca, X509 *leaf)
+{
+    struct srv *s = c->s;
+    struct srv_pending *p = pending_find(s, sca->id, c->serial);
+    unsigned retry = 0;
+
+    if (!sca->auto_register)
+        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_UNKNOWN_CERT,
+                      "not in the registry; auto-registration is off for "
+                      "CA %lld",
+                      (long long)sca->id);
+    if (p && sca->auto_status == REG_ACTIVATED) {
+        if (pending_add_conn(p, c) != P11CA_OK)
+            return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
+                          SRV_REFUSE_REGISTRY, "out of memory");
+        return 1;
+    }
+    if (p)
+        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
+                      "being registered as %s: an operator activates it",
+                      reg_status_name(sca->auto_status));
+    if (!srv_bucket_take(&sca->bucket, srv_now_ms(), &retry))
+        return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
+                      SRV_REFUSE_RATE,
+                      "sign-up limit of CA %lld reached; retry in %u s",
+                      (long long)sca->id, retry);
+    if (autoreg_submit(s, c, sca, leaf) != P11CA_OK)
+        return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
+                      SRV_REFUSE_REGISTRY, "cannot queue the registration");
+    if (sca->auto_status != REG_ACTIVATED)
+        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
+                      "auto-registered as %s: an operator activates it",
+                      reg_status_name(sca->auto_status));
+    return 1;
+}
+
+/* The registry's word on a verified certificate of @ca. */
+static int check_registry(struct srv_conn *c, X509_STORE_CTX *xs,
+                          struct srv_ca *sca, X509 *leaf)
+{
+    reg_cert rc_cert = {0};
+    unsigned char *der = NULL;
+    int n = i2d_X509(leaf, &der), ret;
+    /* (issuer, serial): another CA's certificate may have this serial. */
+    int rc = reg_get(ca_registry(c->s->ca), sca->id, c->serial, &rc_cert);
+
+    if (rc == P11CA_E_NOTFOUND)
+        ret = check_unknown(c, xs, sca, leaf);
+    else if (rc != P11CA_OK)
+        ret = refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
+                     SRV_REFUSE_REGISTRY, "%s", p11ca_err_message());
+    else if (n <= 0 || rc_cert.der_len != (size_t)n
+             || memcmp(rc_cert.der, der, (size_t)n) != 0)
+        ret = refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_MISMATCH,
+                     "the registry holds another certificate %s",
+                     reg_cert_shown(sca->id, c->serial));
+    else if (rc_cert.status == REG_REVOKED)
+        ret = refuse(c, xs, X509_V_ERR_CERT_REVOKED, SRV_REFUSE_REVOKED,
+                     "revoked");
+    else if (rc_cert.status != REG_ACTIVATED)
+        ret = refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
+                     "%s", reg_status_name(rc_cert.status));
+    else
+        ret = 1;
+    OPENSSL_free(der);
+    reg_cert_clear(&rc_cert);
+    return ret;
+}
+
+/*
+ * SSL_CTX_set_cert_verify_callback: the chain first (to a registered CA,
+ * which issued the certificate directly), then the registry.  A status
+ * change shows at the next handshake: every handshake reads the registry
+ * (one primary-key read; a SQLite WAL reader does not wait for writers).
+ * Writes (auto-registration) go to a worker: OpenSSL cannot suspend a
+ * server's certificate check (SSL_set_retry_verify is for clients), so the
+ * handshake completes and the connection's requests wait for the record.
+ */
+static int verify_cb(X509_STORE_CTX *xs, void *arg)
+{
+    SSL *ssl =
+        X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct srv_conn *c = ssl ? SSL_get_ex_data(ssl, srv_conn_idx) : NULL;
+    STACK_OF(X509) * chain;
+    struct srv_ca *sca;
+    X509 *leaf;
+    int err;
+
+    (void)arg;
+    if (!c)
+        return 0;
+    peer_addr(ssl, c->peer, sizeof(c->peer));
+    c->s->m.handshakes++;
+    leaf = X509_STORE_CTX_get0_cert(xs);
+    if (!leaf || conn_identity(c, leaf) != P11CA_OK)
+        return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
+                      SRV_REFUSE_INVALID, "unreadable certificate");
+    if (X509_verify_cert(xs) <= 0) {
+        err = X509_STORE_CTX_get_error(xs);
+        return refuse(c, xs, err, chain_refusal(err), "%s",
+                      X509_verify_cert_error_string(err));
+    }
+    chain = X509_STORE_CTX_get0_chain(xs);
+    sca = sk_X509_num(chain) >= 2 ? ca_by_cert(c->s, sk_X509_value(chain, 1))
+                                  : NULL;
+    if (!sca)
+        return refuse(c, xs, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+                      SRV_REFUSE_UNKNOWN_CA,
+                      "its issuer is not a registered CA");
+    c->ca_id = sca->id;
+    return check_registry(c, xs, sca, leaf);
+}
+
+/* ------------------------------------------------------------------ */
+/* The SSL_CTX                                                         */
+/* ------------------------------------------------------------------ */
+
+static int ctx_trust(const struct srv_cas *cas, SSL_CTX *ctx)
+{
+    X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+    STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+    X509_NAME *nm;
+
+    if (!names)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    /* Every registered CA is an anchor (an intermediate too). */
+    X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN);
+    for (size_t i = 0; i < cas->n; i++) {
+        nm = X509_NAME_dup(X509_get_subject_name(cas->v[i].x));
+        if (!X509_STORE_add_cert(st, cas->v[i].x) || !nm
+            || !sk_X509_NAME_push(names, nm)) {
+            X509_NAME_free(nm);
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            return p11ca_err_set(P11CA_E_INTERNAL,
+                                 "cannot trust registered CA %lld",
+                                 (long long)cas->v[i].id);
+        }
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    return P11CA_OK;
+}
+
+/* A file: the certificate and its chain.  A URI: the token's certificate,
+ * then this CA's certificate and chain when it issued it. */
+static int ctx_cert(struct srv *s, SSL_CTX *ctx)
+{
+    const char *where = s->cfg.tls_cert;
+    STACK_OF(X509) *chain = ca_chain(s->ca);
+    X509 *x = NULL;
+    int rc;
+
+    if (strncmp(where, "pkcs11:", 7) != 0) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, where) != 1)
+            return p11ca_err_set(
+                P11CA_E_INPUT,
+                "tls_certificate %s: cannot read it (PEM: the certificate, then its chain)",
+                where);
+        return P11CA_OK;
+    }
+    rc = ca_load_cert(s->ca, where, &x);
+    if (rc == P11CA_OK && SSL_CTX_use_certificate(ctx, x) != 1)
+        rc = p11ca_err_set(P11CA_E_INPUT, "tls_certificate %s: refused", where);
+    if (rc == P11CA_OK && ca_cert(s->ca)
+        && X509_check_issued(ca_cert(s->ca), x) == X509_V_OK) {
+        SSL_CTX_add1_chain_cert(ctx, ca_cert(s->ca));
+        for (int i = 0; i < sk_X509_num(chain); i++)
+            SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i));
+    }
+    X509_free(x);
+    return rc;
+}
+
+static int ctx_key(struct srv *s, SSL_CTX *ctx)
+{
+    EVP_PKEY *pk = NULL;
+    int rc = ca_load_pkey(s->ca, s->cfg.tls_key, &pk);
+
+    /* Compares the public halves: no signature on the token. */
+    if (rc == P11CA_OK
+        && X509_check_private_key(SSL_CTX_get0_certificate(ctx), pk) != 1)
+        rc = p11ca_err_set(P11CA_E_INPUT,
+                           "tls_key %s is not the key of tls_certificate %s",
+                           s->cfg.tls_key, s->cfg.tls_cert);
+    if (rc == P11CA_OK && SSL_CTX_use_PrivateKey(ctx, pk) != 1)
+        rc = p11ca_err_set(P11CA_E_INPUT, "tls_key %s: refused by OpenSSL",
+                           s->cfg.tls_key);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+int srv_tls_ctx_new(struct srv *s, const struct srv_cas *cas, SSL_CTX **out)
+{
+    SSL_CTX *ctx = SSL_CTX_new_ex(ca_libctx(s->ca), NULL, TLS_server_method());
+    int rc = ctx ? P11CA_OK : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+
+    *out = NULL;
+    if (rc == P11CA_OK) {
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        /* No resumption: a resumed session would skip verify_cb, and a
+         * deactivated or revoked client would get in again. */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 0);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_cert_verify_callback(ctx, verify_cb, s);
+        rc = ctx_cert(s, ctx);
+    }
+    if (rc == P11CA_OK)
+        rc = ctx_key(s, ctx);
+    if (rc == P11CA_OK)
+        rc = ctx_trust(cas, ctx);
+    if (rc != P11CA_OK) {
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return P11CA_OK;
+}
+
+int srv_trust_reload(struct srv *s)
+{
+    struct srv_cas cas;
+    SSL_CTX *ctx = NULL;
+    int rc = srv_cas_read(s, &cas);
+
+    if (rc == P11CA_OK)
+        rc = srv_tls_ctx_new(s, &cas, &ctx);
+    if (rc != P11CA_OK) {
+        srv_cas_clear(&cas);
+        return rc;
+    }
+    srv_cas_clear(&s->cas);
+    s->cas = cas;
+    SSL_CTX_free(s->ssl_ctx); /* open connections hold a reference */
+    s->ssl_ctx = ctx;
+    return P11CA_OK;
+}
+
+int srv_cas_refresh(struct srv *s)
+{
+    struct srv_cas cas;
+    int rc = srv_cas_read(s, &cas);
+
+    if (rc != P11CA_OK)
+        return rc;
+    srv_cas_clear(&s->cas);
+    s->cas = cas;
+    return P11CA_OK;
+}
+
+int srv_trust_add(struct srv *s, X509 *cax)
+{
+    X509_STORE *st = SSL_CTX_get_cert_store(s->ssl_ctx);
+
+    /* The store is shared by the open connections' SSL objects: adding is
+     * safe (one thread), and only new handshakes look. */
+    if (!X509_STORE_add_cert(st, cax)
+        || !SSL_CTX_add_client_CA(s->ssl_ctx, cax)) {
+        ERR_clear_error();
+        return p11ca_err_set(P11CA_E_INTERNAL, "cannot trust the new CA");
+    }
+    return P11CA_OK;
+}

@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: Apache-2.0
+# tests/integration: p11ca serve (the registry service), with the shared
+# setup serve-setup.sh.
+SERVE_TESTS = \
+	tests/integration/serve-api.sh \
+	tests/integration/serve-tls.sh \
+	tests/integration/serve-limits.sh \
+	tests/integration/serve-slow-token.sh \
+	tests/integration/serve-signals.sh \
+	tests/integration/serve-config.sh
+TESTS += $(SERVE_TESTS)
+EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh
