@@ -72,8 +72,10 @@ static const char *const pg_sql[PG_N] = {
                      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (der) DO UPDATE "
                      "SET external = 0 WHERE excluded.external = 0",
     [PG_CA_FIND] = "SELECT id FROM cas WHERE der = $1",
-    [PG_CA_LIST] =
-        "SELECT id, name, subject, der, external FROM cas ORDER BY id",
+    [PG_CA_LIST] = "SELECT id, name, subject, der, external, auto_register, "
+                   "auto_status FROM cas ORDER BY id",
+    [PG_CA_SET_AUTO] = "UPDATE cas SET auto_register = $2, auto_status = $3 "
+                       "WHERE id = $1",
     [PG_AUDIT_APPEND] =
         "INSERT INTO audit (seq, at, actor, action, object, details, "
         "prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -117,6 +119,7 @@ static int pg_ca_add(void *db, const unsigned char *der, size_t len,
                      const char *name, const char *subject, bool external,
                      int64_t *id);
 static int pg_ca_list(void *db, reg_ca_cb cb, void *arg);
+static int pg_ca_set_auto(void *db, int64_t id, bool on, reg_status st);
 static int pg_audit_append(void *db, const reg_audit *a);
 static int pg_audit_last(void *db, int64_t *seq, char *hash, size_t hashlen);
 static int pg_audit_list(void *db, int64_t since_seq, reg_audit_cb cb,
@@ -885,14 +888,37 @@ static int pg_ca_list(void *db, reg_ca_cb cb, void *arg)
             .name = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
             .subject = PQgetvalue(res, i, 2),
             .external = pg_int(res, i, 4) != 0,
+            .auto_register = pg_int(res, i, 5) != 0,
         };
-        if ((rc = pg_bytes(res, i, 3, &der, &ca.der_len)))
+        if ((rc = pg_status(d, res, i, 6, &ca.auto_status))
+            || (rc = pg_bytes(res, i, 3, &der, &ca.der_len)))
             break;
         ca.der = der;
         rc = cb(&ca, arg);
         PQfreemem(der);
         der = NULL;
     }
+out:
+    PQclear(res);
+    return rc;
+}
+
+static int pg_ca_set_auto(void *db, int64_t id, bool on, reg_status st)
+{
+    struct pgdb *d = db;
+    struct pg_params p = {0};
+    PGresult *res = NULL;
+    int rc;
+
+    pg_p_int(&p, id);
+    pg_p_int(&p, on ? 1 : 0);
+    pg_p_text(&p, reg_status_name(st));
+    if ((rc = pg_run(d, PG_CA_SET_AUTO, &p, &res,
+                     "set a CA's auto-registration")))
+        goto out;
+    if (pg_changed(res) == 0)
+        rc = p11ca_err_set(P11CA_E_NOTFOUND, "no CA with id %lld",
+                           (long long)id);
 out:
     PQclear(res);
     return rc;
@@ -1049,6 +1075,7 @@ const struct reg_backend reg_backend_pg = {
     .crl_number_last = pg_crl_number_last,
     .ca_add = pg_ca_add,
     .ca_list = pg_ca_list,
+    .ca_set_auto = pg_ca_set_auto,
     .audit_append = pg_audit_append,
     .audit_last = pg_audit_last,
     .audit_list = pg_audit_list,

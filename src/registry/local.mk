@@ -16,7 +16,8 @@ REG_SCHEMA_SQL = src/registry/schema/001_init.sql \
 	src/registry/schema/004_ca_autoreg.sql
 REG_SCHEMA_PG_SQL = src/registry/schema/pg/001_init.sql \
 	src/registry/schema/pg/002_issuer_serial.sql \
-	src/registry/schema/pg/003_audit_heads.sql
+	src/registry/schema/pg/003_audit_heads.sql \
+	src/registry/schema/pg/004_ca_autoreg.sql
 
 noinst_LTLIBRARIES += src/libp11ca-registry.la
 

@@ -26,6 +26,7 @@ enum pg_stmt {
     PG_CA_INSERT,
     PG_CA_FIND,
     PG_CA_LIST,
+    PG_CA_SET_AUTO,
     PG_AUDIT_APPEND,
     PG_AUDIT_LAST,
     PG_AUDIT_LIST,

@@ -18,7 +18,7 @@ export P11CA_TEST_REGISTRY P11CA_TEST_PG
 
 n=0
 for t in test_registry test_registry_lifecycle test_registry_audit \
-    test_registry_replay test_registry_issuer; do
+    test_registry_replay test_registry_issuer test_registry_cas; do
     "$top_builddir/tests/unit/$t" >"$TT/$t.out" 2>"$TT/$t.err"
     rc=$?
     while IFS= read -r line; do

@@ -340,7 +340,7 @@ static void test_registry_pg_migrates_version_1(void **state)
     pg_value(loc, sql, NULL, 0);
 
     assert_int_equal(reg_open(loc, &r), 0);
-    assert_int_equal(reg_schema_version(r), 3);
+    assert_int_equal(reg_schema_version(r), 4);
     assert_int_equal(reg_get(r, 0, "4e", &c), 0);
     assert_int_equal(c.ca_id, 1);
     assert_int_equal(c.status, REG_REVOKED);
@@ -358,6 +358,13 @@ static void test_registry_pg_migrates_version_1(void **state)
     pg_value(loc, "SELECT string_agg(external::text, ',' ORDER BY id) FROM cas",
              got, sizeof(got));
     assert_string_equal(got, "0,1");
+    /* 004: auto-registration off, with its default status. */
+    pg_value(loc,
+             "SELECT string_agg(auto_register || ':' || auto_status, ' ' "
+             "ORDER BY id) FROM cas",
+             got, sizeof(got));
+    assert_string_equal(
+        got, "0:registered-not-activated 0:registered-not-activated");
     OPENSSL_free(der);
 }
 
