@@ -6,7 +6,7 @@ dist_man_MANS += docs/p11ca.1 docs/p11ca-provider.7
 EXTRA_DIST += docs/internals/p11.md docs/internals/registry.md \
 	docs/internals/fuzzing.md docs/performance.md \
 	docs/ocsp.md docs/internals/ocsp.md docs/internals/enroll.md \
-	docs/ca-operator-guide.md docs/serve.md \
+	docs/ca-operator-guide.md docs/registry-postgresql.md docs/serve.md \
 	docs/p11ca-serve.service docs/internals/server.md
 
 update-man: src/p11ca$(EXEEXT)

@@ -10,6 +10,7 @@ AM_TESTS_ENVIRONMENT = \
 	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
 	top_builddir='$(abs_top_builddir)'; export top_builddir; \
 	SOFTHSM_MODULE='$(SOFTHSM_MODULE)'; export SOFTHSM_MODULE; \
+	PG_BINDIR='$(PG_BINDIR)'; export PG_BINDIR; \
 	VALGRIND='$(VALGRIND_FOR_TESTS)'; export VALGRIND; \
 	CMOCKA_MESSAGE_OUTPUT=TAP; export CMOCKA_MESSAGE_OUTPUT; \
 	P11CA_STRICT=1; export P11CA_STRICT; \
@@ -31,7 +32,7 @@ SANITIZER_PRELOAD =
 TEST_ASAN_OPTIONS =
 endif
 
-EXTRA_DIST += tests/lib/tap.sh tests/lib/token.sh tests/lib/prov.sh tests/lib/guide.sh \
+EXTRA_DIST += tests/lib/tap.sh tests/lib/token.sh tests/lib/pg.sh tests/lib/prov.sh tests/lib/guide.sh \
 	tests/valgrind.supp tests/lsan.supp
 
 check_LTLIBRARIES += tests/faulty-pkcs11/libfaulty-pkcs11.la

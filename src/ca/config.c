@@ -287,7 +287,12 @@ static int registry_open(ca *c, bool readonly)
     int rc =
         reg_open_ex(c->registry_loc, readonly ? REG_OPEN_READONLY : 0, &c->reg);
 
-    if (rc == P11CA_E_NOTFOUND)
+    if (rc == P11CA_E_NOTFOUND && reg_location_is_pg(c->registry_loc))
+        rc = p11ca_err_set(
+            P11CA_E_REGISTRY,
+            "%s; the CA in %s was initialised (ca.cnf), so p11ca will not start a new registry: that would forget its certificates and revocations. Restore the registry from your backup (pg_restore of the pg_dump backup, see docs/registry-postgresql.md) or correct the registry location in ca.cnf",
+            p11ca_err_message(), c->dir);
+    else if (rc == P11CA_E_NOTFOUND)
         rc = p11ca_err_set(
             P11CA_E_REGISTRY,
             "%s; the CA in %s was initialised (ca.cnf), so p11ca will not start a new registry: that would forget its certificates and revocations. Restore the registry from your backup (e.g. cp BACKUP.db %s, the backup made with sqlite3 \".backup\")",
@@ -577,7 +582,12 @@ static const char cnf_header[] =
     "#   chain         the issuers above it, up to the root (default "
     "chain.pem)\n"
     "#   registry      the certificate registry: a SQLite file, "
-    "sqlite:PATH\n"
+    "sqlite:PATH,\n"
+    "#                 or PostgreSQL: postgresql://USER@HOST/DB, "
+    "postgresql:KEYWORD=VALUE\n"
+    "#                 ... (libpq keywords), postgresql:service=NAME; "
+    "keep its password\n"
+    "#                 in ~/.pgpass or the service file, not here\n"
     "#   digest        sha256 | sha384 | sha512 (default: by key size; "
     "none\n"
     "#                 for Ed25519)\n"

@@ -197,7 +197,7 @@ static int floor_check(ca *c, const char *path)
             P11CA_E_REGISTRY,
             "CRL number %llu was issued (%s), but the registry's last CRL number is %llu: the registry is older than the last CRL and may lack revocations made since; refusing to issue a CRL from it. Restore the newest backup of %s",
             (unsigned long long)last, path, (unsigned long long)reg_last,
-            c->registry_loc);
+            reg_location_shown(c->registry_loc));
     return rc;
 }
 

@@ -341,7 +341,9 @@ static int write_cnf(struct init_state *st)
                CA_CRL_DAYS_DEFAULT, CA_RATE_DEFAULT, CA_AUDIT_EVERY_DEFAULT,
                CA_AUDIT_MINUTES_DEFAULT);
     ca_profiles_write_default(b);
-    rc = ca_write_bio_file(path, b, 0644, 0);
+    /* A registry location with a password keeps ca.cnf to its owner. */
+    rc = ca_write_bio_file(
+        path, b, reg_location_has_password(o->registry) ? 0600 : 0644, 0);
 out:
     free(pin);
     free(path);

@@ -390,7 +390,10 @@ const struct cli_cmd cli_ca_cmds[] = {
      "--pin-source FILE\tthe token PIN (or key passphrase) file, recorded "
      "in ca.cnf as pin_source (never the PIN itself)\n"
      "--registry LOCATION\tthe registry (default DIR/registry.db; "
-     "sqlite:PATH)\n"
+     "sqlite:PATH; postgresql://USER@HOST/DB, postgresql:KEYWORD=VALUE ... "
+     "or postgresql:service=NAME for PostgreSQL, see "
+     "docs/registry-postgresql.md; written to ca.cnf as it is given, so "
+     "keep passwords in ~/.pgpass or a service file)\n"
      "--name NAME\tthe CA's name in listings (default: the subject's CN)",
      cmd_ca_init},
     {"ca", "import-chain", "--dir DIR CERT.pem [CHAIN.pem]",

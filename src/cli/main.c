@@ -170,6 +170,12 @@ static const struct {
                          "600, up to three decimals; 0: do not wait; default "
                          "5). A value that is not a number of seconds is "
                          "refused (exit 1)."},
+    {"PGPASSFILE, PGSERVICEFILE, PGHOST, PGUSER, ...",
+     "libpq's own, for a PostgreSQL registry (registry = postgresql:... "
+     "in ca.cnf): what its location leaves out comes from them, e.g. the "
+     "password from ~/.pgpass. Messages name such a registry by its "
+     "service, host, port, database and user, never its password. See "
+     "docs/registry-postgresql.md."},
     {"P11CA_DEBUG", "Comma-separated debug subsystems: p11 (PKCS#11 calls), "
                     "prov (the provider), ca (the CA key), reg (the "
                     "registry), or all; written to standard error or to "

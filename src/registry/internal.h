@@ -34,6 +34,23 @@ int reg_filter_check(const reg_filter *f, reg_filter *copy, char *serial,
                      size_t len) REG_WUR;
 
 /*
+ * reg_pg_shown - the PostgreSQL connection string or URI @conninfo as
+ * messages show it (backend_pg.c): "postgresql:" and its service, host,
+ * hostaddr, port, dbname and user, never a password, in @out (@len
+ * bytes).  0, or P11CA_E_INPUT when libpq cannot parse it.
+ */
+int reg_pg_shown(const char *conninfo, char *out, size_t len) REG_WUR;
+/* reg_pg_has_password - whether @conninfo sets a password. */
+bool reg_pg_has_password(const char *conninfo);
+
+/*
+ * reg_like_pattern - a reg_filter pattern ('*', '?', '\' escapes; no
+ * wildcard: anywhere) as LIKE text with '\' as its ESCAPE character
+ * (malloc'd in *@out): '%', '_' and '\' of the pattern match literally.
+ */
+int reg_like_pattern(const char *pattern, char **out) REG_WUR;
+
+/*
  * reg_now - the registry's clock: Unix seconds (clock.c; the test suite's
  * virtual clock when P11CA_TEST_CLOCK is set).
  */
@@ -54,7 +71,11 @@ void reg_clock_test_set(int64_t base);
 
 /* reg_tx - run @fn in a write transaction: scheduled revocations that are
  * due go first (reg_supersede), then @fn; commit on success, else roll
- * back everything.  Returns what @fn or the database returned. */
+ * back everything.  A transaction that lost to a concurrent one
+ * (REG_FAULT_CONFLICT) is run again from the start, up to REG_TX_TRIES
+ * times in all, so @fn must leave nothing behind in @arg that a new run
+ * does not set again.  Returns what @fn or the database returned. */
+#define REG_TX_TRIES 5
 int reg_tx(reg *r, int (*fn)(reg *r, void *arg), void *arg) REG_WUR;
 
 /*

@@ -69,6 +69,8 @@ struct lc_ca_auto {
 static char lc_origin_issued[] = "issued";
 static char lc_origin_registered[] = "registered";
 
+static int lc_tx_once(reg *r, int (*fn)(reg *r, void *arg), void *arg);
+static const char *lc_conninfo(const char *location);
 static int lc_location(const char *location, const struct reg_backend **be,
                        const char **path);
 static int lc_check_actor(const char *actor);
@@ -102,8 +104,8 @@ static int lc_ca_add(reg *r, const unsigned char *der, size_t len,
                      const char *name, bool external, int64_t *id);
 static int lc_ca_auto_tx(reg *r, void *arg);
 
-/* Write transactions: what is due goes first, then @fn; all or nothing. */
-int reg_tx(reg *r, int (*fn)(reg *r, void *arg), void *arg)
+/* One attempt of reg_tx. */
+static int lc_tx_once(reg *r, int (*fn)(reg *r, void *arg), void *arg)
 {
     int rc = r->be->begin(r->db, true);
 
@@ -119,6 +121,28 @@ int reg_tx(reg *r, int (*fn)(reg *r, void *arg), void *arg)
     return rc;
 }
 
+/* Write transactions: what is due goes first, then @fn; all or nothing;
+ * one that lost to a concurrent transaction runs again from the start. */
+int reg_tx(reg *r, int (*fn)(reg *r, void *arg), void *arg)
+{
+    int rc = 0;
+
+    for (unsigned attempt = 1; attempt <= REG_TX_TRIES; attempt++) {
+        rc = lc_tx_once(r, fn, arg);
+        if (!rc || reg_last_fault(r) != REG_FAULT_CONFLICT)
+            break;
+        LOG_DBG(REG, "transaction conflict, attempt %u of %u: %s", attempt,
+                REG_TX_TRIES, p11ca_err_message());
+    }
+    return rc;
+}
+
+reg_fault reg_last_fault(reg *r)
+{
+    return_val_if_fail(r, REG_FAULT_NONE);
+    return r->be->fault ? r->be->fault(r->db) : REG_FAULT_NONE;
+}
+
 /* ------------------------------------------------------------------ */
 /* Opening                                                             */
 /* ------------------------------------------------------------------ */
@@ -128,12 +152,17 @@ static int lc_location(const char *location, const struct reg_backend **be,
 {
     if (!location || !*location)
         return p11ca_err_set(P11CA_E_INPUT, "no registry location given");
-    /* Never echo a PostgreSQL location: it may carry a password. */
-    if (strncmp(location, "postgresql:", 11) == 0
-        || strncmp(location, "postgres:", 9) == 0)
-        return p11ca_err_set(
-            P11CA_E_INPUT,
-            "PostgreSQL backend not built: use a sqlite: registry location");
+    /* The backend shows a PostgreSQL location without its password. */
+    if (reg_location_is_pg(location)) {
+        *be = &reg_backend_pg;
+        *path = lc_conninfo(location);
+        if (!**path)
+            return p11ca_err_set(
+                P11CA_E_INPUT,
+                "registry location \"%s\" names no PostgreSQL database (write postgresql://HOST/DB or postgresql:KEYWORD=VALUE ...)",
+                location);
+        return 0;
+    }
     *be = &reg_backend_sqlite;
     *path = location;
     if (strncmp(location, "sqlite:", 7) == 0)
@@ -142,6 +171,40 @@ static int lc_location(const char *location, const struct reg_backend **be,
         return p11ca_err_set(
             P11CA_E_INPUT, "registry location \"%s\" names no file", location);
     return 0;
+}
+
+bool reg_location_is_pg(const char *location)
+{
+    return location
+           && (strncmp(location, "postgresql:", 11) == 0
+               || strncmp(location, "postgres:", 9) == 0);
+}
+
+/* What libpq gets: a URI whole, a keyword string without the prefix. */
+static const char *lc_conninfo(const char *location)
+{
+    const char *rest = strchr(location, ':') + 1;
+
+    return strncmp(rest, "//", 2) == 0 ? location : rest;
+}
+
+bool reg_location_has_password(const char *location)
+{
+    return reg_location_is_pg(location)
+           && reg_pg_has_password(lc_conninfo(location));
+}
+
+const char *reg_location_shown(const char *location)
+{
+    static __thread char shown[512];
+
+    if (!reg_location_is_pg(location)) {
+        snprintf(shown, sizeof(shown), "%s", location ? location : "");
+        return shown;
+    }
+    if (reg_pg_shown(lc_conninfo(location), shown, sizeof(shown)))
+        snprintf(shown, sizeof(shown), "postgresql:(not a connection string)");
+    return shown;
 }
 
 int reg_open(const char *location, reg **out)

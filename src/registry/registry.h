@@ -204,12 +204,23 @@ typedef int (*reg_cert_cb)(const reg_cert *c, void *arg);
 
 /*
  * reg_open - open (creating and migrating as needed) the registry at
- * @location: "sqlite:/path/file.db", or a bare path (SQLite).  SQLite runs
- * in WAL mode with synchronous=FULL (a commit is durable), foreign keys on,
- * secure_delete on, and a busy timeout so that several processes can issue
- * at once.  "postgresql:..." is refused for now (P11CA_E_INPUT: not built).
- * @out gets the registry.  Returns 0 or an error.  A reg is used by one
- * thread at a time; a forked child opens its own (never the parent's).
+ * @location, whose prefix names the backend:
+ *   "sqlite:/path/file.db", or a bare path: SQLite;
+ *   "postgresql://..." or "postgres://...": PostgreSQL, the whole location
+ *     being a libpq connection URI;
+ *   "postgresql:..." or "postgres:..." (without "//"): PostgreSQL, the rest
+ *     being a libpq keyword/value connection string ("postgresql:host=/run/
+ *     postgresql dbname=p11ca", "postgresql:service=p11ca") or a database
+ *     name.
+ * Messages never show a PostgreSQL password (the userinfo's or password=).
+ * SQLite runs in WAL mode with synchronous=FULL (a commit is durable),
+ * foreign keys on, secure_delete on, and a busy timeout so that several
+ * processes can issue at once.  PostgreSQL runs write transactions one at
+ * a time (a transaction-level advisory lock: the audit chain is one
+ * sequence) and enforces the lifecycle's uniqueness and finality itself
+ * (schema/pg/).  @out gets the registry.  Returns 0 or an error.  A reg is
+ * used by one thread at a time; a forked child opens its own (never the
+ * parent's).
  */
 int reg_open(const char *location, reg **out) REG_WUR;
 
@@ -228,6 +239,21 @@ int reg_open(const char *location, reg **out) REG_WUR;
  * P11CA_E_NOTFOUND (the message names the file) and nothing is created;
  * an older schema is migrated, unless REG_OPEN_READONLY (P11CA_E_REGISTRY).
  */
+/*
+ * reg_location_shown - @location as a message may show it: a PostgreSQL
+ * location as "postgresql:" and its service, host, hostaddr, port, dbname
+ * and user (never a password; "postgresql:(not a connection string)"
+ * when libpq cannot parse it), any other as it is.  In a buffer of the
+ * calling thread, valid until its next call there.
+ */
+const char *reg_location_shown(const char *location);
+/* reg_location_is_pg - whether @location names a PostgreSQL registry. */
+bool reg_location_is_pg(const char *location);
+/* reg_location_has_password - whether @location is a PostgreSQL location
+ * that carries a password (a file that holds it must not be readable by
+ * others). */
+bool reg_location_has_password(const char *location);
+
 #define REG_OPEN_CREATE   0x1u
 #define REG_OPEN_READONLY 0x2u
 int reg_open_ex(const char *location, unsigned flags, reg **out) REG_WUR;
@@ -235,6 +261,28 @@ void reg_close(reg *r);
 
 /* reg_schema_version - the schema version after migrations (for tests). */
 int reg_schema_version(reg *r);
+
+/*
+ * What kind of failure the last failed call on a registry met, for callers
+ * that decide whether to try again (a service answers 503 and Retry-After
+ * for REG_FAULT_UNREACHABLE):
+ *   REG_FAULT_NONE         none, or a failure that trying again will not
+ *                          cure (a rule, bad input, a damaged database);
+ *   REG_FAULT_CONFLICT     a concurrent transaction won (serialization
+ *                          failure, deadlock); reg_tx has already tried
+ *                          again a bounded number of times;
+ *   REG_FAULT_UNREACHABLE  the database server could not be reached or the
+ *                          connection was lost; the next call reconnects
+ *                          (a transaction in progress was rolled back by
+ *                          the server: nothing of it was recorded).
+ * SQLite reports REG_FAULT_NONE.
+ */
+typedef enum reg_fault {
+    REG_FAULT_NONE = 0,
+    REG_FAULT_CONFLICT,
+    REG_FAULT_UNREACHABLE,
+} reg_fault;
+reg_fault reg_last_fault(reg *r);
 
 /* ------------------------------------------------------------------ */
 /* Certificates                                                        */
@@ -605,8 +653,7 @@ int reg_audit_heads(reg *r, int64_t ca_id, bool newest_first,
  * What a storage backend provides: plain storage, no rules.  The rules
  * (lifecycle, uniqueness of activated client IDs, rate limit, audit chain,
  * ambiguous serials, scheduled revocations) live in lifecycle.c, search.c
- * and audit.c on top of these.  SQLite is built in; PostgreSQL (libpq) is
- * the next backend.
+ * and audit.c on top of these: SQLite and PostgreSQL (libpq).
  *
  * A certificate is addressed by (@ca_id, @serial), exactly: @ca_id 0 is
  * the certificate whose issuer is unknown (stored without a CA), never
@@ -667,8 +714,11 @@ struct reg_backend {
     int (*head_add)(void *db, const reg_audit_head *h);
     int (*head_list)(void *db, int64_t ca_id, bool newest_first,
                      reg_audit_head_cb cb, void *arg);
+    /* The kind of the last failure (reg_last_fault); NULL: always none. */
+    reg_fault (*fault)(void *db);
 };
 
 extern const struct reg_backend reg_backend_sqlite;
+extern const struct reg_backend reg_backend_pg;
 
 #endif

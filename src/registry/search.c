@@ -246,3 +246,46 @@ int reg_ca_find(reg *r, const char *what, int64_t *id)
     *id = s.ids[0];
     return 0;
 }
+
+/*
+ * A reg_filter pattern ('*', '?', '\' escapes; no wildcard: anywhere) as
+ * LIKE text with '\' as the ESCAPE character: '%', '_' and '\' of the
+ * pattern are matched literally.  At most 2 bytes per input byte, plus
+ * the two '%' of a substring match.
+ */
+int reg_like_pattern(const char *pattern, char **out)
+{
+    size_t n = strlen(pattern);
+    bool wild = false;
+    char *q;
+
+    *out = NULL;
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '*' || *p == '?')
+            wild = true;
+    }
+    if (n > (SIZE_MAX - 3) / 2 || !(q = malloc(2 * n + 3)))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    *out = q;
+    if (!wild)
+        *q++ = '%';
+    for (const char *p = pattern; *p; p++) {
+        char ch = *p;
+
+        if (ch == '\\' && p[1])
+            ch = *++p;
+        else if (ch == '*' || ch == '?') {
+            *q++ = ch == '*' ? '%' : '_';
+            continue;
+        }
+        if (ch == '%' || ch == '_' || ch == '\\')
+            *q++ = '\\';
+        *q++ = ch;
+    }
+    if (!wild)
+        *q++ = '%';
+    *q = '\0';
+    return 0;
+}

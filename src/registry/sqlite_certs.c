@@ -299,49 +299,6 @@ static int sq_append(char *sql, size_t len, const char *frag)
 }
 
 /*
- * A reg_filter pattern ('*', '?', '\' escapes; no wildcard: anywhere) as
- * LIKE text with '\' as the ESCAPE character: '%', '_' and '\' of the
- * pattern are matched literally.  At most 2 bytes per input byte, plus
- * the two '%' of a substring match.
- */
-int sq_like_pattern(const char *pattern, char **out)
-{
-    size_t n = strlen(pattern);
-    bool wild = false;
-    char *q;
-
-    *out = NULL;
-    for (const char *p = pattern; *p; p++) {
-        if (*p == '\\' && p[1])
-            p++;
-        else if (*p == '*' || *p == '?')
-            wild = true;
-    }
-    if (n > (SIZE_MAX - 3) / 2 || !(q = malloc(2 * n + 3)))
-        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    *out = q;
-    if (!wild)
-        *q++ = '%';
-    for (const char *p = pattern; *p; p++) {
-        char ch = *p;
-
-        if (ch == '\\' && p[1])
-            ch = *++p;
-        else if (ch == '*' || ch == '?') {
-            *q++ = ch == '*' ? '%' : '_';
-            continue;
-        }
-        if (ch == '%' || ch == '_' || ch == '\\')
-            *q++ = '\\';
-        *q++ = ch;
-    }
-    if (!wild)
-        *q++ = '%';
-    *q = '\0';
-    return 0;
-}
-
-/*
  * The WHERE clause of @f from fixed fragments only: user values never
  * enter the SQL text, they are bound by name afterwards.
  */
@@ -436,7 +393,7 @@ static int sq_bind_pattern(struct sqldb *d, sqlite3_stmt *st, const char *name,
 
     if (!pattern)
         return 0;
-    if ((rc = sq_like_pattern(pattern, &like)))
+    if ((rc = reg_like_pattern(pattern, &like)))
         return rc;
     rc = sq_bind_named(d, st, name, like);
     free(like);

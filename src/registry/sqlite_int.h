@@ -70,9 +70,6 @@ int sq_col_strdup(sqlite3_stmt *st, int i, char **out) REG_WUR;
 /* sq_bind_key - bind (@ca_id, @serial) to ?1 and ?2; 0 or an error. */
 int sq_bind_key(struct sqldb *d, sqlite3_stmt *st, int64_t ca_id,
                 const char *serial) REG_WUR;
-/* sq_like_pattern - a reg_filter pattern as a LIKE pattern with '\' as
- * its escape (malloc'd in *@out). */
-int sq_like_pattern(const char *pattern, char **out) REG_WUR;
 
 /* The certificate operations (sqlite_certs.c). */
 int sq_cert_insert(void *db, const reg_cert *c);

@@ -7,14 +7,16 @@
 # 40 in the registry, all verified by plain openssl.  Nothing here depends
 # on timing: each worker issues its 10 whatever the interleaving, with the
 # CA's default config (the sign-up limit does not hold issuance).
+# On SQLite, or on PostgreSQL with P11CA_TEST_REGISTRY=pg (ca-concurrent-pg.sh).
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
+. "$top_srcdir/tests/lib/registry.sh"
 plan 7
 
 D=$TT/cc
 mkdir -p "$D/csr" "$D/out"
 check "ca init: a CA with its key generated on the token" \
-    p11ca --pin-source "$PINFILE" ca init --dir "$D/ca" \
+    with_reg p11ca --pin-source "$PINFILE" ca init --dir "$D/ca" \
     --subject "/CN=p11ca Concurrent CA" --key-uri "$TOKURI;object=ccroot" \
     --generate ec:P-256 --days 3650
 # The CA as ca init wrote it: the sign-up limit (15 per second) does not

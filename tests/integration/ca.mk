@@ -8,6 +8,7 @@ CA_TESTS = \
 	tests/integration/ca-keycheck.sh \
 	tests/integration/ca-init-pin.sh \
 	tests/integration/ca-concurrent.sh \
+	tests/integration/ca-concurrent-pg.sh \
 	tests/integration/ca-crl-large.sh \
 	tests/integration/ca-valgrind.sh \
 	tests/integration/ca-policy.sh \

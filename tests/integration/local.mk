@@ -67,11 +67,16 @@ EXTRA_DIST += tests/integration/p11-pin-policy.sh tests/lib/ptyrun.py
 REGISTRY_TESTS = \
 	tests/integration/registry-cli.sh \
 	tests/integration/registry-rules.sh \
+	tests/integration/registry-cli-pg.sh \
+	tests/integration/registry-rules-pg.sh \
+	tests/integration/registry-pg.sh \
 	tests/integration/registry-schema.sh \
 	tests/integration/registry-migrate.sh \
+	tests/integration/registry-migrate-pg.sh \
 	tests/integration/audit-signed.sh
 TESTS += $(REGISTRY_TESTS)
-EXTRA_DIST += $(REGISTRY_TESTS) tests/data/registry-v1/ca.cnf.in \
+EXTRA_DIST += $(REGISTRY_TESTS) tests/lib/registry.sh \
+	tests/data/registry-v1/ca.cnf.in \
 	tests/data/registry-v1/ca.pem tests/data/registry-v1/ca.key \
 	tests/data/registry-v1/registry.sql
 

@@ -4,8 +4,10 @@
 # with certificates of crafted validity), show, the lifecycle rules, lost
 # card, registration of external certificates under the sign-up limit,
 # bulk revocation as one audited action, the audit chain and its tamper detection.
+# On SQLite, or on PostgreSQL with P11CA_TEST_REGISTRY=pg (registry-cli-pg.sh).
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
+. "$top_srcdir/tests/lib/registry.sh"
 plan 51
 
 D=$TT/ca
@@ -13,8 +15,8 @@ W=$TT/work
 mkdir -p "$W"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/ca.key" 2>/dev/null
 check "ca init with a key file" \
-    p11ca ca init --dir "$D" --subject "/CN=Registry Test CA" --key "$W/ca.key"
-count() { sqlite3 "$D/registry.db" "select count(*) from certs $1"; }
+    reg_init --dir "$D" --subject "/CN=Registry Test CA" --key "$W/ca.key"
+count() { regsql "$D" "select count(*) from certs $1"; }
 
 # csr NAME CN [OU]: a software key and its CSR.
 csr() {
@@ -130,16 +132,16 @@ sed -i 's|^rate_limit *=.*|rate_limit = 15|' "$D/ca.cnf"
 # Bulk revocation: one audited action (an entry per certificate, the
 # certificate's history, and one for the action with its filter and the
 # certificates it revoked).
-before=$(sqlite3 "$D/registry.db" "select max(seq) from audit")
+before=$(regsql "$D" "select max(seq) from audit")
 p11ca cert revoke --dir "$D" --ou staff --reason cessationOfOperation --yes >"$TT/bulk" 2>&1
 assert_grep 'revoked 1 certificate' "$TT/bulk" "bulk revoke by OU"
-assert_eq "$(sqlite3 "$D/registry.db" "select group_concat(action, ' ') from (select action from audit where seq > $before order by seq)")" \
+assert_eq "$(regsql "$D" "select group_concat(action, ' ') from (select action from audit where seq > $before order by seq) as a")" \
     "revoke revoke-bulk" "the bulk revocation: the certificate's revoke entry, then the action's"
 
 # Audit chain.
 check "audit verify: intact" p11ca audit verify --dir "$D"
 p11ca audit --dir "$D" >"$TT/audit"
 assert_grep 'revoke' "$TT/audit" "p11ca audit lists the actions"
-sqlite3 "$D/registry.db" "update audit set details = 'edited' where seq = 3"
+regsql "$D" "update audit set details = 'edited' where seq = 3"
 should_fail 2 'entry 3' "an edited audit entry is detected" p11ca audit verify --dir "$D"
 done_testing

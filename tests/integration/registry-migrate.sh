@@ -3,8 +3,10 @@
 # Moving in and out: an `openssl ca` database imported into the registry
 # and exported back; PKCS#12 of software keys (modern and legacy; token
 # keys refused); chain downloads as PEM, PKCS#7 and zip.
+# On SQLite, or on PostgreSQL with P11CA_TEST_REGISTRY=pg (registry-migrate-pg.sh).
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
+. "$top_srcdir/tests/lib/registry.sh"
 plan 23
 
 W=$TT/w
@@ -41,7 +43,7 @@ openssl ca -batch -config "$W/oca.cnf" -revoke "$W/u2.pem" -crl_reason supersede
 
 # The CA directory that takes the old database over (same key and cert).
 check "ca init over the old CA's key" \
-    p11ca ca init --dir "$W/ca" --subject "/CN=Old CA" --key "$W/oca.key"
+    reg_init --dir "$W/ca" --subject "/CN=Old CA" --key "$W/oca.key"
 check "import-index loads index.txt and newcerts" \
     p11ca import-index --dir "$W/ca" "$W/oca/index.txt"
 n=$(p11ca cert list --dir "$W/ca" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')

@@ -5,8 +5,10 @@
 # accepts, lists that mean what they say (and refuse bad filters), bulk
 # revocation only when confirmed, and search (patterns, --issuer, --sort,
 # CSV, ca list).  Checked with openssl, sqlite3 and python3's json and csv.
+# On SQLite, or on PostgreSQL with P11CA_TEST_REGISTRY=pg (registry-rules-pg.sh).
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
+. "$top_srcdir/tests/lib/registry.sh"
 plan 73
 
 D=$TT/ca
@@ -14,7 +16,7 @@ W=$TT/work
 mkdir -p "$W"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/ca.key" 2>/dev/null
 check "ca init with a key file" \
-    p11ca ca init --dir "$D" --subject "/CN=Rules Test CA" --key "$W/ca.key"
+    reg_init --dir "$D" --subject "/CN=Rules Test CA" --key "$W/ca.key"
 
 # csr NAME SUBJECT: a software key and its CSR.
 csr() {
@@ -32,8 +34,8 @@ field() {
     p11ca cert list --dir "$D" --json "$@" |
         python3 -c 'import json,sys; print(" ".join(sorted(str(c[sys.argv[1]]) for c in json.load(sys.stdin))))' "$k"
 }
-q_count() { sqlite3 "$D/registry.db" "select count(*) from certs where $1"; }
-revoked_count() { sqlite3 "$D/registry.db" "select count(*) from certs where status = 'revoked' $1"; }
+q_count() { regsql "$D" "select count(*) from certs where $1"; }
+revoked_count() { regsql "$D" "select count(*) from certs where status = 'revoked' $1"; }
 
 # --- Client IDs by profile -------------------------------------------------
 csr www /CN=www.example.com
@@ -112,8 +114,8 @@ assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cn
 should_fail 2 'ambiguous' "cert activate of an ambiguous serial is refused" \
     p11ca cert activate --dir "$D" 4e
 check "cert activate --issuer vendor1" p11ca cert activate --dir "$D" --issuer vendor1 4e
-v1=$(sqlite3 "$D/registry.db" "select id from cas where name = 'vendor1'")
-assert_eq "$(sqlite3 "$D/registry.db" "select group_concat(cn || '=' || status) from certs where serial = '4e' and ca_id = $v1")" \
+v1=$(regsql "$D" "select id from cas where name = 'vendor1'")
+assert_eq "$(regsql "$D" "select group_concat(cn || '=' || status) from certs where serial = '4e' and ca_id = $v1")" \
     device-1=activated "... and activates vendor 1's certificate only"
 assert_eq "$(field cn --issuer vendor2)" device-2 "cert list --issuer NAME"
 assert_eq "$(field cn --issuer "$v1")" device-1 "cert list --issuer ID"
@@ -208,7 +210,7 @@ else
     not_ok "at a terminal: the count is shown, another answer revokes nothing (exit $rc)"
     diag "$(cat "$TT/tty")"
 fi
-before=$(sqlite3 "$D/registry.db" "select max(seq) from audit")
+before=$(regsql "$D" "select max(seq) from audit")
 tty_answer "$TT/tty" 'Type yes to go on: ' "$TT/yes" \
     "$top_builddir/src/p11ca cert revoke --dir $D --ou bulk --why 'team gone'"
 assert_grep 'revoked 3 certificate' "$TT/tty" "at a terminal: yes revokes them"

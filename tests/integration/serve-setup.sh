@@ -10,7 +10,10 @@
 . "$top_srcdir/tests/lib/tls.sh"
 command -v curl >/dev/null || plan_skip "curl is not installed"
 command -v jq >/dev/null || plan_skip "jq is not installed"
-trap 'serve_kill; stop_servers; rm -rf "$TT"' EXIT
+# The registry: SQLite in the CA directory, or PostgreSQL with
+# P11CA_TEST_REGISTRY=pg (serve-api-pg.sh).
+. "$top_srcdir/tests/lib/registry.sh"
+trap 'serve_kill; stop_servers; [ -z "$REG_LOC" ] || pg_stop; rm -rf "$TT"' EXIT
 
 CA=$TT/ca
 D=$TT/srv
@@ -26,12 +29,17 @@ cert_sha256() {
     openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2
 }
 
-if ! p11ca --pin-source "$PINFILE" ca init --dir "$CA" \
+if ! with_reg p11ca --pin-source "$PINFILE" ca init --dir "$CA" \
     --subject "/CN=Serve Test CA/O=p11ca tests" \
     --key-uri "$TOKURI;object=serve-ca" --generate ec:P-256 >/dev/null; then
     echo "Bail out! cannot make the test CA"
     exit 1
 fi
+if [ -n "$REG_LOC" ]; then
+    grep -q '^registry *= *postgresql:' "$CA/ca.cnf"
+else
+    test -f "$CA/registry.db"
+fi || { echo "Bail out! the test CA's registry is not the one asked for"; exit 1; }
 # ca.cnf as ca init wrote it: its sign-up limit (rate_limit, 15 per
 # second) holds the service's sign-ups too; the CLI's issuance is not.
 cp "$CA/ca.cnf" "$CA/ca.cnf.base"

@@ -3,6 +3,7 @@
 # setup serve-setup.sh.
 SERVE_TESTS = \
 	tests/integration/serve-api.sh \
+	tests/integration/serve-api-pg.sh \
 	tests/integration/serve-tls.sh \
 	tests/integration/serve-limits.sh \
 	tests/integration/serve-slow-token.sh \

@@ -70,11 +70,12 @@ REGISTRY_UNIT_TESTS = \
 	tests/unit/test_registry_issuer \
 	tests/unit/test_registry_cas
 check_PROGRAMS += $(REGISTRY_UNIT_TESTS)
-TESTS += $(REGISTRY_UNIT_TESTS)
+# The same programs on PostgreSQL (skipped when it is not installed).
+TESTS += $(REGISTRY_UNIT_TESTS) tests/unit/registry-pg.sh
 
-REGISTRY_UNIT_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS)
+REGISTRY_UNIT_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) $(PQ_CFLAGS)
 REGISTRY_UNIT_LDADD = src/libp11ca-registry.la $(CMOCKA_LIBS) \
-	$(SQLITE_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+	$(SQLITE_LIBS) $(PQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 tests_unit_test_registry_SOURCES = tests/unit/test_registry.c \
 	tests/unit/test_registry_util.c tests/unit/treg.h
@@ -123,6 +124,7 @@ tests_unit_test_server_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
 tests_unit_test_server_LDADD = src/libp11ca-server.la $(CMOCKA_LIBS) \
 	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)
 endif
+EXTRA_DIST += tests/unit/registry-pg.sh
 
 # The OCSP response cache (src/ca/ocsp_cache.c), on a clock passed in.
 if HAVE_CMOCKA

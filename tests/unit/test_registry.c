@@ -45,14 +45,43 @@ static void test_registry_reopen_keeps_version(void **state)
     assert_int_equal(reg_schema_version(t->r), SCHEMA_NEWEST);
 }
 
-static void test_registry_open_refuses_postgresql(void **state)
+/* PostgreSQL locations: a password never shows, whatever went wrong. */
+static void test_registry_open_hides_postgresql_password(void **state)
 {
     reg *r = NULL;
 
-    assert_fails(reg_open("postgresql://u:secret@db/reg", &r), P11CA_E_INPUT,
-                 "PostgreSQL backend not built");
+    /* Port 1 of the loopback: refused at once, no server needed. */
+    assert_fails(
+        reg_open("postgresql://u:secret@127.0.0.1:1/reg", &r), P11CA_E_REGISTRY,
+        "registry postgresql:host=127.0.0.1 port=1 dbname=reg user=u: cannot connect");
     assert_null(r);
     assert_null(strstr(p11ca_err_message(), "secret"));
+    assert_fails(reg_open("postgresql:host=127.0.0.1 port=1 password=s3cret "
+                          "dbname=reg",
+                          &r),
+                 P11CA_E_REGISTRY, "cannot connect");
+    assert_null(strstr(p11ca_err_message(), "s3cret"));
+    assert_null(r);
+}
+
+static void test_registry_open_refuses_bad_postgresql_location(void **state)
+{
+    reg *r = NULL;
+
+    /* libpq quotes what it choked on: here, part of the password. */
+    assert_fails(reg_open("postgresql:host=/x password=s3cret word", &r),
+                 P11CA_E_INPUT, "not a PostgreSQL connection string or URI");
+    assert_null(strstr(p11ca_err_message(), "s3cret"));
+    assert_null(strstr(p11ca_err_message(), "word"));
+    assert_fails(reg_open("postgresql:nosuchkeyword=1", &r), P11CA_E_INPUT,
+                 "invalid connection option");
+    /* libpq checks the port when it connects. */
+    assert_fails(reg_open("postgres://u:pw@h:notaport/db", &r),
+                 P11CA_E_REGISTRY, "cannot connect: invalid integer value");
+    assert_null(strstr(p11ca_err_message(), "pw"));
+    assert_fails(reg_open("postgresql:", &r), P11CA_E_INPUT,
+                 "names no PostgreSQL database");
+    assert_null(r);
 }
 
 static void test_registry_open_refuses_empty_location(void **state)
@@ -490,13 +519,75 @@ static void test_registry_search_refuses_bad_filter(void **state)
                  P11CA_E_INPUT, "bad serial");
 }
 
+/* More rows than one fetch of a PostgreSQL cursor (1,000): searches and
+ * the revoked list see every row once, in order. */
+#define MANY 2100
+
+struct many {
+    size_t n;
+    char last[64];
+    bool ordered;
+};
+
+static int many_cert_cb(const reg_cert *c, void *arg)
+{
+    struct many *m = arg;
+
+    m->n++;
+    return 0;
+}
+
+/* Serials as numbers: shorter first, then by text (lower-case hex). */
+static int many_revoked_cb(const reg_revoked *e, void *arg)
+{
+    struct many *m = arg;
+    size_t a = strlen(m->last), b = strlen(e->serial);
+
+    if (m->n && (a > b || (a == b && strcmp(m->last, e->serial) >= 0)))
+        m->ordered = false;
+    snprintf(m->last, sizeof(m->last), "%s", e->serial);
+    m->n++;
+    return 0;
+}
+
+static void test_registry_lists_past_one_fetch(void **state)
+{
+    struct treg *t = *state;
+    reg_cert *certs = calloc(MANY, sizeof(*certs));
+    struct many m = {0, "", true};
+    char serial[16];
+    size_t bad = 0, n = 0;
+    int64_t at = now();
+
+    assert_non_null(certs);
+    for (size_t i = 0; i < MANY; i++) {
+        snprintf(serial, sizeof(serial), "%zx", i + 1);
+        treg_cert(&certs[i], serial, serial, "many", at - 10, at + 86400);
+    }
+    assert_int_equal(reg_record_batch(t->r, certs, MANY, ACTOR, NULL, &bad), 0);
+    assert_int_equal(reg_search(t->r, NULL, many_cert_cb, &m), 0);
+    assert_int_equal(m.n, MANY);
+    assert_int_equal(reg_revoke_bulk(t->r, &(reg_filter){.ou = "many"}, 1,
+                                     ACTOR, "test", MANY, &n),
+                     0);
+    assert_int_equal(n, MANY);
+    m = (struct many){0, "", true};
+    assert_int_equal(reg_revoked_list(t->r, 0, 0, many_revoked_cb, &m), 0);
+    assert_int_equal(m.n, MANY);
+    assert_true(m.ordered);
+    for (size_t i = 0; i < MANY; i++)
+        reg_cert_clear(&certs[i]);
+    free(certs);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, treg_setup, treg_teardown)
     const struct CMUnitTest tests[] = {
         T(test_registry_open_migrates_to_the_last_version),
         T(test_registry_reopen_keeps_version),
-        T(test_registry_open_refuses_postgresql),
+        T(test_registry_open_hides_postgresql_password),
+        T(test_registry_open_refuses_bad_postgresql_location),
         T(test_registry_open_refuses_empty_location),
         T(test_registry_open_reports_unusable_path),
         T(test_registry_open_refuses_newer_schema),
@@ -522,6 +613,7 @@ int main(void)
         T(test_registry_search_paging_and_order),
         T(test_registry_count_ignores_paging),
         T(test_registry_search_refuses_bad_filter),
+        T(test_registry_lists_past_one_fetch),
     };
 #undef T
 

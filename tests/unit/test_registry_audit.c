@@ -478,7 +478,7 @@ static int writer(const char *loc, int id)
 static void test_registry_concurrent_writers(void **state)
 {
     struct treg *t = *state;
-    char loc[200];
+    char loc[256];
     pid_t pids[WRITERS];
     size_t entries = 0, n = 0;
     int status;
@@ -488,7 +488,7 @@ static void test_registry_concurrent_writers(void **state)
      * it there, and its memory would count as the child's leak). */
     reg_close(t->r);
     t->r = NULL;
-    snprintf(loc, sizeof(loc), "sqlite:%s/concurrent.db", t->dir);
+    treg_fresh(t, "concurrent", loc, sizeof(loc), NULL, 0);
     for (int i = 0; i < WRITERS; i++) {
         pids[i] = fork();
         assert_true(pids[i] >= 0);

@@ -457,6 +457,40 @@ static void test_registry_batch_client_id_clash_inside(void **state)
         reg_cert_clear(&c[i]);
 }
 
+/* PostgreSQL: the server ends the connection (as a restart or a
+ * failover does).  The call that meets it fails as "unreachable", changes
+ * nothing, and the next call connects again by itself. */
+static void test_registry_pg_reconnects_after_a_lost_connection(void **state)
+{
+    struct treg *t = *state;
+    const char *kill = "SELECT pg_terminate_backend(pid, 10000) FROM "
+                       "pg_stat_activity WHERE application_name = 'p11ca'";
+    reg_cert c;
+
+    if (!treg_pg()) /* SQLite has no connection to lose */
+        return;
+    treg_record(t, "1", "alice", REG_ACTIVATED);
+    /* The timeout makes it wait until the server process has ended. */
+    assert_int_equal(treg_sql(t, kill), 0);
+    assert_fails(reg_get(t->r, 0, "1", &c), P11CA_E_REGISTRY, "unreachable");
+    assert_int_equal(reg_last_fault(t->r), REG_FAULT_UNREACHABLE);
+    assert_int_equal(reg_get(t->r, 0, "1", &c), 0);
+    assert_int_equal(reg_last_fault(t->r), REG_FAULT_NONE);
+    reg_cert_clear(&c);
+    /* A change that meets a lost connection is not made, in part or at
+     * all; the next one is. */
+    assert_int_equal(treg_sql(t, kill), 0);
+    assert_fails(
+        reg_set_status(t->r, 0, "1", REG_NOT_ACTIVATED, -1, 0, ACTOR, "test"),
+        P11CA_E_REGISTRY, "unreachable");
+    assert_int_equal(reg_last_fault(t->r), REG_FAULT_UNREACHABLE);
+    assert_int_equal(reg_get(t->r, 0, "1", &c), 0);
+    assert_int_equal(c.status, REG_ACTIVATED);
+    reg_cert_clear(&c);
+    set_status(t, "1", REG_NOT_ACTIVATED);
+    assert_int_equal(reg_audit_verify(t->r, NULL), 0);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, treg_setup, treg_teardown)
@@ -483,6 +517,7 @@ int main(void)
         T(test_registry_batch_records_all),
         T(test_registry_batch_is_all_or_nothing),
         T(test_registry_batch_client_id_clash_inside),
+        T(test_registry_pg_reconnects_after_a_lost_connection),
     };
 #undef T
 #undef R

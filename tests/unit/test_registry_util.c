@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -38,7 +39,80 @@ int treg_group_teardown(void **state)
     return 0;
 }
 
-/* A private directory and an open registry in it. */
+bool treg_pg(void)
+{
+    const char *v = getenv("P11CA_TEST_REGISTRY");
+
+    return v && strcmp(v, "pg") == 0;
+}
+
+/* A connection to the test database as its superuser. */
+static PGconn *treg_pg_connect(const char *schema)
+{
+    const char *base = getenv("P11CA_TEST_PG");
+    char info[512];
+    PGconn *c;
+
+    if (!base)
+        fail_msg("P11CA_TEST_REGISTRY=pg needs P11CA_TEST_PG");
+    snprintf(info, sizeof(info), "%s%s%s", base,
+             schema ? " options=-csearch_path=" : "", schema ? schema : "");
+    c = PQconnectdb(info);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("PostgreSQL: %s", PQerrorMessage(c));
+    return c;
+}
+
+/* Run fixed test SQL; 0 or the SQLite-style code of treg_sql. */
+static int treg_pg_exec(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(res);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    int rc = 0;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        rc = state && strcmp(state, "23505") == 0 ? SQLITE_CONSTRAINT_UNIQUE
+                                                  : SQLITE_ERROR;
+        fprintf(stderr, "# PostgreSQL: %s", PQresultErrorMessage(res));
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* A new schema for one registry: its name (digits of our pid and a
+ * counter) in @schema, a location in @loc, what the backend takes in
+ * @be_loc (may be NULL). */
+static void treg_pg_schema(char *schema, size_t slen, char *loc, size_t len,
+                           char *be_loc, size_t be_len)
+{
+    static unsigned counter;
+    char sql[128];
+    PGconn *c = treg_pg_connect(NULL);
+
+    snprintf(schema, slen, "t_%ld_%u", (long)getpid(), ++counter);
+    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
+    assert_int_equal(treg_pg_exec(c, sql), 0);
+    PQfinish(c);
+    snprintf(loc, len, "postgresql:%s options=-csearch_path=%s",
+             getenv("P11CA_TEST_PG"), schema);
+    if (be_loc)
+        snprintf(be_loc, be_len, "%s", loc + strlen("postgresql:"));
+}
+
+void treg_fresh(struct treg *t, const char *name, char *loc, size_t len,
+                char *be_loc, size_t be_len)
+{
+    if (treg_pg()) {
+        treg_pg_schema(t->fresh, sizeof(t->fresh), loc, len, be_loc, be_len);
+        return;
+    }
+    snprintf(loc, len, "sqlite:%s/%s.db", t->dir, name);
+    if (be_loc)
+        snprintf(be_loc, be_len, "%s/%s.db", t->dir, name);
+}
+
+/* A private directory and an open registry in it (or in a schema). */
 int treg_setup(void **state)
 {
     struct treg *t = calloc(1, sizeof(*t));
@@ -50,8 +124,14 @@ int treg_setup(void **state)
         free(t);
         return -1;
     }
-    snprintf(t->path, sizeof(t->path), "%s/reg.db", t->dir);
-    snprintf(t->loc, sizeof(t->loc), "sqlite:%s", t->path);
+    if (treg_pg()) {
+        treg_pg_schema(t->schema, sizeof(t->schema), t->loc, sizeof(t->loc),
+                       NULL, 0);
+        memcpy(t->path, t->loc, sizeof(t->path) - 1);
+    } else {
+        snprintf(t->path, sizeof(t->path), "%s/reg.db", t->dir);
+        snprintf(t->loc, sizeof(t->loc), "sqlite:%s", t->path);
+    }
     p11ca_err_clear();
     if (reg_open(t->loc, &t->r) != 0) {
         fprintf(stderr, "# reg_open: %s\n", p11ca_err_message());
@@ -63,7 +143,8 @@ int treg_setup(void **state)
     return 0;
 }
 
-/* Close, and remove the directory with everything in it. */
+/* Close, and remove the directory with everything in it (PostgreSQL:
+ * the test's schema and treg_fresh's). */
 int treg_teardown(void **state)
 {
     struct treg *t = *state;
@@ -72,6 +153,18 @@ int treg_teardown(void **state)
     DIR *dir;
 
     reg_close(t->r);
+    if (t->schema[0]) {
+        PGconn *c = treg_pg_connect(NULL);
+        char sql[160];
+
+        snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", t->schema);
+        (void)treg_pg_exec(c, sql);
+        if (t->fresh[0]) {
+            snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", t->fresh);
+            (void)treg_pg_exec(c, sql);
+        }
+        PQfinish(c);
+    }
     dir = opendir(t->dir);
     while (dir && (e = readdir(dir))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
@@ -155,13 +248,23 @@ void treg_record(struct treg *t, const char *serial, const char *cn,
     reg_cert_clear(&c);
 }
 
-/* Run @sql on the database file behind the registry's back; the SQLite
- * (extended) result code. */
+/* Run @sql on the database behind the registry's back (treg.h). */
 int treg_sql(struct treg *t, const char *sql)
 {
     sqlite3 *db = NULL;
     int rc;
 
+    if (t->schema[0]) {
+        PGconn *c = treg_pg_connect(t->schema);
+
+        /* Superuser only: no triggers fire, as for someone who edits the
+         * database's files. */
+        rc = treg_pg_exec(c, "SET session_replication_role = replica");
+        if (!rc)
+            rc = treg_pg_exec(c, sql);
+        PQfinish(c);
+        return rc;
+    }
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, 5000);

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # Turns the migrations NNN_<what>.sql (given in order) into a C file with
-# one string per migration and the table reg_sqlite_migrations[] (schema.h).
+# one string per migration and the table reg_sqlite_migrations[] (schema.h),
+# or, with -v backend=pg, reg_pg_migrations[] (schema/pg/).
 function flush() {
     if (name != "")
         printf "    ;\n"
 }
 BEGIN {
+    if (backend == "")
+        backend = "sqlite"
     print "/* Generated from src/registry/schema/NNN_<what>.sql by embed.awk: do not edit. */"
     print "#include \"config.h\""
     print ""
@@ -40,10 +43,11 @@ END {
     }
     flush()
     print ""
-    print "const struct reg_migration reg_sqlite_migrations[] = {"
+    printf "const struct reg_migration reg_%s_migrations[] = {\n", backend
     for (i = 1; i <= n; i++)
         printf "    { %d, \"%s\", sql_%s },\n", versions[i], names[i], names[i]
     print "};"
-    print "const size_t reg_sqlite_migrations_n ="
-    print "    sizeof(reg_sqlite_migrations) / sizeof(reg_sqlite_migrations[0]);"
+    printf "const size_t reg_%s_migrations_n =\n", backend
+    printf "    sizeof(reg_%s_migrations) / sizeof(reg_%s_migrations[0]);\n", \
+        backend, backend
 }
