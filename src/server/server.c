@@ -192,12 +192,13 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     (void)what;
     if (s->draining)
         return;
-    srv_log("%s: no new connections; finishing %zu requests and %zu jobs",
-            sig == SIGINT ? "SIGINT" : "SIGTERM", s->inflight, s->jobs);
     s->draining = true;
     for (size_t i = 0; i < s->n_bound; i++)
         evhttp_del_accept_socket(s->http, s->bound[i]);
     s->n_bound = 0;
+    /* Said once the listeners are closed: true from the moment it is read. */
+    srv_log("%s: no new connections; finishing %zu requests and %zu jobs",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", s->inflight, s->jobs);
     s->ev_deadline = evtimer_new(s->base, drain_deadline, s);
     if (s->ev_deadline)
         evtimer_add(s->ev_deadline, &tv);

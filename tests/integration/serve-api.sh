@@ -349,7 +349,9 @@ for v in 1.2 1.3; do
         diag "$(grep -i 'SSL' "$D/curl.v" | head -n 5)"
     fi
 done
-if [ "$(curl -sS --cacert "$CA/ca.pem" "https://[::1]:$PORT/healthz" | jq -r .status)" = ok ]; then
+if [ "$SERVE_V6" = no ]; then
+    skip "IPv6: no [::1] on this machine"
+elif [ "$(curl -sS --cacert "$CA/ca.pem" "https://[::1]:$PORT/healthz" | jq -r .status)" = ok ]; then
     ok "IPv6: [::1] answers"
 else
     not_ok "IPv6: [::1] answers"

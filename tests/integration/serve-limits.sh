@@ -36,7 +36,7 @@ ca.$FLEET2_ID = 0/3"
 request_timeout_ms = $1
 max_connections = $2"
     PORT=$KEEP_PORT
-    sed -i "s/^listen = .*/listen = 127.0.0.1:$PORT, [::1]:$PORT/" "$CA/ca.cnf"
+    sed -i "s/^listen = .*/listen = $(serve_listen "$PORT")/" "$CA/ca.cnf"
 }
 KEEP_PORT=$(free_port)
 limits_config 600000 100
