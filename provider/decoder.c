@@ -184,11 +184,28 @@ static int pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
  * A file whose key cannot be loaded (no such key, PIN refused, a
  * module-path= that may not load a module) fails with the reason.
  */
+/*
+ * What a URI file can hold, read from @in into @buf (@size bytes): the
+ * number of bytes, or -1 when there is more (not a URI file).  Read, never
+ * BIO_get_mem_data: the core BIO may be a file, whose BIO_CTRL_INFO is its
+ * position and leaves the pointer unset.  OpenSSL rewinds the input for
+ * the next decoder.
+ */
+static long read_input(BIO *in, unsigned char *buf, size_t size)
+{
+    size_t n = 0;
+    int r;
+
+    while (n < size && (r = BIO_read(in, buf + n, (int)(size - n))) > 0)
+        n += (size_t)r;
+    return n < size ? (long)n : -1;
+}
+
 static int key_decode(prov_ctx *ctx, prov_key_type type, OSSL_CORE_BIO *cin,
                       OSSL_CALLBACK *object_cb, void *object_cbarg,
                       OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
-    unsigned char *der = NULL;
+    unsigned char der[URI_FILE_MAX + 256];
     prov_key *key = NULL;
     char *uri = NULL;
     long len;
@@ -197,7 +214,7 @@ static int key_decode(prov_ctx *ctx, prov_key_type type, OSSL_CORE_BIO *cin,
 
     if (!(in = BIO_new_from_core_bio(ctx->corectx, cin)))
         return 1;
-    len = BIO_get_mem_data(in, &der);
+    len = read_input(in, der, sizeof(der));
     prov_set_mark(ctx);
     uri = len > 0 ? file_uri(der, len) : NULL;
     prov_pop_to_mark(ctx);

@@ -8,7 +8,7 @@
 # p11ca writes such files itself with p11ca-key-file = uri-pem.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
-plan 14
+plan 15
 
 FAULTY=$top_builddir/tests/faulty-pkcs11/.libs/libfaulty-pkcs11.so
 D=$TT/urifile
@@ -30,12 +30,20 @@ uri_pem() {
 DESC="PKCS#11 Provider URI v1.0"
 uri_pem "$D/ec.pem" "$DESC" "$TOKURI;object=filekey;type=private"
 uri_pem "$D/rsa.pem" "$DESC" "$TOKURI;object=rsafile;type=private"
+uri_pem "$D/ec.pem" "$DESC" "$TOKURI;object=filekey;type=private"
+cp "$D/gen.der" "$D/ec.der"
 export P11CA_PIN_SOURCE="$PINFILE"
 
 # The file is the key: its public key is the token's.
 openssl pkey $PROV -in "$D/ec.pem" -pubout -out "$D/ec-file.pub"
 openssl pkey $PROV -pubin -in "$(pubkuri filekey)" -pubout -out "$D/ec-token.pub"
 check "pkey -in URI file: the public key of the key it names" cmp "$D/ec-file.pub" "$D/ec-token.pub"
+# The DER form, read by the decoder from the file itself (a file BIO,
+# not a memory one: the input is read, not taken from memory).
+openssl pkey $PROV -inform DER -in "$D/ec.der" -pubout -out "$D/ec-der.pub" \
+    2>"$D/ec-der.err"
+check "pkey -inform DER -in URI file: the same public key" \
+    cmp "$D/ec-der.pub" "$D/ec-token.pub"
 printf 'signed through a key file\n' >"$D/data"
 openssl dgst $PROV -sha256 -sign "$D/rsa.pem" -out "$D/sig" "$D/data"
 openssl pkey $PROV -pubin -in "$(pubkuri rsafile)" -pubout -out "$D/rsa.pub"
