@@ -353,14 +353,32 @@ static int token_check(ca_key *k, const char *location)
     return rc;
 }
 
+/* @location for a message: a URI without its PIN attributes (malloc'd;
+ * NULL when it does not parse or without memory). */
+static char *loc_shown(const char *location)
+{
+    char *shown = NULL;
+
+    if (ca_location_shown(location, &shown, NULL) != P11CA_OK)
+        return NULL;
+    return shown;
+}
+
 static int store_load(ca_key *k, const char *location)
 {
+    char *shown;
+    int rc = P11CA_OK;
+
     k->pkey = ca_store_load_pkey(k->evp.libctx, location, k->ui, k);
-    if (!k->pkey)
-        return ca_ossl_err(is_uri(location) ? P11CA_E_TOKEN : P11CA_E_INPUT,
-                           "cannot load the CA key %s%s%s", location,
-                           k->pin_err[0] ? ": " : "", k->pin_err);
-    return P11CA_OK;
+    if (!k->pkey) {
+        shown = loc_shown(location);
+        rc = ca_ossl_err(is_uri(location) ? P11CA_E_TOKEN : P11CA_E_INPUT,
+                         "cannot load the CA key %s%s%s",
+                         shown ? shown : "(the location given)",
+                         k->pin_err[0] ? ": " : "", k->pin_err);
+        free(shown);
+    }
+    return rc;
 }
 
 int ca_pubkey_sha256(EVP_PKEY *pk, char hex[65])
@@ -400,6 +418,7 @@ static int key_evp_setup(ca_key *k, const char *location)
 
 int ca_key_load(ca_key *k, const char *location, const char *want_sha256)
 {
+    char *shown;
     int rc;
 
     rc = key_evp_setup(k, location);
@@ -409,13 +428,16 @@ int ca_key_load(ca_key *k, const char *location, const char *want_sha256)
         rc = store_load(k, location);
     if (rc == P11CA_OK)
         rc = ca_pubkey_sha256(k->pkey, k->sha256);
+    shown = loc_shown(location);
     if (rc == P11CA_OK && want_sha256 && strcmp(want_sha256, k->sha256) != 0)
         rc = p11ca_err_set(
             P11CA_E_CAKEY,
             "the CA key %s is not the key this CA was created with: its public key has SHA-256 %s, ca.cnf records key_sha256 = %s; refusing to sign",
-            location, k->sha256, want_sha256);
+            shown ? shown : "(the location given)", k->sha256, want_sha256);
     if (rc == P11CA_OK)
-        LOG_DBG(CA, "CA key %s loaded, SPKI SHA-256 %s", location, k->sha256);
+        LOG_DBG(CA, "CA key %s loaded, SPKI SHA-256 %s",
+                shown ? shown : "(the location given)", k->sha256);
+    free(shown);
     return rc;
 }
 
@@ -667,15 +689,20 @@ static UI_METHOD *ui_refusing(void)
 int ca_key_load_other(ca_key *k, const char *location, EVP_PKEY **out)
 {
     UI_METHOD *ui = NULL;
+    char *shown;
     int rc = key_evp_setup(k, location);
 
     *out = NULL;
     if (rc == P11CA_OK && !(ui = ui_refusing()))
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK
-        && !(*out = ca_store_load_pkey(k->evp.libctx, location, ui, NULL)))
+        && !(*out = ca_store_load_pkey(k->evp.libctx, location, ui, NULL))) {
+        shown = loc_shown(location);
         rc = ca_ossl_err(is_uri(location) ? P11CA_E_TOKEN : P11CA_E_INPUT,
-                         "cannot load the key %s", location);
+                         "cannot load the key %s",
+                         shown ? shown : "(the location given)");
+        free(shown);
+    }
     UI_destroy_method(ui);
     return rc;
 }

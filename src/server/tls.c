@@ -558,11 +558,11 @@ static int ctx_key(struct srv *s, SSL_CTX *ctx)
     if (rc == P11CA_OK
         && X509_check_private_key(SSL_CTX_get0_certificate(ctx), pk) != 1)
         rc = p11ca_err_set(P11CA_E_INPUT,
-                           "tls_key %s is not the key of tls_certificate %s",
-                           s->cfg.tls_key, s->cfg.tls_cert);
+                           "tls_key is not the key of tls_certificate %s",
+                           s->cfg.tls_cert);
+    /* tls_key is not repeated: a URI there may hold a PIN. */
     if (rc == P11CA_OK && SSL_CTX_use_PrivateKey(ctx, pk) != 1)
-        rc = p11ca_err_set(P11CA_E_INPUT, "tls_key %s: refused by OpenSSL",
-                           s->cfg.tls_key);
+        rc = p11ca_err_set(P11CA_E_INPUT, "tls_key: refused by OpenSSL");
     EVP_PKEY_free(pk);
     return rc;
 }

@@ -7,7 +7,7 @@
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
 command -v sqlite3 >/dev/null || plan_skip "sqlite3 is not installed"
-plan 20
+plan 23
 D=$TT/pin
 mkdir -p "$D"
 keygen cak ec:P-256
@@ -103,4 +103,14 @@ if [ -e "$D/bad" ]; then
 else
     ok "no directory made for it"
 fi
+# A refused PIN: the message names the key without the PIN (last: a
+# refused PIN value is remembered for this token).
+rm -rf "${D:?}/ca"
+WRONG=wrong-4711-pin
+should_fail 3 'CKR_PIN_INCORRECT' \
+    "a wrong pin-value= is refused" \
+    p11ca ca init --dir "$D/ca" --subject /CN=wrong \
+    --key-uri "$TOKURI;object=cak;type=private?pin-value=$WRONG"
+assert_no_grep "$WRONG" "$TT/err" "the wrong PIN is not in the message"
+assert_no_grep "pin-value" "$TT/err" "nor the attribute"
 done_testing

@@ -45,7 +45,7 @@ should_fail 2 'sha256: takes the certificate.s SHA-256 fingerprint' "a short fin
 SERVE_TLS_KEY=$D/missing.key
 refuse 2 "cannot load the key $D/missing.key" "a TLS key file that is not there" ""
 SERVE_TLS_KEY=$D/alice.key
-refuse 2 "tls_key $D/alice.key is not the key of tls_certificate" \
+refuse 2 "tls_key is not the key of tls_certificate" \
     "a TLS key that is not the certificate's" ""
 SERVE_TLS_KEY="$TOKURI;object=no-such-key;type=private"
 refuse 3 'cannot load the key pkcs11:' "a TLS key URI that finds nothing (exit 3)" ""
