@@ -113,7 +113,7 @@ static int init_key(struct init_state *st)
     const char *where = o->key_uri ? o->key_uri : o->key_file;
     unsigned char *der = NULL;
     const unsigned char *p;
-    char cwd[4096];
+    char cwd[4096], *shown = NULL, *src = NULL;
     int n, rc;
 
     assert(where != NULL); /* init_validate: one of key_uri and key_file */
@@ -132,8 +132,10 @@ static int init_key(struct init_state *st)
     /* pin-value= is for this command only; pin-source= becomes ca.cnf's
      * pin_source unless --pin-source names one. */
     if (rc == P11CA_OK)
-        rc = ca_location_shown(st->location, &st->shown,
-                               o->pin_source ? NULL : &st->pin_source);
+        rc = ca_location_shown(st->location, &shown,
+                               o->pin_source ? NULL : &src);
+    st->shown = shown;
+    st->pin_source = src;
     if (rc != P11CA_OK)
         return rc;
     /* A software copy of the public key, for the certificate and checks. */

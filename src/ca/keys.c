@@ -891,30 +891,37 @@ int ca_location_shown(const char *location, char **shown, char **pin_source)
 {
     p11_uri *uri = NULL;
     p11_auth auth;
+    char *text = NULL, *src = NULL;
     int rc = P11CA_OK;
 
     *shown = NULL;
     if (pin_source)
         *pin_source = NULL;
     if (!is_uri(location)) {
-        *shown = strdup(location);
+        text = strdup(location);
     } else if (p11_uri_parse(location, &uri) != CKR_OK) {
         rc = p11ca_err_set(P11CA_E_INPUT, "%s", p11_error_message());
     } else if (!p11_uri_has_pin(uri)) {
-        *shown = strdup(location);
+        text = strdup(location);
     } else {
-        *shown = p11_uri_format(uri);
+        text = p11_uri_format(uri);
         p11_auth_from_uri(&auth, uri);
-        if (*shown && pin_source && auth.pin_source
-            && !(*pin_source = strdup(auth.pin_source)))
+        if (text && pin_source && auth.pin_source
+            && !(src = strdup(auth.pin_source)))
             rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     }
-    if (rc == P11CA_OK && !*shown)
+    if (rc == P11CA_OK && !text)
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    if (rc != P11CA_OK) {
-        free(*shown);
-        *shown = NULL;
+    if (rc == P11CA_OK) {
+        *shown = text;
+        text = NULL;
+        if (pin_source) {
+            *pin_source = src;
+            src = NULL;
+        }
     }
+    free(text);
+    free(src);
     p11_uri_free(uri);
     return rc;
 }
