@@ -102,7 +102,7 @@ static bool uri_ok(const char *v)
 
     if (!isalpha((unsigned char)*p))
         return false;
-    while (isalnum((unsigned char)*p) || strchr("+-.", *p))
+    while (isalnum((unsigned char)*p) || (*p && strchr("+-.", *p)))
         p++;
     if (*p != ':' || !p[1])
         return false;

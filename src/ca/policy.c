@@ -229,7 +229,8 @@ static bool uri_item_ok(const char *item, size_t len, const void *arg)
     if (len >= POLICY_ITEM_MAX || !isalpha((unsigned char)item[0]))
         return false;
     while (i < len
-           && (isalnum((unsigned char)item[i]) || strchr("+-.", item[i])))
+           && (isalnum((unsigned char)item[i])
+               || (item[i] && strchr("+-.", item[i]))))
         i++;
     return i < len && item[i] == ':';
 }

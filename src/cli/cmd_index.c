@@ -230,8 +230,8 @@ static int parse_index(struct import_state *st, char *text, const char *name)
         snprintf(where, sizeof(where), "%s:%d", name, lineno);
         if (!*line)
             continue;
-        if (split_line(line, &il) != 0 || !strchr("VRE", il.f[0][0])
-            || il.f[0][1])
+        if (split_line(line, &il) != 0 || !il.f[0][0]
+            || !strchr("VRE", il.f[0][0]) || il.f[0][1])
             return cli_error(
                 P11CA_E_INPUT,
                 "%s: not an index.txt line (six tab-separated fields, status V, R or E)",

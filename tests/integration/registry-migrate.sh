@@ -7,7 +7,7 @@
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
 . "$top_srcdir/tests/lib/registry.sh"
-plan 23
+plan 24
 
 W=$TT/w
 mkdir -p "$W/oca/newcerts"
@@ -56,6 +56,8 @@ should_fail 2 'exists|already' "importing the same database twice changes nothin
     p11ca import-index --dir "$W/ca" "$W/oca/index.txt"
 printf 'V\tgarbage\n' >"$W/bad.txt"
 should_fail 2 'index.txt line' "a malformed index is refused" p11ca import-index --dir "$W/ca" "$W/bad.txt"
+printf '\t301231000000Z\t\t01\tunknown\t/CN=x\n' >"$W/bad.txt"
+should_fail 2 'index.txt line' "a line with an empty status is refused" p11ca import-index --dir "$W/ca" "$W/bad.txt"
 check "export-index writes an openssl ca database" \
     p11ca export-index --dir "$W/ca" --certs "$W/out/newcerts" "$W/out/index.txt"
 sort "$W/oca/index.txt" | cut -f1,3,4,6 >"$TT/a"
