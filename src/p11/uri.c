@@ -188,6 +188,12 @@ CK_RV p11_uri_parse(const char *str, p11_uri **out)
     if (!str || strncasecmp(str, "pkcs11:", 7) != 0)
         return p11_error_set(P11_RV_URI_INVALID, NULL, NULL, NULL,
                              "a pkcs11: URI must start with \"pkcs11:\"");
+    /* p11-kit drops white space wherever it is: "object=My Key" would
+     * name "MyKey", and "&\vtype=" a query attribute "type". */
+    if (str[strcspn(str, " \t\n\v\f\r")])
+        return p11_error_set(
+            P11_RV_URI_INVALID, NULL, NULL, NULL,
+            "the URI holds white space, which p11-kit would drop (\"object=My Key\" would name \"MyKey\"): write a space as %%20");
     uri = calloc(1, sizeof(*uri));
     if (!uri || !(uri->kit = p11_kit_uri_new())) {
         rv = p11_error_set(CKR_HOST_MEMORY, NULL, NULL, NULL, NULL);

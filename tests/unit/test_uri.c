@@ -410,6 +410,22 @@ static void test_uri_rejects_empty_path_attribute(void **state)
     p11_uri_free(uri);
 }
 
+/* p11-kit drops white space: the name would not be the one given, and
+ * "&\vtype=" became a query attribute "type" (found by tests/fuzz/uri). */
+static void test_uri_rejects_white_space(void **state)
+{
+    p11_uri *uri = NULL;
+
+    (void)state;
+    parse_fails("pkcs11:object=My Key;type=private", "white space");
+    parse_fails("pkcs11:object=k?l=&\vtype=", "white space");
+    parse_fails("pkcs11:obj\nect=k", "white space");
+    parse_fails("pkcs11:token=CA1\t", "white space");
+    assert_int_equal(p11_uri_parse("pkcs11:object=My%20Key", &uri), CKR_OK);
+    assert_string_equal(p11_uri_get0_label(uri), "My Key");
+    p11_uri_free(uri);
+}
+
 static void test_uri_names_the_unknown_type(void **state)
 {
     (void)state;
@@ -558,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_uri_rejects_nul_in_label),
         cmocka_unit_test(test_uri_rejects_repeated_attribute),
         cmocka_unit_test(test_uri_rejects_empty_path_attribute),
+        cmocka_unit_test(test_uri_rejects_white_space),
         cmocka_unit_test(test_uri_format_drops_pin_source),
         cmocka_unit_test(test_uri_names_the_unknown_type),
         cmocka_unit_test(test_uri_accepts_every_type),
