@@ -48,6 +48,7 @@ extern const struct cli_cmd cli_crl_cmds[];    /* cmd_crl.c */
 extern const struct cli_cmd cli_enroll_cmds[]; /* cmd_enroll.c */
 extern const struct cli_cmd cli_ocsp_cmds[];   /* cmd_ocsp.c */
 extern const struct cli_cmd cli_serve_cmds[];  /* cmd_serve.c */
+extern const struct cli_cmd cli_registry_cmds[]; /* cmd_registry.c */
 
 /* Registry verbs of the cert group (cmd_certreg.c). */
 int cmd_certreg_list(struct cli *cli, int argc, char **argv);
