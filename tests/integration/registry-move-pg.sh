@@ -7,13 +7,14 @@
 # compared byte for byte) and passes p11ca audit verify (chain, signed
 # heads, statuses); the source never changes; a copy works on (a new
 # certificate gets a fresh id); a non-empty target is refused and keeps
-# what it had; a bad source or an unreachable server is a clear error
-# that creates nothing and shows no password.
+# what it had; a source whose audit trail was edited is refused before
+# the commit, leaving no row in the target; a bad source or an unreachable
+# server is a clear error that creates nothing and shows no password.
 set -u
 . "$top_srcdir/tests/lib/prov.sh"
 . "$top_srcdir/tests/lib/pg.sh"
 pg_start
-plan 43
+plan 48
 
 D=$TT/ca
 W=$TT/work
@@ -154,6 +155,22 @@ should_fail 2 'not a PostgreSQL connection string or URI' \
 cat "$TT/out" "$TT/err" >"$TT/both"
 assert_no_grep 's3cret|word' "$TT/both" "... showing no part of the password"
 assert_eq "$(ls "$TT"/t1.db* 2>/dev/null)" "" "no target file was created by any of them"
+
+# A source whose audit trail was edited: the check before the commit
+# fails, and nothing stays in the target (one transaction).
+cp "$D/registry.db" "$TT/edited.db"
+sqlite3 "$TT/edited.db" "update audit set details = 'edited' where seq = 2"
+pg_sql "CREATE DATABASE fresh" >/dev/null
+FRESH="postgresql:host=$PG_SOCK user=p11ca dbname=fresh"
+should_fail 4 'audit trail does not verify: audit entry 2 was modified; nothing was written' \
+    "a source with an edited audit entry: refused before the commit (exit 4)" \
+    p11ca registry migrate --from "sqlite:$TT/edited.db" --to "$FRESH"
+assert_eq "$(psql -X -q -A -t -h "$PG_SOCK" -U p11ca -d fresh -c \
+    'select (select count(*) from certs) + (select count(*) from audit) + (select count(*) from cas)')" \
+    0 "... and the PostgreSQL target holds no row"
+should_fail 4 'audit entry 2 was modified' "... into a new SQLite file too" \
+    p11ca registry migrate --from "sqlite:$TT/edited.db" --to "sqlite:$TT/t3.db"
+assert_eq "$(ls "$TT"/t3.db* 2>/dev/null)" "" "... which is removed again"
 
 # An unreachable server, with a password in the location.
 should_fail 4 'target: registry postgresql:.*cannot connect' \
