@@ -198,7 +198,8 @@ const struct cli_cmd cli_registry_cmds[] = {
      "the target, committed only after the target has as many rows per "
      "table as the source, the same newest audit entry, an intact audit "
      "chain and every certificate's status as its audit trail says; "
-     "otherwise nothing is written (a SQLite file it created is removed). "
+     "otherwise no row is written (a SQLite file it created is removed; "
+     "a PostgreSQL database keeps the empty tables for the next try). "
      "A target that holds anything is refused (exit 4). Afterwards point "
      "registry = in ca.cnf to the target and run p11ca audit verify.",
      "--from LOCATION\tthe registry to copy (read only)\n"

@@ -14,7 +14,7 @@ set -u
 . "$top_srcdir/tests/lib/prov.sh"
 . "$top_srcdir/tests/lib/pg.sh"
 pg_start
-plan 48
+plan 50
 
 D=$TT/ca
 W=$TT/work
@@ -86,6 +86,16 @@ assert_grep '"not-activated"' "$W/sqlite.carol" "... carol is not activated"
 SQ_COUNTS=$(sq_counts "$D/registry.db")
 SUM=$(db_sum "$D/registry.db")
 
+# What registry migrate copies (src/registry/copy.c): every table but
+# schema_version with these columns.  A schema change that adds one must
+# add it there, and here.
+COLS="audit.action audit.actor audit.at audit.details audit.hash audit.object audit.prev_hash audit.seq audit_heads.at audit_heads.ca_id audit_heads.hash audit_heads.id audit_heads.seq audit_heads.signed cas.added_at cas.auto_register cas.auto_status cas.der cas.external cas.id cas.name cas.subject certs.ca_id certs.client_id certs.cn certs.der certs.id certs.invalidity certs.issuer certs.key_hash certs.not_after certs.not_before certs.origin certs.ou certs.profile certs.reason certs.recorded_at certs.replaces certs.revoke_after certs.revoked_at certs.serial certs.status certs.subject crl_numbers.ca_id crl_numbers.last status_history.actor status_history.at status_history.cert_id status_history.from_status status_history.id status_history.reason status_history.to_status"
+assert_eq "$(sqlite3 "$D/registry.db" "select m.name || '.' || p.name
+    from sqlite_master m, pragma_table_info(m.name) p
+    where m.type = 'table' and m.name <> 'schema_version'
+    order by 1" | tr '\n' ' ' | sed 's/ $//')" "$COLS" \
+    "the SQLite schema has the tables and columns that registry migrate copies"
+
 # Usage.
 should_fail 1 'give --from LOCATION and --to LOCATION' "no --to: usage (exit 1)" \
     p11ca registry migrate --from "sqlite:$D/registry.db"
@@ -100,6 +110,10 @@ assert_grep '"certs": 4' "$W/to-pg.json" "... reports 4 certificates copied"
 assert_grep '"audit_heads": [1-9]' "$W/to-pg.json" "... and the signed heads"
 assert_eq "$(pg_counts)" "$SQ_COUNTS" "PostgreSQL holds as many rows per table as SQLite"
 assert_eq "$(db_sum "$D/registry.db")" "$SUM" "the source file did not change"
+assert_eq "$(pg_sql "select table_name || '.' || column_name
+    from information_schema.columns where table_schema = 'public'
+    and table_name <> 'schema_version' order by 1" | tr '\n' ' ' | sed 's/ $//')" \
+    "$COLS" "... and so has PostgreSQL's"
 ca_on "$TT/capg" "$PG_LOC"
 check "the CA on PostgreSQL: its view" view "$TT/capg" pg
 check "... identical to SQLite's (list, show, audit list)" same sqlite pg
