@@ -57,8 +57,7 @@ static int migrate_args(struct cli *cli, int argc, char **argv,
         return cli_usage_error(me, "--from and --to name the same registry");
     snprintf(m->from_shown, sizeof(m->from_shown), "%s",
              reg_location_shown(m->from));
-    snprintf(m->to_shown, sizeof(m->to_shown), "%s",
-             reg_location_shown(m->to));
+    snprintf(m->to_shown, sizeof(m->to_shown), "%s", reg_location_shown(m->to));
     return P11CA_OK;
 }
 
@@ -75,7 +74,7 @@ static int migrate_rc(int rc)
 /* The file of a SQLite location ("sqlite:PATH" or a bare path). */
 static const char *sqlite_path(const char *loc)
 {
-    return strncmp(loc, "sqlite:", 7) == 0 ? loc + 7 : loc;
+    return loc && strncmp(loc, "sqlite:", 7) == 0 ? loc + 7 : loc;
 }
 
 /* A SQLite target this command created goes again when the copy failed,

@@ -14,8 +14,8 @@
 #define B REG_COL_BYTES
 
 static const reg_col_kind copy_cas_kinds[] = {I, T, T, B, I, I, I, T};
-static const reg_col_kind copy_certs_kinds[] = {
-    I, T, I, T, T, T, T, T, T, T, T, I, I, I, I, I, I, T, T, B, I};
+static const reg_col_kind copy_certs_kinds[] = {I, T, I, T, T, T, T, T, T, T, T,
+                                                I, I, I, I, I, I, T, T, B, I};
 static const reg_col_kind copy_history_kinds[] = {I, I, I, T, T, T, T};
 static const reg_col_kind copy_crl_kinds[] = {I, I};
 static const reg_col_kind copy_audit_kinds[] = {I, I, T, T, T, T, T, T};
@@ -26,7 +26,9 @@ static const reg_col_kind copy_heads_kinds[] = {I, I, T, I, I, B};
 #undef B
 
 #define COPY_TABLE(name, cols, order, identity, kinds)                         \
-    {name, cols, order, identity, sizeof(kinds) / sizeof(kinds[0]), kinds}
+    {                                                                          \
+        name, cols, order, identity, sizeof(kinds) / sizeof(kinds[0]), kinds   \
+    }
 
 /*
  * Every table of the schema (version 4) but schema_version, which each
@@ -130,14 +132,15 @@ static int copy_check_audit(reg *from, reg *to)
         || (rc = to->be->audit_last(to->db, &s_to, h_to, sizeof(h_to))))
         return rc;
     if (s_from != s_to || strcmp(h_from, h_to) != 0)
-        return p11ca_err_set(
-            P11CA_E_STATE,
-            "the copy's newest audit entry (%" PRId64
-            ") is not the source's (%" PRId64 "); nothing was written",
-            s_to, s_from);
+        return p11ca_err_set(P11CA_E_STATE,
+                             "the copy's newest audit entry (%" PRId64
+                             ") is not the source's (%" PRId64
+                             "); nothing was written",
+                             s_to, s_from);
     if ((rc = reg_audit_verify(to, NULL)))
         return p11ca_err_set(
-            rc, "the copy's audit trail does not verify: %s; nothing was written",
+            rc,
+            "the copy's audit trail does not verify: %s; nothing was written",
             p11ca_err_message());
     if ((rc = reg_audit_verify_status_tx(to, NULL)))
         return p11ca_err_set(

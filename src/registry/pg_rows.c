@@ -123,8 +123,8 @@ int pg_rows_count(void *db, const reg_table *t, size_t *n)
 
     *n = 0;
     snprintf(what, sizeof(what), "count the rows of table %s", t->name);
-    if (!(rc = pg_rows_sql(sql, sizeof(sql), "SELECT count(*) FROM %s",
-                           t->name))
+    if (!(rc =
+              pg_rows_sql(sql, sizeof(sql), "SELECT count(*) FROM %s", t->name))
         && !(rc = pg_run_sql(db, sql, NULL, &res, what)))
         *n = PQntuples(res) == 1 ? (size_t)pg_int(res, 0, 0) : 0;
     PQclear(res);

@@ -168,8 +168,7 @@ int sq_rows_count(void *db, const reg_table *t, size_t *n)
 
     *n = 0;
     snprintf(what, sizeof(what), "count the rows of table %s", t->name);
-    if ((rc = sq_rows_sql(sql, sizeof(sql), "SELECT count(*) FROM %s",
-                          t->name))
+    if ((rc = sq_rows_sql(sql, sizeof(sql), "SELECT count(*) FROM %s", t->name))
         || (rc = sq_rows_prepare(d, sql, what, &st)))
         return rc;
     if (sqlite3_step(st) == SQLITE_ROW)
