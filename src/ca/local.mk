@@ -21,5 +21,5 @@ src_libp11ca_ca_la_LIBADD = src/libp11ca-registry.la src/libp11ca-p11.la \
 	$(CRYPTO_LIBS) $(P11KIT_LIBS)
 
 src_p11ca_SOURCES += src/cli/cmd_ca.c src/cli/cmd_issue.c src/cli/cmd_crl.c \
-	src/cli/cmd_audit.c src/cli/cmd_ocsp.c
+	src/cli/cmd_audit.c src/cli/cmd_ocsp.c src/cli/cmd_registry.c
 src_p11ca_LDADD += src/libp11ca-ca.la

@@ -42,12 +42,13 @@ extern const struct cli_cmd cli_cert_cmds[];
 extern const struct cli_cmd cli_audit_cmds[];
 extern const struct cli_cmd cli_index_cmds[];
 extern const struct cli_cmd cli_p12_cmds[];
-extern const struct cli_cmd cli_ca_cmds[];     /* cmd_ca.c */
-extern const struct cli_cmd cli_issue_cmds[];  /* cmd_issue.c */
-extern const struct cli_cmd cli_crl_cmds[];    /* cmd_crl.c */
-extern const struct cli_cmd cli_enroll_cmds[]; /* cmd_enroll.c */
-extern const struct cli_cmd cli_ocsp_cmds[];   /* cmd_ocsp.c */
-extern const struct cli_cmd cli_serve_cmds[];  /* cmd_serve.c */
+extern const struct cli_cmd cli_ca_cmds[];       /* cmd_ca.c */
+extern const struct cli_cmd cli_issue_cmds[];    /* cmd_issue.c */
+extern const struct cli_cmd cli_crl_cmds[];      /* cmd_crl.c */
+extern const struct cli_cmd cli_enroll_cmds[];   /* cmd_enroll.c */
+extern const struct cli_cmd cli_ocsp_cmds[];     /* cmd_ocsp.c */
+extern const struct cli_cmd cli_serve_cmds[];    /* cmd_serve.c */
+extern const struct cli_cmd cli_registry_cmds[]; /* cmd_registry.c */
 
 /* Registry verbs of the cert group (cmd_certreg.c). */
 int cmd_certreg_list(struct cli *cli, int argc, char **argv);

@@ -20,6 +20,8 @@ static const struct {
     {"cert", "certificates: the CA's registry and those on tokens",
      cli_cert_cmds},
     {"audit", "the CA's tamper-evident audit trail", cli_audit_cmds},
+    {"registry", "move a registry to another location or backend",
+     cli_registry_cmds},
     {"import-index", "migrate from an openssl ca database", cli_index_cmds + 0},
     {"export-index", "write an openssl ca database", cli_index_cmds + 1},
     {"ca", "create, install and show a certificate authority", cli_ca_cmds},

@@ -467,7 +467,6 @@ static int replay_run(reg *r, struct replay *rp)
 
 int reg_audit_verify_status(reg *r, size_t *certs)
 {
-    struct replay rp = {0};
     int rc;
 
     return_val_if_fail(r, P11CA_E_INTERNAL);
@@ -476,8 +475,19 @@ int reg_audit_verify_status(reg *r, size_t *certs)
     /* One snapshot of the trail and the table, even while others write. */
     if ((rc = r->be->begin(r->db, false)))
         return rc;
-    rc = replay_run(r, &rp);
+    rc = reg_audit_verify_status_tx(r, certs);
     r->be->rollback(r->db);
+    return rc;
+}
+
+int reg_audit_verify_status_tx(reg *r, size_t *certs)
+{
+    struct replay rp = {0};
+    int rc;
+
+    if (certs)
+        *certs = 0;
+    rc = replay_run(r, &rp);
     if (certs)
         *certs = rp.certs;
     free(rp.ev);

@@ -411,6 +411,7 @@ static void sq_close(void *db)
         return;
     for (int i = 0; i < SQ_N; i++)
         sqlite3_finalize(d->st[i]);
+    sqlite3_finalize(d->row_ins);
     sqlite3_close_v2(d->db);
     free(d->path);
     free(d);
@@ -888,6 +889,9 @@ const struct reg_backend reg_backend_sqlite = {
     .ca_add = sq_ca_add,
     .ca_list = sq_ca_list,
     .ca_set_auto = sq_ca_set_auto,
+    .rows_walk = sq_rows_walk,
+    .row_insert = sq_row_insert,
+    .rows_count = sq_rows_count,
     .audit_append = sq_audit_append,
     .audit_last = sq_audit_last,
     .audit_list = sq_audit_list,

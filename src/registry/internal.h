@@ -102,6 +102,10 @@ int reg_change_tx(reg *r, int64_t now, const reg_cert *c, reg_status to,
  * *@count (may be NULL) gets how many. */
 int reg_revoke_due_tx(reg *r, int64_t now, size_t *count) REG_WUR;
 
+/* reg_audit_verify_status_tx - reg_audit_verify_status inside the
+ * caller's transaction (reg_copy checks a copy before it commits). */
+int reg_audit_verify_status_tx(reg *r, size_t *certs) REG_WUR;
+
 /* The CRL reason "superseded" (RFC 5280 5.3.1). */
 #define REG_REASON_SUPERSEDED 4
 

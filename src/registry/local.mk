@@ -27,9 +27,10 @@ src_libp11ca_registry_la_SOURCES = \
 	src/registry/lifecycle.c src/registry/bulk.c src/registry/search.c \
 	src/registry/cert.c src/registry/clock.c \
 	src/registry/audit.c src/registry/audit_replay.c \
-	src/registry/details.c \
+	src/registry/details.c src/registry/copy.c \
 	src/registry/backend_sqlite.c src/registry/sqlite_certs.c \
-	src/registry/backend_pg.c src/registry/pg_certs.c
+	src/registry/sqlite_rows.c \
+	src/registry/backend_pg.c src/registry/pg_certs.c src/registry/pg_rows.c
 nodist_src_libp11ca_registry_la_SOURCES = src/registry/schema_sql.c \
 	src/registry/schema_pg_sql.c
 src_libp11ca_registry_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) \

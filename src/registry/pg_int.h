@@ -145,4 +145,10 @@ int pg_history_list(void *db, int64_t ca_id, const char *serial,
 int pg_revoked_list(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
                     void *arg);
 
+/* Rows as stored, for reg_copy (pg_rows.c). */
+int pg_rows_walk(void *db, const reg_table *t, reg_row_cb cb, void *arg);
+int pg_row_insert(void *db, const reg_table *t, const reg_value *row);
+int pg_rows_count(void *db, const reg_table *t, size_t *n);
+int pg_rows_done(void *db, const reg_table *t);
+
 #endif

@@ -646,8 +646,71 @@ int reg_audit_heads(reg *r, int64_t ca_id, bool newest_first,
                     reg_audit_head_cb cb, void *arg) REG_WUR;
 
 /* ------------------------------------------------------------------ */
+/* Moving a registry                                                   */
+/* ------------------------------------------------------------------ */
+
+/* How many rows of one table reg_copy copied. */
+typedef struct reg_copy_count {
+    const char *table; /* "cas", "certs", ... (static) */
+    size_t rows;
+} reg_copy_count;
+
+/* The tables reg_copy copies, in the order it copies them. */
+#define REG_COPY_TABLES 6
+
+/*
+ * reg_copy - copy the whole registry @from into the empty registry @to
+ * (another backend or the same), in one write transaction on @to: every
+ * row of every table (CAs, certificates with their status history, CRL
+ * numbers, the audit trail, its signed heads) with its stored values and
+ * ids as they are, so that hashes, signatures and references stay valid.
+ * @from is read in one read transaction and never changed (open it with
+ * REG_OPEN_READONLY).  Before committing, @to is checked: as many rows
+ * per table as @from has, the same newest audit entry, an intact audit
+ * chain (reg_audit_verify) and every certificate with the status its
+ * audited history leads to (reg_audit_verify_status).  @counts (may be
+ * NULL) gets the rows per table.  Returns 0; P11CA_E_EXISTS when @to holds
+ * any row (the message names the table; nothing is written); P11CA_E_STATE
+ * when a check fails (nothing is written); or the error of either
+ * registry.
+ */
+int reg_copy(reg *from, reg *to,
+             reg_copy_count counts[REG_COPY_TABLES]) REG_WUR;
+
+/* ------------------------------------------------------------------ */
 /* Storage backends                                                    */
 /* ------------------------------------------------------------------ */
+
+/*
+ * A table as reg_copy moves it: its name, its columns (fixed text, in the
+ * order of @kinds) and the column(s) that order its rows.  @identity is
+ * the column whose values the database gives new rows (a backend that
+ * keeps a sequence for it sets that past the copied rows), or NULL.
+ */
+typedef enum reg_col_kind {
+    REG_COL_INT,
+    REG_COL_TEXT,
+    REG_COL_BYTES,
+} reg_col_kind;
+#define REG_ROW_MAX_COLS 24
+typedef struct reg_table {
+    const char *name;
+    const char *cols;
+    const char *order;
+    const char *identity;
+    size_t ncols;
+    const reg_col_kind *kinds;
+} reg_table;
+/* One value of a row: @null, else @i (INT), @s (TEXT) or @b/@len (BYTES),
+ * borrowed for the call. */
+typedef struct reg_value {
+    bool null;
+    int64_t i;
+    const char *s;
+    const unsigned char *b;
+    size_t len;
+} reg_value;
+typedef int (*reg_row_cb)(const reg_value *row, void *arg);
 
 /*
  * What a storage backend provides: plain storage, no rules.  The rules
@@ -714,6 +777,14 @@ struct reg_backend {
     int (*head_add)(void *db, const reg_audit_head *h);
     int (*head_list)(void *db, int64_t ca_id, bool newest_first,
                      reg_audit_head_cb cb, void *arg);
+    /* Rows as they are stored (reg_copy): every row of @t in its order,
+     * an insert of one with every column given, a count, and the end of
+     * a copy into @t (a sequence set past its rows; NULL: nothing to do).
+     * In the caller's transaction. */
+    int (*rows_walk)(void *db, const reg_table *t, reg_row_cb cb, void *arg);
+    int (*row_insert)(void *db, const reg_table *t, const reg_value *row);
+    int (*rows_count)(void *db, const reg_table *t, size_t *n);
+    int (*rows_done)(void *db, const reg_table *t);
     /* The kind of the last failure (reg_last_fault); NULL: always none. */
     reg_fault (*fault)(void *db);
 };

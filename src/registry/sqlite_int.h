@@ -40,6 +40,9 @@ struct sqldb {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *st[SQ_N];
+    /* The insert of reg_copy's current table (sqlite_rows.c). */
+    sqlite3_stmt *row_ins;
+    const reg_table *row_ins_t;
 };
 
 /* The columns of a reg_cert, in the order sq_row_cert reads them. */
@@ -93,5 +96,10 @@ int sq_history_list(void *db, int64_t ca_id, const char *serial,
                     reg_history_cb cb, void *arg);
 int sq_revoked_list(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
                     void *arg);
+
+/* Rows as stored, for reg_copy (sqlite_rows.c). */
+int sq_rows_walk(void *db, const reg_table *t, reg_row_cb cb, void *arg);
+int sq_row_insert(void *db, const reg_table *t, const reg_value *row);
+int sq_rows_count(void *db, const reg_table *t, size_t *n);
 
 #endif

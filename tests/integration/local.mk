@@ -73,6 +73,7 @@ REGISTRY_TESTS = \
 	tests/integration/registry-schema.sh \
 	tests/integration/registry-migrate.sh \
 	tests/integration/registry-migrate-pg.sh \
+	tests/integration/registry-move-pg.sh \
 	tests/integration/audit-signed.sh
 TESTS += $(REGISTRY_TESTS)
 EXTRA_DIST += $(REGISTRY_TESTS) tests/lib/registry.sh \

@@ -508,6 +508,130 @@ static void test_registry_concurrent_writers(void **state)
     reg_close(r);
 }
 
+/* reg_copy: a registry with a CA, revoked and deactivated certificates and
+ * a signed head, into a fresh one: the same rows, the same trail, and the
+ * copy works on (new rows get ids after the copied ones). */
+static void test_registry_copy_moves_everything(void **state)
+{
+    static const unsigned char sig[] = {0x30, 0x03, 0x02, 0x01, 0x07};
+    struct treg *t = *state;
+    reg_copy_count counts[REG_COPY_TABLES];
+    char loc[256], h1[65], h2[65];
+    int64_t ca_id = 0, s1 = 0, s2 = 0;
+    size_t len = 0, n = 0;
+    unsigned char *der =
+        treg_der("99", "Copy CA", NULL, now() - 60, now() + 86400, &len);
+    reg_audit_head h;
+    reg_cert c;
+    reg *to = NULL;
+
+    assert_int_equal(reg_ca_add(t->r, der, len, "copy", &ca_id), 0);
+    OPENSSL_free(der);
+    treg_record(t, "1", "alice", REG_ACTIVATED);
+    treg_record(t, "2", "bob", REG_ACTIVATED);
+    treg_record(t, "3", "carol", REG_ACTIVATED);
+    assert_int_equal(
+        reg_set_status(t->r, 0, "2", REG_REVOKED, 1, 0, ACTOR, "lost"), 0);
+    set_status(t, "3", REG_NOT_ACTIVATED);
+    assert_int_equal(reg_audit_tip(t->r, &s1, h1), 0);
+    h = (reg_audit_head){.seq = s1,
+                         .hash = h1,
+                         .at = now(),
+                         .ca_id = ca_id,
+                         .der = sig,
+                         .der_len = sizeof(sig)};
+    assert_int_equal(reg_audit_head_add(t->r, &h), 0);
+
+    treg_fresh(t, "copy", loc, sizeof(loc), NULL, 0);
+    assert_int_equal(reg_open(loc, &to), 0);
+    assert_int_equal(reg_copy(t->r, to, counts), 0);
+    assert_string_equal(counts[1].table, "certs");
+    assert_int_equal(counts[1].rows, 3);
+    assert_string_equal(counts[5].table, "audit_heads");
+    assert_int_equal(counts[5].rows, 1);
+    assert_int_equal(reg_get(to, 0, "2", &c), 0);
+    assert_int_equal(c.status, REG_REVOKED);
+    assert_int_equal(c.reason, 1);
+    reg_cert_clear(&c);
+    assert_int_equal(reg_get(to, 0, "3", &c), 0);
+    assert_int_equal(c.status, REG_NOT_ACTIVATED);
+    reg_cert_clear(&c);
+    assert_int_equal(reg_audit_tip(to, &s2, h2), 0);
+    assert_int_equal(s2, s1);
+    assert_string_equal(h2, h1);
+    assert_int_equal(reg_audit_verify(to, &n), 0);
+    assert_int_equal(n, (size_t)s1);
+    assert_int_equal(reg_audit_verify_status(to, &n), 0);
+    assert_int_equal(n, 3);
+
+    /* New rows after the copied ids: a certificate, its history, a head. */
+    treg_cert(&c, "4", "dave", "eng", now() - 60, now() + 86400);
+    c.status = REG_ACTIVATED;
+    assert_int_equal(reg_record_issued(to, &c, ACTOR, NULL), 0);
+    reg_cert_clear(&c);
+    assert_int_equal(
+        reg_set_status(to, 0, "4", REG_REVOKED, 4, 0, ACTOR, "gone"), 0);
+    assert_int_equal(reg_audit_tip(to, &s2, h2), 0);
+    h.seq = s2;
+    h.hash = h2;
+    assert_int_equal(reg_audit_head_add(to, &h), 0);
+    assert_int_equal(reg_audit_verify(to, NULL), 0);
+    assert_int_equal(reg_count(to, NULL, &n), 0);
+    assert_int_equal(n, 4);
+    /* The source is as it was. */
+    assert_int_equal(reg_count(t->r, NULL, &n), 0);
+    assert_int_equal(n, 3);
+    reg_close(to);
+}
+
+/* A target with any row is refused and keeps what it had. */
+static void test_registry_copy_refuses_nonempty_target(void **state)
+{
+    struct treg *t = *state;
+    char loc[256];
+    size_t n = 0;
+    reg_cert c;
+    reg *to = NULL;
+
+    treg_record(t, "1", "alice", REG_ACTIVATED);
+    treg_fresh(t, "busy", loc, sizeof(loc), NULL, 0);
+    assert_int_equal(reg_open(loc, &to), 0);
+    treg_cert(&c, "7", "zoe", "eng", now() - 60, now() + 86400);
+    c.status = REG_ACTIVATED;
+    assert_int_equal(reg_record_issued(to, &c, ACTOR, NULL), 0);
+    reg_cert_clear(&c);
+    assert_fails(reg_copy(t->r, to, NULL), P11CA_E_EXISTS, "not empty");
+    assert_int_equal(reg_count(to, NULL, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(reg_get(to, 0, "1", &c), P11CA_E_NOTFOUND);
+    assert_int_equal(reg_audit_verify(to, NULL), 0);
+    reg_close(to);
+}
+
+/* A copy that does not check (an edited source entry) writes nothing. */
+static void test_registry_copy_checks_before_commit(void **state)
+{
+    struct treg *t = *state;
+    char loc[256], hash[65];
+    int64_t seq = -1;
+    size_t n = 1;
+    reg *to = NULL;
+
+    treg_record(t, "1", "alice", REG_ACTIVATED);
+    treg_record(t, "2", "bob", REG_ACTIVATED);
+    assert_int_equal(
+        treg_sql(t, "UPDATE audit SET details = 'edited' WHERE seq = 1"), 0);
+    treg_fresh(t, "checked", loc, sizeof(loc), NULL, 0);
+    assert_int_equal(reg_open(loc, &to), 0);
+    assert_fails(reg_copy(t->r, to, NULL), P11CA_E_STATE,
+                 "audit trail does not verify: audit entry 1 was modified");
+    assert_int_equal(reg_count(to, NULL, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(reg_audit_tip(to, &seq, hash), 0);
+    assert_int_equal(seq, 0);
+    reg_close(to);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, treg_setup, treg_teardown)
@@ -531,6 +655,9 @@ int main(void)
         T(test_registry_ca_add_same_cert_same_id),
         T(test_registry_reopen_keeps_everything),
         T(test_registry_concurrent_writers),
+        T(test_registry_copy_moves_everything),
+        T(test_registry_copy_refuses_nonempty_target),
+        T(test_registry_copy_checks_before_commit),
     };
 #undef T
 
