@@ -2,15 +2,17 @@
 /* The OCSP responder over HTTP (RFC 6960 Appendix A, RFC 5019): POST
  * ocsp_path and GET ocsp_path/{base64}, answered from the pre-signed
  * cache on the loop thread, or signed by a worker (a nonce, a miss); the
- * cache kept current by a refresh on a worker (the audit trail: changes
- * made by other processes) and by the API's own changes. */
+ * cache kept current by a refresh thread (the audit trail: changes made by
+ * other processes) and by the API's own changes. */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -33,12 +35,6 @@ struct ocsp_job {
     size_t len;
     ca_ocsp_resp *resp;
     ca_ocsp_info info;
-};
-
-/* The refresh of the cache. */
-struct refresh_job {
-    struct srv_job j;
-    ca_ocsp_refresh_stats st;
 };
 
 /* ------------------------------------------------------------------ */
@@ -355,56 +351,69 @@ void srv_ocsp_cert_changed(struct srv *s, ca *wc, int64_t ca_id,
     srv_log("OCSP: responses of %s not signed again: %s", serial, msg);
 }
 
-static void refresh_run(struct srv_job *j, ca *wc)
-{
-    struct refresh_job *rj = (struct refresh_job *)j;
-    int rc = ca_ocsp_refresh(j->s->ocsp, ca_registry(wc), (int64_t)time(NULL),
-                             SRV_OCSP_REFRESH_SIGNS, &rj->st);
-
-    if (rc != P11CA_OK)
-        srv_job_set_error(j, rc);
-}
-
-static void refresh_done(struct srv_job *j)
-{
-    struct srv *s = j->s;
-
-    s->ocsp_refreshing = false;
-    /* Said when it starts failing and when it works again, not every
-     * time. */
-    if (!j->cancelled && j->rc != s->ocsp_refresh_rc) {
-        if (j->rc != P11CA_OK)
-            srv_log("OCSP: the cache's refresh failed: %s", j->msg);
-        else
-            srv_log("OCSP: the cache's refresh works again");
-        s->ocsp_refresh_rc = j->rc;
-    }
-    free(j);
-}
-
-/* The timer: one refresh at a time, on a worker. */
-static void refresh_tick(evutil_socket_t fd, short what, void *arg)
+/*
+ * The refresh thread: every SRV_OCSP_REFRESH_MS, the changes of the audit
+ * trail (other processes: p11ca cert revoke) and the responses near their
+ * nextUpdate signed again, with its own registry handle.  A failure is
+ * logged when it starts and when it ends, not every round.
+ */
+static void *refresh_main(void *arg)
 {
     struct srv *s = arg;
-    struct refresh_job *rj;
+    struct timespec ts;
+    int last = P11CA_OK, rc;
+    char msg[SRV_MSG_MAX];
 
-    (void)fd;
-    (void)what;
-    if (s->ocsp_refreshing || s->draining)
-        return;
-    rj = calloc(1, sizeof(*rj));
-    if (!rj)
-        return;
-    rj->j.kind = "OCSP refresh";
-    rj->j.run = refresh_run;
-    rj->j.done = refresh_done;
-    rj->j.read_only = true;
-    snprintf(rj->j.actor, sizeof(rj->j.actor), "api:p11ca-serve");
-    if (srv_job_submit(s, &rj->j) != P11CA_OK) {
-        free(rj);
-        return;
+    pthread_mutex_lock(&s->refresh_mu);
+    while (!s->refresh_stop) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)(SRV_OCSP_REFRESH_MS % 1000) * 1000000L;
+        ts.tv_sec += SRV_OCSP_REFRESH_MS / 1000 + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&s->refresh_cv, &s->refresh_mu, &ts);
+        if (s->refresh_stop)
+            break;
+        pthread_mutex_unlock(&s->refresh_mu);
+        p11ca_err_clear();
+        rc = ca_ocsp_refresh(s->ocsp, ca_registry(s->refresh_ca),
+                             (int64_t)time(NULL), SRV_OCSP_REFRESH_SIGNS, NULL);
+        if (rc != last) {
+            snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
+            if (rc != P11CA_OK)
+                srv_log("OCSP: the cache's refresh failed: %s", msg);
+            else
+                srv_log("OCSP: the cache's refresh works again");
+            last = rc;
+        }
+        pthread_mutex_lock(&s->refresh_mu);
     }
-    s->ocsp_refreshing = true;
+    pthread_mutex_unlock(&s->refresh_mu);
+    return NULL;
+}
+
+static int refresh_start(struct srv *s)
+{
+    pthread_condattr_t attr;
+    sigset_t all, old;
+    int rc = ca_open_shared_readonly(s->ca, &s->refresh_ca);
+
+    if (rc != P11CA_OK)
+        return rc;
+    pthread_mutex_init(&s->refresh_mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->refresh_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    /* Signals go to the loop thread. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    if (pthread_create(&s->refresh_thread, NULL, refresh_main, s) == 0)
+        s->refresh_started = true;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return s->refresh_started
+               ? P11CA_OK
+               : p11ca_err_set(P11CA_E_INTERNAL,
+                               "cannot start the OCSP refresh thread");
 }
 
 /* An unsigned tryLater response, made once. */
@@ -427,8 +436,6 @@ static int try_later_new(struct srv *s)
 
 int srv_ocsp_start(struct srv *s)
 {
-    struct timeval tv = {SRV_OCSP_REFRESH_MS / 1000,
-                         (SRV_OCSP_REFRESH_MS % 1000) * 1000};
     int rc = try_later_new(s);
 
     /* The responder's own handle (ca_ocsp_new keeps it), sharing the
@@ -440,25 +447,53 @@ int srv_ocsp_start(struct srv *s)
         rc = ca_ocsp_new(s->ocsp_ca, &s->ocsp);
     if (rc == P11CA_OK)
         rc = ca_ocsp_load_key(s->ocsp);
-    if (rc == P11CA_OK) {
-        s->ocsp_timer = event_new(s->base, -1, EV_PERSIST, refresh_tick, s);
-        if (!s->ocsp_timer || evtimer_add(s->ocsp_timer, &tv) != 0)
-            rc = p11ca_err_set(P11CA_E_NOMEM, "cannot start the OCSP refresh");
-    }
+    if (rc == P11CA_OK)
+        rc = refresh_start(s);
     return rc;
 }
 
 void srv_ocsp_stop(struct srv *s)
 {
-    if (s->ocsp_timer)
-        event_del(s->ocsp_timer);
+    if (!s->refresh_started)
+        return;
+    pthread_mutex_lock(&s->refresh_mu);
+    s->refresh_stop = true;
+    pthread_cond_signal(&s->refresh_cv);
+    pthread_mutex_unlock(&s->refresh_mu);
+}
+
+/* Join the refresh thread (stopped by srv_ocsp_stop). */
+static void refresh_join(struct srv *s)
+{
+    struct timespec ts;
+
+    if (!s->refresh_started)
+        return;
+    srv_ocsp_stop(s);
+    s->refresh_started = false;
+    if (!s->timed_out) {
+        pthread_join(s->refresh_thread, NULL);
+        return;
+    }
+    /* As a worker (worker_join): a signature stuck on the token. */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += SRV_STUCK_GRACE_MS / 1000 + 1;
+    if (pthread_timedjoin_np(s->refresh_thread, NULL, &ts) == 0)
+        return;
+    srv_log("the OCSP refresh is still signing (a token that does not "
+            "answer?): exiting without it");
+    _exit(P11CA_EXIT_INTERNAL);
 }
 
 void srv_ocsp_free(struct srv *s)
 {
-    if (s->ocsp_timer)
-        event_free(s->ocsp_timer);
-    s->ocsp_timer = NULL;
+    refresh_join(s);
+    if (s->refresh_ca) {
+        pthread_mutex_destroy(&s->refresh_mu);
+        pthread_cond_destroy(&s->refresh_cv);
+    }
+    ca_close(s->refresh_ca);
+    s->refresh_ca = NULL;
     ca_ocsp_free(s->ocsp);
     s->ocsp = NULL;
     ca_close(s->ocsp_ca);

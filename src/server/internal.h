@@ -47,9 +47,9 @@
 #define SRV_STUCK_GRACE_MS      1000 /* after the shutdown timeout */
 #define SRV_OCSP_PATH           "/ocsp"
 #define SRV_OCSP_PATH_MAX       64
-/* The OCSP cache's refresh (changes in the audit trail, e.g. p11ca cert
- * revoke in another process; responses near their nextUpdate): how often,
- * and the most signatures one refresh makes. */
+/* The OCSP cache's refresh thread (changes in the audit trail, e.g. p11ca
+ * cert revoke in another process; responses near their nextUpdate): how
+ * often, and the most signatures one refresh makes. */
 #define SRV_OCSP_REFRESH_MS     250
 #define SRV_OCSP_REFRESH_SIGNS  64
 #define SRV_PLAIN_CONN_BUCKETS  256 /* the plain listener's connections */
@@ -463,8 +463,10 @@ void srv_dispatch_plain(struct evhttp_request *er, void *arg);
  * signing key loaded now) and its refresh timer.  Returns 0 or the error
  * that keeps the service from starting. */
 int srv_ocsp_start(struct srv *s);
-/* srv_ocsp_stop - the timer off (SIGTERM); srv_ocsp_free after the
- * workers. */
+/* srv_ocsp_stop - tell the refresh thread to stop (SIGTERM; it is not
+ * waited for here).  srv_ocsp_free, after the workers, joins it (after the
+ * shutdown timeout only for a while, like a worker) and frees the
+ * responder. */
 void srv_ocsp_stop(struct srv *s);
 void srv_ocsp_free(struct srv *s);
 /* srv_ocsp_route - the OCSP route index for @r (its method and path
@@ -564,9 +566,14 @@ struct srv {
     ca *ocsp_ca;
     ca_ocsp *ocsp;
     ca_ocsp_resp *ocsp_try_later;
-    struct event *ocsp_timer;
-    bool ocsp_refreshing; /* a refresh job is queued or running */
-    int ocsp_refresh_rc;  /* the last refresh's result (logged on change) */
+    /* Its refresh: a thread of its own with its own handle, so that it
+     * never waits behind (nor holds up) the workers' jobs. */
+    ca *refresh_ca;
+    pthread_t refresh_thread;
+    bool refresh_started;
+    bool refresh_stop; /* under refresh_mu */
+    pthread_mutex_t refresh_mu;
+    pthread_cond_t refresh_cv;
     /* The plain-HTTP listeners (ocsp_listen) and their connections. */
     struct evhttp *plain_http;
     struct evhttp_bound_socket *plain_bound[SRV_MAX_LISTEN];

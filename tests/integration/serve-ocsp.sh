@@ -268,6 +268,36 @@ check "no crash in the log" sh -c "! grep -Eq 'AddressSanitizer|runtime error|Se
 serve_stop
 check "SIGTERM: exit 0" test "$SERVE_RC" = 0
 
+# --- a token failure: tryLater, then recovery --------------------------------
+# The service's token calls go through the fault injector; a first start
+# counts the signatures of a start (the CRL exists by now: none is made),
+# the second fails the two after them (the signature and its retry).
+faulty_env ''
+serve_config "ocsp_listen = 127.0.0.1:$OPORT"
+rm -f "$D/calls.log"
+serve_start || { echo "Bail out! the service did not start (faulty module)"; exit 1; }
+N0=$(grep -c ' C_Sign ' "$D/calls.log")
+serve_stop
+faulty_env "C_Sign:$((N0 + 1))-$((N0 + 2)):CKR_DEVICE_REMOVED"
+rm -f "$D/calls.log"
+serve_start || { echo "Bail out! the service did not start (faulty module)"; exit 1; }
+post "$D/nreq.der"
+if [ "$CODE" = 200 ] && oresp "$D/resp" | grep -q 'Responder Error: trylater (3)' &&
+    grep -qi '^cache-control: no-store' "$D/hdr"; then
+    ok "C_Sign fails (CKR_DEVICE_REMOVED, and its retry): tryLater, not cached"
+else
+    not_ok "C_Sign fails: tryLater (status $CODE)"
+    diag "$(oresp "$D/resp" | head -3)"
+fi
+check "... the log says why" grep -q 'OCSP: tryLater: ' "$D/serve.log"
+check "... the injected failures were the signatures" \
+    grep -q 'C_Sign CKR_DEVICE_REMOVED \[injected\]' "$D/calls.log"
+ocsp_q "$D/dev3.pem"
+says "^$D/dev3.pem: good" "the next request: signed again (the token is back)"
+serve_stop
+check "SIGTERM: exit 0 (faulty module)" test "$SERVE_RC" = 0
+SERVE_ENV=
+
 # --- ocsp_path, and bad keys ---------------------------------------------------
 serve_config "ocsp_path = /status/ocsp
 ocsp_listen = 127.0.0.1:$OPORT"
