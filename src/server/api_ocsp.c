@@ -120,8 +120,8 @@ static void respond_done(struct srv_job *j)
 
     if (j->cancelled || !oj->resp) {
         ca_ocsp_resp_unref(oj->resp);
-        ocsp_try_later(r, j->cancelled ? "the service is shutting down"
-                                       : j->msg);
+        ocsp_try_later(r,
+                       j->cancelled ? "the service is shutting down" : j->msg);
     } else {
         st = ca_ocsp_resp_status(oj->resp);
         /* A token or registry failure, a bad signer: the operator's
@@ -210,7 +210,8 @@ static unsigned char *b64_request(const char *enc, size_t *len)
     for (size_t i = 0; i < n; i++)
         if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                     "0123456789+/=",
-                    text[i]) || !text[i])
+                    text[i])
+            || !text[i])
             goto out;
     dlen = n / 4 * 3 + 3;
     der = malloc(dlen);
@@ -426,8 +427,8 @@ static int try_later_new(struct srv *s)
 
     OCSP_RESPONSE_free(resp);
     if (n > 0)
-        s->ocsp_try_later = ca_ocsp_resp_new(der, (size_t)n, CA_OCSP_TRY_LATER,
-                                             0, 0, 0);
+        s->ocsp_try_later =
+            ca_ocsp_resp_new(der, (size_t)n, CA_OCSP_TRY_LATER, 0, 0, 0);
     OPENSSL_free(der);
     ERR_clear_error();
     return s->ocsp_try_later ? P11CA_OK

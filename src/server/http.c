@@ -20,11 +20,8 @@
 #include "server/internal.h"
 
 static const struct srv_route *const route_tables[] = {
-    srv_routes_health,
-    srv_routes_certs,
-    srv_routes_cas,
-    srv_routes_crl,
-    srv_routes_ocsp,
+    srv_routes_health, srv_routes_certs, srv_routes_cas,
+    srv_routes_crl,    srv_routes_ocsp,
 };
 #define N_TABLES (sizeof(route_tables) / sizeof(route_tables[0]))
 

@@ -50,9 +50,9 @@
 /* The OCSP cache's refresh thread (changes in the audit trail, e.g. p11ca
  * cert revoke in another process; responses near their nextUpdate): how
  * often, and the most signatures one refresh makes. */
-#define SRV_OCSP_REFRESH_MS     250
-#define SRV_OCSP_REFRESH_SIGNS  64
-#define SRV_PLAIN_CONN_BUCKETS  256 /* the plain listener's connections */
+#define SRV_OCSP_REFRESH_MS    250
+#define SRV_OCSP_REFRESH_SIGNS 64
+#define SRV_PLAIN_CONN_BUCKETS 256 /* the plain listener's connections */
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */
@@ -116,7 +116,7 @@ struct srv_config {
     size_t n_ops;
     bool auto_register;     /* defaults of POST /v1/cas */
     reg_status auto_status; /* activated or registered-not-activated */
-    char ocsp_path[SRV_OCSP_PATH_MAX + 1];     /* the OCSP responder */
+    char ocsp_path[SRV_OCSP_PATH_MAX + 1];         /* the OCSP responder */
     struct srv_listen ocsp_listen[SRV_MAX_LISTEN]; /* plain HTTP, OCSP only */
     size_t n_ocsp_listen;
 };
@@ -313,8 +313,8 @@ struct srv_conn {
     unsigned refs;
     struct srv *s;
     struct bufferevent *bev;
-    bool closed; /* the SSL is gone */
-    bool plain;  /* ocsp_listen: plain HTTP, OCSP only */
+    bool closed;                     /* the SSL is gone */
+    bool plain;                      /* ocsp_listen: plain HTTP, OCSP only */
     struct evhttp_connection *evcon; /* plain: the key of s->plain */
     struct srv_conn *plain_next;
     struct event *deadline;

@@ -257,8 +257,8 @@ static int plain_start(struct srv *s)
     evhttp_set_allowed_methods(s->plain_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST
                                                   | EVHTTP_REQ_HEAD);
     for (size_t i = 0; rc == P11CA_OK && i < s->cfg.n_ocsp_listen; i++) {
-        rc = bind_one(s->plain_http, &s->cfg.ocsp_listen[i], "listen (ocsp_listen)",
-                      &s->plain_bound[i]);
+        rc = bind_one(s->plain_http, &s->cfg.ocsp_listen[i],
+                      "listen (ocsp_listen)", &s->plain_bound[i]);
         if (rc == P11CA_OK)
             s->n_plain_bound++;
     }
@@ -468,9 +468,9 @@ int srv_run(ca *c, const char *listen)
         }
         for (size_t i = 0; i < s->cfg.n_ocsp_listen; i++) {
             l = &s->cfg.ocsp_listen[i];
-            srv_log("OCSP on http://%s%s%s:%u%s", strchr(l->host, ':') ? "[" : "",
-                    l->host, strchr(l->host, ':') ? "]" : "", l->port,
-                    s->cfg.ocsp_path);
+            srv_log("OCSP on http://%s%s%s:%u%s",
+                    strchr(l->host, ':') ? "[" : "", l->host,
+                    strchr(l->host, ':') ? "]" : "", l->port, s->cfg.ocsp_path);
         }
         event_base_dispatch(s->base);
         srv_log("stopped: %zu requests and %zu jobs left unfinished",

@@ -17,9 +17,11 @@ set -u
 OPORT=$(free_port)
 serve_config "ocsp_listen = 127.0.0.1:$OPORT"
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
-wait_log "OCSP on http://127\.0\.0\.1:$OPORT/ocsp" "$D/serve.log" &&
-    ok "the log names the OCSP listener" ||
+if wait_log "OCSP on http://127\.0\.0\.1:$OPORT/ocsp" "$D/serve.log"; then
+    ok "the log names the OCSP listener"
+else
     not_ok "the log names the OCSP listener"
+fi
 URL=http://127.0.0.1:$OPORT/ocsp
 
 for n in dev dev2 dev3; do
