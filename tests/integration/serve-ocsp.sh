@@ -3,7 +3,8 @@
 # shellcheck disable=SC2034 # settings read by serve-setup.sh
 # p11ca serve answers OCSP (RFC 6960 Appendix A, RFC 5019) on the plain
 # ocsp_listen and on the TLS listener without a client certificate:
-# openssl ocsp says good (nonce echoed, or from the pre-signed cache),
+# openssl ocsp says good (nonce echoed, or from the pre-signed cache; a
+# response stapled by openssl s_server -status_url),
 # revoked with the reason after `p11ca cert revoke` in another process and
 # at once after a revocation through the API, unknown for a serial the CA
 # never issued, unauthorized for another issuer; GET of the URL-encoded
@@ -93,6 +94,13 @@ if cmp -s "$D/c1.der" "$D/c2.der" && grep -q ': good' "$D/ocsp.out"; then
 else
     not_ok "... asked again: the same signed bytes (the pre-signed cache)"
 fi
+HITS=$(metric 'p11ca_ocsp_cache_lookups_total{result="hit"}')
+if [ -n "$HITS" ] && [ "$HITS" -ge 1 ] &&
+    [ "$(metric p11ca_ocsp_cache_responses)" -ge 1 ]; then
+    ok "... /metrics counts the cache hit ($HITS) and the cached response"
+else
+    not_ok "... /metrics counts the cache hit ('$HITS')"
+fi
 openssl ocsp -issuer "$CA/ca.pem" -sha256 -cert "$D/dev.pem" -url "$URL" \
     -CAfile "$CA/ca.pem" -timeout 30 -no_nonce >"$D/ocsp.out" 2>&1
 says "^$D/dev.pem: good" "a SHA-256 CertID: good"
@@ -102,6 +110,25 @@ openssl ocsp -issuer "$CA/ca.pem" -cert "$D/dev.pem" \
     -url "https://127.0.0.1:$PORT/ocsp" -CAfile "$CA/ca.pem" -timeout 30 \
     >"$D/ocsp.out" 2>&1
 says "^$D/dev.pem: good" "the TLS listener answers without a client certificate"
+
+# OCSP stapling: openssl s_server fetches its own certificate's status
+# from the responder and staples it (RFC 6066); s_client -status shows it.
+issue_key web /CN=localhost server DNS:localhost,IP:127.0.0.1 ||
+    { echo "Bail out! cannot issue the web server's certificate"; exit 1; }
+SPORT=$(free_port)
+start_server_ready "$D/s_server.log" -accept "$SPORT" -www -cert "$D/web.pem" \
+    -key "$D/web.key" -CAfile "$CA/ca.pem" -status_url "$URL"
+env ${OPENSSL_ENV:-} timeout 60 openssl s_client -connect "127.0.0.1:$SPORT" \
+    -servername localhost -status -CAfile "$CA/ca.pem" </dev/null \
+    >"$D/s_client.log" 2>&1
+if grep -q 'OCSP Response Status: successful' "$D/s_client.log" &&
+    grep -q 'Cert Status: good' "$D/s_client.log"; then
+    ok "openssl s_server -status_url staples our response: s_client -status says good"
+else
+    not_ok "openssl s_server -status_url staples our response"
+    diag "$(grep -i 'ocsp\|status' "$D/s_client.log" | head -10)"
+fi
+stop_servers
 
 # --- GET (RFC 6960 A.1, RFC 5019) -------------------------------------------
 openssl ocsp -issuer "$CA/ca.pem" -cert "$D/dev.pem" -no_nonce \
