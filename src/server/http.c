@@ -654,6 +654,7 @@ void srv_dispatch_req(struct srv_req *r)
     struct srv *s = r->s;
     struct srv_conn *c = r->conn;
     char buf[sizeof(r->path)], allow[128];
+    int route;
 
     if (s->draining) {
         srv_problem(r, 503, "shutting-down", "the service is shutting down");
@@ -661,11 +662,12 @@ void srv_dispatch_req(struct srv_req *r)
     }
     /* OCSP: anyone may ask (relying parties have no client certificate),
      * on either listener. */
-    r->route = srv_ocsp_route(r);
-    if (r->route == -2)
-        return; /* answered (405) */
-    if (r->route >= 0) {
-        srv_route_at((size_t)r->route)->fn(r);
+    route = srv_ocsp_route(r);
+    if (route == -2)
+        return; /* answered (405): @r is gone */
+    if (route >= 0) {
+        r->route = route;
+        srv_route_at((size_t)route)->fn(r);
         return;
     }
     if (c->plain) {

@@ -471,7 +471,7 @@ void srv_ocsp_stop(struct srv *s);
 void srv_ocsp_free(struct srv *s);
 /* srv_ocsp_route - the OCSP route index for @r (its method and path
  * under ocsp_path), -1: not an OCSP path, -2: an OCSP path and another
- * method (405 answered). */
+ * method (405 answered: @r is freed). */
 int srv_ocsp_route(struct srv_req *r);
 /*
  * srv_ocsp_cert_changed - on a worker (@wc), after the API changed the
