@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# shellcheck disable=SC2034 # settings read by serve-setup.sh
+# shellcheck disable=SC2034,SC2086 # settings read by serve-setup.sh; OPENSSL_ENV holds several assignments
 # p11ca serve answers OCSP (RFC 6960 Appendix A, RFC 5019) on the plain
 # ocsp_listen and on the TLS listener without a client certificate:
 # openssl ocsp says good (nonce echoed, or from the pre-signed cache; a
