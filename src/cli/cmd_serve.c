@@ -56,13 +56,14 @@ const struct cli_cmd cli_serve_cmds[] = {
      "client certificates, checked at every handshake against the registry "
      "(a deactivated or revoked certificate is refused at its next "
      "connection), devices of registered CAs recorded at their first "
-     "connection, sign-up limits.  Token signatures and registry changes "
+     "connection, sign-up limits, and the OCSP responder (answered from "
+     "pre-signed responses).  Token signatures and registry changes "
      "run on worker threads.  Settings come from the [serve] section of "
      "ca.cnf (below).  Prints \"p11ca serve: listening on URL\" when it "
      "accepts connections.  SIGTERM or SIGINT: stop accepting, finish the "
      "requests in flight, exit 0.  SIGHUP: read [serve], the registered "
      "CAs, the TLS key and certificate and the CRL again without dropping "
-     "connections (listen and workers need a restart).",
+     "connections (listen, ocsp_listen and workers need a restart).",
      "--dir DIR\tthe CA directory (or P11CA_CA_DIR)\n"
      "--listen ADDR:PORT\tlisten here instead of [serve] listen "
      "(comma-separated; [::1]:8443 for IPv6)\n"
@@ -111,7 +112,15 @@ const struct cli_cmd cli_serve_cmds[] = {
      "auto_register (no)\n"
      "[serve] auto_register_status = STATUS\tthe default of POST /v1/cas "
      "without auto_status: activated or registered-not-activated (the "
-     "default)",
+     "default)\n"
+     "[serve] ocsp_path = PATH\twhere the OCSP responder answers (default "
+     "/ocsp): POST PATH (application/ocsp-request) and GET PATH/BASE64 "
+     "(RFC 6960 Appendix A, RFC 5019), on every listener and without a "
+     "client certificate; [ ocsp ] of ca.cnf sets up the responder "
+     "(docs/ocsp.md)\n"
+     "[serve] ocsp_listen = ADDR:PORT,...\tplain-HTTP addresses that serve "
+     "the OCSP responder and nothing else (default: none), for the http:// "
+     "URL relying parties ask (ocsp_url in [ ca ]); read at start",
      cmd_serve},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

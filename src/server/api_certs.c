@@ -479,6 +479,8 @@ static void cert_run(struct srv_job *j, ca *wc)
                                &cj->changed);
         if (rc != P11CA_OK)
             srv_job_set_error(j, rc);
+        else if (cj->changed) /* OCSP says so at once */
+            srv_ocsp_cert_changed(j->s, wc, cj->ca_id, cj->serial, false);
         return;
     case OP_DELETE:
         rc = reg_delete(rg, cj->ca_id, cj->serial, j->actor, why);
@@ -491,6 +493,9 @@ static void cert_run(struct srv_job *j, ca *wc)
         snprintf(cj->serial, sizeof(cj->serial), "%s", cj->rec.serial);
         break;
     }
+    if (rc == P11CA_OK)
+        srv_ocsp_cert_changed(j->s, wc, cj->ca_id, cj->serial,
+                              cj->op != OP_DELETE);
     if (rc == P11CA_OK && cj->op != OP_DELETE)
         rc = reg_get(rg, cj->ca_id, cj->serial, &cj->out);
     if (rc != P11CA_OK)

@@ -36,6 +36,8 @@ static const char *const serve_keys[] = {
     "roles",
     "auto_register",
     "auto_register_status",
+    "ocsp_path",
+    "ocsp_listen",
 };
 
 static const char *conf_get(CONF *conf, const char *section, const char *name)
@@ -142,27 +144,59 @@ int srv_listen_parse(const char *text, struct srv_listen *l)
     return 0;
 }
 
-static int listen_load(struct srv_config *cfg, const char *spec)
+/* @key = ADDRESS:PORT[, ...] into @out (at most SRV_MAX_LISTEN). */
+static int listen_load(const char *key, const char *spec,
+                       struct srv_listen *out, size_t *n)
 {
     char *copy = strdup(spec), *save = NULL, *tok;
     int rc = copy ? P11CA_OK : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
 
     for (tok = copy ? strtok_r(copy, ", \t", &save) : NULL;
          tok && rc == P11CA_OK; tok = strtok_r(NULL, ", \t", &save)) {
-        if (cfg->n_listen == SRV_MAX_LISTEN)
-            rc = bad_key(SECTION, "listen", spec, "at most 8 addresses");
-        else if (srv_listen_parse(tok, &cfg->listen[cfg->n_listen]) != 0)
+        if (*n == SRV_MAX_LISTEN)
+            rc = bad_key(SECTION, key, spec, "at most 8 addresses");
+        else if (srv_listen_parse(tok, &out[*n]) != 0)
             rc = p11ca_err_set(
                 P11CA_E_INPUT,
-                "listen address \"%s\": write ADDRESS:PORT (127.0.0.1:8443, [::1]:8443, :8443)",
-                tok);
+                "%s address \"%s\": write ADDRESS:PORT (127.0.0.1:8443, [::1]:8443, :8443)",
+                key, tok);
         else
-            cfg->n_listen++;
+            (*n)++;
     }
-    if (rc == P11CA_OK && cfg->n_listen == 0)
-        rc = bad_key(SECTION, "listen", spec, "no address");
+    if (rc == P11CA_OK && *n == 0)
+        rc = bad_key(SECTION, key, spec, "no address");
     free(copy);
     return rc;
+}
+
+/*
+ * ocsp_path: where the responder answers (POST PATH, GET PATH/{base64});
+ * an absolute path of at most SRV_OCSP_PATH_MAX bytes, of the characters
+ * of a path segment, not "/" alone nor ending in "/", not under /v1.
+ * ocsp_listen: plain-HTTP addresses that serve nothing but it.
+ */
+static int ocsp_load(CONF *conf, struct srv_config *cfg)
+{
+    const char *path = conf_get(conf, SECTION, "ocsp_path");
+    const char *listen = conf_get(conf, SECTION, "ocsp_listen");
+    size_t len = path ? strlen(path) : 0;
+
+    if (path) {
+        bool ok = path[0] == '/' && len > 1 && len <= SRV_OCSP_PATH_MAX
+                  && path[len - 1] != '/' && strncmp(path, "/v1/", 4) != 0
+                  && strcmp(path, "/v1") != 0;
+
+        for (size_t i = 0; ok && i < len; i++)
+            ok = isalnum((unsigned char)path[i]) || strchr("/-._~", path[i]);
+        if (!ok)
+            return bad_key(SECTION, "ocsp_path", path,
+                           "an absolute path such as /ocsp (letters, digits, "
+                           "- . _ ~ and /; not ending in /, not under /v1)");
+        snprintf(cfg->ocsp_path, sizeof(cfg->ocsp_path), "%s", path);
+    }
+    return listen ? listen_load("ocsp_listen", listen, cfg->ocsp_listen,
+                                &cfg->n_ocsp_listen)
+                  : P11CA_OK;
 }
 
 int srv_rate_parse(const char *text, struct srv_rate *r)
@@ -363,6 +397,7 @@ static void defaults(struct srv_config *cfg)
     cfg->shutdown_timeout_ms = SRV_SHUTDOWN_TIMEOUT_MS;
     cfg->signup.per_sec = SRV_SIGNUPS_PER_SEC;
     cfg->signup.burst = SRV_SIGNUP_BURST;
+    snprintf(cfg->ocsp_path, sizeof(cfg->ocsp_path), "%s", SRV_OCSP_PATH);
     cfg->auto_status = REG_REGISTERED_NOT_ACTIVATED;
 }
 
@@ -466,8 +501,11 @@ int srv_config_load(const char *dir, const char *listen, struct srv_config *cfg)
     if (rc == P11CA_OK) {
         if (!listen)
             listen = conf_get(conf, SECTION, "listen");
-        rc = listen_load(cfg, listen ? listen : "127.0.0.1:8443");
+        rc = listen_load("listen", listen ? listen : "127.0.0.1:8443",
+                         cfg->listen, &cfg->n_listen);
     }
+    if (rc == P11CA_OK)
+        rc = ocsp_load(conf, cfg);
     if (rc == P11CA_OK)
         rc = tls_load(conf, dir, cfg);
     if (rc == P11CA_OK)

@@ -20,10 +20,8 @@
 #include "server/internal.h"
 
 static const struct srv_route *const route_tables[] = {
-    srv_routes_health,
-    srv_routes_certs,
-    srv_routes_cas,
-    srv_routes_crl,
+    srv_routes_health, srv_routes_certs, srv_routes_cas,
+    srv_routes_crl,    srv_routes_ocsp,
 };
 #define N_TABLES (sizeof(route_tables) / sizeof(route_tables[0]))
 
@@ -123,7 +121,7 @@ int srv_route_match(enum evhttp_cmd_type method, const char *path, char *buf,
              r++, idx++) {
             const char *tmp[SRV_MAX_PARAMS] = {NULL};
 
-            if (!pattern_match(r->pattern, segs, nseg, tmp))
+            if (r->by_prefix || !pattern_match(r->pattern, segs, nseg, tmp))
                 continue;
             if (r->method == method) {
                 memcpy(params, tmp, sizeof(tmp));
@@ -512,7 +510,10 @@ static void reply(struct srv_req *r, int status, const char *type,
 
     if (type)
         srv_set_header(r, "Content-Type", type);
-    srv_set_header(r, "Cache-Control", "no-store");
+    /* Nothing is cached unless the handler says otherwise (OCSP). */
+    if (!evhttp_find_header(evhttp_request_get_output_headers(r->er),
+                            "Cache-Control"))
+        srv_set_header(r, "Cache-Control", "no-store");
     if (s->draining || c->reg_rc != P11CA_OK)
         srv_set_header(r, "Connection", "close");
     srv_metrics_request(&s->m, r->route, status, secs);
@@ -653,9 +654,27 @@ void srv_dispatch_req(struct srv_req *r)
     struct srv *s = r->s;
     struct srv_conn *c = r->conn;
     char buf[sizeof(r->path)], allow[128];
+    int route;
 
     if (s->draining) {
         srv_problem(r, 503, "shutting-down", "the service is shutting down");
+        return;
+    }
+    /* OCSP: anyone may ask (relying parties have no client certificate),
+     * on either listener. */
+    route = srv_ocsp_route(r);
+    if (route == -2)
+        return; /* answered (405): @r is gone */
+    if (route >= 0) {
+        r->route = route;
+        srv_route_at((size_t)route)->fn(r);
+        return;
+    }
+    if (c->plain) {
+        /* Nothing but OCSP without TLS. */
+        srv_problem(r, 404, "not-found",
+                    "no resource %s here (this listener serves OCSP only)",
+                    r->path);
         return;
     }
     if (c->reg_pending) {
@@ -699,6 +718,85 @@ void srv_dispatch_req(struct srv_req *r)
         if (r->params[i])
             r->params[i] = r->path_params + (r->params[i] - buf);
     srv_route_at((size_t)r->route)->fn(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Plain HTTP (ocsp_listen)                                            */
+/* ------------------------------------------------------------------ */
+
+/* The connections of the plain listeners by their evhttp connection
+ * (libevent gives a plain connection nothing to hang our state on). */
+static size_t plain_bucket(const struct evhttp_connection *evcon)
+{
+    uintptr_t h = (uintptr_t)evcon;
+
+    return (size_t)((h >> 4) ^ (h >> 12)) % SRV_PLAIN_CONN_BUCKETS;
+}
+
+/* The connection is going (libevent's close callback, called once for a
+ * connection that had a request, also from evhttp_free): as
+ * conn_ex_free for TLS. */
+static void plain_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct srv_conn *c = arg, **pp;
+    struct srv *s = c->s;
+
+    for (pp = &s->plain[plain_bucket(evcon)]; *pp; pp = &(*pp)->plain_next)
+        if (*pp == c) {
+            *pp = c->plain_next;
+            break;
+        }
+    c->closed = true;
+    c->bev = NULL;
+    c->evcon = NULL;
+    s->inflight -= c->inflight;
+    c->inflight = 0;
+    s->n_conns--;
+    srv_conns_changed(s);
+    srv_conn_unref(c);
+    srv_drain_check(s);
+}
+
+static struct srv_conn *plain_conn(struct srv *s, struct evhttp_request *er)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(er);
+    struct srv_conn *c;
+    size_t b;
+
+    if (!evcon)
+        return NULL;
+    b = plain_bucket(evcon);
+    for (c = s->plain[b]; c; c = c->plain_next)
+        if (c->evcon == evcon)
+            return c;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->refs = 1; /* plain_closed's */
+    c->s = s;
+    c->plain = true;
+    c->evcon = evcon;
+    c->bev = evhttp_connection_get_bufferevent(evcon);
+    snprintf(c->peer, sizeof(c->peer), "-");
+    c->plain_next = s->plain[b];
+    s->plain[b] = c;
+    evhttp_connection_set_closecb(evcon, plain_closed, c);
+    s->n_conns++;
+    srv_conns_changed(s);
+    return c;
+}
+
+void srv_dispatch_plain(struct evhttp_request *er, void *arg)
+{
+    struct srv *s = arg;
+    struct srv_conn *c = plain_conn(s, er);
+    struct srv_req *r = c ? req_new(s, er, c) : NULL;
+
+    if (!r) {
+        evhttp_send_error(er, 503, "Service Unavailable");
+        return;
+    }
+    srv_dispatch_req(r);
 }
 
 void srv_dispatch(struct evhttp_request *er, void *arg)

@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "ca/ca.h"
+#include "ca/ocsp.h"
 #include "registry/registry.h"
 #include "server/server.h"
 
@@ -44,6 +45,14 @@
 #define SRV_ACTOR_MAX           320
 #define SRV_MSG_MAX             512
 #define SRV_STUCK_GRACE_MS      1000 /* after the shutdown timeout */
+#define SRV_OCSP_PATH           "/ocsp"
+#define SRV_OCSP_PATH_MAX       64
+/* The OCSP cache's refresh thread (changes in the audit trail, e.g. p11ca
+ * cert revoke in another process; responses near their nextUpdate): how
+ * often, and the most signatures one refresh makes. */
+#define SRV_OCSP_REFRESH_MS    250
+#define SRV_OCSP_REFRESH_SIGNS 64
+#define SRV_PLAIN_CONN_BUCKETS 256 /* the plain listener's connections */
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */
@@ -107,6 +116,9 @@ struct srv_config {
     size_t n_ops;
     bool auto_register;     /* defaults of POST /v1/cas */
     reg_status auto_status; /* activated or registered-not-activated */
+    char ocsp_path[SRV_OCSP_PATH_MAX + 1];         /* the OCSP responder */
+    struct srv_listen ocsp_listen[SRV_MAX_LISTEN]; /* plain HTTP, OCSP only */
+    size_t n_ocsp_listen;
 };
 
 /*
@@ -239,6 +251,7 @@ struct srv_job {
     const char *kind; /* for logs */
     char actor[SRV_ACTOR_MAX];
     bool cancelled; /* never ran: the service stopped first */
+    bool read_only; /* changes nothing: no audit checkpoint after it */
     int rc;
     char msg[SRV_MSG_MAX];
 };
@@ -294,12 +307,16 @@ struct srv_pending {
     size_t n, cap;
 };
 
-/* One TLS connection; lives as long as its SSL (ex_data) and its users. */
+/* One connection; a TLS one lives as long as its SSL (ex_data) and its
+ * users, a plain one (ocsp_listen) as long as its evhttp connection. */
 struct srv_conn {
     unsigned refs;
     struct srv *s;
     struct bufferevent *bev;
-    bool closed; /* the SSL is gone */
+    bool closed;                     /* the SSL is gone */
+    bool plain;                      /* ocsp_listen: plain HTTP, OCSP only */
+    struct evhttp_connection *evcon; /* plain: the key of s->plain */
+    struct srv_conn *plain_next;
     struct event *deadline;
     char peer[INET6_ADDRSTRLEN + 8];
     unsigned inflight; /* requests dispatched, response not written */
@@ -333,6 +350,7 @@ struct srv_route {
     srv_handler_fn *fn;
     enum srv_role min_role;
     bool self;
+    bool by_prefix; /* matched by its handler's prefix (OCSP), not here */
 };
 
 /* The route tables, one per resource file, each ending with {0}. */
@@ -340,6 +358,7 @@ extern const struct srv_route srv_routes_health[];
 extern const struct srv_route srv_routes_certs[];
 extern const struct srv_route srv_routes_cas[];
 extern const struct srv_route srv_routes_crl[];
+extern const struct srv_route srv_routes_ocsp[];
 
 /* Every route, in order (srv_route_at/srv_route_count for metrics). */
 size_t srv_route_count(void);
@@ -433,6 +452,35 @@ void srv_dispatch_req(struct srv_req *r);
 /* The bufferevent of a new connection (evhttp_set_bevcb). */
 struct bufferevent *srv_conn_new(struct event_base *base, void *arg);
 
+/* The dispatcher of the plain-HTTP listeners (ocsp_listen): OCSP only. */
+void srv_dispatch_plain(struct evhttp_request *er, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* OCSP (api_ocsp.c)                                                   */
+/* ------------------------------------------------------------------ */
+
+/* srv_ocsp_start - the responder (its own handle, [ ocsp ] of ca.cnf, the
+ * signing key loaded now) and its refresh timer.  Returns 0 or the error
+ * that keeps the service from starting. */
+int srv_ocsp_start(struct srv *s);
+/* srv_ocsp_stop - tell the refresh thread to stop (SIGTERM; it is not
+ * waited for here).  srv_ocsp_free, after the workers, joins it (after the
+ * shutdown timeout only for a while, like a worker) and frees the
+ * responder. */
+void srv_ocsp_stop(struct srv *s);
+void srv_ocsp_free(struct srv *s);
+/* srv_ocsp_route - the OCSP route index for @r (its method and path
+ * under ocsp_path), -1: not an OCSP path, -2: an OCSP path and another
+ * method (405 answered: @r is freed). */
+int srv_ocsp_route(struct srv_req *r);
+/*
+ * srv_ocsp_cert_changed - on a worker (@wc), after the API changed the
+ * certificate (@ca_id, @serial) in the registry: its cached responses
+ * dropped and signed again (a failure is logged: queries sign them).
+ */
+void srv_ocsp_cert_changed(struct srv *s, ca *wc, int64_t ca_id,
+                           const char *serial, bool issued);
+
 /* ------------------------------------------------------------------ */
 /* Metrics (metrics.c)                                                 */
 /* ------------------------------------------------------------------ */
@@ -514,6 +562,23 @@ struct srv {
     size_t inflight; /* requests whose response is not written yet */
     size_t jobs;     /* jobs submitted and not posted back */
     int64_t started_ms;
+    /* The OCSP responder (api_ocsp.c). */
+    ca *ocsp_ca;
+    ca_ocsp *ocsp;
+    ca_ocsp_resp *ocsp_try_later;
+    /* Its refresh: a thread of its own with its own handle, so that it
+     * never waits behind (nor holds up) the workers' jobs. */
+    ca *refresh_ca;
+    pthread_t refresh_thread;
+    bool refresh_started;
+    bool refresh_stop; /* under refresh_mu */
+    pthread_mutex_t refresh_mu;
+    pthread_cond_t refresh_cv;
+    /* The plain-HTTP listeners (ocsp_listen) and their connections. */
+    struct evhttp *plain_http;
+    struct evhttp_bound_socket *plain_bound[SRV_MAX_LISTEN];
+    size_t n_plain_bound;
+    struct srv_conn *plain[SRV_PLAIN_CONN_BUCKETS];
 };
 
 /* srv_log - an operational line on standard error ("p11ca serve: ..."). */

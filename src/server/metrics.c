@@ -207,11 +207,43 @@ static int registry_text(struct srv *s, struct evbuffer *out)
     return P11CA_OK;
 }
 
+/* The OCSP responder's cache (ca_ocsp_cache_get_stats). */
+static void ocsp_text(struct srv *s, struct evbuffer *out)
+{
+    ca_ocsp_cache *cache = s->ocsp ? ca_ocsp_cache_of(s->ocsp) : NULL;
+    ca_ocsp_cache_stats st = {0};
+
+    if (!cache)
+        return;
+    ca_ocsp_cache_get_stats(cache, &st);
+    evbuffer_add_printf(
+        out,
+        "# HELP p11ca_ocsp_cache_responses Signed OCSP responses in the "
+        "cache.\n"
+        "# TYPE p11ca_ocsp_cache_responses gauge\n"
+        "p11ca_ocsp_cache_responses %zu\n"
+        "# HELP p11ca_ocsp_cache_lookups_total OCSP cache look-ups, by "
+        "result (a worker's second look counts too).\n"
+        "# TYPE p11ca_ocsp_cache_lookups_total counter\n"
+        "p11ca_ocsp_cache_lookups_total{result=\"hit\"} %llu\n"
+        "p11ca_ocsp_cache_lookups_total{result=\"miss\"} %llu\n"
+        "# HELP p11ca_ocsp_cache_dropped_total OCSP responses dropped, by "
+        "reason.\n"
+        "# TYPE p11ca_ocsp_cache_dropped_total counter\n"
+        "p11ca_ocsp_cache_dropped_total{reason=\"evicted\"} %llu\n"
+        "p11ca_ocsp_cache_dropped_total{reason=\"stale-put\"} %llu\n"
+        "p11ca_ocsp_cache_dropped_total{reason=\"expired\"} %llu\n",
+        st.responses, (unsigned long long)st.hits,
+        (unsigned long long)st.misses, (unsigned long long)st.evicted,
+        (unsigned long long)st.dropped, (unsigned long long)st.expired);
+}
+
 int srv_metrics_text(struct srv *s, struct evbuffer *out)
 {
     requests_text(s, out);
     latency_text(s, out);
     counters_text(s, out);
+    ocsp_text(s, out);
     evbuffer_add_printf(
         out,
         "# HELP p11ca_worker_queue_depth Jobs waiting for a worker.\n"
@@ -220,7 +252,8 @@ int srv_metrics_text(struct srv *s, struct evbuffer *out)
         "# HELP p11ca_worker_jobs_running Jobs on a worker now.\n"
         "# TYPE p11ca_worker_jobs_running gauge\n"
         "p11ca_worker_jobs_running %zu\n"
-        "# HELP p11ca_connections Open TLS connections.\n"
+        "# HELP p11ca_connections Open connections (TLS, and plain HTTP of "
+        "ocsp_listen).\n"
         "# TYPE p11ca_connections gauge\n"
         "p11ca_connections %zu\n",
         srv_pool_queued(s), srv_pool_running(s), s->n_conns);

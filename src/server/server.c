@@ -148,9 +148,9 @@ void srv_conns_changed(struct srv *s)
 
     if (full == s->paused || s->draining)
         return;
-    for (size_t i = 0; i < s->n_bound; i++) {
-        struct evconnlistener *l =
-            evhttp_bound_socket_get_listener(s->bound[i]);
+    for (size_t i = 0; i < s->n_bound + s->n_plain_bound; i++) {
+        struct evconnlistener *l = evhttp_bound_socket_get_listener(
+            i < s->n_bound ? s->bound[i] : s->plain_bound[i - s->n_bound]);
 
         if (full)
             evconnlistener_disable(l);
@@ -196,6 +196,10 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     for (size_t i = 0; i < s->n_bound; i++)
         evhttp_del_accept_socket(s->http, s->bound[i]);
     s->n_bound = 0;
+    for (size_t i = 0; i < s->n_plain_bound; i++)
+        evhttp_del_accept_socket(s->plain_http, s->plain_bound[i]);
+    s->n_plain_bound = 0;
+    srv_ocsp_stop(s);
     /* Said once the listeners are closed: true from the moment it is read. */
     srv_log("%s: no new connections; finishing %zu requests and %zu jobs",
             sig == SIGINT ? "SIGINT" : "SIGTERM", s->inflight, s->jobs);
@@ -217,6 +221,48 @@ static void http_limits(struct srv *s)
     evhttp_set_max_body_size(
         s->http, (ev_ssize_t)(s->cfg.max_body_bytes * SRV_HARD_BODY_FACTOR));
     evhttp_set_timeout_tv(s->http, &tv);
+    if (!s->plain_http)
+        return;
+    evhttp_set_max_headers_size(s->plain_http,
+                                (ev_ssize_t)s->cfg.max_header_bytes);
+    evhttp_set_max_body_size(
+        s->plain_http,
+        (ev_ssize_t)(s->cfg.max_body_bytes * SRV_HARD_BODY_FACTOR));
+    evhttp_set_timeout_tv(s->plain_http, &tv);
+}
+
+static int bind_one(struct evhttp *http, const struct srv_listen *l,
+                    const char *key, struct evhttp_bound_socket **out)
+{
+    *out = evhttp_bind_socket_with_handle(http, l->host, (ev_uint16_t)l->port);
+    if (!*out)
+        return p11ca_err_set(P11CA_E_IO, "cannot %s on %s%s%s:%u: %s", key,
+                             strchr(l->host, ':') ? "[" : "", l->host,
+                             strchr(l->host, ':') ? "]" : "", l->port,
+                             strerror(errno));
+    return P11CA_OK;
+}
+
+/* ocsp_listen: plain HTTP, OCSP only (srv_dispatch_plain). */
+static int plain_start(struct srv *s)
+{
+    int rc = P11CA_OK;
+
+    if (s->cfg.n_ocsp_listen == 0)
+        return P11CA_OK;
+    s->plain_http = evhttp_new(s->base);
+    if (!s->plain_http)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    evhttp_set_gencb(s->plain_http, srv_dispatch_plain, s);
+    evhttp_set_allowed_methods(s->plain_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST
+                                                  | EVHTTP_REQ_HEAD);
+    for (size_t i = 0; rc == P11CA_OK && i < s->cfg.n_ocsp_listen; i++) {
+        rc = bind_one(s->plain_http, &s->cfg.ocsp_listen[i],
+                      "listen (ocsp_listen)", &s->plain_bound[i]);
+        if (rc == P11CA_OK)
+            s->n_plain_bound++;
+    }
+    return rc;
 }
 
 /* Everything SIGHUP replaces, built first, swapped in only when whole. */
@@ -246,11 +292,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     struct srv *s = arg;
     struct srv_config cfg;
     unsigned workers = s->cfg.workers;
+    struct srv_listen ocsp_listen[SRV_MAX_LISTEN];
+    size_t n_ocsp_listen = s->cfg.n_ocsp_listen;
     ca *nc = NULL;
     int rc;
 
     (void)sig;
     (void)what;
+    memcpy(ocsp_listen, s->cfg.ocsp_listen, sizeof(ocsp_listen));
     rc = srv_config_load(ca_dir(s->ca), s->listen_override, &cfg);
     if (rc == P11CA_OK
         && (rc = ca_open_shared_readonly(s->ca, &nc)) != P11CA_OK)
@@ -268,6 +317,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         srv_log("SIGHUP: workers = %u takes effect at the next start",
                 s->cfg.workers);
     s->cfg.workers = workers;
+    if (s->cfg.n_ocsp_listen != n_ocsp_listen
+        || memcmp(s->cfg.ocsp_listen, ocsp_listen, sizeof(ocsp_listen)) != 0)
+        srv_log("SIGHUP: ocsp_listen takes effect at the next start");
+    memcpy(s->cfg.ocsp_listen, ocsp_listen, sizeof(ocsp_listen));
+    s->cfg.n_ocsp_listen = n_ocsp_listen;
     http_limits(s);
     if (access_open(s) != P11CA_OK)
         srv_log("SIGHUP: %s", p11ca_err_message());
@@ -282,6 +336,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 static int http_start(struct srv *s)
 {
     const struct srv_listen *l;
+    int rc;
 
     s->http = evhttp_new(s->base);
     if (!s->http)
@@ -292,19 +347,15 @@ static int http_start(struct srv *s)
         s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD
                      | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS
                      | EVHTTP_REQ_PATCH);
-    http_limits(s);
     for (size_t i = 0; i < s->cfg.n_listen; i++) {
         l = &s->cfg.listen[i];
-        s->bound[i] = evhttp_bind_socket_with_handle(s->http, l->host,
-                                                     (ev_uint16_t)l->port);
-        if (!s->bound[i])
-            return p11ca_err_set(P11CA_E_IO, "cannot listen on %s%s%s:%u: %s",
-                                 strchr(l->host, ':') ? "[" : "", l->host,
-                                 strchr(l->host, ':') ? "]" : "", l->port,
-                                 strerror(errno));
+        if (bind_one(s->http, l, "listen", &s->bound[i]) != P11CA_OK)
+            return P11CA_E_IO;
         s->n_bound++;
     }
-    return P11CA_OK;
+    rc = plain_start(s);
+    http_limits(s);
+    return rc;
 }
 
 static int signals_start(struct srv *s)
@@ -351,6 +402,8 @@ static int start(struct srv *s, ca *c)
     if (rc == P11CA_OK)
         rc = srv_crl_load(s);
     if (rc == P11CA_OK)
+        rc = srv_ocsp_start(s);
+    if (rc == P11CA_OK)
         rc = srv_pool_start(s, s->cfg.workers);
     if (rc == P11CA_OK)
         rc = http_start(s);
@@ -361,10 +414,14 @@ static int start(struct srv *s, ca *c)
 
 static void stop(struct srv *s)
 {
+    srv_ocsp_stop(s);
     if (s->base)
         srv_pool_stop(s);
     if (s->http)
         evhttp_free(s->http); /* closes the idle connections */
+    if (s->plain_http)
+        evhttp_free(s->plain_http);
+    srv_ocsp_free(s);
     if (s->ev_term)
         event_free(s->ev_term);
     if (s->ev_int)
@@ -408,6 +465,12 @@ int srv_run(ca *c, const char *listen)
                     strchr(l->host, ':') ? "[" : "", l->host,
                     strchr(l->host, ':') ? "]" : "", l->port, s->cfg.workers,
                     s->cas.n);
+        }
+        for (size_t i = 0; i < s->cfg.n_ocsp_listen; i++) {
+            l = &s->cfg.ocsp_listen[i];
+            srv_log("OCSP on http://%s%s%s:%u%s",
+                    strchr(l->host, ':') ? "[" : "", l->host,
+                    strchr(l->host, ':') ? "]" : "", l->port, s->cfg.ocsp_path);
         }
         event_base_dispatch(s->base);
         srv_log("stopped: %zu requests and %zu jobs left unfinished",

@@ -33,7 +33,8 @@ static void audit_checkpoint(struct srv_job *j, ca *wc)
 {
     char msg[SRV_MSG_MAX];
 
-    if (j->rc != P11CA_OK || ca_audit_checkpoint(wc, false, NULL) == P11CA_OK)
+    if (j->rc != P11CA_OK || j->read_only
+        || ca_audit_checkpoint(wc, false, NULL) == P11CA_OK)
         return;
     snprintf(msg, sizeof(msg), "%s", p11ca_err_message());
     p11ca_err_clear();

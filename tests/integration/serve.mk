@@ -8,6 +8,7 @@ SERVE_TESTS = \
 	tests/integration/serve-limits.sh \
 	tests/integration/serve-slow-token.sh \
 	tests/integration/serve-signals.sh \
-	tests/integration/serve-config.sh
+	tests/integration/serve-config.sh \
+	tests/integration/serve-ocsp.sh
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh
