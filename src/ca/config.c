@@ -443,6 +443,9 @@ static int open_dir(const char *dir, bool readonly, ca **out)
         c = NULL;
     }
 out:
+    /* ca.cnf may hold the registry's password. */
+    if (text)
+        OPENSSL_cleanse(text, len);
     free(text);
     free(cnf);
     ca_close(c);
@@ -482,11 +485,16 @@ void ca_close(ca *c)
     free((char *)c->s.key);
     free((char *)c->s.key_sha256);
     free((char *)c->s.pin_source);
+    /* The registry location may hold a password. */
+    if (c->s.registry)
+        OPENSSL_cleanse((char *)c->s.registry, strlen(c->s.registry));
     free((char *)c->s.registry);
     free((char *)c->s.digest);
     free((char *)c->s.crl_url);
     free((char *)c->s.ocsp_url);
     free((char *)c->s.issuers_url);
+    if (c->registry_loc)
+        OPENSSL_cleanse(c->registry_loc, strlen(c->registry_loc));
     free(c->registry_loc);
     free(c->module);
     free(c->pin_source);

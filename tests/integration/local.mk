@@ -70,6 +70,7 @@ REGISTRY_TESTS = \
 	tests/integration/registry-cli-pg.sh \
 	tests/integration/registry-rules-pg.sh \
 	tests/integration/registry-pg.sh \
+	tests/integration/registry-pg-conninfo.sh \
 	tests/integration/registry-schema.sh \
 	tests/integration/registry-migrate.sh \
 	tests/integration/registry-migrate-pg.sh \
