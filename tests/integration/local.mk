@@ -86,5 +86,5 @@ TESTS += tests/integration/docs-ca-guide.sh
 EXTRA_DIST += tests/integration/docs-ca-guide.sh
 
 # README's first command, scripts/demo, with this build.
-TESTS += tests/integration/demo.sh
-EXTRA_DIST += tests/integration/demo.sh
+TESTS += tests/integration/demo.sh tests/integration/demo-out.sh
+EXTRA_DIST += tests/integration/demo.sh tests/integration/demo-out.sh
