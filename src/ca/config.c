@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@ static int settings_load(ca *c);
 static int settings_urls(ca *c);
 static int dup_value(ca *c, const char *name, bool path, const char **out);
 static int certs_load(ca *c);
+static bool directive(const char *line, size_t len);
+static int conf_check(const char *name, const unsigned char *text, size_t len);
 
 char *ca_path(const char *dir, const char *name)
 {
@@ -300,6 +303,93 @@ static int registry_open(ca *c, bool readonly)
     return rc;
 }
 
+/*
+ * Whether the logical line @line (@len bytes, NUL-terminated) is a
+ * directive that reads other files: .include, or .pragma includedir.
+ * OpenSSL takes a directive where a name starts, after blanks and an
+ * optional "section::"; the part before the first '=' holding ".include"
+ * or ".pragma" is taken for one, which refuses more than OpenSSL would
+ * run, never less.
+ */
+static bool directive(const char *line, size_t len)
+{
+    size_t name = 0, i = 0;
+
+    while (i < len && isspace((unsigned char)line[i]))
+        i++;
+    if (i < len && line[i] == '#')
+        return false;
+    while (name < len && line[name] != '=')
+        name++;
+    if (memmem(line, name, ".include", 8))
+        return true;
+    return memmem(line, name, ".pragma", 7) && strcasestr(line, "includedir");
+}
+
+/*
+ * ca.cnf reads no other file: p11ca touches no file it does not own, and
+ * ".include /dev/zero" would never end.  The lines are joined as NCONF
+ * joins them (a line that ends in one backslash goes on in the next); a
+ * CR also starts a line here, as it may for NCONF at the end of one of
+ * its read buffers.
+ */
+static int conf_check(const char *name, const unsigned char *text, size_t len)
+{
+    char *buf = malloc(len + 1);
+    size_t i = 0, n = 0, seg;
+    long line = 1, start = 1;
+    int rc = P11CA_OK;
+
+    if (!buf)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (memchr(text, '\0', len))
+        rc = p11ca_err_set(P11CA_E_INPUT,
+                           "%s holds a NUL byte: it is not a text file", name);
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+        i = 3; /* a UTF-8 byte order mark, which NCONF skips */
+    while (rc == P11CA_OK && i < len) {
+        for (seg = i; seg < len && text[seg] != '\n' && text[seg] != '\r';)
+            seg++;
+        memcpy(buf + n, text + i, seg - i);
+        n += seg - i;
+        if (seg < len && text[seg] == '\n')
+            line++;
+        i = seg + (seg < len);
+        if (n > 0 && buf[n - 1] == '\\' && (n == 1 || buf[n - 2] != '\\')) {
+            n--;
+            continue;
+        }
+        buf[n] = '\0';
+        if (directive(buf, n))
+            rc = p11ca_err_set(
+                P11CA_E_INPUT,
+                "%s line %ld: .include and .pragma includedir are not allowed in ca.cnf: p11ca reads no other file (write the settings into ca.cnf)",
+                name, start);
+        n = 0;
+        start = line;
+    }
+    free(buf);
+    return rc;
+}
+
+int ca_conf_parse(ca *c, const char *name, const unsigned char *text,
+                  size_t len)
+{
+    BIO *b = NULL;
+    long eline = 0;
+    int rc = conf_check(name, text, len);
+
+    if (rc != P11CA_OK)
+        return rc;
+    if (len > INT_MAX || !(b = BIO_new_mem_buf(text, (int)len)))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (NCONF_load_bio(c->conf, b, &eline) <= 0)
+        rc = ca_ossl_err(P11CA_E_INPUT, "%s: cannot read it (line %ld)", name,
+                         eline);
+    BIO_free(b);
+    return rc;
+}
+
 ca *ca_alloc(void)
 {
     ca *c = calloc(1, sizeof(*c));
@@ -315,7 +405,8 @@ static int open_dir(const char *dir, bool readonly, ca **out)
 {
     ca *c = ca_alloc();
     char *cnf = NULL;
-    long eline = 0;
+    unsigned char *text = NULL;
+    size_t len = 0;
     int rc = P11CA_E_NOMEM;
 
     *out = NULL;
@@ -331,11 +422,9 @@ static int open_dir(const char *dir, bool readonly, ca **out)
             "no CA in %s (no ca.cnf; make one with p11ca ca init)", dir);
         goto out;
     }
-    if (NCONF_load(c->conf, cnf, &eline) <= 0) {
-        rc = ca_ossl_err(P11CA_E_INPUT, "%s: cannot read it (line %ld)", cnf,
-                         eline);
+    if ((rc = ca_file_read(cnf, CA_MAX_CNF, &text, &len))
+        || (rc = ca_conf_parse(c, cnf, text, len)))
         goto out;
-    }
     rc = settings_load(c);
     if (rc == P11CA_OK)
         rc = ca_profiles_load(c);
@@ -354,6 +443,10 @@ static int open_dir(const char *dir, bool readonly, ca **out)
         c = NULL;
     }
 out:
+    /* ca.cnf may hold the registry's password. */
+    if (text)
+        OPENSSL_cleanse(text, len);
+    free(text);
     free(cnf);
     ca_close(c);
     return rc;
@@ -392,11 +485,16 @@ void ca_close(ca *c)
     free((char *)c->s.key);
     free((char *)c->s.key_sha256);
     free((char *)c->s.pin_source);
+    /* The registry location may hold a password. */
+    if (c->s.registry)
+        OPENSSL_cleanse((char *)c->s.registry, strlen(c->s.registry));
     free((char *)c->s.registry);
     free((char *)c->s.digest);
     free((char *)c->s.crl_url);
     free((char *)c->s.ocsp_url);
     free((char *)c->s.issuers_url);
+    if (c->registry_loc)
+        OPENSSL_cleanse(c->registry_loc, strlen(c->registry_loc));
     free(c->registry_loc);
     free(c->module);
     free(c->pin_source);

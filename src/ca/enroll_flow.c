@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
@@ -57,6 +58,7 @@ static void old_key_spec(p11_obj *priv, char *spec, size_t len);
 static int rekey_key_type(struct enr *e);
 static int flow_rekey(struct enr *e);
 static bool name_cn(const X509_NAME *n, char *buf, size_t len);
+static int client_subject(const char *client_id, X509_NAME **out);
 static int names(struct enr *e);
 static int names_from(struct enr *e, X509 *x);
 static int key_type(struct enr *e);
@@ -654,13 +656,43 @@ static bool name_cn(const X509_NAME *n, char *buf, size_t len)
     return n && X509_NAME_get_text_by_NID(n, NID_commonName, buf, (int)len) > 0;
 }
 
+/* The subject /CN=@client_id: one attribute holding the client ID as it
+ * is.  It is not parsed as a name, so a '/', '=', ',' or '+' in it stays
+ * part of the value and never makes an attribute of its own. */
+static int client_subject(const char *client_id, X509_NAME **out)
+{
+    X509_NAME *n = X509_NAME_new();
+    int rc = P11CA_OK;
+
+    *out = NULL;
+    /* A value OpenSSL refuses is bad input: keep the error queue clean. */
+    ERR_set_mark();
+    if (!n)
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    else if (!X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
+                                         (const unsigned char *)client_id, -1,
+                                         -1, 0))
+        /* Not UTF-8, or past the 64 characters of a CN (RFC 5280). */
+        rc = p11ca_err_set(
+            P11CA_E_INPUT,
+            "\"%s\" cannot be a CN (at most 64 UTF-8 characters): give --subject /CN=.. too",
+            client_id);
+    ERR_pop_to_mark();
+    if (rc == P11CA_OK) {
+        *out = n;
+        n = NULL;
+    }
+    X509_NAME_free(n);
+    return rc;
+}
+
 /* Label, client ID and subject from the options (renewals: see
  * names_from for what the old certificate adds). */
 static int names(struct enr *e)
 {
     const enroll_opts *a = e->a;
     enroll_result *r = e->r;
-    char cn[256] = "", subj[300];
+    char cn[256] = "";
     int rc = P11CA_OK;
 
     if (a->subject && (rc = enroll_name_parse(a->subject, &e->subject)))
@@ -687,9 +719,8 @@ static int names(struct enr *e)
                            "give --client-id, or --subject with a CN");
         goto out;
     }
-    snprintf(subj, sizeof(subj), "/CN=%s", r->client_id);
-    if (!e->subject && enroll_name_parse(subj, &e->subject) != P11CA_OK)
-        rc = wrap(P11CA_E_INPUT, "enroll");
+    if (!e->subject && (rc = client_subject(r->client_id, &e->subject)))
+        rc = wrap(rc, "enroll: --client-id");
     else if (!a->profile)
         rc = p11ca_err_set(P11CA_E_USAGE, "give --profile NAME (e.g. client)");
     else if (!(r->profile = strdup(a->profile)))

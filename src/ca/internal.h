@@ -446,6 +446,16 @@ char *ca_registry_resolve(const char *dir, const char *loc);
  * found or added. */
 int ca_registry_self(ca *c) CA_WUR;
 
+/*
+ * ca_conf_parse - the @len bytes of @text (ca.cnf; @name for messages) into
+ * c->conf.  A ca.cnf that would make OpenSSL read other files (.include,
+ * .pragma includedir) or that holds a NUL byte is refused before NCONF sees
+ * it: P11CA_E_INPUT naming the line.  P11CA_E_INPUT too for what NCONF
+ * refuses.  The caller keeps @text.
+ */
+int ca_conf_parse(ca *c, const char *name, const unsigned char *text,
+                  size_t len) CA_WUR;
+
 /* ca_path - DIR/@name, or @name when absolute (malloc'd; NULL: no memory). */
 char *ca_path(const char *dir, const char *name);
 

@@ -250,6 +250,9 @@ static int cnf_update(struct signer *s)
     if (rc == P11CA_OK)
         rc = ca_write_bio_file(path, b, 0600, 0);
     BIO_free(b);
+    /* ca.cnf may hold the registry's password. */
+    if (text)
+        OPENSSL_cleanse(text, len);
     free(text);
     free(path);
     return rc;

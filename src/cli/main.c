@@ -270,7 +270,7 @@ static void print_man_cnf(void)
 {
     printf(
         ".SH CA.CNF\n"
-        "p11ca ca init writes DIR/ca.cnf (OpenSSL config syntax) with a comment block that describes every key. Keys of the [ ca ] section for the audit trail:\n");
+        "p11ca ca init writes DIR/ca.cnf (OpenSSL config syntax) with a comment block that describes every key. ca.cnf reads no other file: a ca.cnf with an .include directive or .pragma includedir (however its lines are joined with a backslash), or with a NUL byte, is refused with its line (exit 2) before anything is signed or recorded; write the settings into ca.cnf itself. Other pragmas (.pragma dollarid:on) are allowed. Keys of the [ ca ] section for the audit trail:\n");
     man_options(
         "audit_sign_every = N\tThe CA key signs the audit trail's head "
         "(the newest entry's number and hash, the time, the CA certificate's "

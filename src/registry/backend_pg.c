@@ -94,6 +94,8 @@ static const char *const pg_sql[PG_N] = {
 static bool pg_keyword(const char *word, size_t len);
 static void pg_elide(const char *msg, char *out, size_t outlen);
 static void pg_oneline(const char *msg, char *out, size_t outlen);
+static bool pg_is_conninfo(const char *v);
+static void pg_opts_free(PQconninfoOption *opts);
 static int pg_shown(struct pgdb *d);
 static int pg_session(struct pgdb *d);
 static int pg_connect(struct pgdb *d);
@@ -279,6 +281,23 @@ static void pg_oneline(const char *msg, char *out, size_t outlen)
     out[o < outlen ? o : outlen - 1] = '\0';
 }
 
+/* Whether libpq would take @v for a connection string (a '=', a URI). */
+static bool pg_is_conninfo(const char *v)
+{
+    return strchr(v, '=') || strncmp(v, "postgresql://", 13) == 0
+           || strncmp(v, "postgres://", 11) == 0;
+}
+
+/* PQconninfoFree, the values that may hold a password wiped first. */
+static void pg_opts_free(PQconninfoOption *opts)
+{
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (o->val
+            && (strcmp(o->keyword, "password") == 0 || pg_is_conninfo(o->val)))
+            OPENSSL_cleanse(o->val, strlen(o->val));
+    PQconninfoFree(opts);
+}
+
 /*
  * reg_pg_shown (internal.h): "postgresql:" and the keywords that say where
  * the registry is (service, host, hostaddr, port, dbname, user), never a
@@ -306,14 +325,26 @@ int reg_pg_shown(const char *conninfo, char *out, size_t len)
             "registry location: not a PostgreSQL connection string or URI: %s",
             why);
     }
+    /* libpq expands the location's own dbname only: a connection string
+     * in it would be taken for a database name, sent to the server and
+     * quoted back in its messages, password and all. */
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "dbname") == 0 && o->val
+            && pg_is_conninfo(o->val)) {
+            pg_opts_free(opts);
+            return p11ca_err_set(
+                P11CA_E_INPUT,
+                "registry location: its dbname is a connection string in turn (not shown: it may hold a password), which libpq would take for a database name: write its keywords in the location itself");
+        }
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
         for (PQconninfoOption *o = opts; o->keyword; o++)
             if (strcmp(o->keyword, keys[k]) == 0 && o->val && *o->val
                 && used < len)
                 used += (size_t)snprintf(out + used, len - used, "%s%s=%s",
                                          used > prefix ? " " : "", o->keyword,
-                                         o->val);
-    PQconninfoFree(opts);
+                                         pg_is_conninfo(o->val) ? "(not shown)"
+                                                                : o->val);
+    pg_opts_free(opts);
     if (used == prefix)
         snprintf(out + used, len - used, "(libpq defaults)");
     return 0;
@@ -325,9 +356,10 @@ bool reg_pg_has_password(const char *conninfo)
     bool found = false;
 
     for (PQconninfoOption *o = opts; o && o->keyword; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
-            found = true;
-    PQconninfoFree(opts);
+        if ((strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            || (o->val && pg_is_conninfo(o->val)))
+            found = true; /* a nested connection string: take it for one */
+    pg_opts_free(opts);
     return found;
 }
 

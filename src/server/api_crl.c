@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* GET /v1/crl: the last CRL (DER).  A revocation through the API makes a
  * new one through a worker (the CA key signs it); revocations that come
- * while one is made are folded into the next. */
+ * while one is made are folded into the next, and a CRL that was not made
+ * is tried again until one is. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -11,6 +12,12 @@
 #include <openssl/pem.h>
 
 #include "server/internal.h"
+
+/* A CRL not made is tried again after CRL_RETRY_FIRST_MS, then twice as
+ * long each time, up to CRL_RETRY_MAX_MS: a token that is away is not
+ * asked in a loop. */
+#define CRL_RETRY_FIRST_MS 1000u
+#define CRL_RETRY_MAX_MS   60000u
 
 struct crl_job {
     struct srv_job j;
@@ -77,6 +84,51 @@ static void crl_run(struct srv_job *j, ca *wc)
     X509_CRL_free(crl);
 }
 
+static void crl_retry_later(struct srv *s, const char *actor);
+
+/* The retry timer: make the CRL that was not made. */
+static void crl_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct srv *s = arg;
+
+    (void)fd;
+    (void)what;
+    if (s->draining)
+        crl_retry_later(s, s->crl_actor); /* says so, no more */
+    else
+        srv_crl_regenerate(s, s->crl_actor);
+}
+
+/* No CRL was made for a revocation: try again later (one timer). */
+static void crl_retry_later(struct srv *s, const char *actor)
+{
+    struct timeval tv;
+
+    if (s->draining) {
+        srv_log("the CRL does not list every revocation: p11ca crl makes one");
+        return;
+    }
+    if (actor != s->crl_actor)
+        snprintf(s->crl_actor, sizeof(s->crl_actor), "%s", actor);
+    if (!s->ev_crl_retry)
+        s->ev_crl_retry = evtimer_new(s->base, crl_retry, s);
+    if (!s->ev_crl_retry) {
+        srv_log(
+            "the CRL does not list every revocation, and no retry could be scheduled (out of memory): p11ca crl makes one");
+        return;
+    }
+    if (evtimer_pending(s->ev_crl_retry, NULL))
+        return;
+    s->crl_retry_ms = s->crl_retry_ms == 0 ? CRL_RETRY_FIRST_MS
+                      : s->crl_retry_ms >= CRL_RETRY_MAX_MS / 2
+                          ? CRL_RETRY_MAX_MS
+                          : 2 * s->crl_retry_ms;
+    tv.tv_sec = (time_t)(s->crl_retry_ms / 1000);
+    tv.tv_usec = (suseconds_t)(s->crl_retry_ms % 1000) * 1000;
+    evtimer_add(s->ev_crl_retry, &tv);
+    srv_log("CRL: trying again in %u ms", s->crl_retry_ms);
+}
+
 static void crl_done(struct srv_job *j)
 {
     struct crl_job *cj = (struct crl_job *)j;
@@ -88,6 +140,9 @@ static void crl_done(struct srv_job *j)
         s->crl_der = cj->der;
         s->crl_len = cj->len;
         cj->der = NULL;
+        s->crl_retry_ms = 0;
+        if (s->ev_crl_retry)
+            evtimer_del(s->ev_crl_retry);
         srv_log("CRL %llu made: %zu entries%s%s",
                 (unsigned long long)cj->number, cj->entries,
                 cj->warning[0] ? "; warning: " : "", cj->warning);
@@ -97,6 +152,8 @@ static void crl_done(struct srv_job *j)
     if (s->crl_again && !j->cancelled) {
         s->crl_again = false;
         srv_crl_regenerate(s, j->actor);
+    } else if (j->rc != P11CA_OK && !j->cancelled) {
+        crl_retry_later(s, j->actor);
     }
     free(cj->der);
     free(cj);
@@ -113,6 +170,7 @@ void srv_crl_regenerate(struct srv *s, const char *actor)
     cj = calloc(1, sizeof(*cj));
     if (!cj) {
         srv_log("CRL not made: out of memory");
+        crl_retry_later(s, actor);
         return;
     }
     cj->j.kind = "CRL";
@@ -122,6 +180,7 @@ void srv_crl_regenerate(struct srv *s, const char *actor)
     if (srv_job_submit(s, &cj->j) != P11CA_OK) {
         srv_log("CRL not made: %s", p11ca_err_message());
         free(cj);
+        crl_retry_later(s, actor);
         return;
     }
     s->crl_job = true;

@@ -554,6 +554,11 @@ struct srv {
     size_t crl_len;
     bool crl_job;   /* a CRL job is queued or running */
     bool crl_again; /* a revocation came after it started */
+    /* A CRL that was not made (token error, queue full) is made again
+     * later: the CRL served never stays without a revocation. */
+    struct event *ev_crl_retry;
+    unsigned crl_retry_ms; /* the last wait; 0: the last CRL was made */
+    char crl_actor[SRV_ACTOR_MAX];
     /* Shutdown and reload. */
     struct event *ev_term, *ev_int, *ev_hup, *ev_deadline;
     bool draining;
@@ -593,7 +598,9 @@ void srv_drain_check(struct srv *s);
 /* srv_conns_changed - pause or resume the listeners at max_connections. */
 void srv_conns_changed(struct srv *s);
 
-/* srv_crl_regenerate - make a new CRL through a worker (coalesced). */
+/* srv_crl_regenerate - make a new CRL through a worker (coalesced).  One
+ * that is not made (the token failed, the queue was full) is tried again
+ * after 1 s, then twice as long each time up to 60 s, until one is. */
 void srv_crl_regenerate(struct srv *s, const char *actor);
 /* srv_crl_load - read DIR/crl.pem into s->crl_der (absent: no CRL yet). */
 int srv_crl_load(struct srv *s);

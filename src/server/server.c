@@ -430,6 +430,8 @@ static void stop(struct srv *s)
         event_free(s->ev_hup);
     if (s->ev_deadline)
         event_free(s->ev_deadline);
+    if (s->ev_crl_retry)
+        event_free(s->ev_crl_retry);
     SSL_CTX_free(s->ssl_ctx);
     srv_cas_clear(&s->cas);
     free(s->crl_der);

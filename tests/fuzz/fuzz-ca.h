@@ -13,28 +13,28 @@
 /*
  * fuzz_ca_load - a CA whose ca.cnf is @text (@len bytes), with its
  * profiles loaded as ca_open loads them (ca_open goes on to the registry
- * and the certificates, which these targets do without).  @out gets the
- * CA (free it with ca_close), or NULL when NCONF refused the text.
- * Returns 0, or what ca_profiles_load returned.
+ * and the certificates, which these targets do without).  The text goes
+ * through ca_conf_parse, as ca_open's does, so a .include is refused
+ * before it reads a file.  @out gets the CA (free it with ca_close), or
+ * NULL when the text was refused.  Returns 0, what ca_conf_parse returned
+ * (P11CA_E_INPUT, or P11CA_E_NOMEM) or what ca_profiles_load returned.
  */
 static inline int fuzz_ca_load(const void *text, size_t len, ca **out)
 {
     ca *c = ca_alloc();
-    BIO *b = BIO_new_mem_buf(text, (int)len);
-    long eline = 0;
-    int rc = P11CA_OK;
+    int rc;
 
     *out = NULL;
-    FUZZ_CHECK(c != NULL && b != NULL);
+    FUZZ_CHECK(c != NULL);
     c->dir = strdup("fuzz");
     c->conf = NCONF_new_ex(NULL, NULL);
     FUZZ_CHECK(c->dir != NULL && c->conf != NULL);
-    if (NCONF_load_bio(c->conf, b, &eline) > 0) {
+    rc = ca_conf_parse(c, "fuzz/ca.cnf", text, len);
+    if (rc == P11CA_OK) {
         rc = ca_profiles_load(c);
         *out = c;
         c = NULL;
     }
-    BIO_free(b);
     ca_close(c);
     ERR_clear_error();
     return rc;

@@ -15,7 +15,8 @@ CA_TESTS = \
 	tests/integration/ca-csr-fuzz.sh \
 	tests/integration/ca-batch.sh \
 	tests/integration/ca-outputs.sh \
-	tests/integration/ca-registry-safety.sh
+	tests/integration/ca-registry-safety.sh \
+	tests/integration/ca-cnf-include.sh
 TESTS += $(CA_TESTS)
 # CSRs by the thousand for ca-batch.sh (openssl req makes a few hundred a
 # second).

@@ -6,6 +6,7 @@ ENROLL_TESTS = \
 	tests/integration/enroll-tls.sh \
 	tests/integration/enroll-recover.sh \
 	tests/integration/enroll-renewal.sh \
+	tests/integration/enroll-names.sh \
 	tests/integration/enroll-valgrind.sh \
 	tests/integration/enroll-docs.sh
 TESTS += $(ENROLL_TESTS)

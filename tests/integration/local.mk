@@ -70,6 +70,7 @@ REGISTRY_TESTS = \
 	tests/integration/registry-cli-pg.sh \
 	tests/integration/registry-rules-pg.sh \
 	tests/integration/registry-pg.sh \
+	tests/integration/registry-pg-conninfo.sh \
 	tests/integration/registry-schema.sh \
 	tests/integration/registry-migrate.sh \
 	tests/integration/registry-migrate-pg.sh \
@@ -86,5 +87,5 @@ TESTS += tests/integration/docs-ca-guide.sh
 EXTRA_DIST += tests/integration/docs-ca-guide.sh
 
 # README's first command, scripts/demo, with this build.
-TESTS += tests/integration/demo.sh
-EXTRA_DIST += tests/integration/demo.sh
+TESTS += tests/integration/demo.sh tests/integration/demo-out.sh
+EXTRA_DIST += tests/integration/demo.sh tests/integration/demo-out.sh

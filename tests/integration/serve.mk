@@ -7,6 +7,7 @@ SERVE_TESTS = \
 	tests/integration/serve-tls.sh \
 	tests/integration/serve-limits.sh \
 	tests/integration/serve-slow-token.sh \
+	tests/integration/serve-crl-retry.sh \
 	tests/integration/serve-signals.sh \
 	tests/integration/serve-config.sh \
 	tests/integration/serve-ocsp.sh

@@ -35,7 +35,7 @@ struct test_issuer {
 
 /* Per-run state: the token, the CA, the flow's environment. */
 struct fixture {
-    char dir[64];
+    char dir[256];
     p11_ctx *p11;
     p11_uri *uri;
     p11_token *tok;
@@ -178,7 +178,8 @@ static int setup(void **state)
 {
     const char *module = getenv("SOFTHSM_MODULE");
     const char *builddir = getenv("top_builddir");
-    char path[256], cadir[128];
+    const char *tmp = getenv("TMPDIR");
+    char path[320], cadir[288];
     FILE *f;
     p11_config cfg = {0};
     ca_init_opts io = {0};
@@ -186,8 +187,13 @@ static int setup(void **state)
     (void)state;
     if (!module || !*module || access(module, R_OK) != 0 || !builddir)
         return -1;
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/p11ca-enroll-unit.XXXXXX");
-    if (!mkdtemp(fx.dir))
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    /* Under $TMPDIR, as every test; the name goes into rm -rf '...'. */
+    if (strchr(tmp, '\'')
+        || snprintf(fx.dir, sizeof(fx.dir), "%s/p11ca-enroll-unit.XXXXXX", tmp)
+               >= (int)sizeof(fx.dir)
+        || !mkdtemp(fx.dir))
         return -1;
     snprintf(path, sizeof(path), "%s/softhsm2.conf", fx.dir);
     f = fopen(path, "w");
@@ -249,7 +255,7 @@ static int teardown(void **state)
 /* A fresh test issuer on the CA for each test. */
 static int issuer_setup(void **state)
 {
-    char cadir[128];
+    char cadir[288];
 
     (void)state;
     snprintf(cadir, sizeof(cadir), "%s/ca", fx.dir);
