@@ -44,6 +44,9 @@
 #define SRV_ACTOR_MAX           320
 #define SRV_MSG_MAX             512
 #define SRV_STUCK_GRACE_MS      1000 /* after the shutdown timeout */
+#define SRV_DENIED_INTERVAL_S   60 /* one api-denied entry per caller */
+#define SRV_DENIED_CALLERS      64 /* callers whose refusals are counted */
+#define SRV_MAX_DENIED_JOBS     8  /* api-denied entries queued at once */
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */
@@ -99,6 +102,7 @@ struct srv_config {
     unsigned request_timeout_ms;
     unsigned idle_timeout_ms;
     unsigned shutdown_timeout_ms;
+    unsigned audit_denied_interval_s;
     char *access_log; /* NULL: standard error */
     struct srv_rate signup;
     struct srv_ca_rate *ca_rates;
@@ -513,6 +517,9 @@ struct srv {
     size_t n_conns;
     size_t inflight; /* requests whose response is not written yet */
     size_t jobs;     /* jobs submitted and not posted back */
+    /* Refused calls by caller (srv_audit_denied). */
+    struct srv_denied *denied; /* SRV_DENIED_CALLERS */
+    size_t denied_jobs;        /* api-denied entries not written yet */
     int64_t started_ms;
 };
 
@@ -533,9 +540,18 @@ void srv_crl_regenerate(struct srv *s, const char *actor);
 /* srv_crl_load - read DIR/crl.pem into s->crl_der (absent: no CRL yet). */
 int srv_crl_load(struct srv *s);
 
-/* srv_audit_denied - record a refused call in the audit trail (a job). */
+/*
+ * srv_audit_denied - record a refused call in the audit trail (a job):
+ * one entry per caller (@actor) and audit_denied_interval_s; the calls
+ * refused in between are counted and the count goes with the caller's
+ * next entry ("repeated"), or with one of its own at SIGTERM or when the
+ * caller's place is taken by another.  At most SRV_MAX_DENIED_JOBS such
+ * entries wait for a worker; a refusal beyond is counted the same way.
+ */
 void srv_audit_denied(struct srv *s, const char *actor, const char *what,
                       const char *why);
+/* srv_audit_denied_flush - the counts not yet recorded, as entries. */
+void srv_audit_denied_flush(struct srv *s);
 
 /* srv_cert_json - a registry entry as the API shows it. */
 json_t *srv_cert_json(const reg_cert *c);

@@ -9,7 +9,7 @@
 set -u
 . "$top_srcdir/tests/integration/serve-setup.sh"
 
-serve_config ""
+serve_config "audit_denied_interval_s = 3600"
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
 
 # --- Renegotiation (TLS 1.2) ---------------------------------------------------
@@ -74,8 +74,69 @@ assert_eq "$(p11ca audit list --dir "$CA" | wc -l)" "$a" "nothing is audited"
 assert_eq "$(metric 'p11ca_signups_total{kind="auto-registration"}')" 0 \
     "no auto-registration was tried"
 
+# --- Refusals in a loop ------------------------------------------------------------
+# flood WHO PATH N: N calls of PATH as WHO by one curl (one connection
+# while the service keeps it open); the status codes, one a line, in
+# $D/flood.codes.
+flood() {
+    : >"$D/flood.cfg"
+    i=0
+    while [ $i -lt "$3" ]; do
+        printf 'url = "https://127.0.0.1:%s%s"\noutput = "/dev/null"\n' \
+            "$PORT" "$2" >>"$D/flood.cfg"
+        i=$((i + 1))
+    done
+    curl -s -K "$D/flood.cfg" -w '%{http_code}\n' --cacert "$CA/ca.pem" \
+        --cert "$D/$1.pem" --key "$D/$1.key" >"$D/flood.codes" 2>/dev/null
+}
+# idle: until no job waits for a worker or runs on one.
+idle() {
+    wait_metric p11ca_worker_queue_depth 0 && wait_metric p11ca_worker_jobs_running 0
+}
+DAVE=$(cert_serial "$D/dave.pem")
+denied_re="api:O=p11ca tests,CN=dave serial=$DAVE +api-denied"
+flood dave /v1/certs 200
+assert_eq "$(grep -c '^403$' "$D/flood.codes")" 200 "a device calls a route above its role 200 times: 200 x 403"
+idle
+p11ca audit list --dir "$CA" >"$D/audit.txt"
+assert_eq "$(grep -Ec -- "$denied_re" "$D/audit.txt")" 1 \
+    "... one api-denied entry for the device (audit_denied_interval_s = 3600)"
+assert_eq "$(metric p11ca_worker_queue_depth)" 0 "... and no job is left waiting"
+api none GET /healthz
+expect 200 .queued 0 "/healthz answers at once after"
+api dave GET "/v1/certs/$DAVE"
+expect 200 .serial "$DAVE" "the device itself is still served its own entry"
+api carol GET /v1/certs
+expect 200 "an auditor searches at once after"
+
+# A device refused at the handshake in a loop: access log and metrics,
+# nothing queued, nothing audited.
+issue_key gone "/CN=gone/O=p11ca tests" client
+GONE=$(cert_serial "$D/gone.pem")
+check "revoke it" p11ca cert revoke --dir "$CA" "$GONE"
+a=$(p11ca audit list --dir "$CA" | wc -l)
+r=$(metric 'p11ca_refusals_total{reason="revoked"}')
+flood gone /healthz 200
+assert_eq "$(grep -c '^000$' "$D/flood.codes")" 200 "a revoked device connects 200 times: refused each time"
+assert_eq "$(metric 'p11ca_refusals_total{reason="revoked"}')" "$((r + 200))" "... counted"
+assert_eq "$(grep -c "refused serial=$GONE reason=revoked" "$D/access.log")" 200 \
+    "... one access-log line each"
+assert_eq "$(metric p11ca_worker_queue_depth) $(metric p11ca_worker_jobs_running)" "0 0" \
+    "... no work queued for them"
+assert_eq "$(p11ca audit list --dir "$CA" | wc -l)" "$a" "... nothing audited"
+api none GET /healthz
+expect 200 .queued 0 "/healthz answers at once after"
+api dave GET "/v1/certs/$DAVE"
+expect 200 .serial "$DAVE" "a good device is served at once after"
+
 serve_stop
 assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
+p11ca audit list --dir "$CA" >"$D/audit.txt"
+assert_eq "$(grep -Ec -- "$denied_re" "$D/audit.txt")" 2 \
+    "at SIGTERM the count is recorded: a second api-denied entry for the device"
+assert_grep "$denied_re +GET /v1/certs .*\"repeated\":199" "$D/audit.txt" \
+    "... with the 199 refusals after the first"
+check "the audit trail verifies" p11ca audit verify --dir "$CA"
 
 echo "1..$TAP_N"
 done_testing
