@@ -294,6 +294,8 @@ struct srv_pending {
     struct srv_pending *next;
     int64_t ca_id;
     char serial[64];
+    unsigned char sha256[32]; /* the certificate being recorded */
+    reg_status st;            /* with this status */
     struct srv_conn **conns;
     size_t n, cap;
 };

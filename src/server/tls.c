@@ -364,6 +364,8 @@ static int autoreg_submit(struct srv *s, struct srv_conn *c,
              c->subject, c->serial_shown);
     a->p->ca_id = sca->id;
     snprintf(a->p->serial, sizeof(a->p->serial), "%s", c->serial);
+    memcpy(a->p->sha256, c->sha256, sizeof(a->p->sha256));
+    a->p->st = sca->auto_status;
     if (sca->auto_status == REG_ACTIVATED
         && (rc = pending_add_conn(a->p, c)) != P11CA_OK)
         goto fail;
@@ -388,6 +390,26 @@ fail:
     return rc;
 }
 
+/* A certificate being recorded by an earlier connection: this one gets
+ * what that one got, whatever the CA's settings are now (they may have
+ * changed since, by PATCH /v1/cas or SIGHUP). */
+static int join_pending(struct srv_conn *c, X509_STORE_CTX *xs,
+                        struct srv_pending *p)
+{
+    if (memcmp(p->sha256, c->sha256, sizeof(p->sha256)) != 0)
+        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_MISMATCH,
+                      "another certificate %s is being registered",
+                      reg_cert_shown(p->ca_id, p->serial));
+    if (p->st != REG_ACTIVATED)
+        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
+                      "being registered as %s: an operator activates it",
+                      reg_status_name(p->st));
+    if (pending_add_conn(p, c) != P11CA_OK)
+        return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
+                      SRV_REFUSE_REGISTRY, "out of memory");
+    return 1;
+}
+
 /* A certificate the registry does not know. */
 static int check_unknown(struct srv_conn *c, X509_STORE_CTX *xs,
                          struct srv_ca *sca, X509 *leaf)
@@ -396,21 +418,13 @@ static int check_unknown(struct srv_conn *c, X509_STORE_CTX *xs,
     struct srv_pending *p = pending_find(s, sca->id, c->serial);
     unsigned retry = 0;
 
+    if (p)
+        return join_pending(c, xs, p);
     if (!sca->auto_register)
         return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_UNKNOWN_CERT,
                       "not in the registry; auto-registration is off for "
                       "CA %lld",
                       (long long)sca->id);
-    if (p && sca->auto_status == REG_ACTIVATED) {
-        if (pending_add_conn(p, c) != P11CA_OK)
-            return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
-                          SRV_REFUSE_REGISTRY, "out of memory");
-        return 1;
-    }
-    if (p)
-        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
-                      "being registered as %s: an operator activates it",
-                      reg_status_name(sca->auto_status));
     if (!srv_bucket_take(&sca->bucket, srv_now_ms(), &retry))
         return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
                       SRV_REFUSE_RATE,
