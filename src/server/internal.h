@@ -41,6 +41,7 @@
 #define SRV_MAX_LISTEN          8
 #define SRV_RETRY_AFTER_MAX_S   3600 /* Retry-After when nothing refills */
 #define SRV_MAX_PARAMS          2    /* {name} segments in a route */
+#define SRV_MAX_PATH_BYTES      512  /* a request path, with its NUL */
 #define SRV_ACTOR_MAX           320
 #define SRV_MSG_MAX             512
 #define SRV_STUCK_GRACE_MS      1000 /* after the shutdown timeout */
@@ -368,8 +369,9 @@ struct srv_req {
     struct srv_conn *conn;
     int route;                          /* index, -1 before matching */
     const char *params[SRV_MAX_PARAMS]; /* into @path_params */
-    char path[512];
-    char path_params[512];
+    char path[SRV_MAX_PATH_BYTES];
+    char path_params[SRV_MAX_PATH_BYTES];
+    bool path_too_long; /* @path holds its start only: 414 */
     struct evkeyvalq query;
     bool query_parsed;
     int64_t start_ns;

@@ -129,6 +129,30 @@ expect 200 .queued 0 "/healthz answers at once after"
 api dave GET "/v1/certs/$DAVE"
 expect 200 .serial "$DAVE" "a good device is served at once after"
 
+# --- Over-long requests --------------------------------------------------------------
+long=$(head -c 600 /dev/zero | tr '\0' a)
+api none GET "/healthz/$long"
+expect_problem 414 uri-too-long 'longer than 511 bytes' "a path of 608 bytes: 414 uri-too-long"
+api alice GET "/v1/certs/$DAVE/$long"
+expect_problem 414 uri-too-long 'longer than 511 bytes' "... for an admin too (no route matched on its start)"
+assert_grep "\"GET /v1/certs/$DAVE/a+\" 414 " "$D/access.log" "... logged with its status"
+edge=$(head -c 502 /dev/zero | tr '\0' a)
+api none GET "/healthz/$edge"
+expect_problem 404 not-found '' "a path of 511 bytes is read whole: 404 not-found"
+# A header line over max_header_bytes (8192): libevent refuses it.
+hdr=$(head -c 9000 /dev/zero | tr '\0' b)
+ran=$(grep -c '"GET /v1/certs" 200' "$D/access.log")
+for p in /healthz /v1/certs; do
+    api alice GET "$p" -H "X-Long: $hdr"
+    case $CODE in
+    4[0-9][0-9]) ok "a header line of 9000 bytes on $p: a 4xx ($CODE)" ;;
+    *) not_ok "a header line of 9000 bytes on $p: a 4xx (status $CODE)" ;;
+    esac
+done
+assert_eq "$(grep -c '"GET /v1/certs" 200' "$D/access.log")" "$ran" "... and the route never ran"
+api none GET /healthz
+expect 200 "the service answers on"
+
 serve_stop
 assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
 p11ca audit list --dir "$CA" >"$D/audit.txt"
