@@ -255,14 +255,17 @@ struct srv_pool {
     size_t queued;  /* waiting for a worker */
     size_t running; /* on a worker now */
     bool stop;
-    size_t n;
+    size_t n;      /* workers started */
+    size_t n_cas;  /* places in @cas and @next_cas */
     pthread_t *threads;
     ca **cas;      /* each worker's handle */
     ca **next_cas; /* replacements after a reload, taken between jobs */
     struct srv *s;
 };
 
-/* srv_pool_start - @n workers, each with a handle from ca_open_shared. */
+/* srv_pool_start - @n workers, each with a handle from ca_open_shared.
+ * On failure nothing is left: the workers started are stopped and the
+ * handles opened closed. */
 int srv_pool_start(struct srv *s, unsigned n);
 /* srv_pool_stop - the workers finish the job they run and exit; queued
  * jobs are handed back through their done function with P11CA_E_STATE.
