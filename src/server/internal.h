@@ -45,9 +45,9 @@
 #define SRV_ACTOR_MAX           320
 #define SRV_MSG_MAX             512
 #define SRV_STUCK_GRACE_MS      1000 /* after the shutdown timeout */
-#define SRV_DENIED_INTERVAL_S   60 /* one api-denied entry per caller */
-#define SRV_DENIED_CALLERS      64 /* callers whose refusals are counted */
-#define SRV_MAX_DENIED_JOBS     8  /* api-denied entries queued at once */
+#define SRV_DENIED_INTERVAL_S   60   /* one api-denied entry per caller */
+#define SRV_DENIED_CALLERS      64   /* callers whose refusals are counted */
+#define SRV_MAX_DENIED_JOBS     8    /* api-denied entries queued at once */
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */
@@ -255,8 +255,8 @@ struct srv_pool {
     size_t queued;  /* waiting for a worker */
     size_t running; /* on a worker now */
     bool stop;
-    size_t n;      /* workers started */
-    size_t n_cas;  /* places in @cas and @next_cas */
+    size_t n;     /* workers started */
+    size_t n_cas; /* places in @cas and @next_cas */
     pthread_t *threads;
     ca **cas;      /* each worker's handle */
     ca **next_cas; /* replacements after a reload, taken between jobs */
