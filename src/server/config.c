@@ -30,6 +30,7 @@ static const char *const serve_keys[] = {
     "request_timeout_ms",
     "idle_timeout_ms",
     "shutdown_timeout_ms",
+    "audit_denied_interval_s",
     "access_log",
     "signup_limit",
     "signup_limits",
@@ -395,6 +396,7 @@ static void defaults(struct srv_config *cfg)
     cfg->request_timeout_ms = SRV_REQUEST_TIMEOUT_MS;
     cfg->idle_timeout_ms = SRV_IDLE_TIMEOUT_MS;
     cfg->shutdown_timeout_ms = SRV_SHUTDOWN_TIMEOUT_MS;
+    cfg->audit_denied_interval_s = SRV_DENIED_INTERVAL_S;
     cfg->signup.per_sec = SRV_SIGNUPS_PER_SEC;
     cfg->signup.burst = SRV_SIGNUP_BURST;
     snprintf(cfg->ocsp_path, sizeof(cfg->ocsp_path), "%s", SRV_OCSP_PATH);
@@ -426,6 +428,9 @@ static int numbers_load(CONF *conf, struct srv_config *cfg)
     if (rc == P11CA_OK)
         rc = conf_uint(conf, "shutdown_timeout_ms", 0, 3600000,
                        &cfg->shutdown_timeout_ms);
+    if (rc == P11CA_OK)
+        rc = conf_uint(conf, "audit_denied_interval_s", 1, 86400,
+                       &cfg->audit_denied_interval_s);
     return rc;
 }
 

@@ -343,7 +343,9 @@ static struct srv_req *req_new(struct srv *s, struct evhttp_request *er,
     r->conn = srv_conn_ref(c);
     r->route = -1;
     r->start_ns = now_ns();
-    snprintf(r->path, sizeof(r->path), "%s", path && *path ? path : "/");
+    r->path_too_long = (size_t)snprintf(r->path, sizeof(r->path), "%s",
+                                        path && *path ? path : "/")
+                       >= sizeof(r->path);
     TAILQ_INIT(&r->query);
     if (strcmp(c->peer, "-") == 0)
         peer_of(er, c);
@@ -486,6 +488,8 @@ const char *srv_status_title(int status)
         return "Conflict";
     case 413:
         return "Content Too Large";
+    case 414:
+        return "URI Too Long";
     case 429:
         return "Too Many Requests";
     case 503:
@@ -815,6 +819,13 @@ void srv_dispatch(struct evhttp_request *er, void *arg)
     r = req_new(s, er, c);
     if (!r) {
         evhttp_send_error(er, 503, "Service Unavailable");
+        return;
+    }
+    /* Never a route matched on the path's start. */
+    if (r->path_too_long) {
+        srv_problem(r, 414, "uri-too-long",
+                    "the request path is longer than %d bytes",
+                    SRV_MAX_PATH_BYTES - 1);
         return;
     }
     srv_dispatch_req(r);

@@ -42,6 +42,7 @@
 #define SRV_MAX_LISTEN          8
 #define SRV_RETRY_AFTER_MAX_S   3600 /* Retry-After when nothing refills */
 #define SRV_MAX_PARAMS          2    /* {name} segments in a route */
+#define SRV_MAX_PATH_BYTES      512  /* a request path, with its NUL */
 #define SRV_ACTOR_MAX           320
 #define SRV_MSG_MAX             512
 #define SRV_STUCK_GRACE_MS      1000 /* after the shutdown timeout */
@@ -53,6 +54,9 @@
 #define SRV_OCSP_REFRESH_MS    250
 #define SRV_OCSP_REFRESH_SIGNS 64
 #define SRV_PLAIN_CONN_BUCKETS 256 /* the plain listener's connections */
+#define SRV_DENIED_INTERVAL_S   60   /* one api-denied entry per caller */
+#define SRV_DENIED_CALLERS      64   /* callers whose refusals are counted */
+#define SRV_MAX_DENIED_JOBS     8    /* api-denied entries queued at once */
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */
@@ -108,6 +112,7 @@ struct srv_config {
     unsigned request_timeout_ms;
     unsigned idle_timeout_ms;
     unsigned shutdown_timeout_ms;
+    unsigned audit_denied_interval_s;
     char *access_log; /* NULL: standard error */
     struct srv_rate signup;
     struct srv_ca_rate *ca_rates;
@@ -263,14 +268,17 @@ struct srv_pool {
     size_t queued;  /* waiting for a worker */
     size_t running; /* on a worker now */
     bool stop;
-    size_t n;
+    size_t n;     /* workers started */
+    size_t n_cas; /* places in @cas and @next_cas */
     pthread_t *threads;
     ca **cas;      /* each worker's handle */
     ca **next_cas; /* replacements after a reload, taken between jobs */
     struct srv *s;
 };
 
-/* srv_pool_start - @n workers, each with a handle from ca_open_shared. */
+/* srv_pool_start - @n workers, each with a handle from ca_open_shared.
+ * On failure nothing is left: the workers started are stopped and the
+ * handles opened closed. */
 int srv_pool_start(struct srv *s, unsigned n);
 /* srv_pool_stop - the workers finish the job they run and exit; queued
  * jobs are handed back through their done function with P11CA_E_STATE.
@@ -303,6 +311,8 @@ struct srv_pending {
     struct srv_pending *next;
     int64_t ca_id;
     char serial[64];
+    unsigned char sha256[32]; /* the certificate being recorded */
+    reg_status st;            /* with this status */
     struct srv_conn **conns;
     size_t n, cap;
 };
@@ -381,8 +391,9 @@ struct srv_req {
     struct srv_conn *conn;
     int route;                          /* index, -1 before matching */
     const char *params[SRV_MAX_PARAMS]; /* into @path_params */
-    char path[512];
-    char path_params[512];
+    char path[SRV_MAX_PATH_BYTES];
+    char path_params[SRV_MAX_PATH_BYTES];
+    bool path_too_long; /* @path holds its start only: 414 */
     struct evkeyvalq query;
     bool query_parsed;
     int64_t start_ns;
@@ -566,6 +577,9 @@ struct srv {
     size_t n_conns;
     size_t inflight; /* requests whose response is not written yet */
     size_t jobs;     /* jobs submitted and not posted back */
+    /* Refused calls by caller (srv_audit_denied). */
+    struct srv_denied *denied; /* SRV_DENIED_CALLERS */
+    size_t denied_jobs;        /* api-denied entries not written yet */
     int64_t started_ms;
     /* The OCSP responder (api_ocsp.c). */
     ca *ocsp_ca;
@@ -605,9 +619,18 @@ void srv_crl_regenerate(struct srv *s, const char *actor);
 /* srv_crl_load - read DIR/crl.pem into s->crl_der (absent: no CRL yet). */
 int srv_crl_load(struct srv *s);
 
-/* srv_audit_denied - record a refused call in the audit trail (a job). */
+/*
+ * srv_audit_denied - record a refused call in the audit trail (a job):
+ * one entry per caller (@actor) and audit_denied_interval_s; the calls
+ * refused in between are counted and the count goes with the caller's
+ * next entry ("repeated"), or with one of its own at SIGTERM or when the
+ * caller's place is taken by another.  At most SRV_MAX_DENIED_JOBS such
+ * entries wait for a worker; a refusal beyond is counted the same way.
+ */
 void srv_audit_denied(struct srv *s, const char *actor, const char *what,
                       const char *why);
+/* srv_audit_denied_flush - the counts not yet recorded, as entries. */
+void srv_audit_denied_flush(struct srv *s);
 
 /* srv_cert_json - a registry entry as the API shows it. */
 json_t *srv_cert_json(const reg_cert *c);

@@ -13,7 +13,7 @@
 #include "server/internal.h"
 
 static const int codes[SRV_N_CODES] = {
-    200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503, 0,
+    200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 414, 429, 500, 503, 0,
 };
 
 static const double buckets[SRV_N_BUCKETS] = {

@@ -27,6 +27,16 @@ struct denied_job {
     struct srv_job j;
     char what[600];
     char why[200];
+    uint64_t repeated; /* the caller's refusals not recorded before */
+};
+
+/* A caller's refused calls (srv_audit_denied). */
+struct srv_denied {
+    char actor[SRV_ACTOR_MAX]; /* "": a free place */
+    char what[600];            /* its last refused call */
+    int64_t recorded_ms;       /* its last entry; 0: none yet */
+    int64_t seen_ms;           /* its last refusal */
+    uint64_t unrecorded;       /* refusals since that entry */
 };
 
 void srv_log(const char *fmt, ...)
@@ -97,11 +107,20 @@ static void denied_run(struct srv_job *j, ca *wc)
 {
     struct denied_job *d = (struct denied_job *)j;
     json_t *det = json_pack("{s:s}", "why", d->why);
-    char *text = det ? json_dumps(det, JSON_COMPACT) : NULL;
-    int rc = text ? reg_audit_add(ca_registry(wc), j->actor, "api-denied",
-                                  d->what, text)
-                  : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    char *text = NULL;
+    int rc;
 
+    if (det && d->repeated
+        && json_object_set_new(det, "repeated",
+                               json_integer((json_int_t)d->repeated))
+               != 0) {
+        json_decref(det);
+        det = NULL;
+    }
+    text = det ? json_dumps(det, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    rc = text ? reg_audit_add(ca_registry(wc), j->actor, "api-denied", d->what,
+                              text)
+              : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc != P11CA_OK)
         srv_job_set_error(j, rc);
     free(text);
@@ -110,24 +129,30 @@ static void denied_run(struct srv_job *j, ca *wc)
 
 static void denied_done(struct srv_job *j)
 {
+    j->s->denied_jobs--;
     if (j->rc != P11CA_OK)
         srv_log("cannot audit a refused call: %s", j->msg);
     free(j);
 }
 
-void srv_audit_denied(struct srv *s, const char *actor, const char *what,
-                      const char *why)
+/* Queue one api-denied entry; false when it could not be (logged). */
+static bool denied_submit(struct srv *s, const char *actor, const char *what,
+                          const char *why, uint64_t repeated)
 {
-    struct denied_job *d = calloc(1, sizeof(*d));
+    struct denied_job *d;
 
+    if (s->denied_jobs >= SRV_MAX_DENIED_JOBS)
+        return false;
+    d = calloc(1, sizeof(*d));
     if (!d) {
         srv_log("cannot audit a refused call (%s by %s): out of memory", what,
                 actor);
-        return;
+        return false;
     }
     d->j.kind = "audit";
     d->j.run = denied_run;
     d->j.done = denied_done;
+    d->repeated = repeated;
     snprintf(d->j.actor, sizeof(d->j.actor), "%s", actor);
     snprintf(d->what, sizeof(d->what), "%s", what);
     snprintf(d->why, sizeof(d->why), "%s", why);
@@ -135,7 +160,77 @@ void srv_audit_denied(struct srv *s, const char *actor, const char *what,
         srv_log("cannot audit a refused call (%s by %s): %s", what, actor,
                 p11ca_err_message());
         free(d);
+        return false;
     }
+    s->denied_jobs++;
+    return true;
+}
+
+/* The count of @d's refusals that have no entry yet, as one. */
+static void denied_flush_one(struct srv *s, struct srv_denied *d)
+{
+    if (d->actor[0] && d->unrecorded
+        && !denied_submit(s, d->actor, d->what,
+                          "refused again within audit_denied_interval_s",
+                          d->unrecorded))
+        srv_log("%llu refused calls of %s not audited",
+                (unsigned long long)d->unrecorded, d->actor);
+    memset(d, 0, sizeof(*d));
+}
+
+void srv_audit_denied_flush(struct srv *s)
+{
+    for (size_t i = 0; s->denied && i < SRV_DENIED_CALLERS; i++)
+        denied_flush_one(s, &s->denied[i]);
+}
+
+/* @actor's place: its own, a free one, or the one refused longest ago
+ * (its count recorded first).  NULL: out of memory. */
+static struct srv_denied *denied_place(struct srv *s, const char *actor)
+{
+    struct srv_denied *oldest = NULL;
+
+    if (!s->denied
+        && !(s->denied = calloc(SRV_DENIED_CALLERS, sizeof(*s->denied))))
+        return NULL;
+    for (size_t i = 0; i < SRV_DENIED_CALLERS; i++) {
+        struct srv_denied *d = &s->denied[i];
+
+        if (strcmp(d->actor, actor) == 0)
+            return d;
+        if (!oldest || !d->actor[0]
+            || (oldest->actor[0] && d->seen_ms < oldest->seen_ms))
+            oldest = d;
+    }
+    denied_flush_one(s, oldest);
+    snprintf(oldest->actor, sizeof(oldest->actor), "%s", actor);
+    return oldest;
+}
+
+void srv_audit_denied(struct srv *s, const char *actor, const char *what,
+                      const char *why)
+{
+    int64_t now = srv_now_ms();
+    struct srv_denied *d = denied_place(s, actor);
+
+    if (!d) {
+        srv_log("cannot audit a refused call (%s by %s): out of memory", what,
+                actor);
+        return;
+    }
+    d->seen_ms = now;
+    /* A caller that repeats a refused call in a loop must not fill the
+     * audit trail, nor the workers' queue: one entry per interval. */
+    if ((d->recorded_ms
+         && now - d->recorded_ms
+                < (int64_t)s->cfg.audit_denied_interval_s * 1000)
+        || !denied_submit(s, actor, what, why, d->unrecorded)) {
+        snprintf(d->what, sizeof(d->what), "%s", what);
+        d->unrecorded++;
+        return;
+    }
+    d->recorded_ms = now;
+    d->unrecorded = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -193,6 +288,7 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     if (s->draining)
         return;
     s->draining = true;
+    srv_audit_denied_flush(s);
     for (size_t i = 0; i < s->n_bound; i++)
         evhttp_del_accept_socket(s->http, s->bound[i]);
     s->n_bound = 0;
@@ -434,6 +530,7 @@ static void stop(struct srv *s)
         event_free(s->ev_crl_retry);
     SSL_CTX_free(s->ssl_ctx);
     srv_cas_clear(&s->cas);
+    free(s->denied);
     free(s->crl_der);
     srv_metrics_clear(&s->m);
     if (s->base)

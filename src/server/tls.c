@@ -214,29 +214,42 @@ static int refuse(struct srv_conn *c, X509_STORE_CTX *xs, int x509_err,
     return 0;
 }
 
-/* What the connection knows of its client certificate. */
-static int conn_identity(struct srv_conn *c, X509 *leaf)
+/* What a client certificate claims: its serial in @c (the access log
+ * names it, refused or not), its subject and SHA-256 in @subject and
+ * @sha256 for the caller to hand over once the certificate verified. */
+static int conn_claim(struct srv_conn *c, X509 *leaf, char **subject,
+                      unsigned char *sha256)
 {
     unsigned char *der = NULL;
     unsigned int mdlen = 0;
     reg_cert tmp = {0};
     int n = i2d_X509(leaf, &der), rc;
 
+    *subject = NULL;
     rc = n > 0 ? reg_cert_from_der(&tmp, der, (size_t)n) : P11CA_E_INPUT;
     if (rc == P11CA_OK
-        && !EVP_Digest(der, (size_t)n, c->sha256, &mdlen, EVP_sha256(), NULL))
+        && !EVP_Digest(der, (size_t)n, sha256, &mdlen, EVP_sha256(), NULL))
         rc = P11CA_E_INTERNAL;
     if (rc == P11CA_OK) {
         snprintf(c->serial, sizeof(c->serial), "%s", tmp.serial);
         reg_serial_text(tmp.serial, c->serial_shown, sizeof(c->serial_shown));
-        free(c->subject);
-        c->subject = tmp.subject;
+        *subject = tmp.subject;
         tmp.subject = NULL;
-        c->has_cert = true;
     }
     reg_cert_clear(&tmp);
     OPENSSL_free(der);
     return rc;
+}
+
+/* The connection's identity, from a certificate that verified. */
+static void conn_identity(struct srv_conn *c, char *subject,
+                          const unsigned char *sha256, int64_t ca_id)
+{
+    free(c->subject);
+    c->subject = subject;
+    memcpy(c->sha256, sha256, sizeof(c->sha256));
+    c->ca_id = ca_id;
+    c->has_cert = true;
 }
 
 static enum srv_refusal chain_refusal(int err)
@@ -351,6 +364,8 @@ static int autoreg_submit(struct srv *s, struct srv_conn *c,
              c->subject, c->serial_shown);
     a->p->ca_id = sca->id;
     snprintf(a->p->serial, sizeof(a->p->serial), "%s", c->serial);
+    memcpy(a->p->sha256, c->sha256, sizeof(a->p->sha256));
+    a->p->st = sca->auto_status;
     if (sca->auto_status == REG_ACTIVATED
         && (rc = pending_add_conn(a->p, c)) != P11CA_OK)
         goto fail;
@@ -375,6 +390,26 @@ fail:
     return rc;
 }
 
+/* A certificate being recorded by an earlier connection: this one gets
+ * what that one got, whatever the CA's settings are now (they may have
+ * changed since, by PATCH /v1/cas or SIGHUP). */
+static int join_pending(struct srv_conn *c, X509_STORE_CTX *xs,
+                        struct srv_pending *p)
+{
+    if (memcmp(p->sha256, c->sha256, sizeof(p->sha256)) != 0)
+        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_MISMATCH,
+                      "another certificate %s is being registered",
+                      reg_cert_shown(p->ca_id, p->serial));
+    if (p->st != REG_ACTIVATED)
+        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
+                      "being registered as %s: an operator activates it",
+                      reg_status_name(p->st));
+    if (pending_add_conn(p, c) != P11CA_OK)
+        return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
+                      SRV_REFUSE_REGISTRY, "out of memory");
+    return 1;
+}
+
 /* A certificate the registry does not know. */
 static int check_unknown(struct srv_conn *c, X509_STORE_CTX *xs,
                          struct srv_ca *sca, X509 *leaf)
@@ -383,21 +418,13 @@ static int check_unknown(struct srv_conn *c, X509_STORE_CTX *xs,
     struct srv_pending *p = pending_find(s, sca->id, c->serial);
     unsigned retry = 0;
 
+    if (p)
+        return join_pending(c, xs, p);
     if (!sca->auto_register)
         return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_UNKNOWN_CERT,
                       "not in the registry; auto-registration is off for "
                       "CA %lld",
                       (long long)sca->id);
-    if (p && sca->auto_status == REG_ACTIVATED) {
-        if (pending_add_conn(p, c) != P11CA_OK)
-            return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
-                          SRV_REFUSE_REGISTRY, "out of memory");
-        return 1;
-    }
-    if (p)
-        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
-                      "being registered as %s: an operator activates it",
-                      reg_status_name(sca->auto_status));
     if (!srv_bucket_take(&sca->bucket, srv_now_ms(), &retry))
         return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
                       SRV_REFUSE_RATE,
@@ -460,21 +487,27 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
     SSL *ssl =
         X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
     struct srv_conn *c = ssl ? SSL_get_ex_data(ssl, srv_conn_idx) : NULL;
+    unsigned char sha256[32];
     STACK_OF(X509) * chain;
     struct srv_ca *sca;
+    char *subject = NULL;
     X509 *leaf;
-    int err;
+    int err, ret;
 
     (void)arg;
     if (!c)
         return 0;
+    /* Nothing of the certificate is the connection's before it verified
+     * (the serial it claims is only logged). */
+    c->has_cert = false;
     peer_addr(ssl, c->peer, sizeof(c->peer));
     c->s->m.handshakes++;
     leaf = X509_STORE_CTX_get0_cert(xs);
-    if (!leaf || conn_identity(c, leaf) != P11CA_OK)
+    if (!leaf || conn_claim(c, leaf, &subject, sha256) != P11CA_OK)
         return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
                       SRV_REFUSE_INVALID, "unreadable certificate");
     if (X509_verify_cert(xs) <= 0) {
+        free(subject);
         err = X509_STORE_CTX_get_error(xs);
         return refuse(c, xs, err, chain_refusal(err), "%s",
                       X509_verify_cert_error_string(err));
@@ -482,12 +515,17 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
     chain = X509_STORE_CTX_get0_chain(xs);
     sca = sk_X509_num(chain) >= 2 ? ca_by_cert(c->s, sk_X509_value(chain, 1))
                                   : NULL;
-    if (!sca)
+    if (!sca) {
+        free(subject);
         return refuse(c, xs, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
                       SRV_REFUSE_UNKNOWN_CA,
                       "its issuer is not a registered CA");
-    c->ca_id = sca->id;
-    return check_registry(c, xs, sca, leaf);
+    }
+    conn_identity(c, subject, sha256, sca->id);
+    ret = check_registry(c, xs, sca, leaf);
+    if (ret != 1)
+        c->has_cert = false;
+    return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -579,6 +617,11 @@ int srv_tls_ctx_new(struct srv *s, const struct srv_cas *cas, SSL_CTX **out)
          * deactivated or revoked client would get in again. */
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        /* No renegotiation (TLS 1.2): a second handshake on a connection
+         * could present another certificate, or none, after requests
+         * were authorized by the first; and a client could make the
+         * server redo the handshake's work in a loop. */
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
         SSL_CTX_set_num_tickets(ctx, 0);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
         SSL_CTX_set_cert_verify_callback(ctx, verify_cb, s);

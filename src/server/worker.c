@@ -104,6 +104,8 @@ static int pool_alloc(struct srv_pool *p, unsigned n)
     p->threads = calloc(n, sizeof(*p->threads));
     p->cas = calloc(n, sizeof(*p->cas));
     p->next_cas = calloc(n, sizeof(*p->next_cas));
+    if (p->cas && p->next_cas)
+        p->n_cas = n;
     if (!p->threads || !p->cas || !p->next_cas)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     return P11CA_OK;
@@ -141,6 +143,9 @@ int srv_pool_start(struct srv *s, unsigned n)
         p->n++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* Part way: the workers started stop, the handles opened close. */
+    if (rc != P11CA_OK)
+        srv_pool_stop(s);
     return rc;
 }
 
@@ -174,8 +179,8 @@ void srv_pool_stop(struct srv *s)
     struct srv_pool *p = &s->pool;
     struct srv_job *j, *next;
 
-    if (!p->threads)
-        return;
+    if (!p->s)
+        return; /* never started, or stopped */
     pthread_mutex_lock(&p->mu);
     p->stop = true;
     pthread_cond_broadcast(&p->cv);
@@ -194,7 +199,8 @@ void srv_pool_stop(struct srv *s)
     p->queued = 0;
     /* Deliver what the workers finished: their events are active. */
     event_base_loop(s->base, EVLOOP_NONBLOCK);
-    for (size_t i = 0; p->cas && i < p->n; i++) {
+    /* Every handle opened, with a worker or not (a start that failed). */
+    for (size_t i = 0; i < p->n_cas; i++) {
         ca_close(p->cas[i]);
         ca_close(p->next_cas[i]);
     }

@@ -5,6 +5,8 @@ SERVE_TESTS = \
 	tests/integration/serve-api.sh \
 	tests/integration/serve-api-pg.sh \
 	tests/integration/serve-tls.sh \
+	tests/integration/serve-security.sh \
+	tests/integration/serve-autoreg-race.sh \
 	tests/integration/serve-limits.sh \
 	tests/integration/serve-slow-token.sh \
 	tests/integration/serve-crl-retry.sh \
