@@ -21,6 +21,8 @@ enum p11ca_rc {
     P11CA_E_RATE = -12,    /* rate limit reached: try again later */
     P11CA_E_POLICY = -13,  /* refused by the CA's policy or profile */
     P11CA_E_CAKEY = -14,   /* the CA key is not the one it should be */
+    P11CA_E_UNAVAILABLE = -15, /* the registry's database server is down or
+                                * unreachable: try again later */
 };
 
 /*
