@@ -459,7 +459,9 @@ static int pg_connect(struct pgdb *d)
     if (PQstatus(d->conn) != CONNECTION_OK) {
         d->fault = REG_FAULT_UNREACHABLE;
         pg_oneline(PQerrorMessage(d->conn), msg, sizeof(msg));
-        return p11ca_err_set(P11CA_E_UNAVAILABLE,
+        /* At open: the location may as well be wrong (a port, a
+         * password), so this is a registry error, not "try later". */
+        return p11ca_err_set(P11CA_E_REGISTRY,
                              "registry %s: cannot connect: %s", d->shown, msg);
     }
     return pg_session(d);
@@ -559,7 +561,8 @@ static bool pg_retry(struct pgdb *d, const PGresult *res)
     if (d->in_tx || PQstatus(d->conn) == CONNECTION_OK
         || strncmp(pg_sqlstate(res), "57P0", 4) != 0)
         return false;
-    LOG_INFO(REG, "registry %s: the server ended the connection, connecting again",
+    LOG_INFO(REG,
+             "registry %s: the server ended the connection, connecting again",
              d->shown);
     return true;
 }

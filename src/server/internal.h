@@ -55,9 +55,9 @@
 #define SRV_OCSP_REFRESH_MS    250
 #define SRV_OCSP_REFRESH_SIGNS 64
 #define SRV_PLAIN_CONN_BUCKETS 256 /* the plain listener's connections */
-#define SRV_DENIED_INTERVAL_S   60   /* one api-denied entry per caller */
-#define SRV_DENIED_CALLERS      64   /* callers whose refusals are counted */
-#define SRV_MAX_DENIED_JOBS     8    /* api-denied entries queued at once */
+#define SRV_DENIED_INTERVAL_S  60  /* one api-denied entry per caller */
+#define SRV_DENIED_CALLERS     64  /* callers whose refusals are counted */
+#define SRV_MAX_DENIED_JOBS    8   /* api-denied entries queued at once */
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */

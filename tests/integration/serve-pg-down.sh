@@ -108,7 +108,7 @@ expect 200 .serial "$ALICE" "database up again: the same node serves without a r
 # Each worker's handle reconnects on its next use: enough requests that
 # every worker has met the lost connection.
 good=0
-for k in 1 2 3 4 5 6; do
+for _ in 1 2 3 4 5 6; do
     api carol GET /v1/certs
     [ "$CODE" = 200 ] && good=$((good + 1))
 done
