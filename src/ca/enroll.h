@@ -343,11 +343,16 @@ typedef struct enroll_env {
     void *note_arg;
 } enroll_env;
 
+/* The longest client ID enroll takes (bytes): a longer --client-id is
+ * refused before anything is made, never cut. */
+#define ENROLL_CLIENT_ID_MAX 255
+
 /* The outcome of enroll_run; owned by the caller (enroll_result_clear). */
 typedef struct enroll_result {
-    const char *action;  /* "enrolled", "resumed", "renewed", "rekeyed" */
-    char label[272];     /* the objects' label */
-    char client_id[256]; /* the registry's client ID */
+    const char *action; /* "enrolled", "resumed", "renewed", "rekeyed" */
+    char label[272];    /* the objects' label */
+    /* the registry's client ID */
+    char client_id[ENROLL_CLIENT_ID_MAX + 1];
     char *profile;       /* the profile used */
     char serial[64];     /* the new certificate's, as p11ca prints serials
                             (enroll_serial) */

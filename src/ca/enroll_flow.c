@@ -695,7 +695,12 @@ static int names(struct enr *e)
     char cn[256] = "";
     int rc = P11CA_OK;
 
-    if (a->subject && (rc = enroll_name_parse(a->subject, &e->subject)))
+    if (a->client_id && strlen(a->client_id) > ENROLL_CLIENT_ID_MAX)
+        rc = p11ca_err_set(
+            P11CA_E_USAGE,
+            "the client ID is %zu bytes long, more than %d: give a shorter --client-id",
+            strlen(a->client_id), ENROLL_CLIENT_ID_MAX);
+    else if (a->subject && (rc = enroll_name_parse(a->subject, &e->subject)))
         rc = wrap(rc, "enroll: --subject");
     if (rc != P11CA_OK)
         goto out;

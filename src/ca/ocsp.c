@@ -467,6 +467,7 @@ static int sign_encode(ca_ocsp *o, OCSP_BASICRESP *bs, int64_t now,
 static void failed(ca_ocsp *o, int rc, ca_ocsp_resp **out, ca_ocsp_info *info)
 {
     int st = rc == P11CA_E_TOKEN || rc == P11CA_E_PIN || rc == P11CA_E_REGISTRY
+                     || rc == P11CA_E_UNAVAILABLE
                  ? CA_OCSP_TRY_LATER
                  : CA_OCSP_INTERNAL_ERROR;
 

@@ -443,7 +443,7 @@ const struct cli_cmd cli_enroll_cmds[] = {
      "--subject /CN=..\tthe subject (default: one CN holding the client "
      "ID as it is, '/', '=' and ',' included, at most 64 characters; "
      "renewals: the old certificate's)\n"
-     "--client-id ID\tthe registry's client ID (default: the CN)\n"
+     "--client-id ID\tthe registry's client ID (default: the CN); at most 255 bytes, a longer one is refused\n"
      "--type TYPE\tec:P-256, rsa:2048, ed25519, ... (default: the first "
      "key_types entry of the profile, else ec:P-256)\n"
      "--label LABEL\tlabel of the key and certificate (default: object= of "

@@ -29,6 +29,8 @@ static const struct {
     {P11CA_E_RATE, P11CA_EXIT_REGISTRY, "rate", "rate limit reached"},
     {P11CA_E_POLICY, P11CA_EXIT_INPUT, "policy", "refused by policy"},
     {P11CA_E_CAKEY, P11CA_EXIT_TOKEN, "ca-key", "CA key check failed"},
+    {P11CA_E_UNAVAILABLE, P11CA_EXIT_REGISTRY, "registry-unavailable",
+     "the registry's database is unavailable"},
 };
 
 /* As long as the CLI prints (CLI_ESC_MAX): the enrollment's messages name

@@ -7,20 +7,22 @@
 /* 0 = ok; failures are negative.  Text from p11ca_strerror(). */
 enum p11ca_rc {
     P11CA_OK = 0,
-    P11CA_E_USAGE = -1,    /* bad command line */
-    P11CA_E_INPUT = -2,    /* input rejected: URI, file, policy */
-    P11CA_E_TOKEN = -3,    /* token, object or module problem */
-    P11CA_E_PIN = -4,      /* PIN missing, refused or locked */
-    P11CA_E_REGISTRY = -5, /* registry problem */
-    P11CA_E_INTERNAL = -6, /* bug or unexpected library failure */
-    P11CA_E_NOMEM = -7,    /* out of memory */
-    P11CA_E_IO = -8,       /* file or network I/O */
-    P11CA_E_NOTFOUND = -9, /* no such certificate, CA or entry */
-    P11CA_E_EXISTS = -10,  /* already there (serial, client ID, CA) */
-    P11CA_E_STATE = -11,   /* the lifecycle forbids this change */
-    P11CA_E_RATE = -12,    /* rate limit reached: try again later */
-    P11CA_E_POLICY = -13,  /* refused by the CA's policy or profile */
-    P11CA_E_CAKEY = -14,   /* the CA key is not the one it should be */
+    P11CA_E_USAGE = -1,        /* bad command line */
+    P11CA_E_INPUT = -2,        /* input rejected: URI, file, policy */
+    P11CA_E_TOKEN = -3,        /* token, object or module problem */
+    P11CA_E_PIN = -4,          /* PIN missing, refused or locked */
+    P11CA_E_REGISTRY = -5,     /* registry problem */
+    P11CA_E_INTERNAL = -6,     /* bug or unexpected library failure */
+    P11CA_E_NOMEM = -7,        /* out of memory */
+    P11CA_E_IO = -8,           /* file or network I/O */
+    P11CA_E_NOTFOUND = -9,     /* no such certificate, CA or entry */
+    P11CA_E_EXISTS = -10,      /* already there (serial, client ID, CA) */
+    P11CA_E_STATE = -11,       /* the lifecycle forbids this change */
+    P11CA_E_RATE = -12,        /* rate limit reached: try again later */
+    P11CA_E_POLICY = -13,      /* refused by the CA's policy or profile */
+    P11CA_E_CAKEY = -14,       /* the CA key is not the one it should be */
+    P11CA_E_UNAVAILABLE = -15, /* the registry's database server is down or
+                                * unreachable: try again later */
 };
 
 /*

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,8 @@ static void pg_opts_free(PQconninfoOption *opts);
 static int pg_shown(struct pgdb *d);
 static int pg_session(struct pgdb *d);
 static int pg_connect(struct pgdb *d);
+static bool pg_idle_lost(struct pgdb *d);
+static void pg_notice(void *arg, const char *message);
 static int pg_ready(struct pgdb *d);
 static int pg_exec(struct pgdb *d, const char *sql, const char *what);
 static int pg_query_int(struct pgdb *d, const char *sql, const char *what,
@@ -414,7 +417,7 @@ int pg_fail(struct pgdb *d, const PGresult *res, const char *what)
         d->fault = REG_FAULT_UNREACHABLE;
     if (d->fault == REG_FAULT_UNREACHABLE)
         return p11ca_err_set(
-            P11CA_E_REGISTRY,
+            P11CA_E_UNAVAILABLE,
             "registry %s: %s: the database server is unreachable: %s", d->shown,
             what, msg);
     return p11ca_err_set(P11CA_E_REGISTRY, "registry %s: %s: %s", d->shown,
@@ -451,13 +454,51 @@ static int pg_connect(struct pgdb *d)
     d->conn = PQconnectdbParams(keys, vals, 1);
     if (!d->conn)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    /* Kept by PQreset: the hooks belong to the PGconn. */
+    PQsetNoticeProcessor(d->conn, pg_notice, d);
     if (PQstatus(d->conn) != CONNECTION_OK) {
         d->fault = REG_FAULT_UNREACHABLE;
         pg_oneline(PQerrorMessage(d->conn), msg, sizeof(msg));
+        /* At open: the location may as well be wrong (a port, a
+         * password), so this is a registry error, not "try later". */
         return p11ca_err_set(P11CA_E_REGISTRY,
                              "registry %s: cannot connect: %s", d->shown, msg);
     }
     return pg_session(d);
+}
+
+/*
+ * Whether an idle connection was ended by the server (a restart sends
+ * "terminating connection" and closes): libpq learns it only when it
+ * reads, so anything waiting on the socket is read now, without blocking.
+ * Otherwise the first statement after a restart would fail, or a BEGIN
+ * would seem to work and the statement after it fail.
+ */
+static bool pg_idle_lost(struct pgdb *d)
+{
+    /* The goodbye and the end of the stream may take one read each. */
+    for (int i = 0; i < 3; i++) {
+        struct pollfd p = {.fd = PQsocket(d->conn), .events = POLLIN};
+
+        if (p.fd < 0)
+            return true;
+        if (poll(&p, 1, 0) <= 0)
+            return false;
+        if (!PQconsumeInput(d->conn) || PQstatus(d->conn) != CONNECTION_OK)
+            return true;
+    }
+    return false;
+}
+
+/* The server's notices (its goodbye at a restart) go to our log, not to
+ * stderr. */
+static void pg_notice(void *arg, const char *message)
+{
+    struct pgdb *d = arg;
+    char msg[PG_SHOWN_MAX];
+
+    pg_oneline(message, msg, sizeof(msg));
+    LOG_INFO(REG, "registry %s: the server says: %s", d->shown, msg);
 }
 
 /*
@@ -470,7 +511,7 @@ static int pg_ready(struct pgdb *d)
     char msg[PG_SHOWN_MAX];
 
     d->fault = REG_FAULT_NONE;
-    if (PQstatus(d->conn) == CONNECTION_OK || d->in_tx)
+    if (d->in_tx || (PQstatus(d->conn) == CONNECTION_OK && !pg_idle_lost(d)))
         return 0;
     LOG_INFO(REG, "registry %s: connection lost, connecting again", d->shown);
     PQreset(d->conn);
@@ -478,7 +519,7 @@ static int pg_ready(struct pgdb *d)
         d->fault = REG_FAULT_UNREACHABLE;
         pg_oneline(PQerrorMessage(d->conn), msg, sizeof(msg));
         return p11ca_err_set(
-            P11CA_E_REGISTRY,
+            P11CA_E_UNAVAILABLE,
             "registry %s: the database server is unreachable: %s", d->shown,
             msg);
     }
@@ -507,8 +548,28 @@ static int pg_result(struct pgdb *d, PGresult **res, const char *what)
     return pg_fail(d, *res, what);
 }
 
-int pg_run(struct pgdb *d, enum pg_stmt id, const struct pg_params *p,
-           PGresult **res, const char *what)
+/*
+ * A statement outside a transaction that met a connection the server had
+ * ended while it was idle (a restart: SQLSTATE 57P01-03, "terminating
+ * connection due to administrator command") did not run or was aborted,
+ * so it is tried once more on a new connection.  A statement inside a
+ * transaction never is: the server rolled the transaction back and the
+ * caller must start over.
+ */
+static bool pg_retry(struct pgdb *d, const PGresult *res)
+{
+    if (d->in_tx || PQstatus(d->conn) == CONNECTION_OK
+        || strncmp(pg_sqlstate(res), "57P0", 4) != 0)
+        return false;
+    LOG_INFO(REG,
+             "registry %s: the server ended the connection, connecting again",
+             d->shown);
+    return true;
+}
+
+static int pg_run_once(struct pgdb *d, enum pg_stmt id,
+                       const struct pg_params *p, PGresult **res,
+                       const char *what)
 {
     char name[32];
     int rc;
@@ -529,8 +590,21 @@ int pg_run(struct pgdb *d, enum pg_stmt id, const struct pg_params *p,
     return pg_result(d, res, what);
 }
 
-int pg_run_sql(struct pgdb *d, const char *sql, const struct pg_params *p,
-               PGresult **res, const char *what)
+int pg_run(struct pgdb *d, enum pg_stmt id, const struct pg_params *p,
+           PGresult **res, const char *what)
+{
+    int rc = pg_run_once(d, id, p, res, what);
+
+    if (rc && pg_retry(d, *res)) {
+        PQclear(*res);
+        rc = pg_run_once(d, id, p, res, what);
+    }
+    return rc;
+}
+
+static int pg_run_sql_once(struct pgdb *d, const char *sql,
+                           const struct pg_params *p, PGresult **res,
+                           const char *what)
 {
     int rc;
 
@@ -540,6 +614,18 @@ int pg_run_sql(struct pgdb *d, const char *sql, const struct pg_params *p,
     *res = PQexecParams(d->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
                         p ? p->len : NULL, p ? p->fmt : NULL, 0);
     return pg_result(d, res, what);
+}
+
+int pg_run_sql(struct pgdb *d, const char *sql, const struct pg_params *p,
+               PGresult **res, const char *what)
+{
+    int rc = pg_run_sql_once(d, sql, p, res, what);
+
+    if (rc && pg_retry(d, *res)) {
+        PQclear(*res);
+        rc = pg_run_sql_once(d, sql, p, res, what);
+    }
+    return rc;
 }
 
 /* A one-row, one-column integer query of fixed text (used at open). */
@@ -765,14 +851,20 @@ static int pg_begin(void *db, bool write)
             P11CA_E_INTERNAL,
             "registry %s: a transaction began inside another (a search callback that writes?)",
             d->shown);
-    if ((rc = pg_ready(d)))
-        return rc;
-    if (write)
-        rc = pg_exec(d, "BEGIN ISOLATION LEVEL READ COMMITTED",
-                     "begin a write transaction");
-    else
-        rc = pg_exec(d, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                     "begin a read transaction");
+    /* BEGIN changes nothing: on a connection the server ended while it
+     * was idle (a restart), it is tried once more on a new one. */
+    for (int tries = 0; tries < 2; tries++) {
+        if ((rc = pg_ready(d)))
+            return rc;
+        if (write)
+            rc = pg_exec(d, "BEGIN ISOLATION LEVEL READ COMMITTED",
+                         "begin a write transaction");
+        else
+            rc = pg_exec(d, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                         "begin a read transaction");
+        if (!rc || PQstatus(d->conn) == CONNECTION_OK)
+            break;
+    }
     if (!rc)
         d->in_tx = true;
     if (!rc && write && (rc = pg_exec(d, PG_LOCK_WRITE, "take the write lock")))

@@ -22,6 +22,8 @@
  *   P11CA_E_INPUT     a bad argument (unknown status name, bad filter), or
  *                     a serial that several issuers have (text names them)
  *   P11CA_E_REGISTRY  the database failed (text names the SQL error)
+ *   P11CA_E_UNAVAILABLE  the database server is down or unreachable
+ *                     (REG_FAULT_UNREACHABLE below; PostgreSQL only)
  *
  * A certificate is identified by its issuer and serial: the issuer is a
  * registered CA (reg_ca_add), named by its id.  Calls that take a @ca_id

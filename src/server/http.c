@@ -618,6 +618,11 @@ void srv_problem_rc(struct srv_req *r, int rc, const char *msg)
         srv_set_header(r, "Retry-After", "1");
         srv_problem(r, 429, "rate-limited", "%s", msg);
         break;
+    case P11CA_E_UNAVAILABLE:
+        /* The database is down: each handle reconnects on its next use. */
+        srv_set_header(r, "Retry-After", SRV_RETRY_UNAVAILABLE_S);
+        srv_problem(r, 503, "registry-unavailable", "%s", msg);
+        break;
     case P11CA_E_REGISTRY:
         srv_problem(r, 503, "registry-unavailable", "%s", msg);
         break;
@@ -689,6 +694,12 @@ void srv_dispatch_req(struct srv_req *r)
         /* The registry's sign-up limit counts one-second windows. */
         srv_set_header(r, "Retry-After", "1");
         srv_problem(r, 429, "rate-limited",
+                    "this certificate could not be registered: %s", c->reg_msg);
+        return;
+    }
+    if (c->reg_rc == P11CA_E_UNAVAILABLE) {
+        srv_set_header(r, "Retry-After", SRV_RETRY_UNAVAILABLE_S);
+        srv_problem(r, 503, "registry-unavailable",
                     "this certificate could not be registered: %s", c->reg_msg);
         return;
     }

@@ -41,6 +41,7 @@
 #define SRV_PAGE_LIMIT_MAX      1000
 #define SRV_MAX_LISTEN          8
 #define SRV_RETRY_AFTER_MAX_S   3600 /* Retry-After when nothing refills */
+#define SRV_RETRY_UNAVAILABLE_S "2"  /* Retry-After: registry database down */
 #define SRV_MAX_PARAMS          2    /* {name} segments in a route */
 #define SRV_MAX_PATH_BYTES      512  /* a request path, with its NUL */
 #define SRV_ACTOR_MAX           320
@@ -440,7 +441,7 @@ void srv_problem(struct srv_req *r, int status, const char *code,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* srv_problem_rc - the problem for a p11ca status code @rc and @msg:
  * NOTFOUND 404, EXISTS/STATE 409, INPUT/POLICY 400, RATE 429, REGISTRY,
- * TOKEN, PIN, CAKEY 503, others 500. */
+ * TOKEN, PIN, CAKEY 503, UNAVAILABLE 503 with Retry-After, others 500. */
 void srv_problem_rc(struct srv_req *r, int rc, const char *msg);
 /* srv_problem_job - the problem for a job that failed (or was cancelled:
  * 503 shutting-down). */

@@ -9,7 +9,7 @@ set -u
 command -v p11tool >/dev/null || plan_skip "p11tool (gnutls-bin) is not installed"
 GNUTLS_PIN=$(cat "$PINFILE")
 export GNUTLS_PIN
-plan 11
+plan 14
 
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 nobj() { p11tool --login --list-all "pkcs11:token=$1" 2>/dev/null | grep -c 'type='; }
@@ -61,5 +61,17 @@ assert_eq "$(nobj card-l)" 0 "... before a key was made on the card"
 check "... and it may still be the client ID of a certificate with --subject" \
     enroll card-l --profile client --client-id "$long" --subject /CN=l-user \
     --type ec:P-256 --label l-user
+
+# Longer than enroll keeps (255 bytes): refused, never cut, even with a
+# --subject that would make it no CN.
+card card-m
+toolong=$(printf 'm%.0s' $(seq 256))
+n0=$(p11ca cert list --dir "$CA" --count)
+should_fail 1 'the client ID is 256 bytes long, more than 255: give a shorter --client-id' \
+    "a client ID longer than 255 bytes is refused" \
+    enroll card-m --profile client --client-id "$toolong" --subject /CN=m-user \
+    --type ec:P-256 --label m-user
+assert_eq "$(nobj card-m)" 0 "... before a key was made on the card"
+assert_eq "$(p11ca cert list --dir "$CA" --count)" "$n0" "... and nothing was recorded"
 
 done_testing
