@@ -607,6 +607,13 @@ int ca_file_read(const char *path, size_t max, unsigned char **out,
                  size_t *len) CA_WUR;
 
 /*
+ * ca_cnf_load - read the ca.cnf at @path into @conf as every command reads
+ * it: at most CA_MAX_CNF bytes, no .include or .pragma includedir (no
+ * other file is read), the text wiped after.
+ */
+int ca_cnf_load(CONF *conf, const char *path) CA_WUR;
+
+/*
  * An output file: the one way every command writes a file it was given.
  * ca_outfile_open looks at @path before anything is signed or recorded:
  *  - nothing there, or a regular file: a hidden temporary file is made

@@ -326,6 +326,18 @@ static bool directive(const char *line, size_t len)
     return memmem(line, name, ".pragma", 7) && strcasestr(line, "includedir");
 }
 
+/* The logical line @line of @name that starts at line @start. */
+static int directive_check(const char *name, long start, const char *line,
+                           size_t len)
+{
+    if (!directive(line, len))
+        return P11CA_OK;
+    return p11ca_err_set(
+        P11CA_E_INPUT,
+        "%s line %ld: .include and .pragma includedir are not allowed in ca.cnf: p11ca reads no other file (write the settings into ca.cnf)",
+        name, start);
+}
+
 /*
  * ca.cnf reads no other file: p11ca touches no file it does not own, and
  * ".include /dev/zero" would never end.  The lines are joined as NCONF
@@ -360,20 +372,21 @@ static int conf_check(const char *name, const unsigned char *text, size_t len)
             continue;
         }
         buf[n] = '\0';
-        if (directive(buf, n))
-            rc = p11ca_err_set(
-                P11CA_E_INPUT,
-                "%s line %ld: .include and .pragma includedir are not allowed in ca.cnf: p11ca reads no other file (write the settings into ca.cnf)",
-                name, start);
+        rc = directive_check(name, start, buf, n);
         n = 0;
         start = line;
     }
+    /* The last line may end in a backslash: NCONF still reads it. */
+    buf[n] = '\0';
+    if (rc == P11CA_OK)
+        rc = directive_check(name, start, buf, n);
     free(buf);
     return rc;
 }
 
-int ca_conf_parse(ca *c, const char *name, const unsigned char *text,
-                  size_t len)
+/* @text (@len bytes of @name), checked, into @conf. */
+static int conf_parse(CONF *conf, const char *name, const unsigned char *text,
+                      size_t len)
 {
     BIO *b = NULL;
     long eline = 0;
@@ -383,10 +396,31 @@ int ca_conf_parse(ca *c, const char *name, const unsigned char *text,
         return rc;
     if (len > INT_MAX || !(b = BIO_new_mem_buf(text, (int)len)))
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
-    if (NCONF_load_bio(c->conf, b, &eline) <= 0)
+    if (NCONF_load_bio(conf, b, &eline) <= 0)
         rc = ca_ossl_err(P11CA_E_INPUT, "%s: cannot read it (line %ld)", name,
                          eline);
     BIO_free(b);
+    return rc;
+}
+
+int ca_conf_parse(ca *c, const char *name, const unsigned char *text,
+                  size_t len)
+{
+    return conf_parse(c->conf, name, text, len);
+}
+
+int ca_cnf_load(CONF *conf, const char *path)
+{
+    unsigned char *text = NULL;
+    size_t len = 0;
+    int rc = ca_file_read(path, CA_MAX_CNF, &text, &len);
+
+    if (rc == P11CA_OK)
+        rc = conf_parse(conf, path, text, len);
+    /* ca.cnf may hold the registry's password. */
+    if (text)
+        OPENSSL_cleanse(text, len);
+    free(text);
     return rc;
 }
 

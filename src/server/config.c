@@ -488,7 +488,6 @@ int srv_config_load(const char *dir, const char *listen, struct srv_config *cfg)
 {
     CONF *conf = NCONF_new_ex(NULL, NULL);
     char *path = malloc(strlen(dir) + sizeof("/ca.cnf"));
-    long eline = 0;
     int rc = P11CA_OK;
 
     defaults(cfg);
@@ -497,12 +496,9 @@ int srv_config_load(const char *dir, const char *listen, struct srv_config *cfg)
         goto out;
     }
     sprintf(path, "%s/ca.cnf", dir);
-    if (NCONF_load(conf, path, &eline) <= 0) {
-        rc = p11ca_err_set(P11CA_E_INPUT, "%s: cannot read it (line %ld)", path,
-                           eline);
-        goto out;
-    }
-    rc = keys_check(conf);
+    rc = ca_cnf_load(conf, path);
+    if (rc == P11CA_OK)
+        rc = keys_check(conf);
     if (rc == P11CA_OK) {
         if (!listen)
             listen = conf_get(conf, SECTION, "listen");

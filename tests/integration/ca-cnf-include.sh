@@ -11,7 +11,7 @@ set -u
 . "$top_srcdir/tests/lib/tap.sh"
 TT=$(mktemp -d "${TMPDIR:-/tmp}/p11ca-test.XXXXXX")
 trap 'rm -rf "$TT"' EXIT
-plan 15
+plan 17
 
 D=$TT/ca
 W=$TT/w
@@ -59,6 +59,11 @@ with 'x = 1 \\\\\n.include /dev/zero\n'
 refused $((n + 2)) "... and one after a line that ends in an escaped backslash"
 with '\\\n.include /dev/zero\n'
 refused $((n + 1)) "... and one continuing a lone backslash, with the line it starts on"
+with 'x = 1\n.include /dev/zero\\\n'
+refused $((n + 2)) "... and a last line that ends in a backslash"
+# shellcheck disable=SC1003 # a backslash, escaped for printf, ends it
+with 'x = 1\n.include /dev/zero\\'
+refused $((n + 2)) "... with no newline after it"
 with '[ other ]\nother::.include /dev/zero\n'
 refused $((n + 2)) "an .include after section:: is refused"
 # NCONF reads 510 bytes at a time; a CR at the end of them ends the line.

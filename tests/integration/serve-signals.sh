@@ -201,6 +201,20 @@ else
 fi
 api frank GET /v1/certs
 expect 200 '.items | length' 10 "the old settings stay"
+# ca.cnf reads no other file, at a reload too: .include /dev/zero would
+# never end, and the event loop with it.
+cp "$D/good.cnf" "$CA/ca.cnf"
+printf '.include /dev/zero\n' >>"$CA/ca.cnf"
+kill -HUP "$SERVE_PID"
+if wait_log 'SIGHUP: not reloaded \(the old settings stay\): .*\.include and \.pragma includedir are not allowed' \
+    "$D/serve.log"; then
+    ok "an .include in ca.cnf is refused at a reload, and the log says why"
+else
+    not_ok "an .include in ca.cnf is refused at a reload"
+    diag "$(tail -n 3 "$D/serve.log")"
+fi
+api frank GET /v1/certs
+expect 200 '.items | length' 10 "... and the service still answers"
 cp "$D/good.cnf" "$CA/ca.cnf"
 serve_stop
 assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
