@@ -463,22 +463,23 @@ void srv_ocsp_stop(struct srv *s)
     pthread_mutex_unlock(&s->refresh_mu);
 }
 
-/* Join the refresh thread (stopped by srv_ocsp_stop). */
+/* Join the refresh thread (stopped by srv_ocsp_stop).  Its round is no
+ * job of the drain: it gets the shutdown timeout of its own (a round of
+ * signatures on a slow token), and only the grace once the drain timed
+ * out; then, as a worker (worker_join), a signature stuck on the token is
+ * left behind. */
 static void refresh_join(struct srv *s)
 {
+    unsigned ms = SRV_STUCK_GRACE_MS;
     struct timespec ts;
 
     if (!s->refresh_started)
         return;
     srv_ocsp_stop(s);
     s->refresh_started = false;
-    if (!s->timed_out) {
-        pthread_join(s->refresh_thread, NULL);
-        return;
-    }
-    /* As a worker (worker_join): a signature stuck on the token. */
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += SRV_STUCK_GRACE_MS / 1000 + 1;
+    if (!s->timed_out)
+        ms += s->cfg.shutdown_timeout_ms;
+    srv_join_deadline(&ts, ms);
     if (pthread_timedjoin_np(s->refresh_thread, NULL, &ts) == 0)
         return;
     srv_log("the OCSP refresh is still signing (a token that does not "

@@ -281,6 +281,10 @@ struct srv_pool {
  * On failure nothing is left: the workers started are stopped and the
  * handles opened closed. */
 int srv_pool_start(struct srv *s, unsigned n);
+/* srv_join_deadline - @ts: @ms from now on CLOCK_REALTIME, for
+ * pthread_timedjoin_np. */
+void srv_join_deadline(struct timespec *ts, unsigned ms);
+
 /* srv_pool_stop - the workers finish the job they run and exit; queued
  * jobs are handed back through their done function with P11CA_E_STATE.
  * After the shutdown timeout a worker that does not stop within

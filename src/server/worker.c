@@ -152,6 +152,17 @@ int srv_pool_start(struct srv *s, unsigned n)
 /* Join a worker; after the shutdown timeout, only for a while: a job
  * stuck on the token cannot be interrupted, and freeing what it uses
  * under it would be worse than leaving. */
+void srv_join_deadline(struct timespec *ts, unsigned ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 static void worker_join(struct srv *s, pthread_t t)
 {
     struct timespec ts;
@@ -160,13 +171,7 @@ static void worker_join(struct srv *s, pthread_t t)
         pthread_join(t, NULL);
         return;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += SRV_STUCK_GRACE_MS / 1000;
-    ts.tv_nsec += (long)(SRV_STUCK_GRACE_MS % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    srv_join_deadline(&ts, SRV_STUCK_GRACE_MS);
     if (pthread_timedjoin_np(t, NULL, &ts) == 0)
         return;
     srv_log("a worker is still in a job (a token that does not answer?): "
