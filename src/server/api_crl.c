@@ -148,6 +148,9 @@ static void crl_done(struct srv_job *j)
                 cj->warning[0] ? "; warning: " : "", cj->warning);
     } else if (!j->cancelled) {
         srv_log("CRL not made: %s", j->msg);
+    } else {
+        srv_log("CRL not made (the service stops): the CRL does not list "
+                "every revocation: p11ca crl makes one");
     }
     if (s->crl_again && !j->cancelled) {
         s->crl_again = false;

@@ -526,8 +526,13 @@ static void stop(struct srv *s)
         event_free(s->ev_hup);
     if (s->ev_deadline)
         event_free(s->ev_deadline);
-    if (s->ev_crl_retry)
+    if (s->ev_crl_retry) {
+        /* A retry that never came (SIGTERM before it). */
+        if (evtimer_pending(s->ev_crl_retry, NULL))
+            srv_log("the CRL does not list every revocation: p11ca crl "
+                    "makes one");
         event_free(s->ev_crl_retry);
+    }
     SSL_CTX_free(s->ssl_ctx);
     srv_cas_clear(&s->cas);
     free(s->denied);
