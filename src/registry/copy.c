@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,19 @@
 #define I REG_COL_INT
 #define T REG_COL_TEXT
 #define B REG_COL_BYTES
+
+int reg_copy_sql(char *sql, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(sql, len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len)
+        return p11ca_err_set(P11CA_E_INTERNAL, "registry copy: SQL too long");
+    return 0;
+}
 
 static const reg_col_kind copy_cas_kinds[] = {I, T, T, B, I, I, I, T};
 static const reg_col_kind copy_certs_kinds[] = {I, T, I, T, T, T, T, T, T, T, T,

@@ -54,6 +54,11 @@ int reg_like_pattern(const char *pattern, char **out) REG_WUR;
  * reg_now - the registry's clock: Unix seconds (clock.c; the test suite's
  * virtual clock when P11CA_TEST_CLOCK is set).
  */
+/* reg_copy_sql - the SQL of a row operation of reg_copy (fixed table and
+ * column names only) into @sql; P11CA_E_INTERNAL when it does not fit. */
+int reg_copy_sql(char *sql, size_t len, const char *fmt, ...) REG_WUR
+    __attribute__((format(printf, 3, 4)));
+
 int64_t reg_now(void);
 
 /*

@@ -22,22 +22,7 @@ struct pg_rows_walk {
     void *arg;
 };
 
-static int pg_rows_sql(char *sql, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static int pg_rows_row(struct pgdb *d, const PGresult *res, int i, void *ctx);
-
-static int pg_rows_sql(char *sql, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(sql, len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= len)
-        return p11ca_err_set(P11CA_E_INTERNAL, "registry copy: SQL too long");
-    return 0;
-}
 
 /* One row of the cursor as values; the bytes are unescaped for the call. */
 static int pg_rows_row(struct pgdb *d, const PGresult *res, int i, void *ctx)
@@ -77,8 +62,8 @@ int pg_rows_walk(void *db, const reg_table *t, reg_row_cb cb, void *arg)
     snprintf(what, sizeof(what), "read table %s", t->name);
     if (t->ncols > REG_ROW_MAX_COLS)
         return p11ca_err_set(P11CA_E_INTERNAL, "%s: too many columns", what);
-    if ((rc = pg_rows_sql(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY %s",
-                          t->cols, t->name, t->order)))
+    if ((rc = reg_copy_sql(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY %s",
+                           t->cols, t->name, t->order)))
         return rc;
     return pg_walk(db, sql, NULL, pg_rows_row, &w, what);
 }
@@ -108,8 +93,8 @@ int pg_row_insert(void *db, const reg_table *t, const reg_value *row)
             pg_p_bytes(&p, row[i].b, row[i].len);
     }
     snprintf(what, sizeof(what), "copy a row into table %s", t->name);
-    if (!(rc = pg_rows_sql(sql, sizeof(sql), "INSERT INTO %s (%s) VALUES (%s)",
-                           t->name, t->cols, params)))
+    if (!(rc = reg_copy_sql(sql, sizeof(sql), "INSERT INTO %s (%s) VALUES (%s)",
+                            t->name, t->cols, params)))
         rc = pg_run_sql(db, sql, &p, &res, what);
     PQclear(res);
     return rc;
@@ -123,8 +108,8 @@ int pg_rows_count(void *db, const reg_table *t, size_t *n)
 
     *n = 0;
     snprintf(what, sizeof(what), "count the rows of table %s", t->name);
-    if (!(rc =
-              pg_rows_sql(sql, sizeof(sql), "SELECT count(*) FROM %s", t->name))
+    if (!(rc = reg_copy_sql(sql, sizeof(sql), "SELECT count(*) FROM %s",
+                            t->name))
         && !(rc = pg_run_sql(db, sql, NULL, &res, what)))
         *n = PQntuples(res) == 1 ? (size_t)pg_int(res, 0, 0) : 0;
     PQclear(res);
@@ -142,10 +127,10 @@ int pg_rows_done(void *db, const reg_table *t)
     if (!t->identity)
         return 0;
     snprintf(what, sizeof(what), "set the sequence of table %s", t->name);
-    if (!(rc = pg_rows_sql(sql, sizeof(sql),
-                           "SELECT setval(pg_get_serial_sequence('%s', '%s'), "
-                           "coalesce(max(%s), 0) + 1, false) FROM %s",
-                           t->name, t->identity, t->identity, t->name)))
+    if (!(rc = reg_copy_sql(sql, sizeof(sql),
+                            "SELECT setval(pg_get_serial_sequence('%s', '%s'), "
+                            "coalesce(max(%s), 0) + 1, false) FROM %s",
+                            t->name, t->identity, t->identity, t->name)))
         rc = pg_run_sql(db, sql, NULL, &res, what);
     PQclear(res);
     return rc;

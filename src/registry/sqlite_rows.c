@@ -13,8 +13,6 @@
 /* Longer than any statement of copy.c's tables. */
 #define SQ_ROWS_SQL_MAX 1024
 
-static int sq_rows_sql(char *sql, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static int sq_rows_prepare(struct sqldb *d, const char *sql, const char *what,
                            sqlite3_stmt **st);
 static void sq_rows_value(sqlite3_stmt *st, int i, reg_col_kind kind,
@@ -22,19 +20,6 @@ static void sq_rows_value(sqlite3_stmt *st, int i, reg_col_kind kind,
 static int sq_rows_bind(struct sqldb *d, sqlite3_stmt *st, const reg_table *t,
                         const reg_value *row);
 static int sq_rows_insert_stmt(struct sqldb *d, const reg_table *t);
-
-static int sq_rows_sql(char *sql, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(sql, len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= len)
-        return p11ca_err_set(P11CA_E_INTERNAL, "registry copy: SQL too long");
-    return 0;
-}
 
 static int sq_rows_prepare(struct sqldb *d, const char *sql, const char *what,
                            sqlite3_stmt **st)
@@ -78,8 +63,8 @@ int sq_rows_walk(void *db, const reg_table *t, reg_row_cb cb, void *arg)
     snprintf(what, sizeof(what), "read table %s", t->name);
     if (t->ncols > REG_ROW_MAX_COLS)
         return p11ca_err_set(P11CA_E_INTERNAL, "%s: too many columns", what);
-    if ((rc = sq_rows_sql(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY %s",
-                          t->cols, t->name, t->order))
+    if ((rc = reg_copy_sql(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY %s",
+                           t->cols, t->name, t->order))
         || (rc = sq_rows_prepare(d, sql, what, &st)))
         return rc;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -134,8 +119,8 @@ static int sq_rows_insert_stmt(struct sqldb *d, const reg_table *t)
     for (size_t i = 0; i < t->ncols; i++)
         used += (size_t)snprintf(params + used, sizeof(params) - used,
                                  i ? ", ?%zu" : "?%zu", i + 1);
-    if ((rc = sq_rows_sql(sql, sizeof(sql), "INSERT INTO %s (%s) VALUES (%s)",
-                          t->name, t->cols, params))
+    if ((rc = reg_copy_sql(sql, sizeof(sql), "INSERT INTO %s (%s) VALUES (%s)",
+                           t->name, t->cols, params))
         || (rc = sq_rows_prepare(d, sql, "prepare a copied row's insert",
                                  &d->row_ins)))
         return rc;
@@ -168,7 +153,8 @@ int sq_rows_count(void *db, const reg_table *t, size_t *n)
 
     *n = 0;
     snprintf(what, sizeof(what), "count the rows of table %s", t->name);
-    if ((rc = sq_rows_sql(sql, sizeof(sql), "SELECT count(*) FROM %s", t->name))
+    if ((rc =
+             reg_copy_sql(sql, sizeof(sql), "SELECT count(*) FROM %s", t->name))
         || (rc = sq_rows_prepare(d, sql, what, &st)))
         return rc;
     if (sqlite3_step(st) == SQLITE_ROW)
