@@ -25,10 +25,17 @@
 
 struct conn {
     int fd;
-    double sent;              /* when the request went */
-    size_t got;               /* bytes of the response read */
+    double sent; /* when the request went */
+    size_t got;  /* bytes of the response read */
     unsigned char buf[MAX_RESP];
 };
+
+/* A benchmark tool: any failure ends the run. */
+__attribute__((noreturn)) static void die(const char *what)
+{
+    perror(what);
+    exit(1);
+}
 
 static double now_s(int clk)
 {
@@ -44,10 +51,8 @@ static int dial(int port)
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        perror("connect");
-        exit(1);
-    }
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        die("connect");
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return fd;
 }
@@ -57,10 +62,8 @@ static unsigned char *slurp(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     unsigned char *b = malloc(MAX_RESP);
 
-    if (!f || !b) {
-        perror(path);
-        exit(1);
-    }
+    if (!f || !b)
+        die(path);
     *len = fread(b, 1, MAX_RESP, f);
     fclose(f);
     return b;
@@ -82,8 +85,8 @@ static char *http_request(const unsigned char *der, size_t len, size_t *out)
 }
 
 /* The body of a complete response in @c, or NULL while incomplete. */
-static const unsigned char *body_of(struct conn *c, size_t *blen,
-                                    size_t *total, int *code)
+static const unsigned char *body_of(struct conn *c, size_t *blen, size_t *total,
+                                    int *code)
 {
     const char *end, *cl;
     size_t hl;
@@ -125,8 +128,8 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int load(int port, const char *reqf, int nconn, long count,
-                double secs)
+static int load_run(int port, const char *reqf, int nconn, long count,
+                    double secs)
 {
     size_t dlen, rlen;
     unsigned char *der = slurp(reqf, &dlen);
@@ -136,8 +139,8 @@ static int load(int port, const char *reqf, int nconn, long count,
     double *lat = malloc(sizeof(double) * (size_t)count), t0, t;
     long done = 0, sent = 0, errors = 0, st[8] = {0};
 
-    if (nconn < 1 || nconn > MAX_CONNS || !lat)
-        return 2;
+    if (!lat)
+        die("malloc");
     t0 = now_s(CLOCK_MONOTONIC);
     for (int i = 0; i < nconn; i++) {
         cs[i].fd = dial(port);
@@ -147,11 +150,11 @@ static int load(int port, const char *reqf, int nconn, long count,
     for (int i = 0; i < nconn && sent < count; i++, sent++) {
         cs[i].sent = now_s(CLOCK_MONOTONIC);
         if (write(cs[i].fd, req, rlen) != (ssize_t)rlen)
-            return 1;
+            die("write");
     }
     while (done < sent) {
         if (poll(pf, (nfds_t)nconn, 1000) < 0 && errno != EINTR)
-            return 1;
+            die("poll");
         for (int i = 0; i < nconn; i++) {
             struct conn *c = &cs[i];
             const unsigned char *body;
@@ -164,7 +167,7 @@ static int load(int port, const char *reqf, int nconn, long count,
             n = read(c->fd, c->buf + c->got, MAX_RESP - 1 - c->got);
             if (n <= 0) {
                 fprintf(stderr, "connection %d closed after %ld\n", i, done);
-                return 1;
+                exit(1);
             }
             c->got += (size_t)n;
             body = body_of(c, &blen, &total, &code);
@@ -182,7 +185,7 @@ static int load(int port, const char *reqf, int nconn, long count,
             if (sent < count && t - t0 < secs) {
                 c->sent = t;
                 if (write(c->fd, req, rlen) != (ssize_t)rlen)
-                    return 1;
+                    die("write");
                 sent++;
             }
         }
@@ -193,12 +196,22 @@ static int load(int port, const char *reqf, int nconn, long count,
            "p50 %.2f ms, p99 %.2f ms, max %.2f ms; successful %ld, tryLater "
            "%ld, other %ld, errors %ld\n",
            done, t, nconn, (double)done / t, lat[done / 2] * 1e3,
-           lat[(size_t)((double)done * 0.99)] * 1e3, lat[done - 1] * 1e3,
-           st[0], st[3], st[1] + st[2] + st[5] + st[6], errors);
+           lat[(size_t)((double)done * 0.99)] * 1e3, lat[done - 1] * 1e3, st[0],
+           st[3], st[1] + st[2] + st[5] + st[6], errors);
     free(lat);
     free(req);
     free(der);
     return 0;
+}
+
+static int load(int port, const char *reqf, int nconn, long count, double secs)
+{
+    if (nconn < 1 || nconn > MAX_CONNS || count < 1 || secs <= 0) {
+        fprintf(stderr, "ocsp-load: 1 to %d connections, a count and a time\n",
+                MAX_CONNS);
+        return 2;
+    }
+    return load_run(port, reqf, nconn, count, secs);
 }
 
 /* The first single response's status, -1 if none. */
@@ -228,23 +241,26 @@ static int until_revoked(int port, const char *reqf, double t0, double limit)
     c.fd = dial(port);
     for (;;) {
         if (write(c.fd, req, rlen) != (ssize_t)rlen)
-            return 1;
+            die("write");
         c.got = 0;
         while (!(body = body_of(&c, &blen, &total, &code))) {
             n = read(c.fd, c.buf + c.got, MAX_RESP - 1 - c.got);
             if (n <= 0)
-                return 1;
+                die("read");
             c.got += (size_t)n;
         }
         if (cert_status(body, blen) == V_OCSP_CERTSTATUS_REVOKED)
             break;
         if (now_s(CLOCK_REALTIME) - t0 > limit) {
             printf("timeout\n");
-            return 1;
+            exit(1);
         }
         usleep(5000);
     }
     printf("%.1f\n", (now_s(CLOCK_REALTIME) - t0) * 1e3);
+    close(c.fd);
+    free(req);
+    free(der);
     return 0;
 }
 
