@@ -193,11 +193,11 @@ static int load_run(int port, const char *reqf, int nconn, long count,
     t = now_s(CLOCK_MONOTONIC) - t0;
     qsort(lat, (size_t)done, sizeof(double), cmp_d);
     printf("%ld responses in %.2f s over %d connections = %.0f/s; latency "
-           "p50 %.2f ms, p99 %.2f ms, max %.2f ms; successful %ld, tryLater "
-           "%ld, other %ld, errors %ld\n",
+           "p50 %.2f ms, p99 %.2f ms, max %.2f ms; successful %ld (%.0f/s), "
+           "tryLater %ld, other %ld, errors %ld\n",
            done, t, nconn, (double)done / t, lat[done / 2] * 1e3,
            lat[(size_t)((double)done * 0.99)] * 1e3, lat[done - 1] * 1e3, st[0],
-           st[3], st[1] + st[2] + st[5] + st[6], errors);
+           (double)st[0] / t, st[3], st[1] + st[2] + st[5] + st[6], errors);
     free(lat);
     free(req);
     free(der);

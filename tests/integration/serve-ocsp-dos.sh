@@ -7,7 +7,8 @@
 # answered tryLater at once (counted in /metrics, logged in one line),
 # while /healthz and a cached OCSP answer keep answering; a repeated
 # question about a serial the CA never issued is answered from the cache
-# (no new signature); a bad ocsp_max_signing is refused.  An expired
+# (no new signature); a revocation through the API signs nothing for a
+# certificate not in the cache; a bad ocsp_max_signing is refused.  An expired
 # delegated OCSP signer does not stop the service from starting: it logs
 # the error, answers OCSP tryLater, says so in /metrics, and the API works.
 set -u
@@ -22,6 +23,8 @@ SERVE_TLS_KEY=$D/tlsfile.key
 SERVE_TLS_CERT=$D/tlsfile.pem
 issue_key dev "/CN=dev/O=p11ca tests" client ||
     { echo "Bail out! cannot issue dev"; exit 1; }
+issue_key nc "/CN=nc/O=p11ca tests" client ||
+    { echo "Bail out! cannot issue nc"; exit 1; }
 
 # --- a bad ocsp_max_signing ---------------------------------------------------
 for bad in 0 -1 lots; do
@@ -128,6 +131,18 @@ else
 fi
 post "$D/nonce.der" "$D/after.der"
 assert_eq "$(cstatus "$D/after.der")" good "the next nonce request is signed: good"
+
+# A status change through the API signs again only the CertIDs in the
+# cache: none for a certificate never asked about.
+n0=$(metric p11ca_ocsp_cache_responses)
+api bob POST "/v1/certs/$(cert_serial "$D/nc.pem")/revoke"
+expect 200 .status revoked "revoke a certificate nobody asked OCSP about"
+assert_eq "$(metric p11ca_ocsp_cache_responses)" "$n0" \
+    "... no response signed for it (the cache holds $n0, as before)"
+openssl ocsp -issuer "$CA/ca.pem" -cert "$D/nc.pem" -no_nonce \
+    -reqout "$D/nc.der" >/dev/null 2>&1
+post "$D/nc.der" "$D/nc.resp"
+assert_eq "$(cstatus "$D/nc.resp")" revoked "... asked now: revoked (signed on demand)"
 serve_stop
 assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
 
