@@ -58,6 +58,9 @@
 #define SRV_DENIED_INTERVAL_S  60  /* one api-denied entry per caller */
 #define SRV_DENIED_CALLERS     64  /* callers whose refusals are counted */
 #define SRV_MAX_DENIED_JOBS    8   /* api-denied entries queued at once */
+/* The OCSP responder's tryLater and error lines: one per interval, the
+ * others counted. */
+#define SRV_OCSP_LOG_INTERVAL_S 10
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */
@@ -125,6 +128,7 @@ struct srv_config {
     char ocsp_path[SRV_OCSP_PATH_MAX + 1];         /* the OCSP responder */
     struct srv_listen ocsp_listen[SRV_MAX_LISTEN]; /* plain HTTP, OCSP only */
     size_t n_ocsp_listen;
+    unsigned ocsp_max_signing; /* fresh OCSP signatures at once; 0: workers */
 };
 
 /*
@@ -489,6 +493,9 @@ void srv_ocsp_free(struct srv *s);
  * under ocsp_path), -1: not an OCSP path, -2: an OCSP path and another
  * method (405 answered: @r is freed). */
 int srv_ocsp_route(struct srv_req *r);
+/* srv_ocsp_max_signing - fresh OCSP signatures in flight at most
+ * (ocsp_max_signing, else the number of workers). */
+size_t srv_ocsp_max_signing(const struct srv *s);
 /*
  * srv_ocsp_cert_changed - on a worker (@wc), after the API changed the
  * certificate (@ca_id, @serial) in the registry: its cached responses
@@ -590,6 +597,15 @@ struct srv {
     ca *ocsp_ca;
     ca_ocsp *ocsp;
     ca_ocsp_resp *ocsp_try_later;
+    /* Fresh signatures (loop thread only): in flight (queued or on a
+     * worker), refused at the bound, signed; tryLater answers by reason
+     * and their log lines (one per SRV_OCSP_LOG_INTERVAL_S). */
+    size_t ocsp_in_flight;
+    uint64_t ocsp_signed;
+    uint64_t ocsp_try_later_n[3]; /* busy, signer, error */
+    int64_t ocsp_log_at;
+    uint64_t ocsp_log_quiet; /* lines left out since ocsp_log_at */
+    bool ocsp_signer_warned;
     /* Its refresh: a thread of its own with its own handle, so that it
      * never waits behind (nor holds up) the workers' jobs. */
     ca *refresh_ca;
