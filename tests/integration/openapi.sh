@@ -16,7 +16,7 @@ YAML=$top_srcdir/docs/openapi.yaml
 VALIDATOR=@seriousme/openapi-schema-validator
 VALIDATOR_VERSION=2.11.0
 # Where the validator is installed (P11CA_NPM_CACHE, else the user's cache).
-CACHE=${P11CA_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/p11ca/npm}
+CACHE=${P11CA_NPM_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/p11ca/npm}
 VDIR=$CACHE/openapi-schema-validator-$VALIDATOR_VERSION
 
 # The routes of the enrollment change (issue 13), documented here before
