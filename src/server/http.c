@@ -225,7 +225,7 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
     ssize_t n;
 
     if (what & EV_READ) {
-        n = recv(fd, buf, sizeof(buf), 0);
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n > 0)
             c->linger_bytes += (size_t)n;
         if ((n > 0 && c->linger_bytes < SRV_LINGER_BYTES)

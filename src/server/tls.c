@@ -593,7 +593,7 @@ static void info_cb(const SSL *ssl, int where, int ret)
 
     if (!c || c->closed)
         return;
-    if ((where & SSL_CB_WRITE_ALERT) && !c->hs_done
+    if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT && !c->hs_done
         && (ret >> 8) == SSL3_AL_FATAL)
         srv_conn_linger(c, SSL_get_fd(ssl));
     if (!(where & SSL_CB_HANDSHAKE_DONE) || c->hs_done)
@@ -615,12 +615,14 @@ static void info_cb(const SSL *ssl, int where, int ret)
 
 /*
  * SSL_CTX_set_cert_verify_callback: the chain first (to a registered CA,
- * which issued the certificate directly), then the registry.  A status
- * change shows at the next handshake: every handshake reads the registry
- * (one primary-key read; a SQLite WAL reader does not wait for writers).
- * Writes (auto-registration) go to a worker: OpenSSL cannot suspend a
- * server's certificate check (SSL_set_retry_verify is for clients), so the
- * handshake completes and the connection's requests wait for the record.
+ * which issued the certificate directly), then the registry; an unknown
+ * certificate that may be auto-registered is decided after the handshake
+ * (check_unknown, autoreg_decide).  A status change shows at the next
+ * handshake: every handshake reads the registry (one primary-key read; a
+ * SQLite WAL reader does not wait for writers).  Writes (auto-registration)
+ * go to a worker: OpenSSL cannot suspend a server's certificate check
+ * (SSL_set_retry_verify is for clients), so the handshake completes and
+ * the connection's requests wait for the record.
  */
 static int verify_cb(X509_STORE_CTX *xs, void *arg)
 {
