@@ -171,6 +171,42 @@ static int listen_load(const char *key, const char *spec,
     return rc;
 }
 
+/* Whether a responder at @path would take the requests of @pattern (a
+ * route's): @path is the pattern, or a parent of it ("{name}" segments
+ * match any one segment). */
+static bool path_shadows(const char *path, const char *pattern)
+{
+    const char *p = path, *q = pattern;
+
+    while (*p) {
+        size_t lp, lq;
+
+        if (*p != '/' || *q != '/')
+            return false;
+        p++;
+        q++;
+        lp = strcspn(p, "/");
+        lq = strcspn(q, "/");
+        if (*q != '{' && (lp != lq || memcmp(p, q, lp) != 0))
+            return false;
+        p += lp;
+        q += lq;
+    }
+    return true;
+}
+
+/* The route @path would hide (srv_dispatch_req asks the responder
+ * first), or NULL. */
+static const struct srv_route *ocsp_shadowed(const char *path)
+{
+    const struct srv_route *rt;
+
+    for (size_t i = 0; (rt = srv_route_at(i)) != NULL; i++)
+        if (!rt->by_prefix && path_shadows(path, rt->pattern))
+            return rt;
+    return NULL;
+}
+
 /*
  * ocsp_path: where the responder answers (POST PATH, GET PATH/{base64});
  * an absolute path of at most SRV_OCSP_PATH_MAX bytes, of the characters
@@ -182,6 +218,8 @@ static int ocsp_load(CONF *conf, struct srv_config *cfg)
     const char *path = conf_get(conf, SECTION, "ocsp_path");
     const char *listen = conf_get(conf, SECTION, "ocsp_listen");
     size_t len = path ? strlen(path) : 0;
+    const struct srv_route *rt;
+    char want[256];
 
     if (path) {
         bool ok = path[0] == '/' && len > 1 && len <= SRV_OCSP_PATH_MAX
@@ -194,6 +232,13 @@ static int ocsp_load(CONF *conf, struct srv_config *cfg)
             return bad_key(SECTION, "ocsp_path", path,
                            "an absolute path such as /ocsp (letters, digits, "
                            "- . _ ~ and /; not ending in /, not under /v1)");
+        if ((rt = ocsp_shadowed(path)) != NULL) {
+            snprintf(
+                want, sizeof(want),
+                "the responder would take the requests of %s %s; choose another path, such as /ocsp",
+                srv_method_name(rt->method), rt->pattern);
+            return bad_key(SECTION, "ocsp_path", path, want);
+        }
         snprintf(cfg->ocsp_path, sizeof(cfg->ocsp_path), "%s", path);
     }
     return listen ? listen_load("ocsp_listen", listen, cfg->ocsp_listen,

@@ -4,6 +4,8 @@
  * queries, replies and RFC 9457 problem details, the access log. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -178,6 +181,92 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     sock = bufferevent_getfd(c->bev);
     if (sock >= 0)
         shutdown(sock, SHUT_RDWR);
+}
+
+void srv_conn_linger(struct srv_conn *c, int fd)
+{
+    if (c->lingering || fd < 0)
+        return;
+    /* libevent closes its descriptor; this one keeps the socket open. */
+    c->linger_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    c->lingering = c->linger_fd >= 0;
+}
+
+/* The end of @c's lingering close (@c is out of s->lingering). */
+static void linger_close(struct srv_conn *c)
+{
+    struct srv *s = c->s;
+
+    event_free(c->linger_ev);
+    c->linger_ev = NULL;
+    close(c->linger_fd);
+    c->lingering = false;
+    s->n_conns--;
+    srv_conns_changed(s);
+    srv_conn_unref(c);
+}
+
+static void linger_end(struct srv_conn *c)
+{
+    struct srv_conn **pp;
+
+    for (pp = &c->s->lingering; *pp && *pp != c; pp = &(*pp)->linger_next)
+        ;
+    if (*pp)
+        *pp = c->linger_next;
+    linger_close(c);
+}
+
+/* The client's input, dropped until it closes or a bound is reached. */
+static void linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct srv_conn *c = arg;
+    char buf[4096];
+    ssize_t n;
+
+    if (what & EV_READ) {
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0)
+            c->linger_bytes += (size_t)n;
+        if ((n > 0 && c->linger_bytes < SRV_LINGER_BYTES)
+            || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+            return;
+    }
+    linger_end(c);
+}
+
+bool srv_conn_linger_start(struct srv_conn *c)
+{
+    struct srv *s = c->s;
+    struct timeval tv = {SRV_LINGER_MS / 1000, (SRV_LINGER_MS % 1000) * 1000};
+
+    if (!c->lingering)
+        return false;
+    c->linger_ev =
+        event_new(s->base, c->linger_fd, EV_READ | EV_PERSIST, linger_cb, c);
+    /* The alert is written: the client reads it, then our FIN. */
+    if (!c->linger_ev || shutdown(c->linger_fd, SHUT_WR) != 0
+        || event_add(c->linger_ev, &tv) != 0) {
+        if (c->linger_ev)
+            event_free(c->linger_ev);
+        c->linger_ev = NULL;
+        close(c->linger_fd);
+        c->lingering = false;
+        return false;
+    }
+    c->linger_next = s->lingering;
+    s->lingering = c;
+    return true;
+}
+
+void srv_linger_stop(struct srv *s)
+{
+    struct srv_conn *c;
+
+    while ((c = s->lingering) != NULL) {
+        s->lingering = c->linger_next;
+        linger_close(c);
+    }
 }
 
 struct bufferevent *srv_conn_new(struct event_base *base, void *arg)
@@ -544,7 +633,7 @@ static void reply(struct srv_req *r, int status, const char *type,
     if (!evhttp_find_header(evhttp_request_get_output_headers(r->er),
                             "Cache-Control"))
         srv_set_header(r, "Cache-Control", "no-store");
-    if (s->draining || c->reg_rc != P11CA_OK)
+    if (s->draining || c->reg_rc != P11CA_OK || c->refused)
         srv_set_header(r, "Connection", "close");
     srv_metrics_request(&s->m, r->route, status, secs);
     srv_access(s, "%s \"%s %s\" %d serial=%s role=%s %.3fms", c->peer,
@@ -684,6 +773,35 @@ bool srv_submit_or_answer(struct srv_req *r, struct srv_job *j)
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
 
+/* A connection refused after its handshake (an auto-registration that
+ * did not admit it): each request gets why, then the connection closes. */
+static void conn_refused(struct srv_req *r, const struct srv_conn *c)
+{
+    char retry[16];
+
+    switch (c->refused_why) {
+    case SRV_REFUSE_RATE:
+        snprintf(retry, sizeof(retry), "%u", c->refused_retry_s);
+        srv_set_header(r, "Retry-After", retry);
+        srv_problem(r, 429, "rate-limited",
+                    "this certificate is not registered: %s", c->refused_msg);
+        break;
+    case SRV_REFUSE_REGISTRY:
+        srv_set_header(r, "Retry-After", SRV_RETRY_UNAVAILABLE_S);
+        srv_problem(r, 503, "registry-unavailable",
+                    "this certificate is not registered: %s", c->refused_msg);
+        break;
+    case SRV_REFUSE_NOT_ACTIVATED:
+        srv_problem(r, 403, "not-activated",
+                    "this certificate is not activated: %s", c->refused_msg);
+        break;
+    default:
+        srv_problem(r, 403, "registration-refused",
+                    "this certificate is not admitted: %s", c->refused_msg);
+        break;
+    }
+}
+
 void srv_dispatch_req(struct srv_req *r)
 {
     struct srv *s = r->s;
@@ -714,6 +832,10 @@ void srv_dispatch_req(struct srv_req *r)
     }
     if (c->reg_pending) {
         c->parked = r; /* srv_conn_registered resumes it */
+        return;
+    }
+    if (c->refused) {
+        conn_refused(r, c);
         return;
     }
     if (c->reg_rc == P11CA_E_RATE) {
@@ -765,24 +887,34 @@ void srv_dispatch_req(struct srv_req *r)
 /* Plain HTTP (ocsp_listen)                                            */
 /* ------------------------------------------------------------------ */
 
-/* The connections of the plain listeners by their evhttp connection
- * (libevent gives a plain connection nothing to hang our state on). */
-static size_t plain_bucket(const struct evhttp_connection *evcon)
+/* Whether @r's path was read whole; else 414 is answered (on either
+ * listener: never a route, nor the responder, matched on its start). */
+static bool path_fits(struct srv_req *r)
 {
-    uintptr_t h = (uintptr_t)evcon;
+    if (!r->path_too_long)
+        return true;
+    srv_problem(r, 414, "uri-too-long",
+                "the request path is longer than %d bytes",
+                SRV_MAX_PATH_BYTES - 1);
+    return false;
+}
+
+/* The connections of the plain listeners by their bufferevent (libevent
+ * gives a plain connection nothing to hang our state on). */
+static size_t plain_bucket(const struct bufferevent *bev)
+{
+    uintptr_t h = (uintptr_t)bev;
 
     return (size_t)((h >> 4) ^ (h >> 12)) % SRV_PLAIN_CONN_BUCKETS;
 }
 
-/* The connection is going (libevent's close callback, called once for a
- * connection that had a request, also from evhttp_free): as
- * conn_ex_free for TLS. */
-static void plain_closed(struct evhttp_connection *evcon, void *arg)
+/* The connection is going: as conn_ex_free for TLS. */
+static void plain_gone(struct srv_conn *c, struct bufferevent *bev)
 {
-    struct srv_conn *c = arg, **pp;
     struct srv *s = c->s;
+    struct srv_conn **pp;
 
-    for (pp = &s->plain[plain_bucket(evcon)]; *pp; pp = &(*pp)->plain_next)
+    for (pp = &s->plain[plain_bucket(bev)]; *pp; pp = &(*pp)->plain_next)
         if (*pp == c) {
             *pp = c->plain_next;
             break;
@@ -792,39 +924,124 @@ static void plain_closed(struct evhttp_connection *evcon, void *arg)
     c->evcon = NULL;
     s->inflight -= c->inflight;
     c->inflight = 0;
+    if (c->deadline) {
+        event_free(c->deadline);
+        c->deadline = NULL;
+    }
     s->n_conns--;
     srv_conns_changed(s);
     srv_conn_unref(c);
     srv_drain_check(s);
 }
 
+/* libevent's close callback (called once, also from evhttp_free). */
+static void plain_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct srv_conn *c = arg;
+
+    (void)evcon;
+    plain_gone(c, c->plain_bev);
+}
+
+/* Right after the accept (evhttp made the connection around our
+ * bufferevent, whose callbacks' argument is that connection): watch its
+ * close.  Were it closed already (evhttp frees it on an error), the
+ * callbacks are gone; our reference kept the bufferevent until now. */
+static void plain_adopt(evutil_socket_t fd, short what, void *arg)
+{
+    struct srv_conn *c = arg;
+    struct bufferevent *bev = c->plain_bev;
+    void *evcon = NULL;
+
+    (void)fd;
+    (void)what;
+    event_free(c->adopt);
+    c->adopt = NULL;
+    bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
+    if (evcon) {
+        c->evcon = evcon;
+        evhttp_connection_set_closecb(c->evcon, plain_closed, c);
+    } else {
+        plain_gone(c, bev);
+    }
+    bufferevent_decref(bev);
+}
+
+/* evhttp_set_bevcb of ocsp_listen: the connection counts against
+ * max_connections from its accept, and has request_timeout_ms for its
+ * first request, as a TLS one (srv_conn_new). */
+struct bufferevent *srv_plain_conn_new(struct event_base *base, void *arg)
+{
+    struct srv *s = arg;
+    struct srv_conn *c = calloc(1, sizeof(*c));
+    struct bufferevent *bev =
+        c ? bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    size_t b;
+
+    if (c)
+        c->adopt = event_new(base, -1, 0, plain_adopt, c);
+    if (c)
+        c->deadline = evtimer_new(base, deadline_cb, c);
+    if (!bev || !c->adopt || !c->deadline) {
+        if (c && c->adopt)
+            event_free(c->adopt);
+        if (c && c->deadline)
+            event_free(c->deadline);
+        if (bev)
+            bufferevent_free(bev);
+        free(c);
+        return NULL; /* evhttp makes a bufferevent of its own */
+    }
+    c->refs = 1; /* plain_gone's */
+    c->s = s;
+    c->plain = true;
+    c->bev = bev;
+    c->plain_bev = bev;
+    snprintf(c->peer, sizeof(c->peer), "-");
+    b = plain_bucket(bev);
+    c->plain_next = s->plain[b];
+    s->plain[b] = c;
+    bufferevent_incref(bev);
+    event_active(c->adopt, EV_TIMEOUT, 1);
+    s->n_conns++;
+    deadline_arm(c, s->cfg.request_timeout_ms);
+    srv_conns_changed(s);
+    return bev;
+}
+
 static struct srv_conn *plain_conn(struct srv *s, struct evhttp_request *er)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(er);
+    struct bufferevent *bev =
+        evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
     struct srv_conn *c;
-    size_t b;
 
-    if (!evcon)
+    if (!bev)
         return NULL;
-    b = plain_bucket(evcon);
-    for (c = s->plain[b]; c; c = c->plain_next)
-        if (c->evcon == evcon)
+    for (c = s->plain[plain_bucket(bev)]; c; c = c->plain_next)
+        if (c->plain_bev == bev)
             return c;
-    c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    c->refs = 1; /* plain_closed's */
-    c->s = s;
-    c->plain = true;
-    c->evcon = evcon;
-    c->bev = evhttp_connection_get_bufferevent(evcon);
-    snprintf(c->peer, sizeof(c->peer), "-");
-    c->plain_next = s->plain[b];
-    s->plain[b] = c;
-    evhttp_connection_set_closecb(evcon, plain_closed, c);
-    s->n_conns++;
-    srv_conns_changed(s);
-    return c;
+    return NULL;
+}
+
+void srv_plain_stop(struct srv *s)
+{
+    /* The connections evhttp_free closed before plain_adopt ran. */
+    for (size_t b = 0; b < SRV_PLAIN_CONN_BUCKETS; b++)
+        while (s->plain[b]) {
+            struct srv_conn *c = s->plain[b];
+            struct bufferevent *bev = c->plain_bev;
+
+            s->plain[b] = c->plain_next; /* plain_gone finds it no more */
+            if (c->adopt) {
+                event_free(c->adopt);
+                c->adopt = NULL;
+                plain_gone(c, bev);
+                bufferevent_decref(bev);
+            } else {
+                plain_gone(c, bev);
+            }
+        }
 }
 
 void srv_dispatch_plain(struct evhttp_request *er, void *arg)
@@ -837,6 +1054,8 @@ void srv_dispatch_plain(struct evhttp_request *er, void *arg)
         evhttp_send_error(er, 503, "Service Unavailable");
         return;
     }
+    if (!path_fits(r))
+        return;
     srv_dispatch_req(r);
 }
 
@@ -858,12 +1077,7 @@ void srv_dispatch(struct evhttp_request *er, void *arg)
         evhttp_send_error(er, 503, "Service Unavailable");
         return;
     }
-    /* Never a route matched on the path's start. */
-    if (r->path_too_long) {
-        srv_problem(r, 414, "uri-too-long",
-                    "the request path is longer than %d bytes",
-                    SRV_MAX_PATH_BYTES - 1);
+    if (!path_fits(r))
         return;
-    }
     srv_dispatch_req(r);
 }

@@ -63,6 +63,10 @@
 /* The OCSP responder's tryLater and error lines: one per interval, the
  * others counted. */
 #define SRV_OCSP_LOG_INTERVAL_S 10
+/* A refused handshake's lingering close: what is read and dropped at most
+ * before the socket is closed. */
+#define SRV_LINGER_MS    2000
+#define SRV_LINGER_BYTES (64 * 1024)
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */
@@ -317,6 +321,24 @@ void srv_job_set_error(struct srv_job *j, int rc);
 
 struct srv_req;
 
+/* Why a client was refused (metrics.c names them). */
+enum srv_refusal {
+    SRV_REFUSE_UNKNOWN_CA,    /* not issued by a registered CA */
+    SRV_REFUSE_INVALID,       /* chain or signature */
+    SRV_REFUSE_EXPIRED,       /* not valid now */
+    SRV_REFUSE_NOT_ACTIVATED, /* not-activated, registered-not-activated */
+    SRV_REFUSE_REVOKED,
+    SRV_REFUSE_UNKNOWN_CERT, /* not registered, auto-registration off */
+    SRV_REFUSE_MISMATCH,     /* the registry has another cert there */
+    SRV_REFUSE_RATE,         /* sign-up limit */
+    SRV_REFUSE_REGISTRATION, /* auto-registration failed */
+    SRV_REFUSE_REGISTRY,     /* the registry could not answer */
+    SRV_REFUSE_FORBIDDEN,    /* a role too low (403) */
+    SRV_REFUSE_UNAUTHENTICATED,
+    SRV_REFUSE_N
+};
+const char *srv_refusal_name(enum srv_refusal r);
+
 /* A pending auto-registration: the connections that wait for it. */
 struct srv_pending {
     struct srv_pending *next;
@@ -336,7 +358,9 @@ struct srv_conn {
     struct bufferevent *bev;
     bool closed;                     /* the SSL is gone */
     bool plain;                      /* ocsp_listen: plain HTTP, OCSP only */
-    struct evhttp_connection *evcon; /* plain: the key of s->plain */
+    struct evhttp_connection *evcon; /* plain: evhttp's connection */
+    struct bufferevent *plain_bev;   /* plain: the key of s->plain */
+    struct event *adopt;             /* plain: srv_plain_conn_new's */
     struct srv_conn *plain_next;
     struct event *deadline;
     char peer[INET6_ADDRSTRLEN + 8];
@@ -348,15 +372,43 @@ struct srv_conn {
     char *subject;
     unsigned char sha256[32];
     int64_t ca_id;
-    /* Auto-registration of this certificate at this connection. */
+    /* Auto-registration of this certificate at this connection: decided
+     * once the handshake is done (the client proved it holds the key). */
+    bool reg_wanted; /* verify_cb admitted it as unknown, to be decided */
+    bool hs_done;    /* the handshake completed */
+    bool refused;    /* refused after the handshake: requests get a problem */
+    enum srv_refusal refused_why;
+    unsigned refused_retry_s; /* SRV_REFUSE_RATE: Retry-After */
+    char refused_msg[SRV_MSG_MAX];
     bool reg_pending;
     int reg_rc; /* P11CA_OK, or why it failed (with reg_msg) */
     char reg_msg[SRV_MSG_MAX];
     struct srv_req *parked; /* a request waiting for the registration */
+    /* A handshake refused with an alert: the close lingers (http.c). */
+    bool lingering;
+    int linger_fd;                /* a duplicate of the socket */
+    size_t linger_bytes;          /* read and dropped */
+    struct event *linger_ev;      /* its input or SRV_LINGER_MS */
+    struct srv_conn *linger_next; /* s->lingering */
 };
 
 struct srv_conn *srv_conn_ref(struct srv_conn *c);
 void srv_conn_unref(struct srv_conn *c);
+/*
+ * srv_conn_linger - a fatal alert went out on @c's socket @fd during the
+ * handshake: when the connection is freed, its socket is not closed at
+ * once (a client that wrote after its side of the handshake would get a
+ * reset, which may destroy the alert before it reads it) but shut down
+ * for writing, its input read and dropped until EOF, SRV_LINGER_BYTES or
+ * SRV_LINGER_MS, then closed (srv_conn_linger_start).  It still counts
+ * against max_connections meanwhile.
+ */
+void srv_conn_linger(struct srv_conn *c, int fd);
+/* srv_conn_linger_start - from conn_ex_free: true when @c lingers now
+ * (it keeps its reference and its place in n_conns until the end). */
+bool srv_conn_linger_start(struct srv_conn *c);
+/* srv_linger_stop - close every lingering socket (the service stops). */
+void srv_linger_stop(struct srv *s);
 /* srv_conn_registered - the registration @c waited for is over. */
 void srv_conn_registered(struct srv_conn *c, int rc, const char *msg);
 
@@ -488,6 +540,11 @@ void srv_dispatch_req(struct srv_req *r);
 /* The bufferevent of a new connection (evhttp_set_bevcb). */
 struct bufferevent *srv_conn_new(struct event_base *base, void *arg);
 
+/* The bufferevent of a new plain connection (ocsp_listen). */
+struct bufferevent *srv_plain_conn_new(struct event_base *base, void *arg);
+/* srv_plain_stop - after evhttp_free: the plain connections left. */
+void srv_plain_stop(struct srv *s);
+
 /* The dispatcher of the plain-HTTP listeners (ocsp_listen): OCSP only. */
 void srv_dispatch_plain(struct evhttp_request *er, void *arg);
 
@@ -523,23 +580,6 @@ void srv_ocsp_cert_changed(struct srv *s, ca *wc, int64_t ca_id,
 /* ------------------------------------------------------------------ */
 /* Metrics (metrics.c)                                                 */
 /* ------------------------------------------------------------------ */
-
-enum srv_refusal {
-    SRV_REFUSE_UNKNOWN_CA,    /* not issued by a registered CA */
-    SRV_REFUSE_INVALID,       /* chain or signature */
-    SRV_REFUSE_EXPIRED,       /* not valid now */
-    SRV_REFUSE_NOT_ACTIVATED, /* not-activated, registered-not-activated */
-    SRV_REFUSE_REVOKED,
-    SRV_REFUSE_UNKNOWN_CERT, /* not registered, auto-registration off */
-    SRV_REFUSE_MISMATCH,     /* the registry has another cert there */
-    SRV_REFUSE_RATE,         /* sign-up limit */
-    SRV_REFUSE_REGISTRATION, /* auto-registration failed */
-    SRV_REFUSE_REGISTRY,     /* the registry could not answer */
-    SRV_REFUSE_FORBIDDEN,    /* a role too low (403) */
-    SRV_REFUSE_UNAUTHENTICATED,
-    SRV_REFUSE_N
-};
-const char *srv_refusal_name(enum srv_refusal r);
 
 #define SRV_N_CODES   16
 #define SRV_N_BUCKETS 12
@@ -635,6 +675,7 @@ struct srv {
     struct evhttp_bound_socket *plain_bound[SRV_MAX_LISTEN];
     size_t n_plain_bound;
     struct srv_conn *plain[SRV_PLAIN_CONN_BUCKETS];
+    struct srv_conn *lingering; /* refused handshakes closing (http.c) */
 };
 
 /* srv_log - an operational line on standard error ("p11ca serve: ..."). */

@@ -349,6 +349,7 @@ static int plain_start(struct srv *s)
     s->plain_http = evhttp_new(s->base);
     if (!s->plain_http)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    evhttp_set_bevcb(s->plain_http, srv_plain_conn_new, s);
     evhttp_set_gencb(s->plain_http, srv_dispatch_plain, s);
     evhttp_set_allowed_methods(s->plain_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST
                                                   | EVHTTP_REQ_HEAD);
@@ -517,6 +518,8 @@ static void stop(struct srv *s)
         evhttp_free(s->http); /* closes the idle connections */
     if (s->plain_http)
         evhttp_free(s->plain_http);
+    srv_plain_stop(s);
+    srv_linger_stop(s);
     srv_ocsp_free(s);
     if (s->ev_term)
         event_free(s->ev_term);

@@ -65,6 +65,11 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
         event_free(c->deadline);
         c->deadline = NULL;
     }
+    /* A refused handshake: its socket closes later (still counted). */
+    if (srv_conn_linger_start(c)) {
+        srv_drain_check(s);
+        return;
+    }
     s->n_conns--;
     srv_conns_changed(s);
     srv_conn_unref(c);
@@ -192,7 +197,44 @@ static void peer_addr(SSL *ssl, char *buf, size_t len)
     snprintf(buf, len, "%s:%u", host, port);
 }
 
-/* Refuse the handshake: an alert from @x509_err, a line in the access log. */
+/* Why a client is refused: the alert (at the handshake), the reason and
+ * its words (the access log, the problem after the handshake). */
+struct verdict {
+    int x509_err;
+    enum srv_refusal why;
+    unsigned retry_s; /* SRV_REFUSE_RATE: Retry-After */
+    char msg[SRV_MSG_MAX];
+};
+
+static int verdict_set(struct verdict *v, int x509_err, enum srv_refusal why,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int verdict_set(struct verdict *v, int x509_err, enum srv_refusal why,
+                       const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(v->msg, sizeof(v->msg), fmt, ap);
+    va_end(ap);
+    v->x509_err = x509_err;
+    v->why = why;
+    return 0;
+}
+
+/* Refuse the handshake: an alert from @v, a line in the access log. */
+static int refuse_v(struct srv_conn *c, X509_STORE_CTX *xs,
+                    const struct verdict *v)
+{
+    c->s->m.refusals[v->why]++;
+    srv_access(c->s, "%s \"TLS handshake\" refused serial=%s reason=%s (%s)",
+               c->peer, c->serial[0] ? c->serial_shown : "-",
+               srv_refusal_name(v->why), v->msg);
+    X509_STORE_CTX_set_error(xs, v->x509_err);
+    return 0;
+}
+
 static int refuse(struct srv_conn *c, X509_STORE_CTX *xs, int x509_err,
                   enum srv_refusal why, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -200,18 +242,29 @@ static int refuse(struct srv_conn *c, X509_STORE_CTX *xs, int x509_err,
 static int refuse(struct srv_conn *c, X509_STORE_CTX *xs, int x509_err,
                   enum srv_refusal why, const char *fmt, ...)
 {
-    char msg[SRV_MSG_MAX];
+    struct verdict v = {.x509_err = x509_err, .why = why};
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(v.msg, sizeof(v.msg), fmt, ap);
     va_end(ap);
-    c->s->m.refusals[why]++;
-    srv_access(c->s, "%s \"TLS handshake\" refused serial=%s reason=%s (%s)",
+    return refuse_v(c, xs, &v);
+}
+
+/* Refuse a connection after its handshake (no alert can say it now): its
+ * requests get a problem from @v (srv_dispatch_req), then it closes. */
+static void refuse_after(struct srv_conn *c, const struct verdict *v)
+{
+    c->s->m.refusals[v->why]++;
+    srv_access(c->s,
+               "%s \"auto-registration\" refused serial=%s reason=%s (%s)",
                c->peer, c->serial[0] ? c->serial_shown : "-",
-               srv_refusal_name(why), msg);
-    X509_STORE_CTX_set_error(xs, x509_err);
-    return 0;
+               srv_refusal_name(v->why), v->msg);
+    c->has_cert = false;
+    c->refused = true;
+    c->refused_why = v->why;
+    c->refused_retry_s = v->retry_s;
+    snprintf(c->refused_msg, sizeof(c->refused_msg), "%s", v->msg);
 }
 
 /* What a client certificate claims: its serial in @c (the access log
@@ -392,80 +445,51 @@ fail:
 
 /* A certificate being recorded by an earlier connection: this one gets
  * what that one got, whatever the CA's settings are now (they may have
- * changed since, by PATCH /v1/cas or SIGHUP). */
-static int join_pending(struct srv_conn *c, X509_STORE_CTX *xs,
-                        struct srv_pending *p)
+ * changed since, by PATCH /v1/cas or SIGHUP).  1: it may join, 0: @v says
+ * why not. */
+static int pending_word(const struct srv_conn *c, const struct srv_pending *p,
+                        struct verdict *v)
 {
     if (memcmp(p->sha256, c->sha256, sizeof(p->sha256)) != 0)
-        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_MISMATCH,
-                      "another certificate %s is being registered",
-                      reg_cert_shown(p->ca_id, p->serial));
+        return verdict_set(v, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_MISMATCH,
+                           "another certificate %s is being registered",
+                           reg_cert_shown(p->ca_id, p->serial));
     if (p->st != REG_ACTIVATED)
-        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
-                      "being registered as %s: an operator activates it",
-                      reg_status_name(p->st));
-    if (pending_add_conn(p, c) != P11CA_OK)
-        return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
-                      SRV_REFUSE_REGISTRY, "out of memory");
+        return verdict_set(v, X509_V_ERR_CERT_REJECTED,
+                           SRV_REFUSE_NOT_ACTIVATED,
+                           "being registered as %s: an operator activates it",
+                           reg_status_name(p->st));
     return 1;
 }
 
-/* A certificate the registry does not know. */
-static int check_unknown(struct srv_conn *c, X509_STORE_CTX *xs,
-                         struct srv_ca *sca, X509 *leaf)
-{
-    struct srv *s = c->s;
-    struct srv_pending *p = pending_find(s, sca->id, c->serial);
-    unsigned retry = 0;
-
-    if (p)
-        return join_pending(c, xs, p);
-    if (!sca->auto_register)
-        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_UNKNOWN_CERT,
-                      "not in the registry; auto-registration is off for "
-                      "CA %lld",
-                      (long long)sca->id);
-    if (!srv_bucket_take(&sca->bucket, srv_now_ms(), &retry))
-        return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
-                      SRV_REFUSE_RATE,
-                      "sign-up limit of CA %lld reached; retry in %u s",
-                      (long long)sca->id, retry);
-    if (autoreg_submit(s, c, sca, leaf) != P11CA_OK)
-        return refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
-                      SRV_REFUSE_REGISTRY, "cannot queue the registration");
-    if (sca->auto_status != REG_ACTIVATED)
-        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
-                      "auto-registered as %s: an operator activates it",
-                      reg_status_name(sca->auto_status));
-    return 1;
-}
-
-/* The registry's word on a verified certificate of @ca. */
-static int check_registry(struct srv_conn *c, X509_STORE_CTX *xs,
-                          struct srv_ca *sca, X509 *leaf)
+/* The registry's word on @c's certificate @leaf of CA @ca_id (one
+ * primary-key read): 1 admitted, 0 refused (@v says why), -1 not in the
+ * registry. */
+static int registry_word(struct srv_conn *c, int64_t ca_id, X509 *leaf,
+                         struct verdict *v)
 {
     reg_cert rc_cert = {0};
     unsigned char *der = NULL;
     int n = i2d_X509(leaf, &der), ret;
     /* (issuer, serial): another CA's certificate may have this serial. */
-    int rc = reg_get(ca_registry(c->s->ca), sca->id, c->serial, &rc_cert);
+    int rc = reg_get(ca_registry(c->s->ca), ca_id, c->serial, &rc_cert);
 
     if (rc == P11CA_E_NOTFOUND)
-        ret = check_unknown(c, xs, sca, leaf);
+        ret = -1;
     else if (rc != P11CA_OK)
-        ret = refuse(c, xs, X509_V_ERR_APPLICATION_VERIFICATION,
-                     SRV_REFUSE_REGISTRY, "%s", p11ca_err_message());
+        ret = verdict_set(v, X509_V_ERR_APPLICATION_VERIFICATION,
+                          SRV_REFUSE_REGISTRY, "%s", p11ca_err_message());
     else if (n <= 0 || rc_cert.der_len != (size_t)n
              || memcmp(rc_cert.der, der, (size_t)n) != 0)
-        ret = refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_MISMATCH,
-                     "the registry holds another certificate %s",
-                     reg_cert_shown(sca->id, c->serial));
+        ret = verdict_set(v, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_MISMATCH,
+                          "the registry holds another certificate %s",
+                          reg_cert_shown(ca_id, c->serial));
     else if (rc_cert.status == REG_REVOKED)
-        ret = refuse(c, xs, X509_V_ERR_CERT_REVOKED, SRV_REFUSE_REVOKED,
-                     "revoked");
+        ret = verdict_set(v, X509_V_ERR_CERT_REVOKED, SRV_REFUSE_REVOKED,
+                          "revoked");
     else if (rc_cert.status != REG_ACTIVATED)
-        ret = refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
-                     "%s", reg_status_name(rc_cert.status));
+        ret = verdict_set(v, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
+                          "%s", reg_status_name(rc_cert.status));
     else
         ret = 1;
     OPENSSL_free(der);
@@ -473,14 +497,132 @@ static int check_registry(struct srv_conn *c, X509_STORE_CTX *xs,
     return ret;
 }
 
+/* At the handshake, a certificate the registry does not know: refused
+ * when no registration can admit it; else admitted for now, and decided
+ * once the handshake is done (autoreg_decide): before the client's
+ * CertificateVerify anyone may present a device's public certificate, so
+ * nothing is recorded nor counted against the sign-up limit here. */
+static int check_unknown(struct srv_conn *c, X509_STORE_CTX *xs,
+                         const struct srv_ca *sca)
+{
+    struct srv_pending *p = pending_find(c->s, sca->id, c->serial);
+    struct verdict v;
+
+    if (p && pending_word(c, p, &v) != 1)
+        return refuse_v(c, xs, &v);
+    if (!p && !sca->auto_register)
+        return refuse(c, xs, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_UNKNOWN_CERT,
+                      "not in the registry; auto-registration is off for "
+                      "CA %lld",
+                      (long long)sca->id);
+    c->reg_wanted = true;
+    return 1;
+}
+
+/* The registry's word on a verified certificate of @ca. */
+static int check_registry(struct srv_conn *c, X509_STORE_CTX *xs,
+                          const struct srv_ca *sca, X509 *leaf)
+{
+    struct verdict v;
+    int w = registry_word(c, sca->id, leaf, &v);
+
+    if (w < 0)
+        return check_unknown(c, xs, sca);
+    return w == 1 ? 1 : refuse_v(c, xs, &v);
+}
+
+/* The handshake is done: the client proved it holds the key of @leaf, an
+ * unknown certificate check_unknown admitted.  Join a registration under
+ * way, or start one (the CA's sign-up limit counts it); the connection's
+ * requests wait for it when its status is activated, else the connection
+ * is refused (refuse_after). */
+static void autoreg_decide(struct srv_conn *c, X509 *leaf)
+{
+    struct srv *s = c->s;
+    struct srv_pending *p = pending_find(s, c->ca_id, c->serial);
+    struct srv_ca *sca;
+    struct verdict v = {0};
+    int w;
+
+    if (p) {
+        if (pending_word(c, p, &v) != 1)
+            refuse_after(c, &v);
+        else if (pending_add_conn(p, c) != P11CA_OK)
+            refuse_after(c, &(struct verdict){.why = SRV_REFUSE_REGISTRY,
+                                              .msg = "out of memory"});
+        return;
+    }
+    /* Recorded since the handshake began (another connection's)? */
+    w = registry_word(c, c->ca_id, leaf, &v);
+    if (w >= 0) {
+        if (w == 0)
+            refuse_after(c, &v);
+        return;
+    }
+    sca = srv_ca_by_id(s, c->ca_id);
+    if (!sca || !sca->auto_register) {
+        verdict_set(&v, 0, SRV_REFUSE_UNKNOWN_CERT,
+                    "not in the registry; auto-registration is off for "
+                    "CA %lld",
+                    (long long)c->ca_id);
+        refuse_after(c, &v);
+    } else if (!srv_bucket_take(&sca->bucket, srv_now_ms(), &v.retry_s)) {
+        verdict_set(&v, 0, SRV_REFUSE_RATE,
+                    "sign-up limit of CA %lld reached; retry in %u s",
+                    (long long)sca->id, v.retry_s);
+        refuse_after(c, &v);
+    } else if (autoreg_submit(s, c, sca, leaf) != P11CA_OK) {
+        verdict_set(&v, 0, SRV_REFUSE_REGISTRY,
+                    "cannot queue the registration");
+        refuse_after(c, &v);
+    } else if (sca->auto_status != REG_ACTIVATED) {
+        verdict_set(&v, 0, SRV_REFUSE_NOT_ACTIVATED,
+                    "auto-registered as %s: an operator activates it",
+                    reg_status_name(sca->auto_status));
+        refuse_after(c, &v);
+    }
+}
+
+/* SSL_CTX_set_info_callback: the end of the handshake (the client's
+ * CertificateVerify and Finished checked), and a fatal alert sent during
+ * it (the connection then closes lingering: srv_conn_linger). */
+static void info_cb(const SSL *ssl, int where, int ret)
+{
+    struct srv_conn *c = SSL_get_ex_data(ssl, srv_conn_idx);
+    X509 *leaf;
+
+    if (!c || c->closed)
+        return;
+    if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT && !c->hs_done
+        && (ret >> 8) == SSL3_AL_FATAL)
+        srv_conn_linger(c, SSL_get_fd(ssl));
+    if (!(where & SSL_CB_HANDSHAKE_DONE) || c->hs_done)
+        return;
+    c->hs_done = true;
+    if (!c->reg_wanted)
+        return;
+    c->reg_wanted = false;
+    leaf = SSL_get0_peer_certificate(ssl);
+    if (leaf) {
+        autoreg_decide(c, leaf);
+    } else {
+        struct verdict v = {0};
+
+        verdict_set(&v, 0, SRV_REFUSE_INVALID, "no certificate");
+        refuse_after(c, &v);
+    }
+}
+
 /*
  * SSL_CTX_set_cert_verify_callback: the chain first (to a registered CA,
- * which issued the certificate directly), then the registry.  A status
- * change shows at the next handshake: every handshake reads the registry
- * (one primary-key read; a SQLite WAL reader does not wait for writers).
- * Writes (auto-registration) go to a worker: OpenSSL cannot suspend a
- * server's certificate check (SSL_set_retry_verify is for clients), so the
- * handshake completes and the connection's requests wait for the record.
+ * which issued the certificate directly), then the registry; an unknown
+ * certificate that may be auto-registered is decided after the handshake
+ * (check_unknown, autoreg_decide).  A status change shows at the next
+ * handshake: every handshake reads the registry (one primary-key read; a
+ * SQLite WAL reader does not wait for writers).  Writes (auto-registration)
+ * go to a worker: OpenSSL cannot suspend a server's certificate check
+ * (SSL_set_retry_verify is for clients), so the handshake completes and
+ * the connection's requests wait for the record.
  */
 static int verify_cb(X509_STORE_CTX *xs, void *arg)
 {
@@ -500,6 +642,7 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
     /* Nothing of the certificate is the connection's before it verified
      * (the serial it claims is only logged). */
     c->has_cert = false;
+    c->reg_wanted = false;
     peer_addr(ssl, c->peer, sizeof(c->peer));
     c->s->m.handshakes++;
     leaf = X509_STORE_CTX_get0_cert(xs);
@@ -523,8 +666,10 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
     }
     conn_identity(c, subject, sha256, sca->id);
     ret = check_registry(c, xs, sca, leaf);
-    if (ret != 1)
+    if (ret != 1) {
         c->has_cert = false;
+        c->reg_wanted = false;
+    }
     return ret;
 }
 
@@ -625,6 +770,7 @@ int srv_tls_ctx_new(struct srv *s, const struct srv_cas *cas, SSL_CTX **out)
         SSL_CTX_set_num_tickets(ctx, 0);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
         SSL_CTX_set_cert_verify_callback(ctx, verify_cb, s);
+        SSL_CTX_set_info_callback(ctx, info_cb);
         rc = ctx_cert(s, ctx);
     }
     if (rc == P11CA_OK)

@@ -11,7 +11,8 @@
 # base64 (%2B %2F %3D and raw '/'); RFC 5019 cache headers consistent with
 # the response; garbage, truncated, empty and over-size requests answered
 # malformedRequest or 413, and the service healthy after them; only OCSP
-# without TLS; ocsp_path and bad ocsp_* keys.
+# without TLS, a path over 511 bytes 414 there too; ocsp_path (not one
+# that hides /healthz or /metrics) and bad ocsp_* keys.
 set -u
 . "$top_srcdir/tests/integration/serve-setup.sh"
 
@@ -289,6 +290,17 @@ check "the API is not served without TLS (404)" test "$CODE" = 404
 CODE=$(curl -sS -o "$D/resp" -w '%{http_code}' \
     "http://127.0.0.1:$OPORT/ocspx" 2>"$D/curl.err")
 check "... nor a path that only begins like ocsp_path" test "$CODE" = 404
+long=$(head -c 600 /dev/zero | tr '\0' a)
+for p in ocsp v1; do
+    CODE=$(curl -sS -o "$D/resp" -D "$D/hdr" -w '%{http_code}' \
+        "http://127.0.0.1:$OPORT/$p/$long" 2>"$D/curl.err")
+    if [ "$CODE" = 414 ] && [ "$(jq -r .code "$D/resp")" = uri-too-long ] &&
+        grep -qi '^content-type: application/problem+json' "$D/hdr"; then
+        ok "ocsp_listen: a path of 600 bytes under /$p: 414 uri-too-long"
+    else
+        not_ok "ocsp_listen: a path of 600 bytes under /$p: 414 uri-too-long (status $CODE)"
+    fi
+done
 ocsp_q "$D/dev3.pem"
 says "^$D/dev3.pem: good" "after the bad requests: the responder answers"
 api none GET /healthz
@@ -352,6 +364,10 @@ refuse 'ocsp_path = /v1/ocsp: an absolute path' "an ocsp_path under /v1" \
     "ocsp_path = /v1/ocsp"
 refuse 'ocsp_path = /ocsp/: an absolute path' "an ocsp_path ending in /" \
     "ocsp_path = /ocsp/"
+refuse 'ocsp_path = /healthz: the responder would take the requests of GET /healthz; choose another path' \
+    "an ocsp_path that would hide /healthz" "ocsp_path = /healthz"
+refuse 'ocsp_path = /metrics: the responder would take the requests of GET /metrics' \
+    "an ocsp_path that would hide /metrics" "ocsp_path = /metrics"
 refuse 'ocsp_listen address "localhost:80": write ADDRESS:PORT' \
     "a host name in ocsp_listen" "ocsp_listen = localhost:80"
 refuse "cannot listen \\(ocsp_listen\\) on 127.0.0.1:$OPORT: Address already in use" \

@@ -4,8 +4,10 @@
 # renegotiate is refused (one handshake per connection); certificates of
 # another CA or self-signed are refused with nothing recorded; refused
 # calls that repeat are audited once per certificate and interval, with a
-# count; request paths longer than the service reads get 414 and header
-# lines longer than max_header_bytes a 4xx, and the service answers on.
+# count; a refused client that wrote its request at once still reads the
+# alert (the close lingers); request paths longer than the service reads
+# get 414 and header lines longer than max_header_bytes a 4xx, and the
+# service answers on.
 set -u
 . "$top_srcdir/tests/integration/serve-setup.sh"
 
@@ -128,6 +130,32 @@ api none GET /healthz
 expect 200 .queued 0 "/healthz answers at once after"
 api dave GET "/v1/certs/$DAVE"
 expect 200 .serial "$DAVE" "a good device is served at once after"
+
+# --- A refused client that writes at once reads why ----------------------------------
+# s_client over TLS 1.3 sends its request as soon as its side of the
+# handshake is done (its input is ready), before the service has checked
+# its certificate.  The service refuses it (revoked) with an alert; the
+# request is still unread then, and a plain close would answer it with a
+# reset that can destroy the alert before the client reads it.  The
+# service's close lingers: the client reads the alert, every time.
+seen=0
+i=0
+while [ $i -lt 20 ]; do
+    printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n' |
+        timeout 60 openssl s_client -tls1_3 -connect "127.0.0.1:$PORT" \
+            -servername localhost -ign_eof -CAfile "$CA/ca.pem" \
+            -key "$D/gone.key" -cert "$D/gone.pem" >"$D/early.log" 2>&1
+    if grep -q 'alert certificate revoked' "$D/early.log"; then
+        seen=$((seen + 1))
+    else
+        diag "try $i: $(grep -iE 'alert|errno|error' "$D/early.log" | head -n 2)"
+    fi
+    i=$((i + 1))
+done
+assert_eq "$seen" 20 \
+    "a revoked device that writes its request at once (TLS 1.3) reads the alert: 20 of 20"
+api none GET /healthz
+expect 200 "the service answers on"
 
 # --- Over-long requests --------------------------------------------------------------
 long=$(head -c 600 /dev/zero | tr '\0' a)

@@ -163,8 +163,15 @@ api alice PATCH "/v1/cas/$FLEET_ID" -d '{"auto_status": "registered-not-activate
 expect 200 .auto_status registered-not-activated "the fleet CA's new devices now wait for an operator"
 fleet_device fl4
 FL4=$(cert_serial "$D/fl4.pem")
-refused tls1_3 "$D/fl4.key" "$D/fl4.pem" "$FL4" not-activated 'bad certificate' \
-    "a new device is refused: registered, not activated"
+tls_client tls1_3 "$D/fl4.key" "$D/fl4.pem" "/v1/certs/$FL4"
+if grep -q '^HTTP/1.1 403' "$D/client.log" &&
+    grep -q '"code":"not-activated"' "$D/client.log" &&
+    grep -q "\"auto-registration\" refused serial=$FL4 reason=not-activated" "$D/access.log"; then
+    ok "a new device is refused after its handshake: 403 not-activated (registered, not activated)"
+else
+    not_ok "a new device is refused after its handshake: 403 not-activated (registered, not activated)"
+    diag "$(grep -E '^HTTP|code' "$D/client.log")"
+fi
 i=0
 until p11ca cert show --dir "$CA" --json "$FL4" >"$D/fl4.json" 2>/dev/null || [ $i -ge 300 ]; do
     sleep 0.1

@@ -8,12 +8,14 @@ SERVE_TESTS = \
 	tests/integration/serve-tls.sh \
 	tests/integration/serve-security.sh \
 	tests/integration/serve-autoreg-race.sh \
+	tests/integration/serve-autoreg-pop.sh \
 	tests/integration/serve-limits.sh \
 	tests/integration/serve-slow-token.sh \
 	tests/integration/serve-crl-retry.sh \
 	tests/integration/serve-signals.sh \
 	tests/integration/serve-config.sh \
 	tests/integration/serve-ocsp.sh \
-	tests/integration/serve-ocsp-dos.sh
+	tests/integration/serve-ocsp-dos.sh \
+	tests/integration/serve-ocsp-limits.sh
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh
