@@ -236,6 +236,13 @@ typedef struct prov_key {
      * does not fetch again (see sig_fetch_md).
      */
     struct prov_key_md *_Atomic mds[PROV_KEY_MDS];
+    /*
+     * A hashing context left by a freed signature context, for the next
+     * one (taken and given back atomically, freed with the key): a TLS
+     * server makes a signature context per handshake, and with it OpenSSL
+     * allocates a digest context and its state (see sig_mdctx_take).
+     */
+    EVP_MD_CTX *_Atomic spare_mdctx;
 } prov_key;
 
 /*

@@ -183,6 +183,36 @@ void sig_invalidate(sig_ctx *s)
 /* Lifecycle                                                           */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The context's hashing context: its own, else the spare one its key kept
+ * from a freed context, else a new one.  OpenSSL keeps the digest's state
+ * allocated across EVP_DigestInit_ex2 with the same digest, so a TLS
+ * server's new signature context per handshake hashes without allocating.
+ */
+static EVP_MD_CTX *sig_mdctx(sig_ctx *s)
+{
+    if (!s->mdctx && s->key)
+        s->mdctx = atomic_exchange(&s->key->spare_mdctx, NULL);
+    if (!s->mdctx)
+        s->mdctx = EVP_MD_CTX_new();
+    return s->mdctx;
+}
+
+/* At free: give the hashing context to the key for the next context, or
+ * free it when the key has one already.  (It holds the state of a digest
+ * of the last message, which the next EVP_DigestInit_ex2 replaces.) */
+static void sig_mdctx_give(sig_ctx *s)
+{
+    EVP_MD_CTX *none = NULL;
+
+    if (s->mdctx && s->key && !s->hashing
+        && atomic_compare_exchange_strong(&s->key->spare_mdctx, &none,
+                                          s->mdctx))
+        s->mdctx = NULL;
+    EVP_MD_CTX_free(s->mdctx);
+    s->mdctx = NULL;
+}
+
 sig_ctx *sig_newctx(void *provctx, const sig_alg *alg)
 {
     sig_ctx *s = OPENSSL_zalloc(sizeof(*s));
@@ -202,10 +232,10 @@ void sig_freectx(void *vctx)
 
     if (!s)
         return;
+    sig_mdctx_give(s);
     prov_key_unref(s->key);
     EVP_MD_free(s->md);
     EVP_MD_free(s->mgf1_md);
-    EVP_MD_CTX_free(s->mdctx);
     EVP_PKEY_CTX_free(s->swpctx);
     OPENSSL_clear_free(s->msg, s->msg_cap);
     OPENSSL_clear_free(s, sizeof(*s));
@@ -497,7 +527,7 @@ static int sig_prepare(sig_ctx *s)
                        s->alg->name);
             return 0;
         }
-        if (!s->mdctx && !(s->mdctx = EVP_MD_CTX_new())) {
+        if (!sig_mdctx(s)) {
             prov_raise(s->ctx, PROV_R_INTERNAL, "out of memory");
             return 0;
         }
@@ -653,7 +683,7 @@ int sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen,
                    s->alg->name);
         return 0;
     }
-    if (!s->mdctx && !(s->mdctx = EVP_MD_CTX_new())) {
+    if (!sig_mdctx(s)) {
         prov_raise(s->ctx, PROV_R_INTERNAL, "out of memory");
         return 0;
     }
