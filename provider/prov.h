@@ -188,6 +188,8 @@ typedef enum prov_key_type {
  */
 /* A digest fetched under a name (prov_key.mds). */
 #define PROV_KEY_MDS 4
+/* Mechanisms remembered as usable per key (prov_key.sign_mechs). */
+#define PROV_KEY_MECHS 4
 struct prov_key_md {
     EVP_MD *md;
     char name[]; /* as asked for */
@@ -243,6 +245,13 @@ typedef struct prov_key {
      * allocates a digest context and its state (see sig_mdctx_take).
      */
     EVP_MD_CTX *_Atomic spare_mdctx;
+    /*
+     * Mechanisms found usable to sign with this key (on its token, and in
+     * its CKA_ALLOWED_MECHANISMS): each slot set once, 0 while free.  Both
+     * lists are fixed once read, so a new signature context chooses its
+     * mechanism without searching them again (see sig_mech_usable).
+     */
+    _Atomic CK_MECHANISM_TYPE sign_mechs[PROV_KEY_MECHS];
 } prov_key;
 
 /*

@@ -118,10 +118,29 @@ const char *sig_key_name(const prov_key *key)
 
 bool sig_mech_usable(const sig_ctx *s, CK_MECHANISM_TYPE mech)
 {
-    return mech != 0
-           && p11_token_has_mechanism(p11_obj_token(s->key->priv), mech,
-                                      CKF_SIGN, NULL)
-           && prov_key_allows(s->key, mech);
+    CK_MECHANISM_INFO info;
+    CK_MECHANISM_TYPE none;
+
+    if (mech == 0)
+        return false;
+    for (size_t i = 0; i < PROV_KEY_MECHS; i++)
+        if (atomic_load(&s->key->sign_mechs[i]) == mech)
+            return true;
+    if (!p11_token_has_mechanism(p11_obj_token(s->key->priv), mech, CKF_SIGN,
+                                 &info)
+        || !prov_key_allows(s->key, mech))
+        return false;
+    /*
+     * Remembered only when the token's answer was certain (its list and
+     * the mechanism's flags read): "maybe" is asked again next time.
+     */
+    for (size_t i = 0; i < PROV_KEY_MECHS && (info.flags & CKF_SIGN); i++) {
+        none = 0;
+        if (atomic_compare_exchange_strong(&s->key->sign_mechs[i], &none, mech)
+            || none == mech)
+            break;
+    }
+    return true;
 }
 
 /* Why @mech cannot be used, for messages. */
