@@ -47,6 +47,12 @@ typedef struct prov_ctx {
     int sw_ready;        /* set (atomically) once swctx is chosen */
     pthread_mutex_t sw_lock;
     p11_ctx *p11;
+    /*
+     * A freed signature context kept for the next newctx (signature.c:
+     * taken and given back atomically, zeroed when taken, freed at
+     * teardown): a TLS server makes one per handshake.
+     */
+    void *_Atomic spare_sigctx;
     /* Core error upcalls. */
     OSSL_FUNC_core_new_error_fn *up_new_error;
     OSSL_FUNC_core_set_error_debug_fn *up_set_error_debug;
@@ -98,6 +104,9 @@ typedef struct prov_ctx {
 } prov_ctx;
 
 void prov_sw_choose(prov_ctx *ctx);
+
+/* sig_teardown - free the spare signature context of @ctx (teardown). */
+void sig_teardown(prov_ctx *ctx);
 
 /*
  * prov_swctx - the library context for the provider's software work, and

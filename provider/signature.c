@@ -234,8 +234,13 @@ static void sig_mdctx_give(sig_ctx *s)
 
 sig_ctx *sig_newctx(void *provctx, const sig_alg *alg)
 {
-    sig_ctx *s = OPENSSL_zalloc(sizeof(*s));
+    prov_ctx *ctx = provctx;
+    sig_ctx *s = atomic_exchange(&ctx->spare_sigctx, NULL);
 
+    if (s)
+        memset(s, 0, sizeof(*s));
+    else
+        s = OPENSSL_zalloc(sizeof(*s));
     if (!s) {
         prov_raise(provctx, PROV_R_INTERNAL, "out of memory");
         return NULL;
@@ -248,6 +253,7 @@ sig_ctx *sig_newctx(void *provctx, const sig_alg *alg)
 void sig_freectx(void *vctx)
 {
     sig_ctx *s = vctx;
+    void *none = NULL;
 
     if (!s)
         return;
@@ -257,7 +263,15 @@ void sig_freectx(void *vctx)
     EVP_MD_free(s->mgf1_md);
     EVP_PKEY_CTX_free(s->swpctx);
     OPENSSL_clear_free(s->msg, s->msg_cap);
-    OPENSSL_clear_free(s, sizeof(*s));
+    /* Kept for the next newctx when there is room (zeroed then). */
+    if (!atomic_compare_exchange_strong(&s->ctx->spare_sigctx, &none, s))
+        OPENSSL_clear_free(s, sizeof(*s));
+}
+
+void sig_teardown(prov_ctx *ctx)
+{
+    OPENSSL_clear_free(atomic_exchange(&ctx->spare_sigctx, NULL),
+                       sizeof(sig_ctx));
 }
 
 /*

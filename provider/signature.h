@@ -200,7 +200,9 @@ typedef struct sig_alg {
  * A signature context.  Never holds PKCS#11 operation state: a message is
  * hashed in software and one C_Sign signs the result (or, with a
  * token-hashed fallback mechanism, the buffered message), so that a copy
- * (dupctx) is a plain copy.  Contexts are freed with OPENSSL_clear_free.
+ * (dupctx) is a plain copy.  A freed context is kept for the next newctx
+ * (one per provider context: it holds nothing secret, and it is zeroed
+ * when taken again), or freed with OPENSSL_clear_free.
  */
 struct sig_ctx {
     prov_ctx *ctx;
