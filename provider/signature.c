@@ -204,9 +204,8 @@ void sig_invalidate(sig_ctx *s)
 
 /*
  * The context's hashing context: its own, else the spare one its key kept
- * from a freed context, else a new one.  OpenSSL keeps the digest's state
- * allocated across EVP_DigestInit_ex2 with the same digest, so a TLS
- * server's new signature context per handshake hashes without allocating.
+ * from a freed context, else a new one: a TLS server's new signature
+ * context per handshake neither allocates nor frees an EVP_MD_CTX.
  */
 static EVP_MD_CTX *sig_mdctx(sig_ctx *s)
 {
