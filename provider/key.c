@@ -94,6 +94,7 @@ void prov_key_unref(prov_key *key)
             EVP_MD_free(key->mds[i]->md);
             free(key->mds[i]);
         }
+    EVP_MD_CTX_free(key->spare_mdctx);
     free(key);
 }
 

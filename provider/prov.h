@@ -47,6 +47,12 @@ typedef struct prov_ctx {
     int sw_ready;        /* set (atomically) once swctx is chosen */
     pthread_mutex_t sw_lock;
     p11_ctx *p11;
+    /*
+     * A freed signature context kept for the next newctx (signature.c:
+     * taken and given back atomically, zeroed when taken, freed at
+     * teardown): a TLS server makes one per handshake.
+     */
+    void *_Atomic spare_sigctx;
     /* Core error upcalls. */
     OSSL_FUNC_core_new_error_fn *up_new_error;
     OSSL_FUNC_core_set_error_debug_fn *up_set_error_debug;
@@ -98,6 +104,9 @@ typedef struct prov_ctx {
 } prov_ctx;
 
 void prov_sw_choose(prov_ctx *ctx);
+
+/* sig_teardown - free the spare signature context of @ctx (teardown). */
+void sig_teardown(prov_ctx *ctx);
 
 /*
  * prov_swctx - the library context for the provider's software work, and
@@ -188,6 +197,8 @@ typedef enum prov_key_type {
  */
 /* A digest fetched under a name (prov_key.mds). */
 #define PROV_KEY_MDS 4
+/* Mechanisms remembered as usable per key (prov_key.sign_mechs). */
+#define PROV_KEY_MECHS 4
 struct prov_key_md {
     EVP_MD *md;
     char name[]; /* as asked for */
@@ -236,6 +247,20 @@ typedef struct prov_key {
      * does not fetch again (see sig_fetch_md).
      */
     struct prov_key_md *_Atomic mds[PROV_KEY_MDS];
+    /*
+     * A hashing context left by a freed signature context, for the next
+     * one (taken and given back atomically, freed with the key): a TLS
+     * server makes a signature context per handshake, and with it OpenSSL
+     * allocates a digest context and its state (see sig_mdctx_take).
+     */
+    EVP_MD_CTX *_Atomic spare_mdctx;
+    /*
+     * Mechanisms found usable to sign with this key (on its token, and in
+     * its CKA_ALLOWED_MECHANISMS): each slot set once, 0 while free.  Both
+     * lists are fixed once read, so a new signature context chooses its
+     * mechanism without searching them again (see sig_mech_usable).
+     */
+    _Atomic CK_MECHANISM_TYPE sign_mechs[PROV_KEY_MECHS];
 } prov_key;
 
 /*

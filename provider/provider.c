@@ -261,6 +261,7 @@ static void prov_teardown(void *provctx)
 
     if (!ctx)
         return;
+    sig_teardown(ctx);
     prov_key_cache_clear(ctx);
     pthread_mutex_destroy(&ctx->cache_lock);
     p11_ctx_free(ctx->p11);

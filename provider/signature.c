@@ -118,10 +118,29 @@ const char *sig_key_name(const prov_key *key)
 
 bool sig_mech_usable(const sig_ctx *s, CK_MECHANISM_TYPE mech)
 {
-    return mech != 0
-           && p11_token_has_mechanism(p11_obj_token(s->key->priv), mech,
-                                      CKF_SIGN, NULL)
-           && prov_key_allows(s->key, mech);
+    CK_MECHANISM_INFO info;
+    CK_MECHANISM_TYPE none;
+
+    if (mech == 0)
+        return false;
+    for (size_t i = 0; i < PROV_KEY_MECHS; i++)
+        if (atomic_load(&s->key->sign_mechs[i]) == mech)
+            return true;
+    if (!p11_token_has_mechanism(p11_obj_token(s->key->priv), mech, CKF_SIGN,
+                                 &info)
+        || !prov_key_allows(s->key, mech))
+        return false;
+    /*
+     * Remembered only when the token's answer was certain (its list and
+     * the mechanism's flags read): "maybe" is asked again next time.
+     */
+    for (size_t i = 0; i < PROV_KEY_MECHS && (info.flags & CKF_SIGN); i++) {
+        none = 0;
+        if (atomic_compare_exchange_strong(&s->key->sign_mechs[i], &none, mech)
+            || none == mech)
+            break;
+    }
+    return true;
 }
 
 /* Why @mech cannot be used, for messages. */
@@ -183,10 +202,44 @@ void sig_invalidate(sig_ctx *s)
 /* Lifecycle                                                           */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The context's hashing context: its own, else the spare one its key kept
+ * from a freed context, else a new one: a TLS server's new signature
+ * context per handshake neither allocates nor frees an EVP_MD_CTX.
+ */
+static EVP_MD_CTX *sig_mdctx(sig_ctx *s)
+{
+    if (!s->mdctx && s->key)
+        s->mdctx = atomic_exchange(&s->key->spare_mdctx, NULL);
+    if (!s->mdctx)
+        s->mdctx = EVP_MD_CTX_new();
+    return s->mdctx;
+}
+
+/* At free: give the hashing context to the key for the next context, or
+ * free it when the key has one already.  (It holds the state of a digest
+ * of the last message, which the next EVP_DigestInit_ex2 replaces.) */
+static void sig_mdctx_give(sig_ctx *s)
+{
+    EVP_MD_CTX *none = NULL;
+
+    if (s->mdctx && s->key && !s->hashing
+        && atomic_compare_exchange_strong(&s->key->spare_mdctx, &none,
+                                          s->mdctx))
+        s->mdctx = NULL;
+    EVP_MD_CTX_free(s->mdctx);
+    s->mdctx = NULL;
+}
+
 sig_ctx *sig_newctx(void *provctx, const sig_alg *alg)
 {
-    sig_ctx *s = OPENSSL_zalloc(sizeof(*s));
+    prov_ctx *ctx = provctx;
+    sig_ctx *s = atomic_exchange(&ctx->spare_sigctx, NULL);
 
+    if (s)
+        memset(s, 0, sizeof(*s));
+    else
+        s = OPENSSL_zalloc(sizeof(*s));
     if (!s) {
         prov_raise(provctx, PROV_R_INTERNAL, "out of memory");
         return NULL;
@@ -199,16 +252,25 @@ sig_ctx *sig_newctx(void *provctx, const sig_alg *alg)
 void sig_freectx(void *vctx)
 {
     sig_ctx *s = vctx;
+    void *none = NULL;
 
     if (!s)
         return;
+    sig_mdctx_give(s);
     prov_key_unref(s->key);
     EVP_MD_free(s->md);
     EVP_MD_free(s->mgf1_md);
-    EVP_MD_CTX_free(s->mdctx);
     EVP_PKEY_CTX_free(s->swpctx);
     OPENSSL_clear_free(s->msg, s->msg_cap);
-    OPENSSL_clear_free(s, sizeof(*s));
+    /* Kept for the next newctx when there is room (zeroed then). */
+    if (!atomic_compare_exchange_strong(&s->ctx->spare_sigctx, &none, s))
+        OPENSSL_clear_free(s, sizeof(*s));
+}
+
+void sig_teardown(prov_ctx *ctx)
+{
+    OPENSSL_clear_free(atomic_exchange(&ctx->spare_sigctx, NULL),
+                       sizeof(sig_ctx));
 }
 
 /*
@@ -497,7 +559,7 @@ static int sig_prepare(sig_ctx *s)
                        s->alg->name);
             return 0;
         }
-        if (!s->mdctx && !(s->mdctx = EVP_MD_CTX_new())) {
+        if (!sig_mdctx(s)) {
             prov_raise(s->ctx, PROV_R_INTERNAL, "out of memory");
             return 0;
         }
@@ -653,7 +715,7 @@ int sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen,
                    s->alg->name);
         return 0;
     }
-    if (!s->mdctx && !(s->mdctx = EVP_MD_CTX_new())) {
+    if (!sig_mdctx(s)) {
         prov_raise(s->ctx, PROV_R_INTERNAL, "out of memory");
         return 0;
     }

@@ -81,54 +81,84 @@ typedef struct sig_md_info {
 
 typedef struct sig_ctx sig_ctx;
 
-/* The DER INTEGER of the unsigned big-endian @n (@len bytes): its size,
- * and with @p, written at *@p (which moves past it).  No leading zero
- * byte but one before a set top bit (X.690 8.3.2); zero is one byte. */
-static inline size_t sig_der_uint(unsigned char **p, const unsigned char *n,
-                                  size_t len)
+/* The size of a DER length field for @n content bytes (n < 65536). */
+static inline size_t sig_der_len_size(size_t n)
 {
-    size_t pad;
+    return n < 0x80 ? 1 : n < 0x100 ? 2 : 3;
+}
 
-    while (len > 1 && n[0] == 0) {
-        n++;
-        len--;
+/* Write a DER tag @tag with the length @n (< 65536) at *@p (moves past it). */
+static inline void sig_der_put_header(unsigned char **p, unsigned char tag,
+                                      size_t n)
+{
+    unsigned char *q = *p;
+
+    *q++ = tag;
+    if (n >= 0x100) {
+        *q++ = 0x82;
+        *q++ = (unsigned char)(n >> 8);
+    } else if (n >= 0x80) {
+        *q++ = 0x81;
     }
-    pad = len == 0 || (n[0] & 0x80) ? 1 : 0;
-    if (p) {
-        ASN1_put_object(p, 0, (int)(len + pad), V_ASN1_INTEGER,
-                        V_ASN1_UNIVERSAL);
-        if (pad)
-            *(*p)++ = 0;
-        if (len)
-            memcpy(*p, n, len);
-        *p += len;
+    *q++ = (unsigned char)n;
+    *p = q;
+}
+
+/* The content of the DER INTEGER of the unsigned big-endian @n (@len
+ * bytes): *@n and *@len move past leading zero bytes, *@pad tells whether a
+ * zero byte goes first (a set top bit, X.690 8.3.2; zero is one byte). */
+static inline size_t sig_der_uint_content(const unsigned char **n, size_t *len,
+                                          size_t *pad)
+{
+    while (*len > 1 && (*n)[0] == 0) {
+        (*n)++;
+        (*len)--;
     }
-    return (size_t)ASN1_object_size(0, (int)(len + pad), V_ASN1_INTEGER);
+    *pad = *len == 0 || ((*n)[0] & 0x80) ? 1 : 0;
+    return *len + *pad;
+}
+
+/* Write the DER INTEGER (content @c bytes, see sig_der_uint_content). */
+static inline void sig_der_put_uint(unsigned char **p, const unsigned char *n,
+                                    size_t len, size_t pad, size_t c)
+{
+    sig_der_put_header(p, V_ASN1_INTEGER, c);
+    if (pad)
+        *(*p)++ = 0;
+    if (len)
+        memcpy(*p, n, len);
+    *p += len;
 }
 
 /*
  * sig_ecdsa_der - a token's ECDSA signature r||s (two halves of @rslen
  * bytes) as the DER ECDSA-Sig-Value of RFC 3279 into @sig (@sigsize
  * bytes); its length, or 0 when @rslen is odd, zero or more than 1024, or
- * @sig is too small.  What i2d_ECDSA_SIG writes, without making two
- * BIGNUMs and an ECDSA_SIG for it on every signature.
+ * @sig is too small.  What i2d_ECDSA_SIG writes (tests/unit/
+ * test_ecdsa_der.c compares them), without making two BIGNUMs and an
+ * ECDSA_SIG for it on every signature, and with the two headers written
+ * here rather than by ASN1_put_object (lengths below 65536: at most 1024
+ * bytes of input).
  */
 static inline size_t sig_ecdsa_der(const unsigned char *rs, size_t rslen,
                                    unsigned char *sig, size_t sigsize)
 {
-    size_t half = rslen / 2, content, total;
+    size_t half = rslen / 2, rlen = half, slen = half, rpad, spad, rc, sc;
+    size_t content, total;
+    const unsigned char *r = rs, *s = rs + half;
     unsigned char *p = sig;
 
     if (rslen == 0 || rslen % 2 || rslen > 1024)
         return 0;
-    content =
-        sig_der_uint(NULL, rs, half) + sig_der_uint(NULL, rs + half, half);
-    total = (size_t)ASN1_object_size(1, (int)content, V_ASN1_SEQUENCE);
+    rc = sig_der_uint_content(&r, &rlen, &rpad);
+    sc = sig_der_uint_content(&s, &slen, &spad);
+    content = 1 + sig_der_len_size(rc) + rc + 1 + sig_der_len_size(sc) + sc;
+    total = 1 + sig_der_len_size(content) + content;
     if (total > sigsize)
         return 0;
-    ASN1_put_object(&p, 1, (int)content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
-    sig_der_uint(&p, rs, half);
-    sig_der_uint(&p, rs + half, half);
+    sig_der_put_header(&p, V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED, content);
+    sig_der_put_uint(&p, r, rlen, rpad, rc);
+    sig_der_put_uint(&p, s, slen, spad, sc);
     return total;
 }
 
@@ -170,7 +200,9 @@ typedef struct sig_alg {
  * A signature context.  Never holds PKCS#11 operation state: a message is
  * hashed in software and one C_Sign signs the result (or, with a
  * token-hashed fallback mechanism, the buffered message), so that a copy
- * (dupctx) is a plain copy.  Contexts are freed with OPENSSL_clear_free.
+ * (dupctx) is a plain copy.  A freed context is kept for the next newctx
+ * (one per provider context: it holds nothing secret, and it is zeroed
+ * when taken again), or freed with OPENSSL_clear_free.
  */
 struct sig_ctx {
     prov_ctx *ctx;

@@ -36,7 +36,7 @@ static size_t openssl_der(const unsigned char *rs, size_t len,
 
 static void check_same(const unsigned char *rs, size_t len)
 {
-    unsigned char want[256], got[256];
+    unsigned char want[1100], got[1100];
     size_t n = openssl_der(rs, len, want);
 
     assert_int_equal(sig_ecdsa_der(rs, len, got, sizeof(got)), n);
@@ -87,13 +87,34 @@ static void test_ecdsa_der_zero_and_one(void **state)
     check_same(rs, sizeof(rs)); /* r = s = 1 */
 }
 
+/* Halves whose encodings need a long-form length of one and of two bytes
+ * (up to the 1024 bytes of input accepted). */
+static void test_ecdsa_der_long_lengths(void **state)
+{
+    static const size_t halves[] = {60,  61,  62,  63,  64,  100, 126,
+                                    127, 128, 200, 255, 256, 300, 512};
+    unsigned char rs[1024];
+
+    (void)state;
+    for (size_t h = 0; h < sizeof(halves) / sizeof(halves[0]); h++)
+        for (int i = 0; i < 20; i++) {
+            assert_int_equal(RAND_bytes(rs, sizeof(rs)), 1);
+            if (i & 1)
+                rs[0] = rs[halves[h]] = 0x80; /* both padded */
+            check_same(rs, 2 * halves[h]);
+        }
+}
+
 static void test_ecdsa_der_refuses_odd_or_empty(void **state)
 {
     unsigned char rs[65] = {1}, out[256];
+    static unsigned char big[1026] = {1}, out2[1100];
 
     (void)state;
     assert_int_equal(sig_ecdsa_der(rs, 0, out, sizeof(out)), 0);
     assert_int_equal(sig_ecdsa_der(rs, 65, out, sizeof(out)), 0);
+    /* More than 1024 bytes of input. */
+    assert_int_equal(sig_ecdsa_der(big, 1026, out2, sizeof(out2)), 0);
 }
 
 int main(void)
@@ -102,6 +123,7 @@ int main(void)
         cmocka_unit_test(test_ecdsa_der_random_p256_p384_p521),
         cmocka_unit_test(test_ecdsa_der_leading_zeros_and_top_bits),
         cmocka_unit_test(test_ecdsa_der_zero_and_one),
+        cmocka_unit_test(test_ecdsa_der_long_lengths),
         cmocka_unit_test(test_ecdsa_der_refuses_odd_or_empty),
     };
 
