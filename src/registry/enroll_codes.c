@@ -14,7 +14,8 @@
 
 struct code_add {
     const char *hash;
-    const reg_code *c;
+    reg_code *c;
+    int64_t ttl;
     const char *actor;
     int64_t id;
 };
@@ -70,10 +71,13 @@ static int code_add_tx(reg *r, void *arg)
 {
     struct code_add *a = arg;
     struct reg_details d;
+    int64_t now;
     int rc;
 
     a->id = 0;
-    rc = r->be->code_insert(r->db, a->hash, a->c, reg_now(), a->actor, &a->id);
+    now = reg_now();
+    a->c->expires = now + a->ttl;
+    rc = r->be->code_insert(r->db, a->hash, a->c, now, a->actor, &a->id);
     if (rc)
         return rc;
     reg_details_init(&d);
@@ -86,30 +90,34 @@ static int code_add_tx(reg *r, void *arg)
 }
 
 int reg_code_add(reg *r, const char *hash, const char *profile,
-                 const char *client_id, const char *subject, int64_t expires,
-                 const char *actor, int64_t *id)
+                 const char *client_id, const char *subject, int64_t ttl,
+                 const char *actor, int64_t *id, int64_t *expires)
 {
     reg_code c = {
         .profile = (char *)profile,
         .client_id = (char *)client_id,
         .subject = (char *)subject,
-        .expires = expires,
     };
-    struct code_add a = {.hash = hash, .c = &c, .actor = actor};
+    struct code_add a = {.hash = hash, .c = &c, .ttl = ttl, .actor = actor};
     int rc;
 
-    return_val_if_fail(r && id, P11CA_E_INTERNAL);
+    return_val_if_fail(r && id && expires, P11CA_E_INTERNAL);
     *id = 0;
+    *expires = 0;
     if (!actor || !*actor)
         return p11ca_err_set(P11CA_E_INPUT,
                              "every registry change needs an actor");
     if (!hash_ok(hash) || !profile || !*profile || !client_id || !*client_id)
+        return p11ca_err_set(
+            P11CA_E_INPUT,
+            "an enrollment code needs its hash, a profile and a client ID");
+    if (ttl <= 0)
         return p11ca_err_set(P11CA_E_INPUT,
-                             "an enrollment code needs its hash, a profile "
-                             "and a client ID");
+                             "an enrollment code must be valid for a while");
     if ((rc = reg_tx(r, code_add_tx, &a)))
         return rc;
     *id = a.id;
+    *expires = c.expires;
     return P11CA_OK;
 }
 

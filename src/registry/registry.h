@@ -576,14 +576,15 @@ void reg_code_clear(reg_code *c);
 
 /*
  * reg_code_add - record a code by its hash @hash (64 hex digits), bound to
- * @profile, @client_id and @subject (may be NULL), valid until @expires
- * (Unix seconds); audited ("enroll-code-create", with the id, never the
- * code or its hash) with @actor.  *@id gets its id.  Returns 0,
- * P11CA_E_INPUT or a registry error.
+ * @profile, @client_id and @subject (may be NULL), valid for @ttl seconds
+ * from now on the registry's clock; audited ("enroll-code-create", with
+ * the id, never the code or its hash) with @actor.  *@id gets its id and
+ * *@expires when it expires (Unix seconds).  Returns 0, P11CA_E_INPUT or
+ * a registry error.
  */
 int reg_code_add(reg *r, const char *hash, const char *profile,
-                 const char *client_id, const char *subject, int64_t expires,
-                 const char *actor, int64_t *id) REG_WUR;
+                 const char *client_id, const char *subject, int64_t ttl,
+                 const char *actor, int64_t *id, int64_t *expires) REG_WUR;
 
 /*
  * reg_code_take - use the code whose hash is @hash, once: one conditional
