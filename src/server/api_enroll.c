@@ -346,10 +346,10 @@ static int code_matches(struct enroll_job *ej, const reg_code *c,
      * choose a name (an operator's, say). */
     else if (!c->subject
              && (!(cn = name_cn(subj)) || strcmp(cn, c->client_id) != 0))
-        snprintf(msg, sizeof(msg),
-                 "the enrollment code is for client ID \"%s\": the CSR's "
-                 "subject must have CN=%s",
-                 c->client_id, c->client_id);
+        snprintf(
+            msg, sizeof(msg),
+            "the enrollment code is for client ID \"%s\": the CSR's subject must have CN=%s",
+            c->client_id, c->client_id);
     else
         msg[0] = '\0';
     if (msg[0])
@@ -590,15 +590,14 @@ static int renew_checks(struct enroll_job *ej, const reg_cert *old,
     if (!old->profile)
         return p11ca_err_set(
             P11CA_E_STATE,
-            "certificate %s was registered, not issued under a profile of "
-            "this CA: it cannot be renewed here",
+            "certificate %s was registered, not issued under a profile of this CA: it cannot be renewed here",
             reg_cert_shown(old->ca_id, old->serial));
     if (old->status != REG_ACTIVATED)
-        return p11ca_err_set(P11CA_E_STATE,
-                             "certificate %s is %s: only an activated "
-                             "certificate is renewed",
-                             reg_cert_shown(old->ca_id, old->serial),
-                             reg_status_name(old->status));
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "certificate %s is %s: only an activated certificate is renewed",
+            reg_cert_shown(old->ca_id, old->serial),
+            reg_status_name(old->status));
     if (reg_name_text(subj, &text) != P11CA_OK)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (!old->subject || strcmp(text, old->subject) != 0) {
