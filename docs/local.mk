@@ -7,7 +7,8 @@ EXTRA_DIST += docs/internals/p11.md docs/internals/registry.md \
 	docs/internals/fuzzing.md docs/performance.md \
 	docs/ocsp.md docs/internals/ocsp.md docs/internals/enroll.md \
 	docs/ca-operator-guide.md docs/registry-postgresql.md docs/serve.md \
-	docs/p11ca-serve.service docs/internals/server.md
+	docs/p11ca-serve.service docs/internals/server.md docs/openapi.yaml \
+	docs/api.md
 
 update-man: src/p11ca$(EXEEXT)
 	$(top_builddir)/src/p11ca man >$(top_srcdir)/docs/p11ca.1

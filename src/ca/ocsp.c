@@ -96,13 +96,20 @@ static int signer_get(ca_ocsp *o, int64_t now, ca_key **out)
         rc = signer_load(o);
     *out = o->key;
     pthread_mutex_unlock(&o->mu);
-    if (rc == P11CA_OK && o->signer_key
-        && (X509_cmp_time(X509_get0_notAfter(o->signer), &t) < 0
-            || X509_cmp_time(X509_get0_notBefore(o->signer), &t) > 0))
+    if (rc == P11CA_OK && !ca_ocsp_signer_valid(o, (int64_t)t))
         rc = p11ca_err_set(
             P11CA_E_STATE,
             "the OCSP signer's certificate (signer_cert of [ ocsp ]) is not valid now: make a new one with p11ca ocsp signer init");
     return rc;
+}
+
+bool ca_ocsp_signer_valid(const ca_ocsp *o, int64_t now)
+{
+    time_t t = (time_t)now;
+
+    return !o->signer_key
+           || (X509_cmp_time(X509_get0_notAfter(o->signer), &t) >= 0
+               && X509_cmp_time(X509_get0_notBefore(o->signer), &t) <= 0);
 }
 
 int ca_ocsp_load_key(ca_ocsp *o)
@@ -519,16 +526,19 @@ int ca_ocsp_sign(ca_ocsp *o, reg *r, OCSP_CERTID **ids, int n,
 }
 
 /* Cache the response to the single CertID of @cid, signed from a read
- * that began at @epoch; unknown certificates are not cached (anyone can
- * ask about any serial: they would only push real ones out). */
+ * that began at @epoch.  Unknown serials too (a negative cache: a repeated
+ * question about a serial never issued costs no signature); the cache
+ * keeps them to a share of its bound and does not sign them again, and
+ * an issuance or registration of the serial invalidates them like any
+ * change (the API's at once, another process's through the audit
+ * trail). */
 bool ca_ocsp_store(ca_ocsp *o, OCSP_CERTID *cid, const ca_ocsp_state *st,
                    uint64_t epoch, ca_ocsp_resp *resp)
 {
     unsigned char *der = NULL;
     char serial[64];
     int len = 0;
-    bool stored = st->status != V_OCSP_CERTSTATUS_UNKNOWN
-                  && certid_key(cid, serial, &der, &len)
+    bool stored = certid_key(cid, serial, &der, &len)
                   && ca_ocsp_cache_put(o->cache, o->ca_id, serial, der,
                                        (size_t)len, st, epoch, resp);
 

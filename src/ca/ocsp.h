@@ -22,6 +22,8 @@
 /* A certificate's responses kept in the cache: one per CertID form (hash
  * algorithm), e.g. SHA-1 and SHA-256. */
 #define CA_OCSP_CACHE_FORMS 4
+/* Unknown serials take at most 1/this of the cache's bound. */
+#define CA_OCSP_UNKNOWN_SHARE 4
 
 /* OCSPResponseStatus (RFC 6960 4.2.1); the values of OpenSSL's
  * OCSP_RESPONSE_STATUS_*. */
@@ -188,6 +190,8 @@ typedef struct ca_ocsp_cache_stats {
     uint64_t evicted; /* responses dropped for the bound */
     uint64_t dropped; /* puts refused as older than a change */
     uint64_t expired; /* responses dropped past their nextUpdate */
+    size_t unknown;   /* certificates cached as unknown (never issued) */
+    uint64_t unknown_refused; /* unknown ones not cached: their share full */
 } ca_ocsp_cache_stats;
 void ca_ocsp_cache_get_stats(ca_ocsp_cache *cache, ca_ocsp_cache_stats *st);
 
@@ -243,6 +247,11 @@ void ca_ocsp_free(ca_ocsp *o);
  * to load is tried again at the next signature.
  */
 int ca_ocsp_load_key(ca_ocsp *o) CA_WUR;
+
+/* ca_ocsp_signer_valid - false when a delegated signer signs and its
+ * certificate is not valid at @now (expired, or not yet valid): then
+ * every signature fails with P11CA_E_STATE.  True when the CA signs. */
+bool ca_ocsp_signer_valid(const ca_ocsp *o, int64_t now);
 
 /* ca_ocsp_delegated - whether a delegated signer signs (else the CA). */
 bool ca_ocsp_delegated(const ca_ocsp *o);

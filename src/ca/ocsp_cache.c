@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/rand.h>
 
 #include "ca/ocsp.h"
@@ -51,6 +52,7 @@ struct node {
     size_t n_forms;
     ca_ocsp_state state;    /* what its forms say */
     uint64_t changed_epoch; /* the epoch of its last change; 0 */
+    bool unknown;           /* counted in n_unknown */
 };
 
 struct ca_ocsp_cache {
@@ -60,6 +62,7 @@ struct ca_ocsp_cache {
     struct node **buckets;
     size_t n_buckets;
     size_t n_nodes;
+    size_t n_unknown; /* nodes whose forms say unknown */
     struct node *lru_head, *lru_tail;
     struct form *due_head, *due_tail;
     uint64_t epoch;
@@ -266,6 +269,8 @@ static void node_remove(ca_ocsp_cache *c, struct node *n)
     n->n_forms = 0;
     if (n->changed_epoch > c->floor_epoch)
         c->floor_epoch = n->changed_epoch;
+    if (n->unknown)
+        c->n_unknown--;
     while (*pp != n)
         pp = &(*pp)->chain;
     *pp = n->chain;
@@ -322,6 +327,15 @@ static void evict(ca_ocsp_cache *c, const struct node *keep)
         c->st.evicted += n->n_forms;
         node_remove(c, n);
     }
+}
+
+/* The unknown serials cached at most: with all their CertID forms, a
+ * quarter of the bound (at least one). */
+static size_t unknown_max(const ca_ocsp_cache *c)
+{
+    size_t n = c->max / (CA_OCSP_UNKNOWN_SHARE * CA_OCSP_CACHE_FORMS);
+
+    return n > 0 ? n : 1;
 }
 
 static bool state_eq(const ca_ocsp_state *a, const ca_ocsp_state *b)
@@ -464,6 +478,14 @@ bool ca_ocsp_cache_put(ca_ocsp_cache *c, int64_t ca_id, const char *serial,
         c->st.dropped++;
         goto out;
     }
+    /* Unknown serials (a negative cache: anyone may ask about any
+     * serial) take at most a quarter of the bound, so that a flood of
+     * them cannot push the responses of real certificates out. */
+    if (state->status == V_OCSP_CERTSTATUS_UNKNOWN && !(n && n->unknown)
+        && c->n_unknown >= unknown_max(c)) {
+        c->st.unknown_refused++;
+        goto out;
+    }
     if (!n && !(n = node_add(c, ca_id, serial, h)))
         goto out;
     /* Responses from another registry state are not kept beside it. */
@@ -478,6 +500,13 @@ bool ca_ocsp_cache_put(ca_ocsp_cache *c, int64_t ca_id, const char *serial,
     due_unlink(c, f);
     due_append(c, f);
     n->state = *state;
+    if (n->unknown != (state->status == V_OCSP_CERTSTATUS_UNKNOWN)) {
+        n->unknown = !n->unknown;
+        if (n->unknown)
+            c->n_unknown++;
+        else
+            c->n_unknown--;
+    }
     lru_front(c, n);
     evict(c, n);
 out:
@@ -574,6 +603,10 @@ int ca_ocsp_cache_due(ca_ocsp_cache *c, int64_t now, int64_t before, size_t max,
         }
         if (f->resp->next_update > before || k >= max)
             break;
+        /* An unknown serial's response is not signed again: it goes at
+         * its nextUpdate, and a query signs it then if still asked. */
+        if (f->node->unknown)
+            continue;
         if ((rc = certid_copy(f->node, f, &out[k])) == P11CA_OK)
             k++;
     }
@@ -594,5 +627,6 @@ void ca_ocsp_cache_get_stats(ca_ocsp_cache *c, ca_ocsp_cache_stats *st)
     *st = c->st;
     st->responses = c->n_forms;
     st->certs = c->n_nodes;
+    st->unknown = c->n_unknown;
     pthread_mutex_unlock(&c->mu);
 }

@@ -6,10 +6,13 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "registry/registry.h"
 
@@ -23,9 +26,32 @@ enum {
 
 struct migrate {
     const char *from, *to;
+    char *from_copy, *to_copy; /* locations with a password, moved out of
+                                  argv (migrate_hide) */
     char from_shown[MIGRATE_SHOWN_MAX], to_shown[MIGRATE_SHOWN_MAX];
     const char *new_file; /* a SQLite target this command created */
 };
+
+/*
+ * A location that carries a password is copied, and its text in argv is
+ * overwritten with the form messages show, so that ps and /proc/PID/cmdline
+ * show no password once the options are read (the short time before that
+ * is why docs/registry-postgresql.md recommends ~/.pgpass).  @arg is
+ * optarg, @copy gets the heap copy that @loc then points to.
+ */
+static int migrate_hide(char *arg, char **copy, const char **loc)
+{
+    size_t len = strlen(arg);
+
+    if (!reg_location_has_password(arg))
+        return P11CA_OK;
+    if (!(*copy = strdup(arg)))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    snprintf(arg, len + 1, "%s", reg_location_shown(*copy));
+    memset(arg + strlen(arg), 0, len - strlen(arg));
+    *loc = *copy;
+    return P11CA_OK;
+}
 
 static int migrate_args(struct cli *cli, int argc, char **argv,
                         struct migrate *m)
@@ -37,17 +63,26 @@ static int migrate_args(struct cli *cli, int argc, char **argv,
         {0},
     };
     const struct cli_cmd *me = cli_cmd_find(cli_registry_cmds, "migrate");
-    int o;
+    int o, rc;
 
     while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
         if (o == 'h')
             return cli_help(me) == P11CA_OK ? 1 : -1;
-        if (o == OPT_FROM)
+        if (o == OPT_FROM) {
+            free(m->from_copy);
+            m->from_copy = NULL;
             m->from = optarg;
-        else if (o == OPT_TO)
+            if ((rc = migrate_hide(optarg, &m->from_copy, &m->from)))
+                return rc;
+        } else if (o == OPT_TO) {
+            free(m->to_copy);
+            m->to_copy = NULL;
             m->to = optarg;
-        else
+            if ((rc = migrate_hide(optarg, &m->to_copy, &m->to)))
+                return rc;
+        } else {
             return cli_usage_error(me, "bad option");
+        }
     }
     if (optind < argc)
         return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
@@ -100,8 +135,9 @@ static void migrate_undo(const struct migrate *m)
  */
 static int migrate_open_target(struct migrate *m, reg **to)
 {
+    const char *path = sqlite_path(m->to);
     reg *probe = NULL;
-    int rc;
+    int rc, fd;
 
     *to = NULL;
     rc = reg_open_ex(m->to, REG_OPEN_READONLY, &probe);
@@ -111,12 +147,23 @@ static int migrate_open_target(struct migrate *m, reg **to)
             P11CA_E_REGISTRY,
             "registry migrate: the target registry %s is not empty: a registry is only moved into a new one (an empty database, or a SQLite file that does not exist); nothing was written",
             m->to_shown);
-    if (rc != P11CA_E_NOTFOUND)
+    if (rc != P11CA_E_NOTFOUND) {
         return cli_error(migrate_rc(rc), "registry migrate: target: %s",
                          p11ca_err_message());
-    if (!reg_location_is_pg(m->to) && access(sqlite_path(m->to), F_OK) != 0
-        && errno == ENOENT)
-        m->new_file = sqlite_path(m->to);
+    } else if (!reg_location_is_pg(m->to)) {
+        /* Made here with O_EXCL: only a file this command created is
+         * removed again when the copy fails, never one that was there
+         * already or that another process made in the meantime. */
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST)
+            return cli_error(P11CA_E_REGISTRY,
+                             "registry migrate: target: cannot create %s: %s",
+                             m->to_shown, strerror(errno));
+        if (fd >= 0) {
+            (void)close(fd);
+            m->new_file = path;
+        }
+    }
     rc = reg_open_ex(m->to, REG_OPEN_CREATE, to);
     if (rc != P11CA_OK) {
         migrate_undo(m);
@@ -156,8 +203,10 @@ static int cmd_registry_migrate(struct cli *cli, int argc, char **argv)
     reg *from = NULL, *to = NULL;
     int rc = migrate_args(cli, argc, argv, &m);
 
-    if (rc != P11CA_OK)
-        return rc > 0 ? P11CA_OK : rc;
+    if (rc != P11CA_OK) {
+        rc = rc > 0 ? P11CA_OK : rc;
+        goto out;
+    }
     /* The source first: a bad one leaves no target behind. */
     rc = reg_open_ex(m.from, REG_OPEN_READONLY, &from);
     if (rc != P11CA_OK) {
@@ -180,6 +229,10 @@ static int cmd_registry_migrate(struct cli *cli, int argc, char **argv)
 out:
     reg_close(to);
     reg_close(from);
+    if (m.from_copy)
+        OPENSSL_clear_free(m.from_copy, strlen(m.from_copy));
+    if (m.to_copy)
+        OPENSSL_clear_free(m.to_copy, strlen(m.to_copy));
     return rc;
 }
 
@@ -200,7 +253,10 @@ const struct cli_cmd cli_registry_cmds[] = {
      "otherwise no row is written (a SQLite file it created is removed; "
      "a PostgreSQL database keeps the empty tables for the next try). "
      "A target that holds anything is refused (exit 4). Afterwards point "
-     "registry = in ca.cnf to the target and run p11ca audit verify.",
+     "registry = in ca.cnf to the target and run p11ca audit verify. A "
+     "password in a LOCATION is replaced on the command line that ps "
+     "shows as soon as the options are read; ~/.pgpass keeps it off the "
+     "command line altogether.",
      "--from LOCATION\tthe registry to copy (read only)\n"
      "--to LOCATION\tan empty registry: a SQLite file that does not exist "
      "yet, or an empty PostgreSQL database",

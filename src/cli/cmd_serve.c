@@ -123,7 +123,10 @@ const struct cli_cmd cli_serve_cmds[] = {
      "(docs/ocsp.md)\n"
      "[serve] ocsp_listen = ADDR:PORT,...\tplain-HTTP addresses that serve "
      "the OCSP responder and nothing else (default: none), for the http:// "
-     "URL relying parties ask (ocsp_url in [ ca ]); read at start",
+     "URL relying parties ask (ocsp_url in [ ca ]); read at start\n"
+     "[serve] ocsp_max_signing = N\tOCSP responses signed for a request "
+     "(a nonce, a miss) queued or on a worker at once (default: workers); "
+     "beyond, OCSP answers tryLater at once",
      cmd_serve},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -77,31 +77,67 @@ static void cas_list(struct srv_req *r)
     srv_reply_json(r, 200, arr ? json_pack("{s:o}", "items", arr) : NULL);
 }
 
-/* "auto_register" and "auto_status" of a body; false when answered. */
-static bool parse_auto(struct srv_req *r, json_t *body, struct cas_job *cj)
+int srv_cas_auto_parse(json_t *body, bool *on_out, reg_status *st_out,
+                       bool *set, char *detail, size_t detail_len)
 {
     json_t *on = json_object_get(body, "auto_register");
     json_t *st = json_object_get(body, "auto_status");
 
-    cj->auto_register = r->s->cfg.auto_register;
-    cj->auto_status = r->s->cfg.auto_status;
+    *set = false;
     if (on && !json_is_boolean(on)) {
-        srv_problem(r, 400, "bad-request", "auto_register is true or false");
-        return false;
+        snprintf(detail, detail_len, "auto_register is true or false");
+        return -1;
     }
     if (st
         && (!json_is_string(st)
-            || reg_status_parse(json_string_value(st), &cj->auto_status) != 0
-            || (cj->auto_status != REG_ACTIVATED
-                && cj->auto_status != REG_REGISTERED_NOT_ACTIVATED))) {
-        srv_problem(r, 400, "bad-request",
-                    "auto_status is \"activated\" or "
-                    "\"registered-not-activated\"");
-        return false;
+            || reg_status_parse(json_string_value(st), st_out) != 0
+            || (*st_out != REG_ACTIVATED
+                && *st_out != REG_REGISTERED_NOT_ACTIVATED))) {
+        snprintf(
+            detail, detail_len,
+            "auto_status is \"activated\" or \"registered-not-activated\"");
+        return -1;
     }
     if (on)
-        cj->auto_register = json_is_true(on);
-    cj->set_auto = on || st;
+        *on_out = json_is_true(on);
+    *set = on || st;
+    return 0;
+}
+
+int srv_cas_patch_parse(json_t *body, bool *on, reg_status *st, char *detail,
+                        size_t detail_len)
+{
+    static const char *const members[] = {"auto_register", "auto_status", NULL};
+    const char *unknown = srv_json_unknown(body, members);
+    bool set;
+
+    if (unknown) {
+        snprintf(detail, detail_len, "unknown member \"%s\"", unknown);
+        return -1;
+    }
+    if (srv_cas_auto_parse(body, on, st, &set, detail, detail_len) != 0)
+        return -1;
+    if (!set) {
+        snprintf(detail, detail_len, "give auto_register and/or auto_status");
+        return -1;
+    }
+    return 0;
+}
+
+/* "auto_register" and "auto_status" of a POST /v1/cas body over the
+ * [serve] defaults; false when answered. */
+static bool parse_auto(struct srv_req *r, json_t *body, struct cas_job *cj)
+{
+    char detail[SRV_MSG_MAX];
+
+    cj->auto_register = r->s->cfg.auto_register;
+    cj->auto_status = r->s->cfg.auto_status;
+    if (srv_cas_auto_parse(body, &cj->auto_register, &cj->auto_status,
+                           &cj->set_auto, detail, sizeof(detail))
+        != 0) {
+        srv_problem(r, 400, "bad-request", "%s", detail);
+        return false;
+    }
     return true;
 }
 
@@ -250,8 +286,8 @@ out:
 /* PATCH /v1/cas/{id} {"auto_register": bool, "auto_status": STATUS} */
 static void cas_patch(struct srv_req *r)
 {
-    static const char *const members[] = {"auto_register", "auto_status", NULL};
     const char *idp = srv_req_param(r, 0);
+    char detail[SRV_MSG_MAX];
     struct cas_job *cj = NULL;
     struct srv_ca *sca;
     json_t *body = NULL;
@@ -267,23 +303,22 @@ static void cas_patch(struct srv_req *r)
         srv_problem(r, 404, "not-found", "no registered CA with id %s", idp);
         return;
     }
-    if (!(body = srv_req_json(r, false)) || !srv_json_only(r, body, members))
+    if (!(body = srv_req_json(r, false)))
         goto out;
     if (!(cj = calloc(1, sizeof(*cj)))) {
         srv_problem(r, 503, "busy", "out of memory");
         goto out;
     }
-    if (!parse_auto(r, body, cj))
-        goto out;
-    if (!cj->set_auto) {
-        srv_problem(r, 400, "bad-request",
-                    "give auto_register and/or auto_status");
+    /* What the body leaves out stays as the CA has it. */
+    cj->auto_register = sca->auto_register;
+    cj->auto_status = sca->auto_status;
+    if (srv_cas_patch_parse(body, &cj->auto_register, &cj->auto_status, detail,
+                            sizeof(detail))
+        != 0) {
+        srv_problem(r, 400, "bad-request", "%s", detail);
         goto out;
     }
-    if (!json_object_get(body, "auto_register"))
-        cj->auto_register = sca->auto_register;
-    if (!json_object_get(body, "auto_status"))
-        cj->auto_status = sca->auto_status;
+    cj->set_auto = true;
     cj->id = id;
     /* 3. the registry, through a worker; 4. cas_done responds */
     cj->r = r;

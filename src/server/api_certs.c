@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -237,7 +238,7 @@ static bool flag_value(const char *v)
 }
 
 /* The cursor: opaque to clients ("o" and an offset, base64url). */
-static void cursor_make(size_t offset, char *out, size_t len)
+void srv_cursor_make(size_t offset, char *out, size_t len)
 {
     unsigned char raw[32], b64[64];
     int n = snprintf((char *)raw, sizeof(raw), "o%zu", offset);
@@ -250,10 +251,11 @@ static void cursor_make(size_t offset, char *out, size_t len)
     snprintf(out, len, "%.*s", m, (char *)b64);
 }
 
-static int cursor_read(const char *in, size_t *offset)
+int srv_cursor_read(const char *in, size_t *offset)
 {
     unsigned char b64[64], raw[64];
     size_t n = strlen(in);
+    unsigned long long v;
     char *end = NULL;
     int m;
 
@@ -267,18 +269,54 @@ static int cursor_read(const char *in, size_t *offset)
     if (m < 2 || raw[0] != 'o')
         return -1;
     raw[m] = '\0';
-    *offset = (size_t)strtoull((char *)raw + 1, &end, 10);
-    return isdigit(raw[1]) && end && *end == '\0' ? 0 : -1;
+    errno = 0;
+    v = strtoull((char *)raw + 1, &end, 10);
+    /* An offset that the next page's cursor (offset + limit) and the
+     * registry (a signed 64-bit OFFSET) can hold, or none. */
+    if (!isdigit(raw[1]) || !end || *end != '\0' || errno == ERANGE
+        || v > SRV_CURSOR_OFFSET_MAX)
+        return -1;
+    *offset = (size_t)v;
+    return 0;
 }
 
-/* One query parameter of GET /v1/certs into @f; false when answered. */
-static bool filter_param(struct srv_req *r, const char *k, const char *v,
-                         reg_filter *f, size_t *offset)
+/* The time-valued parameters of GET /v1/certs; false: not one. */
+static bool filter_time(const char *k, const char *v, int64_t now,
+                        reg_filter *f, bool *bad)
 {
-    int64_t t, now = (int64_t)time(NULL);
+    int64_t t;
+
+    *bad = false;
+    if (strcmp(k, "expiring") == 0) {
+        if (p11ca_parse_duration(v, &t) != 0 || t > P11CA_TIME_MAX - now) {
+            *bad = true;
+            return true;
+        }
+        f->expires_after = now;
+        f->expires_before = now + t;
+        f->not_revoked = true;
+        return true;
+    }
+    if (strcmp(k, "issued_after") != 0 && strcmp(k, "issued_before") != 0
+        && strcmp(k, "expires_after") != 0 && strcmp(k, "expires_before") != 0)
+        return false;
+    if (p11ca_parse_time(v, &t) != 0)
+        *bad = true;
+    else
+        *(strcmp(k, "issued_after") == 0    ? &f->issued_after
+          : strcmp(k, "issued_before") == 0 ? &f->issued_before
+          : strcmp(k, "expires_after") == 0 ? &f->expires_after
+                                            : &f->expires_before) = t;
+    return true;
+}
+
+enum srv_param_rc srv_certs_filter_parse(const char *k, const char *v,
+                                         int64_t now, reg_filter *f,
+                                         size_t *offset, const char **issuer)
+{
     char *end = NULL;
     unsigned long n;
-    int rc;
+    bool bad = false;
 
     if (strcmp(k, "serial") == 0)
         f->serial = v;
@@ -294,10 +332,9 @@ static bool filter_param(struct srv_req *r, const char *k, const char *v,
         f->client_id = v;
     else if (strcmp(k, "profile") == 0)
         f->profile = v;
-    else if (strcmp(k, "status") == 0) {
-        if (reg_status_parse(v, &f->status) != P11CA_OK)
-            goto bad;
-    } else if (strcmp(k, "expired") == 0) {
+    else if (strcmp(k, "status") == 0)
+        bad = reg_status_parse(v, &f->status) != P11CA_OK;
+    else if (strcmp(k, "expired") == 0) {
         if (flag_value(v))
             f->expires_before = now;
     } else if (strcmp(k, "valid") == 0) {
@@ -306,56 +343,61 @@ static bool filter_param(struct srv_req *r, const char *k, const char *v,
             f->valid_at = now;
             f->not_revoked = true;
         }
-    } else if (strcmp(k, "expiring") == 0) {
-        if (p11ca_parse_duration(v, &t) != 0 || t > P11CA_TIME_MAX - now)
-            goto bad;
-        f->expires_after = now;
-        f->expires_before = now + t;
-        f->not_revoked = true;
     } else if (strcmp(k, "issuer") == 0) {
-        rc = reg_ca_find(ca_registry(r->s->ca), v, &f->ca_id);
+        *issuer = v;
+    } else if (strcmp(k, "limit") == 0) {
+        n = strtoul(v, &end, 10);
+        bad = !isdigit((unsigned char)*v) || *end || n < 1
+              || n > SRV_PAGE_LIMIT_MAX;
+        if (!bad)
+            f->limit = n;
+    } else if (strcmp(k, "cursor") == 0) {
+        bad = srv_cursor_read(v, offset) != 0;
+    } else if (strcmp(k, "order") == 0) {
+        bad = strcmp(v, "newest") != 0 && strcmp(v, "oldest") != 0;
+        if (!bad) {
+            f->sort = REG_SORT_RECORDED;
+            f->descending = strcmp(v, "newest") == 0;
+        }
+    } else if (!filter_time(k, v, now, f, &bad)) {
+        return SRV_PARAM_UNKNOWN;
+    }
+    return bad ? SRV_PARAM_BAD_VALUE : SRV_PARAM_OK;
+}
+
+/* One query parameter of GET /v1/certs into @f; false when answered. */
+static bool filter_param(struct srv_req *r, const char *k, const char *v,
+                         reg_filter *f, size_t *offset)
+{
+    const char *issuer = NULL;
+    enum srv_param_rc prc;
+    int rc;
+
+    prc = srv_certs_filter_parse(k, v, (int64_t)time(NULL), f, offset, &issuer);
+    if (prc == SRV_PARAM_UNKNOWN) {
+        srv_problem(r, 400, "unknown-parameter",
+                    "unknown query parameter \"%s\"", k);
+        return false;
+    }
+    if (prc == SRV_PARAM_BAD_VALUE) {
+        srv_problem(r, 400, "bad-request",
+                    "bad value \"%s\" for %s (statuses: activated, "
+                    "not-activated, registered-not-activated, revoked; dates: "
+                    "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @unix, up to "
+                    "9999-12-31; durations: 30d, 12h, 90m, 3600s, 2w; limit: "
+                    "1 to %d)",
+                    v, k, SRV_PAGE_LIMIT_MAX);
+        return false;
+    }
+    if (issuer) {
+        rc = reg_ca_find(ca_registry(r->s->ca), issuer, &f->ca_id);
         if (rc != P11CA_OK) {
             srv_problem(r, 400, "bad-request", "issuer: %s",
                         p11ca_err_message());
             return false;
         }
-    } else if (strcmp(k, "limit") == 0) {
-        n = strtoul(v, &end, 10);
-        if (!isdigit((unsigned char)*v) || *end || n < 1
-            || n > SRV_PAGE_LIMIT_MAX)
-            goto bad;
-        f->limit = n;
-    } else if (strcmp(k, "cursor") == 0) {
-        if (cursor_read(v, offset) != 0)
-            goto bad;
-    } else if (strcmp(k, "order") == 0) {
-        if (strcmp(v, "newest") != 0 && strcmp(v, "oldest") != 0)
-            goto bad;
-        f->sort = REG_SORT_RECORDED;
-        f->descending = strcmp(v, "newest") == 0;
-    } else if (strcmp(k, "issued_after") == 0 || strcmp(k, "issued_before") == 0
-               || strcmp(k, "expires_after") == 0
-               || strcmp(k, "expires_before") == 0) {
-        if (p11ca_parse_time(v, &t) != 0)
-            goto bad;
-        *(strcmp(k, "issued_after") == 0    ? &f->issued_after
-          : strcmp(k, "issued_before") == 0 ? &f->issued_before
-          : strcmp(k, "expires_after") == 0 ? &f->expires_after
-                                            : &f->expires_before) = t;
-    } else {
-        srv_problem(r, 400, "unknown-parameter",
-                    "unknown query parameter \"%s\"", k);
-        return false;
     }
     return true;
-bad:
-    srv_problem(r, 400, "bad-request",
-                "bad value \"%s\" for %s (statuses: activated, not-activated, "
-                "registered-not-activated, revoked; dates: YYYY-MM-DD, "
-                "YYYY-MM-DDTHH:MM:SSZ or @unix, up to 9999-12-31; durations: "
-                "30d, 12h, 90m, 3600s, 2w; limit: 1 to %d)",
-                v, k, SRV_PAGE_LIMIT_MAX);
-    return false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -407,7 +449,7 @@ static void certs_list(struct srv_req *r)
         return;
     }
     /* 4. respond */
-    cursor_make(offset + pg.limit, next, sizeof(next));
+    srv_cursor_make(offset + pg.limit, next, sizeof(next));
     srv_reply_json(r, 200,
                    json_pack("{s:o, s:s?}", "items", pg.items, "next_cursor",
                              pg.n > pg.limit ? next : NULL));
@@ -710,43 +752,86 @@ static bool register_checks(struct srv_req *r, X509 *x, int64_t *ca_id)
     return false;
 }
 
-/* Step 1 of POST /v1/certs: the certificate, its issuer, the status. */
-static X509 *register_parse(struct srv_req *r, json_t *body,
-                            struct cert_job *cj)
+/* A string member of @body into *@out (NULL when absent); false: it is
+ * not a string (@detail says so). */
+static bool str_field(json_t *body, const char *name, const char **out,
+                      char *detail, size_t len)
+{
+    json_t *v = json_object_get(body, name);
+
+    *out = NULL;
+    if (!v)
+        return true;
+    if (!json_is_string(v)) {
+        snprintf(detail, len, "%s is a string", name);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+int srv_register_body_parse(json_t *body, struct srv_register_body *out,
+                            char *detail, size_t detail_len)
 {
     static const char *const members[] = {"certificate", "client_id", "status",
                                           NULL};
-    const char *pem = NULL, *client = NULL, *st = NULL;
-    X509 *x = NULL;
+    const char *pem = NULL, *st = NULL, *unknown;
+    X509 *x;
     BIO *b;
 
-    if (!srv_json_only(r, body, members)
-        || !str_member(r, body, "certificate", &pem)
-        || !str_member(r, body, "client_id", &client)
-        || !str_member(r, body, "status", &st))
-        return NULL;
+    out->x = NULL;
+    out->client_id = NULL;
+    out->to = REG_REGISTERED_NOT_ACTIVATED;
+    if ((unknown = srv_json_unknown(body, members))) {
+        snprintf(detail, detail_len, "unknown member \"%s\"", unknown);
+        return -1;
+    }
+    if (!str_field(body, "certificate", &pem, detail, detail_len)
+        || !str_field(body, "client_id", &out->client_id, detail, detail_len)
+        || !str_field(body, "status", &st, detail, detail_len))
+        return -1;
     b = pem ? BIO_new_mem_buf(pem, -1) : NULL;
     x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
     ERR_clear_error();
-    cj->to = REG_REGISTERED_NOT_ACTIVATED;
     if (!x)
-        srv_problem(r, 400, "bad-request",
-                    "\"certificate\" must hold a PEM certificate");
+        snprintf(detail, detail_len,
+                 "\"certificate\" must hold a PEM certificate");
     else if (st
-             && (reg_status_parse(st, &cj->to) != P11CA_OK
-                 || (cj->to != REG_ACTIVATED
-                     && cj->to != REG_REGISTERED_NOT_ACTIVATED)))
-        srv_problem(r, 400, "bad-request",
-                    "status is \"activated\" or \"registered-not-activated\"");
-    else if (client && (!*client || strlen(client) > 255))
-        srv_problem(r, 400, "bad-request", "client_id has 1 to 255 bytes");
-    else if (client && !(cj->rec.client_id = strdup(client)))
-        srv_problem(r, 503, "busy", "out of memory");
-    else
-        return x;
+             && (reg_status_parse(st, &out->to) != P11CA_OK
+                 || (out->to != REG_ACTIVATED
+                     && out->to != REG_REGISTERED_NOT_ACTIVATED)))
+        snprintf(detail, detail_len,
+                 "status is \"activated\" or \"registered-not-activated\"");
+    else if (out->client_id
+             && (!*out->client_id || strlen(out->client_id) > 255))
+        snprintf(detail, detail_len, "client_id has 1 to 255 bytes");
+    else {
+        out->x = x;
+        return 0;
+    }
     X509_free(x);
-    return NULL;
+    return -1;
+}
+
+/* Step 1 of POST /v1/certs: the certificate, its issuer, the status. */
+static X509 *register_parse(struct srv_req *r, json_t *body,
+                            struct cert_job *cj)
+{
+    struct srv_register_body rb;
+    char detail[SRV_MSG_MAX];
+
+    if (srv_register_body_parse(body, &rb, detail, sizeof(detail)) != 0) {
+        srv_problem(r, 400, "bad-request", "%s", detail);
+        return NULL;
+    }
+    cj->to = rb.to;
+    if (rb.client_id && !(cj->rec.client_id = strdup(rb.client_id))) {
+        srv_problem(r, 503, "busy", "out of memory");
+        X509_free(rb.x);
+        return NULL;
+    }
+    return rb.x;
 }
 
 /* POST /v1/certs {"certificate": PEM, "client_id", "status"} */

@@ -91,10 +91,38 @@ static void ocsp_reply(struct srv_req *r, ca_ocsp_resp *resp)
     ca_ocsp_resp_unref(resp);
 }
 
-/* tryLater (RFC 6960 2.3): the service cannot sign now. */
-static void ocsp_try_later(struct srv_req *r, const char *why)
+/* Why a tryLater was answered (p11ca_ocsp_try_later_total{reason}). */
+enum { TL_BUSY, TL_SIGNER, TL_ERROR };
+
+/*
+ * An error line of the responder, at most one per SRV_OCSP_LOG_INTERVAL_S
+ * (a flood of unauthenticated requests must not flood the log): the lines
+ * in between are counted, and said in one line before the next.  Loop
+ * thread only.
+ */
+static void ocsp_log(struct srv *s, const char *status, const char *why)
 {
-    srv_log("OCSP: tryLater: %s", why);
+    int64_t now = (int64_t)time(NULL);
+
+    if (s->ocsp_log_at && now - s->ocsp_log_at < SRV_OCSP_LOG_INTERVAL_S) {
+        s->ocsp_log_quiet++;
+        return;
+    }
+    if (s->ocsp_log_quiet)
+        srv_log("OCSP: %llu more tryLater or internalError answers in the "
+                "last %lld s (not logged one by one; see /metrics)",
+                (unsigned long long)s->ocsp_log_quiet,
+                (long long)(now - s->ocsp_log_at));
+    srv_log("OCSP: %s: %s", status, why);
+    s->ocsp_log_at = now;
+    s->ocsp_log_quiet = 0;
+}
+
+/* tryLater (RFC 6960 2.3): the service cannot sign now. */
+static void ocsp_try_later(struct srv_req *r, int reason, const char *why)
+{
+    r->s->ocsp_try_later_n[reason]++;
+    ocsp_log(r->s, "tryLater", why);
     ocsp_reply(r, ca_ocsp_resp_ref(r->s->ocsp_try_later));
 }
 
@@ -118,16 +146,21 @@ static void respond_done(struct srv_job *j)
     struct srv_req *r = oj->r;
     int st;
 
+    j->s->ocsp_in_flight--;
     if (j->cancelled || !oj->resp) {
         ca_ocsp_resp_unref(oj->resp);
-        ocsp_try_later(r,
+        ocsp_try_later(r, TL_ERROR,
                        j->cancelled ? "the service is shutting down" : j->msg);
     } else {
         st = ca_ocsp_resp_status(oj->resp);
         /* A token or registry failure, a bad signer: the operator's
          * business, so logged (a malformed request is the client's). */
+        if (st == CA_OCSP_TRY_LATER)
+            j->s->ocsp_try_later_n[TL_ERROR]++;
         if (st == CA_OCSP_TRY_LATER || st == CA_OCSP_INTERNAL_ERROR)
-            srv_log("OCSP: %s: %s", ca_ocsp_rstatus_name(st), oj->info.why);
+            ocsp_log(j->s, ca_ocsp_rstatus_name(st), oj->info.why);
+        if (st == CA_OCSP_SUCCESSFUL && !oj->info.cached)
+            j->s->ocsp_signed++;
         ocsp_reply(r, oj->resp);
     }
     free(oj->der);
@@ -146,10 +179,27 @@ static void ocsp_answer(struct srv_req *r, unsigned char *der, size_t len)
         ocsp_reply(r, resp);
         return;
     }
+    /* What needs a signature: refused at once when it cannot be made (an
+     * expired delegated signer) or when ocsp_max_signing are in flight
+     * (anyone may ask: a flood of nonces or unknown serials must not take
+     * every worker from the API). */
+    if (!ca_ocsp_signer_valid(s->ocsp, (int64_t)time(NULL))) {
+        free(der);
+        ocsp_try_later(
+            r, TL_SIGNER,
+            "the OCSP signer's certificate (signer_cert of [ ocsp ]) is not valid now: make a new one with p11ca ocsp signer init and restart");
+        return;
+    }
+    if (s->ocsp_in_flight >= srv_ocsp_max_signing(s)) {
+        free(der);
+        ocsp_try_later(r, TL_BUSY,
+                       "ocsp_max_signing fresh signatures are in flight");
+        return;
+    }
     oj = calloc(1, sizeof(*oj));
     if (!oj) {
         free(der);
-        ocsp_try_later(r, "out of memory");
+        ocsp_try_later(r, TL_ERROR, "out of memory");
         return;
     }
     oj->r = r;
@@ -163,8 +213,15 @@ static void ocsp_answer(struct srv_req *r, unsigned char *der, size_t len)
     if (srv_job_submit(s, &oj->j) != P11CA_OK) {
         free(oj->der);
         free(oj);
-        ocsp_try_later(r, p11ca_err_message());
+        ocsp_try_later(r, TL_ERROR, p11ca_err_message());
+        return;
     }
+    s->ocsp_in_flight++;
+}
+
+size_t srv_ocsp_max_signing(const struct srv *s)
+{
+    return s->cfg.ocsp_max_signing ? s->cfg.ocsp_max_signing : s->cfg.workers;
 }
 
 /* ------------------------------------------------------------------ */
@@ -241,7 +298,7 @@ static void ocsp_malformed(struct srv_req *r)
     unsigned char *none = malloc(1);
 
     if (!none) {
-        ocsp_try_later(r, "out of memory");
+        ocsp_try_later(r, TL_ERROR, "out of memory");
         return;
     }
     ocsp_answer(r, none, 0);
@@ -302,7 +359,7 @@ static void ocsp_post(struct srv_req *r)
     }
     der = malloc(n ? n : 1);
     if (!der) {
-        ocsp_try_later(r, "out of memory");
+        ocsp_try_later(r, TL_ERROR, "out of memory");
         return;
     }
     if (n && evbuffer_copyout(in, der, n) != (ev_ssize_t)n)
@@ -448,6 +505,15 @@ int srv_ocsp_start(struct srv *s)
         rc = ca_ocsp_new(s->ocsp_ca, &s->ocsp);
     if (rc == P11CA_OK)
         rc = ca_ocsp_load_key(s->ocsp);
+    /* An expired (or not yet valid) delegated signer stops OCSP, not the
+     * service: OCSP answers tryLater until a new signer and a restart;
+     * /metrics says p11ca_ocsp_signer_valid 0. */
+    if (rc == P11CA_E_STATE && ca_ocsp_delegated(s->ocsp)
+        && !ca_ocsp_signer_valid(s->ocsp, (int64_t)time(NULL))) {
+        srv_log("error: OCSP answers tryLater: %s", p11ca_err_message());
+        p11ca_err_clear();
+        rc = P11CA_OK;
+    }
     if (rc == P11CA_OK)
         rc = refresh_start(s);
     return rc;

@@ -39,6 +39,7 @@ static const char *const serve_keys[] = {
     "auto_register_status",
     "ocsp_path",
     "ocsp_listen",
+    "ocsp_max_signing",
 };
 
 static const char *conf_get(CONF *conf, const char *section, const char *name)
@@ -431,6 +432,9 @@ static int numbers_load(CONF *conf, struct srv_config *cfg)
     if (rc == P11CA_OK)
         rc = conf_uint(conf, "audit_denied_interval_s", 1, 86400,
                        &cfg->audit_denied_interval_s);
+    if (rc == P11CA_OK)
+        rc = conf_uint(conf, "ocsp_max_signing", 1, 1000000,
+                       &cfg->ocsp_max_signing);
     return rc;
 }
 

@@ -432,9 +432,33 @@ unsigned char *srv_req_body(struct srv_req *r, size_t *len)
     return buf;
 }
 
-json_t *srv_req_json(struct srv_req *r, bool empty_ok)
+json_t *srv_json_parse(const char *buf, size_t len, bool empty_ok, char *detail,
+                       size_t detail_len)
 {
     json_error_t err;
+    json_t *j;
+
+    detail[0] = '\0';
+    if (len == 0 && empty_ok)
+        return json_object();
+    j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+    if (!j) {
+        snprintf(detail, detail_len,
+                 "the body is not JSON: %s (line %d, column %d)", err.text,
+                 err.line, err.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        snprintf(detail, detail_len, "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+json_t *srv_req_json(struct srv_req *r, bool empty_ok)
+{
+    char detail[SRV_MSG_MAX];
     unsigned char *buf;
     size_t len = 0;
     json_t *j;
@@ -442,27 +466,20 @@ json_t *srv_req_json(struct srv_req *r, bool empty_ok)
     buf = srv_req_body(r, &len);
     if (!buf)
         return NULL;
-    if (len == 0 && empty_ok) {
-        free(buf);
-        return json_object();
-    }
-    j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &err);
+    j = srv_json_parse((const char *)buf, len, empty_ok, detail,
+                       sizeof(detail));
     free(buf);
     if (!j) {
-        srv_problem(r, 400, "malformed-json",
-                    "the body is not JSON: %s (line %d, column %d)", err.text,
-                    err.line, err.column);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        srv_problem(r, 400, "malformed-json", "the body must be a JSON object");
-        return NULL;
+        /* Out of memory for an empty object is no client's fault. */
+        if (!detail[0])
+            srv_problem(r, 503, "busy", "out of memory");
+        else
+            srv_problem(r, 400, "malformed-json", "%s", detail);
     }
     return j;
 }
 
-bool srv_json_only(struct srv_req *r, json_t *body, const char *const *allowed)
+const char *srv_json_unknown(json_t *body, const char *const *allowed)
 {
     const char *key;
     json_t *v;
@@ -474,10 +491,19 @@ bool srv_json_only(struct srv_req *r, json_t *body, const char *const *allowed)
         (void)v;
         for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
             ;
-        if (!allowed[i]) {
-            srv_problem(r, 400, "bad-request", "unknown member \"%s\"", key);
-            return false;
-        }
+        if (!allowed[i])
+            return key;
+    }
+    return NULL;
+}
+
+bool srv_json_only(struct srv_req *r, json_t *body, const char *const *allowed)
+{
+    const char *key = srv_json_unknown(body, allowed);
+
+    if (key) {
+        srv_problem(r, 400, "bad-request", "unknown member \"%s\"", key);
+        return false;
     }
     return true;
 }

@@ -39,6 +39,8 @@
 #define SRV_SIGNUP_BURST        15.0
 #define SRV_PAGE_LIMIT          100 /* GET /v1/certs without limit= */
 #define SRV_PAGE_LIMIT_MAX      1000
+/* The largest offset a cursor of GET /v1/certs holds. */
+#define SRV_CURSOR_OFFSET_MAX   (INT64_MAX - SRV_PAGE_LIMIT_MAX)
 #define SRV_MAX_LISTEN          8
 #define SRV_RETRY_AFTER_MAX_S   3600 /* Retry-After when nothing refills */
 #define SRV_RETRY_UNAVAILABLE_S "2"  /* Retry-After: registry database down */
@@ -64,6 +66,9 @@
 #define SRV_CODE_TTL_S        86400
 #define SRV_CODE_TTL_MIN_S    60
 #define SRV_CODE_TTL_MAX_S    (30 * 86400)
+/* The OCSP responder's tryLater and error lines: one per interval, the
+ * others counted. */
+#define SRV_OCSP_LOG_INTERVAL_S 10
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */
@@ -131,6 +136,7 @@ struct srv_config {
     char ocsp_path[SRV_OCSP_PATH_MAX + 1];         /* the OCSP responder */
     struct srv_listen ocsp_listen[SRV_MAX_LISTEN]; /* plain HTTP, OCSP only */
     size_t n_ocsp_listen;
+    unsigned ocsp_max_signing; /* fresh OCSP signatures at once; 0: workers */
 };
 
 /*
@@ -437,6 +443,20 @@ bool srv_req_require(struct srv_req *r, enum srv_role min, const char *why);
  */
 json_t *srv_req_json(struct srv_req *r, bool empty_ok);
 
+/*
+ * srv_json_parse - @len bytes of @buf as a JSON object (new reference),
+ * duplicate members refused; an empty body is an empty object when
+ * @empty_ok.  NULL with the reason in @detail (400 malformed-json), or
+ * with @detail empty when out of memory.  No I/O: srv_req_json's parser,
+ * and the fuzz target's (tests/fuzz/api-request.c).
+ */
+json_t *srv_json_parse(const char *buf, size_t len, bool empty_ok, char *detail,
+                       size_t detail_len);
+
+/* srv_json_unknown - the first member of @body not named in @allowed
+ * (NULL-ended; borrowed from @body), or NULL when there is none. */
+const char *srv_json_unknown(json_t *body, const char *const *allowed);
+
 /* srv_json_only - whether @body has only members named in @allowed
  * (NULL-ended); else 400 is answered and false returned. */
 bool srv_json_only(struct srv_req *r, json_t *body, const char *const *allowed);
@@ -502,6 +522,9 @@ void srv_ocsp_free(struct srv *s);
  * under ocsp_path), -1: not an OCSP path, -2: an OCSP path and another
  * method (405 answered: @r is freed). */
 int srv_ocsp_route(struct srv_req *r);
+/* srv_ocsp_max_signing - fresh OCSP signatures in flight at most
+ * (ocsp_max_signing, else the number of workers). */
+size_t srv_ocsp_max_signing(const struct srv *s);
 /*
  * srv_ocsp_cert_changed - on a worker (@wc), after the API changed the
  * certificate (@ca_id, @serial) in the registry: its cached responses
@@ -603,6 +626,15 @@ struct srv {
     ca *ocsp_ca;
     ca_ocsp *ocsp;
     ca_ocsp_resp *ocsp_try_later;
+    /* Fresh signatures (loop thread only): in flight (queued or on a
+     * worker), refused at the bound, signed; tryLater answers by reason
+     * and their log lines (one per SRV_OCSP_LOG_INTERVAL_S). */
+    size_t ocsp_in_flight;
+    uint64_t ocsp_signed;
+    uint64_t ocsp_try_later_n[3]; /* busy, signer, error */
+    int64_t ocsp_log_at;
+    uint64_t ocsp_log_quiet; /* lines left out since ocsp_log_at */
+    bool ocsp_signer_warned;
     /* Its refresh: a thread of its own with its own handle, so that it
      * never waits behind (nor holds up) the workers' jobs. */
     ca *refresh_ca;
@@ -649,6 +681,61 @@ void srv_audit_denied(struct srv *s, const char *actor, const char *what,
                       const char *why);
 /* srv_audit_denied_flush - the counts not yet recorded, as entries. */
 void srv_audit_denied_flush(struct srv *s);
+
+/* ------------------------------------------------------------------ */
+/* Request parsing without I/O (api_certs.c, api_cas.c): the handlers'   */
+/* first step, and the fuzz target's (tests/fuzz/api-request.c)         */
+/* ------------------------------------------------------------------ */
+
+/* What srv_certs_filter_parse says of one query parameter. */
+enum srv_param_rc {
+    SRV_PARAM_OK = 0,
+    SRV_PARAM_BAD_VALUE = -1, /* 400 bad-request */
+    SRV_PARAM_UNKNOWN = -2,   /* 400 unknown-parameter */
+};
+
+/*
+ * srv_certs_filter_parse - one query parameter @k=@v of GET /v1/certs
+ * into @f (its strings borrowed from @v) and *@offset (a cursor), at the
+ * time @now.  "issuer" names a CA that only the registry knows: its value
+ * goes to *@issuer (borrowed) for the caller to look up; *@issuer is left
+ * alone for other parameters.
+ */
+enum srv_param_rc srv_certs_filter_parse(const char *k, const char *v,
+                                         int64_t now, reg_filter *f,
+                                         size_t *offset, const char **issuer);
+
+/* srv_cursor_make - the opaque cursor of GET /v1/certs for @offset.
+ * srv_cursor_read - its offset back: 0, or -1 when @in is no cursor. */
+void srv_cursor_make(size_t offset, char *out, size_t len);
+int srv_cursor_read(const char *in, size_t *offset);
+
+/* The members of a POST /v1/certs body, borrowed from it; @x is new. */
+struct srv_register_body {
+    X509 *x;
+    const char *client_id; /* NULL: none given */
+    reg_status to;         /* activated or registered-not-activated */
+};
+
+/* srv_register_body_parse - @body of POST /v1/certs into @out: 0, or -1
+ * (400 bad-request) with the reason in @detail and nothing to free. */
+int srv_register_body_parse(json_t *body, struct srv_register_body *out,
+                            char *detail, size_t detail_len);
+
+/*
+ * srv_cas_auto_parse - "auto_register" and "auto_status" of @body (POST
+ * /v1/cas, PATCH /v1/cas/{id}) over *@on and *@st (the defaults, set by
+ * the caller); *@set says whether either was given.  0, or -1 (400
+ * bad-request) with the reason in @detail.
+ */
+int srv_cas_auto_parse(json_t *body, bool *on, reg_status *st, bool *set,
+                       char *detail, size_t detail_len);
+
+/* srv_cas_patch_parse - @body of PATCH /v1/cas/{id} (only those two
+ * members, at least one) over the CA's current *@on and *@st: 0, or -1
+ * (400 bad-request) with the reason in @detail. */
+int srv_cas_patch_parse(json_t *body, bool *on, reg_status *st, char *detail,
+                        size_t detail_len);
 
 /* srv_cert_json - a registry entry as the API shows it. */
 json_t *srv_cert_json(const reg_cert *c);

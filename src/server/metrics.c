@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
@@ -232,10 +233,53 @@ static void ocsp_text(struct srv *s, struct evbuffer *out)
         "# TYPE p11ca_ocsp_cache_dropped_total counter\n"
         "p11ca_ocsp_cache_dropped_total{reason=\"evicted\"} %llu\n"
         "p11ca_ocsp_cache_dropped_total{reason=\"stale-put\"} %llu\n"
-        "p11ca_ocsp_cache_dropped_total{reason=\"expired\"} %llu\n",
+        "p11ca_ocsp_cache_dropped_total{reason=\"expired\"} %llu\n"
+        "p11ca_ocsp_cache_dropped_total{reason=\"unknown-share\"} %llu\n"
+        "# HELP p11ca_ocsp_cache_unknown Serials cached as unknown (the "
+        "negative cache; at most a quarter of cache_entries).\n"
+        "# TYPE p11ca_ocsp_cache_unknown gauge\n"
+        "p11ca_ocsp_cache_unknown %zu\n",
         st.responses, (unsigned long long)st.hits,
         (unsigned long long)st.misses, (unsigned long long)st.evicted,
-        (unsigned long long)st.dropped, (unsigned long long)st.expired);
+        (unsigned long long)st.dropped, (unsigned long long)st.expired,
+        (unsigned long long)st.unknown_refused, st.unknown);
+}
+
+/* The responder's fresh signatures and its tryLater answers. */
+static void ocsp_signing_text(struct srv *s, struct evbuffer *out)
+{
+    if (!s->ocsp)
+        return;
+    evbuffer_add_printf(
+        out,
+        "# HELP p11ca_ocsp_signatures_total OCSP responses signed for a "
+        "request (a nonce, a miss, several CertIDs).\n"
+        "# TYPE p11ca_ocsp_signatures_total counter\n"
+        "p11ca_ocsp_signatures_total %llu\n"
+        "# HELP p11ca_ocsp_signing_in_flight OCSP signatures queued or on a "
+        "worker now.\n"
+        "# TYPE p11ca_ocsp_signing_in_flight gauge\n"
+        "p11ca_ocsp_signing_in_flight %zu\n"
+        "# HELP p11ca_ocsp_signing_limit ocsp_max_signing: OCSP signatures "
+        "in flight at most.\n"
+        "# TYPE p11ca_ocsp_signing_limit gauge\n"
+        "p11ca_ocsp_signing_limit %zu\n"
+        "# HELP p11ca_ocsp_try_later_total OCSP tryLater answers, by reason "
+        "(busy: ocsp_max_signing in flight; signer: the delegated signer's "
+        "certificate is not valid; error: the token or the registry).\n"
+        "# TYPE p11ca_ocsp_try_later_total counter\n"
+        "p11ca_ocsp_try_later_total{reason=\"busy\"} %llu\n"
+        "p11ca_ocsp_try_later_total{reason=\"signer\"} %llu\n"
+        "p11ca_ocsp_try_later_total{reason=\"error\"} %llu\n"
+        "# HELP p11ca_ocsp_signer_valid 1 when the OCSP signer can sign now "
+        "(the CA, or a delegated signer whose certificate is valid).\n"
+        "# TYPE p11ca_ocsp_signer_valid gauge\n"
+        "p11ca_ocsp_signer_valid %d\n",
+        (unsigned long long)s->ocsp_signed, s->ocsp_in_flight,
+        srv_ocsp_max_signing(s), (unsigned long long)s->ocsp_try_later_n[0],
+        (unsigned long long)s->ocsp_try_later_n[1],
+        (unsigned long long)s->ocsp_try_later_n[2],
+        ca_ocsp_signer_valid(s->ocsp, (int64_t)time(NULL)) ? 1 : 0);
 }
 
 int srv_metrics_text(struct srv *s, struct evbuffer *out)
@@ -244,6 +288,7 @@ int srv_metrics_text(struct srv *s, struct evbuffer *out)
     latency_text(s, out);
     counters_text(s, out);
     ocsp_text(s, out);
+    ocsp_signing_text(s, out);
     evbuffer_add_printf(
         out,
         "# HELP p11ca_worker_queue_depth Jobs waiting for a worker.\n"

@@ -15,7 +15,8 @@ FUZZ_TARGETS = \
 	tests/fuzz/uri \
 	tests/fuzz/pin-file \
 	tests/fuzz/csr-policy \
-	tests/fuzz/cnf-profiles
+	tests/fuzz/cnf-profiles \
+	tests/fuzz/api-request
 
 if ENABLE_FUZZING
 FUZZ_MAIN = $(FUZZ_ENGINE)
@@ -33,6 +34,10 @@ tests_fuzz_uri_LDADD = $(FUZZ_LDADD)
 tests_fuzz_pin_file_LDADD = $(FUZZ_LDADD)
 tests_fuzz_csr_policy_LDADD = $(FUZZ_LDADD)
 tests_fuzz_cnf_profiles_LDADD = $(FUZZ_LDADD)
+tests_fuzz_api_request_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBEVENT_CFLAGS) $(SSL_CFLAGS)
+tests_fuzz_api_request_LDADD = src/libp11ca-server.la $(FUZZ_LDADD) \
+	$(LIBEVENT_LIBS) $(SSL_LIBS)
 
 TESTS += tests/fuzz/regress.sh
 AM_TESTS_ENVIRONMENT += \
@@ -40,6 +45,7 @@ AM_TESTS_ENVIRONMENT += \
 	FUZZ_ENGINE='$(FUZZ_ENGINE)'; export FUZZ_ENGINE;
 EXTRA_DIST += tests/fuzz/regress.sh tests/fuzz/fuzz.h tests/fuzz/fuzz-ca.h \
 	tests/fuzz/corpus tests/fuzz/uri.dict tests/fuzz/cnf-profiles.dict \
+	tests/fuzz/api-request.dict \
 	scripts/fuzz scripts/scan
 
 # The targets by name, for scripts/fuzz and tests/fuzz/regress.sh.

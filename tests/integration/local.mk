@@ -89,3 +89,7 @@ EXTRA_DIST += tests/integration/docs-ca-guide.sh
 # README's first command, scripts/demo, with this build.
 TESTS += tests/integration/demo.sh tests/integration/demo-out.sh
 EXTRA_DIST += tests/integration/demo.sh tests/integration/demo-out.sh
+
+# docs/openapi.yaml: valid, the route tables' routes, each called by a test.
+TESTS += tests/integration/openapi.sh
+EXTRA_DIST += tests/integration/openapi.sh

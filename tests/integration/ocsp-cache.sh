@@ -3,8 +3,9 @@
 # The cache of pre-signed responses in a long-lived responder
 # (tests/progs/ocsp-drive: the loop thread's lookup, then a worker), CA key
 # on the token: a response signed once is served again byte for byte; nonce
-# and unknown answers are never cached; malformed and unauthorized answers
-# need no worker; a revocation by another process shows after the next
+# answers are never cached, unknown ones are until the serial is registered
+# (another process's registration, seen by the refresh); malformed and
+# unauthorized answers need no worker; a revocation by another process shows after the next
 # refresh, one through the service's own path at once; a new certificate
 # is pre-signed; responses are signed again within refresh_before of their
 # nextUpdate (the clock moved in the process) and dropped past it; worker
@@ -12,7 +13,7 @@
 # shellcheck shell=sh disable=SC2086
 set -u
 . "$top_srcdir/tests/integration/ocsp-setup.sh"
-plan 42
+plan 47
 
 # drive STEP...: the responder in one process, its lines in $TT/drive.
 drive() {
@@ -57,12 +58,31 @@ nonce_verdict "$D/r1n.der" "$D/d.resp"
 assert_grep '^Response verify OK' "$TT/verdict" "... its nonce checked by openssl ocsp"
 assert_eq "$(line 5) / $(line 6)" "miss successful stored / hit successful" \
     "the SHA-256 CertID is a response of its own, cached too"
-assert_eq "$(line 7) / $(line 8)" "miss successful / miss successful" \
-    "unknown answers are not cached (anyone can ask for any serial)"
+assert_eq "$(line 7) / $(line 8)" "miss successful stored / hit successful" \
+    "an unknown answer is cached too (the negative cache: asked again, no signature)"
 assert_eq "$(line 9)" "hit malformedRequest" \
     "garbage is answered on the loop thread, no worker"
-assert_eq "$(line 10)" "stats responses=2 certs=1 hits=2 misses=8 dropped=0" \
-    "the counters: 2 responses of 1 certificate; a worker looks again before it signs"
+assert_eq "$(line 10)" "stats responses=3 certs=2 hits=3 misses=6 dropped=0" \
+    "the counters: 3 responses of 2 serials; a worker looks again before it signs"
+
+# The negative cache lets go of a serial once this CA's certificate with
+# it is registered by another process (seen in the audit trail).
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$D/seed.key" -subj /CN=seed -out "$D/seed.csr" 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' >"$D/seed.ext"
+openssl x509 $PROV -req -in "$D/seed.csr" -CA "$CA/ca.pem" \
+    -CAkey "$(privuri ocspca)" -set_serial 0x5eed -days 30 \
+    -extfile "$D/seed.ext" -out "$D/seed.pem" 2>/dev/null
+check "ocsp-drive: an unknown serial cached, then registered, then a refresh" drive \
+    ask "$D/unknown.der" "$D/g.resp" ask "$D/unknown.der" "$D/g.resp" \
+    run "$top_builddir/src/p11ca cert register --dir $CA $D/seed.pem >/dev/null 2>&1" \
+    refresh ask "$D/unknown.der" "$D/h.resp"
+assert_eq "$(line 2) / $(line 3)" "hit successful / run exit=0" \
+    "the unknown answer cached; p11ca cert register in another process"
+assert_eq "$(line 4)" "refresh changes=1 resigned=1 failed=0 rc=0" \
+    "the refresh sees the registration: the unknown answer signed again"
+assert_eq "$(line 5)" "hit successful" "... and served from the cache"
+assert_status "$D/h.resp" "$D/seed.pem" good "... now good (openssl ocsp)"
 
 # --- Changes -------------------------------------------------------------------------
 check "ocsp-drive: a revocation by another process, then a refresh" drive \

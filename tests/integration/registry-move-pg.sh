@@ -14,7 +14,7 @@ set -u
 . "$top_srcdir/tests/lib/prov.sh"
 . "$top_srcdir/tests/lib/pg.sh"
 pg_start
-plan 50
+plan 54
 
 D=$TT/ca
 W=$TT/work
@@ -185,6 +185,13 @@ assert_eq "$(psql -X -q -A -t -h "$PG_SOCK" -U p11ca -d fresh -c \
 should_fail 4 'audit entry 2 was modified' "... into a new SQLite file too" \
     p11ca registry migrate --from "sqlite:$TT/edited.db" --to "sqlite:$TT/t3.db"
 assert_eq "$(ls "$TT"/t3.db* 2>/dev/null)" "" "... which is removed again"
+# The failed copy may leave its schema in "fresh", but no row: a retry with
+# a good source is a copy into a new registry, not a refusal.
+check "a retry into that PostgreSQL database (schema, no rows) is accepted" \
+    p11ca registry migrate --from "sqlite:$D/registry.db" --to "$FRESH"
+assert_eq "$(psql -X -q -A -t -h "$PG_SOCK" -U p11ca -d fresh -c \
+    'select count(*) from certs')" "$(sqlite3 "$D/registry.db" 'select count(*) from certs')" \
+    "... and copies every certificate"
 
 # An unreachable server, with a password in the location.
 should_fail 4 'target: registry postgresql:.*cannot connect' \
@@ -201,5 +208,44 @@ should_fail 4 'source: registry postgresql:.*cannot connect' \
 cat "$TT/out" "$TT/err" >"$TT/both"
 assert_no_grep 'pw-4711-secret' "$TT/both" "... and the password is not shown"
 assert_eq "$(ls "$TT"/t2.db* 2>/dev/null)" "" "... and no target file was created"
+
+# While it runs, the command line that ps shows holds no password: a
+# server of our own that answers nothing keeps the command waiting once
+# it has read its options.
+if command -v python3 >/dev/null 2>&1; then
+    # In PostgreSQL's own short directory: a socket's path has at most 107
+    # bytes, and $TT can be longer.
+    FK=$PG_DIR/fk
+    mkdir "$FK"
+    python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(1)
+c, _ = s.accept()
+open(sys.argv[2], "w").close()
+time.sleep(600)
+' "$FK/.s.PGSQL.5432" "$FK/connected" &
+    FAKE=$!
+    wait_for 60 test -S "$FK/.s.PGSQL.5432" || diag "the fake server did not listen"
+    "$top_builddir/src/p11ca" registry migrate --to "sqlite:$TT/t5.db" \
+        --from "postgresql://p11ca:pw-4711-secret@/p11ca?host=$FK&port=5432" \
+        >"$TT/out5" 2>&1 &
+    MIG=$!
+    if wait_for 60 test -e "$FK/connected"; then
+        tr '\0' ' ' <"/proc/$MIG/cmdline" >"$TT/cmdline"
+        assert_grep 'host=.*/fk' "$TT/cmdline" "a migrate waiting on its source: its command line is there"
+        assert_no_grep 'pw-4711-secret' "$TT/cmdline" "... without the password (ps shows none)"
+    else
+        not_ok "the migrate never connected to the fake server"
+        diag "$(cat "$TT/out5")"
+        not_ok "... (no command line to check)"
+    fi
+    kill "$MIG" "$FAKE" 2>/dev/null
+    wait "$MIG" "$FAKE" 2>/dev/null
+else
+    skip "the command line while it runs: python3 is not installed"
+    skip "... without the password"
+fi
 assert_eq "$(db_sum "$D/registry.db")" "$SUM" "the first source never changed"
 done_testing

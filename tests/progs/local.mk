@@ -41,3 +41,13 @@ check_PROGRAMS += tests/progs/ocsp-drive
 tests_progs_ocsp_drive_SOURCES = tests/progs/ocsp-drive.c
 tests_progs_ocsp_drive_LDADD = src/libp11ca-ca.la $(CRYPTO_LIBS) \
 	$(P11KIT_LIBS) -lpthread
+
+# The route tables of p11ca serve, for tests/integration/openapi.sh.
+check_PROGRAMS += tests/progs/srv-routes
+tests_progs_srv_routes_SOURCES = tests/progs/srv-routes.c
+tests_progs_srv_routes_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBEVENT_CFLAGS) $(SSL_CFLAGS)
+tests_progs_srv_routes_LDADD = src/libp11ca-server.la src/libp11ca-ca.la \
+	src/libp11ca-registry.la src/libp11ca-p11.la $(LIBEVENT_LIBS) \
+	$(SSL_LIBS) $(CRYPTO_LIBS) $(P11KIT_LIBS) $(SQLITE_LIBS) \
+	$(JANSSON_LIBS) -lpthread
