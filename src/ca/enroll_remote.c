@@ -105,10 +105,15 @@ static void xfer_error_cb(enum evhttp_request_error err, void *arg)
 static void xfer_done_cb(struct evhttp_request *req, void *arg)
 {
     struct xfer *x = arg;
+    int err = EVUTIL_SOCKET_ERROR();
     struct evbuffer *in;
     const char *ra;
     size_t n;
 
+    /* A failed connect ends here with status 0 (libevent 2.1 calls no
+     * error callback then): the socket's error is still in errno. */
+    if (!x->have_err)
+        x->sock_err = err;
     x->done = true;
     event_base_loopbreak(x->base);
     if (!req || !(x->status = evhttp_request_get_response_code(req)))
@@ -145,9 +150,9 @@ static int xfer_connect(struct xfer *x)
              && SSL_set_tlsext_host_name(ssl, ri->host);
     }
     if (ok)
-        x->bev = bufferevent_openssl_socket_new(
-            x->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        x->bev = bufferevent_openssl_socket_new(x->base, -1, ssl,
+                                                BUFFEREVENT_SSL_CONNECTING,
+                                                BEV_OPT_CLOSE_ON_FREE);
     if (!x->bev) {
         SSL_free(ssl);
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
@@ -188,7 +193,9 @@ static int xfer_failure(struct xfer *x, bool *sent)
             P11CA_E_INPUT,
             "the TLS certificate of %s is not trusted (%s): nothing was sent. Give --cacert with the CA that issued the service's certificate.",
             ri->hostport, X509_verify_cert_error_string(vr));
-    if (e) {
+    /* libevent queues SSL_get_error()'s value (lib 0) for a socket error:
+     * only a real OpenSSL error is one of TLS. */
+    if (e && ERR_GET_LIB(e) != 0) {
         ERR_error_string_n(e, buf, sizeof(buf));
         return p11ca_err_set(P11CA_E_IO, "TLS with %s failed: %s", ri->hostport,
                              buf);
@@ -197,6 +204,13 @@ static int xfer_failure(struct xfer *x, bool *sent)
         return p11ca_err_set(P11CA_E_IO,
                              "the answer of %s is larger than %d bytes",
                              ri->hostport, ENROLL_REMOTE_MAX_BODY_BYTES);
+    /* The connect's own error (ECONNREFUSED...) is consumed by the first
+     * read or write of the handshake, which leaves ENOTCONN behind. */
+    if (!*sent && (x->sock_err == ENOTCONN || x->sock_err == ECONNREFUSED))
+        return p11ca_err_set(
+            P11CA_E_IO,
+            "cannot connect to %s: connection refused or unreachable (is p11ca serve running there?)",
+            ri->hostport);
     if (!*sent && x->sock_err)
         return p11ca_err_set(P11CA_E_IO, "cannot connect to %s: %s",
                              ri->hostport,
@@ -694,7 +708,8 @@ static int parse_url(struct remote_issuer *ri, const char *url)
     snprintf(ri->base.name, sizeof(ri->base.name), "the service at %s",
              ri->hostport);
 out:
-    evhttp_uri_free(u);
+    if (u)
+        evhttp_uri_free(u);
     return rc;
 }
 

@@ -13,6 +13,7 @@ SERVE_TESTS = \
 	tests/integration/serve-crl-retry.sh \
 	tests/integration/serve-signals.sh \
 	tests/integration/serve-config.sh \
-	tests/integration/serve-ocsp.sh
+	tests/integration/serve-ocsp.sh \
+	tests/integration/serve-enroll-client.sh
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh
