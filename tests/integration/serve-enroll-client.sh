@@ -56,7 +56,7 @@ mkcode() {
         return 1
     fi
 }
-penroll() { "$P11CA" enroll "$@"; }
+penroll() { p11ca enroll "$@"; }
 ERRS=$D/all-stderr
 : >"$ERRS"
 keep_err() { cat "$TT/err" >>"$ERRS"; }
