@@ -317,8 +317,7 @@ static int problem(struct xfer *x, const char *what)
         code = json_string_value(json_object_get(j, "code"));
     }
     if (x->status == 429 && x->retry_after[0])
-        snprintf(retry, sizeof(retry), "; try again in %.16s seconds",
-                 x->retry_after);
+        snprintf(retry, sizeof(retry), " (Retry-After: %.16s)", x->retry_after);
     rc = p11ca_err_set(http_rc(x->status), "%s: %s answered %d%s%s%s: %s%s",
                        what, x->ri->hostport, x->status, code ? " (" : "",
                        code ? code : "", code ? ")" : "",

@@ -13,7 +13,7 @@ set -u
 command -v p11tool >/dev/null || plan_skip "p11tool is not installed"
 command -v pkcs11-tool >/dev/null || plan_skip "pkcs11-tool is not installed"
 
-plan 50
+plan 54
 
 serve_config ""
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
@@ -109,6 +109,12 @@ should_fail 2 'is not trusted' \
     "without --cacert the system's store is used: the test CA is not in it" \
     penroll --server "https://localhost:$PORT" --code-file "$D/ann.code" \
     --token "$CARD" --client-id ann
+keep_err
+# 127.1 reaches 127.0.0.1 but is a host name the certificate does not carry.
+should_fail 2 "TLS certificate of 127\\.1:$PORT is not trusted \\(hostname mismatch\\)" \
+    "a server certificate for another name is refused" \
+    penroll --server "https://127.1:$PORT" --cacert "$CA/ca.pem" \
+    --code-file "$D/ann.code" --token "$CARD" --client-id ann
 keep_err
 card_empty card-ann "the service down or not trusted: no key was made"
 
@@ -292,6 +298,23 @@ else
     not_ok "refused renewals changed nothing on the card"
     diag "$(diff "$D/before" "$D/after")"
 fi
+
+# --- The sign-up limit: 429 with Retry-After --------------------------------
+serve_stop
+serve_config "signup_limit = 0/1"
+serve_start || { echo "Bail out! the service did not restart"; exit 1; }
+U=https://127.0.0.1:$PORT
+should_fail 2 'answered 403 \(forbidden\)' \
+    "a sign-up limit of one: a wrong code takes it" \
+    penroll --server "$U" --cacert "$CA/ca.pem" --code-file "$D/bad.code" \
+    --token "$ZED" --client-id zed
+keep_err
+should_fail 4 "answered 429 \\(rate-limited\\): sign-up limit of CA [0-9]+ reached.* \\(Retry-After: [0-9]+\\)\$" \
+    "the next enrollment: 429, the problem and Retry-After shown" \
+    penroll --server "$U" --cacert "$CA/ca.pem" --code-file "$D/bad.code" \
+    --token "$ZED" --client-id zed
+keep_err
+card_empty card-zed "... and nothing is left on the card"
 
 # --- Secrets ----------------------------------------------------------------
 assert_no_grep "$ANNCODE|$TEST_PIN" "$ERRS" "no message showed the code or the PIN"
