@@ -179,7 +179,9 @@ static int xfer_failure(struct xfer *x, bool *sent)
     SSL *ssl = x->bev ? bufferevent_openssl_get_ssl(x->bev) : NULL;
     long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
     unsigned long e = x->bev ? bufferevent_get_openssl_error(x->bev) : 0;
+    struct evutil_addrinfo *ai = NULL;
     char buf[256];
+    int gai;
 
     *sent = ssl && SSL_is_init_finished(ssl);
     if (!x->done || (x->have_err && x->err == EVREQ_HTTP_TIMEOUT))
@@ -204,6 +206,14 @@ static int xfer_failure(struct xfer *x, bool *sent)
         return p11ca_err_set(P11CA_E_IO,
                              "the answer of %s is larger than %d bytes",
                              ri->hostport, ENROLL_REMOTE_MAX_BODY_BYTES);
+    /* libevent reports a name that does not resolve as a closed
+     * connection: look it up again to say so. */
+    if (!*sent && !ri->host_is_ip
+        && (gai = evutil_getaddrinfo(ri->host, NULL, NULL, &ai)) != 0)
+        return p11ca_err_set(P11CA_E_IO, "cannot resolve %s: %s", ri->host,
+                             evutil_gai_strerror(gai));
+    if (ai)
+        evutil_freeaddrinfo(ai);
     /* The connect's own error (ECONNREFUSED...) is consumed by the first
      * read or write of the handshake, which leaves ENOTCONN behind. */
     if (!*sent && (x->sock_err == ENOTCONN || x->sock_err == ECONNREFUSED))
@@ -255,11 +265,17 @@ static int xfer_run(struct xfer *x, enum evhttp_cmd_type method,
         evbuffer_add_reference(evhttp_request_get_output_buffer(req), body,
                                strlen(body), NULL, NULL);
     }
-    if (evhttp_make_request(x->conn, req, method, path) != 0)
+    /* On failure the request is still ours; a connection that fails at
+     * once (a name that does not resolve) has answered it already. */
+    if (evhttp_make_request(x->conn, req, method, path) != 0) {
+        evhttp_request_free(req);
         return p11ca_err_set(P11CA_E_IO, "cannot send a request to %s",
                              x->ri->hostport);
-    event_base_loopexit(x->base, &whole);
-    event_base_dispatch(x->base);
+    }
+    if (!x->done) {
+        event_base_loopexit(x->base, &whole);
+        event_base_dispatch(x->base);
+    }
     if (x->done && x->status)
         return P11CA_OK;
     return xfer_failure(x, sent);

@@ -13,7 +13,7 @@ set -u
 command -v p11tool >/dev/null || plan_skip "p11tool is not installed"
 command -v pkcs11-tool >/dev/null || plan_skip "pkcs11-tool is not installed"
 
-plan 54
+plan 55
 
 serve_config ""
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
@@ -109,6 +109,12 @@ should_fail 2 'is not trusted' \
     "without --cacert the system's store is used: the test CA is not in it" \
     penroll --server "https://localhost:$PORT" --code-file "$D/ann.code" \
     --token "$CARD" --client-id ann
+keep_err
+# .invalid never resolves (RFC 6761).
+should_fail 2 'cannot resolve nonexistent\.invalid' \
+    "a host name that does not resolve: a clear error" \
+    penroll --server "https://nonexistent.invalid:$PORT" --cacert "$CA/ca.pem" \
+    --code-file "$D/ann.code" --token "$CARD" --client-id ann
 keep_err
 # 127.1 reaches 127.0.0.1 but is a host name the certificate does not carry.
 should_fail 2 "TLS certificate of 127\\.1:$PORT is not trusted \\(hostname mismatch\\)" \
