@@ -320,20 +320,37 @@ static int http_rc(int status)
     }
 }
 
+/* @in, cut to @len - 1 bytes, with control characters as '?': the
+ * service's text goes to a terminal. */
+static const char *printable(const char *in, char *out, size_t len)
+{
+    size_t i;
+
+    if (!in)
+        return NULL;
+    for (i = 0; in[i] && i + 1 < len; i++)
+        out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
+    out[i] = '\0';
+    return out;
+}
+
 /* An error answer: its problem details (RFC 9457) detail and code. */
 static int problem(struct xfer *x, const char *what)
 {
     json_t *j = x->body ? json_loadb(x->body, x->len, 0, NULL) : NULL;
     const char *detail = NULL, *code = NULL;
-    char retry[80] = "";
+    char retry[80] = "", dbuf[1024], cbuf[64], rbuf[17];
     int rc;
 
     if (json_is_object(j)) {
-        detail = json_string_value(json_object_get(j, "detail"));
-        code = json_string_value(json_object_get(j, "code"));
+        detail = printable(json_string_value(json_object_get(j, "detail")),
+                           dbuf, sizeof(dbuf));
+        code = printable(json_string_value(json_object_get(j, "code")), cbuf,
+                         sizeof(cbuf));
     }
     if (x->status == 429 && x->retry_after[0])
-        snprintf(retry, sizeof(retry), " (Retry-After: %.16s)", x->retry_after);
+        snprintf(retry, sizeof(retry), " (Retry-After: %s)",
+                 printable(x->retry_after, rbuf, sizeof(rbuf)));
     rc = p11ca_err_set(http_rc(x->status), "%s: %s answered %d%s%s%s: %s%s",
                        what, x->ri->hostport, x->status, code ? " (" : "",
                        code ? code : "", code ? ")" : "",
