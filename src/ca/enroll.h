@@ -77,6 +77,13 @@ struct enroll_issuer {
 int enroll_issuer_local(const char *dir, const char *module,
                         const char *pin_source, enroll_issuer **out) ENROLL_WUR;
 
+/*
+ * enroll_issuer_for_ca - the local issuer on the open handle @c (borrowed:
+ * enroll_issuer_free leaves it open), with its access and actor as they
+ * are: the service's workers enroll with their own handles.
+ */
+int enroll_issuer_for_ca(ca *c, enroll_issuer **out) ENROLL_WUR;
+
 /* enroll_issuer_free - close @is (accepts NULL). */
 void enroll_issuer_free(enroll_issuer *is);
 

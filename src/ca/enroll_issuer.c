@@ -18,6 +18,7 @@
 struct local_issuer {
     enroll_issuer base;
     ca *c;
+    bool borrowed; /* enroll_issuer_for_ca: the caller closes @c */
 };
 
 /* The newest live certificate of one key, while reg_search walks. */
@@ -368,7 +369,8 @@ static int local_retire(enroll_issuer *is, const char *serial, const char *why)
 
 static void local_free(enroll_issuer *is)
 {
-    ca_close(lca(is));
+    if (!((struct local_issuer *)is)->borrowed)
+        ca_close(lca(is));
     free(is);
 }
 
@@ -404,6 +406,21 @@ int enroll_issuer_local(const char *dir, const char *module,
     }
     snprintf(li->base.name, sizeof(li->base.name), "the CA in %s",
              ca_dir(li->c));
+    *out = &li->base;
+    return P11CA_OK;
+}
+
+int enroll_issuer_for_ca(ca *c, enroll_issuer **out)
+{
+    struct local_issuer *li = calloc(1, sizeof(*li));
+
+    *out = NULL;
+    if (!li)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    li->base.ops = &local_ops;
+    li->c = c;
+    li->borrowed = true;
+    snprintf(li->base.name, sizeof(li->base.name), "the CA in %s", ca_dir(c));
     *out = &li->base;
     return P11CA_OK;
 }

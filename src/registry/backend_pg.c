@@ -90,6 +90,21 @@ static const char *const pg_sql[PG_N] = {
     [PG_HEAD_LIST_DESC] =
         "SELECT id, seq, hash, at, ca_id, signed FROM audit_heads "
         "WHERE $1::bigint = 0 OR ca_id = $1::bigint ORDER BY id DESC",
+    [PG_CODE_INSERT] =
+        "INSERT INTO enroll_codes (hash, profile, client_id, subject, "
+        "created_at, created_by, expires) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+        "RETURNING id",
+    /* One statement decides: of two users of a code, one changes the row
+     * (READ COMMITTED re-checks the WHERE on the row a concurrent UPDATE
+     * changed). */
+    [PG_CODE_TAKE] = "UPDATE enroll_codes SET used_at = $2::bigint "
+                     "WHERE hash = $1 AND used_at IS NULL "
+                     "AND expires > $2::bigint "
+                     "RETURNING id, profile, client_id, subject, expires",
+    [PG_CODE_ISSUED] = "UPDATE enroll_codes SET used_by = $2 WHERE id = $1 "
+                       "AND used_at IS NOT NULL AND used_by IS NULL",
+    [PG_CODE_RELEASE] = "UPDATE enroll_codes SET used_at = NULL "
+                        "WHERE id = $1 AND used_by IS NULL",
 };
 
 static bool pg_keyword(const char *word, size_t len);
@@ -1200,6 +1215,10 @@ const struct reg_backend reg_backend_pg = {
     .ca_add = pg_ca_add,
     .ca_list = pg_ca_list,
     .ca_set_auto = pg_ca_set_auto,
+    .code_insert = pg_code_insert,
+    .code_take = pg_code_take,
+    .code_issued = pg_code_issued,
+    .code_release = pg_code_release,
     .rows_walk = pg_rows_walk,
     .row_insert = pg_row_insert,
     .rows_count = pg_rows_count,

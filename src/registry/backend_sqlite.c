@@ -77,6 +77,17 @@ static const char *const sq_sql[SQ_N] = {
                           "FROM audit_heads WHERE ?1 = 0 OR ca_id = ?1 "
                           "ORDER BY id DESC",
     [SQ_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_version",
+    [SQ_CODE_INSERT] =
+        "INSERT INTO enroll_codes (hash, profile, client_id, subject, "
+        "created_at, created_by, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* One statement decides: of two users of a code, one changes the row. */
+    [SQ_CODE_TAKE] = "UPDATE enroll_codes SET used_at = ?2 WHERE hash = ?1 "
+                     "AND used_at IS NULL AND expires > ?2 "
+                     "RETURNING id, profile, client_id, subject, expires",
+    [SQ_CODE_ISSUED] = "UPDATE enroll_codes SET used_by = ?2 WHERE id = ?1 "
+                       "AND used_at IS NOT NULL AND used_by IS NULL",
+    [SQ_CODE_RELEASE] = "UPDATE enroll_codes SET used_at = NULL "
+                        "WHERE id = ?1 AND used_by IS NULL",
 };
 
 static int64_t sq_clock_ms(void);
@@ -889,6 +900,10 @@ const struct reg_backend reg_backend_sqlite = {
     .ca_add = sq_ca_add,
     .ca_list = sq_ca_list,
     .ca_set_auto = sq_ca_set_auto,
+    .code_insert = sq_code_insert,
+    .code_take = sq_code_take,
+    .code_issued = sq_code_issued,
+    .code_release = sq_code_release,
     .rows_walk = sq_rows_walk,
     .row_insert = sq_row_insert,
     .rows_count = sq_rows_count,

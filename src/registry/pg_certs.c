@@ -610,3 +610,87 @@ int pg_revoked_list(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
     return pg_walk(d, pg_stmt_sql(PG_REVOKED_LIST), &p, pg_revoked_row, &ctx,
                    "list revoked certificates");
 }
+
+/* ------------------------------------------------------------------ */
+/* Enrollment codes                                                    */
+/* ------------------------------------------------------------------ */
+
+int pg_code_insert(void *db, const char *hash, const reg_code *c, int64_t now,
+                   const char *actor, int64_t *id)
+{
+    struct pgdb *d = db;
+    struct pg_params p = {0};
+    PGresult *res = NULL;
+    int rc;
+
+    *id = 0;
+    pg_p_text(&p, hash);
+    pg_p_text(&p, c->profile);
+    pg_p_text(&p, c->client_id);
+    pg_p_text(&p, c->subject);
+    pg_p_int(&p, now);
+    pg_p_text(&p, actor);
+    pg_p_int(&p, c->expires);
+    rc = pg_run(d, PG_CODE_INSERT, &p, &res, "record an enrollment code");
+    if (!rc && PQntuples(res) == 1)
+        *id = pg_int(res, 0, 0);
+    PQclear(res);
+    return rc;
+}
+
+int pg_code_take(void *db, const char *hash, int64_t now, reg_code *out,
+                 bool *taken)
+{
+    struct pgdb *d = db;
+    struct pg_params p = {0};
+    PGresult *res = NULL;
+    int rc;
+
+    *taken = false;
+    pg_p_text(&p, hash);
+    pg_p_int(&p, now);
+    if ((rc = pg_run(d, PG_CODE_TAKE, &p, &res, "use an enrollment code"))
+        || PQntuples(res) != 1)
+        goto out;
+    out->id = pg_int(res, 0, 0);
+    out->expires = pg_int(res, 0, 4);
+    if ((rc = pg_strdup(res, 0, 1, &out->profile))
+        || (rc = pg_strdup(res, 0, 2, &out->client_id))
+        || (rc = pg_strdup(res, 0, 3, &out->subject)))
+        goto out;
+    *taken = true;
+out:
+    PQclear(res);
+    return rc;
+}
+
+static int pg_code_update(struct pgdb *d, enum pg_stmt id, int64_t code,
+                          const char *serial, const char *what)
+{
+    struct pg_params p = {0};
+    PGresult *res = NULL;
+    int rc;
+
+    pg_p_int(&p, code);
+    if (serial)
+        pg_p_text(&p, serial);
+    rc = pg_run(d, id, &p, &res, what);
+    if (!rc && pg_changed(res) == 0)
+        rc = p11ca_err_set(P11CA_E_STATE,
+                           "enrollment code %lld is not in use: cannot %s",
+                           (long long)code, what);
+    PQclear(res);
+    return rc;
+}
+
+int pg_code_issued(void *db, int64_t id, const char *serial)
+{
+    return pg_code_update(db, PG_CODE_ISSUED, id, serial,
+                          "record the certificate of an enrollment code");
+}
+
+int pg_code_release(void *db, int64_t id)
+{
+    return pg_code_update(db, PG_CODE_RELEASE, id, NULL,
+                          "release an enrollment code");
+}

@@ -33,6 +33,10 @@ enum pg_stmt {
     PG_HEAD_ADD,
     PG_HEAD_LIST,
     PG_HEAD_LIST_DESC,
+    PG_CODE_INSERT,
+    PG_CODE_TAKE,
+    PG_CODE_ISSUED,
+    PG_CODE_RELEASE,
     PG_N
 };
 
@@ -144,6 +148,14 @@ int pg_history_list(void *db, int64_t ca_id, const char *serial,
                     reg_history_cb cb, void *arg);
 int pg_revoked_list(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
                     void *arg);
+
+/* Enrollment codes (pg_certs.c). */
+int pg_code_insert(void *db, const char *hash, const reg_code *c, int64_t now,
+                   const char *actor, int64_t *id);
+int pg_code_take(void *db, const char *hash, int64_t now, reg_code *out,
+                 bool *taken);
+int pg_code_issued(void *db, int64_t id, const char *serial);
+int pg_code_release(void *db, int64_t id);
 
 /* Rows as stored, for reg_copy (pg_rows.c). */
 int pg_rows_walk(void *db, const reg_table *t, reg_row_cb cb, void *arg);

@@ -555,6 +555,63 @@ int reg_ca_set_auto(reg *r, int64_t id, bool on, reg_status st,
                     const char *actor) REG_WUR;
 
 /* ------------------------------------------------------------------ */
+/* Enrollment codes (enroll_codes.c)                                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A one-time enrollment code as the registry keeps it: never the code,
+ * only its SHA-256 (hex); bound to a profile and a client ID, and to a
+ * subject when @subject is not NULL.  Strings owned (reg_code_clear).
+ */
+typedef struct reg_code {
+    int64_t id;
+    char *profile;
+    char *client_id;
+    char *subject; /* NULL: any subject the profile allows */
+    int64_t expires;
+} reg_code;
+
+/* reg_code_clear - free what @c owns and zero it. */
+void reg_code_clear(reg_code *c);
+
+/*
+ * reg_code_add - record a code by its hash @hash (64 hex digits), bound to
+ * @profile, @client_id and @subject (may be NULL), valid for @ttl seconds
+ * from now on the registry's clock; audited ("enroll-code-create", with
+ * the id, never the code or its hash) with @actor.  *@id gets its id and
+ * *@expires when it expires (Unix seconds).  Returns 0, P11CA_E_INPUT or
+ * a registry error.
+ */
+int reg_code_add(reg *r, const char *hash, const char *profile,
+                 const char *client_id, const char *subject, int64_t ttl,
+                 const char *actor, int64_t *id, int64_t *expires) REG_WUR;
+
+/*
+ * reg_code_take - use the code whose hash is @hash, once: one conditional
+ * UPDATE (not used, not expired at reg_now()) marks it used, so that of
+ * two callers with the same code exactly one gets it.  @out gets what the
+ * code is bound to.  Audited ("enroll-code-use").  P11CA_E_NOTFOUND, with
+ * one message, when the code is unknown, used or expired.
+ */
+int reg_code_take(reg *r, const char *hash, const char *actor,
+                  reg_code *out) REG_WUR;
+
+/*
+ * reg_code_issued - the code @id (taken) gave the certificate (@ca_id,
+ * @serial): recorded with it and audited ("enroll-code-issued").
+ */
+int reg_code_issued(reg *r, int64_t id, int64_t ca_id, const char *serial,
+                    const char *actor) REG_WUR;
+
+/*
+ * reg_code_release - the code @id was taken but nothing was issued with it
+ * (the request was refused): usable again until it expires.  Audited
+ * ("enroll-code-release") with @why.
+ */
+int reg_code_release(reg *r, int64_t id, const char *actor,
+                     const char *why) REG_WUR;
+
+/* ------------------------------------------------------------------ */
 /* Audit trail                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -658,7 +715,7 @@ typedef struct reg_copy_count {
 } reg_copy_count;
 
 /* The tables reg_copy copies, in the order it copies them. */
-#define REG_COPY_TABLES 6
+#define REG_COPY_TABLES 7
 
 /*
  * reg_copy - copy the whole registry @from into the empty registry @to
@@ -772,6 +829,15 @@ struct reg_backend {
     int (*ca_list)(void *db, reg_ca_cb cb, void *arg);
     /* P11CA_E_NOTFOUND when no CA has @id. */
     int (*ca_set_auto)(void *db, int64_t id, bool on, reg_status st);
+    /* Enrollment codes: insert; take (a conditional UPDATE: *@taken
+     * false when no unused code with @hash is valid at @now); the serial
+     * issued with one; release a taken one that issued nothing. */
+    int (*code_insert)(void *db, const char *hash, const reg_code *c,
+                       int64_t now, const char *actor, int64_t *id);
+    int (*code_take)(void *db, const char *hash, int64_t now, reg_code *out,
+                     bool *taken);
+    int (*code_issued)(void *db, int64_t id, const char *serial);
+    int (*code_release)(void *db, int64_t id);
     int (*audit_append)(void *db, const reg_audit *a);
     int (*audit_last)(void *db, int64_t *seq, char *hash, size_t hashlen);
     int (*audit_list)(void *db, int64_t since_seq, reg_audit_cb cb, void *arg);

@@ -609,3 +609,98 @@ out:
     sq_done(st);
     return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* Enrollment codes                                                    */
+/* ------------------------------------------------------------------ */
+
+int sq_code_insert(void *db, const char *hash, const reg_code *c, int64_t now,
+                   const char *actor, int64_t *id)
+{
+    struct sqldb *d = db;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *id = 0;
+    if ((rc = sq_stmt(d, SQ_CODE_INSERT, &st)))
+        goto out;
+    sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_int64(st, 7, c->expires);
+    if ((rc = sq_bind_text(d, st, 1, hash))
+        || (rc = sq_bind_text(d, st, 2, c->profile))
+        || (rc = sq_bind_text(d, st, 3, c->client_id))
+        || (rc = sq_bind_text(d, st, 4, c->subject))
+        || (rc = sq_bind_text(d, st, 6, actor))
+        || (rc = sq_step_done(d, st, "record an enrollment code")))
+        goto out;
+    *id = sqlite3_last_insert_rowid(d->db);
+out:
+    sq_done(st);
+    return rc;
+}
+
+int sq_code_take(void *db, const char *hash, int64_t now, reg_code *out,
+                 bool *taken)
+{
+    struct sqldb *d = db;
+    sqlite3_stmt *st = NULL;
+    int rc, step;
+
+    *taken = false;
+    if ((rc = sq_stmt(d, SQ_CODE_TAKE, &st)))
+        goto out;
+    sqlite3_bind_int64(st, 2, now);
+    if ((rc = sq_bind_text(d, st, 1, hash)))
+        goto out;
+    step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+        goto out;
+    if (step != SQLITE_ROW) {
+        rc = sq_err(d, "use an enrollment code");
+        goto out;
+    }
+    out->id = sqlite3_column_int64(st, 0);
+    out->expires = sqlite3_column_int64(st, 4);
+    if ((rc = sq_col_strdup(st, 1, &out->profile))
+        || (rc = sq_col_strdup(st, 2, &out->client_id))
+        || (rc = sq_col_strdup(st, 3, &out->subject))
+        || (rc = sq_step_done(d, st, "use an enrollment code")))
+        goto out;
+    *taken = true;
+out:
+    sq_done(st);
+    return rc;
+}
+
+static int sq_code_update(struct sqldb *d, enum sq_stmt id, int64_t code,
+                          const char *serial, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if ((rc = sq_stmt(d, id, &st)))
+        goto out;
+    sqlite3_bind_int64(st, 1, code);
+    if ((serial && (rc = sq_bind_text(d, st, 2, serial)))
+        || (rc = sq_step_done(d, st, what)))
+        goto out;
+    if (sqlite3_changes(d->db) == 0)
+        rc = p11ca_err_set(P11CA_E_STATE,
+                           "enrollment code %lld is not in use: cannot %s",
+                           (long long)code, what);
+out:
+    sq_done(st);
+    return rc;
+}
+
+int sq_code_issued(void *db, int64_t id, const char *serial)
+{
+    return sq_code_update(db, SQ_CODE_ISSUED, id, serial,
+                          "record the certificate of an enrollment code");
+}
+
+int sq_code_release(void *db, int64_t id)
+{
+    return sq_code_update(db, SQ_CODE_RELEASE, id, NULL,
+                          "release an enrollment code");
+}

@@ -33,6 +33,10 @@ enum sq_stmt {
     SQ_HEAD_LIST,
     SQ_HEAD_LIST_DESC,
     SQ_VERSION,
+    SQ_CODE_INSERT,
+    SQ_CODE_TAKE,
+    SQ_CODE_ISSUED,
+    SQ_CODE_RELEASE,
     SQ_N
 };
 
@@ -96,6 +100,14 @@ int sq_history_list(void *db, int64_t ca_id, const char *serial,
                     reg_history_cb cb, void *arg);
 int sq_revoked_list(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
                     void *arg);
+
+/* Enrollment codes (sqlite_certs.c). */
+int sq_code_insert(void *db, const char *hash, const reg_code *c, int64_t now,
+                   const char *actor, int64_t *id);
+int sq_code_take(void *db, const char *hash, int64_t now, reg_code *out,
+                 bool *taken);
+int sq_code_issued(void *db, int64_t id, const char *serial);
+int sq_code_release(void *db, int64_t id);
 
 /* Rows as stored, for reg_copy (sqlite_rows.c). */
 int sq_rows_walk(void *db, const reg_table *t, reg_row_cb cb, void *arg);

@@ -20,8 +20,8 @@
 #include "server/internal.h"
 
 static const struct srv_route *const route_tables[] = {
-    srv_routes_health, srv_routes_certs, srv_routes_cas,
-    srv_routes_crl,    srv_routes_ocsp,
+    srv_routes_health, srv_routes_certs,  srv_routes_cas,
+    srv_routes_crl,    srv_routes_enroll, srv_routes_ocsp,
 };
 #define N_TABLES (sizeof(route_tables) / sizeof(route_tables[0]))
 
@@ -257,6 +257,27 @@ static enum srv_role conn_role(struct srv *s, const struct srv_conn *c)
             best = op->role;
     }
     return best;
+}
+
+bool srv_req_require(struct srv_req *r, enum srv_role min, const char *why)
+{
+    const struct srv_route *rt = srv_route_at((size_t)r->route);
+    char what[600];
+
+    if (r->role >= min)
+        return true;
+    if (r->role == SRV_ROLE_ANON) {
+        r->s->m.refusals[SRV_REFUSE_UNAUTHENTICATED]++;
+        srv_problem(r, 401, "unauthenticated", "%s %s needs %s",
+                    srv_method_name(rt->method), rt->pattern, why);
+        return false;
+    }
+    r->s->m.refusals[SRV_REFUSE_FORBIDDEN]++;
+    snprintf(what, sizeof(what), "%s %s", srv_method_name(rt->method), r->path);
+    srv_audit_denied(r->s, r->actor, what, "role too low");
+    srv_problem(r, 403, "forbidden", "%s needs %s (the caller is %s)", what,
+                why, srv_role_name(r->role));
+    return false;
 }
 
 bool srv_req_authorize(struct srv_req *r, bool self_ok)

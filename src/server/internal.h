@@ -58,6 +58,12 @@
 #define SRV_DENIED_INTERVAL_S  60  /* one api-denied entry per caller */
 #define SRV_DENIED_CALLERS     64  /* callers whose refusals are counted */
 #define SRV_MAX_DENIED_JOBS    8   /* api-denied entries queued at once */
+/* Enrollment codes: the random secret (bytes; shown as hex), how long
+ * one is valid without expires_in, and the bounds of expires_in. */
+#define SRV_CODE_SECRET_BYTES 20
+#define SRV_CODE_TTL_S        86400
+#define SRV_CODE_TTL_MIN_S    60
+#define SRV_CODE_TTL_MAX_S    (30 * 86400)
 
 /* ------------------------------------------------------------------ */
 /* Roles and the [serve] section (config.c)                            */
@@ -373,6 +379,7 @@ extern const struct srv_route srv_routes_health[];
 extern const struct srv_route srv_routes_certs[];
 extern const struct srv_route srv_routes_cas[];
 extern const struct srv_route srv_routes_crl[];
+extern const struct srv_route srv_routes_enroll[];
 extern const struct srv_route srv_routes_ocsp[];
 
 /* Every route, in order (srv_route_at/srv_route_count for metrics). */
@@ -416,6 +423,12 @@ const char *srv_req_param(struct srv_req *r, size_t i);
  * itself and returns false.
  */
 bool srv_req_authorize(struct srv_req *r, bool self_ok);
+
+/* srv_req_require - a handler's own check for a route open to anyone:
+ * the caller has at least @min, else 401 (no certificate) or 403
+ * (audited), saying that the route needs @why ("an enrollment code or the
+ * operator role"), and false. */
+bool srv_req_require(struct srv_req *r, enum srv_role min, const char *why);
 
 /*
  * srv_req_json - the body as a JSON object (at most max_body_bytes: 413;

@@ -11,7 +11,7 @@ src_libp11ca_server_la_SOURCES = \
 	src/server/http.c src/server/worker.c src/server/ratelimit.c \
 	src/server/metrics.c \
 	src/server/api_health.c src/server/api_certs.c src/server/api_cas.c \
-	src/server/api_crl.c src/server/api_ocsp.c
+	src/server/api_crl.c src/server/api_ocsp.c src/server/api_enroll.c
 src_libp11ca_server_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
 	$(LIBEVENT_CFLAGS) $(SSL_CFLAGS)
 src_libp11ca_server_la_LIBADD = src/libp11ca-ca.la $(LIBEVENT_LIBS) \

@@ -4,6 +4,8 @@
 SERVE_TESTS = \
 	tests/integration/serve-api.sh \
 	tests/integration/serve-api-pg.sh \
+	tests/integration/serve-enroll.sh \
+	tests/integration/serve-enroll-pg.sh \
 	tests/integration/serve-pg-down.sh \
 	tests/integration/serve-tls.sh \
 	tests/integration/serve-security.sh \

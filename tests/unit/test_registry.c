@@ -24,9 +24,9 @@
 /* Opening                                                             */
 /* ------------------------------------------------------------------ */
 
-/* The newest schema: 4 (002_issuer_serial, 003_audit_heads,
- * 004_ca_autoreg). */
-#define SCHEMA_NEWEST 4
+/* The newest schema: 5 (002_issuer_serial, 003_audit_heads,
+ * 004_ca_autoreg, 005_enroll_codes). */
+#define SCHEMA_NEWEST 5
 
 static void test_registry_open_migrates_to_the_last_version(void **state)
 {
@@ -580,6 +580,82 @@ static void test_registry_lists_past_one_fetch(void **state)
     free(certs);
 }
 
+/* ------------------------------------------------------------------ */
+/* Enrollment codes                                                    */
+/* ------------------------------------------------------------------ */
+
+#define CODE_HASH                                                              \
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static void test_registry_code_taken_once(void **state)
+{
+    struct treg *t = *state;
+    int64_t id = 0, expires = 0, n = 1900000000;
+    reg_code c = {0};
+
+    reg_clock_test_set(n);
+    assert_int_equal(reg_code_add(t->r, CODE_HASH, "client", "eve", NULL, 60,
+                                  "test", &id, &expires),
+                     0);
+    assert_true(id > 0);
+    assert_int_equal(expires, n + 60);
+    assert_int_equal(reg_code_take(t->r, CODE_HASH, "test", &c), 0);
+    assert_int_equal(c.id, id);
+    assert_string_equal(c.profile, "client");
+    assert_string_equal(c.client_id, "eve");
+    assert_null(c.subject);
+    reg_code_clear(&c);
+    /* Used: refused with the one sentence, until released. */
+    assert_fails(reg_code_take(t->r, CODE_HASH, "test", &c), P11CA_E_NOTFOUND,
+                 "the enrollment code is unknown, used or expired");
+    assert_int_equal(reg_code_release(t->r, id, "test", "refused"), 0);
+    assert_int_equal(reg_code_take(t->r, CODE_HASH, "test", &c), 0);
+    reg_code_clear(&c);
+    assert_int_equal(reg_code_issued(t->r, id, 0, "4e", "test"), 0);
+    /* Linked to its certificate: never released again. */
+    assert_int_equal(reg_code_release(t->r, id, "test", "late"), P11CA_E_STATE);
+    assert_fails(reg_code_take(t->r, CODE_HASH, "test", &c), P11CA_E_NOTFOUND,
+                 "the enrollment code is unknown, used or expired");
+    reg_clock_test_set(0);
+}
+
+static void test_registry_code_expires(void **state)
+{
+    struct treg *t = *state;
+    int64_t id = 0, expires = 0, n = 1900000000;
+    reg_code c = {0};
+
+    reg_clock_test_set(n);
+    assert_int_equal(reg_code_add(t->r, CODE_HASH, "client", "eve", "CN=eve",
+                                  60, "test", &id, &expires),
+                     0);
+    reg_clock_test_set(n + 60);
+    assert_fails(reg_code_take(t->r, CODE_HASH, "test", &c), P11CA_E_NOTFOUND,
+                 "the enrollment code is unknown, used or expired");
+    reg_clock_test_set(n + 59);
+    assert_int_equal(reg_code_take(t->r, CODE_HASH, "test", &c), 0);
+    assert_string_equal(c.subject, "CN=eve");
+    reg_code_clear(&c);
+    reg_clock_test_set(0);
+}
+
+static void test_registry_code_refuses_bad_input(void **state)
+{
+    struct treg *t = *state;
+    int64_t id = 0, expires = 0;
+    reg_code c = {0};
+
+    assert_int_equal(reg_code_add(t->r, "abc", "client", "eve", NULL, 60,
+                                  "test", &id, &expires),
+                     P11CA_E_INPUT);
+    assert_int_equal(reg_code_add(t->r, CODE_HASH, "client", "eve", NULL, 0,
+                                  "test", &id, &expires),
+                     P11CA_E_INPUT);
+    assert_fails(reg_code_take(t->r, "not a hash", "test", &c),
+                 P11CA_E_NOTFOUND,
+                 "the enrollment code is unknown, used or expired");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, treg_setup, treg_teardown)
@@ -614,6 +690,9 @@ int main(void)
         T(test_registry_count_ignores_paging),
         T(test_registry_search_refuses_bad_filter),
         T(test_registry_lists_past_one_fetch),
+        T(test_registry_code_taken_once),
+        T(test_registry_code_expires),
+        T(test_registry_code_refuses_bad_input),
     };
 #undef T
 

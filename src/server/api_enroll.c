@@ -1,0 +1,706 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Enrollment over the network: one-time enrollment codes (POST
+ * /v1/enrollment-codes), a certificate for a CSR authenticated by a code
+ * or an operator (POST /v1/enroll), and renewal by the device's current
+ * certificate (POST /v1/renew).  The CSR is read on the loop; the code,
+ * the CA's checks, the signature and the record run on a worker, through
+ * the enrollment issuer that p11ca enroll uses (ca/enroll.h). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "ca/enroll.h"
+#include "server/internal.h"
+
+/* The one answer to a code that is unknown, used or expired. */
+#define CODE_REFUSED "the enrollment code is unknown, used or expired"
+
+enum enroll_op {
+    OP_CODE_NEW,
+    OP_ENROLL,
+    OP_RENEW,
+};
+
+/* One enrollment step, run by a worker. */
+struct enroll_job {
+    struct srv_job j;
+    struct srv_req *r;
+    enum enroll_op op;
+    /* In (strings owned). */
+    unsigned char *csr; /* DER */
+    size_t csr_len;
+    char *profile;
+    char *client_id;
+    char *subject; /* OP_CODE_NEW: RFC 2253, or NULL */
+    char hash[65]; /* of the code; "" without one */
+    int64_t ttl;
+    int64_t old_ca_id; /* OP_RENEW: the caller's certificate */
+    char old_serial[64];
+    /* Out. */
+    char code[2 * SRV_CODE_SECRET_BYTES + 1];
+    int64_t expires;
+    bool forbidden; /* 403: the code (or the caller) may not do this */
+    X509 *cert;
+    STACK_OF(X509) * chain;
+    char serial[REG_SERIAL_TEXT_MAX];
+    bool old_revoked;
+};
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static void job_free(struct enroll_job *ej)
+{
+    if (!ej)
+        return;
+    OPENSSL_free(ej->csr);
+    free(ej->profile);
+    free(ej->client_id);
+    free(ej->subject);
+    OPENSSL_cleanse(ej->code, sizeof(ej->code));
+    X509_free(ej->cert);
+    sk_X509_pop_free(ej->chain, X509_free);
+    free(ej);
+}
+
+/* A string member of @body (NULL when absent); false when answered. */
+static bool str_member(struct srv_req *r, json_t *body, const char *name,
+                       size_t max, const char **out)
+{
+    json_t *v = json_object_get(body, name);
+
+    *out = NULL;
+    if (!v)
+        return true;
+    if (!json_is_string(v) || !json_string_length(v)
+        || json_string_length(v) > max) {
+        srv_problem(r, 400, "bad-request", "%s is a string of 1 to %zu bytes",
+                    name, max);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+/* Hex SHA-256 of the code's text: what the registry keeps. */
+static void code_hash(const char *code, char hex[65])
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+
+    EVP_Digest(code, strlen(code), md, &n, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    OPENSSL_cleanse(md, sizeof(md));
+}
+
+/* The PEM CSR of "csr" into DER (@ej->csr); false when answered (400). */
+static bool csr_read(struct srv_req *r, const char *pem, struct enroll_job *ej)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509_REQ *req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+    int n = req ? i2d_X509_REQ(req, &ej->csr) : -1;
+
+    BIO_free(b);
+    X509_REQ_free(req);
+    ERR_clear_error();
+    if (n <= 0) {
+        srv_problem(r, 400, "bad-csr",
+                    "\"csr\" must hold one PEM certificate request "
+                    "(-----BEGIN CERTIFICATE REQUEST-----)");
+        return false;
+    }
+    ej->csr_len = (size_t)n;
+    return true;
+}
+
+static char *name_cn(const X509_NAME *name)
+{
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    unsigned char *u = NULL;
+    char *cn = NULL;
+    X509_NAME_ENTRY *e = i >= 0 ? X509_NAME_get_entry(name, i) : NULL;
+
+    if (e && ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e)) > 0)
+        cn = strdup((char *)u);
+    OPENSSL_free(u);
+    return cn;
+}
+
+static struct enroll_job *job_new(struct srv_req *r, enum enroll_op op,
+                                  srv_job_run_fn *run, srv_job_done_fn *done)
+{
+    struct enroll_job *ej = calloc(1, sizeof(*ej));
+
+    if (!ej) {
+        srv_problem(r, 503, "busy", "out of memory");
+        return NULL;
+    }
+    ej->r = r;
+    ej->op = op;
+    ej->j.kind = op == OP_CODE_NEW ? "enrollment code"
+                 : op == OP_ENROLL ? "enrollment"
+                                   : "renewal";
+    ej->j.run = run;
+    ej->j.done = done;
+    snprintf(ej->j.actor, sizeof(ej->j.actor), "%s", r->actor);
+    return ej;
+}
+
+static void job_submit(struct srv_req *r, struct enroll_job *ej)
+{
+    if (!srv_submit_or_answer(r, &ej->j))
+        job_free(ej);
+}
+
+/* Refuse with 403 from a worker (@fmt: why); the job's error. */
+static int job_forbid(struct enroll_job *ej, const char *msg)
+{
+    ej->forbidden = true;
+    ej->j.rc = P11CA_E_INPUT;
+    snprintf(ej->j.msg, sizeof(ej->j.msg), "%s", msg);
+    return P11CA_E_INPUT;
+}
+
+static char *pem_of(X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL, *pem = NULL;
+    long n;
+
+    if (b && PEM_write_bio_X509(b, x) && (n = BIO_get_mem_data(b, &data)) > 0)
+        pem = strndup(data, (size_t)n);
+    BIO_free(b);
+    return pem;
+}
+
+/* ------------------------------------------------------------------ */
+/* POST /v1/enrollment-codes                                           */
+/* ------------------------------------------------------------------ */
+
+static void code_run(struct srv_job *j, ca *wc)
+{
+    struct enroll_job *ej = (struct enroll_job *)j;
+    unsigned char raw[SRV_CODE_SECRET_BYTES];
+    int64_t id = 0;
+    int rc;
+
+    /* At least 128 random bits, shown once, kept as a hash. */
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        srv_job_set_error(
+            j, p11ca_err_set(P11CA_E_INTERNAL, "no random bytes for a code"));
+        return;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(ej->code + 2 * i, 3, "%02x", raw[i]);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    code_hash(ej->code, ej->hash);
+    rc = reg_code_add(ca_registry(wc), ej->hash, ej->profile, ej->client_id,
+                      ej->subject, ej->ttl, j->actor, &id, &ej->expires);
+    if (rc != P11CA_OK) {
+        OPENSSL_cleanse(ej->code, sizeof(ej->code));
+        srv_job_set_error(j, rc);
+    }
+}
+
+static void code_done(struct srv_job *j)
+{
+    struct enroll_job *ej = (struct enroll_job *)j;
+
+    if (j->rc != P11CA_OK)
+        srv_problem_job(ej->r, j);
+    else
+        srv_reply_json(ej->r, 201,
+                       json_pack("{s:s, s:o, s:s, s:s, s:s?}", "code", ej->code,
+                                 "expires", srv_time_json(ej->expires),
+                                 "profile", ej->profile, "client_id",
+                                 ej->client_id, "subject", ej->subject));
+    job_free(ej);
+}
+
+/* The profile of a request: known, and one that enrollment can serve. */
+static bool profile_ok(struct srv_req *r, const char *name)
+{
+    const ca_profile *p = ca_profile_find(r->s->ca, name);
+
+    if (!p)
+        srv_problem(r, 400, "unknown-profile",
+                    "the CA has no profile \"%s\" (see p11ca ca show)", name);
+    else if (p->is_ca)
+        srv_problem(r, 400, "policy",
+                    "profile \"%s\" makes CA certificates; enrollment is for "
+                    "end-entity certificates",
+                    name);
+    return p && !p->is_ca;
+}
+
+/* Step 1 of POST /v1/enrollment-codes: @body into @ej. */
+static bool code_parse(struct srv_req *r, json_t *body, struct enroll_job *ej)
+{
+    static const char *const members[] = {"profile", "client_id", "subject",
+                                          "expires_in", NULL};
+    const char *profile, *client, *subject;
+    json_t *ttl = json_object_get(body, "expires_in");
+    X509_NAME *name = NULL;
+    bool ok = false;
+
+    if (!srv_json_only(r, body, members)
+        || !str_member(r, body, "profile", 64, &profile)
+        || !str_member(r, body, "client_id", ENROLL_CLIENT_ID_MAX, &client)
+        || !str_member(r, body, "subject", 1024, &subject))
+        return false;
+    ej->ttl = SRV_CODE_TTL_S;
+    if (ttl
+        && (!json_is_integer(ttl)
+            || json_integer_value(ttl) < SRV_CODE_TTL_MIN_S
+            || json_integer_value(ttl) > SRV_CODE_TTL_MAX_S)) {
+        srv_problem(r, 400, "bad-request",
+                    "expires_in is a number of seconds from %d to %d",
+                    SRV_CODE_TTL_MIN_S, SRV_CODE_TTL_MAX_S);
+        return false;
+    }
+    if (ttl)
+        ej->ttl = json_integer_value(ttl);
+    if (!profile || (!client && !subject)) {
+        srv_problem(r, 400, "bad-request",
+                    "give a profile and a client_id or a subject");
+        return false;
+    }
+    if (!profile_ok(r, profile))
+        return false;
+    if (subject && enroll_name_parse(subject, &name) != P11CA_OK) {
+        srv_problem(r, 400, "bad-request", "subject: %s", p11ca_err_message());
+        return false;
+    }
+    if (name && reg_name_text(name, &ej->subject) != P11CA_OK)
+        srv_problem(r, 503, "busy", "out of memory");
+    else if (!client && !(ej->client_id = name_cn(name)))
+        srv_problem(r, 400, "bad-request",
+                    "the subject has no CN: give a client_id");
+    else if (client && !(ej->client_id = strdup(client)))
+        srv_problem(r, 503, "busy", "out of memory");
+    else if (!(ej->profile = strdup(profile)))
+        srv_problem(r, 503, "busy", "out of memory");
+    else
+        ok = true;
+    X509_NAME_free(name);
+    return ok;
+}
+
+static void code_create(struct srv_req *r)
+{
+    struct enroll_job *ej = NULL;
+    json_t *body = NULL;
+
+    /* 2. authorize (before reading the body) */
+    if (!srv_req_authorize(r, false))
+        return;
+    /* 1. parse */
+    if (!(body = srv_req_json(r, false))
+        || !(ej = job_new(r, OP_CODE_NEW, code_run, code_done))
+        || !code_parse(r, body, ej)) {
+        job_free(ej);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    /* 3. the registry, through a worker; 4. code_done responds */
+    job_submit(r, ej);
+}
+
+/* ------------------------------------------------------------------ */
+/* POST /v1/enroll                                                     */
+/* ------------------------------------------------------------------ */
+
+/* The code @c against what the request and its CSR (@subj) say; 0 or the
+ * 403 refusal. */
+static int code_matches(struct enroll_job *ej, const reg_code *c,
+                        const X509_NAME *subj)
+{
+    char *text = NULL, *cn = NULL, msg[SRV_MSG_MAX];
+    int rc = P11CA_OK;
+
+    if (ej->profile && strcmp(ej->profile, c->profile) != 0)
+        snprintf(msg, sizeof(msg),
+                 "the enrollment code is for profile \"%s\", not \"%s\"",
+                 c->profile, ej->profile);
+    else if (ej->client_id && strcmp(ej->client_id, c->client_id) != 0)
+        snprintf(msg, sizeof(msg),
+                 "the enrollment code is for client ID \"%s\", not \"%s\"",
+                 c->client_id, ej->client_id);
+    else if (c->subject
+             && (reg_name_text(subj, &text) != P11CA_OK
+                 || strcmp(text, c->subject) != 0))
+        snprintf(msg, sizeof(msg),
+                 "the enrollment code is for the subject \"%s\", not \"%s\"",
+                 c->subject, text ? text : "?");
+    /* A code for a client ID names the CSR's CN too: its holder cannot
+     * choose a name (an operator's, say). */
+    else if (!c->subject
+             && (!(cn = name_cn(subj)) || strcmp(cn, c->client_id) != 0))
+        snprintf(
+            msg, sizeof(msg),
+            "the enrollment code is for client ID \"%s\": the CSR's subject must have CN=%s",
+            c->client_id, c->client_id);
+    else
+        msg[0] = '\0';
+    if (msg[0])
+        rc = job_forbid(ej, msg);
+    free(text);
+    free(cn);
+    return rc;
+}
+
+/* The request's CSR subject; NULL (answered in the job) when it does not
+ * parse, which ca_req_new would refuse anyway. */
+static X509_REQ *job_csr(struct enroll_job *ej)
+{
+    const unsigned char *p = ej->csr;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)ej->csr_len);
+
+    if (!req)
+        srv_job_set_error(
+            &ej->j, p11ca_err_set(P11CA_E_INPUT, "the CSR does not parse"));
+    return req;
+}
+
+/* Issue for @rq with @is: check, sign, record (activated), the chain. */
+static int job_issue(struct enroll_job *ej, enroll_issuer *is,
+                     const enroll_req *rq)
+{
+    int rc = enroll_check(is, rq, NULL);
+
+    if (rc == P11CA_OK)
+        rc = enroll_issue(is, rq, ej->csr, ej->csr_len, &ej->cert);
+    if (rc == P11CA_OK)
+        enroll_serial(ej->cert, ej->serial, sizeof(ej->serial));
+    return rc;
+}
+
+static void enroll_run_job(struct srv_job *j, ca *wc)
+{
+    struct enroll_job *ej = (struct enroll_job *)j;
+    reg *rg = ca_registry(wc);
+    enroll_issuer *is = NULL;
+    reg_code code = {0};
+    X509_REQ *req = NULL;
+    const X509_NAME *subj;
+    char *cn = NULL, why[SRV_MSG_MAX + 16], serial[64];
+    enroll_req rq = {.wait = 0};
+    bool taken = false, issued = false;
+    int rc;
+
+    if (!(req = job_csr(ej)))
+        return;
+    subj = X509_REQ_get_subject_name(req);
+    rc = ca_set_actor(wc, j->actor);
+    if (rc == P11CA_OK && ej->hash[0]) {
+        rc = reg_code_take(rg, ej->hash, j->actor, &code);
+        if (rc == P11CA_E_NOTFOUND) {
+            rc = job_forbid(ej, CODE_REFUSED);
+            goto out;
+        }
+        taken = rc == P11CA_OK;
+        if (taken && (rc = code_matches(ej, &code, subj)))
+            goto out;
+        rq.profile = code.profile;
+        rq.client_id = code.client_id;
+    } else if (rc == P11CA_OK) {
+        rq.profile = ej->profile;
+        rq.client_id = ej->client_id ? ej->client_id : (cn = name_cn(subj));
+        if (!rq.client_id)
+            rc = p11ca_err_set(P11CA_E_INPUT,
+                               "the CSR's subject has no CN: give a client_id");
+    }
+    rq.subject = subj;
+    if (rc == P11CA_OK)
+        rc = enroll_issuer_for_ca(wc, &is);
+    if (rc == P11CA_OK)
+        rc = job_issue(ej, is, &rq);
+    issued = rc == P11CA_OK;
+    if (rc == P11CA_OK && taken
+        && (rc = reg_serial_normalise(ej->serial, serial, sizeof(serial)))
+               == P11CA_OK)
+        rc = reg_code_issued(rg, code.id, ca_registry_id(wc), serial, j->actor);
+    if (issued) /* OCSP knows it at once */
+        srv_ocsp_cert_changed(j->s, wc, ca_registry_id(wc), ej->serial, true);
+    if (rc == P11CA_OK)
+        rc = enroll_chain(is, &ej->chain);
+out:
+    if (rc != P11CA_OK && !ej->forbidden)
+        srv_job_set_error(j, rc);
+    /* Nothing issued: the code may be used again (until it expires). */
+    if (taken && !issued) {
+        snprintf(why, sizeof(why), "refused: %s", j->msg);
+        if (reg_code_release(rg, code.id, j->actor, why) != P11CA_OK)
+            srv_log("enrollment code %lld stays used: %s", (long long)code.id,
+                    p11ca_err_message());
+    }
+    enroll_issuer_free(is);
+    reg_code_clear(&code);
+    X509_REQ_free(req);
+    free(cn);
+}
+
+static void enroll_done(struct srv_job *j)
+{
+    struct enroll_job *ej = (struct enroll_job *)j;
+    struct srv_req *r = ej->r;
+    json_t *chain = NULL, *o = NULL;
+    char *pem = NULL, *p;
+
+    if (j->rc == P11CA_OK && ej->cert) {
+        j->s->m.signups_api++;
+        if (ej->old_revoked) /* a renewal revoked the old certificate */
+            srv_crl_regenerate(j->s, j->actor);
+    }
+    if (ej->forbidden) {
+        j->s->m.refusals[SRV_REFUSE_FORBIDDEN]++;
+        srv_audit_denied(
+            j->s, j->actor,
+            ej->op == OP_RENEW ? "POST /v1/renew" : "POST /v1/enroll", j->msg);
+        srv_problem(r, 403, "forbidden", "%s", j->msg);
+        goto out;
+    }
+    if (j->rc != P11CA_OK) {
+        if (j->rc == P11CA_E_RATE)
+            j->s->m.refusals[SRV_REFUSE_RATE]++;
+        srv_problem_job(r, j);
+        goto out;
+    }
+    chain = json_array();
+    for (int i = 0; chain && i < sk_X509_num(ej->chain); i++) {
+        p = pem_of(sk_X509_value(ej->chain, i));
+        if (!p || json_array_append_new(chain, json_string(p)) != 0) {
+            free(p);
+            json_decref(chain);
+            chain = NULL;
+            break;
+        }
+        free(p);
+    }
+    pem = pem_of(ej->cert);
+    if (chain && pem)
+        o = json_pack("{s:s, s:s, s:o}", "serial", ej->serial, "certificate",
+                      pem, "chain", chain);
+    else
+        json_decref(chain);
+    /* Recorded already: a reply that fails leaves it in the registry. */
+    srv_reply_json(r, 201, o);
+out:
+    free(pem);
+    job_free(ej);
+}
+
+/* The sign-up limit of this CA; false when answered (429). */
+static bool signup_take(struct srv_req *r)
+{
+    struct srv_ca *sca = srv_ca_by_id(r->s, ca_registry_id(r->s->ca));
+    unsigned retry = 0;
+    char ra[16];
+
+    if (!sca || srv_bucket_take(&sca->bucket, srv_now_ms(), &retry))
+        return true;
+    r->s->m.refusals[SRV_REFUSE_RATE]++;
+    snprintf(ra, sizeof(ra), "%u", retry);
+    srv_set_header(r, "Retry-After", ra);
+    srv_problem(r, 429, "rate-limited",
+                "sign-up limit of CA %lld reached; retry in %u s",
+                (long long)sca->id, retry);
+    return false;
+}
+
+/* Step 1 of POST /v1/enroll: @body into @ej; false when answered. */
+static bool enroll_parse(struct srv_req *r, json_t *body, struct enroll_job *ej)
+{
+    static const char *const members[] = {"csr", "profile", "client_id", "code",
+                                          NULL};
+    const char *csr, *profile, *client, *code;
+
+    if (!srv_json_only(r, body, members)
+        || !str_member(r, body, "csr", r->s->cfg.max_body_bytes, &csr)
+        || !str_member(r, body, "profile", 64, &profile)
+        || !str_member(r, body, "client_id", ENROLL_CLIENT_ID_MAX, &client)
+        || !str_member(r, body, "code", 256, &code))
+        return false;
+    /* 2. authorize: a code, or an operator */
+    if (!code
+        && !srv_req_require(r, SRV_ROLE_OPERATOR,
+                            "an enrollment code or the operator role"))
+        return false;
+    if (!csr) {
+        srv_problem(r, 400, "bad-csr", "give the CSR in \"csr\" (PEM)");
+        return false;
+    }
+    if (!code && !profile) {
+        srv_problem(r, 400, "bad-request", "give a profile");
+        return false;
+    }
+    if (!code && !profile_ok(r, profile))
+        return false;
+    if (!csr_read(r, csr, ej))
+        return false;
+    if (code)
+        code_hash(code, ej->hash);
+    if ((profile && !(ej->profile = strdup(profile)))
+        || (client && !(ej->client_id = strdup(client)))) {
+        srv_problem(r, 503, "busy", "out of memory");
+        return false;
+    }
+    return true;
+}
+
+static void enroll_post(struct srv_req *r)
+{
+    struct enroll_job *ej = NULL;
+    json_t *body = NULL;
+
+    if (!(body = srv_req_json(r, false))
+        || !(ej = job_new(r, OP_ENROLL, enroll_run_job, enroll_done))
+        || !enroll_parse(r, body, ej) || !signup_take(r)) {
+        job_free(ej);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    /* 3. the CA, through a worker; 4. enroll_done responds */
+    job_submit(r, ej);
+}
+
+/* ------------------------------------------------------------------ */
+/* POST /v1/renew                                                      */
+/* ------------------------------------------------------------------ */
+
+/* The old certificate @old against the CSR: same subject (a device does
+ * not rename itself), issued here under a profile; 0 or the refusal. */
+static int renew_checks(struct enroll_job *ej, const reg_cert *old,
+                        const X509_NAME *subj)
+{
+    char *text = NULL, msg[SRV_MSG_MAX];
+    int rc = P11CA_OK;
+
+    if (!old->profile)
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "certificate %s was registered, not issued under a profile of this CA: it cannot be renewed here",
+            reg_cert_shown(old->ca_id, old->serial));
+    if (old->status != REG_ACTIVATED)
+        return p11ca_err_set(
+            P11CA_E_STATE,
+            "certificate %s is %s: only an activated certificate is renewed",
+            reg_cert_shown(old->ca_id, old->serial),
+            reg_status_name(old->status));
+    if (reg_name_text(subj, &text) != P11CA_OK)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (!old->subject || strcmp(text, old->subject) != 0) {
+        snprintf(msg, sizeof(msg),
+                 "a renewal keeps the subject \"%s\"; the CSR has \"%s\"",
+                 old->subject ? old->subject : "", text);
+        rc = job_forbid(ej, msg);
+    }
+    free(text);
+    return rc;
+}
+
+static void renew_run(struct srv_job *j, ca *wc)
+{
+    struct enroll_job *ej = (struct enroll_job *)j;
+    reg *rg = ca_registry(wc);
+    enroll_issuer *is = NULL;
+    reg_cert old = {0}, after = {0};
+    X509_REQ *req = NULL;
+    enroll_req rq = {.wait = 0};
+    int rc;
+
+    if (!(req = job_csr(ej)))
+        return;
+    rc = ca_set_actor(wc, j->actor);
+    if (rc == P11CA_OK)
+        rc = reg_get(rg, ej->old_ca_id, ej->old_serial, &old);
+    if (rc == P11CA_OK
+        && (rc = renew_checks(ej, &old, X509_REQ_get_subject_name(req))))
+        goto out;
+    rq.profile = old.profile;
+    rq.client_id = old.client_id ? old.client_id : "";
+    rq.replaces = old.serial;
+    rq.subject = X509_REQ_get_subject_name(req);
+    if (rc == P11CA_OK)
+        rc = enroll_issuer_for_ca(wc, &is);
+    /* As p11ca enroll --renew/--rekey: the new certificate (recorded
+     * not-activated: the old one holds the client ID), then the issuer
+     * supersedes the old one as the profile says. */
+    if (rc == P11CA_OK)
+        rc = job_issue(ej, is, &rq);
+    if (rc == P11CA_OK)
+        rc = enroll_supersede(is, ej->serial, old.serial);
+    if (rc == P11CA_OK) {
+        srv_ocsp_cert_changed(j->s, wc, old.ca_id, old.serial, false);
+        srv_ocsp_cert_changed(j->s, wc, old.ca_id, ej->serial, true);
+        ej->old_revoked = reg_get(rg, old.ca_id, old.serial, &after) == P11CA_OK
+                          && after.status == REG_REVOKED;
+        rc = enroll_chain(is, &ej->chain);
+    }
+out:
+    if (rc != P11CA_OK && !ej->forbidden)
+        srv_job_set_error(j, rc);
+    enroll_issuer_free(is);
+    reg_cert_clear(&old);
+    reg_cert_clear(&after);
+    X509_REQ_free(req);
+}
+
+static void renew_post(struct srv_req *r)
+{
+    static const char *const members[] = {"csr", NULL};
+    struct enroll_job *ej = NULL;
+    json_t *body = NULL;
+    const char *csr;
+
+    /* 2. authorize: the caller's own certificate, of this CA */
+    if (!srv_req_authorize(r, false))
+        return;
+    if (r->conn->ca_id != ca_registry_id(r->s->ca)) {
+        srv_problem(r, 403, "forbidden",
+                    "only a certificate of this CA is renewed here");
+        return;
+    }
+    /* 1. parse */
+    if (!(body = srv_req_json(r, false))
+        || !(ej = job_new(r, OP_RENEW, renew_run, enroll_done))
+        || !srv_json_only(r, body, members)
+        || !str_member(r, body, "csr", r->s->cfg.max_body_bytes, &csr)) {
+        job_free(ej);
+        json_decref(body);
+        return;
+    }
+    if (!csr)
+        srv_problem(r, 400, "bad-csr", "give the CSR in \"csr\" (PEM)");
+    if (!csr || !csr_read(r, csr, ej)) {
+        job_free(ej);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    ej->old_ca_id = r->conn->ca_id;
+    snprintf(ej->old_serial, sizeof(ej->old_serial), "%s", r->conn->serial);
+    /* 3. the CA, through a worker; 4. enroll_done responds */
+    job_submit(r, ej);
+}
+
+const struct srv_route srv_routes_enroll[] = {
+    {EVHTTP_REQ_POST, "/v1/enrollment-codes", code_create, SRV_ROLE_OPERATOR,
+     false},
+    /* A code or an operator: enroll_parse decides. */
+    {EVHTTP_REQ_POST, "/v1/enroll", enroll_post, SRV_ROLE_ANON, false},
+    /* Any verified client, for itself only (renew_post). */
+    {EVHTTP_REQ_POST, "/v1/renew", renew_post, SRV_ROLE_DEVICE, false},
+    {0},
+};
