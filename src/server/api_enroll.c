@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "ca/enroll.h"
+#include "common/timeparse.h"
 #include "server/internal.h"
 
 /* The one answer to a code that is unknown, used or expired. */
@@ -257,18 +258,22 @@ static bool code_parse(struct srv_req *r, json_t *body, struct enroll_job *ej)
         || !str_member(r, body, "client_id", ENROLL_CLIENT_ID_MAX, &client)
         || !str_member(r, body, "subject", 1024, &subject))
         return false;
+    /* Seconds, or a duration as the CLI writes them ("30m", "24h"). */
     ej->ttl = SRV_CODE_TTL_S;
-    if (ttl
-        && (!json_is_integer(ttl)
-            || json_integer_value(ttl) < SRV_CODE_TTL_MIN_S
-            || json_integer_value(ttl) > SRV_CODE_TTL_MAX_S)) {
-        srv_problem(r, 400, "bad-request",
-                    "expires_in is a number of seconds from %d to %d",
-                    SRV_CODE_TTL_MIN_S, SRV_CODE_TTL_MAX_S);
+    if (ttl && json_is_integer(ttl))
+        ej->ttl = json_integer_value(ttl);
+    else if (ttl
+             && (!json_is_string(ttl)
+                 || p11ca_parse_duration(json_string_value(ttl), &ej->ttl)
+                        != 0))
+        ej->ttl = -1;
+    if (ej->ttl < SRV_CODE_TTL_MIN_S || ej->ttl > SRV_CODE_TTL_MAX_S) {
+        srv_problem(
+            r, 400, "bad-request",
+            "expires_in is a number of seconds from %d to %d, or a duration (30m, 24h, 7d)",
+            SRV_CODE_TTL_MIN_S, SRV_CODE_TTL_MAX_S);
         return false;
     }
-    if (ttl)
-        ej->ttl = json_integer_value(ttl);
     if (!profile || (!client && !subject)) {
         srv_problem(r, 400, "bad-request",
                     "give a profile and a client_id or a subject");

@@ -107,11 +107,17 @@ newcode bob profile=nosuch client_id=x
 expect_problem 400 unknown-profile 'the CA has no profile "nosuch"' \
     "a code for an unknown profile: 400"
 newcode bob profile=client client_id=x expires_in=5
-expect_problem 400 bad-request 'expires_in is a number of seconds from 60 to 2592000' \
+expect_problem 400 bad-request 'expires_in is a number of seconds from 60 to 2592000, or a duration' \
     "expires_in below the bound: 400"
 newcode bob profile=client client_id=x expires_in=99999999
 expect_problem 400 bad-request 'expires_in is a number of seconds' \
     "expires_in above the bound: 400"
+newcode bob profile=client client_id=x expires_in='"soon"'
+expect_problem 400 bad-request 'or a duration \(30m, 24h, 7d\)' \
+    "expires_in neither seconds nor a duration: 400"
+newcode bob profile=client client_id=dur expires_in='"2h"'
+expect 201 .expires "$(date -u -d "@$((T0 + 7200))" +%Y-%m-%dT%H:%M:%SZ)" \
+    "expires_in as a duration (2h)"
 newcode bob profile=client
 expect_problem 400 bad-request 'give a profile and a client_id or a subject' \
     "neither client_id nor subject: 400"
