@@ -13,7 +13,7 @@ set -u
 command -v p11tool >/dev/null || plan_skip "p11tool is not installed"
 command -v pkcs11-tool >/dev/null || plan_skip "pkcs11-tool is not installed"
 
-plan 57
+plan 59
 
 serve_config ""
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
@@ -321,6 +321,31 @@ fi
 keep_err
 assert_no_grep "$(cat "$D/zoe.code")" "$D/zoe.out" "... the code is not in the report"
 
+# --- --cleanup of what an earlier run left ------------------------------------
+"$P11CA" --pin-source "$PINFILE" key gen --uri "pkcs11:token=card-zed;object=zed" \
+    --type ec:P-256 >/dev/null || { echo "Bail out! no key on card-zed"; exit 1; }
+OLDZ=$(ids card-zed "Private Key" zed)
+mkcode "$D/zed.code" '{"profile":"client","client_id":"zed"}' ||
+    { echo "Bail out! no code for zed"; exit 1; }
+should_fail 2 'holds key "zed" \(id [0-9a-f]+\) without a certificate.*--cleanup' \
+    "a key left under the label: refused before anything is sent, --cleanup offered" \
+    penroll --server "$U" --cacert "$CA/ca.pem" --code-file "$D/zed.code" \
+    --token "$ZED" --client-id zed
+keep_err
+if penroll --server "$U" --cacert "$CA/ca.pem" --code-file "$D/zed.code" \
+    --token "$ZED" --client-id zed --cleanup >"$D/zed.out" 2>"$TT/err" &&
+    grep -q 'cannot revoke a certificate the service may have issued' "$TT/err" &&
+    [ -n "$(ids card-zed Certificate zed)" ] &&
+    [ "$(ids card-zed "Private Key" zed)" = "$(ids card-zed Certificate zed)" ] &&
+    [ "$(ids card-zed "Private Key" zed)" != "$OLDZ" ]; then
+    ok "--cleanup: the old key deleted (saying what it cannot revoke), a new one enrolled"
+else
+    not_ok "--cleanup: the old key deleted (saying what it cannot revoke), a new one enrolled"
+    diag "$(cat "$TT/err")"
+    diag "$(objects card-zed)"
+fi
+keep_err
+
 # --- The sign-up limit: 429 with Retry-After --------------------------------
 serve_stop
 serve_config "signup_limit = 0/1"
@@ -329,14 +354,14 @@ U=https://127.0.0.1:$PORT
 should_fail 2 'answered 403 \(forbidden\)' \
     "a sign-up limit of one: a wrong code takes it" \
     penroll --server "$U" --cacert "$CA/ca.pem" --code-file "$D/bad.code" \
-    --token "$ZED" --client-id zed
+    --token "$ZED" --client-id zack
 keep_err
 should_fail 4 "answered 429 \\(rate-limited\\): sign-up limit of CA [0-9]+ reached.* \\(Retry-After: [0-9]+\\)\$" \
     "the next enrollment: 429, the problem and Retry-After shown" \
     penroll --server "$U" --cacert "$CA/ca.pem" --code-file "$D/bad.code" \
-    --token "$ZED" --client-id zed
+    --token "$ZED" --client-id zack
 keep_err
-if ! objects card-zed | grep -q 'label: *zed$'; then
+if ! objects card-zed | grep -q 'label: *zack$'; then
     ok "... and nothing of it is left on the card"
 else
     not_ok "... and nothing of it is left on the card"
