@@ -20,6 +20,16 @@ src_libp11ca_ca_la_SOURCES = \
 src_libp11ca_ca_la_LIBADD = src/libp11ca-registry.la src/libp11ca-p11.la \
 	$(CRYPTO_LIBS) $(P11KIT_LIBS)
 
+# The remote enrollment issuer (p11ca enroll --server): an HTTPS client on
+# libevent and jansson, kept out of the CA library.
+noinst_LTLIBRARIES += src/libp11ca-enroll-remote.la
+src_libp11ca_enroll_remote_la_SOURCES = src/ca/enroll_remote.h \
+	src/ca/enroll_remote.c
+src_libp11ca_enroll_remote_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBEVENT_CFLAGS) $(SSL_CFLAGS)
+src_libp11ca_enroll_remote_la_LIBADD = src/libp11ca-ca.la $(LIBEVENT_LIBS) \
+	$(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)
+
 src_p11ca_SOURCES += src/cli/cmd_ca.c src/cli/cmd_issue.c src/cli/cmd_crl.c \
 	src/cli/cmd_audit.c src/cli/cmd_ocsp.c src/cli/cmd_registry.c
-src_p11ca_LDADD += src/libp11ca-ca.la
+src_p11ca_LDADD += src/libp11ca-enroll-remote.la src/libp11ca-ca.la

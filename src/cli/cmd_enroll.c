@@ -6,10 +6,16 @@
 
 #include "cmd_enroll.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
+
+#include "ca/enroll_remote.h"
 
 enum {
     OPT_TOKEN = 1,
@@ -29,6 +35,10 @@ enum {
     OPT_CA_PIN_SOURCE,
     OPT_CA_MODULE,
     OPT_WAIT,
+    OPT_SERVER,
+    OPT_CODE,
+    OPT_CODE_FILE,
+    OPT_CACERT,
 };
 
 /* The options of one run. */
@@ -42,6 +52,10 @@ struct enr_args {
     const char *dir;
     const char *ca_pin_source;
     const char *ca_module;
+    const char *server;    /* --server URL: the registry service issues */
+    const char *code;      /* --code (argv: visible to ps) */
+    const char *code_file; /* --code-file */
+    const char *cacert;    /* --cacert: the service's CA bundle */
     unsigned days;
     unsigned wait; /* --wait: seconds for a slot under a rate limit */
     bool with_chain;
@@ -126,6 +140,18 @@ static int enr_opt(const struct cli_cmd *me, int o, struct enr_args *a)
     case OPT_CA_MODULE:
         a->ca_module = optarg;
         break;
+    case OPT_SERVER:
+        a->server = optarg;
+        break;
+    case OPT_CODE:
+        a->code = optarg;
+        break;
+    case OPT_CODE_FILE:
+        a->code_file = optarg;
+        break;
+    case OPT_CACERT:
+        a->cacert = optarg;
+        break;
     case OPT_WAIT:
         return cli_parse_wait(me, optarg, &a->wait);
     case OPT_DAYS:
@@ -140,10 +166,47 @@ static int enr_opt(const struct cli_cmd *me, int o, struct enr_args *a)
     return P11CA_OK;
 }
 
+/* --server: what goes with it and what does not. */
+static int enr_args_server(const struct cli_cmd *me, const struct enr_args *a)
+{
+    bool renewal = a->renew || a->rekey;
+
+    if (a->dir || a->ca_pin_source || a->ca_module)
+        return cli_usage_error(
+            me,
+            "--server and --ca exclude each other: the service at --server issues, not a CA directory (no --ca, --ca-pin-source or --ca-module)");
+    if (!a->token)
+        return cli_usage_error(me, "give --token URI");
+    if (a->code && a->code_file)
+        return cli_usage_error(me, "--code and --code-file exclude each other");
+    if (!renewal && !a->code && !a->code_file)
+        return cli_usage_error(
+            me,
+            "--server: give --code-file FILE (or --code) with the enrollment code from the operator, or --renew / --rekey");
+    if (renewal && (a->code || a->code_file))
+        return cli_usage_error(
+            me,
+            "--renew and --rekey authenticate with the card's certificate: no --code");
+    if (a->resume)
+        return cli_usage_error(
+            me,
+            "--resume is not supported with --server: the service has no look-up of the certificate issued for a key; use --cleanup");
+    if (a->days)
+        return cli_usage_error(
+            me, "--days is not supported with --server: the profile decides");
+    return P11CA_OK;
+}
+
 static int enr_args_check(const struct cli_cmd *me, struct enr_args *a)
 {
-    a->dir = cli_ca_dir(a->dir);
-    if (!a->token || !a->dir)
+    if ((a->code || a->code_file || a->cacert) && !a->server)
+        return cli_usage_error(
+            me, "--code, --code-file and --cacert go with --server");
+    if (a->server && enr_args_server(me, a) != P11CA_OK)
+        return P11CA_E_USAGE;
+    if (!a->server)
+        a->dir = cli_ca_dir(a->dir);
+    if (!a->token || (!a->dir && !a->server))
         return cli_usage_error(me, "give --token URI and --ca DIR");
     if (a->resume && a->cleanup)
         return cli_usage_error(me, "--resume and --cleanup exclude each other");
@@ -154,7 +217,7 @@ static int enr_args_check(const struct cli_cmd *me, struct enr_args *a)
             me, "--renew keeps the key: no --type, --resume or --cleanup");
     if (a->remove_old && !a->rekey)
         return cli_usage_error(me, "--remove-old goes with --rekey");
-    if (!a->renew && !a->rekey && !a->profile)
+    if (!a->renew && !a->rekey && !a->profile && !a->server)
         return cli_usage_error(me, "give --profile NAME (e.g. client)");
     if (a->label && (!*a->label || strlen(a->label) > P11_MAX_LABEL_LEN - 16))
         return cli_usage_error(me, "--label: 1 to %d bytes",
@@ -312,6 +375,174 @@ static void enr_free(struct enr *e)
     OPENSSL_secure_clear_free(e->pin, P11_MAX_PIN_LEN + 1);
 }
 
+/*
+ * The enrollment code: --code, or the first line of --code-file (a regular
+ * file or a pipe that only its owner may read, as a PIN file), into @buf
+ * (at least ENROLL_REMOTE_MAX_CODE_LEN + 1 bytes).  The code is never
+ * shown.
+ */
+static int enr_read_code(const struct enr_args *a, char *buf)
+{
+    size_t max = ENROLL_REMOTE_MAX_CODE_LEN, n = 0;
+    struct stat st;
+    ssize_t r = 1;
+    int fd;
+
+    if (a->code) {
+        n = strlen(a->code);
+        if (n > max)
+            return cli_usage_error(&cli_enroll_cmds[0],
+                                   "--code: at most %zu bytes", max);
+        memcpy(buf, a->code, n);
+    } else {
+        fd = open(a->code_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+            return cli_error(P11CA_E_INPUT, "--code-file %s: %s", a->code_file,
+                             strerror(errno));
+        if (fstat(fd, &st) != 0
+            || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
+            || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+            close(fd);
+            return cli_error(
+                P11CA_E_INPUT,
+                "--code-file %s: not a regular file or pipe, or group or others may read it (chmod 600 %s)",
+                a->code_file, a->code_file);
+        }
+        /* One byte at a time up to the first newline: the rest is not
+         * read, and nothing beyond the bound is buffered. */
+        while (n <= max && (r = read(fd, buf + n, 1)) == 1 && buf[n] != '\n')
+            n++;
+        close(fd);
+        if (r < 0)
+            return cli_error(P11CA_E_INPUT, "--code-file %s: %s", a->code_file,
+                             strerror(errno));
+        if (n > max) {
+            OPENSSL_cleanse(buf, max + 1);
+            return cli_error(
+                P11CA_E_INPUT,
+                "--code-file %s: the code is longer than %zu bytes",
+                a->code_file, max);
+        }
+        if (n && buf[n - 1] == '\r')
+            n--;
+    }
+    buf[n] = '\0';
+    if (!n)
+        return cli_error(P11CA_E_INPUT, "the enrollment code is empty");
+    return P11CA_OK;
+}
+
+/* The label enroll_run will use: --label, object= of the URI, the client
+ * ID, the CN of --subject (as names() in enroll_flow.c). */
+static void enr_label(const struct enr *e, const enroll_opts *o, char *buf,
+                      size_t len)
+{
+    X509_NAME *n = NULL;
+
+    buf[0] = '\0';
+    if (o->label)
+        snprintf(buf, len, "%s", o->label);
+    else if (o->client_id)
+        snprintf(buf, len, "%s", o->client_id);
+    else if (o->subject && enroll_name_parse(o->subject, &n) == P11CA_OK)
+        X509_NAME_get_text_by_NID(n, NID_commonName, buf, (int)len);
+    X509_NAME_free(n);
+    p11ca_err_clear();
+    (void)e;
+}
+
+/*
+ * The issuer at --server.  A renewal authenticates with the card's current
+ * certificate (the newest of the key labelled as enroll_run will look for)
+ * and its key, which signs the handshake on the card; when the label holds
+ * no such pair, enroll_run says so.
+ */
+static int enr_remote(struct enr *e, const enroll_opts *o)
+{
+    const struct enr_args *a = &e->a;
+    enroll_remote_conf c = {
+        .url = a->server,
+        .cacert = a->cacert,
+        .profile = a->profile,
+        .client_id = a->client_id,
+        .cleanup = a->cleanup,
+        .module = e->cli->module,
+        .single_session = e->cli->single_session,
+        .pin = enr_store_pin,
+        .pin_arg = e,
+    };
+    char label[P11_MAX_LABEL_LEN + 1], *code = NULL, *uri = NULL;
+    enroll_pair p = {0};
+    int i, rc = P11CA_OK;
+
+    if (o->mode == ENROLL_NEW) {
+        code = OPENSSL_secure_zalloc(ENROLL_REMOTE_MAX_CODE_LEN + 1);
+        rc = code ? enr_read_code(a, code)
+                  : cli_error(P11CA_E_NOMEM, "out of memory");
+        c.code = code;
+    } else {
+        enr_label(e, o, label, sizeof(label));
+        if (label[0]
+            && enroll_pair_load(e->cli->p11, e->tok, label, &p) == CKR_OK
+            && p.priv && (i = enroll_pair_newest(&p)) >= 0) {
+            uri = p11_obj_uri(p.priv);
+            c.key_uri = uri;
+            c.cert = p.x509[i];
+        }
+        p11_error_clear();
+    }
+    if (rc == P11CA_OK && a->cleanup)
+        fprintf(
+            stderr,
+            "p11ca: note: with --server, --cleanup deletes what an earlier run left on the card, but cannot revoke a certificate the service may have issued for it: an operator can (p11ca cert list --client-id ID)\n");
+    if (rc == P11CA_OK && (rc = enroll_issuer_remote(&c, &e->is)) != P11CA_OK)
+        rc = rc == P11CA_E_USAGE
+                 ? cli_usage_error(&cli_enroll_cmds[0], "%s",
+                                   p11ca_err_message())
+                 : cli_error(rc, "enroll: %s", p11ca_err_message());
+    if (code)
+        OPENSSL_secure_clear_free(code, ENROLL_REMOTE_MAX_CODE_LEN + 1);
+    free(uri);
+    enroll_pair_clear(&p);
+    return rc;
+}
+
+/*
+ * After a failed enrollment or re-key with --server: the key made for it,
+ * when the service surely issued nothing for it (an error answer, or the
+ * request never sent), is deleted, so that nothing is left on the card.
+ */
+static void enr_discard(struct enr *e, const enroll_opts *o)
+{
+    char label[P11_MAX_LABEL_LEN + 1], hex[65];
+    enroll_pair p = {0};
+    EVP_PKEY *pk = NULL;
+
+    if (!e->a.server || o->mode == ENROLL_RENEW || !e->is)
+        return;
+    enr_label(e, o, label, sizeof(label) - 8);
+    if (o->mode == ENROLL_REKEY)
+        strcat(label, ".rekey");
+    if (label[0] && enroll_pair_load(e->cli->p11, e->tok, label, &p) == CKR_OK
+        && p.priv && !p.n
+        && p11_obj_public_key(p.priv, NULL, NULL, &pk) == CKR_OK
+        && enroll_spki_sha256(pk, hex) == P11CA_OK
+        && enroll_remote_refused(e->is, hex)) {
+        if (enroll_pair_destroy(&p, &e->auth, NULL, true) == CKR_OK)
+            fprintf(
+                stderr,
+                "p11ca: deleted key \"%s\" again: the service issued no certificate for it\n",
+                cli_esc(label));
+        else
+            cli_error(P11CA_E_TOKEN, "enroll: deleting key \"%s\": %s",
+                      cli_esc(label), p11_error_message());
+    }
+    p11_error_clear();
+    p11ca_err_clear();
+    EVP_PKEY_free(pk);
+    enroll_pair_clear(&p);
+}
+
 static int enr_run(struct enr *e)
 {
     const struct enr_args *a = &e->a;
@@ -341,25 +572,37 @@ static int enr_run(struct enr *e)
     };
     int rc;
 
-    rc = enroll_issuer_local(a->dir,
-                             a->ca_module ? a->ca_module : e->cli->module,
-                             a->ca_pin_source, &e->is);
-    if (rc != P11CA_OK)
-        return cli_error(rc, "enroll: %s", p11ca_err_message());
+    /* A local CA is opened first: its errors come before the token's. */
+    if (!a->server) {
+        rc = enroll_issuer_local(a->dir,
+                                 a->ca_module ? a->ca_module : e->cli->module,
+                                 a->ca_pin_source, &e->is);
+        if (rc != P11CA_OK)
+            return cli_error(rc, "enroll: %s", p11ca_err_message());
+    }
     rc = enr_open_token(e);
     if (rc != P11CA_OK)
         return rc;
     /* The label: --label, else object= of the URI, else the client ID. */
     if (!o.label)
         o.label = p11_uri_get0_label(e->turi);
+    /* The code decides the profile; the report says so. */
+    if (a->server && !o.profile && o.mode == ENROLL_NEW)
+        o.profile = "(set by the code)";
+    if (a->server && (rc = enr_remote(e, &o)) != P11CA_OK)
+        return rc;
     env.p11 = e->cli->p11;
     env.tok = e->tok;
     env.is = e->is;
     rc = enroll_run(&env, &o, &e->r);
-    if (rc == P11CA_E_USAGE)
-        return cli_usage_error(&cli_enroll_cmds[0], "%s", p11ca_err_message());
-    if (rc != P11CA_OK)
-        return cli_error(rc, "%s", p11ca_err_message());
+    if (rc != P11CA_OK) {
+        /* The message first: enr_discard may overwrite it. */
+        rc = rc == P11CA_E_USAGE ? cli_usage_error(&cli_enroll_cmds[0], "%s",
+                                                   p11ca_err_message())
+                                 : cli_error(rc, "%s", p11ca_err_message());
+        enr_discard(e, &o);
+        return rc;
+    }
     enr_report(e);
     return P11CA_OK;
 }
@@ -386,6 +629,10 @@ static int cmd_enroll(struct cli *cli, int argc, char **argv)
         {"ca-pin-source", required_argument, NULL, OPT_CA_PIN_SOURCE},
         {"ca-module", required_argument, NULL, OPT_CA_MODULE},
         {"wait", required_argument, NULL, OPT_WAIT},
+        {"server", required_argument, NULL, OPT_SERVER},
+        {"code", required_argument, NULL, OPT_CODE},
+        {"code-file", required_argument, NULL, OPT_CODE_FILE},
+        {"cacert", required_argument, NULL, OPT_CACERT},
         {0},
     };
     const struct cli_cmd *me = &cli_enroll_cmds[0];
@@ -414,7 +661,9 @@ const struct cli_cmd cli_enroll_cmds[] = {
     {"enroll", NULL,
      "--token URI --ca DIR --profile NAME [--subject /CN=..] [--client-id ID] "
      "[--type TYPE] [--label LABEL] [--days N] [--with-chain] [--resume | "
-     "--cleanup] [--renew | --rekey [--remove-old]] [--wait SECONDS]",
+     "--cleanup] [--renew | --rekey [--remove-old]] [--wait SECONDS] | "
+     "--token URI --server https://HOST[:PORT] (--code-file FILE | --renew | "
+     "--rekey) [--cacert FILE] [--client-id ID] ...",
      "Enroll a smartcard or token: generate the key pair ON the token "
      "(sensitive, never extractable), sign a CSR with it through the p11ca "
      "provider, have the CA in DIR check, sign and record the certificate, "
@@ -434,7 +683,17 @@ const struct cli_cmd cli_enroll_cmds[] = {
      "cert revoke --client-id ID --yes) and enroll a new card. An enrollment "
      "by the operator is issuance, not a sign-up: the sign-up limit of "
      "ca.cnf does not hold it, the profile's rate_limit (if set) does, with "
-     "--wait as for p11ca issue.",
+     "--wait as for p11ca issue. With --server instead of --ca, the registry "
+     "service (p11ca serve) issues: a first enrollment is authenticated by "
+     "a one-time code from an operator (POST /v1/enroll; the code decides "
+     "the profile and the client ID), --renew and --rekey by the card's "
+     "current certificate over mTLS, its key signing the handshake on the "
+     "card (POST /v1/renew; the service supersedes the old certificate). "
+     "The service's certificate is checked against --cacert (default: the "
+     "system's CA store) and the host name or address of the URL; the "
+     "service is asked before a key is made, and a key made for a request "
+     "the service refused is deleted again. --resume and --days are not "
+     "available with --server.",
      "--token URI\tthe user's token (pkcs11:token=..); pin-source= in it, "
      "--pin-source or a prompt gives its PIN\n"
      "--ca DIR\tthe CA directory (default $P11CA_CA_DIR; --dir too)\n"
@@ -463,7 +722,15 @@ const struct cli_cmd cli_enroll_cmds[] = {
      "--ca-pin-source FILE\tthe PIN of the CA key (default: pin_source of "
      "ca.cnf)\n"
      "--ca-module PATH\tPKCS#11 module of the CA key (default: "
-     "--module)\n" CLI_WAIT_HELP,
+     "--module)\n" CLI_WAIT_HELP "\n"
+     "--server URL\thttps://HOST[:PORT] of p11ca serve: it issues instead "
+     "of a CA directory (excludes --ca)\n"
+     "--code-file FILE\tthe one-time enrollment code, first line of FILE "
+     "(mode 600, or a pipe); never shown\n"
+     "--code CODE\tthe code on the command line (other users may see it "
+     "in ps: prefer --code-file)\n"
+     "--cacert FILE\tPEM bundle of the CAs that may issue the service's "
+     "TLS certificate (default: the system's store)\n",
      cmd_enroll},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -18,6 +18,7 @@ SERVE_TESTS = \
 	tests/integration/serve-config.sh \
 	tests/integration/serve-ocsp.sh \
 	tests/integration/serve-ocsp-dos.sh \
-	tests/integration/serve-ocsp-limits.sh
+	tests/integration/serve-ocsp-limits.sh \
+	tests/integration/serve-enroll-client.sh
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh
