@@ -9,12 +9,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "ca/enroll.h"
 #include "common/timeparse.h"
@@ -227,20 +229,89 @@ static void code_done(struct srv_job *j)
     job_free(ej);
 }
 
+/* Why @p is no profile that enrollment serves (NULL: it is one).  Only
+ * end-entity TLS client and server certificates are enrolled: no CA, no
+ * OCSP signer (its "good" would be believed for any certificate), no other
+ * key purpose, no extensions of the profile's own (they may add any). */
+static const char *profile_refusal(const ca_profile *p)
+{
+    X509_EXTENSION *ext = NULL;
+    EXTENDED_KEY_USAGE *ku = NULL;
+    const char *why = NULL;
+
+    if (p->is_ca)
+        return "it makes CA certificates";
+    if (p->ocsp_nocheck)
+        return "it makes OCSP signers (ocsp_nocheck)";
+    if (p->extensions)
+        return "it adds extensions of its own (extensions =)";
+    if (!p->ext_key_usage)
+        return "it sets no ext_key_usage (any key purpose)";
+    ext = X509V3_EXT_nconf_nid(NULL, NULL, NID_ext_key_usage, p->ext_key_usage);
+    ku = ext ? X509V3_EXT_d2i(ext) : NULL;
+    if (!ku || !sk_ASN1_OBJECT_num(ku))
+        why = "its ext_key_usage does not parse";
+    for (int i = 0; ku && i < sk_ASN1_OBJECT_num(ku) && !why; i++) {
+        int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(ku, i));
+
+        if (nid == NID_OCSP_sign)
+            why = "it makes OCSP signers (OCSPSigning)";
+        else if (nid != NID_client_auth && nid != NID_server_auth)
+            why =
+                "its ext_key_usage allows more than serverAuth and clientAuth";
+    }
+    EXTENDED_KEY_USAGE_free(ku);
+    X509_EXTENSION_free(ext);
+    ERR_clear_error();
+    return why;
+}
+
 /* The profile of a request: known, and one that enrollment can serve. */
 static bool profile_ok(struct srv_req *r, const char *name)
 {
     const ca_profile *p = ca_profile_find(r->s->ca, name);
+    const char *why = p ? profile_refusal(p) : NULL;
 
     if (!p)
         srv_problem(r, 400, "unknown-profile",
                     "the CA has no profile \"%s\" (see p11ca ca show)", name);
-    else if (p->is_ca)
-        srv_problem(r, 400, "policy",
-                    "profile \"%s\" makes CA certificates; enrollment is for "
-                    "end-entity certificates",
-                    name);
-    return p && !p->is_ca;
+    else if (why)
+        srv_problem(
+            r, 400, "policy",
+            "profile \"%s\" is not enrolled over the network: %s; enrollment is for end-entity TLS client and server certificates (p11ca issue makes the others)",
+            name, why);
+    return p && !why;
+}
+
+/* The role that the roles config gives to certificates of this CA with
+ * the subject @text (RFC 2253), by its label; NULL when none.  Compared
+ * without case: a near miss is refused too. */
+static const char *subject_role(const struct srv *s, const char *text)
+{
+    for (size_t i = 0; text && i < s->cfg.n_ops; i++) {
+        const struct srv_operator *op = &s->cfg.ops[i];
+
+        if (!op->by_sha256 && op->subject && strcasecmp(op->subject, text) == 0)
+            return op->label;
+    }
+    return NULL;
+}
+
+/* Refuse (403) a subject that the roles config maps to a role: no API
+ * caller mints a certificate that carries a role. */
+static bool subject_no_role(struct srv_req *r, const char *text)
+{
+    const char *label = subject_role(r->s, text);
+
+    if (!label)
+        return true;
+    r->s->m.refusals[SRV_REFUSE_FORBIDDEN]++;
+    srv_audit_denied(r->s, r->actor, r->path, "the subject has a role");
+    srv_problem(
+        r, 403, "forbidden",
+        "the subject \"%s\" has a role in [ serve ] roles (%s): certificates with a role are made by p11ca issue, not enrolled",
+        text, label);
+    return false;
 }
 
 /* Step 1 of POST /v1/enrollment-codes: @body into @ej. */
@@ -287,6 +358,8 @@ static bool code_parse(struct srv_req *r, json_t *body, struct enroll_job *ej)
     }
     if (name && reg_name_text(name, &ej->subject) != P11CA_OK)
         srv_problem(r, 503, "busy", "out of memory");
+    else if (ej->subject && !subject_no_role(r, ej->subject))
+        ; /* answered */
     else if (!client && !(ej->client_id = name_cn(name)))
         srv_problem(r, 400, "bad-request",
                     "the subject has no CN: give a client_id");
@@ -400,6 +473,8 @@ static void enroll_run_job(struct srv_job *j, ca *wc)
     const X509_NAME *subj;
     char *cn = NULL, why[SRV_MSG_MAX + 16], serial[64];
     enroll_req rq = {.wait = 0};
+    const ca_profile *prof;
+    const char *why_not;
     bool taken = false, issued = false;
     int rc;
 
@@ -416,6 +491,15 @@ static void enroll_run_job(struct srv_job *j, ca *wc)
         taken = rc == P11CA_OK;
         if (taken && (rc = code_matches(ej, &code, subj)))
             goto out;
+        /* The profile may have changed since the code was made. */
+        if (taken && (prof = ca_profile_find(wc, code.profile))
+            && (why_not = profile_refusal(prof))) {
+            rc = p11ca_err_set(
+                P11CA_E_POLICY,
+                "profile \"%s\" is not enrolled over the network: %s",
+                code.profile, why_not);
+            goto out;
+        }
         rq.profile = code.profile;
         rq.client_id = code.client_id;
     } else if (rc == P11CA_OK) {
@@ -523,6 +607,50 @@ static bool signup_take(struct srv_req *r)
     return false;
 }
 
+/* The CSR's subjectAltName extension (DER of its value), or NULL. */
+static ASN1_OCTET_STRING *csr_san(X509_REQ *req)
+{
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+    int i = exts ? X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1) : -1;
+    ASN1_OCTET_STRING *san = NULL;
+
+    if (i >= 0)
+        san = ASN1_OCTET_STRING_dup(
+            X509_EXTENSION_get_data(sk_X509_EXTENSION_value(exts, i)));
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+    return san;
+}
+
+/* The CSR of @ej before anything is taken: its subject has no role (403);
+ * with a code (@by_code), it asks for no subjectAltName (400 policy): a
+ * code binds the name, and its holder chooses none.  False when answered. */
+static bool csr_screen(struct srv_req *r, struct enroll_job *ej, bool by_code)
+{
+    const unsigned char *p = ej->csr;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)ej->csr_len);
+    ASN1_OCTET_STRING *san = NULL;
+    char *text = NULL;
+    bool ok = false;
+
+    if (!req
+        || reg_name_text(X509_REQ_get_subject_name(req), &text) != P11CA_OK)
+        srv_problem(r, 400, "bad-csr", "the CSR's subject cannot be read");
+    else if (!subject_no_role(r, text))
+        ; /* answered */
+    else if (by_code && (san = csr_san(req)))
+        srv_problem(
+            r, 400, "policy",
+            "a CSR enrolled with a code may not ask for a subjectAltName: the code binds the name; ask an operator for a certificate with names");
+    else
+        ok = true;
+    ASN1_OCTET_STRING_free(san);
+    X509_REQ_free(req);
+    free(text);
+    ERR_clear_error();
+    return ok;
+}
+
 /* Step 1 of POST /v1/enroll: @body into @ej; false when answered. */
 static bool enroll_parse(struct srv_req *r, json_t *body, struct enroll_job *ej)
 {
@@ -551,7 +679,7 @@ static bool enroll_parse(struct srv_req *r, json_t *body, struct enroll_job *ej)
     }
     if (!code && !profile_ok(r, profile))
         return false;
-    if (!csr_read(r, csr, ej))
+    if (!csr_read(r, csr, ej) || !csr_screen(r, ej, code != NULL))
         return false;
     if (code)
         code_hash(code, ej->hash);
@@ -615,6 +743,42 @@ static int renew_checks(struct enroll_job *ej, const reg_cert *old,
     return rc;
 }
 
+/* A renewal keeps the names: the CSR's subjectAltName must be the old
+ * certificate's, byte for byte (none if none), and the profile one that
+ * enrollment serves; 0 or the refusal. */
+static int renew_names(struct enroll_job *ej, ca *wc, const reg_cert *old,
+                       X509_REQ *req)
+{
+    const unsigned char *p = old->der;
+    X509 *x = d2i_X509(NULL, &p, (long)old->der_len);
+    int i = x ? X509_get_ext_by_NID(x, NID_subject_alt_name, -1) : -1;
+    const ASN1_OCTET_STRING *had =
+        i >= 0 ? X509_EXTENSION_get_data(X509_get_ext(x, i)) : NULL;
+    ASN1_OCTET_STRING *asks = csr_san(req);
+    const ca_profile *prof = ca_profile_find(wc, old->profile);
+    const char *why = prof ? profile_refusal(prof) : NULL;
+    int rc = P11CA_OK;
+
+    if (!x)
+        rc = p11ca_err_set(P11CA_E_INTERNAL, "certificate %s does not parse",
+                           reg_cert_shown(old->ca_id, old->serial));
+    else if (why)
+        rc = p11ca_err_set(
+            P11CA_E_POLICY,
+            "profile \"%s\" is not enrolled over the network: %s; renew with p11ca issue",
+            old->profile, why);
+    else if ((had || asks)
+             && (!had || !asks || ASN1_OCTET_STRING_cmp(had, asks) != 0))
+        rc = job_forbid(
+            ej,
+            had ? "a renewal keeps the subjectAltName of the old certificate: the CSR must ask for exactly its names"
+                : "a renewal keeps the subjectAltName of the old certificate, which has none: the CSR may not ask for one");
+    ASN1_OCTET_STRING_free(asks);
+    X509_free(x);
+    ERR_clear_error();
+    return rc;
+}
+
 static void renew_run(struct srv_job *j, ca *wc)
 {
     struct enroll_job *ej = (struct enroll_job *)j;
@@ -632,6 +796,8 @@ static void renew_run(struct srv_job *j, ca *wc)
         rc = reg_get(rg, ej->old_ca_id, ej->old_serial, &old);
     if (rc == P11CA_OK
         && (rc = renew_checks(ej, &old, X509_REQ_get_subject_name(req))))
+        goto out;
+    if (rc == P11CA_OK && (rc = renew_names(ej, wc, &old, req)))
         goto out;
     rq.profile = old.profile;
     rq.client_id = old.client_id ? old.client_id : "";

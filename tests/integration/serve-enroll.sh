@@ -16,6 +16,8 @@ set -u
 # which stands still here: lifted, so that the service's buckets decide.
 sed -i 's/^rate_limit *= *[0-9]*$/rate_limit = 10000/' "$CA/ca.cnf.base"
 T0=$(date +%s)
+# zed: admin by subject (a line of [ serve_roles ]).
+SERVE_SECTIONS="zed = admin subject:O=p11ca tests,CN=zed"
 serve_config "signup_limit = off"
 SERVE_ENV="P11CA_TEST_CLOCK=$T0"
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
@@ -160,11 +162,24 @@ body "$D/req.json" csr=@gina "code=$GINA_CODE" client_id=bob
 post none /v1/enroll "$D/req.json"
 expect_problem 403 forbidden 'the enrollment code is for client ID "gina", not "bob"' \
     "a code used for another client ID: 403"
+csr gina-as-hal /CN=hal
+body "$D/req.json" csr=@gina-as-hal "code=$GINA_CODE"
+post none /v1/enroll "$D/req.json"
+expect_problem 403 forbidden 'the CSR.s subject must have CN=gina' \
+    "a code for gina with a CSR named hal: 403"
 csr gina-as-bob "/CN=bob/O=p11ca tests"
 body "$D/req.json" csr=@gina-as-bob "code=$GINA_CODE"
 post none /v1/enroll "$D/req.json"
-expect_problem 403 forbidden 'the CSR.s subject must have CN=gina' \
-    "a code for gina with a CSR named bob (an operator's subject): 403"
+expect_problem 403 forbidden 'the subject "O=p11ca tests,CN=bob" has a role in \[ serve \] roles \(bob\)' \
+    "a code for gina with a CSR named bob (an operator's subject): 403, the subject has a role"
+# A code's holder chooses no subjectAltName: the code stays usable.
+csr gina-san /CN=gina
+openssl req -new -key "$D/gina-san.key" -subj /CN=gina \
+    -addext subjectAltName=email:admin@corp -out "$D/gina-san.csr" 2>/dev/null
+body "$D/req.json" csr=@gina-san "code=$GINA_CODE"
+post none /v1/enroll "$D/req.json"
+expect_problem 400 policy 'a CSR enrolled with a code may not ask for a subjectAltName' \
+    "a code with a CSR asking for SAN email:admin@corp: 400 policy"
 body "$D/req.json" csr=@gina "code=$GINA_CODE" profile=client client_id=gina
 post none /v1/enroll "$D/req.json"
 issued gina "... the refused requests left the code usable: 201"
@@ -177,6 +192,55 @@ csr ivy "/CN=ivy/O=p11ca tests"
 body "$D/req.json" csr=@ivy "code=$IVY_CODE"
 post none /v1/enroll "$D/req.json"
 issued ivy "... with the subject: 201"
+
+# --- No certificate with a role, no profile but TLS client and server ------
+# zed is admin by subject (SERVE_SECTIONS); bob is operator by subject.
+n0=$(p11ca cert list --dir "$CA" --count)
+newcode bob profile=client "subject=/CN=zed/O=p11ca tests"
+expect_problem 403 forbidden 'the subject "O=p11ca tests,CN=zed" has a role in \[ serve \] roles \(zed\)' \
+    "a code for a subject mapped to admin: 403"
+newcode bob profile=client "subject=/CN=BOB/O=p11ca tests"
+expect_problem 403 forbidden 'has a role in \[ serve \] roles \(bob\)' \
+    "a code for an operator's subject in other case: 403"
+csr zed "/CN=zed/O=p11ca tests"
+body "$D/req.json" csr=@zed profile=client
+post bob /v1/enroll "$D/req.json"
+expect_problem 403 forbidden 'the subject "O=p11ca tests,CN=zed" has a role in \[ serve \] roles \(zed\)' \
+    "an operator enrolls a subject mapped to admin: 403"
+body "$D/req.json" csr=@zed profile=client client_id=zed2
+post bob /v1/enroll "$D/req.json"
+expect_problem 403 forbidden 'has a role' "... with another client_id: 403"
+# A code for the client ID zed, used with the admin's subject.
+newcode bob profile=client client_id=zed
+ZED_CODE=$(jq -r .code "$D/body")
+expect 201 "a code for the client ID zed: 201"
+body "$D/req.json" csr=@zed "code=$ZED_CODE"
+post none /v1/enroll "$D/req.json"
+expect_problem 403 forbidden 'has a role in \[ serve \] roles \(zed\)' \
+    "that code with the admin's subject: 403"
+for prof in ocsp intermediate; do
+    newcode bob profile=$prof client_id=x
+    expect_problem 400 policy "profile \"$prof\" is not enrolled over the network: it makes (OCSP signers|CA certificates)" \
+        "a code for profile $prof: 400 policy"
+    csr "op-$prof" "/CN=op-$prof"
+    body "$D/req.json" "csr=@op-$prof" profile=$prof
+    post bob /v1/enroll "$D/req.json"
+    expect_problem 400 policy "profile \"$prof\" is not enrolled over the network" \
+        "an operator enrolls under profile $prof: 400 policy"
+done
+assert_eq "$(p11ca cert list --dir "$CA" --count)" "$n0" \
+    "... none of them recorded anything"
+csr zed-ok /CN=zed
+body "$D/req.json" csr=@zed-ok "code=$ZED_CODE"
+post none /v1/enroll "$D/req.json"
+issued zed-ok "... the code for zed stayed usable: 201 with CN=zed"
+# An operator keeps the profile's SAN policy, as p11ca issue.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$D/olga.key" -subj /CN=olga -addext subjectAltName=email:olga@example.com \
+    -out "$D/olga.csr" 2>/dev/null
+body "$D/req.json" csr=@olga profile=client
+post bob /v1/enroll "$D/req.json"
+issued olga "an operator enrolls a CSR with a SAN under the client profile: 201"
 
 # Two requests race for one code: exactly one certificate.
 newcode bob profile=client client_id=frank
@@ -279,6 +343,13 @@ expect_problem 403 forbidden 'a renewal keeps the subject "CN=eve"' \
     "a renewal that changes the subject: 403"
 post none /v1/renew "$D/req.json"
 expect_problem 401 unauthenticated 'needs a client certificate' "renew without a certificate: 401"
+openssl req -new -key "$D/eve.key" -subj /CN=eve \
+    -addext subjectAltName=email:admin@corp -out "$D/eve-san.csr" 2>/dev/null
+body "$D/req.json" csr=@eve-san
+post eve /v1/renew "$D/req.json"
+expect_problem 403 forbidden 'a renewal keeps the subjectAltName of the old certificate, which has none' \
+    "a renewal that adds a SAN: 403"
+assert_eq "$(shown "$EVE" .status)" activated "... the old certificate still activated"
 # Same key.
 openssl req -new -key "$D/eve.key" -subj /CN=eve -out "$D/eve2.csr" 2>/dev/null
 cp "$D/eve.key" "$D/eve2.key"
