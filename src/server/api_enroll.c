@@ -206,8 +206,9 @@ static void code_run(struct srv_job *j, ca *wc)
         snprintf(ej->code + 2 * i, 3, "%02x", raw[i]);
     OPENSSL_cleanse(raw, sizeof(raw));
     code_hash(ej->code, ej->hash);
-    rc = reg_code_add(ca_registry(wc), ej->hash, ej->profile, ej->client_id,
-                      ej->subject, ej->ttl, j->actor, &id, &ej->expires);
+    rc = reg_code_add(ca_registry(wc), ca_registry_id(wc), ej->hash,
+                      ej->profile, ej->client_id, ej->subject, ej->ttl,
+                      j->actor, &id, &ej->expires);
     if (rc != P11CA_OK) {
         OPENSSL_cleanse(ej->code, sizeof(ej->code));
         srv_job_set_error(j, rc);
@@ -428,7 +429,7 @@ static void enroll_run_job(struct srv_job *j, ca *wc)
     subj = X509_REQ_get_subject_name(req);
     rc = ca_set_actor(wc, j->actor);
     if (rc == P11CA_OK && ej->hash[0]) {
-        rc = reg_code_take(rg, ej->hash, j->actor, &code);
+        rc = reg_code_take(rg, ca_registry_id(wc), ej->hash, j->actor, &code);
         if (rc == P11CA_E_NOTFOUND) {
             ej->code_refused = true;
             rc = job_forbid(ej, CODE_REFUSED);
