@@ -296,8 +296,10 @@ static int local_issue(enroll_issuer *is, const enroll_req *rq,
         rc = ca_req_sign(c, r);
     if (rc == P11CA_OK)
         rc = ca_req_record(c, r);
-    if (rc == P11CA_OK && !(*out = X509_dup(ca_req_cert(r))))
-        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    /* Recorded: issued.  A reference, not a copy: nothing may fail after
+     * the record (the caller would release what was given). */
+    if (rc == P11CA_OK && X509_up_ref(ca_req_cert(r)))
+        *out = ca_req_cert(r);
     /* The key is loaded: sign the audit head if it is due.  A failure
      * does not undo the issuance; the next signing command signs it. */
     if (rc == P11CA_OK && ca_audit_checkpoint(c, false, NULL) != P11CA_OK)

@@ -522,6 +522,10 @@ static char *issue_body(struct remote_issuer *ri, const char *pem)
     if (j)
         s = json_dumps(j, JSON_COMPACT);
 out:
+    /* The code's copy in @j too (remote_issue wipes the text). */
+    if (json_is_string(json_object_get(j, "code")))
+        OPENSSL_cleanse((char *)json_string_value(json_object_get(j, "code")),
+                        json_string_length(json_object_get(j, "code")));
     json_decref(j);
     return s;
 }

@@ -52,8 +52,10 @@ struct enr_args {
     const char *dir;
     const char *ca_pin_source;
     const char *ca_module;
-    const char *server;    /* --server URL: the registry service issues */
-    const char *code;      /* --code (argv: visible to ps) */
+    const char *server; /* --server URL: the registry service issues */
+    const char *code;   /* --code: code_copy (enr_hide_code) */
+    char *code_copy;    /* secure heap; the argv text is overwritten */
+    size_t code_copy_size;
     const char *code_file; /* --code-file */
     const char *cacert;    /* --cacert: the service's CA bundle */
     unsigned days;
@@ -88,6 +90,36 @@ static int enr_store_pin(char *pin, size_t max, void *arg);
 static void enr_note(int rc, const char *msg, void *arg);
 static void enr_report(struct enr *e);
 static void enr_free(struct enr *e);
+
+/*
+ * --code: the code is copied to the secure heap and its text in argv
+ * overwritten, so that ps and /proc/PID/cmdline show "(hidden)" once the
+ * options are read (the short time before that is why --code-file is
+ * recommended); as registry migrate does for passwords.
+ */
+static int enr_hide_code(struct enr_args *a, char *arg)
+{
+    size_t len = strlen(arg);
+
+    OPENSSL_secure_clear_free(a->code_copy, a->code_copy_size);
+    a->code = a->code_copy = NULL;
+    a->code_copy_size = 0;
+    if (!(a->code_copy = OPENSSL_secure_malloc(len + 1)))
+        return cli_error(P11CA_E_NOMEM, "out of memory");
+    a->code_copy_size = len + 1;
+    memcpy(a->code_copy, arg, len + 1);
+    a->code = a->code_copy;
+    OPENSSL_cleanse(arg, len);
+    snprintf(arg, len + 1, "%s", "(hidden)");
+    return P11CA_OK;
+}
+
+static void enr_args_clear(struct enr_args *a)
+{
+    OPENSSL_secure_clear_free(a->code_copy, a->code_copy_size);
+    a->code = a->code_copy = NULL;
+    a->code_copy_size = 0;
+}
 
 static int enr_opt(const struct cli_cmd *me, int o, struct enr_args *a)
 {
@@ -144,8 +176,7 @@ static int enr_opt(const struct cli_cmd *me, int o, struct enr_args *a)
         a->server = optarg;
         break;
     case OPT_CODE:
-        a->code = optarg;
-        break;
+        return enr_hide_code(a, optarg);
     case OPT_CODE_FILE:
         a->code_file = optarg;
         break;
@@ -373,6 +404,7 @@ static void enr_free(struct enr *e)
     enroll_issuer_free(e->is);
     p11_uri_free(e->turi);
     OPENSSL_secure_clear_free(e->pin, P11_MAX_PIN_LEN + 1);
+    enr_args_clear(&e->a);
 }
 
 /*
@@ -640,17 +672,20 @@ static int cmd_enroll(struct cli *cli, int argc, char **argv)
     int o, rc;
 
     while ((o = cli_getopt(cli, argc, argv, "h", opts)) != -1) {
-        if (o == 'h')
-            return cli_help(me);
-        rc = enr_opt(me, o, &e.a);
-        if (rc != P11CA_OK)
+        rc = o == 'h' ? cli_help(me) : enr_opt(me, o, &e.a);
+        if (o == 'h' || rc != P11CA_OK) {
+            enr_args_clear(&e.a);
             return rc;
+        }
     }
     if (optind < argc)
-        return cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
-    rc = enr_args_check(me, &e.a);
-    if (rc != P11CA_OK)
+        rc = cli_usage_error(me, "unexpected argument \"%s\"", argv[optind]);
+    else
+        rc = enr_args_check(me, &e.a);
+    if (rc != P11CA_OK) {
+        enr_args_clear(&e.a);
         return rc;
+    }
     e.pin = OPENSSL_secure_zalloc(P11_MAX_PIN_LEN + 1);
     rc = e.pin ? enr_run(&e) : cli_error(P11CA_E_NOMEM, "out of memory");
     enr_free(&e);
@@ -728,7 +763,7 @@ const struct cli_cmd cli_enroll_cmds[] = {
      "--code-file FILE\tthe one-time enrollment code, first line of FILE "
      "(mode 600, or a pipe); never shown\n"
      "--code CODE\tthe code on the command line (other users may see it "
-     "in ps: prefer --code-file)\n"
+     "in ps until it is read and hidden: prefer --code-file)\n"
      "--cacert FILE\tPEM bundle of the CAs that may issue the service's "
      "TLS certificate (default: the system's store)\n",
      cmd_enroll},

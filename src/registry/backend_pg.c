@@ -92,17 +92,19 @@ static const char *const pg_sql[PG_N] = {
         "WHERE $1::bigint = 0 OR ca_id = $1::bigint ORDER BY id DESC",
     [PG_CODE_INSERT] =
         "INSERT INTO enroll_codes (hash, profile, client_id, subject, "
-        "created_at, created_by, expires) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-        "RETURNING id",
+        "created_at, created_by, expires, ca_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint) RETURNING id",
     /* One statement decides: of two users of a code, one changes the row
      * (READ COMMITTED re-checks the WHERE on the row a concurrent UPDATE
      * changed). */
     [PG_CODE_TAKE] = "UPDATE enroll_codes SET used_at = $2::bigint "
-                     "WHERE hash = $1 AND used_at IS NULL "
+                     "WHERE hash = $1 AND ca_id = $3::bigint "
+                     "AND used_at IS NULL "
                      "AND expires > $2::bigint "
                      "RETURNING id, profile, client_id, subject, expires",
     [PG_CODE_ISSUED] = "UPDATE enroll_codes SET used_by = $2 WHERE id = $1 "
-                       "AND used_at IS NOT NULL AND used_by IS NULL",
+                       "AND ca_id = $3::bigint AND used_at IS NOT NULL "
+                       "AND used_by IS NULL",
     [PG_CODE_RELEASE] = "UPDATE enroll_codes SET used_at = NULL "
                         "WHERE id = $1 AND used_by IS NULL",
 };

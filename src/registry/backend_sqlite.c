@@ -79,13 +79,15 @@ static const char *const sq_sql[SQ_N] = {
     [SQ_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_version",
     [SQ_CODE_INSERT] =
         "INSERT INTO enroll_codes (hash, profile, client_id, subject, "
-        "created_at, created_by, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "created_at, created_by, expires, ca_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     /* One statement decides: of two users of a code, one changes the row. */
     [SQ_CODE_TAKE] = "UPDATE enroll_codes SET used_at = ?2 WHERE hash = ?1 "
-                     "AND used_at IS NULL AND expires > ?2 "
+                     "AND ca_id = ?3 AND used_at IS NULL AND expires > ?2 "
                      "RETURNING id, profile, client_id, subject, expires",
     [SQ_CODE_ISSUED] = "UPDATE enroll_codes SET used_by = ?2 WHERE id = ?1 "
-                       "AND used_at IS NOT NULL AND used_by IS NULL",
+                       "AND ca_id = ?3 AND used_at IS NOT NULL "
+                       "AND used_by IS NULL",
     [SQ_CODE_RELEASE] = "UPDATE enroll_codes SET used_at = NULL "
                         "WHERE id = ?1 AND used_by IS NULL",
 };

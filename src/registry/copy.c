@@ -34,7 +34,8 @@ static const reg_col_kind copy_history_kinds[] = {I, I, I, T, T, T, T};
 static const reg_col_kind copy_crl_kinds[] = {I, I};
 static const reg_col_kind copy_audit_kinds[] = {I, I, T, T, T, T, T, T};
 static const reg_col_kind copy_heads_kinds[] = {I, I, T, I, I, B};
-static const reg_col_kind copy_codes_kinds[] = {I, T, T, T, T, I, T, I, I, T};
+static const reg_col_kind copy_codes_kinds[] = {I, I, T, T, T, T,
+                                                I, T, I, I, T};
 
 #undef I
 #undef T
@@ -71,7 +72,7 @@ static const reg_table copy_tables[REG_COPY_TABLES] = {
     COPY_TABLE("audit_heads", "id, seq, hash, at, ca_id, signed", "id", "id",
                copy_heads_kinds),
     COPY_TABLE("enroll_codes",
-               "id, hash, profile, client_id, subject, created_at, "
+               "id, ca_id, hash, profile, client_id, subject, created_at, "
                "created_by, expires, used_at, used_by",
                "id", "id", copy_codes_kinds),
 };

@@ -21,6 +21,7 @@ struct code_add {
 };
 
 struct code_take {
+    int64_t ca_id;
     const char *hash;
     const char *actor;
     reg_code out;
@@ -83,17 +84,19 @@ static int code_add_tx(reg *r, void *arg)
     reg_details_init(&d);
     reg_details_str(&d, "profile", a->c->profile);
     reg_details_str(&d, "client_id", a->c->client_id);
+    reg_details_int(&d, "ca_id", a->c->ca_id);
     if (a->c->subject)
         reg_details_str(&d, "subject", a->c->subject);
     reg_details_int(&d, "expires", a->c->expires);
     return code_audit(r, a->id, a->actor, "enroll-code-create", &d);
 }
 
-int reg_code_add(reg *r, const char *hash, const char *profile,
+int reg_code_add(reg *r, int64_t ca_id, const char *hash, const char *profile,
                  const char *client_id, const char *subject, int64_t ttl,
                  const char *actor, int64_t *id, int64_t *expires)
 {
     reg_code c = {
+        .ca_id = ca_id,
         .profile = (char *)profile,
         .client_id = (char *)client_id,
         .subject = (char *)subject,
@@ -129,7 +132,7 @@ static int code_take_tx(reg *r, void *arg)
     int rc;
 
     reg_code_clear(&t->out);
-    rc = r->be->code_take(r->db, t->hash, reg_now(), &t->out, &taken);
+    rc = r->be->code_take(r->db, t->hash, t->ca_id, reg_now(), &t->out, &taken);
     if (rc)
         return rc;
     if (!taken)
@@ -141,9 +144,10 @@ static int code_take_tx(reg *r, void *arg)
     return code_audit(r, t->out.id, t->actor, "enroll-code-use", &d);
 }
 
-int reg_code_take(reg *r, const char *hash, const char *actor, reg_code *out)
+int reg_code_take(reg *r, int64_t ca_id, const char *hash, const char *actor,
+                  reg_code *out)
 {
-    struct code_take t = {.hash = hash, .actor = actor};
+    struct code_take t = {.ca_id = ca_id, .hash = hash, .actor = actor};
     int rc;
 
     return_val_if_fail(r && out, P11CA_E_INTERNAL);
@@ -167,7 +171,7 @@ static int code_issued_tx(reg *r, void *arg)
 {
     struct code_step *s = arg;
     struct reg_details d;
-    int rc = r->be->code_issued(r->db, s->id, s->serial);
+    int rc = r->be->code_issued(r->db, s->id, s->ca_id, s->serial);
 
     if (rc)
         return rc;

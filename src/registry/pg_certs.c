@@ -631,6 +631,7 @@ int pg_code_insert(void *db, const char *hash, const reg_code *c, int64_t now,
     pg_p_int(&p, now);
     pg_p_text(&p, actor);
     pg_p_int(&p, c->expires);
+    pg_p_int(&p, c->ca_id);
     rc = pg_run(d, PG_CODE_INSERT, &p, &res, "record an enrollment code");
     if (!rc && PQntuples(res) == 1)
         *id = pg_int(res, 0, 0);
@@ -638,8 +639,8 @@ int pg_code_insert(void *db, const char *hash, const reg_code *c, int64_t now,
     return rc;
 }
 
-int pg_code_take(void *db, const char *hash, int64_t now, reg_code *out,
-                 bool *taken)
+int pg_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
+                 reg_code *out, bool *taken)
 {
     struct pgdb *d = db;
     struct pg_params p = {0};
@@ -649,6 +650,8 @@ int pg_code_take(void *db, const char *hash, int64_t now, reg_code *out,
     *taken = false;
     pg_p_text(&p, hash);
     pg_p_int(&p, now);
+    pg_p_int(&p, ca_id);
+    out->ca_id = ca_id;
     if ((rc = pg_run(d, PG_CODE_TAKE, &p, &res, "use an enrollment code"))
         || PQntuples(res) != 1)
         goto out;
@@ -665,15 +668,17 @@ out:
 }
 
 static int pg_code_update(struct pgdb *d, enum pg_stmt id, int64_t code,
-                          const char *serial, const char *what)
+                          int64_t ca_id, const char *serial, const char *what)
 {
     struct pg_params p = {0};
     PGresult *res = NULL;
     int rc;
 
     pg_p_int(&p, code);
-    if (serial)
+    if (serial) {
         pg_p_text(&p, serial);
+        pg_p_int(&p, ca_id);
+    }
     rc = pg_run(d, id, &p, &res, what);
     if (!rc && pg_changed(res) == 0)
         rc = p11ca_err_set(P11CA_E_STATE,
@@ -683,14 +688,14 @@ static int pg_code_update(struct pgdb *d, enum pg_stmt id, int64_t code,
     return rc;
 }
 
-int pg_code_issued(void *db, int64_t id, const char *serial)
+int pg_code_issued(void *db, int64_t id, int64_t ca_id, const char *serial)
 {
-    return pg_code_update(db, PG_CODE_ISSUED, id, serial,
+    return pg_code_update(db, PG_CODE_ISSUED, id, ca_id, serial,
                           "record the certificate of an enrollment code");
 }
 
 int pg_code_release(void *db, int64_t id)
 {
-    return pg_code_update(db, PG_CODE_RELEASE, id, NULL,
+    return pg_code_update(db, PG_CODE_RELEASE, id, 0, NULL,
                           "release an enrollment code");
 }

@@ -152,9 +152,9 @@ int pg_revoked_list(void *db, int64_t ca_id, int64_t now, reg_revoked_cb cb,
 /* Enrollment codes (pg_certs.c). */
 int pg_code_insert(void *db, const char *hash, const reg_code *c, int64_t now,
                    const char *actor, int64_t *id);
-int pg_code_take(void *db, const char *hash, int64_t now, reg_code *out,
-                 bool *taken);
-int pg_code_issued(void *db, int64_t id, const char *serial);
+int pg_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
+                 reg_code *out, bool *taken);
+int pg_code_issued(void *db, int64_t id, int64_t ca_id, const char *serial);
 int pg_code_release(void *db, int64_t id);
 
 /* Rows as stored, for reg_copy (pg_rows.c). */

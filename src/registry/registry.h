@@ -565,6 +565,7 @@ int reg_ca_set_auto(reg *r, int64_t id, bool on, reg_status st,
  */
 typedef struct reg_code {
     int64_t id;
+    int64_t ca_id; /* the CA whose service made it: only it takes it */
     char *profile;
     char *client_id;
     char *subject; /* NULL: any subject the profile allows */
@@ -575,30 +576,33 @@ typedef struct reg_code {
 void reg_code_clear(reg_code *c);
 
 /*
- * reg_code_add - record a code by its hash @hash (64 hex digits), bound to
+ * reg_code_add - record a code by its hash @hash (64 hex digits) for the CA
+ * @ca_id (registered in cas: only that CA's service takes it), bound to
  * @profile, @client_id and @subject (may be NULL), valid for @ttl seconds
  * from now on the registry's clock; audited ("enroll-code-create", with
  * the id, never the code or its hash) with @actor.  *@id gets its id and
  * *@expires when it expires (Unix seconds).  Returns 0, P11CA_E_INPUT or
  * a registry error.
  */
-int reg_code_add(reg *r, const char *hash, const char *profile,
+int reg_code_add(reg *r, int64_t ca_id, const char *hash, const char *profile,
                  const char *client_id, const char *subject, int64_t ttl,
                  const char *actor, int64_t *id, int64_t *expires) REG_WUR;
 
 /*
- * reg_code_take - use the code whose hash is @hash, once: one conditional
+ * reg_code_take - use the code of the CA @ca_id whose hash is @hash (a code
+ * of another CA is unknown here), once: one conditional
  * UPDATE (not used, not expired at reg_now()) marks it used, so that of
  * two callers with the same code exactly one gets it.  @out gets what the
  * code is bound to.  Audited ("enroll-code-use").  P11CA_E_NOTFOUND, with
  * one message, when the code is unknown, used or expired.
  */
-int reg_code_take(reg *r, const char *hash, const char *actor,
+int reg_code_take(reg *r, int64_t ca_id, const char *hash, const char *actor,
                   reg_code *out) REG_WUR;
 
 /*
  * reg_code_issued - the code @id (taken) gave the certificate (@ca_id,
  * @serial): recorded with it and audited ("enroll-code-issued").
+ * P11CA_E_STATE unless the code is of @ca_id, taken and not linked yet.
  */
 int reg_code_issued(reg *r, int64_t id, int64_t ca_id, const char *serial,
                     const char *actor) REG_WUR;
@@ -834,9 +838,9 @@ struct reg_backend {
      * issued with one; release a taken one that issued nothing. */
     int (*code_insert)(void *db, const char *hash, const reg_code *c,
                        int64_t now, const char *actor, int64_t *id);
-    int (*code_take)(void *db, const char *hash, int64_t now, reg_code *out,
-                     bool *taken);
-    int (*code_issued)(void *db, int64_t id, const char *serial);
+    int (*code_take)(void *db, const char *hash, int64_t ca_id, int64_t now,
+                     reg_code *out, bool *taken);
+    int (*code_issued)(void *db, int64_t id, int64_t ca_id, const char *serial);
     int (*code_release)(void *db, int64_t id);
     int (*audit_append)(void *db, const reg_audit *a);
     int (*audit_last)(void *db, int64_t *seq, char *hash, size_t hashlen);

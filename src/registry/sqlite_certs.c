@@ -626,6 +626,7 @@ int sq_code_insert(void *db, const char *hash, const reg_code *c, int64_t now,
         goto out;
     sqlite3_bind_int64(st, 5, now);
     sqlite3_bind_int64(st, 7, c->expires);
+    sqlite3_bind_int64(st, 8, c->ca_id);
     if ((rc = sq_bind_text(d, st, 1, hash))
         || (rc = sq_bind_text(d, st, 2, c->profile))
         || (rc = sq_bind_text(d, st, 3, c->client_id))
@@ -639,8 +640,8 @@ out:
     return rc;
 }
 
-int sq_code_take(void *db, const char *hash, int64_t now, reg_code *out,
-                 bool *taken)
+int sq_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
+                 reg_code *out, bool *taken)
 {
     struct sqldb *d = db;
     sqlite3_stmt *st = NULL;
@@ -650,8 +651,10 @@ int sq_code_take(void *db, const char *hash, int64_t now, reg_code *out,
     if ((rc = sq_stmt(d, SQ_CODE_TAKE, &st)))
         goto out;
     sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, ca_id);
     if ((rc = sq_bind_text(d, st, 1, hash)))
         goto out;
+    out->ca_id = ca_id;
     step = sqlite3_step(st);
     if (step == SQLITE_DONE)
         goto out;
@@ -673,7 +676,7 @@ out:
 }
 
 static int sq_code_update(struct sqldb *d, enum sq_stmt id, int64_t code,
-                          const char *serial, const char *what)
+                          int64_t ca_id, const char *serial, const char *what)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -681,6 +684,8 @@ static int sq_code_update(struct sqldb *d, enum sq_stmt id, int64_t code,
     if ((rc = sq_stmt(d, id, &st)))
         goto out;
     sqlite3_bind_int64(st, 1, code);
+    if (serial)
+        sqlite3_bind_int64(st, 3, ca_id);
     if ((serial && (rc = sq_bind_text(d, st, 2, serial)))
         || (rc = sq_step_done(d, st, what)))
         goto out;
@@ -693,14 +698,14 @@ out:
     return rc;
 }
 
-int sq_code_issued(void *db, int64_t id, const char *serial)
+int sq_code_issued(void *db, int64_t id, int64_t ca_id, const char *serial)
 {
-    return sq_code_update(db, SQ_CODE_ISSUED, id, serial,
+    return sq_code_update(db, SQ_CODE_ISSUED, id, ca_id, serial,
                           "record the certificate of an enrollment code");
 }
 
 int sq_code_release(void *db, int64_t id)
 {
-    return sq_code_update(db, SQ_CODE_RELEASE, id, NULL,
+    return sq_code_update(db, SQ_CODE_RELEASE, id, 0, NULL,
                           "release an enrollment code");
 }

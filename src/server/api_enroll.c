@@ -49,7 +49,9 @@ struct enroll_job {
     /* Out. */
     char code[2 * SRV_CODE_SECRET_BYTES + 1];
     int64_t expires;
-    bool forbidden; /* 403: the code (or the caller) may not do this */
+    bool forbidden;    /* 403: the code (or the caller) may not do this */
+    bool signup_taken; /* a token of the CA's sign-up limit */
+    bool code_refused; /* the code was refused: the token goes back */
     X509 *cert;
     STACK_OF(X509) * chain;
     char serial[REG_SERIAL_TEXT_MAX];
@@ -206,8 +208,9 @@ static void code_run(struct srv_job *j, ca *wc)
         snprintf(ej->code + 2 * i, 3, "%02x", raw[i]);
     OPENSSL_cleanse(raw, sizeof(raw));
     code_hash(ej->code, ej->hash);
-    rc = reg_code_add(ca_registry(wc), ej->hash, ej->profile, ej->client_id,
-                      ej->subject, ej->ttl, j->actor, &id, &ej->expires);
+    rc = reg_code_add(ca_registry(wc), ca_registry_id(wc), ej->hash,
+                      ej->profile, ej->client_id, ej->subject, ej->ttl,
+                      j->actor, &id, &ej->expires);
     if (rc != P11CA_OK) {
         OPENSSL_cleanse(ej->code, sizeof(ej->code));
         srv_job_set_error(j, rc);
@@ -221,11 +224,11 @@ static void code_done(struct srv_job *j)
     if (j->rc != P11CA_OK)
         srv_problem_job(ej->r, j);
     else
-        srv_reply_json(ej->r, 201,
-                       json_pack("{s:s, s:o, s:s, s:s, s:s?}", "code", ej->code,
-                                 "expires", srv_time_json(ej->expires),
-                                 "profile", ej->profile, "client_id",
-                                 ej->client_id, "subject", ej->subject));
+        srv_reply_json_secret(
+            ej->r, 201,
+            json_pack("{s:s, s:o, s:s, s:s, s:s?}", "code", ej->code, "expires",
+                      srv_time_json(ej->expires), "profile", ej->profile,
+                      "client_id", ej->client_id, "subject", ej->subject));
     job_free(ej);
 }
 
@@ -463,6 +466,24 @@ static int job_issue(struct enroll_job *ej, enroll_issuer *is,
     return rc;
 }
 
+/* The chain for the reply of a certificate recorded already: a failure
+ * is logged, never the client's (it holds what the registry says it has);
+ * then the CA certificate in memory alone, or no chain at all. */
+static void job_chain(struct enroll_job *ej, enroll_issuer *is, ca *wc)
+{
+    X509 *cac = ca_cert(wc);
+
+    if (enroll_chain(is, &ej->chain) == P11CA_OK)
+        return;
+    srv_log("certificate %s was issued; its chain is sent short: %s",
+            ej->serial, p11ca_err_message());
+    if (cac && (ej->chain = sk_X509_new_null())
+        && (!X509_up_ref(cac) || sk_X509_push(ej->chain, cac) <= 0)) {
+        sk_X509_pop_free(ej->chain, X509_free);
+        ej->chain = NULL;
+    }
+}
+
 static void enroll_run_job(struct srv_job *j, ca *wc)
 {
     struct enroll_job *ej = (struct enroll_job *)j;
@@ -483,14 +504,17 @@ static void enroll_run_job(struct srv_job *j, ca *wc)
     subj = X509_REQ_get_subject_name(req);
     rc = ca_set_actor(wc, j->actor);
     if (rc == P11CA_OK && ej->hash[0]) {
-        rc = reg_code_take(rg, ej->hash, j->actor, &code);
+        rc = reg_code_take(rg, ca_registry_id(wc), ej->hash, j->actor, &code);
         if (rc == P11CA_E_NOTFOUND) {
+            ej->code_refused = true;
             rc = job_forbid(ej, CODE_REFUSED);
             goto out;
         }
         taken = rc == P11CA_OK;
-        if (taken && (rc = code_matches(ej, &code, subj)))
+        if (taken && (rc = code_matches(ej, &code, subj))) {
+            ej->code_refused = ej->forbidden;
             goto out;
+        }
         /* The profile may have changed since the code was made. */
         if (taken && (prof = ca_profile_find(wc, code.profile))
             && (why_not = profile_refusal(prof))) {
@@ -514,15 +538,21 @@ static void enroll_run_job(struct srv_job *j, ca *wc)
         rc = enroll_issuer_for_ca(wc, &is);
     if (rc == P11CA_OK)
         rc = job_issue(ej, is, &rq);
+    /* Recorded (activated, the client ID its own): from here on the
+     * client gets the certificate, whatever fails after. */
     issued = rc == P11CA_OK;
-    if (rc == P11CA_OK && taken
-        && (rc = reg_serial_normalise(ej->serial, serial, sizeof(serial)))
-               == P11CA_OK)
-        rc = reg_code_issued(rg, code.id, ca_registry_id(wc), serial, j->actor);
-    if (issued) /* OCSP knows it at once */
+    if (issued && taken
+        && (reg_serial_normalise(ej->serial, serial, sizeof(serial)) != P11CA_OK
+            || reg_code_issued(rg, code.id, ca_registry_id(wc), serial,
+                               j->actor)
+                   != P11CA_OK))
+        srv_log("enrollment code %lld gave certificate %s, not linked to it: "
+                "%s",
+                (long long)code.id, ej->serial, p11ca_err_message());
+    if (issued) { /* OCSP knows it at once */
         srv_ocsp_cert_changed(j->s, wc, ca_registry_id(wc), ej->serial, true);
-    if (rc == P11CA_OK)
-        rc = enroll_chain(is, &ej->chain);
+        job_chain(ej, is, wc);
+    }
 out:
     if (rc != P11CA_OK && !ej->forbidden)
         srv_job_set_error(j, rc);
@@ -546,6 +576,15 @@ static void enroll_done(struct srv_job *j)
     json_t *chain = NULL, *o = NULL;
     char *pem = NULL, *p;
 
+    /* A refused code costs no sign-up: the limit is the CA's, shared with
+     * the auto-registration of devices, and not for anyone to drain with
+     * made-up codes. */
+    if (ej->signup_taken && ej->code_refused) {
+        struct srv_ca *sca = srv_ca_by_id(j->s, ca_registry_id(j->s->ca));
+
+        if (sca)
+            srv_bucket_refund(&sca->bucket);
+    }
     if (j->rc == P11CA_OK && ej->cert) {
         j->s->m.signups_api++;
         if (ej->old_revoked) /* a renewal revoked the old certificate */
@@ -589,15 +628,20 @@ out:
     job_free(ej);
 }
 
-/* The sign-up limit of this CA; false when answered (429). */
-static bool signup_take(struct srv_req *r)
+/* The sign-up limit of this CA; false when answered (429).  With a code,
+ * enroll_done gives the token back when the code is refused. */
+static bool signup_take(struct srv_req *r, struct enroll_job *ej)
 {
     struct srv_ca *sca = srv_ca_by_id(r->s, ca_registry_id(r->s->ca));
     unsigned retry = 0;
     char ra[16];
 
-    if (!sca || srv_bucket_take(&sca->bucket, srv_now_ms(), &retry))
+    if (!sca)
         return true;
+    if (srv_bucket_take(&sca->bucket, srv_now_ms(), &retry)) {
+        ej->signup_taken = true;
+        return true;
+    }
     r->s->m.refusals[SRV_REFUSE_RATE]++;
     snprintf(ra, sizeof(ra), "%u", retry);
     srv_set_header(r, "Retry-After", ra);
@@ -698,7 +742,7 @@ static void enroll_post(struct srv_req *r)
 
     if (!(body = srv_req_json(r, false))
         || !(ej = job_new(r, OP_ENROLL, enroll_run_job, enroll_done))
-        || !enroll_parse(r, body, ej) || !signup_take(r)) {
+        || !enroll_parse(r, body, ej) || !signup_take(r, ej)) {
         job_free(ej);
         json_decref(body);
         return;
@@ -817,7 +861,7 @@ static void renew_run(struct srv_job *j, ca *wc)
         srv_ocsp_cert_changed(j->s, wc, old.ca_id, ej->serial, true);
         ej->old_revoked = reg_get(rg, old.ca_id, old.serial, &after) == P11CA_OK
                           && after.status == REG_REVOKED;
-        rc = enroll_chain(is, &ej->chain);
+        job_chain(ej, is, wc);
     }
 out:
     if (rc != P11CA_OK && !ej->forbidden)

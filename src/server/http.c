@@ -20,6 +20,8 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
 
+#include <openssl/crypto.h>
+
 #include "server/internal.h"
 
 static const struct srv_route *const route_tables[] = {
@@ -677,24 +679,43 @@ void srv_reply_bytes(struct srv_req *r, int status, const char *type,
     evbuffer_free(b);
 }
 
-void srv_reply_json(struct srv_req *r, int status, json_t *body)
+/* @secret: the text and the string members of @body are wiped before
+ * they are freed (what libevent copied to send is out of reach). */
+static void reply_json(struct srv_req *r, int status, json_t *body, bool secret)
 {
     char *text =
         body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     struct evbuffer *b = evbuffer_new();
+    const char *k;
+    json_t *v;
+    bool ok;
 
+    if (secret && json_is_object(body))
+        json_object_foreach(body, k, v) if (json_is_string(v)) OPENSSL_cleanse(
+            (char *)json_string_value(v), json_string_length(v));
     json_decref(body);
-    if (!text || !b) {
-        free(text);
+    ok = text && b && evbuffer_add(b, text, strlen(text)) == 0
+         && evbuffer_add(b, "\n", 1) == 0;
+    if (text && secret)
+        OPENSSL_cleanse(text, strlen(text));
+    free(text);
+    if (!ok) {
         evbuffer_free(b);
         srv_problem(r, 503, "busy", "out of memory");
         return;
     }
-    evbuffer_add(b, text, strlen(text));
-    evbuffer_add(b, "\n", 1);
-    free(text);
     reply(r, status, "application/json", b);
     evbuffer_free(b);
+}
+
+void srv_reply_json(struct srv_req *r, int status, json_t *body)
+{
+    reply_json(r, status, body, false);
+}
+
+void srv_reply_json_secret(struct srv_req *r, int status, json_t *body)
+{
+    reply_json(r, status, body, true);
 }
 
 json_t *srv_problem_json(int status, const char *code, const char *detail)

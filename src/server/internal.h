@@ -188,6 +188,9 @@ void srv_bucket_set_rate(struct srv_bucket *b, const struct srv_rate *r,
  */
 bool srv_bucket_take(struct srv_bucket *b, int64_t now_ms,
                      unsigned *retry_after_s);
+/* srv_bucket_refund - give back a token taken for nothing (at most the
+ * burst). */
+void srv_bucket_refund(struct srv_bucket *b);
 
 /* srv_now_ms - CLOCK_MONOTONIC in milliseconds. */
 int64_t srv_now_ms(void);
@@ -524,6 +527,9 @@ struct evkeyvalq *srv_req_query(struct srv_req *r);
 
 /* Replies: each sends, logs, counts and frees @r. */
 void srv_reply_json(struct srv_req *r, int status, json_t *body);
+/* srv_reply_json_secret - as srv_reply_json, the text and the string
+ * members of @body wiped (a new enrollment code). */
+void srv_reply_json_secret(struct srv_req *r, int status, json_t *body);
 void srv_reply_bytes(struct srv_req *r, int status, const char *type,
                      const void *data, size_t len);
 void srv_problem(struct srv_req *r, int status, const char *code,

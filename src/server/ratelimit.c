@@ -44,6 +44,12 @@ void srv_bucket_set_rate(struct srv_bucket *b, const struct srv_rate *r,
     b->tokens = fmin(b->tokens, r->burst);
 }
 
+void srv_bucket_refund(struct srv_bucket *b)
+{
+    if (!b->rate.unlimited)
+        b->tokens = fmin(b->rate.burst, b->tokens + 1.0);
+}
+
 bool srv_bucket_take(struct srv_bucket *b, int64_t now_ms,
                      unsigned *retry_after_s)
 {

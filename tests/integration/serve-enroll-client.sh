@@ -13,7 +13,7 @@ set -u
 command -v p11tool >/dev/null || plan_skip "p11tool is not installed"
 command -v pkcs11-tool >/dev/null || plan_skip "pkcs11-tool is not installed"
 
-plan 59
+plan 60
 
 serve_config ""
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
@@ -352,9 +352,15 @@ serve_config "signup_limit = 0/1"
 serve_start || { echo "Bail out! the service did not restart"; exit 1; }
 U=https://127.0.0.1:$PORT
 should_fail 2 'answered 403 \(forbidden\)' \
-    "a sign-up limit of one: a wrong code takes it" \
+    "a sign-up limit of one: a wrong code is refused (403) and does not take it" \
     penroll --server "$U" --cacert "$CA/ca.pem" --code-file "$D/bad.code" \
     --token "$ZED" --client-id zack
+keep_err
+mkcode "$D/zia.code" '{"profile":"client","client_id":"zia"}' ||
+    { echo "Bail out! no code for zia"; exit 1; }
+check "... the one sign-up is left for a real code" \
+    penroll --server "$U" --cacert "$CA/ca.pem" --code-file "$D/zia.code" \
+    --token "$ZED" --client-id zia
 keep_err
 should_fail 4 "answered 429 \\(rate-limited\\): sign-up limit of CA [0-9]+ reached.* \\(Retry-After: [0-9]+\\)\$" \
     "the next enrollment: 429, the problem and Retry-After shown" \

@@ -413,6 +413,18 @@ while [ $i -le 10 ]; do
     body "$D/burst$i.json" "csr=@burst$i" profile=client
     i=$((i + 1))
 done
+# Made-up codes at the limit's rate cost no sign-up: refused (403), they
+# leave the limit to real enrollments (and to devices registering).
+i=1
+fake=""
+while [ $i -le 10 ]; do
+    body "$D/req.json" csr=@burst1 "code=$(printf '%040d' $i)"
+    post none /v1/enroll "$D/req.json"
+    fake="$fake$CODE "
+    i=$((i + 1))
+done
+assert_eq "$fake" "403 403 403 403 403 403 403 403 403 403 " \
+    "10 enrollments with made-up codes, limit 3: each 403"
 i=1
 pids=""
 while [ $i -le 10 ]; do

@@ -587,34 +587,52 @@ static void test_registry_lists_past_one_fetch(void **state)
 #define CODE_HASH                                                              \
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
+/* A CA in the registry for the codes (they reference cas). */
+static int64_t code_ca(struct treg *t, const char *serial, const char *name)
+{
+    size_t len = 0;
+    unsigned char *der = treg_der(serial, name, NULL, 0, 2000000000, &len);
+    int64_t id = 0;
+
+    assert_int_equal(reg_ca_add(t->r, der, len, name, &id), 0);
+    OPENSSL_free(der);
+    return id;
+}
+
 static void test_registry_code_taken_once(void **state)
 {
     struct treg *t = *state;
-    int64_t id = 0, expires = 0, n = 1900000000;
+    int64_t id = 0, expires = 0, n = 1900000000, ca = code_ca(t, "81", "CA");
     reg_code c = {0};
 
     reg_clock_test_set(n);
-    assert_int_equal(reg_code_add(t->r, CODE_HASH, "client", "eve", NULL, 60,
-                                  "test", &id, &expires),
+    assert_int_equal(reg_code_add(t->r, ca, CODE_HASH, "client", "eve", NULL,
+                                  60, "test", &id, &expires),
                      0);
     assert_true(id > 0);
     assert_int_equal(expires, n + 60);
-    assert_int_equal(reg_code_take(t->r, CODE_HASH, "test", &c), 0);
+    assert_int_equal(reg_code_take(t->r, ca, CODE_HASH, "test", &c), 0);
     assert_int_equal(c.id, id);
+    assert_int_equal(c.ca_id, ca);
     assert_string_equal(c.profile, "client");
     assert_string_equal(c.client_id, "eve");
     assert_null(c.subject);
     reg_code_clear(&c);
     /* Used: refused with the one sentence, until released. */
-    assert_fails(reg_code_take(t->r, CODE_HASH, "test", &c), P11CA_E_NOTFOUND,
+    assert_fails(reg_code_take(t->r, ca, CODE_HASH, "test", &c),
+                 P11CA_E_NOTFOUND,
                  "the enrollment code is unknown, used or expired");
     assert_int_equal(reg_code_release(t->r, id, "test", "refused"), 0);
-    assert_int_equal(reg_code_take(t->r, CODE_HASH, "test", &c), 0);
+    assert_int_equal(reg_code_take(t->r, ca, CODE_HASH, "test", &c), 0);
     reg_code_clear(&c);
-    assert_int_equal(reg_code_issued(t->r, id, 0, "4e", "test"), 0);
+    /* Linked by its CA only. */
+    assert_int_equal(reg_code_issued(t->r, id, ca + 1, "4e", "test"),
+                     P11CA_E_STATE);
+    assert_int_equal(reg_code_issued(t->r, id, ca, "4e", "test"), 0);
     /* Linked to its certificate: never released again. */
     assert_int_equal(reg_code_release(t->r, id, "test", "late"), P11CA_E_STATE);
-    assert_fails(reg_code_take(t->r, CODE_HASH, "test", &c), P11CA_E_NOTFOUND,
+    assert_fails(reg_code_take(t->r, ca, CODE_HASH, "test", &c),
+                 P11CA_E_NOTFOUND,
                  "the enrollment code is unknown, used or expired");
     reg_clock_test_set(0);
 }
@@ -622,21 +640,45 @@ static void test_registry_code_taken_once(void **state)
 static void test_registry_code_expires(void **state)
 {
     struct treg *t = *state;
-    int64_t id = 0, expires = 0, n = 1900000000;
+    int64_t id = 0, expires = 0, n = 1900000000, ca = code_ca(t, "82", "CA");
     reg_code c = {0};
 
     reg_clock_test_set(n);
-    assert_int_equal(reg_code_add(t->r, CODE_HASH, "client", "eve", "CN=eve",
-                                  60, "test", &id, &expires),
+    assert_int_equal(reg_code_add(t->r, ca, CODE_HASH, "client", "eve",
+                                  "CN=eve", 60, "test", &id, &expires),
                      0);
     reg_clock_test_set(n + 60);
-    assert_fails(reg_code_take(t->r, CODE_HASH, "test", &c), P11CA_E_NOTFOUND,
+    assert_fails(reg_code_take(t->r, ca, CODE_HASH, "test", &c),
+                 P11CA_E_NOTFOUND,
                  "the enrollment code is unknown, used or expired");
     reg_clock_test_set(n + 59);
-    assert_int_equal(reg_code_take(t->r, CODE_HASH, "test", &c), 0);
+    assert_int_equal(reg_code_take(t->r, ca, CODE_HASH, "test", &c), 0);
     assert_string_equal(c.subject, "CN=eve");
     reg_code_clear(&c);
     reg_clock_test_set(0);
+}
+
+/* Two CAs share a registry (two services): a code of one is unknown to the
+ * other, and stays usable by its own. */
+static void test_registry_code_bound_to_ca(void **state)
+{
+    struct treg *t = *state;
+    int64_t a = code_ca(t, "83", "CA A"), b = code_ca(t, "84", "CA B");
+    int64_t id = 0, expires = 0;
+    reg_code c = {0};
+
+    assert_int_equal(reg_code_add(t->r, a, CODE_HASH, "client", "eve", NULL, 60,
+                                  "test", &id, &expires),
+                     0);
+    assert_fails(reg_code_take(t->r, b, CODE_HASH, "test", &c),
+                 P11CA_E_NOTFOUND,
+                 "the enrollment code is unknown, used or expired");
+    assert_int_equal(reg_code_take(t->r, a, CODE_HASH, "test", &c), 0);
+    assert_int_equal(c.ca_id, a);
+    reg_code_clear(&c);
+    /* The certificate it gave is the service's CA's, not another's. */
+    assert_int_equal(reg_code_issued(t->r, id, b, "4e", "test"), P11CA_E_STATE);
+    assert_int_equal(reg_code_issued(t->r, id, a, "4e", "test"), 0);
 }
 
 static void test_registry_code_refuses_bad_input(void **state)
@@ -645,13 +687,13 @@ static void test_registry_code_refuses_bad_input(void **state)
     int64_t id = 0, expires = 0;
     reg_code c = {0};
 
-    assert_int_equal(reg_code_add(t->r, "abc", "client", "eve", NULL, 60,
+    assert_int_equal(reg_code_add(t->r, 1, "abc", "client", "eve", NULL, 60,
                                   "test", &id, &expires),
                      P11CA_E_INPUT);
-    assert_int_equal(reg_code_add(t->r, CODE_HASH, "client", "eve", NULL, 0,
+    assert_int_equal(reg_code_add(t->r, 1, CODE_HASH, "client", "eve", NULL, 0,
                                   "test", &id, &expires),
                      P11CA_E_INPUT);
-    assert_fails(reg_code_take(t->r, "not a hash", "test", &c),
+    assert_fails(reg_code_take(t->r, 1, "not a hash", "test", &c),
                  P11CA_E_NOTFOUND,
                  "the enrollment code is unknown, used or expired");
 }
@@ -691,6 +733,7 @@ int main(void)
         T(test_registry_search_refuses_bad_filter),
         T(test_registry_lists_past_one_fetch),
         T(test_registry_code_taken_once),
+        T(test_registry_code_bound_to_ca),
         T(test_registry_code_expires),
         T(test_registry_code_refuses_bad_input),
     };

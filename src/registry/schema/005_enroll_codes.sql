@@ -5,10 +5,13 @@
 -- only the SHA-256 of the code (hex), never the code.  A code is used once:
 -- used_at is set by a conditional UPDATE (used_at IS NULL AND expires >
 -- now), so two requests with the same code cannot both take it; used_by is
--- the serial of the certificate issued with it.
+-- the serial of the certificate issued with it, by the CA ca_id.  A code
+-- is bound to the CA of the service that made it (ca_id): another CA's
+-- service sharing the registry cannot take it.
 
 CREATE TABLE enroll_codes (
     id INTEGER PRIMARY KEY,
+    ca_id INTEGER NOT NULL REFERENCES cas(id),
     hash TEXT NOT NULL UNIQUE CHECK (length(hash) = 64),
     profile TEXT NOT NULL,
     client_id TEXT NOT NULL,
