@@ -19,6 +19,8 @@ SERVE_TESTS = \
 	tests/integration/serve-ocsp.sh \
 	tests/integration/serve-ocsp-dos.sh \
 	tests/integration/serve-ocsp-limits.sh \
-	tests/integration/serve-enroll-client.sh
+	tests/integration/serve-enroll-client.sh \
+	tests/integration/serve-sigterm-enroll.sh \
+	tests/integration/serve-docs.sh
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += $(SERVE_TESTS) tests/integration/serve-setup.sh
