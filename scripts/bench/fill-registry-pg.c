@@ -8,7 +8,9 @@
  * CRL), 5 % not-activated, 1 % registered-not-activated, the rest
  * activated.  The DER of every row is one real certificate (the file
  * DER), enough for listing and CRLs; the key hash is random.
- *   fill-registry-pg N REVOKED CA_ID ISSUER DER NOW >rows.copy
+ * With SECONDS (not 0), it stops after that many seconds, at whatever
+ * row it has reached (a fill bounded in time); it says how many it wrote.
+ *   fill-registry-pg N REVOKED CA_ID ISSUER DER NOW [SECONDS] >rows.copy
  * Columns: id, serial, ca_id, subject, issuer, cn, ou, client_id, profile,
  * origin, status, not_before, not_after, recorded_at, revoked_at, reason,
  * key_hash, der. */
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static uint64_t rnd_state = 42;
 
@@ -50,19 +53,21 @@ int main(int argc, char **argv)
     const int64_t day = 86400;
     char serial[41], key_hash[65], *der_hex;
     unsigned char der[8192];
-    long long n, revoked, step, done = 0;
-    int64_t now, nb, na;
+    long long n, revoked, step, done = 0, i;
+    int64_t now, nb, na, stop = 0;
     size_t der_len;
     FILE *f;
 
-    if (argc != 7) {
-        fprintf(stderr,
-                "usage: fill-registry-pg N REVOKED CA_ID ISSUER DER NOW\n");
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: fill-registry-pg N REVOKED CA_ID ISSUER DER "
+                        "NOW [SECONDS]\n");
         return 2;
     }
     n = atoll(argv[1]);
     revoked = atoll(argv[2]);
     now = atoll(argv[6]);
+    if (argc == 8 && atoll(argv[7]) > 0)
+        stop = (int64_t)time(NULL) + atoll(argv[7]);
     if (n <= 0 || revoked < 0 || revoked > n || !(f = fopen(argv[5], "rb")))
         return 2;
     der_len = fread(der, 1, sizeof(der), f);
@@ -81,10 +86,13 @@ int main(int argc, char **argv)
     der_hex[3 + 2 * der_len] = '\0';
     setvbuf(stdout, NULL, _IOFBF, 1 << 20);
     step = revoked ? n / revoked : 0;
-    for (long long i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         const char *status = "activated", *origin = "issued";
         const char *profile = "client", *suffix = "";
         char rev_at[24] = "\\N", reason[8] = "\\N";
+
+        if (stop && i % 10000 == 0 && (int64_t)time(NULL) >= stop)
+            break;
 
         hex_random(serial, 40);
         serial[0] = digits[1 + rnd() % 15];
@@ -116,6 +124,7 @@ int main(int argc, char **argv)
     free(der_hex);
     if (fflush(stdout) != 0)
         return 1;
-    fprintf(stderr, "rows: %lld certificates, %lld revoked\n", n, done);
+    fprintf(stderr, "rows: %lld certificates, %lld revoked%s\n", i, done,
+            i < n ? " (stopped: out of time)" : "");
     return 0;
 }
