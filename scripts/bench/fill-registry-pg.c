@@ -79,9 +79,9 @@ int main(int argc, char **argv)
     if (!der_hex)
         return 1;
     memcpy(der_hex, "\\\\x", 3);
-    for (size_t i = 0; i < der_len; i++) {
-        der_hex[3 + 2 * i] = digits[der[i] >> 4];
-        der_hex[4 + 2 * i] = digits[der[i] & 15];
+    for (size_t k = 0; k < der_len; k++) {
+        der_hex[3 + 2 * k] = digits[der[k] >> 4];
+        der_hex[4 + 2 * k] = digits[der[k] & 15];
     }
     der_hex[3 + 2 * der_len] = '\0';
     setvbuf(stdout, NULL, _IOFBF, 1 << 20);
