@@ -24,7 +24,8 @@ revoked = 0
 con.execute("begin")
 rows = []
 for i in range(n):
-    serial = "%040x" % (rnd.getrandbits(159) | (1 << 150))
+    # As p11ca stores serials: lower-case hex without leading zeros.
+    serial = "%x" % (rnd.getrandbits(159) | (1 << 150))
     nb = now - rnd.randrange(0, 365 * 86400)
     na = nb + rnd.randrange(30 * 86400, 2 * 365 * 86400)
     status, rev_at, reason = "activated", None, None
