@@ -439,6 +439,11 @@ static int idle_run(long pid, int interval_ms)
         pthread_join(th[t], NULL);
     topen = now_s() - t0;
     rss0 = rss_max = vmrss_kb(pid);
+    if (atomic_load(&n_idle_failed))
+        printf(
+            "idle: %ld of the %ld connections failed (the first: %s); server VmRSS %ld kB\n",
+            atomic_load(&n_idle_failed), n_idle, idle_error, rss0);
+    fflush(stdout);
     cap = (long)(secs * 1000 / (interval_ms > 0 ? interval_ms : 1)) + 16;
     lat = malloc(sizeof(double) * (size_t)cap);
     if (!lat)
@@ -466,9 +471,6 @@ static int idle_run(long pid, int interval_ms)
     rss = vmrss_kb(pid);
     if (rss > rss_max)
         rss_max = rss;
-    if (atomic_load(&n_idle_failed))
-        printf("idle: %ld of the %ld connections failed (the first: %s)\n",
-               atomic_load(&n_idle_failed), n_idle, idle_error);
     printf(
         "idle: %ld connections held over %d address(es), opened in %.1f s (a handshake and one GET /healthz each); /healthz every %d ms on one more: %ld probes in %.1f s, 200: %ld, other %ld; the server counts %ld connections; server VmRSS %ld kB after opening, %ld kB at most while probing (%.1f MB)\n",
         n_idle - atomic_load(&n_idle_failed), n_addrs, topen, interval_ms,
