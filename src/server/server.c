@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -330,12 +332,24 @@ static void http_limits(struct srv *s)
 static int bind_one(struct evhttp *http, const struct srv_listen *l,
                     const char *key, struct evhttp_bound_socket **out)
 {
+    int one = 1;
+
     *out = evhttp_bind_socket_with_handle(http, l->host, (ev_uint16_t)l->port);
     if (!*out)
         return p11ca_err_set(P11CA_E_IO, "cannot %s on %s%s%s:%u: %s", key,
                              strchr(l->host, ':') ? "[" : "", l->host,
                              strchr(l->host, ':') ? "]" : "", l->port,
                              strerror(errno));
+    /* No Nagle: a response leaves in several writes (bufferevent_openssl
+     * makes a TLS record of each piece of evhttp's output: headers, then
+     * the body), and the last one waited for the client's delayed ACK,
+     * 40 ms on Linux (scripts/bench/serve).  The accepted connections
+     * inherit it from the listening socket (Linux). */
+    if (setsockopt(evhttp_bound_socket_get_fd(*out), IPPROTO_TCP, TCP_NODELAY,
+                   &one, sizeof(one))
+        != 0)
+        srv_log("%s: cannot turn Nagle's algorithm off: %s", key,
+                strerror(errno));
     return P11CA_OK;
 }
 

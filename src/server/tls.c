@@ -524,8 +524,18 @@ static int check_registry(struct srv_conn *c, X509_STORE_CTX *xs,
                           const struct srv_ca *sca, X509 *leaf)
 {
     struct verdict v;
-    int w = registry_word(c, sca->id, leaf, &v);
+    int w;
 
+#ifdef P11CA_BENCH_NO_REGISTRY_CHECK
+    /* Only in the comparison build of scripts/bench/serve (never set by
+     * configure): the chain is verified, the registry is not read. */
+    (void)xs;
+    (void)leaf;
+    (void)v;
+    (void)w;
+    return 1;
+#endif
+    w = registry_word(c, sca->id, leaf, &v);
     if (w < 0)
         return check_unknown(c, xs, sca);
     return w == 1 ? 1 : refuse_v(c, xs, &v);
