@@ -508,8 +508,7 @@ static int rec_fill(ca *c, ca_req *r)
         free(r->rec.client_id);
         r->rec.client_id = r->client_id ? strdup(r->client_id) : NULL;
     }
-    if (!r->rec.profile || !r->rec.origin
-        || (r->client_id && !r->rec.client_id)
+    if (!r->rec.profile || !r->rec.origin || (r->client_id && !r->rec.client_id)
         || (r->replaces && !r->rec.replaces))
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     return P11CA_OK;

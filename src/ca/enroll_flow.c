@@ -540,8 +540,7 @@ static int flow_renew(struct enr *e)
     rc = finish(e, false, r->label);
     /* The new certificate is on the token: the registry moves the client
      * ID to it, then the old certificate objects go. */
-    if (rc == P11CA_OK && r->old_serial[0]
-        && (rc = supersede(e)))
+    if (rc == P11CA_OK && r->old_serial[0] && (rc = supersede(e)))
         rc = wrap(rc, "enroll --renew");
     if (rc == P11CA_OK
         && enroll_pair_destroy(&e->cur, e->env->auth, r->cert_obj, false)
@@ -657,8 +656,7 @@ static int flow_rekey(struct enr *e)
     e->r->action = "rekeyed";
     if (rc == P11CA_OK)
         rc = finish(e, resume, work);
-    if (rc == P11CA_OK && e->r->old_serial[0]
-        && (rc = supersede(e)))
+    if (rc == P11CA_OK && e->r->old_serial[0] && (rc = supersede(e)))
         rc = wrap(rc, "enroll --rekey");
     if (rc == P11CA_OK)
         rc = rekey_swap(e);

@@ -830,8 +830,8 @@ static int load_identity(struct remote_issuer *ri, const enroll_remote_conf *c)
 static int tls_ctx_new(struct remote_issuer *ri, X509 *cert, EVP_PKEY *key,
                        SSL_CTX **out)
 {
-    SSL_CTX *ctx = SSL_CTX_new_ex(key ? ri->evp.libctx : NULL, NULL,
-                                  TLS_client_method());
+    SSL_CTX *ctx =
+        SSL_CTX_new_ex(key ? ri->evp.libctx : NULL, NULL, TLS_client_method());
     int rc = tls_ctx_fill(ri, ctx, cert, key);
 
     *out = NULL;

@@ -183,7 +183,7 @@ typedef struct reg_filter {
     const char *ou_match;
     const char *client_id;
     const char *profile;
-    const char *origin; /* "issued" or "registered" */
+    const char *origin;   /* "issued" or "registered" */
     const char *replaces; /* the serial it renews, as reg_cert.serial holds
                              it (lower-case hex, no leading zeros) */
     reg_status status;

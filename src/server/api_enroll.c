@@ -897,10 +897,9 @@ int srv_renewal_pending(reg *rg, const reg_cert *c, reg_cert *old, bool *yes)
     if (rc != P11CA_OK)
         return rc;
     *yes = old->status == REG_ACTIVATED
-           && (old->client_id ? c->client_id
-                                    && strcmp(old->client_id, c->client_id)
-                                           == 0
-                              : !c->client_id);
+           && (old->client_id
+                   ? c->client_id && strcmp(old->client_id, c->client_id) == 0
+                   : !c->client_id);
     return P11CA_OK;
 }
 

@@ -387,8 +387,8 @@ struct srv_conn {
     /* verify_cb admitted it as the renewal of an activated certificate,
      * swapped in once the handshake is done (tls.c, confirm_decide). */
     bool confirm_wanted;
-    bool hs_done;    /* the handshake completed */
-    bool refused;    /* refused after the handshake: requests get a problem */
+    bool hs_done; /* the handshake completed */
+    bool refused; /* refused after the handshake: requests get a problem */
     enum srv_refusal refused_why;
     unsigned refused_retry_s; /* SRV_REFUSE_RATE: Retry-After */
     char refused_msg[SRV_MSG_MAX];

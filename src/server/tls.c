@@ -36,9 +36,9 @@ struct confirm_job {
     struct srv_pending *p;
     int64_t ca_id;
     char serial[64];
-    char old[64];    /* out: the certificate it replaced */
-    bool revoked;    /* out: which was revoked (a new CRL) */
-    bool confirmed;  /* out: this job made the swap */
+    char old[64];   /* out: the certificate it replaced */
+    bool revoked;   /* out: which was revoked (a new CRL) */
+    bool confirmed; /* out: this job made the swap */
 };
 
 static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
@@ -652,10 +652,10 @@ static void confirm_run(struct srv_job *j, ca *wc)
     if (rc == P11CA_OK)
         rc = srv_renewal_pending(rg, &c, &old, &pending);
     if (rc == P11CA_OK && !pending)
-        rc = p11ca_err_set(P11CA_E_STATE,
-                           "%s is not activated and renews no activated "
-                           "certificate",
-                           reg_cert_shown(cj->ca_id, cj->serial));
+        rc = p11ca_err_set(
+            P11CA_E_STATE,
+            "%s is not activated and renews no activated certificate",
+            reg_cert_shown(cj->ca_id, cj->serial));
     if (rc == P11CA_OK)
         rc = enroll_issuer_for_ca(wc, &is);
     if (rc == P11CA_OK)
@@ -692,7 +692,8 @@ static void confirm_done(struct srv_job *j)
                 reg_cert_shown(cj->ca_id, cj->serial), j->msg);
     if (cj->revoked)
         srv_crl_regenerate(s, j->actor);
-    verdict_set(&v, 0, SRV_REFUSE_NOT_ACTIVATED, "the renewal was not confirmed: %s", j->msg);
+    verdict_set(&v, 0, SRV_REFUSE_NOT_ACTIVATED,
+                "the renewal was not confirmed: %s", j->msg);
     for (size_t i = 0; i < cj->p->n; i++) {
         struct srv_conn *c = cj->p->conns[i];
 
