@@ -396,6 +396,7 @@ typedef struct ca_issue_opts {
     const char *client_id; /* NULL: the CN */
     const char *subject;   /* "/CN=..": replaces the CSR's if allowed */
     bool not_activated;    /* status not-activated instead of activated */
+    const char *replaces;  /* recorded as the serial it renews, or NULL */
 } ca_issue_opts;
 
 /* A request on its way to a certificate. */

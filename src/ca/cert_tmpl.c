@@ -498,12 +498,18 @@ static int rec_fill(ca *c, ca_req *r)
     r->rec.status = r->not_activated ? REG_NOT_ACTIVATED : REG_ACTIVATED;
     r->rec.profile = strdup(r->profile->name);
     r->rec.origin = strdup("issued");
+    /* A renewal is linked to what it renews from its first record: a
+     * pending renewal (not activated) is found by this link. */
+    if (r->replaces) {
+        free(r->rec.replaces);
+        r->rec.replaces = strdup(r->replaces);
+    }
     if (r->client_id || r->profile->client_id == CA_CLIENT_ID_NONE) {
         free(r->rec.client_id);
         r->rec.client_id = r->client_id ? strdup(r->client_id) : NULL;
     }
-    if (!r->rec.profile || !r->rec.origin
-        || (r->client_id && !r->rec.client_id))
+    if (!r->rec.profile || !r->rec.origin || (r->client_id && !r->rec.client_id)
+        || (r->replaces && !r->rec.replaces))
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     return P11CA_OK;
 }

@@ -347,6 +347,8 @@ int ca_req_new(ca *c, const unsigned char *buf, size_t len, const char *what,
     r->status = CA_REQ_PENDING;
     r->rec.reason = -1;
     r->not_activated = o->not_activated;
+    if (o->replaces && !(r->replaces = strdup(o->replaces)))
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     r->profile = ca_profile_find(c, o->profile);
     if (!r->profile)
         rc = unknown_profile(c, o->profile);
@@ -421,6 +423,7 @@ void ca_req_free(ca_req *r)
     X509_NAME_free(r->subject);
     GENERAL_NAMES_free(r->san);
     free(r->client_id);
+    free(r->replaces);
     OPENSSL_free(r->tbs);
     OPENSSL_free(r->spki);
     OPENSSL_free(r->der);

@@ -59,7 +59,8 @@ struct enroll_issuer_ops {
                  const unsigned char *csr, size_t len, X509 **out);
     int (*chain)(enroll_issuer *is, STACK_OF(X509) * *out);
     int (*get)(enroll_issuer *is, const char *serial, reg_cert *out);
-    int (*supersede)(enroll_issuer *is, const char *serial, const char *old);
+    int (*supersede)(enroll_issuer *is, const char *serial, const char *old,
+                     const char *key_uri);
     int (*retire)(enroll_issuer *is, const char *serial, const char *why);
     void (*free)(enroll_issuer *is);
 };
@@ -142,9 +143,13 @@ int enroll_get(enroll_issuer *is, const char *serial, reg_cert *out) ENROLL_WUR;
  * deactivated if it was activated, and @serial activated if it was not;
  * then @old is revoked (superseded), scheduled for that revocation or kept,
  * as the supersede rule of @serial's profile says (reg_supersede).
+ * @key_uri is the new certificate's private key on the token (may be
+ * NULL): the registry service (enroll_remote.c) makes the swap when the
+ * card proves it holds the new certificate, by a TLS connection with it
+ * and this key; the local CA does not need it.
  */
-int enroll_supersede(enroll_issuer *is, const char *serial,
-                     const char *old) ENROLL_WUR;
+int enroll_supersede(enroll_issuer *is, const char *serial, const char *old,
+                     const char *key_uri) ENROLL_WUR;
 
 /*
  * enroll_retire - revoke @serial (cessationOfOperation): its key was

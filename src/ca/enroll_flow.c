@@ -509,6 +509,21 @@ static int flow_enroll(struct enr *e)
     return rc;
 }
 
+/* The new certificate is on the token beside its key (e->r->key): the
+ * issuer swaps it in for the old one (the service, once the card has shown
+ * it holds both). */
+static int supersede(struct enr *e)
+{
+    char *uri = p11_obj_uri(e->r->key);
+    int rc;
+
+    if (!uri)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    rc = enroll_supersede(e->env->is, e->r->serial, e->r->old_serial, uri);
+    free(uri);
+    return rc;
+}
+
 static int flow_renew(struct enr *e)
 {
     enroll_result *r = e->r;
@@ -525,8 +540,7 @@ static int flow_renew(struct enr *e)
     rc = finish(e, false, r->label);
     /* The new certificate is on the token: the registry moves the client
      * ID to it, then the old certificate objects go. */
-    if (rc == P11CA_OK && r->old_serial[0]
-        && (rc = enroll_supersede(e->env->is, r->serial, r->old_serial)))
+    if (rc == P11CA_OK && r->old_serial[0] && (rc = supersede(e)))
         rc = wrap(rc, "enroll --renew");
     if (rc == P11CA_OK
         && enroll_pair_destroy(&e->cur, e->env->auth, r->cert_obj, false)
@@ -642,8 +656,7 @@ static int flow_rekey(struct enr *e)
     e->r->action = "rekeyed";
     if (rc == P11CA_OK)
         rc = finish(e, resume, work);
-    if (rc == P11CA_OK && e->r->old_serial[0]
-        && (rc = enroll_supersede(e->env->is, e->r->serial, e->r->old_serial)))
+    if (rc == P11CA_OK && e->r->old_serial[0] && (rc = supersede(e)))
         rc = wrap(rc, "enroll --rekey");
     if (rc == P11CA_OK)
         rc = rekey_swap(e);

@@ -290,6 +290,7 @@ static int local_issue(enroll_issuer *is, const enroll_req *rq,
     /* The old certificate keeps the client ID until the new one is on the
      * token: enroll_supersede swaps them. */
     o.not_activated = rq->replaces && is_activated(c, rq->replaces);
+    o.replaces = rq->replaces;
     ca_set_wait(c, rq->wait);
     rc = ca_req_new(c, csr, len, "the enrollment request", &o, &r);
     if (rc == P11CA_OK)
@@ -339,7 +340,7 @@ static int local_get(enroll_issuer *is, const char *serial, reg_cert *out)
 /* The renewal as the new certificate's profile wants it (a profile gone
  * from ca.cnf since: the default, revoke). */
 static int local_supersede(enroll_issuer *is, const char *serial,
-                           const char *old)
+                           const char *old, const char *key_uri)
 {
     ca *c = lca(is);
     reg_supersede_how how = REG_SUPERSEDE_REVOKE;
@@ -348,6 +349,7 @@ static int local_supersede(enroll_issuer *is, const char *serial,
     reg_cert rec = {0};
     int rc = reg_get(ca_registry(c), ca_registry_id(c), serial, &rec);
 
+    (void)key_uri;
     p = rc == P11CA_OK ? ca_profile_find(c, rec.profile) : NULL;
     if (p) {
         how = p->supersede;
@@ -477,9 +479,10 @@ int enroll_get(enroll_issuer *is, const char *serial, reg_cert *out)
     return is->ops->get(is, serial, out);
 }
 
-int enroll_supersede(enroll_issuer *is, const char *serial, const char *old)
+int enroll_supersede(enroll_issuer *is, const char *serial, const char *old,
+                     const char *key_uri)
 {
-    return is->ops->supersede(is, serial, old);
+    return is->ops->supersede(is, serial, old, key_uri);
 }
 
 int enroll_retire(enroll_issuer *is, const char *serial, const char *why)

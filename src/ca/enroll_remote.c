@@ -47,6 +47,8 @@ struct remote_issuer {
     void *pin_arg;
     EVP_PKEY *key;
     X509 *cert;
+    char *cacert;           /* --cacert, or NULL: the system's store */
+    X509 *issued;           /* from the last issue */
     STACK_OF(X509) * chain; /* from the last issue */
     char refused_key[65];   /* SPKI hash of a CSR nothing was issued for */
 };
@@ -566,6 +568,10 @@ static int remote_issue(enroll_issuer *is, const enroll_req *rq,
     }
     if (rc == P11CA_OK)
         rc = take_issued(ri, j, out);
+    if (rc == P11CA_OK && X509_up_ref(*out)) {
+        X509_free(ri->issued);
+        ri->issued = *out;
+    }
     if (rc != P11CA_OK && !sent)
         snprintf(ri->refused_key, sizeof(ri->refused_key), "%s", hex);
 out:
@@ -652,16 +658,58 @@ static int remote_get(enroll_issuer *is, const char *serial, reg_cert *out)
     return rc;
 }
 
-/* POST /v1/renew supersedes the old certificate itself (linked, the
- * client ID moved, revoked or kept as its profile says) when it issues
- * the new one: nothing is left to ask. */
+static int tls_ctx_new(struct remote_issuer *ri, X509 *cert, EVP_PKEY *key,
+                       SSL_CTX **out);
+static int tls_ctx_fill(struct remote_issuer *ri, SSL_CTX *ctx, X509 *cert,
+                        EVP_PKEY *key);
+
+/*
+ * POST /v1/renew records the new certificate not activated, linked to the
+ * old one, which keeps working: an answer lost on the way locks no card
+ * out.  The service swaps them (the client ID moved, the old one revoked
+ * or kept as its profile says) when the card shows it holds the new
+ * certificate: one TLS connection with it and its key @key_uri, which
+ * reads the new record (GET /v1/certs/{serial}) and must find it
+ * activated.
+ */
 static int remote_supersede(enroll_issuer *is, const char *serial,
-                            const char *old)
+                            const char *old, const char *key_uri)
 {
-    (void)is;
-    (void)serial;
-    (void)old;
-    return P11CA_OK;
+    struct remote_issuer *ri = rem(is);
+    SSL_CTX *ctx = NULL, *was = ri->ssl_ctx;
+    EVP_PKEY *key = NULL;
+    reg_cert rec = {0};
+    char was_shown[REG_SERIAL_TEXT_MAX];
+    int rc = P11CA_OK;
+
+    reg_serial_text(old, was_shown, sizeof(was_shown));
+    if (!ri->key || !ri->issued || !key_uri)
+        return p11ca_err_set(P11CA_E_INTERNAL,
+                             "%s: no renewal to confirm for certificate %s",
+                             enroll_issuer_name(is), serial);
+    key = ca_store_load_pkey(ri->evp.libctx, key_uri, ri->ui, ri);
+    if (!key)
+        rc = ca_ossl_err(P11CA_E_TOKEN, "cannot load the card's new key %s",
+                         key_uri);
+    if (rc == P11CA_OK)
+        rc = tls_ctx_new(ri, ri->issued, key, &ctx);
+    if (rc == P11CA_OK) {
+        ri->ssl_ctx = ctx;
+        rc = remote_get(is, serial, &rec);
+        ri->ssl_ctx = was;
+    }
+    if (rc == P11CA_OK && rec.status != REG_ACTIVATED)
+        rc = p11ca_err_set(P11CA_E_STATE, "the new certificate is %s",
+                           reg_status_name(rec.status));
+    if (rc != P11CA_OK)
+        rc = p11ca_err_set(
+            rc,
+            "%s did not confirm the renewal of certificate %s by %s (%s); the old certificate still works: run the renewal again",
+            enroll_issuer_name(is), was_shown, serial, p11ca_err_message());
+    reg_cert_clear(&rec);
+    SSL_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    return rc;
 }
 
 /* Revocation is an operator's route; a device cannot revoke. */
@@ -686,6 +734,8 @@ static void remote_free(enroll_issuer *is)
     SSL_CTX_free(ri->ssl_ctx);
     EVP_PKEY_free(ri->key);
     X509_free(ri->cert);
+    X509_free(ri->issued);
+    free(ri->cacert);
     sk_X509_pop_free(ri->chain, X509_free);
     ca_evp_clear(&ri->evp);
     UI_destroy_method(ri->ui);
@@ -774,36 +824,59 @@ static int load_identity(struct remote_issuer *ri, const enroll_remote_conf *c)
     return ri->cert ? P11CA_OK : p11ca_err_set(P11CA_E_NOMEM, "out of memory");
 }
 
-/* The TLS client context: TLS 1.2 or later, the server verified against
- * the bundle (or the system's store), our certificate for mTLS. */
+/* A TLS client context: TLS 1.2 or later, the server verified against
+ * the bundle (or the system's store), @cert and @key (may be NULL) for
+ * mTLS. */
+static int tls_ctx_new(struct remote_issuer *ri, X509 *cert, EVP_PKEY *key,
+                       SSL_CTX **out)
+{
+    SSL_CTX *ctx =
+        SSL_CTX_new_ex(key ? ri->evp.libctx : NULL, NULL, TLS_client_method());
+    int rc = tls_ctx_fill(ri, ctx, cert, key);
+
+    *out = NULL;
+    if (rc != P11CA_OK) {
+        SSL_CTX_free(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return P11CA_OK;
+}
+
 static int tls_setup(struct remote_issuer *ri, const char *cacert)
 {
+    if (cacert && !(ri->cacert = strdup(cacert)))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    return tls_ctx_new(ri, ri->cert, ri->key, &ri->ssl_ctx);
+}
+
+static int tls_ctx_fill(struct remote_issuer *ri, SSL_CTX *ctx, X509 *cert,
+                        EVP_PKEY *key)
+{
+    const char *cacert = ri->cacert;
     FILE *f;
 
-    ri->ssl_ctx = SSL_CTX_new_ex(ri->key ? ri->evp.libctx : NULL, NULL,
-                                 TLS_client_method());
-    if (!ri->ssl_ctx
-        || !SSL_CTX_set_min_proto_version(ri->ssl_ctx, TLS1_2_VERSION))
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
         return ca_ossl_err(P11CA_E_INTERNAL, "cannot make a TLS context");
-    SSL_CTX_set_verify(ri->ssl_ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     if (cacert) {
         /* A clear message for a missing file before OpenSSL's. */
         if (!(f = fopen(cacert, "r")))
             return p11ca_err_set(P11CA_E_INPUT, "--cacert %s: %s", cacert,
                                  strerror(errno));
         fclose(f);
-        if (!SSL_CTX_load_verify_locations(ri->ssl_ctx, cacert, NULL))
+        if (!SSL_CTX_load_verify_locations(ctx, cacert, NULL))
             return ca_ossl_err(P11CA_E_INPUT,
                                "--cacert %s: no PEM certificates in it",
                                cacert);
-    } else if (!SSL_CTX_set_default_verify_paths(ri->ssl_ctx)) {
+    } else if (!SSL_CTX_set_default_verify_paths(ctx)) {
         return ca_ossl_err(P11CA_E_INTERNAL,
                            "cannot load the system's CA certificates");
     }
-    if (ri->key
-        && (!SSL_CTX_use_certificate(ri->ssl_ctx, ri->cert)
-            || !SSL_CTX_use_PrivateKey(ri->ssl_ctx, ri->key)
-            || !SSL_CTX_check_private_key(ri->ssl_ctx)))
+    if (key
+        && (!SSL_CTX_use_certificate(ctx, cert)
+            || !SSL_CTX_use_PrivateKey(ctx, key)
+            || !SSL_CTX_check_private_key(ctx)))
         return ca_ossl_err(
             P11CA_E_TOKEN,
             "the card's certificate and key do not make a TLS client identity");

@@ -306,6 +306,7 @@ struct ca_req {
     unsigned days;
     char *client_id; /* NULL: the CN */
     bool not_activated;
+    char *replaces; /* the serial it renews, or NULL */
     /* After ca_req_build: the TBSCertificate's DER and what the registry
      * is told about it. */
     unsigned char *tbs;

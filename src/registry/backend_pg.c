@@ -107,6 +107,10 @@ static const char *const pg_sql[PG_N] = {
                        "AND used_by IS NULL",
     [PG_CODE_RELEASE] = "UPDATE enroll_codes SET used_at = NULL "
                         "WHERE id = $1 AND used_by IS NULL",
+    [PG_CODE_GIVEN] = "SELECT id, profile, client_id, subject, expires, "
+                      "used_by FROM enroll_codes WHERE hash = $1 "
+                      "AND ca_id = $3::bigint AND used_by IS NOT NULL "
+                      "AND expires > $2::bigint",
 };
 
 static bool pg_keyword(const char *word, size_t len);
@@ -1221,6 +1225,7 @@ const struct reg_backend reg_backend_pg = {
     .code_take = pg_code_take,
     .code_issued = pg_code_issued,
     .code_release = pg_code_release,
+    .code_given = pg_code_given,
     .rows_walk = pg_rows_walk,
     .row_insert = pg_row_insert,
     .rows_count = pg_rows_count,

@@ -90,6 +90,10 @@ static const char *const sq_sql[SQ_N] = {
                        "AND used_by IS NULL",
     [SQ_CODE_RELEASE] = "UPDATE enroll_codes SET used_at = NULL "
                         "WHERE id = ?1 AND used_by IS NULL",
+    [SQ_CODE_GIVEN] = "SELECT id, profile, client_id, subject, expires, "
+                      "used_by FROM enroll_codes WHERE hash = ?1 "
+                      "AND ca_id = ?3 AND used_by IS NOT NULL "
+                      "AND expires > ?2",
 };
 
 static int64_t sq_clock_ms(void);
@@ -906,6 +910,7 @@ const struct reg_backend reg_backend_sqlite = {
     .code_take = sq_code_take,
     .code_issued = sq_code_issued,
     .code_release = sq_code_release,
+    .code_given = sq_code_given,
     .rows_walk = sq_rows_walk,
     .row_insert = sq_row_insert,
     .rows_count = sq_rows_count,

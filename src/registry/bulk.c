@@ -99,7 +99,7 @@ static int bulk_collect(const reg_cert *c, void *arg)
 static bool bulk_filter_empty(const reg_filter *f)
 {
     return !f->serial && !f->cn && !f->cn_match && !f->ou && !f->ou_match
-           && !f->client_id && !f->profile && !f->origin
+           && !f->client_id && !f->profile && !f->origin && !f->replaces
            && f->status == REG_STATUS_ANY && !f->ca_id && !f->issued_after
            && !f->issued_before && !f->expires_after && !f->expires_before
            && !f->valid_at && !f->revoke_due;
@@ -115,6 +115,7 @@ static void bulk_details_filter(struct reg_details *d, const reg_filter *f)
     reg_details_str(d, "filter.client_id", f->client_id);
     reg_details_str(d, "filter.profile", f->profile);
     reg_details_str(d, "filter.origin", f->origin);
+    reg_details_str(d, "filter.replaces", f->replaces);
     if (f->status != REG_STATUS_ANY)
         reg_details_str(d, "filter.status", reg_status_name(f->status));
     if (f->ca_id)

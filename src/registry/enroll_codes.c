@@ -42,6 +42,7 @@ void reg_code_clear(reg_code *c)
     free(c->profile);
     free(c->client_id);
     free(c->subject);
+    free(c->issued);
     memset(c, 0, sizeof(*c));
 }
 
@@ -217,4 +218,23 @@ int reg_code_release(reg *r, int64_t id, const char *actor, const char *why)
         return p11ca_err_set(P11CA_E_INPUT,
                              "every registry change needs an actor");
     return reg_tx(r, code_release_tx, &s);
+}
+
+int reg_code_given(reg *r, int64_t ca_id, const char *hash, reg_code *out)
+{
+    bool found = false;
+    int rc;
+
+    return_val_if_fail(r && out, P11CA_E_INTERNAL);
+    memset(out, 0, sizeof(*out));
+    if (!hash_ok(hash))
+        return p11ca_err_set(P11CA_E_NOTFOUND,
+                             "the enrollment code is unknown, used or expired");
+    rc = r->be->code_given(r->db, hash, ca_id, reg_now(), out, &found);
+    if (rc == P11CA_OK && !found)
+        rc = p11ca_err_set(P11CA_E_NOTFOUND,
+                           "the enrollment code is unknown, used or expired");
+    if (rc != P11CA_OK)
+        reg_code_clear(out);
+    return rc;
 }

@@ -397,6 +397,8 @@ static void pg_where(struct pg_query *q, const reg_filter *f)
         pg_q_like(q, 1, " AND ou ILIKE $%d ESCAPE '\\'", f->ou_match);
     if (f->client_id)
         pg_q_text(q, " AND client_id = $%d", f->client_id);
+    if (f->replaces)
+        pg_q_text(q, " AND replaces = $%d", f->replaces);
     if (f->profile)
         pg_q_text(q, " AND profile = $%d", f->profile);
     if (f->origin)
@@ -662,6 +664,35 @@ int pg_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
         || (rc = pg_strdup(res, 0, 3, &out->subject)))
         goto out;
     *taken = true;
+out:
+    PQclear(res);
+    return rc;
+}
+
+int pg_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
+                  reg_code *out, bool *found)
+{
+    struct pgdb *d = db;
+    struct pg_params p = {0};
+    PGresult *res = NULL;
+    int rc;
+
+    *found = false;
+    pg_p_text(&p, hash);
+    pg_p_int(&p, now);
+    pg_p_int(&p, ca_id);
+    out->ca_id = ca_id;
+    if ((rc = pg_run(d, PG_CODE_GIVEN, &p, &res, "read an enrollment code"))
+        || PQntuples(res) != 1)
+        goto out;
+    out->id = pg_int(res, 0, 0);
+    out->expires = pg_int(res, 0, 4);
+    if ((rc = pg_strdup(res, 0, 1, &out->profile))
+        || (rc = pg_strdup(res, 0, 2, &out->client_id))
+        || (rc = pg_strdup(res, 0, 3, &out->subject))
+        || (rc = pg_strdup(res, 0, 5, &out->issued)))
+        goto out;
+    *found = true;
 out:
     PQclear(res);
     return rc;

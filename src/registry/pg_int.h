@@ -36,6 +36,7 @@ enum pg_stmt {
     PG_CODE_INSERT,
     PG_CODE_TAKE,
     PG_CODE_ISSUED,
+    PG_CODE_GIVEN,
     PG_CODE_RELEASE,
     PG_N
 };
@@ -156,6 +157,8 @@ int pg_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
                  reg_code *out, bool *taken);
 int pg_code_issued(void *db, int64_t id, int64_t ca_id, const char *serial);
 int pg_code_release(void *db, int64_t id);
+int pg_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
+                  reg_code *out, bool *found);
 
 /* Rows as stored, for reg_copy (pg_rows.c). */
 int pg_rows_walk(void *db, const reg_table *t, reg_row_cb cb, void *arg);

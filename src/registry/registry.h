@@ -183,7 +183,9 @@ typedef struct reg_filter {
     const char *ou_match;
     const char *client_id;
     const char *profile;
-    const char *origin; /* "issued" or "registered" */
+    const char *origin;   /* "issued" or "registered" */
+    const char *replaces; /* the serial it renews, as reg_cert.serial holds
+                             it (lower-case hex, no leading zeros) */
     reg_status status;
     bool not_revoked; /* leave revoked certificates out */
     int64_t ca_id;
@@ -570,6 +572,7 @@ typedef struct reg_code {
     char *client_id;
     char *subject; /* NULL: any subject the profile allows */
     int64_t expires;
+    char *issued; /* reg_code_given: the serial of what it gave */
 } reg_code;
 
 /* reg_code_clear - free what @c owns and zero it. */
@@ -614,6 +617,17 @@ int reg_code_issued(reg *r, int64_t id, int64_t ca_id, const char *serial,
  */
 int reg_code_release(reg *r, int64_t id, const char *actor,
                      const char *why) REG_WUR;
+
+/*
+ * reg_code_given - the code of the CA @ca_id whose hash is @hash, when it
+ * was taken and gave a certificate (reg_code_issued) and has not expired
+ * (reg_now()): @out gets what it is bound to and, in @out->issued, the
+ * serial of that certificate.  A read: a client that got no answer to an
+ * enrollment asks again with the same code, and gets what it was given.
+ * P11CA_E_NOTFOUND, with reg_code_take's one message, when there is none.
+ */
+int reg_code_given(reg *r, int64_t ca_id, const char *hash,
+                   reg_code *out) REG_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Audit trail                                                         */
@@ -842,6 +856,11 @@ struct reg_backend {
                      reg_code *out, bool *taken);
     int (*code_issued)(void *db, int64_t id, int64_t ca_id, const char *serial);
     int (*code_release)(void *db, int64_t id);
+    /* The code with @hash of @ca_id that gave a certificate (used_by set)
+     * and is valid at @now, with the serial in @out->issued; *@found
+     * false when there is none. */
+    int (*code_given)(void *db, const char *hash, int64_t ca_id, int64_t now,
+                      reg_code *out, bool *found);
     int (*audit_append)(void *db, const reg_audit *a);
     int (*audit_last)(void *db, int64_t *seq, char *hash, size_t hashlen);
     int (*audit_list)(void *db, int64_t since_seq, reg_audit_cb cb, void *arg);

@@ -316,6 +316,7 @@ static int sq_where(const reg_filter *f, char *sql, size_t len)
         {f->client_id != NULL, " AND client_id = :client_id"},
         {f->profile != NULL, " AND profile = :profile"},
         {f->origin != NULL, " AND origin = :origin"},
+        {f->replaces != NULL, " AND replaces = :replaces"},
         {f->status != REG_STATUS_ANY, " AND status = :status"},
         {f->not_revoked, " AND status <> 'revoked'"},
         {f->ca_id != 0, " AND ca_id = :ca_id"},
@@ -415,6 +416,7 @@ static int sq_bind_filter(struct sqldb *d, sqlite3_stmt *st,
         || (rc = sq_bind_named(d, st, ":client_id", f->client_id))
         || (rc = sq_bind_named(d, st, ":profile", f->profile))
         || (rc = sq_bind_named(d, st, ":origin", f->origin))
+        || (rc = sq_bind_named(d, st, ":replaces", f->replaces))
         || (rc = sq_bind_named(d, st, ":status", status)))
         return rc;
     sq_bind_named_int(st, ":ca_id", f->ca_id);
@@ -670,6 +672,41 @@ int sq_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
         || (rc = sq_step_done(d, st, "use an enrollment code")))
         goto out;
     *taken = true;
+out:
+    sq_done(st);
+    return rc;
+}
+
+int sq_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
+                  reg_code *out, bool *found)
+{
+    struct sqldb *d = db;
+    sqlite3_stmt *st = NULL;
+    int rc, step;
+
+    *found = false;
+    if ((rc = sq_stmt(d, SQ_CODE_GIVEN, &st)))
+        goto out;
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, ca_id);
+    if ((rc = sq_bind_text(d, st, 1, hash)))
+        goto out;
+    out->ca_id = ca_id;
+    step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+        goto out;
+    if (step != SQLITE_ROW) {
+        rc = sq_err(d, "read an enrollment code");
+        goto out;
+    }
+    out->id = sqlite3_column_int64(st, 0);
+    out->expires = sqlite3_column_int64(st, 4);
+    if ((rc = sq_col_strdup(st, 1, &out->profile))
+        || (rc = sq_col_strdup(st, 2, &out->client_id))
+        || (rc = sq_col_strdup(st, 3, &out->subject))
+        || (rc = sq_col_strdup(st, 5, &out->issued)))
+        goto out;
+    *found = true;
 out:
     sq_done(st);
     return rc;

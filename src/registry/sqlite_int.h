@@ -36,6 +36,7 @@ enum sq_stmt {
     SQ_CODE_INSERT,
     SQ_CODE_TAKE,
     SQ_CODE_ISSUED,
+    SQ_CODE_GIVEN,
     SQ_CODE_RELEASE,
     SQ_N
 };
@@ -108,6 +109,8 @@ int sq_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
                  reg_code *out, bool *taken);
 int sq_code_issued(void *db, int64_t id, int64_t ca_id, const char *serial);
 int sq_code_release(void *db, int64_t id);
+int sq_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
+                  reg_code *out, bool *found);
 
 /* Rows as stored, for reg_copy (sqlite_rows.c). */
 int sq_rows_walk(void *db, const reg_table *t, reg_row_cb cb, void *arg);

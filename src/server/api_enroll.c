@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -56,6 +57,7 @@ struct enroll_job {
     STACK_OF(X509) * chain;
     char serial[REG_SERIAL_TEXT_MAX];
     bool old_revoked;
+    bool replayed; /* a retry: the certificate given the first time */
 };
 
 /* ------------------------------------------------------------------ */
@@ -484,6 +486,45 @@ static void job_chain(struct enroll_job *ej, enroll_issuer *is, ca *wc)
     }
 }
 
+/* A code that gave a certificate, asked again with a CSR of the same key
+ * and subject (a client whose answer was lost asks again, as docs/api.md
+ * says): the certificate it gave, still activated, within the code's
+ * validity.  Nothing is recorded.  True when @ej holds it. */
+static bool code_replay(struct enroll_job *ej, ca *wc, X509_REQ *req)
+{
+    reg *rg = ca_registry(wc);
+    reg_code code = {0};
+    reg_cert c = {0};
+    char key[65], *subj = NULL;
+    const unsigned char *p;
+    bool ok = false;
+
+    if (reg_code_given(rg, ca_registry_id(wc), ej->hash, &code) != P11CA_OK
+        || enroll_spki_sha256(X509_REQ_get0_pubkey(req), key) != P11CA_OK
+        || reg_name_text(X509_REQ_get_subject_name(req), &subj) != P11CA_OK
+        || reg_get(rg, ca_registry_id(wc), code.issued, &c) != P11CA_OK)
+        goto out;
+    if (c.status != REG_ACTIVATED || !c.key_hash || strcmp(c.key_hash, key)
+        || !c.subject || strcmp(c.subject, subj) || !c.der)
+        goto out;
+    p = c.der;
+    ej->cert = d2i_X509(NULL, &p, (long)c.der_len);
+    if (ej->cert) {
+        enroll_serial(ej->cert, ej->serial, sizeof(ej->serial));
+        ej->replayed = true;
+        ok = true;
+        srv_log("enrollment code %lld asked again with the same key: "
+                "certificate %s given again",
+                (long long)code.id, ej->serial);
+    }
+out:
+    ERR_clear_error();
+    free(subj);
+    reg_cert_clear(&c);
+    reg_code_clear(&code);
+    return ok;
+}
+
 static void enroll_run_job(struct srv_job *j, ca *wc)
 {
     struct enroll_job *ej = (struct enroll_job *)j;
@@ -505,6 +546,12 @@ static void enroll_run_job(struct srv_job *j, ca *wc)
     rc = ca_set_actor(wc, j->actor);
     if (rc == P11CA_OK && ej->hash[0]) {
         rc = reg_code_take(rg, ca_registry_id(wc), ej->hash, j->actor, &code);
+        if (rc == P11CA_E_NOTFOUND && code_replay(ej, wc, req)) {
+            rc = enroll_issuer_for_ca(wc, &is);
+            if (rc == P11CA_OK)
+                job_chain(ej, is, wc);
+            goto out;
+        }
         if (rc == P11CA_E_NOTFOUND) {
             ej->code_refused = true;
             rc = job_forbid(ej, CODE_REFUSED);
@@ -579,17 +626,17 @@ static void enroll_done(struct srv_job *j)
     /* A refused code costs no sign-up: the limit is the CA's, shared with
      * the auto-registration of devices, and not for anyone to drain with
      * made-up codes. */
-    if (ej->signup_taken && ej->code_refused) {
+    if (ej->signup_taken && (ej->code_refused || ej->replayed)) {
         struct srv_ca *sca = srv_ca_by_id(j->s, ca_registry_id(j->s->ca));
 
         if (sca)
             srv_bucket_refund(&sca->bucket);
     }
-    if (j->rc == P11CA_OK && ej->cert) {
+    if (j->rc == P11CA_OK && ej->cert && !ej->replayed)
         j->s->m.signups_api++;
-        if (ej->old_revoked) /* a renewal revoked the old certificate */
-            srv_crl_regenerate(j->s, j->actor);
-    }
+    /* A re-keyed renewal retried revoked the one it asked for first. */
+    if (ej->old_revoked)
+        srv_crl_regenerate(j->s, j->actor);
     if (ej->forbidden) {
         j->s->m.refusals[SRV_REFUSE_FORBIDDEN]++;
         srv_audit_denied(
@@ -823,14 +870,144 @@ static int renew_names(struct enroll_job *ej, ca *wc, const reg_cert *old,
     return rc;
 }
 
+static int history_activated_cb(const reg_history *h, void *arg)
+{
+    (void)arg;
+    return h->to == REG_ACTIVATED;
+}
+
+int srv_renewal_pending(reg *rg, const reg_cert *c, reg_cert *old, bool *yes)
+{
+    int rc;
+
+    *yes = false;
+    memset(old, 0, sizeof(*old));
+    if (c->status != REG_NOT_ACTIVATED || !c->replaces || !c->ca_id)
+        return P11CA_OK;
+    /* Once activated, then deactivated: an operator's choice, not a
+     * renewal waiting for its card. */
+    rc = reg_history_list(rg, c->ca_id, c->serial, history_activated_cb, NULL);
+    if (rc != P11CA_OK)
+        return rc == 1 ? P11CA_OK : rc;
+    rc = reg_get(rg, c->ca_id, c->replaces, old);
+    if (rc == P11CA_E_NOTFOUND) {
+        reg_cert_clear(old);
+        return P11CA_OK;
+    }
+    if (rc != P11CA_OK)
+        return rc;
+    *yes = old->status == REG_ACTIVATED
+           && (old->client_id
+                   ? c->client_id && strcmp(old->client_id, c->client_id) == 0
+                   : !c->client_id);
+    return P11CA_OK;
+}
+
+/* The pending renewals of one certificate (at most this many). */
+#define RENEW_PENDING_MAX 16
+
+struct pending_serials {
+    size_t n;
+    char v[RENEW_PENDING_MAX][64];
+    bool retire[RENEW_PENDING_MAX];
+};
+
+static int pending_serial_cb(const reg_cert *c, void *arg)
+{
+    struct pending_serials *ps = arg;
+
+    if (ps->n < RENEW_PENDING_MAX)
+        snprintf(ps->v[ps->n++], sizeof(ps->v[0]), "%s", c->serial);
+    return 0;
+}
+
+/* One pending renewal (@serial) of @old: with the key @key (SPKI SHA-256)
+ * and still valid, it is the answer (@ej->cert: a retry gets what it was
+ * given); with another key, marked to be retired.  0 or an error. */
+static int renew_pending_one(struct enroll_job *ej, reg *rg,
+                             const reg_cert *old, const char *serial,
+                             const char *key, bool *retire)
+{
+    reg_cert c = {0}, was = {0};
+    const unsigned char *p;
+    bool pending = false;
+    int rc = reg_get(rg, old->ca_id, serial, &c);
+
+    *retire = false;
+    if (rc == P11CA_OK)
+        rc = srv_renewal_pending(rg, &c, &was, &pending);
+    if (rc == P11CA_OK && pending && !ej->cert && c.key_hash && c.der
+        && strcmp(c.key_hash, key) == 0 && c.not_after > time(NULL)) {
+        p = c.der;
+        ej->cert = d2i_X509(NULL, &p, (long)c.der_len);
+        if (!ej->cert)
+            rc = p11ca_err_set(P11CA_E_REGISTRY,
+                               "certificate %s in the registry does not parse",
+                               reg_cert_shown(c.ca_id, c.serial));
+        else
+            enroll_serial(ej->cert, ej->serial, sizeof(ej->serial));
+    } else if (rc == P11CA_OK && pending) {
+        *retire = true;
+    }
+    reg_cert_clear(&c);
+    reg_cert_clear(&was);
+    return rc;
+}
+
+/* The renewals of @old that wait for their card's first connection
+ * (@ps): a retry with the same key (SPKI SHA-256 @key) gets the one it was
+ * given (@ej->cert, nothing recorded); the others are marked for
+ * renew_retire.  0 or an error. */
+static int renew_pending(struct enroll_job *ej, reg *rg, const reg_cert *old,
+                         const char *key, struct pending_serials *ps)
+{
+    reg_filter f = {.ca_id = old->ca_id,
+                    .replaces = old->serial,
+                    .status = REG_NOT_ACTIVATED,
+                    .limit = RENEW_PENDING_MAX};
+    int rc = reg_search(rg, &f, pending_serial_cb, ps);
+
+    for (size_t i = 0; rc == P11CA_OK && i < ps->n; i++)
+        rc = renew_pending_one(ej, rg, old, ps->v[i], key, &ps->retire[i]);
+    ej->replayed = rc == P11CA_OK && ej->cert != NULL;
+    return rc;
+}
+
+/* A renewal with another key (a re-key asked again) was issued: the
+ * pending ones it replaces are revoked (superseded).  Each may be in a
+ * client's hands, so none is deleted; and one left not-activated would
+ * still be swapped in at its first connection.  A failure is logged: the
+ * new certificate is issued and recorded already. */
+static void renew_retire(struct enroll_job *ej, ca *wc, const reg_cert *old,
+                         const struct pending_serials *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        if (!ps->retire[i])
+            continue;
+        if (reg_set_status(
+                ca_registry(wc), old->ca_id, ps->v[i], REG_REVOKED,
+                CRL_REASON_SUPERSEDED, 0, ej->j.actor,
+                "a renewal with another key replaces this one, never confirmed")
+            != P11CA_OK) {
+            srv_log("renewal %s stays pending: %s",
+                    reg_cert_shown(old->ca_id, ps->v[i]), p11ca_err_message());
+            continue;
+        }
+        srv_ocsp_cert_changed(ej->j.s, wc, old->ca_id, ps->v[i], false);
+        ej->old_revoked = true;
+    }
+}
+
 static void renew_run(struct srv_job *j, ca *wc)
 {
     struct enroll_job *ej = (struct enroll_job *)j;
     reg *rg = ca_registry(wc);
     enroll_issuer *is = NULL;
-    reg_cert old = {0}, after = {0};
+    reg_cert old = {0};
     X509_REQ *req = NULL;
     enroll_req rq = {.wait = 0};
+    struct pending_serials ps = {0};
+    char key[65];
     int rc;
 
     if (!(req = job_csr(ej)))
@@ -843,32 +1020,35 @@ static void renew_run(struct srv_job *j, ca *wc)
         goto out;
     if (rc == P11CA_OK && (rc = renew_names(ej, wc, &old, req)))
         goto out;
+    if (rc == P11CA_OK)
+        rc = enroll_spki_sha256(X509_REQ_get0_pubkey(req), key);
+    if (rc == P11CA_OK)
+        rc = renew_pending(ej, rg, &old, key, &ps);
     rq.profile = old.profile;
     rq.client_id = old.client_id ? old.client_id : "";
     rq.replaces = old.serial;
     rq.subject = X509_REQ_get_subject_name(req);
     if (rc == P11CA_OK)
         rc = enroll_issuer_for_ca(wc, &is);
-    /* As p11ca enroll --renew/--rekey: the new certificate (recorded
-     * not-activated: the old one holds the client ID), then the issuer
-     * supersedes the old one as the profile says. */
-    if (rc == P11CA_OK)
+    /* The new certificate is recorded not-activated, linked to the old
+     * one, which keeps the client ID and keeps working: an answer lost on
+     * the way locks no device out.  The swap (enroll_supersede) happens
+     * at the new certificate's first TLS connection (tls.c,
+     * confirm_decide), which proves the device holds it. */
+    if (rc == P11CA_OK && !ej->cert) {
         rc = job_issue(ej, is, &rq);
-    if (rc == P11CA_OK)
-        rc = enroll_supersede(is, ej->serial, old.serial);
-    if (rc == P11CA_OK) {
-        srv_ocsp_cert_changed(j->s, wc, old.ca_id, old.serial, false);
-        srv_ocsp_cert_changed(j->s, wc, old.ca_id, ej->serial, true);
-        ej->old_revoked = reg_get(rg, old.ca_id, old.serial, &after) == P11CA_OK
-                          && after.status == REG_REVOKED;
-        job_chain(ej, is, wc);
+        if (rc == P11CA_OK) {
+            srv_ocsp_cert_changed(j->s, wc, old.ca_id, ej->serial, true);
+            renew_retire(ej, wc, &old, &ps);
+        }
     }
+    if (rc == P11CA_OK)
+        job_chain(ej, is, wc);
 out:
     if (rc != P11CA_OK && !ej->forbidden)
         srv_job_set_error(j, rc);
     enroll_issuer_free(is);
     reg_cert_clear(&old);
-    reg_cert_clear(&after);
     X509_REQ_free(req);
 }
 

@@ -384,8 +384,11 @@ struct srv_conn {
     /* Auto-registration of this certificate at this connection: decided
      * once the handshake is done (the client proved it holds the key). */
     bool reg_wanted; /* verify_cb admitted it as unknown, to be decided */
-    bool hs_done;    /* the handshake completed */
-    bool refused;    /* refused after the handshake: requests get a problem */
+    /* verify_cb admitted it as the renewal of an activated certificate,
+     * swapped in once the handshake is done (tls.c, confirm_decide). */
+    bool confirm_wanted;
+    bool hs_done; /* the handshake completed */
+    bool refused; /* refused after the handshake: requests get a problem */
     enum srv_refusal refused_why;
     unsigned refused_retry_s; /* SRV_REFUSE_RATE: Retry-After */
     char refused_msg[SRV_MSG_MAX];
@@ -595,6 +598,16 @@ size_t srv_ocsp_max_signing(const struct srv *s);
  */
 void srv_ocsp_cert_changed(struct srv *s, ca *wc, int64_t ca_id,
                            const char *serial, bool issued);
+
+/*
+ * srv_renewal_pending - whether @c, as the registry holds it, is a renewal
+ * that waits for its device (api_enroll.c): not activated, never
+ * activated, linked (replaces) to an activated certificate of the same
+ * CA and client ID.  *@yes says; @old gets the old record (reg_cert_clear
+ * it in any case).  A worker's call (it reads the status history).
+ * Returns 0 or a registry error.
+ */
+int srv_renewal_pending(reg *rg, const reg_cert *c, reg_cert *old, bool *yes);
 
 /* ------------------------------------------------------------------ */
 /* Metrics (metrics.c)                                                 */

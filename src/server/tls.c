@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+#include "ca/enroll.h"
 #include "server/internal.h"
 
 int srv_conn_idx = -1;
@@ -29,8 +30,20 @@ struct autoreg_job {
     char subject[256];
 };
 
+/* The swap of a renewal at its first connection, run by a worker. */
+struct confirm_job {
+    struct srv_job j;
+    struct srv_pending *p;
+    int64_t ca_id;
+    char serial[64];
+    char old[64];   /* out: the certificate it replaced */
+    bool revoked;   /* out: which was revoked (a new CRL) */
+    bool confirmed; /* out: this job made the swap */
+};
+
 static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                          long argl, void *argp);
+static void pending_unlink(struct srv *s, struct srv_pending *p);
 
 int srv_tls_init(void)
 {
@@ -363,12 +376,8 @@ static void autoreg_done(struct srv_job *j)
 {
     struct autoreg_job *a = (struct autoreg_job *)j;
     struct srv *s = j->s;
-    struct srv_pending **pp;
 
-    for (pp = &s->pending; *pp && *pp != a->p; pp = &(*pp)->next)
-        ;
-    if (*pp)
-        *pp = a->p->next;
+    pending_unlink(s, a->p);
     if (j->rc == P11CA_OK) {
         s->m.signups_auto++;
         srv_log("auto-registered %s (%s) as %s",
@@ -462,9 +471,28 @@ static int pending_word(const struct srv_conn *c, const struct srv_pending *p,
     return 1;
 }
 
+/* Whether @rc_cert (not activated) may be a renewal waiting for this, its
+ * first, connection: a certificate of this service's CA linked to one
+ * that is activated (a second primary-key read).  The worker checks the
+ * rest (confirm_run). */
+static bool renewal_candidate(struct srv_conn *c, const reg_cert *rc_cert)
+{
+    reg_cert old = {0};
+    bool yes = rc_cert->status == REG_NOT_ACTIVATED && rc_cert->replaces
+               && rc_cert->ca_id == ca_registry_id(c->s->ca)
+               && reg_get(ca_registry(c->s->ca), rc_cert->ca_id,
+                          rc_cert->replaces, &old)
+                      == P11CA_OK
+               && old.status == REG_ACTIVATED;
+
+    reg_cert_clear(&old);
+    return yes;
+}
+
 /* The registry's word on @c's certificate @leaf of CA @ca_id (one
- * primary-key read): 1 admitted, 0 refused (@v says why), -1 not in the
- * registry. */
+ * primary-key read): 1 admitted, 2 admitted if it is a renewal that its
+ * first connection confirms (confirm_decide), 0 refused (@v says why), -1
+ * not in the registry. */
 static int registry_word(struct srv_conn *c, int64_t ca_id, X509 *leaf,
                          struct verdict *v)
 {
@@ -487,6 +515,8 @@ static int registry_word(struct srv_conn *c, int64_t ca_id, X509 *leaf,
     else if (rc_cert.status == REG_REVOKED)
         ret = verdict_set(v, X509_V_ERR_CERT_REVOKED, SRV_REFUSE_REVOKED,
                           "revoked");
+    else if (rc_cert.status != REG_ACTIVATED && renewal_candidate(c, &rc_cert))
+        ret = 2;
     else if (rc_cert.status != REG_ACTIVATED)
         ret = verdict_set(v, X509_V_ERR_CERT_REJECTED, SRV_REFUSE_NOT_ACTIVATED,
                           "%s", reg_status_name(rc_cert.status));
@@ -538,7 +568,11 @@ static int check_registry(struct srv_conn *c, X509_STORE_CTX *xs,
     w = registry_word(c, sca->id, leaf, &v);
     if (w < 0)
         return check_unknown(c, xs, sca);
-    return w == 1 ? 1 : refuse_v(c, xs, &v);
+    /* A renewal: nothing is given before the client's CertificateVerify
+     * (anyone may present a certificate); the swap waits for it. */
+    if (w == 2)
+        c->confirm_wanted = true;
+    return w >= 1 ? 1 : refuse_v(c, xs, &v);
 }
 
 /* The handshake is done: the client proved it holds the key of @leaf, an
@@ -567,6 +601,9 @@ static void autoreg_decide(struct srv_conn *c, X509 *leaf)
     if (w >= 0) {
         if (w == 0)
             refuse_after(c, &v);
+        else if (w == 2)
+            refuse_after(c, &(struct verdict){.why = SRV_REFUSE_NOT_ACTIVATED,
+                                              .msg = "not-activated"});
         return;
     }
     sca = srv_ca_by_id(s, c->ca_id);
@@ -593,6 +630,154 @@ static void autoreg_decide(struct srv_conn *c, X509 *leaf)
     }
 }
 
+/* Unlink @p from the service's pending records. */
+static void pending_unlink(struct srv *s, struct srv_pending *p)
+{
+    struct srv_pending **pp;
+
+    for (pp = &s->pending; *pp && *pp != p; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = p->next;
+}
+
+/* The swap: @serial, a renewal never activated, takes the place of the
+ * activated certificate it replaces, as its profile says (the old one
+ * deactivated, revoked or kept: enroll_supersede).  Its first connection
+ * proved that the device holds it. */
+static void confirm_run(struct srv_job *j, ca *wc)
+{
+    struct confirm_job *cj = (struct confirm_job *)j;
+    reg *rg = ca_registry(wc);
+    enroll_issuer *is = NULL;
+    reg_cert c = {0}, old = {0}, after = {0};
+    bool pending = false;
+    int rc = ca_set_actor(wc, j->actor);
+
+    if (rc == P11CA_OK)
+        rc = reg_get(rg, cj->ca_id, cj->serial, &c);
+    /* Swapped by another connection's job since the handshake. */
+    if (rc == P11CA_OK && c.status == REG_ACTIVATED)
+        goto out;
+    if (rc == P11CA_OK)
+        rc = srv_renewal_pending(rg, &c, &old, &pending);
+    if (rc == P11CA_OK && !pending)
+        rc = p11ca_err_set(
+            P11CA_E_STATE,
+            "%s is not activated and renews no activated certificate",
+            reg_cert_shown(cj->ca_id, cj->serial));
+    if (rc == P11CA_OK)
+        rc = enroll_issuer_for_ca(wc, &is);
+    if (rc == P11CA_OK)
+        rc = enroll_supersede(is, c.serial, old.serial, NULL);
+    if (rc == P11CA_OK) {
+        cj->confirmed = true;
+        snprintf(cj->old, sizeof(cj->old), "%s", old.serial);
+        srv_ocsp_cert_changed(j->s, wc, cj->ca_id, old.serial, false);
+        srv_ocsp_cert_changed(j->s, wc, cj->ca_id, c.serial, true);
+        cj->revoked = reg_get(rg, cj->ca_id, old.serial, &after) == P11CA_OK
+                      && after.status == REG_REVOKED;
+    }
+out:
+    if (rc != P11CA_OK)
+        srv_job_set_error(j, rc);
+    enroll_issuer_free(is);
+    reg_cert_clear(&c);
+    reg_cert_clear(&old);
+    reg_cert_clear(&after);
+}
+
+static void confirm_done(struct srv_job *j)
+{
+    struct confirm_job *cj = (struct confirm_job *)j;
+    struct srv *s = j->s;
+    struct verdict v = {0};
+
+    pending_unlink(s, cj->p);
+    if (j->rc == P11CA_OK && cj->confirmed)
+        srv_log("renewal confirmed: %s replaces %s",
+                reg_cert_shown(cj->ca_id, cj->serial), cj->old);
+    else if (j->rc != P11CA_OK)
+        srv_log("renewal %s not confirmed: %s",
+                reg_cert_shown(cj->ca_id, cj->serial), j->msg);
+    if (cj->revoked)
+        srv_crl_regenerate(s, j->actor);
+    verdict_set(&v, 0, SRV_REFUSE_NOT_ACTIVATED,
+                "the renewal was not confirmed: %s", j->msg);
+    for (size_t i = 0; i < cj->p->n; i++) {
+        struct srv_conn *c = cj->p->conns[i];
+
+        /* The registry out of reach: 503, the device tries again. */
+        if (j->rc == P11CA_OK || j->rc == P11CA_E_UNAVAILABLE) {
+            srv_conn_registered(c, j->rc, j->msg);
+        } else {
+            refuse_after(c, &v);
+            srv_conn_registered(c, P11CA_OK, NULL);
+        }
+        srv_conn_unref(c);
+    }
+    free(cj->p->conns);
+    free(cj->p);
+    free(cj);
+}
+
+/* The handshake is done with a certificate registry_word took for a
+ * renewal: join the swap under way, or start one on a worker; the
+ * connection's requests wait for it. */
+static void confirm_decide(struct srv_conn *c)
+{
+    struct srv *s = c->s;
+    struct srv_pending *p = pending_find(s, c->ca_id, c->serial);
+    struct confirm_job *cj;
+    struct verdict v = {0};
+
+    if (p) {
+        if (pending_word(c, p, &v) != 1)
+            refuse_after(c, &v);
+        else if (pending_add_conn(p, c) != P11CA_OK)
+            refuse_after(c, &(struct verdict){.why = SRV_REFUSE_REGISTRY,
+                                              .msg = "out of memory"});
+        return;
+    }
+    cj = calloc(1, sizeof(*cj));
+    if (cj && !(cj->p = calloc(1, sizeof(*cj->p)))) {
+        free(cj);
+        cj = NULL;
+    }
+    if (!cj) {
+        refuse_after(c, &(struct verdict){.why = SRV_REFUSE_REGISTRY,
+                                          .msg = "out of memory"});
+        return;
+    }
+    cj->j.kind = "renewal confirmation";
+    cj->j.run = confirm_run;
+    cj->j.done = confirm_done;
+    snprintf(cj->j.actor, sizeof(cj->j.actor), "api:%s serial=%s",
+             c->subject ? c->subject : "", c->serial_shown);
+    cj->ca_id = c->ca_id;
+    snprintf(cj->serial, sizeof(cj->serial), "%s", c->serial);
+    cj->p->ca_id = c->ca_id;
+    snprintf(cj->p->serial, sizeof(cj->p->serial), "%s", c->serial);
+    memcpy(cj->p->sha256, c->sha256, sizeof(cj->p->sha256));
+    cj->p->st = REG_ACTIVATED;
+    if (pending_add_conn(cj->p, c) != P11CA_OK
+        || srv_job_submit(s, &cj->j) != P11CA_OK) {
+        for (size_t i = 0; i < cj->p->n; i++) {
+            cj->p->conns[i]->reg_pending = false;
+            srv_conn_unref(cj->p->conns[i]);
+        }
+        free(cj->p->conns);
+        free(cj->p);
+        free(cj);
+        refuse_after(c, &(struct verdict){.why = SRV_REFUSE_REGISTRY,
+                                          .msg = "cannot queue the renewal's "
+                                                 "confirmation"});
+        return;
+    }
+    cj->p->next = s->pending;
+    s->pending = cj->p;
+}
+
 /* SSL_CTX_set_info_callback: the end of the handshake (the client's
  * CertificateVerify and Finished checked), and a fatal alert sent during
  * it (the connection then closes lingering: srv_conn_linger). */
@@ -609,6 +794,11 @@ static void info_cb(const SSL *ssl, int where, int ret)
     if (!(where & SSL_CB_HANDSHAKE_DONE) || c->hs_done)
         return;
     c->hs_done = true;
+    if (c->confirm_wanted) {
+        c->confirm_wanted = false;
+        confirm_decide(c);
+        return;
+    }
     if (!c->reg_wanted)
         return;
     c->reg_wanted = false;
@@ -653,6 +843,7 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
      * (the serial it claims is only logged). */
     c->has_cert = false;
     c->reg_wanted = false;
+    c->confirm_wanted = false;
     peer_addr(ssl, c->peer, sizeof(c->peer));
     c->s->m.handshakes++;
     leaf = X509_STORE_CTX_get0_cert(xs);
@@ -679,6 +870,7 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
     if (ret != 1) {
         c->has_cert = false;
         c->reg_wanted = false;
+        c->confirm_wanted = false;
     }
     return ret;
 }

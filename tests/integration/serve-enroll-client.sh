@@ -13,7 +13,7 @@ set -u
 command -v p11tool >/dev/null || plan_skip "p11tool is not installed"
 command -v pkcs11-tool >/dev/null || plan_skip "pkcs11-tool is not installed"
 
-plan 60
+plan 61
 
 serve_config ""
 serve_start || { echo "Bail out! the service did not start"; exit 1; }
@@ -233,6 +233,12 @@ else
 fi
 check "openssl verify: the renewed certificate" \
     openssl verify -CAfile "$CA/ca.pem" "$D/ann2.pem"
+if grep -Eiq "\"GET /v1/certs/$S2\" 200 serial=$S2 " "$D/access.log"; then
+    ok "the card confirmed the renewal: one connection with the new certificate $S2"
+else
+    not_ok "the card confirmed the renewal with the new certificate"
+    diag "$(grep "$S2" "$D/access.log")"
+fi
 api carol GET "/v1/certs/$S2"
 expect 200 '[.status, .replaces] | join(" ")' "activated $(jq -rn --arg s "$S1" '$s')" \
     "the registry: the new certificate activated, linked to the old one"

@@ -142,9 +142,21 @@ issued eve "POST /v1/enroll with a code, no client certificate: 201, a certifica
 EVE=$(cat "$D/eve.serial" 2>/dev/null)
 assert_eq "$(shown "$EVE" '.status + " " + .client_id + " " + .profile')" \
     "activated eve client" "... recorded activated, with the code's client ID and profile"
+# The same request again (an answer lost): the same certificate.
+n0=$(p11ca cert list --dir "$CA" --count)
+post none /v1/enroll "$D/req.json"
+if [ "$CODE" = 201 ] && [ "$(jq -r .certificate "$D/body")" = "$(cat "$D/eve.pem")" ]; then
+    ok "the same code and key again: 201, the certificate it gave"
+else
+    not_ok "the same code and key again: 201, the certificate it gave (status $CODE)"
+    diag "$(head -c 600 "$D/body")"
+fi
+csr eve-other /CN=eve
+body "$D/req.json" csr=@eve-other "code=$EVE_CODE"
 post none /v1/enroll "$D/req.json"
 expect_problem 403 forbidden '^the enrollment code is unknown, used or expired$' \
-    "the same code again: 403"
+    "the same code with another key: 403"
+assert_eq "$(p11ca cert list --dir "$CA" --count)" "$n0" "... nothing recorded"
 body "$D/req.json" csr=@eve code=0123456789abcdef0123456789abcdef01234567
 post none /v1/enroll "$D/req.json"
 expect_problem 403 forbidden '^the enrollment code is unknown, used or expired$' \
@@ -358,14 +370,20 @@ post eve /v1/renew "$D/req.json"
 issued eve2 "POST /v1/renew with the same key: 201"
 EVE2=$(cat "$D/eve2.serial" 2>/dev/null)
 assert_eq "$(shown "$EVE2" '.status + " " + .client_id + " " + .profile + " " + .replaces')" \
-    "activated eve client $EVE" "... the new certificate: activated, same client ID and profile, replaces the old"
+    "not-activated eve client $EVE" "... the new certificate: pending (not-activated), same client ID and profile, replaces the old"
+assert_eq "$(shown "$EVE" .status)" activated "... the old one still activated until the new one is used"
+# Its first connection swaps them (p11ca enroll --renew does it too).
+api eve2 GET "/v1/certs/$EVE2"
+expect 200 .status activated "the new certificate's first connection: 200, activated"
 assert_eq "$(shown "$EVE" '.status + " " + (.reason // "")')" "revoked superseded" \
-    "... the old one superseded as p11ca enroll --renew does it"
+    "... the old one superseded as the profile says"
 # Re-key, with the renewed certificate.
 csr eve3 /CN=eve
 body "$D/req.json" csr=@eve3
 post eve2 /v1/renew "$D/req.json"
 issued eve3 "POST /v1/renew with a new key: 201"
+api eve3 GET "/v1/certs/$(cat "$D/eve3.serial")"
+expect 200 .status activated "the re-keyed certificate's first connection: activated"
 assert_eq "$(shown "$(cat "$D/eve3.serial")" '.status + " " + .client_id + " " + .replaces')" \
     "activated eve $EVE2" "... activated for eve, replaces the renewed one"
 

@@ -6,6 +6,8 @@ SERVE_TESTS = \
 	tests/integration/serve-api-pg.sh \
 	tests/integration/serve-enroll.sh \
 	tests/integration/serve-enroll-pg.sh \
+	tests/integration/serve-renew-confirm.sh \
+	tests/integration/serve-renew-confirm-pg.sh \
 	tests/integration/serve-pg-down.sh \
 	tests/integration/serve-tls.sh \
 	tests/integration/serve-security.sh \

@@ -105,9 +105,10 @@ static int ti_get(enroll_issuer *is, const char *serial, reg_cert *out)
     return enroll_get(ti(is)->inner, serial, out);
 }
 
-static int ti_supersede(enroll_issuer *is, const char *serial, const char *old)
+static int ti_supersede(enroll_issuer *is, const char *serial, const char *old,
+                        const char *key_uri)
 {
-    return enroll_supersede(ti(is)->inner, serial, old);
+    return enroll_supersede(ti(is)->inner, serial, old, key_uri);
 }
 
 static int ti_retire(enroll_issuer *is, const char *serial, const char *why)
