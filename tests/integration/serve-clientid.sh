@@ -4,7 +4,7 @@
 # P11ca-Client-Id or the query parameter client_id of the first request of
 # its first connection (curl), else the CN, also for a client that sends
 # no request at all (openssl s_client, gnutls-cli) or stays idle until
-# request_timeout_ms; a bad client ID (400 bad-client-id, nothing
+# request_timeout_ms or until SIGTERM; a bad client ID (400 bad-client-id, nothing
 # recorded), one held by an activated certificate (409 conflict, nothing
 # recorded), the header ignored on a registered certificate's connection.
 # The audit entry says where the client ID came from.  Deterministic: the
@@ -163,8 +163,23 @@ assert_eq "$(rec cn1)" "activated cn1" "... nothing changed"
 api carol GET "/v1/certs?client_id=pump-1"
 expect 200 '.items | length' 1 "an operator's client_id on GET /v1/certs is still the filter"
 
+# --- SIGTERM with a connection open and no request ---------------------------------
+# TLS 1.2: s_client's handshake ends with the service's Finished, sent
+# once the service has checked the client's: the registration is decided
+# when s_client says so.
+fleet_device term1
+setsid sh -c "sleep 120 | env $OPENSSL_ENV openssl s_client -tls1_2 \
+    -connect 127.0.0.1:$PORT -CAfile '$CA/ca.pem' -key '$D/term1.key' \
+    -cert '$D/term1.pem' >'$D/term1.log' 2>&1" </dev/null &
+TERM1=$!
+wait_log 'Verify return code' "$D/term1.log" 600 ||
+    diag "s_client: $(tail -n 3 "$D/term1.log")"
+assert_eq "$(rec term1)" none "a connection open without a request: nothing written yet"
 serve_stop
 assert_eq "$SERVE_RC" 0 "SIGTERM: exit status 0"
+assert_eq "$(rec term1)" "activated term1" \
+    "... the registration it decided was written with the CN at SIGTERM"
+kill -TERM -- "-$TERM1" 2>/dev/null
 check "the audit trail is intact" p11ca audit verify --dir "$CA"
 
 echo "1..$TAP_N"
