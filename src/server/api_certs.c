@@ -142,7 +142,9 @@ static bool cert_query(struct srv_req *r, const char *const *more,
 
     *issuer = NULL;
     for (struct evkeyval *kv = q->tqh_first; kv; kv = kv->next.tqe_next) {
-        known = strcmp(kv->key, "issuer") == 0;
+        known = strcmp(kv->key, "issuer") == 0
+                || (r->client_id_query
+                    && strcmp(kv->key, SRV_CLIENT_ID_PARAM) == 0);
         for (size_t i = 0; more && more[i] && !known; i++)
             known = strcmp(kv->key, more[i]) == 0;
         if (!known) {

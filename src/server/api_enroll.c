@@ -7,6 +7,7 @@
  * the enrollment issuer that p11ca enroll uses (ca/enroll.h). */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -53,6 +54,10 @@ struct enroll_job {
     bool forbidden;    /* 403: the code (or the caller) may not do this */
     bool signup_taken; /* a token of the CA's sign-up limit */
     bool code_refused; /* the code was refused: the token goes back */
+    /* The profile's sign-up limit refused it (a code's profile is known
+     * on the worker): the CA's token goes back; Retry-After. */
+    bool profile_refused;
+    unsigned retry_s;
     X509 *cert;
     STACK_OF(X509) * chain;
     char serial[REG_SERIAL_TEXT_MAX];
@@ -571,6 +576,17 @@ static void enroll_run_job(struct srv_job *j, ca *wc)
                 code.profile, why_not);
             goto out;
         }
+        /* The profile's own sign-up limit: a code names its profile. */
+        if (taken
+            && !srv_profile_take(&j->s->profile_buckets, code.profile,
+                                 &ej->retry_s)) {
+            ej->profile_refused = true;
+            rc = p11ca_err_set(
+                P11CA_E_RATE,
+                "sign-up limit of profile \"%s\" reached; retry in %u s",
+                code.profile, ej->retry_s);
+            goto out;
+        }
         rq.profile = code.profile;
         rq.client_id = code.client_id;
     } else if (rc == P11CA_OK) {
@@ -625,8 +641,10 @@ static void enroll_done(struct srv_job *j)
 
     /* A refused code costs no sign-up: the limit is the CA's, shared with
      * the auto-registration of devices, and not for anyone to drain with
-     * made-up codes. */
-    if (ej->signup_taken && (ej->code_refused || ej->replayed)) {
+     * made-up codes.  Nor does a certificate given again to a code's
+     * retry, nor a request its profile's limit refused. */
+    if (ej->signup_taken
+        && (ej->code_refused || ej->replayed || ej->profile_refused)) {
         struct srv_ca *sca = srv_ca_by_id(j->s, ca_registry_id(j->s->ca));
 
         if (sca)
@@ -643,6 +661,15 @@ static void enroll_done(struct srv_job *j)
             j->s, j->actor,
             ej->op == OP_RENEW ? "POST /v1/renew" : "POST /v1/enroll", j->msg);
         srv_problem(r, 403, "forbidden", "%s", j->msg);
+        goto out;
+    }
+    if (ej->profile_refused) {
+        char ra[16];
+
+        j->s->m.refusals[SRV_REFUSE_RATE]++;
+        snprintf(ra, sizeof(ra), "%u", ej->retry_s);
+        srv_set_header(r, "Retry-After", ra);
+        srv_problem(r, 429, "rate-limited", "%s", j->msg);
         goto out;
     }
     if (j->rc != P11CA_OK) {
@@ -675,27 +702,53 @@ out:
     job_free(ej);
 }
 
-/* The sign-up limit of this CA; false when answered (429).  With a code,
- * enroll_done gives the token back when the code is refused. */
+/* 429 with Retry-After: @retry seconds; false. */
+static bool signup_refused(struct srv_req *r, unsigned retry, const char *fmt,
+                           ...) __attribute__((format(printf, 3, 4)));
+
+static bool signup_refused(struct srv_req *r, unsigned retry, const char *fmt,
+                           ...)
+{
+    char ra[16], msg[SRV_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    r->s->m.refusals[SRV_REFUSE_RATE]++;
+    snprintf(ra, sizeof(ra), "%u", retry);
+    srv_set_header(r, "Retry-After", ra);
+    srv_problem(r, 429, "rate-limited", "%s", msg);
+    return false;
+}
+
+/* The sign-up limits: the profile's own (when it has one), then this
+ * CA's; false when answered (429), nothing taken.  With a code the
+ * profile is the code's: the worker takes its token (enroll_run_job), and
+ * enroll_done gives the CA's token back when the code or the profile's
+ * limit refuses it. */
 static bool signup_take(struct srv_req *r, struct enroll_job *ej)
 {
     struct srv_ca *sca = srv_ca_by_id(r->s, ca_registry_id(r->s->ca));
+    bool by_profile = !ej->hash[0] && ej->profile;
     unsigned retry = 0;
-    char ra[16];
 
+    if (by_profile
+        && !srv_profile_take(&r->s->profile_buckets, ej->profile, &retry))
+        return signup_refused(
+            r, retry, "sign-up limit of profile \"%s\" reached; retry in %u s",
+            ej->profile, retry);
     if (!sca)
         return true;
     if (srv_bucket_take(&sca->bucket, srv_now_ms(), &retry)) {
         ej->signup_taken = true;
         return true;
     }
-    r->s->m.refusals[SRV_REFUSE_RATE]++;
-    snprintf(ra, sizeof(ra), "%u", retry);
-    srv_set_header(r, "Retry-After", ra);
-    srv_problem(r, 429, "rate-limited",
-                "sign-up limit of CA %lld reached; retry in %u s",
-                (long long)sca->id, retry);
-    return false;
+    if (by_profile)
+        srv_profile_refund(&r->s->profile_buckets, ej->profile);
+    return signup_refused(r, retry,
+                          "sign-up limit of CA %lld reached; retry in %u s",
+                          (long long)sca->id, retry);
 }
 
 /* The CSR's subjectAltName extension (DER of its value), or NULL. */

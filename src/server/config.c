@@ -286,38 +286,81 @@ const struct srv_rate *srv_config_rate(const struct srv_config *cfg,
     return &cfg->signup;
 }
 
-/* [ signup_limits ]: ca.ID = RATE[/BURST] | off. */
+/* profile.NAME = RATE[/BURST] | off: @name is the key. */
+static int profile_rate_load(const char *section, const CONF_VALUE *v,
+                             struct srv_config *cfg)
+{
+    struct srv_profile_rate *pr = &cfg->profile_rates[cfg->n_profile_rates];
+    const char *name = v->name + 8;
+
+    if (!*name)
+        return bad_key(section, v->name, v->value,
+                       "keys are profile.NAME (a profile of ca.cnf)");
+    for (size_t i = 0; i < cfg->n_profile_rates; i++)
+        if (cfg->profile_rates[i].profile
+            && strcmp(cfg->profile_rates[i].profile, name) == 0)
+            return bad_key(section, v->name, v->value, "given twice");
+    if (srv_rate_parse(v->value, &pr->rate) != 0)
+        return bad_key(section, v->name, v->value,
+                       "write RATE[/BURST] (per second) or off");
+    if (!(pr->profile = strdup(name)))
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    cfg->n_profile_rates++;
+    return P11CA_OK;
+}
+
+/* [ signup_limits ]: ca.ID = RATE[/BURST] | off, and
+ * profile.NAME = RATE[/BURST] | off. */
 static int rates_load(CONF *conf, struct srv_config *cfg, const char *section)
 {
     STACK_OF(CONF_VALUE) *sk = NCONF_get_section(conf, section);
     CONF_VALUE *v;
     char *end = NULL;
     long long id;
-    int n = sk ? sk_CONF_VALUE_num(sk) : 0;
+    int n = sk ? sk_CONF_VALUE_num(sk) : 0, rc;
 
     if (!sk)
         return p11ca_err_set(
             P11CA_E_INPUT,
             "ca.cnf [ serve ] signup_limits = %s: no such section", section);
     cfg->ca_rates = calloc((size_t)n + 1, sizeof(*cfg->ca_rates));
-    if (!cfg->ca_rates)
+    cfg->profile_rates = calloc((size_t)n + 1, sizeof(*cfg->profile_rates));
+    if (!cfg->ca_rates || !cfg->profile_rates)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         struct srv_ca_rate *cr = &cfg->ca_rates[cfg->n_ca_rates];
 
         v = sk_CONF_VALUE_value(sk, i);
+        if (strncmp(v->name, "profile.", 8) == 0) {
+            if ((rc = profile_rate_load(section, v, cfg)) != P11CA_OK)
+                return rc;
+            continue;
+        }
+        end = NULL;
         id = strncmp(v->name, "ca.", 3) == 0 ? strtoll(v->name + 3, &end, 10)
                                              : 0;
         if (id <= 0 || !end || *end)
             return bad_key(section, v->name, v->value,
                            "keys are ca.ID (the id p11ca serve and GET "
-                           "/v1/cas show)");
+                           "/v1/cas show) and profile.NAME (a profile of "
+                           "ca.cnf)");
         if (srv_rate_parse(v->value, &cr->rate) != 0)
             return bad_key(section, v->name, v->value,
                            "write RATE[/BURST] (per second) or off");
         cr->ca_id = id;
         cfg->n_ca_rates++;
     }
+    return P11CA_OK;
+}
+
+int srv_config_profiles_check(const struct srv_config *cfg, ca *c)
+{
+    for (size_t i = 0; i < cfg->n_profile_rates; i++)
+        if (!ca_profile_find(c, cfg->profile_rates[i].profile))
+            return p11ca_err_set(
+                P11CA_E_INPUT,
+                "ca.cnf signup_limits: profile.%s: the CA has no profile \"%s\" (see p11ca ca show)",
+                cfg->profile_rates[i].profile, cfg->profile_rates[i].profile);
     return P11CA_OK;
 }
 
@@ -581,6 +624,9 @@ void srv_config_clear(struct srv_config *cfg)
     }
     free(cfg->ops);
     free(cfg->ca_rates);
+    for (size_t i = 0; i < cfg->n_profile_rates; i++)
+        free(cfg->profile_rates[i].profile);
+    free(cfg->profile_rates);
     free(cfg->tls_key);
     free(cfg->tls_cert);
     free(cfg->access_log);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -887,6 +888,12 @@ void srv_dispatch_req(struct srv_req *r)
                     "this certificate could not be registered: %s", c->reg_msg);
         return;
     }
+    if (c->reg_rc == P11CA_E_EXISTS) {
+        /* The registry's rule: one activated certificate per client ID. */
+        srv_problem(r, 409, "conflict",
+                    "this certificate could not be registered: %s", c->reg_msg);
+        return;
+    }
     if (c->reg_rc == P11CA_E_UNAVAILABLE) {
         srv_set_header(r, "Retry-After", SRV_RETRY_UNAVAILABLE_S);
         srv_problem(r, 503, "registry-unavailable",
@@ -1101,6 +1108,64 @@ void srv_dispatch_plain(struct evhttp_request *er, void *arg)
     srv_dispatch_req(r);
 }
 
+/* How many times @key is in @q (@case_ins: a header), the first in *@v. */
+static int kv_count(const struct evkeyvalq *q, const char *key, bool case_ins,
+                    const char **v)
+{
+    const struct evkeyval *kv;
+    int n = 0;
+
+    *v = NULL;
+    TAILQ_FOREACH(kv, q, next)
+    {
+        if (case_ins ? strcasecmp(kv->key, key) != 0
+                     : strcmp(kv->key, key) != 0)
+            continue;
+        if (n++ == 0)
+            *v = kv->value;
+    }
+    return n;
+}
+
+/* The first request of a connection whose certificate is being
+ * auto-registered names its client ID (the P11ca-Client-Id header or the
+ * client_id query parameter), or the CN is taken; the registration is
+ * written now.  False when answered (400 bad-client-id: nothing is
+ * recorded).  Later requests, and connections of registered certificates,
+ * are not asked: their header or parameter is ignored. */
+static bool autoreg_client_id(struct srv_req *r)
+{
+    struct srv_conn *c = r->conn;
+    const char *h, *q, *id;
+    char why[SRV_MSG_MAX - 64];
+    int nh, nq;
+
+    if (!c->autoreg)
+        return true;
+    nh = kv_count(evhttp_request_get_input_headers(r->er), SRV_CLIENT_ID_HEADER,
+                  true, &h);
+    nq = kv_count(srv_req_query(r), SRV_CLIENT_ID_PARAM, false, &q);
+    id = h ? h : q;
+    if (nh > 1 || nq > 1)
+        snprintf(
+            why, sizeof(why),
+            "give the client ID once (the %s header or the %s query parameter)",
+            SRV_CLIENT_ID_HEADER, SRV_CLIENT_ID_PARAM);
+    else if (h && q && strcmp(h, q) != 0)
+        snprintf(
+            why, sizeof(why),
+            "the %s header and the %s query parameter name different client IDs",
+            SRV_CLIENT_ID_HEADER, SRV_CLIENT_ID_PARAM);
+    else if (!id || srv_client_id_check(id, why, sizeof(why))) {
+        r->client_id_query = q != NULL;
+        srv_autoreg_write(c, id, h ? "header" : q ? "query" : "cn");
+        return true;
+    }
+    srv_autoreg_drop(c, why);
+    srv_problem(r, 400, "bad-client-id", "%s; nothing was recorded", why);
+    return false;
+}
+
 void srv_dispatch(struct evhttp_request *er, void *arg)
 {
     struct srv *s = arg;
@@ -1119,7 +1184,7 @@ void srv_dispatch(struct evhttp_request *er, void *arg)
         evhttp_send_error(er, 503, "Service Unavailable");
         return;
     }
-    if (!path_fits(r))
+    if (!autoreg_client_id(r) || !path_fits(r))
         return;
     srv_dispatch_req(r);
 }

@@ -37,8 +37,12 @@
 #define SRV_MAX_QUEUED_JOBS     1024
 #define SRV_SIGNUPS_PER_SEC     15.0 /* token bucket per CA */
 #define SRV_SIGNUP_BURST        15.0
-#define SRV_PAGE_LIMIT          100 /* GET /v1/certs without limit= */
-#define SRV_PAGE_LIMIT_MAX      1000
+/* A device names its client ID in the first request of the connection
+ * that auto-registers it: this header, or this query parameter. */
+#define SRV_CLIENT_ID_HEADER "P11ca-Client-Id"
+#define SRV_CLIENT_ID_PARAM  "client_id"
+#define SRV_PAGE_LIMIT       100 /* GET /v1/certs without limit= */
+#define SRV_PAGE_LIMIT_MAX   1000
 /* The largest offset a cursor of GET /v1/certs holds. */
 #define SRV_CURSOR_OFFSET_MAX   (INT64_MAX - SRV_PAGE_LIMIT_MAX)
 #define SRV_MAX_LISTEN          8
@@ -110,6 +114,12 @@ struct srv_ca_rate {
     struct srv_rate rate;
 };
 
+/* A profile's own sign-up limit (profile.NAME in signup_limits). */
+struct srv_profile_rate {
+    char *profile;
+    struct srv_rate rate;
+};
+
 struct srv_listen {
     char host[INET6_ADDRSTRLEN];
     unsigned port;
@@ -133,6 +143,8 @@ struct srv_config {
     struct srv_rate signup;
     struct srv_ca_rate *ca_rates;
     size_t n_ca_rates;
+    struct srv_profile_rate *profile_rates;
+    size_t n_profile_rates;
     struct srv_operator *ops;
     size_t n_ops;
     bool auto_register;     /* defaults of POST /v1/cas */
@@ -162,6 +174,10 @@ int srv_listen_parse(const char *text, struct srv_listen *l);
 /* The sign-up limit of CA @ca_id: its own, else the default. */
 const struct srv_rate *srv_config_rate(const struct srv_config *cfg,
                                        int64_t ca_id);
+
+/* srv_config_profiles_check - every profile.NAME of @cfg names a profile
+ * of the CA @c; else P11CA_E_INPUT naming it (start and SIGHUP). */
+int srv_config_profiles_check(const struct srv_config *cfg, ca *c);
 
 /* ------------------------------------------------------------------ */
 /* Token bucket (ratelimit.c)                                          */
@@ -194,6 +210,31 @@ void srv_bucket_refund(struct srv_bucket *b);
 
 /* srv_now_ms - CLOCK_MONOTONIC in milliseconds. */
 int64_t srv_now_ms(void);
+
+/* The buckets of the profiles that have a limit of their own (enrollment
+ * takes from the profile's and the CA's).  Under @mu: an enrollment with
+ * a code learns its profile on a worker. */
+struct srv_profile_buckets {
+    pthread_mutex_t mu;
+    struct srv_profile_bucket {
+        char *profile;
+        struct srv_bucket b;
+    } * v;
+    size_t n;
+};
+
+/* srv_profile_buckets_set - the buckets for @cfg's profile limits (a
+ * profile that had one keeps what is left).  0 or P11CA_E_NOMEM (then
+ * nothing changed). */
+int srv_profile_buckets_set(struct srv_profile_buckets *pb,
+                            const struct srv_config *cfg, int64_t now_ms);
+void srv_profile_buckets_free(struct srv_profile_buckets *pb);
+/* srv_profile_take - take one sign-up of @profile: true when it has no
+ * limit of its own or a token was there; else false with *@retry_s. */
+bool srv_profile_take(struct srv_profile_buckets *pb, const char *profile,
+                      unsigned *retry_s);
+/* srv_profile_refund - give back a token srv_profile_take took. */
+void srv_profile_refund(struct srv_profile_buckets *pb, const char *profile);
 
 /* ------------------------------------------------------------------ */
 /* Registered CAs, trust and the handshake (tls.c)                     */
@@ -348,7 +389,11 @@ enum srv_refusal {
 };
 const char *srv_refusal_name(enum srv_refusal r);
 
-/* A pending auto-registration: the connections that wait for it. */
+/* A pending auto-registration: the connections that wait for it.  It is
+ * decided at the handshake (autoreg_decide) and written once its owner
+ * (the connection whose handshake decided it) names the client ID: at its
+ * first request, at its close, or at SIGTERM (srv_autoreg_flush). */
+struct autoreg_job;
 struct srv_pending {
     struct srv_pending *next;
     int64_t ca_id;
@@ -357,6 +402,8 @@ struct srv_pending {
     reg_status st;            /* with this status */
     struct srv_conn **conns;
     size_t n, cap;
+    struct autoreg_job *job; /* not submitted yet, else NULL */
+    struct srv_conn *owner;  /* a reference while @job waits */
 };
 
 /* One connection; a TLS one lives as long as its SSL (ex_data) and its
@@ -393,6 +440,9 @@ struct srv_conn {
     unsigned refused_retry_s; /* SRV_REFUSE_RATE: Retry-After */
     char refused_msg[SRV_MSG_MAX];
     bool reg_pending;
+    /* The registration whose client ID this connection's first request
+     * names (its owner, or one that joined it before it was written). */
+    struct srv_pending *autoreg;
     int reg_rc; /* P11CA_OK, or why it failed (with reg_msg) */
     char reg_msg[SRV_MSG_MAX];
     struct srv_req *parked; /* a request waiting for the registration */
@@ -423,6 +473,27 @@ bool srv_conn_linger_start(struct srv_conn *c);
 void srv_linger_stop(struct srv *s);
 /* srv_conn_registered - the registration @c waited for is over. */
 void srv_conn_registered(struct srv_conn *c, int rc, const char *msg);
+
+/*
+ * srv_client_id_check - a client ID a device presents: 1 to
+ * ENROLL_CLIENT_ID_MAX bytes, no control character (C0, DEL).  True, or
+ * false with the reason in @why.
+ */
+bool srv_client_id_check(const char *id, char *why, size_t why_len);
+
+/*
+ * srv_autoreg_write - c->autoreg is written now with @client_id (NULL:
+ * the certificate's CN), @source ("header", "query", "cn") noted in the
+ * audit entry's actor.  srv_autoreg_drop - c->autoreg is given up (a bad
+ * client ID: @why): nothing recorded, its sign-up given back, @c refused
+ * after this request, the connections that joined it refused.
+ * srv_autoreg_flush - every registration not written yet is written with
+ * the CN (SIGTERM: no request will name one now).
+ */
+void srv_autoreg_write(struct srv_conn *c, const char *client_id,
+                       const char *source);
+void srv_autoreg_drop(struct srv_conn *c, const char *why);
+void srv_autoreg_flush(struct srv *s);
 
 typedef void srv_handler_fn(struct srv_req *r);
 
@@ -472,6 +543,9 @@ struct srv_req {
     bool path_too_long; /* @path holds its start only: 414 */
     struct evkeyvalq query;
     bool query_parsed;
+    /* The query's client_id named the device's client ID (the first
+     * request of an auto-registering connection): not a route's. */
+    bool client_id_query;
     int64_t start_ns;
     enum srv_role role;
     char actor[SRV_ACTOR_MAX];
@@ -659,6 +733,7 @@ struct srv {
     struct srv_pool pool;
     struct srv_metrics m;
     struct srv_pending *pending;
+    struct srv_profile_buckets profile_buckets;
     int access_fd; /* -1: standard error */
     /* The CRL served by GET /v1/crl, and its regeneration. */
     unsigned char *crl_der;

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Sign-up limits: a token bucket per registered CA (per_sec tokens a
- * second, at most burst), on the loop thread's monotonic clock, which the
- * caller passes in so that tests control it. */
+/* Sign-up limits: a token bucket per registered CA and per profile that
+ * has a limit of its own (per_sec tokens a second, at most burst), on a
+ * monotonic clock, which the caller passes in so that tests control it. */
 #include "config.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "server/internal.h"
@@ -72,4 +75,87 @@ bool srv_bucket_take(struct srv_bucket *b, int64_t now_ms,
                              : (unsigned)wait_s;
     }
     return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Per-profile buckets                                                 */
+/* ------------------------------------------------------------------ */
+
+static struct srv_bucket *profile_bucket(struct srv_profile_buckets *pb,
+                                         const char *profile)
+{
+    for (size_t i = 0; profile && i < pb->n; i++)
+        if (strcmp(pb->v[i].profile, profile) == 0)
+            return &pb->v[i].b;
+    return NULL;
+}
+
+static void buckets_clear(struct srv_profile_bucket *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].profile);
+    free(v);
+}
+
+int srv_profile_buckets_set(struct srv_profile_buckets *pb,
+                            const struct srv_config *cfg, int64_t now_ms)
+{
+    size_t n = cfg->n_profile_rates;
+    struct srv_profile_bucket *v = calloc(n + 1, sizeof(*v));
+    const struct srv_profile_rate *pr;
+    struct srv_bucket *old;
+
+    if (!v)
+        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i].profile = strdup(cfg->profile_rates[i].profile))) {
+            buckets_clear(v, n);
+            return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+        }
+    pthread_mutex_lock(&pb->mu);
+    for (size_t i = 0; i < n; i++) {
+        pr = &cfg->profile_rates[i];
+        old = profile_bucket(pb, pr->profile);
+        if (old) {
+            v[i].b = *old;
+            srv_bucket_set_rate(&v[i].b, &pr->rate, now_ms);
+        } else {
+            srv_bucket_init(&v[i].b, &pr->rate, now_ms);
+        }
+    }
+    buckets_clear(pb->v, pb->n);
+    pb->v = v;
+    pb->n = n;
+    pthread_mutex_unlock(&pb->mu);
+    return P11CA_OK;
+}
+
+void srv_profile_buckets_free(struct srv_profile_buckets *pb)
+{
+    buckets_clear(pb->v, pb->n);
+    pb->v = NULL;
+    pb->n = 0;
+}
+
+bool srv_profile_take(struct srv_profile_buckets *pb, const char *profile,
+                      unsigned *retry_s)
+{
+    struct srv_bucket *b;
+    bool ok = true;
+
+    pthread_mutex_lock(&pb->mu);
+    if ((b = profile_bucket(pb, profile)) != NULL)
+        ok = srv_bucket_take(b, srv_now_ms(), retry_s);
+    pthread_mutex_unlock(&pb->mu);
+    return ok;
+}
+
+void srv_profile_refund(struct srv_profile_buckets *pb, const char *profile)
+{
+    struct srv_bucket *b;
+
+    pthread_mutex_lock(&pb->mu);
+    if ((b = profile_bucket(pb, profile)) != NULL)
+        srv_bucket_refund(b);
+    pthread_mutex_unlock(&pb->mu);
 }

@@ -298,6 +298,9 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
         evhttp_del_accept_socket(s->plain_http, s->plain_bound[i]);
     s->n_plain_bound = 0;
     srv_ocsp_stop(s);
+    /* Registrations waiting for a first request: no request is served
+     * now, so they are written with the CN (drained like any job). */
+    srv_autoreg_flush(s);
     /* Said once the listeners are closed: true from the moment it is read. */
     srv_log("%s: no new connections; finishing %zu requests and %zu jobs",
             sig == SIGINT ? "SIGINT" : "SIGTERM", s->inflight, s->jobs);
@@ -415,6 +418,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (rc == P11CA_OK
         && (rc = ca_open_shared_readonly(s->ca, &nc)) != P11CA_OK)
         srv_config_clear(&cfg);
+    /* The profiles of the CA as it is now (nc read ca.cnf again). */
+    if (rc == P11CA_OK
+        && (rc = srv_config_profiles_check(&cfg, nc)) != P11CA_OK) {
+        srv_config_clear(&cfg);
+        ca_close(nc);
+        nc = NULL;
+    }
     if (rc == P11CA_OK && (rc = reload_swap(s, &cfg, &nc)) != P11CA_OK) {
         srv_config_clear(&cfg);
         ca_close(nc);
@@ -434,6 +444,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     memcpy(s->cfg.ocsp_listen, ocsp_listen, sizeof(ocsp_listen));
     s->cfg.n_ocsp_listen = n_ocsp_listen;
     http_limits(s);
+    if (srv_profile_buckets_set(&s->profile_buckets, &s->cfg, srv_now_ms())
+        != P11CA_OK)
+        srv_log("SIGHUP: the profiles' sign-up limits stay as they were: %s",
+                p11ca_err_message());
     if (access_open(s) != P11CA_OK)
         srv_log("SIGHUP: %s", p11ca_err_message());
     if (srv_pool_reload(s) != P11CA_OK)
@@ -490,6 +504,11 @@ static int start(struct srv *s, ca *c)
 {
     int rc = srv_config_load(ca_dir(c), s->listen_override, &s->cfg);
 
+    if (rc == P11CA_OK)
+        rc = srv_config_profiles_check(&s->cfg, c);
+    if (rc == P11CA_OK)
+        rc =
+            srv_profile_buckets_set(&s->profile_buckets, &s->cfg, srv_now_ms());
     if (rc == P11CA_OK)
         rc = ca_load_key(c);
     /* A worker never waits for a second of the registry's sign-up limit:
@@ -574,6 +593,7 @@ int srv_run(ca *c, const char *listen)
     s->listen_override = listen;
     s->access_fd = -1;
     s->started_ms = srv_now_ms();
+    pthread_mutex_init(&s->profile_buckets.mu, NULL);
     rc = start(s, c);
     if (rc == P11CA_OK) {
         snprintf(actor, sizeof(actor), "api:p11ca-serve %s", ca_actor());
@@ -612,6 +632,8 @@ int srv_run(ca *c, const char *listen)
     } else {
         stop(s);
     }
+    srv_profile_buckets_free(&s->profile_buckets);
+    pthread_mutex_destroy(&s->profile_buckets.mu);
     libevent_global_shutdown();
     return rc;
 }

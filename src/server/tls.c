@@ -28,6 +28,7 @@ struct autoreg_job {
     reg_cert rec;
     reg_status st;
     char subject[256];
+    char serial_shown[REG_SERIAL_TEXT_MAX];
 };
 
 /* The swap of a renewal at its first connection, run by a worker. */
@@ -41,9 +42,11 @@ struct confirm_job {
     bool confirmed; /* out: this job made the swap */
 };
 
+static void autoreg_send(struct srv *s, struct srv_pending *p,
+                         const char *client_id, const char *source);
+
 static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                          long argl, void *argp);
-static void pending_unlink(struct srv *s, struct srv_pending *p);
 
 int srv_tls_init(void)
 {
@@ -70,6 +73,9 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (!c)
         return;
     s = c->s;
+    /* No request named a client ID: the CN (a raw TLS client). */
+    if (c->autoreg && c->autoreg->owner == c)
+        autoreg_send(s, c->autoreg, NULL, "cn");
     c->closed = true;
     c->bev = NULL;
     s->inflight -= c->inflight;
@@ -359,6 +365,52 @@ static int pending_add_conn(struct srv_pending *p, struct srv_conn *c)
     return P11CA_OK;
 }
 
+/* @p's job is submitted or given up: its owner names no client ID any
+ * more (a connection that joined it never does). */
+static void pending_detach(struct srv_pending *p)
+{
+    if (p->owner) {
+        p->owner->autoreg = NULL;
+        srv_conn_unref(p->owner);
+        p->owner = NULL;
+    }
+}
+
+static void autoreg_job_free(struct autoreg_job *a)
+{
+    if (!a)
+        return;
+    reg_cert_clear(&a->rec);
+    free(a);
+}
+
+/* Unlink @p from the service's pending records. */
+static void pending_unlink(struct srv *s, struct srv_pending *p)
+{
+    struct srv_pending **pp;
+
+    for (pp = &s->pending; *pp && *pp != p; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = p->next;
+}
+
+/* @p is over (recorded, failed or given up): out of s->pending, its
+ * waiting connections told @rc and @msg, freed. */
+static void pending_end(struct srv *s, struct srv_pending *p, int rc,
+                        const char *msg)
+{
+    pending_unlink(s, p);
+    pending_detach(p);
+    for (size_t i = 0; i < p->n; i++) {
+        srv_conn_registered(p->conns[i], rc, msg);
+        srv_conn_unref(p->conns[i]);
+    }
+    autoreg_job_free(p->job);
+    free(p->conns);
+    free(p);
+}
+
 /* A sign-up: the registry's sign-up limit holds it too (ca_signup_limit). */
 static void autoreg_run(struct srv_job *j, ca *wc)
 {
@@ -377,12 +429,12 @@ static void autoreg_done(struct srv_job *j)
     struct autoreg_job *a = (struct autoreg_job *)j;
     struct srv *s = j->s;
 
-    pending_unlink(s, a->p);
     if (j->rc == P11CA_OK) {
         s->m.signups_auto++;
-        srv_log("auto-registered %s (%s) as %s",
+        srv_log("auto-registered %s (%s) as %s, client ID %s",
                 reg_cert_shown(a->rec.ca_id, a->rec.serial), a->subject,
-                reg_status_name(a->st));
+                reg_status_name(a->st),
+                a->rec.client_id ? a->rec.client_id : "-");
     } else {
         s->m.refusals[j->rc == P11CA_E_RATE ? SRV_REFUSE_RATE
                                             : SRV_REFUSE_REGISTRATION]++;
@@ -390,20 +442,80 @@ static void autoreg_done(struct srv_job *j)
                 reg_cert_shown(a->rec.ca_id, a->rec.serial), a->subject,
                 j->msg);
     }
-    for (size_t i = 0; i < a->p->n; i++) {
-        srv_conn_registered(a->p->conns[i], j->rc, j->msg);
-        srv_conn_unref(a->p->conns[i]);
-    }
-    free(a->p->conns);
-    free(a->p);
-    reg_cert_clear(&a->rec);
-    free(a);
+    pending_end(s, a->p, j->rc, j->msg);
+    autoreg_job_free(a);
 }
 
-/* Record an unknown certificate of @ca with its default status, through a
- * worker; @c waits for it when it may proceed. */
-static int autoreg_submit(struct srv *s, struct srv_conn *c,
-                          const struct srv_ca *sca, X509 *leaf)
+/* The sign-up taken for @p at the handshake goes back (nothing is
+ * recorded). */
+static void pending_refund(struct srv *s, const struct srv_pending *p)
+{
+    struct srv_ca *sca = srv_ca_by_id(s, p->ca_id);
+
+    if (sca)
+        srv_bucket_refund(&sca->bucket);
+}
+
+/* Write @p (decided at the handshake) with @client_id (NULL: the CN). */
+static void autoreg_send(struct srv *s, struct srv_pending *p,
+                         const char *client_id, const char *source)
+{
+    struct autoreg_job *a = p->job;
+    char *id = NULL;
+    int rc = P11CA_OK;
+
+    if (!a)
+        return;
+    p->job = NULL;
+    pending_detach(p);
+    if (client_id && !(id = strdup(client_id)))
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
+    if (id) {
+        free(a->rec.client_id);
+        a->rec.client_id = id;
+    }
+    /* The subject is cut short rather than where the client ID came
+     * from (the audit entry says it). */
+    snprintf(a->j.actor, sizeof(a->j.actor),
+             "api:auto-register %.*s serial=%.*s client-id=%.8s",
+             (int)(sizeof(a->j.actor) - REG_SERIAL_TEXT_MAX - 48), a->subject,
+             REG_SERIAL_TEXT_MAX - 1, a->serial_shown, source);
+    if (rc == P11CA_OK)
+        rc = srv_job_submit(s, &a->j);
+    if (rc != P11CA_OK) {
+        srv_log("auto-registration of %s (%s) not queued: %s",
+                reg_cert_shown(a->rec.ca_id, a->rec.serial), a->subject,
+                p11ca_err_message());
+        s->m.refusals[SRV_REFUSE_REGISTRY]++;
+        pending_refund(s, p);
+        pending_end(s, p, P11CA_E_UNAVAILABLE,
+                    "the registration could not be queued; try again");
+        autoreg_job_free(a);
+    }
+}
+
+void srv_autoreg_write(struct srv_conn *c, const char *client_id,
+                       const char *source)
+{
+    if (c->autoreg)
+        autoreg_send(c->s, c->autoreg, client_id, source);
+}
+
+void srv_autoreg_flush(struct srv *s)
+{
+    struct srv_pending *p, *next;
+
+    for (p = s->pending; p; p = next) {
+        next = p->next; /* autoreg_send may end @p */
+        autoreg_send(s, p, NULL, "cn");
+    }
+}
+
+/* Prepare the record of an unknown certificate of @ca with its default
+ * status; @c owns it (its first request names the client ID) and waits
+ * for it when it may proceed. */
+static int autoreg_prepare(struct srv *s, struct srv_conn *c,
+                           const struct srv_ca *sca, X509 *leaf)
 {
     struct autoreg_job *a = calloc(1, sizeof(*a));
     unsigned char *der = NULL;
@@ -414,42 +526,35 @@ static int autoreg_submit(struct srv *s, struct srv_conn *c,
     OPENSSL_free(der);
     if (rc == P11CA_OK && !(a->p = calloc(1, sizeof(*a->p))))
         rc = P11CA_E_NOMEM;
-    if (rc != P11CA_OK)
-        goto fail;
+    if (rc != P11CA_OK) {
+        autoreg_job_free(a);
+        return rc;
+    }
     a->rec.ca_id = sca->id;
     a->st = sca->auto_status;
     a->j.kind = "auto-registration";
     a->j.run = autoreg_run;
     a->j.done = autoreg_done;
     snprintf(a->subject, sizeof(a->subject), "%s", c->subject);
-    snprintf(a->j.actor, sizeof(a->j.actor), "api:auto-register %s serial=%s",
-             c->subject, c->serial_shown);
+    snprintf(a->serial_shown, sizeof(a->serial_shown), "%s", c->serial_shown);
     a->p->ca_id = sca->id;
     snprintf(a->p->serial, sizeof(a->p->serial), "%s", c->serial);
     memcpy(a->p->sha256, c->sha256, sizeof(a->p->sha256));
     a->p->st = sca->auto_status;
-    if (sca->auto_status == REG_ACTIVATED
-        && (rc = pending_add_conn(a->p, c)) != P11CA_OK)
-        goto fail;
-    rc = srv_job_submit(s, &a->j);
-    if (rc != P11CA_OK)
-        goto fail;
+    a->p->job = a;
+    a->p->owner = srv_conn_ref(c);
+    c->autoreg = a->p;
     a->p->next = s->pending;
     s->pending = a->p;
-    return P11CA_OK;
-fail:
-    if (a && a->p) {
-        for (size_t i = 0; i < a->p->n; i++) {
-            a->p->conns[i]->reg_pending = false;
-            srv_conn_unref(a->p->conns[i]);
-        }
-        free(a->p->conns);
-        free(a->p);
+    if (sca->auto_status == REG_ACTIVATED
+        && pending_add_conn(a->p, c) != P11CA_OK) {
+        pending_end(s, a->p, P11CA_E_NOMEM, "out of memory");
+        return P11CA_E_NOMEM;
     }
-    if (a)
-        reg_cert_clear(&a->rec);
-    free(a);
-    return rc;
+    /* SIGTERM came: no request will be served to name a client ID. */
+    if (s->draining)
+        autoreg_send(s, a->p, NULL, "cn");
+    return P11CA_OK;
 }
 
 /* A certificate being recorded by an earlier connection: this one gets
@@ -618,7 +723,7 @@ static void autoreg_decide(struct srv_conn *c, X509 *leaf)
                     "sign-up limit of CA %lld reached; retry in %u s",
                     (long long)sca->id, v.retry_s);
         refuse_after(c, &v);
-    } else if (autoreg_submit(s, c, sca, leaf) != P11CA_OK) {
+    } else if (autoreg_prepare(s, c, sca, leaf) != P11CA_OK) {
         verdict_set(&v, 0, SRV_REFUSE_REGISTRY,
                     "cannot queue the registration");
         refuse_after(c, &v);
@@ -628,17 +733,6 @@ static void autoreg_decide(struct srv_conn *c, X509 *leaf)
                     reg_status_name(sca->auto_status));
         refuse_after(c, &v);
     }
-}
-
-/* Unlink @p from the service's pending records. */
-static void pending_unlink(struct srv *s, struct srv_pending *p)
-{
-    struct srv_pending **pp;
-
-    for (pp = &s->pending; *pp && *pp != p; pp = &(*pp)->next)
-        ;
-    if (*pp)
-        *pp = p->next;
 }
 
 /* The swap: @serial, a renewal never activated, takes the place of the
@@ -776,6 +870,40 @@ static void confirm_decide(struct srv_conn *c)
     }
     cj->p->next = s->pending;
     s->pending = cj->p;
+}
+
+void srv_autoreg_drop(struct srv_conn *c, const char *why)
+{
+    struct srv_pending *p = c->autoreg;
+    struct verdict v = {0};
+
+    if (!p)
+        return;
+    verdict_set(&v, 0, SRV_REFUSE_REGISTRATION, "%s", why);
+    refuse_after(c, &v);
+    pending_refund(c->s, p);
+    pending_end(c->s, p, P11CA_E_INPUT, v.msg);
+}
+
+bool srv_client_id_check(const char *id, char *why, size_t why_len)
+{
+    size_t len = strlen(id);
+
+    if (len == 0 || len > ENROLL_CLIENT_ID_MAX) {
+        snprintf(why, why_len,
+                 "a client ID has 1 to %d bytes; this one has %zu",
+                 ENROLL_CLIENT_ID_MAX, len);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f) {
+            snprintf(
+                why, why_len,
+                "a client ID holds no control character (byte %zu is 0x%02x)",
+                i + 1, (unsigned char)id[i]);
+            return false;
+        }
+    return true;
 }
 
 /* SSL_CTX_set_info_callback: the end of the handshake (the client's

@@ -33,6 +33,18 @@ SERVE_SECTIONS="[ lim ]
 fleet = 5"
 refuse 2 '\[ lim \] fleet = 5: keys are ca.ID' "a limit not keyed by CA id" \
     "signup_limits = lim"
+SERVE_SECTIONS="[ lim ]
+profile.nosuch = 5"
+refuse 2 'signup_limits: profile.nosuch: the CA has no profile "nosuch"' \
+    "a limit for a profile the CA does not have" "signup_limits = lim"
+SERVE_SECTIONS="[ lim ]
+profile.client = fast"
+refuse 2 '\[ lim \] profile.client = fast: write RATE\[/BURST\]' \
+    "a bad profile rate" "signup_limits = lim"
+SERVE_SECTIONS="[ lim ]
+profile. = 5"
+refuse 2 '\[ lim \] profile. = 5: keys are profile.NAME' \
+    "a profile limit without a name" "signup_limits = lim"
 SERVE_SECTIONS=""
 serve_config ""
 sed -i 's/^bob = operator .*/bob = boss subject:CN=bob/' "$CA/ca.cnf"

@@ -148,8 +148,8 @@ p11ca cert show --dir "$CA" --json "$FL1" >"$D/fl1.json" 2>&1
 assert_eq "$(jq -r '"\(.status) \(.origin) \(.client_id)"' "$D/fl1.json")" \
     "activated registered fl1" "the registry recorded it: activated, registered, client ID = CN"
 p11ca audit list --dir "$CA" >"$D/audit.txt"
-assert_grep "api:auto-register CN=fl1 serial=$FL1 +register +$FL1" "$D/audit.txt" \
-    "the audit trail names the auto-registration"
+assert_grep "api:auto-register CN=fl1 serial=$FL1 client-id=cn +register +$FL1" "$D/audit.txt" \
+    "the audit trail names the auto-registration (client ID from the CN)"
 fleet_device fl2
 refused_before=$(grep -c 'refused' "$D/access.log")
 tls_client tls1_2 "$D/fl2.key" "$D/fl2.pem" "/v1/certs/$(cert_serial "$D/fl2.pem")"

@@ -14,6 +14,9 @@ SERVE_TESTS = \
 	tests/integration/serve-autoreg-race.sh \
 	tests/integration/serve-autoreg-pop.sh \
 	tests/integration/serve-limits.sh \
+	tests/integration/serve-profile-limits.sh \
+	tests/integration/serve-clientid.sh \
+	tests/integration/serve-clientid-pg.sh \
 	tests/integration/serve-slow-token.sh \
 	tests/integration/serve-crl-retry.sh \
 	tests/integration/serve-signals.sh \

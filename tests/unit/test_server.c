@@ -122,6 +122,68 @@ static void test_bucket_new_rate_keeps_what_is_left(void **state)
     assert_false(srv_bucket_take(&b, 0, NULL));
 }
 
+/* Profile buckets: one per profile.NAME, a profile without one unlimited,
+ * a refund gives a token back, new settings keep what is left. */
+static void profile_limits(struct srv_config *cfg, const char *name,
+                           const char *spec)
+{
+    static struct srv_profile_rate pr[1];
+
+    memset(cfg, 0, sizeof(*cfg));
+    pr[0].profile = (char *)name;
+    assert_int_equal(srv_rate_parse(spec, &pr[0].rate), 0);
+    cfg->profile_rates = pr;
+    cfg->n_profile_rates = 1;
+}
+
+static void test_profile_buckets_limit_named_profiles_only(void **state)
+{
+    struct srv_profile_buckets pb = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct srv_config cfg;
+    unsigned retry = 0;
+
+    (void)state;
+    profile_limits(&cfg, "client", "0/2");
+    assert_int_equal(srv_profile_buckets_set(&pb, &cfg, 0), 0);
+    assert_true(srv_profile_take(&pb, "client", NULL));
+    assert_true(srv_profile_take(&pb, "client", NULL));
+    assert_false(srv_profile_take(&pb, "client", &retry));
+    assert_int_equal(retry, SRV_RETRY_AFTER_MAX_S);
+    for (int i = 0; i < 100; i++)
+        assert_true(srv_profile_take(&pb, "server", NULL));
+    srv_profile_refund(&pb, "client");
+    assert_true(srv_profile_take(&pb, "client", NULL));
+    assert_false(srv_profile_take(&pb, "client", NULL));
+    /* A reload with a larger burst keeps what is left (nothing). */
+    profile_limits(&cfg, "client", "0/5");
+    assert_int_equal(srv_profile_buckets_set(&pb, &cfg, 0), 0);
+    assert_false(srv_profile_take(&pb, "client", NULL));
+    profile_limits(&cfg, "client", "off");
+    assert_int_equal(srv_profile_buckets_set(&pb, &cfg, 0), 0);
+    assert_true(srv_profile_take(&pb, "client", NULL));
+    srv_profile_buckets_free(&pb);
+}
+
+static void test_client_id_check(void **state)
+{
+    char why[256], id[300];
+
+    (void)state;
+    assert_true(srv_client_id_check("pump-1", why, sizeof(why)));
+    assert_true(srv_client_id_check("Pump Two/\xc3\xbc", why, sizeof(why)));
+    memset(id, 'x', 255);
+    id[255] = '\0';
+    assert_true(srv_client_id_check(id, why, sizeof(why)));
+    id[255] = 'x';
+    id[256] = '\0';
+    assert_false(srv_client_id_check(id, why, sizeof(why)));
+    assert_non_null(strstr(why, "1 to 255 bytes; this one has 256"));
+    assert_false(srv_client_id_check("", why, sizeof(why)));
+    assert_false(srv_client_id_check("a\tb", why, sizeof(why)));
+    assert_non_null(strstr(why, "byte 2 is 0x09"));
+    assert_false(srv_client_id_check("a\x7f", why, sizeof(why)));
+}
+
 static void test_rate_parse_forms(void **state)
 {
     struct srv_rate r;
@@ -334,6 +396,8 @@ int main(void)
         cmocka_unit_test(test_bucket_without_refill_says_retry_max),
         cmocka_unit_test(test_bucket_off_admits_everything),
         cmocka_unit_test(test_bucket_new_rate_keeps_what_is_left),
+        cmocka_unit_test(test_profile_buckets_limit_named_profiles_only),
+        cmocka_unit_test(test_client_id_check),
         cmocka_unit_test(test_rate_parse_forms),
         cmocka_unit_test(test_rate_parse_refuses_bad_values),
         cmocka_unit_test(test_listen_parse_forms),
