@@ -639,12 +639,13 @@ int ca_outfile_commit(ca_outfile *f) CA_WUR;
 /*
  * ca_outfile_commit in its steps, for many files made durable together
  * (issue --batch): ca_outfile_stage writes the data (to the temporary
- * file, or through) and starts its writeback; ca_outfile_sync waits for
- * it (fsync, unless set off) and closes the file; ca_outfile_place renames
- * the temporary file over @path; ca_outfile_dir_sync then makes the
- * renames of the directory holding @path durable, once for all of them.
- * Each file is staged, synced and placed in that order, so that a file is
- * never in place before its data is on disk.
+ * file, or through); ca_outfile_sync fsyncs it (unless set off: then the
+ * caller syncs the file system, syncfs(2), before placing) and closes it;
+ * ca_outfile_place renames the temporary file over @path;
+ * ca_outfile_dir_sync then makes the renames of the directory holding
+ * @path durable, once for all of them.  Each file is staged, synced and
+ * placed in that order, so that a file is never in place before its data
+ * is on disk.
  */
 int ca_outfile_stage(ca_outfile *f) CA_WUR;
 int ca_outfile_sync(ca_outfile *f) CA_WUR;

@@ -406,10 +406,6 @@ int ca_outfile_stage(ca_outfile *f)
     if (e)
         return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
                              strerror(e));
-    /* Its writeback starts now: syncing a group of files is then one
-     * journal commit, not one per file. */
-    if (f->sync && n > 0)
-        (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     return P11CA_OK;
 }
 
