@@ -84,11 +84,11 @@ struct rec_window {
 struct out_entry {
     struct slot *sl;
     ca_outfile *f;
-    char *path;                         /* OUTDIR/SERIAL.pem */
-    char serial[REG_SERIAL_TEXT_MAX];   /* with @f */
-    int rc;                             /* a refusal's; or the file's error */
-    const char *msg;                    /* a refusal's (the slot's) */
-    char *err;                          /* the file could not be staged */
+    char *path;                       /* OUTDIR/SERIAL.pem */
+    char serial[REG_SERIAL_TEXT_MAX]; /* with @f */
+    int rc;                           /* a refusal's; or the file's error */
+    const char *msg;                  /* a refusal's (the slot's) */
+    char *err;                        /* the file could not be staged */
 };
 
 struct signer_arg {
@@ -482,8 +482,7 @@ static void tell(struct pipe *p, const char *name, const char *serial, int rc,
 
 /* The "recorded, not written" error of entry @e, whose file failed with
  * @why. */
-static int out_error(struct pipe *p, const struct out_entry *e,
-                     const char *why)
+static int out_error(struct pipe *p, const struct out_entry *e, const char *why)
 {
     return p11ca_err_set(
         e->rc ? e->rc : P11CA_E_IO,
@@ -547,8 +546,8 @@ static int out_syncfs(struct pipe *p)
 
 /*
  * The entries so far, in order: the staged files closed, the file system
- * synced once (syncfs: an fsync of each file costs a journal commit for
- * several of them, 2.5 x the wall time), the files put in place in order,
+ * synced once (syncfs: an fsync of each file is a metadata write and a
+ * device flush each, 2.5 x the wall time), the files put in place in order,
  * their directory synced once, and each CSR reported.  The first file
  * that fails stops it: the certificates before it are in place and told,
  * those after it are not written (each is recorded: `cert show` gives
@@ -556,7 +555,7 @@ static int out_syncfs(struct pipe *p)
  */
 static int out_flush(struct pipe *p)
 {
-    size_t bad = p->n_out, placed = 0, one = 0;
+    size_t bad = p->n_out, placed = 0, one = 0, closed = 0;
     struct out_entry *e;
     char *why = NULL;
     int rc = P11CA_OK;
@@ -565,9 +564,11 @@ static int out_flush(struct pipe *p)
         e = &p->out[i];
         if (e->err || (e->f && ca_outfile_sync(e->f) != P11CA_OK))
             bad = i;
+        else if (e->f)
+            closed++;
     }
     /* Their data on disk, with one sync of the file system. */
-    if (bad > 0 && out_syncfs(p) != P11CA_OK) {
+    if (closed > 0 && out_syncfs(p) != P11CA_OK) {
         why = strdup(p11ca_err_message());
         for (bad = 0; bad < p->n_out && !p->out[bad].f; bad++)
             ;
@@ -598,13 +599,15 @@ static int out_flush(struct pipe *p)
             tell(p, e->sl->name, NULL, e->rc, e->msg);
         else if (i < bad)
             tell(p, ca_req_name(e->sl->r), e->serial, P11CA_OK, e->path);
-        ca_outfile_free(e->f);
-        free(e->path);
-        free(e->err);
     }
     if (bad < p->n_out)
         rc = out_error(p, &p->out[bad], why ? why : "out of memory");
     free(why);
+    for (size_t i = 0; i < p->n_out; i++) {
+        ca_outfile_free(p->out[i].f); /* removes what was not placed */
+        free(p->out[i].path);
+        free(p->out[i].err);
+    }
     p->n_out = p->n_open = 0;
     return rc;
 }
@@ -719,14 +722,13 @@ static int window_stage(struct pipe *p, const struct rec_window *w,
                 rc = p11ca_err_set(sl->rc, "%s", sl->msg ? sl->msg : "");
             break;
         }
-        if (!sl->r || (w->rc == P11CA_OK && rc == P11CA_OK
-                       && (st = ca_req_status(sl->r, &msg)) != P11CA_OK)) {
+        if (!sl->r
+            || (w->rc == P11CA_OK && rc == P11CA_OK
+                && (st = ca_req_status(sl->r, &msg)) != P11CA_OK)) {
             e = &p->out[p->n_out++];
             *e = (struct out_entry){.sl = sl};
             e->rc = sl->r ? st : sl->rc;
-            e->msg = sl->r ? msg
-                     : sl->msg ? sl->msg
-                               : p11ca_strerror(sl->rc);
+            e->msg = sl->r ? msg : sl->msg ? sl->msg : p11ca_strerror(sl->rc);
             continue;
         }
         if (w->rc != P11CA_OK || rc != P11CA_OK)
