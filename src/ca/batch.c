@@ -3,7 +3,10 @@
  * read, checked and built by worker threads (one per CPU), signed by
  * signer threads (one session each), recorded in group commits by a
  * recorder thread and written out by the calling thread, each one only
- * once recorded, and reported in the order they came.  A ring of slots
+ * once recorded, and reported in the order they came.  The files of what
+ * the recorder has done are synced together: each is written to its
+ * temporary file, then all are synced, then put in place in order, then
+ * their directory synced once.  A ring of slots
  * bounds what is in flight, so a stream of any length runs in constant
  * memory. */
 #include "config.h"
@@ -31,6 +34,8 @@
 #define MAX_DEFAULT_SIGNERS 8
 /* Slots per thread beyond two groups: work that waits for the recorder. */
 #define SLOTS_PER_THREAD 4
+/* Output files open at once before they are closed and synced. */
+#define OUT_CHUNK 128
 
 /* Standard input through a buffer, polled together with a wake-up pipe:
  * a batch that stops does not wait for a producer that keeps the pipe
@@ -74,6 +79,18 @@ struct rec_window {
     char *msg; /* ... in words */
 };
 
+/* A CSR of the recorded windows the writer has taken, to report in order:
+ * with @f, a certificate whose file is staged; without, a refusal. */
+struct out_entry {
+    struct slot *sl;
+    ca_outfile *f;
+    char *path;                       /* OUTDIR/SERIAL.pem */
+    char serial[REG_SERIAL_TEXT_MAX]; /* with @f */
+    int rc;                           /* a refusal's; or the file's error */
+    const char *msg;                  /* a refusal's (the slot's) */
+    char *err;                        /* the file could not be staged */
+};
+
 struct signer_arg {
     struct pipe *p;
     ca_signer *s;
@@ -109,6 +126,11 @@ struct pipe {
     unsigned workers_left;
     struct rec_window *wq; /* recorded windows, in order */
     size_t wq_head, wq_n;
+    /* The writer's: the windows it took, their entries (@n_out, of which
+     * @n_open files staged and not yet synced). */
+    struct rec_window *wtaken;
+    struct out_entry *out;
+    size_t n_out, n_open;
     bool rec_done; /* the recorder has finished */
     /* Under @src_lock: one worker reads at a time, in order. */
     pthread_mutex_t src_lock;
@@ -138,10 +160,13 @@ static void *worker(void *arg);
 static void *signer(void *arg);
 static void tell(struct pipe *p, const char *name, const char *serial, int rc,
                  const char *msg);
-static int write_cert(struct pipe *p, ca_req *r);
+static int out_stage(struct pipe *p, struct slot *sl);
+static int out_syncfs(struct pipe *p);
+static int out_flush(struct pipe *p);
 static size_t window(struct pipe *p, ca_req **reqs, size_t *n, bool *end);
 static void *recorder(void *arg);
-static int window_write(struct pipe *p, const struct rec_window *w);
+static int window_stage(struct pipe *p, const struct rec_window *w,
+                        size_t first, int rc);
 static void retire(struct pipe *p, size_t k);
 static void pipe_stop(struct pipe *p);
 static unsigned cpus(void);
@@ -455,34 +480,135 @@ static void tell(struct pipe *p, const char *name, const char *serial, int rc,
         p->fn(name, serial, rc, msg, p->arg);
 }
 
-/* OUTDIR/<SERIAL>.pem of a recorded certificate, from its DER (the serial
- * as openssl prints it, as `openssl ca` names its newcerts files). */
-static int write_cert(struct pipe *p, ca_req *r)
+/* The "recorded, not written" error of entry @e, whose file failed with
+ * @why. */
+static int out_error(struct pipe *p, const struct out_entry *e, const char *why)
 {
-    BIO *mem = BIO_new(BIO_s_mem());
-    char serial[REG_SERIAL_TEXT_MAX];
-    char *path = malloc(strlen(p->outdir) + sizeof(serial) + 6);
-    char *data = NULL;
-    long n;
+    return p11ca_err_set(
+        e->rc ? e->rc : P11CA_E_IO,
+        "certificate %s is recorded, but %s could not be written (%s); `p11ca cert show --pem %s` gives it",
+        e->serial, e->path ? e->path : p->outdir, why, e->serial);
+}
+
+/* OUTDIR/<SERIAL>.pem of the recorded certificate of @sl (the serial as
+ * openssl prints it, as `openssl ca` names its newcerts files), staged:
+ * written to its temporary file, not yet synced or in place.  A file that
+ * cannot be staged is an entry with its error, for out_flush. */
+static int out_stage(struct pipe *p, struct slot *sl)
+{
+    struct out_entry *e = &p->out[p->n_out++];
+    ca_req *r = sl->r;
     int rc = P11CA_E_NOMEM;
 
-    reg_serial_text(ca_req_serial(r), serial, sizeof(serial));
-    if (mem && path
-        && PEM_write_bio(mem, PEM_STRING_X509, "", r->der, (long)r->der_len)
-               > 0) {
-        sprintf(path, "%s/%s.pem", p->outdir, serial);
-        n = BIO_get_mem_data(mem, &data);
-        rc = ca_write_file_nosync(path, data, (size_t)n, 0644);
+    *e = (struct out_entry){.sl = sl};
+    reg_serial_text(ca_req_serial(r), e->serial, sizeof(e->serial));
+    e->path = malloc(strlen(p->outdir) + sizeof(e->serial) + 6);
+    if (e->path) {
+        sprintf(e->path, "%s/%s.pem", p->outdir, e->serial);
+        rc = ca_outfile_open(e->path, 0644, 0, &e->f);
+        if (rc == P11CA_OK) /* synced with the others: out_flush */
+            ca_outfile_set_sync(e->f, false);
+    } else {
+        p11ca_err_set(rc, "out of memory");
     }
+    if (rc == P11CA_OK
+        && PEM_write_bio(ca_outfile_bio(e->f), PEM_STRING_X509, "", r->der,
+                         (long)r->der_len)
+               <= 0)
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     if (rc == P11CA_OK)
-        tell(p, ca_req_name(r), serial, rc, path);
-    else
-        rc = p11ca_err_set(
-            rc,
-            "certificate %s is recorded, but %s could not be written (%s); `p11ca cert show --pem %s` gives it",
-            serial, path ? path : p->outdir, p11ca_err_message(), serial);
-    BIO_free(mem);
-    free(path);
+        rc = ca_outfile_stage(e->f);
+    if (rc == P11CA_OK) {
+        p->n_open++;
+        return P11CA_OK;
+    }
+    e->rc = rc;
+    e->err = strdup(p11ca_err_message());
+    ca_outfile_free(e->f); /* its temporary file removed */
+    e->f = NULL;
+    return rc;
+}
+
+/* syncfs(2) of the file system of --outdir. */
+static int out_syncfs(struct pipe *p)
+{
+    int fd = open(p->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e = 0;
+
+    if (fd < 0 || syncfs(fd) != 0)
+        e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (e)
+        return p11ca_err_set(P11CA_E_IO, "cannot sync %s: %s", p->outdir,
+                             strerror(e));
+    return P11CA_OK;
+}
+
+/*
+ * The entries so far, in order: the staged files closed, the file system
+ * synced once (syncfs: an fsync of each file is a metadata write and a
+ * device flush each, 2.5 x the wall time), the files put in place in order,
+ * their directory synced once, and each CSR reported.  The first file
+ * that fails stops it: the certificates before it are in place and told,
+ * those after it are not written (each is recorded: `cert show` gives
+ * it); the refusals are told all the same.  Returns 0 or that error.
+ */
+static int out_flush(struct pipe *p)
+{
+    size_t bad = p->n_out, placed = 0, one = 0, closed = 0;
+    struct out_entry *e;
+    char *why = NULL;
+    int rc = P11CA_OK;
+
+    for (size_t i = 0; i < p->n_out && bad == p->n_out; i++) {
+        e = &p->out[i];
+        if (e->err || (e->f && ca_outfile_sync(e->f) != P11CA_OK))
+            bad = i;
+        else if (e->f)
+            closed++;
+    }
+    /* Their data on disk, with one sync of the file system. */
+    if (closed > 0 && out_syncfs(p) != P11CA_OK) {
+        why = strdup(p11ca_err_message());
+        for (bad = 0; bad < p->n_out && !p->out[bad].f; bad++)
+            ;
+    }
+    for (size_t i = 0; i < bad; i++) {
+        e = &p->out[i];
+        if (!e->f)
+            continue;
+        if (ca_outfile_place(e->f) != P11CA_OK) {
+            bad = i;
+            break;
+        }
+        if (placed++ == 0)
+            one = i;
+    }
+    if (bad < p->n_out && !why)
+        why = strdup(p->out[bad].err ? p->out[bad].err : p11ca_err_message());
+    if (placed && ca_outfile_dir_sync(p->out[one].path) != P11CA_OK) {
+        /* In place, but not known to stay: none is told as written. */
+        free(why);
+        why = strdup(p11ca_err_message());
+        for (bad = 0; bad < p->n_out && !p->out[bad].f; bad++)
+            ;
+    }
+    for (size_t i = 0; i < p->n_out; i++) {
+        e = &p->out[i];
+        if (!e->f && !e->err)
+            tell(p, e->sl->name, NULL, e->rc, e->msg);
+        else if (i < bad)
+            tell(p, ca_req_name(e->sl->r), e->serial, P11CA_OK, e->path);
+    }
+    if (bad < p->n_out)
+        rc = out_error(p, &p->out[bad], why ? why : "out of memory");
+    free(why);
+    for (size_t i = 0; i < p->n_out; i++) {
+        ca_outfile_free(p->out[i].f); /* removes what was not placed */
+        free(p->out[i].path);
+        free(p->out[i].err);
+    }
+    p->n_out = p->n_open = 0;
     return rc;
 }
 
@@ -574,40 +700,47 @@ static void *recorder(void *arg)
 }
 
 /*
- * Write and report the CSRs of a recorded window in order: a certificate
- * is written only once recorded, and not at all when its window could not
- * be recorded.  Returns 0, or the error that stops the batch.
+ * Stage the files of a recorded window (its first CSR is number @first)
+ * and its refusals, as entries in order, flushing them when OUT_CHUNK
+ * files are staged: a certificate is written only once recorded, and not
+ * at all when its window could not be recorded.  @rc: the error that
+ * already stops the batch (later certificates not written).  Returns @rc,
+ * or the error that stops the batch.
  */
-static int window_write(struct pipe *p, const struct rec_window *w)
+static int window_stage(struct pipe *p, const struct rec_window *w,
+                        size_t first, int rc)
 {
-    const char *msg;
+    const char *msg = NULL;
     struct slot *sl;
-    int rc = P11CA_OK, st, fd;
+    struct out_entry *e;
+    int st = P11CA_OK;
 
     for (size_t i = 0; i < w->k; i++) {
-        sl = &p->ring[(p->tail + i) % p->cap];
+        sl = &p->ring[(first + i) % p->cap];
         if (sl->fatal) {
             if (rc == P11CA_OK && w->rc == P11CA_OK)
                 rc = p11ca_err_set(sl->rc, "%s", sl->msg ? sl->msg : "");
             break;
         }
-        if (!sl->r)
-            tell(p, sl->name, NULL, sl->rc,
-                 sl->msg ? sl->msg : p11ca_strerror(sl->rc));
-        else if (w->rc != P11CA_OK || rc != P11CA_OK)
+        if (!sl->r
+            || (w->rc == P11CA_OK && rc == P11CA_OK
+                && (st = ca_req_status(sl->r, &msg)) != P11CA_OK)) {
+            e = &p->out[p->n_out++];
+            *e = (struct out_entry){.sl = sl};
+            e->rc = sl->r ? st : sl->rc;
+            e->msg = sl->r ? msg : sl->msg ? sl->msg : p11ca_strerror(sl->rc);
+            continue;
+        }
+        if (w->rc != P11CA_OK || rc != P11CA_OK)
             continue; /* not recorded, or the output failed: not told */
-        else if ((st = ca_req_status(sl->r, &msg)) == P11CA_OK)
-            rc = write_cert(p, sl->r);
-        else
-            tell(p, ca_req_name(sl->r), NULL, st, msg);
+        if (out_stage(p, sl) != P11CA_OK || p->n_open == OUT_CHUNK)
+            rc = out_flush(p);
     }
-    fd = open(p->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)syncfs(fd);
-        close(fd);
-    }
-    if (w->rc != P11CA_OK)
+    if (w->rc != P11CA_OK) { /* what is staged still goes out */
+        if (p->n_out > 0)
+            (void)out_flush(p);
         rc = p11ca_err_set(w->rc, "%s", w->msg ? w->msg : "out of memory");
+    }
     return rc;
 }
 
@@ -674,29 +807,45 @@ static int pipe_start(struct pipe *p)
                          strerror(errno));
 }
 
-/* The output of the whole batch, window by window as the recorder is done
- * with them. */
+/* The output of the whole batch: each time, the windows the recorder is
+ * done with (all of them: while the writer syncs, the next ones gather),
+ * their files synced together. */
 static int pipe_run(struct pipe *p)
 {
-    struct rec_window w;
+    size_t n, k, first;
     int rc = P11CA_OK;
 
     for (;;) {
         pthread_mutex_lock(&p->lock);
         while (p->wq_n == 0 && !p->rec_done)
             pthread_cond_wait(&p->recorded, &p->lock);
-        if (p->wq_n == 0) {
-            pthread_mutex_unlock(&p->lock);
-            break;
+        for (n = 0; p->wq_n > 0; n++) {
+            p->wtaken[n] = p->wq[p->wq_head];
+            p->wq[p->wq_head].msg = NULL; /* ours now: freed below */
+            p->wq_head = (p->wq_head + 1) % (p->cap + 1);
+            p->wq_n--;
         }
-        w = p->wq[p->wq_head];
-        p->wq[p->wq_head].msg = NULL; /* ours now: freed below */
-        p->wq_head = (p->wq_head + 1) % (p->cap + 1);
-        p->wq_n--;
         pthread_mutex_unlock(&p->lock);
-        rc = window_write(p, &w);
-        retire(p, w.k);
-        free(w.msg);
+        if (n == 0)
+            break;
+        first = p->tail;
+        k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (rc == P11CA_OK)
+                rc = window_stage(p, &p->wtaken[i], first + k, rc);
+            k += p->wtaken[i].k;
+        }
+        if (p->n_out > 0) {
+            int frc = out_flush(p);
+
+            if (rc == P11CA_OK)
+                rc = frc;
+        }
+        retire(p, k);
+        for (size_t i = 0; i < n; i++) {
+            free(p->wtaken[i].msg);
+            p->wtaken[i].msg = NULL;
+        }
         if (rc != P11CA_OK)
             break;
     }
@@ -730,7 +879,10 @@ static int pipe_init(struct pipe *p, ca_key *k, const char *source,
     p->ring = calloc(p->cap, sizeof(*p->ring));
     p->signq = calloc(p->cap, sizeof(*p->signq));
     p->wq = calloc(p->cap + 1, sizeof(*p->wq));
-    if (!p->ring || !p->signq || !p->wq || pipe2(p->wake, O_CLOEXEC) != 0)
+    p->wtaken = calloc(p->cap + 1, sizeof(*p->wtaken));
+    p->out = calloc(p->cap, sizeof(*p->out));
+    if (!p->ring || !p->signq || !p->wq || !p->wtaken || !p->out
+        || pipe2(p->wake, O_CLOEXEC) != 0)
         rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     for (unsigned i = 0; rc == P11CA_OK && i < p->ns; i++) {
         p->sa[i].p = p;
@@ -778,6 +930,8 @@ static void pipe_free(struct pipe *p)
     free(p->ring);
     free(p->signq);
     free(p->wq);
+    free(p->wtaken);
+    free(p->out);
 }
 
 /* --outdir is a directory we may write into: checked before anything is

@@ -637,6 +637,21 @@ BIO *ca_outfile_bio(ca_outfile *f);
 /* ca_outfile_set_sync - false: no fsync at commit (default true). */
 void ca_outfile_set_sync(ca_outfile *f, bool sync);
 int ca_outfile_commit(ca_outfile *f) CA_WUR;
+/*
+ * ca_outfile_commit in its steps, for many files made durable together
+ * (issue --batch): ca_outfile_stage writes the data (to the temporary
+ * file, or through); ca_outfile_sync fsyncs it (unless set off: then the
+ * caller syncs the file system, syncfs(2), before placing) and closes it;
+ * ca_outfile_place renames the temporary file over @path;
+ * ca_outfile_dir_sync then makes the renames of the directory holding
+ * @path durable, once for all of them.  Each file is staged, synced and
+ * placed in that order, so that a file is never in place before its data
+ * is on disk.
+ */
+int ca_outfile_stage(ca_outfile *f) CA_WUR;
+int ca_outfile_sync(ca_outfile *f) CA_WUR;
+int ca_outfile_place(ca_outfile *f) CA_WUR;
+int ca_outfile_dir_sync(const char *path) CA_WUR;
 void ca_outfile_free(ca_outfile *f);
 
 #endif

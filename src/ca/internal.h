@@ -553,14 +553,6 @@ int ca_ossl_err(int rc, const char *fmt, ...)
 int ca_write_file(const char *path, const void *data, size_t len,
                   int mode) CA_WUR;
 
-/*
- * ca_write_file_nosync - the same without fsync (tmp + rename only): for
- * bulk output whose durable record is the registry; the caller syncs the
- * file system once per group.
- */
-int ca_write_file_nosync(const char *path, const void *data, size_t len,
-                         int mode) CA_WUR;
-
 /* ca_write_bio_file - the contents of memory BIO @b, as ca_write_file,
  * with ca_outfile_open's @flags. */
 int ca_write_bio_file(const char *path, BIO *b, int mode,

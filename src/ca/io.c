@@ -395,22 +395,39 @@ BIO *ca_outfile_bio(ca_outfile *f)
     return f->mem;
 }
 
-int ca_outfile_commit(ca_outfile *f)
+int ca_outfile_stage(ca_outfile *f)
 {
     char *data = NULL;
     long n = BIO_get_mem_data(f->mem, &data);
-    struct stat st;
     int e = 0;
 
-    if (n < 0 || write_all(f->fd, data, (size_t)n) != 0
-        || (f->sync && fsync(f->fd) != 0))
+    if (n < 0 || write_all(f->fd, data, (size_t)n) != 0)
         e = n < 0 ? EINVAL : errno;
+    if (e)
+        return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
+                             strerror(e));
+    return P11CA_OK;
+}
+
+int ca_outfile_sync(ca_outfile *f)
+{
+    int e = 0;
+
+    if (f->sync && fsync(f->fd) != 0)
+        e = errno;
     if (close(f->fd) != 0 && !e)
         e = errno;
     f->fd = -1;
     if (e)
         return p11ca_err_set(P11CA_E_IO, "cannot write %s: %s", f->path,
                              strerror(e));
+    return P11CA_OK;
+}
+
+int ca_outfile_place(ca_outfile *f)
+{
+    struct stat st;
+
     if (f->through)
         return P11CA_OK;
     /* Only a regular file (or nothing) is ever replaced. */
@@ -423,10 +440,32 @@ int ca_outfile_commit(ca_outfile *f)
                              strerror(errno));
     free(f->tmp);
     f->tmp = NULL;
-    if (f->sync && sync_dir(f->path) != 0)
-        return p11ca_err_set(P11CA_E_IO, "cannot sync the directory of %s",
-                             f->path);
     return P11CA_OK;
+}
+
+int ca_outfile_dir_sync(const char *path)
+{
+    if (sync_dir(path) != 0)
+        return p11ca_err_set(P11CA_E_IO, "cannot sync the directory of %s",
+                             path);
+    return P11CA_OK;
+}
+
+int ca_outfile_commit(ca_outfile *f)
+{
+    int rc = ca_outfile_stage(f);
+
+    if (rc != P11CA_OK) {
+        close(f->fd);
+        f->fd = -1;
+        return rc;
+    }
+    rc = ca_outfile_sync(f);
+    if (rc == P11CA_OK)
+        rc = ca_outfile_place(f);
+    if (rc == P11CA_OK && f->sync && !f->through)
+        rc = ca_outfile_dir_sync(f->path);
+    return rc;
 }
 
 void ca_outfile_free(ca_outfile *f)
@@ -469,12 +508,6 @@ static int write_file(const char *path, const void *data, size_t len, int mode,
 int ca_write_file(const char *path, const void *data, size_t len, int mode)
 {
     return write_file(path, data, len, mode, true, 0);
-}
-
-int ca_write_file_nosync(const char *path, const void *data, size_t len,
-                         int mode)
-{
-    return write_file(path, data, len, mode, false, 0);
 }
 
 int ca_write_bio_file(const char *path, BIO *b, int mode, unsigned flags)
