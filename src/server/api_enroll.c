@@ -583,11 +583,13 @@ static void enroll_done(struct srv_job *j)
         struct srv_ca *sca = srv_ca_by_id(j->s, ca_registry_id(j->s->ca));
 
         if (sca)
-            srv_bucket_refund(&sca->bucket);
+            srv_signup_refund(j->s, sca);
     }
     if (j->rc == P11CA_OK && ej->cert) {
         j->s->m.signups_api++;
-        if (ej->old_revoked) /* a renewal revoked the old certificate */
+        /* A renewal revoked the old certificate: a new CRL, made once,
+         * here or when the registry announces it (srv_crl_first). */
+        if (ej->old_revoked && srv_crl_first(j->s, ej->old_serial, true))
             srv_crl_regenerate(j->s, j->actor);
     }
     if (ej->forbidden) {
@@ -635,12 +637,18 @@ static bool signup_take(struct srv_req *r, struct enroll_job *ej)
     struct srv_ca *sca = srv_ca_by_id(r->s, ca_registry_id(r->s->ca));
     unsigned retry = 0;
     char ra[16];
+    int taken;
 
     if (!sca)
         return true;
-    if (srv_bucket_take(&sca->bucket, srv_now_ms(), &retry)) {
+    taken = srv_signup_take(r->s, sca, &retry);
+    if (taken == 1) {
         ej->signup_taken = true;
         return true;
+    }
+    if (taken < 0) {
+        srv_problem_rc(r, taken, p11ca_err_message());
+        return false;
     }
     r->s->m.refusals[SRV_REFUSE_RATE]++;
     snprintf(ra, sizeof(ra), "%u", retry);

@@ -542,7 +542,7 @@ static void autoreg_decide(struct srv_conn *c, X509 *leaf)
     struct srv_pending *p = pending_find(s, c->ca_id, c->serial);
     struct srv_ca *sca;
     struct verdict v = {0};
-    int w;
+    int w, taken;
 
     if (p) {
         if (pending_word(c, p, &v) != 1)
@@ -566,7 +566,11 @@ static void autoreg_decide(struct srv_conn *c, X509 *leaf)
                     "CA %lld",
                     (long long)c->ca_id);
         refuse_after(c, &v);
-    } else if (!srv_bucket_take(&sca->bucket, srv_now_ms(), &v.retry_s)) {
+    } else if ((taken = srv_signup_take(s, sca, &v.retry_s)) < 0) {
+        verdict_set(&v, 0, SRV_REFUSE_REGISTRY,
+                    "the registry could not count the sign-up");
+        refuse_after(c, &v);
+    } else if (taken == 0) {
         verdict_set(&v, 0, SRV_REFUSE_RATE,
                     "sign-up limit of CA %lld reached; retry in %u s",
                     (long long)sca->id, v.retry_s);
