@@ -7,6 +7,7 @@ SERVE_TESTS = \
 	tests/integration/serve-enroll.sh \
 	tests/integration/serve-enroll-pg.sh \
 	tests/integration/serve-pg-down.sh \
+	tests/integration/serve-two-nodes-pg.sh \
 	tests/integration/serve-tls.sh \
 	tests/integration/serve-security.sh \
 	tests/integration/serve-autoreg-race.sh \
