@@ -124,7 +124,7 @@ on A
 api alice POST /v1/cas -d "{\"certificate\": $(jq -Rs . "$D/fleet-ca.pem"), \"name\": \"fleet\"}"
 expect 201 .id 2 "node A registers the fleet CA (id 2)"
 fleet_device f0 || { echo "Bail out! no fleet device"; exit 1; }
-api bob POST /v1/certs -d "{\"certificate\": $(jq -Rs . "$D/f0.pem")}"
+api bob POST /v1/certs -d "{\"certificate\": $(jq -Rs . "$D/f0.pem"), \"status\": \"activated\"}"
 expect 201 .status activated "node A registers a fleet device, activated"
 F0=$(cert_serial "$D/f0.pem")
 # B made its TLS context before the fleet CA existed: it trusts it now
@@ -355,11 +355,12 @@ else
 fi
 
 # --- node B killed with SIGKILL in the middle of enrollments -------------
-# Three clients, 8 enrollments each, through B; B is killed once 6
-# answers have come (progress, not time).  SoftHSM2 may lose the token of
+# Three clients, 30 enrollments each, through B; B is killed once 6
+# answers have come (progress, not time), so that some clients are
+# answered and others are not.  SoftHSM2 may lose the token of
 # a process killed while it logs in (PITFALLS.md): B's copy is not used
 # again; the property under test is the registry's.
-K=8
+K=30
 for c in 1 2 3; do
     for i in $(seq 1 $K); do
         csr "k$c-$i" || { echo "Bail out! no CSR"; exit 1; }
@@ -371,7 +372,7 @@ for c in 1 2 3; do
     pids="$pids $!"
 done
 i=0
-while [ "$(cat "$D"/k*.code 2>/dev/null | grep -c '^201$')" -lt 6 ]; do
+while [ "$(grep -l '^201$' "$D"/k*.code 2>/dev/null | wc -l)" -lt 6 ]; do
     i=$((i + 1))
     [ $i -lt 600 ] || break
     sleep 0.05
@@ -382,20 +383,22 @@ PID_B=""
 # shellcheck disable=SC2086
 wait $pids
 n_got=0
+n_failed=0
 lost=""
 for c in 1 2 3; do
     for i in $(seq 1 $K); do
         if received "k$c-$i"; then
             n_got=$((n_got + 1))
             same_der "$D/k$c-$i.pem" || lost="$lost k$c-$i"
+        else
+            n_failed=$((n_failed + 1))
         fi
     done
 done
-failed=$(cat "$D"/k*.code | grep -vc '^201$')
-if [ "$n_got" -ge 6 ] && [ -z "$lost" ]; then
-    ok "node B killed after $n_got of $((3 * K)) enrollments were answered ($failed failed): every certificate a client received is in the registry, activated, with the same DER"
+if [ "$n_got" -ge 6 ] && [ "$n_failed" -ge 1 ] && [ -z "$lost" ]; then
+    ok "node B killed in the middle of enrollments ($n_got of $((3 * K)) answered): every certificate a client received is in the registry, activated, with the same DER"
 else
-    not_ok "SIGKILL of node B: received $n_got, not in the registry:$lost"
+    not_ok "SIGKILL of node B in the middle of enrollments: $n_got answered, $n_failed not; not in the registry:$lost"
 fi
 on A
 csr after
