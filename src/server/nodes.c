@@ -150,12 +150,12 @@ static void on_change(const reg_change *c, void *arg)
         else if (s->listen_down_logged)
             srv_log("registry changes: listening again");
         s->listen_down_logged = false;
-        /* At start everything was just read; after a fault, changes may
-         * have been missed. */
+        /* Changes may have been missed: the CAs read again, the OCSP
+         * cache refreshed (from the audit trail).  Not a CRL: a revocation
+         * while the listener alone was cut off shows on the next CRL (a
+         * database down takes no revocation). */
         cas_changed(s);
         srv_ocsp_wake(s);
-        if (!first)
-            srv_crl_regenerate(s, actor);
         break;
     }
 }
