@@ -32,6 +32,13 @@
 /* How long a shown location or a server message may be in a message. */
 #define PG_SHOWN_MAX 512
 
+/* The database server's clock in milliseconds, and a sign-up bucket's
+ * tokens now ($2 a second, at most $3). */
+#define PG_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+#define PG_REFILLED                                                            \
+    "least($3::float8, b.tokens + $2::float8 * greatest(0, " PG_NOW_MS         \
+    " - b.at_ms) / 1000.0)"
+
 /* All fixed SQL of the backend; the search's is built from fixed
  * fragments in pg_certs.c.  Values are always parameters. */
 static const char *const pg_sql[PG_N] = {
@@ -111,6 +118,20 @@ static const char *const pg_sql[PG_N] = {
                       "used_by FROM enroll_codes WHERE hash = $1 "
                       "AND ca_id = $3::bigint AND used_by IS NOT NULL "
                       "AND expires > $2::bigint",
+    /* Sign-up buckets (schema 6): $1 the scope, $2 tokens a second, $3
+     * the burst; the time is the database server's, in milliseconds.  One
+     * conditional upsert takes a token (a new bucket is full): it locks
+     * the row, so two nodes never both take the last one. */
+    [PG_SIGNUP_TAKE] = "INSERT INTO signup_buckets AS b (scope, tokens, at_ms) "
+                       "VALUES ($1, $3::float8 - 1, " PG_NOW_MS ") "
+                       "ON CONFLICT (scope) DO UPDATE SET tokens = " PG_REFILLED
+                       " - 1, at_ms = greatest(b.at_ms, " PG_NOW_MS
+                       ") WHERE " PG_REFILLED " >= 1 "
+                       "RETURNING b.tokens",
+    [PG_SIGNUP_WAIT] = "SELECT " PG_REFILLED " FROM signup_buckets b "
+                       "WHERE scope = $1",
+    [PG_SIGNUP_REFUND] = "UPDATE signup_buckets b SET tokens = "
+                         "least($2::float8, b.tokens + 1) WHERE scope = $1",
 };
 
 static bool pg_keyword(const char *word, size_t len);
@@ -464,15 +485,26 @@ static int pg_session(struct pgdb *d)
  * Our defaults come first, the location after them (expand_dbname), so a
  * location that sets connect_timeout or application_name wins.
  */
+const char *const pg_conn_keys[] = {"connect_timeout",
+                                    "fallback_application_name",
+                                    "client_encoding", "dbname", NULL};
+
+void pg_conn_values(const char *conninfo, const char *vals[5])
+{
+    vals[0] = PG_CONNECT_TIMEOUT_S;
+    vals[1] = "p11ca";
+    vals[2] = "UTF8";
+    vals[3] = conninfo;
+    vals[4] = NULL;
+}
+
 static int pg_connect(struct pgdb *d)
 {
-    const char *const keys[] = {"connect_timeout", "fallback_application_name",
-                                "client_encoding", "dbname", NULL};
-    const char *const vals[] = {PG_CONNECT_TIMEOUT_S, "p11ca", "UTF8",
-                                d->conninfo, NULL};
+    const char *vals[5];
     char msg[PG_SHOWN_MAX];
 
-    d->conn = PQconnectdbParams(keys, vals, 1);
+    pg_conn_values(d->conninfo, vals);
+    d->conn = PQconnectdbParams(pg_conn_keys, vals, 1);
     if (!d->conn)
         return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     /* Kept by PQreset: the hooks belong to the PGconn. */
@@ -1236,4 +1268,7 @@ const struct reg_backend reg_backend_pg = {
     .head_add = pg_head_add,
     .head_list = pg_head_list,
     .fault = pg_fault,
+    .signup_take = pg_signup_take,
+    .signup_refund = pg_signup_refund,
+    .listen = pg_listen,
 };

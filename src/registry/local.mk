@@ -14,12 +14,14 @@ REG_SCHEMA_SQL = src/registry/schema/001_init.sql \
 	src/registry/schema/002_issuer_serial.sql \
 	src/registry/schema/003_audit_heads.sql \
 	src/registry/schema/004_ca_autoreg.sql \
-	src/registry/schema/005_enroll_codes.sql
+	src/registry/schema/005_enroll_codes.sql \
+	src/registry/schema/006_notify_signups.sql
 REG_SCHEMA_PG_SQL = src/registry/schema/pg/001_init.sql \
 	src/registry/schema/pg/002_issuer_serial.sql \
 	src/registry/schema/pg/003_audit_heads.sql \
 	src/registry/schema/pg/004_ca_autoreg.sql \
-	src/registry/schema/pg/005_enroll_codes.sql
+	src/registry/schema/pg/005_enroll_codes.sql \
+	src/registry/schema/pg/006_notify_signups.sql
 
 noinst_LTLIBRARIES += src/libp11ca-registry.la
 
@@ -30,9 +32,11 @@ src_libp11ca_registry_la_SOURCES = \
 	src/registry/cert.c src/registry/clock.c \
 	src/registry/audit.c src/registry/audit_replay.c \
 	src/registry/details.c src/registry/copy.c src/registry/enroll_codes.c \
+	src/registry/nodes.c \
 	src/registry/backend_sqlite.c src/registry/sqlite_certs.c \
 	src/registry/sqlite_rows.c \
-	src/registry/backend_pg.c src/registry/pg_certs.c src/registry/pg_rows.c
+	src/registry/backend_pg.c src/registry/pg_certs.c src/registry/pg_rows.c \
+	src/registry/pg_nodes.c
 nodist_src_libp11ca_registry_la_SOURCES = src/registry/schema_sql.c \
 	src/registry/schema_pg_sql.c
 src_libp11ca_registry_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) \

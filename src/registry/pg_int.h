@@ -38,6 +38,9 @@ enum pg_stmt {
     PG_CODE_ISSUED,
     PG_CODE_GIVEN,
     PG_CODE_RELEASE,
+    PG_SIGNUP_TAKE,
+    PG_SIGNUP_WAIT,
+    PG_SIGNUP_REFUND,
     PG_N
 };
 
@@ -159,6 +162,16 @@ int pg_code_issued(void *db, int64_t id, int64_t ca_id, const char *serial);
 int pg_code_release(void *db, int64_t id);
 int pg_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
                   reg_code *out, bool *found);
+
+/* Several nodes (pg_nodes.c): the sign-up buckets, the listener. */
+int pg_signup_take(void *db, const char *scope, double per_sec, double burst,
+                   bool *ok, double *wait_s);
+int pg_signup_refund(void *db, const char *scope, double burst);
+int pg_listen(void *db, reg_listener **out);
+/* pg_conn_params - the keywords and values every connection is made with
+ * (@conninfo last, expanded). */
+extern const char *const pg_conn_keys[];
+void pg_conn_values(const char *conninfo, const char *vals[5]);
 
 /* Rows as stored, for reg_copy (pg_rows.c). */
 int pg_rows_walk(void *db, const reg_table *t, reg_row_cb cb, void *arg);

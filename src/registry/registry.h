@@ -789,6 +789,65 @@ typedef struct reg_value {
 } reg_value;
 typedef int (*reg_row_cb)(const reg_value *row, void *arg);
 
+/* ------------------------------------------------------------------ */
+/* Several nodes on one registry (PostgreSQL; nodes.c, pg_nodes.c)     */
+/* ------------------------------------------------------------------ */
+
+/* reg_shared - whether the registry may be shared by several processes
+ * that cache what it holds (PostgreSQL): it then announces its changes
+ * (reg_listener) and counts sign-ups itself (reg_signup_take). */
+bool reg_shared(reg *r);
+
+/*
+ * reg_signup_take - take one sign-up from the token bucket @scope
+ * ("ca ID"), which the database holds for every node: @per_sec a second,
+ * at most @burst, on the database server's clock.  *@ok false when
+ * there was none, and *@wait_s the seconds until the next one (-1 when
+ * nothing refills).  One conditional UPDATE decides, so two nodes never
+ * both take the last one.  P11CA_E_STATE when !reg_shared(@r).
+ */
+int reg_signup_take(reg *r, const char *scope, double per_sec, double burst,
+                    bool *ok, double *wait_s) REG_WUR;
+/* reg_signup_refund - give one back (a sign-up that recorded nothing). */
+int reg_signup_refund(reg *r, const char *scope, double burst) REG_WUR;
+
+/* A change announced by the registry (PostgreSQL: NOTIFY p11ca_registry,
+ * sent at the commit of the transaction that made it). */
+typedef enum reg_change_kind {
+    REG_CHANGE_CERT, /* a certificate's status, or the certificate deleted */
+    REG_CHANGE_CA,   /* a CA added or changed */
+    REG_CHANGE_ALL,  /* listening again: changes may have been missed */
+} reg_change_kind;
+
+typedef struct reg_change {
+    reg_change_kind kind;
+    int64_t ca_id;
+    char serial[64];
+    bool deleted;
+    reg_status status; /* REG_CHANGE_CERT, unless @deleted */
+} reg_change;
+typedef void (*reg_change_cb)(const reg_change *c, void *arg);
+
+/*
+ * The announcements of changes, on a connection of their own that never
+ * blocks: reg_listen starts connecting (P11CA_E_STATE when
+ * !reg_shared(@r)); the caller waits for reg_listener_fd to be ready for
+ * what reg_listener_step asks (REG_WANT_READ, REG_WANT_WRITE) and calls
+ * it again.  Once listening, it calls @cb with REG_CHANGE_ALL first, then
+ * with each change.  A lost or refused connection is P11CA_E_UNAVAILABLE:
+ * free it and listen again later.  The fd may change between steps.
+ */
+typedef struct reg_listener reg_listener;
+#define REG_WANT_READ  1
+#define REG_WANT_WRITE 2
+int reg_listen(reg *r, reg_listener **out) REG_WUR;
+int reg_listener_fd(const reg_listener *l);
+int reg_listener_step(reg_listener *l, reg_change_cb cb, void *arg,
+                      int *want) REG_WUR;
+/* reg_listener_up - whether it listens now (changes are not missed). */
+bool reg_listener_up(const reg_listener *l);
+void reg_listener_free(reg_listener *l);
+
 /*
  * What a storage backend provides: plain storage, no rules.  The rules
  * (lifecycle, uniqueness of activated client IDs, rate limit, audit chain,
@@ -878,6 +937,11 @@ struct reg_backend {
     int (*rows_done)(void *db, const reg_table *t);
     /* The kind of the last failure (reg_last_fault); NULL: always none. */
     reg_fault (*fault)(void *db);
+    /* Several nodes (NULL: a registry of one process, SQLite). */
+    int (*signup_take)(void *db, const char *scope, double per_sec,
+                       double burst, bool *ok, double *wait_s);
+    int (*signup_refund)(void *db, const char *scope, double burst);
+    int (*listen)(void *db, reg_listener **out);
 };
 
 extern const struct reg_backend reg_backend_sqlite;

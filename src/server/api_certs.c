@@ -567,9 +567,11 @@ static void cert_done(struct srv_job *j)
     } else {
         json_t *o = srv_cert_json(&cj->out);
 
-        /* Only this CA's certificates are on its CRL. */
+        /* Only this CA's certificates are on its CRL; made once, here or
+         * when the registry announces the revocation (srv_crl_first). */
         if (cj->changed && cj->to == REG_REVOKED
-            && cj->out.ca_id == ca_registry_id(j->s->ca))
+            && cj->out.ca_id == ca_registry_id(j->s->ca)
+            && srv_crl_first(j->s, cj->out.serial, true))
             srv_crl_regenerate(j->s, j->actor);
         if (o)
             json_object_set_new(o, "changed", json_boolean(cj->changed));
@@ -847,7 +849,7 @@ static void cert_register(struct srv_req *r)
     unsigned retry = 0;
     char ra[16];
     X509 *x = NULL;
-    int n, rc;
+    int n, rc, taken;
 
     /* 2. authorize (before reading the body) */
     if (!srv_req_authorize(r, false))
@@ -874,7 +876,12 @@ static void cert_register(struct srv_req *r)
     /* Sign-up limit of the issuing CA (one registered since the last
      * reload has none here; the registry's own limit still holds). */
     sca = srv_ca_by_id(r->s, cj->rec.ca_id);
-    if (sca && !srv_bucket_take(&sca->bucket, srv_now_ms(), &retry)) {
+    taken = sca ? srv_signup_take(r->s, sca, &retry) : 1;
+    if (taken < 0) {
+        srv_problem_rc(r, taken, p11ca_err_message());
+        goto out;
+    }
+    if (taken == 0) {
         r->s->m.refusals[SRV_REFUSE_RATE]++;
         snprintf(ra, sizeof(ra), "%u", retry);
         srv_set_header(r, "Retry-After", ra);

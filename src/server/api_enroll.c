@@ -62,7 +62,8 @@ struct enroll_job {
     STACK_OF(X509) * chain;
     char serial[REG_SERIAL_TEXT_MAX];
     bool old_revoked;
-    bool replayed; /* a retry: the certificate given the first time */
+    char revoked_serial[64]; /* one it revoked (the registry's form) */
+    bool replayed;           /* a retry: the certificate given the first time */
 };
 
 /* ------------------------------------------------------------------ */
@@ -648,12 +649,14 @@ static void enroll_done(struct srv_job *j)
         struct srv_ca *sca = srv_ca_by_id(j->s, ca_registry_id(j->s->ca));
 
         if (sca)
-            srv_bucket_refund(&sca->bucket);
+            srv_signup_refund(j->s, sca);
     }
     if (j->rc == P11CA_OK && ej->cert && !ej->replayed)
         j->s->m.signups_api++;
-    /* A re-keyed renewal retried revoked the one it asked for first. */
-    if (ej->old_revoked)
+    /* A renewal (retried with another key) revoked the one it asked for
+     * first: a new CRL, made once, here or when the registry announces
+     * the revocation (srv_crl_first). */
+    if (ej->old_revoked && srv_crl_first(j->s, ej->revoked_serial, true))
         srv_crl_regenerate(j->s, j->actor);
     if (ej->forbidden) {
         j->s->m.refusals[SRV_REFUSE_FORBIDDEN]++;
@@ -732,6 +735,7 @@ static bool signup_take(struct srv_req *r, struct enroll_job *ej)
     struct srv_ca *sca = srv_ca_by_id(r->s, ca_registry_id(r->s->ca));
     bool by_profile = !ej->hash[0] && ej->profile;
     unsigned retry = 0;
+    int taken;
 
     if (by_profile
         && !srv_profile_take(&r->s->profile_buckets, ej->profile, &retry))
@@ -740,12 +744,17 @@ static bool signup_take(struct srv_req *r, struct enroll_job *ej)
             ej->profile, retry);
     if (!sca)
         return true;
-    if (srv_bucket_take(&sca->bucket, srv_now_ms(), &retry)) {
+    taken = srv_signup_take(r->s, sca, &retry);
+    if (taken == 1) {
         ej->signup_taken = true;
         return true;
     }
     if (by_profile)
         srv_profile_refund(&r->s->profile_buckets, ej->profile);
+    if (taken < 0) {
+        srv_problem_rc(r, taken, p11ca_err_message());
+        return false;
+    }
     return signup_refused(r, retry,
                           "sign-up limit of CA %lld reached; retry in %u s",
                           (long long)sca->id, retry);
@@ -1047,6 +1056,8 @@ static void renew_retire(struct enroll_job *ej, ca *wc, const reg_cert *old,
             continue;
         }
         srv_ocsp_cert_changed(ej->j.s, wc, old->ca_id, ps->v[i], false);
+        snprintf(ej->revoked_serial, sizeof(ej->revoked_serial), "%s",
+                 ps->v[i]);
         ej->old_revoked = true;
     }
 }

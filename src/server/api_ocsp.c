@@ -428,7 +428,9 @@ static void *refresh_main(void *arg)
         ts.tv_nsec += (long)(SRV_OCSP_REFRESH_MS % 1000) * 1000000L;
         ts.tv_sec += SRV_OCSP_REFRESH_MS / 1000 + ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&s->refresh_cv, &s->refresh_mu, &ts);
+        if (!s->refresh_kick)
+            pthread_cond_timedwait(&s->refresh_cv, &s->refresh_mu, &ts);
+        s->refresh_kick = false;
         if (s->refresh_stop)
             break;
         pthread_mutex_unlock(&s->refresh_mu);
@@ -525,6 +527,16 @@ void srv_ocsp_stop(struct srv *s)
         return;
     pthread_mutex_lock(&s->refresh_mu);
     s->refresh_stop = true;
+    pthread_cond_signal(&s->refresh_cv);
+    pthread_mutex_unlock(&s->refresh_mu);
+}
+
+void srv_ocsp_wake(struct srv *s)
+{
+    if (!s->refresh_started)
+        return;
+    pthread_mutex_lock(&s->refresh_mu);
+    s->refresh_kick = true;
     pthread_cond_signal(&s->refresh_cv);
     pthread_mutex_unlock(&s->refresh_mu);
 }

@@ -64,6 +64,11 @@
 #define SRV_DENIED_INTERVAL_S  60  /* one api-denied entry per caller */
 #define SRV_DENIED_CALLERS     64  /* callers whose refusals are counted */
 #define SRV_MAX_DENIED_JOBS    8   /* api-denied entries queued at once */
+/* The registry's announcements of changes (PostgreSQL): the wait before
+ * listening again after a fault, doubled each time up to the maximum. */
+#define SRV_LISTEN_RETRY_MIN_MS 100
+#define SRV_LISTEN_RETRY_MAX_MS 5000
+#define SRV_CRL_SEEN            64 /* revocations whose CRL was made */
 /* Enrollment codes: the random secret (bytes; shown as hex), how long
  * one is valid without expires_in, and the bounds of expires_in. */
 #define SRV_CODE_SECRET_BYTES 20
@@ -683,6 +688,41 @@ void srv_ocsp_cert_changed(struct srv *s, ca *wc, int64_t ca_id,
  */
 int srv_renewal_pending(reg *rg, const reg_cert *c, reg_cert *old, bool *yes);
 
+/* srv_ocsp_wake - run the OCSP cache's refresh now (another node changed
+ * a certificate: the refresh reads the audit trail, drops and signs again
+ * what changed). */
+void srv_ocsp_wake(struct srv *s);
+
+/* ------------------------------------------------------------------ */
+/* Several nodes on one registry (nodes.c)                             */
+/* ------------------------------------------------------------------ */
+
+/* srv_nodes_start - on a shared registry (PostgreSQL), listen for its
+ * changes: what another node changed drops what this one caches (OCSP
+ * responses, the registered CAs and their trust, the CRL).  Nothing on
+ * SQLite.  srv_nodes_stop - stop listening. */
+int srv_nodes_start(struct srv *s);
+void srv_nodes_stop(struct srv *s);
+/* srv_nodes_listening - whether the announcements come now. */
+bool srv_nodes_listening(const struct srv *s);
+
+/*
+ * srv_signup_take - take one sign-up of @sca's limit: counted in the
+ * database on a shared registry (the same for every node), else in
+ * @sca's bucket.  1: taken; 0: none left, *@retry_s the seconds to wait;
+ * an error (the database) otherwise.  srv_signup_refund gives one back.
+ */
+int srv_signup_take(struct srv *s, struct srv_ca *sca, unsigned *retry_s);
+/*
+ * srv_crl_first - a revocation of this CA's certificate @serial (the
+ * registry's form), seen through this node's API (@local) or announced by
+ * the registry: true when the CRL is to be made now, false when the other
+ * of the two made it already (this node's own revocations are announced
+ * to it too).  Without a listener, a local one is always true.
+ */
+bool srv_crl_first(struct srv *s, const char *serial, bool local);
+void srv_signup_refund(struct srv *s, struct srv_ca *sca);
+
 /* ------------------------------------------------------------------ */
 /* Metrics (metrics.c)                                                 */
 /* ------------------------------------------------------------------ */
@@ -783,6 +823,22 @@ struct srv {
     size_t n_plain_bound;
     struct srv_conn *plain[SRV_PLAIN_CONN_BUCKETS];
     struct srv_conn *lingering; /* refused handshakes closing (http.c) */
+    bool refresh_kick;          /* under refresh_mu: refresh now */
+    /* The registry's announcements (nodes.c). */
+    reg_listener *listener;
+    struct event *ev_listen, *ev_listen_retry;
+    int listen_fd;
+    short listen_ev;
+    unsigned listen_retry_ms; /* the last wait; 0: listening */
+    bool listen_was_up;       /* it listened once */
+    bool listen_down_logged;
+    /* Revocations whose CRL was made, by the API or an announcement. */
+    struct srv_crl_seen {
+        char serial[64];
+        bool local;
+        bool used;
+    } crl_seen[SRV_CRL_SEEN];
+    size_t crl_seen_next;
 };
 
 /* srv_log - an operational line on standard error ("p11ca serve: ..."). */

@@ -9,7 +9,7 @@ src_libp11ca_server_la_SOURCES = \
 	src/server/server.h src/server/internal.h \
 	src/server/server.c src/server/config.c src/server/tls.c \
 	src/server/http.c src/server/worker.c src/server/ratelimit.c \
-	src/server/metrics.c \
+	src/server/metrics.c src/server/nodes.c \
 	src/server/api_health.c src/server/api_certs.c src/server/api_cas.c \
 	src/server/api_crl.c src/server/api_ocsp.c src/server/api_enroll.c
 src_libp11ca_server_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \

@@ -539,6 +539,8 @@ static int start(struct srv *s, ca *c)
         rc = http_start(s);
     if (rc == P11CA_OK)
         rc = signals_start(s);
+    if (rc == P11CA_OK)
+        rc = srv_nodes_start(s);
     return rc;
 }
 
@@ -554,6 +556,7 @@ static void stop(struct srv *s)
     srv_plain_stop(s);
     srv_linger_stop(s);
     srv_ocsp_free(s);
+    srv_nodes_stop(s);
     if (s->ev_term)
         event_free(s->ev_term);
     if (s->ev_int)

@@ -453,7 +453,7 @@ static void pending_refund(struct srv *s, const struct srv_pending *p)
     struct srv_ca *sca = srv_ca_by_id(s, p->ca_id);
 
     if (sca)
-        srv_bucket_refund(&sca->bucket);
+        srv_signup_refund(s, sca);
 }
 
 /* Write @p (decided at the handshake) with @client_id (NULL: the CN). */
@@ -691,7 +691,7 @@ static void autoreg_decide(struct srv_conn *c, X509 *leaf)
     struct srv_pending *p = pending_find(s, c->ca_id, c->serial);
     struct srv_ca *sca;
     struct verdict v = {0};
-    int w;
+    int w, taken;
 
     if (p) {
         if (pending_word(c, p, &v) != 1)
@@ -718,7 +718,11 @@ static void autoreg_decide(struct srv_conn *c, X509 *leaf)
                     "CA %lld",
                     (long long)c->ca_id);
         refuse_after(c, &v);
-    } else if (!srv_bucket_take(&sca->bucket, srv_now_ms(), &v.retry_s)) {
+    } else if ((taken = srv_signup_take(s, sca, &v.retry_s)) < 0) {
+        verdict_set(&v, 0, SRV_REFUSE_REGISTRY,
+                    "the registry could not count the sign-up");
+        refuse_after(c, &v);
+    } else if (taken == 0) {
         verdict_set(&v, 0, SRV_REFUSE_RATE,
                     "sign-up limit of CA %lld reached; retry in %u s",
                     (long long)sca->id, v.retry_s);
@@ -794,7 +798,9 @@ static void confirm_done(struct srv_job *j)
     else if (j->rc != P11CA_OK)
         srv_log("renewal %s not confirmed: %s",
                 reg_cert_shown(cj->ca_id, cj->serial), j->msg);
-    if (cj->revoked)
+    /* The old one revoked: a new CRL, made once, here or when the
+     * registry announces the revocation (srv_crl_first). */
+    if (cj->revoked && srv_crl_first(s, cj->old, true))
         srv_crl_regenerate(s, j->actor);
     verdict_set(&v, 0, SRV_REFUSE_NOT_ACTIVATED,
                 "the renewal was not confirmed: %s", j->msg);

@@ -55,12 +55,12 @@ check "ca init on PostgreSQL as the owner role (creates the schema)" \
     owner p11ca ca init --dir "$D" --subject "/CN=PG Test CA" --key "$W/ca.key" \
     --registry "$LOC"
 assert_grep "^registry *= *postgresql:host=" "$D/ca.cnf" "ca.cnf names the PostgreSQL registry"
-assert_eq "$(as p11ca_owner -c 'select max(version) from schema_version')" 5 \
-    "the migrations ran: schema version 5"
+assert_eq "$(as p11ca_owner -c 'select max(version) from schema_version')" 6 \
+    "the migrations ran: schema version 6"
 # The service's grants: no UPDATE or DELETE on the audit trail.
 as p11ca_owner -c "GRANT USAGE ON SCHEMA public TO p11ca_service, p11ca_reader;
     GRANT SELECT, INSERT, UPDATE, DELETE ON cas, certs, status_history,
-        crl_numbers, enroll_codes TO p11ca_service;
+        crl_numbers, enroll_codes, signup_buckets TO p11ca_service;
     GRANT SELECT, INSERT ON audit, audit_heads TO p11ca_service;
     GRANT SELECT ON schema_version TO p11ca_service;
     GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO p11ca_service;
@@ -177,7 +177,7 @@ else
     diag "$(cat "$PG_DIR/server.log")"
 fi
 as p11ca_owner -c "insert into schema_version values (99, 'future', 0)"
-should_fail 4 'schema version 99 is newer than this p11ca knows \(5\)' \
+should_fail 4 'schema version 99 is newer than this p11ca knows \(6\)' \
     "a schema newer than this p11ca's: exit 4" \
     service p11ca cert list --dir "$D"
 should_fail 4 'schema version 99 is newer' "... for a change too, which changes nothing" \

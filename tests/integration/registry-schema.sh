@@ -40,7 +40,7 @@ BOB=67e758af368f89cf8bbf9978da9ce962a308f470
 assert_eq "$(q 'select max(version) from schema_version')" 1 "the fixture is a schema 1 registry"
 before=$(q "select group_concat(serial || ':' || status || ':' || coalesce(client_id, '-'), ' ') from (select * from certs order by rowid)")
 sum_before=$(cksum <"$D/registry.db")
-should_fail 4 'schema version 1, older than this p11ca.s \(5\).*p11ca audit sign' \
+should_fail 4 'schema version 1, older than this p11ca.s \(6\).*p11ca audit sign' \
     "cert list (read-only) refuses the old schema and says which command migrates it" \
     p11ca cert list --dir "$D"
 assert_eq "$(q 'select max(version) from schema_version'):$(cksum <"$D/registry.db")" \
@@ -53,8 +53,8 @@ check "register another vendor's CA: a command that writes migrates the registry
     p11ca cert register-ca --dir "$D" --name vendor2 "$W/v2.pem"
 check "cert list reads it now" p11ca cert list --dir "$D"
 assert_eq "$(q 'select group_concat(version || ":" || name, " ") from schema_version')" \
-    "1:001_init 2:002_issuer_serial 3:003_audit_heads 4:004_ca_autoreg 5:005_enroll_codes" \
-    "the registry went through 002, 003, 004 and 005"
+    "1:001_init 2:002_issuer_serial 3:003_audit_heads 4:004_ca_autoreg 5:005_enroll_codes 6:006_notify_signups" \
+    "the registry went through 002, 003, 004, 005 and 006"
 after=$(q "select group_concat(serial || ':' || status || ':' || coalesce(client_id, '-'), ' ') from (select * from certs order by id)")
 assert_eq "$after" "$before" "every certificate kept its status and client ID, in the same order"
 assert_eq "$(q 'PRAGMA foreign_key_check')$(q 'PRAGMA integrity_check')" ok \

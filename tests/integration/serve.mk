@@ -9,6 +9,7 @@ SERVE_TESTS = \
 	tests/integration/serve-renew-confirm.sh \
 	tests/integration/serve-renew-confirm-pg.sh \
 	tests/integration/serve-pg-down.sh \
+	tests/integration/serve-two-nodes-pg.sh \
 	tests/integration/serve-tls.sh \
 	tests/integration/serve-security.sh \
 	tests/integration/serve-autoreg-race.sh \

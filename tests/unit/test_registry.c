@@ -24,9 +24,9 @@
 /* Opening                                                             */
 /* ------------------------------------------------------------------ */
 
-/* The newest schema: 5 (002_issuer_serial, 003_audit_heads,
- * 004_ca_autoreg, 005_enroll_codes). */
-#define SCHEMA_NEWEST 5
+/* The newest schema: 6 (002_issuer_serial, 003_audit_heads,
+ * 004_ca_autoreg, 005_enroll_codes, 006_notify_signups). */
+#define SCHEMA_NEWEST 6
 
 static void test_registry_open_migrates_to_the_last_version(void **state)
 {

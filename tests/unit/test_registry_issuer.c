@@ -250,9 +250,9 @@ static void test_registry_migrates_version_1(void **state)
     sqlite3_close(db);
 
     assert_int_equal(reg_open(path, &r), 0);
-    /* Through 002_issuer_serial, 003_audit_heads, 004_ca_autoreg and
-     * 005_enroll_codes. */
-    assert_int_equal(reg_schema_version(r), 5);
+    /* Through 002_issuer_serial, 003_audit_heads, 004_ca_autoreg,
+     * 005_enroll_codes and 006_notify_signups. */
+    assert_int_equal(reg_schema_version(r), 6);
     assert_int_equal(reg_get(r, 0, "4e", &c), 0);
     assert_int_equal(c.ca_id, 1);
     assert_int_equal(c.status, REG_REVOKED);
@@ -341,7 +341,7 @@ static void test_registry_pg_migrates_version_1(void **state)
     pg_value(loc, sql, NULL, 0);
 
     assert_int_equal(reg_open(loc, &r), 0);
-    assert_int_equal(reg_schema_version(r), 5);
+    assert_int_equal(reg_schema_version(r), 6);
     assert_int_equal(reg_get(r, 0, "4e", &c), 0);
     assert_int_equal(c.ca_id, 1);
     assert_int_equal(c.status, REG_REVOKED);
