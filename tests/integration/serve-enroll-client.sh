@@ -233,7 +233,9 @@ else
 fi
 check "openssl verify: the renewed certificate" \
     openssl verify -CAfile "$CA/ca.pem" "$D/ann2.pem"
-if grep -Eiq "\"GET /v1/certs/$S2\" 200 serial=$S2 " "$D/access.log"; then
+# The path names the registry's form of the serial (no leading zeros).
+S2R=$(printf '%s' "$S2" | sed 's/^0*//')
+if grep -Eiq "\"GET /v1/certs/0*$S2R\" 200 serial=$S2 " "$D/access.log"; then
     ok "the card confirmed the renewal: one connection with the new certificate $S2"
 else
     not_ok "the card confirmed the renewal with the new certificate"
