@@ -264,8 +264,9 @@ typedef void srv_job_done_fn(struct srv_job *j);
 
 /*
  * A unit of token or registry work.  Each kind of job embeds this first.
- * The loop thread submits it; a worker runs it and posts it back
- * (event_active on @ev), so that replies are only sent from the loop.
+ * The loop thread submits it; a worker runs it and posts it back (the
+ * pool's list of finished jobs), so that replies are only sent from the
+ * loop.
  */
 struct srv_job {
     srv_job_run_fn *run;
