@@ -182,6 +182,16 @@ int ca_key_sign_crl(ca_key *k, const char *digest, X509_CRL *crl) CA_WUR;
 int ca_key_sign_ocsp(ca_key *k, const char *digest, OCSP_BASICRESP *br,
                      X509 *signer, STACK_OF(X509) * certs,
                      unsigned long flags) CA_WUR;
+/*
+ * ca_key_sign_ocsp_ctx - ca_key_sign_ocsp with a context kept by the
+ * caller for the next signature with @k and @digest: *@mctx NULL makes
+ * one, else it is initialised again (the provider keeps its key and
+ * digest: cheaper than a new one).  After a failure *@mctx is freed and
+ * NULL.
+ */
+int ca_key_sign_ocsp_ctx(ca_key *k, const char *digest, EVP_MD_CTX **mctx,
+                         OCSP_BASICRESP *br, X509 *signer,
+                         STACK_OF(X509) * certs, unsigned long flags) CA_WUR;
 
 int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
                      void *tbs, X509_ALGOR *alg, ASN1_BIT_STRING *sig,

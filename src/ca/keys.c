@@ -755,6 +755,34 @@ int ca_key_sign_ocsp(ca_key *k, const char *digest, OCSP_BASICRESP *br,
     return rc;
 }
 
+int ca_key_sign_ocsp_ctx(ca_key *k, const char *digest, EVP_MD_CTX **mctx,
+                         OCSP_BASICRESP *br, X509 *signer,
+                         STACK_OF(X509) * certs, unsigned long flags)
+{
+    int rc = P11CA_OK;
+
+    /* No key and no digest: OpenSSL initialises the context's signature
+     * again, as it was (EVP_DigestSignInit(3)). */
+    if (*mctx
+        && EVP_DigestSignInit_ex(*mctx, NULL, NULL, k->evp.libctx, NULL, NULL,
+                                 NULL)
+               != 1) {
+        EVP_MD_CTX_free(*mctx);
+        *mctx = NULL;
+        ERR_clear_error();
+    }
+    if (!*mctx)
+        rc = sign_init(k, digest, mctx);
+    if (rc == P11CA_OK
+        && OCSP_basic_sign_ctx(br, signer, *mctx, certs, flags) <= 0)
+        rc = ca_ossl_err(P11CA_E_TOKEN, "signing the OCSP response failed");
+    if (rc != P11CA_OK) {
+        EVP_MD_CTX_free(*mctx);
+        *mctx = NULL;
+    }
+    return rc;
+}
+
 int ca_key_sign_asn1(ca_key *k, const char *digest, const ASN1_ITEM *it,
                      void *tbs, X509_ALGOR *alg, ASN1_BIT_STRING *sig,
                      const char *what)

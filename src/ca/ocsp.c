@@ -434,6 +434,32 @@ static int add_single(ca_ocsp *o, OCSP_BASICRESP *bs, OCSP_CERTID *cid,
               : ca_ossl_err(P11CA_E_NOMEM, "cannot make an OCSP response");
 }
 
+/* A signing context kept from a signature before, or NULL. */
+static EVP_MD_CTX *mctx_take(ca_ocsp *o)
+{
+    EVP_MD_CTX *m = NULL;
+
+    pthread_mutex_lock(&o->mu);
+    if (o->n_mctx)
+        m = o->mctx[--o->n_mctx];
+    pthread_mutex_unlock(&o->mu);
+    return m;
+}
+
+/* Keep @m for the next signature (freed when enough are kept). */
+static void mctx_give(ca_ocsp *o, EVP_MD_CTX *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&o->mu);
+    if (o->n_mctx < CA_OCSP_SIGN_CTXS) {
+        o->mctx[o->n_mctx++] = m;
+        m = NULL;
+    }
+    pthread_mutex_unlock(&o->mu);
+    EVP_MD_CTX_free(m);
+}
+
 /* Sign @bs and encode it as a successful OCSPResponse. */
 static int sign_encode(ca_ocsp *o, OCSP_BASICRESP *bs, int64_t now,
                        int64_t this_upd, int64_t next_upd, ca_ocsp_resp **out)
@@ -441,6 +467,7 @@ static int sign_encode(ca_ocsp *o, OCSP_BASICRESP *bs, int64_t now,
     unsigned long flags = OCSP_RESPID_KEY | OCSP_NOTIME;
     OCSP_RESPONSE *resp = NULL;
     unsigned char *der = NULL;
+    EVP_MD_CTX *mctx = NULL;
     ca_key *k = NULL;
     int len = -1;
     int rc = signer_get(o, now, &k);
@@ -456,8 +483,12 @@ static int sign_encode(ca_ocsp *o, OCSP_BASICRESP *bs, int64_t now,
      * a delegated signer's certificate goes with every response. */
     if (!o->signer_key)
         flags |= OCSP_NOCERTS;
-    if (rc == P11CA_OK)
-        rc = ca_key_sign_ocsp(k, o->digest, bs, o->signer, NULL, flags);
+    if (rc == P11CA_OK) {
+        mctx = mctx_take(o);
+        rc = ca_key_sign_ocsp_ctx(k, o->digest, &mctx, bs, o->signer, NULL,
+                                  flags);
+        mctx_give(o, mctx);
+    }
     if (rc == P11CA_OK
         && (!(resp = OCSP_response_create(CA_OCSP_SUCCESSFUL, bs))
             || (len = i2d_OCSP_RESPONSE(resp, &der)) <= 0

@@ -77,6 +77,16 @@ struct ca_ocsp_cache {
 /* Responses                                                           */
 /* ------------------------------------------------------------------ */
 
+/* SHA-256 for the ETags, fetched once: EVP_sha256() would be fetched
+ * again for every response (a method store lookup under its lock). */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256;
+
+static void sha256_fetch(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 ca_ocsp_resp *ca_ocsp_resp_new(const unsigned char *der, size_t len, int status,
                                int64_t produced_at, int64_t this_update,
                                int64_t next_update)
@@ -87,7 +97,8 @@ ca_ocsp_resp *ca_ocsp_resp_new(const unsigned char *der, size_t len, int status,
 
     if (!r)
         return NULL;
-    if (!EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL)) {
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!EVP_Digest(der, len, md, NULL, sha256 ? sha256 : EVP_sha256(), NULL)) {
         free(r);
         return NULL;
     }

@@ -261,6 +261,8 @@ void ca_ocsp_free(ca_ocsp *o)
     if (!o)
         return;
     /* The CA key belongs to the ca handle; only a delegated one is ours. */
+    for (size_t i = 0; i < o->n_mctx; i++)
+        EVP_MD_CTX_free(o->mctx[i]);
     if (o->signer_key)
         ca_key_free(o->key);
     ca_ocsp_cache_free(o->cache);

@@ -20,6 +20,9 @@ struct ca_ocsp_issuer_hash {
     unsigned char key[EVP_MAX_MD_SIZE];
 };
 
+/* Signing contexts kept for the next signatures, at most. */
+#define CA_OCSP_SIGN_CTXS 16
+
 struct ca_ocsp {
     ca *c;         /* borrowed; the responder's alone */
     int64_t ca_id; /* the CA in the registry */
@@ -39,6 +42,10 @@ struct ca_ocsp {
     /* The signing key, loaded once (under @mu), then shared. */
     pthread_mutex_t mu;
     ca_key *key; /* the delegated signer's own, or the CA's (of @c) */
+    /* Signing contexts of @key between two signatures (under @mu): one
+     * per signature at once, kept for the next. */
+    EVP_MD_CTX *mctx[CA_OCSP_SIGN_CTXS];
+    size_t n_mctx;
     ca_ocsp_cache *cache;
     int64_t audit_seq; /* ca_ocsp_refresh has read the trail up to here */
     ca_ocsp_resp *err[CA_OCSP_N_RSTATUS]; /* unsigned responses */

@@ -42,7 +42,7 @@ struct ocsp_job {
 /* ------------------------------------------------------------------ */
 
 /* An HTTP date (RFC 9110 IMF-fixdate), whatever the locale. */
-static void http_date(int64_t t, char *buf, size_t len)
+static void http_date_format(int64_t t, char *buf, size_t len)
 {
     static const char *const days[] = {"Sun", "Mon", "Tue", "Wed",
                                        "Thu", "Fri", "Sat"};
@@ -56,6 +56,28 @@ static void http_date(int64_t t, char *buf, size_t len)
     snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
              tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
              tm.tm_min, tm.tm_sec);
+}
+
+/* http_date_format, remembered: a response's three dates (Date,
+ * Last-Modified, Expires) are mostly those of the one before.  Loop
+ * thread only. */
+static void http_date(int64_t t, char *buf, size_t len)
+{
+    static struct {
+        int64_t t;
+        char s[32];
+    } memo[4];
+    static unsigned next;
+
+    for (size_t i = 0; i < sizeof(memo) / sizeof(memo[0]); i++)
+        if (memo[i].s[0] && memo[i].t == t) {
+            snprintf(buf, len, "%s", memo[i].s);
+            return;
+        }
+    http_date_format(t, buf, len);
+    next = (next + 1) % (sizeof(memo) / sizeof(memo[0]));
+    memo[next].t = t;
+    snprintf(memo[next].s, sizeof(memo[next].s), "%s", buf);
 }
 
 /*

@@ -310,14 +310,14 @@ typedef void srv_job_done_fn(struct srv_job *j);
 
 /*
  * A unit of token or registry work.  Each kind of job embeds this first.
- * The loop thread submits it; a worker runs it and posts it back
- * (event_active on @ev), so that replies are only sent from the loop.
+ * The loop thread submits it; a worker runs it and posts it back (the
+ * pool's list of finished jobs), so that replies are only sent from the
+ * loop.
  */
 struct srv_job {
     srv_job_run_fn *run;
     srv_job_done_fn *done;
     struct srv *s;
-    struct event *ev;
     struct srv_job *next;
     const char *kind; /* for logs */
     char actor[SRV_ACTOR_MAX];
@@ -331,6 +331,11 @@ struct srv_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct srv_job *head, *tail;
+    /* Finished jobs for the loop, in order: the worker that finds the
+     * list empty wakes the loop (@done_ev), which takes them all at once,
+     * so that a loop busy with answers is not woken for each. */
+    struct srv_job *done_head, *done_tail;
+    struct event *done_ev;
     size_t queued;  /* waiting for a worker */
     size_t running; /* on a worker now */
     bool stop;

@@ -2,7 +2,8 @@
 /* The worker pool: token signatures and registry writes run here, never
  * on the event loop.  Each worker owns a CA handle (ca_open_shared: its
  * own registry connection, the one loaded CA key); a finished job is
- * posted back to the loop with event_active, where its reply is sent. */
+ * posted back to the loop (a list, and event_active when it was empty),
+ * where its reply is sent. */
 #include "config.h"
 
 #include <signal.h>
@@ -19,7 +20,22 @@ struct worker_arg {
     size_t i;
 };
 
-static void job_posted(evutil_socket_t fd, short what, void *arg);
+static void jobs_done(evutil_socket_t fd, short what, void *arg);
+
+/* Hand @j back to the loop (p->mu held): true if the loop is to be woken
+ * (the list was empty; else a wake-up is pending and takes @j too). */
+static bool post_locked(struct srv_pool *p, struct srv_job *j)
+{
+    bool wake = !p->done_head;
+
+    j->next = NULL;
+    if (p->done_tail)
+        p->done_tail->next = j;
+    else
+        p->done_head = j;
+    p->done_tail = j;
+    return wake;
+}
 
 /*
  * After a job that changed the registry: the CA key signs the audit
@@ -81,6 +97,7 @@ static void *worker_main(void *arg)
     size_t i = wa->i;
     struct srv_job *j;
     ca *old = NULL;
+    bool wake;
 
     free(wa);
     while ((j = worker_take(p, i, &old))) {
@@ -91,9 +108,12 @@ static void *worker_main(void *arg)
         audit_checkpoint(j, p->cas[i]);
         pthread_mutex_lock(&p->mu);
         p->running--;
-        pthread_mutex_unlock(&p->mu);
         /* The loop may free @j from here on. */
-        event_active(j->ev, 0, 0);
+        wake = post_locked(p, j);
+        pthread_mutex_unlock(&p->mu);
+        /* Outside the lock: the loop, woken, takes it at once. */
+        if (wake)
+            event_active(p->done_ev, 0, 0);
     }
     ca_close(old);
     return NULL;
@@ -123,6 +143,9 @@ int srv_pool_start(struct srv *s, unsigned n)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     rc = pool_alloc(p, n);
+    if (rc == P11CA_OK
+        && !(p->done_ev = event_new(s->base, -1, 0, jobs_done, p)))
+        rc = p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     for (unsigned i = 0; rc == P11CA_OK && i < n; i++)
         rc = ca_open_shared(s->ca, &p->cas[i]);
     /* Signals go to the loop thread: workers block them all. */
@@ -198,12 +221,16 @@ void srv_pool_stop(struct srv *s)
         p11ca_err_set(P11CA_E_STATE, "the service is shutting down");
         srv_job_set_error(j, P11CA_E_STATE);
         j->cancelled = true;
-        event_active(j->ev, 0, 0);
+        (void)post_locked(p, j);
     }
     p->head = p->tail = NULL;
     p->queued = 0;
-    /* Deliver what the workers finished: their events are active. */
+    /* Deliver what the workers finished and what they never took. */
+    if (p->done_head)
+        event_active(p->done_ev, 0, 0);
     event_base_loop(s->base, EVLOOP_NONBLOCK);
+    if (p->done_ev)
+        event_free(p->done_ev);
     /* Every handle opened, with a worker or not (a start that failed). */
     for (size_t i = 0; i < p->n_cas; i++) {
         ca_close(p->cas[i]);
@@ -266,9 +293,6 @@ int srv_job_submit(struct srv *s, struct srv_job *j)
             srv_pool_queued(s));
     j->s = s;
     j->next = NULL;
-    j->ev = event_new(s->base, -1, 0, job_posted, j);
-    if (!j->ev)
-        return p11ca_err_set(P11CA_E_NOMEM, "out of memory");
     pthread_mutex_lock(&p->mu);
     if (p->tail)
         p->tail->next = j;
@@ -283,15 +307,10 @@ int srv_job_submit(struct srv *s, struct srv_job *j)
 }
 
 /* On the loop thread: the job is back; its done function answers. */
-static void job_posted(evutil_socket_t fd, short what, void *arg)
+static void job_posted(struct srv_job *j)
 {
-    struct srv_job *j = arg;
     struct srv *s = j->s;
 
-    (void)fd;
-    (void)what;
-    event_free(j->ev);
-    j->ev = NULL;
     s->jobs--;
     if (j->rc == P11CA_E_TOKEN || j->rc == P11CA_E_PIN
         || j->rc == P11CA_E_CAKEY) {
@@ -300,4 +319,22 @@ static void job_posted(evutil_socket_t fd, short what, void *arg)
     }
     j->done(j);
     srv_drain_check(s);
+}
+
+/* On the loop thread: the finished jobs, all those posted so far. */
+static void jobs_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct srv_pool *p = arg;
+    struct srv_job *j, *next;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&p->mu);
+    j = p->done_head;
+    p->done_head = p->done_tail = NULL;
+    pthread_mutex_unlock(&p->mu);
+    for (; j; j = next) {
+        next = j->next;
+        job_posted(j);
+    }
 }
