@@ -6,6 +6,7 @@
  * connection of its own. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,33 +188,75 @@ static int lost(reg_listener *l, const char *what)
                          what, msg);
 }
 
-/* "cert CA_ID SERIAL STATUS" or "ca ID" into @c; false when it is not. */
-static bool parse(const char *payload, reg_change *c)
+/* A CA's id at *@p (digits, in range), *@p moved past it. */
+static bool parse_id(const char **p, long long *id)
 {
-    char serial[64], status[32];
+    char *end;
+
+    if (**p < '0' || **p > '9')
+        return false;
+    errno = 0;
+    *id = strtoll(*p, &end, 10);
+    if (errno || end == *p)
+        return false;
+    *p = end;
+    return true;
+}
+
+/* A word of at most @size - 1 bytes at *@p into @out, *@p moved past it
+ * and one space after it (none at the end). */
+static bool parse_word(const char **p, char *out, size_t size)
+{
+    size_t n = strcspn(*p, " ");
+
+    if (n == 0 || n >= size)
+        return false;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p += n;
+    if (**p == ' ')
+        (*p)++;
+    return true;
+}
+
+/* "cert CA_ID SERIAL STATUS" or "ca ID" into @c: 1; "crl CA_ID" (a CRL
+ * made: nothing to do, the revocation was announced): 0; -1 when it is
+ * none of them.  Anyone who may connect may NOTIFY: nothing is taken on
+ * trust beyond what the receiver checks again. */
+static int parse(const char *payload, reg_change *c)
+{
+    char status[32];
+    const char *p = payload;
     long long id;
-    int used = 0;
 
     memset(c, 0, sizeof(*c));
-    if (sscanf(payload, "cert %lld %63s %31s%n", &id, serial, status, &used)
-            == 3
-        && payload[used] == '\0') {
+    if (strncmp(p, "cert ", 5) == 0) {
+        p += 5;
+        if (!parse_id(&p, &id) || *p++ != ' '
+            || !parse_word(&p, c->serial, sizeof(c->serial))
+            || !parse_word(&p, status, sizeof(status)) || *p != '\0')
+            return -1;
         c->kind = REG_CHANGE_CERT;
         c->ca_id = id;
-        memcpy(c->serial, serial, sizeof(serial));
         if (strcmp(status, "deleted") == 0)
             c->deleted = true;
         else if (reg_status_parse(status, &c->status) != P11CA_OK)
-            return false;
-        return true;
+            return -1;
+        return 1;
     }
-    if (sscanf(payload, "ca %lld%n", &id, &used) == 1
-        && payload[used] == '\0') {
+    if (strncmp(p, "ca ", 3) == 0) {
+        p += 3;
+        if (!parse_id(&p, &id) || *p != '\0')
+            return -1;
         c->kind = REG_CHANGE_CA;
         c->ca_id = id;
-        return true;
+        return 1;
     }
-    return false;
+    if (strncmp(p, "crl ", 4) == 0) {
+        p += 4;
+        return parse_id(&p, &id) && *p == '\0' ? 0 : -1;
+    }
+    return -1;
 }
 
 /* LISTEN sent: its result, then notifications as they come. */
@@ -243,9 +286,12 @@ static int read_input(reg_listener *l, reg_change_cb cb, void *arg)
         cb(&c, arg);
     }
     while ((n = PQnotifies(l->conn))) {
-        if (strcmp(n->relname, PG_CHANNEL) == 0 && parse(n->extra, &c))
+        int known =
+            strcmp(n->relname, PG_CHANNEL) == 0 ? parse(n->extra, &c) : -1;
+
+        if (known > 0)
             cb(&c, arg);
-        else
+        else if (known < 0)
             LOG_INFO(REG, "registry %s: an announcement not understood",
                      l->shown);
         PQfreemem(n);

@@ -493,7 +493,7 @@ static void job_chain(struct enroll_job *ej, enroll_issuer *is, ca *wc)
 }
 
 /* A code that gave a certificate, asked again with a CSR of the same key
- * and subject (a client whose answer was lost asks again, as docs/api.md
+ * (signed by it) and subject (a client whose answer was lost asks again, as docs/api.md
  * says): the certificate it gave, still activated, within the code's
  * validity.  Nothing is recorded.  True when @ej holds it. */
 static bool code_replay(struct enroll_job *ej, ca *wc, X509_REQ *req)
@@ -505,7 +505,10 @@ static bool code_replay(struct enroll_job *ej, ca *wc, X509_REQ *req)
     const unsigned char *p;
     bool ok = false;
 
-    if (reg_code_given(rg, ca_registry_id(wc), ej->hash, &code) != P11CA_OK
+    /* The CSR proves its key: else anyone who saw the certificate (its
+     * key and subject are public) could ask which code gave it. */
+    if (X509_REQ_verify(req, X509_REQ_get0_pubkey(req)) != 1
+        || reg_code_given(rg, ca_registry_id(wc), ej->hash, &code) != P11CA_OK
         || enroll_spki_sha256(X509_REQ_get0_pubkey(req), key) != P11CA_OK
         || reg_name_text(X509_REQ_get_subject_name(req), &subj) != P11CA_OK
         || reg_get(rg, ca_registry_id(wc), code.issued, &c) != P11CA_OK)

@@ -179,6 +179,12 @@ static void listen_arm(struct srv *s, int want)
     s->listen_ev = ev;
     if (!s->ev_listen || event_add(s->ev_listen, NULL) != 0) {
         srv_log("registry changes: cannot wait for the listener");
+        if (s->ev_listen) {
+            event_free(s->ev_listen);
+            s->ev_listen = NULL;
+        }
+        reg_listener_free(s->listener); /* listen_open makes another */
+        s->listener = NULL;
         listen_again(s);
     }
 }

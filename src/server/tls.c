@@ -44,6 +44,7 @@ struct confirm_job {
 
 static void autoreg_send(struct srv *s, struct srv_pending *p,
                          const char *client_id, const char *source);
+static void pending_refund(struct srv *s, const struct srv_pending *p);
 
 static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                          long argl, void *argp);
@@ -441,6 +442,9 @@ static void autoreg_done(struct srv_job *j)
         srv_log("auto-registration of %s (%s) failed: %s",
                 reg_cert_shown(a->rec.ca_id, a->rec.serial), a->subject,
                 j->msg);
+        /* Nothing recorded: the sign-up goes back (a device whose client
+         * ID is taken must not drain the CA's limit by reconnecting). */
+        pending_refund(s, a->p);
     }
     pending_end(s, a->p, j->rc, j->msg);
     autoreg_job_free(a);
@@ -728,6 +732,7 @@ static void autoreg_decide(struct srv_conn *c, X509 *leaf)
                     (long long)sca->id, v.retry_s);
         refuse_after(c, &v);
     } else if (autoreg_prepare(s, c, sca, leaf) != P11CA_OK) {
+        srv_signup_refund(s, sca); /* nothing will be recorded */
         verdict_set(&v, 0, SRV_REFUSE_REGISTRY,
                     "cannot queue the registration");
         refuse_after(c, &v);
@@ -894,6 +899,7 @@ void srv_autoreg_drop(struct srv_conn *c, const char *why)
 bool srv_client_id_check(const char *id, char *why, size_t why_len)
 {
     size_t len = strlen(id);
+    json_t *u;
 
     if (len == 0 || len > ENROLL_CLIENT_ID_MAX) {
         snprintf(why, why_len,
@@ -909,6 +915,14 @@ bool srv_client_id_check(const char *id, char *why, size_t why_len)
                 i + 1, (unsigned char)id[i]);
             return false;
         }
+    /* UTF-8, as the registry's JSON and PostgreSQL's text need it
+     * (jansson checks it). */
+    u = json_stringn(id, len);
+    if (!u) {
+        snprintf(why, why_len, "a client ID is UTF-8 text; this one is not");
+        return false;
+    }
+    json_decref(u);
     return true;
 }
 

@@ -134,6 +134,8 @@ api bad1 GET /healthz -H 'P11ca-Client-Id;'
 expect_problem 400 bad-client-id '1 to 255 bytes; this one has 0' "an empty client ID: 400"
 api bad1 GET '/healthz?client_id=a' -H 'P11ca-Client-Id: b'
 expect_problem 400 bad-client-id 'name different client IDs' "the header and the parameter differ: 400"
+api bad1 GET '/healthz?client_id=a%ffb'
+expect_problem 400 bad-client-id 'UTF-8 text' "bytes that are not UTF-8 (URL-encoded): 400"
 api bad1 GET '/healthz?client_id=a&client_id=a'
 expect_problem 400 bad-client-id 'give the client ID once' "the parameter twice: 400"
 api bad1 GET /healthz -H 'P11ca-Client-Id: a' -H 'P11ca-Client-Id: a'
