@@ -135,9 +135,18 @@ else
 fi
 # s_client NAME KEY CERT: GET /healthz with that client certificate; the
 # output in $TT/NAME.log.
+# In sanitizer builds the provider needs the ASan runtime loaded first by
+# the (uninstrumented) openssl command, as tests/lib/prov.sh does.
+if [ -n "${SANITIZER_PRELOAD:-}" ]; then
+    PRE="LD_PRELOAD=$SANITIZER_PRELOAD"
+    ASAN="ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+else
+    PRE=P11CA_TEST=1
+    ASAN=P11CA_TEST=1
+fi
 s_client() {
     printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
-        env SOFTHSM2_CONF="$R/softhsm2.conf" timeout 60 openssl s_client \
+        env "$PRE" "$ASAN" SOFTHSM2_CONF="$R/softhsm2.conf" timeout 60 openssl s_client \
             -provider p11ca -provider default -connect "127.0.0.1:$PORT" \
             -servername localhost -ign_eof -CAfile "$R/root/ca.pem" \
             -verify_return_error -key "$2" -cert "$3" >"$TT/$1.log" 2>&1

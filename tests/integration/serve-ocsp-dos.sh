@@ -75,11 +75,19 @@ post "$D/cached.der" "$D/c1.der"
 assert_eq "$(cstatus "$D/c1.der")" good "dev without a nonce: good (signed, now cached)"
 
 # The negative cache: an unknown serial is signed once.
+# A response signed while the cache was invalidated (the refresh thread
+# reading the start's audit entries) is answered but not stored: ask until
+# it is cached, each time signed; from then on it costs no signature.
 s0=$(metric p11ca_ocsp_signatures_total)
 post "$D/unknown.der" "$D/u1.der"
+asked=1
+while [ "$(metric p11ca_ocsp_cache_unknown)" != 1 ] && [ "$asked" -lt 20 ]; do
+    post "$D/unknown.der" "$D/u1.der"
+    asked=$((asked + 1))
+done
 assert_eq "$(cstatus "$D/u1.der")" unknown "a serial never issued: unknown"
 s1=$(metric p11ca_ocsp_signatures_total)
-assert_eq "$((s1 - s0))" 1 "... one signature"
+assert_eq "$((s1 - s0))" "$asked" "... one signature per question until it is cached ($asked)"
 h1=$(metric 'p11ca_ocsp_cache_lookups_total{result="hit"}')
 post "$D/unknown.der" "$D/u2.der"
 assert_eq "$(cstatus "$D/u2.der")" unknown "asked again: unknown"
