@@ -641,38 +641,13 @@ int pg_code_insert(void *db, const char *hash, const reg_code *c, int64_t now,
     return rc;
 }
 
-int pg_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
-                 reg_code *out, bool *taken)
+/* The code @hash of CA @ca_id through statement @id (PG_CODE_TAKE takes
+ * it, PG_CODE_GIVEN reads a used one and the serial it gave, column 5):
+ * *@found says whether a row came. */
+static int pg_code_row(struct pgdb *d, enum pg_stmt id, const char *hash,
+                       int64_t ca_id, int64_t now, reg_code *out, bool *found,
+                       const char *what)
 {
-    struct pgdb *d = db;
-    struct pg_params p = {0};
-    PGresult *res = NULL;
-    int rc;
-
-    *taken = false;
-    pg_p_text(&p, hash);
-    pg_p_int(&p, now);
-    pg_p_int(&p, ca_id);
-    out->ca_id = ca_id;
-    if ((rc = pg_run(d, PG_CODE_TAKE, &p, &res, "use an enrollment code"))
-        || PQntuples(res) != 1)
-        goto out;
-    out->id = pg_int(res, 0, 0);
-    out->expires = pg_int(res, 0, 4);
-    if ((rc = pg_strdup(res, 0, 1, &out->profile))
-        || (rc = pg_strdup(res, 0, 2, &out->client_id))
-        || (rc = pg_strdup(res, 0, 3, &out->subject)))
-        goto out;
-    *taken = true;
-out:
-    PQclear(res);
-    return rc;
-}
-
-int pg_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
-                  reg_code *out, bool *found)
-{
-    struct pgdb *d = db;
     struct pg_params p = {0};
     PGresult *res = NULL;
     int rc;
@@ -682,20 +657,33 @@ int pg_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
     pg_p_int(&p, now);
     pg_p_int(&p, ca_id);
     out->ca_id = ca_id;
-    if ((rc = pg_run(d, PG_CODE_GIVEN, &p, &res, "read an enrollment code"))
-        || PQntuples(res) != 1)
+    if ((rc = pg_run(d, id, &p, &res, what)) || PQntuples(res) != 1)
         goto out;
     out->id = pg_int(res, 0, 0);
     out->expires = pg_int(res, 0, 4);
     if ((rc = pg_strdup(res, 0, 1, &out->profile))
         || (rc = pg_strdup(res, 0, 2, &out->client_id))
         || (rc = pg_strdup(res, 0, 3, &out->subject))
-        || (rc = pg_strdup(res, 0, 5, &out->issued)))
+        || (id == PG_CODE_GIVEN && (rc = pg_strdup(res, 0, 5, &out->issued))))
         goto out;
     *found = true;
 out:
     PQclear(res);
     return rc;
+}
+
+int pg_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
+                 reg_code *out, bool *taken)
+{
+    return pg_code_row(db, PG_CODE_TAKE, hash, ca_id, now, out, taken,
+                       "use an enrollment code");
+}
+
+int pg_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
+                  reg_code *out, bool *found)
+{
+    return pg_code_row(db, PG_CODE_GIVEN, hash, ca_id, now, out, found,
+                       "read an enrollment code");
 }
 
 static int pg_code_update(struct pgdb *d, enum pg_stmt id, int64_t code,

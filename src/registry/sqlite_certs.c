@@ -642,50 +642,18 @@ out:
     return rc;
 }
 
-int sq_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
-                 reg_code *out, bool *taken)
+/* The code @hash of CA @ca_id through statement @id (SQ_CODE_TAKE takes
+ * it, SQ_CODE_GIVEN reads a used one and the serial it gave, column 5):
+ * *@found says whether a row came. */
+static int sq_code_row(struct sqldb *d, enum sq_stmt id, const char *hash,
+                       int64_t ca_id, int64_t now, reg_code *out, bool *found,
+                       const char *what)
 {
-    struct sqldb *d = db;
-    sqlite3_stmt *st = NULL;
-    int rc, step;
-
-    *taken = false;
-    if ((rc = sq_stmt(d, SQ_CODE_TAKE, &st)))
-        goto out;
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, ca_id);
-    if ((rc = sq_bind_text(d, st, 1, hash)))
-        goto out;
-    out->ca_id = ca_id;
-    step = sqlite3_step(st);
-    if (step == SQLITE_DONE)
-        goto out;
-    if (step != SQLITE_ROW) {
-        rc = sq_err(d, "use an enrollment code");
-        goto out;
-    }
-    out->id = sqlite3_column_int64(st, 0);
-    out->expires = sqlite3_column_int64(st, 4);
-    if ((rc = sq_col_strdup(st, 1, &out->profile))
-        || (rc = sq_col_strdup(st, 2, &out->client_id))
-        || (rc = sq_col_strdup(st, 3, &out->subject))
-        || (rc = sq_step_done(d, st, "use an enrollment code")))
-        goto out;
-    *taken = true;
-out:
-    sq_done(st);
-    return rc;
-}
-
-int sq_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
-                  reg_code *out, bool *found)
-{
-    struct sqldb *d = db;
     sqlite3_stmt *st = NULL;
     int rc, step;
 
     *found = false;
-    if ((rc = sq_stmt(d, SQ_CODE_GIVEN, &st)))
+    if ((rc = sq_stmt(d, id, &st)))
         goto out;
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, ca_id);
@@ -696,7 +664,7 @@ int sq_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
     if (step == SQLITE_DONE)
         goto out;
     if (step != SQLITE_ROW) {
-        rc = sq_err(d, "read an enrollment code");
+        rc = sq_err(d, what);
         goto out;
     }
     out->id = sqlite3_column_int64(st, 0);
@@ -704,12 +672,27 @@ int sq_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
     if ((rc = sq_col_strdup(st, 1, &out->profile))
         || (rc = sq_col_strdup(st, 2, &out->client_id))
         || (rc = sq_col_strdup(st, 3, &out->subject))
-        || (rc = sq_col_strdup(st, 5, &out->issued)))
+        || (id == SQ_CODE_GIVEN && (rc = sq_col_strdup(st, 5, &out->issued)))
+        || (rc = sq_step_done(d, st, what)))
         goto out;
     *found = true;
 out:
     sq_done(st);
     return rc;
+}
+
+int sq_code_take(void *db, const char *hash, int64_t ca_id, int64_t now,
+                 reg_code *out, bool *taken)
+{
+    return sq_code_row(db, SQ_CODE_TAKE, hash, ca_id, now, out, taken,
+                       "use an enrollment code");
+}
+
+int sq_code_given(void *db, const char *hash, int64_t ca_id, int64_t now,
+                  reg_code *out, bool *found)
+{
+    return sq_code_row(db, SQ_CODE_GIVEN, hash, ca_id, now, out, found,
+                       "read an enrollment code");
 }
 
 static int sq_code_update(struct sqldb *d, enum sq_stmt id, int64_t code,

@@ -580,6 +580,19 @@ static int pending_word(const struct srv_conn *c, const struct srv_pending *p,
     return 1;
 }
 
+/* @c, whose handshake is done, waits for @p under way (a registration
+ * or a renewal's swap), or is refused when @p is not for it. */
+static void pending_join(struct srv_conn *c, struct srv_pending *p)
+{
+    struct verdict v = {0};
+
+    if (pending_word(c, p, &v) != 1)
+        refuse_after(c, &v);
+    else if (pending_add_conn(p, c) != P11CA_OK)
+        refuse_after(c, &(struct verdict){.why = SRV_REFUSE_REGISTRY,
+                                          .msg = "out of memory"});
+}
+
 /* Whether @rc_cert (not activated) may be a renewal waiting for this, its
  * first, connection: a certificate of this service's CA linked to one
  * that is activated (a second primary-key read).  The worker checks the
@@ -698,11 +711,7 @@ static void autoreg_decide(struct srv_conn *c, X509 *leaf)
     int w, taken;
 
     if (p) {
-        if (pending_word(c, p, &v) != 1)
-            refuse_after(c, &v);
-        else if (pending_add_conn(p, c) != P11CA_OK)
-            refuse_after(c, &(struct verdict){.why = SRV_REFUSE_REGISTRY,
-                                              .msg = "out of memory"});
+        pending_join(c, p);
         return;
     }
     /* Recorded since the handshake began (another connection's)? */
@@ -834,14 +843,9 @@ static void confirm_decide(struct srv_conn *c)
     struct srv *s = c->s;
     struct srv_pending *p = pending_find(s, c->ca_id, c->serial);
     struct confirm_job *cj;
-    struct verdict v = {0};
 
     if (p) {
-        if (pending_word(c, p, &v) != 1)
-            refuse_after(c, &v);
-        else if (pending_add_conn(p, c) != P11CA_OK)
-            refuse_after(c, &(struct verdict){.why = SRV_REFUSE_REGISTRY,
-                                              .msg = "out of memory"});
+        pending_join(c, p);
         return;
     }
     cj = calloc(1, sizeof(*cj));
